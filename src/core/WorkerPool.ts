@@ -1,0 +1,197 @@
+/**
+ * Pools of workers serving a task group, owned by a Layer.
+ *
+ * Contains `layer` (validated options → a scoped pool that provides every task of the group),
+ * the `Options` model, and `liveThreads` for checking that nothing outlived a pool.
+ *
+ * ```ts
+ * const ImagePool = WorkerPool.layer(ImageTasks, { entry: new URL("./image-worker.ts", import.meta.url) })
+ * program.pipe(Effect.provide(ImagePool))
+ * ```
+ *
+ * Building the layer starts the workers and waits until every one has built its per-worker Layer;
+ * closing its scope shuts them down gracefully (exit hooks run) and terminates stragglers.
+ */
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import { availableParallelism } from "node:os"
+import { fileURLToPath, pathToFileURL } from "node:url"
+import { issueOf } from "../runtime/codec.ts"
+import { type Backend, Dispatcher, realTimers } from "../runtime/Dispatcher.ts"
+import { inlineBackend } from "../runtime/InlineBackend.ts"
+import { liveThreads, threadBackend } from "../runtime/ThreadBackend.ts"
+import { type Any, type Group, type PoolClient, type Runner, runnerKey } from "./Task.ts"
+import { PoolOptionsError, WorkerInitError } from "./TaskError.ts"
+import { isWorkerEntry, type WorkerEntry } from "./Worker.ts"
+
+export { liveThreads }
+
+export interface Options {
+  /** The worker entry: a module URL or path (`export default Worker.serve(…)`), or, inline only, the entry itself. */
+  readonly entry: URL | string | WorkerEntry
+  /** Workers. Default: `"cores"` (available parallelism) for threads, 1 inline. */
+  readonly size?: number | "cores" | undefined
+  /** `"threads"` (default) or `"inline"`: the caller's own thread, for debugging and tests. */
+  readonly backend?: "threads" | "inline" | undefined
+  /** How long a worker may take to load its entry and build its Layer. Default 30 s. */
+  readonly initTimeout?: Duration.Input | undefined
+  /** How long exit hooks (the per-worker Layer's finalizers) may run at shutdown. Default 5 s. */
+  readonly exitTimeout?: Duration.Input | undefined
+  /** How long a worker may take to exit after shutdown is asked before it is terminated. Default exitTimeout + 1 s. */
+  readonly shutdownTimeout?: Duration.Input | undefined
+  /** How long an interrupted or timed-out handler may take to stop before its worker is terminated. Default 1 s. */
+  readonly interruptGrace?: Duration.Input | undefined
+  /** Times a task is re-sent after its worker died holding it. Default 0: at most once. */
+  readonly retries?: number | undefined
+  /** Unanswered messages per worker; more keeps workers busy, fewer balances long tasks. Default 2. */
+  readonly pipelineDepth?: number | undefined
+  /** V8 heap limits per worker thread. */
+  readonly resourceLimits?: {
+    readonly maxOldGenerationSizeMb?: number
+    readonly maxYoungGenerationSizeMb?: number
+  } | undefined
+}
+
+/** Options after validation, in the units the runtime uses. */
+export interface ResolvedOptions {
+  readonly size: number
+  readonly backend: "threads" | "inline"
+  readonly initTimeoutMillis: number
+  readonly exitTimeoutMillis: number
+  readonly shutdownTimeoutMillis: number
+  readonly interruptGraceMillis: number
+  readonly retries: number
+  readonly pipelineDepth: number
+}
+
+/**
+ * A pool serving `group`, as a Layer that provides every task of the group.
+ *
+ * Fails with `PoolOptionsError` for invalid options and `WorkerInitError` when a worker cannot
+ * start (its entry throws, its Layer fails, or it exceeds `initTimeout`).
+ */
+export const layer = <Tasks extends Any>(
+  group: Group<Tasks>,
+  options: Options
+): Layer.Layer<Runner<Tasks["name"]>, PoolOptionsError | WorkerInitError> =>
+  Layer.effectContext(
+    Effect.gen(function*() {
+      const resolved = yield* resolveOptions(options)
+      const backend = yield* makeBackend(options, resolved)
+      const dispatcher = yield* Effect.acquireRelease(
+        Effect.suspend(() => {
+          const dispatcher = new Dispatcher(backend, { ...resolved, timers: realTimers })
+          return Effect.tryPromise({
+            try: () => dispatcher.start(),
+            catch: (error) =>
+              error instanceof WorkerInitError
+                ? error
+                : new WorkerInitError({ workerId: -1, reason: "Failed", message: String(error) })
+          }).pipe(
+            Effect.as(dispatcher),
+            Effect.onError(() => Effect.promise(() => dispatcher.close()))
+          )
+        }),
+        (dispatcher) => Effect.promise(() => dispatcher.close())
+      )
+      return provideTasks(group, dispatcher)
+    })
+  )
+
+/** Validates options into the runtime's units, or fails naming the offending option. */
+export const resolveOptions = (options: Options): Effect.Effect<ResolvedOptions, PoolOptionsError> =>
+  Effect.suspend(() => {
+    const checked = Schema.decodeUnknownExit(OptionsSchema)(options)
+    if (Exit.isFailure(checked)) return Effect.fail(new PoolOptionsError(issueOf(checked)))
+    const backend = options.backend ?? "threads"
+    const size = options.size === undefined
+      ? (backend === "inline" ? 1 : availableParallelism())
+      : options.size === "cores"
+      ? availableParallelism()
+      : options.size
+    const millis = (input: Duration.Input | undefined, fallback: number, path: string) => {
+      if (input === undefined) return fallback
+      const duration = Duration.fromInput(input)
+      if (duration._tag === "None") throw new PoolOptionsError({ path: [path], message: `not a duration: ${String(input)}` })
+      return Duration.toMillis(duration.value)
+    }
+    try {
+      const exitTimeoutMillis = millis(options.exitTimeout, 5_000, "exitTimeout")
+      const resolved: ResolvedOptions = {
+        size,
+        backend,
+        initTimeoutMillis: millis(options.initTimeout, 30_000, "initTimeout"),
+        exitTimeoutMillis,
+        shutdownTimeoutMillis: millis(options.shutdownTimeout, exitTimeoutMillis + 1_000, "shutdownTimeout"),
+        interruptGraceMillis: millis(options.interruptGrace, 1_000, "interruptGrace"),
+        retries: options.retries ?? 0,
+        pipelineDepth: options.pipelineDepth ?? 2
+      }
+      if (backend === "threads" && isWorkerEntry(options.entry)) {
+        return Effect.fail(
+          new PoolOptionsError({ path: ["entry"], message: "the threads backend needs the entry's module URL or path" })
+        )
+      }
+      return Effect.succeed(resolved)
+    } catch (error) {
+      return Effect.fail(error as PoolOptionsError)
+    }
+  })
+
+// ---------------------------------------------------------------------------------------------
+// Machinery
+// ---------------------------------------------------------------------------------------------
+
+const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
+const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+
+const OptionsSchema = Schema.Struct({
+  entry: Schema.Unknown,
+  size: Schema.optional(Schema.Union([PositiveInt, Schema.Literal("cores")])),
+  backend: Schema.optional(Schema.Literals(["threads", "inline"])),
+  initTimeout: Schema.optional(Schema.Unknown),
+  exitTimeout: Schema.optional(Schema.Unknown),
+  shutdownTimeout: Schema.optional(Schema.Unknown),
+  interruptGrace: Schema.optional(Schema.Unknown),
+  retries: Schema.optional(NonNegativeInt),
+  pipelineDepth: Schema.optional(PositiveInt),
+  resourceLimits: Schema.optional(Schema.Unknown)
+})
+
+const makeBackend = (
+  options: Options,
+  resolved: ResolvedOptions
+): Effect.Effect<Backend, PoolOptionsError | WorkerInitError> => {
+  if (resolved.backend === "threads") {
+    const entry = options.entry as URL | string
+    const href = entry instanceof URL ? entry.href : entry.startsWith("file:") ? entry : pathToFileURL(entry).href
+    return Effect.succeed(threadBackend({
+      entry: href,
+      ...(options.resourceLimits !== undefined ? { resourceLimits: options.resourceLimits } : {})
+    }))
+  }
+  return Effect.map(loadEntry(options.entry), inlineBackend)
+}
+
+const loadEntry = (entry: URL | string | WorkerEntry): Effect.Effect<WorkerEntry, WorkerInitError> => {
+  if (isWorkerEntry(entry)) return Effect.succeed(entry)
+  const href = entry instanceof URL ? entry.href : entry.startsWith("file:") ? entry : pathToFileURL(entry).href
+  return Effect.tryPromise({
+    try: async () => {
+      const loaded = (await import(href)).default
+      if (!isWorkerEntry(loaded)) throw new TypeError(`${fileURLToPath(href)} has no default export made by Worker.serve`)
+      return loaded
+    },
+    catch: (error) => new WorkerInitError({ workerId: 0, reason: "Failed", message: String(error) })
+  })
+}
+
+const provideTasks = <Tasks extends Any>(group: Group<Tasks>, pool: PoolClient): Context.Context<Runner<Tasks["name"]>> => {
+  let context = Context.empty() as Context.Context<any>
+  for (const name of Object.keys(group.tasks)) context = Context.add(context, runnerKey(name), pool)
+  return context
+}

@@ -1,0 +1,487 @@
+/**
+ * The caller-side scheduler of a pool: spawns and supervises workers over a `Backend`, queues
+ * submissions, chunks them into messages, dispatches to the least busy worker, and routes every
+ * outcome back to its submission. Plain synchronous code: this is the hot path.
+ *
+ * Rules:
+ * 1. A worker holds at most `pipelineDepth` unanswered messages, each of at most the head
+ *    submission's chunk size; so in-flight tasks never exceed size × pipelineDepth × chunk.
+ * 2. A message takes at most its fair share of the queue (queued / ready workers), so a few long
+ *    tasks spread over every worker instead of piling onto one.
+ * 3. Each dispatched task is in exactly one worker's `inFlight` map until it is settled; it is
+ *    settled exactly once — by its result, by the death of its worker (lost, or re-queued while
+ *    its `attempts` ≤ `retries`), or by its backstop timer — and every path removes it first.
+ * 4. A cancelled submission is never settled again; its `cancel()` resolves once none of its
+ *    tasks is in any worker, terminating workers that do not stop within `interruptGrace`.
+ * 5. A worker that dies is replaced unless the pool is closing; replacements that fail to start
+ *    are retried with backoff, and after `maxRespawnFailures` in a row the pool is broken: queued
+ *    and new tasks fail as lost.
+ */
+import type { PoolClient, Submission, Ticket } from "../core/Task.ts"
+import { WorkerInitError } from "../core/TaskError.ts"
+import { type FromWorker, Op, Outcome, resultStride, type ToWorker } from "./protocol.ts"
+
+/** A live worker, as a backend exposes it. */
+export interface Connection {
+  readonly send: (message: ToWorker) => void
+  /** Stops the worker now; its `onExit` follows. */
+  readonly terminate: () => void
+}
+
+export interface WorkerEvents {
+  readonly onMessage: (message: FromWorker) => void
+  /** The worker is gone (crash, exit, termination); called once. */
+  readonly onExit: (reason: string) => void
+}
+
+/** Where workers come from: threads, the caller's own thread, a simulation. */
+export interface Backend {
+  readonly spawn: (workerId: number, events: WorkerEvents) => Connection
+}
+
+/** Time as the dispatcher sees it; the simulated backend supplies virtual time. */
+export interface Timers {
+  readonly set: (millis: number, f: () => void) => unknown
+  readonly clear: (handle: unknown) => void
+}
+
+export const realTimers: Timers = {
+  set: (millis, f) => setTimeout(f, millis),
+  clear: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>)
+}
+
+export interface DispatcherOptions {
+  readonly size: number
+  readonly initTimeoutMillis: number
+  readonly shutdownTimeoutMillis: number
+  readonly exitTimeoutMillis: number
+  readonly interruptGraceMillis: number
+  readonly retries: number
+  readonly pipelineDepth: number
+  readonly timers: Timers
+}
+
+/** Replacement start-ups that may fail in a row before the pool gives up (rule 5). */
+const maxRespawnFailures = 5
+
+interface Pending {
+  readonly submission: Submission
+  next: number
+  inFlight: number
+  cancelled: boolean
+  onDrained: (() => void) | undefined
+}
+
+interface Message {
+  remaining: number
+}
+
+interface InFlight {
+  readonly pending: Pending
+  readonly index: number
+  readonly attempts: number
+  readonly message: Message
+  backstop: unknown
+}
+
+interface Slot {
+  readonly id: number
+  readonly connection: Connection
+  state: "starting" | "ready" | "closing" | "dead"
+  readonly inFlight: Map<number, InFlight>
+  outstanding: number
+  initTimer: unknown
+}
+
+export interface DispatcherStats {
+  readonly workers: number
+  readonly readyWorkers: number
+  readonly queued: number
+  readonly inFlight: number
+  readonly maxInFlight: number
+  readonly workersStarted: number
+}
+
+export class Dispatcher implements PoolClient {
+  readonly size: number
+  private readonly backend: Backend
+  private readonly options: DispatcherOptions
+  private readonly timers: Timers
+  private slots: Array<Slot> = []
+  private queue: Array<Pending> = []
+  private queueHead = 0
+  private requeued: Array<{ readonly pending: Pending; readonly index: number; readonly attempts: number }> = []
+  private queuedCount = 0
+  private nextTaskId = 0
+  private nextWorkerId = 0
+  private closed = false
+  private broken: string | undefined
+  private respawnFailures = 0
+  private respawnTimers = new Set<unknown>()
+  private onStarted: ((error?: WorkerInitError) => void) | undefined
+  private onAllExited: (() => void) | undefined
+  private inFlightTotal = 0
+  private maxInFlightSeen = 0
+
+  constructor(backend: Backend, options: DispatcherOptions) {
+    this.backend = backend
+    this.options = options
+    this.timers = options.timers
+    this.size = options.size
+  }
+
+  /** Starts `size` workers and resolves when all are ready; rejects with the first init failure. */
+  start(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let ready = 0
+      this.onStarted = (error) => {
+        if (error !== undefined) {
+          this.onStarted = undefined
+          reject(error)
+        } else if (++ready === this.size) {
+          this.onStarted = undefined
+          resolve()
+        }
+      }
+      for (let i = 0; i < this.size; i++) this.spawn()
+    })
+  }
+
+  submit(submission: Submission): Ticket {
+    const pending: Pending = { submission, next: 0, inFlight: 0, cancelled: false, onDrained: undefined }
+    if (this.closed || this.broken !== undefined) {
+      const reason = this.broken ?? "the pool is closed"
+      for (let i = 0; i < submission.payloads.length; i++) submission.settle(i, Outcome.Lost, reason, -1, 0)
+      return { cancel: () => Promise.resolve() }
+    }
+    this.queue.push(pending)
+    this.queuedCount += submission.payloads.length
+    this.pump()
+    return { cancel: () => this.cancel(pending) }
+  }
+
+  stats(): DispatcherStats {
+    return {
+      workers: this.slots.length,
+      readyWorkers: this.slots.filter((slot) => slot.state === "ready").length,
+      queued: this.queuedCount,
+      inFlight: this.inFlightTotal,
+      maxInFlight: this.maxInFlightSeen,
+      workersStarted: this.nextWorkerId
+    }
+  }
+
+  /**
+   * Closes the pool: queued tasks are lost, workers are asked to shut down (their exit hooks
+   * run) and terminated if still alive after `shutdownTimeout`. Resolves when every worker exited.
+   */
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve()
+    this.closed = true
+    for (const timer of this.respawnTimers) this.timers.clear(timer)
+    this.respawnTimers.clear()
+    this.failQueued("the pool is closed")
+    if (this.slots.length === 0) return Promise.resolve()
+    return new Promise((resolve) => {
+      this.onAllExited = resolve
+      for (const slot of this.slots) this.shutdownSlot(slot)
+    })
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Workers
+  // -------------------------------------------------------------------------------------------
+
+  private spawn(): void {
+    const id = this.nextWorkerId++
+    let slot: Slot | undefined
+    const connection = this.backend.spawn(id, {
+      onMessage: (message) => this.receive(slot!, message),
+      onExit: (reason) => this.exited(slot!, reason)
+    })
+    slot = { id, connection, state: "starting", inFlight: new Map(), outstanding: 0, initTimer: undefined }
+    slot.initTimer = this.timers.set(this.options.initTimeoutMillis, () => {
+      if (slot.state !== "starting") return
+      this.initFailed(slot, "Timeout", `worker ${id} did not become ready within ${this.options.initTimeoutMillis} ms`)
+    })
+    this.slots.push(slot)
+  }
+
+  private receive(slot: Slot, message: FromWorker): void {
+    switch (message[0]) {
+      case Op.Results:
+        return this.settleResults(slot, message[1])
+      case Op.Started:
+        return this.armBackstop(slot, message[1])
+      case Op.Ready: {
+        if (slot.state !== "starting") return
+        this.timers.clear(slot.initTimer)
+        slot.state = "ready"
+        this.respawnFailures = 0
+        this.onStarted?.()
+        return this.pump()
+      }
+      case Op.InitFailed:
+        return this.initFailed(slot, "Failed", `${message[1].name}: ${message[1].message}\n${message[1].stack}`)
+    }
+  }
+
+  private initFailed(slot: Slot, reason: "Failed" | "Timeout", text: string): void {
+    if (slot.state !== "starting") return
+    this.timers.clear(slot.initTimer)
+    const error = new WorkerInitError({ workerId: slot.id, reason, message: text })
+    slot.state = "dead"
+    slot.connection.terminate()
+    if (this.onStarted !== undefined) {
+      this.onStarted(error)
+      return
+    }
+    if (++this.respawnFailures >= maxRespawnFailures) {
+      this.broken = `no replacement worker could be started: ${text}`
+      this.failQueued(this.broken)
+    }
+  }
+
+  /** Rule 3: a dead worker's tasks are re-queued or lost; rule 5: it is replaced. */
+  private exited(slot: Slot, reason: string): void {
+    const wasStarting = slot.state === "starting"
+    this.timers.clear(slot.initTimer)
+    slot.state = "dead"
+    this.slots = this.slots.filter((s) => s !== slot)
+    const held = [...slot.inFlight]
+    slot.inFlight.clear()
+    for (const [, entry] of held) {
+      this.timers.clear(entry.backstop)
+      this.removeInFlight(entry)
+      if (entry.pending.cancelled) continue
+      if (!this.closed && this.broken === undefined && entry.attempts <= this.options.retries) {
+        this.requeued.push({ pending: entry.pending, index: entry.index, attempts: entry.attempts })
+        this.queuedCount++
+      } else {
+        this.settleOne(entry, Outcome.Lost, `worker ${slot.id} ${reason}`, slot.id)
+      }
+    }
+    if (wasStarting && this.onStarted !== undefined) {
+      this.onStarted(new WorkerInitError({ workerId: slot.id, reason: "Failed", message: reason }))
+    }
+    if (this.closed) {
+      if (this.slots.length === 0) this.onAllExited?.()
+      return
+    }
+    if (this.onStarted === undefined && this.broken === undefined) this.respawn()
+    this.pump()
+  }
+
+  private respawn(): void {
+    const delay = this.respawnFailures === 0 ? 0 : Math.min(5_000, 100 * 2 ** (this.respawnFailures - 1))
+    if (delay === 0) return this.spawn()
+    const timer = this.timers.set(delay, () => {
+      this.respawnTimers.delete(timer)
+      if (!this.closed) this.spawn()
+    })
+    this.respawnTimers.add(timer)
+  }
+
+  private shutdownSlot(slot: Slot): void {
+    if (slot.state === "dead" || slot.state === "closing") return
+    const starting = slot.state === "starting"
+    slot.state = "closing"
+    this.timers.clear(slot.initTimer)
+    if (starting) return slot.connection.terminate()
+    slot.connection.send([Op.Shutdown, this.options.exitTimeoutMillis])
+    const timer = this.timers.set(this.options.shutdownTimeoutMillis, () => {
+      if (slot.state !== "dead") slot.connection.terminate()
+    })
+    slot.initTimer = timer
+  }
+
+  private terminate(slot: Slot): void {
+    if (slot.state === "dead") return
+    slot.state = "closing"
+    slot.connection.terminate()
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Dispatch
+  // -------------------------------------------------------------------------------------------
+
+  /** Sends queued tasks to workers with room (rules 1 and 2). */
+  private pump(): void {
+    while (this.queuedCount > 0) {
+      const slot = this.leastBusy()
+      if (slot === undefined) return
+      const head = this.headPending()
+      const chunk = head?.submission.chunkSize ?? 1
+      const ready = this.readyCount()
+      const take = Math.max(1, Math.min(this.requeued.length > 0 ? 1 : maxCoalesce(chunk), Math.ceil(this.queuedCount / ready)))
+      this.dispatch(slot, take)
+    }
+  }
+
+  private leastBusy(): Slot | undefined {
+    let best: Slot | undefined
+    for (const slot of this.slots) {
+      if (slot.state !== "ready" || slot.outstanding >= this.options.pipelineDepth) continue
+      if (
+        best === undefined || slot.outstanding < best.outstanding ||
+        (slot.outstanding === best.outstanding && slot.inFlight.size < best.inFlight.size)
+      ) best = slot
+    }
+    return best
+  }
+
+  private readyCount(): number {
+    let count = 0
+    for (const slot of this.slots) if (slot.state === "ready") count++
+    return count
+  }
+
+  private headPending(): Pending | undefined {
+    while (this.queueHead < this.queue.length) {
+      const pending = this.queue[this.queueHead]!
+      if (!pending.cancelled && pending.next < pending.submission.payloads.length) return pending
+      this.queueHead++
+    }
+    this.queue = []
+    this.queueHead = 0
+    return undefined
+  }
+
+  private dispatch(slot: Slot, take: number): void {
+    const fields: Array<unknown> = []
+    const message: Message = { remaining: 0 }
+    while (message.remaining < take && this.requeued.length > 0) {
+      const retry = this.requeued.shift()!
+      this.queuedCount--
+      if (retry.pending.cancelled) continue
+      this.addTask(slot, message, fields, retry.pending, retry.index, retry.attempts + 1)
+    }
+    let pending: Pending | undefined
+    while (message.remaining < take && (pending = this.headPending()) !== undefined) {
+      const { payloads } = pending.submission
+      // Tasks of one message share a chunk size: a run of single tasks coalesces, a map's chunk stays whole.
+      const limit = Math.min(take, message.remaining + payloads.length - pending.next)
+      while (message.remaining < limit) {
+        this.queuedCount--
+        this.addTask(slot, message, fields, pending, pending.next++, 1)
+      }
+    }
+    if (message.remaining === 0) return
+    slot.outstanding++
+    if (this.inFlightTotal > this.maxInFlightSeen) this.maxInFlightSeen = this.inFlightTotal
+    slot.connection.send([Op.Run, fields])
+  }
+
+  private addTask(slot: Slot, message: Message, fields: Array<unknown>, pending: Pending, index: number, attempts: number) {
+    const id = this.nextTaskId++
+    const { submission } = pending
+    fields.push(id, submission.taskName, submission.payloads[index], submission.timeoutMillis)
+    slot.inFlight.set(id, { pending, index, attempts, message, backstop: undefined })
+    message.remaining++
+    pending.inFlight++
+    this.inFlightTotal++
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Outcomes
+  // -------------------------------------------------------------------------------------------
+
+  private settleResults(slot: Slot, fields: Array<unknown>): void {
+    for (let i = 0; i < fields.length; i += resultStride) {
+      const id = fields[i] as number
+      const entry = slot.inFlight.get(id)
+      if (entry === undefined) continue
+      slot.inFlight.delete(id)
+      this.timers.clear(entry.backstop)
+      if (this.removeInFlight(entry) && slot.outstanding > 0) slot.outstanding--
+      if (!entry.pending.cancelled) this.settleOne(entry, fields[i + 1] as Outcome, fields[i + 2], slot.id)
+    }
+    this.pump()
+  }
+
+  /** Rule 3's single exit: returns whether the entry's message is now fully answered. */
+  private removeInFlight(entry: InFlight): boolean {
+    this.inFlightTotal--
+    const pending = entry.pending
+    if (--pending.inFlight === 0 && pending.onDrained !== undefined) {
+      const drained = pending.onDrained
+      pending.onDrained = undefined
+      drained()
+    }
+    return --entry.message.remaining === 0
+  }
+
+  private settleOne(entry: InFlight, outcome: Outcome, value: unknown, workerId: number): void {
+    entry.pending.submission.settle(entry.index, outcome, value, workerId, entry.attempts)
+  }
+
+  private armBackstop(slot: Slot, id: number): void {
+    const entry = slot.inFlight.get(id)
+    if (entry === undefined) return
+    const after = entry.pending.submission.timeoutMillis + this.options.interruptGraceMillis
+    entry.backstop = this.timers.set(after, () => {
+      if (slot.inFlight.get(id) !== entry) return
+      // The handler ignored its interruption: only terminating the worker stops it.
+      slot.inFlight.delete(id)
+      if (this.removeInFlight(entry) && slot.outstanding > 0) slot.outstanding--
+      if (!entry.pending.cancelled) this.settleOne(entry, Outcome.Timeout, undefined, slot.id)
+      this.terminate(slot)
+    })
+  }
+
+  /** Rule 4. */
+  private cancel(pending: Pending): Promise<void> {
+    if (pending.cancelled) return Promise.resolve()
+    pending.cancelled = true
+    this.queuedCount -= pending.submission.payloads.length - pending.next
+    pending.next = pending.submission.payloads.length
+    const before = this.requeued.length
+    this.requeued = this.requeued.filter((retry) => retry.pending !== pending)
+    this.queuedCount -= before - this.requeued.length
+    if (pending.inFlight === 0) return Promise.resolve()
+    return new Promise((resolve) => {
+      const holders: Array<Slot> = []
+      for (const slot of this.slots) {
+        const ids: Array<number> = []
+        for (const [id, entry] of slot.inFlight) if (entry.pending === pending) ids.push(id)
+        if (ids.length > 0) {
+          holders.push(slot)
+          slot.connection.send([Op.Cancel, ids])
+        }
+      }
+      const grace = this.timers.set(this.options.interruptGraceMillis, () => {
+        for (const slot of holders) {
+          for (const entry of slot.inFlight.values()) {
+            if (entry.pending === pending) {
+              this.terminate(slot)
+              break
+            }
+          }
+        }
+      })
+      pending.onDrained = () => {
+        this.timers.clear(grace)
+        resolve()
+      }
+    })
+  }
+
+  private failQueued(reason: string): void {
+    const requeued = this.requeued
+    this.requeued = []
+    for (const retry of requeued) {
+      if (!retry.pending.cancelled) retry.pending.submission.settle(retry.index, Outcome.Lost, reason, -1, retry.attempts)
+    }
+    let pending: Pending | undefined
+    while ((pending = this.headPending()) !== undefined) {
+      const { submission } = pending
+      while (pending.next < submission.payloads.length) submission.settle(pending.next++, Outcome.Lost, reason, -1, 0)
+    }
+    this.queuedCount = 0
+  }
+}
+
+/** A run of single tasks (chunk size 1) coalesces up to this many per message. */
+const coalesceLimit = 256
+
+const maxCoalesce = (chunk: number): number => (chunk === 1 ? coalesceLimit : chunk)

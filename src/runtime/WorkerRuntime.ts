@@ -1,0 +1,246 @@
+/**
+ * The worker side of the protocol (see `protocol.ts`): builds the entry's per-worker Layer, runs
+ * tasks one at a time in arrival order, and reports outcomes in batches.
+ *
+ * Hosted by a worker thread (`threadMain.ts`) or, for the inline backend, by the caller's own
+ * thread; the host only moves messages.
+ *
+ * Rules:
+ * 1. At most one task runs at a time; tasks start in arrival order.
+ * 2. Every task received is answered exactly once: with its outcome, or `Interrupted` when a
+ *    `Cancel` or `Shutdown` reached it first.
+ * 3. A task runs as its own fiber over the per-worker Layer's services, so interrupting it runs
+ *    its finalizers and leaves the Layer alive.
+ */
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
+import type { Any } from "../core/Task.ts"
+import { type WorkerEntry, WorkerInfo } from "../core/Worker.ts"
+import { codecOf } from "./codec.ts"
+import { type FromWorker, Op, Outcome, type RemoteError, runStride, toRemoteError, type ToWorker } from "./protocol.ts"
+
+/** Results are sent when this many are waiting… */
+const flushEvery = 512
+/** …or when the oldest has waited this long, so long batches report progress. */
+const flushAfterMillis = 10
+
+interface Item {
+  readonly id: number
+  readonly task: Any | undefined
+  readonly taskName: string
+  readonly payload: unknown
+  readonly timeoutMillis: number
+  cancelled: boolean
+}
+
+const TimedOut = Symbol.for("effect-parallel/WorkerRuntime/TimedOut")
+
+export class WorkerRuntime {
+  private readonly entry: WorkerEntry
+  private readonly workerId: number
+  private readonly post: (message: FromWorker) => void
+  private scope: Scope.Closeable | undefined
+  private runFork: (<A, E>(effect: Effect.Effect<A, E, any>) => Fiber.Fiber<A, E>) | undefined
+  private queue: Array<Item> = []
+  private head = 0
+  private running: { readonly item: Item; readonly fiber: Fiber.Fiber<unknown, unknown> } | undefined
+  private results: Array<unknown> = []
+  private oldestResultAt = 0
+  private closing = false
+
+  constructor(entry: WorkerEntry, workerId: number, post: (message: FromWorker) => void) {
+    this.entry = entry
+    this.workerId = workerId
+    this.post = post
+  }
+
+  /** Builds the per-worker Layer, then reports `Ready` or `InitFailed`. */
+  async start(): Promise<void> {
+    const scope = Scope.makeUnsafe()
+    this.scope = scope
+    const info = Context.make(WorkerInfo, { id: this.workerId })
+    const build = this.entry.layer === undefined
+      ? Effect.succeed(info)
+      : Effect.map(
+        Layer.buildWithScope(Layer.provide(this.entry.layer, Layer.succeedContext(info)), scope),
+        (services) => Context.merge(info, services)
+      )
+    const exit = await Effect.runPromiseExit(build)
+    if (Exit.isFailure(exit)) {
+      this.post([Op.InitFailed, causeToRemote(exit.cause)])
+      return
+    }
+    this.runFork = Effect.runForkWith(exit.value)
+    this.post([Op.Ready])
+  }
+
+  receive(message: ToWorker): void {
+    switch (message[0]) {
+      case Op.Run:
+        return this.enqueue(message[1])
+      case Op.Cancel:
+        return this.cancel(message[1])
+      case Op.Shutdown:
+        void this.shutdown(message[1])
+    }
+  }
+
+  /** Interrupts everything, runs the per-worker Layer's finalizers within the timeout, says `Closed`. */
+  async shutdown(exitTimeoutMillis: number): Promise<void> {
+    if (this.closing) return
+    this.closing = true
+    for (let i = this.head; i < this.queue.length; i++) this.interruptQueued(this.queue[i]!)
+    const running = this.running
+    if (running !== undefined) {
+      running.item.cancelled = true
+      await new Promise<void>((resolve) => {
+        running.fiber.addObserver(() => resolve())
+        running.fiber.interruptUnsafe()
+      })
+    }
+    this.flush()
+    if (this.scope !== undefined) {
+      await Effect.runPromise(
+        Scope.close(this.scope, Exit.void).pipe(Effect.timeoutOption(Duration.millis(exitTimeoutMillis)))
+      )
+    }
+    this.post([Op.Closed])
+  }
+
+  private enqueue(fields: Array<unknown>): void {
+    if (this.closing) {
+      for (let i = 0; i < fields.length; i += runStride) this.push(fields[i] as number, Outcome.Interrupted, undefined)
+      return this.flush()
+    }
+    const tasks = this.entry.group.tasks
+    for (let i = 0; i < fields.length; i += runStride) {
+      const taskName = fields[i + 1] as string
+      this.queue.push({
+        id: fields[i] as number,
+        task: tasks[taskName],
+        taskName,
+        payload: fields[i + 2],
+        timeoutMillis: fields[i + 3] as number,
+        cancelled: false
+      })
+    }
+    if (this.running === undefined) this.drain()
+  }
+
+  private cancel(ids: Array<number>): void {
+    const wanted = new Set(ids)
+    if (this.running !== undefined && wanted.has(this.running.item.id)) {
+      this.running.item.cancelled = true
+      this.running.fiber.interruptUnsafe()
+    }
+    for (let i = this.head; i < this.queue.length; i++) {
+      const item = this.queue[i]!
+      if (wanted.has(item.id)) this.interruptQueued(item)
+    }
+    this.flush()
+  }
+
+  private interruptQueued(item: Item): void {
+    if (item.cancelled) return
+    item.cancelled = true
+    this.push(item.id, Outcome.Interrupted, undefined)
+  }
+
+  /** Runs queued tasks until one goes asynchronous or the queue is empty (rule 1). */
+  private drain(): void {
+    while (this.running === undefined && this.head < this.queue.length) {
+      const item = this.queue[this.head++]!
+      if (!item.cancelled) this.runItem(item)
+    }
+    if (this.head === this.queue.length) {
+      this.queue = []
+      this.head = 0
+      this.flush()
+    }
+  }
+
+  private runItem(item: Item): void {
+    const task = item.task
+    const handler = this.entry.handlers[item.taskName]
+    if (task === undefined || handler === undefined) {
+      return this.push(item.id, Outcome.Defect, {
+        name: "UnknownTask",
+        message: `this worker does not serve task "${item.taskName}"`,
+        stack: ""
+      } satisfies RemoteError)
+    }
+    const decoded = codecOf(task).decodePayload(item.payload)
+    if (decoded.issue !== undefined) return this.push(item.id, Outcome.PayloadInvalid, decoded.issue)
+    let effect = Effect.suspend(() => handler(decoded.value))
+    if (item.timeoutMillis > 0) {
+      this.post([Op.Started, item.id])
+      effect = Effect.timeoutOrElse(effect, {
+        duration: Duration.millis(item.timeoutMillis),
+        orElse: () => Effect.fail(TimedOut)
+      })
+    }
+    const fiber = this.runFork!(effect)
+    const exit = fiber.pollUnsafe()
+    if (exit !== undefined) return this.finish(item, task, exit)
+    this.running = { item, fiber }
+    fiber.addObserver((exit) => {
+      this.running = undefined
+      this.finish(item, task, exit)
+      this.drain()
+    })
+  }
+
+  private finish(item: Item, task: Any, exit: Exit.Exit<unknown, unknown>): void {
+    const codec = codecOf(task)
+    if (Exit.isSuccess(exit)) {
+      const encoded = codec.encodeSuccess(exit.value)
+      return encoded.issue === undefined
+        ? this.push(item.id, Outcome.Success, encoded.value)
+        : this.push(item.id, Outcome.Defect, {
+          name: "SuccessEncodeError",
+          message: `result does not match the success Schema at ${JSON.stringify(encoded.issue.path)}: ${encoded.issue.message}`,
+          stack: ""
+        } satisfies RemoteError)
+    }
+    if (item.cancelled) return this.push(item.id, Outcome.Interrupted, undefined)
+    const error = Cause.findErrorOption(exit.cause)
+    if (error._tag === "Some") {
+      if (error.value === TimedOut) return this.push(item.id, Outcome.Timeout, undefined)
+      const encoded = codec.encodeError(error.value)
+      return encoded.issue === undefined
+        ? this.push(item.id, Outcome.Failure, encoded.value)
+        : this.push(item.id, Outcome.Defect, toRemoteError(error.value))
+    }
+    if (Cause.hasDies(exit.cause)) return this.push(item.id, Outcome.Defect, causeToRemote(exit.cause))
+    this.push(item.id, Outcome.Interrupted, undefined)
+  }
+
+  private push(id: number, outcome: Outcome, value: unknown): void {
+    const now = performance.now()
+    if (this.results.length === 0) this.oldestResultAt = now
+    this.results.push(id, outcome, value)
+    if (this.results.length >= flushEvery * 3 || now - this.oldestResultAt >= flushAfterMillis) this.flush()
+  }
+
+  private flush(): void {
+    if (this.results.length === 0) return
+    const results = this.results
+    this.results = []
+    this.post([Op.Results, results])
+  }
+}
+
+/** A failure cause as the caller will see it: the first defect or error, with its remote stack. */
+export const causeToRemote = (cause: Cause.Cause<unknown>): RemoteError => {
+  const defect = Cause.findDefect(cause)
+  if (defect._tag === "Success") return toRemoteError(defect.success)
+  const error = Cause.findErrorOption(cause)
+  if (error._tag === "Some") return toRemoteError(error.value)
+  return { name: "Interrupted", message: "interrupted", stack: Cause.pretty(cause) }
+}

@@ -1,0 +1,115 @@
+/**
+ * The wire protocol between a pool (the caller's thread) and one worker. Described once, here.
+ *
+ * Messages are arrays with an opcode first, because the structured clone of a flat array is the
+ * cheapest message a `MessagePort` carries; tasks travel in flat runs of fields, not objects.
+ *
+ * Start-up:
+ *   worker → pool  `[Ready]` once its entry is loaded and its per-worker Layer is built, or
+ *                  `[InitFailed, remoteError]` (the pool then terminates it). A worker that says
+ *                  neither within the pool's `initTimeout` is terminated (`WorkerInitError`).
+ *
+ * Work:
+ *   pool → worker  `[Run, [id, taskName, payload, timeoutMillis, …]]`: several tasks in one
+ *                  message (automatic chunking). `payload` is the payload Schema's encoded form;
+ *                  `timeoutMillis` is 0 for none. Ids are unique per pool.
+ *   worker → pool  `[Results, [id, outcome, value, …]]`: outcomes of finished tasks, several per
+ *                  message. The worker runs its tasks one at a time in arrival order and sends
+ *                  results when it runs out of queued work, or every `flushEvery` results, or
+ *                  when the oldest unsent result is `flushAfterMillis` old — so a long batch
+ *                  reports progress and a short one costs one message.
+ *   worker → pool  `[Started, id]`, sent at once, only for tasks with a timeout: the pool starts
+ *                  a backstop timer (timeout + grace) so that a handler that never yields (a
+ *                  synchronous infinite loop) gets its worker terminated and replaced.
+ *
+ * Cancellation (the caller was interrupted, or a `map` failed fast):
+ *   pool → worker  `[Cancel, [id, …]]`: queued tasks are dropped, the running one is interrupted
+ *                  (its finalizers run); each is answered with outcome `Interrupted`. The pool
+ *                  waits `cancelGrace` for those answers, then terminates the worker.
+ *
+ * Shutdown (the pool's scope closes):
+ *   pool → worker  `[Shutdown, exitTimeoutMillis]`: the worker interrupts what it runs, closes its
+ *                  per-worker Layer (the exit hooks) within the timeout, answers `[Closed]` and
+ *                  exits. A worker that has not exited by the pool's `shutdownTimeout` is
+ *                  terminated.
+ *
+ * A worker that exits at any other time fails (or, per the pool's `retries`, re-sends) exactly the
+ * tasks it held, and is replaced.
+ */
+
+/** Opcodes. Plain numbers: enums are not erasable syntax. */
+export const Op = {
+  Ready: 0,
+  InitFailed: 1,
+  Run: 2,
+  Results: 3,
+  Started: 4,
+  Cancel: 5,
+  Shutdown: 6,
+  Closed: 7
+} as const
+
+/** How a task ended, as reported by a worker. */
+export const Outcome = {
+  /** value: the success Schema's encoded form */
+  Success: 0,
+  /** value: the error Schema's encoded form */
+  Failure: 1,
+  /** value: `RemoteError` */
+  Defect: 2,
+  /** value: `PayloadIssue` */
+  PayloadInvalid: 3,
+  /** value: undefined */
+  Interrupted: 4,
+  /** value: undefined */
+  Timeout: 5,
+  /** Never on the wire: the pool's verdict for a task whose worker died or was closed. value: the reason */
+  Lost: 6
+} as const
+export type Outcome = (typeof Outcome)[keyof typeof Outcome]
+
+/** An exception from the other side, reduced to what survives a structured clone. */
+export interface RemoteError {
+  readonly name: string
+  readonly message: string
+  readonly stack: string
+}
+
+/** Where and why a payload failed its Schema. */
+export interface PayloadIssue {
+  readonly path: ReadonlyArray<string | number>
+  readonly message: string
+}
+
+/** Fields per task in a `Run` message. */
+export const runStride = 4
+/** Fields per task in a `Results` message. */
+export const resultStride = 3
+
+export type ToWorker =
+  | readonly [typeof Op.Run, Array<unknown>]
+  | readonly [typeof Op.Cancel, Array<number>]
+  | readonly [typeof Op.Shutdown, number]
+
+export type FromWorker =
+  | readonly [typeof Op.Ready]
+  | readonly [typeof Op.InitFailed, RemoteError]
+  | readonly [typeof Op.Results, Array<unknown>]
+  | readonly [typeof Op.Started, number]
+  | readonly [typeof Op.Closed]
+
+export const toRemoteError = (error: unknown): RemoteError => {
+  if (error instanceof Error) {
+    return { name: error.name, message: error.message, stack: error.stack ?? `${error.name}: ${error.message}` }
+  }
+  const message = typeof error === "string" ? error : safeString(error)
+  return { name: "NonError", message, stack: message }
+}
+
+const safeString = (value: unknown): string => {
+  try {
+    return JSON.stringify(value) ?? String(value)
+  } catch {
+    return String(value)
+  }
+}
