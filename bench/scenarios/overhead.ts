@@ -1,0 +1,199 @@
+/**
+ * Per-task overhead: 100,000 tiny tasks (`{ a, b } -> a + b`) on every core.
+ *
+ * The work per task is nothing, so what is measured is what a pool costs per
+ * task: submission, message passing, dispatch, result delivery. Every variant
+ * submits all tasks at once, one task per input (no caller-side batching) and
+ * runs in its own child process so its peak RSS is its own. Per variant:
+ *
+ * - throughput: tasks/s over the median of `repetitions` batches after an
+ *   unmeasured warm-up (two batches in quick mode, one otherwise: less left
+ *   the first measured batch up to twice as slow); `ratio` is throughput over
+ *   piscina's (the baseline);
+ * - latency: p50/p99 of sequential single-task round trips, after warm-up;
+ * - first result: from `setup` resolving to the first task's result, which
+ *   includes whatever worker start-up `setup` did not wait for;
+ * - check: every output equals `a + b` (hence the sum matches too).
+ *
+ * `--quick`: 10,000 tasks and 300 round trips. Workers default to
+ * `os.availableParallelism()`; `--workers 1,2` sweeps.
+ * Latency figures go to `notes.latency[variant]`.
+ */
+import { runInChild } from "../lib/child.ts"
+import { type BenchOptions, cores } from "../lib/options.ts"
+import { type Check, makeRecord, type Result, withRatios, writeRecord } from "../lib/record.ts"
+import { fmt, printTable } from "../lib/table.ts"
+import type { Measurement, MeasureInput } from "./overhead/measure.ts"
+import type { OverheadVariant } from "./overhead/variant.ts"
+
+/**
+ * Variant modules, in table order. Each exports
+ * `variants: ReadonlyArray<OverheadVariant>` (see `overhead/variant.ts`);
+ * registering a module registers all of its variants.
+ */
+const variantModules: ReadonlyArray<URL> = [
+  new URL("./overhead/piscina.ts", import.meta.url),
+  new URL("./overhead/tinypool.ts", import.meta.url),
+  new URL("./overhead/workerpool.ts", import.meta.url),
+  new URL("./overhead/raw.ts", import.meta.url),
+  new URL("./overhead/effect-rpc.ts", import.meta.url)
+]
+
+const BASELINE = "piscina"
+
+const sizes = (quick: boolean) =>
+  quick
+    ? { tasks: 10_000, warmupBatches: 2, repetitions: 3, roundTrips: 300, warmupRoundTrips: 50 }
+    : { tasks: 100_000, warmupBatches: 1, repetitions: 3, roundTrips: 2_000, warmupRoundTrips: 200 }
+
+interface Row {
+  readonly variant: string
+  readonly workers: number
+  readonly module: URL
+  readonly measurement: Measurement | undefined
+  readonly peakRssMB: number | null
+  readonly error: string | undefined
+  readonly exitedByItself: boolean
+}
+
+export const run = async (options: BenchOptions): Promise<void> => {
+  const size = sizes(options.quick)
+  const workerCounts = options.workers ?? [cores()]
+
+  const registered: Array<{ variant: OverheadVariant; module: URL }> = []
+  for (const module of variantModules) {
+    const mod = await import(module.href) as { variants: ReadonlyArray<OverheadVariant> }
+    for (const variant of mod.variants) registered.push({ variant, module })
+  }
+  const names = new Set(registered.map((r) => r.variant.name))
+  for (const wanted of options.variants ?? []) {
+    if (!names.has(wanted)) throw new Error(`unknown variant ${wanted}; known: ${[...names].join(", ")}`)
+  }
+  const selected = registered.filter((r) =>
+    options.variants === undefined || options.variants.includes(r.variant.name) || r.variant.name === BASELINE
+  )
+
+  process.stdout.write(
+    `overhead: ${fmt(size.tasks)} tasks x ${size.repetitions} repetitions, ` +
+      `${fmt(size.roundTrips)} round trips, workers ${workerCounts.join(",")}, ${cores()} cores, node ${process.version}\n`
+  )
+
+  const rows: Array<Row> = []
+  for (const workers of workerCounts) {
+    for (const { variant, module } of selected) {
+      process.stdout.write(`  ${variant.name}, ${workers} worker${workers === 1 ? "" : "s"}...`)
+      const input: MeasureInput = { module: module.href, variant: variant.name, workers, ...size }
+      try {
+        const outcome = await runInChild<Measurement>({
+          module: new URL("./overhead/measure.ts", import.meta.url),
+          export: "measureVariant",
+          input
+        })
+        rows.push({
+          variant: variant.name,
+          workers,
+          module,
+          measurement: outcome.value,
+          peakRssMB: outcome.peakRssMB,
+          error: undefined,
+          exitedByItself: outcome.exitedByItself
+        })
+        process.stdout.write(` ${fmt(outcome.value.throughput)} tasks/s\n`)
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error)
+        rows.push({
+          variant: variant.name,
+          workers,
+          module,
+          measurement: undefined,
+          peakRssMB: null,
+          error: message,
+          exitedByItself: true
+        })
+        process.stdout.write(` failed: ${message.split("\n")[0]}\n`)
+      }
+    }
+  }
+
+  const results: ReadonlyArray<Result> = withRatios(
+    rows.map((r) => {
+      const m = r.measurement
+      const check: Check = m === undefined ? "error" : m.mismatch === undefined ? "ok" : "mismatch"
+      return {
+        variant: r.variant,
+        workers: r.workers,
+        seconds: m?.seconds ?? null,
+        throughput: m?.throughput ?? null,
+        peakRssMB: r.peakRssMB,
+        check
+      }
+    }),
+    BASELINE,
+    "throughput"
+  )
+
+  const key = (r: Row) => workerCounts.length === 1 ? r.variant : `${r.variant}@${r.workers}`
+  const entries = <A>(f: (r: Row) => A | undefined): Record<string, A> => {
+    const out: Record<string, A> = {}
+    for (const r of rows) {
+      const v = f(r)
+      if (v !== undefined) out[key(r)] = v
+    }
+    return out
+  }
+  const notes: Record<string, unknown> = {
+    workload: "{ a, b } -> a + b, one task per input, all submitted at once",
+    ...size,
+    latency: entries((r) =>
+      r.measurement === undefined ? undefined : {
+        p50us: r.measurement.p50us,
+        p99us: r.measurement.p99us,
+        firstResultMs: r.measurement.firstResultMs,
+        setupMs: r.measurement.setupMs,
+        closeMs: r.measurement.closeMs
+      }
+    ),
+    batchSeconds: entries((r) => r.measurement?.samples),
+    config: Object.fromEntries(selected.map(({ variant }) => [variant.name, variant.config])),
+    isolation: "each variant in its own child process; peakRssMB is that process's maxRSS (main + worker threads)"
+  }
+  const mismatches = entries((r) => r.measurement?.mismatch)
+  if (Object.keys(mismatches).length > 0) notes["mismatches"] = mismatches
+  const errors = entries((r) => r.error?.split("\n").slice(0, 5).join("\n"))
+  if (Object.keys(errors).length > 0) notes["errors"] = errors
+  const lingered = rows.filter((r) => !r.exitedByItself).map(key)
+  if (lingered.length > 0) notes["killedAfterClose"] = lingered
+
+  const record = makeRecord({ scenario: "overhead", baseline: BASELINE, results, notes })
+  const path = await writeRecord(record)
+
+  process.stdout.write("\n")
+  printTable(
+    [
+      { header: "variant" },
+      { header: "workers", align: "right" },
+      { header: "tasks/s", align: "right" },
+      { header: `vs ${BASELINE}`, align: "right" },
+      { header: "p50 µs", align: "right" },
+      { header: "p99 µs", align: "right" },
+      { header: "first ms", align: "right" },
+      { header: "peak MB", align: "right" },
+      { header: "check" }
+    ],
+    results.map((r, i) => {
+      const m = rows[i]!.measurement
+      return [
+        r.variant,
+        String(r.workers),
+        fmt(r.throughput),
+        r.ratio === null ? "-" : `${fmt(r.ratio, 2)}x`,
+        fmt(m?.p50us, 1),
+        fmt(m?.p99us, 1),
+        fmt(m?.firstResultMs, 1),
+        fmt(r.peakRssMB),
+        r.check + (rows[i]!.exitedByItself ? "" : " (killed: did not exit after close)")
+      ]
+    })
+  )
+  process.stdout.write(`\nwrote ${path}\n`)
+}
