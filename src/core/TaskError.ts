@@ -51,7 +51,11 @@ export class WorkerLost extends Schema.TaggedError<WorkerLost>()("WorkerLost", {
   input: Schema.String,
   reason: Schema.String,
   attempts: Schema.Number
-}) {}
+}) {
+  override get message(): string {
+    return `task ${this.taskName} lost: ${this.reason} (attempts: ${this.attempts}; input: ${this.input})`
+  }
+}
 
 /** The task ran longer than its timeout. Its handler was interrupted inside the worker. */
 export class TaskTimeout extends Schema.TaggedError<TaskTimeout>()("TaskTimeout", {
@@ -59,7 +63,11 @@ export class TaskTimeout extends Schema.TaggedError<TaskTimeout>()("TaskTimeout"
   workerId: Schema.Number,
   input: Schema.String,
   timeoutMillis: Schema.Number
-}) {}
+}) {
+  override get message(): string {
+    return `task ${this.taskName} timed out after ${this.timeoutMillis} ms on worker ${this.workerId} (input: ${this.input})`
+  }
+}
 
 /** Every failure a task can have besides its declared error. */
 export type TaskFailure = TaskDefect | TaskPayloadError | WorkerLost | TaskTimeout

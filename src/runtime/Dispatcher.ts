@@ -421,11 +421,12 @@ export class Dispatcher implements PoolClient {
     const after = entry.pending.submission.timeoutMillis + this.options.interruptGraceMillis
     entry.backstop = this.timers.set(after, () => {
       if (slot.inFlight.get(id) !== entry) return
-      // The handler ignored its interruption: only terminating the worker stops it.
+      // The handler ignored its interruption: only terminating the worker stops it. Terminate
+      // first: settling resumes the caller, which may submit again before this returns.
       slot.inFlight.delete(id)
-      if (this.removeInFlight(entry) && slot.outstanding > 0) slot.outstanding--
-      if (!entry.pending.cancelled) this.settleOne(entry, Outcome.Timeout, undefined, slot.id)
       this.terminate(slot)
+      this.removeInFlight(entry)
+      if (!entry.pending.cancelled) this.settleOne(entry, Outcome.Timeout, undefined, slot.id)
     })
   }
 
