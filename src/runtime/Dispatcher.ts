@@ -210,9 +210,9 @@ export class Dispatcher implements PoolClient {
   private receive(slot: Slot, message: FromWorker): void {
     switch (message[0]) {
       case Op.Results:
-        return this.settleResults(slot, message[1])
+        return this.settleResults(slot, message)
       case Op.Started:
-        return this.armBackstop(slot, message[1])
+        return this.armBackstop(slot, message[1] as number)
       case Op.Ready: {
         if (slot.state !== "starting") return
         this.timers.clear(slot.initTimer)
@@ -348,7 +348,7 @@ export class Dispatcher implements PoolClient {
   }
 
   private dispatch(slot: Slot, take: number): void {
-    const fields: Array<unknown> = []
+    const fields: Array<unknown> = [Op.Run]
     const message: Message = { remaining: 0 }
     while (message.remaining < take && this.requeued.length > 0) {
       const retry = this.requeued.shift()!
@@ -369,7 +369,7 @@ export class Dispatcher implements PoolClient {
     if (message.remaining === 0) return
     slot.outstanding++
     if (this.inFlightTotal > this.maxInFlightSeen) this.maxInFlightSeen = this.inFlightTotal
-    slot.connection.send([Op.Run, fields])
+    slot.connection.send(fields as unknown as ToWorker)
   }
 
   private addTask(slot: Slot, message: Message, fields: Array<unknown>, pending: Pending, index: number, attempts: number) {
@@ -386,8 +386,8 @@ export class Dispatcher implements PoolClient {
   // Outcomes
   // -------------------------------------------------------------------------------------------
 
-  private settleResults(slot: Slot, fields: Array<unknown>): void {
-    for (let i = 0; i < fields.length; i += resultStride) {
+  private settleResults(slot: Slot, fields: ReadonlyArray<unknown>): void {
+    for (let i = 1; i < fields.length; i += resultStride) {
       const id = fields[i] as number
       const entry = slot.inFlight.get(id)
       if (entry === undefined) continue
@@ -447,7 +447,7 @@ export class Dispatcher implements PoolClient {
         for (const [id, entry] of slot.inFlight) if (entry.pending === pending) ids.push(id)
         if (ids.length > 0) {
           holders.push(slot)
-          slot.connection.send([Op.Cancel, ids])
+          slot.connection.send([Op.Cancel, ...ids])
         }
       }
       const grace = this.timers.set(this.options.interruptGraceMillis, () => {

@@ -37,6 +37,7 @@ interface Item {
   readonly payload: unknown
   readonly timeoutMillis: number
   cancelled: boolean
+  startedAt: number
 }
 
 const TimedOut = Symbol.for("effect-parallel/WorkerRuntime/TimedOut")
@@ -50,7 +51,7 @@ export class WorkerRuntime {
   private queue: Array<Item> = []
   private head = 0
   private running: { readonly item: Item; readonly fiber: Fiber.Fiber<unknown, unknown> } | undefined
-  private results: Array<unknown> = []
+  private results: Array<unknown> = [Op.Results]
   private oldestResultAt = 0
   private closing = false
 
@@ -83,9 +84,9 @@ export class WorkerRuntime {
   receive(message: ToWorker): void {
     switch (message[0]) {
       case Op.Run:
-        return this.enqueue(message[1])
+        return this.enqueue(message)
       case Op.Cancel:
-        return this.cancel(message[1])
+        return this.cancel(message)
       case Op.Shutdown:
         void this.shutdown(message[1])
     }
@@ -113,13 +114,13 @@ export class WorkerRuntime {
     this.post([Op.Closed])
   }
 
-  private enqueue(fields: Array<unknown>): void {
+  private enqueue(fields: ReadonlyArray<unknown>): void {
     if (this.closing) {
-      for (let i = 0; i < fields.length; i += runStride) this.push(fields[i] as number, Outcome.Interrupted, undefined)
+      for (let i = 1; i < fields.length; i += runStride) this.push(fields[i] as number, Outcome.Interrupted, undefined)
       return this.flush()
     }
     const tasks = this.entry.group.tasks
-    for (let i = 0; i < fields.length; i += runStride) {
+    for (let i = 1; i < fields.length; i += runStride) {
       const taskName = fields[i + 1] as string
       this.queue.push({
         id: fields[i] as number,
@@ -127,14 +128,15 @@ export class WorkerRuntime {
         taskName,
         payload: fields[i + 2],
         timeoutMillis: fields[i + 3] as number,
-        cancelled: false
+        cancelled: false,
+        startedAt: 0
       })
     }
     if (this.running === undefined) this.drain()
   }
 
-  private cancel(ids: Array<number>): void {
-    const wanted = new Set(ids)
+  private cancel(message: ReadonlyArray<number>): void {
+    const wanted = new Set(message.slice(1))
     if (this.running !== undefined && wanted.has(this.running.item.id)) {
       this.running.item.cancelled = true
       this.running.fiber.interruptUnsafe()
@@ -177,8 +179,16 @@ export class WorkerRuntime {
     }
     const decoded = codecOf(task).decodePayload(item.payload)
     if (decoded.issue !== undefined) return this.push(item.id, Outcome.PayloadInvalid, decoded.issue)
-    let effect = Effect.suspend(() => handler(decoded.value))
+    let effect: Effect.Effect<unknown, unknown, any>
+    try {
+      effect = handler(decoded.value)
+    } catch (error) {
+      return this.push(item.id, Outcome.Defect, toRemoteError(error))
+    }
+    // `Effect.succeed`/`Effect.fail` are already Exits: no fiber needed.
+    if (item.timeoutMillis === 0 && Exit.isExit(effect)) return this.finish(item, task, effect)
     if (item.timeoutMillis > 0) {
+      item.startedAt = performance.now()
       this.post([Op.Started, item.id])
       effect = Effect.timeoutOrElse(effect, {
         duration: Duration.millis(item.timeoutMillis),
@@ -198,6 +208,10 @@ export class WorkerRuntime {
 
   private finish(item: Item, task: Any, exit: Exit.Exit<unknown, unknown>): void {
     const codec = codecOf(task)
+    // A handler that blocks its thread cannot be interrupted by its timer; judge it by the clock.
+    if (item.timeoutMillis > 0 && !item.cancelled && performance.now() - item.startedAt > item.timeoutMillis) {
+      return this.push(item.id, Outcome.Timeout, undefined)
+    }
     if (Exit.isSuccess(exit)) {
       const encoded = codec.encodeSuccess(exit.value)
       return encoded.issue === undefined
@@ -223,16 +237,16 @@ export class WorkerRuntime {
 
   private push(id: number, outcome: Outcome, value: unknown): void {
     const now = performance.now()
-    if (this.results.length === 0) this.oldestResultAt = now
+    if (this.results.length === 1) this.oldestResultAt = now
     this.results.push(id, outcome, value)
     if (this.results.length >= flushEvery * 3 || now - this.oldestResultAt >= flushAfterMillis) this.flush()
   }
 
   private flush(): void {
-    if (this.results.length === 0) return
+    if (this.results.length === 1) return
     const results = this.results
-    this.results = []
-    this.post([Op.Results, results])
+    this.results = [Op.Results]
+    this.post(results as unknown as FromWorker)
   }
 }
 

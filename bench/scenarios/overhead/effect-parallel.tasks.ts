@@ -1,0 +1,6 @@
+/** The overhead scenario's one task, as effect-parallel defines it. */
+import * as Schema from "effect/Schema"
+import { Task } from "../../../src/index.ts"
+
+export const Add = Task.make("Add", { payload: { a: Schema.Number, b: Schema.Number }, success: Schema.Number })
+export const OverheadTasks = Task.group(Add)

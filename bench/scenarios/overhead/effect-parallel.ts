@@ -1,0 +1,51 @@
+/**
+ * `effect-parallel/map` — this framework's `Task.map` over all inputs (automatic chunking);
+ * `effect-parallel/run` — one `Task.run` per input, all concurrent, no chunking asked for (the
+ * pool coalesces concurrent runs into shared messages by itself).
+ *
+ * `setup` resolves once the pool layer is built, i.e. every worker has loaded its entry, so the
+ * reported first-result time is the time from a ready pool to the first answer.
+ */
+import type * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
+import { Task, WorkerPool } from "../../../src/index.ts"
+import { Add, OverheadTasks } from "./effect-parallel.tasks.ts"
+import type { AddInput, OverheadHandle, OverheadVariant } from "./variant.ts"
+
+const entry = new URL("./effect-parallel.worker.ts", import.meta.url)
+
+const start = async (workers: number) => {
+  const scope = Scope.makeUnsafe()
+  const context = await Effect.runPromise(
+    Layer.buildWithScope(WorkerPool.layer(OverheadTasks, { entry, size: workers }), scope)
+  )
+  const runPromise = <A, E>(effect: Effect.Effect<A, E, Task.Runner<"Add">>) =>
+    Effect.runPromise(Effect.provideContext(effect, context as Context.Context<Task.Runner<"Add">>))
+  return { scope, runPromise }
+}
+
+const variant = (name: string, config: string, batch: "map" | "run"): OverheadVariant => ({
+  name,
+  config,
+  setup: async (workers): Promise<OverheadHandle> => {
+    const { scope, runPromise } = await start(workers)
+    return {
+      runBatch: (inputs: ReadonlyArray<AddInput>) =>
+        runPromise(
+          batch === "map"
+            ? Task.map(Add, inputs)
+            : Effect.forEach(inputs, (input) => Task.run(Add, input), { concurrency: "unbounded" })
+        ),
+      roundTrip: (input) => runPromise(Task.run(Add, input)),
+      close: () => Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  }
+})
+
+export const variants: ReadonlyArray<OverheadVariant> = [
+  variant("effect-parallel/map", "Task.map, automatic chunk size, pipelineDepth 2", "map"),
+  variant("effect-parallel/run", "Effect.forEach(Task.run, unbounded): concurrent single runs", "run")
+]

@@ -1,0 +1,89 @@
+/**
+ * Type-level guarantees, checked by `npm run typecheck` (part of `npm test`): every
+ * `@ts-expect-error` below must be an error, or the typecheck fails.
+ */
+import { describe, expectTypeOf, it } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import { Task, TaskError, Worker, WorkerPool } from "../../src/index.ts"
+
+class Overdrawn extends Schema.TaggedError<Overdrawn>()("Overdrawn", { balance: Schema.Number }) {}
+const Withdraw = Task.make("TypesWithdraw", {
+  payload: { amount: Schema.Number },
+  success: Schema.Number,
+  error: Overdrawn
+})
+const Ping = Task.make("TypesPing", { payload: Schema.Struct({}) })
+const Bank = Task.group(Withdraw, Ping)
+
+class Ledger extends Context.Service<Ledger, { readonly balance: number }>()("types/Ledger") {}
+class Audit extends Context.Service<Audit, { readonly log: (s: string) => void }>()("types/Audit") {}
+const LedgerLive = Layer.succeed(Ledger, { balance: 10 })
+
+const pool = WorkerPool.layer(Bank, { entry: new URL("file:///never-started.ts") })
+
+describe("types", () => {
+  it("running a task requires its pool and carries its declared and runtime errors", () => {
+    const program = Task.run(Withdraw, { amount: 5 })
+    expectTypeOf(program).toEqualTypeOf<
+      Effect.Effect<number, Overdrawn | TaskError.TaskFailure, Task.Runner<"TypesWithdraw">>
+    >()
+    expectTypeOf(Task.map(Withdraw, [{ amount: 1 }])).toEqualTypeOf<
+      Effect.Effect<Array<number>, Overdrawn | TaskError.TaskFailure, Task.Runner<"TypesWithdraw">>
+    >()
+    const provided = Effect.provide(program, pool)
+    expectTypeOf(provided).toEqualTypeOf<
+      Effect.Effect<number, Overdrawn | TaskError.TaskFailure | TaskError.PoolOptionsError | TaskError.WorkerInitError>
+    >()
+    // Never called: these only have to compile, or fail to.
+    const unused = () => {
+      // @ts-expect-error a program that never provides the pool does not compile
+      void Effect.runPromise(program)
+      void Effect.runPromise(provided)
+      // @ts-expect-error the payload is typed by its Schema
+      void Task.run(Withdraw, { amount: "5" })
+    }
+    void unused
+  })
+
+  it("a worker entry's Layer must provide what its handlers require", () => {
+    const ok = Worker.serve(Bank, {
+      TypesWithdraw: ({ amount }) =>
+        Effect.flatMap(Ledger, (ledger) =>
+          amount > ledger.balance ? Effect.fail(new Overdrawn({ balance: ledger.balance })) : Effect.succeed(amount)),
+      TypesPing: () => Effect.void
+    }, { layer: LedgerLive })
+    expectTypeOf(ok).toExtend<Worker.WorkerEntry>()
+
+    const unused = () => {
+      Worker.serve(Bank, {
+        // @ts-expect-error Audit is provided by nobody
+        TypesWithdraw: () => Effect.flatMap(Audit, () => Effect.succeed(1)),
+        TypesPing: () => Effect.void
+      }, { layer: LedgerLive })
+
+      Worker.serve(Bank, {
+        // @ts-expect-error without a Layer, a handler may require only WorkerInfo
+        TypesWithdraw: () => Effect.map(Ledger, (ledger) => ledger.balance),
+        TypesPing: () => Effect.void
+      })
+
+      Worker.serve(Bank, {
+        // @ts-expect-error the success must match the task's success Schema
+        TypesWithdraw: () => Effect.succeed("five"),
+        TypesPing: () => Effect.void
+      })
+
+      // @ts-expect-error every task of the group needs a handler
+      Worker.serve(Bank, { TypesWithdraw: () => Effect.succeed(1) })
+
+      Worker.serve(Bank, {
+        TypesWithdraw: () => Effect.map(Worker.WorkerInfo, (info) => info.id),
+        TypesPing: () => Effect.void
+      })
+    }
+    void unused
+  })
+})
