@@ -90,7 +90,8 @@ interface Slot {
   state: "starting" | "ready" | "closing" | "dead"
   readonly inFlight: Map<number, InFlight>
   outstanding: number
-  initTimer: unknown
+  /** The init deadline while starting, the shutdown deadline while closing. */
+  timer: unknown
 }
 
 export interface DispatcherStats {
@@ -115,6 +116,8 @@ export class Dispatcher implements PoolClient {
   private nextTaskId = 0
   private nextWorkerId = 0
   private closed = false
+  /** True once the first `size` workers were ready: from then on, dead workers are replaced. */
+  private running = false
   private broken: string | undefined
   private respawnFailures = 0
   private respawnTimers = new Set<unknown>()
@@ -140,6 +143,7 @@ export class Dispatcher implements PoolClient {
           reject(error)
         } else if (++ready === this.size) {
           this.onStarted = undefined
+          this.running = true
           resolve()
         }
       }
@@ -199,8 +203,8 @@ export class Dispatcher implements PoolClient {
       onMessage: (message) => this.receive(slot!, message),
       onExit: (reason) => this.exited(slot!, reason)
     })
-    slot = { id, connection, state: "starting", inFlight: new Map(), outstanding: 0, initTimer: undefined }
-    slot.initTimer = this.timers.set(this.options.initTimeoutMillis, () => {
+    slot = { id, connection, state: "starting", inFlight: new Map(), outstanding: 0, timer: undefined }
+    slot.timer = this.timers.set(this.options.initTimeoutMillis, () => {
       if (slot.state !== "starting") return
       this.initFailed(slot, "Timeout", `worker ${id} did not become ready within ${this.options.initTimeoutMillis} ms`)
     })
@@ -215,7 +219,7 @@ export class Dispatcher implements PoolClient {
         return this.armBackstop(slot, message[1] as number)
       case Op.Ready: {
         if (slot.state !== "starting") return
-        this.timers.clear(slot.initTimer)
+        this.timers.clear(slot.timer)
         slot.state = "ready"
         this.respawnFailures = 0
         this.onStarted?.()
@@ -228,12 +232,12 @@ export class Dispatcher implements PoolClient {
 
   private initFailed(slot: Slot, reason: "Failed" | "Timeout", text: string): void {
     if (slot.state !== "starting") return
-    this.timers.clear(slot.initTimer)
+    this.timers.clear(slot.timer)
     const error = new WorkerInitError({ workerId: slot.id, reason, message: text })
     slot.state = "dead"
     slot.connection.terminate()
-    if (this.onStarted !== undefined) {
-      this.onStarted(error)
+    if (!this.running) {
+      this.onStarted?.(error)
       return
     }
     if (++this.respawnFailures >= maxRespawnFailures) {
@@ -245,7 +249,7 @@ export class Dispatcher implements PoolClient {
   /** Rule 3: a dead worker's tasks are re-queued or lost; rule 5: it is replaced. */
   private exited(slot: Slot, reason: string): void {
     const wasStarting = slot.state === "starting"
-    this.timers.clear(slot.initTimer)
+    this.timers.clear(slot.timer)
     slot.state = "dead"
     this.slots = this.slots.filter((s) => s !== slot)
     const held = [...slot.inFlight]
@@ -261,14 +265,14 @@ export class Dispatcher implements PoolClient {
         this.settleOne(entry, Outcome.Lost, `worker ${slot.id} ${reason}`, slot.id)
       }
     }
-    if (wasStarting && this.onStarted !== undefined) {
-      this.onStarted(new WorkerInitError({ workerId: slot.id, reason: "Failed", message: reason }))
+    if (wasStarting && !this.running) {
+      this.onStarted?.(new WorkerInitError({ workerId: slot.id, reason: "Failed", message: reason }))
     }
     if (this.closed) {
       if (this.slots.length === 0) this.onAllExited?.()
       return
     }
-    if (this.onStarted === undefined && this.broken === undefined) this.respawn()
+    if (this.running && this.broken === undefined) this.respawn()
     this.pump()
   }
 
@@ -286,13 +290,13 @@ export class Dispatcher implements PoolClient {
     if (slot.state === "dead" || slot.state === "closing") return
     const starting = slot.state === "starting"
     slot.state = "closing"
-    this.timers.clear(slot.initTimer)
+    this.timers.clear(slot.timer)
     if (starting) return slot.connection.terminate()
     slot.connection.send([Op.Shutdown, this.options.exitTimeoutMillis])
     const timer = this.timers.set(this.options.shutdownTimeoutMillis, () => {
       if (slot.state !== "dead") slot.connection.terminate()
     })
-    slot.initTimer = timer
+    slot.timer = timer
   }
 
   private terminate(slot: Slot): void {
@@ -313,6 +317,7 @@ export class Dispatcher implements PoolClient {
       const head = this.headPending()
       const chunk = head?.submission.chunkSize ?? 1
       const ready = this.readyCount()
+      // A re-sent task travels alone: if it is what kills workers, it takes no other task down with it.
       const take = Math.max(1, Math.min(this.requeued.length > 0 ? 1 : maxCoalesce(chunk), Math.ceil(this.queuedCount / ready)))
       this.dispatch(slot, take)
     }
@@ -339,7 +344,14 @@ export class Dispatcher implements PoolClient {
   private headPending(): Pending | undefined {
     while (this.queueHead < this.queue.length) {
       const pending = this.queue[this.queueHead]!
-      if (!pending.cancelled && pending.next < pending.submission.payloads.length) return pending
+      if (!pending.cancelled && pending.next < pending.submission.payloads.length) {
+        // Under steady traffic the queue never empties: drop the finished prefix now and then.
+        if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+          this.queue = this.queue.slice(this.queueHead)
+          this.queueHead = 0
+        }
+        return pending
+      }
       this.queueHead++
     }
     this.queue = []

@@ -164,6 +164,10 @@ export class WorkerRuntime {
       this.queue = []
       this.head = 0
       this.flush()
+    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      // Under steady traffic the queue never empties: drop the finished prefix now and then.
+      this.queue = this.queue.slice(this.head)
+      this.head = 0
     }
   }
 

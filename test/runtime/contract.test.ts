@@ -296,6 +296,16 @@ describe.each(backends)("contract on $name", (backend) => {
         assert.deepStrictEqual(readdirSync(dir).sort(), ["exit-0", "exit-1"])
       }))
 
+    it.live("an exit hook that never finishes is cut off by exitTimeout; the pool still closes", () =>
+      Effect.gen(function*() {
+        const options = backend.threads
+          ? { entry: new URL("../fixtures/worker-exit-hangs.ts", import.meta.url) }
+          : { entry: (yield* Effect.promise(() => import("../fixtures/worker-exit-hangs.ts"))).default }
+        const context = yield* Effect.scoped(Layer.build(pool({ ...options, exitTimeout: "200 millis" })))
+        void context
+        // Reaching this line means the scope closed; afterEach checks no thread is left.
+      }))
+
     it.live("a Layer that fails to build fails the pool with WorkerInitError", () =>
       Effect.gen(function*() {
         const options = backend.threads
