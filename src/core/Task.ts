@@ -194,7 +194,10 @@ export type Failure<T> = Error<T> | TaskFailure
 export const run: {
   <T extends Any>(task: T, payload: Payload<T>, options?: RunOptions): Effect.Effect<Success<T>, Failure<T>, Runner<Name<T>>>
 } = <T extends Any>(task: T, payload: Payload<T>, options?: RunOptions) =>
-  Effect.flatMap(runnerKey(task.name), (pool) => {
+  // `withFiber` reads the pool from the fiber's context in the same step (no service yield):
+  // this is the latency-critical path of a single round trip.
+  Effect.withFiber((fiber) => {
+    const pool = Context.getUnsafe(fiber.context as Context.Context<Runner<Name<T>>>, runnerKey(task.name))
     const codec = codecOf(task)
     const encoded = codec.encodePayload(payload)
     if (encoded.issue !== undefined) return Effect.fail(payloadError(task, payload, encoded.issue, -1))
