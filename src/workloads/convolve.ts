@@ -19,6 +19,7 @@
  *
  * @since 0.1.0
  */
+import { mulberry32 } from "./internal/random.ts"
 
 // ---------------------------------------------------------------------------
 // models
@@ -401,18 +402,11 @@ const borderCell = (
   return acc
 }
 
-/** mulberry32: fills `data` with values uniform in [-1, 1), 32 random bits each. */
+/** Fills `data` with values uniform in [-1, 1), 32 random bits each, from one mulberry32 stream. */
 const fillUniform = (data: Float64Array<ArrayBufferLike>, seed: number): void => {
-  let state = seed | 0
-  for (let i = 0; i < data.length; i++) {
-    state = (state + 0x6d2b79f5) | 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    t = (t ^ (t >>> 14)) >>> 0
-    // t / 2^31 is in [0, 2); every step is exact in double precision.
-    data[i] = t / 2147483648 - 1
-  }
+  const next = mulberry32(seed)
+  // next() / 2^31 is in [0, 2); every step is exact in double precision.
+  for (let i = 0; i < data.length; i++) data[i] = next() / 2147483648 - 1
 }
 
 const checkDimensions = (where: string, what: string, rows: number, cols: number): void => {
