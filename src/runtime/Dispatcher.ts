@@ -69,6 +69,8 @@ interface Pending {
   next: number
   inFlight: number
   cancelled: boolean
+  /** Set by the first `cancel()`; later calls wait for the same drain. */
+  cancelling: Promise<void> | undefined
   onDrained: (() => void) | undefined
 }
 
@@ -152,7 +154,14 @@ export class Dispatcher implements PoolClient {
   }
 
   submit(submission: Submission): Ticket {
-    const pending: Pending = { submission, next: 0, inFlight: 0, cancelled: false, onDrained: undefined }
+    const pending: Pending = {
+      submission,
+      next: 0,
+      inFlight: 0,
+      cancelled: false,
+      cancelling: undefined,
+      onDrained: undefined
+    }
     if (this.closed || this.broken !== undefined) {
       const reason = this.broken ?? "the pool is closed"
       for (let i = 0; i < submission.payloads.length; i++) submission.settle(i, Outcome.Lost, reason, -1, 0)
@@ -444,7 +453,12 @@ export class Dispatcher implements PoolClient {
 
   /** Rule 4. */
   private cancel(pending: Pending): Promise<void> {
-    if (pending.cancelled) return Promise.resolve()
+    if (pending.cancelling !== undefined) return pending.cancelling
+    pending.cancelling = this.startCancel(pending)
+    return pending.cancelling
+  }
+
+  private startCancel(pending: Pending): Promise<void> {
     pending.cancelled = true
     this.queuedCount -= pending.submission.payloads.length - pending.next
     pending.next = pending.submission.payloads.length
