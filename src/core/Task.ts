@@ -305,10 +305,9 @@ const runMany = <T extends Any>(
       let settled = 0
       let done = false
       const progress: Progress | undefined = options?.progress ? startProgress(task.name, count) : undefined
-      const finish = (exit: Exit.Exit<Array<Success<T>>, Failure<T>>) => {
+      const stop = () => {
         done = true
         progress?.stop()
-        resume(exit)
       }
       const ticket = pool.submit({
         taskName: task.name,
@@ -320,8 +319,7 @@ const runMany = <T extends Any>(
           const exit = toExit(task, codec, payloads[index], outcome, value, workerId, attempts, options)
           if (Exit.isFailure(exit)) {
             // Fail fast: stop the rest in the workers before the map reports the failure.
-            done = true
-            progress?.stop()
+            stop()
             const failure = exit as Exit.Exit<never, Failure<T>>
             void ticket.cancel().then(() => resume(failure))
             return
@@ -329,12 +327,14 @@ const runMany = <T extends Any>(
           results[ordered ? index : settled] = exit.value
           settled++
           progress?.increment()
-          if (settled === count) finish(Exit.succeed(results))
+          if (settled === count) {
+            stop()
+            resume(Exit.succeed(results))
+          }
         }
       })
       return Effect.promise(() => {
-        done = true
-        progress?.stop()
+        stop()
         return ticket.cancel()
       })
     })

@@ -167,10 +167,8 @@ const makeBackend = (
   resolved: ResolvedOptions
 ): Effect.Effect<Backend, PoolOptionsError | WorkerInitError> => {
   if (resolved.backend === "threads") {
-    const entry = options.entry as URL | string
-    const href = entry instanceof URL ? entry.href : entry.startsWith("file:") ? entry : pathToFileURL(entry).href
     return Effect.succeed(threadBackend({
-      entry: href,
+      entry: toHref(options.entry as URL | string),
       ...(options.resourceLimits !== undefined ? { resourceLimits: options.resourceLimits } : {})
     }))
   }
@@ -179,7 +177,7 @@ const makeBackend = (
 
 const loadEntry = (entry: URL | string | WorkerEntry): Effect.Effect<WorkerEntry, WorkerInitError> => {
   if (isWorkerEntry(entry)) return Effect.succeed(entry)
-  const href = entry instanceof URL ? entry.href : entry.startsWith("file:") ? entry : pathToFileURL(entry).href
+  const href = toHref(entry)
   return Effect.tryPromise({
     try: async () => {
       const loaded = (await import(href)).default
@@ -189,6 +187,10 @@ const loadEntry = (entry: URL | string | WorkerEntry): Effect.Effect<WorkerEntry
     catch: (error) => new WorkerInitError({ workerId: 0, reason: "Failed", message: String(error) })
   })
 }
+
+/** A module URL, from a URL, a `file:` URL string or a path. */
+const toHref = (entry: URL | string): string =>
+  entry instanceof URL ? entry.href : entry.startsWith("file:") ? entry : pathToFileURL(entry).href
 
 const provideTasks = <Tasks extends Any>(group: Group<Tasks>, pool: PoolClient): Context.Context<Runner<Tasks["name"]>> => {
   let context = Context.empty() as Context.Context<any>

@@ -22,7 +22,7 @@ import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import type { Any } from "../core/Task.ts"
 import { type WorkerEntry, WorkerInfo } from "../core/Worker.ts"
-import { codecOf } from "./codec.ts"
+import { type Codec, codecOf } from "./codec.ts"
 import { type FromWorker, Op, Outcome, type RemoteError, runStride, toRemoteError, type ToWorker } from "./protocol.ts"
 
 /** Results are sent when this many are waiting… */
@@ -181,7 +181,8 @@ export class WorkerRuntime {
         stack: ""
       } satisfies RemoteError)
     }
-    const decoded = codecOf(task).decodePayload(item.payload)
+    const codec = codecOf(task)
+    const decoded = codec.decodePayload(item.payload)
     if (decoded.issue !== undefined) return this.push(item.id, Outcome.PayloadInvalid, decoded.issue)
     let effect: Effect.Effect<unknown, unknown, any>
     try {
@@ -190,7 +191,7 @@ export class WorkerRuntime {
       return this.push(item.id, Outcome.Defect, toRemoteError(error))
     }
     // `Effect.succeed`/`Effect.fail` are already Exits: no fiber needed.
-    if (item.timeoutMillis === 0 && Exit.isExit(effect)) return this.finish(item, task, effect)
+    if (item.timeoutMillis === 0 && Exit.isExit(effect)) return this.finish(item, codec, effect)
     if (item.timeoutMillis > 0) {
       item.startedAt = performance.now()
       this.post([Op.Started, item.id])
@@ -201,17 +202,16 @@ export class WorkerRuntime {
     }
     const fiber = this.runFork!(effect)
     const exit = fiber.pollUnsafe()
-    if (exit !== undefined) return this.finish(item, task, exit)
+    if (exit !== undefined) return this.finish(item, codec, exit)
     this.running = { item, fiber }
     fiber.addObserver((exit) => {
       this.running = undefined
-      this.finish(item, task, exit)
+      this.finish(item, codec, exit)
       this.drain()
     })
   }
 
-  private finish(item: Item, task: Any, exit: Exit.Exit<unknown, unknown>): void {
-    const codec = codecOf(task)
+  private finish(item: Item, codec: Codec, exit: Exit.Exit<unknown, unknown>): void {
     // A handler that blocks its thread cannot be interrupted by its timer; judge it by the clock.
     if (item.timeoutMillis > 0 && !item.cancelled && performance.now() - item.startedAt > item.timeoutMillis) {
       return this.push(item.id, Outcome.Timeout, undefined)
