@@ -15,6 +15,7 @@ import * as Exit from "effect/Exit"
 import { dual } from "effect/Function"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import { hold as holdShared } from "../runtime/Arena.ts"
 import { type Codec, codecOf } from "../runtime/codec.ts"
 import { type Progress, startProgress } from "../runtime/Progress.ts"
 import { Outcome, type PayloadIssue, type RemoteError } from "../runtime/protocol.ts"
@@ -201,16 +202,20 @@ export const run: {
     const codec = codecOf(task)
     const encoded = codec.encodePayload(payload)
     if (encoded.issue !== undefined) return Effect.fail(payloadError(task, payload, encoded.issue, -1))
+    const held = codec.sharedPayload ? holdShared([encoded.value]) : undefined
+    if (held?._tag === "Released") return Effect.fail(releasedError(task, payload, held))
     return Effect.callback<Success<T>, Failure<T>>((resume) => {
       const ticket = pool.submit({
         taskName: task.name,
         payloads: [encoded.value],
         chunkSize: 1,
         timeoutMillis: timeoutMillis(options),
-        settle: (_index, outcome, value, workerId, attempts) =>
+        settle: (_index, outcome, value, workerId, attempts) => {
+          held?.release()
           resume(toExit(task, codec, payload, outcome, value, workerId, attempts, options))
+        }
       })
-      return Effect.promise(ticket.cancel)
+      return held === undefined ? Effect.promise(ticket.cancel) : Effect.promise(() => ticket.cancel().then(held.release))
     })
   }) as Effect.Effect<Success<T>, Failure<T>, Runner<Name<T>>>
 
@@ -296,6 +301,10 @@ const runMany = <T extends Any>(
       if (result.issue !== undefined) return Effect.fail(payloadError(task, payloads[i], result.issue, -1))
       encoded[i] = result.value
     }
+    // The map owns the shared memory its payloads carry until none of its tasks is in a worker.
+    const held = codec.sharedPayload ? holdShared(encoded) : undefined
+    if (held?._tag === "Released") return Effect.fail(releasedError(task, payloads[held.index], held))
+    const release = held === undefined ? undefined : held.release
     const chunkSize = options?.chunkSize !== undefined
       ? positiveInt(options.chunkSize, 1)
       : Math.min(maxAutoChunk, Math.max(1, Math.ceil(count / (pool.size * 4))))
@@ -321,7 +330,10 @@ const runMany = <T extends Any>(
             // Fail fast: stop the rest in the workers before the map reports the failure.
             stop()
             const failure = exit as Exit.Exit<never, Failure<T>>
-            void ticket.cancel().then(() => resume(failure))
+            void ticket.cancel().then(() => {
+              release?.()
+              resume(failure)
+            })
             return
           }
           results[ordered ? index : settled] = exit.value
@@ -329,13 +341,14 @@ const runMany = <T extends Any>(
           progress?.increment()
           if (settled === count) {
             stop()
+            release?.()
             resume(Exit.succeed(results))
           }
         }
       })
       return Effect.promise(() => {
         stop()
-        return ticket.cancel()
+        return release === undefined ? ticket.cancel() : ticket.cancel().then(release)
       })
     })
   }) as Effect.Effect<Array<Success<T>>, Failure<T>, Runner<Name<T>>>
@@ -417,6 +430,12 @@ const payloadError = (task: Any, input: unknown, issue: PayloadIssue, workerId: 
     path: issue.path,
     message: issue.message
   })
+
+const releasedError = (task: Any, input: unknown, held: { readonly path: ReadonlyArray<string | number> }) =>
+  payloadError(task, input, {
+    path: held.path,
+    message: "this shared array was already released (every scope that owned it has closed)"
+  }, -1)
 
 const timeoutMillis = (options: RunOptions | undefined): number =>
   options?.timeout === undefined ? 0 : Math.max(1, Duration.toMillis(options.timeout))

@@ -12,6 +12,7 @@ import * as Schema from "effect/Schema"
 import * as SchemaAST from "effect/SchemaAST"
 import * as SchemaIssue from "effect/SchemaIssue"
 import type { Any } from "../core/Task.ts"
+import { containsShared } from "./Arena.ts"
 import type { PayloadIssue } from "./protocol.ts"
 
 /** The result of one encode or decode: a value, or the issue that rejected it. */
@@ -32,6 +33,8 @@ export interface Codec {
   readonly encodeError: (error: unknown) => Coded
   /** wire → caller */
   readonly decodeError: (encoded: unknown) => Coded
+  /** Payloads may carry shared arrays: a submission holds their memory while it runs. */
+  readonly sharedPayload: boolean
 }
 
 const codecs = new WeakMap<Any, Codec>()
@@ -48,7 +51,8 @@ export const codecOf = (task: Any): Codec => {
       encodeSuccess: coder(Schema.encodeUnknownExit(task.success as AnyCodec)),
       decodeSuccess: successIdentity ? passThrough : coder(Schema.decodeUnknownExit(task.success as AnyCodec)),
       encodeError: coder(Schema.encodeUnknownExit(task.error as AnyCodec)),
-      decodeError: coder(Schema.decodeUnknownExit(task.error as AnyCodec))
+      decodeError: coder(Schema.decodeUnknownExit(task.error as AnyCodec)),
+      sharedPayload: containsShared(task.payload)
     }
     codecs.set(task, codec)
   }

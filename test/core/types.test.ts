@@ -7,7 +7,8 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
-import { Task, TaskError, Worker, WorkerPool } from "../../src/index.ts"
+import type * as Scope from "effect/Scope"
+import { SharedArray, Task, TaskError, Worker, WorkerPool } from "../../src/index.ts"
 
 class Overdrawn extends Schema.TaggedError<Overdrawn>()("Overdrawn", { balance: Schema.Number }) {}
 const Withdraw = Task.make("TypesWithdraw", {
@@ -83,6 +84,49 @@ describe("types", () => {
         TypesWithdraw: () => Effect.map(Worker.WorkerInfo, (info) => info.id),
         TypesPing: () => Effect.void
       })
+    }
+    void unused
+  })
+
+  it("a handler sees its shared inputs read-only, and a caller's shared arrays fit the Schema", () => {
+    const Blur = Task.make("TypesBlur", {
+      payload: { image: SharedArray.Float64Matrix, weights: SharedArray.Float32 },
+      success: SharedArray.Float64Matrix
+    })
+    const Images = Task.group(Blur)
+    const unused = () => {
+      Worker.serve(Images, {
+        TypesBlur: ({ image, weights }) =>
+          Effect.sync(() => {
+            // @ts-expect-error inputs are read-only: another task may be reading the same memory
+            image.data[0] = 1
+            // @ts-expect-error no writing methods either
+            weights.fill(0)
+            // @ts-expect-error a subarray of a read-only view is read-only
+            image.data.subarray(0, 4)[0] = 1
+            const total: number = image.data[0]! + weights.reduce((a, b) => a + b, 0)
+            const out = SharedArray.makeMatrixUnsafe("Float64", image.rows, image.cols)
+            out.data[0] = total // a worker writes the memory it made for its result
+            return out
+          })
+      })
+      const program = Effect.gen(function*() {
+        const image = yield* SharedArray.makeMatrix("Float64", 4, 4)
+        image.data[0] = 1 // the caller owns it and may write
+        const weights = yield* SharedArray.make("Float32", 3)
+        // @ts-expect-error a plain Float64Array is not shared memory
+        yield* Task.run(Blur, { image: { rows: 4, cols: 4, data: new Float64Array(16) }, weights })
+        // @ts-expect-error the kinds must match
+        yield* Task.run(Blur, { image: yield* SharedArray.makeMatrix("Float32", 4, 4), weights })
+        return yield* Task.run(Blur, { image, weights })
+      })
+      expectTypeOf(program).toEqualTypeOf<
+        Effect.Effect<
+          SharedArray.ReadonlySharedMatrix<"Float64">,
+          TaskError.TaskFailure,
+          Task.Runner<"TypesBlur"> | Scope.Scope
+        >
+      >()
     }
     void unused
   })

@@ -1,0 +1,328 @@
+/**
+ * Shared arrays: typed arrays and matrices in `SharedArrayBuffer` memory, passed to workers by
+ * reference and read there without a copy — Ray's object store for numbers.
+ *
+ * Contains the models (`SharedArray`, `SharedMatrix` and their read-only views), the Schemas a
+ * task declares (`Float64`, `Float64Matrix`, …, `array`, `matrix`), the scoped constructors
+ * (`make`, `makeMatrix`, `put`, `retain`), the unscoped ones a worker uses for results
+ * (`makeUnsafe`, `makeMatrixUnsafe`), and the arena (`layerArena`, `arenaStats`).
+ *
+ * ```ts
+ * const image = yield* SharedArray.makeMatrix("Float64", 3000, 3000)   // freed with the scope
+ * fill(image)
+ * const out = yield* Task.map(Convolve, filters.map((filter) => ({ image, filter })))
+ * ```
+ *
+ * **How it crosses.** A payload carries the view itself; `postMessage` shares a
+ * `SharedArrayBuffer` instead of copying it, so only a handle (buffer reference, offset, length)
+ * crosses and the worker's view reads the caller's memory.
+ *
+ * **Who owns it.** Memory made with `make`/`makeMatrix`/`put` belongs to the Scope that made it
+ * (plus any scope that `retain`s it) and to every task in flight whose payload carries it; when
+ * the last owner lets go it returns to an arena and is handed out again, zeroed, to the next
+ * allocation of its size. So a task that outlives its caller's scope still reads valid memory,
+ * and a loop that makes a large array per round does not pile up memory waiting for the garbage
+ * collectors of every worker. Results a worker makes with `makeUnsafe` are not arena memory: they
+ * live as long as something references them.
+ *
+ * **Who may write.** A handler sees its payload's shared arrays as read-only views
+ * (`ReadonlySharedArray`): other tasks may be reading the same memory. A worker writes only into
+ * memory it made for its result. The types prevent accidental writes, not deliberate ones
+ * (`new Float64Array(view.buffer)` is not stopped), and a view kept after its owners let go may
+ * see someone else's data.
+ *
+ * **Plain typed arrays** in payloads (`array(kind, { memory: "copied" })`, or any
+ * `Schema.instanceOf(Float64Array)`) still work: `postMessage` copies them into the worker.
+ */
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import {
+  Arena,
+  type ArenaOptions,
+  type ArenaStats,
+  annotationKey,
+  bufferState,
+  CurrentArena,
+  releaseBuffer,
+  retainBuffer
+} from "../runtime/Arena.ts"
+
+export type { ArenaOptions, ArenaStats } from "../runtime/Arena.ts"
+
+// ---------------------------------------------------------------------------------------------
+// Models
+// ---------------------------------------------------------------------------------------------
+
+/** Element kinds a shared array can hold. */
+export type Kind = "Float64" | "Float32" | "Int32" | "Uint8"
+
+export const kinds: ReadonlyArray<Kind> = ["Float64", "Float32", "Int32", "Uint8"]
+
+/** The writable view of each kind over shared memory. */
+export interface Views {
+  readonly Float64: Float64Array<SharedArrayBuffer>
+  readonly Float32: Float32Array<SharedArrayBuffer>
+  readonly Int32: Int32Array<SharedArrayBuffer>
+  readonly Uint8: Uint8Array<SharedArrayBuffer>
+}
+
+/** A typed array in shared memory that its holder may write. */
+export type SharedArray<K extends Kind = Kind> = Views[K]
+
+/** Methods of a typed array that write to it. */
+type Writers = "set" | "fill" | "copyWithin" | "reverse" | "sort"
+
+/**
+ * A read-only view of a shared array: what a handler sees of its payload. Every reading method of
+ * the typed array is there; index writes and writing methods are not, and `subarray` stays
+ * read-only.
+ */
+export type ReadonlySharedArray<K extends Kind = Kind> =
+  & { readonly [index: number]: number }
+  & Omit<Views[K], Writers | "subarray" | number>
+  & { subarray(begin?: number, end?: number): ReadonlySharedArray<K> }
+
+/** A dense `rows × cols` matrix stored row-major in shared memory: `(i, j)` is `data[i * cols + j]`. */
+export interface SharedMatrix<K extends Kind = Kind> {
+  readonly rows: number
+  readonly cols: number
+  readonly data: SharedArray<K>
+}
+
+export interface ReadonlySharedMatrix<K extends Kind = Kind> {
+  readonly rows: number
+  readonly cols: number
+  readonly data: ReadonlySharedArray<K>
+}
+
+/** A row-major matrix over any typed array of its kind (the copied form). */
+export interface Matrix<K extends Kind = Kind> {
+  readonly rows: number
+  readonly cols: number
+  readonly data: PlainViews[K]
+}
+
+interface PlainViews {
+  readonly Float64: Float64Array
+  readonly Float32: Float32Array
+  readonly Int32: Int32Array
+  readonly Uint8: Uint8Array
+}
+
+const constructors = {
+  Float64: Float64Array,
+  Float32: Float32Array,
+  Int32: Int32Array,
+  Uint8: Uint8Array
+} as const
+
+// ---------------------------------------------------------------------------------------------
+// Guards
+// ---------------------------------------------------------------------------------------------
+
+/** Whether `u` is a typed array of `kind` over a `SharedArrayBuffer`. */
+export const isShared = <K extends Kind>(kind: K, u: unknown): u is SharedArray<K> =>
+  u instanceof constructors[kind] && u.buffer instanceof SharedArrayBuffer
+
+// ---------------------------------------------------------------------------------------------
+// Schemas
+// ---------------------------------------------------------------------------------------------
+
+export type Memory = "shared" | "copied"
+
+export interface ArraySchema<K extends Kind, M extends Memory> extends
+  Schema.declare<M extends "shared" ? ReadonlySharedArray<K> : PlainViews[K]>
+{}
+
+export interface MatrixSchema<K extends Kind, M extends Memory> extends
+  Schema.declare<M extends "shared" ? ReadonlySharedMatrix<K> : Matrix<K>>
+{}
+
+const arraySchemas = new Map<string, Schema.Top>()
+
+/**
+ * The Schema of a typed array of `kind`. `memory: "shared"` (default) accepts only views over a
+ * `SharedArrayBuffer` and gives handlers read-only views; `"copied"` accepts any typed array of
+ * the kind, which `postMessage` copies.
+ */
+export const array = <K extends Kind, M extends Memory = "shared">(
+  kind: K,
+  options?: { readonly memory?: M | undefined }
+): ArraySchema<K, M> => {
+  const memory = options?.memory ?? "shared"
+  const key = `${kind}/${memory}`
+  let schema = arraySchemas.get(key)
+  if (schema === undefined) {
+    schema = memory === "shared"
+      ? Schema.declare((u): u is ReadonlySharedArray<K> => isShared(kind, u), {
+        expected: `a ${kind}Array over a SharedArrayBuffer (make one with SharedArray.make)`,
+        [annotationKey]: kind
+      })
+      : Schema.declare((u): u is PlainViews[K] => u instanceof constructors[kind], { expected: `a ${kind}Array` })
+    arraySchemas.set(key, schema)
+  }
+  return schema as ArraySchema<K, M>
+}
+
+const matrixSchemas = new Map<string, Schema.Top>()
+
+/**
+ * The Schema of a `rows × cols` matrix of `kind`; `data.length` must equal `rows * cols`.
+ * `memory` as in `array`.
+ */
+export const matrix = <K extends Kind, M extends Memory = "shared">(
+  kind: K,
+  options?: { readonly memory?: M | undefined }
+): MatrixSchema<K, M> => {
+  const memory = options?.memory ?? "shared"
+  const key = `${kind}/${memory}`
+  let schema = matrixSchemas.get(key)
+  if (schema === undefined) {
+    schema = Schema.Struct({ rows: Schema.Int, cols: Schema.Int, data: array(kind, { memory }) }).check(
+      Schema.makeFilter((m) =>
+        m.rows >= 0 && m.cols >= 0 && m.data.length === m.rows * m.cols
+          ? undefined
+          : `a ${m.rows}×${m.cols} matrix needs ${m.rows * m.cols} elements, data has ${m.data.length}`
+      )
+    )
+    matrixSchemas.set(key, schema)
+  }
+  return schema as unknown as MatrixSchema<K, M>
+}
+
+export const Float64: ArraySchema<"Float64", "shared"> = array("Float64")
+export const Float32: ArraySchema<"Float32", "shared"> = array("Float32")
+export const Int32: ArraySchema<"Int32", "shared"> = array("Int32")
+export const Uint8: ArraySchema<"Uint8", "shared"> = array("Uint8")
+export const Float64Matrix: MatrixSchema<"Float64", "shared"> = matrix("Float64")
+export const Float32Matrix: MatrixSchema<"Float32", "shared"> = matrix("Float32")
+export const Int32Matrix: MatrixSchema<"Int32", "shared"> = matrix("Int32")
+export const Uint8Matrix: MatrixSchema<"Uint8", "shared"> = matrix("Uint8")
+
+// ---------------------------------------------------------------------------------------------
+// Constructors
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A zeroed shared array of `length` elements, owned by the current Scope: when the scope closes
+ * (and no task in flight still carries it) its memory returns to the arena.
+ */
+export const make = <K extends Kind>(kind: K, length: number): Effect.Effect<SharedArray<K>, never, Scope.Scope> =>
+  Effect.flatMap(CurrentArena, (arena) =>
+    Effect.acquireRelease(
+      Effect.sync(() => view(kind, arena.acquire(byteLength(kind, length)), length)),
+      (array) => Effect.sync(() => releaseBuffer(array.buffer))
+    ))
+
+/** A zeroed `rows × cols` shared matrix owned by the current Scope (see `make`). */
+export const makeMatrix = <K extends Kind>(
+  kind: K,
+  rows: number,
+  cols: number
+): Effect.Effect<SharedMatrix<K>, never, Scope.Scope> =>
+  Effect.map(make(kind, checkedCount(rows, cols)), (data) => ({ rows, cols, data }))
+
+/**
+ * Copies `source` into shared memory owned by the current Scope, once: like `ray.put`, the
+ * result can then go to any number of tasks, submitted now or later, without another copy.
+ */
+export const put: {
+  <K extends Kind>(kind: K, source: ArrayLike<number>): Effect.Effect<SharedArray<K>, never, Scope.Scope>
+  <K extends Kind>(
+    kind: K,
+    source: { readonly rows: number; readonly cols: number; readonly data: ArrayLike<number> }
+  ): Effect.Effect<SharedMatrix<K>, never, Scope.Scope>
+} = (kind: Kind, source: ArrayLike<number> | { rows: number; cols: number; data: ArrayLike<number> }): any =>
+  "data" in source && "rows" in source
+    ? Effect.map(makeMatrix(kind, source.rows, source.cols), (m) => {
+      m.data.set(source.data)
+      return m
+    })
+    : Effect.map(make(kind, (source as ArrayLike<number>).length), (a) => {
+      a.set(source as ArrayLike<number>)
+      return a
+    })
+
+/**
+ * Makes the current Scope one more owner of `array` (or a matrix's data): its memory stays valid
+ * until this scope closes too. Arrays that are not arena memory (made by `makeUnsafe`, or
+ * received from a worker) are left to the garbage collector and need no owner.
+ *
+ * **Gotchas**: dies if the array's owners have all let go already — its memory may be reused.
+ */
+export const retain = (
+  array: ReadonlySharedArray | ReadonlySharedMatrix
+): Effect.Effect<void, never, Scope.Scope> => {
+  const buffer = ("data" in array ? array.data : array).buffer
+  return Effect.suspend(() => {
+    switch (bufferState(buffer)) {
+      case "unmanaged":
+        return Effect.void
+      case "released":
+        return Effect.die(new Error("SharedArray.retain: the array's owners have all released it"))
+      case "live":
+        return Effect.acquireRelease(
+          Effect.sync(() => retainBuffer(buffer)),
+          () => Effect.sync(() => releaseBuffer(buffer))
+        )
+    }
+  })
+}
+
+/**
+ * A zeroed shared array that no scope owns: the garbage collector frees it once nothing
+ * references it. This is how a worker returns a result by reference: it makes the result here,
+ * fills it, and returns it; the caller then reads the same memory.
+ */
+export const makeUnsafe = <K extends Kind>(kind: K, length: number): SharedArray<K> =>
+  view(kind, new SharedArrayBuffer(byteLength(kind, length)), length)
+
+/** A zeroed `rows × cols` shared matrix that no scope owns (see `makeUnsafe`). */
+export const makeMatrixUnsafe = <K extends Kind>(kind: K, rows: number, cols: number): SharedMatrix<K> => ({
+  rows,
+  cols,
+  data: makeUnsafe(kind, checkedCount(rows, cols))
+})
+
+// ---------------------------------------------------------------------------------------------
+// The arena
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Gives the scope its own arena: `make`s within it reuse each other's released memory, and its
+ * idle memory is dropped when the Layer closes. Without it, each thread has one default arena
+ * that keeps up to 512 MB of idle memory for the life of the program.
+ */
+export const layerArena = (options?: ArenaOptions): Layer.Layer<never> =>
+  Layer.effectContext(
+    Effect.map(
+      Effect.acquireRelease(Effect.sync(() => new Arena(options)), (arena) => Effect.sync(() => arena.close())),
+      (arena) => CurrentArena.context(arena)
+    )
+  ) as Layer.Layer<never>
+
+/** Counts of live and idle memory in the current arena. */
+export const arenaStats: Effect.Effect<ArenaStats> = Effect.map(CurrentArena, (arena) => arena.stats())
+
+// ---------------------------------------------------------------------------------------------
+// Machinery
+// ---------------------------------------------------------------------------------------------
+
+const byteLength = (kind: Kind, length: number): number => {
+  if (!Number.isSafeInteger(length) || length < 0) {
+    throw new RangeError(`SharedArray: length must be a non-negative integer, got ${length}`)
+  }
+  return length * constructors[kind].BYTES_PER_ELEMENT
+}
+
+const checkedCount = (rows: number, cols: number): number => {
+  if (!Number.isSafeInteger(rows) || !Number.isSafeInteger(cols) || rows < 0 || cols < 0) {
+    throw new RangeError(`SharedArray: a matrix needs non-negative integer dimensions, got ${rows}×${cols}`)
+  }
+  return rows * cols
+}
+
+const view = <K extends Kind>(kind: K, buffer: SharedArrayBuffer, length: number): SharedArray<K> =>
+  new (constructors[kind] as Float64ArrayConstructor)(buffer, 0, length) as unknown as SharedArray<K>

@@ -1,0 +1,180 @@
+/**
+ * Shared arrays: zero-copy in both directions, references passed on between tasks, reference
+ * counting across scopes and tasks in flight (also on failure and interruption), arena reuse,
+ * and Schema checks at the boundary. Runs over threads and inline, like the contract suite.
+ */
+import { afterEach, assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
+import { SharedArray, Task, TaskError, WorkerPool } from "../../src/index.ts"
+import { Fill, Handshake, Hold, Negative, Scale, ScribbleCopy, SharedTasks, SumShared } from "../fixtures/shared-tasks.ts"
+import entry from "../fixtures/shared-worker.ts"
+
+const entryUrl = new URL("../fixtures/shared-worker.ts", import.meta.url)
+
+const backends = [
+  { name: "threads", threads: true, options: { entry: entryUrl, backend: "threads" } },
+  { name: "inline", threads: false, options: { entry, backend: "inline" } }
+] as const
+
+afterEach(() => {
+  assert.strictEqual(WorkerPool.liveThreads(), 0)
+})
+
+/** Each test gets its own arena, so its counts are its own. */
+const withPool = (backend: (typeof backends)[number]) =>
+  Layer.merge(WorkerPool.layer(SharedTasks, { ...backend.options, size: 2 }), SharedArray.layerArena())
+
+const iota = (n: number) => Array.from({ length: n }, (_, i) => i + 1)
+
+describe.each(backends)("shared arrays on $name", (backend) => {
+  const threadsOnly = backend.threads ? it.live : it.live.skip
+
+  threadsOnly("the worker reads and writes the caller's memory while the task runs (a handle crosses, not bytes)", () =>
+    Effect.gen(function*() {
+      const flags = yield* SharedArray.make("Int32", 2)
+      const fiber = yield* Effect.forkChild(Task.run(Handshake, { flags }))
+      // A copy could never show the worker's store here, nor carry ours back to a running task.
+      while (Atomics.load(flags, 0) === 0) yield* Effect.sleep("2 millis")
+      Atomics.store(flags, 1, 42)
+      Atomics.notify(flags, 1)
+      assert.strictEqual(yield* Fiber.join(fiber), 42)
+    }).pipe(Effect.scoped, Effect.provide(withPool(backend))))
+
+  it.live("a worker's shared result arrives as a view over shared memory", () =>
+    Effect.gen(function*() {
+      const out = yield* Task.run(Fill, { length: 1_000, value: 2.5 })
+      assert.isTrue(SharedArray.isShared("Float64", out))
+      assert.strictEqual(out.length, 1_000)
+      assert.isTrue(out.every((v) => v === 2.5))
+    }).pipe(Effect.provide(withPool(backend))))
+
+  it.live("a result reference goes on to the next task, and writes through it are seen", () =>
+    Effect.gen(function*() {
+      const first = yield* Task.run(Scale, {
+        matrix: yield* SharedArray.put("Float64", { rows: 2, cols: 3, data: iota(6) }),
+        factor: 10
+      })
+      // The caller writes into the worker's result; the next task reads that very memory.
+      ;(first.data as unknown as Float64Array)[0] = 1_000
+      const second = yield* Task.run(Scale, { matrix: first, factor: 2 })
+      assert.deepStrictEqual(Array.from(second.data), [2_000, 40, 60, 80, 100, 120])
+    }).pipe(Effect.scoped, Effect.provide(withPool(backend))))
+
+  it.live("put once, then pass to many tasks, now and later", () =>
+    Effect.gen(function*() {
+      const values = yield* SharedArray.put("Float64", iota(10_000))
+      const expected = 10_000 * 10_001 / 2
+      const sums = yield* Task.map(SumShared, Array.from({ length: 20 }, () => ({ values })), { chunkSize: 1 })
+      assert.deepStrictEqual(sums, Array.from({ length: 20 }, () => expected))
+      assert.strictEqual(yield* Task.run(SumShared, { values }), expected)
+      const stats = yield* SharedArray.arenaStats
+      assert.strictEqual(stats.allocated, 1, "one copy, however many tasks")
+    }).pipe(Effect.scoped, Effect.provide(withPool(backend))))
+
+  it.live("memory stays live while a task holds it after its scope closed, and returns to the arena after", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const values = yield* SharedArray.put("Float64", iota(100)).pipe(Scope.provide(scope))
+      const fiber = yield* Effect.forkChild(Task.run(Hold, { values, millis: 300 }))
+      yield* Effect.sleep("20 millis")
+      yield* Scope.close(scope, Exit.void)
+      assert.strictEqual((yield* SharedArray.arenaStats).liveBlocks, 1, "the task still owns it")
+      assert.strictEqual(yield* Fiber.join(fiber), 5_050, "and read valid memory")
+      const after = yield* SharedArray.arenaStats
+      assert.strictEqual(after.liveBlocks, 0)
+      assert.strictEqual(after.idleBlocks, 1)
+    }).pipe(Effect.provide(withPool(backend))))
+
+  it.live("memory is not freed before the last owning scope closes", () =>
+    Effect.gen(function*() {
+      const outer = yield* Scope.make()
+      const inner = yield* Scope.make()
+      const values = yield* SharedArray.make("Float64", 8).pipe(Scope.provide(inner))
+      yield* SharedArray.retain(values).pipe(Scope.provide(outer))
+      yield* Scope.close(inner, Exit.void)
+      assert.strictEqual((yield* SharedArray.arenaStats).liveBlocks, 1)
+      yield* Scope.close(outer, Exit.void)
+      assert.strictEqual((yield* SharedArray.arenaStats).liveBlocks, 0)
+    }).pipe(Effect.provide(withPool(backend))))
+
+  it.live("memory is released when its task fails", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.scoped(
+        Effect.flatMap(SharedArray.put("Float64", [1, 2, -3]), (values) => Effect.flip(Task.run(SumShared, { values })))
+      )
+      assert.instanceOf(error, Negative)
+      const stats = yield* SharedArray.arenaStats
+      assert.deepStrictEqual([stats.liveBlocks, stats.idleBlocks], [0, 1])
+    }).pipe(Effect.provide(withPool(backend))))
+
+  it.live("memory is released when a map fails fast", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.scoped(Effect.gen(function*() {
+        const good = yield* SharedArray.put("Float64", [1, 2])
+        const bad = yield* SharedArray.put("Float64", [-1])
+        return yield* Effect.flip(Task.map(SumShared, [good, good, bad, good].map((values) => ({ values }))))
+      }))
+      assert.instanceOf(error, Negative)
+      assert.strictEqual((yield* SharedArray.arenaStats).liveBlocks, 0)
+    }).pipe(Effect.provide(withPool(backend))))
+
+  it.live("memory is released when the caller is interrupted, once the worker stopped", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const values = yield* SharedArray.put("Float64", iota(10)).pipe(Scope.provide(scope))
+      const fiber = yield* Effect.forkChild(Task.run(Hold, { values, millis: 60_000 }))
+      yield* Effect.sleep("50 millis")
+      yield* Scope.close(scope, Exit.void)
+      assert.strictEqual((yield* SharedArray.arenaStats).liveBlocks, 1)
+      yield* Fiber.interrupt(fiber)
+      assert.strictEqual((yield* SharedArray.arenaStats).liveBlocks, 0)
+    }).pipe(Effect.provide(withPool(backend))))
+
+  it.live("released memory is reused, zeroed, for the next allocation of its size", () =>
+    Effect.gen(function*() {
+      yield* Effect.scoped(Effect.flatMap(SharedArray.make("Float64", 1_024), (a) => Effect.sync(() => a.fill(7))))
+      const again = yield* Effect.scoped(
+        Effect.map(SharedArray.make("Float64", 1_024), (a) => a.every((v) => v === 0))
+      )
+      assert.isTrue(again, "zeroed")
+      const stats = yield* SharedArray.arenaStats
+      assert.deepStrictEqual([stats.allocated, stats.reused], [1, 1])
+    }).pipe(Effect.provide(withPool(backend))))
+
+  it.live("passing a released array fails that task with a payload error naming the field", () =>
+    Effect.gen(function*() {
+      const values = yield* Effect.scoped(SharedArray.make("Float64", 4))
+      const error = yield* Effect.flip(Task.run(SumShared, { values }))
+      assert.instanceOf(error, TaskError.TaskPayloadError)
+      assert.deepStrictEqual((error as TaskError.TaskPayloadError).path, ["values"])
+      assert.match((error as TaskError.TaskPayloadError).message, /released/)
+    }).pipe(Effect.provide(withPool(backend))))
+
+  it.live("a plain array where shared memory is declared fails with a decode error naming the field", () =>
+    Effect.gen(function*() {
+      const values = new Float64Array([1, 2]) as unknown as SharedArray.ReadonlySharedArray<"Float64">
+      const error = yield* Effect.flip(Task.run(SumShared, { values }))
+      assert.instanceOf(error, TaskError.TaskPayloadError)
+      assert.deepStrictEqual((error as TaskError.TaskPayloadError).path, ["values"])
+      assert.match((error as TaskError.TaskPayloadError).message, /SharedArrayBuffer/)
+    }).pipe(Effect.provide(withPool(backend))))
+
+  it.live("a matrix whose data does not match its shape fails with a decode error", () =>
+    Effect.gen(function*() {
+      const data = yield* SharedArray.make("Float64", 5)
+      const error = yield* Effect.flip(Task.run(Scale, { matrix: { rows: 2, cols: 3, data }, factor: 1 }))
+      assert.instanceOf(error, TaskError.TaskPayloadError)
+      assert.match((error as TaskError.TaskPayloadError).message, /6 elements/)
+    }).pipe(Effect.scoped, Effect.provide(withPool(backend))))
+
+  threadsOnly("plain typed arrays are copied: the worker's writes stay in its copy", () =>
+    Effect.gen(function*() {
+      const values = new Float64Array([1, 2, 3])
+      assert.strictEqual(yield* Task.run(ScribbleCopy, { values }), -1_000 + 2 + 3)
+      assert.deepStrictEqual(Array.from(values), [1, 2, 3])
+    }).pipe(Effect.provide(withPool(backend))))
+})
