@@ -1,0 +1,125 @@
+/**
+ * The worker-count sweep that scenarios with one child process per variant share.
+ *
+ * Contains `loadVariants` (import variant modules, honour `--variants`, keep
+ * the baseline), `sweep` (run every selected variant at every worker count,
+ * each in its own child via `runInChild`, baseline first at each count so
+ * every ratio has a baseline from the same worker count) and `keyed` (per-row
+ * notes keyed `variant` or `variant@workers`).
+ */
+import { runInChild } from "./child.ts"
+
+/** What every variant has; scenarios extend it with their own `setup`. */
+export interface NamedVariant {
+  /** Unique; used in the table, the record and `--variants`. */
+  readonly name: string
+  /** How the variant is configured, copied into the record's notes. */
+  readonly config: string
+}
+
+export interface Registered<V extends NamedVariant> {
+  readonly variant: V
+  /** The module that exports it, so the child can import it again. */
+  readonly module: URL
+}
+
+/**
+ * Imports every module (each exports `variants: ReadonlyArray<V>`) and keeps
+ * those named in `wanted` (all when `undefined`) plus the baseline, in module
+ * order. Unknown names fail loudly rather than silently measuring nothing.
+ */
+export const loadVariants = async <V extends NamedVariant>(
+  modules: ReadonlyArray<URL>,
+  baseline: string,
+  wanted: ReadonlyArray<string> | undefined
+): Promise<ReadonlyArray<Registered<V>>> => {
+  const registered: Array<Registered<V>> = []
+  for (const module of modules) {
+    const mod = await import(module.href) as { variants: ReadonlyArray<V> }
+    for (const variant of mod.variants) registered.push({ variant, module })
+  }
+  const names = new Set(registered.map((r) => r.variant.name))
+  if (!names.has(baseline)) throw new Error(`baseline ${baseline} is not among the variants`)
+  for (const name of wanted ?? []) {
+    if (!names.has(name)) throw new Error(`unknown variant ${name}; known: ${[...names].join(", ")}`)
+  }
+  const selected = registered.filter((r) => wanted === undefined || wanted.includes(r.variant.name) || r.variant.name === baseline)
+  // Baseline first, so a worker count's ratios never wait on a later child.
+  return [...selected.filter((r) => r.variant.name === baseline), ...selected.filter((r) => r.variant.name !== baseline)]
+}
+
+export interface SweepRow<V extends NamedVariant, M> {
+  readonly variant: V
+  readonly workers: number
+  /** `undefined` when the child failed (see `error`). */
+  readonly measurement: M | undefined
+  readonly peakRssMB: number | null
+  readonly error: string | undefined
+  readonly exitedByItself: boolean
+}
+
+/**
+ * Runs `measure.export(input(r, workers))` in a fresh child for every worker
+ * count and every registered variant, printing one progress line each; a
+ * failing child becomes a row with `error` instead of ending the sweep.
+ */
+export const sweep = async <V extends NamedVariant, M>(options: {
+  readonly registered: ReadonlyArray<Registered<V>>
+  readonly workerCounts: ReadonlyArray<number>
+  readonly measure: { readonly module: URL; readonly export: string }
+  readonly input: (registered: Registered<V>, workers: number) => unknown
+  /** A short summary of a measurement for the progress line. */
+  readonly describe: (measurement: M) => string
+}): Promise<ReadonlyArray<SweepRow<V, M>>> => {
+  const rows: Array<SweepRow<V, M>> = []
+  for (const workers of options.workerCounts) {
+    for (const registered of options.registered) {
+      const { variant } = registered
+      process.stdout.write(`  ${variant.name}, ${workers} worker${workers === 1 ? "" : "s"}...`)
+      try {
+        const outcome = await runInChild<M>({
+          module: options.measure.module,
+          export: options.measure.export,
+          input: options.input(registered, workers)
+        })
+        rows.push({
+          variant,
+          workers,
+          measurement: outcome.value,
+          peakRssMB: outcome.peakRssMB,
+          error: undefined,
+          exitedByItself: outcome.exitedByItself
+        })
+        process.stdout.write(` ${options.describe(outcome.value)}\n`)
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error)
+        rows.push({ variant, workers, measurement: undefined, peakRssMB: null, error: message, exitedByItself: true })
+        process.stdout.write(` failed: ${message.split("\n")[0]}\n`)
+      }
+    }
+  }
+  return rows
+}
+
+/**
+ * `{ [key]: f(row) }` over the rows where `f` is defined; the key is the
+ * variant name when one worker count was swept, else `variant@workers`.
+ */
+export const keyed = <V extends NamedVariant, M, A>(
+  rows: ReadonlyArray<SweepRow<V, M>>,
+  workerCounts: ReadonlyArray<number>,
+  f: (row: SweepRow<V, M>) => A | undefined
+): Record<string, A> => {
+  const out: Record<string, A> = {}
+  for (const row of rows) {
+    const value = f(row)
+    if (value !== undefined) out[rowKey(row, workerCounts)] = value
+  }
+  return out
+}
+
+export const rowKey = (row: { readonly variant: NamedVariant; readonly workers: number }, workerCounts: ReadonlyArray<number>): string =>
+  workerCounts.length === 1 ? row.variant.name : `${row.variant.name}@${row.workers}`
+
+/** Worker counts 1..`cores`: the default sweep of the scaling scenarios. */
+export const upTo = (cores: number): ReadonlyArray<number> => Array.from({ length: cores }, (_, i) => i + 1)

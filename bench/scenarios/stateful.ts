@@ -1,0 +1,174 @@
+/**
+ * Stateful actors: streaming prefix count of 10 x cores documents, one counter per worker.
+ *
+ * The stateful workload of Ray's "10x faster than Python multiprocessing"
+ * post (`src/workloads/prefixCount.ts`): documents of 10,000 random 20-letter
+ * words; a counter counts every word's prefixes of length 1..19 and calls a
+ * prefix popular once its count exceeds 3. Document `i` goes to counter
+ * `i % workers` (one counter per worker, living in that worker across calls);
+ * at the end every counter's popular set is fetched and the sets are unioned.
+ * The total is fixed at 10 x cores documents (the post's `num_cpus * 10`) for
+ * every worker count, so each row is the same work split `workers` ways.
+ *
+ * Variants, each in its own child process so its peak RSS is its own:
+ * - `serial` (baseline): the same number of counters in one thread;
+ * - `raw-threads`: one raw `worker_threads` Worker per counter, hand-written
+ *   request-id protocol — the best hand-written alternative;
+ * - `piscina`: module-level counter per thread, pinned by a custom load
+ *   balancer (see `stateful/piscina.ts` for why and what differs from an actor).
+ *
+ * Per variant and worker count: `seconds` is the median of `repetitions`
+ * timed runs (after `warmup` untimed ones; every run starts from empty
+ * counters, which are created before the timer starts, as the post creates
+ * its actors first); `ratio` is serial's seconds at the same worker count
+ * over the variant's. `call p50 µs` is one `count(prefix)` round trip with
+ * nothing else in flight — the actor-call latency the issue compares with
+ * `raw-threads` (target: within 1.3x). `check` is `ok` when the union of
+ * popular prefixes and the probed counts equal serial's at the same worker
+ * count (the union depends on how documents are split, so only equal splits
+ * compare).
+ *
+ * `--quick`: 4 x cores documents, fewer repetitions and round trips. Workers
+ * default to 1..cores.
+ */
+import { type BenchOptions, cores } from "../lib/options.ts"
+import { type Check, makeRecord, type Result, withRatios, writeRecord } from "../lib/record.ts"
+import { keyed, loadVariants, rowKey, sweep, type SweepRow, upTo } from "../lib/sweep.ts"
+import { fmt, printTable } from "../lib/table.ts"
+import type { Measurement, MeasureInput } from "./stateful/measure.ts"
+import type { StatefulVariant } from "./stateful/variant.ts"
+
+/**
+ * Variant modules, in table order. Each exports
+ * `variants: ReadonlyArray<StatefulVariant>` (see `stateful/variant.ts`).
+ *
+ * Slot for `effect-parallel/actors` (issue 4; the Actor API does not exist
+ * yet): add `new URL("./stateful/effect-parallel.ts", import.meta.url)` here,
+ * a module whose `setup(workers)` spawns `workers` prefix-count actors (one
+ * per worker) and maps `add`/`popular`/`count`/`reset` to actor calls. Its
+ * rows, latency and check then appear with no other change.
+ */
+const variantModules: ReadonlyArray<URL> = [
+  new URL("./stateful/serial.ts", import.meta.url),
+  new URL("./stateful/raw.ts", import.meta.url),
+  new URL("./stateful/piscina.ts", import.meta.url)
+]
+
+const BASELINE = "serial"
+/** The variant whose call latency the actor variant is held to (issue 4: within 1.3x). */
+const LATENCY_REFERENCE = "raw-threads"
+
+const sizes = (quick: boolean) => {
+  const base = { wordsPerDocument: 10_000, seed: 1 }
+  return quick
+    ? { ...base, documents: 4 * cores(), warmup: 1, repetitions: 2, roundTrips: 300, warmupRoundTrips: 50 }
+    : { ...base, documents: 10 * cores(), warmup: 1, repetitions: 5, roundTrips: 2_000, warmupRoundTrips: 200 }
+}
+
+type Row = SweepRow<StatefulVariant, Measurement>
+
+export const run = async (options: BenchOptions): Promise<void> => {
+  const size = sizes(options.quick)
+  const workerCounts = options.workers ?? upTo(cores())
+  const registered = await loadVariants<StatefulVariant>(variantModules, BASELINE, options.variants)
+
+  process.stdout.write(
+    `stateful: ${fmt(size.documents)} documents x ${fmt(size.wordsPerDocument)} words, ` +
+      `${size.repetitions} repetitions, ${fmt(size.roundTrips)} round trips, workers ${workerCounts.join(",")}, ` +
+      `${cores()} cores, node ${process.version}\n`
+  )
+
+  const rows = await sweep<StatefulVariant, Measurement>({
+    registered,
+    workerCounts,
+    measure: { module: new URL("./stateful/measure.ts", import.meta.url), export: "measureVariant" },
+    input: ({ variant, module }, workers): MeasureInput => ({ module: module.href, variant: variant.name, workers, ...size }),
+    describe: (m) => `${fmt(m.seconds, 3)} s, call p50 ${fmt(m.p50us, 1)} µs`
+  })
+
+  const baselineOf = (r: Row): Measurement | undefined =>
+    rows.find((b) => b.variant.name === BASELINE && b.workers === r.workers)?.measurement
+  const checkOf = (r: Row): { check: Check; why?: string } => {
+    const m = r.measurement
+    if (m === undefined) return { check: "error" }
+    if (m.mismatch !== undefined) return { check: "mismatch", why: m.mismatch }
+    const base = baselineOf(r)
+    if (base === undefined) return { check: "error", why: "no serial run at this worker count to compare with" }
+    if (m.unionDigest !== base.unionDigest || m.unionSize !== base.unionSize) {
+      return { check: "mismatch", why: `union of ${m.unionSize} prefixes (${m.unionDigest}) vs serial's ${base.unionSize} (${base.unionDigest})` }
+    }
+    if (m.probeCounts.join(",") !== base.probeCounts.join(",")) {
+      return { check: "mismatch", why: `count probes ${m.probeCounts.join(",")} vs serial's ${base.probeCounts.join(",")}` }
+    }
+    return { check: "ok" }
+  }
+  const checks = rows.map(checkOf)
+
+  const results: ReadonlyArray<Result> = withRatios(
+    rows.map((r, i) => ({
+      variant: r.variant.name,
+      workers: r.workers,
+      seconds: r.measurement?.seconds ?? null,
+      throughput: null,
+      peakRssMB: r.peakRssMB,
+      check: checks[i]!.check
+    })),
+    BASELINE,
+    "time"
+  )
+
+  const notes: Record<string, unknown> = {
+    workload: "streaming prefix count; document i -> counter i % workers; popular sets unioned",
+    ...size,
+    latencyReference: LATENCY_REFERENCE,
+    latency: keyed(rows, workerCounts, (r) =>
+      r.measurement === undefined ? undefined : { p50us: r.measurement.p50us, p99us: r.measurement.p99us }
+    ),
+    setupMs: keyed(rows, workerCounts, (r) => r.measurement?.setupMs),
+    seconds: keyed(rows, workerCounts, (r) => r.measurement?.samples),
+    popularPrefixes: keyed(rows, workerCounts, (r) => r.measurement?.unionSize),
+    config: Object.fromEntries(registered.map(({ variant }) => [variant.name, variant.config])),
+    isolation: "each variant in its own child process; peakRssMB is that process's maxRSS (main + worker threads)"
+  }
+  const mismatches = keyed(rows, workerCounts, (r) => checks[rows.indexOf(r)]!.why)
+  if (Object.keys(mismatches).length > 0) notes["mismatches"] = mismatches
+  const errors = keyed(rows, workerCounts, (r) => r.error?.split("\n").slice(0, 5).join("\n"))
+  if (Object.keys(errors).length > 0) notes["errors"] = errors
+  const lingered = rows.filter((r) => !r.exitedByItself).map((r) => rowKey(r, workerCounts))
+  if (lingered.length > 0) notes["killedAfterClose"] = lingered
+
+  const path = await writeRecord(makeRecord({ scenario: "stateful", baseline: BASELINE, results, notes }))
+
+  process.stdout.write("\n")
+  printTable(
+    [
+      { header: "variant" },
+      { header: "workers", align: "right" },
+      { header: "seconds", align: "right" },
+      { header: `vs ${BASELINE}`, align: "right" },
+      { header: "call p50 µs", align: "right" },
+      { header: `vs ${LATENCY_REFERENCE}`, align: "right" },
+      { header: "peak MB", align: "right" },
+      { header: "check" }
+    ],
+    results.map((r, i) => {
+      const row = rows[i]!
+      const m = row.measurement
+      const reference = rows.find((b) => b.variant.name === LATENCY_REFERENCE && b.workers === row.workers)?.measurement
+      const latencyRatio = m !== undefined && reference !== undefined && row.variant.name !== BASELINE
+        ? `${fmt(m.p50us / reference.p50us, 2)}x`
+        : "-"
+      return [
+        r.variant,
+        String(r.workers),
+        fmt(r.seconds, 3),
+        r.ratio === null ? "-" : `${fmt(r.ratio, 2)}x`,
+        fmt(m?.p50us, 1),
+        latencyRatio,
+        fmt(r.peakRssMB),
+        r.check + (row.exitedByItself ? "" : " (killed: did not exit after close)")
+      ]
+    })
+  )
+  process.stdout.write(`\nwrote ${path}\n`)
+}
