@@ -19,6 +19,7 @@
  *
  * @since 0.1.0
  */
+import type { SharedArray } from "../index.ts"
 import { mulberry32 } from "./internal/random.ts"
 
 // ---------------------------------------------------------------------------
@@ -42,6 +43,27 @@ export interface Matrix {
   readonly rows: number
   readonly cols: number
   readonly data: Float64Array<ArrayBufferLike>
+}
+
+/**
+ * Doubles the kernel reads: a plain `Float64Array`, or a read-only view of shared memory (what a
+ * worker's handler receives).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type ReadonlyFloat64 = Float64Array<ArrayBufferLike> | SharedArray.ReadonlySharedArray<"Float64">
+
+/**
+ * A matrix the kernel only reads: like `Matrix`, over read-only storage.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ReadonlyMatrix {
+  readonly rows: number
+  readonly cols: number
+  readonly data: ReadonlyFloat64
 }
 
 /**
@@ -148,8 +170,8 @@ export const randomFilter = (
  * @since 0.1.0
  */
 export const convolve2dStridedShape = (
-  image: Matrix,
-  filter: Matrix,
+  image: ReadonlyMatrix,
+  filter: ReadonlyMatrix,
   stride: number = DEFAULT_STRIDE
 ): { readonly rows: number; readonly cols: number } => {
   checkStride("convolve2dStridedShape", stride)
@@ -190,8 +212,8 @@ export const convolve2dStridedShape = (
  * @since 0.1.0
  */
 export const convolve2dStrided = (
-  image: Matrix,
-  filter: Matrix,
+  image: ReadonlyMatrix,
+  filter: ReadonlyMatrix,
   out?: Matrix,
   stride: number = DEFAULT_STRIDE
 ): Matrix => {
@@ -245,7 +267,7 @@ export const convolve2dStrided = (
  * @category comparison
  * @since 0.1.0
  */
-export const matricesEqual = (a: Matrix, b: Matrix, tolerance: number = 0): boolean => {
+export const matricesEqual = (a: ReadonlyMatrix, b: ReadonlyMatrix, tolerance: number = 0): boolean => {
   if (a.rows !== b.rows || a.cols !== b.cols) return false
   const x = a.data
   const y = b.data
@@ -276,10 +298,10 @@ export const matricesEqual = (a: Matrix, b: Matrix, tolerance: number = 0): bool
  * `borderCell`, which clamps the tap ranges once per cell.
  */
 const stridedKernel = (
-  img: Float64Array<ArrayBufferLike>,
+  img: ReadonlyFloat64,
   H: number,
   W: number,
-  flt: Float64Array<ArrayBufferLike>,
+  flt: ReadonlyFloat64,
   h: number,
   w: number,
   out: Float64Array<ArrayBufferLike>,
@@ -325,9 +347,9 @@ const stridedKernel = (
  * single sweep per filter row.
  */
 const interiorRow = (
-  img: Float64Array<ArrayBufferLike>,
+  img: ReadonlyFloat64,
   W: number,
-  flt: Float64Array<ArrayBufferLike>,
+  flt: ReadonlyFloat64,
   h: number,
   w: number,
   out: Float64Array<ArrayBufferLike>,
@@ -378,10 +400,10 @@ const interiorRow = (
  * tested individually.
  */
 const borderCell = (
-  img: Float64Array<ArrayBufferLike>,
+  img: ReadonlyFloat64,
   H: number,
   W: number,
-  flt: Float64Array<ArrayBufferLike>,
+  flt: ReadonlyFloat64,
   h: number,
   w: number,
   I: number,
@@ -415,7 +437,7 @@ const checkDimensions = (where: string, what: string, rows: number, cols: number
   }
 }
 
-const checkMatrix = (where: string, what: string, matrix: Matrix): void => {
+const checkMatrix = (where: string, what: string, matrix: ReadonlyMatrix): void => {
   checkDimensions(where, what, matrix.rows, matrix.cols)
   if (matrix.data.length !== matrix.rows * matrix.cols) {
     throw new RangeError(
@@ -435,7 +457,7 @@ const checkNoOverlap = (
   outName: string,
   out: Float64Array<ArrayBufferLike>,
   inName: string,
-  input: Float64Array<ArrayBufferLike>
+  input: ReadonlyFloat64
 ): void => {
   if (out.buffer !== input.buffer) return
   const outStart = out.byteOffset
