@@ -1,0 +1,153 @@
+/**
+ * Numerical: a 3000×3000 image convolved with one 4×4 filter per worker, [::5, ::5], 10 rounds.
+ *
+ * The numerical workload of Ray's "10x faster than Python multiprocessing" post
+ * (`src/workloads/numerical.ts`): each round makes a new random 3000×3000 image (72 MB of
+ * doubles) and convolves it with one random 4×4 filter per worker, in parallel, keeping every
+ * 5th row and column. What matters is how the image reaches the workers: by handle over shared
+ * memory, or copied into every task.
+ *
+ * Variants, each in its own child process so its peak RSS is its own:
+ * - `serial` (baseline): one thread, the same kernel, filters one after the other;
+ * - `effect-parallel/shared`: image in `SharedArray` memory, scoped per round (the arena reuses
+ *   it), results in shared memory;
+ * - `effect-parallel/clone`: the same pool with a plain image, copied into every task;
+ * - `piscina/clone`: Piscina with the image in each task (copied);
+ * - `piscina/shared`: Piscina with one hand-made `SharedArrayBuffer`, refilled every round.
+ *
+ * Per variant and worker count: `seconds` is the median over `repetitions` runs of the sum of
+ * the rounds' *convolution phases* (from handing over the image and filters to having every
+ * result); making the random image (≈ 45 ms in one thread, ~8× one convolution) happens in the
+ * round but outside that phase, the same for every variant, and is reported with it as
+ * `s+images` (`notes.secondsWithImages`). The pool is warm: start-up (`setup ms`) and the first
+ * round (`first ms`) are reported separately. `ratio` is serial's seconds over the variant's at
+ * the same worker count; `check` is `ok` when every output of every round is bit-identical to
+ * serial's. Peak RSS growth from 1 worker to 2 shows per-worker copies (`notes.imageMB` is one
+ * image, in the same MiB as `peakRssMB`).
+ *
+ * `--quick`: a 1000×1000 image, 5 rounds. Workers default to 1..cores.
+ */
+import { type BenchOptions, cores } from "../lib/options.ts"
+import { type Check, makeRecord, type Result, withRatios, writeRecord } from "../lib/record.ts"
+import { round } from "../lib/stats.ts"
+import { keyed, loadVariants, rowKey, sweep, type SweepRow, upTo } from "../lib/sweep.ts"
+import { fmt, printTable } from "../lib/table.ts"
+import type { Measurement, MeasureInput } from "./numerical/measure.ts"
+import type { NumericalVariant } from "./numerical/variant.ts"
+
+/** Variant modules, in table order; each exports `variants: ReadonlyArray<NumericalVariant>`. */
+const variantModules: ReadonlyArray<URL> = [
+  new URL("./numerical/serial.ts", import.meta.url),
+  new URL("./numerical/effect-parallel.ts", import.meta.url),
+  new URL("./numerical/piscina.ts", import.meta.url)
+]
+
+const BASELINE = "serial"
+
+const sizes = (quick: boolean) =>
+  quick ? { rows: 1_000, cols: 1_000, rounds: 5, repetitions: 2 } : { rows: 3_000, cols: 3_000, rounds: 10, repetitions: 3 }
+
+type Row = SweepRow<NumericalVariant, Measurement>
+
+export const run = async (options: BenchOptions): Promise<void> => {
+  const size = sizes(options.quick)
+  const workerCounts = options.workers ?? upTo(cores())
+  const registered = await loadVariants<NumericalVariant>(variantModules, BASELINE, options.variants)
+  const imageMB = round(size.rows * size.cols * 8 / 1024 / 1024, 3)
+
+  process.stdout.write(
+    `numerical: ${size.rows}x${size.cols} image (${imageMB} MiB), 4x4 filters, ${size.rounds} rounds x ` +
+      `${size.repetitions} repetitions, workers ${workerCounts.join(",")}, ${cores()} cores, node ${process.version}\n`
+  )
+
+  const rows = await sweep<NumericalVariant, Measurement>({
+    registered,
+    workerCounts,
+    measure: { module: new URL("./numerical/measure.ts", import.meta.url), export: "measureVariant" },
+    input: ({ module, variant }, workers): MeasureInput => ({ module: module.href, variant: variant.name, workers, ...size }),
+    describe: (m) => `${fmt(m.seconds * 1000, 1)} ms`
+  })
+
+  const serialDigest = (workers: number) => rows.find((r) => r.variant.name === BASELINE && r.workers === workers)?.measurement?.digest
+  const checkOf = (r: Row): Check => {
+    if (r.measurement === undefined) return "error"
+    const expected = serialDigest(r.workers)
+    return expected !== undefined && r.measurement.digest === expected ? "ok" : "mismatch"
+  }
+  const results: ReadonlyArray<Result> = withRatios(
+    rows.map((r) => ({
+      variant: r.variant.name,
+      workers: r.workers,
+      seconds: r.measurement?.seconds ?? null,
+      throughput: null,
+      peakRssMB: r.peakRssMB,
+      check: checkOf(r)
+    })),
+    BASELINE,
+    "time"
+  )
+
+  const notes: Record<string, unknown> = {
+    workload: "randomImage(rows, cols) per round; one randomFilter(4) per worker; convolve2d full [::5, ::5]",
+    ...size,
+    imageMB,
+    timed: "seconds = sum of the rounds' convolution phases (images made outside the phase, same for all)",
+    secondsWithImages: keyed(rows, workerCounts, (r) => r.measurement?.secondsWithImages),
+    coldStart: keyed(rows, workerCounts, (r) =>
+      r.measurement === undefined ? undefined : { setupMs: r.measurement.setupMs, firstRoundMs: r.measurement.firstRoundMs }),
+    runSeconds: keyed(rows, workerCounts, (r) => r.measurement?.samples),
+    rssGrowthMB: rssGrowth(rows, workerCounts),
+    config: Object.fromEntries(registered.map(({ variant }) => [variant.name, variant.config])),
+    isolation: "each variant in its own child process; peakRssMB is that process's maxRSS (main + worker threads)"
+  }
+  const errors = keyed(rows, workerCounts, (r) => r.error?.split("\n").slice(0, 5).join("\n"))
+  if (Object.keys(errors).length > 0) notes["errors"] = errors
+  const lingered = rows.filter((r) => !r.exitedByItself).map((r) => rowKey(r, workerCounts))
+  if (lingered.length > 0) notes["killedAfterClose"] = lingered
+
+  const record = makeRecord({ scenario: "numerical", baseline: BASELINE, results, notes })
+  const path = await writeRecord(record)
+
+  process.stdout.write("\n")
+  printTable(
+    [
+      { header: "variant" },
+      { header: "workers", align: "right" },
+      { header: "seconds", align: "right" },
+      { header: `vs ${BASELINE}`, align: "right" },
+      { header: "s+images", align: "right" },
+      { header: "setup ms", align: "right" },
+      { header: "first ms", align: "right" },
+      { header: "peak MB", align: "right" },
+      { header: "check" }
+    ],
+    results.map((r, i) => {
+      const m = rows[i]!.measurement
+      return [
+        r.variant,
+        String(r.workers),
+        fmt(r.seconds, 3),
+        r.ratio === null ? "-" : `${fmt(r.ratio, 2)}x`,
+        fmt(m?.secondsWithImages, 3),
+        fmt(m?.setupMs),
+        fmt(m?.firstRoundMs, 1),
+        fmt(r.peakRssMB),
+        r.check + (rows[i]!.exitedByItself ? "" : " (killed: did not exit after close)")
+      ]
+    })
+  )
+  process.stdout.write(`\nwrote ${path}\n`)
+}
+
+/** Peak RSS at the most workers minus at 1 worker, per variant: what each extra worker costs. */
+const rssGrowth = (rows: ReadonlyArray<Row>, workerCounts: ReadonlyArray<number>): Record<string, number> => {
+  const out: Record<string, number> = {}
+  const most = Math.max(...workerCounts)
+  if (most === 1 || !workerCounts.includes(1)) return out
+  for (const r of rows) {
+    if (r.workers !== most || r.peakRssMB === null) continue
+    const one = rows.find((o) => o.variant.name === r.variant.name && o.workers === 1)?.peakRssMB
+    if (one !== null && one !== undefined) out[`${r.variant.name}@1→${most}`] = r.peakRssMB - one
+  }
+  return out
+}

@@ -1,0 +1,64 @@
+/**
+ * `effect-parallel/shared` — the image is made in shared memory (`SharedArray.makeMatrix`, scoped
+ * to the round, so its memory goes back to the arena and the next round reuses it) and crosses to
+ * the workers as a handle; each worker returns its result in shared memory.
+ *
+ * `effect-parallel/clone` — the same pool with a plain `Float64Array` image: copied into every
+ * task, every result copied back.
+ */
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
+import { SharedArray, WorkerPool } from "../../../src/index.ts"
+import { randomImage } from "../../../src/workloads/convolve.ts"
+import { copiedRound, NumericalTasks, sharedRound } from "../../../src/workloads/numerical.ts"
+import type { NumericalVariant, RoundOutput } from "./variant.ts"
+
+const entry = new URL("../../../src/workloads/numericalWorker.ts", import.meta.url)
+
+const make = (name: string, config: string, shared: boolean): NumericalVariant => ({
+  name,
+  config,
+  setup: async (workers) => {
+    const scope = Scope.makeUnsafe()
+    const context = await Effect.runPromise(
+      Layer.buildWithScope(WorkerPool.layer(NumericalTasks, { entry, size: workers }), scope)
+    )
+    const run = Effect.runPromiseWith(context)
+    return {
+      round: ({ cols, filters, imageSeed, rows }) =>
+        run<RoundOutput, unknown>(
+          shared
+            ? Effect.scoped(Effect.gen(function*() {
+              const t0 = performance.now()
+              const image = yield* SharedArray.makeMatrix("Float64", rows, cols)
+              randomImage(rows, cols, imageSeed, image.data)
+              const t1 = performance.now()
+              const outputs = yield* sharedRound(image, filters)
+              return { outputs, imageMs: t1 - t0, convolveMs: performance.now() - t1 } satisfies RoundOutput
+            }))
+            : Effect.suspend(() => {
+              const t0 = performance.now()
+              const image = randomImage(rows, cols, imageSeed)
+              const t1 = performance.now()
+              return Effect.map(copiedRound(image, filters), (outputs) => ({
+                outputs,
+                imageMs: t1 - t0,
+                convolveMs: performance.now() - t1
+              } satisfies RoundOutput))
+            })
+        ),
+      close: () => Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  }
+})
+
+export const variants: ReadonlyArray<NumericalVariant> = [
+  make(
+    "effect-parallel/shared",
+    "WorkerPool size = workers; image in SharedArray memory (scoped per round, reused by the arena); results in shared memory",
+    true
+  ),
+  make("effect-parallel/clone", "WorkerPool size = workers; plain Float64Array image and results, copied by postMessage", false)
+]

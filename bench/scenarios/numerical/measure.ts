@@ -1,0 +1,96 @@
+/**
+ * Measures one `numerical` variant; runs in its own child process (`runInChild`) so that the
+ * peak RSS it reports belongs to this variant alone.
+ *
+ * Order: setup (cold start) -> one warm-up round (reported, not counted) -> `repetitions` runs
+ * of `rounds` rounds -> close. A run's time is the sum of its rounds' convolution phases; the
+ * images are made inside each round but outside that phase (see `numerical.ts`). The outputs of
+ * the last run are fingerprinted so the parent can compare them with serial's.
+ */
+import { fnv1aBytes } from "../../lib/digest.ts"
+import { median, round as roundTo } from "../../lib/stats.ts"
+import { imageSeed, type NumericalVariant, roundFilters } from "./variant.ts"
+
+export interface MeasureInput {
+  /** `file:` URL of the variant module. */
+  readonly module: string
+  readonly variant: string
+  readonly workers: number
+  readonly rows: number
+  readonly cols: number
+  readonly rounds: number
+  readonly repetitions: number
+}
+
+export interface Measurement {
+  readonly setupMs: number
+  /** The warm-up round's convolution phase: the pool's first work. */
+  readonly firstRoundMs: number
+  /** Seconds of each run's convolution phases. */
+  readonly samples: ReadonlyArray<number>
+  /** Median run seconds. */
+  readonly seconds: number
+  /** Median run seconds including making the images. */
+  readonly secondsWithImages: number
+  /** FNV-1a of every output of the last run, in round and filter order. */
+  readonly digest: string
+  readonly closeMs: number
+}
+
+export const measureVariant = async (input: MeasureInput): Promise<Measurement> => {
+  const mod = await import(input.module) as { variants: ReadonlyArray<NumericalVariant> }
+  const variant = mod.variants.find((v) => v.name === input.variant)
+  if (variant === undefined) throw new Error(`${input.module} exports no variant named ${input.variant}`)
+
+  const t0 = performance.now()
+  const handle = await variant.setup(input.workers)
+  const setupMs = performance.now() - t0
+  try {
+    const roundInput = (round: number) => ({
+      rows: input.rows,
+      cols: input.cols,
+      imageSeed: imageSeed(round),
+      filters: roundFilters(round, input.workers)
+    })
+    const firstRoundMs = (await handle.round(roundInput(-1))).convolveMs
+
+    const samples: Array<number> = []
+    const withImages: Array<number> = []
+    let digestParts: Array<Uint8Array> = []
+    for (let repetition = 0; repetition < input.repetitions; repetition++) {
+      let convolveMs = 0
+      let imageMs = 0
+      digestParts = []
+      for (let round = 0; round < input.rounds; round++) {
+        const out = await handle.round(roundInput(round))
+        convolveMs += out.convolveMs
+        imageMs += out.imageMs
+        for (const o of out.outputs) digestParts.push(new Uint8Array(o.data.buffer, o.data.byteOffset, o.data.byteLength).slice())
+      }
+      samples.push(convolveMs / 1000)
+      withImages.push((convolveMs + imageMs) / 1000)
+    }
+    let joined = 0
+    for (const part of digestParts) joined += part.length
+    const all = new Uint8Array(joined)
+    let at = 0
+    for (const part of digestParts) {
+      all.set(part, at)
+      at += part.length
+    }
+    const c0 = performance.now()
+    await handle.close()
+    return {
+      setupMs: roundTo(setupMs),
+      firstRoundMs: roundTo(firstRoundMs),
+      samples: samples.map((s) => roundTo(s)),
+      seconds: roundTo(median(samples)),
+      secondsWithImages: roundTo(median(withImages)),
+      digest: fnv1aBytes(all),
+      closeMs: roundTo(performance.now() - c0)
+    }
+  } catch (error) {
+    await handle.close()
+    throw error
+  }
+}
