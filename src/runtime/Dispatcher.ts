@@ -59,6 +59,10 @@ export interface DispatcherOptions {
   readonly retries: number
   readonly pipelineDepth: number
   readonly timers: Timers
+  /** Told of each task as it is put in a message (retries included); the simulation traces it. */
+  readonly onDispatch?:
+    | ((workerId: number, taskId: number, submission: Submission, index: number, attempts: number) => void)
+    | undefined
 }
 
 /** Replacement start-ups that may fail in a row before the pool gives up (rule 5). */
@@ -397,6 +401,7 @@ export class Dispatcher implements PoolClient {
     const id = this.nextTaskId++
     const { submission } = pending
     fields.push(id, submission.taskName, submission.payloads[index], submission.timeoutMillis)
+    this.options.onDispatch?.(slot.id, id, submission, index, attempts)
     slot.inFlight.set(id, { pending, index, attempts, message, backstop: undefined })
     message.remaining++
     pending.inFlight++

@@ -42,10 +42,25 @@ interface Item {
 
 const TimedOut = Symbol.for("effect-parallel/WorkerRuntime/TimedOut")
 
+/** What a host may change about how a runtime runs; threads and inline use the defaults. */
+export interface RuntimeHost {
+  /** Services every fiber of this worker runs with: the simulation's Clock, Scheduler and Random. */
+  readonly services?: Context.Context<never> | undefined
+  /** Milliseconds, for timeout verdicts and result batching. Default `performance.now`. */
+  readonly now?: (() => number) | undefined
+  /** Called as a task's handler is about to run (after its payload decoded). */
+  readonly onStart?: ((id: number) => void) | undefined
+}
+
+const performanceNow = () => performance.now()
+
 export class WorkerRuntime {
   private readonly entry: WorkerEntry
   private readonly workerId: number
   private readonly post: (message: FromWorker) => void
+  private readonly services: Context.Context<never>
+  private readonly now: () => number
+  private readonly onStart: ((id: number) => void) | undefined
   private scope: Scope.Closeable | undefined
   private runFork: (<A, E>(effect: Effect.Effect<A, E, any>) => Fiber.Fiber<A, E>) | undefined
   private queue: Array<Item> = []
@@ -55,10 +70,13 @@ export class WorkerRuntime {
   private oldestResultAt = 0
   private closing = false
 
-  constructor(entry: WorkerEntry, workerId: number, post: (message: FromWorker) => void) {
+  constructor(entry: WorkerEntry, workerId: number, post: (message: FromWorker) => void, host?: RuntimeHost) {
     this.entry = entry
     this.workerId = workerId
     this.post = post
+    this.services = host?.services ?? Context.empty()
+    this.now = host?.now ?? performanceNow
+    this.onStart = host?.onStart
   }
 
   /** Builds the per-worker Layer, then reports `Ready` or `InitFailed`. */
@@ -72,12 +90,12 @@ export class WorkerRuntime {
         Layer.buildWithScope(Layer.provide(this.entry.layer, Layer.succeedContext(info)), scope),
         (services) => Context.merge(info, services)
       )
-    const exit = await Effect.runPromiseExit(build)
+    const exit = await Effect.runPromiseExitWith(this.services)(build)
     if (Exit.isFailure(exit)) {
       this.post([Op.InitFailed, causeToRemote(exit.cause)])
       return
     }
-    this.runFork = Effect.runForkWith(exit.value)
+    this.runFork = Effect.runForkWith(Context.merge(this.services, exit.value))
     this.post([Op.Ready])
   }
 
@@ -107,7 +125,7 @@ export class WorkerRuntime {
     }
     this.flush()
     if (this.scope !== undefined) {
-      await Effect.runPromise(
+      await Effect.runPromiseWith(this.services)(
         Scope.close(this.scope, Exit.void).pipe(Effect.timeoutOption(Duration.millis(exitTimeoutMillis)))
       )
     }
@@ -184,6 +202,7 @@ export class WorkerRuntime {
     const codec = codecOf(task)
     const decoded = codec.decodePayload(item.payload)
     if (decoded.issue !== undefined) return this.push(item.id, Outcome.PayloadInvalid, decoded.issue)
+    this.onStart?.(item.id)
     let effect: Effect.Effect<unknown, unknown, any>
     try {
       effect = handler(decoded.value)
@@ -193,7 +212,7 @@ export class WorkerRuntime {
     // `Effect.succeed`/`Effect.fail` are already Exits: no fiber needed.
     if (item.timeoutMillis === 0 && Exit.isExit(effect)) return this.finish(item, codec, effect)
     if (item.timeoutMillis > 0) {
-      item.startedAt = performance.now()
+      item.startedAt = this.now()
       this.post([Op.Started, item.id])
       effect = Effect.timeoutOrElse(effect, {
         duration: Duration.millis(item.timeoutMillis),
@@ -213,7 +232,7 @@ export class WorkerRuntime {
 
   private finish(item: Item, codec: Codec, exit: Exit.Exit<unknown, unknown>): void {
     // A handler that blocks its thread cannot be interrupted by its timer; judge it by the clock.
-    if (item.timeoutMillis > 0 && !item.cancelled && performance.now() - item.startedAt > item.timeoutMillis) {
+    if (item.timeoutMillis > 0 && !item.cancelled && this.now() - item.startedAt > item.timeoutMillis) {
       return this.push(item.id, Outcome.Timeout, undefined)
     }
     if (Exit.isSuccess(exit)) {
@@ -240,7 +259,7 @@ export class WorkerRuntime {
   }
 
   private push(id: number, outcome: Outcome, value: unknown): void {
-    const now = performance.now()
+    const now = this.now()
     if (this.results.length === 1) this.oldestResultAt = now
     this.results.push(id, outcome, value)
     if (this.results.length >= flushEvery * 3 || now - this.oldestResultAt >= flushAfterMillis) this.flush()
