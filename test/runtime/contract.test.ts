@@ -2,6 +2,10 @@
  * The task-runtime contract, run over every backend: what a caller sees for successes, declared
  * errors, defects, bad payloads, timeouts, interruption, dead workers, per-worker state and
  * shutdown. Cases a backend cannot express (an in-thread worker cannot be terminated) say so.
+ *
+ * On the simulated backend each case runs as the program of one `Simulation.run` (fixed seed,
+ * no faults): the same assertions, on virtual time. Crashes there are injected faults, so the
+ * cases that kill a worker from its handler are covered by `Simulation.test.ts` instead.
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -13,7 +17,7 @@ import * as Stream from "effect/Stream"
 import { existsSync, mkdtempSync, readdirSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Task, TaskError, WorkerPool } from "../../src/index.ts"
+import { Simulation, Task, TaskError, WorkerPool } from "../../src/index.ts"
 import {
   Add,
   ContractTasks,
@@ -29,13 +33,17 @@ import {
   WhoAmI,
   Withdraw
 } from "../fixtures/tasks.ts"
+import exitHangsEntry from "../fixtures/worker-exit-hangs.ts"
+import initFailsEntry from "../fixtures/worker-init-fails.ts"
+import initHangsEntry from "../fixtures/worker-init-hangs.ts"
 import entry from "../fixtures/worker.ts"
 
 const entryUrl = new URL("../fixtures/worker.ts", import.meta.url)
 
 const backends = [
-  { name: "threads", threads: true, options: { entry: entryUrl, backend: "threads" } },
-  { name: "inline", threads: false, options: { entry, backend: "inline" } }
+  { name: "threads", threads: true, simulated: false, options: { entry: entryUrl, backend: "threads" } },
+  { name: "inline", threads: false, simulated: false, options: { entry, backend: "inline" } },
+  { name: "simulated", threads: false, simulated: true, options: { entry } }
 ] as const
 
 const tempDir = () => mkdtempSync(join(tmpdir(), "ep-contract-"))
@@ -58,15 +66,28 @@ afterEach(() => {
 })
 
 describe.each(backends)("contract on $name", (backend) => {
-  const pool = (options: Partial<WorkerPool.Options> = {}) =>
-    WorkerPool.layer(ContractTasks, { ...backend.options, size: 2, ...options })
+  const pool = (options: Partial<WorkerPool.Options> = {}): Layer.Layer<
+    Task.Runner<Task.Tasks<typeof ContractTasks>["name"]>,
+    TaskError.PoolOptionsError | TaskError.WorkerInitError,
+    Simulation.World
+  > =>
+    backend.simulated
+      ? Simulation.layer(ContractTasks, { ...backend.options, size: 2, ...options } as Simulation.LayerOptions)
+      : WorkerPool.layer(ContractTasks, { ...backend.options, size: 2, ...options })
+  /** Runs a case: as it is on a real backend, as the program of a seeded simulation on the simulated one. */
+  const within = <A, E>(body: Effect.Effect<A, E, Simulation.World>): Effect.Effect<A, E | Simulation.SimulationError> =>
+    backend.simulated
+      ? Effect.flatMap(Simulation.run(body, { seed: 20_260_101 }), (report) => report.exit)
+      : (body as Effect.Effect<A, E>)
+  // Killing a worker from its handler (process.exit, out of memory, a loop that never yields)
+  // takes a thread: in-thread workers cannot be stopped, and simulated ones crash by fault plan.
   const threadsOnly = backend.threads ? it.live : it.live.skip
 
   describe("results", () => {
     it.live("run returns the handler's success", () =>
       Effect.gen(function*() {
         assert.strictEqual(yield* Task.run(Add, { a: 2, b: 3 }), 5)
-      }).pipe(Effect.provide(pool())))
+      }).pipe(Effect.provide(pool()), within))
 
     it.live("map keeps input order, over chunk sizes and both workers", () =>
       Effect.gen(function*() {
@@ -77,14 +98,14 @@ describe.each(backends)("contract on $name", (backend) => {
         }
         const workers = yield* Task.map(WhoAmI, Array.from({ length: 200 }, () => ({})), { chunkSize: 10 })
         assert.strictEqual(new Set(workers.map((w) => w.workerId)).size, 2)
-      }).pipe(Effect.provide(pool())))
+      }).pipe(Effect.provide(pool()), within))
 
     it.live("mapUnordered returns every result once", () =>
       Effect.gen(function*() {
         const inputs = Array.from({ length: 500 }, (_, i) => ({ a: i, b: 0 }))
         const out = yield* Task.mapUnordered(Add, inputs, { chunkSize: 16 })
         assert.deepStrictEqual([...out].sort((x, y) => x - y), inputs.map(({ a }) => a))
-      }).pipe(Effect.provide(pool())))
+      }).pipe(Effect.provide(pool()), within))
 
     it.live("stream keeps order and pulls upstream only as results leave", () =>
       Effect.gen(function*() {
@@ -106,7 +127,7 @@ describe.each(backends)("contract on $name", (backend) => {
         assert.deepStrictEqual(out, Array.from({ length: 2_000 }, (_, i) => i + 1))
         // Bounded: a few chunks ahead of the consumer, never the whole stream.
         assert.isBelow(maxAhead, 500)
-      }).pipe(Effect.provide(pool())))
+      }).pipe(Effect.provide(pool()), within))
 
     it.live("a Schema with a transformation is encoded and decoded across the boundary", () =>
       Effect.gen(function*() {
@@ -114,7 +135,7 @@ describe.each(backends)("contract on $name", (backend) => {
         const out = yield* Task.run(Shift, { at })
         assert.instanceOf(out, Date)
         assert.strictEqual(out.getTime(), at.getTime() + 1000)
-      }).pipe(Effect.provide(pool())))
+      }).pipe(Effect.provide(pool()), within))
   })
 
   describe("errors", () => {
@@ -130,7 +151,7 @@ describe.each(backends)("contract on $name", (backend) => {
           Effect.catchTag("Overdrawn", (e) => Effect.succeed(-e.requested))
         )
         assert.strictEqual(recovered, -2)
-      }).pipe(Effect.provide(pool())))
+      }).pipe(Effect.provide(pool()), within))
 
     it.live("a thrown exception arrives as TaskDefect with remote message, stack, worker, task and input", () =>
       Effect.gen(function*() {
@@ -143,13 +164,13 @@ describe.each(backends)("contract on $name", (backend) => {
         assert.include(defect.remoteStack, "fixtures/worker.ts")
         assert.include(defect.input, "kernel blew up")
         assert.include([0, 1], defect.workerId)
-      }).pipe(Effect.provide(pool())))
+      }).pipe(Effect.provide(pool()), within))
 
     it.live("the input rendering in an error is bounded", () =>
       Effect.gen(function*() {
         const error = yield* Effect.flip(Task.run(Explode, { message: "x".repeat(100_000) }))
         assert.isAtMost((error as TaskError.TaskDefect).input.length, TaskError.maxInputRendering)
-      }).pipe(Effect.provide(pool())))
+      }).pipe(Effect.provide(pool()), within))
 
     it.live("a malformed payload fails only its own task, naming the path", () =>
       Effect.gen(function*() {
@@ -168,14 +189,14 @@ describe.each(backends)("contract on $name", (backend) => {
         // A payload that is not even an object, smuggled past the types.
         const wrong = yield* Effect.flip(Task.run(Sum, { values: "nope", label: 1 } as never))
         assert.deepStrictEqual((wrong as TaskError.TaskPayloadError).path, ["values"])
-      }).pipe(Effect.provide(pool())))
+      }).pipe(Effect.provide(pool()), within))
 
     it.live("a result that does not match the success Schema is a defect", () =>
       Effect.gen(function*() {
         const error = yield* Effect.flip(Task.run(Liar, {}))
         assert.instanceOf(error, TaskError.TaskDefect)
         assert.include((error as TaskError.TaskDefect).message, "success Schema")
-      }).pipe(Effect.provide(pool())))
+      }).pipe(Effect.provide(pool()), within))
 
     it.live("map fails fast with the first failure and stops the rest", () =>
       Effect.gen(function*() {
@@ -189,7 +210,7 @@ describe.each(backends)("contract on $name", (backend) => {
         // The pool is still healthy afterwards.
         assert.strictEqual(yield* Task.run(Add, { a: 1, b: 2 }), 3)
         void dir
-      }).pipe(Effect.provide(pool())))
+      }).pipe(Effect.provide(pool()), within))
 
     it.live("a per-task timeout fails with TaskTimeout and interrupts the handler in the worker", () =>
       Effect.gen(function*() {
@@ -199,7 +220,7 @@ describe.each(backends)("contract on $name", (backend) => {
         assert.strictEqual((error as TaskError.TaskTimeout).timeoutMillis, 100)
         assert.isTrue(existsSync(marker), "the handler's finalizer ran")
         assert.strictEqual(yield* Task.run(Sleep, { millis: 1, marker }, { timeout: "5 seconds" }), 1)
-      }).pipe(Effect.provide(pool())))
+      }).pipe(Effect.provide(pool()), within))
 
     it.live("interrupting the caller interrupts the handler inside the worker; its finalizers run", () =>
       Effect.gen(function*() {
@@ -209,7 +230,7 @@ describe.each(backends)("contract on $name", (backend) => {
         yield* Fiber.interrupt(fiber)
         assert.isTrue(existsSync(marker), "the finalizer ran before interruption completed")
         assert.strictEqual(yield* Task.run(Add, { a: 1, b: 2 }), 3)
-      }).pipe(Effect.provide(pool())))
+      }).pipe(Effect.provide(pool()), within))
 
     threadsOnly("a handler that never yields is terminated after interruptGrace and its worker replaced", () =>
       Effect.gen(function*() {
@@ -221,14 +242,14 @@ describe.each(backends)("contract on $name", (backend) => {
         const ids = yield* awaitWorkers(2)
         assert.isTrue(ids.has(before.workerId))
         assert.isTrue([...ids].some((id) => id >= 2), "a replacement worker serves tasks")
-      }).pipe(Effect.provide(pool({ interruptGrace: "200 millis" }))))
+      }).pipe(Effect.provide(pool({ interruptGrace: "200 millis" })), within))
 
     threadsOnly("a timed-out handler that never yields fails with TaskTimeout and its worker is replaced", () =>
       Effect.gen(function*() {
         const error = yield* Effect.flip(Task.run(Spin, { millis: 60_000 }, { timeout: "100 millis" }))
         assert.instanceOf(error, TaskError.TaskTimeout)
         assert.strictEqual(yield* Task.run(Add, { a: 2, b: 2 }), 4)
-      }).pipe(Effect.provide(pool({ interruptGrace: "200 millis" }))))
+      }).pipe(Effect.provide(pool({ interruptGrace: "200 millis" })), within))
 
     threadsOnly("a worker that exits fails only the tasks it held with WorkerLost, and is replaced", () =>
       Effect.gen(function*() {
@@ -249,14 +270,14 @@ describe.each(backends)("contract on $name", (backend) => {
         assert.isAbove(succeeded, 0)
         const ids = yield* awaitWorkers(2)
         assert.isTrue([...ids].some((id) => id >= 2), "the pool is back to two workers, one a replacement")
-      }).pipe(Effect.provide(pool())))
+      }).pipe(Effect.provide(pool()), within))
 
     threadsOnly("a worker that runs out of memory fails its task with WorkerLost", () =>
       Effect.gen(function*() {
         const error = yield* Effect.flip(Task.run(Die, { how: "oom" }))
         assert.instanceOf(error, TaskError.WorkerLost)
         assert.strictEqual(yield* Task.run(Add, { a: 1, b: 1 }), 2)
-      }).pipe(Effect.provide(pool({ size: 1, resourceLimits: { maxOldGenerationSizeMb: 48 } }))))
+      }).pipe(Effect.provide(pool({ size: 1, resourceLimits: { maxOldGenerationSizeMb: 48 } })), within))
 
     threadsOnly("with retries, a task whose worker died is re-sent, within its bound", () =>
       Effect.gen(function*() {
@@ -265,14 +286,14 @@ describe.each(backends)("contract on $name", (backend) => {
         const error = yield* Effect.flip(Task.run(Die, { how: "exit" }))
         assert.instanceOf(error, TaskError.WorkerLost)
         assert.strictEqual((error as TaskError.WorkerLost).attempts, 3, "sent once, re-sent twice")
-      }).pipe(Effect.provide(pool({ retries: 2 }))))
+      }).pipe(Effect.provide(pool({ retries: 2 })), within))
 
     threadsOnly("without retries, a task whose worker died is not re-sent", () =>
       Effect.gen(function*() {
         const dir = tempDir()
         const error = yield* Effect.flip(Task.run(DieOnce, { marker: join(dir, "once") }))
         assert.instanceOf(error, TaskError.WorkerLost)
-      }).pipe(Effect.provide(pool())))
+      }).pipe(Effect.provide(pool()), within))
   })
 
   describe("per-worker layer and lifecycle", () => {
@@ -285,7 +306,7 @@ describe.each(backends)("contract on $name", (backend) => {
             if (backend.threads) assert.strictEqual(answer.loads, 1, "one load per worker thread")
           }
         }
-      }).pipe(Effect.provide(pool())))
+      }).pipe(Effect.provide(pool()), within))
 
     it.live("closing the pool runs every worker's exit hooks", () =>
       Effect.gen(function*() {
@@ -294,38 +315,38 @@ describe.each(backends)("contract on $name", (backend) => {
         yield* Effect.scoped(Layer.build(pool()))
         delete process.env.EP_EXIT_DIR
         assert.deepStrictEqual(readdirSync(dir).sort(), ["exit-0", "exit-1"])
-      }))
+      }).pipe(within))
 
     it.live("an exit hook that never finishes is cut off by exitTimeout; the pool still closes", () =>
       Effect.gen(function*() {
         const options = backend.threads
           ? { entry: new URL("../fixtures/worker-exit-hangs.ts", import.meta.url) }
-          : { entry: (yield* Effect.promise(() => import("../fixtures/worker-exit-hangs.ts"))).default }
+          : { entry: exitHangsEntry }
         const context = yield* Effect.scoped(Layer.build(pool({ ...options, exitTimeout: "200 millis" })))
         void context
         // Reaching this line means the scope closed; afterEach checks no thread is left.
-      }))
+      }).pipe(within))
 
     it.live("a Layer that fails to build fails the pool with WorkerInitError", () =>
       Effect.gen(function*() {
         const options = backend.threads
           ? { entry: new URL("../fixtures/worker-init-fails.ts", import.meta.url) }
-          : { entry: (yield* Effect.promise(() => import("../fixtures/worker-init-fails.ts"))).default }
+          : { entry: initFailsEntry }
         const error = yield* Effect.flip(Effect.scoped(Layer.build(pool(options))))
         assert.instanceOf(error, TaskError.WorkerInitError)
         assert.strictEqual((error as TaskError.WorkerInitError).reason, "Failed")
         assert.include((error as TaskError.WorkerInitError).message, "model file is corrupt")
-      }))
+      }).pipe(within))
 
     it.live("a Layer that never finishes fails the pool with WorkerInitError after initTimeout", () =>
       Effect.gen(function*() {
         const options = backend.threads
           ? { entry: new URL("../fixtures/worker-init-hangs.ts", import.meta.url) }
-          : { entry: (yield* Effect.promise(() => import("../fixtures/worker-init-hangs.ts"))).default }
+          : { entry: initHangsEntry }
         const error = yield* Effect.flip(Effect.scoped(Layer.build(pool({ ...options, initTimeout: "1 second" }))))
         assert.instanceOf(error, TaskError.WorkerInitError)
         assert.strictEqual((error as TaskError.WorkerInitError).reason, "Timeout")
-      }))
+      }).pipe(within))
 
     it.live("a module that is not a worker entry fails the pool with WorkerInitError", () =>
       Effect.gen(function*() {
@@ -334,7 +355,7 @@ describe.each(backends)("contract on $name", (backend) => {
         )
         assert.instanceOf(error, TaskError.WorkerInitError)
         assert.include((error as TaskError.WorkerInitError).message, "Worker.serve")
-      }))
+      }).pipe(within))
 
     it.live("invalid options fail with PoolOptionsError naming the option", () =>
       Effect.gen(function*() {
@@ -343,14 +364,15 @@ describe.each(backends)("contract on $name", (backend) => {
           [{ size: 1.5 }, "size"],
           [{ retries: -1 }, "retries"],
           [{ initTimeout: "soon" as never }, "initTimeout"],
-          [{ backend: "gpu" as never }, "backend"]
+          // A simulated pool has no backend option.
+          ...(backend.simulated ? [] : [[{ backend: "gpu" as never }, "backend"] as [Partial<WorkerPool.Options>, string]])
         ]
         for (const [options, path] of cases) {
           const error = yield* Effect.flip(Effect.scoped(Layer.build(pool(options))))
           assert.instanceOf(error, TaskError.PoolOptionsError)
           assert.deepStrictEqual((error as TaskError.PoolOptionsError).path, [path])
         }
-      }))
+      }).pipe(within))
 
     it.live("tasks submitted to a closed pool fail with WorkerLost", () =>
       Effect.gen(function*() {
@@ -360,6 +382,6 @@ describe.each(backends)("contract on $name", (backend) => {
         const error = yield* Effect.flip(Task.run(Add, { a: 1, b: 1 }).pipe(Effect.provideContext(context)))
         assert.instanceOf(error, TaskError.WorkerLost)
         assert.include((error as TaskError.WorkerLost).reason, "closed")
-      }))
+      }).pipe(within))
   })
 })

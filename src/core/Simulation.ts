@@ -1,0 +1,367 @@
+/**
+ * Deterministic simulation of pools, for property tests of programs and of the scheduler itself.
+ *
+ * Contains `layer` (a pool like `WorkerPool.layer`, whose workers are simulated), `run` (runs a
+ * program on virtual time under a seed and a fault plan, and returns its result and trace), the
+ * fault model (`Fault`, `FaultPlan`, and `faultPlan` to generate plans), and `verify`/`format`
+ * for reporting a failing run so that it can be replayed.
+ *
+ * ```ts
+ * const SimPool = Simulation.layer(ImageTasks, { entry: imageWorker, size: 3, retries: 1 })
+ *
+ * it.effect.prop("every image is convolved once", { seed: Schema.Int, faults: Simulation.faultPlan() }, ({ seed, faults }) =>
+ *   Simulation.run(program.pipe(Effect.provide(SimPool)), { seed, faults }).pipe(
+ *     Effect.map((report) => Simulation.verify(report, ({ exit }) => assert.isTrue(Exit.isSuccess(exit))))
+ *   ))
+ * ```
+ *
+ * The same task definitions and worker entry run, with the real `WorkerRuntime` and dispatcher;
+ * workers are processes of one simulated world in the caller's thread. Every choice that threads
+ * leave to chance — message latencies, how worker steps interleave, how long each task takes — is
+ * drawn from the seed, and time is virtual: timeouts, retries and backoff take no real time. The
+ * same seed and fault plan replay the same schedule, step for step.
+ */
+import * as Arbitrary from "effect/Arbitrary"
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import type { Event, PoolSummary, Range, SimulatedPool } from "../runtime/SimulatedBackend.ts"
+import { makeSimulatedPool } from "../runtime/SimulatedBackend.ts"
+import { type DriveOutcome, type Process, World as SimulatedWorld } from "../runtime/SimulatedWorld.ts"
+import { acquireDispatcher, loadEntry, provideTasks } from "./internal/pool.ts"
+import type { Any, Group, Runner } from "./Task.ts"
+import { PoolOptionsError, type WorkerInitError } from "./TaskError.ts"
+import type { WorkerEntry } from "./Worker.ts"
+import * as WorkerPool from "./WorkerPool.ts"
+
+export type { Event, OutcomeName, PoolSummary, Range, WireTask, WorkerFate, WorkerSummary } from "../runtime/SimulatedBackend.ts"
+
+// ---------------------------------------------------------------------------------------------
+// Faults
+// ---------------------------------------------------------------------------------------------
+
+const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+const Factor = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
+
+const makeFaults = (bounds: {
+  readonly worker: Schema.Int
+  readonly task: Schema.Int
+  readonly millis: Schema.Int
+  readonly factor: Schema.Int
+  readonly pool: Schema.Int
+}) => {
+  const pool = Schema.optionalKey(bounds.pool)
+  return {
+    CrashOnInit: Schema.TaggedStruct("CrashOnInit", { worker: bounds.worker, pool }),
+    HangOnInit: Schema.TaggedStruct("HangOnInit", { worker: bounds.worker, pool }),
+    CrashOnTask: Schema.TaggedStruct("CrashOnTask", { worker: bounds.worker, task: bounds.task, pool }),
+    CrashAt: Schema.TaggedStruct("CrashAt", { worker: bounds.worker, millis: bounds.millis, pool }),
+    CrashOnExit: Schema.TaggedStruct("CrashOnExit", { worker: bounds.worker, pool }),
+    Slow: Schema.TaggedStruct("Slow", { worker: bounds.worker, factor: bounds.factor, pool }),
+    CorruptPayload: Schema.TaggedStruct("CorruptPayload", { task: bounds.task, pool })
+  }
+}
+
+/**
+ * One injected fault, as plain data (so a property can generate it and shrinking can simplify
+ * it). `worker` is a pool's worker id: the first workers are `0 … size-1`, each replacement gets
+ * the next id. `pool` numbers the simulated pools of a run in the order their layers are built
+ * (default 0).
+ *
+ * - `CrashOnInit`: the worker dies just before its ready handshake.
+ * - `HangOnInit`: its per-worker Layer never finishes building (the pool's `initTimeout` cuts it off).
+ * - `CrashOnTask`: it dies after running the handler of its `task`-th task (0-based, counting every
+ *   handler it starts), before the result leaves: the work and its side effects happened, the
+ *   answer is lost.
+ * - `CrashAt`: it dies `millis` virtual ms after it was started, whatever it is doing.
+ * - `CrashOnExit`: it dies as its exit hooks begin, during shutdown.
+ * - `Slow`: its messages and its tasks take `factor` times as long.
+ * - `CorruptPayload`: the pool's `task`-th dispatched task (0-based, retries included) arrives with
+ *   a payload no Schema but `Unknown`/`Any` decodes.
+ */
+export const Fault = Schema.Union(Object.values(
+  makeFaults({ worker: NonNegativeInt, task: NonNegativeInt, millis: NonNegativeInt, factor: Factor, pool: NonNegativeInt })
+))
+export type Fault = typeof Fault.Type
+
+export const FaultPlan = Schema.Array(Fault)
+export type FaultPlan = ReadonlyArray<Fault>
+
+export interface FaultPlanBounds {
+  /** Worker ids are drawn from `0 … workers-1`; count replacements in. Default 4. */
+  readonly workers?: number | undefined
+  /** `task` indexes are drawn from `0 … tasks-1`. Default 16. */
+  readonly tasks?: number | undefined
+  /** `CrashAt` times are drawn from `0 … millis`. Default 50. */
+  readonly millis?: number | undefined
+  /** `Slow` factors are drawn from `1 … slowness`. Default 8. */
+  readonly slowness?: number | undefined
+  /** At most this many faults per plan. Default 4. */
+  readonly maxFaults?: number | undefined
+  /** Pools of the run. Default 1. */
+  readonly pools?: number | undefined
+  /** Only these kinds. Default: all. */
+  readonly kinds?: ReadonlyArray<Fault["_tag"]> | undefined
+}
+
+/**
+ * Fault plans for a property, within bounds that fit the program: a plan naming worker 40 of a
+ * two-worker pool tests nothing. Shrinks toward fewer and simpler faults.
+ */
+export const faultPlan = (bounds: FaultPlanBounds = {}): Arbitrary.Arbitrary<FaultPlan> => {
+  const between = (minimum: number, maximum: number) => Schema.Int.check(Schema.isBetween({ minimum, maximum }))
+  const faults = makeFaults({
+    worker: between(0, Math.max(0, (bounds.workers ?? 4) - 1)),
+    task: between(0, Math.max(0, (bounds.tasks ?? 16) - 1)),
+    millis: between(0, bounds.millis ?? 50),
+    factor: between(1, Math.max(1, bounds.slowness ?? 8)),
+    pool: between(0, Math.max(0, (bounds.pools ?? 1) - 1))
+  })
+  const kinds = bounds.kinds ?? (Object.keys(faults) as Array<Fault["_tag"]>)
+  const members = kinds.map((kind) => faults[kind])
+  const plan = Schema.Array(Schema.Union(members)).check(Schema.isMaxLength(bounds.maxFaults ?? 4))
+  return Arbitrary.schema(plan) as Arbitrary.Arbitrary<FaultPlan>
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The simulated world a `layer` puts its pool into. Only `run` provides it, so a program that
+ * uses a simulated pool outside a simulation does not compile.
+ */
+export class World extends Context.Service<World, {
+  readonly world: SimulatedWorld
+  readonly caller: Process
+  readonly faults: FaultPlan
+  readonly latency: Range
+  readonly work: Range
+  readonly record: (event: Event) => void
+  readonly pools: Array<SimulatedPool>
+}>()("effect-parallel/Simulation/World") {}
+
+/** The program did not finish: nothing could wake it, or it ran past a limit. */
+export class SimulationError extends Schema.TaggedError<SimulationError>()("SimulationError", {
+  reason: Schema.Literals(["Deadlock", "StepLimit", "TimeLimit"]),
+  message: Schema.String
+}) {}
+
+export interface RunOptions {
+  /** Every choice of the run is drawn from it. */
+  readonly seed: number
+  readonly faults?: FaultPlan | undefined
+  /** Virtual ms a message takes between the pool and a worker (and a worker takes to start). Default 0–2. */
+  readonly latency?: Range | undefined
+  /** Virtual ms each task spends in its worker before its handler runs. Default 0–2. */
+  readonly work?: Range | undefined
+  /** Steps before the run is stopped (`StepLimit`). Default 1,000,000. */
+  readonly maxSteps?: number | undefined
+  /** Virtual time before the run is stopped (`TimeLimit`). Default 1 hour. */
+  readonly maxTime?: Duration.Input | undefined
+}
+
+export interface Report<A, E> {
+  readonly seed: number
+  readonly faults: FaultPlan
+  /** How the program ended; a `SimulationError` if it did not. */
+  readonly exit: Exit.Exit<A, E | SimulationError>
+  /** Everything the pools and their workers did, in order. */
+  readonly trace: ReadonlyArray<Event>
+  readonly pools: ReadonlyArray<PoolSummary>
+  /** When the run stopped, nothing was left to run and no timer was pending. */
+  readonly quiescent: boolean
+  /** Virtual ms when the run stopped. */
+  readonly time: number
+  readonly steps: number
+}
+
+/**
+ * Runs `program` in a simulated world and reports how it ended, what happened, and what was left.
+ *
+ * **Details**: the program gets its own scope (closed before the run ends) and the world's Clock,
+ * Random and Scheduler; other services come from the caller. After the program ends the world
+ * runs on until nothing is left to do, so the report shows whether everything stopped.
+ *
+ * **Gotchas**: a run is reproducible only if the program and its handlers take time from
+ * Effect's `Clock` and randomness from Effect's `Random` — not `Date.now`, `Math.random`, real
+ * timers or real I/O, which the world neither controls nor waits for (a program waiting on them
+ * is reported as a `Deadlock`). Runs may overlap; each stays reproducible if they share no state.
+ */
+export const run = <A, E, R>(
+  program: Effect.Effect<A, E, R>,
+  options: RunOptions
+): Effect.Effect<Report<A, E>, never, Exclude<R, World | Scope.Scope>> =>
+  Effect.flatMap(Effect.context<Exclude<R, World | Scope.Scope>>(), (outer) =>
+    Effect.callback<Report<A, E>>((resume) => {
+      const world = new SimulatedWorld(options.seed)
+      const caller = world.process("caller")
+      const trace: Array<Event> = []
+      const faults = options.faults ?? []
+      const state = {
+        world,
+        caller,
+        faults,
+        latency: options.latency ?? defaultRange,
+        work: options.work ?? defaultRange,
+        record: (event: Event) => void trace.push(event),
+        pools: [] as Array<SimulatedPool>
+      }
+      const context = Context.merge(outer as Context.Context<unknown>, caller.services).pipe(Context.add(World, state))
+      let fiber: Fiber.Fiber<A, E> | undefined
+      caller.enqueue(() => {
+        fiber = Effect.runForkWith(context)(Effect.scoped(program) as Effect.Effect<A, E, unknown>)
+      })
+      const limits = {
+        maxSteps: options.maxSteps ?? 1_000_000,
+        maxTime: options.maxTime === undefined ? 3_600_000 : Duration.toMillis(Duration.fromInputUnsafe(options.maxTime))
+      }
+      const finished = () => fiber?.pollUnsafe() !== undefined
+      void (async () => {
+        let outcome: DriveOutcome = await world.drive(finished, limits)
+        if (outcome === "aborted") return
+        // The program is done: let the world run down, to see whether anything is left running.
+        if (outcome === "done") outcome = await world.drive(() => false, limits)
+        if (outcome === "aborted") return
+        const exit: Exit.Exit<A, E | SimulationError> = fiber?.pollUnsafe() ?? Exit.fail(stuck(outcome, world.now))
+        resume(Effect.succeed({
+          seed: options.seed,
+          faults,
+          exit,
+          trace,
+          pools: state.pools.map((pool) => pool.summary()),
+          quiescent: outcome === "quiescent",
+          time: world.now,
+          steps: world.steps
+        }))
+      })().catch((error) => resume(Effect.die(error)))
+      return Effect.sync(() => world.abort())
+    }))
+
+/** Options of a simulated pool: those of `WorkerPool.layer` that mean something without threads. */
+export interface LayerOptions {
+  /** The worker entry, or its module URL or path (loaded into the caller's thread). */
+  readonly entry: URL | string | WorkerEntry
+  /** Workers. Default 2. */
+  readonly size?: number | undefined
+  readonly initTimeout?: Duration.Input | undefined
+  readonly exitTimeout?: Duration.Input | undefined
+  readonly shutdownTimeout?: Duration.Input | undefined
+  readonly interruptGrace?: Duration.Input | undefined
+  readonly retries?: number | undefined
+  readonly pipelineDepth?: number | undefined
+}
+
+/**
+ * A simulated pool serving `group`: the same services as `WorkerPool.layer`, for a program that
+ * `run` runs. Faults of the run's plan whose `pool` is this pool's number apply to its workers.
+ */
+export const layer = <Tasks extends Any>(
+  group: Group<Tasks>,
+  options: LayerOptions
+): Layer.Layer<Runner<Tasks["name"]>, PoolOptionsError | WorkerInitError, World> =>
+  Layer.effectContext(
+    Effect.gen(function*() {
+      const state = yield* World
+      if (options.size !== undefined && typeof options.size !== "number") {
+        return yield* Effect.fail(
+          new PoolOptionsError({ path: ["size"], message: "a simulated pool needs a fixed size: \"cores\" differs between machines" })
+        )
+      }
+      const resolved = yield* WorkerPool.resolveOptions({ ...options, size: options.size ?? 2, backend: "inline" })
+      const entry = yield* loadEntry(options.entry, (promise) => state.world.block(promise))
+      const pool = makeSimulatedPool({
+        world: state.world,
+        caller: state.caller,
+        pool: state.pools.length,
+        entry,
+        faults: state.faults,
+        latency: state.latency,
+        work: state.work,
+        record: state.record,
+        dispatcher: resolved
+      })
+      state.pools.push(pool)
+      yield* acquireDispatcher(() => pool.dispatcher)
+      return provideTasks(group, pool.client)
+    })
+  )
+
+// ---------------------------------------------------------------------------------------------
+// Reporting
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Runs `assertions` over a report and returns it. If they throw, or the program never finished,
+ * throws an error that starts with how to replay the run (its seed and fault plan) and ends with
+ * the last events of its trace.
+ */
+export const verify = <A, E>(report: Report<A, E>, assertions?: (report: Report<A, E>) => void): Report<A, E> => {
+  try {
+    if (Exit.isFailure(report.exit)) {
+      const error = Cause.findErrorOption(report.exit.cause)
+      if (error._tag === "Some" && error.value instanceof SimulationError) throw error.value
+    }
+    assertions?.(report)
+    return report
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error)
+    throw new Error(`${replay(report)}\n${message}\n${formatTrace(report.trace, 30)}`, { cause: error })
+  }
+}
+
+/** How to replay a run: the options that reproduce its schedule. */
+export const replay = (report: Pick<Report<unknown, unknown>, "seed" | "faults">): string =>
+  `Simulation failed; replay with Simulation.run(program, { seed: ${report.seed}, faults: ${JSON.stringify(report.faults)} })`
+
+/** A trace as text, one event a line; `last` keeps only the final events. */
+export const formatTrace = (trace: ReadonlyArray<Event>, last?: number): string => {
+  const shown = last === undefined ? trace : trace.slice(-last)
+  const header = shown.length < trace.length ? `last ${shown.length} of ${trace.length} events:` : `${trace.length} events:`
+  return [header, ...shown.map(formatEvent)].join("\n")
+}
+
+export const formatEvent = (event: Event): string => {
+  const { _tag, at, pool, ...rest } = event
+  const fields = Object.entries(rest).map(([key, value]) =>
+    `${key}=${
+      key === "tasks"
+        ? `[${(value as ReadonlyArray<unknown>).map((t) => typeof t === "number" ? t : wireTask(t)).join(" ")}]`
+        : typeof value === "string"
+        ? JSON.stringify(value)
+        : String(value)
+    }`
+  )
+  return `${at.toFixed(1).padStart(9)} ms  pool ${pool}  ${_tag.padEnd(10)} ${fields.join(" ")}`
+}
+
+// ---------------------------------------------------------------------------------------------
+// Machinery
+// ---------------------------------------------------------------------------------------------
+
+const defaultRange: Range = { min: 0, max: 2 }
+
+const stuck = (outcome: DriveOutcome, now: number): SimulationError => {
+  switch (outcome) {
+    case "step-limit":
+      return new SimulationError({ reason: "StepLimit", message: `the program had not finished after its step limit (at ${now} virtual ms)` })
+    case "time-limit":
+      return new SimulationError({ reason: "TimeLimit", message: `the program had not finished at its time limit (${now} virtual ms)` })
+    default:
+      return new SimulationError({
+        reason: "Deadlock",
+        message: `the program is waiting, but nothing in the world can wake it (at ${now} virtual ms)`
+      })
+  }
+}
+
+const wireTask = (task: unknown): string => {
+  const { id, submission, index, attempt } = task as { id: number; submission: number; index: number; attempt: number }
+  return `${id}(s${submission}#${index}${attempt > 1 ? ` try ${attempt}` : ""})`
+}

@@ -1,0 +1,66 @@
+/**
+ * What every pool Layer does the same way, whatever its backend: load a worker entry, start a
+ * dispatcher for the Layer's scope, and provide its client under every task name of a group.
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import { fileURLToPath, pathToFileURL } from "node:url"
+import type { Dispatcher } from "../../runtime/Dispatcher.ts"
+import { type Any, type Group, type PoolClient, type Runner, runnerKey } from "../Task.ts"
+import { WorkerInitError } from "../TaskError.ts"
+import { isWorkerEntry, type WorkerEntry } from "../Worker.ts"
+
+/**
+ * The entry itself, or the default export of its module. `wrap` sees the import's promise: a
+ * simulation holds its world still while a module loads.
+ */
+export const loadEntry = (
+  entry: URL | string | WorkerEntry,
+  wrap: <A>(promise: Promise<A>) => Promise<A> = (promise) => promise
+): Effect.Effect<WorkerEntry, WorkerInitError> => {
+  if (isWorkerEntry(entry)) return Effect.succeed(entry)
+  const href = toHref(entry)
+  return Effect.tryPromise({
+    try: () =>
+      wrap(import(href).then((module) => {
+        const loaded = module.default
+        if (!isWorkerEntry(loaded)) throw new TypeError(`${fileURLToPath(href)} has no default export made by Worker.serve`)
+        return loaded
+      })),
+    catch: (error) => new WorkerInitError({ workerId: 0, reason: "Failed", message: String(error) })
+  })
+}
+
+/** A module URL, from a URL, a `file:` URL string or a path. */
+export const toHref = (entry: URL | string): string =>
+  entry instanceof URL ? entry.href : entry.startsWith("file:") ? entry : pathToFileURL(entry).href
+
+/** Starts the dispatcher; closes it if starting fails, and when the scope closes. */
+export const acquireDispatcher = (make: () => Dispatcher): Effect.Effect<Dispatcher, WorkerInitError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.suspend(() => {
+      const dispatcher = make()
+      return Effect.tryPromise({
+        try: () => dispatcher.start(),
+        catch: (error) =>
+          error instanceof WorkerInitError
+            ? error
+            : new WorkerInitError({ workerId: -1, reason: "Failed", message: String(error) })
+      }).pipe(
+        Effect.as(dispatcher),
+        Effect.onError(() => Effect.promise(() => dispatcher.close()))
+      )
+    }),
+    (dispatcher) => Effect.promise(() => dispatcher.close())
+  )
+
+/** The client under the runner key of every task of the group. */
+export const provideTasks = <Tasks extends Any>(
+  group: Group<Tasks>,
+  pool: PoolClient
+): Context.Context<Runner<Tasks["name"]>> => {
+  let context = Context.empty() as Context.Context<any>
+  for (const name of Object.keys(group.tasks)) context = Context.add(context, runnerKey(name), pool)
+  return context
+}

@@ -1,0 +1,353 @@
+/**
+ * A deterministic world for simulated runs: processes that share the caller's thread, virtual
+ * time, and a seeded generator that makes every choice the real runtime leaves to chance.
+ *
+ * Contains `World` (the event loop, its clock and its generator) and `Process` (one simulated
+ * thread: its own Effect `Scheduler`, `Clock` and `Random`, its timers, and a kill switch). The
+ * simulated backend (`SimulatedBackend.ts`) puts a pool on one process and each worker on another.
+ *
+ * Rules:
+ * 1. One step runs at a time — an Effect scheduler batch, a timer, a message delivery: what a
+ *    macrotask is to Node — and the microtask queue drains completely before the next step (the
+ *    loop waits for a real `setImmediate`), as Node drains it between macrotasks.
+ * 2. A process runs its steps in the order they became runnable (Node runs one thread's
+ *    immediates, and one port's messages, in order); which process steps next is drawn from the
+ *    generator, so threads interleave differently under different seeds.
+ * 3. Time moves only when no process can step: it jumps to the earliest timer. Timers due at the
+ *    same time become runnable in the order they were set.
+ * 4. A killed process never steps again: its runnable steps and timers are dropped. Like a
+ *    terminated thread it runs no finalizers; its fibers stay suspended and are collected.
+ * 5. While a real asynchronous operation the world waits on (`block`) is pending, nothing steps:
+ *    its real duration cannot change the order of anything.
+ * 6. Same seed, same program ⇒ same steps in the same order, as long as the program takes time
+ *    only from Effect's `Clock` and randomness only from Effect's `Random` (the world provides both
+ *    to every process) and does no real I/O outside `block`.
+ */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Random from "effect/Random"
+import * as Scheduler from "effect/Scheduler"
+
+/** Why `World.drive` returned. */
+export type DriveOutcome =
+  /** Nothing can step and no timer is pending. */
+  | "quiescent"
+  /** `until` became true. */
+  | "done"
+  | "step-limit"
+  | "time-limit"
+  | "aborted"
+
+export interface DriveLimits {
+  readonly maxSteps: number
+  /** Virtual milliseconds. */
+  readonly maxTime: number
+}
+
+export class World {
+  readonly seed: number
+  private readonly draw: () => number
+  private clock = 0
+  private stepCount = 0
+  private readonly processes: Array<Process> = []
+  private readonly timers = new TimerHeap()
+  private timerSeq = 0
+  private readonly blocked = new Set<Promise<unknown>>()
+  private aborted = false
+
+  constructor(seed: number) {
+    this.seed = seed
+    this.draw = mulberry32(mix(seed))
+  }
+
+  /** Virtual milliseconds since the world began. */
+  get now(): number {
+    return this.clock
+  }
+
+  get steps(): number {
+    return this.stepCount
+  }
+
+  /** A new process; it lives until killed. */
+  process(name: string): Process {
+    const process = new Process(this, name, mulberry32(this.nextUint32()))
+    this.processes.push(process)
+    return process
+  }
+
+  /** A draw in [0, 1). */
+  random(): number {
+    return this.nextUint32() / 4294967296
+  }
+
+  /** An integer draw in [min, max]. */
+  between(min: number, max: number): number {
+    return max <= min ? min : min + Math.floor(this.random() * (max - min + 1))
+  }
+
+  /** Runs `f` at `at` (virtual ms) as a step of `process` (rule 3). */
+  schedule(process: Process, at: number, f: () => void): Timer {
+    const timer: Timer = { at: Math.max(at, this.clock), seq: this.timerSeq++, process, f }
+    this.timers.push(timer)
+    return timer
+  }
+
+  /** Stops the world from stepping until `promise` settles (rule 5); returns it. */
+  block<A>(promise: Promise<A>): Promise<A> {
+    const settled = promise.then(noop, noop).finally(() => this.blocked.delete(settled))
+    this.blocked.add(settled)
+    return promise
+  }
+
+  abort(): void {
+    this.aborted = true
+  }
+
+  /** Steps the world until `until()` holds, nothing is left to do, or a limit is reached. */
+  async drive(until: () => boolean, limits: DriveLimits): Promise<DriveOutcome> {
+    for (;;) {
+      // Rule 1: let every microtask the previous step queued run before the next step.
+      await new Promise<void>((resolve) => setImmediate(resolve))
+      while (this.blocked.size > 0) await Promise.all(this.blocked)
+      if (this.aborted) return "aborted"
+      if (until()) return "done"
+      if (this.stepCount >= limits.maxSteps) return "step-limit"
+      const process = this.pickRunnable()
+      if (process !== undefined) {
+        this.stepCount++
+        process.runOne()
+        continue
+      }
+      const advanced = this.advance(limits.maxTime)
+      if (advanced !== "advanced") return advanced
+    }
+  }
+
+  /** Rule 2. */
+  private pickRunnable(): Process | undefined {
+    let count = 0
+    for (const process of this.processes) if (process.runnable) count++
+    if (count === 0) return undefined
+    let pick = count === 1 ? 0 : Math.floor(this.random() * count)
+    for (const process of this.processes) {
+      if (process.runnable && pick-- === 0) return process
+    }
+    return undefined
+  }
+
+  /** Rule 3: moves the clock to the earliest live timer and makes every timer due then runnable. */
+  private advance(maxTime: number): "advanced" | "quiescent" | "time-limit" {
+    let next = this.timers.peek()
+    while (next !== undefined && (next.f === undefined || !next.process.alive)) {
+      this.timers.pop()
+      next = this.timers.peek()
+    }
+    if (next === undefined) return "quiescent"
+    if (next.at > maxTime) return "time-limit"
+    this.clock = Math.max(this.clock, next.at)
+    while ((next = this.timers.peek()) !== undefined && next.at <= this.clock) {
+      this.timers.pop()
+      const f = next.f
+      if (f === undefined || !next.process.alive) continue
+      next.f = undefined
+      next.process.enqueue(f)
+    }
+    return "advanced"
+  }
+
+  /** @internal */
+  forget(process: Process): void {
+    const index = this.processes.indexOf(process)
+    if (index >= 0) this.processes.splice(index, 1)
+  }
+
+  private nextUint32(): number {
+    return this.draw()
+  }
+}
+
+/** A pending timer; `f` is cleared when it fires or is cancelled. */
+export interface Timer {
+  readonly at: number
+  readonly seq: number
+  readonly process: Process
+  f: (() => void) | undefined
+}
+
+interface Step {
+  run: (() => void) | undefined
+}
+
+/** One simulated thread. */
+export class Process {
+  readonly name: string
+  readonly world: World
+  /** Clock, Scheduler and Random for every fiber of this process. */
+  readonly services: Context.Context<never>
+  private queue: Array<Step> = []
+  private head = 0
+  private isAlive = true
+
+  constructor(world: World, name: string, draw: () => number) {
+    this.world = world
+    this.name = name
+    const scheduler = new Scheduler.MixedScheduler("async", (f) => {
+      const step: Step = { run: f }
+      this.queue.push(step)
+      return () => {
+        step.run = undefined
+      }
+    })
+    this.services = Context.make(Clock.Clock, virtualClock(this)).pipe(
+      Context.add(Scheduler.Scheduler, scheduler),
+      Context.add(Random.Random, seededRandom(draw))
+    ) as Context.Context<never>
+  }
+
+  get alive(): boolean {
+    return this.isAlive
+  }
+
+  /** @internal */
+  get runnable(): boolean {
+    return this.isAlive && this.head < this.queue.length
+  }
+
+  /** Runs `f` as a step of this process, after the steps already runnable. */
+  enqueue(f: () => void): void {
+    if (this.isAlive) this.queue.push({ run: f })
+  }
+
+  /** Runs `f` as a step of this process `millis` from now. */
+  setTimer(millis: number, f: () => void): Timer {
+    return this.world.schedule(this, this.world.now + Math.max(0, millis), f)
+  }
+
+  clearTimer(timer: Timer): void {
+    timer.f = undefined
+  }
+
+  /** Rule 4. */
+  kill(): void {
+    if (!this.isAlive) return
+    this.isAlive = false
+    this.queue = []
+    this.head = 0
+    this.world.forget(this)
+  }
+
+  /** @internal */
+  runOne(): void {
+    const step = this.queue[this.head++]!
+    if (this.head === this.queue.length) {
+      this.queue = []
+      this.head = 0
+    }
+    step.run?.()
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Machinery
+// ---------------------------------------------------------------------------------------------
+
+const noop = () => {}
+
+const virtualClock = (process: Process): Clock.Clock => {
+  const millis = () => process.world.now
+  const nanos = () => BigInt(Math.round(process.world.now * 1_000_000))
+  return {
+    currentTimeMillisUnsafe: millis,
+    currentTimeMillis: Effect.sync(millis),
+    currentTimeNanosUnsafe: nanos,
+    currentTimeNanos: Effect.sync(nanos),
+    monotonicTimeNanosUnsafe: nanos,
+    monotonicTimeNanos: Effect.sync(nanos),
+    sleep: (duration: Duration.Duration) => {
+      const ms = Duration.toMillis(duration)
+      if (!Number.isFinite(ms)) return Effect.never
+      if (ms <= 0) return Effect.yieldNow
+      return Effect.callback<void>((resume) => {
+        const timer = process.setTimer(ms, () => resume(Effect.void))
+        return Effect.sync(() => process.clearTimer(timer))
+      })
+    }
+  }
+}
+
+const seededRandom = (draw: () => number): Random.Random => ({
+  nextIntUnsafe: () => {
+    // 53 random bits, centred on zero like the default service's range.
+    const high = draw() >>> 11
+    const low = draw()
+    return (high * 4294967296 + low) - 2 ** 52
+  },
+  nextDoubleUnsafe: () => draw() / 4294967296
+})
+
+/** mulberry32: tiny state, and the same sequence on every platform for a seed. */
+const mulberry32 = (seed: number): (() => number) => {
+  let state = seed >>> 0
+  return () => {
+    state = (state + 0x6d2b79f5) | 0
+    let t = Math.imul(state ^ (state >>> 15), 1 | state)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    return (t ^ (t >>> 14)) >>> 0
+  }
+}
+
+/** Folds any number (negative, fractional, beyond 32 bits) into a 32-bit seed. */
+const mix = (seed: number): number => {
+  const low = seed >>> 0
+  const high = Math.floor(seed / 4294967296) >>> 0
+  let h = Math.imul(low ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(high ^ 0xc2b2ae35, 0x27d4eb2f)
+  h ^= h >>> 16
+  return Math.imul(h, 0x45d9f3b) >>> 0
+}
+
+/** A binary min-heap of timers by (at, seq). */
+class TimerHeap {
+  private items: Array<Timer> = []
+
+  peek(): Timer | undefined {
+    return this.items[0]
+  }
+
+  push(timer: Timer): void {
+    const items = this.items
+    items.push(timer)
+    let i = items.length - 1
+    while (i > 0) {
+      const parent = (i - 1) >> 1
+      if (!before(items[i]!, items[parent]!)) break
+      ;[items[i], items[parent]] = [items[parent]!, items[i]!]
+      i = parent
+    }
+  }
+
+  pop(): Timer | undefined {
+    const items = this.items
+    const top = items[0]
+    const last = items.pop()
+    if (items.length > 0 && last !== undefined) {
+      items[0] = last
+      let i = 0
+      for (;;) {
+        const l = 2 * i + 1
+        const r = l + 1
+        let smallest = i
+        if (l < items.length && before(items[l]!, items[smallest]!)) smallest = l
+        if (r < items.length && before(items[r]!, items[smallest]!)) smallest = r
+        if (smallest === i) break
+        ;[items[i], items[smallest]] = [items[smallest]!, items[i]!]
+        i = smallest
+      }
+    }
+    return top
+  }
+}
+
+const before = (a: Timer, b: Timer): boolean => a.at < b.at || (a.at === b.at && a.seq < b.seq)
