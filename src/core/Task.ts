@@ -16,6 +16,7 @@ import { dual } from "effect/Function"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { hold as holdShared } from "../runtime/Arena.ts"
+import type { Any as ActorAny, Transport as ActorTransport } from "./Actor.ts"
 import { type Codec, codecOf } from "../runtime/codec.ts"
 import { type Progress, startProgress } from "../runtime/Progress.ts"
 import { Outcome, type PayloadIssue, type RemoteError } from "../runtime/protocol.ts"
@@ -55,15 +56,19 @@ export type Payload<T> = T extends Task<any, infer P, any, any> ? P["Type"] : ne
 export type Success<T> = T extends Task<any, any, infer S, any> ? S["Type"] : never
 export type Error<T> = T extends Task<any, any, any, infer E> ? E["Type"] : never
 
-/** A set of tasks served together: a worker entry serves a group, a pool runs one. */
-export interface Group<out Tasks extends Any> {
+/**
+ * A set of tasks (and actors) served together: a worker entry serves a group, a pool runs one.
+ */
+export interface Group<out Tasks extends Any, out Actors extends ActorAny = never> {
   readonly [GroupTypeId]: GroupTypeId
   readonly tasks: { readonly [name: string]: Tasks }
+  readonly actors: { readonly [name: string]: Actors }
 }
 export const GroupTypeId = "~effect-parallel/Task/Group" as const
 export type GroupTypeId = typeof GroupTypeId
 
-export type Tasks<G> = G extends Group<infer T> ? T : never
+export type Tasks<G> = G extends Group<infer T, any> ? T : never
+export type Actors<G> = G extends Group<any, infer A> ? A : never
 
 /**
  * The requirement that running a task adds to an Effect: a pool serving the task's group.
@@ -105,14 +110,20 @@ export const make = <
   error: (options.error ?? Schema.Never) as E
 })
 
-/** Groups tasks so that one worker entry serves them and one pool runs them. */
-export const group = <const T extends ReadonlyArray<Any>>(...tasks: T): Group<T[number]> => {
-  const byName: Record<string, T[number]> = {}
-  for (const task of tasks) {
-    if (task.name in byName) throw new globalThis.Error(`Task.group: duplicate task name "${task.name}"`)
-    byName[task.name] = task
+/** Groups tasks and actors so that one worker entry serves them and one pool runs them. */
+export const group = <const T extends ReadonlyArray<Any | ActorAny>>(
+  ...members: T
+): Group<Extract<T[number], Any>, Extract<T[number], ActorAny>> => {
+  const tasks: Record<string, Any> = {}
+  const actors: Record<string, ActorAny> = {}
+  for (const member of members) {
+    if (member.name in tasks || member.name in actors) {
+      throw new globalThis.Error(`Task.group: duplicate name "${member.name}"`)
+    }
+    if (isTask(member)) tasks[member.name] = member
+    else actors[member.name] = member
   }
-  return { [GroupTypeId]: GroupTypeId, tasks: byName }
+  return { [GroupTypeId]: GroupTypeId, tasks, actors } as Group<Extract<T[number], Any>, Extract<T[number], ActorAny>>
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -136,6 +147,8 @@ export interface Submission {
 export interface PoolClient {
   readonly size: number
   readonly submit: (submission: Submission) => Ticket
+  /** Where spawns and calls of the pool's actors go; absent on pools without actors. */
+  readonly actors?: ActorTransport | undefined
 }
 
 /** A submitted batch. `cancel` resolves when its tasks have stopped in the workers. */
@@ -353,8 +366,8 @@ const runMany = <T extends Any>(
     })
   }) as Effect.Effect<Array<Success<T>>, Failure<T>, Runner<Name<T>>>
 
-/** Turns a worker's report into the caller's typed Exit. */
-const toExit = <T extends Any>(
+/** Turns a worker's report into the caller's typed Exit. @internal (actors' calls use it too) */
+export const toExit = <T extends Any>(
   task: T,
   codec: Codec,
   input: unknown,

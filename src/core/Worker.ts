@@ -16,6 +16,7 @@
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
+import type * as Actor from "./Actor.ts"
 import type * as Task from "./Task.ts"
 
 export const EntryTypeId = "~effect-parallel/Worker/Entry" as const
@@ -26,16 +27,21 @@ export class WorkerInfo extends Context.Service<WorkerInfo, { readonly id: numbe
   "effect-parallel/Worker/WorkerInfo"
 ) {}
 
-/** One handler per task of the group, typed by the task's Schemas; `R` is what they may require. */
-export type Handlers<Tasks extends Task.Any, R> = {
-  readonly [T in Tasks as T["name"]]: (
-    payload: T["payload"]["Type"]
-  ) => Effect.Effect<T["success"]["Type"], T["error"]["Type"], R>
-}
+/**
+ * One handler per task of the group, typed by the task's Schemas, and one constructor per actor;
+ * `R` is what they may require.
+ */
+export type Handlers<Tasks extends Task.Any, Actors extends Actor.Any, R> =
+  & {
+    readonly [T in Tasks as T["name"]]: (
+      payload: T["payload"]["Type"]
+    ) => Effect.Effect<T["success"]["Type"], T["error"]["Type"], R>
+  }
+  & { readonly [A in Actors as A["name"]]: Actor.Constructor<A, R> }
 
-export interface WorkerEntry<out Tasks extends Task.Any = Task.Any> {
+export interface WorkerEntry<out Tasks extends Task.Any = Task.Any, out Actors extends Actor.Any = Actor.Any> {
   readonly [EntryTypeId]: EntryTypeId
-  readonly group: Task.Group<Tasks>
+  readonly group: Task.Group<Tasks, Actors>
   readonly handlers: { readonly [name: string]: (payload: any) => Effect.Effect<unknown, unknown, any> }
   readonly layer: Layer.Layer<any, unknown, WorkerInfo> | undefined
 }
@@ -50,23 +56,23 @@ export const isWorkerEntry = (u: unknown): u is WorkerEntry =>
  * **Gotchas**: a Layer's build failure fails the pool's construction with `WorkerInitError`; a
  * Layer that never finishes is cut off by the pool's `initTimeout`.
  */
-export function serve<Tasks extends Task.Any>(
-  group: Task.Group<Tasks>,
-  handlers: NoInfer<Handlers<Tasks, WorkerInfo>>
-): WorkerEntry<Tasks>
-export function serve<Tasks extends Task.Any, ROut, E>(
-  group: Task.Group<Tasks>,
-  handlers: NoInfer<Handlers<Tasks, ROut | WorkerInfo>>,
+export function serve<Tasks extends Task.Any, Actors extends Actor.Any = never>(
+  group: Task.Group<Tasks, Actors>,
+  handlers: NoInfer<Handlers<Tasks, Actors, WorkerInfo>>
+): WorkerEntry<Tasks, Actors>
+export function serve<Tasks extends Task.Any, ROut, E, Actors extends Actor.Any = never>(
+  group: Task.Group<Tasks, Actors>,
+  handlers: NoInfer<Handlers<Tasks, Actors, ROut | WorkerInfo>>,
   options: { readonly layer: Layer.Layer<ROut, E, WorkerInfo> }
-): WorkerEntry<Tasks>
+): WorkerEntry<Tasks, Actors>
 export function serve(
-  group: Task.Group<Task.Any>,
-  handlers: Handlers<Task.Any, any>,
+  group: Task.Group<Task.Any, Actor.Any>,
+  handlers: Handlers<Task.Any, Actor.Any, any>,
   options?: { readonly layer: Layer.Layer<any, unknown, WorkerInfo> }
 ): WorkerEntry {
-  for (const name of Object.keys(group.tasks)) {
+  for (const name of [...Object.keys(group.tasks), ...Object.keys(group.actors)]) {
     if (typeof (handlers as Record<string, unknown>)[name] !== "function") {
-      throw new Error(`Worker.serve: no handler for task "${name}"`)
+      throw new Error(`Worker.serve: no handler or constructor for "${name}"`)
     }
   }
   return { [EntryTypeId]: EntryTypeId, group, handlers: handlers as WorkerEntry["handlers"], layer: options?.layer }

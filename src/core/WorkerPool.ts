@@ -24,6 +24,8 @@ import { issueOf } from "../runtime/codec.ts"
 import { type Backend, Dispatcher, realTimers } from "../runtime/Dispatcher.ts"
 import { inlineBackend } from "../runtime/InlineBackend.ts"
 import { liveThreads, threadBackend } from "../runtime/ThreadBackend.ts"
+import { ActorHost } from "../runtime/ActorHost.ts"
+import { type Any as ActorAny, registerPool, transportKeys } from "./Actor.ts"
 import { type Any, type Group, type PoolClient, type Runner, runnerKey } from "./Task.ts"
 import { PoolOptionsError, WorkerInitError } from "./TaskError.ts"
 import { isWorkerEntry, type WorkerEntry } from "./Worker.ts"
@@ -74,10 +76,10 @@ export interface ResolvedOptions {
  * Fails with `PoolOptionsError` for invalid options and `WorkerInitError` when a worker cannot
  * start (its entry throws, its Layer fails, or it exceeds `initTimeout`).
  */
-export const layer = <Tasks extends Any>(
-  group: Group<Tasks>,
+export const layer = <Tasks extends Any, Actors extends ActorAny = never>(
+  group: Group<Tasks, Actors>,
   options: Options
-): Layer.Layer<Runner<Tasks["name"]>, PoolOptionsError | WorkerInitError> =>
+): Layer.Layer<Runner<Tasks["name"] | Actors["name"]>, PoolOptionsError | WorkerInitError> =>
   Layer.effectContext(
     Effect.gen(function*() {
       const resolved = yield* resolveOptions(options)
@@ -98,6 +100,14 @@ export const layer = <Tasks extends Any>(
         }),
         (dispatcher) => Effect.promise(() => dispatcher.close())
       )
+      if (Object.keys(group.actors).length > 0) {
+        const host = new ActorHost(dispatcher, realTimers)
+        dispatcher.listen(host)
+        dispatcher.actors = host
+        const key = `pool-${++poolCount}-${process.pid}`
+        transportKeys.set(host, key)
+        yield* Effect.acquireRelease(Effect.sync(() => registerPool(key, host)), (unregister) => Effect.sync(unregister))
+      }
       return provideTasks(group, dispatcher)
     })
   )
@@ -192,8 +202,15 @@ const loadEntry = (entry: URL | string | WorkerEntry): Effect.Effect<WorkerEntry
 const toHref = (entry: URL | string): string =>
   entry instanceof URL ? entry.href : entry.startsWith("file:") ? entry : pathToFileURL(entry).href
 
-const provideTasks = <Tasks extends Any>(group: Group<Tasks>, pool: PoolClient): Context.Context<Runner<Tasks["name"]>> => {
+const provideTasks = <Tasks extends Any, Actors extends ActorAny>(
+  group: Group<Tasks, Actors>,
+  pool: PoolClient
+): Context.Context<Runner<Tasks["name"] | Actors["name"]>> => {
   let context = Context.empty() as Context.Context<any>
-  for (const name of Object.keys(group.tasks)) context = Context.add(context, runnerKey(name), pool)
+  for (const name of [...Object.keys(group.tasks), ...Object.keys(group.actors)]) {
+    context = Context.add(context, runnerKey(name), pool)
+  }
   return context
 }
+
+let poolCount = 0

@@ -13,10 +13,12 @@
  *    its `attempts` ≤ `retries`), or by its backstop timer — and every path removes it first.
  * 4. A cancelled submission is never settled again; its `cancel()` resolves once none of its
  *    tasks is in any worker, terminating workers that do not stop within `interruptGrace`.
- * 5. A worker that dies is replaced unless the pool is closing; replacements that fail to start
- *    are retried with backoff, and after `maxRespawnFailures` in a row the pool is broken: queued
- *    and new tasks fail as lost.
+ * 5. A worker that dies is replaced unless the pool is closing — also one that was ready while the
+ *    pool was still starting; replacements that fail to start (their init fails or times out, or
+ *    they die before the ready handshake) are retried with backoff, and after `maxRespawnFailures`
+ *    in a row the pool is broken: queued and new tasks fail as lost.
  */
+import type { Transport as ActorTransport } from "../core/Actor.ts"
 import type { PoolClient, Submission, Ticket } from "../core/Task.ts"
 import { WorkerInitError } from "../core/TaskError.ts"
 import { type FromWorker, Op, Outcome, resultStride, type ToWorker } from "./protocol.ts"
@@ -100,6 +102,15 @@ interface Slot {
   timer: unknown
 }
 
+/** What the pool's actor host hears about workers (actors live on a given worker). */
+export interface WorkerListener {
+  /** A message that is not about tasks (actor traffic). */
+  readonly onMessage: (workerId: number, message: FromWorker) => void
+  readonly onReady: (workerId: number) => void
+  /** After the worker's tasks were settled or re-queued. */
+  readonly onExit: (workerId: number, reason: string) => void
+}
+
 export interface DispatcherStats {
   readonly workers: number
   readonly readyWorkers: number
@@ -131,6 +142,9 @@ export class Dispatcher implements PoolClient {
   private onAllExited: (() => void) | undefined
   private inFlightTotal = 0
   private maxInFlightSeen = 0
+  private listener: WorkerListener | undefined
+  /** The pool's actor host, when its group has actors. */
+  actors: ActorTransport | undefined = undefined
 
   constructor(backend: Backend, options: DispatcherOptions) {
     this.backend = backend
@@ -175,6 +189,38 @@ export class Dispatcher implements PoolClient {
     this.queuedCount += submission.payloads.length
     this.pump()
     return { cancel: () => this.cancel(pending) }
+  }
+
+  /** Attaches the actor host; one per pool. */
+  listen(listener: WorkerListener): void {
+    this.listener = listener
+  }
+
+  /** A fresh id from the space task ids come from, so a `Cancel` names one thing only. */
+  nextId(): number {
+    return this.nextTaskId++
+  }
+
+  /** Ready workers' ids, oldest first. */
+  readyWorkers(): Array<number> {
+    const ids: Array<number> = []
+    for (const slot of this.slots) if (slot.state === "ready") ids.push(slot.id)
+    return ids
+  }
+
+  /** Sends to one worker; false if it is not ready (gone, starting or closing). */
+  sendTo(workerId: number, message: ToWorker): boolean {
+    for (const slot of this.slots) {
+      if (slot.id !== workerId) continue
+      if (slot.state !== "ready") return false
+      slot.connection.send(message)
+      return true
+    }
+    return false
+  }
+
+  get isClosed(): boolean {
+    return this.closed
   }
 
   stats(): DispatcherStats {
@@ -236,10 +282,13 @@ export class Dispatcher implements PoolClient {
         slot.state = "ready"
         this.respawnFailures = 0
         this.onStarted?.()
-        return this.pump()
+        this.pump()
+        return this.listener?.onReady(slot.id)
       }
       case Op.InitFailed:
         return this.initFailed(slot, "Failed", `${message[1].name}: ${message[1].message}\n${message[1].stack}`)
+      default:
+        return this.listener?.onMessage(slot.id, message)
     }
   }
 
@@ -253,6 +302,11 @@ export class Dispatcher implements PoolClient {
       this.onStarted?.(error)
       return
     }
+    this.replacementFailed(text)
+  }
+
+  /** Rule 5: counts a replacement that did not start; the last one allowed breaks the pool. */
+  private replacementFailed(text: string): void {
     if (++this.respawnFailures >= maxRespawnFailures) {
       this.broken = `no replacement worker could be started: ${text}`
       this.failQueued(this.broken)
@@ -278,14 +332,19 @@ export class Dispatcher implements PoolClient {
         this.settleOne(entry, Outcome.Lost, `worker ${slot.id} ${reason}`, slot.id)
       }
     }
-    if (wasStarting && !this.running) {
-      this.onStarted?.(new WorkerInitError({ workerId: slot.id, reason: "Failed", message: reason }))
-    }
+    // Dying before the ready handshake is failing to start, as much as a failed init is.
+    const starting = this.onStarted
+    if (wasStarting && !this.running) starting?.(new WorkerInitError({ workerId: slot.id, reason: "Failed", message: reason }))
+    else if (wasStarting) this.replacementFailed(`worker ${slot.id} ${reason}`)
+    this.listener?.onExit(slot.id, reason)
     if (this.closed) {
       if (this.slots.length === 0) this.onAllExited?.()
       return
     }
-    if (this.running && this.broken === undefined) this.respawn()
+    // Replaced — also a worker that was ready while the others were still starting: the pool
+    // must not start short. Not when the start itself failed: the pool is being closed.
+    const startPending = !this.running && !wasStarting && starting !== undefined
+    if ((this.running || startPending) && this.broken === undefined) this.respawn()
     this.pump()
   }
 
@@ -382,9 +441,13 @@ export class Dispatcher implements PoolClient {
       this.addTask(slot, message, fields, retry.pending, retry.index, retry.attempts + 1)
     }
     let pending: Pending | undefined
+    let chunk: number | undefined
     while (message.remaining < take && (pending = this.headPending()) !== undefined) {
-      const { payloads } = pending.submission
-      // Tasks of one message share a chunk size: a run of single tasks coalesces, a map's chunk stays whole.
+      const { chunkSize, payloads } = pending.submission
+      // Tasks of one message share a chunk size: a run of single tasks coalesces, a map's chunk
+      // stays whole, and neither spills into the other (rule 1 holds per submission).
+      if (chunk !== undefined && chunkSize !== chunk) break
+      chunk = chunkSize
       const limit = Math.min(take, message.remaining + payloads.length - pending.next)
       while (message.remaining < limit) {
         this.queuedCount--

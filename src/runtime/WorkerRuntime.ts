@@ -24,6 +24,8 @@ import type { Any } from "../core/Task.ts"
 import { type WorkerEntry, WorkerInfo } from "../core/Worker.ts"
 import { type Codec, codecOf } from "./codec.ts"
 import { type FromWorker, Op, Outcome, type RemoteError, runStride, toRemoteError, type ToWorker } from "./protocol.ts"
+import { causeToRemote, outcomeOf, WorkerActors } from "./WorkerActors.ts"
+import { WorkerTransport } from "../core/Actor.ts"
 
 /** Results are sent when this many are waiting… */
 const flushEvery = 512
@@ -69,6 +71,7 @@ export class WorkerRuntime {
   private results: Array<unknown> = [Op.Results]
   private oldestResultAt = 0
   private closing = false
+  private readonly actors: WorkerActors
 
   constructor(entry: WorkerEntry, workerId: number, post: (message: FromWorker) => void, host?: RuntimeHost) {
     this.entry = entry
@@ -77,6 +80,7 @@ export class WorkerRuntime {
     this.services = host?.services ?? Context.empty()
     this.now = host?.now ?? performanceNow
     this.onStart = host?.onStart
+    this.actors = new WorkerActors(entry, post, () => this.runFork!, Effect.runPromiseWith(this.services))
   }
 
   /** Builds the per-worker Layer, then reports `Ready` or `InitFailed`. */
@@ -95,7 +99,9 @@ export class WorkerRuntime {
       this.post([Op.InitFailed, causeToRemote(exit.cause)])
       return
     }
-    this.runFork = Effect.runForkWith(Context.merge(this.services, exit.value))
+    // Handlers reach actors whose handles they received through this worker's pool.
+    const transport = Context.make(WorkerTransport, this.actors.transport)
+    this.runFork = Effect.runForkWith(Context.merge(Context.merge(this.services, exit.value), transport))
     this.post([Op.Ready])
   }
 
@@ -104,9 +110,18 @@ export class WorkerRuntime {
       case Op.Run:
         return this.enqueue(message)
       case Op.Cancel:
-        return this.cancel(message)
+        return this.cancel([Op.Cancel, ...this.actors.cancel(message.slice(1) as Array<number>)])
       case Op.Shutdown:
-        void this.shutdown(message[1])
+        return void this.shutdown(message[1])
+      case Op.Spawn:
+        if (this.closing) return this.post([Op.Spawned, message[1], Outcome.Lost, "the worker is shutting down"])
+        return this.actors.spawn(message[1], message[2], message[3])
+      case Op.Call:
+        return this.actors.call(message[1], message[2], message[3], message[4])
+      case Op.Stop:
+        return void this.actors.stop(message[1])
+      case Op.Answer:
+        return this.actors.answer(message[1], message[2], message[3])
     }
   }
 
@@ -124,6 +139,8 @@ export class WorkerRuntime {
       })
     }
     this.flush()
+    // Actors before the worker's Layer: their finalizers may still use its services.
+    await this.actors.stopAll()
     if (this.scope !== undefined) {
       await Effect.runPromiseWith(this.services)(
         Scope.close(this.scope, Exit.void).pipe(Effect.timeoutOption(Duration.millis(exitTimeoutMillis)))
@@ -235,27 +252,12 @@ export class WorkerRuntime {
     if (item.timeoutMillis > 0 && !item.cancelled && this.now() - item.startedAt > item.timeoutMillis) {
       return this.push(item.id, Outcome.Timeout, undefined)
     }
-    if (Exit.isSuccess(exit)) {
-      const encoded = codec.encodeSuccess(exit.value)
-      return encoded.issue === undefined
-        ? this.push(item.id, Outcome.Success, encoded.value)
-        : this.push(item.id, Outcome.Defect, {
-          name: "SuccessEncodeError",
-          message: `result does not match the success Schema at ${JSON.stringify(encoded.issue.path)}: ${encoded.issue.message}`,
-          stack: ""
-        } satisfies RemoteError)
+    if (!item.cancelled && Exit.isFailure(exit)) {
+      const error = Cause.findErrorOption(exit.cause)
+      if (error._tag === "Some" && error.value === TimedOut) return this.push(item.id, Outcome.Timeout, undefined)
     }
-    if (item.cancelled) return this.push(item.id, Outcome.Interrupted, undefined)
-    const error = Cause.findErrorOption(exit.cause)
-    if (error._tag === "Some") {
-      if (error.value === TimedOut) return this.push(item.id, Outcome.Timeout, undefined)
-      const encoded = codec.encodeError(error.value)
-      return encoded.issue === undefined
-        ? this.push(item.id, Outcome.Failure, encoded.value)
-        : this.push(item.id, Outcome.Defect, toRemoteError(error.value))
-    }
-    if (Cause.hasDies(exit.cause)) return this.push(item.id, Outcome.Defect, causeToRemote(exit.cause))
-    this.push(item.id, Outcome.Interrupted, undefined)
+    const [outcome, value] = outcomeOf(codec, exit, item.cancelled)
+    this.push(item.id, outcome, value)
   }
 
   private push(id: number, outcome: Outcome, value: unknown): void {
@@ -271,13 +273,4 @@ export class WorkerRuntime {
     this.results = [Op.Results]
     this.post(results as unknown as FromWorker)
   }
-}
-
-/** A failure cause as the caller will see it: the first defect or error, with its remote stack. */
-export const causeToRemote = (cause: Cause.Cause<unknown>): RemoteError => {
-  const defect = Cause.findDefect(cause)
-  if (defect._tag === "Success") return toRemoteError(defect.success)
-  const error = Cause.findErrorOption(cause)
-  if (error._tag === "Some") return toRemoteError(error.value)
-  return { name: "Interrupted", message: "interrupted", stack: Cause.pretty(cause) }
 }

@@ -36,6 +36,22 @@
  *
  * A worker that exits at any other time fails (or, per the pool's `retries`, re-sends) exactly the
  * tasks it held, and is replaced.
+ *
+ * Actors (state that lives in one worker across calls; ids are unique per pool):
+ *   pool → worker  `[Spawn, actorId, actorName, init]`: run the actor's constructor in a scope of
+ *                  its own; answered `[Spawned, actorId, outcome, value]` (outcome `Success`, or
+ *                  how the constructor failed).
+ *   pool → worker  `[Call, callId, actorId, method, payload]`: appended to the actor's mailbox;
+ *                  the actor takes one message at a time in arrival order (a method declared
+ *                  concurrent starts at once). Answered `[Replies, callId, outcome, value, …]`.
+ *                  `[Cancel, callId]` interrupts a queued or running call like a task.
+ *   pool → worker  `[Stop, actorId]`: interrupt its calls, close its scope (its finalizers run),
+ *                  answer `[Stopped, actorId]`. Shutdown stops every actor before the worker's Layer.
+ *   worker → pool  `[Ask, askId, actorId, method, payload]`: a handler calls an actor through a
+ *                  handle it received; the pool routes it like a caller's call and answers
+ *                  `[Answer, askId, outcome, value]`. Ask ids are unique per worker.
+ * An actor whose worker dies fails its calls in flight (`Lost`); the pool may rebuild it from its
+ * constructor arguments on another worker (its restart policy), never while it still runs.
  */
 
 /** Opcodes. Plain numbers: enums are not erasable syntax. */
@@ -47,7 +63,15 @@ export const Op = {
   Started: 4,
   Cancel: 5,
   Shutdown: 6,
-  Closed: 7
+  Closed: 7,
+  Spawn: 8,
+  Spawned: 9,
+  Call: 10,
+  Replies: 11,
+  Stop: 12,
+  Stopped: 13,
+  Ask: 14,
+  Answer: 15
 } as const
 
 /** How a task ended, as reported by a worker. */
@@ -64,8 +88,10 @@ export const Outcome = {
   Interrupted: 4,
   /** value: undefined */
   Timeout: 5,
-  /** Never on the wire: the pool's verdict for a task whose worker died or was closed. value: the reason */
-  Lost: 6
+  /** The pool's verdict for a task or call whose worker died or was closed (on the wire only in `Answer`). value: the reason */
+  Lost: 6,
+  /** A call to an actor that is not alive (on the wire only in `Answer`). value: "Stopped" | "Dead" */
+  Unavailable: 7
 } as const
 export type Outcome = (typeof Outcome)[keyof typeof Outcome]
 
@@ -91,6 +117,10 @@ export type ToWorker =
   | readonly [typeof Op.Run, ...Array<unknown>]
   | readonly [typeof Op.Cancel, ...Array<number>]
   | readonly [typeof Op.Shutdown, number]
+  | readonly [typeof Op.Spawn, actorId: number, actorName: string, init: unknown]
+  | readonly [typeof Op.Call, callId: number, actorId: number, method: string, payload: unknown]
+  | readonly [typeof Op.Stop, actorId: number]
+  | readonly [typeof Op.Answer, askId: number, outcome: Outcome, value: unknown]
 
 export type FromWorker =
   | readonly [typeof Op.Ready]
@@ -98,6 +128,10 @@ export type FromWorker =
   | readonly [typeof Op.Results, ...Array<unknown>]
   | readonly [typeof Op.Started, number]
   | readonly [typeof Op.Closed]
+  | readonly [typeof Op.Spawned, actorId: number, outcome: Outcome, value: unknown]
+  | readonly [typeof Op.Replies, ...Array<unknown>]
+  | readonly [typeof Op.Stopped, actorId: number]
+  | readonly [typeof Op.Ask, askId: number, actorId: number, method: string, payload: unknown]
 
 export const toRemoteError = (error: unknown): RemoteError => {
   if (error instanceof Error) {

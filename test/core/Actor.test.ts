@@ -1,0 +1,186 @@
+/**
+ * Actors over threads and inline: typed methods and errors, FIFO per actor, concurrent methods,
+ * placement, handles passed to tasks and actors, actor pools, constructor failure, worker death
+ * with and without a restart policy, and finalizers when scopes close.
+ */
+import { afterEach, assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Scope from "effect/Scope"
+import { Actor, ActorError, ActorPool, SharedArray, Task, TaskError, WorkerPool } from "../../src/index.ts"
+import { ActorTasks, BadStart, Bump, Counter, Forwarder, Refused } from "../fixtures/actors.ts"
+import entry from "../fixtures/actor-worker.ts"
+
+const entryUrl = new URL("../fixtures/actor-worker.ts", import.meta.url)
+
+const backends = [
+  { name: "threads", threads: true, options: { entry: entryUrl, backend: "threads" } },
+  { name: "inline", threads: false, options: { entry, backend: "inline" } }
+] as const
+
+afterEach(() => {
+  assert.strictEqual(WorkerPool.liveThreads(), 0)
+})
+
+describe.each(backends)("actors on $name", (backend) => {
+  const pool = WorkerPool.layer(ActorTasks, { ...backend.options, size: 2 })
+  const threadsOnly = backend.threads ? it.live : it.live.skip
+
+  it.live("state lives in the actor across calls; methods are typed", () =>
+    Effect.gen(function*() {
+      const counter = yield* Actor.spawn(Counter, { start: 10 })
+      assert.strictEqual(yield* counter.call("add", { n: 5 }), 15)
+      assert.strictEqual(yield* counter.call("add", { n: -1 }), 14)
+      assert.strictEqual(yield* counter.call("get", {}), 14)
+      const other = yield* Actor.spawn(Counter, { start: 0 })
+      assert.strictEqual(yield* other.call("get", {}), 0, "each actor has its own state")
+    }).pipe(Effect.scoped, Effect.provide(pool)))
+
+  it.live("messages to one actor are handled one at a time, in the order they were sent", () =>
+    Effect.gen(function*() {
+      const counter = yield* Actor.spawn(Counter, { start: 0 })
+      // Later calls sleep less: any overlap or reordering would show in the log.
+      const calls = Array.from({ length: 8 }, (_, i) => counter.call("append", { value: `m${i}`, millis: 40 - i * 5 }))
+      yield* Effect.all(calls, { concurrency: "unbounded" })
+      assert.deepStrictEqual(yield* counter.call("log", {}), Array.from({ length: 8 }, (_, i) => `m${i}`))
+    }).pipe(Effect.scoped, Effect.provide(pool)))
+
+  it.live("a method declared concurrent runs alongside the others", () =>
+    Effect.gen(function*() {
+      const counter = yield* Actor.spawn(Counter, { start: 0 })
+      yield* Effect.all([
+        counter.call("overlap", { tag: "a", millis: 150 }),
+        counter.call("overlap", { tag: "b", millis: 150 })
+      ], { concurrency: "unbounded" })
+      const log = yield* counter.call("log", {})
+      assert.deepStrictEqual(log.slice(0, 2).sort(), ["start:a", "start:b"], "both started before either ended")
+    }).pipe(Effect.scoped, Effect.provide(pool)))
+
+  it.live("a declared error arrives as its class; a thrown one as TaskDefect naming the method", () =>
+    Effect.gen(function*() {
+      const counter = yield* Actor.spawn(Counter, { start: 3 })
+      const refused = yield* Effect.flip(counter.call("refuse", {}))
+      assert.instanceOf(refused, Refused)
+      assert.strictEqual((refused as Refused).total, 3)
+      const defect = yield* Effect.flip(counter.call("explode", {}))
+      assert.instanceOf(defect, TaskError.TaskDefect)
+      assert.strictEqual((defect as TaskError.TaskDefect).taskName, "Counter.explode")
+      assert.match((defect as TaskError.TaskDefect).message, /counter at 3 blew up/)
+      assert.strictEqual(yield* counter.call("add", { n: 1 }), 4, "the actor survives its method's failures")
+    }).pipe(Effect.scoped, Effect.provide(pool)))
+
+  it.live("constructor failures are typed: declared, defect, bad init arguments", () =>
+    Effect.gen(function*() {
+      const declared = yield* Effect.flip(Actor.spawn(Counter, { start: -1 }))
+      assert.instanceOf(declared, BadStart)
+      const defect = yield* Effect.flip(Actor.spawn(Counter, { start: Number.NaN }))
+      assert.instanceOf(defect, ActorError.ActorInitError)
+      assert.strictEqual((defect as ActorError.ActorInitError).reason, "Defect")
+      assert.match((defect as ActorError.ActorInitError).message, /NaN start/)
+      const invalid = yield* Effect.flip(Actor.spawn(Counter, { start: "x" } as never))
+      assert.instanceOf(invalid, ActorError.ActorInitError)
+      assert.strictEqual((invalid as ActorError.ActorInitError).reason, "PayloadInvalid")
+    }).pipe(Effect.scoped, Effect.provide(pool)))
+
+  it.live("actors spread over workers by default and can be pinned", () =>
+    Effect.gen(function*() {
+      const spread = yield* Actor.spawnMany(Counter, 2, { start: 0 })
+      const places = yield* Effect.forEach(spread, (a) => a.call("whereAmI", {}))
+      assert.strictEqual(new Set(places).size, 2)
+      const a = yield* Actor.spawn(Counter, { start: 0 }, { worker: 1 })
+      const b = yield* Actor.spawn(Counter, { start: 0 }, { worker: 1 })
+      assert.strictEqual(yield* a.call("whereAmI", {}), yield* b.call("whereAmI", {}))
+    }).pipe(Effect.scoped, Effect.provide(pool)))
+
+  it.live("a handle passed to a task or to another actor is called from the worker", () =>
+    Effect.gen(function*() {
+      const counter = yield* Actor.spawn(Counter, { start: 100 }, { worker: 0 })
+      assert.strictEqual(yield* Task.run(Bump, { counter, n: 1 }), 101)
+      const totals = yield* Task.map(Bump, Array.from({ length: 10 }, () => ({ counter, n: 1 })))
+      assert.deepStrictEqual([...totals].sort((x, y) => x - y), Array.from({ length: 10 }, (_, i) => 102 + i))
+      const forwarder = yield* Actor.spawn(Forwarder, { target: counter }, { worker: 1 })
+      assert.strictEqual(yield* forwarder.call("forward", { n: 1_000 }), 1_111)
+      assert.strictEqual(yield* counter.call("get", {}), 1_111)
+    }).pipe(Effect.scoped, Effect.provide(pool)))
+
+  it.live("an actor pool routes each call to the least busy actor", () =>
+    Effect.gen(function*() {
+      const fast = yield* Actor.spawn(Counter, { start: 0, delay: 5 }, { worker: 0 })
+      const slow = yield* Actor.spawn(Counter, { start: 0, delay: 80 }, { worker: 1 })
+      const actors = ActorPool.make([fast, slow])
+      const out = yield* ActorPool.map(actors, "work", Array.from({ length: 24 }, (_, i) => ({ i })))
+      assert.deepStrictEqual(out.map((o) => o.i), Array.from({ length: 24 }, (_, i) => i), "input order")
+      const fastWorker = yield* fast.call("whereAmI", {})
+      const onFast = out.filter((o) => o.workerId === fastWorker).length
+      assert.isAbove(onFast, 24 - onFast, "the fast actor took more")
+      assert.isAbove(24 - onFast, 0, "the slow one took some")
+      const unordered = yield* ActorPool.mapUnordered(actors, "work", Array.from({ length: 6 }, (_, i) => ({ i })))
+      assert.deepStrictEqual(unordered.map((o) => o.i).sort(), [0, 1, 2, 3, 4, 5])
+    }).pipe(Effect.scoped, Effect.provide(pool)))
+
+  it.live("closing the scope stops the actor: its finalizers run and later calls fail typed", () =>
+    Effect.gen(function*() {
+      const probe = yield* SharedArray.make("Int32", 2)
+      const scope = yield* Scope.make()
+      const counter = yield* Actor.spawn(Counter, { start: 0, probe }).pipe(Scope.provide(scope))
+      const running = yield* Effect.forkChild(counter.call("sleep", { millis: 60_000 }))
+      yield* Effect.sleep("20 millis")
+      assert.deepStrictEqual([Atomics.load(probe, 0), Atomics.load(probe, 1)], [1, 0])
+      yield* Scope.close(scope, Exit.void)
+      assert.deepStrictEqual([Atomics.load(probe, 0), Atomics.load(probe, 1)], [1, 1], "finalizer ran")
+      const inFlight = yield* Effect.flip(Fiber.join(running))
+      assert.instanceOf(inFlight, ActorError.ActorUnavailable)
+      const after = yield* Effect.flip(counter.call("get", {}))
+      assert.instanceOf(after, ActorError.ActorUnavailable)
+      assert.strictEqual((after as ActorError.ActorUnavailable).reason, "Stopped")
+    }).pipe(Effect.scoped, Effect.provide(pool)))
+
+  it.live("interrupting a call interrupts it in the worker; the actor goes on", () =>
+    Effect.gen(function*() {
+      const counter = yield* Actor.spawn(Counter, { start: 0 })
+      const fiber = yield* Effect.forkChild(counter.call("sleep", { millis: 60_000 }))
+      yield* Effect.sleep("20 millis")
+      yield* Fiber.interrupt(fiber)
+      assert.strictEqual(yield* counter.call("add", { n: 2 }), 2)
+    }).pipe(Effect.scoped, Effect.provide(pool)))
+
+  it.live("closing the pool runs every actor's finalizers", () =>
+    Effect.gen(function*() {
+      const probe = yield* SharedArray.make("Int32", 2)
+      yield* Effect.gen(function*() {
+        yield* Actor.spawnMany(Counter, 3, { start: 0, probe })
+        // The pool's scope closes first: the actors' scope is outside it.
+      }).pipe(Effect.provide(pool))
+      assert.deepStrictEqual([Atomics.load(probe, 0), Atomics.load(probe, 1)], [3, 3])
+    }).pipe(Effect.scoped))
+
+  threadsOnly("a worker death fails the actor's calls in flight with WorkerLost, then the actor is dead", () =>
+    Effect.gen(function*() {
+      const counter = yield* Actor.spawn(Counter, { start: 0 })
+      const lost = yield* Effect.flip(counter.call("crash", {}))
+      assert.instanceOf(lost, TaskError.WorkerLost)
+      const after = yield* Effect.flip(counter.call("get", {}))
+      assert.instanceOf(after, ActorError.ActorUnavailable)
+      assert.strictEqual((after as ActorError.ActorUnavailable).reason, "Dead")
+    }).pipe(Effect.scoped, Effect.provide(pool)))
+
+  threadsOnly("with a restart policy the actor is rebuilt from its init arguments, one instance at a time", () =>
+    Effect.gen(function*() {
+      const probe = yield* SharedArray.make("Int32", 2)
+      const counter = yield* Actor.spawn(Counter, { start: 7, probe }, {
+        restart: { maxRestarts: 2, backoff: "20 millis" }
+      })
+      assert.strictEqual(yield* counter.call("add", { n: 1 }), 8)
+      assert.instanceOf(yield* Effect.flip(counter.call("crash", {})), TaskError.WorkerLost)
+      // Made while it is being rebuilt: waits, then reaches the new instance (fresh state).
+      assert.strictEqual(yield* counter.call("add", { n: 1 }), 8)
+      assert.strictEqual(Atomics.load(probe, 0), 2, "built twice")
+      assert.instanceOf(yield* Effect.flip(counter.call("crash", {})), TaskError.WorkerLost)
+      assert.strictEqual(yield* counter.call("get", {}), 7)
+      assert.instanceOf(yield* Effect.flip(counter.call("crash", {})), TaskError.WorkerLost)
+      const dead = yield* Effect.flip(counter.call("get", {}))
+      assert.instanceOf(dead, ActorError.ActorUnavailable, "restarts used up")
+      assert.strictEqual(Atomics.load(probe, 0), 3)
+    }).pipe(Effect.scoped, Effect.provide(pool)))
+})
