@@ -1,6 +1,7 @@
 /**
  * effect-parallel: typed tasks, actors and shared memory on pools of workers, as Effect services.
  */
+export * as Simulation from "./core/Simulation.ts"
 export * as Task from "./core/Task.ts"
 export * as TaskError from "./core/TaskError.ts"
 export * as Worker from "./core/Worker.ts"
