@@ -16,7 +16,9 @@
  *   at worker start — the best hand-written alternative;
  * - `piscina`: module-level model per thread, loaded on its first task;
  * - `reload-per-call`: Piscina where every task loads, predicts and releases
- *   the model (the post's `multiprocessing.Pool`).
+ *   the model (the post's `multiprocessing.Pool`);
+ * - `effect-parallel/actors`: one `Classifier` actor per worker, model loaded
+ *   in its scoped constructor.
  * The batch is handed to every worker once, in a `SharedArrayBuffer`.
  *
  * Per variant and worker count: `seconds` is the median of `repetitions`
@@ -40,19 +42,12 @@ import type { ModelVariant } from "./model/variant.ts"
 /**
  * Variant modules, in table order. Each exports
  * `variants: ReadonlyArray<ModelVariant>` (see `model/variant.ts`).
- *
- * Slot for `effect-parallel/actors` (issue 4; the Actor API does not exist
- * yet): add `new URL("./model/effect-parallel.ts", import.meta.url)` here, a
- * module whose `setup(workers, setup)` spawns `workers` classifier actors
- * (one per worker) whose scoped constructor loads the model with
- * `loadCounted(setup.modelPath, setup.loads)` and whose `round()` calls every
- * actor's `predict` once. Its rows then appear with no other change, and
- * `notes.modelLoads` / `notes.actors` are filled from its row (below).
  */
 const variantModules: ReadonlyArray<URL> = [
   new URL("./model/serial.ts", import.meta.url),
   new URL("./model/raw.ts", import.meta.url),
-  new URL("./model/piscina.ts", import.meta.url)
+  new URL("./model/piscina.ts", import.meta.url),
+  new URL("./model/effect-parallel.ts", import.meta.url)
 ]
 
 const BASELINE = "serial"

@@ -15,7 +15,8 @@
  * - `raw-threads`: one raw `worker_threads` Worker per counter, hand-written
  *   request-id protocol — the best hand-written alternative;
  * - `piscina`: module-level counter per thread, pinned by a custom load
- *   balancer (see `stateful/piscina.ts` for why and what differs from an actor).
+ *   balancer (see `stateful/piscina.ts` for why and what differs from an actor);
+ * - `effect-parallel/actors`: one `PrefixCounter` actor per worker.
  *
  * Per variant and worker count: `seconds` is the median of `repetitions`
  * timed runs (after `warmup` untimed ones; every run starts from empty
@@ -41,17 +42,12 @@ import type { StatefulVariant } from "./stateful/variant.ts"
 /**
  * Variant modules, in table order. Each exports
  * `variants: ReadonlyArray<StatefulVariant>` (see `stateful/variant.ts`).
- *
- * Slot for `effect-parallel/actors` (issue 4; the Actor API does not exist
- * yet): add `new URL("./stateful/effect-parallel.ts", import.meta.url)` here,
- * a module whose `setup(workers)` spawns `workers` prefix-count actors (one
- * per worker) and maps `add`/`popular`/`count`/`reset` to actor calls. Its
- * rows, latency and check then appear with no other change.
  */
 const variantModules: ReadonlyArray<URL> = [
   new URL("./stateful/serial.ts", import.meta.url),
   new URL("./stateful/raw.ts", import.meta.url),
-  new URL("./stateful/piscina.ts", import.meta.url)
+  new URL("./stateful/piscina.ts", import.meta.url),
+  new URL("./stateful/effect-parallel.ts", import.meta.url)
 ]
 
 const BASELINE = "serial"

@@ -223,9 +223,14 @@ export const make = <
   }
 }
 
-/** Types a constructor against its definition, for writing it apart from `Worker.serve`. */
-export const implement = <A extends Any, R = never>(_actor: A, constructor: Constructor<A, R>): Constructor<A, R> =>
-  constructor
+/**
+ * Types a constructor against its definition, for writing it apart from `Worker.serve`. The
+ * `Scope` its constructor uses is the actor's own, so it is not left in the requirements.
+ */
+export const implement = <A extends Any, R = never>(
+  _actor: A,
+  constructor: Constructor<A, R>
+): Constructor<A, Exclude<R, Scope.Scope>> => constructor as unknown as Constructor<A, Exclude<R, Scope.Scope>>
 
 /**
  * Starts an actor on its pool and returns its handle; the actor stops (its finalizers run) when
