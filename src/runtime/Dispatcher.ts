@@ -156,12 +156,13 @@ export class Dispatcher implements PoolClient {
   /** Starts `size` workers and resolves when all are ready; rejects with the first init failure. */
   start(): Promise<void> {
     return new Promise((resolve, reject) => {
-      let ready = 0
       this.onStarted = (error) => {
         if (error !== undefined) {
           this.onStarted = undefined
           reject(error)
-        } else if (++ready === this.size) {
+        } else if (this.readyCount() === this.size) {
+          // Counted, not tallied: a worker that got ready and then died (it is replaced, rule 5)
+          // must not count towards a full pool.
           this.onStarted = undefined
           this.running = true
           resolve()
