@@ -36,6 +36,7 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as SchemaTransformation from "effect/SchemaTransformation"
 import type * as Scope from "effect/Scope"
+import { hold as holdShared } from "../runtime/Arena.ts"
 import { codecOf } from "../runtime/codec.ts"
 import { Outcome } from "../runtime/protocol.ts"
 import { ActorInitError, ActorUnavailable } from "./ActorError.ts"
@@ -245,7 +246,7 @@ export const spawn = <A extends Any>(
   options?: SpawnOptions
 ): Effect.Effect<Handle<A>, InitError<A> | ActorInitError, Task.Runner<A["name"]> | Scope.Scope> =>
   Effect.flatMap(Task.runnerKey(actor.name), (pool) =>
-    Effect.acquireRelease(
+    Effect.map(Effect.acquireRelease(
       Effect.suspend(() => {
         const transport = pool.actors
         if (transport === undefined) return Effect.die(new Error(`the pool of ${actor.name} hosts no actors`))
@@ -262,22 +263,45 @@ export const spawn = <A extends Any>(
             })
           )
         }
+        // The actor owns the shared memory its init arguments carry for as long as it lives.
+        const held = codec.sharedPayload ? holdShared([encoded.value]) : undefined
+        if (held?._tag === "Released") {
+          return Effect.fail(
+            new ActorInitError({
+              actorName: actor.name,
+              workerId: -1,
+              input: renderInput(init),
+              reason: "PayloadInvalid",
+              message: `${JSON.stringify(held.path)}: this shared array was already released`
+            })
+          )
+        }
         const restart = options?.restart
         const backoff = restart?.backoff === undefined ? undefined : Duration.fromInput(restart.backoff)
-        return Effect.callback<Handle<A>, InitError<A> | ActorInitError>((resume) => {
+        return Effect.callback<Spawned<A>, InitError<A> | ActorInitError>((resume) => {
           let id = -1
           id = transport.spawn(actor, encoded.value, {
             worker: options?.worker,
             maxRestarts: Math.max(0, Math.floor(restart?.maxRestarts ?? 0)),
             backoffMillis: backoff === undefined || backoff._tag === "None" ? 100 : Duration.toMillis(backoff.value)
           }, (outcome, value, workerId) => {
-            if (outcome === Outcome.Success) return resume(Effect.succeed(makeHandle(actor, id, transport)))
+            if (outcome === Outcome.Success) {
+              return resume(Effect.succeed({ handle: makeHandle(actor, id, transport), held }))
+            }
+            held?.release()
             resume(Effect.fail(initFailure(actor, init, outcome, value, workerId) as InitError<A> | ActorInitError))
           })
+          // Interrupted while it is being built: it must not outlive the interruption.
+          return Effect.promise(() => transport.stop(id).then(() => held?.release()))
         })
       }),
-      (handle) => Effect.promise(() => pool.actors!.stop(handle.id))
-    ))
+      ({ held, handle }) => Effect.promise(() => pool.actors!.stop(handle.id).then(() => held?.release()))
+    ), ({ handle }) => handle))
+
+interface Spawned<A extends Any> {
+  readonly handle: Handle<A>
+  readonly held: { readonly release: () => void } | undefined
+}
 
 /**
  * Starts `count` actors with the same init arguments, on distinct workers while there are
@@ -369,12 +393,20 @@ const makeHandle = <A extends Any>(
         if (encoded.issue !== undefined) {
           return Task.toExit(task, codec, payload, Outcome.PayloadInvalid, encoded.issue, -1, 0, undefined)
         }
+        const held = codec.sharedPayload ? holdShared([encoded.value]) : undefined
+        if (held?._tag === "Released") {
+          return Task.toExit(task, codec, payload, Outcome.PayloadInvalid, {
+            path: held.path,
+            message: "this shared array was already released"
+          }, -1, 0, undefined)
+        }
         return Effect.callback<any, any>((resume) => {
           const cancel = transport.call(id, task, encoded.value, (outcome, value, workerId) => {
+            held?.release()
             if (outcome === Outcome.Unavailable) return resume(Effect.fail(unavailable(actor, id, value as "Stopped" | "Dead")))
             resume(Task.toExit(task, codec, payload, outcome, value, workerId, 1, undefined))
           })
-          return Effect.promise(cancel)
+          return held === undefined ? Effect.promise(cancel) : Effect.promise(() => cancel().then(held.release))
         })
       }) as any
   }

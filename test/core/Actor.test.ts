@@ -7,6 +7,7 @@ import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import { Actor, ActorError, ActorPool, SharedArray, Task, TaskError, WorkerPool } from "../../src/index.ts"
 import { ActorTasks, BadStart, Bump, Counter, Forwarder, Refused } from "../fixtures/actors.ts"
@@ -135,6 +136,20 @@ describe.each(backends)("actors on $name", (backend) => {
       assert.instanceOf(after, ActorError.ActorUnavailable)
       assert.strictEqual((after as ActorError.ActorUnavailable).reason, "Stopped")
     }).pipe(Effect.scoped, Effect.provide(pool)))
+
+  it.live("an actor owns the shared memory of its init arguments until it stops", () =>
+    Effect.gen(function*() {
+      const arrays = yield* Scope.make()
+      const actors = yield* Scope.make()
+      const probe = yield* SharedArray.make("Int32", 2).pipe(Scope.provide(arrays))
+      const counter = yield* Actor.spawn(Counter, { start: 0, probe }).pipe(Scope.provide(actors))
+      yield* Scope.close(arrays, Exit.void)
+      assert.strictEqual((yield* SharedArray.arenaStats).liveBlocks, 1, "still the actor's")
+      assert.strictEqual(yield* counter.call("add", { n: 1 }), 1)
+      yield* Scope.close(actors, Exit.void)
+      assert.strictEqual((yield* SharedArray.arenaStats).liveBlocks, 0)
+      assert.strictEqual(Atomics.load(probe, 1), 1, "its finalizer ran before the memory went back")
+    }).pipe(Effect.provide(Layer.merge(pool, SharedArray.layerArena()))))
 
   it.live("interrupting a call interrupts it in the worker; the actor goes on", () =>
     Effect.gen(function*() {
