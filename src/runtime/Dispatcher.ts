@@ -4,8 +4,9 @@
  * outcome back to its submission. Plain synchronous code: this is the hot path.
  *
  * Rules:
- * 1. A worker holds at most `pipelineDepth` unanswered messages, each of at most the head
- *    submission's chunk size; so in-flight tasks never exceed size × pipelineDepth × chunk.
+ * 1. A worker holds at most `pipelineDepth` unanswered messages; a message holds tasks of one
+ *    chunk size, at most that many (single tasks coalesce, up to 256); so in-flight tasks never
+ *    exceed size × pipelineDepth × chunk.
  * 2. A message takes at most its fair share of the queue (queued / ready workers), so a few long
  *    tasks spread over every worker instead of piling onto one.
  * 3. Each dispatched task is in exactly one worker's `inFlight` map until it is settled; it is
