@@ -20,8 +20,10 @@
  *    from its `Run` until the pool has received an answer for each of its tasks or the worker's
  *    exit; the maxima are reported so a property can hold them against the configured bound.
  */
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import type { Fault } from "../core/Simulation.ts"
 import type { PoolClient, Submission, Ticket } from "../core/Task.ts"
@@ -67,8 +69,10 @@ export type Event =
   | { readonly _tag: "InitFailed"; readonly at: number; readonly pool: number; readonly worker: number }
   /** The pool sent a `Run` message. */
   | { readonly _tag: "Dispatch"; readonly at: number; readonly pool: number; readonly worker: number; readonly tasks: ReadonlyArray<WireTask> }
-  /** A worker began a task's handler. */
+  /** A worker began a task's handler… */
   | { readonly _tag: "Start"; readonly at: number; readonly pool: number; readonly worker: number; readonly task: number }
+  /** …and the handler finished (succeeded or failed; not when interrupted): its answer is due. */
+  | { readonly _tag: "Finish"; readonly at: number; readonly pool: number; readonly worker: number; readonly task: number }
   /** The pool received a task's outcome from its worker. */
   | { readonly _tag: "Reply"; readonly at: number; readonly pool: number; readonly worker: number; readonly task: number; readonly outcome: OutcomeName }
   /** The pool sent a `Cancel` message. */
@@ -262,6 +266,7 @@ export const makeSimulatedPool = (options: SimulatedPoolOptions): SimulatedPool 
         unanswered: new Map(),
         outstanding: 0,
         tasksRun: 0,
+        current: -1,
         has: (tag) => mine.some((fault) => fault._tag === tag)
       }
       workers.set(workerId, worker)
@@ -269,7 +274,10 @@ export const makeSimulatedPool = (options: SimulatedPoolOptions): SimulatedPool 
         post(worker, message), {
         services: process.services,
         now: () => world.now,
-        onStart: (id) => record({ _tag: "Start", at: world.now, pool, worker: workerId, task: id })
+        onStart: (id) => {
+          worker.current = id
+          record({ _tag: "Start", at: world.now, pool, worker: workerId, task: id })
+        }
       })
       record({ _tag: workerId < options.dispatcher.size ? "Spawn" : "Restart", at: world.now, pool, worker: workerId })
       for (const fault of mine) {
@@ -367,6 +375,8 @@ interface SimWorker {
   readonly unanswered: Map<number, { remaining: number }>
   outstanding: number
   tasksRun: number
+  /** The wire id of the task whose handler runs (a worker runs one at a time). */
+  current: number
   readonly has: (tag: Fault["_tag"]) => boolean
 }
 
@@ -392,9 +402,30 @@ const instrument = (
     if (handler === undefined) continue
     handlers[name] = (payload) => {
       const task = worker.tasksRun++
+      const id = worker.current
       const work = world.between(options.work.min, options.work.max) * worker.slowness
       const crashes = faults.some((fault) => fault._tag === "CrashOnTask" && fault.task === task)
-      let effect = work > 0 ? Effect.andThen(Effect.sleep(work), Effect.suspend(() => handler(payload))) : handler(payload)
+      const finished = (exit: Exit.Exit<unknown, unknown>) => {
+        if (Exit.isSuccess(exit) || !Cause.hasInterruptsOnly(exit.cause)) {
+          record({ _tag: "Finish", at: world.now, pool, worker: worker.id, task: id })
+        }
+      }
+      const run = () => {
+        let effect: Effect.Effect<unknown, unknown, any>
+        try {
+          effect = handler(payload)
+        } catch (error) {
+          finished(Exit.die(error))
+          throw error
+        }
+        // An Exit stays an Exit, so the runtime's no-fiber path for sync handlers is exercised too.
+        if (Exit.isExit(effect)) {
+          finished(effect)
+          return effect
+        }
+        return Effect.onExit(effect, (exit) => Effect.sync(() => finished(exit)))
+      }
+      let effect = work > 0 ? Effect.andThen(Effect.sleep(work), Effect.suspend(run)) : run()
       if (crashes) {
         // The handler did its work (and its side effects); its worker dies before answering.
         effect = Effect.flatMap(Effect.exit(effect), () =>
