@@ -11,6 +11,8 @@
  *    `Cancel` or `Shutdown` reached it first.
  * 3. A task runs as its own fiber over the per-worker Layer's services, so interrupting it runs
  *    its finalizers and leaves the Layer alive.
+ * 4. A result waits at most `flushAfterMillis` to be sent, also while a later task of its message
+ *    runs long: a timer (on the worker's Clock) sends it then.
  */
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
@@ -70,6 +72,7 @@ export class WorkerRuntime {
   private running: { readonly item: Item; readonly fiber: Fiber.Fiber<unknown, unknown> } | undefined
   private results: Array<unknown> = [Op.Results]
   private oldestResultAt = 0
+  private flushArmed = false
   private closing = false
   private readonly actors: WorkerActors
 
@@ -199,11 +202,29 @@ export class WorkerRuntime {
       this.queue = []
       this.head = 0
       this.flush()
-    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
-      // Under steady traffic the queue never empties: drop the finished prefix now and then.
-      this.queue = this.queue.slice(this.head)
-      this.head = 0
+    } else {
+      // A task went asynchronous with work queued behind it: what is done must not wait for it (rule 4).
+      this.armFlush()
+      if (this.head > 1024 && this.head * 2 > this.queue.length) {
+        // Under steady traffic the queue never empties: drop the finished prefix now and then.
+        this.queue = this.queue.slice(this.head)
+        this.head = 0
+      }
     }
+  }
+
+  /** Rule 4: sends the waiting results once the oldest is `flushAfterMillis` old. */
+  private armFlush(): void {
+    if (this.flushArmed || this.results.length === 1) return
+    this.flushArmed = true
+    const wait = Math.max(0, this.oldestResultAt + flushAfterMillis - this.now())
+    this.runFork!(Effect.andThen(
+      Effect.sleep(Duration.millis(wait)),
+      Effect.sync(() => {
+        this.flushArmed = false
+        this.flush()
+      })
+    ))
   }
 
   private runItem(item: Item): void {

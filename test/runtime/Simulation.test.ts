@@ -83,6 +83,8 @@ const poolLayer = (pool: PoolConfig) => Simulation.layer(SimTasks, { entry, ...p
 const workload = (pool: PoolConfig, jobs: ReadonlyArray<Job>) =>
   Effect.all(jobs.map(runJob), { concurrency: "unbounded" }).pipe(Effect.provide(poolLayer(pool)))
 
+const latency = { min: 0, max: 3 }
+
 const simulate = <A, E>(
   program: Effect.Effect<A, E, Simulation.World | Scope.Scope>,
   seed: number,
@@ -90,7 +92,7 @@ const simulate = <A, E>(
 ) =>
   Effect.suspend(() => {
     ledger.reset()
-    return Simulation.run(program, { seed, faults, latency: { min: 0, max: 3 }, work: { min: 0, max: 4 } })
+    return Simulation.run(program, { seed, faults, latency, work: { min: 0, max: 4 } })
   })
 
 // ---------------------------------------------------------------------------------------------
@@ -343,6 +345,21 @@ describe("Simulation properties", () => {
         assert.strictEqual(second.steps, first.steps)
       })
     }), propOptions)
+
+  it.effect.prop("answers leave their worker within flushAfterMillis of their handler finishing", cases, ({ seed, pool, jobs, faults }) =>
+    Effect.map(simulate(workload(pool, jobs), seed, faults), (report) =>
+      Simulation.verify(report, ({ trace }) => {
+        const slowness = (worker: number) =>
+          faults.reduce((factor, fault) => fault._tag === "Slow" && fault.worker === worker ? Math.max(factor, fault.factor) : factor, 1)
+        const finished = new Map<number, number>()
+        for (const event of trace) {
+          if (event._tag === "Finish") finished.set(event.task, event.at)
+          if (event._tag !== "Reply" || !finished.has(event.task)) continue
+          // The protocol: results go out once the oldest unsent one is 10 ms old; then the message's latency.
+          const bound = 10 + latency.max * slowness(event.worker)
+          assert.isAtMost(event.at - finished.get(event.task)!, bound, `task ${event.task}'s answer was held back`)
+        }
+      })), propOptions)
 
   it.effect.prop("rule 5: a worker that dies while the pool is open is replaced", cases, ({ seed, pool, jobs, faults }) => {
     const program = Effect.gen(function*() {
