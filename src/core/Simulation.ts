@@ -3,8 +3,8 @@
  *
  * Contains `layer` (a pool like `WorkerPool.layer`, whose workers are simulated), `run` (runs a
  * program on virtual time under a seed and a fault plan, and returns its result and trace), the
- * fault model (`Fault`, `FaultPlan`, and `faultPlan` to generate plans), and `verify`/`format`
- * for reporting a failing run so that it can be replayed.
+ * fault model (`Fault`, `FaultPlan`, and `faultPlan` to generate plans), and `verify`/`check`
+ * and `formatTrace` for reporting a failing run so that it can be replayed.
  *
  * ```ts
  * const SimPool = Simulation.layer(ImageTasks, { entry: imageWorker, size: 3, retries: 1 })
@@ -298,9 +298,22 @@ export const layer = <Tasks extends Any>(
 // ---------------------------------------------------------------------------------------------
 
 /**
+ * A property of a simulated run did not hold. The message starts with how to replay the run and
+ * ends with the last events of its trace; `seed` and `faults` replay it.
+ */
+export class PropertyFailed extends Schema.TaggedError<PropertyFailed>()("PropertyFailed", {
+  seed: Schema.Number,
+  faults: FaultPlan,
+  message: Schema.String
+}) {}
+
+/**
  * Runs `assertions` over a report and returns it. If they throw, or the program never finished,
- * throws an error that starts with how to replay the run (its seed and fault plan) and ends with
- * the last events of its trace.
+ * throws a `PropertyFailed` whose message says how to replay the run (its seed and fault plan),
+ * what failed, and how the trace ended.
+ *
+ * **When to use**: in a synchronous check, or in `it.effect.prop`, where a throw falsifies.
+ * `check` is the same as an Effect that fails, for `Arbitrary.checkEffect`.
  */
 export const verify = <A, E>(report: Report<A, E>, assertions?: (report: Report<A, E>) => void): Report<A, E> => {
   try {
@@ -312,9 +325,20 @@ export const verify = <A, E>(report: Report<A, E>, assertions?: (report: Report<
     return report
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error)
-    throw new Error(`${replay(report)}\n${message}\n${formatTrace(report.trace, 30)}`, { cause: error })
+    throw new PropertyFailed({
+      seed: report.seed,
+      faults: report.faults,
+      message: `${replay(report)}\n${message}\n${formatTrace(report.trace, 30)}`
+    })
   }
 }
+
+/** `verify` as an Effect: fails with `PropertyFailed` instead of throwing. */
+export const check = <A, E>(
+  report: Report<A, E>,
+  assertions?: (report: Report<A, E>) => void
+): Effect.Effect<Report<A, E>, PropertyFailed> =>
+  Effect.try({ try: () => verify(report, assertions), catch: (error) => error as PropertyFailed })
 
 /** How to replay a run: the options that reproduce its schedule. */
 export const replay = (report: Pick<Report<unknown, unknown>, "seed" | "faults">): string =>

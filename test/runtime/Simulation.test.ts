@@ -555,7 +555,7 @@ describe("Simulation", () => {
       assert.strictEqual(report.steps, 500)
     }))
 
-  it.effect("verify prints the seed, the fault plan and the end of the trace", () =>
+  it.effect("verify and check report the seed, the fault plan and the end of the trace", () =>
     Effect.gen(function*() {
       const faults: Simulation.FaultPlan = [{ _tag: "Slow", worker: 0, factor: 2 }]
       const report = yield* simulate(Task.run(Echo, one(4)).pipe(Effect.provide(poolLayer({ size: 1, pipelineDepth: 1, retries: 0 }))), 77, faults)
@@ -568,6 +568,10 @@ describe("Simulation", () => {
       assert.include(message, "replay with Simulation.run(program, { seed: 77, faults: [{\"_tag\":\"Slow\",\"worker\":0,\"factor\":2}] })")
       assert.include(message, "the property does not hold")
       assert.match(message, /Settle +submission=0 index=0 outcome="Success"/)
+      const failed = yield* Effect.flip(Simulation.check(report, () => assert.fail("the property does not hold")))
+      assert.instanceOf(failed, Simulation.PropertyFailed)
+      assert.deepStrictEqual({ seed: failed.seed, faults: failed.faults }, { seed: 77, faults })
+      assert.strictEqual(yield* Simulation.check(report), report)
     }))
 
   it.effect("faultPlan stays within its bounds", () =>
