@@ -69,6 +69,9 @@ const program = Effect.gen(function*() {
   console.log("\n3. retries: 2 — checking 300 generated schedules and fault plans…")
   const robust = yield* Arbitrary.checkEffect(cases, property(2), { runs: 300, seed: 1 })
   console.log(`   ${robust._tag}${robust._tag === "Passed" ? ` (${robust.runs} cases)` : `\n${Arbitrary.formatCheckFailure(robust)}`}`)
+  const running = [first, second].flatMap((report) => report.pools.flatMap((pool) => pool.workers))
+    .filter((worker) => worker.fate === "running").length
+  console.log(`workers left running: ${running}`)
   if (!same || robust._tag !== "Passed") process.exitCode = 1
 })
 
