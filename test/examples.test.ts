@@ -1,0 +1,60 @@
+/**
+ * The examples run, exit cleanly and still print what they claim: each runs as a user would
+ * (`node examples/<name>/main.ts`) in a child process, so an API change that breaks one, or a
+ * result that stops agreeing, fails here instead of rotting unnoticed.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { execFile } from "node:child_process"
+import { fileURLToPath } from "node:url"
+
+const root = fileURLToPath(new URL("..", import.meta.url))
+
+const run = (name: string) =>
+  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(
+      process.execPath,
+      [`examples/${name}/main.ts`],
+      { cwd: root, timeout: 60_000, maxBuffer: 4 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1
+        resolve({ code, stdout, stderr })
+      }
+    )
+  })
+
+/** Runs an example and checks it exited 0, leaving no thread behind. */
+const runOk = async (name: string) => {
+  const result = await run(name)
+  assert.strictEqual(result.code, 0, `${name} failed:\n${result.stderr}\n${result.stdout}`)
+  assert.include(result.stdout, "workers left running: 0")
+  return result.stdout
+}
+
+describe("examples", () => {
+  it("quickstart", async () => {
+    const out = await runOk("quickstart")
+    assert.match(out, /'results agree'\s*│\s*'true'/)
+  })
+
+  it("shared-arrays", async () => {
+    const out = await runOk("shared-arrays")
+    assert.include(out, "results agree (parallel = serial, shared = copied): true")
+    assert.match(out, /arena after 3 rounds and 3 puts: allocated 1, reused 5, live 0/)
+  })
+
+  it("actors", async () => {
+    const out = await runOk("actors")
+    assert.include(out, `count("zebra") → UnknownWord caught`)
+    assert.include(out, "solo: journal closed, 4 entries")
+    assert.match(out, /crash \(in flight when the worker died\) → WorkerLost/)
+    assert.include(out, "0 words (fresh state)")
+    assert.include(out, "next call → ActorUnavailable (Dead")
+  })
+
+  it("worker-state", async () => {
+    const out = await runOk("worker-state")
+    assert.include(out, "results agree with a serial count: true")
+    assert.include(out, "builds = pool size (3): true")
+    assert.strictEqual(out.match(/exit hook: releasing the prime table/g)?.length, 3)
+  })
+})
