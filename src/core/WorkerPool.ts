@@ -12,22 +12,21 @@
  * Building the layer starts the workers and waits until every one has built its per-worker Layer;
  * closing its scope shuts them down gracefully (exit hooks run) and terminates stragglers.
  */
-import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import { availableParallelism } from "node:os"
-import { fileURLToPath, pathToFileURL } from "node:url"
 import { issueOf } from "../runtime/codec.ts"
 import { type Backend, Dispatcher, realTimers } from "../runtime/Dispatcher.ts"
 import { inlineBackend } from "../runtime/InlineBackend.ts"
 import { liveThreads, threadBackend } from "../runtime/ThreadBackend.ts"
 import { ActorHost } from "../runtime/ActorHost.ts"
 import { type Any as ActorAny, registerPool, transportKeys } from "./Actor.ts"
-import { type Any, type Group, type PoolClient, type Runner, runnerKey } from "./Task.ts"
-import { PoolOptionsError, WorkerInitError } from "./TaskError.ts"
+import { acquireDispatcher, loadEntry, provideTasks, toHref } from "./internal/pool.ts"
+import type { Any, Group, Runner } from "./Task.ts"
+import { PoolOptionsError, type WorkerInitError } from "./TaskError.ts"
 import { isWorkerEntry, type WorkerEntry } from "./Worker.ts"
 
 export { liveThreads }
@@ -84,22 +83,7 @@ export const layer = <Tasks extends Any, Actors extends ActorAny = never>(
     Effect.gen(function*() {
       const resolved = yield* resolveOptions(options)
       const backend = yield* makeBackend(options, resolved)
-      const dispatcher = yield* Effect.acquireRelease(
-        Effect.suspend(() => {
-          const dispatcher = new Dispatcher(backend, { ...resolved, timers: realTimers })
-          return Effect.tryPromise({
-            try: () => dispatcher.start(),
-            catch: (error) =>
-              error instanceof WorkerInitError
-                ? error
-                : new WorkerInitError({ workerId: -1, reason: "Failed", message: String(error) })
-          }).pipe(
-            Effect.as(dispatcher),
-            Effect.onError(() => Effect.promise(() => dispatcher.close()))
-          )
-        }),
-        (dispatcher) => Effect.promise(() => dispatcher.close())
-      )
+      const dispatcher = yield* acquireDispatcher(() => new Dispatcher(backend, { ...resolved, timers: realTimers }))
       if (Object.keys(group.actors).length > 0) {
         const host = new ActorHost(dispatcher, realTimers)
         dispatcher.listen(host)
@@ -183,34 +167,6 @@ const makeBackend = (
     }))
   }
   return Effect.map(loadEntry(options.entry), inlineBackend)
-}
-
-const loadEntry = (entry: URL | string | WorkerEntry): Effect.Effect<WorkerEntry, WorkerInitError> => {
-  if (isWorkerEntry(entry)) return Effect.succeed(entry)
-  const href = toHref(entry)
-  return Effect.tryPromise({
-    try: async () => {
-      const loaded = (await import(href)).default
-      if (!isWorkerEntry(loaded)) throw new TypeError(`${fileURLToPath(href)} has no default export made by Worker.serve`)
-      return loaded
-    },
-    catch: (error) => new WorkerInitError({ workerId: 0, reason: "Failed", message: String(error) })
-  })
-}
-
-/** A module URL, from a URL, a `file:` URL string or a path. */
-const toHref = (entry: URL | string): string =>
-  entry instanceof URL ? entry.href : entry.startsWith("file:") ? entry : pathToFileURL(entry).href
-
-const provideTasks = <Tasks extends Any, Actors extends ActorAny>(
-  group: Group<Tasks, Actors>,
-  pool: PoolClient
-): Context.Context<Runner<Tasks["name"] | Actors["name"]>> => {
-  let context = Context.empty() as Context.Context<any>
-  for (const name of [...Object.keys(group.tasks), ...Object.keys(group.actors)]) {
-    context = Context.add(context, runnerKey(name), pool)
-  }
-  return context
 }
 
 let poolCount = 0

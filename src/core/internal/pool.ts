@@ -1,12 +1,13 @@
 /**
  * What every pool Layer does the same way, whatever its backend: load a worker entry, start a
- * dispatcher for the Layer's scope, and provide its client under every task name of a group.
+ * dispatcher for the Layer's scope, and provide its client under every name of a group.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import type { Dispatcher } from "../../runtime/Dispatcher.ts"
+import type { Any as ActorAny } from "../Actor.ts"
 import { type Any, type Group, type PoolClient, type Runner, runnerKey } from "../Task.ts"
 import { WorkerInitError } from "../TaskError.ts"
 import { isWorkerEntry, type WorkerEntry } from "../Worker.ts"
@@ -55,12 +56,14 @@ export const acquireDispatcher = (make: () => Dispatcher): Effect.Effect<Dispatc
     (dispatcher) => Effect.promise(() => dispatcher.close())
   )
 
-/** The client under the runner key of every task of the group. */
-export const provideTasks = <Tasks extends Any>(
-  group: Group<Tasks>,
+/** The client under the runner key of every task and actor of the group. */
+export const provideTasks = <Tasks extends Any, Actors extends ActorAny>(
+  group: Group<Tasks, Actors>,
   pool: PoolClient
-): Context.Context<Runner<Tasks["name"]>> => {
+): Context.Context<Runner<Tasks["name"] | Actors["name"]>> => {
   let context = Context.empty() as Context.Context<any>
-  for (const name of Object.keys(group.tasks)) context = Context.add(context, runnerKey(name), pool)
+  for (const name of [...Object.keys(group.tasks), ...Object.keys(group.actors)]) {
+    context = Context.add(context, runnerKey(name), pool)
+  }
   return context
 }
