@@ -3,7 +3,9 @@
  * the least busy one.
  *
  * Contains `make` (over handles, e.g. from `Actor.spawnMany`), `submit` (one call), and `map` /
- * `mapUnordered` (many calls, at most one in flight per actor, so a slow actor gets fewer).
+ * `mapUnordered` (many calls, as many in flight as there are actors, so a slow actor gets fewer).
+ * Routing counts every call in flight through the pool, from any number of concurrent `map`s and
+ * `submit`s; each `map` alone keeps at most one call per actor in flight.
  *
  * ```ts
  * const replicas = yield* Actor.spawnMany(Classifier, 2, { modelPath })
@@ -40,6 +42,7 @@ export const submit = <A extends Actor.Any, K extends Actor.MethodName<A>>(
   payload: Task.Payload<Method<A, K>>
 ): Call<A, K> =>
   Effect.suspend(() => {
+    // The routing state is the pool's own, mutable behind its read-only public view.
     const busy = pool.busy as Array<number>
     let best = 0
     for (let i = 1; i < busy.length; i++) if (busy[i]! < busy[best]!) best = i

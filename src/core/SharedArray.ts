@@ -222,7 +222,7 @@ export const makeMatrix = <K extends Kind>(
   rows: number,
   cols: number
 ): Effect.Effect<SharedMatrix<K>, never, Scope.Scope> =>
-  Effect.map(make(kind, checkedCount(rows, cols)), (data) => ({ rows, cols, data }))
+  Effect.suspend(() => Effect.map(make(kind, checkedCount(rows, cols)), (data) => ({ rows, cols, data })))
 
 /**
  * Copies `source` into shared memory owned by the current Scope, once: like `ray.put`, the
@@ -270,6 +270,17 @@ export const retain = (
     }
   })
 }
+
+/**
+ * A writable view of a shared array the caller owns outright — typically a worker's result, whose
+ * Schema type is read-only because the same Schema also types handler inputs.
+ *
+ * **Gotchas**: writing to memory a running task reads is a data race; this is for results.
+ */
+export const asWritable: {
+  <K extends Kind>(array: ReadonlySharedArray<K>): SharedArray<K>
+  <K extends Kind>(matrix: ReadonlySharedMatrix<K>): SharedMatrix<K>
+} = (value: unknown): any => value
 
 /**
  * A zeroed shared array that no scope owns: the garbage collector frees it once nothing

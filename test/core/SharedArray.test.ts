@@ -59,7 +59,7 @@ describe.each(backends)("shared arrays on $name", (backend) => {
         factor: 10
       })
       // The caller writes into the worker's result; the next task reads that very memory.
-      ;(first.data as unknown as Float64Array)[0] = 1_000
+      SharedArray.asWritable(first).data[0] = 1_000
       const second = yield* Task.run(Scale, { matrix: first, factor: 2 })
       assert.deepStrictEqual(Array.from(second.data), [2_000, 40, 60, 80, 100, 120])
     }).pipe(Effect.scoped, Effect.provide(withPool(backend))))
@@ -143,6 +143,13 @@ describe.each(backends)("shared arrays on $name", (backend) => {
       assert.isTrue(again, "zeroed")
       const stats = yield* SharedArray.arenaStats
       assert.deepStrictEqual([stats.allocated, stats.reused], [1, 1])
+    }).pipe(Effect.provide(withPool(backend))))
+
+  it.live("bad dimensions die inside the Effect, not where it is built", () =>
+    Effect.gen(function*() {
+      const matrix = SharedArray.makeMatrix("Float64", -1, 2)
+      const exit = yield* Effect.exit(Effect.scoped(matrix))
+      assert.isTrue(Exit.hasDies(exit))
     }).pipe(Effect.provide(withPool(backend))))
 
   it.live("passing a released array fails that task with a payload error naming the field", () =>
