@@ -42,7 +42,13 @@ const Job = Schema.Struct({
 })
 type Job = typeof Job.Type
 
-const PoolConfig = Schema.Struct({ size: int(1, 3), pipelineDepth: int(1, 3), retries: int(0, 2) })
+const PoolConfig = Schema.Struct({
+  size: int(1, 3),
+  pipelineDepth: int(1, 3),
+  retries: int(0, 2),
+  /** Tiny, so workers slower to stop than this are terminated (the backstop and cancel paths). */
+  interruptGrace: Schema.optionalKey(int(1, 10))
+})
 type PoolConfig = typeof PoolConfig.Type
 
 const Jobs = Schema.Array(Job).check(Schema.isMinLength(1), Schema.isMaxLength(4))
@@ -103,7 +109,8 @@ const crashKinds = new Set(["CrashOnInit", "HangOnInit", "CrashOnTask", "CrashAt
 
 /** What the plan makes possible, so that anything else is a bug. */
 const expectations = (pool: PoolConfig, faults: Simulation.FaultPlan) => ({
-  workersDie: faults.some((fault) => crashKinds.has(fault._tag)),
+  // Crashed, or terminated for not stopping within a tiny interrupt grace: their tasks are lost.
+  workersDie: faults.some((fault) => crashKinds.has(fault._tag)) || pool.interruptGrace !== undefined,
   corrupts: faults.some((fault) => fault._tag === "CorruptPayload"),
   // A first worker that never gets ready fails the pool's construction.
   startCanFail: faults.some((fault) =>
@@ -183,13 +190,20 @@ const assertOutcomes = (pool: PoolConfig, jobs: ReadonlyArray<Job>, faults: Simu
   })
 }
 
-/** Invariant 1 as the pool saw it: each task settled at most once, exactly once unless cancelled; retries bounded. */
+/** Invariant 1 as the pool saw it: each task answered and settled at most once, exactly once unless cancelled; retries bounded. */
 const assertSettledOnce = (trace: ReadonlyArray<Simulation.Event>, retries: number) => {
   const settled = new Map<string, number>()
   const sent = new Map<string, number>()
   const cancelled = new Set<number>()
+  const replied = new Set<string>()
   for (const event of trace) {
     if (event._tag === "Cancel") cancelled.add(event.submission)
+    if (event._tag === "Reply") {
+      // The worker's rule 2: every task it received is answered once.
+      const key = `${event.pool}/${event.task}`
+      assert.isFalse(replied.has(key), `task ${key} answered twice`)
+      replied.add(key)
+    }
     if (event._tag === "Settle") {
       const key = `${event.submission}#${event.index}`
       settled.set(key, (settled.get(key) ?? 0) + 1)
