@@ -31,3 +31,20 @@ export const fnv1aBytes = (bytes: Uint8Array): string => {
   }
   return (hash >>> 0).toString(16).padStart(8, "0")
 }
+
+/**
+ * FNV-1a over bytes fed in pieces: `update` each piece in order, then `digest`; the same as
+ * `fnv1aBytes` of their concatenation, without holding the pieces.
+ */
+export const fnv1aStream = () => {
+  let hash = 0x811c9dc5
+  return {
+    update: (bytes: Uint8Array): void => {
+      for (let i = 0; i < bytes.length; i++) {
+        hash ^= bytes[i]!
+        hash = Math.imul(hash, 0x01000193)
+      }
+    },
+    digest: (): string => (hash >>> 0).toString(16).padStart(8, "0")
+  }
+}

@@ -130,22 +130,31 @@ export const isShared = <K extends Kind>(kind: K, u: unknown): u is SharedArray<
 // Schemas
 // ---------------------------------------------------------------------------------------------
 
-export type Memory = "shared" | "copied"
+/**
+ * `"shared"`: a read-only view of the caller's memory. `"output"`: shared memory the caller lends
+ * the task to write its result into (numpy's `out=`): the handler gets a writable view, and the
+ * caller reads the result in place — no result buffer is made per task. `"copied"`: a plain typed
+ * array, copied by `postMessage`.
+ */
+export type Memory = "shared" | "output" | "copied"
 
 export interface ArraySchema<K extends Kind, M extends Memory> extends
-  Schema.declare<M extends "shared" ? ReadonlySharedArray<K> : PlainViews[K]>
+  Schema.declare<M extends "shared" ? ReadonlySharedArray<K> : M extends "output" ? SharedArray<K> : PlainViews[K]>
 {}
 
 export interface MatrixSchema<K extends Kind, M extends Memory> extends
-  Schema.declare<M extends "shared" ? ReadonlySharedMatrix<K> : Matrix<K>>
+  Schema.declare<M extends "shared" ? ReadonlySharedMatrix<K> : M extends "output" ? SharedMatrix<K> : Matrix<K>>
 {}
 
 const arraySchemas = new Map<string, Schema.Top>()
 
 /**
  * The Schema of a typed array of `kind`. `memory: "shared"` (default) accepts only views over a
- * `SharedArrayBuffer` and gives handlers read-only views; `"copied"` accepts any typed array of
- * the kind, which `postMessage` copies.
+ * `SharedArrayBuffer` and gives handlers read-only views; `"output"` is the same memory given to
+ * the handler writable, for its result; `"copied"` accepts any typed array of the kind, which
+ * `postMessage` copies.
+ *
+ * **Gotchas**: an output must not be read by another task while the task writing it runs.
  */
 export const array = <K extends Kind, M extends Memory = "shared">(
   kind: K,
@@ -155,7 +164,7 @@ export const array = <K extends Kind, M extends Memory = "shared">(
   const key = `${kind}/${memory}`
   let schema = arraySchemas.get(key)
   if (schema === undefined) {
-    schema = memory === "shared"
+    schema = memory !== "copied"
       ? Schema.declare((u): u is ReadonlySharedArray<K> => isShared(kind, u), {
         expected: `a ${kind}Array over a SharedArrayBuffer (make one with SharedArray.make)`,
         [annotationKey]: kind

@@ -7,7 +7,7 @@
  * images are made inside each round but outside that phase (see `numerical.ts`). The outputs of
  * the last run are fingerprinted so the parent can compare them with serial's.
  */
-import { fnv1aBytes } from "../../lib/digest.ts"
+import { fnv1aStream } from "../../lib/digest.ts"
 import { median, round as roundTo } from "../../lib/stats.ts"
 import { imageSeed, type NumericalVariant, roundFilters } from "./variant.ts"
 
@@ -56,27 +56,20 @@ export const measureVariant = async (input: MeasureInput): Promise<Measurement> 
 
     const samples: Array<number> = []
     const withImages: Array<number> = []
-    let digestParts: Array<Uint8Array> = []
+    let digest = fnv1aStream()
     for (let repetition = 0; repetition < input.repetitions; repetition++) {
       let convolveMs = 0
       let imageMs = 0
-      digestParts = []
+      // Hashed as they come (a round's outputs stay valid until the next round): no copies kept.
+      digest = fnv1aStream()
       for (let round = 0; round < input.rounds; round++) {
         const out = await handle.round(roundInput(round))
         convolveMs += out.convolveMs
         imageMs += out.imageMs
-        for (const o of out.outputs) digestParts.push(new Uint8Array(o.data.buffer, o.data.byteOffset, o.data.byteLength).slice())
+        for (const o of out.outputs) digest.update(new Uint8Array(o.data.buffer, o.data.byteOffset, o.data.byteLength))
       }
       samples.push(convolveMs / 1000)
       withImages.push((convolveMs + imageMs) / 1000)
-    }
-    let joined = 0
-    for (const part of digestParts) joined += part.length
-    const all = new Uint8Array(joined)
-    let at = 0
-    for (const part of digestParts) {
-      all.set(part, at)
-      at += part.length
     }
     const c0 = performance.now()
     await handle.close()
@@ -86,7 +79,7 @@ export const measureVariant = async (input: MeasureInput): Promise<Measurement> 
       samples: samples.map((s) => roundTo(s)),
       seconds: roundTo(median(samples)),
       secondsWithImages: roundTo(median(withImages)),
-      digest: fnv1aBytes(all),
+      digest: digest.digest(),
       closeMs: roundTo(performance.now() - c0)
     }
   } catch (error) {

@@ -27,6 +27,7 @@ export interface RoundOutput {
 }
 
 export interface NumericalHandle {
+  /** One round; its outputs stay valid until the next round starts (or `close`). */
   readonly round: (input: RoundInput) => Promise<RoundOutput>
   /** Releases every worker; afterwards nothing of the variant keeps the process alive. */
   readonly close: () => Promise<void>
