@@ -119,6 +119,8 @@ export interface DispatcherStats {
   readonly inFlight: number
   readonly maxInFlight: number
   readonly workersStarted: number
+  /** Submissions the queue still references (their payloads stay alive while it does). */
+  readonly queuedSubmissions: number
 }
 
 export class Dispatcher implements PoolClient {
@@ -232,7 +234,8 @@ export class Dispatcher implements PoolClient {
       queued: this.queuedCount,
       inFlight: this.inFlightTotal,
       maxInFlight: this.maxInFlightSeen,
-      workersStarted: this.nextWorkerId
+      workersStarted: this.nextWorkerId,
+      queuedSubmissions: this.queue.length
     }
   }
 
@@ -394,6 +397,12 @@ export class Dispatcher implements PoolClient {
       // A re-sent task travels alone: if it is what kills workers, it takes no other task down with it.
       const take = Math.max(1, Math.min(this.requeued.length > 0 ? 1 : maxCoalesce(chunk), Math.ceil(this.queuedCount / ready)))
       this.dispatch(slot, take)
+    }
+    // Nothing left to send: let go of every submission the queue still points at. Their payloads
+    // (a 72 MB image each, say) must not live on until 1,024 more submissions have gone by.
+    if (this.queue.length > 0) {
+      this.queue = []
+      this.queueHead = 0
     }
   }
 
