@@ -1,8 +1,8 @@
 /**
  * `effect-parallel/shared` — the image is made in shared memory (`SharedArray.makeMatrix`, scoped
  * to the round, so its memory goes back to the arena and the next round reuses it) and crosses to
- * the workers as a handle; each worker writes its result into an output the round lends it
- * (`memory: "output"`, also arena memory), so no buffer is made per task.
+ * the workers as a handle; each worker writes its result into an output the caller lends it
+ * (`memory: "output"`, made once and rewritten every round), so no buffer is made per task.
  *
  * `effect-parallel/clone` — the same pool with a plain `Float64Array` image: copied into every
  * task, every result copied back.
@@ -12,7 +12,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import { SharedArray, WorkerPool } from "../../../src/index.ts"
-import { convolve2dStridedShape, randomImage } from "../../../src/workloads/convolve.ts"
+import { convolve2dStridedShape, type Matrix, randomImage, type ReadonlyMatrix } from "../../../src/workloads/convolve.ts"
 import { copiedRound, NumericalTasks, sharedRoundInto } from "../../../src/workloads/numerical.ts"
 import type { NumericalVariant, RoundOutput } from "./variant.ts"
 
@@ -27,9 +27,20 @@ const make = (name: string, config: string, shared: boolean): NumericalVariant =
       Layer.buildWithScope(WorkerPool.layer(NumericalTasks, { entry, size: workers }), scope)
     )
     const run = Effect.runPromiseWith(context)
-    // Each round's image and outputs live in a scope of their own, closed when the next round
-    // starts (its outputs are read until then): their memory then goes back to the arena.
+    // Each round's image lives in a scope of its own, closed when the next round starts: its
+    // memory then goes back to the arena and the next image reuses it.
     let roundScope: Scope.Closeable | undefined
+    let outputs: ReadonlyArray<SharedArray.SharedMatrix<"Float64">> | undefined
+    const outputsFor = (image: ReadonlyMatrix, filters: ReadonlyArray<Matrix>) =>
+      outputs !== undefined && outputs.length === filters.length
+        ? Effect.succeed(outputs)
+        : Effect.map(
+          Effect.forEach(filters, (filter) => {
+            const shape = convolve2dStridedShape(image, filter)
+            return SharedArray.makeMatrix("Float64", shape.rows, shape.cols)
+          }).pipe(Scope.provide(scope)),
+          (made) => (outputs = made)
+        )
     const nextRound = Effect.suspend(() => {
       const previous = roundScope
       roundScope = Scope.makeUnsafe()
@@ -44,11 +55,8 @@ const make = (name: string, config: string, shared: boolean): NumericalVariant =
               const image = yield* SharedArray.makeMatrix("Float64", rows, cols)
               randomImage(rows, cols, imageSeed, image.data)
               const t1 = performance.now()
-              // Outputs lent to the workers, from the arena: reused every round, nothing per task.
-              const outputs = yield* Effect.forEach(filters, (filter) => {
-                const shape = convolve2dStridedShape(image, filter)
-                return SharedArray.makeMatrix("Float64", shape.rows, shape.cols)
-              })
+              // Outputs lent to the workers (numpy's out=): made once, rewritten every round.
+              const outputs = yield* outputsFor(image, filters)
               yield* sharedRoundInto(image, filters, outputs)
               return { outputs, imageMs: t1 - t0, convolveMs: performance.now() - t1 } satisfies RoundOutput
             }).pipe(Scope.provide(roundScope!))))
@@ -75,7 +83,7 @@ const make = (name: string, config: string, shared: boolean): NumericalVariant =
 export const variants: ReadonlyArray<NumericalVariant> = [
   make(
     "effect-parallel/shared",
-    "WorkerPool size = workers; image and outputs in SharedArray memory (scoped per round, reused by the arena)",
+    "WorkerPool size = workers; image in SharedArray memory (scoped per round, reused by the arena); outputs lent once",
     true
   ),
   make("effect-parallel/clone", "WorkerPool size = workers; plain Float64Array image and results, copied by postMessage", false)
