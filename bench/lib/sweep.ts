@@ -8,6 +8,7 @@
  * notes keyed `variant` or `variant@workers`).
  */
 import { runInChild } from "./child.ts"
+import { type Check, type Result, withRatios } from "./record.ts"
 
 /** What every variant has; scenarios extend it with their own `setup`. */
 export interface NamedVariant {
@@ -123,3 +124,45 @@ export const rowKey = (row: { readonly variant: NamedVariant; readonly workers: 
 
 /** Worker counts 1..`cores`: the default sweep of the scaling scenarios. */
 export const upTo = (cores: number): ReadonlyArray<number> => Array.from({ length: cores }, (_, i) => i + 1)
+
+/**
+ * The record's results of a timed sweep: each row's median seconds and peak RSS, its check, and
+ * its ratio to the baseline at the same worker count.
+ */
+export const timedResults = <V extends NamedVariant, M extends { readonly seconds: number }>(
+  rows: ReadonlyArray<SweepRow<V, M>>,
+  checks: ReadonlyArray<Check>,
+  baseline: string
+): ReadonlyArray<Result> =>
+  withRatios(
+    rows.map((r, i) => ({
+      variant: r.variant.name,
+      workers: r.workers,
+      seconds: r.measurement?.seconds ?? null,
+      throughput: null,
+      peakRssMB: r.peakRssMB,
+      check: checks[i]!
+    })),
+    baseline,
+    "time"
+  )
+
+/**
+ * Notes on what went wrong, only when something did: `mismatches` (why a check failed), `errors`
+ * (the first lines of a failed child's error), `killedAfterClose` (children that left something
+ * running and had to be killed).
+ */
+export const problemNotes = <V extends NamedVariant, M>(
+  rows: ReadonlyArray<SweepRow<V, M>>,
+  workerCounts: ReadonlyArray<number>,
+  mismatch: (row: SweepRow<V, M>, index: number) => string | undefined = () => undefined
+): Record<string, unknown> => {
+  const notes: Record<string, unknown> = {}
+  const mismatches = keyed(rows, workerCounts, (r) => mismatch(r, rows.indexOf(r)))
+  if (Object.keys(mismatches).length > 0) notes["mismatches"] = mismatches
+  const errors = keyed(rows, workerCounts, (r) => r.error?.split("\n").slice(0, 5).join("\n"))
+  if (Object.keys(errors).length > 0) notes["errors"] = errors
+  const lingered = rows.filter((r) => !r.exitedByItself).map((r) => rowKey(r, workerCounts))
+  if (lingered.length > 0) notes["killedAfterClose"] = lingered
+  return notes
+}

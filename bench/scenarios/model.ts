@@ -33,8 +33,8 @@
  * `--quick`: 2,000 images, 3 rounds, 2 repetitions. Workers default to 1..cores.
  */
 import { type BenchOptions, cores } from "../lib/options.ts"
-import { type Check, makeRecord, type Result, withRatios, writeRecord } from "../lib/record.ts"
-import { keyed, loadVariants, rowKey, sweep, type SweepRow, upTo } from "../lib/sweep.ts"
+import { type Check, makeRecord, type Result, writeRecord } from "../lib/record.ts"
+import { keyed, loadVariants, problemNotes, sweep, type SweepRow, timedResults, upTo } from "../lib/sweep.ts"
 import { fmt, printTable } from "../lib/table.ts"
 import { type Measurement, type MeasureInput, sameOutput } from "./model/measure.ts"
 import type { ModelVariant } from "./model/variant.ts"
@@ -91,18 +91,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
   }
   const checks = rows.map(checkOf)
 
-  const results: ReadonlyArray<Result> = withRatios(
-    rows.map((r, i) => ({
-      variant: r.variant.name,
-      workers: r.workers,
-      seconds: r.measurement?.seconds ?? null,
-      throughput: null,
-      peakRssMB: r.peakRssMB,
-      check: checks[i]!.check
-    })),
-    BASELINE,
-    "time"
-  )
+  const results: ReadonlyArray<Result> = timedResults(rows, checks.map((c) => c.check), BASELINE)
 
   const notes: Record<string, unknown> = {
     workload: "MLP 784-512-10 (onnxruntime-node, 1 intra-op thread per session); each round every instance predicts the batch",
@@ -121,12 +110,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
     notes["modelLoads"] = actors.measurement.modelLoads
     notes["actors"] = actors.workers
   }
-  const mismatches = keyed(rows, workerCounts, (r) => checks[rows.indexOf(r)]!.why)
-  if (Object.keys(mismatches).length > 0) notes["mismatches"] = mismatches
-  const errors = keyed(rows, workerCounts, (r) => r.error?.split("\n").slice(0, 5).join("\n"))
-  if (Object.keys(errors).length > 0) notes["errors"] = errors
-  const lingered = rows.filter((r) => !r.exitedByItself).map((r) => rowKey(r, workerCounts))
-  if (lingered.length > 0) notes["killedAfterClose"] = lingered
+  Object.assign(notes, problemNotes(rows, workerCounts, (_r, i) => checks[i]!.why))
 
   const path = await writeRecord(makeRecord({ scenario: "model", baseline: BASELINE, results, notes }))
 

@@ -28,9 +28,9 @@
  * `--quick`: a 1000×1000 image, 5 rounds. Workers default to 1..cores.
  */
 import { type BenchOptions, cores } from "../lib/options.ts"
-import { type Check, makeRecord, type Result, withRatios, writeRecord } from "../lib/record.ts"
+import { type Check, makeRecord, type Result, writeRecord } from "../lib/record.ts"
 import { round } from "../lib/stats.ts"
-import { keyed, loadVariants, rowKey, sweep, type SweepRow, upTo } from "../lib/sweep.ts"
+import { keyed, loadVariants, problemNotes, sweep, type SweepRow, timedResults, upTo } from "../lib/sweep.ts"
 import { fmt, printTable } from "../lib/table.ts"
 import type { Measurement, MeasureInput } from "./numerical/measure.ts"
 import type { NumericalVariant } from "./numerical/variant.ts"
@@ -74,18 +74,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
     const expected = serialDigest(r.workers)
     return expected !== undefined && r.measurement.digest === expected ? "ok" : "mismatch"
   }
-  const results: ReadonlyArray<Result> = withRatios(
-    rows.map((r) => ({
-      variant: r.variant.name,
-      workers: r.workers,
-      seconds: r.measurement?.seconds ?? null,
-      throughput: null,
-      peakRssMB: r.peakRssMB,
-      check: checkOf(r)
-    })),
-    BASELINE,
-    "time"
-  )
+  const results: ReadonlyArray<Result> = timedResults(rows, rows.map(checkOf), BASELINE)
 
   const notes: Record<string, unknown> = {
     workload: "randomImage(rows, cols) per round; one randomFilter(4) per worker; convolve2d full [::5, ::5]",
@@ -100,10 +89,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
     config: Object.fromEntries(registered.map(({ variant }) => [variant.name, variant.config])),
     isolation: "each variant in its own child process; peakRssMB is that process's maxRSS (main + worker threads)"
   }
-  const errors = keyed(rows, workerCounts, (r) => r.error?.split("\n").slice(0, 5).join("\n"))
-  if (Object.keys(errors).length > 0) notes["errors"] = errors
-  const lingered = rows.filter((r) => !r.exitedByItself).map((r) => rowKey(r, workerCounts))
-  if (lingered.length > 0) notes["killedAfterClose"] = lingered
+  Object.assign(notes, problemNotes(rows, workerCounts))
 
   const record = makeRecord({ scenario: "numerical", baseline: BASELINE, results, notes })
   const path = await writeRecord(record)

@@ -33,8 +33,8 @@
  * default to 1..cores.
  */
 import { type BenchOptions, cores } from "../lib/options.ts"
-import { type Check, makeRecord, type Result, withRatios, writeRecord } from "../lib/record.ts"
-import { keyed, loadVariants, rowKey, sweep, type SweepRow, upTo } from "../lib/sweep.ts"
+import { type Check, makeRecord, type Result, writeRecord } from "../lib/record.ts"
+import { keyed, loadVariants, problemNotes, sweep, type SweepRow, timedResults, upTo } from "../lib/sweep.ts"
 import { fmt, printTable } from "../lib/table.ts"
 import type { Measurement, MeasureInput } from "./stateful/measure.ts"
 import type { StatefulVariant } from "./stateful/variant.ts"
@@ -100,18 +100,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
   }
   const checks = rows.map(checkOf)
 
-  const results: ReadonlyArray<Result> = withRatios(
-    rows.map((r, i) => ({
-      variant: r.variant.name,
-      workers: r.workers,
-      seconds: r.measurement?.seconds ?? null,
-      throughput: null,
-      peakRssMB: r.peakRssMB,
-      check: checks[i]!.check
-    })),
-    BASELINE,
-    "time"
-  )
+  const results: ReadonlyArray<Result> = timedResults(rows, checks.map((c) => c.check), BASELINE)
 
   const notes: Record<string, unknown> = {
     workload: "streaming prefix count; document i -> counter i % workers; popular sets unioned",
@@ -126,12 +115,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
     config: Object.fromEntries(registered.map(({ variant }) => [variant.name, variant.config])),
     isolation: "each variant in its own child process; peakRssMB is that process's maxRSS (main + worker threads)"
   }
-  const mismatches = keyed(rows, workerCounts, (r) => checks[rows.indexOf(r)]!.why)
-  if (Object.keys(mismatches).length > 0) notes["mismatches"] = mismatches
-  const errors = keyed(rows, workerCounts, (r) => r.error?.split("\n").slice(0, 5).join("\n"))
-  if (Object.keys(errors).length > 0) notes["errors"] = errors
-  const lingered = rows.filter((r) => !r.exitedByItself).map((r) => rowKey(r, workerCounts))
-  if (lingered.length > 0) notes["killedAfterClose"] = lingered
+  Object.assign(notes, problemNotes(rows, workerCounts, (_r, i) => checks[i]!.why))
 
   const path = await writeRecord(makeRecord({ scenario: "stateful", baseline: BASELINE, results, notes }))
 
