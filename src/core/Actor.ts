@@ -38,7 +38,7 @@ import * as SchemaTransformation from "effect/SchemaTransformation"
 import type * as Scope from "effect/Scope"
 import { hold as holdShared } from "../runtime/Arena.ts"
 import { codecOf } from "../runtime/codec.ts"
-import { Outcome } from "../runtime/protocol.ts"
+import { Outcome, type PayloadIssue } from "../runtime/protocol.ts"
 import { ActorInitError, ActorUnavailable } from "./ActorError.ts"
 import * as Task from "./Task.ts"
 import { renderInput, type TaskFailure } from "./TaskError.ts"
@@ -252,29 +252,11 @@ export const spawn = <A extends Any>(
         if (transport === undefined) return Effect.die(new Error(`the pool of ${actor.name} hosts no actors`))
         const codec = codecOf(actor.init)
         const encoded = codec.encodePayload(init)
-        if (encoded.issue !== undefined) {
-          return Effect.fail(
-            new ActorInitError({
-              actorName: actor.name,
-              workerId: -1,
-              input: renderInput(init),
-              reason: "PayloadInvalid",
-              message: `${JSON.stringify(encoded.issue.path)}: ${encoded.issue.message}`
-            })
-          )
-        }
+        if (encoded.issue !== undefined) return Effect.fail(invalidInit(actor, init, encoded.issue))
         // The actor owns the shared memory its init arguments carry for as long as it lives.
         const held = codec.sharedPayload ? holdShared([encoded.value]) : undefined
         if (held?._tag === "Released") {
-          return Effect.fail(
-            new ActorInitError({
-              actorName: actor.name,
-              workerId: -1,
-              input: renderInput(init),
-              reason: "PayloadInvalid",
-              message: `${JSON.stringify(held.path)}: this shared array was already released`
-            })
-          )
+          return Effect.fail(invalidInit(actor, init, { path: held.path, message: "this shared array was already released" }))
         }
         const restart = options?.restart
         const backoff = restart?.backoff === undefined ? undefined : Duration.fromInput(restart.backoff)
@@ -419,6 +401,16 @@ const unavailable = (actor: Any, id: number, reason: "Stopped" | "Dead", detail?
     actorId: id,
     reason,
     message: detail ?? (reason === "Stopped" ? "the actor was stopped" : "the actor died and will not be restarted")
+  })
+
+/** Init arguments the caller's side rejected, before any worker saw them. */
+const invalidInit = (actor: Any, init: unknown, issue: PayloadIssue) =>
+  new ActorInitError({
+    actorName: actor.name,
+    workerId: -1,
+    input: renderInput(init),
+    reason: "PayloadInvalid",
+    message: `${JSON.stringify(issue.path)}: ${issue.message}`
   })
 
 const initFailure = (actor: Any, init: unknown, outcome: Outcome, value: unknown, workerId: number) => {
