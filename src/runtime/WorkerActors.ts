@@ -40,6 +40,8 @@ interface Instance {
   current: Call | undefined
   /** Every call started and not yet answered, concurrent ones included. */
   readonly running: Set<Call>
+  /** `drain` is on the stack: a call that settles inside it must not start another drain. */
+  draining: boolean
   stopping: Promise<void> | undefined
 }
 
@@ -110,6 +112,7 @@ export class WorkerActors {
       mailbox: [],
       current: undefined,
       running: new Set(),
+      draining: false,
       stopping: undefined
     }
     this.actors.set(actorId, instance)
@@ -181,18 +184,23 @@ export class WorkerActors {
     })
   }
 
-  /** Rule 1: starts queued calls until one goes asynchronous. */
+  /**
+   * Rule 1: starts queued calls until one goes asynchronous. A call that finishes synchronously
+   * settles inside `start`; the loop, not a nested drain, takes the next one, so a long run of
+   * synchronous calls queued behind a slow one cannot overflow the stack.
+   */
   private drain(instance: Instance): void {
-    if (instance.handlers === undefined) return
-    while (instance.current === undefined && instance.mailbox.length > 0) {
-      const call = instance.mailbox.shift()!
-      if (call.cancelled) continue
-      if (instance.actor.concurrent.has(call.method)) {
+    if (instance.handlers === undefined || instance.draining) return
+    instance.draining = true
+    try {
+      while (instance.current === undefined && instance.mailbox.length > 0 && instance.stopping === undefined) {
+        const call = instance.mailbox.shift()!
+        if (call.cancelled) continue
+        if (!instance.actor.concurrent.has(call.method)) instance.current = call
         this.start(instance, call)
-        continue
       }
-      instance.current = call
-      this.start(instance, call)
+    } finally {
+      instance.draining = false
     }
   }
 

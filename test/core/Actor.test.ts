@@ -47,6 +47,21 @@ describe.each(backends)("actors on $name", (backend) => {
       assert.deepStrictEqual(yield* counter.call("log", {}), Array.from({ length: 8 }, (_, i) => `m${i}`))
     }).pipe(Effect.scoped, Effect.provide(pool)))
 
+  it.live("regression: a long run of quick calls queued behind a slow one is handled in order", () =>
+    Effect.gen(function*() {
+      // Each call that finished synchronously started the next from inside itself: 20,000 queued
+      // calls nested 20,000 drains deep and overflowed the worker's stack.
+      const counter = yield* Actor.spawn(Counter, { start: 0 })
+      const slow = yield* Effect.forkChild(counter.call("sleep", { millis: 300 }))
+      // Let the slow call reach the actor first: the quick ones then queue behind it.
+      yield* Effect.sleep("50 millis")
+      const totals = yield* Effect.all(Array.from({ length: 20_000 }, () => counter.call("add", { n: 1 })), {
+        concurrency: "unbounded"
+      })
+      yield* Fiber.join(slow)
+      assert.deepStrictEqual(totals, Array.from({ length: 20_000 }, (_, i) => i + 1))
+    }).pipe(Effect.scoped, Effect.provide(pool)))
+
   it.live("a method declared concurrent runs alongside the others", () =>
     Effect.gen(function*() {
       const counter = yield* Actor.spawn(Counter, { start: 0 })
