@@ -15,8 +15,8 @@
  *   ))
  * ```
  *
- * The same task definitions and worker entry run, with the real `WorkerRuntime` and dispatcher;
- * workers are processes of one simulated world in the caller's thread. Every choice that threads
+ * The same task and actor definitions and worker entry run, with the real `WorkerRuntime`,
+ * dispatcher and actor host; workers are processes of one simulated world in the caller's thread. Every choice that threads
  * leave to chance — message latencies, how worker steps interleave, how long each task takes — is
  * drawn from the seed, and time is virtual: timeouts, retries and backoff take no real time. The
  * same seed and fault plan replay the same schedule, step for step.
@@ -34,7 +34,8 @@ import type * as Scope from "effect/Scope"
 import type { Event, PoolSummary, Range, SimulatedPool } from "../runtime/SimulatedBackend.ts"
 import { makeSimulatedPool } from "../runtime/SimulatedBackend.ts"
 import { type DriveOutcome, type Process, World as SimulatedWorld } from "../runtime/SimulatedWorld.ts"
-import { acquireDispatcher, loadEntry, provideTasks } from "./internal/pool.ts"
+import type { Any as ActorAny } from "./Actor.ts"
+import { acquireDispatcher, hostActors, loadEntry, provideTasks } from "./internal/pool.ts"
 import type { Any, Group, Runner } from "./Task.ts"
 import { PoolOptionsError, type WorkerInitError } from "./TaskError.ts"
 import type { WorkerEntry } from "./Worker.ts"
@@ -77,8 +78,8 @@ const makeFaults = (bounds: {
  * - `CrashOnInit`: the worker dies just before its ready handshake.
  * - `HangOnInit`: its per-worker Layer never finishes building (the pool's `initTimeout` cuts it off).
  * - `CrashOnTask`: it dies after running the handler of its `task`-th task (0-based, counting every
- *   handler it starts), before the result leaves: the work and its side effects happened, the
- *   answer is lost.
+ *   handler it starts, actor methods included), before the result leaves: the work and its side
+ *   effects happened, the answer is lost.
  * - `CrashAt`: it dies `millis` virtual ms after it was started, whatever it is doing.
  * - `CrashOnExit`: it dies as its exit hooks begin, during shutdown.
  * - `Slow`: its messages and its tasks take `factor` times as long.
@@ -259,13 +260,19 @@ export interface LayerOptions {
 }
 
 /**
- * A simulated pool serving `group`: the same services as `WorkerPool.layer`, for a program that
- * `run` runs. Faults of the run's plan whose `pool` is this pool's number apply to its workers.
+ * A simulated pool serving `group`: the same services as `WorkerPool.layer` — its tasks, and its
+ * actors on the simulated workers — for a program that `run` runs. Faults of the run's plan whose
+ * `pool` is this pool's number apply to its workers, and to the actors living on them.
+ *
+ * **Details**: the actor host is the real one, on the world's virtual timers: restart backoffs
+ * take no real time. The trace shows what it decided (`ActorSpawn`, `ActorCall`, `ActorAnswer`,
+ * `ActorRestart`, …) and what each worker ran (`ActorBuild`, `ActorStart`, `ActorFinish`,
+ * `ActorFinalized`), with the same call ids throughout.
  */
-export const layer = <Tasks extends Any>(
-  group: Group<Tasks>,
+export const layer = <Tasks extends Any, Actors extends ActorAny = never>(
+  group: Group<Tasks, Actors>,
   options: LayerOptions
-): Layer.Layer<Runner<Tasks["name"]>, PoolOptionsError | WorkerInitError, World> =>
+): Layer.Layer<Runner<Tasks["name"] | Actors["name"]>, PoolOptionsError | WorkerInitError, World> =>
   Layer.effectContext(
     Effect.gen(function*() {
       const state = yield* World
@@ -289,6 +296,7 @@ export const layer = <Tasks extends Any>(
       })
       state.pools.push(pool)
       yield* acquireDispatcher(() => pool.dispatcher)
+      yield* hostActors(group, pool.dispatcher, pool.timers, pool.actorObserver)
       return provideTasks(group, pool.client)
     })
   )

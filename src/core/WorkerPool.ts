@@ -22,9 +22,8 @@ import { issueOf } from "../runtime/codec.ts"
 import { type Backend, Dispatcher, realTimers } from "../runtime/Dispatcher.ts"
 import { inlineBackend } from "../runtime/InlineBackend.ts"
 import { liveThreads, threadBackend } from "../runtime/ThreadBackend.ts"
-import { ActorHost } from "../runtime/ActorHost.ts"
-import { type Any as ActorAny, registerPool, transportKeys } from "./Actor.ts"
-import { acquireDispatcher, loadEntry, provideTasks, toHref } from "./internal/pool.ts"
+import type { Any as ActorAny } from "./Actor.ts"
+import { acquireDispatcher, hostActors, loadEntry, provideTasks, toHref } from "./internal/pool.ts"
 import type { Any, Group, Runner } from "./Task.ts"
 import { PoolOptionsError, type WorkerInitError } from "./TaskError.ts"
 import { isWorkerEntry, type WorkerEntry } from "./Worker.ts"
@@ -84,14 +83,7 @@ export const layer = <Tasks extends Any, Actors extends ActorAny = never>(
       const resolved = yield* resolveOptions(options)
       const backend = yield* makeBackend(options, resolved)
       const dispatcher = yield* acquireDispatcher(() => new Dispatcher(backend, { ...resolved, timers: realTimers }))
-      if (Object.keys(group.actors).length > 0) {
-        const host = new ActorHost(dispatcher, realTimers)
-        dispatcher.listen(host)
-        dispatcher.actors = host
-        const key = `pool-${++poolCount}-${process.pid}`
-        transportKeys.set(host, key)
-        yield* Effect.acquireRelease(Effect.sync(() => registerPool(key, host)), (unregister) => Effect.sync(unregister))
-      }
+      yield* hostActors(group, dispatcher, realTimers)
       return provideTasks(group, dispatcher)
     })
   )
@@ -168,5 +160,3 @@ const makeBackend = (
   }
   return Effect.map(loadEntry(options.entry), inlineBackend)
 }
-
-let poolCount = 0

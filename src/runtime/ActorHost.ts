@@ -14,7 +14,7 @@
 import type { Any as ActorAny, Reply, Transport } from "../core/Actor.ts"
 import type { Any as TaskAny } from "../core/Task.ts"
 import type { Dispatcher, Timers, WorkerListener } from "./Dispatcher.ts"
-import { type FromWorker, Op, Outcome, resultStride } from "./protocol.ts"
+import { type FromWorker, Op, Outcome, type RemoteError, resultStride } from "./protocol.ts"
 
 type State = "placing" | "starting" | "running" | "backoff" | "stopping" | "stopped" | "dead"
 
@@ -47,16 +47,41 @@ interface ActorRecord {
   timer: unknown
 }
 
+/**
+ * What a host tells an observer as it works: the simulation traces it, a thread pool has none.
+ * Called before the event's effects (a reply, a message) happen, so a trace reads cause first.
+ */
+export interface ActorObserver {
+  /** The caller asked for a new actor. */
+  readonly onSpawn: (actorId: number, actorName: string) => void
+  /** A call was made, by the caller (`from` -1) or by a handler on worker `from`; `callId` names it on the wire. */
+  readonly onCall: (callId: number, actorId: number, method: string, from: number) => void
+  /** The call's one answer goes to whoever made it (rule 3). */
+  readonly onAnswer: (callId: number, actorId: number, outcome: Outcome, workerId: number) => void
+  /** Whoever made the call gave up on it unanswered: it gets no answer. */
+  readonly onCancel: (callId: number, actorId: number) => void
+  /** The instance is gone; the actor is rebuilt after `delayMillis`. */
+  readonly onRestart: (actorId: number, restarts: number, delayMillis: number) => void
+  /** Gone for good: its calls fail with `Unavailable: Dead` until it is stopped. */
+  readonly onDead: (actorId: number) => void
+  /** Someone asked to stop it. */
+  readonly onStop: (actorId: number) => void
+  /** The host forgot it: it stopped. */
+  readonly onStopped: (actorId: number) => void
+}
+
 export class ActorHost implements Transport, WorkerListener {
   private readonly dispatcher: Dispatcher
   private readonly timers: Timers
+  private readonly observer: ActorObserver | undefined
   private readonly records = new Map<number, ActorRecord>()
   private readonly calls = new Map<number, Call>()
   private nextActorId = 0
 
-  constructor(dispatcher: Dispatcher, timers: Timers) {
+  constructor(dispatcher: Dispatcher, timers: Timers, observer?: ActorObserver) {
     this.dispatcher = dispatcher
     this.timers = timers
+    this.observer = observer
   }
 
   // -------------------------------------------------------------------------------------------
@@ -85,7 +110,9 @@ export class ActorHost implements Transport, WorkerListener {
       onStopped: [],
       timer: undefined
     }
+    this.observer?.onSpawn(record.id, actor.name)
     if (this.dispatcher.isClosed) {
+      this.observer?.onStopped(record.id)
       reply(Outcome.Lost, "the pool is closed", -1)
       return record.id
     }
@@ -94,29 +121,13 @@ export class ActorHost implements Transport, WorkerListener {
     return record.id
   }
 
-  readonly call = (actorId: number, method: TaskAny, payload: unknown, reply: Reply): () => Promise<void> => {
-    const record = this.records.get(actorId)
-    if (record === undefined || record.state === "stopping" || record.state === "stopped" || record.state === "dead") {
-      reply(Outcome.Unavailable, record?.state === "dead" ? "Dead" : "Stopped", record?.workerId ?? -1)
-      return resolved
-    }
-    const call: Call = {
-      id: this.dispatcher.nextId(),
-      record,
-      method: method.name.slice(record.actor.name.length + 1),
-      payload,
-      reply,
-      cancelled: false,
-      onDone: undefined
-    }
-    if (record.state === "running") this.send(call)
-    else record.waiting.push(call)
-    return () => this.cancel(call)
-  }
+  readonly call = (actorId: number, method: TaskAny, payload: unknown, reply: Reply): () => Promise<void> =>
+    this.makeCall(actorId, method.name, payload, reply, -1)
 
   readonly stop = (actorId: number): Promise<void> => {
     const record = this.records.get(actorId)
     if (record === undefined) return resolved()
+    this.observer?.onStop(actorId)
     return new Promise((resolve) => {
       record.onStopped.push(resolve)
       switch (record.state) {
@@ -181,8 +192,8 @@ export class ActorHost implements Transport, WorkerListener {
         this.stopped(record)
       } else if (this.dispatcher.isClosed) {
         this.failWaiting(record, "Stopped")
-        if (record.onSpawned !== undefined) this.answerSpawn(record, Outcome.Lost, why, workerId)
         this.stopped(record)
+        if (record.onSpawned !== undefined) this.answerSpawn(record, Outcome.Lost, why, workerId)
       } else {
         this.crashed(record, Outcome.Lost, why, workerId)
       }
@@ -254,6 +265,7 @@ export class ActorHost implements Transport, WorkerListener {
     record.state = "backoff"
     record.workerId = -1
     const delay = record.backoffMillis * 2 ** (record.restarts - 1)
+    this.observer?.onRestart(record.id, record.restarts, delay)
     record.timer = this.timers.set(delay, () => {
       if (record.state === "backoff") this.place(record)
     })
@@ -261,6 +273,7 @@ export class ActorHost implements Transport, WorkerListener {
 
   private died(record: ActorRecord): void {
     record.state = "dead"
+    this.observer?.onDead(record.id)
     this.failWaiting(record, "Dead")
     // Kept until its scope stops it, so calls meanwhile learn it is dead rather than stopped.
     for (const resolve of record.onStopped.splice(0)) resolve()
@@ -269,6 +282,7 @@ export class ActorHost implements Transport, WorkerListener {
   private stopped(record: ActorRecord): void {
     record.state = "stopped"
     this.records.delete(record.id)
+    this.observer?.onStopped(record.id)
     for (const call of [...record.inFlight]) this.finish(call, Outcome.Unavailable, "Stopped", record.workerId)
     for (const resolve of record.onStopped.splice(0)) resolve()
   }
@@ -315,13 +329,15 @@ export class ActorHost implements Transport, WorkerListener {
 
   private cancel(call: Call): Promise<void> {
     if (call.cancelled) return resolved()
-    call.cancelled = true
     const waitingAt = call.record.waiting.indexOf(call)
+    const inFlight = this.calls.has(call.id)
+    if (waitingAt < 0 && !inFlight) return resolved()
+    call.cancelled = true
+    this.observer?.onCancel(call.id, call.record.id)
     if (waitingAt >= 0) {
       call.record.waiting.splice(waitingAt, 1)
       return resolved()
     }
-    if (!this.calls.has(call.id)) return resolved()
     return new Promise((resolve) => {
       call.onDone = resolve
       this.dispatcher.sendTo(call.record.workerId, [Op.Cancel, call.id])
@@ -330,15 +346,43 @@ export class ActorHost implements Transport, WorkerListener {
 
   /** A worker's handler calls an actor through a handle it received (routed here, not to user code). */
   private ask(workerId: number, askId: number, actorId: number, method: string, payload: unknown): void {
-    const answer = (outcome: Outcome, value: unknown) => {
-      this.dispatcher.sendTo(workerId, [Op.Answer, askId, outcome, value])
-    }
     const record = this.records.get(actorId)
-    const task = record?.actor.methods[method]
-    if (record === undefined || task === undefined) {
-      return answer(Outcome.Unavailable, record === undefined ? "Stopped" : "Dead")
+    this.makeCall(actorId, record === undefined ? method : `${record.actor.name}.${method}`, payload, (outcome, value) => {
+      this.dispatcher.sendTo(workerId, [Op.Answer, askId, outcome, value])
+    }, workerId)
+  }
+
+  /** A call from the caller (`from` -1) or asked by a worker; `taskName` is the method's task name. */
+  private makeCall(actorId: number, taskName: string, payload: unknown, replyTo: Reply, from: number): () => Promise<void> {
+    const id = this.dispatcher.nextId()
+    const record = this.records.get(actorId)
+    const method = taskName.slice(record === undefined ? taskName.lastIndexOf(".") + 1 : record.actor.name.length + 1)
+    const observer = this.observer
+    observer?.onCall(id, actorId, method, from)
+    // Observed where it is delivered, so that no path can answer unseen.
+    const reply: Reply = observer === undefined ? replyTo : (outcome, value, workerId) => {
+      observer.onAnswer(id, actorId, outcome, workerId)
+      replyTo(outcome, value, workerId)
     }
-    this.call(actorId, task, payload, answer)
+    const refuse = (outcome: Outcome, value: unknown) => {
+      reply(outcome, value, -1)
+      return resolved
+    }
+    if (record === undefined || record.state === "stopping" || record.state === "stopped" || record.state === "dead") {
+      return refuse(Outcome.Unavailable, record?.state === "dead" ? "Dead" : "Stopped")
+    }
+    if (!Object.hasOwn(record.actor.methods, method)) {
+      // Only a worker can name a method the definition lacks: a caller's handle is typed.
+      return refuse(Outcome.Defect, {
+        name: "UnknownMethod",
+        message: `actor ${record.actor.name} has no method "${method}"`,
+        stack: ""
+      } satisfies RemoteError)
+    }
+    const call: Call = { id, record, method, payload, reply, cancelled: false, onDone: undefined }
+    if (record.state === "running") this.send(call)
+    else record.waiting.push(call)
+    return () => this.cancel(call)
   }
 }
 

@@ -4,8 +4,9 @@
  * with a latency drawn from its seed. Faults from a plan are injected at the points they name, and
  * everything the pool and its workers do is recorded as a trace.
  *
- * Contains `makeSimulatedPool` (the dispatcher, its `PoolClient` as a layer provides it, and a
- * summary of what happened to every worker), the trace `Event` model, and the fault model it reads.
+ * Contains `makeSimulatedPool` (the dispatcher, its `PoolClient` as a layer provides it, what an
+ * actor host needs to run on it, and a summary of what happened to every worker), the trace
+ * `Event` model, and the fault model it reads.
  *
  * Rules:
  * 1. Messages are structured-cloned and each direction of each worker's channel is FIFO, like a
@@ -14,11 +15,15 @@
  * 2. A worker that dies — crash, termination, exit after `Shutdown` — never runs again (its
  *    process is killed: no finalizer runs, as in a terminated thread); what it posted before
  *    arrives, then the pool hears of its exit, once.
- * 3. Each task first spends `work` virtual ms (× slowness) in its worker, so tasks overlap,
- *    time out and are cut down by crashes as real ones do.
+ * 3. Each task, actor constructor and actor method first spends `work` virtual ms (× slowness)
+ *    in its worker, so they overlap, time out and are cut down by crashes as real ones do.
  * 4. Bookkeeping is on the wire, independent of the dispatcher's own: a message is outstanding
  *    from its `Run` until the pool has received an answer for each of its tasks or the worker's
  *    exit; the maxima are reported so a property can hold them against the configured bound.
+ * 5. Actors are traced at three levels: what the pool's actor host decided (spawns, calls and
+ *    their one answer, restarts, stops), what crossed the wire (placements, constructors'
+ *    outcomes), and what each worker ran (instances built and finalized, handlers started and
+ *    finished). Call ids are the host's, the same on every level.
  */
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
@@ -28,7 +33,15 @@ import * as Layer from "effect/Layer"
 import type { Fault } from "../core/Simulation.ts"
 import type { PoolClient, Submission, Ticket } from "../core/Task.ts"
 import type { WorkerEntry } from "../core/Worker.ts"
-import { type Backend, type Connection, Dispatcher, type DispatcherOptions, type WorkerEvents } from "./Dispatcher.ts"
+import type { ActorObserver } from "./ActorHost.ts"
+import {
+  type Backend,
+  type Connection,
+  Dispatcher,
+  type DispatcherOptions,
+  type Timers,
+  type WorkerEvents
+} from "./Dispatcher.ts"
 import { type FromWorker, Op, type Outcome, resultStride, runStride, type ToWorker } from "./protocol.ts"
 import type { Process, World } from "./SimulatedWorld.ts"
 import { WorkerRuntime } from "./WorkerRuntime.ts"
@@ -39,7 +52,15 @@ export interface Range {
   readonly max: number
 }
 
-export type OutcomeName = "Success" | "Failure" | "Defect" | "PayloadInvalid" | "Interrupted" | "Timeout" | "Lost"
+export type OutcomeName =
+  | "Success"
+  | "Failure"
+  | "Defect"
+  | "PayloadInvalid"
+  | "Interrupted"
+  | "Timeout"
+  | "Lost"
+  | "Unavailable"
 
 /** A task on the wire: its pool-wide id, and which submission, input and attempt it carries. */
 export interface WireTask {
@@ -75,7 +96,7 @@ export type Event =
   | { readonly _tag: "Finish"; readonly at: number; readonly pool: number; readonly worker: number; readonly task: number }
   /** The pool received a task's outcome from its worker. */
   | { readonly _tag: "Reply"; readonly at: number; readonly pool: number; readonly worker: number; readonly task: number; readonly outcome: OutcomeName }
-  /** The pool sent a `Cancel` message. */
+  /** The pool sent a `Cancel` message (its ids are tasks' or actor calls'). */
   | { readonly _tag: "Interrupt"; readonly at: number; readonly pool: number; readonly worker: number; readonly tasks: ReadonlyArray<number> }
   /** The pool asked a worker to shut down, or terminated it. */
   | { readonly _tag: "Shutdown"; readonly at: number; readonly pool: number; readonly worker: number }
@@ -87,6 +108,35 @@ export type Event =
   | { readonly _tag: "Finalized"; readonly at: number; readonly pool: number; readonly worker: number }
   /** The pool heard that a worker is gone. */
   | { readonly _tag: "Exit"; readonly at: number; readonly pool: number; readonly worker: number; readonly reason: string }
+  // Actors (rule 5). `actor` is the actor's id in its pool, `call` the host's id of a call.
+  /** The caller asked for a new actor. */
+  | { readonly _tag: "ActorSpawn"; readonly at: number; readonly pool: number; readonly actor: number; readonly name: string }
+  /** The pool sent it to a worker to be built: its first placement, or after a restart… */
+  | { readonly _tag: "ActorPlace"; readonly at: number; readonly pool: number; readonly worker: number; readonly actor: number }
+  /** …the worker began building an instance (its constructor runs; its scope opens)… */
+  | { readonly _tag: "ActorBuild"; readonly at: number; readonly pool: number; readonly worker: number; readonly actor: number }
+  /** …and the pool heard how the constructor ended. */
+  | { readonly _tag: "ActorSpawned"; readonly at: number; readonly pool: number; readonly worker: number; readonly actor: number; readonly outcome: OutcomeName }
+  /** A call was made, by the caller (`from` -1) or by a handler on worker `from`… */
+  | { readonly _tag: "ActorCall"; readonly at: number; readonly pool: number; readonly actor: number; readonly call: number; readonly method: string; readonly from: number }
+  /** …its handler began on the actor's worker… */
+  | { readonly _tag: "ActorStart"; readonly at: number; readonly pool: number; readonly worker: number; readonly actor: number; readonly call: number }
+  /** …and ended, however (`Success`, `Failure`, `Defect` or `Interrupted`)… */
+  | { readonly _tag: "ActorFinish"; readonly at: number; readonly pool: number; readonly worker: number; readonly actor: number; readonly call: number; readonly outcome: OutcomeName }
+  /** …and its one answer went to whoever made it (`worker` -1 when no worker gave it), */
+  | { readonly _tag: "ActorAnswer"; readonly at: number; readonly pool: number; readonly actor: number; readonly call: number; readonly outcome: OutcomeName; readonly worker: number }
+  /** or they gave up on it first, and get none. */
+  | { readonly _tag: "ActorCancel"; readonly at: number; readonly pool: number; readonly actor: number; readonly call: number }
+  /** Its instance was lost: it is rebuilt (its `restarts`-th time) after `after` ms… */
+  | { readonly _tag: "ActorRestart"; readonly at: number; readonly pool: number; readonly actor: number; readonly restarts: number; readonly after: number }
+  /** …or, with no restart left, it is dead. */
+  | { readonly _tag: "ActorDead"; readonly at: number; readonly pool: number; readonly actor: number }
+  /** Someone asked to stop it. */
+  | { readonly _tag: "ActorStop"; readonly at: number; readonly pool: number; readonly actor: number }
+  /** The pool forgot it: it stopped, or its spawn failed. */
+  | { readonly _tag: "ActorStopped"; readonly at: number; readonly pool: number; readonly actor: number }
+  /** An instance's scope closed: every finalizer of it ran. */
+  | { readonly _tag: "ActorFinalized"; readonly at: number; readonly pool: number; readonly worker: number; readonly actor: number }
 
 /** How a worker ended, or `"running"` if it had not when the run stopped. */
 export type WorkerFate = "running" | "exited" | "crashed" | "terminated"
@@ -128,6 +178,9 @@ export interface SimulatedPool {
   readonly dispatcher: Dispatcher
   /** The dispatcher as callers use it, with submissions, cancels and outcomes traced. */
   readonly client: PoolClient
+  /** The pool's virtual timers, and what traces an actor host's decisions: for hosting actors. */
+  readonly timers: Timers
+  readonly actorObserver: ActorObserver
   readonly summary: () => PoolSummary
 }
 
@@ -193,6 +246,9 @@ export const makeSimulatedPool = (options: SimulatedPoolOptions): SimulatedPool 
       case Op.InitFailed:
         record({ _tag: "InitFailed", at, pool, worker: worker.id })
         break
+      case Op.Spawned:
+        record({ _tag: "ActorSpawned", at, pool, worker: worker.id, actor: message[1], outcome: outcomeName(message[2]) })
+        break
       case Op.Results:
         for (let i = 1; i < message.length; i += resultStride) {
           const id = message[i] as number
@@ -240,6 +296,9 @@ export const makeSimulatedPool = (options: SimulatedPoolOptions): SimulatedPool 
       case Op.Shutdown:
         record({ _tag: "Shutdown", at, pool, worker: worker.id })
         break
+      case Op.Spawn:
+        record({ _tag: "ActorPlace", at, pool, worker: worker.id, actor: message[1] })
+        break
     }
     toWorker(worker, () => {
       if (copy[0] !== Op.Shutdown) return worker.runtime.receive(copy as unknown as ToWorker)
@@ -267,6 +326,8 @@ export const makeSimulatedPool = (options: SimulatedPoolOptions): SimulatedPool 
         outstanding: 0,
         tasksRun: 0,
         current: -1,
+        building: -1,
+        actorCall: -1,
         has: (tag) => mine.some((fault) => fault._tag === tag)
       }
       workers.set(workerId, worker)
@@ -277,6 +338,16 @@ export const makeSimulatedPool = (options: SimulatedPoolOptions): SimulatedPool 
         onStart: (id) => {
           worker.current = id
           record({ _tag: "Start", at: world.now, pool, worker: workerId, task: id })
+        },
+        actors: {
+          onBuild: (actorId) => {
+            worker.building = actorId
+            record({ _tag: "ActorBuild", at: world.now, pool, worker: workerId, actor: actorId })
+          },
+          onCall: (actorId, callId) => {
+            worker.actorCall = callId
+            record({ _tag: "ActorStart", at: world.now, pool, worker: workerId, actor: actorId, call: callId })
+          }
         }
       })
       record({ _tag: workerId < options.dispatcher.size ? "Spawn" : "Restart", at: world.now, pool, worker: workerId })
@@ -296,15 +367,17 @@ export const makeSimulatedPool = (options: SimulatedPoolOptions): SimulatedPool 
     }
   }
 
+  const timers: Timers = {
+    set: (millis, f) => caller.setTimer(millis, f),
+    // Like `clearTimeout`, clearing nothing is fine: the dispatcher clears timers it may not have set.
+    clear: (timer) => {
+      if (timer !== undefined) caller.clearTimer(timer as ReturnType<Process["setTimer"]>)
+    }
+  }
+
   const dispatcher = new Dispatcher(backend, {
     ...options.dispatcher,
-    timers: {
-      set: (millis, f) => caller.setTimer(millis, f),
-      // Like `clearTimeout`, clearing nothing is fine: the dispatcher clears timers it may not have set.
-      clear: (timer) => {
-        if (timer !== undefined) caller.clearTimer(timer as ReturnType<Process["setTimer"]>)
-      }
-    },
+    timers,
     onDispatch: (_workerId, taskId, submission, index, attempts) => {
       wire.set(taskId, { id: taskId, submission: submissionIds.get(submission) ?? -1, index, attempt: attempts })
     }
@@ -312,6 +385,10 @@ export const makeSimulatedPool = (options: SimulatedPoolOptions): SimulatedPool 
 
   const client: PoolClient = {
     size: dispatcher.size,
+    // Set once the layer hosts the group's actors (`hostActors`).
+    get actors() {
+      return dispatcher.actors
+    },
     submit: (submission: Submission): Ticket => {
       const id = nextSubmission++
       record({
@@ -353,7 +430,19 @@ export const makeSimulatedPool = (options: SimulatedPoolOptions): SimulatedPool 
     maxTasksInFlight
   })
 
-  return { dispatcher, client, summary }
+  const actorObserver: ActorObserver = {
+    onSpawn: (actor, name) => record({ _tag: "ActorSpawn", at: world.now, pool, actor, name }),
+    onCall: (call, actor, method, from) => record({ _tag: "ActorCall", at: world.now, pool, actor, call, method, from }),
+    onAnswer: (call, actor, outcome, worker) =>
+      record({ _tag: "ActorAnswer", at: world.now, pool, actor, call, outcome: outcomeName(outcome), worker }),
+    onCancel: (call, actor) => record({ _tag: "ActorCancel", at: world.now, pool, actor, call }),
+    onRestart: (actor, restarts, after) => record({ _tag: "ActorRestart", at: world.now, pool, actor, restarts, after }),
+    onDead: (actor) => record({ _tag: "ActorDead", at: world.now, pool, actor }),
+    onStop: (actor) => record({ _tag: "ActorStop", at: world.now, pool, actor }),
+    onStopped: (actor) => record({ _tag: "ActorStopped", at: world.now, pool, actor })
+  }
+
+  return { dispatcher, client, timers, actorObserver, summary }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -377,6 +466,9 @@ interface SimWorker {
   tasksRun: number
   /** The wire id of the task whose handler runs (a worker runs one at a time). */
   current: number
+  /** The actor whose constructor, and the call whose handler, is about to run (set just before). */
+  building: number
+  actorCall: number
   readonly has: (tag: Fault["_tag"]) => boolean
 }
 
@@ -384,9 +476,11 @@ interface SimWorker {
 const corrupted = Symbol.for("effect-parallel/Simulation/CorruptedPayload")
 
 /**
- * The entry as this worker runs it: each handler first spends its `work` (rule 3) and may crash
- * after running; the per-worker Layer is wrapped so the trace sees its finalizers finish, a
- * `CrashOnExit` strikes as they begin, and a `HangOnInit` never lets it finish building.
+ * The entry as this worker runs it: each handler (a task's or an actor method's) first spends its
+ * `work` (rule 3) and may crash after running; each actor constructor spends its `work` too, and
+ * its instance's scope is traced closing; the per-worker Layer is wrapped so the trace sees its
+ * finalizers finish, a `CrashOnExit` strikes as they begin, and a `HangOnInit` never lets it
+ * finish building.
  */
 const instrument = (
   options: SimulatedPoolOptions,
@@ -396,45 +490,98 @@ const instrument = (
   record: (event: Event) => void
 ): WorkerEntry => {
   const { world, entry, pool } = options
+  const work = () => world.between(options.work.min, options.work.max) * worker.slowness
+
+  /**
+   * A handler's effect as this worker runs it; `onFinish` sees, once, how it ended: the handler's
+   * own Exit, or an interruption during its `work`.
+   */
+  const timed = (
+    handler: (payload: unknown) => Effect.Effect<unknown, unknown, any>,
+    payload: unknown,
+    onFinish: (exit: Exit.Exit<unknown, unknown>) => void
+  ): Effect.Effect<unknown, unknown, any> => {
+    const task = worker.tasksRun++
+    const millis = work()
+    const crashes = faults.some((fault) => fault._tag === "CrashOnTask" && fault.task === task)
+    let done = false
+    const finished = (exit: Exit.Exit<unknown, unknown>) => {
+      if (done) return
+      done = true
+      onFinish(exit)
+    }
+    const run = () => {
+      let effect: Effect.Effect<unknown, unknown, any>
+      try {
+        effect = handler(payload)
+      } catch (error) {
+        finished(Exit.die(error))
+        throw error
+      }
+      // An Exit stays an Exit, so the runtime's no-fiber path for sync handlers is exercised too.
+      if (Exit.isExit(effect)) {
+        finished(effect)
+        return effect
+      }
+      return Effect.onExit(effect, (exit) => Effect.sync(() => finished(exit)))
+    }
+    let effect = millis > 0
+      ? Effect.onExit(Effect.andThen(Effect.sleep(millis), Effect.suspend(run)), (exit) => Effect.sync(() => finished(exit)))
+      : run()
+    if (crashes) {
+      // The handler did its work (and its side effects); its worker dies before answering.
+      effect = Effect.flatMap(Effect.exit(effect), () =>
+        Effect.suspend(() => {
+          crash(worker, "CrashOnTask")
+          return Effect.never
+        }))
+    }
+    return effect
+  }
+
   const handlers: Record<string, (payload: unknown) => Effect.Effect<unknown, unknown, any>> = { ...entry.handlers }
   for (const name of Object.keys(entry.group.tasks)) {
     const handler = entry.handlers[name]
     if (handler === undefined) continue
     handlers[name] = (payload) => {
-      const task = worker.tasksRun++
       const id = worker.current
-      const work = world.between(options.work.min, options.work.max) * worker.slowness
-      const crashes = faults.some((fault) => fault._tag === "CrashOnTask" && fault.task === task)
-      const finished = (exit: Exit.Exit<unknown, unknown>) => {
+      return timed(handler, payload, (exit) => {
         if (Exit.isSuccess(exit) || !Cause.hasInterruptsOnly(exit.cause)) {
           record({ _tag: "Finish", at: world.now, pool, worker: worker.id, task: id })
         }
+      })
+    }
+  }
+  for (const name of Object.keys(entry.group.actors)) {
+    const constructor = entry.handlers[name]
+    if (constructor === undefined) continue
+    handlers[name] = (init) => {
+      const actor = worker.building
+      const finalized = () => record({ _tag: "ActorFinalized", at: world.now, pool, worker: worker.id, actor })
+      let built: Effect.Effect<unknown, unknown, any>
+      try {
+        built = constructor(init)
+      } catch (error) {
+        // Its scope closes with nothing in it.
+        finalized()
+        throw error
       }
-      const run = () => {
-        let effect: Effect.Effect<unknown, unknown, any>
-        try {
-          effect = handler(payload)
-        } catch (error) {
-          finished(Exit.die(error))
-          throw error
+      const millis = work()
+      return Effect.gen(function*() {
+        // Finalizers run in reverse: this one last, once every finalizer of the instance has run.
+        yield* Effect.addFinalizer(() => Effect.sync(finalized))
+        if (millis > 0) yield* Effect.sleep(millis)
+        const methods = (yield* built) as Record<string, (payload: unknown) => Effect.Effect<unknown, unknown, any>>
+        const traced: Record<string, (payload: unknown) => Effect.Effect<unknown, unknown, any>> = {}
+        for (const [method, handler] of Object.entries(methods)) {
+          traced[method] = (payload) => {
+            const call = worker.actorCall
+            return timed(handler, payload, (exit) =>
+              record({ _tag: "ActorFinish", at: world.now, pool, worker: worker.id, actor, call, outcome: exitName(exit) }))
+          }
         }
-        // An Exit stays an Exit, so the runtime's no-fiber path for sync handlers is exercised too.
-        if (Exit.isExit(effect)) {
-          finished(effect)
-          return effect
-        }
-        return Effect.onExit(effect, (exit) => Effect.sync(() => finished(exit)))
-      }
-      let effect = work > 0 ? Effect.andThen(Effect.sleep(work), Effect.suspend(run)) : run()
-      if (crashes) {
-        // The handler did its work (and its side effects); its worker dies before answering.
-        effect = Effect.flatMap(Effect.exit(effect), () =>
-          Effect.suspend(() => {
-            crash(worker, "CrashOnTask")
-            return Effect.never
-          }))
-      }
-      return effect
+        return traced
+      })
     }
   }
   const hangs = faults.some((fault) => fault._tag === "HangOnInit")
@@ -463,6 +610,16 @@ const instrument = (
   return { ...entry, handlers, layer }
 }
 
+/** How a handler ended, as the trace names it. */
+const exitName = (exit: Exit.Exit<unknown, unknown>): OutcomeName =>
+  Exit.isSuccess(exit)
+    ? "Success"
+    : Cause.hasInterruptsOnly(exit.cause)
+    ? "Interrupted"
+    : Cause.findErrorOption(exit.cause)._tag === "Some"
+    ? "Failure"
+    : "Defect"
+
 const outcomeNames: ReadonlyArray<OutcomeName> = [
   "Success",
   "Failure",
@@ -470,7 +627,8 @@ const outcomeNames: ReadonlyArray<OutcomeName> = [
   "PayloadInvalid",
   "Interrupted",
   "Timeout",
-  "Lost"
+  "Lost",
+  "Unavailable"
 ]
 
 const outcomeName = (outcome: Outcome): OutcomeName => outcomeNames[outcome] ?? "Lost"

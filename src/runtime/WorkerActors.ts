@@ -45,11 +45,20 @@ interface Instance {
   stopping: Promise<void> | undefined
 }
 
+/** What a host may observe of the actors in its worker; the simulation traces it. */
+export interface ActorHooks {
+  /** An actor's constructor is about to run: a new instance. */
+  readonly onBuild?: ((actorId: number) => void) | undefined
+  /** A call's handler is about to run. */
+  readonly onCall?: ((actorId: number, callId: number) => void) | undefined
+}
+
 export class WorkerActors {
   private readonly entry: WorkerEntry
   private readonly post: (message: FromWorker) => void
   private readonly runFork: () => RunFork
   private readonly run: (effect: Effect.Effect<void>) => Promise<void>
+  private readonly hooks: ActorHooks
   private readonly actors = new Map<number, Instance>()
   private readonly calls = new Map<number, { readonly instance: Instance; readonly call: Call }>()
   private readonly asks = new Map<number, Reply>()
@@ -59,12 +68,14 @@ export class WorkerActors {
     entry: WorkerEntry,
     post: (message: FromWorker) => void,
     runFork: () => RunFork,
-    run: (effect: Effect.Effect<void>) => Promise<void>
+    run: (effect: Effect.Effect<void>) => Promise<void>,
+    hooks: ActorHooks = {}
   ) {
     this.entry = entry
     this.post = post
     this.runFork = runFork
     this.run = run
+    this.hooks = hooks
   }
 
   /** The transport a handler's actor handles use: asks routed by this worker's pool. */
@@ -117,6 +128,7 @@ export class WorkerActors {
     }
     this.actors.set(actorId, instance)
     let build: Effect.Effect<unknown, unknown, any>
+    this.hooks.onBuild?.(actorId)
     try {
       build = Scope.provide(constructor(decoded.value), instance.scope)
     } catch (error) {
@@ -217,6 +229,7 @@ export class WorkerActors {
     const codec = codecOf(task)
     const decoded = codec.decodePayload(call.payload)
     if (decoded.issue !== undefined) return this.settle(instance, call, Outcome.PayloadInvalid, decoded.issue)
+    this.hooks.onCall?.(instance.id, call.id)
     let effect: Effect.Effect<unknown, unknown, any>
     try {
       effect = handler(decoded.value)

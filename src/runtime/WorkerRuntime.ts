@@ -26,7 +26,7 @@ import type { Any } from "../core/Task.ts"
 import { type WorkerEntry, WorkerInfo } from "../core/Worker.ts"
 import { type Codec, codecOf } from "./codec.ts"
 import { type FromWorker, Op, Outcome, type RemoteError, runStride, toRemoteError, type ToWorker } from "./protocol.ts"
-import { causeToRemote, outcomeOf, WorkerActors } from "./WorkerActors.ts"
+import { type ActorHooks, causeToRemote, outcomeOf, WorkerActors } from "./WorkerActors.ts"
 import { WorkerTransport } from "../core/Actor.ts"
 
 /** Results are sent when this many are waiting… */
@@ -54,6 +54,8 @@ export interface RuntimeHost {
   readonly now?: (() => number) | undefined
   /** Called as a task's handler is about to run (after its payload decoded). */
   readonly onStart?: ((id: number) => void) | undefined
+  /** What the host observes of the worker's actors. */
+  readonly actors?: ActorHooks | undefined
 }
 
 const performanceNow = () => performance.now()
@@ -83,7 +85,7 @@ export class WorkerRuntime {
     this.services = host?.services ?? Context.empty()
     this.now = host?.now ?? performanceNow
     this.onStart = host?.onStart
-    this.actors = new WorkerActors(entry, post, () => this.runFork!, Effect.runPromiseWith(this.services))
+    this.actors = new WorkerActors(entry, post, () => this.runFork!, Effect.runPromiseWith(this.services), host?.actors)
   }
 
   /** Builds the per-worker Layer, then reports `Ready` or `InitFailed`. */

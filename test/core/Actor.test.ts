@@ -1,7 +1,11 @@
 /**
- * Actors over threads and inline: typed methods and errors, FIFO per actor, concurrent methods,
- * placement, handles passed to tasks and actors, actor pools, constructor failure, worker death
- * with and without a restart policy, and finalizers when scopes close.
+ * Actors over threads, inline and simulated: typed methods and errors, FIFO per actor, concurrent
+ * methods, placement, handles passed to tasks and actors, actor pools, constructor failure, worker
+ * death with and without a restart policy, and finalizers when scopes close.
+ *
+ * On the simulated backend each case runs as the program of one `Simulation.run` (fixed seed, no
+ * faults): the same assertions, on virtual time. Its workers crash by fault plan, not from a
+ * method, so the cases that kill a worker from an actor are covered by `SimulationActors.test.ts`.
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -9,23 +13,36 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
-import { Actor, ActorError, ActorPool, SharedArray, Task, TaskError, WorkerPool } from "../../src/index.ts"
+import { Actor, ActorError, ActorPool, SharedArray, Simulation, Task, TaskError, WorkerPool } from "../../src/index.ts"
 import { ActorTasks, BadStart, Bump, Counter, Forwarder, Refused } from "../fixtures/actors.ts"
 import entry from "../fixtures/actor-worker.ts"
 
 const entryUrl = new URL("../fixtures/actor-worker.ts", import.meta.url)
 
 const backends = [
-  { name: "threads", threads: true, options: { entry: entryUrl, backend: "threads" } },
-  { name: "inline", threads: false, options: { entry, backend: "inline" } }
+  { name: "threads", threads: true, simulated: false, options: { entry: entryUrl, backend: "threads" } },
+  { name: "inline", threads: false, simulated: false, options: { entry, backend: "inline" } },
+  { name: "simulated", threads: false, simulated: true, options: { entry } }
 ] as const
+
+type Names = Task.Tasks<typeof ActorTasks>["name"] | Task.Actors<typeof ActorTasks>["name"]
 
 afterEach(() => {
   assert.strictEqual(WorkerPool.liveThreads(), 0)
 })
 
 describe.each(backends)("actors on $name", (backend) => {
-  const pool = WorkerPool.layer(ActorTasks, { ...backend.options, size: 2 })
+  const pool: Layer.Layer<Task.Runner<Names>, TaskError.PoolOptionsError | TaskError.WorkerInitError, Simulation.World> =
+    backend.simulated
+      ? Simulation.layer(ActorTasks, { ...backend.options, size: 2 } as Simulation.LayerOptions)
+      : WorkerPool.layer(ActorTasks, { ...backend.options, size: 2 })
+  /** Runs a case: as it is on a real backend, as the program of a seeded simulation on the simulated one. */
+  const within = <A, E>(body: Effect.Effect<A, E, Simulation.World>): Effect.Effect<A, E | Simulation.SimulationError> =>
+    backend.simulated
+      ? Effect.flatMap(Simulation.run(body, { seed: 20_260_101 }), (report) => report.exit)
+      : (body as Effect.Effect<A, E>)
+  // Killing a worker from an actor's method (process.exit) takes a thread: an in-thread worker
+  // cannot be stopped, and simulated ones crash by fault plan (SimulationActors.test.ts).
   const threadsOnly = backend.threads ? it.live : it.live.skip
 
   it.live("state lives in the actor across calls; methods are typed", () =>
@@ -36,7 +53,7 @@ describe.each(backends)("actors on $name", (backend) => {
       assert.strictEqual(yield* counter.call("get", {}), 14)
       const other = yield* Actor.spawn(Counter, { start: 0 })
       assert.strictEqual(yield* other.call("get", {}), 0, "each actor has its own state")
-    }).pipe(Effect.scoped, Effect.provide(pool)))
+    }).pipe(Effect.scoped, Effect.provide(pool), within))
 
   it.live("messages to one actor are handled one at a time, in the order they were sent", () =>
     Effect.gen(function*() {
@@ -45,9 +62,11 @@ describe.each(backends)("actors on $name", (backend) => {
       const calls = Array.from({ length: 8 }, (_, i) => counter.call("append", { value: `m${i}`, millis: 40 - i * 5 }))
       yield* Effect.all(calls, { concurrency: "unbounded" })
       assert.deepStrictEqual(yield* counter.call("log", {}), Array.from({ length: 8 }, (_, i) => `m${i}`))
-    }).pipe(Effect.scoped, Effect.provide(pool)))
+    }).pipe(Effect.scoped, Effect.provide(pool), within))
 
-  it.live("regression: a long run of quick calls queued behind a slow one is handled in order", () =>
+  // A simulated handler takes virtual time, so it never finishes synchronously; and 20,000
+  // simulated calls would cost real seconds.
+  ;(backend.simulated ? it.live.skip : it.live)("regression: a long run of quick calls queued behind a slow one is handled in order", () =>
     Effect.gen(function*() {
       // Each call that finished synchronously started the next from inside itself: 20,000 queued
       // calls nested 20,000 drains deep and overflowed the worker's stack.
@@ -60,7 +79,7 @@ describe.each(backends)("actors on $name", (backend) => {
       })
       yield* Fiber.join(slow)
       assert.deepStrictEqual(totals, Array.from({ length: 20_000 }, (_, i) => i + 1))
-    }).pipe(Effect.scoped, Effect.provide(pool)))
+    }).pipe(Effect.scoped, Effect.provide(pool), within))
 
   it.live("a method declared concurrent runs alongside the others", () =>
     Effect.gen(function*() {
@@ -71,7 +90,7 @@ describe.each(backends)("actors on $name", (backend) => {
       ], { concurrency: "unbounded" })
       const log = yield* counter.call("log", {})
       assert.deepStrictEqual(log.slice(0, 2).sort(), ["start:a", "start:b"], "both started before either ended")
-    }).pipe(Effect.scoped, Effect.provide(pool)))
+    }).pipe(Effect.scoped, Effect.provide(pool), within))
 
   it.live("a declared error arrives as its class; a thrown one as TaskDefect naming the method", () =>
     Effect.gen(function*() {
@@ -84,7 +103,7 @@ describe.each(backends)("actors on $name", (backend) => {
       assert.strictEqual((defect as TaskError.TaskDefect).taskName, "Counter.explode")
       assert.match((defect as TaskError.TaskDefect).message, /counter at 3 blew up/)
       assert.strictEqual(yield* counter.call("add", { n: 1 }), 4, "the actor survives its method's failures")
-    }).pipe(Effect.scoped, Effect.provide(pool)))
+    }).pipe(Effect.scoped, Effect.provide(pool), within))
 
   it.live("constructor failures are typed: declared, defect, bad init arguments", () =>
     Effect.gen(function*() {
@@ -97,7 +116,7 @@ describe.each(backends)("actors on $name", (backend) => {
       const invalid = yield* Effect.flip(Actor.spawn(Counter, { start: "x" } as never))
       assert.instanceOf(invalid, ActorError.ActorInitError)
       assert.strictEqual((invalid as ActorError.ActorInitError).reason, "PayloadInvalid")
-    }).pipe(Effect.scoped, Effect.provide(pool)))
+    }).pipe(Effect.scoped, Effect.provide(pool), within))
 
   it.live("actors spread over workers by default and can be pinned", () =>
     Effect.gen(function*() {
@@ -107,7 +126,7 @@ describe.each(backends)("actors on $name", (backend) => {
       const a = yield* Actor.spawn(Counter, { start: 0 }, { worker: 1 })
       const b = yield* Actor.spawn(Counter, { start: 0 }, { worker: 1 })
       assert.strictEqual(yield* a.call("whereAmI", {}), yield* b.call("whereAmI", {}))
-    }).pipe(Effect.scoped, Effect.provide(pool)))
+    }).pipe(Effect.scoped, Effect.provide(pool), within))
 
   it.live("a handle passed to a task or to another actor is called from the worker", () =>
     Effect.gen(function*() {
@@ -118,7 +137,7 @@ describe.each(backends)("actors on $name", (backend) => {
       const forwarder = yield* Actor.spawn(Forwarder, { target: counter }, { worker: 1 })
       assert.strictEqual(yield* forwarder.call("forward", { n: 1_000 }), 1_111)
       assert.strictEqual(yield* counter.call("get", {}), 1_111)
-    }).pipe(Effect.scoped, Effect.provide(pool)))
+    }).pipe(Effect.scoped, Effect.provide(pool), within))
 
   it.live("an actor pool routes each call to the least busy actor", () =>
     Effect.gen(function*() {
@@ -133,7 +152,7 @@ describe.each(backends)("actors on $name", (backend) => {
       assert.isAbove(24 - onFast, 0, "the slow one took some")
       const unordered = yield* ActorPool.mapUnordered(actors, "work", Array.from({ length: 6 }, (_, i) => ({ i })))
       assert.deepStrictEqual(unordered.map((o) => o.i).sort(), [0, 1, 2, 3, 4, 5])
-    }).pipe(Effect.scoped, Effect.provide(pool)))
+    }).pipe(Effect.scoped, Effect.provide(pool), within))
 
   it.live("closing the scope stops the actor: its finalizers run and later calls fail typed", () =>
     Effect.gen(function*() {
@@ -150,7 +169,7 @@ describe.each(backends)("actors on $name", (backend) => {
       const after = yield* Effect.flip(counter.call("get", {}))
       assert.instanceOf(after, ActorError.ActorUnavailable)
       assert.strictEqual((after as ActorError.ActorUnavailable).reason, "Stopped")
-    }).pipe(Effect.scoped, Effect.provide(pool)))
+    }).pipe(Effect.scoped, Effect.provide(pool), within))
 
   it.live("an actor owns the shared memory of its init arguments until it stops", () =>
     Effect.gen(function*() {
@@ -164,7 +183,7 @@ describe.each(backends)("actors on $name", (backend) => {
       yield* Scope.close(actors, Exit.void)
       assert.strictEqual((yield* SharedArray.arenaStats).liveBlocks, 0)
       assert.strictEqual(Atomics.load(probe, 1), 1, "its finalizer ran before the memory went back")
-    }).pipe(Effect.provide(Layer.merge(pool, SharedArray.layerArena()))))
+    }).pipe(Effect.provide(Layer.merge(pool, SharedArray.layerArena())), within))
 
   it.live("interrupting a call interrupts it in the worker; the actor goes on", () =>
     Effect.gen(function*() {
@@ -173,7 +192,7 @@ describe.each(backends)("actors on $name", (backend) => {
       yield* Effect.sleep("20 millis")
       yield* Fiber.interrupt(fiber)
       assert.strictEqual(yield* counter.call("add", { n: 2 }), 2)
-    }).pipe(Effect.scoped, Effect.provide(pool)))
+    }).pipe(Effect.scoped, Effect.provide(pool), within))
 
   it.live("closing the pool runs every actor's finalizers", () =>
     Effect.gen(function*() {
@@ -183,7 +202,7 @@ describe.each(backends)("actors on $name", (backend) => {
         // The pool's scope closes first: the actors' scope is outside it.
       }).pipe(Effect.provide(pool))
       assert.deepStrictEqual([Atomics.load(probe, 0), Atomics.load(probe, 1)], [3, 3])
-    }).pipe(Effect.scoped))
+    }).pipe(Effect.scoped, within))
 
   threadsOnly("a worker death fails the actor's calls in flight with WorkerLost, then the actor is dead", () =>
     Effect.gen(function*() {
@@ -193,7 +212,7 @@ describe.each(backends)("actors on $name", (backend) => {
       const after = yield* Effect.flip(counter.call("get", {}))
       assert.instanceOf(after, ActorError.ActorUnavailable)
       assert.strictEqual((after as ActorError.ActorUnavailable).reason, "Dead")
-    }).pipe(Effect.scoped, Effect.provide(pool)))
+    }).pipe(Effect.scoped, Effect.provide(pool), within))
 
   threadsOnly("with a restart policy the actor is rebuilt from its init arguments, one instance at a time", () =>
     Effect.gen(function*() {
@@ -212,5 +231,5 @@ describe.each(backends)("actors on $name", (backend) => {
       const dead = yield* Effect.flip(counter.call("get", {}))
       assert.instanceOf(dead, ActorError.ActorUnavailable, "restarts used up")
       assert.strictEqual(Atomics.load(probe, 0), 3)
-    }).pipe(Effect.scoped, Effect.provide(pool)))
+    }).pipe(Effect.scoped, Effect.provide(pool), within))
 })

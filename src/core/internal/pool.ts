@@ -1,13 +1,15 @@
 /**
  * What every pool Layer does the same way, whatever its backend: load a worker entry, start a
- * dispatcher for the Layer's scope, and provide its client under every name of a group.
+ * dispatcher for the Layer's scope, host the group's actors, and provide its client under every
+ * name of a group.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { fileURLToPath, pathToFileURL } from "node:url"
-import type { Dispatcher } from "../../runtime/Dispatcher.ts"
-import type { Any as ActorAny } from "../Actor.ts"
+import { ActorHost, type ActorObserver } from "../../runtime/ActorHost.ts"
+import type { Dispatcher, Timers } from "../../runtime/Dispatcher.ts"
+import { type Any as ActorAny, registerPool, transportKeys } from "../Actor.ts"
 import { type Any, type Group, type PoolClient, type Runner, runnerKey } from "../Task.ts"
 import { WorkerInitError } from "../TaskError.ts"
 import { isWorkerEntry, type WorkerEntry } from "../Worker.ts"
@@ -55,6 +57,29 @@ export const acquireDispatcher = (make: () => Dispatcher): Effect.Effect<Dispatc
     }),
     (dispatcher) => Effect.promise(() => dispatcher.close())
   )
+
+/**
+ * Hosts the group's actors, if it has any: an `ActorHost` on the dispatcher's workers and timers,
+ * which becomes the dispatcher's `actors` and, while the scope is open, is registered under a pool
+ * key so that handles decoded in this thread reach it.
+ */
+export const hostActors = (
+  group: Group<Any, ActorAny>,
+  dispatcher: Dispatcher,
+  timers: Timers,
+  observer?: ActorObserver
+): Effect.Effect<ActorHost | undefined, never, Scope.Scope> =>
+  Effect.suspend(() => {
+    if (Object.keys(group.actors).length === 0) return Effect.succeed(undefined)
+    const host = new ActorHost(dispatcher, timers, observer)
+    dispatcher.listen(host)
+    dispatcher.actors = host
+    const key = `pool-${++poolCount}-${process.pid}`
+    transportKeys.set(host, key)
+    return Effect.as(Effect.acquireRelease(Effect.sync(() => registerPool(key, host)), (unregister) => Effect.sync(unregister)), host)
+  })
+
+let poolCount = 0
 
 /** The client under the runner key of every task and actor of the group. */
 export const provideTasks = <Tasks extends Any, Actors extends ActorAny>(
