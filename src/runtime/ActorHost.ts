@@ -10,6 +10,8 @@
  * 3. Every call is answered once: by its reply, `Lost` when its worker dies holding it (never
  *    re-sent: at most once), or `Unavailable` when the actor is stopped or dead.
  * 4. Placement: the pinned position if any, else the ready worker with the fewest actors.
+ * 5. A spawn that fails leaves nothing behind: its record is forgotten at once (no handle exists,
+ *    so nothing else would stop it), and it is never rebuilt — a dead actor stays dead.
  */
 import type { Any as ActorAny, Reply, Transport } from "../core/Actor.ts"
 import type { Any as TaskAny } from "../core/Task.ts"
@@ -66,7 +68,7 @@ export interface ActorObserver {
   readonly onDead: (actorId: number) => void
   /** Someone asked to stop it. */
   readonly onStop: (actorId: number) => void
-  /** The host forgot it: it stopped. */
+  /** The host forgot it: stopped, or its spawn failed (rule 5). */
   readonly onStopped: (actorId: number) => void
 }
 
@@ -252,15 +254,10 @@ export class ActorHost implements Transport, WorkerListener {
 
   /** The instance is gone (its worker died, or its constructor failed): rebuild it or give up. */
   private crashed(record: ActorRecord, outcome: Outcome, value: unknown, workerId: number): void {
-    // A first spawn that fails reports to its caller; restarts are for actors that were running.
-    if (record.onSpawned !== undefined && outcome !== Outcome.Lost) {
-      this.answerSpawn(record, outcome, value, workerId)
-      return this.died(record)
-    }
-    if (record.restarts >= record.maxRestarts) {
-      if (record.onSpawned !== undefined) this.answerSpawn(record, outcome, value, workerId)
-      return this.died(record)
-    }
+    // A first spawn that fails reports to its caller; restarts are for actors that were running
+    // (or whose first build was lost with its worker).
+    const failedSpawn = record.onSpawned !== undefined && outcome !== Outcome.Lost
+    if (failedSpawn || record.restarts >= record.maxRestarts) return this.died(record, outcome, value, workerId)
     record.restarts++
     record.state = "backoff"
     record.workerId = -1
@@ -271,8 +268,15 @@ export class ActorHost implements Transport, WorkerListener {
     })
   }
 
-  private died(record: ActorRecord): void {
+  private died(record: ActorRecord, outcome: Outcome, value: unknown, workerId: number): void {
+    if (record.onSpawned !== undefined) {
+      // Rule 5: the spawn fails, so no handle exists and no scope will ever stop this record.
+      this.stopped(record)
+      return this.answerSpawn(record, outcome, value, workerId)
+    }
     record.state = "dead"
+    // No instance is left anywhere: a later exit of this worker is not this actor's.
+    record.workerId = -1
     this.observer?.onDead(record.id)
     this.failWaiting(record, "Dead")
     // Kept until its scope stops it, so calls meanwhile learn it is dead rather than stopped.
@@ -345,9 +349,8 @@ export class ActorHost implements Transport, WorkerListener {
   }
 
   /** A worker's handler calls an actor through a handle it received (routed here, not to user code). */
-  private ask(workerId: number, askId: number, actorId: number, method: string, payload: unknown): void {
-    const record = this.records.get(actorId)
-    this.makeCall(actorId, record === undefined ? method : `${record.actor.name}.${method}`, payload, (outcome, value) => {
+  private ask(workerId: number, askId: number, actorId: number, taskName: string, payload: unknown): void {
+    this.makeCall(actorId, taskName, payload, (outcome, value) => {
       this.dispatcher.sendTo(workerId, [Op.Answer, askId, outcome, value])
     }, workerId)
   }

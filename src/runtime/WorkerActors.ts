@@ -86,7 +86,7 @@ export class WorkerActors {
     call: (actorId, method, payload, reply) => {
       const askId = this.nextAskId++
       this.asks.set(askId, reply)
-      this.post([Op.Ask, askId, actorId, method.name.slice(method.name.indexOf(".") + 1), payload])
+      this.post([Op.Ask, askId, actorId, method.name, payload])
       // The pool delivers the call at most once; a caller that gives up just stops listening.
       return () => {
         this.asks.delete(askId)

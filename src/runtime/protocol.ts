@@ -47,8 +47,9 @@
  *                  `[Cancel, callId]` interrupts a queued or running call like a task.
  *   pool → worker  `[Stop, actorId]`: interrupt its calls, close its scope (its finalizers run),
  *                  answer `[Stopped, actorId]`. Shutdown stops every actor before the worker's Layer.
- *   worker → pool  `[Ask, askId, actorId, method, payload]`: a handler calls an actor through a
- *                  handle it received; the pool routes it like a caller's call and answers
+ *   worker → pool  `[Ask, askId, actorId, taskName, payload]`: a handler calls an actor through a
+ *                  handle it received (`taskName` is the method's, `<Actor>.<method>`: actor names
+ *                  may hold dots); the pool routes it like a caller's call and answers
  *                  `[Answer, askId, outcome, value]`. Ask ids are unique per worker.
  * An actor whose worker dies fails its calls in flight (`Lost`); the pool may rebuild it from its
  * constructor arguments on another worker (its restart policy), never while it still runs.
@@ -131,7 +132,7 @@ export type FromWorker =
   | readonly [typeof Op.Spawned, actorId: number, outcome: Outcome, value: unknown]
   | readonly [typeof Op.Replies, ...Array<unknown>]
   | readonly [typeof Op.Stopped, actorId: number]
-  | readonly [typeof Op.Ask, askId: number, actorId: number, method: string, payload: unknown]
+  | readonly [typeof Op.Ask, askId: number, actorId: number, taskName: string, payload: unknown]
 
 export const toRemoteError = (error: unknown): RemoteError => {
   if (error instanceof Error) {
