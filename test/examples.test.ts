@@ -57,4 +57,11 @@ describe("examples", () => {
     assert.include(out, "builds = pool size (3): true")
     assert.strictEqual(out.match(/exit hook: releasing the prime table/g)?.length, 3)
   })
+
+  it("simulation", async () => {
+    const out = await runOk("simulation")
+    assert.match(out, /replay with Simulation\.run\(program, \{ seed: \d+, faults: /)
+    assert.include(out, "identical: true")
+    assert.match(out, /retries: 2 .*\n\s*Passed \(300 cases\)/)
+  })
 })
