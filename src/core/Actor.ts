@@ -151,9 +151,13 @@ export class WorkerTransport extends Context.Service<WorkerTransport, Transport>
 /** The pool-side transport of every pool in this thread, by pool key, for handles decoded here. */
 const poolTransports = new Map<string, Transport>()
 
-/** @internal registers a pool's transport while the pool is open. */
+/** Each registered transport's pool key, so a handle it made can be encoded with its pool. */
+const transportKeys = new WeakMap<Transport, string>()
+
+/** @internal registers a pool's transport under `key` while the pool is open. */
 export const registerPool = (key: string, transport: Transport): () => void => {
   poolTransports.set(key, transport)
+  transportKeys.set(transport, key)
   return () => void poolTransports.delete(key)
 }
 
@@ -340,8 +344,6 @@ interface HandleImpl<A extends Any> extends Handle<A> {
   readonly poolKey: () => string
 }
 
-/** The key of the pool a transport belongs to (set by the pool when it registers). */
-export const transportKeys = new WeakMap<Transport, string>()
 
 const makeHandle = <A extends Any>(
   actor: A,

@@ -9,7 +9,7 @@ import type * as Scope from "effect/Scope"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { ActorHost, type ActorObserver } from "../../runtime/ActorHost.ts"
 import type { Dispatcher, Timers } from "../../runtime/Dispatcher.ts"
-import { type Any as ActorAny, registerPool, transportKeys } from "../Actor.ts"
+import { type Any as ActorAny, registerPool } from "../Actor.ts"
 import { type Any, type Group, type PoolClient, type Runner, runnerKey } from "../Task.ts"
 import { WorkerInitError } from "../TaskError.ts"
 import { isWorkerEntry, type WorkerEntry } from "../Worker.ts"
@@ -75,7 +75,6 @@ export const hostActors = (
     dispatcher.listen(host)
     dispatcher.actors = host
     const key = `pool-${++poolCount}-${process.pid}`
-    transportKeys.set(host, key)
     return Effect.as(Effect.acquireRelease(Effect.sync(() => registerPool(key, host)), (unregister) => Effect.sync(unregister)), host)
   })
 
