@@ -49,6 +49,14 @@ export const loadVariants = async <V extends NamedVariant>(
   return [...selected.filter((r) => r.variant.name === baseline), ...selected.filter((r) => r.variant.name !== baseline)]
 }
 
+/** In a measuring child: the variant named `name` among `module`'s exported `variants`. */
+export const findVariant = async <V extends NamedVariant>(module: string, name: string): Promise<V> => {
+  const mod = await import(module) as { variants: ReadonlyArray<V> }
+  const variant = mod.variants.find((v) => v.name === name)
+  if (variant === undefined) throw new Error(`${module} exports no variant named ${name}`)
+  return variant
+}
+
 export interface SweepRow<V extends NamedVariant, M> {
   readonly variant: V
   readonly workers: number

@@ -19,9 +19,9 @@
  * `os.availableParallelism()`; `--workers 1,2` sweeps.
  * Latency figures go to `notes.latency[variant]`.
  */
-import { runInChild } from "../lib/child.ts"
 import { type BenchOptions, cores } from "../lib/options.ts"
 import { type Check, makeRecord, type Result, withRatios, writeRecord } from "../lib/record.ts"
+import { keyed, loadVariants, problemNotes, sweep } from "../lib/sweep.ts"
 import { fmt, printTable } from "../lib/table.ts"
 import type { Measurement, MeasureInput } from "./overhead/measure.ts"
 import type { OverheadVariant } from "./overhead/variant.ts"
@@ -47,81 +47,30 @@ const sizes = (quick: boolean) =>
     ? { tasks: 10_000, warmupBatches: 2, repetitions: 3, roundTrips: 300, warmupRoundTrips: 50 }
     : { tasks: 100_000, warmupBatches: 1, repetitions: 3, roundTrips: 2_000, warmupRoundTrips: 200 }
 
-interface Row {
-  readonly variant: string
-  readonly workers: number
-  readonly module: URL
-  readonly measurement: Measurement | undefined
-  readonly peakRssMB: number | null
-  readonly error: string | undefined
-  readonly exitedByItself: boolean
-}
-
 export const run = async (options: BenchOptions): Promise<void> => {
   const size = sizes(options.quick)
   const workerCounts = options.workers ?? [cores()]
-
-  const registered: Array<{ variant: OverheadVariant; module: URL }> = []
-  for (const module of variantModules) {
-    const mod = await import(module.href) as { variants: ReadonlyArray<OverheadVariant> }
-    for (const variant of mod.variants) registered.push({ variant, module })
-  }
-  const names = new Set(registered.map((r) => r.variant.name))
-  for (const wanted of options.variants ?? []) {
-    if (!names.has(wanted)) throw new Error(`unknown variant ${wanted}; known: ${[...names].join(", ")}`)
-  }
-  const selected = registered.filter((r) =>
-    options.variants === undefined || options.variants.includes(r.variant.name) || r.variant.name === BASELINE
-  )
+  const registered = await loadVariants<OverheadVariant>(variantModules, BASELINE, options.variants)
 
   process.stdout.write(
     `overhead: ${fmt(size.tasks)} tasks x ${size.repetitions} repetitions, ` +
       `${fmt(size.roundTrips)} round trips, workers ${workerCounts.join(",")}, ${cores()} cores, node ${process.version}\n`
   )
 
-  const rows: Array<Row> = []
-  for (const workers of workerCounts) {
-    for (const { variant, module } of selected) {
-      process.stdout.write(`  ${variant.name}, ${workers} worker${workers === 1 ? "" : "s"}...`)
-      const input: MeasureInput = { module: module.href, variant: variant.name, workers, ...size }
-      try {
-        const outcome = await runInChild<Measurement>({
-          module: new URL("./overhead/measure.ts", import.meta.url),
-          export: "measureVariant",
-          input
-        })
-        rows.push({
-          variant: variant.name,
-          workers,
-          module,
-          measurement: outcome.value,
-          peakRssMB: outcome.peakRssMB,
-          error: undefined,
-          exitedByItself: outcome.exitedByItself
-        })
-        process.stdout.write(` ${fmt(outcome.value.throughput)} tasks/s\n`)
-      } catch (error) {
-        const message = error instanceof Error ? error.message : String(error)
-        rows.push({
-          variant: variant.name,
-          workers,
-          module,
-          measurement: undefined,
-          peakRssMB: null,
-          error: message,
-          exitedByItself: true
-        })
-        process.stdout.write(` failed: ${message.split("\n")[0]}\n`)
-      }
-    }
-  }
+  const rows = await sweep<OverheadVariant, Measurement>({
+    registered,
+    workerCounts,
+    measure: { module: new URL("./overhead/measure.ts", import.meta.url), export: "measureVariant" },
+    input: ({ module, variant }, workers): MeasureInput => ({ module: module.href, variant: variant.name, workers, ...size }),
+    describe: (m) => `${fmt(m.throughput)} tasks/s`
+  })
 
   const results: ReadonlyArray<Result> = withRatios(
     rows.map((r) => {
       const m = r.measurement
       const check: Check = m === undefined ? "error" : m.mismatch === undefined ? "ok" : "mismatch"
       return {
-        variant: r.variant,
+        variant: r.variant.name,
         workers: r.workers,
         seconds: m?.seconds ?? null,
         throughput: m?.throughput ?? null,
@@ -133,19 +82,10 @@ export const run = async (options: BenchOptions): Promise<void> => {
     "throughput"
   )
 
-  const key = (r: Row) => workerCounts.length === 1 ? r.variant : `${r.variant}@${r.workers}`
-  const entries = <A>(f: (r: Row) => A | undefined): Record<string, A> => {
-    const out: Record<string, A> = {}
-    for (const r of rows) {
-      const v = f(r)
-      if (v !== undefined) out[key(r)] = v
-    }
-    return out
-  }
   const notes: Record<string, unknown> = {
     workload: "{ a, b } -> a + b, one task per input, all submitted at once",
     ...size,
-    latency: entries((r) =>
+    latency: keyed(rows, workerCounts, (r) =>
       r.measurement === undefined ? undefined : {
         p50us: r.measurement.p50us,
         p99us: r.measurement.p99us,
@@ -154,16 +94,11 @@ export const run = async (options: BenchOptions): Promise<void> => {
         closeMs: r.measurement.closeMs
       }
     ),
-    batchSeconds: entries((r) => r.measurement?.samples),
-    config: Object.fromEntries(selected.map(({ variant }) => [variant.name, variant.config])),
+    batchSeconds: keyed(rows, workerCounts, (r) => r.measurement?.samples),
+    config: Object.fromEntries(registered.map(({ variant }) => [variant.name, variant.config])),
     isolation: "each variant in its own child process; peakRssMB is that process's maxRSS (main + worker threads)"
   }
-  const mismatches = entries((r) => r.measurement?.mismatch)
-  if (Object.keys(mismatches).length > 0) notes["mismatches"] = mismatches
-  const errors = entries((r) => r.error?.split("\n").slice(0, 5).join("\n"))
-  if (Object.keys(errors).length > 0) notes["errors"] = errors
-  const lingered = rows.filter((r) => !r.exitedByItself).map(key)
-  if (lingered.length > 0) notes["killedAfterClose"] = lingered
+  Object.assign(notes, problemNotes(rows, workerCounts, (r) => r.measurement?.mismatch))
 
   const record = makeRecord({ scenario: "overhead", baseline: BASELINE, results, notes })
   const path = await writeRecord(record)

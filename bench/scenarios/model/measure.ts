@@ -14,6 +14,7 @@
 import { CLASSES, ensureMlpModel, IMAGE_SIZE, makeImages } from "../../../src/workloads/mlp.ts"
 import { fnv1aBytes } from "../../lib/digest.ts"
 import { median, round, timed } from "../../lib/stats.ts"
+import { findVariant } from "../../lib/sweep.ts"
 import type { ModelSetup, ModelVariant } from "./variant.ts"
 
 export interface MeasureInput {
@@ -57,9 +58,7 @@ export interface Measurement {
 }
 
 export const measureVariant = async (input: MeasureInput): Promise<Measurement> => {
-  const mod = await import(input.module) as { variants: ReadonlyArray<ModelVariant> }
-  const variant = mod.variants.find((v) => v.name === input.variant)
-  if (variant === undefined) throw new Error(`${input.module} exports no variant named ${input.variant}`)
+  const variant = await findVariant<ModelVariant>(input.module, input.variant)
 
   const modelPath = ensureMlpModel()
   const images = new Float32Array(new SharedArrayBuffer(input.images * IMAGE_SIZE * 4))

@@ -9,6 +9,7 @@
  */
 import { fnv1aStream } from "../../lib/digest.ts"
 import { median, round as roundTo } from "../../lib/stats.ts"
+import { findVariant } from "../../lib/sweep.ts"
 import { imageSeed, type NumericalVariant, roundFilters } from "./variant.ts"
 
 export interface MeasureInput {
@@ -38,9 +39,7 @@ export interface Measurement {
 }
 
 export const measureVariant = async (input: MeasureInput): Promise<Measurement> => {
-  const mod = await import(input.module) as { variants: ReadonlyArray<NumericalVariant> }
-  const variant = mod.variants.find((v) => v.name === input.variant)
-  if (variant === undefined) throw new Error(`${input.module} exports no variant named ${input.variant}`)
+  const variant = await findVariant<NumericalVariant>(input.module, input.variant)
 
   const t0 = performance.now()
   const handle = await variant.setup(input.workers)

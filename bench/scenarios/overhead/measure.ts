@@ -7,6 +7,7 @@
  * round trips) -> close. Every output is checked against `a + b`.
  */
 import { percentile, repeat, round, timed } from "../../lib/stats.ts"
+import { findVariant } from "../../lib/sweep.ts"
 import { type AddInput, firstMismatch, makeInputs, type OverheadVariant, sum } from "./variant.ts"
 
 export interface MeasureInput {
@@ -38,9 +39,7 @@ export interface Measurement {
 }
 
 export const measureVariant = async (input: MeasureInput): Promise<Measurement> => {
-  const mod = await import(input.module) as { variants: ReadonlyArray<OverheadVariant> }
-  const variant = mod.variants.find((v) => v.name === input.variant)
-  if (variant === undefined) throw new Error(`${input.module} exports no variant named ${input.variant}`)
+  const variant = await findVariant<OverheadVariant>(input.module, input.variant)
 
   const mismatches: Array<string> = []
   const check = (what: string, inputs: ReadonlyArray<AddInput>, outputs: ReadonlyArray<number>) => {

@@ -14,6 +14,7 @@
 import { makeDocuments, unionPopular, WORD_LENGTH } from "../../../src/workloads/prefixCount.ts"
 import { fnv1a } from "../../lib/digest.ts"
 import { median, percentile, round, timed } from "../../lib/stats.ts"
+import { findVariant } from "../../lib/sweep.ts"
 import type { StatefulHandle, StatefulVariant } from "./variant.ts"
 
 export interface MeasureInput {
@@ -50,9 +51,7 @@ export interface Measurement {
 }
 
 export const measureVariant = async (input: MeasureInput): Promise<Measurement> => {
-  const mod = await import(input.module) as { variants: ReadonlyArray<StatefulVariant> }
-  const variant = mod.variants.find((v) => v.name === input.variant)
-  if (variant === undefined) throw new Error(`${input.module} exports no variant named ${input.variant}`)
+  const variant = await findVariant<StatefulVariant>(input.module, input.variant)
 
   const documents = makeDocuments(input.documents, input.wordsPerDocument, input.seed)
   const probes = probePrefixes(documents)
