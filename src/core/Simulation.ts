@@ -246,17 +246,16 @@ export const run = <A, E, R>(
     }))
 
 /** Options of a simulated pool: those of `WorkerPool.layer` that mean something without threads. */
-export interface LayerOptions {
+export interface LayerOptions extends
+  Pick<
+    WorkerPool.Options,
+    "initTimeout" | "exitTimeout" | "shutdownTimeout" | "interruptGrace" | "retries" | "pipelineDepth"
+  >
+{
   /** The worker entry, or its module URL or path (loaded into the caller's thread). */
   readonly entry: URL | string | WorkerEntry
   /** Workers. Default 2. */
   readonly size?: number | undefined
-  readonly initTimeout?: Duration.Input | undefined
-  readonly exitTimeout?: Duration.Input | undefined
-  readonly shutdownTimeout?: Duration.Input | undefined
-  readonly interruptGrace?: Duration.Input | undefined
-  readonly retries?: number | undefined
-  readonly pipelineDepth?: number | undefined
 }
 
 /**
