@@ -33,6 +33,7 @@
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as SchemaTransformation from "effect/SchemaTransformation"
 import type * as Scope from "effect/Scope"
@@ -260,7 +261,7 @@ export const spawn = <A extends Any>(
         // The actor owns the shared memory its init arguments carry for as long as it lives.
         const held = codec.sharedPayload ? holdShared([encoded.value]) : undefined
         if (held?._tag === "Released") {
-          return Effect.fail(invalidInit(actor, init, { path: held.path, message: "this shared array was already released" }))
+          return Effect.fail(invalidInit(actor, init, held.issue))
         }
         const restart = options?.restart
         const backoff = restart?.backoff === undefined ? undefined : Duration.fromInput(restart.backoff)
@@ -344,22 +345,24 @@ interface HandleImpl<A extends Any> extends Handle<A> {
   readonly poolKey: () => string
 }
 
-
 const makeHandle = <A extends Any>(
   actor: A,
   id: number,
   fixed: Transport | undefined,
   poolKey?: string
 ): Handle<A> => {
+  // The spawning pool's transport, or, for a handle decoded from a payload, its pool's in this thread.
+  const poolTransport = (): Transport | undefined =>
+    fixed ?? (poolKey === undefined ? undefined : poolTransports.get(poolKey))
+  // Inside a worker, calls go through the worker's own channel to its pool.
   const resolve = (context: Context.Context<never>): Transport | undefined =>
-    fixed ?? Context.getOption(context, WorkerTransport).pipe((o) => (o._tag === "Some" ? o.value : undefined)) ??
-      (poolKey === undefined ? undefined : poolTransports.get(poolKey))
+    fixed ?? Option.getOrUndefined(Context.getOption(context, WorkerTransport)) ?? poolTransport()
   const handle: HandleImpl<A> = {
     [HandleTypeId]: HandleTypeId,
     actor,
     id,
     get transport() {
-      const transport = fixed ?? (poolKey === undefined ? undefined : poolTransports.get(poolKey))
+      const transport = poolTransport()
       if (transport === undefined) throw new Error(`actor ${actor.name}#${id}: no pool to reach it from here`)
       return transport
     },
@@ -379,10 +382,7 @@ const makeHandle = <A extends Any>(
         }
         const held = codec.sharedPayload ? holdShared([encoded.value]) : undefined
         if (held?._tag === "Released") {
-          return Task.toExit(task, codec, payload, Outcome.PayloadInvalid, {
-            path: held.path,
-            message: "this shared array was already released"
-          }, -1, 0, undefined)
+          return Task.toExit(task, codec, payload, Outcome.PayloadInvalid, held.issue, -1, 0, undefined)
         }
         return Effect.callback<any, any>((resume) => {
           const cancel = transport.call(id, task, encoded.value, (outcome, value, workerId) => {

@@ -216,7 +216,7 @@ export const run: {
     const encoded = codec.encodePayload(payload)
     if (encoded.issue !== undefined) return Effect.fail(payloadError(task, payload, encoded.issue, -1))
     const held = codec.sharedPayload ? holdShared([encoded.value]) : undefined
-    if (held?._tag === "Released") return Effect.fail(releasedError(task, payload, held))
+    if (held?._tag === "Released") return Effect.fail(payloadError(task, payload, held.issue, -1))
     return Effect.callback<Success<T>, Failure<T>>((resume) => {
       const ticket = pool.submit({
         taskName: task.name,
@@ -316,7 +316,7 @@ const runMany = <T extends Any>(
     }
     // The map owns the shared memory its payloads carry until none of its tasks is in a worker.
     const held = codec.sharedPayload ? holdShared(encoded) : undefined
-    if (held?._tag === "Released") return Effect.fail(releasedError(task, payloads[held.index], held))
+    if (held?._tag === "Released") return Effect.fail(payloadError(task, payloads[held.index], held.issue, -1))
     const release = held === undefined ? undefined : held.release
     const chunkSize = options?.chunkSize !== undefined
       ? positiveInt(options.chunkSize, 1)
@@ -443,12 +443,6 @@ const payloadError = (task: Any, input: unknown, issue: PayloadIssue, workerId: 
     path: issue.path,
     message: issue.message
   })
-
-const releasedError = (task: Any, input: unknown, held: { readonly path: ReadonlyArray<string | number> }) =>
-  payloadError(task, input, {
-    path: held.path,
-    message: "this shared array was already released (every scope that owned it has closed)"
-  }, -1)
 
 const timeoutMillis = (options: RunOptions | undefined): number =>
   options?.timeout === undefined ? 0 : Math.max(1, Duration.toMillis(options.timeout))

@@ -23,6 +23,7 @@
 import * as Context from "effect/Context"
 import type * as Schema from "effect/Schema"
 import type * as SchemaAST from "effect/SchemaAST"
+import type { PayloadIssue } from "./protocol.ts"
 
 export interface ArenaStats {
   /** Blocks with at least one owner. */
@@ -155,10 +156,10 @@ export const bufferState = (buffer: ArrayBufferLike): "live" | "released" | "unm
 // Holds: a submission owns the shared arrays its payloads carry until its tasks are done
 // ---------------------------------------------------------------------------------------------
 
-/** What `hold` found: the buffers it retained, or the path of a released one (rule 5). */
+/** What `hold` found: the buffers it retained, or where a released one is (rule 5). */
 export type Hold =
   | { readonly _tag: "Held"; readonly release: () => void }
-  | { readonly _tag: "Released"; readonly index: number; readonly path: ReadonlyArray<string | number> }
+  | { readonly _tag: "Released"; readonly index: number; readonly issue: PayloadIssue }
 
 const nothingHeld: Hold = { _tag: "Held", release: () => {} }
 
@@ -202,7 +203,11 @@ export const hold = (payloads: ReadonlyArray<unknown>): Hold => {
     visit(payloads[index])
     if (released) {
       for (const buffer of held) releaseBuffer(buffer)
-      return { _tag: "Released", index, path: [...path] }
+      return {
+        _tag: "Released",
+        index,
+        issue: { path: [...path], message: "this shared array was already released (every scope that owned it has closed)" }
+      }
     }
   }
   if (held.size === 0) return nothingHeld
