@@ -13,7 +13,9 @@
  *   it), results in shared memory;
  * - `effect-parallel/clone`: the same pool with a plain image, copied into every task;
  * - `piscina/clone`: Piscina with the image in each task (copied);
- * - `piscina/shared`: Piscina with one hand-made `SharedArrayBuffer`, refilled every round.
+ * - `piscina/shared`: Piscina with one hand-made `SharedArrayBuffer`, refilled every round;
+ * - `raw-threads/shared`: no library, one `worker_threads` Worker per filter over a hand-made
+ *   `SharedArrayBuffer`, outputs lent once: the floor a hand-written program can reach.
  *
  * Per variant and worker count: `seconds` is the median over `repetitions` runs of the sum of
  * the rounds' *convolution phases* (from handing over the image and filters to having every
@@ -39,13 +41,16 @@ import type { NumericalVariant } from "./numerical/variant.ts"
 const variantModules: ReadonlyArray<URL> = [
   new URL("./numerical/serial.ts", import.meta.url),
   new URL("./numerical/effect-parallel.ts", import.meta.url),
-  new URL("./numerical/piscina.ts", import.meta.url)
+  new URL("./numerical/piscina.ts", import.meta.url),
+  new URL("./numerical/raw.ts", import.meta.url)
 ]
 
 const BASELINE = "serial"
 
 const sizes = (quick: boolean) =>
-  quick ? { rows: 1_000, cols: 1_000, rounds: 5, repetitions: 2 } : { rows: 3_000, cols: 3_000, rounds: 10, repetitions: 3 }
+  quick
+    ? { rows: 1_000, cols: 1_000, rounds: 5, repetitions: 2, warmupRounds: 1 }
+    : { rows: 3_000, cols: 3_000, rounds: 10, repetitions: 5, warmupRounds: 3 }
 
 type Row = SweepRow<NumericalVariant, Measurement>
 
@@ -57,7 +62,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
 
   process.stdout.write(
     `numerical: ${size.rows}x${size.cols} image (${imageMB} MiB), 4x4 filters, ${size.rounds} rounds x ` +
-      `${size.repetitions} repetitions, workers ${workerCounts.join(",")}, ${cores()} cores, node ${process.version}\n`
+      `${size.repetitions} repetitions after ${size.warmupRounds} warm-up rounds, workers ${workerCounts.join(",")}, ${cores()} cores, node ${process.version}\n`
   )
 
   const rows = await sweep<NumericalVariant, Measurement>({

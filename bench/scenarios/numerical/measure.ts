@@ -2,7 +2,8 @@
  * Measures one `numerical` variant; runs in its own child process (`runInChild`) so that the
  * peak RSS it reports belongs to this variant alone.
  *
- * Order: setup (cold start) -> one warm-up round (reported, not counted) -> `repetitions` runs
+ * Order: setup (cold start) -> `warmupRounds` warm-up rounds (the first reported, none counted)
+ * -> `repetitions` runs
  * of `rounds` rounds -> close. A run's time is the sum of its rounds' convolution phases; the
  * images are made inside each round but outside that phase (see `numerical.ts`). The outputs of
  * the last run are fingerprinted so the parent can compare them with serial's.
@@ -21,11 +22,16 @@ export interface MeasureInput {
   readonly cols: number
   readonly rounds: number
   readonly repetitions: number
+  /**
+   * Untimed rounds before the runs, the same for every variant: each worker's kernel runs once per
+   * round where serial's runs once per filter, so a single round would leave workers less warm.
+   */
+  readonly warmupRounds: number
 }
 
 export interface Measurement {
   readonly setupMs: number
-  /** The warm-up round's convolution phase: the pool's first work. */
+  /** The first warm-up round's convolution phase: the pool's first work. */
   readonly firstRoundMs: number
   /** Seconds of each run's convolution phases. */
   readonly samples: ReadonlyArray<number>
@@ -52,6 +58,7 @@ export const measureVariant = async (input: MeasureInput): Promise<Measurement> 
       filters: roundFilters(round, input.workers)
     })
     const firstRoundMs = (await handle.round(roundInput(-1))).convolveMs
+    for (let round = 1; round < input.warmupRounds; round++) await handle.round(roundInput(-1 - round))
 
     const samples: Array<number> = []
     const withImages: Array<number> = []
