@@ -250,10 +250,14 @@ export const unionPopular = (sets: Iterable<Iterable<string>>): Set<string> => {
 
 const INITIAL_NODES = 1 << 12
 
-/** Fibonacci hashing of `(node, code)`; wrap-around in `node * 65536` only affects the hash, not the comparison. */
+/**
+ * Hashes `(node, code)` to a table slot. Every bit of `node` must reach the slot: folding the
+ * pair into one 32-bit key (`node * 65536 + code`) kept only `node`'s low 16 bits, so past 65,536
+ * nodes whole families of children shared slots and probed through long clusters.
+ */
 const slotOf = (node: number, code: number, mask: number): number => {
-  const h = Math.imul((node * 65536 + code) | 0, 0x9e3779b1)
-  return (h ^ (h >>> 15)) & mask
+  // Multiplicative (Fibonacci) hashing: the product's top bits are its best mixed.
+  return Math.imul(node ^ Math.imul(code, 0x85ebca6b), 0x9e3779b1) >>> Math.clz32(mask)
 }
 
 const checkDocument = (document: Document): void => {
