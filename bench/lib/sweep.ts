@@ -4,8 +4,9 @@
  * Contains `loadVariants` (import variant modules, honour `--variants`, keep
  * the baseline), `sweep` (run every selected variant at every worker count,
  * each in its own child via `runInChild`, baseline first at each count so
- * every ratio has a baseline from the same worker count) and `keyed` (per-row
- * notes keyed `variant` or `variant@workers`).
+ * every ratio has a baseline from the same worker count; with `passes`, the
+ * whole sweep again and again, keeping each row's median pass) and `keyed`
+ * (per-row notes keyed `variant` or `variant@workers`).
  */
 import { runInChild } from "./child.ts"
 import { type Check, type Result, withRatios } from "./record.ts"
@@ -71,43 +72,80 @@ export interface SweepRow<V extends NamedVariant, M> {
  * Runs `measure.export(input(r, workers))` in a fresh child for every worker
  * count and every registered variant, printing one progress line each; a
  * failing child becomes a row with `error` instead of ending the sweep.
+ *
+ * With `passes` > 1 the whole sweep runs that many times, one pass after the
+ * other, and each row is its median pass by `seconds` (a failure in any pass is
+ * kept). Passes interleave the variants: this machine's memory bandwidth drops
+ * in streaks lasting seconds, which one run per variant in a row would charge to
+ * whichever variant ran then.
  */
-export const sweep = async <V extends NamedVariant, M>(options: {
+export const sweep = async <V extends NamedVariant, M extends { readonly seconds: number }>(options: {
   readonly registered: ReadonlyArray<Registered<V>>
   readonly workerCounts: ReadonlyArray<number>
   readonly measure: { readonly module: URL; readonly export: string }
   readonly input: (registered: Registered<V>, workers: number) => unknown
   /** A short summary of a measurement for the progress line. */
   readonly describe: (measurement: M) => string
+  /** Default 1. */
+  readonly passes?: number | undefined
 }): Promise<ReadonlyArray<SweepRow<V, M>>> => {
-  const rows: Array<SweepRow<V, M>> = []
-  for (const workers of options.workerCounts) {
-    for (const registered of options.registered) {
-      const { variant } = registered
-      process.stdout.write(`  ${variant.name}, ${workers} worker${workers === 1 ? "" : "s"}...`)
-      try {
-        const outcome = await runInChild<M>({
-          module: options.measure.module,
-          export: options.measure.export,
-          input: options.input(registered, workers)
-        })
-        rows.push({
-          variant,
-          workers,
-          measurement: outcome.value,
-          peakRssMB: outcome.peakRssMB,
-          error: undefined,
-          exitedByItself: outcome.exitedByItself
-        })
-        process.stdout.write(` ${options.describe(outcome.value)}\n`)
-      } catch (error) {
-        const message = error instanceof Error ? error.message : String(error)
-        rows.push({ variant, workers, measurement: undefined, peakRssMB: null, error: message, exitedByItself: true })
-        process.stdout.write(` failed: ${message.split("\n")[0]}\n`)
+  const passes = options.passes ?? 1
+  const runs = new Map<string, Array<SweepRow<V, M>>>()
+  for (let pass = 1; pass <= passes; pass++) {
+    const label = passes === 1 ? "" : `pass ${pass}/${passes}: `
+    for (const workers of options.workerCounts) {
+      for (const registered of options.registered) {
+        const row = await measureRow(options, registered, workers, label)
+        const key = `${row.variant.name}@${workers}`
+        runs.set(key, [...(runs.get(key) ?? []), row])
       }
     }
   }
-  return rows
+  return [...runs.values()].map(medianPass)
+}
+
+const measureRow = async <V extends NamedVariant, M>(
+  options: {
+    readonly measure: { readonly module: URL; readonly export: string }
+    readonly input: (registered: Registered<V>, workers: number) => unknown
+    readonly describe: (measurement: M) => string
+  },
+  registered: Registered<V>,
+  workers: number,
+  label: string
+): Promise<SweepRow<V, M>> => {
+  const { variant } = registered
+  process.stdout.write(`  ${label}${variant.name}, ${workers} worker${workers === 1 ? "" : "s"}...`)
+  try {
+    const outcome = await runInChild<M>({
+      module: options.measure.module,
+      export: options.measure.export,
+      input: options.input(registered, workers)
+    })
+    process.stdout.write(` ${options.describe(outcome.value)}\n`)
+    return {
+      variant,
+      workers,
+      measurement: outcome.value,
+      peakRssMB: outcome.peakRssMB,
+      error: undefined,
+      exitedByItself: outcome.exitedByItself
+    }
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error)
+    process.stdout.write(` failed: ${message.split("\n")[0]}\n`)
+    return { variant, workers, measurement: undefined, peakRssMB: null, error: message, exitedByItself: true }
+  }
+}
+
+/** The pass with the median `seconds` (the lower one of an even count), or a failed one. */
+const medianPass = <V extends NamedVariant, M extends { readonly seconds: number }>(
+  rows: ReadonlyArray<SweepRow<V, M>>
+): SweepRow<V, M> => {
+  const failed = rows.find((row) => row.measurement === undefined)
+  if (failed !== undefined) return failed
+  const sorted = [...rows].sort((a, b) => a.measurement!.seconds - b.measurement!.seconds)
+  return sorted[(sorted.length - 1) >> 1]!
 }
 
 /**

@@ -68,7 +68,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
 
   process.stdout.write(
     `model: ${fmt(size.images)} images x ${size.rounds} rounds x ${size.repetitions} repetitions, ` +
-      `workers ${workerCounts.join(",")}, ${cores()} cores, node ${process.version}\n`
+      `workers ${workerCounts.join(",")}, ${options.passes} pass${options.passes === 1 ? "" : "es"}, ${cores()} cores, node ${process.version}\n`
   )
 
   const rows = await sweep<ModelVariant, Measurement>({
@@ -76,7 +76,8 @@ export const run = async (options: BenchOptions): Promise<void> => {
     workerCounts,
     measure: { module: new URL("./model/measure.ts", import.meta.url), export: "measureVariant" },
     input: ({ variant, module }, workers): MeasureInput => ({ module: module.href, variant: variant.name, workers, ...size }),
-    describe: (m) => `${fmt(m.seconds, 3)} s, ${m.modelLoads} loads`
+    describe: (m) => `${fmt(m.seconds, 3)} s, ${m.modelLoads} loads`,
+    passes: options.passes
   })
 
   // The output does not depend on the worker count: any serial run is the reference.
@@ -96,6 +97,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
   const notes: Record<string, unknown> = {
     workload: "MLP 784-512-10 (onnxruntime-node, 1 intra-op thread per session); each round every instance predicts the batch",
     ...size,
+    passes: options.passes,
     modelLoadsByVariant: keyed(rows, workerCounts, (r) => r.measurement?.modelLoads),
     predictions: keyed(rows, workerCounts, (r) => r.measurement?.predictions),
     setupMs: keyed(rows, workerCounts, (r) => r.measurement?.setupMs),

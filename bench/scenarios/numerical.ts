@@ -62,7 +62,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
 
   process.stdout.write(
     `numerical: ${size.rows}x${size.cols} image (${imageMB} MiB), 4x4 filters, ${size.rounds} rounds x ` +
-      `${size.repetitions} repetitions after ${size.warmupRounds} warm-up rounds, workers ${workerCounts.join(",")}, ${cores()} cores, node ${process.version}\n`
+      `${size.repetitions} repetitions after ${size.warmupRounds} warm-up rounds, workers ${workerCounts.join(",")}, ${options.passes} pass${options.passes === 1 ? "" : "es"}, ${cores()} cores, node ${process.version}\n`
   )
 
   const rows = await sweep<NumericalVariant, Measurement>({
@@ -70,7 +70,8 @@ export const run = async (options: BenchOptions): Promise<void> => {
     workerCounts,
     measure: { module: new URL("./numerical/measure.ts", import.meta.url), export: "measureVariant" },
     input: ({ module, variant }, workers): MeasureInput => ({ module: module.href, variant: variant.name, workers, ...size }),
-    describe: (m) => `${fmt(m.seconds * 1000, 1)} ms`
+    describe: (m) => `${fmt(m.seconds * 1000, 1)} ms`,
+    passes: options.passes
   })
 
   const serialDigest = (workers: number) => rows.find((r) => r.variant.name === BASELINE && r.workers === workers)?.measurement?.digest
@@ -84,6 +85,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
   const notes: Record<string, unknown> = {
     workload: "randomImage(rows, cols) per round; one randomFilter(4) per worker; convolve2d full [::5, ::5]",
     ...size,
+    passes: options.passes,
     imageMB,
     timed: "seconds = sum of the rounds' convolution phases (images made outside the phase, same for all)",
     secondsWithImages: keyed(rows, workerCounts, (r) => r.measurement?.secondsWithImages),

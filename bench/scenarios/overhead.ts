@@ -54,7 +54,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
 
   process.stdout.write(
     `overhead: ${fmt(size.tasks)} tasks x ${size.repetitions} repetitions, ` +
-      `${fmt(size.roundTrips)} round trips, workers ${workerCounts.join(",")}, ${cores()} cores, node ${process.version}\n`
+      `${fmt(size.roundTrips)} round trips, workers ${workerCounts.join(",")}, ${options.passes} pass${options.passes === 1 ? "" : "es"}, ${cores()} cores, node ${process.version}\n`
   )
 
   const rows = await sweep<OverheadVariant, Measurement>({
@@ -62,7 +62,8 @@ export const run = async (options: BenchOptions): Promise<void> => {
     workerCounts,
     measure: { module: new URL("./overhead/measure.ts", import.meta.url), export: "measureVariant" },
     input: ({ module, variant }, workers): MeasureInput => ({ module: module.href, variant: variant.name, workers, ...size }),
-    describe: (m) => `${fmt(m.throughput)} tasks/s`
+    describe: (m) => `${fmt(m.throughput)} tasks/s`,
+    passes: options.passes
   })
 
   const results: ReadonlyArray<Result> = withRatios(
@@ -85,6 +86,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
   const notes: Record<string, unknown> = {
     workload: "{ a, b } -> a + b, one task per input, all submitted at once",
     ...size,
+    passes: options.passes,
     latency: keyed(rows, workerCounts, (r) =>
       r.measurement === undefined ? undefined : {
         p50us: r.measurement.p50us,

@@ -70,7 +70,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
 
   process.stdout.write(
     `stateful: ${fmt(size.documents)} documents x ${fmt(size.wordsPerDocument)} words, ` +
-      `${size.repetitions} repetitions, ${fmt(size.roundTrips)} round trips, workers ${workerCounts.join(",")}, ` +
+      `${size.repetitions} repetitions, ${fmt(size.roundTrips)} round trips, workers ${workerCounts.join(",")}, ${options.passes} pass${options.passes === 1 ? "" : "es"}, ` +
       `${cores()} cores, node ${process.version}\n`
   )
 
@@ -79,7 +79,8 @@ export const run = async (options: BenchOptions): Promise<void> => {
     workerCounts,
     measure: { module: new URL("./stateful/measure.ts", import.meta.url), export: "measureVariant" },
     input: ({ variant, module }, workers): MeasureInput => ({ module: module.href, variant: variant.name, workers, ...size }),
-    describe: (m) => `${fmt(m.seconds, 3)} s, call p50 ${fmt(m.p50us, 1)} µs`
+    describe: (m) => `${fmt(m.seconds, 3)} s, call p50 ${fmt(m.p50us, 1)} µs`,
+    passes: options.passes
   })
 
   const baselineOf = (r: Row): Measurement | undefined =>
@@ -105,6 +106,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
   const notes: Record<string, unknown> = {
     workload: "streaming prefix count; document i -> counter i % workers; popular sets unioned",
     ...size,
+    passes: options.passes,
     latencyReference: LATENCY_REFERENCE,
     latency: keyed(rows, workerCounts, (r) =>
       r.measurement === undefined ? undefined : { p50us: r.measurement.p50us, p99us: r.measurement.p99us }
