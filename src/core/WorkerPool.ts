@@ -49,6 +49,14 @@ export interface Options {
   readonly retries?: number | undefined
   /** Unanswered messages per worker; more keeps workers busy, fewer balances long tasks. Default 2. */
   readonly pipelineDepth?: number | undefined
+  /**
+   * How long the caller's thread waits for the reply to a lone request (one task, or one actor
+   * call, and nothing else in flight) before going back to its event loop; threads only. A reply
+   * within it is taken at once instead of waking a sleeping thread: a round trip then costs about
+   * half. Waits that go unanswered (long tasks) are skipped for the next 1, 2 … 64 lone requests.
+   * Default 50 micros, none on a single core; 0 turns it off.
+   */
+  readonly replyWait?: Duration.Input | undefined
   /** V8 heap limits per worker thread. */
   readonly resourceLimits?: {
     readonly maxOldGenerationSizeMb?: number
@@ -66,6 +74,7 @@ export interface ResolvedOptions {
   readonly interruptGraceMillis: number
   readonly retries: number
   readonly pipelineDepth: number
+  readonly replyWaitMillis: number
 }
 
 /**
@@ -115,7 +124,9 @@ export const resolveOptions = (options: Options): Effect.Effect<ResolvedOptions,
         shutdownTimeoutMillis: millis(options.shutdownTimeout, exitTimeoutMillis + 1_000, "shutdownTimeout"),
         interruptGraceMillis: millis(options.interruptGrace, 1_000, "interruptGrace"),
         retries: options.retries ?? 0,
-        pipelineDepth: options.pipelineDepth ?? 2
+        pipelineDepth: options.pipelineDepth ?? 2,
+        // Waiting on one core would take the core the worker needs to answer.
+        replyWaitMillis: availableParallelism() > 1 ? millis(options.replyWait, 0.05, "replyWait") : 0
       }
       if (backend === "threads" && isWorkerEntry(options.entry)) {
         return Effect.fail(
@@ -145,6 +156,7 @@ const OptionsSchema = Schema.Struct({
   interruptGrace: Schema.optional(Schema.Unknown),
   retries: Schema.optional(NonNegativeInt),
   pipelineDepth: Schema.optional(PositiveInt),
+  replyWait: Schema.optional(Schema.Unknown),
   resourceLimits: Schema.optional(Schema.Unknown)
 })
 
@@ -155,6 +167,7 @@ const makeBackend = (
   if (resolved.backend === "threads") {
     return Effect.succeed(threadBackend({
       entry: toHref(options.entry as URL | string),
+      spinMillis: resolved.replyWaitMillis,
       ...(options.resourceLimits !== undefined ? { resourceLimits: options.resourceLimits } : {})
     }))
   }

@@ -160,6 +160,8 @@ export class ActorHost implements Transport, WorkerListener {
   // WorkerListener
   // -------------------------------------------------------------------------------------------
 
+  readonly pendingCalls = (): number => this.calls.size
+
   onMessage(workerId: number, message: FromWorker): void {
     switch (message[0]) {
       case Op.Spawned:
@@ -302,7 +304,9 @@ export class ActorHost implements Transport, WorkerListener {
     record.inFlight.add(call)
     this.calls.set(call.id, call)
     // If its worker is going away, that worker's exit settles the call (rule 3).
-    this.dispatcher.sendTo(record.workerId, [Op.Call, call.id, record.id, call.method, call.payload])
+    if (this.dispatcher.sendTo(record.workerId, [Op.Call, call.id, record.id, call.method, call.payload])) {
+      if (this.calls.size === 1) this.dispatcher.awaitReply(record.workerId)
+    }
   }
 
   private replied(callId: number, outcome: Outcome, value: unknown, workerId: number): void {

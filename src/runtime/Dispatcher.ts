@@ -18,6 +18,13 @@
  *    pool was still starting; replacements that fail to start (their init fails or times out, or
  *    they die before the ready handshake) are retried with backoff, and after `maxRespawnFailures`
  *    in a row the pool is broken: queued and new tasks fail as lost.
+ * 6. When one request is all the pool awaits (one task, or one actor call), and its worker's
+ *    connection can `poll`, the caller's thread waits for the reply for a moment (the backend's
+ *    spin limit) before going back to its event loop: a reply that comes within it is taken at
+ *    once, and the worker's reply need not wake a sleeping thread. A wait that goes unanswered
+ *    makes the next lone requests skip waiting, 1, 2, 4 … 64 of them, so long tasks cost at most
+ *    one spin limit in 64 requests; an answered one resets that. With more than one request in
+ *    flight the pool never waits: the thread has other replies to take and workers need the cores.
  */
 import type { Transport as ActorTransport } from "../core/Actor.ts"
 import type { PoolClient, Submission, Ticket } from "../core/Task.ts"
@@ -29,6 +36,11 @@ export interface Connection {
   readonly send: (message: ToWorker) => void
   /** Stops the worker now; its `onExit` follows. */
   readonly terminate: () => void
+  /**
+   * Waits briefly, without yielding to the event loop, for the worker's next message and delivers
+   * it through `onMessage`; false if none came. Backends that cannot do so leave it out (rule 6).
+   */
+  readonly poll?: () => boolean
 }
 
 export interface WorkerEvents {
@@ -110,6 +122,8 @@ export interface WorkerListener {
   readonly onReady: (workerId: number) => void
   /** After the worker's tasks were settled or re-queued. */
   readonly onExit: (workerId: number, reason: string) => void
+  /** Actor calls sent and not yet answered (rule 6). */
+  readonly pendingCalls: () => number
 }
 
 export interface DispatcherStats {
@@ -121,6 +135,9 @@ export interface DispatcherStats {
   readonly workersStarted: number
   /** Submissions the queue still references (their payloads stay alive while it does). */
   readonly queuedSubmissions: number
+  /** Rule 6: lone requests whose reply was waited for, and how many of those it came within the wait. */
+  readonly replyWaits: number
+  readonly replyWaitsAnswered: number
 }
 
 export class Dispatcher implements PoolClient {
@@ -146,6 +163,12 @@ export class Dispatcher implements PoolClient {
   private inFlightTotal = 0
   private maxInFlightSeen = 0
   private listener: WorkerListener | undefined
+  /** Rule 6's state: lone requests still to skip, the current skip run, whether a wait is queued. */
+  private replyWaitSkip = 0
+  private replyWaitBackoff = 0
+  private replyWaitQueued = false
+  private replyWaits = 0
+  private replyWaitsAnswered = 0
   /** The pool's actor host, when its group has actors. */
   actors: ActorTransport | undefined = undefined
 
@@ -223,6 +246,34 @@ export class Dispatcher implements PoolClient {
     return false
   }
 
+  /**
+   * Rule 6: after a request to `workerId` was sent, waits a moment for its reply if it is the one
+   * thing the pool awaits. The wait runs once the current synchronous work is done (a microtask),
+   * so the sender has finished registering for the reply and may still send more (then it skips).
+   */
+  awaitReply(workerId: number): void {
+    if (this.replyWaitQueued) return
+    if (this.replyWaitSkip > 0) {
+      this.replyWaitSkip--
+      return
+    }
+    const slot = this.slots.find((s) => s.id === workerId)
+    if (slot?.connection.poll === undefined) return
+    this.replyWaitQueued = true
+    queueMicrotask(() => {
+      this.replyWaitQueued = false
+      if (slot.state !== "ready" || this.inFlightTotal + (this.listener?.pendingCalls() ?? 0) !== 1) return
+      this.replyWaits++
+      if (slot.connection.poll!()) {
+        this.replyWaitsAnswered++
+        this.replyWaitBackoff = 0
+      } else {
+        this.replyWaitBackoff = Math.min(64, Math.max(1, this.replyWaitBackoff * 2))
+        this.replyWaitSkip = this.replyWaitBackoff
+      }
+    })
+  }
+
   get isClosed(): boolean {
     return this.closed
   }
@@ -235,7 +286,9 @@ export class Dispatcher implements PoolClient {
       inFlight: this.inFlightTotal,
       maxInFlight: this.maxInFlightSeen,
       workersStarted: this.nextWorkerId,
-      queuedSubmissions: this.queue.length
+      queuedSubmissions: this.queue.length,
+      replyWaits: this.replyWaits,
+      replyWaitsAnswered: this.replyWaitsAnswered
     }
   }
 
@@ -469,6 +522,7 @@ export class Dispatcher implements PoolClient {
     slot.outstanding++
     if (this.inFlightTotal > this.maxInFlightSeen) this.maxInFlightSeen = this.inFlightTotal
     slot.connection.send(fields as unknown as ToWorker)
+    if (this.inFlightTotal === 1) this.awaitReply(slot.id)
   }
 
   private addTask(slot: Slot, message: Message, fields: Array<unknown>, pending: Pending, index: number, attempts: number) {
