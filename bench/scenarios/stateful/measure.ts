@@ -45,10 +45,18 @@ export interface Measurement {
   /** p50/p99 of one `count` call with nothing else in flight, in µs. */
   readonly p50us: number
   readonly p99us: number
+  /**
+   * p50 of the first calls right after the timed runs, in µs: V8's background compiler and GC
+   * threads are still busy then, and compete with the calls for the cores.
+   */
+  readonly afterLoadP50us: number
   readonly closeMs: number
   /** `undefined` when every repetition gave the same union, else what differed. */
   readonly mismatch: string | undefined
 }
+
+/** The first calls after the timed runs, reported apart as `afterLoadP50us`. */
+const afterLoadCalls = 200
 
 export const measureVariant = async (input: MeasureInput): Promise<Measurement> => {
   const variant = await findVariant<StatefulVariant>(input.module, input.variant)
@@ -76,6 +84,7 @@ export const measureVariant = async (input: MeasureInput): Promise<Measurement> 
     // Probes run against the last repetition's state, after all its documents.
     const probeCounts: Array<number> = []
     const latencies: Array<number> = []
+    const afterLoad: Array<number> = []
     for (let i = 0; i < input.warmupRoundTrips + input.roundTrips; i++) {
       const counter = i % handle.counters
       const prefix = probes[Math.floor(i / handle.counters) % probes.length]!
@@ -83,6 +92,7 @@ export const measureVariant = async (input: MeasureInput): Promise<Measurement> 
       const n = await handle.count(counter, prefix)
       const us = (performance.now() - start) * 1000
       if (i >= input.warmupRoundTrips) latencies.push(us)
+      else if (i < afterLoadCalls) afterLoad.push(us)
       if (i < probes.length * handle.counters) probeCounts.push(n)
     }
 
@@ -96,6 +106,7 @@ export const measureVariant = async (input: MeasureInput): Promise<Measurement> 
       probeCounts,
       p50us: round(percentile(latencies, 50), 3),
       p99us: round(percentile(latencies, 99), 3),
+      afterLoadP50us: round(percentile(afterLoad, 50), 3),
       closeMs: round(closed.ms),
       mismatch: mismatches.length === 0 ? undefined : mismatches.slice(0, 3).join("; ")
     }
