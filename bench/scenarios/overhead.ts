@@ -10,7 +10,9 @@
  *   unmeasured warm-up (two batches in quick mode, one otherwise: less left
  *   the first measured batch up to twice as slow); `ratio` is throughput over
  *   piscina's (the baseline);
- * - latency: p50/p99 of sequential single-task round trips, after warm-up;
+ * - latency: p50/p99 of sequential single-task round trips after
+ *   `warmupRoundTrips` unmeasured ones, and `first 200`: the p50 of the first
+ *   200 of those, right after the batches (see `lib/latency.ts`);
  * - first result: from `setup` resolving to the first task's result, which
  *   includes whatever worker start-up `setup` did not wait for;
  * - check: every output equals `a + b` (hence the sum matches too).
@@ -44,8 +46,8 @@ const BASELINE = "piscina"
 
 const sizes = (quick: boolean) =>
   quick
-    ? { tasks: 10_000, warmupBatches: 2, repetitions: 3, roundTrips: 300, warmupRoundTrips: 50 }
-    : { tasks: 100_000, warmupBatches: 1, repetitions: 3, roundTrips: 2_000, warmupRoundTrips: 200 }
+    ? { tasks: 10_000, warmupBatches: 2, repetitions: 3, roundTrips: 300, warmupRoundTrips: 300 }
+    : { tasks: 100_000, warmupBatches: 1, repetitions: 3, roundTrips: 2_000, warmupRoundTrips: 3_000 }
 
 export const run = async (options: BenchOptions): Promise<void> => {
   const size = sizes(options.quick)
@@ -89,8 +91,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
     passes: options.passes,
     latency: keyed(rows, workerCounts, (r) =>
       r.measurement === undefined ? undefined : {
-        p50us: r.measurement.p50us,
-        p99us: r.measurement.p99us,
+        ...r.measurement.latency,
         firstResultMs: r.measurement.firstResultMs,
         setupMs: r.measurement.setupMs,
         closeMs: r.measurement.closeMs
@@ -114,6 +115,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
       { header: `vs ${BASELINE}`, align: "right" },
       { header: "p50 µs", align: "right" },
       { header: "p99 µs", align: "right" },
+      { header: "first 200 µs", align: "right" },
       { header: "first ms", align: "right" },
       { header: "peak MB", align: "right" },
       { header: "check" }
@@ -125,8 +127,9 @@ export const run = async (options: BenchOptions): Promise<void> => {
         String(r.workers),
         fmt(r.throughput),
         r.ratio === null ? "-" : `${fmt(r.ratio, 2)}x`,
-        fmt(m?.p50us, 1),
-        fmt(m?.p99us, 1),
+        fmt(m?.latency.p50us, 1),
+        fmt(m?.latency.p99us, 1),
+        fmt(m?.latency.afterLoadP50us, 1),
         fmt(m?.firstResultMs, 1),
         fmt(r.peakRssMB),
         r.check + (rows[i]!.exitedByItself ? "" : " (killed: did not exit after close)")

@@ -82,7 +82,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
     workerCounts,
     measure: { module: new URL("./stateful/measure.ts", import.meta.url), export: "measureVariant" },
     input: ({ variant, module }, workers): MeasureInput => ({ module: module.href, variant: variant.name, workers, ...size }),
-    describe: (m) => `${fmt(m.seconds, 3)} s, call p50 ${fmt(m.p50us, 1)} µs`,
+    describe: (m) => `${fmt(m.seconds, 3)} s, call p50 ${fmt(m.latency.p50us, 1)} µs`,
     passes: options.passes
   })
 
@@ -111,9 +111,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
     ...size,
     passes: options.passes,
     latencyReference: LATENCY_REFERENCE,
-    latency: keyed(rows, workerCounts, (r) =>
-      r.measurement === undefined ? undefined : { p50us: r.measurement.p50us, p99us: r.measurement.p99us, afterLoadP50us: r.measurement.afterLoadP50us }
-    ),
+    latency: keyed(rows, workerCounts, (r) => r.measurement?.latency),
     setupMs: keyed(rows, workerCounts, (r) => r.measurement?.setupMs),
     seconds: keyed(rows, workerCounts, (r) => r.measurement?.samples),
     popularPrefixes: keyed(rows, workerCounts, (r) => r.measurement?.unionSize),
@@ -142,16 +140,16 @@ export const run = async (options: BenchOptions): Promise<void> => {
       const m = row.measurement
       const reference = rows.find((b) => b.variant.name === LATENCY_REFERENCE && b.workers === row.workers)?.measurement
       const latencyRatio = m !== undefined && reference !== undefined && row.variant.name !== BASELINE
-        ? `${fmt(m.p50us / reference.p50us, 2)}x`
+        ? `${fmt(m.latency.p50us / reference.latency.p50us, 2)}x`
         : "-"
       return [
         r.variant,
         String(r.workers),
         fmt(r.seconds, 3),
         r.ratio === null ? "-" : `${fmt(r.ratio, 2)}x`,
-        fmt(m?.p50us, 1),
+        fmt(m?.latency.p50us, 1),
         latencyRatio,
-        fmt(m?.afterLoadP50us, 1),
+        fmt(m?.latency.afterLoadP50us, 1),
         fmt(r.peakRssMB),
         r.check + (row.exitedByItself ? "" : " (killed: did not exit after close)")
       ]

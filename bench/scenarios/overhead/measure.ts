@@ -6,7 +6,8 @@
  * of `repetitions` batches) -> latency (warm-up, then `roundTrips` sequential
  * round trips) -> close. Every output is checked against `a + b`.
  */
-import { percentile, repeat, round, timed } from "../../lib/stats.ts"
+import { measureRoundTrips, type RoundTrips } from "../../lib/latency.ts"
+import { repeat, round, timed } from "../../lib/stats.ts"
 import { findVariant } from "../../lib/sweep.ts"
 import { type AddInput, firstMismatch, makeInputs, type OverheadVariant, sum } from "./variant.ts"
 
@@ -31,8 +32,8 @@ export interface Measurement {
   /** Median batch seconds. */
   readonly seconds: number
   readonly throughput: number
-  readonly p50us: number
-  readonly p99us: number
+  /** One `Add` round trip with nothing else in flight (see `lib/latency.ts`). */
+  readonly latency: RoundTrips
   readonly closeMs: number
   /** `undefined` when every output was right, else what went wrong first. */
   readonly mismatch: string | undefined
@@ -69,15 +70,11 @@ export const measureVariant = async (input: MeasureInput): Promise<Measurement> 
       check("batch", inputs, outputs)
     }, { warmup: input.warmupBatches, repetitions: input.repetitions })
 
-    const latencies: Array<number> = []
-    for (let i = 0; i < input.warmupRoundTrips + input.roundTrips; i++) {
+    const latency = await measureRoundTrips({ warmup: input.warmupRoundTrips, count: input.roundTrips }, async (i) => {
       const x = inputs[i % inputs.length]!
-      const start = performance.now()
       const y = await handle.roundTrip(x)
-      const us = (performance.now() - start) * 1000
-      if (i >= input.warmupRoundTrips) latencies.push(us)
       if (y !== x.a + x.b) check("round trip", [x], [y])
-    }
+    })
 
     const closed = await timed(() => handle.close())
     return {
@@ -86,8 +83,7 @@ export const measureVariant = async (input: MeasureInput): Promise<Measurement> 
       samples: batches.samples.map((s) => round(s)),
       seconds: round(batches.seconds),
       throughput: Math.round(input.tasks / batches.seconds),
-      p50us: round(percentile(latencies, 50), 3),
-      p99us: round(percentile(latencies, 99), 3),
+      latency,
       closeMs: round(closed.ms),
       mismatch: mismatches.length === 0 ? undefined : mismatches.slice(0, 3).join("; ")
     }

@@ -13,7 +13,8 @@
  */
 import { makeDocuments, unionPopular, WORD_LENGTH } from "../../../src/workloads/prefixCount.ts"
 import { fnv1a } from "../../lib/digest.ts"
-import { median, percentile, round, timed } from "../../lib/stats.ts"
+import { measureRoundTrips, type RoundTrips } from "../../lib/latency.ts"
+import { median, round, timed } from "../../lib/stats.ts"
 import { findVariant } from "../../lib/sweep.ts"
 import type { StatefulHandle, StatefulVariant } from "./variant.ts"
 
@@ -43,20 +44,12 @@ export interface Measurement {
   /** The answers of the latency probes: `count` of a few fixed prefixes on every counter. */
   readonly probeCounts: ReadonlyArray<number>
   /** p50/p99 of one `count` call with nothing else in flight, in µs. */
-  readonly p50us: number
-  readonly p99us: number
-  /**
-   * p50 of the first calls right after the timed runs, in µs: V8's background compiler and GC
-   * threads are still busy then, and compete with the calls for the cores.
-   */
-  readonly afterLoadP50us: number
+  /** One `count` call with nothing else in flight (see `lib/latency.ts`). */
+  readonly latency: RoundTrips
   readonly closeMs: number
   /** `undefined` when every repetition gave the same union, else what differed. */
   readonly mismatch: string | undefined
 }
-
-/** The first calls after the timed runs, reported apart as `afterLoadP50us`. */
-const afterLoadCalls = 200
 
 export const measureVariant = async (input: MeasureInput): Promise<Measurement> => {
   const variant = await findVariant<StatefulVariant>(input.module, input.variant)
@@ -83,18 +76,11 @@ export const measureVariant = async (input: MeasureInput): Promise<Measurement> 
 
     // Probes run against the last repetition's state, after all its documents.
     const probeCounts: Array<number> = []
-    const latencies: Array<number> = []
-    const afterLoad: Array<number> = []
-    for (let i = 0; i < input.warmupRoundTrips + input.roundTrips; i++) {
+    const latency = await measureRoundTrips({ warmup: input.warmupRoundTrips, count: input.roundTrips }, async (i) => {
       const counter = i % handle.counters
-      const prefix = probes[Math.floor(i / handle.counters) % probes.length]!
-      const start = performance.now()
-      const n = await handle.count(counter, prefix)
-      const us = (performance.now() - start) * 1000
-      if (i >= input.warmupRoundTrips) latencies.push(us)
-      else if (i < afterLoadCalls) afterLoad.push(us)
+      const n = await handle.count(counter, probes[Math.floor(i / handle.counters) % probes.length]!)
       if (i < probes.length * handle.counters) probeCounts.push(n)
-    }
+    })
 
     const closed = await timed(() => handle.close())
     return {
@@ -104,9 +90,7 @@ export const measureVariant = async (input: MeasureInput): Promise<Measurement> 
       unionSize: union?.length ?? 0,
       unionDigest: fnv1a(union ?? []),
       probeCounts,
-      p50us: round(percentile(latencies, 50), 3),
-      p99us: round(percentile(latencies, 99), 3),
-      afterLoadP50us: round(percentile(afterLoad, 50), 3),
+      latency,
       closeMs: round(closed.ms),
       mismatch: mismatches.length === 0 ? undefined : mismatches.slice(0, 3).join("; ")
     }
