@@ -48,6 +48,7 @@ import {
   releaseBuffer,
   retainBuffer
 } from "../runtime/Arena.ts"
+import { encodesAsItselfKey } from "../runtime/codec.ts"
 
 export type { ArenaOptions, ArenaStats } from "../runtime/Arena.ts"
 
@@ -167,9 +168,13 @@ export const array = <K extends Kind, M extends Memory = "shared">(
     schema = memory !== "copied"
       ? Schema.declare((u): u is ReadonlySharedArray<K> => isShared(kind, u), {
         expected: `a ${kind}Array over a SharedArrayBuffer (make one with SharedArray.make)`,
-        [annotationKey]: kind
+        [annotationKey]: kind,
+        [encodesAsItselfKey]: true
       })
-      : Schema.declare((u): u is PlainViews[K] => u instanceof constructors[kind], { expected: `a ${kind}Array` })
+      : Schema.declare((u): u is PlainViews[K] => u instanceof constructors[kind], {
+        expected: `a ${kind}Array`,
+        [encodesAsItselfKey]: true
+      })
     arraySchemas.set(key, schema)
   }
   return schema as ArraySchema<K, M>

@@ -2,10 +2,10 @@
  * How a task's values cross the worker boundary: its Schemas' encode/decode, with the
  * structured clone of `postMessage` carrying the encoded form.
  *
- * Fast path: when a Schema's encoded form is its type (plain structs, numbers, strings, arrays —
- * the common case), one side skips its work: the caller sends payloads as they are and the worker's
- * decode validates them; the worker's encode validates results and the caller takes them as they
- * are. Each value is still checked exactly once, where a failure can name the worker.
+ * Fast path: when a Schema's encoded form is its type (plain structs, numbers, strings, arrays,
+ * shared arrays — the common case), one side skips its work: the caller sends payloads as they are
+ * and the worker's decode validates them; the worker's encode validates results and the caller takes
+ * them as they are. Each value is still checked exactly once, where a failure can name the worker.
  */
 import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
@@ -61,7 +61,38 @@ export const codecOf = (task: Any): Codec => {
 
 type AnyCodec = Schema.Codec<unknown, unknown, never, never>
 
-const isIdentity = (schema: Schema.Top): boolean => SchemaAST.toEncoded(schema.ast) === schema.ast
+const isIdentity = (schema: Schema.Top): boolean =>
+  SchemaAST.toEncoded(schema.ast) === schema.ast || encodesAsItself(schema.ast)
+
+/**
+ * Marks a declared Schema (`Schema.declare`) whose values cross as they are: its encode can only
+ * validate, never change a value. The shared array Schemas carry it.
+ */
+export const encodesAsItselfKey = "effect-parallel/encodesAsItself"
+
+/**
+ * Whether encoding can only validate: no transformation anywhere in the Schema. `toEncoded` alone
+ * says no to any declaration and to a struct with its own checks (a matrix is both), though
+ * neither changes a value; declarations other than the marked ones are taken to transform.
+ */
+const encodesAsItself = (ast: SchemaAST.AST): boolean => {
+  if (ast.encoding !== undefined) return false
+  switch (ast._tag) {
+    case "Declaration":
+      return ast.annotations?.[encodesAsItselfKey] === true
+    case "Arrays":
+      return ast.elements.every(encodesAsItself) && ast.rest.every(encodesAsItself)
+    case "Objects":
+      return ast.propertySignatures.every((p) => encodesAsItself(p.type)) &&
+        ast.indexSignatures.every((i) => encodesAsItself(i.parameter) && encodesAsItself(i.type))
+    case "Union":
+      return ast.types.every(encodesAsItself)
+    case "Suspend":
+      return false
+    default:
+      return true
+  }
+}
 
 const passThrough = (value: unknown): Coded => ({ value, issue: undefined })
 
