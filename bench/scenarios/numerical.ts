@@ -23,8 +23,10 @@
  * round but outside that phase, the same for every variant, and is reported with it as
  * `s+images` (`notes.secondsWithImages`). The pool is warm: start-up (`setup ms`) and the first
  * round (`first ms`) are reported separately. `ratio` is serial's seconds over the variant's at
- * the same worker count; `check` is `ok` when every output of every round is bit-identical to
- * serial's. Peak RSS growth from 1 worker to 2 shows per-worker copies (`notes.imageMB` is one
+ * the same worker count. `round ms` is the median of every measured round's convolution phase (a
+ * typical round, which the rounds this VM slows down in streaks do not move; its `vs serial` is
+ * serial's over the variant's). `check` is `ok` when every output of every round is bit-identical
+ * to serial's. Peak RSS growth from 1 worker to 2 shows per-worker copies (`notes.imageMB` is one
  * image, in the same MiB as `peakRssMB`).
  *
  * `--quick`: a 1000×1000 image, 5 rounds. Workers default to 1..cores.
@@ -89,6 +91,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
     imageMB,
     timed: "seconds = sum of the rounds' convolution phases (images made outside the phase, same for all)",
     secondsWithImages: keyed(rows, workerCounts, (r) => r.measurement?.secondsWithImages),
+    roundMedianMs: keyed(rows, workerCounts, (r) => r.measurement?.roundMedianMs),
     coldStart: keyed(rows, workerCounts, (r) =>
       r.measurement === undefined ? undefined : { setupMs: r.measurement.setupMs, firstRoundMs: r.measurement.firstRoundMs }),
     runSeconds: keyed(rows, workerCounts, (r) => r.measurement?.samples),
@@ -108,6 +111,8 @@ export const run = async (options: BenchOptions): Promise<void> => {
       { header: "workers", align: "right" },
       { header: "seconds", align: "right" },
       { header: `vs ${BASELINE}`, align: "right" },
+      { header: "round ms", align: "right" },
+      { header: "vs serial", align: "right" },
       { header: "s+images", align: "right" },
       { header: "setup ms", align: "right" },
       { header: "first ms", align: "right" },
@@ -116,11 +121,14 @@ export const run = async (options: BenchOptions): Promise<void> => {
     ],
     results.map((r, i) => {
       const m = rows[i]!.measurement
+      const serialRound = rows.find((b) => b.variant.name === BASELINE && b.workers === r.workers)?.measurement?.roundMedianMs
       return [
         r.variant,
         String(r.workers),
         fmt(r.seconds, 3),
         r.ratio === null ? "-" : `${fmt(r.ratio, 2)}x`,
+        fmt(m?.roundMedianMs, 2),
+        m === undefined || serialRound === undefined ? "-" : `${fmt(serialRound / m.roundMedianMs, 2)}x`,
         fmt(m?.secondsWithImages, 3),
         fmt(m?.setupMs),
         fmt(m?.firstRoundMs, 1),

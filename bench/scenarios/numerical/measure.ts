@@ -39,6 +39,12 @@ export interface Measurement {
   readonly seconds: number
   /** Median run seconds including making the images. */
   readonly secondsWithImages: number
+  /**
+   * The median of every measured round's convolution phase, in ms: a typical round. Unlike a run's
+   * sum, it is not moved by the rounds this VM slows down in streaks (both threads' kernels at once,
+   * a quarter to a third of all rounds on a bad day, raw threads alike).
+   */
+  readonly roundMedianMs: number
   /** FNV-1a of every output of the last run, in round and filter order. */
   readonly digest: string
   readonly closeMs: number
@@ -62,6 +68,7 @@ export const measureVariant = async (input: MeasureInput): Promise<Measurement> 
 
     const samples: Array<number> = []
     const withImages: Array<number> = []
+    const roundMs: Array<number> = []
     let digest = fnv1aStream()
     for (let repetition = 0; repetition < input.repetitions; repetition++) {
       let convolveMs = 0
@@ -72,6 +79,7 @@ export const measureVariant = async (input: MeasureInput): Promise<Measurement> 
         const out = await handle.round(roundInput(round))
         convolveMs += out.convolveMs
         imageMs += out.imageMs
+        roundMs.push(out.convolveMs)
         for (const o of out.outputs) digest.update(new Uint8Array(o.data.buffer, o.data.byteOffset, o.data.byteLength))
       }
       samples.push(convolveMs / 1000)
@@ -85,6 +93,7 @@ export const measureVariant = async (input: MeasureInput): Promise<Measurement> 
       samples: samples.map((s) => roundTo(s)),
       seconds: roundTo(median(samples)),
       secondsWithImages: roundTo(median(withImages)),
+      roundMedianMs: roundTo(median(roundMs)),
       digest: digest.digest(),
       closeMs: roundTo(performance.now() - c0)
     }
