@@ -167,7 +167,7 @@ const makeBackend = (
   if (resolved.backend === "threads") {
     return Effect.succeed(threadBackend({
       entry: toHref(options.entry as URL | string),
-      spinMillis: resolved.replyWaitMillis,
+      replyWaitMillis: resolved.replyWaitMillis,
       ...(options.resourceLimits !== undefined ? { resourceLimits: options.resourceLimits } : {})
     }))
   }

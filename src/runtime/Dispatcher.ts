@@ -19,11 +19,11 @@
  *    they die before the ready handshake) are retried with backoff, and after `maxRespawnFailures`
  *    in a row the pool is broken: queued and new tasks fail as lost.
  * 6. When one request is all the pool awaits (one task, or one actor call), and its worker's
- *    connection can `poll`, the caller's thread waits for the reply for a moment (the backend's
- *    spin limit) before going back to its event loop: a reply that comes within it is taken at
+ *    connection can `poll`, the caller's thread waits for the reply for a moment (the pool's
+ *    `replyWait`) before going back to its event loop: a reply that comes within it is taken at
  *    once, and the worker's reply need not wake a sleeping thread. A wait that goes unanswered
  *    makes the next lone requests skip waiting, 1, 2, 4 … 64 of them, so long tasks cost at most
- *    one spin limit in 64 requests; an answered one resets that. With more than one request in
+ *    one wait in 64 requests; an answered one resets that. With more than one request in
  *    flight the pool never waits: the thread has other replies to take and workers need the cores.
  */
 import type { Transport as ActorTransport } from "../core/Actor.ts"

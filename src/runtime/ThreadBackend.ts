@@ -18,8 +18,8 @@ export interface ThreadOptions {
   readonly entry: string
   /** Per-thread V8 heap limits: a worker over them dies and its tasks fail as `WorkerLost`. */
   readonly resourceLimits?: { readonly maxOldGenerationSizeMb?: number; readonly maxYoungGenerationSizeMb?: number }
-  /** How long `poll` waits for a message, in milliseconds; 0: no `poll`. */
-  readonly spinMillis: number
+  /** How long `poll` waits for a message, in milliseconds (the pool's `replyWait`); 0: no `poll`. */
+  readonly replyWaitMillis: number
 }
 
 const threadMain = new URL("./threadMain.ts", import.meta.url)
@@ -49,14 +49,14 @@ export const threadBackend = (options: ThreadOptions): Backend => ({
       replies.close()
       events.onExit(failure ?? `exited with code ${code}`)
     })
-    const spinMillis = options.spinMillis
+    const replyWaitMillis = options.replyWaitMillis
     return {
       send: (message) => worker.postMessage(message),
       terminate: () => void worker.terminate(),
-      ...(spinMillis > 0
+      ...(replyWaitMillis > 0
         ? {
           poll: () => {
-            const until = performance.now() + spinMillis
+            const until = performance.now() + replyWaitMillis
             do {
               if (takeMessage(replies, events)) return true
             } while (performance.now() < until)

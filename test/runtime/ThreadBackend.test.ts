@@ -21,8 +21,8 @@ const options = {
 
 const contractEntry = new URL("../fixtures/worker.ts", import.meta.url).href
 
-const pool = async (entry: string, spinMillis: number, size = 1) => {
-  const dispatcher = new Dispatcher(threadBackend({ entry, spinMillis }), { ...options, size })
+const pool = async (entry: string, replyWaitMillis: number, size = 1) => {
+  const dispatcher = new Dispatcher(threadBackend({ entry, replyWaitMillis }), { ...options, size })
   await dispatcher.start()
   return dispatcher
 }
