@@ -53,8 +53,8 @@ export interface Options {
    * How long the caller's thread waits for the reply to a lone request (one task, or one actor
    * call, and nothing else in flight) before going back to its event loop; threads only. A reply
    * within it is taken at once instead of waking a sleeping thread: a round trip then costs a half
-   * to two thirds as much. Waits that go unanswered (long tasks) are skipped for the next 1, 2 … 64 lone requests.
-   * Default 50 micros, none on a single core; 0 turns it off.
+   * to two thirds as much. Waits that go unanswered (long tasks) are skipped for the next 1, 2 … 64
+   * lone requests. Default 50 micros, none on a single core; 0 turns it off.
    */
   readonly replyWait?: Duration.Input | undefined
   /** V8 heap limits per worker thread. */
