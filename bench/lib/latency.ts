@@ -16,7 +16,7 @@ export interface RoundTrips {
 }
 
 /** The first calls reported apart, as `afterLoadP50us`. */
-export const afterLoadCalls = 200
+const afterLoadCalls = 200
 
 export const measureRoundTrips = async (
   options: { readonly warmup: number; readonly count: number },

@@ -79,7 +79,7 @@ export interface SweepRow<V extends NamedVariant, M> {
  * in streaks lasting seconds, which one run per variant in a row would charge to
  * whichever variant ran then.
  */
-export const sweep = async <V extends NamedVariant, M extends { readonly seconds: number }>(options: {
+export interface SweepOptions<V extends NamedVariant, M> {
   readonly registered: ReadonlyArray<Registered<V>>
   readonly workerCounts: ReadonlyArray<number>
   readonly measure: { readonly module: URL; readonly export: string }
@@ -88,7 +88,11 @@ export const sweep = async <V extends NamedVariant, M extends { readonly seconds
   readonly describe: (measurement: M) => string
   /** Default 1. */
   readonly passes?: number | undefined
-}): Promise<ReadonlyArray<SweepRow<V, M>>> => {
+}
+
+export const sweep = async <V extends NamedVariant, M extends { readonly seconds: number }>(
+  options: SweepOptions<V, M>
+): Promise<ReadonlyArray<SweepRow<V, M>>> => {
   const passes = options.passes ?? 1
   const runs = new Map<string, Array<SweepRow<V, M>>>()
   for (let pass = 1; pass <= passes; pass++) {
@@ -97,7 +101,9 @@ export const sweep = async <V extends NamedVariant, M extends { readonly seconds
       for (const registered of options.registered) {
         const row = await measureRow(options, registered, workers, label)
         const key = `${row.variant.name}@${workers}`
-        runs.set(key, [...(runs.get(key) ?? []), row])
+        const rows = runs.get(key)
+        if (rows === undefined) runs.set(key, [row])
+        else rows.push(row)
       }
     }
   }
@@ -105,11 +111,7 @@ export const sweep = async <V extends NamedVariant, M extends { readonly seconds
 }
 
 const measureRow = async <V extends NamedVariant, M>(
-  options: {
-    readonly measure: { readonly module: URL; readonly export: string }
-    readonly input: (registered: Registered<V>, workers: number) => unknown
-    readonly describe: (measurement: M) => string
-  },
+  options: Pick<SweepOptions<V, M>, "measure" | "input" | "describe">,
   registered: Registered<V>,
   workers: number,
   label: string
