@@ -252,13 +252,16 @@ export class Dispatcher implements PoolClient {
    * so the sender has finished registering for the reply and may still send more (then it skips).
    */
   awaitReply(workerId: number): void {
-    if (this.replyWaitQueued) return
+    const slot = this.slots.find((s) => s.id === workerId)
+    if (slot !== undefined) this.awaitReplyFrom(slot)
+  }
+
+  private awaitReplyFrom(slot: Slot): void {
+    if (this.replyWaitQueued || slot.connection.poll === undefined) return
     if (this.replyWaitSkip > 0) {
       this.replyWaitSkip--
       return
     }
-    const slot = this.slots.find((s) => s.id === workerId)
-    if (slot?.connection.poll === undefined) return
     this.replyWaitQueued = true
     queueMicrotask(() => {
       this.replyWaitQueued = false
@@ -522,7 +525,7 @@ export class Dispatcher implements PoolClient {
     slot.outstanding++
     if (this.inFlightTotal > this.maxInFlightSeen) this.maxInFlightSeen = this.inFlightTotal
     slot.connection.send(fields as unknown as ToWorker)
-    if (this.inFlightTotal === 1) this.awaitReply(slot.id)
+    if (this.inFlightTotal === 1) this.awaitReplyFrom(slot)
   }
 
   private addTask(slot: Slot, message: Message, fields: Array<unknown>, pending: Pending, index: number, attempts: number) {
