@@ -46,6 +46,16 @@ describe("StreamingPrefixCount", () => {
     assert.strictEqual(counter.size, 4)
   })
 
+  it("counts a prefix that ends inside a merged edge, and cuts the edge where a word leaves it", () => {
+    const counter = new StreamingPrefixCount()
+    counter.add(["abcdef"]) // one edge: a .. abcde, each counted once
+    assert.strictEqual(counter.count("abc"), 1)
+    assert.strictEqual(counter.count("abd"), 0)
+    counter.add(["abxy", "ab"]) // leaves the edge after "ab"; "ab" ends inside it
+    assert.deepStrictEqual(["a", "ab", "abc", "abcde", "abx"].map((p) => counter.count(p)), [3, 2, 1, 1, 1])
+    assert.strictEqual(counter.size, 6)
+  })
+
   it("does not mark a prefix counted exactly 3 times", () => {
     const counter = new StreamingPrefixCount()
     counter.add(["xyz1", "xyz2", "xyz3", "x"])
