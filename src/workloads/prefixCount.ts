@@ -182,7 +182,7 @@ export class StreamingPrefixCount {
     return this.#charsUsed
   }
 
-  /** Counts the prefixes of `text` that end at `start..last-1` (a word's proper prefixes when `last` is its end - 1). */
+  /** Counts `text[start..i)` for every `i` in `start+1..last`: a word's proper prefixes when `last` is its end - 1. */
   #addWord(text: string, start: number, last: number): void {
     if (last <= start) return
     // Grow before the word, never inside it, so the hot loop can keep the arrays in locals:
