@@ -241,9 +241,7 @@ export class StreamingPrefixCount {
         edgeLength[child] = length - matched
         const lowerFirst = chars[from + matched]!
         first[child] = lowerFirst
-        let lowerSlot = slotOf(upper, lowerFirst, mask)
-        while (table[lowerSlot] !== -1) lowerSlot = (lowerSlot + 1) & mask
-        table[lowerSlot] = child
+        table[freeSlot(table, slotOf(upper, lowerFirst, mask), mask)] = child
         child = upper
       }
       count[child] = count[child]! + 1
@@ -276,30 +274,21 @@ export class StreamingPrefixCount {
   /** Doubles node capacity and rehashes the child links. */
   #growNodes(): void {
     const capacity = this.#parent.length * 2
-    const grown = <A extends Int32Array | Uint16Array>(array: A, make: (n: number) => A): A => {
-      const next = make(capacity)
-      next.set(array)
-      return next
-    }
-    this.#parent = grown(this.#parent, (n) => new Int32Array(n))
-    this.#start = grown(this.#start, (n) => new Int32Array(n))
-    this.#length = grown(this.#length, (n) => new Int32Array(n))
-    this.#first = grown(this.#first, (n) => new Uint16Array(n))
-    this.#count = grown(this.#count, (n) => new Int32Array(n))
+    this.#parent = resized(this.#parent, capacity)
+    this.#start = resized(this.#start, capacity)
+    this.#length = resized(this.#length, capacity)
+    this.#first = resized(this.#first, capacity)
+    this.#count = resized(this.#count, capacity)
     const table = new Int32Array(capacity * 2).fill(-1)
     const mask = table.length - 1
     for (let node = 1; node < this.#nodes; node++) {
-      let slot = slotOf(this.#parent[node]!, this.#first[node]!, mask)
-      while (table[slot] !== -1) slot = (slot + 1) & mask
-      table[slot] = node
+      table[freeSlot(table, slotOf(this.#parent[node]!, this.#first[node]!, mask), mask)] = node
     }
     this.#table = table
   }
 
   #growChars(): void {
-    const chars = new Uint16Array(this.#chars.length * 2)
-    chars.set(this.#chars)
-    this.#chars = chars
+    this.#chars = resized(this.#chars, this.#chars.length * 2)
   }
 }
 
@@ -347,6 +336,19 @@ const INITIAL_NODES = 1 << 12
 const slotOf = (node: number, code: number, mask: number): number => {
   // Multiplicative (Fibonacci) hashing: the product's top bits are its best mixed.
   return Math.imul(node ^ Math.imul(code, 0x85ebca6b), 0x9e3779b1) >>> Math.clz32(mask)
+}
+
+/** The first empty slot (`-1`) from `slot` on, probing linearly. */
+const freeSlot = (table: Int32Array, slot: number, mask: number): number => {
+  while (table[slot] !== -1) slot = (slot + 1) & mask
+  return slot
+}
+
+/** A copy of `array` with room for `length` elements (the new ones zero). */
+const resized = <A extends Int32Array | Uint16Array>(array: A, length: number): A => {
+  const next = new (array.constructor as new(length: number) => A)(length)
+  next.set(array)
+  return next
 }
 
 const checkDocument = (document: Document): void => {
