@@ -57,7 +57,15 @@ export interface Options {
    * lone requests. Default 50 micros, none on a single core; 0 turns it off.
    */
   readonly replyWait?: Duration.Input | undefined
-  /** V8 heap limits per worker thread. */
+  /**
+   * V8 heap limits per worker thread. Default young generation 24 MB (Node's own allows it to
+   * grow to 192 MB): a worker carrying Effect keeps ~15 MB live, so V8 gives its old generation
+   * ~24 MB of headroom, and once the young generation may hold more than that V8 starts a full
+   * mark-compact every few messages. Measured on the stateful workload, 80 runs: 104–120 full GCs
+   * per worker pair at Node's default (and at 32 or 48 MB) against 5 at 24 MB; 40 → 32 ms a run.
+   * Set it higher for workers whose live heap is large; fields given here replace the defaults
+   * one by one.
+   */
   readonly resourceLimits?: {
     readonly maxOldGenerationSizeMb?: number
     readonly maxYoungGenerationSizeMb?: number
@@ -160,6 +168,9 @@ const OptionsSchema = Schema.Struct({
   resourceLimits: Schema.optional(Schema.Unknown)
 })
 
+/** See `Options.resourceLimits`. */
+const defaultResourceLimits = { maxYoungGenerationSizeMb: 24 }
+
 const makeBackend = (
   options: Options,
   resolved: ResolvedOptions
@@ -168,7 +179,7 @@ const makeBackend = (
     return Effect.succeed(threadBackend({
       entry: toHref(options.entry as URL | string),
       replyWaitMillis: resolved.replyWaitMillis,
-      ...(options.resourceLimits !== undefined ? { resourceLimits: options.resourceLimits } : {})
+      resourceLimits: { ...defaultResourceLimits, ...(options.resourceLimits as Options["resourceLimits"]) }
     }))
   }
   return Effect.map(loadEntry(options.entry), inlineBackend)

@@ -24,6 +24,7 @@ import {
   Die,
   DieOnce,
   Explode,
+  HeapLimits,
   Liar,
   Overdrawn,
   Shift,
@@ -278,6 +279,16 @@ describe.each(backends)("contract on $name", (backend) => {
         assert.instanceOf(error, TaskError.WorkerLost)
         assert.strictEqual(yield* Task.run(Add, { a: 1, b: 1 }), 2)
       }).pipe(Effect.provide(pool({ size: 1, resourceLimits: { maxOldGenerationSizeMb: 48 } })), within))
+
+    threadsOnly("workers get a 24 MB young generation unless resourceLimits says otherwise, field by field", () =>
+      Effect.gen(function*() {
+        const limits = (options: Partial<WorkerPool.Options>) =>
+          Task.run(HeapLimits, {}).pipe(Effect.provide(pool({ size: 1, ...options })))
+        assert.strictEqual((yield* limits({})).maxYoungGenerationSizeMb, 24)
+        const oldOnly = yield* limits({ resourceLimits: { maxOldGenerationSizeMb: 96 } })
+        assert.deepStrictEqual([oldOnly.maxYoungGenerationSizeMb, oldOnly.maxOldGenerationSizeMb], [24, 96])
+        assert.strictEqual((yield* limits({ resourceLimits: { maxYoungGenerationSizeMb: 48 } })).maxYoungGenerationSizeMb, 48)
+      }).pipe(within))
 
     threadsOnly("with retries, a task whose worker died is re-sent, within its bound", () =>
       Effect.gen(function*() {
