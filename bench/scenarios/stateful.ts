@@ -61,7 +61,7 @@ const sizes = (quick: boolean) => {
   const base = { wordsPerDocument: 10_000, seed: 1 }
   return quick
     ? { ...base, documents: 4 * cores(), warmup: 1, repetitions: 2, roundTrips: 300, warmupRoundTrips: 300 }
-    : { ...base, documents: 10 * cores(), warmup: 1, repetitions: 5, roundTrips: 2_000, warmupRoundTrips: 3_000 }
+    : { ...base, documents: 10 * cores(), warmup: 5, repetitions: 20, roundTrips: 2_000, warmupRoundTrips: 3_000 }
 }
 
 type Row = SweepRow<StatefulVariant, Measurement>
