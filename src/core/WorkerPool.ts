@@ -61,8 +61,9 @@ export interface Options {
    * V8 heap limits per worker thread. Default young generation 24 MB (Node's own allows it to
    * grow to 192 MB): a worker carrying Effect keeps ~15 MB live, so V8 gives its old generation
    * ~24 MB of headroom, and once the young generation may hold more than that V8 starts a full
-   * mark-compact every few messages. Measured on the stateful workload, 80 runs: 104–120 full GCs
-   * per worker pair at Node's default (and at 32 or 48 MB) against 5 at 24 MB; 40 → 32 ms a run.
+   * mark-compact every few messages. Measured on the stateful workload, 80 runs: 54–120 full GCs
+   * per worker pair at Node's default (and at 32 or 48 MB) against 5–13 at 24 MB; 40–41 → 32–34 ms
+   * a run.
    * Set it higher for workers whose live heap is large; fields given here replace the defaults
    * one by one.
    */
