@@ -63,9 +63,8 @@ export interface Options {
    * ~24 MB of headroom, and once the young generation may hold more than that V8 starts a full
    * mark-compact every few messages. Measured on the stateful workload, 80 runs: 54–120 full GCs
    * per worker pair at Node's default (and at 32 or 48 MB) against 5–13 at 24 MB; 40–41 → 32–34 ms
-   * a run.
-   * Set it higher for workers whose live heap is large; fields given here replace the defaults
-   * one by one.
+   * a run. Set it higher for workers whose live heap is large; fields given here replace the
+   * defaults one by one.
    */
   readonly resourceLimits?: {
     readonly maxOldGenerationSizeMb?: number
@@ -169,9 +168,6 @@ const OptionsSchema = Schema.Struct({
   resourceLimits: Schema.optional(Schema.Unknown)
 })
 
-/** See `Options.resourceLimits`. */
-const defaultResourceLimits = { maxYoungGenerationSizeMb: 24 }
-
 const makeBackend = (
   options: Options,
   resolved: ResolvedOptions
@@ -180,7 +176,7 @@ const makeBackend = (
     return Effect.succeed(threadBackend({
       entry: toHref(options.entry as URL | string),
       replyWaitMillis: resolved.replyWaitMillis,
-      resourceLimits: { ...defaultResourceLimits, ...(options.resourceLimits as Options["resourceLimits"]) }
+      ...(options.resourceLimits !== undefined ? { resourceLimits: options.resourceLimits } : {})
     }))
   }
   return Effect.map(loadEntry(options.entry), inlineBackend)

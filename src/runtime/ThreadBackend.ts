@@ -16,11 +16,17 @@ import type { Backend, Connection, WorkerEvents } from "./Dispatcher.ts"
 export interface ThreadOptions {
   /** The worker entry module (`export default Worker.serve(…)`). */
   readonly entry: string
-  /** Per-thread V8 heap limits: a worker over them dies and its tasks fail as `WorkerLost`. */
+  /**
+   * Per-thread V8 heap limits: a worker over them dies and its tasks fail as `WorkerLost`. Fields
+   * not given take `defaultResourceLimits`.
+   */
   readonly resourceLimits?: { readonly maxOldGenerationSizeMb?: number; readonly maxYoungGenerationSizeMb?: number }
   /** How long `poll` waits for a message, in milliseconds (the pool's `replyWait`); 0: no `poll`. */
   readonly replyWaitMillis: number
 }
+
+/** Why a 24 MB young generation: `WorkerPool.Options.resourceLimits`. */
+const defaultResourceLimits = { maxYoungGenerationSizeMb: 24 }
 
 const threadMain = new URL("./threadMain.ts", import.meta.url)
 const live = new Set<Worker>()
@@ -34,7 +40,7 @@ export const threadBackend = (options: ThreadOptions): Backend => ({
     const worker = new Worker(threadMain, {
       workerData: { entry: options.entry, workerId, replies: workerReplies },
       transferList: [workerReplies],
-      ...(options.resourceLimits !== undefined ? { resourceLimits: options.resourceLimits } : {})
+      resourceLimits: { ...defaultResourceLimits, ...options.resourceLimits }
     })
     live.add(worker)
     let failure: string | undefined
