@@ -1,12 +1,15 @@
 /**
  * effect-parallel: typed tasks, actors and shared memory on pools of workers, as Effect services.
+ *
+ * Worker entries and the definitions they share with callers may import the lighter
+ * `effect-parallel/worker` instead (`src/worker.ts`).
  */
-export * as Simulation from "./core/Simulation.ts"
-export * as Task from "./core/Task.ts"
+export * as Actor from "./api/Actor.ts"
+export * as ActorError from "./core/ActorError.ts"
+export * as ActorPool from "./api/ActorPool.ts"
+export * as SharedArray from "./api/SharedArray.ts"
+export * as Simulation from "./api/Simulation.ts"
+export * as Task from "./api/Task.ts"
 export * as TaskError from "./core/TaskError.ts"
 export * as Worker from "./core/Worker.ts"
-export * as WorkerPool from "./core/WorkerPool.ts"
-export * as SharedArray from "./core/SharedArray.ts"
-export * as Actor from "./core/Actor.ts"
-export * as ActorError from "./core/ActorError.ts"
-export * as ActorPool from "./core/ActorPool.ts"
+export * as WorkerPool from "./api/WorkerPool.ts"

@@ -3,9 +3,9 @@
  * reference and read there without a copy — Ray's object store for numbers.
  *
  * Contains the models (`SharedArray`, `SharedMatrix` and their read-only views), the Schemas a
- * task declares (`Float64`, `Float64Matrix`, …, `array`, `matrix`), the scoped constructors
- * (`make`, `makeMatrix`, `put`, `retain`), the unscoped ones a worker uses for results
- * (`makeUnsafe`, `makeMatrixUnsafe`), and the arena (`layerArena`, `arenaStats`).
+ * task declares (`Float64`, `Float64Matrix`, …, `array`, `matrix`) and their guards. The
+ * constructors (`make`, `makeMatrix`, `put`, `retain`, `makeUnsafe`, …) and the arena are the
+ * public API's (`effect-parallel`'s `SharedArray`), built on the runtime's memory.
  *
  * ```ts
  * const image = yield* SharedArray.makeMatrix("Float64", 3000, 3000)   // freed with the scope
@@ -34,23 +34,16 @@
  * **Plain typed arrays** in payloads (`array(kind, { memory: "copied" })`, or any
  * `Schema.instanceOf(Float64Array)`) still work: `postMessage` copies them into the worker.
  */
-import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
-import type * as Scope from "effect/Scope"
-import {
-  Arena,
-  type ArenaOptions,
-  type ArenaStats,
-  annotationKey,
-  bufferState,
-  CurrentArena,
-  releaseBuffer,
-  retainBuffer
-} from "../runtime/Arena.ts"
-import { encodesAsItselfKey } from "../runtime/codec.ts"
 
-export type { ArenaOptions, ArenaStats } from "../runtime/Arena.ts"
+/** Marks a Schema node as shared memory, so a task knows to hold its payloads' arrays. */
+export const annotationKey = "effect-parallel/SharedArray"
+
+/**
+ * Marks a declared Schema (`Schema.declare`) whose values cross as they are: its encode can only
+ * validate, never change a value. The shared array Schemas carry it.
+ */
+export const encodesAsItselfKey = "effect-parallel/encodesAsItself"
 
 // ---------------------------------------------------------------------------------------------
 // Models
@@ -112,7 +105,8 @@ interface PlainViews {
   readonly Uint8: Uint8Array
 }
 
-const constructors = {
+/** The typed array constructor of each kind. */
+export const constructors = {
   Float64: Float64Array,
   Float32: Float32Array,
   Int32: Int32Array,
@@ -215,139 +209,3 @@ export const Float32Matrix: MatrixSchema<"Float32", "shared"> = matrix("Float32"
 export const Int32Matrix: MatrixSchema<"Int32", "shared"> = matrix("Int32")
 export const Uint8Matrix: MatrixSchema<"Uint8", "shared"> = matrix("Uint8")
 
-// ---------------------------------------------------------------------------------------------
-// Constructors
-// ---------------------------------------------------------------------------------------------
-
-/**
- * A zeroed shared array of `length` elements, owned by the current Scope: when the scope closes
- * (and no task in flight still carries it) its memory returns to the arena.
- */
-export const make = <K extends Kind>(kind: K, length: number): Effect.Effect<SharedArray<K>, never, Scope.Scope> =>
-  Effect.flatMap(CurrentArena, (arena) =>
-    Effect.acquireRelease(
-      Effect.sync(() => view(kind, arena.acquire(byteLength(kind, length)), length)),
-      (array) => Effect.sync(() => releaseBuffer(array.buffer))
-    ))
-
-/** A zeroed `rows × cols` shared matrix owned by the current Scope (see `make`). */
-export const makeMatrix = <K extends Kind>(
-  kind: K,
-  rows: number,
-  cols: number
-): Effect.Effect<SharedMatrix<K>, never, Scope.Scope> =>
-  Effect.suspend(() => Effect.map(make(kind, checkedCount(rows, cols)), (data) => ({ rows, cols, data })))
-
-/**
- * Copies `source` into shared memory owned by the current Scope, once: like `ray.put`, the
- * result can then go to any number of tasks, submitted now or later, without another copy.
- */
-export const put: {
-  <K extends Kind>(kind: K, source: ArrayLike<number>): Effect.Effect<SharedArray<K>, never, Scope.Scope>
-  <K extends Kind>(
-    kind: K,
-    source: { readonly rows: number; readonly cols: number; readonly data: ArrayLike<number> }
-  ): Effect.Effect<SharedMatrix<K>, never, Scope.Scope>
-} = (kind: Kind, source: ArrayLike<number> | { rows: number; cols: number; data: ArrayLike<number> }): any =>
-  "data" in source && "rows" in source
-    ? Effect.map(makeMatrix(kind, source.rows, source.cols), (m) => {
-      m.data.set(source.data)
-      return m
-    })
-    : Effect.map(make(kind, (source as ArrayLike<number>).length), (a) => {
-      a.set(source as ArrayLike<number>)
-      return a
-    })
-
-/**
- * Makes the current Scope one more owner of `array` (or a matrix's data): its memory stays valid
- * until this scope closes too. Arrays that are not arena memory (made by `makeUnsafe`, or
- * received from a worker) are left to the garbage collector and need no owner.
- *
- * **Gotchas**: dies if the array's owners have all let go already — its memory may be reused.
- */
-export const retain = (
-  array: ReadonlySharedArray | ReadonlySharedMatrix
-): Effect.Effect<void, never, Scope.Scope> => {
-  const buffer = ("data" in array ? array.data : array).buffer
-  return Effect.suspend(() => {
-    switch (bufferState(buffer)) {
-      case "unmanaged":
-        return Effect.void
-      case "released":
-        return Effect.die(new Error("SharedArray.retain: the array's owners have all released it"))
-      case "live":
-        return Effect.acquireRelease(
-          Effect.sync(() => retainBuffer(buffer)),
-          () => Effect.sync(() => releaseBuffer(buffer))
-        )
-    }
-  })
-}
-
-/**
- * A writable view of a shared array the caller owns outright — typically a worker's result, whose
- * Schema type is read-only because the same Schema also types handler inputs.
- *
- * **Gotchas**: writing to memory a running task reads is a data race; this is for results.
- */
-export const asWritable: {
-  <K extends Kind>(array: ReadonlySharedArray<K>): SharedArray<K>
-  <K extends Kind>(matrix: ReadonlySharedMatrix<K>): SharedMatrix<K>
-} = (value: unknown): any => value
-
-/**
- * A zeroed shared array that no scope owns: the garbage collector frees it once nothing
- * references it. This is how a worker returns a result by reference: it makes the result here,
- * fills it, and returns it; the caller then reads the same memory.
- */
-export const makeUnsafe = <K extends Kind>(kind: K, length: number): SharedArray<K> =>
-  view(kind, new SharedArrayBuffer(byteLength(kind, length)), length)
-
-/** A zeroed `rows × cols` shared matrix that no scope owns (see `makeUnsafe`). */
-export const makeMatrixUnsafe = <K extends Kind>(kind: K, rows: number, cols: number): SharedMatrix<K> => ({
-  rows,
-  cols,
-  data: makeUnsafe(kind, checkedCount(rows, cols))
-})
-
-// ---------------------------------------------------------------------------------------------
-// The arena
-// ---------------------------------------------------------------------------------------------
-
-/**
- * Gives the scope its own arena: `make`s within it reuse each other's released memory, and its
- * idle memory is dropped when the Layer closes. Without it, each thread has one default arena
- * that keeps up to 512 MB of idle memory for the life of the program.
- */
-export const layerArena = (options?: ArenaOptions): Layer.Layer<never> =>
-  Layer.effectContext(
-    Effect.map(
-      Effect.acquireRelease(Effect.sync(() => new Arena(options)), (arena) => Effect.sync(() => arena.close())),
-      (arena) => CurrentArena.context(arena)
-    )
-  ) as Layer.Layer<never>
-
-/** Counts of live and idle memory in the current arena. */
-export const arenaStats: Effect.Effect<ArenaStats> = Effect.map(CurrentArena, (arena) => arena.stats())
-
-// ---------------------------------------------------------------------------------------------
-// Machinery
-// ---------------------------------------------------------------------------------------------
-
-const byteLength = (kind: Kind, length: number): number => {
-  if (!Number.isSafeInteger(length) || length < 0) {
-    throw new RangeError(`SharedArray: length must be a non-negative integer, got ${length}`)
-  }
-  return length * constructors[kind].BYTES_PER_ELEMENT
-}
-
-const checkedCount = (rows: number, cols: number): number => {
-  if (!Number.isSafeInteger(rows) || !Number.isSafeInteger(cols) || rows < 0 || cols < 0) {
-    throw new RangeError(`SharedArray: a matrix needs non-negative integer dimensions, got ${rows}×${cols}`)
-  }
-  return rows * cols
-}
-
-const view = <K extends Kind>(kind: K, buffer: SharedArrayBuffer, length: number): SharedArray<K> =>
-  new (constructors[kind] as Float64ArrayConstructor)(buffer, 0, length) as unknown as SharedArray<K>

@@ -1,0 +1,154 @@
+/**
+ * Actors: state that lives in one worker across calls, with typed methods and a FIFO mailbox.
+ *
+ * The definitions (`make`, `implement`, `Handle`, the restart policy: see `core/Actor.ts`), and
+ * the caller's side: `spawn`, `spawnMany`, `stop`, and `Ref`, the Schema of a handle passed in a
+ * payload.
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as SchemaTransformation from "effect/SchemaTransformation"
+import type * as Scope from "effect/Scope"
+import { type Any, type Handle, type Init, type InitError, isHandle, type SpawnOptions } from "../core/Actor.ts"
+import { ActorInitError } from "../core/ActorError.ts"
+import type { Runner } from "../core/Task.ts"
+import { renderInput } from "../core/TaskError.ts"
+import { makeHandle, poolKeyOf, transportOf } from "../runtime/client/ActorHandle.ts"
+import { runnerKey } from "../runtime/client/PoolClient.ts"
+import { hold as holdShared } from "../runtime/memory/Arena.ts"
+import { codecOf } from "../runtime/protocol/codec.ts"
+import { Outcome, type PayloadIssue } from "../runtime/protocol/protocol.ts"
+
+export * from "../core/Actor.ts"
+
+/**
+ * Starts an actor on its pool and returns its handle; the actor stops (its finalizers run) when
+ * the current Scope closes. Placed on the worker with the fewest actors unless pinned.
+ *
+ * Fails with the actor's declared init error, or `ActorInitError` when its constructor dies, its
+ * init arguments fail their Schema, or its worker is lost while it is being built.
+ */
+export const spawn = <A extends Any>(
+  actor: A,
+  init: Init<A>,
+  options?: SpawnOptions
+): Effect.Effect<Handle<A>, InitError<A> | ActorInitError, Runner<A["name"]> | Scope.Scope> =>
+  Effect.flatMap(runnerKey(actor.name), (pool) =>
+    Effect.map(Effect.acquireRelease(
+      Effect.suspend(() => {
+        const transport = pool.actors
+        if (transport === undefined) return Effect.die(new Error(`the pool of ${actor.name} hosts no actors`))
+        const codec = codecOf(actor.init)
+        const encoded = codec.encodePayload(init)
+        if (encoded.issue !== undefined) return Effect.fail(invalidInit(actor, init, encoded.issue))
+        // The actor owns the shared memory its init arguments carry for as long as it lives.
+        const held = codec.sharedPayload ? holdShared([encoded.value]) : undefined
+        if (held?._tag === "Released") {
+          return Effect.fail(invalidInit(actor, init, held.issue))
+        }
+        const restart = options?.restart
+        const backoff = restart?.backoff === undefined ? undefined : Duration.fromInput(restart.backoff)
+        return Effect.callback<Spawned<A>, InitError<A> | ActorInitError>((resume) => {
+          let id = -1
+          id = transport.spawn(actor, encoded.value, {
+            worker: options?.worker,
+            maxRestarts: Math.max(0, Math.floor(restart?.maxRestarts ?? 0)),
+            backoffMillis: backoff === undefined || backoff._tag === "None" ? 100 : Duration.toMillis(backoff.value)
+          }, (outcome, value, workerId) => {
+            if (outcome === Outcome.Success) {
+              return resume(Effect.succeed({ handle: makeHandle(actor, id, transport), held }))
+            }
+            held?.release()
+            resume(Effect.fail(initFailure(actor, init, outcome, value, workerId) as InitError<A> | ActorInitError))
+          })
+          // Interrupted while it is being built: it must not outlive the interruption.
+          return Effect.promise(() => transport.stop(id).then(() => held?.release()))
+        })
+      }),
+      ({ held, handle }) => Effect.promise(() => pool.actors!.stop(handle.id).then(() => held?.release()))
+    ), ({ handle }) => handle))
+
+interface Spawned<A extends Any> {
+  readonly handle: Handle<A>
+  readonly held: { readonly release: () => void } | undefined
+}
+
+/**
+ * Starts `count` actors with the same init arguments, on distinct workers while there are
+ * enough (actor `i` is pinned to worker `i`).
+ */
+export const spawnMany = <A extends Any>(
+  actor: A,
+  count: number,
+  init: Init<A>,
+  options?: Omit<SpawnOptions, "worker">
+): Effect.Effect<Array<Handle<A>>, InitError<A> | ActorInitError, Runner<A["name"]> | Scope.Scope> =>
+  Effect.forEach(
+    Array.from({ length: count }, (_, i) => i),
+    (worker) => spawn(actor, init, { ...options, worker }),
+    { concurrency: "unbounded" }
+  )
+
+/** Stops an actor now instead of when its scope closes; its calls fail with `ActorUnavailable`. */
+export const stop = <A extends Any>(handle: Handle<A>): Effect.Effect<void> =>
+  Effect.promise(() => transportOf(handle).stop(handle.id))
+
+// ---------------------------------------------------------------------------------------------
+// Handles in payloads
+// ---------------------------------------------------------------------------------------------
+
+const RefEncoded = Schema.Struct({ actor: Schema.String, pool: Schema.String, id: Schema.Int })
+
+/**
+ * The Schema of a handle to `actor` inside a payload (of a task, an actor method or an actor's
+ * init): the handle crosses as its id, and the worker that receives it calls the actor through
+ * its own pool without going through the caller's code.
+ *
+ * **Gotchas**: a handle is only good within the pool that spawned the actor.
+ */
+export const Ref = <A extends Any>(actor: A): Schema.decodeTo<Schema.declare<Handle<A>>, typeof RefEncoded> =>
+  RefEncoded.pipe(
+    Schema.decodeTo(
+      Schema.declare((u): u is Handle<A> => isHandle(u) && u.actor.name === actor.name, {
+        expected: `a handle to actor ${actor.name}`
+      }),
+      SchemaTransformation.transform({
+        decode: (encoded) => makeHandle(actor, encoded.id, undefined, encoded.pool),
+        encode: (handle) => ({ actor: actor.name, pool: poolKeyOf(handle), id: handle.id })
+      })
+    )
+  )
+
+// ---------------------------------------------------------------------------------------------
+// Machinery
+// ---------------------------------------------------------------------------------------------
+
+/** Init arguments the caller's side rejected, before any worker saw them. */
+const invalidInit = (actor: Any, init: unknown, issue: PayloadIssue) =>
+  new ActorInitError({
+    actorName: actor.name,
+    workerId: -1,
+    input: renderInput(init),
+    reason: "PayloadInvalid",
+    message: `${JSON.stringify(issue.path)}: ${issue.message}`
+  })
+
+const initFailure = (actor: Any, init: unknown, outcome: Outcome, value: unknown, workerId: number) => {
+  if (outcome === Outcome.Failure) {
+    const decoded = codecOf(actor.init).decodeError(value)
+    if (decoded.issue === undefined) return decoded.value
+  }
+  const remote = value as { name?: string; message?: string; stack?: string; path?: ReadonlyArray<unknown> }
+  return new ActorInitError({
+    actorName: actor.name,
+    workerId,
+    input: renderInput(init),
+    reason: outcome === Outcome.PayloadInvalid ? "PayloadInvalid" : outcome === Outcome.Lost ? "WorkerLost" : "Defect",
+    message: typeof value === "string"
+      ? value
+      : outcome === Outcome.PayloadInvalid
+      ? `${JSON.stringify(remote.path)}: ${remote.message}`
+      : `${remote.name}: ${remote.message}\n${remote.stack ?? ""}`
+  })
+}

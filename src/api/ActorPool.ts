@@ -1,0 +1,83 @@
+/**
+ * Actor pools (Ray's `ActorPool`): spread calls of one method over a set of actors, each call to
+ * the least busy one.
+ *
+ * Contains `make` (over handles, e.g. from `Actor.spawnMany`), `submit` (one call), and `map` /
+ * `mapUnordered` (many calls, as many in flight as there are actors, so a slow actor gets fewer).
+ * Routing counts every call in flight through the pool, from any number of concurrent `map`s and
+ * `submit`s; each `map` alone keeps at most one call per actor in flight.
+ *
+ * ```ts
+ * const replicas = yield* Actor.spawnMany(Classifier, 2, { modelPath })
+ * const pool = ActorPool.make(replicas)
+ * const predictions = yield* ActorPool.map(pool, "predict", batches)
+ * ```
+ */
+import * as Effect from "effect/Effect"
+import type * as Actor from "../core/Actor.ts"
+import type * as Task from "../core/Task.ts"
+
+export interface ActorPool<A extends Actor.Any> {
+  readonly handles: ReadonlyArray<Actor.Handle<A>>
+  /** Calls in flight per handle, by position: the routing state. */
+  readonly busy: ReadonlyArray<number>
+}
+
+type Method<A extends Actor.Any, K extends Actor.MethodName<A>> = Actor.Methods<A>[K]
+type Call<A extends Actor.Any, K extends Actor.MethodName<A>> = Effect.Effect<
+  Task.Success<Method<A, K>>,
+  Task.Error<Method<A, K>> | Actor.CallFailure
+>
+
+/** A pool over `handles`; it does not own them (their scope does). */
+export const make = <A extends Actor.Any>(handles: ReadonlyArray<Actor.Handle<A>>): ActorPool<A> => {
+  if (handles.length === 0) throw new Error("ActorPool.make: needs at least one actor")
+  return { handles, busy: handles.map(() => 0) }
+}
+
+/** Calls `method` on the least busy actor (the first of the least busy, in pool order). */
+export const submit = <A extends Actor.Any, K extends Actor.MethodName<A>>(
+  pool: ActorPool<A>,
+  method: K,
+  payload: Task.Payload<Method<A, K>>
+): Call<A, K> =>
+  Effect.suspend(() => {
+    // The routing state is the pool's own, mutable behind its read-only public view.
+    const busy = pool.busy as Array<number>
+    let best = 0
+    for (let i = 1; i < busy.length; i++) if (busy[i]! < busy[best]!) best = i
+    busy[best]!++
+    return Effect.ensuring(
+      pool.handles[best]!.call(method, payload),
+      Effect.sync(() => void busy[best]!--)
+    ) as Call<A, K>
+  })
+
+/**
+ * Calls `method` once per input, at most one call in flight per actor, and returns the results
+ * in input order. Fails fast: the first failure interrupts the calls in flight.
+ */
+export const map = <A extends Actor.Any, K extends Actor.MethodName<A>>(
+  pool: ActorPool<A>,
+  method: K,
+  inputs: Iterable<Task.Payload<Method<A, K>>>
+): Effect.Effect<Array<Task.Success<Method<A, K>>>, Task.Error<Method<A, K>> | Actor.CallFailure> =>
+  Effect.forEach(inputs, (payload) => submit(pool, method, payload), { concurrency: pool.handles.length })
+
+/** Like `map`, with results in completion order. */
+export const mapUnordered = <A extends Actor.Any, K extends Actor.MethodName<A>>(
+  pool: ActorPool<A>,
+  method: K,
+  inputs: Iterable<Task.Payload<Method<A, K>>>
+): Effect.Effect<Array<Task.Success<Method<A, K>>>, Task.Error<Method<A, K>> | Actor.CallFailure> =>
+  Effect.suspend(() => {
+    const results: Array<Task.Success<Method<A, K>>> = []
+    return Effect.as(
+      Effect.forEach(
+        inputs,
+        (payload) => Effect.map(submit(pool, method, payload), (result) => void results.push(result)),
+        { concurrency: pool.handles.length, discard: true }
+      ),
+      results
+    )
+  })

@@ -1,0 +1,312 @@
+/**
+ * Deterministic simulation of pools, for property tests of programs and of the scheduler itself.
+ *
+ * Contains `layer` (a pool like `WorkerPool.layer`, whose workers are simulated), `run` (runs a
+ * program on virtual time under a seed and a fault plan, and returns its result and trace), the
+ * fault model (`Fault`, `FaultPlan`, and `faultPlan` to generate plans), and `verify`/`check`
+ * and `formatTrace` for reporting a failing run so that it can be replayed.
+ *
+ * ```ts
+ * const SimPool = Simulation.layer(ImageTasks, { entry: imageWorker, size: 3, retries: 1 })
+ *
+ * it.effect.prop("every image is convolved once", { seed: Schema.Int, faults: Simulation.faultPlan() }, ({ seed, faults }) =>
+ *   Simulation.run(program.pipe(Effect.provide(SimPool)), { seed, faults }).pipe(
+ *     Effect.map((report) => Simulation.verify(report, ({ exit }) => assert.isTrue(Exit.isSuccess(exit))))
+ *   ))
+ * ```
+ *
+ * The same task and actor definitions and worker entry run, with the real `WorkerRuntime`,
+ * dispatcher and actor host; workers are processes of one simulated world in the caller's thread. Every choice that threads
+ * leave to chance — message latencies, how worker steps interleave, how long each task takes — is
+ * drawn from the seed, and time is virtual: timeouts, retries and backoff take no real time. The
+ * same seed and fault plan replay the same schedule, step for step.
+ */
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import type { Any as ActorAny } from "../core/Actor.ts"
+import { FaultPlan } from "../core/Fault.ts"
+import type { Any, Group, Runner } from "../core/Task.ts"
+import { PoolOptionsError, type WorkerInitError } from "../core/TaskError.ts"
+import type { WorkerEntry } from "../core/Worker.ts"
+import type { Event, PoolSummary, Range, SimulatedPool } from "../runtime/backends/SimulatedBackend.ts"
+import { makeSimulatedPool } from "../runtime/backends/SimulatedBackend.ts"
+import { type DriveOutcome, type Process, World as SimulatedWorld } from "../runtime/backends/SimulatedWorld.ts"
+import { acquireDispatcher, hostActors, loadEntry, provideTasks } from "./internal/pool.ts"
+import * as WorkerPool from "./WorkerPool.ts"
+
+export * from "../core/Fault.ts"
+export type { Event, OutcomeName, PoolSummary, Range, WireTask, WorkerFate, WorkerSummary } from "../runtime/backends/SimulatedBackend.ts"
+
+// ---------------------------------------------------------------------------------------------
+// Running
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The simulated world a `layer` puts its pool into. Only `run` provides it, so a program that
+ * uses a simulated pool outside a simulation does not compile.
+ */
+export class World extends Context.Service<World, {
+  readonly world: SimulatedWorld
+  readonly caller: Process
+  readonly faults: FaultPlan
+  readonly latency: Range
+  readonly work: Range
+  readonly record: (event: Event) => void
+  readonly pools: Array<SimulatedPool>
+}>()("effect-parallel/Simulation/World") {}
+
+/** The program did not finish: nothing could wake it, or it ran past a limit. */
+export class SimulationError extends Schema.TaggedError<SimulationError>()("SimulationError", {
+  reason: Schema.Literals(["Deadlock", "StepLimit", "TimeLimit"]),
+  message: Schema.String
+}) {}
+
+export interface RunOptions {
+  /** Every choice of the run is drawn from it. */
+  readonly seed: number
+  readonly faults?: FaultPlan | undefined
+  /** Virtual ms a message takes between the pool and a worker (and a worker takes to start). Default 0–2. */
+  readonly latency?: Range | undefined
+  /** Virtual ms each task spends in its worker before its handler runs. Default 0–2. */
+  readonly work?: Range | undefined
+  /** Steps before the run is stopped (`StepLimit`). Default 1,000,000. */
+  readonly maxSteps?: number | undefined
+  /** Virtual time before the run is stopped (`TimeLimit`). Default 1 hour. */
+  readonly maxTime?: Duration.Input | undefined
+}
+
+export interface Report<A, E> {
+  readonly seed: number
+  readonly faults: FaultPlan
+  /** How the program ended; a `SimulationError` if it did not. */
+  readonly exit: Exit.Exit<A, E | SimulationError>
+  /** Everything the pools and their workers did, in order. */
+  readonly trace: ReadonlyArray<Event>
+  readonly pools: ReadonlyArray<PoolSummary>
+  /** When the run stopped, nothing was left to run and no timer was pending. */
+  readonly quiescent: boolean
+  /** Virtual ms when the run stopped. */
+  readonly time: number
+  readonly steps: number
+}
+
+/**
+ * Runs `program` in a simulated world and reports how it ended, what happened, and what was left.
+ *
+ * **Details**: the program gets its own scope (closed before the run ends) and the world's Clock,
+ * Random and Scheduler; other services come from the caller. After the program ends the world
+ * runs on until nothing is left to do, so the report shows whether everything stopped.
+ *
+ * **Gotchas**: a run is reproducible only if the program and its handlers take time from
+ * Effect's `Clock` and randomness from Effect's `Random` — not `Date.now`, `Math.random`, real
+ * timers or real I/O, which the world neither controls nor waits for (a program waiting on them
+ * is reported as a `Deadlock`). Runs may overlap; each stays reproducible if they share no state.
+ */
+export const run = <A, E, R>(
+  program: Effect.Effect<A, E, R>,
+  options: RunOptions
+): Effect.Effect<Report<A, E>, never, Exclude<R, World | Scope.Scope>> =>
+  Effect.flatMap(Effect.context<Exclude<R, World | Scope.Scope>>(), (outer) =>
+    Effect.callback<Report<A, E>>((resume) => {
+      const world = new SimulatedWorld(options.seed)
+      const caller = world.process("caller")
+      const trace: Array<Event> = []
+      const faults = options.faults ?? []
+      const state = {
+        world,
+        caller,
+        faults,
+        latency: options.latency ?? defaultRange,
+        work: options.work ?? defaultRange,
+        record: (event: Event) => void trace.push(event),
+        pools: [] as Array<SimulatedPool>
+      }
+      const context = Context.merge(outer as Context.Context<unknown>, caller.services).pipe(Context.add(World, state))
+      let fiber: Fiber.Fiber<A, E> | undefined
+      caller.enqueue(() => {
+        fiber = Effect.runForkWith(context)(Effect.scoped(program) as Effect.Effect<A, E, unknown>)
+      })
+      const limits = {
+        maxSteps: options.maxSteps ?? 1_000_000,
+        maxTime: options.maxTime === undefined ? 3_600_000 : Duration.toMillis(Duration.fromInputUnsafe(options.maxTime))
+      }
+      const finished = () => fiber?.pollUnsafe() !== undefined
+      void (async () => {
+        let outcome: DriveOutcome = await world.drive(finished, limits)
+        if (outcome === "aborted") return
+        // The program is done: let the world run down, to see whether anything is left running.
+        if (outcome === "done") outcome = await world.drive(() => false, limits)
+        if (outcome === "aborted") return
+        const exit: Exit.Exit<A, E | SimulationError> = fiber?.pollUnsafe() ?? Exit.fail(stuck(outcome, world.now))
+        resume(Effect.succeed({
+          seed: options.seed,
+          faults,
+          exit,
+          trace,
+          pools: state.pools.map((pool) => pool.summary()),
+          quiescent: outcome === "quiescent",
+          time: world.now,
+          steps: world.steps
+        }))
+      })().catch((error) => resume(Effect.die(error)))
+      return Effect.sync(() => world.abort())
+    }))
+
+/** Options of a simulated pool: those of `WorkerPool.layer` that mean something without threads. */
+export interface LayerOptions extends
+  Pick<
+    WorkerPool.Options,
+    "initTimeout" | "exitTimeout" | "shutdownTimeout" | "interruptGrace" | "retries" | "pipelineDepth"
+  >
+{
+  /** The worker entry, or its module URL or path (loaded into the caller's thread). */
+  readonly entry: URL | string | WorkerEntry
+  /** Workers. Default 2. */
+  readonly size?: number | undefined
+}
+
+/**
+ * A simulated pool serving `group`: the same services as `WorkerPool.layer` — its tasks, and its
+ * actors on the simulated workers — for a program that `run` runs. Faults of the run's plan whose
+ * `pool` is this pool's number apply to its workers, and to the actors living on them.
+ *
+ * **Details**: the actor host is the real one, on the world's virtual timers: restart backoffs
+ * take no real time. The trace shows what it decided (`ActorSpawn`, `ActorCall`, `ActorAnswer`,
+ * `ActorRestart`, …) and what each worker ran (`ActorBuild`, `ActorStart`, `ActorFinish`,
+ * `ActorFinalized`), with the same call ids throughout.
+ */
+export const layer = <Tasks extends Any, Actors extends ActorAny = never>(
+  group: Group<Tasks, Actors>,
+  options: LayerOptions
+): Layer.Layer<Runner<Tasks["name"] | Actors["name"]>, PoolOptionsError | WorkerInitError, World> =>
+  Layer.effectContext(
+    Effect.gen(function*() {
+      const state = yield* World
+      if (options.size !== undefined && typeof options.size !== "number") {
+        return yield* Effect.fail(
+          new PoolOptionsError({ path: ["size"], message: "a simulated pool needs a fixed size: \"cores\" differs between machines" })
+        )
+      }
+      const resolved = yield* WorkerPool.resolveOptions({ ...options, size: options.size ?? 2, backend: "inline" })
+      const entry = yield* loadEntry(options.entry, (promise) => state.world.block(promise))
+      const pool = makeSimulatedPool({
+        world: state.world,
+        caller: state.caller,
+        pool: state.pools.length,
+        entry,
+        faults: state.faults,
+        latency: state.latency,
+        work: state.work,
+        record: state.record,
+        dispatcher: resolved
+      })
+      state.pools.push(pool)
+      yield* acquireDispatcher(() => pool.dispatcher)
+      yield* hostActors(group, pool.dispatcher, pool.timers, pool.actorObserver)
+      return provideTasks(group, pool.client)
+    })
+  )
+
+// ---------------------------------------------------------------------------------------------
+// Reporting
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A property of a simulated run did not hold. The message starts with how to replay the run and
+ * ends with the last events of its trace; `seed` and `faults` replay it.
+ */
+export class PropertyFailed extends Schema.TaggedError<PropertyFailed>()("PropertyFailed", {
+  seed: Schema.Number,
+  faults: FaultPlan,
+  message: Schema.String
+}) {}
+
+/**
+ * Runs `assertions` over a report and returns it. If they throw, or the program never finished,
+ * throws a `PropertyFailed` whose message says how to replay the run (its seed and fault plan),
+ * what failed, and how the trace ended.
+ *
+ * **When to use**: in a synchronous check, or in `it.effect.prop`, where a throw falsifies.
+ * `check` is the same as an Effect that fails, for `Arbitrary.checkEffect`.
+ */
+export const verify = <A, E>(report: Report<A, E>, assertions?: (report: Report<A, E>) => void): Report<A, E> => {
+  try {
+    if (Exit.isFailure(report.exit)) {
+      const error = Cause.findErrorOption(report.exit.cause)
+      if (error._tag === "Some" && error.value instanceof SimulationError) throw error.value
+    }
+    assertions?.(report)
+    return report
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error)
+    throw new PropertyFailed({
+      seed: report.seed,
+      faults: report.faults,
+      message: `${replay(report)}\n${message}\n${formatTrace(report.trace, 30)}`
+    })
+  }
+}
+
+/** `verify` as an Effect: fails with `PropertyFailed` instead of throwing. */
+export const check = <A, E>(
+  report: Report<A, E>,
+  assertions?: (report: Report<A, E>) => void
+): Effect.Effect<Report<A, E>, PropertyFailed> =>
+  Effect.try({ try: () => verify(report, assertions), catch: (error) => error as PropertyFailed })
+
+/** How to replay a run: the options that reproduce its schedule. */
+export const replay = (report: Pick<Report<unknown, unknown>, "seed" | "faults">): string =>
+  `Simulation failed; replay with Simulation.run(program, { seed: ${report.seed}, faults: ${JSON.stringify(report.faults)} })`
+
+/** A trace as text, one event a line; `last` keeps only the final events. */
+export const formatTrace = (trace: ReadonlyArray<Event>, last?: number): string => {
+  const shown = last === undefined ? trace : trace.slice(-last)
+  const header = shown.length < trace.length ? `last ${shown.length} of ${trace.length} events:` : `${trace.length} events:`
+  return [header, ...shown.map(formatEvent)].join("\n")
+}
+
+export const formatEvent = (event: Event): string => {
+  const { _tag, at, pool, ...rest } = event
+  const fields = Object.entries(rest).map(([key, value]) =>
+    `${key}=${
+      key === "tasks"
+        ? `[${(value as ReadonlyArray<unknown>).map((t) => typeof t === "number" ? t : wireTask(t)).join(" ")}]`
+        : typeof value === "string"
+        ? JSON.stringify(value)
+        : String(value)
+    }`
+  )
+  return `${at.toFixed(1).padStart(9)} ms  pool ${pool}  ${_tag.padEnd(10)} ${fields.join(" ")}`
+}
+
+// ---------------------------------------------------------------------------------------------
+// Machinery
+// ---------------------------------------------------------------------------------------------
+
+const defaultRange: Range = { min: 0, max: 2 }
+
+const stuck = (outcome: DriveOutcome, now: number): SimulationError => {
+  switch (outcome) {
+    case "step-limit":
+      return new SimulationError({ reason: "StepLimit", message: `the program had not finished after its step limit (at ${now} virtual ms)` })
+    case "time-limit":
+      return new SimulationError({ reason: "TimeLimit", message: `the program had not finished at its time limit (${now} virtual ms)` })
+    default:
+      return new SimulationError({
+        reason: "Deadlock",
+        message: `the program is waiting, but nothing in the world can wake it (at ${now} virtual ms)`
+      })
+  }
+}
+
+const wireTask = (task: unknown): string => {
+  const { id, submission, index, attempt } = task as { id: number; submission: number; index: number; attempt: number }
+  return `${id}(s${submission}#${index}${attempt > 1 ? ` try ${attempt}` : ""})`
+}

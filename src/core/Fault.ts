@@ -1,0 +1,90 @@
+/**
+ * The fault model of simulated runs: faults as plain data, so that a property can generate them
+ * and shrinking can simplify them, and `faultPlan` to generate plans within bounds.
+ */
+import * as Arbitrary from "effect/Arbitrary"
+import * as Schema from "effect/Schema"
+
+const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+const Factor = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
+
+const makeFaults = (bounds: {
+  readonly worker: Schema.Int
+  readonly task: Schema.Int
+  readonly millis: Schema.Int
+  readonly factor: Schema.Int
+  readonly pool: Schema.Int
+}) => {
+  const pool = Schema.optionalKey(bounds.pool)
+  return {
+    CrashOnInit: Schema.TaggedStruct("CrashOnInit", { worker: bounds.worker, pool }),
+    HangOnInit: Schema.TaggedStruct("HangOnInit", { worker: bounds.worker, pool }),
+    CrashOnTask: Schema.TaggedStruct("CrashOnTask", { worker: bounds.worker, task: bounds.task, pool }),
+    CrashAt: Schema.TaggedStruct("CrashAt", { worker: bounds.worker, millis: bounds.millis, pool }),
+    CrashOnExit: Schema.TaggedStruct("CrashOnExit", { worker: bounds.worker, pool }),
+    Slow: Schema.TaggedStruct("Slow", { worker: bounds.worker, factor: bounds.factor, pool }),
+    CorruptPayload: Schema.TaggedStruct("CorruptPayload", { task: bounds.task, pool })
+  }
+}
+
+/**
+ * One injected fault, as plain data (so a property can generate it and shrinking can simplify
+ * it). `worker` is a pool's worker id: the first workers are `0 … size-1`, each replacement gets
+ * the next id. `pool` numbers the simulated pools of a run in the order their layers are built
+ * (default 0).
+ *
+ * - `CrashOnInit`: the worker dies just before its ready handshake.
+ * - `HangOnInit`: its per-worker Layer never finishes building (the pool's `initTimeout` cuts it off).
+ * - `CrashOnTask`: it dies after running the handler of its `task`-th task (0-based, counting every
+ *   handler it starts, actor methods included), before the result leaves: the work and its side
+ *   effects happened, the answer is lost.
+ * - `CrashAt`: it dies `millis` virtual ms after it was started, whatever it is doing.
+ * - `CrashOnExit`: it dies as its exit hooks begin, during shutdown.
+ * - `Slow`: its messages and its tasks take `factor` times as long.
+ * - `CorruptPayload`: the pool's `task`-th dispatched task (0-based, retries included) arrives with
+ *   a payload no Schema but `Unknown`/`Any` decodes.
+ */
+export const Fault = Schema.Union(Object.values(
+  makeFaults({ worker: NonNegativeInt, task: NonNegativeInt, millis: NonNegativeInt, factor: Factor, pool: NonNegativeInt })
+))
+export type Fault = typeof Fault.Type
+
+export const FaultPlan = Schema.Array(Fault)
+export type FaultPlan = ReadonlyArray<Fault>
+
+export interface FaultPlanBounds {
+  /** Worker ids are drawn from `0 … workers-1`; count replacements in. Default 4. */
+  readonly workers?: number | undefined
+  /** `task` indexes are drawn from `0 … tasks-1`. Default 16. */
+  readonly tasks?: number | undefined
+  /** `CrashAt` times are drawn from `0 … millis`. Default 50. */
+  readonly millis?: number | undefined
+  /** `Slow` factors are drawn from `1 … slowness`. Default 8. */
+  readonly slowness?: number | undefined
+  /** At most this many faults per plan. Default 4. */
+  readonly maxFaults?: number | undefined
+  /** Pools of the run. Default 1. */
+  readonly pools?: number | undefined
+  /** Only these kinds. Default: all. */
+  readonly kinds?: ReadonlyArray<Fault["_tag"]> | undefined
+}
+
+/**
+ * Fault plans for a property, within bounds that fit the program: a plan naming worker 40 of a
+ * two-worker pool tests nothing. Shrinks toward fewer and simpler faults.
+ */
+export const faultPlan = (bounds: FaultPlanBounds = {}): Arbitrary.Arbitrary<FaultPlan> => {
+  const between = (minimum: number, maximum: number) => Schema.Int.check(Schema.isBetween({ minimum, maximum }))
+  const faults = makeFaults({
+    worker: between(0, Math.max(0, (bounds.workers ?? 4) - 1)),
+    task: between(0, Math.max(0, (bounds.tasks ?? 16) - 1)),
+    millis: between(0, bounds.millis ?? 50),
+    factor: between(1, Math.max(1, bounds.slowness ?? 8)),
+    pool: between(0, Math.max(0, (bounds.pools ?? 1) - 1))
+  })
+  const kinds = bounds.kinds ?? (Object.keys(faults) as Array<Fault["_tag"]>)
+  const members = kinds.map((kind) => faults[kind])
+  const plan = Schema.Array(Schema.Union(members)).check(Schema.isMaxLength(bounds.maxFaults ?? 4))
+  return Arbitrary.schema(plan) as Arbitrary.Arbitrary<FaultPlan>
+}
+

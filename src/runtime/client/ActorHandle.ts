@@ -1,0 +1,104 @@
+/**
+ * Actor handles as callers hold them: a handle made by `spawn` calls through its pool's
+ * transport; a handle decoded from a payload finds its pool by key — in the caller's thread the
+ * registered pool, inside a worker the worker's own channel (`WorkerTransport`).
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type { Any, Handle } from "../../core/Actor.ts"
+import { HandleTypeId } from "../../core/Actor.ts"
+import { ActorUnavailable } from "../../core/ActorError.ts"
+import { hold as holdShared } from "../memory/Arena.ts"
+import { codecOf } from "../protocol/codec.ts"
+import { Outcome } from "../protocol/protocol.ts"
+import { toExit } from "./call.ts"
+import { type ActorTransport, WorkerTransport } from "./PoolClient.ts"
+
+/** The pool-side transport of every pool in this thread, by pool key, for handles decoded here. */
+const poolTransports = new Map<string, ActorTransport>()
+
+/** Each registered transport's pool key, so a handle it made can be encoded with its pool. */
+const transportKeys = new WeakMap<ActorTransport, string>()
+
+/** Registers a pool's transport under `key` while the pool is open. */
+export const registerPool = (key: string, transport: ActorTransport): () => void => {
+  poolTransports.set(key, transport)
+  transportKeys.set(transport, key)
+  return () => void poolTransports.delete(key)
+}
+
+interface HandleImpl<A extends Any> extends Handle<A> {
+  readonly transport: ActorTransport
+  readonly poolKey: () => string
+}
+
+/** The transport a handle made in this thread calls through (its pool's). */
+export const transportOf = <A extends Any>(handle: Handle<A>): ActorTransport => (handle as HandleImpl<A>).transport
+
+/** The key of the pool a handle belongs to, for encoding it into a payload. */
+export const poolKeyOf = <A extends Any>(handle: Handle<A>): string => (handle as HandleImpl<A>).poolKey()
+
+/**
+ * A handle to actor `id`: through `fixed` (the spawning pool's transport), or, for a handle
+ * decoded from a payload, through the pool registered under `poolKey` or the worker's channel.
+ */
+export const makeHandle = <A extends Any>(
+  actor: A,
+  id: number,
+  fixed: ActorTransport | undefined,
+  poolKey?: string
+): Handle<A> => {
+  // The spawning pool's transport, or, for a handle decoded from a payload, its pool's in this thread.
+  const poolTransport = (): ActorTransport | undefined =>
+    fixed ?? (poolKey === undefined ? undefined : poolTransports.get(poolKey))
+  // Inside a worker, calls go through the worker's own channel to its pool.
+  const resolve = (context: Context.Context<never>): ActorTransport | undefined =>
+    fixed ?? Option.getOrUndefined(Context.getOption(context, WorkerTransport)) ?? poolTransport()
+  const handle: HandleImpl<A> = {
+    [HandleTypeId]: HandleTypeId,
+    actor,
+    id,
+    get transport() {
+      const transport = poolTransport()
+      if (transport === undefined) throw new Error(`actor ${actor.name}#${id}: no pool to reach it from here`)
+      return transport
+    },
+    poolKey: () => poolKey ?? (fixed === undefined ? "" : transportKeys.get(fixed) ?? ""),
+    call: (method, payload) =>
+      Effect.withFiber((fiber) => {
+        const task = actor.methods[method]
+        if (task === undefined) return Effect.die(new Error(`actor ${actor.name} has no method "${method}"`))
+        const transport = resolve(fiber.context as Context.Context<never>)
+        if (transport === undefined) {
+          return Effect.fail(unavailable(actor, id, "Dead", "no pool to reach it from this thread"))
+        }
+        const codec = codecOf(task)
+        const encoded = codec.encodePayload(payload)
+        if (encoded.issue !== undefined) {
+          return toExit(task, codec, payload, Outcome.PayloadInvalid, encoded.issue, -1, 0, undefined)
+        }
+        const held = codec.sharedPayload ? holdShared([encoded.value]) : undefined
+        if (held?._tag === "Released") {
+          return toExit(task, codec, payload, Outcome.PayloadInvalid, held.issue, -1, 0, undefined)
+        }
+        return Effect.callback<any, any>((resume) => {
+          const cancel = transport.call(id, task, encoded.value, (outcome, value, workerId) => {
+            held?.release()
+            if (outcome === Outcome.Unavailable) return resume(Effect.fail(unavailable(actor, id, value as "Stopped" | "Dead")))
+            resume(toExit(task, codec, payload, outcome, value, workerId, 1, undefined))
+          })
+          return held === undefined ? Effect.promise(cancel) : Effect.promise(() => cancel().then(held.release))
+        })
+      }) as any
+  }
+  return handle
+}
+
+export const unavailable = (actor: Any, id: number, reason: "Stopped" | "Dead", detail?: string) =>
+  new ActorUnavailable({
+    actorName: actor.name,
+    actorId: id,
+    reason,
+    message: detail ?? (reason === "Stopped" ? "the actor was stopped" : "the actor died and will not be restarted")
+  })

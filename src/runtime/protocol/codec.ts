@@ -1,0 +1,111 @@
+/**
+ * How a task's values cross the worker boundary: its Schemas' encode/decode, with the
+ * structured clone of `postMessage` carrying the encoded form.
+ *
+ * Fast path: when a Schema's encoded form is its type (plain structs, numbers, strings, arrays,
+ * shared arrays — the common case), one side skips its work: the caller sends payloads as they are
+ * and the worker's decode validates them; the worker's encode validates results and the caller takes
+ * them as they are. Each value is still checked exactly once, where a failure can name the worker.
+ */
+import * as Exit from "effect/Exit"
+import * as Schema from "effect/Schema"
+import * as SchemaAST from "effect/SchemaAST"
+import * as SchemaIssue from "effect/SchemaIssue"
+import { encodesAsItselfKey } from "../../core/SharedArray.ts"
+import type { Any } from "../../core/Task.ts"
+import { containsShared } from "../memory/Arena.ts"
+import type { PayloadIssue } from "./protocol.ts"
+
+/** The result of one encode or decode: a value, or the issue that rejected it. */
+export type Coded =
+  | { readonly value: unknown; readonly issue: undefined }
+  | { readonly value: undefined; readonly issue: PayloadIssue }
+
+export interface Codec {
+  /** caller → wire */
+  readonly encodePayload: (payload: unknown) => Coded
+  /** wire → handler */
+  readonly decodePayload: (encoded: unknown) => Coded
+  /** handler → wire */
+  readonly encodeSuccess: (success: unknown) => Coded
+  /** wire → caller */
+  readonly decodeSuccess: (encoded: unknown) => Coded
+  /** handler → wire */
+  readonly encodeError: (error: unknown) => Coded
+  /** wire → caller */
+  readonly decodeError: (encoded: unknown) => Coded
+  /** Payloads may carry shared arrays: a submission holds their memory while it runs. */
+  readonly sharedPayload: boolean
+}
+
+const codecs = new WeakMap<Any, Codec>()
+
+/** The codec of a task, built once per task definition. */
+export const codecOf = (task: Any): Codec => {
+  let codec = codecs.get(task)
+  if (codec === undefined) {
+    const payloadIdentity = isIdentity(task.payload)
+    const successIdentity = isIdentity(task.success)
+    codec = {
+      encodePayload: payloadIdentity ? passThrough : coder(Schema.encodeUnknownExit(task.payload as AnyCodec)),
+      decodePayload: coder(Schema.decodeUnknownExit(task.payload as AnyCodec)),
+      encodeSuccess: coder(Schema.encodeUnknownExit(task.success as AnyCodec)),
+      decodeSuccess: successIdentity ? passThrough : coder(Schema.decodeUnknownExit(task.success as AnyCodec)),
+      encodeError: coder(Schema.encodeUnknownExit(task.error as AnyCodec)),
+      decodeError: coder(Schema.decodeUnknownExit(task.error as AnyCodec)),
+      sharedPayload: containsShared(task.payload)
+    }
+    codecs.set(task, codec)
+  }
+  return codec
+}
+
+type AnyCodec = Schema.Codec<unknown, unknown, never, never>
+
+const isIdentity = (schema: Schema.Top): boolean =>
+  SchemaAST.toEncoded(schema.ast) === schema.ast || encodesAsItself(schema.ast)
+
+/**
+ * Whether encoding can only validate: no transformation anywhere in the Schema. `toEncoded` alone
+ * says no to any declaration and to a struct with its own checks (a matrix is both), though
+ * neither changes a value; declarations other than the marked ones are taken to transform.
+ */
+const encodesAsItself = (ast: SchemaAST.AST): boolean => {
+  if (ast.encoding !== undefined) return false
+  switch (ast._tag) {
+    case "Declaration":
+      return ast.annotations?.[encodesAsItselfKey] === true
+    case "Arrays":
+      return ast.elements.every(encodesAsItself) && ast.rest.every(encodesAsItself)
+    case "Objects":
+      return ast.propertySignatures.every((p) => encodesAsItself(p.type)) &&
+        ast.indexSignatures.every((i) => encodesAsItself(i.parameter) && encodesAsItself(i.type))
+    case "Union":
+      return ast.types.every(encodesAsItself)
+    case "Suspend":
+      return false
+    default:
+      return true
+  }
+}
+
+const passThrough = (value: unknown): Coded => ({ value, issue: undefined })
+
+const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
+
+const coder = (parse: (input: unknown) => Exit.Exit<unknown, Schema.SchemaError>) => (input: unknown): Coded => {
+  const exit = parse(input)
+  if (Exit.isSuccess(exit)) return { value: exit.value, issue: undefined }
+  return { value: undefined, issue: issueOf(exit) }
+}
+
+/** The first issue of a failed decode or encode: its path and message. */
+export const issueOf = (exit: Exit.Exit<unknown, Schema.SchemaError>): PayloadIssue => {
+  const error = Exit.findErrorOption(exit)
+  if (error._tag === "None") return { path: [], message: "could not be processed synchronously" }
+  const first = formatter(error.value.issue).issues[0]
+  return {
+    path: (first?.path ?? []).map((key) => (typeof key === "number" ? key : String(key))),
+    message: first?.message ?? error.value.message
+  }
+}

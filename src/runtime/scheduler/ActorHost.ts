@@ -1,0 +1,397 @@
+/**
+ * The caller-side half of actors: places each actor on a worker, routes calls to it (from the
+ * caller, or asked by other workers), stops it, and supervises it when its worker dies.
+ *
+ * Rules:
+ * 1. An actor has at most one instance: it is (re)built only when it has none — never running,
+ *    or its worker is gone — so a restarted actor never runs twice at once.
+ * 2. Calls reach an instance in the order they were made: calls made before it is running wait
+ *    here in order and are sent, in order, once it says `Spawned`; the worker keeps that order.
+ * 3. Every call is answered once: by its reply, `Lost` when its worker dies holding it (never
+ *    re-sent: at most once), or `Unavailable` when the actor is stopped or dead.
+ * 4. Placement: the pinned position if any, else the ready worker with the fewest actors.
+ * 5. A spawn that fails leaves nothing behind: its record is forgotten at once (no handle exists,
+ *    so nothing else would stop it), and it is never rebuilt — a dead actor stays dead.
+ */
+import type { Any as ActorAny } from "../../core/Actor.ts"
+import type { Any as TaskAny } from "../../core/Task.ts"
+import type { ActorTransport as Transport, Reply } from "../client/PoolClient.ts"
+import type { Dispatcher, Timers, WorkerListener } from "./Dispatcher.ts"
+import { type FromWorker, Op, Outcome, type RemoteError, resultStride } from "../protocol/protocol.ts"
+
+type State = "placing" | "starting" | "running" | "backoff" | "stopping" | "stopped" | "dead"
+
+interface Call {
+  readonly id: number
+  readonly record: ActorRecord
+  readonly method: string
+  readonly payload: unknown
+  readonly reply: Reply
+  cancelled: boolean
+  /** Resolves a pending cancel once the call is answered or lost. */
+  onDone: (() => void) | undefined
+}
+
+interface ActorRecord {
+  readonly id: number
+  readonly actor: ActorAny
+  readonly init: unknown
+  readonly pin: number | undefined
+  readonly maxRestarts: number
+  readonly backoffMillis: number
+  restarts: number
+  workerId: number
+  state: State
+  /** The first spawn's caller, until the first `Spawned`. */
+  onSpawned: Reply | undefined
+  readonly waiting: Array<Call>
+  readonly inFlight: Set<Call>
+  readonly onStopped: Array<() => void>
+  timer: unknown
+}
+
+/**
+ * What a host tells an observer as it works: the simulation traces it, a thread pool has none.
+ * Called before the event's effects (a reply, a message) happen, so a trace reads cause first.
+ */
+export interface ActorObserver {
+  /** The caller asked for a new actor. */
+  readonly onSpawn: (actorId: number, actorName: string) => void
+  /** A call was made, by the caller (`from` -1) or by a handler on worker `from`; `callId` names it on the wire. */
+  readonly onCall: (callId: number, actorId: number, method: string, from: number) => void
+  /** The call's one answer goes to whoever made it (rule 3). */
+  readonly onAnswer: (callId: number, actorId: number, outcome: Outcome, workerId: number) => void
+  /** Whoever made the call gave up on it unanswered: it gets no answer. */
+  readonly onCancel: (callId: number, actorId: number) => void
+  /** The instance is gone; the actor is rebuilt after `delayMillis`. */
+  readonly onRestart: (actorId: number, restarts: number, delayMillis: number) => void
+  /** Gone for good: its calls fail with `Unavailable: Dead` until it is stopped. */
+  readonly onDead: (actorId: number) => void
+  /** Someone asked to stop it. */
+  readonly onStop: (actorId: number) => void
+  /** The host forgot it: stopped, or its spawn failed (rule 5). */
+  readonly onStopped: (actorId: number) => void
+}
+
+export class ActorHost implements Transport, WorkerListener {
+  private readonly dispatcher: Dispatcher
+  private readonly timers: Timers
+  private readonly observer: ActorObserver | undefined
+  private readonly records = new Map<number, ActorRecord>()
+  private readonly calls = new Map<number, Call>()
+  private nextActorId = 0
+
+  constructor(dispatcher: Dispatcher, timers: Timers, observer?: ActorObserver) {
+    this.dispatcher = dispatcher
+    this.timers = timers
+    this.observer = observer
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Transport
+  // -------------------------------------------------------------------------------------------
+
+  readonly spawn = (
+    actor: ActorAny,
+    init: unknown,
+    options: { readonly worker: number | undefined; readonly maxRestarts: number; readonly backoffMillis: number },
+    reply: Reply
+  ): number => {
+    const record: ActorRecord = {
+      id: this.nextActorId++,
+      actor,
+      init,
+      pin: options.worker,
+      maxRestarts: options.maxRestarts,
+      backoffMillis: options.backoffMillis,
+      restarts: 0,
+      workerId: -1,
+      state: "placing",
+      onSpawned: reply,
+      waiting: [],
+      inFlight: new Set(),
+      onStopped: [],
+      timer: undefined
+    }
+    this.observer?.onSpawn(record.id, actor.name)
+    if (this.dispatcher.isClosed) {
+      this.observer?.onStopped(record.id)
+      reply(Outcome.Lost, "the pool is closed", -1)
+      return record.id
+    }
+    this.records.set(record.id, record)
+    this.place(record)
+    return record.id
+  }
+
+  readonly call = (actorId: number, method: TaskAny, payload: unknown, reply: Reply): () => Promise<void> =>
+    this.makeCall(actorId, method.name, payload, reply, -1)
+
+  readonly stop = (actorId: number): Promise<void> => {
+    const record = this.records.get(actorId)
+    if (record === undefined) return resolved()
+    this.observer?.onStop(actorId)
+    return new Promise((resolve) => {
+      record.onStopped.push(resolve)
+      switch (record.state) {
+        case "running":
+          record.state = "stopping"
+          this.failWaiting(record, "Stopped")
+          if (!this.dispatcher.sendTo(record.workerId, [Op.Stop, record.id])) this.stopped(record)
+          return
+        case "starting":
+          // Stopped once its constructor answers (rule 1: never leave an instance behind).
+          record.state = "stopping"
+          this.failWaiting(record, "Stopped")
+          return
+        case "placing":
+        case "backoff":
+          this.timers.clear(record.timer)
+          this.failWaiting(record, "Stopped")
+          return this.stopped(record)
+        case "dead":
+          return this.stopped(record)
+        default:
+          return
+      }
+    })
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // WorkerListener
+  // -------------------------------------------------------------------------------------------
+
+  readonly pendingCalls = (): number => this.calls.size
+
+  onMessage(workerId: number, message: FromWorker): void {
+    switch (message[0]) {
+      case Op.Spawned:
+        return this.spawned(message[1], message[2], message[3], workerId)
+      case Op.Replies:
+        for (let i = 1; i < message.length; i += resultStride) {
+          this.replied(message[i] as number, message[i + 1] as Outcome, message[i + 2], workerId)
+        }
+        return
+      case Op.Stopped: {
+        const record = this.records.get(message[1])
+        if (record !== undefined && record.workerId === workerId) this.stopped(record)
+        return
+      }
+      case Op.Ask:
+        return this.ask(workerId, message[1], message[2], message[3], message[4])
+    }
+  }
+
+  onReady(): void {
+    for (const record of this.records.values()) if (record.state === "placing") this.place(record)
+  }
+
+  onExit(workerId: number, reason: string): void {
+    const why = `worker ${workerId} ${reason}`
+    for (const record of [...this.records.values()]) {
+      if (record.workerId !== workerId || record.state === "placing" || record.state === "backoff") continue
+      // Decide the actor's fate before answering its calls: a caller resumed by an answer may
+      // call again at once, and must find the actor dead or rebuilding, not on a dead worker.
+      const lost = [...record.inFlight]
+      if (record.state === "stopping") {
+        this.stopped(record)
+      } else if (this.dispatcher.isClosed) {
+        this.failWaiting(record, "Stopped")
+        this.stopped(record)
+        if (record.onSpawned !== undefined) this.answerSpawn(record, Outcome.Lost, why, workerId)
+      } else {
+        this.crashed(record, Outcome.Lost, why, workerId)
+      }
+      for (const call of lost) this.finish(call, Outcome.Lost, why, workerId)
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Machinery
+  // -------------------------------------------------------------------------------------------
+
+  /** Rule 4; waits for a ready worker when there is none. */
+  private place(record: ActorRecord): void {
+    const ready = this.dispatcher.readyWorkers()
+    if (ready.length === 0) {
+      record.state = "placing"
+      return
+    }
+    let workerId: number
+    if (record.pin !== undefined) {
+      workerId = ready[((record.pin % ready.length) + ready.length) % ready.length]!
+    } else {
+      const load = new Map<number, number>(ready.map((id) => [id, 0]))
+      for (const other of this.records.values()) {
+        if (other !== record && load.has(other.workerId) && other.state !== "stopped" && other.state !== "dead") {
+          load.set(other.workerId, load.get(other.workerId)! + 1)
+        }
+      }
+      workerId = ready[0]!
+      for (const id of ready) if (load.get(id)! < load.get(workerId)!) workerId = id
+    }
+    record.workerId = workerId
+    record.state = "starting"
+    if (!this.dispatcher.sendTo(workerId, [Op.Spawn, record.id, record.actor.name, record.init])) {
+      record.state = "placing"
+    }
+  }
+
+  private spawned(actorId: number, outcome: Outcome, value: unknown, workerId: number): void {
+    const record = this.records.get(actorId)
+    if (record === undefined || record.workerId !== workerId) return
+    if (record.state === "stopping") {
+      if (outcome === Outcome.Success) this.dispatcher.sendTo(workerId, [Op.Stop, record.id])
+      else this.stopped(record)
+      if (record.onSpawned !== undefined) this.answerSpawn(record, outcome, value, workerId)
+      return
+    }
+    if (record.state !== "starting") return
+    if (outcome !== Outcome.Success) return this.crashed(record, outcome, value, workerId)
+    record.state = "running"
+    if (record.onSpawned !== undefined) this.answerSpawn(record, outcome, value, workerId)
+    // Rule 2: in the order they were made.
+    const waiting = record.waiting.splice(0)
+    for (const call of waiting) if (!call.cancelled) this.send(call)
+  }
+
+  /** The instance is gone (its worker died, or its constructor failed): rebuild it or give up. */
+  private crashed(record: ActorRecord, outcome: Outcome, value: unknown, workerId: number): void {
+    // A first spawn that fails reports to its caller; restarts are for actors that were running
+    // (or whose first build was lost with its worker).
+    const failedSpawn = record.onSpawned !== undefined && outcome !== Outcome.Lost
+    if (failedSpawn || record.restarts >= record.maxRestarts) return this.died(record, outcome, value, workerId)
+    record.restarts++
+    record.state = "backoff"
+    record.workerId = -1
+    const delay = record.backoffMillis * 2 ** (record.restarts - 1)
+    this.observer?.onRestart(record.id, record.restarts, delay)
+    record.timer = this.timers.set(delay, () => {
+      if (record.state === "backoff") this.place(record)
+    })
+  }
+
+  private died(record: ActorRecord, outcome: Outcome, value: unknown, workerId: number): void {
+    if (record.onSpawned !== undefined) {
+      // Rule 5: the spawn fails, so no handle exists and no scope will ever stop this record.
+      this.stopped(record)
+      return this.answerSpawn(record, outcome, value, workerId)
+    }
+    record.state = "dead"
+    // No instance is left anywhere: a later exit of this worker is not this actor's.
+    record.workerId = -1
+    this.observer?.onDead(record.id)
+    this.failWaiting(record, "Dead")
+    // Kept until its scope stops it, so calls meanwhile learn it is dead rather than stopped.
+    for (const resolve of record.onStopped.splice(0)) resolve()
+  }
+
+  private stopped(record: ActorRecord): void {
+    record.state = "stopped"
+    this.records.delete(record.id)
+    this.observer?.onStopped(record.id)
+    for (const call of [...record.inFlight]) this.finish(call, Outcome.Unavailable, "Stopped", record.workerId)
+    for (const resolve of record.onStopped.splice(0)) resolve()
+  }
+
+  private answerSpawn(record: ActorRecord, outcome: Outcome, value: unknown, workerId: number): void {
+    const reply = record.onSpawned!
+    record.onSpawned = undefined
+    reply(outcome, value, workerId)
+  }
+
+  private send(call: Call): void {
+    const record = call.record
+    record.inFlight.add(call)
+    this.calls.set(call.id, call)
+    // If its worker is going away, that worker's exit settles the call (rule 3).
+    if (this.dispatcher.sendTo(record.workerId, [Op.Call, call.id, record.id, call.method, call.payload])) {
+      if (this.calls.size === 1) this.dispatcher.awaitReply(record.workerId)
+    }
+  }
+
+  private replied(callId: number, outcome: Outcome, value: unknown, workerId: number): void {
+    const call = this.calls.get(callId)
+    if (call === undefined) return
+    // A call the actor's stop interrupted reports the stop, not an interruption.
+    if (outcome === Outcome.Interrupted && call.record.state === "stopping") {
+      return this.finish(call, Outcome.Unavailable, "Stopped", workerId)
+    }
+    this.finish(call, outcome, value, workerId)
+  }
+
+  /** Rule 3's single exit. */
+  private finish(call: Call, outcome: Outcome, value: unknown, workerId: number): void {
+    if (!this.calls.delete(call.id)) return
+    call.record.inFlight.delete(call)
+    if (!call.cancelled) call.reply(outcome, value, workerId)
+    const done = call.onDone
+    call.onDone = undefined
+    done?.()
+  }
+
+  private failWaiting(record: ActorRecord, reason: "Stopped" | "Dead"): void {
+    for (const call of record.waiting.splice(0)) {
+      if (!call.cancelled) call.reply(Outcome.Unavailable, reason, -1)
+    }
+  }
+
+  private cancel(call: Call): Promise<void> {
+    if (call.cancelled) return resolved()
+    const waitingAt = call.record.waiting.indexOf(call)
+    const inFlight = this.calls.has(call.id)
+    if (waitingAt < 0 && !inFlight) return resolved()
+    call.cancelled = true
+    this.observer?.onCancel(call.id, call.record.id)
+    if (waitingAt >= 0) {
+      call.record.waiting.splice(waitingAt, 1)
+      return resolved()
+    }
+    return new Promise((resolve) => {
+      call.onDone = resolve
+      this.dispatcher.sendTo(call.record.workerId, [Op.Cancel, call.id])
+    })
+  }
+
+  /** A worker's handler calls an actor through a handle it received (routed here, not to user code). */
+  private ask(workerId: number, askId: number, actorId: number, taskName: string, payload: unknown): void {
+    this.makeCall(actorId, taskName, payload, (outcome, value) => {
+      this.dispatcher.sendTo(workerId, [Op.Answer, askId, outcome, value])
+    }, workerId)
+  }
+
+  /** A call from the caller (`from` -1) or asked by a worker; `taskName` is the method's task name. */
+  private makeCall(actorId: number, taskName: string, payload: unknown, replyTo: Reply, from: number): () => Promise<void> {
+    const id = this.dispatcher.nextId()
+    const record = this.records.get(actorId)
+    const method = taskName.slice(record === undefined ? taskName.lastIndexOf(".") + 1 : record.actor.name.length + 1)
+    const observer = this.observer
+    observer?.onCall(id, actorId, method, from)
+    // Observed where it is delivered, so that no path can answer unseen.
+    const reply: Reply = observer === undefined ? replyTo : (outcome, value, workerId) => {
+      observer.onAnswer(id, actorId, outcome, workerId)
+      replyTo(outcome, value, workerId)
+    }
+    const refuse = (outcome: Outcome, value: unknown) => {
+      reply(outcome, value, -1)
+      return resolved
+    }
+    if (record === undefined || record.state === "stopping" || record.state === "stopped" || record.state === "dead") {
+      return refuse(Outcome.Unavailable, record?.state === "dead" ? "Dead" : "Stopped")
+    }
+    if (!Object.hasOwn(record.actor.methods, method)) {
+      // Only a worker can name a method the definition lacks: a caller's handle is typed.
+      return refuse(Outcome.Defect, {
+        name: "UnknownMethod",
+        message: `actor ${record.actor.name} has no method "${method}"`,
+        stack: ""
+      } satisfies RemoteError)
+    }
+    const call: Call = { id, record, method, payload, reply, cancelled: false, onDone: undefined }
+    if (record.state === "running") this.send(call)
+    else record.waiting.push(call)
+    return () => this.cancel(call)
+  }
+}
+
+const resolved = (): Promise<void> => Promise.resolve()

@@ -1,0 +1,328 @@
+/**
+ * The worker side of actors (see `protocol.ts`): builds each actor in a scope of its own, keeps
+ * its mailbox, runs its calls, stops it, and carries the calls its handlers make to other actors.
+ *
+ * Rules:
+ * 1. An actor takes its mailbox one message at a time in arrival order; a method declared
+ *    concurrent starts on arrival instead. Calls that arrive while it is being built wait.
+ * 2. Every call received is answered exactly once: its outcome, or `Interrupted` when a `Cancel`,
+ *    `Stop` or shutdown reached it first.
+ * 3. Stopping interrupts the actor's calls before its scope closes, so its finalizers never race
+ *    its own methods; a stopped actor answers nothing else.
+ */
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as Scope from "effect/Scope"
+import type { Any as ActorAny } from "../../core/Actor.ts"
+import type { WorkerEntry } from "../../core/Worker.ts"
+import type { ActorTransport as Transport, Reply } from "../client/PoolClient.ts"
+import { type Codec, codecOf } from "../protocol/codec.ts"
+import { type FromWorker, Op, Outcome, type RemoteError, toRemoteError } from "../protocol/protocol.ts"
+
+type RunFork = <A, E>(effect: Effect.Effect<A, E, any>) => Fiber.Fiber<A, E>
+
+interface Call {
+  readonly id: number
+  readonly method: string
+  readonly payload: unknown
+  cancelled: boolean
+  fiber: Fiber.Fiber<unknown, unknown> | undefined
+}
+
+interface Instance {
+  readonly id: number
+  readonly actor: ActorAny
+  readonly scope: Scope.Closeable
+  handlers: { readonly [method: string]: (payload: unknown) => Effect.Effect<unknown, unknown, any> } | undefined
+  readonly mailbox: Array<Call>
+  /** The call holding the mailbox (rule 1), if any. */
+  current: Call | undefined
+  /** Every call started and not yet answered, concurrent ones included. */
+  readonly running: Set<Call>
+  /** `drain` is on the stack: a call that settles inside it must not start another drain. */
+  draining: boolean
+  stopping: Promise<void> | undefined
+}
+
+/** What a host may observe of the actors in its worker; the simulation traces it. */
+export interface ActorHooks {
+  /** An actor's constructor is about to run: a new instance. */
+  readonly onBuild?: ((actorId: number) => void) | undefined
+  /** A call's handler is about to run. */
+  readonly onCall?: ((actorId: number, callId: number) => void) | undefined
+}
+
+export class WorkerActors {
+  private readonly entry: WorkerEntry
+  private readonly post: (message: FromWorker) => void
+  private readonly runFork: () => RunFork
+  private readonly run: (effect: Effect.Effect<void>) => Promise<void>
+  private readonly hooks: ActorHooks
+  private readonly actors = new Map<number, Instance>()
+  private readonly calls = new Map<number, { readonly instance: Instance; readonly call: Call }>()
+  private readonly asks = new Map<number, Reply>()
+  private nextAskId = 0
+
+  constructor(
+    entry: WorkerEntry,
+    post: (message: FromWorker) => void,
+    runFork: () => RunFork,
+    run: (effect: Effect.Effect<void>) => Promise<void>,
+    hooks: ActorHooks = {}
+  ) {
+    this.entry = entry
+    this.post = post
+    this.runFork = runFork
+    this.run = run
+    this.hooks = hooks
+  }
+
+  /** The transport a handler's actor handles use: asks routed by this worker's pool. */
+  readonly transport: Transport = {
+    spawn: () => {
+      throw new Error("actors are spawned by the caller, not from inside a worker")
+    },
+    call: (actorId, method, payload, reply) => {
+      const askId = this.nextAskId++
+      this.asks.set(askId, reply)
+      this.post([Op.Ask, askId, actorId, method.name, payload])
+      // The pool delivers the call at most once; a caller that gives up just stops listening.
+      return () => {
+        this.asks.delete(askId)
+        return Promise.resolve()
+      }
+    },
+    stop: () => Promise.reject(new Error("actors are stopped by the caller, not from inside a worker"))
+  }
+
+  answer(askId: number, outcome: Outcome, value: unknown): void {
+    const reply = this.asks.get(askId)
+    if (reply === undefined) return
+    this.asks.delete(askId)
+    reply(outcome, value, -1)
+  }
+
+  spawn(actorId: number, actorName: string, init: unknown): void {
+    const actor = this.entry.group.actors[actorName]
+    const constructor = this.entry.handlers[actorName]
+    if (actor === undefined || constructor === undefined) {
+      return this.post([Op.Spawned, actorId, Outcome.Defect, {
+        name: "UnknownActor",
+        message: `this worker does not serve actor "${actorName}"`,
+        stack: ""
+      } satisfies RemoteError])
+    }
+    const decoded = codecOf(actor.init).decodePayload(init)
+    if (decoded.issue !== undefined) return this.post([Op.Spawned, actorId, Outcome.PayloadInvalid, decoded.issue])
+    const instance: Instance = {
+      id: actorId,
+      actor,
+      scope: Scope.makeUnsafe(),
+      handlers: undefined,
+      mailbox: [],
+      current: undefined,
+      running: new Set(),
+      draining: false,
+      stopping: undefined
+    }
+    this.actors.set(actorId, instance)
+    let build: Effect.Effect<unknown, unknown, any>
+    this.hooks.onBuild?.(actorId)
+    try {
+      build = Scope.provide(constructor(decoded.value), instance.scope)
+    } catch (error) {
+      return this.failSpawn(instance, Outcome.Defect, toRemoteError(error))
+    }
+    this.runFork()(build).addObserver((exit) => {
+      if (instance.stopping !== undefined) return
+      if (Exit.isSuccess(exit)) {
+        instance.handlers = exit.value as Instance["handlers"]
+        this.post([Op.Spawned, actorId, Outcome.Success, undefined])
+        return this.drain(instance)
+      }
+      const [outcome, value] = outcomeOf(codecOf(actor.init), exit, false)
+      this.failSpawn(instance, outcome, value)
+    })
+  }
+
+  call(callId: number, actorId: number, method: string, payload: unknown): void {
+    const instance = this.actors.get(actorId)
+    if (instance === undefined || instance.stopping !== undefined) {
+      return this.reply(callId, Outcome.Unavailable, "Stopped")
+    }
+    const call: Call = { id: callId, method, payload, cancelled: false, fiber: undefined }
+    this.calls.set(callId, { instance, call })
+    if (instance.handlers !== undefined && instance.actor.concurrent.has(method)) return this.start(instance, call)
+    instance.mailbox.push(call)
+    if (instance.current === undefined) this.drain(instance)
+  }
+
+  /** Interrupts the calls among `ids`; returns the ids that were not actor calls. */
+  cancel(ids: ReadonlyArray<number>): Array<number> {
+    const rest: Array<number> = []
+    for (const id of ids) {
+      const entry = this.calls.get(id)
+      if (entry === undefined) {
+        rest.push(id)
+        continue
+      }
+      this.interruptCall(entry.instance, entry.call)
+    }
+    return rest
+  }
+
+  stop(actorId: number): Promise<void> {
+    const instance = this.actors.get(actorId)
+    if (instance === undefined) {
+      this.post([Op.Stopped, actorId])
+      return Promise.resolve()
+    }
+    return this.stopInstance(instance).then(() => this.post([Op.Stopped, actorId]))
+  }
+
+  /** Stops every actor (shutdown): their finalizers run before the worker's Layer closes. */
+  stopAll(): Promise<void> {
+    return Promise.all([...this.actors.values()].map((instance) => this.stopInstance(instance))).then(() => {})
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private failSpawn(instance: Instance, outcome: Outcome, value: unknown): void {
+    this.actors.delete(instance.id)
+    void this.run(Scope.close(instance.scope, Exit.void)).then(() => {
+      this.post([Op.Spawned, instance.id, outcome, value])
+      for (const call of instance.mailbox) this.finishCall(call, Outcome.Unavailable, "Dead")
+    })
+  }
+
+  /**
+   * Rule 1: starts queued calls until one goes asynchronous. A call that finishes synchronously
+   * settles inside `start`; the loop, not a nested drain, takes the next one, so a long run of
+   * synchronous calls queued behind a slow one cannot overflow the stack.
+   */
+  private drain(instance: Instance): void {
+    if (instance.handlers === undefined || instance.draining) return
+    instance.draining = true
+    try {
+      while (instance.current === undefined && instance.mailbox.length > 0 && instance.stopping === undefined) {
+        const call = instance.mailbox.shift()!
+        if (call.cancelled) continue
+        if (!instance.actor.concurrent.has(call.method)) instance.current = call
+        this.start(instance, call)
+      }
+    } finally {
+      instance.draining = false
+    }
+  }
+
+  private start(instance: Instance, call: Call): void {
+    const task = instance.actor.methods[call.method]
+    const handler = instance.handlers![call.method]
+    if (task === undefined || handler === undefined) {
+      return this.settle(instance, call, Outcome.Defect, {
+        name: "UnknownMethod",
+        message: `actor ${instance.actor.name} has no method "${call.method}"`,
+        stack: ""
+      } satisfies RemoteError)
+    }
+    const codec = codecOf(task)
+    const decoded = codec.decodePayload(call.payload)
+    if (decoded.issue !== undefined) return this.settle(instance, call, Outcome.PayloadInvalid, decoded.issue)
+    this.hooks.onCall?.(instance.id, call.id)
+    let effect: Effect.Effect<unknown, unknown, any>
+    try {
+      effect = handler(decoded.value)
+    } catch (error) {
+      return this.settle(instance, call, Outcome.Defect, toRemoteError(error))
+    }
+    instance.running.add(call)
+    if (Exit.isExit(effect)) return this.complete(instance, call, codec, effect)
+    const fiber = this.runFork()(effect)
+    call.fiber = fiber
+    fiber.addObserver((exit) => this.complete(instance, call, codec, exit))
+  }
+
+  private complete(instance: Instance, call: Call, codec: Codec, exit: Exit.Exit<unknown, unknown>): void {
+    const [outcome, value] = outcomeOf(codec, exit, call.cancelled)
+    this.settle(instance, call, outcome, value)
+  }
+
+  private settle(instance: Instance, call: Call, outcome: Outcome, value: unknown): void {
+    instance.running.delete(call)
+    this.finishCall(call, outcome, value)
+    if (instance.current === call) {
+      instance.current = undefined
+      if (instance.stopping === undefined) this.drain(instance)
+    }
+  }
+
+  private finishCall(call: Call, outcome: Outcome, value: unknown): void {
+    if (!this.calls.delete(call.id)) return
+    this.reply(call.id, outcome, value)
+  }
+
+  private reply(callId: number, outcome: Outcome, value: unknown): void {
+    this.post([Op.Replies, callId, outcome, value])
+  }
+
+  private interruptCall(instance: Instance, call: Call): void {
+    if (call.cancelled) return
+    call.cancelled = true
+    if (call.fiber !== undefined) return call.fiber.interruptUnsafe()
+    // Not started: answer now and leave it to be skipped in the mailbox.
+    if (!instance.running.has(call)) this.finishCall(call, Outcome.Interrupted, undefined)
+  }
+
+  /** Rule 3. */
+  private stopInstance(instance: Instance): Promise<void> {
+    if (instance.stopping !== undefined) return instance.stopping
+    instance.stopping = (async () => {
+      for (const call of instance.mailbox) this.interruptCall(instance, call)
+      instance.mailbox.length = 0
+      const running = [...instance.running].filter((call) => call.fiber !== undefined)
+      await Promise.all(running.map((call) =>
+        new Promise<void>((resolve) => {
+          call.fiber!.addObserver(() => resolve())
+          this.interruptCall(instance, call)
+        })
+      ))
+      await this.run(Scope.close(instance.scope, Exit.void))
+      this.actors.delete(instance.id)
+    })()
+    return instance.stopping
+  }
+}
+
+/** How a handler's Exit is reported: success, declared error, defect, or interruption. */
+export const outcomeOf = (codec: Codec, exit: Exit.Exit<unknown, unknown>, cancelled: boolean): [Outcome, unknown] => {
+  if (Exit.isSuccess(exit)) {
+    const encoded = codec.encodeSuccess(exit.value)
+    return encoded.issue === undefined
+      ? [Outcome.Success, encoded.value]
+      : [Outcome.Defect, {
+        name: "SuccessEncodeError",
+        message: `result does not match the success Schema at ${JSON.stringify(encoded.issue.path)}: ${encoded.issue.message}`,
+        stack: ""
+      } satisfies RemoteError]
+  }
+  if (cancelled) return [Outcome.Interrupted, undefined]
+  const error = Cause.findErrorOption(exit.cause)
+  if (error._tag === "Some") {
+    const encoded = codec.encodeError(error.value)
+    return encoded.issue === undefined ? [Outcome.Failure, encoded.value] : [Outcome.Defect, toRemoteError(error.value)]
+  }
+  if (Cause.hasDies(exit.cause)) return [Outcome.Defect, causeToRemote(exit.cause)]
+  return [Outcome.Interrupted, undefined]
+}
+
+/** A failure cause as the caller will see it: the first defect or error, with its remote stack. */
+export const causeToRemote = (cause: Cause.Cause<unknown>): RemoteError => {
+  const defect = Cause.findDefect(cause)
+  if (defect._tag === "Success") return toRemoteError(defect.success)
+  const error = Cause.findErrorOption(cause)
+  if (error._tag === "Some") return toRemoteError(error.value)
+  return { name: "Interrupted", message: "interrupted", stack: Cause.pretty(cause) }
+}
+

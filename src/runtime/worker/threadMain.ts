@@ -1,0 +1,45 @@
+/**
+ * The first module a pool's worker thread runs: loads the worker entry named in `workerData`,
+ * then hands every message to a `WorkerRuntime`.
+ */
+import module from "node:module"
+import { type MessagePort, parentPort, workerData } from "node:worker_threads"
+
+// Every worker imports the same effect modules; the compile cache makes the second start cheap.
+module.enableCompileCache?.()
+
+const { entry, replies, workerId } = workerData as {
+  readonly entry: string
+  readonly workerId: number
+  /** Where everything this worker says goes (see `ThreadBackend.ts`). */
+  readonly replies: MessagePort
+}
+const port = parentPort!
+
+const [{ WorkerRuntime }, { isWorkerEntry }, { Op, toRemoteError }] = await Promise.all([
+  import("./WorkerRuntime.ts"),
+  import("../../core/Worker.ts"),
+  import("../protocol/protocol.ts")
+])
+
+let loaded: unknown
+try {
+  loaded = (await import(entry)).default
+  if (!isWorkerEntry(loaded)) throw new TypeError(`${entry} has no default export made by Worker.serve`)
+} catch (error) {
+  replies.postMessage([Op.InitFailed, toRemoteError(error)])
+  loaded = undefined
+}
+
+if (loaded !== undefined && isWorkerEntry(loaded)) {
+  const runtime = new WorkerRuntime(loaded, workerId, (message) => replies.postMessage(message))
+  port.on("message", (message) => {
+    if (message[0] === Op.Shutdown) {
+      // Exit explicitly: handles the user's code left open must not keep the thread alive.
+      void runtime.shutdown(message[1]).then(() => process.exit(0))
+    } else {
+      runtime.receive(message)
+    }
+  })
+  await runtime.start()
+}

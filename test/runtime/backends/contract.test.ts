@@ -1,0 +1,398 @@
+/**
+ * The task-runtime contract, run over every backend: what a caller sees for successes, declared
+ * errors, defects, bad payloads, timeouts, interruption, dead workers, per-worker state and
+ * shutdown. Cases a backend cannot express (an in-thread worker cannot be terminated) say so.
+ *
+ * On the simulated backend each case runs as the program of one `Simulation.run` (fixed seed,
+ * no faults): the same assertions, on virtual time. Crashes there are injected faults, so the
+ * cases that kill a worker from its handler are covered by `Simulation.test.ts` instead.
+ */
+import { afterEach, assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
+import * as Stream from "effect/Stream"
+import { existsSync, mkdtempSync, readdirSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Simulation, Task, TaskError, WorkerPool } from "../../../src/index.ts"
+import {
+  Add,
+  ContractTasks,
+  Die,
+  DieOnce,
+  Explode,
+  HeapLimits,
+  Liar,
+  Overdrawn,
+  Shift,
+  Sleep,
+  Spin,
+  Sum,
+  WhoAmI,
+  Withdraw
+} from "../../fixtures/tasks.ts"
+import exitHangsEntry from "../../fixtures/worker-exit-hangs.ts"
+import initFailsEntry from "../../fixtures/worker-init-fails.ts"
+import initHangsEntry from "../../fixtures/worker-init-hangs.ts"
+import entry from "../../fixtures/worker.ts"
+
+const entryUrl = new URL("../../fixtures/worker.ts", import.meta.url)
+
+const backends = [
+  { name: "threads", threads: true, simulated: false, options: { entry: entryUrl, backend: "threads" } },
+  { name: "inline", threads: false, simulated: false, options: { entry, backend: "inline" } },
+  { name: "simulated", threads: false, simulated: true, options: { entry } }
+] as const
+
+const tempDir = () => mkdtempSync(join(tmpdir(), "ep-contract-"))
+
+/** The worker ids that answer, once `count` distinct workers do (a replacement needs a moment to start). */
+const awaitWorkers = (count: number) =>
+  Effect.gen(function*() {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const answers = yield* Task.map(WhoAmI, Array.from({ length: 20 }, () => ({})), { chunkSize: 1 })
+      const ids = new Set(answers.map((w) => w.workerId))
+      if (ids.size >= count) return ids
+      yield* Effect.sleep("50 millis")
+    }
+    return assert.fail(`${count} workers never answered`)
+  })
+
+afterEach(() => {
+  // Every test closed its pool: no worker thread may outlive it.
+  assert.strictEqual(WorkerPool.liveThreads(), 0)
+})
+
+describe.each(backends)("contract on $name", (backend) => {
+  const pool = (options: Partial<WorkerPool.Options> = {}): Layer.Layer<
+    Task.Runner<Task.Tasks<typeof ContractTasks>["name"]>,
+    TaskError.PoolOptionsError | TaskError.WorkerInitError,
+    Simulation.World
+  > =>
+    backend.simulated
+      ? Simulation.layer(ContractTasks, { ...backend.options, size: 2, ...options } as Simulation.LayerOptions)
+      : WorkerPool.layer(ContractTasks, { ...backend.options, size: 2, ...options })
+  /** Runs a case: as it is on a real backend, as the program of a seeded simulation on the simulated one. */
+  const within = <A, E>(body: Effect.Effect<A, E, Simulation.World>): Effect.Effect<A, E | Simulation.SimulationError> =>
+    backend.simulated
+      ? Effect.flatMap(Simulation.run(body, { seed: 20_260_101 }), (report) => report.exit)
+      : (body as Effect.Effect<A, E>)
+  // Killing a worker from its handler (process.exit, out of memory, a loop that never yields)
+  // takes a thread: in-thread workers cannot be stopped, and simulated ones crash by fault plan.
+  const threadsOnly = backend.threads ? it.live : it.live.skip
+
+  describe("results", () => {
+    it.live("run returns the handler's success", () =>
+      Effect.gen(function*() {
+        assert.strictEqual(yield* Task.run(Add, { a: 2, b: 3 }), 5)
+      }).pipe(Effect.provide(pool()), within))
+
+    it.live("map keeps input order, over chunk sizes and both workers", () =>
+      Effect.gen(function*() {
+        const inputs = Array.from({ length: 1_000 }, (_, i) => ({ a: i, b: i }))
+        for (const chunkSize of [undefined, 1, 7, 1_000]) {
+          const out = yield* Task.map(Add, inputs, { chunkSize })
+          assert.deepStrictEqual(out, inputs.map(({ a, b }) => a + b))
+        }
+        const workers = yield* Task.map(WhoAmI, Array.from({ length: 200 }, () => ({})), { chunkSize: 10 })
+        assert.strictEqual(new Set(workers.map((w) => w.workerId)).size, 2)
+      }).pipe(Effect.provide(pool()), within))
+
+    it.live("mapUnordered returns every result once", () =>
+      Effect.gen(function*() {
+        const inputs = Array.from({ length: 500 }, (_, i) => ({ a: i, b: 0 }))
+        const out = yield* Task.mapUnordered(Add, inputs, { chunkSize: 16 })
+        assert.deepStrictEqual([...out].sort((x, y) => x - y), inputs.map(({ a }) => a))
+      }).pipe(Effect.provide(pool()), within))
+
+    it.live("stream keeps order and pulls upstream only as results leave", () =>
+      Effect.gen(function*() {
+        let pulled = 0
+        let maxAhead = 0
+        let emitted = 0
+        const out = yield* Stream.range(0, 1_999).pipe(
+          Stream.tap(() => Effect.sync(() => void pulled++)),
+          Stream.map((i) => ({ a: i, b: 1 })),
+          Task.stream(Add, { chunkSize: 50, concurrency: 2 }),
+          Stream.tap(() =>
+            Effect.sync(() => {
+              emitted++
+              maxAhead = Math.max(maxAhead, pulled - emitted)
+            })
+          ),
+          Stream.runCollect
+        )
+        assert.deepStrictEqual(out, Array.from({ length: 2_000 }, (_, i) => i + 1))
+        // Bounded: a few chunks ahead of the consumer, never the whole stream.
+        assert.isBelow(maxAhead, 500)
+      }).pipe(Effect.provide(pool()), within))
+
+    it.live("a Schema with a transformation is encoded and decoded across the boundary", () =>
+      Effect.gen(function*() {
+        const at = new Date("2026-01-01T00:00:00.000Z")
+        const out = yield* Task.run(Shift, { at })
+        assert.instanceOf(out, Date)
+        assert.strictEqual(out.getTime(), at.getTime() + 1000)
+      }).pipe(Effect.provide(pool()), within))
+  })
+
+  describe("errors", () => {
+    it.live("a declared error arrives as the same class and catchTag works", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(Task.run(Withdraw, { balance: 10, amount: 25 }))
+        assert.instanceOf(error, Overdrawn)
+        assert.deepStrictEqual({ balance: (error as Overdrawn).balance, requested: (error as Overdrawn).requested }, {
+          balance: 10,
+          requested: 25
+        })
+        const recovered = yield* Task.run(Withdraw, { balance: 1, amount: 2 }).pipe(
+          Effect.catchTag("Overdrawn", (e) => Effect.succeed(-e.requested))
+        )
+        assert.strictEqual(recovered, -2)
+      }).pipe(Effect.provide(pool()), within))
+
+    it.live("a thrown exception arrives as TaskDefect with remote message, stack, worker, task and input", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(Task.run(Explode, { message: "kernel blew up" }))
+        assert.instanceOf(error, TaskError.TaskDefect)
+        const defect = error as TaskError.TaskDefect
+        assert.strictEqual(defect.taskName, "Explode")
+        assert.strictEqual(defect.remoteName, "RangeError")
+        assert.strictEqual(defect.message, "kernel blew up")
+        assert.include(defect.remoteStack, "fixtures/worker.ts")
+        assert.include(defect.input, "kernel blew up")
+        assert.include([0, 1], defect.workerId)
+      }).pipe(Effect.provide(pool()), within))
+
+    it.live("the input rendering in an error is bounded", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(Task.run(Explode, { message: "x".repeat(100_000) }))
+        assert.isAtMost((error as TaskError.TaskDefect).input.length, TaskError.maxInputRendering)
+      }).pipe(Effect.provide(pool()), within))
+
+    it.live("a malformed payload fails only its own task, naming the path", () =>
+      Effect.gen(function*() {
+        const [bad, good1, good2] = yield* Effect.all([
+          Task.run(Sum, { values: [1, 2, 2.5], label: "x" }),
+          Task.run(Sum, { values: [1, 2], label: "y" }),
+          Task.run(Add, { a: 1, b: 1 })
+        ], { concurrency: "unbounded", mode: "result" })
+        assert.isTrue(Result.isFailure(bad!))
+        const error = (bad as Result.Failure<unknown, TaskError.TaskPayloadError>).failure
+        assert.instanceOf(error, TaskError.TaskPayloadError)
+        assert.deepStrictEqual(error.path, ["values", 2])
+        assert.include([0, 1], error.workerId)
+        assert.deepStrictEqual(good1, Result.succeed(3))
+        assert.deepStrictEqual(good2, Result.succeed(2))
+        // A payload that is not even an object, smuggled past the types.
+        const wrong = yield* Effect.flip(Task.run(Sum, { values: "nope", label: 1 } as never))
+        assert.deepStrictEqual((wrong as TaskError.TaskPayloadError).path, ["values"])
+      }).pipe(Effect.provide(pool()), within))
+
+    it.live("a result that does not match the success Schema is a defect", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(Task.run(Liar, {}))
+        assert.instanceOf(error, TaskError.TaskDefect)
+        assert.include((error as TaskError.TaskDefect).message, "success Schema")
+      }).pipe(Effect.provide(pool()), within))
+
+    it.live("map fails fast with the first failure and stops the rest", () =>
+      Effect.gen(function*() {
+        const dir = tempDir()
+        const inputs = [
+          { balance: 1, amount: 5 },
+          ...Array.from({ length: 50 }, () => ({ balance: 10, amount: 1 }))
+        ]
+        const error = yield* Effect.flip(Task.map(Withdraw, inputs, { chunkSize: 1 }))
+        assert.instanceOf(error, Overdrawn)
+        // The pool is still healthy afterwards.
+        assert.strictEqual(yield* Task.run(Add, { a: 1, b: 2 }), 3)
+        void dir
+      }).pipe(Effect.provide(pool()), within))
+
+    it.live("a per-task timeout fails with TaskTimeout and interrupts the handler in the worker", () =>
+      Effect.gen(function*() {
+        const marker = join(tempDir(), "timed-out")
+        const error = yield* Effect.flip(Task.run(Sleep, { millis: 10_000, marker }, { timeout: "100 millis" }))
+        assert.instanceOf(error, TaskError.TaskTimeout)
+        assert.strictEqual((error as TaskError.TaskTimeout).timeoutMillis, 100)
+        assert.isTrue(existsSync(marker), "the handler's finalizer ran")
+        assert.strictEqual(yield* Task.run(Sleep, { millis: 1, marker }, { timeout: "5 seconds" }), 1)
+      }).pipe(Effect.provide(pool()), within))
+
+    it.live("interrupting the caller interrupts the handler inside the worker; its finalizers run", () =>
+      Effect.gen(function*() {
+        const marker = join(tempDir(), "interrupted")
+        const fiber = yield* Effect.forkChild(Task.run(Sleep, { millis: 10_000, marker }))
+        yield* Effect.sleep("200 millis")
+        yield* Fiber.interrupt(fiber)
+        assert.isTrue(existsSync(marker), "the finalizer ran before interruption completed")
+        assert.strictEqual(yield* Task.run(Add, { a: 1, b: 2 }), 3)
+      }).pipe(Effect.provide(pool()), within))
+
+    threadsOnly("a handler that never yields is terminated after interruptGrace and its worker replaced", () =>
+      Effect.gen(function*() {
+        const fiber = yield* Effect.forkChild(Task.run(Spin, { millis: 60_000 }))
+        yield* Effect.sleep("200 millis")
+        const before = yield* Task.run(WhoAmI, {})
+        yield* Fiber.interrupt(fiber)
+        // Both workers answer again; the spinning one was replaced by a new worker id.
+        const ids = yield* awaitWorkers(2)
+        assert.isTrue(ids.has(before.workerId))
+        assert.isTrue([...ids].some((id) => id >= 2), "a replacement worker serves tasks")
+      }).pipe(Effect.provide(pool({ interruptGrace: "200 millis" })), within))
+
+    threadsOnly("a timed-out handler that never yields fails with TaskTimeout and its worker is replaced", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(Task.run(Spin, { millis: 60_000 }, { timeout: "100 millis" }))
+        assert.instanceOf(error, TaskError.TaskTimeout)
+        assert.strictEqual(yield* Task.run(Add, { a: 2, b: 2 }), 4)
+      }).pipe(Effect.provide(pool({ interruptGrace: "200 millis" })), within))
+
+    threadsOnly("a worker that exits fails only the tasks it held with WorkerLost, and is replaced", () =>
+      Effect.gen(function*() {
+        const [died, ...others] = yield* Effect.all([
+          Task.run(Die, { how: "exit" }),
+          ...Array.from({ length: 20 }, (_, i) => Task.run(Add, { a: i, b: 0 }))
+        ], { concurrency: "unbounded", mode: "result" })
+        assert.isTrue(Result.isFailure(died!))
+        const lost = (died as Result.Failure<unknown, TaskError.WorkerLost>).failure
+        assert.instanceOf(lost, TaskError.WorkerLost)
+        assert.strictEqual(lost.taskName, "Die")
+        assert.include(lost.reason, "exited with code 3")
+        assert.strictEqual(lost.attempts, 1)
+        // Tasks coalesced into the dying worker's message are lost with it; the others succeed.
+        const succeeded = others.filter(Result.isSuccess).length
+        const lostToo = others.filter((r) => Result.isFailure(r) && r.failure._tag === "WorkerLost").length
+        assert.strictEqual(succeeded + lostToo, 20)
+        assert.isAbove(succeeded, 0)
+        const ids = yield* awaitWorkers(2)
+        assert.isTrue([...ids].some((id) => id >= 2), "the pool is back to two workers, one a replacement")
+      }).pipe(Effect.provide(pool()), within))
+
+    threadsOnly("a worker that runs out of memory fails its task with WorkerLost", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(Task.run(Die, { how: "oom" }))
+        assert.instanceOf(error, TaskError.WorkerLost)
+        assert.strictEqual(yield* Task.run(Add, { a: 1, b: 1 }), 2)
+      }).pipe(Effect.provide(pool({ size: 1, resourceLimits: { maxOldGenerationSizeMb: 48 } })), within))
+
+    threadsOnly("workers get a 24 MB young generation unless resourceLimits says otherwise, field by field", () =>
+      Effect.gen(function*() {
+        const limits = (options: Partial<WorkerPool.Options>) =>
+          Task.run(HeapLimits, {}).pipe(Effect.provide(pool({ size: 1, ...options })))
+        assert.strictEqual((yield* limits({})).maxYoungGenerationSizeMb, 24)
+        const oldOnly = yield* limits({ resourceLimits: { maxOldGenerationSizeMb: 96 } })
+        assert.deepStrictEqual([oldOnly.maxYoungGenerationSizeMb, oldOnly.maxOldGenerationSizeMb], [24, 96])
+        assert.strictEqual((yield* limits({ resourceLimits: { maxYoungGenerationSizeMb: 48 } })).maxYoungGenerationSizeMb, 48)
+      }).pipe(within))
+
+    threadsOnly("with retries, a task whose worker died is re-sent, within its bound", () =>
+      Effect.gen(function*() {
+        const dir = tempDir()
+        assert.strictEqual(yield* Task.run(DieOnce, { marker: join(dir, "once") }), 1)
+        const error = yield* Effect.flip(Task.run(Die, { how: "exit" }))
+        assert.instanceOf(error, TaskError.WorkerLost)
+        assert.strictEqual((error as TaskError.WorkerLost).attempts, 3, "sent once, re-sent twice")
+      }).pipe(Effect.provide(pool({ retries: 2 })), within))
+
+    threadsOnly("without retries, a task whose worker died is not re-sent", () =>
+      Effect.gen(function*() {
+        const dir = tempDir()
+        const error = yield* Effect.flip(Task.run(DieOnce, { marker: join(dir, "once") }))
+        assert.instanceOf(error, TaskError.WorkerLost)
+      }).pipe(Effect.provide(pool()), within))
+  })
+
+  describe("per-worker layer and lifecycle", () => {
+    it.live("the per-worker Layer is built once per worker and kept across calls and maps", () =>
+      Effect.gen(function*() {
+        for (let round = 0; round < 3; round++) {
+          const answers = yield* Task.map(WhoAmI, Array.from({ length: 100 }, () => ({})), { chunkSize: 5 })
+          for (const answer of answers) {
+            assert.strictEqual(answer.model, `model@${answer.workerId}`)
+            if (backend.threads) assert.strictEqual(answer.loads, 1, "one load per worker thread")
+          }
+        }
+      }).pipe(Effect.provide(pool()), within))
+
+    it.live("closing the pool runs every worker's exit hooks", () =>
+      Effect.gen(function*() {
+        const dir = tempDir()
+        process.env.EP_EXIT_DIR = dir
+        yield* Effect.scoped(Layer.build(pool()))
+        delete process.env.EP_EXIT_DIR
+        assert.deepStrictEqual(readdirSync(dir).sort(), ["exit-0", "exit-1"])
+      }).pipe(within))
+
+    it.live("an exit hook that never finishes is cut off by exitTimeout; the pool still closes", () =>
+      Effect.gen(function*() {
+        const options = backend.threads
+          ? { entry: new URL("../../fixtures/worker-exit-hangs.ts", import.meta.url) }
+          : { entry: exitHangsEntry }
+        const context = yield* Effect.scoped(Layer.build(pool({ ...options, exitTimeout: "200 millis" })))
+        void context
+        // Reaching this line means the scope closed; afterEach checks no thread is left.
+      }).pipe(within))
+
+    it.live("a Layer that fails to build fails the pool with WorkerInitError", () =>
+      Effect.gen(function*() {
+        const options = backend.threads
+          ? { entry: new URL("../../fixtures/worker-init-fails.ts", import.meta.url) }
+          : { entry: initFailsEntry }
+        const error = yield* Effect.flip(Effect.scoped(Layer.build(pool(options))))
+        assert.instanceOf(error, TaskError.WorkerInitError)
+        assert.strictEqual((error as TaskError.WorkerInitError).reason, "Failed")
+        assert.include((error as TaskError.WorkerInitError).message, "model file is corrupt")
+      }).pipe(within))
+
+    it.live("a Layer that never finishes fails the pool with WorkerInitError after initTimeout", () =>
+      Effect.gen(function*() {
+        const options = backend.threads
+          ? { entry: new URL("../../fixtures/worker-init-hangs.ts", import.meta.url) }
+          : { entry: initHangsEntry }
+        const error = yield* Effect.flip(Effect.scoped(Layer.build(pool({ ...options, initTimeout: "1 second" }))))
+        assert.instanceOf(error, TaskError.WorkerInitError)
+        assert.strictEqual((error as TaskError.WorkerInitError).reason, "Timeout")
+      }).pipe(within))
+
+    it.live("a module that is not a worker entry fails the pool with WorkerInitError", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(
+          Effect.scoped(Layer.build(pool({ entry: new URL("../../fixtures/worker-no-default.ts", import.meta.url) })))
+        )
+        assert.instanceOf(error, TaskError.WorkerInitError)
+        assert.include((error as TaskError.WorkerInitError).message, "Worker.serve")
+      }).pipe(within))
+
+    it.live("invalid options fail with PoolOptionsError naming the option", () =>
+      Effect.gen(function*() {
+        const cases: Array<[Partial<WorkerPool.Options>, string]> = [
+          [{ size: 0 }, "size"],
+          [{ size: 1.5 }, "size"],
+          [{ retries: -1 }, "retries"],
+          [{ initTimeout: "soon" as never }, "initTimeout"],
+          // A simulated pool has no backend option.
+          ...(backend.simulated ? [] : [[{ backend: "gpu" as never }, "backend"] as [Partial<WorkerPool.Options>, string]])
+        ]
+        for (const [options, path] of cases) {
+          const error = yield* Effect.flip(Effect.scoped(Layer.build(pool(options))))
+          assert.instanceOf(error, TaskError.PoolOptionsError)
+          assert.deepStrictEqual((error as TaskError.PoolOptionsError).path, [path])
+        }
+      }).pipe(within))
+
+    it.live("tasks submitted to a closed pool fail with WorkerLost", () =>
+      Effect.gen(function*() {
+        const context = yield* Effect.scoped(Layer.build(pool()))
+        const exit = yield* Effect.exit(Task.run(Add, { a: 1, b: 1 }).pipe(Effect.provideContext(context)))
+        assert.isTrue(Exit.isFailure(exit))
+        const error = yield* Effect.flip(Task.run(Add, { a: 1, b: 1 }).pipe(Effect.provideContext(context)))
+        assert.instanceOf(error, TaskError.WorkerLost)
+        assert.include((error as TaskError.WorkerLost).reason, "closed")
+      }).pipe(within))
+  })
+})

@@ -1,0 +1,138 @@
+/**
+ * Regression tests for scheduler bugs the simulation's properties found. Each case replays a
+ * schedule on the simulated backend and asserts over its trace.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import { Simulation, Task, TaskError } from "../../../src/index.ts"
+import { type Backend, Dispatcher, realTimers } from "../../../src/runtime/scheduler/Dispatcher.ts"
+import { type FromWorker, Op, Outcome, runStride } from "../../../src/runtime/protocol/protocol.ts"
+import entry, { Echo, SimTasks } from "../../fixtures/simulation.ts"
+
+const quick = (n: number) => ({ n, millis: 1, fail: "none" as const })
+
+/** A backend whose workers answer every task at once with its payload. */
+const echoBackend: Backend = {
+  spawn: (_id, events) => {
+    queueMicrotask(() => events.onMessage([Op.Ready]))
+    return {
+      send: (message) => {
+        if (message[0] === Op.Shutdown) return queueMicrotask(() => events.onExit("exited with code 0"))
+        if (message[0] !== Op.Run) return
+        const results: Array<unknown> = [Op.Results]
+        for (let i = 1; i < message.length; i += runStride) results.push(message[i], Outcome.Success, message[i + 2])
+        queueMicrotask(() => events.onMessage(results as unknown as FromWorker))
+      },
+      terminate: () => queueMicrotask(() => events.onExit("was terminated"))
+    }
+  }
+}
+
+describe("Dispatcher", () => {
+  it("lets go of a submission (and its payloads) once all its tasks are sent", async () => {
+    const dispatcher = new Dispatcher(echoBackend, {
+      size: 2,
+      initTimeoutMillis: 1_000,
+      shutdownTimeoutMillis: 1_000,
+      exitTimeoutMillis: 1_000,
+      interruptGraceMillis: 1_000,
+      retries: 0,
+      pipelineDepth: 2,
+      timers: realTimers
+    })
+    await dispatcher.start()
+    for (let round = 0; round < 3; round++) {
+      await new Promise<void>((resolve) => {
+        let settled = 0
+        dispatcher.submit({
+          taskName: "Big",
+          payloads: [new Float64Array(8), new Float64Array(8)],
+          chunkSize: 1,
+          timeoutMillis: 0,
+          settle: () => {
+            if (++settled === 2) resolve()
+          }
+        })
+      })
+      // Was: every past submission stayed in the queue until 1,024 more had gone by, so a loop
+      // of big maps held every round's payloads (2.6 GB for 31 images of 72 MB).
+      assert.strictEqual(dispatcher.stats().queuedSubmissions, 0)
+    }
+    await dispatcher.close()
+  })
+
+  it.effect("rule 1: a message holds tasks of one chunk size, never more than a map's chunkSize", () =>
+    Effect.gen(function*() {
+      // One worker, one message at a time: while the first run is answered, a second run and a
+      // map with chunkSize 2 queue up behind it. Single runs coalesce; they must not swallow the map.
+      const program = Effect.all([
+        Task.run(Echo, quick(0)),
+        Task.run(Echo, quick(1)),
+        Task.map(Echo, [quick(2), quick(3), quick(4)], { chunkSize: 2 })
+      ], { concurrency: "unbounded" }).pipe(Effect.provide(Simulation.layer(SimTasks, { entry, size: 1, pipelineDepth: 1 })))
+      for (let seed = 0; seed < 20; seed++) {
+        const report = yield* Simulation.run(program, { seed })
+        Simulation.verify(report, ({ trace }) => {
+          const messages = trace.flatMap((event) => event._tag === "Dispatch" ? [event.tasks.map((task) => task.submission)] : [])
+          for (const message of messages) {
+            if (!message.includes(2)) continue
+            assert.isTrue(message.every((submission) => submission === 2), `the map shares a message: ${message}`)
+            assert.isAtMost(message.length, 2, "the map's message exceeds its chunkSize")
+          }
+          assert.strictEqual(messages.flat().filter((submission) => submission === 2).length, 3)
+        })
+      }
+    }))
+
+  it.effect("rule 5: a worker that dies after its ready handshake while the pool is starting is replaced", () =>
+    Effect.gen(function*() {
+      // Worker 1 gets ready, then crashes before the others are: the pool must neither start one
+      // short nor count the dead worker as ready.
+      const program = Task.run(Echo, quick(7)).pipe(Effect.provide(Simulation.layer(SimTasks, { entry, size: 3 })))
+      let exercised = 0
+      for (let seed = 0; seed < 30; seed++) {
+        const report = yield* Simulation.run(program, { seed, faults: [{ _tag: "CrashAt", worker: 1, millis: 3 }] })
+        Simulation.verify(report, ({ exit, trace }) => {
+          assert.deepStrictEqual(exit, Exit.succeed(7))
+          const crash = trace.findIndex((event) => event._tag === "Crash")
+          const readyBeforeCrash = trace.slice(0, crash).filter((event) => event._tag === "Ready").length
+          if (crash >= 0 && readyBeforeCrash < 3 && trace.some((e, i) => i < crash && e._tag === "Ready" && e.worker === 1)) {
+            exercised++
+          }
+          // The program runs once the pool's layer is built: by then three workers are ready.
+          const ready = new Set<number>()
+          for (const event of trace.slice(0, trace.findIndex((event) => event._tag === "Submit"))) {
+            if (event._tag === "Ready") ready.add(event.worker)
+            if (event._tag === "Exit") ready.delete(event.worker)
+          }
+          assert.strictEqual(ready.size, 3, "the pool started with three ready workers")
+        })
+      }
+      assert.isAbove(exercised, 0, "some seed crashed worker 1 between its ready handshake and the pool's start")
+    }))
+
+  it.effect("rule 5: replacements that die before their ready handshake are backed off, then the pool is broken", () =>
+    Effect.gen(function*() {
+      // The only worker dies; every replacement dies during its start-up (a crashing init).
+      const faults: Simulation.FaultPlan = [
+        { _tag: "CrashAt", worker: 0, millis: 20 },
+        ...[1, 2, 3, 4, 5].map((worker) => ({ _tag: "CrashOnInit" as const, worker }))
+      ]
+      const program = Effect.gen(function*() {
+        yield* Effect.sleep("1 minute")
+        return yield* Effect.flip(Task.run(Echo, quick(7)))
+      }).pipe(Effect.provide(Simulation.layer(SimTasks, { entry, size: 1 })))
+      const report = yield* Simulation.run(program, { seed: 5, faults })
+      Simulation.verify(report, ({ exit, trace }) => {
+        assert.isTrue(Exit.isSuccess(exit), "the task failed instead of waiting forever")
+        const error = (exit as Exit.Success<unknown>).value
+        assert.instanceOf(error, TaskError.WorkerLost)
+        assert.include((error as TaskError.WorkerLost).reason, "no replacement worker could be started")
+        const restarts = trace.flatMap((event) => event._tag === "Restart" ? [event.at] : [])
+        assert.strictEqual(restarts.length, 5, "five replacements, then no more")
+        // The first replacement starts at once; after each failed one the pool waits 100, 200, 400, 800 ms.
+        for (let i = 1; i < restarts.length; i++) assert.isAtLeast(restarts[i]! - restarts[i - 1]!, 100 * 2 ** (i - 1))
+      })
+    }))
+})

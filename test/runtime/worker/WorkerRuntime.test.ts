@@ -1,0 +1,43 @@
+/**
+ * The worker side's promises that only a schedule shows, replayed on the simulated backend.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import { Simulation, Task } from "../../../src/index.ts"
+import entry, { Echo, SimTasks } from "../../fixtures/simulation.ts"
+
+const elapsed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const start = yield* Clock.currentTimeMillis
+    yield* effect
+    return (yield* Clock.currentTimeMillis) - start
+  })
+
+describe("WorkerRuntime", () => {
+  it.effect("a finished task's answer leaves within flushAfterMillis, even behind a long task of its message", () =>
+    Effect.gen(function*() {
+      // One message at a time: while the first run is out, three more queue up and then travel
+      // in one message — a quick task, a ten-second one, another.
+      const program = Effect.all([
+        Task.run(Echo, { n: 0, millis: 5, fail: "none" }),
+        elapsed(Task.run(Echo, { n: 1, millis: 0, fail: "none" })),
+        elapsed(Task.run(Echo, { n: 2, millis: 10_000, fail: "none" })),
+        elapsed(Task.run(Echo, { n: 3, millis: 0, fail: "none" }))
+      ], { concurrency: "unbounded" }).pipe(Effect.provide(Simulation.layer(SimTasks, { entry, size: 1, pipelineDepth: 1 })))
+      const report = yield* Simulation.run(program, { seed: 1, latency: { min: 1, max: 1 }, work: { min: 0, max: 0 } })
+      Simulation.verify(report, ({ exit, trace }) => {
+        const dispatches = trace.filter((event) => event._tag === "Dispatch")
+        assert.deepStrictEqual(dispatches.map((event) => event.tasks.length), [1, 3], "three tasks travel in one message")
+        assert.isTrue(Exit.isSuccess(exit))
+        const [, quick, long] = (exit as unknown as Exit.Success<ReadonlyArray<number>>).value
+        assert.isAtLeast(long!, 10_000)
+        assert.isBelow(quick!, 100, "the quick task's answer waited for the long one")
+        // Precisely: at most flushAfterMillis (10 ms) waiting to be sent, then 1 ms on the way.
+        const finished = trace.find((event) => event._tag === "Finish" && event.task === 1)!
+        const replied = trace.find((event) => event._tag === "Reply" && event.task === 1)!
+        assert.isAtMost(replied.at - finished.at, 11)
+      })
+    }))
+})
