@@ -48,7 +48,7 @@ describe("examples", () => {
     assert.include(out, "solo: journal closed, 4 entries")
     assert.match(out, /crash \(in flight when the worker died\) → WorkerLost/)
     assert.include(out, "0 words (fresh state)")
-    assert.include(out, "next call → ActorUnavailable (Dead")
+    assert.include(out, "next call → Unavailable (Dead")
   })
 
   it("worker-state", async () => {

@@ -10,7 +10,7 @@
  * Run with `node examples/actors/main.ts`.
  */
 import * as Effect from "effect/Effect"
-import { Actor, ActorPool, Task, WorkerPool } from "effect-parallel"
+import { Actor, ActorPool, Task, type TaskError, WorkerPool } from "effect-parallel"
 import { CounterTasks, Lookup, WordCounter } from "./actors.ts"
 
 const CounterPool = WorkerPool.layer(CounterTasks, { entry: new URL("./worker.ts", import.meta.url), size: 2 })
@@ -22,15 +22,16 @@ const lines = [
   "a fox is quick and the dog is lazy"
 ]
 
-/** One line per failure: its tag and the fields that say what happened. */
+/** One line per failure: its reason and the fields that say what happened. */
 const describe = (error: Actor.CallFailure): string => {
-  switch (error._tag) {
+  const reason = error.reason
+  switch (reason._tag) {
     case "WorkerLost":
-      return `WorkerLost (${error.reason}; attempts ${error.attempts})`
-    case "ActorUnavailable":
-      return `ActorUnavailable (${error.reason}: ${error.message})`
+      return `WorkerLost (${reason.message}; attempts ${(error as TaskError.TaskError).attempts})`
+    case "Unavailable":
+      return `Unavailable (${reason.state}: ${reason.message})`
     default:
-      return `${error._tag}: ${error.message}`
+      return `${reason._tag}: ${reason.message}`
   }
 }
 

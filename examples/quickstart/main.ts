@@ -5,7 +5,7 @@
  */
 import * as Effect from "effect/Effect"
 import { availableParallelism } from "node:os"
-import { Task, WorkerPool } from "effect-parallel"
+import { Task, type TaskError, WorkerPool } from "effect-parallel"
 import { countPrimes, CountPrimes, PrimeTasks } from "./tasks.ts"
 
 const limit = 4_000_000
@@ -16,6 +16,12 @@ const PrimePool = WorkerPool.layer(PrimeTasks, {
   entry: new URL("./worker.ts", import.meta.url),
   size: "cores"
 })
+
+/** A `TaskError` in one line: its reason, and where the reason says. */
+const describe = (error: TaskError.TaskError): string =>
+  error.reason._tag === "PayloadInvalid"
+    ? `TaskError ${error.reason._tag} at ${JSON.stringify(error.reason.path)}`
+    : `TaskError ${error.reason._tag}`
 
 const time = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.gen(function*() {
@@ -42,10 +48,10 @@ const program = Effect.gen(function*() {
   row("declared error (same class in the caller)", `${declared._tag}: ${"size" in declared ? declared.size : ""}`)
 
   const decode = yield* Effect.flip(Task.run(CountPrimes, { from: 0.5, to: 10 }))
-  row("malformed payload", `${decode._tag} at ${"path" in decode ? JSON.stringify(decode.path) : ""}`)
+  row("malformed payload", decode._tag === "TaskError" ? describe(decode) : decode._tag)
 
   const timeout = yield* Effect.flip(Task.run(CountPrimes, { from: 0, to: 1_000_000 }, { timeout: "1 millis" }))
-  row("per-task timeout", timeout._tag)
+  row("per-task timeout", timeout._tag === "TaskError" ? describe(timeout) : timeout._tag)
 
   console.table(rows)
 })

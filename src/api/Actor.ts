@@ -11,14 +11,14 @@ import * as Schema from "effect/Schema"
 import * as SchemaTransformation from "effect/SchemaTransformation"
 import type * as Scope from "effect/Scope"
 import { type Any, type Handle, type Init, type InitError, isHandle, type SpawnOptions } from "../core/Actor.ts"
-import { ActorInitError } from "../core/ActorError.ts"
+import { ActorError, InitFailed } from "../core/ActorError.ts"
 import type { Runner } from "../core/Task.ts"
 import { renderInput } from "../core/TaskError.ts"
 import { makeHandle, poolKeyOf, transportOf } from "../runtime/client/ActorHandle.ts"
 import { runnerKey } from "../runtime/client/PoolClient.ts"
 import { hold as holdShared } from "../runtime/memory/Arena.ts"
 import { codecOf } from "../runtime/protocol/codec.ts"
-import { Outcome, type PayloadIssue } from "../runtime/protocol/protocol.ts"
+import { Outcome, type PayloadIssue, type WorkerExit } from "../runtime/protocol/protocol.ts"
 
 export * from "../core/Actor.ts"
 
@@ -26,14 +26,15 @@ export * from "../core/Actor.ts"
  * Starts an actor on its pool and returns its handle; the actor stops (its finalizers run) when
  * the current Scope closes. Placed on the worker with the fewest actors unless pinned.
  *
- * Fails with the actor's declared init error, or `ActorInitError` when its constructor dies, its
- * init arguments fail their Schema, or its worker is lost while it is being built.
+ * Fails with the actor's declared init error, or `ActorError` with reason `InitFailed` when its
+ * constructor dies, its init arguments fail their Schema, its worker is lost while it is being
+ * built, or the pool closes first.
  */
 export const spawn = <A extends Any>(
   actor: A,
   init: Init<A>,
   options?: SpawnOptions
-): Effect.Effect<Handle<A>, InitError<A> | ActorInitError, Runner<A["name"]> | Scope.Scope> =>
+): Effect.Effect<Handle<A>, InitError<A> | ActorError, Runner<A["name"]> | Scope.Scope> =>
   Effect.flatMap(runnerKey(actor.name), (pool) =>
     Effect.map(Effect.acquireRelease(
       Effect.suspend(() => {
@@ -49,7 +50,7 @@ export const spawn = <A extends Any>(
         }
         const restart = options?.restart
         const backoff = restart?.backoff === undefined ? undefined : Duration.fromInput(restart.backoff)
-        return Effect.callback<Spawned<A>, InitError<A> | ActorInitError>((resume) => {
+        return Effect.callback<Spawned<A>, InitError<A> | ActorError>((resume) => {
           let id = -1
           id = transport.spawn(actor, encoded.value, {
             worker: options?.worker,
@@ -60,7 +61,7 @@ export const spawn = <A extends Any>(
               return resume(Effect.succeed({ handle: makeHandle(actor, id, transport), held }))
             }
             held?.release()
-            resume(Effect.fail(initFailure(actor, init, outcome, value, workerId) as InitError<A> | ActorInitError))
+            resume(Effect.fail(initFailure(actor, id, init, outcome, value, workerId) as InitError<A> | ActorError))
           })
           // Interrupted while it is being built: it must not outlive the interruption.
           return Effect.promise(() => transport.stop(id).then(() => held?.release()))
@@ -83,7 +84,7 @@ export const spawnMany = <A extends Any>(
   count: number,
   init: Init<A>,
   options?: Omit<SpawnOptions, "worker">
-): Effect.Effect<Array<Handle<A>>, InitError<A> | ActorInitError, Runner<A["name"]> | Scope.Scope> =>
+): Effect.Effect<Array<Handle<A>>, InitError<A> | ActorError, Runner<A["name"]> | Scope.Scope> =>
   Effect.forEach(
     Array.from({ length: count }, (_, i) => i),
     (worker) => spawn(actor, init, { ...options, worker }),
@@ -126,29 +127,40 @@ export const Ref = <A extends Any>(actor: A): Schema.decodeTo<Schema.declare<Han
 
 /** Init arguments the caller's side rejected, before any worker saw them. */
 const invalidInit = (actor: Any, init: unknown, issue: PayloadIssue) =>
-  new ActorInitError({
+  new ActorError({
     actorName: actor.name,
+    actorId: -1,
     workerId: -1,
     input: renderInput(init),
-    reason: "PayloadInvalid",
-    message: `${JSON.stringify(issue.path)}: ${issue.message}`
+    reason: new InitFailed({ failure: "PayloadInvalid", message: `${JSON.stringify(issue.path)}: ${issue.message}` })
   })
 
-const initFailure = (actor: Any, init: unknown, outcome: Outcome, value: unknown, workerId: number) => {
+const initFailure = (actor: Any, actorId: number, init: unknown, outcome: Outcome, value: unknown, workerId: number) => {
   if (outcome === Outcome.Failure) {
     const decoded = codecOf(actor.init).decodeError(value)
     if (decoded.issue === undefined) return decoded.value
   }
   const remote = value as { name?: string; message?: string; stack?: string; path?: ReadonlyArray<unknown> }
-  return new ActorInitError({
+  return new ActorError({
     actorName: actor.name,
+    actorId,
     workerId,
     input: renderInput(init),
-    reason: outcome === Outcome.PayloadInvalid ? "PayloadInvalid" : outcome === Outcome.Lost ? "WorkerLost" : "Defect",
-    message: typeof value === "string"
-      ? value
-      : outcome === Outcome.PayloadInvalid
-      ? `${JSON.stringify(remote.path)}: ${remote.message}`
-      : `${remote.name}: ${remote.message}\n${remote.stack ?? ""}`
+    reason: new InitFailed({
+      failure: outcome === Outcome.PayloadInvalid
+        ? "PayloadInvalid"
+        : outcome === Outcome.Lost
+        ? "WorkerLost"
+        : outcome === Outcome.Closed
+        ? "PoolClosed"
+        : "Defect",
+      message: typeof value === "string"
+        ? value
+        : outcome === Outcome.Lost
+        ? (value as WorkerExit).message
+        : outcome === Outcome.PayloadInvalid
+        ? `${JSON.stringify(remote.path)}: ${remote.message}`
+        : `${remote.name}: ${remote.message}\n${remote.stack ?? ""}`
+    })
   })
 }

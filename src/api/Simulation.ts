@@ -30,15 +30,14 @@ import type * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import type { Any as ActorAny } from "../core/Actor.ts"
 import { FaultPlan } from "../core/Fault.ts"
+import { InvalidOptions, PoolError } from "../core/PoolError.ts"
 import type { Any, Group, Runner } from "../core/Task.ts"
-import { PoolOptionsError, type WorkerInitError } from "../core/TaskError.ts"
 import type { WorkerEntry } from "../core/Worker.ts"
-import type { Event, PoolSummary, Range, SimulatedPool } from "../runtime/backends/SimulatedBackend.ts"
-import { makeSimulatedPool } from "../runtime/backends/SimulatedBackend.ts"
-import { type DriveOutcome, type Process, World as SimulatedWorld } from "../runtime/backends/SimulatedWorld.ts"
-import { acquireDispatcher, hostActors, loadEntry, provideTasks } from "./internal/pool.ts"
+import { WorkerBackend } from "../runtime/backends/Backend.ts"
+import type { Event, PoolSummary, Range, WorldState } from "../runtime/backends/SimulatedBackend.ts"
+import { simulatedBackend, simulatedCapabilities } from "../runtime/backends/SimulatedBackend.ts"
+import { type DriveOutcome, World as SimulatedWorld } from "../runtime/backends/SimulatedWorld.ts"
 import * as WorkerPool from "./WorkerPool.ts"
 
 export * from "../core/Fault.ts"
@@ -52,15 +51,7 @@ export type { Event, OutcomeName, PoolSummary, Range, WireTask, WorkerFate, Work
  * The simulated world a `layer` puts its pool into. Only `run` provides it, so a program that
  * uses a simulated pool outside a simulation does not compile.
  */
-export class World extends Context.Service<World, {
-  readonly world: SimulatedWorld
-  readonly caller: Process
-  readonly faults: FaultPlan
-  readonly latency: Range
-  readonly work: Range
-  readonly record: (event: Event) => void
-  readonly pools: Array<SimulatedPool>
-}>()("effect-parallel/Simulation/World") {}
+export class World extends Context.Service<World, WorldState>()("effect-parallel/Simulation/World") {}
 
 /** The program did not finish: nothing could wake it, or it ran past a limit. */
 export class SimulationError extends Schema.TaggedError<SimulationError>()("SimulationError", {
@@ -126,7 +117,7 @@ export const run = <A, E, R>(
         latency: options.latency ?? defaultRange,
         work: options.work ?? defaultRange,
         record: (event: Event) => void trace.push(event),
-        pools: [] as Array<SimulatedPool>
+        pools: [] as WorldState["pools"]
       }
       const context = Context.merge(outer as Context.Context<unknown>, caller.services).pipe(Context.add(World, state))
       let fiber: Fiber.Fiber<A, E> | undefined
@@ -159,11 +150,31 @@ export const run = <A, E, R>(
       return Effect.sync(() => world.abort())
     }))
 
+/**
+ * The backend of a simulated run, for `WorkerPool.layer`: pools built with it get simulated
+ * workers in the run's world. Only `run` provides the `World`, so a program that uses it outside
+ * a simulation does not compile.
+ *
+ * **Details**: faults of the run's plan whose `pool` is a pool's number apply to its workers, and
+ * to the actors living on them. The actor host is the real one, on the world's virtual timers:
+ * restart backoffs take no real time. The trace shows what the pool decided (`Submit`, `Settle`,
+ * `ActorSpawn`, `ActorCall`, `ActorAnswer`, `ActorRestart`, …), what crossed the wire (`Dispatch`,
+ * `Reply`, `ActorPlace`, …) and what each worker ran (`Start`, `Finish`, `ActorBuild`,
+ * `ActorStart`, `ActorFinish`, `ActorFinalized`), with the same ids throughout.
+ */
+export const backend: Layer.Layer<WorkerBackend, never, World> = Layer.effect(
+  WorkerBackend,
+  Effect.map(World, simulatedBackend)
+)
+
+/** What the simulated backend can do: share memory; not stop a handler that never yields, nor contain a real crash. */
+export const capabilities = simulatedCapabilities
+
 /** Options of a simulated pool: those of `WorkerPool.layer` that mean something without threads. */
 export interface LayerOptions extends
   Pick<
     WorkerPool.Options,
-    "initTimeout" | "exitTimeout" | "shutdownTimeout" | "interruptGrace" | "retries" | "pipelineDepth"
+    "initTimeout" | "exitTimeout" | "shutdownTimeout" | "interruptGrace" | "retries" | "pipelineDepth" | "maxQueued" | "whenFull"
   >
 {
   /** The worker entry, or its module URL or path (loaded into the caller's thread). */
@@ -173,46 +184,20 @@ export interface LayerOptions extends
 }
 
 /**
- * A simulated pool serving `group`: the same services as `WorkerPool.layer` — its tasks, and its
- * actors on the simulated workers — for a program that `run` runs. Faults of the run's plan whose
- * `pool` is this pool's number apply to its workers, and to the actors living on them.
- *
- * **Details**: the actor host is the real one, on the world's virtual timers: restart backoffs
- * take no real time. The trace shows what it decided (`ActorSpawn`, `ActorCall`, `ActorAnswer`,
- * `ActorRestart`, …) and what each worker ran (`ActorBuild`, `ActorStart`, `ActorFinish`,
- * `ActorFinalized`), with the same call ids throughout.
+ * A simulated pool serving `group`: `WorkerPool.layer` on the simulated `backend`, for a program
+ * that `run` runs.
  */
-export const layer = <Tasks extends Any, Actors extends ActorAny = never>(
+export const layer = <Tasks extends Any, Actors extends { readonly name: string } = never>(
   group: Group<Tasks, Actors>,
   options: LayerOptions
-): Layer.Layer<Runner<Tasks["name"] | Actors["name"]>, PoolOptionsError | WorkerInitError, World> =>
-  Layer.effectContext(
-    Effect.gen(function*() {
-      const state = yield* World
-      if (options.size !== undefined && typeof options.size !== "number") {
-        return yield* Effect.fail(
-          new PoolOptionsError({ path: ["size"], message: "a simulated pool needs a fixed size: \"cores\" differs between machines" })
-        )
-      }
-      const resolved = yield* WorkerPool.resolveOptions({ ...options, size: options.size ?? 2, backend: "inline" })
-      const entry = yield* loadEntry(options.entry, (promise) => state.world.block(promise))
-      const pool = makeSimulatedPool({
-        world: state.world,
-        caller: state.caller,
-        pool: state.pools.length,
-        entry,
-        faults: state.faults,
-        latency: state.latency,
-        work: state.work,
-        record: state.record,
-        dispatcher: resolved
+): Layer.Layer<Runner<Tasks["name"] | Actors["name"]>, PoolError, World> =>
+  options.size !== undefined && typeof options.size !== "number"
+    ? Layer.effectContext(Effect.fail(
+      new PoolError({
+        reason: new InvalidOptions({ path: ["size"], message: "a simulated pool needs a fixed size: \"cores\" differs between machines" })
       })
-      state.pools.push(pool)
-      yield* acquireDispatcher(() => pool.dispatcher)
-      yield* hostActors(group, pool.dispatcher, pool.timers, pool.actorObserver)
-      return provideTasks(group, pool.client)
-    })
-  )
+    ))
+    : WorkerPool.layer(group, options).pipe(Layer.provide(backend))
 
 // ---------------------------------------------------------------------------------------------
 // Reporting

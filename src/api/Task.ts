@@ -9,16 +9,13 @@
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import { dual } from "effect/Function"
 import * as Stream from "effect/Stream"
 import type { Any, Error, Name, Payload, Runner, Success } from "../core/Task.ts"
-import type { TaskFailure } from "../core/TaskError.ts"
-import { type CallOptions, payloadError, timeoutMillis, toExit } from "../runtime/client/call.ts"
-import { runnerKey } from "../runtime/client/PoolClient.ts"
-import { hold as holdShared } from "../runtime/memory/Arena.ts"
-import { type Progress, startProgress } from "../runtime/observe/Progress.ts"
-import { codecOf } from "../runtime/protocol/codec.ts"
+import type { TaskError } from "../core/TaskError.ts"
+import { type CallOptions, many, one, timeoutMillisOf } from "../runtime/client/call.ts"
+import { type PoolClient, runnerKey } from "../runtime/client/PoolClient.ts"
+import { followSubmission } from "../runtime/observe/Progress.ts"
 
 export * from "../core/Task.ts"
 
@@ -26,19 +23,23 @@ export * from "../core/Task.ts"
 // Calling
 // ---------------------------------------------------------------------------------------------
 
-export interface RunOptions extends CallOptions {}
+export interface RunOptions extends CallOptions {
+  /** When the pool's queue is full (`maxQueued`): wait for room, or fail at once. Default: the pool's `whenFull`. */
+  readonly whenFull?: "wait" | "fail" | undefined
+}
 
 export interface MapOptions extends RunOptions {
   /**
    * Tasks per message. Default: enough for about four chunks per worker, at most 256, so small
-   * tasks amortize the per-message cost and large ones still spread over every worker.
+   * tasks amortize the per-message cost and large ones still spread over every worker. `1` sends
+   * each task in a message of its own.
    */
   readonly chunkSize?: number | undefined
   /** Show a progress bar on stderr when it is a terminal; silent otherwise. */
   readonly progress?: boolean | undefined
 }
 
-export interface StreamOptions extends RunOptions {
+export interface StreamOptions extends CallOptions {
   /** Elements grouped into one submission (within `chunkWindow`). Default 64. */
   readonly chunkSize?: number | undefined
   /** How long a partial chunk waits for more elements before it is sent. Default 5 ms. */
@@ -47,8 +48,8 @@ export interface StreamOptions extends RunOptions {
   readonly concurrency?: number | undefined
 }
 
-/** The failures of running `T`: its declared error, or a `TaskFailure`. */
-export type Failure<T> = Error<T> | TaskFailure
+/** The failures of running `T`: its declared error, or a `TaskError`. */
+export type Failure<T> = Error<T> | TaskError
 
 /**
  * Runs one task on its pool.
@@ -63,24 +64,17 @@ export const run: {
   // this is the latency-critical path of a single round trip.
   Effect.withFiber((fiber) => {
     const pool = Context.getUnsafe(fiber.context as Context.Context<Runner<Name<T>>>, runnerKey(task.name))
-    const codec = codecOf(task)
-    const encoded = codec.encodePayload(payload)
-    if (encoded.issue !== undefined) return Effect.fail(payloadError(task, payload, encoded.issue, -1))
-    const held = codec.sharedPayload ? holdShared([encoded.value]) : undefined
-    if (held?._tag === "Released") return Effect.fail(payloadError(task, payload, held.issue, -1))
-    return Effect.callback<Success<T>, Failure<T>>((resume) => {
-      const ticket = pool.submit({
+    const timeoutMillis = timeoutMillisOf(options)
+    return one(task, payload, timeoutMillis, (encoded, settle) =>
+      pool.submit({
         taskName: task.name,
-        payloads: [encoded.value],
+        payloads: encoded,
         chunkSize: 1,
-        timeoutMillis: timeoutMillis(options),
-        settle: (_index, outcome, value, workerId, attempts) => {
-          held?.release()
-          resume(toExit(task, codec, payload, outcome, value, workerId, attempts, options))
-        }
-      })
-      return held === undefined ? Effect.promise(ticket.cancel) : Effect.promise(() => ticket.cancel().then(held.release))
-    })
+        coalesce: true,
+        timeoutMillis,
+        whenFull: options?.whenFull,
+        settle
+      }))
   }) as Effect.Effect<Success<T>, Failure<T>, Runner<Name<T>>>
 
 /**
@@ -112,6 +106,7 @@ export const mapUnordered: {
  * A `Stream` stage that runs `task` on every element, in order, with bounded work in flight:
  * elements are grouped into chunks (`chunkSize` within `chunkWindow`) and at most
  * `concurrency` chunks are on the pool at once, so upstream is pulled only as results leave.
+ * A stage waits for room in a full queue (`maxQueued`) rather than failing: it is backpressure.
  *
  * ```ts
  * Stream.fromIterable(files).pipe(Task.stream(Decode), Task.stream(Embed), Stream.runForEach(save))
@@ -133,7 +128,7 @@ export const stream: {
     const chunkSize = positiveInt(options?.chunkSize, 64)
     return self.pipe(
       Stream.groupedWithin(chunkSize, options?.chunkWindow ?? Duration.millis(5)),
-      Stream.mapEffect((chunk) => runMany(task, chunk, { ...options, chunkSize }, true), {
+      Stream.mapEffect((chunk) => runMany(task, chunk, { ...options, chunkSize, whenFull: "wait" }, true), {
         concurrency: positiveInt(options?.concurrency, 4)
       }),
       Stream.flattenIterable
@@ -154,66 +149,32 @@ const runMany = <T extends Any>(
   options: MapOptions | undefined,
   ordered: boolean
 ): Effect.Effect<Array<Success<T>>, Failure<T>, Runner<Name<T>>> =>
-  Effect.flatMap(runnerKey(task.name), (pool) => {
+  Effect.flatMap(runnerKey(task.name), (pool: PoolClient) => {
     const payloads = Array.isArray(inputs) ? (inputs as ReadonlyArray<Payload<T>>) : Array.from(inputs)
     const count = payloads.length
-    if (count === 0) return Effect.succeed([])
-    const codec = codecOf(task)
-    const encoded = new Array<unknown>(count)
-    for (let i = 0; i < count; i++) {
-      const result = codec.encodePayload(payloads[i])
-      if (result.issue !== undefined) return Effect.fail(payloadError(task, payloads[i], result.issue, -1))
-      encoded[i] = result.value
-    }
-    // The map owns the shared memory its payloads carry until none of its tasks is in a worker.
-    const held = codec.sharedPayload ? holdShared(encoded) : undefined
-    if (held?._tag === "Released") return Effect.fail(payloadError(task, payloads[held.index], held.issue, -1))
-    const release = held === undefined ? undefined : held.release
     const chunkSize = options?.chunkSize !== undefined
       ? positiveInt(options.chunkSize, 1)
       : Math.min(maxAutoChunk, Math.max(1, Math.ceil(count / (pool.size * 4))))
-    const timeout = timeoutMillis(options)
-    return Effect.callback<Array<Success<T>>, Failure<T>>((resume) => {
-      const results = new Array<Success<T>>(count)
-      let settled = 0
-      let done = false
-      const progress: Progress | undefined = options?.progress ? startProgress(task.name, count) : undefined
-      const stop = () => {
-        done = true
-        progress?.stop()
-      }
-      const ticket = pool.submit({
+    const timeoutMillis = timeoutMillisOf(options)
+    let stopProgress: (() => void) | undefined
+    return many(task, payloads, (encoded, settle) =>
+      pool.submit({
         taskName: task.name,
         payloads: encoded,
         chunkSize,
-        timeoutMillis: timeout,
-        settle: (index, outcome, value, workerId, attempts) => {
-          if (done) return
-          const exit = toExit(task, codec, payloads[index], outcome, value, workerId, attempts, options)
-          if (Exit.isFailure(exit)) {
-            // Fail fast: stop the rest in the workers before the map reports the failure.
-            stop()
-            const failure = exit as Exit.Exit<never, Failure<T>>
-            void ticket.cancel().then(() => {
-              release?.()
-              resume(failure)
-            })
-            return
-          }
-          results[ordered ? index : settled] = exit.value
-          settled++
-          progress?.increment()
-          if (settled === count) {
-            stop()
-            release?.()
-            resume(Exit.succeed(results))
-          }
+        coalesce: false,
+        timeoutMillis,
+        whenFull: options?.whenFull,
+        settle
+      }), {
+      timeoutMillis,
+      ordered,
+      onSubmitted: options?.progress === true
+        ? (ticket) => {
+          stopProgress = followSubmission(pool.events, ticket.submission, task.name, count)
         }
-      })
-      return Effect.promise(() => {
-        stop()
-        return release === undefined ? ticket.cancel() : ticket.cancel().then(release)
-      })
+        : undefined,
+      onDone: () => stopProgress?.()
     })
   }) as Effect.Effect<Array<Success<T>>, Failure<T>, Runner<Name<T>>>
 

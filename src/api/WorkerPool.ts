@@ -2,41 +2,53 @@
  * Pools of workers serving a task group, owned by a Layer.
  *
  * Contains `layer` (validated options → a scoped pool that provides every task of the group),
- * the `Options` model, and `liveThreads` for checking that nothing outlived a pool.
+ * the `Options` model, the pool's event stream and stats (`events`, `stats`), and `liveThreads`
+ * for checking that nothing outlived a pool.
  *
  * ```ts
  * const ImagePool = WorkerPool.layer(ImageTasks, { entry: new URL("./image-worker.ts", import.meta.url) })
- * program.pipe(Effect.provide(ImagePool))
+ * program.pipe(Effect.provide(ImagePool))                                  // worker threads
+ * program.pipe(Effect.provide(ImagePool), Effect.provide(InlineBackend.layer))  // the caller's thread
  * ```
  *
  * Building the layer starts the workers and waits until every one has built its per-worker Layer;
- * closing its scope shuts them down gracefully (exit hooks run) and terminates stragglers.
+ * closing its scope shuts them down gracefully (exit hooks run) and terminates stragglers. The
+ * workers come from the `WorkerBackend` in context: threads (`ThreadBackend.layer`) unless another
+ * backend's Layer is provided.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import { availableParallelism } from "node:os"
-import type { Any as ActorAny } from "../core/Actor.ts"
+import type { PoolEvent, PoolStats } from "../core/PoolEvent.ts"
+import { InvalidOptions, PoolError, Unsupported } from "../core/PoolError.ts"
 import type { Any, Group, Runner } from "../core/Task.ts"
-import { PoolOptionsError, type WorkerInitError } from "../core/TaskError.ts"
-import { isWorkerEntry, type WorkerEntry } from "../core/Worker.ts"
-import { inlineBackend } from "../runtime/backends/InlineBackend.ts"
-import { liveThreads, threadBackend } from "../runtime/backends/ThreadBackend.ts"
+import type { WorkerEntry } from "../core/Worker.ts"
+import { type Backend, WorkerBackend } from "../runtime/backends/Backend.ts"
+import { backend as threadBackend, liveThreads } from "../runtime/backends/ThreadBackend.ts"
+import { type PoolClient, runnerKey } from "../runtime/client/PoolClient.ts"
+import { containsShared } from "../runtime/memory/Arena.ts"
+import { EventHub } from "../runtime/observe/EventHub.ts"
 import { issueOf } from "../runtime/protocol/codec.ts"
-import { type Backend, Dispatcher, realTimers } from "../runtime/scheduler/Dispatcher.ts"
-import { acquireDispatcher, hostActors, loadEntry, provideTasks, toHref } from "./internal/pool.ts"
+import { Dispatcher } from "../runtime/scheduler/Dispatcher.ts"
+import { acquireDispatcher, hostActors, provideTasks } from "./internal/pool.ts"
 
 export { liveThreads }
+export type { PoolEvent, PoolStats } from "../core/PoolEvent.ts"
 
 export interface Options {
-  /** The worker entry: a module URL or path (`export default Worker.serve(…)`), or, inline only, the entry itself. */
+  /**
+   * The worker entry: a module URL or path (`export default Worker.serve(…)`), or, for backends
+   * that run workers in this thread (inline, simulated), the entry itself.
+   */
   readonly entry: URL | string | WorkerEntry
-  /** Workers. Default: `"cores"` (available parallelism) for threads, 1 inline. */
+  /** Workers. Default: the backend's (available parallelism for threads, 1 inline, 2 simulated). */
   readonly size?: number | "cores" | undefined
-  /** `"threads"` (default) or `"inline"`: the caller's own thread, for debugging and tests. */
-  readonly backend?: "threads" | "inline" | undefined
   /** How long a worker may take to load its entry and build its Layer. Default 30 s. */
   readonly initTimeout?: Duration.Input | undefined
   /** How long exit hooks (the per-worker Layer's finalizers) may run at shutdown. Default 5 s. */
@@ -45,10 +57,18 @@ export interface Options {
   readonly shutdownTimeout?: Duration.Input | undefined
   /** How long an interrupted or timed-out handler may take to stop before its worker is terminated. Default 1 s. */
   readonly interruptGrace?: Duration.Input | undefined
-  /** Times a task is re-sent after its worker died holding it. Default 0: at most once. */
+  /** Times a task is re-sent after its worker died running it. Default 0: at most once. */
   readonly retries?: number | undefined
   /** Unanswered messages per worker; more keeps workers busy, fewer balances long tasks. Default 2. */
   readonly pipelineDepth?: number | undefined
+  /**
+   * Tasks that may wait in the queue for a worker. A call that does not fit waits for room
+   * (`whenFull: "wait"`, the default: a large `map` streams in as room frees) or fails at once with
+   * `TaskError` reason `PoolSaturated` (`"fail"`: load shedding). Default: unbounded.
+   */
+  readonly maxQueued?: number | undefined
+  /** What a call does when the queue is full; a call may say otherwise. Default `"wait"`. */
+  readonly whenFull?: "wait" | "fail" | undefined
   /**
    * How long the caller's thread waits for the reply to a lone request (one task, or one actor
    * call, and nothing else in flight) before going back to its event loop; threads only. A reply
@@ -64,7 +84,8 @@ export interface Options {
    * mark-compact every few messages. Measured on the stateful workload, 80 runs: 54–120 full GCs
    * per worker pair at Node's default (and at 32 or 48 MB) against 5–13 at 24 MB; 40–41 → 32–34 ms
    * a run. Set it higher for workers whose live heap is large; fields given here replace the
-   * defaults one by one.
+   * defaults one by one. `maxOldGenerationSizeMb` must be at least 4 (V8 aborts the whole process
+   * below 3), `maxYoungGenerationSizeMb` at least 1.
    */
   readonly resourceLimits?: {
     readonly maxOldGenerationSizeMb?: number
@@ -75,75 +96,125 @@ export interface Options {
 /** Options after validation, in the units the runtime uses. */
 export interface ResolvedOptions {
   readonly size: number
-  readonly backend: "threads" | "inline"
   readonly initTimeoutMillis: number
   readonly exitTimeoutMillis: number
   readonly shutdownTimeoutMillis: number
   readonly interruptGraceMillis: number
   readonly retries: number
   readonly pipelineDepth: number
+  readonly maxQueued: number
+  readonly whenFull: "wait" | "fail"
   readonly replyWaitMillis: number
+  readonly resourceLimits: Options["resourceLimits"]
 }
 
 /**
- * A pool serving `group`, as a Layer that provides every task of the group.
+ * A pool serving `group`, as a Layer that provides every task and actor of the group, on the
+ * `WorkerBackend` in context (threads when there is none).
  *
- * Fails with `PoolOptionsError` for invalid options and `WorkerInitError` when a worker cannot
- * start (its entry throws, its Layer fails, or it exceeds `initTimeout`).
+ * Fails with `PoolError`: `InvalidOptions` naming the offending option, `Unsupported` when the
+ * backend lacks what the group needs (shared memory for tasks that declare shared arrays), and
+ * `WorkerInitFailed` when a worker cannot start (its entry throws, its Layer fails, or it exceeds
+ * `initTimeout`).
  */
-export const layer = <Tasks extends Any, Actors extends ActorAny = never>(
+export const layer = <Tasks extends Any, Actors extends { readonly name: string } = never>(
   group: Group<Tasks, Actors>,
   options: Options
-): Layer.Layer<Runner<Tasks["name"] | Actors["name"]>, PoolOptionsError | WorkerInitError> =>
+): Layer.Layer<Runner<Tasks["name"] | Actors["name"]>, PoolError> =>
   Layer.effectContext(
     Effect.gen(function*() {
-      const resolved = yield* resolveOptions(options)
-      const backend = yield* makeBackend(options, resolved)
-      const dispatcher = yield* acquireDispatcher(() => new Dispatcher(backend, { ...resolved, timers: realTimers }))
-      yield* hostActors(group, dispatcher, realTimers)
+      const backend = yield* currentBackend
+      const resolved = yield* resolveOptions(options, backend)
+      yield* checkCapabilities(group, backend)
+      const events = new EventHub(backend.timers.now)
+      const spawner = yield* backend.make({
+        entry: options.entry,
+        group: group as Group<Any, unknown>,
+        size: resolved.size,
+        pipelineDepth: resolved.pipelineDepth,
+        retries: resolved.retries,
+        replyWaitMillis: resolved.replyWaitMillis,
+        resourceLimits: resolved.resourceLimits,
+        events
+      })
+      const dispatcher = yield* acquireDispatcher(() => new Dispatcher(spawner, backend.timers, resolved, events))
+      yield* hostActors(group as Group<Any, unknown>, dispatcher, backend.timers)
       return provideTasks(group, dispatcher)
     })
   )
 
+/**
+ * What the pool serving `group` does, as it happens: workers starting, ready and exiting, tasks
+ * submitted, dispatched, re-queued and settled, actors spawned, called, restarted and stopped
+ * (`PoolEvent`). Subscribed while the stream runs; unobserved, a pool makes no events at all.
+ *
+ * **Details**: `timings: true` asks workers to report when each handler started and ended
+ * (`Settled.startedAt`/`endedAt`), at the cost of two numbers per answer.
+ *
+ * **Gotchas**: events are buffered without bound while the stream's consumer is behind: consume
+ * them promptly, or subscribe only while you need them.
+ */
+export const events = <Tasks extends Any, Actors extends { readonly name: string }>(
+  group: Group<Tasks, Actors>,
+  options?: { readonly timings?: boolean | undefined }
+): Stream.Stream<PoolEvent, never, Runner<Tasks["name"] | Actors["name"]>> =>
+  Stream.unwrap(
+    Effect.map(clientOf(group), (client) =>
+      Stream.callback<PoolEvent>((queue) =>
+        Effect.acquireRelease(
+          Effect.sync(() =>
+            client.events.subscribe({
+              onEvent: (event) => void Queue.offerUnsafe(queue, event),
+              timings: options?.timings === true
+            })
+          ),
+          (unsubscribe) => Effect.sync(unsubscribe)
+        )
+      ))
+  )
+
+/** What the pool serving `group` holds right now: workers, queued and in-flight tasks, totals. */
+export const stats = <Tasks extends Any, Actors extends { readonly name: string }>(
+  group: Group<Tasks, Actors>
+): Effect.Effect<PoolStats, never, Runner<Tasks["name"] | Actors["name"]>> =>
+  Effect.map(clientOf(group), (client) => client.stats())
+
 /** Validates options into the runtime's units, or fails naming the offending option. */
-export const resolveOptions = (options: Options): Effect.Effect<ResolvedOptions, PoolOptionsError> =>
+export const resolveOptions = (options: Options, backend: Backend): Effect.Effect<ResolvedOptions, PoolError> =>
   Effect.suspend(() => {
-    const checked = Schema.decodeUnknownExit(OptionsSchema)(options)
-    if (Exit.isFailure(checked)) return Effect.fail(new PoolOptionsError(issueOf(checked)))
-    const backend = options.backend ?? "threads"
+    const checked = Schema.decodeUnknownExit(OptionsSchema, { onExcessProperty: "error" })(options)
+    if (Exit.isFailure(checked)) return Effect.fail(new PoolError({ reason: new InvalidOptions(issueOf(checked)) }))
     const size = options.size === undefined
-      ? (backend === "inline" ? 1 : availableParallelism())
+      ? backend.defaultSize()
       : options.size === "cores"
       ? availableParallelism()
       : options.size
     const millis = (input: Duration.Input | undefined, fallback: number, path: string) => {
       if (input === undefined) return fallback
       const duration = Duration.fromInput(input)
-      if (duration._tag === "None") throw new PoolOptionsError({ path: [path], message: `not a duration: ${String(input)}` })
+      if (duration._tag === "None" || Duration.toMillis(duration.value) < 0) {
+        throw new PoolError({ reason: new InvalidOptions({ path: [path], message: `not a duration: ${String(input)}` }) })
+      }
       return Duration.toMillis(duration.value)
     }
     try {
       const exitTimeoutMillis = millis(options.exitTimeout, 5_000, "exitTimeout")
-      const resolved: ResolvedOptions = {
+      return Effect.succeed({
         size,
-        backend,
         initTimeoutMillis: millis(options.initTimeout, 30_000, "initTimeout"),
         exitTimeoutMillis,
         shutdownTimeoutMillis: millis(options.shutdownTimeout, exitTimeoutMillis + 1_000, "shutdownTimeout"),
         interruptGraceMillis: millis(options.interruptGrace, 1_000, "interruptGrace"),
         retries: options.retries ?? 0,
         pipelineDepth: options.pipelineDepth ?? 2,
+        maxQueued: options.maxQueued ?? Infinity,
+        whenFull: options.whenFull ?? "wait",
         // Waiting on one core would take the core the worker needs to answer.
-        replyWaitMillis: availableParallelism() > 1 ? millis(options.replyWait, 0.05, "replyWait") : 0
-      }
-      if (backend === "threads" && isWorkerEntry(options.entry)) {
-        return Effect.fail(
-          new PoolOptionsError({ path: ["entry"], message: "the threads backend needs the entry's module URL or path" })
-        )
-      }
-      return Effect.succeed(resolved)
+        replyWaitMillis: availableParallelism() > 1 ? millis(options.replyWait, 0.05, "replyWait") : 0,
+        resourceLimits: options.resourceLimits
+      })
     } catch (error) {
-      return Effect.fail(error as PoolOptionsError)
+      return Effect.fail(error as PoolError)
     }
   })
 
@@ -151,33 +222,56 @@ export const resolveOptions = (options: Options): Effect.Effect<ResolvedOptions,
 // Machinery
 // ---------------------------------------------------------------------------------------------
 
+/** The backend in context, or threads. */
+const currentBackend: Effect.Effect<Backend> = Effect.map(
+  Effect.serviceOption(WorkerBackend),
+  (backend) => Option.getOrElse(backend, () => threadBackend)
+)
+
+/** A backend that lacks what the group needs fails here, when the pool is built, not at its first call. */
+const checkCapabilities = (group: Group<Any, unknown>, backend: Backend): Effect.Effect<void, PoolError> => {
+  if (backend.capabilities.sharesMemory) return Effect.void
+  const actors = Object.values(group.actors) as ReadonlyArray<{ readonly init: Any; readonly methods: Record<string, Any> }>
+  const tasks = [...Object.values(group.tasks), ...actors.flatMap((actor) => [actor.init, ...Object.values(actor.methods)])]
+  const shared = tasks.find((task) => containsShared(task.payload) || containsShared(task.success))
+  return shared === undefined ? Effect.void : Effect.fail(
+    new PoolError({
+      reason: new Unsupported({
+        capability: "sharesMemory",
+        message: `task ${shared.name} carries shared arrays, and the ${backend.name} backend cannot share memory with its workers`
+      })
+    })
+  )
+}
+
+const clientOf = <Tasks extends Any, Actors extends { readonly name: string }>(
+  group: Group<Tasks, Actors>
+): Effect.Effect<PoolClient, never, Runner<Tasks["name"] | Actors["name"]>> => {
+  const name = [...Object.keys(group.tasks), ...Object.keys(group.actors)][0]
+  if (name === undefined) return Effect.die(new Error("WorkerPool: the group is empty"))
+  return runnerKey(name) as unknown as Effect.Effect<PoolClient, never, Runner<Tasks["name"] | Actors["name"]>>
+}
+
 const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
 const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 
 const OptionsSchema = Schema.Struct({
   entry: Schema.Unknown,
   size: Schema.optional(Schema.Union([PositiveInt, Schema.Literal("cores")])),
-  backend: Schema.optional(Schema.Literals(["threads", "inline"])),
   initTimeout: Schema.optional(Schema.Unknown),
   exitTimeout: Schema.optional(Schema.Unknown),
   shutdownTimeout: Schema.optional(Schema.Unknown),
   interruptGrace: Schema.optional(Schema.Unknown),
   retries: Schema.optional(NonNegativeInt),
   pipelineDepth: Schema.optional(PositiveInt),
+  maxQueued: Schema.optional(Schema.Number.check(Schema.makeFilter((n) =>
+    (Number.isInteger(n) && n >= 1) || n === Infinity ? undefined : "a positive integer, or Infinity for no bound"
+  ))),
+  whenFull: Schema.optional(Schema.Literals(["wait", "fail"])),
   replyWait: Schema.optional(Schema.Unknown),
-  resourceLimits: Schema.optional(Schema.Unknown)
+  resourceLimits: Schema.optional(Schema.Struct({
+    // V8 aborts the whole process for an old generation under 3 MB.
+    maxOldGenerationSizeMb: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 4, maximum: 1_048_576 }))),
+    maxYoungGenerationSizeMb: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 65_536 })))
+  }))
 })
-
-const makeBackend = (
-  options: Options,
-  resolved: ResolvedOptions
-): Effect.Effect<Backend, PoolOptionsError | WorkerInitError> => {
-  if (resolved.backend === "threads") {
-    return Effect.succeed(threadBackend({
-      entry: toHref(options.entry as URL | string),
-      replyWaitMillis: resolved.replyWaitMillis,
-      ...(options.resourceLimits !== undefined ? { resourceLimits: options.resourceLimits } : {})
-    }))
-  }
-  return Effect.map(loadEntry(options.entry), inlineBackend)
-}

@@ -23,20 +23,20 @@
  * the method (or the whole actor) is declared `concurrent`. Actors on one worker run concurrently
  * with each other and with its tasks (fibers on one thread: CPU-bound work still takes turns).
  *
- * **Supervision.** A call in flight when the actor's worker dies fails with `WorkerLost`: calls
+ * **Supervision.** A call in flight when the actor's worker dies fails with `TaskError` reason `WorkerLost`: calls
  * are delivered at most once. With a `restart` policy the pool rebuilds the actor from its
  * constructor arguments (on another worker when its own is gone), after a backoff, never while
  * an earlier instance still runs; calls made meanwhile wait and are delivered to the new
  * instance, which starts from fresh state. Without one (the default), or once the restarts are
- * used up, the actor is dead and calls fail with `ActorUnavailable`.
+ * used up, the actor is dead and calls fail with `ActorError` reason `Unavailable`.
  */
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import type { ActorUnavailable } from "./ActorError.ts"
+import type { ActorError } from "./ActorError.ts"
 import * as Task from "./Task.ts"
-import type { TaskFailure } from "./TaskError.ts"
+import type { TaskError } from "./TaskError.ts"
 
 export const TypeId = "~effect-parallel/Actor" as const
 export type TypeId = typeof TypeId
@@ -86,7 +86,7 @@ export type MethodHandlers<A, R> = {
 export type Constructor<A, R> = (init: Init<A>) => Effect.Effect<MethodHandlers<A, R>, InitError<A>, R | Scope.Scope>
 
 /** How a failed call to an actor arrives: its declared error, or one of these. */
-export type CallFailure = TaskFailure | ActorUnavailable
+export type CallFailure = TaskError | ActorError
 
 /** A live actor, as its caller (or a worker that received it in a payload) holds it. */
 export interface Handle<A extends Any> {

@@ -1,104 +1,137 @@
 /**
- * The typed failures of running a task on a pool, besides the errors a task declares itself.
+ * How a task fails, besides the errors it declares itself: one `TaskError` whose `reason` says
+ * what happened.
  *
- * Contains: `TaskDefect` (the handler threw or died), `TaskPayloadError` (the payload failed its
- * Schema), `WorkerLost` (the worker died holding the task), `TaskTimeout`, and the pool-level
- * `WorkerInitError` and `PoolOptionsError`. Every task failure carries the task name, the worker
- * id and a bounded rendering of the input that caused it, so a failure in a log says what failed,
- * where, and on what.
+ * Contains the wrapper (`TaskError`: the task's name and id, the worker, the attempts and a
+ * bounded rendering of the input, so a failure in a log says what failed, where, and on what),
+ * its reasons (`Defect`, `PayloadInvalid`, `WorkerLost`, `Timeout`, `PoolClosed`,
+ * `PoolSaturated`), and `renderInput`, which never throws.
  *
- * Interruption is never one of these: an interrupted caller is an interrupted fiber.
+ * ```ts
+ * Task.run(Resize, image).pipe(
+ *   Effect.catchReason("TaskError", "Timeout", (timeout, error) => Effect.succeed(fallback(error.input)))
+ * )
+ * ```
+ *
+ * Interruption is never one of these: an interrupted caller is an interrupted fiber. A failure
+ * the handler declared arrives as itself, never wrapped.
  */
 import * as Schema from "effect/Schema"
 import { inspect } from "node:util"
 
+const Path = Schema.Array(Schema.Union([Schema.String, Schema.Number]))
+
 /**
- * The handler threw an exception or died. Keeps the remote error's name, message and stack.
- *
- * A declared error that cannot be encoded by its Schema, and a success value that does not
- * match the task's success Schema, are defects too: both are bugs in the handler.
+ * The handler threw or died, or its result (or declared error) did not match its Schema: a bug
+ * in the handler. Keeps the remote error's name, message and stack.
  */
-export class TaskDefect extends Schema.TaggedError<TaskDefect>()("TaskDefect", {
-  taskName: Schema.String,
-  workerId: Schema.Number,
-  input: Schema.String,
+export class Defect extends Schema.TaggedError<Defect>()("Defect", {
   remoteName: Schema.String,
   message: Schema.String,
   remoteStack: Schema.String
 }) {}
 
 /**
- * The payload does not match the task's payload Schema. Only that task fails; the rest of its
- * batch and pool go on. `path` names the offending field (`["nested", "b", 1]`).
+ * The payload cannot cross: it does not match the task's payload Schema, it cannot be cloned
+ * (a function, a symbol, a proxy …), or it carries a shared array that was released. Only that
+ * task fails; the rest of its batch and pool go on. `path` names the offending field
+ * (`["nested", "b", 1]`) where it can be found.
  */
-export class TaskPayloadError extends Schema.TaggedError<TaskPayloadError>()("TaskPayloadError", {
-  taskName: Schema.String,
-  /** The worker that rejected it, or -1 when the caller's own encoding rejected it. */
-  workerId: Schema.Number,
-  input: Schema.String,
-  path: Schema.Array(Schema.Union([Schema.String, Schema.Number])),
+export class PayloadInvalid extends Schema.TaggedError<PayloadInvalid>()("PayloadInvalid", {
+  path: Path,
   message: Schema.String
 }) {}
 
 /**
- * The worker holding the task stopped before answering (crash, `process.exit`, out of memory,
- * terminated after a cancel or timeout deadline, or the pool closed). `attempts` counts how many
- * times the task was sent, retries included.
+ * The worker holding the task stopped before answering. `exit` says how: it `Crashed` (an
+ * uncaught error), `Exited` (`process.exit`), ran `OutOfMemory`, or was `Terminated` by the pool
+ * (a handler that ignored its interruption or timeout).
  */
 export class WorkerLost extends Schema.TaggedError<WorkerLost>()("WorkerLost", {
-  taskName: Schema.String,
-  workerId: Schema.Number,
-  input: Schema.String,
-  reason: Schema.String,
-  attempts: Schema.Number
-}) {
-  override get message(): string {
-    return `task ${this.taskName} lost: ${this.reason} (attempts: ${this.attempts}; input: ${this.input})`
-  }
-}
+  exit: Schema.Literals(["Crashed", "Exited", "OutOfMemory", "Terminated"]),
+  message: Schema.String
+}) {}
 
 /** The task ran longer than its timeout. Its handler was interrupted inside the worker. */
-export class TaskTimeout extends Schema.TaggedError<TaskTimeout>()("TaskTimeout", {
-  taskName: Schema.String,
-  workerId: Schema.Number,
-  input: Schema.String,
+export class Timeout extends Schema.TaggedError<Timeout>()("Timeout", {
   timeoutMillis: Schema.Number
 }) {
   override get message(): string {
-    return `task ${this.taskName} timed out after ${this.timeoutMillis} ms on worker ${this.workerId} (input: ${this.input})`
+    return `timed out after ${this.timeoutMillis} ms`
   }
 }
 
-/** Every failure a task can have besides its declared error. */
-export type TaskFailure = TaskDefect | TaskPayloadError | WorkerLost | TaskTimeout
+/**
+ * The pool closed (its scope ended) before the task finished, or it is broken: no replacement
+ * worker could be started.
+ */
+export class PoolClosed extends Schema.TaggedError<PoolClosed>()("PoolClosed", {
+  message: Schema.String
+}) {}
+
+/** The pool's queue was full (`maxQueued`) and the call asked not to wait for room. */
+export class PoolSaturated extends Schema.TaggedError<PoolSaturated>()("PoolSaturated", {
+  maxQueued: Schema.Number
+}) {
+  override get message(): string {
+    return `the pool's queue is full (maxQueued ${this.maxQueued})`
+  }
+}
+
+export const TaskErrorReason = Schema.Union([Defect, PayloadInvalid, WorkerLost, Timeout, PoolClosed, PoolSaturated])
+export type TaskErrorReason = typeof TaskErrorReason.Type
 
 /**
- * A worker could not start: its entry module failed to load, its per-worker Layer failed
- * (`reason: "Failed"`), or it did not report ready in time (`reason: "Timeout"`).
+ * A task failed for a reason other than its declared error.
+ *
+ * **Details**: `taskId` is the pool-wide id of its last attempt (-1 when it never reached a
+ * worker); `workerId` the worker that held it (-1 when the caller's side rejected it); `attempts`
+ * how many times it was sent, retries included; `input` a bounded rendering of its payload.
  */
-export class WorkerInitError extends Schema.TaggedError<WorkerInitError>()("WorkerInitError", {
+export class TaskError extends Schema.TaggedError<TaskError>()("TaskError", {
+  taskName: Schema.String,
+  taskId: Schema.Number,
   workerId: Schema.Number,
-  reason: Schema.Literals(["Failed", "Timeout"]),
-  message: Schema.String
-}) {}
-
-/** Pool options were rejected at construction. `path` names the option. */
-export class PoolOptionsError extends Schema.TaggedError<PoolOptionsError>()("PoolOptionsError", {
-  path: Schema.Array(Schema.Union([Schema.String, Schema.Number])),
-  message: Schema.String
-}) {}
+  attempts: Schema.Number,
+  input: Schema.String,
+  reason: TaskErrorReason
+}) {
+  override get message(): string {
+    const where = this.workerId < 0 ? "" : ` on worker ${this.workerId}`
+    return `task ${this.taskName}${where}: ${this.reason._tag}: ${this.reason.message} (input: ${this.input})`
+  }
+}
 
 /** The longest input rendering an error carries: enough to recognise the input, never a dump. */
 export const maxInputRendering = 200
 
-/** Renders a task input for an error message, bounded in depth, array length and characters. */
+/**
+ * Renders a task input for an error message, bounded in depth, array length and characters.
+ * Never throws: an input that cannot be inspected (a throwing proxy, a hostile getter) renders
+ * as a note saying so.
+ */
 export const renderInput = (input: unknown): string => {
-  const text = inspect(input, {
-    depth: 2,
-    maxArrayLength: 8,
-    maxStringLength: 64,
-    breakLength: Infinity,
-    compact: true
-  })
+  let text: string
+  try {
+    text = inspect(input, {
+      depth: 2,
+      maxArrayLength: 8,
+      maxStringLength: 64,
+      breakLength: Infinity,
+      compact: true,
+      getters: false,
+      customInspect: false
+    })
+  } catch (error) {
+    text = `<input could not be rendered: ${describeError(error)}>`
+  }
   return text.length <= maxInputRendering ? text : `${text.slice(0, maxInputRendering - 1)}…`
+}
+
+const describeError = (error: unknown): string => {
+  try {
+    return error instanceof Error ? `${error.name}: ${error.message}` : typeof error
+  } catch {
+    return "unknown error"
+  }
 }

@@ -13,17 +13,11 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
-import { Actor, ActorError, ActorPool, SharedArray, Simulation, Task, TaskError, WorkerPool } from "../../src/index.ts"
+import { Actor, ActorError, ActorPool, type PoolError, SharedArray, type Simulation, Task, TaskError, WorkerPool } from "../../src/index.ts"
 import { ActorTasks, BadStart, Bump, Counter, Forwarder, Refused } from "../fixtures/actors.ts"
-import entry from "../fixtures/actor-worker.ts"
+import { actorReasonOf, reasonOf, rows } from "../support/backends.ts"
 
 const entryUrl = new URL("../fixtures/actor-worker.ts", import.meta.url)
-
-const backends = [
-  { name: "threads", threads: true, simulated: false, options: { entry: entryUrl, backend: "threads" } },
-  { name: "inline", threads: false, simulated: false, options: { entry, backend: "inline" } },
-  { name: "simulated", threads: false, simulated: true, options: { entry } }
-] as const
 
 type Names = Task.Tasks<typeof ActorTasks>["name"] | Task.Actors<typeof ActorTasks>["name"]
 
@@ -31,19 +25,15 @@ afterEach(() => {
   assert.strictEqual(WorkerPool.liveThreads(), 0)
 })
 
-describe.each(backends)("actors on $name", (backend) => {
-  const pool: Layer.Layer<Task.Runner<Names>, TaskError.PoolOptionsError | TaskError.WorkerInitError, Simulation.World> =
-    backend.simulated
-      ? Simulation.layer(ActorTasks, { ...backend.options, size: 2 } as Simulation.LayerOptions)
-      : WorkerPool.layer(ActorTasks, { ...backend.options, size: 2 })
-  /** Runs a case: as it is on a real backend, as the program of a seeded simulation on the simulated one. */
-  const within = <A, E>(body: Effect.Effect<A, E, Simulation.World>): Effect.Effect<A, E | Simulation.SimulationError> =>
-    backend.simulated
-      ? Effect.flatMap(Simulation.run(body, { seed: 20_260_101 }), (report) => report.exit)
-      : (body as Effect.Effect<A, E>)
-  // Killing a worker from an actor's method (process.exit) takes a thread: an in-thread worker
-  // cannot be stopped, and simulated ones crash by fault plan (SimulationActors.test.ts).
-  const threadsOnly = backend.threads ? it.live : it.live.skip
+describe.each(rows)("actors on $name", (row) => {
+  const pool: Layer.Layer<Task.Runner<Names>, PoolError.PoolError, Simulation.World> = WorkerPool.layer(ActorTasks, {
+    entry: entryUrl,
+    size: 2
+  }).pipe(Layer.provide(row.backend))
+  const within = row.within
+  // Killing a worker from an actor's method (process.exit) takes a worker of its own: an in-thread
+  // worker cannot be stopped, and simulated ones crash by fault plan (SimulationActors.test.ts).
+  const threadsOnly = row.capabilities.isolatesCrashes ? it.live : it.live.skip
 
   it.live("state lives in the actor across calls; methods are typed", () =>
     Effect.gen(function*() {
@@ -66,7 +56,7 @@ describe.each(backends)("actors on $name", (backend) => {
 
   // A simulated handler takes virtual time, so it never finishes synchronously; and 20,000
   // simulated calls would cost real seconds.
-  ;(backend.simulated ? it.live.skip : it.live)("regression: a long run of quick calls queued behind a slow one is handled in order", () =>
+  ;(row.realTime ? it.live : it.live.skip)("regression: a long run of quick calls queued behind a slow one is handled in order", () =>
     Effect.gen(function*() {
       // Each call that finished synchronously started the next from inside itself: 20,000 queued
       // calls nested 20,000 drains deep and overflowed the worker's stack.
@@ -92,16 +82,16 @@ describe.each(backends)("actors on $name", (backend) => {
       assert.deepStrictEqual(log.slice(0, 2).sort(), ["start:a", "start:b"], "both started before either ended")
     }).pipe(Effect.scoped, Effect.provide(pool), within))
 
-  it.live("a declared error arrives as its class; a thrown one as TaskDefect naming the method", () =>
+  it.live("a declared error arrives as its class; a thrown one as a Defect naming the method", () =>
     Effect.gen(function*() {
       const counter = yield* Actor.spawn(Counter, { start: 3 })
       const refused = yield* Effect.flip(counter.call("refuse", {}))
       assert.instanceOf(refused, Refused)
       assert.strictEqual((refused as Refused).total, 3)
       const defect = yield* Effect.flip(counter.call("explode", {}))
-      assert.instanceOf(defect, TaskError.TaskDefect)
-      assert.strictEqual((defect as TaskError.TaskDefect).taskName, "Counter.explode")
-      assert.match((defect as TaskError.TaskDefect).message, /counter at 3 blew up/)
+      assert.instanceOf(reasonOf(defect), TaskError.Defect)
+      assert.strictEqual((defect as TaskError.TaskError).taskName, "Counter.explode")
+      assert.match(reasonOf(defect).message, /counter at 3 blew up/)
       assert.strictEqual(yield* counter.call("add", { n: 1 }), 4, "the actor survives its method's failures")
     }).pipe(Effect.scoped, Effect.provide(pool), within))
 
@@ -110,12 +100,12 @@ describe.each(backends)("actors on $name", (backend) => {
       const declared = yield* Effect.flip(Actor.spawn(Counter, { start: -1 }))
       assert.instanceOf(declared, BadStart)
       const defect = yield* Effect.flip(Actor.spawn(Counter, { start: Number.NaN }))
-      assert.instanceOf(defect, ActorError.ActorInitError)
-      assert.strictEqual((defect as ActorError.ActorInitError).reason, "Defect")
-      assert.match((defect as ActorError.ActorInitError).message, /NaN start/)
+      assert.instanceOf(actorReasonOf(defect), ActorError.InitFailed)
+      assert.strictEqual((actorReasonOf(defect) as ActorError.InitFailed).failure, "Defect")
+      assert.match(actorReasonOf(defect).message, /NaN start/)
       const invalid = yield* Effect.flip(Actor.spawn(Counter, { start: "x" } as never))
-      assert.instanceOf(invalid, ActorError.ActorInitError)
-      assert.strictEqual((invalid as ActorError.ActorInitError).reason, "PayloadInvalid")
+      assert.instanceOf(actorReasonOf(invalid), ActorError.InitFailed)
+      assert.strictEqual((actorReasonOf(invalid) as ActorError.InitFailed).failure, "PayloadInvalid")
     }).pipe(Effect.scoped, Effect.provide(pool), within))
 
   it.live("actors spread over workers by default and can be pinned", () =>
@@ -165,10 +155,10 @@ describe.each(backends)("actors on $name", (backend) => {
       yield* Scope.close(scope, Exit.void)
       assert.deepStrictEqual([Atomics.load(probe, 0), Atomics.load(probe, 1)], [1, 1], "finalizer ran")
       const inFlight = yield* Effect.flip(Fiber.join(running))
-      assert.instanceOf(inFlight, ActorError.ActorUnavailable)
+      assert.instanceOf(actorReasonOf(inFlight), ActorError.Unavailable)
       const after = yield* Effect.flip(counter.call("get", {}))
-      assert.instanceOf(after, ActorError.ActorUnavailable)
-      assert.strictEqual((after as ActorError.ActorUnavailable).reason, "Stopped")
+      assert.instanceOf(actorReasonOf(after), ActorError.Unavailable)
+      assert.strictEqual((actorReasonOf(after) as ActorError.Unavailable).state, "Stopped")
     }).pipe(Effect.scoped, Effect.provide(pool), within))
 
   it.live("an actor owns the shared memory of its init arguments until it stops", () =>
@@ -208,10 +198,10 @@ describe.each(backends)("actors on $name", (backend) => {
     Effect.gen(function*() {
       const counter = yield* Actor.spawn(Counter, { start: 0 })
       const lost = yield* Effect.flip(counter.call("crash", {}))
-      assert.instanceOf(lost, TaskError.WorkerLost)
+      assert.instanceOf(reasonOf(lost), TaskError.WorkerLost)
       const after = yield* Effect.flip(counter.call("get", {}))
-      assert.instanceOf(after, ActorError.ActorUnavailable)
-      assert.strictEqual((after as ActorError.ActorUnavailable).reason, "Dead")
+      assert.instanceOf(actorReasonOf(after), ActorError.Unavailable)
+      assert.strictEqual((actorReasonOf(after) as ActorError.Unavailable).state, "Dead")
     }).pipe(Effect.scoped, Effect.provide(pool), within))
 
   threadsOnly("with a restart policy the actor is rebuilt from its init arguments, one instance at a time", () =>
@@ -221,15 +211,15 @@ describe.each(backends)("actors on $name", (backend) => {
         restart: { maxRestarts: 2, backoff: "20 millis" }
       })
       assert.strictEqual(yield* counter.call("add", { n: 1 }), 8)
-      assert.instanceOf(yield* Effect.flip(counter.call("crash", {})), TaskError.WorkerLost)
+      assert.instanceOf(reasonOf(yield* Effect.flip(counter.call("crash", {}))), TaskError.WorkerLost)
       // Made while it is being rebuilt: waits, then reaches the new instance (fresh state).
       assert.strictEqual(yield* counter.call("add", { n: 1 }), 8)
       assert.strictEqual(Atomics.load(probe, 0), 2, "built twice")
-      assert.instanceOf(yield* Effect.flip(counter.call("crash", {})), TaskError.WorkerLost)
+      assert.instanceOf(reasonOf(yield* Effect.flip(counter.call("crash", {}))), TaskError.WorkerLost)
       assert.strictEqual(yield* counter.call("get", {}), 7)
-      assert.instanceOf(yield* Effect.flip(counter.call("crash", {})), TaskError.WorkerLost)
+      assert.instanceOf(reasonOf(yield* Effect.flip(counter.call("crash", {}))), TaskError.WorkerLost)
       const dead = yield* Effect.flip(counter.call("get", {}))
-      assert.instanceOf(dead, ActorError.ActorUnavailable, "restarts used up")
+      assert.instanceOf(actorReasonOf(dead), ActorError.Unavailable, "restarts used up")
       assert.strictEqual(Atomics.load(probe, 0), 3)
     }).pipe(Effect.scoped, Effect.provide(pool), within))
 })

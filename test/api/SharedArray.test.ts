@@ -9,29 +9,31 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
-import { SharedArray, Task, TaskError, WorkerPool } from "../../src/index.ts"
+import { type PoolError, SharedArray, Task, TaskError, WorkerPool } from "../../src/index.ts"
 import { Fill, Handshake, Hold, Negative, Scale, ScribbleCopy, SharedTasks, SumShared } from "../fixtures/shared-tasks.ts"
-import entry from "../fixtures/shared-worker.ts"
+import { realTimeRows, reasonOf, type Row } from "../support/backends.ts"
 
 const entryUrl = new URL("../fixtures/shared-worker.ts", import.meta.url)
 
-const backends = [
-  { name: "threads", threads: true, options: { entry: entryUrl, backend: "threads" } },
-  { name: "inline", threads: false, options: { entry, backend: "inline" } }
-] as const
+/** Real time only: these cases time real workers and allocate real memory. */
+const backends = realTimeRows
 
 afterEach(() => {
   assert.strictEqual(WorkerPool.liveThreads(), 0)
 })
 
 /** Each test gets its own arena, so its counts are its own. */
-const withPool = (backend: (typeof backends)[number]) =>
-  Layer.merge(WorkerPool.layer(SharedTasks, { ...backend.options, size: 2 }), SharedArray.layerArena())
+const withPool = (backend: Row) =>
+  Layer.merge(
+    WorkerPool.layer(SharedTasks, { entry: entryUrl, size: 2 }).pipe(Layer.provide(backend.backend)),
+    SharedArray.layerArena()
+  ) as Layer.Layer<Task.Runner<Task.Tasks<typeof SharedTasks>["name"]>, PoolError.PoolError>
 
 const iota = (n: number) => Array.from({ length: n }, (_, i) => i + 1)
 
 describe.each(backends)("shared arrays on $name", (backend) => {
-  const threadsOnly = backend.threads ? it.live : it.live.skip
+  // Workers in threads of their own: a handshake with a running task, a copy that is really a copy.
+  const threadsOnly = backend.capabilities.isolatesCrashes ? it.live : it.live.skip
 
   threadsOnly("the worker reads and writes the caller's memory while the task runs (a handle crosses, not bytes)", () =>
     Effect.gen(function*() {
@@ -156,26 +158,26 @@ describe.each(backends)("shared arrays on $name", (backend) => {
     Effect.gen(function*() {
       const values = yield* Effect.scoped(SharedArray.make("Float64", 4))
       const error = yield* Effect.flip(Task.run(SumShared, { values }))
-      assert.instanceOf(error, TaskError.TaskPayloadError)
-      assert.deepStrictEqual((error as TaskError.TaskPayloadError).path, ["values"])
-      assert.match((error as TaskError.TaskPayloadError).message, /released/)
+      assert.instanceOf(reasonOf(error), TaskError.PayloadInvalid)
+      assert.deepStrictEqual((reasonOf(error) as TaskError.PayloadInvalid).path, ["values"])
+      assert.match(reasonOf(error).message, /released/)
     }).pipe(Effect.provide(withPool(backend))))
 
   it.live("a plain array where shared memory is declared fails with a decode error naming the field", () =>
     Effect.gen(function*() {
       const values = new Float64Array([1, 2]) as unknown as SharedArray.ReadonlySharedArray<"Float64">
       const error = yield* Effect.flip(Task.run(SumShared, { values }))
-      assert.instanceOf(error, TaskError.TaskPayloadError)
-      assert.deepStrictEqual((error as TaskError.TaskPayloadError).path, ["values"])
-      assert.match((error as TaskError.TaskPayloadError).message, /SharedArrayBuffer/)
+      assert.instanceOf(reasonOf(error), TaskError.PayloadInvalid)
+      assert.deepStrictEqual((reasonOf(error) as TaskError.PayloadInvalid).path, ["values"])
+      assert.match(reasonOf(error).message, /SharedArrayBuffer/)
     }).pipe(Effect.provide(withPool(backend))))
 
   it.live("a matrix whose data does not match its shape fails with a decode error", () =>
     Effect.gen(function*() {
       const data = yield* SharedArray.make("Float64", 5)
       const error = yield* Effect.flip(Task.run(Scale, { matrix: { rows: 2, cols: 3, data }, factor: 1 }))
-      assert.instanceOf(error, TaskError.TaskPayloadError)
-      assert.match((error as TaskError.TaskPayloadError).message, /6 elements/)
+      assert.instanceOf(reasonOf(error), TaskError.PayloadInvalid)
+      assert.match(reasonOf(error).message, /6 elements/)
     }).pipe(Effect.scoped, Effect.provide(withPool(backend))))
 
   threadsOnly("plain typed arrays are copied: the worker's writes stay in its copy", () =>

@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import { SharedArray, Task, TaskError, Worker, WorkerPool } from "../../src/index.ts"
+import { PoolError, SharedArray, Task, TaskError, Worker, WorkerPool } from "../../src/index.ts"
 
 class Overdrawn extends Schema.TaggedError<Overdrawn>()("Overdrawn", { balance: Schema.Number }) {}
 const Withdraw = Task.make("TypesWithdraw", {
@@ -29,14 +29,14 @@ describe("types", () => {
   it("running a task requires its pool and carries its declared and runtime errors", () => {
     const program = Task.run(Withdraw, { amount: 5 })
     expectTypeOf(program).toEqualTypeOf<
-      Effect.Effect<number, Overdrawn | TaskError.TaskFailure, Task.Runner<"TypesWithdraw">>
+      Effect.Effect<number, Overdrawn | TaskError.TaskError, Task.Runner<"TypesWithdraw">>
     >()
     expectTypeOf(Task.map(Withdraw, [{ amount: 1 }])).toEqualTypeOf<
-      Effect.Effect<Array<number>, Overdrawn | TaskError.TaskFailure, Task.Runner<"TypesWithdraw">>
+      Effect.Effect<Array<number>, Overdrawn | TaskError.TaskError, Task.Runner<"TypesWithdraw">>
     >()
     const provided = Effect.provide(program, pool)
     expectTypeOf(provided).toEqualTypeOf<
-      Effect.Effect<number, Overdrawn | TaskError.TaskFailure | TaskError.PoolOptionsError | TaskError.WorkerInitError>
+      Effect.Effect<number, Overdrawn | TaskError.TaskError | PoolError.PoolError>
     >()
     // Never called: these only have to compile, or fail to.
     const unused = () => {
@@ -123,7 +123,7 @@ describe("types", () => {
       expectTypeOf(program).toEqualTypeOf<
         Effect.Effect<
           SharedArray.ReadonlySharedMatrix<"Float64">,
-          TaskError.TaskFailure,
+          TaskError.TaskError,
           Task.Runner<"TypesBlur"> | Scope.Scope
         >
       >()

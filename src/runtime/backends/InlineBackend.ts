@@ -2,40 +2,61 @@
  * Workers that run in the caller's own thread: the same entry, protocol and Schemas, without
  * threads. For debugging (breakpoints and stack traces in one thread) and fast tests.
  *
- * Messages are delivered on the microtask queue, never synchronously, so the dispatcher sees the
- * same ordering it sees with threads. What it cannot do: stop a handler that never yields.
+ * Messages are structured-cloned, as `postMessage` clones them (a handler gets its own copy of
+ * its payload; a payload that cannot be cloned fails as it would on threads), and delivered on
+ * the microtask queue, never synchronously, so the dispatcher sees the same ordering it sees with
+ * threads. What it cannot do: stop a handler that never yields, or survive one that crashes.
  */
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type { WorkerEntry } from "../../core/Worker.ts"
-import type { Backend, Connection, WorkerEvents } from "../scheduler/Dispatcher.ts"
-import { Op } from "../protocol/protocol.ts"
+import { Op, type ToWorker } from "../protocol/protocol.ts"
 import { WorkerRuntime } from "../worker/WorkerRuntime.ts"
+import { type Backend, type Connection, realTimers, WorkerBackend, type WorkerEvents } from "./Backend.ts"
+import { loadEntry } from "./entry.ts"
 
-export const inlineBackend = (entry: WorkerEntry): Backend => ({
-  spawn: (workerId: number, events: WorkerEvents): Connection => {
-    let alive = true
-    const exit = (reason: string) => {
-      if (!alive) return
-      alive = false
-      queueMicrotask(() => events.onExit(reason))
-    }
-    const runtime = new WorkerRuntime(entry, workerId, (message) =>
-      queueMicrotask(() => {
-        if (alive) events.onMessage(message)
-      }))
-    queueMicrotask(() => void runtime.start())
-    return {
-      send: (message) =>
-        queueMicrotask(() => {
-          if (!alive) return
-          if (message[0] === Op.Shutdown) void runtime.shutdown(message[1]).then(() => exit("exited with code 0"))
-          else runtime.receive(message)
-        }),
-      terminate: () => {
-        if (!alive) return
-        // Interrupts what it can (finalizers run), then reports the exit like a terminated thread.
-        void runtime.shutdown(0)
-        exit("was terminated")
-      }
-    }
+/** Workers in this thread: one by default. */
+export const backend: Backend = {
+  name: "inline",
+  capabilities: { sharesMemory: true, canTerminate: false, isolatesCrashes: false, heapLimits: false },
+  timers: realTimers,
+  defaultSize: () => 1,
+  make: (spec) => Effect.map(loadEntry(spec.entry), (entry) => ({ spawn: (workerId, events) => spawnInline(entry, workerId, events) }))
+}
+
+/** Pools in its scope run their workers in the caller's own thread. */
+export const layer: Layer.Layer<WorkerBackend> = Layer.succeed(WorkerBackend, backend)
+
+const spawnInline = (entry: WorkerEntry, workerId: number, events: WorkerEvents): Connection => {
+  let alive = true
+  const exit = (kind: "Exited" | "Terminated", message: string) => {
+    if (!alive) return
+    alive = false
+    queueMicrotask(() => events.onExit({ kind, message }))
   }
-})
+  const tasksTaken = new Int32Array(new SharedArrayBuffer(4))
+  const runtime = new WorkerRuntime(entry, workerId, (message) => {
+    const copy = structuredClone(message)
+    queueMicrotask(() => {
+      if (alive) events.onMessage(copy)
+    })
+  }, { tasksTaken })
+  queueMicrotask(() => void runtime.start())
+  return {
+    send: (message) => {
+      const copy: ToWorker = structuredClone(message)
+      queueMicrotask(() => {
+        if (!alive) return
+        if (copy[0] === Op.Shutdown) void runtime.shutdown(copy[1]).then(() => exit("Exited", "exited with code 0"))
+        else runtime.receive(copy)
+      })
+    },
+    terminate: () => {
+      if (!alive) return
+      // Interrupts what it can (finalizers run), then reports the exit like a terminated thread.
+      void runtime.shutdown(0)
+      exit("Terminated", "was terminated")
+    },
+    tasksTaken: () => Atomics.load(tasksTaken, 0)
+  }
+}

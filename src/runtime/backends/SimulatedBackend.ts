@@ -4,9 +4,10 @@
  * with a latency drawn from its seed. Faults from a plan are injected at the points they name, and
  * everything the pool and its workers do is recorded as a trace.
  *
- * Contains `makeSimulatedPool` (the dispatcher, its `PoolClient` as a layer provides it, what an
- * actor host needs to run on it, and a summary of what happened to every worker), the trace
- * `Event` model, and the fault model it reads.
+ * Contains `simulatedBackend` (a `Backend` whose pools' workers are simulated in a world, and
+ * whose pools are traced and summarized), and the trace `Event` model. What the pool itself does
+ * (submissions, settles, actor decisions) the trace takes from the pool's events; what crossed
+ * the wire and what each worker ran, it records itself.
  *
  * Rules:
  * 1. Messages are structured-cloned and each direction of each worker's channel is FIFO, like a
@@ -31,36 +32,21 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import type { Fault } from "../../core/Fault.ts"
-import type { PoolClient, Submission, Ticket } from "../client/PoolClient.ts"
+import type { OutcomeName, PoolEvent } from "../../core/PoolEvent.ts"
 import type { WorkerEntry } from "../../core/Worker.ts"
-import type { ActorObserver } from "../scheduler/ActorHost.ts"
-import {
-  type Backend,
-  type Connection,
-  Dispatcher,
-  type DispatcherOptions,
-  type Timers,
-  type WorkerEvents
-} from "../scheduler/Dispatcher.ts"
-import { type FromWorker, Op, type Outcome, resultStride, runStride, type ToWorker } from "../protocol/protocol.ts"
-import type { Process, World } from "./SimulatedWorld.ts"
+import { type FromWorker, Op, type Outcome, Result, ResultTimed, Run, type ToWorker, type WorkerExit } from "../protocol/protocol.ts"
 import { WorkerRuntime } from "../worker/WorkerRuntime.ts"
+import type { Backend, Capabilities, Connection, PoolSpec, Spawner, Timers, WorkerEvents } from "./Backend.ts"
+import { loadEntry } from "./entry.ts"
+import type { Process, World } from "./SimulatedWorld.ts"
+
+export type { OutcomeName } from "../../core/PoolEvent.ts"
 
 /** A closed range of virtual milliseconds; each use draws from it. */
 export interface Range {
   readonly min: number
   readonly max: number
 }
-
-export type OutcomeName =
-  | "Success"
-  | "Failure"
-  | "Defect"
-  | "PayloadInvalid"
-  | "Interrupted"
-  | "Timeout"
-  | "Lost"
-  | "Unavailable"
 
 /** A task on the wire: its pool-wide id, and which submission, input and attempt it carries. */
 export interface WireTask {
@@ -88,6 +74,8 @@ export type Event =
   /** The pool heard the worker's `Ready` or `InitFailed`. */
   | { readonly _tag: "Ready"; readonly at: number; readonly pool: number; readonly worker: number }
   | { readonly _tag: "InitFailed"; readonly at: number; readonly pool: number; readonly worker: number }
+  /** A task went back to the queue from a dead worker: it never started there (`NotStarted`), or it is retried. */
+  | { readonly _tag: "Requeue"; readonly at: number; readonly pool: number; readonly submission: number; readonly index: number; readonly why: "NotStarted" | "Retry" }
   /** The pool sent a `Run` message. */
   | { readonly _tag: "Dispatch"; readonly at: number; readonly pool: number; readonly worker: number; readonly tasks: ReadonlyArray<WireTask> }
   /** A worker began a task's handler… */
@@ -160,37 +148,61 @@ export interface PoolSummary {
   readonly maxTasksInFlight: number
 }
 
-export interface SimulatedPoolOptions {
+/** The world a simulation run provides to the pools built in it (`Simulation.World`). */
+export interface WorldState {
   readonly world: World
-  /** The process the pool (and its caller) runs on. */
+  /** The process the pools (and their callers) run on. */
   readonly caller: Process
-  readonly pool: number
-  readonly entry: WorkerEntry
-  /** The whole plan; a fault applies here when its `pool` (default 0) is this pool. */
+  /** The whole plan; a fault applies to a pool when its `pool` (default 0) is that pool's number. */
   readonly faults: ReadonlyArray<Fault>
   readonly latency: Range
   readonly work: Range
   readonly record: (event: Event) => void
-  readonly dispatcher: Omit<DispatcherOptions, "timers" | "onDispatch">
+  /** Every pool built in the run, in order: its number is its position. */
+  readonly pools: Array<{ readonly summary: () => PoolSummary }>
 }
 
-export interface SimulatedPool {
-  readonly dispatcher: Dispatcher
-  /** The dispatcher as callers use it, with submissions, cancels and outcomes traced. */
-  readonly client: PoolClient
-  /** The pool's virtual timers, and what traces an actor host's decisions: for hosting actors. */
-  readonly timers: Timers
-  readonly actorObserver: ActorObserver
-  readonly summary: () => PoolSummary
+/** Handlers run in this thread, so a handler that never yields cannot be stopped and crashes are the fault plan's. */
+export const simulatedCapabilities: Capabilities = {
+  sharesMemory: true,
+  canTerminate: false,
+  isolatesCrashes: false,
+  heapLimits: false
 }
 
-export const makeSimulatedPool = (options: SimulatedPoolOptions): SimulatedPool => {
-  const { world, caller, pool, record } = options
-  const faults = options.faults.filter((fault) => (fault.pool ?? 0) === pool)
+/**
+ * The backend of a simulated run: pools built with it get simulated workers in `state`'s world,
+ * on its virtual timers, traced into its record. Handlers run in this thread: a handler that
+ * never yields cannot be stopped, and crashes are the fault plan's.
+ */
+export const simulatedBackend = (state: WorldState): Backend => {
+  const timers: Timers = {
+    set: (millis, f) => state.caller.setTimer(millis, f),
+    // Like `clearTimeout`, clearing nothing is fine: the dispatcher clears timers it may not have set.
+    clear: (timer) => {
+      if (timer !== undefined) state.caller.clearTimer(timer as ReturnType<Process["setTimer"]>)
+    },
+    now: () => state.world.now
+  }
+  return {
+    name: "simulated",
+    capabilities: simulatedCapabilities,
+    timers,
+    defaultSize: () => 2,
+    make: (spec) =>
+      Effect.map(
+        loadEntry(spec.entry, (promise) => state.world.block(promise)),
+        (entry) => simulatePool(state, entry, spec)
+      )
+  }
+}
+
+const simulatePool = (state: WorldState, entry: WorkerEntry, spec: PoolSpec): Spawner => {
+  const { world, caller, record } = state
+  const pool = state.pools.length
+  const options = { ...state, entry, pool }
+  const faults = state.faults.filter((fault) => (fault.pool ?? 0) === pool)
   const workers = new Map<number, SimWorker>()
-  const submissionIds = new WeakMap<Submission, number>()
-  const wire = new Map<number, WireTask>()
-  let nextSubmission = 0
   let dispatchedTasks = 0
   let tasksInFlight = 0
   let maxTasksInFlight = 0
@@ -209,23 +221,23 @@ export const makeSimulatedPool = (options: SimulatedPoolOptions): SimulatedPool 
   }
 
   /** Rule 2. */
-  const die = (worker: SimWorker, fate: WorkerFate, reason: string) => {
+  const die = (worker: SimWorker, fate: WorkerFate, exit: WorkerExit) => {
     if (!worker.process.alive) return
     worker.process.kill()
     worker.fate = fate
     toPool(worker, () => {
-      record({ _tag: "Exit", at: world.now, pool, worker: worker.id, reason })
+      record({ _tag: "Exit", at: world.now, pool, worker: worker.id, reason: exit.message })
       tasksInFlight -= worker.unanswered.size
       worker.unanswered.clear()
       worker.outstanding = 0
-      worker.events.onExit(reason)
+      worker.events.onExit(exit)
     })
   }
 
   const crash = (worker: SimWorker, fault: Fault["_tag"]) => {
     if (!worker.process.alive) return
     record({ _tag: "Crash", at: world.now, pool, worker: worker.id, fault })
-    die(worker, "crashed", `crashed: simulated fault ${fault}`)
+    die(worker, "crashed", { kind: "Crashed", message: `crashed: simulated fault ${fault}` })
   }
 
   /** Worker → pool. */
@@ -250,9 +262,11 @@ export const makeSimulatedPool = (options: SimulatedPoolOptions): SimulatedPool 
         record({ _tag: "ActorSpawned", at, pool, worker: worker.id, actor: message[1], outcome: outcomeName(message[2]) })
         break
       case Op.Results:
-        for (let i = 1; i < message.length; i += resultStride) {
-          const id = message[i] as number
-          record({ _tag: "Reply", at, pool, worker: worker.id, task: id, outcome: outcomeName(message[i + 1] as Outcome) })
+      case Op.ResultsTimed: {
+        const stride = message[0] === Op.Results ? Result.stride : ResultTimed.stride
+        for (let at_ = 1; at_ < message.length; at_ += stride) {
+          const id = message[at_ + Result.id] as number
+          record({ _tag: "Reply", at, pool, worker: worker.id, task: id, outcome: outcomeName(message[at_ + Result.outcome] as Outcome) })
           const answered = worker.unanswered.get(id)
           if (answered === undefined) continue
           worker.unanswered.delete(id)
@@ -260,6 +274,7 @@ export const makeSimulatedPool = (options: SimulatedPoolOptions): SimulatedPool 
           if (--answered.remaining === 0) worker.outstanding--
         }
         break
+      }
     }
     worker.events.onMessage(message)
   }
@@ -269,22 +284,20 @@ export const makeSimulatedPool = (options: SimulatedPoolOptions): SimulatedPool 
     const at = world.now
     const copy = structuredClone(message) as unknown as Array<unknown>
     switch (message[0]) {
-      case Op.Run: {
-        const tasks: Array<WireTask> = []
+      case Op.Run:
+      case Op.RunTimed: {
+        // The trace's `Dispatch` comes from the pool's `Dispatched` event, right after this send.
         const sent = { remaining: 0 }
-        for (let i = 1; i < copy.length; i += runStride) {
-          const id = copy[i] as number
-          tasks.push(wire.get(id) ?? { id, submission: -1, index: -1, attempt: 0 })
-          wire.delete(id)
+        for (let at_ = 1; at_ < copy.length; at_ += Run.stride) {
+          const id = copy[at_ + Run.id] as number
           worker.unanswered.set(id, sent)
           sent.remaining++
           if (faults.some((f) => f._tag === "CorruptPayload" && f.task === dispatchedTasks)) {
             record({ _tag: "Corrupt", at, pool, worker: worker.id, task: id })
-            copy[i + 2] = corrupted
+            copy[at_ + Run.payload] = corrupted
           }
           dispatchedTasks++
         }
-        record({ _tag: "Dispatch", at, pool, worker: worker.id, tasks })
         tasksInFlight += sent.remaining
         maxTasksInFlight = Math.max(maxTasksInFlight, tasksInFlight)
         maxOutstanding = Math.max(maxOutstanding, ++worker.outstanding)
@@ -303,146 +316,143 @@ export const makeSimulatedPool = (options: SimulatedPoolOptions): SimulatedPool 
     toWorker(worker, () => {
       if (copy[0] !== Op.Shutdown) return worker.runtime.receive(copy as unknown as ToWorker)
       // As the thread host does: shut down, then exit.
-      void worker.runtime.shutdown(copy[1] as number).then(() => die(worker, "exited", "exited with code 0"))
+      void worker.runtime.shutdown(copy[1] as number).then(() => die(worker, "exited", { kind: "Exited", message: "exited with code 0" }))
     })
   }
 
-  const backend: Backend = {
-    spawn: (workerId: number, events: WorkerEvents): Connection => {
-      const process = world.process(`pool ${pool} worker ${workerId}`)
-      const mine = faults.filter((fault) => "worker" in fault && fault.worker === workerId)
-      const slow = mine.find((fault) => fault._tag === "Slow")
-      const worker: SimWorker = {
-        id: workerId,
-        process,
-        events,
-        runtime: undefined as unknown as WorkerRuntime,
-        slowness: slow === undefined ? 1 : Math.max(1, slow.factor),
-        fate: "running",
-        finalized: false,
-        toPoolAt: 0,
-        toWorkerAt: 0,
-        unanswered: new Map(),
-        outstanding: 0,
-        tasksRun: 0,
-        current: -1,
-        building: -1,
-        actorCall: -1,
-        has: (tag) => mine.some((fault) => fault._tag === tag)
-      }
-      workers.set(workerId, worker)
-      worker.runtime = new WorkerRuntime(instrument(options, worker, mine, crash, record), workerId, (message) =>
-        post(worker, message), {
-        services: process.services,
-        now: () => world.now,
-        onStart: (id) => {
-          worker.current = id
-          record({ _tag: "Start", at: world.now, pool, worker: workerId, task: id })
+  const spawn = (workerId: number, events: WorkerEvents): Connection => {
+    const process = world.process(`pool ${pool} worker ${workerId}`)
+    const mine = faults.filter((fault) => "worker" in fault && fault.worker === workerId)
+    const slow = mine.find((fault) => fault._tag === "Slow")
+    const worker: SimWorker = {
+      id: workerId,
+      process,
+      events,
+      runtime: undefined as unknown as WorkerRuntime,
+      slowness: slow === undefined ? 1 : Math.max(1, slow.factor),
+      fate: "running",
+      finalized: false,
+      toPoolAt: 0,
+      toWorkerAt: 0,
+      unanswered: new Map(),
+      outstanding: 0,
+      tasksRun: 0,
+      current: -1,
+      building: -1,
+      actorCall: -1,
+      has: (tag) => mine.some((fault) => fault._tag === tag)
+    }
+    workers.set(workerId, worker)
+    const tasksTaken = new Int32Array(new SharedArrayBuffer(4))
+    worker.runtime = new WorkerRuntime(instrument(options, worker, mine, crash, record), workerId, (message) =>
+      post(worker, message), {
+      services: process.services,
+      now: () => world.now,
+      clock: () => world.now,
+      tasksTaken,
+      onStart: (id) => {
+        worker.current = id
+        record({ _tag: "Start", at: world.now, pool, worker: workerId, task: id })
+      },
+      actors: {
+        onBuild: (actorId) => {
+          worker.building = actorId
+          record({ _tag: "ActorBuild", at: world.now, pool, worker: workerId, actor: actorId })
         },
-        actors: {
-          onBuild: (actorId) => {
-            worker.building = actorId
-            record({ _tag: "ActorBuild", at: world.now, pool, worker: workerId, actor: actorId })
-          },
-          onCall: (actorId, callId) => {
-            worker.actorCall = callId
-            record({ _tag: "ActorStart", at: world.now, pool, worker: workerId, actor: actorId, call: callId })
-          }
-        }
-      })
-      record({ _tag: workerId < options.dispatcher.size ? "Spawn" : "Restart", at: world.now, pool, worker: workerId })
-      for (const fault of mine) {
-        if (fault._tag === "CrashAt") process.setTimer(fault.millis, () => crash(worker, "CrashAt"))
-      }
-      // Starting a thread takes a while too.
-      process.setTimer(latency(worker), () => void worker.runtime.start())
-      return {
-        send: (message) => send(worker, message),
-        terminate: () => {
-          if (!process.alive) return
-          record({ _tag: "Terminate", at: world.now, pool, worker: workerId })
-          die(worker, "terminated", "was terminated")
+        onCall: (actorId, callId) => {
+          worker.actorCall = callId
+          record({ _tag: "ActorStart", at: world.now, pool, worker: workerId, actor: actorId, call: callId })
         }
       }
+    })
+    record({ _tag: workerId < spec.size ? "Spawn" : "Restart", at: world.now, pool, worker: workerId })
+    for (const fault of mine) {
+      if (fault._tag === "CrashAt") process.setTimer(fault.millis, () => crash(worker, "CrashAt"))
+    }
+    // Starting a thread takes a while too.
+    process.setTimer(latency(worker), () => void worker.runtime.start())
+    return {
+      send: (message) => send(worker, message),
+      terminate: () => {
+        if (!process.alive) return
+        record({ _tag: "Terminate", at: world.now, pool, worker: workerId })
+        die(worker, "terminated", { kind: "Terminated", message: "was terminated" })
+      },
+      tasksTaken: () => Atomics.load(tasksTaken, 0)
     }
   }
 
-  const timers: Timers = {
-    set: (millis, f) => caller.setTimer(millis, f),
-    // Like `clearTimeout`, clearing nothing is fine: the dispatcher clears timers it may not have set.
-    clear: (timer) => {
-      if (timer !== undefined) caller.clearTimer(timer as ReturnType<Process["setTimer"]>)
-    }
-  }
-
-  const dispatcher = new Dispatcher(backend, {
-    ...options.dispatcher,
-    timers,
-    onDispatch: (_workerId, taskId, submission, index, attempts) => {
-      wire.set(taskId, { id: taskId, submission: submissionIds.get(submission) ?? -1, index, attempt: attempts })
+  // What the pool itself decided, as the trace names it (rule 5's first level, and the caller's view).
+  spec.events.subscribe({
+    onEvent: (event) => {
+      const traced = traceOf(event, pool)
+      if (traced !== undefined) record(traced)
     }
   })
 
-  const client: PoolClient = {
-    size: dispatcher.size,
-    // Set once the layer hosts the group's actors (`hostActors`).
-    get actors() {
-      return dispatcher.actors
-    },
-    submit: (submission: Submission): Ticket => {
-      const id = nextSubmission++
-      record({
-        _tag: "Submit",
-        at: world.now,
+  state.pools.push({
+    summary: (): PoolSummary => ({
+      pool,
+      size: spec.size,
+      pipelineDepth: spec.pipelineDepth,
+      retries: spec.retries,
+      workers: [...workers.values()].map((worker) => ({ id: worker.id, fate: worker.fate, finalized: worker.finalized })),
+      maxOutstandingMessages: maxOutstanding,
+      maxTasksInFlight
+    })
+  })
+
+  return { spawn }
+}
+
+/** A pool event as a trace event; the wire's and the workers' own events are recorded where they happen. */
+const traceOf = (event: PoolEvent, pool: number): Event | undefined => {
+  const at = event.at
+  switch (event._tag) {
+    case "Submitted":
+      return { _tag: "Submit", at, pool, submission: event.submission, task: event.taskName, count: event.count, chunkSize: event.chunkSize }
+    case "Cancelled":
+      return { _tag: "Cancel", at, pool, submission: event.submission }
+    case "Settled":
+      return {
+        _tag: "Settle",
+        at,
         pool,
-        submission: id,
-        task: submission.taskName,
-        count: submission.payloads.length,
-        chunkSize: submission.chunkSize
-      })
-      const traced: Submission = {
-        ...submission,
-        settle: (index, outcome, value, workerId, attempts) => {
-          record({ _tag: "Settle", at: world.now, pool, submission: id, index, outcome: outcomeName(outcome), worker: workerId, attempts })
-          submission.settle(index, outcome, value, workerId, attempts)
-        }
+        submission: event.submission,
+        index: event.index,
+        outcome: event.outcome,
+        worker: event.workerId,
+        attempts: event.attempt
       }
-      submissionIds.set(traced, id)
-      const ticket = dispatcher.submit(traced)
-      let cancelled = false
+    case "Dispatched":
       return {
-        cancel: () => {
-          if (!cancelled) record({ _tag: "Cancel", at: world.now, pool, submission: id })
-          cancelled = true
-          return ticket.cancel()
-        }
+        _tag: "Dispatch",
+        at,
+        pool,
+        worker: event.workerId,
+        tasks: event.tasks.map((task) => ({ id: task.taskId, submission: task.submission, index: task.index, attempt: task.attempt }))
       }
-    }
+    case "Requeued":
+      return { _tag: "Requeue", at, pool, submission: event.submission, index: event.index, why: event.why }
+    case "ActorSpawn":
+      return { _tag: "ActorSpawn", at, pool, actor: event.actorId, name: event.name }
+    case "ActorCall":
+      return { _tag: "ActorCall", at, pool, actor: event.actorId, call: event.callId, method: event.method, from: event.from }
+    case "ActorAnswer":
+      return { _tag: "ActorAnswer", at, pool, actor: event.actorId, call: event.callId, outcome: event.outcome, worker: event.workerId }
+    case "ActorCancel":
+      return { _tag: "ActorCancel", at, pool, actor: event.actorId, call: event.callId }
+    case "ActorRestart":
+      return { _tag: "ActorRestart", at, pool, actor: event.actorId, restarts: event.restarts, after: event.delayMillis }
+    case "ActorDead":
+      return { _tag: "ActorDead", at, pool, actor: event.actorId }
+    case "ActorStop":
+      return { _tag: "ActorStop", at, pool, actor: event.actorId }
+    case "ActorStopped":
+      return { _tag: "ActorStopped", at, pool, actor: event.actorId }
+    default:
+      return undefined
   }
-
-  const summary = (): PoolSummary => ({
-    pool,
-    size: options.dispatcher.size,
-    pipelineDepth: options.dispatcher.pipelineDepth,
-    retries: options.dispatcher.retries,
-    workers: [...workers.values()].map((worker) => ({ id: worker.id, fate: worker.fate, finalized: worker.finalized })),
-    maxOutstandingMessages: maxOutstanding,
-    maxTasksInFlight
-  })
-
-  const actorObserver: ActorObserver = {
-    onSpawn: (actor, name) => record({ _tag: "ActorSpawn", at: world.now, pool, actor, name }),
-    onCall: (call, actor, method, from) => record({ _tag: "ActorCall", at: world.now, pool, actor, call, method, from }),
-    onAnswer: (call, actor, outcome, worker) =>
-      record({ _tag: "ActorAnswer", at: world.now, pool, actor, call, outcome: outcomeName(outcome), worker }),
-    onCancel: (call, actor) => record({ _tag: "ActorCancel", at: world.now, pool, actor, call }),
-    onRestart: (actor, restarts, after) => record({ _tag: "ActorRestart", at: world.now, pool, actor, restarts, after }),
-    onDead: (actor) => record({ _tag: "ActorDead", at: world.now, pool, actor }),
-    onStop: (actor) => record({ _tag: "ActorStop", at: world.now, pool, actor }),
-    onStopped: (actor) => record({ _tag: "ActorStopped", at: world.now, pool, actor })
-  }
-
-  return { dispatcher, client, timers, actorObserver, summary }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -483,7 +493,7 @@ const corrupted = Symbol.for("effect-parallel/Simulation/CorruptedPayload")
  * finish building.
  */
 const instrument = (
-  options: SimulatedPoolOptions,
+  options: WorldState & { readonly entry: WorkerEntry; readonly pool: number },
   worker: SimWorker,
   faults: ReadonlyArray<Fault>,
   crash: (worker: SimWorker, fault: Fault["_tag"]) => void,
@@ -628,7 +638,9 @@ const outcomeNames: ReadonlyArray<OutcomeName> = [
   "Interrupted",
   "Timeout",
   "Lost",
-  "Unavailable"
+  "Unavailable",
+  "Closed",
+  "Saturated"
 ]
 
 const outcomeName = (outcome: Outcome): OutcomeName => outcomeNames[outcome] ?? "Lost"

@@ -5,25 +5,21 @@
  * can then also take a message off it synchronously (`receiveMessageOnPort`), which is how
  * `poll` waits for a reply without going back to the event loop. Every message of a worker
  * comes through that one port, in order, and those it sent before it ended are taken before
- * its exit is reported.
+ * its exit is reported. Each worker also gets a 4-byte `SharedArrayBuffer` where it counts the
+ * tasks it took off its queue (the Dispatcher's rule 7).
  *
  * Also tracks every thread it started until Node reports its exit, so tests (and users) can
  * check that a closed pool left no thread behind.
  */
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { availableParallelism } from "node:os"
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from "node:worker_threads"
-import type { Backend, Connection, WorkerEvents } from "../scheduler/Dispatcher.ts"
-
-export interface ThreadOptions {
-  /** The worker entry module (`export default Worker.serve(…)`). */
-  readonly entry: string
-  /**
-   * Per-thread V8 heap limits: a worker over them dies and its tasks fail as `WorkerLost`. Fields
-   * not given take `defaultResourceLimits`.
-   */
-  readonly resourceLimits?: { readonly maxOldGenerationSizeMb?: number; readonly maxYoungGenerationSizeMb?: number }
-  /** How long `poll` waits for a message, in milliseconds (the pool's `replyWait`); 0: no `poll`. */
-  readonly replyWaitMillis: number
-}
+import { InvalidOptions, PoolError } from "../../core/PoolError.ts"
+import { isWorkerEntry } from "../../core/Worker.ts"
+import type { WorkerExit } from "../protocol/protocol.ts"
+import { type Backend, type Connection, type PoolSpec, realTimers, WorkerBackend, type WorkerEvents } from "./Backend.ts"
+import { toHref } from "./entry.ts"
 
 /** Why a 24 MB young generation: `WorkerPool.Options.resourceLimits`. */
 const defaultResourceLimits = { maxYoungGenerationSizeMb: 24 }
@@ -34,45 +30,73 @@ const live = new Set<Worker>()
 /** Worker threads started by any pool whose exit Node has not yet reported. */
 export const liveThreads = (): number => live.size
 
-export const threadBackend = (options: ThreadOptions): Backend => ({
-  spawn: (workerId: number, events: WorkerEvents): Connection => {
-    const { port1: replies, port2: workerReplies } = new MessageChannel()
-    const worker = new Worker(threadMain, {
-      workerData: { entry: options.entry, workerId, replies: workerReplies },
-      transferList: [workerReplies],
-      resourceLimits: { ...defaultResourceLimits, ...options.resourceLimits }
-    })
-    live.add(worker)
-    let failure: string | undefined
-    replies.on("message", events.onMessage)
-    worker.on("error", (error) => {
-      failure = `crashed: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`
-    })
-    worker.on("exit", (code) => {
-      live.delete(worker)
-      // What the worker said before it ended comes before its end.
-      while (takeMessage(replies, events)) { /* delivered */ }
-      replies.close()
-      events.onExit(failure ?? `exited with code ${code}`)
-    })
-    const replyWaitMillis = options.replyWaitMillis
-    return {
-      send: (message) => worker.postMessage(message),
-      terminate: () => void worker.terminate(),
-      ...(replyWaitMillis > 0
-        ? {
-          poll: () => {
-            const until = performance.now() + replyWaitMillis
-            do {
-              if (takeMessage(replies, events)) return true
-            } while (performance.now() < until)
-            return false
-          }
-        }
-        : {})
-    }
+/** Worker threads: shared memory, crashes contained in their thread, handlers that never yield stopped by termination. */
+export const backend: Backend = {
+  name: "threads",
+  capabilities: { sharesMemory: true, canTerminate: true, isolatesCrashes: true, heapLimits: true },
+  timers: realTimers,
+  defaultSize: availableParallelism,
+  make: (spec) =>
+    isWorkerEntry(spec.entry)
+      ? Effect.fail(
+        new PoolError({
+          reason: new InvalidOptions({ path: ["entry"], message: "the threads backend needs the entry's module URL or path" })
+        })
+      )
+      : Effect.succeed({ spawn: (workerId, events) => spawnThread(toHref(spec.entry as URL | string), spec, workerId, events) })
+}
+
+/** Pools in its scope run on worker threads (what they do without any backend Layer). */
+export const layer: Layer.Layer<WorkerBackend> = Layer.succeed(WorkerBackend, backend)
+
+const spawnThread = (entry: string, spec: PoolSpec, workerId: number, events: WorkerEvents): Connection => {
+  const { port1: replies, port2: workerReplies } = new MessageChannel()
+  const tasksTaken = new Int32Array(new SharedArrayBuffer(4))
+  const worker = new Worker(threadMain, {
+    workerData: { entry, workerId, replies: workerReplies, tasksTaken: tasksTaken.buffer },
+    transferList: [workerReplies],
+    resourceLimits: { ...defaultResourceLimits, ...spec.resourceLimits }
+  })
+  live.add(worker)
+  let failure: WorkerExit | undefined
+  let terminated = false
+  replies.on("message", events.onMessage)
+  worker.on("error", (error) => {
+    const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+    failure = (error as { code?: unknown }).code === "ERR_WORKER_OUT_OF_MEMORY"
+      ? { kind: "OutOfMemory", message: `ran out of memory (${text})` }
+      : { kind: "Crashed", message: `crashed: ${text}` }
+  })
+  worker.on("exit", (code) => {
+    live.delete(worker)
+    // What the worker said before it ended comes before its end.
+    while (takeMessage(replies, events)) { /* delivered */ }
+    replies.close()
+    events.onExit(
+      failure ?? (terminated
+        ? { kind: "Terminated", message: "was terminated" }
+        : { kind: "Exited", message: `exited with code ${code}` })
+    )
+  })
+  const replyWaitMillis = spec.replyWaitMillis
+  return {
+    send: (message) => worker.postMessage(message),
+    terminate: () => {
+      terminated = true
+      void worker.terminate()
+    },
+    tasksTaken: () => Atomics.load(tasksTaken, 0),
+    poll: replyWaitMillis > 0
+      ? () => {
+        const until = performance.now() + replyWaitMillis
+        do {
+          if (takeMessage(replies, events)) return true
+        } while (performance.now() < until)
+        return false
+      }
+      : undefined
   }
-})
+}
 
 /** Delivers the port's next message now, if there is one. */
 const takeMessage = (port: MessagePort, events: WorkerEvents): boolean => {

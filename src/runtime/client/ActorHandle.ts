@@ -8,12 +8,8 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { Any, Handle } from "../../core/Actor.ts"
 import { HandleTypeId } from "../../core/Actor.ts"
-import { ActorUnavailable } from "../../core/ActorError.ts"
-import { hold as holdShared } from "../memory/Arena.ts"
-import { codecOf } from "../protocol/codec.ts"
-import { Outcome } from "../protocol/protocol.ts"
-import { toExit } from "./call.ts"
-import { type ActorTransport, WorkerTransport } from "./PoolClient.ts"
+import { one, unavailable } from "./call.ts"
+import { type ActorTransport, WorkerTransport } from "./ActorTransport.ts"
 
 /** The pool-side transport of every pool in this thread, by pool key, for handles decoded here. */
 const poolTransports = new Map<string, ActorTransport>()
@@ -69,36 +65,15 @@ export const makeHandle = <A extends Any>(
       Effect.withFiber((fiber) => {
         const task = actor.methods[method]
         if (task === undefined) return Effect.die(new Error(`actor ${actor.name} has no method "${method}"`))
+        const target = { name: actor.name, id }
         const transport = resolve(fiber.context as Context.Context<never>)
-        if (transport === undefined) {
-          return Effect.fail(unavailable(actor, id, "Dead", "no pool to reach it from this thread"))
-        }
-        const codec = codecOf(task)
-        const encoded = codec.encodePayload(payload)
-        if (encoded.issue !== undefined) {
-          return toExit(task, codec, payload, Outcome.PayloadInvalid, encoded.issue, -1, 0, undefined)
-        }
-        const held = codec.sharedPayload ? holdShared([encoded.value]) : undefined
-        if (held?._tag === "Released") {
-          return toExit(task, codec, payload, Outcome.PayloadInvalid, held.issue, -1, 0, undefined)
-        }
-        return Effect.callback<any, any>((resume) => {
-          const cancel = transport.call(id, task, encoded.value, (outcome, value, workerId) => {
-            held?.release()
-            if (outcome === Outcome.Unavailable) return resume(Effect.fail(unavailable(actor, id, value as "Stopped" | "Dead")))
-            resume(toExit(task, codec, payload, outcome, value, workerId, 1, undefined))
-          })
-          return held === undefined ? Effect.promise(cancel) : Effect.promise(() => cancel().then(held.release))
-        })
+        if (transport === undefined) return Effect.fail(unavailable(target, "Dead", -1, "no pool to reach it from this thread"))
+        return one(task, payload, 0, (encoded, settle) => ({
+          submission: -1,
+          cancel: transport.call(id, task, encoded[0], (outcome, value, workerId, callId) =>
+            settle(0, outcome, value, workerId, 1, callId ?? -1))
+        }), target)
       }) as any
   }
   return handle
 }
-
-export const unavailable = (actor: Any, id: number, reason: "Stopped" | "Dead", detail?: string) =>
-  new ActorUnavailable({
-    actorName: actor.name,
-    actorId: id,
-    reason,
-    message: detail ?? (reason === "Stopped" ? "the actor was stopped" : "the actor died and will not be restarted")
-  })

@@ -1,18 +1,30 @@
 /**
  * The contracts between the public calling API and a pool's machinery: what a caller hands a
  * pool (`Submission`), what it gets back (`Ticket`, `Settle`), the pool as callers see it
- * (`PoolClient`), and how actor spawns and calls travel (`ActorTransport`).
+ * (`PoolClient`); how actor spawns and calls travel is `ActorTransport.ts`.
  *
  * The scheduler implements them; the call path (`call.ts`) and actor handles use them. The hot
  * path is plain functions; Effects wrap it in the public API.
  */
 import * as Context from "effect/Context"
-import type { Any as ActorAny } from "../../core/Actor.ts"
-import type { Any as TaskAny, Runner } from "../../core/Task.ts"
+import type { Runner } from "../../core/Task.ts"
+import type { PoolEvents, PoolStats } from "../../core/PoolEvent.ts"
 import type { Outcome } from "../protocol/protocol.ts"
+import type { ActorTransport } from "./ActorTransport.ts"
 
-/** Receives the outcomes of a submission, one call per task, in completion order. */
-export type Settle = (index: number, outcome: Outcome, value: unknown, workerId: number, attempts: number) => void
+/**
+ * Receives the outcomes of a submission, one call per task, in completion order: the task's
+ * position, how it ended, the outcome's value, the worker (-1: none), how many times it was sent,
+ * and the pool-wide id of its last attempt (-1: never sent).
+ */
+export type Settle = (
+  index: number,
+  outcome: Outcome,
+  value: unknown,
+  workerId: number,
+  attempts: number,
+  taskId: number
+) => void
 
 /** A batch of tasks handed to a pool: payloads are already in their encoded (wire) form. */
 export interface Submission {
@@ -20,7 +32,11 @@ export interface Submission {
   readonly payloads: ReadonlyArray<unknown>
   /** Tasks per message; the pool may send fewer (fair share, capacity). */
   readonly chunkSize: number
+  /** A single run: it shares messages with other single runs (up to 256), whoever made them. */
+  readonly coalesce: boolean
   readonly timeoutMillis: number
+  /** When the pool's queue is full (`maxQueued`): wait for room, or fail at once. Default: the pool's. */
+  readonly whenFull?: "wait" | "fail" | undefined
   readonly settle: Settle
 }
 
@@ -30,10 +46,14 @@ export interface PoolClient {
   readonly submit: (submission: Submission) => Ticket
   /** Where spawns and calls of the pool's actors go; absent on pools without actors. */
   readonly actors?: ActorTransport | undefined
+  /** What the pool does, for observers. */
+  readonly events: PoolEvents
+  readonly stats: () => PoolStats
 }
 
-/** A submitted batch. `cancel` resolves when its tasks have stopped in the workers. */
+/** A submitted batch: its number in the pool's events, and `cancel`, which resolves when its tasks have stopped in the workers. */
 export interface Ticket {
+  readonly submission: number
   readonly cancel: () => Promise<void>
 }
 
@@ -48,30 +68,3 @@ export const runnerKey = <N extends string>(name: N): Context.Service<Runner<N>,
   }
   return key
 }
-
-// ---------------------------------------------------------------------------------------------
-// Actors
-// ---------------------------------------------------------------------------------------------
-
-/** Receives a call's outcome once. */
-export type Reply = (outcome: Outcome, value: unknown, workerId: number) => void
-
-/**
- * Moves calls to actors: the pool's actor host in the caller's thread, or, inside a worker, the
- * worker's own channel to its pool.
- */
-export interface ActorTransport {
-  readonly spawn: (
-    actor: ActorAny,
-    init: unknown,
-    options: { readonly worker: number | undefined; readonly maxRestarts: number; readonly backoffMillis: number },
-    reply: Reply
-  ) => number
-  readonly call: (actorId: number, method: TaskAny, payload: unknown, reply: Reply) => () => Promise<void>
-  readonly stop: (actorId: number) => Promise<void>
-}
-
-/** Inside a worker: the channel its handlers' actor calls go through. */
-export class WorkerTransport extends Context.Service<WorkerTransport, ActorTransport>()(
-  "effect-parallel/Actor/WorkerTransport"
-) {}

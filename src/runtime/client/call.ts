@@ -1,42 +1,170 @@
 /**
- * The caller's side of a call: how a worker's report becomes the caller's typed `Exit`.
+ * The one call path, in the caller's thread, for tasks and actor calls alike: encode the payload
+ * with its Schema → hold the shared memory it carries → hand it to a route (a pool's queue, an
+ * actor's mailbox) → on its settle, let the memory go → decode the outcome → the caller's typed
+ * Exit. A hook added here (trace context, timing, metrics) covers every kind of call.
+ *
+ * `one` runs a single call (`Task.run`, an actor method); `many` a batch (`Task.map`,
+ * `mapUnordered`, a stream chunk), in input or completion order, failing fast.
  */
 import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import { ActorError, Unavailable } from "../../core/ActorError.ts"
 import type * as Task from "../../core/Task.ts"
 import {
+  Defect,
+  PayloadInvalid,
+  PoolClosed,
+  PoolSaturated,
   renderInput,
-  TaskDefect,
-  type TaskFailure,
-  TaskPayloadError,
-  TaskTimeout,
+  TaskError,
+  type TaskErrorReason,
+  Timeout,
   WorkerLost
 } from "../../core/TaskError.ts"
-import type { Codec } from "../protocol/codec.ts"
-import { Outcome, type PayloadIssue, type RemoteError } from "../protocol/protocol.ts"
+import { hold } from "../memory/Arena.ts"
+import { type Codec, codecOf } from "../protocol/codec.ts"
+import { Outcome, type PayloadIssue, type RemoteError, type WorkerExit } from "../protocol/protocol.ts"
+import type { Settle, Ticket } from "./PoolClient.ts"
 
 export interface CallOptions {
   /** Per-task timeout, enforced in the worker; on expiry the handler is interrupted. */
   readonly timeout?: Duration.Input | undefined
 }
 
-/** Turns a worker's report into the caller's typed Exit. */
-export const toExit = <T extends Task.Any>(
+/** Whose call it is, for errors that name an actor. */
+export interface ActorTarget {
+  readonly name: string
+  readonly id: number
+}
+
+/**
+ * Where a call's encoded payloads go: it submits them and returns the ticket that cancels them.
+ * Outcomes come back through `settle`, one per payload.
+ */
+export type Route = (encoded: ReadonlyArray<unknown>, settle: Settle) => Ticket
+
+/** The failures of a call besides the task's declared error. */
+export type CallFailure = TaskError | ActorError
+
+/** A single call. Interrupting it cancels it in the worker and waits until it stopped there. */
+export const one = <T extends Task.Any>(
+  task: T,
+  payload: unknown,
+  timeoutMillis: number,
+  route: Route,
+  actor?: ActorTarget
+): Effect.Effect<Task.Success<T>, Task.Error<T> | CallFailure> => {
+  const codec = codecOf(task)
+  const encoded = codec.encodePayload(payload)
+  if (encoded.issue !== undefined) return Effect.fail(rejected(task, payload, encoded.issue))
+  const held = codec.sharedPayload ? hold([encoded.value]) : undefined
+  if (held?._tag === "Released") return Effect.fail(rejected(task, payload, held.issue))
+  return Effect.callback<Task.Success<T>, Task.Error<T> | CallFailure>((resume) => {
+    const ticket = route([encoded.value], (_index, outcome, value, workerId, attempts, taskId) => {
+      held?.release()
+      resume(exitOf(task, codec, payload, timeoutMillis, outcome, value, workerId, attempts, taskId, actor))
+    })
+    return held === undefined ? Effect.promise(ticket.cancel) : Effect.promise(() => ticket.cancel().then(held.release))
+  })
+}
+
+export interface ManyOptions {
+  readonly timeoutMillis: number
+  /** Results in input order (`map`), or in completion order (`mapUnordered`). */
+  readonly ordered: boolean
+  /** Told of each success as it arrives (a progress bar), and of the ticket once submitted. */
+  readonly onSubmitted?: ((ticket: Ticket) => void) | undefined
+  readonly onSuccess?: (() => void) | undefined
+  /** Called once, when the batch ends however it ends. */
+  readonly onDone?: (() => void) | undefined
+}
+
+/**
+ * A batch of calls to one task. Fails fast: the first failure cancels the rest in the workers,
+ * and the batch fails with that task's error once they stopped.
+ */
+export const many = <T extends Task.Any>(
+  task: T,
+  payloads: ReadonlyArray<unknown>,
+  route: Route,
+  options: ManyOptions
+): Effect.Effect<Array<Task.Success<T>>, Task.Error<T> | CallFailure> => {
+  const count = payloads.length
+  if (count === 0) return Effect.succeed([])
+  const codec = codecOf(task)
+  const encoded = new Array<unknown>(count)
+  for (let i = 0; i < count; i++) {
+    const result = codec.encodePayload(payloads[i])
+    if (result.issue !== undefined) return Effect.fail(rejected(task, payloads[i], result.issue))
+    encoded[i] = result.value
+  }
+  // The batch owns the shared memory its payloads carry until none of its tasks is in a worker.
+  const held = codec.sharedPayload ? hold(encoded) : undefined
+  if (held?._tag === "Released") return Effect.fail(rejected(task, payloads[held.index], held.issue))
+  const release = held === undefined ? undefined : held.release
+  return Effect.callback<Array<Task.Success<T>>, Task.Error<T> | CallFailure>((resume) => {
+    const results = new Array<Task.Success<T>>(count)
+    let settled = 0
+    let done = false
+    const stop = () => {
+      if (done) return
+      done = true
+      options.onDone?.()
+    }
+    const ticket = route(encoded, (index, outcome, value, workerId, attempts, taskId) => {
+      if (done) return
+      const exit = exitOf(task, codec, payloads[index], options.timeoutMillis, outcome, value, workerId, attempts, taskId)
+      if (Exit.isFailure(exit)) {
+        // Fail fast: stop the rest in the workers before the batch reports the failure.
+        stop()
+        void ticket.cancel().then(() => {
+          release?.()
+          resume(exit as Exit.Exit<never, Task.Error<T> | CallFailure>)
+        })
+        return
+      }
+      results[options.ordered ? index : settled] = exit.value
+      settled++
+      options.onSuccess?.()
+      if (settled === count) {
+        stop()
+        release?.()
+        resume(Exit.succeed(results))
+      }
+    })
+    if (!done) options.onSubmitted?.(ticket)
+    return Effect.promise(() => {
+      stop()
+      return release === undefined ? ticket.cancel() : ticket.cancel().then(release)
+    })
+  })
+}
+
+/** Turns a worker's (or the pool's) report into the caller's typed Exit. */
+export const exitOf = <T extends Task.Any>(
   task: T,
   codec: Codec,
   input: unknown,
+  timeoutMillis: number,
   outcome: Outcome,
   value: unknown,
   workerId: number,
   attempts: number,
-  options: CallOptions | undefined
-): Exit.Exit<Task.Success<T>, Task.Error<T> | TaskFailure> => {
+  taskId: number,
+  actor?: ActorTarget
+): Exit.Exit<Task.Success<T>, Task.Error<T> | CallFailure> => {
+  const fail = (reason: TaskErrorReason) =>
+    Exit.fail(
+      new TaskError({ taskName: task.name, taskId, workerId, attempts, input: renderInput(input), reason })
+    )
   switch (outcome) {
     case Outcome.Success: {
       const decoded = codec.decodeSuccess(value)
       return decoded.issue === undefined
         ? Exit.succeed(decoded.value as Task.Success<T>)
-        : Exit.fail(defect(task, input, workerId, {
+        : fail(defect({
           name: "SuccessDecodeError",
           message: `result does not match the success Schema: ${decoded.issue.message}`,
           stack: ""
@@ -46,57 +174,60 @@ export const toExit = <T extends Task.Any>(
       const decoded = codec.decodeError(value)
       return decoded.issue === undefined
         ? Exit.fail(decoded.value as Task.Error<T>)
-        : Exit.fail(defect(task, input, workerId, {
+        : fail(defect({
           name: "ErrorDecodeError",
           message: `declared error does not match the error Schema: ${decoded.issue.message}`,
           stack: ""
         }))
     }
     case Outcome.Defect:
-      return Exit.fail(defect(task, input, workerId, value as RemoteError))
+      return fail(defect(value as RemoteError))
     case Outcome.PayloadInvalid:
-      return Exit.fail(payloadError(task, input, value as PayloadIssue, workerId))
+      return fail(payloadInvalid(value as PayloadIssue))
     case Outcome.Timeout:
-      return Exit.fail(
-        new TaskTimeout({
-          taskName: task.name,
-          workerId,
-          input: renderInput(input),
-          timeoutMillis: timeoutMillis(options)
-        })
-      )
+      return fail(new Timeout({ timeoutMillis }))
+    case Outcome.Lost: {
+      const exit = value as WorkerExit
+      return fail(new WorkerLost({ exit: exit.kind, message: exit.message }))
+    }
+    case Outcome.Saturated:
+      return fail(new PoolSaturated({ maxQueued: value as number }))
+    case Outcome.Unavailable:
+      return Exit.fail(unavailable(actor, value as "Stopped" | "Dead", workerId))
     default:
-      // Interrupted without the caller asking (the pool is closing), or the worker died.
-      return Exit.fail(
-        new WorkerLost({
-          taskName: task.name,
-          workerId,
-          input: renderInput(input),
-          reason: typeof value === "string" ? value : "interrupted: the pool is shutting down",
-          attempts
-        })
-      )
+      // Closed, or interrupted without the caller asking: the pool is closing.
+      return fail(new PoolClosed({ message: typeof value === "string" ? value : "the pool closed" }))
   }
 }
 
-const defect = (task: Task.Any, input: unknown, workerId: number, remote: RemoteError) =>
-  new TaskDefect({
+/** A payload the caller's side rejected, before any worker saw it. */
+export const rejected = (task: Task.Any, input: unknown, issue: PayloadIssue): TaskError =>
+  new TaskError({
     taskName: task.name,
-    workerId,
+    taskId: -1,
+    workerId: -1,
+    attempts: 0,
     input: renderInput(input),
-    remoteName: remote.name,
-    message: remote.message,
-    remoteStack: remote.stack
+    reason: payloadInvalid(issue)
   })
 
-export const payloadError = (task: Task.Any, input: unknown, issue: PayloadIssue, workerId: number) =>
-  new TaskPayloadError({
-    taskName: task.name,
+/** A call to an actor that is not alive: nothing reached it. */
+export const unavailable = (actor: ActorTarget | undefined, state: "Stopped" | "Dead", workerId = -1, detail?: string) =>
+  new ActorError({
+    actorName: actor?.name ?? "",
+    actorId: actor?.id ?? -1,
     workerId,
-    input: renderInput(input),
-    path: issue.path,
-    message: issue.message
+    input: "",
+    reason: new Unavailable({
+      state,
+      message: detail ?? (state === "Stopped" ? "the actor was stopped" : "the actor died and will not be restarted")
+    })
   })
 
-export const timeoutMillis = (options: CallOptions | undefined): number =>
+const defect = (remote: RemoteError) =>
+  new Defect({ remoteName: remote.name, message: remote.message, remoteStack: remote.stack })
+
+const payloadInvalid = (issue: PayloadIssue) => new PayloadInvalid({ path: issue.path, message: issue.message })
+
+export const timeoutMillisOf = (options: CallOptions | undefined): number =>
   options?.timeout === undefined ? 0 : Math.max(1, Duration.toMillis(options.timeout))

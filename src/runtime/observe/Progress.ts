@@ -1,8 +1,10 @@
 /**
  * Progress bars for `Task.map(…, { progress: true })`, drawn by cli-progress on stderr when it is
- * a terminal, and nothing at all otherwise (CI logs, pipes).
+ * a terminal, and nothing at all otherwise (CI logs, pipes). A bar is a subscriber of its pool's
+ * events (`followSubmission`).
  */
 import cliProgress from "cli-progress"
+import type { PoolEvents } from "../../core/PoolEvent.ts"
 
 export interface Progress {
   readonly increment: () => void
@@ -33,5 +35,30 @@ export const startProgress = (label: string, total: number, stream: NodeJS.Write
       stopped = true
       bar.stop()
     }
+  }
+}
+
+/**
+ * A progress bar that follows one submission on its pool's events: it counts that submission's
+ * successes. Subscribes only when the stream is a terminal (an unobserved pool makes no events);
+ * the returned function stops the bar and unsubscribes.
+ */
+export const followSubmission = (
+  events: PoolEvents,
+  submission: number,
+  label: string,
+  total: number,
+  stream: NodeJS.WriteStream = process.stderr
+): () => void => {
+  if (!stream.isTTY) return () => {}
+  const bar = startProgress(label, total, stream)
+  const unsubscribe = events.subscribe({
+    onEvent: (event) => {
+      if (event._tag === "Settled" && event.submission === submission && event.outcome === "Success") bar.increment()
+    }
+  })
+  return () => {
+    unsubscribe()
+    bar.stop()
   }
 }

@@ -19,14 +19,21 @@
  *                  results when it runs out of queued work, or every `flushEvery` results, or
  *                  when the oldest unsent result is `flushAfterMillis` old — so a long batch
  *                  reports progress and a short one costs one message.
+ *   pool → worker  `[RunTimed, …]`: the same, while an observer wants timings; answered with
+ *                  `[ResultsTimed, id, outcome, value, startedAt, endedAt, …]` (the worker's clock
+ *                  in pool-clock milliseconds: `performance.timeOrigin + performance.now()`).
+ *   Each worker also counts, in memory it shares with the pool, the tasks it has taken off its
+ *   queue (run, rejected or skipped): no message per task, and after a crash the pool knows
+ *   which of the tasks it sent never started (see the Dispatcher's rule 7).
  *   worker → pool  `[Started, id]`, sent at once, only for tasks with a timeout: the pool starts
  *                  a backstop timer (timeout + grace) so that a handler that never yields (a
  *                  synchronous infinite loop) gets its worker terminated and replaced.
  *
  * Cancellation (the caller was interrupted, or a `map` failed fast):
- *   pool → worker  `[Cancel, id, …]`: queued tasks are dropped, the running one is interrupted
- *                  (its finalizers run); each is answered with outcome `Interrupted`. The pool
- *                  waits `cancelGrace` for those answers, then terminates the worker.
+ *   pool → worker  `[Cancel, id, …]`: queued tasks are dropped first, then the running one is
+ *                  interrupted (its finalizers run), so no cancelled task starts in between;
+ *                  each is answered with outcome `Interrupted`. The pool waits `interruptGrace`
+ *                  for those answers, then terminates the worker.
  *
  * Shutdown (the pool's scope closes):
  *   pool → worker  `[Shutdown, exitTimeoutMillis]`: the worker interrupts what it runs, closes its
@@ -72,10 +79,12 @@ export const Op = {
   Stop: 12,
   Stopped: 13,
   Ask: 14,
-  Answer: 15
+  Answer: 15,
+  RunTimed: 16,
+  ResultsTimed: 17
 } as const
 
-/** How a task ended, as reported by a worker. */
+/** How a task ended, as reported by a worker, or as the pool decided. */
 export const Outcome = {
   /** value: the success Schema's encoded form */
   Success: 0,
@@ -89,12 +98,22 @@ export const Outcome = {
   Interrupted: 4,
   /** value: undefined */
   Timeout: 5,
-  /** The pool's verdict for a task or call whose worker died or was closed (on the wire only in `Answer`). value: the reason */
+  /** The pool's verdict for a task or call whose worker died holding it (on the wire only in `Answer`). value: `WorkerExit` */
   Lost: 6,
   /** A call to an actor that is not alive (on the wire only in `Answer`). value: "Stopped" | "Dead" */
-  Unavailable: 7
+  Unavailable: 7,
+  /** The pool closed (or broke) before the task finished (on the wire only in `Answer`). value: a message */
+  Closed: 8,
+  /** The pool's queue was full and the call would not wait (never on the wire). value: `maxQueued` */
+  Saturated: 9
 } as const
 export type Outcome = (typeof Outcome)[keyof typeof Outcome]
+
+/** How a worker ended: the value of a `Lost` outcome. */
+export interface WorkerExit {
+  readonly kind: "Crashed" | "Exited" | "OutOfMemory" | "Terminated"
+  readonly message: string
+}
 
 /** An exception from the other side, reduced to what survives a structured clone. */
 export interface RemoteError {
@@ -109,13 +128,30 @@ export interface PayloadIssue {
   readonly message: string
 }
 
-/** Fields per task in a `Run` message. */
-export const runStride = 4
-/** Fields per task in a `Results` message. */
-export const resultStride = 3
+/**
+ * The layout of a `Run` message: after the opcode, `stride` fields per task, at these offsets.
+ * Only `pushRun` writes one; readers index `message[at + Run.payload]` with `at` stepping by the
+ * stride from 1. A per-task field added here (a trace context, a timestamp) changes this file,
+ * its writer and its reader, nothing else.
+ */
+export const Run = { stride: 4, id: 0, taskName: 1, payload: 2, timeoutMillis: 3 } as const
+
+export const pushRun = (fields: Array<unknown>, id: number, taskName: string, payload: unknown, timeoutMillis: number): void => {
+  fields.push(id, taskName, payload, timeoutMillis)
+}
+
+/** The layout of a `Results` or `Replies` message: after the opcode, `stride` fields per outcome. */
+export const Result = { stride: 3, id: 0, outcome: 1, value: 2 } as const
+
+export const pushResult = (fields: Array<unknown>, id: number, outcome: Outcome, value: unknown): void => {
+  fields.push(id, outcome, value)
+}
+
+/** The layout of a `ResultsTimed` message: a `Results` layout plus when the handler ran (pool clock, ms). */
+export const ResultTimed = { stride: 5, id: 0, outcome: 1, value: 2, startedAt: 3, endedAt: 4 } as const
 
 export type ToWorker =
-  | readonly [typeof Op.Run, ...Array<unknown>]
+  | readonly [typeof Op.Run | typeof Op.RunTimed, ...Array<unknown>]
   | readonly [typeof Op.Cancel, ...Array<number>]
   | readonly [typeof Op.Shutdown, number]
   | readonly [typeof Op.Spawn, actorId: number, actorName: string, init: unknown]
@@ -126,7 +162,7 @@ export type ToWorker =
 export type FromWorker =
   | readonly [typeof Op.Ready]
   | readonly [typeof Op.InitFailed, RemoteError]
-  | readonly [typeof Op.Results, ...Array<unknown>]
+  | readonly [typeof Op.Results | typeof Op.ResultsTimed, ...Array<unknown>]
   | readonly [typeof Op.Started, number]
   | readonly [typeof Op.Closed]
   | readonly [typeof Op.Spawned, actorId: number, outcome: Outcome, value: unknown]

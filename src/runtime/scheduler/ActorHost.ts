@@ -15,9 +15,11 @@
  */
 import type { Any as ActorAny } from "../../core/Actor.ts"
 import type { Any as TaskAny } from "../../core/Task.ts"
-import type { ActorTransport as Transport, Reply } from "../client/PoolClient.ts"
-import type { Dispatcher, Timers, WorkerListener } from "./Dispatcher.ts"
-import { type FromWorker, Op, Outcome, type RemoteError, resultStride } from "../protocol/protocol.ts"
+import type { ActorTransport as Transport, Reply } from "../client/ActorTransport.ts"
+import type { Timers } from "../backends/Backend.ts"
+import type { EventHub } from "../observe/EventHub.ts"
+import { type FromWorker, Op, Outcome, type RemoteError, Result, type WorkerExit } from "../protocol/protocol.ts"
+import { type Dispatcher, outcomeName, type WorkerListener } from "./Dispatcher.ts"
 
 type State = "placing" | "starting" | "running" | "backoff" | "stopping" | "stopped" | "dead"
 
@@ -50,41 +52,18 @@ interface ActorRecord {
   timer: unknown
 }
 
-/**
- * What a host tells an observer as it works: the simulation traces it, a thread pool has none.
- * Called before the event's effects (a reply, a message) happen, so a trace reads cause first.
- */
-export interface ActorObserver {
-  /** The caller asked for a new actor. */
-  readonly onSpawn: (actorId: number, actorName: string) => void
-  /** A call was made, by the caller (`from` -1) or by a handler on worker `from`; `callId` names it on the wire. */
-  readonly onCall: (callId: number, actorId: number, method: string, from: number) => void
-  /** The call's one answer goes to whoever made it (rule 3). */
-  readonly onAnswer: (callId: number, actorId: number, outcome: Outcome, workerId: number) => void
-  /** Whoever made the call gave up on it unanswered: it gets no answer. */
-  readonly onCancel: (callId: number, actorId: number) => void
-  /** The instance is gone; the actor is rebuilt after `delayMillis`. */
-  readonly onRestart: (actorId: number, restarts: number, delayMillis: number) => void
-  /** Gone for good: its calls fail with `Unavailable: Dead` until it is stopped. */
-  readonly onDead: (actorId: number) => void
-  /** Someone asked to stop it. */
-  readonly onStop: (actorId: number) => void
-  /** The host forgot it: stopped, or its spawn failed (rule 5). */
-  readonly onStopped: (actorId: number) => void
-}
-
 export class ActorHost implements Transport, WorkerListener {
   private readonly dispatcher: Dispatcher
   private readonly timers: Timers
-  private readonly observer: ActorObserver | undefined
+  private readonly events: EventHub
   private readonly records = new Map<number, ActorRecord>()
   private readonly calls = new Map<number, Call>()
   private nextActorId = 0
 
-  constructor(dispatcher: Dispatcher, timers: Timers, observer?: ActorObserver) {
+  constructor(dispatcher: Dispatcher, timers: Timers) {
     this.dispatcher = dispatcher
     this.timers = timers
-    this.observer = observer
+    this.events = dispatcher.events
   }
 
   // -------------------------------------------------------------------------------------------
@@ -113,10 +92,11 @@ export class ActorHost implements Transport, WorkerListener {
       onStopped: [],
       timer: undefined
     }
-    this.observer?.onSpawn(record.id, actor.name)
+    const events = this.events
+    if (events.active) events.emit({ _tag: "ActorSpawn", at: events.now(), actorId: record.id, name: actor.name })
     if (this.dispatcher.isClosed) {
-      this.observer?.onStopped(record.id)
-      reply(Outcome.Lost, "the pool is closed", -1)
+      if (events.active) events.emit({ _tag: "ActorStopped", at: events.now(), actorId: record.id })
+      reply(Outcome.Closed, "the pool is closed", -1)
       return record.id
     }
     this.records.set(record.id, record)
@@ -130,7 +110,7 @@ export class ActorHost implements Transport, WorkerListener {
   readonly stop = (actorId: number): Promise<void> => {
     const record = this.records.get(actorId)
     if (record === undefined) return resolved()
-    this.observer?.onStop(actorId)
+    if (this.events.active) this.events.emit({ _tag: "ActorStop", at: this.events.now(), actorId })
     return new Promise((resolve) => {
       record.onStopped.push(resolve)
       switch (record.state) {
@@ -168,8 +148,8 @@ export class ActorHost implements Transport, WorkerListener {
       case Op.Spawned:
         return this.spawned(message[1], message[2], message[3], workerId)
       case Op.Replies:
-        for (let i = 1; i < message.length; i += resultStride) {
-          this.replied(message[i] as number, message[i + 1] as Outcome, message[i + 2], workerId)
+        for (let at = 1; at < message.length; at += Result.stride) {
+          this.replied(message[at + Result.id] as number, message[at + Result.outcome] as Outcome, message[at + Result.value], workerId)
         }
         return
       case Op.Stopped: {
@@ -186,23 +166,26 @@ export class ActorHost implements Transport, WorkerListener {
     for (const record of this.records.values()) if (record.state === "placing") this.place(record)
   }
 
-  onExit(workerId: number, reason: string): void {
-    const why = `worker ${workerId} ${reason}`
+  onExit(workerId: number, exit: WorkerExit): void {
+    const why: WorkerExit = { kind: exit.kind, message: `worker ${workerId} ${exit.message}` }
     for (const record of [...this.records.values()]) {
       if (record.workerId !== workerId || record.state === "placing" || record.state === "backoff") continue
       // Decide the actor's fate before answering its calls: a caller resumed by an answer may
       // call again at once, and must find the actor dead or rebuilding, not on a dead worker.
       const lost = [...record.inFlight]
+      const closed = this.dispatcher.isClosed
+      const outcome = closed ? Outcome.Closed : Outcome.Lost
+      const value = closed ? `the pool closed: ${why.message}` : why
       if (record.state === "stopping") {
         this.stopped(record)
-      } else if (this.dispatcher.isClosed) {
+      } else if (closed) {
         this.failWaiting(record, "Stopped")
         this.stopped(record)
-        if (record.onSpawned !== undefined) this.answerSpawn(record, Outcome.Lost, why, workerId)
+        if (record.onSpawned !== undefined) this.answerSpawn(record, outcome, value, workerId)
       } else {
-        this.crashed(record, Outcome.Lost, why, workerId)
+        this.crashed(record, outcome, value, workerId)
       }
-      for (const call of lost) this.finish(call, Outcome.Lost, why, workerId)
+      for (const call of lost) this.finish(call, outcome, value, workerId)
     }
   }
 
@@ -265,7 +248,9 @@ export class ActorHost implements Transport, WorkerListener {
     record.state = "backoff"
     record.workerId = -1
     const delay = record.backoffMillis * 2 ** (record.restarts - 1)
-    this.observer?.onRestart(record.id, record.restarts, delay)
+    if (this.events.active) {
+      this.events.emit({ _tag: "ActorRestart", at: this.events.now(), actorId: record.id, restarts: record.restarts, delayMillis: delay })
+    }
     record.timer = this.timers.set(delay, () => {
       if (record.state === "backoff") this.place(record)
     })
@@ -280,7 +265,7 @@ export class ActorHost implements Transport, WorkerListener {
     record.state = "dead"
     // No instance is left anywhere: a later exit of this worker is not this actor's.
     record.workerId = -1
-    this.observer?.onDead(record.id)
+    if (this.events.active) this.events.emit({ _tag: "ActorDead", at: this.events.now(), actorId: record.id })
     this.failWaiting(record, "Dead")
     // Kept until its scope stops it, so calls meanwhile learn it is dead rather than stopped.
     for (const resolve of record.onStopped.splice(0)) resolve()
@@ -289,7 +274,7 @@ export class ActorHost implements Transport, WorkerListener {
   private stopped(record: ActorRecord): void {
     record.state = "stopped"
     this.records.delete(record.id)
-    this.observer?.onStopped(record.id)
+    if (this.events.active) this.events.emit({ _tag: "ActorStopped", at: this.events.now(), actorId: record.id })
     for (const call of [...record.inFlight]) this.finish(call, Outcome.Unavailable, "Stopped", record.workerId)
     for (const resolve of record.onStopped.splice(0)) resolve()
   }
@@ -313,9 +298,12 @@ export class ActorHost implements Transport, WorkerListener {
   private replied(callId: number, outcome: Outcome, value: unknown, workerId: number): void {
     const call = this.calls.get(callId)
     if (call === undefined) return
-    // A call the actor's stop interrupted reports the stop, not an interruption.
-    if (outcome === Outcome.Interrupted && call.record.state === "stopping") {
-      return this.finish(call, Outcome.Unavailable, "Stopped", workerId)
+    // A call the actor's stop interrupted reports the stop, one the worker's shutdown interrupted
+    // the pool's closing: nobody else interrupts a call that its caller did not cancel.
+    if (outcome === Outcome.Interrupted && !call.cancelled) {
+      return call.record.state === "stopping"
+        ? this.finish(call, Outcome.Unavailable, "Stopped", workerId)
+        : this.finish(call, Outcome.Closed, "the pool closed while the call ran", workerId)
     }
     this.finish(call, outcome, value, workerId)
   }
@@ -342,7 +330,7 @@ export class ActorHost implements Transport, WorkerListener {
     const inFlight = this.calls.has(call.id)
     if (waitingAt < 0 && !inFlight) return resolved()
     call.cancelled = true
-    this.observer?.onCancel(call.id, call.record.id)
+    if (this.events.active) this.events.emit({ _tag: "ActorCancel", at: this.events.now(), actorId: call.record.id, callId: call.id })
     if (waitingAt >= 0) {
       call.record.waiting.splice(waitingAt, 1)
       return resolved()
@@ -365,12 +353,14 @@ export class ActorHost implements Transport, WorkerListener {
     const id = this.dispatcher.nextId()
     const record = this.records.get(actorId)
     const method = taskName.slice(record === undefined ? taskName.lastIndexOf(".") + 1 : record.actor.name.length + 1)
-    const observer = this.observer
-    observer?.onCall(id, actorId, method, from)
+    const events = this.events
+    if (events.active) events.emit({ _tag: "ActorCall", at: events.now(), actorId, callId: id, method, from })
     // Observed where it is delivered, so that no path can answer unseen.
-    const reply: Reply = observer === undefined ? replyTo : (outcome, value, workerId) => {
-      observer.onAnswer(id, actorId, outcome, workerId)
-      replyTo(outcome, value, workerId)
+    const reply: Reply = (outcome, value, workerId) => {
+      if (events.active) {
+        events.emit({ _tag: "ActorAnswer", at: events.now(), actorId, callId: id, outcome: outcomeName(outcome), workerId })
+      }
+      replyTo(outcome, value, workerId, id)
     }
     const refuse = (outcome: Outcome, value: unknown) => {
       reply(outcome, value, -1)

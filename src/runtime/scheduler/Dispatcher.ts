@@ -1,23 +1,27 @@
 /**
- * The caller-side scheduler of a pool: spawns and supervises workers over a `Backend`, queues
- * submissions, chunks them into messages, dispatches to the least busy worker, and routes every
- * outcome back to its submission. Plain synchronous code: this is the hot path.
+ * The caller-side scheduler of a pool: spawns and supervises workers through a backend's
+ * `Spawner`, admits and queues submissions, chunks them into messages, dispatches to the least
+ * busy worker, and routes every outcome back to its submission. Plain synchronous code: this is
+ * the hot path. What it does is published on the pool's `EventHub` while someone listens.
  *
  * Rules:
- * 1. A worker holds at most `pipelineDepth` unanswered messages; a message holds tasks of one
- *    chunk size, at most that many (single tasks coalesce, up to 256); so in-flight tasks never
- *    exceed size × pipelineDepth × chunk.
+ * 1. A worker holds at most `pipelineDepth` unanswered messages. A message holds tasks of one
+ *    kind: single runs (`coalesce`), up to 256 of them from any callers, or tasks of submissions
+ *    with one chunk size, at most that many — `chunkSize: 1` is one task per message. So
+ *    in-flight tasks never exceed size × pipelineDepth × max(chunk, 256).
  * 2. A message takes at most its fair share of the queue (queued / ready workers), so a few long
  *    tasks spread over every worker instead of piling onto one.
  * 3. Each dispatched task is in exactly one worker's `inFlight` map until it is settled; it is
- *    settled exactly once — by its result, by the death of its worker (lost, or re-queued while
- *    its `attempts` ≤ `retries`), or by its backstop timer — and every path removes it first.
- * 4. A cancelled submission is never settled again; its `cancel()` resolves once none of its
- *    tasks is in any worker, terminating workers that do not stop within `interruptGrace`.
+ *    settled exactly once — by its result, by the death of its worker (rule 7), by its backstop
+ *    timer, or by the pool closing — and every path removes it first.
+ * 4. A cancelled submission is never settled again. Its queued tasks are dropped here, its tasks
+ *    in workers are cancelled (each worker drops its queued ones before interrupting the running
+ *    one), and `cancel()` resolves once none of them is in any worker, terminating workers that do
+ *    not answer within `interruptGrace`.
  * 5. A worker that dies is replaced unless the pool is closing — also one that was ready while the
  *    pool was still starting; replacements that fail to start (their init fails or times out, or
  *    they die before the ready handshake) are retried with backoff, and after `maxRespawnFailures`
- *    in a row the pool is broken: queued and new tasks fail as lost.
+ *    in a row the pool is broken: queued and new tasks fail as `Closed`.
  * 6. When one request is all the pool awaits (one task, or one actor call), and its worker's
  *    connection can `poll`, the caller's thread waits for the reply for a moment (the pool's
  *    `replyWait`) before going back to its event loop: a reply that comes within it is taken at
@@ -25,44 +29,40 @@
  *    makes the next lone requests skip waiting, 1, 2, 4 … 64 of them, so long tasks cost at most
  *    one wait in 64 requests; an answered one resets that. With more than one request in
  *    flight the pool never waits: the thread has other replies to take and workers need the cores.
+ * 7. A crash costs only what the dead worker had started. Each worker counts the tasks it has
+ *    taken off its queue in memory it shares with the pool (`Connection.tasksTaken`: no message
+ *    per task); tasks reach it and are taken in the order they were sent. When it dies, the tasks
+ *    sent after the last one it took never started: they go back to the front of the queue, their
+ *    attempt not counted (`Requeued`, `NotStarted`). Of those it took, at most one was running; the
+ *    others finished, and their results died with the worker unless it flushed them on its way out
+ *    (a worker flushes at `process.exit` and on an uncaught error, not when it runs out of memory
+ *    or is terminated). Those it took are lost, or re-sent while `attempts` ≤ `retries` — alone,
+ *    so a task that kills workers takes no other task with it. A backend that cannot share the
+ *    count (`tasksTaken` absent) treats every task the worker held as taken.
+ * 8. At most `maxQueued` tasks wait in the queue for a worker. A submission that does not fit
+ *    either fails at once (`Saturated`, when its `whenFull` is `"fail"`) or waits, first come first
+ *    served, and is admitted as room frees, part by part: a map larger than the queue streams in.
+ * 9. A message that cannot be sent (`postMessage` cannot clone a payload) is taken back whole:
+ *    its tasks go back to the front of the queue, each to be sent alone; a task that cannot be
+ *    sent alone fails with `PayloadInvalid`. Other callers' tasks that shared the message run.
  */
-import { WorkerInitError } from "../../core/TaskError.ts"
-import type { ActorTransport, PoolClient, Submission, Ticket } from "../client/PoolClient.ts"
-import { type FromWorker, Op, Outcome, resultStride, type ToWorker } from "../protocol/protocol.ts"
-
-/** A live worker, as a backend exposes it. */
-export interface Connection {
-  readonly send: (message: ToWorker) => void
-  /** Stops the worker now; its `onExit` follows. */
-  readonly terminate: () => void
-  /**
-   * Waits briefly, without yielding to the event loop, for the worker's next message and delivers
-   * it through `onMessage`; false if none came. Backends that cannot do so leave it out (rule 6).
-   */
-  readonly poll?: () => boolean
-}
-
-export interface WorkerEvents {
-  readonly onMessage: (message: FromWorker) => void
-  /** The worker is gone (crash, exit, termination); called once. */
-  readonly onExit: (reason: string) => void
-}
-
-/** Where workers come from: threads, the caller's own thread, a simulation. */
-export interface Backend {
-  readonly spawn: (workerId: number, events: WorkerEvents) => Connection
-}
-
-/** Time as the dispatcher sees it; the simulated backend supplies virtual time. */
-export interface Timers {
-  readonly set: (millis: number, f: () => void) => unknown
-  readonly clear: (handle: unknown) => void
-}
-
-export const realTimers: Timers = {
-  set: (millis, f) => setTimeout(f, millis),
-  clear: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>)
-}
+import type { DispatchedTask, OutcomeName, PoolStats } from "../../core/PoolEvent.ts"
+import { PoolError, WorkerInitFailed } from "../../core/PoolError.ts"
+import type { Connection, Spawner, Timers } from "../backends/Backend.ts"
+import type { ActorTransport } from "../client/ActorTransport.ts"
+import type { PoolClient, Submission, Ticket } from "../client/PoolClient.ts"
+import type { EventHub } from "../observe/EventHub.ts"
+import {
+  type FromWorker,
+  Op,
+  Outcome,
+  type PayloadIssue,
+  pushRun,
+  Result,
+  ResultTimed,
+  type ToWorker,
+  type WorkerExit
+} from "../protocol/protocol.ts"
 
 export interface DispatcherOptions {
   readonly size: number
@@ -72,19 +72,24 @@ export interface DispatcherOptions {
   readonly interruptGraceMillis: number
   readonly retries: number
   readonly pipelineDepth: number
-  readonly timers: Timers
-  /** Told of each task as it is put in a message (retries included); the simulation traces it. */
-  readonly onDispatch?:
-    | ((workerId: number, taskId: number, submission: Submission, index: number, attempts: number) => void)
-    | undefined
+  /** Rule 8; `Infinity` for no bound. */
+  readonly maxQueued: number
+  /** What a submission that does not fit does when it does not say. */
+  readonly whenFull: "wait" | "fail"
 }
 
 /** Replacement start-ups that may fail in a row before the pool gives up (rule 5). */
 const maxRespawnFailures = 5
 
+/** A run of single tasks coalesces up to this many per message (rule 1). */
+const coalesceLimit = 256
+
 interface Pending {
+  readonly id: number
   readonly submission: Submission
+  /** The next task to send; tasks before `admitted` are in the queue (rule 8). */
   next: number
+  admitted: number
   inFlight: number
   cancelled: boolean
   /** Set by the first `cancel()`; later calls wait for the same drain. */
@@ -101,7 +106,19 @@ interface InFlight {
   readonly index: number
   readonly attempts: number
   readonly message: Message
+  /** Its position among the tasks sent to its worker (rule 7). */
+  readonly seq: number
+  readonly taskId: number
   backstop: unknown
+}
+
+/** A task back in the queue after its worker died or its message could not be sent. */
+interface Requeued {
+  readonly pending: Pending
+  readonly index: number
+  readonly attempts: number
+  /** Sent in a message of its own (rules 7 and 9). */
+  readonly alone: boolean
 }
 
 interface Slot {
@@ -110,6 +127,8 @@ interface Slot {
   state: "starting" | "ready" | "closing" | "dead"
   readonly inFlight: Map<number, InFlight>
   outstanding: number
+  /** Tasks sent to it so far (rule 7). */
+  sent: number
   /** The init deadline while starting, the shutdown deadline while closing. */
   timer: unknown
 }
@@ -120,18 +139,12 @@ export interface WorkerListener {
   readonly onMessage: (workerId: number, message: FromWorker) => void
   readonly onReady: (workerId: number) => void
   /** After the worker's tasks were settled or re-queued. */
-  readonly onExit: (workerId: number, reason: string) => void
+  readonly onExit: (workerId: number, exit: WorkerExit) => void
   /** Actor calls sent and not yet answered (rule 6). */
   readonly pendingCalls: () => number
 }
 
-export interface DispatcherStats {
-  readonly workers: number
-  readonly readyWorkers: number
-  readonly queued: number
-  readonly inFlight: number
-  readonly maxInFlight: number
-  readonly workersStarted: number
+export interface DispatcherStats extends PoolStats {
   /** Submissions the queue still references (their payloads stay alive while it does). */
   readonly queuedSubmissions: number
   /** Rule 6: lone requests whose reply was waited for, and how many of those it came within the wait. */
@@ -141,15 +154,22 @@ export interface DispatcherStats {
 
 export class Dispatcher implements PoolClient {
   readonly size: number
-  private readonly backend: Backend
+  readonly events: EventHub
+  private readonly spawner: Spawner
   private readonly options: DispatcherOptions
   private readonly timers: Timers
   private slots: Array<Slot> = []
+  /** Submissions with tasks to send, in arrival order; those waiting for admission at the end (rule 8). */
   private queue: Array<Pending> = []
   private queueHead = 0
-  private requeued: Array<{ readonly pending: Pending; readonly index: number; readonly attempts: number }> = []
+  /** Submissions not yet fully admitted, in arrival order (rule 8). */
+  private waiting: Array<Pending> = []
+  private waitingCount = 0
+  private requeued: Array<Requeued> = []
+  /** Admitted tasks not yet sent, requeued ones included. */
   private queuedCount = 0
   private nextTaskId = 0
+  private nextSubmissionId = 0
   private nextWorkerId = 0
   private closed = false
   /** True once the first `size` workers were ready: from then on, dead workers are replaced. */
@@ -157,10 +177,11 @@ export class Dispatcher implements PoolClient {
   private broken: string | undefined
   private respawnFailures = 0
   private respawnTimers = new Set<unknown>()
-  private onStarted: ((error?: WorkerInitError) => void) | undefined
+  private onStarted: ((error?: PoolError) => void) | undefined
   private onAllExited: (() => void) | undefined
   private inFlightTotal = 0
   private maxInFlightSeen = 0
+  private settledCount = 0
   private listener: WorkerListener | undefined
   /** Rule 6's state: lone requests still to skip, the current skip run, whether a wait is queued. */
   private replyWaitSkip = 0
@@ -171,10 +192,11 @@ export class Dispatcher implements PoolClient {
   /** The pool's actor host, when its group has actors. */
   actors: ActorTransport | undefined = undefined
 
-  constructor(backend: Backend, options: DispatcherOptions) {
-    this.backend = backend
+  constructor(spawner: Spawner, timers: Timers, options: DispatcherOptions, events: EventHub) {
+    this.spawner = spawner
     this.options = options
-    this.timers = options.timers
+    this.timers = timers
+    this.events = events
     this.size = options.size
   }
 
@@ -198,23 +220,53 @@ export class Dispatcher implements PoolClient {
   }
 
   submit(submission: Submission): Ticket {
+    const count = submission.payloads.length
     const pending: Pending = {
+      id: this.nextSubmissionId++,
       submission,
       next: 0,
+      admitted: 0,
       inFlight: 0,
       cancelled: false,
       cancelling: undefined,
       onDrained: undefined
     }
+    const events = this.events
+    if (events.active) {
+      events.emit({
+        _tag: "Submitted",
+        at: events.now(),
+        submission: pending.id,
+        taskName: submission.taskName,
+        count,
+        chunkSize: submission.coalesce ? 1 : submission.chunkSize
+      })
+    }
+    const ticket: Ticket = { submission: pending.id, cancel: () => this.cancel(pending) }
     if (this.closed || this.broken !== undefined) {
       const reason = this.broken ?? "the pool is closed"
-      for (let i = 0; i < submission.payloads.length; i++) submission.settle(i, Outcome.Lost, reason, -1, 0)
-      return { cancel: () => Promise.resolve() }
+      for (let i = 0; i < count; i++) this.settleIndex(pending, i, Outcome.Closed, reason, -1, 0, -1)
+      return ticket
+    }
+    // Rule 8: room for all of it now, or wait (first come, first served), or fail.
+    const room = this.waiting.length > 0 ? 0 : this.options.maxQueued - this.queuedCount
+    if (count > room && (submission.whenFull ?? this.options.whenFull) === "fail") {
+      for (let i = 0; i < count; i++) {
+        this.settleIndex(pending, i, Outcome.Saturated, this.options.maxQueued, -1, 0, -1)
+      }
+      return ticket
     }
     this.queue.push(pending)
-    this.queuedCount += submission.payloads.length
+    if (count <= room) {
+      pending.admitted = count
+      this.queuedCount += count
+    } else {
+      this.waiting.push(pending)
+      this.waitingCount += count
+      this.admit()
+    }
     this.pump()
-    return { cancel: () => this.cancel(pending) }
+    return ticket
   }
 
   /** Attaches the actor host; one per pool. */
@@ -234,7 +286,10 @@ export class Dispatcher implements PoolClient {
     return ids
   }
 
-  /** Sends to one worker; false if it is not ready (gone, starting or closing). */
+  /**
+   * Sends to one worker; false if it is not ready (gone, starting or closing). Throws when the
+   * message cannot be sent (its caller's values cannot be cloned).
+   */
   sendTo(workerId: number, message: ToWorker): boolean {
     for (const slot of this.slots) {
       if (slot.id !== workerId) continue
@@ -283,11 +338,14 @@ export class Dispatcher implements PoolClient {
   stats(): DispatcherStats {
     return {
       workers: this.slots.length,
-      readyWorkers: this.slots.filter((slot) => slot.state === "ready").length,
+      readyWorkers: this.readyCount(),
       queued: this.queuedCount,
+      waiting: this.waitingCount,
       inFlight: this.inFlightTotal,
       maxInFlight: this.maxInFlightSeen,
       workersStarted: this.nextWorkerId,
+      submitted: this.nextSubmissionId,
+      settled: this.settledCount,
       queuedSubmissions: this.queue.length,
       replyWaits: this.replyWaits,
       replyWaitsAnswered: this.replyWaitsAnswered
@@ -295,8 +353,9 @@ export class Dispatcher implements PoolClient {
   }
 
   /**
-   * Closes the pool: queued tasks are lost, workers are asked to shut down (their exit hooks
-   * run) and terminated if still alive after `shutdownTimeout`. Resolves when every worker exited.
+   * Closes the pool: queued tasks fail as `Closed`, workers are asked to shut down (their exit
+   * hooks run) and terminated if still alive after `shutdownTimeout`. Resolves when every worker
+   * exited.
    */
   close(): Promise<void> {
     if (this.closed) return Promise.resolve()
@@ -317,12 +376,14 @@ export class Dispatcher implements PoolClient {
 
   private spawn(): void {
     const id = this.nextWorkerId++
+    const events = this.events
+    if (events.active) events.emit({ _tag: "WorkerStarting", at: events.now(), workerId: id, replacement: id >= this.size })
     let slot: Slot | undefined
-    const connection = this.backend.spawn(id, {
+    const connection = this.spawner.spawn(id, {
       onMessage: (message) => this.receive(slot!, message),
-      onExit: (reason) => this.exited(slot!, reason)
+      onExit: (exit) => this.exited(slot!, exit)
     })
-    slot = { id, connection, state: "starting", inFlight: new Map(), outstanding: 0, timer: undefined }
+    slot = { id, connection, state: "starting", inFlight: new Map(), outstanding: 0, sent: 0, timer: undefined }
     slot.timer = this.timers.set(this.options.initTimeoutMillis, () => {
       if (slot.state !== "starting") return
       this.initFailed(slot, "Timeout", `worker ${id} did not become ready within ${this.options.initTimeoutMillis} ms`)
@@ -333,7 +394,9 @@ export class Dispatcher implements PoolClient {
   private receive(slot: Slot, message: FromWorker): void {
     switch (message[0]) {
       case Op.Results:
-        return this.settleResults(slot, message)
+        return this.settleResults(slot, message, Result.stride)
+      case Op.ResultsTimed:
+        return this.settleResults(slot, message, ResultTimed.stride)
       case Op.Started:
         return this.armBackstop(slot, message[1] as number)
       case Op.Ready: {
@@ -341,6 +404,8 @@ export class Dispatcher implements PoolClient {
         this.timers.clear(slot.timer)
         slot.state = "ready"
         this.respawnFailures = 0
+        const events = this.events
+        if (events.active) events.emit({ _tag: "WorkerReady", at: events.now(), workerId: slot.id })
         this.onStarted?.()
         this.pump()
         return this.listener?.onReady(slot.id)
@@ -352,14 +417,15 @@ export class Dispatcher implements PoolClient {
     }
   }
 
-  private initFailed(slot: Slot, reason: "Failed" | "Timeout", text: string): void {
+  private initFailed(slot: Slot, failure: "Failed" | "Timeout", text: string): void {
     if (slot.state !== "starting") return
     this.timers.clear(slot.timer)
-    const error = new WorkerInitError({ workerId: slot.id, reason, message: text })
+    const events = this.events
+    if (events.active) events.emit({ _tag: "WorkerInitFailed", at: events.now(), workerId: slot.id, message: text })
     slot.state = "dead"
     slot.connection.terminate()
     if (!this.running) {
-      this.onStarted?.(error)
+      this.onStarted?.(initError(slot.id, failure, text))
       return
     }
     this.replacementFailed(text)
@@ -368,35 +434,54 @@ export class Dispatcher implements PoolClient {
   /** Rule 5: counts a replacement that did not start; the last one allowed breaks the pool. */
   private replacementFailed(text: string): void {
     if (++this.respawnFailures >= maxRespawnFailures) {
-      this.broken = `no replacement worker could be started: ${text}`
+      this.broken = `the pool is broken: no replacement worker could be started: ${text}`
       this.failQueued(this.broken)
     }
   }
 
-  /** Rule 3: a dead worker's tasks are re-queued or lost; rule 5: it is replaced. */
-  private exited(slot: Slot, reason: string): void {
+  /** Rules 3 and 7: a dead worker's tasks are re-queued or lost; rule 5: it is replaced. */
+  private exited(slot: Slot, exit: WorkerExit): void {
     const wasStarting = slot.state === "starting"
     this.timers.clear(slot.timer)
     slot.state = "dead"
     this.slots = this.slots.filter((s) => s !== slot)
-    const held = [...slot.inFlight]
+    const taken = slot.connection.tasksTaken?.() ?? slot.sent
+    const lost: WorkerExit = { kind: exit.kind, message: `worker ${slot.id} ${exit.message}` }
+    const held = [...slot.inFlight.values()].sort((a, b) => a.seq - b.seq)
     slot.inFlight.clear()
-    for (const [, entry] of held) {
+    const notStarted: Array<Requeued> = []
+    const events = this.events
+    for (const entry of held) {
       this.timers.clear(entry.backstop)
       this.removeInFlight(entry)
       if (entry.pending.cancelled) continue
-      if (!this.closed && this.broken === undefined && entry.attempts <= this.options.retries) {
-        this.requeued.push({ pending: entry.pending, index: entry.index, attempts: entry.attempts })
+      const open = !this.closed && this.broken === undefined
+      if (open && entry.seq >= taken) {
+        notStarted.push({ pending: entry.pending, index: entry.index, attempts: entry.attempts - 1, alone: false })
+        if (events.active) this.emitRequeued(entry, "NotStarted")
+      } else if (open && entry.attempts <= this.options.retries) {
+        this.requeued.push({ pending: entry.pending, index: entry.index, attempts: entry.attempts, alone: true })
         this.queuedCount++
+        if (events.active) this.emitRequeued(entry, "Retry")
+      } else if (open) {
+        this.settleEntry(entry, Outcome.Lost, lost, slot.id)
       } else {
-        this.settleOne(entry, Outcome.Lost, `worker ${slot.id} ${reason}`, slot.id)
+        this.settleEntry(entry, Outcome.Closed, this.broken ?? `the pool closed: ${lost.message}`, slot.id)
       }
+    }
+    if (notStarted.length > 0) {
+      // Rule 7: they were sent before anything still queued, so they go first.
+      this.requeued = [...notStarted, ...this.requeued]
+      this.queuedCount += notStarted.length
+    }
+    if (events.active) {
+      events.emit({ _tag: "WorkerExited", at: events.now(), workerId: slot.id, exit: exit.kind, message: exit.message })
     }
     // Dying before the ready handshake is failing to start, as much as a failed init is.
     const starting = this.onStarted
-    if (wasStarting && !this.running) starting?.(new WorkerInitError({ workerId: slot.id, reason: "Failed", message: reason }))
-    else if (wasStarting) this.replacementFailed(`worker ${slot.id} ${reason}`)
-    this.listener?.onExit(slot.id, reason)
+    if (wasStarting && !this.running) starting?.(initError(slot.id, "Failed", exit.message))
+    else if (wasStarting) this.replacementFailed(`worker ${slot.id} ${exit.message}`)
+    this.listener?.onExit(slot.id, exit)
     if (this.closed) {
       if (this.slots.length === 0) this.onAllExited?.()
       return
@@ -406,6 +491,18 @@ export class Dispatcher implements PoolClient {
     const startPending = !this.running && !wasStarting && starting !== undefined
     if ((this.running || startPending) && this.broken === undefined) this.respawn()
     this.pump()
+  }
+
+  private emitRequeued(entry: InFlight, why: "NotStarted" | "Retry"): void {
+    // The id of the attempt that went down is not kept per entry; the event names the task.
+    this.events.emit({
+      _tag: "Requeued",
+      at: this.events.now(),
+      taskId: -1,
+      submission: entry.pending.id,
+      index: entry.index,
+      why
+    })
   }
 
   private respawn(): void {
@@ -438,24 +535,49 @@ export class Dispatcher implements PoolClient {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Dispatch
+  // Admission and dispatch
   // -------------------------------------------------------------------------------------------
 
-  /** Sends queued tasks to workers with room (rules 1 and 2). */
+  /** Rule 8: admits waiting submissions, in order, as far as the queue has room. */
+  private admit(): void {
+    while (this.waiting.length > 0) {
+      const pending = this.waiting[0]!
+      const room = this.options.maxQueued - this.queuedCount
+      if (room <= 0) return
+      if (pending.cancelled) {
+        this.waiting.shift()
+        continue
+      }
+      const take = Math.min(room, pending.submission.payloads.length - pending.admitted)
+      pending.admitted += take
+      this.queuedCount += take
+      this.waitingCount -= take
+      if (pending.admitted < pending.submission.payloads.length) return
+      this.waiting.shift()
+    }
+  }
+
+  /** Sends queued tasks to workers with room (rules 1, 2 and 8). */
   private pump(): void {
     while (this.queuedCount > 0) {
       const slot = this.leastBusy()
-      if (slot === undefined) return
-      const head = this.headPending()
-      const chunk = head?.submission.chunkSize ?? 1
+      if (slot === undefined) break
       const ready = this.readyCount()
-      // A re-sent task travels alone: if it is what kills workers, it takes no other task down with it.
-      const take = Math.max(1, Math.min(this.requeued.length > 0 ? 1 : maxCoalesce(chunk), Math.ceil(this.queuedCount / ready)))
-      this.dispatch(slot, take)
+      const retry = this.requeued[0]
+      let limit: number
+      if (retry !== undefined) {
+        limit = retry.alone ? 1 : chunkLimit(retry.pending.submission)
+      } else {
+        const head = this.headPending()
+        if (head === undefined) break
+        limit = chunkLimit(head.submission)
+      }
+      this.dispatch(slot, Math.max(1, Math.min(limit, Math.ceil(this.queuedCount / ready))))
+      if (this.waiting.length > 0) this.admit()
     }
     // Nothing left to send: let go of every submission the queue still points at. Their payloads
     // (a 72 MB image each, say) must not live on until 1,024 more submissions have gone by.
-    if (this.queue.length > 0) {
+    if (this.queuedCount === 0 && this.waiting.length === 0 && this.queue.length > 0) {
       this.queue = []
       this.queueHead = 0
     }
@@ -479,10 +601,11 @@ export class Dispatcher implements PoolClient {
     return count
   }
 
+  /** The first submission with admitted tasks to send (rule 8 admits in order, so none after it waits less). */
   private headPending(): Pending | undefined {
     while (this.queueHead < this.queue.length) {
       const pending = this.queue[this.queueHead]!
-      if (!pending.cancelled && pending.next < pending.submission.payloads.length) {
+      if (!pending.cancelled && pending.next < pending.admitted) {
         // Under steady traffic the queue never empties: drop the finished prefix now and then.
         if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
           this.queue = this.queue.slice(this.queueHead)
@@ -490,67 +613,139 @@ export class Dispatcher implements PoolClient {
         }
         return pending
       }
+      if (!pending.cancelled && pending.admitted < pending.submission.payloads.length) return undefined
       this.queueHead++
     }
-    this.queue = []
-    this.queueHead = 0
     return undefined
   }
 
   private dispatch(slot: Slot, take: number): void {
-    const fields: Array<unknown> = [Op.Run]
+    const timed = this.events.timings
+    const fields: Array<unknown> = [timed ? Op.RunTimed : Op.Run]
     const message: Message = { remaining: 0 }
-    while (message.remaining < take && this.requeued.length > 0) {
-      const retry = this.requeued.shift()!
+    const entries: Array<InFlight> = []
+    let requeuedKind: string | undefined
+    while (entries.length < take && this.requeued.length > 0) {
+      const retry = this.requeued[0]!
+      // A task that travels alone (rules 7 and 9) takes a message of its own; the others keep
+      // to rule 1, like tasks from the queue.
+      if (entries.length > 0 && (retry.alone || kindOf(retry.pending.submission) !== requeuedKind)) break
+      this.requeued.shift()
       this.queuedCount--
       if (retry.pending.cancelled) continue
-      this.addTask(slot, message, fields, retry.pending, retry.index, retry.attempts + 1)
+      requeuedKind = kindOf(retry.pending.submission)
+      this.addTask(slot, message, fields, entries, retry.pending, retry.index, retry.attempts + 1)
+      if (retry.alone) break
     }
-    let pending: Pending | undefined
-    let chunk: number | undefined
-    while (message.remaining < take && (pending = this.headPending()) !== undefined) {
-      const { chunkSize, payloads } = pending.submission
-      // Tasks of one message share a chunk size: a run of single tasks coalesces, a map's chunk
-      // stays whole, and neither spills into the other (rule 1 holds per submission).
-      if (chunk !== undefined && chunkSize !== chunk) break
-      chunk = chunkSize
-      const limit = Math.min(take, message.remaining + payloads.length - pending.next)
-      while (message.remaining < limit) {
+    // Rule 1: single runs coalesce with each other; a map's chunk stays whole and apart. Tasks
+    // back from a dead worker or an unsendable message go first, in a message of their own.
+    let kind: string | undefined
+    while (entries.length === 0 || (kind !== undefined && entries.length < take)) {
+      const pending = this.headPending()
+      if (pending === undefined) break
+      const { submission } = pending
+      const pendingKind = kindOf(submission)
+      if (kind !== undefined && pendingKind !== kind) break
+      kind = pendingKind
+      const limit = Math.min(take, entries.length + pending.admitted - pending.next)
+      while (entries.length < limit) {
         this.queuedCount--
-        this.addTask(slot, message, fields, pending, pending.next++, 1)
+        this.addTask(slot, message, fields, entries, pending, pending.next++, 1)
       }
     }
-    if (message.remaining === 0) return
+    if (entries.length === 0) return
+    try {
+      slot.connection.send(fields as unknown as ToWorker)
+    } catch (error) {
+      return this.unsendable(slot, entries, error)
+    }
+    slot.sent += entries.length
     slot.outstanding++
+    for (const entry of entries) slot.inFlight.set(entry.taskId, entry)
     if (this.inFlightTotal > this.maxInFlightSeen) this.maxInFlightSeen = this.inFlightTotal
-    slot.connection.send(fields as unknown as ToWorker)
+    const events = this.events
+    if (events.active) {
+      const tasks: Array<DispatchedTask> = entries.map((entry) => ({
+        taskId: entry.taskId,
+        submission: entry.pending.id,
+        index: entry.index,
+        attempt: entry.attempts
+      }))
+      events.emit({ _tag: "Dispatched", at: events.now(), workerId: slot.id, tasks })
+    }
     if (this.inFlightTotal === 1) this.awaitReplyFrom(slot)
   }
 
-  private addTask(slot: Slot, message: Message, fields: Array<unknown>, pending: Pending, index: number, attempts: number) {
-    const id = this.nextTaskId++
+  private addTask(
+    slot: Slot,
+    message: Message,
+    fields: Array<unknown>,
+    entries: Array<InFlight>,
+    pending: Pending,
+    index: number,
+    attempts: number
+  ): void {
+    const taskId = this.nextTaskId++
     const { submission } = pending
-    fields.push(id, submission.taskName, submission.payloads[index], submission.timeoutMillis)
-    this.options.onDispatch?.(slot.id, id, submission, index, attempts)
-    slot.inFlight.set(id, { pending, index, attempts, message, backstop: undefined })
+    pushRun(fields, taskId, submission.taskName, submission.payloads[index], submission.timeoutMillis)
+    entries.push({ pending, index, attempts, message, seq: slot.sent + entries.length, taskId, backstop: undefined })
     message.remaining++
     pending.inFlight++
     this.inFlightTotal++
+  }
+
+  /** Rule 9: the message could not be sent; nothing of it reached the worker. */
+  private unsendable(slot: Slot, entries: ReadonlyArray<InFlight>, error: unknown): void {
+    for (const entry of entries) this.removeInFlight(entry)
+    if (entries.length === 1) {
+      const entry = entries[0]!
+      if (!entry.pending.cancelled) {
+        this.settleEntry(entry, Outcome.PayloadInvalid, cloneIssue(entry.pending.submission.payloads[entry.index], error), slot.id)
+      }
+    } else {
+      const back: Array<Requeued> = []
+      for (const entry of entries) {
+        if (entry.pending.cancelled) continue
+        back.push({ pending: entry.pending, index: entry.index, attempts: entry.attempts - 1, alone: true })
+      }
+      this.requeued = [...back, ...this.requeued]
+      this.queuedCount += back.length
+    }
   }
 
   // -------------------------------------------------------------------------------------------
   // Outcomes
   // -------------------------------------------------------------------------------------------
 
-  private settleResults(slot: Slot, fields: ReadonlyArray<unknown>): void {
-    for (let i = 1; i < fields.length; i += resultStride) {
-      const id = fields[i] as number
+  private settleResults(slot: Slot, fields: ReadonlyArray<unknown>, stride: number): void {
+    const timed = stride === ResultTimed.stride
+    for (let at = 1; at < fields.length; at += stride) {
+      const id = fields[at + Result.id] as number
       const entry = slot.inFlight.get(id)
       if (entry === undefined) continue
       slot.inFlight.delete(id)
       this.timers.clear(entry.backstop)
       if (this.removeInFlight(entry) && slot.outstanding > 0) slot.outstanding--
-      if (!entry.pending.cancelled) this.settleOne(entry, fields[i + 1] as Outcome, fields[i + 2], slot.id)
+      if (entry.pending.cancelled) continue
+      let outcome = fields[at + Result.outcome] as Outcome
+      let value = fields[at + Result.value]
+      if (outcome === Outcome.Interrupted) {
+        // Nobody asked: the worker is shutting down with the pool.
+        outcome = Outcome.Closed
+        value = "the pool closed while the task ran"
+      }
+      if (timed) {
+        this.settleEntry(
+          entry,
+          outcome,
+          value,
+          slot.id,
+          fields[at + ResultTimed.startedAt] as number,
+          fields[at + ResultTimed.endedAt] as number
+        )
+      } else {
+        this.settleEntry(entry, outcome, value, slot.id)
+      }
     }
     this.pump()
   }
@@ -567,8 +762,45 @@ export class Dispatcher implements PoolClient {
     return --entry.message.remaining === 0
   }
 
-  private settleOne(entry: InFlight, outcome: Outcome, value: unknown, workerId: number): void {
-    entry.pending.submission.settle(entry.index, outcome, value, workerId, entry.attempts)
+  private settleEntry(
+    entry: InFlight,
+    outcome: Outcome,
+    value: unknown,
+    workerId: number,
+    startedAt?: number,
+    endedAt?: number
+  ): void {
+    this.settleIndex(entry.pending, entry.index, outcome, value, workerId, entry.attempts, entry.taskId, startedAt, endedAt)
+  }
+
+  private settleIndex(
+    pending: Pending,
+    index: number,
+    outcome: Outcome,
+    value: unknown,
+    workerId: number,
+    attempts: number,
+    taskId: number,
+    startedAt?: number,
+    endedAt?: number
+  ): void {
+    this.settledCount++
+    const events = this.events
+    if (events.active) {
+      events.emit({
+        _tag: "Settled",
+        at: events.now(),
+        submission: pending.id,
+        index,
+        taskId,
+        workerId,
+        attempt: attempts,
+        outcome: outcomeName(outcome),
+        startedAt,
+        endedAt
+      })
+    }
+    pending.submission.settle(index, outcome, value, workerId, attempts, taskId)
   }
 
   private armBackstop(slot: Slot, id: number): void {
@@ -582,7 +814,7 @@ export class Dispatcher implements PoolClient {
       slot.inFlight.delete(id)
       this.terminate(slot)
       this.removeInFlight(entry)
-      if (!entry.pending.cancelled) this.settleOne(entry, Outcome.Timeout, undefined, slot.id)
+      if (!entry.pending.cancelled) this.settleEntry(entry, Outcome.Timeout, undefined, slot.id)
     })
   }
 
@@ -594,12 +826,23 @@ export class Dispatcher implements PoolClient {
   }
 
   private startCancel(pending: Pending): Promise<void> {
+    if (pending.cancelled) return Promise.resolve()
     pending.cancelled = true
-    this.queuedCount -= pending.submission.payloads.length - pending.next
-    pending.next = pending.submission.payloads.length
+    const events = this.events
+    if (events.active) events.emit({ _tag: "Cancelled", at: events.now(), submission: pending.id })
+    const count = pending.submission.payloads.length
+    this.queuedCount -= pending.admitted - pending.next
+    this.waitingCount -= count - pending.admitted
+    pending.next = pending.admitted = count
     const before = this.requeued.length
     this.requeued = this.requeued.filter((retry) => retry.pending !== pending)
     this.queuedCount -= before - this.requeued.length
+    if (this.waiting.length > 0) {
+      // Its place in the queue is free: admit who waits behind it.
+      this.waiting = this.waiting.filter((waiting) => waiting !== pending)
+      this.admit()
+      this.pump()
+    }
     if (pending.inFlight === 0) return Promise.resolve()
     return new Promise((resolve) => {
       const holders: Array<Slot> = []
@@ -632,18 +875,87 @@ export class Dispatcher implements PoolClient {
     const requeued = this.requeued
     this.requeued = []
     for (const retry of requeued) {
-      if (!retry.pending.cancelled) retry.pending.submission.settle(retry.index, Outcome.Lost, reason, -1, retry.attempts)
+      if (!retry.pending.cancelled) this.settleIndex(retry.pending, retry.index, Outcome.Closed, reason, -1, retry.attempts, -1)
     }
-    let pending: Pending | undefined
-    while ((pending = this.headPending()) !== undefined) {
-      const { submission } = pending
-      while (pending.next < submission.payloads.length) submission.settle(pending.next++, Outcome.Lost, reason, -1, 0)
+    for (let i = this.queueHead; i < this.queue.length; i++) {
+      const pending = this.queue[i]!
+      if (pending.cancelled) continue
+      const count = pending.submission.payloads.length
+      pending.admitted = count
+      while (pending.next < count) this.settleIndex(pending, pending.next++, Outcome.Closed, reason, -1, 0, -1)
     }
+    this.queue = []
+    this.queueHead = 0
+    this.waiting = []
+    this.waitingCount = 0
     this.queuedCount = 0
   }
 }
 
-/** A run of single tasks (chunk size 1) coalesces up to this many per message. */
-const coalesceLimit = 256
+/** Rule 1: what may share a message. */
+const kindOf = (submission: Submission): string => submission.coalesce ? "runs" : `chunk ${submission.chunkSize}`
 
-const maxCoalesce = (chunk: number): number => (chunk === 1 ? coalesceLimit : chunk)
+/** Rule 1: the most tasks of a submission's kind in one message. */
+const chunkLimit = (submission: Submission): number => submission.coalesce ? coalesceLimit : submission.chunkSize
+
+const initError = (workerId: number, failure: "Failed" | "Timeout", message: string): PoolError =>
+  new PoolError({ reason: new WorkerInitFailed({ workerId, failure, message }) })
+
+const outcomeNames: ReadonlyArray<OutcomeName> = [
+  "Success",
+  "Failure",
+  "Defect",
+  "PayloadInvalid",
+  "Interrupted",
+  "Timeout",
+  "Lost",
+  "Unavailable",
+  "Closed",
+  "Saturated"
+]
+
+/** An outcome's name, as events report it. */
+export const outcomeName = (outcome: Outcome): OutcomeName => outcomeNames[outcome] ?? "Lost"
+
+/** Rule 9: why a payload could not be sent, and where in it, when that can be found. */
+const cloneIssue = (payload: unknown, error: unknown): PayloadIssue => {
+  const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+  return { path: uncloneablePath(payload) ?? [], message: `cannot be sent to a worker (${reason})` }
+}
+
+/**
+ * The path to the first value `postMessage` cannot clone, if a walk can find it: a function, a
+ * symbol, a non-transferred port, an accessor, or a nesting deeper than a clone can go. Proxies
+ * and host objects are not always recognisable: then `undefined`.
+ */
+const uncloneablePath = (root: unknown): Array<string | number> | undefined => {
+  const seen = new Set<object>()
+  const path: Array<string | number> = []
+  const visit = (value: unknown, depth: number): boolean => {
+    if (typeof value === "function" || typeof value === "symbol") return true
+    if (typeof value !== "object" || value === null) return false
+    if (depth > 1_000) return true
+    if (seen.has(value)) return false
+    seen.add(value)
+    try {
+      if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) return false
+      if (typeof (value as { postMessage?: unknown }).postMessage === "function") return true
+      for (const key of Reflect.ownKeys(value)) {
+        if (typeof key === "symbol") continue
+        const descriptor = Object.getOwnPropertyDescriptor(value, key)
+        if (descriptor === undefined || !descriptor.enumerable) continue
+        path.push(Array.isArray(value) && /^\d+$/.test(key) ? Number(key) : key)
+        if (descriptor.get !== undefined || visit(descriptor.value, depth + 1)) return true
+        path.pop()
+      }
+      return false
+    } catch {
+      return true
+    }
+  }
+  try {
+    return visit(root, 0) ? path : undefined
+  } catch {
+    return undefined
+  }
+}

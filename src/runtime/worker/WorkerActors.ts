@@ -10,16 +10,16 @@
  * 3. Stopping interrupts the actor's calls before its scope closes, so its finalizers never race
  *    its own methods; a stopped actor answers nothing else.
  */
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import type { Any as ActorAny } from "../../core/Actor.ts"
 import type { WorkerEntry } from "../../core/Worker.ts"
-import type { ActorTransport as Transport, Reply } from "../client/PoolClient.ts"
+import type { ActorTransport as Transport, Reply } from "../client/ActorTransport.ts"
 import { type Codec, codecOf } from "../protocol/codec.ts"
-import { type FromWorker, Op, Outcome, type RemoteError, toRemoteError } from "../protocol/protocol.ts"
+import { type FromWorker, Op, Outcome } from "../protocol/protocol.ts"
+import { invoke, outcomeOf, unknownHandler } from "./handler.ts"
 
 type RunFork = <A, E>(effect: Effect.Effect<A, E, any>) => Fiber.Fiber<A, E>
 
@@ -105,17 +105,12 @@ export class WorkerActors {
   }
 
   spawn(actorId: number, actorName: string, init: unknown): void {
-    const actor = this.entry.group.actors[actorName]
+    const actor = this.entry.group.actors[actorName] as ActorAny | undefined
     const constructor = this.entry.handlers[actorName]
     if (actor === undefined || constructor === undefined) {
-      return this.post([Op.Spawned, actorId, Outcome.Defect, {
-        name: "UnknownActor",
-        message: `this worker does not serve actor "${actorName}"`,
-        stack: ""
-      } satisfies RemoteError])
+      const unknown = unknownHandler("Actor", actorName, "this worker")
+      return this.post([Op.Spawned, actorId, unknown.outcome, unknown.value])
     }
-    const decoded = codecOf(actor.init).decodePayload(init)
-    if (decoded.issue !== undefined) return this.post([Op.Spawned, actorId, Outcome.PayloadInvalid, decoded.issue])
     const instance: Instance = {
       id: actorId,
       actor,
@@ -127,14 +122,16 @@ export class WorkerActors {
       draining: false,
       stopping: undefined
     }
-    this.actors.set(actorId, instance)
-    let build: Effect.Effect<unknown, unknown, any>
-    this.hooks.onBuild?.(actorId)
-    try {
-      build = Scope.provide(constructor(decoded.value), instance.scope)
-    } catch (error) {
-      return this.failSpawn(instance, Outcome.Defect, toRemoteError(error))
+    const codec = codecOf(actor.init)
+    const invocation = invoke(codec, constructor, init, () => {
+      this.actors.set(actorId, instance)
+      this.hooks.onBuild?.(actorId)
+    })
+    if (invocation._tag === "Answer") {
+      if (!this.actors.has(actorId)) return this.post([Op.Spawned, actorId, invocation.outcome, invocation.value])
+      return this.failSpawn(instance, invocation.outcome, invocation.value)
     }
+    const build = Scope.provide(invocation._tag === "Exit" ? invocation.exit : invocation.effect, instance.scope)
     this.runFork()(build).addObserver((exit) => {
       if (instance.stopping !== undefined) return
       if (Exit.isSuccess(exit)) {
@@ -142,7 +139,7 @@ export class WorkerActors {
         this.post([Op.Spawned, actorId, Outcome.Success, undefined])
         return this.drain(instance)
       }
-      const [outcome, value] = outcomeOf(codecOf(actor.init), exit, false)
+      const [outcome, value] = outcomeOf(codec, exit, false)
       this.failSpawn(instance, outcome, value)
     })
   }
@@ -221,25 +218,15 @@ export class WorkerActors {
     const task = instance.actor.methods[call.method]
     const handler = instance.handlers![call.method]
     if (task === undefined || handler === undefined) {
-      return this.settle(instance, call, Outcome.Defect, {
-        name: "UnknownMethod",
-        message: `actor ${instance.actor.name} has no method "${call.method}"`,
-        stack: ""
-      } satisfies RemoteError)
+      const unknown = unknownHandler("Method", call.method, `actor ${instance.actor.name}`)
+      return this.settle(instance, call, unknown.outcome, unknown.value)
     }
     const codec = codecOf(task)
-    const decoded = codec.decodePayload(call.payload)
-    if (decoded.issue !== undefined) return this.settle(instance, call, Outcome.PayloadInvalid, decoded.issue)
-    this.hooks.onCall?.(instance.id, call.id)
-    let effect: Effect.Effect<unknown, unknown, any>
-    try {
-      effect = handler(decoded.value)
-    } catch (error) {
-      return this.settle(instance, call, Outcome.Defect, toRemoteError(error))
-    }
+    const invocation = invoke(codec, handler, call.payload, () => this.hooks.onCall?.(instance.id, call.id))
+    if (invocation._tag === "Answer") return this.settle(instance, call, invocation.outcome, invocation.value)
     instance.running.add(call)
-    if (Exit.isExit(effect)) return this.complete(instance, call, codec, effect)
-    const fiber = this.runFork()(effect)
+    if (invocation._tag === "Exit") return this.complete(instance, call, codec, invocation.exit)
+    const fiber = this.runFork()(invocation.effect)
     call.fiber = fiber
     fiber.addObserver((exit) => this.complete(instance, call, codec, exit))
   }
@@ -294,35 +281,3 @@ export class WorkerActors {
     return instance.stopping
   }
 }
-
-/** How a handler's Exit is reported: success, declared error, defect, or interruption. */
-export const outcomeOf = (codec: Codec, exit: Exit.Exit<unknown, unknown>, cancelled: boolean): [Outcome, unknown] => {
-  if (Exit.isSuccess(exit)) {
-    const encoded = codec.encodeSuccess(exit.value)
-    return encoded.issue === undefined
-      ? [Outcome.Success, encoded.value]
-      : [Outcome.Defect, {
-        name: "SuccessEncodeError",
-        message: `result does not match the success Schema at ${JSON.stringify(encoded.issue.path)}: ${encoded.issue.message}`,
-        stack: ""
-      } satisfies RemoteError]
-  }
-  if (cancelled) return [Outcome.Interrupted, undefined]
-  const error = Cause.findErrorOption(exit.cause)
-  if (error._tag === "Some") {
-    const encoded = codec.encodeError(error.value)
-    return encoded.issue === undefined ? [Outcome.Failure, encoded.value] : [Outcome.Defect, toRemoteError(error.value)]
-  }
-  if (Cause.hasDies(exit.cause)) return [Outcome.Defect, causeToRemote(exit.cause)]
-  return [Outcome.Interrupted, undefined]
-}
-
-/** A failure cause as the caller will see it: the first defect or error, with its remote stack. */
-export const causeToRemote = (cause: Cause.Cause<unknown>): RemoteError => {
-  const defect = Cause.findDefect(cause)
-  if (defect._tag === "Success") return toRemoteError(defect.success)
-  const error = Cause.findErrorOption(cause)
-  if (error._tag === "Some") return toRemoteError(error.value)
-  return { name: "Interrupted", message: "interrupted", stack: Cause.pretty(cause) }
-}
-

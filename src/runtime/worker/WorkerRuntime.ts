@@ -6,9 +6,13 @@
  * thread; the host only moves messages.
  *
  * Rules:
- * 1. At most one task runs at a time; tasks start in arrival order.
+ * 1. At most one task runs at a time; tasks start in arrival order. Each task taken off the
+ *    queue (run, rejected or skipped) is counted in the host's `tasksTaken` before anything of
+ *    it runs, so after a crash the pool knows which tasks never started (its rule 7).
  * 2. Every task received is answered exactly once: with its outcome, or `Interrupted` when a
- *    `Cancel` or `Shutdown` reached it first.
+ *    `Cancel` or `Shutdown` reached it first. A `Cancel` marks the queued tasks it names before
+ *    it interrupts the running one: an interrupted task's finalizers may let the next task
+ *    start, and that must not be a cancelled one.
  * 3. A task runs as its own fiber over the per-worker Layer's services, so interrupting it runs
  *    its finalizers and leaves the Layer alive.
  * 4. A result waits at most `flushAfterMillis` to be sent, also while a later task of its message
@@ -24,10 +28,11 @@ import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import type { Any } from "../../core/Task.ts"
 import { type WorkerEntry, WorkerInfo } from "../../core/Worker.ts"
-import { WorkerTransport } from "../client/PoolClient.ts"
+import { WorkerTransport } from "../client/ActorTransport.ts"
 import { type Codec, codecOf } from "../protocol/codec.ts"
-import { type FromWorker, Op, Outcome, type RemoteError, runStride, toRemoteError, type ToWorker } from "../protocol/protocol.ts"
-import { type ActorHooks, causeToRemote, outcomeOf, WorkerActors } from "./WorkerActors.ts"
+import { type FromWorker, Op, Outcome, pushResult, Result, ResultTimed, Run, type ToWorker } from "../protocol/protocol.ts"
+import { causeToRemote, invoke, outcomeOf, unknownHandler } from "./handler.ts"
+import { type ActorHooks, WorkerActors } from "./WorkerActors.ts"
 
 /** Results are sent when this many are waiting… */
 const flushEvery = 512
@@ -40,8 +45,12 @@ interface Item {
   readonly taskName: string
   readonly payload: unknown
   readonly timeoutMillis: number
+  /** Its answer reports when its handler ran (`RunTimed`). */
+  readonly timed: boolean
   cancelled: boolean
+  /** When its handler started: on `now` (timeouts), and on the pool's clock (timings). */
   startedAt: number
+  startedClock: number
 }
 
 const TimedOut = Symbol.for("effect-parallel/WorkerRuntime/TimedOut")
@@ -52,6 +61,10 @@ export interface RuntimeHost {
   readonly services?: Context.Context<never> | undefined
   /** Milliseconds, for timeout verdicts and result batching. Default `performance.now`. */
   readonly now?: (() => number) | undefined
+  /** Milliseconds on the pool's clock, for timings. Default `performance.timeOrigin + performance.now()`. */
+  readonly clock?: (() => number) | undefined
+  /** Where the worker counts the tasks it took off its queue (rule 1), shared with the pool. */
+  readonly tasksTaken?: Int32Array | undefined
   /** Called as a task's handler is about to run (after its payload decoded). */
   readonly onStart?: ((id: number) => void) | undefined
   /** What the host observes of the worker's actors. */
@@ -59,6 +72,7 @@ export interface RuntimeHost {
 }
 
 const performanceNow = () => performance.now()
+const poolClock = () => performance.timeOrigin + performance.now()
 
 export class WorkerRuntime {
   private readonly entry: WorkerEntry
@@ -66,6 +80,9 @@ export class WorkerRuntime {
   private readonly post: (message: FromWorker) => void
   private readonly services: Context.Context<never>
   private readonly now: () => number
+  private readonly clock: () => number
+  private readonly tasksTaken: Int32Array | undefined
+  private taken = 0
   private readonly onStart: ((id: number) => void) | undefined
   private scope: Scope.Closeable | undefined
   private runFork: (<A, E>(effect: Effect.Effect<A, E, any>) => Fiber.Fiber<A, E>) | undefined
@@ -73,6 +90,8 @@ export class WorkerRuntime {
   private head = 0
   private running: { readonly item: Item; readonly fiber: Fiber.Fiber<unknown, unknown> } | undefined
   private results: Array<unknown> = [Op.Results]
+  private timedResults: Array<unknown> = [Op.ResultsTimed]
+  private unsentCount = 0
   private oldestResultAt = 0
   private flushArmed = false
   private closing = false
@@ -81,11 +100,13 @@ export class WorkerRuntime {
   constructor(entry: WorkerEntry, workerId: number, post: (message: FromWorker) => void, host?: RuntimeHost) {
     this.entry = entry
     this.workerId = workerId
-    this.post = post
+    this.post = answersSurvive(post)
     this.services = host?.services ?? Context.empty()
     this.now = host?.now ?? performanceNow
+    this.clock = host?.clock ?? poolClock
+    this.tasksTaken = host?.tasksTaken
     this.onStart = host?.onStart
-    this.actors = new WorkerActors(entry, post, () => this.runFork!, Effect.runPromiseWith(this.services), host?.actors)
+    this.actors = new WorkerActors(entry, this.post, () => this.runFork!, Effect.runPromiseWith(this.services), host?.actors)
   }
 
   /** Builds the per-worker Layer, then reports `Ready` or `InitFailed`. */
@@ -113,13 +134,15 @@ export class WorkerRuntime {
   receive(message: ToWorker): void {
     switch (message[0]) {
       case Op.Run:
-        return this.enqueue(message)
+        return this.enqueue(message, false)
+      case Op.RunTimed:
+        return this.enqueue(message, true)
       case Op.Cancel:
         return this.cancel([Op.Cancel, ...this.actors.cancel(message.slice(1) as Array<number>)])
       case Op.Shutdown:
         return void this.shutdown(message[1])
       case Op.Spawn:
-        if (this.closing) return this.post([Op.Spawned, message[1], Outcome.Lost, "the worker is shutting down"])
+        if (this.closing) return this.post([Op.Spawned, message[1], Outcome.Closed, "the worker is shutting down"])
         return this.actors.spawn(message[1], message[2], message[3])
       case Op.Call:
         return this.actors.call(message[1], message[2], message[3], message[4])
@@ -154,36 +177,50 @@ export class WorkerRuntime {
     this.post([Op.Closed])
   }
 
-  private enqueue(fields: ReadonlyArray<unknown>): void {
+  private enqueue(fields: ReadonlyArray<unknown>, timed: boolean): void {
     if (this.closing) {
-      for (let i = 1; i < fields.length; i += runStride) this.push(fields[i] as number, Outcome.Interrupted, undefined)
+      for (let at = 1; at < fields.length; at += Run.stride) {
+        this.take()
+        this.push(fields[at + Run.id] as number, Outcome.Interrupted, undefined, undefined)
+      }
       return this.flush()
     }
     const tasks = this.entry.group.tasks
-    for (let i = 1; i < fields.length; i += runStride) {
-      const taskName = fields[i + 1] as string
+    for (let at = 1; at < fields.length; at += Run.stride) {
+      const taskName = fields[at + Run.taskName] as string
       this.queue.push({
-        id: fields[i] as number,
+        id: fields[at + Run.id] as number,
         task: tasks[taskName],
         taskName,
-        payload: fields[i + 2],
-        timeoutMillis: fields[i + 3] as number,
+        payload: fields[at + Run.payload],
+        timeoutMillis: fields[at + Run.timeoutMillis] as number,
+        timed,
         cancelled: false,
-        startedAt: 0
+        startedAt: 0,
+        startedClock: 0
       })
     }
     if (this.running === undefined) this.drain()
   }
 
+  /** Rule 1: one more task taken off the queue, counted where the pool can read it. */
+  private take(): void {
+    this.taken++
+    if (this.tasksTaken !== undefined) Atomics.store(this.tasksTaken, 0, this.taken)
+  }
+
   private cancel(message: ReadonlyArray<number>): void {
     const wanted = new Set(message.slice(1))
-    if (this.running !== undefined && wanted.has(this.running.item.id)) {
-      this.running.item.cancelled = true
-      this.running.fiber.interruptUnsafe()
-    }
+    // Rule 2: queued ones first. Interrupting the running task may finish it synchronously, and
+    // its end starts the next queued task: that must already be marked.
     for (let i = this.head; i < this.queue.length; i++) {
       const item = this.queue[i]!
       if (wanted.has(item.id)) this.interruptQueued(item)
+    }
+    const running = this.running
+    if (running !== undefined && wanted.has(running.item.id)) {
+      running.item.cancelled = true
+      running.fiber.interruptUnsafe()
     }
     this.flush()
   }
@@ -191,13 +228,14 @@ export class WorkerRuntime {
   private interruptQueued(item: Item): void {
     if (item.cancelled) return
     item.cancelled = true
-    this.push(item.id, Outcome.Interrupted, undefined)
+    this.push(item.id, Outcome.Interrupted, undefined, undefined)
   }
 
   /** Runs queued tasks until one goes asynchronous or the queue is empty (rule 1). */
   private drain(): void {
     while (this.running === undefined && this.head < this.queue.length) {
       const item = this.queue[this.head++]!
+      this.take()
       if (!item.cancelled) this.runItem(item)
     }
     if (this.head === this.queue.length) {
@@ -217,7 +255,7 @@ export class WorkerRuntime {
 
   /** Rule 4: sends the waiting results once the oldest is `flushAfterMillis` old. */
   private armFlush(): void {
-    if (this.flushArmed || this.results.length === 1) return
+    if (this.flushArmed || this.unsent() === 0) return
     this.flushArmed = true
     const wait = Math.max(0, this.oldestResultAt + flushAfterMillis - this.now())
     this.runFork!(Effect.andThen(
@@ -233,24 +271,16 @@ export class WorkerRuntime {
     const task = item.task
     const handler = this.entry.handlers[item.taskName]
     if (task === undefined || handler === undefined) {
-      return this.push(item.id, Outcome.Defect, {
-        name: "UnknownTask",
-        message: `this worker does not serve task "${item.taskName}"`,
-        stack: ""
-      } satisfies RemoteError)
+      return this.answer(item, unknownHandler("Task", item.taskName, "this worker"))
     }
     const codec = codecOf(task)
-    const decoded = codec.decodePayload(item.payload)
-    if (decoded.issue !== undefined) return this.push(item.id, Outcome.PayloadInvalid, decoded.issue)
-    this.onStart?.(item.id)
-    let effect: Effect.Effect<unknown, unknown, any>
-    try {
-      effect = handler(decoded.value)
-    } catch (error) {
-      return this.push(item.id, Outcome.Defect, toRemoteError(error))
-    }
-    // `Effect.succeed`/`Effect.fail` are already Exits: no fiber needed.
-    if (item.timeoutMillis === 0 && Exit.isExit(effect)) return this.finish(item, codec, effect)
+    const invocation = invoke(codec, handler, item.payload, () => {
+      this.onStart?.(item.id)
+      if (item.timed) item.startedClock = this.clock()
+    })
+    if (invocation._tag === "Answer") return this.answer(item, invocation)
+    if (item.timeoutMillis === 0 && invocation._tag === "Exit") return this.finish(item, codec, invocation.exit)
+    let effect = invocation._tag === "Exit" ? invocation.exit : invocation.effect
     if (item.timeoutMillis > 0) {
       item.startedAt = this.now()
       this.post([Op.Started, item.id])
@@ -270,30 +300,84 @@ export class WorkerRuntime {
     })
   }
 
+  private answer(item: Item, answer: { readonly outcome: Outcome; readonly value: unknown }): void {
+    this.push(item.id, answer.outcome, answer.value, item)
+  }
+
   private finish(item: Item, codec: Codec, exit: Exit.Exit<unknown, unknown>): void {
     // A handler that blocks its thread cannot be interrupted by its timer; judge it by the clock.
     if (item.timeoutMillis > 0 && !item.cancelled && this.now() - item.startedAt > item.timeoutMillis) {
-      return this.push(item.id, Outcome.Timeout, undefined)
+      return this.push(item.id, Outcome.Timeout, undefined, item)
     }
     if (!item.cancelled && Exit.isFailure(exit)) {
       const error = Cause.findErrorOption(exit.cause)
-      if (error._tag === "Some" && error.value === TimedOut) return this.push(item.id, Outcome.Timeout, undefined)
+      if (error._tag === "Some" && error.value === TimedOut) return this.push(item.id, Outcome.Timeout, undefined, item)
     }
     const [outcome, value] = outcomeOf(codec, exit, item.cancelled)
-    this.push(item.id, outcome, value)
+    this.push(item.id, outcome, value, item)
   }
 
-  private push(id: number, outcome: Outcome, value: unknown): void {
+  /** Queues an answer; a timed task's goes with when its handler ran. */
+  private push(id: number, outcome: Outcome, value: unknown, item: Item | undefined): void {
     const now = this.now()
-    if (this.results.length === 1) this.oldestResultAt = now
-    this.results.push(id, outcome, value)
-    if (this.results.length >= flushEvery * 3 || now - this.oldestResultAt >= flushAfterMillis) this.flush()
+    if (this.unsent() === 0) this.oldestResultAt = now
+    this.unsentCount++
+    if (item?.timed === true) {
+      pushResult(this.timedResults, id, outcome, value)
+      const started = item.startedClock === 0 ? this.clock() : item.startedClock
+      this.timedResults.push(started, this.clock())
+    } else {
+      pushResult(this.results, id, outcome, value)
+    }
+    if (this.unsent() >= flushEvery || now - this.oldestResultAt >= flushAfterMillis) this.flush()
   }
 
-  private flush(): void {
-    if (this.results.length === 1) return
-    const results = this.results
-    this.results = [Op.Results]
-    this.post(results as unknown as FromWorker)
+  /** Answers queued and not yet sent. */
+  private unsent(): number {
+    return this.unsentCount
+  }
+
+  /** Sends every answer not yet sent. Also at `process.exit` (`threadMain`), so results survive the worker. */
+  flush(): void {
+    this.unsentCount = 0
+    if (this.results.length > 1) {
+      const results = this.results
+      this.results = [Op.Results]
+      this.post(results as unknown as FromWorker)
+    }
+    if (this.timedResults.length > 1) {
+      const results = this.timedResults
+      this.timedResults = [Op.ResultsTimed]
+      this.post(results as unknown as FromWorker)
+    }
+  }
+}
+
+/**
+ * A value that cannot be sent fails only its own task: when a message of answers cannot be cloned
+ * (a result Schema that lets a function through, say), its answers go one by one, and those that
+ * still cannot are replaced by a defect that says why.
+ */
+const answersSurvive = (post: (message: FromWorker) => void) => (message: FromWorker): void => {
+  try {
+    post(message)
+  } catch (error) {
+    const op = message[0]
+    if (op !== Op.Results && op !== Op.ResultsTimed && op !== Op.Replies) throw error
+    const stride = op === Op.ResultsTimed ? ResultTimed.stride : Result.stride
+    for (let at = 1; at < message.length; at += stride) {
+      const one = [op, ...message.slice(at, at + stride)]
+      try {
+        post(one as unknown as FromWorker)
+      } catch (cause) {
+        one[1 + Result.outcome] = Outcome.Defect
+        one[1 + Result.value] = {
+          name: "AnswerNotSendable",
+          message: `the answer cannot be sent to the pool: ${cause instanceof Error ? cause.message : String(cause)}`,
+          stack: ""
+        }
+        post(one as unknown as FromWorker)
+      }
+    }
   }
 }

@@ -8,11 +8,13 @@ import { type MessagePort, parentPort, workerData } from "node:worker_threads"
 // Every worker imports the same effect modules; the compile cache makes the second start cheap.
 module.enableCompileCache?.()
 
-const { entry, replies, workerId } = workerData as {
+const { entry, replies, tasksTaken, workerId } = workerData as {
   readonly entry: string
   readonly workerId: number
   /** Where everything this worker says goes (see `ThreadBackend.ts`). */
   readonly replies: MessagePort
+  /** The count of tasks taken off the queue, shared with the pool (the Dispatcher's rule 7). */
+  readonly tasksTaken: SharedArrayBuffer
 }
 const port = parentPort!
 
@@ -32,7 +34,12 @@ try {
 }
 
 if (loaded !== undefined && isWorkerEntry(loaded)) {
-  const runtime = new WorkerRuntime(loaded, workerId, (message) => replies.postMessage(message))
+  const runtime = new WorkerRuntime(loaded, workerId, (message) => replies.postMessage(message), {
+    tasksTaken: new Int32Array(tasksTaken)
+  })
+  // A handler that calls `process.exit`, or an uncaught error, ends the thread: the answers of the
+  // tasks that finished before it still go out (the pool then loses only the running one).
+  process.on("exit", () => runtime.flush())
   port.on("message", (message) => {
     if (message[0] === Op.Shutdown) {
       // Exit explicitly: handles the user's code left open must not keep the thread alive.

@@ -5,24 +5,15 @@
 import { assert, describe, it } from "@effect/vitest"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Dispatcher, realTimers } from "../../../src/runtime/scheduler/Dispatcher.ts"
+import { ThreadBackend } from "../../../src/index.ts"
 import { Outcome } from "../../../src/runtime/protocol/protocol.ts"
-import { threadBackend } from "../../../src/runtime/backends/ThreadBackend.ts"
-
-const options = {
-  initTimeoutMillis: 30_000,
-  shutdownTimeoutMillis: 5_000,
-  exitTimeoutMillis: 1_000,
-  interruptGraceMillis: 1_000,
-  retries: 0,
-  pipelineDepth: 2,
-  timers: realTimers
-}
+import type { Dispatcher } from "../../../src/runtime/scheduler/Dispatcher.ts"
+import { dispatcherOn } from "../../support/backends.ts"
 
 const contractEntry = new URL("../../fixtures/worker.ts", import.meta.url).href
 
 const pool = async (entry: string, replyWaitMillis: number, size = 1) => {
-  const dispatcher = new Dispatcher(threadBackend({ entry, replyWaitMillis }), { ...options, size })
+  const dispatcher = dispatcherOn(ThreadBackend.backend, entry, { size, replyWaitMillis })
   await dispatcher.start()
   return dispatcher
 }
@@ -36,6 +27,7 @@ const submit = (dispatcher: Dispatcher, taskName: string, payloads: ReadonlyArra
       taskName,
       payloads,
       chunkSize: 1,
+      coalesce: true,
       timeoutMillis: 0,
       settle: (index, outcome, value) => {
         outcomes[index] = [outcome, value]

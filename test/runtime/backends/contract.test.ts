@@ -7,6 +7,13 @@
  * no faults): the same assertions, on virtual time. Crashes there are injected faults, so the
  * cases that kill a worker from its handler are covered by `Simulation.test.ts` instead.
  */
+/**
+ * The task-runtime contract, run over every backend: what a caller sees for successes, declared
+ * errors, defects, bad payloads, timeouts, interruption, dead workers, per-worker state and
+ * shutdown. One loop over backend Layers: a row is a Layer, its capabilities, and how a program
+ * runs on it (as it is, or as the program of a seeded simulation). Cases a backend cannot express
+ * are skipped by capability (an in-thread worker cannot be terminated or crash alone).
+ */
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -17,7 +24,7 @@ import * as Stream from "effect/Stream"
 import { existsSync, mkdtempSync, readdirSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Simulation, Task, TaskError, WorkerPool } from "../../../src/index.ts"
+import { PoolError, type Simulation, Task, TaskError, WorkerPool } from "../../../src/index.ts"
 import {
   Add,
   ContractTasks,
@@ -34,18 +41,10 @@ import {
   WhoAmI,
   Withdraw
 } from "../../fixtures/tasks.ts"
-import exitHangsEntry from "../../fixtures/worker-exit-hangs.ts"
-import initFailsEntry from "../../fixtures/worker-init-fails.ts"
-import initHangsEntry from "../../fixtures/worker-init-hangs.ts"
-import entry from "../../fixtures/worker.ts"
+import { poolReasonOf, reasonOf, rows } from "../../support/backends.ts"
 
-const entryUrl = new URL("../../fixtures/worker.ts", import.meta.url)
-
-const backends = [
-  { name: "threads", threads: true, simulated: false, options: { entry: entryUrl, backend: "threads" } },
-  { name: "inline", threads: false, simulated: false, options: { entry, backend: "inline" } },
-  { name: "simulated", threads: false, simulated: true, options: { entry } }
-] as const
+const fixture = (name: string) => new URL(`../../fixtures/${name}.ts`, import.meta.url)
+const entryUrl = fixture("worker")
 
 const tempDir = () => mkdtempSync(join(tmpdir(), "ep-contract-"))
 
@@ -66,23 +65,18 @@ afterEach(() => {
   assert.strictEqual(WorkerPool.liveThreads(), 0)
 })
 
-describe.each(backends)("contract on $name", (backend) => {
+describe.each(rows)("contract on $name", (row) => {
   const pool = (options: Partial<WorkerPool.Options> = {}): Layer.Layer<
     Task.Runner<Task.Tasks<typeof ContractTasks>["name"]>,
-    TaskError.PoolOptionsError | TaskError.WorkerInitError,
+    PoolError.PoolError,
     Simulation.World
-  > =>
-    backend.simulated
-      ? Simulation.layer(ContractTasks, { ...backend.options, size: 2, ...options } as Simulation.LayerOptions)
-      : WorkerPool.layer(ContractTasks, { ...backend.options, size: 2, ...options })
-  /** Runs a case: as it is on a real backend, as the program of a seeded simulation on the simulated one. */
-  const within = <A, E>(body: Effect.Effect<A, E, Simulation.World>): Effect.Effect<A, E | Simulation.SimulationError> =>
-    backend.simulated
-      ? Effect.flatMap(Simulation.run(body, { seed: 20_260_101 }), (report) => report.exit)
-      : (body as Effect.Effect<A, E>)
-  // Killing a worker from its handler (process.exit, out of memory, a loop that never yields)
-  // takes a thread: in-thread workers cannot be stopped, and simulated ones crash by fault plan.
-  const threadsOnly = backend.threads ? it.live : it.live.skip
+  > => WorkerPool.layer(ContractTasks, { entry: entryUrl, size: 2, ...options }).pipe(Layer.provide(row.backend))
+  const within = row.within
+  // Killing a worker from its handler (process.exit, out of memory) takes a worker with a heap of
+  // its own; stopping a loop that never yields takes a worker that can be terminated.
+  const crashes = row.capabilities.isolatesCrashes ? it.live : it.live.skip
+  const terminates = row.capabilities.canTerminate ? it.live : it.live.skip
+  const heapLimits = row.capabilities.heapLimits ? it.live : it.live.skip
 
   describe("results", () => {
     it.live("run returns the handler's success", () =>
@@ -154,23 +148,25 @@ describe.each(backends)("contract on $name", (backend) => {
         assert.strictEqual(recovered, -2)
       }).pipe(Effect.provide(pool()), within))
 
-    it.live("a thrown exception arrives as TaskDefect with remote message, stack, worker, task and input", () =>
+    it.live("a thrown exception arrives as a Defect with remote message, stack, worker, task, task id and input", () =>
       Effect.gen(function*() {
         const error = yield* Effect.flip(Task.run(Explode, { message: "kernel blew up" }))
-        assert.instanceOf(error, TaskError.TaskDefect)
-        const defect = error as TaskError.TaskDefect
-        assert.strictEqual(defect.taskName, "Explode")
-        assert.strictEqual(defect.remoteName, "RangeError")
+        const defect = reasonOf(error)
+        assert.instanceOf(defect, TaskError.Defect)
+        const failed = error as TaskError.TaskError
+        assert.strictEqual(failed.taskName, "Explode")
+        assert.strictEqual((defect as TaskError.Defect).remoteName, "RangeError")
         assert.strictEqual(defect.message, "kernel blew up")
-        assert.include(defect.remoteStack, "fixtures/worker.ts")
-        assert.include(defect.input, "kernel blew up")
-        assert.include([0, 1], defect.workerId)
+        assert.include((defect as TaskError.Defect).remoteStack, "fixtures/worker.ts")
+        assert.include(failed.input, "kernel blew up")
+        assert.include([0, 1], failed.workerId)
+        assert.isAtLeast(failed.taskId, 0)
       }).pipe(Effect.provide(pool()), within))
 
     it.live("the input rendering in an error is bounded", () =>
       Effect.gen(function*() {
         const error = yield* Effect.flip(Task.run(Explode, { message: "x".repeat(100_000) }))
-        assert.isAtMost((error as TaskError.TaskDefect).input.length, TaskError.maxInputRendering)
+        assert.isAtMost((error as TaskError.TaskError).input.length, TaskError.maxInputRendering)
       }).pipe(Effect.provide(pool()), within))
 
     it.live("a malformed payload fails only its own task, naming the path", () =>
@@ -181,22 +177,23 @@ describe.each(backends)("contract on $name", (backend) => {
           Task.run(Add, { a: 1, b: 1 })
         ], { concurrency: "unbounded", mode: "result" })
         assert.isTrue(Result.isFailure(bad!))
-        const error = (bad as Result.Failure<unknown, TaskError.TaskPayloadError>).failure
-        assert.instanceOf(error, TaskError.TaskPayloadError)
-        assert.deepStrictEqual(error.path, ["values", 2])
+        const error = (bad as Result.Failure<unknown, TaskError.TaskError>).failure
+        const issue = reasonOf(error)
+        assert.instanceOf(issue, TaskError.PayloadInvalid)
+        assert.deepStrictEqual((issue as TaskError.PayloadInvalid).path, ["values", 2])
         assert.include([0, 1], error.workerId)
         assert.deepStrictEqual(good1, Result.succeed(3))
         assert.deepStrictEqual(good2, Result.succeed(2))
         // A payload that is not even an object, smuggled past the types.
         const wrong = yield* Effect.flip(Task.run(Sum, { values: "nope", label: 1 } as never))
-        assert.deepStrictEqual((wrong as TaskError.TaskPayloadError).path, ["values"])
+        assert.deepStrictEqual((reasonOf(wrong) as TaskError.PayloadInvalid).path, ["values"])
       }).pipe(Effect.provide(pool()), within))
 
     it.live("a result that does not match the success Schema is a defect", () =>
       Effect.gen(function*() {
         const error = yield* Effect.flip(Task.run(Liar, {}))
-        assert.instanceOf(error, TaskError.TaskDefect)
-        assert.include((error as TaskError.TaskDefect).message, "success Schema")
+        assert.instanceOf(reasonOf(error), TaskError.Defect)
+        assert.include(reasonOf(error).message, "success Schema")
       }).pipe(Effect.provide(pool()), within))
 
     it.live("map fails fast with the first failure and stops the rest", () =>
@@ -213,12 +210,12 @@ describe.each(backends)("contract on $name", (backend) => {
         void dir
       }).pipe(Effect.provide(pool()), within))
 
-    it.live("a per-task timeout fails with TaskTimeout and interrupts the handler in the worker", () =>
+    it.live("a per-task timeout fails with a Timeout and interrupts the handler in the worker", () =>
       Effect.gen(function*() {
         const marker = join(tempDir(), "timed-out")
         const error = yield* Effect.flip(Task.run(Sleep, { millis: 10_000, marker }, { timeout: "100 millis" }))
-        assert.instanceOf(error, TaskError.TaskTimeout)
-        assert.strictEqual((error as TaskError.TaskTimeout).timeoutMillis, 100)
+        assert.instanceOf(reasonOf(error), TaskError.Timeout)
+        assert.strictEqual((reasonOf(error) as TaskError.Timeout).timeoutMillis, 100)
         assert.isTrue(existsSync(marker), "the handler's finalizer ran")
         assert.strictEqual(yield* Task.run(Sleep, { millis: 1, marker }, { timeout: "5 seconds" }), 1)
       }).pipe(Effect.provide(pool()), within))
@@ -233,7 +230,7 @@ describe.each(backends)("contract on $name", (backend) => {
         assert.strictEqual(yield* Task.run(Add, { a: 1, b: 2 }), 3)
       }).pipe(Effect.provide(pool()), within))
 
-    threadsOnly("a handler that never yields is terminated after interruptGrace and its worker replaced", () =>
+    terminates("a handler that never yields is terminated after interruptGrace and its worker replaced", () =>
       Effect.gen(function*() {
         const fiber = yield* Effect.forkChild(Task.run(Spin, { millis: 60_000 }))
         yield* Effect.sleep("200 millis")
@@ -245,42 +242,46 @@ describe.each(backends)("contract on $name", (backend) => {
         assert.isTrue([...ids].some((id) => id >= 2), "a replacement worker serves tasks")
       }).pipe(Effect.provide(pool({ interruptGrace: "200 millis" })), within))
 
-    threadsOnly("a timed-out handler that never yields fails with TaskTimeout and its worker is replaced", () =>
+    terminates("a timed-out handler that never yields fails with a Timeout and its worker is replaced", () =>
       Effect.gen(function*() {
         const error = yield* Effect.flip(Task.run(Spin, { millis: 60_000 }, { timeout: "100 millis" }))
-        assert.instanceOf(error, TaskError.TaskTimeout)
+        assert.instanceOf(reasonOf(error), TaskError.Timeout)
         assert.strictEqual(yield* Task.run(Add, { a: 2, b: 2 }), 4)
       }).pipe(Effect.provide(pool({ interruptGrace: "200 millis" })), within))
 
-    threadsOnly("a worker that exits fails only the tasks it held with WorkerLost, and is replaced", () =>
+    crashes("a worker that exits fails only the task it was running with WorkerLost, and is replaced", () =>
       Effect.gen(function*() {
         const [died, ...others] = yield* Effect.all([
           Task.run(Die, { how: "exit" }),
           ...Array.from({ length: 20 }, (_, i) => Task.run(Add, { a: i, b: 0 }))
         ], { concurrency: "unbounded", mode: "result" })
         assert.isTrue(Result.isFailure(died!))
-        const lost = (died as Result.Failure<unknown, TaskError.WorkerLost>).failure
-        assert.instanceOf(lost, TaskError.WorkerLost)
+        const lost = (died as Result.Failure<unknown, TaskError.TaskError>).failure
+        const reason = reasonOf(lost)
+        assert.instanceOf(reason, TaskError.WorkerLost)
+        assert.strictEqual((reason as TaskError.WorkerLost).exit, "Exited")
         assert.strictEqual(lost.taskName, "Die")
-        assert.include(lost.reason, "exited with code 3")
+        assert.include(reason.message, "exited with code 3")
         assert.strictEqual(lost.attempts, 1)
-        // Tasks coalesced into the dying worker's message are lost with it; the others succeed.
+        // Tasks coalesced into the dying worker's message: those it finished were flushed as it
+        // exited, those it never started were sent again. Every one succeeds.
         const succeeded = others.filter(Result.isSuccess).length
-        const lostToo = others.filter((r) => Result.isFailure(r) && r.failure._tag === "WorkerLost").length
+        const lostToo = others.filter((r) => Result.isFailure(r) && reasonOf(r.failure)._tag === "WorkerLost").length
         assert.strictEqual(succeeded + lostToo, 20)
-        assert.isAbove(succeeded, 0)
+        assert.strictEqual(succeeded, 20)
         const ids = yield* awaitWorkers(2)
         assert.isTrue([...ids].some((id) => id >= 2), "the pool is back to two workers, one a replacement")
       }).pipe(Effect.provide(pool()), within))
 
-    threadsOnly("a worker that runs out of memory fails its task with WorkerLost", () =>
+    crashes("a worker that runs out of memory fails its task with WorkerLost, OutOfMemory", () =>
       Effect.gen(function*() {
         const error = yield* Effect.flip(Task.run(Die, { how: "oom" }))
-        assert.instanceOf(error, TaskError.WorkerLost)
+        assert.instanceOf(reasonOf(error), TaskError.WorkerLost)
+        assert.strictEqual((reasonOf(error) as TaskError.WorkerLost).exit, "OutOfMemory")
         assert.strictEqual(yield* Task.run(Add, { a: 1, b: 1 }), 2)
       }).pipe(Effect.provide(pool({ size: 1, resourceLimits: { maxOldGenerationSizeMb: 48 } })), within))
 
-    threadsOnly("workers get a 24 MB young generation unless resourceLimits says otherwise, field by field", () =>
+    heapLimits("workers get a 24 MB young generation unless resourceLimits says otherwise, field by field", () =>
       Effect.gen(function*() {
         const limits = (options: Partial<WorkerPool.Options>) =>
           Task.run(HeapLimits, {}).pipe(Effect.provide(pool({ size: 1, ...options })))
@@ -290,20 +291,20 @@ describe.each(backends)("contract on $name", (backend) => {
         assert.strictEqual((yield* limits({ resourceLimits: { maxYoungGenerationSizeMb: 48 } })).maxYoungGenerationSizeMb, 48)
       }).pipe(within))
 
-    threadsOnly("with retries, a task whose worker died is re-sent, within its bound", () =>
+    crashes("with retries, a task whose worker died is re-sent, within its bound", () =>
       Effect.gen(function*() {
         const dir = tempDir()
         assert.strictEqual(yield* Task.run(DieOnce, { marker: join(dir, "once") }), 1)
         const error = yield* Effect.flip(Task.run(Die, { how: "exit" }))
-        assert.instanceOf(error, TaskError.WorkerLost)
-        assert.strictEqual((error as TaskError.WorkerLost).attempts, 3, "sent once, re-sent twice")
+        assert.instanceOf(reasonOf(error), TaskError.WorkerLost)
+        assert.strictEqual((error as TaskError.TaskError).attempts, 3, "sent once, re-sent twice")
       }).pipe(Effect.provide(pool({ retries: 2 })), within))
 
-    threadsOnly("without retries, a task whose worker died is not re-sent", () =>
+    crashes("without retries, a task whose worker died is not re-sent", () =>
       Effect.gen(function*() {
         const dir = tempDir()
         const error = yield* Effect.flip(Task.run(DieOnce, { marker: join(dir, "once") }))
-        assert.instanceOf(error, TaskError.WorkerLost)
+        assert.instanceOf(reasonOf(error), TaskError.WorkerLost)
       }).pipe(Effect.provide(pool()), within))
   })
 
@@ -314,7 +315,7 @@ describe.each(backends)("contract on $name", (backend) => {
           const answers = yield* Task.map(WhoAmI, Array.from({ length: 100 }, () => ({})), { chunkSize: 5 })
           for (const answer of answers) {
             assert.strictEqual(answer.model, `model@${answer.workerId}`)
-            if (backend.threads) assert.strictEqual(answer.loads, 1, "one load per worker thread")
+            if (row.capabilities.isolatesCrashes) assert.strictEqual(answer.loads, 1, "one load per worker (its own module state)")
           }
         }
       }).pipe(Effect.provide(pool()), within))
@@ -330,69 +331,73 @@ describe.each(backends)("contract on $name", (backend) => {
 
     it.live("an exit hook that never finishes is cut off by exitTimeout; the pool still closes", () =>
       Effect.gen(function*() {
-        const options = backend.threads
-          ? { entry: new URL("../../fixtures/worker-exit-hangs.ts", import.meta.url) }
-          : { entry: exitHangsEntry }
+        const options = { entry: fixture("worker-exit-hangs") }
         const context = yield* Effect.scoped(Layer.build(pool({ ...options, exitTimeout: "200 millis" })))
         void context
         // Reaching this line means the scope closed; afterEach checks no thread is left.
       }).pipe(within))
 
-    it.live("a Layer that fails to build fails the pool with WorkerInitError", () =>
+    it.live("a Layer that fails to build fails the pool with WorkerInitFailed", () =>
       Effect.gen(function*() {
-        const options = backend.threads
-          ? { entry: new URL("../../fixtures/worker-init-fails.ts", import.meta.url) }
-          : { entry: initFailsEntry }
+        const error = yield* Effect.flip(Effect.scoped(Layer.build(pool({ entry: fixture("worker-init-fails") }))))
+        const reason = poolReasonOf(error)
+        assert.instanceOf(reason, PoolError.WorkerInitFailed)
+        assert.strictEqual((reason as PoolError.WorkerInitFailed).failure, "Failed")
+        assert.include(reason.message, "model file is corrupt")
+      }).pipe(within))
+
+    it.live("a Layer that never finishes fails the pool with WorkerInitFailed after initTimeout", () =>
+      Effect.gen(function*() {
+        const options = { entry: fixture("worker-init-hangs"), initTimeout: "1 second" } as const
         const error = yield* Effect.flip(Effect.scoped(Layer.build(pool(options))))
-        assert.instanceOf(error, TaskError.WorkerInitError)
-        assert.strictEqual((error as TaskError.WorkerInitError).reason, "Failed")
-        assert.include((error as TaskError.WorkerInitError).message, "model file is corrupt")
+        const reason = poolReasonOf(error)
+        assert.instanceOf(reason, PoolError.WorkerInitFailed)
+        assert.strictEqual((reason as PoolError.WorkerInitFailed).failure, "Timeout")
       }).pipe(within))
 
-    it.live("a Layer that never finishes fails the pool with WorkerInitError after initTimeout", () =>
+    it.live("a module that is not a worker entry fails the pool with WorkerInitFailed", () =>
       Effect.gen(function*() {
-        const options = backend.threads
-          ? { entry: new URL("../../fixtures/worker-init-hangs.ts", import.meta.url) }
-          : { entry: initHangsEntry }
-        const error = yield* Effect.flip(Effect.scoped(Layer.build(pool({ ...options, initTimeout: "1 second" }))))
-        assert.instanceOf(error, TaskError.WorkerInitError)
-        assert.strictEqual((error as TaskError.WorkerInitError).reason, "Timeout")
+        const error = yield* Effect.flip(Effect.scoped(Layer.build(pool({ entry: fixture("worker-no-default") }))))
+        assert.instanceOf(poolReasonOf(error), PoolError.WorkerInitFailed)
+        assert.include(poolReasonOf(error).message, "Worker.serve")
       }).pipe(within))
 
-    it.live("a module that is not a worker entry fails the pool with WorkerInitError", () =>
+    it.live("invalid options fail with InvalidOptions naming the option", () =>
       Effect.gen(function*() {
-        const error = yield* Effect.flip(
-          Effect.scoped(Layer.build(pool({ entry: new URL("../../fixtures/worker-no-default.ts", import.meta.url) })))
-        )
-        assert.instanceOf(error, TaskError.WorkerInitError)
-        assert.include((error as TaskError.WorkerInitError).message, "Worker.serve")
-      }).pipe(within))
-
-    it.live("invalid options fail with PoolOptionsError naming the option", () =>
-      Effect.gen(function*() {
-        const cases: Array<[Partial<WorkerPool.Options>, string]> = [
-          [{ size: 0 }, "size"],
-          [{ size: 1.5 }, "size"],
-          [{ retries: -1 }, "retries"],
-          [{ initTimeout: "soon" as never }, "initTimeout"],
-          // A simulated pool has no backend option.
-          ...(backend.simulated ? [] : [[{ backend: "gpu" as never }, "backend"] as [Partial<WorkerPool.Options>, string]])
+        const cases: Array<[Partial<WorkerPool.Options>, ReadonlyArray<string>]> = [
+          [{ size: 0 }, ["size"]],
+          [{ size: 1.5 }, ["size"]],
+          [{ retries: -1 }, ["retries"]],
+          [{ initTimeout: "soon" as never }, ["initTimeout"]],
+          [{ interruptGrace: -5 }, ["interruptGrace"]],
+          [{ pipelineDepth: Number.NaN }, ["pipelineDepth"]],
+          [{ maxQueued: 0 }, ["maxQueued"]],
+          [{ whenFull: "drop" as never }, ["whenFull"]],
+          // V8 aborts the whole process for an old generation under 3 MB; "lots" is no size at all.
+          [{ resourceLimits: { maxOldGenerationSizeMb: 0 } }, ["resourceLimits", "maxOldGenerationSizeMb"]],
+          [{ resourceLimits: { maxOldGenerationSizeMb: 1 } }, ["resourceLimits", "maxOldGenerationSizeMb"]],
+          [{ resourceLimits: { maxOldGenerationSizeMb: -5 } }, ["resourceLimits", "maxOldGenerationSizeMb"]],
+          [{ resourceLimits: { maxOldGenerationSizeMb: "lots" as never } }, ["resourceLimits", "maxOldGenerationSizeMb"]],
+          [{ resourceLimits: { maxYoungGenerationSizeMb: 2.5 } }, ["resourceLimits", "maxYoungGenerationSizeMb"]],
+          [{ resourceLimits: { stackSizeMb: 4 } as never }, ["resourceLimits", "stackSizeMb"]],
+          [{ backend: "gpu" } as never, ["backend"]]
         ]
         for (const [options, path] of cases) {
           const error = yield* Effect.flip(Effect.scoped(Layer.build(pool(options))))
-          assert.instanceOf(error, TaskError.PoolOptionsError)
-          assert.deepStrictEqual((error as TaskError.PoolOptionsError).path, [path])
+          const reason = poolReasonOf(error)
+          assert.instanceOf(reason, PoolError.InvalidOptions, JSON.stringify(options))
+          assert.deepStrictEqual((reason as PoolError.InvalidOptions).path, path)
         }
       }).pipe(within))
 
-    it.live("tasks submitted to a closed pool fail with WorkerLost", () =>
+    it.live("tasks submitted to a closed pool fail with PoolClosed", () =>
       Effect.gen(function*() {
         const context = yield* Effect.scoped(Layer.build(pool()))
         const exit = yield* Effect.exit(Task.run(Add, { a: 1, b: 1 }).pipe(Effect.provideContext(context)))
         assert.isTrue(Exit.isFailure(exit))
         const error = yield* Effect.flip(Task.run(Add, { a: 1, b: 1 }).pipe(Effect.provideContext(context)))
-        assert.instanceOf(error, TaskError.WorkerLost)
-        assert.include((error as TaskError.WorkerLost).reason, "closed")
+        assert.instanceOf(reasonOf(error), TaskError.PoolClosed)
+        assert.include(reasonOf(error).message, "closed")
       }).pipe(within))
   })
 })

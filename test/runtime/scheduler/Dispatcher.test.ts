@@ -6,41 +6,43 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { Simulation, Task, TaskError } from "../../../src/index.ts"
-import { type Backend, Dispatcher, realTimers } from "../../../src/runtime/scheduler/Dispatcher.ts"
-import { type FromWorker, Op, Outcome, runStride } from "../../../src/runtime/protocol/protocol.ts"
+import * as EffectCore from "effect/Effect"
+import { type Backend, realTimers } from "../../../src/runtime/backends/Backend.ts"
+import { type FromWorker, Op, Outcome, Run } from "../../../src/runtime/protocol/protocol.ts"
+import { dispatcherOn, reasonOf } from "../../support/backends.ts"
 import entry, { Echo, SimTasks } from "../../fixtures/simulation.ts"
 
 const quick = (n: number) => ({ n, millis: 1, fail: "none" as const })
 
 /** A backend whose workers answer every task at once with its payload. */
 const echoBackend: Backend = {
-  spawn: (_id, events) => {
-    queueMicrotask(() => events.onMessage([Op.Ready]))
-    return {
-      send: (message) => {
-        if (message[0] === Op.Shutdown) return queueMicrotask(() => events.onExit("exited with code 0"))
-        if (message[0] !== Op.Run) return
-        const results: Array<unknown> = [Op.Results]
-        for (let i = 1; i < message.length; i += runStride) results.push(message[i], Outcome.Success, message[i + 2])
-        queueMicrotask(() => events.onMessage(results as unknown as FromWorker))
-      },
-      terminate: () => queueMicrotask(() => events.onExit("was terminated"))
-    }
-  }
+  name: "echo",
+  capabilities: { sharesMemory: true, canTerminate: true, isolatesCrashes: false, heapLimits: false },
+  timers: realTimers,
+  defaultSize: () => 1,
+  make: () =>
+    EffectCore.succeed({
+      spawn: (_id, events) => {
+        queueMicrotask(() => events.onMessage([Op.Ready]))
+        return {
+          send: (message) => {
+            if (message[0] === Op.Shutdown) {
+              return queueMicrotask(() => events.onExit({ kind: "Exited", message: "exited with code 0" }))
+            }
+            if (message[0] !== Op.Run) return
+            const results: Array<unknown> = [Op.Results]
+            for (let at = 1; at < message.length; at += Run.stride) results.push(message[at + Run.id], Outcome.Success, message[at + Run.payload])
+            queueMicrotask(() => events.onMessage(results as unknown as FromWorker))
+          },
+          terminate: () => queueMicrotask(() => events.onExit({ kind: "Terminated", message: "was terminated" }))
+        }
+      }
+    })
 }
 
 describe("Dispatcher", () => {
   it("lets go of a submission (and its payloads) once all its tasks are sent", async () => {
-    const dispatcher = new Dispatcher(echoBackend, {
-      size: 2,
-      initTimeoutMillis: 1_000,
-      shutdownTimeoutMillis: 1_000,
-      exitTimeoutMillis: 1_000,
-      interruptGraceMillis: 1_000,
-      retries: 0,
-      pipelineDepth: 2,
-      timers: realTimers
-    })
+    const dispatcher = dispatcherOn(echoBackend, "file:///echo.ts", { size: 2 })
     await dispatcher.start()
     for (let round = 0; round < 3; round++) {
       await new Promise<void>((resolve) => {
@@ -49,6 +51,7 @@ describe("Dispatcher", () => {
           taskName: "Big",
           payloads: [new Float64Array(8), new Float64Array(8)],
           chunkSize: 1,
+          coalesce: true,
           timeoutMillis: 0,
           settle: () => {
             if (++settled === 2) resolve()
@@ -127,8 +130,8 @@ describe("Dispatcher", () => {
       Simulation.verify(report, ({ exit, trace }) => {
         assert.isTrue(Exit.isSuccess(exit), "the task failed instead of waiting forever")
         const error = (exit as Exit.Success<unknown>).value
-        assert.instanceOf(error, TaskError.WorkerLost)
-        assert.include((error as TaskError.WorkerLost).reason, "no replacement worker could be started")
+        assert.instanceOf(reasonOf(error), TaskError.PoolClosed)
+        assert.include(reasonOf(error).message, "no replacement worker could be started")
         const restarts = trace.flatMap((event) => event._tag === "Restart" ? [event.at] : [])
         assert.strictEqual(restarts.length, 5, "five replacements, then no more")
         // The first replacement starts at once; after each failed one the pool waits 100, 200, 400, 800 ms.

@@ -14,8 +14,9 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import { Simulation, Task, TaskError } from "../../../src/index.ts"
+import { PoolError, Simulation, Task, TaskError } from "../../../src/index.ts"
 import entry, { Echo, ledger, Refused, SimTasks } from "../../fixtures/simulation.ts"
+import { errorTag, poolReasonOf, reasonOf } from "../../support/backends.ts"
 
 /** Cases per property: the invariants are claimed for at least 1,000 generated runs; raise it to search harder. */
 const runs = Number(process.env.SIMULATION_RUNS ?? 1_000)
@@ -123,10 +124,10 @@ const expectations = (pool: PoolConfig, faults: Simulation.FaultPlan) => ({
 const allowedErrors = (input: Input, job: Job, expected: ReturnType<typeof expectations>): Set<string> => {
   const tags = new Set<string>()
   if (input.fail === 0) tags.add("Refused")
-  if (input.fail === 1) tags.add("TaskDefect")
+  if (input.fail === 1) tags.add("Defect")
   if (expected.workersDie) tags.add("WorkerLost")
-  if (job.timeout !== undefined) tags.add("TaskTimeout")
-  if (expected.corrupts) tags.add("TaskPayloadError")
+  if (job.timeout !== undefined) tags.add("Timeout")
+  if (expected.corrupts) tags.add("PayloadInvalid")
   return tags
 }
 
@@ -143,7 +144,7 @@ const assertTypedFailure = (
     assert.isTrue(interruptible && Cause.hasInterruptsOnly(exit.cause), `unexpected interruption: ${Cause.pretty(exit.cause)}`)
     return
   }
-  const tag = (error.value as { _tag?: string })._tag ?? String(error.value)
+  const tag = errorTag(error.value)
   assert.isTrue(allowed.has(tag), `unexpected ${tag} (allowed: ${[...allowed].join(", ") || "none"})`)
   const refused = error.value
   if (refused instanceof Refused) {
@@ -157,7 +158,7 @@ const assertOutcomes = (pool: PoolConfig, jobs: ReadonlyArray<Job>, faults: Simu
   if (Exit.isFailure(exit)) {
     const error = Cause.findErrorOption(exit.cause)
     assert.isTrue(
-      expected.startCanFail && error._tag === "Some" && error.value instanceof TaskError.WorkerInitError,
+      expected.startCanFail && error._tag === "Some" && errorTag(error.value) === "WorkerInitFailed",
       `the program failed: ${Cause.pretty(exit.cause)}`
     )
     return
@@ -190,12 +191,20 @@ const assertOutcomes = (pool: PoolConfig, jobs: ReadonlyArray<Job>, faults: Simu
   })
 }
 
-/** Invariant 1 as the pool saw it: each task answered and settled at most once, exactly once unless cancelled; retries bounded. */
+/**
+ * Invariant 1 as the pool saw it: each task answered and settled at most once, exactly once unless
+ * cancelled; its handler run at most `retries + 1` times; sent again beyond that only when a dead
+ * worker had never started it (the Dispatcher's rule 7).
+ */
 const assertSettledOnce = (trace: ReadonlyArray<Simulation.Event>, retries: number) => {
   const settled = new Map<string, number>()
   const sent = new Map<string, number>()
+  const started = new Map<string, number>()
+  const neverStarted = new Map<string, number>()
+  const keyOfWire = new Map<number, string>()
   const cancelled = new Set<number>()
   const replied = new Set<string>()
+  const bump = (counts: Map<string, number>, key: string) => counts.set(key, (counts.get(key) ?? 0) + 1)
   for (const event of trace) {
     if (event._tag === "Cancel") cancelled.add(event.submission)
     if (event._tag === "Reply") {
@@ -206,17 +215,23 @@ const assertSettledOnce = (trace: ReadonlyArray<Simulation.Event>, retries: numb
     }
     if (event._tag === "Settle") {
       const key = `${event.submission}#${event.index}`
-      settled.set(key, (settled.get(key) ?? 0) + 1)
+      bump(settled, key)
       assert.isAtMost(event.attempts, retries + 1, `task ${key} was sent more often than its retries allow`)
     }
     if (event._tag === "Dispatch") {
       for (const task of event.tasks) {
         const key = `${task.submission}#${task.index}`
-        sent.set(key, (sent.get(key) ?? 0) + 1)
+        keyOfWire.set(task.id, key)
+        bump(sent, key)
       }
     }
+    if (event._tag === "Start") bump(started, keyOfWire.get(event.task)!)
+    if (event._tag === "Requeue" && event.why === "NotStarted") bump(neverStarted, `${event.submission}#${event.index}`)
   }
-  for (const [key, count] of sent) assert.isAtMost(count, retries + 1, `task ${key} dispatched ${count} times`)
+  for (const [key, count] of started) assert.isAtMost(count, retries + 1, `task ${key} ran ${count} times`)
+  for (const [key, count] of sent) {
+    assert.isAtMost(count, retries + 1 + (neverStarted.get(key) ?? 0), `task ${key} dispatched ${count} times`)
+  }
   for (const event of trace) {
     if (event._tag !== "Submit") continue
     for (let index = 0; index < event.count; index++) {
@@ -434,7 +449,7 @@ describe("Simulation", () => {
       const report = yield* simulate(Task.run(Echo, one(1)).pipe(Effect.provide(poolLayer({ size: 1, pipelineDepth: 1, retries: 0 }))), 1, [
         { _tag: "CrashOnInit", worker: 0 }
       ])
-      assert.instanceOf(failureOf(report.exit), TaskError.WorkerInitError)
+      assert.instanceOf(poolReasonOf(failureOf(report.exit)), PoolError.WorkerInitFailed)
       assert.deepStrictEqual(tags(report).filter((tag) => tag === "Crash" || tag === "Ready"), ["Crash"])
       assert.strictEqual(report.pools[0]!.workers[0]!.fate, "crashed")
     }))
@@ -447,8 +462,8 @@ describe("Simulation", () => {
         [{ _tag: "HangOnInit", worker: 0 }]
       )
       const error = failureOf(report.exit)
-      assert.instanceOf(error, TaskError.WorkerInitError)
-      assert.strictEqual((error as TaskError.WorkerInitError).reason, "Timeout")
+      assert.instanceOf(poolReasonOf(error), PoolError.WorkerInitFailed)
+      assert.strictEqual((poolReasonOf(error) as PoolError.WorkerInitFailed).failure, "Timeout")
       const terminated = report.trace.find((event) => event._tag === "Terminate")
       assert.strictEqual(terminated?.at, 2_000)
       assert.strictEqual(report.pools[0]!.workers[0]!.fate, "terminated")
@@ -460,9 +475,9 @@ describe("Simulation", () => {
       const inputs = [one(1), one(2), one(3)]
       const lost = yield* simulate(Task.map(Echo, inputs, { chunkSize: 1 }).pipe(Effect.provide(poolLayer({ size: 1, pipelineDepth: 1, retries: 0 }))), 3, faults)
       const error = failureOf(lost.exit)
-      assert.instanceOf(error, TaskError.WorkerLost)
-      assert.strictEqual((error as TaskError.WorkerLost).attempts, 1)
-      assert.include((error as TaskError.WorkerLost).reason, "CrashOnTask")
+      assert.instanceOf(reasonOf(error), TaskError.WorkerLost)
+      assert.strictEqual((error as TaskError.TaskError).attempts, 1)
+      assert.include(reasonOf(error).message, "CrashOnTask")
       assert.strictEqual(lost.trace.filter((event) => event._tag === "Start" && event.worker === 0).length, 2, "it ran its second handler, then died")
       const retried = yield* simulate(Task.map(Echo, inputs, { chunkSize: 1 }).pipe(Effect.provide(poolLayer({ size: 1, pipelineDepth: 1, retries: 1 }))), 3, faults)
       assert.deepStrictEqual(retried.exit, Exit.succeed([1, 2, 3]))
@@ -480,7 +495,7 @@ describe("Simulation", () => {
       )
       assert.isTrue(Exit.isSuccess(report.exit))
       const [first, second] = (report.exit as Exit.Success<[Outcome, number]>).value
-      assert.instanceOf(failureOf(first), TaskError.WorkerLost)
+      assert.instanceOf(reasonOf(failureOf(first)), TaskError.WorkerLost)
       assert.strictEqual(second, 2)
       assert.strictEqual(report.trace.find((event) => event._tag === "Crash")?.at, 100)
       assert.isTrue(report.trace.some((event) => event._tag === "Restart" && event.worker === 1))
@@ -518,8 +533,8 @@ describe("Simulation", () => {
         [{ _tag: "CorruptPayload", task: 1 }]
       )
       const error = failureOf(report.exit)
-      assert.instanceOf(error, TaskError.TaskPayloadError)
-      assert.strictEqual((error as TaskError.TaskPayloadError).workerId, 0)
+      assert.instanceOf(reasonOf(error), TaskError.PayloadInvalid)
+      assert.strictEqual((error as TaskError.TaskError).workerId, 0)
       assert.isTrue(report.trace.some((event) => event._tag === "Corrupt" && event.task === 1))
     }))
 
@@ -534,7 +549,7 @@ describe("Simulation", () => {
       const report = yield* simulate(program, 1, [{ _tag: "CorruptPayload", task: 0, pool: 1 }])
       const [first, second] = (report.exit as unknown as Exit.Success<ReadonlyArray<Outcome>>).value
       assert.deepStrictEqual(first, Exit.succeed(1))
-      assert.instanceOf(failureOf(second!), TaskError.TaskPayloadError)
+      assert.instanceOf(reasonOf(failureOf(second!)), TaskError.PayloadInvalid)
       assert.deepStrictEqual(report.pools.map((pool) => pool.pool), [0, 1])
     }))
 

@@ -5,7 +5,7 @@
  *
  * - Invariant 3: an actor handles its sequential calls one at a time, in the order they were
  *   made; a restarted actor never runs two instances at once; a dead actor stays dead.
- * - Every call ends exactly once: its answer (a reply, `WorkerLost`, `ActorUnavailable`), or its
+ * - Every call ends exactly once: its answer (a reply, `WorkerLost`, `Unavailable`), or its
  *   caller gave up on it — and what the caller sees is typed.
  * - After the scope closes — success, failure or interruption — every actor was stopped, every
  *   instance that was not killed with its worker ran its finalizers, and no worker is left.
@@ -24,6 +24,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { Actor, ActorError, Simulation, Task, TaskError } from "../../../src/index.ts"
 import entry, { BuildRefused, Dotted, Journal, JournalTasks, ledger, Refused, Relay, Tally } from "../../fixtures/simulation-actors.ts"
+import { actorReasonOf, errorTag, reasonOf } from "../../support/backends.ts"
 
 /** Cases per property: claimed for at least 1,000 generated runs; raise it to search harder. */
 const runs = Number(process.env.SIMULATION_RUNS ?? 1_000)
@@ -167,9 +168,9 @@ const expectations = (pool: PoolSpec, faults: Simulation.FaultPlan) => ({
 })
 type Expectations = ReturnType<typeof expectations>
 
-const errorTag = (exit: Exit.Failure<unknown, unknown>): string | undefined => {
+const exitTag = (exit: Exit.Failure<unknown, unknown>): string | undefined => {
   const error = Cause.findErrorOption(exit.cause)
-  return error._tag === "Some" ? (error.value as { _tag?: string })._tag ?? String(error.value) : undefined
+  return error._tag === "Some" ? errorTag(error.value) : undefined
 }
 
 /** What each caller saw: typed, and only what its call, its actor's spec and the faults allow. */
@@ -183,7 +184,7 @@ const assertOutcomes = (
   if (Exit.isFailure(exit)) {
     const error = Cause.findErrorOption(exit.cause)
     assert.isTrue(
-      expected.startCanFail && error._tag === "Some" && error.value instanceof TaskError.WorkerInitError,
+      expected.startCanFail && error._tag === "Some" && errorTag(error.value) === "WorkerInitFailed",
       `the program failed: ${Cause.pretty(exit.cause)}`
     )
     return
@@ -202,8 +203,8 @@ const assertOutcomes = (
         )
         assert.strictEqual(value.key, key, `spawn ${key}: another actor's BuildRefused`)
       } else {
-        assert.instanceOf(value, ActorError.ActorInitError, `spawn ${key}`)
-        assert.strictEqual((value as ActorError.ActorInitError).reason, "WorkerLost", `spawn ${key}`)
+        assert.instanceOf(actorReasonOf(value), ActorError.InitFailed, `spawn ${key}`)
+        assert.strictEqual((actorReasonOf(value) as ActorError.InitFailed).failure, "WorkerLost", `spawn ${key}`)
         assert.isTrue(expected.workersDie, `spawn ${key}: its worker was lost, yet no worker could die`)
       }
       return
@@ -219,7 +220,7 @@ const assertCall = (spec: ActorSpec, key: number, index: number, outcome: Exit.E
   /** The failures any call may meet: its worker died, or its actor is gone. */
   const lost = (tag: string) =>
     (tag === "WorkerLost" && expected.workersDie) ||
-    (tag === "ActorUnavailable" && (expected.workersDie || spec.stopAt !== undefined))
+    (tag === "Unavailable" && (expected.workersDie || spec.stopAt !== undefined))
   if (Exit.isSuccess(outcome)) {
     if (call.kind <= 5) {
       assert.isTrue(call.fail > 1, `${name} succeeded over a failing append`)
@@ -233,7 +234,7 @@ const assertCall = (spec: ActorSpec, key: number, index: number, outcome: Exit.E
     }
     return
   }
-  const tag = errorTag(outcome)
+  const tag = exitTag(outcome)
   if (tag === undefined) {
     assert.isFalse(Cause.hasDies(outcome.cause), `${name}: a defect escaped as a die: ${Cause.pretty(outcome.cause)}`)
     assert.isTrue(call.interruptAt !== undefined, `${name} was interrupted, unasked`)
@@ -241,12 +242,12 @@ const assertCall = (spec: ActorSpec, key: number, index: number, outcome: Exit.E
   }
   const allowed = lost(tag) ||
     (tag === "Refused" && call.kind <= 5 && call.fail === 0) ||
-    (tag === "TaskDefect" && call.kind <= 5 && call.fail === 1) ||
-    (tag === "TaskPayloadError" && call.kind >= 8 && expected.corrupts)
+    (tag === "Defect" && call.kind <= 5 && call.fail === 1) ||
+    (tag === "PayloadInvalid" && call.kind >= 8 && expected.corrupts)
   assert.isTrue(allowed, `${name} (${call.kind <= 5 ? "append" : call.kind <= 7 ? "peek" : "relay"}) failed with ${tag}`)
-  if (tag === "ActorUnavailable" && !expected.workersDie) {
-    const error = Cause.findErrorOption(outcome.cause) as { value: ActorError.ActorUnavailable }
-    assert.strictEqual(error.value.reason, "Stopped", `${name}: dead, yet no worker could die`)
+  if (tag === "Unavailable" && !expected.workersDie) {
+    const error = Cause.findErrorOption(outcome.cause) as { value: ActorError.ActorError }
+    assert.strictEqual((error.value.reason as ActorError.Unavailable).state, "Stopped", `${name}: dead, yet no worker could die`)
   }
 }
 
@@ -519,10 +520,10 @@ describe("Simulated actors", () => {
       const report = yield* simulate(program, 1, [{ _tag: "CrashOnTask", worker: 0, task: 0 }])
       assert.isTrue(Exit.isSuccess(report.exit))
       const [lost, after] = (report.exit as Exit.Success<readonly [Exit.Exit<number, unknown>, Exit.Exit<number, unknown>]>).value
-      assert.instanceOf(failureOf(lost), TaskError.WorkerLost)
+      assert.instanceOf(reasonOf(failureOf(lost)), TaskError.WorkerLost)
       const dead = failureOf(after)
-      assert.instanceOf(dead, ActorError.ActorUnavailable)
-      assert.strictEqual((dead as ActorError.ActorUnavailable).reason, "Dead")
+      assert.instanceOf(actorReasonOf(dead), ActorError.Unavailable)
+      assert.strictEqual((actorReasonOf(dead) as ActorError.Unavailable).state, "Dead")
       assert.deepStrictEqual(ledger.appended.get(0), [1], "the lost call was handled: at most once, not exactly once")
       assert.include(actorEvents(report), "ActorDead")
     }))
@@ -544,7 +545,7 @@ describe("Simulated actors", () => {
       const report = yield* simulate(program, 4, [{ _tag: "CrashOnTask", worker: 0, task: 1 }])
       assert.isTrue(Exit.isSuccess(report.exit), String(report.exit))
       const [lost, peeked] = (report.exit as Exit.Success<readonly [Exit.Exit<number, unknown>, ReadonlyArray<number>]>).value
-      assert.instanceOf(failureOf(lost), TaskError.WorkerLost)
+      assert.instanceOf(reasonOf(failureOf(lost)), TaskError.WorkerLost)
       assert.deepStrictEqual(peeked, [], "fresh state")
       const restart = report.trace.find((event) => event._tag === "ActorRestart")
       assert.strictEqual(restart?._tag === "ActorRestart" && restart.after, 600_000)
@@ -567,8 +568,8 @@ describe("Simulated actors", () => {
       const faults: Simulation.FaultPlan = [{ _tag: "CrashAt", worker: 0, millis: 40 }]
       const failed = yield* Simulation.run(spawn(0), { ...options, faults })
       const error = failureOf((failed.exit as Exit.Success<Exit.Exit<unknown, unknown>>).value)
-      assert.instanceOf(error, ActorError.ActorInitError)
-      assert.strictEqual((error as ActorError.ActorInitError).reason, "WorkerLost")
+      assert.instanceOf(actorReasonOf(error), ActorError.InitFailed)
+      assert.strictEqual((actorReasonOf(error) as ActorError.InitFailed).failure, "WorkerLost")
       const rebuilt = yield* Simulation.run(spawn(1), { ...options, faults })
       assert.isTrue(Exit.isSuccess((rebuilt.exit as Exit.Success<Exit.Exit<unknown, unknown>>).value))
       assert.deepStrictEqual(

@@ -1,0 +1,166 @@
+/**
+ * What a pool tells its observers: one typed event model for workers, tasks and actors, on one
+ * clock. `WorkerPool.events` streams them; the simulation's trace, the progress bar and any
+ * insight, metric or timeline are subscribers.
+ *
+ * Events are plain objects with a `_tag`, made only while someone subscribes. `at` is
+ * milliseconds on the pool's clock: wall-clock milliseconds with sub-millisecond precision
+ * (`performance.timeOrigin + performance.now()`, comparable across threads) on real backends,
+ * virtual milliseconds in a simulation. Ids: `workerId` unique per pool (a replacement gets a
+ * new one), `submission` numbers a pool's submissions (one `run`, one `map`, one stream chunk),
+ * `taskId` names one attempt of one task, `index` is the task's position in its submission.
+ */
+
+/** How a task or call ended, as a pool reports it. */
+export type OutcomeName =
+  | "Success"
+  | "Failure"
+  | "Defect"
+  | "PayloadInvalid"
+  | "Interrupted"
+  | "Timeout"
+  | "Lost"
+  | "Unavailable"
+  | "Closed"
+  | "Saturated"
+
+/** How a worker ended. */
+export type WorkerExitKind = "Crashed" | "Exited" | "OutOfMemory" | "Terminated"
+
+/** One task of a `Dispatched` message. */
+export interface DispatchedTask {
+  readonly taskId: number
+  readonly submission: number
+  readonly index: number
+  /** 1 for the first send; retries count up. */
+  readonly attempt: number
+}
+
+export type PoolEvent =
+  // Workers
+  /** A worker is being started: one of the first `size`, or a `replacement`. */
+  | { readonly _tag: "WorkerStarting"; readonly at: number; readonly workerId: number; readonly replacement: boolean }
+  /** It built its per-worker Layer and takes work. */
+  | { readonly _tag: "WorkerReady"; readonly at: number; readonly workerId: number }
+  /** Its entry or Layer failed, or it did not get ready in time; it is terminated. */
+  | { readonly _tag: "WorkerInitFailed"; readonly at: number; readonly workerId: number; readonly message: string }
+  /** It is gone; the tasks it held were settled or re-queued just before. */
+  | {
+    readonly _tag: "WorkerExited"
+    readonly at: number
+    readonly workerId: number
+    readonly exit: WorkerExitKind
+    readonly message: string
+  }
+  // Tasks
+  /** A caller handed the pool `count` tasks, to be sent up to `chunkSize` to a message. */
+  | {
+    readonly _tag: "Submitted"
+    readonly at: number
+    readonly submission: number
+    readonly taskName: string
+    readonly count: number
+    readonly chunkSize: number
+  }
+  /** The caller gave up on a submission (interrupted, or its map failed fast): its tasks are stopped. */
+  | { readonly _tag: "Cancelled"; readonly at: number; readonly submission: number }
+  /** One message of tasks went to a worker. */
+  | {
+    readonly _tag: "Dispatched"
+    readonly at: number
+    readonly workerId: number
+    readonly tasks: ReadonlyArray<DispatchedTask>
+  }
+  /**
+   * A task went back to the queue from a dead worker: `NotStarted` (the worker never took it: it
+   * is sent again, and this is not an attempt) or `Retry` (it was running: sent again per `retries`).
+   */
+  | {
+    readonly _tag: "Requeued"
+    readonly at: number
+    readonly taskId: number
+    readonly submission: number
+    readonly index: number
+    readonly why: "NotStarted" | "Retry"
+  }
+  /**
+   * A task's outcome went to its caller. `startedAt`/`endedAt` are when its handler ran in the
+   * worker, when a subscriber asked for timings and the worker reported them; absent otherwise.
+   */
+  | {
+    readonly _tag: "Settled"
+    readonly at: number
+    readonly submission: number
+    readonly index: number
+    readonly taskId: number
+    readonly workerId: number
+    readonly attempt: number
+    readonly outcome: OutcomeName
+    readonly startedAt?: number | undefined
+    readonly endedAt?: number | undefined
+  }
+  // Actors (`callId` names a call on the wire; `from` is -1 for the caller, else the asking worker)
+  | { readonly _tag: "ActorSpawn"; readonly at: number; readonly actorId: number; readonly name: string }
+  | {
+    readonly _tag: "ActorCall"
+    readonly at: number
+    readonly actorId: number
+    readonly callId: number
+    readonly method: string
+    readonly from: number
+  }
+  | {
+    readonly _tag: "ActorAnswer"
+    readonly at: number
+    readonly actorId: number
+    readonly callId: number
+    readonly outcome: OutcomeName
+    readonly workerId: number
+  }
+  | { readonly _tag: "ActorCancel"; readonly at: number; readonly actorId: number; readonly callId: number }
+  /** Its instance was lost: it is rebuilt (its `restarts`-th time) after `delayMillis`. */
+  | {
+    readonly _tag: "ActorRestart"
+    readonly at: number
+    readonly actorId: number
+    readonly restarts: number
+    readonly delayMillis: number
+  }
+  /** Lost with no restart left: its calls fail as unavailable until it is stopped. */
+  | { readonly _tag: "ActorDead"; readonly at: number; readonly actorId: number }
+  /** Someone asked to stop it… */
+  | { readonly _tag: "ActorStop"; readonly at: number; readonly actorId: number }
+  /** …and the pool forgot it (stopped, or its spawn failed). */
+  | { readonly _tag: "ActorStopped"; readonly at: number; readonly actorId: number }
+
+export type PoolEventTag = PoolEvent["_tag"]
+
+/** An observer of a pool's events. */
+export interface PoolListener {
+  readonly onEvent: (event: PoolEvent) => void
+  /** Ask workers to report when each task's handler started and ended (`Settled.startedAt`). */
+  readonly timings?: boolean | undefined
+}
+
+/** Where a pool's events can be followed; the returned function unsubscribes. */
+export interface PoolEvents {
+  readonly subscribe: (listener: PoolListener) => () => void
+}
+
+/** What a pool holds right now. */
+export interface PoolStats {
+  /** Workers the pool has (starting, ready or closing). */
+  readonly workers: number
+  readonly readyWorkers: number
+  /** Tasks admitted and waiting for a worker. */
+  readonly queued: number
+  /** Tasks waiting for room in the queue (`maxQueued`, when calls wait). */
+  readonly waiting: number
+  /** Tasks sent to workers and not yet answered. */
+  readonly inFlight: number
+  readonly maxInFlight: number
+  /** Workers started since the pool was built, replacements included. */
+  readonly workersStarted: number
+  readonly submitted: number
+  readonly settled: number
+}

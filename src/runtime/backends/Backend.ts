@@ -1,0 +1,112 @@
+/**
+ * The worker backend: where a pool's workers come from — threads, the caller's own thread, a
+ * simulation, (next) child processes. A backend is a service; each is provided by a Layer, and a
+ * pool takes its backend from context (`ThreadBackend` when none is given).
+ *
+ * Contains the service (`WorkerBackend`) with its `Capabilities` (checked when a pool is built),
+ * and the contract a backend implements for one pool's workers and the scheduler drives:
+ * `Spawner` (spawn a worker), `Timers`, `Connection` (send, terminate, poll, tasks taken) and
+ * `WorkerEvents` (what a worker says, and its exit).
+ */
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import type { PoolError } from "../../core/PoolError.ts"
+import type { Any, Group } from "../../core/Task.ts"
+import type { WorkerEntry } from "../../core/Worker.ts"
+import type { EventHub } from "../observe/EventHub.ts"
+import type { FromWorker, ToWorker, WorkerExit } from "../protocol/protocol.ts"
+
+/** What a backend can and cannot do; a pool checks them against its group when it is built. */
+export interface Capabilities {
+  /** Workers see the caller's `SharedArrayBuffer`s: shared arrays cross as handles, not copies. */
+  readonly sharesMemory: boolean
+  /** A handler that never yields (a synchronous loop) can be stopped: its worker is terminated. */
+  readonly canTerminate: boolean
+  /**
+   * Each worker has a heap and module state of its own: a handler that crashes its worker
+   * (`process.exit`, out of memory) takes only that worker down.
+   */
+  readonly isolatesCrashes: boolean
+  /** The pool's `resourceLimits` (V8 heap limits per worker) apply. */
+  readonly heapLimits: boolean
+}
+
+/** What a pool tells its backend when it is built. */
+export interface PoolSpec {
+  /** The worker entry: a module URL or path, or (backends that run in this thread) the entry itself. */
+  readonly entry: URL | string | WorkerEntry
+  readonly group: Group<Any, unknown>
+  readonly size: number
+  /** The scheduler's bounds, for backends that report them (the simulation's summary). */
+  readonly pipelineDepth: number
+  readonly retries: number
+  /** How long `poll` may wait for a reply, in ms (the pool's `replyWait`); 0: no `poll`. */
+  readonly replyWaitMillis: number
+  /** V8 heap limits per worker, for backends that can set them. */
+  readonly resourceLimits: { readonly maxOldGenerationSizeMb?: number; readonly maxYoungGenerationSizeMb?: number } | undefined
+  /** The pool's event hub: a backend may subscribe (the simulation's trace does). */
+  readonly events: EventHub
+}
+
+/** The workers of one pool. */
+export interface Spawner {
+  readonly spawn: (workerId: number, events: WorkerEvents) => Connection
+}
+
+/** A live worker, as the scheduler drives it. */
+export interface Connection {
+  /**
+   * Sends a message. Throws when it cannot be sent (`postMessage` could not clone a payload):
+   * nothing was sent, and the scheduler takes the message back.
+   */
+  readonly send: (message: ToWorker) => void
+  /** Stops the worker now; its `onExit` follows. */
+  readonly terminate: () => void
+  /**
+   * Waits briefly, without yielding to the event loop, for the worker's next message and delivers
+   * it through `onMessage`; false if none came. Backends that cannot leave it out.
+   */
+  readonly poll?: (() => boolean) | undefined
+  /**
+   * How many tasks the worker has taken off its queue (started, rejected or skipped), in arrival
+   * order, read from memory it shares with the pool: after it dies, the tasks sent to it after
+   * those never started. Backends that cannot share memory leave it out.
+   */
+  readonly tasksTaken?: (() => number) | undefined
+}
+
+export interface WorkerEvents {
+  readonly onMessage: (message: FromWorker) => void
+  /** The worker is gone (crash, exit, termination); called once, after its last message. */
+  readonly onExit: (exit: WorkerExit) => void
+}
+
+/** Time as the scheduler sees it. */
+export interface Timers {
+  readonly set: (millis: number, f: () => void) => unknown
+  readonly clear: (handle: unknown) => void
+  /** Milliseconds on the pool's clock (see `PoolEvent`). */
+  readonly now: () => number
+}
+
+export const realTimers: Timers = {
+  set: (millis, f) => setTimeout(f, millis),
+  clear: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+  now: () => performance.timeOrigin + performance.now()
+}
+
+/** A kind of worker: its capabilities, and how it starts one pool's workers. */
+export interface Backend {
+  readonly name: string
+  readonly capabilities: Capabilities
+  /** Time as its pools see it: real timers, or a simulation's virtual ones. */
+  readonly timers: Timers
+  /** Workers when the pool does not say. */
+  readonly defaultSize: () => number
+  /** The workers of one pool, for the pool's scope. */
+  readonly make: (spec: PoolSpec) => Effect.Effect<Spawner, PoolError, Scope.Scope>
+}
+
+/** The backend pools take their workers from. Without one in context, a pool uses threads. */
+export class WorkerBackend extends Context.Service<WorkerBackend, Backend>()("effect-parallel/WorkerBackend") {}

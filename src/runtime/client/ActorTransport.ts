@@ -1,0 +1,32 @@
+/**
+ * How actor spawns and calls travel: the pool's actor host in the caller's thread, or, inside a
+ * worker, the worker's own channel to its pool (`WorkerTransport`). Apart from `PoolClient.ts` so
+ * that a worker loads none of the pool's contracts.
+ */
+import * as Context from "effect/Context"
+import type { Any as ActorAny } from "../../core/Actor.ts"
+import type { Any as TaskAny } from "../../core/Task.ts"
+import type { Outcome } from "../protocol/protocol.ts"
+
+/** Receives a call's (or a spawn's) outcome once; `callId` names the call in the pool's events (-1: unknown here). */
+export type Reply = (outcome: Outcome, value: unknown, workerId: number, callId?: number) => void
+
+/**
+ * Moves calls to actors: the pool's actor host in the caller's thread, or, inside a worker, the
+ * worker's own channel to its pool.
+ */
+export interface ActorTransport {
+  readonly spawn: (
+    actor: ActorAny,
+    init: unknown,
+    options: { readonly worker: number | undefined; readonly maxRestarts: number; readonly backoffMillis: number },
+    reply: Reply
+  ) => number
+  readonly call: (actorId: number, method: TaskAny, payload: unknown, reply: Reply) => () => Promise<void>
+  readonly stop: (actorId: number) => Promise<void>
+}
+
+/** Inside a worker: the channel its handlers' actor calls go through. */
+export class WorkerTransport extends Context.Service<WorkerTransport, ActorTransport>()(
+  "effect-parallel/Actor/WorkerTransport"
+) {}
