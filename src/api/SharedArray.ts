@@ -24,7 +24,9 @@ import {
   type ArenaOptions,
   type ArenaStats,
   CurrentArena,
+  type Grant,
   grantOf,
+  isCurrent,
   register,
   releaseMemory,
   retainMemory,
@@ -54,17 +56,27 @@ export const make = <K extends Kind>(kind: K, length: number): Effect.Effect<Sha
       (array) => Effect.sync(() => releaseMemory(array))
     ))
 
-/** A zeroed `rows × cols` shared matrix owned by the current Scope (see `make`). */
+/**
+ * A zeroed `rows × cols` shared matrix owned by the current Scope (see `make`).
+ *
+ * **Gotchas**: reading `data` throws once the matrix's owners have all let go — its memory may
+ * belong to the next allocation by then. `data` is an accessor that checks this on every read:
+ * a hot loop should read it once into a local (the kernels do).
+ */
 export const makeMatrix = <K extends Kind>(
   kind: K,
   rows: number,
   cols: number
 ): Effect.Effect<SharedMatrix<K>, never, Scope.Scope> =>
-  Effect.suspend(() => Effect.map(make(kind, checkedCount(rows, cols)), (data) => ({ rows, cols, data })))
+  Effect.suspend(() =>
+    Effect.map(make(kind, checkedCount(rows, cols)), (data) => guardedMatrix(rows, cols, data, grantOf(data)!))
+  )
 
 /**
  * Copies `source` into shared memory owned by the current Scope, once: like `ray.put`, the
  * result can then go to any number of tasks, submitted now or later, without another copy.
+ *
+ * **Gotchas**: a matrix's `data` throws once its owners have all let go (see `makeMatrix`).
  */
 export const put: {
   <K extends Kind>(kind: K, source: ArrayLike<number>): Effect.Effect<SharedArray<K>, never, Scope.Scope>
@@ -128,7 +140,7 @@ export const retain = (
  *
  * **Gotchas**: reads through a stale plain view (`array[i]`) are not caught — a typed array cannot
  * check its indexing without slowing every read. Only its use is: a task or actor call carrying it
- * fails with `TaskPayloadError`, and `retain` dies.
+ * fails with `TaskPayloadError`, `retain` dies, and a matrix's `data` throws.
  */
 export const isLive = (array: ReadonlySharedArray | ReadonlySharedMatrix): boolean =>
   stateOf(memoryOf(array)) !== "released"
@@ -200,6 +212,46 @@ const checkedCount = (rows: number, cols: number): number => {
 const view = <K extends Kind>(kind: K, buffer: SharedArrayBuffer, length: number): SharedArray<K> =>
   new (constructors[kind] as Float64ArrayConstructor)(buffer, 0, length) as unknown as SharedArray<K>
 
-/** What owns `array`'s memory for `retain`/`isLive`: the array itself when the library made it, else a matrix's data. */
+/**
+ * A matrix whose `data` throws once `grant` lost its block (Arena rule 6), so a matrix kept past
+ * its scope fails where it is read instead of aliasing the next owner's numbers. `data` is an own,
+ * enumerable accessor: the matrix Schema reads it like a field, and `postMessage`'s structured
+ * clone copies it into a plain field on the other side (the worker's view of live memory). The
+ * matrix carries the grant itself, so `hold` and `retain` check it without calling the accessor.
+ */
+const guardedMatrix = <K extends Kind>(
+  rows: number,
+  cols: number,
+  data: SharedArray<K>,
+  grant: Grant
+): SharedMatrix<K> => {
+  const matrix = { rows, cols } as { rows: number; cols: number; data: SharedArray<K> }
+  Object.defineProperty(matrix, "data", {
+    enumerable: true,
+    get: () => {
+      if (isCurrent(grant)) return data
+      throw new Error(
+        `SharedArray: this ${rows}×${cols} matrix was released (every scope that owned it has closed); ` +
+          "its memory may now belong to another owner"
+      )
+    }
+  })
+  // Error messages render a task's input with `util.inspect`, which shows an accessor as
+  // `[Getter]`: this shows the numbers while the matrix is live. Not enumerable, and a symbol key,
+  // so neither the Schema nor a structured clone sees it.
+  Object.defineProperty(matrix, inspectSymbol, {
+    value: (_depth: number, options: object, inspect: (value: unknown, options: object) => string) =>
+      inspect({ rows, cols, data: isCurrent(grant) ? data : "<released>" }, options)
+  })
+  register(matrix, grant)
+  return matrix
+}
+
+const inspectSymbol = Symbol.for("nodejs.util.inspect.custom")
+
+/**
+ * What owns `array`'s memory for `retain`/`isLive`: the array or matrix itself when the library
+ * made it (its grant), else the view (a matrix's `data` is then a plain field, safe to read).
+ */
 const memoryOf = (array: ReadonlySharedArray | ReadonlySharedMatrix): object =>
   grantOf(array) !== undefined || ArrayBuffer.isView(array) ? array : (array as ReadonlySharedMatrix).data

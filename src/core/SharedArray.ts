@@ -78,7 +78,11 @@ export type ReadonlySharedArray<K extends Kind = Kind> =
   & Omit<Views[K], Writers | "subarray" | number>
   & { subarray(begin?: number, end?: number): ReadonlySharedArray<K> }
 
-/** A dense `rows × cols` matrix stored row-major in shared memory: `(i, j)` is `data[i * cols + j]`. */
+/**
+ * A dense `rows × cols` matrix stored row-major in shared memory: `(i, j)` is `data[i * cols + j]`.
+ * In a matrix from `makeMatrix`/`put`, `data` is an accessor that throws once the matrix's memory
+ * was released; read it once per kernel call, not per element.
+ */
 export interface SharedMatrix<K extends Kind = Kind> {
   readonly rows: number
   readonly cols: number

@@ -9,7 +9,9 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
+import { inspect } from "node:util"
 import { SharedArray, Task, TaskError, WorkerPool } from "../../src/index.ts"
 import {
   Fill,
@@ -221,6 +223,24 @@ describe.each(backends)("shared arrays on $name", (backend) => {
       assert.deepStrictEqual(Array.from(next), [10, 20, 30, 40])
     }).pipe(Effect.scoped, Effect.provide(withPool(backend))))
 
+  it.live("regression: a released matrix's data throws, and a task handed it fails; a live one crosses as before", () =>
+    Effect.gen(function*() {
+      const live = yield* SharedArray.put("Float64", { rows: 2, cols: 3, data: iota(6) })
+      assert.deepStrictEqual(Array.from(live.data), iota(6))
+      assert.deepStrictEqual(Array.from((yield* Task.run(Scale, { matrix: live, factor: 2 })).data), [2, 4, 6, 8, 10, 12])
+
+      const scope = yield* Scope.make()
+      const gone = yield* SharedArray.makeMatrix("Float64", 2, 3).pipe(Scope.provide(scope))
+      yield* Scope.close(scope, Exit.void)
+      assert.throws(() => gone.data, /released/)
+      assert.match(inspect(gone), /released/, "an error message can still show it (they render inputs with inspect)")
+      const next = yield* SharedArray.makeMatrix("Float64", 2, 3)
+      assert.throws(() => gone.data, /released/, "still after its memory went to a new matrix")
+      assert.doesNotThrow(() => next.data)
+      assertReleased(yield* Effect.flip(Task.run(Scale, { matrix: gone, factor: 2 })), ["matrix", "data"])
+      assert.strictEqual((yield* SharedArray.arenaStats).liveBlocks, 2)
+    }).pipe(Effect.scoped, Effect.provide(withPool(backend))))
+
   it.live("a plain array where shared memory is declared fails with a decode error naming the field", () =>
     Effect.gen(function*() {
       const values = new Float64Array([1, 2]) as unknown as SharedArray.ReadonlySharedArray<"Float64">
@@ -247,6 +267,22 @@ describe.each(backends)("shared arrays on $name", (backend) => {
 })
 
 describe("stale views", () => {
+  it.effect("a library matrix's data is an own enumerable accessor: it passes the Schema and survives a structured clone", () =>
+    Effect.gen(function*() {
+      const matrix = yield* SharedArray.put("Float64", { rows: 2, cols: 2, data: [1, 2, 3, 4] })
+      const data = Object.getOwnPropertyDescriptor(matrix, "data")
+      assert.isTrue(data?.enumerable === true && data.get !== undefined)
+      assert.deepStrictEqual(Object.keys(matrix), ["rows", "cols", "data"])
+      assert.isTrue(Schema.is(SharedArray.Float64Matrix)(matrix))
+      // What `postMessage` does to a payload: `data` becomes a plain field over the same memory.
+      const clone = structuredClone(matrix)
+      assert.deepStrictEqual(Object.getOwnPropertyDescriptor(clone, "data")?.value, matrix.data)
+      clone.data[0] = 99
+      assert.deepStrictEqual(Array.from(matrix.data), [99, 2, 3, 4], "the clone shares the memory")
+      assert.deepStrictEqual({ ...matrix }, { rows: 2, cols: 2, data: matrix.data })
+      assert.match(inspect({ matrix }, { breakLength: Infinity }), /rows: 2, cols: 2, data: Float64Array\(4\) \[ 99, 2, 3, 4 \]/)
+    }).pipe(Effect.scoped, Effect.provide(SharedArray.layerArena())))
+
   it.effect("regression: retaining a view or matrix whose memory went to a new owner dies, and adds no owner", () =>
     Effect.gen(function*() {
       const scope = yield* Scope.make()

@@ -22,14 +22,14 @@
  *    error: its memory may already belong to someone else.
  * 6. Every hand-out of a block bumps its generation, and each view or matrix the library makes for
  *    it is granted that generation: it is live only while its block has owners *and* is still at
- *    that generation. `hold`, `retain` and `isLive` compare generations, never the count alone:
- *    once the block is reused its count is above 0 again, for the next owner.
+ *    that generation. `hold`, `retain`, `isLive` and a matrix's `data` compare generations, never
+ *    the count alone: once the block is reused its count is above 0 again, for the next owner.
  *    Views the library did not make (a `subarray`, an array a worker sent, `makeUnsafe`) carry no
  *    grant and are judged by their buffer's count alone, so a stale one is not caught after reuse.
  *
  * What is not caught: index reads and writes through a stale plain view (`array[i]`). A typed
- * array cannot intercept them without slowing every access; only the uses above check.
- * `SharedArray.isLive` lets a caller ask.
+ * array cannot intercept them without slowing every access; only a matrix's `data` accessor and the
+ * uses above check. `SharedArray.isLive` lets a caller ask.
  */
 import * as Context from "effect/Context"
 import type * as Schema from "effect/Schema"
@@ -176,7 +176,10 @@ export const register = (value: object, grant: Grant): void => {
 /** The grant `value` was made for, if the library made it in this thread. */
 export const grantOf = (value: object): Grant | undefined => grants.get(value)
 
-/** Whether the hand-out `grant` still owns its block (rule 6). */
+/**
+ * Whether the hand-out `grant` still owns its block (rule 6). Two loads and two compares: cheap
+ * enough for a matrix's `data` accessor.
+ */
 export const isCurrent = (grant: Grant): boolean => grant.block.refs > 0 && grant.block.generation === grant.generation
 
 /**
