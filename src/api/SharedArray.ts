@@ -4,8 +4,9 @@
  *
  * The models and Schemas (see `core/SharedArray.ts`), and the constructors: scoped (`make`,
  * `makeMatrix`, `put`, `retain`), unscoped for a worker's results (`makeUnsafe`,
- * `makeMatrixUnsafe`), and the arena (`layerArena`, `arenaStats`). Ownership and reuse are
- * described in `runtime/memory/Arena.ts`.
+ * `makeMatrixUnsafe`), the liveness check (`isLive`) and the arena (`layerArena`, `arenaStats`).
+ * Ownership, reuse and how stale views are caught (and where they are not) are described in
+ * `runtime/memory/Arena.ts`.
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -22,10 +23,14 @@ import {
   Arena,
   type ArenaOptions,
   type ArenaStats,
-  bufferState,
   CurrentArena,
-  releaseBuffer,
-  retainBuffer
+  type Grant,
+  grantOf,
+  isCurrent,
+  register,
+  releaseMemory,
+  retainMemory,
+  stateOf
 } from "../runtime/memory/Arena.ts"
 
 export * from "../core/SharedArray.ts"
@@ -42,21 +47,36 @@ export type { ArenaOptions, ArenaStats } from "../runtime/memory/Arena.ts"
 export const make = <K extends Kind>(kind: K, length: number): Effect.Effect<SharedArray<K>, never, Scope.Scope> =>
   Effect.flatMap(CurrentArena, (arena) =>
     Effect.acquireRelease(
-      Effect.sync(() => view(kind, arena.acquire(byteLength(kind, length)), length)),
-      (array) => Effect.sync(() => releaseBuffer(array.buffer))
+      Effect.sync(() => {
+        const grant = arena.acquire(byteLength(kind, length))
+        const array = view(kind, grant.block.buffer, length)
+        register(array, grant)
+        return array
+      }),
+      (array) => Effect.sync(() => releaseMemory(array))
     ))
 
-/** A zeroed `rows × cols` shared matrix owned by the current Scope (see `make`). */
+/**
+ * A zeroed `rows × cols` shared matrix owned by the current Scope (see `make`).
+ *
+ * **Gotchas**: reading `data` throws once the matrix's owners have all let go — its memory may
+ * belong to the next allocation by then. `data` is an accessor that checks this on every read:
+ * a hot loop should read it once into a local (the kernels do).
+ */
 export const makeMatrix = <K extends Kind>(
   kind: K,
   rows: number,
   cols: number
 ): Effect.Effect<SharedMatrix<K>, never, Scope.Scope> =>
-  Effect.suspend(() => Effect.map(make(kind, checkedCount(rows, cols)), (data) => ({ rows, cols, data })))
+  Effect.suspend(() =>
+    Effect.map(make(kind, checkedCount(rows, cols)), (data) => guardedMatrix(rows, cols, data, grantOf(data)!))
+  )
 
 /**
  * Copies `source` into shared memory owned by the current Scope, once: like `ray.put`, the
  * result can then go to any number of tasks, submitted now or later, without another copy.
+ *
+ * **Gotchas**: a matrix's `data` throws once its owners have all let go (see `makeMatrix`).
  */
 export const put: {
   <K extends Kind>(kind: K, source: ArrayLike<number>): Effect.Effect<SharedArray<K>, never, Scope.Scope>
@@ -80,26 +100,50 @@ export const put: {
  * until this scope closes too. Arrays that are not arena memory (made by `makeUnsafe`, or
  * received from a worker) are left to the garbage collector and need no owner.
  *
- * **Gotchas**: dies if the array's owners have all let go already — its memory may be reused.
+ * **Gotchas**: dies if the array's owners have all let go already — its memory may be reused,
+ * and retaining it would make this scope an owner of someone else's data. For arrays the library
+ * handed out this holds even after the memory was reused; a `subarray` of one is judged by its
+ * buffer alone (see `isLive`).
  */
 export const retain = (
   array: ReadonlySharedArray | ReadonlySharedMatrix
-): Effect.Effect<void, never, Scope.Scope> => {
-  const buffer = ("data" in array ? array.data : array).buffer
-  return Effect.suspend(() => {
-    switch (bufferState(buffer)) {
+): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.suspend(() => {
+    const memory = memoryOf(array)
+    switch (stateOf(memory)) {
       case "unmanaged":
         return Effect.void
       case "released":
-        return Effect.die(new Error("SharedArray.retain: the array's owners have all released it"))
+        return Effect.die(
+          new Error("SharedArray.retain: the array's owners have all released it; its memory may now belong to another owner")
+        )
       case "live":
         return Effect.acquireRelease(
-          Effect.sync(() => retainBuffer(buffer)),
-          () => Effect.sync(() => releaseBuffer(buffer))
+          Effect.sync(() => retainMemory(memory)),
+          () => Effect.sync(() => releaseMemory(memory))
         )
     }
   })
-}
+
+/**
+ * Whether a shared array or matrix still has an owner: `false` once every owner let go, when a
+ * stale view may alias the next owner's memory.
+ *
+ * **When to use**: before reading an array kept past its scope (a cache, a closure), when it is
+ * not certain that a scope still owns it.
+ *
+ * **Details**: arrays and matrices that `make`, `makeMatrix` and `put` handed out carry the
+ * generation of the memory they were made for, so they read `false` even after that memory was
+ * handed to a new owner. Anything else is judged by its buffer: a `subarray` of a library view
+ * (`true` again once its memory is reused), an array received from a worker or made by
+ * `makeUnsafe` (not arena memory: always `true`, the garbage collector keeps it alive).
+ *
+ * **Gotchas**: reads through a stale plain view (`array[i]`) are not caught — a typed array cannot
+ * check its indexing without slowing every read. Only its use is: a task or actor call carrying it
+ * fails with `TaskPayloadError`, `retain` dies, and a matrix's `data` throws.
+ */
+export const isLive = (array: ReadonlySharedArray | ReadonlySharedMatrix): boolean =>
+  stateOf(memoryOf(array)) !== "released"
 
 /**
  * A writable view of a shared array the caller owns outright — typically a worker's result, whose
@@ -167,3 +211,47 @@ const checkedCount = (rows: number, cols: number): number => {
 
 const view = <K extends Kind>(kind: K, buffer: SharedArrayBuffer, length: number): SharedArray<K> =>
   new (constructors[kind] as Float64ArrayConstructor)(buffer, 0, length) as unknown as SharedArray<K>
+
+/**
+ * A matrix whose `data` throws once `grant` lost its block (Arena rule 6), so a matrix kept past
+ * its scope fails where it is read instead of aliasing the next owner's numbers. `data` is an own,
+ * enumerable accessor: the matrix Schema reads it like a field, and `postMessage`'s structured
+ * clone copies it into a plain field on the other side (the worker's view of live memory). The
+ * matrix carries the grant itself, so `hold` and `retain` check it without calling the accessor.
+ */
+const guardedMatrix = <K extends Kind>(
+  rows: number,
+  cols: number,
+  data: SharedArray<K>,
+  grant: Grant
+): SharedMatrix<K> => {
+  const matrix = { rows, cols } as { rows: number; cols: number; data: SharedArray<K> }
+  Object.defineProperty(matrix, "data", {
+    enumerable: true,
+    get: () => {
+      if (isCurrent(grant)) return data
+      throw new Error(
+        `SharedArray: this ${rows}×${cols} matrix was released (every scope that owned it has closed); ` +
+          "its memory may now belong to another owner"
+      )
+    }
+  })
+  // Error messages render a task's input with `util.inspect`, which shows an accessor as
+  // `[Getter]`: this shows the numbers while the matrix is live. Not enumerable, and a symbol key,
+  // so neither the Schema nor a structured clone sees it.
+  Object.defineProperty(matrix, inspectSymbol, {
+    value: (_depth: number, options: object, inspect: (value: unknown, options: object) => string) =>
+      inspect({ rows, cols, data: isCurrent(grant) ? data : "<released>" }, options)
+  })
+  register(matrix, grant)
+  return matrix
+}
+
+const inspectSymbol = Symbol.for("nodejs.util.inspect.custom")
+
+/**
+ * What owns `array`'s memory for `retain`/`isLive`: the array or matrix itself when the library
+ * made it (its grant), else the view (a matrix's `data` is then a plain field, safe to read).
+ */
+const memoryOf = (array: ReadonlySharedArray | ReadonlySharedMatrix): object =>
+  grantOf(array) !== undefined || ArrayBuffer.isView(array) ? array : (array as ReadonlySharedMatrix).data

@@ -28,8 +28,15 @@
  * **Who may write.** A handler sees its payload's shared arrays as read-only views
  * (`ReadonlySharedArray`): other tasks may be reading the same memory. A worker writes only into
  * memory it made for its result. The types prevent accidental writes, not deliberate ones
- * (`new Float64Array(view.buffer)` is not stopped), and a view kept after its owners let go may
- * see someone else's data.
+ * (`new Float64Array(view.buffer)` is not stopped).
+ *
+ * **Stale views.** After the last owner lets go, the memory may be handed to the next allocation
+ * of its size. Arrays and matrices made by `make`/`makeMatrix`/`put` remember which hand-out they
+ * belong to, so one kept past its scope is detectably dead even after reuse: a task or actor call
+ * carrying it fails with a payload error, `retain` dies, a matrix's `data` throws, and `isLive`
+ * says `false`. Index reads and writes through a stale plain view (`array[i]`) are not caught, nor
+ * are views the library did not hand out (a `subarray` of one, an array from a worker): those
+ * look live again once the memory is reused and then alias the next owner's data.
  *
  * **Plain typed arrays** in payloads (`array(kind, { memory: "copied" })`, or any
  * `Schema.instanceOf(Float64Array)`) still work: `postMessage` copies them into the worker.
@@ -78,7 +85,11 @@ export type ReadonlySharedArray<K extends Kind = Kind> =
   & Omit<Views[K], Writers | "subarray" | number>
   & { subarray(begin?: number, end?: number): ReadonlySharedArray<K> }
 
-/** A dense `rows × cols` matrix stored row-major in shared memory: `(i, j)` is `data[i * cols + j]`. */
+/**
+ * A dense `rows × cols` matrix stored row-major in shared memory: `(i, j)` is `data[i * cols + j]`.
+ * In a matrix from `makeMatrix`/`put`, `data` is an accessor that throws once the matrix's memory
+ * was released; read it once per kernel call, not per element.
+ */
 export interface SharedMatrix<K extends Kind = Kind> {
   readonly rows: number
   readonly cols: number

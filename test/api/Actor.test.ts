@@ -175,6 +175,19 @@ describe.each(rows)("actors on $name", (row) => {
       assert.strictEqual(Atomics.load(probe, 1), 1, "its finalizer ran before the memory went back")
     }).pipe(Effect.provide(Layer.merge(pool, SharedArray.layerArena())), within))
 
+  it.live("regression: an actor spawned with a view kept past its scope fails, even after its memory was reused", () =>
+    Effect.gen(function*() {
+      const arrays = yield* Scope.make()
+      const stale = yield* SharedArray.make("Int32", 2).pipe(Scope.provide(arrays))
+      yield* Scope.close(arrays, Exit.void)
+      const fresh = yield* SharedArray.make("Int32", 2)
+      assert.strictEqual(fresh.buffer, stale.buffer, "the arena handed the memory to a new owner")
+      // Before generations the actor was built on the new owner's memory and wrote its probe there.
+      const error = yield* Effect.flip(Actor.spawn(Counter, { start: 0, probe: stale }))
+      assert.match(error.message, /released/)
+      assert.deepStrictEqual([Atomics.load(fresh, 0), Atomics.load(fresh, 1)], [0, 0])
+    }).pipe(Effect.scoped, Effect.provide(Layer.merge(pool, SharedArray.layerArena())), within))
+
   it.live("interrupting a call interrupts it in the worker; the actor goes on", () =>
     Effect.gen(function*() {
       const counter = yield* Actor.spawn(Counter, { start: 0 })

@@ -4,13 +4,26 @@
  * and Schema checks at the boundary. Runs over threads and inline, like the contract suite.
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
+import { inspect } from "node:util"
 import { type PoolError, SharedArray, Task, TaskError, WorkerPool } from "../../src/index.ts"
-import { Fill, Handshake, Hold, Negative, Scale, ScribbleCopy, SharedTasks, SumShared } from "../fixtures/shared-tasks.ts"
+import {
+  Fill,
+  Handshake,
+  Hold,
+  Negative,
+  Overwrite,
+  Scale,
+  ScribbleCopy,
+  SharedTasks,
+  SumShared
+} from "../fixtures/shared-tasks.ts"
 import { realTimeRows, reasonOf, type Row } from "../support/backends.ts"
 
 const entryUrl = new URL("../fixtures/shared-worker.ts", import.meta.url)
@@ -30,6 +43,22 @@ const withPool = (backend: Row) =>
   ) as Layer.Layer<Task.Runner<Task.Tasks<typeof SharedTasks>["name"]>, PoolError.PoolError>
 
 const iota = (n: number) => Array.from({ length: n }, (_, i) => i + 1)
+
+const assertReleased = (error: unknown, path: ReadonlyArray<string | number>) => {
+  const reason = reasonOf(error)
+  assert.instanceOf(reason, TaskError.PayloadInvalid, `a payload error, got ${String(error)}`)
+  assert.deepStrictEqual((reason as TaskError.PayloadInvalid).path, path)
+  assert.match(reason.message, /released/)
+}
+
+/** An array made in a scope that is closed again: a view kept past its owners. */
+const staleArray = (values: ReadonlyArray<number>) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    const array = yield* SharedArray.put("Float64", values).pipe(Scope.provide(scope))
+    yield* Scope.close(scope, Exit.void)
+    return array
+  })
 
 describe.each(backends)("shared arrays on $name", (backend) => {
   // Workers in threads of their own: a handshake with a running task, a copy that is really a copy.
@@ -163,6 +192,54 @@ describe.each(backends)("shared arrays on $name", (backend) => {
       assert.match(reasonOf(error).message, /released/)
     }).pipe(Effect.provide(withPool(backend))))
 
+  it.live("regression: a view kept past its scope fails its task after its memory was reused, and the new owner's data is untouched", () =>
+    Effect.gen(function*() {
+      const stale = yield* staleArray([1, 2, 3, 4])
+      const fresh = yield* SharedArray.put("Float64", [10, 20, 30, 40])
+      assert.strictEqual(fresh.buffer, stale.buffer, "the arena handed the same memory to the new owner")
+      // Before generations, both ran: the sum read the new owner's numbers, the write clobbered them.
+      assertReleased(yield* Effect.flip(Task.run(SumShared, { values: stale })), ["values"])
+      assertReleased(yield* Effect.flip(Task.run(Overwrite, { out: stale, value: -1 })), ["out"])
+      assertReleased(yield* Effect.flip(Task.map(SumShared, [{ values: fresh }, { values: stale }])), ["values"])
+      assert.deepStrictEqual(Array.from(fresh), [10, 20, 30, 40])
+      assert.strictEqual(yield* Task.run(SumShared, { values: fresh }), 100, "the new owner's view works")
+      const stats = yield* SharedArray.arenaStats
+      assert.deepStrictEqual([stats.liveBlocks, stats.reused], [1, 1], "the failed holds left the new owner's count alone")
+    }).pipe(Effect.scoped, Effect.provide(withPool(backend))))
+
+  it.live("regression: a forked run whose scope closed before it submitted fails, rather than reading the next owner's numbers", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const values = yield* SharedArray.put("Float64", [1, 2, 3, 4]).pipe(Scope.provide(scope))
+      const submit = yield* Deferred.make<void>()
+      const fiber = yield* Effect.forkChild(Effect.andThen(Deferred.await(submit), Task.run(SumShared, { values })))
+      yield* Scope.close(scope, Exit.void)
+      const next = yield* SharedArray.put("Float64", [10, 20, 30, 40])
+      assert.strictEqual(next.buffer, values.buffer)
+      yield* Deferred.succeed(submit, undefined)
+      // Before generations this succeeded with 100: the sum of the next owner's numbers.
+      assertReleased(yield* Effect.flip(Fiber.join(fiber)), ["values"])
+      assert.deepStrictEqual(Array.from(next), [10, 20, 30, 40])
+    }).pipe(Effect.scoped, Effect.provide(withPool(backend))))
+
+  it.live("regression: a released matrix's data throws, and a task handed it fails; a live one crosses as before", () =>
+    Effect.gen(function*() {
+      const live = yield* SharedArray.put("Float64", { rows: 2, cols: 3, data: iota(6) })
+      assert.deepStrictEqual(Array.from(live.data), iota(6))
+      assert.deepStrictEqual(Array.from((yield* Task.run(Scale, { matrix: live, factor: 2 })).data), [2, 4, 6, 8, 10, 12])
+
+      const scope = yield* Scope.make()
+      const gone = yield* SharedArray.makeMatrix("Float64", 2, 3).pipe(Scope.provide(scope))
+      yield* Scope.close(scope, Exit.void)
+      assert.throws(() => gone.data, /released/)
+      assert.match(inspect(gone), /released/, "an error message can still show it (they render inputs with inspect)")
+      const next = yield* SharedArray.makeMatrix("Float64", 2, 3)
+      assert.throws(() => gone.data, /released/, "still after its memory went to a new matrix")
+      assert.doesNotThrow(() => next.data)
+      assertReleased(yield* Effect.flip(Task.run(Scale, { matrix: gone, factor: 2 })), ["matrix", "data"])
+      assert.strictEqual((yield* SharedArray.arenaStats).liveBlocks, 2)
+    }).pipe(Effect.scoped, Effect.provide(withPool(backend))))
+
   it.live("a plain array where shared memory is declared fails with a decode error naming the field", () =>
     Effect.gen(function*() {
       const values = new Float64Array([1, 2]) as unknown as SharedArray.ReadonlySharedArray<"Float64">
@@ -186,4 +263,64 @@ describe.each(backends)("shared arrays on $name", (backend) => {
       assert.strictEqual(yield* Task.run(ScribbleCopy, { values }), -1_000 + 2 + 3)
       assert.deepStrictEqual(Array.from(values), [1, 2, 3])
     }).pipe(Effect.provide(withPool(backend))))
+})
+
+describe("stale views", () => {
+  it.effect("a library matrix's data is an own enumerable accessor: it passes the Schema and survives a structured clone", () =>
+    Effect.gen(function*() {
+      const matrix = yield* SharedArray.put("Float64", { rows: 2, cols: 2, data: [1, 2, 3, 4] })
+      const data = Object.getOwnPropertyDescriptor(matrix, "data")
+      assert.isTrue(data?.enumerable === true && data.get !== undefined)
+      assert.deepStrictEqual(Object.keys(matrix), ["rows", "cols", "data"])
+      assert.isTrue(Schema.is(SharedArray.Float64Matrix)(matrix))
+      // What `postMessage` does to a payload: `data` becomes a plain field over the same memory.
+      const clone = structuredClone(matrix)
+      assert.deepStrictEqual(Object.getOwnPropertyDescriptor(clone, "data")?.value, matrix.data)
+      clone.data[0] = 99
+      assert.deepStrictEqual(Array.from(matrix.data), [99, 2, 3, 4], "the clone shares the memory")
+      assert.deepStrictEqual({ ...matrix }, { rows: 2, cols: 2, data: matrix.data })
+      assert.match(inspect({ matrix }, { breakLength: Infinity }), /rows: 2, cols: 2, data: Float64Array\(4\) \[ 99, 2, 3, 4 \]/)
+    }).pipe(Effect.scoped, Effect.provide(SharedArray.layerArena())))
+
+  it.effect("regression: retaining a view or matrix whose memory went to a new owner dies, and adds no owner", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const values = yield* SharedArray.make("Float64", 8).pipe(Scope.provide(scope))
+      const matrix = yield* SharedArray.makeMatrix("Float64", 3, 3).pipe(Scope.provide(scope))
+      yield* Scope.close(scope, Exit.void)
+      const fresh = yield* SharedArray.make("Float64", 8)
+      const freshMatrix = yield* SharedArray.makeMatrix("Float64", 3, 3)
+      assert.strictEqual(fresh.buffer, values.buffer)
+      assert.strictEqual((yield* SharedArray.arenaStats).reused, 2, "both blocks went to new owners")
+      assert.isTrue(SharedArray.isShared("Float64", freshMatrix.data))
+      assert.isTrue(Exit.hasDies(yield* Effect.exit(Effect.scoped(SharedArray.retain(values)))))
+      assert.isTrue(Exit.hasDies(yield* Effect.exit(Effect.scoped(SharedArray.retain(matrix)))))
+      assert.strictEqual((yield* SharedArray.arenaStats).liveBlocks, 2)
+      yield* SharedArray.retain(fresh)
+      yield* SharedArray.retain(freshMatrix)
+    }).pipe(Effect.scoped, Effect.provide(SharedArray.layerArena())))
+
+  it.effect("isLive tracks ownership, across reuse, for arrays and matrices", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const values = yield* SharedArray.make("Float64", 8).pipe(Scope.provide(scope))
+      const matrix = yield* SharedArray.makeMatrix("Float64", 2, 2).pipe(Scope.provide(scope))
+      const retained = yield* Scope.make()
+      yield* SharedArray.retain(values).pipe(Scope.provide(retained))
+      yield* Scope.close(scope, Exit.void)
+      assert.isTrue(SharedArray.isLive(values), "a retaining scope still owns it")
+      assert.isFalse(SharedArray.isLive(matrix))
+      yield* Scope.close(retained, Exit.void)
+      assert.isFalse(SharedArray.isLive(values))
+      const fresh = yield* SharedArray.make("Float64", 8)
+      const freshMatrix = yield* SharedArray.makeMatrix("Float64", 2, 2)
+      assert.isFalse(SharedArray.isLive(values), "reused memory does not revive the old view")
+      assert.isFalse(SharedArray.isLive(matrix))
+      assert.isTrue(SharedArray.isLive(fresh))
+      assert.isTrue(SharedArray.isLive(freshMatrix))
+      assert.isTrue(SharedArray.isLive(SharedArray.makeUnsafe("Float64", 4)), "not arena memory: the GC keeps it")
+      assert.isTrue(SharedArray.isLive(SharedArray.makeMatrixUnsafe("Float64", 1, 1)))
+      // The documented limit: a view the library did not hand out is judged by its buffer alone.
+      assert.isTrue(SharedArray.isLive(values.subarray(0, 4)), "a subarray of a stale view is not caught")
+    }).pipe(Effect.scoped, Effect.provide(SharedArray.layerArena())))
 })

@@ -2,8 +2,9 @@
  * The shared-memory arena: where `SharedArray` memory comes from, who owns it, and where it goes.
  *
  * Contains the `Arena` (idle `SharedArrayBuffer`s by size, reused instead of left to the garbage
- * collector), the block registry (reference counts per buffer, kept in the thread that allocated
- * it) and the holds a submission takes on the shared arrays in its payloads.
+ * collector), the block registry (reference count and generation per buffer, kept in the thread
+ * that allocated it), the grants (which hand-out of a block each view or matrix the library made
+ * belongs to) and the holds a submission takes on the shared arrays in its payloads.
  *
  * Why reuse: a `SharedArrayBuffer`'s memory comes back only after the allocating thread *and every
  * worker that saw it* have collected garbage, so a fresh 72 MB image per round piles up to GBs
@@ -19,6 +20,16 @@
  * 4. Memory is zeroed before it is handed out again.
  * 5. A payload carrying an array whose block is no longer live fails that task with a payload
  *    error: its memory may already belong to someone else.
+ * 6. Every hand-out of a block bumps its generation, and each view or matrix the library makes for
+ *    it is granted that generation: it is live only while its block has owners *and* is still at
+ *    that generation. `hold`, `retain`, `isLive` and a matrix's `data` compare generations, never
+ *    the count alone: once the block is reused its count is above 0 again, for the next owner.
+ *    Views the library did not make (a `subarray`, an array a worker sent, `makeUnsafe`) carry no
+ *    grant and are judged by their buffer's count alone, so a stale one is not caught after reuse.
+ *
+ * What is not caught: index reads and writes through a stale plain view (`array[i]`). A typed
+ * array cannot intercept them without slowing every access; only a matrix's `data` accessor and the
+ * uses above check. `SharedArray.isLive` lets a caller ask.
  */
 import * as Context from "effect/Context"
 import type * as Schema from "effect/Schema"
@@ -47,18 +58,33 @@ export interface ArenaOptions {
 /** Default cap on idle memory: a few large images' worth. */
 export const defaultMaxIdleBytes = 512 * 1024 * 1024
 
-interface Block {
+/** One buffer an arena allocated, for its whole life: reuse keeps the block and bumps `generation`. */
+export interface Block {
   readonly arena: Arena
   readonly buffer: SharedArrayBuffer
   refs: number
+  /** How many times the block was handed out (rule 6). */
+  generation: number
+}
+
+/** One hand-out of a block: what a view or matrix the library made remembers of it (rule 6). */
+export interface Grant {
+  readonly block: Block
+  readonly generation: number
 }
 
 /** Blocks by buffer, for the buffers this thread allocated from an arena (rule 1). */
 const blocks = new WeakMap<SharedArrayBuffer, Block>()
 
+/**
+ * The grant of each view and matrix the library handed out in this thread (rule 6). Weak: a view
+ * nobody references costs nothing here.
+ */
+const grants = new WeakMap<object, Grant>()
+
 export class Arena {
   private readonly maxIdleBytes: number
-  private readonly idle = new Map<number, Array<SharedArrayBuffer>>()
+  private readonly idle = new Map<number, Array<Block>>()
   private idleBytes = 0
   private idleBlocks = 0
   private liveBlocks = 0
@@ -71,23 +97,29 @@ export class Arena {
     this.maxIdleBytes = Math.max(0, options?.maxIdleBytes ?? defaultMaxIdleBytes)
   }
 
-  /** A zeroed buffer of `byteLength` bytes with one owner (rules 3, 4). */
-  acquire(byteLength: number): SharedArrayBuffer {
+  /**
+   * A zeroed block of `byteLength` bytes with one owner, at a new generation (rules 3, 4, 6). The
+   * caller `register`s the views it makes over `grant.block.buffer` with the grant.
+   */
+  acquire(byteLength: number): Grant {
     const free = this.idle.get(byteLength)
-    let buffer = free?.pop()
-    if (buffer !== undefined) {
+    let block = free?.pop()
+    if (block !== undefined) {
       this.idleBytes -= byteLength
       this.idleBlocks--
       this.reused++
-      new Uint8Array(buffer).fill(0)
+      new Uint8Array(block.buffer).fill(0)
+      block.generation++
+      block.refs = 1
     } else {
-      buffer = new SharedArrayBuffer(byteLength)
+      const buffer = new SharedArrayBuffer(byteLength)
+      block = { arena: this, buffer, refs: 1, generation: 1 }
+      blocks.set(buffer, block)
       this.allocated++
     }
-    blocks.set(buffer, { arena: this, buffer, refs: 1 })
     this.liveBlocks++
     this.liveBytes += byteLength
-    return buffer
+    return { block, generation: block.generation }
   }
 
   stats(): ArenaStats {
@@ -117,7 +149,7 @@ export class Arena {
     if (this.closed || this.idleBytes + size > this.maxIdleBytes) return
     let free = this.idle.get(size)
     if (free === undefined) this.idle.set(size, free = [])
-    free.push(block.buffer)
+    free.push(block)
     this.idleBytes += size
     this.idleBlocks++
   }
@@ -132,23 +164,71 @@ export const CurrentArena = Context.Reference<Arena>("effect-parallel/SharedArra
 })
 let globalArena: Arena | undefined
 
-/** Adds an owner to the block of `buffer`; false when it has none or is no longer live. */
-export const retainBuffer = (buffer: ArrayBufferLike): boolean => {
+// ---------------------------------------------------------------------------------------------
+// Grants and owners
+// ---------------------------------------------------------------------------------------------
+
+/** Records that `value` (a view over `grant.block.buffer`, or a matrix of one) was made for `grant`. */
+export const register = (value: object, grant: Grant): void => {
+  grants.set(value, grant)
+}
+
+/** The grant `value` was made for, if the library made it in this thread. */
+export const grantOf = (value: object): Grant | undefined => grants.get(value)
+
+/**
+ * Whether the hand-out `grant` still owns its block (rule 6). Two loads and two compares: cheap
+ * enough for a matrix's `data` accessor.
+ */
+export const isCurrent = (grant: Grant): boolean => grant.block.refs > 0 && grant.block.generation === grant.generation
+
+/**
+ * Whether `value` is arena memory of this thread and whether it is still live: by its grant when
+ * the library made it (rule 6), else by its buffer's count (a view over a buffer no arena of this
+ * thread made is `"unmanaged"`).
+ */
+export const stateOf = (value: ArrayBufferView | object): "live" | "released" | "unmanaged" => {
+  const grant = grants.get(value)
+  if (grant !== undefined) return isCurrent(grant) ? "live" : "released"
+  return ArrayBuffer.isView(value) ? bufferState(value.buffer) : "unmanaged"
+}
+
+/** Adds an owner to the memory of `value`; false when it is not live arena memory (rule 6). */
+export const retainMemory = (value: ArrayBufferView | object): boolean => {
+  const grant = grants.get(value)
+  if (grant === undefined) return ArrayBuffer.isView(value) && retainBuffer(value.buffer)
+  if (!isCurrent(grant)) return false
+  grant.block.refs++
+  return true
+}
+
+/**
+ * Removes an owner from the memory of `value`; the last one returns it to its arena (rule 3). A
+ * grant of an older generation releases nothing: the count now belongs to the block's next owner.
+ */
+export const releaseMemory = (value: ArrayBufferView | object): void => {
+  const grant = grants.get(value)
+  if (grant === undefined) {
+    if (ArrayBuffer.isView(value)) releaseBuffer(value.buffer)
+  } else if (isCurrent(grant) && --grant.block.refs === 0) {
+    grant.block.arena.free(grant.block)
+  }
+}
+
+const retainBuffer = (buffer: ArrayBufferLike): boolean => {
   const block = blocks.get(buffer as SharedArrayBuffer)
   if (block === undefined || block.refs === 0) return false
   block.refs++
   return true
 }
 
-/** Removes an owner; the last one returns the memory to its arena (rule 3). */
-export const releaseBuffer = (buffer: ArrayBufferLike): void => {
+const releaseBuffer = (buffer: ArrayBufferLike): void => {
   const block = blocks.get(buffer as SharedArrayBuffer)
   if (block === undefined || block.refs === 0) return
   if (--block.refs === 0) block.arena.free(block)
 }
 
-/** Whether `buffer` came from an arena of this thread, and whether it is still live. */
-export const bufferState = (buffer: ArrayBufferLike): "live" | "released" | "unmanaged" => {
+const bufferState = (buffer: ArrayBufferLike): "live" | "released" | "unmanaged" => {
   const block = blocks.get(buffer as SharedArrayBuffer)
   return block === undefined ? "unmanaged" : block.refs > 0 ? "live" : "released"
 }
@@ -164,25 +244,41 @@ export type Hold =
 
 const nothingHeld: Hold = { _tag: "Held", release: () => {} }
 
+/** The payload error of rule 5. */
+export const releasedMessage =
+  "this shared array was released (every scope that owned it has closed): its memory may now belong to another owner"
+
 /**
  * Retains every arena buffer reachable from `payloads` (each once) until `release` is called.
- * Walks plain objects and arrays; typed arrays are leaves.
+ * Walks plain objects and arrays; typed arrays are leaves, and so are matrices the library made:
+ * their grant is checked instead of their `data` accessor, which throws once they are released.
  */
 export const hold = (payloads: ReadonlyArray<unknown>): Hold => {
-  const held = new Set<SharedArrayBuffer>()
+  const held = new Set<Block>()
   const path: Array<string | number> = []
   let released = false
+  const take = (block: Block): void => {
+    if (held.has(block)) return
+    block.refs++
+    held.add(block)
+  }
   const visit = (value: unknown): void => {
     if (released || typeof value !== "object" || value === null) return
-    if (ArrayBuffer.isView(value)) {
-      const buffer = value.buffer
-      if (!(buffer instanceof SharedArrayBuffer) || held.has(buffer)) return
-      const state = bufferState(buffer)
-      if (state === "released") released = true
-      else if (state === "live") {
-        retainBuffer(buffer)
-        held.add(buffer)
+    const grant = grants.get(value)
+    if (grant !== undefined) {
+      // Rule 6: the generation decides. The count alone says "live" for a reused block.
+      if (isCurrent(grant)) take(grant.block)
+      else {
+        released = true
+        if (!ArrayBuffer.isView(value)) path.push("data")
       }
+      return
+    }
+    if (ArrayBuffer.isView(value)) {
+      const block = blocks.get(value.buffer as SharedArrayBuffer)
+      if (block === undefined) return
+      if (block.refs === 0) released = true
+      else take(block)
       return
     }
     if (Array.isArray(value)) {
@@ -203,12 +299,8 @@ export const hold = (payloads: ReadonlyArray<unknown>): Hold => {
   for (let index = 0; index < payloads.length; index++) {
     visit(payloads[index])
     if (released) {
-      for (const buffer of held) releaseBuffer(buffer)
-      return {
-        _tag: "Released",
-        index,
-        issue: { path: [...path], message: "this shared array was already released (every scope that owned it has closed)" }
-      }
+      for (const block of held) releaseBlock(block)
+      return { _tag: "Released", index, issue: { path: [...path], message: releasedMessage } }
     }
   }
   if (held.size === 0) return nothingHeld
@@ -218,9 +310,14 @@ export const hold = (payloads: ReadonlyArray<unknown>): Hold => {
     release: () => {
       if (done) return
       done = true
-      for (const buffer of held) releaseBuffer(buffer)
+      for (const block of held) releaseBlock(block)
     }
   }
+}
+
+/** A hold's owner lets go. The block cannot have been reused while held (rule 3). */
+const releaseBlock = (block: Block): void => {
+  if (--block.refs === 0) block.arena.free(block)
 }
 
 // ---------------------------------------------------------------------------------------------

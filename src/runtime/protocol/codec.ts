@@ -7,7 +7,9 @@
  * and the worker's decode validates them; the worker's encode validates results and the caller takes
  * them as they are. Each value is still checked exactly once, where a failure can name the worker.
  */
+import * as Cause from "effect/Cause"
 import * as Exit from "effect/Exit"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as SchemaAST from "effect/SchemaAST"
 import * as SchemaIssue from "effect/SchemaIssue"
@@ -102,7 +104,16 @@ const coder = (parse: (input: unknown) => Exit.Exit<unknown, Schema.SchemaError>
 /** The first issue of a failed decode or encode: its path and message. */
 export const issueOf = (exit: Exit.Exit<unknown, Schema.SchemaError>): PayloadIssue => {
   const error = Exit.findErrorOption(exit)
-  if (error._tag === "None") return { path: [], message: "could not be processed synchronously" }
+  if (error._tag === "None") {
+    // A defect: a getter that threw while the Schema read the value (a released shared matrix's
+    // `data`), or a Schema that needs to run asynchronously. Its message says which.
+    const defect = Exit.isFailure(exit) ? Cause.findDefect(exit.cause) : undefined
+    const message = defect !== undefined && Result.isSuccess(defect) && defect.success instanceof Error &&
+        !Cause.isAsyncFiberError(defect.success)
+      ? defect.success.message
+      : "could not be processed synchronously"
+    return { path: [], message }
+  }
   const first = formatter(error.value.issue).issues[0]
   return {
     path: (first?.path ?? []).map((key) => (typeof key === "number" ? key : String(key))),

@@ -3,6 +3,7 @@
  * decode validates it), one that can is encoded by the caller.
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { SharedArray, Task } from "../../../src/index.ts"
 import { codecOf } from "../../../src/runtime/protocol/codec.ts"
@@ -32,4 +33,13 @@ describe("codec", () => {
     const payload = { at: new Date(0) }
     assert.notStrictEqual(codecOf(dated).encodePayload(payload).value, payload)
   })
+
+  it.effect("encoding a released shared matrix fails with its own message, not a generic one", () =>
+    Effect.gen(function*() {
+      // The matrix's `data` accessor throws while the Schema reads it: a defect, not a Schema issue.
+      const image = yield* Effect.scoped(SharedArray.makeMatrix("Float64", 2, 2))
+      const shifted = Task.make("ShiftedReleased", { payload: { at: Schema.DateFromString, image: SharedArray.Float64Matrix } })
+      const coded = codecOf(shifted).encodePayload({ at: new Date(0), image })
+      assert.match(coded.issue?.message ?? "", /2×2 matrix was released/)
+    }).pipe(Effect.provide(SharedArray.layerArena())))
 })

@@ -1,0 +1,147 @@
+/**
+ * The arena's numbered rules (see the top of `src/runtime/memory/Arena.ts`), one test each,
+ * driven directly: blocks, counts, holds and generations without a pool or a Scope.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import {
+  Arena,
+  type Grant,
+  type Hold,
+  hold,
+  isCurrent,
+  register,
+  releaseMemory,
+  retainMemory,
+  stateOf
+} from "../../../src/runtime/memory/Arena.ts"
+
+/** What `SharedArray.make` does: a block, and a view over it registered with its grant. */
+const make = (arena: Arena, length: number): { readonly view: Float64Array<SharedArrayBuffer>; readonly grant: Grant } => {
+  const grant = arena.acquire(length * 8)
+  const view = new Float64Array(grant.block.buffer)
+  register(view, grant)
+  return { view, grant }
+}
+
+const held = (result: Hold): () => void => {
+  assert.strictEqual(result._tag, "Held")
+  return (result as Extract<Hold, { _tag: "Held" }>).release
+}
+
+describe("Arena", () => {
+  it("rule 1: memory no arena of this thread made is unmanaged: held by nobody, never rejected", () => {
+    // Like an array a worker made and sent: its count lives in no registry here.
+    const foreign = new Float64Array(new SharedArrayBuffer(32))
+    assert.strictEqual(stateOf(foreign), "unmanaged")
+    assert.isFalse(retainMemory(foreign))
+    const result = hold([{ values: foreign }])
+    assert.strictEqual(result._tag, "Held")
+  })
+
+  it("rule 2: the count is every owner: the maker and each hold in flight", () => {
+    const arena = new Arena()
+    const { view } = make(arena, 4)
+    const first = held(hold([{ a: view, b: view }])) // one hold owns a block once, however often it appears
+    const second = held(hold([view]))
+    releaseMemory(view) // the maker's scope closes
+    assert.strictEqual(arena.stats().liveBlocks, 1)
+    first()
+    first() // a hold's release is idempotent
+    assert.strictEqual(arena.stats().liveBlocks, 1)
+    second()
+    assert.deepStrictEqual([arena.stats().liveBlocks, arena.stats().idleBlocks], [0, 1])
+  })
+
+  it("rule 3: only a block whose count reached 0 is handed out again", () => {
+    const arena = new Arena()
+    const a = make(arena, 4)
+    const b = make(arena, 4)
+    assert.notStrictEqual(a.view.buffer, b.view.buffer, "a live block is never handed out")
+    releaseMemory(a.view)
+    const c = make(arena, 4)
+    assert.strictEqual(c.grant.block, a.grant.block, "the released one is")
+    assert.deepStrictEqual([arena.stats().allocated, arena.stats().reused], [2, 1])
+  })
+
+  it("rule 4: reused memory is zeroed", () => {
+    const arena = new Arena()
+    const a = make(arena, 4)
+    a.view.fill(7)
+    releaseMemory(a.view)
+    const b = make(arena, 4)
+    assert.strictEqual(b.view.buffer, a.view.buffer)
+    assert.deepStrictEqual(Array.from(b.view), [0, 0, 0, 0])
+  })
+
+  it("rule 5: a payload carrying a released array is rejected at its path, and nothing stays held", () => {
+    const arena = new Arena()
+    const live = make(arena, 2)
+    const gone = make(arena, 4)
+    releaseMemory(gone.view)
+    const result = hold([{ values: live.view }, { nested: [live.view, gone.view] }])
+    assert.strictEqual(result._tag, "Released")
+    if (result._tag === "Released") {
+      assert.strictEqual(result.index, 1)
+      assert.deepStrictEqual(result.issue.path, ["nested", 1])
+      assert.match(result.issue.message, /released.*another owner/)
+    }
+    assert.strictEqual(live.grant.block.refs, 1, "the hold let go of what it had taken")
+  })
+
+  describe("rule 6: generations", () => {
+    it("a hand-out bumps the generation; a stale grant stays stale after reuse", () => {
+      const arena = new Arena()
+      const old = make(arena, 4)
+      releaseMemory(old.view)
+      assert.isFalse(isCurrent(old.grant))
+      const next = make(arena, 4)
+      assert.strictEqual(next.grant.block, old.grant.block)
+      assert.strictEqual(next.grant.generation, old.grant.generation + 1)
+      assert.isTrue(next.grant.block.refs > 0, "the count alone would call the old view live")
+      assert.isFalse(isCurrent(old.grant))
+      assert.strictEqual(stateOf(old.view), "released")
+      assert.strictEqual(stateOf(next.view), "live")
+    })
+
+    it("a stale view is rejected by hold and retain, and its release leaves the new owner's count alone", () => {
+      const arena = new Arena()
+      const old = make(arena, 4)
+      releaseMemory(old.view)
+      const next = make(arena, 4)
+      next.view.set([1, 2, 3, 4])
+      assert.strictEqual(hold([{ values: old.view }])._tag, "Released")
+      assert.isFalse(retainMemory(old.view))
+      releaseMemory(old.view) // a second close of the old owner's scope, say
+      assert.strictEqual(next.grant.block.refs, 1)
+      assert.deepStrictEqual(Array.from(next.view), [1, 2, 3, 4])
+      held(hold([next.view]))()
+      assert.strictEqual(next.grant.block.refs, 1)
+    })
+
+    it("a registered matrix is checked by its grant: hold never reads its data", () => {
+      const arena = new Arena()
+      const { grant, view } = make(arena, 4)
+      let reads = 0
+      const matrix = { rows: 2, cols: 2 }
+      Object.defineProperty(matrix, "data", { enumerable: true, get: () => (reads++, view) })
+      register(matrix, grant)
+      held(hold([{ matrix }]))()
+      releaseMemory(view)
+      make(arena, 4)
+      const result = hold([{ matrix }])
+      assert.strictEqual(result._tag, "Released")
+      if (result._tag === "Released") assert.deepStrictEqual(result.issue.path, ["matrix", "data"])
+      assert.strictEqual(reads, 0)
+    })
+
+    it("views the library did not hand out are judged by their buffer alone (the documented limit)", () => {
+      const arena = new Arena()
+      const old = make(arena, 4)
+      const part = old.view.subarray(0, 2)
+      releaseMemory(old.view)
+      assert.strictEqual(stateOf(part), "released")
+      make(arena, 4)
+      assert.strictEqual(stateOf(part), "live", "after reuse a subarray of the stale view looks live")
+    })
+  })
+})
