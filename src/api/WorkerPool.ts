@@ -23,6 +23,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { availableParallelism } from "node:os"
 import type { PoolEvent, PoolStats } from "../core/PoolEvent.ts"
@@ -146,32 +147,38 @@ export const layer = <Tasks extends Any, Actors extends { readonly name: string 
 /**
  * What the pool serving `group` does, as it happens: workers starting, ready and exiting, tasks
  * submitted, dispatched, re-queued and settled, actors spawned, called, restarted and stopped
- * (`PoolEvent`). Subscribed while the stream runs; unobserved, a pool makes no events at all.
+ * (`PoolEvent`). Subscribes when this Effect runs and until its Scope closes: the stream holds
+ * every event from that moment, however late it is consumed. Unobserved, a pool makes no events.
+ *
+ * ```ts
+ * const events = yield* WorkerPool.events(ImageTasks)
+ * yield* events.pipe(Stream.filter((e) => e._tag === "WorkerExited"), Stream.runForEach(Console.log), Effect.forkScoped)
+ * ```
  *
  * **Details**: `timings: true` asks workers to report when each handler started and ended
  * (`Settled.startedAt`/`endedAt`), at the cost of two numbers per answer.
  *
- * **Gotchas**: events are buffered without bound while the stream's consumer is behind: consume
- * them promptly, or subscribe only while you need them.
+ * **Gotchas**: events are buffered without bound until consumed: consume them promptly, or
+ * subscribe only while you need them.
  */
 export const events = <Tasks extends Any, Actors extends { readonly name: string }>(
   group: Group<Tasks, Actors>,
   options?: { readonly timings?: boolean | undefined }
-): Stream.Stream<PoolEvent, never, Runner<Tasks["name"] | Actors["name"]>> =>
-  Stream.unwrap(
-    Effect.map(clientOf(group), (client) =>
-      Stream.callback<PoolEvent>((queue) =>
-        Effect.acquireRelease(
-          Effect.sync(() =>
-            client.events.subscribe({
-              onEvent: (event) => void Queue.offerUnsafe(queue, event),
-              timings: options?.timings === true
-            })
-          ),
-          (unsubscribe) => Effect.sync(unsubscribe)
-        )
-      ))
-  )
+): Effect.Effect<Stream.Stream<PoolEvent>, never, Runner<Tasks["name"] | Actors["name"]> | Scope.Scope> =>
+  Effect.gen(function*() {
+    const client = yield* clientOf(group)
+    const queue = yield* Queue.unbounded<PoolEvent>()
+    yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        client.events.subscribe({
+          onEvent: (event) => void Queue.offerUnsafe(queue, event),
+          timings: options?.timings === true
+        })
+      ),
+      (unsubscribe) => Effect.andThen(Effect.sync(unsubscribe), Queue.shutdown(queue))
+    )
+    return Stream.fromQueue(queue)
+  })
 
 /** What the pool serving `group` holds right now: workers, queued and in-flight tasks, totals. */
 export const stats = <Tasks extends Any, Actors extends { readonly name: string }>(

@@ -154,6 +154,8 @@ export interface PoolStats {
   readonly readyWorkers: number
   /** Tasks admitted and waiting for a worker. */
   readonly queued: number
+  /** The most tasks that waited in the queue at once (never above `maxQueued`). */
+  readonly peakQueued: number
   /** Tasks waiting for room in the queue (`maxQueued`, when calls wait). */
   readonly waiting: number
   /** Tasks sent to workers and not yet answered. */

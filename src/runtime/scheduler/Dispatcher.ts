@@ -182,6 +182,7 @@ export class Dispatcher implements PoolClient {
   private inFlightTotal = 0
   private maxInFlightSeen = 0
   private settledCount = 0
+  private peakQueued = 0
   private listener: WorkerListener | undefined
   /** Rule 6's state: lone requests still to skip, the current skip run, whether a wait is queued. */
   private replyWaitSkip = 0
@@ -340,6 +341,7 @@ export class Dispatcher implements PoolClient {
       workers: this.slots.length,
       readyWorkers: this.readyCount(),
       queued: this.queuedCount,
+      peakQueued: this.peakQueued,
       waiting: this.waitingCount,
       inFlight: this.inFlightTotal,
       maxInFlight: this.maxInFlightSeen,
@@ -552,6 +554,7 @@ export class Dispatcher implements PoolClient {
       pending.admitted += take
       this.queuedCount += take
       this.waitingCount -= take
+      if (this.queuedCount > this.peakQueued) this.peakQueued = this.queuedCount
       if (pending.admitted < pending.submission.payloads.length) return
       this.waiting.shift()
     }
@@ -559,6 +562,7 @@ export class Dispatcher implements PoolClient {
 
   /** Sends queued tasks to workers with room (rules 1, 2 and 8). */
   private pump(): void {
+    if (this.queuedCount > this.peakQueued) this.peakQueued = this.queuedCount
     while (this.queuedCount > 0) {
       const slot = this.leastBusy()
       if (slot === undefined) break
