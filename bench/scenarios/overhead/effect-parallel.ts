@@ -1,7 +1,9 @@
 /**
  * `effect-parallel/map` — this framework's `Task.map` over all inputs (automatic chunking);
  * `effect-parallel/run` — one `Task.run` per input, all concurrent, no chunking asked for (the
- * pool coalesces concurrent runs into shared messages by itself).
+ * pool coalesces concurrent runs into shared messages by itself);
+ * `effect-parallel/map+events`, `effect-parallel/run+events` — the same with one subscriber on the
+ * pool's event stream counting every event (what an observer costs; unobserved, a pool makes none).
  *
  * `setup` resolves once the pool layer is built, i.e. every worker has loaded its entry, so the
  * reported first-result time is the time from a ready pool to the first answer. Calls run with
@@ -13,26 +15,36 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import { Task, WorkerPool } from "../../../src/index.ts"
 import { Add, OverheadTasks } from "./effect-parallel.tasks.ts"
 import type { AddInput, OverheadHandle, OverheadVariant } from "./variant.ts"
 
 const entry = new URL("./effect-parallel.worker.ts", import.meta.url)
 
-const start = async (workers: number) => {
+const start = async (workers: number, observed: boolean) => {
   const scope = Scope.makeUnsafe()
   const context = await Effect.runPromise(
     Layer.buildWithScope(WorkerPool.layer(OverheadTasks, { entry, size: workers }), scope)
   )
   const runPromise = Effect.runPromiseWith(context as Context.Context<Task.Runner<"Add">>)
+  if (observed) {
+    // One subscriber that counts events, consumed as they come, for the pool's lifetime.
+    let counted = 0
+    await runPromise(Effect.gen(function*() {
+      const events = yield* WorkerPool.events(OverheadTasks)
+      yield* Effect.forkIn(Stream.runForEach(events, () => Effect.sync(() => void counted++)), scope)
+    }).pipe(Scope.provide(scope)))
+    void counted
+  }
   return { scope, runPromise }
 }
 
-const variant = (name: string, config: string, batch: "map" | "run"): OverheadVariant => ({
+const variant = (name: string, config: string, batch: "map" | "run", observed = false): OverheadVariant => ({
   name,
   config,
   setup: async (workers): Promise<OverheadHandle> => {
-    const { scope, runPromise } = await start(workers)
+    const { scope, runPromise } = await start(workers, observed)
     return {
       runBatch: (inputs: ReadonlyArray<AddInput>) =>
         runPromise(
@@ -48,5 +60,7 @@ const variant = (name: string, config: string, batch: "map" | "run"): OverheadVa
 
 export const variants: ReadonlyArray<OverheadVariant> = [
   variant("effect-parallel/map", "Task.map, automatic chunk size, pipelineDepth 2", "map"),
-  variant("effect-parallel/run", "Effect.forEach(Task.run, unbounded): concurrent single runs", "run")
+  variant("effect-parallel/run", "Effect.forEach(Task.run, unbounded): concurrent single runs", "run"),
+  variant("effect-parallel/map+events", "Task.map, with a subscriber counting the pool's events", "map", true),
+  variant("effect-parallel/run+events", "concurrent single runs, with a subscriber counting the pool's events", "run", true)
 ]

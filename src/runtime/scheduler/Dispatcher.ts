@@ -628,7 +628,7 @@ export class Dispatcher implements PoolClient {
     const fields: Array<unknown> = [timed ? Op.RunTimed : Op.Run]
     const message: Message = { remaining: 0 }
     const entries: Array<InFlight> = []
-    let requeuedKind: string | undefined
+    let requeuedKind: number | undefined
     while (entries.length < take && this.requeued.length > 0) {
       const retry = this.requeued[0]!
       // A task that travels alone (rules 7 and 9) takes a message of its own; the others keep
@@ -643,7 +643,7 @@ export class Dispatcher implements PoolClient {
     }
     // Rule 1: single runs coalesce with each other; a map's chunk stays whole and apart. Tasks
     // back from a dead worker or an unsendable message go first, in a message of their own.
-    let kind: string | undefined
+    let kind: number | undefined
     while (entries.length === 0 || (kind !== undefined && entries.length < take)) {
       const pending = this.headPending()
       if (pending === undefined) break
@@ -896,8 +896,8 @@ export class Dispatcher implements PoolClient {
   }
 }
 
-/** Rule 1: what may share a message. */
-const kindOf = (submission: Submission): string => submission.coalesce ? "runs" : `chunk ${submission.chunkSize}`
+/** Rule 1: what may share a message: single runs (-1), or submissions of one chunk size. */
+const kindOf = (submission: Submission): number => submission.coalesce ? -1 : submission.chunkSize
 
 /** Rule 1: the most tasks of a submission's kind in one message. */
 const chunkLimit = (submission: Submission): number => submission.coalesce ? coalesceLimit : submission.chunkSize

@@ -274,10 +274,16 @@ export class WorkerRuntime {
       return this.answer(item, unknownHandler("Task", item.taskName, "this worker"))
     }
     const codec = codecOf(task)
-    const invocation = invoke(codec, handler, item.payload, () => {
-      this.onStart?.(item.id)
-      if (item.timed) item.startedClock = this.clock()
-    })
+    // No closure per task unless something watches starts: this is the worker's hot path.
+    const invocation = invoke(
+      codec,
+      handler,
+      item.payload,
+      this.onStart === undefined && !item.timed ? undefined : () => {
+        this.onStart?.(item.id)
+        if (item.timed) item.startedClock = this.clock()
+      }
+    )
     if (invocation._tag === "Answer") return this.answer(item, invocation)
     if (item.timeoutMillis === 0 && invocation._tag === "Exit") return this.finish(item, codec, invocation.exit)
     let effect = invocation._tag === "Exit" ? invocation.exit : invocation.effect
