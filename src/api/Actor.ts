@@ -91,7 +91,7 @@ export const spawnMany = <A extends Any>(
     { concurrency: "unbounded" }
   )
 
-/** Stops an actor now instead of when its scope closes; its calls fail with `ActorUnavailable`. */
+/** Stops an actor now instead of when its scope closes; its calls fail with `ActorError` / `Unavailable`. */
 export const stop = <A extends Any>(handle: Handle<A>): Effect.Effect<void> =>
   Effect.promise(() => transportOf(handle).stop(handle.id))
 

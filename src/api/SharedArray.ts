@@ -140,7 +140,7 @@ export const retain = (
  *
  * **Gotchas**: reads through a stale plain view (`array[i]`) are not caught — a typed array cannot
  * check its indexing without slowing every read. Only its use is: a task or actor call carrying it
- * fails with `TaskPayloadError`, `retain` dies, and a matrix's `data` throws.
+ * fails with `TaskError` / `PayloadInvalid`, `retain` dies, and a matrix's `data` throws.
  */
 export const isLive = (array: ReadonlySharedArray | ReadonlySharedMatrix): boolean =>
   stateOf(memoryOf(array)) !== "released"

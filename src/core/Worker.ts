@@ -53,7 +53,7 @@ export const isWorkerEntry = (u: unknown): u is WorkerEntry =>
  * Serves a group. Without a Layer, handlers may require only `WorkerInfo`; with one, whatever
  * the Layer provides (the Layer itself may require `WorkerInfo`). The compiler rejects handlers that need a service nobody provides.
  *
- * **Gotchas**: a Layer's build failure fails the pool's construction with `WorkerInitError`; a
+ * **Gotchas**: a Layer's build failure fails the pool's construction with `PoolError` / `WorkerInitFailed`; a
  * Layer that never finishes is cut off by the pool's `initTimeout`.
  */
 export function serve<Tasks extends Task.Any, Actors extends Actor.Any = never>(

@@ -8,7 +8,7 @@
  * Start-up:
  *   worker → pool  `[Ready]` once its entry is loaded and its per-worker Layer is built, or
  *                  `[InitFailed, remoteError]` (the pool then terminates it). A worker that says
- *                  neither within the pool's `initTimeout` is terminated (`WorkerInitError`).
+ *                  neither within the pool's `initTimeout` is terminated (`PoolError` / `WorkerInitFailed`).
  *
  * Work:
  *   pool → worker  `[Run, id, taskName, payload, timeoutMillis, …]`: several tasks in one
