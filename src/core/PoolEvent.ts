@@ -73,7 +73,8 @@ export type PoolEvent =
   }
   /**
    * A task went back to the queue from a dead worker: `NotStarted` (the worker never took it: it
-   * is sent again, and this is not an attempt) or `Retry` (it was running: sent again per `retries`).
+   * is sent again, and this is not an attempt) or `Retry` (it was running: sent again per
+   * `retries`). `taskId` is the attempt that went down with the worker.
    */
   | {
     readonly _tag: "Requeued"

@@ -496,11 +496,10 @@ export class Dispatcher implements PoolClient {
   }
 
   private emitRequeued(entry: InFlight, why: "NotStarted" | "Retry"): void {
-    // The id of the attempt that went down is not kept per entry; the event names the task.
     this.events.emit({
       _tag: "Requeued",
       at: this.events.now(),
-      taskId: -1,
+      taskId: entry.taskId,
       submission: entry.pending.id,
       index: entry.index,
       why
