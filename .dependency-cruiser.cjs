@@ -100,7 +100,7 @@ module.exports = {
     tsPreCompilationDeps: true,
     moduleSystems: ["es6"],
     doNotFollow: { path: "node_modules" },
-    exclude: { path: "^bench/results|^node_modules" },
+    exclude: { path: "^bench/results" },
     enhancedResolveOptions: { exportsFields: ["exports"], conditionNames: ["import", "types", "default"], extensions: [".ts", ".js"] }
   }
 }
