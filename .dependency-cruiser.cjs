@@ -83,9 +83,9 @@ module.exports = {
     {
       name: "library-not-on-dev-dependencies",
       severity: "error",
-      comment: "The library (not its dev-only workloads) must run with its dependencies alone.",
+      comment: "The library (not its dev-only workloads) must run with its dependencies alone (effect is a peer dependency, and a devDependency for this repository).",
       from: { path: "^src/(core|runtime|api)/|^src/(index|worker)\\.ts$" },
-      to: { dependencyTypes: ["npm-dev"] }
+      to: { dependencyTypes: ["npm-dev"], dependencyTypesNot: ["npm-peer"] }
     },
     {
       name: "no-unresolvable",
@@ -101,6 +101,6 @@ module.exports = {
     moduleSystems: ["es6"],
     doNotFollow: { path: "node_modules" },
     exclude: { path: "^bench/results" },
-    enhancedResolveOptions: { exportsFields: ["exports"], conditionNames: ["import", "types", "default"], extensions: [".ts", ".js"] }
+    enhancedResolveOptions: { exportsFields: ["exports"], conditionNames: ["effect-parallel-source", "import", "types", "default"], extensions: [".ts", ".js"] }
   }
 }
