@@ -36,9 +36,10 @@ export const duplicateEffect = (
   entryHref: string | undefined,
   where?: string
 ): DuplicateEffect | undefined => {
-  const libraryPath = libraryEffect()
-  const entryPath = entryHref === undefined ? undefined : effectSeenFrom(entryHref)
-  const entryFile = entryHref === undefined ? undefined : fileURLToPath(entryHref)
+  const libraryPath = libraryEffect() ?? "(not resolvable from effect-parallel: bundled?)"
+  // Only a module file resolves packages (an entry may also be a `data:` URL, say).
+  const entryFile = entryHref?.startsWith("file:") ? fileURLToPath(entryHref) : undefined
+  const entryPath = entryFile === undefined ? undefined : effectSeenFrom(entryFile)
   const foundBy = where === undefined ? "" : ` (found by ${where})`
   const foreign = foreignSchema(group)
   if (foreign !== undefined) {
@@ -54,7 +55,8 @@ export const duplicateEffect = (
         remedy
     })
   }
-  if (entryPath !== undefined && entryPath !== libraryPath) {
+  // A library that resolves no effect (bundled with it) has nothing to compare a path with.
+  if (entryPath !== undefined && libraryEffect() !== undefined && entryPath !== libraryPath) {
     return new DuplicateEffect({
       libraryPath,
       definitionsPath: entryPath,
@@ -72,16 +74,16 @@ const remedy = "Install effect once: it is a peer dependency of effect-parallel 
 // Machinery
 // ---------------------------------------------------------------------------------------------
 
-let library: string | undefined
+let library: { readonly path: string | undefined } | undefined
 
-/** The package directory of the `effect` this module imports. */
-const libraryEffect = (): string => (library ??= effectSeenFrom(import.meta.url) ?? "(not resolvable)")
+/** The package directory of the `effect` this module imports, once looked up. */
+const libraryEffect = (): string | undefined => (library ??= { path: effectSeenFrom(import.meta.url) }).path
 
-/** The package directory of the `effect` a module at `href` would import, if it resolves one. */
-const effectSeenFrom = (href: string): string | undefined => {
+/** The package directory of the `effect` a module at `file` (a path or file URL) would import, if it resolves one. */
+const effectSeenFrom = (file: string): string | undefined => {
   try {
     // `effect` exports its package.json; its exports are plain paths, the same for require and import.
-    return dirname(createRequire(href).resolve("effect/package.json"))
+    return dirname(createRequire(file).resolve("effect/package.json"))
   } catch {
     return undefined
   }

@@ -75,6 +75,8 @@ describe("one copy of effect", () => {
     for (const group of [Everything, ContractTasks, SharedTasks, ActorTasks]) {
       assert.isUndefined(duplicateEffect(group as Task.Group<Task.Any, unknown>, repoEntry))
     }
+    // An entry that is no file resolves no package: nothing to compare, nothing thrown.
+    assert.isUndefined(duplicateEffect(Everything as Task.Group<Task.Any, unknown>, "data:text/javascript,export default 1"))
   })
 
   it("names a Schema made with another copy, and the copy the entry module resolves", () => {
