@@ -83,9 +83,9 @@ module.exports = {
     {
       name: "library-not-on-dev-dependencies",
       severity: "error",
-      comment: "The library (not its dev-only workloads) must run with its dependencies alone.",
+      comment: "The library (not its dev-only workloads) must run with its dependencies alone (effect is a peer dependency, and a devDependency for this repository).",
       from: { path: "^src/(core|runtime|api)/|^src/(index|worker)\\.ts$" },
-      to: { dependencyTypes: ["npm-dev"] }
+      to: { dependencyTypes: ["npm-dev"], dependencyTypesNot: ["npm-peer"] }
     },
     {
       name: "no-unresolvable",
@@ -100,7 +100,7 @@ module.exports = {
     tsPreCompilationDeps: true,
     moduleSystems: ["es6"],
     doNotFollow: { path: "node_modules" },
-    exclude: { path: "^bench/results|^node_modules" },
-    enhancedResolveOptions: { exportsFields: ["exports"], conditionNames: ["import", "types", "default"], extensions: [".ts", ".js"] }
+    exclude: { path: "^bench/results" },
+    enhancedResolveOptions: { exportsFields: ["exports"], conditionNames: ["effect-parallel-source", "import", "types", "default"], extensions: [".ts", ".js"] }
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The examples run, exit cleanly and still print what they claim: each runs as a user would
- * (`node examples/<name>/main.ts`) in a child process, so an API change that breaks one, or a
- * result that stops agreeing, fails here instead of rotting unnoticed.
+ * (`node --conditions=effect-parallel-source examples/<name>/main.ts`, as `npm start` does) in a
+ * child process, so an API change that breaks one, or a result that stops agreeing, fails here
+ * instead of rotting unnoticed.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { execFile } from "node:child_process"
@@ -13,7 +14,8 @@ const run = (name: string) =>
   new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
     execFile(
       process.execPath,
-      [`examples/${name}/main.ts`],
+      // The examples import `effect-parallel` by name; this condition resolves it to the sources (package.json `exports`).
+      ["--conditions=effect-parallel-source", `examples/${name}/main.ts`],
       { cwd: root, timeout: 60_000, maxBuffer: 4 * 1024 * 1024 },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1

@@ -29,10 +29,12 @@ import { availableParallelism } from "node:os"
 import type { PoolEvent, PoolStats } from "../core/PoolEvent.ts"
 import { InvalidOptions, PoolError, Unsupported } from "../core/PoolError.ts"
 import type { Any, Group, Runner } from "../core/Task.ts"
-import type { WorkerEntry } from "../core/Worker.ts"
+import { isWorkerEntry, type WorkerEntry } from "../core/Worker.ts"
 import { type Backend, WorkerBackend } from "../runtime/backends/Backend.ts"
+import { toHref } from "../runtime/backends/entry.ts"
 import { backend as threadBackend, liveThreads } from "../runtime/backends/ThreadBackend.ts"
 import { type PoolClient, runnerKey } from "../runtime/client/PoolClient.ts"
+import { duplicateEffect } from "../runtime/internal/effectCopy.ts"
 import { containsShared } from "../runtime/memory/Arena.ts"
 import { EventHub } from "../runtime/observe/EventHub.ts"
 import { issueOf } from "../runtime/protocol/codec.ts"
@@ -114,9 +116,10 @@ export interface ResolvedOptions {
  * `WorkerBackend` in context (threads when there is none).
  *
  * Fails with `PoolError`: `InvalidOptions` naming the offending option, `Unsupported` when the
- * backend lacks what the group needs (shared memory for tasks that declare shared arrays), and
- * `WorkerInitFailed` when a worker cannot start (its entry throws, its Layer fails, or it exceeds
- * `initTimeout`).
+ * backend lacks what the group needs (shared memory for tasks that declare shared arrays),
+ * `DuplicateEffect` when the group's Schemas or the entry module use another copy of `effect` than
+ * effect-parallel (the two paths named), and `WorkerInitFailed` when a worker cannot start (its
+ * entry throws, its Layer fails, or it exceeds `initTimeout`).
  */
 export const layer = <Tasks extends Any, Actors extends { readonly name: string } = never>(
   group: Group<Tasks, Actors>,
@@ -127,6 +130,7 @@ export const layer = <Tasks extends Any, Actors extends { readonly name: string 
       const backend = yield* currentBackend
       const resolved = yield* resolveOptions(options, backend)
       yield* checkCapabilities(group, backend)
+      yield* checkOneEffect(group as Group<Any, unknown>, options.entry)
       const events = new EventHub(backend.timers.now)
       const spawner = yield* backend.make({
         entry: options.entry,
@@ -250,6 +254,16 @@ const checkCapabilities = (group: Group<Any, unknown>, backend: Backend): Effect
     })
   )
 }
+
+/**
+ * Definitions made with another copy of `effect`, or an entry module that resolves one, fail here,
+ * before any worker starts (each thread checks again once it has loaded the entry).
+ */
+const checkOneEffect = (group: Group<Any, unknown>, entry: Options["entry"]): Effect.Effect<void, PoolError> =>
+  Effect.suspend(() => {
+    const duplicate = duplicateEffect(group, isWorkerEntry(entry) ? undefined : toHref(entry))
+    return duplicate === undefined ? Effect.void : Effect.fail(new PoolError({ reason: duplicate }))
+  })
 
 const clientOf = <Tasks extends Any, Actors extends { readonly name: string }>(
   group: Group<Tasks, Actors>

@@ -1,7 +1,8 @@
 /**
  * How building a pool fails: one `PoolError` whose `reason` is `InvalidOptions` (an option was
- * rejected), `WorkerInitFailed` (a worker could not start) or `Unsupported` (the backend lacks a
- * capability the pool's tasks need).
+ * rejected), `WorkerInitFailed` (a worker could not start), `Unsupported` (the backend lacks a
+ * capability the pool's tasks need) or `DuplicateEffect` (the definitions, or the worker entry,
+ * use another copy of `effect` than effect-parallel does).
  */
 import * as Schema from "effect/Schema"
 
@@ -30,7 +31,25 @@ export class Unsupported extends Schema.TaggedError<Unsupported>()("Unsupported"
   message: Schema.String
 }) {}
 
-export const PoolErrorReason = Schema.Union([InvalidOptions, WorkerInitFailed, Unsupported])
+/**
+ * The pool's definitions, or its worker entry, use another copy of the `effect` package than
+ * effect-parallel does. A Schema made by one copy is not understood by the other's parser (a
+ * valid payload fails with `PayloadInvalid: Expected an integer`), so the pool refuses to start.
+ * `libraryPath` is the copy effect-parallel imports; `definitionsPath` the copy the definitions
+ * or the worker entry use, when it can be found (not for definitions made in a module that
+ * resolves `effect` like effect-parallel, or an entry given as an object to an in-process backend).
+ *
+ * **Fix**: install `effect` once. It is a peer dependency of effect-parallel; `npm ls effect` lists
+ * the copies. A package installed from a folder (`npm install ../effect-parallel`) brings that
+ * folder's own `node_modules/effect`.
+ */
+export class DuplicateEffect extends Schema.TaggedError<DuplicateEffect>()("DuplicateEffect", {
+  libraryPath: Schema.String,
+  definitionsPath: Schema.UndefinedOr(Schema.String),
+  message: Schema.String
+}) {}
+
+export const PoolErrorReason = Schema.Union([InvalidOptions, WorkerInitFailed, Unsupported, DuplicateEffect])
 export type PoolErrorReason = typeof PoolErrorReason.Type
 
 /** A pool could not be built. */

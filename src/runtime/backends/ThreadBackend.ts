@@ -24,7 +24,12 @@ import { toHref } from "./entry.ts"
 /** Why a 24 MB young generation: `WorkerPool.Options.resourceLimits`. */
 const defaultResourceLimits = { maxYoungGenerationSizeMb: 24 }
 
-const threadMain = new URL("../worker/threadMain.ts", import.meta.url)
+/**
+ * The worker bootstrap sits next to this module with the same extension: `.ts` when Node runs the
+ * sources (this repository), `.js` in the build an installed package runs (Node never strips types
+ * under `node_modules`). tsc rewrites the extensions of imports, but not of a URL built at run time.
+ */
+const threadMain = new URL(`../worker/threadMain${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url)
 const live = new Set<Worker>()
 
 /** Worker threads started by any pool whose exit Node has not yet reported. */

@@ -7,8 +7,11 @@
  *
  * Start-up:
  *   worker → pool  `[Ready]` once its entry is loaded and its per-worker Layer is built, or
- *                  `[InitFailed, remoteError]` (the pool then terminates it). A worker that says
- *                  neither within the pool's `initTimeout` is terminated (`PoolError` / `WorkerInitFailed`).
+ *                  `[InitFailed, remoteError, reason?]` (the pool then terminates it); `reason`, an
+ *                  encoded `PoolErrorReason`, when the worker knows why in the pool's terms (its
+ *                  entry's definitions use another copy of effect: `DuplicateEffect`). A worker
+ *                  that says neither within the pool's `initTimeout` is terminated (`PoolError` /
+ *                  `WorkerInitFailed`).
  *
  * Work:
  *   pool → worker  `[Run, id, taskName, payload, timeoutMillis, …]`: several tasks in one
@@ -61,6 +64,7 @@
  * An actor whose worker dies fails its calls in flight (`Lost`); the pool may rebuild it from its
  * constructor arguments on another worker (its restart policy), never while it still runs.
  */
+import type { PoolErrorReason } from "../../core/PoolError.ts"
 
 /** Opcodes. Plain numbers: enums are not erasable syntax. */
 export const Op = {
@@ -161,7 +165,7 @@ export type ToWorker =
 
 export type FromWorker =
   | readonly [typeof Op.Ready]
-  | readonly [typeof Op.InitFailed, RemoteError]
+  | readonly [typeof Op.InitFailed, RemoteError, reason?: typeof PoolErrorReason.Encoded]
   | readonly [typeof Op.Results | typeof Op.ResultsTimed, ...Array<unknown>]
   | readonly [typeof Op.Started, number]
   | readonly [typeof Op.Closed]

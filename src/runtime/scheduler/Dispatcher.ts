@@ -46,8 +46,9 @@
  *    its tasks go back to the front of the queue, each to be sent alone; a task that cannot be
  *    sent alone fails with `PayloadInvalid`. Other callers' tasks that shared the message run.
  */
+import * as Schema from "effect/Schema"
 import type { DispatchedTask, OutcomeName, PoolStats } from "../../core/PoolEvent.ts"
-import { PoolError, WorkerInitFailed } from "../../core/PoolError.ts"
+import { PoolError, PoolErrorReason, WorkerInitFailed } from "../../core/PoolError.ts"
 import type { Connection, Spawner, Timers } from "../backends/Backend.ts"
 import type { ActorTransport } from "../client/ActorTransport.ts"
 import type { PoolClient, Submission, Ticket } from "../client/PoolClient.ts"
@@ -413,13 +414,18 @@ export class Dispatcher implements PoolClient {
         return this.listener?.onReady(slot.id)
       }
       case Op.InitFailed:
-        return this.initFailed(slot, "Failed", `${message[1].name}: ${message[1].message}\n${message[1].stack}`)
+        return this.initFailed(slot, "Failed", `${message[1].name}: ${message[1].message}\n${message[1].stack}`, message[2])
       default:
         return this.listener?.onMessage(slot.id, message)
     }
   }
 
-  private initFailed(slot: Slot, failure: "Failed" | "Timeout", text: string): void {
+  private initFailed(
+    slot: Slot,
+    failure: "Failed" | "Timeout",
+    text: string,
+    reason?: typeof PoolErrorReason.Encoded
+  ): void {
     if (slot.state !== "starting") return
     this.timers.clear(slot.timer)
     const events = this.events
@@ -427,7 +433,11 @@ export class Dispatcher implements PoolClient {
     slot.state = "dead"
     slot.connection.terminate()
     if (!this.running) {
-      this.onStarted?.(initError(slot.id, failure, text))
+      this.onStarted?.(
+        reason === undefined
+          ? initError(slot.id, failure, text)
+          : new PoolError({ reason: Schema.decodeUnknownSync(PoolErrorReason)(reason) })
+      )
       return
     }
     this.replacementFailed(text)

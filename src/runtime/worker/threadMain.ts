@@ -18,16 +18,30 @@ const { entry, replies, tasksTaken, workerId } = workerData as {
 }
 const port = parentPort!
 
-const [{ WorkerRuntime }, { isWorkerEntry }, { Op, toRemoteError }] = await Promise.all([
-  import("./WorkerRuntime.ts"),
-  import("../../core/Worker.ts"),
-  import("../protocol/protocol.ts")
-])
+const [{ WorkerRuntime }, { isWorkerEntry }, { Op, toRemoteError }, { duplicateEffect }, { PoolError, PoolErrorReason }, Schema] =
+  await Promise.all([
+    import("./WorkerRuntime.ts"),
+    import("../../core/Worker.ts"),
+    import("../protocol/protocol.ts"),
+    import("../internal/effectCopy.ts"),
+    import("../../core/PoolError.ts"),
+    import("effect/Schema")
+  ])
 
 let loaded: unknown
 try {
   loaded = (await import(entry)).default
   if (!isWorkerEntry(loaded)) throw new TypeError(`${entry} has no default export made by Worker.serve`)
+  // The entry's definitions on another copy of effect would reject valid payloads: refuse to start.
+  const duplicate = duplicateEffect(loaded.group, entry, `worker ${workerId}`)
+  if (duplicate !== undefined) {
+    replies.postMessage([
+      Op.InitFailed,
+      toRemoteError(new PoolError({ reason: duplicate })),
+      Schema.encodeSync(PoolErrorReason)(duplicate)
+    ])
+    loaded = undefined
+  }
 } catch (error) {
   replies.postMessage([Op.InitFailed, toRemoteError(error)])
   loaded = undefined
