@@ -1,7 +1,8 @@
 /**
  * The examples run, exit cleanly and still print what they claim: each runs as a user would
- * (`node examples/<name>/main.ts`) in a child process, so an API change that breaks one, or a
- * result that stops agreeing, fails here instead of rotting unnoticed.
+ * (`npm run example -- <name>`, which is `node scripts/example.ts <name>`) in a child process, so
+ * an API change that breaks one, or a result that stops agreeing, fails here instead of rotting
+ * unnoticed.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { execFile } from "node:child_process"
@@ -9,12 +10,12 @@ import { fileURLToPath } from "node:url"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 
-const run = (name: string) =>
+const run = (...args: ReadonlyArray<string>) =>
   new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
     execFile(
       process.execPath,
-      [`examples/${name}/main.ts`],
-      { cwd: root, timeout: 60_000, maxBuffer: 4 * 1024 * 1024 },
+      ["scripts/example.ts", ...args],
+      { cwd: root, timeout: 120_000, maxBuffer: 4 * 1024 * 1024 },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1
         resolve({ code, stdout, stderr })
@@ -31,6 +32,32 @@ const runOk = async (name: string) => {
 }
 
 describe("examples", () => {
+  it("the runner lists the examples without a name, and refuses an unknown one", async () => {
+    const list = await run()
+    assert.strictEqual(list.code, 0)
+    for (const name of ["actors", "demo", "quickstart", "shared-arrays", "simulation", "worker-state"]) {
+      assert.match(list.stdout, new RegExp(`^  ${name} +\\S`, "m"))
+    }
+    const unknown = await run("nope")
+    assert.strictEqual(unknown.code, 2)
+    assert.include(unknown.stderr, "unknown example: nope")
+    assert.include(unknown.stderr, "  simulation ")
+  })
+
+  it("demo (npm start)", async () => {
+    const out = await runOk("demo")
+    for (const workload of ["convolution (shared image)", "prefix count (actors)", "model inference (actors)"]) {
+      // workload, serial s, pool s, speed-up, same result
+      assert.match(out, new RegExp(`'${workload.replace(/[()]/g, "\\$&")}'\\s*│\\s*'[\\d.]+'\\s*│\\s*'[\\d.]+'\\s*│\\s*'[\\d.]+x'\\s*│\\s*true`))
+    }
+    assert.include(out, "models loaded on the pool: 2 (one per actor)")
+    assert.include(out, "NapTooLong (declared by the task): 5000 ms asked, 1000 allowed; instanceof NapTooLong: true")
+    assert.include(out, `TaskError, reason PayloadInvalid at path ["millis"]`)
+    assert.include(out, "TaskError, reason Timeout after 50 ms")
+    assert.include(out, "TaskError, reason WorkerLost, exit Crashed")
+    assert.include(out, "the pool replaced the crashed worker")
+  }, 120_000)
+
   it("quickstart", async () => {
     const out = await runOk("quickstart")
     assert.match(out, /'results agree'\s*│\s*'true'/)
