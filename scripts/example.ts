@@ -17,8 +17,13 @@ const examples = (): ReadonlyArray<{ readonly name: string; readonly summary: st
     .map((entry) => ({ name: entry.name, summary: summaryOf(readFileSync(mainOf(entry.name), "utf8")) }))
     .sort((a, b) => a.name.localeCompare(b.name))
 
-/** The first sentence of a file's `/** … *\/` header, on one line. */
+/**
+ * The first sentence of a file's `/** … *\/` header, on one line; for a file that opens with a
+ * `// main.ts — …` line instead (the quickstart, which must read as the README shows it), that line.
+ */
 const summaryOf = (text: string): string => {
+  const line = /^\/\/ \S+ — (.+)/.exec(text)?.[1]
+  if (line !== undefined) return line.charAt(0).toUpperCase() + line.slice(1).trim()
   const header = /^\/\*\*([\s\S]*?)\*\//.exec(text)?.[1] ?? ""
   const prose = header.split("\n").map((line) => line.replace(/^\s*\*\s?/, "").trim()).join(" ").trim()
   return /^(.*?[.!?])(\s|$)/.exec(prose)?.[1] ?? prose

@@ -328,7 +328,8 @@ const program = Effect.gen(function*() {
       `The most ${workers} workers can give is ${workers}x. Prefix counting gains least: every 200 KB document is copied to`,
       "its worker and every counter's popular prefixes are copied back, which the serial run never does, and",
       "the union of those sets runs in this thread alone; hand-written worker threads do no better on it.",
-      "On a machine that other programs are using too, times move by 10-20% from one run to the next."
+      "Each side keeps the faster of its two timed runs, but on a machine that other programs are busy on,",
+      "both can land in a busy spell: if a speed-up looks off, run the demo again."
     ].join("\n")
   )
   // The pool's scope is closed: every worker thread has exited, or this says how many did not.

@@ -1,4 +1,4 @@
-// main.ts — the program: run it with `node main.ts`
+// main.ts — counts primes on every core and catches a typed error: run it with `node main.ts`
 import { NodeRuntime } from "@effect/platform-node"
 import * as Effect from "effect/Effect"
 import { Task, WorkerPool } from "effect-parallel"
