@@ -1,8 +1,8 @@
 /**
  * The examples run, exit cleanly and still print what they claim: each runs as a user would
- * (`node --conditions=effect-parallel-source examples/<name>/main.ts`, as `npm start` does) in a
- * child process, so an API change that breaks one, or a result that stops agreeing, fails here
- * instead of rotting unnoticed.
+ * (`npm run example -- <name>`, which is `node --conditions=effect-parallel-source
+ * scripts/example.ts <name>`) in a child process, so an API change that breaks one, or a result
+ * that stops agreeing, fails here instead of rotting unnoticed.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { execFile } from "node:child_process"
@@ -10,13 +10,13 @@ import { fileURLToPath } from "node:url"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 
-const run = (name: string) =>
+const run = (...args: ReadonlyArray<string>) =>
   new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
     execFile(
       process.execPath,
       // The examples import `effect-parallel` by name; this condition resolves it to the sources (package.json `exports`).
-      ["--conditions=effect-parallel-source", `examples/${name}/main.ts`],
-      { cwd: root, timeout: 60_000, maxBuffer: 4 * 1024 * 1024 },
+      ["--conditions=effect-parallel-source", "scripts/example.ts", ...args],
+      { cwd: root, timeout: 120_000, maxBuffer: 4 * 1024 * 1024 },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1
         resolve({ code, stdout, stderr })
@@ -33,9 +33,36 @@ const runOk = async (name: string) => {
 }
 
 describe("examples", () => {
+  it("the runner lists the examples without a name, and refuses an unknown one", async () => {
+    const list = await run()
+    assert.strictEqual(list.code, 0)
+    for (const name of ["actors", "demo", "quickstart", "shared-arrays", "simulation", "worker-state"]) {
+      assert.match(list.stdout, new RegExp(`^  ${name} +\\S`, "m"))
+    }
+    const unknown = await run("nope")
+    assert.strictEqual(unknown.code, 2)
+    assert.include(unknown.stderr, "unknown example: nope")
+    assert.include(unknown.stderr, "  simulation ")
+  })
+
+  it("demo (npm start)", async () => {
+    const out = await runOk("demo")
+    for (const workload of ["convolution (shared image)", "prefix count (actors)", "model inference (actors)"]) {
+      // workload, serial s, pool s, speed-up, same result
+      assert.match(out, new RegExp(`'${workload.replace(/[()]/g, "\\$&")}'\\s*│\\s*'[\\d.]+'\\s*│\\s*'[\\d.]+'\\s*│\\s*'[\\d.]+x'\\s*│\\s*true`))
+    }
+    assert.include(out, "models loaded on the pool: 2 (one per actor)")
+    assert.include(out, "NapTooLong (declared by the task): 5000 ms asked, 1000 allowed; instanceof NapTooLong: true")
+    assert.include(out, `TaskError, reason PayloadInvalid at path ["millis"]`)
+    assert.include(out, "TaskError, reason Timeout after 50 ms")
+    assert.include(out, "TaskError, reason WorkerLost, exit Crashed")
+    assert.include(out, "the pool replaced the crashed worker")
+  }, 120_000)
+
   it("quickstart", async () => {
     const out = await runOk("quickstart")
-    assert.match(out, /'results agree'\s*│\s*'true'/)
+    assert.include(out, "primes below 2,000,000: 148933")
+    assert.include(out, "RangeTooLarge: 5000000 asked, limit 1000000")
   })
 
   it("shared-arrays", async () => {
@@ -62,6 +89,12 @@ describe("examples", () => {
 
   it("simulation", async () => {
     const out = await runOk("simulation")
+    // The output says, before the failure, that the failure is the point, and what a replay is.
+    const onPurpose = out.indexOf("Step 1 FAILS ON PURPOSE")
+    const replay = out.indexOf("A replay: the seed and fault plan")
+    assert.isAbove(onPurpose, -1)
+    assert.isAbove(replay, -1)
+    assert.isAbove(out.indexOf("falsified, as expected"), Math.max(onPurpose, replay))
     assert.match(out, /replay with Simulation\.run\(program, \{ seed: \d+, faults: /)
     assert.include(out, "identical: true")
     assert.match(out, /retries: 2 .*\n\s*Passed \(300 cases\)/)

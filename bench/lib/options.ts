@@ -3,13 +3,8 @@
  *
  * `npm run bench -- <scenario> [--quick] [--workers 1,2] [--variants a,b] [--passes n]`
  *
- * - `--quick`: a smaller size for smoke runs; the README's tables come from full runs.
- * - `--workers`: the worker counts to sweep (default: the scenario's choice,
- *   usually `os.availableParallelism()`).
- * - `--variants`: run only these variants (comma separated, exact names). The
- *   baseline is always kept so ratios stay defined.
- * - `--passes`: run the whole sweep this many times, interleaving the
- *   variants, and report each row's median pass (default 1).
+ * Contains the options' descriptions (`optionHelp`, what `--help` prints), their parser, and
+ * `UsageError`, which `run.ts` reports as a usage mistake (message and exit code 2, no stack).
  */
 import * as os from "node:os"
 
@@ -23,6 +18,29 @@ export interface BenchOptions {
   readonly passes: number
 }
 
+/** A mistake in the command line: reported with the usage, not as a crash. */
+export class UsageError extends Error {
+  override readonly name = "UsageError"
+}
+
+/** Every option, as `--help` lists it. */
+export const optionHelp: ReadonlyArray<{ readonly flag: string; readonly text: string }> = [
+  { flag: "--quick", text: "smaller sizes, for a smoke run; the README's tables come from full runs" },
+  {
+    flag: "--workers 1,2",
+    text: "the worker counts to sweep (default: the scenario's, 1 up to the cores; overhead: the cores)"
+  },
+  {
+    flag: "--variants a,b",
+    text: "run only these variants (exact names); the baseline always runs, so that ratios stay defined"
+  },
+  {
+    flag: "--passes n",
+    text: "run the whole sweep n times, variants interleaved, and report each row's median pass (default 1)"
+  },
+  { flag: "--help, -h", text: "print this help" }
+]
+
 export const cores = (): number => os.availableParallelism()
 
 export const parseOptions = (argv: ReadonlyArray<string>): BenchOptions => {
@@ -35,7 +53,7 @@ export const parseOptions = (argv: ReadonlyArray<string>): BenchOptions => {
     const [flag, inline] = arg.includes("=") ? arg.split("=", 2) as [string, string] : [arg, undefined]
     const value = (): string => {
       const v = inline ?? argv[++i]
-      if (v === undefined) throw new Error(`${flag} needs a value`)
+      if (v === undefined) throw new UsageError(`${flag} needs a value`)
       return v
     }
     switch (flag) {
@@ -45,7 +63,7 @@ export const parseOptions = (argv: ReadonlyArray<string>): BenchOptions => {
       case "--workers":
         workers = value().split(",").map((s) => {
           const n = Number(s)
-          if (!Number.isInteger(n) || n < 1) throw new Error(`--workers: not a positive integer: ${s}`)
+          if (!Number.isInteger(n) || n < 1) throw new UsageError(`--workers: not a positive integer: ${s}`)
           return n
         })
         break
@@ -55,11 +73,11 @@ export const parseOptions = (argv: ReadonlyArray<string>): BenchOptions => {
       case "--passes": {
         const v = value()
         passes = Number(v)
-        if (!Number.isInteger(passes) || passes < 1) throw new Error(`--passes: not a positive integer: ${v}`)
+        if (!Number.isInteger(passes) || passes < 1) throw new UsageError(`--passes: not a positive integer: ${v}`)
         break
       }
       default:
-        throw new Error(`unknown option: ${arg}`)
+        throw new UsageError(`unknown option: ${arg}`)
     }
   }
   return { quick, workers, variants, passes }

@@ -9,6 +9,7 @@
  * (per-row notes keyed `variant` or `variant@workers`).
  */
 import { runInChild } from "./child.ts"
+import { UsageError } from "./options.ts"
 import { type Check, type Result, withRatios } from "./record.ts"
 
 /** What every variant has; scenarios extend it with their own `setup`. */
@@ -43,7 +44,7 @@ export const loadVariants = async <V extends NamedVariant>(
   const names = new Set(registered.map((r) => r.variant.name))
   if (!names.has(baseline)) throw new Error(`baseline ${baseline} is not among the variants`)
   for (const name of wanted ?? []) {
-    if (!names.has(name)) throw new Error(`unknown variant ${name}; known: ${[...names].join(", ")}`)
+    if (!names.has(name)) throw new UsageError(`unknown variant ${name}; known: ${[...names].join(", ")}`)
   }
   const selected = registered.filter((r) => wanted === undefined || wanted.includes(r.variant.name) || r.variant.name === baseline)
   // Baseline first, so a worker count's ratios never wait on a later child.

@@ -1,11 +1,23 @@
 /**
- * Aligned plain-text tables for stdout.
+ * Aligned plain-text tables for stdout, and the legend that explains their columns.
  */
 
 export interface Column {
   readonly header: string
+  /** What the column holds, printed in the legend at the top of the scenario's output. */
+  readonly meaning: string
   /** Numbers read best right-aligned; names left-aligned (the default). */
   readonly align?: "left" | "right"
+}
+
+/** The legend: every column's header and what it holds, one per line. */
+export const formatLegend = (columns: ReadonlyArray<Column>): string => {
+  const width = Math.max(...columns.map((c) => c.header.length))
+  return ["columns:", ...columns.map((c) => `  ${c.header.padEnd(width)}  ${c.meaning}`)].join("\n")
+}
+
+export const printLegend = (columns: ReadonlyArray<Column>): void => {
+  process.stdout.write(formatLegend(columns) + "\n\n")
 }
 
 export const formatTable = (columns: ReadonlyArray<Column>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {

@@ -13,7 +13,7 @@ import { execFile } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import type { BenchOptions } from "../lib/options.ts"
 import { makeRecord, writeRecord } from "../lib/record.ts"
-import { printTable } from "../lib/table.ts"
+import { type Column, printLegend, printTable } from "../lib/table.ts"
 
 const child = fileURLToPath(new URL("./coldstart/child.ts", import.meta.url))
 
@@ -33,12 +33,13 @@ export const run = async (options: BenchOptions): Promise<void> => {
   const collected = new Map<string, Array<{ readyMillis: number; firstCallMillis: number }>>(variants.map((v) => [v, []]))
   // Interleaved, so that a slow stretch of the machine is shared by every variant.
   for (let i = 0; i < samples; i++) for (const variant of variants) collected.get(variant)!.push(await sample(variant))
-  const columns = [
-    { header: "variant" },
-    { header: "ready ms (median)", align: "right" as const },
-    { header: "range ms", align: "right" as const },
-    { header: "first call ms", align: "right" as const }
+  const columns: ReadonlyArray<Column> = [
+    { header: "variant", meaning: "bare: a thread importing nothing; full: an entry on effect-parallel; light: on effect-parallel/worker" },
+    { header: "ready ms (median)", meaning: "from asking for a one-worker pool (or thread) to its worker being ready", align: "right" },
+    { header: "range ms", meaning: "the fastest and slowest sample", align: "right" },
+    { header: "first call ms", meaning: "the first round trip after ready (median)", align: "right" }
   ]
+  printLegend(columns)
   const rows = variants.map((variant) => {
     const ready = collected.get(variant)!.map((s) => s.readyMillis)
     const first = collected.get(variant)!.map((s) => s.firstCallMillis)

@@ -35,7 +35,7 @@
 import { type BenchOptions, cores } from "../lib/options.ts"
 import { type Check, makeRecord, type Result, writeRecord } from "../lib/record.ts"
 import { keyed, loadVariants, problemNotes, sweep, type SweepRow, timedResults, upTo } from "../lib/sweep.ts"
-import { fmt, printTable } from "../lib/table.ts"
+import { type Column, fmt, printLegend, printTable } from "../lib/table.ts"
 import { type Measurement, type MeasureInput, sameOutput } from "./model/measure.ts"
 import type { ModelVariant } from "./model/variant.ts"
 
@@ -66,10 +66,25 @@ export const run = async (options: BenchOptions): Promise<void> => {
   const workerCounts = options.workers ?? upTo(cores())
   const registered = await loadVariants<ModelVariant>(variantModules, BASELINE, options.variants)
 
+  const columns: ReadonlyArray<Column> = [
+    { header: "variant", meaning: "what runs the work: a library, hand-written worker_threads, or one thread (serial); each in its own process" },
+    { header: "workers", align: "right", meaning: "worker threads, one model instance on each (serial: that many instances' work in one thread)" },
+    {
+      header: "seconds",
+      align: "right",
+      meaning: `one repetition: ${size.rounds} rounds of every instance predicting ${fmt(size.images)} images (median of ${size.repetitions}, after a warm-up round)`
+    },
+    { header: `vs ${BASELINE}`, align: "right", meaning: "serial's seconds over the variant's, same worker count (higher is better)" },
+    { header: "loads", align: "right", meaning: "model loads in the variant's process: setup, warm-up and measured rounds" },
+    { header: "peak MB", align: "right", meaning: "peak resident memory of the variant's process, worker threads included" },
+    { header: "check", meaning: "ok when every prediction agrees with serial's: same classes, probabilities within 1e-6" }
+  ]
+
   process.stdout.write(
     `model: ${fmt(size.images)} images x ${size.rounds} rounds x ${size.repetitions} repetitions, ` +
       `workers ${workerCounts.join(",")}, ${options.passes} pass${options.passes === 1 ? "" : "es"}, ${cores()} cores, node ${process.version}\n`
   )
+  printLegend(columns)
 
   const rows = await sweep<ModelVariant, Measurement>({
     registered,
@@ -118,15 +133,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
 
   process.stdout.write("\n")
   printTable(
-    [
-      { header: "variant" },
-      { header: "workers", align: "right" },
-      { header: "seconds", align: "right" },
-      { header: `vs ${BASELINE}`, align: "right" },
-      { header: "loads", align: "right" },
-      { header: "peak MB", align: "right" },
-      { header: "check" }
-    ],
+    columns,
     results.map((r, i) => {
       const row = rows[i]!
       return [

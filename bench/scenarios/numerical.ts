@@ -24,7 +24,7 @@
  * `s+images` (`notes.secondsWithImages`). The pool is warm: start-up (`setup ms`) and the first
  * round (`first ms`) are reported separately. `ratio` is serial's seconds over the variant's at
  * the same worker count. `round ms` is the median of every measured round's convolution phase (a
- * typical round, which the rounds this VM slows down in streaks do not move; its `vs serial` is
+ * typical round, which the rounds this VM slows down in streaks do not move; its `round vs serial` is
  * serial's over the variant's). `check` is `ok` when every output of every round is bit-identical
  * to serial's. Peak RSS growth from 1 worker to 2 shows per-worker copies (`notes.imageMB` is one
  * image, in the same MiB as `peakRssMB`).
@@ -35,7 +35,7 @@ import { type BenchOptions, cores } from "../lib/options.ts"
 import { type Check, makeRecord, type Result, writeRecord } from "../lib/record.ts"
 import { round } from "../lib/stats.ts"
 import { keyed, loadVariants, problemNotes, sweep, type SweepRow, timedResults, upTo } from "../lib/sweep.ts"
-import { fmt, printTable } from "../lib/table.ts"
+import { type Column, fmt, printLegend, printTable } from "../lib/table.ts"
 import type { Measurement, MeasureInput } from "./numerical/measure.ts"
 import type { NumericalVariant } from "./numerical/variant.ts"
 
@@ -62,10 +62,29 @@ export const run = async (options: BenchOptions): Promise<void> => {
   const registered = await loadVariants<NumericalVariant>(variantModules, BASELINE, options.variants)
   const imageMB = round(size.rows * size.cols * 8 / 1024 / 1024, 3)
 
+  const columns: ReadonlyArray<Column> = [
+    { header: "variant", meaning: "what runs the work: a library, hand-written worker_threads, or one thread (serial); each in its own process" },
+    { header: "workers", align: "right", meaning: "worker threads, and filters per round (serial: that many filters, one after the other)" },
+    {
+      header: "seconds",
+      align: "right",
+      meaning: `sum of the ${size.rounds} rounds' convolution phases, pool warm (median of ${size.repetitions} runs); making the image is outside it`
+    },
+    { header: `vs ${BASELINE}`, align: "right", meaning: "serial's seconds over the variant's, same worker count (higher is better)" },
+    { header: "round ms", align: "right", meaning: "the median round's convolution phase: a typical round, which slow spells of the machine move less" },
+    { header: "round vs serial", align: "right", meaning: "serial's round ms over the variant's" },
+    { header: "s+images", align: "right", meaning: "seconds plus making the rounds' random images (the same work for every variant)" },
+    { header: "setup ms", align: "right", meaning: "starting the pool or threads, before the first round" },
+    { header: "first ms", align: "right", meaning: "the first round, cold, not in seconds" },
+    { header: "peak MB", align: "right", meaning: "peak resident memory of the variant's process, worker threads included" },
+    { header: "check", meaning: "ok when every output of every round is bit-identical to serial's" }
+  ]
+
   process.stdout.write(
     `numerical: ${size.rows}x${size.cols} image (${imageMB} MiB), 4x4 filters, ${size.rounds} rounds x ` +
       `${size.repetitions} repetitions after ${size.warmupRounds} warm-up rounds, workers ${workerCounts.join(",")}, ${options.passes} pass${options.passes === 1 ? "" : "es"}, ${cores()} cores, node ${process.version}\n`
   )
+  printLegend(columns)
 
   const rows = await sweep<NumericalVariant, Measurement>({
     registered,
@@ -106,19 +125,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
 
   process.stdout.write("\n")
   printTable(
-    [
-      { header: "variant" },
-      { header: "workers", align: "right" },
-      { header: "seconds", align: "right" },
-      { header: `vs ${BASELINE}`, align: "right" },
-      { header: "round ms", align: "right" },
-      { header: "vs serial", align: "right" },
-      { header: "s+images", align: "right" },
-      { header: "setup ms", align: "right" },
-      { header: "first ms", align: "right" },
-      { header: "peak MB", align: "right" },
-      { header: "check" }
-    ],
+    columns,
     results.map((r, i) => {
       const m = rows[i]!.measurement
       const serialRound = rows.find((b) => b.variant.name === BASELINE && b.workers === r.workers)?.measurement?.roundMedianMs

@@ -24,7 +24,7 @@
 import { type BenchOptions, cores } from "../lib/options.ts"
 import { type Check, makeRecord, type Result, withRatios, writeRecord } from "../lib/record.ts"
 import { keyed, loadVariants, problemNotes, sweep } from "../lib/sweep.ts"
-import { fmt, printTable } from "../lib/table.ts"
+import { type Column, fmt, printLegend, printTable } from "../lib/table.ts"
 import type { Measurement, MeasureInput } from "./overhead/measure.ts"
 import type { OverheadVariant } from "./overhead/variant.ts"
 
@@ -54,10 +54,36 @@ export const run = async (options: BenchOptions): Promise<void> => {
   const workerCounts = options.workers ?? [cores()]
   const registered = await loadVariants<OverheadVariant>(variantModules, BASELINE, options.variants)
 
+  const columns: ReadonlyArray<Column> = [
+    { header: "variant", meaning: "what runs the work: a library, hand-written worker_threads, or one thread (serial); each in its own process" },
+    { header: "workers", align: "right", meaning: "worker threads" },
+    {
+      header: "tasks/s",
+      align: "right",
+      meaning: `tiny tasks per second, ${fmt(size.tasks)} submitted at once (median of ${size.repetitions} batches after warm-up)`
+    },
+    { header: `vs ${BASELINE}`, align: "right", meaning: `tasks/s over ${BASELINE}'s (higher is better)` },
+    {
+      header: "p50 µs",
+      align: "right",
+      meaning: `median round trip of one task at a time (${fmt(size.roundTrips)} calls after ${fmt(size.warmupRoundTrips)} unmeasured)`
+    },
+    { header: "p99 µs", align: "right", meaning: "99th percentile of the same round trips" },
+    {
+      header: "first 200 µs",
+      align: "right",
+      meaning: "median of the first 200 of those, right after the batches, while V8's compiler and GC threads are still busy"
+    },
+    { header: "first ms", align: "right", meaning: "from a built pool to the first task's result" },
+    { header: "peak MB", align: "right", meaning: "peak resident memory of the variant's process, worker threads included" },
+    { header: "check", meaning: "ok when every result equals a + b" }
+  ]
+
   process.stdout.write(
     `overhead: ${fmt(size.tasks)} tasks x ${size.repetitions} repetitions, ` +
       `${fmt(size.roundTrips)} round trips, workers ${workerCounts.join(",")}, ${options.passes} pass${options.passes === 1 ? "" : "es"}, ${cores()} cores, node ${process.version}\n`
   )
+  printLegend(columns)
 
   const rows = await sweep<OverheadVariant, Measurement>({
     registered,
@@ -108,18 +134,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
 
   process.stdout.write("\n")
   printTable(
-    [
-      { header: "variant" },
-      { header: "workers", align: "right" },
-      { header: "tasks/s", align: "right" },
-      { header: `vs ${BASELINE}`, align: "right" },
-      { header: "p50 µs", align: "right" },
-      { header: "p99 µs", align: "right" },
-      { header: "first 200 µs", align: "right" },
-      { header: "first ms", align: "right" },
-      { header: "peak MB", align: "right" },
-      { header: "check" }
-    ],
+    columns,
     results.map((r, i) => {
       const m = rows[i]!.measurement
       return [

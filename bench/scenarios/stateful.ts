@@ -38,7 +38,7 @@
 import { type BenchOptions, cores } from "../lib/options.ts"
 import { type Check, makeRecord, type Result, writeRecord } from "../lib/record.ts"
 import { keyed, loadVariants, problemNotes, sweep, type SweepRow, timedResults, upTo } from "../lib/sweep.ts"
-import { fmt, printTable } from "../lib/table.ts"
+import { type Column, fmt, printLegend, printTable } from "../lib/table.ts"
 import type { Measurement, MeasureInput } from "./stateful/measure.ts"
 import type { StatefulVariant } from "./stateful/variant.ts"
 
@@ -71,11 +71,36 @@ export const run = async (options: BenchOptions): Promise<void> => {
   const workerCounts = options.workers ?? upTo(cores())
   const registered = await loadVariants<StatefulVariant>(variantModules, BASELINE, options.variants)
 
+  const columns: ReadonlyArray<Column> = [
+    { header: "variant", meaning: "what runs the work: a library, hand-written worker_threads, or one thread (serial); each in its own process" },
+    { header: "workers", align: "right", meaning: "worker threads, one counter on each (serial: that many counters in one thread)" },
+    {
+      header: "seconds",
+      align: "right",
+      meaning: `one run: every document counted, popular prefixes fetched and unioned (median of ${size.repetitions} runs after ${size.warmup} warm-up runs)`
+    },
+    { header: `vs ${BASELINE}`, align: "right", meaning: "serial's seconds over the variant's, same worker count (higher is better)" },
+    {
+      header: "call p50 µs",
+      align: "right",
+      meaning: `median count(prefix) round trip with nothing else in flight (${fmt(size.roundTrips)} calls after ${fmt(size.warmupRoundTrips)} unmeasured)`
+    },
+    { header: `vs ${LATENCY_REFERENCE}`, align: "right", meaning: `call p50 over ${LATENCY_REFERENCE}' (lower is better)` },
+    {
+      header: "first 200 µs",
+      align: "right",
+      meaning: "median of the first 200 calls right after the runs, while V8's compiler and GC threads are still busy"
+    },
+    { header: "peak MB", align: "right", meaning: "peak resident memory of the variant's process, worker threads included" },
+    { header: "check", meaning: "ok when the union of popular prefixes and the probed counts equal serial's" }
+  ]
+
   process.stdout.write(
     `stateful: ${fmt(size.documents)} documents x ${fmt(size.wordsPerDocument)} words, ` +
       `${size.repetitions} repetitions, ${fmt(size.roundTrips)} round trips, workers ${workerCounts.join(",")}, ${options.passes} pass${options.passes === 1 ? "" : "es"}, ` +
       `${cores()} cores, node ${process.version}\n`
   )
+  printLegend(columns)
 
   const rows = await sweep<StatefulVariant, Measurement>({
     registered,
@@ -124,17 +149,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
 
   process.stdout.write("\n")
   printTable(
-    [
-      { header: "variant" },
-      { header: "workers", align: "right" },
-      { header: "seconds", align: "right" },
-      { header: `vs ${BASELINE}`, align: "right" },
-      { header: "call p50 µs", align: "right" },
-      { header: `vs ${LATENCY_REFERENCE}`, align: "right" },
-      { header: "first 200 µs", align: "right" },
-      { header: "peak MB", align: "right" },
-      { header: "check" }
-    ],
+    columns,
     results.map((r, i) => {
       const row = rows[i]!
       const m = row.measurement

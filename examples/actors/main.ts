@@ -7,7 +7,7 @@
  * worker dies fails with `WorkerLost`, the next call reaches the rebuilt actor, and once the
  * restart is used up the actor is dead. Lines in brackets are printed by the workers.
  *
- * Run with `node examples/actors/main.ts`.
+ * Run with `npm run example -- actors`.
  */
 import * as Effect from "effect/Effect"
 import { Actor, ActorPool, Task, type TaskError, WorkerPool } from "effect-parallel"
@@ -103,6 +103,14 @@ const program = Effect.gen(function*() {
   yield* settle
   yield* supervised
 })
+
+console.log(
+  [
+    "Actors: a word counter whose state lives in one worker across calls. Lines in brackets are printed by",
+    "the workers. Part 3 crashes worker threads on purpose, to show what supervision does about it.",
+    ""
+  ].join("\n")
+)
 
 program.pipe(Effect.provide(CounterPool), Effect.runPromise).then(
   () => console.log(`\nworkers left running: ${WorkerPool.liveThreads()}`),

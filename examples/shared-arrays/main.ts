@@ -1,12 +1,14 @@
 /**
- * Shared arrays: a 2000×2000 image in shared memory, convolved with 8 filters by worker threads
- * that read it in place and return their responses in shared memory; the responses then go on,
+ * Shared arrays: an image in shared memory, read in place by worker threads.
+ *
+ * A 2000×2000 image in shared memory is convolved with 8 filters by worker threads that read it in
+ * place and return their responses in shared memory; the responses then go on,
  * by reference, to a task that combines them. Three rounds, each with a fresh image freed by its
  * scope, show the arena handing the same memory back out (`allocated` stays 1). Last,
  * `SharedArray.put` (copy once, pass to every task, like `ray.put`) is timed against sending a
  * plain array that `postMessage` copies into every task.
  *
- * Run with `node examples/shared-arrays/main.ts`.
+ * Run with `npm run example -- shared-arrays`.
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -53,7 +55,13 @@ const round = (seed: number) =>
 
 const program = Effect.gen(function*() {
   console.log(
-    `image ${size}×${size} Float64 (${imageMB} MB), ${filters.length} filters 4×4, stride 5, on 2 worker threads\n`
+    [
+      "An image in shared memory goes to every task as a handle: the workers read the same bytes in place,",
+      "and nothing is copied. Three rounds with a fresh image each, then the same tasks with a plain array,",
+      "which postMessage copies into every task, for comparison.",
+      "",
+      `image ${size}×${size} Float64 (${imageMB} MB), ${filters.length} filters 4×4, stride 5, on 2 worker threads\n`
+    ].join("\n")
   )
 
   let agree = true

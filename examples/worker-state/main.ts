@@ -1,11 +1,12 @@
 /**
- * Worker state (MPIRE's `worker_state`): each worker builds an expensive resource once, here a
- * 4 MB prime sieve, in a per-worker Layer (`Worker.serve(group, handlers, { layer })`); every
+ * Worker state (MPIRE's `worker_state`): a costly resource built once per worker, reused by every task.
+ *
+ * Each worker builds an expensive resource once, here a 4 MB prime sieve, in a per-worker Layer (`Worker.serve(group, handlers, { layer })`); every
  * task of a `Task.map` that lands on the worker reuses it; and the Layer's finalizer runs as the
  * worker's exit hook when the pool closes. The table is built as many times as the pool has
  * workers, however many tasks there are. Lines in brackets are printed by the workers.
  *
- * Run with `node examples/worker-state/main.ts`.
+ * Run with `npm run example -- worker-state`.
  */
 import * as Effect from "effect/Effect"
 import { Task, WorkerPool } from "effect-parallel"
@@ -51,6 +52,15 @@ const serialCounts = () => {
   }
   return { primes, twins }
 }
+
+console.log(
+  [
+    `Each of ${size} workers builds a prime table once, in its per-worker Layer, before it takes tasks; every`,
+    "task that lands on it reuses the table, and the Layer's finalizer releases it when the pool closes.",
+    "Lines in brackets are printed by the workers.",
+    ""
+  ].join("\n")
+)
 
 program.pipe(Effect.provide(PrimePool), Effect.runPromise).then(
   () => console.log(`pool closed; workers left running: ${WorkerPool.liveThreads()}`),
