@@ -45,7 +45,7 @@ export const spawn = <A extends Any>(
         if (encoded.issue !== undefined) return Effect.fail(invalidInit(actor, init, encoded.issue))
         // The actor owns the shared memory its init arguments carry for as long as it lives.
         const held = codec.sharedPayload ? holdShared([encoded.value]) : undefined
-        if (held?._tag === "Released") {
+        if (held !== undefined && held._tag !== "Held") {
           return Effect.fail(invalidInit(actor, init, held.issue))
         }
         const restart = options?.restart

@@ -60,7 +60,7 @@ export const one = <T extends Task.Any>(
   const encoded = codec.encodePayload(payload)
   if (encoded.issue !== undefined) return Effect.fail(rejected(task, payload, encoded.issue))
   const held = codec.sharedPayload ? hold([encoded.value]) : undefined
-  if (held?._tag === "Released") return Effect.fail(rejected(task, payload, held.issue))
+  if (held !== undefined && held._tag !== "Held") return Effect.fail(rejected(task, payload, held.issue))
   return Effect.callback<Task.Success<T>, Task.Error<T> | CallFailure>((resume) => {
     const ticket = route([encoded.value], (_index, outcome, value, workerId, attempts, taskId) => {
       held?.release()
@@ -102,7 +102,7 @@ export const many = <T extends Task.Any>(
   }
   // The batch owns the shared memory its payloads carry until none of its tasks is in a worker.
   const held = codec.sharedPayload ? hold(encoded) : undefined
-  if (held?._tag === "Released") return Effect.fail(rejected(task, payloads[held.index], held.issue))
+  if (held !== undefined && held._tag !== "Held") return Effect.fail(rejected(task, payloads[held.index], held.issue))
   const release = held === undefined ? undefined : held.release
   return Effect.callback<Array<Task.Success<T>>, Task.Error<T> | CallFailure>((resume) => {
     const results = new Array<Task.Success<T>>(count)
