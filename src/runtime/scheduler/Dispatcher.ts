@@ -52,11 +52,11 @@ import type { Connection, Spawner, Timers } from "../backends/Backend.ts"
 import type { ActorTransport } from "../client/ActorTransport.ts"
 import type { PoolClient, Submission, Ticket } from "../client/PoolClient.ts"
 import type { EventHub } from "../observe/EventHub.ts"
+import { cloneIssue } from "../protocol/codec.ts"
 import {
   type FromWorker,
   Op,
   Outcome,
-  type PayloadIssue,
   pushRun,
   Result,
   ResultTimed,
@@ -916,46 +916,3 @@ const outcomeNames: ReadonlyArray<OutcomeName> = [
 
 /** An outcome's name, as events report it. */
 export const outcomeName = (outcome: Outcome): OutcomeName => outcomeNames[outcome] ?? "Lost"
-
-/** Rule 9: why a payload could not be sent, and where in it, when that can be found. */
-const cloneIssue = (payload: unknown, error: unknown): PayloadIssue => {
-  const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
-  return { path: uncloneablePath(payload) ?? [], message: `cannot be sent to a worker (${reason})` }
-}
-
-/**
- * The path to the first value `postMessage` cannot clone, if a walk can find it: a function, a
- * symbol, a non-transferred port, an accessor, or a nesting deeper than a clone can go. Proxies
- * and host objects are not always recognisable: then `undefined`.
- */
-const uncloneablePath = (root: unknown): Array<string | number> | undefined => {
-  const seen = new Set<object>()
-  const path: Array<string | number> = []
-  const visit = (value: unknown, depth: number): boolean => {
-    if (typeof value === "function" || typeof value === "symbol") return true
-    if (typeof value !== "object" || value === null) return false
-    if (depth > 1_000) return true
-    if (seen.has(value)) return false
-    seen.add(value)
-    try {
-      if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) return false
-      if (typeof (value as { postMessage?: unknown }).postMessage === "function") return true
-      for (const key of Reflect.ownKeys(value)) {
-        if (typeof key === "symbol") continue
-        const descriptor = Object.getOwnPropertyDescriptor(value, key)
-        if (descriptor === undefined || !descriptor.enumerable) continue
-        path.push(Array.isArray(value) && /^\d+$/.test(key) ? Number(key) : key)
-        if (descriptor.get !== undefined || visit(descriptor.value, depth + 1)) return true
-        path.pop()
-      }
-      return false
-    } catch {
-      return true
-    }
-  }
-  try {
-    return visit(root, 0) ? path : undefined
-  } catch {
-    return undefined
-  }
-}
