@@ -493,7 +493,7 @@ export class Dispatcher implements PoolClient {
     this.pump()
   }
 
-  private emitRequeued(entry: InFlight, why: "NotStarted" | "Retry"): void {
+  private emitRequeued(entry: InFlight, why: "NotStarted" | "Retry" | "Unsendable"): void {
     // The id of the attempt that went down is not kept per entry; the event names the task.
     this.events.emit({
       _tag: "Requeued",
@@ -707,6 +707,7 @@ export class Dispatcher implements PoolClient {
       for (const entry of entries) {
         if (entry.pending.cancelled) continue
         back.push({ pending: entry.pending, index: entry.index, attempts: entry.attempts - 1, alone: true })
+        if (this.events.active) this.emitRequeued(entry, "Unsendable")
       }
       this.requeued = [...back, ...this.requeued]
       this.queuedCount += back.length
