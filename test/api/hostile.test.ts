@@ -8,6 +8,11 @@
  * and leave nothing behind: the pool answers a good call afterwards, holds nothing queued or in
  * flight, and closes. Through `Task.run` (also when it shares a message with an innocent run),
  * `Task.map`, `Task.stream`, an actor's `call` and `Actor.spawn`.
+ *
+ * And inputs whose errors cannot be rendered the ordinary way (a prototype that throws, typed
+ * arrays where none is declared): the call fails typed, in this process and in a child process
+ * that, like a server, survives uncaught exceptions — where a throw while rendering would leave
+ * `Effect.runPromise` unsettled for ever.
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -15,13 +20,14 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
+import { execFile } from "node:child_process"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { MessageChannel } from "node:worker_threads"
 import { Actor, ActorError, type PoolError, type Simulation, Task, TaskError, WorkerPool } from "../../src/index.ts"
 import { ActorTasks, Counter } from "../fixtures/actors.ts"
-import { Add, ContractTasks, Sleep } from "../fixtures/tasks.ts"
+import { Add, ContractTasks, Shift, Sleep } from "../fixtures/tasks.ts"
 import { actorReasonOf, reasonOf, rows } from "../support/backends.ts"
 
 const taskEntry = new URL("../fixtures/worker.ts", import.meta.url)
@@ -80,6 +86,25 @@ const assertNamesExtra = (error: unknown) => {
   assert.include(reason.message, "cannot be sent to a worker")
 }
 
+/** A proxy whose every trap throws: what a prototype looks like to a hostile caller. */
+const everyTrapThrows = new Proxy({}, {
+  get: () => {
+    throw new Error("hostile get")
+  },
+  getPrototypeOf: () => {
+    throw new Error("hostile getPrototypeOf")
+  },
+  has: () => {
+    throw new Error("hostile has")
+  },
+  ownKeys: () => {
+    throw new Error("hostile ownKeys")
+  },
+  getOwnPropertyDescriptor: () => {
+    throw new Error("hostile getOwnPropertyDescriptor")
+  }
+})
+
 /** Polls `check` until it holds (on the simulated backend, in virtual time). */
 const until = <E, R>(what: string, check: Effect.Effect<boolean, E, R>) =>
   Effect.gen(function*() {
@@ -131,6 +156,28 @@ describe.each(rows)("hostile payloads on $name", (row) => {
       const counter = yield* Actor.spawn(Counter, { start: 2, extra: cyclic() } as { start: number })
       assert.strictEqual(yield* counter.call("add", { n: 1, extra: cyclic() } as { n: number }), 3)
     }).pipe(Effect.scoped, Effect.provide(actorPool), within))
+
+  it.live("an input whose error cannot be rendered the ordinary way fails typed, and the pool closes", () =>
+    Effect.gen(function*() {
+      const failures = yield* Effect.gen(function*() {
+        const failures = [
+          yield* Effect.flip(Task.run(Add, Object.setPrototypeOf({ a: "x", b: 1 }, everyTrapThrows))),
+          yield* Effect.flip(Task.run(Shift, Object.setPrototypeOf({ at: 5 }, everyTrapThrows))),
+          yield* Effect.flip(Task.run(Add, { a: Object.setPrototypeOf(new Float64Array(4), everyTrapThrows), b: 1 } as never)),
+          yield* Effect.flip(Task.map(Add, [{ a: 1, b: 1 }, Object.setPrototypeOf({ a: "x", b: 1 }, everyTrapThrows)]))
+        ]
+        const plain = yield* Effect.flip(Task.run(Add, { a: new Float64Array(100_000) as never, b: 1 }))
+        assert.instanceOf(reasonOf(plain), TaskError.PayloadInvalid)
+        assert.deepStrictEqual((reasonOf(plain) as TaskError.PayloadInvalid).path, ["a"])
+        assert.isAtMost((plain as TaskError.TaskError).input.length, TaskError.maxInputRendering)
+        assert.strictEqual(yield* Task.run(Add, { a: 1, b: 2 }), 3)
+        return failures
+      }).pipe(Effect.provide(taskPool()))
+      for (const failure of failures) {
+        assert.instanceOf(reasonOf(failure), TaskError.PayloadInvalid)
+        assert.include((failure as TaskError.TaskError).input, "could not be rendered")
+      }
+    }).pipe(within))
 
   describe.each(uncloneables)("a payload with $name", (kind) => {
     it.live("fails only its own run, also when it shared a message with an innocent run (rule 9)", () =>
@@ -235,4 +282,36 @@ describe.each(rows)("hostile payloads on $name", (row) => {
         assert.strictEqual(good, 6, "rebuilt from its init arguments, the bad call never ran")
       }).pipe(Effect.scoped, Effect.provide(actorPool), within))
   })
+})
+
+describe("inputs whose errors cannot be rendered, in a process that survives uncaught exceptions", () => {
+  it.live("the calls fail typed, runPromise settles, the pool closes and the process exits 0", () =>
+    Effect.gen(function*() {
+      const program = new URL("../fixtures/render-hostile.ts", import.meta.url).pathname
+      // The deadline only stops a child that hangs (what a throw while rendering did); it is no
+      // measure of anything.
+      const child = yield* Effect.promise(() =>
+        new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+          execFile(process.execPath, [program], { timeout: 45_000 }, (error, stdout, stderr) =>
+            resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr }))
+        })
+      )
+      const lines = child.stdout.trim().split("\n").filter((line) => line.length > 0).map((line) => JSON.parse(line))
+      assert.deepStrictEqual(lines.filter((line) => "uncaught" in line), [], "no uncaught exception")
+      assert.strictEqual(child.code, 0, `the child exited 0 (stderr: ${child.stderr})`)
+      const report = lines.find((line) => "failures" in line)
+      assert.isDefined(report, `runPromise settled and the child printed its result (stdout: ${child.stdout})`)
+      assert.strictEqual(report.liveThreads, 0, "the pool closed: no worker thread left")
+      assert.deepStrictEqual(report.failures.map((failure: { call: string }) => failure.call), [
+        "a prototype that throws",
+        "a prototype that throws, encoded by the caller",
+        "a typed array where a number is declared",
+        "a typed array whose prototype throws",
+        "a map with one such input"
+      ])
+      for (const failure of report.failures) {
+        assert.deepStrictEqual([failure.error, failure.reason], ["TaskError", "PayloadInvalid"], failure.call)
+        assert.isAtMost(failure.input.length, TaskError.maxInputRendering)
+      }
+    }))
 })
