@@ -256,6 +256,8 @@ const unwalkableMessage = (error: unknown): string => {
   } catch {
     reason = "unknown error"
   }
+  // A hostile getter's exception may say anything: an error describes, it never dumps.
+  if (reason.length > 200) reason = `${reason.slice(0, 199)}…`
   return `cannot be sent to a worker (${reason})`
 }
 

@@ -101,9 +101,15 @@ const passThrough = (value: unknown): Coded => ({ value, issue: undefined })
 const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
 
 const coder = (parse: (input: unknown) => Exit.Exit<unknown, Schema.SchemaError>) => (input: unknown): Coded => {
-  const exit = parse(input)
-  if (Exit.isSuccess(exit)) return { value: exit.value, issue: undefined }
-  return { value: undefined, issue: issueOf(exit) }
+  try {
+    const exit = parse(input)
+    if (Exit.isSuccess(exit)) return { value: exit.value, issue: undefined }
+    return { value: undefined, issue: issueOf(exit) }
+  } catch (error) {
+    // The Exit variants still throw on some hostile inputs (a revoked proxy fails the parser's
+    // own `Array.isArray`): a value that cannot be inspected is an invalid payload all the same.
+    return { value: undefined, issue: { path: [], message: `could not be processed: ${describeError(error)}` } }
+  }
 }
 
 /** The first issue of a failed decode or encode: its path and message. */
@@ -117,12 +123,12 @@ export const issueOf = (exit: Exit.Exit<unknown, Schema.SchemaError>): PayloadIs
         !Cause.isAsyncFiberError(defect.success)
       ? defect.success.message
       : "could not be processed synchronously"
-    return { path: [], message }
+    return { path: [], message: bounded(message) }
   }
   const first = formatter(error.value.issue).issues[0]
   return {
     path: (first?.path ?? []).map((key) => (typeof key === "number" ? key : String(key))),
-    message: first?.message ?? error.value.message
+    message: bounded(first?.message ?? error.value.message)
   }
 }
 
@@ -130,15 +136,27 @@ export const issueOf = (exit: Exit.Exit<unknown, Schema.SchemaError>): PayloadIs
  * Why a value could not be sent (`postMessage`, or the structured clone that stands in for it,
  * threw `error`), and where in it, when a walk can find the spot.
  */
-export const cloneIssue = (value: unknown, error: unknown): PayloadIssue => {
-  let reason: string
+export const cloneIssue = (value: unknown, error: unknown): PayloadIssue => ({
+  path: uncloneablePath(value) ?? [],
+  message: `cannot be sent to a worker (${describeError(error)})`
+})
+
+/** An exception's name and message, for an issue, bounded; never throws. */
+const describeError = (error: unknown): string => {
   try {
-    reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+    return bounded(error instanceof Error ? `${error.name}: ${error.message}` : String(error))
   } catch {
-    reason = "unknown error"
+    return "unknown error"
   }
-  return { path: uncloneablePath(value) ?? [], message: `cannot be sent to a worker (${reason})` }
 }
+
+/**
+ * The most of a text an issue keeps: the exception of a hostile getter or proxy trap may say
+ * anything, and a Schema's message may quote the value. An error describes; it never dumps.
+ */
+const maxIssueText = 300
+
+const bounded = (text: string): string => text.length <= maxIssueText ? text : `${text.slice(0, maxIssueText - 1)}…`
 
 /** Deeper than this, a walk stops and calls the value too deep: V8's serializer overflows its stack near here. */
 const maxCloneDepth = 1_000

@@ -128,6 +128,15 @@ describe("Arena", () => {
       }
       assert.strictEqual(live.grant.block.refs, 1, "the hold let go of what it had taken")
     }
+    const loud = Object.defineProperty({}, "loud", {
+      enumerable: true,
+      get: () => {
+        throw new Error("!".repeat(1_000_000))
+      }
+    })
+    const refused = hold([loud])
+    assert.strictEqual(refused._tag, "Unwalkable")
+    if (refused._tag === "Unwalkable") assert.isAtMost(refused.issue.message.length, 300, "an error describes, never dumps")
   })
 
   describe("rule 6: generations", () => {

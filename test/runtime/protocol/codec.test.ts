@@ -78,4 +78,25 @@ describe("codec", () => {
       port2.close()
     }
   })
+
+  it("a payload the Schema cannot even inspect is an issue, never an exception; issues stay short", () => {
+    const shifted = Task.make("ShiftedHostile", { payload: { at: Schema.DateFromString } })
+    const { proxy, revoke } = Proxy.revocable({}, {})
+    revoke()
+    // Was: the parser's own Array.isArray threw out of encodeUnknownExit, and Task.run died.
+    const revoked = codecOf(shifted).encodePayload(proxy)
+    assert.isDefined(revoked.issue)
+    assert.match(revoked.issue!.message, /could not be processed: TypeError.*revoked/)
+    // Was: a throwing getter's message, whole, in the PayloadInvalid (and so in TaskError.message).
+    const loud = Object.defineProperty({}, "at", {
+      enumerable: true,
+      get: () => {
+        throw new Error("!".repeat(1_000_000))
+      }
+    })
+    const issue = codecOf(shifted).encodePayload(loud).issue
+    assert.isDefined(issue)
+    assert.isAtMost(issue!.message.length, 300)
+    assert.isAtMost(cloneIssue({}, new Error("?".repeat(1_000_000))).message.length, 400)
+  })
 })
