@@ -26,7 +26,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { MessageChannel } from "node:worker_threads"
 import { Actor, ActorError, type PoolError, type Simulation, Task, TaskError, WorkerPool } from "../../src/index.ts"
-import { ActorTasks, Counter } from "../fixtures/actors.ts"
+import { ActorTasks, Counter, Smuggle } from "../fixtures/actors.ts"
 import { Add, ContractTasks, Shift, Sleep } from "../fixtures/tasks.ts"
 import { actorReasonOf, reasonOf, rows } from "../support/backends.ts"
 
@@ -178,6 +178,15 @@ describe.each(rows)("hostile payloads on $name", (row) => {
         assert.include((failure as TaskError.TaskError).input, "could not be rendered")
       }
     }).pipe(within))
+
+  it.live("a handler's actor call with a value that cannot be sent fails only that call, typed, in the handler", () =>
+    Effect.gen(function*() {
+      const counter = yield* Actor.spawn(Counter, { start: 3 })
+      // The handler sees the failure as PayloadInvalid and can handle it; its task succeeds.
+      assert.strictEqual(yield* Task.run(Smuggle, { counter }), "PayloadInvalid")
+      assert.strictEqual(yield* counter.call("get", {}), 3, "the smuggled call never ran")
+      assert.strictEqual(yield* Task.run(Smuggle, { counter }), "PayloadInvalid", "and the worker goes on")
+    }).pipe(Effect.scoped, Effect.provide(actorPool), within))
 
   describe.each(uncloneables)("a payload with $name", (kind) => {
     it.live("fails only its own run, also when it shared a message with an innocent run (rule 9)", () =>
