@@ -43,8 +43,9 @@
  *    either fails at once (`Saturated`, when its `whenFull` is `"fail"`) or waits, first come first
  *    served, and is admitted as room frees, part by part: a map larger than the queue streams in.
  * 9. A message that cannot be sent (`postMessage` cannot clone a payload) is taken back whole:
- *    its tasks go back to the front of the queue, each to be sent alone; a task that cannot be
- *    sent alone fails with `PayloadInvalid`. Other callers' tasks that shared the message run.
+ *    its tasks go back to the front of the queue, each to be sent alone (`Requeued`,
+ *    `Unsendable`); a task that cannot be sent alone fails with `PayloadInvalid`, the path found
+ *    by the codec's `cloneIssue`. Other callers' tasks that shared the message run.
  */
 import type { DispatchedTask, OutcomeName, PoolStats } from "../../core/PoolEvent.ts"
 import { PoolError, WorkerInitFailed } from "../../core/PoolError.ts"
