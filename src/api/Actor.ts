@@ -13,7 +13,7 @@ import type * as Scope from "effect/Scope"
 import { type Any, type Handle, type Init, type InitError, isHandle, type SpawnOptions } from "../core/Actor.ts"
 import { ActorError, InitFailed } from "../core/ActorError.ts"
 import type { Runner } from "../core/Task.ts"
-import { renderInput } from "../core/TaskError.ts"
+import { renderInput, renderPath } from "../core/TaskError.ts"
 import { makeHandle, poolKeyOf, transportOf } from "../runtime/client/ActorHandle.ts"
 import { runnerKey } from "../runtime/client/PoolClient.ts"
 import { hold as holdShared } from "../runtime/memory/Arena.ts"
@@ -45,7 +45,7 @@ export const spawn = <A extends Any>(
         if (encoded.issue !== undefined) return Effect.fail(invalidInit(actor, init, encoded.issue))
         // The actor owns the shared memory its init arguments carry for as long as it lives.
         const held = codec.sharedPayload ? holdShared([encoded.value]) : undefined
-        if (held?._tag === "Released") {
+        if (held !== undefined && held._tag !== "Held") {
           return Effect.fail(invalidInit(actor, init, held.issue))
         }
         const restart = options?.restart
@@ -132,7 +132,7 @@ const invalidInit = (actor: Any, init: unknown, issue: PayloadIssue) =>
     actorId: -1,
     workerId: -1,
     input: renderInput(init),
-    reason: new InitFailed({ failure: "PayloadInvalid", message: `${JSON.stringify(issue.path)}: ${issue.message}` })
+    reason: new InitFailed({ failure: "PayloadInvalid", message: `${renderPath(issue.path)}: ${issue.message}` })
   })
 
 const initFailure = (actor: Any, actorId: number, init: unknown, outcome: Outcome, value: unknown, workerId: number) => {
@@ -140,7 +140,7 @@ const initFailure = (actor: Any, actorId: number, init: unknown, outcome: Outcom
     const decoded = codecOf(actor.init).decodeError(value)
     if (decoded.issue === undefined) return decoded.value
   }
-  const remote = value as { name?: string; message?: string; stack?: string; path?: ReadonlyArray<unknown> }
+  const remote = value as { name?: string; message?: string; stack?: string; path?: ReadonlyArray<string | number> }
   return new ActorError({
     actorName: actor.name,
     actorId,
@@ -159,7 +159,7 @@ const initFailure = (actor: Any, actorId: number, init: unknown, outcome: Outcom
         : outcome === Outcome.Lost
         ? (value as WorkerExit).message
         : outcome === Outcome.PayloadInvalid
-        ? `${JSON.stringify(remote.path)}: ${remote.message}`
+        ? `${renderPath(remote.path ?? [])}: ${remote.message}`
         : `${remote.name}: ${remote.message}\n${remote.stack ?? ""}`
     })
   })

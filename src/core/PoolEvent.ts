@@ -72,9 +72,11 @@ export type PoolEvent =
     readonly tasks: ReadonlyArray<DispatchedTask>
   }
   /**
-   * A task went back to the queue from a dead worker: `NotStarted` (the worker never took it: it
+   * A task went back to the queue: from a dead worker, `NotStarted` (the worker never took it: it
    * is sent again, and this is not an attempt) or `Retry` (it was running: sent again per
-   * `retries`). `taskId` is the attempt that went down with the worker.
+   * `retries`); or `Unsendable`, when a message it shared could not be sent (`postMessage` could
+   * not clone a payload): it is sent again alone, and only a payload that cannot go alone fails.
+   * `taskId` is the attempt that was taken back.
    */
   | {
     readonly _tag: "Requeued"
@@ -82,7 +84,7 @@ export type PoolEvent =
     readonly taskId: number
     readonly submission: number
     readonly index: number
-    readonly why: "NotStarted" | "Retry"
+    readonly why: "NotStarted" | "Retry" | "Unsendable"
   }
   /**
    * A task's outcome went to its caller. `startedAt`/`endedAt` are when its handler ran in the

@@ -5,7 +5,7 @@
  * Contains the wrapper (`TaskError`: the task's name and id, the worker, the attempts and a
  * bounded rendering of the input, so a failure in a log says what failed, where, and on what),
  * its reasons (`Defect`, `PayloadInvalid`, `WorkerLost`, `Timeout`, `PoolClosed`,
- * `PoolSaturated`), and `renderInput`, which never throws.
+ * `PoolSaturated`), and `renderInput` and `renderPath`, which never throw.
  *
  * ```ts
  * Task.run(Resize, image).pipe(
@@ -126,6 +126,22 @@ export const renderInput = (input: unknown): string => {
     text = `<input could not be rendered: ${describeError(error)}>`
   }
   return text.length <= maxInputRendering ? text : `${text.slice(0, maxInputRendering - 1)}…`
+}
+
+/** The most steps of a path a message spells out, and the most characters of each. */
+const maxPathSteps = 16
+const maxStepLength = 64
+
+/**
+ * Renders a payload path for a message (`["nested","b",1]`), bounded like an input: a nesting
+ * thousands deep shows its first steps and how many more there are. Never throws.
+ */
+export const renderPath = (path: ReadonlyArray<string | number>): string => {
+  const steps = path.slice(0, maxPathSteps).map((step) =>
+    typeof step === "string" && step.length > maxStepLength ? `${step.slice(0, maxStepLength - 1)}…` : step
+  )
+  const text = JSON.stringify(steps)
+  return path.length <= maxPathSteps ? text : `${text.slice(0, -1)},… ${path.length - maxPathSteps} more]`
 }
 
 const describeError = (error: unknown): string => {

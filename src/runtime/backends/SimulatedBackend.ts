@@ -74,8 +74,8 @@ export type Event =
   /** The pool heard the worker's `Ready` or `InitFailed`. */
   | { readonly _tag: "Ready"; readonly at: number; readonly pool: number; readonly worker: number }
   | { readonly _tag: "InitFailed"; readonly at: number; readonly pool: number; readonly worker: number }
-  /** A task went back to the queue from a dead worker: it never started there (`NotStarted`), or it is retried. */
-  | { readonly _tag: "Requeue"; readonly at: number; readonly pool: number; readonly submission: number; readonly index: number; readonly why: "NotStarted" | "Retry" }
+  /** A task went back to the queue: from a dead worker, where it never started (`NotStarted`) or is retried; or from a message that could not be sent (`Unsendable`). */
+  | { readonly _tag: "Requeue"; readonly at: number; readonly pool: number; readonly submission: number; readonly index: number; readonly why: "NotStarted" | "Retry" | "Unsendable" }
   /** The pool sent a `Run` message. */
   | { readonly _tag: "Dispatch"; readonly at: number; readonly pool: number; readonly worker: number; readonly tasks: ReadonlyArray<WireTask> }
   /** A worker began a task's handler… */

@@ -60,7 +60,7 @@ export const one = <T extends Task.Any>(
   const encoded = codec.encodePayload(payload)
   if (encoded.issue !== undefined) return Effect.fail(rejected(task, payload, encoded.issue))
   const held = codec.sharedPayload ? hold([encoded.value]) : undefined
-  if (held?._tag === "Released") return Effect.fail(rejected(task, payload, held.issue))
+  if (held !== undefined && held._tag !== "Held") return Effect.fail(rejected(task, payload, held.issue))
   return Effect.callback<Task.Success<T>, Task.Error<T> | CallFailure>((resume) => {
     const ticket = route([encoded.value], (_index, outcome, value, workerId, attempts, taskId) => {
       held?.release()
@@ -102,7 +102,7 @@ export const many = <T extends Task.Any>(
   }
   // The batch owns the shared memory its payloads carry until none of its tasks is in a worker.
   const held = codec.sharedPayload ? hold(encoded) : undefined
-  if (held?._tag === "Released") return Effect.fail(rejected(task, payloads[held.index], held.issue))
+  if (held !== undefined && held._tag !== "Held") return Effect.fail(rejected(task, payloads[held.index], held.issue))
   const release = held === undefined ? undefined : held.release
   return Effect.callback<Array<Task.Success<T>>, Task.Error<T> | CallFailure>((resume) => {
     const results = new Array<Task.Success<T>>(count)
@@ -113,16 +113,23 @@ export const many = <T extends Task.Any>(
       done = true
       options.onDone?.()
     }
+    // Fail fast: stop the rest in the workers before the batch reports the failure.
+    const failWith = (ticket: Ticket, exit: Exit.Exit<unknown, unknown>) =>
+      void ticket.cancel().then(() => {
+        release?.()
+        resume(exit as Exit.Exit<never, Task.Error<T> | CallFailure>)
+      })
+    // A route may settle tasks before it returns the ticket (a closed or full pool, a payload
+    // `postMessage` cannot clone): such a failure waits for the ticket to cancel the rest.
+    let submitted: Ticket | undefined
+    let failedEarly: Exit.Exit<unknown, unknown> | undefined
     const ticket = route(encoded, (index, outcome, value, workerId, attempts, taskId) => {
       if (done) return
       const exit = exitOf(task, codec, payloads[index], options.timeoutMillis, outcome, value, workerId, attempts, taskId)
       if (Exit.isFailure(exit)) {
-        // Fail fast: stop the rest in the workers before the batch reports the failure.
         stop()
-        void ticket.cancel().then(() => {
-          release?.()
-          resume(exit as Exit.Exit<never, Task.Error<T> | CallFailure>)
-        })
+        if (submitted === undefined) failedEarly = exit
+        else failWith(submitted, exit)
         return
       }
       results[options.ordered ? index : settled] = exit.value
@@ -134,7 +141,9 @@ export const many = <T extends Task.Any>(
         resume(Exit.succeed(results))
       }
     })
-    if (!done) options.onSubmitted?.(ticket)
+    submitted = ticket
+    if (failedEarly !== undefined) failWith(ticket, failedEarly)
+    else if (!done) options.onSubmitted?.(ticket)
     return Effect.promise(() => {
       stop()
       return release === undefined ? ticket.cancel() : ticket.cancel().then(release)

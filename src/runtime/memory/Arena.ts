@@ -237,12 +237,29 @@ const bufferState = (buffer: ArrayBufferLike): "live" | "released" | "unmanaged"
 // Holds: a submission owns the shared arrays its payloads carry until its tasks are done
 // ---------------------------------------------------------------------------------------------
 
-/** What `hold` found: the buffers it retained, or where a released one is (rule 5). */
+/**
+ * What `hold` found: the buffers it retained, where a released one is (rule 5), or where a payload
+ * could not be walked (a getter or proxy trap threw, or it nests deeper than the stack goes: it
+ * could not be sent either). Either refusal names the payload by its index.
+ */
 export type Hold =
   | { readonly _tag: "Held"; readonly release: () => void }
   | { readonly _tag: "Released"; readonly index: number; readonly issue: PayloadIssue }
+  | { readonly _tag: "Unwalkable"; readonly index: number; readonly issue: PayloadIssue }
 
 const nothingHeld: Hold = { _tag: "Held", release: () => {} }
+
+const unwalkableMessage = (error: unknown): string => {
+  let reason: string
+  try {
+    reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+  } catch {
+    reason = "unknown error"
+  }
+  // A hostile getter's exception may say anything: an error describes, it never dumps.
+  if (reason.length > 200) reason = `${reason.slice(0, 199)}…`
+  return `cannot be sent to a worker (${reason})`
+}
 
 /** The payload error of rule 5. */
 export const releasedMessage =
@@ -250,11 +267,13 @@ export const releasedMessage =
 
 /**
  * Retains every arena buffer reachable from `payloads` (each once) until `release` is called.
- * Walks plain objects and arrays; typed arrays are leaves, and so are matrices the library made:
- * their grant is checked instead of their `data` accessor, which throws once they are released.
+ * Walks plain objects and arrays, each object once (a payload may hold cycles, as a structured
+ * clone may); typed arrays are leaves, and so are matrices the library made: their grant is
+ * checked instead of their `data` accessor, which throws once they are released.
  */
 export const hold = (payloads: ReadonlyArray<unknown>): Hold => {
   const held = new Set<Block>()
+  const seen = new Set<object>()
   const path: Array<string | number> = []
   let released = false
   const take = (block: Block): void => {
@@ -263,7 +282,8 @@ export const hold = (payloads: ReadonlyArray<unknown>): Hold => {
     held.add(block)
   }
   const visit = (value: unknown): void => {
-    if (released || typeof value !== "object" || value === null) return
+    if (released || typeof value !== "object" || value === null || seen.has(value)) return
+    seen.add(value)
     const grant = grants.get(value)
     if (grant !== undefined) {
       // Rule 6: the generation decides. The count alone says "live" for a reused block.
@@ -297,7 +317,14 @@ export const hold = (payloads: ReadonlyArray<unknown>): Hold => {
     }
   }
   for (let index = 0; index < payloads.length; index++) {
-    visit(payloads[index])
+    try {
+      visit(payloads[index])
+    } catch (error) {
+      // A hostile payload (a throwing getter or proxy trap, a nesting deeper than the stack):
+      // the caller gets a payload error at the spot, never an exception from here.
+      for (const block of held) releaseBlock(block)
+      return { _tag: "Unwalkable", index, issue: { path: [...path], message: unwalkableMessage(error) } }
+    }
     if (released) {
       for (const block of held) releaseBlock(block)
       return { _tag: "Released", index, issue: { path: [...path], message: releasedMessage } }

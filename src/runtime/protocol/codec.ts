@@ -6,6 +6,10 @@
  * shared arrays — the common case), one side skips its work: the caller sends payloads as they are
  * and the worker's decode validates them; the worker's encode validates results and the caller takes
  * them as they are. Each value is still checked exactly once, where a failure can name the worker.
+ *
+ * A value the structured clone cannot take (a function, a proxy …) is found only when its message
+ * is sent; `cloneIssue` then says why and where, for the scheduler's and the actor host's
+ * `PayloadInvalid`.
  */
 import * as Cause from "effect/Cause"
 import * as Exit from "effect/Exit"
@@ -13,6 +17,7 @@ import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as SchemaAST from "effect/SchemaAST"
 import * as SchemaIssue from "effect/SchemaIssue"
+import { types } from "node:util"
 import { encodesAsItselfKey } from "../../core/SharedArray.ts"
 import type { Any } from "../../core/Task.ts"
 import { containsShared } from "../memory/Arena.ts"
@@ -96,9 +101,15 @@ const passThrough = (value: unknown): Coded => ({ value, issue: undefined })
 const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
 
 const coder = (parse: (input: unknown) => Exit.Exit<unknown, Schema.SchemaError>) => (input: unknown): Coded => {
-  const exit = parse(input)
-  if (Exit.isSuccess(exit)) return { value: exit.value, issue: undefined }
-  return { value: undefined, issue: issueOf(exit) }
+  try {
+    const exit = parse(input)
+    if (Exit.isSuccess(exit)) return { value: exit.value, issue: undefined }
+    return { value: undefined, issue: issueOf(exit) }
+  } catch (error) {
+    // The Exit variants still throw on some hostile inputs (a revoked proxy fails the parser's
+    // own `Array.isArray`): a value that cannot be inspected is an invalid payload all the same.
+    return { value: undefined, issue: { path: [], message: `could not be processed: ${describeError(error)}` } }
+  }
 }
 
 /** The first issue of a failed decode or encode: its path and message. */
@@ -112,11 +123,92 @@ export const issueOf = (exit: Exit.Exit<unknown, Schema.SchemaError>): PayloadIs
         !Cause.isAsyncFiberError(defect.success)
       ? defect.success.message
       : "could not be processed synchronously"
-    return { path: [], message }
+    return { path: [], message: bounded(message) }
   }
   const first = formatter(error.value.issue).issues[0]
   return {
     path: (first?.path ?? []).map((key) => (typeof key === "number" ? key : String(key))),
-    message: first?.message ?? error.value.message
+    message: bounded(first?.message ?? error.value.message)
+  }
+}
+
+/**
+ * Why a value could not be sent (`postMessage`, or the structured clone that stands in for it,
+ * threw `error`), and where in it, when a walk can find the spot.
+ */
+export const cloneIssue = (value: unknown, error: unknown): PayloadIssue => ({
+  path: uncloneablePath(value) ?? [],
+  message: `cannot be sent to a worker (${describeError(error)})`
+})
+
+/** An exception's name and message, for an issue, bounded; never throws. */
+const describeError = (error: unknown): string => {
+  try {
+    return bounded(error instanceof Error ? `${error.name}: ${error.message}` : String(error))
+  } catch {
+    return "unknown error"
+  }
+}
+
+/**
+ * The most of a text an issue keeps: the exception of a hostile getter or proxy trap may say
+ * anything, and a Schema's message may quote the value. An error describes; it never dumps.
+ */
+const maxIssueText = 300
+
+const bounded = (text: string): string => text.length <= maxIssueText ? text : `${text.slice(0, maxIssueText - 1)}…`
+
+/** Deeper than this, a walk stops and calls the value too deep: V8's serializer overflows its stack near here. */
+const maxCloneDepth = 1_000
+
+/**
+ * The path to the first value the structured clone cannot take, walking in the order it walks
+ * (own enumerable string keys; map and set entries by position): a function, a symbol, a proxy,
+ * a non-transferred port, a promise or weak collection, a getter that throws or returns one of
+ * these, or a nesting deeper than a clone can go. `undefined` when the walk finds nothing (a host
+ * object it does not recognise).
+ */
+const uncloneablePath = (root: unknown): Array<string | number> | undefined => {
+  const seen = new Set<object>()
+  const path: Array<string | number> = []
+  const visit = (value: unknown, depth: number): boolean => {
+    if (typeof value === "function" || typeof value === "symbol") return true
+    if (typeof value !== "object" || value === null) return false
+    // A proxy is never cloned, whatever its target: test before touching it (its traps may throw).
+    if (types.isProxy(value) || depth > maxCloneDepth) return true
+    if (seen.has(value)) return false
+    seen.add(value)
+    try {
+      if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) return false
+      if (types.isPromise(value) || types.isWeakMap(value) || types.isWeakSet(value) || value instanceof WeakRef) return true
+      if (typeof (value as { postMessage?: unknown }).postMessage === "function") return true
+      if (value instanceof Map || value instanceof Set) {
+        let position = 0
+        for (const entry of value instanceof Map ? value.entries() : value.values()) {
+          path.push(position++)
+          if (visit(entry, depth + 1)) return true
+          path.pop()
+        }
+        return false
+      }
+      for (const key of Reflect.ownKeys(value)) {
+        if (typeof key === "symbol") continue
+        const descriptor = Object.getOwnPropertyDescriptor(value, key)
+        if (descriptor === undefined || !descriptor.enumerable) continue
+        path.push(Array.isArray(value) && /^\d+$/.test(key) ? Number(key) : key)
+        // The clone reads a getter's value; one that throws stops the clone right here.
+        const field = descriptor.get === undefined ? descriptor.value : descriptor.get.call(value)
+        if (visit(field, depth + 1)) return true
+        path.pop()
+      }
+      return false
+    } catch {
+      return true
+    }
+  }
+  try {
+    return visit(root, 0) ? path : undefined
+  } catch {
+    return undefined
   }
 }

@@ -12,12 +12,17 @@
  * 4. Placement: the pinned position if any, else the ready worker with the fewest actors.
  * 5. A spawn that fails leaves nothing behind: its record is forgotten at once (no handle exists,
  *    so nothing else would stop it), and it is never rebuilt — a dead actor stays dead.
+ * 6. A value that cannot be sent (`postMessage` cannot clone it) fails only what carries it: a
+ *    call's payload fails that call with `PayloadInvalid`, before any worker saw it; init
+ *    arguments fail the spawn (or, on a restart, leave the actor dead). Sending happens inside
+ *    worker messages and timers too, so it must never throw out of here.
  */
 import type { Any as ActorAny } from "../../core/Actor.ts"
 import type { Any as TaskAny } from "../../core/Task.ts"
 import type { ActorTransport as Transport, Reply } from "../client/ActorTransport.ts"
 import type { Timers } from "../backends/Backend.ts"
 import type { EventHub } from "../observe/EventHub.ts"
+import { cloneIssue } from "../protocol/codec.ts"
 import { type FromWorker, Op, Outcome, type RemoteError, Result, type WorkerExit } from "../protocol/protocol.ts"
 import { type Dispatcher, outcomeName, type WorkerListener } from "./Dispatcher.ts"
 
@@ -215,9 +220,14 @@ export class ActorHost implements Transport, WorkerListener {
     }
     record.workerId = workerId
     record.state = "starting"
-    if (!this.dispatcher.sendTo(workerId, [Op.Spawn, record.id, record.actor.name, record.init])) {
-      record.state = "placing"
+    let sent: boolean
+    try {
+      sent = this.dispatcher.sendTo(workerId, [Op.Spawn, record.id, record.actor.name, record.init])
+    } catch (error) {
+      // Rule 6: its init arguments cannot be cloned, so no worker can ever build it.
+      return this.died(record, Outcome.PayloadInvalid, cloneIssue(record.init, error), -1)
     }
+    if (!sent) record.state = "placing"
   }
 
   private spawned(actorId: number, outcome: Outcome, value: unknown, workerId: number): void {
@@ -289,10 +299,15 @@ export class ActorHost implements Transport, WorkerListener {
     const record = call.record
     record.inFlight.add(call)
     this.calls.set(call.id, call)
-    // If its worker is going away, that worker's exit settles the call (rule 3).
-    if (this.dispatcher.sendTo(record.workerId, [Op.Call, call.id, record.id, call.method, call.payload])) {
-      if (this.calls.size === 1) this.dispatcher.awaitReply(record.workerId)
+    let sent: boolean
+    try {
+      sent = this.dispatcher.sendTo(record.workerId, [Op.Call, call.id, record.id, call.method, call.payload])
+    } catch (error) {
+      // Rule 6: nothing reached the worker, and only this call fails.
+      return this.finish(call, Outcome.PayloadInvalid, cloneIssue(call.payload, error), -1)
     }
+    // If its worker is going away, that worker's exit settles the call (rule 3).
+    if (sent && this.calls.size === 1) this.dispatcher.awaitReply(record.workerId)
   }
 
   private replied(callId: number, outcome: Outcome, value: unknown, workerId: number): void {

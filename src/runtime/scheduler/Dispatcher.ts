@@ -43,8 +43,9 @@
  *    either fails at once (`Saturated`, when its `whenFull` is `"fail"`) or waits, first come first
  *    served, and is admitted as room frees, part by part: a map larger than the queue streams in.
  * 9. A message that cannot be sent (`postMessage` cannot clone a payload) is taken back whole:
- *    its tasks go back to the front of the queue, each to be sent alone; a task that cannot be
- *    sent alone fails with `PayloadInvalid`. Other callers' tasks that shared the message run.
+ *    its tasks go back to the front of the queue, each to be sent alone (`Requeued`,
+ *    `Unsendable`); a task that cannot be sent alone fails with `PayloadInvalid`, the path found
+ *    by the codec's `cloneIssue`. Other callers' tasks that shared the message run.
  */
 import * as Schema from "effect/Schema"
 import type { DispatchedTask, OutcomeName, PoolStats } from "../../core/PoolEvent.ts"
@@ -53,11 +54,11 @@ import type { Connection, Spawner, Timers } from "../backends/Backend.ts"
 import type { ActorTransport } from "../client/ActorTransport.ts"
 import type { PoolClient, Submission, Ticket } from "../client/PoolClient.ts"
 import type { EventHub } from "../observe/EventHub.ts"
+import { cloneIssue } from "../protocol/codec.ts"
 import {
   type FromWorker,
   Op,
   Outcome,
-  type PayloadIssue,
   pushRun,
   Result,
   ResultTimed,
@@ -505,7 +506,7 @@ export class Dispatcher implements PoolClient {
     this.pump()
   }
 
-  private emitRequeued(entry: InFlight, why: "NotStarted" | "Retry"): void {
+  private emitRequeued(entry: InFlight, why: "NotStarted" | "Retry" | "Unsendable"): void {
     this.events.emit({
       _tag: "Requeued",
       at: this.events.now(),
@@ -670,7 +671,7 @@ export class Dispatcher implements PoolClient {
     try {
       slot.connection.send(fields as unknown as ToWorker)
     } catch (error) {
-      return this.unsendable(slot, entries, error)
+      return this.unsendable(entries, error)
     }
     slot.sent += entries.length
     slot.outstanding++
@@ -708,18 +709,21 @@ export class Dispatcher implements PoolClient {
   }
 
   /** Rule 9: the message could not be sent; nothing of it reached the worker. */
-  private unsendable(slot: Slot, entries: ReadonlyArray<InFlight>, error: unknown): void {
+  private unsendable(entries: ReadonlyArray<InFlight>, error: unknown): void {
     for (const entry of entries) this.removeInFlight(entry)
     if (entries.length === 1) {
       const entry = entries[0]!
       if (!entry.pending.cancelled) {
-        this.settleEntry(entry, Outcome.PayloadInvalid, cloneIssue(entry.pending.submission.payloads[entry.index], error), slot.id)
+        // Nothing reached a worker: no worker, and this attempt does not count.
+        const issue = cloneIssue(entry.pending.submission.payloads[entry.index], error)
+        this.settleIndex(entry.pending, entry.index, Outcome.PayloadInvalid, issue, -1, entry.attempts - 1, -1)
       }
     } else {
       const back: Array<Requeued> = []
       for (const entry of entries) {
         if (entry.pending.cancelled) continue
         back.push({ pending: entry.pending, index: entry.index, attempts: entry.attempts - 1, alone: true })
+        if (this.events.active) this.emitRequeued(entry, "Unsendable")
       }
       this.requeued = [...back, ...this.requeued]
       this.queuedCount += back.length
@@ -929,46 +933,3 @@ const outcomeNames: ReadonlyArray<OutcomeName> = [
 
 /** An outcome's name, as events report it. */
 export const outcomeName = (outcome: Outcome): OutcomeName => outcomeNames[outcome] ?? "Lost"
-
-/** Rule 9: why a payload could not be sent, and where in it, when that can be found. */
-const cloneIssue = (payload: unknown, error: unknown): PayloadIssue => {
-  const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
-  return { path: uncloneablePath(payload) ?? [], message: `cannot be sent to a worker (${reason})` }
-}
-
-/**
- * The path to the first value `postMessage` cannot clone, if a walk can find it: a function, a
- * symbol, a non-transferred port, an accessor, or a nesting deeper than a clone can go. Proxies
- * and host objects are not always recognisable: then `undefined`.
- */
-const uncloneablePath = (root: unknown): Array<string | number> | undefined => {
-  const seen = new Set<object>()
-  const path: Array<string | number> = []
-  const visit = (value: unknown, depth: number): boolean => {
-    if (typeof value === "function" || typeof value === "symbol") return true
-    if (typeof value !== "object" || value === null) return false
-    if (depth > 1_000) return true
-    if (seen.has(value)) return false
-    seen.add(value)
-    try {
-      if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) return false
-      if (typeof (value as { postMessage?: unknown }).postMessage === "function") return true
-      for (const key of Reflect.ownKeys(value)) {
-        if (typeof key === "symbol") continue
-        const descriptor = Object.getOwnPropertyDescriptor(value, key)
-        if (descriptor === undefined || !descriptor.enumerable) continue
-        path.push(Array.isArray(value) && /^\d+$/.test(key) ? Number(key) : key)
-        if (descriptor.get !== undefined || visit(descriptor.value, depth + 1)) return true
-        path.pop()
-      }
-      return false
-    } catch {
-      return true
-    }
-  }
-  try {
-    return visit(root, 0) ? path : undefined
-  } catch {
-    return undefined
-  }
-}

@@ -9,6 +9,8 @@
  *    `Stop` or shutdown reached it first.
  * 3. Stopping interrupts the actor's calls before its scope closes, so its finalizers never race
  *    its own methods; a stopped actor answers nothing else.
+ * 4. A call a handler makes with a payload that cannot be sent (`postMessage` cannot clone it)
+ *    fails with `PayloadInvalid` in that handler, like a caller's (the actor host's rule 6).
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -17,7 +19,7 @@ import * as Scope from "effect/Scope"
 import type { Any as ActorAny } from "../../core/Actor.ts"
 import type { WorkerEntry } from "../../core/Worker.ts"
 import type { ActorTransport as Transport, Reply } from "../client/ActorTransport.ts"
-import { type Codec, codecOf } from "../protocol/codec.ts"
+import { cloneIssue, type Codec, codecOf } from "../protocol/codec.ts"
 import { type FromWorker, Op, Outcome } from "../protocol/protocol.ts"
 import { invoke, outcomeOf, unknownHandler } from "./handler.ts"
 
@@ -87,7 +89,14 @@ export class WorkerActors {
     call: (actorId, method, payload, reply) => {
       const askId = this.nextAskId++
       this.asks.set(askId, reply)
-      this.post([Op.Ask, askId, actorId, method.name, payload])
+      try {
+        this.post([Op.Ask, askId, actorId, method.name, payload])
+      } catch (error) {
+        // Rule 4: nothing left this worker; only this call fails, typed, and the handler decides.
+        this.asks.delete(askId)
+        reply(Outcome.PayloadInvalid, cloneIssue(payload, error), -1)
+        return () => Promise.resolve()
+      }
       // The pool delivers the call at most once; a caller that gives up just stops listening.
       return () => {
         this.asks.delete(askId)

@@ -399,5 +399,24 @@ describe.each(rows)("contract on $name", (row) => {
         assert.instanceOf(reasonOf(error), TaskError.PoolClosed)
         assert.include(reasonOf(error).message, "closed")
       }).pipe(within))
+
+    it.live("a map, a stream and a map that does not fit the queue fail typed when the pool answers at once", () =>
+      Effect.gen(function*() {
+        // Was: the pool settles these before it hands back the ticket, and the batch's fail-fast
+        // cancelled through a ticket not yet assigned: a ReferenceError defect, not a TaskError.
+        const closed = yield* Effect.scoped(Layer.build(pool()))
+        const mapped = yield* Effect.flip(Task.map(Add, [{ a: 1, b: 1 }, { a: 2, b: 2 }]).pipe(Effect.provideContext(closed)))
+        assert.instanceOf(reasonOf(mapped), TaskError.PoolClosed)
+        const streamed = yield* Effect.flip(
+          Stream.make({ a: 1, b: 1 }).pipe(Task.stream(Add), Stream.runCollect, Effect.provideContext(closed))
+        )
+        assert.instanceOf(reasonOf(streamed), TaskError.PoolClosed)
+        const full = yield* Effect.flip(
+          Task.map(Add, Array.from({ length: 4 }, (_, i) => ({ a: i, b: 0 })), { whenFull: "fail" }).pipe(
+            Effect.provide(pool({ maxQueued: 1 }))
+          )
+        )
+        assert.instanceOf(reasonOf(full), TaskError.PoolSaturated)
+      }).pipe(within))
   })
 })

@@ -88,6 +88,57 @@ describe("Arena", () => {
     assert.strictEqual(live.grant.block.refs, 1, "the hold let go of what it had taken")
   })
 
+  it("hold walks a payload with cycles once per object, and refuses one it cannot walk at the spot", () => {
+    // Was: the walk recursed forever on a cycle, and a throwing getter or a nesting deeper than
+    // the stack threw out of hold: the caller's Task.run died instead of failing typed.
+    const arena = new Arena()
+    const live = make(arena, 2)
+    const cyclic: Record<string, unknown> = { values: live.view }
+    cyclic.self = cyclic
+    cyclic.again = [cyclic, live.view]
+    const release = held(hold([cyclic]))
+    assert.strictEqual(live.grant.block.refs, 2, "held once")
+    release()
+    let deep: unknown = {}
+    for (let i = 0; i < 100_000; i++) deep = { x: deep }
+    const boom = Object.defineProperty({}, "boom", {
+      enumerable: true,
+      get: () => {
+        throw new RangeError("hostile getter")
+      }
+    })
+    const throwing = { values: live.view, nested: boom }
+    const trap = new Proxy({}, {
+      ownKeys: () => {
+        throw new TypeError("hostile trap")
+      }
+    })
+    const cases: Array<[unknown, ReadonlyArray<string | number>, RegExp]> = [
+      [throwing, ["nested", "boom"], /RangeError: hostile getter/],
+      [{ a: [1, trap] }, ["a", 1], /TypeError: hostile trap/],
+      [{ deep }, ["deep", "x", "x"], /Maximum call stack/]
+    ]
+    for (const [payload, prefix, message] of cases) {
+      const result = hold([{ ok: live.view }, payload])
+      assert.strictEqual(result._tag, "Unwalkable")
+      if (result._tag === "Unwalkable") {
+        assert.strictEqual(result.index, 1)
+        assert.deepStrictEqual(result.issue.path.slice(0, prefix.length), prefix)
+        assert.match(result.issue.message, message)
+      }
+      assert.strictEqual(live.grant.block.refs, 1, "the hold let go of what it had taken")
+    }
+    const loud = Object.defineProperty({}, "loud", {
+      enumerable: true,
+      get: () => {
+        throw new Error("!".repeat(1_000_000))
+      }
+    })
+    const refused = hold([loud])
+    assert.strictEqual(refused._tag, "Unwalkable")
+    if (refused._tag === "Unwalkable") assert.isAtMost(refused.issue.message.length, 300, "an error describes, never dumps")
+  })
+
   describe("rule 6: generations", () => {
     it("a hand-out bumps the generation; a stale grant stays stale after reuse", () => {
       const arena = new Arena()

@@ -6,7 +6,8 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { SharedArray, Task } from "../../../src/index.ts"
-import { codecOf } from "../../../src/runtime/protocol/codec.ts"
+import { MessageChannel } from "node:worker_threads"
+import { cloneIssue, codecOf } from "../../../src/runtime/protocol/codec.ts"
 
 const matrix = { rows: 1, cols: 2, data: new Float64Array(new SharedArrayBuffer(16)) }
 
@@ -42,4 +43,60 @@ describe("codec", () => {
       const coded = codecOf(shifted).encodePayload({ at: new Date(0), image })
       assert.match(coded.issue?.message ?? "", /2×2 matrix was released/)
     }).pipe(Effect.provide(SharedArray.layerArena())))
+
+  it("names where a value the structured clone cannot take is", () => {
+    // The path of the first thing `structuredClone` rejects, in the order it walks.
+    const pathOf = (value: unknown) => {
+      let error: unknown
+      try {
+        structuredClone(value)
+      } catch (cause) {
+        error = cause
+      }
+      assert.isDefined(error, "the clone must fail for the case to mean anything")
+      return cloneIssue(value, error).path
+    }
+    const { port1, port2 } = new MessageChannel()
+    try {
+      assert.deepStrictEqual(pathOf({ a: 1, f: () => 1 }), ["f"])
+      assert.deepStrictEqual(pathOf({ list: [0, 1, Symbol("s")] }), ["list", 2])
+      // Was []: a proxy whose traps all work looks like a plain object to a walk.
+      assert.deepStrictEqual(pathOf({ a: { p: new Proxy({}, {}) } }), ["a", "p"])
+      // Was the first getter's path, whatever it returned.
+      const getters = Object.defineProperties({}, {
+        fine: { enumerable: true, get: () => 1 },
+        bad: { enumerable: true, get: () => () => 1 }
+      })
+      assert.deepStrictEqual(pathOf({ getters }), ["getters", "bad"])
+      assert.deepStrictEqual(pathOf({ port: port1 }), ["port"])
+      assert.deepStrictEqual(pathOf({ byKey: new Map([["k", () => 1]]) }), ["byKey", 0, 1])
+      assert.deepStrictEqual(pathOf({ pending: Promise.resolve(1) }), ["pending"])
+      const message = cloneIssue({ f: () => 1 }, new DOMException("could not be cloned", "DataCloneError")).message
+      assert.strictEqual(message, "cannot be sent to a worker (DataCloneError: could not be cloned)")
+    } finally {
+      port1.close()
+      port2.close()
+    }
+  })
+
+  it("a payload the Schema cannot even inspect is an issue, never an exception; issues stay short", () => {
+    const shifted = Task.make("ShiftedHostile", { payload: { at: Schema.DateFromString } })
+    const { proxy, revoke } = Proxy.revocable({}, {})
+    revoke()
+    // Was: the parser's own Array.isArray threw out of encodeUnknownExit, and Task.run died.
+    const revoked = codecOf(shifted).encodePayload(proxy)
+    assert.isDefined(revoked.issue)
+    assert.match(revoked.issue!.message, /could not be processed: TypeError.*revoked/)
+    // Was: a throwing getter's message, whole, in the PayloadInvalid (and so in TaskError.message).
+    const loud = Object.defineProperty({}, "at", {
+      enumerable: true,
+      get: () => {
+        throw new Error("!".repeat(1_000_000))
+      }
+    })
+    const issue = codecOf(shifted).encodePayload(loud).issue
+    assert.isDefined(issue)
+    assert.isAtMost(issue!.message.length, 300)
+    assert.isAtMost(cloneIssue({}, new Error("?".repeat(1_000_000))).message.length, 400)
+  })
 })
