@@ -17,7 +17,11 @@
  * 4. A cancelled submission is never settled again. Its queued tasks are dropped here, its tasks
  *    in workers are cancelled (each worker drops its queued ones before interrupting the running
  *    one), and `cancel()` resolves once none of them is in any worker, terminating workers that do
- *    not answer within `interruptGrace`.
+ *    not answer within `interruptGrace`. Submissions cancelled in one turn of the event loop (the
+ *    fibers of a program interrupted together, as by Ctrl-C) are cancelled in one message per
+ *    worker: one at a time, interrupting one submission's running task would start another's
+ *    queued task whose cancel is still on its way, and a handler that blocks its thread would
+ *    then cost its worker.
  * 5. A worker that dies is replaced unless the pool is closing — also one that was ready while the
  *    pool was still starting; replacements that fail to start (their init fails or times out, or
  *    they die before the ready handshake) are retried with backoff, and after `maxRespawnFailures`
@@ -167,6 +171,8 @@ export class Dispatcher implements PoolClient {
   private waiting: Array<Pending> = []
   private waitingCount = 0
   private requeued: Array<Requeued> = []
+  /** Rule 4: task ids to cancel per worker, sent together once this turn's work is done. */
+  private cancels = new Map<Slot, Array<number>>()
   /** Admitted tasks not yet sent, requeued ones included. */
   private queuedCount = 0
   private nextTaskId = 0
@@ -864,7 +870,7 @@ export class Dispatcher implements PoolClient {
         for (const [id, entry] of slot.inFlight) if (entry.pending === pending) ids.push(id)
         if (ids.length > 0) {
           holders.push(slot)
-          slot.connection.send([Op.Cancel, ...ids])
+          this.sendCancel(slot, ids)
         }
       }
       const grace = this.timers.set(this.options.interruptGraceMillis, () => {
@@ -881,6 +887,23 @@ export class Dispatcher implements PoolClient {
         this.timers.clear(grace)
         resolve()
       }
+    })
+  }
+
+  /** Rule 4: queues a cancel for `slot`; a microtask sends this turn's cancels, one message per worker. */
+  private sendCancel(slot: Slot, ids: ReadonlyArray<number>): void {
+    const queued = this.cancels.get(slot)
+    if (queued !== undefined) {
+      for (const id of ids) queued.push(id)
+      return
+    }
+    this.cancels.set(slot, [...ids])
+    if (this.cancels.size > 1) return
+    queueMicrotask(() => {
+      const cancels = this.cancels
+      this.cancels = new Map()
+      // A worker that died meanwhile had its tasks settled or re-queued (rule 7): nothing to cancel.
+      for (const [slot, ids] of cancels) if (slot.state !== "dead") slot.connection.send([Op.Cancel, ...ids])
     })
   }
 

@@ -105,6 +105,34 @@ describe.each(rows)("interrupting a map on $name", (row) => {
   }
 })
 
+describe.each(rows)("interrupting several calls at once on $name", (row) => {
+  it.live("a queued task of one call never starts when the running task of another is interrupted with it", () =>
+    Effect.gen(function*() {
+      const dir = tempDir()
+      const pool = WorkerPool.layer(ContractTasks, { entry, size: 1, pipelineDepth: 2, interruptGrace: "30 seconds" }).pipe(
+        Layer.provide(row.backend)
+      )
+      yield* Effect.gen(function*() {
+        // Two calls, as a program's fibers are when Ctrl-C interrupts it: "running" holds the
+        // worker, "queued" waits behind it there. Each call is its own submission with its own
+        // cancel; a worker that heard them one at a time started "queued" as "running" ended.
+        const calls = ["running", "queued"].map((name) => Task.run(Hold, { millis: 60_000, dir, name }))
+        const fiber = yield* Effect.forkChild(Effect.all(calls, { concurrency: "unbounded" }))
+        yield* awaitFile(join(dir, "started-running"))
+        yield* Fiber.interrupt(fiber).pipe(
+          // A hang detector, as above.
+          Effect.timeoutOrElse({
+            duration: "15 seconds",
+            orElse: () => Effect.sync(() => assert.fail("interrupting the calls waited for interruptGrace"))
+          })
+        )
+        assert.isTrue(existsSync(join(dir, "finalized-running")))
+        assert.isFalse(existsSync(join(dir, "started-queued")), "the queued call's task started after it was cancelled")
+        assert.strictEqual((yield* WorkerPool.stats(ContractTasks)).workersStarted, 1)
+      }).pipe(Effect.provide(pool))
+    }).pipe(row.within))
+})
+
 describe("interrupting a map, simulated", () => {
   it.effect("at random virtual times, over 300 seeds: handlers that yield stop without any worker being terminated", () =>
     Effect.gen(function*() {
