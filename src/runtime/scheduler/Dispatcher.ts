@@ -17,7 +17,11 @@
  * 4. A cancelled submission is never settled again. Its queued tasks are dropped here, its tasks
  *    in workers are cancelled (each worker drops its queued ones before interrupting the running
  *    one), and `cancel()` resolves once none of them is in any worker, terminating workers that do
- *    not answer within `interruptGrace`.
+ *    not answer within `interruptGrace`. Submissions cancelled in one turn of the event loop (the
+ *    fibers of a program interrupted together, as by Ctrl-C) are cancelled in one message per
+ *    worker: one at a time, interrupting one submission's running task would start another's
+ *    queued task whose cancel is still on its way, and a handler that blocks its thread would
+ *    then cost its worker.
  * 5. A worker that dies is replaced unless the pool is closing — also one that was ready while the
  *    pool was still starting; replacements that fail to start (their init fails or times out, or
  *    they die before the ready handshake) are retried with backoff, and after `maxRespawnFailures`
@@ -36,9 +40,12 @@
  *    attempt not counted (`Requeued`, `NotStarted`). Of those it took, at most one was running; the
  *    others finished, and their results died with the worker unless it flushed them on its way out
  *    (a worker flushes at `process.exit` and on an uncaught error, not when it runs out of memory
- *    or is terminated). Those it took are lost, or re-sent while `attempts` ≤ `retries` — alone,
- *    so a task that kills workers takes no other task with it. A backend that cannot share the
- *    count (`tasksTaken` absent) treats every task the worker held as taken.
+ *    or is terminated). Those it took are lost, or re-sent while `attempts` ≤ `retries`. Every
+ *    re-queued task, never started or retried, is sent alone: another worker killer may be among
+ *    them, and in a shared message it would take the unsent answers of those ahead of it (tasks of
+ *    20 out-of-memory inputs of 1,000 coalesced runs: 900 lost with never-started tasks batched
+ *    again, 76-81 alone). After a crash its never-started tasks cost a message each. A backend that
+ *    cannot share the count (`tasksTaken` absent) treats every task the worker held as taken.
  * 8. At most `maxQueued` tasks wait in the queue for a worker. A submission that does not fit
  *    either fails at once (`Saturated`, when its `whenFull` is `"fail"`) or waits, first come first
  *    served, and is admitted as room frees, part by part: a map larger than the queue streams in.
@@ -114,13 +121,11 @@ interface InFlight {
   backstop: unknown
 }
 
-/** A task back in the queue after its worker died or its message could not be sent. */
+/** A task back in the queue after its worker died or its message could not be sent: sent alone (rules 7 and 9). */
 interface Requeued {
   readonly pending: Pending
   readonly index: number
   readonly attempts: number
-  /** Sent in a message of its own (rules 7 and 9). */
-  readonly alone: boolean
 }
 
 interface Slot {
@@ -168,6 +173,8 @@ export class Dispatcher implements PoolClient {
   private waiting: Array<Pending> = []
   private waitingCount = 0
   private requeued: Array<Requeued> = []
+  /** Rule 4: task ids to cancel per worker, sent together once this turn's work is done. */
+  private cancels = new Map<Slot, Array<number>>()
   /** Admitted tasks not yet sent, requeued ones included. */
   private queuedCount = 0
   private nextTaskId = 0
@@ -470,10 +477,10 @@ export class Dispatcher implements PoolClient {
       if (entry.pending.cancelled) continue
       const open = !this.closed && this.broken === undefined
       if (open && entry.seq >= taken) {
-        notStarted.push({ pending: entry.pending, index: entry.index, attempts: entry.attempts - 1, alone: false })
+        notStarted.push({ pending: entry.pending, index: entry.index, attempts: entry.attempts - 1 })
         if (events.active) this.emitRequeued(entry, "NotStarted")
       } else if (open && entry.attempts <= this.options.retries) {
-        this.requeued.push({ pending: entry.pending, index: entry.index, attempts: entry.attempts, alone: true })
+        this.requeued.push({ pending: entry.pending, index: entry.index, attempts: entry.attempts })
         this.queuedCount++
         if (events.active) this.emitRequeued(entry, "Retry")
       } else if (open) {
@@ -577,10 +584,9 @@ export class Dispatcher implements PoolClient {
       const slot = this.leastBusy()
       if (slot === undefined) break
       const ready = this.readyCount()
-      const retry = this.requeued[0]
       let limit: number
-      if (retry !== undefined) {
-        limit = retry.alone ? 1 : chunkLimit(retry.pending.submission)
+      if (this.requeued.length > 0) {
+        limit = 1
       } else {
         const head = this.headPending()
         if (head === undefined) break
@@ -638,21 +644,14 @@ export class Dispatcher implements PoolClient {
     const fields: Array<unknown> = [timed ? Op.RunTimed : Op.Run]
     const message: Message = { remaining: 0 }
     const entries: Array<InFlight> = []
-    let requeuedKind: number | undefined
-    while (entries.length < take && this.requeued.length > 0) {
-      const retry = this.requeued[0]!
-      // A task that travels alone (rules 7 and 9) takes a message of its own; the others keep
-      // to rule 1, like tasks from the queue.
-      if (entries.length > 0 && (retry.alone || kindOf(retry.pending.submission) !== requeuedKind)) break
-      this.requeued.shift()
+    // Rules 7 and 9: a task back from a dead worker or an unsendable message goes first, alone.
+    while (entries.length === 0 && this.requeued.length > 0) {
+      const retry = this.requeued.shift()!
       this.queuedCount--
       if (retry.pending.cancelled) continue
-      requeuedKind = kindOf(retry.pending.submission)
       this.addTask(slot, message, fields, entries, retry.pending, retry.index, retry.attempts + 1)
-      if (retry.alone) break
     }
-    // Rule 1: single runs coalesce with each other; a map's chunk stays whole and apart. Tasks
-    // back from a dead worker or an unsendable message go first, in a message of their own.
+    // Rule 1: single runs coalesce with each other; a map's chunk stays whole and apart.
     let kind: number | undefined
     while (entries.length === 0 || (kind !== undefined && entries.length < take)) {
       const pending = this.headPending()
@@ -722,7 +721,7 @@ export class Dispatcher implements PoolClient {
       const back: Array<Requeued> = []
       for (const entry of entries) {
         if (entry.pending.cancelled) continue
-        back.push({ pending: entry.pending, index: entry.index, attempts: entry.attempts - 1, alone: true })
+        back.push({ pending: entry.pending, index: entry.index, attempts: entry.attempts - 1 })
         if (this.events.active) this.emitRequeued(entry, "Unsendable")
       }
       this.requeued = [...back, ...this.requeued]
@@ -868,7 +867,7 @@ export class Dispatcher implements PoolClient {
         for (const [id, entry] of slot.inFlight) if (entry.pending === pending) ids.push(id)
         if (ids.length > 0) {
           holders.push(slot)
-          slot.connection.send([Op.Cancel, ...ids])
+          this.sendCancel(slot, ids)
         }
       }
       const grace = this.timers.set(this.options.interruptGraceMillis, () => {
@@ -885,6 +884,23 @@ export class Dispatcher implements PoolClient {
         this.timers.clear(grace)
         resolve()
       }
+    })
+  }
+
+  /** Rule 4: queues a cancel for `slot`; a microtask sends this turn's cancels, one message per worker. */
+  private sendCancel(slot: Slot, ids: ReadonlyArray<number>): void {
+    const queued = this.cancels.get(slot)
+    if (queued !== undefined) {
+      for (const id of ids) queued.push(id)
+      return
+    }
+    this.cancels.set(slot, [...ids])
+    if (this.cancels.size > 1) return
+    queueMicrotask(() => {
+      const cancels = this.cancels
+      this.cancels = new Map()
+      // A worker that died meanwhile had its tasks settled or re-queued (rule 7): nothing to cancel.
+      for (const [slot, ids] of cancels) if (slot.state !== "dead") slot.connection.send([Op.Cancel, ...ids])
     })
   }
 
