@@ -42,7 +42,12 @@ const maxBatch = 12
 /** Only stops a call that hangs; never a measure of anything. */
 const deadline = "20 seconds"
 
-const seed = process.env.HOSTILE_SEED === undefined ? Date.now() % 2_147_483_647 : Number(process.env.HOSTILE_SEED)
+// A new seed each local run explores; CI runs one fixed seed, so a landing is never decided by luck.
+const seed = process.env.HOSTILE_SEED !== undefined
+  ? Number(process.env.HOSTILE_SEED)
+  : process.env.CI !== undefined
+  ? 20_261_202
+  : Date.now() % 2_147_483_647
 const replayPath = process.env.HOSTILE_PATH
 
 // ---------------------------------------------------------------------------------------------
@@ -320,7 +325,12 @@ const violation = (c: Case, exit: Exit.Exit<unknown, unknown>): string | undefin
   if (error instanceof Hung) return `hung past its deadline (${deadline})`
   if (error instanceof TaskError.TaskError) {
     if (error.message.length > maxMessage) return `a message of ${error.message.length} characters`
-    return error.reason._tag === "PayloadInvalid" ? undefined : `TaskError ${error.reason._tag}: ${error.message}`
+    if (error.reason._tag === "PayloadInvalid") return undefined
+    // The fixture's Shift adds a second: a valid Date at the end of the range becomes an invalid
+    // one, which its success Schema rejects — the handler's own defect on that input, typed.
+    const shiftOverflow = c.target === "Shift" && c.value._tag === "Date" &&
+      Math.abs(c.value.time + 1000) > 8.64e15 && error.reason._tag === "Defect"
+    return shiftOverflow ? undefined : `TaskError ${error.reason._tag}: ${error.message}`
   }
   if (error instanceof ActorError.ActorError) {
     if (error.message.length > maxMessage) return `a message of ${error.message.length} characters`
