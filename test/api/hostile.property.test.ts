@@ -30,6 +30,7 @@ import { Actor, ActorError, type Simulation, Task, TaskError, WorkerPool } from 
 import { ActorTasks, BadStart, Counter } from "../fixtures/actors.ts"
 import { Add, ContractTasks, Overdrawn, Shift, Sum, Withdraw } from "../fixtures/tasks.ts"
 import { type Row, rows } from "../support/backends.ts"
+import { everyTrapThrows } from "../fixtures/hostile-values.ts"
 
 // ---------------------------------------------------------------------------------------------
 // Budget: cases per backend (10,000 in all), a batch's size, and a call's deadline
@@ -141,25 +142,6 @@ const caseArbitrary: fc.Arbitrary<Case> = fc.record({
 
 /** Ports made while building values, closed after each batch. */
 const ports: Array<{ close: () => void }> = []
-
-const everyTrapThrows = () =>
-  new Proxy({}, {
-    get: () => {
-      throw new Error("hostile get")
-    },
-    getPrototypeOf: () => {
-      throw new Error("hostile getPrototypeOf")
-    },
-    has: () => {
-      throw new Error("hostile has")
-    },
-    ownKeys: () => {
-      throw new Error("hostile ownKeys")
-    },
-    getOwnPropertyDescriptor: () => {
-      throw new Error("hostile getOwnPropertyDescriptor")
-    }
-  })
 
 const typedArrays = { Float64: Float64Array, Uint8: Uint8Array, Int32: Int32Array, BigInt64: BigInt64Array }
 

@@ -30,6 +30,7 @@ import { Actor, ActorError, type PoolError, type Simulation, Task, TaskError, Wo
 import { ActorTasks, Counter, Smuggle } from "../fixtures/actors.ts"
 import { Add, ContractTasks, Shift, Sleep } from "../fixtures/tasks.ts"
 import { actorReasonOf, reasonOf, rows } from "../support/backends.ts"
+import { everyTrapThrows as makeEveryTrapThrows } from "../fixtures/hostile-values.ts"
 
 const taskEntry = new URL("../fixtures/worker.ts", import.meta.url)
 const actorEntry = new URL("../fixtures/actor-worker.ts", import.meta.url)
@@ -87,24 +88,7 @@ const assertNamesExtra = (error: unknown, kind: string) => {
   assert.include(reason.message, "cannot be sent to a worker", kind)
 }
 
-/** A proxy whose every trap throws: what a prototype looks like to a hostile caller. */
-const everyTrapThrows = new Proxy({}, {
-  get: () => {
-    throw new Error("hostile get")
-  },
-  getPrototypeOf: () => {
-    throw new Error("hostile getPrototypeOf")
-  },
-  has: () => {
-    throw new Error("hostile has")
-  },
-  ownKeys: () => {
-    throw new Error("hostile ownKeys")
-  },
-  getOwnPropertyDescriptor: () => {
-    throw new Error("hostile getOwnPropertyDescriptor")
-  }
-})
+const everyTrapThrows = makeEveryTrapThrows()
 
 /** Polls `check` until it holds (on the simulated backend, in virtual time). */
 const until = <E, R>(what: string, check: Effect.Effect<boolean, E, R>) =>
