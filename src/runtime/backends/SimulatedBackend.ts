@@ -34,7 +34,7 @@ import * as Layer from "effect/Layer"
 import type { Fault } from "../../core/Fault.ts"
 import type { OutcomeName, PoolEvent } from "../../core/PoolEvent.ts"
 import type { WorkerEntry } from "../../core/Worker.ts"
-import { type FromWorker, Op, type Outcome, Result, ResultTimed, Run, type ToWorker, type WorkerExit } from "../protocol/protocol.ts"
+import { type FromWorker, Op, type Outcome, outcomeName, Result, ResultTimed, Run, type ToWorker, type WorkerExit } from "../protocol/protocol.ts"
 import { WorkerRuntime } from "../worker/WorkerRuntime.ts"
 import type { Backend, Capabilities, Connection, PoolSpec, Spawner, Timers, WorkerEvents } from "./Backend.ts"
 import { loadEntry } from "./entry.ts"
@@ -630,17 +630,3 @@ const exitName = (exit: Exit.Exit<unknown, unknown>): OutcomeName =>
     ? "Failure"
     : "Defect"
 
-const outcomeNames: ReadonlyArray<OutcomeName> = [
-  "Success",
-  "Failure",
-  "Defect",
-  "PayloadInvalid",
-  "Interrupted",
-  "Timeout",
-  "Lost",
-  "Unavailable",
-  "Closed",
-  "Saturated"
-]
-
-const outcomeName = (outcome: Outcome): OutcomeName => outcomeNames[outcome] ?? "Lost"

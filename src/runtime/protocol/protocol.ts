@@ -66,6 +66,8 @@
  */
 import type { PoolErrorReason } from "../../core/PoolError.ts"
 
+import type { OutcomeName } from "../../core/PoolEvent.ts"
+
 /** Opcodes. Plain numbers: enums are not erasable syntax. */
 export const Op = {
   Ready: 0,
@@ -112,6 +114,22 @@ export const Outcome = {
   Saturated: 9
 } as const
 export type Outcome = (typeof Outcome)[keyof typeof Outcome]
+
+const outcomeNames: ReadonlyArray<OutcomeName> = [
+  "Success",
+  "Failure",
+  "Defect",
+  "PayloadInvalid",
+  "Interrupted",
+  "Timeout",
+  "Lost",
+  "Unavailable",
+  "Closed",
+  "Saturated"
+]
+
+/** An outcome's name, as events and traces report it. */
+export const outcomeName = (outcome: Outcome): OutcomeName => outcomeNames[outcome] ?? "Lost"
 
 /** How a worker ended: the value of a `Lost` outcome. */
 export interface WorkerExit {

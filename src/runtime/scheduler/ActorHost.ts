@@ -23,8 +23,8 @@ import type { ActorTransport as Transport, Reply } from "../client/ActorTranspor
 import type { Timers } from "../backends/Backend.ts"
 import type { EventHub } from "../observe/EventHub.ts"
 import { cloneIssue } from "../protocol/codec.ts"
-import { type FromWorker, Op, Outcome, type RemoteError, Result, type WorkerExit } from "../protocol/protocol.ts"
-import { type Dispatcher, outcomeName, type WorkerListener } from "./Dispatcher.ts"
+import { type FromWorker, Op, Outcome, outcomeName, type RemoteError, Result, type WorkerExit } from "../protocol/protocol.ts"
+import type { Dispatcher, WorkerListener } from "./Dispatcher.ts"
 
 type State = "placing" | "starting" | "running" | "backoff" | "stopping" | "stopped" | "dead"
 

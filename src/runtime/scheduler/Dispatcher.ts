@@ -55,7 +55,7 @@
  *    by the codec's `cloneIssue`. Other callers' tasks that shared the message run.
  */
 import * as Schema from "effect/Schema"
-import type { DispatchedTask, OutcomeName, PoolStats } from "../../core/PoolEvent.ts"
+import type { DispatchedTask, PoolStats } from "../../core/PoolEvent.ts"
 import { PoolError, PoolErrorReason, WorkerInitFailed } from "../../core/PoolError.ts"
 import type { Connection, Spawner, Timers } from "../backends/Backend.ts"
 import type { ActorTransport } from "../client/ActorTransport.ts"
@@ -66,6 +66,7 @@ import {
   type FromWorker,
   Op,
   Outcome,
+  outcomeName,
   pushRun,
   Result,
   ResultTimed,
@@ -934,18 +935,3 @@ const chunkLimit = (submission: Submission): number => submission.coalesce ? coa
 const initError = (workerId: number, failure: "Failed" | "Timeout", message: string): PoolError =>
   new PoolError({ reason: new WorkerInitFailed({ workerId, failure, message }) })
 
-const outcomeNames: ReadonlyArray<OutcomeName> = [
-  "Success",
-  "Failure",
-  "Defect",
-  "PayloadInvalid",
-  "Interrupted",
-  "Timeout",
-  "Lost",
-  "Unavailable",
-  "Closed",
-  "Saturated"
-]
-
-/** An outcome's name, as events report it. */
-export const outcomeName = (outcome: Outcome): OutcomeName => outcomeNames[outcome] ?? "Lost"
