@@ -184,6 +184,28 @@ export const events = <Tasks extends Any, Actors extends { readonly name: string
     return Stream.fromQueue(queue)
   })
 
+/**
+ * Calls `listener` with each event of the pool serving `group`, as it happens, until the Scope
+ * closes — the same events as `events`, without a stream between.
+ *
+ * **When to use**: for observers that must cost next to nothing — counters, metrics, histograms.
+ * A stream's consumer is a fiber that wakes for every burst of events; a listener is a function
+ * call.
+ *
+ * **Gotchas**: the listener runs on the pool's own path, synchronously, inside the scheduler:
+ * keep it short, never block, and do not call the pool from it. One that throws is removed.
+ */
+export const observe = <Tasks extends Any, Actors extends { readonly name: string }>(
+  group: Group<Tasks, Actors>,
+  listener: (event: PoolEvent) => void,
+  options?: { readonly timings?: boolean | undefined }
+): Effect.Effect<void, never, Runner<Tasks["name"] | Actors["name"]> | Scope.Scope> =>
+  Effect.flatMap(clientOf(group), (client) =>
+    Effect.asVoid(Effect.acquireRelease(
+      Effect.sync(() => client.events.subscribe({ onEvent: listener, timings: options?.timings === true })),
+      (unsubscribe) => Effect.sync(unsubscribe)
+    )))
+
 /** What the pool serving `group` holds right now: workers, queued and in-flight tasks, totals. */
 export const stats = <Tasks extends Any, Actors extends { readonly name: string }>(
   group: Group<Tasks, Actors>

@@ -6,9 +6,11 @@
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -86,6 +88,21 @@ describe.each(rows)("pool seams on $name", (row) => {
         assert.isAtMost(dispatched.at, settled.startedAt! + 1)
         assert.isAtMost(settled.startedAt!, settled.endedAt!)
         assert.isAtMost(settled.endedAt!, settled.at + 1)
+      }).pipe(Effect.scoped, Effect.provide(pool()), row.within))
+
+    it.live("observe: a listener sees the same events as the stream, synchronously, until its scope closes", () =>
+      Effect.gen(function*() {
+        const heard: Array<PoolEvent> = []
+        const recorder = yield* recordEvents(ContractTasks)
+        const listening = yield* Scope.make()
+        yield* WorkerPool.observe(ContractTasks, (event) => void heard.push(event)).pipe(Scope.provide(listening))
+        assert.strictEqual(yield* Task.run(Add, { a: 1, b: 2 }), 3)
+        // The listener heard the settle before the caller resumed.
+        assert.deepStrictEqual(tagsOf(heard, ["Submitted", "Dispatched", "Settled"]), ["Submitted", "Dispatched", "Settled"])
+        assert.deepStrictEqual(heard, (yield* recorder.settle).slice(0, heard.length))
+        yield* Scope.close(listening, Exit.void)
+        yield* Task.run(Add, { a: 1, b: 2 })
+        assert.strictEqual(tagsOf(heard, ["Submitted"]).length, 1, "nothing after its scope closed")
       }).pipe(Effect.scoped, Effect.provide(pool()), row.within))
 
     it.live("without timings asked, settles carry none", () =>

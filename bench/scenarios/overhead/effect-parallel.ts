@@ -2,8 +2,9 @@
  * `effect-parallel/map` — this framework's `Task.map` over all inputs (automatic chunking);
  * `effect-parallel/run` — one `Task.run` per input, all concurrent, no chunking asked for (the
  * pool coalesces concurrent runs into shared messages by itself);
- * `effect-parallel/map+events`, `effect-parallel/run+events` — the same with one subscriber on the
- * pool's event stream counting every event (what an observer costs; unobserved, a pool makes none).
+ * `effect-parallel/map+events`, `effect-parallel/run+events` — the same with one observer counting
+ * every event of the pool (`WorkerPool.observe`: what an observer costs; unobserved, a pool makes
+ * none); `…+stream` — counted through the `WorkerPool.events` stream instead, a batch per pull.
  *
  * `setup` resolves once the pool layer is built, i.e. every worker has loaded its entry, so the
  * reported first-result time is the time from a ready pool to the first answer. Calls run with
@@ -22,25 +23,32 @@ import type { AddInput, OverheadHandle, OverheadVariant } from "./variant.ts"
 
 const entry = new URL("./effect-parallel.worker.ts", import.meta.url)
 
-const start = async (workers: number, observed: boolean) => {
+const start = async (workers: number, observed: "no" | "listener" | "stream") => {
   const scope = Scope.makeUnsafe()
   const context = await Effect.runPromise(
     Layer.buildWithScope(WorkerPool.layer(OverheadTasks, { entry, size: workers }), scope)
   )
   const runPromise = Effect.runPromiseWith(context as Context.Context<Task.Runner<"Add">>)
-  if (observed) {
-    // One subscriber that counts events, consumed as they come, for the pool's lifetime.
-    let counted = 0
+  let counted = 0
+  if (observed === "listener") {
+    await runPromise(WorkerPool.observe(OverheadTasks, () => void counted++).pipe(Scope.provide(scope)))
+  } else if (observed === "stream") {
     await runPromise(Effect.gen(function*() {
       const events = yield* WorkerPool.events(OverheadTasks)
-      yield* Effect.forkIn(Stream.runForEach(events, () => Effect.sync(() => void counted++)), scope)
+      // Counted as they arrive, a batch at a time: what the stream hands over in one pull.
+      yield* Effect.forkIn(Stream.runForEachArray(events, (batch) => Effect.sync(() => void (counted += batch.length))), scope)
     }).pipe(Scope.provide(scope)))
-    void counted
   }
+  void counted
   return { scope, runPromise }
 }
 
-const variant = (name: string, config: string, batch: "map" | "run", observed = false): OverheadVariant => ({
+const variant = (
+  name: string,
+  config: string,
+  batch: "map" | "run",
+  observed: "no" | "listener" | "stream" = "no"
+): OverheadVariant => ({
   name,
   config,
   setup: async (workers): Promise<OverheadHandle> => {
@@ -61,6 +69,8 @@ const variant = (name: string, config: string, batch: "map" | "run", observed = 
 export const variants: ReadonlyArray<OverheadVariant> = [
   variant("effect-parallel/map", "Task.map, automatic chunk size, pipelineDepth 2", "map"),
   variant("effect-parallel/run", "Effect.forEach(Task.run, unbounded): concurrent single runs", "run"),
-  variant("effect-parallel/map+events", "Task.map, with a subscriber counting the pool's events", "map", true),
-  variant("effect-parallel/run+events", "concurrent single runs, with a subscriber counting the pool's events", "run", true)
+  variant("effect-parallel/map+events", "Task.map, with an observer counting the pool's events", "map", "listener"),
+  variant("effect-parallel/run+events", "concurrent single runs, with an observer counting the pool's events", "run", "listener"),
+  variant("effect-parallel/map+stream", "Task.map, with the events stream counted a batch per pull", "map", "stream"),
+  variant("effect-parallel/run+stream", "concurrent single runs, with the events stream counted a batch per pull", "run", "stream")
 ]
