@@ -23,8 +23,10 @@ export interface ActorPool<A extends Actor.Any> {
   readonly busy: ReadonlyArray<number>
 }
 
-type Method<A extends Actor.Any, K extends Actor.MethodName<A>> = Actor.Methods<A>[K]
-type Call<A extends Actor.Any, K extends Actor.MethodName<A>> = Effect.Effect<
+/** A method of an actor, by name. */
+export type Method<A extends Actor.Any, K extends Actor.MethodName<A>> = Actor.Methods<A>[K]
+/** What calling that method on the pool returns. */
+export type Call<A extends Actor.Any, K extends Actor.MethodName<A>> = Effect.Effect<
   Task.Success<Method<A, K>>,
   Task.Error<Method<A, K>> | Actor.CallFailure
 >

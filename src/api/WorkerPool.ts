@@ -42,7 +42,7 @@ import { Dispatcher } from "../runtime/scheduler/Dispatcher.ts"
 import { acquireDispatcher, hostActors, provideTasks } from "./internal/pool.ts"
 
 export { liveThreads }
-export type { PoolEvent, PoolStats } from "../core/PoolEvent.ts"
+export type { DispatchedTask, PoolEvent, PoolStats, WorkerExitKind } from "../core/PoolEvent.ts"
 
 export interface Options {
   /**

@@ -127,21 +127,20 @@ export const isHandle = (u: unknown): u is Handle<Any> => typeof u === "object" 
 // Constructors
 // ---------------------------------------------------------------------------------------------
 
-type PayloadInput = Schema.Top | Schema.Struct.Fields
-type PayloadSchema<P> = P extends Schema.Top ? P : P extends Schema.Struct.Fields ? Schema.Struct<P> : never
-
-interface MethodInput {
-  readonly payload: PayloadInput
+/** How a method is declared in `Actor.make`. */
+export interface MethodInput {
+  readonly payload: Task.PayloadInput
   readonly success?: Schema.Top
   readonly error?: Schema.Top
   /** Starts at once instead of waiting its turn in the mailbox. */
   readonly concurrent?: boolean
 }
 
-type MethodTasks<Name extends string, M extends { readonly [method: string]: MethodInput }> = {
+/** The task each declared method becomes (`<actor>.<method>`). */
+export type MethodTasks<Name extends string, M extends { readonly [method: string]: MethodInput }> = {
   readonly [K in keyof M & string]: Task.Task<
     `${Name}.${K}`,
-    PayloadSchema<M[K]["payload"]>,
+    Task.PayloadSchema<M[K]["payload"]>,
     M[K] extends { readonly success: infer S extends Schema.Top } ? S : Schema.Void,
     M[K] extends { readonly error: infer E extends Schema.Top } ? E : Schema.Never
   >
@@ -154,13 +153,13 @@ type MethodTasks<Name extends string, M extends { readonly [method: string]: Met
  */
 export const make = <
   const Name extends string,
-  const I extends PayloadInput,
+  const I extends Task.PayloadInput,
   const M extends { readonly [method: string]: MethodInput },
   IE extends Schema.Top = Schema.Never
 >(
   name: Name,
   options: { readonly init: I; readonly initError?: IE; readonly methods: M; readonly concurrent?: boolean }
-): Actor<Name, PayloadSchema<I>, IE, MethodTasks<Name, M>> => {
+): Actor<Name, Task.PayloadSchema<I>, IE, MethodTasks<Name, M>> => {
   const methods: Record<string, Task.Any> = {}
   const concurrent = new Set<string>()
   for (const [method, spec] of Object.entries(options.methods)) {

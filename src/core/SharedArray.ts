@@ -73,7 +73,8 @@ export interface Views {
 export type SharedArray<K extends Kind = Kind> = Views[K]
 
 /** Methods of a typed array that write to it. */
-type Writers = "set" | "fill" | "copyWithin" | "reverse" | "sort"
+/** The typed-array methods that write, absent from a read-only view. */
+export type Writers = "set" | "fill" | "copyWithin" | "reverse" | "sort"
 
 /**
  * A read-only view of a shared array: what a handler sees of its payload. Every reading method of
@@ -109,7 +110,8 @@ export interface Matrix<K extends Kind = Kind> {
   readonly data: PlainViews[K]
 }
 
-interface PlainViews {
+/** The plain typed array of each kind. */
+export interface PlainViews {
   readonly Float64: Float64Array
   readonly Float32: Float32Array
   readonly Int32: Int32Array

@@ -68,8 +68,10 @@ export interface Member {
   readonly name: string
 }
 
-type PayloadInput = Schema.Top | Schema.Struct.Fields
-type PayloadSchema<P> = P extends Schema.Top ? P : P extends Schema.Struct.Fields ? Schema.Struct<P> : never
+/** What `payload` may be: a Schema, or the fields of a struct. */
+export type PayloadInput = Schema.Top | Schema.Struct.Fields
+/** The Schema a `payload` stands for. */
+export type PayloadSchema<P> = P extends Schema.Top ? P : P extends Schema.Struct.Fields ? Schema.Struct<P> : never
 
 /**
  * Defines a task. `payload` is a Schema or the fields of a struct; `success` defaults to
