@@ -3,7 +3,7 @@
  * reference and read there without a copy — Ray's object store for numbers.
  *
  * The models and Schemas (see `core/SharedArray.ts`), and the constructors: scoped (`make`,
- * `makeMatrix`, `put`, `retain`), unscoped for a worker's results (`makeUnsafe`,
+ * `makeMatrix`, their `…Uninitialized` forms, `put`, `retain`), unscoped for a worker's results (`makeUnsafe`,
  * `makeMatrixUnsafe`), the liveness check (`isLive`) and the arena (`layerArena`, `arenaStats`).
  * Ownership, reuse and how stale views are caught (and where they are not) are described in
  * `runtime/memory/Arena.ts`.
@@ -43,18 +43,25 @@ export type { ArenaOptions, ArenaStats } from "../runtime/memory/Arena.ts"
 /**
  * A zeroed shared array of `length` elements, owned by the current Scope: when the scope closes
  * (and no task in flight still carries it) its memory returns to the arena.
+ *
+ * **Details**: made in a loop (an image per round), it reuses the memory the last round released,
+ * zeroed in the background between rounds rather than when it is made (`runtime/memory/Arena.ts`,
+ * rule 7). Memory that is about to be overwritten anyway is cheaper from `makeUninitialized`.
  */
 export const make = <K extends Kind>(kind: K, length: number): Effect.Effect<SharedArray<K>, never, Scope.Scope> =>
-  Effect.flatMap(CurrentArena, (arena) =>
-    Effect.acquireRelease(
-      Effect.sync(() => {
-        const grant = arena.acquire(byteLength(kind, length))
-        const array = view(kind, grant.block.buffer, length)
-        register(array, grant)
-        return array
-      }),
-      (array) => Effect.sync(() => releaseMemory(array))
-    ))
+  allocate(kind, length, true)
+
+/**
+ * A shared array of `length` elements whose contents are unspecified (numpy's `empty`): for memory
+ * the caller overwrites in full before anyone reads it. Owned by the current Scope, like `make`.
+ *
+ * **Gotchas**: reused memory holds what its previous owner in this program wrote; nothing is
+ * zeroed, so a kernel that reads an element before writing it reads that.
+ */
+export const makeUninitialized = <K extends Kind>(
+  kind: K,
+  length: number
+): Effect.Effect<SharedArray<K>, never, Scope.Scope> => allocate(kind, length, false)
 
 /**
  * A zeroed `rows × cols` shared matrix owned by the current Scope (see `make`).
@@ -67,14 +74,19 @@ export const makeMatrix = <K extends Kind>(
   kind: K,
   rows: number,
   cols: number
-): Effect.Effect<SharedMatrix<K>, never, Scope.Scope> =>
-  Effect.suspend(() =>
-    Effect.map(make(kind, checkedCount(rows, cols)), (data) => guardedMatrix(rows, cols, data, grantOf(data)!))
-  )
+): Effect.Effect<SharedMatrix<K>, never, Scope.Scope> => allocateMatrix(kind, rows, cols, true)
+
+/** A `rows × cols` shared matrix whose contents are unspecified (see `makeUninitialized`, `makeMatrix`). */
+export const makeMatrixUninitialized = <K extends Kind>(
+  kind: K,
+  rows: number,
+  cols: number
+): Effect.Effect<SharedMatrix<K>, never, Scope.Scope> => allocateMatrix(kind, rows, cols, false)
 
 /**
  * Copies `source` into shared memory owned by the current Scope, once: like `ray.put`, the
- * result can then go to any number of tasks, submitted now or later, without another copy.
+ * result can then go to any number of tasks, submitted now or later, without another copy. The
+ * memory is not zeroed first: the copy writes all of it.
  *
  * **Gotchas**: a matrix's `data` throws once its owners have all let go (see `makeMatrix`).
  */
@@ -86,14 +98,40 @@ export const put: {
   ): Effect.Effect<SharedMatrix<K>, never, Scope.Scope>
 } = (kind: Kind, source: ArrayLike<number> | { rows: number; cols: number; data: ArrayLike<number> }): any =>
   "data" in source && "rows" in source
-    ? Effect.map(makeMatrix(kind, source.rows, source.cols), (m) => {
+    ? Effect.map(allocateMatrix(kind, source.rows, source.cols, false), (m) => {
       m.data.set(source.data)
       return m
     })
-    : Effect.map(make(kind, (source as ArrayLike<number>).length), (a) => {
+    : Effect.map(allocate(kind, (source as ArrayLike<number>).length, false), (a) => {
       a.set(source as ArrayLike<number>)
       return a
     })
+
+const allocate = <K extends Kind>(
+  kind: K,
+  length: number,
+  zeroed: boolean
+): Effect.Effect<SharedArray<K>, never, Scope.Scope> =>
+  Effect.flatMap(CurrentArena, (arena) =>
+    Effect.acquireRelease(
+      Effect.sync(() => {
+        const grant = arena.acquire(byteLength(kind, length), zeroed)
+        const array = view(kind, grant.block.buffer, length)
+        register(array, grant)
+        return array
+      }),
+      (array) => Effect.sync(() => releaseMemory(array))
+    ))
+
+const allocateMatrix = <K extends Kind>(
+  kind: K,
+  rows: number,
+  cols: number,
+  zeroed: boolean
+): Effect.Effect<SharedMatrix<K>, never, Scope.Scope> =>
+  Effect.suspend(() =>
+    Effect.map(allocate(kind, checkedCount(rows, cols), zeroed), (data) => guardedMatrix(rows, cols, data, grantOf(data)!))
+  )
 
 /**
  * Makes the current Scope one more owner of `array` (or a matrix's data): its memory stays valid

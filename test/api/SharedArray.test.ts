@@ -106,6 +106,23 @@ describe.each(backends)("shared arrays on $name", (backend) => {
       assert.strictEqual(stats.allocated, 1, "one copy, however many tasks")
     }).pipe(Effect.scoped, Effect.provide(withPool(backend))))
 
+  it.live("makeUninitialized and put reuse released memory without zeroing it; make hands it out zeroed", () =>
+    Effect.gen(function*() {
+      const first = yield* Effect.scoped(Effect.map(SharedArray.put("Float64", iota(100)), (a) => a.buffer))
+      const reused = yield* SharedArray.makeUninitialized("Float64", 100)
+      assert.strictEqual(reused.buffer, first, "the released block, as it was")
+      assert.strictEqual(reused[99], 100)
+      reused.fill(3)
+      assert.strictEqual(yield* Task.run(SumShared, { values: reused }), 300)
+      const matrix = yield* Effect.scoped(Effect.map(SharedArray.makeMatrixUninitialized("Float64", 10, 10), (m) => {
+        m.data.fill(5)
+        return m.data.buffer
+      }))
+      const zeroed = yield* SharedArray.makeMatrix("Float64", 10, 10)
+      assert.strictEqual(zeroed.data.buffer, matrix)
+      assert.isTrue(zeroed.data.every((x) => x === 0))
+    }).pipe(Effect.scoped, Effect.provide(SharedArray.layerArena()), Effect.provide(withPool(backend))))
+
   it.live("memory stays live while a task holds it after its scope closed, and returns to the arena after", () =>
     Effect.gen(function*() {
       const scope = yield* Scope.make()

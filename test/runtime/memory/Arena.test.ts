@@ -63,14 +63,93 @@ describe("Arena", () => {
     assert.deepStrictEqual([arena.stats().allocated, arena.stats().reused], [2, 1])
   })
 
-  it("rule 4: reused memory is zeroed", () => {
+  it("rule 4: memory handed out zeroed is zero: a clean block, else a new buffer, else a dirty one zeroed at once", () => {
+    const arena = new Arena()
+    const a = make(arena, 4)
+    const b = make(arena, 4)
+    a.view.fill(7)
+    b.view.fill(7)
+    releaseMemory(a.view)
+    // The first zeroed request of a size with only a dirty block idle zeroes it on the spot…
+    const c = make(arena, 4)
+    assert.strictEqual(c.view.buffer, a.view.buffer)
+    assert.deepStrictEqual(Array.from(c.view), [0, 0, 0, 0])
+    // …and makes the size scrubbed: a dirty block released now is zeroed in the background, and
+    // while it is, a new buffer (zero from the OS) is cheaper than writing it on the spot.
+    releaseMemory(b.view)
+    const d = make(arena, 4)
+    assert.notInclude([a.view.buffer, b.view.buffer], d.view.buffer)
+    assert.deepStrictEqual(Array.from(d.view), [0, 0, 0, 0])
+    // Two dirty blocks idle (the background has not run): one is zeroed at once, never a third buffer.
+    c.view.fill(7)
+    d.view.fill(7)
+    releaseMemory(c.view)
+    releaseMemory(d.view)
+    const e = make(arena, 4)
+    assert.deepStrictEqual(Array.from(e.view), [0, 0, 0, 0])
+    assert.deepStrictEqual([arena.stats().allocated, arena.stats().zeroedOnAcquire], [3, 2])
+    arena.close()
+  })
+
+  it("rule 4: an uninitialized request takes a dirty block as it is, and never zeroes", () => {
     const arena = new Arena()
     const a = make(arena, 4)
     a.view.fill(7)
     releaseMemory(a.view)
-    const b = make(arena, 4)
-    assert.strictEqual(b.view.buffer, a.view.buffer)
-    assert.deepStrictEqual(Array.from(b.view), [0, 0, 0, 0])
+    const grant = arena.acquire(32, false)
+    assert.strictEqual(grant.block, a.grant.block)
+    assert.deepStrictEqual(Array.from(new Float64Array(grant.block.buffer)), [7, 7, 7, 7])
+    assert.strictEqual(arena.stats().zeroedOnAcquire, 0)
+    arena.close()
+  })
+
+  it("rule 7: a loop of zeroed blocks finds each one scrubbed between rounds, never zeroed on the spot", async () => {
+    const arena = new Arena()
+    const length = 700_001 // 5.6 MB: three background slices, and a size that is not a multiple of 8 elements' slice
+    const buffers = new Set<SharedArrayBuffer>()
+    let previous = make(arena, length)
+    for (let round = 0; round < 6; round++) {
+      previous.view.fill(round + 1) // the round writes its image
+      releaseMemory(previous.view) // its scope closes as the next round starts
+      const next = make(arena, length)
+      assert.strictEqual(next.view[0], 0)
+      assert.strictEqual(next.view[length - 1], 0)
+      assert.isTrue(next.view.every((x) => x === 0), `round ${round}: a zeroed block`)
+      buffers.add(next.view.buffer)
+      previous = next
+      // The round's work: the thread waits, turning its event loop (a slice per turn).
+      for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve))
+    }
+    const stats = arena.stats()
+    assert.strictEqual(stats.zeroedOnAcquire, 1, "only the first round's, which makes the size scrubbed")
+    assert.strictEqual(stats.allocated, 2, "two blocks take turns: one in use, one scrubbed")
+    assert.isAtLeast(stats.scrubbed, 4)
+    arena.close()
+  })
+
+  it("rule 7: a block taken while being scrubbed stops being scrubbed; closing the arena stops scrubbing", async () => {
+    const arena = new Arena()
+    const bytes = 6 * 1024 * 1024 + 13 // slices, and a tail of single bytes
+    const first = arena.acquire(bytes)
+    const second = arena.acquire(bytes)
+    new Uint8Array(first.block.buffer).fill(9)
+    new Uint8Array(second.block.buffer).fill(9)
+    releaseMemory(new Uint8Array(first.block.buffer)) // a view the arena did not register: released by its buffer
+    const third = arena.acquire(bytes) // zeroes `first` on the spot; the size is scrubbed from now on
+    assert.strictEqual(third.block, first.block)
+    new Uint8Array(first.block.buffer).fill(9)
+    releaseMemory(new Uint8Array(first.block.buffer))
+    await new Promise((resolve) => setImmediate(resolve)) // one slice of `first`
+    const taken = arena.acquire(bytes, false)
+    assert.strictEqual(taken.block, first.block, "taken mid-scrub, as it is")
+    const tail = new Uint8Array(first.block.buffer)
+    assert.strictEqual(tail[0], 0, "the first slice was zeroed")
+    assert.strictEqual(tail[bytes - 1], 9, "the rest was left: it stopped being scrubbed")
+    releaseMemory(new Uint8Array(second.block.buffer))
+    arena.close()
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.notInclude(process.getActiveResourcesInfo(), "Immediate")
+    assert.strictEqual(new Uint8Array(second.block.buffer)[0], 9, "nothing scrubbed after close")
   })
 
   it("rule 5: a payload carrying a released array is rejected at its path, and nothing stays held", () => {
