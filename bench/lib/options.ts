@@ -16,6 +16,10 @@ export interface BenchOptions {
   readonly variants: ReadonlyArray<string> | undefined
   /** Sweeps to run, each row reported from its median pass. */
   readonly passes: number
+  /** numerical: what each round's image is (the Ray post makes a zero image per round). */
+  readonly image: "random" | "zero"
+  /** stateful: the counter's shape (a radix tree, or the Ray post's Map of prefix strings). */
+  readonly counter: "radix" | "map"
 }
 
 /** A mistake in the command line: reported with the usage, not as a crash. */
@@ -38,6 +42,14 @@ export const optionHelp: ReadonlyArray<{ readonly flag: string; readonly text: s
     flag: "--passes n",
     text: "run the whole sweep n times, variants interleaved, and report each row's median pass (default 1)"
   },
+  {
+    flag: "--image random|zero",
+    text: "numerical only: each round makes a random image (default) or a zero one, as the Ray post's loop does"
+  },
+  {
+    flag: "--counter radix|map",
+    text: "stateful only: a radix-tree counter (default) or the Ray post's Map of prefix strings (a large live heap)"
+  },
   { flag: "--help, -h", text: "print this help" }
 ]
 
@@ -48,6 +60,8 @@ export const parseOptions = (argv: ReadonlyArray<string>): BenchOptions => {
   let workers: ReadonlyArray<number> | undefined
   let variants: ReadonlyArray<string> | undefined
   let passes = 1
+  let image: BenchOptions["image"] = "random"
+  let counter: BenchOptions["counter"] = "radix"
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
     const [flag, inline] = arg.includes("=") ? arg.split("=", 2) as [string, string] : [arg, undefined]
@@ -76,9 +90,21 @@ export const parseOptions = (argv: ReadonlyArray<string>): BenchOptions => {
         if (!Number.isInteger(passes) || passes < 1) throw new UsageError(`--passes: not a positive integer: ${v}`)
         break
       }
+      case "--image": {
+        const v = value()
+        if (v !== "random" && v !== "zero") throw new UsageError(`--image: random or zero, got ${v}`)
+        image = v
+        break
+      }
+      case "--counter": {
+        const v = value()
+        if (v !== "radix" && v !== "map") throw new UsageError(`--counter: radix or map, got ${v}`)
+        counter = v
+        break
+      }
       default:
         throw new UsageError(`unknown option: ${arg}`)
     }
   }
-  return { quick, workers, variants, passes }
+  return { quick, workers, variants, passes, image, counter }
 }

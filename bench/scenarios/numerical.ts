@@ -2,10 +2,11 @@
  * Numerical: a 3000×3000 image convolved with one 4×4 filter per worker, [::5, ::5], 10 rounds.
  *
  * The numerical workload of Ray's "10x faster than Python multiprocessing" post
- * (`src/workloads/numerical.ts`): each round makes a new random 3000×3000 image (72 MB of
- * doubles) and convolves it with one random 4×4 filter per worker, in parallel, keeping every
- * 5th row and column. What matters is how the image reaches the workers: by handle over shared
- * memory, or copied into every task.
+ * (`src/workloads/numerical.ts`): each round makes a new 3000×3000 image (72 MB of doubles:
+ * random, or with `--image zero` zero as the post's loop makes it) and convolves it with one
+ * random 4×4 filter per worker, in parallel, keeping every 5th row and column. What matters is
+ * how the image is made and reaches the workers: by handle over shared memory, or copied into
+ * every task.
  *
  * Variants, each in its own child process so its peak RSS is its own:
  * - `serial` (baseline): one thread, the same kernel, filters one after the other;
@@ -18,18 +19,18 @@
  *   `SharedArrayBuffer`, outputs lent once: the floor a hand-written program can reach.
  *
  * Per variant and worker count: `seconds` is the median over `repetitions` runs of the sum of
- * the rounds' *convolution phases* (from handing over the image and filters to having every
- * result); making the random image (≈ 45 ms in one thread, ~8× one convolution) happens in the
- * round but outside that phase, the same for every variant, and is reported with it as
- * `s+images` (`notes.secondsWithImages`). The pool is warm: start-up (`setup ms`) and the first
- * round (`first ms`) are reported separately. `ratio` is serial's seconds over the variant's at
- * the same worker count. `round ms` is the median of every measured round's convolution phase (a
- * typical round, which the rounds this VM slows down in streaks do not move; its `round vs serial` is
- * serial's over the variant's). `check` is `ok` when every output of every round is bit-identical
+ * whole rounds, as the Ray post's loop times them: making the image (in the variant's own memory,
+ * the way its users would) and convolving it. `compute s` is the convolution phases alone (from
+ * handing over the image and filters to having every result; `notes.computeSeconds`). The pool is
+ * warm: start-up (`setup ms`) and the first round (`first ms`) are reported separately. `ratio`
+ * is serial's seconds over the variant's at the same worker count. `round ms` is the median of
+ * every measured round's convolution phase (a typical round, which the rounds this VM slows down
+ * in streaks do not move). `check` is `ok` when every output of every round is bit-identical
  * to serial's. Peak RSS growth from 1 worker to 2 shows per-worker copies (`notes.imageMB` is one
  * image, in the same MiB as `peakRssMB`).
  *
- * `--quick`: a 1000×1000 image, 5 rounds. Workers default to 1..cores.
+ * `--quick`: a 1000×1000 image, 5 rounds. Workers default to 1..cores. With `--image zero` the
+ * record is `numerical-zero`.
  */
 import { type BenchOptions, cores } from "../lib/options.ts"
 import { type Check, makeRecord, type Result, writeRecord } from "../lib/record.ts"
@@ -68,12 +69,12 @@ export const run = async (options: BenchOptions): Promise<void> => {
     {
       header: "seconds",
       align: "right",
-      meaning: `sum of the ${size.rounds} rounds' convolution phases, pool warm (median of ${size.repetitions} runs); making the image is outside it`
+      meaning: `sum of the ${size.rounds} whole rounds (make the ${options.image} image, convolve), pool warm, median of ${size.repetitions} runs`
     },
     { header: `vs ${BASELINE}`, align: "right", meaning: "serial's seconds over the variant's, same worker count (higher is better)" },
+    { header: "compute s", align: "right", meaning: "the rounds' convolution phases alone (making the image left out)" },
+    { header: "compute vs", align: "right", meaning: "serial's compute s over the variant's" },
     { header: "round ms", align: "right", meaning: "the median round's convolution phase: a typical round, which slow spells of the machine move less" },
-    { header: "round vs serial", align: "right", meaning: "serial's round ms over the variant's" },
-    { header: "s+images", align: "right", meaning: "seconds plus making the rounds' random images (the same work for every variant)" },
     { header: "setup ms", align: "right", meaning: "starting the pool or threads, before the first round" },
     { header: "first ms", align: "right", meaning: "the first round, cold, not in seconds" },
     { header: "peak MB", align: "right", meaning: "peak resident memory of the variant's process, worker threads included" },
@@ -81,7 +82,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
   ]
 
   process.stdout.write(
-    `numerical: ${size.rows}x${size.cols} image (${imageMB} MiB), 4x4 filters, ${size.rounds} rounds x ` +
+    `numerical: ${size.rows}x${size.cols} ${options.image} image (${imageMB} MiB), 4x4 filters, ${size.rounds} rounds x ` +
       `${size.repetitions} repetitions after ${size.warmupRounds} warm-up rounds, workers ${workerCounts.join(",")}, ${options.passes} pass${options.passes === 1 ? "" : "es"}, ${cores()} cores, node ${process.version}\n`
   )
   printLegend(columns)
@@ -90,8 +91,14 @@ export const run = async (options: BenchOptions): Promise<void> => {
     registered,
     workerCounts,
     measure: { module: new URL("./numerical/measure.ts", import.meta.url), export: "measureVariant" },
-    input: ({ module, variant }, workers): MeasureInput => ({ module: module.href, variant: variant.name, workers, ...size }),
-    describe: (m) => `${fmt(m.seconds * 1000, 1)} ms`,
+    input: ({ module, variant }, workers): MeasureInput => ({
+      module: module.href,
+      variant: variant.name,
+      workers,
+      image: options.image,
+      ...size
+    }),
+    describe: (m) => `${fmt(m.seconds * 1000, 1)} ms (compute ${fmt(m.computeSeconds * 1000, 1)})`,
     passes: options.passes
   })
 
@@ -104,12 +111,13 @@ export const run = async (options: BenchOptions): Promise<void> => {
   const results: ReadonlyArray<Result> = timedResults(rows, rows.map(checkOf), BASELINE)
 
   const notes: Record<string, unknown> = {
-    workload: "randomImage(rows, cols) per round; one randomFilter(4) per worker; convolve2d full [::5, ::5]",
+    workload: `${options.image === "zero" ? "a zero image" : "randomImage(rows, cols)"} per round; one randomFilter(4) per worker; convolve2d full [::5, ::5]`,
+    image: options.image,
     ...size,
     passes: options.passes,
     imageMB,
-    timed: "seconds = sum of the rounds' convolution phases (images made outside the phase, same for all)",
-    secondsWithImages: keyed(rows, workerCounts, (r) => r.measurement?.secondsWithImages),
+    timed: "seconds = sum of whole rounds (make the image, convolve); computeSeconds = the convolution phases alone",
+    computeSeconds: keyed(rows, workerCounts, (r) => r.measurement?.computeSeconds),
     roundMedianMs: keyed(rows, workerCounts, (r) => r.measurement?.roundMedianMs),
     coldStart: keyed(rows, workerCounts, (r) =>
       r.measurement === undefined ? undefined : { setupMs: r.measurement.setupMs, firstRoundMs: r.measurement.firstRoundMs }),
@@ -120,7 +128,12 @@ export const run = async (options: BenchOptions): Promise<void> => {
   }
   Object.assign(notes, problemNotes(rows, workerCounts))
 
-  const record = makeRecord({ scenario: "numerical", baseline: BASELINE, results, notes })
+  const record = makeRecord({
+    scenario: options.image === "zero" ? "numerical-zero" : "numerical",
+    baseline: BASELINE,
+    results,
+    notes
+  })
   const path = await writeRecord(record)
 
   process.stdout.write("\n")
@@ -128,15 +141,16 @@ export const run = async (options: BenchOptions): Promise<void> => {
     columns,
     results.map((r, i) => {
       const m = rows[i]!.measurement
-      const serialRound = rows.find((b) => b.variant.name === BASELINE && b.workers === r.workers)?.measurement?.roundMedianMs
+      const serialCompute = rows.find((b) => b.variant.name === BASELINE && b.workers === r.workers)?.measurement
+        ?.computeSeconds
       return [
         r.variant,
         String(r.workers),
         fmt(r.seconds, 3),
         r.ratio === null ? "-" : `${fmt(r.ratio, 2)}x`,
+        fmt(m?.computeSeconds, 3),
+        m === undefined || serialCompute === undefined ? "-" : `${fmt(serialCompute / m.computeSeconds, 2)}x`,
         fmt(m?.roundMedianMs, 2),
-        m === undefined || serialRound === undefined ? "-" : `${fmt(serialRound / m.roundMedianMs, 2)}x`,
-        fmt(m?.secondsWithImages, 3),
         fmt(m?.setupMs),
         fmt(m?.firstRoundMs, 1),
         fmt(r.peakRssMB),

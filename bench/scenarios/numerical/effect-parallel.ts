@@ -1,7 +1,8 @@
 /**
- * `effect-parallel/shared` — the image is made in shared memory (`SharedArray.makeMatrix`, scoped
- * to the round, so its memory goes back to the arena and the next round reuses it) and crosses to
- * the workers as a handle; each worker writes its result into an output the caller lends it
+ * `effect-parallel/shared` — the image is made in shared memory, scoped to the round, so its
+ * memory goes back to the arena and the next round reuses it (random images:
+ * `SharedArray.makeMatrixUninitialized`, overwritten in full; zero images: `SharedArray.makeMatrix`,
+ * which the arena zeroes between rounds) and crosses to the workers as a handle; each worker writes its result into an output the caller lends it
  * (`memory: "output"`, made once and rewritten every round), so no buffer is made per task.
  *
  * `effect-parallel/clone` — the same pool with a plain `Float64Array` image: copied into every
@@ -12,7 +13,13 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import { SharedArray, WorkerPool } from "../../../src/index.ts"
-import { convolve2dStridedShape, type Matrix, randomImage, type ReadonlyMatrix } from "../../../src/workloads/convolve.ts"
+import {
+  convolve2dStridedShape,
+  makeMatrix,
+  type Matrix,
+  randomImage,
+  type ReadonlyMatrix
+} from "../../../src/workloads/convolve.ts"
 import { copiedRound, NumericalTasks, sharedRoundInto } from "../../../src/workloads/numerical.ts"
 import type { NumericalVariant, RoundOutput } from "./variant.ts"
 
@@ -47,13 +54,15 @@ const make = (name: string, config: string, shared: boolean): NumericalVariant =
       return previous === undefined ? Effect.void : Scope.close(previous, Exit.void)
     })
     return {
-      round: ({ cols, filters, imageSeed, rows }) =>
+      round: ({ cols, filters, image: kind, imageSeed, rows }) =>
         run<RoundOutput, unknown>(
           shared
             ? Effect.andThen(nextRound, Effect.suspend(() => Effect.gen(function*() {
               const t0 = performance.now()
-              const image = yield* SharedArray.makeMatrix("Float64", rows, cols)
-              randomImage(rows, cols, imageSeed, image.data)
+              const image = kind === "zero"
+                ? yield* SharedArray.makeMatrix("Float64", rows, cols)
+                : yield* SharedArray.makeMatrixUninitialized("Float64", rows, cols)
+              if (kind === "random") randomImage(rows, cols, imageSeed, image.data)
               const t1 = performance.now()
               // Outputs lent to the workers (numpy's out=): made once, rewritten every round.
               const outputs = yield* outputsFor(image, filters)
@@ -62,7 +71,7 @@ const make = (name: string, config: string, shared: boolean): NumericalVariant =
             }).pipe(Scope.provide(roundScope!))))
             : Effect.suspend(() => {
               const t0 = performance.now()
-              const image = randomImage(rows, cols, imageSeed)
+              const image = kind === "zero" ? makeMatrix(rows, cols) : randomImage(rows, cols, imageSeed)
               const t1 = performance.now()
               return Effect.map(copiedRound(image, filters), (outputs) => ({
                 outputs,

@@ -4,9 +4,9 @@
  *
  * Order: setup (cold start) -> `warmupRounds` warm-up rounds (the first reported, none counted)
  * -> `repetitions` runs
- * of `rounds` rounds -> close. A run's time is the sum of its rounds' convolution phases; the
- * images are made inside each round but outside that phase (see `numerical.ts`). The outputs of
- * the last run are fingerprinted so the parent can compare them with serial's.
+ * of `rounds` rounds -> close. A run's time is the sum of its whole rounds: making the image and
+ * convolving it; the convolution phases alone are kept beside it (see `numerical.ts`). The outputs
+ * of the last run are fingerprinted so the parent can compare them with serial's.
  */
 import { fnv1aStream } from "../../lib/digest.ts"
 import { median, round as roundTo } from "../../lib/stats.ts"
@@ -27,18 +27,19 @@ export interface MeasureInput {
    * round where serial's runs once per filter, so a single round would leave workers less warm.
    */
   readonly warmupRounds: number
+  readonly image: "random" | "zero"
 }
 
 export interface Measurement {
   readonly setupMs: number
   /** The first warm-up round's convolution phase: the pool's first work. */
   readonly firstRoundMs: number
-  /** Seconds of each run's convolution phases. */
+  /** Seconds of each run's whole rounds (making the image, then convolving it). */
   readonly samples: ReadonlyArray<number>
-  /** Median run seconds. */
+  /** Median run seconds, whole rounds. */
   readonly seconds: number
-  /** Median run seconds including making the images. */
-  readonly secondsWithImages: number
+  /** Median run seconds of the convolution phases alone. */
+  readonly computeSeconds: number
   /**
    * The median of every measured round's convolution phase, in ms: a typical round. Unlike a run's
    * sum, it is not moved by the rounds this VM slows down in streaks (both threads' kernels at once,
@@ -60,6 +61,7 @@ export const measureVariant = async (input: MeasureInput): Promise<Measurement> 
     const roundInput = (round: number) => ({
       rows: input.rows,
       cols: input.cols,
+      image: input.image,
       imageSeed: imageSeed(round),
       filters: roundFilters(round, input.workers)
     })
@@ -67,7 +69,7 @@ export const measureVariant = async (input: MeasureInput): Promise<Measurement> 
     for (let round = 1; round < input.warmupRounds; round++) await handle.round(roundInput(-1 - round))
 
     const samples: Array<number> = []
-    const withImages: Array<number> = []
+    const compute: Array<number> = []
     const roundMs: Array<number> = []
     let digest = fnv1aStream()
     for (let repetition = 0; repetition < input.repetitions; repetition++) {
@@ -82,8 +84,8 @@ export const measureVariant = async (input: MeasureInput): Promise<Measurement> 
         roundMs.push(out.convolveMs)
         for (const o of out.outputs) digest.update(new Uint8Array(o.data.buffer, o.data.byteOffset, o.data.byteLength))
       }
-      samples.push(convolveMs / 1000)
-      withImages.push((convolveMs + imageMs) / 1000)
+      samples.push((convolveMs + imageMs) / 1000)
+      compute.push(convolveMs / 1000)
     }
     const c0 = performance.now()
     await handle.close()
@@ -92,7 +94,7 @@ export const measureVariant = async (input: MeasureInput): Promise<Measurement> 
       firstRoundMs: roundTo(firstRoundMs),
       samples: samples.map((s) => roundTo(s)),
       seconds: roundTo(median(samples)),
-      secondsWithImages: roundTo(median(withImages)),
+      computeSeconds: roundTo(median(compute)),
       roundMedianMs: roundTo(median(roundMs)),
       digest: digest.digest(),
       closeMs: roundTo(performance.now() - c0)

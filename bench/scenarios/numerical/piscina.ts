@@ -25,15 +25,19 @@ const make = (name: string, config: string, shared: boolean): NumericalVariant =
     })
     let buffer: SharedArrayBuffer | undefined
     return {
-      round: async ({ cols, filters, imageSeed, rows }) => {
+      round: async ({ cols, filters, image: kind, imageSeed, rows }) => {
         const t0 = performance.now()
         let image: Float64Array<ArrayBufferLike>
         if (shared) {
-          if (buffer === undefined || buffer.byteLength !== rows * cols * 8) buffer = new SharedArrayBuffer(rows * cols * 8)
-          image = randomImage(rows, cols, imageSeed, new Float64Array(buffer)).data
+          // Zero images: a new buffer per round, as for raw threads (see raw.ts).
+          if (kind === "zero" || buffer === undefined || buffer.byteLength !== rows * cols * 8) {
+            buffer = new SharedArrayBuffer(rows * cols * 8)
+          }
+          image = new Float64Array(buffer)
         } else {
-          image = randomImage(rows, cols, imageSeed).data
+          image = new Float64Array(rows * cols)
         }
+        if (kind === "random") randomImage(rows, cols, imageSeed, image)
         const t1 = performance.now()
         const results = await Promise.all(filters.map((filter) =>
           pool.run({ image, rows, cols, filter: filter.data as Float64Array, filterSize: filter.rows, stride: DEFAULT_STRIDE })

@@ -1,7 +1,9 @@
 /**
  * `raw-threads/shared` — the floor of what a hand-written program can reach, no library: one
- * plain `worker_threads` Worker per filter, one `SharedArrayBuffer` image refilled every round,
- * outputs in shared memory made once and rewritten every round, an id-only reply.
+ * plain `worker_threads` Worker per filter, one `SharedArrayBuffer` image refilled every round
+ * (random images) or a new one per round (zero images: a new buffer is zero, which is free until
+ * touched, the cheapest a hand-written `np.zeros` can be), outputs in shared memory made once and
+ * rewritten every round, an id-only reply.
  */
 import { Worker } from "node:worker_threads"
 import { convolve2dStridedShape, DEFAULT_STRIDE, makeMatrix, type Matrix, randomImage } from "../../../src/workloads/convolve.ts"
@@ -33,10 +35,12 @@ const rawShared: NumericalVariant = {
         thread.postMessage(request)
       })
     return {
-      round: async ({ cols, filters, imageSeed, rows }) => {
+      round: async ({ cols, filters, image: kind, imageSeed, rows }) => {
         const t0 = performance.now()
-        if (image === undefined || image.length !== rows * cols) image = new Float64Array(new SharedArrayBuffer(rows * cols * 8))
-        randomImage(rows, cols, imageSeed, image)
+        if (kind === "zero" || image === undefined || image.length !== rows * cols) {
+          image = new Float64Array(new SharedArrayBuffer(rows * cols * 8))
+        }
+        if (kind === "random") randomImage(rows, cols, imageSeed, image)
         const shape = convolve2dStridedShape({ rows, cols, data: image }, filters[0]!)
         if (outputs.length !== filters.length || outputs[0]!.rows !== shape.rows || outputs[0]!.cols !== shape.cols) {
           outputs = filters.map(() =>

@@ -11,7 +11,11 @@ import { type Matrix, randomFilter, type ReadonlyMatrix } from "../../../src/wor
 export interface RoundInput {
   readonly rows: number
   readonly cols: number
-  /** The round's image is `randomImage(rows, cols, imageSeed)`, made in the variant's own memory. */
+  /**
+   * The round's image, made by the variant in its own memory, the way its users would: random,
+   * `randomImage(rows, cols, imageSeed)`; zero, a new zero image (the Ray post's `np.zeros` per round).
+   */
+  readonly image: "random" | "zero"
   readonly imageSeed: number
   /** One filter per worker. */
   readonly filters: ReadonlyArray<Matrix>
@@ -20,7 +24,7 @@ export interface RoundInput {
 export interface RoundOutput {
   /** One result per filter, in filter order. */
   readonly outputs: ReadonlyArray<ReadonlyMatrix>
-  /** Making the image (not part of the convolution phase). */
+  /** Making the image (part of the round, not of its convolution phase). */
   readonly imageMs: number
   /** From handing the image and filters to the variant to having every result. */
   readonly convolveMs: number
