@@ -96,7 +96,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
   ]
 
   process.stdout.write(
-    `stateful: ${fmt(size.documents)} documents x ${fmt(size.wordsPerDocument)} words, ` +
+    `stateful: ${options.counter} counters, ${fmt(size.documents)} documents x ${fmt(size.wordsPerDocument)} words, ` +
       `${size.repetitions} repetitions, ${fmt(size.roundTrips)} round trips, workers ${workerCounts.join(",")}, ${options.passes} pass${options.passes === 1 ? "" : "es"}, ` +
       `${cores()} cores, node ${process.version}\n`
   )
@@ -106,7 +106,13 @@ export const run = async (options: BenchOptions): Promise<void> => {
     registered,
     workerCounts,
     measure: { module: new URL("./stateful/measure.ts", import.meta.url), export: "measureVariant" },
-    input: ({ variant, module }, workers): MeasureInput => ({ module: module.href, variant: variant.name, workers, ...size }),
+    input: ({ variant, module }, workers): MeasureInput => ({
+      module: module.href,
+      variant: variant.name,
+      workers,
+      counter: options.counter,
+      ...size
+    }),
     describe: (m) => `${fmt(m.seconds, 3)} s, call p50 ${fmt(m.latency.p50us, 1)} µs`,
     passes: options.passes
   })
@@ -132,7 +138,8 @@ export const run = async (options: BenchOptions): Promise<void> => {
   const results: ReadonlyArray<Result> = timedResults(rows, checks.map((c) => c.check), BASELINE)
 
   const notes: Record<string, unknown> = {
-    workload: "streaming prefix count; document i -> counter i % workers; popular sets unioned",
+    workload: `streaming prefix count (${options.counter} counters); document i -> counter i % workers; popular sets unioned`,
+    counter: options.counter,
     ...size,
     passes: options.passes,
     latencyReference: LATENCY_REFERENCE,
@@ -145,7 +152,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
   }
   Object.assign(notes, problemNotes(rows, workerCounts, (_r, i) => checks[i]!.why))
 
-  const path = await writeRecord(makeRecord({ scenario: "stateful", baseline: BASELINE, results, notes }))
+  const path = await writeRecord(makeRecord({ scenario: options.counter === "map" ? "stateful-map" : "stateful", baseline: BASELINE, results, notes }))
 
   process.stdout.write("\n")
   printTable(

@@ -315,6 +315,7 @@ const OptionsSchema = Schema.Struct({
   resourceLimits: Schema.optional(Schema.Struct({
     // V8 aborts the whole process for an old generation under 3 MB.
     maxOldGenerationSizeMb: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 4, maximum: 1_048_576 }))),
-    maxYoungGenerationSizeMb: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 65_536 })))
+    // 0 keeps V8's own default (Node passes only positive limits on to V8).
+    maxYoungGenerationSizeMb: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65_536 })))
   }))
 })

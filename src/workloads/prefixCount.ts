@@ -3,8 +3,10 @@
  * post: a streaming count of word prefixes that remembers the popular ones.
  *
  * Contains the document model (`Document`, `makeDocuments`), the per-worker
- * state (`StreamingPrefixCount`) and the single-thread baseline
- * (`serialPrefixCount`) that the parallel versions are measured against.
+ * state in two shapes (`StreamingPrefixCount`, a compact radix tree, and
+ * `MapPrefixCount`, the post's own dict of prefix strings: a large live heap
+ * of small objects) and the single-thread baseline (`serialPrefixCount`) that
+ * the parallel versions are measured against.
  *
  * The post's Python, which `StreamingPrefixCount.add` reproduces:
  *
@@ -75,6 +77,61 @@ export const wordsOf = (document: Document): Array<string> => {
   return words
 }
 
+/** What a counter does, whatever its shape. */
+export interface PrefixCount {
+  add(document: Document | ReadonlyArray<string>): void
+  count(prefix: string): number
+  popular(): Set<string>
+  readonly size: number
+}
+
+/** The counter shapes: `radix` (`StreamingPrefixCount`), `map` (`MapPrefixCount`). */
+export type CounterKind = "radix" | "map"
+
+export const makePrefixCount = (kind: CounterKind = "radix"): PrefixCount =>
+  kind === "map" ? new MapPrefixCount() : new StreamingPrefixCount()
+
+/**
+ * The post's counter as its Python has it: a `Map` from every prefix string to
+ * its count, and a `Set` of the popular ones. A word of 20 letters makes 19
+ * prefix strings, so 100,000 words keep ~1.9 M small strings and map entries
+ * alive: a few hundred MB of heap per counter, the shape that tests a worker's
+ * garbage collector (the radix tree keeps a few typed arrays instead).
+ */
+export class MapPrefixCount implements PrefixCount {
+  readonly #counts = new Map<string, number>()
+  readonly #popular = new Set<string>()
+
+  add(document: Document | ReadonlyArray<string>): void {
+    const words = typeof document === "string" ? wordsOf(document) : document
+    for (const word of words) {
+      for (let i = 1; i < word.length; i++) {
+        const prefix = word.slice(0, i)
+        const count = (this.#counts.get(prefix) ?? 0) + 1
+        this.#counts.set(prefix, count)
+        if (count > POPULAR_THRESHOLD) this.#popular.add(prefix)
+      }
+    }
+  }
+
+  count(prefix: string): number {
+    return this.#counts.get(prefix) ?? 0
+  }
+
+  popular(): Set<string> {
+    return new Set(this.#popular)
+  }
+
+  get size(): number {
+    return this.#counts.size
+  }
+
+  /** Every prefix counted so far, with its count. */
+  get counts(): ReadonlyMap<string, number> {
+    return this.#counts
+  }
+}
+
 /**
  * The post's `StreamingPrefixCount` actor state: counts every proper prefix
  * (`word[:i]` for `i` in `1..len(word)-1`) of every word added, and records a
@@ -97,7 +154,7 @@ export const wordsOf = (document: Document): Array<string> => {
  * Gotchas: state only grows, by about 50-75 bytes per distinct word of 20
  * letters.
  */
-export class StreamingPrefixCount {
+export class StreamingPrefixCount implements PrefixCount {
   /** Node arrays; node 0 is the root (the empty prefix). A node is the edge from its parent. */
   #parent = new Int32Array(INITIAL_NODES)
   /** Where the edge's characters start in `#chars`, and how many there are. */
@@ -306,11 +363,15 @@ export class StreamingPrefixCount {
  * a single counter over all documents, since each counter sees only its share;
  * that is the post's semantics, and what the parallel versions must match.
  */
-export const serialPrefixCount = (documents: ReadonlyArray<Document | ReadonlyArray<string>>, counters: number): Set<string> => {
+export const serialPrefixCount = (
+  documents: ReadonlyArray<Document | ReadonlyArray<string>>,
+  counters: number,
+  kind: CounterKind = "radix"
+): Set<string> => {
   if (!Number.isInteger(counters) || counters < 1) {
     throw new RangeError(`serialPrefixCount: counters must be a positive integer, got ${counters}`)
   }
-  const states = Array.from({ length: counters }, () => new StreamingPrefixCount())
+  const states = Array.from({ length: counters }, () => makePrefixCount(kind))
   documents.forEach((document, i) => states[i % counters]!.add(document))
   return unionPopular(states.map((state) => state.popular()))
 }

@@ -10,11 +10,11 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { Actor, SharedArray, Task } from "../index.ts"
 import { loadMlp } from "./mlp.ts"
-import { StreamingPrefixCount } from "./prefixCount.ts"
+import { makePrefixCount } from "./prefixCount.ts"
 
-/** Ray's streaming prefix count: documents in, popular prefixes out. */
+/** Ray's streaming prefix count: documents in, popular prefixes out (a radix tree unless `counter: "map"`). */
 export const PrefixCounter = Actor.make("PrefixCounter", {
-  init: Schema.Struct({}),
+  init: { counter: Schema.optional(Schema.Literals(["radix", "map"])) },
   methods: {
     add: { payload: { document: Schema.String } },
     popular: { payload: Schema.Struct({}), success: Schema.Array(Schema.String) },
@@ -23,14 +23,14 @@ export const PrefixCounter = Actor.make("PrefixCounter", {
   }
 })
 
-export const prefixCounter = Actor.implement(PrefixCounter, () =>
+export const prefixCounter = Actor.implement(PrefixCounter, ({ counter }) =>
   Effect.sync(() => {
-    let state = new StreamingPrefixCount()
+    let state = makePrefixCount(counter)
     return {
       add: ({ document }) => Effect.sync(() => state.add(document)),
       popular: () => Effect.sync(() => [...state.popular()]),
       count: ({ prefix }) => Effect.sync(() => state.count(prefix)),
-      reset: () => Effect.sync(() => void (state = new StreamingPrefixCount()))
+      reset: () => Effect.sync(() => void (state = makePrefixCount(counter)))
     }
   }))
 

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as fc from "fast-check"
 import {
   makeDocuments,
-  POPULAR_THRESHOLD,
+  MapPrefixCount,
   serialPrefixCount,
   StreamingPrefixCount,
   unionPopular,
@@ -10,19 +10,17 @@ import {
   wordsOf
 } from "../../src/workloads/prefixCount.ts"
 
-/** The post's Python, transcribed literally: the oracle for the trie. */
+/** The post's Python, transcribed literally (the `map` counter): the oracle for the radix tree. */
 class NaivePrefixCount {
-  readonly counts = new Map<string, number>()
-  readonly popular = new Set<string>()
+  readonly #counter = new MapPrefixCount()
+  get counts(): ReadonlyMap<string, number> {
+    return this.#counter.counts
+  }
+  get popular(): Set<string> {
+    return this.#counter.popular()
+  }
   add(words: ReadonlyArray<string>): void {
-    for (const word of words) {
-      for (let i = 1; i < word.length; i++) {
-        const prefix = word.slice(0, i)
-        const count = (this.counts.get(prefix) ?? 0) + 1
-        this.counts.set(prefix, count)
-        if (count > POPULAR_THRESHOLD) this.popular.add(prefix)
-      }
-    }
+    this.#counter.add(words)
   }
 }
 
@@ -138,6 +136,11 @@ describe("serialPrefixCount", () => {
     const expected = unionPopular(counters.map((counter) => counter.popular))
     assert.isAbove(expected.size, 0)
     assert.deepStrictEqual(sorted(serialPrefixCount(documents, 3)), sorted(expected))
+  })
+
+  it("gives the same popular set with either counter shape", () => {
+    const documents = makeDocuments(4, 1_000, 5)
+    assert.deepStrictEqual(sorted(serialPrefixCount(documents, 2, "map")), sorted(serialPrefixCount(documents, 2, "radix")))
   })
 
   it("rejects a non-positive number of counters", () => {

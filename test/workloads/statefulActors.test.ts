@@ -29,17 +29,17 @@ afterEach(() => {
 })
 
 describe("actor workloads", () => {
-  it.live("prefix-count actors, documents round-robin, give serial's popular set", () =>
+  it.live.each(["radix", "map"] as const)("prefix-count actors (%s counters), documents round-robin, give serial's popular set", (counter) =>
     Effect.gen(function*() {
       const documents = makeDocuments(6, 2_000, 3)
-      const counters = yield* Actor.spawnMany(PrefixCounter, 2, {})
+      const counters = yield* Actor.spawnMany(PrefixCounter, 2, { counter })
       // Sent without waiting: each actor still takes its documents in order.
       yield* Effect.forEach(documents, (document, i) => counters[i % 2]!.call("add", { document }), {
         concurrency: "unbounded",
         discard: true
       })
       const sets = yield* Effect.forEach(counters, (c) => c.call("popular", {}))
-      assert.deepStrictEqual([...unionPopular(sets)].sort(), [...serialPrefixCount(documents, 2)].sort())
+      assert.deepStrictEqual([...unionPopular(sets)].sort(), [...serialPrefixCount(documents, 2, counter)].sort())
     }).pipe(Effect.scoped, Effect.provide(pool)))
 
   it.live("classifier actors load the model once each and match the serial predictions", () =>

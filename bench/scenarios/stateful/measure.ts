@@ -23,6 +23,7 @@ export interface MeasureInput {
   readonly module: string
   readonly variant: string
   readonly workers: number
+  readonly counter: "radix" | "map"
   readonly documents: number
   readonly wordsPerDocument: number
   readonly seed: number
@@ -57,7 +58,7 @@ export const measureVariant = async (input: MeasureInput): Promise<Measurement> 
   const documents = makeDocuments(input.documents, input.wordsPerDocument, input.seed)
   const probes = probePrefixes(documents)
 
-  const setup = await timed(() => variant.setup(input.workers))
+  const setup = await timed(() => variant.setup(input.workers, input.counter))
   const handle = setup.value
   try {
     const samples: Array<number> = []

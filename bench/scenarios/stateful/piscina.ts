@@ -57,13 +57,14 @@ const piscina: StatefulVariant = {
   name: "piscina",
   config: "module-level counter per thread, min = max = workers, loadBalancer pinning counter -> thread, " +
     "concurrentTasksPerWorker 1024, idleTimeout Infinity",
-  setup: async (workers) => {
+  setup: async (workers, counter) => {
     const pool = new Piscina({
       filename,
       minThreads: workers,
       maxThreads: workers,
       idleTimeout: Infinity,
       concurrentTasksPerWorker: 1024,
+      workerData: { counter },
       loadBalancer: pinningBalancer()
     })
     const call = <A>(counter: number, task: CounterTask): Promise<A> => {

@@ -4,15 +4,17 @@
  * on the caller's side by the pinning load balancer in `piscina.ts`; here a
  * thread only knows "my counter".
  */
-import { StreamingPrefixCount } from "../../../src/workloads/prefixCount.ts"
+import { workerData } from "node:worker_threads"
+import { type CounterKind, makePrefixCount } from "../../../src/workloads/prefixCount.ts"
 import type { CounterTask } from "./piscina.ts"
 
-let state = new StreamingPrefixCount()
+const kind = (workerData as { counter: CounterKind }).counter
+let state = makePrefixCount(kind)
 
 export default (task: CounterTask): unknown => {
   switch (task.op) {
     case "reset":
-      state = new StreamingPrefixCount()
+      state = makePrefixCount(kind)
       return null
     case "add":
       state.add(task.arg)

@@ -6,6 +6,7 @@
  * calls are pipelined, and per-worker message order gives per-counter order.
  */
 import { Worker } from "node:worker_threads"
+import type { CounterKind } from "../../../src/workloads/prefixCount.ts"
 import type { StatefulHandle, StatefulVariant } from "./variant.ts"
 
 /** `[id, op, arg]`; `arg` is the document for `add`, the prefix for `count`. */
@@ -23,8 +24,8 @@ interface Pending {
 const script = new URL("./raw.worker.ts", import.meta.url)
 
 /** One worker and the calls in flight to it. */
-const spawn = (index: number) => {
-  const worker = new Worker(script)
+const spawn = (index: number, counter: CounterKind) => {
+  const worker = new Worker(script, { workerData: { counter } })
   const pending = new Map<number, Pending>()
   let nextId = 0
   let failure: Error | undefined
@@ -55,8 +56,8 @@ const spawn = (index: number) => {
 const raw: StatefulVariant = {
   name: "raw-threads",
   config: "one worker_threads Worker per counter, request-id protocol, all calls pipelined",
-  setup: async (workers) => {
-    const actors = Array.from({ length: workers }, (_, i) => spawn(i))
+  setup: async (workers, counter) => {
+    const actors = Array.from({ length: workers }, (_, i) => spawn(i, counter))
     const actor = (counter: number) => {
       const a = actors[counter]
       if (a === undefined) throw new RangeError(`raw-threads: no counter ${counter}`)

@@ -14,6 +14,7 @@
  * then every counter is asked for its popular set — so variants differ only
  * in where the counters live and how calls reach them.
  */
+import type { CounterKind } from "../../../src/workloads/prefixCount.ts"
 import type { NamedVariant } from "../../lib/sweep.ts"
 
 export interface StatefulHandle {
@@ -44,5 +45,5 @@ export interface StatefulVariant extends NamedVariant {
    * Starts `workers` counters and resolves once they can take calls (the
    * post creates its actors before the timed region).
    */
-  readonly setup: (workers: number) => Promise<StatefulHandle>
+  readonly setup: (workers: number, counter: CounterKind) => Promise<StatefulHandle>
 }
