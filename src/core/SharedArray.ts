@@ -72,14 +72,35 @@ export interface Views {
 /** A typed array in shared memory that its holder may write. */
 export type SharedArray<K extends Kind = Kind> = Views[K]
 
-/** Methods of a typed array that write to it. */
 /** The typed-array methods that write, absent from a read-only view. */
 export type Writers = "set" | "fill" | "copyWithin" | "reverse" | "sort"
 
 /**
+ * A typed array of `kind` that its holder only reads, over any memory: what a kernel declares
+ * for an input. A plain `Float64Array`, a shared array, and a handler's read-only view of its
+ * payload all fit it without a cast, and writing through it (`a[i] = x`, `fill`, `set`, a
+ * `subarray`'s elements) is a type error. It is also an `ArrayLike<number>` and an
+ * `Iterable<number>`.
+ *
+ * ```ts
+ * const sum = (a: SharedArray.ReadonlyView<"Float64">): number => { let s = 0; for (let i = 0; i < a.length; i++) s += a[i]!; return s }
+ * sum(new Float64Array(8))      // a plain array
+ * sum(payload.image.data)       // a handler's shared input
+ * ```
+ *
+ * **Gotchas**: TypeScript has no read-only typed arrays, so a kernel typed `(a: Float64Array)`
+ * cannot take a read-only view: declare `ReadonlyView` in kernels you write; for one you cannot
+ * change, `view as Float64Array` is a deliberate, visible cast.
+ */
+export type ReadonlyView<K extends Kind = Kind> =
+  & { readonly [index: number]: number }
+  & Omit<PlainViews[K], Writers | "subarray" | number>
+  & { subarray(begin?: number, end?: number): ReadonlyView<K> }
+
+/**
  * A read-only view of a shared array: what a handler sees of its payload. Every reading method of
  * the typed array is there; index writes and writing methods are not, and `subarray` stays
- * read-only.
+ * read-only. It is a `ReadonlyView` whose memory is a `SharedArrayBuffer`.
  */
 export type ReadonlySharedArray<K extends Kind = Kind> =
   & { readonly [index: number]: number }
@@ -101,6 +122,13 @@ export interface ReadonlySharedMatrix<K extends Kind = Kind> {
   readonly rows: number
   readonly cols: number
   readonly data: ReadonlySharedArray<K>
+}
+
+/** A row-major matrix that its holder only reads, over any memory: what a kernel declares for an input matrix (see `ReadonlyView`). */
+export interface ReadonlyMatrixView<K extends Kind = Kind> {
+  readonly rows: number
+  readonly cols: number
+  readonly data: ReadonlyView<K>
 }
 
 /** A row-major matrix over any typed array of its kind (the copied form). */

@@ -88,6 +88,62 @@ describe("types", () => {
     void unused
   })
 
+  it("a kernel declared with ReadonlyView takes plain arrays and read-only shared views alike, and cannot write", () => {
+    const sum = (a: SharedArray.ReadonlyView<"Float64">): number => {
+      let total = 0
+      for (let i = 0; i < a.length; i++) total += a[i]!
+      return total
+    }
+    const trace = (m: SharedArray.ReadonlyMatrixView<"Float64">): number => {
+      let total = 0
+      for (let i = 0; i < Math.min(m.rows, m.cols); i++) total += m.data[i * m.cols + i]!
+      return total
+    }
+    const Norm = Task.make("TypesNorm", {
+      payload: { image: SharedArray.Float64Matrix, weights: SharedArray.Float64 },
+      success: Schema.Number
+    })
+    const unused = () => {
+      // No cast anywhere: a plain array, a writable shared array, a handler's read-only view.
+      sum(new Float64Array(4))
+      sum(SharedArray.makeUnsafe("Float64", 4))
+      trace({ rows: 2, cols: 2, data: new Float64Array(4) })
+      trace(SharedArray.makeMatrixUnsafe("Float64", 2, 2))
+      Worker.serve(Task.group(Norm), {
+        TypesNorm: ({ image, weights }) => Effect.sync(() => sum(weights) + sum(image.data) + trace(image))
+      })
+      // The generic structural types a kernel may also declare.
+      const readonlyView = null as unknown as SharedArray.ReadonlySharedArray<"Float64">
+      expectTypeOf(readonlyView).toExtend<ArrayLike<number>>()
+      expectTypeOf(readonlyView).toExtend<Iterable<number>>()
+      expectTypeOf(readonlyView).toExtend<SharedArray.ReadonlyView<"Float64">>()
+      expectTypeOf(new Float64Array(1)).toExtend<SharedArray.ReadonlyView<"Float64">>()
+      expectTypeOf<SharedArray.ReadonlyView<"Float64">>().toExtend<ArrayLike<number>>()
+      // Non-mutating methods are there, and what they return is the caller's own.
+      const view = null as unknown as SharedArray.ReadonlyView<"Float64">
+      const mine: Float64Array = view.map((x) => x * 2)
+      mine[0] = 1
+      expectTypeOf(view.slice(0, 2)).toEqualTypeOf<Float64Array<ArrayBuffer>>()
+      expectTypeOf(view.reduce((a, b) => a + b, 0)).toEqualTypeOf<number>()
+      // @ts-expect-error no index writes through a read-only view
+      view[0] = 1
+      // @ts-expect-error no writing methods
+      view.set([1])
+      // @ts-expect-error nor sort, which sorts in place
+      view.sort()
+      // @ts-expect-error a subarray of a read-only view is read-only
+      view.subarray(0, 1)[0] = 1
+      // @ts-expect-error the kinds must match
+      sum(new Float32Array(4))
+      // A kernel you cannot change takes a deliberate, visible cast (not a double one).
+      const legacy = (a: Float64Array) => a.length
+      // @ts-expect-error TypeScript has no read-only typed arrays: a Float64Array parameter may be written
+      legacy(view)
+      legacy(view as Float64Array)
+    }
+    void unused
+  })
+
   it("a handler sees its shared inputs read-only, and a caller's shared arrays fit the Schema", () => {
     const Blur = Task.make("TypesBlur", {
       payload: { image: SharedArray.Float64Matrix, weights: SharedArray.Float32 },
