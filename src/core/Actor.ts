@@ -97,7 +97,7 @@ export interface Handle<A extends Any> {
   /** Calls a method; interrupting the call interrupts it in the worker. */
   readonly call: <K extends MethodName<A>>(
     method: K,
-    payload: Task.Payload<Methods<A>[K]>
+    ...payload: Task.PayloadArg<Methods<A>[K]>
   ) => Effect.Effect<Task.Success<Methods<A>[K]>, Task.Error<Methods<A>[K]> | CallFailure>
 }
 export const HandleTypeId = "~effect-parallel/Actor/Handle" as const
@@ -129,7 +129,8 @@ export const isHandle = (u: unknown): u is Handle<Any> => typeof u === "object" 
 
 /** How a method is declared in `Actor.make`. */
 export interface MethodInput {
-  readonly payload: Task.PayloadInput
+  /** Default `Schema.Void`: no payload (`handle.call("method")`). */
+  readonly payload?: Task.PayloadInput
   readonly success?: Schema.Top
   readonly error?: Schema.Top
   /** Starts at once instead of waiting its turn in the mailbox. */
@@ -140,7 +141,7 @@ export interface MethodInput {
 export type MethodTasks<Name extends string, M extends { readonly [method: string]: MethodInput }> = {
   readonly [K in keyof M & string]: Task.Task<
     `${Name}.${K}`,
-    Task.PayloadSchema<M[K]["payload"]>,
+    M[K] extends { readonly payload: infer P extends Task.PayloadInput } ? Task.PayloadSchema<P> : Schema.Void,
     M[K] extends { readonly success: infer S extends Schema.Top } ? S : Schema.Void,
     M[K] extends { readonly error: infer E extends Schema.Top } ? E : Schema.Never
   >
@@ -164,7 +165,7 @@ export const make = <
   const concurrent = new Set<string>()
   for (const [method, spec] of Object.entries(options.methods)) {
     methods[method] = Task.make(`${name}.${method}`, {
-      payload: spec.payload,
+      ...(spec.payload === undefined ? {} : { payload: spec.payload }),
       ...(spec.success === undefined ? {} : { success: spec.success }),
       ...(spec.error === undefined ? {} : { error: spec.error })
     })

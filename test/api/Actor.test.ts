@@ -14,7 +14,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import { Actor, ActorError, ActorPool, type PoolError, SharedArray, type Simulation, Task, TaskError, WorkerPool } from "../../src/index.ts"
-import { ActorTasks, BadStart, Bump, Counter, Forwarder, Refused } from "../fixtures/actors.ts"
+import { ActorTasks, BadStart, Bump, Counter, Forwarder, Refused, Tick } from "../fixtures/actors.ts"
 import { actorReasonOf, reasonOf, rows } from "../support/backends.ts"
 
 const entryUrl = new URL("../fixtures/actor-worker.ts", import.meta.url)
@@ -43,6 +43,22 @@ describe.each(rows)("actors on $name", (row) => {
       assert.strictEqual(yield* counter.call("get", {}), 14)
       const other = yield* Actor.spawn(Counter, { start: 0 })
       assert.strictEqual(yield* other.call("get", {}), 0, "each actor has its own state")
+    }).pipe(Effect.scoped, Effect.provide(pool), within))
+
+  it.live("tasks and methods without a payload are called without one; a payload Schema still decodes", () =>
+    Effect.gen(function*() {
+      const workerId = yield* Task.run(Tick)
+      assert.isTrue(workerId === 0 || workerId === 1, String(workerId))
+      assert.include([0, 1], yield* Task.run(Tick, undefined, { timeout: "5 seconds" }))
+      const counter = yield* Actor.spawn(Counter, { start: 3 })
+      assert.strictEqual(yield* counter.call("get"), 3, "an empty struct payload may be left out")
+      assert.strictEqual(yield* counter.call("reset"), 3, "no payload declared")
+      assert.strictEqual(yield* counter.call("get", {}), 0)
+      // Left out where the Schema needs fields: the caller's side rejects it, naming the field.
+      const error = yield* Effect.flip(counter.call("add", undefined as never))
+      const reason = reasonOf(error)
+      assert.instanceOf(reason, TaskError.PayloadInvalid)
+      assert.deepStrictEqual((reason as TaskError.PayloadInvalid).path, ["n"])
     }).pipe(Effect.scoped, Effect.provide(pool), within))
 
   it.live("messages to one actor are handled one at a time, in the order they were sent", () =>

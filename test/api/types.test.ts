@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import { PoolError, SharedArray, Task, TaskError, Worker, WorkerPool } from "../../src/index.ts"
+import { Actor, PoolError, SharedArray, Task, TaskError, Worker, WorkerPool } from "../../src/index.ts"
 
 class Overdrawn extends Schema.TaggedError<Overdrawn>()("Overdrawn", { balance: Schema.Number }) {}
 const Withdraw = Task.make("TypesWithdraw", {
@@ -45,6 +45,36 @@ describe("types", () => {
       void Effect.runPromise(provided)
       // @ts-expect-error the payload is typed by its Schema
       void Task.run(Withdraw, { amount: "5" })
+    }
+    void unused
+  })
+
+  it("a task or method without a payload is called without one; one that needs a payload still does", () => {
+    const Tick = Task.make("TypesTick", { success: Schema.Number })
+    const Reset = Task.make("TypesReset", { payload: {} })
+    const Scale = Task.make("TypesScale", { payload: { by: Schema.optional(Schema.Number) } })
+    expectTypeOf(Task.run(Tick)).toEqualTypeOf<Effect.Effect<number, TaskError.TaskError, Task.Runner<"TypesTick">>>()
+    expectTypeOf(Task.run(Reset)).toEqualTypeOf<Effect.Effect<void, TaskError.TaskError, Task.Runner<"TypesReset">>>()
+    expectTypeOf(Task.run(Scale)).toEqualTypeOf<Effect.Effect<void, TaskError.TaskError, Task.Runner<"TypesScale">>>()
+    expectTypeOf(Task.run(Tick, undefined, { timeout: "1 second" })).toEqualTypeOf(Task.run(Tick))
+    const Gauge = Actor.make("TypesGauge", {
+      init: {},
+      methods: { reset: {}, read: { success: Schema.Number }, add: { payload: { n: Schema.Number } } }
+    })
+    const unused = (gauge: Actor.Handle<typeof Gauge>) => {
+      expectTypeOf(gauge.call("read")).toEqualTypeOf<Effect.Effect<number, Actor.CallFailure>>()
+      void gauge.call("reset")
+      void gauge.call("add", { n: 1 })
+      // @ts-expect-error a payload the Schema needs cannot be left out
+      void gauge.call("add")
+      // @ts-expect-error nor for a task
+      void Task.run(Withdraw)
+      // @ts-expect-error a task without a payload takes none of another shape
+      void Task.run(Tick, { n: 1 })
+      Worker.serve(Task.group(Tick, Gauge), {
+        TypesTick: () => Effect.succeed(1),
+        TypesGauge: () => Effect.succeed({ reset: () => Effect.void, read: () => Effect.succeed(0), add: () => Effect.void })
+      })
     }
     void unused
   })

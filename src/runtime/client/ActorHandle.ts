@@ -61,7 +61,7 @@ export const makeHandle = <A extends Any>(
       return transport
     },
     poolKey: () => poolKey ?? (fixed === undefined ? "" : transportKeys.get(fixed) ?? ""),
-    call: (method, payload) =>
+    call: (method, payload?: unknown) =>
       Effect.withFiber((fiber) => {
         const task = actor.methods[method]
         if (task === undefined) return Effect.die(new Error(`actor ${actor.name} has no method "${method}"`))

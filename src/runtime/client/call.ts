@@ -57,6 +57,8 @@ export const one = <T extends Task.Any>(
   actor?: ActorTarget
 ): Effect.Effect<Task.Success<T>, Task.Error<T> | CallFailure> => {
   const codec = codecOf(task)
+  // A payload left out (`Task.run(Tick)`, `handle.call("reset")`): what its Schema takes for none.
+  if (payload === undefined) payload = codec.absentPayload
   const encoded = codec.encodePayload(payload)
   if (encoded.issue !== undefined) return Effect.fail(rejected(task, payload, encoded.issue))
   const held = codec.sharedPayload ? hold([encoded.value]) : undefined

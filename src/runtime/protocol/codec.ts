@@ -43,7 +43,11 @@ export interface Codec {
   readonly decodeError: (encoded: unknown) => Coded
   /** Payloads may carry shared arrays: a submission holds their memory while it runs. */
   readonly sharedPayload: boolean
+  /** What a payload left out stands for: `{}` for a struct (every field optional), else `undefined`. */
+  readonly absentPayload: unknown
 }
+
+const emptyStruct = Object.freeze({})
 
 const codecs = new WeakMap<Any, Codec>()
 
@@ -60,7 +64,8 @@ export const codecOf = (task: Any): Codec => {
       decodeSuccess: successIdentity ? passThrough : coder(Schema.decodeUnknownExit(task.success as AnyCodec)),
       encodeError: coder(Schema.encodeUnknownExit(task.error as AnyCodec)),
       decodeError: coder(Schema.decodeUnknownExit(task.error as AnyCodec)),
-      sharedPayload: containsShared(task.payload)
+      sharedPayload: containsShared(task.payload),
+      absentPayload: SchemaAST.toType(task.payload.ast)._tag === "Objects" ? emptyStruct : undefined
     }
     codecs.set(task, codec)
   }
