@@ -99,6 +99,14 @@ export interface Handle<A extends Any> {
     method: K,
     ...payload: Task.PayloadArg<Methods<A>[K]>
   ) => Effect.Effect<Task.Success<Methods<A>[K]>, Task.Error<Methods<A>[K]> | CallFailure>
+  /**
+   * Sends a message without waiting for its outcome (`Actor.tell`): it enters the mailbox when
+   * this Effect runs, behind every call and tell made before it.
+   */
+  readonly tell: <K extends MethodName<A>>(
+    method: K,
+    ...payload: Task.PayloadArg<Methods<A>[K]>
+  ) => Effect.Effect<void, CallFailure>
 }
 export const HandleTypeId = "~effect-parallel/Actor/Handle" as const
 export type HandleTypeId = typeof HandleTypeId

@@ -72,6 +72,39 @@ export const one = <T extends Task.Any>(
   })
 }
 
+/**
+ * A call whose outcome nobody awaits (`Actor.tell`): it is routed as `one` routes it, at once, so
+ * it takes its place in the actor's mailbox when this Effect runs. The Effect fails only when the
+ * message never got in and that is known at once (a payload its Schema rejects or that cannot be
+ * sent, an actor already stopped or dead); an outcome that arrives later goes to `report` when it
+ * is a failure. The shared memory the payload carries is held until the outcome arrives.
+ */
+export const tell = <T extends Task.Any>(
+  task: T,
+  payload: unknown,
+  route: Route,
+  report: (failure: Exit.Exit<never, unknown>) => void,
+  actor?: ActorTarget
+): Effect.Effect<void, CallFailure> => {
+  const codec = codecOf(task)
+  if (payload === undefined) payload = codec.absentPayload
+  const encoded = codec.encodePayload(payload)
+  if (encoded.issue !== undefined) return Effect.fail(rejected(task, payload, encoded.issue))
+  const held = codec.sharedPayload ? hold([encoded.value]) : undefined
+  if (held !== undefined && held._tag !== "Held") return Effect.fail(rejected(task, payload, held.issue))
+  let routing = true
+  let refused: Exit.Exit<never, CallFailure> | undefined
+  route([encoded.value], (_index, outcome, value, workerId, attempts, taskId) => {
+    held?.release()
+    const exit = exitOf(task, codec, payload, 0, outcome, value, workerId, attempts, taskId, actor)
+    if (Exit.isSuccess(exit)) return
+    if (routing) refused = exit as Exit.Exit<never, CallFailure>
+    else report(exit as Exit.Exit<never, unknown>)
+  })
+  routing = false
+  return refused ?? Effect.void
+}
+
 export interface ManyOptions {
   readonly timeoutMillis: number
   /** Results in input order (`map`), or in completion order (`mapUnordered`). */
