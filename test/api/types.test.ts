@@ -65,6 +65,13 @@ describe("types", () => {
       expectTypeOf(gauge.call("read")).toEqualTypeOf<Effect.Effect<number, Actor.CallFailure>>()
       void gauge.call("reset")
       void gauge.call("add", { n: 1 })
+      expectTypeOf(Actor.tell(gauge, "reset")).toEqualTypeOf<Effect.Effect<void, Actor.CallFailure>>()
+      expectTypeOf(Actor.call(gauge, "read")).toEqualTypeOf<Effect.Effect<number, Actor.CallFailure>>()
+      void gauge.tell("add", { n: 1 })
+      // @ts-expect-error a tell's payload is typed like a call's
+      void Actor.tell(gauge, "add", { n: "1" })
+      // @ts-expect-error and cannot be left out where the Schema needs it
+      void gauge.tell("add")
       // @ts-expect-error a payload the Schema needs cannot be left out
       void gauge.call("add")
       // @ts-expect-error nor for a task
