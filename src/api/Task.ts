@@ -69,7 +69,7 @@ export const run: {
   Effect.withFiber((fiber) => {
     const pool = Context.getUnsafe(fiber.context as Context.Context<Runner<Name<T>>>, runnerKey(task.name))
     const timeoutMillis = timeoutMillisOf(options)
-    return one(task, payload, timeoutMillis, (encoded, settle) =>
+    return one(task, payload, timeoutMillis, (encoded, settle, transfers) =>
       pool.submit({
         taskName: task.name,
         payloads: encoded,
@@ -77,6 +77,7 @@ export const run: {
         coalesce: true,
         timeoutMillis,
         whenFull: options?.whenFull,
+        transfers,
         settle
       }))
   })) as any
@@ -161,7 +162,7 @@ const runMany = <T extends Any>(
       : Math.min(maxAutoChunk, Math.max(1, Math.ceil(count / (pool.size * 4))))
     const timeoutMillis = timeoutMillisOf(options)
     let stopProgress: (() => void) | undefined
-    return many(task, payloads, (encoded, settle) =>
+    return many(task, payloads, (encoded, settle, transfers) =>
       pool.submit({
         taskName: task.name,
         payloads: encoded,
@@ -169,6 +170,7 @@ const runMany = <T extends Any>(
         coalesce: false,
         timeoutMillis,
         whenFull: options?.whenFull,
+        transfers,
         settle
       }), {
       timeoutMillis,

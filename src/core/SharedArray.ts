@@ -52,6 +52,12 @@ export const annotationKey = "effect-parallel/SharedArray"
  */
 export const encodesAsItselfKey = "effect-parallel/encodesAsItself"
 
+/**
+ * Marks a Schema node as a moved (transferred) typed array of the kind it names: the buffer under
+ * its value goes in the message's transfer list, and the sender's view is detached.
+ */
+export const movedKey = "effect-parallel/moved"
+
 // ---------------------------------------------------------------------------------------------
 // Models
 // ---------------------------------------------------------------------------------------------
@@ -170,13 +176,19 @@ export const isShared = <K extends Kind>(kind: K, u: unknown): u is SharedArray<
  * `"shared"`: a read-only view of the caller's memory. `"output"`: shared memory the caller lends
  * the task to write its result into (numpy's `out=`): the handler gets a writable view, and the
  * caller reads the result in place — no result buffer is made per task. `"copied"`: a plain typed
- * array, copied by `postMessage`.
+ * array, copied by `postMessage`. `"moved"`: a plain typed array whose buffer is transferred, not
+ * copied: the sender gives it up (its view is detached, `byteLength` 0) and the receiver gets the
+ * same bytes — a worker returns a fresh result with no copy.
  */
-export type Memory = "shared" | "output" | "copied"
+export type Memory = "shared" | "output" | "copied" | "moved"
 
 export interface ArraySchema<K extends Kind, M extends Memory> extends
   Schema.declare<M extends "shared" ? ReadonlySharedArray<K> : M extends "output" ? SharedArray<K> : PlainViews[K]>
 {}
+
+/** Whether `u` is a typed array of `kind` over an `ArrayBuffer` that was not moved away: one that can be moved. */
+export const isMovable = <K extends Kind>(kind: K, u: unknown): u is PlainViews[K] =>
+  u instanceof constructors[kind] && u.buffer instanceof ArrayBuffer && !u.buffer.detached
 
 export interface MatrixSchema<K extends Kind, M extends Memory> extends
   Schema.declare<M extends "shared" ? ReadonlySharedMatrix<K> : M extends "output" ? SharedMatrix<K> : Matrix<K>>
@@ -188,9 +200,15 @@ const arraySchemas = new Map<string, Schema.Top>()
  * The Schema of a typed array of `kind`. `memory: "shared"` (default) accepts only views over a
  * `SharedArrayBuffer` and gives handlers read-only views; `"output"` is the same memory given to
  * the handler writable, for its result; `"copied"` accepts any typed array of the kind, which
- * `postMessage` copies.
+ * `postMessage` copies; `"moved"` accepts a typed array over an `ArrayBuffer` and transfers its
+ * buffer (payloads caller → worker, results worker → caller): no copy, and the sender's view is
+ * detached once the message is sent.
  *
- * **Gotchas**: an output must not be read by another task while the task writing it runs.
+ * **Gotchas**: an output must not be read by another task while the task writing it runs. A
+ * moved array takes its whole buffer with it: every other view of that buffer (a `subarray`'s
+ * parent) is detached too. A moved array can be sent once: one already moved away, or one over a
+ * `SharedArrayBuffer`, fails its own task with `PayloadInvalid`; the same array in two payloads
+ * fails the second.
  */
 export const array = <K extends Kind, M extends Memory = "shared">(
   kind: K,
@@ -200,7 +218,13 @@ export const array = <K extends Kind, M extends Memory = "shared">(
   const key = `${kind}/${memory}`
   let schema = arraySchemas.get(key)
   if (schema === undefined) {
-    schema = memory !== "copied"
+    schema = memory === "moved"
+      ? Schema.declare((u): u is PlainViews[K] => isMovable(kind, u), {
+        expected: `a ${kind}Array over an ArrayBuffer that was not moved away already`,
+        [movedKey]: kind,
+        [encodesAsItselfKey]: true
+      })
+      : memory !== "copied"
       ? Schema.declare((u): u is ReadonlySharedArray<K> => isShared(kind, u), {
         expected: `a ${kind}Array over a SharedArrayBuffer (make one with SharedArray.make)`,
         [annotationKey]: kind,

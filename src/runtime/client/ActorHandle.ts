@@ -64,16 +64,16 @@ export const makeHandle = <A extends Any>(
     },
     poolKey: () => poolKey ?? (fixed === undefined ? "" : transportKeys.get(fixed) ?? ""),
     call: (method, payload?: unknown) => send(method, (task, transport, target) =>
-      one(task, payload, 0, (encoded, settle) => ({
+      one(task, payload, 0, (encoded, settle, transfers) => ({
         submission: -1,
         cancel: transport.call(id, task, encoded[0], (outcome, value, workerId, callId) =>
-          settle(0, outcome, value, workerId, 1, callId ?? -1))
+          settle(0, outcome, value, workerId, 1, callId ?? -1), transfers?.[0])
       }), target)),
     tell: (method, payload?: unknown) =>
       send(method, (task, transport, target, context) =>
-        tell(task, payload, (encoded, settle) => {
+        tell(task, payload, (encoded, settle, transfers) => {
           transport.call(id, task, encoded[0], (outcome, value, workerId, callId) =>
-            settle(0, outcome, value, workerId, 1, callId ?? -1))
+            settle(0, outcome, value, workerId, 1, callId ?? -1), transfers?.[0])
           return noTicket
         }, (failure) => reportTell(context, actor.name, id, method, failure), target))
   }
