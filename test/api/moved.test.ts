@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import { Actor, type PoolError, SharedArray, type Simulation, Task, TaskError, WorkerPool } from "../../src/index.ts"
-import { Double, Drop, Echo, Kept, Make, MovedTasks, Store, SumPair, Trace } from "../fixtures/moved-tasks.ts"
+import { Double, Drop, Echo, Kept, Make, MovedTasks, Same, Store, SumPair, Trace } from "../fixtures/moved-tasks.ts"
 import { reasonOf, rows } from "../support/backends.ts"
 
 const entryUrl = new URL("../fixtures/moved-worker.ts", import.meta.url)
@@ -96,6 +96,22 @@ describe.each(rows)("moved arrays on $name", (row) => {
       assert.deepStrictEqual((refused as TaskError.PayloadInvalid).path, ["values"])
       assert.strictEqual(sharedMemory.byteLength, 32, "nothing was taken from it")
       assert.strictEqual((yield* Task.run(Double, { values: iota(1) }))[0], 2)
+    }).pipe(Effect.provide(pool(1)), within))
+
+  it.live("a result that cannot be moved is its own task's defect; the task beside it is answered", () =>
+    Effect.gen(function*() {
+      // Two concurrent runs share a message and their answers one batch: the worker returns one
+      // array twice, which can leave it once.
+      const key = { key: `${row.name}-${Math.random()}` }
+      const exits = yield* Effect.all([Effect.exit(Task.run(Same, key)), Effect.exit(Task.run(Same, key))], {
+        concurrency: "unbounded"
+      })
+      const successes = exits.filter(Exit.isSuccess)
+      assert.strictEqual(successes.length, 1)
+      assert.strictEqual(successes[0]!.value.length, 4)
+      const failed = Exit.findErrorOption(exits.find(Exit.isFailure)!)
+      assert.isTrue(failed._tag === "Some" && reasonOf(failed.value) instanceof TaskError.Defect, "a defect")
+      assert.strictEqual((yield* Task.run(Make, { length: 2, value: 1 })).length, 2, "the worker goes on")
     }).pipe(Effect.provide(pool(1)), within))
 
   it.live("actor calls move their payloads in and their results out", () =>

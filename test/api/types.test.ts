@@ -181,6 +181,26 @@ describe("types", () => {
     void unused
   })
 
+  it("a moved array is the receiver's own plain typed array", () => {
+    const Moved = SharedArray.array("Float64", { memory: "moved" })
+    const Smooth = Task.make("TypesSmooth", { payload: { values: Moved }, success: Moved })
+    expectTypeOf(Task.run(Smooth, { values: new Float64Array(4) })).toEqualTypeOf<
+      Effect.Effect<Float64Array, TaskError.TaskError, Task.Runner<"TypesSmooth">>
+    >()
+    const unused = () => {
+      Worker.serve(Task.group(Smooth), {
+        TypesSmooth: ({ values }) =>
+          Effect.sync(() => {
+            values[0] = 1 // moved to the handler: its own to write
+            return values
+          })
+      })
+      // @ts-expect-error the kinds must match
+      void Task.run(Smooth, { values: new Float32Array(4) })
+    }
+    void unused
+  })
+
   it("a handler sees its shared inputs read-only, and a caller's shared arrays fit the Schema", () => {
     const Blur = Task.make("TypesBlur", {
       payload: { image: SharedArray.Float64Matrix, weights: SharedArray.Float32 },
