@@ -20,7 +20,8 @@
  * ```
  *
  * **Ordering.** Calls to one actor are handled one at a time in the order they were made, unless
- * the method (or the whole actor) is declared `concurrent`. Actors on one worker run concurrently
+ * the method (or the whole actor) is declared `concurrent`. A call or a `tell` (fire and forget)
+ * enters the mailbox when its Effect runs; a forked one when its fiber takes its first step. Actors on one worker run concurrently
  * with each other and with its tasks (fibers on one thread: CPU-bound work still takes turns).
  *
  * **Supervision.** A call in flight when the actor's worker dies fails with `TaskError` reason `WorkerLost`: calls
