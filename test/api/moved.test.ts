@@ -77,8 +77,8 @@ describe.each(rows)("moved arrays on $name", (row) => {
       assert.instanceOf(again, TaskError.PayloadInvalid)
       assert.deepStrictEqual((again as TaskError.PayloadInvalid).path, ["values"])
       assert.match(again.message, /moved away already/)
-      // One array in two concurrent runs (coalesced into one message): one moves it, the other
-      // fails alone, and a third caller's task in the same burst is untouched.
+      // One array in two concurrent runs (one message or two, as the pool dispatches them): one
+      // moves it, the other fails alone, and a third caller's task in the same burst is untouched.
       const shared = iota(8)
       const exits = yield* Effect.all([
         Effect.exit(Task.run(Double, { values: shared })),
@@ -100,8 +100,8 @@ describe.each(rows)("moved arrays on $name", (row) => {
 
   it.live("a result that cannot be moved is its own task's defect; the task beside it is answered", () =>
     Effect.gen(function*() {
-      // Two concurrent runs share a message and their answers one batch: the worker returns one
-      // array twice, which can leave it once.
+      // Two concurrent runs whose answers may share a batch: the worker returns one array twice,
+      // which can leave it once.
       const key = { key: `${row.name}-${Math.random()}` }
       const exits = yield* Effect.all([Effect.exit(Task.run(Same, key)), Effect.exit(Task.run(Same, key))], {
         concurrency: "unbounded"
