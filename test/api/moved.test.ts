@@ -89,6 +89,12 @@ describe.each(rows)("moved arrays on $name", (row) => {
       const failed = Exit.findErrorOption(exits.find(Exit.isFailure)!)
       assert.isTrue(failed._tag === "Some" && reasonOf(failed.value) instanceof TaskError.PayloadInvalid, "a payload error")
       assert.isTrue(Exit.isSuccess(exits[2]!))
+      // One buffer in two tasks of one chunk: postMessage refuses the message (nothing moves), its
+      // tasks are sent alone (rule 9), the first moves it and the second fails with a payload error.
+      const twice = iota(3)
+      const chunk = reasonOf(yield* Effect.flip(Task.map(Double, [{ values: twice }, { values: twice }], { chunkSize: 2 })))
+      assert.instanceOf(chunk, TaskError.PayloadInvalid)
+      assert.strictEqual(twice.byteLength, 0, "the first task moved it")
       // Shared memory cannot be moved: its task fails with a payload error, the next one runs.
       const sharedMemory = SharedArray.makeUnsafe("Float64", 4)
       const refused = reasonOf(yield* Effect.flip(Task.run(Double, { values: sharedMemory as unknown as Float64Array })))
