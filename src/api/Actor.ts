@@ -2,17 +2,28 @@
  * Actors: state that lives in one worker across calls, with typed methods and a FIFO mailbox.
  *
  * The definitions (`make`, `implement`, `Handle`, the restart policy: see `core/Actor.ts`), and
- * the caller's side: `spawn`, `spawnMany`, `stop`, and `Ref`, the Schema of a handle passed in a
- * payload.
+ * the caller's side: `spawn`, `spawnMany`, `call`, `tell` (fire and forget), `stop`, and `Ref`, the
+ * Schema of a handle passed in a payload.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as SchemaTransformation from "effect/SchemaTransformation"
 import type * as Scope from "effect/Scope"
-import { type Any, type Handle, type Init, type InitError, isHandle, type SpawnOptions } from "../core/Actor.ts"
+import {
+  type Any,
+  type CallFailure,
+  type Handle,
+  type Init,
+  type InitError,
+  isHandle,
+  type MethodName,
+  type Methods,
+  type SpawnOptions
+} from "../core/Actor.ts"
 import { ActorError, InitFailed } from "../core/ActorError.ts"
-import type { Runner } from "../core/Task.ts"
+import type { PayloadArg, Runner } from "../core/Task.ts"
+import type * as Task from "../core/Task.ts"
 import { renderInput, renderPath } from "../core/TaskError.ts"
 import { makeHandle, poolKeyOf, transportOf } from "../runtime/client/ActorHandle.ts"
 import { runnerKey } from "../runtime/client/PoolClient.ts"
@@ -90,6 +101,49 @@ export const spawnMany = <A extends Any>(
     (worker) => spawn(actor, init, { ...options, worker }),
     { concurrency: "unbounded" }
   )
+
+/**
+ * Calls a method and waits for its outcome: `handle.call` as a function. The payload may be left
+ * out where the method's Schema takes none.
+ *
+ * **Details**: the call enters the actor's mailbox when this Effect runs — for a forked call,
+ * when the forked fiber takes its first step. `Effect.forkChild` schedules that step for after
+ * the forking fiber yields, so calls and tells the parent makes before it yields go in first;
+ * `Effect.forkChild(call, { startImmediately: true })` puts the call in at the fork.
+ * Interrupting the call interrupts it in the worker.
+ */
+export const call = <A extends Any, K extends MethodName<A>>(
+  handle: Handle<A>,
+  method: K,
+  ...payload: PayloadArg<Methods<A>[K]>
+): Effect.Effect<Task.Success<Methods<A>[K]>, Task.Error<Methods<A>[K]> | CallFailure> => handle.call(method, ...payload)
+
+/**
+ * Sends a message to an actor without waiting for its outcome (fire and forget).
+ *
+ * **When to use**: updates whose answer the caller does not need (a counter bump, a log line, a
+ * cache fill), where waiting for a round trip per message would cost more than the work.
+ *
+ * **Details**: the message enters the actor's mailbox when this Effect runs, in the same FIFO as
+ * calls: behind every call and tell made to that actor before it, ahead of every one made after
+ * it, so a `call` after `tell`s observes their effects. The Effect completes once the message is
+ * on its way. It fails only when the message cannot enter the mailbox and that is known at once:
+ * the actor is already stopped or dead (`ActorError` / `Unavailable`), or the caller's side
+ * rejects the payload (`TaskError` / `PayloadInvalid`: it cannot be sent, carries a released
+ * shared array, or fails a Schema that transforms it).
+ *
+ * **Gotchas**: a failure that comes later (the method fails or dies, a payload that a validating
+ * Schema rejects in the worker, its worker is lost, the actor stops with the message still
+ * queued) has nobody to go to: it is logged as a warning through the
+ * loggers of the fiber that told, with the typed error as its cause, and the pool's `ActorAnswer`
+ * event carries its outcome — never dropped silently, but never an error in the caller either.
+ * A tell cannot be interrupted once sent: delivery is at most once, as for calls.
+ */
+export const tell = <A extends Any, K extends MethodName<A>>(
+  handle: Handle<A>,
+  method: K,
+  ...payload: PayloadArg<Methods<A>[K]>
+): Effect.Effect<void, CallFailure> => handle.tell(method, ...payload)
 
 /** Stops an actor now instead of when its scope closes; its calls fail with `ActorError` / `Unavailable`. */
 export const stop = <A extends Any>(handle: Handle<A>): Effect.Effect<void> =>

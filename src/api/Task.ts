@@ -11,7 +11,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import * as Stream from "effect/Stream"
-import type { Any, Error, Name, Payload, Runner, Success } from "../core/Task.ts"
+import type { Any, Error, Name, Payload, PayloadArg, Runner, Success } from "../core/Task.ts"
 import type { TaskError } from "../core/TaskError.ts"
 import { type CallOptions, many, one, timeoutMillisOf } from "../runtime/client/call.ts"
 import { type PoolClient, runnerKey } from "../runtime/client/PoolClient.ts"
@@ -52,20 +52,24 @@ export interface StreamOptions extends CallOptions {
 export type Failure<T> = Error<T> | TaskError
 
 /**
- * Runs one task on its pool.
+ * Runs one task on its pool. A task without a payload (`Schema.Void`, or a struct with no required
+ * field) is run without one: `Task.run(Tick)`.
  *
  * Concurrent `run`s are coalesced into shared messages by the pool, so many small calls cost
  * few messages. Interrupting the caller interrupts the handler inside the worker.
  */
 export const run: {
-  <T extends Any>(task: T, payload: Payload<T>, options?: RunOptions): Effect.Effect<Success<T>, Failure<T>, Runner<Name<T>>>
-} = <T extends Any>(task: T, payload: Payload<T>, options?: RunOptions) =>
+  <T extends Any>(
+    task: T,
+    ...args: [...PayloadArg<T>, options?: RunOptions]
+  ): Effect.Effect<Success<T>, Failure<T>, Runner<Name<T>>>
+} = (<T extends Any>(task: T, payload?: unknown, options?: RunOptions) =>
   // `withFiber` reads the pool from the fiber's context in the same step (no service yield):
   // this is the latency-critical path of a single round trip.
   Effect.withFiber((fiber) => {
     const pool = Context.getUnsafe(fiber.context as Context.Context<Runner<Name<T>>>, runnerKey(task.name))
     const timeoutMillis = timeoutMillisOf(options)
-    return one(task, payload, timeoutMillis, (encoded, settle) =>
+    return one(task, payload, timeoutMillis, (encoded, settle, transfers) =>
       pool.submit({
         taskName: task.name,
         payloads: encoded,
@@ -73,9 +77,10 @@ export const run: {
         coalesce: true,
         timeoutMillis,
         whenFull: options?.whenFull,
+        transfers,
         settle
       }))
-  }) as Effect.Effect<Success<T>, Failure<T>, Runner<Name<T>>>
+  })) as any
 
 /**
  * Runs `task` over every input and returns the successes in input order.
@@ -157,7 +162,7 @@ const runMany = <T extends Any>(
       : Math.min(maxAutoChunk, Math.max(1, Math.ceil(count / (pool.size * 4))))
     const timeoutMillis = timeoutMillisOf(options)
     let stopProgress: (() => void) | undefined
-    return many(task, payloads, (encoded, settle) =>
+    return many(task, payloads, (encoded, settle, transfers) =>
       pool.submit({
         taskName: task.name,
         payloads: encoded,
@@ -165,6 +170,7 @@ const runMany = <T extends Any>(
         coalesce: false,
         timeoutMillis,
         whenFull: options?.whenFull,
+        transfers,
         settle
       }), {
       timeoutMillis,

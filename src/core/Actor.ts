@@ -20,7 +20,8 @@
  * ```
  *
  * **Ordering.** Calls to one actor are handled one at a time in the order they were made, unless
- * the method (or the whole actor) is declared `concurrent`. Actors on one worker run concurrently
+ * the method (or the whole actor) is declared `concurrent`. A call or a `tell` (fire and forget)
+ * enters the mailbox when its Effect runs; a forked one when its fiber takes its first step. Actors on one worker run concurrently
  * with each other and with its tasks (fibers on one thread: CPU-bound work still takes turns).
  *
  * **Supervision.** A call in flight when the actor's worker dies fails with `TaskError` reason `WorkerLost`: calls
@@ -97,8 +98,16 @@ export interface Handle<A extends Any> {
   /** Calls a method; interrupting the call interrupts it in the worker. */
   readonly call: <K extends MethodName<A>>(
     method: K,
-    payload: Task.Payload<Methods<A>[K]>
+    ...payload: Task.PayloadArg<Methods<A>[K]>
   ) => Effect.Effect<Task.Success<Methods<A>[K]>, Task.Error<Methods<A>[K]> | CallFailure>
+  /**
+   * Sends a message without waiting for its outcome (`Actor.tell`): it enters the mailbox when
+   * this Effect runs, behind every call and tell made before it.
+   */
+  readonly tell: <K extends MethodName<A>>(
+    method: K,
+    ...payload: Task.PayloadArg<Methods<A>[K]>
+  ) => Effect.Effect<void, CallFailure>
 }
 export const HandleTypeId = "~effect-parallel/Actor/Handle" as const
 export type HandleTypeId = typeof HandleTypeId
@@ -129,7 +138,8 @@ export const isHandle = (u: unknown): u is Handle<Any> => typeof u === "object" 
 
 /** How a method is declared in `Actor.make`. */
 export interface MethodInput {
-  readonly payload: Task.PayloadInput
+  /** Default `Schema.Void`: no payload (`handle.call("method")`). */
+  readonly payload?: Task.PayloadInput
   readonly success?: Schema.Top
   readonly error?: Schema.Top
   /** Starts at once instead of waiting its turn in the mailbox. */
@@ -140,7 +150,7 @@ export interface MethodInput {
 export type MethodTasks<Name extends string, M extends { readonly [method: string]: MethodInput }> = {
   readonly [K in keyof M & string]: Task.Task<
     `${Name}.${K}`,
-    Task.PayloadSchema<M[K]["payload"]>,
+    M[K] extends { readonly payload: infer P extends Task.PayloadInput } ? Task.PayloadSchema<P> : Schema.Void,
     M[K] extends { readonly success: infer S extends Schema.Top } ? S : Schema.Void,
     M[K] extends { readonly error: infer E extends Schema.Top } ? E : Schema.Never
   >
@@ -164,7 +174,7 @@ export const make = <
   const concurrent = new Set<string>()
   for (const [method, spec] of Object.entries(options.methods)) {
     methods[method] = Task.make(`${name}.${method}`, {
-      payload: spec.payload,
+      ...(spec.payload === undefined ? {} : { payload: spec.payload }),
       ...(spec.success === undefined ? {} : { success: spec.success }),
       ...(spec.error === undefined ? {} : { error: spec.error })
     })

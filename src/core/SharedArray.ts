@@ -52,6 +52,12 @@ export const annotationKey = "effect-parallel/SharedArray"
  */
 export const encodesAsItselfKey = "effect-parallel/encodesAsItself"
 
+/**
+ * Marks a Schema node as a moved (transferred) typed array of the kind it names: the buffer under
+ * its value goes in the message's transfer list, and the sender's view is detached.
+ */
+export const movedKey = "effect-parallel/moved"
+
 // ---------------------------------------------------------------------------------------------
 // Models
 // ---------------------------------------------------------------------------------------------
@@ -72,14 +78,35 @@ export interface Views {
 /** A typed array in shared memory that its holder may write. */
 export type SharedArray<K extends Kind = Kind> = Views[K]
 
-/** Methods of a typed array that write to it. */
 /** The typed-array methods that write, absent from a read-only view. */
 export type Writers = "set" | "fill" | "copyWithin" | "reverse" | "sort"
 
 /**
+ * A typed array of `kind` that its holder only reads, over any memory: what a kernel declares
+ * for an input. A plain `Float64Array`, a shared array, and a handler's read-only view of its
+ * payload all fit it without a cast, and writing through it (`a[i] = x`, `fill`, `set`, a
+ * `subarray`'s elements) is a type error. It is also an `ArrayLike<number>` and an
+ * `Iterable<number>`.
+ *
+ * ```ts
+ * const sum = (a: SharedArray.ReadonlyView<"Float64">): number => { let s = 0; for (let i = 0; i < a.length; i++) s += a[i]!; return s }
+ * sum(new Float64Array(8))      // a plain array
+ * sum(payload.image.data)       // a handler's shared input
+ * ```
+ *
+ * **Gotchas**: TypeScript has no read-only typed arrays, so a kernel typed `(a: Float64Array)`
+ * cannot take a read-only view: declare `ReadonlyView` in kernels you write; for one you cannot
+ * change, `view as Float64Array` is a deliberate, visible cast.
+ */
+export type ReadonlyView<K extends Kind = Kind> =
+  & { readonly [index: number]: number }
+  & Omit<PlainViews[K], Writers | "subarray" | number>
+  & { subarray(begin?: number, end?: number): ReadonlyView<K> }
+
+/**
  * A read-only view of a shared array: what a handler sees of its payload. Every reading method of
  * the typed array is there; index writes and writing methods are not, and `subarray` stays
- * read-only.
+ * read-only. It is a `ReadonlyView` whose memory is a `SharedArrayBuffer`.
  */
 export type ReadonlySharedArray<K extends Kind = Kind> =
   & { readonly [index: number]: number }
@@ -101,6 +128,13 @@ export interface ReadonlySharedMatrix<K extends Kind = Kind> {
   readonly rows: number
   readonly cols: number
   readonly data: ReadonlySharedArray<K>
+}
+
+/** A row-major matrix that its holder only reads, over any memory: what a kernel declares for an input matrix (see `ReadonlyView`). */
+export interface ReadonlyMatrixView<K extends Kind = Kind> {
+  readonly rows: number
+  readonly cols: number
+  readonly data: ReadonlyView<K>
 }
 
 /** A row-major matrix over any typed array of its kind (the copied form). */
@@ -142,13 +176,19 @@ export const isShared = <K extends Kind>(kind: K, u: unknown): u is SharedArray<
  * `"shared"`: a read-only view of the caller's memory. `"output"`: shared memory the caller lends
  * the task to write its result into (numpy's `out=`): the handler gets a writable view, and the
  * caller reads the result in place — no result buffer is made per task. `"copied"`: a plain typed
- * array, copied by `postMessage`.
+ * array, copied by `postMessage`. `"moved"`: a plain typed array whose buffer is transferred, not
+ * copied: the sender gives it up (its view is detached, `byteLength` 0) and the receiver gets the
+ * same bytes — a worker returns a fresh result with no copy.
  */
-export type Memory = "shared" | "output" | "copied"
+export type Memory = "shared" | "output" | "copied" | "moved"
 
 export interface ArraySchema<K extends Kind, M extends Memory> extends
   Schema.declare<M extends "shared" ? ReadonlySharedArray<K> : M extends "output" ? SharedArray<K> : PlainViews[K]>
 {}
+
+/** Whether `u` is a typed array of `kind` over an `ArrayBuffer` that was not moved away: one that can be moved. */
+export const isMovable = <K extends Kind>(kind: K, u: unknown): u is PlainViews[K] =>
+  u instanceof constructors[kind] && u.buffer instanceof ArrayBuffer && !u.buffer.detached
 
 export interface MatrixSchema<K extends Kind, M extends Memory> extends
   Schema.declare<M extends "shared" ? ReadonlySharedMatrix<K> : M extends "output" ? SharedMatrix<K> : Matrix<K>>
@@ -160,9 +200,15 @@ const arraySchemas = new Map<string, Schema.Top>()
  * The Schema of a typed array of `kind`. `memory: "shared"` (default) accepts only views over a
  * `SharedArrayBuffer` and gives handlers read-only views; `"output"` is the same memory given to
  * the handler writable, for its result; `"copied"` accepts any typed array of the kind, which
- * `postMessage` copies.
+ * `postMessage` copies; `"moved"` accepts a typed array over an `ArrayBuffer` and transfers its
+ * buffer (payloads caller → worker, results worker → caller): no copy, and the sender's view is
+ * detached once the message is sent.
  *
- * **Gotchas**: an output must not be read by another task while the task writing it runs.
+ * **Gotchas**: an output must not be read by another task while the task writing it runs. A
+ * moved array takes its whole buffer with it: every other view of that buffer (a `subarray`'s
+ * parent) is detached too. A moved array can be sent once: one already moved away, or one over a
+ * `SharedArrayBuffer`, fails its own task with `PayloadInvalid`; the same array in two payloads
+ * fails the second.
  */
 export const array = <K extends Kind, M extends Memory = "shared">(
   kind: K,
@@ -172,7 +218,13 @@ export const array = <K extends Kind, M extends Memory = "shared">(
   const key = `${kind}/${memory}`
   let schema = arraySchemas.get(key)
   if (schema === undefined) {
-    schema = memory !== "copied"
+    schema = memory === "moved"
+      ? Schema.declare((u): u is PlainViews[K] => isMovable(kind, u), {
+        expected: `a ${kind}Array over an ArrayBuffer that was not moved away already`,
+        [movedKey]: kind,
+        [encodesAsItselfKey]: true
+      })
+      : memory !== "copied"
       ? Schema.declare((u): u is ReadonlySharedArray<K> => isShared(kind, u), {
         expected: `a ${kind}Array over a SharedArrayBuffer (make one with SharedArray.make)`,
         [annotationKey]: kind,

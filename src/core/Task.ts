@@ -74,26 +74,40 @@ export type PayloadInput = Schema.Top | Schema.Struct.Fields
 export type PayloadSchema<P> = P extends Schema.Top ? P : P extends Schema.Struct.Fields ? Schema.Struct<P> : never
 
 /**
- * Defines a task. `payload` is a Schema or the fields of a struct; `success` defaults to
- * `Schema.Void` and `error` to `Schema.Never` (the task declares no error).
+ * Whether a call may leave the payload out: its Schema takes `undefined` (`Schema.Void`, no
+ * payload declared) or `{}` (a struct with no fields, or only optional ones).
+ */
+export type PayloadOptional<T> = undefined extends Payload<T> ? true : {} extends Payload<T> ? true : false
+
+/** A call's payload argument: optional where `PayloadOptional`. */
+export type PayloadArg<T> = PayloadOptional<T> extends true ? [payload?: Payload<T>] : [payload: Payload<T>]
+
+/**
+ * Defines a task. `payload` is a Schema or the fields of a struct, and defaults to `Schema.Void`
+ * (no payload: `Task.run(task)`); `success` defaults to `Schema.Void` and `error` to
+ * `Schema.Never` (the task declares no error).
  *
  * **Gotchas**: names must be unique among the tasks a program runs: a pool provides its tasks
  * by name.
  */
 export const make = <
   const TaskName extends string,
-  const P extends PayloadInput,
+  const P extends PayloadInput = Schema.Void,
   S extends Schema.Top = Schema.Void,
   E extends Schema.Top = Schema.Never
 >(
   name: TaskName,
-  options: { readonly payload: P; readonly success?: S; readonly error?: E }
+  options?: { readonly payload?: P; readonly success?: S; readonly error?: E }
 ): Task<TaskName, PayloadSchema<P>, S, E> => ({
   [TypeId]: TypeId,
   name,
-  payload: (Schema.isSchema(options.payload) ? options.payload : Schema.Struct(options.payload)) as PayloadSchema<P>,
-  success: (options.success ?? Schema.Void) as S,
-  error: (options.error ?? Schema.Never) as E
+  payload: (options?.payload === undefined
+    ? Schema.Void
+    : Schema.isSchema(options.payload)
+    ? options.payload
+    : Schema.Struct(options.payload)) as PayloadSchema<P>,
+  success: (options?.success ?? Schema.Void) as S,
+  error: (options?.error ?? Schema.Never) as E
 })
 
 /** Groups tasks and actors so that one worker entry serves them and one pool runs them. */

@@ -8,13 +8,15 @@
  * method, so the cases that kill a worker from an actor are covered by `SimulationActors.test.ts`.
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Scope from "effect/Scope"
 import { Actor, ActorError, ActorPool, type PoolError, SharedArray, type Simulation, Task, TaskError, WorkerPool } from "../../src/index.ts"
-import { ActorTasks, BadStart, Bump, Counter, Forwarder, Refused } from "../fixtures/actors.ts"
+import { ActorTasks, BadStart, Bump, Counter, Forwarder, Refused, Tick } from "../fixtures/actors.ts"
 import { actorReasonOf, reasonOf, rows } from "../support/backends.ts"
 
 const entryUrl = new URL("../fixtures/actor-worker.ts", import.meta.url)
@@ -43,6 +45,87 @@ describe.each(rows)("actors on $name", (row) => {
       assert.strictEqual(yield* counter.call("get", {}), 14)
       const other = yield* Actor.spawn(Counter, { start: 0 })
       assert.strictEqual(yield* other.call("get", {}), 0, "each actor has its own state")
+    }).pipe(Effect.scoped, Effect.provide(pool), within))
+
+  it.live("tasks and methods without a payload are called without one; a payload Schema still decodes", () =>
+    Effect.gen(function*() {
+      const workerId = yield* Task.run(Tick)
+      assert.isTrue(workerId === 0 || workerId === 1, String(workerId))
+      assert.include([0, 1], yield* Task.run(Tick, undefined, { timeout: "5 seconds" }))
+      const counter = yield* Actor.spawn(Counter, { start: 3 })
+      assert.strictEqual(yield* counter.call("get"), 3, "an empty struct payload may be left out")
+      assert.strictEqual(yield* counter.call("reset"), 3, "no payload declared")
+      assert.strictEqual(yield* counter.call("get", {}), 0)
+      // Left out where the Schema needs fields: the caller's side rejects it, naming the field.
+      const error = yield* Effect.flip(counter.call("add", undefined as never))
+      const reason = reasonOf(error)
+      assert.instanceOf(reason, TaskError.PayloadInvalid)
+      assert.deepStrictEqual((reason as TaskError.PayloadInvalid).path, ["n"])
+    }).pipe(Effect.scoped, Effect.provide(pool), within))
+
+  it.live("a tell enters the mailbox when it runs: a call after it observes it, and N tells apply in order", () =>
+    Effect.gen(function*() {
+      const counter = yield* Actor.spawn(Counter, { start: 0 })
+      yield* Actor.tell(counter, "add", { n: 5 })
+      assert.strictEqual(yield* counter.call("get"), 5, "the call after the tell observes it")
+      // Later tells sleep less: any overlap or reordering would show in the log.
+      for (let i = 0; i < 8; i++) yield* counter.tell("append", { value: `t${i}`, millis: 16 - i * 2 })
+      assert.deepStrictEqual(yield* Actor.call(counter, "log"), Array.from({ length: 8 }, (_, i) => `t${i}`))
+      // Tells and calls share one FIFO.
+      yield* Actor.tell(counter, "add", { n: 2 })
+      assert.strictEqual(yield* counter.call("add", { n: 0 }), 7)
+    }).pipe(Effect.scoped, Effect.provide(pool), within))
+
+  it.live("a forked call enters the mailbox when the forked fiber takes its first step, not at the fork", () =>
+    Effect.gen(function*() {
+      const counter = yield* Actor.spawn(Counter, { start: 0 })
+      // `forkChild` schedules the child: the parent's tell, made before it yields, goes in first.
+      const forked = yield* Effect.forkChild(counter.call("append", { value: "forked", millis: 0 }))
+      yield* counter.tell("append", { value: "told", millis: 0 })
+      yield* Fiber.join(forked)
+      assert.deepStrictEqual(yield* counter.call("log"), ["told", "forked"])
+      // Started immediately, the forked call is in the mailbox before the fork returns.
+      const now = yield* Effect.forkChild(counter.call("append", { value: "forked-now", millis: 0 }), { startImmediately: true })
+      yield* counter.tell("append", { value: "told-after", millis: 0 })
+      yield* Fiber.join(now)
+      assert.deepStrictEqual((yield* counter.call("log")).slice(2), ["forked-now", "told-after"])
+    }).pipe(Effect.scoped, Effect.provide(pool), within))
+
+  it.live("a tell that fails later is logged with its typed error and seen as a pool event; one refused at once fails", () =>
+    Effect.gen(function*() {
+      const logged: Array<{ readonly message: string; readonly level: string; readonly cause: string }> = []
+      const logger = Logger.make(({ cause, logLevel, message }) =>
+        void logged.push({ message: String(message), level: logLevel, cause: Cause.pretty(cause) })
+      )
+      const answers: Array<string> = []
+      yield* WorkerPool.observe(ActorTasks, (event) => {
+        if (event._tag === "ActorAnswer") answers.push(event.outcome)
+      })
+      const counter = yield* Actor.spawn(Counter, { start: 4 })
+      const told = Effect.gen(function*() {
+        yield* Actor.tell(counter, "explode")
+        yield* Actor.tell(counter, "refuse")
+        // A Schema that only validates is checked in the worker: this one fails there, later.
+        yield* Actor.tell(counter, "add", { n: "x" } as never)
+      })
+      yield* told.pipe(Effect.provide(Logger.layer([logger])))
+      assert.strictEqual(yield* counter.call("get"), 4, "later calls run: the failures were the tells' alone")
+      for (let i = 0; i < 50 && logged.length < 3; i++) yield* Effect.sleep("10 millis")
+      assert.deepStrictEqual(logged.map((entry) => entry.level), ["Warn", "Warn", "Warn"], "logged through the teller's loggers")
+      assert.include(logged[0]!.message, "Counter")
+      assert.include(logged[0]!.message, "explode")
+      assert.include(logged[0]!.cause, "counter at 4 blew up")
+      assert.include(logged[1]!.cause, "Refused")
+      assert.include(logged[2]!.cause, "PayloadInvalid")
+      assert.deepStrictEqual(answers.slice(-4), ["Defect", "Failure", "PayloadInvalid", "Success"])
+      // Refused at once, nothing entered the mailbox, and the tell's own Effect fails, typed: a
+      // payload that cannot be sent, an actor already stopped.
+      const unsendable = yield* Effect.flip(Actor.tell(counter, "add", { n: 1, extra: () => 1 } as never))
+      assert.instanceOf(reasonOf(unsendable), TaskError.PayloadInvalid)
+      yield* Actor.stop(counter)
+      const stopped = yield* Effect.flip(Actor.tell(counter, "add", { n: 1 }))
+      assert.instanceOf(actorReasonOf(stopped), ActorError.Unavailable)
+      assert.strictEqual(logged.length, 3, "a tell refused at once is the caller's error, not a log line")
     }).pipe(Effect.scoped, Effect.provide(pool), within))
 
   it.live("messages to one actor are handled one at a time, in the order they were sent", () =>

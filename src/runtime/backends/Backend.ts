@@ -57,10 +57,12 @@ export interface Spawner {
 /** A live worker, as the scheduler drives it. */
 export interface Connection {
   /**
-   * Sends a message. Throws when it cannot be sent (`postMessage` could not clone a payload):
-   * nothing was sent, and the scheduler takes the message back.
+   * Sends a message, moving the buffers in `transfer` (the sender's views of them are detached,
+   * also by backends that stay in this thread). Throws when it cannot be sent (`postMessage`
+   * could not clone a payload, or move a buffer): nothing was sent or detached, and the scheduler
+   * takes the message back.
    */
-  readonly send: (message: ToWorker) => void
+  readonly send: (message: ToWorker, transfer?: ReadonlyArray<ArrayBuffer>) => void
   /** Stops the worker now; its `onExit` follows. */
   readonly terminate: () => void
   /**
@@ -110,3 +112,13 @@ export interface Backend {
 
 /** The backend pools take their workers from. Without one in context, a pool uses threads. */
 export class WorkerBackend extends Context.Service<WorkerBackend, Backend>()("effect-parallel/WorkerBackend") {}
+
+/**
+ * `postMessage`'s structured clone for backends whose workers live in this thread: the receiver
+ * gets its own copy, and moved buffers are transferred, so the sender's views end detached exactly
+ * as they would across threads.
+ */
+export const cloneMessage = <A>(message: A, transfer: ReadonlyArray<ArrayBuffer> | undefined): A =>
+  transfer === undefined || transfer.length === 0
+    ? structuredClone(message)
+    : structuredClone(message, { transfer: transfer as Array<ArrayBuffer> })

@@ -3,7 +3,8 @@
  * threads. For debugging (breakpoints and stack traces in one thread) and fast tests.
  *
  * Messages are structured-cloned, as `postMessage` clones them (a handler gets its own copy of
- * its payload; a payload that cannot be cloned fails as it would on threads), and delivered on
+ * its payload; a payload that cannot be cloned fails as it would on threads; a moved buffer is
+ * transferred, so the sender's view is detached as it would be on threads), and delivered on
  * the microtask queue, never synchronously, so the dispatcher sees the same ordering it sees with
  * threads. What it cannot do: stop a handler that never yields, or survive one that crashes.
  */
@@ -12,7 +13,7 @@ import * as Layer from "effect/Layer"
 import type { WorkerEntry } from "../../core/Worker.ts"
 import { Op, type ToWorker } from "../protocol/protocol.ts"
 import { WorkerRuntime } from "../worker/WorkerRuntime.ts"
-import { type Backend, type Connection, realTimers, WorkerBackend, type WorkerEvents } from "./Backend.ts"
+import { type Backend, cloneMessage as clone, type Connection, realTimers, WorkerBackend, type WorkerEvents } from "./Backend.ts"
 import { loadEntry } from "./entry.ts"
 
 /** Workers in this thread: one by default. */
@@ -35,16 +36,16 @@ const spawnInline = (entry: WorkerEntry, workerId: number, events: WorkerEvents)
     queueMicrotask(() => events.onExit({ kind, message }))
   }
   const tasksTaken = new Int32Array(new SharedArrayBuffer(4))
-  const runtime = new WorkerRuntime(entry, workerId, (message) => {
-    const copy = structuredClone(message)
+  const runtime = new WorkerRuntime(entry, workerId, (message, transfer) => {
+    const copy = clone(message, transfer)
     queueMicrotask(() => {
       if (alive) events.onMessage(copy)
     })
   }, { tasksTaken })
   queueMicrotask(() => void runtime.start())
   return {
-    send: (message) => {
-      const copy: ToWorker = structuredClone(message)
+    send: (message, transfer) => {
+      const copy: ToWorker = clone(message, transfer)
       queueMicrotask(() => {
         if (!alive) return
         if (copy[0] === Op.Shutdown) void runtime.shutdown(copy[1]).then(() => exit("Exited", "exited with code 0"))
@@ -60,3 +61,4 @@ const spawnInline = (entry: WorkerEntry, workerId: number, events: WorkerEvents)
     tasksTaken: () => Atomics.load(tasksTaken, 0)
   }
 }
+

@@ -36,7 +36,7 @@ import type { OutcomeName, PoolEvent } from "../../core/PoolEvent.ts"
 import type { WorkerEntry } from "../../core/Worker.ts"
 import { type FromWorker, Op, type Outcome, outcomeName, Result, ResultTimed, Run, type ToWorker, type WorkerExit } from "../protocol/protocol.ts"
 import { WorkerRuntime } from "../worker/WorkerRuntime.ts"
-import type { Backend, Capabilities, Connection, PoolSpec, Spawner, Timers, WorkerEvents } from "./Backend.ts"
+import { type Backend, type Capabilities, cloneMessage, type Connection, type PoolSpec, type Spawner, type Timers, type WorkerEvents } from "./Backend.ts"
 import { loadEntry } from "./entry.ts"
 import type { Process, World } from "./SimulatedWorld.ts"
 
@@ -241,10 +241,10 @@ const simulatePool = (state: WorldState, entry: WorkerEntry, spec: PoolSpec): Sp
   }
 
   /** Worker → pool. */
-  const post = (worker: SimWorker, message: FromWorker) => {
+  const post = (worker: SimWorker, message: FromWorker, transfer?: ReadonlyArray<ArrayBuffer>) => {
     if (!worker.process.alive) return
     if (message[0] === Op.Ready && worker.has("CrashOnInit")) return crash(worker, "CrashOnInit")
-    const copy = structuredClone(message)
+    const copy = cloneMessage(message, transfer)
     toPool(worker, () => receive(worker, copy))
   }
 
@@ -280,9 +280,9 @@ const simulatePool = (state: WorldState, entry: WorkerEntry, spec: PoolSpec): Sp
   }
 
   /** Pool → worker. */
-  const send = (worker: SimWorker, message: ToWorker) => {
+  const send = (worker: SimWorker, message: ToWorker, transfer?: ReadonlyArray<ArrayBuffer>) => {
     const at = world.now
-    const copy = structuredClone(message) as unknown as Array<unknown>
+    const copy = cloneMessage(message, transfer) as unknown as Array<unknown>
     switch (message[0]) {
       case Op.Run:
       case Op.RunTimed: {
@@ -344,8 +344,8 @@ const simulatePool = (state: WorldState, entry: WorkerEntry, spec: PoolSpec): Sp
     }
     workers.set(workerId, worker)
     const tasksTaken = new Int32Array(new SharedArrayBuffer(4))
-    worker.runtime = new WorkerRuntime(instrument(options, worker, mine, crash, record), workerId, (message) =>
-      post(worker, message), {
+    worker.runtime = new WorkerRuntime(instrument(options, worker, mine, crash, record), workerId, (message, transfer) =>
+      post(worker, message, transfer), {
       services: process.services,
       now: () => world.now,
       clock: () => world.now,
@@ -372,7 +372,7 @@ const simulatePool = (state: WorldState, entry: WorkerEntry, spec: PoolSpec): Sp
     // Starting a thread takes a while too.
     process.setTimer(latency(worker), () => void worker.runtime.start())
     return {
-      send: (message) => send(worker, message),
+      send: (message, transfer) => send(worker, message, transfer),
       terminate: () => {
         if (!process.alive) return
         record({ _tag: "Terminate", at: world.now, pool, worker: workerId })

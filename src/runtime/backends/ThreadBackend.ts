@@ -85,7 +85,7 @@ const spawnThread = (entry: string, spec: PoolSpec, workerId: number, events: Wo
   })
   const replyWaitMillis = spec.replyWaitMillis
   return {
-    send: (message) => worker.postMessage(message),
+    send: (message, transfer) => worker.postMessage(message, transfer),
     terminate: () => {
       terminated = true
       void worker.terminate()

@@ -5,10 +5,12 @@
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import type { Any, Handle } from "../../core/Actor.ts"
 import { HandleTypeId } from "../../core/Actor.ts"
-import { one, unavailable } from "./call.ts"
+import type * as Task from "../../core/Task.ts"
+import { type ActorTarget, one, tell, unavailable } from "./call.ts"
 import { type ActorTransport, WorkerTransport } from "./ActorTransport.ts"
 
 /** The pool-side transport of every pool in this thread, by pool key, for handles decoded here. */
@@ -61,19 +63,55 @@ export const makeHandle = <A extends Any>(
       return transport
     },
     poolKey: () => poolKey ?? (fixed === undefined ? "" : transportKeys.get(fixed) ?? ""),
-    call: (method, payload) =>
-      Effect.withFiber((fiber) => {
-        const task = actor.methods[method]
-        if (task === undefined) return Effect.die(new Error(`actor ${actor.name} has no method "${method}"`))
-        const target = { name: actor.name, id }
-        const transport = resolve(fiber.context as Context.Context<never>)
-        if (transport === undefined) return Effect.fail(unavailable(target, "Dead", -1, "no pool to reach it from this thread"))
-        return one(task, payload, 0, (encoded, settle) => ({
-          submission: -1,
-          cancel: transport.call(id, task, encoded[0], (outcome, value, workerId, callId) =>
-            settle(0, outcome, value, workerId, 1, callId ?? -1))
-        }), target)
-      }) as any
+    call: (method, payload?: unknown) => send(method, (task, transport, target) =>
+      one(task, payload, 0, (encoded, settle, transfers) => ({
+        submission: -1,
+        cancel: transport.call(id, task, encoded[0], (outcome, value, workerId, callId) =>
+          settle(0, outcome, value, workerId, 1, callId ?? -1), transfers?.[0])
+      }), target)),
+    tell: (method, payload?: unknown) =>
+      send(method, (task, transport, target, context) =>
+        tell(task, payload, (encoded, settle, transfers) => {
+          transport.call(id, task, encoded[0], (outcome, value, workerId, callId) =>
+            settle(0, outcome, value, workerId, 1, callId ?? -1), transfers?.[0])
+          return noTicket
+        }, (failure) => reportTell(context, actor.name, id, method, failure), target))
   }
+  /** What a call and a tell share: the method's task, and the transport that reaches the actor from here. */
+  const send = (
+    method: string,
+    f: (task: Task.Any, transport: ActorTransport, target: ActorTarget, context: Context.Context<never>) => Effect.Effect<any, any>
+  ): any =>
+    Effect.withFiber((fiber) => {
+      const task = actor.methods[method]
+      if (task === undefined) return Effect.die(new Error(`actor ${actor.name} has no method "${method}"`))
+      const target = { name: actor.name, id }
+      const context = fiber.context as Context.Context<never>
+      const transport = resolve(context)
+      if (transport === undefined) return Effect.fail(unavailable(target, "Dead", -1, "no pool to reach it from this thread"))
+      return f(task, transport, target, context)
+    })
   return handle
+}
+
+const noTicket = { submission: -1, cancel: () => Promise.resolve() }
+
+/**
+ * A tell's failure that arrived after it was sent: nobody awaits it, so it is logged (a warning,
+ * through the loggers of the fiber that told) with its typed error as the cause. The pool's
+ * `ActorAnswer` event carries its outcome too.
+ */
+const reportTell = (
+  context: Context.Context<never>,
+  actorName: string,
+  actorId: number,
+  method: string,
+  failure: Exit.Exit<never, unknown>
+): void => {
+  if (Exit.isSuccess(failure)) return
+  Effect.runForkWith(context)(
+    Effect.logWarning(`Actor.tell ${actorName}#${actorId}.${method} failed`, failure.cause).pipe(
+      Effect.annotateLogs({ actor: actorName, actorId, method })
+    )
+  )
 }

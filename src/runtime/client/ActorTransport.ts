@@ -22,7 +22,14 @@ export interface ActorTransport {
     options: { readonly worker: number | undefined; readonly maxRestarts: number; readonly backoffMillis: number },
     reply: Reply
   ) => number
-  readonly call: (actorId: number, method: TaskAny, payload: unknown, reply: Reply) => () => Promise<void>
+  /** `transfer`: the buffers the payload moves (`memory: "moved"`); a worker's own calls copy them. */
+  readonly call: (
+    actorId: number,
+    method: TaskAny,
+    payload: unknown,
+    reply: Reply,
+    transfer?: ReadonlyArray<ArrayBuffer>
+  ) => () => Promise<void>
   readonly stop: (actorId: number) => Promise<void>
 }
 

@@ -37,6 +37,11 @@ export interface Submission {
   readonly timeoutMillis: number
   /** When the pool's queue is full (`maxQueued`): wait for room, or fail at once. Default: the pool's. */
   readonly whenFull?: "wait" | "fail" | undefined
+  /**
+   * The buffers each payload moves (`memory: "moved"`), by position; absent when none does. A
+   * message moves the union of its tasks' lists; a task whose payload moved cannot be sent again.
+   */
+  readonly transfers?: ReadonlyArray<ReadonlyArray<ArrayBuffer> | undefined> | undefined
   readonly settle: Settle
 }
 

@@ -41,9 +41,14 @@ export interface ActorTarget {
 
 /**
  * Where a call's encoded payloads go: it submits them and returns the ticket that cancels them.
- * Outcomes come back through `settle`, one per payload.
+ * Outcomes come back through `settle`, one per payload. `transfers`: the buffers each payload
+ * moves, absent when none does.
  */
-export type Route = (encoded: ReadonlyArray<unknown>, settle: Settle) => Ticket
+export type Route = (
+  encoded: ReadonlyArray<unknown>,
+  settle: Settle,
+  transfers: ReadonlyArray<ReadonlyArray<ArrayBuffer> | undefined> | undefined
+) => Ticket
 
 /** The failures of a call besides the task's declared error. */
 export type CallFailure = TaskError | ActorError
@@ -56,18 +61,77 @@ export const one = <T extends Task.Any>(
   route: Route,
   actor?: ActorTarget
 ): Effect.Effect<Task.Success<T>, Task.Error<T> | CallFailure> => {
-  const codec = codecOf(task)
-  const encoded = codec.encodePayload(payload)
-  if (encoded.issue !== undefined) return Effect.fail(rejected(task, payload, encoded.issue))
-  const held = codec.sharedPayload ? hold([encoded.value]) : undefined
-  if (held !== undefined && held._tag !== "Held") return Effect.fail(rejected(task, payload, held.issue))
+  const call = prepare(task, payload)
+  if (call instanceof TaskError) return Effect.fail(call)
+  const { codec, held } = call
   return Effect.callback<Task.Success<T>, Task.Error<T> | CallFailure>((resume) => {
-    const ticket = route([encoded.value], (_index, outcome, value, workerId, attempts, taskId) => {
+    const ticket = route([call.encoded], (_index, outcome, value, workerId, attempts, taskId) => {
       held?.release()
-      resume(exitOf(task, codec, payload, timeoutMillis, outcome, value, workerId, attempts, taskId, actor))
-    })
+      resume(exitOf(task, codec, call.payload, timeoutMillis, outcome, value, workerId, attempts, taskId, actor))
+    }, call.transfers)
     return held === undefined ? Effect.promise(ticket.cancel) : Effect.promise(() => ticket.cancel().then(held.release))
   })
+}
+
+/**
+ * A call whose outcome nobody awaits (`Actor.tell`): it is routed as `one` routes it, at once, so
+ * it takes its place in the actor's mailbox when this Effect runs. The Effect fails only when the
+ * message never got in and that is known at once (a payload the caller's side rejects or that
+ * cannot be sent, an actor already stopped or dead); an outcome that arrives later goes to
+ * `report` when it is a failure. The shared memory the payload carries is held until the outcome
+ * arrives.
+ */
+export const tell = <T extends Task.Any>(
+  task: T,
+  payload: unknown,
+  route: Route,
+  report: (failure: Exit.Exit<never, unknown>) => void,
+  actor?: ActorTarget
+): Effect.Effect<void, CallFailure> => {
+  const call = prepare(task, payload)
+  if (call instanceof TaskError) return Effect.fail(call)
+  let routing = true
+  let refused: Exit.Exit<never, CallFailure> | undefined
+  route([call.encoded], (_index, outcome, value, workerId, attempts, taskId) => {
+    call.held?.release()
+    const exit = exitOf(task, call.codec, call.payload, 0, outcome, value, workerId, attempts, taskId, actor)
+    if (Exit.isSuccess(exit)) return
+    if (routing) refused = exit as Exit.Exit<never, CallFailure>
+    else report(exit as Exit.Exit<never, unknown>)
+  }, call.transfers)
+  routing = false
+  return refused ?? Effect.void
+}
+
+/** A single call's payload, ready to route. */
+interface Prepared {
+  readonly codec: Codec
+  readonly payload: unknown
+  readonly encoded: unknown
+  /** The buffers it moves, as a route takes them; absent when it moves none. */
+  readonly transfers: ReadonlyArray<ReadonlyArray<ArrayBuffer>> | undefined
+  /** The shared memory it carries, held until its outcome arrives. */
+  readonly held: { readonly release: () => void } | undefined
+}
+
+/** Encodes a single call's payload, finds what it moves and holds what it shares — or says why not. */
+const prepare = (task: Task.Any, payload: unknown): Prepared | TaskError => {
+  const codec = codecOf(task)
+  // A payload left out (`Task.run(Tick)`, `handle.call("reset")`): what its Schema takes for none.
+  if (payload === undefined) payload = codec.absentPayload
+  const encoded = codec.encodePayload(payload)
+  if (encoded.issue !== undefined) return rejected(task, payload, encoded.issue)
+  const moved = codec.payloadTransfers?.(encoded.value)
+  if (moved?.issue !== undefined) return rejected(task, payload, moved.issue)
+  const held = codec.sharedPayload ? hold([encoded.value]) : undefined
+  if (held !== undefined && held._tag !== "Held") return rejected(task, payload, held.issue)
+  return {
+    codec,
+    payload,
+    encoded: encoded.value,
+    transfers: moved === undefined || moved.list.length === 0 ? undefined : [moved.list],
+    held
+  }
 }
 
 export interface ManyOptions {
@@ -95,10 +159,17 @@ export const many = <T extends Task.Any>(
   if (count === 0) return Effect.succeed([])
   const codec = codecOf(task)
   const encoded = new Array<unknown>(count)
+  const collect = codec.payloadTransfers
+  const transfers = collect === undefined ? undefined : new Array<ReadonlyArray<ArrayBuffer> | undefined>(count)
   for (let i = 0; i < count; i++) {
     const result = codec.encodePayload(payloads[i])
     if (result.issue !== undefined) return Effect.fail(rejected(task, payloads[i], result.issue))
     encoded[i] = result.value
+    if (transfers !== undefined) {
+      const moved = collect!(result.value)
+      if (moved.issue !== undefined) return Effect.fail(rejected(task, payloads[i], moved.issue))
+      transfers[i] = moved.list.length === 0 ? undefined : moved.list
+    }
   }
   // The batch owns the shared memory its payloads carry until none of its tasks is in a worker.
   const held = codec.sharedPayload ? hold(encoded) : undefined
@@ -140,7 +211,7 @@ export const many = <T extends Task.Any>(
         release?.()
         resume(Exit.succeed(results))
       }
-    })
+    }, transfers)
     submitted = ticket
     if (failedEarly !== undefined) failWith(ticket, failedEarly)
     else if (!done) options.onSubmitted?.(ticket)

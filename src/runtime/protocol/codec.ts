@@ -18,7 +18,7 @@ import * as Schema from "effect/Schema"
 import * as SchemaAST from "effect/SchemaAST"
 import * as SchemaIssue from "effect/SchemaIssue"
 import { types } from "node:util"
-import { encodesAsItselfKey } from "../../core/SharedArray.ts"
+import { encodesAsItselfKey, type Kind, movedKey } from "../../core/SharedArray.ts"
 import type { Any } from "../../core/Task.ts"
 import { containsShared } from "../memory/Arena.ts"
 import type { PayloadIssue } from "./protocol.ts"
@@ -43,7 +43,23 @@ export interface Codec {
   readonly decodeError: (encoded: unknown) => Coded
   /** Payloads may carry shared arrays: a submission holds their memory while it runs. */
   readonly sharedPayload: boolean
+  /** What a payload left out stands for: `{}` for a struct (every field optional), else `undefined`. */
+  readonly absentPayload: unknown
+  /** The buffers an encoded payload moves (`memory: "moved"`); absent when its Schema moves none. */
+  readonly payloadTransfers: Transfers | undefined
+  /** The buffers an encoded success moves; absent when its Schema moves none. */
+  readonly successTransfers: Transfers | undefined
 }
+
+/**
+ * The transfer list of one encoded value: the buffers under its moved arrays, each once (two views
+ * of one buffer move it once), or the issue that makes a move impossible.
+ */
+export type Transfers = (encoded: unknown) =>
+  | { readonly list: Array<ArrayBuffer>; readonly issue: undefined }
+  | { readonly list: undefined; readonly issue: PayloadIssue }
+
+const emptyStruct = Object.freeze({})
 
 const codecs = new WeakMap<Any, Codec>()
 
@@ -60,7 +76,10 @@ export const codecOf = (task: Any): Codec => {
       decodeSuccess: successIdentity ? passThrough : coder(Schema.decodeUnknownExit(task.success as AnyCodec)),
       encodeError: coder(Schema.encodeUnknownExit(task.error as AnyCodec)),
       decodeError: coder(Schema.decodeUnknownExit(task.error as AnyCodec)),
-      sharedPayload: containsShared(task.payload)
+      sharedPayload: containsShared(task.payload),
+      absentPayload: SchemaAST.toType(task.payload.ast)._tag === "Objects" ? emptyStruct : undefined,
+      payloadTransfers: transfersOf(task.payload),
+      successTransfers: transfersOf(task.success)
     }
     codecs.set(task, codec)
   }
@@ -97,6 +116,93 @@ const encodesAsItself = (ast: SchemaAST.AST): boolean => {
 }
 
 const passThrough = (value: unknown): Coded => ({ value, issue: undefined })
+
+// ---------------------------------------------------------------------------------------------
+// Moves
+// ---------------------------------------------------------------------------------------------
+
+/** Adds the buffers a value moves to `into`; returns the issue that stops a move, if any. */
+type Collect = (value: unknown, into: Set<ArrayBuffer>, path: ReadonlyArray<string | number>) => PayloadIssue | undefined
+
+/**
+ * How to find the moved arrays of a Schema's encoded values, compiled once per Schema: a walk of
+ * the value that follows only the Schema's branches that hold a moved array. `undefined` when the
+ * Schema moves nothing: then nothing is walked, and a message has no transfer list (the cost of
+ * moves when no Schema declares one is that one check).
+ */
+const transfersOf = (schema: Schema.Top): Transfers | undefined => {
+  const collect = collectorOf(SchemaAST.toEncoded(schema.ast))
+  if (collect === undefined) return undefined
+  return (encoded) => {
+    const into = new Set<ArrayBuffer>()
+    const issue = collect(encoded, into, [])
+    return issue === undefined ? { list: [...into], issue: undefined } : { list: undefined, issue }
+  }
+}
+
+const collectorOf = (ast: SchemaAST.AST): Collect | undefined => {
+  switch (ast._tag) {
+    case "Declaration": {
+      const kind = ast.annotations?.[movedKey] as Kind | undefined
+      if (kind === undefined) return undefined
+      return (value, into, path) => {
+        // Not a typed array of its kind (or over shared memory): the Schema's check rejects it in
+        // the receiver, for that task alone; only what can be moved is listed.
+        if (!ArrayBuffer.isView(value) || !(value.buffer instanceof ArrayBuffer)) return undefined
+        if (value.buffer.detached) {
+          return { path, message: `a ${kind}Array that was moved away already: a moved array can be sent once` }
+        }
+        into.add(value.buffer)
+        return undefined
+      }
+    }
+    case "Objects": {
+      const fields: Array<readonly [PropertyKey, Collect]> = []
+      for (const p of ast.propertySignatures) {
+        const collect = collectorOf(p.type)
+        if (collect !== undefined) fields.push([p.name, collect])
+      }
+      if (fields.length === 0) return undefined
+      return (value, into, path) => {
+        if (typeof value !== "object" || value === null) return undefined
+        for (const [name, collect] of fields) {
+          const issue = collect((value as Record<PropertyKey, unknown>)[name], into, [...path, String(name)])
+          if (issue !== undefined) return issue
+        }
+        return undefined
+      }
+    }
+    case "Arrays": {
+      const elements = ast.elements.map(collectorOf)
+      const rest = ast.rest.length > 0 ? collectorOf(ast.rest[0]!) : undefined
+      if (rest === undefined && elements.every((e) => e === undefined)) return undefined
+      return (value, into, path) => {
+        if (!Array.isArray(value)) return undefined
+        for (let i = 0; i < value.length; i++) {
+          const collect = i < elements.length ? elements[i] : rest
+          const issue = collect?.(value[i], into, [...path, i])
+          if (issue !== undefined) return issue
+        }
+        return undefined
+      }
+    }
+    case "Union": {
+      const members = ast.types.map(collectorOf).filter((c): c is Collect => c !== undefined)
+      if (members.length === 0) return undefined
+      // Each member lists only values of its own kind; the value is one member's.
+      return (value, into, path) => {
+        for (const collect of members) {
+          const issue = collect(value, into, path)
+          if (issue !== undefined) return issue
+        }
+        return undefined
+      }
+    }
+    default:
+      // Index signatures and recursive (`suspend`) Schemas move nothing: their arrays are copied.
+      return undefined
+  }
+}
 
 const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
 

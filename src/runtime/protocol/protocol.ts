@@ -47,6 +47,10 @@
  * A worker that exits at any other time fails (or, per the pool's `retries`, re-sends) exactly the
  * tasks it held, and is replaced.
  *
+ * Moves: a `Run`, `Call`, `Results`, `ResultsTimed` or `Replies` message may go with a transfer
+ * list — the buffers of the moved arrays (`memory: "moved"`) among its payloads or answers, found
+ * by the codec from their Schemas; the union of its tasks' lists. The layout does not change.
+ *
  * Actors (state that lives in one worker across calls; ids are unique per pool):
  *   pool → worker  `[Spawn, actorId, actorName, init]`: run the actor's constructor in a scope of
  *                  its own; answered `[Spawned, actorId, outcome, value]` (outcome `Success`, or

@@ -33,6 +33,8 @@ interface Call {
   readonly record: ActorRecord
   readonly method: string
   readonly payload: unknown
+  /** The buffers its payload moves, if any: moved when it is sent. */
+  readonly transfer: ReadonlyArray<ArrayBuffer> | undefined
   readonly reply: Reply
   cancelled: boolean
   /** Resolves a pending cancel once the call is answered or lost. */
@@ -109,8 +111,13 @@ export class ActorHost implements Transport, WorkerListener {
     return record.id
   }
 
-  readonly call = (actorId: number, method: TaskAny, payload: unknown, reply: Reply): () => Promise<void> =>
-    this.makeCall(actorId, method.name, payload, reply, -1)
+  readonly call = (
+    actorId: number,
+    method: TaskAny,
+    payload: unknown,
+    reply: Reply,
+    transfer?: ReadonlyArray<ArrayBuffer>
+  ): () => Promise<void> => this.makeCall(actorId, method.name, payload, reply, -1, transfer)
 
   readonly stop = (actorId: number): Promise<void> => {
     const record = this.records.get(actorId)
@@ -301,7 +308,7 @@ export class ActorHost implements Transport, WorkerListener {
     this.calls.set(call.id, call)
     let sent: boolean
     try {
-      sent = this.dispatcher.sendTo(record.workerId, [Op.Call, call.id, record.id, call.method, call.payload])
+      sent = this.dispatcher.sendTo(record.workerId, [Op.Call, call.id, record.id, call.method, call.payload], call.transfer)
     } catch (error) {
       // Rule 6: nothing reached the worker, and only this call fails.
       return this.finish(call, Outcome.PayloadInvalid, cloneIssue(call.payload, error), -1)
@@ -364,7 +371,14 @@ export class ActorHost implements Transport, WorkerListener {
   }
 
   /** A call from the caller (`from` -1) or asked by a worker; `taskName` is the method's task name. */
-  private makeCall(actorId: number, taskName: string, payload: unknown, replyTo: Reply, from: number): () => Promise<void> {
+  private makeCall(
+    actorId: number,
+    taskName: string,
+    payload: unknown,
+    replyTo: Reply,
+    from: number,
+    transfer?: ReadonlyArray<ArrayBuffer>
+  ): () => Promise<void> {
     const id = this.dispatcher.nextId()
     const record = this.records.get(actorId)
     const method = taskName.slice(record === undefined ? taskName.lastIndexOf(".") + 1 : record.actor.name.length + 1)
@@ -392,7 +406,7 @@ export class ActorHost implements Transport, WorkerListener {
         stack: ""
       } satisfies RemoteError)
     }
-    const call: Call = { id, record, method, payload, reply, cancelled: false, onDone: undefined }
+    const call: Call = { id, record, method, payload, transfer, reply, cancelled: false, onDone: undefined }
     if (record.state === "running") this.send(call)
     else record.waiting.push(call)
     return () => this.cancel(call)

@@ -49,10 +49,14 @@
  * 8. At most `maxQueued` tasks wait in the queue for a worker. A submission that does not fit
  *    either fails at once (`Saturated`, when its `whenFull` is `"fail"`) or waits, first come first
  *    served, and is admitted as room frees, part by part: a map larger than the queue streams in.
- * 9. A message that cannot be sent (`postMessage` cannot clone a payload) is taken back whole:
- *    its tasks go back to the front of the queue, each to be sent alone (`Requeued`,
- *    `Unsendable`); a task that cannot be sent alone fails with `PayloadInvalid`, the path found
- *    by the codec's `cloneIssue`. Other callers' tasks that shared the message run.
+ * 9. A message that cannot be sent (`postMessage` cannot clone a payload, or move a buffer) is
+ *    taken back whole: its tasks go back to the front of the queue, each to be sent alone
+ *    (`Requeued`, `Unsendable`); a task that cannot be sent alone fails with `PayloadInvalid`, the
+ *    path found by the codec's `cloneIssue`. Other callers' tasks that shared the message run.
+ * 10. A message moves the union of its tasks' buffers (`Submission.transfers`); nothing is moved
+ *    when it cannot be sent (rule 9), so a task sent alone again moves its own. A task whose
+ *    payload moved went with its message: if its worker dies holding it, it is lost (`Lost`), never
+ *    re-queued or retried — its bytes went with the worker.
  */
 import * as Schema from "effect/Schema"
 import type { DispatchedTask, PoolStats } from "../../core/PoolEvent.ts"
@@ -109,6 +113,8 @@ interface Pending {
 
 interface Message {
   remaining: number
+  /** Rule 10: the buffers its tasks move, until it is sent. */
+  transfer: Array<ArrayBuffer> | undefined
 }
 
 interface InFlight {
@@ -301,11 +307,11 @@ export class Dispatcher implements PoolClient {
    * Sends to one worker; false if it is not ready (gone, starting or closing). Throws when the
    * message cannot be sent (its caller's values cannot be cloned).
    */
-  sendTo(workerId: number, message: ToWorker): boolean {
+  sendTo(workerId: number, message: ToWorker, transfer?: ReadonlyArray<ArrayBuffer>): boolean {
     for (const slot of this.slots) {
       if (slot.id !== workerId) continue
       if (slot.state !== "ready") return false
-      slot.connection.send(message)
+      slot.connection.send(message, transfer)
       return true
     }
     return false
@@ -477,7 +483,13 @@ export class Dispatcher implements PoolClient {
       this.removeInFlight(entry)
       if (entry.pending.cancelled) continue
       const open = !this.closed && this.broken === undefined
-      if (open && entry.seq >= taken) {
+      if (open && entry.pending.submission.transfers?.[entry.index] !== undefined) {
+        // Rule 10: its moved payload went with the worker; there is nothing left to send again.
+        this.settleEntry(entry, Outcome.Lost, {
+          kind: lost.kind,
+          message: `${lost.message}, with the task's moved payload`
+        } satisfies WorkerExit, slot.id)
+      } else if (open && entry.seq >= taken) {
         notStarted.push({ pending: entry.pending, index: entry.index, attempts: entry.attempts - 1 })
         if (events.active) this.emitRequeued(entry, "NotStarted")
       } else if (open && entry.attempts <= this.options.retries) {
@@ -643,7 +655,7 @@ export class Dispatcher implements PoolClient {
   private dispatch(slot: Slot, take: number): void {
     const timed = this.events.timings
     const fields: Array<unknown> = [timed ? Op.RunTimed : Op.Run]
-    const message: Message = { remaining: 0 }
+    const message: Message = { remaining: 0, transfer: undefined }
     const entries: Array<InFlight> = []
     // Rules 7 and 9: a task back from a dead worker or an unsendable message goes first, alone.
     while (entries.length === 0 && this.requeued.length > 0) {
@@ -668,8 +680,10 @@ export class Dispatcher implements PoolClient {
       }
     }
     if (entries.length === 0) return
+    const transfer = message.transfer
+    message.transfer = undefined
     try {
-      slot.connection.send(fields as unknown as ToWorker)
+      slot.connection.send(fields as unknown as ToWorker, transfer)
     } catch (error) {
       return this.unsendable(entries, error)
     }
@@ -702,6 +716,13 @@ export class Dispatcher implements PoolClient {
     const taskId = this.nextTaskId++
     const { submission } = pending
     pushRun(fields, taskId, submission.taskName, submission.payloads[index], submission.timeoutMillis)
+    const moved = submission.transfers?.[index]
+    if (moved !== undefined) {
+      // Rule 10. A buffer in two tasks' lists makes the message unsendable (rule 9): sent alone,
+      // the first moves it and the second finds it gone, failing alone.
+      message.transfer ??= []
+      for (const buffer of moved) message.transfer.push(buffer)
+    }
     entries.push({ pending, index, attempts, message, seq: slot.sent + entries.length, taskId, backstop: undefined })
     message.remaining++
     pending.inFlight++

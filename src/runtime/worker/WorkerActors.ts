@@ -58,7 +58,7 @@ export interface ActorHooks {
 
 export class WorkerActors {
   private readonly entry: WorkerEntry
-  private readonly post: (message: FromWorker) => void
+  private readonly post: (message: FromWorker, transfers?: ReadonlyArray<ReadonlyArray<ArrayBuffer> | undefined>) => void
   private readonly runFork: () => RunFork
   private readonly run: (effect: Effect.Effect<void>) => Promise<void>
   private readonly hooks: ActorHooks
@@ -69,7 +69,7 @@ export class WorkerActors {
 
   constructor(
     entry: WorkerEntry,
-    post: (message: FromWorker) => void,
+    post: (message: FromWorker, transfers?: ReadonlyArray<ReadonlyArray<ArrayBuffer> | undefined>) => void,
     runFork: () => RunFork,
     run: (effect: Effect.Effect<void>) => Promise<void>,
     hooks: ActorHooks = {}
@@ -241,26 +241,26 @@ export class WorkerActors {
   }
 
   private complete(instance: Instance, call: Call, codec: Codec, exit: Exit.Exit<unknown, unknown>): void {
-    const [outcome, value] = outcomeOf(codec, exit, call.cancelled)
-    this.settle(instance, call, outcome, value)
+    const [outcome, value, transfer] = outcomeOf(codec, exit, call.cancelled)
+    this.settle(instance, call, outcome, value, transfer)
   }
 
-  private settle(instance: Instance, call: Call, outcome: Outcome, value: unknown): void {
+  private settle(instance: Instance, call: Call, outcome: Outcome, value: unknown, transfer?: ReadonlyArray<ArrayBuffer>): void {
     instance.running.delete(call)
-    this.finishCall(call, outcome, value)
+    this.finishCall(call, outcome, value, transfer)
     if (instance.current === call) {
       instance.current = undefined
       if (instance.stopping === undefined) this.drain(instance)
     }
   }
 
-  private finishCall(call: Call, outcome: Outcome, value: unknown): void {
+  private finishCall(call: Call, outcome: Outcome, value: unknown, transfer?: ReadonlyArray<ArrayBuffer>): void {
     if (!this.calls.delete(call.id)) return
-    this.reply(call.id, outcome, value)
+    this.reply(call.id, outcome, value, transfer)
   }
 
-  private reply(callId: number, outcome: Outcome, value: unknown): void {
-    this.post([Op.Replies, callId, outcome, value])
+  private reply(callId: number, outcome: Outcome, value: unknown, transfer?: ReadonlyArray<ArrayBuffer>): void {
+    this.post([Op.Replies, callId, outcome, value], transfer === undefined ? undefined : [transfer])
   }
 
   private interruptCall(instance: Instance, call: Call): void {

@@ -17,6 +17,9 @@
  *    its finalizers and leaves the Layer alive.
  * 4. A result waits at most `flushAfterMillis` to be sent, also while a later task of its message
  *    runs long: a timer (on the worker's Clock) sends it then.
+ * 5. A result that moves buffers (`memory: "moved"`) lists them with its answer; a message of
+ *    answers transfers the union of its answers' lists, and an answer sent alone (when its message
+ *    could not be sent) its own.
  */
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
@@ -55,6 +58,12 @@ interface Item {
 
 const TimedOut = Symbol.for("effect-parallel/WorkerRuntime/TimedOut")
 
+/** Sends a message to the pool, moving the buffers in `transfer` (see `Connection.send`). */
+export type Post = (message: FromWorker, transfer?: ReadonlyArray<ArrayBuffer>) => void
+
+/** The buffers each queued answer moves, by position; `undefined` while none of them moves one. */
+type AnswerTransfers = Array<ReadonlyArray<ArrayBuffer> | undefined> | undefined
+
 /** What a host may change about how a runtime runs; threads and inline use the defaults. */
 export interface RuntimeHost {
   /** Services every fiber of this worker runs with: the simulation's Clock, Scheduler and Random. */
@@ -77,7 +86,7 @@ const poolClock = () => performance.timeOrigin + performance.now()
 export class WorkerRuntime {
   private readonly entry: WorkerEntry
   private readonly workerId: number
-  private readonly post: (message: FromWorker) => void
+  private readonly post: (message: FromWorker, transfers?: ReadonlyArray<ReadonlyArray<ArrayBuffer> | undefined>) => void
   private readonly services: Context.Context<never>
   private readonly now: () => number
   private readonly clock: () => number
@@ -91,13 +100,16 @@ export class WorkerRuntime {
   private running: { readonly item: Item; readonly fiber: Fiber.Fiber<unknown, unknown> } | undefined
   private results: Array<unknown> = [Op.Results]
   private timedResults: Array<unknown> = [Op.ResultsTimed]
+  /** Rule 5. */
+  private resultTransfers: AnswerTransfers = undefined
+  private timedTransfers: AnswerTransfers = undefined
   private unsentCount = 0
   private oldestResultAt = 0
   private flushArmed = false
   private closing = false
   private readonly actors: WorkerActors
 
-  constructor(entry: WorkerEntry, workerId: number, post: (message: FromWorker) => void, host?: RuntimeHost) {
+  constructor(entry: WorkerEntry, workerId: number, post: Post, host?: RuntimeHost) {
     this.entry = entry
     this.workerId = workerId
     this.post = answersSurvive(post)
@@ -319,20 +331,26 @@ export class WorkerRuntime {
       const error = Cause.findErrorOption(exit.cause)
       if (error._tag === "Some" && error.value === TimedOut) return this.push(item.id, Outcome.Timeout, undefined, item)
     }
-    const [outcome, value] = outcomeOf(codec, exit, item.cancelled)
-    this.push(item.id, outcome, value, item)
+    const [outcome, value, transfer] = outcomeOf(codec, exit, item.cancelled)
+    this.push(item.id, outcome, value, item, transfer)
   }
 
-  /** Queues an answer; a timed task's goes with when its handler ran. */
-  private push(id: number, outcome: Outcome, value: unknown, item: Item | undefined): void {
+  /** Queues an answer; a timed task's goes with when its handler ran; a moving one with its buffers (rule 5). */
+  private push(id: number, outcome: Outcome, value: unknown, item: Item | undefined, transfer?: ReadonlyArray<ArrayBuffer>): void {
     const now = this.now()
     if (this.unsent() === 0) this.oldestResultAt = now
     this.unsentCount++
     if (item?.timed === true) {
+      if (transfer !== undefined || this.timedTransfers !== undefined) {
+        this.timedTransfers = withTransfer(this.timedTransfers, (this.timedResults.length - 1) / ResultTimed.stride, transfer)
+      }
       pushResult(this.timedResults, id, outcome, value)
       const started = item.startedClock === 0 ? this.clock() : item.startedClock
       this.timedResults.push(started, this.clock())
     } else {
+      if (transfer !== undefined || this.resultTransfers !== undefined) {
+        this.resultTransfers = withTransfer(this.resultTransfers, (this.results.length - 1) / Result.stride, transfer)
+      }
       pushResult(this.results, id, outcome, value)
     }
     if (this.unsent() >= flushEvery || now - this.oldestResultAt >= flushAfterMillis) this.flush()
@@ -348,25 +366,45 @@ export class WorkerRuntime {
     this.unsentCount = 0
     if (this.results.length > 1) {
       const results = this.results
+      const transfers = this.resultTransfers
       this.results = [Op.Results]
-      this.post(results as unknown as FromWorker)
+      this.resultTransfers = undefined
+      this.post(results as unknown as FromWorker, transfers)
     }
     if (this.timedResults.length > 1) {
       const results = this.timedResults
+      const transfers = this.timedTransfers
       this.timedResults = [Op.ResultsTimed]
-      this.post(results as unknown as FromWorker)
+      this.timedTransfers = undefined
+      this.post(results as unknown as FromWorker, transfers)
     }
   }
 }
 
+/** Rule 5: records the buffers the answer at `position` moves. */
+const withTransfer = (
+  transfers: AnswerTransfers,
+  position: number,
+  transfer: ReadonlyArray<ArrayBuffer> | undefined
+): Array<ReadonlyArray<ArrayBuffer> | undefined> => {
+  const list = transfers ?? []
+  list[position] = transfer
+  return list
+}
+
 /**
  * A value that cannot be sent fails only its own task: when a message of answers cannot be cloned
- * (a result Schema that lets a function through, say), its answers go one by one, and those that
- * still cannot are replaced by a defect that says why.
+ * (a result Schema that lets a function through, say) or its buffers cannot all be moved (one
+ * buffer in two answers), its answers go one by one, each moving its own buffers (rule 5), and
+ * those that still cannot are replaced by a defect that says why.
  */
-const answersSurvive = (post: (message: FromWorker) => void) => (message: FromWorker): void => {
+const answersSurvive = (post: Post) =>
+(
+  message: FromWorker,
+  transfers?: ReadonlyArray<ReadonlyArray<ArrayBuffer> | undefined>
+): void => {
   try {
-    post(message)
+    post(message, transfers === undefined ? undefined : transfers.flatMap((list) => list ?? []))
   } catch (error) {
     const op = message[0]
     if (op !== Op.Results && op !== Op.ResultsTimed && op !== Op.Replies) throw error
@@ -374,7 +412,7 @@ const answersSurvive = (post: (message: FromWorker) => void) => (message: FromWo
     for (let at = 1; at < message.length; at += stride) {
       const one = [op, ...message.slice(at, at + stride)]
       try {
-        post(one as unknown as FromWorker)
+        post(one as unknown as FromWorker, transfers?.[(at - 1) / stride])
       } catch (cause) {
         one[1 + Result.outcome] = Outcome.Defect
         one[1 + Result.value] = {

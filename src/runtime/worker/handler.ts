@@ -8,7 +8,7 @@ import * as Cause from "effect/Cause"
 import type * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type { Codec } from "../protocol/codec.ts"
-import { Outcome, type RemoteError, toRemoteError } from "../protocol/protocol.ts"
+import { Outcome, type PayloadIssue, type RemoteError, toRemoteError } from "../protocol/protocol.ts"
 
 /** An outcome for the pool, without running anything. */
 export interface Answer {
@@ -53,17 +53,23 @@ export const unknownHandler = (kind: string, name: string, where: string): Answe
   value: { name: `Unknown${kind}`, message: `${where} does not serve ${kind.toLowerCase()} "${name}"`, stack: "" } satisfies RemoteError
 })
 
-/** How a handler's Exit is reported: success, declared error, defect, or interruption. */
-export const outcomeOf = (codec: Codec, exit: Exit.Exit<unknown, unknown>, cancelled: boolean): [Outcome, unknown] => {
+/**
+ * How a handler's Exit is reported: success, declared error, defect, or interruption; a success
+ * whose Schema moves arrays (`memory: "moved"`) with the buffers its answer moves.
+ */
+export const outcomeOf = (
+  codec: Codec,
+  exit: Exit.Exit<unknown, unknown>,
+  cancelled: boolean
+): [Outcome, unknown, ReadonlyArray<ArrayBuffer>?] => {
   if (Exit.isSuccess(exit)) {
     const encoded = codec.encodeSuccess(exit.value)
-    return encoded.issue === undefined
-      ? [Outcome.Success, encoded.value]
-      : [Outcome.Defect, {
-        name: "SuccessEncodeError",
-        message: `result does not match the success Schema at ${JSON.stringify(encoded.issue.path)}: ${encoded.issue.message}`,
-        stack: ""
-      } satisfies RemoteError]
+    if (encoded.issue !== undefined) return successDefect("SuccessEncodeError", "does not match the success Schema", encoded.issue)
+    if (codec.successTransfers === undefined) return [Outcome.Success, encoded.value]
+    const moved = codec.successTransfers(encoded.value)
+    return moved.issue === undefined
+      ? [Outcome.Success, encoded.value, moved.list]
+      : successDefect("SuccessTransferError", "cannot be moved", moved.issue)
   }
   if (cancelled) return [Outcome.Interrupted, undefined]
   const error = Cause.findErrorOption(exit.cause)
@@ -74,6 +80,12 @@ export const outcomeOf = (codec: Codec, exit: Exit.Exit<unknown, unknown>, cance
   if (Cause.hasDies(exit.cause)) return [Outcome.Defect, causeToRemote(exit.cause)]
   return [Outcome.Interrupted, undefined]
 }
+
+const successDefect = (name: string, what: string, issue: PayloadIssue): [Outcome, RemoteError] => [Outcome.Defect, {
+  name,
+  message: `result ${what} at ${JSON.stringify(issue.path)}: ${issue.message}`,
+  stack: ""
+}]
 
 /** A failure cause as the caller will see it: the first defect or error, with its remote stack. */
 export const causeToRemote = (cause: Cause.Cause<unknown>): RemoteError => {

@@ -48,7 +48,7 @@ try {
 }
 
 if (loaded !== undefined && isWorkerEntry(loaded)) {
-  const runtime = new WorkerRuntime(loaded, workerId, (message) => replies.postMessage(message), {
+  const runtime = new WorkerRuntime(loaded, workerId, (message, transfer) => replies.postMessage(message, transfer), {
     tasksTaken: new Int32Array(tasksTaken)
   })
   // A handler that calls `process.exit`, or an uncaught error, ends the thread: the answers of the

@@ -380,6 +380,8 @@ describe.each(rows)("contract on $name", (row) => {
           [{ resourceLimits: { maxOldGenerationSizeMb: "lots" as never } }, ["resourceLimits", "maxOldGenerationSizeMb"]],
           [{ resourceLimits: { maxYoungGenerationSizeMb: 2.5 } }, ["resourceLimits", "maxYoungGenerationSizeMb"]],
           [{ resourceLimits: { stackSizeMb: 4 } as never }, ["resourceLimits", "stackSizeMb"]],
+          [{ resourceLimits: 64 as never }, ["resourceLimits"]],
+          [{ resourceLimits: { maxYoungGenerationSizeMb: 0 } }, ["resourceLimits", "maxYoungGenerationSizeMb"]],
           [{ backend: "gpu" } as never, ["backend"]]
         ]
         for (const [options, path] of cases) {

@@ -26,6 +26,42 @@ describe("codec", () => {
     assert.strictEqual(codecOf(task).encodePayload(payload).value, payload)
   })
 
+  it("derives a transfer list from the Schema's moved arrays only, and none when it moves nothing", () => {
+    const Moved = SharedArray.array("Float64", { memory: "moved" })
+    const plain = Task.make("NoMoves", { payload: { values: SharedArray.array("Float64", { memory: "copied" }), n: Schema.Int } })
+    assert.isUndefined(codecOf(plain).payloadTransfers, "no walk at all for a Schema that moves nothing")
+    assert.isUndefined(codecOf(plain).successTransfers)
+    const task = Task.make("Moves", {
+      payload: {
+        list: Schema.Array(Moved),
+        pair: Schema.Tuple([Schema.String, Moved]),
+        either: Schema.Union([Schema.Number, Moved]),
+        maybe: Schema.optional(Moved),
+        copied: SharedArray.array("Float64", { memory: "copied" })
+      },
+      success: Schema.Struct({ out: Moved })
+    })
+    const [a, b, c, d] = [1, 2, 3, 4].map((n) => new Float64Array(n))
+    const whole = new Float64Array(8)
+    const payload = {
+      list: [a!, b!, whole.subarray(0, 2), whole.subarray(2)],
+      pair: ["x", c!] as const,
+      either: d!,
+      copied: new Float64Array(1)
+    }
+    const moved = codecOf(task).payloadTransfers!(payload)
+    assert.deepStrictEqual(moved.list, [a!.buffer, b!.buffer, whole.buffer, c!.buffer, d!.buffer], "each buffer once, copied ones left out")
+    assert.deepStrictEqual(codecOf(task).successTransfers!({ out: a! }).list, [a!.buffer])
+    // An array moved away already: the issue names where it is.
+    structuredClone(b!, { transfer: [b!.buffer] })
+    const issue = codecOf(task).payloadTransfers!(payload).issue
+    assert.deepStrictEqual(issue?.path, ["list", 1])
+    assert.match(issue!.message, /moved away already/)
+    // Shared memory is not listed (the Schema's check rejects it in the worker).
+    const shared = new Float64Array(new SharedArrayBuffer(8))
+    assert.deepStrictEqual(codecOf(task).payloadTransfers!({ list: [shared], pair: ["y", shared], either: 1, copied: shared }).list, [])
+  })
+
   it("encodes payloads whose Schema transforms, or declares a type it cannot see through", () => {
     const shifted = Task.make("Shifted", { payload: { at: Schema.DateFromString, image: SharedArray.Float64Matrix } })
     const encoded = codecOf(shifted).encodePayload({ at: new Date(0), image: matrix }).value as { at: unknown }
