@@ -289,6 +289,8 @@ describe.each(rows)("contract on $name", (row) => {
         const oldOnly = yield* limits({ resourceLimits: { maxOldGenerationSizeMb: 96 } })
         assert.deepStrictEqual([oldOnly.maxYoungGenerationSizeMb, oldOnly.maxOldGenerationSizeMb], [24, 96])
         assert.strictEqual((yield* limits({ resourceLimits: { maxYoungGenerationSizeMb: 48 } })).maxYoungGenerationSizeMb, 48)
+        // 0 hands V8 no limit: it picks its own, which is never our 24 MB default.
+        assert.notStrictEqual((yield* limits({ resourceLimits: { maxYoungGenerationSizeMb: 0 } })).maxYoungGenerationSizeMb, 24)
       }).pipe(within))
 
     crashes("with retries, a task whose worker died is re-sent, within its bound", () =>
@@ -381,7 +383,7 @@ describe.each(rows)("contract on $name", (row) => {
           [{ resourceLimits: { maxYoungGenerationSizeMb: 2.5 } }, ["resourceLimits", "maxYoungGenerationSizeMb"]],
           [{ resourceLimits: { stackSizeMb: 4 } as never }, ["resourceLimits", "stackSizeMb"]],
           [{ resourceLimits: 64 as never }, ["resourceLimits"]],
-          [{ resourceLimits: { maxYoungGenerationSizeMb: 0 } }, ["resourceLimits", "maxYoungGenerationSizeMb"]],
+          [{ resourceLimits: { maxYoungGenerationSizeMb: -1 } }, ["resourceLimits", "maxYoungGenerationSizeMb"]],
           [{ backend: "gpu" } as never, ["backend"]]
         ]
         for (const [options, path] of cases) {
