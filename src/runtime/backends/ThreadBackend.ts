@@ -38,7 +38,7 @@ export const liveThreads = (): number => live.size
 /** Worker threads: shared memory, crashes contained in their thread, handlers that never yield stopped by termination. */
 export const backend: Backend = {
   name: "threads",
-  capabilities: { sharesMemory: true, canTerminate: true, isolatesCrashes: true, heapLimits: true },
+  capabilities: { sharesMemory: true, canTerminate: true, isolatesCrashes: true, heapLimits: true, pinsCpus: false },
   timers: realTimers,
   defaultSize: availableParallelism,
   make: (spec) =>
@@ -80,7 +80,7 @@ const spawnThread = (entry: string, spec: PoolSpec, workerId: number, events: Wo
     events.onExit(
       failure ?? (terminated
         ? { kind: "Terminated", message: "was terminated" }
-        : { kind: "Exited", message: `exited with code ${code}` })
+        : { kind: "Exited", message: `exited with code ${code}`, exitCode: code })
     )
   })
   const replyWaitMillis = spec.replyWaitMillis
