@@ -25,11 +25,9 @@ import { closeSync, existsSync, openSync, readFileSync, readSync, rmSync } from 
 import { availableParallelism, tmpdir } from "node:os"
 import { delimiter, join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { InvalidOptions, PoolError } from "../../core/PoolError.ts"
-import { isWorkerEntry } from "../../core/Worker.ts"
 import type { WorkerExit } from "../protocol/protocol.ts"
 import { type Backend, type Connection, type PoolSpec, realTimers, WorkerBackend, type WorkerEvents } from "./Backend.ts"
-import { toHref } from "./entry.ts"
+import { moduleHref } from "./entry.ts"
 
 /** Why 24 MB: `WorkerPool.Options.resourceLimits` (the same measurement holds for a process's heap). */
 const defaultYoungGenerationSizeMb = 24
@@ -77,32 +75,25 @@ export const backend: Backend = {
   timers: realTimers,
   defaultSize: availableParallelism,
   make: (spec) =>
-    isWorkerEntry(spec.entry)
-      ? Effect.fail(
-        new PoolError({
-          reason: new InvalidOptions({ path: ["entry"], message: "the processes backend needs the entry's module URL or path" })
-        })
-      )
-      : Effect.sync(() => {
-        const entry = toHref(spec.entry as URL | string)
-        const execArgv = childExecArgv(spec)
-        // Slot i of the pool keeps cpus[i] through replacements: a new worker takes the first free slot.
-        const slots: Array<boolean> = Array.from({ length: spec.size }, () => false)
-        const cpus = spec.cpus === "spread" ? spread(spec.size) : spec.cpus
-        return {
-          spawn: (workerId, events) => {
-            const slot = Math.max(0, slots.indexOf(false))
-            slots[slot] = true
-            return spawnProcess(entry, execArgv, cpus?.[slot], workerId, {
-              onMessage: events.onMessage,
-              onExit: (exit) => {
-                slots[slot] = false
-                events.onExit(exit)
-              }
-            })
-          }
+    Effect.map(moduleHref(spec.entry, "processes"), (entry) => {
+      const execArgv = childExecArgv(spec)
+      // Slot i of the pool keeps cpus[i] through replacements: a new worker takes the first free slot.
+      const slots: Array<boolean> = Array.from({ length: spec.size }, () => false)
+      const cpus = spec.cpus === "spread" ? spread(spec.size) : spec.cpus
+      return {
+        spawn: (workerId, events) => {
+          const slot = Math.max(0, slots.indexOf(false))
+          slots[slot] = true
+          return spawnProcess(entry, execArgv, cpus?.[slot], workerId, {
+            onMessage: events.onMessage,
+            onExit: (exit) => {
+              slots[slot] = false
+              events.onExit(exit)
+            }
+          })
         }
-      })
+      }
+    })
 }
 
 /** Pools in its scope run on child processes. */

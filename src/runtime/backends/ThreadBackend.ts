@@ -15,11 +15,9 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { availableParallelism } from "node:os"
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from "node:worker_threads"
-import { InvalidOptions, PoolError } from "../../core/PoolError.ts"
-import { isWorkerEntry } from "../../core/Worker.ts"
 import type { WorkerExit } from "../protocol/protocol.ts"
 import { type Backend, type Connection, type PoolSpec, realTimers, WorkerBackend, type WorkerEvents } from "./Backend.ts"
-import { toHref } from "./entry.ts"
+import { moduleHref } from "./entry.ts"
 
 /** Why a 24 MB young generation: `WorkerPool.Options.resourceLimits`. */
 const defaultResourceLimits = { maxYoungGenerationSizeMb: 24 }
@@ -42,13 +40,9 @@ export const backend: Backend = {
   timers: realTimers,
   defaultSize: availableParallelism,
   make: (spec) =>
-    isWorkerEntry(spec.entry)
-      ? Effect.fail(
-        new PoolError({
-          reason: new InvalidOptions({ path: ["entry"], message: "the threads backend needs the entry's module URL or path" })
-        })
-      )
-      : Effect.succeed({ spawn: (workerId, events) => spawnThread(toHref(spec.entry as URL | string), spec, workerId, events) })
+    Effect.map(moduleHref(spec.entry, "threads"), (entry) => ({
+      spawn: (workerId, events) => spawnThread(entry, spec, workerId, events)
+    }))
 }
 
 /** Pools in its scope run on worker threads (what they do without any backend Layer). */
