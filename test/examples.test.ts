@@ -36,7 +36,7 @@ describe("examples", () => {
   it("the runner lists the examples without a name, and refuses an unknown one", async () => {
     const list = await run()
     assert.strictEqual(list.code, 0)
-    for (const name of ["actors", "demo", "quickstart", "shared-arrays", "simulation", "worker-state"]) {
+    for (const name of ["actors", "demo", "isolation", "quickstart", "shared-arrays", "simulation", "worker-state"]) {
       assert.match(list.stdout, new RegExp(`^  ${name} +\\S`, "m"))
     }
     const unknown = await run("nope")
@@ -86,6 +86,17 @@ describe("examples", () => {
     assert.include(out, "builds = pool size (3): true")
     assert.strictEqual(out.match(/exit hook: releasing the prime table/g)?.length, 3)
   })
+
+  it("isolation", async () => {
+    const out = await runOk("isolation")
+    for (const document of [7, 23]) {
+      assert.match(out, new RegExp(`document ${document}: TaskError, reason WorkerLost, exit Crashed, signal SIGABRT, attempts 2`))
+    }
+    assert.notMatch(out, /document (?!7:|23:)\d+: /, "no other document failed")
+    assert.include(out, "parsed: 38 of 40; this process is still running")
+    assert.include(out, "replacement worker processes: yes; still pinned: true")
+    assert.include(out, "cpus on worker threads → PoolError, reason Unsupported (pinsCpus)")
+  }, 120_000)
 
   it("simulation", async () => {
     const out = await runOk("simulation")

@@ -38,6 +38,7 @@ const variantModules: ReadonlyArray<URL> = [
   new URL("./overhead/tinypool.ts", import.meta.url),
   new URL("./overhead/workerpool.ts", import.meta.url),
   new URL("./overhead/raw.ts", import.meta.url),
+  new URL("./overhead/raw-ipc.ts", import.meta.url),
   new URL("./overhead/effect-rpc.ts", import.meta.url),
   new URL("./overhead/effect-parallel.ts", import.meta.url)
 ]

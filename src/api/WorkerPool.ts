@@ -25,7 +25,7 @@ import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { availableParallelism } from "node:os"
+import { availableParallelism, cpus as machineCpus } from "node:os"
 import type { PoolEvent, PoolStats } from "../core/PoolEvent.ts"
 import { InvalidOptions, PoolError, Unsupported } from "../core/PoolError.ts"
 import type { Any, Group, Runner } from "../core/Task.ts"
@@ -94,6 +94,19 @@ export interface Options {
     readonly maxOldGenerationSizeMb?: number
     readonly maxYoungGenerationSizeMb?: number
   } | undefined
+  /**
+   * Pins each worker, and every native thread it starts, to CPUs, like MPIRE's `cpu_ids`:
+   * `"spread"` puts worker i on the i-th CPU this process may use (round robin); a list gives
+   * one entry per worker (a CPU, or a set of CPUs), or a single entry for all of them. A worker
+   * that replaces another takes its CPUs.
+   *
+   * **When to use**: workers that start native threads of their own (an inference runtime's
+   * intra-op threads): pinned, they stop competing with each other's threads for the same cores.
+   *
+   * **Gotchas**: only the processes backend on Linux (with `taskset`) can; elsewhere the pool fails
+   * with `PoolError` reason `Unsupported` (capability `pinsCpus`) rather than run unpinned.
+   */
+  readonly cpus?: "spread" | ReadonlyArray<number | ReadonlyArray<number>> | undefined
 }
 
 /** Options after validation, in the units the runtime uses. */
@@ -109,6 +122,8 @@ export interface ResolvedOptions {
   readonly whenFull: "wait" | "fail"
   readonly replyWaitMillis: number
   readonly resourceLimits: Options["resourceLimits"]
+  /** A set of CPUs per worker slot, or `"spread"` for the backend to lay out. */
+  readonly cpus: "spread" | ReadonlyArray<ReadonlyArray<number>> | undefined
 }
 
 /**
@@ -140,6 +155,7 @@ export const layer = <Tasks extends Any, Actors extends { readonly name: string 
         retries: resolved.retries,
         replyWaitMillis: resolved.replyWaitMillis,
         resourceLimits: resolved.resourceLimits,
+        cpus: resolved.cpus,
         events
       })
       const dispatcher = yield* acquireDispatcher(() => new Dispatcher(spawner, backend.timers, resolved, events))
@@ -244,7 +260,8 @@ export const resolveOptions = (options: Options, backend: Backend): Effect.Effec
         whenFull: options.whenFull ?? "wait",
         // Waiting on one core would take the core the worker needs to answer.
         replyWaitMillis: availableParallelism() > 1 ? millis(options.replyWait, 0.05, "replyWait") : 0,
-        resourceLimits: options.resourceLimits
+        resourceLimits: options.resourceLimits,
+        cpus: resolveCpus(options.cpus, size, backend)
       })
     } catch (error) {
       return Effect.fail(error as PoolError)
@@ -254,6 +271,33 @@ export const resolveOptions = (options: Options, backend: Backend): Effect.Effec
 // ---------------------------------------------------------------------------------------------
 // Machinery
 // ---------------------------------------------------------------------------------------------
+
+/** `cpus` as one set per worker slot; throws a `PoolError` for a backend that cannot pin, or a list that does not fit. */
+const resolveCpus = (cpus: Options["cpus"], size: number, backend: Backend): ResolvedOptions["cpus"] => {
+  if (cpus === undefined) return undefined
+  if (!backend.capabilities.pinsCpus) {
+    throw new PoolError({
+      reason: new Unsupported({
+        capability: "pinsCpus",
+        message: `the ${backend.name} backend cannot pin workers to CPUs on ${process.platform} (cpus: processes backend on Linux, with taskset)`
+      })
+    })
+  }
+  if (cpus === "spread") return cpus
+  const invalid = (path: ReadonlyArray<string | number>, message: string) =>
+    new PoolError({ reason: new InvalidOptions({ path: ["cpus", ...path], message }) })
+  if (cpus.length !== 1 && cpus.length !== size) {
+    throw invalid([], `one entry per worker (${size}), or one for all of them; got ${cpus.length}`)
+  }
+  const count = machineCpus().length
+  const sets = cpus.map((entry, i) => {
+    const set = typeof entry === "number" ? [entry] : entry
+    const bad = set.findIndex((cpu) => cpu >= count)
+    if (bad >= 0) throw invalid(typeof entry === "number" ? [i] : [i, bad], `this machine has CPUs 0 to ${count - 1}`)
+    return set
+  })
+  return Array.from({ length: size }, (_, i) => sets[cpus.length === 1 ? 0 : i]!)
+}
 
 /** The backend in context, or threads. */
 const currentBackend: Effect.Effect<Backend> = Effect.map(
@@ -312,6 +356,10 @@ const OptionsSchema = Schema.Struct({
   ))),
   whenFull: Schema.optional(Schema.Literals(["wait", "fail"])),
   replyWait: Schema.optional(Schema.Unknown),
+  cpus: Schema.optional(Schema.Union([
+    Schema.Literal("spread"),
+    Schema.Array(Schema.Union([NonNegativeInt, Schema.NonEmptyArray(NonNegativeInt)]))
+  ])),
   resourceLimits: Schema.optional(Schema.Struct({
     // V8 aborts the whole process for an old generation under 3 MB.
     maxOldGenerationSizeMb: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 4, maximum: 1_048_576 }))),

@@ -49,7 +49,11 @@ export class PayloadInvalid extends Schema.TaggedError<PayloadInvalid>()("Payloa
  */
 export class WorkerLost extends Schema.TaggedError<WorkerLost>()("WorkerLost", {
   exit: Schema.Literals(["Crashed", "Exited", "OutOfMemory", "Terminated"]),
-  message: Schema.String
+  message: Schema.String,
+  /** The worker's exit code, where its backend knows it (`process.exit(3)`: 3). */
+  exitCode: Schema.optional(Schema.Number),
+  /** The signal that ended a child process: `"SIGKILL"`, `"SIGABRT"` (an abort, or V8 out of memory) … */
+  signal: Schema.optional(Schema.String)
 }) {}
 
 /** The task ran longer than its timeout. Its handler was interrupted inside the worker. */

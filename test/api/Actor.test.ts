@@ -1,5 +1,5 @@
 /**
- * Actors over threads, inline and simulated: typed methods and errors, FIFO per actor, concurrent
+ * Actors over threads, processes, inline and simulated: typed methods and errors, FIFO per actor, concurrent
  * methods, placement, handles passed to tasks and actors, actor pools, constructor failure, worker
  * death with and without a restart policy, and finalizers when scopes close.
  *
@@ -15,7 +15,20 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Scope from "effect/Scope"
-import { Actor, ActorError, ActorPool, type PoolError, SharedArray, type Simulation, Task, TaskError, WorkerPool } from "../../src/index.ts"
+import { mkdtempSync, readdirSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import {
+  Actor,
+  ActorError,
+  ActorPool,
+  type PoolError,
+  ProcessBackend,
+  type Simulation,
+  Task,
+  TaskError,
+  WorkerPool
+} from "../../src/index.ts"
 import { ActorTasks, BadStart, Bump, Counter, Forwarder, Refused, Tick } from "../fixtures/actors.ts"
 import { actorReasonOf, reasonOf, rows } from "../support/backends.ts"
 
@@ -25,7 +38,17 @@ type Names = Task.Tasks<typeof ActorTasks>["name"] | Task.Actors<typeof ActorTas
 
 afterEach(() => {
   assert.strictEqual(WorkerPool.liveThreads(), 0)
+  assert.strictEqual(ProcessBackend.liveProcesses(), 0)
 })
+
+/** A directory for a `Counter`'s probe: one file per construction, one per finalizer run. */
+const probeDir = () => mkdtempSync(join(tmpdir(), "ep-actor-probe-"))
+
+/** Constructions and finalizer runs the probe saw. */
+const marks = (dir: string): [built: number, finalized: number] => {
+  const names = readdirSync(dir)
+  return [names.filter((name) => name.startsWith("built-")).length, names.filter((name) => name.startsWith("finalized-")).length]
+}
 
 describe.each(rows)("actors on $name", (row) => {
   const pool: Layer.Layer<Task.Runner<Names>, PoolError.PoolError, Simulation.World> = WorkerPool.layer(ActorTasks, {
@@ -229,47 +252,20 @@ describe.each(rows)("actors on $name", (row) => {
 
   it.live("closing the scope stops the actor: its finalizers run and later calls fail typed", () =>
     Effect.gen(function*() {
-      const probe = yield* SharedArray.make("Int32", 2)
+      const probe = probeDir()
       const scope = yield* Scope.make()
       const counter = yield* Actor.spawn(Counter, { start: 0, probe }).pipe(Scope.provide(scope))
       const running = yield* Effect.forkChild(counter.call("sleep", { millis: 60_000 }))
       yield* Effect.sleep("20 millis")
-      assert.deepStrictEqual([Atomics.load(probe, 0), Atomics.load(probe, 1)], [1, 0])
+      assert.deepStrictEqual(marks(probe), [1, 0])
       yield* Scope.close(scope, Exit.void)
-      assert.deepStrictEqual([Atomics.load(probe, 0), Atomics.load(probe, 1)], [1, 1], "finalizer ran")
+      assert.deepStrictEqual(marks(probe), [1, 1], "finalizer ran")
       const inFlight = yield* Effect.flip(Fiber.join(running))
       assert.instanceOf(actorReasonOf(inFlight), ActorError.Unavailable)
       const after = yield* Effect.flip(counter.call("get", {}))
       assert.instanceOf(actorReasonOf(after), ActorError.Unavailable)
       assert.strictEqual((actorReasonOf(after) as ActorError.Unavailable).state, "Stopped")
     }).pipe(Effect.scoped, Effect.provide(pool), within))
-
-  it.live("an actor owns the shared memory of its init arguments until it stops", () =>
-    Effect.gen(function*() {
-      const arrays = yield* Scope.make()
-      const actors = yield* Scope.make()
-      const probe = yield* SharedArray.make("Int32", 2).pipe(Scope.provide(arrays))
-      const counter = yield* Actor.spawn(Counter, { start: 0, probe }).pipe(Scope.provide(actors))
-      yield* Scope.close(arrays, Exit.void)
-      assert.strictEqual((yield* SharedArray.arenaStats).liveBlocks, 1, "still the actor's")
-      assert.strictEqual(yield* counter.call("add", { n: 1 }), 1)
-      yield* Scope.close(actors, Exit.void)
-      assert.strictEqual((yield* SharedArray.arenaStats).liveBlocks, 0)
-      assert.strictEqual(Atomics.load(probe, 1), 1, "its finalizer ran before the memory went back")
-    }).pipe(Effect.provide(Layer.merge(pool, SharedArray.layerArena())), within))
-
-  it.live("regression: an actor spawned with a view kept past its scope fails, even after its memory was reused", () =>
-    Effect.gen(function*() {
-      const arrays = yield* Scope.make()
-      const stale = yield* SharedArray.make("Int32", 2).pipe(Scope.provide(arrays))
-      yield* Scope.close(arrays, Exit.void)
-      const fresh = yield* SharedArray.make("Int32", 2)
-      assert.strictEqual(fresh.buffer, stale.buffer, "the arena handed the memory to a new owner")
-      // Before generations the actor was built on the new owner's memory and wrote its probe there.
-      const error = yield* Effect.flip(Actor.spawn(Counter, { start: 0, probe: stale }))
-      assert.match(error.message, /released/)
-      assert.deepStrictEqual([Atomics.load(fresh, 0), Atomics.load(fresh, 1)], [0, 0])
-    }).pipe(Effect.scoped, Effect.provide(Layer.merge(pool, SharedArray.layerArena())), within))
 
   it.live("interrupting a call interrupts it in the worker; the actor goes on", () =>
     Effect.gen(function*() {
@@ -282,12 +278,12 @@ describe.each(rows)("actors on $name", (row) => {
 
   it.live("closing the pool runs every actor's finalizers", () =>
     Effect.gen(function*() {
-      const probe = yield* SharedArray.make("Int32", 2)
+      const probe = probeDir()
       yield* Effect.gen(function*() {
         yield* Actor.spawnMany(Counter, 3, { start: 0, probe })
         // The pool's scope closes first: the actors' scope is outside it.
       }).pipe(Effect.provide(pool))
-      assert.deepStrictEqual([Atomics.load(probe, 0), Atomics.load(probe, 1)], [3, 3])
+      assert.deepStrictEqual(marks(probe), [3, 3])
     }).pipe(Effect.scoped, within))
 
   threadsOnly("a worker death fails the actor's calls in flight with WorkerLost, then the actor is dead", () =>
@@ -302,7 +298,7 @@ describe.each(rows)("actors on $name", (row) => {
 
   threadsOnly("with a restart policy the actor is rebuilt from its init arguments, one instance at a time", () =>
     Effect.gen(function*() {
-      const probe = yield* SharedArray.make("Int32", 2)
+      const probe = probeDir()
       const counter = yield* Actor.spawn(Counter, { start: 7, probe }, {
         restart: { maxRestarts: 2, backoff: "20 millis" }
       })
@@ -310,12 +306,12 @@ describe.each(rows)("actors on $name", (row) => {
       assert.instanceOf(reasonOf(yield* Effect.flip(counter.call("crash", {}))), TaskError.WorkerLost)
       // Made while it is being rebuilt: waits, then reaches the new instance (fresh state).
       assert.strictEqual(yield* counter.call("add", { n: 1 }), 8)
-      assert.strictEqual(Atomics.load(probe, 0), 2, "built twice")
+      assert.strictEqual(marks(probe)[0], 2, "built twice")
       assert.instanceOf(reasonOf(yield* Effect.flip(counter.call("crash", {}))), TaskError.WorkerLost)
       assert.strictEqual(yield* counter.call("get", {}), 7)
       assert.instanceOf(reasonOf(yield* Effect.flip(counter.call("crash", {}))), TaskError.WorkerLost)
       const dead = yield* Effect.flip(counter.call("get", {}))
       assert.instanceOf(actorReasonOf(dead), ActorError.Unavailable, "restarts used up")
-      assert.strictEqual(Atomics.load(probe, 0), 3)
+      assert.strictEqual(marks(probe)[0], 3)
     }).pipe(Effect.scoped, Effect.provide(pool), within))
 })

@@ -1,7 +1,8 @@
 /**
  * Shared arrays: zero-copy in both directions, references passed on between tasks, reference
  * counting across scopes and tasks in flight (also on failure and interruption), arena reuse,
- * and Schema checks at the boundary. Runs over threads and inline, like the contract suite.
+ * and Schema checks at the boundary, actors that hold shared init arguments. Runs over the
+ * backends that share memory (threads and inline); `ProcessBackend.test.ts` covers one that does not.
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
@@ -12,11 +13,12 @@ import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import { inspect } from "node:util"
-import { type PoolError, SharedArray, Task, TaskError, WorkerPool } from "../../src/index.ts"
+import { Actor, type PoolError, SharedArray, Task, TaskError, WorkerPool } from "../../src/index.ts"
 import {
   Fill,
   Handshake,
   Hold,
+  Holder,
   Negative,
   Overwrite,
   Scale,
@@ -28,8 +30,8 @@ import { realTimeRows, reasonOf, type Row } from "../support/backends.ts"
 
 const entryUrl = new URL("../fixtures/shared-worker.ts", import.meta.url)
 
-/** Real time only: these cases time real workers and allocate real memory. */
-const backends = realTimeRows
+/** Real time only (these cases time real workers and allocate real memory), and shared memory (`ProcessBackend.test.ts` covers a backend without). */
+const backends = realTimeRows.filter((row) => row.capabilities.sharesMemory)
 
 afterEach(() => {
   assert.strictEqual(WorkerPool.liveThreads(), 0)
@@ -40,7 +42,10 @@ const withPool = (backend: Row) =>
   Layer.merge(
     WorkerPool.layer(SharedTasks, { entry: entryUrl, size: 2 }).pipe(Layer.provide(backend.backend)),
     SharedArray.layerArena()
-  ) as Layer.Layer<Task.Runner<Task.Tasks<typeof SharedTasks>["name"]>, PoolError.PoolError>
+  ) as Layer.Layer<
+    Task.Runner<Task.Tasks<typeof SharedTasks>["name"] | Task.Actors<typeof SharedTasks>["name"]>,
+    PoolError.PoolError
+  >
 
 const iota = (n: number) => Array.from({ length: n }, (_, i) => i + 1)
 
@@ -272,6 +277,33 @@ describe.each(backends)("shared arrays on $name", (backend) => {
       const error = yield* Effect.flip(Task.run(Scale, { matrix: { rows: 2, cols: 3, data }, factor: 1 }))
       assert.instanceOf(reasonOf(error), TaskError.PayloadInvalid)
       assert.match(reasonOf(error).message, /6 elements/)
+    }).pipe(Effect.scoped, Effect.provide(withPool(backend))))
+
+  it.live("an actor owns the shared memory of its init arguments until it stops", () =>
+    Effect.gen(function*() {
+      const arrays = yield* Scope.make()
+      const actors = yield* Scope.make()
+      const probe = yield* SharedArray.make("Int32", 2).pipe(Scope.provide(arrays))
+      const holder = yield* Actor.spawn(Holder, { probe }).pipe(Scope.provide(actors))
+      yield* Scope.close(arrays, Exit.void)
+      assert.strictEqual((yield* SharedArray.arenaStats).liveBlocks, 1, "still the actor's")
+      assert.strictEqual(yield* holder.call("get", {}), 1)
+      yield* Scope.close(actors, Exit.void)
+      assert.strictEqual((yield* SharedArray.arenaStats).liveBlocks, 0)
+      assert.strictEqual(Atomics.load(probe, 1), 1, "its finalizer ran before the memory went back")
+    }).pipe(Effect.provide(withPool(backend))))
+
+  it.live("regression: an actor spawned with a view kept past its scope fails, even after its memory was reused", () =>
+    Effect.gen(function*() {
+      const arrays = yield* Scope.make()
+      const stale = yield* SharedArray.make("Int32", 2).pipe(Scope.provide(arrays))
+      yield* Scope.close(arrays, Exit.void)
+      const fresh = yield* SharedArray.make("Int32", 2)
+      assert.strictEqual(fresh.buffer, stale.buffer, "the arena handed the memory to a new owner")
+      // Before generations the actor was built on the new owner's memory and wrote its probe there.
+      const error = yield* Effect.flip(Actor.spawn(Holder, { probe: stale }))
+      assert.match(error.message, /released/)
+      assert.deepStrictEqual([Atomics.load(fresh, 0), Atomics.load(fresh, 1)], [0, 0])
     }).pipe(Effect.scoped, Effect.provide(withPool(backend))))
 
   threadsOnly("plain typed arrays are copied: the worker's writes stay in its copy", () =>

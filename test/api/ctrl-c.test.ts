@@ -1,6 +1,7 @@
 /**
- * Ctrl-C (issue 12, case 4): a program run by `NodeRuntime.runMain` with a thread pool busy in a
- * `Task.map` gets SIGINT, or SIGTERM. runMain interrupts the main fiber; the map's tasks are
+ * Ctrl-C (issue 12, case 4; issue 15, section 5 for processes): a program run by
+ * `NodeRuntime.runMain` with a pool of threads or child processes busy in a `Task.map` gets
+ * SIGINT, or SIGTERM. runMain interrupts the main fiber; the map's tasks are
  * cancelled in the workers (running handlers interrupted, queued ones never started), the pool's
  * scope closes, each worker runs its exit hooks and exits, and then the process exits.
  *
@@ -49,21 +50,32 @@ const alive = (pid: number): boolean => {
   }
 }
 
-describe("Ctrl-C under NodeRuntime.runMain", () => {
+/**
+ * Threads: the signal goes to the program alone. Processes: to its whole process group, as a
+ * terminal's Ctrl-C does — the children get it too, and must leave their shutdown to the pool.
+ */
+const backends = [{ name: "threads", group: false }, { name: "processes", group: true }] as const
+
+describe.each(backends)("Ctrl-C under NodeRuntime.runMain on $name", ({ group, name }) => {
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    it(`${signal}: the map's tasks are cancelled in the workers, their finalizers and both workers' exit hooks run, the process exits`, async () => {
+    it(`${signal}${group ? " to the process group" : ""}: the map's tasks are cancelled in the workers, their finalizers and both workers' exit hooks run, the process exits, no worker is left`, async () => {
       const dir = tempDir()
       const exitDir = tempDir()
-      const child = spawn(process.execPath, [program, dir], {
+      const child = spawn(process.execPath, [program, dir, name], {
         env: { ...process.env, EP_EXIT_DIR: exitDir },
-        stdio: ["ignore", "pipe", "pipe"]
+        stdio: ["ignore", "pipe", "pipe"],
+        // A process group of its own, so the group's signal reaches the program and its workers only.
+        detached: group
       })
       let stderr = ""
       child.stderr!.on("data", (chunk: Buffer) => void (stderr += chunk.toString()))
       const stdout = { text: "" }
       try {
         await printed(child, "started", stdout)
-        child.kill(signal)
+        const workers = (/^pids (.*)$/m.exec(stdout.text)?.[1] ?? "").split(" ").filter((pid) => pid !== "").map(Number)
+        assert.strictEqual(workers.length, group ? 2 : 0)
+        if (group) process.kill(-child.pid!, signal)
+        else child.kill(signal)
         // A hang detector, not a timing: a clean exit needs no grace, and a program still alive
         // after the pool's shutdownTimeout had its workers terminated, or never closed its pool.
         const exit = await exited(child, shutdownTimeoutMillis)
@@ -77,6 +89,7 @@ describe("Ctrl-C under NodeRuntime.runMain", () => {
         const markers = readdirSync(dir).sort()
         assert.deepStrictEqual(markers, ["finalized-0", "finalized-1", "started-0", "started-1"])
         assert.isFalse(alive(child.pid!), "the program's process is left")
+        assert.deepStrictEqual(workers.filter(alive), [], "a worker process is left")
       } finally {
         if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
       }

@@ -37,7 +37,7 @@ import { everyTrapThrows } from "../fixtures/hostile-values.ts"
 // ---------------------------------------------------------------------------------------------
 
 /** Calls per backend row (about 15,000 in all, at least 10,000); a simulated call costs more real time. */
-const callsPerRow: Record<string, number> = { threads: 6_000, inline: 6_000, simulated: 3_000 }
+const callsPerRow: Record<string, number> = { threads: 6_000, processes: 3_000, inline: 6_000, simulated: 3_000 }
 const minimumCalls = 10_000
 const maxBatch = 12
 /** Only stops a call that hangs; never a measure of anything. */

@@ -26,7 +26,7 @@ import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { MessageChannel } from "node:worker_threads"
-import { Actor, ActorError, type PoolError, type Simulation, Task, TaskError, WorkerPool } from "../../src/index.ts"
+import { Actor, ActorError, type PoolError, ProcessBackend, type Simulation, Task, TaskError, WorkerPool } from "../../src/index.ts"
 import { ActorTasks, Counter, Smuggle } from "../fixtures/actors.ts"
 import { Add, ContractTasks, Shift, Sleep } from "../fixtures/tasks.ts"
 import { actorReasonOf, reasonOf, rows } from "../support/backends.ts"
@@ -51,12 +51,17 @@ interface Uncloneable {
   readonly name: string
   /** Adds the field `extra` to a valid payload. */
   readonly add: (payload: object) => void
+  /**
+   * Hostile only to workers in this process: a port can be transferred to a thread, so one that
+   * was not is refused; a child process's serializer carries it as a plain empty object.
+   */
+  readonly inProcessOnly?: boolean
 }
 
 const field = (value: () => unknown) => (payload: object) => Object.assign(payload, { extra: value() })
 
 /** The extra fields a hostile caller adds; each makes `postMessage` throw. */
-const uncloneables: ReadonlyArray<Uncloneable> = [
+const allUncloneables: ReadonlyArray<Uncloneable> = [
   { name: "a function", add: field(() => () => 1) },
   { name: "a symbol", add: field(() => Symbol("hostile")) },
   {
@@ -66,6 +71,7 @@ const uncloneables: ReadonlyArray<Uncloneable> = [
   { name: "a proxy", add: field(() => new Proxy({ a: 1 }, {})) },
   {
     name: "a MessagePort not transferred",
+    inProcessOnly: true,
     add: field(() => {
       const channel = new MessageChannel()
       ports.push(channel.port1, channel.port2)
@@ -113,9 +119,12 @@ const assertIdle = Effect.gen(function*() {
 afterEach(() => {
   for (const port of ports.splice(0)) port.close()
   assert.strictEqual(WorkerPool.liveThreads(), 0)
+  assert.strictEqual(ProcessBackend.liveProcesses(), 0)
 })
 
 describe.each(rows)("hostile payloads on $name", (row) => {
+  // Workers that share this process's memory are the ones a port can reach.
+  const uncloneables = allUncloneables.filter((kind) => kind.inProcessOnly !== true || row.capabilities.sharesMemory)
   const taskPool = (options: Partial<WorkerPool.Options> = {}): Layer.Layer<
     Task.Runner<TaskNames>,
     PoolError.PoolError,

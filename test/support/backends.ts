@@ -10,6 +10,7 @@ import {
   ActorError,
   InlineBackend,
   PoolError,
+  ProcessBackend,
   Simulation,
   TaskError,
   ThreadBackend,
@@ -33,6 +34,13 @@ export const rows: ReadonlyArray<Row> = [
     name: "threads",
     backend: ThreadBackend.layer,
     capabilities: ThreadBackend.backend.capabilities,
+    realTime: true,
+    within: (body) => body as Effect.Effect<any, any>
+  },
+  {
+    name: "processes",
+    backend: ProcessBackend.layer,
+    capabilities: ProcessBackend.backend.capabilities,
     realTime: true,
     within: (body) => body as Effect.Effect<any, any>
   },

@@ -7,12 +7,16 @@
  *
  * `effect-parallel/clone` — the same pool with a plain `Float64Array` image: copied into every
  * task, every result copied back.
+ *
+ * `effect-parallel/clone@processes` — `clone` with the workers in child processes
+ * (`ProcessBackend`): a process cannot map the caller's memory, so copying is the only way there
+ * (the image serialized into every task through the IPC channel, every result back).
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
-import { SharedArray, WorkerPool } from "../../../src/index.ts"
+import { type PoolError, ProcessBackend, SharedArray, type Task, WorkerPool } from "../../../src/index.ts"
 import {
   convolve2dStridedShape,
   makeMatrix,
@@ -20,19 +24,27 @@ import {
   randomImage,
   type ReadonlyMatrix
 } from "../../../src/workloads/convolve.ts"
+import { CopiedWorkloads } from "../../../src/workloads/copied.ts"
 import { copiedRound, NumericalTasks, sharedRoundInto } from "../../../src/workloads/numerical.ts"
 import type { NumericalVariant, RoundOutput } from "./variant.ts"
 
 const entry = new URL("../../../src/workloads/numericalWorker.ts", import.meta.url)
 
-const make = (name: string, config: string, shared: boolean): NumericalVariant => ({
+const processEntry = new URL("../../../src/workloads/copiedWorker.ts", import.meta.url)
+
+const make = (name: string, config: string, shared: boolean, processes = false): NumericalVariant => ({
   name,
   config,
   setup: async (workers) => {
     const scope = Scope.makeUnsafe()
-    const context = await Effect.runPromise(
-      Layer.buildWithScope(WorkerPool.layer(NumericalTasks, { entry, size: workers }), scope)
-    )
+    // The process pool serves only the copied task: the rounds below never call the others there.
+    const pool = (processes
+      ? WorkerPool.layer(CopiedWorkloads, { entry: processEntry, size: workers }).pipe(Layer.provide(ProcessBackend.layer))
+      : WorkerPool.layer(NumericalTasks, { entry, size: workers })) as Layer.Layer<
+        Task.Runner<Task.Tasks<typeof NumericalTasks>["name"]>,
+        PoolError.PoolError
+      >
+    const context = await Effect.runPromise(Layer.buildWithScope(pool, scope))
     const run = Effect.runPromiseWith(context)
     // Each round's image lives in a scope of its own, closed when the next round starts: its
     // memory then goes back to the arena and the next image reuses it.
@@ -95,5 +107,11 @@ export const variants: ReadonlyArray<NumericalVariant> = [
     "WorkerPool size = workers; image in SharedArray memory (scoped per round, reused by the arena); outputs lent once",
     true
   ),
-  make("effect-parallel/clone", "WorkerPool size = workers; plain Float64Array image and results, copied by postMessage", false)
+  make("effect-parallel/clone", "WorkerPool size = workers; plain Float64Array image and results, copied by postMessage", false),
+  make(
+    "effect-parallel/clone@processes",
+    "WorkerPool size = workers on ProcessBackend; plain Float64Array image and results, copied through IPC (advanced serialization)",
+    false,
+    true
+  )
 ]

@@ -4,7 +4,9 @@
  * pool coalesces concurrent runs into shared messages by itself);
  * `effect-parallel/map+events`, `effect-parallel/run+events` — the same with one observer counting
  * every event of the pool (`WorkerPool.observe`: what an observer costs; unobserved, a pool makes
- * none); `…+stream` — counted through the `WorkerPool.events` stream instead, a batch per pull.
+ * none); `…+stream` — counted through the `WorkerPool.events` stream instead, a batch per pull;
+ * `effect-parallel/map@processes`, `effect-parallel/run@processes` — `map` and `run` with the
+ * workers in child processes (`ProcessBackend`) instead of threads.
  *
  * `setup` resolves once the pool layer is built, i.e. every worker has loaded its entry, so the
  * reported first-result time is the time from a ready pool to the first answer. Calls run with
@@ -17,16 +19,23 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { Task, WorkerPool } from "../../../src/index.ts"
+import { ProcessBackend, Task, ThreadBackend, WorkerPool } from "../../../src/index.ts"
 import { Add, OverheadTasks } from "./effect-parallel.tasks.ts"
 import type { AddInput, OverheadHandle, OverheadVariant } from "./variant.ts"
 
 const entry = new URL("./effect-parallel.worker.ts", import.meta.url)
 
-const start = async (workers: number, observed: "no" | "listener" | "stream") => {
+type Backend = "threads" | "processes"
+
+const start = async (workers: number, observed: "no" | "listener" | "stream", backend: Backend) => {
   const scope = Scope.makeUnsafe()
   const context = await Effect.runPromise(
-    Layer.buildWithScope(WorkerPool.layer(OverheadTasks, { entry, size: workers }), scope)
+    Layer.buildWithScope(
+      WorkerPool.layer(OverheadTasks, { entry, size: workers }).pipe(
+        Layer.provide(backend === "processes" ? ProcessBackend.layer : ThreadBackend.layer)
+      ),
+      scope
+    )
   )
   const runPromise = Effect.runPromiseWith(context as Context.Context<Task.Runner<"Add">>)
   let counted = 0
@@ -47,12 +56,13 @@ const variant = (
   name: string,
   config: string,
   batch: "map" | "run",
-  observed: "no" | "listener" | "stream" = "no"
+  observed: "no" | "listener" | "stream" = "no",
+  backend: Backend = "threads"
 ): OverheadVariant => ({
   name,
   config,
   setup: async (workers): Promise<OverheadHandle> => {
-    const { scope, runPromise } = await start(workers, observed)
+    const { scope, runPromise } = await start(workers, observed, backend)
     return {
       runBatch: (inputs: ReadonlyArray<AddInput>) =>
         runPromise(
@@ -72,5 +82,7 @@ export const variants: ReadonlyArray<OverheadVariant> = [
   variant("effect-parallel/map+events", "Task.map, with an observer counting the pool's events", "map", "listener"),
   variant("effect-parallel/run+events", "concurrent single runs, with an observer counting the pool's events", "run", "listener"),
   variant("effect-parallel/map+stream", "Task.map, with the events stream counted a batch per pull", "map", "stream"),
-  variant("effect-parallel/run+stream", "concurrent single runs, with the events stream counted a batch per pull", "run", "stream")
+  variant("effect-parallel/run+stream", "concurrent single runs, with the events stream counted a batch per pull", "run", "stream"),
+  variant("effect-parallel/map@processes", "Task.map on ProcessBackend (child processes, IPC with advanced serialization)", "map", "no", "processes"),
+  variant("effect-parallel/run@processes", "concurrent single runs on ProcessBackend", "run", "no", "processes")
 ]

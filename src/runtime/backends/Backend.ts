@@ -1,6 +1,6 @@
 /**
  * The worker backend: where a pool's workers come from — threads, the caller's own thread, a
- * simulation, (next) child processes. A backend is a service; each is provided by a Layer, and a
+ * simulation, child processes. A backend is a service; each is provided by a Layer, and a
  * pool takes its backend from context (`ThreadBackend` when none is given).
  *
  * Contains the service (`WorkerBackend`) with its `Capabilities` (checked when a pool is built),
@@ -30,6 +30,8 @@ export interface Capabilities {
   readonly isolatesCrashes: boolean
   /** The pool's `resourceLimits` (V8 heap limits per worker) apply. */
   readonly heapLimits: boolean
+  /** Workers can be pinned to CPUs (the pool's `cpus`): each worker and its native threads. */
+  readonly pinsCpus: boolean
 }
 
 /** What a pool tells its backend when it is built. */
@@ -45,6 +47,8 @@ export interface PoolSpec {
   readonly replyWaitMillis: number
   /** V8 heap limits per worker, for backends that can set them. */
   readonly resourceLimits: { readonly maxOldGenerationSizeMb?: number; readonly maxYoungGenerationSizeMb?: number } | undefined
+  /** The CPUs each worker slot is pinned to (`WorkerPool.Options.cpus`: one set per slot, or spread by the backend). */
+  readonly cpus?: "spread" | ReadonlyArray<ReadonlyArray<number>> | undefined
   /** The pool's event hub: a backend may subscribe (the simulation's trace does). */
   readonly events: EventHub
 }
@@ -118,6 +122,10 @@ export class WorkerBackend extends Context.Service<WorkerBackend, Backend>()("ef
  * gets its own copy, and moved buffers are transferred, so the sender's views end detached exactly
  * as they would across threads.
  */
+/** Detaches `transfer` without sending it: for a channel that copies (a child process's IPC). */
+export const detach = (transfer: ReadonlyArray<ArrayBuffer>): void =>
+  void structuredClone(undefined, { transfer: transfer as Array<ArrayBuffer> })
+
 export const cloneMessage = <A>(message: A, transfer: ReadonlyArray<ArrayBuffer> | undefined): A =>
   transfer === undefined || transfer.length === 0
     ? structuredClone(message)

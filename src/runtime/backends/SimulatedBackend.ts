@@ -167,7 +167,8 @@ export const simulatedCapabilities: Capabilities = {
   sharesMemory: true,
   canTerminate: false,
   isolatesCrashes: false,
-  heapLimits: false
+  heapLimits: false,
+  pinsCpus: false
 }
 
 /**

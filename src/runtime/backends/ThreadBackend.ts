@@ -15,11 +15,9 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { availableParallelism } from "node:os"
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from "node:worker_threads"
-import { InvalidOptions, PoolError } from "../../core/PoolError.ts"
-import { isWorkerEntry } from "../../core/Worker.ts"
 import type { WorkerExit } from "../protocol/protocol.ts"
 import { type Backend, type Connection, type PoolSpec, realTimers, WorkerBackend, type WorkerEvents } from "./Backend.ts"
-import { toHref } from "./entry.ts"
+import { moduleHref } from "./entry.ts"
 
 /** Why a 24 MB young generation: `WorkerPool.Options.resourceLimits`. */
 const defaultResourceLimits = { maxYoungGenerationSizeMb: 24 }
@@ -38,17 +36,13 @@ export const liveThreads = (): number => live.size
 /** Worker threads: shared memory, crashes contained in their thread, handlers that never yield stopped by termination. */
 export const backend: Backend = {
   name: "threads",
-  capabilities: { sharesMemory: true, canTerminate: true, isolatesCrashes: true, heapLimits: true },
+  capabilities: { sharesMemory: true, canTerminate: true, isolatesCrashes: true, heapLimits: true, pinsCpus: false },
   timers: realTimers,
   defaultSize: availableParallelism,
   make: (spec) =>
-    isWorkerEntry(spec.entry)
-      ? Effect.fail(
-        new PoolError({
-          reason: new InvalidOptions({ path: ["entry"], message: "the threads backend needs the entry's module URL or path" })
-        })
-      )
-      : Effect.succeed({ spawn: (workerId, events) => spawnThread(toHref(spec.entry as URL | string), spec, workerId, events) })
+    Effect.map(moduleHref(spec.entry, "threads"), (entry) => ({
+      spawn: (workerId, events) => spawnThread(entry, spec, workerId, events)
+    }))
 }
 
 /** Pools in its scope run on worker threads (what they do without any backend Layer). */
@@ -80,7 +74,7 @@ const spawnThread = (entry: string, spec: PoolSpec, workerId: number, events: Wo
     events.onExit(
       failure ?? (terminated
         ? { kind: "Terminated", message: "was terminated" }
-        : { kind: "Exited", message: `exited with code ${code}` })
+        : { kind: "Exited", message: `exited with code ${code}`, exitCode: code })
     )
   })
   const replyWaitMillis = spec.replyWaitMillis

@@ -4,7 +4,7 @@
  */
 import * as Effect from "effect/Effect"
 import { fileURLToPath, pathToFileURL } from "node:url"
-import { PoolError, WorkerInitFailed } from "../../core/PoolError.ts"
+import { InvalidOptions, PoolError, WorkerInitFailed } from "../../core/PoolError.ts"
 import { isWorkerEntry, type WorkerEntry } from "../../core/Worker.ts"
 
 /**
@@ -27,6 +27,17 @@ export const loadEntry = (
     catch: (error) => new PoolError({ reason: new WorkerInitFailed({ workerId: 0, failure: "Failed", message: String(error) }) })
   })
 }
+
+/**
+ * The entry's module URL, for backends that start a module in another thread or process; an entry
+ * given as a value cannot be sent there.
+ */
+export const moduleHref = (entry: URL | string | WorkerEntry, backend: string): Effect.Effect<string, PoolError> =>
+  isWorkerEntry(entry)
+    ? Effect.fail(
+      new PoolError({ reason: new InvalidOptions({ path: ["entry"], message: `the ${backend} backend needs the entry's module URL or path` }) })
+    )
+    : Effect.succeed(toHref(entry))
 
 /** A module URL, from a URL, a `file:` URL string or a path. */
 export const toHref = (entry: URL | string): string =>

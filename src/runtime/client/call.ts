@@ -268,7 +268,14 @@ export const exitOf = <T extends Task.Any>(
       return fail(new Timeout({ timeoutMillis }))
     case Outcome.Lost: {
       const exit = value as WorkerExit
-      return fail(new WorkerLost({ exit: exit.kind, message: exit.message }))
+      return fail(
+        new WorkerLost({
+          exit: exit.kind,
+          message: exit.message,
+          ...(exit.exitCode === undefined ? {} : { exitCode: exit.exitCode }),
+          ...(exit.signal === undefined ? {} : { signal: exit.signal })
+        })
+      )
     }
     case Outcome.Saturated:
       return fail(new PoolSaturated({ maxQueued: value as number }))

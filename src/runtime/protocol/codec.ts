@@ -146,8 +146,13 @@ const collectorOf = (ast: SchemaAST.AST): Collect | undefined => {
       const kind = ast.annotations?.[movedKey] as Kind | undefined
       if (kind === undefined) return undefined
       return (value, into, path) => {
-        // Not a typed array of its kind (or over shared memory): the Schema's check rejects it in
-        // the receiver, for that task alone; only what can be moved is listed.
+        // Shared memory is not the sender's to give away; refused here, as a channel that copies
+        // (a child process's IPC) would hand the receiver a plain copy its check then accepts.
+        if (ArrayBuffer.isView(value) && value.buffer instanceof SharedArrayBuffer) {
+          return { path, message: `a ${kind}Array over a SharedArrayBuffer: shared memory cannot be moved` }
+        }
+        // Not a typed array of its kind: the Schema's check rejects it in the receiver, for that
+        // task alone; only what can be moved is listed.
         if (!ArrayBuffer.isView(value) || !(value.buffer instanceof ArrayBuffer)) return undefined
         if (value.buffer.detached) {
           return { path, message: `a ${kind}Array that was moved away already: a moved array can be sent once` }

@@ -139,6 +139,10 @@ export const outcomeName = (outcome: Outcome): OutcomeName => outcomeNames[outco
 export interface WorkerExit {
   readonly kind: "Crashed" | "Exited" | "OutOfMemory" | "Terminated"
   readonly message: string
+  /** The exit code, where the backend knows it. */
+  readonly exitCode?: number | undefined
+  /** The signal that ended a child process (`"SIGKILL"`, `"SIGABRT"` …). */
+  readonly signal?: string | undefined
 }
 
 /** An exception from the other side, reduced to what survives a structured clone. */

@@ -473,7 +473,7 @@ export class Dispatcher implements PoolClient {
     slot.state = "dead"
     this.slots = this.slots.filter((s) => s !== slot)
     const taken = slot.connection.tasksTaken?.() ?? slot.sent
-    const lost: WorkerExit = { kind: exit.kind, message: `worker ${slot.id} ${exit.message}` }
+    const lost: WorkerExit = { ...exit, message: `worker ${slot.id} ${exit.message}` }
     const held = [...slot.inFlight.values()].sort((a, b) => a.seq - b.seq)
     slot.inFlight.clear()
     const notStarted: Array<Requeued> = []

@@ -74,6 +74,8 @@ export interface RuntimeHost {
   readonly clock?: (() => number) | undefined
   /** Where the worker counts the tasks it took off its queue (rule 1), shared with the pool. */
   readonly tasksTaken?: Int32Array | undefined
+  /** Or, for hosts that share no memory with the pool, how it records that count (a child process's file). */
+  readonly countTaken?: ((taken: number) => void) | undefined
   /** Called as a task's handler is about to run (after its payload decoded). */
   readonly onStart?: ((id: number) => void) | undefined
   /** What the host observes of the worker's actors. */
@@ -91,6 +93,7 @@ export class WorkerRuntime {
   private readonly now: () => number
   private readonly clock: () => number
   private readonly tasksTaken: Int32Array | undefined
+  private readonly countTaken: ((taken: number) => void) | undefined
   private taken = 0
   private readonly onStart: ((id: number) => void) | undefined
   private scope: Scope.Closeable | undefined
@@ -117,6 +120,7 @@ export class WorkerRuntime {
     this.now = host?.now ?? performanceNow
     this.clock = host?.clock ?? poolClock
     this.tasksTaken = host?.tasksTaken
+    this.countTaken = host?.countTaken
     this.onStart = host?.onStart
     this.actors = new WorkerActors(entry, this.post, () => this.runFork!, Effect.runPromiseWith(this.services), host?.actors)
   }
@@ -219,6 +223,7 @@ export class WorkerRuntime {
   private take(): void {
     this.taken++
     if (this.tasksTaken !== undefined) Atomics.store(this.tasksTaken, 0, this.taken)
+    else this.countTaken?.(this.taken)
   }
 
   private cancel(message: ReadonlyArray<number>): void {

@@ -18,39 +18,13 @@ const { entry, replies, tasksTaken, workerId } = workerData as {
 }
 const port = parentPort!
 
-const [{ WorkerRuntime }, { isWorkerEntry }, { Op, toRemoteError }, { duplicateEffect }, { PoolError, PoolErrorReason }, Schema] =
-  await Promise.all([
-    import("./WorkerRuntime.ts"),
-    import("../../core/Worker.ts"),
-    import("../protocol/protocol.ts"),
-    import("../internal/effectCopy.ts"),
-    import("../../core/PoolError.ts"),
-    import("effect/Schema")
-  ])
+const [{ hostEntry }, { Op }] = await Promise.all([import("./hostEntry.ts"), import("../protocol/protocol.ts")])
 
-let loaded: unknown
-try {
-  loaded = (await import(entry)).default
-  if (!isWorkerEntry(loaded)) throw new TypeError(`${entry} has no default export made by Worker.serve`)
-  // The entry's definitions on another copy of effect would reject valid payloads: refuse to start.
-  const duplicate = duplicateEffect(loaded.group, entry, `worker ${workerId}`)
-  if (duplicate !== undefined) {
-    replies.postMessage([
-      Op.InitFailed,
-      toRemoteError(new PoolError({ reason: duplicate })),
-      Schema.encodeSync(PoolErrorReason)(duplicate)
-    ])
-    loaded = undefined
-  }
-} catch (error) {
-  replies.postMessage([Op.InitFailed, toRemoteError(error)])
-  loaded = undefined
-}
+const runtime = await hostEntry(entry, workerId, (message, transfer) => replies.postMessage(message, transfer), {
+  tasksTaken: new Int32Array(tasksTaken)
+})
 
-if (loaded !== undefined && isWorkerEntry(loaded)) {
-  const runtime = new WorkerRuntime(loaded, workerId, (message, transfer) => replies.postMessage(message, transfer), {
-    tasksTaken: new Int32Array(tasksTaken)
-  })
+if (runtime !== undefined) {
   // A handler that calls `process.exit`, or an uncaught error, ends the thread: the answers of the
   // tasks that finished before it still go out (the pool then loses only the running one).
   process.on("exit", () => runtime.flush())

@@ -24,7 +24,7 @@ import * as Stream from "effect/Stream"
 import { existsSync, mkdtempSync, readdirSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { PoolError, type Simulation, Task, TaskError, WorkerPool } from "../../../src/index.ts"
+import { PoolError, ProcessBackend, type Simulation, Task, TaskError, WorkerPool } from "../../../src/index.ts"
 import {
   Add,
   ContractTasks,
@@ -63,6 +63,7 @@ const awaitWorkers = (count: number) =>
 afterEach(() => {
   // Every test closed its pool: no worker thread may outlive it.
   assert.strictEqual(WorkerPool.liveThreads(), 0)
+  assert.strictEqual(ProcessBackend.liveProcesses(), 0)
 })
 
 describe.each(rows)("contract on $name", (row) => {

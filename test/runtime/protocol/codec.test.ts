@@ -57,9 +57,13 @@ describe("codec", () => {
     const issue = codecOf(task).payloadTransfers!(payload).issue
     assert.deepStrictEqual(issue?.path, ["list", 1])
     assert.match(issue!.message, /moved away already/)
-    // Shared memory is not listed (the Schema's check rejects it in the worker).
+    // Shared memory is refused where it would be moved (a channel that copies would let it through),
+    // and left alone in a copied field.
     const shared = new Float64Array(new SharedArrayBuffer(8))
-    assert.deepStrictEqual(codecOf(task).payloadTransfers!({ list: [shared], pair: ["y", shared], either: 1, copied: shared }).list, [])
+    const refused = codecOf(task).payloadTransfers!({ list: [shared], pair: ["y", shared], either: 1, copied: shared })
+    assert.deepStrictEqual(refused.issue?.path, ["list", 0])
+    assert.match(refused.issue!.message, /shared memory cannot be moved/)
+    assert.deepStrictEqual(codecOf(task).payloadTransfers!({ list: [], pair: ["y", new Float64Array(1)], either: 1, copied: shared }).issue, undefined)
   })
 
   it("encodes payloads whose Schema transforms, or declares a type it cannot see through", () => {

@@ -1,0 +1,251 @@
+/**
+ * Workers as child processes of Node, each running `processMain.ts` with the user's entry module:
+ * a worker that crashes natively (`process.abort()`, a segfault in an addon), overflows its heap
+ * or is killed takes nothing down with it but its own process.
+ *
+ * Transport: the IPC channel of `child_process` with `serialization: "advanced"` (V8's
+ * serializer: typed arrays, Map, Set, Date, BigInt, errors), chosen by measurement over a pipe of
+ * our own with length-prefixed `v8.serialize` frames (README, Backends). Nothing is shared: shared
+ * arrays cannot cross (`sharesMemory: false`, so a pool whose tasks carry them fails when it is
+ * built), and arrays declared `memory: "copied"` are copied, as every payload is.
+ *
+ * What shared memory tells a thread's pool, a child tells through a small status file (on
+ * `/dev/shm` where there is one): the count of tasks it took off its queue (the Dispatcher's rule
+ * 7), and the text of the uncaught error that ended it. Its stderr passes through this process
+ * and its last kilobytes are kept: V8 says there that a heap ran out of memory (the child then
+ * dies of SIGABRT).
+ *
+ * Also tracks every process it started until Node reports its exit, so tests (and users) can
+ * check that a closed pool left no process behind.
+ */
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { type ChildProcess, spawn } from "node:child_process"
+import { closeSync, existsSync, openSync, readFileSync, readSync, rmSync } from "node:fs"
+import { availableParallelism, tmpdir } from "node:os"
+import { delimiter, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import type { WorkerExit } from "../protocol/protocol.ts"
+import {
+  type Backend,
+  type Connection,
+  detach,
+  type PoolSpec,
+  realTimers,
+  WorkerBackend,
+  type WorkerEvents
+} from "./Backend.ts"
+import { moduleHref } from "./entry.ts"
+
+/** Why 24 MB: `WorkerPool.Options.resourceLimits` (the same measurement holds for a process's heap). */
+const defaultYoungGenerationSizeMb = 24
+
+/** `.ts` when Node runs the sources, `.js` in the build (see `ThreadBackend.ts`). */
+const processMain = fileURLToPath(
+  new URL(`../worker/processMain${import.meta.url.endsWith(".ts") ? ".ts" : ".js"}`, import.meta.url)
+)
+
+const statusDir = existsSync("/dev/shm") ? "/dev/shm" : tmpdir()
+
+/** How long after a child's exit its stderr may stay open (a grandchild holding it) before the exit is reported anyway. */
+const closeWaitMillis = 1_000
+
+/** What of a child's stderr is kept, to tell an out-of-memory death from another abort. */
+const stderrTailBytes = 4_096
+
+const live = new Map<ChildProcess, number>()
+
+/** Child processes started by any pool whose exit Node has not yet reported. */
+export const liveProcesses = (): number => live.size
+
+/** Their process ids. */
+export const livePids = (): ReadonlyArray<number> => [...live.values()]
+
+/** `taskset`, where this platform has it (Linux, util-linux): what pins a process and its threads to cores. */
+const taskset: string | undefined = process.platform === "linux"
+  ? (process.env.PATH ?? "/usr/bin:/bin").split(delimiter).map((dir) => join(dir, "taskset")).find((path) => existsSync(path))
+  : undefined
+
+/**
+ * Child processes: crashes of any kind contained in their process, heap limits through V8 flags,
+ * handlers that never yield stopped by SIGKILL, and (Linux, with `taskset`) CPU pinning. No
+ * shared memory: every payload is copied.
+ */
+export const backend: Backend = {
+  name: "processes",
+  capabilities: {
+    sharesMemory: false,
+    canTerminate: true,
+    isolatesCrashes: true,
+    heapLimits: true,
+    pinsCpus: taskset !== undefined
+  },
+  timers: realTimers,
+  defaultSize: availableParallelism,
+  make: (spec) =>
+    Effect.map(moduleHref(spec.entry, "processes"), (entry) => {
+      const execArgv = childExecArgv(spec)
+      // Slot i of the pool keeps cpus[i] through replacements: a new worker takes the first free slot.
+      const slots: Array<boolean> = Array.from({ length: spec.size }, () => false)
+      const cpus = spec.cpus === "spread" ? spread(spec.size) : spec.cpus
+      return {
+        spawn: (workerId, events) => {
+          const slot = Math.max(0, slots.indexOf(false))
+          slots[slot] = true
+          return spawnProcess(entry, execArgv, cpus?.[slot], workerId, {
+            onMessage: events.onMessage,
+            onExit: (exit) => {
+              slots[slot] = false
+              events.onExit(exit)
+            }
+          })
+        }
+      }
+    })
+}
+
+/** Pools in its scope run on child processes. */
+export const layer: Layer.Layer<WorkerBackend> = Layer.succeed(WorkerBackend, backend)
+
+/**
+ * The parent's Node flags (its `--conditions`, loaders, …) minus those that must not be repeated
+ * in a child (an inspector port, watch or test mode, an evaluated script), plus the heap limits.
+ */
+const childExecArgv = (spec: PoolSpec): ReadonlyArray<string> => {
+  const inherited = process.execArgv.filter((flag) => !/^--(inspect|debug|watch|test|eval|print)|^-[ep]$/.test(flag))
+  const young = spec.resourceLimits?.maxYoungGenerationSizeMb ?? defaultYoungGenerationSizeMb
+  const old = spec.resourceLimits?.maxOldGenerationSizeMb
+  const parentStack = Number(/^--stack-size=(\d+)$/.exec(inherited.findLast((flag) => flag.startsWith("--stack-size=")) ?? "")?.[1] ?? 984)
+  return [
+    ...inherited,
+    // V8's young generation is three semi-spaces' worth (two semi-spaces and the new large-object space).
+    `--max-semi-space-size=${Math.max(1, Math.round(young / 3))}`,
+    // V8's deserializer takes twice the stack per level of nesting its serializer takes: with the
+    // same stack, a payload this process could send (3,295 levels deep by default) would overflow
+    // the child's stack as it arrives (past 1,647), killing it before it took the task — and the
+    // task, never started, would be sent again for ever. Twice the stack reads what we can write.
+    `--stack-size=${2 * parentStack + 64}`,
+    ...(old === undefined ? [] : [`--max-old-space-size=${old}`])
+  ]
+}
+
+const spawnProcess = (
+  entry: string,
+  execArgv: ReadonlyArray<string>,
+  cpus: ReadonlyArray<number> | undefined,
+  workerId: number,
+  events: WorkerEvents
+): Connection => {
+  const statusPath = join(statusDir, `effect-parallel-${process.pid}-${workerId}-${Math.random().toString(36).slice(2)}`)
+  const status = openSync(statusPath, "w+")
+  const node = [...execArgv, processMain, entry, String(workerId), statusPath]
+  const [command, args] = cpus === undefined
+    ? [process.execPath, node]
+    : [taskset!, ["-c", cpus.join(","), process.execPath, ...node]]
+  const child = spawn(command, args, { stdio: ["ignore", "inherit", "pipe", "ipc"], serialization: "advanced" })
+  let alive = true
+  let terminated = false
+  let stderrTail = ""
+  let exitCode: number | null = null
+  let signal: NodeJS.Signals | null = null
+  let startError: Error | undefined
+  let closeTimer: ReturnType<typeof setTimeout> | undefined
+
+  const ended = () => {
+    if (!alive) return
+    alive = false
+    clearTimeout(closeTimer)
+    live.delete(child)
+    // The Dispatcher reads `tasksTaken` inside `onExit`; the file goes after.
+    events.onExit(classify(startError, terminated, exitCode, signal, crashText(statusPath), stderrTail))
+    closeSync(status)
+    rmSync(statusPath, { force: true })
+  }
+
+  if (child.pid !== undefined) live.set(child, child.pid)
+  child.on("message", (message) => {
+    if (alive) events.onMessage(message as never)
+  })
+  child.stderr!.on("data", (chunk: Buffer) => {
+    process.stderr.write(chunk)
+    stderrTail = (stderrTail + chunk.toString()).slice(-stderrTailBytes)
+  })
+  child.on("error", (error) => {
+    // Only a child that could not be started ends here; failed sends and kills are reported elsewhere.
+    if (child.pid !== undefined) return
+    startError = error
+    ended()
+  })
+  child.on("exit", (code, exitSignal) => {
+    exitCode = code
+    signal = exitSignal
+    // What the child said (its last answers, its stderr) comes before its end: wait for its pipes.
+    closeTimer = setTimeout(ended, closeWaitMillis)
+  })
+  child.on("close", ended)
+
+  const readCount = new Int32Array(1)
+  return {
+    send: (message, transfer) => {
+      // Serialization errors throw here, at once (nothing was sent); a closed channel is an exit to come.
+      child.send(message, undefined, undefined, ignoreSendError)
+      // The channel copies; moved buffers end detached here all the same, as across threads.
+      if (transfer !== undefined && transfer.length > 0) detach(transfer)
+    },
+    terminate: () => {
+      if (!alive) return
+      terminated = true
+      child.kill("SIGKILL")
+    },
+    tasksTaken: () => {
+      readSync(status, readCount, 0, 4, 0)
+      return readCount[0]!
+    }
+  }
+}
+
+const ignoreSendError = () => {}
+
+/** Worker i on the i-th CPU this process may run on (its affinity, which a container or `taskset` may narrow), round robin. */
+const spread = (size: number): ReadonlyArray<ReadonlyArray<number>> => {
+  const allowed = allowedCpus()
+  return Array.from({ length: size }, (_, i) => [allowed[i % allowed.length]!])
+}
+
+/** `Cpus_allowed_list` of `/proc/self/status` ("0-3,8"), as CPU numbers. */
+const allowedCpus = (): ReadonlyArray<number> => {
+  const list = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync("/proc/self/status", "utf8"))?.[1] ?? "0"
+  return list.split(",").flatMap((range) => {
+    const [from, to = from] = range.split("-").map(Number) as [number, number?]
+    return Array.from({ length: to - from + 1 }, (_, i) => from + i)
+  })
+}
+
+/** The uncaught error that ended the child, as it wrote it after the count, or "". */
+const crashText = (path: string): string => {
+  try {
+    return readFileSync(path).subarray(4).toString()
+  } catch {
+    return ""
+  }
+}
+
+/** How a child ended, in the pool's terms, with its exit code or signal. */
+const classify = (
+  startError: Error | undefined,
+  terminated: boolean,
+  exitCode: number | null,
+  signal: NodeJS.Signals | null,
+  crashed: string,
+  stderrTail: string
+): WorkerExit => {
+  const detail = { ...(exitCode === null ? {} : { exitCode }), ...(signal === null ? {} : { signal }) }
+  if (startError !== undefined) return { kind: "Crashed", message: `could not be started: ${startError.message}` }
+  if (terminated) return { kind: "Terminated", message: "was terminated", ...detail }
+  if (/heap out of memory|Reached heap limit/.test(stderrTail)) {
+    return { kind: "OutOfMemory", message: `ran out of memory (${signal === null ? `exit code ${exitCode}` : signal})`, ...detail }
+  }
+  if (crashed !== "") return { kind: "Crashed", message: `crashed: ${crashed}`, ...detail }
+  if (signal !== null) return { kind: "Crashed", message: `was killed by ${signal}`, ...detail }
+  return { kind: "Exited", message: `exited with code ${exitCode}`, ...detail }
+}

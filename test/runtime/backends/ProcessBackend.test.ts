@@ -1,0 +1,173 @@
+/**
+ * What the process backend adds to the contract (which runs on it too): a child that dies any way
+ * — a native abort, SIGKILL, an uncaught error, `process.exit`, a heap past its limit — fails only
+ * its own task with `WorkerLost` carrying why (signal, exit code, out of memory) and is replaced;
+ * after the pool's scope closes, no child process is left (listed by pid, from `/proc`); arrays
+ * are copied and a group that needs shared memory fails when the pool is built; `cpus` pins each
+ * child to its CPUs, and a backend that cannot pin says so.
+ */
+import { afterEach, assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
+import { readdirSync, readFileSync } from "node:fs"
+import { cpus } from "node:os"
+import { PoolError, ProcessBackend, Task, TaskError, ThreadBackend, WorkerPool } from "../../../src/index.ts"
+import { Add, Crash, ProcessTasks, ScribbleSum, SharedOnly, Where } from "../../fixtures/process-tasks.ts"
+import { poolReasonOf, reasonOf } from "../../support/backends.ts"
+
+const entry = new URL("../../fixtures/process-worker.ts", import.meta.url)
+
+const pool = (options: Partial<WorkerPool.Options> = {}) =>
+  WorkerPool.layer(ProcessTasks, { entry, size: 2, ...options }).pipe(Layer.provide(ProcessBackend.layer))
+
+/** Process ids of this process's children that run a pool worker, read from `/proc`. */
+const workerChildren = (): ReadonlyArray<number> =>
+  readdirSync("/proc").filter((name) => /^\d+$/.test(name)).map(Number).filter((pid) => {
+    try {
+      // The parent pid is the 2nd field after the command name, which is in parentheses and may hold spaces.
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+      const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
+      return parent === process.pid && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("processMain")
+    } catch {
+      return false // exited while we looked
+    }
+  })
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** The pids of `count` distinct workers (a replacement needs a moment to start). */
+const awaitPids = (count: number) =>
+  Effect.gen(function*() {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const answers = yield* Task.map(Where, Array.from({ length: 20 }, () => ({})), { chunkSize: 1 })
+      const pids = new Set(answers.map((w) => w.pid))
+      if (pids.size >= count) return pids
+      yield* Effect.sleep("50 millis")
+    }
+    return assert.fail(`${count} workers never answered`)
+  })
+
+afterEach(() => {
+  assert.strictEqual(ProcessBackend.liveProcesses(), 0)
+  assert.deepStrictEqual(workerChildren(), [])
+})
+
+describe("process backend", () => {
+  const deaths = [
+    { how: "abort", exit: "Crashed", signal: "SIGABRT", says: "was killed by SIGABRT" },
+    { how: "kill", exit: "Crashed", signal: "SIGKILL", says: "was killed by SIGKILL" },
+    { how: "throw", exit: "Crashed", exitCode: 1, says: "crashed: RangeError: the native library threw" },
+    { how: "exit", exit: "Exited", exitCode: 3, says: "exited with code 3" }
+  ] as const
+  for (const death of deaths) {
+    it.live(`a child that dies (${death.how}) fails only its task with WorkerLost ${death.exit}, and is replaced`, () =>
+      Effect.gen(function*() {
+        const before = yield* awaitPids(2)
+        const [died, ...others] = yield* Effect.all([
+          Task.run(Crash, { how: death.how }),
+          ...Array.from({ length: 20 }, (_, i) => Task.run(Add, { a: i, b: 1 }))
+        ], { concurrency: "unbounded", mode: "result" })
+        assert.isTrue(Result.isFailure(died!))
+        const reason = reasonOf((died as Result.Failure<unknown, TaskError.TaskError>).failure)
+        assert.instanceOf(reason, TaskError.WorkerLost)
+        const lost = reason as TaskError.WorkerLost
+        assert.strictEqual(lost.exit, death.exit)
+        assert.include(lost.message, death.says)
+        assert.strictEqual(lost.signal, "signal" in death ? death.signal : undefined)
+        assert.strictEqual(lost.exitCode, "exitCode" in death ? death.exitCode : undefined)
+        assert.deepStrictEqual(others.map((r) => Result.isSuccess(r) ? r.success : "lost"), Array.from({ length: 20 }, (_, i) => i + 1))
+        const after = yield* awaitPids(2)
+        assert.strictEqual([...after].filter((pid) => !before.has(pid)).length, 1, "one new child replaced the dead one")
+      }).pipe(Effect.provide(pool())))
+  }
+
+  it.live("a child whose heap overflows its limit fails its task with WorkerLost OutOfMemory", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Task.run(Crash, { how: "oom" }))
+      const lost = reasonOf(error) as TaskError.WorkerLost
+      assert.instanceOf(lost, TaskError.WorkerLost)
+      assert.strictEqual(lost.exit, "OutOfMemory")
+      assert.strictEqual(lost.signal, "SIGABRT")
+      assert.strictEqual(yield* Task.run(Add, { a: 1, b: 1 }), 2)
+    }).pipe(Effect.provide(pool({ size: 1, resourceLimits: { maxOldGenerationSizeMb: 48 } }))))
+
+  it.live("after the scope closes no child process is left, replacements included", () =>
+    Effect.gen(function*() {
+      const pids = new Set<number>()
+      yield* Effect.gen(function*() {
+        for (const pid of yield* awaitPids(2)) pids.add(pid)
+        assert.deepStrictEqual([...workerChildren()].sort(), [...pids].sort(), "the pool's children, by pid")
+        yield* Effect.flip(Task.run(Crash, { how: "kill" }))
+        for (const pid of yield* awaitPids(2)) pids.add(pid)
+      }).pipe(Effect.provide(pool()))
+      assert.strictEqual(pids.size, 3)
+      assert.deepStrictEqual([...pids].filter(alive), [])
+      assert.deepStrictEqual(workerChildren(), [])
+    }))
+
+  it.live("arrays are copied to a child; a group that needs shared memory fails when the pool is built", () =>
+    Effect.gen(function*() {
+      const values = new Float64Array([1, 2, 3])
+      assert.strictEqual(yield* Task.run(ScribbleSum, { values }).pipe(Effect.provide(pool())), -995)
+      assert.deepStrictEqual([...values], [1, 2, 3], "the child wrote into its copy")
+      const error = yield* Effect.flip(
+        Effect.scoped(Layer.build(WorkerPool.layer(SharedOnly, { entry, size: 1 }).pipe(Layer.provide(ProcessBackend.layer))))
+      )
+      const reason = poolReasonOf(error)
+      assert.instanceOf(reason, PoolError.Unsupported)
+      assert.strictEqual((reason as PoolError.Unsupported).capability, "sharesMemory")
+    }))
+
+  describe("cpus", () => {
+    const pinned = ProcessBackend.backend.capabilities.pinsCpus ? it.live : it.live.skip
+    const last = cpus().length - 1
+
+    pinned("an explicit list pins each worker, and its replacement, to its CPUs", () =>
+      Effect.gen(function*() {
+        const where = () => Effect.map(Task.map(Where, Array.from({ length: 20 }, () => ({})), { chunkSize: 1 }), (all) =>
+          new Set(all.map((w) => w.cpus)))
+        assert.deepStrictEqual([...(yield* where())].sort(), ["0", `${last}`].sort())
+        yield* Effect.flip(Task.run(Crash, { how: "kill" }))
+        yield* awaitPids(2)
+        assert.deepStrictEqual([...(yield* where())].sort(), ["0", `${last}`].sort(), "the replacement took the dead one's CPU")
+      }).pipe(Effect.provide(pool({ cpus: [0, [last]] }))))
+
+    pinned("spread puts each worker on a CPU of its own", () =>
+      Effect.gen(function*() {
+        const all = yield* Task.map(Where, Array.from({ length: 20 }, () => ({})), { chunkSize: 1 })
+        const byPid = new Map(all.map((w) => [w.pid, w.cpus]))
+        assert.strictEqual(byPid.size, 2)
+        assert.deepStrictEqual([...byPid.values()].sort(), ["0", "1"].sort().slice(0, Math.min(2, last + 1)))
+      }).pipe(Effect.provide(pool({ cpus: "spread" }))))
+
+    it.live("a backend that cannot pin fails the pool with Unsupported; a list that does not fit with InvalidOptions", () =>
+      Effect.gen(function*() {
+        const threads = yield* Effect.flip(Effect.scoped(Layer.build(
+          WorkerPool.layer(ProcessTasks, { entry, size: 2, cpus: "spread" }).pipe(Layer.provide(ThreadBackend.layer))
+        )))
+        assert.instanceOf(poolReasonOf(threads), PoolError.Unsupported)
+        assert.strictEqual((poolReasonOf(threads) as PoolError.Unsupported).capability, "pinsCpus")
+        if (!ProcessBackend.backend.capabilities.pinsCpus) return
+        const cases: Array<[WorkerPool.Options["cpus"], ReadonlyArray<string | number>]> = [
+          [[0, 1, 0], ["cpus"]],
+          [[last + 1, 0], ["cpus", 0]],
+          [[0, [0, last + 1]], ["cpus", 1, 1]],
+          [[-1, 0], ["cpus"]],
+          ["all" as never, ["cpus"]]
+        ]
+        for (const [cpus, path] of cases) {
+          const error = yield* Effect.flip(Effect.scoped(Layer.build(pool({ cpus }))))
+          assert.instanceOf(poolReasonOf(error), PoolError.InvalidOptions, JSON.stringify(cpus))
+          assert.deepStrictEqual((poolReasonOf(error) as PoolError.InvalidOptions).path.slice(0, path.length), path, JSON.stringify(cpus))
+        }
+      }))
+  })
+})
