@@ -28,7 +28,10 @@ export interface Capabilities {
    * (`process.exit`, out of memory) takes only that worker down.
    */
   readonly isolatesCrashes: boolean
-  /** The pool's `resourceLimits` (V8 heap limits per worker) apply. */
+  /**
+   * The pool's `resourceLimits` (V8 heap limits per worker) apply, and its `recycleAboveHeapMb`:
+   * each worker has a heap of its own, and reports its use (`[Heap, bytes]`) when above it.
+   */
   readonly heapLimits: boolean
 }
 
@@ -45,6 +48,11 @@ export interface PoolSpec {
   readonly replyWaitMillis: number
   /** V8 heap limits per worker, for backends that can set them. */
   readonly resourceLimits: { readonly maxOldGenerationSizeMb?: number; readonly maxYoungGenerationSizeMb?: number } | undefined
+  /**
+   * Backends with `heapLimits`: a worker whose used heap is above this many MB after answering
+   * says `[Heap, bytes]`, once (the host passes it to `WorkerRuntime` as `heapThreshold`).
+   */
+  readonly recycleAboveHeapMb: number | undefined
   /** The pool's event hub: a backend may subscribe (the simulation's trace does). */
   readonly events: EventHub
 }

@@ -148,6 +148,15 @@ export class ActorHost implements Transport, WorkerListener {
 
   readonly pendingCalls = (): number => this.calls.size
 
+  readonly hostsActors = (workerId: number): boolean => {
+    for (const record of this.records.values()) {
+      if (record.workerId === workerId && (record.state === "starting" || record.state === "running" || record.state === "stopping")) {
+        return true
+      }
+    }
+    return false
+  }
+
   onMessage(workerId: number, message: FromWorker): void {
     switch (message[0]) {
       case Op.Spawned:

@@ -17,6 +17,8 @@
  *    its finalizers and leaves the Layer alive.
  * 4. A result waits at most `flushAfterMillis` to be sent, also while a later task of its message
  *    runs long: a timer (on the worker's Clock) sends it then.
+ * 5. With a heap threshold, the heap is read after answers are sent (about 1 µs, once per message
+ *    of answers, not per task) and reported once, when above it; without one, never.
  */
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
@@ -69,6 +71,11 @@ export interface RuntimeHost {
   readonly onStart?: ((id: number) => void) | undefined
   /** What the host observes of the worker's actors. */
   readonly actors?: ActorHooks | undefined
+  /**
+   * The pool's `recycleAboveHeapMb`, in bytes, and how to read the heap used: sampled whenever
+   * answers are sent; the first time it is above, the worker says `[Heap, bytes]` (rule 5).
+   */
+  readonly heapThreshold?: { readonly bytes: number; readonly used: () => number } | undefined
 }
 
 const performanceNow = () => performance.now()
@@ -96,6 +103,7 @@ export class WorkerRuntime {
   private flushArmed = false
   private closing = false
   private readonly actors: WorkerActors
+  private heapThreshold: RuntimeHost["heapThreshold"]
 
   constructor(entry: WorkerEntry, workerId: number, post: (message: FromWorker) => void, host?: RuntimeHost) {
     this.entry = entry
@@ -106,6 +114,7 @@ export class WorkerRuntime {
     this.clock = host?.clock ?? poolClock
     this.tasksTaken = host?.tasksTaken
     this.onStart = host?.onStart
+    this.heapThreshold = host?.heapThreshold
     this.actors = new WorkerActors(entry, this.post, () => this.runFork!, Effect.runPromiseWith(this.services), host?.actors)
   }
 
@@ -356,6 +365,15 @@ export class WorkerRuntime {
       this.timedResults = [Op.ResultsTimed]
       this.post(results as unknown as FromWorker)
     }
+    if (this.heapThreshold !== undefined) this.checkHeap(this.heapThreshold)
+  }
+
+  /** Rule 5: once above the threshold, the pool hears of it, and retires the worker. */
+  private checkHeap(threshold: NonNullable<RuntimeHost["heapThreshold"]>): void {
+    const used = threshold.used()
+    if (used <= threshold.bytes) return
+    this.heapThreshold = undefined
+    this.post([Op.Heap, used])
   }
 }
 

@@ -3,13 +3,16 @@
  * then hands every message to a `WorkerRuntime`.
  */
 import module from "node:module"
+import { getHeapStatistics } from "node:v8"
 import { type MessagePort, parentPort, workerData } from "node:worker_threads"
 
 // Every worker imports the same effect modules; the compile cache makes the second start cheap.
 module.enableCompileCache?.()
 
-const { entry, replies, tasksTaken, workerId } = workerData as {
+const { entry, recycleAboveHeapBytes, replies, tasksTaken, workerId } = workerData as {
   readonly entry: string
+  /** The pool's `recycleAboveHeapMb` in bytes, if set (WorkerRuntime's rule 5). */
+  readonly recycleAboveHeapBytes: number | undefined
   readonly workerId: number
   /** Where everything this worker says goes (see `ThreadBackend.ts`). */
   readonly replies: MessagePort
@@ -49,7 +52,10 @@ try {
 
 if (loaded !== undefined && isWorkerEntry(loaded)) {
   const runtime = new WorkerRuntime(loaded, workerId, (message) => replies.postMessage(message), {
-    tasksTaken: new Int32Array(tasksTaken)
+    tasksTaken: new Int32Array(tasksTaken),
+    heapThreshold: recycleAboveHeapBytes === undefined
+      ? undefined
+      : { bytes: recycleAboveHeapBytes, used: () => getHeapStatistics().used_heap_size }
   })
   // A handler that calls `process.exit`, or an uncaught error, ends the thread: the answers of the
   // tasks that finished before it still go out (the pool then loses only the running one).
