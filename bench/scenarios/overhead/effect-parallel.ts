@@ -4,7 +4,9 @@
  * pool coalesces concurrent runs into shared messages by itself);
  * `effect-parallel/map+events`, `effect-parallel/run+events` — the same with one observer counting
  * every event of the pool (`WorkerPool.observe`: what an observer costs; unobserved, a pool makes
- * none); `…+stream` — counted through the `WorkerPool.events` stream instead, a batch per pull.
+ * none); `…+stream` — counted through the `WorkerPool.events` stream instead, a batch per pull;
+ * `…+heapcheck` — with `recycleAboveHeapMb` set far above what the workers use: each worker reads
+ * its heap whenever it sends answers, and never reaches the threshold (what the check costs).
  *
  * `setup` resolves once the pool layer is built, i.e. every worker has loaded its entry, so the
  * reported first-result time is the time from a ready pool to the first answer. Calls run with
@@ -23,10 +25,10 @@ import type { AddInput, OverheadHandle, OverheadVariant } from "./variant.ts"
 
 const entry = new URL("./effect-parallel.worker.ts", import.meta.url)
 
-const start = async (workers: number, observed: "no" | "listener" | "stream") => {
+const start = async (workers: number, observed: "no" | "listener" | "stream", options: Partial<WorkerPool.Options>) => {
   const scope = Scope.makeUnsafe()
   const context = await Effect.runPromise(
-    Layer.buildWithScope(WorkerPool.layer(OverheadTasks, { entry, size: workers }), scope)
+    Layer.buildWithScope(WorkerPool.layer(OverheadTasks, { entry, size: workers, ...options }), scope)
   )
   const runPromise = Effect.runPromiseWith(context as Context.Context<Task.Runner<"Add">>)
   let counted = 0
@@ -47,12 +49,13 @@ const variant = (
   name: string,
   config: string,
   batch: "map" | "run",
-  observed: "no" | "listener" | "stream" = "no"
+  observed: "no" | "listener" | "stream" = "no",
+  options: Partial<WorkerPool.Options> = {}
 ): OverheadVariant => ({
   name,
   config,
   setup: async (workers): Promise<OverheadHandle> => {
-    const { scope, runPromise } = await start(workers, observed)
+    const { scope, runPromise } = await start(workers, observed, options)
     return {
       runBatch: (inputs: ReadonlyArray<AddInput>) =>
         runPromise(
@@ -72,5 +75,11 @@ export const variants: ReadonlyArray<OverheadVariant> = [
   variant("effect-parallel/map+events", "Task.map, with an observer counting the pool's events", "map", "listener"),
   variant("effect-parallel/run+events", "concurrent single runs, with an observer counting the pool's events", "run", "listener"),
   variant("effect-parallel/map+stream", "Task.map, with the events stream counted a batch per pull", "map", "stream"),
-  variant("effect-parallel/run+stream", "concurrent single runs, with the events stream counted a batch per pull", "run", "stream")
+  variant("effect-parallel/run+stream", "concurrent single runs, with the events stream counted a batch per pull", "run", "stream"),
+  variant("effect-parallel/map+heapcheck", "Task.map, workers read their heap as they answer (recycleAboveHeapMb)", "map", "no", {
+    recycleAboveHeapMb: 4_096
+  }),
+  variant("effect-parallel/run+heapcheck", "concurrent single runs, workers read their heap as they answer", "run", "no", {
+    recycleAboveHeapMb: 4_096
+  })
 ]
