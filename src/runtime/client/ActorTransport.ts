@@ -19,7 +19,7 @@ export interface ActorTransport {
   readonly spawn: (
     actor: ActorAny,
     init: unknown,
-    options: { readonly worker: number | undefined; readonly maxRestarts: number; readonly backoffMillis: number },
+    options: { readonly worker: number | undefined; readonly maxRestarts: number; readonly backoffMillis: number; readonly maxBackoffMillis: number },
     reply: Reply
   ) => number
   readonly call: (actorId: number, method: TaskAny, payload: unknown, reply: Reply) => () => Promise<void>
