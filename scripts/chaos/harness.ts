@@ -227,6 +227,8 @@ const soak = (options: ChaosOptions, inner: WorkerBackend.Backend) =>
     const tally = new Tallies()
     let rssAt10 = 0
     let rssAtEnd = 0
+    /** RSS after GC at every tenth of the work, for the figures. */
+    const rssSeries: Array<number> = []
     yield* Effect.scoped(
       Effect.gen(function*() {
         yield* WorkerPool.observe(ChaosTasks, (event) => tally.onEvent(event))
@@ -240,11 +242,12 @@ const soak = (options: ChaosOptions, inner: WorkerBackend.Backend) =>
         yield* Effect.forEach(units, (unit) =>
           Effect.map(runUnit(unit, tally, deadlineMillis), () => {
             finished++
-            if (finished === Math.ceil(units.length / 10)) {
-              rssAt10 = rssAfterGc()
-              log(`10% of the work done, RSS ${rssAt10.toFixed(0)} MB`)
+            if (finished % Math.ceil(units.length / 10) === 0) {
+              const rss = rssAfterGc()
+              if (rssAt10 === 0) rssAt10 = rss
+              rssSeries.push(rss)
+              log(`${finished}/${units.length} units, RSS ${rss.toFixed(0)} MB after GC`)
             }
-            if (finished % Math.ceil(units.length / 10) === 0) log(`${finished}/${units.length} units`)
           }), { concurrency: 16, discard: true })
         done.value = true
         yield* Fiber.interrupt(chaos)
@@ -266,7 +269,9 @@ const soak = (options: ChaosOptions, inner: WorkerBackend.Backend) =>
       ok: rssAt10 > 0 && rssAtEnd - rssAt10 <= rssToleranceMB,
       detail: `${rssAt10.toFixed(0)} MB at 10%, ${rssAtEnd.toFixed(0)} MB at the end (${signed(rssAtEnd - rssAt10)} MB; tolerance ${rssToleranceMB} MB)`
     }
-    return { checks: tally.checks(runs, deadlineMillis), rss, figures: tally.figures(units, maxTasksPerWorker) }
+    const figures = tally.figures(units, maxTasksPerWorker)
+    figures.push(["RSS after GC, each tenth", `${[...rssSeries, rssAtEnd].map((mb) => mb.toFixed(0)).join(", ")} MB`])
+    return { checks: tally.checks(runs, deadlineMillis), rss, figures }
   })
 
 // ---------------------------------------------------------------------------------------------

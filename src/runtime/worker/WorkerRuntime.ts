@@ -16,7 +16,11 @@
  * 3. A task runs as its own fiber over the per-worker Layer's services, so interrupting it runs
  *    its finalizers and leaves the Layer alive.
  * 4. A result waits at most `flushAfterMillis` to be sent, also while a later task of its message
- *    runs long: a timer (on the worker's Clock) sends it then.
+ *    runs long: a timer (on the worker's Clock) sends it then. A task with a timeout has a backstop
+ *    timer in the pool (from its `Started`): its answer is sent before the next task starts, since
+ *    a next task that blocks the thread would hold it (no timer fires in a blocked thread) until
+ *    the backstop took the finished task for a timed-out one and terminated the worker (found by
+ *    the chaos soak: a `fail` task answered `Timeout` behind a task that blocked for 1.5 s).
  * 5. With a heap threshold, the heap is read after answers are sent (about 1 µs, once per message
  *    of answers, not per task) and reported once, when above it; without one, never.
  */
@@ -99,6 +103,8 @@ export class WorkerRuntime {
   private results: Array<unknown> = [Op.Results]
   private timedResults: Array<unknown> = [Op.ResultsTimed]
   private unsentCount = 0
+  /** Rule 4: an unsent answer is of a task with a timeout. */
+  private unsentTimed = false
   private oldestResultAt = 0
   private flushArmed = false
   private closing = false
@@ -277,6 +283,7 @@ export class WorkerRuntime {
   }
 
   private runItem(item: Item): void {
+    if (this.unsentTimed) this.flush()
     const task = item.task
     const handler = this.entry.handlers[item.taskName]
     if (task === undefined || handler === undefined) {
@@ -337,6 +344,7 @@ export class WorkerRuntime {
     const now = this.now()
     if (this.unsent() === 0) this.oldestResultAt = now
     this.unsentCount++
+    if (item !== undefined && item.timeoutMillis > 0) this.unsentTimed = true
     if (item?.timed === true) {
       pushResult(this.timedResults, id, outcome, value)
       const started = item.startedClock === 0 ? this.clock() : item.startedClock
@@ -355,6 +363,7 @@ export class WorkerRuntime {
   /** Sends every answer not yet sent. Also at `process.exit` (`threadMain`), so results survive the worker. */
   flush(): void {
     this.unsentCount = 0
+    this.unsentTimed = false
     if (this.results.length > 1) {
       const results = this.results
       this.results = [Op.Results]
