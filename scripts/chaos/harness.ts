@@ -229,6 +229,8 @@ const soak = (options: ChaosOptions, inner: WorkerBackend.Backend) =>
     let rssAtEnd = 0
     /** RSS after GC at every tenth of the work, for the figures. */
     const rssSeries: Array<number> = []
+    /** The caller's own V8 heap after the same GCs. */
+    const heapSeries: Array<number> = []
     yield* Effect.scoped(
       Effect.gen(function*() {
         yield* WorkerPool.observe(ChaosTasks, (event) => tally.onEvent(event))
@@ -246,6 +248,7 @@ const soak = (options: ChaosOptions, inner: WorkerBackend.Backend) =>
               const rss = rssAfterGc()
               if (rssAt10 === 0) rssAt10 = rss
               rssSeries.push(rss)
+              heapSeries.push(process.memoryUsage().heapUsed / 1_048_576)
               log(`${finished}/${units.length} units, RSS ${rss.toFixed(0)} MB after GC`)
             }
           }), { concurrency: 16, discard: true })
@@ -270,7 +273,10 @@ const soak = (options: ChaosOptions, inner: WorkerBackend.Backend) =>
       detail: `${rssAt10.toFixed(0)} MB at 10%, ${rssAtEnd.toFixed(0)} MB at the end (${signed(rssAtEnd - rssAt10)} MB; tolerance ${rssToleranceMB} MB)`
     }
     const figures = tally.figures(units, maxTasksPerWorker)
-    figures.push(["RSS after GC, each tenth", `${[...rssSeries, rssAtEnd].map((mb) => mb.toFixed(0)).join(", ")} MB`])
+    figures.push(
+      ["RSS after GC, each tenth", `${[...rssSeries, rssAtEnd].map((mb) => mb.toFixed(0)).join(", ")} MB`],
+      ["caller's heap, each tenth", `${heapSeries.map((mb) => mb.toFixed(0)).join(", ")} MB`]
+    )
     return { checks: tally.checks(runs, deadlineMillis), rss, figures }
   })
 
