@@ -534,7 +534,7 @@ describe("Simulated actors", () => {
       const program = Effect.gen(function*() {
         const journal = yield* Actor.spawn(Journal, { key: 0, refuse: "never" }, {
           worker: 0,
-          restart: { maxRestarts: 1, backoff: "10 minutes" }
+          restart: { maxRestarts: 1, backoff: "10 minutes", maxBackoff: "1 hour" }
         })
         yield* journal.call("append", append(1))
         const lost = yield* Effect.exit(journal.call("append", append(2)))
