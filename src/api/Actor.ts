@@ -60,13 +60,17 @@ export const spawn = <A extends Any>(
           return Effect.fail(invalidInit(actor, init, held.issue))
         }
         const restart = options?.restart
-        const backoff = restart?.backoff === undefined ? undefined : Duration.fromInput(restart.backoff)
+        const millis = (input: Duration.Input | undefined, fallback: number) => {
+          const duration = input === undefined ? undefined : Duration.fromInput(input)
+          return duration === undefined || duration._tag === "None" ? fallback : Duration.toMillis(duration.value)
+        }
         return Effect.callback<Spawned<A>, InitError<A> | ActorError>((resume) => {
           let id = -1
           id = transport.spawn(actor, encoded.value, {
             worker: options?.worker,
             maxRestarts: Math.max(0, Math.floor(restart?.maxRestarts ?? 0)),
-            backoffMillis: backoff === undefined || backoff._tag === "None" ? 100 : Duration.toMillis(backoff.value)
+            backoffMillis: millis(restart?.backoff, 100),
+            maxBackoffMillis: millis(restart?.maxBackoff, 30_000)
           }, (outcome, value, workerId) => {
             if (outcome === Outcome.Success) {
               return resume(Effect.succeed({ handle: makeHandle(actor, id, transport), held }))

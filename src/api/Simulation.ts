@@ -175,6 +175,7 @@ export interface LayerOptions extends
   Pick<
     WorkerPool.Options,
     "initTimeout" | "exitTimeout" | "shutdownTimeout" | "interruptGrace" | "retries" | "pipelineDepth" | "maxQueued" | "whenFull"
+    | "maxTasksPerWorker"
   >
 {
   /** The worker entry, or its module URL or path (loaded into the caller's thread). */

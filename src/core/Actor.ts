@@ -115,8 +115,13 @@ export type HandleTypeId = typeof HandleTypeId
 export interface RestartPolicy {
   /** Rebuilds after a crash (worker death, or the constructor failing on a rebuild). */
   readonly maxRestarts: number
-  /** Wait before the first rebuild; doubles each time. Default 100 ms. */
+  /** Wait before the first rebuild; doubles each time, up to `maxBackoff`. Default 100 ms. */
   readonly backoff?: Duration.Input | undefined
+  /**
+   * The longest wait before a rebuild. Default 30 s: unbounded doubling had an actor restarted
+   * 20 times wait 100 ms × 2¹⁹ (14 hours) for its next instance, its calls waiting with it.
+   */
+  readonly maxBackoff?: Duration.Input | undefined
 }
 
 export interface SpawnOptions {

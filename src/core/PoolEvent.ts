@@ -24,8 +24,11 @@ export type OutcomeName =
   | "Closed"
   | "Saturated"
 
-/** How a worker ended. */
-export type WorkerExitKind = "Crashed" | "Exited" | "OutOfMemory" | "Terminated"
+/**
+ * How a worker ended. `Recycled`: the pool retired it (`maxTasksPerWorker`, `recycleAboveHeapMb`)
+ * and it shut down gracefully, its exit hooks run, every task it was sent answered.
+ */
+export type WorkerExitKind = "Crashed" | "Exited" | "OutOfMemory" | "Terminated" | "Recycled"
 
 /** One task of a `Dispatched` message. */
 export interface DispatchedTask {
@@ -168,4 +171,6 @@ export interface PoolStats {
   readonly workersStarted: number
   readonly submitted: number
   readonly settled: number
+  /** Workers retired and shut down gracefully (`maxTasksPerWorker`, `recycleAboveHeapMb`). */
+  readonly recycled: number
 }

@@ -120,6 +120,7 @@ export const dispatcherOn = (
     retries: resolved.retries,
     replyWaitMillis: options.replyWaitMillis ?? 0,
     resourceLimits: undefined,
+    recycleAboveHeapMb: undefined,
     events
   })))
   return new Dispatcher(spawner, backend.timers, resolved, events)

@@ -7,6 +7,8 @@
  * none); `…+stream` — counted through the `WorkerPool.events` stream instead, a batch per pull;
  * `effect-parallel/map@processes`, `effect-parallel/run@processes` — `map` and `run` with the
  * workers in child processes (`ProcessBackend`) instead of threads.
+ * `…+heapcheck` — with `recycleAboveHeapMb` set far above what the workers use: each worker reads
+ * its heap whenever it sends answers, and never reaches the threshold (what the check costs).
  *
  * `setup` resolves once the pool layer is built, i.e. every worker has loaded its entry, so the
  * reported first-result time is the time from a ready pool to the first answer. Calls run with
@@ -27,11 +29,16 @@ const entry = new URL("./effect-parallel.worker.ts", import.meta.url)
 
 type Backend = "threads" | "processes"
 
-const start = async (workers: number, observed: "no" | "listener" | "stream", backend: Backend) => {
+const start = async (
+  workers: number,
+  observed: "no" | "listener" | "stream",
+  backend: Backend,
+  options: Partial<WorkerPool.Options>
+) => {
   const scope = Scope.makeUnsafe()
   const context = await Effect.runPromise(
     Layer.buildWithScope(
-      WorkerPool.layer(OverheadTasks, { entry, size: workers }).pipe(
+      WorkerPool.layer(OverheadTasks, { entry, size: workers, ...options }).pipe(
         Layer.provide(backend === "processes" ? ProcessBackend.layer : ThreadBackend.layer)
       ),
       scope
@@ -57,12 +64,13 @@ const variant = (
   config: string,
   batch: "map" | "run",
   observed: "no" | "listener" | "stream" = "no",
-  backend: Backend = "threads"
+  backend: Backend = "threads",
+  options: Partial<WorkerPool.Options> = {}
 ): OverheadVariant => ({
   name,
   config,
   setup: async (workers): Promise<OverheadHandle> => {
-    const { scope, runPromise } = await start(workers, observed, backend)
+    const { scope, runPromise } = await start(workers, observed, backend, options)
     return {
       runBatch: (inputs: ReadonlyArray<AddInput>) =>
         runPromise(
@@ -84,5 +92,11 @@ export const variants: ReadonlyArray<OverheadVariant> = [
   variant("effect-parallel/map+stream", "Task.map, with the events stream counted a batch per pull", "map", "stream"),
   variant("effect-parallel/run+stream", "concurrent single runs, with the events stream counted a batch per pull", "run", "stream"),
   variant("effect-parallel/map@processes", "Task.map on ProcessBackend (child processes, IPC with advanced serialization)", "map", "no", "processes"),
-  variant("effect-parallel/run@processes", "concurrent single runs on ProcessBackend", "run", "no", "processes")
+  variant("effect-parallel/run@processes", "concurrent single runs on ProcessBackend", "run", "no", "processes"),
+  variant("effect-parallel/map+heapcheck", "Task.map, workers read their heap as they answer (recycleAboveHeapMb)", "map", "no", "threads", {
+    recycleAboveHeapMb: 4_096
+  }),
+  variant("effect-parallel/run+heapcheck", "concurrent single runs, workers read their heap as they answer", "run", "no", "threads", {
+    recycleAboveHeapMb: 4_096
+  })
 ]

@@ -28,7 +28,10 @@ export interface Capabilities {
    * (`process.exit`, out of memory) takes only that worker down.
    */
   readonly isolatesCrashes: boolean
-  /** The pool's `resourceLimits` (V8 heap limits per worker) apply. */
+  /**
+   * The pool's `resourceLimits` (V8 heap limits per worker) apply, and its `recycleAboveHeapMb`:
+   * each worker has a heap of its own, and reports its use (`[Heap, bytes]`) when above it.
+   */
   readonly heapLimits: boolean
   /** Workers can be pinned to CPUs (the pool's `cpus`): each worker and its native threads. */
   readonly pinsCpus: boolean
@@ -49,6 +52,11 @@ export interface PoolSpec {
   readonly resourceLimits: { readonly maxOldGenerationSizeMb?: number; readonly maxYoungGenerationSizeMb?: number } | undefined
   /** The CPUs each worker slot is pinned to (`WorkerPool.Options.cpus`: one set per slot, or spread by the backend). */
   readonly cpus?: "spread" | ReadonlyArray<ReadonlyArray<number>> | undefined
+  /**
+   * Backends with `heapLimits`: a worker whose used heap is above this many MB after answering
+   * says `[Heap, bytes]`, once (the host passes it to `WorkerRuntime` as `heapThreshold`).
+   */
+  readonly recycleAboveHeapMb: number | undefined
   /** The pool's event hub: a backend may subscribe (the simulation's trace does). */
   readonly events: EventHub
 }

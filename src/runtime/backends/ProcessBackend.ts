@@ -92,7 +92,7 @@ export const backend: Backend = {
         spawn: (workerId, events) => {
           const slot = Math.max(0, slots.indexOf(false))
           slots[slot] = true
-          return spawnProcess(entry, execArgv, cpus?.[slot], workerId, {
+          return spawnProcess(entry, execArgv, cpus?.[slot], spec.recycleAboveHeapMb, workerId, {
             onMessage: events.onMessage,
             onExit: (exit) => {
               slots[slot] = false
@@ -118,8 +118,9 @@ const childExecArgv = (spec: PoolSpec): ReadonlyArray<string> => {
   const parentStack = Number(/^--stack-size=(\d+)$/.exec(inherited.findLast((flag) => flag.startsWith("--stack-size=")) ?? "")?.[1] ?? 984)
   return [
     ...inherited,
-    // V8's young generation is three semi-spaces' worth (two semi-spaces and the new large-object space).
-    `--max-semi-space-size=${Math.max(1, Math.round(young / 3))}`,
+    // V8's young generation is three semi-spaces' worth (two semi-spaces and the new large-object
+    // space); 0 keeps V8's own.
+    ...(young === 0 ? [] : [`--max-semi-space-size=${Math.max(1, Math.round(young / 3))}`]),
     // V8's deserializer takes twice the stack per level of nesting its serializer takes: with the
     // same stack, a payload this process could send (3,295 levels deep by default) would overflow
     // the child's stack as it arrives (past 1,647), killing it before it took the task — and the
@@ -133,12 +134,13 @@ const spawnProcess = (
   entry: string,
   execArgv: ReadonlyArray<string>,
   cpus: ReadonlyArray<number> | undefined,
+  recycleAboveHeapMb: number | undefined,
   workerId: number,
   events: WorkerEvents
 ): Connection => {
   const statusPath = join(statusDir, `effect-parallel-${process.pid}-${workerId}-${Math.random().toString(36).slice(2)}`)
   const status = openSync(statusPath, "w+")
-  const node = [...execArgv, processMain, entry, String(workerId), statusPath]
+  const node = [...execArgv, processMain, entry, String(workerId), statusPath, String(recycleAboveHeapMb ?? "")]
   const [command, args] = cpus === undefined
     ? [process.execPath, node]
     : [taskset!, ["-c", cpus.join(","), process.execPath, ...node]]

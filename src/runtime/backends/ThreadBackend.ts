@@ -52,7 +52,13 @@ const spawnThread = (entry: string, spec: PoolSpec, workerId: number, events: Wo
   const { port1: replies, port2: workerReplies } = new MessageChannel()
   const tasksTaken = new Int32Array(new SharedArrayBuffer(4))
   const worker = new Worker(threadMain, {
-    workerData: { entry, workerId, replies: workerReplies, tasksTaken: tasksTaken.buffer },
+    workerData: {
+      entry,
+      workerId,
+      replies: workerReplies,
+      tasksTaken: tasksTaken.buffer,
+      recycleAboveHeapBytes: spec.recycleAboveHeapMb === undefined ? undefined : spec.recycleAboveHeapMb * 1_048_576
+    },
     transferList: [workerReplies],
     resourceLimits: { ...defaultResourceLimits, ...spec.resourceLimits }
   })

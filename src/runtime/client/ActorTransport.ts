@@ -19,7 +19,7 @@ export interface ActorTransport {
   readonly spawn: (
     actor: ActorAny,
     init: unknown,
-    options: { readonly worker: number | undefined; readonly maxRestarts: number; readonly backoffMillis: number },
+    options: { readonly worker: number | undefined; readonly maxRestarts: number; readonly backoffMillis: number; readonly maxBackoffMillis: number },
     reply: Reply
   ) => number
   /** `transfer`: the buffers the payload moves (`memory: "moved"`); a worker's own calls copy them. */

@@ -28,6 +28,9 @@
  *   Each worker also counts, in memory it shares with the pool, the tasks it has taken off its
  *   queue (run, rejected or skipped): no message per task, and after a crash the pool knows
  *   which of the tasks it sent never started (see the Dispatcher's rule 7).
+ *   worker → pool  `[Heap, usedBytes]`, only when the pool set a heap threshold
+ *                  (`recycleAboveHeapMb`) and the worker's used heap, sampled whenever it sends
+ *                  answers, is above it: the pool retires the worker (its rule 11). Once per worker.
  *   worker → pool  `[Started, id]`, sent at once, only for tasks with a timeout: the pool starts
  *                  a backstop timer (timeout + grace) so that a handler that never yields (a
  *                  synchronous infinite loop) gets its worker terminated and replaced.
@@ -91,7 +94,8 @@ export const Op = {
   Ask: 14,
   Answer: 15,
   RunTimed: 16,
-  ResultsTimed: 17
+  ResultsTimed: 17,
+  Heap: 18
 } as const
 
 /** How a task ended, as reported by a worker, or as the pool decided. */
@@ -199,6 +203,7 @@ export type FromWorker =
   | readonly [typeof Op.Replies, ...Array<unknown>]
   | readonly [typeof Op.Stopped, actorId: number]
   | readonly [typeof Op.Ask, askId: number, actorId: number, taskName: string, payload: unknown]
+  | readonly [typeof Op.Heap, usedBytes: number]
 
 export const toRemoteError = (error: unknown): RemoteError => {
   if (error instanceof Error) {

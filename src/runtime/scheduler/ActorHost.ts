@@ -48,6 +48,7 @@ interface ActorRecord {
   readonly pin: number | undefined
   readonly maxRestarts: number
   readonly backoffMillis: number
+  readonly maxBackoffMillis: number
   restarts: number
   workerId: number
   state: State
@@ -80,7 +81,7 @@ export class ActorHost implements Transport, WorkerListener {
   readonly spawn = (
     actor: ActorAny,
     init: unknown,
-    options: { readonly worker: number | undefined; readonly maxRestarts: number; readonly backoffMillis: number },
+    options: { readonly worker: number | undefined; readonly maxRestarts: number; readonly backoffMillis: number; readonly maxBackoffMillis: number },
     reply: Reply
   ): number => {
     const record: ActorRecord = {
@@ -90,6 +91,7 @@ export class ActorHost implements Transport, WorkerListener {
       pin: options.worker,
       maxRestarts: options.maxRestarts,
       backoffMillis: options.backoffMillis,
+      maxBackoffMillis: options.maxBackoffMillis,
       restarts: 0,
       workerId: -1,
       state: "placing",
@@ -154,6 +156,15 @@ export class ActorHost implements Transport, WorkerListener {
   // -------------------------------------------------------------------------------------------
 
   readonly pendingCalls = (): number => this.calls.size
+
+  readonly hostsActors = (workerId: number): boolean => {
+    for (const record of this.records.values()) {
+      if (record.workerId === workerId && (record.state === "starting" || record.state === "running" || record.state === "stopping")) {
+        return true
+      }
+    }
+    return false
+  }
 
   onMessage(workerId: number, message: FromWorker): void {
     switch (message[0]) {
@@ -264,7 +275,7 @@ export class ActorHost implements Transport, WorkerListener {
     record.restarts++
     record.state = "backoff"
     record.workerId = -1
-    const delay = record.backoffMillis * 2 ** (record.restarts - 1)
+    const delay = Math.min(record.maxBackoffMillis, record.backoffMillis * 2 ** (record.restarts - 1))
     if (this.events.active) {
       this.events.emit({ _tag: "ActorRestart", at: this.events.now(), actorId: record.id, restarts: record.restarts, delayMillis: delay })
     }

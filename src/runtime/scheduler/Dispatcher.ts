@@ -57,6 +57,14 @@
  *    when it cannot be sent (rule 9), so a task sent alone again moves its own. A task whose
  *    payload moved went with its message: if its worker dies holding it, it is lost (`Lost`), never
  *    re-queued or retried — its bytes went with the worker.
+ * 11. Recycling: a worker is sent at most `maxTasksPerWorker` tasks (a message is cut to what is
+ *    left of its quota); one that reached it, or that said its heap passed `recycleAboveHeapMb`
+ *    after a task (`[Heap, bytes]`), retires: it takes no more tasks, a replacement starts at once,
+ *    and once it has answered every task it holds it is shut down gracefully (its exit hooks run)
+ *    and reported `Recycled`. No task of it is lost or sent twice: it answers all it was sent. A
+ *    worker that hosts actors is not retired while they live (their state is there, and a worker
+ *    kept for them beside its replacement would grow the pool without bound); it retires before
+ *    its next task once they are gone.
  */
 import * as Schema from "effect/Schema"
 import type { DispatchedTask, PoolStats } from "../../core/PoolEvent.ts"
@@ -90,6 +98,8 @@ export interface DispatcherOptions {
   readonly maxQueued: number
   /** What a submission that does not fit does when it does not say. */
   readonly whenFull: "wait" | "fail"
+  /** Rule 11; `Infinity` for never. */
+  readonly maxTasksPerWorker?: number | undefined
 }
 
 /** Replacement start-ups that may fail in a row before the pool gives up (rule 5). */
@@ -138,13 +148,20 @@ interface Requeued {
 interface Slot {
   readonly id: number
   readonly connection: Connection
-  state: "starting" | "ready" | "closing" | "dead"
+  /** `retiring`: takes no more tasks, shut down once it has answered those it holds (rule 11). */
+  state: "starting" | "ready" | "retiring" | "closing" | "dead"
   readonly inFlight: Map<number, InFlight>
   outstanding: number
   /** Tasks sent to it so far (rule 7). */
   sent: number
   /** The init deadline while starting, the shutdown deadline while closing. */
   timer: unknown
+  /** Rule 11: why it is to be recycled, once it may be (it hosts no actor). */
+  recycle: string | undefined
+  /** Rule 11: it retired, and its replacement was started then. */
+  replaced: boolean
+  /** Rule 11: the retired worker it replaces, whose unanswered messages count as its own. */
+  predecessor: Slot | undefined
 }
 
 /** What the pool's actor host hears about workers (actors live on a given worker). */
@@ -156,6 +173,8 @@ export interface WorkerListener {
   readonly onExit: (workerId: number, exit: WorkerExit) => void
   /** Actor calls sent and not yet answered (rule 6). */
   readonly pendingCalls: () => number
+  /** Whether an actor lives (or is being built) on the worker: it is not recycled then (rule 11). */
+  readonly hostsActors: (workerId: number) => boolean
 }
 
 export interface DispatcherStats extends PoolStats {
@@ -193,6 +212,8 @@ export class Dispatcher implements PoolClient {
   private broken: string | undefined
   private respawnFailures = 0
   private respawnTimers = new Set<unknown>()
+  private readonly maxTasksPerWorker: number
+  private recycledCount = 0
   private onStarted: ((error?: PoolError) => void) | undefined
   private onAllExited: (() => void) | undefined
   private inFlightTotal = 0
@@ -215,6 +236,7 @@ export class Dispatcher implements PoolClient {
     this.timers = timers
     this.events = events
     this.size = options.size
+    this.maxTasksPerWorker = options.maxTasksPerWorker ?? Infinity
   }
 
   /** Starts `size` workers and resolves when all are ready; rejects with the first init failure. */
@@ -304,13 +326,14 @@ export class Dispatcher implements PoolClient {
   }
 
   /**
-   * Sends to one worker; false if it is not ready (gone, starting or closing). Throws when the
+   * Sends to one worker; false if it is not ready or retiring (gone, starting or closing). Throws when the
    * message cannot be sent (its caller's values cannot be cloned).
    */
   sendTo(workerId: number, message: ToWorker, transfer?: ReadonlyArray<ArrayBuffer>): boolean {
     for (const slot of this.slots) {
       if (slot.id !== workerId) continue
-      if (slot.state !== "ready") return false
+      // A retiring worker hosts no actor when it retires, but may still answer a late stop or ask.
+      if (slot.state !== "ready" && slot.state !== "retiring") return false
       slot.connection.send(message, transfer)
       return true
     }
@@ -364,6 +387,7 @@ export class Dispatcher implements PoolClient {
       workersStarted: this.nextWorkerId,
       submitted: this.nextSubmissionId,
       settled: this.settledCount,
+      recycled: this.recycledCount,
       queuedSubmissions: this.queue.length,
       replyWaits: this.replyWaits,
       replyWaitsAnswered: this.replyWaitsAnswered
@@ -392,7 +416,7 @@ export class Dispatcher implements PoolClient {
   // Workers
   // -------------------------------------------------------------------------------------------
 
-  private spawn(): void {
+  private spawn(predecessor?: Slot): void {
     const id = this.nextWorkerId++
     const events = this.events
     if (events.active) events.emit({ _tag: "WorkerStarting", at: events.now(), workerId: id, replacement: id >= this.size })
@@ -401,11 +425,23 @@ export class Dispatcher implements PoolClient {
       onMessage: (message) => this.receive(slot!, message),
       onExit: (exit) => this.exited(slot!, exit)
     })
-    slot = { id, connection, state: "starting", inFlight: new Map(), outstanding: 0, sent: 0, timer: undefined }
+    slot = {
+      id,
+      connection,
+      state: "starting",
+      inFlight: new Map(),
+      outstanding: 0,
+      sent: 0,
+      timer: undefined,
+      recycle: undefined,
+      replaced: false,
+      predecessor: undefined
+    }
     slot.timer = this.timers.set(this.options.initTimeoutMillis, () => {
       if (slot.state !== "starting") return
       this.initFailed(slot, "Timeout", `worker ${id} did not become ready within ${this.options.initTimeoutMillis} ms`)
     })
+    slot.predecessor = predecessor
     this.slots.push(slot)
   }
 
@@ -430,8 +466,21 @@ export class Dispatcher implements PoolClient {
       }
       case Op.InitFailed:
         return this.initFailed(slot, "Failed", `${message[1].name}: ${message[1].message}\n${message[1].stack}`, message[2])
+      case Op.Heap:
+        if (slot.state === "ready" && slot.recycle === undefined) {
+          slot.recycle = `its heap (${Math.round(message[1] / 1_048_576)} MB used) passed the pool's threshold`
+          this.retireIfIdleOfActors(slot)
+          this.pump()
+        }
+        return
       default:
-        return this.listener?.onMessage(slot.id, message)
+        this.listener?.onMessage(slot.id, message)
+        // An actor on it stopped, or its spawn failed: a worker due for recycling may go now.
+        if (slot.recycle !== undefined) {
+          if (slot.state === "ready") this.retireIfIdleOfActors(slot)
+          else if (slot.state === "retiring") this.closeIfRetired(slot)
+        }
+        return
     }
   }
 
@@ -469,6 +518,8 @@ export class Dispatcher implements PoolClient {
   /** Rules 3 and 7: a dead worker's tasks are re-queued or lost; rule 5: it is replaced. */
   private exited(slot: Slot, exit: WorkerExit): void {
     const wasStarting = slot.state === "starting"
+    // Rule 11: its replacement started when it retired; a graceful end is its recycling.
+    const retired = slot.replaced
     this.timers.clear(slot.timer)
     slot.state = "dead"
     this.slots = this.slots.filter((s) => s !== slot)
@@ -507,8 +558,16 @@ export class Dispatcher implements PoolClient {
       this.requeued = [...notStarted, ...this.requeued]
       this.queuedCount += notStarted.length
     }
+    const recycled = retired && exit.kind === "Exited"
+    if (recycled) this.recycledCount++
     if (events.active) {
-      events.emit({ _tag: "WorkerExited", at: events.now(), workerId: slot.id, exit: exit.kind, message: exit.message })
+      events.emit({
+        _tag: "WorkerExited",
+        at: events.now(),
+        workerId: slot.id,
+        exit: recycled ? "Recycled" : exit.kind,
+        message: recycled ? `recycled: ${slot.recycle!}` : exit.message
+      })
     }
     // Dying before the ready handshake is failing to start, as much as a failed init is.
     const starting = this.onStarted
@@ -522,7 +581,7 @@ export class Dispatcher implements PoolClient {
     // Replaced — also a worker that was ready while the others were still starting: the pool
     // must not start short. Not when the start itself failed: the pool is being closed.
     const startPending = !this.running && !wasStarting && starting !== undefined
-    if ((this.running || startPending) && this.broken === undefined) this.respawn()
+    if ((this.running || startPending) && this.broken === undefined && !retired) this.respawn()
     this.pump()
   }
 
@@ -545,6 +604,20 @@ export class Dispatcher implements PoolClient {
       if (!this.closed) this.spawn()
     })
     this.respawnTimers.add(timer)
+  }
+
+  /** Rule 11: stops sending to `slot` unless it hosts actors; its replacement starts now. */
+  private retireIfIdleOfActors(slot: Slot): void {
+    if (this.closed || this.listener?.hostsActors(slot.id) === true) return
+    slot.state = "retiring"
+    slot.replaced = this.broken === undefined
+    if (slot.replaced) this.spawn(slot)
+    this.closeIfRetired(slot)
+  }
+
+  /** Rule 11: a retiring worker that has answered everything is shut down gracefully. */
+  private closeIfRetired(slot: Slot): void {
+    if (slot.state === "retiring" && slot.inFlight.size === 0) this.shutdownSlot(slot)
   }
 
   private shutdownSlot(slot: Slot): void {
@@ -596,6 +669,14 @@ export class Dispatcher implements PoolClient {
     while (this.queuedCount > 0) {
       const slot = this.leastBusy()
       if (slot === undefined) break
+      const left = this.quotaLeft(slot)
+      if (left === 0) {
+        // Rule 11: it reached its quota while it hosted actors; they are gone now (or it retires later).
+        slot.recycle ??= `after ${slot.sent} tasks`
+        this.retireIfIdleOfActors(slot)
+        if (slot.state !== "retiring") break
+        continue
+      }
       const ready = this.readyCount()
       let limit: number
       if (this.requeued.length > 0) {
@@ -605,7 +686,7 @@ export class Dispatcher implements PoolClient {
         if (head === undefined) break
         limit = chunkLimit(head.submission)
       }
-      this.dispatch(slot, Math.max(1, Math.min(limit, Math.ceil(this.queuedCount / ready))))
+      this.dispatch(slot, Math.max(1, Math.min(limit, Math.ceil(this.queuedCount / ready), left)))
       if (this.waiting.length > 0) this.admit()
     }
     // Nothing left to send: let go of every submission the queue still points at. Their payloads
@@ -618,14 +699,51 @@ export class Dispatcher implements PoolClient {
 
   private leastBusy(): Slot | undefined {
     let best: Slot | undefined
+    let bestLoad = 0
     for (const slot of this.slots) {
-      if (slot.state !== "ready" || slot.outstanding >= this.options.pipelineDepth) continue
+      if (slot.state !== "ready") continue
+      const load = this.load(slot)
+      if (load >= this.options.pipelineDepth) continue
       if (
-        best === undefined || slot.outstanding < best.outstanding ||
-        (slot.outstanding === best.outstanding && slot.inFlight.size < best.inFlight.size)
-      ) best = slot
+        best === undefined || load < bestLoad ||
+        (load === bestLoad && slot.inFlight.size < best.inFlight.size)
+      ) {
+        best = slot
+        bestLoad = load
+      }
     }
     return best
+  }
+
+  /**
+   * Unanswered messages of `slot`, and (rule 11) of the retired workers it replaces that still
+   * answer theirs: a replacement and its predecessors share one worker's pipeline, so recycling
+   * never raises the bound of rule 1.
+   */
+  private load(slot: Slot): number {
+    let load = slot.outstanding
+    let link = slot
+    while (link.predecessor !== undefined) {
+      const before = link.predecessor
+      if (before.state === "dead") {
+        // Gone: unlinked, so a long run of recycling keeps no chain of dead workers.
+        link.predecessor = before.predecessor
+        continue
+      }
+      load += before.outstanding
+      link = before
+    }
+    return load
+  }
+
+  /**
+   * Rule 11: tasks `slot` may still be sent; 0 once its quota is used up, or when a heap report
+   * asked for its recycling; `Infinity` while it hosts actors or without a quota.
+   */
+  private quotaLeft(slot: Slot): number {
+    const left = slot.recycle !== undefined ? 0 : this.maxTasksPerWorker - slot.sent
+    if (left > 0) return left
+    return this.listener?.hostsActors(slot.id) === true ? Infinity : 0
   }
 
   private readyCount(): number {
@@ -690,6 +808,10 @@ export class Dispatcher implements PoolClient {
     slot.sent += entries.length
     slot.outstanding++
     for (const entry of entries) slot.inFlight.set(entry.taskId, entry)
+    if (slot.sent >= this.maxTasksPerWorker && slot.recycle === undefined) {
+      slot.recycle = `after ${slot.sent} tasks`
+      this.retireIfIdleOfActors(slot)
+    }
     if (this.inFlightTotal > this.maxInFlightSeen) this.maxInFlightSeen = this.inFlightTotal
     const events = this.events
     if (events.active) {
@@ -785,6 +907,7 @@ export class Dispatcher implements PoolClient {
         this.settleEntry(entry, outcome, value, slot.id)
       }
     }
+    this.closeIfRetired(slot)
     this.pump()
   }
 

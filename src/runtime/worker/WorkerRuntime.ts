@@ -16,10 +16,16 @@
  * 3. A task runs as its own fiber over the per-worker Layer's services, so interrupting it runs
  *    its finalizers and leaves the Layer alive.
  * 4. A result waits at most `flushAfterMillis` to be sent, also while a later task of its message
- *    runs long: a timer (on the worker's Clock) sends it then.
+ *    runs long: a timer (on the worker's Clock) sends it then. A task with a timeout has a backstop
+ *    timer in the pool (from its `Started`): its answer is sent before the next task starts, since
+ *    a next task that blocks the thread would hold it (no timer fires in a blocked thread) until
+ *    the backstop took the finished task for a timed-out one and terminated the worker (found by
+ *    the chaos soak: a `fail` task answered `Timeout` behind a task that blocked for 1.5 s).
  * 5. A result that moves buffers (`memory: "moved"`) lists them with its answer; a message of
  *    answers transfers the union of its answers' lists, and an answer sent alone (when its message
  *    could not be sent) its own.
+ * 6. With a heap threshold, the heap is read after answers are sent (about 1 µs, once per message
+ *    of answers, not per task) and reported once, when above it; without one, never.
  */
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
@@ -80,6 +86,11 @@ export interface RuntimeHost {
   readonly onStart?: ((id: number) => void) | undefined
   /** What the host observes of the worker's actors. */
   readonly actors?: ActorHooks | undefined
+  /**
+   * The pool's `recycleAboveHeapMb`, in bytes, and how to read the heap used: sampled whenever
+   * answers are sent; the first time it is above, the worker says `[Heap, bytes]` (rule 6).
+   */
+  readonly heapThreshold?: { readonly bytes: number; readonly used: () => number } | undefined
 }
 
 const performanceNow = () => performance.now()
@@ -107,10 +118,13 @@ export class WorkerRuntime {
   private resultTransfers: AnswerTransfers = undefined
   private timedTransfers: AnswerTransfers = undefined
   private unsentCount = 0
+  /** Rule 4: an unsent answer is of a task with a timeout. */
+  private unsentTimed = false
   private oldestResultAt = 0
   private flushArmed = false
   private closing = false
   private readonly actors: WorkerActors
+  private heapThreshold: RuntimeHost["heapThreshold"]
 
   constructor(entry: WorkerEntry, workerId: number, post: Post, host?: RuntimeHost) {
     this.entry = entry
@@ -122,6 +136,7 @@ export class WorkerRuntime {
     this.tasksTaken = host?.tasksTaken
     this.countTaken = host?.countTaken
     this.onStart = host?.onStart
+    this.heapThreshold = host?.heapThreshold
     this.actors = new WorkerActors(entry, this.post, () => this.runFork!, Effect.runPromiseWith(this.services), host?.actors)
   }
 
@@ -285,6 +300,7 @@ export class WorkerRuntime {
   }
 
   private runItem(item: Item): void {
+    if (this.unsentTimed) this.flush()
     const task = item.task
     const handler = this.entry.handlers[item.taskName]
     if (task === undefined || handler === undefined) {
@@ -345,6 +361,7 @@ export class WorkerRuntime {
     const now = this.now()
     if (this.unsent() === 0) this.oldestResultAt = now
     this.unsentCount++
+    if (item !== undefined && item.timeoutMillis > 0) this.unsentTimed = true
     if (item?.timed === true) {
       if (transfer !== undefined || this.timedTransfers !== undefined) {
         this.timedTransfers = withTransfer(this.timedTransfers, (this.timedResults.length - 1) / ResultTimed.stride, transfer)
@@ -369,6 +386,7 @@ export class WorkerRuntime {
   /** Sends every answer not yet sent. Also at `process.exit` (`threadMain`), so results survive the worker. */
   flush(): void {
     this.unsentCount = 0
+    this.unsentTimed = false
     if (this.results.length > 1) {
       const results = this.results
       const transfers = this.resultTransfers
@@ -383,6 +401,15 @@ export class WorkerRuntime {
       this.timedTransfers = undefined
       this.post(results as unknown as FromWorker, transfers)
     }
+    if (this.heapThreshold !== undefined) this.checkHeap(this.heapThreshold)
+  }
+
+  /** Rule 5: once above the threshold, the pool hears of it, and retires the worker. */
+  private checkHeap(threshold: NonNullable<RuntimeHost["heapThreshold"]>): void {
+    const used = threshold.used()
+    if (used <= threshold.bytes) return
+    this.heapThreshold = undefined
+    this.post([Op.Heap, used])
   }
 }
 

@@ -2,7 +2,7 @@
  * The first module a pool's child process runs (`ProcessBackend`): loads the worker entry, then
  * hands every message from the IPC channel to a `WorkerRuntime`.
  *
- * `node processMain.ts <entry URL> <workerId> <status file>`. The status file is how the child
+ * `node processMain.ts <entry URL> <workerId> <status file> [recycle above heap MB]`. The status file is how the child
  * tells the pool what shared memory tells it on threads: bytes 0–3 hold the count of tasks taken
  * off the queue (the Dispatcher's rule 7), written as each is taken; after them, an uncaught
  * error's text, written as it ends the process (so the pool reports `Crashed`, not an exit code).
@@ -19,7 +19,7 @@ process.on("SIGINT", () => {})
 process.on("SIGTERM", () => {})
 process.on("disconnect", () => process.exit(0))
 
-const [entry, workerIdText, statusPath] = process.argv.slice(2) as [string, string, string]
+const [entry, workerIdText, statusPath, recycleAboveHeapMb] = process.argv.slice(2) as [string, string, string, string?]
 const workerId = Number(workerIdText)
 
 // Messages that come while the entry loads wait for the runtime (the channel drops them unheard).
@@ -27,10 +27,11 @@ const early: Array<unknown> = []
 const hear = (message: unknown) => void early.push(message)
 process.on("message", hear)
 
-const [{ hostEntry }, { Op }, { openSync, writeSync }] = await Promise.all([
+const [{ hostEntry }, { Op }, { openSync, writeSync }, { getHeapStatistics }] = await Promise.all([
   import("./hostEntry.ts"),
   import("../protocol/protocol.ts"),
-  import("node:fs")
+  import("node:fs"),
+  import("node:v8")
 ])
 
 const status = openSync(statusPath, "r+")
@@ -65,7 +66,10 @@ const runtime = await hostEntry(entry, workerId, send, {
     // One `pwrite` per task (~0.7 µs here): the count survives a SIGKILL mid-batch.
     count[0] = taken
     writeSync(status, count, 0, 4, 0)
-  }
+  },
+  heapThreshold: recycleAboveHeapMb === undefined || recycleAboveHeapMb === ""
+    ? undefined
+    : { bytes: Number(recycleAboveHeapMb) * 1024 * 1024, used: () => getHeapStatistics().used_heap_size }
 })
 
 if (runtime !== undefined) {

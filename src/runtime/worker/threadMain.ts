@@ -3,13 +3,16 @@
  * then hands every message to a `WorkerRuntime`.
  */
 import module from "node:module"
+import { getHeapStatistics } from "node:v8"
 import { type MessagePort, parentPort, workerData } from "node:worker_threads"
 
 // Every worker imports the same effect modules; the compile cache makes the second start cheap.
 module.enableCompileCache?.()
 
-const { entry, replies, tasksTaken, workerId } = workerData as {
+const { entry, recycleAboveHeapBytes, replies, tasksTaken, workerId } = workerData as {
   readonly entry: string
+  /** The pool's `recycleAboveHeapMb` in bytes, if set (WorkerRuntime's rule 6). */
+  readonly recycleAboveHeapBytes: number | undefined
   readonly workerId: number
   /** Where everything this worker says goes (see `ThreadBackend.ts`). */
   readonly replies: MessagePort
@@ -21,7 +24,10 @@ const port = parentPort!
 const [{ hostEntry }, { Op }] = await Promise.all([import("./hostEntry.ts"), import("../protocol/protocol.ts")])
 
 const runtime = await hostEntry(entry, workerId, (message, transfer) => replies.postMessage(message, transfer), {
-  tasksTaken: new Int32Array(tasksTaken)
+  tasksTaken: new Int32Array(tasksTaken),
+  heapThreshold: recycleAboveHeapBytes === undefined
+    ? undefined
+    : { bytes: recycleAboveHeapBytes, used: () => getHeapStatistics().used_heap_size }
 })
 
 if (runtime !== undefined) {

@@ -48,7 +48,9 @@ const PoolConfig = Schema.Struct({
   pipelineDepth: int(1, 3),
   retries: int(0, 2),
   /** Tiny, so workers slower to stop than this are terminated (the backstop and cancel paths). */
-  interruptGrace: Schema.optionalKey(int(1, 10))
+  interruptGrace: Schema.optionalKey(int(1, 10)),
+  /** Recycling (the Dispatcher's rule 11) under the same faults: tiny quotas, so it happens often. */
+  maxTasksPerWorker: Schema.optionalKey(int(1, 4))
 })
 type PoolConfig = typeof PoolConfig.Type
 
@@ -244,6 +246,19 @@ const assertSettledOnce = (trace: ReadonlyArray<Simulation.Event>, retries: numb
   }
 }
 
+/** Rule 11: no worker is sent more than its quota of tasks (this group has no actors to keep one). */
+const assertQuota = (trace: ReadonlyArray<Simulation.Event>, quota: number | undefined) => {
+  if (quota === undefined) return
+  const sent = new Map<string, number>()
+  for (const event of trace) {
+    if (event._tag !== "Dispatch") continue
+    const key = `${event.pool}/${event.worker}`
+    const count = (sent.get(key) ?? 0) + event.tasks.length
+    sent.set(key, count)
+    assert.isAtMost(count, quota, `worker ${key} was sent more tasks than maxTasksPerWorker`)
+  }
+}
+
 /** Invariant 5: every worker stopped; every one that stopped gracefully ran its exit hooks and released what its handlers held. */
 const assertAllStopped = (report: Simulation.Report<unknown, unknown>) => {
   assert.isTrue(report.quiescent, "something was still running or scheduled after the program ended")
@@ -288,6 +303,7 @@ describe("Simulation properties", () => {
       Simulation.verify(report, ({ exit, trace }) => {
         assertOutcomes(pool, jobs, faults, exit)
         assertSettledOnce(trace, pool.retries)
+        assertQuota(trace, pool.maxTasksPerWorker)
       })), propOptions)
 
   it.effect.prop("2. map keeps input order and unordered map returns every result once", {

@@ -534,7 +534,7 @@ describe("Simulated actors", () => {
       const program = Effect.gen(function*() {
         const journal = yield* Actor.spawn(Journal, { key: 0, refuse: "never" }, {
           worker: 0,
-          restart: { maxRestarts: 1, backoff: "10 minutes" }
+          restart: { maxRestarts: 1, backoff: "10 minutes", maxBackoff: "1 hour" }
         })
         yield* journal.call("append", append(1))
         const lost = yield* Effect.exit(journal.call("append", append(2)))
@@ -555,6 +555,22 @@ describe("Simulated actors", () => {
       assert.isAtLeast(report.time, 600_000)
       assert.isBelow(performance.now() - started, 1_000)
       assertActorTrace(report.trace, () => 1)
+    }))
+
+  it.effect("restart backoffs double up to maxBackoff", () =>
+    Effect.gen(function*() {
+      const program = Effect.gen(function*() {
+        const journal = yield* Actor.spawn(Journal, { key: 0, refuse: "never" }, {
+          restart: { maxRestarts: 10, backoff: "1 second", maxBackoff: "4 seconds" }
+        })
+        // Each worker dies at its first handler: every call is lost, and the actor rebuilt.
+        for (let i = 0; i < 6; i++) yield* Effect.exit(journal.call("append", append(i)))
+      }).pipe(Effect.provide(Simulation.layer(JournalTasks, { entry, size: 2 })))
+      const faults: Simulation.FaultPlan = Array.from({ length: 12 }, (_, worker) => ({ _tag: "CrashOnTask", worker, task: 0 }))
+      const report = yield* simulate(program, 3, faults)
+      assert.isTrue(Exit.isSuccess(report.exit), String(report.exit))
+      const delays = report.trace.flatMap((event) => event._tag === "ActorRestart" ? [event.after] : [])
+      assert.deepStrictEqual(delays.slice(0, 5), [1_000, 2_000, 4_000, 4_000, 4_000])
     }))
 
   it.effect("a worker lost while an actor is being built fails its spawn with ActorInitError, or, with a restart left, builds it elsewhere", () =>

@@ -1,0 +1,41 @@
+/**
+ * `WorkerRuntime` rule 4: the answer of a finished task with a timeout leaves its worker before the
+ * next task starts. Found by the chaos soak: a task that had failed at once, coalesced ahead of a
+ * task that blocked its thread, was reported `Timeout` — its answer waited behind the blocked
+ * thread until the pool's backstop (timeout + interruptGrace) took it for a hung task and
+ * terminated the worker. On every backend whose workers can be terminated.
+ */
+import { afterEach, assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
+import { Task, TaskError, WorkerPool } from "../../../src/index.ts"
+import { Add, ContractTasks, Spin } from "../../fixtures/tasks.ts"
+import { reasonOf, rows } from "../../support/backends.ts"
+
+const entry = new URL("../../fixtures/worker.ts", import.meta.url)
+
+afterEach(() => {
+  assert.strictEqual(WorkerPool.liveThreads(), 0)
+})
+
+describe.each(rows.filter((row) => row.capabilities.canTerminate))("answers with a timeout on $name", (row) => {
+  it.live("a finished task is not reported timed out while the next task of its message blocks the thread", () =>
+    Effect.gen(function*() {
+      const options = { timeout: "300 millis" } as const
+      // With one message per worker at a time, the runs made while the first runs coalesce into
+      // the next message: the sum first, then the task that blocks.
+      const [, sum, spin] = yield* Effect.all([
+        Effect.result(Task.run(Spin, { millis: 50 })),
+        Effect.result(Task.run(Add, { a: 1, b: 2 }, options)),
+        Effect.result(Task.run(Spin, { millis: 1_000 }, options))
+      ], { concurrency: "unbounded" })
+      assert.isTrue(Result.isSuccess(sum), `the sum failed: ${Result.isFailure(sum) ? String(sum.failure) : ""}`)
+      if (Result.isSuccess(sum)) assert.strictEqual(sum.success, 3)
+      assert.isTrue(Result.isFailure(spin))
+      if (Result.isFailure(spin)) assert.instanceOf(reasonOf(spin.failure), TaskError.Timeout)
+    }).pipe(
+      Effect.provide(WorkerPool.layer(ContractTasks, { entry, size: 1, pipelineDepth: 1, interruptGrace: "100 millis" }).pipe(Layer.provide(row.backend))),
+      row.within
+    ))
+})
