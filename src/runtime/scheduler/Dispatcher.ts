@@ -250,7 +250,8 @@ export class Dispatcher implements PoolClient {
         submission: pending.id,
         taskName: submission.taskName,
         count,
-        chunkSize: submission.coalesce ? 1 : submission.chunkSize
+        chunkSize: submission.coalesce ? 1 : submission.chunkSize,
+        payloads: submission.payloads
       })
     }
     const ticket: Ticket = { submission: pending.id, cancel: () => this.cancel(pending) }
@@ -417,7 +418,9 @@ export class Dispatcher implements PoolClient {
         slot.state = "ready"
         this.respawnFailures = 0
         const events = this.events
-        if (events.active) events.emit({ _tag: "WorkerReady", at: events.now(), workerId: slot.id })
+        if (events.active) {
+          events.emit({ _tag: "WorkerReady", at: events.now(), workerId: slot.id, initStartedAt: message[1] })
+        }
         this.onStarted?.()
         this.pump()
         return this.listener?.onReady(slot.id)
@@ -542,6 +545,7 @@ export class Dispatcher implements PoolClient {
     this.timers.clear(slot.timer)
     if (starting) return slot.connection.terminate()
     slot.connection.send([Op.Shutdown, this.options.exitTimeoutMillis])
+    if (this.events.active) this.events.emit({ _tag: "WorkerStopping", at: this.events.now(), workerId: slot.id })
     const timer = this.timers.set(this.options.shutdownTimeoutMillis, () => {
       if (slot.state !== "dead") slot.connection.terminate()
     })

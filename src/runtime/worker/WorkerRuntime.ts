@@ -111,6 +111,7 @@ export class WorkerRuntime {
 
   /** Builds the per-worker Layer, then reports `Ready` or `InitFailed`. */
   async start(): Promise<void> {
+    const initStartedAt = this.clock()
     const scope = Scope.makeUnsafe()
     this.scope = scope
     const info = Context.make(WorkerInfo, { id: this.workerId })
@@ -128,7 +129,7 @@ export class WorkerRuntime {
     // Handlers reach actors whose handles they received through this worker's pool.
     const transport = Context.make(WorkerTransport, this.actors.transport)
     this.runFork = Effect.runForkWith(Context.merge(Context.merge(this.services, exit.value), transport))
-    this.post([Op.Ready])
+    this.post([Op.Ready, initStartedAt])
   }
 
   receive(message: ToWorker): void {
