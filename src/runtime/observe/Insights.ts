@@ -285,8 +285,9 @@ export const render = (report: Report, title = "effect-parallel insights"): stri
   const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
   const line = (r: ReadonlyArray<string>) => r.map((cell, i) => i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)).join("  ")
   const lines = [`${title} (times in ms, share of each worker's wall time)`, ...rows.map(line)]
+  const time = (x: number) => x < 1 ? `${(x * 1000).toFixed(1)} µs` : `${ms(x)} ms`
   const dist = (name: string, p: Percentiles) =>
-    `${name}: p50 ${ms(p.p50)}  p90 ${ms(p.p90)}  p99 ${ms(p.p99)}  max ${ms(p.max)}  mean ${ms(p.mean)}  (${p.count} tasks)`
+    `${name}: p50 ${time(p.p50)}  p90 ${time(p.p90)}  p99 ${time(p.p99)}  max ${time(p.max)}  mean ${time(p.mean)}  (${p.count} tasks)`
   lines.push(dist("run time  ", report.runTime), dist("queue wait", report.queueWait))
   const outcomes = Object.entries(report.outcomes).map(([name, n]) => `${name} ${n}`).join(", ")
   if (outcomes !== "") lines.push(`outcomes: ${outcomes}`)
