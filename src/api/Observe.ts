@@ -2,16 +2,23 @@
  * Seeing inside a pool: insights, metrics, a timeline and a live page, each a subscriber of the
  * pool's events (`WorkerPool.observe`'s synchronous listener: no fiber, no queue).
  *
- * Contains `insights` (a report of a pool built with `insights`), `printInsights`.
+ * Contains `insights` (a report of a pool built with `insights`), `printInsights`; `metrics` and
+ * `metricsLayer` (the pool's Effect Metrics), `serveMetrics` (`/metrics` in Prometheus text).
  *
  * Unobserved, a pool makes no events and pays nothing; each observer here pays for what it
  * keeps (README "Observing a pool" has the measured costs).
  */
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import type { ServeError } from "effect/http/HttpServerError"
+import * as Layer from "effect/Layer"
+import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
+import type * as Scope from "effect/Scope"
 import { InvalidOptions, PoolError } from "../core/PoolError.ts"
 import type { Any, Group, Runner } from "../core/Task.ts"
+import { CurrentArena } from "../runtime/memory/Arena.ts"
 import * as Insights from "../runtime/observe/Insights.ts"
+import { PoolMetrics } from "../runtime/observe/Metrics.ts"
 import { clientOf } from "./internal/pool.ts"
 
 export type { Percentiles } from "../runtime/observe/Histogram.ts"
@@ -54,3 +61,86 @@ export const printInsights = <Tasks extends Any, Actors extends { readonly name:
 
 /** A report as the table `printInsights` prints. */
 export const renderInsights = (report: Insights.Report): string => Insights.render(report)
+
+// ---------------------------------------------------------------------------------------------
+// Metrics
+// ---------------------------------------------------------------------------------------------
+
+export interface MetricsOptions {
+  /** The `pool` attribute of every series. Default: the group's first task (or actor) name. */
+  readonly pool?: string | undefined
+}
+
+/**
+ * Registers the metrics of the pool serving `group` in the current `Metric.MetricRegistry` until
+ * the Scope closes: tasks by outcome (per task and worker), run-time and queue-wait histograms,
+ * queue depth, tasks in flight, busy workers, each worker thread's event-loop utilization, worker
+ * starts and exits, actor restarts, shared-array memory live and idle. Series names and attributes:
+ * `src/runtime/observe/Metrics.ts`.
+ *
+ * **When to use**: to export a pool's numbers with the rest of an application's Effect Metrics —
+ * `Metric.snapshot`, `PrometheusMetrics` (see `serveMetrics`), the OTLP exporter.
+ *
+ * **Details**: the pool's listener keeps plain numbers; each series is registered with
+ * `Metric.registerUnsafe` and read when exported, so no Effect runs per event. Run times are
+ * measured in the worker (handler timings are asked for while this is subscribed) and reach the
+ * caller's registry with each answer.
+ */
+export const metrics = <Tasks extends Any, Actors extends { readonly name: string }>(
+  group: Group<Tasks, Actors>,
+  options?: MetricsOptions
+): Effect.Effect<void, never, Runner<Tasks["name"] | Actors["name"]> | Scope.Scope> =>
+  Effect.gen(function*() {
+    const client = yield* clientOf(group)
+    const context = yield* Effect.context<never>()
+    const arena = yield* CurrentArena
+    const pool = options?.pool ?? [...Object.keys(group.tasks), ...Object.keys(group.actors)][0] ?? "pool"
+    yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const collector = new PoolMetrics(pool, {
+          size: client.size,
+          stats: () => client.stats(),
+          eventLoops: client.eventLoops === undefined ? undefined : () => client.eventLoops!(),
+          arena: () => arena.stats()
+        }, context)
+        const unsubscribe = client.events.subscribe({ onEvent: collector.onEvent, timings: true })
+        return () => {
+          unsubscribe()
+          collector.close()
+        }
+      }),
+      (close) => Effect.sync(close)
+    )
+  })
+
+/** `metrics` as a Layer: the pool's metrics are registered while the Layer lives. */
+export const metricsLayer = <Tasks extends Any, Actors extends { readonly name: string }>(
+  group: Group<Tasks, Actors>,
+  options?: MetricsOptions
+): Layer.Layer<never, never, Runner<Tasks["name"] | Actors["name"]>> => Layer.effectDiscard(metrics(group, options))
+
+export interface ServeOptions {
+  /** 0 picks a free port. */
+  readonly port: number
+  /** Default 127.0.0.1: loopback only. */
+  readonly host?: string | undefined
+}
+
+/**
+ * Serves every metric of the current `Metric.MetricRegistry` (a pool's, once `metrics` or
+ * `metricsLayer` registered them) at `path` (default `/metrics`) in Prometheus text, through
+ * Effect's `PrometheusMetrics`, until the Scope closes. Returns the server's URL.
+ *
+ * **Gotchas**: needs `@effect/platform-node` (an optional peer dependency), loaded only here.
+ */
+export const serveMetrics = (
+  options: ServeOptions & { readonly path?: `/${string}` | undefined }
+): Effect.Effect<string, ServeError, Scope.Scope> =>
+  Effect.flatMap(httpServe, (http) => http.serve(PrometheusMetrics.layerHttp({ path: options.path ?? "/metrics" }), options))
+
+/** The HTTP module, loaded on first use; a missing optional peer dependency says so. */
+const httpServe = Effect.orDie(Effect.tryPromise({
+  try: () => import("../runtime/observe/HttpServe.ts"),
+  catch: (error) =>
+    new Error(`serving a pool's pages needs @effect/platform-node (npm install @effect/platform-node): ${String(error)}`)
+}))

@@ -49,6 +49,8 @@ export interface PoolClient {
   /** What the pool does, for observers. */
   readonly events: PoolEvents
   readonly stats: () => PoolStats
+  /** Each worker's event-loop times (ms), for observers, on backends that report them. */
+  readonly eventLoops?: (() => ReadonlyArray<{ readonly workerId: number; readonly idle: number; readonly active: number }>) | undefined
 }
 
 /** A submitted batch: its number in the pool's events, and `cancel`, which resolves when its tasks have stopped in the workers. */

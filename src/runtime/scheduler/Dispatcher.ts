@@ -343,6 +343,16 @@ export class Dispatcher implements PoolClient {
     })
   }
 
+  /** Each live worker's event-loop times, for backends that report them (observers read it, never the scheduler). */
+  eventLoops(): Array<{ readonly workerId: number; readonly idle: number; readonly active: number }> {
+    const loops: Array<{ readonly workerId: number; readonly idle: number; readonly active: number }> = []
+    for (const slot of this.slots) {
+      const loop = slot.state === "dead" ? undefined : slot.connection.eventLoop?.()
+      if (loop !== undefined) loops.push({ workerId: slot.id, idle: loop.idle, active: loop.active })
+    }
+    return loops
+  }
+
   get isClosed(): boolean {
     return this.closed
   }
