@@ -3,11 +3,13 @@
  * pool's events (`WorkerPool.observe`'s synchronous listener: no fiber, no queue).
  *
  * Contains `insights` (a report of a pool built with `insights`), `printInsights`; `metrics` and
- * `metricsLayer` (the pool's Effect Metrics), `serveMetrics` (`/metrics` in Prometheus text).
+ * `metricsLayer` (the pool's Effect Metrics), `serveMetrics` (`/metrics` in Prometheus text);
+ * `timeline` (a Chrome trace / Perfetto file of a run).
  *
  * Unobserved, a pool makes no events and pays nothing; each observer here pays for what it
  * keeps (README "Observing a pool" has the measured costs).
  */
+import type * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import type { ServeError } from "effect/http/HttpServerError"
@@ -19,9 +21,12 @@ import type { Any, Group, Runner } from "../core/Task.ts"
 import { CurrentArena } from "../runtime/memory/Arena.ts"
 import * as Insights from "../runtime/observe/Insights.ts"
 import { PoolMetrics } from "../runtime/observe/Metrics.ts"
+import { Timeline, type TraceFile } from "../runtime/observe/Timeline.ts"
+import { writeFileSync } from "node:fs"
 import { clientOf } from "./internal/pool.ts"
 
 export type { Percentiles } from "../runtime/observe/Histogram.ts"
+export type { TraceEvent, TraceFile } from "../runtime/observe/Timeline.ts"
 export type { Report as InsightsReport, SlowTask, WorkerInsight } from "../runtime/observe/Insights.ts"
 
 /**
@@ -144,3 +149,66 @@ const httpServe = Effect.orDie(Effect.tryPromise({
   catch: (error) =>
     new Error(`serving a pool's pages needs @effect/platform-node (npm install @effect/platform-node): ${String(error)}`)
 }))
+
+// ---------------------------------------------------------------------------------------------
+// Timeline
+// ---------------------------------------------------------------------------------------------
+
+export interface TimelineOptions {
+  /** Events kept (the latest); older ones are dropped and counted. Default 1,000,000. */
+  readonly maxEvents?: number | undefined
+  /** Where to write the trace when the scope closes; omit to write only on demand. */
+  readonly path?: string | undefined
+}
+
+/** A recording of a pool's run. */
+export interface TimelineRecorder {
+  /** The Chrome trace of what was recorded so far. */
+  readonly trace: () => TraceFile
+  /** Events dropped so far because the ring was full. */
+  readonly dropped: () => number
+  /** Writes the trace as JSON to `path`; returns how many events it holds and how many were dropped. */
+  readonly write: (path: string) => Effect.Effect<{ readonly events: number; readonly dropped: number }, Cause.UnknownError>
+}
+
+/**
+ * Records the run of the pool serving `group` until the Scope closes, as a Chrome trace / Perfetto
+ * JSON file: a track for the caller and one per worker, a slice per task run (task name, id,
+ * attempt, outcome, queue wait in its args), flow arrows from submit to run, counters of tasks
+ * queued and in flight, worker start-up, init and exit; microsecond timestamps on one clock
+ * across threads. Open the file in https://ui.perfetto.dev or `chrome://tracing`.
+ *
+ * **Details**: the pool's events go to a ring buffer of `maxEvents`; when it is full the oldest
+ * are dropped, and the trace says how many (`otherData.droppedEvents` and an instant event at its
+ * start). With `path`, the trace is written there when the scope closes.
+ */
+export const timeline = <Tasks extends Any, Actors extends { readonly name: string }>(
+  group: Group<Tasks, Actors>,
+  options?: TimelineOptions
+): Effect.Effect<TimelineRecorder, PoolError, Runner<Tasks["name"] | Actors["name"]> | Scope.Scope> =>
+  Effect.gen(function*() {
+    const maxEvents = options?.maxEvents ?? 1_000_000
+    if (!Number.isInteger(maxEvents) || maxEvents < 1) {
+      return yield* Effect.fail(
+        new PoolError({ reason: new InvalidOptions({ path: ["maxEvents"], message: "a positive integer" }) })
+      )
+    }
+    const client = yield* clientOf(group)
+    const recording = new Timeline(maxEvents)
+    const write = (path: string) =>
+      // Synchronous: a one-off at the end of a run, and simulations cannot wait on the disk.
+      Effect.try(() => {
+        const trace = recording.trace()
+        writeFileSync(path, JSON.stringify(trace))
+        return { events: trace.traceEvents.length, dropped: recording.dropped }
+      })
+    yield* Effect.acquireRelease(
+      Effect.sync(() => client.events.subscribe({ onEvent: recording.onEvent, timings: true })),
+      (unsubscribe) =>
+        Effect.andThen(
+          Effect.sync(unsubscribe),
+          options?.path === undefined ? Effect.void : Effect.ignore(write(options.path))
+        )
+    )
+    return { trace: () => recording.trace(), dropped: () => recording.dropped, write }
+  })
