@@ -65,7 +65,7 @@ export const run: {
   Effect.withFiber((fiber) => {
     const pool = Context.getUnsafe(fiber.context as Context.Context<Runner<Name<T>>>, runnerKey(task.name))
     const timeoutMillis = timeoutMillisOf(options)
-    return one(task, payload, timeoutMillis, (encoded, settle) =>
+    return one(task, payload, timeoutMillis, (encoded, settle, trace) =>
       pool.submit({
         taskName: task.name,
         payloads: encoded,
@@ -73,7 +73,8 @@ export const run: {
         coalesce: true,
         timeoutMillis,
         whenFull: options?.whenFull,
-        settle
+        settle,
+        trace
       }))
   }) as Effect.Effect<Success<T>, Failure<T>, Runner<Name<T>>>
 
@@ -157,7 +158,7 @@ const runMany = <T extends Any>(
       : Math.min(maxAutoChunk, Math.max(1, Math.ceil(count / (pool.size * 4))))
     const timeoutMillis = timeoutMillisOf(options)
     let stopProgress: (() => void) | undefined
-    return many(task, payloads, (encoded, settle) =>
+    return many(task, payloads, (encoded, settle, trace) =>
       pool.submit({
         taskName: task.name,
         payloads: encoded,
@@ -165,7 +166,8 @@ const runMany = <T extends Any>(
         coalesce: false,
         timeoutMillis,
         whenFull: options?.whenFull,
-        settle
+        settle,
+        trace
       }), {
       timeoutMillis,
       ordered,

@@ -9,7 +9,7 @@
 import * as Context from "effect/Context"
 import type { Runner } from "../../core/Task.ts"
 import type { PoolEvents, PoolStats } from "../../core/PoolEvent.ts"
-import type { Outcome } from "../protocol/protocol.ts"
+import type { Outcome, SpanRecord } from "../protocol/protocol.ts"
 import type { ActorTransport } from "./ActorTransport.ts"
 
 /**
@@ -38,6 +38,15 @@ export interface Submission {
   /** When the pool's queue is full (`maxQueued`): wait for room, or fail at once. Default: the pool's. */
   readonly whenFull?: "wait" | "fail" | undefined
   readonly settle: Settle
+  /** The caller's trace context, when the call runs in a span (absent otherwise: nothing is sent). */
+  readonly trace?: CallTrace | undefined
+}
+
+/** A traced call: its context for the wire, and where the workers' spans for it go. */
+export interface CallTrace {
+  /** `protocol.traceWire` of the caller's span. */
+  readonly wire: string
+  readonly receive: (spans: ReadonlyArray<SpanRecord>) => void
 }
 
 /** The caller-side handle of a pool. */
@@ -49,6 +58,8 @@ export interface PoolClient {
   /** What the pool does, for observers. */
   readonly events: PoolEvents
   readonly stats: () => PoolStats
+  /** Ready workers' ids, for observers that start after the pool. */
+  readonly readyWorkers?: (() => ReadonlyArray<number>) | undefined
   /** Each worker's event-loop times (ms), for observers, on backends that report them. */
   readonly eventLoops?: (() => ReadonlyArray<{ readonly workerId: number; readonly idle: number; readonly active: number }>) | undefined
 }

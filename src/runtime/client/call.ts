@@ -2,14 +2,20 @@
  * The one call path, in the caller's thread, for tasks and actor calls alike: encode the payload
  * with its Schema → hold the shared memory it carries → hand it to a route (a pool's queue, an
  * actor's mailbox) → on its settle, let the memory go → decode the outcome → the caller's typed
- * Exit. A hook added here (trace context, timing, metrics) covers every kind of call.
+ * Exit. A hook added here (trace context, timing, metrics) covers every kind of call: a call made
+ * in a span carries its trace context to the worker (`CallTrace`), and the spans the worker made
+ * come back into the caller's tracer; a call outside any span carries nothing.
  *
  * `one` runs a single call (`Task.run`, an actor method); `many` a batch (`Task.map`,
  * `mapUnordered`, a stream chunk), in input or completion order, failing fast.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Context from "effect/Context"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Tracer from "effect/Tracer"
 import { ActorError, Unavailable } from "../../core/ActorError.ts"
 import type * as Task from "../../core/Task.ts"
 import {
@@ -25,8 +31,15 @@ import {
 } from "../../core/TaskError.ts"
 import { hold } from "../memory/Arena.ts"
 import { type Codec, codecOf } from "../protocol/codec.ts"
-import { Outcome, type PayloadIssue, type RemoteError, type WorkerExit } from "../protocol/protocol.ts"
-import type { Settle, Ticket } from "./PoolClient.ts"
+import {
+  Outcome,
+  type PayloadIssue,
+  type RemoteError,
+  type SpanRecord,
+  traceWire,
+  type WorkerExit
+} from "../protocol/protocol.ts"
+import type { CallTrace, Settle, Ticket } from "./PoolClient.ts"
 
 export interface CallOptions {
   /** Per-task timeout, enforced in the worker; on expiry the handler is interrupted. */
@@ -43,7 +56,7 @@ export interface ActorTarget {
  * Where a call's encoded payloads go: it submits them and returns the ticket that cancels them.
  * Outcomes come back through `settle`, one per payload.
  */
-export type Route = (encoded: ReadonlyArray<unknown>, settle: Settle) => Ticket
+export type Route = (encoded: ReadonlyArray<unknown>, settle: Settle, trace: CallTrace | undefined) => Ticket
 
 /** The failures of a call besides the task's declared error. */
 export type CallFailure = TaskError | ActorError
@@ -61,13 +74,15 @@ export const one = <T extends Task.Any>(
   if (encoded.issue !== undefined) return Effect.fail(rejected(task, payload, encoded.issue))
   const held = codec.sharedPayload ? hold([encoded.value]) : undefined
   if (held !== undefined && held._tag !== "Held") return Effect.fail(rejected(task, payload, held.issue))
-  return Effect.callback<Task.Success<T>, Task.Error<T> | CallFailure>((resume) => {
-    const ticket = route([encoded.value], (_index, outcome, value, workerId, attempts, taskId) => {
-      held?.release()
-      resume(exitOf(task, codec, payload, timeoutMillis, outcome, value, workerId, attempts, taskId, actor))
+  return Effect.withFiber((fiber) =>
+    Effect.callback<Task.Success<T>, Task.Error<T> | CallFailure>((resume) => {
+      const ticket = route([encoded.value], (_index, outcome, value, workerId, attempts, taskId) => {
+        held?.release()
+        resume(exitOf(task, codec, payload, timeoutMillis, outcome, value, workerId, attempts, taskId, actor))
+      }, callTrace(fiber))
+      return held === undefined ? Effect.promise(ticket.cancel) : Effect.promise(() => ticket.cancel().then(held.release))
     })
-    return held === undefined ? Effect.promise(ticket.cancel) : Effect.promise(() => ticket.cancel().then(held.release))
-  })
+  )
 }
 
 export interface ManyOptions {
@@ -104,7 +119,7 @@ export const many = <T extends Task.Any>(
   const held = codec.sharedPayload ? hold(encoded) : undefined
   if (held !== undefined && held._tag !== "Held") return Effect.fail(rejected(task, payloads[held.index], held.issue))
   const release = held === undefined ? undefined : held.release
-  return Effect.callback<Array<Task.Success<T>>, Task.Error<T> | CallFailure>((resume) => {
+  return Effect.withFiber((fiber) => Effect.callback<Array<Task.Success<T>>, Task.Error<T> | CallFailure>((resume) => {
     const results = new Array<Task.Success<T>>(count)
     let settled = 0
     let done = false
@@ -140,7 +155,7 @@ export const many = <T extends Task.Any>(
         release?.()
         resume(Exit.succeed(results))
       }
-    })
+    }, callTrace(fiber))
     submitted = ticket
     if (failedEarly !== undefined) failWith(ticket, failedEarly)
     else if (!done) options.onSubmitted?.(ticket)
@@ -148,7 +163,53 @@ export const many = <T extends Task.Any>(
       stop()
       return release === undefined ? ticket.cancel() : ticket.cancel().then(release)
     })
-  })
+  }))
+}
+
+/**
+ * The trace context of a call made in a span: its span as the parent of the handler's, and the
+ * replay of the worker's spans into the caller's tracer. Undefined outside any span (or with
+ * propagation disabled): then nothing is sent.
+ */
+const callTrace = (fiber: Fiber.Fiber<unknown, unknown>): CallTrace | undefined => {
+  const parent = Context.getOrUndefined(fiber.context, Tracer.ParentSpan)
+  if (parent === undefined || fiber.getRef(Tracer.DisablePropagation)) return undefined
+  const tracer = fiber.getRef(Tracer.Tracer)
+  return {
+    wire: traceWire(parent.traceId, parent.spanId, parent.sampled),
+    receive: (spans) => replaySpans(tracer, parent, spans)
+  }
+}
+
+/**
+ * Re-creates a worker's spans in the caller's tracer, parents first: a span whose parent was the
+ * caller's span (the handler's) hangs under `parent`, the others under their re-created parent.
+ */
+const replaySpans = (tracer: Tracer.Tracer, parent: Tracer.AnySpan, records: ReadonlyArray<SpanRecord>): void => {
+  const byId = new Map<string, SpanRecord>()
+  for (const record of records) byId.set(record.spanId, record)
+  const made = new Map<string, Tracer.Span>()
+  const make = (record: SpanRecord): Tracer.Span => {
+    const existing = made.get(record.spanId)
+    if (existing !== undefined) return existing
+    const up = byId.get(record.parentId)
+    const span = tracer.span({
+      name: record.name,
+      parent: Option.some(up === undefined ? parent : make(up)),
+      annotations: Context.empty(),
+      links: [],
+      startTime: record.start,
+      kind: record.kind,
+      root: false,
+      sampled: parent.sampled
+    })
+    for (const key in record.attributes) span.attribute(key, record.attributes[key])
+    span.attribute("effect_parallel.worker_span_id", record.spanId)
+    made.set(record.spanId, span)
+    span.end(record.end, record.failure === undefined ? Exit.void : Exit.die(new Error(record.failure)))
+    return span
+  }
+  for (const record of records) make(record)
 }
 
 /** Turns a worker's (or the pool's) report into the caller's typed Exit. */

@@ -26,6 +26,13 @@
  *   pool → worker  `[RunTimed, …]`: the same, while an observer wants timings; answered with
  *                  `[ResultsTimed, id, outcome, value, startedAt, endedAt, …]` (the worker's clock
  *                  in pool-clock milliseconds: `performance.timeOrigin + performance.now()`).
+ *   pool → worker  `[RunTraced, …]`, `[RunTimedTraced, …]`: the same with a sixth field per task,
+ *                  its caller's trace context (`traceWire`: `traceId/spanId/sampled`, or undefined
+ *                  for an untraced task in the message). Sent only by a pool that was ever given a
+ *                  traced call: untraced programs never pay the field. The handler runs in a span
+ *                  whose parent is the caller's; the spans a traced task's handler made come back
+ *                  before its result as `[Spans, id, SpanRecord[], …]`, and the pool replays them
+ *                  into the caller's tracer (one trace from caller to worker and back).
  *   Each worker also counts, in memory it shares with the pool, the tasks it has taken off its
  *   queue (run, rejected or skipped): no message per task, and after a crash the pool knows
  *   which of the tasks it sent never started (see the Dispatcher's rule 7).
@@ -88,7 +95,10 @@ export const Op = {
   Ask: 14,
   Answer: 15,
   RunTimed: 16,
-  ResultsTimed: 17
+  ResultsTimed: 17,
+  RunTraced: 18,
+  RunTimedTraced: 19,
+  Spans: 20
 } as const
 
 /** How a task ended, as reported by a worker, or as the pool decided. */
@@ -163,6 +173,45 @@ export const pushRun = (fields: Array<unknown>, id: number, taskName: string, pa
   fields.push(id, taskName, payload, timeoutMillis)
 }
 
+/** The layout of a `RunTraced` or `RunTimedTraced` message: a `Run` layout plus the caller's trace context. */
+export const RunTraced = { stride: 5, id: 0, taskName: 1, payload: 2, timeoutMillis: 3, trace: 4 } as const
+
+export const pushRunTraced = (
+  fields: Array<unknown>,
+  id: number,
+  taskName: string,
+  payload: unknown,
+  timeoutMillis: number,
+  trace: string | undefined
+): void => {
+  fields.push(id, taskName, payload, timeoutMillis, trace)
+}
+
+/** A `Run*` message's stride, by its opcode. */
+export const runStride = (op: number): number => op === Op.RunTraced || op === Op.RunTimedTraced ? RunTraced.stride : Run.stride
+
+/** A caller's trace context on the wire: `traceId/spanId/1` (sampled) or `…/0`. */
+export const traceWire = (traceId: string, spanId: string, sampled: boolean): string =>
+  `${traceId}/${spanId}/${sampled ? 1 : 0}`
+
+export const parseTraceWire = (wire: string): { readonly traceId: string; readonly spanId: string; readonly sampled: boolean } => {
+  const [traceId = "", spanId = "", sampled] = wire.split("/")
+  return { traceId, spanId, sampled: sampled === "1" }
+}
+
+/** A span a worker made for a traced task, ended; times in nanoseconds on the pool's clock. */
+export interface SpanRecord {
+  readonly name: string
+  readonly spanId: string
+  readonly parentId: string
+  readonly kind: "internal" | "server" | "client" | "producer" | "consumer"
+  readonly start: bigint
+  readonly end: bigint
+  readonly attributes: Record<string, unknown>
+  /** Undefined when it succeeded; else what failed it. */
+  readonly failure: string | undefined
+}
+
 /** The layout of a `Results` or `Replies` message: after the opcode, `stride` fields per outcome. */
 export const Result = { stride: 3, id: 0, outcome: 1, value: 2 } as const
 
@@ -174,7 +223,7 @@ export const pushResult = (fields: Array<unknown>, id: number, outcome: Outcome,
 export const ResultTimed = { stride: 5, id: 0, outcome: 1, value: 2, startedAt: 3, endedAt: 4 } as const
 
 export type ToWorker =
-  | readonly [typeof Op.Run | typeof Op.RunTimed, ...Array<unknown>]
+  | readonly [typeof Op.Run | typeof Op.RunTimed | typeof Op.RunTraced | typeof Op.RunTimedTraced, ...Array<unknown>]
   | readonly [typeof Op.Cancel, ...Array<number>]
   | readonly [typeof Op.Shutdown, number]
   | readonly [typeof Op.Spawn, actorId: number, actorName: string, init: unknown]
@@ -187,6 +236,7 @@ export type FromWorker =
   | readonly [typeof Op.InitFailed, RemoteError, reason?: typeof PoolErrorReason.Encoded]
   | readonly [typeof Op.Results | typeof Op.ResultsTimed, ...Array<unknown>]
   | readonly [typeof Op.Started, number]
+  | readonly [typeof Op.Spans, ...Array<unknown>]
   | readonly [typeof Op.Closed]
   | readonly [typeof Op.Spawned, actorId: number, outcome: Outcome, value: unknown]
   | readonly [typeof Op.Replies, ...Array<unknown>]

@@ -64,10 +64,12 @@ import type { EventHub } from "../observe/EventHub.ts"
 import { cloneIssue } from "../protocol/codec.ts"
 import {
   type FromWorker,
+  type SpanRecord,
   Op,
   Outcome,
   outcomeName,
   pushRun,
+  pushRunTraced,
   Result,
   ResultTimed,
   type ToWorker,
@@ -200,6 +202,8 @@ export class Dispatcher implements PoolClient {
   private replyWaitQueued = false
   private replyWaits = 0
   private replyWaitsAnswered = 0
+  /** A traced call was submitted once: from then on messages carry trace contexts (protocol `RunTraced`). */
+  private traced = false
   /** The pool's actor host, when its group has actors. */
   actors: ActorTransport | undefined = undefined
 
@@ -254,6 +258,7 @@ export class Dispatcher implements PoolClient {
         payloads: submission.payloads
       })
     }
+    if (submission.trace !== undefined) this.traced = true
     const ticket: Ticket = { submission: pending.id, cancel: () => this.cancel(pending) }
     if (this.closed || this.broken !== undefined) {
       const reason = this.broken ?? "the pool is closed"
@@ -422,6 +427,8 @@ export class Dispatcher implements PoolClient {
         return this.settleResults(slot, message, ResultTimed.stride)
       case Op.Started:
         return this.armBackstop(slot, message[1] as number)
+      case Op.Spans:
+        return this.receiveSpans(slot, message)
       case Op.Ready: {
         if (slot.state !== "starting") return
         this.timers.clear(slot.timer)
@@ -656,7 +663,10 @@ export class Dispatcher implements PoolClient {
 
   private dispatch(slot: Slot, take: number): void {
     const timed = this.events.timings
-    const fields: Array<unknown> = [timed ? Op.RunTimed : Op.Run]
+    const traced = this.traced
+    const fields: Array<unknown> = [
+      traced ? (timed ? Op.RunTimedTraced : Op.RunTraced) : (timed ? Op.RunTimed : Op.Run)
+    ]
     const message: Message = { remaining: 0 }
     const entries: Array<InFlight> = []
     // Rules 7 and 9: a task back from a dead worker or an unsendable message goes first, alone.
@@ -715,7 +725,11 @@ export class Dispatcher implements PoolClient {
   ): void {
     const taskId = this.nextTaskId++
     const { submission } = pending
-    pushRun(fields, taskId, submission.taskName, submission.payloads[index], submission.timeoutMillis)
+    if (this.traced) {
+      pushRunTraced(fields, taskId, submission.taskName, submission.payloads[index], submission.timeoutMillis, submission.trace?.wire)
+    } else {
+      pushRun(fields, taskId, submission.taskName, submission.payloads[index], submission.timeoutMillis)
+    }
     entries.push({ pending, index, attempts, message, seq: slot.sent + entries.length, taskId, backstop: undefined })
     message.remaining++
     pending.inFlight++
@@ -832,6 +846,16 @@ export class Dispatcher implements PoolClient {
       })
     }
     pending.submission.settle(index, outcome, value, workerId, attempts, taskId)
+  }
+
+  /** A traced task's spans come just before its result: its caller replays them. */
+  private receiveSpans(slot: Slot, fields: ReadonlyArray<unknown>): void {
+    for (let at = 1; at + 1 < fields.length; at += 2) {
+      const entry = slot.inFlight.get(fields[at] as number)
+      if (entry !== undefined && !entry.pending.cancelled) {
+        entry.pending.submission.trace?.receive(fields[at + 1] as ReadonlyArray<SpanRecord>)
+      }
+    }
   }
 
   private armBackstop(slot: Slot, id: number): void {

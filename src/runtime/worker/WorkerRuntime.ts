@@ -30,8 +30,20 @@ import type { Any } from "../../core/Task.ts"
 import { type WorkerEntry, WorkerInfo } from "../../core/Worker.ts"
 import { WorkerTransport } from "../client/ActorTransport.ts"
 import { type Codec, codecOf } from "../protocol/codec.ts"
-import { type FromWorker, Op, Outcome, pushResult, Result, ResultTimed, Run, type ToWorker } from "../protocol/protocol.ts"
-import { causeToRemote, invoke, outcomeOf, unknownHandler } from "./handler.ts"
+import {
+  type FromWorker,
+  Op,
+  Outcome,
+  pushResult,
+  Result,
+  ResultTimed,
+  Run,
+  RunTraced,
+  runStride,
+  type SpanRecord,
+  type ToWorker
+} from "../protocol/protocol.ts"
+import { causeToRemote, invoke, outcomeOf, traced, unknownHandler } from "./handler.ts"
 import { type ActorHooks, WorkerActors } from "./WorkerActors.ts"
 
 /** Results are sent when this many are waiting… */
@@ -47,6 +59,8 @@ interface Item {
   readonly timeoutMillis: number
   /** Its answer reports when its handler ran (`RunTimed`). */
   readonly timed: boolean
+  /** Its caller's trace context (`RunTraced`), when the caller was traced. */
+  readonly trace: string | undefined
   cancelled: boolean
   /** When its handler started: on `now` (timeouts), and on the pool's clock (timings). */
   startedAt: number
@@ -91,6 +105,8 @@ export class WorkerRuntime {
   private running: { readonly item: Item; readonly fiber: Fiber.Fiber<unknown, unknown> } | undefined
   private results: Array<unknown> = [Op.Results]
   private timedResults: Array<unknown> = [Op.ResultsTimed]
+  /** Spans of traced tasks, sent before their results (`[Spans, id, records, …]`). */
+  private spans: Array<unknown> = [Op.Spans]
   private unsentCount = 0
   private oldestResultAt = 0
   private flushArmed = false
@@ -135,8 +151,10 @@ export class WorkerRuntime {
   receive(message: ToWorker): void {
     switch (message[0]) {
       case Op.Run:
+      case Op.RunTraced:
         return this.enqueue(message, false)
       case Op.RunTimed:
+      case Op.RunTimedTraced:
         return this.enqueue(message, true)
       case Op.Cancel:
         return this.cancel([Op.Cancel, ...this.actors.cancel(message.slice(1) as Array<number>)])
@@ -179,15 +197,17 @@ export class WorkerRuntime {
   }
 
   private enqueue(fields: ReadonlyArray<unknown>, timed: boolean): void {
+    const stride = runStride(fields[0] as number)
+    const hasTrace = stride === RunTraced.stride
     if (this.closing) {
-      for (let at = 1; at < fields.length; at += Run.stride) {
+      for (let at = 1; at < fields.length; at += stride) {
         this.take()
         this.push(fields[at + Run.id] as number, Outcome.Interrupted, undefined, undefined)
       }
       return this.flush()
     }
     const tasks = this.entry.group.tasks
-    for (let at = 1; at < fields.length; at += Run.stride) {
+    for (let at = 1; at < fields.length; at += stride) {
       const taskName = fields[at + Run.taskName] as string
       this.queue.push({
         id: fields[at + Run.id] as number,
@@ -196,6 +216,7 @@ export class WorkerRuntime {
         payload: fields[at + Run.payload],
         timeoutMillis: fields[at + Run.timeoutMillis] as number,
         timed,
+        trace: hasTrace ? fields[at + RunTraced.trace] as string | undefined : undefined,
         cancelled: false,
         startedAt: 0,
         startedClock: 0
@@ -286,8 +307,18 @@ export class WorkerRuntime {
       }
     )
     if (invocation._tag === "Answer") return this.answer(item, invocation)
-    if (item.timeoutMillis === 0 && invocation._tag === "Exit") return this.finish(item, codec, invocation.exit)
+    if (item.timeoutMillis === 0 && invocation._tag === "Exit" && item.trace === undefined) {
+      return this.finish(item, codec, invocation.exit)
+    }
     let effect = invocation._tag === "Exit" ? invocation.exit : invocation.effect
+    let spans: Array<SpanRecord> | undefined
+    if (item.trace !== undefined) {
+      spans = []
+      effect = traced(effect, item.trace, item.taskName, {
+        "effect_parallel.task_id": item.id,
+        "effect_parallel.worker_id": this.workerId
+      }, spans)
+    }
     if (item.timeoutMillis > 0) {
       item.startedAt = this.now()
       this.post([Op.Started, item.id])
@@ -298,10 +329,14 @@ export class WorkerRuntime {
     }
     const fiber = this.runFork!(effect)
     const exit = fiber.pollUnsafe()
-    if (exit !== undefined) return this.finish(item, codec, exit)
+    if (exit !== undefined) {
+      if (spans !== undefined) this.spans.push(item.id, spans)
+      return this.finish(item, codec, exit)
+    }
     this.running = { item, fiber }
     fiber.addObserver((exit) => {
       this.running = undefined
+      if (spans !== undefined) this.spans.push(item.id, spans)
       this.finish(item, codec, exit)
       this.drain()
     })
@@ -347,6 +382,12 @@ export class WorkerRuntime {
   /** Sends every answer not yet sent. Also at `process.exit` (`threadMain`), so results survive the worker. */
   flush(): void {
     this.unsentCount = 0
+    // Before the results: the pool routes spans by the task, which its result settles.
+    if (this.spans.length > 1) {
+      const spans = this.spans
+      this.spans = [Op.Spans]
+      this.post(spans as unknown as FromWorker)
+    }
     if (this.results.length > 1) {
       const results = this.results
       this.results = [Op.Results]

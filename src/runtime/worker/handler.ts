@@ -2,13 +2,15 @@
  * The one path a worker calls user code by — a task's handler, an actor's method, an actor's
  * constructor: decode the payload with its Schema, announce the start, call the handler (a throw
  * is a defect), and report how it ended as an outcome the pool understands. A hook added here
- * (trace context, timing) covers tasks and actors alike.
+ * (trace context, timing) covers tasks and actors alike: `traced` runs a handler in a span whose
+ * parent is its caller's.
  */
 import * as Cause from "effect/Cause"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Tracer from "effect/Tracer"
 import type { Codec } from "../protocol/codec.ts"
-import { Outcome, type RemoteError, toRemoteError } from "../protocol/protocol.ts"
+import { Outcome, parseTraceWire, type RemoteError, type SpanRecord, toRemoteError } from "../protocol/protocol.ts"
 
 /** An outcome for the pool, without running anything. */
 export interface Answer {
@@ -82,4 +84,53 @@ export const causeToRemote = (cause: Cause.Cause<unknown>): RemoteError => {
   const error = Cause.findErrorOption(cause)
   if (error._tag === "Some") return toRemoteError(error.value)
   return { name: "Interrupted", message: "interrupted", stack: Cause.pretty(cause) }
+}
+
+/**
+ * Runs a handler's effect in a span named `name` whose parent is the caller's span (`wire`, from
+ * the task's message), with a tracer that records every span ended under it — the handler's own
+ * and any its code makes — into `spans`, for the pool to replay into the caller's tracer.
+ */
+export const traced = (
+  effect: Effect.Effect<unknown, unknown, any>,
+  wire: string,
+  name: string,
+  attributes: Record<string, unknown>,
+  spans: Array<SpanRecord>
+): Effect.Effect<unknown, unknown, any> =>
+  effect.pipe(
+    Effect.withSpan(name, { parent: Tracer.externalSpan(parseTraceWire(wire)), kind: "server", attributes }),
+    Effect.provideService(Tracer.Tracer, recordingTracer(spans))
+  )
+
+const recordingTracer = (spans: Array<SpanRecord>): Tracer.Tracer =>
+  Tracer.make({
+    span(options) {
+      const span = new Tracer.NativeSpan(options)
+      const end = span.end
+      span.end = (endTime, exit) => {
+        end.call(span, endTime, exit)
+        spans.push(recordOf(span, endTime, exit))
+      }
+      return span
+    }
+  })
+
+const recordOf = (span: Tracer.NativeSpan, endTime: bigint, exit: Exit.Exit<unknown, unknown>): SpanRecord => {
+  const attributes: Record<string, unknown> = {}
+  // Only values a structured clone surely carries.
+  for (const [key, value] of span.attributes) {
+    attributes[key] = value === null || ["string", "number", "boolean", "bigint"].includes(typeof value) ? value : String(value)
+  }
+  const parent = span.parent._tag === "Some" ? span.parent.value.spanId : ""
+  return {
+    name: span.name,
+    spanId: span.spanId,
+    parentId: parent,
+    kind: span.kind,
+    start: span.startTime,
+    end: endTime,
+    attributes,
+    failure: Exit.isSuccess(exit) ? undefined : causeToRemote(exit.cause).message
+  }
 }
