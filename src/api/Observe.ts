@@ -4,7 +4,8 @@
  *
  * Contains `insights` (a report of a pool built with `insights`), `printInsights`; `metrics` and
  * `metricsLayer` (the pool's Effect Metrics), `serveMetrics` (`/metrics` in Prometheus text);
- * `timeline` (a Chrome trace / Perfetto file of a run).
+ * `timeline` (a Chrome trace / Perfetto file of a run); `dashboard` and `dashboardLayer` (a live
+ * page).
  *
  * Unobserved, a pool makes no events and pays nothing; each observer here pays for what it
  * keeps (README "Observing a pool" has the measured costs).
@@ -12,13 +13,16 @@
 import type * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as HttpRouter from "effect/http/HttpRouter"
 import type { ServeError } from "effect/http/HttpServerError"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
 import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
 import type * as Scope from "effect/Scope"
 import { InvalidOptions, PoolError } from "../core/PoolError.ts"
 import type { Any, Group, Runner } from "../core/Task.ts"
 import { CurrentArena } from "../runtime/memory/Arena.ts"
+import { DashboardState, page } from "../runtime/observe/Dashboard.ts"
 import * as Insights from "../runtime/observe/Insights.ts"
 import { PoolMetrics } from "../runtime/observe/Metrics.ts"
 import { Timeline, type TraceFile } from "../runtime/observe/Timeline.ts"
@@ -26,6 +30,7 @@ import { writeFileSync } from "node:fs"
 import { clientOf } from "./internal/pool.ts"
 
 export type { Percentiles } from "../runtime/observe/Histogram.ts"
+export type { FailureView, MapView, Snapshot as DashboardSnapshot, WorkerView } from "../runtime/observe/Dashboard.ts"
 export type { TraceEvent, TraceFile } from "../runtime/observe/Timeline.ts"
 export type { Report as InsightsReport, SlowTask, WorkerInsight } from "../runtime/observe/Insights.ts"
 
@@ -212,3 +217,69 @@ export const timeline = <Tasks extends Any, Actors extends { readonly name: stri
     )
     return { trace: () => recording.trace(), dropped: () => recording.dropped, write }
   })
+
+// ---------------------------------------------------------------------------------------------
+// Dashboard
+// ---------------------------------------------------------------------------------------------
+
+export interface DashboardOptions extends ServeOptions {
+  /** The page's title. Default: the group's first task (or actor) name. */
+  readonly title?: string | undefined
+}
+
+/**
+ * Serves a live page of the pool serving `group` on loopback until the Scope closes, and returns
+ * its URL: workers and their state (starting, idle, busy with which task, stopping, dead, and
+ * replacements), queue depth, tasks in flight, throughput over the last two minutes, progress of
+ * running maps, insights ratios, the slowest tasks and the last failures with their worker and
+ * input. The page polls `state` (JSON, the same data) every 500 ms.
+ *
+ * **Details**: per-worker time ratios and the slowest tasks come from the pool's insights when it
+ * was built with `insights`; otherwise from a collector started with the page (ratios then count
+ * from the page's start). Built with `effect/http`'s router on a Node server; `/metrics` is not
+ * served here (see `serveMetrics`).
+ *
+ * **Gotchas**: needs `@effect/platform-node` (an optional peer dependency), loaded only here.
+ */
+export const dashboard = <Tasks extends Any, Actors extends { readonly name: string }>(
+  group: Group<Tasks, Actors>,
+  options: DashboardOptions
+): Effect.Effect<string, ServeError, Runner<Tasks["name"] | Actors["name"]> | Scope.Scope> =>
+  Effect.gen(function*() {
+    const client = yield* clientOf(group)
+    const now = () => performance.timeOrigin + performance.now()
+    const ready = client.readyWorkers?.() ?? []
+    let insights = Insights.attachedTo(client)
+    if (insights === undefined) {
+      const own = new Insights.Insights(now)
+      const at = now()
+      for (const workerId of ready) {
+        own.onEvent({ _tag: "WorkerStarting", at, workerId, replacement: false })
+        own.onEvent({ _tag: "WorkerReady", at, workerId, initStartedAt: at })
+      }
+      yield* Effect.acquireRelease(
+        Effect.sync(() => client.events.subscribe({ onEvent: own.onEvent, timings: true })),
+        (unsubscribe) => Effect.sync(unsubscribe)
+      )
+      insights = own
+    }
+    const state = new DashboardState(now, () => client.stats(), insights, ready)
+    yield* Effect.acquireRelease(
+      Effect.sync(() => client.events.subscribe({ onEvent: state.onEvent })),
+      (unsubscribe) => Effect.sync(unsubscribe)
+    )
+    const html = page(options.title ?? [...Object.keys(group.tasks), ...Object.keys(group.actors)][0] ?? "pool")
+    const routes = Layer.mergeAll(
+      HttpRouter.add("GET", "/", HttpServerResponse.text(html, { contentType: "text/html; charset=utf-8" })),
+      HttpRouter.add("GET", "/state", Effect.sync(() => HttpServerResponse.jsonUnsafe(state.snapshot())))
+    )
+    const http = yield* httpServe
+    return yield* http.serve(routes, options)
+  })
+
+/** `dashboard` as a Layer: the page is served while the Layer lives; its URL is logged. */
+export const dashboardLayer = <Tasks extends Any, Actors extends { readonly name: string }>(
+  group: Group<Tasks, Actors>,
+  options: DashboardOptions
+): Layer.Layer<never, ServeError, Runner<Tasks["name"] | Actors["name"]>> =>
+  Layer.effectDiscard(Effect.flatMap(dashboard(group, options), (url) => Effect.logInfo(`effect-parallel dashboard: ${url}`)))
