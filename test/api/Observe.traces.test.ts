@@ -12,10 +12,11 @@ import * as Tracer from "effect/Tracer"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Task, WorkerPool } from "../../src/index.ts"
+import { Actor, Task, WorkerPool } from "../../src/index.ts"
 import { type Backend, realTimers } from "../../src/runtime/backends/Backend.ts"
 import { type FromWorker, Op, Outcome, Run, RunTraced, runStride, type ToWorker } from "../../src/runtime/protocol/protocol.ts"
-import { ExitOnce, Nested, TracedTasks } from "../fixtures/traced-tasks.ts"
+import { ActorTasks, Bump, Counter } from "../fixtures/actors.ts"
+import { ExitOnce, Nested, Plain, TracedTasks } from "../fixtures/traced-tasks.ts"
 import { dispatcherOn, rows } from "../support/backends.ts"
 
 const entry = new URL("../fixtures/traced-worker.ts", import.meta.url)
@@ -69,6 +70,24 @@ describe.each(rows)("traces on $name", (row) => {
     }).pipe(Effect.provide(pool()), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
   })
 
+  it.live("a handler answering without a fiber (an Exit) still has its span, timed by the worker", () => {
+    const memory = memoryTracer()
+    return Effect.gen(function*() {
+      const results = yield* Task.map(Plain, [{ n: 1 }, { n: 2 }, { n: 3 }]).pipe(Effect.withSpan("caller"))
+      assert.deepStrictEqual(results, [2, 3, 4])
+      const [caller] = memory.named("caller")
+      const handlers = memory.named("Plain")
+      assert.strictEqual(handlers.length, 3)
+      assert.strictEqual(new Set(handlers.map((span) => span.spanId)).size, 3)
+      for (const handler of handlers) {
+        assert.strictEqual(handler.traceId, caller!.traceId)
+        assert.strictEqual(memory.parentId(handler), caller!.spanId)
+        assert.isTrue(handler.status._tag === "Ended" && handler.status.endTime >= handler.status.startTime)
+        assert.isTrue(typeof handler.attributes.get("effect_parallel.task_id") === "number")
+      }
+    }).pipe(Effect.provide(pool()), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
+  })
+
   it.live("a map: every task's span is a child of the map's caller span", () => {
     const memory = memoryTracer()
     return Effect.gen(function*() {
@@ -108,6 +127,37 @@ describe.each(rows)("traces on $name", (row) => {
       assert.strictEqual(handlers[0]!.traceId, caller!.traceId)
       assert.strictEqual(memory.parentId(handlers[0]!), caller!.spanId)
     }).pipe(Effect.provide(pool({ retries: 1 })), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
+  })
+})
+
+describe.each(rows)("actor traces on $name", (row) => {
+  const pool = WorkerPool.layer(ActorTasks, { entry: new URL("../fixtures/actor-worker.ts", import.meta.url), size: 2 }).pipe(
+    Layer.provide(row.backend)
+  )
+
+  it.live("an actor call, and a task calling an actor, keep the chain", () => {
+    const memory = memoryTracer()
+    return Effect.gen(function*() {
+      const counter = yield* Actor.spawn(Counter, { start: 10 })
+      assert.strictEqual(yield* counter.call("add", { n: 1 }).pipe(Effect.withSpan("caller")), 11)
+      const [caller] = memory.named("caller")
+      const [method] = memory.named("Counter.add")
+      assert.isDefined(method, "the method's span came back")
+      assert.strictEqual(method!.traceId, caller!.traceId)
+      assert.strictEqual(memory.parentId(method!), caller!.spanId)
+      // caller → Bump's handler (a worker) → Counter.add (an actor, maybe on another worker), one trace.
+      yield* Task.run(Bump, { counter, n: 5 }).pipe(Effect.withSpan("bumping"))
+      const [bumping] = memory.named("bumping")
+      const [bump] = memory.named("Bump")
+      const adds = memory.named("Counter.add")
+      assert.strictEqual(adds.length, 2)
+      const asked = adds[1]!
+      assert.strictEqual(bump!.traceId, bumping!.traceId)
+      assert.strictEqual(asked.traceId, bumping!.traceId)
+      assert.strictEqual(memory.parentId(bump!), bumping!.spanId)
+      assert.strictEqual(memory.parentId(asked), bump!.spanId, "the actor's span hangs under the handler that called it")
+      yield* Actor.stop(counter)
+    }).pipe(Effect.scoped, Effect.provide(pool), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
   })
 })
 

@@ -68,10 +68,10 @@ export const makeHandle = <A extends Any>(
         const target = { name: actor.name, id }
         const transport = resolve(fiber.context as Context.Context<never>)
         if (transport === undefined) return Effect.fail(unavailable(target, "Dead", -1, "no pool to reach it from this thread"))
-        return one(task, payload, 0, (encoded, settle) => ({
+        return one(task, payload, 0, (encoded, settle, trace) => ({
           submission: -1,
           cancel: transport.call(id, task, encoded[0], (outcome, value, workerId, callId) =>
-            settle(0, outcome, value, workerId, 1, callId ?? -1))
+            settle(0, outcome, value, workerId, 1, callId ?? -1), trace)
         }), target)
       }) as any
   }

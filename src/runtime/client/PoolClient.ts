@@ -9,8 +9,8 @@
 import * as Context from "effect/Context"
 import type { Runner } from "../../core/Task.ts"
 import type { PoolEvents, PoolStats } from "../../core/PoolEvent.ts"
-import type { Outcome, SpanRecord } from "../protocol/protocol.ts"
-import type { ActorTransport } from "./ActorTransport.ts"
+import type { Outcome } from "../protocol/protocol.ts"
+import type { ActorTransport, CallTrace } from "./ActorTransport.ts"
 
 /**
  * Receives the outcomes of a submission, one call per task, in completion order: the task's
@@ -42,12 +42,7 @@ export interface Submission {
   readonly trace?: CallTrace | undefined
 }
 
-/** A traced call: its context for the wire, and where the workers' spans for it go. */
-export interface CallTrace {
-  /** `protocol.traceWire` of the caller's span. */
-  readonly wire: string
-  readonly receive: (spans: ReadonlyArray<SpanRecord>) => void
-}
+export type { CallTrace } from "./ActorTransport.ts"
 
 /** The caller-side handle of a pool. */
 export interface PoolClient {

@@ -35,11 +35,13 @@ import {
   Outcome,
   type PayloadIssue,
   type RemoteError,
-  type SpanRecord,
+  SpanField,
+  type SpanKind,
   traceWire,
   type WorkerExit
 } from "../protocol/protocol.ts"
-import type { CallTrace, Settle, Ticket } from "./PoolClient.ts"
+import type { CallTrace } from "./ActorTransport.ts"
+import type { Settle, Ticket } from "./PoolClient.ts"
 
 export interface CallOptions {
   /** Per-task timeout, enforced in the worker; on expiry the handler is interrupted. */
@@ -177,7 +179,7 @@ const callTrace = (fiber: Fiber.Fiber<unknown, unknown>): CallTrace | undefined 
   const tracer = fiber.getRef(Tracer.Tracer)
   return {
     wire: traceWire(parent.traceId, parent.spanId, parent.sampled),
-    receive: (spans) => replaySpans(tracer, parent, spans)
+    receive: (fields, at, count, workerId, taskId) => replaySpans(tracer, parent, fields, at, count, workerId, taskId)
   }
 }
 
@@ -185,32 +187,50 @@ const callTrace = (fiber: Fiber.Fiber<unknown, unknown>): CallTrace | undefined 
  * Re-creates a worker's spans in the caller's tracer, parents first: a span whose parent was the
  * caller's span (the handler's) hangs under `parent`, the others under their re-created parent.
  */
-const replaySpans = (tracer: Tracer.Tracer, parent: Tracer.AnySpan, records: ReadonlyArray<SpanRecord>): void => {
-  const byId = new Map<string, SpanRecord>()
-  for (const record of records) byId.set(record.spanId, record)
+const replaySpans = (
+  tracer: Tracer.Tracer,
+  parent: Tracer.AnySpan,
+  fields: ReadonlyArray<unknown>,
+  at: number,
+  count: number,
+  workerId: number,
+  taskId: number
+): void => {
+  const parentOption = Option.some(parent)
+  // By the worker's span id: where each span is, and once re-created, the span.
+  const offsets = new Map<string, number>()
+  for (let i = 0; i < count; i++) offsets.set(fields[at + i * SpanField.stride + SpanField.spanId] as string, at + i * SpanField.stride)
   const made = new Map<string, Tracer.Span>()
-  const make = (record: SpanRecord): Tracer.Span => {
-    const existing = made.get(record.spanId)
+  const make = (offset: number): Tracer.Span => {
+    const spanId = fields[offset + SpanField.spanId] as string
+    const existing = made.get(spanId)
     if (existing !== undefined) return existing
-    const up = byId.get(record.parentId)
+    const up = offsets.get(fields[offset + SpanField.parentId] as string)
     const span = tracer.span({
-      name: record.name,
-      parent: Option.some(up === undefined ? parent : make(up)),
+      name: fields[offset + SpanField.name] as string,
+      parent: up === undefined ? parentOption : Option.some(make(up)),
       annotations: Context.empty(),
       links: [],
-      startTime: record.start,
-      kind: record.kind,
+      startTime: nanos(fields[offset + SpanField.start] as number),
+      kind: fields[offset + SpanField.kind] as SpanKind,
       root: false,
       sampled: parent.sampled
     })
-    for (const key in record.attributes) span.attribute(key, record.attributes[key])
-    span.attribute("effect_parallel.worker_span_id", record.spanId)
-    made.set(record.spanId, span)
-    span.end(record.end, record.failure === undefined ? Exit.void : Exit.die(new Error(record.failure)))
+    if (up === undefined) {
+      span.attribute("effect_parallel.task_id", taskId)
+      span.attribute("effect_parallel.worker_id", workerId)
+    }
+    const attributes = fields[offset + SpanField.attributes] as Record<string, unknown> | undefined
+    if (attributes !== undefined) for (const key in attributes) span.attribute(key, attributes[key])
+    made.set(spanId, span)
+    const failure = fields[offset + SpanField.failure] as string | undefined
+    span.end(nanos(fields[offset + SpanField.end] as number), failure === undefined ? Exit.void : Exit.die(new Error(failure)))
     return span
   }
-  for (const record of records) make(record)
+  for (let i = 0; i < count; i++) make(at + i * SpanField.stride)
 }
+
+const nanos = (millis: number): bigint => BigInt(Math.round(millis * 1_000_000))
 
 /** Turns a worker's (or the pool's) report into the caller's typed Exit. */
 export const exitOf = <T extends Task.Any>(

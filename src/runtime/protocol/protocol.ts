@@ -31,7 +31,8 @@
  *                  for an untraced task in the message). Sent only by a pool that was ever given a
  *                  traced call: untraced programs never pay the field. The handler runs in a span
  *                  whose parent is the caller's; the spans a traced task's handler made come back
- *                  before its result as `[Spans, id, SpanRecord[], …]`, and the pool replays them
+ *                  before its result as `[Spans, id, count, …spans]` (`count` spans of `SpanField`
+ *                  layout each, after each task id), and the pool replays them
  *                  into the caller's tracer (one trace from caller to worker and back).
  *   Each worker also counts, in memory it shares with the pool, the tasks it has taken off its
  *   queue (run, rejected or skipped): no message per task, and after a crash the pool knows
@@ -63,12 +64,17 @@
  *                  the actor takes one message at a time in arrival order (a method declared
  *                  concurrent starts at once). Answered `[Replies, callId, outcome, value, …]`.
  *                  `[Cancel, callId]` interrupts a queued or running call like a task.
+ *                  `[CallTraced, callId, actorId, method, payload, trace]`: the same, from a caller
+ *                  in a span (`traceWire`): the method runs in a span under it, and its spans come
+ *                  back as `[Spans, callId, count, …]` before its reply.
  *   pool → worker  `[Stop, actorId]`: interrupt its calls, close its scope (its finalizers run),
  *                  answer `[Stopped, actorId]`. Shutdown stops every actor before the worker's Layer.
- *   worker → pool  `[Ask, askId, actorId, taskName, payload]`: a handler calls an actor through a
+ *   worker → pool  `[Ask, askId, actorId, taskName, payload, trace?]`: a handler calls an actor through a
  *                  handle it received (`taskName` is the method's, `<Actor>.<method>`: actor names
  *                  may hold dots); the pool routes it like a caller's call and answers
- *                  `[Answer, askId, outcome, value]`. Ask ids are unique per worker.
+ *                  `[Answer, askId, outcome, value]`. Ask ids are unique per worker. `trace`, only
+ *                  when the handler asked in a span: the call is traced, and its spans reach the
+ *                  asking worker as `[Spans, askId, count, …]` before the answer.
  * An actor whose worker dies fails its calls in flight (`Lost`); the pool may rebuild it from its
  * constructor arguments on another worker (its restart policy), never while it still runs.
  */
@@ -98,7 +104,8 @@ export const Op = {
   ResultsTimed: 17,
   RunTraced: 18,
   RunTimedTraced: 19,
-  Spans: 20
+  Spans: 20,
+  CallTraced: 21
 } as const
 
 /** How a task ended, as reported by a worker, or as the pool decided. */
@@ -199,17 +206,28 @@ export const parseTraceWire = (wire: string): { readonly traceId: string; readon
   return { traceId, spanId, sampled: sampled === "1" }
 }
 
-/** A span a worker made for a traced task, ended; times in nanoseconds on the pool's clock. */
-export interface SpanRecord {
-  readonly name: string
-  readonly spanId: string
-  readonly parentId: string
-  readonly kind: "internal" | "server" | "client" | "producer" | "consumer"
-  readonly start: bigint
-  readonly end: bigint
-  readonly attributes: Record<string, unknown>
-  /** Undefined when it succeeded; else what failed it. */
-  readonly failure: string | undefined
+/**
+ * The layout of one span a worker made for a traced task, ended, in a `Spans` message: `start` and
+ * `end` in milliseconds on the pool's clock; `attributes` an object or undefined; `failure`
+ * undefined when it succeeded, else what failed it. Flat, like every message: a task of a `map`
+ * costs one span, and objects per span cost more to clone.
+ */
+export const SpanField = { stride: 8, name: 0, spanId: 1, parentId: 2, kind: 3, start: 4, end: 5, attributes: 6, failure: 7 } as const
+
+export type SpanKind = "internal" | "server" | "client" | "producer" | "consumer"
+
+export const pushSpan = (
+  fields: Array<unknown>,
+  name: string,
+  spanId: string,
+  parentId: string,
+  kind: SpanKind,
+  start: number,
+  end: number,
+  attributes: Record<string, unknown> | undefined,
+  failure: string | undefined
+): void => {
+  fields.push(name, spanId, parentId, kind, start, end, attributes, failure)
 }
 
 /** The layout of a `Results` or `Replies` message: after the opcode, `stride` fields per outcome. */
@@ -228,6 +246,8 @@ export type ToWorker =
   | readonly [typeof Op.Shutdown, number]
   | readonly [typeof Op.Spawn, actorId: number, actorName: string, init: unknown]
   | readonly [typeof Op.Call, callId: number, actorId: number, method: string, payload: unknown]
+  | readonly [typeof Op.CallTraced, callId: number, actorId: number, method: string, payload: unknown, trace: string]
+  | readonly [typeof Op.Spans, ...Array<unknown>]
   | readonly [typeof Op.Stop, actorId: number]
   | readonly [typeof Op.Answer, askId: number, outcome: Outcome, value: unknown]
 
@@ -241,7 +261,7 @@ export type FromWorker =
   | readonly [typeof Op.Spawned, actorId: number, outcome: Outcome, value: unknown]
   | readonly [typeof Op.Replies, ...Array<unknown>]
   | readonly [typeof Op.Stopped, actorId: number]
-  | readonly [typeof Op.Ask, askId: number, actorId: number, taskName: string, payload: unknown]
+  | readonly [typeof Op.Ask, askId: number, actorId: number, taskName: string, payload: unknown, trace?: string]
 
 export const toRemoteError = (error: unknown): RemoteError => {
   if (error instanceof Error) {

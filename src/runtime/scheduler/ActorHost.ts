@@ -19,11 +19,20 @@
  */
 import type { Any as ActorAny } from "../../core/Actor.ts"
 import type { Any as TaskAny } from "../../core/Task.ts"
-import type { ActorTransport as Transport, Reply } from "../client/ActorTransport.ts"
+import type { ActorTransport as Transport, CallTrace, Reply } from "../client/ActorTransport.ts"
 import type { Timers } from "../backends/Backend.ts"
 import type { EventHub } from "../observe/EventHub.ts"
 import { cloneIssue } from "../protocol/codec.ts"
-import { type FromWorker, Op, Outcome, outcomeName, type RemoteError, Result, type WorkerExit } from "../protocol/protocol.ts"
+import {
+  type FromWorker,
+  Op,
+  Outcome,
+  outcomeName,
+  type RemoteError,
+  Result,
+  SpanField,
+  type WorkerExit
+} from "../protocol/protocol.ts"
 import type { Dispatcher, WorkerListener } from "./Dispatcher.ts"
 
 type State = "placing" | "starting" | "running" | "backoff" | "stopping" | "stopped" | "dead"
@@ -37,6 +46,8 @@ interface Call {
   cancelled: boolean
   /** Resolves a pending cancel once the call is answered or lost. */
   onDone: (() => void) | undefined
+  /** Its caller's trace context, when the call was made in a span. */
+  readonly trace: CallTrace | undefined
 }
 
 interface ActorRecord {
@@ -109,8 +120,8 @@ export class ActorHost implements Transport, WorkerListener {
     return record.id
   }
 
-  readonly call = (actorId: number, method: TaskAny, payload: unknown, reply: Reply): () => Promise<void> =>
-    this.makeCall(actorId, method.name, payload, reply, -1)
+  readonly call = (actorId: number, method: TaskAny, payload: unknown, reply: Reply, trace?: CallTrace): () => Promise<void> =>
+    this.makeCall(actorId, method.name, payload, reply, -1, trace)
 
   readonly stop = (actorId: number): Promise<void> => {
     const record = this.records.get(actorId)
@@ -163,8 +174,12 @@ export class ActorHost implements Transport, WorkerListener {
         return
       }
       case Op.Ask:
-        return this.ask(workerId, message[1], message[2], message[3], message[4])
+        return this.ask(workerId, message[1], message[2], message[3], message[4], message[5])
     }
+  }
+
+  onSpans(workerId: number, callId: number, fields: ReadonlyArray<unknown>, at: number, count: number): void {
+    this.calls.get(callId)?.trace?.receive(fields, at, count, workerId, callId)
   }
 
   onReady(): void {
@@ -301,7 +316,12 @@ export class ActorHost implements Transport, WorkerListener {
     this.calls.set(call.id, call)
     let sent: boolean
     try {
-      sent = this.dispatcher.sendTo(record.workerId, [Op.Call, call.id, record.id, call.method, call.payload])
+      sent = this.dispatcher.sendTo(
+        record.workerId,
+        call.trace === undefined
+          ? [Op.Call, call.id, record.id, call.method, call.payload]
+          : [Op.CallTraced, call.id, record.id, call.method, call.payload, call.trace.wire]
+      )
     } catch (error) {
       // Rule 6: nothing reached the worker, and only this call fails.
       return this.finish(call, Outcome.PayloadInvalid, cloneIssue(call.payload, error), -1)
@@ -357,14 +377,28 @@ export class ActorHost implements Transport, WorkerListener {
   }
 
   /** A worker's handler calls an actor through a handle it received (routed here, not to user code). */
-  private ask(workerId: number, askId: number, actorId: number, taskName: string, payload: unknown): void {
+  private ask(workerId: number, askId: number, actorId: number, taskName: string, payload: unknown, wire: string | undefined): void {
+    // A traced ask: the call's spans go on to the asking worker, which replays them under its handler's span.
+    const trace: CallTrace | undefined = wire === undefined ? undefined : {
+      wire,
+      receive: (fields, at, count) => {
+        this.dispatcher.sendTo(workerId, [Op.Spans, askId, count, ...fields.slice(at, at + count * SpanField.stride)])
+      }
+    }
     this.makeCall(actorId, taskName, payload, (outcome, value) => {
       this.dispatcher.sendTo(workerId, [Op.Answer, askId, outcome, value])
-    }, workerId)
+    }, workerId, trace)
   }
 
   /** A call from the caller (`from` -1) or asked by a worker; `taskName` is the method's task name. */
-  private makeCall(actorId: number, taskName: string, payload: unknown, replyTo: Reply, from: number): () => Promise<void> {
+  private makeCall(
+    actorId: number,
+    taskName: string,
+    payload: unknown,
+    replyTo: Reply,
+    from: number,
+    trace?: CallTrace
+  ): () => Promise<void> {
     const id = this.dispatcher.nextId()
     const record = this.records.get(actorId)
     const method = taskName.slice(record === undefined ? taskName.lastIndexOf(".") + 1 : record.actor.name.length + 1)
@@ -392,7 +426,7 @@ export class ActorHost implements Transport, WorkerListener {
         stack: ""
       } satisfies RemoteError)
     }
-    const call: Call = { id, record, method, payload, reply, cancelled: false, onDone: undefined }
+    const call: Call = { id, record, method, payload, reply, cancelled: false, onDone: undefined, trace }
     if (record.state === "running") this.send(call)
     else record.waiting.push(call)
     return () => this.cancel(call)

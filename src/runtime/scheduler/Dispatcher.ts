@@ -64,12 +64,12 @@ import type { EventHub } from "../observe/EventHub.ts"
 import { cloneIssue } from "../protocol/codec.ts"
 import {
   type FromWorker,
-  type SpanRecord,
   Op,
   Outcome,
   outcomeName,
   pushRun,
   pushRunTraced,
+  SpanField,
   Result,
   ResultTimed,
   type ToWorker,
@@ -152,6 +152,8 @@ export interface WorkerListener {
   readonly onExit: (workerId: number, exit: WorkerExit) => void
   /** Actor calls sent and not yet answered (rule 6). */
   readonly pendingCalls: () => number
+  /** Spans a traced actor call made (`callId`), before its reply. */
+  readonly onSpans: (workerId: number, callId: number, fields: ReadonlyArray<unknown>, at: number, count: number) => void
 }
 
 export interface DispatcherStats extends PoolStats {
@@ -850,11 +852,13 @@ export class Dispatcher implements PoolClient {
 
   /** A traced task's spans come just before its result: its caller replays them. */
   private receiveSpans(slot: Slot, fields: ReadonlyArray<unknown>): void {
-    for (let at = 1; at + 1 < fields.length; at += 2) {
-      const entry = slot.inFlight.get(fields[at] as number)
-      if (entry !== undefined && !entry.pending.cancelled) {
-        entry.pending.submission.trace?.receive(fields[at + 1] as ReadonlyArray<SpanRecord>)
-      }
+    for (let at = 1; at + 1 < fields.length;) {
+      const id = fields[at] as number
+      const count = fields[at + 1] as number
+      const entry = slot.inFlight.get(id)
+      if (entry === undefined) this.listener?.onSpans(slot.id, id, fields, at + 2, count)
+      else if (!entry.pending.cancelled) entry.pending.submission.trace?.receive(fields, at + 2, count, slot.id, id)
+      at += 2 + count * SpanField.stride
     }
   }
 

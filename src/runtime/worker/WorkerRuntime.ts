@@ -40,10 +40,9 @@ import {
   Run,
   RunTraced,
   runStride,
-  type SpanRecord,
   type ToWorker
 } from "../protocol/protocol.ts"
-import { causeToRemote, invoke, outcomeOf, traced, unknownHandler } from "./handler.ts"
+import { causeToRemote, invoke, outcomeOf, recordHandlerSpan, type SpanBuffer, traced, unknownHandler } from "./handler.ts"
 import { type ActorHooks, WorkerActors } from "./WorkerActors.ts"
 
 /** Results are sent when this many are waiting… */
@@ -65,6 +64,8 @@ interface Item {
   /** When its handler started: on `now` (timeouts), and on the pool's clock (timings). */
   startedAt: number
   startedClock: number
+  /** When its handler ended, when that was read already (a traced task's span). */
+  endedClock: number
 }
 
 const TimedOut = Symbol.for("effect-parallel/WorkerRuntime/TimedOut")
@@ -165,6 +166,10 @@ export class WorkerRuntime {
         return this.actors.spawn(message[1], message[2], message[3])
       case Op.Call:
         return this.actors.call(message[1], message[2], message[3], message[4])
+      case Op.CallTraced:
+        return this.actors.call(message[1], message[2], message[3], message[4], message[5])
+      case Op.Spans:
+        return this.actors.spans(message)
       case Op.Stop:
         return void this.actors.stop(message[1])
       case Op.Answer:
@@ -219,7 +224,8 @@ export class WorkerRuntime {
         trace: hasTrace ? fields[at + RunTraced.trace] as string | undefined : undefined,
         cancelled: false,
         startedAt: 0,
-        startedClock: 0
+        startedClock: 0,
+        endedClock: 0
       })
     }
     if (this.running === undefined) this.drain()
@@ -296,28 +302,24 @@ export class WorkerRuntime {
       return this.answer(item, unknownHandler("Task", item.taskName, "this worker"))
     }
     const codec = codecOf(task)
-    // No closure per task unless something watches starts: this is the worker's hot path.
-    const invocation = invoke(
-      codec,
-      handler,
-      item.payload,
-      this.onStart === undefined && !item.timed ? undefined : () => {
-        this.onStart?.(item.id)
-        if (item.timed) item.startedClock = this.clock()
-      }
-    )
+    // Timings and spans start before the payload's decode (a closure per task to read the clock
+    // after it cost more than the decode): no closure unless the host watches starts.
+    if (item.timed || item.trace !== undefined) item.startedClock = this.clock()
+    const invocation = invoke(codec, handler, item.payload, this.onStart === undefined ? undefined : () => this.onStart!(item.id))
     if (invocation._tag === "Answer") return this.answer(item, invocation)
-    if (item.timeoutMillis === 0 && invocation._tag === "Exit" && item.trace === undefined) {
+    if (item.timeoutMillis === 0 && invocation._tag === "Exit") {
+      if (item.trace !== undefined) {
+        // No fiber, no span of its own: its span is recorded by hand (`endedClock` is reused for the timing).
+        item.endedClock = this.clock()
+        recordHandlerSpan(this.spanBuffer(item.id), item.trace, item.taskName, item.startedClock, item.endedClock, invocation.exit)
+      }
       return this.finish(item, codec, invocation.exit)
     }
     let effect = invocation._tag === "Exit" ? invocation.exit : invocation.effect
-    let spans: Array<SpanRecord> | undefined
+    let spans: SpanBuffer | undefined
     if (item.trace !== undefined) {
-      spans = []
-      effect = traced(effect, item.trace, item.taskName, {
-        "effect_parallel.task_id": item.id,
-        "effect_parallel.worker_id": this.workerId
-      }, spans)
+      spans = { fields: [], count: 0 }
+      effect = traced(effect, item.trace, item.taskName, spans)
     }
     if (item.timeoutMillis > 0) {
       item.startedAt = this.now()
@@ -330,16 +332,28 @@ export class WorkerRuntime {
     const fiber = this.runFork!(effect)
     const exit = fiber.pollUnsafe()
     if (exit !== undefined) {
-      if (spans !== undefined) this.spans.push(item.id, spans)
+      if (spans !== undefined) this.pushSpans(item.id, spans)
       return this.finish(item, codec, exit)
     }
     this.running = { item, fiber }
     fiber.addObserver((exit) => {
       this.running = undefined
-      if (spans !== undefined) this.spans.push(item.id, spans)
+      if (spans !== undefined) this.pushSpans(item.id, spans)
       this.finish(item, codec, exit)
       this.drain()
     })
+  }
+
+  /** A task's spans go out before its result (`[Spans, id, count, …]`). */
+  private pushSpans(id: number, spans: SpanBuffer): void {
+    this.spans.push(id, spans.count)
+    for (const field of spans.fields) this.spans.push(field)
+  }
+
+  /** Where the next task's one span goes: straight into the message (its count set to 1 here). */
+  private spanBuffer(id: number): SpanBuffer {
+    this.spans.push(id, 1)
+    return { fields: this.spans, count: 0 }
   }
 
   private answer(item: Item, answer: { readonly outcome: Outcome; readonly value: unknown }): void {
@@ -367,7 +381,7 @@ export class WorkerRuntime {
     if (item?.timed === true) {
       pushResult(this.timedResults, id, outcome, value)
       const started = item.startedClock === 0 ? this.clock() : item.startedClock
-      this.timedResults.push(started, this.clock())
+      this.timedResults.push(started, item.endedClock === 0 ? this.clock() : item.endedClock)
     } else {
       pushResult(this.results, id, outcome, value)
     }
