@@ -5,6 +5,10 @@
  * `effect-parallel/map+events`, `effect-parallel/run+events` — the same with one observer counting
  * every event of the pool (`WorkerPool.observe`: what an observer costs; unobserved, a pool makes
  * none); `…+stream` — counted through the `WorkerPool.events` stream instead, a batch per pull.
+ * `effect-parallel/map+insights` — the pool built with `insights` (collected, not printed);
+ * `+metrics` — `Observe.metrics` registered (a registry of its own); `+tracing` — each `map` runs
+ * in a span (the default tracer), so every task carries the trace context and its worker span
+ * comes back; `+all` — the three at once.
  *
  * `setup` resolves once the pool layer is built, i.e. every worker has loaded its entry, so the
  * reported first-result time is the time from a ready pool to the first answer. Calls run with
@@ -15,18 +19,25 @@ import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { Task, WorkerPool } from "../../../src/index.ts"
+import { Observe, Task, WorkerPool } from "../../../src/index.ts"
 import { Add, OverheadTasks } from "./effect-parallel.tasks.ts"
 import type { AddInput, OverheadHandle, OverheadVariant } from "./variant.ts"
 
 const entry = new URL("./effect-parallel.worker.ts", import.meta.url)
 
-const start = async (workers: number, observed: "no" | "listener" | "stream") => {
+type Observed = "no" | "listener" | "stream" | "insights" | "metrics" | "tracing" | "all"
+
+const start = async (workers: number, observed: Observed) => {
   const scope = Scope.makeUnsafe()
+  const insights = observed === "insights" || observed === "all"
   const context = await Effect.runPromise(
-    Layer.buildWithScope(WorkerPool.layer(OverheadTasks, { entry, size: workers }), scope)
+    Layer.buildWithScope(
+      WorkerPool.layer(OverheadTasks, { entry, size: workers, insights: insights ? { print: false } : undefined }),
+      scope
+    )
   )
   const runPromise = Effect.runPromiseWith(context as Context.Context<Task.Runner<"Add">>)
   let counted = 0
@@ -39,27 +50,33 @@ const start = async (workers: number, observed: "no" | "listener" | "stream") =>
       yield* Effect.forkIn(Stream.runForEachArray(events, (batch) => Effect.sync(() => void (counted += batch.length))), scope)
     }).pipe(Scope.provide(scope)))
   }
+  if (observed === "metrics" || observed === "all") {
+    await runPromise(
+      Observe.metrics(OverheadTasks).pipe(Scope.provide(scope), Effect.provideService(Metric.MetricRegistry, new Map()))
+    )
+  }
   void counted
-  return { scope, runPromise }
+  return { scope, runPromise, traced: observed === "tracing" || observed === "all" }
 }
 
 const variant = (
   name: string,
   config: string,
   batch: "map" | "run",
-  observed: "no" | "listener" | "stream" = "no"
+  observed: Observed = "no"
 ): OverheadVariant => ({
   name,
   config,
   setup: async (workers): Promise<OverheadHandle> => {
-    const { scope, runPromise } = await start(workers, observed)
+    const { scope, runPromise, traced } = await start(workers, observed)
+    const span = traced ? Effect.withSpan("batch") : <A, E, R>(effect: Effect.Effect<A, E, R>) => effect
     return {
       runBatch: (inputs: ReadonlyArray<AddInput>) =>
-        runPromise(
+        runPromise(span(
           batch === "map"
             ? Task.map(Add, inputs)
             : Effect.forEach(inputs, (input) => Task.run(Add, input), { concurrency: "unbounded" })
-        ),
+        )),
       roundTrip: (input) => runPromise(Task.run(Add, input)),
       close: () => Effect.runPromise(Scope.close(scope, Exit.void))
     }
@@ -72,5 +89,9 @@ export const variants: ReadonlyArray<OverheadVariant> = [
   variant("effect-parallel/map+events", "Task.map, with an observer counting the pool's events", "map", "listener"),
   variant("effect-parallel/run+events", "concurrent single runs, with an observer counting the pool's events", "run", "listener"),
   variant("effect-parallel/map+stream", "Task.map, with the events stream counted a batch per pull", "map", "stream"),
-  variant("effect-parallel/run+stream", "concurrent single runs, with the events stream counted a batch per pull", "run", "stream")
+  variant("effect-parallel/run+stream", "concurrent single runs, with the events stream counted a batch per pull", "run", "stream"),
+  variant("effect-parallel/map+insights", "Task.map on a pool built with insights (collected, not printed)", "map", "insights"),
+  variant("effect-parallel/map+metrics", "Task.map with Observe.metrics registered", "map", "metrics"),
+  variant("effect-parallel/map+tracing", "Task.map in a span: trace context to every task, worker spans back", "map", "tracing"),
+  variant("effect-parallel/map+all", "Task.map with insights, metrics and tracing at once", "map", "all")
 ]
