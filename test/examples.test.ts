@@ -36,7 +36,7 @@ describe("examples", () => {
   it("the runner lists the examples without a name, and refuses an unknown one", async () => {
     const list = await run()
     assert.strictEqual(list.code, 0)
-    for (const name of ["actors", "demo", "isolation", "quickstart", "shared-arrays", "simulation", "worker-state"]) {
+    for (const name of ["actors", "demo", "isolation", "observability", "quickstart", "shared-arrays", "simulation", "worker-state"]) {
       assert.match(list.stdout, new RegExp(`^  ${name} +\\S`, "m"))
     }
     const unknown = await run("nope")
@@ -97,6 +97,18 @@ describe("examples", () => {
     assert.include(out, "replacement worker processes: yes; still pinned: true")
     assert.include(out, "cpus on worker threads → PoolError, reason Unsupported (pinsCpus)")
   }, 120_000)
+
+  it("observability", async () => {
+    const out = await runOk("observability")
+    assert.match(out, /^dashboard: http:\/\/127\.0\.0\.1:\d+ /m)
+    assert.match(out, /trace [0-9a-f]{32}: "handle request" → "Resize" \(worker [01]\) → "resize"; one trace id: true/)
+    assert.include(out, "a failure for the dashboard: UnknownImage")
+    assert.match(out, /dashboard state: 122 tasks settled, 2 workers, 1 failure\(s\) listed/)
+    assert.match(out, /timeline: .*effect-parallel-observability\.json/)
+    // Printed when the pool closed: the insights table.
+    assert.match(out, /effect-parallel insights \(times in ms/)
+    assert.match(out, /\ntotal\s/)
+  })
 
   it("simulation", async () => {
     const out = await runOk("simulation")

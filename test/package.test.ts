@@ -215,6 +215,8 @@ const appLock = (manifest: Record<string, any>, dependencies: Record<string, str
       license: manifest.license,
       dependencies: manifest.dependencies,
       peerDependencies: manifest.peerDependencies,
+      // Optional peers (@effect/platform-node, for serving pages) are not installed for the user.
+      peerDependenciesMeta: manifest.peerDependenciesMeta,
       engines: manifest.engines
     }
   }

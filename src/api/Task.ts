@@ -69,7 +69,7 @@ export const run: {
   Effect.withFiber((fiber) => {
     const pool = Context.getUnsafe(fiber.context as Context.Context<Runner<Name<T>>>, runnerKey(task.name))
     const timeoutMillis = timeoutMillisOf(options)
-    return one(task, payload, timeoutMillis, (encoded, settle, transfers) =>
+    return one(task, payload, timeoutMillis, (encoded, settle, transfers, trace) =>
       pool.submit({
         taskName: task.name,
         payloads: encoded,
@@ -78,7 +78,8 @@ export const run: {
         timeoutMillis,
         whenFull: options?.whenFull,
         transfers,
-        settle
+        settle,
+        trace
       }))
   })) as any
 
@@ -162,7 +163,7 @@ const runMany = <T extends Any>(
       : Math.min(maxAutoChunk, Math.max(1, Math.ceil(count / (pool.size * 4))))
     const timeoutMillis = timeoutMillisOf(options)
     let stopProgress: (() => void) | undefined
-    return many(task, payloads, (encoded, settle, transfers) =>
+    return many(task, payloads, (encoded, settle, transfers, trace) =>
       pool.submit({
         taskName: task.name,
         payloads: encoded,
@@ -171,7 +172,8 @@ const runMany = <T extends Any>(
         timeoutMillis,
         whenFull: options?.whenFull,
         transfers,
-        settle
+        settle,
+        trace
       }), {
       timeoutMillis,
       ordered,

@@ -16,6 +16,7 @@
  * workers come from the `WorkerBackend` in context: threads (`ThreadBackend.layer`) unless another
  * backend's Layer is provided.
  */
+import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -33,13 +34,13 @@ import { isWorkerEntry, type WorkerEntry } from "../core/Worker.ts"
 import { type Backend, WorkerBackend } from "../runtime/backends/Backend.ts"
 import { toHref } from "../runtime/backends/entry.ts"
 import { backend as threadBackend, liveThreads } from "../runtime/backends/ThreadBackend.ts"
-import { type PoolClient, runnerKey } from "../runtime/client/PoolClient.ts"
 import { duplicateEffect } from "../runtime/internal/effectCopy.ts"
 import { containsShared } from "../runtime/memory/Arena.ts"
 import { EventHub } from "../runtime/observe/EventHub.ts"
+import * as Insights from "../runtime/observe/Insights.ts"
 import { issueOf } from "../runtime/protocol/codec.ts"
 import { Dispatcher } from "../runtime/scheduler/Dispatcher.ts"
-import { acquireDispatcher, hostActors, provideTasks } from "./internal/pool.ts"
+import { acquireDispatcher, clientOf, hostActors, provideTasks } from "./internal/pool.ts"
 
 export { liveThreads }
 export type { DispatchedTask, PoolEvent, PoolStats, WorkerExitKind } from "../core/PoolEvent.ts"
@@ -129,6 +130,14 @@ export interface Options {
    * `resourceLimits.maxOldGenerationSizeMb` is not recycled but lost (`WorkerLost` / `OutOfMemory`).
    */
   readonly recycleAboveHeapMb?: number | undefined
+  /**
+   * Collect insights from the pool's first worker on: how each worker spent its time (start-up,
+   * init, waiting, working, exit), run-time and queue-wait percentiles, the slowest tasks with
+   * their input. `true` also prints them as a table (`Console.log`) when the pool closes;
+   * `{ print: false }` only collects (`Observe.insights` reads them). Costs handler timings on
+   * every answer (see README "Observing a pool"). Default off.
+   */
+  readonly insights?: boolean | { readonly print?: boolean | undefined } | undefined
 }
 
 /** Options after validation, in the units the runtime uses. */
@@ -171,6 +180,10 @@ export const layer = <Tasks extends Any, Actors extends { readonly name: string 
       yield* checkCapabilities(group, backend)
       yield* checkOneEffect(group as Group<Any, unknown>, options.entry)
       const events = new EventHub(backend.timers.now)
+      // Subscribed before the first worker starts, printed after the last one exited.
+      const insights = options.insights === undefined || options.insights === false
+        ? undefined
+        : yield* collectInsights(events, backend, options.insights === true || options.insights.print !== false)
       const spawner = yield* backend.make({
         entry: options.entry,
         group: group as Group<Any, unknown>,
@@ -184,6 +197,7 @@ export const layer = <Tasks extends Any, Actors extends { readonly name: string 
         events
       })
       const dispatcher = yield* acquireDispatcher(() => new Dispatcher(spawner, backend.timers, resolved, events))
+      if (insights !== undefined) Insights.attach(dispatcher, insights)
       yield* hostActors(group as Group<Any, unknown>, dispatcher, backend.timers)
       return provideTasks(group, dispatcher)
     })
@@ -335,6 +349,16 @@ const resolveCpus = (cpus: Options["cpus"], size: number, backend: Backend): Res
   })
   return Array.from({ length: size }, (_, i) => sets[cpus.length === 1 ? 0 : i]!)
 }
+const collectInsights = (events: EventHub, backend: Backend, print: boolean): Effect.Effect<Insights.Insights, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const insights = new Insights.Insights(backend.timers.now)
+    events.subscribe({ onEvent: insights.onEvent, timings: true })
+    if (print) {
+      const console = yield* Console.Console
+      yield* Effect.addFinalizer(() => Effect.sync(() => console.log(Insights.render(insights.report()))))
+    }
+    return insights
+  })
 
 /** The backend in context, or threads. */
 const currentBackend: Effect.Effect<Backend> = Effect.map(
@@ -368,14 +392,6 @@ const checkOneEffect = (group: Group<Any, unknown>, entry: Options["entry"]): Ef
     return duplicate === undefined ? Effect.void : Effect.fail(new PoolError({ reason: duplicate }))
   })
 
-const clientOf = <Tasks extends Any, Actors extends { readonly name: string }>(
-  group: Group<Tasks, Actors>
-): Effect.Effect<PoolClient, never, Runner<Tasks["name"] | Actors["name"]>> => {
-  const name = [...Object.keys(group.tasks), ...Object.keys(group.actors)][0]
-  if (name === undefined) return Effect.die(new Error("WorkerPool: the group is empty"))
-  return runnerKey(name) as unknown as Effect.Effect<PoolClient, never, Runner<Tasks["name"] | Actors["name"]>>
-}
-
 const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
 const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 
@@ -399,6 +415,7 @@ const OptionsSchema = Schema.Struct({
   ])),
   maxTasksPerWorker: Schema.optional(PositiveInt),
   recycleAboveHeapMb: Schema.optional(PositiveInt),
+  insights: Schema.optional(Schema.Union([Schema.Boolean, Schema.Struct({ print: Schema.optional(Schema.Boolean) })])),
   resourceLimits: Schema.optional(Schema.Struct({
     // V8 aborts the whole process for an old generation under 3 MB.
     maxOldGenerationSizeMb: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 4, maximum: 1_048_576 }))),

@@ -43,10 +43,15 @@ export type PoolEvent =
   // Workers
   /** A worker is being started: one of the first `size`, or a `replacement`. */
   | { readonly _tag: "WorkerStarting"; readonly at: number; readonly workerId: number; readonly replacement: boolean }
-  /** It built its per-worker Layer and takes work. */
-  | { readonly _tag: "WorkerReady"; readonly at: number; readonly workerId: number }
+  /**
+   * It built its per-worker Layer and takes work. `initStartedAt`: when it had loaded its entry
+   * and began building that Layer (the worker's clock), when the worker reported it.
+   */
+  | { readonly _tag: "WorkerReady"; readonly at: number; readonly workerId: number; readonly initStartedAt?: number | undefined }
   /** Its entry or Layer failed, or it did not get ready in time; it is terminated. */
   | { readonly _tag: "WorkerInitFailed"; readonly at: number; readonly workerId: number; readonly message: string }
+  /** The pool asked it to shut down (the pool is closing): its exit hooks run. */
+  | { readonly _tag: "WorkerStopping"; readonly at: number; readonly workerId: number }
   /** It is gone; the tasks it held were settled or re-queued just before. */
   | {
     readonly _tag: "WorkerExited"
@@ -56,7 +61,10 @@ export type PoolEvent =
     readonly message: string
   }
   // Tasks
-  /** A caller handed the pool `count` tasks, to be sent up to `chunkSize` to a message. */
+  /**
+   * A caller handed the pool `count` tasks, to be sent up to `chunkSize` to a message. `payloads`
+   * are their encoded (wire) forms, the pool's own array: read them, never keep or change them.
+   */
   | {
     readonly _tag: "Submitted"
     readonly at: number
@@ -64,6 +72,7 @@ export type PoolEvent =
     readonly taskName: string
     readonly count: number
     readonly chunkSize: number
+    readonly payloads: ReadonlyArray<unknown>
   }
   /** The caller gave up on a submission (interrupted, or its map failed fast): its tasks are stopped. */
   | { readonly _tag: "Cancelled"; readonly at: number; readonly submission: number }

@@ -9,6 +9,10 @@
  * workers in child processes (`ProcessBackend`) instead of threads.
  * `…+heapcheck` — with `recycleAboveHeapMb` set far above what the workers use: each worker reads
  * its heap whenever it sends answers, and never reaches the threshold (what the check costs).
+ * `effect-parallel/map+insights` — the pool built with `insights` (collected, not printed);
+ * `+metrics` — `Observe.metrics` registered (a registry of its own); `+tracing` — each `map` runs
+ * in a span (the default tracer), so every task carries the trace context and its worker span
+ * comes back; `+all` — the three at once.
  *
  * `setup` resolves once the pool layer is built, i.e. every worker has loaded its entry, so the
  * reported first-result time is the time from a ready pool to the first answer. Calls run with
@@ -19,28 +23,29 @@ import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { ProcessBackend, Task, ThreadBackend, WorkerPool } from "../../../src/index.ts"
+import { Observe, ProcessBackend, Task, ThreadBackend, WorkerPool } from "../../../src/index.ts"
 import { Add, OverheadTasks } from "./effect-parallel.tasks.ts"
 import type { AddInput, OverheadHandle, OverheadVariant } from "./variant.ts"
 
 const entry = new URL("./effect-parallel.worker.ts", import.meta.url)
 
 type Backend = "threads" | "processes"
+type Observed = "no" | "listener" | "stream" | "insights" | "metrics" | "tracing" | "all"
 
-const start = async (
-  workers: number,
-  observed: "no" | "listener" | "stream",
-  backend: Backend,
-  options: Partial<WorkerPool.Options>
-) => {
+const start = async (workers: number, observed: Observed, backend: Backend, options: Partial<WorkerPool.Options>) => {
   const scope = Scope.makeUnsafe()
+  const insights = observed === "insights" || observed === "all"
   const context = await Effect.runPromise(
     Layer.buildWithScope(
-      WorkerPool.layer(OverheadTasks, { entry, size: workers, ...options }).pipe(
-        Layer.provide(backend === "processes" ? ProcessBackend.layer : ThreadBackend.layer)
-      ),
+      WorkerPool.layer(OverheadTasks, {
+        entry,
+        size: workers,
+        insights: insights ? { print: false } : undefined,
+        ...options
+      }).pipe(Layer.provide(backend === "processes" ? ProcessBackend.layer : ThreadBackend.layer)),
       scope
     )
   )
@@ -55,29 +60,35 @@ const start = async (
       yield* Effect.forkIn(Stream.runForEachArray(events, (batch) => Effect.sync(() => void (counted += batch.length))), scope)
     }).pipe(Scope.provide(scope)))
   }
+  if (observed === "metrics" || observed === "all") {
+    await runPromise(
+      Observe.metrics(OverheadTasks).pipe(Scope.provide(scope), Effect.provideService(Metric.MetricRegistry, new Map()))
+    )
+  }
   void counted
-  return { scope, runPromise }
+  return { scope, runPromise, traced: observed === "tracing" || observed === "all" }
 }
 
 const variant = (
   name: string,
   config: string,
   batch: "map" | "run",
-  observed: "no" | "listener" | "stream" = "no",
+  observed: Observed = "no",
   backend: Backend = "threads",
   options: Partial<WorkerPool.Options> = {}
 ): OverheadVariant => ({
   name,
   config,
   setup: async (workers): Promise<OverheadHandle> => {
-    const { scope, runPromise } = await start(workers, observed, backend, options)
+    const { scope, runPromise, traced } = await start(workers, observed, backend, options)
+    const span = traced ? Effect.withSpan("batch") : <A, E, R>(effect: Effect.Effect<A, E, R>) => effect
     return {
       runBatch: (inputs: ReadonlyArray<AddInput>) =>
-        runPromise(
+        runPromise(span(
           batch === "map"
             ? Task.map(Add, inputs)
             : Effect.forEach(inputs, (input) => Task.run(Add, input), { concurrency: "unbounded" })
-        ),
+        )),
       roundTrip: (input) => runPromise(Task.run(Add, input)),
       close: () => Effect.runPromise(Scope.close(scope, Exit.void))
     }
@@ -98,5 +109,9 @@ export const variants: ReadonlyArray<OverheadVariant> = [
   }),
   variant("effect-parallel/run+heapcheck", "concurrent single runs, workers read their heap as they answer", "run", "no", "threads", {
     recycleAboveHeapMb: 4_096
-  })
+  }),
+  variant("effect-parallel/map+insights", "Task.map on a pool built with insights (collected, not printed)", "map", "insights"),
+  variant("effect-parallel/map+metrics", "Task.map with Observe.metrics registered", "map", "metrics"),
+  variant("effect-parallel/map+tracing", "Task.map in a span: trace context to every task, worker spans back", "map", "tracing"),
+  variant("effect-parallel/map+all", "Task.map with insights, metrics and tracing at once", "map", "all")
 ]

@@ -64,3 +64,12 @@ export const provideTasks = <Tasks extends Any, Actors extends { readonly name: 
   }
   return context
 }
+
+/** The client of the pool serving `group`, from context. */
+export const clientOf = <Tasks extends Any, Actors extends { readonly name: string }>(
+  group: Group<Tasks, Actors>
+): Effect.Effect<PoolClient, never, Runner<Tasks["name"] | Actors["name"]>> => {
+  const name = [...Object.keys(group.tasks), ...Object.keys(group.actors)][0]
+  if (name === undefined) return Effect.die(new Error("WorkerPool: the group is empty"))
+  return runnerKey(name) as unknown as Effect.Effect<PoolClient, never, Runner<Tasks["name"] | Actors["name"]>>
+}

@@ -88,6 +88,12 @@ export interface Connection {
    * those never started. Backends that cannot share memory leave it out.
    */
   readonly tasksTaken?: (() => number) | undefined
+  /**
+   * How long the worker's event loop has been idle and active since it started, in milliseconds
+   * (`worker.performance.eventLoopUtilization()`), read from the caller's thread; undefined
+   * before it runs or after it ended. Backends whose workers share the caller's loop leave it out.
+   */
+  readonly eventLoop?: (() => { readonly idle: number; readonly active: number } | undefined) | undefined
 }
 
 export interface WorkerEvents {

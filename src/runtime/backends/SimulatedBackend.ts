@@ -34,7 +34,18 @@ import * as Layer from "effect/Layer"
 import type { Fault } from "../../core/Fault.ts"
 import type { OutcomeName, PoolEvent } from "../../core/PoolEvent.ts"
 import type { WorkerEntry } from "../../core/Worker.ts"
-import { type FromWorker, Op, type Outcome, outcomeName, Result, ResultTimed, Run, type ToWorker, type WorkerExit } from "../protocol/protocol.ts"
+import {
+  type FromWorker,
+  Op,
+  type Outcome,
+  outcomeName,
+  Result,
+  ResultTimed,
+  Run,
+  runStride,
+  type ToWorker,
+  type WorkerExit
+} from "../protocol/protocol.ts"
 import { WorkerRuntime } from "../worker/WorkerRuntime.ts"
 import { type Backend, type Capabilities, cloneMessage, type Connection, type PoolSpec, type Spawner, type Timers, type WorkerEvents } from "./Backend.ts"
 import { loadEntry } from "./entry.ts"
@@ -286,10 +297,12 @@ const simulatePool = (state: WorldState, entry: WorkerEntry, spec: PoolSpec): Sp
     const copy = cloneMessage(message, transfer) as unknown as Array<unknown>
     switch (message[0]) {
       case Op.Run:
-      case Op.RunTimed: {
+      case Op.RunTimed:
+      case Op.RunTraced:
+      case Op.RunTimedTraced: {
         // The trace's `Dispatch` comes from the pool's `Dispatched` event, right after this send.
         const sent = { remaining: 0 }
-        for (let at_ = 1; at_ < copy.length; at_ += Run.stride) {
+        for (let at_ = 1; at_ < copy.length; at_ += runStride(message[0])) {
           const id = copy[at_ + Run.id] as number
           worker.unanswered.set(id, sent)
           sent.remaining++

@@ -91,6 +91,15 @@ const spawnThread = (entry: string, spec: PoolSpec, workerId: number, events: Wo
       void worker.terminate()
     },
     tasksTaken: () => Atomics.load(tasksTaken, 0),
+    eventLoop: () => {
+      if (!live.has(worker)) return undefined
+      try {
+        return worker.performance.eventLoopUtilization()
+      } catch {
+        // Not running yet.
+        return undefined
+      }
+    },
     poll: replyWaitMillis > 0
       ? () => {
         const until = performance.now() + replyWaitMillis

@@ -64,10 +64,10 @@ export const makeHandle = <A extends Any>(
     },
     poolKey: () => poolKey ?? (fixed === undefined ? "" : transportKeys.get(fixed) ?? ""),
     call: (method, payload?: unknown) => send(method, (task, transport, target) =>
-      one(task, payload, 0, (encoded, settle, transfers) => ({
+      one(task, payload, 0, (encoded, settle, transfers, trace) => ({
         submission: -1,
         cancel: transport.call(id, task, encoded[0], (outcome, value, workerId, callId) =>
-          settle(0, outcome, value, workerId, 1, callId ?? -1), transfers?.[0])
+          settle(0, outcome, value, workerId, 1, callId ?? -1), transfers?.[0], trace)
       }), target)),
     tell: (method, payload?: unknown) =>
       send(method, (task, transport, target, context) =>

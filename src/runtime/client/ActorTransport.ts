@@ -8,6 +8,14 @@ import type { Any as ActorAny } from "../../core/Actor.ts"
 import type { Any as TaskAny } from "../../core/Task.ts"
 import type { Outcome } from "../protocol/protocol.ts"
 
+/** A traced call: its context for the wire, and where the workers' spans for it go. */
+export interface CallTrace {
+  /** `protocol.traceWire` of the caller's span. */
+  readonly wire: string
+  /** `count` spans (protocol `SpanField` layout) from `fields[at]` on, made by `workerId` for task or call `taskId`. */
+  readonly receive: (fields: ReadonlyArray<unknown>, at: number, count: number, workerId: number, taskId: number) => void
+}
+
 /** Receives a call's (or a spawn's) outcome once; `callId` names the call in the pool's events (-1: unknown here). */
 export type Reply = (outcome: Outcome, value: unknown, workerId: number, callId?: number) => void
 
@@ -28,7 +36,8 @@ export interface ActorTransport {
     method: TaskAny,
     payload: unknown,
     reply: Reply,
-    transfer?: ReadonlyArray<ArrayBuffer>
+    transfer?: ReadonlyArray<ArrayBuffer>,
+    trace?: CallTrace | undefined
   ) => () => Promise<void>
   readonly stop: (actorId: number) => Promise<void>
 }

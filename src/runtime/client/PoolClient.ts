@@ -10,7 +10,7 @@ import * as Context from "effect/Context"
 import type { Runner } from "../../core/Task.ts"
 import type { PoolEvents, PoolStats } from "../../core/PoolEvent.ts"
 import type { Outcome } from "../protocol/protocol.ts"
-import type { ActorTransport } from "./ActorTransport.ts"
+import type { ActorTransport, CallTrace } from "./ActorTransport.ts"
 
 /**
  * Receives the outcomes of a submission, one call per task, in completion order: the task's
@@ -43,7 +43,11 @@ export interface Submission {
    */
   readonly transfers?: ReadonlyArray<ReadonlyArray<ArrayBuffer> | undefined> | undefined
   readonly settle: Settle
+  /** The caller's trace context, when the call runs in a span (absent otherwise: nothing is sent). */
+  readonly trace?: CallTrace | undefined
 }
+
+export type { CallTrace } from "./ActorTransport.ts"
 
 /** The caller-side handle of a pool. */
 export interface PoolClient {
@@ -54,6 +58,10 @@ export interface PoolClient {
   /** What the pool does, for observers. */
   readonly events: PoolEvents
   readonly stats: () => PoolStats
+  /** Ready workers' ids, for observers that start after the pool. */
+  readonly readyWorkers?: (() => ReadonlyArray<number>) | undefined
+  /** Each worker's event-loop times (ms), for observers, on backends that report them. */
+  readonly eventLoops?: (() => ReadonlyArray<{ readonly workerId: number; readonly idle: number; readonly active: number }>) | undefined
 }
 
 /** A submitted batch: its number in the pool's events, and `cancel`, which resolves when its tasks have stopped in the workers. */

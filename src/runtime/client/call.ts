@@ -2,14 +2,20 @@
  * The one call path, in the caller's thread, for tasks and actor calls alike: encode the payload
  * with its Schema → hold the shared memory it carries → hand it to a route (a pool's queue, an
  * actor's mailbox) → on its settle, let the memory go → decode the outcome → the caller's typed
- * Exit. A hook added here (trace context, timing, metrics) covers every kind of call.
+ * Exit. A hook added here (trace context, timing, metrics) covers every kind of call: a call made
+ * in a span carries its trace context to the worker (`CallTrace`), and the spans the worker made
+ * come back into the caller's tracer; a call outside any span carries nothing.
  *
  * `one` runs a single call (`Task.run`, an actor method); `many` a batch (`Task.map`,
  * `mapUnordered`, a stream chunk), in input or completion order, failing fast.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Context from "effect/Context"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Tracer from "effect/Tracer"
 import { ActorError, Unavailable } from "../../core/ActorError.ts"
 import type * as Task from "../../core/Task.ts"
 import {
@@ -25,7 +31,16 @@ import {
 } from "../../core/TaskError.ts"
 import { hold } from "../memory/Arena.ts"
 import { type Codec, codecOf } from "../protocol/codec.ts"
-import { Outcome, type PayloadIssue, type RemoteError, type WorkerExit } from "../protocol/protocol.ts"
+import {
+  Outcome,
+  type PayloadIssue,
+  type RemoteError,
+  SpanField,
+  type SpanKind,
+  traceWire,
+  type WorkerExit
+} from "../protocol/protocol.ts"
+import type { CallTrace } from "./ActorTransport.ts"
 import type { Settle, Ticket } from "./PoolClient.ts"
 
 export interface CallOptions {
@@ -47,7 +62,8 @@ export interface ActorTarget {
 export type Route = (
   encoded: ReadonlyArray<unknown>,
   settle: Settle,
-  transfers: ReadonlyArray<ReadonlyArray<ArrayBuffer> | undefined> | undefined
+  transfers: ReadonlyArray<ReadonlyArray<ArrayBuffer> | undefined> | undefined,
+  trace: CallTrace | undefined
 ) => Ticket
 
 /** The failures of a call besides the task's declared error. */
@@ -64,13 +80,15 @@ export const one = <T extends Task.Any>(
   const call = prepare(task, payload)
   if (call instanceof TaskError) return Effect.fail(call)
   const { codec, held } = call
-  return Effect.callback<Task.Success<T>, Task.Error<T> | CallFailure>((resume) => {
-    const ticket = route([call.encoded], (_index, outcome, value, workerId, attempts, taskId) => {
-      held?.release()
-      resume(exitOf(task, codec, call.payload, timeoutMillis, outcome, value, workerId, attempts, taskId, actor))
-    }, call.transfers)
-    return held === undefined ? Effect.promise(ticket.cancel) : Effect.promise(() => ticket.cancel().then(held.release))
-  })
+  return Effect.withFiber((fiber) =>
+    Effect.callback<Task.Success<T>, Task.Error<T> | CallFailure>((resume) => {
+      const ticket = route([call.encoded], (_index, outcome, value, workerId, attempts, taskId) => {
+        held?.release()
+        resume(exitOf(task, codec, call.payload, timeoutMillis, outcome, value, workerId, attempts, taskId, actor))
+      }, call.transfers, callTrace(fiber))
+      return held === undefined ? Effect.promise(ticket.cancel) : Effect.promise(() => ticket.cancel().then(held.release))
+    })
+  )
 }
 
 /**
@@ -98,7 +116,7 @@ export const tell = <T extends Task.Any>(
     if (Exit.isSuccess(exit)) return
     if (routing) refused = exit as Exit.Exit<never, CallFailure>
     else report(exit as Exit.Exit<never, unknown>)
-  }, call.transfers)
+  }, call.transfers, undefined)
   routing = false
   return refused ?? Effect.void
 }
@@ -175,7 +193,7 @@ export const many = <T extends Task.Any>(
   const held = codec.sharedPayload ? hold(encoded) : undefined
   if (held !== undefined && held._tag !== "Held") return Effect.fail(rejected(task, payloads[held.index], held.issue))
   const release = held === undefined ? undefined : held.release
-  return Effect.callback<Array<Task.Success<T>>, Task.Error<T> | CallFailure>((resume) => {
+  return Effect.withFiber((fiber) => Effect.callback<Array<Task.Success<T>>, Task.Error<T> | CallFailure>((resume) => {
     const results = new Array<Task.Success<T>>(count)
     let settled = 0
     let done = false
@@ -211,7 +229,7 @@ export const many = <T extends Task.Any>(
         release?.()
         resume(Exit.succeed(results))
       }
-    }, transfers)
+    }, transfers, callTrace(fiber))
     submitted = ticket
     if (failedEarly !== undefined) failWith(ticket, failedEarly)
     else if (!done) options.onSubmitted?.(ticket)
@@ -219,8 +237,72 @@ export const many = <T extends Task.Any>(
       stop()
       return release === undefined ? ticket.cancel() : ticket.cancel().then(release)
     })
-  })
+  }))
 }
+
+/**
+ * The trace context of a call made in a span: its span as the parent of the handler's, and the
+ * replay of the worker's spans into the caller's tracer. Undefined outside any span (or with
+ * propagation disabled): then nothing is sent.
+ */
+const callTrace = (fiber: Fiber.Fiber<unknown, unknown>): CallTrace | undefined => {
+  const parent = Context.getOrUndefined(fiber.context, Tracer.ParentSpan)
+  if (parent === undefined || fiber.getRef(Tracer.DisablePropagation)) return undefined
+  const tracer = fiber.getRef(Tracer.Tracer)
+  return {
+    wire: traceWire(parent.traceId, parent.spanId, parent.sampled),
+    receive: (fields, at, count, workerId, taskId) => replaySpans(tracer, parent, fields, at, count, workerId, taskId)
+  }
+}
+
+/**
+ * Re-creates a worker's spans in the caller's tracer, parents first: a span whose parent was the
+ * caller's span (the handler's) hangs under `parent`, the others under their re-created parent.
+ */
+const replaySpans = (
+  tracer: Tracer.Tracer,
+  parent: Tracer.AnySpan,
+  fields: ReadonlyArray<unknown>,
+  at: number,
+  count: number,
+  workerId: number,
+  taskId: number
+): void => {
+  const parentOption = Option.some(parent)
+  // By the worker's span id: where each span is, and once re-created, the span.
+  const offsets = new Map<string, number>()
+  for (let i = 0; i < count; i++) offsets.set(fields[at + i * SpanField.stride + SpanField.spanId] as string, at + i * SpanField.stride)
+  const made = new Map<string, Tracer.Span>()
+  const make = (offset: number): Tracer.Span => {
+    const spanId = fields[offset + SpanField.spanId] as string
+    const existing = made.get(spanId)
+    if (existing !== undefined) return existing
+    const up = offsets.get(fields[offset + SpanField.parentId] as string)
+    const span = tracer.span({
+      name: fields[offset + SpanField.name] as string,
+      parent: up === undefined ? parentOption : Option.some(make(up)),
+      annotations: Context.empty(),
+      links: [],
+      startTime: nanos(fields[offset + SpanField.start] as number),
+      kind: fields[offset + SpanField.kind] as SpanKind,
+      root: false,
+      sampled: parent.sampled
+    })
+    if (up === undefined) {
+      span.attribute("effect_parallel.task_id", taskId)
+      span.attribute("effect_parallel.worker_id", workerId)
+    }
+    const attributes = fields[offset + SpanField.attributes] as Record<string, unknown> | undefined
+    if (attributes !== undefined) for (const key in attributes) span.attribute(key, attributes[key])
+    made.set(spanId, span)
+    const failure = fields[offset + SpanField.failure] as string | undefined
+    span.end(nanos(fields[offset + SpanField.end] as number), failure === undefined ? Exit.void : Exit.die(new Error(failure)))
+    return span
+  }
+  for (let i = 0; i < count; i++) make(at + i * SpanField.stride)
+}
+
+const nanos = (millis: number): bigint => BigInt(Math.round(millis * 1_000_000))
 
 /** Turns a worker's (or the pool's) report into the caller's typed Exit. */
 export const exitOf = <T extends Task.Any>(

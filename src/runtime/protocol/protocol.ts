@@ -6,7 +6,8 @@
  * trip); tasks travel as runs of fields after the opcode, not as objects.
  *
  * Start-up:
- *   worker → pool  `[Ready]` once its entry is loaded and its per-worker Layer is built, or
+ *   worker → pool  `[Ready, initStartedAt?]` once its entry is loaded and its per-worker Layer is
+ *                  built (`initStartedAt`: when it began building that Layer, pool-clock ms), or
  *                  `[InitFailed, remoteError, reason?]` (the pool then terminates it); `reason`, an
  *                  encoded `PoolErrorReason`, when the worker knows why in the pool's terms (its
  *                  entry's definitions use another copy of effect: `DuplicateEffect`). A worker
@@ -25,6 +26,14 @@
  *   pool → worker  `[RunTimed, …]`: the same, while an observer wants timings; answered with
  *                  `[ResultsTimed, id, outcome, value, startedAt, endedAt, …]` (the worker's clock
  *                  in pool-clock milliseconds: `performance.timeOrigin + performance.now()`).
+ *   pool → worker  `[RunTraced, …]`, `[RunTimedTraced, …]`: the same with a sixth field per task,
+ *                  its caller's trace context (`traceWire`: `traceId/spanId/sampled`, or undefined
+ *                  for an untraced task in the message). Sent only by a pool that was ever given a
+ *                  traced call: untraced programs never pay the field. The handler runs in a span
+ *                  whose parent is the caller's; the spans a traced task's handler made come back
+ *                  before its result as `[Spans, id, count, …spans]` (`count` spans of `SpanField`
+ *                  layout each, after each task id), and the pool replays them
+ *                  into the caller's tracer (one trace from caller to worker and back).
  *   Each worker also counts, in memory it shares with the pool, the tasks it has taken off its
  *   queue (run, rejected or skipped): no message per task, and after a crash the pool knows
  *   which of the tasks it sent never started (see the Dispatcher's rule 7).
@@ -62,12 +71,17 @@
  *                  the actor takes one message at a time in arrival order (a method declared
  *                  concurrent starts at once). Answered `[Replies, callId, outcome, value, …]`.
  *                  `[Cancel, callId]` interrupts a queued or running call like a task.
+ *                  `[CallTraced, callId, actorId, method, payload, trace]`: the same, from a caller
+ *                  in a span (`traceWire`): the method runs in a span under it, and its spans come
+ *                  back as `[Spans, callId, count, …]` before its reply.
  *   pool → worker  `[Stop, actorId]`: interrupt its calls, close its scope (its finalizers run),
  *                  answer `[Stopped, actorId]`. Shutdown stops every actor before the worker's Layer.
- *   worker → pool  `[Ask, askId, actorId, taskName, payload]`: a handler calls an actor through a
+ *   worker → pool  `[Ask, askId, actorId, taskName, payload, trace?]`: a handler calls an actor through a
  *                  handle it received (`taskName` is the method's, `<Actor>.<method>`: actor names
  *                  may hold dots); the pool routes it like a caller's call and answers
- *                  `[Answer, askId, outcome, value]`. Ask ids are unique per worker.
+ *                  `[Answer, askId, outcome, value]`. Ask ids are unique per worker. `trace`, only
+ *                  when the handler asked in a span: the call is traced, and its spans reach the
+ *                  asking worker as `[Spans, askId, count, …]` before the answer.
  * An actor whose worker dies fails its calls in flight (`Lost`); the pool may rebuild it from its
  * constructor arguments on another worker (its restart policy), never while it still runs.
  */
@@ -95,7 +109,11 @@ export const Op = {
   Answer: 15,
   RunTimed: 16,
   ResultsTimed: 17,
-  Heap: 18
+  Heap: 18,
+  RunTraced: 19,
+  RunTimedTraced: 20,
+  Spans: 21,
+  CallTraced: 22
 } as const
 
 /** How a task ended, as reported by a worker, or as the pool decided. */
@@ -174,6 +192,56 @@ export const pushRun = (fields: Array<unknown>, id: number, taskName: string, pa
   fields.push(id, taskName, payload, timeoutMillis)
 }
 
+/** The layout of a `RunTraced` or `RunTimedTraced` message: a `Run` layout plus the caller's trace context. */
+export const RunTraced = { stride: 5, id: 0, taskName: 1, payload: 2, timeoutMillis: 3, trace: 4 } as const
+
+export const pushRunTraced = (
+  fields: Array<unknown>,
+  id: number,
+  taskName: string,
+  payload: unknown,
+  timeoutMillis: number,
+  trace: string | undefined
+): void => {
+  fields.push(id, taskName, payload, timeoutMillis, trace)
+}
+
+/** A `Run*` message's stride, by its opcode. */
+export const runStride = (op: number): number => op === Op.RunTraced || op === Op.RunTimedTraced ? RunTraced.stride : Run.stride
+
+/** A caller's trace context on the wire: `traceId/spanId/1` (sampled) or `…/0`. */
+export const traceWire = (traceId: string, spanId: string, sampled: boolean): string =>
+  `${traceId}/${spanId}/${sampled ? 1 : 0}`
+
+export const parseTraceWire = (wire: string): { readonly traceId: string; readonly spanId: string; readonly sampled: boolean } => {
+  const [traceId = "", spanId = "", sampled] = wire.split("/")
+  return { traceId, spanId, sampled: sampled === "1" }
+}
+
+/**
+ * The layout of one span a worker made for a traced task, ended, in a `Spans` message: `start` and
+ * `end` in milliseconds on the pool's clock; `attributes` an object or undefined; `failure`
+ * undefined when it succeeded, else what failed it. Flat, like every message: a task of a `map`
+ * costs one span, and objects per span cost more to clone.
+ */
+export const SpanField = { stride: 8, name: 0, spanId: 1, parentId: 2, kind: 3, start: 4, end: 5, attributes: 6, failure: 7 } as const
+
+export type SpanKind = "internal" | "server" | "client" | "producer" | "consumer"
+
+export const pushSpan = (
+  fields: Array<unknown>,
+  name: string,
+  spanId: string,
+  parentId: string,
+  kind: SpanKind,
+  start: number,
+  end: number,
+  attributes: Record<string, unknown> | undefined,
+  failure: string | undefined
+): void => {
+  fields.push(name, spanId, parentId, kind, start, end, attributes, failure)
+}
+
 /** The layout of a `Results` or `Replies` message: after the opcode, `stride` fields per outcome. */
 export const Result = { stride: 3, id: 0, outcome: 1, value: 2 } as const
 
@@ -185,24 +253,27 @@ export const pushResult = (fields: Array<unknown>, id: number, outcome: Outcome,
 export const ResultTimed = { stride: 5, id: 0, outcome: 1, value: 2, startedAt: 3, endedAt: 4 } as const
 
 export type ToWorker =
-  | readonly [typeof Op.Run | typeof Op.RunTimed, ...Array<unknown>]
+  | readonly [typeof Op.Run | typeof Op.RunTimed | typeof Op.RunTraced | typeof Op.RunTimedTraced, ...Array<unknown>]
   | readonly [typeof Op.Cancel, ...Array<number>]
   | readonly [typeof Op.Shutdown, number]
   | readonly [typeof Op.Spawn, actorId: number, actorName: string, init: unknown]
   | readonly [typeof Op.Call, callId: number, actorId: number, method: string, payload: unknown]
+  | readonly [typeof Op.CallTraced, callId: number, actorId: number, method: string, payload: unknown, trace: string]
+  | readonly [typeof Op.Spans, ...Array<unknown>]
   | readonly [typeof Op.Stop, actorId: number]
   | readonly [typeof Op.Answer, askId: number, outcome: Outcome, value: unknown]
 
 export type FromWorker =
-  | readonly [typeof Op.Ready]
+  | readonly [typeof Op.Ready, initStartedAt?: number]
   | readonly [typeof Op.InitFailed, RemoteError, reason?: typeof PoolErrorReason.Encoded]
   | readonly [typeof Op.Results | typeof Op.ResultsTimed, ...Array<unknown>]
   | readonly [typeof Op.Started, number]
+  | readonly [typeof Op.Spans, ...Array<unknown>]
   | readonly [typeof Op.Closed]
   | readonly [typeof Op.Spawned, actorId: number, outcome: Outcome, value: unknown]
   | readonly [typeof Op.Replies, ...Array<unknown>]
   | readonly [typeof Op.Stopped, actorId: number]
-  | readonly [typeof Op.Ask, askId: number, actorId: number, taskName: string, payload: unknown]
+  | readonly [typeof Op.Ask, askId: number, actorId: number, taskName: string, payload: unknown, trace?: string]
   | readonly [typeof Op.Heap, usedBytes: number]
 
 export const toRemoteError = (error: unknown): RemoteError => {

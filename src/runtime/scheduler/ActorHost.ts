@@ -19,11 +19,20 @@
  */
 import type { Any as ActorAny } from "../../core/Actor.ts"
 import type { Any as TaskAny } from "../../core/Task.ts"
-import type { ActorTransport as Transport, Reply } from "../client/ActorTransport.ts"
+import type { ActorTransport as Transport, CallTrace, Reply } from "../client/ActorTransport.ts"
 import type { Timers } from "../backends/Backend.ts"
 import type { EventHub } from "../observe/EventHub.ts"
 import { cloneIssue } from "../protocol/codec.ts"
-import { type FromWorker, Op, Outcome, outcomeName, type RemoteError, Result, type WorkerExit } from "../protocol/protocol.ts"
+import {
+  type FromWorker,
+  Op,
+  Outcome,
+  outcomeName,
+  type RemoteError,
+  Result,
+  SpanField,
+  type WorkerExit
+} from "../protocol/protocol.ts"
 import type { Dispatcher, WorkerListener } from "./Dispatcher.ts"
 
 type State = "placing" | "starting" | "running" | "backoff" | "stopping" | "stopped" | "dead"
@@ -39,6 +48,8 @@ interface Call {
   cancelled: boolean
   /** Resolves a pending cancel once the call is answered or lost. */
   onDone: (() => void) | undefined
+  /** Its caller's trace context, when the call was made in a span. */
+  readonly trace: CallTrace | undefined
 }
 
 interface ActorRecord {
@@ -118,8 +129,9 @@ export class ActorHost implements Transport, WorkerListener {
     method: TaskAny,
     payload: unknown,
     reply: Reply,
-    transfer?: ReadonlyArray<ArrayBuffer>
-  ): () => Promise<void> => this.makeCall(actorId, method.name, payload, reply, -1, transfer)
+    transfer?: ReadonlyArray<ArrayBuffer>,
+    trace?: CallTrace
+  ): () => Promise<void> => this.makeCall(actorId, method.name, payload, reply, -1, transfer, trace)
 
   readonly stop = (actorId: number): Promise<void> => {
     const record = this.records.get(actorId)
@@ -181,8 +193,12 @@ export class ActorHost implements Transport, WorkerListener {
         return
       }
       case Op.Ask:
-        return this.ask(workerId, message[1], message[2], message[3], message[4])
+        return this.ask(workerId, message[1], message[2], message[3], message[4], message[5])
     }
+  }
+
+  onSpans(workerId: number, callId: number, fields: ReadonlyArray<unknown>, at: number, count: number): void {
+    this.calls.get(callId)?.trace?.receive(fields, at, count, workerId, callId)
   }
 
   onReady(): void {
@@ -319,7 +335,13 @@ export class ActorHost implements Transport, WorkerListener {
     this.calls.set(call.id, call)
     let sent: boolean
     try {
-      sent = this.dispatcher.sendTo(record.workerId, [Op.Call, call.id, record.id, call.method, call.payload], call.transfer)
+      sent = this.dispatcher.sendTo(
+        record.workerId,
+        call.trace === undefined
+          ? [Op.Call, call.id, record.id, call.method, call.payload]
+          : [Op.CallTraced, call.id, record.id, call.method, call.payload, call.trace.wire],
+        call.transfer
+      )
     } catch (error) {
       // Rule 6: nothing reached the worker, and only this call fails.
       return this.finish(call, Outcome.PayloadInvalid, cloneIssue(call.payload, error), -1)
@@ -375,10 +397,17 @@ export class ActorHost implements Transport, WorkerListener {
   }
 
   /** A worker's handler calls an actor through a handle it received (routed here, not to user code). */
-  private ask(workerId: number, askId: number, actorId: number, taskName: string, payload: unknown): void {
+  private ask(workerId: number, askId: number, actorId: number, taskName: string, payload: unknown, wire: string | undefined): void {
+    // A traced ask: the call's spans go on to the asking worker, which replays them under its handler's span.
+    const trace: CallTrace | undefined = wire === undefined ? undefined : {
+      wire,
+      receive: (fields, at, count) => {
+        this.dispatcher.sendTo(workerId, [Op.Spans, askId, count, ...fields.slice(at, at + count * SpanField.stride)])
+      }
+    }
     this.makeCall(actorId, taskName, payload, (outcome, value) => {
       this.dispatcher.sendTo(workerId, [Op.Answer, askId, outcome, value])
-    }, workerId)
+    }, workerId, undefined, trace)
   }
 
   /** A call from the caller (`from` -1) or asked by a worker; `taskName` is the method's task name. */
@@ -388,7 +417,8 @@ export class ActorHost implements Transport, WorkerListener {
     payload: unknown,
     replyTo: Reply,
     from: number,
-    transfer?: ReadonlyArray<ArrayBuffer>
+    transfer?: ReadonlyArray<ArrayBuffer>,
+    trace?: CallTrace
   ): () => Promise<void> {
     const id = this.dispatcher.nextId()
     const record = this.records.get(actorId)
@@ -417,7 +447,7 @@ export class ActorHost implements Transport, WorkerListener {
         stack: ""
       } satisfies RemoteError)
     }
-    const call: Call = { id, record, method, payload, transfer, reply, cancelled: false, onDone: undefined }
+    const call: Call = { id, record, method, payload, transfer, reply, cancelled: false, onDone: undefined, trace }
     if (record.state === "running") this.send(call)
     else record.waiting.push(call)
     return () => this.cancel(call)

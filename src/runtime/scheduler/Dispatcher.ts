@@ -80,6 +80,8 @@ import {
   Outcome,
   outcomeName,
   pushRun,
+  pushRunTraced,
+  SpanField,
   Result,
   ResultTimed,
   type ToWorker,
@@ -175,6 +177,8 @@ export interface WorkerListener {
   readonly pendingCalls: () => number
   /** Whether an actor lives (or is being built) on the worker: it is not recycled then (rule 11). */
   readonly hostsActors: (workerId: number) => boolean
+  /** Spans a traced actor call made (`callId`), before its reply. */
+  readonly onSpans: (workerId: number, callId: number, fields: ReadonlyArray<unknown>, at: number, count: number) => void
 }
 
 export interface DispatcherStats extends PoolStats {
@@ -227,6 +231,8 @@ export class Dispatcher implements PoolClient {
   private replyWaitQueued = false
   private replyWaits = 0
   private replyWaitsAnswered = 0
+  /** A traced call was submitted once: from then on messages carry trace contexts (protocol `RunTraced`). */
+  private traced = false
   /** The pool's actor host, when its group has actors. */
   actors: ActorTransport | undefined = undefined
 
@@ -278,9 +284,11 @@ export class Dispatcher implements PoolClient {
         submission: pending.id,
         taskName: submission.taskName,
         count,
-        chunkSize: submission.coalesce ? 1 : submission.chunkSize
+        chunkSize: submission.coalesce ? 1 : submission.chunkSize,
+        payloads: submission.payloads
       })
     }
+    if (submission.trace !== undefined) this.traced = true
     const ticket: Ticket = { submission: pending.id, cancel: () => this.cancel(pending) }
     if (this.closed || this.broken !== undefined) {
       const reason = this.broken ?? "the pool is closed"
@@ -371,6 +379,16 @@ export class Dispatcher implements PoolClient {
     })
   }
 
+  /** Each live worker's event-loop times, for backends that report them (observers read it, never the scheduler). */
+  eventLoops(): Array<{ readonly workerId: number; readonly idle: number; readonly active: number }> {
+    const loops: Array<{ readonly workerId: number; readonly idle: number; readonly active: number }> = []
+    for (const slot of this.slots) {
+      const loop = slot.state === "dead" ? undefined : slot.connection.eventLoop?.()
+      if (loop !== undefined) loops.push({ workerId: slot.id, idle: loop.idle, active: loop.active })
+    }
+    return loops
+  }
+
   get isClosed(): boolean {
     return this.closed
   }
@@ -453,13 +471,17 @@ export class Dispatcher implements PoolClient {
         return this.settleResults(slot, message, ResultTimed.stride)
       case Op.Started:
         return this.armBackstop(slot, message[1] as number)
+      case Op.Spans:
+        return this.receiveSpans(slot, message)
       case Op.Ready: {
         if (slot.state !== "starting") return
         this.timers.clear(slot.timer)
         slot.state = "ready"
         this.respawnFailures = 0
         const events = this.events
-        if (events.active) events.emit({ _tag: "WorkerReady", at: events.now(), workerId: slot.id })
+        if (events.active) {
+          events.emit({ _tag: "WorkerReady", at: events.now(), workerId: slot.id, initStartedAt: message[1] })
+        }
         this.onStarted?.()
         this.pump()
         return this.listener?.onReady(slot.id)
@@ -627,6 +649,7 @@ export class Dispatcher implements PoolClient {
     this.timers.clear(slot.timer)
     if (starting) return slot.connection.terminate()
     slot.connection.send([Op.Shutdown, this.options.exitTimeoutMillis])
+    if (this.events.active) this.events.emit({ _tag: "WorkerStopping", at: this.events.now(), workerId: slot.id })
     const timer = this.timers.set(this.options.shutdownTimeoutMillis, () => {
       if (slot.state !== "dead") slot.connection.terminate()
     })
@@ -772,7 +795,10 @@ export class Dispatcher implements PoolClient {
 
   private dispatch(slot: Slot, take: number): void {
     const timed = this.events.timings
-    const fields: Array<unknown> = [timed ? Op.RunTimed : Op.Run]
+    const traced = this.traced
+    const fields: Array<unknown> = [
+      traced ? (timed ? Op.RunTimedTraced : Op.RunTraced) : (timed ? Op.RunTimed : Op.Run)
+    ]
     const message: Message = { remaining: 0, transfer: undefined }
     const entries: Array<InFlight> = []
     // Rules 7 and 9: a task back from a dead worker or an unsendable message goes first, alone.
@@ -837,7 +863,11 @@ export class Dispatcher implements PoolClient {
   ): void {
     const taskId = this.nextTaskId++
     const { submission } = pending
-    pushRun(fields, taskId, submission.taskName, submission.payloads[index], submission.timeoutMillis)
+    if (this.traced) {
+      pushRunTraced(fields, taskId, submission.taskName, submission.payloads[index], submission.timeoutMillis, submission.trace?.wire)
+    } else {
+      pushRun(fields, taskId, submission.taskName, submission.payloads[index], submission.timeoutMillis)
+    }
     const moved = submission.transfers?.[index]
     if (moved !== undefined) {
       // Rule 10. A buffer in two tasks' lists makes the message unsendable (rule 9): sent alone,
@@ -962,6 +992,18 @@ export class Dispatcher implements PoolClient {
       })
     }
     pending.submission.settle(index, outcome, value, workerId, attempts, taskId)
+  }
+
+  /** A traced task's spans come just before its result: its caller replays them. */
+  private receiveSpans(slot: Slot, fields: ReadonlyArray<unknown>): void {
+    for (let at = 1; at + 1 < fields.length;) {
+      const id = fields[at] as number
+      const count = fields[at + 1] as number
+      const entry = slot.inFlight.get(id)
+      if (entry === undefined) this.listener?.onSpans(slot.id, id, fields, at + 2, count)
+      else if (!entry.pending.cancelled) entry.pending.submission.trace?.receive(fields, at + 2, count, slot.id, id)
+      at += 2 + count * SpanField.stride
+    }
   }
 
   private armBackstop(slot: Slot, id: number): void {

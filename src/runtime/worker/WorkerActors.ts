@@ -18,10 +18,10 @@ import type * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import type { Any as ActorAny } from "../../core/Actor.ts"
 import type { WorkerEntry } from "../../core/Worker.ts"
-import type { ActorTransport as Transport, Reply } from "../client/ActorTransport.ts"
+import type { CallTrace, ActorTransport as Transport, Reply } from "../client/ActorTransport.ts"
 import { cloneIssue, type Codec, codecOf } from "../protocol/codec.ts"
-import { type FromWorker, Op, Outcome } from "../protocol/protocol.ts"
-import { invoke, outcomeOf, unknownHandler } from "./handler.ts"
+import { type FromWorker, Op, Outcome, SpanField } from "../protocol/protocol.ts"
+import { invoke, outcomeOf, type SpanBuffer, traced, unknownHandler } from "./handler.ts"
 
 type RunFork = <A, E>(effect: Effect.Effect<A, E, any>) => Fiber.Fiber<A, E>
 
@@ -31,6 +31,8 @@ interface Call {
   readonly payload: unknown
   cancelled: boolean
   fiber: Fiber.Fiber<unknown, unknown> | undefined
+  /** Its caller's trace context (`CallTraced`). */
+  readonly trace: string | undefined
 }
 
 interface Instance {
@@ -65,6 +67,8 @@ export class WorkerActors {
   private readonly actors = new Map<number, Instance>()
   private readonly calls = new Map<number, { readonly instance: Instance; readonly call: Call }>()
   private readonly asks = new Map<number, Reply>()
+  /** Traced asks: where the spans of the call they made go (replayed under the asking handler's span). */
+  private readonly askTraces = new Map<number, CallTrace>()
   private nextAskId = 0
 
   constructor(
@@ -86,20 +90,27 @@ export class WorkerActors {
     spawn: () => {
       throw new Error("actors are spawned by the caller, not from inside a worker")
     },
-    call: (actorId, method, payload, reply) => {
+    call: (actorId, method, payload, reply, _transfer, trace) => {
       const askId = this.nextAskId++
       this.asks.set(askId, reply)
+      if (trace !== undefined) this.askTraces.set(askId, trace)
       try {
-        this.post([Op.Ask, askId, actorId, method.name, payload])
+        this.post(
+          trace === undefined
+            ? [Op.Ask, askId, actorId, method.name, payload]
+            : [Op.Ask, askId, actorId, method.name, payload, trace.wire]
+        )
       } catch (error) {
         // Rule 4: nothing left this worker; only this call fails, typed, and the handler decides.
         this.asks.delete(askId)
+        this.askTraces.delete(askId)
         reply(Outcome.PayloadInvalid, cloneIssue(payload, error), -1)
         return () => Promise.resolve()
       }
       // The pool delivers the call at most once; a caller that gives up just stops listening.
       return () => {
         this.asks.delete(askId)
+        this.askTraces.delete(askId)
         return Promise.resolve()
       }
     },
@@ -110,7 +121,17 @@ export class WorkerActors {
     const reply = this.asks.get(askId)
     if (reply === undefined) return
     this.asks.delete(askId)
+    this.askTraces.delete(askId)
     reply(outcome, value, -1)
+  }
+
+  /** Spans of traced asks' calls (`[Spans, askId, count, …]`), before their answers. */
+  spans(fields: ReadonlyArray<unknown>): void {
+    for (let at = 1; at + 1 < fields.length;) {
+      const count = fields[at + 1] as number
+      this.askTraces.get(fields[at] as number)?.receive(fields, at + 2, count, -1, fields[at] as number)
+      at += 2 + count * SpanField.stride
+    }
   }
 
   spawn(actorId: number, actorName: string, init: unknown): void {
@@ -153,12 +174,12 @@ export class WorkerActors {
     })
   }
 
-  call(callId: number, actorId: number, method: string, payload: unknown): void {
+  call(callId: number, actorId: number, method: string, payload: unknown, trace?: string): void {
     const instance = this.actors.get(actorId)
     if (instance === undefined || instance.stopping !== undefined) {
       return this.reply(callId, Outcome.Unavailable, "Stopped")
     }
-    const call: Call = { id: callId, method, payload, cancelled: false, fiber: undefined }
+    const call: Call = { id: callId, method, payload, cancelled: false, fiber: undefined, trace }
     this.calls.set(callId, { instance, call })
     if (instance.handlers !== undefined && instance.actor.concurrent.has(method)) return this.start(instance, call)
     instance.mailbox.push(call)
@@ -234,10 +255,20 @@ export class WorkerActors {
     const invocation = invoke(codec, handler, call.payload, () => this.hooks.onCall?.(instance.id, call.id))
     if (invocation._tag === "Answer") return this.settle(instance, call, invocation.outcome, invocation.value)
     instance.running.add(call)
-    if (invocation._tag === "Exit") return this.complete(instance, call, codec, invocation.exit)
-    const fiber = this.runFork()(invocation.effect)
+    if (invocation._tag === "Exit" && call.trace === undefined) return this.complete(instance, call, codec, invocation.exit)
+    let effect = invocation._tag === "Exit" ? invocation.exit : invocation.effect
+    let spans: SpanBuffer | undefined
+    if (call.trace !== undefined) {
+      spans = { fields: [], count: 0 }
+      effect = traced(effect, call.trace, `${instance.actor.name}.${call.method}`, spans)
+    }
+    const fiber = this.runFork()(effect)
     call.fiber = fiber
-    fiber.addObserver((exit) => this.complete(instance, call, codec, exit))
+    fiber.addObserver((exit) => {
+      // Before the reply: the pool routes them by the call, which the reply ends.
+      if (spans !== undefined && spans.count > 0) this.post([Op.Spans, call.id, spans.count, ...spans.fields] as unknown as FromWorker)
+      this.complete(instance, call, codec, exit)
+    })
   }
 
   private complete(instance: Instance, call: Call, codec: Codec, exit: Exit.Exit<unknown, unknown>): void {

@@ -39,8 +39,19 @@ import type { Any } from "../../core/Task.ts"
 import { type WorkerEntry, WorkerInfo } from "../../core/Worker.ts"
 import { WorkerTransport } from "../client/ActorTransport.ts"
 import { type Codec, codecOf } from "../protocol/codec.ts"
-import { type FromWorker, Op, Outcome, pushResult, Result, ResultTimed, Run, type ToWorker } from "../protocol/protocol.ts"
-import { causeToRemote, invoke, outcomeOf, unknownHandler } from "./handler.ts"
+import {
+  type FromWorker,
+  Op,
+  Outcome,
+  pushResult,
+  Result,
+  ResultTimed,
+  Run,
+  RunTraced,
+  runStride,
+  type ToWorker
+} from "../protocol/protocol.ts"
+import { causeToRemote, invoke, outcomeOf, recordHandlerSpan, type SpanBuffer, traced, unknownHandler } from "./handler.ts"
 import { type ActorHooks, WorkerActors } from "./WorkerActors.ts"
 
 /** Results are sent when this many are waiting… */
@@ -56,10 +67,14 @@ interface Item {
   readonly timeoutMillis: number
   /** Its answer reports when its handler ran (`RunTimed`). */
   readonly timed: boolean
+  /** Its caller's trace context (`RunTraced`), when the caller was traced. */
+  readonly trace: string | undefined
   cancelled: boolean
   /** When its handler started: on `now` (timeouts), and on the pool's clock (timings). */
   startedAt: number
   startedClock: number
+  /** When its handler ended, when that was read already (a traced task's span). */
+  endedClock: number
 }
 
 const TimedOut = Symbol.for("effect-parallel/WorkerRuntime/TimedOut")
@@ -117,6 +132,8 @@ export class WorkerRuntime {
   /** Rule 5. */
   private resultTransfers: AnswerTransfers = undefined
   private timedTransfers: AnswerTransfers = undefined
+  /** Spans of traced tasks, sent before their results (`[Spans, id, records, …]`). */
+  private spans: Array<unknown> = [Op.Spans]
   private unsentCount = 0
   /** Rule 4: an unsent answer is of a task with a timeout. */
   private unsentTimed = false
@@ -142,6 +159,7 @@ export class WorkerRuntime {
 
   /** Builds the per-worker Layer, then reports `Ready` or `InitFailed`. */
   async start(): Promise<void> {
+    const initStartedAt = this.clock()
     const scope = Scope.makeUnsafe()
     this.scope = scope
     const info = Context.make(WorkerInfo, { id: this.workerId })
@@ -159,14 +177,16 @@ export class WorkerRuntime {
     // Handlers reach actors whose handles they received through this worker's pool.
     const transport = Context.make(WorkerTransport, this.actors.transport)
     this.runFork = Effect.runForkWith(Context.merge(Context.merge(this.services, exit.value), transport))
-    this.post([Op.Ready])
+    this.post([Op.Ready, initStartedAt])
   }
 
   receive(message: ToWorker): void {
     switch (message[0]) {
       case Op.Run:
+      case Op.RunTraced:
         return this.enqueue(message, false)
       case Op.RunTimed:
+      case Op.RunTimedTraced:
         return this.enqueue(message, true)
       case Op.Cancel:
         return this.cancel([Op.Cancel, ...this.actors.cancel(message.slice(1) as Array<number>)])
@@ -177,6 +197,10 @@ export class WorkerRuntime {
         return this.actors.spawn(message[1], message[2], message[3])
       case Op.Call:
         return this.actors.call(message[1], message[2], message[3], message[4])
+      case Op.CallTraced:
+        return this.actors.call(message[1], message[2], message[3], message[4], message[5])
+      case Op.Spans:
+        return this.actors.spans(message)
       case Op.Stop:
         return void this.actors.stop(message[1])
       case Op.Answer:
@@ -209,15 +233,17 @@ export class WorkerRuntime {
   }
 
   private enqueue(fields: ReadonlyArray<unknown>, timed: boolean): void {
+    const stride = runStride(fields[0] as number)
+    const hasTrace = stride === RunTraced.stride
     if (this.closing) {
-      for (let at = 1; at < fields.length; at += Run.stride) {
+      for (let at = 1; at < fields.length; at += stride) {
         this.take()
         this.push(fields[at + Run.id] as number, Outcome.Interrupted, undefined, undefined)
       }
       return this.flush()
     }
     const tasks = this.entry.group.tasks
-    for (let at = 1; at < fields.length; at += Run.stride) {
+    for (let at = 1; at < fields.length; at += stride) {
       const taskName = fields[at + Run.taskName] as string
       this.queue.push({
         id: fields[at + Run.id] as number,
@@ -226,9 +252,11 @@ export class WorkerRuntime {
         payload: fields[at + Run.payload],
         timeoutMillis: fields[at + Run.timeoutMillis] as number,
         timed,
+        trace: hasTrace ? fields[at + RunTraced.trace] as string | undefined : undefined,
         cancelled: false,
         startedAt: 0,
-        startedClock: 0
+        startedClock: 0,
+        endedClock: 0
       })
     }
     if (this.running === undefined) this.drain()
@@ -307,19 +335,25 @@ export class WorkerRuntime {
       return this.answer(item, unknownHandler("Task", item.taskName, "this worker"))
     }
     const codec = codecOf(task)
-    // No closure per task unless something watches starts: this is the worker's hot path.
-    const invocation = invoke(
-      codec,
-      handler,
-      item.payload,
-      this.onStart === undefined && !item.timed ? undefined : () => {
-        this.onStart?.(item.id)
-        if (item.timed) item.startedClock = this.clock()
-      }
-    )
+    // Timings and spans start before the payload's decode (a closure per task to read the clock
+    // after it cost more than the decode): no closure unless the host watches starts.
+    if (item.timed || item.trace !== undefined) item.startedClock = this.clock()
+    const invocation = invoke(codec, handler, item.payload, this.onStart === undefined ? undefined : () => this.onStart!(item.id))
     if (invocation._tag === "Answer") return this.answer(item, invocation)
-    if (item.timeoutMillis === 0 && invocation._tag === "Exit") return this.finish(item, codec, invocation.exit)
+    if (item.timeoutMillis === 0 && invocation._tag === "Exit") {
+      if (item.trace !== undefined) {
+        // No fiber, no span of its own: its span is recorded by hand (`endedClock` is reused for the timing).
+        item.endedClock = this.clock()
+        recordHandlerSpan(this.spanBuffer(item.id), item.trace, item.taskName, item.startedClock, item.endedClock, invocation.exit)
+      }
+      return this.finish(item, codec, invocation.exit)
+    }
     let effect = invocation._tag === "Exit" ? invocation.exit : invocation.effect
+    let spans: SpanBuffer | undefined
+    if (item.trace !== undefined) {
+      spans = { fields: [], count: 0 }
+      effect = traced(effect, item.trace, item.taskName, spans)
+    }
     if (item.timeoutMillis > 0) {
       item.startedAt = this.now()
       this.post([Op.Started, item.id])
@@ -330,13 +364,29 @@ export class WorkerRuntime {
     }
     const fiber = this.runFork!(effect)
     const exit = fiber.pollUnsafe()
-    if (exit !== undefined) return this.finish(item, codec, exit)
+    if (exit !== undefined) {
+      if (spans !== undefined) this.pushSpans(item.id, spans)
+      return this.finish(item, codec, exit)
+    }
     this.running = { item, fiber }
     fiber.addObserver((exit) => {
       this.running = undefined
+      if (spans !== undefined) this.pushSpans(item.id, spans)
       this.finish(item, codec, exit)
       this.drain()
     })
+  }
+
+  /** A task's spans go out before its result (`[Spans, id, count, …]`). */
+  private pushSpans(id: number, spans: SpanBuffer): void {
+    this.spans.push(id, spans.count)
+    for (const field of spans.fields) this.spans.push(field)
+  }
+
+  /** Where the next task's one span goes: straight into the message (its count set to 1 here). */
+  private spanBuffer(id: number): SpanBuffer {
+    this.spans.push(id, 1)
+    return { fields: this.spans, count: 0 }
   }
 
   private answer(item: Item, answer: { readonly outcome: Outcome; readonly value: unknown }): void {
@@ -368,7 +418,7 @@ export class WorkerRuntime {
       }
       pushResult(this.timedResults, id, outcome, value)
       const started = item.startedClock === 0 ? this.clock() : item.startedClock
-      this.timedResults.push(started, this.clock())
+      this.timedResults.push(started, item.endedClock === 0 ? this.clock() : item.endedClock)
     } else {
       if (transfer !== undefined || this.resultTransfers !== undefined) {
         this.resultTransfers = withTransfer(this.resultTransfers, (this.results.length - 1) / Result.stride, transfer)
@@ -387,6 +437,12 @@ export class WorkerRuntime {
   flush(): void {
     this.unsentCount = 0
     this.unsentTimed = false
+    // Before the results: the pool routes spans by the task, which its result settles.
+    if (this.spans.length > 1) {
+      const spans = this.spans
+      this.spans = [Op.Spans]
+      this.post(spans as unknown as FromWorker)
+    }
     if (this.results.length > 1) {
       const results = this.results
       const transfers = this.resultTransfers

@@ -2,13 +2,15 @@
  * The one path a worker calls user code by — a task's handler, an actor's method, an actor's
  * constructor: decode the payload with its Schema, announce the start, call the handler (a throw
  * is a defect), and report how it ended as an outcome the pool understands. A hook added here
- * (trace context, timing) covers tasks and actors alike.
+ * (trace context, timing) covers tasks and actors alike: `traced` runs a handler in a span whose
+ * parent is its caller's.
  */
 import * as Cause from "effect/Cause"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Tracer from "effect/Tracer"
 import type { Codec } from "../protocol/codec.ts"
-import { Outcome, type PayloadIssue, type RemoteError, toRemoteError } from "../protocol/protocol.ts"
+import { Outcome, parseTraceWire, type PayloadIssue, pushSpan, type RemoteError, toRemoteError } from "../protocol/protocol.ts"
 
 /** An outcome for the pool, without running anything. */
 export interface Answer {
@@ -95,3 +97,82 @@ export const causeToRemote = (cause: Cause.Cause<unknown>): RemoteError => {
   if (error._tag === "Some") return toRemoteError(error.value)
   return { name: "Interrupted", message: "interrupted", stack: Cause.pretty(cause) }
 }
+
+/** The spans a traced task made, in the `Spans` layout (`protocol.SpanField`). */
+export interface SpanBuffer {
+  readonly fields: Array<unknown>
+  count: number
+}
+
+/**
+ * Runs a handler's effect in a span named `name` whose parent is the caller's span (`wire`, from
+ * the task's message), with a tracer that records every span ended under it — the handler's own
+ * and any its code makes — into `spans`, for the pool to replay into the caller's tracer.
+ */
+export const traced = (
+  effect: Effect.Effect<unknown, unknown, any>,
+  wire: string,
+  name: string,
+  spans: SpanBuffer
+): Effect.Effect<unknown, unknown, any> =>
+  effect.pipe(
+    Effect.withSpan(name, { parent: Tracer.externalSpan(parseWire(wire)), kind: "server" }),
+    Effect.provideService(Tracer.Tracer, recordingTracer(spans))
+  )
+
+/**
+ * The span of a handler that answered without a fiber (it returned an Exit, so it could make no
+ * span of its own): recorded by hand from its start and end, on the pool's clock.
+ */
+export const recordHandlerSpan = (
+  spans: SpanBuffer,
+  wire: string,
+  name: string,
+  start: number,
+  end: number,
+  exit: Exit.Exit<unknown, unknown>
+): void => {
+  pushSpan(spans.fields, name, nextSpanId(), parseWire(wire).spanId, "server", start, end, undefined, failureOf(exit))
+  spans.count++
+}
+
+/** Ids unique per worker without a random draw per span: a random prefix and a counter. */
+const spanIdPrefix = Math.floor(Math.random() * 0xffffffff).toString(16).padStart(8, "0")
+let spanCount = 0
+const nextSpanId = () => spanIdPrefix + (spanCount++ >>> 0).toString(16).padStart(8, "0")
+
+/** The tasks of a message share their caller's context: parse each distinct one once. */
+let lastWire = ""
+let lastParsed = parseTraceWire("//0")
+const parseWire = (wire: string) => {
+  if (wire !== lastWire) {
+    lastWire = wire
+    lastParsed = parseTraceWire(wire)
+  }
+  return lastParsed
+}
+
+const recordingTracer = (spans: SpanBuffer): Tracer.Tracer =>
+  Tracer.make({
+    span(options) {
+      const span = new Tracer.NativeSpan(options)
+      const end = span.end
+      span.end = (endTime, exit) => {
+        end.call(span, endTime, exit)
+        const attributes: Record<string, unknown> = {}
+        // Only values a structured clone surely carries.
+        for (const [key, value] of span.attributes) {
+          attributes[key] = value === null || ["string", "number", "boolean", "bigint"].includes(typeof value) ? value : String(value)
+        }
+        const parent = span.parent._tag === "Some" ? span.parent.value.spanId : ""
+        pushSpan(spans.fields, span.name, span.spanId, parent, span.kind, millis(span.startTime), millis(endTime), attributes, failureOf(exit))
+        spans.count++
+      }
+      return span
+    }
+  })
+
+const millis = (nanos: bigint): number => Number(nanos) / 1_000_000
+
+const failureOf = (exit: Exit.Exit<unknown, unknown>): string | undefined =>
+  Exit.isSuccess(exit) ? undefined : causeToRemote(exit.cause).message

@@ -1,0 +1,285 @@
+/**
+ * Seeing inside a pool: insights, metrics, a timeline and a live page, each a subscriber of the
+ * pool's events (`WorkerPool.observe`'s synchronous listener: no fiber, no queue).
+ *
+ * Contains `insights` (a report of a pool built with `insights`), `printInsights`; `metrics` and
+ * `metricsLayer` (the pool's Effect Metrics), `serveMetrics` (`/metrics` in Prometheus text);
+ * `timeline` (a Chrome trace / Perfetto file of a run); `dashboard` and `dashboardLayer` (a live
+ * page).
+ *
+ * Unobserved, a pool makes no events and pays nothing; each observer here pays for what it
+ * keeps (README "Observing a pool" has the measured costs).
+ */
+import type * as Cause from "effect/Cause"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as HttpRouter from "effect/http/HttpRouter"
+import type { ServeError } from "effect/http/HttpServerError"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Layer from "effect/Layer"
+import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
+import type * as Scope from "effect/Scope"
+import { InvalidOptions, PoolError } from "../core/PoolError.ts"
+import type { Any, Group, Runner } from "../core/Task.ts"
+import { CurrentArena } from "../runtime/memory/Arena.ts"
+import { DashboardState, page } from "../runtime/observe/Dashboard.ts"
+import * as Insights from "../runtime/observe/Insights.ts"
+import { PoolMetrics } from "../runtime/observe/Metrics.ts"
+import { Timeline, type TraceFile } from "../runtime/observe/Timeline.ts"
+import { writeFileSync } from "node:fs"
+import { clientOf } from "./internal/pool.ts"
+
+export type { Percentiles } from "../runtime/observe/Histogram.ts"
+export type { FailureView, MapView, Snapshot as DashboardSnapshot, WorkerView } from "../runtime/observe/Dashboard.ts"
+export type { TraceEvent, TraceFile } from "../runtime/observe/Timeline.ts"
+export type { Report as InsightsReport, SlowTask, WorkerInsight } from "../runtime/observe/Insights.ts"
+
+/**
+ * The insights of the pool serving `group` so far: per worker and in total, start-up, init,
+ * waiting, working and exit time (milliseconds; they add up to each worker's wall time), tasks
+ * run, run-time and queue-wait percentiles, outcomes, the 5 slowest tasks with a bounded rendering
+ * of their input, and a warning with its likely cause when workers worked under 80% of the time.
+ *
+ * **When to use**: to see why a pool is slower than it should be; `insights: true` on the pool
+ * prints the same report when the pool closes.
+ *
+ * **Gotchas**: fails with `PoolError` / `InvalidOptions` (path `insights`) when the pool was built
+ * without `insights`: a collector started later would miss the workers' start.
+ */
+export const insights = <Tasks extends Any, Actors extends { readonly name: string }>(
+  group: Group<Tasks, Actors>
+): Effect.Effect<Insights.Report, PoolError, Runner<Tasks["name"] | Actors["name"]>> =>
+  Effect.flatMap(clientOf(group), (client) => {
+    const collector = Insights.attachedTo(client)
+    return collector === undefined
+      ? Effect.fail(
+        new PoolError({
+          reason: new InvalidOptions({
+            path: ["insights"],
+            message: "the pool was built without insights: build it with WorkerPool.layer(group, { insights: true, … })"
+          })
+        })
+      )
+      : Effect.sync(() => collector.report())
+  })
+
+/** Prints the insights of the pool serving `group` as a table (`Console.log`), on demand. */
+export const printInsights = <Tasks extends Any, Actors extends { readonly name: string }>(
+  group: Group<Tasks, Actors>
+): Effect.Effect<void, PoolError, Runner<Tasks["name"] | Actors["name"]>> =>
+  Effect.flatMap(insights(group), (report) => Console.log(Insights.render(report)))
+
+/** A report as the table `printInsights` prints. */
+export const renderInsights = (report: Insights.Report): string => Insights.render(report)
+
+// ---------------------------------------------------------------------------------------------
+// Metrics
+// ---------------------------------------------------------------------------------------------
+
+export interface MetricsOptions {
+  /** The `pool` attribute of every series. Default: the group's first task (or actor) name. */
+  readonly pool?: string | undefined
+}
+
+/**
+ * Registers the metrics of the pool serving `group` in the current `Metric.MetricRegistry` until
+ * the Scope closes: tasks by outcome (per task and worker), run-time and queue-wait histograms,
+ * queue depth, tasks in flight, busy workers, each worker thread's event-loop utilization, worker
+ * starts and exits, actor restarts, shared-array memory live and idle. Series names and attributes:
+ * `src/runtime/observe/Metrics.ts`.
+ *
+ * **When to use**: to export a pool's numbers with the rest of an application's Effect Metrics —
+ * `Metric.snapshot`, `PrometheusMetrics` (see `serveMetrics`), the OTLP exporter.
+ *
+ * **Details**: the pool's listener keeps plain numbers; each series is registered with
+ * `Metric.registerUnsafe` and read when exported, so no Effect runs per event. Run times are
+ * measured in the worker (handler timings are asked for while this is subscribed) and reach the
+ * caller's registry with each answer.
+ */
+export const metrics = <Tasks extends Any, Actors extends { readonly name: string }>(
+  group: Group<Tasks, Actors>,
+  options?: MetricsOptions
+): Effect.Effect<void, never, Runner<Tasks["name"] | Actors["name"]> | Scope.Scope> =>
+  Effect.gen(function*() {
+    const client = yield* clientOf(group)
+    const context = yield* Effect.context<never>()
+    const arena = yield* CurrentArena
+    const pool = options?.pool ?? [...Object.keys(group.tasks), ...Object.keys(group.actors)][0] ?? "pool"
+    yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const collector = new PoolMetrics(pool, {
+          size: client.size,
+          stats: () => client.stats(),
+          eventLoops: client.eventLoops === undefined ? undefined : () => client.eventLoops!(),
+          arena: () => arena.stats()
+        }, context)
+        const unsubscribe = client.events.subscribe({ onEvent: collector.onEvent, timings: true })
+        return () => {
+          unsubscribe()
+          collector.close()
+        }
+      }),
+      (close) => Effect.sync(close)
+    )
+  })
+
+/** `metrics` as a Layer: the pool's metrics are registered while the Layer lives. */
+export const metricsLayer = <Tasks extends Any, Actors extends { readonly name: string }>(
+  group: Group<Tasks, Actors>,
+  options?: MetricsOptions
+): Layer.Layer<never, never, Runner<Tasks["name"] | Actors["name"]>> => Layer.effectDiscard(metrics(group, options))
+
+export interface ServeOptions {
+  /** 0 picks a free port. */
+  readonly port: number
+  /** Default 127.0.0.1: loopback only. */
+  readonly host?: string | undefined
+}
+
+/**
+ * Serves every metric of the current `Metric.MetricRegistry` (a pool's, once `metrics` or
+ * `metricsLayer` registered them) at `path` (default `/metrics`) in Prometheus text, through
+ * Effect's `PrometheusMetrics`, until the Scope closes. Returns the server's URL.
+ *
+ * **Gotchas**: needs `@effect/platform-node` (an optional peer dependency), loaded only here.
+ */
+export const serveMetrics = (
+  options: ServeOptions & { readonly path?: `/${string}` | undefined }
+): Effect.Effect<string, ServeError, Scope.Scope> =>
+  Effect.flatMap(httpServe, (http) => http.serve(PrometheusMetrics.layerHttp({ path: options.path ?? "/metrics" }), options))
+
+/** The HTTP module, loaded on first use; a missing optional peer dependency says so. */
+const httpServe = Effect.orDie(Effect.tryPromise({
+  try: () => import("../runtime/observe/HttpServe.ts"),
+  catch: (error) =>
+    new Error(`serving a pool's pages needs @effect/platform-node (npm install @effect/platform-node): ${String(error)}`)
+}))
+
+// ---------------------------------------------------------------------------------------------
+// Timeline
+// ---------------------------------------------------------------------------------------------
+
+export interface TimelineOptions {
+  /** Events kept (the latest); older ones are dropped and counted. Default 1,000,000. */
+  readonly maxEvents?: number | undefined
+  /** Where to write the trace when the scope closes; omit to write only on demand. */
+  readonly path?: string | undefined
+}
+
+/** A recording of a pool's run. */
+export interface TimelineRecorder {
+  /** The Chrome trace of what was recorded so far. */
+  readonly trace: () => TraceFile
+  /** Events dropped so far because the ring was full. */
+  readonly dropped: () => number
+  /** Writes the trace as JSON to `path`; returns how many events it holds and how many were dropped. */
+  readonly write: (path: string) => Effect.Effect<{ readonly events: number; readonly dropped: number }, Cause.UnknownError>
+}
+
+/**
+ * Records the run of the pool serving `group` until the Scope closes, as a Chrome trace / Perfetto
+ * JSON file: a track for the caller and one per worker, a slice per task run (task name, id,
+ * attempt, outcome, queue wait in its args), flow arrows from submit to run, counters of tasks
+ * queued and in flight, worker start-up, init and exit; microsecond timestamps on one clock
+ * across threads. Open the file in https://ui.perfetto.dev or `chrome://tracing`.
+ *
+ * **Details**: the pool's events go to a ring buffer of `maxEvents`; when it is full the oldest
+ * are dropped, and the trace says how many (`otherData.droppedEvents` and an instant event at its
+ * start). With `path`, the trace is written there when the scope closes.
+ */
+export const timeline = <Tasks extends Any, Actors extends { readonly name: string }>(
+  group: Group<Tasks, Actors>,
+  options?: TimelineOptions
+): Effect.Effect<TimelineRecorder, PoolError, Runner<Tasks["name"] | Actors["name"]> | Scope.Scope> =>
+  Effect.gen(function*() {
+    const maxEvents = options?.maxEvents ?? 1_000_000
+    if (!Number.isInteger(maxEvents) || maxEvents < 1) {
+      return yield* Effect.fail(
+        new PoolError({ reason: new InvalidOptions({ path: ["maxEvents"], message: "a positive integer" }) })
+      )
+    }
+    const client = yield* clientOf(group)
+    const recording = new Timeline(maxEvents)
+    const write = (path: string) =>
+      // Synchronous: a one-off at the end of a run, and simulations cannot wait on the disk.
+      Effect.try(() => {
+        const trace = recording.trace()
+        writeFileSync(path, JSON.stringify(trace))
+        return { events: trace.traceEvents.length, dropped: recording.dropped }
+      })
+    yield* Effect.acquireRelease(
+      Effect.sync(() => client.events.subscribe({ onEvent: recording.onEvent, timings: true })),
+      (unsubscribe) =>
+        Effect.andThen(
+          Effect.sync(unsubscribe),
+          options?.path === undefined ? Effect.void : Effect.ignore(write(options.path))
+        )
+    )
+    return { trace: () => recording.trace(), dropped: () => recording.dropped, write }
+  })
+
+// ---------------------------------------------------------------------------------------------
+// Dashboard
+// ---------------------------------------------------------------------------------------------
+
+export interface DashboardOptions extends ServeOptions {
+  /** The page's title. Default: the group's first task (or actor) name. */
+  readonly title?: string | undefined
+}
+
+/**
+ * Serves a live page of the pool serving `group` on loopback until the Scope closes, and returns
+ * its URL: workers and their state (starting, idle, busy with which task, stopping, dead, and
+ * replacements), queue depth, tasks in flight, throughput over the last two minutes, progress of
+ * running maps, insights ratios, the slowest tasks and the last failures with their worker and
+ * input. The page polls `state` (JSON, the same data) every 500 ms.
+ *
+ * **Details**: per-worker time ratios and the slowest tasks come from the pool's insights when it
+ * was built with `insights`; otherwise from a collector started with the page (ratios then count
+ * from the page's start). Built with `effect/http`'s router on a Node server; `/metrics` is not
+ * served here (see `serveMetrics`).
+ *
+ * **Gotchas**: needs `@effect/platform-node` (an optional peer dependency), loaded only here.
+ */
+export const dashboard = <Tasks extends Any, Actors extends { readonly name: string }>(
+  group: Group<Tasks, Actors>,
+  options: DashboardOptions
+): Effect.Effect<string, ServeError, Runner<Tasks["name"] | Actors["name"]> | Scope.Scope> =>
+  Effect.gen(function*() {
+    const client = yield* clientOf(group)
+    const now = () => performance.timeOrigin + performance.now()
+    const ready = client.readyWorkers?.() ?? []
+    let insights = Insights.attachedTo(client)
+    if (insights === undefined) {
+      const own = new Insights.Insights(now)
+      const at = now()
+      for (const workerId of ready) {
+        own.onEvent({ _tag: "WorkerStarting", at, workerId, replacement: false })
+        own.onEvent({ _tag: "WorkerReady", at, workerId, initStartedAt: at })
+      }
+      yield* Effect.acquireRelease(
+        Effect.sync(() => client.events.subscribe({ onEvent: own.onEvent, timings: true })),
+        (unsubscribe) => Effect.sync(unsubscribe)
+      )
+      insights = own
+    }
+    const state = new DashboardState(now, () => client.stats(), insights, ready)
+    yield* Effect.acquireRelease(
+      Effect.sync(() => client.events.subscribe({ onEvent: state.onEvent })),
+      (unsubscribe) => Effect.sync(unsubscribe)
+    )
+    const html = page(options.title ?? [...Object.keys(group.tasks), ...Object.keys(group.actors)][0] ?? "pool")
+    const routes = Layer.mergeAll(
+      HttpRouter.add("GET", "/", HttpServerResponse.text(html, { contentType: "text/html; charset=utf-8" })),
+      HttpRouter.add("GET", "/state", Effect.sync(() => HttpServerResponse.jsonUnsafe(state.snapshot())))
+    )
+    const http = yield* httpServe
+    return yield* http.serve(routes, options)
+  })
+
+/** `dashboard` as a Layer: the page is served while the Layer lives; its URL is logged. */
+export const dashboardLayer = <Tasks extends Any, Actors extends { readonly name: string }>(
+  group: Group<Tasks, Actors>,
+  options: DashboardOptions
+): Layer.Layer<never, ServeError, Runner<Tasks["name"] | Actors["name"]>> =>
+  Layer.effectDiscard(Effect.flatMap(dashboard(group, options), (url) => Effect.logInfo(`effect-parallel dashboard: ${url}`)))

@@ -1,0 +1,42 @@
+/**
+ * Serving routes (`effect/http`'s `HttpRouter`) on a Node HTTP server for a Scope: the one place
+ * observers' pages (`/metrics`, the dashboard) get a socket.
+ *
+ * Loaded only by a program that serves something (`import()`), so that `@effect/platform-node`, an
+ * optional peer dependency, is needed only then.
+ */
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as HttpRouter from "effect/http/HttpRouter"
+import * as HttpServer from "effect/http/HttpServer"
+import type { ServeError } from "effect/http/HttpServerError"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import { createServer } from "node:http"
+
+export interface ServeOptions {
+  /** 0 picks a free port. */
+  readonly port: number
+  /** Default 127.0.0.1: loopback only. */
+  readonly host?: string | undefined
+}
+
+/**
+ * Starts a server with `routes` and returns its URL (`http://host:port`); the server closes with
+ * the Scope (open connections, such as server-sent event streams, are closed with it).
+ */
+export const serve = (
+  routes: Layer.Layer<never, never, HttpRouter.HttpRouter>,
+  options: ServeOptions
+): Effect.Effect<string, ServeError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const server = NodeHttpServer.layer(() => createServer(), {
+      port: options.port,
+      host: options.host ?? "127.0.0.1",
+      gracefulShutdownTimeout: "1 second"
+    })
+    const app = HttpRouter.serve(routes, { disableLogger: true, disableListenLog: true })
+    const context = yield* Layer.build(Layer.provideMerge(app, server))
+    return HttpServer.formatAddress(Context.get(context, HttpServer.HttpServer).address)
+  })

@@ -1,0 +1,312 @@
+/**
+ * Insights: how each worker of a pool spent its time (MPIRE's `enable_insights`, and more), as a
+ * subscriber of the pool's events with handler timings on.
+ *
+ * Contains the collector (`Insights`: `onEvent` is the listener), its `Report` model, and
+ * `render`, which prints a report as a table with an efficiency warning and a hint of the likely
+ * cause.
+ *
+ * A worker's wall time (from `WorkerStarting` to `WorkerExited`, or now) is split into start-up
+ * (thread and entry loading, until the worker began building its per-worker Layer), init (that
+ * Layer), working (its handlers ran: the sum of each task's `endedAt - startedAt`, measured in the
+ * worker), exit (from `WorkerStopping` to `WorkerExited`: exit hooks), and waiting (the rest, while
+ * ready: for work to arrive, and the per-task overhead between handlers). The parts add up to the
+ * wall time by construction; each is measured, not estimated, except waiting.
+ */
+import type { OutcomeName, PoolEvent, WorkerExitKind } from "../../core/PoolEvent.ts"
+import { renderInput } from "../../core/TaskError.ts"
+import { Histogram, type Percentiles } from "./Histogram.ts"
+
+/** How many slow tasks a report names. */
+const slowestKept = 5
+
+export interface WorkerInsight {
+  readonly workerId: number
+  readonly state: "starting" | "ready" | "stopping" | "exited"
+  readonly exit: WorkerExitKind | undefined
+  /** Milliseconds. */
+  readonly startup: number
+  readonly init: number
+  readonly waiting: number
+  readonly working: number
+  readonly exitTime: number
+  readonly wall: number
+  /** Tasks whose handler ran on it (timed answers: any outcome). */
+  readonly tasks: number
+}
+
+export interface SlowTask {
+  readonly taskName: string
+  readonly taskId: number
+  readonly workerId: number
+  readonly attempt: number
+  readonly millis: number
+  /** A bounded rendering of its (encoded) payload. */
+  readonly input: string
+}
+
+export interface Report {
+  readonly workers: ReadonlyArray<WorkerInsight>
+  /** The sums over every worker. */
+  readonly total: Omit<WorkerInsight, "workerId" | "state" | "exit">
+  /** Working time over wall time, over every worker (0–1). */
+  readonly efficiency: number
+  /** Handler run time, and queue wait (from submission to the handler's start), in milliseconds. */
+  readonly runTime: Percentiles
+  readonly queueWait: Percentiles
+  readonly outcomes: Readonly<Partial<Record<OutcomeName, number>>>
+  readonly slowest: ReadonlyArray<SlowTask>
+  /** Set when efficiency is under 80%: what is wrong, and the likely cure. */
+  readonly warning: string | undefined
+}
+
+interface WorkerRecord {
+  readonly workerId: number
+  readonly startingAt: number
+  initStartedAt: number | undefined
+  readyAt: number | undefined
+  stoppingAt: number | undefined
+  exitedAt: number | undefined
+  exit: WorkerExitKind | undefined
+  working: number
+  tasks: number
+}
+
+interface SubmissionRecord {
+  readonly at: number
+  readonly taskName: string
+  readonly payloads: ReadonlyArray<unknown>
+  remaining: number
+}
+
+export class Insights {
+  private readonly now: () => number
+  private readonly workers = new Map<number, WorkerRecord>()
+  private readonly submissions = new Map<number, SubmissionRecord>()
+  private readonly runTime = new Histogram()
+  private readonly queueWait = new Histogram()
+  private readonly outcomes: Partial<Record<OutcomeName, number>> = {}
+  /** The slowest tasks, slowest first; `slowFloor` is the last one's time once it is full. */
+  private slowest: Array<SlowTask> = []
+  private slowFloor = -1
+
+  /** `now`: the pool's clock, for workers still running when a report is made. */
+  constructor(now: () => number) {
+    this.now = now
+  }
+
+  readonly onEvent = (event: PoolEvent): void => {
+    switch (event._tag) {
+      case "Settled":
+        return this.settled(event)
+      case "Submitted":
+        this.submissions.set(event.submission, {
+          at: event.at,
+          taskName: event.taskName,
+          payloads: event.payloads,
+          remaining: event.count
+        })
+        return
+      case "Cancelled":
+        this.submissions.delete(event.submission)
+        return
+      case "WorkerStarting":
+        this.workers.set(event.workerId, {
+          workerId: event.workerId,
+          startingAt: event.at,
+          initStartedAt: undefined,
+          readyAt: undefined,
+          stoppingAt: undefined,
+          exitedAt: undefined,
+          exit: undefined,
+          working: 0,
+          tasks: 0
+        })
+        return
+      case "WorkerReady": {
+        const worker = this.workers.get(event.workerId)
+        if (worker === undefined) return
+        worker.readyAt = event.at
+        // Another thread's clock: kept within what the pool saw.
+        if (event.initStartedAt !== undefined) {
+          worker.initStartedAt = Math.min(event.at, Math.max(worker.startingAt, event.initStartedAt))
+        }
+        return
+      }
+      case "WorkerStopping": {
+        const worker = this.workers.get(event.workerId)
+        if (worker !== undefined) worker.stoppingAt = event.at
+        return
+      }
+      case "WorkerExited": {
+        const worker = this.workers.get(event.workerId)
+        if (worker === undefined) return
+        worker.exitedAt = event.at
+        worker.exit = event.exit
+        return
+      }
+    }
+  }
+
+  private settled(event: Extract<PoolEvent, { readonly _tag: "Settled" }>): void {
+    this.outcomes[event.outcome] = (this.outcomes[event.outcome] ?? 0) + 1
+    const submission = this.submissions.get(event.submission)
+    if (submission !== undefined && --submission.remaining === 0) this.submissions.delete(event.submission)
+    const { startedAt, endedAt } = event
+    if (startedAt === undefined || endedAt === undefined) return
+    const millis = endedAt - startedAt
+    const worker = this.workers.get(event.workerId)
+    if (worker !== undefined) {
+      worker.working += millis
+      worker.tasks++
+    }
+    this.runTime.record(millis)
+    if (submission !== undefined) this.queueWait.record(startedAt - submission.at)
+    if (millis > this.slowFloor) this.keepSlow(event, millis, submission)
+  }
+
+  private keepSlow(
+    event: Extract<PoolEvent, { readonly _tag: "Settled" }>,
+    millis: number,
+    submission: SubmissionRecord | undefined
+  ): void {
+    const slow: SlowTask = {
+      taskName: submission?.taskName ?? "?",
+      taskId: event.taskId,
+      workerId: event.workerId,
+      attempt: event.attempt,
+      millis,
+      // Rendered now, only for the few that make the list: the payloads are not kept.
+      input: submission === undefined ? "" : renderInput(submission.payloads[event.index])
+    }
+    const list = [...this.slowest, slow].sort((a, b) => b.millis - a.millis).slice(0, slowestKept)
+    this.slowest = list
+    this.slowFloor = list.length === slowestKept ? list[list.length - 1]!.millis : -1
+  }
+
+  report(): Report {
+    const now = this.now()
+    const workers: Array<WorkerInsight> = []
+    for (const record of this.workers.values()) workers.push(partsOf(record, now))
+    workers.sort((a, b) => a.workerId - b.workerId)
+    const sum = (pick: (w: WorkerInsight) => number) => workers.reduce((total, w) => total + pick(w), 0)
+    const total = {
+      startup: sum((w) => w.startup),
+      init: sum((w) => w.init),
+      waiting: sum((w) => w.waiting),
+      working: sum((w) => w.working),
+      exitTime: sum((w) => w.exitTime),
+      wall: sum((w) => w.wall),
+      tasks: sum((w) => w.tasks)
+    }
+    const efficiency = total.wall > 0 ? total.working / total.wall : 0
+    const runTime = this.runTime.percentiles()
+    return {
+      workers,
+      total,
+      efficiency,
+      runTime,
+      queueWait: this.queueWait.percentiles(),
+      outcomes: { ...this.outcomes },
+      slowest: this.slowest,
+      warning: total.wall > 0 && efficiency < 0.8 ? warningOf(total, efficiency, runTime, workers.length) : undefined
+    }
+  }
+}
+
+/** A worker's time, split (see the module's header); a part not reached yet is 0. */
+const partsOf = (w: WorkerRecord, now: number): WorkerInsight => {
+  const end = w.exitedAt ?? now
+  const initStart = w.initStartedAt ?? w.readyAt ?? end
+  const ready = w.readyAt ?? end
+  const stop = Math.min(end, w.stoppingAt ?? end)
+  const startup = initStart - w.startingAt
+  const init = ready - initStart
+  const exitTime = end - stop
+  // Working is measured in the worker; what remains of its ready time it waited.
+  const working = Math.min(w.working, Math.max(0, stop - ready))
+  return {
+    workerId: w.workerId,
+    state: w.exitedAt !== undefined ? "exited" : w.stoppingAt !== undefined ? "stopping" : w.readyAt !== undefined ? "ready" : "starting",
+    exit: w.exit,
+    startup,
+    init,
+    waiting: Math.max(0, stop - ready - working),
+    working,
+    exitTime,
+    wall: end - w.startingAt,
+    tasks: w.tasks
+  }
+}
+
+/** Which cause is likeliest, from the largest share of the time that was not work. */
+const warningOf = (
+  total: Report["total"],
+  efficiency: number,
+  runTime: Percentiles,
+  workers: number
+): string => {
+  const percent = (x: number) => `${Math.round((x / total.wall) * 100)}%`
+  const head = `workers were working ${Math.round(efficiency * 100)}% of their time (under 80%)`
+  const setup = total.startup + total.init + total.exitTime
+  if (setup >= total.waiting) {
+    return `${head}: start-up, init and exit took ${percent(setup)} — keep the pool alive across runs (build its Layer once, at the top of the program), or give it more work per start`
+  }
+  if (runTime.count > 0 && runTime.mean < 0.05) {
+    return `${head}: waiting took ${percent(total.waiting)} and tasks average ${(runTime.mean * 1000).toFixed(1)} µs — per-task overhead dominates: send them in batches (Task.map, a larger chunkSize) or make each task do more`
+  }
+  if (total.tasks < workers * 4) {
+    return `${head}: waiting took ${percent(total.waiting)} with ${total.tasks} tasks for ${workers} workers — too few inputs to keep every worker busy: fewer workers, or more, smaller tasks`
+  }
+  return `${head}: waiting took ${percent(total.waiting)} — workers waited for work: the caller submits too slowly (submit more at once: Task.map, Task.stream with more concurrency) or holds tasks back (maxQueued)`
+}
+
+/** A report as a table, with its warning; durations in milliseconds. */
+export const render = (report: Report, title = "effect-parallel insights"): string => {
+  const ms = (x: number) => x < 10 ? x.toFixed(2) : x < 1000 ? x.toFixed(1) : x.toFixed(0)
+  const pct = (x: number, of: number) => of > 0 ? `${((x / of) * 100).toFixed(1)}%` : "-"
+  const header = ["worker", "state", "start-up", "init", "waiting", "working", "exit", "wall ms", "tasks"]
+  const row = (name: string, state: string, w: Report["total"]) => [
+    name,
+    state,
+    `${ms(w.startup)} (${pct(w.startup, w.wall)})`,
+    `${ms(w.init)} (${pct(w.init, w.wall)})`,
+    `${ms(w.waiting)} (${pct(w.waiting, w.wall)})`,
+    `${ms(w.working)} (${pct(w.working, w.wall)})`,
+    `${ms(w.exitTime)} (${pct(w.exitTime, w.wall)})`,
+    ms(w.wall),
+    String(w.tasks)
+  ]
+  const rows = [
+    header,
+    ...report.workers.map((w) => row(String(w.workerId), w.exit === undefined ? w.state : `${w.state} (${w.exit})`, w)),
+    row("total", "", report.total)
+  ]
+  const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
+  const line = (r: ReadonlyArray<string>) => r.map((cell, i) => i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)).join("  ")
+  const lines = [`${title} (times in ms, share of each worker's wall time)`, ...rows.map(line)]
+  const time = (x: number) => x < 1 ? `${(x * 1000).toFixed(1)} µs` : `${ms(x)} ms`
+  const dist = (name: string, p: Percentiles) =>
+    `${name}: p50 ${time(p.p50)}  p90 ${time(p.p90)}  p99 ${time(p.p99)}  max ${time(p.max)}  mean ${time(p.mean)}  (${p.count} tasks)`
+  lines.push(dist("run time  ", report.runTime), dist("queue wait", report.queueWait))
+  const outcomes = Object.entries(report.outcomes).map(([name, n]) => `${name} ${n}`).join(", ")
+  if (outcomes !== "") lines.push(`outcomes: ${outcomes}`)
+  lines.push(`efficiency: ${(report.efficiency * 100).toFixed(1)}% of worker time spent working`)
+  if (report.slowest.length > 0) {
+    lines.push(`slowest ${report.slowest.length} tasks:`)
+    for (const slow of report.slowest) {
+      lines.push(
+        `  ${ms(slow.millis)} ms  ${slow.taskName} #${slow.taskId} on worker ${slow.workerId}${slow.attempt > 1 ? ` (attempt ${slow.attempt})` : ""}  input ${slow.input}`
+      )
+    }
+  }
+  if (report.warning !== undefined) lines.push(`WARNING ${report.warning}`)
+  return lines.join("\n")
+}
+
+/** The collectors of pools built with insights on, by pool (its client). */
+const attached = new WeakMap<object, Insights>()
+
+export const attach = (pool: object, insights: Insights): void => void attached.set(pool, insights)
+
+export const attachedTo = (pool: object): Insights | undefined => attached.get(pool)

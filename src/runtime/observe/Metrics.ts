@@ -1,0 +1,261 @@
+/**
+ * A pool's metrics as Effect Metrics: a subscriber of the pool's events that keeps plain numbers
+ * on the hot path and registers each series with `Metric.registerUnsafe`, so that the registry
+ * (and `Metric.snapshot`, `PrometheusMetrics`, the OTLP exporter) reads them when it exports —
+ * no Effect runs per event.
+ *
+ * Series (attributes in braces; `pool` on all):
+ * - `effect_parallel_tasks_total` {task, worker, outcome}: tasks settled (worker "-1": none).
+ * - `effect_parallel_task_run_seconds` {task}, `effect_parallel_task_queue_wait_seconds` {task}:
+ *   histograms of handler run time (measured in the worker) and of submission → handler start.
+ * - `effect_parallel_queue_depth`, `effect_parallel_tasks_in_flight`, `effect_parallel_busy_workers`,
+ *   `effect_parallel_workers`: gauges read from the pool when exported.
+ * - `effect_parallel_worker_event_loop_utilization` {worker}: each worker thread's event-loop
+ *   utilization (0–1) since the previous export, read from the thread (backends that can).
+ * - `effect_parallel_worker_starts_total`, `effect_parallel_worker_restarts_total` (replacements
+ *   of dead workers), `effect_parallel_worker_exits_total` {exit}, `effect_parallel_actor_restarts_total`.
+ * - `effect_parallel_shared_memory_bytes` {state: live | idle}: the caller's shared-array arena.
+ */
+import * as Metric from "effect/Metric"
+import type * as Context from "effect/Context"
+import type { OutcomeName, PoolEvent, PoolStats } from "../../core/PoolEvent.ts"
+import type { ArenaStats } from "../memory/Arena.ts"
+import { exportBoundaries, Histogram } from "./Histogram.ts"
+
+/** What a worker thread's event loop did, cumulative milliseconds. */
+export interface EventLoopTimes {
+  readonly workerId: number
+  readonly idle: number
+  readonly active: number
+}
+
+/** What the metrics read from the pool when they are exported. */
+export interface PoolReadings {
+  /** Workers the pool keeps. */
+  readonly size: number
+  readonly stats: () => PoolStats
+  readonly eventLoops?: (() => ReadonlyArray<EventLoopTimes>) | undefined
+  readonly arena?: (() => ArenaStats) | undefined
+}
+
+const prefix = "effect_parallel_"
+const secondsBoundaries = exportBoundaries.map((ms) => ms / 1000)
+
+interface TaskSeries {
+  readonly runTime: Histogram
+  readonly queueWait: Histogram
+  /** Settled counts by worker and outcome: `${workerId} ${outcome}`. */
+  readonly counts: Map<string, { n: number }>
+}
+
+interface SubmissionRecord {
+  readonly at: number
+  readonly task: TaskSeries
+  readonly taskName: string
+  remaining: number
+}
+
+export class PoolMetrics {
+  private readonly pool: string
+  private readonly readings: PoolReadings
+  private readonly context: Context.Context<never>
+  private readonly registrations: Array<Metric.Registration> = []
+  private readonly tasks = new Map<string, TaskSeries>()
+  private readonly submissions = new Map<number, SubmissionRecord>()
+  /** Tasks each worker holds (dispatched, not settled): busy workers hold some. */
+  private readonly held = new Map<number, number>()
+  private readonly exits = new Map<string, { n: number }>()
+  private readonly actorRestarts = { n: 0 }
+  private readonly lastLoops = new Map<number, EventLoopTimes>()
+
+  /** Registers the pool-wide series in `context`'s registry; task series follow as tasks appear. */
+  constructor(pool: string, readings: PoolReadings, context: Context.Context<never>) {
+    this.pool = pool
+    this.readings = readings
+    this.context = context
+    this.gauge("queue_depth", "Tasks admitted and waiting for a worker", {}, () => readings.stats().queued)
+    this.gauge("tasks_in_flight", "Tasks sent to workers and not yet answered", {}, () => readings.stats().inFlight)
+    this.gauge("workers", "Workers the pool has (starting, ready or closing)", {}, () => readings.stats().workers)
+    this.gauge("busy_workers", "Workers holding at least one task", {}, () => {
+      let busy = 0
+      for (const n of this.held.values()) if (n > 0) busy++
+      return busy
+    })
+    const started = { get n() { return readings.stats().workersStarted } }
+    this.counter("worker_starts_total", "Workers started, replacements included", {}, started)
+    this.counter("worker_restarts_total", "Workers started to replace one that died", {}, {
+      get n() { return Math.max(0, readings.stats().workersStarted - readings.size) }
+    })
+    this.counter("actor_restarts_total", "Actors rebuilt after their worker died", {}, this.actorRestarts)
+    const arena = readings.arena
+    if (arena !== undefined) {
+      this.gauge("shared_memory_bytes", "Shared-array memory of the caller's arena", { state: "live" }, () => arena().liveBytes)
+      this.gauge("shared_memory_bytes", "Shared-array memory of the caller's arena", { state: "idle" }, () => arena().idleBytes)
+    }
+    if (readings.eventLoops !== undefined) this.registerEventLoops(readings.eventLoops)
+  }
+
+  readonly onEvent = (event: PoolEvent): void => {
+    switch (event._tag) {
+      case "Settled":
+        return this.settled(event)
+      case "Submitted":
+        this.submissions.set(event.submission, {
+          at: event.at,
+          task: this.taskSeries(event.taskName),
+          taskName: event.taskName,
+          remaining: event.count
+        })
+        return
+      case "Dispatched":
+        this.held.set(event.workerId, (this.held.get(event.workerId) ?? 0) + event.tasks.length)
+        return
+      case "Requeued":
+        return
+      case "Cancelled":
+        this.submissions.delete(event.submission)
+        return
+      case "WorkerExited": {
+        this.held.delete(event.workerId)
+        let cell = this.exits.get(event.exit)
+        if (cell === undefined) {
+          cell = { n: 0 }
+          this.exits.set(event.exit, cell)
+          this.counter("worker_exits_total", "Workers that ended, by how", { exit: event.exit }, cell)
+        }
+        cell.n++
+        return
+      }
+      case "ActorRestart":
+        this.actorRestarts.n++
+        return
+    }
+  }
+
+  /** Removes every series this pool registered. */
+  close(): void {
+    for (const registration of this.registrations) registration.remove()
+    this.registrations.length = 0
+  }
+
+  private settled(event: Extract<PoolEvent, { readonly _tag: "Settled" }>): void {
+    const submission = this.submissions.get(event.submission)
+    if (submission === undefined) return
+    if (--submission.remaining === 0) this.submissions.delete(event.submission)
+    const workerId = event.workerId
+    if (workerId >= 0) {
+      const held = this.held.get(workerId)
+      if (held !== undefined) this.held.set(workerId, held - 1)
+    }
+    const task = submission.task
+    const key = `${workerId} ${event.outcome}`
+    let cell = task.counts.get(key)
+    if (cell === undefined) cell = this.countSeries(task, submission.taskName, key, workerId, event.outcome)
+    cell.n++
+    const { startedAt, endedAt } = event
+    if (startedAt !== undefined && endedAt !== undefined) {
+      task.runTime.record(endedAt - startedAt)
+      task.queueWait.record(startedAt - submission.at)
+    }
+  }
+
+  private taskSeries(taskName: string): TaskSeries {
+    let series = this.tasks.get(taskName)
+    if (series !== undefined) return series
+    series = { runTime: new Histogram(), queueWait: new Histogram(), counts: new Map() }
+    this.tasks.set(taskName, series)
+    this.histogram("task_run_seconds", "How long task handlers ran, measured in the worker", { task: taskName }, series.runTime)
+    this.histogram(
+      "task_queue_wait_seconds",
+      "From a task's submission to its handler's start",
+      { task: taskName },
+      series.queueWait
+    )
+    return series
+  }
+
+  private countSeries(task: TaskSeries, taskName: string, key: string, workerId: number, outcome: OutcomeName) {
+    const cell = { n: 0 }
+    task.counts.set(key, cell)
+    this.counter("tasks_total", "Tasks settled, by task, worker and outcome", {
+      task: taskName,
+      worker: String(workerId),
+      outcome
+    }, cell)
+    return cell
+  }
+
+  private registerEventLoops(read: () => ReadonlyArray<EventLoopTimes>): void {
+    // One series per worker seen; the value is the share of time its loop was busy since the last export.
+    const known = new Set<number>()
+    const registerNew = () => {
+      for (const loop of read()) {
+        if (known.has(loop.workerId)) continue
+        known.add(loop.workerId)
+        this.gauge(
+          "worker_event_loop_utilization",
+          "Share of time a worker thread's event loop was busy, since the previous export",
+          { worker: String(loop.workerId) },
+          () => this.utilization(read, loop.workerId)
+        )
+      }
+    }
+    registerNew()
+    // New workers (replacements) appear at export time: the pool-wide gauge registers them.
+    this.gauge("workers_ready", "Workers ready for work", {}, () => {
+      registerNew()
+      return this.readings.stats().readyWorkers
+    })
+  }
+
+  private utilization(read: () => ReadonlyArray<EventLoopTimes>, workerId: number): number {
+    const now = read().find((loop) => loop.workerId === workerId)
+    if (now === undefined) return 0
+    const last = this.lastLoops.get(workerId)
+    this.lastLoops.set(workerId, now)
+    const idle = now.idle - (last?.idle ?? 0)
+    const active = now.active - (last?.active ?? 0)
+    return idle + active > 0 ? active / (idle + active) : 0
+  }
+
+  private attributes(extra: Record<string, string>): Record<string, string> {
+    return { pool: this.pool, ...extra }
+  }
+
+  private counter(name: string, description: string, attributes: Record<string, string>, cell: { readonly n: number }) {
+    const metric = Metric.counter(prefix + name, { description, attributes: this.attributes(attributes) })
+    this.registrations.push(Metric.registerUnsafe(metric, this.context, {
+      get: () => ({ count: cell.n, incremental: true }),
+      update: () => {},
+      modify: () => {}
+    }))
+  }
+
+  private gauge(name: string, description: string, attributes: Record<string, string>, read: () => number) {
+    const metric = Metric.gauge(prefix + name, { description, attributes: this.attributes(attributes) })
+    this.registrations.push(Metric.registerUnsafe(metric, this.context, {
+      get: () => ({ value: read() }),
+      update: () => {},
+      modify: () => {}
+    }))
+  }
+
+  private histogram(name: string, description: string, attributes: Record<string, string>, histogram: Histogram) {
+    const metric = Metric.histogram(prefix + name, {
+      description,
+      attributes: this.attributes(attributes),
+      boundaries: secondsBoundaries
+    })
+    this.registrations.push(Metric.registerUnsafe(metric, this.context, {
+      get: () => ({
+        buckets: histogram.cumulative(exportBoundaries).map(([ms, n]) => [ms / 1000, n] as [number, number]),
+        count: histogram.count,
+        min: histogram.count === 0 ? 0 : histogram.min / 1000,
+        max: histogram.max / 1000,
+        sum: histogram.sum / 1000
+      }),
+      update: () => {},
+      modify: () => {}
+    }))
+  }
+}

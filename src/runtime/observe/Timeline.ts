@@ -1,0 +1,275 @@
+/**
+ * A pool's run as a timeline: a subscriber that keeps the pool's events in a ring buffer and turns
+ * them into a Chrome trace (the JSON Trace Event Format that `chrome://tracing`, Perfetto and
+ * speedscope open).
+ *
+ * Contains `Timeline` (`onEvent` is the listener; `trace()` builds the file's content) and the
+ * trace's types.
+ *
+ * The trace: one process, a track (thread) for the caller and one per worker, named and sorted by
+ * metadata events. Each task run is a complete slice (`X`) on its worker's track, from its
+ * handler's start to its end as the worker measured them (task name; id, submission, index,
+ * attempt, outcome and queue wait in its args); each submission is a slice on the caller's track,
+ * from submit to its last settle; a flow arrow (`s` → `f`) goes from the submission to each of its
+ * task runs; counters (`C`) show tasks queued and in flight; worker start-up, init and exit are
+ * slices on the worker's track. Timestamps are microseconds from the first kept event, on the
+ * pool's clock (one clock across threads). The ring keeps the last `maxEvents` events: the trace
+ * says how many were dropped (`otherData.droppedEvents` and an instant event at its start).
+ */
+import type { PoolEvent } from "../../core/PoolEvent.ts"
+
+export interface TraceEvent {
+  readonly name: string
+  readonly ph: "X" | "i" | "s" | "f" | "C" | "M"
+  readonly ts: number
+  readonly pid: number
+  readonly tid: number
+  readonly dur?: number
+  readonly id?: number
+  readonly bp?: "e"
+  readonly s?: "t" | "p" | "g"
+  readonly cat?: string
+  readonly args?: Record<string, unknown>
+}
+
+export interface TraceFile {
+  readonly traceEvents: ReadonlyArray<TraceEvent>
+  readonly displayTimeUnit: "ms"
+  readonly otherData: {
+    readonly producer: string
+    readonly droppedEvents: number
+    readonly maxEvents: number
+    /** The pool-clock time (ms since the epoch) of `ts` 0. */
+    readonly origin: number
+  }
+}
+
+const pid = 1
+const callerTid = 0
+const workerTid = (workerId: number) => workerId + 1
+
+export class Timeline {
+  readonly maxEvents: number
+  private readonly ring: Array<PoolEvent>
+  private next = 0
+  private count = 0
+  /** Events overwritten by newer ones. */
+  dropped = 0
+
+  constructor(maxEvents: number) {
+    this.maxEvents = maxEvents
+    this.ring = new Array(maxEvents)
+  }
+
+  readonly onEvent = (event: PoolEvent): void => {
+    // A submission's payloads are not the timeline's to keep.
+    const kept = event._tag === "Submitted" ? { ...event, payloads: [] } : event
+    this.ring[this.next] = kept
+    this.next = this.next + 1 === this.maxEvents ? 0 : this.next + 1
+    if (this.count < this.maxEvents) this.count++
+    else this.dropped++
+  }
+
+  /** The kept events, oldest first. */
+  events(): Array<PoolEvent> {
+    if (this.count < this.maxEvents) return this.ring.slice(0, this.count)
+    return [...this.ring.slice(this.next), ...this.ring.slice(0, this.next)]
+  }
+
+  trace(): TraceFile {
+    return toTrace(this.events(), this.dropped, this.maxEvents)
+  }
+}
+
+interface SubmissionState {
+  readonly name: string
+  readonly at: number
+  readonly count: number
+  queued: number
+  settled: number
+  lastAt: number
+}
+
+const toTrace = (events: ReadonlyArray<PoolEvent>, dropped: number, maxEvents: number): TraceFile => {
+  let origin = events.length === 0 ? 0 : Infinity
+  for (const event of events) if (event.at < origin) origin = event.at
+  const us = (at: number) => Math.max(0, Math.round((at - origin) * 1000 * 1000) / 1000)
+  const out: Array<TraceEvent> = []
+  const workers = new Set<number>()
+  const submissions = new Map<number, SubmissionState>()
+  const starting = new Map<number, number>()
+  const stopping = new Map<number, number>()
+  let queued = 0
+  let inFlight = 0
+  const counters = (at: number) =>
+    out.push({ name: "tasks", ph: "C", ts: us(at), pid, tid: callerTid, args: { queued, inFlight } })
+
+  if (dropped > 0) {
+    out.push({
+      name: `${dropped} earlier events dropped (the timeline keeps the last ${maxEvents})`,
+      ph: "i",
+      s: "g",
+      ts: 0,
+      pid,
+      tid: callerTid,
+      args: { droppedEvents: dropped, maxEvents }
+    })
+  }
+  for (const event of events) {
+    switch (event._tag) {
+      case "Submitted": {
+        submissions.set(event.submission, {
+          name: event.taskName,
+          at: event.at,
+          count: event.count,
+          queued: event.count,
+          settled: 0,
+          lastAt: event.at
+        })
+        queued += event.count
+        counters(event.at)
+        break
+      }
+      case "Dispatched": {
+        workers.add(event.workerId)
+        for (const task of event.tasks) {
+          const submission = submissions.get(task.submission)
+          if (submission !== undefined) submission.queued--
+        }
+        queued -= event.tasks.length
+        inFlight += event.tasks.length
+        counters(event.at)
+        break
+      }
+      case "Requeued": {
+        const submission = submissions.get(event.submission)
+        if (submission !== undefined) submission.queued++
+        queued++
+        inFlight--
+        out.push({ name: `requeued (${event.why})`, ph: "i", s: "t", ts: us(event.at), pid, tid: callerTid, args: { ...event } })
+        break
+      }
+      case "Cancelled": {
+        const submission = submissions.get(event.submission)
+        if (submission !== undefined) {
+          queued -= submission.queued
+          submission.queued = 0
+        }
+        out.push({ name: "cancelled", ph: "i", s: "t", ts: us(event.at), pid, tid: callerTid, args: { submission: event.submission } })
+        counters(event.at)
+        break
+      }
+      case "Settled": {
+        const submission = submissions.get(event.submission)
+        if (submission !== undefined) {
+          submission.settled++
+          submission.lastAt = event.at
+        }
+        if (event.workerId >= 0) inFlight--
+        else {
+          queued--
+          if (submission !== undefined) submission.queued--
+        }
+        const name = submission?.name ?? "task"
+        if (event.startedAt !== undefined && event.endedAt !== undefined && event.workerId >= 0) {
+          workers.add(event.workerId)
+          const tid = workerTid(event.workerId)
+          const ts = us(event.startedAt)
+          out.push({
+            name,
+            ph: "X",
+            ts,
+            dur: Math.max(0, us(event.endedAt) - ts),
+            pid,
+            tid,
+            cat: "task",
+            args: {
+              taskId: event.taskId,
+              submission: event.submission,
+              index: event.index,
+              attempt: event.attempt,
+              outcome: event.outcome,
+              queueWaitMs: submission === undefined ? undefined : event.startedAt - submission.at
+            }
+          })
+          if (submission !== undefined) {
+            // The arrow from the submission to this run: it ends on the slice that encloses its time.
+            out.push({ name: "submit → run", ph: "s", cat: "flow", id: event.taskId, ts: us(submission.at), pid, tid: callerTid })
+            out.push({ name: "submit → run", ph: "f", bp: "e", cat: "flow", id: event.taskId, ts, pid, tid })
+          }
+        } else {
+          out.push({ name: `${name} ${event.outcome}`, ph: "i", s: "t", ts: us(event.at), pid, tid: callerTid, args: { ...event } })
+        }
+        counters(event.at)
+        break
+      }
+      case "WorkerStarting":
+        workers.add(event.workerId)
+        starting.set(event.workerId, event.at)
+        break
+      case "WorkerReady": {
+        const started = starting.get(event.workerId)
+        if (started === undefined) break
+        const tid = workerTid(event.workerId)
+        const init = Math.min(event.at, Math.max(started, event.initStartedAt ?? started))
+        out.push({ name: "start-up", ph: "X", ts: us(started), dur: us(init) - us(started), pid, tid, cat: "worker" })
+        out.push({ name: "init", ph: "X", ts: us(init), dur: us(event.at) - us(init), pid, tid, cat: "worker" })
+        break
+      }
+      case "WorkerInitFailed":
+        out.push({ name: "init failed", ph: "i", s: "t", ts: us(event.at), pid, tid: workerTid(event.workerId), args: { message: event.message } })
+        break
+      case "WorkerStopping":
+        stopping.set(event.workerId, event.at)
+        break
+      case "WorkerExited": {
+        workers.add(event.workerId)
+        const tid = workerTid(event.workerId)
+        const stop = stopping.get(event.workerId)
+        if (stop !== undefined) out.push({ name: "exit", ph: "X", ts: us(stop), dur: us(event.at) - us(stop), pid, tid, cat: "worker" })
+        out.push({ name: `exited (${event.exit})`, ph: "i", s: "t", ts: us(event.at), pid, tid, args: { message: event.message } })
+        break
+      }
+      default:
+        // Actors: instants on the caller's track (answers on the worker that ran the call).
+        out.push({
+          name: event._tag,
+          ph: "i",
+          s: "t",
+          ts: us(event.at),
+          pid,
+          tid: event._tag === "ActorAnswer" && event.workerId >= 0 ? workerTid(event.workerId) : callerTid,
+          args: { ...event }
+        })
+    }
+  }
+  // Each submission as a slice on the caller's track, from submit to its last settle; flows start in it.
+  for (const [id, submission] of submissions) {
+    const ts = us(submission.at)
+    out.push({
+      name: `${submission.name} ×${submission.count}`,
+      ph: "X",
+      ts,
+      dur: Math.max(0.001, us(submission.lastAt) - ts),
+      pid,
+      tid: callerTid,
+      cat: "submission",
+      args: { submission: id, count: submission.count, settled: submission.settled }
+    })
+  }
+  const metadata: Array<TraceEvent> = [
+    { name: "process_name", ph: "M", ts: 0, pid, tid: callerTid, args: { name: "effect-parallel pool" } },
+    { name: "thread_name", ph: "M", ts: 0, pid, tid: callerTid, args: { name: "caller" } },
+    { name: "thread_sort_index", ph: "M", ts: 0, pid, tid: callerTid, args: { sort_index: 0 } }
+  ]
+  for (const workerId of [...workers].sort((a, b) => a - b)) {
+    const tid = workerTid(workerId)
+    metadata.push({ name: "thread_name", ph: "M", ts: 0, pid, tid, args: { name: `worker ${workerId}` } })
+    metadata.push({ name: "thread_sort_index", ph: "M", ts: 0, pid, tid, args: { sort_index: tid } })
+  }
+  return {
+    traceEvents: [...metadata, ...out],
+    displayTimeUnit: "ms",
+    otherData: { producer: "effect-parallel", droppedEvents: dropped, maxEvents, origin }
+  }
+}

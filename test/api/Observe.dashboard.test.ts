@@ -1,0 +1,62 @@
+/**
+ * The dashboard's server: the page and its JSON state (workers, running maps, failures with their
+ * input), live while a map runs, and gone when its scope closes.
+ */
+import { afterEach, assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import { Observe, Task, WorkerPool } from "../../src/index.ts"
+import { ContractTasks, Sleep, Withdraw } from "../fixtures/tasks.ts"
+
+const entry = new URL("../fixtures/worker.ts", import.meta.url)
+
+afterEach(() => {
+  assert.strictEqual(WorkerPool.liveThreads(), 0)
+})
+
+const state = (url: string) =>
+  Effect.promise(() => fetch(`${url}/state`).then((response) => response.json() as Promise<Observe.DashboardSnapshot>))
+
+describe("dashboard", () => {
+  it.live("serves the page and its live state; closed with its scope", () =>
+    Effect.gen(function*() {
+      const url = yield* Effect.gen(function*() {
+        const url = yield* Observe.dashboard(ContractTasks, { port: 0, title: "test pool" })
+        assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/)
+        const html = yield* Effect.promise(() => fetch(url).then((response) => response.text()))
+        assert.include(html, "<title>test pool — effect-parallel</title>")
+        const before = yield* state(url)
+        assert.deepStrictEqual(before.workers.map((w) => [w.workerId, w.state]), [[0, "idle"], [1, "idle"]])
+        const inputs = Array.from({ length: 12 }, (_, i) => ({ millis: 40, marker: `m${i}` }))
+        const running = yield* Effect.forkChild(Task.map(Sleep, inputs, { chunkSize: 1 }))
+        let during = yield* state(url)
+        for (let i = 0; i < 100 && !during.workers.some((w) => w.state === "busy"); i++) {
+          yield* Effect.sleep("10 millis")
+          during = yield* state(url)
+        }
+        const busy = during.workers.find((w) => w.state === "busy")!
+        assert.strictEqual(busy.task, "Sleep")
+        assert.strictEqual(during.maps.length, 1)
+        assert.strictEqual(during.maps[0]!.count, 12)
+        yield* Fiber.join(running)
+        yield* Effect.exit(Task.run(Withdraw, { balance: 5, amount: 9 }))
+        const after = yield* state(url)
+        assert.strictEqual(after.maps[0]!.succeeded, 12)
+        assert.isDefined(after.maps[0]!.endedAt)
+        assert.strictEqual(after.settled, 13)
+        assert.strictEqual(after.throughput.reduce((a, b) => a + b, 0), 13)
+        assert.deepStrictEqual(after.workers.map((w) => w.state), ["idle", "idle"])
+        assert.strictEqual(after.workers.reduce((n, w) => n + w.done, 0), 13)
+        const [failure] = after.failures
+        assert.strictEqual(failure!.outcome, "Failure")
+        assert.strictEqual(failure!.taskName, "Withdraw")
+        assert.strictEqual(failure!.input, "{ balance: 5, amount: 9 }")
+        assert.isTrue(failure!.workerId === 0 || failure!.workerId === 1)
+        // Insights from the page's start: the sleeps' time is working time.
+        assert.isAtLeast(after.insights!.total.working, 12 * 40 - 12)
+        return url
+      }).pipe(Effect.scoped)
+      const refused = yield* Effect.promise(() => fetch(url).then(() => false, () => true))
+      assert.isTrue(refused, "the server closed with its scope")
+    }).pipe(Effect.provide(WorkerPool.layer(ContractTasks, { entry, size: 2 }))))
+})

@@ -1,0 +1,74 @@
+/**
+ * `insights` on a pool, over every backend row: the report's parts add up to each worker's wall
+ * time, working time is the handlers' own, and `insights: true` prints the table when the pool
+ * closes — after its workers exited, so exit time is in it.
+ */
+import { afterEach, assert, describe, it } from "@effect/vitest"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { Observe, Task, WorkerPool } from "../../src/index.ts"
+import { Add, ContractTasks, Sleep } from "../fixtures/tasks.ts"
+import { poolReasonOf, rows } from "../support/backends.ts"
+
+const entry = new URL("../fixtures/worker.ts", import.meta.url)
+
+afterEach(() => {
+  assert.strictEqual(WorkerPool.liveThreads(), 0)
+})
+
+/** A Console that keeps what is logged. */
+const capture = () => {
+  const lines: Array<string> = []
+  const console = { ...globalThis.console, log: (...args: ReadonlyArray<unknown>) => void lines.push(args.join(" ")) }
+  return { lines, console: console as unknown as Console.Console }
+}
+
+describe.each(rows)("insights on $name", (row) => {
+  const pool = (insights: WorkerPool.Options["insights"]) =>
+    WorkerPool.layer(ContractTasks, { entry, size: 2, insights }).pipe(Layer.provide(row.backend))
+
+  it.live("a map of sleeps: parts add up to wall time, working is the handlers' time, slowest tasks with input", () =>
+    Effect.gen(function*() {
+      const inputs = Array.from({ length: 8 }, (_, i) => ({ millis: 20 + i, marker: `m${i}` }))
+      yield* Task.map(Sleep, inputs, { chunkSize: 1 })
+      const report = yield* Observe.insights(ContractTasks)
+      assert.strictEqual(report.workers.length, 2)
+      assert.strictEqual(report.total.tasks, 8)
+      assert.strictEqual(report.runTime.count, 8)
+      assert.strictEqual(report.outcomes.Success, 8)
+      for (const worker of report.workers) {
+        const parts = worker.startup + worker.init + worker.waiting + worker.working + worker.exitTime
+        assert.isAtMost(Math.abs(parts - worker.wall), worker.wall * 0.02, `worker ${worker.workerId}'s parts add up`)
+        assert.strictEqual(worker.state, "ready")
+      }
+      // Each handler slept at least its millis (a lower bound only: no timing is asserted above it).
+      const slept = inputs.reduce((total, input) => total + input.millis, 0)
+      assert.isAtLeast(report.total.working, slept - 8)
+      assert.isAtLeast(report.runTime.max, 27 - 1)
+      assert.strictEqual(report.slowest.length, 5)
+      assert.match(report.slowest[0]!.input, /millis: 2\d, marker: 'm\d'/)
+      assert.isAtLeast(report.slowest[0]!.millis, report.slowest[4]!.millis)
+    }).pipe(Effect.provide(pool({ print: false })), row.within))
+
+  it.live("insights: true prints the table when the pool closes, exit time included", () =>
+    Effect.gen(function*() {
+      const { lines, console } = capture()
+      yield* Task.map(Add, [{ a: 1, b: 2 }, { a: 3, b: 4 }]).pipe(Effect.provide(pool(true)), Effect.provideService(Console.Console, console))
+      const text = lines.join("\n")
+      assert.match(text, /^effect-parallel insights/)
+      assert.match(text, /\n0\s+exited \(Exited\)/)
+      assert.match(text, /\n1\s+exited \(Exited\)/)
+      assert.match(text, /\ntotal\s/)
+      assert.match(text, /efficiency: \d+\.\d% of worker time spent working/)
+    }).pipe(row.within))
+})
+
+describe("insights", () => {
+  it.live("asking a pool built without insights fails naming the option", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Observe.insights(ContractTasks))
+      const reason = poolReasonOf(error)
+      assert.isTrue(reason._tag === "InvalidOptions" && reason.path[0] === "insights")
+    }).pipe(Effect.provide(WorkerPool.layer(ContractTasks, { entry, size: 1 }))))
+})

@@ -1,0 +1,133 @@
+/**
+ * A pool's metrics as Effect Metrics, over every backend row: tasks by outcome, worker and task,
+ * run-time and queue-wait histograms, gauges read from the pool; served at `/metrics` through
+ * `PrometheusMetrics`, and exported through OTLP, from the same registry.
+ */
+import { afterEach, assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FetchHttpClient from "effect/http/FetchHttpClient"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as OtlpMetrics from "effect/observability/OtlpMetrics"
+import * as OtlpSerialization from "effect/observability/OtlpSerialization"
+import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
+import * as Scope from "effect/Scope"
+import { createServer } from "node:http"
+import { Observe, Task, WorkerPool } from "../../src/index.ts"
+import { Add, ContractTasks, Explode } from "../fixtures/tasks.ts"
+import { rows } from "../support/backends.ts"
+
+const entry = new URL("../fixtures/worker.ts", import.meta.url)
+
+afterEach(() => {
+  assert.strictEqual(WorkerPool.liveThreads(), 0)
+})
+
+const find = (snapshots: ReadonlyArray<Metric.Metric.Snapshot>, id: string, attributes: Record<string, string> = {}) =>
+  snapshots.filter((s) =>
+    s.id === id && Object.entries(attributes).every(([key, value]) => s.attributes?.[key] === value)
+  )
+
+const countOf = (snapshots: ReadonlyArray<Metric.Metric.Snapshot>, id: string, attributes: Record<string, string> = {}) =>
+  find(snapshots, id, attributes).reduce((total, s) => total + (s.state as { count: number }).count, 0)
+
+describe.each(rows)("metrics on $name", (row) => {
+  const pool = WorkerPool.layer(ContractTasks, { entry, size: 2 }).pipe(Layer.provide(row.backend))
+
+  it.live("tasks by outcome and worker, histograms, gauges; removed when the scope closes", () =>
+    Effect.gen(function*() {
+      const registry = new Map()
+      const observed = yield* Scope.make()
+      yield* Observe.metrics(ContractTasks, { pool: "test" }).pipe(Scope.provide(observed), Effect.provideService(Metric.MetricRegistry, registry))
+      yield* Task.map(Add, Array.from({ length: 100 }, (_, i) => ({ a: i, b: 1 })))
+      yield* Effect.exit(Task.run(Explode, { message: "boom" }))
+      const snapshots = yield* Metric.snapshot.pipe(Effect.provideService(Metric.MetricRegistry, registry))
+      assert.strictEqual(countOf(snapshots, "effect_parallel_tasks_total", { pool: "test", task: "Add", outcome: "Success" }), 100)
+      assert.strictEqual(countOf(snapshots, "effect_parallel_tasks_total", { task: "Explode", outcome: "Defect" }), 1)
+      // Spread over both workers, each its own series.
+      const workers = new Set(find(snapshots, "effect_parallel_tasks_total", { task: "Add" }).map((s) => s.attributes?.worker))
+      assert.isTrue([...workers].every((w) => w === "0" || w === "1"))
+      const [runTime] = find(snapshots, "effect_parallel_task_run_seconds", { task: "Add" })
+      assert.strictEqual((runTime!.state as Metric.HistogramState).count, 100)
+      const [wait] = find(snapshots, "effect_parallel_task_queue_wait_seconds", { task: "Add" })
+      assert.strictEqual((wait!.state as Metric.HistogramState).count, 100)
+      const [depth] = find(snapshots, "effect_parallel_queue_depth", { pool: "test" })
+      assert.strictEqual((depth!.state as Metric.GaugeState<number>).value, 0)
+      const [busy] = find(snapshots, "effect_parallel_busy_workers")
+      assert.strictEqual((busy!.state as Metric.GaugeState<number>).value, 0)
+      assert.strictEqual(countOf(snapshots, "effect_parallel_worker_starts_total"), 2)
+      assert.strictEqual(countOf(snapshots, "effect_parallel_worker_restarts_total"), 0)
+      if (row.name === "threads") {
+        const loops = find(snapshots, "effect_parallel_worker_event_loop_utilization")
+        assert.deepStrictEqual(loops.map((s) => s.attributes?.worker).sort(), ["0", "1"])
+        for (const loop of loops) {
+          const value = (loop.state as Metric.GaugeState<number>).value
+          assert.isTrue(value >= 0 && value <= 1, `utilization ${value}`)
+        }
+      }
+      const text = yield* PrometheusMetrics.format().pipe(Effect.provideService(Metric.MetricRegistry, registry))
+      assert.match(text, /effect_parallel_tasks_total\{[^}]*outcome="Success"[^}]*\} \d+/)
+      assert.match(text, /effect_parallel_task_run_seconds_bucket\{[^}]*le="\+Inf"[^}]*\} 100/)
+      yield* Scope.close(observed, Exit.void)
+      assert.strictEqual(registry.size, 0, "every series removed")
+    }).pipe(Effect.provide(pool), row.within))
+})
+
+describe("metrics over HTTP", () => {
+  const pool = WorkerPool.layer(ContractTasks, { entry, size: 1 })
+
+  it.live("serveMetrics: /metrics in Prometheus text, closed with its scope", () =>
+    Effect.gen(function*() {
+      const registry = new Map()
+      const url = yield* Effect.gen(function*() {
+        yield* Observe.metrics(ContractTasks, { pool: "served" })
+        const url = yield* Observe.serveMetrics({ port: 0 })
+        yield* Task.map(Add, [{ a: 1, b: 2 }, { a: 3, b: 4 }])
+        const response = yield* Effect.promise(() => fetch(`${url}/metrics`))
+        assert.strictEqual(response.status, 200)
+        assert.match(response.headers.get("content-type")!, /^text\/plain/)
+        const text = yield* Effect.promise(() => response.text())
+        assert.match(text, /effect_parallel_tasks_total\{[^}]*pool="served"[^}]*outcome="Success"[^}]*\} 2/)
+        return url
+      }).pipe(Effect.scoped, Effect.provideService(Metric.MetricRegistry, registry))
+      const after = yield* Effect.promise(() => fetch(`${url}/metrics`).then(() => "answered", () => "refused"))
+      assert.strictEqual(after, "refused")
+    }).pipe(Effect.provide(pool)))
+
+  it.live("the same series go out through OTLP", () =>
+    Effect.gen(function*() {
+      const bodies: Array<string> = []
+      const server = createServer((request, response) => {
+        let body = ""
+        request.on("data", (chunk) => body += chunk)
+        request.on("end", () => {
+          bodies.push(body)
+          response.writeHead(200, { "content-type": "application/json" }).end("{}")
+        })
+      })
+      yield* Effect.acquireRelease(
+        Effect.promise(() => new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))),
+        () => Effect.promise(() => new Promise<void>((resolve) => server.close(() => resolve())))
+      )
+      const port = (server.address() as { port: number }).port
+      const registry = new Map()
+      yield* Effect.gen(function*() {
+        yield* Observe.metrics(ContractTasks, { pool: "otlp" })
+        yield* Task.map(Add, [{ a: 1, b: 2 }, { a: 3, b: 4 }, { a: 5, b: 6 }])
+      }).pipe(
+        // The exporter flushes when its Layer closes, after the map.
+        Effect.provide(
+          OtlpMetrics.layer({ url: `http://127.0.0.1:${port}/v1/metrics`, exportInterval: "1 hour", resource: { serviceName: "observe-test" } }).pipe(
+            Layer.provide([FetchHttpClient.layer, OtlpSerialization.layerJson])
+          )
+        ),
+        Effect.scoped,
+        Effect.provideService(Metric.MetricRegistry, registry)
+      )
+      const sent = bodies.join("\n")
+      assert.include(sent, "effect_parallel_tasks_total")
+      assert.include(sent, "effect_parallel_task_run_seconds")
+      assert.include(sent, "\"otlp\"")
+    }).pipe(Effect.scoped, Effect.provide(pool)))
+})

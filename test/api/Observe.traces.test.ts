@@ -1,0 +1,215 @@
+/**
+ * Traces into workers, over every backend row: a call made in a span carries its trace context
+ * with the task, the handler runs in a span whose parent is the caller's, and the worker's spans
+ * (the handler's and those its code makes) come back into the caller's tracer — one trace id from
+ * caller to worker and back, for a run, a map and a retried task. A call outside any span sends
+ * no trace context at all.
+ */
+import { afterEach, assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Tracer from "effect/Tracer"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Actor, Task, WorkerPool } from "../../src/index.ts"
+import { type Backend, realTimers } from "../../src/runtime/backends/Backend.ts"
+import { type FromWorker, Op, Outcome, Run, RunTraced, runStride, type ToWorker } from "../../src/runtime/protocol/protocol.ts"
+import { ActorTasks, Bump, Counter } from "../fixtures/actors.ts"
+import { ExitOnce, Nested, Plain, TracedTasks } from "../fixtures/traced-tasks.ts"
+import { dispatcherOn, rows } from "../support/backends.ts"
+
+const entry = new URL("../fixtures/traced-worker.ts", import.meta.url)
+
+afterEach(() => {
+  assert.strictEqual(WorkerPool.liveThreads(), 0)
+})
+
+/** An in-memory tracer: every span it made, ended or not. */
+const memoryTracer = () => {
+  const spans: Array<Tracer.NativeSpan> = []
+  const tracer = Tracer.make({
+    span(options) {
+      const span = new Tracer.NativeSpan(options)
+      spans.push(span)
+      return span
+    }
+  })
+  const named = (name: string) => spans.filter((span) => span.name === name)
+  const parentId = (span: Tracer.NativeSpan) => span.parent._tag === "Some" ? span.parent.value.spanId : undefined
+  return { spans, tracer, named, parentId }
+}
+
+describe.each(rows)("traces on $name", (row) => {
+  const pool = (options: Partial<WorkerPool.Options> = {}) =>
+    WorkerPool.layer(TracedTasks, { entry, size: 2, ...options }).pipe(Layer.provide(row.backend))
+
+  it.live("a run: the handler's span is a child of the caller's, its own spans under it, one trace id", () => {
+    const memory = memoryTracer()
+    return Effect.gen(function*() {
+      assert.strictEqual(yield* Task.run(Nested, { n: 21 }).pipe(Effect.withSpan("caller")), 42)
+      const [caller] = memory.named("caller")
+      const [handler] = memory.named("Nested")
+      const [inner] = memory.named("inner")
+      assert.isDefined(caller)
+      assert.isDefined(handler, "the handler's span came back")
+      assert.isDefined(inner, "a span the handler made came back")
+      assert.strictEqual(handler!.traceId, caller!.traceId)
+      assert.strictEqual(inner!.traceId, caller!.traceId)
+      assert.strictEqual(memory.parentId(handler!), caller!.spanId)
+      assert.strictEqual(memory.parentId(inner!), handler!.spanId)
+      assert.strictEqual(handler!.kind, "server")
+      assert.strictEqual(inner!.attributes.get("n"), 21)
+      assert.isTrue(typeof handler!.attributes.get("effect_parallel.worker_id") === "number")
+      assert.strictEqual(handler!.status._tag, "Ended")
+      // The worker's times: the handler ran within the caller's span.
+      if (handler!.status._tag === "Ended" && caller!.status._tag === "Ended" && row.realTime) {
+        assert.isTrue(handler!.status.startTime >= caller!.status.startTime - 1_000_000n)
+        assert.isTrue(handler!.status.endTime <= caller!.status.endTime + 1_000_000n)
+      }
+    }).pipe(Effect.provide(pool()), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
+  })
+
+  it.live("a handler answering without a fiber (an Exit) still has its span, timed by the worker", () => {
+    const memory = memoryTracer()
+    return Effect.gen(function*() {
+      const results = yield* Task.map(Plain, [{ n: 1 }, { n: 2 }, { n: 3 }]).pipe(Effect.withSpan("caller"))
+      assert.deepStrictEqual(results, [2, 3, 4])
+      const [caller] = memory.named("caller")
+      const handlers = memory.named("Plain")
+      assert.strictEqual(handlers.length, 3)
+      assert.strictEqual(new Set(handlers.map((span) => span.spanId)).size, 3)
+      for (const handler of handlers) {
+        assert.strictEqual(handler.traceId, caller!.traceId)
+        assert.strictEqual(memory.parentId(handler), caller!.spanId)
+        assert.isTrue(handler.status._tag === "Ended" && handler.status.endTime >= handler.status.startTime)
+        assert.isTrue(typeof handler.attributes.get("effect_parallel.task_id") === "number")
+      }
+    }).pipe(Effect.provide(pool()), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
+  })
+
+  it.live("a map: every task's span is a child of the map's caller span", () => {
+    const memory = memoryTracer()
+    return Effect.gen(function*() {
+      const inputs = Array.from({ length: 10 }, (_, n) => ({ n }))
+      const results = yield* Task.map(Nested, inputs, { chunkSize: 3 }).pipe(Effect.withSpan("batch"))
+      assert.deepStrictEqual(results, inputs.map(({ n }) => n * 2))
+      const [batch] = memory.named("batch")
+      const handlers = memory.named("Nested")
+      assert.strictEqual(handlers.length, 10)
+      for (const handler of handlers) {
+        assert.strictEqual(handler.traceId, batch!.traceId)
+        assert.strictEqual(memory.parentId(handler), batch!.spanId)
+      }
+      assert.strictEqual(memory.named("inner").length, 10)
+    }).pipe(Effect.provide(pool()), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
+  })
+
+  it.live("outside any span, no worker span reaches the caller's tracer", () => {
+    const memory = memoryTracer()
+    return Effect.gen(function*() {
+      yield* Task.map(Nested, [{ n: 1 }, { n: 2 }])
+      yield* Task.run(Nested, { n: 3 })
+      assert.deepStrictEqual(memory.spans.map((span) => span.name), [])
+    }).pipe(Effect.provide(pool()), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
+  })
+
+  const crashes = row.capabilities.isolatesCrashes ? it.live : it.live.skip
+  crashes("a retried task: the retry's span is in the caller's trace", () => {
+    const memory = memoryTracer()
+    const marker = join(mkdtempSync(join(tmpdir(), "ep-trace-")), "ran")
+    return Effect.gen(function*() {
+      assert.strictEqual(yield* Task.run(ExitOnce, { marker }).pipe(Effect.withSpan("caller")), 1)
+      const [caller] = memory.named("caller")
+      const handlers = memory.named("ExitOnce")
+      // The first attempt's spans died with its worker; the retry's came back.
+      assert.strictEqual(handlers.length, 1)
+      assert.strictEqual(handlers[0]!.traceId, caller!.traceId)
+      assert.strictEqual(memory.parentId(handlers[0]!), caller!.spanId)
+    }).pipe(Effect.provide(pool({ retries: 1 })), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
+  })
+})
+
+describe.each(rows)("actor traces on $name", (row) => {
+  const pool = WorkerPool.layer(ActorTasks, { entry: new URL("../fixtures/actor-worker.ts", import.meta.url), size: 2 }).pipe(
+    Layer.provide(row.backend)
+  )
+
+  it.live("an actor call, and a task calling an actor, keep the chain", () => {
+    const memory = memoryTracer()
+    return Effect.gen(function*() {
+      const counter = yield* Actor.spawn(Counter, { start: 10 })
+      assert.strictEqual(yield* counter.call("add", { n: 1 }).pipe(Effect.withSpan("caller")), 11)
+      const [caller] = memory.named("caller")
+      const [method] = memory.named("Counter.add")
+      assert.isDefined(method, "the method's span came back")
+      assert.strictEqual(method!.traceId, caller!.traceId)
+      assert.strictEqual(memory.parentId(method!), caller!.spanId)
+      // caller → Bump's handler (a worker) → Counter.add (an actor, maybe on another worker), one trace.
+      yield* Task.run(Bump, { counter, n: 5 }).pipe(Effect.withSpan("bumping"))
+      const [bumping] = memory.named("bumping")
+      const [bump] = memory.named("Bump")
+      const adds = memory.named("Counter.add")
+      assert.strictEqual(adds.length, 2)
+      const asked = adds[1]!
+      assert.strictEqual(bump!.traceId, bumping!.traceId)
+      assert.strictEqual(asked.traceId, bumping!.traceId)
+      assert.strictEqual(memory.parentId(bump!), bumping!.spanId)
+      assert.strictEqual(memory.parentId(asked), bump!.spanId, "the actor's span hangs under the handler that called it")
+      yield* Actor.stop(counter)
+    }).pipe(Effect.scoped, Effect.provide(pool), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
+  })
+})
+
+describe("trace context on the wire", () => {
+  /** A backend whose workers answer every task at once and keep every `Run*` message. */
+  const recording = () => {
+    const sent: Array<ReadonlyArray<unknown>> = []
+    const backend: Backend = {
+      name: "recording",
+      capabilities: { sharesMemory: true, canTerminate: true, isolatesCrashes: false, heapLimits: false, pinsCpus: false },
+      timers: realTimers,
+      defaultSize: () => 1,
+      make: () =>
+        Effect.succeed({
+          spawn: (_id, events) => {
+            queueMicrotask(() => events.onMessage([Op.Ready]))
+            return {
+              send: (message: ToWorker) => {
+                if (message[0] === Op.Shutdown) {
+                  return queueMicrotask(() => events.onExit({ kind: "Exited", message: "exited with code 0" }))
+                }
+                sent.push(message)
+                const results: Array<unknown> = [Op.Results]
+                for (let at = 1; at < message.length; at += runStride(message[0])) results.push(message[at + Run.id], Outcome.Success, 0)
+                queueMicrotask(() => events.onMessage(results as unknown as FromWorker))
+              },
+              terminate: () => queueMicrotask(() => events.onExit({ kind: "Terminated", message: "was terminated" }))
+            }
+          }
+        })
+    }
+    return { sent, backend }
+  }
+
+  it("untraced calls send Run with four fields a task; once a traced call came, tasks carry their context", async () => {
+    const { backend, sent } = recording()
+    const dispatcher = dispatcherOn(backend, "file:///recording.ts", { size: 1 })
+    await dispatcher.start()
+    const submit = (trace?: { readonly wire: string; readonly receive: () => void }) =>
+      new Promise<void>((resolve) => {
+        let settled = 0
+        dispatcher.submit({ taskName: "T", payloads: [1, 2], chunkSize: 2, coalesce: false, timeoutMillis: 0, trace, settle: () => {
+          if (++settled === 2) resolve()
+        } })
+      })
+    await submit()
+    assert.deepStrictEqual(sent[0], [Op.Run, 0, "T", 1, 0, 1, "T", 2, 0])
+    await submit({ wire: "t/s/1", receive: () => {} })
+    assert.deepStrictEqual(sent[1], [Op.RunTraced, 2, "T", 1, 0, "t/s/1", 3, "T", 2, 0, "t/s/1"])
+    assert.strictEqual(RunTraced.stride, 5)
+    await submit()
+    assert.deepStrictEqual(sent[2], [Op.RunTraced, 4, "T", 1, 0, undefined, 5, "T", 2, 0, undefined])
+    await dispatcher.close()
+  })
+})

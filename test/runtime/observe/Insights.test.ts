@@ -1,0 +1,118 @@
+/**
+ * Insights over synthetic events: the time parts of a worker add up to its wall time, percentiles
+ * and the slowest tasks come from the handlers' own timings, and the warning names the likeliest
+ * cause.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import type { PoolEvent } from "../../../src/core/PoolEvent.ts"
+import { Histogram } from "../../../src/runtime/observe/Histogram.ts"
+import { Insights, render } from "../../../src/runtime/observe/Insights.ts"
+
+/** A worker's life: starts at 0, init from `init`, ready at `ready`, then `tasks` [start, end] runs, stopping and exit. */
+const life = (options: {
+  readonly ready: number
+  readonly runs: ReadonlyArray<readonly [number, number]>
+  readonly stop: number
+  readonly exit: number
+  readonly workerId?: number
+}): Array<PoolEvent> => {
+  const workerId = options.workerId ?? 0
+  const events: Array<PoolEvent> = [
+    { _tag: "WorkerStarting", at: 0, workerId, replacement: false },
+    { _tag: "WorkerReady", at: options.ready, workerId, initStartedAt: options.ready / 2 },
+    { _tag: "Submitted", at: options.ready, submission: workerId, taskName: "Work", count: options.runs.length, chunkSize: 1, payloads: options.runs.map((_, i) => ({ item: i })) }
+  ]
+  options.runs.forEach(([startedAt, endedAt], index) =>
+    events.push({ _tag: "Settled", at: endedAt, submission: workerId, index, taskId: index, workerId, attempt: 1, outcome: "Success", startedAt, endedAt })
+  )
+  events.push({ _tag: "WorkerStopping", at: options.stop, workerId })
+  events.push({ _tag: "WorkerExited", at: options.exit, workerId, exit: "Exited", message: "" })
+  return events
+}
+
+const reportOf = (events: ReadonlyArray<PoolEvent>, now = 1e9) => {
+  const insights = new Insights(() => now)
+  for (const event of events) insights.onEvent(event)
+  return insights.report()
+}
+
+describe("Insights", () => {
+  it("splits a worker's wall time into start-up, init, waiting, working and exit", () => {
+    const runs = Array.from({ length: 10 }, (_, i) => [100 + i * 100, 190 + i * 100] as const)
+    const report = reportOf(life({ ready: 100, runs, stop: 1200, exit: 1250 }))
+    const [worker] = report.workers
+    assert.deepStrictEqual(
+      [worker!.startup, worker!.init, worker!.working, worker!.waiting, worker!.exitTime, worker!.wall, worker!.tasks],
+      [50, 50, 900, 200, 50, 1250, 10]
+    )
+    assert.strictEqual(worker!.state, "exited")
+    assert.closeTo(report.efficiency, 900 / 1250, 1e-9)
+    assert.isTrue(report.warning!.includes("under 80%"))
+    assert.strictEqual(report.outcomes.Success, 10)
+  })
+
+  it("percentiles and the slowest tasks, with their input", () => {
+    // Task i runs i + 1 ms.
+    const runs = Array.from({ length: 100 }, (_, i) => [1000 + i * 200, 1000 + i * 200 + i + 1] as const)
+    const report = reportOf(life({ ready: 1000, runs, stop: 21_000, exit: 21_000 }))
+    assert.strictEqual(report.runTime.count, 100)
+    // Within the histogram's ~4.5% precision.
+    assert.closeTo(report.runTime.p50, 50, 50 * 0.05)
+    assert.closeTo(report.runTime.p99, 99, 99 * 0.05)
+    assert.strictEqual(report.runTime.max, 100)
+    assert.deepStrictEqual(report.slowest.map((slow) => slow.millis), [100, 99, 98, 97, 96])
+    assert.deepStrictEqual(report.slowest.map((slow) => slow.input), ["{ item: 99 }", "{ item: 98 }", "{ item: 97 }", "{ item: 96 }", "{ item: 95 }"])
+    // Queue wait: from the submission (at 1000) to each handler's start.
+    assert.closeTo(report.queueWait.max, 99 * 200, 99 * 200 * 0.05)
+  })
+
+  it("the warning's hint: start-up dominates, tasks too small, too few inputs", () => {
+    const setup = reportOf(life({ ready: 1000, runs: [[1000, 1100]], stop: 1200, exit: 1300 }))
+    assert.match(setup.warning!, /keep the pool alive/)
+    const tiny = Array.from({ length: 1000 }, (_, i) => [10 + i * 0.1, 10 + i * 0.1 + 0.002] as const)
+    const small = reportOf(life({ ready: 10, runs: tiny, stop: 200, exit: 200 }))
+    assert.match(small.warning!, /per-task overhead dominates/)
+    const few = reportOf(life({ ready: 10, runs: [[10, 60]], stop: 500, exit: 500 }))
+    assert.match(few.warning!, /too few inputs/)
+    const busy = reportOf(life({ ready: 10, runs: [[10, 990]], stop: 1000, exit: 1000 }))
+    assert.isUndefined(busy.warning)
+  })
+
+  it("a worker still running counts up to now; one not yet ready has only start-up", () => {
+    const events: Array<PoolEvent> = [
+      { _tag: "WorkerStarting", at: 0, workerId: 0, replacement: false },
+      { _tag: "WorkerReady", at: 10, workerId: 0 },
+      { _tag: "WorkerStarting", at: 0, workerId: 1, replacement: false }
+    ]
+    const report = reportOf(events, 100)
+    assert.deepStrictEqual(report.workers.map((w) => [w.state, w.startup, w.init, w.waiting, w.wall]), [
+      ["ready", 10, 0, 90, 100],
+      ["starting", 100, 0, 0, 100]
+    ])
+  })
+
+  it("renders a table with a row per worker, a total, percentiles and the warning", () => {
+    const text = render(reportOf(life({ ready: 1000, runs: [[1000, 1100]], stop: 1200, exit: 1300 })))
+    const lines = text.split("\n")
+    assert.match(lines[1]!, /^worker\s+state\s+start-up\s+init\s+waiting\s+working\s+exit\s+wall ms\s+tasks$/)
+    assert.match(lines[2]!, /^0\s+exited \(Exited\)\s+500\.0 \(38\.5%\)/)
+    assert.match(lines[3]!, /^total/)
+    assert.match(text, /run time  : p50 /)
+    assert.match(text, /slowest 1 tasks:\n {2}100\.0 ms {2}Work #0 on worker 0 {2}input \{ item: 0 \}/)
+    assert.match(text, /WARNING workers were working 8% of their time/)
+  })
+})
+
+describe("Histogram", () => {
+  it("cumulative counts at power-of-two microsecond boundaries are exact", () => {
+    const histogram = new Histogram()
+    for (const millis of [0.0005, 0.001, 0.0015, 0.003, 0.004, 0.005, 1, 2.5]) histogram.record(millis)
+    assert.deepStrictEqual(histogram.cumulative([0.001, 0.002, 0.004, 1.024, 4.096]), [
+      [0.001, 1],
+      [0.002, 3],
+      [0.004, 4],
+      [1.024, 7],
+      [4.096, 8]
+    ])
+  })
+})
