@@ -20,14 +20,9 @@
  * 4. Memory handed out as zeroed (`make`) is zero. A released block is dirty; a zeroed request takes
  *    a clean block, else — when its size is scrubbed (rule 7) and one dirty block waits, being
  *    scrubbed — a new buffer (the OS hands it out zeroed, lazily), else it zeroes a dirty block at
- *    once. An
- *    uninitialized request (`makeUninitialized`, `put`) prefers a dirty block and never zeroes: it
- *    may see its previous owner's bytes — memory of this same program, like numpy's `empty`.
- * 7. A size that was once asked for zeroed memory with only dirty blocks idle is scrubbed: its
- *    released blocks are zeroed in slices between the thread's other work (`setImmediate`), so a
- *    loop that makes a zeroed image per round finds a clean block ready instead of writing 72 MB
- *    on its hot path. A block taken while being scrubbed stops being scrubbed; closing the arena
- *    stops scrubbing.
+ *    once. An uninitialized request (`makeUninitialized`, `put`) prefers a dirty block and never
+ *    zeroes: it may see its previous owner's bytes — memory of this same program, like numpy's
+ *    `empty`.
  * 5. A payload carrying an array whose block is no longer live fails that task with a payload
  *    error: its memory may already belong to someone else.
  * 6. Every hand-out of a block bumps its generation, and each view or matrix the library makes for
@@ -36,6 +31,11 @@
  *    the count alone: once the block is reused its count is above 0 again, for the next owner.
  *    Views the library did not make (a `subarray`, an array a worker sent, `makeUnsafe`) carry no
  *    grant and are judged by their buffer's count alone, so a stale one is not caught after reuse.
+ * 7. A size that was once asked for zeroed memory with only dirty blocks idle is scrubbed: its
+ *    released blocks are zeroed in slices between the thread's other work (`setImmediate`), so a
+ *    loop that makes a zeroed image per round finds a clean block ready instead of writing 72 MB
+ *    on its hot path. A block taken while being scrubbed stops being scrubbed; closing the arena
+ *    stops scrubbing.
  *
  * What is not caught: index reads and writes through a stale plain view (`array[i]`). A typed
  * array cannot intercept them without slowing every access; only a matrix's `data` accessor and the
