@@ -136,10 +136,6 @@ export class WorkerBackend extends Context.Service<WorkerBackend, Backend>()("ef
  * gets its own copy, and moved buffers are transferred, so the sender's views end detached exactly
  * as they would across threads.
  */
-/** Detaches `transfer` without sending it: for a channel that copies (a child process's IPC). */
-export const detach = (transfer: ReadonlyArray<ArrayBuffer>): void =>
-  void structuredClone(undefined, { transfer: transfer as Array<ArrayBuffer> })
-
 export const cloneMessage = <A>(message: A, transfer: ReadonlyArray<ArrayBuffer> | undefined): A =>
   transfer === undefined || transfer.length === 0
     ? structuredClone(message)

@@ -25,11 +25,10 @@ import { closeSync, existsSync, openSync, readFileSync, readSync, rmSync } from 
 import { availableParallelism, tmpdir } from "node:os"
 import { delimiter, join } from "node:path"
 import { fileURLToPath } from "node:url"
-import type { WorkerExit } from "../protocol/protocol.ts"
+import { detachMoved, type WorkerExit } from "../protocol/protocol.ts"
 import {
   type Backend,
   type Connection,
-  detach,
   type PoolSpec,
   realTimers,
   WorkerBackend,
@@ -192,7 +191,7 @@ const spawnProcess = (
       // Serialization errors throw here, at once (nothing was sent); a closed channel is an exit to come.
       child.send(message, undefined, undefined, ignoreSendError)
       // The channel copies; moved buffers end detached here all the same, as across threads.
-      if (transfer !== undefined && transfer.length > 0) detach(transfer)
+      detachMoved(transfer)
     },
     terminate: () => {
       if (!alive) return

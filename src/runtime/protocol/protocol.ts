@@ -291,3 +291,11 @@ const safeString = (value: unknown): string => {
     return String(value)
   }
 }
+
+/**
+ * Detaches the moved buffers of a message sent over a channel that copies (a child process's IPC),
+ * so that the sender's views end detached as they do across threads.
+ */
+export const detachMoved = (transfer: ReadonlyArray<ArrayBuffer> | undefined): void => {
+  if (transfer !== undefined && transfer.length > 0) structuredClone(undefined, { transfer: transfer as Array<ArrayBuffer> })
+}

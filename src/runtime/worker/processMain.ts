@@ -27,7 +27,7 @@ const early: Array<unknown> = []
 const hear = (message: unknown) => void early.push(message)
 process.on("message", hear)
 
-const [{ hostEntry }, { Op }, { openSync, writeSync }, { getHeapStatistics }] = await Promise.all([
+const [{ hostEntry }, { detachMoved, Op }, { openSync, writeSync }, { getHeapStatistics }] = await Promise.all([
   import("./hostEntry.ts"),
   import("../protocol/protocol.ts"),
   import("node:fs"),
@@ -56,7 +56,7 @@ const send = (message: unknown, transfer?: ReadonlyArray<ArrayBuffer>) => {
     throw error
   }
   // The channel copies; moved buffers end detached here all the same, as across threads.
-  if (transfer !== undefined && transfer.length > 0) structuredClone(undefined, { transfer: transfer as Array<ArrayBuffer> })
+  detachMoved(transfer)
 }
 /** Resolves once everything sent has left: `process.exit` does not wait for the channel. */
 const allSent = () => new Promise<void>((resolve) => sending === 0 ? resolve() : void (drained = resolve))
