@@ -80,7 +80,7 @@ export const run: {
         transfers,
         settle,
         trace
-      }))
+      }), fiber)
   })) as any
 
 /**

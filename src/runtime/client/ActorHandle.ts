@@ -6,6 +6,7 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type { Any, Handle } from "../../core/Actor.ts"
 import { HandleTypeId } from "../../core/Actor.ts"
@@ -63,12 +64,12 @@ export const makeHandle = <A extends Any>(
       return transport
     },
     poolKey: () => poolKey ?? (fixed === undefined ? "" : transportKeys.get(fixed) ?? ""),
-    call: (method, payload?: unknown) => send(method, (task, transport, target) =>
+    call: (method, payload?: unknown) => send(method, (task, transport, target, _context, fiber) =>
       one(task, payload, 0, (encoded, settle, transfers, trace) => ({
         submission: -1,
         cancel: transport.call(id, task, encoded[0], (outcome, value, workerId, callId) =>
           settle(0, outcome, value, workerId, 1, callId ?? -1), transfers?.[0], trace)
-      }), target)),
+      }), fiber, target)),
     tell: (method, payload?: unknown) =>
       send(method, (task, transport, target, context) =>
         tell(task, payload, (encoded, settle, transfers) => {
@@ -80,7 +81,13 @@ export const makeHandle = <A extends Any>(
   /** What a call and a tell share: the method's task, and the transport that reaches the actor from here. */
   const send = (
     method: string,
-    f: (task: Task.Any, transport: ActorTransport, target: ActorTarget, context: Context.Context<never>) => Effect.Effect<any, any>
+    f: (
+      task: Task.Any,
+      transport: ActorTransport,
+      target: ActorTarget,
+      context: Context.Context<never>,
+      fiber: Fiber.Fiber<unknown, unknown>
+    ) => Effect.Effect<any, any>
   ): any =>
     Effect.withFiber((fiber) => {
       const task = actor.methods[method]
@@ -89,7 +96,7 @@ export const makeHandle = <A extends Any>(
       const context = fiber.context as Context.Context<never>
       const transport = resolve(context)
       if (transport === undefined) return Effect.fail(unavailable(target, "Dead", -1, "no pool to reach it from this thread"))
-      return f(task, transport, target, context)
+      return f(task, transport, target, context, fiber)
     })
   return handle
 }

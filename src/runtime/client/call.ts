@@ -69,26 +69,29 @@ export type Route = (
 /** The failures of a call besides the task's declared error. */
 export type CallFailure = TaskError | ActorError
 
-/** A single call. Interrupting it cancels it in the worker and waits until it stopped there. */
+/**
+ * A single call, made from `fiber` (its callers already read their context from it: the trace is
+ * read there too, with no second step per call). Interrupting it cancels it in the worker and
+ * waits until it stopped there.
+ */
 export const one = <T extends Task.Any>(
   task: T,
   payload: unknown,
   timeoutMillis: number,
   route: Route,
+  fiber: Fiber.Fiber<unknown, unknown>,
   actor?: ActorTarget
 ): Effect.Effect<Task.Success<T>, Task.Error<T> | CallFailure> => {
   const call = prepare(task, payload)
   if (call instanceof TaskError) return Effect.fail(call)
   const { codec, held } = call
-  return Effect.withFiber((fiber) =>
-    Effect.callback<Task.Success<T>, Task.Error<T> | CallFailure>((resume) => {
-      const ticket = route([call.encoded], (_index, outcome, value, workerId, attempts, taskId) => {
-        held?.release()
-        resume(exitOf(task, codec, call.payload, timeoutMillis, outcome, value, workerId, attempts, taskId, actor))
-      }, call.transfers, callTrace(fiber))
-      return held === undefined ? Effect.promise(ticket.cancel) : Effect.promise(() => ticket.cancel().then(held.release))
-    })
-  )
+  return Effect.callback<Task.Success<T>, Task.Error<T> | CallFailure>((resume) => {
+    const ticket = route([call.encoded], (_index, outcome, value, workerId, attempts, taskId) => {
+      held?.release()
+      resume(exitOf(task, codec, call.payload, timeoutMillis, outcome, value, workerId, attempts, taskId, actor))
+    }, call.transfers, callTrace(fiber))
+    return held === undefined ? Effect.promise(ticket.cancel) : Effect.promise(() => ticket.cancel().then(held.release))
+  })
 }
 
 /**
