@@ -14,7 +14,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Actor, Task, WorkerPool } from "../../src/index.ts"
 import { type Backend, realTimers } from "../../src/runtime/backends/Backend.ts"
-import { type FromWorker, Op, Outcome, Run, RunTraced, runStride, type ToWorker } from "../../src/runtime/protocol/protocol.ts"
+import { type FromWorker, Op, Outcome, Run, RunTraced, runStride, SameTrace, type ToWorker } from "../../src/runtime/protocol/protocol.ts"
 import { ActorTasks, Bump, Counter } from "../fixtures/actors.ts"
 import { ExitOnce, Nested, Plain, TracedTasks } from "../fixtures/traced-tasks.ts"
 import { dispatcherOn, rows } from "../support/backends.ts"
@@ -105,6 +105,30 @@ describe.each(rows)("traces on $name", (row) => {
     }).pipe(Effect.provide(pool()), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
   })
 
+  it.live("concurrent runs from two spans and none, coalesced into shared messages: each handler under its own caller", () => {
+    const memory = memoryTracer()
+    return Effect.gen(function*() {
+      // One worker: the runs queue behind each other and go out together, their contexts mixed
+      // in one message (the second run of each pair sent as `SameTrace`).
+      const pair = (first: number) =>
+        Effect.all([Task.run(Plain, { n: first }), Task.run(Plain, { n: first + 1 })], { concurrency: "unbounded" })
+      const [a, b, none] = yield* Effect.all([
+        pair(1).pipe(Effect.withSpan("a")),
+        pair(3).pipe(Effect.withSpan("b")),
+        pair(5)
+      ], { concurrency: "unbounded" })
+      assert.deepStrictEqual([a, b, none], [[2, 3], [4, 5], [6, 7]])
+      const handlers = memory.named("Plain")
+      assert.strictEqual(handlers.length, 4, "the untraced pair made no span")
+      for (const name of ["a", "b"]) {
+        const [caller] = memory.named(name)
+        const under = handlers.filter((handler) => memory.parentId(handler) === caller!.spanId)
+        assert.strictEqual(under.length, 2, `both runs of ${name} have their span under ${name}`)
+        for (const handler of under) assert.strictEqual(handler.traceId, caller!.traceId)
+      }
+    }).pipe(Effect.provide(pool({ size: 1 })), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
+  })
+
   it.live("outside any span, no worker span reaches the caller's tracer", () => {
     const memory = memoryTracer()
     return Effect.gen(function*() {
@@ -192,7 +216,7 @@ describe("trace context on the wire", () => {
     return { sent, backend }
   }
 
-  it("untraced calls send Run with four fields a task; once a traced call came, tasks carry their context", async () => {
+  it("untraced calls send Run with four fields a task; once a traced call came, tasks carry their context, once a message", async () => {
     const { backend, sent } = recording()
     const dispatcher = dispatcherOn(backend, "file:///recording.ts", { size: 1 })
     await dispatcher.start()
@@ -206,10 +230,11 @@ describe("trace context on the wire", () => {
     await submit()
     assert.deepStrictEqual(sent[0], [Op.Run, 0, "T", 1, 0, 1, "T", 2, 0])
     await submit({ wire: "t/s/1", receive: () => {} })
-    assert.deepStrictEqual(sent[1], [Op.RunTraced, 2, "T", 1, 0, "t/s/1", 3, "T", 2, 0, "t/s/1"])
+    // The second task has its predecessor's context: `SameTrace`, not the string again.
+    assert.deepStrictEqual(sent[1], [Op.RunTraced, 2, "T", 1, 0, "t/s/1", 3, "T", 2, 0, SameTrace])
     assert.strictEqual(RunTraced.stride, 5)
     await submit()
-    assert.deepStrictEqual(sent[2], [Op.RunTraced, 4, "T", 1, 0, undefined, 5, "T", 2, 0, undefined])
+    assert.deepStrictEqual(sent[2], [Op.RunTraced, 4, "T", 1, 0, undefined, 5, "T", 2, 0, SameTrace])
     await dispatcher.close()
   })
 })

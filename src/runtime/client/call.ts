@@ -252,9 +252,10 @@ const callTrace = (fiber: Fiber.Fiber<unknown, unknown>): CallTrace | undefined 
   const parent = Context.getOrUndefined(fiber.context, Tracer.ParentSpan)
   if (parent === undefined || fiber.getRef(Tracer.DisablePropagation)) return undefined
   const tracer = fiber.getRef(Tracer.Tracer)
+  const parentOption = Option.some(parent)
   return {
     wire: traceWire(parent.traceId, parent.spanId, parent.sampled),
-    receive: (fields, at, count, workerId, taskId) => replaySpans(tracer, parent, fields, at, count, workerId, taskId)
+    receive: (fields, at, count, workerId, taskId) => replaySpans(tracer, parent, parentOption, fields, at, count, workerId, taskId)
   }
 }
 
@@ -265,44 +266,65 @@ const callTrace = (fiber: Fiber.Fiber<unknown, unknown>): CallTrace | undefined 
 const replaySpans = (
   tracer: Tracer.Tracer,
   parent: Tracer.AnySpan,
+  parentOption: Option.Option<Tracer.AnySpan>,
   fields: ReadonlyArray<unknown>,
   at: number,
   count: number,
   workerId: number,
   taskId: number
 ): void => {
-  const parentOption = Option.some(parent)
+  // A task's one span (a map's usual case) hangs under the caller's: no lookup tables.
+  if (count === 1) return void replaySpan(tracer, parent, parentOption, fields, at, undefined, workerId, taskId)
   // By the worker's span id: where each span is, and once re-created, the span.
   const offsets = new Map<string, number>()
-  for (let i = 0; i < count; i++) offsets.set(fields[at + i * SpanField.stride + SpanField.spanId] as string, at + i * SpanField.stride)
+  for (let i = 0; i < count; i++) {
+    const spanId = fields[at + i * SpanField.stride + SpanField.spanId] as string
+    if (spanId !== "") offsets.set(spanId, at + i * SpanField.stride)
+  }
   const made = new Map<string, Tracer.Span>()
   const make = (offset: number): Tracer.Span => {
     const spanId = fields[offset + SpanField.spanId] as string
     const existing = made.get(spanId)
     if (existing !== undefined) return existing
-    const up = offsets.get(fields[offset + SpanField.parentId] as string)
-    const span = tracer.span({
-      name: fields[offset + SpanField.name] as string,
-      parent: up === undefined ? parentOption : Option.some(make(up)),
-      annotations: Context.empty(),
-      links: [],
-      startTime: nanos(fields[offset + SpanField.start] as number),
-      kind: fields[offset + SpanField.kind] as SpanKind,
-      root: false,
-      sampled: parent.sampled
-    })
-    if (up === undefined) {
-      span.attribute("effect_parallel.task_id", taskId)
-      span.attribute("effect_parallel.worker_id", workerId)
-    }
-    const attributes = fields[offset + SpanField.attributes] as Record<string, unknown> | undefined
-    if (attributes !== undefined) for (const key in attributes) span.attribute(key, attributes[key])
-    made.set(spanId, span)
-    const failure = fields[offset + SpanField.failure] as string | undefined
-    span.end(nanos(fields[offset + SpanField.end] as number), failure === undefined ? Exit.void : Exit.die(new Error(failure)))
+    const parentId = fields[offset + SpanField.parentId] as string
+    const up = parentId === "" ? undefined : offsets.get(parentId)
+    const span = replaySpan(tracer, parent, up === undefined ? parentOption : Option.some(make(up)), fields, offset, up, workerId, taskId)
+    if (spanId !== "") made.set(spanId, span)
     return span
   }
   for (let i = 0; i < count; i++) make(at + i * SpanField.stride)
+}
+
+/** One worker span re-created and ended; the task's and worker's ids on the one the caller's span parents. */
+const replaySpan = (
+  tracer: Tracer.Tracer,
+  parent: Tracer.AnySpan,
+  parentOption: Option.Option<Tracer.AnySpan>,
+  fields: ReadonlyArray<unknown>,
+  offset: number,
+  up: number | undefined,
+  workerId: number,
+  taskId: number
+): Tracer.Span => {
+  const span = tracer.span({
+    name: fields[offset + SpanField.name] as string,
+    parent: parentOption,
+    annotations: Context.empty(),
+    links: [],
+    startTime: nanos(fields[offset + SpanField.start] as number),
+    kind: fields[offset + SpanField.kind] as SpanKind,
+    root: false,
+    sampled: parent.sampled
+  })
+  if (up === undefined) {
+    span.attribute("effect_parallel.task_id", taskId)
+    span.attribute("effect_parallel.worker_id", workerId)
+  }
+  const attributes = fields[offset + SpanField.attributes] as Record<string, unknown> | undefined
+  if (attributes !== undefined) for (const key in attributes) span.attribute(key, attributes[key])
+  const failure = fields[offset + SpanField.failure] as string | undefined
+  span.end(nanos(fields[offset + SpanField.end] as number), failure === undefined ? Exit.void : Exit.die(new Error(failure)))
+  return span
 }
 
 const nanos = (millis: number): bigint => BigInt(Math.round(millis * 1_000_000))

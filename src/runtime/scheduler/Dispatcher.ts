@@ -81,6 +81,7 @@ import {
   outcomeName,
   pushRun,
   pushRunTraced,
+  SameTrace,
   SpanField,
   Result,
   ResultTimed,
@@ -233,6 +234,8 @@ export class Dispatcher implements PoolClient {
   private replyWaitsAnswered = 0
   /** A traced call was submitted once: from then on messages carry trace contexts (protocol `RunTraced`). */
   private traced = false
+  /** The trace field of the last task added to the message being built (`SameTrace` after it). */
+  private messageTrace: string | undefined | null = null
   /** The pool's actor host, when its group has actors. */
   actors: ActorTransport | undefined = undefined
 
@@ -801,6 +804,7 @@ export class Dispatcher implements PoolClient {
     ]
     const message: Message = { remaining: 0, transfer: undefined }
     const entries: Array<InFlight> = []
+    this.messageTrace = null
     // Rules 7 and 9: a task back from a dead worker or an unsendable message goes first, alone.
     while (entries.length === 0 && this.requeued.length > 0) {
       const retry = this.requeued.shift()!
@@ -864,7 +868,10 @@ export class Dispatcher implements PoolClient {
     const taskId = this.nextTaskId++
     const { submission } = pending
     if (this.traced) {
-      pushRunTraced(fields, taskId, submission.taskName, submission.payloads[index], submission.timeoutMillis, submission.trace?.wire)
+      const wire = submission.trace?.wire
+      const same = wire === this.messageTrace
+      this.messageTrace = wire
+      pushRunTraced(fields, taskId, submission.taskName, submission.payloads[index], submission.timeoutMillis, same ? SameTrace : wire)
     } else {
       pushRun(fields, taskId, submission.taskName, submission.payloads[index], submission.timeoutMillis)
     }

@@ -122,17 +122,17 @@ export const traced = (
 
 /**
  * The span of a handler that answered without a fiber (it returned an Exit, so it could make no
- * span of its own): recorded by hand from its start and end, on the pool's clock.
+ * span of its own): recorded by hand from its start and end, on the pool's clock. No span can be
+ * its child and its parent is the caller's: it goes without ids (`SpanField`).
  */
 export const recordHandlerSpan = (
   spans: SpanBuffer,
-  wire: string,
   name: string,
   start: number,
   end: number,
   exit: Exit.Exit<unknown, unknown>
 ): void => {
-  pushSpan(spans.fields, name, nextSpanId(), parseWire(wire).spanId, "server", start, end, undefined, failureOf(exit))
+  pushSpan(spans.fields, name, "", "", "server", start, end, undefined, failureOf(exit))
   spans.count++
 }
 
