@@ -12,6 +12,7 @@
  */
 import type * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import type { ServeError } from "effect/http/HttpServerError"
@@ -79,6 +80,11 @@ export const renderInsights = (report: Insights.Report): string => Insights.rend
 export interface MetricsOptions {
   /** The `pool` attribute of every series. Default: the group's first task (or actor) name. */
   readonly pool?: string | undefined
+  /**
+   * How often each worker sends the metrics its handlers recorded in its own registry (threads
+   * and processes have one each); they also arrive as a worker shuts down. Default 1 second.
+   */
+  readonly workerInterval?: Duration.Input | undefined
 }
 
 /**
@@ -94,17 +100,32 @@ export interface MetricsOptions {
  * **Details**: the pool's listener keeps plain numbers; each series is registered with
  * `Metric.registerUnsafe` and read when exported, so no Effect runs per event. Run times are
  * measured in the worker (handler timings are asked for while this is subscribed) and reach the
- * caller's registry with each answer.
+ * caller's registry with each answer. Metrics that handlers record themselves (`Metric.update` in
+ * a worker thread or process lands in that worker's own registry) are sent every
+ * `workerInterval` and registered here under their own names, with `pool` and `worker`
+ * attributes added; a worker's series go when it exits.
  */
 export const metrics = <Tasks extends Any, Actors extends { readonly name: string }>(
   group: Group<Tasks, Actors>,
   options?: MetricsOptions
-): Effect.Effect<void, never, Runner<Tasks["name"] | Actors["name"]> | Scope.Scope> =>
+): Effect.Effect<void, PoolError, Runner<Tasks["name"] | Actors["name"]> | Scope.Scope> =>
   Effect.gen(function*() {
     const client = yield* clientOf(group)
     const context = yield* Effect.context<never>()
     const arena = yield* CurrentArena
     const pool = options?.pool ?? [...Object.keys(group.tasks), ...Object.keys(group.actors)][0] ?? "pool"
+    const interval = Duration.fromInput(options?.workerInterval ?? "1 second")
+    const workerInterval = interval._tag === "Some" ? Duration.toMillis(interval.value) : NaN
+    if (!(workerInterval > 0 && Number.isFinite(workerInterval))) {
+      return yield* Effect.fail(
+        new PoolError({
+          reason: new InvalidOptions({
+            path: ["workerInterval"],
+            message: `workerInterval must be a finite duration above 0, got ${String(options?.workerInterval)}`
+          })
+        })
+      )
+    }
     yield* Effect.acquireRelease(
       Effect.sync(() => {
         const collector = new PoolMetrics(pool, {
@@ -114,7 +135,9 @@ export const metrics = <Tasks extends Any, Actors extends { readonly name: strin
           arena: () => arena.stats()
         }, context)
         const unsubscribe = client.events.subscribe({ onEvent: collector.onEvent, timings: true })
+        const unwatch = client.watchWorkerMetrics?.(workerInterval, collector.onWorkerMetrics)
         return () => {
+          unwatch?.()
           unsubscribe()
           collector.close()
         }
@@ -127,7 +150,7 @@ export const metrics = <Tasks extends Any, Actors extends { readonly name: strin
 export const metricsLayer = <Tasks extends Any, Actors extends { readonly name: string }>(
   group: Group<Tasks, Actors>,
   options?: MetricsOptions
-): Layer.Layer<never, never, Runner<Tasks["name"] | Actors["name"]>> => Layer.effectDiscard(metrics(group, options))
+): Layer.Layer<never, PoolError, Runner<Tasks["name"] | Actors["name"]>> => Layer.effectDiscard(metrics(group, options))
 
 export interface ServeOptions {
   /** 0 picks a free port. */

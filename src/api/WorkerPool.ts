@@ -196,7 +196,9 @@ export const layer = <Tasks extends Any, Actors extends { readonly name: string 
         recycleAboveHeapMb: resolved.recycleAboveHeapMb,
         events
       })
-      const dispatcher = yield* acquireDispatcher(() => new Dispatcher(spawner, backend.timers, resolved, events))
+      const dispatcher = yield* acquireDispatcher(() =>
+        new Dispatcher(spawner, backend.timers, { ...resolved, workersOwnMetrics: backend.capabilities.isolatesCrashes }, events)
+      )
       if (insights !== undefined) Insights.attach(dispatcher, insights)
       yield* hostActors(group as Group<Any, unknown>, dispatcher, backend.timers)
       return provideTasks(group, dispatcher)

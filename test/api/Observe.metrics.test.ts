@@ -4,6 +4,7 @@
  * `PrometheusMetrics`, and exported through OTLP, from the same registry.
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FetchHttpClient from "effect/http/FetchHttpClient"
@@ -12,13 +13,16 @@ import * as Metric from "effect/Metric"
 import * as OtlpMetrics from "effect/observability/OtlpMetrics"
 import * as OtlpSerialization from "effect/observability/OtlpSerialization"
 import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
+import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import { createServer } from "node:http"
 import { Observe, Task, WorkerPool } from "../../src/index.ts"
+import { Metered, MeteredTasks } from "../fixtures/metered-tasks.ts"
 import { Add, ContractTasks, Explode } from "../fixtures/tasks.ts"
 import { rows } from "../support/backends.ts"
 
 const entry = new URL("../fixtures/worker.ts", import.meta.url)
+const meteredEntry = new URL("../fixtures/metered-worker.ts", import.meta.url)
 
 afterEach(() => {
   assert.strictEqual(WorkerPool.liveThreads(), 0)
@@ -34,6 +38,50 @@ const countOf = (snapshots: ReadonlyArray<Metric.Metric.Snapshot>, id: string, a
 
 describe.each(rows)("metrics on $name", (row) => {
   const pool = WorkerPool.layer(ContractTasks, { entry, size: 2 }).pipe(Layer.provide(row.backend))
+
+  it.live("metrics a handler records in its worker reach the caller's registry, with pool and worker", () => {
+    const registry = new Map()
+    const inRegistry = Effect.provideService(Metric.MetricRegistry, registry)
+    return Effect.gen(function*() {
+      const observed = yield* Scope.make()
+      yield* Observe.metrics(MeteredTasks, { pool: "metered", workerInterval: "20 millis" }).pipe(Scope.provide(observed), inRegistry)
+      const defaultCount = () => countOf(Metric.snapshotUnsafe(Context.empty()), "handled_total")
+      const before = defaultCount()
+      yield* Task.map(Metered, Array.from({ length: 60 }, (_, n) => ({ n })), { chunkSize: 10 })
+      if (row.capabilities.isolatesCrashes) {
+        // Each worker has its own registry: its values arrive every interval, one series per worker.
+        const arrived = Effect.gen(function*() {
+          const snapshots = yield* inRegistry(Metric.snapshot)
+          const total = countOf(snapshots, "handled_total", { pool: "metered" })
+          return total === 60 ? snapshots : yield* Effect.fail(`${total} of 60 counted so far`)
+        })
+        const snapshots = yield* arrived.pipe(Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 500 }))
+        const counters = find(snapshots, "handled_total", { pool: "metered" })
+        assert.isTrue(counters.every((s) => s.attributes?.worker === "0" || s.attributes?.worker === "1"))
+        assert.strictEqual(counters[0]!.description, "Inputs a handler saw")
+        const histograms = find(snapshots, "handled_size", { pool: "metered" })
+        assert.strictEqual(histograms.reduce((n, s) => n + (s.state as Metric.HistogramState).count, 0), 60)
+        assert.strictEqual(histograms.reduce((n, s) => n + (s.state as Metric.HistogramState).sum, 0), (59 * 60) / 2)
+        yield* Scope.close(observed, Exit.void)
+        const after = yield* inRegistry(Metric.snapshot)
+        assert.deepStrictEqual(find(after, "handled_total"), [], "gone with the observer")
+      } else {
+        // Workers in the caller's thread record into that thread's default registry, nothing is sent.
+        assert.strictEqual(defaultCount() - before, 60)
+        assert.deepStrictEqual(find(yield* inRegistry(Metric.snapshot), "handled_total"), [])
+        yield* Scope.close(observed, Exit.void)
+      }
+    }).pipe(
+      Effect.provide(WorkerPool.layer(MeteredTasks, { entry: meteredEntry, size: 2 }).pipe(Layer.provide(row.backend))),
+      row.within
+    )
+  })
+
+  it.effect("a workerInterval that is not a positive duration is a typed error", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Effect.scoped(Observe.metrics(ContractTasks, { workerInterval: "0 millis" })))
+      assert.strictEqual(error.reason._tag, "InvalidOptions")
+    }).pipe(Effect.provide(pool), row.within))
 
   it.live("tasks by outcome and worker, histograms, gauges; removed when the scope closes", () =>
     Effect.gen(function*() {

@@ -10,6 +10,7 @@ import * as Context from "effect/Context"
 import type { Runner } from "../../core/Task.ts"
 import type { PoolEvents, PoolStats } from "../../core/PoolEvent.ts"
 import type { Outcome } from "../protocol/protocol.ts"
+import type { WireMetric } from "../protocol/metricsWire.ts"
 import type { ActorTransport, CallTrace } from "./ActorTransport.ts"
 
 /**
@@ -60,6 +61,15 @@ export interface PoolClient {
   readonly stats: () => PoolStats
   /** Ready workers' ids, for observers that start after the pool. */
   readonly readyWorkers?: (() => ReadonlyArray<number>) | undefined
+  /**
+   * Has each worker send what its own metric registry holds, every `intervalMillis` and as it
+   * shuts down, until the returned function is called (`undefined`: that worker is gone). Absent,
+   * or doing nothing, where workers record into the caller's registry (inline, simulated).
+   */
+  readonly watchWorkerMetrics?: ((
+    intervalMillis: number,
+    onMetrics: (workerId: number, metrics: ReadonlyArray<WireMetric> | undefined) => void
+  ) => () => void) | undefined
   /** Each worker's event-loop times (ms), for observers, on backends that report them. */
   readonly eventLoops?: (() => ReadonlyArray<{ readonly workerId: number; readonly idle: number; readonly active: number }>) | undefined
 }

@@ -41,6 +41,10 @@
  *   worker → pool  `[Heap, usedBytes]`, only when the pool set a heap threshold
  *                  (`recycleAboveHeapMb`) and the worker's used heap, sampled whenever it sends
  *                  answers, is above it: the pool retires the worker (its rule 11). Once per worker.
+ *   pool → worker  `[WatchMetrics, intervalMillis]`, while an observer exports the pool's metrics
+ *                  (0: stop): every `intervalMillis`, and once more as it shuts down, the worker
+ *                  sends `[Metrics, snapshots]`, what its own `Metric.MetricRegistry` holds
+ *                  (`metricsWire.ts`): the metrics its handlers recorded reach the caller's registry.
  *   worker → pool  `[Started, id]`, sent at once, only for tasks with a timeout: the pool starts
  *                  a backstop timer (timeout + grace) so that a handler that never yields (a
  *                  synchronous infinite loop) gets its worker terminated and replaced.
@@ -89,6 +93,7 @@
 import type { PoolErrorReason } from "../../core/PoolError.ts"
 
 import type { OutcomeName } from "../../core/PoolEvent.ts"
+import type { WireMetric } from "./metricsWire.ts"
 
 /** Opcodes. Plain numbers: enums are not erasable syntax. */
 export const Op = {
@@ -114,7 +119,9 @@ export const Op = {
   RunTraced: 19,
   RunTimedTraced: 20,
   Spans: 21,
-  CallTraced: 22
+  CallTraced: 22,
+  WatchMetrics: 23,
+  Metrics: 24
 } as const
 
 /** How a task ended, as reported by a worker, or as the pool decided. */
@@ -272,6 +279,7 @@ export type ToWorker =
   | readonly [typeof Op.Spans, ...Array<unknown>]
   | readonly [typeof Op.Stop, actorId: number]
   | readonly [typeof Op.Answer, askId: number, outcome: Outcome, value: unknown]
+  | readonly [typeof Op.WatchMetrics, intervalMillis: number]
 
 export type FromWorker =
   | readonly [typeof Op.Ready, initStartedAt?: number]
@@ -285,6 +293,7 @@ export type FromWorker =
   | readonly [typeof Op.Stopped, actorId: number]
   | readonly [typeof Op.Ask, askId: number, actorId: number, taskName: string, payload: unknown, trace?: string]
   | readonly [typeof Op.Heap, usedBytes: number]
+  | readonly [typeof Op.Metrics, snapshots: ReadonlyArray<WireMetric>]
 
 export const toRemoteError = (error: unknown): RemoteError => {
   if (error instanceof Error) {

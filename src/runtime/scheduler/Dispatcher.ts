@@ -74,6 +74,7 @@ import type { ActorTransport } from "../client/ActorTransport.ts"
 import type { PoolClient, Submission, Ticket } from "../client/PoolClient.ts"
 import type { EventHub } from "../observe/EventHub.ts"
 import { cloneIssue } from "../protocol/codec.ts"
+import type { WireMetric } from "../protocol/metricsWire.ts"
 import {
   type FromWorker,
   Op,
@@ -103,6 +104,18 @@ export interface DispatcherOptions {
   readonly whenFull: "wait" | "fail"
   /** Rule 11; `Infinity` for never. */
   readonly maxTasksPerWorker?: number | undefined
+  /**
+   * Each worker has a metric registry of its own (threads, processes): watched metrics are sent
+   * from it (`WatchMetrics`). Workers in the caller's thread record into the caller's already.
+   */
+  readonly workersOwnMetrics?: boolean | undefined
+}
+
+/** Who watches the workers' own metrics, and how often they are sent. */
+interface MetricsWatch {
+  readonly intervalMillis: number
+  /** A worker's latest metrics; `undefined` once it is gone. */
+  readonly onMetrics: (workerId: number, metrics: ReadonlyArray<WireMetric> | undefined) => void
 }
 
 /** Replacement start-ups that may fail in a row before the pool gives up (rule 5). */
@@ -234,6 +247,7 @@ export class Dispatcher implements PoolClient {
   private replyWaitsAnswered = 0
   /** A traced call was submitted once: from then on messages carry trace contexts (protocol `RunTraced`). */
   private traced = false
+  private metricsWatch: MetricsWatch | undefined = undefined
   /** The trace field of the last task added to the message being built (`SameTrace` after it). */
   private messageTrace: string | undefined | null = null
   /** The pool's actor host, when its group has actors. */
@@ -382,6 +396,34 @@ export class Dispatcher implements PoolClient {
     })
   }
 
+  /**
+   * Has every worker send what its own metric registry holds every `intervalMillis` (and as it
+   * shuts down) to `onMetrics`, until the returned function is called. One watcher at a time (the
+   * last one wins); nothing on backends whose workers record into the caller's registry.
+   */
+  watchWorkerMetrics(
+    intervalMillis: number,
+    onMetrics: (workerId: number, metrics: ReadonlyArray<WireMetric> | undefined) => void
+  ): () => void {
+    if (this.options.workersOwnMetrics !== true) return () => {}
+    const watch: MetricsWatch = { intervalMillis, onMetrics }
+    this.metricsWatch = watch
+    for (const slot of this.slots) if (slot.state === "ready") this.sendWatch(slot, intervalMillis)
+    return () => {
+      if (this.metricsWatch !== watch) return
+      this.metricsWatch = undefined
+      for (const slot of this.slots) if (slot.state === "ready") this.sendWatch(slot, 0)
+    }
+  }
+
+  private sendWatch(slot: Slot, intervalMillis: number): void {
+    try {
+      slot.connection.send([Op.WatchMetrics, intervalMillis])
+    } catch {
+      // A worker that cannot be written to is on its way out; its exit says so.
+    }
+  }
+
   /** Each live worker's event-loop times, for backends that report them (observers read it, never the scheduler). */
   eventLoops(): Array<{ readonly workerId: number; readonly idle: number; readonly active: number }> {
     const loops: Array<{ readonly workerId: number; readonly idle: number; readonly active: number }> = []
@@ -476,6 +518,8 @@ export class Dispatcher implements PoolClient {
         return this.armBackstop(slot, message[1] as number)
       case Op.Spans:
         return this.receiveSpans(slot, message)
+      case Op.Metrics:
+        return this.metricsWatch?.onMetrics(slot.id, message[1])
       case Op.Ready: {
         if (slot.state !== "starting") return
         this.timers.clear(slot.timer)
@@ -485,6 +529,7 @@ export class Dispatcher implements PoolClient {
         if (events.active) {
           events.emit({ _tag: "WorkerReady", at: events.now(), workerId: slot.id, initStartedAt: message[1] })
         }
+        if (this.metricsWatch !== undefined) this.sendWatch(slot, this.metricsWatch.intervalMillis)
         this.onStarted?.()
         this.pump()
         return this.listener?.onReady(slot.id)
@@ -548,6 +593,7 @@ export class Dispatcher implements PoolClient {
     this.timers.clear(slot.timer)
     slot.state = "dead"
     this.slots = this.slots.filter((s) => s !== slot)
+    this.metricsWatch?.onMetrics(slot.id, undefined)
     const taken = slot.connection.tasksTaken?.() ?? slot.sent
     const lost: WorkerExit = { ...exit, message: `worker ${slot.id} ${exit.message}` }
     const held = [...slot.inFlight.values()].sort((a, b) => a.seq - b.seq)

@@ -45,6 +45,7 @@ import type { Any } from "../../core/Task.ts"
 import { type WorkerEntry, WorkerInfo } from "../../core/Worker.ts"
 import { WorkerTransport } from "../client/ActorTransport.ts"
 import { type Codec, codecOf } from "../protocol/codec.ts"
+import { snapshotForWire } from "../protocol/metricsWire.ts"
 import {
   type FromWorker,
   Op,
@@ -128,6 +129,10 @@ export class WorkerRuntime {
   private readonly onStart: ((id: number) => void) | undefined
   private scope: Scope.Closeable | undefined
   private runFork: (<A, E>(effect: Effect.Effect<A, E, any>) => Fiber.Fiber<A, E>) | undefined
+  /** What handlers run with: the per-worker Layer's services (its metric registry among them). */
+  private context: Context.Context<never> | undefined
+  /** Sends this worker's metrics while the pool watches them (`WatchMetrics`). */
+  private metricsFiber: Fiber.Fiber<unknown, unknown> | undefined
   private queue: Array<Item> = []
   private head = 0
   private running: { readonly item: Item; readonly fiber: Fiber.Fiber<unknown, unknown> } | undefined
@@ -190,7 +195,8 @@ export class WorkerRuntime {
     }
     // Handlers reach actors whose handles they received through this worker's pool.
     const transport = Context.make(WorkerTransport, this.actors.transport)
-    this.runFork = Effect.runForkWith(Context.merge(Context.merge(this.services, exit.value), transport))
+    this.context = Context.merge(Context.merge(this.services, exit.value), transport)
+    this.runFork = Effect.runForkWith(this.context as Context.Context<any>)
     this.post([Op.Ready, initStartedAt])
   }
 
@@ -219,7 +225,27 @@ export class WorkerRuntime {
         return void this.actors.stop(message[1])
       case Op.Answer:
         return this.actors.answer(message[1], message[2], message[3])
+      case Op.WatchMetrics:
+        return this.watchMetrics(message[1])
     }
+  }
+
+  /** Sends what this worker's metric registry holds every `intervalMillis` (0: stops), and now. */
+  private watchMetrics(intervalMillis: number): void {
+    if (this.metricsFiber !== undefined) {
+      this.metricsFiber.interruptUnsafe()
+      this.metricsFiber = undefined
+    }
+    if (intervalMillis <= 0 || this.runFork === undefined || this.closing) return
+    this.sendMetrics()
+    this.metricsFiber = this.runFork(Effect.forever(Effect.andThen(
+      Effect.sleep(Duration.millis(intervalMillis)),
+      Effect.sync(() => this.sendMetrics())
+    )))
+  }
+
+  private sendMetrics(): void {
+    if (this.context !== undefined) this.post([Op.Metrics, snapshotForWire(this.context)])
   }
 
   /** Interrupts everything, runs the per-worker Layer's finalizers within the timeout, says `Closed`. */
@@ -242,6 +268,12 @@ export class WorkerRuntime {
       await Effect.runPromiseWith(this.services)(
         Scope.close(this.scope, Exit.void).pipe(Effect.timeoutOption(Duration.millis(exitTimeoutMillis)))
       )
+    }
+    if (this.metricsFiber !== undefined) {
+      // The last values, exit hooks' included: a pool shorter than the interval still reports.
+      this.metricsFiber.interruptUnsafe()
+      this.metricsFiber = undefined
+      this.sendMetrics()
     }
     this.post([Op.Closed])
   }
