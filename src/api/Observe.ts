@@ -248,6 +248,11 @@ export const timeline = <Tasks extends Any, Actors extends { readonly name: stri
 export interface DashboardOptions extends ServeOptions {
   /** The page's title. Default: the group's first task (or actor) name. */
   readonly title?: string | undefined
+  /**
+   * Also serve the current `Metric.MetricRegistry` at `/metrics` in Prometheus text on the same
+   * server (as `serveMetrics` does on its own), e.g. with `Observe.metrics` active. Default false.
+   */
+  readonly metrics?: boolean | undefined
 }
 
 /**
@@ -259,8 +264,8 @@ export interface DashboardOptions extends ServeOptions {
  *
  * **Details**: per-worker time ratios and the slowest tasks come from the pool's insights when it
  * was built with `insights`; otherwise from a collector started with the page (ratios then count
- * from the page's start). Built with `effect/http`'s router on a Node server; `/metrics` is not
- * served here (see `serveMetrics`).
+ * from the page's start). Built with `effect/http`'s router on a Node server; with `metrics: true`
+ * it serves `/metrics` too, one port for both.
  *
  * **Gotchas**: needs `@effect/platform-node` (an optional peer dependency), loaded only here.
  */
@@ -294,7 +299,8 @@ export const dashboard = <Tasks extends Any, Actors extends { readonly name: str
     const html = page(options.title ?? [...Object.keys(group.tasks), ...Object.keys(group.actors)][0] ?? "pool")
     const routes = Layer.mergeAll(
       HttpRouter.add("GET", "/", HttpServerResponse.text(html, { contentType: "text/html; charset=utf-8" })),
-      HttpRouter.add("GET", "/state", Effect.sync(() => HttpServerResponse.jsonUnsafe(state.snapshot())))
+      HttpRouter.add("GET", "/state", Effect.sync(() => HttpServerResponse.jsonUnsafe(state.snapshot()))),
+      options.metrics === true ? PrometheusMetrics.layerHttp({ path: "/metrics" }) : Layer.empty
     )
     const http = yield* httpServe
     return yield* http.serve(routes, options)

@@ -5,8 +5,9 @@
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
 import { Observe, Task, WorkerPool } from "../../src/index.ts"
-import { ContractTasks, Sleep, Withdraw } from "../fixtures/tasks.ts"
+import { Add, ContractTasks, Sleep, Withdraw } from "../fixtures/tasks.ts"
 
 const entry = new URL("../fixtures/worker.ts", import.meta.url)
 
@@ -59,4 +60,19 @@ describe("dashboard", () => {
       const refused = yield* Effect.promise(() => fetch(url).then(() => false, () => true))
       assert.isTrue(refused, "the server closed with its scope")
     }).pipe(Effect.provide(WorkerPool.layer(ContractTasks, { entry, size: 2 }))))
+
+  it.live("with metrics: true, the same server answers /metrics in Prometheus text", () =>
+    Effect.gen(function*() {
+      yield* Observe.metrics(ContractTasks, { pool: "paged" })
+      const url = yield* Observe.dashboard(ContractTasks, { port: 0, metrics: true })
+      yield* Task.map(Add, [{ a: 1, b: 2 }, { a: 3, b: 4 }])
+      const text = yield* Effect.promise(() => fetch(`${url}/metrics`).then((response) => response.text()))
+      assert.match(text, /effect_parallel_tasks_total\{[^}]*pool="paged"[^}]*\} /)
+      const plain = yield* Observe.dashboard(ContractTasks, { port: 0 })
+      assert.strictEqual(yield* Effect.promise(() => fetch(`${plain}/metrics`).then((response) => response.status)), 404)
+    }).pipe(
+      Effect.scoped,
+      Effect.provideService(Metric.MetricRegistry, new Map()),
+      Effect.provide(WorkerPool.layer(ContractTasks, { entry, size: 2 }))
+    ))
 })
