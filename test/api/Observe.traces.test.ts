@@ -14,7 +14,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Actor, Task, WorkerPool } from "../../src/index.ts"
 import { type Backend, realTimers } from "../../src/runtime/backends/Backend.ts"
-import { type FromWorker, Op, Outcome, Run, RunTraced, runStride, SameTrace, type ToWorker } from "../../src/runtime/protocol/protocol.ts"
+import { type FromWorker, Op, Outcome, Run, RunTraced, runStride, SameName, SameTrace, type ToWorker } from "../../src/runtime/protocol/protocol.ts"
 import { ActorTasks, Bump, Counter } from "../fixtures/actors.ts"
 import { ExitOnce, Nested, Plain, TracedTasks } from "../fixtures/traced-tasks.ts"
 import { dispatcherOn, rows } from "../support/backends.ts"
@@ -228,13 +228,14 @@ describe("trace context on the wire", () => {
         } })
       })
     await submit()
-    assert.deepStrictEqual(sent[0], [Op.Run, 0, "T", 1, 0, 1, "T", 2, 0])
+    // The second task has its predecessor's name: `SameName`, not the string again.
+    assert.deepStrictEqual(sent[0], [Op.Run, 0, "T", 1, 0, 1, SameName, 2, 0])
     await submit({ wire: "t/s/1", receive: () => {} })
     // The second task has its predecessor's context: `SameTrace`, not the string again.
-    assert.deepStrictEqual(sent[1], [Op.RunTraced, 2, "T", 1, 0, "t/s/1", 3, "T", 2, 0, SameTrace])
+    assert.deepStrictEqual(sent[1], [Op.RunTraced, 2, "T", 1, 0, "t/s/1", 3, SameName, 2, 0, SameTrace])
     assert.strictEqual(RunTraced.stride, 5)
     await submit()
-    assert.deepStrictEqual(sent[2], [Op.RunTraced, 4, "T", 1, 0, undefined, 5, "T", 2, 0, SameTrace])
+    assert.deepStrictEqual(sent[2], [Op.RunTraced, 4, "T", 1, 0, undefined, 5, SameName, 2, 0, SameTrace])
     await dispatcher.close()
   })
 })

@@ -27,7 +27,7 @@ import {
 } from "../../src/index.ts"
 import { ActorTasks, Counter } from "../fixtures/actors.ts"
 import { SharedTasks } from "../fixtures/shared-tasks.ts"
-import { Add, ContractTasks, DieOnce, Sleep } from "../fixtures/tasks.ts"
+import { Add, ContractTasks, DieOnce, Sleep, Withdraw } from "../fixtures/tasks.ts"
 import { poolReasonOf, reasonOf, rows } from "../support/backends.ts"
 
 type PoolEvent = WorkerPool.PoolEvent
@@ -63,6 +63,22 @@ describe.each(rows)("pool seams on $name", (row) => {
   const pool = (options: Partial<WorkerPool.Options> = {}) =>
     WorkerPool.layer(ContractTasks, { entry: contractEntry, size: 2, ...options }).pipe(Layer.provide(row.backend))
   const crashes = row.capabilities.isolatesCrashes ? it.live : it.live.skip
+
+  it.live("concurrent runs of different tasks share messages and each reaches its own handler", () =>
+    Effect.gen(function*() {
+      // One worker: the runs queue and go out coalesced, names alternating within a message
+      // (a name repeated from the task before it travels as `SameName`).
+      const order = ["Add", "Withdraw", "Withdraw", "Add", "Add", "Withdraw", "Add"] as const
+      const results = yield* Effect.all(
+        order.map((name, i) =>
+          name === "Add"
+            ? Task.run(Add, { a: i, b: 100 })
+            : Task.run(Withdraw, { balance: 1000, amount: i }).pipe(Effect.map((left) => -left))
+        ),
+        { concurrency: "unbounded" }
+      )
+      assert.deepStrictEqual(results, order.map((name, i) => name === "Add" ? i + 100 : -(1000 - i)))
+    }).pipe(Effect.provide(pool({ size: 1 })), row.within))
 
   describe("events", () => {
     it.live("a task: submitted, dispatched to a worker, settled by that worker, on one clock", () =>

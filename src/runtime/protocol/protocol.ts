@@ -17,7 +17,8 @@
  * Work:
  *   pool → worker  `[Run, id, taskName, payload, timeoutMillis, …]`: several tasks in one
  *                  message (automatic chunking). `payload` is the payload Schema's encoded form;
- *                  `timeoutMillis` is 0 for none. Ids are unique per pool.
+ *                  `timeoutMillis` is 0 for none; `taskName` is `SameName` when it is the name of
+ *                  the task before it in the message. Ids are unique per pool.
  *   worker → pool  `[Results, id, outcome, value, …]`: outcomes of finished tasks, several per
  *                  message. The worker runs its tasks one at a time in arrival order and sends
  *                  results when it runs out of queued work, or every `flushEvery` results, or
@@ -196,7 +197,13 @@ export interface PayloadIssue {
  */
 export const Run = { stride: 4, id: 0, taskName: 1, payload: 2, timeoutMillis: 3 } as const
 
-export const pushRun = (fields: Array<unknown>, id: number, taskName: string, payload: unknown, timeoutMillis: number): void => {
+/**
+ * A task's name field meaning "the name of the task before it in this message": a map's chunk
+ * names its task once. A structured clone copies every string it meets, on both threads.
+ */
+export const SameName = 0
+
+export const pushRun = (fields: Array<unknown>, id: number, taskName: string | typeof SameName, payload: unknown, timeoutMillis: number): void => {
   fields.push(id, taskName, payload, timeoutMillis)
 }
 
@@ -206,7 +213,7 @@ export const RunTraced = { stride: 5, id: 0, taskName: 1, payload: 2, timeoutMil
 export const pushRunTraced = (
   fields: Array<unknown>,
   id: number,
-  taskName: string,
+  taskName: string | typeof SameName,
   payload: unknown,
   timeoutMillis: number,
   trace: string | undefined | typeof SameTrace

@@ -82,6 +82,7 @@ import {
   outcomeName,
   pushRun,
   pushRunTraced,
+  SameName,
   SameTrace,
   SpanField,
   Result,
@@ -248,8 +249,9 @@ export class Dispatcher implements PoolClient {
   /** A traced call was submitted once: from then on messages carry trace contexts (protocol `RunTraced`). */
   private traced = false
   private metricsWatch: MetricsWatch | undefined = undefined
-  /** The trace field of the last task added to the message being built (`SameTrace` after it). */
+  /** The trace field and task name of the last task added to the message being built (`SameTrace`, `SameName`). */
   private messageTrace: string | undefined | null = null
+  private messageTaskName: string | null = null
   /** The pool's actor host, when its group has actors. */
   actors: ActorTransport | undefined = undefined
 
@@ -851,6 +853,7 @@ export class Dispatcher implements PoolClient {
     const message: Message = { remaining: 0, transfer: undefined }
     const entries: Array<InFlight> = []
     this.messageTrace = null
+    this.messageTaskName = null
     // Rules 7 and 9: a task back from a dead worker or an unsendable message goes first, alone.
     while (entries.length === 0 && this.requeued.length > 0) {
       const retry = this.requeued.shift()!
@@ -913,13 +916,15 @@ export class Dispatcher implements PoolClient {
   ): void {
     const taskId = this.nextTaskId++
     const { submission } = pending
+    const name = submission.taskName === this.messageTaskName ? SameName : submission.taskName
+    this.messageTaskName = submission.taskName
     if (this.traced) {
       const wire = submission.trace?.wire
       const same = wire === this.messageTrace
       this.messageTrace = wire
-      pushRunTraced(fields, taskId, submission.taskName, submission.payloads[index], submission.timeoutMillis, same ? SameTrace : wire)
+      pushRunTraced(fields, taskId, name, submission.payloads[index], submission.timeoutMillis, same ? SameTrace : wire)
     } else {
-      pushRun(fields, taskId, submission.taskName, submission.payloads[index], submission.timeoutMillis)
+      pushRun(fields, taskId, name, submission.payloads[index], submission.timeoutMillis)
     }
     const moved = submission.transfers?.[index]
     if (moved !== undefined) {

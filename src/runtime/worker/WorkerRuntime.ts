@@ -56,6 +56,7 @@ import {
   Run,
   RunTraced,
   runStride,
+  SameName,
   SameTrace,
   type ToWorker
 } from "../protocol/protocol.ts"
@@ -290,8 +291,10 @@ export class WorkerRuntime {
     }
     const tasks = this.entry.group.tasks
     let trace: string | undefined = undefined
+    let taskName = ""
     for (let at = 1; at < fields.length; at += stride) {
-      const taskName = fields[at + Run.taskName] as string
+      const name = fields[at + Run.taskName] as string | typeof SameName
+      if (name !== SameName) taskName = name
       if (hasTrace) {
         const field = fields[at + RunTraced.trace] as string | undefined | typeof SameTrace
         if (field !== SameTrace) trace = field
