@@ -84,19 +84,25 @@ const startServer = (variant: string, modelPath: string): Promise<RunningServer>
       { execArgv: process.execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] }
     )
     let stopped: ((value: { batches: number; items: number; maxRSSKB: number }) => void) | undefined
+    let failed: ((error: Error) => void) | undefined
     child.on("message", (message: any) => {
       if (message._tag === "Listening") {
         resolve({
           url: message.url,
           stop: () =>
-            new Promise((done) => {
+            new Promise((done, fail) => {
               stopped = done
+              failed = fail
               child.send("stop")
             })
         })
       } else if (message._tag === "Stopped") stopped?.(message)
     })
-    child.on("exit", (code) => reject(new Error(`${variant} server exited with ${code} before listening`)))
+    child.on("exit", (code, signal) => {
+      const error = new Error(`${variant} server exited (${code ?? signal}) before it reported`)
+      reject(error)
+      failed?.(error)
+    })
   })
 
 /** One item's body and the reference answer computed here. */
@@ -169,48 +175,57 @@ export const run = async (options: BenchOptions): Promise<void> => {
     ensureMlpModel(setup.path, MLP_SEED, setup.shape)
     const s = await sample(setup)
     for (const variant of variants) {
-      const server = await startServer(variant, setup.path)
-      while ((await fetch(`${server.url}/readyz`).catch(() => undefined))?.status === 503) {
-        await new Promise((resolve) => setTimeout(resolve, 100))
+      try {
+        await measureServer(variant, setup, s)
+      } catch (error) {
+        problems[`${setup.model} ${variant}`] = String(error)
+        process.stdout.write(`  ${setup.model} ${variant}: failed: ${String(error)}\n`)
       }
-      const problem = await checkAnswer(server.url, setup, s)
-      if (problem !== undefined) problems[`${setup.model} ${variant}`] = problem
-      await load(server.url, s, { connections: 8, seconds: 1 }) // warm-up
-      const single = await load(server.url, s, { connections: 1, seconds: Math.min(3, seconds) })
-      ;(oneInFlight[setup.model] ??= {})[variant] = single.latency.p50
-      const serverRows: Array<(typeof rows)[number]> = []
-      for (const rate of [...setup.rates, "saturation" as const]) {
-        const before = variant.startsWith("effect-parallel") ? await batchTotals(server.url) : undefined
-        const result = await load(server.url, s, rate === "saturation"
-          ? { connections: 64, seconds }
-          : { rate, connections: Math.min(256, Math.max(16, Math.ceil(rate / 20))), seconds })
-        const after = variant.startsWith("effect-parallel") ? await batchTotals(server.url) : undefined
-        const meanBatch = before !== undefined && after !== undefined && after[1] > before[1]
-          ? round((after[0] - before[0]) / (after[1] - before[1]), 2)
-          : variant.startsWith("effect-parallel") ? null : 1
-        const row = {
-          variant,
-          workers: REPLICAS,
-          seconds: result.duration,
-          throughput: Math.round((10 * result["2xx"]) / result.duration) / 10,
-          peakRssMB: null as number | null,
-          ratio: null,
-          check: (problem === undefined ? "ok" : "mismatch") as Result["check"],
-          model: setup.model,
-          rate,
-          p50Ms: result.latency.p50,
-          p99Ms: result.latency.p99,
-          errors: result.non2xx + result.errors + result.timeouts,
-          meanBatch
-        }
-        serverRows.push(row)
-        process.stdout.write(
-          `  ${setup.model} ${variant} @ ${rate}: ${fmt(row.throughput)} items/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, ${row.errors} errors, batch ${row.meanBatch}\n`
-        )
-      }
-      const stopped = await server.stop()
-      for (const row of serverRows) rows.push({ ...row, peakRssMB: Math.round(stopped.maxRSSKB / 1024) })
     }
+  }
+
+  async function measureServer(variant: string, setup: ModelSetup, s: Awaited<ReturnType<typeof sample>>) {
+    const server = await startServer(variant, setup.path)
+    while ((await fetch(`${server.url}/readyz`).catch(() => undefined))?.status === 503) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    const problem = await checkAnswer(server.url, setup, s)
+    if (problem !== undefined) problems[`${setup.model} ${variant}`] = problem
+    await load(server.url, s, { connections: 8, seconds: 1 }) // warm-up
+    const single = await load(server.url, s, { connections: 1, seconds: Math.min(3, seconds) })
+    ;(oneInFlight[setup.model] ??= {})[variant] = single.latency.p50
+    const serverRows: Array<(typeof rows)[number]> = []
+    for (const rate of [...setup.rates, "saturation" as const]) {
+      const before = variant.startsWith("effect-parallel") ? await batchTotals(server.url) : undefined
+      const result = await load(server.url, s, rate === "saturation"
+        ? { connections: 64, seconds }
+        : { rate, connections: Math.min(256, Math.max(16, Math.ceil(rate / 20))), seconds })
+      const after = variant.startsWith("effect-parallel") ? await batchTotals(server.url) : undefined
+      const meanBatch = before !== undefined && after !== undefined && after[1] > before[1]
+        ? round((after[0] - before[0]) / (after[1] - before[1]), 2)
+        : variant.startsWith("effect-parallel") ? null : 1
+      const row = {
+        variant,
+        workers: REPLICAS,
+        seconds: result.duration,
+        throughput: Math.round((10 * result["2xx"]) / result.duration) / 10,
+        peakRssMB: null as number | null,
+        ratio: null,
+        check: (problem === undefined ? "ok" : "mismatch") as Result["check"],
+        model: setup.model,
+        rate,
+        p50Ms: result.latency.p50,
+        p99Ms: result.latency.p99,
+        errors: result.non2xx + result.errors + result.timeouts,
+        meanBatch
+      }
+      serverRows.push(row)
+      process.stdout.write(
+        `  ${setup.model} ${variant} @ ${rate}: ${fmt(row.throughput)} items/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, ${row.errors} errors, batch ${row.meanBatch}\n`
+      )
+    }
+    const stopped = await server.stop()
+    for (const row of serverRows) rows.push({ ...row, peakRssMB: Math.round(stopped.maxRSSKB / 1024) })
   }
   const results: ReadonlyArray<ServingRow> = rows.map((row) => {
     const base = rows.find((b) => b.variant === BASELINE && b.model === row.model && b.rate === row.rate)

@@ -108,14 +108,16 @@ const reply = (response: ServerResponse, output: Float32Array, rows: number, bin
 
 const serveNode = async (predict: (data: Float32Array, rows: number) => Promise<Float32Array>, close: () => Promise<void>) => {
   let requests = 0
+  let inFlight = 0
   const server = createServer((request, response) => {
+    inFlight++
     readItems(request).then(async ({ binary, data, rows }) => {
       requests += rows
       reply(response, await predict(data, rows), rows, binary)
     }).catch((error) => {
-      response.writeHead(500)
+      if (!response.headersSent) response.writeHead(500)
       response.end(String(error))
-    })
+    }).finally(() => inFlight--)
   })
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
   const address = server.address() as { port: number }
@@ -123,6 +125,8 @@ const serveNode = async (predict: (data: Float32Array, rows: number) => Promise<
   await stopped
   server.closeAllConnections()
   await new Promise((resolve) => server.close(resolve))
+  // A model must not be released (or its thread ended) under a run: onnxruntime aborts the process.
+  while (inFlight > 0) await new Promise((resolve) => setTimeout(resolve, 10))
   await close()
   finish(requests, requests)
 }
@@ -151,7 +155,7 @@ const piscina = async () => {
   })
   await serveNode(
     (data, rows) => pool.run({ data, rows }, { transferList: [data.buffer as ArrayBuffer] }) as Promise<Float32Array>,
-    () => pool.destroy()
+    () => pool.close()
   )
 }
 
