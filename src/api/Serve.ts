@@ -206,7 +206,7 @@ export const layer = <const Ds extends ReadonlyArray<Deployment>>(
     const replicaScope = yield* Scope.fork(scope, "parallel")
     const context = yield* Effect.context<never>()
     const runtimes = new Map<string, DeploymentRuntime>()
-    const counters = new Map<string, { batches: number; items: number; answered: Record<number, number> }>()
+    const counters = new Map<string, { batches: number; items: number }>()
     for (const d of deployments) {
       const made = yield* makeDeployment(d, context, replicaScope)
       runtimes.set(d.name, made.runtime)
@@ -235,7 +235,7 @@ export const layer = <const Ds extends ReadonlyArray<Deployment>>(
           batchesInFlight: batcher.inFlight.reduce((a, b) => a + b, 0),
           batches: counter.batches,
           items: counter.items,
-          answered: { ...counter.answered },
+          answered: runtime.metrics.answeredByStatus(),
           status: runtime.status()
         }
       }
@@ -283,7 +283,7 @@ const makeDeployment = (d: Deployment, context: Context.Context<never>, replicaS
   Effect.gen(function*() {
     const handles: Array<Handle<Any> | undefined> = Array.from({ length: d.replicas }, () => undefined)
     const failures: Array<string> = []
-    const counters = { batches: 0, items: 0, answered: {} as Record<number, number> }
+    const counters = { batches: 0, items: 0 }
     const runFork = yield* FiberSet.makeRuntime<Task.Runner<string>>()
     const status = (): DeploymentStatus => ({
       replicas: d.replicas,
@@ -369,11 +369,6 @@ const makeDeployment = (d: Deployment, context: Context.Context<never>, replicaS
       dispatch: (replica, batch) => void runFork(runBatch(replica, batch))
     })
     const metrics = new DeploymentMetrics(d.name, () => batcher.stats(), context)
-    const answered = metrics.answered.bind(metrics)
-    metrics.answered = (code: number) => {
-      counters.answered[code] = (counters.answered[code] ?? 0) + 1
-      answered(code)
-    }
     // After the server drained (this finalizer was added before it): answer whatever is left.
     yield* Effect.addFinalizer(() =>
       Effect.promise(() => Promise.race([batcher.idle(), new Promise((resolve) => setTimeout(resolve, 1_000).unref())])).pipe(

@@ -9,7 +9,7 @@
  */
 import { Cause, Console, Effect, Layer } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
-import { basename, extname, resolve } from "node:path"
+import { basename, extname, isAbsolute, relative, resolve } from "node:path"
 import { Serve, WorkerPool } from "../index.ts"
 import { inspectModel, OnnxModel, OnnxModels } from "./onnxModel.ts"
 
@@ -85,7 +85,7 @@ export const serve = Command.make("serve", {
     yield* Effect.gen(function*() {
       const { url } = yield* Serve.Server
       yield* Console.log([
-        `serving ${modelPath}`,
+        `serving ${shown(modelPath)}`,
         `  model   ${name}: ${shape.inputName} [batch, ${shape.itemShape.join(", ")}] -> ${shape.outputName} [${
           shape.outputShape.join(", ")
         }]`,
@@ -103,5 +103,11 @@ export const serve = Command.make("serve", {
       : Effect.andThen(Console.error(message(Cause.squash(cause))), Effect.sync(() => void (process.exitCode = 1)))
   ))
 ).pipe(Command.withDescription("Serve an ONNX model over HTTP with dynamic batching (needs onnxruntime-node)"))
+
+/** A path as the user would write it from here: relative when it is under the working directory. */
+const shown = (path: string): string => {
+  const fromHere = relative(process.cwd(), path)
+  return fromHere.startsWith("..") || isAbsolute(fromHere) ? path : `./${fromHere}`
+}
 
 const message = (error: unknown): string => error instanceof Error ? error.message : String(error)

@@ -55,6 +55,13 @@ export class DeploymentMetrics {
     cell.n++
   }
 
+  /** Answers so far, by HTTP status. */
+  answeredByStatus(): Record<number, number> {
+    const counts: Record<number, number> = {}
+    for (const [status, cell] of this.statuses) counts[status] = cell.n
+    return counts
+  }
+
   rejected(reason: Rejection): void {
     let cell = this.rejections.get(reason)
     if (cell === undefined) {
