@@ -350,6 +350,35 @@ describe("Serve", () => {
       assert.isAbove(statuses.length, answeredAtClose, "requests in flight when the close began were answered after it")
     }))
 
+  it.live("closing turns draining at once: new connections are refused while an accepted request is still answered", () =>
+    Effect.gen(function*() {
+      const log = yield* SharedArray.make("Int32", 8)
+      const d = deployment({ init: { delayMillis: 3_000, log }, replicas: 1 })
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(Serve.layer([d], { port: 0 }).pipe(Layer.provide(pool)), scope)
+      const { url } = Context.get(context, Serve.Server)
+      yield* until(async () => (await send(url, "/readyz")).status === 200)
+      const accepted = yield* Effect.forkChild(predict(url, [[1, 2, 3]]))
+      yield* until(() => Atomics.load(log, 0) === 1)
+      const closing = yield* Effect.forkChild(Scope.close(scope, Exit.void), { startImmediately: true })
+      // Readiness goes from 200 to 503 (draining) or straight to a refused connection; never back.
+      const seen: Array<number | string> = []
+      yield* until(async () => {
+        const outcome = await send(url, "/readyz").then((reply) => reply.status, (e) => e.code as string)
+        seen.push(outcome)
+        return outcome === "ECONNREFUSED"
+      })
+      const afterClose = seen.slice(seen.findIndex((outcome) => outcome !== 200))
+      for (const outcome of afterClose) assert.include([503, "ECONNREFUSED"], outcome, String(seen))
+      // The port is closed while the model still computes the accepted request (3 s).
+      assert.isUndefined(accepted.pollUnsafe(), "the accepted request is still in flight")
+      const reply = yield* Fiber.join(accepted)
+      assert.strictEqual(reply.status, 200)
+      assert.deepStrictEqual(json(reply), { outputs: [[6, 2]] })
+      assert.strictEqual(reply.headers["connection"], "close", "answered while draining")
+      yield* Fiber.join(closing)
+    }))
+
   it.live("/metrics has requests by status, batch sizes, queue wait, batch run time, queue depth", () =>
     Effect.gen(function*() {
       const d = deployment({ init: { delayMillis: 0 } })
