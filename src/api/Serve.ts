@@ -70,7 +70,7 @@ export type BatchMethodName<A extends Any> = {
 }[MethodName<A>]
 
 export interface Batching {
-  /** Most items in one batch. Default 32. */
+  /** Most items in one batch, and in one request (more is a 400). Default 32. */
   readonly maxBatchSize?: number | undefined
   /**
    * How long a batch may collect requests, counted from its first, while every replica is busy;
@@ -396,6 +396,7 @@ const makeDeployment = (d: Deployment, context: Context.Context<never>, replicaS
     const runtime: DeploymentRuntime = {
       name: d.name,
       inputSize: d.inputSize,
+      maxItems: d.maxBatchSize,
       timeoutMillis: d.timeoutMillis,
       batcher,
       metrics,

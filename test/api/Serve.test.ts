@@ -198,7 +198,8 @@ describe("Serve", () => {
             [JSON.stringify({ inputs: [[1, 2, 3], [1, 2]] }), "inputs[1]"],
             [JSON.stringify({ inputs: [[1, "x", 3]] }), "inputs[0][1]"],
             [JSON.stringify({ inputz: [] }), "inputs"],
-            [JSON.stringify({ input: [1, 2] }), "input"]
+            [JSON.stringify({ input: [1, 2] }), "input"],
+            [JSON.stringify({ inputs: Array.from({ length: 33 }, () => [1, 2, 3]) }), "inputs"]
           ]
           for (const [body, field] of cases) {
             const reply = yield* Effect.promise(() => send(url, "/v1/models/doubler/predict", { body }))

@@ -12,6 +12,7 @@ import * as HttpApi from "effect/http-api/HttpApi"
 import * as HttpApiEndpoint from "effect/http-api/HttpApiEndpoint"
 import * as HttpApiGroup from "effect/http-api/HttpApiGroup"
 import * as HttpApiSchema from "effect/http-api/HttpApiSchema"
+import * as OpenApi from "effect/http-api/OpenApi"
 
 const Item = Schema.Array(Schema.Number).annotate({ description: "One item: the deployment's input size in numbers" })
 
@@ -40,7 +41,11 @@ const Readiness = Schema.Struct({
   )
 }).annotate({ identifier: "Readiness" })
 
-export const ServeApi = HttpApi.make("effect-parallel-serve").add(
+export const ServeApi = HttpApi.make("effect-parallel-serve").annotate(OpenApi.Title, "effect-parallel model serving")
+  .annotate(
+    OpenApi.Description,
+    "Dynamically batched predictions: POST items to a deployment; 503 with Retry-After when its queue is full or it is not ready."
+  ).add(
   HttpApiGroup.make("models").add(
     HttpApiEndpoint.post("predict", "/v1/models/:name/predict", {
       params: { name: Schema.String },

@@ -6,7 +6,7 @@
  * 1. A request that finds a replica idle (no batch in flight) goes at once, with whatever else
  *    waits: at low load nothing waits for `maxWait`.
  * 2. While every ready replica is busy, the queue grows into batches of at most `maxBatchSize`
- *    items (a request of more items than that travels alone). A batch is *closed* when it is full
+ *    items (a request never carries more: the routes refuse it). A batch is *closed* when it is full
  *    or its first request has waited `maxWait`; a closed batch may go to a busy replica, up to
  *    `maxBatchesPerReplica` in flight there (so its worker starts the next batch without a round
  *    trip), always to the least busy one.
@@ -75,13 +75,18 @@ export class Batcher {
 
   /** Queues a request, or returns undefined when the queue is full or the batcher closed (rule 3). */
   offer(rows: number, input: Float32Array, settle: (outcome: Outcome) => void): Pending | undefined {
-    if (this.closed || this.waiting >= this.options.maxQueued) return undefined
+    if (this.refuses()) return undefined
     const pending: Pending = { rows, input, arrivedAt: this.now(), settle, state: "queued" }
     this.queue.push(pending)
     this.waiting++
     this.waitingItems += rows
     this.pump()
     return pending
+  }
+
+  /** Whether `offer` would refuse now (rule 3): checked before a request's body is read. */
+  refuses(): boolean {
+    return this.closed || this.waiting >= this.options.maxQueued
   }
 
   /** Takes a queued request out (rule 4); returns whether it was still queued. */

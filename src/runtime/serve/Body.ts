@@ -17,8 +17,9 @@ export type Parsed =
 const issue = (field: string, message: string): Parsed => ({ _tag: "Issue", issue: { field, message } })
 
 /** Items of `inputSize` floats from a binary body (Float32, little-endian: the platform's order here). */
-export const parseBinary = (bytes: ArrayBuffer, inputSize: number): Parsed => {
+export const parseBinary = (bytes: ArrayBuffer, inputSize: number, maxItems: number): Parsed => {
   const itemBytes = inputSize * 4
+  if (bytes.byteLength > maxItems * itemBytes) return issue("body", `at most ${maxItems} items per request`)
   if (bytes.byteLength === 0 || bytes.byteLength % itemBytes !== 0) {
     return issue(
       "body",
@@ -29,7 +30,7 @@ export const parseBinary = (bytes: ArrayBuffer, inputSize: number): Parsed => {
 }
 
 /** Items of `inputSize` numbers from a JSON body: `inputs` (an array of items) or `input` (one item). */
-export const parseJson = (text: string, inputSize: number): Parsed => {
+export const parseJson = (text: string, inputSize: number, maxItems: number): Parsed => {
   let body: unknown
   try {
     body = JSON.parse(text)
@@ -43,6 +44,7 @@ export const parseJson = (text: string, inputSize: number): Parsed => {
   if (record.inputs !== undefined) {
     const inputs = record.inputs
     if (!Array.isArray(inputs) || inputs.length === 0) return issue("inputs", "expected a non-empty array of items")
+    if (inputs.length > maxItems) return issue("inputs", `at most ${maxItems} items per request, got ${inputs.length}`)
     const flat = new Float32Array(inputs.length * inputSize)
     for (let row = 0; row < inputs.length; row++) {
       const problem = copyItem(inputs[row], inputSize, flat, row * inputSize, `inputs[${row}]`)
@@ -57,6 +59,12 @@ export const parseJson = (text: string, inputSize: number): Parsed => {
   }
   return issue("inputs", `missing: send "inputs" (an array of items of ${inputSize} numbers) or "input" (one item)`)
 }
+
+/**
+ * The most bytes a body of `maxItems` items may take: Float32 bytes, or JSON at up to 32 characters
+ * a number. A longer declared body is refused before it is read.
+ */
+export const maxBodyBytes = (inputSize: number, maxItems: number): number => maxItems * inputSize * 32 + 1024
 
 /** The JSON answer: one array of `width` numbers per item. */
 export const encodeJson = (output: Float32Array, width: number): string => {

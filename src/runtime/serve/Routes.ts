@@ -7,8 +7,10 @@
  * at its deadline. An interrupted request (its client left, or its deadline passed) is taken out
  * of the queue by the batcher's `cancel`, so no replica computes it.
  */
+import * as ByteSize from "effect/ByteSize"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as HttpIncomingMessage from "effect/http/HttpIncomingMessage"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
@@ -17,7 +19,7 @@ import * as OpenApi from "effect/http-api/OpenApi"
 import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
 import { ServeApi } from "./Api.ts"
 import type { Batcher, Outcome } from "./Batcher.ts"
-import { encodeJson, parseBinary, parseJson } from "./Body.ts"
+import { encodeJson, maxBodyBytes, parseBinary, parseJson } from "./Body.ts"
 import type { DeploymentMetrics } from "./ServeMetrics.ts"
 
 /** What `/readyz` says of a deployment. */
@@ -31,6 +33,8 @@ export interface DeploymentStatus {
 export interface DeploymentRuntime {
   readonly name: string
   readonly inputSize: number
+  /** Items one request may carry (the batch size: a request is never split). */
+  readonly maxItems: number
   readonly timeoutMillis: number
   readonly batcher: Batcher
   readonly metrics: DeploymentMetrics
@@ -100,10 +104,23 @@ const predict = (state: ServingState) =>
       const why = status.failures.length > 0 ? `: ${status.failures[status.failures.length - 1]}` : " yet"
       return answer(problem(503, `model ${deployment.name} is not ready${why}`, { retry: true }))
     }
+    // A full queue refuses before the body is read: the refusal costs the server almost nothing.
+    if (batcher.refuses()) {
+      metrics.rejected("queue_full")
+      return answer(problem(503, `the queue of ${deployment.name} is full`, { retry: true }))
+    }
+    const declared = Number(request.headers["content-length"] ?? 0)
+    const limit = maxBodyBytes(deployment.inputSize, deployment.maxItems)
+    if (declared > limit) {
+      return answer(problem(413, `body: ${declared} bytes is more than ${deployment.maxItems} items can take`, { field: "body" }))
+    }
     const binary = (request.headers["content-type"] ?? "").startsWith("application/octet-stream")
+    // Bodies without a content-length (chunked) are bounded while they are read.
+    const bounded = <A, E, R>(read: Effect.Effect<A, E, R>) =>
+      Effect.provideService(read, HttpIncomingMessage.MaxBodySize, ByteSize.bytes(limit))
     const parsed = binary
-      ? parseBinary(yield* request.arrayBuffer, deployment.inputSize)
-      : parseJson(yield* request.text, deployment.inputSize)
+      ? parseBinary(yield* bounded(request.arrayBuffer), deployment.inputSize, deployment.maxItems)
+      : parseJson(yield* bounded(request.text), deployment.inputSize, deployment.maxItems)
     if (parsed._tag === "Issue") {
       return answer(problem(400, `${parsed.issue.field}: ${parsed.issue.message}`, { field: parsed.issue.field }))
     }
