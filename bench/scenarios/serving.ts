@@ -20,12 +20,16 @@
  * `meanBatch` items per batch the replicas ran in that row (from the server's `/metrics`; 1 for
  * the per-request variants). `ratio` is the row's throughput over `node-http/main-thread`'s at the
  * same model and rate. `check` is `ok` when one prediction from the server matched this process's
- * own onnxruntime answer (within 1e-5). `notes.oneInFlight` has p50 with one connection.
+ * own onnxruntime answer (within 1e-5). `notes.oneInFlight` has p50 with one connection;
+ * `notes.overload` the batched server at twice its saturation rate: accepted p99, how fast refusals
+ * come (from 4 probing clients of our own: autocannon times 2xx answers only) and RSS before and after.
  *
  * `--quick`: 2 s per row instead of 6.
  */
 import autocannon from "autocannon"
 import { fork } from "node:child_process"
+import { readFileSync } from "node:fs"
+import { request as httpRequest } from "node:http"
 import { fileURLToPath } from "node:url"
 import { ensureMlpModel, MLP_SEED, MNIST_SHAPE, type MlpShape, WIDE_SHAPE } from "../../src/workloads/mlp.ts"
 import { type BenchOptions, UsageError } from "../lib/options.ts"
@@ -73,6 +77,7 @@ export interface ServingRow extends Result {
 
 interface RunningServer {
   readonly url: string
+  readonly pid: number
   readonly stop: () => Promise<{ batches: number; items: number; maxRSSKB: number }>
 }
 
@@ -89,6 +94,7 @@ const startServer = (variant: string, modelPath: string): Promise<RunningServer>
       if (message._tag === "Listening") {
         resolve({
           url: message.url,
+          pid: child.pid!,
           stop: () =>
             new Promise((done, fail) => {
               stopped = done
@@ -150,6 +156,54 @@ const load = (url: string, s: Awaited<ReturnType<typeof sample>>, options: { rat
     ...(options.rate === undefined ? {} : { overallRate: options.rate })
   })
 
+/** The server process's resident memory now, in MB (Linux). */
+const rssMB = (pid: number): number | null => {
+  try {
+    const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]
+    return kb === undefined ? null : Math.round(Number(kb) / 1024)
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Latencies by status from a few clients of our own, each a fresh connection per request, while
+ * autocannon overloads the server: autocannon records the latencies of 2xx answers only, and the
+ * rejections' latency is the point here.
+ */
+const probe = (url: string, s: Awaited<ReturnType<typeof sample>>, seconds: number) => {
+  const latencies = new Map<number, Array<number>>()
+  const until = performance.now() + seconds * 1000
+  const one = () =>
+    new Promise<void>((resolve) => {
+      const start = performance.now()
+      const req = httpRequest(`${url}/v1/models/model/predict`, { method: "POST", agent: false, headers: s.headers }, (res) => {
+        res.resume()
+        res.on("end", () => {
+          const list = latencies.get(res.statusCode ?? 0) ?? []
+          list.push(performance.now() - start)
+          latencies.set(res.statusCode ?? 0, list)
+          resolve()
+        })
+      })
+      req.on("error", () => resolve())
+      req.end(s.body)
+    })
+  const client = async () => {
+    while (performance.now() < until) {
+      await one()
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+  }
+  return Promise.all(Array.from({ length: 4 }, client)).then(() => latencies)
+}
+
+const percentile = (values: ReadonlyArray<number>, q: number): number | null => {
+  if (values.length === 0) return null
+  const sorted = [...values].sort((a, b) => a - b)
+  return round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!, 3)
+}
+
 export const run = async (options: BenchOptions): Promise<void> => {
   const variants = options.variants ?? VARIANTS
   for (const v of variants) if (!VARIANTS.includes(v)) throw new UsageError(`unknown variant ${v}; serving has ${VARIANTS.join(", ")}`)
@@ -171,6 +225,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
   const rows: Array<Omit<ServingRow, "ratio"> & { ratio: number | null }> = []
   const oneInFlight: Record<string, Record<string, number>> = {}
   const problems: Record<string, string> = {}
+  const overload: Record<string, unknown> = {}
   for (const setup of models) {
     ensureMlpModel(setup.path, MLP_SEED, setup.shape)
     const s = await sample(setup)
@@ -224,6 +279,30 @@ export const run = async (options: BenchOptions): Promise<void> => {
         `  ${setup.model} ${variant} @ ${rate}: ${fmt(row.throughput)} items/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, ${row.errors} errors, batch ${row.meanBatch}\n`
       )
     }
+    const saturated = serverRows.at(-1)
+    if (variant === "effect-parallel/batched" && saturated?.throughput) {
+      // Twice the saturation rate: accepted requests keep their latency, the rest are refused fast, RSS stays flat.
+      const rate = Math.round(2 * saturated.throughput)
+      const rssBefore = rssMB(server.pid)
+      const [result, probed] = await Promise.all([
+        load(server.url, s, { rate, connections: 512, seconds }),
+        probe(server.url, s, seconds)
+      ])
+      const rejected = probed.get(503) ?? []
+      overload[setup.model] = {
+        rate,
+        throughput: Math.round((10 * result["2xx"]) / result.duration) / 10,
+        acceptedP99Ms: result.latency.p99,
+        refused: result.non2xx,
+        probeRefusedP99Ms: percentile(rejected, 0.99),
+        probeRefusedP50Ms: percentile(rejected, 0.5),
+        probeAcceptedP99Ms: percentile(probed.get(200) ?? [], 0.99),
+        probeCounts: Object.fromEntries([...probed].map(([status, list]) => [status, list.length])),
+        rssBeforeMB: rssBefore,
+        rssAfterMB: rssMB(server.pid)
+      }
+      process.stdout.write(`  ${setup.model} ${variant} @ 2x saturation (${rate}/s): ${JSON.stringify(overload[setup.model])}\n`)
+    }
     const stopped = await server.stop()
     for (const row of serverRows) rows.push({ ...row, peakRssMB: Math.round(stopped.maxRSSKB / 1024) })
   }
@@ -244,6 +323,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
       load: "autocannon (programmatic) in the bench process; servers in their own processes; loopback; one item per request",
       secondsPerRow: seconds,
       oneInFlight,
+      overload,
       ...(Object.keys(problems).length > 0 ? { problems } : {})
     }
   }))
@@ -263,5 +343,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
       fmt(r.peakRssMB)
     ])
   )
-  process.stdout.write(`\none request in flight, p50 ms: ${JSON.stringify(oneInFlight)}\nwrote ${path}\n`)
+  process.stdout.write(
+    `\none request in flight, p50 ms: ${JSON.stringify(oneInFlight)}\nat 2x saturation: ${JSON.stringify(overload)}\nwrote ${path}\n`
+  )
 }

@@ -6,7 +6,7 @@
  *
  * Variants:
  * - `effect-parallel/batched`: `Serve.layer`, 2 replicas of the `serve` command's ONNX actor,
- *   `maxBatchSize` 32, `maxWait` 5 ms;
+ *   `maxBatchSize` 32, `maxWait` 5 ms, `maxQueued` 128;
  * - `effect-parallel/unbatched`: the same with `maxBatchSize: 1`;
  * - `node-http/main-thread`: `node:http` and one onnxruntime session on the main thread, as a Node
  *   user writes it today (each `session.run` blocks the event loop);
@@ -64,7 +64,8 @@ const serveEffectParallel = (maxBatchSize: number) =>
           inputSize: shape.inputSize,
           replicas: input.replicas,
           batching: { maxBatchSize, maxWait: "5 millis" },
-          maxQueued: 512,
+          // 4 full batches waiting: the overload row (512 connections) must reach the bound.
+          maxQueued: 128,
           timeout: "10 seconds"
         })
       ], { port: 0, drainTimeout: "5 seconds" }).pipe(
