@@ -25,9 +25,16 @@ const titles: Record<string, string> = {
   overhead: "overhead: 100,000 tiny tasks, throughput over piscina's",
   numerical: "numerical: shared-array convolution, time over serial's",
   stateful: "stateful: prefix-counting actors, time over serial's",
-  model: "model: a model loaded once per actor, time over serial's"
+  model: "model: a model loaded once per actor, time over serial's",
+  serving: "serving: wide model at saturation, items/s over node:http on the main thread's"
 }
-const order = ["overhead", "numerical", "stateful", "model"]
+const order = ["overhead", "numerical", "stateful", "model", "serving"]
+
+/** Rows drawn: the serving record has one per model and rate, and its panel shows the headline one. */
+const drawn = (r: BenchRecord["results"][number]): boolean => {
+  const { model, rate } = r as { model?: string; rate?: number | string }
+  return (model === undefined || model === "wide") && (rate === undefined || rate === "saturation")
+}
 
 interface Bar {
   readonly variant: string
@@ -56,7 +63,7 @@ const rank = (scenario: string): number => {
 const barsOf = (record: BenchRecord): { readonly workers: number; readonly bars: ReadonlyArray<Bar> } => {
   const workers = Math.max(...record.results.map((r) => r.workers))
   const bars = record.results
-    .filter((r) => r.workers === workers && r.variant !== record.baseline && r.ratio !== null)
+    .filter((r) => r.workers === workers && r.variant !== record.baseline && r.ratio !== null && drawn(r))
     .map((r) => ({
       variant: r.variant,
       ratio: r.ratio!,

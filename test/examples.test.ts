@@ -36,7 +36,7 @@ describe("examples", () => {
   it("the runner lists the examples without a name, and refuses an unknown one", async () => {
     const list = await run()
     assert.strictEqual(list.code, 0)
-    for (const name of ["actors", "demo", "isolation", "observability", "quickstart", "shared-arrays", "simulation", "worker-state"]) {
+    for (const name of ["actors", "demo", "isolation", "observability", "quickstart", "serving", "shared-arrays", "simulation", "worker-state"]) {
       assert.match(list.stdout, new RegExp(`^  ${name} +\\S`, "m"))
     }
     const unknown = await run("nope")
@@ -79,6 +79,16 @@ describe("examples", () => {
     assert.include(out, "0 words (fresh state)")
     assert.include(out, "next call → Unavailable (Dead")
   })
+
+  it("serving", async () => {
+    const out = await runOk("serving")
+    assert.match(out, /listening on http:\/\/127\.0\.0\.1:\d+ \(ready\)/)
+    assert.include(out, "64 requests: 64 answered 200")
+    assert.match(out, /batches: \d+, mean batch [\d.]+ items \(max 32\)/)
+    assert.include(out, "malformed body: 400 inputs[0]: expected 784 numbers, got 3")
+    assert.include(out, `effect_parallel_serve_requests_total{deployment="mnist",status="200"} 64`)
+    assert.strictEqual(out.match(/model released/g)?.length, 2)
+  }, 120_000)
 
   it("worker-state", async () => {
     const out = await runOk("worker-state")

@@ -30,6 +30,20 @@ export const IMAGE_SIZE = 784
 export const HIDDEN_SIZE = 512
 /** Number of classes. */
 export const CLASSES = 10
+/** Layer widths of a generated MLP: `input -> hidden ReLU -> classes softmax`. */
+export interface MlpShape {
+  readonly input: number
+  readonly hidden: number
+  readonly classes: number
+}
+/** The MNIST-shaped model every workload uses. */
+export const MNIST_SHAPE: MlpShape = { input: 784, hidden: 512, classes: 10 }
+/**
+ * The serving benchmark's wide model: 42x the multiply-adds of MNIST's, so one item takes
+ * milliseconds and the model, not HTTP parsing, is the cost of a request.
+ */
+export const WIDE_SHAPE: MlpShape = { input: 2048, hidden: 8192, classes: 10 }
+
 /** The seed of the benchmark model. */
 export const MLP_SEED = 42
 /** Names of the graph's input and output. */
@@ -76,17 +90,18 @@ export interface MlpSessionOptions {
  * `±0.01` — so logits are of order 1 and the softmax is far from one-hot,
  * which keeps the comparison with the reference meaningful.
  */
-export const makeMlpWeights = (seed: number = MLP_SEED): MlpWeights => {
+export const makeMlpWeights = (seed: number = MLP_SEED, shape: MlpShape = MNIST_SHAPE): MlpWeights => {
   const next = mulberry32(seed)
   const uniform = (length: number, limit: number): Float32Array => {
     const values = new Float32Array(length)
     for (let i = 0; i < length; i++) values[i] = (2 * unitFloat32(next()) - 1) * limit
     return values
   }
-  const w1 = uniform(IMAGE_SIZE * HIDDEN_SIZE, Math.sqrt(6 / IMAGE_SIZE))
-  const b1 = uniform(HIDDEN_SIZE, 0.01)
-  const w2 = uniform(HIDDEN_SIZE * CLASSES, Math.sqrt(6 / (HIDDEN_SIZE + CLASSES)))
-  const b2 = uniform(CLASSES, 0.01)
+  const { classes, hidden, input } = shape
+  const w1 = uniform(input * hidden, Math.sqrt(6 / input))
+  const b1 = uniform(hidden, 0.01)
+  const w2 = uniform(hidden * classes, Math.sqrt(6 / (hidden + classes)))
+  const b2 = uniform(classes, 0.01)
   return { w1, b1, w2, b2 }
 }
 
@@ -97,7 +112,8 @@ export const makeMlpWeights = (seed: number = MLP_SEED): MlpWeights => {
  * Details: deterministic — the same seed gives identical bytes — and about
  * 1.6 MB. The batch dimension is symbolic (`dim_param: "batch"`).
  */
-export const makeMlpModel = (seed: number = MLP_SEED): Uint8Array => encodeModel(makeMlpWeights(seed))
+export const makeMlpModel = (seed: number = MLP_SEED, shape: MlpShape = MNIST_SHAPE): Uint8Array =>
+  encodeModel(makeMlpWeights(seed, shape), shape)
 
 /**
  * Makes sure `path` holds `makeMlpModel(seed)`, writing it (and its
@@ -110,8 +126,12 @@ export const makeMlpModel = (seed: number = MLP_SEED): Uint8Array => encodeModel
  * so concurrent callers never see a half-written model. Comparing the bytes
  * costs ~20 ms; that is the price of never benchmarking a stale model.
  */
-export const ensureMlpModel = (path: string = defaultMlpModelPath, seed: number = MLP_SEED): string => {
-  const expected = makeMlpModel(seed)
+export const ensureMlpModel = (
+  path: string = defaultMlpModelPath,
+  seed: number = MLP_SEED,
+  shape: MlpShape = MNIST_SHAPE
+): string => {
+  const expected = makeMlpModel(seed, shape)
   let current: Uint8Array | undefined
   try {
     current = readFileSync(path)
@@ -358,7 +378,7 @@ const batchOf = (field: number, name: string, width: number): Uint8Array =>
   )
 
 /** ModelProto{ir_version=1, producer_name=2, graph=7, opset_import=8} > GraphProto{node=1, name=2, initializer=5, input=11, output=12}. */
-const encodeModel = (weights: MlpWeights): Uint8Array => {
+const encodeModel = (weights: MlpWeights, shape: MlpShape): Uint8Array => {
   const graph = message(
     7,
     node("Gemm", "fc1", [INPUT_NAME, "w1", "b1"], "fc1_out"),
@@ -366,12 +386,12 @@ const encodeModel = (weights: MlpWeights): Uint8Array => {
     node("Gemm", "fc2", ["hidden", "w2", "b2"], "logits"),
     node("Softmax", "softmax", ["logits"], OUTPUT_NAME), // axis defaults to -1 from opset 13
     stringField(2, "mlp"),
-    initializer("w1", [IMAGE_SIZE, HIDDEN_SIZE], weights.w1),
-    initializer("b1", [HIDDEN_SIZE], weights.b1),
-    initializer("w2", [HIDDEN_SIZE, CLASSES], weights.w2),
-    initializer("b2", [CLASSES], weights.b2),
-    batchOf(11, INPUT_NAME, IMAGE_SIZE),
-    batchOf(12, OUTPUT_NAME, CLASSES)
+    initializer("w1", [shape.input, shape.hidden], weights.w1),
+    initializer("b1", [shape.hidden], weights.b1),
+    initializer("w2", [shape.hidden, shape.classes], weights.w2),
+    initializer("b2", [shape.classes], weights.b2),
+    batchOf(11, INPUT_NAME, shape.input),
+    batchOf(12, OUTPUT_NAME, shape.classes)
   )
   return concat([
     intField(1, IR_VERSION),

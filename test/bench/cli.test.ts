@@ -24,7 +24,7 @@ describe("bench command line", () => {
   it("--help lists every scenario and every option", async () => {
     const { code, stdout } = await node("bench/run.ts", "--help")
     assert.strictEqual(code, 0)
-    for (const scenario of ["overhead", "numerical", "stateful", "model"]) assert.match(stdout, new RegExp(`^  ${scenario} `, "m"))
+    for (const scenario of ["overhead", "numerical", "stateful", "model", "serving"]) assert.match(stdout, new RegExp(`^  ${scenario} `, "m"))
     for (const option of ["--quick", "--workers", "--variants", "--passes", "--help"]) {
       assert.match(stdout, new RegExp(`^  ${option}`, "m"))
     }
@@ -45,6 +45,10 @@ describe("bench command line", () => {
     const value = await node("bench/run.ts", "stateful", "--passes", "zero")
     assert.strictEqual(value.code, 2)
     assert.include(value.stderr, "--passes: not a positive integer: zero")
+
+    const servingVariant = await node("bench/run.ts", "serving", "--variants", "nope")
+    assert.strictEqual(servingVariant.code, 2)
+    assert.include(servingVariant.stderr, "unknown variant nope; serving has effect-parallel/batched")
 
     const variant = await node("bench/run.ts", "stateful", "--variants", "nope")
     assert.strictEqual(variant.code, 2)

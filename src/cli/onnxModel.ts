@@ -1,0 +1,77 @@
+/**
+ * Any ONNX model as a served actor, for `effect-parallel serve`: `OnnxModel` (one onnxruntime
+ * session per replica, loaded in its constructor, released when it stops), `inspectModel` (the
+ * input and output shapes, read once in the command's process) and `loadOnnxRuntime`, which
+ * imports onnxruntime-node on demand and says what to install when it is missing.
+ */
+import * as Schema from "effect/Schema"
+import type * as Ort from "onnxruntime-node"
+import { Actor, Serve, Task } from "../index.ts"
+
+export const OnnxModel = Actor.make("OnnxModel", {
+  init: {
+    modelPath: Schema.String,
+    intraOpThreads: Schema.Int,
+    /** From `inspectModel`, read once by the command so replicas load the model only once. */
+    inputName: Schema.String,
+    outputName: Schema.String,
+    itemShape: Schema.Array(Schema.Int)
+  },
+  methods: { predictBatch: Serve.batchMethod }
+})
+
+export const OnnxModels = Task.group(OnnxModel)
+
+/** onnxruntime-node, or an error that names the package to install. */
+export const loadOnnxRuntime = async (): Promise<typeof Ort> => {
+  try {
+    return await import("onnxruntime-node")
+  } catch (error) {
+    throw new Error(
+      `serving an ONNX model needs onnxruntime-node, an optional peer of effect-parallel: npm install onnxruntime-node\n(${
+        (error as Error).message
+      })`
+    )
+  }
+}
+
+/** What the command needs to know of a model: its one input and output, per item. */
+export interface ModelShape {
+  readonly inputName: string
+  readonly outputName: string
+  /** Dimensions after the batch dimension. */
+  readonly itemShape: ReadonlyArray<number>
+  readonly outputShape: ReadonlyArray<number | string>
+  /** Numbers per item: the product of `itemShape`. */
+  readonly inputSize: number
+}
+
+/** Opens the model once to read its shapes; fails when it is not a batch model of one float32 input. */
+export const inspectModel = async (modelPath: string): Promise<ModelShape> => {
+  const ort = await loadOnnxRuntime()
+  const session = await ort.InferenceSession.create(modelPath, { intraOpNumThreads: 1, interOpNumThreads: 1 })
+  try {
+    if (session.inputNames.length !== 1 || session.outputNames.length < 1) {
+      throw new Error(`${modelPath}: serve needs a model with one input, this one has ${session.inputNames.length}`)
+    }
+    const input = session.inputMetadata[0]!
+    const output = session.outputMetadata[0]!
+    if (!input.isTensor || input.type !== "float32") {
+      throw new Error(`${modelPath}: serve needs a float32 tensor input, ${input.name} is not one`)
+    }
+    const itemShape = input.shape.slice(1)
+    if (itemShape.some((dim) => typeof dim !== "number" || dim <= 0)) {
+      throw new Error(`${modelPath}: input ${input.name} has shape [${input.shape.join(", ")}]; serve needs [batch, fixed sizes…]`)
+    }
+    const numbers = itemShape as ReadonlyArray<number>
+    return {
+      inputName: input.name,
+      outputName: output.name,
+      itemShape: numbers,
+      outputShape: output.isTensor ? output.shape : [],
+      inputSize: numbers.reduce((a, b) => a * b, 1)
+    }
+  } finally {
+    await session.release()
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * `effect-parallel serve ./model.onnx --replicas 2 --max-batch 32 --max-wait 5ms --port 8080`:
+ * any ONNX model of one float32 input `[batch, …]` behind a batching HTTP server (`Serve.layer`),
+ * one onnxruntime session per replica, each on its own worker thread. SIGINT / SIGTERM drain it:
+ * every accepted request is answered before the models are released.
+ *
+ * onnxruntime-node is an optional peer: it is imported when the command runs, and its absence is
+ * reported with the package to install.
+ */
+import { Cause, Console, Effect, Layer } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import { basename, extname, isAbsolute, relative, resolve } from "node:path"
+import { Serve, WorkerPool } from "../index.ts"
+import { inspectModel, OnnxModel, OnnxModels } from "./onnxModel.ts"
+
+/** `5ms`, `0.5s`, `250us`, `2m`, or a bare number of milliseconds, as milliseconds. */
+export const parseDuration = (text: string): number | undefined => {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(us|µs|ms|s|m)?\s*$/.exec(text)
+  if (match === null) return undefined
+  const value = Number(match[1])
+  const unit = match[2] ?? "ms"
+  return unit === "us" || unit === "µs" ? value / 1000 : unit === "ms" ? value : unit === "s" ? value * 1000 : value * 60_000
+}
+
+const duration = (name: string, fallback: string, description: string) =>
+  Flag.String(name).pipe(
+    Flag.withDefault(fallback),
+    Flag.withDescription(description),
+    Flag.mapTryCatch(
+      (text) => {
+        const millis = parseDuration(text)
+        if (millis === undefined) throw new Error(`--${name}: ${JSON.stringify(text)} is not a duration (5ms, 2s, 250us)`)
+        return millis
+      },
+      (error) => (error as Error).message
+    )
+  )
+
+const entry = new URL(import.meta.url.endsWith(".ts") ? "./onnxWorker.ts" : "./onnxWorker.js", import.meta.url)
+
+export const serve = Command.make("serve", {
+  model: Argument.File("model", { mustExist: true }).pipe(Argument.withDescription("The .onnx file to serve")),
+  name: Flag.String("name").pipe(
+    Flag.optional,
+    Flag.withDescription("Deployment name in the URL (default: the file name without .onnx)")
+  ),
+  replicas: Flag.Int("replicas").pipe(Flag.withDefault(2), Flag.withDescription("Model replicas, one worker thread each")),
+  maxBatch: Flag.Int("max-batch").pipe(Flag.withDefault(32), Flag.withDescription("Most items in one batch")),
+  maxWait: duration("max-wait", "5ms", "How long a batch collects requests while every replica is busy"),
+  maxQueued: Flag.Int("max-queued").pipe(Flag.withDefault(512), Flag.withDescription("Waiting requests before 503")),
+  timeout: duration("timeout", "30s", "A request's deadline (504 past it)"),
+  drainTimeout: duration("drain-timeout", "30s", "How long SIGTERM waits for accepted requests"),
+  port: Flag.Int("port").pipe(Flag.withDefault(8080), Flag.withDescription("Port (0 picks a free one)")),
+  host: Flag.String("host").pipe(Flag.withDefault("127.0.0.1"), Flag.withDescription("Address to listen on"))
+}, (options) =>
+  Effect.gen(function*() {
+    const modelPath = resolve(options.model)
+    const shape = yield* Effect.tryPromise({ try: () => inspectModel(modelPath), catch: (error) => error as Error })
+    const name = options.name._tag === "Some"
+      ? options.name.value
+      : basename(modelPath, extname(modelPath)).replace(/[^A-Za-z0-9._-]/g, "-")
+    const deployment = Serve.deployment(name, {
+      actor: OnnxModel,
+      method: "predictBatch",
+      init: {
+        modelPath,
+        intraOpThreads: 1,
+        inputName: shape.inputName,
+        outputName: shape.outputName,
+        itemShape: [...shape.itemShape]
+      },
+      inputSize: shape.inputSize,
+      replicas: options.replicas,
+      batching: { maxBatchSize: options.maxBatch, maxWait: options.maxWait },
+      maxQueued: options.maxQueued,
+      timeout: options.timeout
+    })
+    const server = Serve.layer([deployment], {
+      port: options.port,
+      host: options.host,
+      drainTimeout: options.drainTimeout
+    }).pipe(
+      Layer.provide(WorkerPool.layer(OnnxModels, { entry, size: Math.max(1, options.replicas) }))
+    )
+    yield* Effect.gen(function*() {
+      const { url } = yield* Serve.Server
+      yield* Console.log([
+        `serving ${shown(modelPath)}`,
+        `  model   ${name}: ${shape.inputName} [batch, ${shape.itemShape.join(", ")}] -> ${shape.outputName} [${
+          shape.outputShape.join(", ")
+        }]`,
+        `  batches ${options.replicas} replicas, up to ${options.maxBatch} items, max wait ${options.maxWait} ms, queue ${options.maxQueued}, deadline ${options.timeout} ms`,
+        `  listening on ${url}`,
+        `  POST ${url}/v1/models/${name}/predict  {"inputs": [[${shape.inputSize} numbers], ...]} or float32 bytes`,
+        `  GET  ${url}/readyz  /healthz  /metrics  /openapi.json  /docs`
+      ].join("\n"))
+      yield* Effect.addFinalizer(() => Console.log("draining: answering accepted requests, then releasing the models"))
+      return yield* Effect.never
+    }).pipe(Effect.scoped, Effect.provide(server), Effect.ensuring(Console.log("stopped")))
+  }).pipe(Effect.catchCause((cause) =>
+    Cause.hasInterruptsOnly(cause)
+      ? Effect.failCause(cause)
+      : Effect.andThen(Console.error(message(Cause.squash(cause))), Effect.sync(() => void (process.exitCode = 1)))
+  ))
+).pipe(Command.withDescription("Serve an ONNX model over HTTP with dynamic batching (needs onnxruntime-node)"))
+
+/** A path as the user would write it from here: relative when it is under the working directory. */
+const shown = (path: string): string => {
+  const fromHere = relative(process.cwd(), path)
+  return fromHere.startsWith("..") || isAbsolute(fromHere) ? path : `./${fromHere}`
+}
+
+const message = (error: unknown): string => error instanceof Error ? error.message : String(error)

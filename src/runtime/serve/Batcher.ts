@@ -1,0 +1,232 @@
+/**
+ * The dynamic batcher of one deployment: requests wait in one FIFO queue and leave it in batches,
+ * each batch to one replica.
+ *
+ * Rules (each has a test in `test/api/Serve.test.ts`):
+ * 1. A request that finds a replica idle (no batch in flight) goes at once, with whatever else
+ *    waits: at low load nothing waits for `maxWait`.
+ * 2. While every ready replica is busy, the queue grows into batches of at most `maxBatchSize`
+ *    items (a request never carries more: the routes refuse it). A batch is *closed* when it is full
+ *    or its first request has waited `maxWait`; a closed batch may go to a busy replica, up to
+ *    `maxBatchesPerReplica` in flight there (so its worker starts the next batch without a round
+ *    trip), always to the least busy one.
+ * 3. At most `maxQueued` requests wait; the next one is refused at once (`offer` returns
+ *    undefined). Dispatched requests do not count: the queue bound is what bounds memory.
+ * 4. A request cancelled while it waits (deadline, disconnect) leaves the queue and is never
+ *    dispatched; one cancelled after dispatch is still computed, its answer dropped.
+ * 5. Every request is settled exactly once: by its batch, by `close`, or not at all when it was
+ *    cancelled (its canceller answers it).
+ *
+ * Single-threaded: every method runs on the caller's event loop, so the state needs no locks.
+ */
+
+/** A request in the batcher: `rows` items of the deployment's input size, flat. */
+export interface Pending {
+  readonly rows: number
+  readonly input: Float32Array
+  readonly arrivedAt: number
+  /** Called once with the outcome (see rule 5). */
+  readonly settle: (outcome: Outcome) => void
+  state: "queued" | "dispatched" | "cancelled" | "settled"
+}
+
+export type Outcome =
+  | { readonly _tag: "Success"; readonly output: Float32Array; readonly width: number }
+  | { readonly _tag: "Failure"; readonly status: number; readonly message: string }
+
+export interface BatcherOptions {
+  readonly maxBatchSize: number
+  readonly maxWaitMillis: number
+  readonly maxQueued: number
+  readonly maxBatchesPerReplica: number
+  readonly replicas: number
+  /** Starts a batch on a replica; the caller calls `batchDone(replica)` when it has settled it. */
+  readonly dispatch: (replica: number, batch: ReadonlyArray<Pending>) => void
+  readonly now?: () => number
+}
+
+export interface BatcherStats {
+  readonly queued: number
+  readonly inFlight: ReadonlyArray<number>
+  readonly ready: ReadonlyArray<boolean>
+}
+
+export class Batcher {
+  private readonly options: BatcherOptions
+  private readonly now: () => number
+  private queue: Array<Pending> = []
+  /** Index of the first live entry of `queue` (entries before it were taken). */
+  private head = 0
+  /** Queued requests not cancelled. */
+  private waiting = 0
+  private waitingItems = 0
+  private readonly inFlight: Array<number>
+  private readonly ready: Array<boolean>
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private closed = false
+  private idleWaiters: Array<() => void> = []
+
+  constructor(options: BatcherOptions) {
+    this.options = options
+    this.now = options.now ?? performance.now.bind(performance)
+    this.inFlight = Array.from({ length: options.replicas }, () => 0)
+    this.ready = Array.from({ length: options.replicas }, () => false)
+  }
+
+  /** Queues a request, or returns undefined when the queue is full or the batcher closed (rule 3). */
+  offer(rows: number, input: Float32Array, settle: (outcome: Outcome) => void): Pending | undefined {
+    if (this.refuses()) return undefined
+    const pending: Pending = { rows, input, arrivedAt: this.now(), settle, state: "queued" }
+    this.queue.push(pending)
+    this.waiting++
+    this.waitingItems += rows
+    this.pump()
+    return pending
+  }
+
+  /** Whether `offer` would refuse now (rule 3): checked before a request's body is read. */
+  refuses(): boolean {
+    return this.closed || this.waiting >= this.options.maxQueued
+  }
+
+  /** Takes a queued request out (rule 4); returns whether it was still queued. */
+  cancel(pending: Pending): boolean {
+    if (pending.state !== "queued") {
+      if (pending.state === "dispatched") pending.state = "cancelled"
+      return false
+    }
+    pending.state = "cancelled"
+    this.waiting--
+    this.waitingItems -= pending.rows
+    return true
+  }
+
+  /** A replica finished a batch (whatever its outcome). */
+  batchDone(replica: number): void {
+    this.inFlight[replica]!--
+    this.pump()
+    this.notifyIdle()
+  }
+
+  /** A replica became ready (its actor was built) or stopped being so. */
+  setReady(replica: number, ready: boolean): void {
+    this.ready[replica] = ready
+    if (ready) this.pump()
+  }
+
+  stats(): BatcherStats {
+    return { queued: this.waiting, inFlight: [...this.inFlight], ready: [...this.ready] }
+  }
+
+  /** Resolves when nothing waits and no batch is in flight. */
+  idle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve()
+    return new Promise((resolve) => this.idleWaiters.push(resolve))
+  }
+
+  /** Refuses new requests and answers every queued one with `failure` (rule 5). */
+  close(failure: { readonly status: number; readonly message: string }): void {
+    this.closed = true
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+    for (let i = this.head; i < this.queue.length; i++) {
+      const pending = this.queue[i]!
+      if (pending.state !== "queued") continue
+      pending.state = "settled"
+      pending.settle({ _tag: "Failure", ...failure })
+    }
+    this.queue = []
+    this.head = 0
+    this.waiting = 0
+    this.waitingItems = 0
+    this.notifyIdle()
+  }
+
+  /** Sends every batch the rules allow now, and arms the timer for the next closing one. */
+  private pump(): void {
+    if (this.closed) return
+    while (this.waiting > 0) {
+      const replica = this.leastBusy()
+      if (replica === -1) break
+      const busy = this.inFlight[replica]!
+      // Rule 1: an idle replica takes what is there; rule 2: a busy one only a closed batch.
+      if (busy > 0 && (busy >= this.options.maxBatchesPerReplica || !this.firstBatchClosed())) break
+      this.send(replica)
+    }
+    this.arm()
+  }
+
+  private send(replica: number): void {
+    const batch: Array<Pending> = []
+    let items = 0
+    while (this.head < this.queue.length) {
+      const pending = this.queue[this.head]!
+      if (pending.state !== "queued") {
+        this.head++
+        continue
+      }
+      if (batch.length > 0 && items + pending.rows > this.options.maxBatchSize) break
+      this.head++
+      pending.state = "dispatched"
+      batch.push(pending)
+      items += pending.rows
+      this.waiting--
+      this.waitingItems -= pending.rows
+    }
+    this.compact()
+    this.inFlight[replica]!++
+    this.options.dispatch(replica, batch)
+  }
+
+  private firstBatchClosed(): boolean {
+    if (this.waitingItems >= this.options.maxBatchSize) return true
+    const first = this.first()
+    return first !== undefined && this.now() - first.arrivedAt >= this.options.maxWaitMillis
+  }
+
+  private first(): Pending | undefined {
+    while (this.head < this.queue.length && this.queue[this.head]!.state !== "queued") this.head++
+    return this.queue[this.head]
+  }
+
+  private leastBusy(): number {
+    let best = -1
+    for (let i = 0; i < this.inFlight.length; i++) {
+      if (!this.ready[i]) continue
+      if (best === -1 || this.inFlight[i]! < this.inFlight[best]!) best = i
+    }
+    return best
+  }
+
+  /** Wakes the batcher when the first waiting request's batch closes by age (rule 2). */
+  private arm(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+    const first = this.waiting > 0 ? this.first() : undefined
+    // A closed batch waits for a replica to finish (batchDone pumps), not for time.
+    if (first === undefined || this.firstBatchClosed()) return
+    const delay = Math.max(0, first.arrivedAt + this.options.maxWaitMillis - this.now())
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      this.pump()
+    }, Math.ceil(delay))
+  }
+
+  private compact(): void {
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head)
+      this.head = 0
+    }
+  }
+
+  private isIdle(): boolean {
+    return this.waiting === 0 && this.inFlight.every((n) => n === 0)
+  }
+
+  private notifyIdle(): void {
+    if (this.idleWaiters.length === 0 || !this.isIdle()) return
+    const waiters = this.idleWaiters
+    this.idleWaiters = []
+    for (const resolve of waiters) resolve()
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * Predict request and response bodies: JSON (`{"inputs": [[…], …]}` or `{"input": […]}`) and
+ * `application/octet-stream` (little-endian Float32, items back to back), parsed into one flat
+ * Float32Array of whole items, or a 400 that names the field at fault.
+ */
+
+/** A body that cannot be a batch of items, with the JSON path (or `body`) at fault. */
+export interface BodyIssue {
+  readonly field: string
+  readonly message: string
+}
+
+export type Parsed =
+  | { readonly _tag: "Items"; readonly rows: number; readonly input: Float32Array }
+  | { readonly _tag: "Issue"; readonly issue: BodyIssue }
+
+const issue = (field: string, message: string): Parsed => ({ _tag: "Issue", issue: { field, message } })
+
+/** Items of `inputSize` floats from a binary body (Float32, little-endian: the platform's order here). */
+export const parseBinary = (bytes: ArrayBuffer, inputSize: number, maxItems: number): Parsed => {
+  const itemBytes = inputSize * 4
+  if (bytes.byteLength > maxItems * itemBytes) return issue("body", `at most ${maxItems} items per request`)
+  if (bytes.byteLength === 0 || bytes.byteLength % itemBytes !== 0) {
+    return issue(
+      "body",
+      `expected a whole number of items of ${inputSize} float32 values (${itemBytes} bytes each), got ${bytes.byteLength} bytes`
+    )
+  }
+  return { _tag: "Items", rows: bytes.byteLength / itemBytes, input: new Float32Array(bytes) }
+}
+
+/** Items of `inputSize` numbers from a JSON body: `inputs` (an array of items) or `input` (one item). */
+export const parseJson = (text: string, inputSize: number, maxItems: number): Parsed => {
+  let body: unknown
+  try {
+    body = JSON.parse(text)
+  } catch (error) {
+    return issue("body", `not JSON: ${(error as Error).message}`)
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    return issue("body", `expected an object with "inputs" (an array of items) or "input" (one item)`)
+  }
+  const record = body as Record<string, unknown>
+  if (record.inputs !== undefined) {
+    const inputs = record.inputs
+    if (!Array.isArray(inputs) || inputs.length === 0) return issue("inputs", "expected a non-empty array of items")
+    if (inputs.length > maxItems) return issue("inputs", `at most ${maxItems} items per request, got ${inputs.length}`)
+    const flat = new Float32Array(inputs.length * inputSize)
+    for (let row = 0; row < inputs.length; row++) {
+      const problem = copyItem(inputs[row], inputSize, flat, row * inputSize, `inputs[${row}]`)
+      if (problem !== undefined) return { _tag: "Issue", issue: problem }
+    }
+    return { _tag: "Items", rows: inputs.length, input: flat }
+  }
+  if (record.input !== undefined) {
+    const flat = new Float32Array(inputSize)
+    const problem = copyItem(record.input, inputSize, flat, 0, "input")
+    return problem === undefined ? { _tag: "Items", rows: 1, input: flat } : { _tag: "Issue", issue: problem }
+  }
+  return issue("inputs", `missing: send "inputs" (an array of items of ${inputSize} numbers) or "input" (one item)`)
+}
+
+/**
+ * The most bytes a body of `maxItems` items may take: Float32 bytes, or JSON at up to 32 characters
+ * a number. A longer declared body is refused before it is read.
+ */
+export const maxBodyBytes = (inputSize: number, maxItems: number): number => maxItems * inputSize * 32 + 1024
+
+/** The JSON answer: one array of `width` numbers per item. */
+export const encodeJson = (output: Float32Array, width: number): string => {
+  const rows = width === 0 ? 0 : output.length / width
+  const outputs: Array<Array<number>> = new Array(rows)
+  for (let row = 0; row < rows; row++) outputs[row] = Array.from(output.subarray(row * width, (row + 1) * width))
+  return JSON.stringify({ outputs })
+}
+
+const copyItem = (item: unknown, inputSize: number, into: Float32Array, at: number, field: string): BodyIssue | undefined => {
+  if (!Array.isArray(item)) return { field, message: `expected an array of ${inputSize} numbers` }
+  if (item.length !== inputSize) return { field, message: `expected ${inputSize} numbers, got ${item.length}` }
+  for (let i = 0; i < inputSize; i++) {
+    const value = item[i]
+    if (typeof value !== "number" || !Number.isFinite(value)) {
+      return { field: `${field}[${i}]`, message: `expected a finite number, got ${JSON.stringify(value) ?? String(value)}` }
+    }
+    into[at + i] = value
+  }
+  return undefined
+}

@@ -1,0 +1,85 @@
+/**
+ * The serving routes on a Node HTTP server for a Scope, with a graceful drain when it closes.
+ *
+ * Loaded only by a program that serves (`import()`), so that `@effect/platform-node`, an optional
+ * peer dependency, is needed only then.
+ *
+ * Closing the Scope, in order: `state.draining` is set (`/readyz` and new predictions answer 503,
+ * answered connections close); the listening socket closes (new connections are refused); the
+ * server waits up to `drainTimeout` for every accepted request to be answered; then it closes
+ * the connections left and interrupts their handlers. The deployments, acquired before the
+ * server, are released after it.
+ */
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as HttpRouter from "effect/http/HttpRouter"
+import * as HttpServer from "effect/http/HttpServer"
+import type { ServeError } from "effect/http/HttpServerError"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import { routes, type ServingState } from "./Routes.ts"
+
+export interface NodeServerOptions {
+  /** 0 picks a free port. */
+  readonly port: number
+  readonly host: string
+  readonly drainTimeoutMillis: number
+}
+
+/** Starts the server and returns its URL (`http://host:port`). */
+export const start = (state: ServingState, options: NodeServerOptions): Effect.Effect<string, ServeError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const server = NodeHttpServer.layer(() => refusingEarly(createServer({ keepAliveTimeout: 5_000 }), state), {
+      port: options.port,
+      host: options.host,
+      gracefulShutdownTimeout: options.drainTimeoutMillis
+    })
+    const app = HttpRouter.serve(routes(state), { disableLogger: true, disableListenLog: true })
+    const context = yield* Layer.build(Layer.provideMerge(app, server))
+    // Added after the server, so it runs before the server's own shutdown (finalizers run in reverse).
+    yield* Effect.addFinalizer(() => Effect.sync(() => void (state.draining = true)))
+    return HttpServer.formatAddress(Context.get(context, HttpServer.HttpServer).address)
+  })
+
+const predictPath = /^\/v1\/models\/([^/?]+)\/predict(?:\?|$)/
+
+/**
+ * Answers the predictions the server refuses anyway (queue full, draining) from Node's `request`
+ * event, before a fiber, a router match or a body read: under overload most requests are refused,
+ * and a refusal that costs as much as the work starves the requests that were accepted. Every
+ * other request goes on to the routes, which check the same conditions again.
+ */
+const refusingEarly = (server: Server, state: ServingState): Server => {
+  const emit = server.emit.bind(server)
+  server.emit = ((event: string, ...args: Array<unknown>) => {
+    if (event === "request") {
+      const [request, response] = args as [IncomingMessage, ServerResponse]
+      if (request.method === "POST" && refuse(state, request, response)) return true
+    }
+    return emit(event, ...args)
+  }) as typeof server.emit
+  return server
+}
+
+const refuse = (state: ServingState, request: IncomingMessage, response: ServerResponse): boolean => {
+  const match = predictPath.exec(request.url ?? "")
+  const deployment = match === null ? undefined : state.deployments.get(decodeURIComponent(match[1]!))
+  if (deployment === undefined) return false
+  const draining = state.draining
+  if (!draining && !deployment.batcher.refuses()) return false
+  deployment.metrics.rejected(draining ? "draining" : "queue_full")
+  deployment.metrics.answered(503)
+  const body = JSON.stringify({
+    error: draining ? "the server is shutting down" : `the queue of ${deployment.name} is full`
+  })
+  response.writeHead(503, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+    "retry-after": "1",
+    ...(draining ? { connection: "close" } : {})
+  })
+  response.end(body)
+  return true
+}

@@ -1,0 +1,158 @@
+/**
+ * The serving routes on `effect/http`'s `HttpRouter`: predict, health, readiness, metrics,
+ * OpenAPI and docs, over the state of the deployments a server holds.
+ *
+ * A predict request goes: draining or not ready → `503` at once; body → items or `400` naming the
+ * field; the batcher's queue → `503` with `Retry-After` when full; its batch's answer, or `504`
+ * at its deadline. An interrupted request (its client left, or its deadline passed) is taken out
+ * of the queue by the batcher's `cancel`, so no replica computes it.
+ */
+import * as ByteSize from "effect/ByteSize"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as HttpIncomingMessage from "effect/http/HttpIncomingMessage"
+import * as HttpRouter from "effect/http/HttpRouter"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as HttpApiScalar from "effect/http-api/HttpApiScalar"
+import * as OpenApi from "effect/http-api/OpenApi"
+import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
+import { ServeApi } from "./Api.ts"
+import type { Batcher, Outcome } from "./Batcher.ts"
+import { encodeJson, maxBodyBytes, parseBinary, parseJson } from "./Body.ts"
+import type { DeploymentMetrics } from "./ServeMetrics.ts"
+
+/** What `/readyz` says of a deployment. */
+export interface DeploymentStatus {
+  readonly replicas: number
+  readonly ready: number
+  /** Why replicas could not be built (constructor failures), newest last. */
+  readonly failures: ReadonlyArray<string>
+}
+
+export interface DeploymentRuntime {
+  readonly name: string
+  readonly inputSize: number
+  /** Items one request may carry (the batch size: a request is never split). */
+  readonly maxItems: number
+  readonly timeoutMillis: number
+  readonly batcher: Batcher
+  readonly metrics: DeploymentMetrics
+  readonly status: () => DeploymentStatus
+}
+
+export interface ServingState {
+  readonly deployments: ReadonlyMap<string, DeploymentRuntime>
+  /** Set first when the server closes: readiness and new predictions answer 503 from then on. */
+  draining: boolean
+}
+
+/** Seconds a refused client is told to wait. */
+const retryAfterSeconds = "1"
+
+export const routes = (state: ServingState): Layer.Layer<never, never, HttpRouter.HttpRouter> =>
+  Layer.mergeAll(
+    HttpRouter.add("POST", "/v1/models/:name/predict", predict(state)),
+    HttpRouter.add("GET", "/healthz", HttpServerResponse.jsonUnsafe({ status: "ok" })),
+    HttpRouter.add("GET", "/readyz", Effect.sync(() => readiness(state))),
+    HttpRouter.add("GET", "/openapi.json", Effect.sync(() => HttpServerResponse.jsonUnsafe(OpenApi.fromApi(ServeApi)))),
+    HttpApiScalar.layer(ServeApi, { path: "/docs" }),
+    PrometheusMetrics.layerHttp({ path: "/metrics" })
+  )
+
+const readiness = (state: ServingState) => {
+  const deployments: Record<string, DeploymentStatus> = {}
+  let ready = !state.draining
+  for (const [name, deployment] of state.deployments) {
+    const status = deployment.status()
+    deployments[name] = status
+    if (status.ready === 0) ready = false
+  }
+  return HttpServerResponse.jsonUnsafe({ ready, draining: state.draining, deployments }, { status: ready ? 200 : 503 })
+}
+
+const problem = (status: number, error: string, extra?: { field?: string; retry?: boolean; close?: boolean }) =>
+  HttpServerResponse.jsonUnsafe(extra?.field === undefined ? { error } : { error, field: extra.field }, {
+    status,
+    headers: {
+      ...(extra?.retry === true ? { "retry-after": retryAfterSeconds } : {}),
+      ...(extra?.close === true ? { connection: "close" } : {})
+    }
+  })
+
+const predict = (state: ServingState) =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const { name } = yield* HttpRouter.params
+    const deployment = state.deployments.get(name ?? "")
+    if (deployment === undefined) {
+      return problem(404, `no deployment named ${JSON.stringify(name)} (serving: ${[...state.deployments.keys()].join(", ")})`)
+    }
+    const { batcher, metrics } = deployment
+    const answer = (response: HttpServerResponse.HttpServerResponse) => {
+      metrics.answered(response.status)
+      // While draining, answered connections close: the server is waiting for them to go.
+      return state.draining ? HttpServerResponse.setHeader(response, "connection", "close") : response
+    }
+    if (state.draining) {
+      metrics.rejected("draining")
+      return answer(problem(503, "the server is shutting down", { retry: true }))
+    }
+    const status = deployment.status()
+    if (status.ready === 0) {
+      metrics.rejected("not_ready")
+      const why = status.failures.length > 0 ? `: ${status.failures[status.failures.length - 1]}` : " yet"
+      return answer(problem(503, `model ${deployment.name} is not ready${why}`, { retry: true }))
+    }
+    // A full queue refuses before the body is read: the refusal costs the server almost nothing.
+    if (batcher.refuses()) {
+      metrics.rejected("queue_full")
+      return answer(problem(503, `the queue of ${deployment.name} is full`, { retry: true }))
+    }
+    const declared = Number(request.headers["content-length"] ?? 0)
+    const limit = maxBodyBytes(deployment.inputSize, deployment.maxItems)
+    if (declared > limit) {
+      return answer(problem(413, `body: ${declared} bytes is more than ${deployment.maxItems} items can take`, { field: "body" }))
+    }
+    const binary = (request.headers["content-type"] ?? "").startsWith("application/octet-stream")
+    // Bodies without a content-length (chunked) are bounded while they are read.
+    const bounded = <A, E, R>(read: Effect.Effect<A, E, R>) =>
+      Effect.provideService(read, HttpIncomingMessage.MaxBodySize, ByteSize.bytes(limit))
+    const parsed = binary
+      ? parseBinary(yield* bounded(request.arrayBuffer), deployment.inputSize, deployment.maxItems)
+      : parseJson(yield* bounded(request.text), deployment.inputSize, deployment.maxItems)
+    if (parsed._tag === "Issue") {
+      return answer(problem(400, `${parsed.issue.field}: ${parsed.issue.message}`, { field: parsed.issue.field }))
+    }
+    const wantsBinary = binary || (request.headers["accept"] ?? "").includes("application/octet-stream")
+    const outcome = yield* Effect.callback<Outcome | undefined>((resume) => {
+      const pending = batcher.offer(parsed.rows, parsed.input, (outcome) => resume(Effect.succeed(outcome)))
+      if (pending === undefined) return resume(Effect.succeed(undefined))
+      // Interrupted (deadline, client gone): out of the queue, so no replica computes it.
+      return Effect.sync(() => void batcher.cancel(pending))
+    }).pipe(
+      Effect.timeoutOption(deployment.timeoutMillis),
+      Effect.onInterrupt(() => Effect.sync(() => metrics.rejected("client_gone")))
+    )
+    if (outcome._tag === "None") {
+      metrics.rejected("deadline")
+      return answer(problem(504, `no answer within the deadline of ${deployment.timeoutMillis} ms`))
+    }
+    const value = outcome.value
+    if (value === undefined) {
+      metrics.rejected("queue_full")
+      return answer(problem(503, `the queue of ${deployment.name} is full`, { retry: true }))
+    }
+    if (value._tag === "Failure") return answer(problem(value.status, value.message, { retry: value.status === 503 }))
+    return answer(
+      wantsBinary
+        ? HttpServerResponse.uint8Array(new Uint8Array(value.output.buffer, value.output.byteOffset, value.output.byteLength), {
+          contentType: "application/octet-stream",
+          headers: { "x-output-shape": `${parsed.rows},${value.width}` }
+        })
+        : HttpServerResponse.text(encodeJson(value.output, value.width), { contentType: "application/json" })
+    )
+  }).pipe(
+    Effect.catchTag("HttpServerError", (error) =>
+      Effect.succeed(problem(400, `body: could not be read (${error.message})`, { field: "body" })))
+  )

@@ -1,0 +1,413 @@
+/**
+ * Model serving: a real server on an ephemeral loopback port, a real HTTP client (`node:http`, a
+ * fresh connection per request), and a cheap model (`fixtures/serve-models.ts`) whose replicas
+ * log the batch sizes they see. Batching, immediacy at low load, 503/504/400, a client that
+ * leaves, a replica that crashes, drain under load and the metrics text. No timing asserts: where
+ * a case needs replicas busy it makes them slow, and it checks what the replicas saw.
+ */
+import { afterEach, assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
+import { request as httpRequest } from "node:http"
+import { Serve, ServeError, SharedArray, WorkerPool } from "../../src/index.ts"
+import { CRASH_MARKER, Doubler, ServeModels } from "../fixtures/serve-models.ts"
+
+const entry = new URL("../fixtures/serve-worker.ts", import.meta.url)
+const INPUT = 3
+
+afterEach(() => {
+  assert.strictEqual(WorkerPool.liveThreads(), 0)
+})
+
+interface Reply {
+  readonly status: number
+  readonly headers: Record<string, string | Array<string> | undefined>
+  readonly body: Buffer
+}
+
+/** One request on its own connection. */
+const send = (
+  url: string,
+  path: string,
+  options: { method?: string; body?: string | Uint8Array; headers?: Record<string, string> } = {}
+): Promise<Reply> =>
+  new Promise((resolve, reject) => {
+    const req = httpRequest(new URL(path, url), {
+      method: options.method ?? (options.body === undefined ? "GET" : "POST"),
+      agent: false,
+      headers: {
+        ...(typeof options.body === "string" ? { "content-type": "application/json" } : {}),
+        ...options.headers
+      }
+    }, (res) => {
+      const chunks: Array<Buffer> = []
+      res.on("data", (chunk: Buffer) => chunks.push(chunk))
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }))
+      res.on("error", reject)
+    })
+    req.on("error", reject)
+    req.end(options.body)
+  })
+
+const predict = (url: string, inputs: ReadonlyArray<ReadonlyArray<number>>, name = "doubler") =>
+  Effect.promise(() => send(url, `/v1/models/${name}/predict`, { body: JSON.stringify({ inputs }) }))
+
+const json = (reply: Reply) => JSON.parse(reply.body.toString("utf8"))
+
+/** Batch sizes the replicas logged, in the order they started them. */
+const sizes = (log: Int32Array) => Array.from(log.subarray(1, 1 + Math.min(Atomics.load(log, 0), log.length - 1)))
+
+/** Polls until `check` holds; the test's timeout is the bound. */
+const until = (check: () => boolean | Promise<boolean>) =>
+  Effect.promise(async () => {
+    while (!(await check())) await new Promise((resolve) => setTimeout(resolve, 20))
+  })
+
+const metric = async (url: string, pattern: RegExp): Promise<number | undefined> => {
+  const text = (await send(url, "/metrics")).body.toString("utf8")
+  const match = text.match(pattern)
+  return match === null ? undefined : Number(match[1])
+}
+
+const deployment = (options: Partial<Parameters<typeof Serve.deployment<typeof Doubler, "predictBatch">>[1]> & {
+  readonly init: Parameters<typeof Serve.deployment<typeof Doubler, "predictBatch">>[1]["init"]
+}) =>
+  Serve.deployment("doubler", {
+    actor: Doubler,
+    method: "predictBatch",
+    inputSize: INPUT,
+    timeout: "30 seconds",
+    ...options
+  })
+
+const pool = WorkerPool.layer(ServeModels, { entry, size: 2 })
+
+/** Runs `body` against a server of `deployments`, once `/readyz` says ready (unless `ready: false`). */
+const withServer = <A, E>(
+  deployments: ReadonlyArray<Serve.Deployment<typeof Doubler>>,
+  body: (server: Serve.Server["Service"]) => Effect.Effect<A, E>,
+  options: { readonly ready?: boolean } = {}
+) =>
+  Effect.gen(function*() {
+    const server = yield* Serve.Server
+    if (options.ready !== false) yield* until(async () => (await send(server.url, "/readyz")).status === 200)
+    return yield* body(server)
+  }).pipe(Effect.provide(Serve.layer(deployments, { port: 0 }).pipe(Layer.provide(pool))))
+
+describe("Serve", () => {
+  it.live("answers JSON and binary predictions; health, readiness, OpenAPI and docs", () =>
+    Effect.gen(function*() {
+      const log = yield* SharedArray.make("Int32", 64)
+      yield* withServer([deployment({ init: { delayMillis: 0, log }, replicas: 2 })], ({ url }) =>
+        Effect.gen(function*() {
+          const reply = yield* predict(url, [[1, 2, 3], [4, 5, 6]])
+          assert.strictEqual(reply.status, 200, reply.body.toString())
+          assert.deepStrictEqual(json(reply), { outputs: [[6, 2], [15, 8]] })
+
+          const binary = yield* Effect.promise(() =>
+            send(url, "/v1/models/doubler/predict", {
+              body: new Uint8Array(new Float32Array([1, 1, 1]).buffer),
+              headers: { "content-type": "application/octet-stream" }
+            })
+          )
+          assert.strictEqual(binary.status, 200)
+          assert.strictEqual(binary.headers["content-type"], "application/octet-stream")
+          assert.strictEqual(binary.headers["x-output-shape"], "1,2")
+          assert.deepStrictEqual(Array.from(new Float32Array(new Uint8Array(binary.body).buffer)), [3, 2])
+
+          assert.deepStrictEqual(json(yield* Effect.promise(() => send(url, "/healthz"))), { status: "ok" })
+          const ready = json(yield* Effect.promise(() => send(url, "/readyz")))
+          assert.deepStrictEqual(ready, {
+            ready: true,
+            draining: false,
+            deployments: { doubler: { replicas: 2, ready: 2, failures: [] } }
+          })
+          const spec = json(yield* Effect.promise(() => send(url, "/openapi.json")))
+          assert.property(spec.paths, "/v1/models/{name}/predict")
+          assert.property(spec.paths["/v1/models/{name}/predict"].post.responses, "503")
+          const docs = yield* Effect.promise(() => send(url, "/docs"))
+          assert.strictEqual(docs.status, 200)
+          assert.include(docs.body.toString(), "<html")
+          const missing = yield* predict(url, [[1, 2, 3]], "nope")
+          assert.strictEqual(missing.status, 404)
+        }))
+    }).pipe(Effect.scoped))
+
+  it.live("a request that finds a replica idle is sent at once, whatever maxWait", () =>
+    Effect.gen(function*() {
+      const log = yield* SharedArray.make("Int32", 64)
+      // Were the request held for maxWait (an hour), it would end in 504 at its 20 s deadline.
+      const d = deployment({ init: { delayMillis: 0, log }, batching: { maxWait: "1 hour" }, timeout: "20 seconds" })
+      yield* withServer([d], ({ url }) =>
+        Effect.gen(function*() {
+          for (let i = 0; i < 3; i++) {
+            const reply = yield* predict(url, [[i, 0, 0]])
+            assert.strictEqual(reply.status, 200, reply.body.toString())
+          }
+          assert.deepStrictEqual(sizes(log), [1, 1, 1])
+        }))
+    }).pipe(Effect.scoped))
+
+  it.live("batches grow while the replica is busy; beyond the queue bound 503 with Retry-After at once", () =>
+    Effect.gen(function*() {
+      const log = yield* SharedArray.make("Int32", 64)
+      const d = deployment({
+        init: { delayMillis: 1_500, log },
+        maxQueued: 3,
+        batching: { maxBatchSize: 8, maxWait: "1 hour" }
+      })
+      yield* withServer([d], ({ stats, url }) =>
+        Effect.gen(function*() {
+          // The first goes at once and keeps the replica busy; the next three wait in one batch.
+          const first = yield* Effect.forkChild(predict(url, [[1, 0, 0]]))
+          yield* until(() => Atomics.load(log, 0) === 1)
+          const waiting = yield* Effect.forkChild(
+            Effect.all([predict(url, [[2, 0, 0]]), predict(url, [[3, 0, 0]]), predict(url, [[4, 0, 0], [5, 0, 0]])], {
+              concurrency: "unbounded"
+            })
+          )
+          yield* until(() => stats("doubler")!.queued === 3)
+          const refused = yield* predict(url, [[9, 9, 9]])
+          assert.strictEqual(refused.status, 503)
+          assert.strictEqual(refused.headers["retry-after"], "1")
+          assert.include(json(refused).error, "queue")
+          assert.strictEqual((yield* Fiber.join(first)).status, 200)
+          const batch = yield* Fiber.join(waiting)
+          assert.deepStrictEqual(batch.map((r) => r.status), [200, 200, 200])
+          assert.deepStrictEqual(json(batch[2]), { outputs: [[4, 8], [5, 10]] })
+          assert.deepStrictEqual(sizes(log), [1, 4], "one batch of the four waiting items")
+          assert.strictEqual(
+            yield* Effect.promise(() => metric(url, /effect_parallel_serve_rejections_total\{[^}]*reason="queue_full"[^}]*\} (\d+)/)),
+            1
+          )
+        }))
+    }).pipe(Effect.scoped))
+
+  it.live("a malformed body is a 400 naming the field; past its deadline a request is a 504", () =>
+    Effect.gen(function*() {
+      const d = deployment({ init: { delayMillis: 3_000 }, timeout: "300 millis" })
+      yield* withServer([d], ({ url }) =>
+        Effect.gen(function*() {
+          const cases: ReadonlyArray<readonly [string, string]> = [
+            ["{not json", "body"],
+            [JSON.stringify({ inputs: [[1, 2, 3], [1, 2]] }), "inputs[1]"],
+            [JSON.stringify({ inputs: [[1, "x", 3]] }), "inputs[0][1]"],
+            [JSON.stringify({ inputz: [] }), "inputs"],
+            [JSON.stringify({ input: [1, 2] }), "input"],
+            [JSON.stringify({ inputs: Array.from({ length: 33 }, () => [1, 2, 3]) }), "inputs"]
+          ]
+          for (const [body, field] of cases) {
+            const reply = yield* Effect.promise(() => send(url, "/v1/models/doubler/predict", { body }))
+            assert.strictEqual(reply.status, 400, body)
+            assert.strictEqual(json(reply).field, field, body)
+            assert.include(json(reply).error, field)
+          }
+          const odd = yield* Effect.promise(() =>
+            send(url, "/v1/models/doubler/predict", {
+              body: new Uint8Array(10),
+              headers: { "content-type": "application/octet-stream" }
+            })
+          )
+          assert.strictEqual(odd.status, 400)
+          assert.strictEqual(json(odd).field, "body")
+          const late = yield* predict(url, [[1, 2, 3]])
+          assert.strictEqual(late.status, 504)
+          assert.include(json(late).error, "deadline")
+        }))
+    }).pipe(Effect.scoped))
+
+  it.live("a client that leaves before its batch is sent is taken out of it", () =>
+    Effect.gen(function*() {
+      const log = yield* SharedArray.make("Int32", 64)
+      const d = deployment({ init: { delayMillis: 1_500, log }, batching: { maxWait: "1 hour" } })
+      yield* withServer([d], ({ stats, url }) =>
+        Effect.gen(function*() {
+          const first = yield* Effect.forkChild(predict(url, [[1, 0, 0]]))
+          yield* until(() => Atomics.load(log, 0) === 1)
+          // A request that waits, then its client goes away.
+          const leaving = httpRequest(new URL("/v1/models/doubler/predict", url), {
+            method: "POST",
+            agent: false,
+            headers: { "content-type": "application/json" }
+          })
+          leaving.on("error", () => {})
+          leaving.end(JSON.stringify({ inputs: [[7, 7, 7], [7, 7, 7]] }))
+          yield* until(() => stats("doubler")!.queued === 1)
+          leaving.destroy()
+          yield* until(() => stats("doubler")!.queued === 0)
+          const stays = yield* predict(url, [[2, 0, 0]])
+          assert.strictEqual(stays.status, 200)
+          yield* Fiber.join(first)
+          assert.deepStrictEqual(sizes(log), [1, 1], "the leaving request's two items were never computed")
+          assert.strictEqual(
+            yield* Effect.promise(() => metric(url, /effect_parallel_serve_rejections_total\{[^}]*reason="client_gone"[^}]*\} (\d+)/)),
+            1
+          )
+        }))
+    }).pipe(Effect.scoped))
+
+  it.live("a replica that dies mid-batch fails only that batch with 503, and is restarted", () =>
+    Effect.gen(function*() {
+      const crashOnce = yield* SharedArray.make("Int32", 1)
+      const d = deployment({ init: { delayMillis: 0, crashOnce }, replicas: 2, restart: { maxRestarts: 2, backoff: "10 millis" } })
+      yield* withServer([d], ({ url }) =>
+        Effect.gen(function*() {
+          const crashed = yield* predict(url, [[CRASH_MARKER, 0, 0]])
+          assert.strictEqual(crashed.status, 503)
+          assert.include(json(crashed).error, "was lost")
+          assert.strictEqual(crashed.headers["retry-after"], "1")
+          // Every later request is answered: the other replica, and the rebuilt one.
+          for (let i = 0; i < 6; i++) {
+            const reply = yield* predict(url, [[i, 1, 1]])
+            assert.strictEqual(reply.status, 200, reply.body.toString())
+            assert.deepStrictEqual(json(reply), { outputs: [[i + 2, 2 * i]] })
+          }
+        }))
+    }).pipe(Effect.scoped))
+
+  it.live("retryOnReplicaLoss sends the lost batch once more, to another replica", () =>
+    Effect.gen(function*() {
+      const crashOnce = yield* SharedArray.make("Int32", 1)
+      const d = deployment({
+        init: { delayMillis: 0, crashOnce },
+        replicas: 2,
+        retryOnReplicaLoss: true,
+        restart: { maxRestarts: 2, backoff: "10 millis" }
+      })
+      yield* withServer([d], ({ url }) =>
+        Effect.gen(function*() {
+          const reply = yield* predict(url, [[CRASH_MARKER, 0, 0]])
+          assert.strictEqual(reply.status, 200, reply.body.toString())
+          assert.deepStrictEqual(json(reply), { outputs: [[CRASH_MARKER, 2 * CRASH_MARKER]] })
+          assert.strictEqual(Atomics.load(crashOnce, 0), 1, "the first replica did crash")
+        }))
+    }).pipe(Effect.scoped))
+
+  it.live("a replica whose constructor fails shows in /readyz; the server stays up", () =>
+    Effect.gen(function*() {
+      const d = deployment({ init: { delayMillis: 0, failInit: true }, replicas: 1 })
+      yield* withServer([d], ({ stats, url }) =>
+        Effect.gen(function*() {
+          yield* until(() => stats("doubler")!.status.failures.length === 1)
+          const ready = yield* Effect.promise(() => send(url, "/readyz"))
+          assert.strictEqual(ready.status, 503)
+          assert.include(json(ready).deployments.doubler.failures[0], "model file is corrupt")
+          const refused = yield* predict(url, [[1, 2, 3]])
+          assert.strictEqual(refused.status, 503)
+          assert.include(json(refused).error, "model file is corrupt")
+          assert.strictEqual((yield* Effect.promise(() => send(url, "/healthz"))).status, 200)
+        }), { ready: false })
+    }).pipe(Effect.scoped))
+
+  it.live("closing drains under load: every accepted request answered, new connections refused, nothing computed unanswered", () =>
+    Effect.gen(function*() {
+      const log = yield* SharedArray.make("Int32", 4096)
+      const d = deployment({ init: { delayMillis: 20, log }, replicas: 2, maxQueued: 10_000 })
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(Serve.layer([d], { port: 0 }).pipe(Layer.provide(pool)), scope)
+      const { url } = Context.get(context, Serve.Server)
+      yield* until(async () => (await send(url, "/readyz")).status === 200)
+
+      const statuses: Array<number> = []
+      const refusals: Array<string> = []
+      let stop = false
+      const client = async (id: number) => {
+        for (let i = 0; !stop; i++) {
+          try {
+            const reply = await send(url, "/v1/models/doubler/predict", { body: JSON.stringify({ input: [id, i, 0] }) })
+            statuses.push(reply.status)
+          } catch (error) {
+            const code = (error as NodeJS.ErrnoException).code ?? String(error)
+            refusals.push(code)
+            // Refused at the door: the server is gone.
+            if (code === "ECONNREFUSED") return
+          }
+        }
+      }
+      const clients = Promise.all(Array.from({ length: 16 }, (_, id) => client(id)))
+      yield* until(() => statuses.length >= 50)
+      const answeredAtClose = statuses.length
+      const closing = yield* Effect.forkChild(Scope.close(scope, Exit.void))
+      yield* until(() => refusals.includes("ECONNREFUSED"))
+      stop = true
+      yield* Effect.promise(() => clients)
+      yield* Fiber.join(closing)
+      // Every request the server read got an answer: 200, or 503 from the drain itself.
+      for (const status of statuses) assert.include([200, 503], status)
+      assert.deepStrictEqual(
+        refusals.filter((code) => code !== "ECONNREFUSED" && code !== "ECONNRESET"),
+        [],
+        "no request was cut off"
+      )
+      const computed = sizes(log).reduce((a, b) => a + b, 0)
+      const ok = statuses.filter((s) => s === 200).length
+      assert.strictEqual(computed, ok, "every computed item was answered with 200, and every 200 was computed")
+      assert.isAbove(ok, 50)
+      assert.isAbove(statuses.length, answeredAtClose, "requests in flight when the close began were answered after it")
+    }))
+
+  it.live("closing turns draining at once: new connections are refused while an accepted request is still answered", () =>
+    Effect.gen(function*() {
+      const log = yield* SharedArray.make("Int32", 8)
+      const d = deployment({ init: { delayMillis: 3_000, log }, replicas: 1 })
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(Serve.layer([d], { port: 0 }).pipe(Layer.provide(pool)), scope)
+      const { url } = Context.get(context, Serve.Server)
+      yield* until(async () => (await send(url, "/readyz")).status === 200)
+      const accepted = yield* Effect.forkChild(predict(url, [[1, 2, 3]]))
+      yield* until(() => Atomics.load(log, 0) === 1)
+      const closing = yield* Effect.forkChild(Scope.close(scope, Exit.void), { startImmediately: true })
+      // Readiness goes from 200 to 503 (draining) or straight to a refused connection; never back.
+      const seen: Array<number | string> = []
+      yield* until(async () => {
+        const outcome = await send(url, "/readyz").then((reply) => reply.status, (e) => e.code as string)
+        seen.push(outcome)
+        return outcome === "ECONNREFUSED"
+      })
+      const afterClose = seen.slice(seen.findIndex((outcome) => outcome !== 200))
+      for (const outcome of afterClose) assert.include([503, "ECONNREFUSED"], outcome, String(seen))
+      // The port is closed while the model still computes the accepted request (3 s).
+      assert.isUndefined(accepted.pollUnsafe(), "the accepted request is still in flight")
+      const reply = yield* Fiber.join(accepted)
+      assert.strictEqual(reply.status, 200)
+      assert.deepStrictEqual(json(reply), { outputs: [[6, 2]] })
+      assert.strictEqual(reply.headers["connection"], "close", "answered while draining")
+      yield* Fiber.join(closing)
+    }))
+
+  it.live("/metrics has requests by status, batch sizes, queue wait, batch run time, queue depth", () =>
+    Effect.gen(function*() {
+      const d = deployment({ init: { delayMillis: 0 } })
+      yield* withServer([d], ({ url }) =>
+        Effect.gen(function*() {
+          assert.strictEqual((yield* predict(url, [[1, 2, 3], [1, 2, 3]])).status, 200)
+          assert.strictEqual((yield* predict(url, [[1, 2]])).status, 400)
+          const text = (yield* Effect.promise(() => send(url, "/metrics"))).body.toString()
+          assert.match(text, /effect_parallel_serve_requests_total\{[^}]*status="200"[^}]*\} 1/)
+          assert.match(text, /effect_parallel_serve_requests_total\{[^}]*status="400"[^}]*\} 1/)
+          assert.match(text, /effect_parallel_serve_batch_size_bucket\{[^}]*le="2"[^}]*\} 1/)
+          assert.match(text, /effect_parallel_serve_batch_size_count\{[^}]*\} 1/)
+          assert.match(text, /effect_parallel_serve_queue_wait_seconds_count\{[^}]*\} 1/)
+          assert.match(text, /effect_parallel_serve_batch_run_seconds_count\{[^}]*\} 1/)
+          assert.match(text, /effect_parallel_serve_queue_depth\{[^}]*deployment="doubler"[^}]*\} 0/)
+        }))
+    }).pipe(Effect.scoped))
+
+  it.live("bad options fail the Layer with InvalidDeployment naming the option", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(
+        withServer([deployment({ init: { delayMillis: 0 }, batching: { maxBatchSize: 0 } })], () => Effect.void)
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+      assert.instanceOf(error, ServeError.ServeError)
+      const reason = (error as ServeError.ServeError).reason
+      assert.strictEqual(reason._tag, "InvalidDeployment")
+      assert.deepStrictEqual((reason as ServeError.InvalidDeployment).path, ["batching", "maxBatchSize"])
+    }))
+})

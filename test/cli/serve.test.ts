@@ -1,0 +1,74 @@
+/**
+ * `effect-parallel serve` as a user runs it: a child Node process serving the MNIST-shaped MLP on
+ * a free port, answering a prediction, and draining on SIGTERM.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { execFile, spawn } from "node:child_process"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { ensureMlpModel, IMAGE_SIZE } from "../../src/workloads/mlp.ts"
+
+const main = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url))
+
+describe("effect-parallel serve", () => {
+  it("serves an ONNX model, answers a prediction, and stops cleanly on SIGTERM", async () => {
+    const model = ensureMlpModel(join(mkdtempSync(join(tmpdir(), "ep-serve-")), "mnist.onnx"))
+    const child = spawn(process.execPath, [
+      "--conditions=effect-parallel-source",
+      main,
+      "serve",
+      model,
+      "--replicas",
+      "1",
+      "--port",
+      "0"
+    ], { stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (chunk) => (stdout += chunk))
+    child.stderr.on("data", (chunk) => (stderr += chunk))
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+      child.on("exit", (code, signal) => resolve({ code, signal }))
+    )
+    try {
+      while (!/listening on (http:\/\/\S+)/.test(stdout)) {
+        if (child.exitCode !== null) assert.fail(`serve exited early:\n${stdout}\n${stderr}`)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      const url = /listening on (http:\/\/\S+)/.exec(stdout)![1]!
+      assert.include(stdout, "mnist: images [batch, 784] -> probabilities [batch, 10]")
+      while ((await fetch(`${url}/readyz`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 50))
+      const reply = await fetch(`${url}/v1/models/mnist/predict`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ input: Array.from({ length: IMAGE_SIZE }, (_, i) => (i % 7) / 7) })
+      })
+      assert.strictEqual(reply.status, 200)
+      const { outputs } = (await reply.json()) as { outputs: Array<Array<number>> }
+      assert.strictEqual(outputs.length, 1)
+      assert.strictEqual(outputs[0]!.length, 10)
+      assert.closeTo(outputs[0]!.reduce((a, b) => a + b, 0), 1, 1e-4, "softmax probabilities")
+    } finally {
+      child.kill("SIGTERM")
+    }
+    // NodeRuntime.runMain exits 130 after an interruption it finished cleanly (the drain ran).
+    assert.deepStrictEqual(await exited, { code: 130, signal: null }, stderr)
+    assert.include(stdout, "draining")
+    assert.include(stdout, "stopped")
+  }, 60_000)
+
+  it("refuses a bad duration, naming the flag", async () => {
+    const model = ensureMlpModel(join(mkdtempSync(join(tmpdir(), "ep-serve-")), "mnist.onnx"))
+    const result = await new Promise<{ code: number | null; output: string }>((resolve) =>
+      execFile(
+        process.execPath,
+        ["--conditions=effect-parallel-source", main, "serve", model, "--max-wait", "soon"],
+        (error, stdout, stderr) => resolve({ code: error === null ? 0 : (error.code as number), output: stdout + stderr })
+      )
+    )
+    assert.notStrictEqual(result.code, 0)
+    assert.include(result.output, "--max-wait")
+  }, 60_000)
+})
