@@ -1,0 +1,312 @@
+/**
+ * Actors across processes and machines, on Effect's own cluster engine (`effect/cluster`).
+ *
+ * Contains the caller's side (`handle`: a handle to the actor with a given entity id, called
+ * like a local one), the runner's side (`host`: the actors a runner hosts, each entity's actor
+ * running in a worker thread of the runner's own pool; `layerRunner`), and the cluster itself
+ * (`layerMemory`: everything in this process, for development and unit tests; `layerPostgres`:
+ * runners and clients sharing a PostgreSQL database).
+ *
+ * ```ts
+ * // actors.ts, imported by runners and clients
+ * export const Counter = Actor.make("Counter", { init: { start: Schema.Number }, methods: { add: … } })
+ * export const Group = Task.group(Counter)
+ * // host.ts, given to `effect-parallel runner --module ./host.ts`
+ * export default Cluster.host(Group, {
+ *   entry: new URL("./worker.ts", import.meta.url),
+ *   actors: { Counter: { init: (entityId) => ({ start: 0 }) } }
+ * })
+ * // a client
+ * const counter = yield* Cluster.handle(Counter, "user-42")     // requires Sharding
+ * yield* counter.call("add", { n: 1 })
+ * ```
+ *
+ * **Entities.** An actor definition is an entity type named after it whose RPCs are its methods
+ * (the same Schemas). The cluster shards entity ids over the runners; the runner that owns an id
+ * activates the entity on its first message by spawning the actor on its local pool with the init
+ * arguments its host derives from the id (`init: (entityId) => …`), and stops it when the entity
+ * is passivated (idle for `maxIdleTime`, or its shard moves). Actor state lives in the worker: it
+ * does not follow a moved entity, which starts from its init arguments on its new runner.
+ *
+ * **Ordering and delivery.** Calls to one entity are handled one at a time in arrival order
+ * (all at once where the actor declares methods `concurrent`). Calls are not persisted: a call in
+ * flight on a runner that is killed fails (`TaskError` / `WorkerLost`-like loss surfaces as
+ * `ClusterError` / `Undelivered`), at most once, as locally. A runner shut down gracefully
+ * (SIGTERM) finishes the calls in flight before its shards move.
+ */
+import type * as ClusterSharding from "effect/cluster/Sharding"
+import type * as ShardingConfig from "effect/cluster/ShardingConfig"
+import * as Entity from "effect/cluster/Entity"
+import * as RunnerAddress from "effect/cluster/RunnerAddress"
+import * as TestRunner from "effect/cluster/TestRunner"
+import type * as Config from "effect/Config"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import type * as SocketServer from "effect/socket/SocketServer"
+import type { SqlError } from "effect/sql/SqlError"
+import type * as Actor from "../core/Actor.ts"
+import type { ActorError } from "../core/ActorError.ts"
+import { ClusterError } from "../core/ClusterError.ts"
+import type { PoolError } from "../core/PoolError.ts"
+import type * as Task from "../core/Task.ts"
+import type { TaskError } from "../core/TaskError.ts"
+import { entityOf, toCallFailure } from "../runtime/cluster/ActorEntity.ts"
+import { spawn } from "./Actor.ts"
+import * as WorkerPool from "./WorkerPool.ts"
+
+export { ClusterError, Undelivered } from "../core/ClusterError.ts"
+
+/** The cluster client a handle requires: `effect/cluster`'s `Sharding`. */
+export type Sharding = ClusterSharding.Sharding
+
+// ---------------------------------------------------------------------------------------------
+// Models
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * How a call to an actor on the cluster fails besides its declared error: what a local call can
+ * fail with, the actor's init error (the call that activated the entity carries it), or
+ * `ClusterError` when the cluster could not deliver it.
+ */
+export type CallFailure<A extends Actor.Any> = TaskError | ActorError | Actor.InitError<A> | ClusterError
+
+/** A handle to the actor with entity id `entityId`, wherever in the cluster it runs. */
+export interface Handle<A extends Actor.Any> {
+  readonly actor: A
+  readonly entityId: string
+  /** Calls a method and waits for its outcome. */
+  readonly call: <K extends Actor.MethodName<A>>(
+    method: K,
+    ...payload: Task.PayloadArg<Actor.Methods<A>[K]>
+  ) => Effect.Effect<Task.Success<Actor.Methods<A>[K]>, Task.Error<Actor.Methods<A>[K]> | CallFailure<A>>
+  /**
+   * Sends a message without waiting for its outcome: completes once the owning runner has
+   * accepted it. Fails only when it could not be delivered.
+   */
+  readonly tell: <K extends Actor.MethodName<A>>(
+    method: K,
+    ...payload: Task.PayloadArg<Actor.Methods<A>[K]>
+  ) => Effect.Effect<void, ClusterError>
+}
+
+/** How a runner hosts one actor: its init arguments from the entity id, and its lifetime. */
+export interface HostedActor<A extends Actor.Any> {
+  /**
+   * The actor's init arguments for an entity id. Called on the runner that activates the entity,
+   * each time it does (after a move, or after it was idle for `maxIdleTime`).
+   */
+  readonly init: (entityId: string) => Actor.Init<A>
+  /** Passivates (stops) the actor after this long without a message. Default: the cluster's (1 minute). */
+  readonly maxIdleTime?: Duration.Input | undefined
+  /** Rebuilds the actor in its runner's pool after its worker dies (see `Actor.spawn`). */
+  readonly restart?: Actor.RestartPolicy | undefined
+}
+
+/**
+ * What a runner hosts: a task group's actors, served by a worker entry on the runner's local pool.
+ * A runner module (`effect-parallel runner --module`) default-exports one.
+ */
+export interface Host<Names extends string = string> {
+  readonly [HostTypeId]: HostTypeId
+  readonly group: Task.Group<Task.Any, Actor.Any>
+  readonly pool: WorkerPool.Options
+  readonly actors: { readonly [name: string]: HostedActor<Actor.Any> }
+  /** Phantom: the names of the hosted actors. */
+  readonly names?: Names
+}
+export const HostTypeId = "~effect-parallel/Cluster/Host" as const
+export type HostTypeId = typeof HostTypeId
+
+export const isHost = (u: unknown): u is Host => typeof u === "object" && u !== null && HostTypeId in u
+
+// ---------------------------------------------------------------------------------------------
+// Caller's side
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A handle to the actor `actor` with entity id `entityId`. Nothing starts here: the runner that
+ * owns the id activates the actor on the first call.
+ *
+ * **When to use**: actors that must outlive one process or one machine, or more actors than
+ * one machine can hold. A call costs a network round trip and a database-coordinated routing
+ * (≈ 0.7 ms on loopback against ≈ 20 µs locally): send coarse calls.
+ */
+export const handle = <A extends Actor.Any>(actor: A, entityId: string): Effect.Effect<Handle<A>, never, Sharding> =>
+  Effect.map(entityOf(actor).client, (makeClient) => {
+    const client = makeClient(entityId) as unknown as Record<
+      string,
+      (payload: unknown, options?: { readonly discard?: boolean }) => Effect.Effect<unknown, unknown>
+    >
+    const send = (method: string, payload: unknown, discard: boolean) => {
+      const rpc = client[method]
+      if (rpc === undefined) return Effect.die(new Error(`actor ${actor.name} has no method "${method}"`))
+      return Effect.mapError(
+        discard ? rpc(payload, { discard: true }) : rpc(payload),
+        (error) => toCallFailure(actor, entityId, method, error)
+      )
+    }
+    return {
+      actor,
+      entityId,
+      call: (method: string, payload?: unknown) => send(method, payload, false),
+      tell: (method: string, payload?: unknown) => Effect.asVoid(send(method, payload, true))
+    } as unknown as Handle<A>
+  })
+
+// ---------------------------------------------------------------------------------------------
+// Runner's side
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * What a runner hosts: the actors of `group`, their worker entry and local pool options, and for
+ * each actor how its init arguments come from the entity id.
+ *
+ * **Details**: every actor of the group must be listed; their tasks are served by the same pool
+ * (`pool.size` worker threads, default one per core), so CPU-bound methods never stall the
+ * runner's event loop — which must stay responsive to keep its shard locks.
+ */
+export const host = <Tasks extends Task.Any, Actors extends Actor.Any>(
+  group: Task.Group<Tasks, Actors>,
+  options: WorkerPool.Options & {
+    readonly actors: NoInfer<{ readonly [A in Actors as A["name"]]: HostedActor<A> }>
+  }
+): Host<Actors["name"]> => {
+  const { actors, ...pool } = options
+  for (const name of Object.keys(group.actors)) {
+    if (typeof (actors as Record<string, HostedActor<Actor.Any> | undefined>)[name]?.init !== "function") {
+      throw new Error(`Cluster.host: no init for actor "${name}"`)
+    }
+  }
+  return {
+    [HostTypeId]: HostTypeId,
+    group: group as unknown as Task.Group<Task.Any, Actor.Any>,
+    pool,
+    actors: actors as { readonly [name: string]: HostedActor<Actor.Any> }
+  }
+}
+
+/**
+ * A runner: the host's local pool, then the cluster (`layerPostgres`, or `layerMemory`), then the
+ * host's entities registered with it. Built in that order so that at shutdown the entities drain
+ * first (calls in flight finish, for up to the cluster's `entityTerminationTimeout`), the cluster
+ * hands the shards over, and only then the pool's workers stop.
+ */
+export const layerRunner = <Names extends string, E, R>(
+  host: Host<Names>,
+  cluster: Layer.Layer<Sharding, E, R>
+): Layer.Layer<Sharding, E | PoolError, R> => {
+  const entities = Object.values(host.group.actors).reduce(
+    (merged, actor) => Layer.merge(merged, layerEntity(actor, host.actors[actor.name]!)),
+    Layer.empty as Layer.Layer<never, never, Task.Runner<string> | Sharding>
+  )
+  return entities.pipe(
+    Layer.provideMerge(cluster),
+    Layer.provideMerge(WorkerPool.layer(host.group, host.pool) as Layer.Layer<Task.Runner<string>, PoolError>)
+  ) as unknown as Layer.Layer<Sharding, E | PoolError, R>
+}
+
+/**
+ * The whole cluster in this process, in memory (`effect/cluster`'s `TestRunner`): for development
+ * and unit tests. Messages still go through their Schemas, as they would between processes.
+ */
+export const layerMemory: Layer.Layer<Sharding> = TestRunner.layer
+
+/** Options of a cluster on PostgreSQL. */
+export interface PostgresOptions {
+  /** `postgres://user:password@host:port/database` (see `scripts/setup-postgres.sh`). */
+  readonly url: string
+  /**
+   * Where this runner listens for other runners and clients. Absent: a client only, which
+   * calls entities and hosts none.
+   */
+  readonly runner?: { readonly host: string; readonly port: number } | undefined
+  /**
+   * `effect/cluster`'s settings (lock and polling intervals); the same on every process. For
+   * failover faster than the 35 s default, lower `shardLockExpiration` (with
+   * `shardLockRefreshInterval` at most a third of it): see `failover`.
+   */
+  readonly shardingConfig?: Partial<ShardingConfig.ShardingConfig["Service"]> | undefined
+}
+
+/**
+ * Settings that bring a killed runner's entities back on another runner within a few seconds:
+ * its shard locks expire after `shardLockExpiration` (default 35 s) and the survivors look for
+ * free shards every `refreshAssignmentsInterval` (default 3 s).
+ *
+ * **Gotchas**: a runner whose event loop stalls longer than the lock expiry loses its shards
+ * while alive; keep CPU-bound work in the pool's workers (what `host` does).
+ */
+export const failover = (seconds: number): Partial<ShardingConfig.ShardingConfig["Service"]> => ({
+  shardLockExpiration: Duration.seconds(seconds),
+  shardLockRefreshInterval: Duration.millis(Math.max(250, Math.floor((seconds * 1000) / 4))),
+  refreshAssignmentsInterval: Duration.millis(Math.max(250, Math.min(1000, Math.floor((seconds * 1000) / 4)))),
+  sendRetryInterval: Duration.millis(50)
+})
+
+/**
+ * Runners and clients on PostgreSQL: shard locks, runner registry and persisted messages in the
+ * database (`@effect/sql-pg`), calls between processes over sockets
+ * (`@effect/platform-node`'s `NodeClusterSocket`). Both are optional peers, loaded when this
+ * Layer is built; the Layer dies saying which to install when one is missing.
+ */
+export const layerPostgres = (
+  options: PostgresOptions
+): Layer.Layer<Sharding, Config.ConfigError | SocketServer.SocketServerError | SqlError> =>
+  Layer.unwrap(Effect.gen(function*() {
+    const [{ layer: socketLayer }, { layer: pgLayer }] = yield* Effect.tryPromise({
+      try: () => Promise.all([import("@effect/platform-node/NodeClusterSocket"), import("@effect/sql-pg/PgClient")]),
+      catch: (cause) =>
+        new Error(
+          `Cluster.layerPostgres needs the optional peers @effect/platform-node and @effect/sql-pg (npm install @effect/sql-pg): ${
+            String(cause)
+          }`
+        )
+    }).pipe(Effect.orDie)
+    const runner = options.runner
+    const cluster = socketLayer({
+      storage: "sql",
+      clientOnly: runner === undefined,
+      shardingConfig: {
+        ...options.shardingConfig,
+        // A RunnerAddress (not a plain object): the runner finds its own shards by Equal.
+        runnerAddress: runner === undefined ? Option.none() : Option.some(RunnerAddress.make(runner.host, runner.port))
+      }
+    }) as Layer.Layer<Sharding, Config.ConfigError | SocketServer.SocketServerError, import("effect/sql/SqlClient").SqlClient>
+    return cluster.pipe(Layer.provide(pgLayer({ url: Redacted.make(options.url) })))
+  }))
+
+// ---------------------------------------------------------------------------------------------
+// Machinery
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * One actor as an entity type: each activated entity spawns the actor on the local pool, in the
+ * entity's scope (so passivation or a shard move stops it), and forwards each RPC as a call.
+ */
+const layerEntity = (actor: Actor.Any, hosted: HostedActor<Actor.Any>) => {
+  const entity = entityOf(actor)
+  const build = Effect.gen(function*() {
+    const address = yield* Entity.CurrentAddress
+    // An init failure is answered to every call this activation receives; the next activation
+    // (after `maxIdleTime`, or on another runner) tries again.
+    const spawned = yield* Effect.exit(spawn(actor, hosted.init(address.entityId), {
+      ...(hosted.restart === undefined ? {} : { restart: hosted.restart })
+    }))
+    const handlers: Record<string, (request: { readonly payload: unknown }) => Effect.Effect<unknown, unknown>> = {}
+    for (const method of Object.keys(actor.methods)) {
+      handlers[method] = (request) =>
+        spawned._tag === "Failure"
+          ? spawned
+          : (spawned.value.call as (m: string, p: unknown) => Effect.Effect<unknown, unknown>)(method, request.payload)
+    }
+    return handlers
+  }) as Effect.Effect<any, never, Task.Runner<string> | Scope.Scope | Entity.CurrentAddress>
+  return entity.toLayer(build, {
+    concurrency: actor.concurrent.size > 0 ? "unbounded" : 1,
+    ...(hosted.maxIdleTime === undefined ? {} : { maxIdleTime: hosted.maxIdleTime })
+  }) as Layer.Layer<never, never, Task.Runner<string> | Sharding>
+}

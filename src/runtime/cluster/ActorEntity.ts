@@ -1,0 +1,64 @@
+/**
+ * The cluster protocol of an actor: the `effect/cluster` Entity whose type is the actor's name and
+ * whose RPCs are its methods.
+ *
+ * Contains `entityOf` (one Entity per actor definition, built from its Schemas alone, so a runner
+ * and a client that import the same definition speak the same protocol) and the mapping of the
+ * cluster's own delivery failures to `ClusterError`.
+ *
+ * Each RPC's error Schema is the method's declared error, the actor's declared init error,
+ * `TaskError` and `ActorError`: whatever a local call can fail with crosses the process boundary
+ * as the same class (an init failure surfaces on the call that activated the entity).
+ */
+import * as Entity from "effect/cluster/Entity"
+import * as Rpc from "effect/rpc/Rpc"
+import * as Schema from "effect/Schema"
+import type * as Actor from "../../core/Actor.ts"
+import { ActorError } from "../../core/ActorError.ts"
+import { ClusterError, Undelivered } from "../../core/ClusterError.ts"
+import { TaskError } from "../../core/TaskError.ts"
+
+const entities = new WeakMap<Actor.Any, Entity.Any>()
+
+/** The Entity an actor runs as on a cluster (cached: one per definition). */
+export const entityOf = (actor: Actor.Any): Entity.Any => {
+  let entity = entities.get(actor)
+  if (entity === undefined) {
+    const rpcs = Object.entries(actor.methods).map(([method, task]) =>
+      Rpc.make(method, {
+        payload: task.payload,
+        success: task.success,
+        error: Schema.Union([task.error, actor.init.error, TaskError, ActorError])
+      })
+    )
+    entity = Entity.make(actor.name, rpcs) as unknown as Entity.Any
+    entities.set(actor, entity)
+  }
+  return entity
+}
+
+const deliveryFailures = new Set<string>([
+  "MailboxFull",
+  "AlreadyProcessingMessage",
+  "PersistenceError",
+  "EntityNotAssignedToRunner",
+  "RpcClientError"
+])
+
+/**
+ * A call's failure as its caller sees it: the cluster's own delivery errors become
+ * `ClusterError` / `Undelivered`; everything else (declared, `TaskError`, `ActorError`) is itself.
+ */
+export const toCallFailure = (actor: Actor.Any, entityId: string, method: string, error: unknown): unknown => {
+  const tag = typeof error === "object" && error !== null ? (error as { _tag?: unknown })._tag : undefined
+  if (typeof tag !== "string" || !deliveryFailures.has(tag)) return error
+  return new ClusterError({
+    actorName: actor.name,
+    entityId,
+    method,
+    reason: new Undelivered({
+      failure: tag as Undelivered["failure"],
+      message: String((error as { message?: unknown }).message ?? tag)
+    })
+  })
+}
