@@ -1,0 +1,69 @@
+/**
+ * Actors on the in-memory cluster (`Cluster.layerMemory`): one process, the runner's pool of
+ * worker threads, calls through the cluster's client with every message going through its
+ * Schemas. The PostgreSQL suite (Cluster.postgres.test.ts) runs the same actors across processes.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import { Cluster, ClusterError } from "../../src/index.ts"
+import { toCallFailure } from "../../src/runtime/cluster/ActorEntity.ts"
+import Host, { Account, BadOwner, Insufficient } from "../fixtures/cluster-actors.ts"
+
+const Runner = Cluster.layerRunner(Host, Cluster.layerMemory)
+
+describe("Cluster (in memory)", () => {
+  it.live("an entity id is an actor whose state lives across calls in a worker thread", () =>
+    Effect.gen(function*() {
+      const alice = yield* Cluster.handle(Account, "alice")
+      const bob = yield* Cluster.handle(Account, "bob")
+      assert.strictEqual(yield* alice.call("deposit", { amount: 5 }), 5)
+      assert.strictEqual(yield* alice.call("deposit", { amount: 7 }), 12)
+      assert.strictEqual(yield* bob.call("deposit", { amount: 1 }), 1)
+      // A second handle to the same id reaches the same actor.
+      const again = yield* Cluster.handle(Account, "alice")
+      assert.strictEqual(yield* again.call("balance"), 12)
+      const place = yield* alice.call("whereAmI")
+      assert.strictEqual(place.pid, process.pid)
+      assert.notStrictEqual(place.threadId, 0, "the actor runs in a worker thread, not on the runner's thread")
+    }).pipe(Effect.provide(Runner)), 30_000)
+
+  it.live("declared errors, init errors and bad payloads arrive as their classes", () =>
+    Effect.gen(function*() {
+      const alice = yield* Cluster.handle(Account, "carol")
+      yield* alice.call("deposit", { amount: 3 })
+      const refused = yield* Effect.flip(alice.call("withdraw", { amount: 10 }))
+      assert.instanceOf(refused, Insufficient)
+      assert.deepStrictEqual({ balance: refused.balance, asked: refused.asked }, { balance: 3, asked: 10 })
+      const bad = yield* Cluster.handle(Account, "bad-dave")
+      const initFailure = yield* Effect.flip(bad.call("balance"))
+      assert.instanceOf(initFailure, BadOwner)
+      assert.strictEqual((initFailure as BadOwner).owner, "bad-dave")
+      // A payload that fails its Schema never leaves the caller: a typed failure, not a hang.
+      const invalid = yield* Effect.exit(alice.call("deposit", { amount: "x" as unknown as number }))
+      assert.strictEqual(invalid._tag, "Failure")
+    }).pipe(Effect.provide(Runner)), 30_000)
+
+  it.live("calls to one entity are handled in order; tell is fire and forget", () =>
+    Effect.gen(function*() {
+      const erin = yield* Cluster.handle(Account, "erin")
+      const results = yield* Effect.forEach(
+        Array.from({ length: 20 }, (_, i) => i + 1),
+        (amount) => erin.call("deposit", { amount }),
+        { concurrency: "unbounded" }
+      )
+      // Each deposit answers the running balance: handled one at a time, every answer distinct.
+      assert.strictEqual(new Set(results).size, 20)
+      assert.strictEqual(Math.max(...results), 210)
+      yield* erin.tell("deposit", { amount: 1000 })
+      assert.strictEqual(yield* erin.call("balance"), 1210)
+    }).pipe(Effect.provide(Runner)), 30_000)
+
+  it("a delivery failure becomes ClusterError / Undelivered naming the entity and method", () => {
+    const failure = toCallFailure(Account, "zoe", "deposit", { _tag: "MailboxFull", message: "full" })
+    assert.instanceOf(failure, ClusterError.ClusterError)
+    assert.strictEqual((failure as ClusterError.ClusterError).reason.failure, "MailboxFull")
+    assert.include((failure as ClusterError.ClusterError).message, "Account/zoe.deposit")
+    const declared = new Insufficient({ balance: 0, asked: 1 })
+    assert.strictEqual(toCallFailure(Account, "zoe", "withdraw", declared), declared)
+  })
+})
