@@ -55,7 +55,9 @@ import type { PoolError } from "../core/PoolError.ts"
 import type * as Task from "../core/Task.ts"
 import type { TaskError } from "../core/TaskError.ts"
 import { entityOf, toCallFailure } from "../runtime/cluster/ActorEntity.ts"
+import { lanes, taskEntityOf } from "../runtime/cluster/TaskEntity.ts"
 import { spawn } from "./Actor.ts"
+import { map as mapLocal } from "./Task.ts"
 import * as WorkerPool from "./WorkerPool.ts"
 
 export { ClusterError, Undelivered } from "../core/ClusterError.ts"
@@ -146,7 +148,7 @@ export const handle = <A extends Actor.Any>(actor: A, entityId: string): Effect.
       if (rpc === undefined) return Effect.die(new Error(`actor ${actor.name} has no method "${method}"`))
       return Effect.mapError(
         discard ? rpc(payload, { discard: true }) : rpc(payload),
-        (error) => toCallFailure(actor, entityId, method, error)
+        (error) => toCallFailure(actor.name, entityId, method, error)
       )
     }
     return {
@@ -155,6 +157,62 @@ export const handle = <A extends Actor.Any>(actor: A, entityId: string): Effect.
       call: (method: string, payload?: unknown) => send(method, payload, false),
       tell: (method: string, payload?: unknown) => Effect.asVoid(send(method, payload, true))
     } as unknown as Handle<A>
+  })
+
+/** Options of `map` across runners. */
+export interface MapOptions {
+  /** Inputs per chunk (one cluster message each). Default 64. */
+  readonly chunkSize?: number | undefined
+  /** Chunks in flight at once over the whole cluster. Default 8. */
+  readonly concurrency?: number | undefined
+  /**
+   * Times a chunk is re-sent after it was lost (its runner died: `ClusterError`, or `TaskError`
+   * with reason `WorkerLost`). Default 0: at most once, as on one machine.
+   */
+  readonly retries?: number | undefined
+}
+
+/**
+ * `Task.map` across the cluster's runners: the inputs go in chunks to the runners that host
+ * `task`'s group, each chunk runs on its runner's local pool (`Task.map` there), and the
+ * successes come back in input order.
+ *
+ * **Details**: fails fast with the first failure (the task's declared error, `TaskError`, or
+ * `ClusterError` when a chunk could not be delivered), interrupting the chunks in flight. A chunk
+ * lost with its runner fails the map, or is re-sent — only that chunk — up to `retries` times.
+ *
+ * **Gotchas**: each chunk costs a cluster round trip (≈ 1 ms): give it enough work.
+ */
+export const map = <T extends Task.Any>(
+  task: T,
+  inputs: Iterable<Task.Payload<T>>,
+  options?: MapOptions
+): Effect.Effect<Array<Task.Success<T>>, Task.Error<T> | TaskError | ClusterError, Sharding> =>
+  Effect.flatMap(taskEntityOf(task).client, (makeClient) => {
+    const all = Array.from(inputs)
+    const chunkSize = Math.max(1, Math.floor(options?.chunkSize ?? 64))
+    const retries = Math.max(0, Math.floor(options?.retries ?? 0))
+    const chunks: Array<Array<unknown>> = []
+    for (let i = 0; i < all.length; i += chunkSize) chunks.push(all.slice(i, i + chunkSize))
+    const send = (chunk: Array<unknown>, index: number, attempt: number): Effect.Effect<ReadonlyArray<unknown>, unknown> => {
+      // Each attempt goes to another lane, so a re-sent chunk may land on another runner.
+      const lane = `lane-${(index + attempt) % lanes}`
+      const client = makeClient(lane) as unknown as {
+        readonly map: (payload: { readonly inputs: Array<unknown> }) => Effect.Effect<ReadonlyArray<unknown>, unknown>
+      }
+      return client.map({ inputs: chunk }).pipe(
+        Effect.mapError((error) => toCallFailure(`Task/${task.name}`, lane, "map", error)),
+        Effect.catch((error) =>
+          attempt < retries && isLoss(error) ? send(chunk, index, attempt + 1) : Effect.fail(error)
+        )
+      )
+    }
+    return Effect.map(
+      Effect.forEach(chunks, (chunk, index) => send(chunk, index, 0), {
+        concurrency: Math.max(1, Math.floor(options?.concurrency ?? 8))
+      }),
+      (results) => results.flat() as Array<Task.Success<T>>
+    ) as Effect.Effect<Array<Task.Success<T>>, Task.Error<T> | TaskError | ClusterError>
   })
 
 // ---------------------------------------------------------------------------------------------
@@ -199,8 +257,11 @@ export const layerRunner = <Names extends string, E, R>(
   host: Host<Names>,
   cluster: Layer.Layer<Sharding, E, R>
 ): Layer.Layer<Sharding, E | PoolError, R> => {
-  const entities = Object.values(host.group.actors).reduce(
-    (merged, actor) => Layer.merge(merged, layerEntity(actor, host.actors[actor.name]!)),
+  const entities = [
+    ...Object.values(host.group.actors).map((actor) => layerEntity(actor, host.actors[actor.name]!)),
+    ...Object.values(host.group.tasks).map(layerTaskEntity)
+  ].reduce(
+    (merged, entity) => Layer.merge(merged, entity),
     Layer.empty as Layer.Layer<never, never, Task.Runner<string> | Sharding>
   )
   return entities.pipe(
@@ -282,6 +343,19 @@ export const layerPostgres = (
 // ---------------------------------------------------------------------------------------------
 // Machinery
 // ---------------------------------------------------------------------------------------------
+
+/** A chunk lost with its runner or its worker, which a retry may re-send. */
+const isLoss = (error: unknown): boolean =>
+  error instanceof ClusterError ||
+  (typeof error === "object" && error !== null && (error as { _tag?: unknown })._tag === "TaskError" &&
+    (error as TaskError).reason._tag === "WorkerLost")
+
+/** A task's chunks, each run on the local pool with `Task.map`, concurrently within a lane. */
+const layerTaskEntity = (task: Task.Any) =>
+  taskEntityOf(task).toLayer({
+    map: (request: { readonly payload: { readonly inputs: ReadonlyArray<unknown> } }) =>
+      mapLocal(task, request.payload.inputs)
+  } as any, { concurrency: "unbounded" }) as Layer.Layer<never, never, Task.Runner<string> | Sharding>
 
 /**
  * One actor as an entity type: each activated entity spawns the actor on the local pool, in the

@@ -11,7 +11,7 @@ import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import { Cluster } from "../../src/index.ts"
-import { Account, BadOwner, Insufficient } from "../fixtures/cluster-actors.ts"
+import { Account, BadOwner, Cube, Insufficient, Negative } from "../fixtures/cluster-actors.ts"
 import { findPostgres, freshDatabase } from "../support/postgres.ts"
 import { portBase, type RunnerProcess, startRunner, stopRunner } from "../support/runners.ts"
 
@@ -63,6 +63,15 @@ describe.skipIf(baseUrl === undefined)("Cluster on PostgreSQL, 3 runner processe
       return yield* a.call("deposit", { amount: 3 })
     }))
     assert.strictEqual(total, 5)
+  })
+
+  it("Cluster.map spreads chunks over the runners and keeps input order", async () => {
+    const inputs = Array.from({ length: 240 }, (_, n) => ({ n }))
+    const cubes = await run(Cluster.map(Cube, inputs, { chunkSize: 10, concurrency: 12 }))
+    assert.deepStrictEqual(cubes.map((c) => c.cube), inputs.map(({ n }) => n ** 3))
+    assert.isAbove(new Set(cubes.map((c) => c.pid)).size, 1, "chunks ran on more than one runner")
+    const failed = await run(Effect.flip(Cluster.map(Cube, [{ n: 2 }, { n: -1 }], { chunkSize: 1 })))
+    assert.instanceOf(failed, Negative)
   })
 
   it("declared errors and init errors cross processes as their classes", async () => {

@@ -7,7 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { Cluster, ClusterError } from "../../src/index.ts"
 import { toCallFailure } from "../../src/runtime/cluster/ActorEntity.ts"
-import Host, { Account, BadOwner, Insufficient } from "../fixtures/cluster-actors.ts"
+import Host, { Account, BadOwner, Cube, Insufficient, Negative } from "../fixtures/cluster-actors.ts"
 
 const Runner = Cluster.layerRunner(Host, Cluster.layerMemory)
 
@@ -58,12 +58,22 @@ describe("Cluster (in memory)", () => {
       assert.strictEqual(yield* erin.call("balance"), 1210)
     }).pipe(Effect.provide(Runner)), 30_000)
 
+  it.live("Cluster.map runs chunks on the runner's pool and keeps input order; a declared error fails it", () =>
+    Effect.gen(function*() {
+      const inputs = Array.from({ length: 100 }, (_, n) => ({ n }))
+      const cubes = yield* Cluster.map(Cube, inputs, { chunkSize: 7 })
+      assert.deepStrictEqual(cubes.map((c) => c.cube), inputs.map(({ n }) => n ** 3))
+      const failed = yield* Effect.flip(Cluster.map(Cube, [{ n: 1 }, { n: -2 }, { n: 3 }], { chunkSize: 1 }))
+      assert.instanceOf(failed, Negative)
+      assert.strictEqual((failed as Negative).n, -2)
+    }).pipe(Effect.provide(Runner)), 30_000)
+
   it("a delivery failure becomes ClusterError / Undelivered naming the entity and method", () => {
-    const failure = toCallFailure(Account, "zoe", "deposit", { _tag: "MailboxFull", message: "full" })
+    const failure = toCallFailure("Account", "zoe", "deposit", { _tag: "MailboxFull", message: "full" })
     assert.instanceOf(failure, ClusterError.ClusterError)
     assert.strictEqual((failure as ClusterError.ClusterError).reason.failure, "MailboxFull")
     assert.include((failure as ClusterError.ClusterError).message, "Account/zoe.deposit")
     const declared = new Insufficient({ balance: 0, asked: 1 })
-    assert.strictEqual(toCallFailure(Account, "zoe", "withdraw", declared), declared)
+    assert.strictEqual(toCallFailure("Account", "zoe", "withdraw", declared), declared)
   })
 })

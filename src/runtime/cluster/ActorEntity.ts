@@ -49,11 +49,11 @@ const deliveryFailures = new Set<string>([
  * A call's failure as its caller sees it: the cluster's own delivery errors become
  * `ClusterError` / `Undelivered`; everything else (declared, `TaskError`, `ActorError`) is itself.
  */
-export const toCallFailure = (actor: Actor.Any, entityId: string, method: string, error: unknown): unknown => {
+export const toCallFailure = (entityType: string, entityId: string, method: string, error: unknown): unknown => {
   const tag = typeof error === "object" && error !== null ? (error as { _tag?: unknown })._tag : undefined
   if (typeof tag !== "string" || !deliveryFailures.has(tag)) return error
   return new ClusterError({
-    actorName: actor.name,
+    actorName: entityType,
     entityId,
     method,
     reason: new Undelivered({
