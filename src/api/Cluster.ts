@@ -42,9 +42,11 @@ import * as TestRunner from "effect/cluster/TestRunner"
 import type * as Config from "effect/Config"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as SocketServer from "effect/socket/SocketServer"
 import type { SqlError } from "effect/sql/SqlError"
@@ -53,9 +55,11 @@ import type { ActorError } from "../core/ActorError.ts"
 import { ClusterError } from "../core/ClusterError.ts"
 import type { PoolError } from "../core/PoolError.ts"
 import type * as Task from "../core/Task.ts"
+import { PayloadInvalid, renderInput, TaskError as TaskErrorClass } from "../core/TaskError.ts"
 import type { TaskError } from "../core/TaskError.ts"
 import { entityOf, toCallFailure } from "../runtime/cluster/ActorEntity.ts"
 import { lanes, taskEntityOf } from "../runtime/cluster/TaskEntity.ts"
+import { issueOf } from "../runtime/protocol/codec.ts"
 import { spawn } from "./Actor.ts"
 import { map as mapLocal } from "./Task.ts"
 import * as WorkerPool from "./WorkerPool.ts"
@@ -146,6 +150,8 @@ export const handle = <A extends Actor.Any>(actor: A, entityId: string): Effect.
     const send = (method: string, payload: unknown, discard: boolean) => {
       const rpc = client[method]
       if (rpc === undefined) return Effect.die(new Error(`actor ${actor.name} has no method "${method}"`))
+      const invalid = payloadInvalid(actor.methods[method]!, payload)
+      if (invalid !== undefined) return Effect.fail(invalid)
       return Effect.mapError(
         discard ? rpc(payload, { discard: true }) : rpc(payload),
         (error) => toCallFailure(actor.name, entityId, method, error)
@@ -192,6 +198,10 @@ export const map = <T extends Task.Any>(
     const all = Array.from(inputs)
     const chunkSize = Math.max(1, Math.floor(options?.chunkSize ?? 64))
     const retries = Math.max(0, Math.floor(options?.retries ?? 0))
+    for (const input of all) {
+      const invalid = payloadInvalid(task, input)
+      if (invalid !== undefined) return Effect.fail(invalid)
+    }
     const chunks: Array<Array<unknown>> = []
     for (let i = 0; i < all.length; i += chunkSize) chunks.push(all.slice(i, i + chunkSize))
     const send = (chunk: Array<unknown>, index: number, attempt: number): Effect.Effect<ReadonlyArray<unknown>, unknown> => {
@@ -343,6 +353,34 @@ export const layerPostgres = (
 // ---------------------------------------------------------------------------------------------
 // Machinery
 // ---------------------------------------------------------------------------------------------
+
+/**
+ * The caller's side checks a payload against its Schema before sending it, so a bad one fails
+ * with `TaskError` / `PayloadInvalid` naming the path, as locally, instead of a transport defect.
+ */
+const payloadInvalid = (task: Task.Any, payload: unknown): TaskError | undefined => {
+  const exit = encoders(task)(payload)
+  if (exit._tag === "Success") return undefined
+  const issue = issueOf(exit)
+  return new TaskErrorClass({
+    taskName: task.name,
+    taskId: -1,
+    workerId: -1,
+    attempts: 0,
+    input: renderInput(payload),
+    reason: new PayloadInvalid({ path: [...issue.path], message: issue.message })
+  })
+}
+
+const encoderCache = new WeakMap<Task.Any, (payload: unknown) => Exit.Exit<unknown, Schema.SchemaError>>()
+const encoders = (task: Task.Any) => {
+  let encode = encoderCache.get(task)
+  if (encode === undefined) {
+    encode = Schema.encodeUnknownExit(task.payload as Schema.Codec<unknown, unknown>)
+    encoderCache.set(task, encode)
+  }
+  return encode
+}
 
 /** A chunk lost with its runner or its worker, which a retry may re-send. */
 const isLoss = (error: unknown): boolean =>

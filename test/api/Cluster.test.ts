@@ -5,7 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { Cluster, ClusterError } from "../../src/index.ts"
+import { Cluster, ClusterError, TaskError } from "../../src/index.ts"
 import { toCallFailure } from "../../src/runtime/cluster/ActorEntity.ts"
 import Host, { Account, BadOwner, Cube, Insufficient, Negative } from "../fixtures/cluster-actors.ts"
 
@@ -39,8 +39,10 @@ describe("Cluster (in memory)", () => {
       assert.instanceOf(initFailure, BadOwner)
       assert.strictEqual((initFailure as BadOwner).owner, "bad-dave")
       // A payload that fails its Schema never leaves the caller: a typed failure, not a hang.
-      const invalid = yield* Effect.exit(alice.call("deposit", { amount: "x" as unknown as number }))
-      assert.strictEqual(invalid._tag, "Failure")
+      const invalid = yield* Effect.flip(alice.call("deposit", { amount: "x" as unknown as number }))
+      assert.instanceOf(invalid, TaskError.TaskError)
+      assert.strictEqual((invalid as TaskError.TaskError).reason._tag, "PayloadInvalid")
+      assert.deepStrictEqual(((invalid as TaskError.TaskError).reason as TaskError.PayloadInvalid).path, ["amount"])
     }).pipe(Effect.provide(Runner)), 30_000)
 
   it.live("calls to one entity are handled in order; tell is fire and forget", () =>
