@@ -58,6 +58,8 @@ import type * as Task from "../core/Task.ts"
 import { PayloadInvalid, renderInput, TaskError as TaskErrorClass } from "../core/TaskError.ts"
 import type { TaskError } from "../core/TaskError.ts"
 import { entityOf, toCallFailure } from "../runtime/cluster/ActorEntity.ts"
+import { StateStore } from "../runtime/cluster/StateStore.ts"
+import * as StateStores from "../runtime/cluster/StateStore.ts"
 import { lanes, taskEntityOf } from "../runtime/cluster/TaskEntity.ts"
 import { issueOf } from "../runtime/protocol/codec.ts"
 import { spawn } from "./Actor.ts"
@@ -68,6 +70,17 @@ export { ClusterError, Undelivered } from "../core/ClusterError.ts"
 
 /** The cluster client a handle requires: `effect/cluster`'s `Sharding`. */
 export type Sharding = ClusterSharding.Sharding
+
+/**
+ * Where durable actors' state snapshots live (`layerMemory` and `layerPostgres` provide one;
+ * `layerStateMemory` / `layerStateSql` for a cluster Layer of your own).
+ */
+export { StateStore }
+export const layerStateMemory: Layer.Layer<StateStore> = StateStores.layerMemory
+export const layerStateSql = StateStores.layerSql
+
+/** What a runner needs from its cluster Layer: routing (`Sharding`) and a `StateStore`. */
+export type Services = Sharding | StateStore
 
 // ---------------------------------------------------------------------------------------------
 // Models
@@ -99,18 +112,48 @@ export interface Handle<A extends Actor.Any> {
   ) => Effect.Effect<void, ClusterError>
 }
 
-/** How a runner hosts one actor: its init arguments from the entity id, and its lifetime. */
-export interface HostedActor<A extends Actor.Any> {
-  /**
-   * The actor's init arguments for an entity id. Called on the runner that activates the entity,
-   * each time it does (after a move, or after it was idle for `maxIdleTime`).
-   */
-  readonly init: (entityId: string) => Actor.Init<A>
+/**
+ * How a runner hosts one actor: its init arguments from the entity id, its lifetime, and for a
+ * durable actor the method that snapshots its state.
+ */
+export type HostedActor<A extends Actor.Any> = HostedLifetime & (Ephemeral<A> | Durable<A>)
+
+export interface HostedLifetime {
   /** Passivates (stops) the actor after this long without a message. Default: the cluster's (1 minute). */
   readonly maxIdleTime?: Duration.Input | undefined
   /** Rebuilds the actor in its runner's pool after its worker dies (see `Actor.spawn`). */
   readonly restart?: Actor.RestartPolicy | undefined
 }
+
+/** An actor whose state starts afresh on each activation. */
+export interface Ephemeral<A extends Actor.Any> {
+  readonly snapshot?: undefined
+  /**
+   * The actor's init arguments for an entity id. Called on the runner that activates the entity,
+   * each time it does (after a move, or after it was idle for `maxIdleTime`).
+   */
+  readonly init: (entityId: string) => Actor.Init<A>
+}
+
+/**
+ * A durable actor: the method `snapshot` (no payload) answers its state, whose Schema is that
+ * method's success Schema. The runner saves the state (as JSON, in the cluster's storage) after
+ * every `snapshotEvery` calls — before it answers the call that completes the count — and when the
+ * entity is passivated; the next activation, on any runner, gets the last saved state in `init`.
+ *
+ * **Gotchas**: with `snapshotEvery` above 1 (or a runner killed between a call and its snapshot)
+ * the calls since the last snapshot are lost with the runner: the entity resumes from the
+ * snapshot. A snapshot that fails is logged and the call still answers.
+ */
+export type Durable<A extends Actor.Any> = {
+  readonly [K in Actor.MethodName<A>]: {
+    readonly snapshot: K
+    /** Calls between snapshots. Default 1: every call's effect on the state is saved before it is answered. */
+    readonly snapshotEvery?: number | undefined
+    /** The init arguments for an entity id and its last saved state (undefined the first time). */
+    readonly init: (entityId: string, restored: Task.Success<Actor.Methods<A>[K]> | undefined) => Actor.Init<A>
+  }
+}[Actor.MethodName<A>]
 
 /**
  * What a runner hosts: a task group's actors, served by a worker entry on the runner's local pool.
@@ -265,26 +308,26 @@ export const host = <Tasks extends Task.Any, Actors extends Actor.Any>(
  */
 export const layerRunner = <Names extends string, E, R>(
   host: Host<Names>,
-  cluster: Layer.Layer<Sharding, E, R>
-): Layer.Layer<Sharding, E | PoolError, R> => {
+  cluster: Layer.Layer<Services, E, R>
+): Layer.Layer<Services, E | PoolError, R> => {
   const entities = [
     ...Object.values(host.group.actors).map((actor) => layerEntity(actor, host.actors[actor.name]!)),
     ...Object.values(host.group.tasks).map(layerTaskEntity)
   ].reduce(
     (merged, entity) => Layer.merge(merged, entity),
-    Layer.empty as Layer.Layer<never, never, Task.Runner<string> | Sharding>
+    Layer.empty as Layer.Layer<never, never, Task.Runner<string> | Services>
   )
   return entities.pipe(
     Layer.provideMerge(cluster),
     Layer.provideMerge(WorkerPool.layer(host.group, host.pool) as Layer.Layer<Task.Runner<string>, PoolError>)
-  ) as unknown as Layer.Layer<Sharding, E | PoolError, R>
+  ) as unknown as Layer.Layer<Services, E | PoolError, R>
 }
 
 /**
  * The whole cluster in this process, in memory (`effect/cluster`'s `TestRunner`): for development
  * and unit tests. Messages still go through their Schemas, as they would between processes.
  */
-export const layerMemory: Layer.Layer<Sharding> = TestRunner.layer
+export const layerMemory: Layer.Layer<Services> = Layer.merge(TestRunner.layer, StateStores.layerMemory)
 
 /** Options of a cluster on PostgreSQL. */
 export interface PostgresOptions {
@@ -326,7 +369,7 @@ export const failover = (seconds: number): Partial<ShardingConfig.ShardingConfig
  */
 export const layerPostgres = (
   options: PostgresOptions
-): Layer.Layer<Sharding, Config.ConfigError | SocketServer.SocketServerError | SqlError> =>
+): Layer.Layer<Services, Config.ConfigError | SocketServer.SocketServerError | SqlError> =>
   Layer.unwrap(Effect.gen(function*() {
     const [{ layer: socketLayer }, { layer: pgLayer }] = yield* Effect.tryPromise({
       try: () => Promise.all([import("@effect/platform-node/NodeClusterSocket"), import("@effect/sql-pg/PgClient")]),
@@ -347,7 +390,7 @@ export const layerPostgres = (
         runnerAddress: runner === undefined ? Option.none() : Option.some(RunnerAddress.make(runner.host, runner.port))
       }
     }) as Layer.Layer<Sharding, Config.ConfigError | SocketServer.SocketServerError, import("effect/sql/SqlClient").SqlClient>
-    return cluster.pipe(Layer.provide(pgLayer({ url: Redacted.make(options.url) })))
+    return Layer.merge(cluster, StateStores.layerSql).pipe(Layer.provide(pgLayer({ url: Redacted.make(options.url) })))
   }))
 
 // ---------------------------------------------------------------------------------------------
@@ -401,24 +444,68 @@ const layerTaskEntity = (task: Task.Any) =>
  */
 const layerEntity = (actor: Actor.Any, hosted: HostedActor<Actor.Any>) => {
   const entity = entityOf(actor)
+  const snapshotMethod = hosted.snapshot
+  const stateCodec = snapshotMethod === undefined
+    ? undefined
+    : Schema.toCodecJson(actor.methods[snapshotMethod]!.success as Schema.Codec<unknown, unknown>)
+  const every = Math.max(1, Math.floor((hosted as { readonly snapshotEvery?: number }).snapshotEvery ?? 1))
   const build = Effect.gen(function*() {
     const address = yield* Entity.CurrentAddress
+    const store = yield* StateStore
+    const restored = stateCodec === undefined ? undefined : yield* loadState(store, actor, address.entityId, stateCodec)
+    const init = (hosted.init as (entityId: string, restored: unknown) => Actor.Init<Actor.Any>)(
+      address.entityId,
+      restored
+    )
     // An init failure is answered to every call this activation receives; the next activation
     // (after `maxIdleTime`, or on another runner) tries again.
-    const spawned = yield* Effect.exit(spawn(actor, hosted.init(address.entityId), {
+    const spawned = yield* Effect.exit(spawn(actor, init, {
       ...(hosted.restart === undefined ? {} : { restart: hosted.restart })
     }))
+    const call = (method: string, payload: unknown): Effect.Effect<unknown, unknown> =>
+      spawned._tag === "Failure"
+        ? spawned
+        : (spawned.value.call as (m: string, p: unknown) => Effect.Effect<unknown, unknown>)(method, payload)
+    const snapshot = snapshotMethod === undefined || spawned._tag === "Failure"
+      ? Effect.void
+      : call(snapshotMethod, undefined).pipe(
+        Effect.flatMap((state) => Schema.encodeUnknownEffect(stateCodec!)(state)),
+        Effect.flatMap((json) => store.save(actor.name, address.entityId, JSON.stringify(json))),
+        Effect.catchCause((cause) =>
+          Effect.logWarning(`actor ${actor.name}/${address.entityId}: state snapshot failed`, cause)
+        )
+      )
+    // Registered after the spawn, so it runs before the actor stops: passivation saves the state.
+    if (snapshotMethod !== undefined) yield* Effect.addFinalizer(() => snapshot)
+    let calls = 0
     const handlers: Record<string, (request: { readonly payload: unknown }) => Effect.Effect<unknown, unknown>> = {}
     for (const method of Object.keys(actor.methods)) {
-      handlers[method] = (request) =>
-        spawned._tag === "Failure"
-          ? spawned
-          : (spawned.value.call as (m: string, p: unknown) => Effect.Effect<unknown, unknown>)(method, request.payload)
+      handlers[method] = snapshotMethod === undefined || method === snapshotMethod
+        ? (request) => call(method, request.payload)
+        : (request) =>
+          Effect.onExit(call(method, request.payload), () => ++calls % every === 0 ? snapshot : Effect.void)
     }
     return handlers
-  }) as Effect.Effect<any, never, Task.Runner<string> | Scope.Scope | Entity.CurrentAddress>
+  }) as Effect.Effect<any, never, Task.Runner<string> | Scope.Scope | Entity.CurrentAddress | StateStore>
   return entity.toLayer(build, {
     concurrency: actor.concurrent.size > 0 ? "unbounded" : 1,
     ...(hosted.maxIdleTime === undefined ? {} : { maxIdleTime: hosted.maxIdleTime })
-  }) as Layer.Layer<never, never, Task.Runner<string> | Sharding>
+  }) as Layer.Layer<never, never, Task.Runner<string> | Sharding | StateStore>
 }
+
+/** The last saved state of a durable entity; one that no longer decodes is logged and ignored. */
+const loadState = (
+  store: StateStore["Service"],
+  actor: Actor.Any,
+  entityId: string,
+  codec: Schema.Codec<unknown, unknown>
+): Effect.Effect<unknown> =>
+  Effect.flatMap(store.load(actor.name, entityId), (json) =>
+    json === undefined ? Effect.undefined : Schema.decodeUnknownEffect(codec)(JSON.parse(json)).pipe(
+      Effect.catchCause((cause) =>
+        Effect.as(
+          Effect.logWarning(`actor ${actor.name}/${entityId}: saved state does not decode; starting afresh`, cause),
+          undefined
+        )
+      )
+    ))

@@ -3,7 +3,7 @@
  * and this process as a client, in a database of their own. Entities spread over the runners; a
  * declared error crosses as its class; a runner stopped with SIGTERM finishes its calls in flight
  * and hands its shards over with no call failing; a SIGKILLed runner's actors answer on another
- * runner within 10 s (`--failover 3`: 3 s shard locks).
+ * runner within 10 s (`--failover 3`: 3 s shard locks), a durable one with its saved state.
  *
  * Skipped, saying so, where no PostgreSQL answers (see test/support/postgres.ts).
  */
@@ -11,7 +11,7 @@ import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import { Cluster } from "../../src/index.ts"
-import { Account, BadOwner, Cube, Insufficient, Negative } from "../fixtures/cluster-actors.ts"
+import { Account, BadOwner, Cube, Insufficient, Negative, Wallet } from "../fixtures/cluster-actors.ts"
 import { findPostgres, freshDatabase } from "../support/postgres.ts"
 import { portBase, type RunnerProcess, startRunner, stopRunner } from "../support/runners.ts"
 
@@ -118,10 +118,18 @@ describe.skipIf(baseUrl === undefined)("Cluster on PostgreSQL, 3 runner processe
     for (const id of moved) assert.include(runners.map((r) => r.pid), after.get(id)!)
   }, 60_000)
 
-  it("a SIGKILLed runner's actors answer on another runner within 10 s", async () => {
+  it("a SIGKILLed runner's actors answer on another runner within 10 s, durable state restored", async () => {
     const before = await placeAll(ids)
     const victim = runners.find((r) => [...before.values()].includes(r.pid))!
     const orphan = ids.find((id) => before.get(id) === victim.pid)!
+    // A durable wallet on the victim: its state is saved before each call is answered.
+    const wallets = await Promise.all(Array.from({ length: 24 }, async (_, i) => {
+      const id = `wallet-${i}`
+      return [id, (await run(Effect.flatMap(Cluster.handle(Wallet, id), (w) => w.call("whereAmI")))).pid] as const
+    }))
+    const walletId = wallets.find(([, pid]) => pid === victim.pid)![0]
+    await run(Effect.flatMap(Cluster.handle(Wallet, walletId), (w) =>
+      Effect.andThen(w.call("deposit", { amount: 7 }), w.call("deposit", { amount: 7 }))))
     const killedAt = Date.now()
     victim.child.kill("SIGKILL")
     await victim.exited
@@ -135,5 +143,10 @@ describe.skipIf(baseUrl === undefined)("Cluster on PostgreSQL, 3 runner processe
     assert.isDefined(answered)
     assert.notStrictEqual(answered!.pid, victim.pid)
     assert.isBelow(seconds, 10, `failover took ${seconds} s`)
+    // Restored from its last snapshot on the runner that took it over.
+    const wallet = await run(Effect.flatMap(Cluster.handle(Wallet, walletId), (w) =>
+      Effect.all([w.call("state"), w.call("whereAmI")])))
+    assert.deepStrictEqual(wallet[0], { balance: 14, deposits: 2 })
+    assert.notStrictEqual(wallet[1].pid, victim.pid)
   }, 60_000)
 })

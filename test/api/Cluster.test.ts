@@ -4,10 +4,12 @@
  * Schemas. The PostgreSQL suite (Cluster.postgres.test.ts) runs the same actors across processes.
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as TestRunner from "effect/cluster/TestRunner"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { Cluster, ClusterError, TaskError } from "../../src/index.ts"
 import { toCallFailure } from "../../src/runtime/cluster/ActorEntity.ts"
-import Host, { Account, BadOwner, Cube, Insufficient, Negative } from "../fixtures/cluster-actors.ts"
+import Host, { Account, BadOwner, Cube, Insufficient, Negative, Wallet } from "../fixtures/cluster-actors.ts"
 
 const Runner = Cluster.layerRunner(Host, Cluster.layerMemory)
 
@@ -69,6 +71,24 @@ describe("Cluster (in memory)", () => {
       assert.instanceOf(failed, Negative)
       assert.strictEqual((failed as Negative).n, -2)
     }).pipe(Effect.provide(Runner)), 30_000)
+
+  it.live("a durable actor's state is saved and restored by its next activation", () =>
+    Effect.gen(function*() {
+      // One store, two runners in turn: the second activation of the wallet starts from the snapshot.
+      const store = yield* Layer.build(Cluster.layerStateMemory)
+      const runnerOnStore = Cluster.layerRunner(Host, Layer.merge(TestRunner.layer, Layer.succeedContext(store)))
+      const first = yield* Effect.scoped(Effect.gen(function*() {
+        const wallet = yield* Cluster.handle(Wallet, "w-1")
+        yield* wallet.call("deposit", { amount: 10 })
+        return yield* wallet.call("deposit", { amount: 5 })
+      }).pipe(Effect.provide(runnerOnStore)))
+      assert.deepStrictEqual(first, { balance: 15, deposits: 2 })
+      const second = yield* Effect.scoped(Effect.gen(function*() {
+        const wallet = yield* Cluster.handle(Wallet, "w-1")
+        return yield* wallet.call("deposit", { amount: 1 })
+      }).pipe(Effect.provide(runnerOnStore)))
+      assert.deepStrictEqual(second, { balance: 16, deposits: 3 })
+    }).pipe(Effect.scoped), 30_000)
 
   it("a delivery failure becomes ClusterError / Undelivered naming the entity and method", () => {
     const failure = toCallFailure("Account", "zoe", "deposit", { _tag: "MailboxFull", message: "full" })
