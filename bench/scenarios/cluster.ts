@@ -82,8 +82,13 @@ const measureCluster = async (baseUrl: string, runners: number, size: Size): Pro
       Effect.forEach(Array.from({ length: entities }, (_, i) => `burner-${i}`), (id) => Cluster.handle(Burner, id))
     )
     const run = client.runPromise
-    // Activates every entity (spawns its actor on its runner), then warms the path up.
-    await Promise.all(handles.map((h) => run(h.call("ping"))))
+    // Activates every entity (spawns its actor on its runner). Runners that joined get their shards
+    // at the next assignment refresh: wait until the actors answer from every runner.
+    const deadline = Date.now() + 30_000
+    while (new Set(await Promise.all(handles.map((h) => run(h.call("ping"))))).size < runners) {
+      if (Date.now() > deadline) throw new Error(`the actors did not spread over ${runners} runners in 30 s`)
+      await new Promise((resolve) => setTimeout(resolve, 250))
+    }
     await burnAll(size.warmupCalls, (i) => run(handles[i % entities]!.call("burn", { millis: burnMillis })))
     const seconds = await burnAll(size.calls, (i) => run(handles[i % entities]!.call("burn", { millis: burnMillis })))
     const latency = await measureRoundTrips(

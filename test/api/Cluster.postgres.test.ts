@@ -52,7 +52,12 @@ describe.skipIf(baseUrl === undefined)("Cluster on PostgreSQL, 3 runner processe
   }, 60_000)
 
   it("entities spread over the runners, each actor in a worker thread of its runner", async () => {
-    const places = await Promise.all(ids.map(place))
+    // Runners that joined get their shards at the next assignment refresh: poll until all three answer.
+    let places = await Promise.all(ids.map(place))
+    for (let tries = 0; new Set(places.map((p) => p.pid)).size < 3 && tries < 60; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 250))
+      places = await Promise.all(ids.map(place))
+    }
     const pids = new Set(places.map((p) => p.pid))
     assert.deepStrictEqual([...pids].sort(), runners.map((r) => r.pid).sort(), "every runner hosts some of 24 entities")
     for (const p of places) assert.notStrictEqual(p.threadId, 0)

@@ -10,7 +10,7 @@ export const Burner = Actor.make("Burner", {
   methods: {
     /** Busy-waits `millis` on the worker thread: CPU-bound work. */
     burn: { payload: { millis: Schema.Number }, success: Schema.Number },
-    /** Answers at once: the cost of a call itself. */
+    /** Answers its process id at once: the cost of a call itself (and where the actor lives). */
     ping: { success: Schema.Number }
   }
 })

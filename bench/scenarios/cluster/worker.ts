@@ -16,7 +16,7 @@ export default Worker.serve(BurnerGroup, {
             while (performance.now() < end) { /* CPU-bound on purpose */ }
             return ++calls
           }),
-        ping: () => Effect.sync(() => ++calls)
+        ping: () => Effect.sync(() => (++calls, process.pid))
       }
     })
 })
