@@ -47,7 +47,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
 import type * as SocketServer from "effect/socket/SocketServer"
 import type { SqlError } from "effect/sql/SqlError"
 import type * as Actor from "../core/Actor.ts"
@@ -452,25 +453,50 @@ const layerEntity = (actor: Actor.Any, hosted: HostedActor<Actor.Any>) => {
   const build = Effect.gen(function*() {
     const address = yield* Entity.CurrentAddress
     const store = yield* StateStore
-    const restored = stateCodec === undefined ? undefined : yield* loadState(store, actor, address.entityId, stateCodec)
-    const init = (hosted.init as (entityId: string, restored: unknown) => Actor.Init<Actor.Any>)(
-      address.entityId,
-      restored
-    )
-    // An init failure is answered to every call this activation receives; the next activation
-    // (after `maxIdleTime`, or on another runner) tries again.
-    const spawned = yield* Effect.exit(spawn(actor, init, {
-      ...(hosted.restart === undefined ? {} : { restart: hosted.restart })
-    }))
-    const call = (method: string, payload: unknown): Effect.Effect<unknown, unknown> =>
-      spawned._tag === "Failure"
-        ? spawned
-        : (spawned.value.call as (m: string, p: unknown) => Effect.Effect<unknown, unknown>)(method, payload)
-    const snapshot = snapshotMethod === undefined || spawned._tag === "Failure"
+    const scope = yield* Effect.scope
+    // Spawns the actor (from its last snapshot, if durable) in the entity's scope: passivation or a
+    // shard move stops it. An init failure is the outcome of every call until the next activation.
+    const activate = Effect.gen(function*() {
+      const restored = stateCodec === undefined
+        ? undefined
+        : yield* loadState(store, actor, address.entityId, stateCodec)
+      const init = (hosted.init as (entityId: string, restored: unknown) => Actor.Init<Actor.Any>)(
+        address.entityId,
+        restored
+      )
+      return yield* Effect.exit(Scope.provide(
+        spawn(actor, init, { ...(hosted.restart === undefined ? {} : { restart: hosted.restart }) }),
+        scope
+      ))
+    })
+    let current = yield* activate
+    const reactivating = yield* Semaphore.make(1)
+    const callCurrent = (method: string, payload: unknown): Effect.Effect<unknown, unknown> =>
+      Effect.suspend(() =>
+        current._tag === "Failure"
+          ? current
+          : (current.value.call as (m: string, p: unknown) => Effect.Effect<unknown, unknown>)(method, payload)
+      )
+    // An actor that died (its worker crashed, restarts used up) is built again for the next call,
+    // which never reached the dead one; the call that was in flight failed with `WorkerLost`.
+    const call = (method: string, payload: unknown): Effect.Effect<unknown, unknown, Task.Runner<string>> =>
+      callCurrent(method, payload).pipe(
+        Effect.catchIf(isDead, (dead) => {
+          const seen = current
+          return reactivating.withPermit(Effect.suspend(() =>
+            current === seen ? Effect.map(activate, (next) => void (current = next)) : Effect.void
+          )).pipe(Effect.andThen(Effect.suspend(() => current === seen ? Effect.fail(dead) : callCurrent(method, payload))))
+        })
+      )
+    const snapshot = snapshotMethod === undefined
       ? Effect.void
-      : call(snapshotMethod, undefined).pipe(
-        Effect.flatMap((state) => Schema.encodeUnknownEffect(stateCodec!)(state)),
-        Effect.flatMap((json) => store.save(actor.name, address.entityId, JSON.stringify(json))),
+      : Effect.suspend(() => current._tag === "Failure" ? Effect.void : call(snapshotMethod, undefined)).pipe(
+        Effect.flatMap((state) =>
+          state === undefined ? Effect.void : Effect.flatMap(
+            Schema.encodeUnknownEffect(stateCodec!)(state),
+            (json) => store.save(actor.name, address.entityId, JSON.stringify(json))
+          )
+        ),
         Effect.catchCause((cause) =>
           Effect.logWarning(`actor ${actor.name}/${address.entityId}: state snapshot failed`, cause)
         )
@@ -478,7 +504,10 @@ const layerEntity = (actor: Actor.Any, hosted: HostedActor<Actor.Any>) => {
     // Registered after the spawn, so it runs before the actor stops: passivation saves the state.
     if (snapshotMethod !== undefined) yield* Effect.addFinalizer(() => snapshot)
     let calls = 0
-    const handlers: Record<string, (request: { readonly payload: unknown }) => Effect.Effect<unknown, unknown>> = {}
+    const handlers: Record<
+      string,
+      (request: { readonly payload: unknown }) => Effect.Effect<unknown, unknown, Task.Runner<string>>
+    > = {}
     for (const method of Object.keys(actor.methods)) {
       handlers[method] = snapshotMethod === undefined || method === snapshotMethod
         ? (request) => call(method, request.payload)
@@ -492,6 +521,12 @@ const layerEntity = (actor: Actor.Any, hosted: HostedActor<Actor.Any>) => {
     ...(hosted.maxIdleTime === undefined ? {} : { maxIdleTime: hosted.maxIdleTime })
   }) as Layer.Layer<never, never, Task.Runner<string> | Sharding | StateStore>
 }
+
+/** A call that reached no actor because it is dead: the entity builds it again. */
+const isDead = (error: unknown): boolean =>
+  typeof error === "object" && error !== null && (error as { _tag?: unknown })._tag === "ActorError" &&
+  (error as ActorError).reason._tag === "Unavailable" &&
+  ((error as ActorError).reason as { readonly state?: string }).state === "Dead"
 
 /** The last saved state of a durable entity; one that no longer decodes is logged and ignored. */
 const loadState = (

@@ -62,6 +62,19 @@ describe("Cluster (in memory)", () => {
       assert.strictEqual(yield* erin.call("balance"), 1210)
     }).pipe(Effect.provide(Runner)), 30_000)
 
+  it.live("an actor whose worker died is built again for the next call, from fresh state", () =>
+    Effect.gen(function*() {
+      const frank = yield* Cluster.handle(Account, "frank")
+      yield* frank.call("deposit", { amount: 9 })
+      const before = yield* frank.call("whereAmI")
+      const lost = yield* Effect.flip(frank.call("crash"))
+      assert.instanceOf(lost, TaskError.TaskError)
+      assert.strictEqual((lost as TaskError.TaskError).reason._tag, "WorkerLost")
+      assert.strictEqual(yield* frank.call("balance"), 0)
+      const after = yield* frank.call("whereAmI")
+      assert.notStrictEqual(after.workerId, before.workerId, "rebuilt on the pool's replacement worker")
+    }).pipe(Effect.provide(Runner)), 30_000)
+
   it.live("Cluster.map runs chunks on the runner's pool and keeps input order; a declared error fails it", () =>
     Effect.gen(function*() {
       const inputs = Array.from({ length: 100 }, (_, n) => ({ n }))
