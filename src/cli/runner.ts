@@ -18,7 +18,7 @@ import { Console, Effect, Layer, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { resolve } from "node:path"
 import { pathToFileURL } from "node:url"
-import * as Cluster from "../api/Cluster.ts"
+import type * as Cluster from "../api/Cluster.ts"
 
 const flags = {
   module: Flag.String("module").pipe(
@@ -44,8 +44,11 @@ const flags = {
   )
 }
 
+/** The cluster API, loaded when the command runs: `effect-parallel info` starts without it. */
+const loadCluster = Effect.promise(() => import("../api/Cluster.ts"))
+
 /** Loads a runner module and checks that its default export is a `Cluster.host`. */
-const loadHost = (path: string): Effect.Effect<Cluster.Host, Error> =>
+const loadHost = (Cluster: typeof import("../api/Cluster.ts"), path: string): Effect.Effect<Cluster.Host, Error> =>
   Effect.tryPromise({
     try: () => import(pathToFileURL(resolve(path)).href) as Promise<{ readonly default?: unknown }>,
     catch: (cause) => new Error(`runner: cannot load module ${path}: ${String(cause)}`)
@@ -59,7 +62,8 @@ const loadHost = (path: string): Effect.Effect<Cluster.Host, Error> =>
 
 export const runner = Command.make("runner", flags, (options) =>
   Effect.gen(function*() {
-    const loaded = yield* loadHost(options.module)
+    const Cluster = yield* loadCluster
+    const loaded = yield* loadHost(Cluster, options.module)
     const host: Cluster.Host = Option.isSome(options.workers)
       ? { ...loaded, pool: { ...loaded.pool, size: options.workers.value } }
       : loaded
