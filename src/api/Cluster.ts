@@ -58,7 +58,7 @@ import type { PoolError } from "../core/PoolError.ts"
 import type * as Task from "../core/Task.ts"
 import { PayloadInvalid, renderInput, TaskError as TaskErrorClass } from "../core/TaskError.ts"
 import type { TaskError } from "../core/TaskError.ts"
-import { entityOf, toCallFailure } from "../runtime/cluster/ActorEntity.ts"
+import { entityOf, persistedTag, toCallFailure } from "../runtime/cluster/ActorEntity.ts"
 import { StateStore } from "../runtime/cluster/StateStore.ts"
 import * as StateStores from "../runtime/cluster/StateStore.ts"
 import { lanes, taskEntityOf } from "../runtime/cluster/TaskEntity.ts"
@@ -100,6 +100,24 @@ export interface Handle<A extends Actor.Any> {
   readonly entityId: string
   /** Calls a method and waits for its outcome. */
   readonly call: <K extends Actor.MethodName<A>>(
+    method: K,
+    ...payload: Task.PayloadArg<Actor.Methods<A>[K]>
+  ) => Effect.Effect<Task.Success<Actor.Methods<A>[K]>, Task.Error<Actor.Methods<A>[K]> | CallFailure<A>>
+  /**
+   * Calls a method as a **persisted** message with an idempotency key: the call is saved in the
+   * cluster's message storage before it is delivered, so a runner lost while holding it does not
+   * lose it — the shard's next owner replays it and the caller gets that answer. A second call with
+   * the same key (a client retrying after a timeout or its own restart) is not run again: it
+   * answers the first one's stored reply.
+   *
+   * **Gotchas**: at least once, not exactly once: a call replayed after its runner died mid-call may
+   * run twice (a durable actor resumes from its last snapshot, taken before each answer, so a call
+   * whose runner died before its snapshot runs again on the saved state). Needs message storage
+   * (`layerPostgres`, `layerMemory`); each call costs storage writes and a reply poll (≈ 0.2 s
+   * `entityReplyPollInterval` for a client that is not the runner).
+   */
+  readonly persist: <K extends Actor.MethodName<A>>(
+    key: string,
     method: K,
     ...payload: Task.PayloadArg<Actor.Methods<A>[K]>
   ) => Effect.Effect<Task.Success<Actor.Methods<A>[K]>, Task.Error<Actor.Methods<A>[K]> | CallFailure<A>>
@@ -191,13 +209,16 @@ export const handle = <A extends Actor.Any>(actor: A, entityId: string): Effect.
       string,
       (payload: unknown, options?: { readonly discard?: boolean }) => Effect.Effect<unknown, unknown>
     >
-    const send = (method: string, payload: unknown, discard: boolean) => {
-      const rpc = client[method]
-      if (rpc === undefined) return Effect.die(new Error(`actor ${actor.name} has no method "${method}"`))
+    const send = (method: string, payload: unknown, discard: boolean, key?: string) => {
+      const rpc = client[key === undefined ? method : persistedTag(method)]
+      if (rpc === undefined || !(method in actor.methods)) {
+        return Effect.die(new Error(`actor ${actor.name} has no method "${method}"`))
+      }
       const invalid = payloadInvalid(actor.methods[method]!, payload)
       if (invalid !== undefined) return Effect.fail(invalid)
+      const message = key === undefined ? payload : { key, payload }
       return Effect.mapError(
-        discard ? rpc(payload, { discard: true }) : rpc(payload),
+        discard ? rpc(message, { discard: true }) : rpc(message),
         (error) => toCallFailure(actor.name, entityId, method, error)
       )
     }
@@ -205,6 +226,7 @@ export const handle = <A extends Actor.Any>(actor: A, entityId: string): Effect.
       actor,
       entityId,
       call: (method: string, payload?: unknown) => send(method, payload, false),
+      persist: (key: string, method: string, payload?: unknown) => send(method, payload, false, key),
       tell: (method: string, payload?: unknown) => Effect.asVoid(send(method, payload, true))
     } as unknown as Handle<A>
   })
@@ -509,10 +531,12 @@ const layerEntity = (actor: Actor.Any, hosted: HostedActor<Actor.Any>) => {
       (request: { readonly payload: unknown }) => Effect.Effect<unknown, unknown, Task.Runner<string>>
     > = {}
     for (const method of Object.keys(actor.methods)) {
-      handlers[method] = snapshotMethod === undefined || method === snapshotMethod
-        ? (request) => call(method, request.payload)
-        : (request) =>
-          Effect.onExit(call(method, request.payload), () => ++calls % every === 0 ? snapshot : Effect.void)
+      const handle = snapshotMethod === undefined || method === snapshotMethod
+        ? (payload: unknown) => call(method, payload)
+        : (payload: unknown) =>
+          Effect.onExit(call(method, payload), () => ++calls % every === 0 ? snapshot : Effect.void)
+      handlers[method] = (request) => handle(request.payload)
+      handlers[persistedTag(method)] = (request) => handle((request.payload as { readonly payload: unknown }).payload)
     }
     return handlers
   }) as Effect.Effect<any, never, Task.Runner<string> | Scope.Scope | Entity.CurrentAddress | StateStore>

@@ -79,6 +79,17 @@ describe.skipIf(baseUrl === undefined)("Cluster on PostgreSQL, 3 runner processe
     assert.instanceOf(failed, Negative)
   })
 
+  it("persisted calls: the same idempotency key runs once, across processes", async () => {
+    const balances = await run(Effect.gen(function*() {
+      const account = yield* Cluster.handle(Account, "persisted-1")
+      const first = yield* account.persist("k-1", "deposit", { amount: 5 })
+      const again = yield* account.persist("k-1", "deposit", { amount: 5 })
+      const other = yield* account.persist("k-2", "deposit", { amount: 5 })
+      return [first, again, other, yield* account.call("balance")]
+    }))
+    assert.deepStrictEqual(balances, [5, 5, 10, 10])
+  })
+
   it("declared errors and init errors cross processes as their classes", async () => {
     const refused = await run(Effect.flip(Effect.flatMap(
       Cluster.handle(Account, "acct-1"),
@@ -123,7 +134,7 @@ describe.skipIf(baseUrl === undefined)("Cluster on PostgreSQL, 3 runner processe
     for (const id of moved) assert.include(runners.map((r) => r.pid), after.get(id)!)
   }, 60_000)
 
-  it("a SIGKILLed runner's actors answer on another runner within 10 s, durable state restored", async () => {
+  it("a SIGKILLed runner's actors answer on another runner within 10 s: persisted calls replayed, durable state restored", async () => {
     const before = await placeAll(ids)
     const victim = runners.find((r) => [...before.values()].includes(r.pid))!
     const orphan = ids.find((id) => before.get(id) === victim.pid)!
@@ -135,6 +146,9 @@ describe.skipIf(baseUrl === undefined)("Cluster on PostgreSQL, 3 runner processe
     const walletId = wallets.find(([, pid]) => pid === victim.pid)![0]
     await run(Effect.flatMap(Cluster.handle(Wallet, walletId), (w) =>
       Effect.andThen(w.call("deposit", { amount: 7 }), w.call("deposit", { amount: 7 }))))
+    // A persisted call in flight on the victim: stored before delivery, replayed by the new owner.
+    const persisted = run(Effect.flatMap(Cluster.handle(Account, orphan), (a) => a.persist("slow-1", "sleep", { millis: 1500 })))
+    await new Promise((resolve) => setTimeout(resolve, 500))
     const killedAt = Date.now()
     victim.child.kill("SIGKILL")
     await victim.exited
@@ -148,6 +162,8 @@ describe.skipIf(baseUrl === undefined)("Cluster on PostgreSQL, 3 runner processe
     assert.isDefined(answered)
     assert.notStrictEqual(answered!.pid, victim.pid)
     assert.isBelow(seconds, 10, `failover took ${seconds} s`)
+    const replayed = await persisted
+    assert.notStrictEqual(replayed.pid, victim.pid, "the persisted call was answered by the shard's next owner")
     // Restored from its last snapshot on the runner that took it over.
     const wallet = await run(Effect.flatMap(Cluster.handle(Wallet, walletId), (w) =>
       Effect.all([w.call("state"), w.call("whereAmI")])))

@@ -62,6 +62,17 @@ describe("Cluster (in memory)", () => {
       assert.strictEqual(yield* erin.call("balance"), 1210)
     }).pipe(Effect.provide(Runner)), 30_000)
 
+  it.live("a persisted call with an idempotency key runs once: the same key answers the stored reply", () =>
+    Effect.gen(function*() {
+      const gail = yield* Cluster.handle(Account, "gail")
+      assert.strictEqual(yield* gail.persist("deposit-1", "deposit", { amount: 4 }), 4)
+      assert.strictEqual(yield* gail.persist("deposit-1", "deposit", { amount: 4 }), 4)
+      assert.strictEqual(yield* gail.persist("deposit-2", "deposit", { amount: 4 }), 8)
+      assert.strictEqual(yield* gail.call("balance"), 8)
+      const refused = yield* Effect.flip(gail.persist("withdraw-1", "withdraw", { amount: 100 }))
+      assert.instanceOf(refused, Insufficient)
+    }).pipe(Effect.provide(Runner)), 30_000)
+
   it.live("an actor whose worker died is built again for the next call, from fresh state", () =>
     Effect.gen(function*() {
       const frank = yield* Cluster.handle(Account, "frank")

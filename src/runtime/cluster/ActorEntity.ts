@@ -6,10 +6,15 @@
  * and a client that import the same definition speak the same protocol) and the mapping of the
  * cluster's own delivery failures to `ClusterError`.
  *
+ * Each method is two RPCs: `<method>` (volatile: at most once) and `<method>@persisted` (payload
+ * `{ key, payload }`: saved in the cluster's message storage before delivery, at least once,
+ * deduplicated by `key`).
+ *
  * Each RPC's error Schema is the method's declared error, the actor's declared init error,
  * `TaskError` and `ActorError`: whatever a local call can fail with crosses the process boundary
  * as the same class (an init failure surfaces on the call that activated the entity).
  */
+import * as ClusterSchema from "effect/cluster/ClusterSchema"
 import * as Entity from "effect/cluster/Entity"
 import * as Rpc from "effect/rpc/Rpc"
 import * as Schema from "effect/Schema"
@@ -24,18 +29,28 @@ const entities = new WeakMap<Actor.Any, Entity.Any>()
 export const entityOf = (actor: Actor.Any): Entity.Any => {
   let entity = entities.get(actor)
   if (entity === undefined) {
-    const rpcs = Object.entries(actor.methods).map(([method, task]) =>
-      Rpc.make(method, {
-        payload: task.payload,
-        success: task.success,
-        error: Schema.Union([task.error, actor.init.error, TaskError, ActorError])
-      })
-    )
+    const rpcs = Object.entries(actor.methods).flatMap(([method, task]) => {
+      const error = Schema.Union([task.error, actor.init.error, TaskError, ActorError])
+      return [
+        Rpc.make(method, { payload: task.payload, success: task.success, error }),
+        // The same method, persisted: stored before delivery, replayed by a new owner, deduplicated
+        // by its key (a second send with a key answers the first one's stored reply).
+        Rpc.make(persistedTag(method), {
+          payload: { key: Schema.String, payload: task.payload },
+          primaryKey: ({ key }) => key,
+          success: task.success,
+          error
+        }).annotate(ClusterSchema.Persisted, true)
+      ]
+    })
     entity = Entity.make(actor.name, rpcs) as unknown as Entity.Any
     entities.set(actor, entity)
   }
   return entity
 }
+
+/** The RPC of a method's persisted calls. */
+export const persistedTag = (method: string): string => `${method}@persisted`
 
 const deliveryFailures = new Set<string>([
   "MailboxFull",
