@@ -3,7 +3,9 @@
  * and this process as a client, in a database of their own. Entities spread over the runners; a
  * declared error crosses as its class; a runner stopped with SIGTERM finishes its calls in flight
  * and hands its shards over with no call failing; a SIGKILLed runner's actors answer on another
- * runner within 10 s (`--failover 3`: 3 s shard locks), a durable one with its saved state.
+ * runner within 10 s (`--failover 3`: 3 s shard locks), a durable one with its saved state, a
+ * persisted call replayed; and a seeded chaos run where runners are killed and replaced during
+ * 1,000 calls, each of which must end in a success or a typed error.
  *
  * Skipped, saying so, where no PostgreSQL answers (see test/support/postgres.ts).
  */
@@ -170,4 +172,56 @@ describe.skipIf(baseUrl === undefined)("Cluster on PostgreSQL, 3 runner processe
     assert.deepStrictEqual(wallet[0], { balance: 14, deposits: 2 })
     assert.notStrictEqual(wallet[1].pid, victim.pid)
   }, 60_000)
+
+  it("chaos: runners killed and replaced during 1,000 calls; every call ends in a success or a typed error", async () => {
+    const seed = Number(process.env.CLUSTER_CHAOS_SEED ?? Date.now() % 100_000)
+    console.log(`cluster chaos seed ${seed} (replay: CLUSTER_CHAOS_SEED=${seed})`)
+    let state = seed
+    const random = () => ((state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+    let nextPort = portBase() + 3
+    const spawnRunner = () =>
+      startRunner({ module: "test/fixtures/cluster-actors.ts", db: db.url, port: nextPort++, failover: failoverSeconds })
+    runners.push(...await Promise.all([spawnRunner(), spawnRunner()]))
+    const total = 1000
+    const outcomes = { success: 0, typed: 0, other: [] as Array<string> }
+    let sent = 0
+    const settled = { done: false }
+    const calls = Promise.all(Array.from({ length: 16 }, async () => {
+      while (sent < total) {
+        const i = sent++
+        const id = ids[i % ids.length]!
+        // Every other call stays in flight for 20 ms, so kills land on calls under way.
+        const exit = await run(Effect.exit(Effect.flatMap(Cluster.handle(Account, id), (a) =>
+          i % 2 === 0 ? a.call("deposit", { amount: 1 }) : Effect.asVoid(a.call("sleep", { millis: 20 })))))
+        if (exit._tag === "Success") outcomes.success++
+        else {
+          const error = exit.cause.reasons.find((r) => r._tag === "Fail")
+          const tag = error === undefined ? undefined : (error as { error: { _tag?: string } }).error._tag
+          if (tag === "ClusterError" || tag === "TaskError" || tag === "ActorError") outcomes.typed++
+          else outcomes.other.push(String(exit.cause))
+        }
+      }
+    })).finally(() => (settled.done = true))
+    // Three rounds, at a random point of each quarter of the calls: kill a random runner (SIGKILL
+    // or SIGTERM) while at least two are up, and start a replacement in the background.
+    let kills = 0
+    const replacements: Array<Promise<void>> = []
+    for (let round = 0; round < 3 && !settled.done; round++) {
+      const at = Math.floor(total * (round + random()) / 4)
+      while (sent < at && !settled.done) await new Promise((resolve) => setTimeout(resolve, 10))
+      if (settled.done || runners.length < 2) continue
+      kills++
+      const victim = runners[Math.floor(random() * runners.length)]!
+      runners = runners.filter((r) => r !== victim)
+      victim.child.kill(random() < 0.5 ? "SIGKILL" : "SIGTERM")
+      replacements.push(spawnRunner().then((runner) => void runners.push(runner)))
+    }
+    await calls
+    await Promise.all(replacements)
+    console.log(`cluster chaos seed ${seed}: ${kills} kills, ${outcomes.success} successes, ${outcomes.typed} typed errors`)
+    assert.isAbove(kills, 0, "runners were killed while calls were being made")
+    assert.deepStrictEqual(outcomes.other, [], `seed ${seed}: calls ended in something other than a success or a typed error`)
+    assert.strictEqual(outcomes.success + outcomes.typed, total, `seed ${seed}`)
+    assert.isAbove(outcomes.success, 0)
+  }, 90_000)
 })
