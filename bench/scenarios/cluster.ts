@@ -71,7 +71,7 @@ const measureCluster = async (baseUrl: string, runners: number, size: Size): Pro
         await startRunner({
           module: "bench/scenarios/cluster/host.ts",
           db: db.url,
-          port: 36_100 + i,
+          port: 19_100 + i,
           failover: failoverSeconds,
           workers: 1
         })

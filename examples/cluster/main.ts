@@ -74,8 +74,8 @@ const main = async () => {
   const runners: Array<ChildProcess> = []
   const client = ManagedRuntime.make(Cluster.layerPostgres({ url: db, shardingConfig: Cluster.failover(failover) }))
   try {
-    runners.push(...await Promise.all([36_201, 36_202, 36_203].map((port) => startRunner(db, port))))
-    const portOf = (pid: number) => 36_201 + runners.findIndex((r) => r.pid === pid)
+    runners.push(...await Promise.all([19_201, 19_202, 19_203].map((port) => startRunner(db, port))))
+    const portOf = (pid: number) => 19_201 + runners.findIndex((r) => r.pid === pid)
     console.log(`3 runners ready (pids ${runners.map((r) => r.pid).join(", ")}), sharing ${dbName}`)
     // A runner that joins gets its shards at the next assignment refresh (every 0.75 s with
     // these settings); entities activated before then would move, and start afresh if not durable.
@@ -102,7 +102,7 @@ const main = async () => {
 
     const victim = runners[0]!
     const orphans = before.filter((b) => b.runner === victim.pid).map((b) => b.page)
-    console.log(`\n3. SIGKILL runner :36201 (it held ${orphans.join(", ") || "no counters"})`)
+    console.log(`\n3. SIGKILL runner :19201 (it held ${orphans.join(", ") || "no counters"})`)
     const killedAt = Date.now()
     await stop(victim, "SIGKILL")
     // Calls to its counters wait (the cluster retries delivery) or fail until their shards move.

@@ -77,5 +77,8 @@ export const stopRunner = async (runner: RunnerProcess, graceMillis = 20_000): P
   clearTimeout(timer)
 }
 
-/** A port base unlikely to collide with another suite running at the same time. */
-export const portBase = (): number => 20_000 + (process.pid % 2000) * 10
+/**
+ * A port base unlikely to collide with another suite running at the same time: below Linux's
+ * ephemeral range (32768 and up), above the example's and the bench's fixed ports (19xxx).
+ */
+export const portBase = (): number => 20_000 + (process.pid % 1200) * 10
