@@ -110,9 +110,13 @@ export interface Handle<A extends Actor.Any> {
    * the same key (a client retrying after a timeout or its own restart) is not run again: it
    * answers the first one's stored reply.
    *
-   * **Gotchas**: at least once, not exactly once: a call replayed after its runner died mid-call may
-   * run twice (a durable actor resumes from its last snapshot, taken before each answer, so a call
-   * whose runner died before its snapshot runs again on the saved state). Needs message storage
+   * **Durable actors** (`snapshot` in the host, `snapshotEvery` 1): the call's reply is saved with
+   * the state it produced, in the same snapshot, before it is answered; a replay finds it there and
+   * answers it without running again. Its effect is in the state exactly once.
+   *
+   * **Gotchas**: for other actors, at least once: a call replayed after its runner died mid-call
+   * may run twice. With `snapshotEvery` above 1 a call answered after the last snapshot is lost
+   * with its runner (its reply is stored, so it is not replayed). Needs message storage
    * (`layerPostgres`, `layerMemory`); each call costs storage writes and a reply poll (≈ 0.2 s
    * `entityReplyPollInterval` for a client that is not the runner).
    */
@@ -478,13 +482,16 @@ const layerEntity = (actor: Actor.Any, hosted: HostedActor<Actor.Any>) => {
     const scope = yield* Effect.scope
     // Spawns the actor (from its last snapshot, if durable) in the entity's scope: passivation or a
     // shard move stops it. An init failure is the outcome of every call until the next activation.
+    // Replies of the persisted calls whose effect the saved state includes, by idempotency key.
+    let replies = new Map<string, StoredReply>()
     const activate = Effect.gen(function*() {
-      const restored = stateCodec === undefined
+      const saved = stateCodec === undefined
         ? undefined
         : yield* loadState(store, actor, address.entityId, stateCodec)
+      replies = new Map(saved?.replies)
       const init = (hosted.init as (entityId: string, restored: unknown) => Actor.Init<Actor.Any>)(
         address.entityId,
-        restored
+        saved?.state
       )
       return yield* Effect.exit(Scope.provide(
         spawn(actor, init, { ...(hosted.restart === undefined ? {} : { restart: hosted.restart }) }),
@@ -516,7 +523,7 @@ const layerEntity = (actor: Actor.Any, hosted: HostedActor<Actor.Any>) => {
         Effect.flatMap((state) =>
           state === undefined ? Effect.void : Effect.flatMap(
             Schema.encodeUnknownEffect(stateCodec!)(state),
-            (json) => store.save(actor.name, address.entityId, JSON.stringify(json))
+            (json) => store.save(actor.name, address.entityId, JSON.stringify({ state: json, replies: [...replies] }))
           )
         ),
         Effect.catchCause((cause) =>
@@ -531,12 +538,23 @@ const layerEntity = (actor: Actor.Any, hosted: HostedActor<Actor.Any>) => {
       (request: { readonly payload: unknown }) => Effect.Effect<unknown, unknown, Task.Runner<string>>
     > = {}
     for (const method of Object.keys(actor.methods)) {
-      const handle = snapshotMethod === undefined || method === snapshotMethod
-        ? (payload: unknown) => call(method, payload)
-        : (payload: unknown) =>
-          Effect.onExit(call(method, payload), () => ++calls % every === 0 ? snapshot : Effect.void)
+      const durable = snapshotMethod !== undefined && method !== snapshotMethod
+      const codec = durable ? replyCodecs(actor, method) : undefined
+      const handle = (payload: unknown, key?: string) =>
+        durable
+          ? Effect.onExit(call(method, payload), (exit) => {
+            if (key !== undefined) remember(replies, key, codec!, exit)
+            return ++calls % every === 0 ? snapshot : Effect.void
+          })
+          : call(method, payload)
       handlers[method] = (request) => handle(request.payload)
-      handlers[persistedTag(method)] = (request) => handle((request.payload as { readonly payload: unknown }).payload)
+      handlers[persistedTag(method)] = (request) => {
+        const { key, payload } = request.payload as { readonly key: string; readonly payload: unknown }
+        // Replayed after its runner died, with its effect already in the saved state: answer the
+        // reply saved with that state instead of running it again.
+        const stored = durable ? replies.get(key) : undefined
+        return stored === undefined ? handle(payload, key) : replayStored(codec!, stored)
+      }
     }
     return handlers
   }) as Effect.Effect<any, never, Task.Runner<string> | Scope.Scope | Entity.CurrentAddress | StateStore>
@@ -552,19 +570,68 @@ const isDead = (error: unknown): boolean =>
   (error as ActorError).reason._tag === "Unavailable" &&
   ((error as ActorError).reason as { readonly state?: string }).state === "Dead"
 
-/** The last saved state of a durable entity; one that no longer decodes is logged and ignored. */
+/** A persisted call's outcome as saved with a durable actor's state: JSON by the method's Schemas. */
+type StoredReply = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown }
+
+/** Replies kept per durable entity: the most recent keys, enough for any client's retry window. */
+const maxStoredReplies = 1000
+
+interface ReplyCodecs {
+  readonly success: Schema.Codec<unknown, unknown>
+  readonly error: Schema.Codec<unknown, unknown>
+}
+
+const replyCodecs = (actor: Actor.Any, method: string): ReplyCodecs => {
+  const rpc = entityOf(actor).protocol.requests.get(method)! as unknown as {
+    readonly successSchema: Schema.Codec<unknown, unknown>
+    readonly errorSchema: Schema.Codec<unknown, unknown>
+  }
+  return { success: Schema.toCodecJson(rpc.successSchema), error: Schema.toCodecJson(rpc.errorSchema) }
+}
+
+/** Keeps a persisted call's outcome (a success or a declared failure; never a defect) for its key. */
+const remember = (replies: Map<string, StoredReply>, key: string, codec: ReplyCodecs, exit: Exit.Exit<unknown, unknown>) => {
+  let stored: StoredReply | undefined
+  if (exit._tag === "Success") {
+    const encoded = Schema.encodeUnknownExit(codec.success)(exit.value)
+    if (encoded._tag === "Success") stored = { ok: true, value: encoded.value }
+  } else {
+    const failure = exit.cause.reasons.find((reason) => reason._tag === "Fail")
+    const encoded = failure === undefined ? undefined : Schema.encodeUnknownExit(codec.error)(failure.error)
+    if (encoded?._tag === "Success") stored = { ok: false, error: encoded.value }
+  }
+  if (stored === undefined) return
+  replies.delete(key)
+  replies.set(key, stored)
+  if (replies.size > maxStoredReplies) replies.delete(replies.keys().next().value!)
+}
+
+const replayStored = (codec: ReplyCodecs, stored: StoredReply): Effect.Effect<unknown, unknown> =>
+  stored.ok
+    ? Effect.orDie(Schema.decodeUnknownEffect(codec.success)(stored.value))
+    : Effect.flatMap(Effect.orDie(Schema.decodeUnknownEffect(codec.error)(stored.error)), Effect.fail)
+
+/**
+ * The last saved state of a durable entity and the replies saved with it; a snapshot that no
+ * longer decodes is logged and ignored (the actor starts afresh).
+ */
 const loadState = (
   store: StateStore["Service"],
   actor: Actor.Any,
   entityId: string,
   codec: Schema.Codec<unknown, unknown>
-): Effect.Effect<unknown> =>
-  Effect.flatMap(store.load(actor.name, entityId), (json) =>
-    json === undefined ? Effect.undefined : Schema.decodeUnknownEffect(codec)(JSON.parse(json)).pipe(
+): Effect.Effect<{ readonly state: unknown; readonly replies: ReadonlyArray<readonly [string, StoredReply]> } | undefined> =>
+  Effect.flatMap(store.load(actor.name, entityId), (json) => {
+    if (json === undefined) return Effect.undefined
+    return Effect.try(() => JSON.parse(json) as { readonly state: unknown; readonly replies?: Array<[string, StoredReply]> }).pipe(
+      Effect.flatMap((saved) =>
+        Effect.map(Schema.decodeUnknownEffect(codec)(saved.state), (state) => ({ state, replies: saved.replies ?? [] }))
+      ),
       Effect.catchCause((cause) =>
         Effect.as(
           Effect.logWarning(`actor ${actor.name}/${entityId}: saved state does not decode; starting afresh`, cause),
           undefined
         )
       )
-    ))
+    )
+  })

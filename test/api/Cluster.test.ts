@@ -114,6 +114,26 @@ describe("Cluster (in memory)", () => {
       assert.deepStrictEqual(second, { balance: 16, deposits: 3 })
     }).pipe(Effect.scoped), 30_000)
 
+  it.live("a durable actor answers a replayed persisted call from the reply saved with its state, without running it again", () =>
+    Effect.gen(function*() {
+      // The second runner has fresh message storage (as if the reply was never stored) and the same
+      // state store: the call arrives again and must not be applied twice.
+      const store = yield* Layer.build(Cluster.layerStateMemory)
+      const runnerOnStore = () => Cluster.layerRunner(Host, Layer.merge(TestRunner.layer, Layer.succeedContext(store)))
+      const deposit = Effect.flatMap(Cluster.handle(Wallet, "w-2"), (w) => w.persist("p-1", "deposit", { amount: 10 }))
+      const first = yield* Effect.scoped(Effect.provide(deposit, runnerOnStore()))
+      assert.deepStrictEqual(first, { balance: 10, deposits: 1 })
+      const replayed = yield* Effect.scoped(Effect.provide(
+        Effect.gen(function*() {
+          const again = yield* deposit
+          const wallet = yield* Cluster.handle(Wallet, "w-2")
+          return [again, yield* wallet.call("state"), yield* wallet.persist("p-2", "deposit", { amount: 1 })]
+        }),
+        runnerOnStore()
+      ))
+      assert.deepStrictEqual(replayed, [{ balance: 10, deposits: 1 }, { balance: 10, deposits: 1 }, { balance: 11, deposits: 2 }])
+    }).pipe(Effect.scoped), 30_000)
+
   it("a delivery failure becomes ClusterError / Undelivered naming the entity and method", () => {
     const failure = toCallFailure("Account", "zoe", "deposit", { _tag: "MailboxFull", message: "full" })
     assert.instanceOf(failure, ClusterError.ClusterError)
