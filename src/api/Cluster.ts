@@ -49,6 +49,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
+import * as Stream from "effect/Stream"
 import type * as SocketServer from "effect/socket/SocketServer"
 import type { SqlError } from "effect/sql/SqlError"
 import type * as Actor from "../core/Actor.ts"
@@ -264,18 +265,53 @@ export const map = <T extends Task.Any>(
   inputs: Iterable<Task.Payload<T>>,
   options?: MapOptions
 ): Effect.Effect<Array<Task.Success<T>>, Task.Error<T> | TaskError | ClusterError, Sharding> =>
-  Effect.flatMap(taskEntityOf(task).client, (makeClient) => {
+  Effect.flatMap(chunkSender(task, options), (send) => {
     const all = Array.from(inputs)
-    const chunkSize = Math.max(1, Math.floor(options?.chunkSize ?? 64))
-    const retries = Math.max(0, Math.floor(options?.retries ?? 0))
-    for (const input of all) {
-      const invalid = payloadInvalid(task, input)
-      if (invalid !== undefined) return Effect.fail(invalid)
-    }
+    const chunkSize = positive(options?.chunkSize, 64)
     const chunks: Array<Array<unknown>> = []
     for (let i = 0; i < all.length; i += chunkSize) chunks.push(all.slice(i, i + chunkSize))
-    const send = (chunk: Array<unknown>, index: number, attempt: number): Effect.Effect<ReadonlyArray<unknown>, unknown> => {
-      // Each attempt goes to another lane, so a re-sent chunk may land on another runner.
+    return Effect.map(
+      Effect.forEach(chunks, send, { concurrency: positive(options?.concurrency, 8) }),
+      (results) => results.flat() as Array<Task.Success<T>>
+    )
+  })
+
+/**
+ * `Task.stream` across the cluster's runners: a `Stream` stage that groups elements into chunks
+ * (`chunkSize` within `chunkWindow`), runs each chunk on a runner as `map` does, with at most
+ * `concurrency` chunks in flight, and emits the successes in order. Upstream is pulled only as
+ * results leave (backpressure); the first failure fails the stream.
+ */
+export const stream = <T extends Task.Any>(task: T, options?: MapOptions & {
+  /** How long a partial chunk waits for more elements before it is sent. Default 5 ms. */
+  readonly chunkWindow?: Duration.Input | undefined
+}) =>
+<E, R>(
+  self: Stream.Stream<Task.Payload<T>, E, R>
+): Stream.Stream<Task.Success<T>, E | Task.Error<T> | TaskError | ClusterError, R | Sharding> =>
+  Stream.unwrap(Effect.map(chunkSender(task, options), (send) => {
+    let index = 0
+    return self.pipe(
+      Stream.groupedWithin(positive(options?.chunkSize, 64), options?.chunkWindow ?? Duration.millis(5)),
+      Stream.mapEffect((chunk) => send(Array.from(chunk), index++), { concurrency: positive(options?.concurrency, 8) }),
+      Stream.flattenIterable
+    )
+  }))
+
+const positive = (n: number | undefined, fallback: number) => Math.max(1, Math.floor(n ?? fallback))
+
+/**
+ * Sends one chunk of `task`'s inputs to a lane (`index` picks it) and brings back its successes;
+ * a chunk lost with its runner is re-sent, to the next lane, up to `retries` times.
+ */
+const chunkSender = <T extends Task.Any>(task: T, options: MapOptions | undefined) =>
+  Effect.map(taskEntityOf(task).client, (makeClient) => {
+    const retries = Math.max(0, Math.floor(options?.retries ?? 0))
+    const send = (
+      chunk: Array<unknown>,
+      index: number,
+      attempt: number
+    ): Effect.Effect<ReadonlyArray<Task.Success<T>>, Task.Error<T> | TaskError | ClusterError> => {
       const lane = `lane-${(index + attempt) % lanes}`
       const client = makeClient(lane) as unknown as {
         readonly map: (payload: { readonly inputs: Array<unknown> }) => Effect.Effect<ReadonlyArray<unknown>, unknown>
@@ -285,14 +321,15 @@ export const map = <T extends Task.Any>(
         Effect.catch((error) =>
           attempt < retries && isLoss(error) ? send(chunk, index, attempt + 1) : Effect.fail(error)
         )
-      )
+      ) as Effect.Effect<ReadonlyArray<Task.Success<T>>, Task.Error<T> | TaskError | ClusterError>
     }
-    return Effect.map(
-      Effect.forEach(chunks, (chunk, index) => send(chunk, index, 0), {
-        concurrency: Math.max(1, Math.floor(options?.concurrency ?? 8))
-      }),
-      (results) => results.flat() as Array<Task.Success<T>>
-    ) as Effect.Effect<Array<Task.Success<T>>, Task.Error<T> | TaskError | ClusterError>
+    return (chunk: Array<unknown>, index: number) => {
+      for (const input of chunk) {
+        const invalid = payloadInvalid(task, input)
+        if (invalid !== undefined) return Effect.fail(invalid)
+      }
+      return send(chunk, index, 0)
+    }
   })
 
 // ---------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as TestRunner from "effect/cluster/TestRunner"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
 import { Cluster, ClusterError, TaskError } from "../../src/index.ts"
 import { toCallFailure } from "../../src/runtime/cluster/ActorEntity.ts"
 import Host, { Account, BadOwner, Cube, Insufficient, Negative, Wallet } from "../fixtures/cluster-actors.ts"
@@ -86,7 +87,7 @@ describe("Cluster (in memory)", () => {
       assert.notStrictEqual(after.workerId, before.workerId, "rebuilt on the pool's replacement worker")
     }).pipe(Effect.provide(Runner)), 30_000)
 
-  it.live("Cluster.map runs chunks on the runner's pool and keeps input order; a declared error fails it", () =>
+  it.live("Cluster.map and Cluster.stream run chunks on the runner's pool and keep input order; a declared error fails them", () =>
     Effect.gen(function*() {
       const inputs = Array.from({ length: 100 }, (_, n) => ({ n }))
       const cubes = yield* Cluster.map(Cube, inputs, { chunkSize: 7 })
@@ -94,6 +95,16 @@ describe("Cluster (in memory)", () => {
       const failed = yield* Effect.flip(Cluster.map(Cube, [{ n: 1 }, { n: -2 }, { n: 3 }], { chunkSize: 1 }))
       assert.instanceOf(failed, Negative)
       assert.strictEqual((failed as Negative).n, -2)
+      const streamed = yield* Stream.range(0, 99).pipe(
+        Stream.map((n) => ({ n })),
+        Cluster.stream(Cube, { chunkSize: 9, concurrency: 3 }),
+        Stream.runCollect
+      )
+      assert.deepStrictEqual(streamed.map((c) => c.cube), inputs.map(({ n }) => n ** 3))
+      const streamFailed = yield* Effect.flip(
+        Stream.make({ n: 1 }, { n: -5 }).pipe(Cluster.stream(Cube, { chunkSize: 1 }), Stream.runDrain)
+      )
+      assert.instanceOf(streamFailed, Negative)
     }).pipe(Effect.provide(Runner)), 30_000)
 
   it.live("a durable actor's state is saved and restored by its next activation", () =>
