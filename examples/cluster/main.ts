@@ -17,7 +17,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { Collatz, PageCounter } from "./actors.ts"
 
-const baseUrl = process.env.EFFECT_PARALLEL_PG_URL ??
+const baseUrl = process.env.EFFECT_PARALLEL_PG_URL ||
   "postgres://effect_parallel:effect_parallel@127.0.0.1:54329/effect_parallel"
 /** Seconds after which a killed runner's shards move: every process of a cluster uses the same. */
 const failover = 3

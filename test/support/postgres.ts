@@ -22,7 +22,7 @@ const reachable = (url: string) =>
 
 /** The base URL, or undefined (with the reason on stderr) where no PostgreSQL can be had. */
 export const findPostgres = async (): Promise<string | undefined> => {
-  const url = process.env.EFFECT_PARALLEL_PG_URL ?? wellKnownUrl
+  const url = process.env.EFFECT_PARALLEL_PG_URL || wellKnownUrl
   if (await reachable(url)) return url
   console.warn(
     `cluster PostgreSQL tests skipped: nothing answers at ${new URL(url).host} ` +
