@@ -1,11 +1,12 @@
 /**
- * Actors across processes and machines, on Effect's own cluster engine (`effect/cluster`).
+ * Actors and tasks across processes and machines, on Effect's own cluster engine (`effect/cluster`).
  *
- * Contains the caller's side (`handle`: a handle to the actor with a given entity id, called
- * like a local one), the runner's side (`host`: the actors a runner hosts, each entity's actor
- * running in a worker thread of the runner's own pool; `layerRunner`), and the cluster itself
- * (`layerMemory`: everything in this process, for development and unit tests; `layerPostgres`:
- * runners and clients sharing a PostgreSQL database).
+ * Contains the caller's side (`handle`: a handle to the actor with a given entity id, called like
+ * a local one, with `persist` for persisted calls; `map` and `stream`: a task's chunks spread over
+ * the runners), the runner's side (`host`: the actors and tasks a runner hosts on its own pool of
+ * worker threads, durable actors' snapshots; `layerRunner`), and the cluster itself (`layerMemory`:
+ * everything in this process, for development and unit tests; `layerPostgres`: runners and clients
+ * sharing a PostgreSQL database; `failover`: lock settings).
  *
  * ```ts
  * // actors.ts, imported by runners and clients
@@ -26,17 +27,18 @@
  * activates the entity on its first message by spawning the actor on its local pool with the init
  * arguments its host derives from the id (`init: (entityId) => …`), and stops it when the entity
  * is passivated (idle for `maxIdleTime`, or its shard moves). Actor state lives in the worker: it
- * does not follow a moved entity, which starts from its init arguments on its new runner.
+ * follows a moved entity only for a durable actor (`snapshot` in the host), restored from its last
+ * snapshot; any other starts from its init arguments on its new runner.
  *
  * **Ordering and delivery.** Calls to one entity are handled one at a time in arrival order
- * (all at once where the actor declares methods `concurrent`). Calls are not persisted: a call in
- * flight on a runner that is killed fails (`TaskError` / `WorkerLost`-like loss surfaces as
- * `ClusterError` / `Undelivered`), at most once, as locally. A runner shut down gracefully
- * (SIGTERM) finishes the calls in flight before its shards move.
+ * (all at once where the actor declares methods `concurrent`). A `call` is not persisted: at most
+ * once, as locally; a runner shut down gracefully (SIGTERM) finishes the calls in flight before its
+ * shards move, and calls to a killed runner wait until its shards move (or fail with
+ * `ClusterError`). A `persist`ed call is stored first, replayed by the shard's next owner, and
+ * deduplicated by its idempotency key.
  */
 import type * as ClusterSharding from "effect/cluster/Sharding"
 import type * as ShardingConfig from "effect/cluster/ShardingConfig"
-import * as Entity from "effect/cluster/Entity"
 import * as RunnerAddress from "effect/cluster/RunnerAddress"
 import * as TestRunner from "effect/cluster/TestRunner"
 import type * as Config from "effect/Config"
@@ -47,8 +49,6 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import * as Scope from "effect/Scope"
-import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
 import type * as SocketServer from "effect/socket/SocketServer"
 import type { SqlError } from "effect/sql/SqlError"
@@ -64,8 +64,7 @@ import { StateStore } from "../runtime/cluster/StateStore.ts"
 import * as StateStores from "../runtime/cluster/StateStore.ts"
 import { lanes, taskEntityOf } from "../runtime/cluster/TaskEntity.ts"
 import { issueOf } from "../runtime/protocol/codec.ts"
-import { spawn } from "./Actor.ts"
-import { map as mapLocal } from "./Task.ts"
+import { type HostedEntity, layerEntity, layerTaskEntity } from "./internal/clusterEntities.ts"
 import * as WorkerPool from "./WorkerPool.ts"
 
 export { ClusterError, Undelivered } from "../core/ClusterError.ts"
@@ -375,7 +374,7 @@ export const layerRunner = <Names extends string, E, R>(
   cluster: Layer.Layer<Services, E, R>
 ): Layer.Layer<Services, E | PoolError, R> => {
   const entities = [
-    ...Object.values(host.group.actors).map((actor) => layerEntity(actor, host.actors[actor.name]!)),
+    ...Object.values(host.group.actors).map((actor) => layerEntity(actor, host.actors[actor.name]! as HostedEntity)),
     ...Object.values(host.group.tasks).map(layerTaskEntity)
   ].reduce(
     (merged, entity) => Layer.merge(merged, entity),
@@ -495,180 +494,3 @@ const isLoss = (error: unknown): boolean =>
   (typeof error === "object" && error !== null && (error as { _tag?: unknown })._tag === "TaskError" &&
     (error as TaskError).reason._tag === "WorkerLost")
 
-/** A task's chunks, each run on the local pool with `Task.map`, concurrently within a lane. */
-const layerTaskEntity = (task: Task.Any) =>
-  taskEntityOf(task).toLayer({
-    map: (request: { readonly payload: { readonly inputs: ReadonlyArray<unknown> } }) =>
-      mapLocal(task, request.payload.inputs)
-  } as any, { concurrency: "unbounded" }) as Layer.Layer<never, never, Task.Runner<string> | Sharding>
-
-/**
- * One actor as an entity type: each activated entity spawns the actor on the local pool, in the
- * entity's scope (so passivation or a shard move stops it), and forwards each RPC as a call.
- */
-const layerEntity = (actor: Actor.Any, hosted: HostedActor<Actor.Any>) => {
-  const entity = entityOf(actor)
-  const snapshotMethod = hosted.snapshot
-  const stateCodec = snapshotMethod === undefined
-    ? undefined
-    : Schema.toCodecJson(actor.methods[snapshotMethod]!.success as Schema.Codec<unknown, unknown>)
-  const every = Math.max(1, Math.floor((hosted as { readonly snapshotEvery?: number }).snapshotEvery ?? 1))
-  const build = Effect.gen(function*() {
-    const address = yield* Entity.CurrentAddress
-    const store = yield* StateStore
-    const scope = yield* Effect.scope
-    // Spawns the actor (from its last snapshot, if durable) in the entity's scope: passivation or a
-    // shard move stops it. An init failure is the outcome of every call until the next activation.
-    // Replies of the persisted calls whose effect the saved state includes, by idempotency key.
-    let replies = new Map<string, StoredReply>()
-    const activate = Effect.gen(function*() {
-      const saved = stateCodec === undefined
-        ? undefined
-        : yield* loadState(store, actor, address.entityId, stateCodec)
-      replies = new Map(saved?.replies)
-      const init = (hosted.init as (entityId: string, restored: unknown) => Actor.Init<Actor.Any>)(
-        address.entityId,
-        saved?.state
-      )
-      return yield* Effect.exit(Scope.provide(
-        spawn(actor, init, { ...(hosted.restart === undefined ? {} : { restart: hosted.restart }) }),
-        scope
-      ))
-    })
-    let current = yield* activate
-    const reactivating = yield* Semaphore.make(1)
-    const callCurrent = (method: string, payload: unknown): Effect.Effect<unknown, unknown> =>
-      Effect.suspend(() =>
-        current._tag === "Failure"
-          ? current
-          : (current.value.call as (m: string, p: unknown) => Effect.Effect<unknown, unknown>)(method, payload)
-      )
-    // An actor that died (its worker crashed, restarts used up) is built again for the next call,
-    // which never reached the dead one; the call that was in flight failed with `WorkerLost`.
-    const call = (method: string, payload: unknown): Effect.Effect<unknown, unknown, Task.Runner<string>> =>
-      callCurrent(method, payload).pipe(
-        Effect.catchIf(isDead, (dead) => {
-          const seen = current
-          return reactivating.withPermit(Effect.suspend(() =>
-            current === seen ? Effect.map(activate, (next) => void (current = next)) : Effect.void
-          )).pipe(Effect.andThen(Effect.suspend(() => current === seen ? Effect.fail(dead) : callCurrent(method, payload))))
-        })
-      )
-    const snapshot = snapshotMethod === undefined
-      ? Effect.void
-      : Effect.suspend(() => current._tag === "Failure" ? Effect.void : call(snapshotMethod, undefined)).pipe(
-        Effect.flatMap((state) =>
-          state === undefined ? Effect.void : Effect.flatMap(
-            Schema.encodeUnknownEffect(stateCodec!)(state),
-            (json) => store.save(actor.name, address.entityId, JSON.stringify({ state: json, replies: [...replies] }))
-          )
-        ),
-        Effect.catchCause((cause) =>
-          Effect.logWarning(`actor ${actor.name}/${address.entityId}: state snapshot failed`, cause)
-        )
-      )
-    // Registered after the spawn, so it runs before the actor stops: passivation saves the state.
-    if (snapshotMethod !== undefined) yield* Effect.addFinalizer(() => snapshot)
-    let calls = 0
-    const handlers: Record<
-      string,
-      (request: { readonly payload: unknown }) => Effect.Effect<unknown, unknown, Task.Runner<string>>
-    > = {}
-    for (const method of Object.keys(actor.methods)) {
-      const durable = snapshotMethod !== undefined && method !== snapshotMethod
-      const codec = durable ? replyCodecs(actor, method) : undefined
-      const handle = (payload: unknown, key?: string) =>
-        durable
-          ? Effect.onExit(call(method, payload), (exit) => {
-            if (key !== undefined) remember(replies, key, codec!, exit)
-            return ++calls % every === 0 ? snapshot : Effect.void
-          })
-          : call(method, payload)
-      handlers[method] = (request) => handle(request.payload)
-      handlers[persistedTag(method)] = (request) => {
-        const { key, payload } = request.payload as { readonly key: string; readonly payload: unknown }
-        // Replayed after its runner died, with its effect already in the saved state: answer the
-        // reply saved with that state instead of running it again.
-        const stored = durable ? replies.get(key) : undefined
-        return stored === undefined ? handle(payload, key) : replayStored(codec!, stored)
-      }
-    }
-    return handlers
-  }) as Effect.Effect<any, never, Task.Runner<string> | Scope.Scope | Entity.CurrentAddress | StateStore>
-  return entity.toLayer(build, {
-    concurrency: actor.concurrent.size > 0 ? "unbounded" : 1,
-    ...(hosted.maxIdleTime === undefined ? {} : { maxIdleTime: hosted.maxIdleTime })
-  }) as Layer.Layer<never, never, Task.Runner<string> | Sharding | StateStore>
-}
-
-/** A call that reached no actor because it is dead: the entity builds it again. */
-const isDead = (error: unknown): boolean =>
-  typeof error === "object" && error !== null && (error as { _tag?: unknown })._tag === "ActorError" &&
-  (error as ActorError).reason._tag === "Unavailable" &&
-  ((error as ActorError).reason as { readonly state?: string }).state === "Dead"
-
-/** A persisted call's outcome as saved with a durable actor's state: JSON by the method's Schemas. */
-type StoredReply = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown }
-
-/** Replies kept per durable entity: the most recent keys, enough for any client's retry window. */
-const maxStoredReplies = 1000
-
-interface ReplyCodecs {
-  readonly success: Schema.Codec<unknown, unknown>
-  readonly error: Schema.Codec<unknown, unknown>
-}
-
-const replyCodecs = (actor: Actor.Any, method: string): ReplyCodecs => {
-  const rpc = entityOf(actor).protocol.requests.get(method)! as unknown as {
-    readonly successSchema: Schema.Codec<unknown, unknown>
-    readonly errorSchema: Schema.Codec<unknown, unknown>
-  }
-  return { success: Schema.toCodecJson(rpc.successSchema), error: Schema.toCodecJson(rpc.errorSchema) }
-}
-
-/** Keeps a persisted call's outcome (a success or a declared failure; never a defect) for its key. */
-const remember = (replies: Map<string, StoredReply>, key: string, codec: ReplyCodecs, exit: Exit.Exit<unknown, unknown>) => {
-  let stored: StoredReply | undefined
-  if (exit._tag === "Success") {
-    const encoded = Schema.encodeUnknownExit(codec.success)(exit.value)
-    if (encoded._tag === "Success") stored = { ok: true, value: encoded.value }
-  } else {
-    const failure = exit.cause.reasons.find((reason) => reason._tag === "Fail")
-    const encoded = failure === undefined ? undefined : Schema.encodeUnknownExit(codec.error)(failure.error)
-    if (encoded?._tag === "Success") stored = { ok: false, error: encoded.value }
-  }
-  if (stored === undefined) return
-  replies.delete(key)
-  replies.set(key, stored)
-  if (replies.size > maxStoredReplies) replies.delete(replies.keys().next().value!)
-}
-
-const replayStored = (codec: ReplyCodecs, stored: StoredReply): Effect.Effect<unknown, unknown> =>
-  stored.ok
-    ? Effect.orDie(Schema.decodeUnknownEffect(codec.success)(stored.value))
-    : Effect.flatMap(Effect.orDie(Schema.decodeUnknownEffect(codec.error)(stored.error)), Effect.fail)
-
-/**
- * The last saved state of a durable entity and the replies saved with it; a snapshot that no
- * longer decodes is logged and ignored (the actor starts afresh).
- */
-const loadState = (
-  store: StateStore["Service"],
-  actor: Actor.Any,
-  entityId: string,
-  codec: Schema.Codec<unknown, unknown>
-): Effect.Effect<{ readonly state: unknown; readonly replies: ReadonlyArray<readonly [string, StoredReply]> } | undefined> =>
-  Effect.flatMap(store.load(actor.name, entityId), (json) => {
-    if (json === undefined) return Effect.undefined
-    return Effect.try(() => JSON.parse(json) as { readonly state: unknown; readonly replies?: Array<[string, StoredReply]> }).pipe(
-      Effect.flatMap((saved) =>
-        Effect.map(Schema.decodeUnknownEffect(codec)(saved.state), (state) => ({ state, replies: saved.replies ?? [] }))
-      ),
-      Effect.catchCause((cause) =>
-        Effect.as(
-          Effect.logWarning(`actor ${actor.name}/${entityId}: saved state does not decode; starting afresh`, cause),
-          undefined
-        )
-      )
-    )
-  })
