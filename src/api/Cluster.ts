@@ -59,7 +59,7 @@ import type { PoolError } from "../core/PoolError.ts"
 import type * as Task from "../core/Task.ts"
 import { PayloadInvalid, renderInput, TaskError as TaskErrorClass } from "../core/TaskError.ts"
 import type { TaskError } from "../core/TaskError.ts"
-import { entityOf, persistedTag, toCallFailure } from "../runtime/cluster/ActorEntity.ts"
+import { catchRemoteInterrupt, entityOf, persistedTag, toCallFailure } from "../runtime/cluster/ActorEntity.ts"
 import { StateStore } from "../runtime/cluster/StateStore.ts"
 import * as StateStores from "../runtime/cluster/StateStore.ts"
 import { lanes, taskEntityOf } from "../runtime/cluster/TaskEntity.ts"
@@ -67,7 +67,7 @@ import { issueOf } from "../runtime/protocol/codec.ts"
 import { type HostedEntity, layerEntity, layerTaskEntity } from "./internal/clusterEntities.ts"
 import * as WorkerPool from "./WorkerPool.ts"
 
-export { ClusterError, Undelivered } from "../core/ClusterError.ts"
+export { ClusterError, Interrupted, Undelivered } from "../core/ClusterError.ts"
 
 /** The cluster client a handle requires: `effect/cluster`'s `Sharding`. */
 export type Sharding = ClusterSharding.Sharding
@@ -221,9 +221,14 @@ export const handle = <A extends Actor.Any>(actor: A, entityId: string): Effect.
       const invalid = payloadInvalid(actor.methods[method]!, payload)
       if (invalid !== undefined) return Effect.fail(invalid)
       const message = key === undefined ? payload : { key, payload }
-      return Effect.mapError(
-        discard ? rpc(message, { discard: true }) : rpc(message),
-        (error) => toCallFailure(actor.name, entityId, method, error)
+      return catchRemoteInterrupt(
+        actor.name,
+        entityId,
+        method,
+        Effect.mapError(
+          discard ? rpc(message, { discard: true }) : rpc(message),
+          (error) => toCallFailure(actor.name, entityId, method, error)
+        )
       )
     }
     return {
@@ -315,7 +320,7 @@ const chunkSender = <T extends Task.Any>(task: T, options: MapOptions | undefine
       const client = makeClient(lane) as unknown as {
         readonly map: (payload: { readonly inputs: Array<unknown> }) => Effect.Effect<ReadonlyArray<unknown>, unknown>
       }
-      return client.map({ inputs: chunk }).pipe(
+      return catchRemoteInterrupt(`Task/${task.name}`, lane, "map", client.map({ inputs: chunk })).pipe(
         Effect.mapError((error) => toCallFailure(`Task/${task.name}`, lane, "map", error)),
         Effect.catch((error) =>
           attempt < retries && isLoss(error) ? send(chunk, index, attempt + 1) : Effect.fail(error)

@@ -1,6 +1,7 @@
 /**
  * How a call to an actor on a cluster fails besides what a local call can: one `ClusterError`
- * whose `reason` is `Undelivered` (the cluster could not deliver the call or its reply).
+ * whose `reason` is `Undelivered` (the cluster could not deliver the call or its reply) or
+ * `Interrupted` (the runner stopped the call before it answered).
  *
  * A declared error, a `TaskError` or an `ActorError` raised on the runner arrive as themselves.
  */
@@ -24,7 +25,16 @@ export class Undelivered extends Schema.TaggedError<Undelivered>()("Undelivered"
   message: Schema.String
 }) {}
 
-export const ClusterErrorReason = Schema.Union([Undelivered])
+/**
+ * The runner that held the call interrupted it before answering: it was shutting down past its
+ * grace, or lost the entity's shard. The call may have run in part; the caller did not interrupt it
+ * (a caller's own interruption stays an interruption).
+ */
+export class Interrupted extends Schema.TaggedError<Interrupted>()("Interrupted", {
+  message: Schema.String
+}) {}
+
+export const ClusterErrorReason = Schema.Union([Undelivered, Interrupted])
 export type ClusterErrorReason = typeof ClusterErrorReason.Type
 
 /** A call to the actor `actorName` with entity id `entityId` that the cluster could not carry. */
@@ -35,6 +45,7 @@ export class ClusterError extends Schema.TaggedError<ClusterError>()("ClusterErr
   reason: ClusterErrorReason
 }) {
   override get message(): string {
-    return `actor ${this.actorName}/${this.entityId}.${this.method}: ${this.reason._tag} (${this.reason.failure}): ${this.reason.message}`
+    const detail = this.reason._tag === "Undelivered" ? ` (${this.reason.failure})` : ""
+    return `actor ${this.actorName}/${this.entityId}.${this.method}: ${this.reason._tag}${detail}: ${this.reason.message}`
   }
 }

@@ -5,11 +5,13 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as TestRunner from "effect/cluster/TestRunner"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import { Cluster, ClusterError, TaskError } from "../../src/index.ts"
-import { toCallFailure } from "../../src/runtime/cluster/ActorEntity.ts"
+import { catchRemoteInterrupt, toCallFailure } from "../../src/runtime/cluster/ActorEntity.ts"
 import Host, { Account, BadOwner, Cube, Insufficient, Negative, Wallet } from "../fixtures/cluster-actors.ts"
 
 const Runner = Cluster.layerRunner(Host, Cluster.layerMemory)
@@ -148,9 +150,20 @@ describe("Cluster (in memory)", () => {
   it("a delivery failure becomes ClusterError / Undelivered naming the entity and method", () => {
     const failure = toCallFailure("Account", "zoe", "deposit", { _tag: "MailboxFull", message: "full" })
     assert.instanceOf(failure, ClusterError.ClusterError)
-    assert.strictEqual((failure as ClusterError.ClusterError).reason.failure, "MailboxFull")
+    assert.strictEqual(((failure as ClusterError.ClusterError).reason as ClusterError.Undelivered).failure, "MailboxFull")
     assert.include((failure as ClusterError.ClusterError).message, "Account/zoe.deposit")
     const declared = new Insufficient({ balance: 0, asked: 1 })
     assert.strictEqual(toCallFailure("Account", "zoe", "withdraw", declared), declared)
   })
+
+  it.live("a call interrupted on its runner fails with ClusterError / Interrupted; the caller's own interruption stays one", () =>
+    Effect.gen(function*() {
+      const remote = yield* Effect.flip(catchRemoteInterrupt("Account", "zoe", "sleep", Effect.interrupt))
+      assert.instanceOf(remote, ClusterError.ClusterError)
+      assert.strictEqual(remote.reason._tag, "Interrupted")
+      const fiber = yield* Effect.forkChild(catchRemoteInterrupt("Account", "zoe", "sleep", Effect.never))
+      yield* Effect.yieldNow
+      const exit = yield* Fiber.interrupt(fiber).pipe(Effect.andThen(Fiber.await(fiber)))
+      assert.isTrue(exit._tag === "Failure" && Cause.hasInterruptsOnly(exit.cause))
+    }))
 })

@@ -16,11 +16,13 @@
  */
 import * as ClusterSchema from "effect/cluster/ClusterSchema"
 import * as Entity from "effect/cluster/Entity"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
 import * as Rpc from "effect/rpc/Rpc"
 import * as Schema from "effect/Schema"
 import type * as Actor from "../../core/Actor.ts"
 import { ActorError } from "../../core/ActorError.ts"
-import { ClusterError, Undelivered } from "../../core/ClusterError.ts"
+import { ClusterError, Interrupted, Undelivered } from "../../core/ClusterError.ts"
 import { TaskError } from "../../core/TaskError.ts"
 
 const entities = new WeakMap<Actor.Any, Entity.Any>()
@@ -59,6 +61,28 @@ const deliveryFailures = new Set<string>([
   "EntityNotAssignedToRunner",
   "RpcClientError"
 ])
+
+/**
+ * A call interrupted on its runner, not by its caller (whose own interruption is never caught
+ * here): a typed failure, since the caller cannot tell whether it ran.
+ */
+export const catchRemoteInterrupt = <A, E, R>(
+  entityType: string,
+  entityId: string,
+  method: string,
+  self: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | ClusterError, R> =>
+  Effect.catchCause(self, (cause): Effect.Effect<never, E | ClusterError> =>
+    Cause.hasInterruptsOnly(cause)
+      ? Effect.fail(
+        new ClusterError({
+          actorName: entityType,
+          entityId,
+          method,
+          reason: new Interrupted({ message: "the runner interrupted the call before it answered" })
+        })
+      )
+      : Effect.failCause(cause))
 
 /**
  * A call's failure as its caller sees it: the cluster's own delivery errors become
