@@ -24,7 +24,9 @@ describe("Cluster types", () => {
           Insufficient | TaskError.TaskError | ActorError.ActorError | BadOwner | ClusterError.ClusterError
         >
       >()
-      expectTypeOf(h.tell("deposit", { amount: 1 })).toEqualTypeOf<Effect.Effect<void, ClusterError.ClusterError>>()
+      expectTypeOf(h.tell("deposit", { amount: 1 })).toEqualTypeOf<
+        Effect.Effect<void, TaskError.TaskError | ClusterError.ClusterError>
+      >()
       // @ts-expect-error the payload is typed by the method's Schema
       void h.call("deposit", { amount: "1" })
       // @ts-expect-error no such method
