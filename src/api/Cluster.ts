@@ -263,7 +263,9 @@ export interface MapOptions {
  * `ClusterError` when a chunk could not be delivered), interrupting the chunks in flight. A chunk
  * lost with its runner fails the map, or is re-sent — only that chunk — up to `retries` times.
  *
- * **Gotchas**: each chunk costs a cluster round trip (≈ 1 ms): give it enough work.
+ * **Gotchas**: each chunk costs a cluster round trip (≈ 1 ms): give it enough work. `task` must
+ * be in the group the runners host: chunks for a task no runner registered fail only after the
+ * cluster's `entityRegistrationTimeout` (1 minute by default).
  */
 export const map = <T extends Task.Any>(
   task: T,
@@ -423,7 +425,14 @@ export interface PostgresOptions {
  * **Gotchas**: a runner whose event loop stalls longer than the lock expiry loses its shards
  * while alive; keep CPU-bound work in the pool's workers (what `host` does).
  */
-export const failover = (seconds: number): Partial<ShardingConfig.ShardingConfig["Service"]> => ({
+export const failover = (seconds: number): Partial<ShardingConfig.ShardingConfig["Service"]> => {
+  if (!(seconds > 0 && Number.isFinite(seconds))) {
+    throw new RangeError(`Cluster.failover: seconds must be a positive number, got ${seconds}`)
+  }
+  return failoverSettings(seconds)
+}
+
+const failoverSettings = (seconds: number): Partial<ShardingConfig.ShardingConfig["Service"]> => ({
   shardLockExpiration: Duration.seconds(seconds),
   shardLockRefreshInterval: Duration.millis(Math.max(250, Math.floor((seconds * 1000) / 4))),
   refreshAssignmentsInterval: Duration.millis(Math.max(250, Math.min(1000, Math.floor((seconds * 1000) / 4)))),

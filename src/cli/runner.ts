@@ -62,6 +62,9 @@ const loadHost = (Cluster: typeof import("../api/Cluster.ts"), path: string): Ef
 
 export const runner = Command.make("runner", flags, (options) =>
   Effect.gen(function*() {
+    if (Option.isSome(options.failover) && !(options.failover.value > 0)) {
+      return yield* Effect.fail(new Error(`runner: --failover must be a positive number of seconds, got ${options.failover.value}`))
+    }
     const Cluster = yield* loadCluster
     const loaded = yield* loadHost(Cluster, options.module)
     const host: Cluster.Host = Option.isSome(options.workers)

@@ -25,12 +25,15 @@ describe("effect-parallel runner", () => {
     for (const flag of ["--module", "--db", "--host", "--port", "--workers", "--failover"]) assert.include(stdout, flag)
   })
 
-  it("names a module it cannot load, or one whose default export is not a Cluster.host", async () => {
+  it("names a module it cannot load, one whose default export is not a Cluster.host, and a bad --failover", async () => {
     const missing = await run("runner", "--module", "test/fixtures/no-such-host.ts", "--db", "postgres://x@127.0.0.1:1/x")
     assert.notStrictEqual(missing.code, 0)
     assert.include(missing.stderr + missing.stdout, "cannot load module test/fixtures/no-such-host.ts")
     const notHost = await run("runner", "--module", "test/fixtures/worker.ts", "--db", "postgres://x@127.0.0.1:1/x")
     assert.notStrictEqual(notHost.code, 0)
     assert.include(notHost.stderr + notHost.stdout, "the default export of test/fixtures/worker.ts is not a Cluster.host")
+    const failover = await run("runner", "--module", "test/fixtures/cluster-actors.ts", "--db", "postgres://x@127.0.0.1:1/x", "--failover", "0")
+    assert.notStrictEqual(failover.code, 0)
+    assert.include(failover.stderr + failover.stdout, "--failover must be a positive number of seconds, got 0")
   })
 })
