@@ -65,7 +65,7 @@ if [ ! -f "$dir/data/PG_VERSION" ]; then
   printf '%s\n' "$password" >"$dir/pwfile"
   [ "$(id -u)" = "0" ] && chown postgres: "$dir/pwfile"
   "${run_as[@]}" "$bin/initdb" -D "$dir/data" -U "$user" --pwfile="$dir/pwfile" \
-    --auth-host=scram-sha-256 --auth-local=trust -E UTF8 >"$dir/initdb.log" 2>&1 \
+    --auth-host=scram-sha-256 --auth-local=trust -E UTF8 --locale=C >"$dir/initdb.log" 2>&1 \
     || { say "initdb failed: see $dir/initdb.log"; exit 1; }
   rm -f "$dir/pwfile"
 fi
