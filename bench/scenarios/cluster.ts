@@ -195,7 +195,8 @@ export const run = async (options: BenchOptions): Promise<void> => {
     ),
     latency: Object.fromEntries(rows.map((r) => [`${r.variant} x${r.workers}`, r.m?.latency])),
     errors: Object.fromEntries(rows.filter((r) => r.error !== undefined).map((r) => [`${r.variant} x${r.workers}`, r.error])),
-    peakRssMB: "null: the cluster's work spans runner processes and PostgreSQL"
+    peakRssMB: "null: the cluster's work spans runner processes and PostgreSQL",
+    check: "ok: every call answered (a failed call fails the row, check error, with the reason in errors)"
   }
   const path = await writeRecord(makeRecord({ scenario: "cluster", baseline: BASELINE, results, notes }))
   process.stdout.write("\n")
