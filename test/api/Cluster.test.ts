@@ -89,6 +89,16 @@ describe("Cluster (in memory)", () => {
       assert.notStrictEqual(after.workerId, before.workerId, "rebuilt on the pool's replacement worker")
     }).pipe(Effect.provide(Runner)), 30_000)
 
+  it.live("a durable actor whose worker died is built again from its last snapshot", () =>
+    Effect.gen(function*() {
+      const wallet = yield* Cluster.handle(Wallet, "w-3")
+      yield* wallet.call("deposit", { amount: 5 })
+      yield* wallet.call("deposit", { amount: 5 })
+      const lost = yield* Effect.flip(wallet.call("crash"))
+      assert.strictEqual((lost as TaskError.TaskError).reason._tag, "WorkerLost")
+      assert.deepStrictEqual(yield* wallet.call("deposit", { amount: 1 }), { balance: 11, deposits: 3 })
+    }).pipe(Effect.provide(Runner)), 30_000)
+
   it.live("Cluster.map and Cluster.stream run chunks on the runner's pool and keep input order; a declared error fails them", () =>
     Effect.gen(function*() {
       const inputs = Array.from({ length: 100 }, (_, n) => ({ n }))

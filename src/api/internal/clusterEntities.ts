@@ -5,7 +5,7 @@
  */
 import * as Entity from "effect/cluster/Entity"
 import * as Effect from "effect/Effect"
-import type * as Exit from "effect/Exit"
+import * as Exit from "effect/Exit"
 import type * as Duration from "effect/Duration"
 import type * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
@@ -53,12 +53,17 @@ export const layerEntity = (actor: Actor.Any, hosted: HostedEntity) => {
   const build = Effect.gen(function*() {
     const address = yield* Entity.CurrentAddress
     const store = yield* StateStore
-    const scope = yield* Effect.scope
     // Replies of the persisted calls whose effect the saved state includes, by idempotency key.
     let replies = new Map<string, StoredReply>()
-    // Spawns the actor (from its last snapshot, if durable) in the entity's scope: passivation or a
-    // shard move stops it. An init failure is the outcome of every call until the next activation.
+    // Each activation's actor lives in a scope of its own, closed when the entity's scope closes
+    // (passivation, a shard move) right after the last snapshot, or when a dead actor is replaced.
+    let actorScope: Scope.Closeable | undefined
+    const stopActor = Effect.suspend(() => actorScope === undefined ? Effect.void : Scope.close(actorScope, Exit.void))
+    // Spawns the actor, from its last snapshot if durable. An init failure is the outcome of every
+    // call until the next activation.
     const activate = Effect.gen(function*() {
+      yield* stopActor
+      actorScope = yield* Scope.make()
       const saved = stateCodec === undefined
         ? undefined
         : yield* loadState(store, actor, address.entityId, stateCodec)
@@ -66,9 +71,12 @@ export const layerEntity = (actor: Actor.Any, hosted: HostedEntity) => {
       const init = hosted.init(address.entityId, saved?.state)
       return yield* Effect.exit(Scope.provide(
         spawn(actor, init, { ...(hosted.restart === undefined ? {} : { restart: hosted.restart }) }),
-        scope
+        actorScope
       ))
     })
+    // Set below, once the calls it makes are defined; a build interrupted before then only stops.
+    let snapshot: Effect.Effect<void> = Effect.void
+    yield* Effect.addFinalizer(() => Effect.andThen(Effect.suspend(() => snapshot), stopActor))
     let current = yield* activate
     const reactivating = yield* Semaphore.make(1)
     const callCurrent = (method: string, payload: unknown): Effect.Effect<unknown, unknown> =>
@@ -88,9 +96,11 @@ export const layerEntity = (actor: Actor.Any, hosted: HostedEntity) => {
           )).pipe(Effect.andThen(Effect.suspend(() => current === seen ? Effect.fail(dead) : callCurrent(method, payload))))
         })
       )
-    const snapshot = snapshotMethod === undefined
+    // Never builds the actor again (`callCurrent`, not `call`): a dead actor's state is gone, and
+    // passivation must not start a new actor. The next call rebuilds it from the last snapshot.
+    snapshot = snapshotMethod === undefined
       ? Effect.void
-      : Effect.suspend(() => current._tag === "Failure" ? Effect.void : call(snapshotMethod, undefined)).pipe(
+      : Effect.suspend(() => current._tag === "Failure" ? Effect.void : callCurrent(snapshotMethod, undefined)).pipe(
         Effect.flatMap((state) =>
           state === undefined ? Effect.void : Effect.flatMap(
             Schema.encodeUnknownEffect(stateCodec!)(state),
@@ -101,8 +111,6 @@ export const layerEntity = (actor: Actor.Any, hosted: HostedEntity) => {
           Effect.logWarning(`actor ${actor.name}/${address.entityId}: state snapshot failed`, cause)
         )
       )
-    // Registered after the spawn, so it runs before the actor stops: passivation saves the state.
-    if (snapshotMethod !== undefined) yield* Effect.addFinalizer(() => snapshot)
     let calls = 0
     const handlers: Record<
       string,
