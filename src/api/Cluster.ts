@@ -206,7 +206,7 @@ export const isHost = (u: unknown): u is Host => typeof u === "object" && u !== 
  *
  * **When to use**: actors that must outlive one process or one machine, or more actors than
  * one machine can hold. A call crosses a socket, its runner's event loop and a worker thread
- * (≈ 0.35–0.5 ms at the median on loopback against ≈ 20–30 µs on a local pool): send coarse calls.
+ * (≈ 0.35–0.6 ms at the median on loopback against ≈ 20–30 µs on a local pool): send coarse calls.
  */
 export const handle = <A extends Actor.Any>(actor: A, entityId: string): Effect.Effect<Handle<A>, never, Sharding> =>
   Effect.map(entityOf(actor).client, (makeClient) => {
