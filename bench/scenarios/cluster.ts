@@ -21,7 +21,7 @@ import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import { Actor, Cluster, WorkerPool } from "effect-parallel"
 import { findPostgres, freshDatabase } from "../../test/support/postgres.ts"
-import { type RunnerProcess, startRunner, stopRunner } from "../../test/support/runners.ts"
+import { freePort, type RunnerProcess, startRunner, stopRunner } from "../../test/support/runners.ts"
 import { measureRoundTrips, type RoundTrips } from "../lib/latency.ts"
 import { type BenchOptions, cores } from "../lib/options.ts"
 import { makeRecord, type Result, withRatios, writeRecord } from "../lib/record.ts"
@@ -71,7 +71,7 @@ const measureCluster = async (baseUrl: string, runners: number, size: Size): Pro
         await startRunner({
           module: "bench/scenarios/cluster/host.ts",
           db: db.url,
-          port: 19_100 + i,
+          port: await freePort(),
           failover: failoverSeconds,
           workers: 1
         })

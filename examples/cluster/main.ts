@@ -14,6 +14,7 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
 import { Cluster } from "effect-parallel"
 import { type ChildProcess, spawn } from "node:child_process"
+import { createServer } from "node:net"
 import { fileURLToPath } from "node:url"
 import { Collatz, PageCounter } from "./actors.ts"
 
@@ -56,6 +57,17 @@ const startRunner = (db: string, port: number) =>
     child.once("exit", (code) => reject(new Error(`runner on ${port} exited (${code}) before it was ready`)))
   })
 
+/** A port nothing listens on now: fixed ports collide with whatever else runs on the machine. */
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+
 const stop = (child: ChildProcess, signal: NodeJS.Signals) =>
   new Promise<void>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve()
@@ -74,12 +86,19 @@ const main = async () => {
   const runners: Array<ChildProcess> = []
   const client = ManagedRuntime.make(Cluster.layerPostgres({ url: db, shardingConfig: Cluster.failover(failover) }))
   try {
-    runners.push(...await Promise.all([19_201, 19_202, 19_203].map((port) => startRunner(db, port))))
-    const portOf = (pid: number) => 19_201 + runners.findIndex((r) => r.pid === pid)
+    const ports = await Promise.all([0, 1, 2].map(freePort))
+    runners.push(...await Promise.all(ports.map((port) => startRunner(db, port))))
+    const nameOf = (pid: number) => `#${runners.findIndex((r) => r.pid === pid) + 1} (:${ports[runners.findIndex((r) => r.pid === pid)]})`
     console.log(`3 runners ready (pids ${runners.map((r) => r.pid).join(", ")}), sharing ${dbName}`)
     // A runner that joins gets its shards at the next assignment refresh (every 0.75 s with
-    // these settings); entities activated before then would move, and start afresh if not durable.
-    await new Promise((resolve) => setTimeout(resolve, 2000))
+    // these settings): wait until the counters answer from all three runners.
+    const runnersOfPages = () =>
+      client.runPromise(Effect.forEach(pages, (page) => Effect.flatMap(Cluster.handle(PageCounter, page), (c) => c.call("runner")), {
+        concurrency: "unbounded"
+      }))
+    for (let tries = 0; new Set(await runnersOfPages()).size < 3 && tries < 120; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 250))
+    }
 
     const visitAll = (times: number) =>
       client.runPromise(Effect.forEach(pages, (page) =>
@@ -92,7 +111,7 @@ const main = async () => {
 
     const before = await visitAll(3)
     console.log("\n1. page counters, each an actor on the runner that owns its id:")
-    for (const { page, runner, visits } of before) console.log(`   ${page.padEnd(9)} ${visits} visits, on runner :${portOf(runner)}`)
+    for (const { page, runner, visits } of before) console.log(`   ${page.padEnd(9)} ${visits} visits, on runner ${nameOf(runner)}`)
 
     const collatz = await client.runPromise(
       Cluster.map(Collatz, Array.from({ length: 3000 }, (_, i) => ({ n: i + 1 })), { chunkSize: 100 })
@@ -102,7 +121,7 @@ const main = async () => {
 
     const victim = runners[0]!
     const orphans = before.filter((b) => b.runner === victim.pid).map((b) => b.page)
-    console.log(`\n3. SIGKILL runner :19201 (it held ${orphans.join(", ") || "no counters"})`)
+    console.log(`\n3. SIGKILL runner ${nameOf(victim.pid!)} (it held ${orphans.join(", ") || "no counters"})`)
     const killedAt = Date.now()
     await stop(victim, "SIGKILL")
     // Calls to its counters wait (the cluster retries delivery) or fail until their shards move.
@@ -118,7 +137,7 @@ const main = async () => {
     console.log(`   every counter answered again ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill:`)
     for (const { page, runner, visits } of after) {
       const moved = orphans.includes(page) ? "  (moved, count restored from its snapshot)" : ""
-      console.log(`   ${page.padEnd(9)} ${visits} visits, on runner :${portOf(runner)}${moved}`)
+      console.log(`   ${page.padEnd(9)} ${visits} visits, on runner ${nameOf(runner)}${moved}`)
     }
     const lost = after.filter((a) => a.visits !== 4).map((a) => a.page)
     console.log(`   counts continued from 3 to 4 on every page: ${lost.length === 0}`)

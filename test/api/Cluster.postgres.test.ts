@@ -15,7 +15,7 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import { Cluster } from "../../src/index.ts"
 import { Account, BadOwner, Cube, Insufficient, Negative, Wallet } from "../fixtures/cluster-actors.ts"
 import { findPostgres, freshDatabase } from "../support/postgres.ts"
-import { portBase, type RunnerProcess, startRunner, stopRunner } from "../support/runners.ts"
+import { freePort, type RunnerProcess, startRunner, stopRunner } from "../support/runners.ts"
 
 const baseUrl = await findPostgres()
 const failoverSeconds = 3
@@ -33,12 +33,11 @@ describe.skipIf(baseUrl === undefined)("Cluster on PostgreSQL, 3 runner processe
 
   beforeAll(async () => {
     db = await freshDatabase(baseUrl!)
-    const base = portBase()
-    runners = await Promise.all([0, 1, 2].map((i) =>
+    runners = await Promise.all([0, 1, 2].map(async () =>
       startRunner({
         module: "test/fixtures/cluster-actors.ts",
         db: db.url,
-        port: base + i,
+        port: await freePort(),
         failover: failoverSeconds
       })
     ))
@@ -180,9 +179,8 @@ describe.skipIf(baseUrl === undefined)("Cluster on PostgreSQL, 3 runner processe
     console.log(`cluster chaos seed ${seed} (replay: CLUSTER_CHAOS_SEED=${seed})`)
     let state = seed
     const random = () => ((state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
-    let nextPort = portBase() + 3
-    const spawnRunner = () =>
-      startRunner({ module: "test/fixtures/cluster-actors.ts", db: db.url, port: nextPort++, failover: failoverSeconds })
+    const spawnRunner = async () =>
+      startRunner({ module: "test/fixtures/cluster-actors.ts", db: db.url, port: await freePort(), failover: failoverSeconds })
     runners.push(...await Promise.all([spawnRunner(), spawnRunner()]))
     const total = 1000
     const outcomes = { success: 0, typed: 0, other: [] as Array<string> }

@@ -4,6 +4,7 @@
  * SIGKILL after a grace) when the owner is done.
  */
 import { type ChildProcess, spawn } from "node:child_process"
+import { createServer } from "node:net"
 import { fileURLToPath } from "node:url"
 
 const root = fileURLToPath(new URL("../..", import.meta.url))
@@ -78,7 +79,15 @@ export const stopRunner = async (runner: RunnerProcess, graceMillis = 20_000): P
 }
 
 /**
- * A port base unlikely to collide with another suite running at the same time: below Linux's
- * ephemeral range (32768 and up), above the example's and the bench's fixed ports (19xxx).
+ * A port nothing listens on now, from the OS (other suites and sessions on this machine run
+ * runners and servers too: fixed ports collide). The runner binds it a moment later.
  */
-export const portBase = (): number => 20_000 + (process.pid % 1200) * 10
+export const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
