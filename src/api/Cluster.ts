@@ -31,11 +31,12 @@
  * snapshot; any other starts from its init arguments on its new runner.
  *
  * **Ordering and delivery.** Calls to one entity are handled one at a time in arrival order
- * (all at once where the actor declares methods `concurrent`). A `call` is not persisted: at most
- * once, as locally; a runner shut down gracefully (SIGTERM) finishes the calls in flight before its
- * shards move, and calls to a killed runner wait until its shards move (or fail with
- * `ClusterError`). A `persist`ed call is stored first, replayed by the shard's next owner, and
- * deduplicated by its idempotency key.
+ * (all at once where the actor declares methods `concurrent`). A runner shut down gracefully
+ * (SIGTERM) finishes the calls in flight before its shards move. A `call` is not persisted, but
+ * effect/cluster's client re-sends a call whose runner became unreachable (killed) to the shard's
+ * next owner once there is one: such a call may run twice. A `persist`ed call is stored first,
+ * replayed by the shard's next owner, and deduplicated by its idempotency key; on a durable actor
+ * its effect is in the saved state exactly once.
  */
 import type * as ClusterSharding from "effect/cluster/Sharding"
 import type * as ShardingConfig from "effect/cluster/ShardingConfig"
@@ -98,7 +99,13 @@ export type CallFailure<A extends Actor.Any> = TaskError | ActorError | Actor.In
 export interface Handle<A extends Actor.Any> {
   readonly actor: A
   readonly entityId: string
-  /** Calls a method and waits for its outcome. */
+  /**
+   * Calls a method and waits for its outcome.
+   *
+   * **Gotchas**: a call in flight on a runner that dies is re-sent to the shard's next owner (by
+   * effect/cluster's client), so it may run twice; use `persist` on a durable actor for effects
+   * that must happen once.
+   */
   readonly call: <K extends Actor.MethodName<A>>(
     method: K,
     ...payload: Task.PayloadArg<Actor.Methods<A>[K]>
