@@ -255,8 +255,9 @@ export interface MapOptions {
   /** Chunks in flight at once over the whole cluster. Default 8. */
   readonly concurrency?: number | undefined
   /**
-   * Times a chunk is re-sent after it was lost (its runner died: `ClusterError`, or `TaskError`
-   * with reason `WorkerLost`). Default 0: at most once, as on one machine.
+   * Times a chunk is re-sent after it failed with a loss: `ClusterError`, or `TaskError` with
+   * reason `WorkerLost` (a worker of the runner's pool died). Default 0. A chunk whose runner
+   * became unreachable is re-sent to the next owner by effect/cluster itself, whatever this says.
    */
   readonly retries?: number | undefined
 }
@@ -268,7 +269,7 @@ export interface MapOptions {
  *
  * **Details**: fails fast with the first failure (the task's declared error, `TaskError`, or
  * `ClusterError` when a chunk could not be delivered), interrupting the chunks in flight. A chunk
- * lost with its runner fails the map, or is re-sent — only that chunk — up to `retries` times.
+ * that failed with a loss fails the map, or is re-sent — only that chunk — up to `retries` times.
  *
  * **Gotchas**: each chunk costs a cluster round trip (≈ 1 ms): give it enough work. `task` must
  * be in the group the runners host: chunks for a task no runner registered fail only after the
