@@ -7,6 +7,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { execFile } from "node:child_process"
 import { fileURLToPath } from "node:url"
+import { findPostgres } from "./support/postgres.ts"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 
@@ -31,6 +32,8 @@ const runOk = async (name: string) => {
   assert.include(result.stdout, "workers left running: 0")
   return result.stdout
 }
+
+const postgres = await findPostgres()
 
 describe("examples", () => {
   it("the runner lists the examples without a name, and refuses an unknown one", async () => {
@@ -132,4 +135,15 @@ describe("examples", () => {
     assert.include(out, "identical: true")
     assert.match(out, /retries: 2 .*\n\s*Passed \(300 cases\)/)
   })
+
+  it.skipIf(postgres === undefined)("cluster (PostgreSQL)", async () => {
+    const result = await run("cluster")
+    assert.strictEqual(result.code, 0, `cluster failed:\n${result.stderr}\n${result.stdout}`)
+    const out = result.stdout
+    assert.match(out, /^3 runners ready/m)
+    assert.include(out, "3 runners did chunks; longest Collatz chain below 3,000: n = 2919, 216 steps")
+    assert.match(out, /every counter answered again [\d.]+ s after the kill/)
+    assert.include(out, "counts continued from 3 to 4 on every page: true")
+    assert.include(out, "runner processes left running: 0")
+  }, 120_000)
 })

@@ -9,13 +9,14 @@ import { Effect } from "effect"
 import { Command } from "effect/cli"
 import { createRequire } from "node:module"
 import { info } from "./info.ts"
+import { runner } from "./runner.ts"
 import { serve } from "./serve.ts"
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string }
 
 const root = Command.make("effect-parallel").pipe(
   Command.withDescription("Parallel computing for Effect: pools, actors, serving and clusters"),
-  Command.withSubcommands([info, serve])
+  Command.withSubcommands([info, serve, runner])
 )
 
 Command.run(root, { version }).pipe(Effect.provide(NodeServices.layer), NodeRuntime.runMain)

@@ -1,0 +1,519 @@
+/**
+ * Actors and tasks across processes and machines, on Effect's own cluster engine (`effect/cluster`).
+ *
+ * Contains the caller's side (`handle`: a handle to the actor with a given entity id, called like
+ * a local one, with `persist` for persisted calls; `map` and `stream`: a task's chunks spread over
+ * the runners), the runner's side (`host`: the actors and tasks a runner hosts on its own pool of
+ * worker threads, durable actors' snapshots; `layerRunner`), and the cluster itself (`layerMemory`:
+ * everything in this process, for development and unit tests; `layerPostgres`: runners and clients
+ * sharing a PostgreSQL database; `failover`: lock settings).
+ *
+ * ```ts
+ * // actors.ts, imported by runners and clients
+ * export const Counter = Actor.make("Counter", { init: { start: Schema.Number }, methods: { add: … } })
+ * export const Group = Task.group(Counter)
+ * // host.ts, given to `effect-parallel runner --module ./host.ts`
+ * export default Cluster.host(Group, {
+ *   entry: new URL("./worker.ts", import.meta.url),
+ *   actors: { Counter: { init: (entityId) => ({ start: 0 }) } }
+ * })
+ * // a client
+ * const counter = yield* Cluster.handle(Counter, "user-42")     // requires Sharding
+ * yield* counter.call("add", { n: 1 })
+ * ```
+ *
+ * **Entities.** An actor definition is an entity type named after it whose RPCs are its methods
+ * (the same Schemas). The cluster shards entity ids over the runners; the runner that owns an id
+ * activates the entity on its first message by spawning the actor on its local pool with the init
+ * arguments its host derives from the id (`init: (entityId) => …`), and stops it when the entity
+ * is passivated (idle for `maxIdleTime`, or its shard moves). Actor state lives in the worker: it
+ * follows a moved entity only for a durable actor (`snapshot` in the host), restored from its last
+ * snapshot; any other starts from its init arguments on its new runner.
+ *
+ * **Ordering and delivery.** Calls to one entity are handled one at a time in arrival order
+ * (all at once where the actor declares methods `concurrent`). A runner shut down gracefully
+ * (SIGTERM) finishes the calls in flight before its shards move. A `call` is not persisted, but
+ * effect/cluster's client re-sends a call whose runner became unreachable (killed) to the shard's
+ * next owner once there is one: such a call may run twice. A `persist`ed call is stored first,
+ * replayed by the shard's next owner, and deduplicated by its idempotency key; on a durable actor
+ * its effect is in the saved state exactly once.
+ */
+import type * as ClusterSharding from "effect/cluster/Sharding"
+import type * as ShardingConfig from "effect/cluster/ShardingConfig"
+import * as RunnerAddress from "effect/cluster/RunnerAddress"
+import * as TestRunner from "effect/cluster/TestRunner"
+import type * as Config from "effect/Config"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import type * as SocketServer from "effect/socket/SocketServer"
+import type { SqlError } from "effect/sql/SqlError"
+import type * as Actor from "../core/Actor.ts"
+import type { ActorError } from "../core/ActorError.ts"
+import { ClusterError } from "../core/ClusterError.ts"
+import type { PoolError } from "../core/PoolError.ts"
+import type * as Task from "../core/Task.ts"
+import { PayloadInvalid, renderInput, TaskError as TaskErrorClass } from "../core/TaskError.ts"
+import type { TaskError } from "../core/TaskError.ts"
+import { catchRemoteInterrupt, entityOf, persistedTag, toCallFailure } from "../runtime/cluster/ActorEntity.ts"
+import { StateStore } from "../runtime/cluster/StateStore.ts"
+import * as StateStores from "../runtime/cluster/StateStore.ts"
+import { lanes, taskEntityOf } from "../runtime/cluster/TaskEntity.ts"
+import { issueOf } from "../runtime/protocol/codec.ts"
+import { type HostedEntity, layerEntity, layerTaskEntity } from "./internal/clusterEntities.ts"
+import * as WorkerPool from "./WorkerPool.ts"
+
+export { ClusterError, Interrupted, Undelivered } from "../core/ClusterError.ts"
+
+/** The cluster client a handle requires: `effect/cluster`'s `Sharding`. */
+export type Sharding = ClusterSharding.Sharding
+
+/**
+ * Where durable actors' state snapshots live (`layerMemory` and `layerPostgres` provide one;
+ * `layerStateMemory` / `layerStateSql` for a cluster Layer of your own).
+ */
+export { StateStore }
+export const layerStateMemory: Layer.Layer<StateStore> = StateStores.layerMemory
+export const layerStateSql = StateStores.layerSql
+
+/** What a runner needs from its cluster Layer: routing (`Sharding`) and a `StateStore`. */
+export type Services = Sharding | StateStore
+
+// ---------------------------------------------------------------------------------------------
+// Models
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * How a call to an actor on the cluster fails besides its declared error: what a local call can
+ * fail with, the actor's init error (the call that activated the entity carries it), or
+ * `ClusterError` when the cluster could not deliver it.
+ */
+export type CallFailure<A extends Actor.Any> = TaskError | ActorError | Actor.InitError<A> | ClusterError
+
+/** A handle to the actor with entity id `entityId`, wherever in the cluster it runs. */
+export interface Handle<A extends Actor.Any> {
+  readonly actor: A
+  readonly entityId: string
+  /**
+   * Calls a method and waits for its outcome.
+   *
+   * **Gotchas**: a call in flight on a runner that dies is re-sent to the shard's next owner (by
+   * effect/cluster's client), so it may run twice; use `persist` on a durable actor for effects
+   * that must happen once.
+   */
+  readonly call: <K extends Actor.MethodName<A>>(
+    method: K,
+    ...payload: Task.PayloadArg<Actor.Methods<A>[K]>
+  ) => Effect.Effect<Task.Success<Actor.Methods<A>[K]>, Task.Error<Actor.Methods<A>[K]> | CallFailure<A>>
+  /**
+   * Calls a method as a **persisted** message with an idempotency key: the call is saved in the
+   * cluster's message storage before it is delivered, so a runner lost while holding it does not
+   * lose it — the shard's next owner replays it and the caller gets that answer. A second call with
+   * the same key (a client retrying after a timeout or its own restart) is not run again: it
+   * answers the first one's stored reply.
+   *
+   * **Durable actors** (`snapshot` in the host, `snapshotEvery` 1): the call's reply is saved with
+   * the state it produced, in the same snapshot, before it is answered; a replay finds it there and
+   * answers it without running again. Its effect is in the state exactly once.
+   *
+   * **Gotchas**: for other actors, at least once: a call replayed after its runner died mid-call
+   * may run twice. With `snapshotEvery` above 1 a call answered after the last snapshot is lost
+   * with its runner (its reply is stored, so it is not replayed). Needs message storage
+   * (`layerPostgres`, `layerMemory`); each call costs storage writes and a reply poll (≈ 0.2 s
+   * `entityReplyPollInterval` for a client that is not the runner).
+   */
+  readonly persist: <K extends Actor.MethodName<A>>(
+    key: string,
+    method: K,
+    ...payload: Task.PayloadArg<Actor.Methods<A>[K]>
+  ) => Effect.Effect<Task.Success<Actor.Methods<A>[K]>, Task.Error<Actor.Methods<A>[K]> | CallFailure<A>>
+  /**
+   * Sends a message without waiting for its outcome: completes once the owning runner has
+   * accepted it. Fails only when its payload fails its Schema (`TaskError` / `PayloadInvalid`) or
+   * it could not be delivered (`ClusterError`); later failures are the runner's to log.
+   */
+  readonly tell: <K extends Actor.MethodName<A>>(
+    method: K,
+    ...payload: Task.PayloadArg<Actor.Methods<A>[K]>
+  ) => Effect.Effect<void, TaskError | ClusterError>
+}
+
+/**
+ * How a runner hosts one actor: its init arguments from the entity id, its lifetime, and for a
+ * durable actor the method that snapshots its state.
+ */
+export type HostedActor<A extends Actor.Any> = HostedLifetime & (Ephemeral<A> | Durable<A>)
+
+export interface HostedLifetime {
+  /** Passivates (stops) the actor after this long without a message. Default: the cluster's (1 minute). */
+  readonly maxIdleTime?: Duration.Input | undefined
+  /** Rebuilds the actor in its runner's pool after its worker dies (see `Actor.spawn`). */
+  readonly restart?: Actor.RestartPolicy | undefined
+}
+
+/** An actor whose state starts afresh on each activation. */
+export interface Ephemeral<A extends Actor.Any> {
+  readonly snapshot?: undefined
+  /**
+   * The actor's init arguments for an entity id. Called on the runner that activates the entity,
+   * each time it does (after a move, or after it was idle for `maxIdleTime`).
+   */
+  readonly init: (entityId: string) => Actor.Init<A>
+}
+
+/**
+ * A durable actor: the method `snapshot` (no payload) answers its state, whose Schema is that
+ * method's success Schema. The runner saves the state (as JSON, in the cluster's storage) after
+ * every `snapshotEvery` calls — before it answers the call that completes the count — and when the
+ * entity is passivated; the next activation, on any runner, gets the last saved state in `init`.
+ *
+ * **Gotchas**: with `snapshotEvery` above 1 (or a runner killed between a call and its snapshot)
+ * the calls since the last snapshot are lost with the runner: the entity resumes from the
+ * snapshot. A snapshot that fails is logged and the call still answers.
+ */
+export type Durable<A extends Actor.Any> = {
+  readonly [K in Actor.MethodName<A>]: {
+    readonly snapshot: K
+    /** Calls between snapshots. Default 1: every call's effect on the state is saved before it is answered. */
+    readonly snapshotEvery?: number | undefined
+    /** The init arguments for an entity id and its last saved state (undefined the first time). */
+    readonly init: (entityId: string, restored: Task.Success<Actor.Methods<A>[K]> | undefined) => Actor.Init<A>
+  }
+}[Actor.MethodName<A>]
+
+/**
+ * What a runner hosts: a task group's actors, served by a worker entry on the runner's local pool.
+ * A runner module (`effect-parallel runner --module`) default-exports one.
+ */
+export interface Host<Names extends string = string> {
+  readonly [HostTypeId]: HostTypeId
+  readonly group: Task.Group<Task.Any, Actor.Any>
+  readonly pool: WorkerPool.Options
+  readonly actors: { readonly [name: string]: HostedActor<Actor.Any> }
+  /** Phantom: the names of the hosted actors. */
+  readonly names?: Names
+}
+export const HostTypeId = "~effect-parallel/Cluster/Host" as const
+export type HostTypeId = typeof HostTypeId
+
+export const isHost = (u: unknown): u is Host => typeof u === "object" && u !== null && HostTypeId in u
+
+// ---------------------------------------------------------------------------------------------
+// Caller's side
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A handle to the actor `actor` with entity id `entityId`. Nothing starts here: the runner that
+ * owns the id activates the actor on the first call.
+ *
+ * **When to use**: actors that must outlive one process or one machine, or more actors than
+ * one machine can hold. A call crosses a socket, its runner's event loop and a worker thread
+ * (≈ 0.35–0.6 ms at the median on loopback against ≈ 20–30 µs on a local pool): send coarse calls.
+ */
+export const handle = <A extends Actor.Any>(actor: A, entityId: string): Effect.Effect<Handle<A>, never, Sharding> =>
+  Effect.map(entityOf(actor).client, (makeClient) => {
+    const client = makeClient(entityId) as unknown as Record<
+      string,
+      (payload: unknown, options?: { readonly discard?: boolean }) => Effect.Effect<unknown, unknown>
+    >
+    const send = (method: string, payload: unknown, discard: boolean, key?: string) => {
+      const rpc = client[key === undefined ? method : persistedTag(method)]
+      if (rpc === undefined || !(method in actor.methods)) {
+        return Effect.die(new Error(`actor ${actor.name} has no method "${method}"`))
+      }
+      const invalid = payloadInvalid(actor.methods[method]!, payload)
+      if (invalid !== undefined) return Effect.fail(invalid)
+      const message = key === undefined ? payload : { key, payload }
+      return catchRemoteInterrupt(
+        actor.name,
+        entityId,
+        method,
+        Effect.mapError(
+          discard ? rpc(message, { discard: true }) : rpc(message),
+          (error) => toCallFailure(actor.name, entityId, method, error)
+        )
+      )
+    }
+    return {
+      actor,
+      entityId,
+      call: (method: string, payload?: unknown) => send(method, payload, false),
+      persist: (key: string, method: string, payload?: unknown) => send(method, payload, false, key),
+      tell: (method: string, payload?: unknown) => Effect.asVoid(send(method, payload, true))
+    } as unknown as Handle<A>
+  })
+
+/** Options of `map` across runners. */
+export interface MapOptions {
+  /** Inputs per chunk (one cluster message each). Default 64. */
+  readonly chunkSize?: number | undefined
+  /** Chunks in flight at once over the whole cluster. Default 8. */
+  readonly concurrency?: number | undefined
+  /**
+   * Times a chunk is re-sent after it failed with a loss: `ClusterError`, or `TaskError` with
+   * reason `WorkerLost` (a worker of the runner's pool died). Default 0. A chunk whose runner
+   * became unreachable is re-sent to the next owner by effect/cluster itself, whatever this says.
+   */
+  readonly retries?: number | undefined
+}
+
+/**
+ * `Task.map` across the cluster's runners: the inputs go in chunks to the runners that host
+ * `task`'s group, each chunk runs on its runner's local pool (`Task.map` there), and the
+ * successes come back in input order.
+ *
+ * **Details**: fails fast with the first failure (the task's declared error, `TaskError`, or
+ * `ClusterError` when a chunk could not be delivered), interrupting the chunks in flight. A chunk
+ * that failed with a loss fails the map, or is re-sent — only that chunk — up to `retries` times.
+ *
+ * **Gotchas**: each chunk costs a cluster round trip (≈ 1 ms): give it enough work. `task` must
+ * be in the group the runners host: chunks for a task no runner registered fail only after the
+ * cluster's `entityRegistrationTimeout` (1 minute by default).
+ */
+export const map = <T extends Task.Any>(
+  task: T,
+  inputs: Iterable<Task.Payload<T>>,
+  options?: MapOptions
+): Effect.Effect<Array<Task.Success<T>>, Task.Error<T> | TaskError | ClusterError, Sharding> =>
+  Effect.flatMap(chunkSender(task, options), (send) => {
+    const all = Array.from(inputs)
+    const chunkSize = positive(options?.chunkSize, 64)
+    const chunks: Array<Array<unknown>> = []
+    for (let i = 0; i < all.length; i += chunkSize) chunks.push(all.slice(i, i + chunkSize))
+    return Effect.map(
+      Effect.forEach(chunks, send, { concurrency: positive(options?.concurrency, 8) }),
+      (results) => results.flat() as Array<Task.Success<T>>
+    )
+  })
+
+/**
+ * `Task.stream` across the cluster's runners: a `Stream` stage that groups elements into chunks
+ * (`chunkSize` within `chunkWindow`), runs each chunk on a runner as `map` does, with at most
+ * `concurrency` chunks in flight, and emits the successes in order. Upstream is pulled only as
+ * results leave (backpressure); the first failure fails the stream.
+ */
+export const stream = <T extends Task.Any>(task: T, options?: MapOptions & {
+  /** How long a partial chunk waits for more elements before it is sent. Default 5 ms. */
+  readonly chunkWindow?: Duration.Input | undefined
+}) =>
+<E, R>(
+  self: Stream.Stream<Task.Payload<T>, E, R>
+): Stream.Stream<Task.Success<T>, E | Task.Error<T> | TaskError | ClusterError, R | Sharding> =>
+  Stream.unwrap(Effect.map(chunkSender(task, options), (send) => {
+    let index = 0
+    return self.pipe(
+      Stream.groupedWithin(positive(options?.chunkSize, 64), options?.chunkWindow ?? Duration.millis(5)),
+      Stream.mapEffect((chunk) => send(Array.from(chunk), index++), { concurrency: positive(options?.concurrency, 8) }),
+      Stream.flattenIterable
+    )
+  }))
+
+const positive = (n: number | undefined, fallback: number) => Math.max(1, Math.floor(n ?? fallback))
+
+/**
+ * Sends one chunk of `task`'s inputs to a lane (`index` picks it) and brings back its successes;
+ * a chunk lost with its runner is re-sent, to the next lane, up to `retries` times.
+ */
+const chunkSender = <T extends Task.Any>(task: T, options: MapOptions | undefined) =>
+  Effect.map(taskEntityOf(task).client, (makeClient) => {
+    const retries = Math.max(0, Math.floor(options?.retries ?? 0))
+    const send = (
+      chunk: Array<unknown>,
+      index: number,
+      attempt: number
+    ): Effect.Effect<ReadonlyArray<Task.Success<T>>, Task.Error<T> | TaskError | ClusterError> => {
+      const lane = `lane-${(index + attempt) % lanes}`
+      const client = makeClient(lane) as unknown as {
+        readonly map: (payload: { readonly inputs: Array<unknown> }) => Effect.Effect<ReadonlyArray<unknown>, unknown>
+      }
+      return catchRemoteInterrupt(`Task/${task.name}`, lane, "map", client.map({ inputs: chunk })).pipe(
+        Effect.mapError((error) => toCallFailure(`Task/${task.name}`, lane, "map", error)),
+        Effect.catch((error) =>
+          attempt < retries && isLoss(error) ? send(chunk, index, attempt + 1) : Effect.fail(error)
+        )
+      ) as Effect.Effect<ReadonlyArray<Task.Success<T>>, Task.Error<T> | TaskError | ClusterError>
+    }
+    return (chunk: Array<unknown>, index: number) => {
+      for (const input of chunk) {
+        const invalid = payloadInvalid(task, input)
+        if (invalid !== undefined) return Effect.fail(invalid)
+      }
+      return send(chunk, index, 0)
+    }
+  })
+
+// ---------------------------------------------------------------------------------------------
+// Runner's side
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * What a runner hosts: the actors of `group`, their worker entry and local pool options, and for
+ * each actor how its init arguments come from the entity id.
+ *
+ * **Details**: every actor of the group must be listed; their tasks are served by the same pool
+ * (`pool.size` worker threads, default one per core), so CPU-bound methods never stall the
+ * runner's event loop — which must stay responsive to keep its shard locks.
+ */
+export const host = <Tasks extends Task.Any, Actors extends Actor.Any>(
+  group: Task.Group<Tasks, Actors>,
+  options: WorkerPool.Options & {
+    readonly actors: NoInfer<{ readonly [A in Actors as A["name"]]: HostedActor<A> }>
+  }
+): Host<Actors["name"]> => {
+  const { actors, ...pool } = options
+  for (const name of Object.keys(group.actors)) {
+    if (typeof (actors as Record<string, HostedActor<Actor.Any> | undefined>)[name]?.init !== "function") {
+      throw new Error(`Cluster.host: no init for actor "${name}"`)
+    }
+  }
+  return {
+    [HostTypeId]: HostTypeId,
+    group: group as unknown as Task.Group<Task.Any, Actor.Any>,
+    pool,
+    actors: actors as { readonly [name: string]: HostedActor<Actor.Any> }
+  }
+}
+
+/**
+ * A runner: the host's local pool, then the cluster (`layerPostgres`, or `layerMemory`), then the
+ * host's entities registered with it. Built in that order so that at shutdown the entities drain
+ * first (calls in flight finish, for up to the cluster's `entityTerminationTimeout`), the cluster
+ * hands the shards over, and only then the pool's workers stop.
+ */
+export const layerRunner = <Names extends string, E, R>(
+  host: Host<Names>,
+  cluster: Layer.Layer<Services, E, R>
+): Layer.Layer<Services, E | PoolError, R> => {
+  const entities = [
+    ...Object.values(host.group.actors).map((actor) => layerEntity(actor, host.actors[actor.name]! as HostedEntity)),
+    ...Object.values(host.group.tasks).map(layerTaskEntity)
+  ].reduce(
+    (merged, entity) => Layer.merge(merged, entity),
+    Layer.empty as Layer.Layer<never, never, Task.Runner<string> | Services>
+  )
+  return entities.pipe(
+    Layer.provideMerge(cluster),
+    Layer.provideMerge(WorkerPool.layer(host.group, host.pool) as Layer.Layer<Task.Runner<string>, PoolError>)
+  ) as unknown as Layer.Layer<Services, E | PoolError, R>
+}
+
+/**
+ * The whole cluster in this process, in memory (`effect/cluster`'s `TestRunner`): for development
+ * and unit tests. Messages still go through their Schemas, as they would between processes.
+ */
+export const layerMemory: Layer.Layer<Services> = Layer.merge(TestRunner.layer, StateStores.layerMemory)
+
+/** Options of a cluster on PostgreSQL. */
+export interface PostgresOptions {
+  /** `postgres://user:password@host:port/database` (see `scripts/setup-postgres.sh`). */
+  readonly url: string
+  /**
+   * Where this runner listens for other runners and clients. Absent: a client only, which
+   * calls entities and hosts none.
+   */
+  readonly runner?: { readonly host: string; readonly port: number } | undefined
+  /**
+   * `effect/cluster`'s settings (lock and polling intervals); the same on every process. For
+   * failover faster than the 35 s default, lower `shardLockExpiration` (with
+   * `shardLockRefreshInterval` at most a third of it): see `failover`.
+   */
+  readonly shardingConfig?: Partial<ShardingConfig.ShardingConfig["Service"]> | undefined
+}
+
+/**
+ * Settings that bring a killed runner's entities back on another runner within a few seconds:
+ * its shard locks expire after `shardLockExpiration` (default 35 s) and the survivors look for
+ * free shards every `refreshAssignmentsInterval` (default 3 s).
+ *
+ * **Gotchas**: a runner whose event loop stalls longer than the lock expiry loses its shards
+ * while alive; keep CPU-bound work in the pool's workers (what `host` does).
+ */
+export const failover = (seconds: number): Partial<ShardingConfig.ShardingConfig["Service"]> => {
+  if (!(seconds > 0 && Number.isFinite(seconds))) {
+    throw new RangeError(`Cluster.failover: seconds must be a positive number, got ${seconds}`)
+  }
+  return failoverSettings(seconds)
+}
+
+const failoverSettings = (seconds: number): Partial<ShardingConfig.ShardingConfig["Service"]> => ({
+  shardLockExpiration: Duration.seconds(seconds),
+  shardLockRefreshInterval: Duration.millis(Math.max(250, Math.floor((seconds * 1000) / 4))),
+  refreshAssignmentsInterval: Duration.millis(Math.max(250, Math.min(1000, Math.floor((seconds * 1000) / 4)))),
+  sendRetryInterval: Duration.millis(50)
+})
+
+/**
+ * Runners and clients on PostgreSQL: shard locks, runner registry and persisted messages in the
+ * database (`@effect/sql-pg`), calls between processes over sockets
+ * (`@effect/platform-node`'s `NodeClusterSocket`). Both are optional peers, loaded when this
+ * Layer is built; the Layer dies saying which to install when one is missing.
+ */
+export const layerPostgres = (
+  options: PostgresOptions
+): Layer.Layer<Services, Config.ConfigError | SocketServer.SocketServerError | SqlError> =>
+  Layer.unwrap(Effect.gen(function*() {
+    const [{ layer: socketLayer }, { layer: pgLayer }] = yield* Effect.tryPromise({
+      try: () => Promise.all([import("@effect/platform-node/NodeClusterSocket"), import("@effect/sql-pg/PgClient")]),
+      catch: (cause) =>
+        new Error(
+          `Cluster.layerPostgres needs the optional peers @effect/platform-node and @effect/sql-pg (npm install @effect/sql-pg): ${
+            String(cause)
+          }`
+        )
+    }).pipe(Effect.orDie)
+    const runner = options.runner
+    const cluster = socketLayer({
+      storage: "sql",
+      clientOnly: runner === undefined,
+      shardingConfig: {
+        ...options.shardingConfig,
+        // A RunnerAddress (not a plain object): the runner finds its own shards by Equal.
+        runnerAddress: runner === undefined ? Option.none() : Option.some(RunnerAddress.make(runner.host, runner.port))
+      }
+    }) as Layer.Layer<Sharding, Config.ConfigError | SocketServer.SocketServerError, import("effect/sql/SqlClient").SqlClient>
+    return Layer.merge(cluster, StateStores.layerSql).pipe(Layer.provide(pgLayer({ url: Redacted.make(options.url) })))
+  }))
+
+// ---------------------------------------------------------------------------------------------
+// Machinery
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The caller's side checks a payload against its Schema before sending it, so a bad one fails
+ * with `TaskError` / `PayloadInvalid` naming the path, as locally, instead of a transport defect.
+ */
+const payloadInvalid = (task: Task.Any, payload: unknown): TaskError | undefined => {
+  const exit = encoders(task)(payload)
+  if (exit._tag === "Success") return undefined
+  const issue = issueOf(exit)
+  return new TaskErrorClass({
+    taskName: task.name,
+    taskId: -1,
+    workerId: -1,
+    attempts: 0,
+    input: renderInput(payload),
+    reason: new PayloadInvalid({ path: [...issue.path], message: issue.message })
+  })
+}
+
+const encoderCache = new WeakMap<Task.Any, (payload: unknown) => Exit.Exit<unknown, Schema.SchemaError>>()
+const encoders = (task: Task.Any) => {
+  let encode = encoderCache.get(task)
+  if (encode === undefined) {
+    encode = Schema.encodeUnknownExit(task.payload as Schema.Codec<unknown, unknown>)
+    encoderCache.set(task, encode)
+  }
+  return encode
+}
+
+/** A chunk lost with its runner or its worker, which a retry may re-send. */
+const isLoss = (error: unknown): boolean =>
+  error instanceof ClusterError ||
+  (typeof error === "object" && error !== null && (error as { _tag?: unknown })._tag === "TaskError" &&
+    (error as TaskError).reason._tag === "WorkerLost")
+

@@ -1,0 +1,216 @@
+/**
+ * The runner's side of `Cluster`: the entities a runner registers for its host — one per actor
+ * (each activation spawns the actor on the runner's pool; durable actors' snapshots and the
+ * replies of their persisted calls) and one per task (`Cluster.map`'s chunks, run with `Task.map`).
+ */
+import * as Entity from "effect/cluster/Entity"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Duration from "effect/Duration"
+import type * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
+import type * as ClusterSharding from "effect/cluster/Sharding"
+import type * as Actor from "../../core/Actor.ts"
+import type { ActorError } from "../../core/ActorError.ts"
+import type * as Task from "../../core/Task.ts"
+import { entityOf, persistedTag } from "../../runtime/cluster/ActorEntity.ts"
+import { StateStore } from "../../runtime/cluster/StateStore.ts"
+import { taskEntityOf } from "../../runtime/cluster/TaskEntity.ts"
+import { spawn } from "../Actor.ts"
+import { map as mapLocal } from "../Task.ts"
+
+type Sharding = ClusterSharding.Sharding
+
+/** How a runner hosts one actor (`Cluster.HostedActor`, as this module reads it). */
+export interface HostedEntity {
+  readonly init: (entityId: string, restored: unknown) => unknown
+  readonly snapshot?: string | undefined
+  readonly snapshotEvery?: number | undefined
+  readonly maxIdleTime?: Duration.Input | undefined
+  readonly restart?: Actor.RestartPolicy | undefined
+}
+
+/** A task's chunks, each run on the local pool with `Task.map`, concurrently within a lane. */
+export const layerTaskEntity = (task: Task.Any) =>
+  taskEntityOf(task).toLayer({
+    map: (request: { readonly payload: { readonly inputs: ReadonlyArray<unknown> } }) =>
+      mapLocal(task, request.payload.inputs)
+  } as any, { concurrency: "unbounded" }) as Layer.Layer<never, never, Task.Runner<string> | Sharding>
+
+/**
+ * One actor as an entity type: each activated entity spawns the actor on the local pool, in the
+ * entity's scope (so passivation or a shard move stops it), and forwards each RPC as a call.
+ */
+export const layerEntity = (actor: Actor.Any, hosted: HostedEntity) => {
+  const entity = entityOf(actor)
+  const snapshotMethod = hosted.snapshot
+  const stateCodec = snapshotMethod === undefined
+    ? undefined
+    : Schema.toCodecJson(actor.methods[snapshotMethod]!.success as Schema.Codec<unknown, unknown>)
+  const every = Math.max(1, Math.floor(hosted.snapshotEvery ?? 1))
+  const build = Effect.gen(function*() {
+    const address = yield* Entity.CurrentAddress
+    const store = yield* StateStore
+    // Replies of the persisted calls whose effect the saved state includes, by idempotency key.
+    let replies = new Map<string, StoredReply>()
+    // Each activation's actor lives in a scope of its own, closed when the entity's scope closes
+    // (passivation, a shard move) right after the last snapshot, or when a dead actor is replaced.
+    let actorScope: Scope.Closeable | undefined
+    const stopActor = Effect.suspend(() => actorScope === undefined ? Effect.void : Scope.close(actorScope, Exit.void))
+    // Spawns the actor, from its last snapshot if durable. An init failure is the outcome of every
+    // call until the next activation.
+    const activate = Effect.gen(function*() {
+      yield* stopActor
+      actorScope = yield* Scope.make()
+      const saved = stateCodec === undefined
+        ? undefined
+        : yield* loadState(store, actor, address.entityId, stateCodec)
+      replies = new Map(saved?.replies)
+      const init = hosted.init(address.entityId, saved?.state)
+      return yield* Effect.exit(Scope.provide(
+        spawn(actor, init, { ...(hosted.restart === undefined ? {} : { restart: hosted.restart }) }),
+        actorScope
+      ))
+    })
+    // Set below, once the calls it makes are defined; a build interrupted before then only stops.
+    let snapshot: Effect.Effect<void> = Effect.void
+    yield* Effect.addFinalizer(() => Effect.andThen(Effect.suspend(() => snapshot), stopActor))
+    let current = yield* activate
+    const reactivating = yield* Semaphore.make(1)
+    const callCurrent = (method: string, payload: unknown): Effect.Effect<unknown, unknown> =>
+      Effect.suspend(() =>
+        current._tag === "Failure"
+          ? current
+          : (current.value.call as (m: string, p: unknown) => Effect.Effect<unknown, unknown>)(method, payload)
+      )
+    // An actor that died (its worker crashed, restarts used up) is built again for the next call,
+    // which never reached the dead one; the call that was in flight failed with `WorkerLost`.
+    const call = (method: string, payload: unknown): Effect.Effect<unknown, unknown, Task.Runner<string>> =>
+      callCurrent(method, payload).pipe(
+        Effect.catchIf(isDead, (dead) => {
+          const seen = current
+          return reactivating.withPermit(Effect.suspend(() =>
+            current === seen ? Effect.map(activate, (next) => void (current = next)) : Effect.void
+          )).pipe(Effect.andThen(Effect.suspend(() => current === seen ? Effect.fail(dead) : callCurrent(method, payload))))
+        })
+      )
+    // Never builds the actor again (`callCurrent`, not `call`): a dead actor's state is gone, and
+    // passivation must not start a new actor. The next call rebuilds it from the last snapshot.
+    snapshot = snapshotMethod === undefined
+      ? Effect.void
+      : Effect.suspend(() => current._tag === "Failure" ? Effect.void : callCurrent(snapshotMethod, undefined)).pipe(
+        Effect.flatMap((state) =>
+          state === undefined ? Effect.void : Effect.flatMap(
+            Schema.encodeUnknownEffect(stateCodec!)(state),
+            (json) => store.save(actor.name, address.entityId, JSON.stringify({ state: json, replies: [...replies] }))
+          )
+        ),
+        Effect.catchCause((cause) =>
+          Effect.logWarning(`actor ${actor.name}/${address.entityId}: state snapshot failed`, cause)
+        )
+      )
+    let calls = 0
+    const handlers: Record<
+      string,
+      (request: { readonly payload: unknown }) => Effect.Effect<unknown, unknown, Task.Runner<string>>
+    > = {}
+    for (const method of Object.keys(actor.methods)) {
+      const durable = snapshotMethod !== undefined && method !== snapshotMethod
+      const codec = durable ? replyCodecs(actor, method) : undefined
+      const handle = (payload: unknown, key?: string) =>
+        durable
+          ? Effect.onExit(call(method, payload), (exit) => {
+            if (key !== undefined) remember(replies, key, codec!, exit)
+            return ++calls % every === 0 ? snapshot : Effect.void
+          })
+          : call(method, payload)
+      handlers[method] = (request) => handle(request.payload)
+      handlers[persistedTag(method)] = (request) => {
+        const { key, payload } = request.payload as { readonly key: string; readonly payload: unknown }
+        // Replayed after its runner died, with its effect already in the saved state: answer the
+        // reply saved with that state instead of running it again.
+        const stored = durable ? replies.get(key) : undefined
+        return stored === undefined ? handle(payload, key) : replayStored(codec!, stored)
+      }
+    }
+    return handlers
+  }) as Effect.Effect<any, never, Task.Runner<string> | Scope.Scope | Entity.CurrentAddress | StateStore>
+  return entity.toLayer(build, {
+    concurrency: actor.concurrent.size > 0 ? "unbounded" : 1,
+    ...(hosted.maxIdleTime === undefined ? {} : { maxIdleTime: hosted.maxIdleTime })
+  }) as Layer.Layer<never, never, Task.Runner<string> | Sharding | StateStore>
+}
+
+/** A call that reached no actor because it is dead: the entity builds it again. */
+const isDead = (error: unknown): boolean =>
+  typeof error === "object" && error !== null && (error as { _tag?: unknown })._tag === "ActorError" &&
+  (error as ActorError).reason._tag === "Unavailable" &&
+  ((error as ActorError).reason as { readonly state?: string }).state === "Dead"
+
+/** A persisted call's outcome as saved with a durable actor's state: JSON by the method's Schemas. */
+type StoredReply = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown }
+
+/** Replies kept per durable entity: the most recent keys, enough for any client's retry window. */
+const maxStoredReplies = 1000
+
+interface ReplyCodecs {
+  readonly success: Schema.Codec<unknown, unknown>
+  readonly error: Schema.Codec<unknown, unknown>
+}
+
+const replyCodecs = (actor: Actor.Any, method: string): ReplyCodecs => {
+  const rpc = entityOf(actor).protocol.requests.get(method)! as unknown as {
+    readonly successSchema: Schema.Codec<unknown, unknown>
+    readonly errorSchema: Schema.Codec<unknown, unknown>
+  }
+  return { success: Schema.toCodecJson(rpc.successSchema), error: Schema.toCodecJson(rpc.errorSchema) }
+}
+
+/** Keeps a persisted call's outcome (a success or a declared failure; never a defect) for its key. */
+const remember = (replies: Map<string, StoredReply>, key: string, codec: ReplyCodecs, exit: Exit.Exit<unknown, unknown>) => {
+  let stored: StoredReply | undefined
+  if (exit._tag === "Success") {
+    const encoded = Schema.encodeUnknownExit(codec.success)(exit.value)
+    if (encoded._tag === "Success") stored = { ok: true, value: encoded.value }
+  } else {
+    const failure = exit.cause.reasons.find((reason) => reason._tag === "Fail")
+    const encoded = failure === undefined ? undefined : Schema.encodeUnknownExit(codec.error)(failure.error)
+    if (encoded?._tag === "Success") stored = { ok: false, error: encoded.value }
+  }
+  if (stored === undefined) return
+  replies.delete(key)
+  replies.set(key, stored)
+  if (replies.size > maxStoredReplies) replies.delete(replies.keys().next().value!)
+}
+
+const replayStored = (codec: ReplyCodecs, stored: StoredReply): Effect.Effect<unknown, unknown> =>
+  stored.ok
+    ? Effect.orDie(Schema.decodeUnknownEffect(codec.success)(stored.value))
+    : Effect.flatMap(Effect.orDie(Schema.decodeUnknownEffect(codec.error)(stored.error)), Effect.fail)
+
+/**
+ * The last saved state of a durable entity and the replies saved with it; a snapshot that no
+ * longer decodes is logged and ignored (the actor starts afresh).
+ */
+const loadState = (
+  store: StateStore["Service"],
+  actor: Actor.Any,
+  entityId: string,
+  codec: Schema.Codec<unknown, unknown>
+): Effect.Effect<{ readonly state: unknown; readonly replies: ReadonlyArray<readonly [string, StoredReply]> } | undefined> =>
+  Effect.flatMap(store.load(actor.name, entityId), (json) => {
+    if (json === undefined) return Effect.undefined
+    return Effect.try(() => JSON.parse(json) as { readonly state: unknown; readonly replies?: Array<[string, StoredReply]> }).pipe(
+      Effect.flatMap((saved) =>
+        Effect.map(Schema.decodeUnknownEffect(codec)(saved.state), (state) => ({ state, replies: saved.replies ?? [] }))
+      ),
+      Effect.catchCause((cause) =>
+        Effect.as(
+          Effect.logWarning(`actor ${actor.name}/${entityId}: saved state does not decode; starting afresh`, cause),
+          undefined
+        )
+      )
+    )
+  })

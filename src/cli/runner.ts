@@ -1,0 +1,92 @@
+/**
+ * `effect-parallel runner`: one cluster runner process. It hosts the actors of a runner module on
+ * a local pool of worker threads and joins the cluster whose shard locks and registry live in a
+ * PostgreSQL database.
+ *
+ * ```sh
+ * effect-parallel runner --module ./host.ts --db postgres://user:pw@127.0.0.1:5432/db --port 34431
+ * ```
+ *
+ * The module's default export is a `Cluster.host(group, { entry, actors })`: the actors to host,
+ * their worker entry, and how each actor's init arguments come from its entity id. Every runner
+ * and client of one cluster imports the same actor definitions and uses the same lock settings.
+ *
+ * SIGTERM (or Ctrl-C) shuts down gracefully: calls in flight finish, the runner gives up its
+ * shards (the others take them over within about `refreshAssignmentsInterval`), then its workers stop.
+ */
+import { Console, Effect, Layer, Option } from "effect"
+import { Command, Flag } from "effect/cli"
+import { resolve } from "node:path"
+import { pathToFileURL } from "node:url"
+import type * as Cluster from "../api/Cluster.ts"
+
+const flags = {
+  module: Flag.String("module").pipe(
+    Flag.withDescription("Runner module: its default export is Cluster.host(…), the actors this runner hosts")
+  ),
+  db: Flag.String("db").pipe(
+    Flag.withDescription("PostgreSQL URL, postgres://user:password@host:port/database (scripts/setup-postgres.sh prints one)")
+  ),
+  host: Flag.String("host").pipe(
+    Flag.withDefault("127.0.0.1"),
+    Flag.withDescription("Address other runners and clients reach this runner at")
+  ),
+  port: Flag.Int("port").pipe(Flag.withDefault(34431), Flag.withDescription("Port this runner listens on")),
+  workers: Flag.Int("workers").pipe(
+    Flag.optional,
+    Flag.withDescription("Worker threads of the local pool (default: the module's, else one per core)")
+  ),
+  failover: Flag.Finite("failover").pipe(
+    Flag.optional,
+    Flag.withDescription(
+      "Seconds after which a killed runner's shards move (shard lock expiry; default 35). The same on every process"
+    )
+  )
+}
+
+/** The cluster API, loaded when the command runs: `effect-parallel info` starts without it. */
+const loadCluster = Effect.promise(() => import("../api/Cluster.ts"))
+
+/** Loads a runner module and checks that its default export is a `Cluster.host`. */
+const loadHost = (Cluster: typeof import("../api/Cluster.ts"), path: string): Effect.Effect<Cluster.Host, Error> =>
+  Effect.tryPromise({
+    try: () => import(pathToFileURL(resolve(path)).href) as Promise<{ readonly default?: unknown }>,
+    catch: (cause) => new Error(`runner: cannot load module ${path}: ${String(cause)}`)
+  }).pipe(
+    Effect.flatMap((module) =>
+      Cluster.isHost(module.default)
+        ? Effect.succeed(module.default)
+        : Effect.fail(new Error(`runner: the default export of ${path} is not a Cluster.host(…)`))
+    )
+  )
+
+export const runner = Command.make("runner", flags, (options) =>
+  Effect.gen(function*() {
+    if (Option.isSome(options.failover) && !(options.failover.value > 0)) {
+      return yield* Effect.fail(new Error(`runner: --failover must be a positive number of seconds, got ${options.failover.value}`))
+    }
+    const Cluster = yield* loadCluster
+    const loaded = yield* loadHost(Cluster, options.module)
+    const host: Cluster.Host = Option.isSome(options.workers)
+      ? { ...loaded, pool: { ...loaded.pool, size: options.workers.value } }
+      : loaded
+    const cluster = Cluster.layerPostgres({
+      url: options.db,
+      runner: { host: options.host, port: options.port },
+      ...(Option.isSome(options.failover) ? { shardingConfig: Cluster.failover(options.failover.value) } : {})
+    })
+    yield* Layer.build(Cluster.layerRunner(host, cluster))
+    // The line a supervisor (or a test) waits for.
+    yield* Console.log(
+      `runner ready on ${options.host}:${options.port} (pid ${process.pid}) hosting ${
+        Object.keys(host.group.actors).join(", ")
+      }`
+    )
+    return yield* Effect.never
+  }).pipe(
+    Effect.scoped,
+    Effect.onInterrupt(() => Console.log(`runner on ${options.host}:${options.port} stopped`))
+  )).pipe(
+    Command.withDescription("Run a cluster runner hosting the actors of a module, on PostgreSQL")
+  )
+

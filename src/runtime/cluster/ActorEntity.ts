@@ -1,0 +1,103 @@
+/**
+ * The cluster protocol of an actor: the `effect/cluster` Entity whose type is the actor's name and
+ * whose RPCs are its methods.
+ *
+ * Contains `entityOf` (one Entity per actor definition, built from its Schemas alone, so a runner
+ * and a client that import the same definition speak the same protocol) and the mapping of the
+ * cluster's own delivery failures to `ClusterError`.
+ *
+ * Each method is two RPCs: `<method>` (volatile: at most once) and `<method>@persisted` (payload
+ * `{ key, payload }`: saved in the cluster's message storage before delivery, at least once,
+ * deduplicated by `key`).
+ *
+ * Each RPC's error Schema is the method's declared error, the actor's declared init error,
+ * `TaskError` and `ActorError`: whatever a local call can fail with crosses the process boundary
+ * as the same class (an init failure surfaces on the call that activated the entity).
+ */
+import * as ClusterSchema from "effect/cluster/ClusterSchema"
+import * as Entity from "effect/cluster/Entity"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Rpc from "effect/rpc/Rpc"
+import * as Schema from "effect/Schema"
+import type * as Actor from "../../core/Actor.ts"
+import { ActorError } from "../../core/ActorError.ts"
+import { ClusterError, Interrupted, Undelivered } from "../../core/ClusterError.ts"
+import { TaskError } from "../../core/TaskError.ts"
+
+const entities = new WeakMap<Actor.Any, Entity.Any>()
+
+/** The Entity an actor runs as on a cluster (cached: one per definition). */
+export const entityOf = (actor: Actor.Any): Entity.Any => {
+  let entity = entities.get(actor)
+  if (entity === undefined) {
+    const rpcs = Object.entries(actor.methods).flatMap(([method, task]) => {
+      const error = Schema.Union([task.error, actor.init.error, TaskError, ActorError])
+      return [
+        Rpc.make(method, { payload: task.payload, success: task.success, error }),
+        // The same method, persisted: stored before delivery, replayed by a new owner, deduplicated
+        // by its key (a second send with a key answers the first one's stored reply).
+        Rpc.make(persistedTag(method), {
+          payload: { key: Schema.String, payload: task.payload },
+          primaryKey: ({ key }) => key,
+          success: task.success,
+          error
+        }).annotate(ClusterSchema.Persisted, true)
+      ]
+    })
+    entity = Entity.make(actor.name, rpcs) as unknown as Entity.Any
+    entities.set(actor, entity)
+  }
+  return entity
+}
+
+/** The RPC of a method's persisted calls. */
+export const persistedTag = (method: string): string => `${method}@persisted`
+
+const deliveryFailures = new Set<string>([
+  "MailboxFull",
+  "AlreadyProcessingMessage",
+  "PersistenceError",
+  "EntityNotAssignedToRunner",
+  "RpcClientError"
+])
+
+/**
+ * A call interrupted on its runner, not by its caller (whose own interruption is never caught
+ * here): a typed failure, since the caller cannot tell whether it ran.
+ */
+export const catchRemoteInterrupt = <A, E, R>(
+  entityType: string,
+  entityId: string,
+  method: string,
+  self: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | ClusterError, R> =>
+  Effect.catchCause(self, (cause): Effect.Effect<never, E | ClusterError> =>
+    Cause.hasInterruptsOnly(cause)
+      ? Effect.fail(
+        new ClusterError({
+          actorName: entityType,
+          entityId,
+          method,
+          reason: new Interrupted({ message: "the runner interrupted the call before it answered" })
+        })
+      )
+      : Effect.failCause(cause))
+
+/**
+ * A call's failure as its caller sees it: the cluster's own delivery errors become
+ * `ClusterError` / `Undelivered`; everything else (declared, `TaskError`, `ActorError`) is itself.
+ */
+export const toCallFailure = (entityType: string, entityId: string, method: string, error: unknown): unknown => {
+  const tag = typeof error === "object" && error !== null ? (error as { _tag?: unknown })._tag : undefined
+  if (typeof tag !== "string" || !deliveryFailures.has(tag)) return error
+  return new ClusterError({
+    actorName: entityType,
+    entityId,
+    method,
+    reason: new Undelivered({
+      failure: tag as Undelivered["failure"],
+      message: String((error as { message?: unknown }).message ?? tag)
+    })
+  })
+}

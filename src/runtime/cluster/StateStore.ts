@@ -1,0 +1,63 @@
+/**
+ * Where durable actors keep their state snapshots: one JSON document per entity, keyed by entity
+ * type and id.
+ *
+ * Contains the `StateStore` service, its in-memory implementation (the single-process cluster)
+ * and its SQL one (a table `effect_parallel_actor_state` beside effect/cluster's own tables).
+ * A save replaces the previous snapshot; the last one written wins.
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as SqlClient from "effect/sql/SqlClient"
+
+export interface StateStoreService {
+  readonly load: (entityType: string, entityId: string) => Effect.Effect<string | undefined>
+  readonly save: (entityType: string, entityId: string, json: string) => Effect.Effect<void>
+}
+
+export class StateStore extends Context.Service<StateStore, StateStoreService>()(
+  "effect-parallel/Cluster/StateStore"
+) {}
+
+/** Snapshots in this process's memory: for the in-memory cluster. */
+export const layerMemory: Layer.Layer<StateStore> = Layer.sync(StateStore)(() => {
+  const states = new Map<string, string>()
+  const key = (entityType: string, entityId: string) => `${entityType}\u0000${entityId}`
+  return {
+    load: (entityType, entityId) => Effect.sync(() => states.get(key(entityType, entityId))),
+    save: (entityType, entityId, json) => Effect.sync(() => void states.set(key(entityType, entityId), json))
+  }
+})
+
+/**
+ * Snapshots in the cluster's SQL database. A storage failure is a defect of the call that
+ * snapshots (the caller sees the call fail, the state is not acknowledged as saved).
+ */
+export const layerSql: Layer.Layer<StateStore, never, SqlClient.SqlClient> = Layer.effect(StateStore)(
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`CREATE TABLE IF NOT EXISTS effect_parallel_actor_state (
+      entity_type TEXT NOT NULL,
+      entity_id TEXT NOT NULL,
+      state TEXT NOT NULL,
+      updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+      PRIMARY KEY (entity_type, entity_id)
+    )`.pipe(Effect.orDie)
+    return {
+      load: (entityType, entityId) =>
+        sql<{ readonly state: string }>`SELECT state FROM effect_parallel_actor_state
+          WHERE entity_type = ${entityType} AND entity_id = ${entityId}`.pipe(
+          Effect.map((rows) => rows[0]?.state),
+          Effect.orDie
+        ),
+      save: (entityType, entityId, json) =>
+        sql`INSERT INTO effect_parallel_actor_state (entity_type, entity_id, state)
+          VALUES (${entityType}, ${entityId}, ${json})
+          ON CONFLICT (entity_type, entity_id) DO UPDATE SET state = EXCLUDED.state, updated_at = now()`.pipe(
+          Effect.asVoid,
+          Effect.orDie
+        )
+    }
+  })
+)

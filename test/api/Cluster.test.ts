@@ -1,0 +1,179 @@
+/**
+ * Actors on the in-memory cluster (`Cluster.layerMemory`): one process, the runner's pool of
+ * worker threads, calls through the cluster's client with every message going through its
+ * Schemas. The PostgreSQL suite (Cluster.postgres.test.ts) runs the same actors across processes.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as TestRunner from "effect/cluster/TestRunner"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
+import { Cluster, ClusterError, TaskError } from "../../src/index.ts"
+import { catchRemoteInterrupt, toCallFailure } from "../../src/runtime/cluster/ActorEntity.ts"
+import Host, { Account, BadOwner, Cube, Insufficient, Negative, Wallet } from "../fixtures/cluster-actors.ts"
+
+const Runner = Cluster.layerRunner(Host, Cluster.layerMemory)
+
+describe("Cluster (in memory)", () => {
+  it.live("an entity id is an actor whose state lives across calls in a worker thread", () =>
+    Effect.gen(function*() {
+      const alice = yield* Cluster.handle(Account, "alice")
+      const bob = yield* Cluster.handle(Account, "bob")
+      assert.strictEqual(yield* alice.call("deposit", { amount: 5 }), 5)
+      assert.strictEqual(yield* alice.call("deposit", { amount: 7 }), 12)
+      assert.strictEqual(yield* bob.call("deposit", { amount: 1 }), 1)
+      // A second handle to the same id reaches the same actor.
+      const again = yield* Cluster.handle(Account, "alice")
+      assert.strictEqual(yield* again.call("balance"), 12)
+      const place = yield* alice.call("whereAmI")
+      assert.strictEqual(place.pid, process.pid)
+      assert.notStrictEqual(place.threadId, 0, "the actor runs in a worker thread, not on the runner's thread")
+    }).pipe(Effect.provide(Runner)), 30_000)
+
+  it.live("declared errors, init errors and bad payloads arrive as their classes", () =>
+    Effect.gen(function*() {
+      const alice = yield* Cluster.handle(Account, "carol")
+      yield* alice.call("deposit", { amount: 3 })
+      const refused = yield* Effect.flip(alice.call("withdraw", { amount: 10 }))
+      assert.instanceOf(refused, Insufficient)
+      assert.deepStrictEqual({ balance: refused.balance, asked: refused.asked }, { balance: 3, asked: 10 })
+      const bad = yield* Cluster.handle(Account, "bad-dave")
+      const initFailure = yield* Effect.flip(bad.call("balance"))
+      assert.instanceOf(initFailure, BadOwner)
+      assert.strictEqual((initFailure as BadOwner).owner, "bad-dave")
+      // A payload that fails its Schema never leaves the caller: a typed failure, not a hang.
+      const invalid = yield* Effect.flip(alice.call("deposit", { amount: "x" as unknown as number }))
+      assert.instanceOf(invalid, TaskError.TaskError)
+      assert.strictEqual((invalid as TaskError.TaskError).reason._tag, "PayloadInvalid")
+      assert.deepStrictEqual(((invalid as TaskError.TaskError).reason as TaskError.PayloadInvalid).path, ["amount"])
+    }).pipe(Effect.provide(Runner)), 30_000)
+
+  it.live("calls to one entity are handled in order; tell is fire and forget", () =>
+    Effect.gen(function*() {
+      const erin = yield* Cluster.handle(Account, "erin")
+      const results = yield* Effect.forEach(
+        Array.from({ length: 20 }, (_, i) => i + 1),
+        (amount) => erin.call("deposit", { amount }),
+        { concurrency: "unbounded" }
+      )
+      // Each deposit answers the running balance: handled one at a time, every answer distinct.
+      assert.strictEqual(new Set(results).size, 20)
+      assert.strictEqual(Math.max(...results), 210)
+      yield* erin.tell("deposit", { amount: 1000 })
+      assert.strictEqual(yield* erin.call("balance"), 1210)
+    }).pipe(Effect.provide(Runner)), 30_000)
+
+  it.live("a persisted call with an idempotency key runs once: the same key answers the stored reply", () =>
+    Effect.gen(function*() {
+      const gail = yield* Cluster.handle(Account, "gail")
+      assert.strictEqual(yield* gail.persist("deposit-1", "deposit", { amount: 4 }), 4)
+      assert.strictEqual(yield* gail.persist("deposit-1", "deposit", { amount: 4 }), 4)
+      assert.strictEqual(yield* gail.persist("deposit-2", "deposit", { amount: 4 }), 8)
+      assert.strictEqual(yield* gail.call("balance"), 8)
+      const refused = yield* Effect.flip(gail.persist("withdraw-1", "withdraw", { amount: 100 }))
+      assert.instanceOf(refused, Insufficient)
+    }).pipe(Effect.provide(Runner)), 30_000)
+
+  it.live("an actor whose worker died is built again for the next call, from fresh state", () =>
+    Effect.gen(function*() {
+      const frank = yield* Cluster.handle(Account, "frank")
+      yield* frank.call("deposit", { amount: 9 })
+      const before = yield* frank.call("whereAmI")
+      const lost = yield* Effect.flip(frank.call("crash"))
+      assert.instanceOf(lost, TaskError.TaskError)
+      assert.strictEqual((lost as TaskError.TaskError).reason._tag, "WorkerLost")
+      assert.strictEqual(yield* frank.call("balance"), 0)
+      const after = yield* frank.call("whereAmI")
+      assert.notStrictEqual(after.workerId, before.workerId, "rebuilt on the pool's replacement worker")
+    }).pipe(Effect.provide(Runner)), 30_000)
+
+  it.live("a durable actor whose worker died is built again from its last snapshot", () =>
+    Effect.gen(function*() {
+      const wallet = yield* Cluster.handle(Wallet, "w-3")
+      yield* wallet.call("deposit", { amount: 5 })
+      yield* wallet.call("deposit", { amount: 5 })
+      const lost = yield* Effect.flip(wallet.call("crash"))
+      assert.strictEqual((lost as TaskError.TaskError).reason._tag, "WorkerLost")
+      assert.deepStrictEqual(yield* wallet.call("deposit", { amount: 1 }), { balance: 11, deposits: 3 })
+    }).pipe(Effect.provide(Runner)), 30_000)
+
+  it.live("Cluster.map and Cluster.stream run chunks on the runner's pool and keep input order; a declared error fails them", () =>
+    Effect.gen(function*() {
+      const inputs = Array.from({ length: 100 }, (_, n) => ({ n }))
+      const cubes = yield* Cluster.map(Cube, inputs, { chunkSize: 7 })
+      assert.deepStrictEqual(cubes.map((c) => c.cube), inputs.map(({ n }) => n ** 3))
+      const failed = yield* Effect.flip(Cluster.map(Cube, [{ n: 1 }, { n: -2 }, { n: 3 }], { chunkSize: 1 }))
+      assert.instanceOf(failed, Negative)
+      assert.strictEqual((failed as Negative).n, -2)
+      const streamed = yield* Stream.range(0, 99).pipe(
+        Stream.map((n) => ({ n })),
+        Cluster.stream(Cube, { chunkSize: 9, concurrency: 3 }),
+        Stream.runCollect
+      )
+      assert.deepStrictEqual(streamed.map((c) => c.cube), inputs.map(({ n }) => n ** 3))
+      const streamFailed = yield* Effect.flip(
+        Stream.make({ n: 1 }, { n: -5 }).pipe(Cluster.stream(Cube, { chunkSize: 1 }), Stream.runDrain)
+      )
+      assert.instanceOf(streamFailed, Negative)
+    }).pipe(Effect.provide(Runner)), 30_000)
+
+  it.live("a durable actor's state is saved and restored by its next activation", () =>
+    Effect.gen(function*() {
+      // One store, two runners in turn: the second activation of the wallet starts from the snapshot.
+      const store = yield* Layer.build(Cluster.layerStateMemory)
+      const runnerOnStore = Cluster.layerRunner(Host, Layer.merge(TestRunner.layer, Layer.succeedContext(store)))
+      const first = yield* Effect.scoped(Effect.gen(function*() {
+        const wallet = yield* Cluster.handle(Wallet, "w-1")
+        yield* wallet.call("deposit", { amount: 10 })
+        return yield* wallet.call("deposit", { amount: 5 })
+      }).pipe(Effect.provide(runnerOnStore)))
+      assert.deepStrictEqual(first, { balance: 15, deposits: 2 })
+      const second = yield* Effect.scoped(Effect.gen(function*() {
+        const wallet = yield* Cluster.handle(Wallet, "w-1")
+        return yield* wallet.call("deposit", { amount: 1 })
+      }).pipe(Effect.provide(runnerOnStore)))
+      assert.deepStrictEqual(second, { balance: 16, deposits: 3 })
+    }).pipe(Effect.scoped), 30_000)
+
+  it.live("a durable actor answers a replayed persisted call from the reply saved with its state, without running it again", () =>
+    Effect.gen(function*() {
+      // The second runner has fresh message storage (as if the reply was never stored) and the same
+      // state store: the call arrives again and must not be applied twice.
+      const store = yield* Layer.build(Cluster.layerStateMemory)
+      const runnerOnStore = () => Cluster.layerRunner(Host, Layer.merge(TestRunner.layer, Layer.succeedContext(store)))
+      const deposit = Effect.flatMap(Cluster.handle(Wallet, "w-2"), (w) => w.persist("p-1", "deposit", { amount: 10 }))
+      const first = yield* Effect.scoped(Effect.provide(deposit, runnerOnStore()))
+      assert.deepStrictEqual(first, { balance: 10, deposits: 1 })
+      const replayed = yield* Effect.scoped(Effect.provide(
+        Effect.gen(function*() {
+          const again = yield* deposit
+          const wallet = yield* Cluster.handle(Wallet, "w-2")
+          return [again, yield* wallet.call("state"), yield* wallet.persist("p-2", "deposit", { amount: 1 })]
+        }),
+        runnerOnStore()
+      ))
+      assert.deepStrictEqual(replayed, [{ balance: 10, deposits: 1 }, { balance: 10, deposits: 1 }, { balance: 11, deposits: 2 }])
+    }).pipe(Effect.scoped), 30_000)
+
+  it("a delivery failure becomes ClusterError / Undelivered naming the entity and method", () => {
+    const failure = toCallFailure("Account", "zoe", "deposit", { _tag: "MailboxFull", message: "full" })
+    assert.instanceOf(failure, ClusterError.ClusterError)
+    assert.strictEqual(((failure as ClusterError.ClusterError).reason as ClusterError.Undelivered).failure, "MailboxFull")
+    assert.include((failure as ClusterError.ClusterError).message, "Account/zoe.deposit")
+    const declared = new Insufficient({ balance: 0, asked: 1 })
+    assert.strictEqual(toCallFailure("Account", "zoe", "withdraw", declared), declared)
+  })
+
+  it.live("a call interrupted on its runner fails with ClusterError / Interrupted; the caller's own interruption stays one", () =>
+    Effect.gen(function*() {
+      const remote = yield* Effect.flip(catchRemoteInterrupt("Account", "zoe", "sleep", Effect.interrupt))
+      assert.instanceOf(remote, ClusterError.ClusterError)
+      assert.strictEqual(remote.reason._tag, "Interrupted")
+      const fiber = yield* Effect.forkChild(catchRemoteInterrupt("Account", "zoe", "sleep", Effect.never))
+      yield* Effect.yieldNow
+      const exit = yield* Fiber.interrupt(fiber).pipe(Effect.andThen(Fiber.await(fiber)))
+      assert.isTrue(exit._tag === "Failure" && Cause.hasInterruptsOnly(exit.cause))
+    }))
+})

@@ -1,0 +1,39 @@
+/**
+ * `effect-parallel runner`'s command line: its flags, and a module that cannot host anything named
+ * as such. Runners at work are tested in test/api/Cluster.postgres.test.ts.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { execFile } from "node:child_process"
+import { fileURLToPath } from "node:url"
+
+const root = fileURLToPath(new URL("../..", import.meta.url))
+const run = (...args: Array<string>) =>
+  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(
+      process.execPath,
+      ["--conditions=effect-parallel-source", "src/cli/main.ts", ...args],
+      { cwd: root, timeout: 60_000 },
+      (error, stdout, stderr) =>
+        resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr })
+    )
+  })
+
+describe("effect-parallel runner", () => {
+  it("--help lists its flags", async () => {
+    const { code, stdout } = await run("runner", "--help")
+    assert.strictEqual(code, 0)
+    for (const flag of ["--module", "--db", "--host", "--port", "--workers", "--failover"]) assert.include(stdout, flag)
+  })
+
+  it("names a module it cannot load, one whose default export is not a Cluster.host, and a bad --failover", async () => {
+    const missing = await run("runner", "--module", "test/fixtures/no-such-host.ts", "--db", "postgres://x@127.0.0.1:1/x")
+    assert.notStrictEqual(missing.code, 0)
+    assert.include(missing.stderr + missing.stdout, "cannot load module test/fixtures/no-such-host.ts")
+    const notHost = await run("runner", "--module", "test/fixtures/worker.ts", "--db", "postgres://x@127.0.0.1:1/x")
+    assert.notStrictEqual(notHost.code, 0)
+    assert.include(notHost.stderr + notHost.stdout, "the default export of test/fixtures/worker.ts is not a Cluster.host")
+    const failover = await run("runner", "--module", "test/fixtures/cluster-actors.ts", "--db", "postgres://x@127.0.0.1:1/x", "--failover", "0")
+    assert.notStrictEqual(failover.code, 0)
+    assert.include(failover.stderr + failover.stdout, "--failover must be a positive number of seconds, got 0")
+  })
+})
