@@ -654,7 +654,9 @@ export class Dispatcher implements PoolClient {
     // Replaced — also a worker that was ready while the others were still starting: the pool
     // must not start short. Not when the start itself failed: the pool is being closed.
     const startPending = !this.running && !wasStarting && starting !== undefined
-    if ((this.running || startPending) && this.broken === undefined && !retired) this.respawn()
+    // A replacement of a recycling replacement shares the pipeline of the worker still retiring
+    // (rule 11): it inherits the dead one's predecessors, else both would be sent a full pipeline.
+    if ((this.running || startPending) && this.broken === undefined && !retired) this.respawn(slot.predecessor)
     this.pump()
   }
 
@@ -669,12 +671,12 @@ export class Dispatcher implements PoolClient {
     })
   }
 
-  private respawn(): void {
+  private respawn(predecessor: Slot | undefined): void {
     const delay = this.respawnFailures === 0 ? 0 : Math.min(5_000, 100 * 2 ** (this.respawnFailures - 1))
-    if (delay === 0) return this.spawn()
+    if (delay === 0) return this.spawn(predecessor)
     const timer = this.timers.set(delay, () => {
       this.respawnTimers.delete(timer)
-      if (!this.closed) this.spawn()
+      if (!this.closed) this.spawn(predecessor)
     })
     this.respawnTimers.add(timer)
   }

@@ -333,6 +333,20 @@ describe("Simulation properties", () => {
       }))
   }, propOptions)
 
+  it.effect("4a. a crashed replacement of a retiring worker shares the pipeline the retiring one still holds", () =>
+    // Found by property 4 (seed -13): worker 0 retires after its quota holding its last task; its
+    // replacement (worker 1) dies at once, and worker 1's replacement took a full pipeline of its
+    // own while worker 0 still held its task: two tasks in flight on a pool bounded at one.
+    Effect.forEach([-13, 1, 2, 3, 4, 5, 6, 7], (seed) => {
+      const pool = { size: 1, pipelineDepth: 1, retries: 0, maxTasksPerWorker: 3 }
+      const inputs = Array.from({ length: 6 }, (_, n) => ({ n, millis: 20, fail: 9 }))
+      const jobs: ReadonlyArray<Job> = [{ kind: "map", inputs, chunkSize: 1 }]
+      return Effect.map(simulate(workload(pool, jobs), seed, [{ _tag: "CrashAt", worker: 1, millis: 2, pool: 0 }]), (report) =>
+        Simulation.verify(report, ({ pools }) => {
+          for (const summary of pools) assert.isAtMost(summary.maxTasksInFlight, 1, `seed ${seed}: more tasks in flight than the bound`)
+        }))
+    }, { discard: true }))
+
   it.effect.prop("4. in-flight work never exceeds the configured bound", cases, ({ seed, pool, jobs, faults }) =>
     Effect.map(simulate(workload(pool, jobs), seed, faults), (report) =>
       Simulation.verify(report, ({ trace, pools }) => {
