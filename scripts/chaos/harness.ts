@@ -84,7 +84,7 @@ export interface ChaosOptions {
   readonly size?: number | undefined
   /** Actors, each called by a fiber of its own until the tasks are done. Default 3. */
   readonly actors?: number | undefined
-  /** A call that takes longer has hung. Default 20 s: the longest task (1.5 s) behind a replacement that hangs (2 s) and a queue of 16 units. */
+  /** A call that takes longer has hung. Default 20 s (24 s on processes): the longest task (1.5 s) behind a replacement that hangs (its init timeout) and a queue of 16 units. */
   readonly deadlineMillis?: number | undefined
   /** Default 64 MB: see `README`, "Chaos soak". */
   readonly rssToleranceMB?: number | undefined
@@ -134,7 +134,12 @@ export const formatReport = (report: ChaosReport): string => {
 /** Pool settings of every soak; `maxTasksPerWorker` is drawn from the seed. */
 const retries = 1
 const taskTimeoutMillis = 1_000
-const initTimeoutMillis = 2_000
+/**
+ * How long a worker may take to start. A child process loads Node and Effect anew (~0.3 s quiet,
+ * over 2 s on a loaded 2-core machine, where every start then timed out and the pool broke):
+ * processes get more, and the deadline grows by the same.
+ */
+const initTimeoutMillis = (caps: { readonly sharesMemory: boolean }) => caps.sharesMemory ? 2_000 : 6_000
 
 interface Unit {
   readonly kind: "run" | "map" | "total"
@@ -190,7 +195,7 @@ const soak = (options: ChaosOptions, inner: WorkerBackend.Backend) =>
     const random = mulberry32(options.seed)
     const caps = inner.capabilities
     const size = options.size ?? 2
-    const deadlineMillis = options.deadlineMillis ?? 20_000
+    const deadlineMillis = options.deadlineMillis ?? 18_000 + initTimeoutMillis(caps)
     const rssToleranceMB = options.rssToleranceMB ?? 64
     const units = planUnits(options.tasks, random, caps)
     const maxTasksPerWorker = 150 + Math.floor(random() * 300)
@@ -211,7 +216,7 @@ const soak = (options: ChaosOptions, inner: WorkerBackend.Backend) =>
       size,
       retries,
       maxTasksPerWorker,
-      initTimeout: Duration.millis(initTimeoutMillis),
+      initTimeout: Duration.millis(initTimeoutMillis(caps)),
       interruptGrace: "300 millis",
       exitTimeout: "1 second",
       ...(caps.heapLimits ? { resourceLimits: { maxOldGenerationSizeMb: 64 }, recycleAboveHeapMb: 56 } : {})
