@@ -7,6 +7,7 @@
 export * as Actor from "./api/Actor.ts"
 export * as ActorError from "./core/ActorError.ts"
 export * as ActorPool from "./api/ActorPool.ts"
+export * as Channel from "./api/Channel.ts"
 export * as Observe from "./api/Observe.ts"
 export * as InlineBackend from "./runtime/backends/InlineBackend.ts"
 export * as PoolError from "./core/PoolError.ts"

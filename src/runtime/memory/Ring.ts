@@ -10,7 +10,7 @@
  *
  * Rules (each has a test in `test/runtime/memory/Ring.test.ts`):
  * 1. Positions. `sendPos` and `takePos` are 31-bit counters that only move forward (modulo 2³¹),
- *    and only by compare-and-swap. The capacity is a power of two ≤ 2²⁴, so the cell of position
+ *    and only by compare-and-swap. The capacity is a power of two from 2 to 2²⁴, so the cell of position
  *    `p` is `p & (capacity - 1)` across the wrap, and a difference of positions is read as a
  *    signed 31-bit number.
  * 2. Cell states. The cell of position `p` is free for `p` when its sequence is `p`, published
@@ -79,9 +79,12 @@ const ClosedBit = -0x80000000
 /** The largest capacity (rule 1). */
 export const maxCapacity = 1 << 24
 
-/** Rounded up to a power of two (rule 1). */
+/**
+ * Rounded up to a power of two (rule 1), at least 2: with one cell, "published for `p`" and "free
+ * for `p + 1`" would be the same sequence (rule 2).
+ */
 export const roundCapacity = (capacity: number): number => {
-  let c = 1
+  let c = 2
   while (c < capacity) c *= 2
   return c
 }
@@ -108,7 +111,9 @@ export const allocate = (
   slotBytes: number,
   kind: number,
   abandonAfterMillis: number,
-  now: () => number = Date.now
+  now: () => number = Date.now,
+  /** The first position (tests start near the wrap of rule 1). */
+  start = 0
 ): SharedArrayBuffer => {
   const l = layout(capacity, slotBytes)
   const buffer = new SharedArrayBuffer(l.byteLength)
@@ -119,7 +124,12 @@ export const allocate = (
   header[AbandonAfter] = abandonAfterMillis
   new Float64Array(buffer, 0, headerBytes / 8)[EpochF64] = now()
   const seq = new Int32Array(buffer, l.seqOffset, capacity)
-  for (let i = 0; i < capacity; i++) seq[i] = i
+  for (let i = 0; i < capacity; i++) {
+    const q = advance(start, i)
+    seq[q & (capacity - 1)] = q
+  }
+  header[SendPos] = start & Mask31
+  header[TakePos] = start & Mask31
   Atomics.store(header, Magic, magic)
   return buffer
 }
