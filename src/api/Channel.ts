@@ -166,7 +166,9 @@ export const schema = <const E extends Element>(element: E): Schema.Codec<Of<E>,
   const made = HandleEncoded.pipe(
     Schema.decodeTo(
       Schema.declare((u): u is Of<E> => isChannel(u) && sameElement(u, element), {
-        expected: `a channel of ${elementName(element)}`
+        expected: `a channel of ${elementName(element)}`,
+        // Shared memory on the type side too: a pool checks it there against its backend.
+        [annotationKey]: "Uint8"
       }),
       SchemaTransformation.transformEffect({
         decode: (encoded) => {
@@ -326,8 +328,7 @@ const sameElement = (channel: Channel<unknown>, element: Element): boolean =>
 const elementName = (element: Element): string => {
   if (typeof element === "string") return element
   const identifier = (element.ast.annotations as { readonly identifier?: unknown } | undefined)?.identifier
-  if (typeof identifier === "string") return identifier
-  return element.ast._tag
+  return typeof identifier === "string" ? identifier : "values"
 }
 
 const refused = (channel: Channel<unknown>, refusal: Refusal): ChannelError =>

@@ -38,8 +38,8 @@ const takeOne = (cells: NumericCells): number | "empty" | "ended" => {
 // ---------------------------------------------------------------------------------------------
 
 type Party =
-  | { readonly side: "send"; readonly id: number; next: number; readonly count: number; claim?: { p: number; k: number }; dead: boolean }
-  | { readonly side: "take"; readonly id: number; claim?: { p: number; k: number }; got: Array<number>; dead: boolean }
+  | { readonly side: "send"; readonly id: number; next: number; readonly count: number; claim?: { p: number; k: number } | undefined; dead: boolean }
+  | { readonly side: "take"; readonly id: number; claim?: { p: number; k: number } | undefined; got: Array<number>; dead: boolean }
 
 interface Scenario {
   readonly capacity: number
