@@ -69,6 +69,8 @@ export interface Channel<A> {
   /** The element and capacity, for messages: `Float64[1024]`, `Job[64]`. */
   readonly name: string
   readonly capacity: number
+  /** Type-level only: the element type (invariant). */
+  readonly "~element"?: ((_: A) => A) | undefined
   /** @internal the cells over the ring. */
   readonly cells: NumericCells | EncodedCells<A>
 }
@@ -95,7 +97,7 @@ export interface MakeOptions {
   readonly abandonAfter?: Duration.Input | undefined
 }
 
-export const isChannel = (u: unknown): u is Channel<unknown> => typeof u === "object" && u !== null && TypeId in u
+export const isChannel = (u: unknown): u is Channel<any> => typeof u === "object" && u !== null && TypeId in u
 
 // ---------------------------------------------------------------------------------------------
 // Constructors
@@ -305,7 +307,7 @@ export const abandoned = <A>(channel: Channel<A>): number => channel.cells.ring.
 // ---------------------------------------------------------------------------------------------
 
 /** A handle over `buffer` for `element`, checking that the memory holds that kind of element. */
-const attach = (element: Element, buffer: SharedArrayBuffer): Channel<unknown> => {
+const attach = (element: Element, buffer: SharedArrayBuffer): Channel<any> => {
   const described = describe(buffer)
   if (typeof described === "string") throw new Error(`Channel: ${described}`)
   const ring = new Ring(buffer)
@@ -320,7 +322,7 @@ const attach = (element: Element, buffer: SharedArrayBuffer): Channel<unknown> =
   return { [TypeId]: TypeId, name, capacity: ring.capacity, cells: new EncodedCells(ring, element as Schema.Top) }
 }
 
-const sameElement = (channel: Channel<unknown>, element: Element): boolean =>
+const sameElement = (channel: Channel<any>, element: Element): boolean =>
   typeof element === "string"
     ? (channel as NumericChannel<Kind>).kind === element
     : channel.cells instanceof EncodedCells && channel.cells.schema === element
@@ -331,7 +333,7 @@ const elementName = (element: Element): string => {
   return typeof identifier === "string" ? identifier : "values"
 }
 
-const refused = (channel: Channel<unknown>, refusal: Refusal): ChannelError =>
+const refused = (channel: Channel<any>, refusal: Refusal): ChannelError =>
   new ChannelError({
     channel: channel.name,
     reason: refusal._tag === "Invalid"
@@ -353,7 +355,7 @@ const graceMillis = 20
  * tries (rules 7–8).
  */
 const sending = (
-  channel: Channel<unknown>,
+  channel: Channel<any>,
   count: number,
   attempt: (from: number) => number,
   refusedOfLast: () => number
@@ -395,7 +397,7 @@ const sending = (
  * (rules 6–8); `readAdopted` reads the one position a take-side abandon found published after all.
  */
 const taking = (
-  channel: Channel<unknown>,
+  channel: Channel<any>,
   attempt: () => number,
   readAdopted: (position: number) => number
 ): Effect.Effect<number, Cause.Done> => {
