@@ -1,0 +1,36 @@
+/**
+ * The pipeline scenario's task and actor definitions, shared by the caller and `worker.ts`.
+ */
+import * as Schema from "effect/Schema"
+import { Actor, Channel, SharedArray, Task } from "effect-parallel"
+
+const Moved = SharedArray.array("Float64", { memory: "moved" })
+
+export const Generate = Task.make("Generate", { payload: Schema.Number, success: Moved })
+export const Convolve = Task.make("Convolve", { payload: Moved, success: Moved })
+export const Reduce = Task.make("Reduce", { payload: Moved, success: Schema.Number })
+
+export const Rec = Schema.Struct({ id: Schema.Int, name: Schema.String, value: Schema.Number }).annotate({ identifier: "Rec" })
+
+const Checked = Schema.Struct({ count: Schema.Int, checksum: Schema.Number })
+
+/** One end of a channel benchmark: sends or takes `count` elements, and answers a checksum. */
+export const ChannelEnd = Actor.make("ChannelEnd", {
+  init: {},
+  methods: {
+    sendRecords: { payload: { out: Channel.schema(Rec), count: Schema.Int }, success: Schema.Int, error: Channel.ChannelError },
+    takeRecords: { payload: { from: Channel.schema(Rec) }, success: Checked },
+    sendNumbers: { payload: { out: Channel.schema("Float64"), count: Schema.Int }, success: Schema.Int, error: Channel.ChannelError },
+    takeNumbers: { payload: { from: Channel.schema("Float64") }, success: Checked },
+    /** Round trips: sends one number on `out`, waits for it back on `from`, `count` times; µs per round trip, sorted. */
+    ping: {
+      payload: { out: Channel.schema("Float64"), from: Channel.schema("Float64"), count: Schema.Int },
+      success: Schema.Array(Schema.Number),
+      error: Channel.ChannelError
+    },
+    /** Sends back every number it takes until `from` ends. */
+    pong: { payload: { from: Channel.schema("Float64"), out: Channel.schema("Float64") }, success: Schema.Int, error: Channel.ChannelError }
+  }
+})
+
+export const PipelineBench = Task.group(Generate, Convolve, Reduce, ChannelEnd)
