@@ -194,7 +194,7 @@ export const schema = <const E extends Element>(element: E): Schema.Codec<Of<E>,
 // ---------------------------------------------------------------------------------------------
 
 /** Sends one value, waiting while the channel is full. */
-export const send = <A>(channel: Channel<A>, value: A): Effect.Effect<void, ChannelError> =>
+export const send = <A>(channel: Channel<A>, value: NoInfer<A>): Effect.Effect<void, ChannelError> =>
   sendAll(channel, [value])
 
 /**
@@ -208,7 +208,7 @@ export const send = <A>(channel: Channel<A>, value: A): Effect.Effect<void, Chan
  */
 export const sendAll: {
   <K extends Kind>(channel: NumericChannel<K>, values: ArrayLike<number>): Effect.Effect<void, ChannelError>
-  <A>(channel: Channel<A>, values: ReadonlyArray<A>): Effect.Effect<void, ChannelError>
+  <A>(channel: Channel<A>, values: ReadonlyArray<NoInfer<A>>): Effect.Effect<void, ChannelError>
 } = (channel: Channel<any>, values: ArrayLike<any>): Effect.Effect<void, ChannelError> =>
   Effect.suspend(() => {
     const cells = channel.cells
