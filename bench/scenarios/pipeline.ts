@@ -39,16 +39,26 @@ import { type BenchOptions, cores } from "../lib/options.ts"
 import { makeRecord, type Result, writeRecord } from "../lib/record.ts"
 import { round } from "../lib/stats.ts"
 import { type Column, fmt, printLegend, printTable } from "../lib/table.ts"
-import { convolve, generate, reduce } from "./pipeline/kernels.ts"
-import { ChannelEnd, Convolve, Generate, PipelineBench, Rec, Reduce } from "./pipeline/tasks.ts"
+import { convolve, convolveImage, generate, generateImage, reduce, sumImage } from "./pipeline/kernels.ts"
+import {
+  ChannelEnd,
+  Convolve,
+  ConvolveImage,
+  Generate,
+  GenerateImage,
+  PipelineBench,
+  Rec,
+  Reduce,
+  SumImage
+} from "./pipeline/tasks.ts"
 
 const entry = new URL("./pipeline/worker.ts", import.meta.url)
 const rawEntry = new URL("./pipeline/raw-worker.ts", import.meta.url)
 
 const sizes = (quick: boolean) =>
   quick
-    ? { records: 20_000, numbers: 400_000, perElementNumbers: 40_000, roundTrips: 200, elements: 4_000 }
-    : { records: 1_000_000, numbers: 10_000_000, perElementNumbers: 1_000_000, roundTrips: 2_000, elements: 1_000_000 }
+    ? { records: 20_000, numbers: 400_000, perElementNumbers: 40_000, roundTrips: 200, images: 200, elements: 4_000 }
+    : { records: 1_000_000, numbers: 10_000_000, perElementNumbers: 1_000_000, roundTrips: 2_000, images: 10_000, elements: 1_000_000 }
 
 type Payload = "record" | "float64"
 
@@ -174,22 +184,23 @@ const serial = (n: number) => {
   const rss = tenths(n)
   let sum = 0
   for (let i = 0; i < n; i++) {
-    sum += reduce(convolve(generate(i)))
+    sum += sumImage(convolveImage(generateImage(i)))
     rss.tick(i + 1)
   }
   return { sum, rss: rss.samples }
 }
+
+const stage = { batch: 16, concurrency: 4 }
 
 const pipelined = (n: number) =>
   Effect.suspend(() => {
     const rss = tenths(n)
     let sum = 0
     let done = 0
-    const stage = { batch: 256, concurrency: 4 }
     return Stream.range(0, n - 1).pipe(
-      Pipeline.task(Generate, stage),
-      Pipeline.task(Convolve, stage),
-      Pipeline.task(Reduce, stage),
+      Pipeline.task(GenerateImage, stage),
+      Pipeline.task(ConvolveImage, stage),
+      Pipeline.task(SumImage, stage),
       Stream.runForEach((x) =>
         Effect.sync(() => {
           sum += x
@@ -206,17 +217,41 @@ const barrier = (n: number, expectedSeconds: number) =>
     const timer = setInterval(() => rss.push(rssMB()), Math.max(10, (expectedSeconds * 1000) / 10))
     return Effect.gen(function*() {
       const seeds = Array.from({ length: n }, (_, i) => i)
-      const generated = yield* Task.map(Generate, seeds)
-      rss.push(rssMB())
-      const convolved = yield* Task.map(Convolve, generated)
-      rss.push(rssMB())
-      const reduced = yield* Task.map(Reduce, convolved)
-      rss.push(rssMB())
+      const generated = yield* Task.map(GenerateImage, seeds)
+      const convolved = yield* Task.map(ConvolveImage, generated)
+      const reduced = yield* Task.map(SumImage, convolved)
       let sum = 0
       for (const x of reduced) sum += x
       return { sum, rss }
     }).pipe(Effect.ensuring(Effect.sync(() => clearInterval(timer))))
   })
+
+/** The light stages over many elements: the pipelined run whose RSS must stay flat. */
+const longRun = (n: number) =>
+  Effect.suspend(() => {
+    const rss = tenths(n)
+    let sum = 0
+    let done = 0
+    const light = { batch: 256, concurrency: 4 }
+    return Stream.range(0, n - 1).pipe(
+      Pipeline.task(Generate, light),
+      Pipeline.task(Convolve, light),
+      Pipeline.task(Reduce, light),
+      Stream.runForEach((x) =>
+        Effect.sync(() => {
+          sum += x
+          rss.tick(++done)
+        })
+      ),
+      Effect.map(() => ({ sum, rss: rss.samples }))
+    )
+  })
+
+const serialLight = (n: number) => {
+  let sum = 0
+  for (let i = 0; i < n; i++) sum += reduce(convolve(generate(i)))
+  return sum
+}
 
 // ---------------------------------------------------------------------------------------------
 // Run
@@ -276,7 +311,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
   }
 
   // Pipeline
-  const n = size.elements
+  const n = size.images
   const rssTenths: Record<string, ReadonlyArray<number>> = {}
   const serialRun = await withPeakRss(async () => serial(n))
   rssTenths.serial = serialRun.value.rss
@@ -290,20 +325,26 @@ export const run = async (options: BenchOptions): Promise<void> => {
     check: "ok"
   }]
   const pool = WorkerPool.layer(PipelineBench, { entry, size: workers })
-  // Each pool-based variant with a started pool of its own.
+  /** Runs `body` on a started, warmed pool (start-up and first compilation are not the pipeline's cost). */
+  const onPool = <A>(body: () => Effect.Effect<A, unknown, any>) =>
+    Effect.runPromise(
+      Effect.gen(function*() {
+        const context = yield* Layer.build(pool)
+        yield* Effect.provide(Stream.range(0, 63).pipe(
+          Pipeline.task(GenerateImage, stage),
+          Pipeline.task(ConvolveImage, stage),
+          Pipeline.task(SumImage, stage),
+          Stream.runDrain
+        ), context)
+        return yield* Effect.promise(() => withPeakRss(() => Effect.runPromise(Effect.provide(body(), context) as Effect.Effect<A>)))
+      }).pipe(Effect.scoped)
+    )
   for (const [variant, make] of [
     ["effect-parallel/pipeline", () => pipelined(n)],
     ["barrier", () => barrier(n, serialRun.seconds / workers)]
   ] as const) {
     try {
-      const measured = await Effect.runPromise(
-        Effect.gen(function*() {
-          const context = yield* Layer.build(pool)
-          // Warm the workers (modules loaded, JIT touched) before the clock starts.
-          yield* Task.map(Generate, [1, 2, 3, 4]).pipe(Effect.provide(context))
-          return yield* Effect.promise(() => withPeakRss(() => Effect.runPromise(make().pipe(Effect.provide(context)))))
-        }).pipe(Effect.scoped)
-      )
+      const measured = await onPool(make)
       rssTenths[variant] = measured.value.rss
       pipelineRows.push({
         variant,
@@ -318,6 +359,15 @@ export const run = async (options: BenchOptions): Promise<void> => {
       errors[variant] = String(error)
       pipelineRows.push({ variant, workers, seconds: null, throughput: null, peakRssMB: null, ratio: null, check: "error" })
     }
+  }
+  // The long run: many light elements through the pipeline, RSS at every 10%.
+  const long = await onPool(() => longRun(size.elements))
+  const longRunNote = {
+    elements: size.elements,
+    seconds: round(long.seconds, 4),
+    peakRssMB: long.peakRssMB,
+    rssMBEvery10Percent: long.value.rss,
+    check: long.value.sum === serialLight(size.elements) ? "ok" : "mismatch"
   }
 
   // Ratios: channels over per-element MessageChannel of the same payload; pipeline over serial.
@@ -349,15 +399,20 @@ export const run = async (options: BenchOptions): Promise<void> => {
       `messagechannel p50 ${roundTripMicros.messagechannel.p50}, p99 ${roundTripMicros.messagechannel.p99}\n`
   )
   for (const [variant, samples] of Object.entries(rssTenths)) {
-    process.stdout.write(`RSS MB at every 10% (${variant}): ${samples.join(" ")}\n`)
+    process.stdout.write(`RSS MB at every 10% (${variant}, ${n} images): ${samples.join(" ")}\n`)
   }
+  process.stdout.write(
+    `long run, effect-parallel/pipeline over ${fmt(size.elements)} light elements: ${fmt(longRunNote.seconds, 2)} s, ` +
+      `RSS MB at every 10%: ${longRunNote.rssMBEvery10Percent.join(" ")} (check ${longRunNote.check})\n`
+  )
   const file = await writeRecord(makeRecord({
     scenario: "pipeline",
     baseline: "serial",
     results: results as ReadonlyArray<Result>,
     notes: {
       channelBaseline: "messagechannel/per-element (same payload)",
-      elements: { records: size.records, float64: size.numbers, perElementFloat64: size.perElementNumbers, pipeline: n },
+      elements: { records: size.records, float64: size.numbers, perElementFloat64: size.perElementNumbers, images: n },
+      longRun: longRunNote,
       roundTripMicros,
       rssMBEvery10Percent: rssTenths,
       ...(Object.keys(errors).length > 0 ? { errors } : {})

@@ -46,3 +46,41 @@ export const reduce = (input: ArrayLike<number>): number => {
   for (let i = 0; i < input.length; i++) s += input[i]! * input[i]!
   return s
 }
+
+/** The image stages: a `side × side` image from a seed, a 5 × 5 convolution (the heavy stage), and its sum. */
+export const side = 64
+
+export const generateImage = (seed: number): Float64Array => {
+  const out = new Float64Array(side * side)
+  let x = (seed * 2654435761) >>> 0 || 1
+  for (let i = 0; i < out.length; i++) {
+    x ^= x << 13
+    x >>>= 0
+    x ^= x >>> 17
+    x ^= x << 5
+    x >>>= 0
+    out[i] = (x % 256) / 256
+  }
+  return out
+}
+
+export const convolveImage = (image: ArrayLike<number>): Float64Array => {
+  const out = new Float64Array(side * side)
+  for (let r = 2; r < side - 2; r++) {
+    for (let c = 2; c < side - 2; c++) {
+      let s = 0
+      for (let dr = -2; dr <= 2; dr++) {
+        const row = (r + dr) * side + c
+        for (let dc = -2; dc <= 2; dc++) s += image[row + dc]! * (1 + ((dr * 5 + dc) & 3))
+      }
+      out[r * side + c] = s / 40
+    }
+  }
+  return out
+}
+
+export const sumImage = (image: ArrayLike<number>): number => {
+  let s = 0
+  for (let i = 0; i < image.length; i++) s += image[i]!
+  return s
+}

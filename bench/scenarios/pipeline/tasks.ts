@@ -10,6 +10,10 @@ export const Generate = Task.make("Generate", { payload: Schema.Number, success:
 export const Convolve = Task.make("Convolve", { payload: Moved, success: Moved })
 export const Reduce = Task.make("Reduce", { payload: Moved, success: Schema.Number })
 
+export const GenerateImage = Task.make("GenerateImage", { payload: Schema.Number, success: Moved })
+export const ConvolveImage = Task.make("ConvolveImage", { payload: Moved, success: Moved })
+export const SumImage = Task.make("SumImage", { payload: Moved, success: Schema.Number })
+
 export const Rec = Schema.Struct({ id: Schema.Int, name: Schema.String, value: Schema.Number }).annotate({ identifier: "Rec" })
 
 const Checked = Schema.Struct({ count: Schema.Int, checksum: Schema.Number })
@@ -33,4 +37,4 @@ export const ChannelEnd = Actor.make("ChannelEnd", {
   }
 })
 
-export const PipelineBench = Task.group(Generate, Convolve, Reduce, ChannelEnd)
+export const PipelineBench = Task.group(Generate, Convolve, Reduce, GenerateImage, ConvolveImage, SumImage, ChannelEnd)

@@ -3,7 +3,7 @@
  */
 import * as Effect from "effect/Effect"
 import { Channel, Worker } from "effect-parallel/worker"
-import { convolve, generate, reduce } from "./kernels.ts"
+import { convolve, convolveImage, generate, generateImage, reduce, sumImage } from "./kernels.ts"
 import { PipelineBench } from "./tasks.ts"
 
 const batch = 4096
@@ -12,6 +12,9 @@ export default Worker.serve(PipelineBench, {
   Generate: (seed) => Effect.sync(() => generate(seed)),
   Convolve: (v) => Effect.sync(() => convolve(v)),
   Reduce: (v) => Effect.sync(() => reduce(v)),
+  GenerateImage: (seed) => Effect.sync(() => generateImage(seed)),
+  ConvolveImage: (image) => Effect.sync(() => convolveImage(image)),
+  SumImage: (image) => Effect.sync(() => sumImage(image)),
   ChannelEnd: () =>
     Effect.succeed({
       sendRecords: ({ count, out }) =>
