@@ -4,8 +4,9 @@
  * without inheritance: any worker that receives the handle, and the caller, can send and take.
  *
  * Contains the model (`Channel`, `NumericChannel`), the constructor (`make`, scoped), the payload
- * Schema (`schema`), sending (`send`, `sendAll`), taking (`take`, `takeUpTo`, `takeArray`),
- * `close`, the stream views (`toStream`, `sink`) and counts (`size`, `abandoned`). The ring and
+ * Schema (`schema`), sending (`send`, `sendAll`), taking (`take`, `takeUpTo`, `takeArray`), the
+ * blocking forms for synchronous handlers (`takeBlocking`, `sendAllBlocking`), `close`, the stream
+ * views (`toStream`, `sink`) and counts (`size`, `abandoned`). The ring and
  * its numbered concurrency rules are in `runtime/memory/Ring.ts`; what a cell holds in
  * `runtime/memory/Cells.ts`.
  *
@@ -271,6 +272,70 @@ export const takeArray = <K extends Kind>(channel: NumericChannel<K>, max: numbe
     )
   })
 
+/**
+ * Takes between 1 and `max` values, blocking the thread (`Atomics.wait`) until the first is ready;
+ * `undefined` once the channel is closed and drained.
+ *
+ * **When to use**: in a worker whose handler is one synchronous loop and truly must block (no other
+ * fibers to keep running). Everywhere else use `takeUpTo`, which waits without blocking.
+ *
+ * **Gotchas**: a blocked thread runs nothing else — not its actors, not its timers — until a value
+ * comes. Never call it on the caller's main thread.
+ */
+export const takeBlocking = <A>(channel: Channel<A>, max: number): ReadonlyArray<A> | undefined => {
+  const cells = channel.cells
+  const limit = Math.max(1, Math.floor(max))
+  const into: Array<A> = []
+  const buffer = cells instanceof NumericCells ? new Array<number>(limit) : undefined
+  const attempt = (): number =>
+    buffer !== undefined ? (cells as NumericCells).take(buffer, 0, limit) : (cells as EncodedCells<A>).take(into, limit)
+  const adopt = (position: number): number =>
+    buffer !== undefined ? (cells as NumericCells).read(buffer, 0, position, 1) : (cells as EncodedCells<A>).read(into, position, 1)
+  const k = blockingLoop(cells.ring, "take", attempt, adopt)
+  if (k === Ended) return undefined
+  return buffer !== undefined ? (buffer.slice(0, k) as unknown as Array<A>) : into
+}
+
+/**
+ * Sends every value, blocking the thread (`Atomics.wait`) while the channel is full: the blocking
+ * form of `sendAll` (see `takeBlocking` for when). Throws the `ChannelError` a `sendAll` would fail with.
+ */
+export const sendAllBlocking: {
+  <K extends Kind>(channel: NumericChannel<K>, values: ArrayLike<number>): void
+  <A>(channel: Channel<A>, values: ReadonlyArray<NoInfer<A>>): void
+} = (channel: Channel<any>, values: ArrayLike<any>): void => {
+  const cells = channel.cells
+  let attempt: (from: number) => number
+  if (cells instanceof NumericCells) {
+    const refusal = cells.check(values)
+    if (refusal !== undefined) throw refused(channel, refusal)
+    attempt = (from) => cells.send(values, from)
+  } else {
+    const prepared = (cells as EncodedCells<unknown>).prepare(values as ReadonlyArray<unknown>)
+    if ("_tag" in prepared) throw refused(channel, prepared)
+    attempt = (from) => (cells as EncodedCells<unknown>).send(prepared, from)
+  }
+  let sent = 0
+  let lost = 0
+  while (sent < values.length) {
+    const k = blockingLoop(cells.ring, "send", () => attempt(sent), () => 0)
+    if (k === Ended) {
+      throw new ChannelError({
+        channel: channel.name,
+        reason: new Closed({ message: `the channel closed after ${sent} of ${values.length} values were sent` })
+      })
+    }
+    sent += k
+    lost += cells.refused
+  }
+  if (lost > 0) {
+    throw new ChannelError({
+      channel: channel.name,
+      reason: new Abandoned({ lost, message: `${lost} of ${values.length} values were dropped (claimed past abandonAfter)` })
+    })
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Streams
 // ---------------------------------------------------------------------------------------------
@@ -344,6 +409,41 @@ const refused = (channel: Channel<any>, refusal: Refusal): ChannelError =>
         message: `value ${refusal.index} encodes to ${refusal.bytes} bytes (its length included); a slot holds ${channel.cells.ring.slotBytes}`
       })
   })
+
+/**
+ * The wait loop of rules 7–8 with `Atomics.wait`: returns the first non-zero result of `attempt`
+ * (a count, or `Ended` / `Closed`).
+ */
+const blockingLoop = (
+  ring: Ring,
+  side: "send" | "take",
+  attempt: () => number,
+  adopt: (position: number) => number
+): number => {
+  let sighting: Sighting | undefined
+  for (;;) {
+    const first = attempt()
+    if (first !== 0) return first
+    const seen = ring.announce(side)
+    try {
+      const again = attempt()
+      if (again !== 0) return again
+      if (sighting !== undefined) {
+        const result = ring.abandon(sighting, graceMillis)
+        sighting = undefined
+        if (result.adopted) {
+          const k = adopt(ring.claimed)
+          if (k > 0) return k
+        }
+        if (result.abandoned > 0 || result.adopted) continue
+      }
+      sighting = ring.sight(side)
+      ring.waitSync(side, seen, sighting !== undefined ? graceMillis : Math.min(idleSliceMillis, ring.abandonAfter))
+    } finally {
+      ring.withdraw(side)
+    }
+  }
+}
 
 /** A wait slice when nothing is stuck: waits are re-checked this often (rule 8 needs a clock). */
 const idleSliceMillis = 250

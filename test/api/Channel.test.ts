@@ -13,6 +13,8 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { Actor, Channel, PoolError, ProcessBackend, Task, TaskError, WorkerPool } from "../../src/index.ts"
 import {
+  BlockingFill,
+  BlockingSum,
   ChannelTasks,
   Consumer,
   DieMidSend,
@@ -126,6 +128,23 @@ describe("Channel", () => {
       ], { concurrency: 2 })
       assert.deepStrictEqual(taken, Array.from({ length: 100 }, (_, i) => i + 10))
     }).pipe(Effect.scoped, Effect.provide(pool(2))))
+
+  it.live("a worker that must block opts in: takeBlocking and sendAllBlocking in synchronous handlers", () =>
+    Effect.gen(function*() {
+      const toWorker = yield* Channel.make("Float64", { capacity: 8 })
+      const [sum] = yield* Effect.all([
+        Task.run(BlockingSum, { from: toWorker }),
+        Effect.andThen(Channel.sendAll(toWorker, Array.from({ length: 1000 }, (_, i) => i)), Channel.close(toWorker))
+      ], { concurrency: 2 })
+      assert.strictEqual(sum, 999 * 500)
+      const fromWorker = yield* Channel.make("Float64", { capacity: 8 })
+      const [, taken] = yield* Effect.all([
+        Effect.andThen(Task.run(BlockingFill, { out: fromWorker, count: 1000 }), Channel.close(fromWorker)),
+        Channel.toStream(fromWorker).pipe(Stream.runCollect)
+      ], { concurrency: 2 })
+      assert.deepStrictEqual(taken, Array.from({ length: 1000 }, (_, i) => i))
+      assert.isUndefined(Channel.takeBlocking(fromWorker, 4), "closed and drained: the end, at once")
+    }).pipe(Effect.scoped, Effect.provide(pool(1))))
 
   it.live("a handle in an actor's init arguments: the actor drains the channel the caller fills", () =>
     Effect.gen(function*() {
