@@ -28,7 +28,8 @@
  * `notes.rss` has the RSS at every 10% of the elements (barrier: after each stage, and sampled every
  * 10% of its run time). `check` compares the sum with serial's.
  *
- * `--quick`: small counts, for a smoke run and the test that runs this scenario.
+ * `--passes n`: every variant runs n times, interleaved; each row reports its median pass (by
+ * throughput or seconds). `--quick`: small counts, for a smoke run and the test that runs this scenario.
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -284,8 +285,8 @@ export const run = async (options: BenchOptions): Promise<void> => {
     payload
   })
 
-  // Channels
-  for (const payload of ["record", "float64"] as const) {
+  // Channels (each pass runs every variant; a row reports its median pass)
+  for (let pass = 0; pass < options.passes; pass++) for (const payload of ["record", "float64"] as const) {
     const count = payload === "record" ? size.records : size.numbers
     const perElement = payload === "record" ? size.records : size.perElementNumbers
     const runs: ReadonlyArray<readonly [string, number, () => Promise<{ seconds: number; taken: { count: number; checksum: number } }>]> = [
@@ -313,17 +314,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
   // Pipeline
   const n = size.images
   const rssTenths: Record<string, ReadonlyArray<number>> = {}
-  const serialRun = await withPeakRss(async () => serial(n))
-  rssTenths.serial = serialRun.value.rss
-  const pipelineRows: Array<Row> = [{
-    variant: "serial",
-    workers: 1,
-    seconds: round(serialRun.seconds, 4),
-    throughput: null,
-    peakRssMB: serialRun.peakRssMB,
-    ratio: null,
-    check: "ok"
-  }]
+  const pipelineRows: Array<Row> = []
   const pool = WorkerPool.layer(PipelineBench, { entry, size: workers })
   /** Runs `body` on a started, warmed pool (start-up and first compilation are not the pipeline's cost). */
   const onPool = <A>(body: () => Effect.Effect<A, unknown, any>) =>
@@ -339,6 +330,19 @@ export const run = async (options: BenchOptions): Promise<void> => {
         return yield* Effect.promise(() => withPeakRss(() => Effect.runPromise(Effect.provide(body(), context) as Effect.Effect<A>)))
       }).pipe(Effect.scoped)
     )
+  let serialRun = await withPeakRss(async () => serial(n))
+  for (let pass = 0; pass < options.passes; pass++) {
+  if (pass > 0) serialRun = await withPeakRss(async () => serial(n))
+  rssTenths.serial = serialRun.value.rss
+  pipelineRows.push({
+    variant: "serial",
+    workers: 1,
+    seconds: round(serialRun.seconds, 4),
+    throughput: null,
+    peakRssMB: serialRun.peakRssMB,
+    ratio: null,
+    check: "ok"
+  })
   for (const [variant, make] of [
     ["effect-parallel/pipeline", () => pipelined(n)],
     ["barrier", () => barrier(n, serialRun.seconds / workers)]
@@ -360,6 +364,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
       pipelineRows.push({ variant, workers, seconds: null, throughput: null, peakRssMB: null, ratio: null, check: "error" })
     }
   }
+  }
   // The long run: many light elements through the pipeline, RSS at every 10%.
   const long = await onPool(() => longRun(size.elements))
   const longRunNote = {
@@ -370,6 +375,26 @@ export const run = async (options: BenchOptions): Promise<void> => {
     check: long.value.sum === serialLight(size.elements) ? "ok" : "mismatch"
   }
 
+  // Each row from its median pass: by throughput (channels) or seconds (pipeline).
+  const medianRows = (all: ReadonlyArray<Row>, by: (r: Row) => number): Array<Row> => {
+    const groups = new Map<string, Array<Row>>()
+    for (const r of all) {
+      const key = `${r.variant}|${r.payload ?? ""}`
+      groups.set(key, [...(groups.get(key) ?? []), r])
+    }
+    return [...groups.values()].map((g) => {
+      const ok = g.filter((r) => r.check !== "error").sort((a, b) => by(a) - by(b))
+      return ok.length === 0 ? g[0]! : { ...ok[Math.floor((ok.length - 1) / 2)]!, check: g.every((r) => r.check === "ok") ? "ok" : ok[0]!.check }
+    })
+  }
+  const channelRows = medianRows(rows, (r) => r.throughput ?? 0)
+  rows.length = 0
+  rows.push(...channelRows)
+  const medianPipeline = medianRows(pipelineRows, (r) => r.seconds ?? Infinity)
+  pipelineRows.length = 0
+  pipelineRows.push(...medianPipeline)
+  const serialSeconds = pipelineRows.find((r) => r.variant === "serial")!.seconds!
+
   // Ratios: channels over per-element MessageChannel of the same payload; pipeline over serial.
   const withRatio = (row: Row): Row => {
     if (row.payload !== undefined) {
@@ -377,7 +402,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
       const ratio = base?.throughput && row.throughput ? round(row.throughput / base.throughput, 3) : null
       return { ...row, ratio }
     }
-    const ratio = row.seconds !== null && serialRun.seconds > 0 ? round(serialRun.seconds / row.seconds, 3) : null
+    const ratio = row.seconds !== null && serialSeconds > 0 ? round(serialSeconds / row.seconds, 3) : null
     return { ...row, ratio }
   }
   const results = [...rows, ...pipelineRows].map(withRatio)
