@@ -8,6 +8,7 @@
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
@@ -173,6 +174,22 @@ describe("Channel", () => {
       assert.isTrue(Exit.isFailure(end))
     }).pipe(Effect.scoped))
 
+  it.live("interrupting a waiting take or send leaves the channel as it was", () =>
+    Effect.gen(function*() {
+      const channel = yield* Channel.make("Float64", { capacity: 2 })
+      const waitingTake = yield* Effect.forkChild(Channel.take(channel))
+      yield* Effect.sleep("20 millis")
+      yield* Fiber.interrupt(waitingTake)
+      yield* Channel.sendAll(channel, [1, 2]) // full now
+      const waitingSend = yield* Effect.forkChild(Channel.send(channel, 3))
+      yield* Effect.sleep("20 millis")
+      yield* Fiber.interrupt(waitingSend)
+      assert.strictEqual(Channel.size(channel), 2)
+      assert.deepStrictEqual(yield* Channel.takeUpTo(channel, 10), [1, 2])
+      yield* Channel.close(channel)
+      assert.isTrue(Exit.isFailure(yield* Effect.exit(Channel.take(channel))))
+    }).pipe(Effect.scoped))
+
   it.effect("the scope that made a channel closes it", () =>
     Effect.gen(function*() {
       const channel = yield* Effect.scoped(Channel.make("Float64"))
@@ -196,6 +213,29 @@ describe("Channel", () => {
       // The channels go on.
       yield* Channel.send(channel, { id: 3, name: "ok" })
       assert.deepStrictEqual(yield* Channel.take(channel), { id: 3, name: "ok" })
+    }).pipe(Effect.scoped))
+
+  it.effect("values round-trip: flat structs field by field (unicode, NaN, booleans), other Schemas through their JSON codec", () =>
+    Effect.gen(function*() {
+      const Flat = Schema.Struct({ n: Schema.Number, s: Schema.String, b: Schema.Boolean })
+      const flat = yield* Channel.make(Flat, { capacity: 4, slotBytes: 48 })
+      const flats = [{ n: NaN, s: "héllo ✓ 😀", b: true }, { n: -0.5, s: "", b: false }]
+      yield* Channel.sendAll(flat, flats)
+      const back = yield* Channel.takeUpTo(flat, 4)
+      assert.deepStrictEqual([...back], flats)
+      const tooLong = channelReason(yield* Effect.flip(Channel.send(flat, { n: 1, s: "é".repeat(20), b: true })))
+      assert.instanceOf(tooLong, Channel.TooLarge)
+      assert.strictEqual((tooLong as Channel.TooLarge).bytes, 4 + 8 + 4 + 40 + 1)
+      const Nested = Schema.Struct({
+        tags: Schema.Array(Schema.String),
+        score: Schema.optional(Schema.Number),
+        big: Schema.BigInt,
+        kind: Schema.Literals(["a", "b"])
+      })
+      const nested = yield* Channel.make(Nested, { capacity: 4 })
+      const values = [{ tags: ["x", "y"], score: 2, big: 12345678901234567890n, kind: "a" as const }, { tags: [], big: 0n, kind: "b" as const }]
+      yield* Channel.sendAll(nested, values)
+      assert.deepStrictEqual([...(yield* Channel.takeUpTo(nested, 4))], values)
     }).pipe(Effect.scoped))
 
   it.effect("a payload whose channel memory holds another element is a payload error", () =>

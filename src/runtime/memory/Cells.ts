@@ -3,8 +3,9 @@
  *
  * Contains the two element stores: `NumericCells` (one number per cell, in a typed array over the
  * ring's data: the fast path, batches copied in and out with no encoding) and `EncodedCells`
- * (any Schema: a value is encoded once with its JSON codec, written into a fixed-size slot as a
- * length and UTF-8 bytes, and decoded by the taker). Both move values only between a claim and its
+ * (any Schema: a value is encoded once — a flat struct of numbers, strings and booleans field by
+ * field in binary, anything else with its JSON codec — into a fixed-size slot behind its length,
+ * and decoded by the taker). Both move values only between a claim and its
  * publish or release (`Ring.ts`, rules 3–4), and never yield in between, so a claim is held for
  * the time of one copy.
  */
@@ -137,10 +138,40 @@ export class NumericCells {
 // Encoded values
 // ---------------------------------------------------------------------------------------------
 
-/** Values checked and encoded, ready to be written: JSON texts and their UTF-8 lengths. */
+/**
+ * Values checked and encoded, ready to be written: JSON texts and their UTF-8 lengths, or (flat
+ * structs) the checked values themselves, written field by field.
+ */
 export interface Prepared {
-  readonly texts: Array<string>
-  readonly bytes: Array<number>
+  readonly count: number
+  readonly texts: Array<string> | undefined
+  readonly bytes: Array<number> | undefined
+  readonly values: ReadonlyArray<unknown> | undefined
+}
+
+/** A field of a flat struct: its name and how it is stored (8-byte double, length + UTF-8, 1 byte). */
+interface FlatField {
+  readonly name: string
+  readonly kind: "number" | "string" | "boolean"
+}
+
+/**
+ * The fields of a struct whose every property is a required number, string or boolean with no
+ * transformation (checks such as `Int` are fine: the guard runs them), in declaration order; else
+ * `undefined`, and values take the JSON path.
+ */
+const flatFieldsOf = (schema: Schema.Top): ReadonlyArray<FlatField> | undefined => {
+  const ast = schema.ast
+  if (ast._tag !== "Objects" || ast.encoding !== undefined || ast.indexSignatures.length > 0) return undefined
+  const fields: Array<FlatField> = []
+  for (const p of ast.propertySignatures) {
+    const type = p.type
+    if (typeof p.name !== "string" || type.encoding !== undefined || type.context?.isOptional === true) return undefined
+    const kind = type._tag === "Number" ? "number" : type._tag === "String" ? "string" : type._tag === "Boolean" ? "boolean" : undefined
+    if (kind === undefined) return undefined
+    fields.push({ name: p.name, kind })
+  }
+  return fields.length > 0 ? fields : undefined
 }
 
 export class EncodedCells<A> {
@@ -150,6 +181,8 @@ export class EncodedCells<A> {
   private readonly decode: ((value: unknown) => Exit.Exit<unknown, Schema.SchemaError>) | undefined
   /** When the JSON form is the value itself: a type guard checks it (cheaper than an encode). */
   private readonly guard: ((value: unknown) => boolean) | undefined
+  /** Flat structs are stored field by field (no JSON). */
+  private readonly flat: ReadonlyArray<FlatField> | undefined
 
   readonly ring: Ring
   readonly schema: Schema.Top
@@ -165,11 +198,14 @@ export class EncodedCells<A> {
     this.decode = SchemaAST.toEncoded(json.ast) === json.ast
       ? undefined
       : Schema.decodeUnknownExit(json as Schema.Codec<unknown, unknown>)
-    this.guard = this.decode === undefined ? Schema.is(schema as Schema.Codec<unknown, unknown>) : undefined
+    // A flat struct is stored field by field whatever its JSON form (a double keeps NaN and ±∞).
+    this.flat = flatFieldsOf(schema)
+    this.guard = this.decode === undefined || this.flat !== undefined ? Schema.is(schema as Schema.Codec<unknown, unknown>) : undefined
   }
 
   /** Checks and encodes `values` (each once); the first that fails or does not fit refuses all. */
   prepare(values: ReadonlyArray<A>): Prepared | Refusal {
+    if (this.flat !== undefined) return this.prepareFlat(values, this.flat)
     const texts: Array<string> = new Array(values.length)
     const bytes: Array<number> = new Array(values.length)
     const room = this.ring.slotBytes - lengthBytes
@@ -198,22 +234,72 @@ export class EncodedCells<A> {
       texts[i] = text
       bytes[i] = length
     }
-    return { texts, bytes }
+    return { count: values.length, texts, bytes, values: undefined }
+  }
+
+  private prepareFlat(values: ReadonlyArray<A>, fields: ReadonlyArray<FlatField>): Prepared | Refusal {
+    const room = this.ring.slotBytes - lengthBytes
+    for (let i = 0; i < values.length; i++) {
+      const value = values[i] as Record<string, unknown>
+      if (!this.guard!(value)) {
+        const exit = this.encode(value)
+        const issue = Exit.isFailure(exit) ? issueOf(exit) : { path: [], message: "does not match its Schema" }
+        return { _tag: "Invalid", index: i, issue: { path: [i, ...issue.path], message: issue.message } }
+      }
+      // An upper bound first (3 UTF-8 bytes per UTF-16 unit); the exact size only when it is needed.
+      let bound = 0
+      for (const field of fields) {
+        bound += field.kind === "number" ? 8 : field.kind === "boolean" ? 1 : 4 + (value[field.name] as string).length * 3
+      }
+      if (bound > room) {
+        let exact = 0
+        for (const field of fields) {
+          exact += field.kind === "number" ? 8 : field.kind === "boolean" ? 1 : 4 + Buffer.byteLength(value[field.name] as string, "utf8")
+        }
+        if (exact > room) return { _tag: "TooLarge", index: i, bytes: exact + lengthBytes }
+      }
+    }
+    return { count: values.length, texts: undefined, bytes: undefined, values }
   }
 
   /** Sends `prepared[from…]` as far as there is room: how many, or `Closed`. */
   send(prepared: Prepared, from: number): number {
     const ring = this.ring
-    const k = ring.claimSend(prepared.texts.length - from)
+    const k = ring.claimSend(prepared.count - from)
     if (k <= 0) return k
     const p = ring.claimed
     const mask = ring.capacity - 1
     const slot = ring.slotBytes
     const bytes = this.bytes
-    for (let i = 0; i < k; i++) {
-      const at = ((p + i) & mask) * slot
-      bytes.writeInt32LE(prepared.bytes[from + i]!, at)
-      bytes.write(prepared.texts[from + i]!, at + lengthBytes, prepared.bytes[from + i]!, "utf8")
+    const flat = this.flat
+    if (flat !== undefined) {
+      const values = prepared.values!
+      for (let i = 0; i < k; i++) {
+        const at = ((p + i) & mask) * slot
+        const end = at + slot
+        const value = values[from + i] as Record<string, unknown>
+        let o = at + lengthBytes
+        for (const field of flat) {
+          const v = value[field.name]
+          if (field.kind === "number") {
+            bytes.writeDoubleLE(v as number, o)
+            o += 8
+          } else if (field.kind === "boolean") {
+            bytes[o++] = v === true ? 1 : 0
+          } else {
+            const n = bytes.write(v as string, o + 4, end - o - 4, "utf8")
+            bytes.writeInt32LE(n, o)
+            o += 4 + n
+          }
+        }
+        bytes.writeInt32LE(o - at - lengthBytes, at)
+      }
+    } else {
+      for (let i = 0; i < k; i++) {
+        const at = ((p + i) & mask) * slot
+        bytes.writeInt32LE(prepared.bytes![from + i]!, at)
+        bytes.write(prepared.texts![from + i]!, at + lengthBytes, prepared.bytes![from + i]!, "utf8")
+      }
     }
     this.refused = ring.publish(p, k)
     return k
@@ -227,6 +313,7 @@ export class EncodedCells<A> {
 
   /** Reads and releases the `k` claimed positions from `p`: how many were kept (rule 4). */
   read(into: Array<A>, p: number, k: number): number {
+    if (this.flat !== undefined) return this.readFlat(into, p, k, this.flat)
     const ring = this.ring
     const mask = ring.capacity - 1
     const slot = ring.slotBytes
@@ -254,6 +341,40 @@ export class EncodedCells<A> {
       into.push(this.parse(text))
       kept++
     }
+    return kept
+  }
+
+  private readFlat(into: Array<A>, p: number, k: number, fields: ReadonlyArray<FlatField>): number {
+    const ring = this.ring
+    const mask = ring.capacity - 1
+    const slot = ring.slotBytes
+    const bytes = this.bytes
+    let kept = 0
+    for (let i = 0; i < k; i++) {
+      const at = ((p + i) & mask) * slot
+      const end = at + slot
+      // Read out before release (the cell is the next sender's after it); bounded by the slot,
+      // so even a torn cell (dropped below) cannot make a read run past it.
+      const value: Record<string, unknown> = {}
+      let o = at + lengthBytes
+      for (const field of fields) {
+        if (field.kind === "number") {
+          value[field.name] = o + 8 <= end ? bytes.readDoubleLE(o) : NaN
+          o += 8
+        } else if (field.kind === "boolean") {
+          value[field.name] = bytes[o++] === 1
+        } else {
+          const n = o + 4 <= end ? Math.min(Math.max(0, bytes.readInt32LE(o)), end - o - 4) : 0
+          value[field.name] = bytes.toString("utf8", o + 4, o + 4 + n)
+          o += 4 + n
+        }
+      }
+      if (ring.release(p + i)) {
+        into.push(value as A)
+        kept++
+      }
+    }
+    ring.signalSpace()
     return kept
   }
 
