@@ -3,7 +3,7 @@
  *
  * Channels (one worker sends, another takes; the caller only starts them and waits):
  * - `effect-parallel/channel`: a `Channel` passed to two `ChannelEnd` actors on two workers.
- *   Records (`{ id, name, value }`) go through a Schema channel (JSON-encoded slots of 64 bytes,
+ *   Records (`{ id, name, value }`) go through a Schema channel (a flat struct: binary slots of 64 bytes,
  *   batches of 256 per `sendAll`); float64 values through a numeric channel (`Float64Array`
  *   batches of 4096 in, `takeArray` out).
  * - `messagechannel/per-element`: two bare `worker_threads` workers joined by a `MessageChannel`,

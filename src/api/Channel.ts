@@ -20,8 +20,9 @@
  *
  * **Elements.** A numeric kind (`"Float64"`, `"Float32"`, `"Int32"`, `"Uint8"`) holds one number
  * per cell and moves batches as typed arrays (`sendAll` of a typed array, `takeArray`): the fast
- * path, tens of millions of numbers a second. Any other Schema is encoded once, by its JSON codec,
- * into fixed-size slots (`slotBytes`, default 256): a value that fails its Schema or does not fit
+ * path, tens of millions of numbers a second. Any other Schema is encoded once into fixed-size
+ * slots (`slotBytes`, default 256) — a flat struct of numbers, strings and booleans field by field in
+ * binary, anything else by its JSON codec. A value that fails its Schema or does not fit
  * fails its own send with a `ChannelError`, before anything is written.
  *
  * **Waiting.** A send waits while the channel is full, a take while it is empty, without blocking
