@@ -175,7 +175,7 @@ const flatFieldsOf = (schema: Schema.Top): ReadonlyArray<FlatField> | undefined 
 }
 
 export class EncodedCells<A> {
-  readonly bytes: Buffer
+  private readonly bytes: Buffer
   refused = 0
   private readonly encode: (value: unknown) => Exit.Exit<unknown, Schema.SchemaError>
   private readonly decode: ((value: unknown) => Exit.Exit<unknown, Schema.SchemaError>) | undefined
