@@ -37,4 +37,22 @@ export const ChannelEnd = Actor.make("ChannelEnd", {
   }
 })
 
-export const PipelineBench = Task.group(Generate, Convolve, Reduce, GenerateImage, ConvolveImage, SumImage, ChannelEnd)
+/**
+ * Worker-to-worker stages: `generate` makes the images `first, first + step, …` below `count` and
+ * sends each (4,096 numbers) into `out`; `convolveSum` takes whole images from `from` until it ends,
+ * convolves each and returns the sum of their sums. One sender and one taker per channel, so an
+ * image's numbers arrive together and in order.
+ */
+export const Lane = Actor.make("Lane", {
+  init: {},
+  methods: {
+    generate: {
+      payload: { out: Channel.schema("Float64"), first: Schema.Int, step: Schema.Int, count: Schema.Int },
+      success: Schema.Int,
+      error: Channel.ChannelError
+    },
+    convolveSum: { payload: { from: Channel.schema("Float64") }, success: Schema.Number }
+  }
+})
+
+export const PipelineBench = Task.group(Lane, Generate, Convolve, Reduce, GenerateImage, ConvolveImage, SumImage, ChannelEnd)

@@ -3,7 +3,7 @@
  */
 import * as Effect from "effect/Effect"
 import { Channel, Worker } from "effect-parallel/worker"
-import { convolve, convolveImage, generate, generateImage, reduce, sumImage } from "./kernels.ts"
+import { convolve, convolveImage, generate, generateImage, reduce, side, sumImage } from "./kernels.ts"
 import { PipelineBench } from "./tasks.ts"
 
 const batch = 4096
@@ -15,6 +15,34 @@ export default Worker.serve(PipelineBench, {
   GenerateImage: (seed) => Effect.sync(() => generateImage(seed)),
   ConvolveImage: (image) => Effect.sync(() => convolveImage(image)),
   SumImage: (image) => Effect.sync(() => sumImage(image)),
+  Lane: () =>
+    Effect.succeed({
+      generate: ({ count, first, out, step }) =>
+        Effect.gen(function*() {
+          let sent = 0
+          for (let i = first; i < count; i += step) {
+            yield* Channel.sendAll(out, generateImage(i))
+            sent++
+          }
+          return sent
+        }),
+      convolveSum: ({ from }) =>
+        Effect.gen(function*() {
+          const image = new Float64Array(side * side)
+          let filled = 0
+          let sum = 0
+          for (;;) {
+            const taken = yield* Effect.result(Channel.takeArray(from, image.length - filled))
+            if (taken._tag === "Failure") return sum
+            image.set(taken.success, filled)
+            filled += taken.success.length
+            if (filled === image.length) {
+              sum += sumImage(convolveImage(image))
+              filled = 0
+            }
+          }
+        })
+    }),
   ChannelEnd: () =>
     Effect.succeed({
       sendRecords: ({ count, out }) =>
