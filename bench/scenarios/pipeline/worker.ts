@@ -23,6 +23,8 @@ export default Worker.serve(PipelineBench, {
           for (let i = first; i < count; i += step) {
             yield* Channel.sendAll(out, generateImage(i))
             sent++
+            // The worker also hosts another lane's convolver: take turns, image by image.
+            yield* Effect.yieldNow
           }
           return sent
         }),
@@ -39,6 +41,7 @@ export default Worker.serve(PipelineBench, {
             if (filled === image.length) {
               sum += sumImage(convolveImage(image))
               filled = 0
+              yield* Effect.yieldNow
             }
           }
         })
