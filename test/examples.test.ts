@@ -39,7 +39,7 @@ describe("examples", () => {
   it("the runner lists the examples without a name, and refuses an unknown one", async () => {
     const list = await run()
     assert.strictEqual(list.code, 0)
-    for (const name of ["actors", "demo", "isolation", "observability", "quickstart", "serving", "shared-arrays", "simulation", "worker-state"]) {
+    for (const name of ["actors", "channels", "demo", "isolation", "observability", "pipeline", "quickstart", "serving", "shared-arrays", "simulation", "worker-state"]) {
       assert.match(list.stdout, new RegExp(`^  ${name} +\\S`, "m"))
     }
     const unknown = await run("nope")
@@ -121,6 +121,25 @@ describe("examples", () => {
     // Printed when the pool closed: the insights table.
     assert.match(out, /effect-parallel insights \(times in ms/)
     assert.match(out, /\ntotal\s/)
+  })
+
+  it("channels", async () => {
+    const out = await runOk("channels")
+    assert.include(out, "results: 40, each job exactly once: true")
+    assert.match(out, /jobs done per consumer: \d+ \+ \d+ = 40/)
+    assert.include(out, "job 2 (mul 2 × 7) = 14")
+    assert.include(out, "ChannelError, reason ValueInvalid")
+    assert.include(out, "ChannelError, reason TooLarge: value 0 encodes to 67 bytes")
+    assert.include(out, "sum of 0 … 999999: 499999500000 (expected 499999500000: true)")
+  })
+
+  it("pipeline", async () => {
+    const out = await runOk("pipeline")
+    assert.strictEqual(out.match(/model loaded/g)?.length, 2, "one model per replica")
+    assert.include(out, "documents: 200, classified: 197")
+    assert.include(out, "input order kept: true")
+    for (const id of [5, 72, 139]) assert.include(out, `skipped: document ${id} at stage Tokenize (EmptyDocument)`)
+    assert.match(out, /scored per replica: \d+ \+ \d+ = 197/)
   })
 
   it("simulation", async () => {

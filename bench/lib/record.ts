@@ -7,6 +7,7 @@
  */
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
+import { pathToFileURL } from "node:url"
 import { round } from "./stats.ts"
 
 /**
@@ -91,7 +92,10 @@ export const makeRecord = (fields: {
   notes: fields.notes
 })
 
-export const resultsDir = new URL("../results/", import.meta.url)
+/** `bench/results/`, or `$BENCH_RESULTS_DIR` (a test's smoke run writes there, not over a full run's record). */
+export const resultsDir = process.env.BENCH_RESULTS_DIR !== undefined
+  ? pathToFileURL(`${process.env.BENCH_RESULTS_DIR.replace(/\/$/, "")}/`)
+  : new URL("../results/", import.meta.url)
 
 /** Writes `bench/results/<scenario>.json` and returns its path. */
 export const writeRecord = async (record: BenchRecord): Promise<string> => {

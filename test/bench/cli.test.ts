@@ -24,7 +24,7 @@ describe("bench command line", () => {
   it("--help lists every scenario and every option", async () => {
     const { code, stdout } = await node("bench/run.ts", "--help")
     assert.strictEqual(code, 0)
-    for (const scenario of ["overhead", "numerical", "stateful", "model", "serving"]) assert.match(stdout, new RegExp(`^  ${scenario} `, "m"))
+    for (const scenario of ["overhead", "numerical", "stateful", "model", "serving", "cluster", "pipeline"]) assert.match(stdout, new RegExp(`^  ${scenario} `, "m"))
     for (const option of ["--quick", "--workers", "--variants", "--passes", "--help"]) {
       assert.match(stdout, new RegExp(`^  ${option}`, "m"))
     }

@@ -1,0 +1,568 @@
+/**
+ * Channels: bounded, typed, multi-producer multi-consumer queues in shared memory, whose handles
+ * travel in task and actor payloads — Python's `multiprocessing.Queue`, without the pickling and
+ * without inheritance: any worker that receives the handle, and the caller, can send and take.
+ *
+ * Contains the model (`Channel`, `NumericChannel`), the constructor (`make`, scoped), the payload
+ * Schema (`schema`), sending (`send`, `sendAll`), taking (`take`, `takeUpTo`, `takeArray`), the
+ * blocking forms for synchronous handlers (`takeBlocking`, `sendAllBlocking`), `close`, the stream
+ * views (`toStream`, `sink`) and counts (`size`, `abandoned`). The ring and
+ * its numbered concurrency rules are in `runtime/memory/Ring.ts`; what a cell holds in
+ * `runtime/memory/Cells.ts`.
+ *
+ * ```ts
+ * const jobs = yield* Channel.make(Job, { capacity: 1024 })            // closed with the scope
+ * yield* Effect.all([Task.run(Produce, { out: jobs }), Task.run(Consume, { from: jobs })], { concurrency: 2 })
+ * // in the worker: payload { out: Channel.schema(Job) }
+ * yield* Channel.send(out, job)
+ * yield* Channel.toStream(from).pipe(Stream.runForEach(handle))
+ * ```
+ *
+ * **Elements.** A numeric kind (`"Float64"`, `"Float32"`, `"Int32"`, `"Uint8"`) holds one number
+ * per cell and moves batches as typed arrays (`sendAll` of a typed array, `takeArray`): the fast
+ * path, tens of millions of numbers a second. Any other Schema is encoded once into fixed-size
+ * slots (`slotBytes`, default 256) — a flat struct of numbers, strings and booleans field by field in
+ * binary, anything else by its JSON codec. A value that fails its Schema or does not fit
+ * fails its own send with a `ChannelError`, before anything is written.
+ *
+ * **Waiting.** A send waits while the channel is full, a take while it is empty, without blocking
+ * the thread (`Atomics.waitAsync`): the worker's other fibers run meanwhile. Interrupting a waiting
+ * send or take leaves the channel as it was.
+ *
+ * **Closing.** `close` (or the end of the scope that made the channel) stops sends; takers drain
+ * what is left, then see the end (`Cause.Done`; `toStream` ends).
+ *
+ * **Workers that die.** The ring has no lock. A worker that dies between claiming a cell and
+ * publishing (or releasing) it leaves that cell stuck; a waiter behind it abandons it after
+ * `abandonAfter` (default 5 s) and the channel flows again — the dead worker's element is lost
+ * (counted in `abandoned`), never duplicated or torn (`Ring.ts`, rule 8).
+ *
+ * **Gotchas**: the capacity is rounded up to a power of two. Order is FIFO per sender; with many
+ * takers, which taker gets which element is not fixed. Channels need shared memory: a pool on the
+ * process backend refuses tasks that carry them.
+ */
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Schema from "effect/Schema"
+import * as SchemaIssue from "effect/SchemaIssue"
+import * as SchemaTransformation from "effect/SchemaTransformation"
+import type * as Scope from "effect/Scope"
+import * as Sink from "effect/Sink"
+import * as Stream from "effect/Stream"
+import { Abandoned, ChannelError, Closed, TooLarge, ValueInvalid } from "../core/ChannelError.ts"
+import { annotationKey, encodesAsItselfKey, type Kind, kinds, type PlainViews, constructors } from "../core/SharedArray.ts"
+import { EncodedCells, kindCodes, kindOfCode, lengthBytes, NumericCells, type Refusal } from "../runtime/memory/Cells.ts"
+import { allocate, describe, Ended, maxCapacity, Ring, roundCapacity, type Sighting } from "../runtime/memory/Ring.ts"
+
+export * from "../core/ChannelError.ts"
+
+export const TypeId = "~effect-parallel/Channel" as const
+export type TypeId = typeof TypeId
+
+// ---------------------------------------------------------------------------------------------
+// Models
+// ---------------------------------------------------------------------------------------------
+
+/** A channel of `A`s: a handle to its shared memory, good in any thread that receives it. */
+export interface Channel<A> {
+  readonly [TypeId]: TypeId
+  /** The element and capacity, for messages: `Float64[1024]`, `Job[64]`. */
+  readonly name: string
+  readonly capacity: number
+  /** Type-level only: the element type (invariant). */
+  readonly "~element"?: ((_: A) => A) | undefined
+  /** @internal the cells over the ring. */
+  readonly cells: NumericCells | EncodedCells<A>
+}
+
+/** A channel of numbers of one kind: batches move as typed arrays (`sendAll`, `takeArray`). */
+export interface NumericChannel<K extends Kind> extends Channel<number> {
+  readonly kind: K
+  /** @internal */
+  readonly cells: NumericCells
+}
+
+/** What a channel holds: a numeric kind, or any Schema. */
+export type Element = Kind | Schema.Top
+
+/** The channel of an element. */
+export type Of<E extends Element> = E extends Kind ? NumericChannel<E> : E extends Schema.Top ? Channel<E["Type"]> : never
+
+export interface MakeOptions {
+  /** Elements it holds before a send waits; rounded up to a power of two. Default 1024. */
+  readonly capacity?: number | undefined
+  /** Bytes per slot of a Schema channel, its 4-byte length included. Default 256. */
+  readonly slotBytes?: number | undefined
+  /** How long a claimed cell may stay unpublished or unreleased before a waiter abandons it. Default 5 s. */
+  readonly abandonAfter?: Duration.Input | undefined
+}
+
+export const isChannel = (u: unknown): u is Channel<any> => typeof u === "object" && u !== null && TypeId in u
+
+// ---------------------------------------------------------------------------------------------
+// Constructors
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A channel of `element`s owned by the current Scope: it is closed when the scope closes (takers
+ * elsewhere drain it and end), and its memory is freed once no thread references it.
+ *
+ * Dies with a `RangeError` for a capacity that is not a positive integer up to 2²⁴, or a
+ * `slotBytes` under 8.
+ */
+export const make = <const E extends Element>(element: E, options?: MakeOptions): Effect.Effect<Of<E>, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => makeUnsafe(element, options)),
+    (channel) => Effect.sync(() => void channel.cells.ring.close())
+  )
+
+/**
+ * A channel that no scope owns (closed only by `close`; freed by the garbage collector): for a
+ * worker that makes one for its own use.
+ */
+export const makeUnsafe = <const E extends Element>(element: E, options?: MakeOptions): Of<E> => {
+  const requested = options?.capacity ?? 1024
+  if (!Number.isSafeInteger(requested) || requested < 1 || requested > maxCapacity) {
+    throw new RangeError(`Channel: capacity must be an integer from 1 to ${maxCapacity}, got ${requested}`)
+  }
+  const capacity = roundCapacity(requested)
+  const abandonAfter = Math.max(1, Math.min(0x3fffffff, Duration.toMillis(Duration.fromInputUnsafe(options?.abandonAfter ?? "5 seconds"))))
+  if (typeof element === "string") {
+    if (!kinds.includes(element as Kind)) throw new RangeError(`Channel: unknown numeric kind ${String(element)}`)
+    const kind = element as Kind
+    const buffer = allocate(capacity, constructors[kind].BYTES_PER_ELEMENT, kindCodes[kind], abandonAfter)
+    return attach(element, buffer) as Of<E>
+  }
+  const slotBytes = options?.slotBytes ?? 256
+  if (!Number.isSafeInteger(slotBytes) || slotBytes < 8 || slotBytes > 1 << 24) {
+    throw new RangeError(`Channel: slotBytes must be an integer from 8 to ${1 << 24}, got ${slotBytes}`)
+  }
+  return attach(element, allocate(capacity, Math.ceil(slotBytes / 4) * 4, 0, abandonAfter)) as Of<E>
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handles in payloads
+// ---------------------------------------------------------------------------------------------
+
+/** A `SharedArrayBuffer`, marked as shared memory so pools on backends without it refuse it. */
+const SharedBuffer = Schema.declare((u): u is SharedArrayBuffer => u instanceof SharedArrayBuffer, {
+  expected: "a channel's SharedArrayBuffer",
+  [annotationKey]: "Uint8",
+  [encodesAsItselfKey]: true
+})
+
+const HandleEncoded = Schema.Struct({ channel: SharedBuffer })
+
+const schemas = new WeakMap<object, Schema.Top>()
+const kindSchemas = new Map<Kind, Schema.Top>()
+
+/**
+ * The Schema of a channel of `element`s inside a payload (of a task, an actor method or an
+ * actor's init): the handle crosses as its shared memory, and the worker's decoded handle sends
+ * and takes on the same ring. A handle whose memory holds another element kind or slot size is a
+ * payload error.
+ */
+export const schema = <const E extends Element>(element: E): Schema.Codec<Of<E>, { readonly channel: SharedArrayBuffer }> => {
+  const cache = typeof element === "string" ? kindSchemas.get(element as Kind) : schemas.get(element as object)
+  if (cache !== undefined) return cache as any
+  const made = HandleEncoded.pipe(
+    Schema.decodeTo(
+      Schema.declare((u): u is Of<E> => isChannel(u) && sameElement(u, element), {
+        expected: `a channel of ${elementName(element)}`,
+        // Shared memory on the type side too: a pool checks it there against its backend.
+        [annotationKey]: "Uint8"
+      }),
+      SchemaTransformation.transformEffect({
+        decode: (encoded) => {
+          try {
+            return Effect.succeed(attach(element, encoded.channel) as Of<E>)
+          } catch (error) {
+            return Effect.fail(new SchemaIssue.InvalidValue({ message: (error as Error).message }))
+          }
+        },
+        encode: (channel: Of<E>) => Effect.succeed({ channel: channel.cells.ring.buffer })
+      })
+    )
+  )
+  if (typeof element === "string") kindSchemas.set(element as Kind, made)
+  else schemas.set(element as object, made)
+  return made as any
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sending
+// ---------------------------------------------------------------------------------------------
+
+/** Sends one value, waiting while the channel is full. */
+export const send = <A>(channel: Channel<A>, value: NoInfer<A>): Effect.Effect<void, ChannelError> =>
+  sendAll(channel, [value])
+
+/**
+ * Sends every value in order, waiting for room as it goes; on a numeric channel `values` may be
+ * a typed array, copied straight into the ring. Every value is checked (and encoded) before the
+ * first is sent: one that fails its Schema or does not fit a slot fails the whole call, with its
+ * index first in the error's path, and sends nothing.
+ *
+ * **Gotchas**: a close that comes while a long `sendAll` waits fails it with `Closed`, after
+ * the values sent until then (the message says how many).
+ */
+export const sendAll: {
+  <K extends Kind>(channel: NumericChannel<K>, values: ArrayLike<number>): Effect.Effect<void, ChannelError>
+  <A>(channel: Channel<A>, values: ReadonlyArray<NoInfer<A>>): Effect.Effect<void, ChannelError>
+} = (channel: Channel<any>, values: ArrayLike<any>): Effect.Effect<void, ChannelError> =>
+  Effect.suspend(() => {
+    const cells = channel.cells
+    const count = values.length
+    if (cells instanceof NumericCells) {
+      const refusal = cells.check(values)
+      if (refusal !== undefined) return Effect.fail(refused(channel, refusal))
+      return sending(channel, count, (from) => cells.send(values, from), () => cells.refused)
+    }
+    const prepared = (cells as EncodedCells<unknown>).prepare(values as ReadonlyArray<unknown>)
+    if ("_tag" in prepared) return Effect.fail(refused(channel, prepared))
+    return sending(channel, count, (from) => (cells as EncodedCells<unknown>).send(prepared, from), () => cells.refused)
+  })
+
+/**
+ * Closes the channel: sends fail with `Closed` from now on; takers drain what was sent, then end.
+ * `false` when it was closed already.
+ */
+export const close = <A>(channel: Channel<A>): Effect.Effect<boolean> => Effect.sync(() => channel.cells.ring.close())
+
+// ---------------------------------------------------------------------------------------------
+// Taking
+// ---------------------------------------------------------------------------------------------
+
+/** Takes one value, waiting while the channel is empty; fails with `Cause.Done` once it is closed and drained. */
+export const take = <A>(channel: Channel<A>): Effect.Effect<A, Cause.Done> =>
+  Effect.map(takeUpTo(channel, 1), (values) => values[0])
+
+/** Takes between 1 and `max` values, as many as are ready, waiting for the first. */
+export const takeUpTo = <A>(channel: Channel<A>, max: number): Effect.Effect<readonly [A, ...Array<A>], Cause.Done> =>
+  Effect.suspend(() => {
+    const cells = channel.cells
+    const limit = Math.max(1, Math.floor(max))
+    if (cells instanceof NumericCells) {
+      const buffer = new Array<number>(limit)
+      return Effect.map(
+        taking(channel, () => cells.take(buffer, 0, limit), (p) => cells.read(buffer, 0, p, 1)),
+        (k) => (k === limit ? buffer : buffer.slice(0, k)) as unknown as readonly [A, ...Array<A>]
+      )
+    }
+    const encoded = cells as EncodedCells<A>
+    const into: Array<A> = []
+    return Effect.as(
+      taking(channel, () => encoded.take(into, limit), (p) => encoded.read(into, p, 1)),
+      into as unknown as readonly [A, ...Array<A>]
+    )
+  })
+
+/**
+ * Takes between 1 and `max` numbers as a typed array of the channel's kind (a fresh array of the
+ * length taken), waiting for the first: the fast path of numeric channels.
+ */
+export const takeArray = <K extends Kind>(channel: NumericChannel<K>, max: number): Effect.Effect<PlainViews[K], Cause.Done> =>
+  Effect.suspend(() => {
+    const cells = channel.cells
+    const buffer = new constructors[channel.kind](Math.max(1, Math.floor(max)))
+    return Effect.map(
+      taking(channel, () => cells.take(buffer, 0, buffer.length), (p) => cells.read(buffer, 0, p, 1)),
+      (k) => (k === buffer.length ? buffer : buffer.slice(0, k)) as PlainViews[K]
+    )
+  })
+
+/**
+ * Takes between 1 and `max` values, blocking the thread (`Atomics.wait`) until the first is ready;
+ * `undefined` once the channel is closed and drained.
+ *
+ * **When to use**: in a worker whose handler is one synchronous loop and truly must block (no other
+ * fibers to keep running). Everywhere else use `takeUpTo`, which waits without blocking.
+ *
+ * **Gotchas**: a blocked thread runs nothing else — not its actors, not its timers — until a value
+ * comes. Never call it on the caller's main thread.
+ */
+export const takeBlocking = <A>(channel: Channel<A>, max: number): ReadonlyArray<A> | undefined => {
+  const cells = channel.cells
+  const limit = Math.max(1, Math.floor(max))
+  const into: Array<A> = []
+  const buffer = cells instanceof NumericCells ? new Array<number>(limit) : undefined
+  const attempt = (): number =>
+    buffer !== undefined ? (cells as NumericCells).take(buffer, 0, limit) : (cells as EncodedCells<A>).take(into, limit)
+  const adopt = (position: number): number =>
+    buffer !== undefined ? (cells as NumericCells).read(buffer, 0, position, 1) : (cells as EncodedCells<A>).read(into, position, 1)
+  const k = blockingLoop(cells.ring, "take", attempt, adopt)
+  if (k === Ended) return undefined
+  return buffer !== undefined ? (buffer.slice(0, k) as unknown as Array<A>) : into
+}
+
+/**
+ * Sends every value, blocking the thread (`Atomics.wait`) while the channel is full: the blocking
+ * form of `sendAll` (see `takeBlocking` for when). Throws the `ChannelError` a `sendAll` would fail with.
+ */
+export const sendAllBlocking: {
+  <K extends Kind>(channel: NumericChannel<K>, values: ArrayLike<number>): void
+  <A>(channel: Channel<A>, values: ReadonlyArray<NoInfer<A>>): void
+} = (channel: Channel<any>, values: ArrayLike<any>): void => {
+  const cells = channel.cells
+  let attempt: (from: number) => number
+  if (cells instanceof NumericCells) {
+    const refusal = cells.check(values)
+    if (refusal !== undefined) throw refused(channel, refusal)
+    attempt = (from) => cells.send(values, from)
+  } else {
+    const prepared = (cells as EncodedCells<unknown>).prepare(values as ReadonlyArray<unknown>)
+    if ("_tag" in prepared) throw refused(channel, prepared)
+    attempt = (from) => (cells as EncodedCells<unknown>).send(prepared, from)
+  }
+  let sent = 0
+  let lost = 0
+  while (sent < values.length) {
+    const k = blockingLoop(cells.ring, "send", () => attempt(sent), () => 0)
+    if (k === Ended) {
+      throw new ChannelError({
+        channel: channel.name,
+        reason: new Closed({ message: `the channel closed after ${sent} of ${values.length} values were sent` })
+      })
+    }
+    sent += k
+    lost += cells.refused
+  }
+  if (lost > 0) {
+    throw new ChannelError({
+      channel: channel.name,
+      reason: new Abandoned({ lost, message: `${lost} of ${values.length} values were dropped (claimed past abandonAfter)` })
+    })
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streams
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The values of a channel as a `Stream`, in chunks of up to `chunkSize` (default 256) of what is
+ * ready; it ends when the channel is closed and drained. Several streams (in several workers) over
+ * one channel share its values: each value goes to one of them.
+ */
+export const toStream = <A>(channel: Channel<A>, options?: { readonly chunkSize?: number | undefined }): Stream.Stream<A> =>
+  Stream.fromPull(Effect.succeed(takeUpTo(channel, options?.chunkSize ?? 256)))
+
+/**
+ * A `Sink` that sends every element into the channel (a chunk at a time, waiting for room). It
+ * does not close the channel: several producers may feed one; close it when they are all done.
+ */
+export const sink = <A>(channel: Channel<A>): Sink.Sink<void, A, never, ChannelError> =>
+  Sink.forEachArray((values: ReadonlyArray<A>) => sendAll(channel, values))
+
+// ---------------------------------------------------------------------------------------------
+// Counts
+// ---------------------------------------------------------------------------------------------
+
+/** Values sent and not yet taken (a snapshot: others may be sending and taking). */
+export const size = <A>(channel: Channel<A>): number => channel.cells.ring.size
+
+export const isClosed = <A>(channel: Channel<A>): boolean => channel.cells.ring.isClosed
+
+/** Cells abandoned because a worker died holding them (`Ring.ts`, rule 8): their values were lost. */
+export const abandoned = <A>(channel: Channel<A>): number => channel.cells.ring.abandoned
+
+// ---------------------------------------------------------------------------------------------
+// Machinery
+// ---------------------------------------------------------------------------------------------
+
+/** A handle over `buffer` for `element`, checking that the memory holds that kind of element. */
+const attach = (element: Element, buffer: SharedArrayBuffer): Channel<any> => {
+  const described = describe(buffer)
+  if (typeof described === "string") throw new Error(`Channel: ${described}`)
+  const ring = new Ring(buffer)
+  const name = `${elementName(element)}[${ring.capacity}]`
+  if (typeof element === "string") {
+    if (kindOfCode(ring.kind) !== element) {
+      throw new Error(`Channel: this memory holds ${kindOfCode(ring.kind) ?? "encoded values"}, not ${element}`)
+    }
+    return { [TypeId]: TypeId, name, capacity: ring.capacity, kind: element, cells: new NumericCells(ring, element as Kind) } as NumericChannel<Kind>
+  }
+  if (ring.kind !== 0) throw new Error(`Channel: this memory holds ${kindOfCode(ring.kind)} numbers, not encoded values`)
+  return { [TypeId]: TypeId, name, capacity: ring.capacity, cells: new EncodedCells(ring, element as Schema.Top) }
+}
+
+const sameElement = (channel: Channel<any>, element: Element): boolean =>
+  typeof element === "string"
+    ? (channel as NumericChannel<Kind>).kind === element
+    : channel.cells instanceof EncodedCells && channel.cells.schema === element
+
+const elementName = (element: Element): string => {
+  if (typeof element === "string") return element
+  const identifier = (element.ast.annotations as { readonly identifier?: unknown } | undefined)?.identifier
+  return typeof identifier === "string" ? identifier : "values"
+}
+
+const refused = (channel: Channel<any>, refusal: Refusal): ChannelError =>
+  new ChannelError({
+    channel: channel.name,
+    reason: refusal._tag === "Invalid"
+      ? new ValueInvalid({ path: refusal.issue.path, message: refusal.issue.message })
+      : new TooLarge({
+        bytes: refusal.bytes,
+        slotBytes: channel.cells.ring.slotBytes,
+        message: `value ${refusal.index} encodes to ${refusal.bytes} bytes (its length included); a slot holds ${channel.cells.ring.slotBytes}`
+      })
+  })
+
+/**
+ * The wait loop of rules 7–8 with `Atomics.wait`: returns the first non-zero result of `attempt`
+ * (a count, or `Ended` / `Closed`).
+ */
+const blockingLoop = (
+  ring: Ring,
+  side: "send" | "take",
+  attempt: () => number,
+  adopt: (position: number) => number
+): number => {
+  let sighting: Sighting | undefined
+  for (;;) {
+    const first = attempt()
+    if (first !== 0) return first
+    const seen = ring.announce(side)
+    try {
+      const again = attempt()
+      if (again !== 0) return again
+      if (sighting !== undefined) {
+        const result = ring.abandon(sighting, graceMillis)
+        sighting = undefined
+        if (result.adopted) {
+          const k = adopt(ring.claimed)
+          if (k > 0) return k
+        }
+        if (result.abandoned > 0 || result.adopted) continue
+      }
+      sighting = ring.sight(side)
+      ring.waitSync(side, seen, sighting !== undefined ? graceMillis : Math.min(idleSliceMillis, ring.abandonAfter))
+    } finally {
+      ring.withdraw(side)
+    }
+  }
+}
+
+/** A wait slice when nothing is stuck: waits are re-checked this often (rule 8 needs a clock). */
+const idleSliceMillis = 250
+/** The pause between two sightings of stuck cells (rule 8). */
+const graceMillis = 20
+
+/**
+ * Runs `attempt` (a send of `values[from…]`) until every value is sent, waiting for room between
+ * tries (rules 7–8).
+ */
+const sending = (
+  channel: Channel<any>,
+  count: number,
+  attempt: (from: number) => number,
+  refusedOfLast: () => number
+): Effect.Effect<void, ChannelError> => {
+  let sent = 0
+  let lost = 0
+  const step = (): Exit.Exit<void, ChannelError> | undefined => {
+    while (sent < count) {
+      const k = attempt(sent)
+      if (k === Ended) {
+        return Exit.fail(
+          new ChannelError({
+            channel: channel.name,
+            reason: new Closed({
+              message: count === 1 ? "the channel is closed" : `the channel closed after ${sent} of ${count} values were sent`
+            })
+          })
+        )
+      }
+      if (k === 0) return undefined
+      sent += k
+      lost += refusedOfLast()
+    }
+    return lost === 0 ? Exit.void : Exit.fail(
+      new ChannelError({
+        channel: channel.name,
+        reason: new Abandoned({
+          lost,
+          message: `${lost} of ${count} values were claimed but not published within the channel's abandonAfter, and were dropped`
+        })
+      })
+    )
+  }
+  return waiting(channel.cells.ring, "send", step, () => undefined)
+}
+
+/**
+ * Runs a take (`attempt`: how many it took, 0, or `Ended`) until it yields values or the end
+ * (rules 6–8); `readAdopted` reads the one position a take-side abandon found published after all.
+ */
+const taking = (
+  channel: Channel<any>,
+  attempt: () => number,
+  readAdopted: (position: number) => number
+): Effect.Effect<number, Cause.Done> => {
+  const exitOf = (k: number): Exit.Exit<number, Cause.Done> | undefined =>
+    k > 0 ? Exit.succeed(k) : k === Ended ? doneExit : undefined
+  return waiting(channel.cells.ring, "take", () => exitOf(attempt()), () => exitOf(readAdopted(channel.cells.ring.claimed)))
+}
+
+const doneExit: Exit.Exit<never, Cause.Done> = Exit.fail(Cause.Done())
+
+/**
+ * The wait loop of rule 7, with rule 8's sightings: try; announce; try again; wait on the event
+ * word (without blocking the thread) or, with cells stuck past `abandonAfter`, look again after a
+ * grace and abandon them. `adopt` reads a position a take-side abandon found published after all.
+ */
+const waiting = <A, E>(
+  ring: Ring,
+  side: "send" | "take",
+  step: () => Exit.Exit<A, E> | undefined,
+  adopt: () => Exit.Exit<A, E> | undefined
+): Effect.Effect<A, E> =>
+  Effect.suspend(() => {
+    const first = step()
+    if (first !== undefined) return first
+    return Effect.callback<A, E>((resume) => {
+      let cancelled = false
+      let sighting: Sighting | undefined
+      const loop = (): void => {
+        while (!cancelled) {
+          const seen = ring.announce(side)
+          const done = step()
+          if (done !== undefined) {
+            ring.withdraw(side)
+            return resume(done)
+          }
+          if (sighting !== undefined) {
+            const result = ring.abandon(sighting, graceMillis)
+            sighting = undefined
+            const adopted = result.adopted ? adopt() : undefined
+            if (adopted !== undefined) {
+              ring.withdraw(side)
+              return resume(adopted)
+            }
+            if (result.abandoned > 0 || result.adopted) {
+              ring.withdraw(side)
+              continue
+            }
+          }
+          sighting = ring.sight(side)
+          const wait = ring.waitAsync(side, seen, sighting !== undefined ? graceMillis : Math.min(idleSliceMillis, ring.abandonAfter))
+          if (wait === undefined) {
+            ring.withdraw(side)
+            continue
+          }
+          wait.then(() => {
+            ring.withdraw(side)
+            loop()
+          })
+          return
+        }
+      }
+      loop()
+      return Effect.sync(() => {
+        cancelled = true
+      })
+    })
+  })

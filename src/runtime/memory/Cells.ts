@@ -1,0 +1,391 @@
+/**
+ * What a channel's ring cells hold, and the synchronous send and take over them.
+ *
+ * Contains the two element stores: `NumericCells` (one number per cell, in a typed array over the
+ * ring's data: the fast path, batches copied in and out with no encoding) and `EncodedCells`
+ * (any Schema: a value is encoded once — a flat struct of numbers, strings and booleans field by
+ * field in binary, anything else with its JSON codec — into a fixed-size slot behind its length,
+ * and decoded by the taker). Both move values only between a claim and its
+ * publish or release (`Ring.ts`, rules 3–4), and never yield in between, so a claim is held for
+ * the time of one copy.
+ */
+import { Buffer } from "node:buffer"
+import * as Exit from "effect/Exit"
+import * as Schema from "effect/Schema"
+import * as SchemaAST from "effect/SchemaAST"
+import { constructors, type Kind } from "../../core/SharedArray.ts"
+import { issueOf } from "../protocol/codec.ts"
+import type { PayloadIssue } from "../protocol/protocol.ts"
+import { Closed, type Ring } from "./Ring.ts"
+
+/** The ring header's element kind: 0 for encoded slots, else a numeric kind. */
+export const kindCodes: Readonly<Record<Kind, number>> = { Float64: 1, Float32: 2, Int32: 3, Uint8: 4 }
+export const kindOfCode = (code: number): Kind | undefined =>
+  (Object.keys(kindCodes) as Array<Kind>).find((kind) => kindCodes[kind] === code)
+
+/** Bytes of a slot's length prefix. */
+export const lengthBytes = 4
+
+/** Why a value cannot be sent, before anything was claimed. */
+export type Refusal =
+  | { readonly _tag: "Invalid"; readonly index: number; readonly issue: PayloadIssue }
+  | { readonly _tag: "TooLarge"; readonly index: number; readonly bytes: number }
+
+// ---------------------------------------------------------------------------------------------
+// Numbers
+// ---------------------------------------------------------------------------------------------
+
+type NumericView = Float64Array | Float32Array | Int32Array | Uint8Array
+
+const integerRanges: Partial<Record<Kind, readonly [number, number]>> = {
+  Int32: [-0x80000000, 0x7fffffff],
+  Uint8: [0, 255]
+}
+
+export class NumericCells {
+  readonly view: NumericView
+  /** Values refused by the last `send` (rule 8 abandoned them). */
+  refused = 0
+
+  readonly ring: Ring
+  readonly kind: Kind
+
+  constructor(ring: Ring, kind: Kind) {
+    this.ring = ring
+    this.kind = kind
+    const Ctor = constructors[kind] as unknown as new(buffer: SharedArrayBuffer, offset: number, length: number) => NumericView
+    this.view = new Ctor(ring.buffer, ring.dataOffset, ring.capacity)
+  }
+
+  /**
+   * Checks that every value is a number the kind holds exactly (integers in range for `Int32`
+   * and `Uint8`); a typed array of the kind itself is taken as it is.
+   */
+  check(values: ArrayLike<number>): Refusal | undefined {
+    if (values instanceof constructors[this.kind]) return undefined
+    const range = integerRanges[this.kind]
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i]
+      if (typeof v !== "number") {
+        return { _tag: "Invalid", index: i, issue: { path: [i], message: `Expected a number, got ${typeof v}` } }
+      }
+      if (range !== undefined && !(Number.isInteger(v) && v >= range[0] && v <= range[1])) {
+        return {
+          _tag: "Invalid",
+          index: i,
+          issue: { path: [i], message: `Expected an integer between ${range[0]} and ${range[1]}, got ${v}` }
+        }
+      }
+    }
+    return undefined
+  }
+
+  /** Sends `values[from…]` as far as there is room: how many, or `Closed`. */
+  send(values: ArrayLike<number>, from: number): number {
+    const ring = this.ring
+    const k = ring.claimSend(values.length - from)
+    if (k <= 0) return k
+    const p = ring.claimed
+    const view = this.view
+    const mask = ring.capacity - 1
+    const first = p & mask
+    // The claim is contiguous modulo the capacity: at most two straight copies.
+    const straight = Math.min(k, ring.capacity - first)
+    if (ArrayBuffer.isView(values)) {
+      const typed = values as unknown as NumericView
+      view.set(typed.subarray(from, from + straight), first)
+      if (straight < k) view.set(typed.subarray(from + straight, from + k), 0)
+    } else {
+      for (let i = 0; i < k; i++) view[(p + i) & mask] = values[from + i]!
+    }
+    this.refused = ring.publish(p, k)
+    return k
+  }
+
+  /** Takes up to `max` values into `into` at `offset`: how many, 0 when none is ready, or `Ended`. */
+  take(into: NumericView | Array<number>, offset: number, max: number): number {
+    const k = this.ring.claimTake(max)
+    return k <= 0 ? k : this.read(into, offset, this.ring.claimed, k)
+  }
+
+  /** Reads and releases the `k` claimed positions from `p`: how many were kept (rule 4). */
+  read(into: NumericView | Array<number>, offset: number, p: number, k: number): number {
+    const ring = this.ring
+    const view = this.view
+    const mask = ring.capacity - 1
+    const first = p & mask
+    const straight = Math.min(k, ring.capacity - first)
+    if (ArrayBuffer.isView(into)) {
+      into.set(view.subarray(first, first + straight), offset)
+      if (straight < k) into.set(view.subarray(0, k - straight), offset + straight)
+    } else {
+      for (let i = 0; i < k; i++) into[offset + i] = view[(p + i) & mask]!
+    }
+    // Rule 4: a value whose cell was taken back meanwhile may be torn; drop it.
+    let kept = 0
+    for (let i = 0; i < k; i++) {
+      if (ring.release(p + i)) {
+        if (kept !== i) into[offset + kept] = into[offset + i]!
+        kept++
+      }
+    }
+    ring.signalSpace()
+    return kept
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoded values
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Values checked and encoded, ready to be written: JSON texts and their UTF-8 lengths, or (flat
+ * structs) the checked values themselves, written field by field.
+ */
+export interface Prepared {
+  readonly count: number
+  readonly texts: Array<string> | undefined
+  readonly bytes: Array<number> | undefined
+  readonly values: ReadonlyArray<unknown> | undefined
+}
+
+/** A field of a flat struct: its name and how it is stored (8-byte double, length + UTF-8, 1 byte). */
+interface FlatField {
+  readonly name: string
+  readonly kind: "number" | "string" | "boolean"
+}
+
+/**
+ * The fields of a struct whose every property is a required number, string or boolean with no
+ * transformation (checks such as `Int` are fine: the guard runs them), in declaration order; else
+ * `undefined`, and values take the JSON path.
+ */
+const flatFieldsOf = (schema: Schema.Top): ReadonlyArray<FlatField> | undefined => {
+  const ast = schema.ast
+  if (ast._tag !== "Objects" || ast.encoding !== undefined || ast.indexSignatures.length > 0) return undefined
+  const fields: Array<FlatField> = []
+  for (const p of ast.propertySignatures) {
+    const type = p.type
+    if (typeof p.name !== "string" || type.encoding !== undefined || type.context?.isOptional === true) return undefined
+    const kind = type._tag === "Number" ? "number" : type._tag === "String" ? "string" : type._tag === "Boolean" ? "boolean" : undefined
+    if (kind === undefined) return undefined
+    fields.push({ name: p.name, kind })
+  }
+  return fields.length > 0 ? fields : undefined
+}
+
+export class EncodedCells<A> {
+  private readonly bytes: Buffer
+  refused = 0
+  private readonly encode: (value: unknown) => Exit.Exit<unknown, Schema.SchemaError>
+  private readonly decode: ((value: unknown) => Exit.Exit<unknown, Schema.SchemaError>) | undefined
+  /** When the JSON form is the value itself: a type guard checks it (cheaper than an encode). */
+  private readonly guard: ((value: unknown) => boolean) | undefined
+  /** Flat structs are stored field by field (no JSON). */
+  private readonly flat: ReadonlyArray<FlatField> | undefined
+
+  readonly ring: Ring
+  readonly schema: Schema.Top
+
+  constructor(ring: Ring, schema: Schema.Top) {
+    this.ring = ring
+    this.schema = schema
+    this.bytes = Buffer.from(ring.buffer, ring.dataOffset, ring.capacity * ring.slotBytes)
+    const json = Schema.toCodecJson(schema as Schema.Codec<unknown, unknown>)
+    this.encode = Schema.encodeUnknownExit(json as Schema.Codec<unknown, unknown>)
+    // Every sender checked its value against the Schema (`prepare`): when the JSON form is the
+    // value itself, a taker needs no decode.
+    this.decode = SchemaAST.toEncoded(json.ast) === json.ast
+      ? undefined
+      : Schema.decodeUnknownExit(json as Schema.Codec<unknown, unknown>)
+    // A flat struct is stored field by field whatever its JSON form (a double keeps NaN and ±∞).
+    this.flat = flatFieldsOf(schema)
+    this.guard = this.decode === undefined || this.flat !== undefined ? Schema.is(schema as Schema.Codec<unknown, unknown>) : undefined
+  }
+
+  /** Checks and encodes `values` (each once); the first that fails or does not fit refuses all. */
+  prepare(values: ReadonlyArray<A>): Prepared | Refusal {
+    if (this.flat !== undefined) return this.prepareFlat(values, this.flat)
+    const texts: Array<string> = new Array(values.length)
+    const bytes: Array<number> = new Array(values.length)
+    const room = this.ring.slotBytes - lengthBytes
+    for (let i = 0; i < values.length; i++) {
+      let encoded: unknown = values[i]
+      if (this.guard === undefined || !this.guard(encoded)) {
+        // The encode says why a value is refused (the guard only says that it is).
+        const exit = this.encode(values[i])
+        if (Exit.isFailure(exit)) {
+          const issue = issueOf(exit)
+          return { _tag: "Invalid", index: i, issue: { path: [i, ...issue.path], message: issue.message } }
+        }
+        encoded = exit.value
+      }
+      let text: string | undefined
+      try {
+        text = JSON.stringify(encoded)
+      } catch (error) {
+        return { _tag: "Invalid", index: i, issue: { path: [i], message: `cannot be encoded as JSON: ${String(error)}` } }
+      }
+      if (text === undefined) {
+        return { _tag: "Invalid", index: i, issue: { path: [i], message: "cannot be encoded as JSON" } }
+      }
+      const length = Buffer.byteLength(text, "utf8")
+      if (length > room) return { _tag: "TooLarge", index: i, bytes: length + lengthBytes }
+      texts[i] = text
+      bytes[i] = length
+    }
+    return { count: values.length, texts, bytes, values: undefined }
+  }
+
+  private prepareFlat(values: ReadonlyArray<A>, fields: ReadonlyArray<FlatField>): Prepared | Refusal {
+    const room = this.ring.slotBytes - lengthBytes
+    for (let i = 0; i < values.length; i++) {
+      const value = values[i] as Record<string, unknown>
+      if (!this.guard!(value)) {
+        const exit = this.encode(value)
+        const issue = Exit.isFailure(exit) ? issueOf(exit) : { path: [], message: "does not match its Schema" }
+        return { _tag: "Invalid", index: i, issue: { path: [i, ...issue.path], message: issue.message } }
+      }
+      // An upper bound first (3 UTF-8 bytes per UTF-16 unit); the exact size only when it is needed.
+      let bound = 0
+      for (const field of fields) {
+        bound += field.kind === "number" ? 8 : field.kind === "boolean" ? 1 : 4 + (value[field.name] as string).length * 3
+      }
+      if (bound > room) {
+        let exact = 0
+        for (const field of fields) {
+          exact += field.kind === "number" ? 8 : field.kind === "boolean" ? 1 : 4 + Buffer.byteLength(value[field.name] as string, "utf8")
+        }
+        if (exact > room) return { _tag: "TooLarge", index: i, bytes: exact + lengthBytes }
+      }
+    }
+    return { count: values.length, texts: undefined, bytes: undefined, values }
+  }
+
+  /** Sends `prepared[from…]` as far as there is room: how many, or `Closed`. */
+  send(prepared: Prepared, from: number): number {
+    const ring = this.ring
+    const k = ring.claimSend(prepared.count - from)
+    if (k <= 0) return k
+    const p = ring.claimed
+    const mask = ring.capacity - 1
+    const slot = ring.slotBytes
+    const bytes = this.bytes
+    const flat = this.flat
+    if (flat !== undefined) {
+      const values = prepared.values!
+      for (let i = 0; i < k; i++) {
+        const at = ((p + i) & mask) * slot
+        const end = at + slot
+        const value = values[from + i] as Record<string, unknown>
+        let o = at + lengthBytes
+        for (const field of flat) {
+          const v = value[field.name]
+          if (field.kind === "number") {
+            bytes.writeDoubleLE(v as number, o)
+            o += 8
+          } else if (field.kind === "boolean") {
+            bytes[o++] = v === true ? 1 : 0
+          } else {
+            const n = bytes.write(v as string, o + 4, end - o - 4, "utf8")
+            bytes.writeInt32LE(n, o)
+            o += 4 + n
+          }
+        }
+        bytes.writeInt32LE(o - at - lengthBytes, at)
+      }
+    } else {
+      for (let i = 0; i < k; i++) {
+        const at = ((p + i) & mask) * slot
+        bytes.writeInt32LE(prepared.bytes![from + i]!, at)
+        bytes.write(prepared.texts![from + i]!, at + lengthBytes, prepared.bytes![from + i]!, "utf8")
+      }
+    }
+    this.refused = ring.publish(p, k)
+    return k
+  }
+
+  /** Takes up to `max` values into `into`: how many, 0 when none is ready, or `Ended`. */
+  take(into: Array<A>, max: number): number {
+    const k = this.ring.claimTake(max)
+    return k <= 0 ? k : this.read(into, this.ring.claimed, k)
+  }
+
+  /** Reads and releases the `k` claimed positions from `p`: how many were kept (rule 4). */
+  read(into: Array<A>, p: number, k: number): number {
+    if (this.flat !== undefined) return this.readFlat(into, p, k, this.flat)
+    const ring = this.ring
+    const mask = ring.capacity - 1
+    const slot = ring.slotBytes
+    const bytes = this.bytes
+    const texts: Array<string> = new Array(k)
+    for (let i = 0; i < k; i++) {
+      const at = ((p + i) & mask) * slot
+      const length = Math.min(Math.max(0, bytes.readInt32LE(at)), slot - lengthBytes)
+      texts[i] = bytes.toString("utf8", at + lengthBytes, at + lengthBytes + length)
+    }
+    let kept = 0
+    const released: Array<boolean> = new Array(k)
+    for (let i = 0; i < k; i++) released[i] = ring.release(p + i)
+    ring.signalSpace()
+    // Parsed after release: the texts are copies, so the cells go back to senders sooner.
+    const kept_: Array<string> = []
+    for (let i = 0; i < k; i++) if (released[i]) kept_.push(texts[i]!) // rule 4: possibly torn, dropped
+    if (this.decode === undefined && kept_.length > 1) {
+      // One parse for the batch: far fewer calls into the JSON parser than one per value.
+      const values = JSON.parse(`[${kept_.join(",")}]`) as Array<A>
+      for (let i = 0; i < values.length; i++) into.push(values[i]!)
+      return values.length
+    }
+    for (const text of kept_) {
+      into.push(this.parse(text))
+      kept++
+    }
+    return kept
+  }
+
+  private readFlat(into: Array<A>, p: number, k: number, fields: ReadonlyArray<FlatField>): number {
+    const ring = this.ring
+    const mask = ring.capacity - 1
+    const slot = ring.slotBytes
+    const bytes = this.bytes
+    let kept = 0
+    for (let i = 0; i < k; i++) {
+      const at = ((p + i) & mask) * slot
+      const end = at + slot
+      // Read out before release (the cell is the next sender's after it); bounded by the slot,
+      // so even a torn cell (dropped below) cannot make a read run past it.
+      const value: Record<string, unknown> = {}
+      let o = at + lengthBytes
+      for (const field of fields) {
+        if (field.kind === "number") {
+          value[field.name] = o + 8 <= end ? bytes.readDoubleLE(o) : NaN
+          o += 8
+        } else if (field.kind === "boolean") {
+          value[field.name] = bytes[o++] === 1
+        } else {
+          const n = o + 4 <= end ? Math.min(Math.max(0, bytes.readInt32LE(o)), end - o - 4) : 0
+          value[field.name] = bytes.toString("utf8", o + 4, o + 4 + n)
+          o += 4 + n
+        }
+      }
+      if (ring.release(p + i)) {
+        into.push(value as A)
+        kept++
+      }
+    }
+    ring.signalSpace()
+    return kept
+  }
+
+  private parse(text: string): A {
+    const json: unknown = JSON.parse(text)
+    if (this.decode === undefined) return json as A
+    const exit = this.decode(json)
+    if (Exit.isSuccess(exit)) return exit.value as A
+    // Every sender encoded with this Schema: a value that does not decode was not written by one.
+    throw new Error(`Channel: a slot holds a value its Schema does not decode (${issueOf(exit).message})`)
+  }
+}
+
+export { Closed }

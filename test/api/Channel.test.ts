@@ -1,0 +1,288 @@
+/**
+ * Channels on real threads: handles in task and actor payloads, producers and consumers in
+ * several workers (every element delivered exactly once, FIFO per producer), waits that leave a
+ * worker's other fibers running, close and drain, typed errors for bad values, and workers that
+ * die holding a claim without wedging the others. The ring's rules one by one, over interleavings,
+ * are in `test/runtime/memory/Ring.test.ts`.
+ */
+import { afterEach, assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import { Actor, Channel, PoolError, ProcessBackend, Task, TaskError, WorkerPool } from "../../src/index.ts"
+import {
+  BlockingFill,
+  BlockingSum,
+  ChannelTasks,
+  Consumer,
+  DieMidSend,
+  DieMidTake,
+  Drain,
+  Producer,
+  ProduceRecords,
+  Rec
+} from "../fixtures/channel-tasks.ts"
+import { poolReasonOf, reasonOf } from "../support/backends.ts"
+
+const entry = new URL("../fixtures/channel-worker.ts", import.meta.url)
+const pool = (size: number) => WorkerPool.layer(ChannelTasks, { entry, size })
+
+afterEach(() => {
+  assert.strictEqual(WorkerPool.liveThreads(), 0)
+})
+
+const channelReason = (error: unknown) => {
+  assert.instanceOf(error, Channel.ChannelError)
+  return (error as Channel.ChannelError).reason
+}
+
+/** Each producer's values appear in increasing order in what one consumer took. */
+const assertFifoPerProducer = (taken: ReadonlyArray<number>, producerOf: (v: number) => number) => {
+  const last = new Map<number, number>()
+  for (const v of taken) {
+    const p = producerOf(v)
+    assert.isTrue((last.get(p) ?? -Infinity) < v, `producer ${p}: ${v} after ${last.get(p)}`)
+    last.set(p, v)
+  }
+}
+
+describe("Channel", () => {
+  it.live("a take waiting in a worker leaves that worker's other fibers running: a consumer actor and a producer task on one worker", () =>
+    Effect.gen(function*() {
+      const channel = yield* Channel.make(Rec, { capacity: 4 })
+      const consumer = yield* Actor.spawn(Consumer, {})
+      const [ids, sent] = yield* Effect.all([
+        consumer.call("records", { from: channel }),
+        Effect.andThen(
+          Task.run(ProduceRecords, { out: channel, from: 0, count: 500, batch: 3 }),
+          (n) => Effect.as(Channel.close(channel), n)
+        )
+      ], { concurrency: 2 })
+      assert.strictEqual(sent, 500)
+      assert.deepStrictEqual(ids, Array.from({ length: 500 }, (_, i) => i))
+    }).pipe(Effect.scoped, Effect.provide(pool(1))))
+
+  it.live("stress: 2 producer and 2 consumer workers, numbers and records, every element exactly once, FIFO per producer", () =>
+    Effect.gen(function*() {
+      const perProducer = 40_000
+      const numbers = yield* Channel.make("Float64", { capacity: 64 })
+      const records = yield* Channel.make(Rec, { capacity: 16 })
+      const consumers = [yield* Actor.spawn(Consumer, {}, { worker: 0 }), yield* Actor.spawn(Consumer, {}, { worker: 1 })]
+      const producers = [yield* Actor.spawn(Producer, {}, { worker: 2 }), yield* Actor.spawn(Producer, {}, { worker: 3 })]
+      const [numbersTaken, recordsTaken] = yield* Effect.all([
+        Effect.all([
+          Effect.all(consumers.map((c) => c.call("numbers", { from: numbers })), { concurrency: 2 }),
+          Effect.andThen(
+            Effect.all([
+              producers[0]!.call("numbers", { out: numbers, from: 0, count: perProducer, batch: 97 }),
+              producers[1]!.call("numbers", { out: numbers, from: 1_000_000, count: perProducer, batch: 1 })
+            ], { concurrency: 2 }),
+            Channel.close(numbers)
+          )
+        ], { concurrency: 2 }),
+        Effect.all([
+          Effect.all(consumers.map((c) => c.call("records", { from: records })), { concurrency: 2 }),
+          Effect.andThen(
+            Effect.all([
+              producers[0]!.call("records", { out: records, from: 0, count: 3000, batch: 7 }),
+              producers[1]!.call("records", { out: records, from: 1_000_000, count: 3000, batch: 1 })
+            ], { concurrency: 2 }),
+            Channel.close(records)
+          )
+        ], { concurrency: 2 })
+      ], { concurrency: 2 })
+      const check = (takenByConsumer: ReadonlyArray<ReadonlyArray<number>>, count: number) => {
+        const all = takenByConsumer.flat().sort((a, b) => a - b)
+        const expected = [
+          ...Array.from({ length: count }, (_, i) => i),
+          ...Array.from({ length: count }, (_, i) => 1_000_000 + i)
+        ]
+        assert.strictEqual(all.length, expected.length)
+        assert.deepStrictEqual(all, expected)
+        for (const taken of takenByConsumer) assertFifoPerProducer(taken, (v) => (v >= 1_000_000 ? 1 : 0))
+      }
+      check(numbersTaken[0], perProducer)
+      check(recordsTaken[0], 3000)
+      assert.strictEqual(Channel.abandoned(numbers), 0)
+    }).pipe(Effect.scoped, Effect.provide(pool(4))), 60_000)
+
+  it.live("the caller is a party too: it sends to a worker and takes what a worker sends", () =>
+    Effect.gen(function*() {
+      const toWorker = yield* Channel.make(Rec, { capacity: 8 })
+      const fromWorker = yield* Channel.make("Float64", { capacity: 8 })
+      const consumer = yield* Actor.spawn(Consumer, {})
+      const producer = yield* Actor.spawn(Producer, {})
+      const [ids] = yield* Effect.all([
+        consumer.call("records", { from: toWorker }),
+        Effect.andThen(
+          Stream.range(1, 50).pipe(Stream.map((id) => ({ id, name: `n${id}` })), Stream.run(Channel.sink(toWorker))),
+          Channel.close(toWorker)
+        )
+      ], { concurrency: 2 })
+      assert.deepStrictEqual(ids, Array.from({ length: 50 }, (_, i) => i + 1))
+      const [, taken] = yield* Effect.all([
+        Effect.andThen(producer.call("numbers", { out: fromWorker, from: 10, count: 100, batch: 16 }), Channel.close(fromWorker)),
+        Channel.toStream(fromWorker).pipe(Stream.runCollect)
+      ], { concurrency: 2 })
+      assert.deepStrictEqual(taken, Array.from({ length: 100 }, (_, i) => i + 10))
+    }).pipe(Effect.scoped, Effect.provide(pool(2))))
+
+  it.live("a worker that must block opts in: takeBlocking and sendAllBlocking in synchronous handlers", () =>
+    Effect.gen(function*() {
+      const toWorker = yield* Channel.make("Float64", { capacity: 8 })
+      const [sum] = yield* Effect.all([
+        Task.run(BlockingSum, { from: toWorker }),
+        Effect.andThen(Channel.sendAll(toWorker, Array.from({ length: 1000 }, (_, i) => i)), Channel.close(toWorker))
+      ], { concurrency: 2 })
+      assert.strictEqual(sum, 999 * 500)
+      const fromWorker = yield* Channel.make("Float64", { capacity: 8 })
+      const [, taken] = yield* Effect.all([
+        Effect.andThen(Task.run(BlockingFill, { out: fromWorker, count: 1000 }), Channel.close(fromWorker)),
+        Channel.toStream(fromWorker).pipe(Stream.runCollect)
+      ], { concurrency: 2 })
+      assert.deepStrictEqual(taken, Array.from({ length: 1000 }, (_, i) => i))
+      assert.isUndefined(Channel.takeBlocking(fromWorker, 4), "closed and drained: the end, at once")
+    }).pipe(Effect.scoped, Effect.provide(pool(1))))
+
+  it.live("a handle in an actor's init arguments: the actor drains the channel the caller fills", () =>
+    Effect.gen(function*() {
+      const channel = yield* Channel.make(Rec, { capacity: 4 })
+      const drain = yield* Actor.spawn(Drain, { from: channel })
+      const [count] = yield* Effect.all([
+        drain.call("run"),
+        Effect.andThen(
+          Channel.sendAll(channel, Array.from({ length: 100 }, (_, id) => ({ id, name: "x" }))),
+          Channel.close(channel)
+        )
+      ], { concurrency: 2 })
+      assert.strictEqual(count, 100)
+    }).pipe(Effect.scoped, Effect.provide(pool(1))))
+
+  it.effect("close: takers drain what was sent, then see the end; sends after it fail with Closed", () =>
+    Effect.gen(function*() {
+      const channel = yield* Channel.make("Int32", { capacity: 16 })
+      yield* Channel.sendAll(channel, [1, 2, 3])
+      assert.isTrue(yield* Channel.close(channel))
+      assert.isFalse(yield* Channel.close(channel))
+      const closed = yield* Effect.flip(Channel.send(channel, 4))
+      assert.instanceOf(channelReason(closed), Channel.Closed)
+      assert.deepStrictEqual(yield* Channel.toStream(channel).pipe(Stream.runCollect), [1, 2, 3])
+      const end = yield* Effect.exit(Channel.take(channel))
+      assert.isTrue(Exit.isFailure(end))
+    }).pipe(Effect.scoped))
+
+  it.live("interrupting a waiting take or send leaves the channel as it was", () =>
+    Effect.gen(function*() {
+      const channel = yield* Channel.make("Float64", { capacity: 2 })
+      const waitingTake = yield* Effect.forkChild(Channel.take(channel))
+      yield* Effect.sleep("20 millis")
+      yield* Fiber.interrupt(waitingTake)
+      yield* Channel.sendAll(channel, [1, 2]) // full now
+      const waitingSend = yield* Effect.forkChild(Channel.send(channel, 3))
+      yield* Effect.sleep("20 millis")
+      yield* Fiber.interrupt(waitingSend)
+      assert.strictEqual(Channel.size(channel), 2)
+      assert.deepStrictEqual(yield* Channel.takeUpTo(channel, 10), [1, 2])
+      yield* Channel.close(channel)
+      assert.isTrue(Exit.isFailure(yield* Effect.exit(Channel.take(channel))))
+    }).pipe(Effect.scoped))
+
+  it.effect("the scope that made a channel closes it", () =>
+    Effect.gen(function*() {
+      const channel = yield* Effect.scoped(Channel.make("Float64"))
+      assert.isTrue(Channel.isClosed(channel))
+      assert.instanceOf(channelReason(yield* Effect.flip(Channel.send(channel, 1))), Channel.Closed)
+    }))
+
+  it.effect("a bad value fails its own send with a typed error, and nothing of that send is written", () =>
+    Effect.gen(function*() {
+      const channel = yield* Channel.make(Rec, { capacity: 4, slotBytes: 64 })
+      const invalid = channelReason(yield* Effect.flip(Channel.sendAll(channel, [{ id: 1, name: "a" }, { id: 1.5, name: "b" }])))
+      assert.instanceOf(invalid, Channel.ValueInvalid)
+      assert.deepStrictEqual((invalid as Channel.ValueInvalid).path, [1, "id"])
+      const tooLarge = channelReason(yield* Effect.flip(Channel.send(channel, { id: 2, name: "x".repeat(100) })))
+      assert.instanceOf(tooLarge, Channel.TooLarge)
+      assert.strictEqual((tooLarge as Channel.TooLarge).slotBytes, 64)
+      assert.strictEqual(Channel.size(channel), 0)
+      const ints = yield* Channel.make("Uint8", { capacity: 4 })
+      const outOfRange = channelReason(yield* Effect.flip(Channel.sendAll(ints, [1, 256])))
+      assert.deepStrictEqual((outOfRange as Channel.ValueInvalid).path, [1])
+      // The channels go on.
+      yield* Channel.send(channel, { id: 3, name: "ok" })
+      assert.deepStrictEqual(yield* Channel.take(channel), { id: 3, name: "ok" })
+    }).pipe(Effect.scoped))
+
+  it.effect("values round-trip: flat structs field by field (unicode, NaN, booleans), other Schemas through their JSON codec", () =>
+    Effect.gen(function*() {
+      const Flat = Schema.Struct({ n: Schema.Number, s: Schema.String, b: Schema.Boolean })
+      const flat = yield* Channel.make(Flat, { capacity: 4, slotBytes: 48 })
+      const flats = [{ n: NaN, s: "héllo ✓ 😀", b: true }, { n: -0.5, s: "", b: false }]
+      yield* Channel.sendAll(flat, flats)
+      const back = yield* Channel.takeUpTo(flat, 4)
+      assert.deepStrictEqual([...back], flats)
+      const tooLong = channelReason(yield* Effect.flip(Channel.send(flat, { n: 1, s: "é".repeat(20), b: true })))
+      assert.instanceOf(tooLong, Channel.TooLarge)
+      assert.strictEqual((tooLong as Channel.TooLarge).bytes, 4 + 8 + 4 + 40 + 1)
+      const Nested = Schema.Struct({
+        tags: Schema.Array(Schema.String),
+        score: Schema.optional(Schema.Number),
+        big: Schema.BigInt,
+        kind: Schema.Literals(["a", "b"])
+      })
+      const nested = yield* Channel.make(Nested, { capacity: 4 })
+      const values = [{ tags: ["x", "y"], score: 2, big: 12345678901234567890n, kind: "a" as const }, { tags: [], big: 0n, kind: "b" as const }]
+      yield* Channel.sendAll(nested, values)
+      assert.deepStrictEqual([...(yield* Channel.takeUpTo(nested, 4))], values)
+    }).pipe(Effect.scoped))
+
+  it.effect("a payload whose channel memory holds another element is a payload error", () =>
+    Effect.gen(function*() {
+      const numbers = yield* Channel.make("Float64")
+      const decoded = Schema.decodeUnknownExit(Channel.schema(Rec))({ channel: numbers.cells.ring.buffer })
+      assert.isTrue(Exit.isFailure(decoded))
+      assert.isTrue(Exit.isFailure(Schema.decodeUnknownExit(Channel.schema("Int32"))({ channel: numbers.cells.ring.buffer })))
+      assert.isTrue(Exit.isSuccess(Schema.decodeUnknownExit(Channel.schema("Float64"))({ channel: numbers.cells.ring.buffer })))
+    }).pipe(Effect.scoped))
+
+  it.live("a worker that dies mid-send does not wedge the channel: a taker abandons its claim after abandonAfter", () =>
+    Effect.gen(function*() {
+      const channel = yield* Channel.make("Float64", { capacity: 8, abandonAfter: "300 millis" })
+      const died = yield* Effect.flip(Task.run(DieMidSend, { out: channel, count: 3 }))
+      assert.instanceOf(reasonOf(died), TaskError.WorkerLost)
+      const consumer = yield* Actor.spawn(Consumer, {})
+      const producer = yield* Actor.spawn(Producer, {})
+      const [taken] = yield* Effect.all([
+        consumer.call("numbers", { from: channel }),
+        Effect.andThen(producer.call("numbers", { out: channel, from: 0, count: 200, batch: 5 }), Channel.close(channel))
+      ], { concurrency: 2 })
+      assert.deepStrictEqual(taken, Array.from({ length: 200 }, (_, i) => i))
+      assert.strictEqual(Channel.abandoned(channel), 3)
+    }).pipe(Effect.scoped, Effect.provide(pool(2))))
+
+  it.live("a worker that dies mid-take does not wedge the channel: a sender reclaims its cells after abandonAfter", () =>
+    Effect.gen(function*() {
+      const channel = yield* Channel.make("Float64", { capacity: 8, abandonAfter: "300 millis" })
+      yield* Channel.sendAll(channel, [-8, -7, -6, -5, -4, -3, -2, -1]) // full
+      const died = yield* Effect.flip(Task.run(DieMidTake, { from: channel, count: 3 }))
+      assert.instanceOf(reasonOf(died), TaskError.WorkerLost)
+      const consumer = yield* Actor.spawn(Consumer, {})
+      const producer = yield* Actor.spawn(Producer, {})
+      const [taken] = yield* Effect.all([
+        consumer.call("numbers", { from: channel }),
+        Effect.andThen(producer.call("numbers", { out: channel, from: 0, count: 100, batch: 4 }), Channel.close(channel))
+      ], { concurrency: 2 })
+      // The dead worker's three are lost; everything else arrives once, in order.
+      assert.deepStrictEqual(taken, [-5, -4, -3, -2, -1, ...Array.from({ length: 100 }, (_, i) => i)])
+      assert.strictEqual(Channel.abandoned(channel), 3)
+    }).pipe(Effect.scoped, Effect.provide(pool(2))))
+
+  it.live("a backend without shared memory refuses tasks that carry channels when the pool is built", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Layer.build(pool(1)).pipe(Effect.provide(ProcessBackend.layer), Effect.scoped))
+      const reason = poolReasonOf(error)
+      assert.instanceOf(reason, PoolError.Unsupported)
+    }))
+})

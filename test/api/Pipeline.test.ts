@@ -1,0 +1,130 @@
+/**
+ * Pipelines on real threads: task and actor-pool stages keep input order when asked, fail fast by
+ * default or record and skip within a budget, backpressure (a slow last stage bounds how far the
+ * source runs ahead, so an unbounded source runs in bounded memory — counted, not timed), a
+ * stateful actor stage, and worker-to-worker stages through channels.
+ */
+import { afterEach, assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import { Actor, ActorPool, Channel, Pipeline, WorkerPool } from "../../src/index.ts"
+import { Accumulator, Jitter, PipelineTasks, Relay, Square, Unlucky } from "../fixtures/pipeline-tasks.ts"
+
+const entry = new URL("../fixtures/pipeline-worker.ts", import.meta.url)
+const pool = WorkerPool.layer(PipelineTasks, { entry, size: 2 })
+
+afterEach(() => {
+  assert.strictEqual(WorkerPool.liveThreads(), 0)
+})
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i)
+
+describe("Pipeline", () => {
+  it.live("ordered stages keep input order through jittered tasks and actors; unordered ones deliver every element once", () =>
+    Effect.gen(function*() {
+      const replicas = ActorPool.make(yield* Actor.spawnMany(Accumulator, 2, {}))
+      const input = range(300).map((i) => i * 13 + 1) // no multiples of 13
+      const ordered = yield* Stream.fromIterable(input).pipe(
+        Pipeline.task(Jitter, { batch: 8, concurrency: 4 }),
+        Pipeline.actors(replicas, "slowAdd"),
+        Stream.runCollect
+      )
+      assert.deepStrictEqual(ordered, input)
+      const unordered = yield* Stream.fromIterable(input).pipe(
+        Pipeline.task(Jitter, { batch: 8, concurrency: 4, ordered: false }),
+        Pipeline.actors(replicas, "add", { ordered: false }),
+        Stream.runCollect
+      )
+      assert.deepStrictEqual([...unordered].sort((a, b) => a - b), input)
+      // The actor stage is stateful: the replicas' totals add up to what went through them.
+      const totals = yield* Effect.forEach(replicas.handles, (h) => h.call("total"))
+      assert.strictEqual(totals[0]! + totals[1]!, 2 * input.reduce((a, b) => a + b, 0))
+    }).pipe(Effect.scoped, Effect.provide(pool)))
+
+  it.live("fail fast by default: the first failure fails the stream with the stage's declared error", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Stream.fromIterable(range(50).map((i) => i + 1)).pipe(
+        Pipeline.task(Square, { batch: 4 }),
+        Stream.runDrain
+      ))
+      assert.instanceOf(error, Unlucky)
+      assert.strictEqual((error as Unlucky).n % 13, 0)
+    }).pipe(Effect.scoped, Effect.provide(pool)))
+
+  it.live("skip and record: failed elements become typed records (element, stage, error) and the rest flows", () =>
+    Effect.gen(function*() {
+      const replicas = ActorPool.make(yield* Actor.spawnMany(Accumulator, 2, {}))
+      const log = Pipeline.errorLog({ budget: 20 })
+      const out = yield* Stream.fromIterable(range(100)).pipe(
+        Pipeline.task(Square, { batch: 8, onError: log, name: "square" }),
+        Stream.map((sq) => Math.sqrt(sq) + 13), // 14…112: the next stage fails on 26, 39, …
+        Pipeline.actors(replicas, "add", { onError: log }),
+        Stream.runCollect
+      )
+      const squareFailed = range(100).filter((i) => i % 13 === 0)
+      const survivors = range(100).filter((i) => i % 13 !== 0).map((i) => i + 13)
+      assert.deepStrictEqual(out, survivors.filter((n) => n % 13 !== 0))
+      const squareRecords = log.failures.filter((f) => f.stage === "square")
+      assert.deepStrictEqual(squareRecords.map((f) => f.element as number).sort((a, b) => a - b), squareFailed)
+      for (const record of log.failures) assert.instanceOf(record.error, Unlucky)
+      const addRecords = log.failures.filter((f) => f.stage === "Accumulator.add")
+      assert.deepStrictEqual(addRecords.map((f) => f.element).sort((a, b) => (a as number) - (b as number)), survivors.filter((n) => n % 13 === 0))
+    }).pipe(Effect.scoped, Effect.provide(pool)))
+
+  it.live("past its budget, the pipeline fails with PipelineError", () =>
+    Effect.gen(function*() {
+      const log = Pipeline.errorLog({ budget: 2 })
+      const error = yield* Effect.flip(Stream.fromIterable(range(100)).pipe(
+        Pipeline.task(Square, { batch: 1, concurrency: 1, onError: log }),
+        Stream.runDrain
+      ))
+      assert.instanceOf(error, Pipeline.PipelineError)
+      assert.strictEqual((error as Pipeline.PipelineError).failures, 3)
+      assert.strictEqual((error as Pipeline.PipelineError).stage, "Square")
+      assert.strictEqual(log.failures.length, 3)
+    }).pipe(Effect.scoped, Effect.provide(pool)))
+
+  it.live("backpressure: over an unbounded source, a slow last stage bounds how far the first runs ahead (constant memory)", () =>
+    Effect.gen(function*() {
+      const replicas = ActorPool.make(yield* Actor.spawnMany(Accumulator, 2, {}))
+      let pulled = 0
+      let delivered = 0
+      let maxAhead = 0
+      yield* Stream.iterate(1, (n) => n + 1).pipe(
+        Stream.filter((n) => n % 13 !== 0),
+        Stream.tap(() => Effect.sync(() => void pulled++)),
+        Pipeline.task(Jitter, { batch: 16, concurrency: 2 }),
+        Pipeline.actors(replicas, "slowAdd", { concurrency: 2 }),
+        Stream.take(1500),
+        Stream.runForEach(() =>
+          Effect.sync(() => {
+            delivered++
+            maxAhead = Math.max(maxAhead, pulled - delivered)
+          })
+        )
+      )
+      assert.strictEqual(delivered, 1500)
+      // Batches in flight (2 × 16), the batch being filled, the actor calls and the streams'
+      // small buffers: a bound in the low hundreds, however long the source runs.
+      assert.isAtMost(maxAhead, 256, `the source ran ${maxAhead} elements ahead`)
+      assert.isAtMost(pulled, 1500 + 256)
+    }).pipe(Effect.scoped, Effect.provide(pool)), 60_000)
+
+  it.live("worker to worker: stages connected by channels; the caller sees only the result", () =>
+    Effect.gen(function*() {
+      const raw = yield* Channel.make("Float64", { capacity: 1024 })
+      const squared = yield* Channel.make("Float64", { capacity: 1024 })
+      const [emitter, squarer, summer] = [
+        yield* Actor.spawn(Relay, {}, { worker: 0 }),
+        yield* Actor.spawn(Relay, {}, { worker: 1 }),
+        yield* Actor.spawn(Relay, {}, { worker: 0 })
+      ]
+      const n = 20_000
+      const [, , sum] = yield* Effect.all([
+        Effect.andThen(emitter.call("emit", { out: raw, count: n }), Channel.close(raw)),
+        Effect.andThen(squarer.call("square", { from: raw, to: squared }), Channel.close(squared)),
+        summer.call("sum", { from: squared })
+      ], { concurrency: "unbounded" })
+      assert.strictEqual(sum, ((n - 1) * n * (2 * n - 1)) / 6)
+    }).pipe(Effect.scoped, Effect.provide(pool)), 60_000)
+})
