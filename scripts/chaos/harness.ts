@@ -50,6 +50,7 @@ import {
   WorkerPool
 } from "../../src/index.ts"
 import { ChaosSharedTasks, ChaosTasks, type InitPlan, type Kind, Refused, Tally, Total, Work } from "./tasks.ts"
+import { Op } from "../../src/runtime/protocol/protocol.ts"
 
 // ---------------------------------------------------------------------------------------------
 // Backends
@@ -398,7 +399,7 @@ const actorLoop = (
     }
   }))
 
-/** Now and then, terminates a random live worker (a SIGKILL on the process backend). */
+/** Now and then, terminates a random ready worker (a SIGKILL on the process backend). */
 const chaosFiber = (
   random: () => number,
   live: Map<number, WorkerBackend.Connection>,
@@ -599,7 +600,12 @@ class Tallies {
 // Machinery
 // ---------------------------------------------------------------------------------------------
 
-/** The backend, with a handle on every live worker so the chaos can terminate one. */
+/**
+ * The backend, with a handle on every worker that said it is ready, so the chaos can terminate
+ * one. Not one still starting: a start that fails counts toward the pool's limit of failed
+ * replacements in a row (the Dispatcher's rule 5), which the init plan tests on its own; killing
+ * starts as well broke the pool whenever starts were slow (child processes on a loaded machine).
+ */
 const withKillSwitch = (inner: WorkerBackend.Backend) => {
   const live = new Map<number, WorkerBackend.Connection>()
   const backend: WorkerBackend.Backend = {
@@ -608,15 +614,17 @@ const withKillSwitch = (inner: WorkerBackend.Backend) => {
       Effect.map(inner.make(spec), (spawner) => ({
         spawn: (workerId, events) => {
           let gone = false
-          const connection = spawner.spawn(workerId, {
-            onMessage: events.onMessage,
+          const connection: WorkerBackend.Connection = spawner.spawn(workerId, {
+            onMessage: (message) => {
+              if (!gone && message[0] === Op.Ready) live.set(workerId, connection)
+              events.onMessage(message)
+            },
             onExit: (exit) => {
               gone = true
               live.delete(workerId)
               events.onExit(exit)
             }
           })
-          if (!gone) live.set(workerId, connection)
           return connection
         }
       }))
