@@ -5,7 +5,7 @@
  * so `effect-parallel info` starts without them.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Effect } from "effect"
+import { Cause, Effect, Exit, Runtime } from "effect"
 import { Command } from "effect/cli"
 import { createRequire } from "node:module"
 import { info } from "./info.ts"
@@ -19,4 +19,16 @@ const root = Command.make("effect-parallel").pipe(
   Command.withSubcommands([info, serve, runner])
 )
 
-Command.run(root, { version }).pipe(Effect.provide(NodeServices.layer), NodeRuntime.runMain)
+// A server or runner stopped with SIGTERM (a supervisor's stop: systemd, Kubernetes) that drained
+// cleanly did what was asked: it exits 0. Ctrl-C keeps the shell's convention (130), and a
+// failure its code.
+let terminated = false
+process.once("SIGTERM", () => {
+  terminated = true
+})
+const teardown: Runtime.Teardown = (exit, onExit) =>
+  terminated && Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)
+    ? onExit(0)
+    : Runtime.defaultTeardown(exit, onExit)
+
+Command.run(root, { version }).pipe(Effect.provide(NodeServices.layer), NodeRuntime.runMain({ teardown }))

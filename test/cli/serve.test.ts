@@ -53,8 +53,8 @@ describe("effect-parallel serve", () => {
     } finally {
       child.kill("SIGTERM")
     }
-    // NodeRuntime.runMain exits 130 after an interruption it finished cleanly (the drain ran).
-    assert.deepStrictEqual(await exited, { code: 130, signal: null }, stderr)
+    // A SIGTERM stop that drained cleanly is a success (Ctrl-C would exit 130).
+    assert.deepStrictEqual(await exited, { code: 0, signal: null }, stderr)
     assert.include(stdout, "draining")
     assert.include(stdout, "stopped")
   }, 60_000)
