@@ -328,8 +328,15 @@ const makeDeployment = (d: Deployment, context: Context.Context<never>, replicaS
         counters.items += items
         let exit = yield* Effect.exit(callReplica(replica, items, batch))
         if (Exit.isFailure(exit) && d.retryOnReplicaLoss && isReplicaLoss(exit.cause)) {
-          const other = handles.findIndex((h, i) => h !== undefined && i !== replica)
-          if (other !== -1) exit = yield* Effect.exit(callReplica(other, items, batch))
+          // Batcher rule 6: to the least busy other replica, counted there while it runs.
+          const other = batcher.reroute(replica)
+          if (other !== undefined && handles[other] !== undefined) {
+            exit = yield* Effect.exit(
+              callReplica(other, items, batch).pipe(Effect.ensuring(Effect.sync(() => batcher.batchDone(other))))
+            )
+          } else if (other !== undefined) {
+            batcher.batchDone(other)
+          }
         }
         metrics.batchRun.record(performance.now() - startedAt)
         if (Exit.isSuccess(exit)) {

@@ -274,17 +274,24 @@ describe("Serve", () => {
     Effect.gen(function*() {
       const crashOnce = yield* SharedArray.make("Int32", 1)
       const d = deployment({
-        init: { delayMillis: 0, crashOnce },
+        init: { delayMillis: 300, crashOnce },
         replicas: 2,
         retryOnReplicaLoss: true,
         restart: { maxRestarts: 2, backoff: "10 millis" }
       })
-      yield* withServer([d], ({ url }) =>
+      yield* withServer([d], ({ stats, url }) =>
         Effect.gen(function*() {
-          const reply = yield* predict(url, [[CRASH_MARKER, 0, 0]])
+          const request = yield* Effect.forkChild(predict(url, [[CRASH_MARKER, 0, 0]]))
+          // Batcher rule 6: while the retry runs (300 ms on the other replica) it is in flight there,
+          // beside the lost batch's own count.
+          yield* until(() => stats("doubler")!.batchesInFlight === 2).pipe(
+            Effect.timeoutOrElse({ duration: "10 seconds", orElse: () => Effect.die("the retry was never counted in flight") })
+          )
+          const reply = yield* Fiber.join(request)
           assert.strictEqual(reply.status, 200, reply.body.toString())
           assert.deepStrictEqual(json(reply), { outputs: [[CRASH_MARKER, 2 * CRASH_MARKER]] })
           assert.strictEqual(Atomics.load(crashOnce, 0), 1, "the first replica did crash")
+          yield* until(() => stats("doubler")!.batchesInFlight === 0)
         }))
     }).pipe(Effect.scoped))
 

@@ -16,6 +16,9 @@
  *    dispatched; one cancelled after dispatch is still computed, its answer dropped.
  * 5. Every request is settled exactly once: by its batch, by `close`, or not at all when it was
  *    cancelled (its canceller answers it).
+ * 6. A batch whose replica was lost under it and is sent once more (`retryOnReplicaLoss`) goes to
+ *    the least busy other ready replica through `reroute`, and counts there until its `batchDone`:
+ *    the retry is in flight like any batch, within the same accounting.
  *
  * Single-threaded: every method runs on the caller's event loop, so the state needs no locks.
  */
@@ -99,6 +102,21 @@ export class Batcher {
     this.waiting--
     this.waitingItems -= pending.rows
     return true
+  }
+
+  /**
+   * Rule 6: the least busy ready replica other than `lost`, charged with one batch in flight
+   * (the caller calls `batchDone` on it when the batch settles); undefined when there is none.
+   */
+  reroute(lost: number): number | undefined {
+    let best = -1
+    for (let i = 0; i < this.inFlight.length; i++) {
+      if (i === lost || !this.ready[i]) continue
+      if (best === -1 || this.inFlight[i]! < this.inFlight[best]!) best = i
+    }
+    if (best === -1) return undefined
+    this.inFlight[best]!++
+    return best
   }
 
   /** A replica finished a batch (whatever its outcome). */
