@@ -153,9 +153,11 @@ export class WorkerRuntime {
   private readonly actors: WorkerActors
   private heapThreshold: RuntimeHost["heapThreshold"]
   /**
-   * The task whose start was read (timed or traced), when it started and, once read, when it
-   * ended (a traced task's span reads it first). Kept here, not on each task: one task runs
-   * at a time (rule 1), and clock fields on every queued task cost an allocation each.
+   * When the running task's handler started (timed or traced) and, once read, ended (a traced
+   * task's span reads it first); `clockedItem` is that task while its answer will carry the times
+   * (timed), cleared as it is answered so it holds no payload longer. Kept here, not on each
+   * task: one task runs at a time (rule 1), and clock fields on every queued task cost an
+   * allocation each.
    */
   private clockedItem: Item | undefined = undefined
   private clockedStart = 0
@@ -392,7 +394,7 @@ export class WorkerRuntime {
     // Timings and spans start before the payload's decode (a closure per task to read the clock
     // after it cost more than the decode): no closure unless the host watches starts.
     if (item.timed || item.trace !== undefined) {
-      this.clockedItem = item
+      this.clockedItem = item.timed ? item : undefined
       this.clockedStart = item.timed && this.boundary >= 0 ? this.boundary : this.clock()
       this.clockedEnd = 0
     }
