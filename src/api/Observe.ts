@@ -134,7 +134,12 @@ export const metrics = <Tasks extends Any, Actors extends { readonly name: strin
           eventLoops: client.eventLoops === undefined ? undefined : () => client.eventLoops!(),
           arena: () => arena.stats()
         }, context)
-        const unsubscribe = client.events.subscribe({ onEvent: collector.onEvent, timings: true })
+        const unsubscribe = client.events.subscribe({
+          onEvent: collector.onEvent,
+          onSettled: collector.onSettled,
+          onDispatched: collector.onDispatched,
+          timings: true
+        })
         const unwatch = client.watchWorkerMetrics?.(workerInterval, collector.onWorkerMetrics)
         return () => {
           unwatch?.()
@@ -286,7 +291,7 @@ export const dashboard = <Tasks extends Any, Actors extends { readonly name: str
         own.onEvent({ _tag: "WorkerReady", at, workerId, initStartedAt: at })
       }
       yield* Effect.acquireRelease(
-        Effect.sync(() => client.events.subscribe({ onEvent: own.onEvent, timings: true })),
+        Effect.sync(() => client.events.subscribe({ onEvent: own.onEvent, onSettled: own.onSettled, timings: true })),
         (unsubscribe) => Effect.sync(unsubscribe)
       )
       insights = own

@@ -5,9 +5,10 @@
  * Unobserved, it costs a field read per publishing site: the machinery tests `active` before it
  * makes an event. Listeners run synchronously, in the order they subscribed, as the event happens
  * (before its effects on callers): a trace reads cause first. A listener that throws is removed,
- * so an observer's bug cannot break the pool.
+ * so an observer's bug cannot break the pool. `Settled` and `Dispatched` (one per task) are
+ * made as event objects only for listeners without `onSettled` / `onDispatched`.
  */
-import type { PoolEvent, PoolEvents, PoolListener as Listener } from "../../core/PoolEvent.ts"
+import type { DispatchedTask, OutcomeName, PoolEvent, PoolEvents, PoolListener as Listener } from "../../core/PoolEvent.ts"
 
 export class EventHub implements PoolEvents {
   /** Someone listens: make events. */
@@ -21,6 +22,11 @@ export class EventHub implements PoolEvents {
     this.held = undefined
   }
   private listeners: ReadonlyArray<Listener> = []
+  /** Those that take settlements as numbers, and those that take them as events. */
+  private settledCalls: ReadonlyArray<Listener> = []
+  private settledEvents: ReadonlyArray<Listener> = []
+  private dispatchedCalls: ReadonlyArray<Listener> = []
+  private dispatchedEvents: ReadonlyArray<Listener> = []
 
   constructor(now: () => number) {
     this.clock = now
@@ -41,8 +47,61 @@ export class EventHub implements PoolEvents {
     return now
   }
 
+  /** Any event but `Settled` and `Dispatched`, which go through `settled` and `dispatched`. */
   emit(event: PoolEvent): void {
-    for (const listener of this.listeners) {
+    this.emitTo(this.listeners, event)
+  }
+
+  /** A task's outcome went to its caller (the `Settled` event). */
+  settled(
+    submission: number,
+    index: number,
+    taskId: number,
+    workerId: number,
+    attempt: number,
+    outcome: OutcomeName,
+    startedAt: number | undefined,
+    endedAt: number | undefined
+  ): void {
+    for (const listener of this.settledCalls) {
+      try {
+        listener.onSettled!(submission, index, taskId, workerId, attempt, outcome, startedAt, endedAt)
+      } catch {
+        this.remove(listener)
+      }
+    }
+    if (this.settledEvents.length > 0) {
+      this.emitTo(this.settledEvents, {
+        _tag: "Settled",
+        at: this.now(),
+        submission,
+        index,
+        taskId,
+        workerId,
+        attempt,
+        outcome,
+        startedAt,
+        endedAt
+      })
+    }
+  }
+
+  /** A message of `count` tasks went to a worker (the `Dispatched` event; `tasks` is only made for listeners of events). */
+  dispatched(workerId: number, count: number, tasks: () => ReadonlyArray<DispatchedTask>): void {
+    for (const listener of this.dispatchedCalls) {
+      try {
+        listener.onDispatched!(workerId, count)
+      } catch {
+        this.remove(listener)
+      }
+    }
+    if (this.dispatchedEvents.length > 0) {
+      this.emitTo(this.dispatchedEvents, { _tag: "Dispatched", at: this.now(), workerId, tasks: tasks() })
+    }
+  }
+
+  private emitTo(listeners: ReadonlyArray<Listener>, event: PoolEvent): void {
+    for (const listener of listeners) {
       try {
         listener.onEvent(event)
       } catch {
@@ -64,7 +123,12 @@ export class EventHub implements PoolEvents {
   }
 
   private update(): void {
-    this.active = this.listeners.length > 0
+    const listeners = this.listeners
+    this.settledCalls = listeners.filter((listener) => listener.onSettled !== undefined)
+    this.settledEvents = listeners.filter((listener) => listener.onSettled === undefined)
+    this.dispatchedCalls = listeners.filter((listener) => listener.onDispatched !== undefined)
+    this.dispatchedEvents = listeners.filter((listener) => listener.onDispatched === undefined)
+    this.active = listeners.length > 0
     this.timings = this.listeners.some((listener) => listener.timings === true)
   }
 }

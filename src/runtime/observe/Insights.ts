@@ -89,6 +89,10 @@ export class Insights {
   /** The slowest tasks, slowest first; `slowFloor` is the last one's time once it is full. */
   private slowest: Array<SlowTask> = []
   private slowFloor = -1
+  /** The previous settled task's submission and worker (`onSettled`). */
+  private lastSubmissionId = -1
+  private lastSubmission: SubmissionRecord | undefined = undefined
+  private lastWorker: WorkerRecord | undefined = undefined
 
   /** `now`: the pool's clock, for workers still running when a report is made. */
   constructor(now: () => number) {
@@ -98,7 +102,16 @@ export class Insights {
   readonly onEvent = (event: PoolEvent): void => {
     switch (event._tag) {
       case "Settled":
-        return this.settled(event)
+        return this.onSettled(
+          event.submission,
+          event.index,
+          event.taskId,
+          event.workerId,
+          event.attempt,
+          event.outcome,
+          event.startedAt,
+          event.endedAt
+        )
       case "Submitted":
         this.submissions.set(event.submission, {
           at: event.at,
@@ -109,6 +122,7 @@ export class Insights {
         return
       case "Cancelled":
         this.submissions.delete(event.submission)
+        if (this.lastSubmissionId === event.submission) this.lastSubmission = undefined
         return
       case "WorkerStarting":
         this.workers.set(event.workerId, {
@@ -148,36 +162,63 @@ export class Insights {
     }
   }
 
-  private settled(event: Extract<PoolEvent, { readonly _tag: "Settled" }>): void {
-    this.outcomes[event.outcome] = (this.outcomes[event.outcome] ?? 0) + 1
-    const submission = this.submissions.get(event.submission)
-    if (submission !== undefined && --submission.remaining === 0) this.submissions.delete(event.submission)
-    const { startedAt, endedAt } = event
+  /**
+   * A settled task, as plain numbers (the pool makes no event object for it). The submission and
+   * worker of the previous task are kept at hand: a map's tasks come in runs of both.
+   */
+  readonly onSettled = (
+    submissionId: number,
+    index: number,
+    taskId: number,
+    workerId: number,
+    attempt: number,
+    outcome: OutcomeName,
+    startedAt: number | undefined,
+    endedAt: number | undefined
+  ): void => {
+    this.outcomes[outcome] = (this.outcomes[outcome] ?? 0) + 1
+    let submission = this.lastSubmission
+    if (submission === undefined || this.lastSubmissionId !== submissionId) {
+      submission = this.submissions.get(submissionId)
+      this.lastSubmission = submission
+      this.lastSubmissionId = submissionId
+    }
+    if (submission !== undefined && --submission.remaining === 0) {
+      this.submissions.delete(submissionId)
+      this.lastSubmission = undefined
+    }
     if (startedAt === undefined || endedAt === undefined) return
     const millis = endedAt - startedAt
-    const worker = this.workers.get(event.workerId)
+    let worker = this.lastWorker
+    if (worker === undefined || worker.workerId !== workerId) {
+      worker = this.workers.get(workerId)
+      this.lastWorker = worker
+    }
     if (worker !== undefined) {
       worker.working += millis
       worker.tasks++
     }
     this.runTime.record(millis)
     if (submission !== undefined) this.queueWait.record(startedAt - submission.at)
-    if (millis > this.slowFloor) this.keepSlow(event, millis, submission)
+    if (millis > this.slowFloor) this.keepSlow(index, taskId, workerId, attempt, millis, submission)
   }
 
   private keepSlow(
-    event: Extract<PoolEvent, { readonly _tag: "Settled" }>,
+    index: number,
+    taskId: number,
+    workerId: number,
+    attempt: number,
     millis: number,
     submission: SubmissionRecord | undefined
   ): void {
     const slow: SlowTask = {
       taskName: submission?.taskName ?? "?",
-      taskId: event.taskId,
-      workerId: event.workerId,
-      attempt: event.attempt,
+      taskId,
+      workerId,
+      attempt,
       millis,
       // Rendered now, only for the few that make the list: the payloads are not kept.
-      input: submission === undefined ? "" : renderInput(submission.payloads[event.index])
+      input: submission === undefined ? "" : renderInput(submission.payloads[index])
     }
     const list = [...this.slowest, slow].sort((a, b) => b.millis - a.millis).slice(0, slowestKept)
     this.slowest = list

@@ -64,7 +64,11 @@ export class PoolMetrics {
   private readonly tasks = new Map<string, TaskSeries>()
   private readonly submissions = new Map<number, SubmissionRecord>()
   /** Tasks each worker holds (dispatched, not settled): busy workers hold some. */
-  private readonly held = new Map<number, number>()
+  private readonly held = new Map<number, { readonly workerId: number; n: number }>()
+  private lastHeld: { readonly workerId: number; n: number } | undefined = undefined
+  /** The previous settled task's submission (`onSettled`). */
+  private lastSubmissionId = -1
+  private lastSubmission: SubmissionRecord | undefined = undefined
   private readonly exits = new Map<string, { n: number }>()
   private readonly actorRestarts = { n: 0 }
   private readonly lastLoops = new Map<number, EventLoopTimes>()
@@ -81,7 +85,7 @@ export class PoolMetrics {
     this.gauge("workers", "Workers the pool has (starting, ready or closing)", {}, () => readings.stats().workers)
     this.gauge("busy_workers", "Workers holding at least one task", {}, () => {
       let busy = 0
-      for (const n of this.held.values()) if (n > 0) busy++
+      for (const held of this.held.values()) if (held.n > 0) busy++
       return busy
     })
     const started = { get n() { return readings.stats().workersStarted } }
@@ -101,7 +105,16 @@ export class PoolMetrics {
   readonly onEvent = (event: PoolEvent): void => {
     switch (event._tag) {
       case "Settled":
-        return this.settled(event)
+        return this.onSettled(
+          event.submission,
+          event.index,
+          event.taskId,
+          event.workerId,
+          event.attempt,
+          event.outcome,
+          event.startedAt,
+          event.endedAt
+        )
       case "Submitted":
         this.submissions.set(event.submission, {
           at: event.at,
@@ -111,15 +124,16 @@ export class PoolMetrics {
         })
         return
       case "Dispatched":
-        this.held.set(event.workerId, (this.held.get(event.workerId) ?? 0) + event.tasks.length)
-        return
+        return this.onDispatched(event.workerId, event.tasks.length)
       case "Requeued":
         return
       case "Cancelled":
         this.submissions.delete(event.submission)
+        if (this.lastSubmissionId === event.submission) this.lastSubmission = undefined
         return
       case "WorkerExited": {
         this.held.delete(event.workerId)
+        if (this.lastHeld?.workerId === event.workerId) this.lastHeld = undefined
         let cell = this.exits.get(event.exit)
         if (cell === undefined) {
           cell = { n: 0 }
@@ -177,14 +191,34 @@ export class PoolMetrics {
     this.workerSeries.clear()
   }
 
-  private settled(event: Extract<PoolEvent, { readonly _tag: "Settled" }>): void {
-    const submission = this.submissions.get(event.submission)
-    if (submission === undefined) return
-    if (--submission.remaining === 0) this.submissions.delete(event.submission)
-    const workerId = event.workerId
+  /**
+   * A settled task, as plain numbers (the pool makes no event object for it). The previous task's
+   * submission and worker cells are kept at hand: a map's tasks come in runs of both.
+   */
+  readonly onSettled = (
+    submissionId: number,
+    _index: number,
+    _taskId: number,
+    workerId: number,
+    _attempt: number,
+    outcome: OutcomeName,
+    startedAt: number | undefined,
+    endedAt: number | undefined
+  ): void => {
+    let submission = this.lastSubmission
+    if (submission === undefined || this.lastSubmissionId !== submissionId) {
+      submission = this.submissions.get(submissionId)
+      if (submission === undefined) return
+      this.lastSubmission = submission
+      this.lastSubmissionId = submissionId
+    }
+    if (--submission.remaining === 0) {
+      this.submissions.delete(submissionId)
+      this.lastSubmission = undefined
+    }
     if (workerId >= 0) {
-      const held = this.held.get(workerId)
-      if (held !== undefined) this.held.set(workerId, held - 1)
+      const held = this.heldBy(workerId)
+      if (held !== undefined) held.n--
     }
     const task = submission.task
     let byOutcome = task.counts.get(workerId)
@@ -192,13 +226,30 @@ export class PoolMetrics {
       byOutcome = {}
       task.counts.set(workerId, byOutcome)
     }
-    const cell = byOutcome[event.outcome] ?? this.countSeries(byOutcome, submission.taskName, workerId, event.outcome)
+    const cell = byOutcome[outcome] ?? this.countSeries(byOutcome, submission.taskName, workerId, outcome)
     cell.n++
-    const { startedAt, endedAt } = event
     if (startedAt !== undefined && endedAt !== undefined) {
       task.runTime.record(endedAt - startedAt)
       task.queueWait.record(startedAt - submission.at)
     }
+  }
+
+  readonly onDispatched = (workerId: number, tasks: number): void => {
+    let held = this.heldBy(workerId)
+    if (held === undefined) {
+      held = { workerId, n: 0 }
+      this.held.set(workerId, held)
+    }
+    held.n += tasks
+  }
+
+  /** The tasks `workerId` holds, the previous lookup's cell first. */
+  private heldBy(workerId: number): { readonly workerId: number; n: number } | undefined {
+    const last = this.lastHeld
+    if (last !== undefined && last.workerId === workerId) return last
+    const held = this.held.get(workerId)
+    if (held !== undefined) this.lastHeld = held
+    return held
   }
 
   private taskSeries(taskName: string): TaskSeries {

@@ -896,13 +896,13 @@ export class Dispatcher implements PoolClient {
     if (this.inFlightTotal > this.maxInFlightSeen) this.maxInFlightSeen = this.inFlightTotal
     const events = this.events
     if (events.active) {
-      const tasks: Array<DispatchedTask> = entries.map((entry) => ({
-        taskId: entry.taskId,
-        submission: entry.pending.id,
-        index: entry.index,
-        attempt: entry.attempts
-      }))
-      events.emit({ _tag: "Dispatched", at: events.now(), workerId: slot.id, tasks })
+      events.dispatched(slot.id, entries.length, (): Array<DispatchedTask> =>
+        entries.map((entry) => ({
+          taskId: entry.taskId,
+          submission: entry.pending.id,
+          index: entry.index,
+          attempt: entry.attempts
+        })))
     }
     if (this.inFlightTotal === 1) this.awaitReplyFrom(slot)
   }
@@ -1037,20 +1037,7 @@ export class Dispatcher implements PoolClient {
   ): void {
     this.settledCount++
     const events = this.events
-    if (events.active) {
-      events.emit({
-        _tag: "Settled",
-        at: events.now(),
-        submission: pending.id,
-        index,
-        taskId,
-        workerId,
-        attempt: attempts,
-        outcome: outcomeName(outcome),
-        startedAt,
-        endedAt
-      })
-    }
+    if (events.active) events.settled(pending.id, index, taskId, workerId, attempts, outcomeName(outcome), startedAt, endedAt)
     pending.submission.settle(index, outcome, value, workerId, attempts, taskId)
   }
 
