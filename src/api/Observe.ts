@@ -291,7 +291,12 @@ export const dashboard = <Tasks extends Any, Actors extends { readonly name: str
         own.onEvent({ _tag: "WorkerReady", at, workerId, initStartedAt: at })
       }
       yield* Effect.acquireRelease(
-        Effect.sync(() => client.events.subscribe({ onEvent: own.onEvent, onSettled: own.onSettled, timings: true })),
+        Effect.sync(() => client.events.subscribe({
+          onEvent: own.onEvent,
+          onSettled: own.onSettled,
+          onDispatched: own.onDispatched,
+          timings: true
+        })),
         (unsubscribe) => Effect.sync(unsubscribe)
       )
       insights = own

@@ -354,7 +354,12 @@ const resolveCpus = (cpus: Options["cpus"], size: number, backend: Backend): Res
 const collectInsights = (events: EventHub, backend: Backend, print: boolean): Effect.Effect<Insights.Insights, never, Scope.Scope> =>
   Effect.gen(function*() {
     const insights = new Insights.Insights(backend.timers.now)
-    events.subscribe({ onEvent: insights.onEvent, onSettled: insights.onSettled, timings: true })
+    events.subscribe({
+      onEvent: insights.onEvent,
+      onSettled: insights.onSettled,
+      onDispatched: insights.onDispatched,
+      timings: true
+    })
     if (print) {
       const console = yield* Console.Console
       yield* Effect.addFinalizer(() => Effect.sync(() => console.log(Insights.render(insights.report()))))

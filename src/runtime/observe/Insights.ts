@@ -162,6 +162,9 @@ export class Insights {
     }
   }
 
+  /** Dispatches tell insights nothing: declared so that the pool makes no `Dispatched` event (its task list) for them. */
+  readonly onDispatched = (): void => {}
+
   /**
    * A settled task, as plain numbers (the pool makes no event object for it). The submission and
    * worker of the previous task are kept at hand: a map's tasks come in runs of both.
