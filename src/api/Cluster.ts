@@ -42,7 +42,6 @@ import type * as ClusterSharding from "effect/cluster/Sharding"
 import type * as ShardingConfig from "effect/cluster/ShardingConfig"
 import * as RunnerAddress from "effect/cluster/RunnerAddress"
 import * as TestRunner from "effect/cluster/TestRunner"
-import * as Cause from "effect/Cause"
 import type * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -331,7 +330,7 @@ export const pool = <Tasks extends Task.Any, Actors>(
       tasks.set(task.name, { task, send })
     }
     const fork = yield* FiberSet.makeRuntime<never, ChunkReply, unknown>()
-    const client = new ClusterPool(tasks, resolved, fork, lossOf, new EventHub(now))
+    const client = new ClusterPool(tasks, resolved, fork, new EventHub(now))
     // Added after the fibers' set, so it runs first: queued tasks fail `Closed` before the chunks
     // in flight are interrupted (ClusterPool rule 5).
     yield* Effect.addFinalizer(() => Effect.sync(() => client.close()))
@@ -554,13 +553,6 @@ const encoders = (task: Task.Any) => {
     encoderCache.set(task, encode)
   }
   return encode
-}
-
-/** A chunk's call failed because its runner, or the way to it, was lost (ClusterPool rule 3). */
-const lossOf = (cause: Cause.Cause<unknown>): string | undefined => {
-  if (Cause.hasInterruptsOnly(cause)) return "the runner interrupted the chunk before it answered"
-  const failure = cause.reasons.find((reason) => reason._tag === "Fail")
-  return failure !== undefined && failure.error instanceof ClusterError ? failure.error.message : undefined
 }
 
 const now = () => performance.timeOrigin + performance.now()

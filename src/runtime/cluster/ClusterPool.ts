@@ -28,6 +28,7 @@ import * as Cause from "effect/Cause"
 import type * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
+import { ClusterError } from "../../core/ClusterError.ts"
 import type { PoolStats } from "../../core/PoolEvent.ts"
 import type * as Task from "../../core/Task.ts"
 import type { PoolClient, Submission, Ticket } from "../client/PoolClient.ts"
@@ -44,7 +45,7 @@ export interface ClusterPoolOptions {
   readonly retries: number
 }
 
-/** Sends one chunk of a task's JSON-coded payloads to a lane. Fails with the cluster's own errors. */
+/** Sends one chunk of a task's JSON-coded payloads to a lane. Fails with `ClusterError` when the cluster could not deliver it. */
 export type SendChunk = (
   lane: string,
   payloads: ReadonlyArray<unknown>,
@@ -55,10 +56,15 @@ export type SendChunk = (
 export type Fork = (effect: Effect.Effect<ChunkReply, unknown>) => Fiber.Fiber<ChunkReply, unknown>
 
 /**
- * A failure of a chunk's call that means its runner or the way to it was lost (rule 3), as the
- * caller sees it: a message, or undefined for any other failure (a defect).
+ * Whether a chunk's call failed because its runner, or the way to it, was lost (rule 3): the
+ * runner interrupted it, or the cluster could not deliver it (`ClusterError`, as `SendChunk`
+ * reports it). A message saying so, or undefined for any other failure (a defect).
  */
-export type LossOf = (cause: Cause.Cause<unknown>) => string | undefined
+export const lossOf = (cause: Cause.Cause<unknown>): string | undefined => {
+  if (Cause.hasInterruptsOnly(cause)) return "the runner interrupted the chunk before it answered"
+  const failure = cause.reasons.find((reason) => reason._tag === "Fail")
+  return failure !== undefined && failure.error instanceof ClusterError ? failure.error.message : undefined
+}
 
 interface Pending {
   readonly id: number
@@ -98,20 +104,17 @@ export class ClusterPool implements PoolClient {
   private readonly tasks: ReadonlyMap<string, { readonly task: Task.Any; readonly send: SendChunk }>
   private readonly options: ClusterPoolOptions
   private readonly fork: Fork
-  private readonly lossOf: LossOf
   readonly events: EventHub
 
   constructor(
     tasks: ReadonlyMap<string, { readonly task: Task.Any; readonly send: SendChunk }>,
     options: ClusterPoolOptions,
     fork: Fork,
-    lossOf: LossOf,
     events: EventHub
   ) {
     this.tasks = tasks
     this.options = options
     this.fork = fork
-    this.lossOf = lossOf
     this.events = events
     this.size = options.size
   }
@@ -242,7 +245,7 @@ export class ClusterPool implements PoolClient {
     } else if (this.closed) {
       this.failChunk(chunk, Outcome.Closed, "the cluster pool closed")
     } else {
-      const loss = this.lossOf(exit.cause)
+      const loss = lossOf(exit.cause)
       if (loss === undefined) {
         const remote: RemoteError = { name: "ClusterDefect", message: Cause.pretty(exit.cause), stack: "" }
         this.failChunk(chunk, Outcome.Defect, remote)
