@@ -2,8 +2,9 @@
  * Actors and tasks across processes and machines, on Effect's own cluster engine (`effect/cluster`).
  *
  * Contains the caller's side (`handle`: a handle to the actor with a given entity id, called like
- * a local one, with `persist` for persisted calls; `map` and `stream`: a task's chunks spread over
- * the runners), the runner's side (`host`: the actors and tasks a runner hosts on its own pool of
+ * a local one, with `persist` for persisted calls; `pool`: a Layer under which the unchanged
+ * `Task.run` / `map` / `mapUnordered` / `stream` spread a task's chunks over the runners; `map` and
+ * `stream`, the same on a pool of their own), the runner's side (`host`: the actors and tasks a runner hosts on its own pool of
  * worker threads, durable actors' snapshots; `layerRunner`), and the cluster itself (`layerMemory`:
  * everything in this process, for development and unit tests; `layerPostgres`: runners and clients
  * sharing a PostgreSQL database; `failover`: lock settings).
