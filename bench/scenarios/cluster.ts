@@ -3,12 +3,19 @@
  *
  * Each runner is an `effect-parallel runner` process hosting the `Burner` actor on one worker
  * thread (`cluster/host.ts`); this process is the client. `calls` calls of `burn` (5 ms of busy
- * work on the actor's worker thread) go to 32 entity ids with 16 in flight; `throughput` is calls
- * per second. The same calls then go to 32 local actors on one `WorkerPool` of as many workers as
- * there are runners (`effect-parallel/local`, the baseline: `ratio` is the cluster's throughput
- * over the local pool's at the same count). `call p50/p99 µs` is a trivial call (`ping`) with
- * nothing else in flight, the price of a call itself: a cluster call crosses a socket, its runner's
- * event loop and a worker thread; a local one only a worker thread.
+ * waiting on the clock, on the actor's worker thread) go to 256 entity ids with 16 in flight;
+ * `throughput` is calls per second. The same calls then go to 256 local actors on one `WorkerPool`
+ * of as many workers as there are runners (`effect-parallel/local`, the baseline: `ratio` is the
+ * cluster's throughput over the local pool's at the same count). `call p50/p99 µs` is a trivial
+ * call (`ping`) with nothing else in flight, the price of a call itself: a cluster call crosses a
+ * socket, its runner's event loop and a worker thread; a local one only a worker thread.
+ *
+ * What is timed is the steady state: before it, the actors answer from every runner and their
+ * owners stay put over two assignment refreshes (no shard moves, no actor is rebuilt while timed),
+ * and every actor has run `burn` once. The CPU each timed call cost (the client, the runners'
+ * threads other than their workers, and the workers, from `/proc`) is printed and recorded: on
+ * 2 cores the client and the runners' event loops share the cores with the workers. A busy wait on
+ * the clock does less work when its thread is preempted (the workers' CPU per call says how much).
  *
  * Needs PostgreSQL: `EFFECT_PARALLEL_PG_URL`, else the one `scripts/setup-postgres.sh` starts.
  * Every runner count gets a fresh database. Lock settings: `--failover 5` on every process
@@ -19,6 +26,7 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
+import { readdirSync, readFileSync } from "node:fs"
 import { Actor, Cluster, WorkerPool } from "effect-parallel"
 import { findPostgres, freshDatabase } from "../../test/support/postgres.ts"
 import { freePort, type RunnerProcess, startRunner, stopRunner } from "../../test/support/runners.ts"
@@ -33,6 +41,8 @@ import { Burner, BurnerGroup } from "./cluster/actors.ts"
 const BASELINE = "effect-parallel/local"
 const CLUSTER = "effect-parallel/cluster"
 const failoverSeconds = 5
+/** `Cluster.failover(5)`'s `refreshAssignmentsInterval`. */
+const refreshMillis = 1000
 /**
  * Entity ids are hashed to shards, and shards to runners: 32 ids split unevenly over 2 runners
  * (the busier runner's worker bounded the run: 1.38x from 1 to 2 runners on an idle machine, and
@@ -53,19 +63,52 @@ interface Measurement {
   readonly throughput: number
   readonly latency: RoundTrips
   readonly spread?: Record<string, number>
+  /** CPU time per timed call: the client process, the runners' other threads, their workers. */
+  readonly cpuPerCallMs?: { readonly client: number; readonly runnerThreads: number; readonly runnerWorkers: number }
 }
+
+/**
+ * CPU ms a process has used so far, split into its worker threads (`WorkerThread`, where the
+ * actors run) and the rest (event loop, GC and compiler helpers), from `/proc` (Linux).
+ */
+const threadCpu = (pid: number): { readonly workers: number; readonly other: number } => {
+  let workers = 0
+  let other = 0
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8")
+      // Fields after the parenthesised name: utime and stime are the 12th and 13th, in clock ticks.
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      const ms = (Number(fields[11]) + Number(fields[12])) * (1000 / clockTicks)
+      if (readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim() === "WorkerThread") workers += ms
+      else other += ms
+    }
+  } catch {
+    // A thread that ended between the listing and the read: its time is lost from the sum.
+  }
+  return { workers, other }
+}
+
+/** `sysconf(_SC_CLK_TCK)`: 100 on Linux everywhere we run. */
+const clockTicks = 100
 
 type Size = ReturnType<typeof sizes>
 
-/** Calls `burn` `count` times over the entities with `inFlight` at once; seconds taken. */
-const burnAll = async (count: number, call: (i: number) => Promise<unknown>): Promise<number> => {
-  let next = 0
-  const start = performance.now()
-  await Promise.all(Array.from({ length: inFlight }, async () => {
-    while (next < count) await call(next++)
+/**
+ * Calls `burn` `count` times over the entities with `inFlight` at once, as one Effect (one fiber
+ * per call, not a promise and a runtime entry each: the client shares the cores with the runners,
+ * so its own cost per call is kept to what a call needs); seconds taken.
+ */
+const burnAll = (
+  run: <A, E>(effect: Effect.Effect<A, E>) => Promise<A>,
+  count: number,
+  call: (i: number) => Effect.Effect<unknown, unknown>
+): Promise<number> =>
+  run(Effect.gen(function*() {
+    const start = performance.now()
+    yield* Effect.forEach(Array.from({ length: count }, (_, i) => i), call, { concurrency: inFlight, discard: true })
+    return (performance.now() - start) / 1000
   }))
-  return (performance.now() - start) / 1000
-}
 
 const measureCluster = async (baseUrl: string, runners: number, size: Size): Promise<Measurement> => {
   const db = await freshDatabase(baseUrl)
@@ -88,24 +131,40 @@ const measureCluster = async (baseUrl: string, runners: number, size: Size): Pro
       Effect.forEach(Array.from({ length: entities }, (_, i) => `burner-${i}`), (id) => Cluster.handle(Burner, id))
     )
     const run = client.runPromise
-    // Activates every entity (spawns its actor on its runner). Runners that joined get their shards
-    // at the next assignment refresh: wait until the actors answer from every runner.
-    const deadline = Date.now() + 30_000
-    while (new Set(await Promise.all(handles.map((h) => run(h.call("ping"))))).size < runners) {
-      if (Date.now() > deadline) throw new Error(`the actors did not spread over ${runners} runners in 30 s`)
-      await new Promise((resolve) => setTimeout(resolve, 250))
+    const owners = () => Promise.all(handles.map((h) => run(h.call("ping"))))
+    // Runners that joined get their shards at the next assignment refresh, and shards move a few
+    // at a time: wait until the actors answer from every runner and the owners stay the same over
+    // two refreshes, so no shard moves (and no actor is rebuilt) while the calls are timed.
+    const deadline = Date.now() + 60_000
+    let placed = await owners()
+    for (;;) {
+      if (Date.now() > deadline) throw new Error(`the actors did not settle over ${runners} runners in 60 s`)
+      await new Promise((resolve) => setTimeout(resolve, 2 * refreshMillis))
+      const again = await owners()
+      const settled = new Set(again).size === runners && again.every((owner, i) => owner === placed[i])
+      placed = again
+      if (settled) break
     }
     const spread: Record<string, number> = {}
-    for (const owner of await Promise.all(handles.map((h) => run(h.call("ping"))))) {
-      spread[String(owner)] = (spread[String(owner)] ?? 0) + 1
+    for (const owner of placed) spread[String(owner)] = (spread[String(owner)] ?? 0) + 1
+    // Steady state: every actor has run `burn` (its code is warm on its runner) before the timing.
+    const burn = (i: number) => handles[i % entities]!.call("burn", { millis: burnMillis })
+    await burnAll(run, Math.max(size.warmupCalls, entities), burn)
+    const cpuBefore = { client: process.cpuUsage(), runners: started.map((r) => threadCpu(r.pid)) }
+    const seconds = await burnAll(run, size.calls, burn)
+    const clientCpu = process.cpuUsage(cpuBefore.client)
+    const runnersAfter = started.map((r) => threadCpu(r.pid))
+    const perCall = (ms: number) => round(ms / size.calls, 3)
+    const cpuPerCallMs = {
+      client: perCall((clientCpu.user + clientCpu.system) / 1000),
+      runnerThreads: perCall(runnersAfter.reduce((sum, after, i) => sum + after.other - cpuBefore.runners[i]!.other, 0)),
+      runnerWorkers: perCall(runnersAfter.reduce((sum, after, i) => sum + after.workers - cpuBefore.runners[i]!.workers, 0))
     }
-    await burnAll(size.warmupCalls, (i) => run(handles[i % entities]!.call("burn", { millis: burnMillis })))
-    const seconds = await burnAll(size.calls, (i) => run(handles[i % entities]!.call("burn", { millis: burnMillis })))
     const latency = await measureRoundTrips(
       { warmup: size.warmupRoundTrips, count: size.roundTrips },
       () => run(handles[0]!.call("ping")).then(() => undefined)
     )
-    return { seconds, throughput: size.calls / seconds, latency, spread }
+    return { seconds, throughput: size.calls / seconds, latency, spread, cpuPerCallMs }
   } finally {
     await client?.dispose()
     await Promise.all(started.map((runner) => stopRunner(runner)))
@@ -118,12 +177,9 @@ const measureLocal = (workers: number, size: Size): Promise<Measurement> =>
     const actors = yield* Actor.spawnMany(Burner, entities, { name: "local" })
     const context = yield* Effect.context<never>()
     const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromiseWith(context)(effect)
-    yield* Effect.promise(() =>
-      burnAll(size.warmupCalls, (i) => run(actors[i % entities]!.call("burn", { millis: burnMillis })))
-    )
-    const seconds = yield* Effect.promise(() =>
-      burnAll(size.calls, (i) => run(actors[i % entities]!.call("burn", { millis: burnMillis })))
-    )
+    const burn = (i: number) => actors[i % entities]!.call("burn", { millis: burnMillis })
+    yield* Effect.promise(() => burnAll(run, Math.max(size.warmupCalls, entities), burn))
+    const seconds = yield* Effect.promise(() => burnAll(run, size.calls, burn))
     const latency = yield* Effect.promise(() =>
       measureRoundTrips(
         { warmup: size.warmupRoundTrips, count: size.roundTrips },
@@ -148,7 +204,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
   const columns: ReadonlyArray<Column> = [
     { header: "variant", meaning: `${CLUSTER}: runner processes on PostgreSQL; ${BASELINE}: one local pool` },
     { header: "workers", align: "right", meaning: "runners (one worker thread each), or the local pool's worker threads" },
-    { header: "calls/s", align: "right", meaning: `burn calls (${burnMillis} ms of CPU each) per second, ${inFlight} in flight over ${entities} actors` },
+    { header: "calls/s", align: "right", meaning: `burn calls (${burnMillis} ms busy each) per second, ${inFlight} in flight over ${entities} actors` },
     { header: `vs local`, align: "right", meaning: "throughput over the local pool's at the same count" },
     { header: "vs 1", align: "right", meaning: "throughput over the same variant's with 1 worker (scaling)" },
     { header: "call p50 µs", align: "right", meaning: `trivial call, nothing else in flight (${fmt(size.roundTrips)} after ${fmt(size.warmupRoundTrips)})` },
@@ -171,7 +227,10 @@ export const run = async (options: BenchOptions): Promise<void> => {
         const m = await measure()
         rows.push({ variant, workers: count, m })
         const split = m.spread === undefined ? "" : `, actors per runner ${Object.values(m.spread).join("/")}`
-        process.stdout.write(`${fmt(m.throughput)} calls/s, p50 ${fmt(m.latency.p50us, 1)} µs${split}\n`)
+        const cpu = m.cpuPerCallMs === undefined
+          ? ""
+          : `, CPU ms/call: client ${m.cpuPerCallMs.client}, runner threads ${m.cpuPerCallMs.runnerThreads}, workers ${m.cpuPerCallMs.runnerWorkers}`
+        process.stdout.write(`${fmt(m.throughput)} calls/s, p50 ${fmt(m.latency.p50us, 1)} µs${split}${cpu}\n`)
       } catch (error) {
         rows.push({ variant, workers: count, m: undefined, error: String(error) })
         process.stdout.write(`failed: ${String(error)}\n`)
@@ -205,6 +264,9 @@ export const run = async (options: BenchOptions): Promise<void> => {
       [BASELINE, CLUSTER].map((v) => [v, Object.fromEntries(counts.map((c) => [String(c), scaling(v, c)]))])
     ),
     latency: Object.fromEntries(rows.map((r) => [`${r.variant} x${r.workers}`, r.m?.latency])),
+    cpuPerCallMs: Object.fromEntries(
+      rows.filter((r) => r.m?.cpuPerCallMs !== undefined).map((r) => [`${r.variant} x${r.workers}`, r.m!.cpuPerCallMs])
+    ),
     actorsPerRunner: Object.fromEntries(
       rows.filter((r) => r.m?.spread !== undefined).map((r) => [`${r.variant} x${r.workers}`, Object.values(r.m!.spread!)])
     ),

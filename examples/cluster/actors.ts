@@ -19,7 +19,7 @@ export const PageCounter = Actor.make("PageCounter", {
   }
 })
 
-/** A CPU-bound task that `Cluster.map` spreads over the runners. */
+/** A CPU-bound task that `Task.map` on `Cluster.pool` spreads over the runners. */
 export const Collatz = Task.make("Collatz", {
   payload: { n: Schema.Int },
   success: Schema.Struct({ steps: Schema.Int, runner: Schema.Number })

@@ -1,6 +1,7 @@
 /**
  * A cluster: three `effect-parallel runner` processes on PostgreSQL, this process as their client.
- * Durable page counters spread over the runners; `Cluster.map` spreads a task's chunks over them;
+ * Durable page counters spread over the runners; `Task.map` on `Cluster.pool` spreads a task's
+ * chunks over them;
  * one runner is SIGKILLed and its counters answer from the others, their counts restored from
  * their last snapshots; the rest stop gracefully (SIGTERM).
  *
@@ -12,11 +13,11 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Effect from "effect/Effect"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
-import { Cluster } from "effect-parallel"
+import { Cluster, Task } from "effect-parallel"
 import { type ChildProcess, spawn } from "node:child_process"
 import { createServer } from "node:net"
 import { fileURLToPath } from "node:url"
-import { Collatz, PageCounter } from "./actors.ts"
+import { Collatz, PageCounter, SiteTasks } from "./actors.ts"
 
 const baseUrl = process.env.EFFECT_PARALLEL_PG_URL ||
   "postgres://effect_parallel:effect_parallel@127.0.0.1:54329/effect_parallel"
@@ -113,11 +114,14 @@ const main = async () => {
     console.log("\n1. page counters, each an actor on the runner that owns its id:")
     for (const { page, runner, visits } of before) console.log(`   ${page.padEnd(9)} ${visits} visits, on runner ${nameOf(runner)}`)
 
+    // The unchanged Task.map, on a pool whose workers are the runners' pools.
     const collatz = await client.runPromise(
-      Cluster.map(Collatz, Array.from({ length: 3000 }, (_, i) => ({ n: i + 1 })), { chunkSize: 100 })
+      Task.map(Collatz, Array.from({ length: 3000 }, (_, i) => ({ n: i + 1 })), { chunkSize: 100 }).pipe(
+        Effect.provide(Cluster.pool(SiteTasks))
+      )
     )
     const longest = collatz.reduce((best, r, i) => (r.steps > best.steps ? { n: i + 1, steps: r.steps } : best), { n: 1, steps: 0 })
-    console.log(`\n2. Cluster.map over 3,000 inputs: ${new Set(collatz.map((r) => r.runner)).size} runners did chunks; longest Collatz chain below 3,000: n = ${longest.n}, ${longest.steps} steps`)
+    console.log(`\n2. Task.map on Cluster.pool over 3,000 inputs: ${new Set(collatz.map((r) => r.runner)).size} runners did chunks; longest Collatz chain below 3,000: n = ${longest.n}, ${longest.steps} steps`)
 
     const victim = runners[0]!
     const orphans = before.filter((b) => b.runner === victim.pid).map((b) => b.page)

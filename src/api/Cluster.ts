@@ -2,8 +2,9 @@
  * Actors and tasks across processes and machines, on Effect's own cluster engine (`effect/cluster`).
  *
  * Contains the caller's side (`handle`: a handle to the actor with a given entity id, called like
- * a local one, with `persist` for persisted calls; `map` and `stream`: a task's chunks spread over
- * the runners), the runner's side (`host`: the actors and tasks a runner hosts on its own pool of
+ * a local one, with `persist` for persisted calls; `pool`: a Layer under which the unchanged
+ * `Task.run` / `map` / `mapUnordered` / `stream` spread a task's chunks over the runners; `map` and
+ * `stream`, the same on a pool of their own), the runner's side (`host`: the actors and tasks a runner hosts on its own pool of
  * worker threads, durable actors' snapshots; `layerRunner`), and the cluster itself (`layerMemory`:
  * everything in this process, for development and unit tests; `layerPostgres`: runners and clients
  * sharing a PostgreSQL database; `failover`: lock settings).
@@ -43,9 +44,11 @@ import type * as ShardingConfig from "effect/cluster/ShardingConfig"
 import * as RunnerAddress from "effect/cluster/RunnerAddress"
 import * as TestRunner from "effect/cluster/TestRunner"
 import type * as Config from "effect/Config"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
+import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -56,16 +59,21 @@ import type { SqlError } from "effect/sql/SqlError"
 import type * as Actor from "../core/Actor.ts"
 import type { ActorError } from "../core/ActorError.ts"
 import { ClusterError } from "../core/ClusterError.ts"
-import type { PoolError } from "../core/PoolError.ts"
+import { InvalidOptions, PoolError, Unsupported } from "../core/PoolError.ts"
 import type * as Task from "../core/Task.ts"
 import { PayloadInvalid, renderInput, TaskError as TaskErrorClass } from "../core/TaskError.ts"
 import type { TaskError } from "../core/TaskError.ts"
 import { catchRemoteInterrupt, entityOf, persistedTag, toCallFailure } from "../runtime/cluster/ActorEntity.ts"
 import { StateStore } from "../runtime/cluster/StateStore.ts"
 import * as StateStores from "../runtime/cluster/StateStore.ts"
-import { lanes, taskEntityOf } from "../runtime/cluster/TaskEntity.ts"
+import { type ClusterPoolOptions, ClusterPool, type SendChunk } from "../runtime/cluster/ClusterPool.ts"
+import { type ChunkReply, taskEntityOf } from "../runtime/cluster/TaskEntity.ts"
+import { runnerKey } from "../runtime/client/PoolClient.ts"
+import { containsShared } from "../runtime/memory/Arena.ts"
+import { EventHub } from "../runtime/observe/EventHub.ts"
 import { issueOf } from "../runtime/protocol/codec.ts"
 import { type HostedEntity, layerEntity, layerTaskEntity } from "./internal/clusterEntities.ts"
+import * as TaskApi from "./Task.ts"
 import * as WorkerPool from "./WorkerPool.ts"
 
 export { ClusterError, Interrupted, Undelivered } from "../core/ClusterError.ts"
@@ -248,54 +256,123 @@ export const handle = <A extends Actor.Any>(actor: A, entityId: string): Effect.
     } as unknown as Handle<A>
   })
 
-/** Options of `map` across runners. */
-export interface MapOptions {
-  /** Inputs per chunk (one cluster message each). Default 64. */
-  readonly chunkSize?: number | undefined
-  /** Chunks in flight at once over the whole cluster. Default 8. */
+/** Options of a cluster-backed pool (`pool`). */
+export interface PoolOptions {
+  /**
+   * The cluster's worker threads, as `Task.map` sees them when it picks a chunk size (about four
+   * chunks per worker, at most 256 tasks each). Default 8.
+   */
+  readonly size?: number | undefined
+  /** Chunks in flight at once over the whole cluster. Default twice `size`. */
   readonly concurrency?: number | undefined
   /**
-   * Times a chunk is re-sent after it failed with a loss: `ClusterError`, or `TaskError` with
-   * reason `WorkerLost` (a worker of the runner's pool died). Default 0. A chunk whose runner
-   * became unreachable is re-sent to the next owner by effect/cluster itself, whatever this says.
+   * Times a task is re-sent after it was lost with its runner (the cluster could not deliver its
+   * chunk or the reply, or the runner interrupted it) or with its worker on the runner (past that
+   * runner's own pool `retries`). Re-sent alone, to the next lane. Default 0: such a task fails with
+   * `TaskError` / `WorkerLost`.
    */
   readonly retries?: number | undefined
 }
 
 /**
- * `Task.map` across the cluster's runners: the inputs go in chunks to the runners that host
- * `task`'s group, each chunk runs on its runner's local pool (`Task.map` there), and the
- * successes come back in input order.
+ * A pool whose workers are the cluster's runners, for the tasks of `group`: with it provided,
+ * `Task.run`, `Task.map`, `Task.mapUnordered` and `Task.stream` run unchanged across runners.
+ * Each submission is cut into chunks (as on a local pool); each chunk goes to one of 64 lane
+ * entities, sharded over the runners that host the group (`layerRunner`), and runs on that
+ * runner's local pool.
  *
- * **Details**: fails fast with the first failure (the task's declared error, `TaskError`, or
- * `ClusterError` when a chunk could not be delivered), interrupting the chunks in flight. A chunk
- * that failed with a loss fails the map, or is re-sent — only that chunk — up to `retries` times.
+ * ```ts
+ * const cubes = yield* Task.map(Cube, inputs)         // Runner<"Cube">
+ * program.pipe(Effect.provide(Cluster.pool(Group, { retries: 1 })), Effect.provide(Cluster.layerPostgres({ url })))
+ * ```
  *
- * **Gotchas**: each chunk costs a cluster round trip (≈ 1 ms): give it enough work. `task` must
- * be in the group the runners host: chunks for a task no runner registered fail only after the
- * cluster's `entityRegistrationTimeout` (1 minute by default).
+ * **Details**: the same ordering (`map` in input order, `mapUnordered` in completion order), the
+ * same errors (the declared error as itself; `TaskError` with the worker and task ids of the
+ * runner's pool, the runner in `runner`, the failing input), the same fail-fast (the first failure
+ * cancels the chunks in flight on their runners), timeouts enforced in the runners' workers.
+ * A task lost with its runner or worker is re-sent per `retries`; only those tasks.
+ *
+ * **Gotchas**: each chunk costs a cluster round trip (≈ 1 ms): give chunks work (`chunkSize`).
+ * Payloads, successes and declared errors cross as JSON by their Schemas' encoded forms; tasks
+ * with shared arrays cannot (`PoolError` / `Unsupported`). A chunk in flight on a runner that
+ * dies may run twice: effect/cluster's client re-sends it to the shard's next owner. Tasks of a
+ * group no runner hosts fail only after the cluster's `entityRegistrationTimeout` (1 minute).
+ * Traces are not carried to the runners.
+ */
+export const pool = <Tasks extends Task.Any, Actors>(
+  group: Task.Group<Tasks, Actors>,
+  options?: PoolOptions
+): Layer.Layer<Task.Runner<Tasks["name"]>, PoolError, Sharding> =>
+  Layer.effectContext(Effect.gen(function*() {
+    const resolved = yield* resolvePoolOptions(options)
+    const tasks = new Map<string, { readonly task: Task.Any; readonly send: SendChunk }>()
+    for (const task of Object.values(group.tasks) as ReadonlyArray<Task.Any>) {
+      if (containsShared(task.payload) || containsShared(task.success)) {
+        return yield* Effect.fail(
+          new PoolError({
+            reason: new Unsupported({
+              capability: "sharesMemory",
+              message: `task ${task.name} carries shared arrays, which cannot cross to the cluster's runners`
+            })
+          })
+        )
+      }
+      const makeClient = yield* taskEntityOf(task).client
+      const entityType = `Task/${task.name}`
+      const send: SendChunk = (lane, payloads, timeoutMillis) => {
+        const client = makeClient(lane) as unknown as {
+          readonly run: (payload: { readonly payloads: ReadonlyArray<unknown>; readonly timeoutMillis: number }) => Effect.Effect<
+            ChunkReply,
+            unknown
+          >
+        }
+        return Effect.mapError(client.run({ payloads, timeoutMillis }), (error) => toCallFailure(entityType, lane, "run", error))
+      }
+      tasks.set(task.name, { task, send })
+    }
+    const fork = yield* FiberSet.makeRuntime<never, ChunkReply, unknown>()
+    const client = new ClusterPool(tasks, resolved, fork, new EventHub(now))
+    // Added after the fibers' set, so it runs first: queued tasks fail `Closed` before the chunks
+    // in flight are interrupted (ClusterPool rule 5).
+    yield* Effect.addFinalizer(() => Effect.sync(() => client.close()))
+    let context = Context.empty() as Context.Context<any>
+    for (const name of tasks.keys()) context = Context.add(context, runnerKey(name), client)
+    return context as Context.Context<Task.Runner<Tasks["name"]>>
+  }))
+
+/** Options of `map` and `stream` across runners. */
+export interface MapOptions {
+  /** Inputs per chunk (one cluster message each). Default 64. */
+  readonly chunkSize?: number | undefined
+  /** Chunks in flight at once over the whole cluster. Default 8. */
+  readonly concurrency?: number | undefined
+  /** Times a task lost with its runner or worker is re-sent (see `PoolOptions.retries`). Default 0. */
+  readonly retries?: number | undefined
+}
+
+/**
+ * `Task.map` across the cluster's runners, on a `pool` of its own: the inputs go in chunks of
+ * `chunkSize` to the runners that host `task`'s group, each chunk runs on its runner's local pool,
+ * and the successes come back in input order. Fails as `Task.map` on `pool` does.
+ *
+ * **When to use**: a one-off map where providing `pool` is not worth it; with `pool` provided,
+ * `Task.map` itself does the same.
  */
 export const map = <T extends Task.Any>(
   task: T,
   inputs: Iterable<Task.Payload<T>>,
   options?: MapOptions
-): Effect.Effect<Array<Task.Success<T>>, Task.Error<T> | TaskError | ClusterError, Sharding> =>
-  Effect.flatMap(chunkSender(task, options), (send) => {
-    const all = Array.from(inputs)
-    const chunkSize = positive(options?.chunkSize, 64)
-    const chunks: Array<Array<unknown>> = []
-    for (let i = 0; i < all.length; i += chunkSize) chunks.push(all.slice(i, i + chunkSize))
-    return Effect.map(
-      Effect.forEach(chunks, send, { concurrency: positive(options?.concurrency, 8) }),
-      (results) => results.flat() as Array<Task.Success<T>>
-    )
-  })
+): Effect.Effect<Array<Task.Success<T>>, Task.Error<T> | TaskError, Sharding> =>
+  Effect.provide(
+    TaskApi.map(task, inputs, { chunkSize: options?.chunkSize ?? 64 }),
+    Layer.orDie(pool(TaskApi.group(task), { concurrency: options?.concurrency ?? 8, retries: options?.retries }))
+  ) as Effect.Effect<Array<Task.Success<T>>, Task.Error<T> | TaskError, Sharding>
 
 /**
- * `Task.stream` across the cluster's runners: a `Stream` stage that groups elements into chunks
- * (`chunkSize` within `chunkWindow`), runs each chunk on a runner as `map` does, with at most
- * `concurrency` chunks in flight, and emits the successes in order. Upstream is pulled only as
- * results leave (backpressure); the first failure fails the stream.
+ * `Task.stream` across the cluster's runners, on a `pool` of its own: a `Stream` stage that groups
+ * elements into chunks (`chunkSize` within `chunkWindow`), runs each chunk on a runner, with at
+ * most `concurrency` chunks in flight, and emits the successes in order. Upstream is pulled only
+ * as results leave (backpressure); the first failure fails the stream.
  */
 export const stream = <T extends Task.Any>(task: T, options?: MapOptions & {
   /** How long a partial chunk waits for more elements before it is sent. Default 5 ms. */
@@ -303,49 +380,17 @@ export const stream = <T extends Task.Any>(task: T, options?: MapOptions & {
 }) =>
 <E, R>(
   self: Stream.Stream<Task.Payload<T>, E, R>
-): Stream.Stream<Task.Success<T>, E | Task.Error<T> | TaskError | ClusterError, R | Sharding> =>
-  Stream.unwrap(Effect.map(chunkSender(task, options), (send) => {
-    let index = 0
-    return self.pipe(
-      Stream.groupedWithin(positive(options?.chunkSize, 64), options?.chunkWindow ?? Duration.millis(5)),
-      Stream.mapEffect((chunk) => send(Array.from(chunk), index++), { concurrency: positive(options?.concurrency, 8) }),
-      Stream.flattenIterable
-    )
-  }))
-
-const positive = (n: number | undefined, fallback: number) => Math.max(1, Math.floor(n ?? fallback))
-
-/**
- * Sends one chunk of `task`'s inputs to a lane (`index` picks it) and brings back its successes;
- * a chunk lost with its runner is re-sent, to the next lane, up to `retries` times.
- */
-const chunkSender = <T extends Task.Any>(task: T, options: MapOptions | undefined) =>
-  Effect.map(taskEntityOf(task).client, (makeClient) => {
-    const retries = Math.max(0, Math.floor(options?.retries ?? 0))
-    const send = (
-      chunk: Array<unknown>,
-      index: number,
-      attempt: number
-    ): Effect.Effect<ReadonlyArray<Task.Success<T>>, Task.Error<T> | TaskError | ClusterError> => {
-      const lane = `lane-${(index + attempt) % lanes}`
-      const client = makeClient(lane) as unknown as {
-        readonly map: (payload: { readonly inputs: Array<unknown> }) => Effect.Effect<ReadonlyArray<unknown>, unknown>
-      }
-      return catchRemoteInterrupt(`Task/${task.name}`, lane, "map", client.map({ inputs: chunk })).pipe(
-        Effect.mapError((error) => toCallFailure(`Task/${task.name}`, lane, "map", error)),
-        Effect.catch((error) =>
-          attempt < retries && isLoss(error) ? send(chunk, index, attempt + 1) : Effect.fail(error)
-        )
-      ) as Effect.Effect<ReadonlyArray<Task.Success<T>>, Task.Error<T> | TaskError | ClusterError>
-    }
-    return (chunk: Array<unknown>, index: number) => {
-      for (const input of chunk) {
-        const invalid = payloadInvalid(task, input)
-        if (invalid !== undefined) return Effect.fail(invalid)
-      }
-      return send(chunk, index, 0)
-    }
-  })
+): Stream.Stream<Task.Success<T>, E | Task.Error<T> | TaskError, R | Sharding> => {
+  const concurrency = options?.concurrency ?? 8
+  return self.pipe(
+    TaskApi.stream(task, {
+      chunkSize: options?.chunkSize ?? 64,
+      chunkWindow: options?.chunkWindow,
+      concurrency
+    }),
+    Stream.provide(Layer.orDie(pool(TaskApi.group(task), { concurrency, retries: options?.retries })))
+  ) as Stream.Stream<Task.Success<T>, E | Task.Error<T> | TaskError, R | Sharding>
+}
 
 // ---------------------------------------------------------------------------------------------
 // Runner's side
@@ -511,9 +556,18 @@ const encoders = (task: Task.Any) => {
   return encode
 }
 
-/** A chunk lost with its runner or its worker, which a retry may re-send. */
-const isLoss = (error: unknown): boolean =>
-  error instanceof ClusterError ||
-  (typeof error === "object" && error !== null && (error as { _tag?: unknown })._tag === "TaskError" &&
-    (error as TaskError).reason._tag === "WorkerLost")
+const now = () => performance.timeOrigin + performance.now()
 
+const resolvePoolOptions = (options: PoolOptions | undefined): Effect.Effect<ClusterPoolOptions, PoolError> => {
+  const invalid = (path: string, message: string) =>
+    Effect.fail(new PoolError({ reason: new InvalidOptions({ path: [path], message }) }))
+  const size = options?.size ?? 8
+  if (!Number.isInteger(size) || size < 1) return invalid("size", `size must be a positive integer, got ${size}`)
+  const concurrency = options?.concurrency ?? size * 2
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    return invalid("concurrency", `concurrency must be a positive integer, got ${concurrency}`)
+  }
+  const retries = options?.retries ?? 0
+  if (!Number.isInteger(retries) || retries < 0) return invalid("retries", `retries must be a non-negative integer, got ${retries}`)
+  return Effect.succeed({ size, concurrency, retries })
+}

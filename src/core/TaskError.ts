@@ -98,10 +98,13 @@ export class TaskError extends Schema.TaggedError<TaskError>()("TaskError", {
   workerId: Schema.Number,
   attempts: Schema.Number,
   input: Schema.String,
-  reason: TaskErrorReason
+  reason: TaskErrorReason,
+  /** The cluster runner whose pool held the task (`host/pid`); absent on a local pool. */
+  runner: Schema.optional(Schema.String)
 }) {
   override get message(): string {
-    const where = this.workerId < 0 ? "" : ` on worker ${this.workerId}`
+    const worker = this.workerId < 0 ? "" : ` on worker ${this.workerId}`
+    const where = this.runner === undefined ? worker : `${worker} of runner ${this.runner}`
     return `task ${this.taskName}${where}: ${this.reason._tag}: ${this.reason.message} (input: ${this.input})`
   }
 }

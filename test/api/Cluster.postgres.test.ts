@@ -4,16 +4,19 @@
  * declared error crosses as its class; a runner stopped with SIGTERM finishes its calls in flight
  * and hands its shards over with no call failing; a SIGKILLed runner's actors answer on another
  * runner within 10 s (`--failover 3`: 3 s shard locks), a durable one with its saved state, a
- * persisted call replayed; and a seeded chaos run where runners are killed and replaced during
- * 1,000 calls, each of which must end in a success or a typed error.
+ * persisted call replayed; a seeded chaos run where runners are killed and replaced during
+ * 1,000 calls, each of which must end in a success or a typed error; and a runner SIGKILLed in the
+ * middle of `Task.map` on `Cluster.pool`: only the tasks it held are re-sent, and every element
+ * ends in a result (in input order) or a typed error.
  *
  * Skipped, saying so, where no PostgreSQL answers (see test/support/postgres.ts).
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as ManagedRuntime from "effect/ManagedRuntime"
-import { Cluster } from "../../src/index.ts"
-import { Account, BadOwner, Cube, Insufficient, Negative, Wallet } from "../fixtures/cluster-actors.ts"
+import { Cluster, Task, TaskError } from "../../src/index.ts"
+import { runnerKey } from "../../src/runtime/client/PoolClient.ts"
+import { Account, BadOwner, ClusterTasks, Cube, Insufficient, Negative, Wallet } from "../fixtures/cluster-actors.ts"
 import { findPostgres, freshDatabase } from "../support/postgres.ts"
 import { freePort, type RunnerProcess, startRunner, stopRunner } from "../support/runners.ts"
 
@@ -223,5 +226,67 @@ describe.skipIf(baseUrl === undefined)("Cluster on PostgreSQL, 3 runner processe
     assert.deepStrictEqual(outcomes.other, [], `seed ${seed}: calls ended in something other than a success or a typed error`)
     assert.strictEqual(outcomes.success + outcomes.typed, total, `seed ${seed}`)
     assert.isAbove(outcomes.success, 0)
+  }, 90_000)
+
+  it("a runner SIGKILLed mid-Task.map on Cluster.pool: only the tasks it held are re-sent; every element ends in a result or a typed error", async () => {
+    const victim = await startRunner({
+      module: "test/fixtures/cluster-actors.ts",
+      db: db.url,
+      port: await freePort(),
+      failover: failoverSeconds
+    })
+    runners.push(victim)
+    /** Runs `effect` on a cluster pool; counts the tasks the pool re-sent (its `Requeued` events). */
+    const onPool = <A, E>(effect: Effect.Effect<A, E, Task.Runner<"Cube" | "Nap">>, options?: Cluster.PoolOptions) => {
+      let resent = 0
+      return run(Effect.gen(function*() {
+        const pool = yield* runnerKey("Cube")
+        const unsubscribe = pool.events.subscribe({ onEvent: (event) => void (event._tag === "Requeued" && resent++) })
+        const value = yield* Effect.ensuring(effect, Effect.sync(unsubscribe))
+        return { value, resent }
+      }).pipe(Effect.provide(Cluster.pool(ClusterTasks, options))))
+    }
+    const probe = Array.from({ length: 128 }, (_, n) => ({ n }))
+    // The new runner gets its shards at the next assignment refresh: wait until it answers chunks.
+    let pids = new Set<number>()
+    for (let tries = 0; !pids.has(victim.pid) && tries < 80; tries++) {
+      pids = new Set((await onPool(Task.map(Cube, probe, { chunkSize: 2 }))).value.map((c) => c.pid))
+      if (!pids.has(victim.pid)) await new Promise((resolve) => setTimeout(resolve, 250))
+    }
+    assert.isTrue(pids.has(victim.pid), "the new runner answers chunks")
+    const chunkSize = 4
+    const concurrency = 8
+    const inputs = Array.from({ length: 240 }, (_, n) => ({ n, millis: 40 }))
+    const mapped = onPool(Task.map(Cube, inputs, { chunkSize }), { retries: 2, concurrency })
+    // Single runs with no retries, in flight at the same moment: each ends in a result or a typed error.
+    const singles = onPool(
+      Effect.forEach(inputs.slice(0, 48), (input) => Effect.exit(Task.run(Cube, input)), { concurrency: 12 })
+    )
+    await new Promise((resolve) => setTimeout(resolve, 800))
+    victim.child.kill("SIGKILL")
+    await victim.exited
+    runners = runners.filter((r) => r !== victim)
+    const { resent, value: cubes } = await mapped
+    assert.deepStrictEqual(cubes.map((c) => c.cube), inputs.map(({ n }) => n ** 3), "every element, in input order")
+    assert.isTrue(cubes.some((c) => c.pid === victim.pid), "the killed runner was taking the map's chunks")
+    // Re-sent: at most the tasks in flight when the runner died (chunks in flight × chunk size),
+    // never the whole map.
+    assert.isAtMost(resent, concurrency * chunkSize)
+    for (const exit of (await singles).value) {
+      if (exit._tag === "Success") continue
+      const error = exit.cause.reasons.find((reason) => reason._tag === "Fail")
+      assert.isDefined(error, String(exit.cause))
+      assert.instanceOf((error as { readonly error: unknown }).error, TaskError.TaskError)
+      const failure = (error as { readonly error: TaskError.TaskError }).error
+      assert.strictEqual(failure.reason._tag, "WorkerLost", failure.message)
+      assert.match(failure.input, /n: \d+/)
+    }
+    // The cluster's client itself re-sends a chunk whose runner became unreachable to the shard's
+    // next owner (then `resent` is 0); `retries` re-sends what the cluster reports lost.
+    console.log(
+      `Cluster.pool under a SIGKILL: ${resent} tasks re-sent by retries; ${
+        cubes.filter((c) => c.pid === victim.pid).length
+      } of ${cubes.length} answered by the killed runner before it died`
+    )
   }, 90_000)
 })

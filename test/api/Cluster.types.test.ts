@@ -5,8 +5,9 @@
  * is the snapshot method's success.
  */
 import { describe, expectTypeOf, it } from "@effect/vitest"
-import type * as Effect from "effect/Effect"
-import type { ActorError, ClusterError, TaskError } from "../../src/index.ts"
+import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import type { ActorError, ClusterError, PoolError, TaskError } from "../../src/index.ts"
 import { Cluster, Task } from "../../src/index.ts"
 import { Account, type BadOwner, ClusterTasks, Cube, type Insufficient, type Negative, Wallet, WalletState } from "../fixtures/cluster-actors.ts"
 
@@ -15,7 +16,12 @@ describe("Cluster types", () => {
     const handle = Cluster.handle(Account, "a")
     expectTypeOf(handle).toEqualTypeOf<Effect.Effect<Cluster.Handle<typeof Account>, never, Cluster.Sharding>>()
     expectTypeOf(Cluster.map(Cube, [{ n: 1 }])).toEqualTypeOf<
-      Effect.Effect<Array<{ readonly cube: number; readonly pid: number }>, Negative | TaskError.TaskError | ClusterError.ClusterError, Cluster.Sharding>
+      Effect.Effect<Array<{ readonly cube: number; readonly pid: number }>, Negative | TaskError.TaskError, Cluster.Sharding>
+    >()
+    // A cluster-backed pool provides the group's tasks (not its actors) and requires the cluster client.
+    expectTypeOf(Cluster.pool(ClusterTasks)).toEqualTypeOf<Layer.Layer<Task.Runner<"Cube" | "Nap">, PoolError.PoolError, Cluster.Sharding>>()
+    expectTypeOf(Task.map(Cube, [{ n: 1 }]).pipe(Effect.provide(Cluster.pool(ClusterTasks)))).toEqualTypeOf<
+      Effect.Effect<Array<{ readonly cube: number; readonly pid: number }>, Negative | TaskError.TaskError | PoolError.PoolError, Cluster.Sharding>
     >()
     const check = (h: Cluster.Handle<typeof Account>) => {
       expectTypeOf(h.call("withdraw", { amount: 1 })).toEqualTypeOf<

@@ -1,7 +1,7 @@
 /**
  * The runner's side of `Cluster`: the entities a runner registers for its host — one per actor
  * (each activation spawns the actor on the runner's pool; durable actors' snapshots and the
- * replies of their persisted calls) and one per task (`Cluster.map`'s chunks, run with `Task.map`).
+ * replies of their persisted calls) and one per task (`Cluster.pool`'s chunks, run on the local pool).
  */
 import * as Entity from "effect/cluster/Entity"
 import * as Effect from "effect/Effect"
@@ -17,9 +17,9 @@ import type { ActorError } from "../../core/ActorError.ts"
 import type * as Task from "../../core/Task.ts"
 import { entityOf, persistedTag } from "../../runtime/cluster/ActorEntity.ts"
 import { StateStore } from "../../runtime/cluster/StateStore.ts"
-import { taskEntityOf } from "../../runtime/cluster/TaskEntity.ts"
+import { type ChunkRequest, runChunk, taskEntityOf } from "../../runtime/cluster/TaskEntity.ts"
+import { runnerKey } from "../../runtime/client/PoolClient.ts"
 import { spawn } from "../Actor.ts"
-import { map as mapLocal } from "../Task.ts"
 
 type Sharding = ClusterSharding.Sharding
 
@@ -32,12 +32,14 @@ export interface HostedEntity {
   readonly restart?: Actor.RestartPolicy | undefined
 }
 
-/** A task's chunks, each run on the local pool with `Task.map`, concurrently within a lane. */
+/** A task's chunks (`Cluster.pool`), each run on the local pool, concurrently within a lane. */
 export const layerTaskEntity = (task: Task.Any) =>
-  taskEntityOf(task).toLayer({
-    map: (request: { readonly payload: { readonly inputs: ReadonlyArray<unknown> } }) =>
-      mapLocal(task, request.payload.inputs)
-  } as any, { concurrency: "unbounded" }) as Layer.Layer<never, never, Task.Runner<string> | Sharding>
+  taskEntityOf(task).toLayer(
+    Effect.map(runnerKey(task.name), (pool) => ({
+      run: (request: { readonly payload: ChunkRequest }) => runChunk(task, pool, request.payload)
+    })) as any,
+    { concurrency: "unbounded" }
+  ) as Layer.Layer<never, never, Task.Runner<string> | Sharding>
 
 /**
  * One actor as an entity type: each activated entity spawns the actor on the local pool, in the

@@ -16,7 +16,8 @@ import type { ActorTransport, CallTrace } from "./ActorTransport.ts"
 /**
  * Receives the outcomes of a submission, one call per task, in completion order: the task's
  * position, how it ended, the outcome's value, the worker (-1: none), how many times it was sent,
- * and the pool-wide id of its last attempt (-1: never sent).
+ * and the pool-wide id of its last attempt (-1: never sent); on a cluster pool, the runner whose
+ * pool held it (its worker and task ids are that pool's).
  */
 export type Settle = (
   index: number,
@@ -24,7 +25,8 @@ export type Settle = (
   value: unknown,
   workerId: number,
   attempts: number,
-  taskId: number
+  taskId: number,
+  runner?: string
 ) => void
 
 /** A batch of tasks handed to a pool: payloads are already in their encoded (wire) form. */

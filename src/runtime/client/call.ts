@@ -86,9 +86,9 @@ export const one = <T extends Task.Any>(
   if (call instanceof TaskError) return Effect.fail(call)
   const { codec, held } = call
   return Effect.callback<Task.Success<T>, Task.Error<T> | CallFailure>((resume) => {
-    const ticket = route([call.encoded], (_index, outcome, value, workerId, attempts, taskId) => {
+    const ticket = route([call.encoded], (_index, outcome, value, workerId, attempts, taskId, runner) => {
       held?.release()
-      resume(exitOf(task, codec, call.payload, timeoutMillis, outcome, value, workerId, attempts, taskId, actor))
+      resume(exitOf(task, codec, call.payload, timeoutMillis, outcome, value, workerId, attempts, taskId, actor, runner))
     }, call.transfers, callTrace(fiber))
     return held === undefined ? Effect.promise(ticket.cancel) : Effect.promise(() => ticket.cancel().then(held.release))
   })
@@ -215,9 +215,21 @@ export const many = <T extends Task.Any>(
     // `postMessage` cannot clone): such a failure waits for the ticket to cancel the rest.
     let submitted: Ticket | undefined
     let failedEarly: Exit.Exit<unknown, unknown> | undefined
-    const ticket = route(encoded, (index, outcome, value, workerId, attempts, taskId) => {
+    const ticket = route(encoded, (index, outcome, value, workerId, attempts, taskId, runner) => {
       if (done) return
-      const exit = exitOf(task, codec, payloads[index], options.timeoutMillis, outcome, value, workerId, attempts, taskId)
+      const exit = exitOf(
+        task,
+        codec,
+        payloads[index],
+        options.timeoutMillis,
+        outcome,
+        value,
+        workerId,
+        attempts,
+        taskId,
+        undefined,
+        runner
+      )
       if (Exit.isFailure(exit)) {
         stop()
         if (submitted === undefined) failedEarly = exit
@@ -340,11 +352,20 @@ export const exitOf = <T extends Task.Any>(
   workerId: number,
   attempts: number,
   taskId: number,
-  actor?: ActorTarget
+  actor?: ActorTarget,
+  runner?: string
 ): Exit.Exit<Task.Success<T>, Task.Error<T> | CallFailure> => {
   const fail = (reason: TaskErrorReason) =>
     Exit.fail(
-      new TaskError({ taskName: task.name, taskId, workerId, attempts, input: renderInput(input), reason })
+      new TaskError({
+        taskName: task.name,
+        taskId,
+        workerId,
+        attempts,
+        input: renderInput(input),
+        reason,
+        ...(runner === undefined ? {} : { runner })
+      })
     )
   switch (outcome) {
     case Outcome.Success: {

@@ -1,0 +1,150 @@
+/**
+ * `Cluster.pool` on the in-memory cluster: the unchanged `Task.run` / `map` / `mapUnordered` /
+ * `stream` run their chunks on the runner's lane entities, which run them on the runner's own pool
+ * of worker threads; ordering, errors (with the runner, the worker and the failing input),
+ * fail-fast cancellation, timeouts and retries as on a local pool.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Stream from "effect/Stream"
+import { existsSync } from "node:fs"
+import { hostname, tmpdir } from "node:os"
+import { join } from "node:path"
+import { Cluster, PoolError, Task, TaskError } from "../../src/index.ts"
+import { runnerKey } from "../../src/runtime/client/PoolClient.ts"
+import Host, { ClusterTasks, Cube, Nap, Negative } from "../fixtures/cluster-actors.ts"
+
+const Runner = Cluster.layerRunner(Host, Cluster.layerMemory)
+const here = `${hostname()}/${process.pid}`
+
+/** `effect` on a cluster pool over the in-memory runner. */
+const onCluster = <A, E, R>(effect: Effect.Effect<A, E, R>, options?: Cluster.PoolOptions) =>
+  effect.pipe(Effect.provide(Cluster.pool(ClusterTasks, options)), Effect.provide(Runner))
+
+/** The runner's own pool (the one `layerRunner` builds; its type hides it): its tasks in flight or queued. */
+const runnerPoolInFlight = Effect.map(runnerKey("Account"), (pool) => pool.stats().inFlight + pool.stats().queued) as unknown as Effect.Effect<number>
+
+describe("Cluster.pool (in memory)", () => {
+  it.live("Task.run, map, mapUnordered and stream run unchanged across the runner, in their order", () =>
+    onCluster(Effect.gen(function*() {
+      const inputs = Array.from({ length: 100 }, (_, n) => ({ n }))
+      const cubes = yield* Task.map(Cube, inputs, { chunkSize: 7 })
+      assert.deepStrictEqual(cubes.map((c) => c.cube), inputs.map(({ n }) => n ** 3))
+      const auto = yield* Task.map(Cube, inputs)
+      assert.deepStrictEqual(auto.map((c) => c.cube), inputs.map(({ n }) => n ** 3))
+      const unordered = yield* Task.mapUnordered(Cube, inputs, { chunkSize: 9 })
+      assert.deepStrictEqual(unordered.map((c) => c.cube).sort((a, b) => a - b), inputs.map(({ n }) => n ** 3))
+      assert.strictEqual((yield* Task.run(Cube, { n: 4 })).cube, 64)
+      const streamed = yield* Stream.range(0, 99).pipe(
+        Stream.map((n) => ({ n })),
+        Task.stream(Cube, { chunkSize: 9, concurrency: 3 }),
+        Stream.runCollect
+      )
+      assert.deepStrictEqual(streamed.map((c) => c.cube), inputs.map(({ n }) => n ** 3))
+      // Chunks ran in a worker of the runner's pool.
+      const naps = yield* Task.map(Nap, [{ n: 1 }, { n: 2 }])
+      assert.deepStrictEqual(naps.map((nap) => nap.n), [1, 2])
+      assert.isAtLeast(naps[0]!.workerId, 0)
+    })), 30_000)
+
+  it.live("a declared error arrives as itself; a defect and a bad payload as TaskError naming the runner, worker and input", () =>
+    onCluster(Effect.gen(function*() {
+      const negative = yield* Effect.flip(Task.map(Cube, [{ n: 1 }, { n: -2 }, { n: 3 }], { chunkSize: 1 }))
+      assert.instanceOf(negative, Negative)
+      assert.strictEqual((negative as Negative).n, -2)
+      const defect = yield* Effect.flip(Task.map(Nap, [{ n: 1 }, { n: 7, defect: true }, { n: 3 }]))
+      assert.instanceOf(defect, TaskError.TaskError)
+      const error = defect as TaskError.TaskError
+      assert.strictEqual(error.reason._tag, "Defect")
+      assert.include(error.reason.message, "no nap for 7")
+      assert.strictEqual(error.runner, here)
+      assert.isAtLeast(error.workerId, 0)
+      assert.isAtLeast(error.taskId, 0)
+      assert.strictEqual(error.attempts, 1)
+      assert.include(error.input, "n: 7")
+      assert.include(error.message, `of runner ${here}`)
+      // Checked on the caller's side before anything is sent: only that task fails, with its path.
+      const invalid = yield* Effect.flip(Task.run(Cube, { n: "x" as unknown as number }))
+      assert.instanceOf(invalid, TaskError.TaskError)
+      assert.strictEqual((invalid as TaskError.TaskError).reason._tag, "PayloadInvalid")
+      assert.deepStrictEqual(((invalid as TaskError.TaskError).reason as TaskError.PayloadInvalid).path, ["n"])
+      assert.strictEqual((invalid as TaskError.TaskError).workerId, -1)
+    })), 30_000)
+
+  it.live("fail-fast: the first failure cancels the chunks still running on the runner's pool", () =>
+    onCluster(Effect.gen(function*() {
+      const sleepers = Array.from({ length: 6 }, (_, n) => ({ n, millis: 60_000 }))
+      // One task per chunk: the failure (first on the runner's one worker) is its own chunk, the
+      // sleepers are on the runner's pool behind it when it fails.
+      const failed = yield* Effect.flip(Task.map(Nap, [{ n: 99, millis: 300, defect: true }, ...sleepers], { chunkSize: 1 }))
+      assert.strictEqual((failed as TaskError.TaskError).reason._tag, "Defect")
+      // Cancelled there, not left running for a minute.
+      let inFlight = yield* runnerPoolInFlight
+      for (let tries = 0; inFlight > 0 && tries < 100; tries++) {
+        yield* Effect.sleep(50)
+        inFlight = yield* runnerPoolInFlight
+      }
+      assert.strictEqual(inFlight, 0, "the runner's pool still runs the cancelled tasks")
+      // Interrupting the caller does the same.
+      const fiber = yield* Effect.forkChild(Task.map(Nap, sleepers, { chunkSize: 2 }))
+      yield* Effect.sleep(300)
+      assert.isAbove(yield* runnerPoolInFlight, 0)
+      yield* Fiber.interrupt(fiber)
+      inFlight = yield* runnerPoolInFlight
+      for (let tries = 0; inFlight > 0 && tries < 100; tries++) {
+        yield* Effect.sleep(50)
+        inFlight = yield* runnerPoolInFlight
+      }
+      assert.strictEqual(inFlight, 0)
+    })), 30_000)
+
+  it.live("a timeout is enforced in the runner's worker and fails only that task, as TaskError / Timeout", () =>
+    onCluster(Effect.gen(function*() {
+      const timedOut = yield* Effect.flip(Task.run(Nap, { n: 5, millis: 60_000 }, { timeout: "200 millis" }))
+      assert.instanceOf(timedOut, TaskError.TaskError)
+      assert.strictEqual((timedOut as TaskError.TaskError).reason._tag, "Timeout")
+      assert.strictEqual((timedOut as TaskError.TaskError).runner, here)
+      const fine = yield* Task.map(Nap, [{ n: 1, millis: 10 }, { n: 2 }], { timeout: "10 seconds" })
+      assert.deepStrictEqual(fine.map((nap) => nap.n), [1, 2])
+    })), 30_000)
+
+  it.live("retries: a task lost with its worker on the runner fails as WorkerLost, or is re-sent alone per retries", () =>
+    Effect.gen(function*() {
+      const marker = (name: string) => join(tmpdir(), `ep-cluster-pool-${process.pid}-${Date.now()}-${name}`)
+      const once = marker("no-retry")
+      const lost = yield* Effect.flip(onCluster(Task.map(Nap, [{ n: 1 }, { n: 2, crashOnce: once }, { n: 3 }], { chunkSize: 1 })))
+      assert.isTrue(existsSync(once), "the worker crashed")
+      assert.instanceOf(lost, TaskError.TaskError)
+      const error = lost as TaskError.TaskError
+      assert.strictEqual(error.reason._tag, "WorkerLost")
+      assert.strictEqual(error.attempts, 1)
+      assert.strictEqual(error.runner, here)
+      assert.include(error.input, "n: 2")
+      const again = marker("retry")
+      const naps = yield* onCluster(
+        Task.map(Nap, [{ n: 1 }, { n: 2, crashOnce: again }, { n: 3 }, { n: 4 }], { chunkSize: 2 }),
+        { retries: 1 }
+      )
+      assert.isTrue(existsSync(again), "the worker crashed")
+      assert.deepStrictEqual(naps.map((nap) => nap.n), [1, 2, 3, 4])
+    }), 60_000)
+
+  it.live("Cluster.map and Cluster.stream are Task.map and Task.stream on a pool of their own", () =>
+    Effect.gen(function*() {
+      const inputs = Array.from({ length: 50 }, (_, n) => ({ n }))
+      const cubes = yield* Cluster.map(Cube, inputs, { chunkSize: 7 })
+      assert.deepStrictEqual(cubes.map((c) => c.cube), inputs.map(({ n }) => n ** 3))
+      const streamed = yield* Stream.fromIterable(inputs).pipe(Cluster.stream(Cube, { chunkSize: 4 }), Stream.runCollect)
+      assert.deepStrictEqual(streamed.map((c) => c.cube), inputs.map(({ n }) => n ** 3))
+      const defect = yield* Effect.flip(Cluster.map(Nap, [{ n: 8, defect: true }]))
+      assert.strictEqual((defect as TaskError.TaskError).runner, here)
+    }).pipe(Effect.provide(Runner)), 30_000)
+
+  it.effect("invalid options fail the Layer with PoolError / InvalidOptions", () =>
+    Effect.gen(function*() {
+      const bad = yield* Effect.flip(Effect.provide(Effect.void, Cluster.pool(ClusterTasks, { size: 0 })))
+      assert.instanceOf(bad, PoolError.PoolError)
+      assert.strictEqual(bad.reason._tag, "InvalidOptions")
+    }).pipe(Effect.provide(Cluster.layerMemory)))
+})

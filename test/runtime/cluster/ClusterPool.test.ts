@@ -1,0 +1,76 @@
+/**
+ * The cluster pool's rule 3 with a scripted transport (no cluster): a chunk lost with its runner
+ * fails as `WorkerLost`, or, per `retries`, only its tasks are re-sent, each alone; the other
+ * chunks of the map are sent once.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import { ClusterError, Task, TaskError } from "../../../src/index.ts"
+import { ClusterPool, type SendChunk } from "../../../src/runtime/cluster/ClusterPool.ts"
+import { runnerKey } from "../../../src/runtime/client/PoolClient.ts"
+import { EventHub } from "../../../src/runtime/observe/EventHub.ts"
+import { Outcome } from "../../../src/runtime/protocol/protocol.ts"
+import { Cube } from "../../fixtures/cluster-actors.ts"
+
+/** A cluster whose lane `lost` loses the first chunk sent to it; every other chunk is answered. */
+const scripted = (lost: string, retries: number) => {
+  const sent: Array<ReadonlyArray<number>> = []
+  let failed = false
+  const send: SendChunk = (lane, payloads) =>
+    Effect.suspend(() => {
+      const ns = payloads.map((payload) => (payload as { readonly n: number }).n)
+      sent.push(ns)
+      if (lane === lost && !failed) {
+        failed = true
+        return Effect.fail(
+          new ClusterError.ClusterError({
+            actorName: "Task/Cube",
+            entityId: lane,
+            method: "run",
+            reason: new ClusterError.Undelivered({ failure: "RpcClientError", message: "runner unreachable" })
+          })
+        )
+      }
+      return Effect.succeed({
+        runner: "fake/1",
+        settled: ns.flatMap((n, position) => [position, Outcome.Success, { cube: n ** 3, pid: 1 }, 0, 1, n])
+      })
+    })
+  const pool = new ClusterPool(
+    new Map([["Cube", { task: Cube, send }]]),
+    { size: 2, concurrency: 4, retries },
+    (effect) => Effect.runFork(effect),
+    new EventHub(() => performance.now())
+  )
+  return { sent, provide: Effect.provideContext(Context.make(runnerKey("Cube"), pool)) }
+}
+
+const inputs = Array.from({ length: 8 }, (_, n) => ({ n }))
+
+describe("ClusterPool", () => {
+  it.effect("retries: a chunk lost with its runner is re-sent, only its tasks, each alone", () =>
+    Effect.gen(function*() {
+      const cluster = scripted("lane-1", 1)
+      const cubes = yield* cluster.provide(Task.map(Cube, inputs, { chunkSize: 2 }))
+      assert.deepStrictEqual(cubes.map((c) => c.cube), inputs.map(({ n }) => n ** 3))
+      // The four chunks once each, then the lost chunk's two tasks again, alone.
+      const chunks = cluster.sent.filter((ns) => ns.length === 2).map((ns) => ns.join(",")).sort()
+      assert.deepStrictEqual(chunks, ["0,1", "2,3", "4,5", "6,7"])
+      assert.deepStrictEqual(cluster.sent.filter((ns) => ns.length === 1).map((ns) => ns[0]).sort(), [2, 3])
+      assert.strictEqual(cluster.sent.length, 6)
+    }))
+
+  it.effect("no retries: the lost chunk's task fails as TaskError / WorkerLost naming its input; no chunk is re-sent", () =>
+    Effect.gen(function*() {
+      const cluster = scripted("lane-1", 0)
+      const error = yield* Effect.flip(cluster.provide(Task.map(Cube, inputs, { chunkSize: 2 })))
+      assert.instanceOf(error, TaskError.TaskError)
+      const lost = error as TaskError.TaskError
+      assert.strictEqual(lost.reason._tag, "WorkerLost")
+      assert.include(lost.reason.message, "runner unreachable")
+      assert.strictEqual(lost.attempts, 1)
+      assert.strictEqual(lost.input, "{ n: 2 }")
+      assert.strictEqual(cluster.sent.length, 4)
+    }))
+})
