@@ -19,6 +19,12 @@
  * 6. A batch whose replica was lost under it and is sent once more (`retryOnReplicaLoss`) goes to
  *    the least busy other ready replica through `reroute`, and counts there until its `batchDone`:
  *    the retry is in flight like any batch, within the same accounting.
+ * 7. Admission by expected wait: a request is also refused at once when the items ahead of it
+ *    (queued and in flight) would take the ready replicas longer than `maxExpectedWaitMillis`, at
+ *    the time per item measured over recent batches. A batch's time is counted from when its
+ *    replica could start it (its dispatch, or the replica's previous `batchDone`, whichever is
+ *    later: a replica runs its batches in order) to its `batchDone`. Until a batch has been
+ *    measured, nothing is refused by this rule; an idle deployment never refuses by it.
  *
  * Single-threaded: every method runs on the caller's event loop, so the state needs no locks.
  */
@@ -42,6 +48,8 @@ export interface BatcherOptions {
   readonly maxWaitMillis: number
   readonly maxQueued: number
   readonly maxBatchesPerReplica: number
+  /** Rule 7; Infinity turns it off. */
+  readonly maxExpectedWaitMillis?: number | undefined
   readonly replicas: number
   /** Starts a batch on a replica; the caller calls `batchDone(replica)` when it has settled it. */
   readonly dispatch: (replica: number, batch: ReadonlyArray<Pending>) => void
@@ -52,7 +60,15 @@ export interface BatcherStats {
   readonly queued: number
   readonly inFlight: ReadonlyArray<number>
   readonly ready: ReadonlyArray<boolean>
+  /** Rule 7's estimate for a request arriving now, in ms (0 before any batch was measured). */
+  readonly expectedWaitMillis: number
 }
+
+/** Why `offer` would refuse a request now. */
+export type Refusal = "closed" | "queue_full" | "expected_wait"
+
+/** Weight of the newest batch in the time-per-item average (rule 7): about the last 10 batches count. */
+const perItemSmoothing = 0.1
 
 export class Batcher {
   private readonly options: BatcherOptions
@@ -64,6 +80,13 @@ export class Batcher {
   private waiting = 0
   private waitingItems = 0
   private readonly inFlight: Array<number>
+  /** Per replica, its batches in flight in dispatch order: when each was sent and its items (rule 7). */
+  private readonly running: Array<Array<{ readonly at: number; readonly items: number }>>
+  /** Per replica, when it last finished a batch (rule 7). */
+  private readonly lastDoneAt: Array<number>
+  private inFlightItems = 0
+  /** Smoothed replica time per item, ms; undefined until a batch was measured (rule 7). */
+  private millisPerItem: number | undefined
   private readonly ready: Array<boolean>
   private timer: ReturnType<typeof setTimeout> | undefined
   private closed = false
@@ -73,12 +96,14 @@ export class Batcher {
     this.options = options
     this.now = options.now ?? performance.now.bind(performance)
     this.inFlight = Array.from({ length: options.replicas }, () => 0)
+    this.running = Array.from({ length: options.replicas }, () => [])
+    this.lastDoneAt = Array.from({ length: options.replicas }, () => -Infinity)
     this.ready = Array.from({ length: options.replicas }, () => false)
   }
 
-  /** Queues a request, or returns undefined when the queue is full or the batcher closed (rule 3). */
+  /** Queues a request, or returns undefined when `refusal` says why not (rules 3 and 7). */
   offer(rows: number, input: Float32Array, settle: (outcome: Outcome) => void): Pending | undefined {
-    if (this.refuses()) return undefined
+    if (this.refusal() !== undefined) return undefined
     const pending: Pending = { rows, input, arrivedAt: this.now(), settle, state: "queued" }
     this.queue.push(pending)
     this.waiting++
@@ -87,9 +112,25 @@ export class Batcher {
     return pending
   }
 
-  /** Whether `offer` would refuse now (rule 3): checked before a request's body is read. */
-  refuses(): boolean {
-    return this.closed || this.waiting >= this.options.maxQueued
+  /** Why `offer` would refuse now (rules 3 and 7), if it would: checked before a request's body is read. */
+  refusal(): Refusal | undefined {
+    if (this.closed) return "closed"
+    if (this.waiting >= this.options.maxQueued) return "queue_full"
+    const limit = this.options.maxExpectedWaitMillis
+    if (limit !== undefined && limit < Infinity && this.expectedWaitMillis() > limit) return "expected_wait"
+    return undefined
+  }
+
+  /**
+   * Rule 7: how long the items queued and in flight would take the ready replicas, at the
+   * measured time per item; 0 before any batch was measured or with no replica ready.
+   */
+  expectedWaitMillis(): number {
+    if (this.millisPerItem === undefined) return 0
+    let ready = 0
+    for (const r of this.ready) if (r) ready++
+    if (ready === 0) return 0
+    return ((this.waitingItems + this.inFlightItems) * this.millisPerItem) / ready
   }
 
   /** Takes a queued request out (rule 4); returns whether it was still queued. */
@@ -105,10 +146,10 @@ export class Batcher {
   }
 
   /**
-   * Rule 6: the least busy ready replica other than `lost`, charged with one batch in flight
-   * (the caller calls `batchDone` on it when the batch settles); undefined when there is none.
+   * Rule 6: the least busy ready replica other than `lost`, charged with one batch of `items` in
+   * flight (the caller calls `batchDone` on it when the batch settles); undefined when there is none.
    */
-  reroute(lost: number): number | undefined {
+  reroute(lost: number, items: number): number | undefined {
     let best = -1
     for (let i = 0; i < this.inFlight.length; i++) {
       if (i === lost || !this.ready[i]) continue
@@ -116,12 +157,27 @@ export class Batcher {
     }
     if (best === -1) return undefined
     this.inFlight[best]!++
+    this.running[best]!.push({ at: this.now(), items })
+    this.inFlightItems += items
     return best
   }
 
   /** A replica finished a batch (whatever its outcome). */
   batchDone(replica: number): void {
     this.inFlight[replica]!--
+    const batch = this.running[replica]!.shift()
+    const now = this.now()
+    if (batch !== undefined) {
+      this.inFlightItems -= batch.items
+      const started = Math.max(batch.at, this.lastDoneAt[replica]!)
+      if (batch.items > 0) {
+        const perItem = (now - started) / batch.items
+        this.millisPerItem = this.millisPerItem === undefined
+          ? perItem
+          : this.millisPerItem + perItemSmoothing * (perItem - this.millisPerItem)
+      }
+    }
+    this.lastDoneAt[replica] = now
     this.pump()
     this.notifyIdle()
   }
@@ -133,7 +189,12 @@ export class Batcher {
   }
 
   stats(): BatcherStats {
-    return { queued: this.waiting, inFlight: [...this.inFlight], ready: [...this.ready] }
+    return {
+      queued: this.waiting,
+      inFlight: [...this.inFlight],
+      ready: [...this.ready],
+      expectedWaitMillis: this.expectedWaitMillis()
+    }
   }
 
   /** Resolves when nothing waits and no batch is in flight. */
@@ -193,6 +254,8 @@ export class Batcher {
     }
     this.compact()
     this.inFlight[replica]!++
+    this.running[replica]!.push({ at: this.now(), items })
+    this.inFlightItems += items
     this.options.dispatch(replica, batch)
   }
 
