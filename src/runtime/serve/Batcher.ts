@@ -19,12 +19,14 @@
  * 6. A batch whose replica was lost under it and is sent once more (`retryOnReplicaLoss`) goes to
  *    the least busy other ready replica through `reroute`, and counts there until its `batchDone`:
  *    the retry is in flight like any batch, within the same accounting.
- * 7. Admission by expected wait: a request is also refused at once when the items ahead of it
- *    (queued and in flight) would take the ready replicas longer than `maxExpectedWaitMillis`, at
- *    the time per item measured over recent batches. A batch's time is counted from when its
+ * 7. Admission by expected wait: a request is also refused at once when the work ahead of it
+ *    (the batches in flight, and the queued items in batches of `maxBatchSize`) would take the
+ *    ready replicas longer than `maxExpectedWaitMillis`. A batch's time is counted from when its
  *    replica could start it (its dispatch, or the replica's previous `batchDone`, whichever is
- *    later: a replica runs its batches in order) to its `batchDone`. Until a batch has been
- *    measured, nothing is refused by this rule; an idle deployment never refuses by it.
+ *    later: a replica runs its batches in order) to its `batchDone`, and fitted over recent
+ *    batches as a time per batch plus a time per item (a batch of 32 costs far less than 32 of
+ *    one). Until a batch has been measured nothing is refused by this rule; an idle deployment
+ *    never refuses by it.
  *
  * Single-threaded: every method runs on the caller's event loop, so the state needs no locks.
  */
@@ -67,8 +69,8 @@ export interface BatcherStats {
 /** Why `offer` would refuse a request now. */
 export type Refusal = "closed" | "queue_full" | "expected_wait"
 
-/** Weight of the newest batch in the time-per-item average (rule 7): about the last 10 batches count. */
-const perItemSmoothing = 0.1
+/** How much each older batch counts in rule 7's fit: about the last 10 batches matter. */
+const costMemory = 0.9
 
 export class Batcher {
   private readonly options: BatcherOptions
@@ -85,8 +87,8 @@ export class Batcher {
   /** Per replica, when it last finished a batch (rule 7). */
   private readonly lastDoneAt: Array<number>
   private inFlightItems = 0
-  /** Smoothed replica time per item, ms; undefined until a batch was measured (rule 7). */
-  private millisPerItem: number | undefined
+  private inFlightBatches = 0
+  private readonly cost = new BatchCost()
   private readonly ready: Array<boolean>
   private timer: ReturnType<typeof setTimeout> | undefined
   private closed = false
@@ -126,11 +128,11 @@ export class Batcher {
    * measured time per item; 0 before any batch was measured or with no replica ready.
    */
   expectedWaitMillis(): number {
-    if (this.millisPerItem === undefined) return 0
     let ready = 0
     for (const r of this.ready) if (r) ready++
-    if (ready === 0) return 0
-    return ((this.waitingItems + this.inFlightItems) * this.millisPerItem) / ready
+    if (ready === 0 || !this.cost.measured()) return 0
+    const batches = this.inFlightBatches + Math.ceil(this.waitingItems / this.options.maxBatchSize)
+    return this.cost.millis(batches, this.inFlightItems + this.waitingItems) / ready
   }
 
   /** Takes a queued request out (rule 4); returns whether it was still queued. */
@@ -159,6 +161,7 @@ export class Batcher {
     this.inFlight[best]!++
     this.running[best]!.push({ at: this.now(), items })
     this.inFlightItems += items
+    this.inFlightBatches++
     return best
   }
 
@@ -169,13 +172,8 @@ export class Batcher {
     const now = this.now()
     if (batch !== undefined) {
       this.inFlightItems -= batch.items
-      const started = Math.max(batch.at, this.lastDoneAt[replica]!)
-      if (batch.items > 0) {
-        const perItem = (now - started) / batch.items
-        this.millisPerItem = this.millisPerItem === undefined
-          ? perItem
-          : this.millisPerItem + perItemSmoothing * (perItem - this.millisPerItem)
-      }
+      this.inFlightBatches--
+      this.cost.record(batch.items, now - Math.max(batch.at, this.lastDoneAt[replica]!))
     }
     this.lastDoneAt[replica] = now
     this.pump()
@@ -256,6 +254,7 @@ export class Batcher {
     this.inFlight[replica]!++
     this.running[replica]!.push({ at: this.now(), items })
     this.inFlightItems += items
+    this.inFlightBatches++
     this.options.dispatch(replica, batch)
   }
 
@@ -309,5 +308,42 @@ export class Batcher {
     const waiters = this.idleWaiters
     this.idleWaiters = []
     for (const resolve of waiters) resolve()
+  }
+}
+
+/**
+ * Rule 7's model of a batch's time: `perBatch + perItem × items`, a least-squares fit over the
+ * batches measured so far in which each older batch counts `costMemory` times less. While every
+ * batch had the same size (or the fit says a batch costs less than nothing), all of its time is
+ * put on its items.
+ */
+class BatchCost {
+  private weight = 0
+  private items = 0
+  private millisSum = 0
+  private itemsSquared = 0
+  private itemsMillis = 0
+
+  record(items: number, millis: number): void {
+    this.weight = this.weight * costMemory + 1
+    this.items = this.items * costMemory + items
+    this.millisSum = this.millisSum * costMemory + millis
+    this.itemsSquared = this.itemsSquared * costMemory + items * items
+    this.itemsMillis = this.itemsMillis * costMemory + items * millis
+  }
+
+  measured(): boolean {
+    return this.weight > 0 && this.items > 0
+  }
+
+  /** Expected time of `batches` batches holding `items` items in all, one after another. */
+  millis(batches: number, items: number): number {
+    const spread = this.weight * this.itemsSquared - this.items * this.items
+    const perItem = spread > 1e-9 * this.weight * this.itemsSquared
+      ? (this.weight * this.itemsMillis - this.items * this.millisSum) / spread
+      : Number.NaN
+    const perBatch = (this.millisSum - perItem * this.items) / this.weight
+    if (!(perItem >= 0) || !(perBatch >= 0)) return (items * this.millisSum) / this.items
+    return batches * perBatch + items * perItem
   }
 }
