@@ -162,9 +162,9 @@ const batchTotals = async (url: string): Promise<[number, number] | undefined> =
  * autocannon's run, and every response's latency once, by status (`raw`). At a fixed rate,
  * autocannon's own percentiles are "corrected for coordinated omission" with an expected interval
  * of `Math.ceil(1 / rate)` — rate being one connection's requests per second, so 1 ms — which
- * records a response of n ms n times: its p99 is then a percentile of time, weighted toward the
- * slowest answers, not of requests. `raw` counts each response once (and includes non-2xx ones,
- * which autocannon leaves out of its latencies).
+ * records a response of n ms as n samples (n, n − 1, … 1 ms): its p99 is then a percentile of
+ * time, not of requests, and may sit above or below theirs. `raw` counts each response once (and
+ * keeps non-2xx ones, which autocannon leaves out of its latencies).
  */
 const load = async (url: string, s: Awaited<ReturnType<typeof sample>>, options: { rate?: number; connections: number; seconds: number }) => {
   const raw = new Map<number, Array<number>>()

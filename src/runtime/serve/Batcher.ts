@@ -2,7 +2,7 @@
  * The dynamic batcher of one deployment: requests wait in one FIFO queue and leave it in batches,
  * each batch to one replica.
  *
- * Rules (each has a test in `test/api/Serve.test.ts`):
+ * Rules (each has a test in `test/api/Serve.test.ts`; rule 7 also in `test/runtime/serve/Batcher.test.ts`):
  * 1. A request that finds a replica idle (no batch in flight) goes at once, with whatever else
  *    waits: at low load nothing waits for `maxWait`.
  * 2. While every ready replica is busy, the queue grows into batches of at most `maxBatchSize`
@@ -124,8 +124,8 @@ export class Batcher {
   }
 
   /**
-   * Rule 7: how long the items queued and in flight would take the ready replicas, at the
-   * measured time per item; 0 before any batch was measured or with no replica ready.
+   * Rule 7: how long the batches in flight and the queued items would take the ready replicas,
+   * at the fitted time per batch and per item; 0 before any batch was measured or with no replica ready.
    */
   expectedWaitMillis(): number {
     let ready = 0
