@@ -16,7 +16,8 @@
  * Bodies: `application/octet-stream` Float32 items, or JSON `{"inputs": [[…]]}`; answers in kind.
  *
  * Experiment switches (environment, effect-parallel variants): `SERVING_MAX_EXPECTED_WAIT` (a
- * duration such as `10 seconds`, the deadline: the bound off) and `SERVING_NICE` (the pool's `nice`).
+ * duration such as `10 seconds`, the deadline: the bound off), `SERVING_NICE` (the pool's `nice`)
+ * and `SERVING_BATCHES_PER_REPLICA` (`maxBatchesPerReplica`).
  * Every server also answers `{ _tag: "Diagnose" }` with `serving/diagnostics.ts`' record.
  */
 import type * as Duration from "effect/Duration"
@@ -73,7 +74,13 @@ const serveEffectParallel = (maxBatchSize: number) =>
           },
           inputSize: shape.inputSize,
           replicas: input.replicas,
-          batching: { maxBatchSize, maxWait: "5 millis" },
+          batching: {
+            maxBatchSize,
+            maxWait: "5 millis",
+            ...(process.env["SERVING_BATCHES_PER_REPLICA"]
+              ? { maxBatchesPerReplica: Number(process.env["SERVING_BATCHES_PER_REPLICA"]) }
+              : {})
+          },
           // 4 full batches waiting: the overload row (512 connections) must reach the bound.
           maxQueued: 128,
           // Admission by expected wait: half the overload row's 100 ms latency budget, the rest is
