@@ -20,6 +20,10 @@ export interface BenchOptions {
   readonly image: "random" | "zero"
   /** stateful: the counter's shape (a radix tree, or the Ray post's Map of prefix strings). */
   readonly counter: "radix" | "map"
+  /** serving: only this model's rows (`wide` or `mnist`), or both. */
+  readonly model: string | undefined
+  /** serving: only these rates (offered requests/s, or `saturation`); the overload row follows saturation. */
+  readonly rates: ReadonlyArray<number | "saturation"> | undefined
 }
 
 /** A mistake in the command line: reported with the usage, not as a crash. */
@@ -50,6 +54,11 @@ export const optionHelp: ReadonlyArray<{ readonly flag: string; readonly text: s
     flag: "--counter radix|map",
     text: "stateful only: a radix-tree counter (default) or the Ray post's Map of prefix strings (a large live heap)"
   },
+  { flag: "--model wide|mnist", text: "serving only: only this model's rows" },
+  {
+    flag: "--rates 1000,saturation",
+    text: "serving only: only these rows (offered requests/s, or saturation, which the overload row follows)"
+  },
   { flag: "--help, -h", text: "print this help" }
 ]
 
@@ -62,6 +71,8 @@ export const parseOptions = (argv: ReadonlyArray<string>): BenchOptions => {
   let passes = 1
   let image: BenchOptions["image"] = "random"
   let counter: BenchOptions["counter"] = "radix"
+  let model: string | undefined
+  let rates: BenchOptions["rates"]
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
     const [flag, inline] = arg.includes("=") ? arg.split("=", 2) as [string, string] : [arg, undefined]
@@ -102,9 +113,20 @@ export const parseOptions = (argv: ReadonlyArray<string>): BenchOptions => {
         counter = v
         break
       }
+      case "--model":
+        model = value()
+        break
+      case "--rates":
+        rates = value().split(",").map((s) => {
+          if (s === "saturation") return s
+          const n = Number(s)
+          if (!Number.isInteger(n) || n < 1) throw new UsageError(`--rates: not a positive integer or saturation: ${s}`)
+          return n
+        })
+        break
       default:
         throw new UsageError(`unknown option: ${arg}`)
     }
   }
-  return { quick, workers, variants, passes, image, counter }
+  return { quick, workers, variants, passes, image, counter, model, rates }
 }

@@ -28,14 +28,16 @@
  */
 import autocannon from "autocannon"
 import { fork } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { readdirSync, readFileSync } from "node:fs"
 import { request as httpRequest } from "node:http"
+import { monitorEventLoopDelay } from "node:perf_hooks"
 import { fileURLToPath } from "node:url"
 import { ensureMlpModel, MLP_SEED, MNIST_SHAPE, type MlpShape, WIDE_SHAPE } from "../../src/workloads/mlp.ts"
 import { type BenchOptions, UsageError } from "../lib/options.ts"
 import { makeRecord, type Result, writeRecord } from "../lib/record.ts"
 import { round } from "../lib/stats.ts"
 import { type Column, fmt, printLegend, printTable } from "../lib/table.ts"
+import type { Diagnostics, SocketTimes } from "./serving/diagnostics.ts"
 
 const VARIANTS = ["effect-parallel/batched", "effect-parallel/unbatched", "node-http/main-thread", "piscina/per-request"]
 const BASELINE = "node-http/main-thread"
@@ -71,6 +73,8 @@ export interface ServingRow extends Result {
   readonly rate: number | "saturation"
   readonly p50Ms: number | null
   readonly p99Ms: number | null
+  /** p99 of the 2xx answers' latencies, each counted once (see `load`). */
+  readonly rawP99Ms: number | null
   readonly errors: number | null
   readonly meanBatch: number | null
 }
@@ -79,6 +83,8 @@ interface RunningServer {
   readonly url: string
   readonly pid: number
   readonly stop: () => Promise<{ batches: number; items: number; maxRSSKB: number }>
+  /** The server's diagnostics since the last call (`serving/diagnostics.ts`). */
+  readonly diagnose: () => Promise<Diagnostics>
 }
 
 const startServer = (variant: string, modelPath: string): Promise<RunningServer> =>
@@ -90,11 +96,19 @@ const startServer = (variant: string, modelPath: string): Promise<RunningServer>
     )
     let stopped: ((value: { batches: number; items: number; maxRSSKB: number }) => void) | undefined
     let failed: ((error: Error) => void) | undefined
+    let diagnosed: ((d: Diagnostics) => void) | undefined
     child.on("message", (message: any) => {
-      if (message._tag === "Listening") {
+      if (message._tag === "Diagnostics") diagnosed?.(message)
+      else if (message._tag === "Listening") {
         resolve({
           url: message.url,
           pid: child.pid!,
+          diagnose: () =>
+            new Promise((done) => {
+              diagnosed = done
+              child.send({ _tag: "Diagnose" })
+            }),
+
           stop: () =>
             new Promise((done, fail) => {
               stopped = done
@@ -144,8 +158,17 @@ const batchTotals = async (url: string): Promise<[number, number] | undefined> =
   return sum === null || count === null ? undefined : [Number(sum[1]), Number(count[1])]
 }
 
-const load = (url: string, s: Awaited<ReturnType<typeof sample>>, options: { rate?: number; connections: number; seconds: number }) =>
-  autocannon({
+/**
+ * autocannon's run, and every response's latency once, by status (`raw`). At a fixed rate,
+ * autocannon's own percentiles are "corrected for coordinated omission" with an expected interval
+ * of `Math.ceil(1 / rate)` — rate being one connection's requests per second, so 1 ms — which
+ * records a response of n ms as n samples (n, n − 1, … 1 ms): its p99 is then a percentile of
+ * time, not of requests, and may sit above or below theirs. `raw` counts each response once (and
+ * keeps non-2xx ones, which autocannon leaves out of its latencies).
+ */
+const load = async (url: string, s: Awaited<ReturnType<typeof sample>>, options: { rate?: number; connections: number; seconds: number }) => {
+  const raw = new Map<number, Array<number>>()
+  const run = autocannon({
     url: `${url}/v1/models/model/predict`,
     method: "POST",
     headers: s.headers,
@@ -154,7 +177,20 @@ const load = (url: string, s: Awaited<ReturnType<typeof sample>>, options: { rat
     duration: options.seconds,
     timeout: 10,
     ...(options.rate === undefined ? {} : { overallRate: options.rate })
+  }) as unknown as Promise<autocannon.Result> & import("node:events").EventEmitter
+  run.on("response", (_client: unknown, status: number, _bytes: number, millis: number) => {
+    let list = raw.get(status)
+    if (list === undefined) raw.set(status, list = [])
+    list.push(millis)
   })
+  const result = await run
+  return Object.assign(result, { raw })
+}
+
+const rawPercentiles = (raw: Map<number, Array<number>>, status: number) => {
+  const values = raw.get(status) ?? []
+  return { count: values.length, p50Ms: percentile(values, 0.5), p99Ms: percentile(values, 0.99) }
+}
 
 /** The server process's resident memory now, in MB (Linux). */
 const rssMB = (pid: number): number | null => {
@@ -173,17 +209,29 @@ const rssMB = (pid: number): number | null => {
  */
 const probe = (url: string, s: Awaited<ReturnType<typeof sample>>, seconds: number) => {
   const latencies = new Map<number, Array<number>>()
+  const timings: Array<ProbeTiming> = []
   const until = performance.now() + seconds * 1000
+  const epoch = () => performance.timeOrigin + performance.now()
   const one = () =>
     new Promise<void>((resolve) => {
       const start = performance.now()
+      const timing: { start: number; connected?: number; port?: number | undefined } = { start: epoch() }
       const req = httpRequest(`${url}/v1/models/model/predict`, { method: "POST", agent: false, headers: s.headers }, (res) => {
         res.resume()
         res.on("end", () => {
           const list = latencies.get(res.statusCode ?? 0) ?? []
           list.push(performance.now() - start)
           latencies.set(res.statusCode ?? 0, list)
+          if (timing.port !== undefined && timing.connected !== undefined) {
+            timings.push({ status: res.statusCode ?? 0, start: timing.start, connected: timing.connected, end: epoch(), port: timing.port })
+          }
           resolve()
+        })
+      })
+      req.on("socket", (socket) => {
+        socket.on("connect", () => {
+          timing.connected = epoch()
+          timing.port = socket.localPort
         })
       })
       req.on("error", () => resolve())
@@ -195,7 +243,92 @@ const probe = (url: string, s: Awaited<ReturnType<typeof sample>>, seconds: numb
       await new Promise((resolve) => setTimeout(resolve, 20))
     }
   }
-  return Promise.all(Array.from({ length: 4 }, client)).then(() => latencies)
+  return Promise.all(Array.from({ length: 4 }, client)).then(() => ({ latencies, timings }))
+}
+
+interface ProbeTiming {
+  readonly status: number
+  readonly start: number
+  readonly connected: number
+  readonly end: number
+  readonly port: number
+}
+
+/**
+ * Splits the probes' refusals (503) into: connecting (the client's loop and the handshake),
+ * waiting to be accepted, accepted until Node's `request` event (the server reading the request),
+ * the server's own time (`request` to `finish`), and `finish` until the client saw the end (the
+ * client's lag). Joined with the server's socket times by the probe's port. p50/p99 of each, ms.
+ */
+const splitProbes = (timings: ReadonlyArray<ProbeTiming>, sockets: Record<string, SocketTimes>, status: number) => {
+  const parts: Record<string, Array<number>> = { connect: [], acceptWait: [], toRequest: [], server: [], toClient: [], total: [] }
+  for (const t of timings) {
+    if (t.status !== status) continue
+    const server = sockets[String(t.port)]
+    if (server?.accepted === undefined || server.requestStart === undefined || server.finish === undefined) continue
+    parts.connect!.push(t.connected - t.start)
+    parts.acceptWait!.push(server.accepted - t.connected)
+    parts.toRequest!.push(server.requestStart - server.accepted)
+    parts.server!.push(server.finish - server.requestStart)
+    parts.toClient!.push(t.end - server.finish)
+    parts.total!.push(t.end - t.start)
+  }
+  return Object.fromEntries(Object.entries(parts).map(([name, values]) => [name, { p50: percentile(values, 0.5), p99: percentile(values, 0.99) }]))
+}
+
+/** CPU seconds of each thread of `pid` by thread name (Linux), for the difference across a row. */
+const threadCpu = (pid: number): Map<string, number> => {
+  const byName = new Map<string, number>()
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8")
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"))
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      const ticks = Number(fields[11]) + Number(fields[12])
+      byName.set(name, (byName.get(name) ?? 0) + ticks / 100)
+    }
+  } catch {
+    // The process is gone.
+  }
+  return byName
+}
+
+const cpuSince = (before: Map<string, number>, after: Map<string, number>, seconds: number) =>
+  Object.fromEntries([...after].map(([name, s]) => [name, round((s - (before.get(name) ?? 0)) / seconds, 2)]))
+
+/**
+ * Runs `work` and measures around it what the issue asks to separate: the server's diagnostics,
+ * this process's (the load generator's) event-loop delay and CPU, and each server thread's CPU
+ * (cores, by thread name).
+ */
+const observed = async <A>(server: RunningServer, seconds: number, work: () => Promise<A>) => {
+  await server.diagnose()
+  const clientLoop = monitorEventLoopDelay({ resolution: 1 })
+  clientLoop.enable()
+  const clientCpu = process.cpuUsage()
+  const threadsBefore = threadCpu(server.pid)
+  const startedAt = performance.now()
+  const value = await work()
+  const elapsed = (performance.now() - startedAt) / 1000
+  clientLoop.disable()
+  const cpu = process.cpuUsage(clientCpu)
+  const serverDiagnostics = await server.diagnose()
+  const diagnostics = {
+    server: serverDiagnostics.server,
+    serverLoopDelay: serverDiagnostics.loopDelay,
+    serverGc: serverDiagnostics.gc,
+    serverMainCpu: round(serverDiagnostics.mainCpuMs / 1000 / elapsed, 2),
+    serverThreadsCpu: cpuSince(threadsBefore, threadCpu(server.pid), elapsed),
+    accepted: serverDiagnostics.accepted,
+    clientLoopDelay: {
+      p50Ms: round(clientLoop.percentile(50) / 1e6, 2),
+      p99Ms: round(clientLoop.percentile(99) / 1e6, 2),
+      maxMs: round(clientLoop.max / 1e6, 2)
+    },
+    clientCpu: round((cpu.user + cpu.system) / 1e6 / elapsed, 2)
+  }
+  void seconds
+  return { value, diagnostics, sockets: serverDiagnostics.sockets }
 }
 
 const percentile = (values: ReadonlyArray<number>, q: number): number | null => {
@@ -214,7 +347,8 @@ export const run = async (options: BenchOptions): Promise<void> => {
     { header: "rate", align: "right", meaning: "offered requests/s (open loop), or saturation (64 connections back to back)" },
     { header: "items/s", align: "right", meaning: "answered items per second (2xx)" },
     { header: "p50 ms", align: "right", meaning: "median latency" },
-    { header: "p99 ms", align: "right", meaning: "99th percentile latency" },
+    { header: "p99 ms", align: "right", meaning: "99th percentile latency (autocannon's; at a fixed rate weighted by latency, see load())" },
+    { header: "raw p99", align: "right", meaning: "99th percentile of the 2xx answers, each counted once" },
     { header: "errors", align: "right", meaning: "non-2xx answers, connection errors and timeouts" },
     { header: "batch", align: "right", meaning: "mean items per batch the replicas ran" },
     { header: "vs main", align: "right", meaning: "items/s over node-http/main-thread's at the same model and rate" },
@@ -226,7 +360,10 @@ export const run = async (options: BenchOptions): Promise<void> => {
   const oneInFlight: Record<string, Record<string, number>> = {}
   const problems: Record<string, string> = {}
   const overload: Record<string, unknown> = {}
-  for (const setup of models) {
+  const diagnostics: Record<string, unknown> = {}
+  const selected = models.filter((m) => options.model === undefined || m.model === options.model)
+  if (selected.length === 0) throw new UsageError(`unknown model ${options.model}; serving has ${models.map((m) => m.model).join(", ")}`)
+  for (const setup of selected) {
     ensureMlpModel(setup.path, MLP_SEED, setup.shape)
     const s = await sample(setup)
     for (const variant of variants) {
@@ -250,11 +387,14 @@ export const run = async (options: BenchOptions): Promise<void> => {
     const single = await load(server.url, s, { connections: 1, seconds: Math.min(3, seconds) })
     ;(oneInFlight[setup.model] ??= {})[variant] = single.latency.p50
     const serverRows: Array<(typeof rows)[number]> = []
-    for (const rate of [...setup.rates, "saturation" as const]) {
+    const rates = [...setup.rates, "saturation" as const].filter((rate) => options.rates === undefined || options.rates.includes(rate))
+    for (const rate of rates) {
       const before = variant.startsWith("effect-parallel") ? await batchTotals(server.url) : undefined
-      const result = await load(server.url, s, rate === "saturation"
-        ? { connections: 64, seconds }
-        : { rate, connections: Math.min(256, Math.max(16, Math.ceil(rate / 20))), seconds })
+      const { diagnostics: rowDiagnostics, value: result } = await observed(server, seconds, () =>
+        load(server.url, s, rate === "saturation"
+          ? { connections: 64, seconds }
+          : { rate, connections: Math.min(256, Math.max(16, Math.ceil(rate / 20))), seconds }))
+      diagnostics[`${setup.model} ${variant} @ ${rate}`] = rowDiagnostics
       const after = variant.startsWith("effect-parallel") ? await batchTotals(server.url) : undefined
       const meanBatch = before !== undefined && after !== undefined && after[1] > before[1]
         ? round((after[0] - before[0]) / (after[1] - before[1]), 2)
@@ -271,29 +411,44 @@ export const run = async (options: BenchOptions): Promise<void> => {
         rate,
         p50Ms: result.latency.p50,
         p99Ms: result.latency.p99,
+        rawP99Ms: rawPercentiles(result.raw, 200).p99Ms,
         errors: result.non2xx + result.errors + result.timeouts,
         meanBatch
       }
       serverRows.push(row)
       process.stdout.write(
-        `  ${setup.model} ${variant} @ ${rate}: ${fmt(row.throughput)} items/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, ${row.errors} errors, batch ${row.meanBatch}\n`
+        `  ${setup.model} ${variant} @ ${rate}: ${fmt(row.throughput)} items/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms (raw ${row.rawP99Ms}), ${row.errors} errors, batch ${row.meanBatch}\n` +
+          `    diagnostics: ${JSON.stringify(rowDiagnostics)}\n`
       )
     }
     const saturated = serverRows.at(-1)
-    if (variant === "effect-parallel/batched" && saturated?.throughput) {
+    if (variant === "effect-parallel/batched" && saturated?.rate === "saturation" && saturated.throughput) {
       // Twice the saturation rate: accepted requests keep their latency, the rest are refused fast, RSS stays flat.
       const rate = Math.round(2 * saturated.throughput)
       const rssBefore = rssMB(server.pid)
-      const [result, probed] = await Promise.all([
-        load(server.url, s, { rate, connections: 512, seconds }),
-        probe(server.url, s, seconds)
-      ])
+      const batchesBefore = await batchTotals(server.url)
+      const { diagnostics: rowDiagnostics, sockets, value: [result, { latencies: probed, timings }] } = await observed(
+        server,
+        seconds,
+        () => Promise.all([load(server.url, s, { rate, connections: 512, seconds }), probe(server.url, s, seconds)])
+      )
+      diagnostics[`${setup.model} ${variant} @ 2x saturation`] = {
+        ...rowDiagnostics,
+        refusedProbes: splitProbes(timings, sockets, 503),
+        acceptedProbes: splitProbes(timings, sockets, 200)
+      }
+      const batchesAfter = await batchTotals(server.url)
       const rejected = probed.get(503) ?? []
       overload[setup.model] = {
         rate,
         throughput: Math.round((10 * result["2xx"]) / result.duration) / 10,
         acceptedP99Ms: result.latency.p99,
+        acceptedRaw: rawPercentiles(result.raw, 200),
+        refusedRaw: rawPercentiles(result.raw, 503),
         refused: result.non2xx,
+        meanBatch: batchesBefore !== undefined && batchesAfter !== undefined && batchesAfter[1] > batchesBefore[1]
+          ? round((batchesAfter[0] - batchesBefore[0]) / (batchesAfter[1] - batchesBefore[1]), 2)
+          : null,
         probeRefusedP99Ms: percentile(rejected, 0.99),
         probeRefusedP50Ms: percentile(rejected, 0.5),
         probeAcceptedP99Ms: percentile(probed.get(200) ?? [], 0.99),
@@ -301,7 +456,10 @@ export const run = async (options: BenchOptions): Promise<void> => {
         rssBeforeMB: rssBefore,
         rssAfterMB: rssMB(server.pid)
       }
-      process.stdout.write(`  ${setup.model} ${variant} @ 2x saturation (${rate}/s): ${JSON.stringify(overload[setup.model])}\n`)
+      process.stdout.write(
+        `  ${setup.model} ${variant} @ 2x saturation (${rate}/s): ${JSON.stringify(overload[setup.model])}\n` +
+          `    diagnostics: ${JSON.stringify(diagnostics[`${setup.model} ${variant} @ 2x saturation`])}\n`
+      )
     }
     const stopped = await server.stop()
     for (const row of serverRows) rows.push({ ...row, peakRssMB: Math.round(stopped.maxRSSKB / 1024) })
@@ -324,6 +482,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
       secondsPerRow: seconds,
       oneInFlight,
       overload,
+      diagnostics,
       ...(Object.keys(problems).length > 0 ? { problems } : {})
     }
   }))
@@ -337,6 +496,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
       fmt(r.throughput),
       fmt(r.p50Ms, 1),
       fmt(r.p99Ms, 1),
+      fmt(r.rawP99Ms, 1),
       String(r.errors),
       r.meanBatch === null ? "-" : fmt(r.meanBatch, 1),
       r.ratio === null ? "-" : `${fmt(r.ratio, 2)}x`,

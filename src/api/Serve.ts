@@ -94,6 +94,21 @@ export interface DeploymentOptions<A extends Any, K extends BatchMethodName<A>> 
   readonly batching?: Batching | undefined
   /** Requests waiting for a batch before the next is refused with 503. Default 512. */
   readonly maxQueued?: number | undefined
+  /**
+   * Admission by expected wait: a request is refused at once with 503 and `Retry-After` (as when
+   * the queue is full) when the items queued and running ahead of it would take the replicas
+   * longer than this, at the time per item measured over the last batches (Batcher rule 7).
+   * Default: the `timeout` — a request that would miss its deadline is refused now rather than
+   * answered 504 later, after it took a place in the queue.
+   *
+   * **When to use**: a latency target. `maxQueued` bounds memory, but how long a queue of a given
+   * length takes depends on the model and the machine; this bounds the wait itself, so accepted
+   * requests keep their latency under overload and the rest are refused fast.
+   *
+   * **Gotchas**: the estimate is the replicas' recent pace, seen from the server: a model whose
+   * time per item varies much from batch to batch is refused earlier or later than the bound.
+   */
+  readonly maxExpectedWait?: Duration.Input | undefined
   /** A request's deadline, from its arrival to its answer; past it, 504. Default 30 s. */
   readonly timeout?: Duration.Input | undefined
   /** Restart policy of each replica. Default `{ maxRestarts: 3 }`. */
@@ -117,6 +132,7 @@ export interface Deployment<A extends Any = Any> {
   readonly maxWaitMillis: number
   readonly maxBatchesPerReplica: number
   readonly maxQueued: number
+  readonly maxExpectedWaitMillis: number
   readonly timeoutMillis: number
   readonly restart: RestartPolicy
   readonly retryOnReplicaLoss: boolean
@@ -172,6 +188,7 @@ export const deployment = <A extends Any, K extends BatchMethodName<A>>(
   maxWaitMillis: millis(options.batching?.maxWait, 5),
   maxBatchesPerReplica: options.batching?.maxBatchesPerReplica ?? 2,
   maxQueued: options.maxQueued ?? 512,
+  maxExpectedWaitMillis: millis(options.maxExpectedWait, millis(options.timeout, 30_000)),
   timeoutMillis: millis(options.timeout, 30_000),
   restart: options.restart ?? { maxRestarts: 3 },
   retryOnReplicaLoss: options.retryOnReplicaLoss ?? false
@@ -272,6 +289,7 @@ const validate = (d: Deployment): Effect.Effect<void, ServeError> => {
       `must be a positive integer, got ${d.maxBatchesPerReplica}`
     ],
     [["maxQueued"], positiveInt(d.maxQueued), `must be a positive integer, got ${d.maxQueued}`],
+    [["maxExpectedWait"], d.maxExpectedWaitMillis >= 0, "must be a duration (Infinity turns it off)"],
     [["timeout"], Number.isFinite(d.timeoutMillis) && d.timeoutMillis > 0, "must be a finite positive duration"]
   ]
   for (const [path, ok, message] of checks) if (!ok) return invalid(d, path, message)
@@ -329,7 +347,7 @@ const makeDeployment = (d: Deployment, context: Context.Context<never>, replicaS
         let exit = yield* Effect.exit(callReplica(replica, items, batch))
         if (Exit.isFailure(exit) && d.retryOnReplicaLoss && isReplicaLoss(exit.cause)) {
           // Batcher rule 6: to the least busy other replica, counted there while it runs.
-          const other = batcher.reroute(replica)
+          const other = batcher.reroute(replica, items)
           if (other !== undefined && handles[other] !== undefined) {
             exit = yield* Effect.exit(
               callReplica(other, items, batch).pipe(Effect.ensuring(Effect.sync(() => batcher.batchDone(other))))
@@ -371,6 +389,7 @@ const makeDeployment = (d: Deployment, context: Context.Context<never>, replicaS
       maxBatchSize: d.maxBatchSize,
       maxWaitMillis: d.maxWaitMillis,
       maxQueued: d.maxQueued,
+      maxExpectedWaitMillis: d.maxExpectedWaitMillis,
       maxBatchesPerReplica: d.maxBatchesPerReplica,
       replicas: d.replicas,
       dispatch: (replica, batch) => void runFork(runBatch(replica, batch))

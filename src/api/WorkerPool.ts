@@ -109,6 +109,22 @@ export interface Options {
    */
   readonly cpus?: "spread" | ReadonlyArray<number | ReadonlyArray<number>> | undefined
   /**
+   * Runs each worker at this nice value (1–19: the higher, the sooner it gives way), set inside the
+   * worker before its entry loads, so the threads it starts (an inference runtime's) inherit it.
+   * The caller's thread keeps its own priority. Default: the caller's.
+   *
+   * **When to use**: workers that compute while the caller's event loop must stay responsive on
+   * the same cores — a model server (`Serve`), whose event loop accepts, reads and answers
+   * requests while its replicas run: the kernel then runs the event loop as soon as it has work,
+   * and the workers take every cycle it leaves. It costs the workers nothing while the cores
+   * have room (see README "Serving: dynamic batching" for measurements).
+   *
+   * **Gotchas**: Linux only (threads and processes backends: a nice value there belongs to a
+   * thread); elsewhere the pool fails with `PoolError` reason `Unsupported` (capability
+   * `lowersPriority`). It also yields to every other process of this user on the machine.
+   */
+  readonly nice?: number | undefined
+  /**
    * Recycles a worker after it was sent this many tasks (MPIRE's `worker_lifespan`, Python's
    * `maxtasksperchild`): it takes no more, a replacement starts at once, and once it has answered
    * every task it holds it shuts down gracefully — its exit hooks run — and is reported
@@ -157,6 +173,7 @@ export interface ResolvedOptions {
   readonly cpus: "spread" | ReadonlyArray<ReadonlyArray<number>> | undefined
   readonly maxTasksPerWorker: number
   readonly recycleAboveHeapMb: number | undefined
+  readonly nice: number | undefined
 }
 
 /**
@@ -194,6 +211,7 @@ export const layer = <Tasks extends Any, Actors extends { readonly name: string 
         resourceLimits: resolved.resourceLimits,
         cpus: resolved.cpus,
         recycleAboveHeapMb: resolved.recycleAboveHeapMb,
+        nice: resolved.nice,
         events
       })
       const dispatcher = yield* acquireDispatcher(() =>
@@ -284,6 +302,16 @@ export const resolveOptions = (options: Options, backend: Backend): Effect.Effec
         })
       )
     }
+    if (options.nice !== undefined && !backend.capabilities.lowersPriority) {
+      return Effect.fail(
+        new PoolError({
+          reason: new Unsupported({
+            capability: "lowersPriority",
+            message: `nice needs workers whose priority can be lowered apart from the caller's (threads or processes on Linux); the ${backend.name} backend on ${process.platform} cannot`
+          })
+        })
+      )
+    }
     const size = options.size === undefined
       ? backend.defaultSize()
       : options.size === "cores"
@@ -314,7 +342,8 @@ export const resolveOptions = (options: Options, backend: Backend): Effect.Effec
         resourceLimits: options.resourceLimits,
         cpus: resolveCpus(options.cpus, size, backend),
         maxTasksPerWorker: options.maxTasksPerWorker ?? Infinity,
-        recycleAboveHeapMb: options.recycleAboveHeapMb
+        recycleAboveHeapMb: options.recycleAboveHeapMb,
+        nice: options.nice
       })
     } catch (error) {
       return Effect.fail(error as PoolError)
@@ -422,6 +451,7 @@ const OptionsSchema = Schema.Struct({
   ])),
   maxTasksPerWorker: Schema.optional(PositiveInt),
   recycleAboveHeapMb: Schema.optional(PositiveInt),
+  nice: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 19 }))),
   insights: Schema.optional(Schema.Union([Schema.Boolean, Schema.Struct({ print: Schema.optional(Schema.Boolean) })])),
   resourceLimits: Schema.optional(Schema.Struct({
     // V8 aborts the whole process for an old generation under 3 MB.

@@ -27,11 +27,24 @@ const duration = (name: string, fallback: string, description: string) =>
     Flag.withDefault(fallback),
     Flag.withDescription(description),
     Flag.mapTryCatch(
-      (text) => {
-        const millis = parseDuration(text)
-        if (millis === undefined) throw new Error(`--${name}: ${JSON.stringify(text)} is not a duration (5ms, 2s, 250us)`)
-        return millis
-      },
+      (text) => toMillis(name, text),
+      (error) => (error as Error).message
+    )
+  )
+
+const toMillis = (name: string, text: string): number => {
+  const millis = parseDuration(text)
+  if (millis === undefined) throw new Error(`--${name}: ${JSON.stringify(text)} is not a duration (5ms, 2s, 250us)`)
+  return millis
+}
+
+/** A duration flag whose default is another flag's value ("" here). */
+const durationOr = (name: string, description: string) =>
+  Flag.String(name).pipe(
+    Flag.withDefault(""),
+    Flag.withDescription(description),
+    Flag.mapTryCatch(
+      (text): number | undefined => text === "" ? undefined : toMillis(name, text),
       (error) => (error as Error).message
     )
   )
@@ -49,6 +62,10 @@ export const serve = Command.make("serve", {
   maxWait: duration("max-wait", "5ms", "How long a batch collects requests while every replica is busy"),
   maxQueued: Flag.Int("max-queued").pipe(Flag.withDefault(512), Flag.withDescription("Waiting requests before 503")),
   timeout: duration("timeout", "30s", "A request's deadline (504 past it)"),
+  maxExpectedWait: durationOr(
+    "max-expected-wait",
+    "Refuse (503) a request that the work ahead would keep waiting longer than this (default: --timeout)"
+  ),
   drainTimeout: duration("drain-timeout", "30s", "How long SIGTERM waits for accepted requests"),
   port: Flag.Int("port").pipe(Flag.withDefault(8080), Flag.withDescription("Port (0 picks a free one)")),
   host: Flag.String("host").pipe(Flag.withDefault("127.0.0.1"), Flag.withDescription("Address to listen on"))
@@ -73,6 +90,7 @@ export const serve = Command.make("serve", {
       replicas: options.replicas,
       batching: { maxBatchSize: options.maxBatch, maxWait: options.maxWait },
       maxQueued: options.maxQueued,
+      maxExpectedWait: options.maxExpectedWait ?? options.timeout,
       timeout: options.timeout
     })
     const server = Serve.layer([deployment], {
@@ -89,7 +107,9 @@ export const serve = Command.make("serve", {
         `  model   ${name}: ${shape.inputName} [batch, ${shape.itemShape.join(", ")}] -> ${shape.outputName} [${
           shape.outputShape.join(", ")
         }]`,
-        `  batches ${options.replicas} replicas, up to ${options.maxBatch} items, max wait ${options.maxWait} ms, queue ${options.maxQueued}, deadline ${options.timeout} ms`,
+        `  batches ${options.replicas} replicas, up to ${options.maxBatch} items, max wait ${options.maxWait} ms, queue ${options.maxQueued}${
+          options.maxExpectedWait === undefined ? "" : ` or ${options.maxExpectedWait} ms of work ahead`
+        }, deadline ${options.timeout} ms`,
         `  listening on ${url}`,
         `  POST ${url}/v1/models/${name}/predict  {"inputs": [[${shape.inputSize} numbers], ...]} or float32 bytes`,
         `  GET  ${url}/readyz  /healthz  /metrics  /openapi.json  /docs`

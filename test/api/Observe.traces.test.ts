@@ -230,7 +230,7 @@ describe("trace context on the wire", () => {
     const sent: Array<ReadonlyArray<unknown>> = []
     const backend: Backend = {
       name: "recording",
-      capabilities: { sharesMemory: true, canTerminate: true, isolatesCrashes: false, heapLimits: false, pinsCpus: false },
+      capabilities: { sharesMemory: true, canTerminate: true, isolatesCrashes: false, heapLimits: false, pinsCpus: false, lowersPriority: false },
       timers: realTimers,
       defaultSize: () => 1,
       make: () =>

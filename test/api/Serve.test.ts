@@ -188,6 +188,42 @@ describe("Serve", () => {
         }))
     }).pipe(Effect.scoped))
 
+  it.live("admission by expected wait: a request the work ahead would keep past maxExpectedWait gets 503 at once (rule 7)", () =>
+    Effect.gen(function*() {
+      const log = yield* SharedArray.make("Int32", 64)
+      // One replica, one item per batch, ~1 s per batch: each item ahead is ~1 s of wait.
+      const d = deployment({
+        init: { delayMillis: 1_000, log },
+        replicas: 1,
+        maxQueued: 100,
+        maxExpectedWait: "2500 millis",
+        batching: { maxBatchSize: 1, maxBatchesPerReplica: 1 }
+      })
+      yield* withServer([d], ({ stats, url }) =>
+        Effect.gen(function*() {
+          // Nothing measured yet: an idle deployment takes the request (and measures its batch).
+          assert.strictEqual((yield* predict(url, [[1, 0, 0]])).status, 200)
+          // 1 running and 1, then 2 waiting: 1 s and 2 s of work ahead, under the bound.
+          const accepted = yield* Effect.forkChild(predict(url, [[2, 0, 0]]))
+          yield* until(() => Atomics.load(log, 0) === 2)
+          const second = yield* Effect.forkChild(predict(url, [[3, 0, 0]]))
+          yield* until(() => stats("doubler")!.queued === 1)
+          const third = yield* Effect.forkChild(predict(url, [[4, 0, 0]]))
+          yield* until(() => stats("doubler")!.queued === 2)
+          // 3 s ahead: refused now, though the queue has room for 98 more.
+          const refused = yield* predict(url, [[9, 9, 9]])
+          assert.strictEqual(refused.status, 503)
+          assert.strictEqual(refused.headers["retry-after"], "1")
+          assert.include(json(refused).error, "maxExpectedWait")
+          for (const fiber of [accepted, second, third]) assert.strictEqual((yield* Fiber.join(fiber)).status, 200)
+          assert.deepStrictEqual(sizes(log), [1, 1, 1, 1], "the refused request was never computed")
+          assert.strictEqual(
+            yield* Effect.promise(() => metric(url, /effect_parallel_serve_rejections_total\{[^}]*reason="expected_wait"[^}]*\} (\d+)/)),
+            1
+          )
+        }))
+    }).pipe(Effect.scoped))
+
   it.live("a malformed body is a 400 naming the field; past its deadline a request is a 504", () =>
     Effect.gen(function*() {
       const d = deployment({ init: { delayMillis: 3_000 }, timeout: "300 millis" })

@@ -23,7 +23,9 @@ describe("effect-parallel serve", () => {
       "--replicas",
       "1",
       "--port",
-      "0"
+      "0",
+      "--max-expected-wait",
+      "2s"
     ], { stdio: ["ignore", "pipe", "pipe"] })
     let stdout = ""
     let stderr = ""
@@ -39,6 +41,7 @@ describe("effect-parallel serve", () => {
       }
       const url = /listening on (http:\/\/\S+)/.exec(stdout)![1]!
       assert.include(stdout, "mnist: images [batch, 784] -> probabilities [batch, 10]")
+      assert.include(stdout, "or 2000 ms of work ahead")
       while ((await fetch(`${url}/readyz`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 50))
       const reply = await fetch(`${url}/v1/models/mnist/predict`, {
         method: "POST",
@@ -61,14 +64,16 @@ describe("effect-parallel serve", () => {
 
   it("refuses a bad duration, naming the flag", async () => {
     const model = ensureMlpModel(join(mkdtempSync(join(tmpdir(), "ep-serve-")), "mnist.onnx"))
-    const result = await new Promise<{ code: number | null; output: string }>((resolve) =>
-      execFile(
-        process.execPath,
-        ["--conditions=effect-parallel-source", main, "serve", model, "--max-wait", "soon"],
-        (error, stdout, stderr) => resolve({ code: error === null ? 0 : (error.code as number), output: stdout + stderr })
+    for (const flag of ["--max-wait", "--max-expected-wait"]) {
+      const result = await new Promise<{ code: number | null; output: string }>((resolve) =>
+        execFile(
+          process.execPath,
+          ["--conditions=effect-parallel-source", main, "serve", model, flag, "soon"],
+          (error, stdout, stderr) => resolve({ code: error === null ? 0 : (error.code as number), output: stdout + stderr })
+        )
       )
-    )
-    assert.notStrictEqual(result.code, 0)
-    assert.include(result.output, "--max-wait")
+      assert.notStrictEqual(result.code, 0, flag)
+      assert.include(result.output, flag)
+    }
   }, 60_000)
 })

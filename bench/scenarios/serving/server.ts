@@ -6,7 +6,7 @@
  *
  * Variants:
  * - `effect-parallel/batched`: `Serve.layer`, 2 replicas of the `serve` command's ONNX actor,
- *   `maxBatchSize` 32, `maxWait` 5 ms, `maxQueued` 128;
+ *   `maxBatchSize` 32, `maxWait` 5 ms, `maxQueued` 128, `maxExpectedWait` 50 ms;
  * - `effect-parallel/unbatched`: the same with `maxBatchSize: 1`;
  * - `node-http/main-thread`: `node:http` and one onnxruntime session on the main thread, as a Node
  *   user writes it today (each `session.run` blocks the event loop);
@@ -14,13 +14,20 @@
  *   per request.
  *
  * Bodies: `application/octet-stream` Float32 items, or JSON `{"inputs": [[…]]}`; answers in kind.
+ *
+ * Experiment switches (environment, effect-parallel variants): `SERVING_MAX_EXPECTED_WAIT` (a
+ * duration such as `10 seconds`, the deadline: the bound off), `SERVING_NICE` (the pool's `nice`)
+ * and `SERVING_BATCHES_PER_REPLICA` (`maxBatchesPerReplica`).
+ * Every server also answers `{ _tag: "Diagnose" }` with `serving/diagnostics.ts`' record.
  */
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import { Piscina } from "piscina"
 import { inspectModel, loadOnnxRuntime, OnnxModel, OnnxModels } from "../../../src/cli/onnxModel.ts"
 import { Serve, WorkerPool } from "../../../src/index.ts"
+import { startDiagnostics } from "./diagnostics.ts"
 
 export interface ServerInput {
   readonly variant: string
@@ -32,6 +39,10 @@ const input = JSON.parse(process.argv[2]!) as ServerInput
 const shape = await inspectModel(input.modelPath)
 const stopped = new Promise<void>((resolve) => process.on("message", (message) => message === "stop" && resolve()))
 const send = (message: unknown) => process.send!(message)
+const diagnostics = startDiagnostics()
+process.on("message", (message: any) => {
+  if (message?._tag === "Diagnose") send({ _tag: "Diagnostics", ...diagnostics.take() })
+})
 
 const finish = (batches: number, items: number) => {
   send({ _tag: "Stopped", batches, items, maxRSSKB: process.resourceUsage().maxRSS })
@@ -63,15 +74,25 @@ const serveEffectParallel = (maxBatchSize: number) =>
           },
           inputSize: shape.inputSize,
           replicas: input.replicas,
-          batching: { maxBatchSize, maxWait: "5 millis" },
+          batching: {
+            maxBatchSize,
+            maxWait: "5 millis",
+            ...(process.env["SERVING_BATCHES_PER_REPLICA"]
+              ? { maxBatchesPerReplica: Number(process.env["SERVING_BATCHES_PER_REPLICA"]) }
+              : {})
+          },
           // 4 full batches waiting: the overload row (512 connections) must reach the bound.
           maxQueued: 128,
+          // Admission by expected wait: half the overload row's 100 ms latency budget, the rest is
+          // the request's own batch and the HTTP around it.
+          maxExpectedWait: (process.env["SERVING_MAX_EXPECTED_WAIT"] ?? "50 millis") as Duration.Input,
           timeout: "10 seconds"
         })
       ], { port: 0, drainTimeout: "5 seconds" }).pipe(
         Layer.provide(WorkerPool.layer(OnnxModels, {
           entry: new URL("../../../src/cli/onnxWorker.ts", import.meta.url),
-          size: input.replicas
+          size: input.replicas,
+          ...(process.env["SERVING_NICE"] ? { nice: Number(process.env["SERVING_NICE"]) } : {})
         }))
       )
     ),

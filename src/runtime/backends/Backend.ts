@@ -35,6 +35,8 @@ export interface Capabilities {
   readonly heapLimits: boolean
   /** Workers can be pinned to CPUs (the pool's `cpus`): each worker and its native threads. */
   readonly pinsCpus: boolean
+  /** Workers can run at a lower CPU priority than the caller (the pool's `nice`): Linux threads and processes. */
+  readonly lowersPriority: boolean
 }
 
 /** What a pool tells its backend when it is built. */
@@ -57,6 +59,8 @@ export interface PoolSpec {
    * says `[Heap, bytes]`, once (the host passes it to `WorkerRuntime` as `heapThreshold`).
    */
   readonly recycleAboveHeapMb: number | undefined
+  /** Backends with `lowersPriority`: each worker's nice value (`WorkerPool.Options.nice`), if set. */
+  readonly nice?: number | undefined
   /** The pool's event hub: a backend may subscribe (the simulation's trace does). */
   readonly events: EventHub
 }

@@ -19,7 +19,7 @@ import { loadEntry } from "./entry.ts"
 /** Workers in this thread: one by default. */
 export const backend: Backend = {
   name: "inline",
-  capabilities: { sharesMemory: true, canTerminate: false, isolatesCrashes: false, heapLimits: false, pinsCpus: false },
+  capabilities: { sharesMemory: true, canTerminate: false, isolatesCrashes: false, heapLimits: false, pinsCpus: false, lowersPriority: false },
   timers: realTimers,
   defaultSize: () => 1,
   make: (spec) => Effect.map(loadEntry(spec.entry), (entry) => ({ spawn: (workerId, events) => spawnInline(entry, workerId, events) }))

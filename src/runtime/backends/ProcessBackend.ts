@@ -77,7 +77,8 @@ export const backend: Backend = {
     canTerminate: true,
     isolatesCrashes: true,
     heapLimits: true,
-    pinsCpus: taskset !== undefined
+    pinsCpus: taskset !== undefined,
+    lowersPriority: process.platform === "linux"
   },
   timers: realTimers,
   defaultSize: availableParallelism,
@@ -91,7 +92,7 @@ export const backend: Backend = {
         spawn: (workerId, events) => {
           const slot = Math.max(0, slots.indexOf(false))
           slots[slot] = true
-          return spawnProcess(entry, execArgv, cpus?.[slot], spec.recycleAboveHeapMb, workerId, {
+          return spawnProcess(entry, execArgv, cpus?.[slot], spec.recycleAboveHeapMb, spec.nice, workerId, {
             onMessage: events.onMessage,
             onExit: (exit) => {
               slots[slot] = false
@@ -134,12 +135,13 @@ const spawnProcess = (
   execArgv: ReadonlyArray<string>,
   cpus: ReadonlyArray<number> | undefined,
   recycleAboveHeapMb: number | undefined,
+  nice: number | undefined,
   workerId: number,
   events: WorkerEvents
 ): Connection => {
   const statusPath = join(statusDir, `effect-parallel-${process.pid}-${workerId}-${Math.random().toString(36).slice(2)}`)
   const status = openSync(statusPath, "w+")
-  const node = [...execArgv, processMain, entry, String(workerId), statusPath, String(recycleAboveHeapMb ?? "")]
+  const node = [...execArgv, processMain, entry, String(workerId), statusPath, String(recycleAboveHeapMb ?? ""), String(nice ?? "")]
   const [command, args] = cpus === undefined
     ? [process.execPath, node]
     : [taskset!, ["-c", cpus.join(","), process.execPath, ...node]]

@@ -179,7 +179,8 @@ export const simulatedCapabilities: Capabilities = {
   canTerminate: false,
   isolatesCrashes: false,
   heapLimits: false,
-  pinsCpus: false
+  pinsCpus: false,
+  lowersPriority: false
 }
 
 /**

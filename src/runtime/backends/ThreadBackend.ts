@@ -36,7 +36,8 @@ export const liveThreads = (): number => live.size
 /** Worker threads: shared memory, crashes contained in their thread, handlers that never yield stopped by termination. */
 export const backend: Backend = {
   name: "threads",
-  capabilities: { sharesMemory: true, canTerminate: true, isolatesCrashes: true, heapLimits: true, pinsCpus: false },
+  capabilities: { sharesMemory: true, canTerminate: true, isolatesCrashes: true, heapLimits: true, pinsCpus: false,
+    lowersPriority: process.platform === "linux" },
   timers: realTimers,
   defaultSize: availableParallelism,
   make: (spec) =>
@@ -57,7 +58,8 @@ const spawnThread = (entry: string, spec: PoolSpec, workerId: number, events: Wo
       workerId,
       replies: workerReplies,
       tasksTaken: tasksTaken.buffer,
-      recycleAboveHeapBytes: spec.recycleAboveHeapMb === undefined ? undefined : spec.recycleAboveHeapMb * 1_048_576
+      recycleAboveHeapBytes: spec.recycleAboveHeapMb === undefined ? undefined : spec.recycleAboveHeapMb * 1_048_576,
+      nice: spec.nice
     },
     transferList: [workerReplies],
     resourceLimits: { ...defaultResourceLimits, ...spec.resourceLimits }

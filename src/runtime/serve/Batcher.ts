@@ -2,7 +2,7 @@
  * The dynamic batcher of one deployment: requests wait in one FIFO queue and leave it in batches,
  * each batch to one replica.
  *
- * Rules (each has a test in `test/api/Serve.test.ts`):
+ * Rules (each has a test in `test/api/Serve.test.ts`; rule 7 also in `test/runtime/serve/Batcher.test.ts`):
  * 1. A request that finds a replica idle (no batch in flight) goes at once, with whatever else
  *    waits: at low load nothing waits for `maxWait`.
  * 2. While every ready replica is busy, the queue grows into batches of at most `maxBatchSize`
@@ -19,6 +19,14 @@
  * 6. A batch whose replica was lost under it and is sent once more (`retryOnReplicaLoss`) goes to
  *    the least busy other ready replica through `reroute`, and counts there until its `batchDone`:
  *    the retry is in flight like any batch, within the same accounting.
+ * 7. Admission by expected wait: a request is also refused at once when the work ahead of it
+ *    (the batches in flight, and the queued items in batches of `maxBatchSize`) would take the
+ *    ready replicas longer than `maxExpectedWaitMillis`. A batch's time is counted from when its
+ *    replica could start it (its dispatch, or the replica's previous `batchDone`, whichever is
+ *    later: a replica runs its batches in order) to its `batchDone`, and fitted over recent
+ *    batches as a time per batch plus a time per item (a batch of 32 costs far less than 32 of
+ *    one). Until a batch has been measured nothing is refused by this rule; an idle deployment
+ *    never refuses by it.
  *
  * Single-threaded: every method runs on the caller's event loop, so the state needs no locks.
  */
@@ -42,6 +50,8 @@ export interface BatcherOptions {
   readonly maxWaitMillis: number
   readonly maxQueued: number
   readonly maxBatchesPerReplica: number
+  /** Rule 7; Infinity turns it off. */
+  readonly maxExpectedWaitMillis?: number | undefined
   readonly replicas: number
   /** Starts a batch on a replica; the caller calls `batchDone(replica)` when it has settled it. */
   readonly dispatch: (replica: number, batch: ReadonlyArray<Pending>) => void
@@ -52,7 +62,15 @@ export interface BatcherStats {
   readonly queued: number
   readonly inFlight: ReadonlyArray<number>
   readonly ready: ReadonlyArray<boolean>
+  /** Rule 7's estimate for a request arriving now, in ms (0 before any batch was measured). */
+  readonly expectedWaitMillis: number
 }
+
+/** Why `offer` would refuse a request now. */
+export type Refusal = "closed" | "queue_full" | "expected_wait"
+
+/** How much each older batch counts in rule 7's fit: about the last 10 batches matter. */
+const costMemory = 0.9
 
 export class Batcher {
   private readonly options: BatcherOptions
@@ -64,6 +82,13 @@ export class Batcher {
   private waiting = 0
   private waitingItems = 0
   private readonly inFlight: Array<number>
+  /** Per replica, its batches in flight in dispatch order: when each was sent and its items (rule 7). */
+  private readonly running: Array<Array<{ readonly at: number; readonly items: number }>>
+  /** Per replica, when it last finished a batch (rule 7). */
+  private readonly lastDoneAt: Array<number>
+  private inFlightItems = 0
+  private inFlightBatches = 0
+  private readonly cost = new BatchCost()
   private readonly ready: Array<boolean>
   private timer: ReturnType<typeof setTimeout> | undefined
   private closed = false
@@ -73,12 +98,14 @@ export class Batcher {
     this.options = options
     this.now = options.now ?? performance.now.bind(performance)
     this.inFlight = Array.from({ length: options.replicas }, () => 0)
+    this.running = Array.from({ length: options.replicas }, () => [])
+    this.lastDoneAt = Array.from({ length: options.replicas }, () => -Infinity)
     this.ready = Array.from({ length: options.replicas }, () => false)
   }
 
-  /** Queues a request, or returns undefined when the queue is full or the batcher closed (rule 3). */
+  /** Queues a request, or returns undefined when `refusal` says why not (rules 3 and 7). */
   offer(rows: number, input: Float32Array, settle: (outcome: Outcome) => void): Pending | undefined {
-    if (this.refuses()) return undefined
+    if (this.refusal() !== undefined) return undefined
     const pending: Pending = { rows, input, arrivedAt: this.now(), settle, state: "queued" }
     this.queue.push(pending)
     this.waiting++
@@ -87,9 +114,25 @@ export class Batcher {
     return pending
   }
 
-  /** Whether `offer` would refuse now (rule 3): checked before a request's body is read. */
-  refuses(): boolean {
-    return this.closed || this.waiting >= this.options.maxQueued
+  /** Why `offer` would refuse now (rules 3 and 7), if it would: checked before a request's body is read. */
+  refusal(): Refusal | undefined {
+    if (this.closed) return "closed"
+    if (this.waiting >= this.options.maxQueued) return "queue_full"
+    const limit = this.options.maxExpectedWaitMillis
+    if (limit !== undefined && limit < Infinity && this.expectedWaitMillis() > limit) return "expected_wait"
+    return undefined
+  }
+
+  /**
+   * Rule 7: how long the batches in flight and the queued items would take the ready replicas,
+   * at the fitted time per batch and per item; 0 before any batch was measured or with no replica ready.
+   */
+  expectedWaitMillis(): number {
+    let ready = 0
+    for (const r of this.ready) if (r) ready++
+    if (ready === 0 || !this.cost.measured()) return 0
+    const batches = this.inFlightBatches + Math.ceil(this.waitingItems / this.options.maxBatchSize)
+    return this.cost.millis(batches, this.inFlightItems + this.waitingItems) / ready
   }
 
   /** Takes a queued request out (rule 4); returns whether it was still queued. */
@@ -105,10 +148,10 @@ export class Batcher {
   }
 
   /**
-   * Rule 6: the least busy ready replica other than `lost`, charged with one batch in flight
-   * (the caller calls `batchDone` on it when the batch settles); undefined when there is none.
+   * Rule 6: the least busy ready replica other than `lost`, charged with one batch of `items` in
+   * flight (the caller calls `batchDone` on it when the batch settles); undefined when there is none.
    */
-  reroute(lost: number): number | undefined {
+  reroute(lost: number, items: number): number | undefined {
     let best = -1
     for (let i = 0; i < this.inFlight.length; i++) {
       if (i === lost || !this.ready[i]) continue
@@ -116,12 +159,23 @@ export class Batcher {
     }
     if (best === -1) return undefined
     this.inFlight[best]!++
+    this.running[best]!.push({ at: this.now(), items })
+    this.inFlightItems += items
+    this.inFlightBatches++
     return best
   }
 
   /** A replica finished a batch (whatever its outcome). */
   batchDone(replica: number): void {
     this.inFlight[replica]!--
+    const batch = this.running[replica]!.shift()
+    const now = this.now()
+    if (batch !== undefined) {
+      this.inFlightItems -= batch.items
+      this.inFlightBatches--
+      this.cost.record(batch.items, now - Math.max(batch.at, this.lastDoneAt[replica]!))
+    }
+    this.lastDoneAt[replica] = now
     this.pump()
     this.notifyIdle()
   }
@@ -133,7 +187,12 @@ export class Batcher {
   }
 
   stats(): BatcherStats {
-    return { queued: this.waiting, inFlight: [...this.inFlight], ready: [...this.ready] }
+    return {
+      queued: this.waiting,
+      inFlight: [...this.inFlight],
+      ready: [...this.ready],
+      expectedWaitMillis: this.expectedWaitMillis()
+    }
   }
 
   /** Resolves when nothing waits and no batch is in flight. */
@@ -193,6 +252,9 @@ export class Batcher {
     }
     this.compact()
     this.inFlight[replica]!++
+    this.running[replica]!.push({ at: this.now(), items })
+    this.inFlightItems += items
+    this.inFlightBatches++
     this.options.dispatch(replica, batch)
   }
 
@@ -246,5 +308,42 @@ export class Batcher {
     const waiters = this.idleWaiters
     this.idleWaiters = []
     for (const resolve of waiters) resolve()
+  }
+}
+
+/**
+ * Rule 7's model of a batch's time: `perBatch + perItem × items`, a least-squares fit over the
+ * batches measured so far in which each older batch counts `costMemory` times less. While every
+ * batch had the same size (or the fit says a batch costs less than nothing), all of its time is
+ * put on its items.
+ */
+class BatchCost {
+  private weight = 0
+  private items = 0
+  private millisSum = 0
+  private itemsSquared = 0
+  private itemsMillis = 0
+
+  record(items: number, millis: number): void {
+    this.weight = this.weight * costMemory + 1
+    this.items = this.items * costMemory + items
+    this.millisSum = this.millisSum * costMemory + millis
+    this.itemsSquared = this.itemsSquared * costMemory + items * items
+    this.itemsMillis = this.itemsMillis * costMemory + items * millis
+  }
+
+  measured(): boolean {
+    return this.weight > 0 && this.items > 0
+  }
+
+  /** Expected time of `batches` batches holding `items` items in all, one after another. */
+  millis(batches: number, items: number): number {
+    const spread = this.weight * this.itemsSquared - this.items * this.items
+    const perItem = spread > 1e-9 * this.weight * this.itemsSquared
+      ? (this.weight * this.itemsMillis - this.items * this.millisSum) / spread
+      : Number.NaN
+    const perBatch = (this.millisSum - perItem * this.items) / this.weight
+    if (!(perItem >= 0) || !(perBatch >= 0)) return (items * this.millisSum) / this.items
+    return batches * perBatch + items * perItem
   }
 }

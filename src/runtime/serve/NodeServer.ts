@@ -19,7 +19,7 @@ import type { ServeError } from "effect/http/HttpServerError"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
-import { routes, type ServingState } from "./Routes.ts"
+import { refusalMessage, routes, type ServingState } from "./Routes.ts"
 
 export interface NodeServerOptions {
   /** 0 picks a free port. */
@@ -46,7 +46,7 @@ export const start = (state: ServingState, options: NodeServerOptions): Effect.E
 const predictPath = /^\/v1\/models\/([^/?]+)\/predict(?:\?|$)/
 
 /**
- * Answers the predictions the server refuses anyway (queue full, draining) from Node's `request`
+ * Answers the predictions the server refuses anyway (queue full, wait too long, draining) from Node's `request`
  * event, before a fiber, a router match or a body read: under overload most requests are refused,
  * and a refusal that costs as much as the work starves the requests that were accepted. Every
  * other request goes on to the routes, which check the same conditions again.
@@ -67,12 +67,13 @@ const refuse = (state: ServingState, request: IncomingMessage, response: ServerR
   const match = predictPath.exec(request.url ?? "")
   const deployment = match === null ? undefined : state.deployments.get(decodeURIComponent(match[1]!))
   if (deployment === undefined) return false
-  const draining = state.draining
-  if (!draining && !deployment.batcher.refuses()) return false
-  deployment.metrics.rejected(draining ? "draining" : "queue_full")
+  const refusal = deployment.batcher.refusal()
+  const draining = state.draining || refusal === "closed"
+  if (!draining && refusal === undefined) return false
+  deployment.metrics.rejected(draining ? "draining" : refusal!)
   deployment.metrics.answered(503)
   const body = JSON.stringify({
-    error: draining ? "the server is shutting down" : `the queue of ${deployment.name} is full`
+    error: draining ? "the server is shutting down" : refusalMessage(deployment, refusal!)
   })
   response.writeHead(503, {
     "content-type": "application/json",

@@ -18,7 +18,7 @@ import * as HttpApiScalar from "effect/http-api/HttpApiScalar"
 import * as OpenApi from "effect/http-api/OpenApi"
 import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
 import { ServeApi } from "./Api.ts"
-import type { Batcher, Outcome } from "./Batcher.ts"
+import type { Batcher, Outcome, Refusal } from "./Batcher.ts"
 import { encodeJson, maxBodyBytes, parseBinary, parseJson } from "./Body.ts"
 import type { DeploymentMetrics } from "./ServeMetrics.ts"
 
@@ -46,6 +46,16 @@ export interface ServingState {
   /** Set first when the server closes: readiness and new predictions answer 503 from then on. */
   draining: boolean
 }
+
+/** What a 503 from the batcher says. */
+export const refusalMessage = (deployment: DeploymentRuntime, refusal: Refusal): string =>
+  refusal === "closed"
+    ? "the server is shutting down"
+    : refusal === "queue_full"
+    ? `the queue of ${deployment.name} is full`
+    : `${deployment.name} is overloaded: the work ahead of this request would take about ${
+      Math.round(deployment.batcher.expectedWaitMillis())
+    } ms, more than its maxExpectedWait`
 
 /** Seconds a refused client is told to wait. */
 const retryAfterSeconds = "1"
@@ -105,9 +115,10 @@ const predict = (state: ServingState) =>
       return answer(problem(503, `model ${deployment.name} is not ready${why}`, { retry: true }))
     }
     // A full queue refuses before the body is read: the refusal costs the server almost nothing.
-    if (batcher.refuses()) {
-      metrics.rejected("queue_full")
-      return answer(problem(503, `the queue of ${deployment.name} is full`, { retry: true }))
+    const refusal = batcher.refusal()
+    if (refusal !== undefined) {
+      metrics.rejected(refusal === "closed" ? "draining" : refusal)
+      return answer(problem(503, refusalMessage(deployment, refusal), { retry: true }))
     }
     const declared = Number(request.headers["content-length"] ?? 0)
     const limit = maxBodyBytes(deployment.inputSize, deployment.maxItems)
@@ -125,9 +136,9 @@ const predict = (state: ServingState) =>
       return answer(problem(400, `${parsed.issue.field}: ${parsed.issue.message}`, { field: parsed.issue.field }))
     }
     const wantsBinary = binary || (request.headers["accept"] ?? "").includes("application/octet-stream")
-    const outcome = yield* Effect.callback<Outcome | undefined>((resume) => {
+    const outcome = yield* Effect.callback<Outcome | Refusal>((resume) => {
       const pending = batcher.offer(parsed.rows, parsed.input, (outcome) => resume(Effect.succeed(outcome)))
-      if (pending === undefined) return resume(Effect.succeed(undefined))
+      if (pending === undefined) return resume(Effect.succeed(batcher.refusal() ?? "queue_full"))
       // Interrupted (deadline, client gone): out of the queue, so no replica computes it.
       return Effect.sync(() => void batcher.cancel(pending))
     }).pipe(
@@ -139,9 +150,9 @@ const predict = (state: ServingState) =>
       return answer(problem(504, `no answer within the deadline of ${deployment.timeoutMillis} ms`))
     }
     const value = outcome.value
-    if (value === undefined) {
-      metrics.rejected("queue_full")
-      return answer(problem(503, `the queue of ${deployment.name} is full`, { retry: true }))
+    if (typeof value === "string") {
+      metrics.rejected(value === "closed" ? "draining" : value)
+      return answer(problem(503, refusalMessage(deployment, value), { retry: true }))
     }
     if (value._tag === "Failure") return answer(problem(value.status, value.message, { retry: value.status === 503 }))
     return answer(

@@ -5,7 +5,7 @@
  *
  * Series (attribute `deployment` on all):
  * - `effect_parallel_serve_requests_total` {status}: predict requests answered, by HTTP status.
- * - `effect_parallel_serve_rejections_total` {reason: queue_full | not_ready | draining | deadline | client_gone}.
+ * - `effect_parallel_serve_rejections_total` {reason: queue_full | expected_wait | not_ready | draining | deadline | client_gone}.
  * - `effect_parallel_serve_batch_size`: histogram of items per batch sent to a replica.
  * - `effect_parallel_serve_queue_wait_seconds`: from a request's arrival to its batch's dispatch.
  * - `effect_parallel_serve_batch_run_seconds`: from a batch's dispatch to its answer.
@@ -21,7 +21,7 @@ const prefix = "effect_parallel_serve_"
 /** Batch sizes are recorded as if they were microseconds, so the powers of two 1…1024 are exact edges. */
 const sizeBoundaries = exportBoundaries.slice(0, 11)
 
-export type Rejection = "queue_full" | "not_ready" | "draining" | "deadline" | "client_gone"
+export type Rejection = "queue_full" | "expected_wait" | "not_ready" | "draining" | "deadline" | "client_gone"
 
 export class DeploymentMetrics {
   readonly batchSize = new Histogram()

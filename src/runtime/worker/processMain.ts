@@ -2,12 +2,13 @@
  * The first module a pool's child process runs (`ProcessBackend`): loads the worker entry, then
  * hands every message from the IPC channel to a `WorkerRuntime`.
  *
- * `node processMain.ts <entry URL> <workerId> <status file> [recycle above heap MB]`. The status file is how the child
+ * `node processMain.ts <entry URL> <workerId> <status file> [recycle above heap MB] [nice]`. The status file is how the child
  * tells the pool what shared memory tells it on threads: bytes 0–3 hold the count of tasks taken
  * off the queue (the Dispatcher's rule 7), written as each is taken; after them, an uncaught
  * error's text, written as it ends the process (so the pool reports `Crashed`, not an exit code).
  */
 import module from "node:module"
+import { lowerThisProcess } from "./priority.ts"
 
 // Every worker imports the same effect modules; the compile cache makes the second start cheap.
 module.enableCompileCache?.()
@@ -19,7 +20,14 @@ process.on("SIGINT", () => {})
 process.on("SIGTERM", () => {})
 process.on("disconnect", () => process.exit(0))
 
-const [entry, workerIdText, statusPath, recycleAboveHeapMb] = process.argv.slice(2) as [string, string, string, string?]
+const [entry, workerIdText, statusPath, recycleAboveHeapMb, nice] = process.argv.slice(2) as [
+  string,
+  string,
+  string,
+  string?,
+  string?
+]
+if (nice !== undefined && nice !== "") lowerThisProcess(Number(nice))
 const workerId = Number(workerIdText)
 
 // Messages that come while the entry loads wait for the runtime (the channel drops them unheard).

@@ -5,11 +5,12 @@
 import module from "node:module"
 import { getHeapStatistics } from "node:v8"
 import { type MessagePort, parentPort, workerData } from "node:worker_threads"
+import { lowerThisThread } from "./priority.ts"
 
 // Every worker imports the same effect modules; the compile cache makes the second start cheap.
 module.enableCompileCache?.()
 
-const { entry, recycleAboveHeapBytes, replies, tasksTaken, workerId } = workerData as {
+const { entry, nice, recycleAboveHeapBytes, replies, tasksTaken, workerId } = workerData as {
   readonly entry: string
   /** The pool's `recycleAboveHeapMb` in bytes, if set (WorkerRuntime's rule 6). */
   readonly recycleAboveHeapBytes: number | undefined
@@ -18,7 +19,10 @@ const { entry, recycleAboveHeapBytes, replies, tasksTaken, workerId } = workerDa
   readonly replies: MessagePort
   /** The count of tasks taken off the queue, shared with the pool (the Dispatcher's rule 7). */
   readonly tasksTaken: SharedArrayBuffer
+  /** The pool's `nice`, if set: applied before the entry loads, so its threads inherit it. */
+  readonly nice: number | undefined
 }
+if (nice !== undefined) lowerThisThread(nice)
 const port = parentPort!
 
 const [{ hostEntry }, { Op }] = await Promise.all([import("./hostEntry.ts"), import("../protocol/protocol.ts")])

@@ -12,8 +12,8 @@ import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import { readdirSync, readFileSync } from "node:fs"
 import { cpus } from "node:os"
-import { PoolError, ProcessBackend, Task, TaskError, ThreadBackend, WorkerPool } from "../../../src/index.ts"
-import { Add, Crash, ProcessTasks, ScribbleSum, SharedOnly, Where } from "../../fixtures/process-tasks.ts"
+import { InlineBackend, PoolError, ProcessBackend, Task, TaskError, ThreadBackend, WorkerPool } from "../../../src/index.ts"
+import { Add, Crash, ProcessTasks, ScribbleSum, SharedOnly, threadNice, Where } from "../../fixtures/process-tasks.ts"
 import { poolReasonOf, reasonOf } from "../../support/backends.ts"
 
 const entry = new URL("../../fixtures/process-worker.ts", import.meta.url)
@@ -125,6 +125,35 @@ describe("process backend", () => {
       assert.instanceOf(reason, PoolError.Unsupported)
       assert.strictEqual((reason as PoolError.Unsupported).capability, "sharesMemory")
     }))
+
+  describe("nice", () => {
+    const lowers = ProcessBackend.backend.capabilities.lowersPriority ? it.live : it.live.skip
+    const callerNice = () => threadNice((path) => readFileSync(path, "utf8"))
+
+    for (const [name, backend] of [["threads", ThreadBackend.layer], ["processes", ProcessBackend.layer]] as const) {
+      lowers(`${name}: every worker runs at the pool's nice value, and the caller keeps its own`, () =>
+        Effect.gen(function*() {
+          const before = callerNice()
+          const all = yield* Task.map(Where, Array.from({ length: 20 }, () => ({})), { chunkSize: 1 })
+          assert.deepStrictEqual([...new Set(all.map((w) => w.nice))], [Math.max(before, 7)])
+          assert.strictEqual(callerNice(), before)
+        }).pipe(Effect.provide(WorkerPool.layer(ProcessTasks, { entry, size: 2, nice: 7 }).pipe(Layer.provide(backend)))))
+    }
+
+    it.live("a backend that cannot lower priority fails the pool with Unsupported; a value out of 0–19 with InvalidOptions", () =>
+      Effect.gen(function*() {
+        const inline = yield* Effect.flip(Effect.scoped(Layer.build(
+          WorkerPool.layer(ProcessTasks, { entry, size: 1, nice: 5 }).pipe(Layer.provide(InlineBackend.layer))
+        )))
+        assert.instanceOf(poolReasonOf(inline), PoolError.Unsupported)
+        assert.strictEqual((poolReasonOf(inline) as PoolError.Unsupported).capability, "lowersPriority")
+        for (const nice of [20, -1, 2.5]) {
+          const error = yield* Effect.flip(Effect.scoped(Layer.build(pool({ nice }))))
+          assert.instanceOf(poolReasonOf(error), PoolError.InvalidOptions, String(nice))
+          assert.deepStrictEqual((poolReasonOf(error) as PoolError.InvalidOptions).path, ["nice"])
+        }
+      }))
+  })
 
   describe("cpus", () => {
     const pinned = ProcessBackend.backend.capabilities.pinsCpus ? it.live : it.live.skip

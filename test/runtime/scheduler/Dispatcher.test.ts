@@ -17,7 +17,7 @@ const quick = (n: number) => ({ n, millis: 1, fail: "none" as const })
 /** A backend whose workers answer every task at once with its payload. */
 const echoBackend: Backend = {
   name: "echo",
-  capabilities: { sharesMemory: true, canTerminate: true, isolatesCrashes: false, heapLimits: false, pinsCpus: false },
+  capabilities: { sharesMemory: true, canTerminate: true, isolatesCrashes: false, heapLimits: false, pinsCpus: false, lowersPriority: false },
   timers: realTimers,
   defaultSize: () => 1,
   make: () =>
