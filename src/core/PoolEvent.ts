@@ -150,6 +150,22 @@ export type PoolEvent =
 
 export type PoolEventTag = PoolEvent["_tag"]
 
+/** A `Settled` event's fields as arguments (`PoolListener.onSettled`). */
+export type OnSettled = (
+  submission: number,
+  index: number,
+  taskId: number,
+  workerId: number,
+  attempt: number,
+  outcome: OutcomeName,
+  startedAt: number | undefined,
+  endedAt: number | undefined
+) => void
+
+/** Delivers a `Settled` event to an `onSettled` (a listener fed events by hand: the simulation, tests). */
+export const settledTo = (onSettled: OnSettled, event: Extract<PoolEvent, { readonly _tag: "Settled" }>): void =>
+  onSettled(event.submission, event.index, event.taskId, event.workerId, event.attempt, event.outcome, event.startedAt, event.endedAt)
+
 /** An observer of a pool's events. */
 export interface PoolListener {
   readonly onEvent: (event: PoolEvent) => void
@@ -161,16 +177,7 @@ export interface PoolListener {
    * (on a 1 µs task, making and delivering one cost several per cent of its throughput). A
    * listener with `onSettled` gets no `Settled` event.
    */
-  readonly onSettled?: ((
-    submission: number,
-    index: number,
-    taskId: number,
-    workerId: number,
-    attempt: number,
-    outcome: OutcomeName,
-    startedAt: number | undefined,
-    endedAt: number | undefined
-  ) => void) | undefined
+  readonly onSettled?: OnSettled | undefined
   /** `Dispatched` as the worker and its number of tasks; a listener with it gets no `Dispatched` event. */
   readonly onDispatched?: ((workerId: number, tasks: number) => void) | undefined
 }

@@ -8,7 +8,7 @@
  * so an observer's bug cannot break the pool. `Settled` and `Dispatched` (one per task) are
  * made as event objects only for listeners without `onSettled` / `onDispatched`.
  */
-import type { DispatchedTask, OutcomeName, PoolEvent, PoolEvents, PoolListener as Listener } from "../../core/PoolEvent.ts"
+import type { DispatchedTask, OnSettled, PoolEvent, PoolEvents, PoolListener as Listener } from "../../core/PoolEvent.ts"
 
 export class EventHub implements PoolEvents {
   /** Someone listens: make events. */
@@ -53,16 +53,7 @@ export class EventHub implements PoolEvents {
   }
 
   /** A task's outcome went to its caller (the `Settled` event). */
-  settled(
-    submission: number,
-    index: number,
-    taskId: number,
-    workerId: number,
-    attempt: number,
-    outcome: OutcomeName,
-    startedAt: number | undefined,
-    endedAt: number | undefined
-  ): void {
+  readonly settled: OnSettled = (submission, index, taskId, workerId, attempt, outcome, startedAt, endedAt) => {
     for (const listener of this.settledCalls) {
       try {
         listener.onSettled!(submission, index, taskId, workerId, attempt, outcome, startedAt, endedAt)

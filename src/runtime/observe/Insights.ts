@@ -13,7 +13,7 @@
  * ready: for work to arrive, and the per-task overhead between handlers). The parts add up to the
  * wall time by construction; each is measured, not estimated, except waiting.
  */
-import type { OutcomeName, PoolEvent, WorkerExitKind } from "../../core/PoolEvent.ts"
+import { type OnSettled, type OutcomeName, type PoolEvent, settledTo, type WorkerExitKind } from "../../core/PoolEvent.ts"
 import { renderInput } from "../../core/TaskError.ts"
 import { Histogram, type Percentiles } from "./Histogram.ts"
 
@@ -102,16 +102,7 @@ export class Insights {
   readonly onEvent = (event: PoolEvent): void => {
     switch (event._tag) {
       case "Settled":
-        return this.onSettled(
-          event.submission,
-          event.index,
-          event.taskId,
-          event.workerId,
-          event.attempt,
-          event.outcome,
-          event.startedAt,
-          event.endedAt
-        )
+        return settledTo(this.onSettled, event)
       case "Submitted":
         this.submissions.set(event.submission, {
           at: event.at,
@@ -169,16 +160,7 @@ export class Insights {
    * A settled task, as plain numbers (the pool makes no event object for it). The submission and
    * worker of the previous task are kept at hand: a map's tasks come in runs of both.
    */
-  readonly onSettled = (
-    submissionId: number,
-    index: number,
-    taskId: number,
-    workerId: number,
-    attempt: number,
-    outcome: OutcomeName,
-    startedAt: number | undefined,
-    endedAt: number | undefined
-  ): void => {
+  readonly onSettled: OnSettled = (submissionId, index, taskId, workerId, attempt, outcome, startedAt, endedAt) => {
     this.outcomes[outcome] = (this.outcomes[outcome] ?? 0) + 1
     let submission = this.lastSubmission
     if (submission === undefined || this.lastSubmissionId !== submissionId) {

@@ -18,7 +18,7 @@
  */
 import * as Metric from "effect/Metric"
 import type * as Context from "effect/Context"
-import type { OutcomeName, PoolEvent, PoolStats } from "../../core/PoolEvent.ts"
+import { type OnSettled, type OutcomeName, type PoolEvent, type PoolStats, settledTo } from "../../core/PoolEvent.ts"
 import type { ArenaStats } from "../memory/Arena.ts"
 import type { WireMetric } from "../protocol/metricsWire.ts"
 import { exportBoundaries, Histogram } from "./Histogram.ts"
@@ -105,16 +105,7 @@ export class PoolMetrics {
   readonly onEvent = (event: PoolEvent): void => {
     switch (event._tag) {
       case "Settled":
-        return this.onSettled(
-          event.submission,
-          event.index,
-          event.taskId,
-          event.workerId,
-          event.attempt,
-          event.outcome,
-          event.startedAt,
-          event.endedAt
-        )
+        return settledTo(this.onSettled, event)
       case "Submitted":
         this.submissions.set(event.submission, {
           at: event.at,
@@ -195,16 +186,7 @@ export class PoolMetrics {
    * A settled task, as plain numbers (the pool makes no event object for it). The previous task's
    * submission and worker cells are kept at hand: a map's tasks come in runs of both.
    */
-  readonly onSettled = (
-    submissionId: number,
-    _index: number,
-    _taskId: number,
-    workerId: number,
-    _attempt: number,
-    outcome: OutcomeName,
-    startedAt: number | undefined,
-    endedAt: number | undefined
-  ): void => {
+  readonly onSettled: OnSettled = (submissionId, _index, _taskId, workerId, _attempt, outcome, startedAt, endedAt) => {
     let submission = this.lastSubmission
     if (submission === undefined || this.lastSubmissionId !== submissionId) {
       submission = this.submissions.get(submissionId)
