@@ -40,7 +40,7 @@ import {
   type Outcome,
   outcomeName,
   Result,
-  ResultTimed,
+  firstAnswer,
   Run,
   runStride,
   type ToWorker,
@@ -276,8 +276,7 @@ const simulatePool = (state: WorldState, entry: WorkerEntry, spec: PoolSpec): Sp
         break
       case Op.Results:
       case Op.ResultsTimed: {
-        const stride = message[0] === Op.Results ? Result.stride : ResultTimed.stride
-        for (let at_ = 1; at_ < message.length; at_ += stride) {
+        for (let at_ = firstAnswer(message[0]); at_ < message.length; at_ += Result.stride) {
           const id = message[at_ + Result.id] as number
           record({ _tag: "Reply", at, pool, worker: worker.id, task: id, outcome: outcomeName(message[at_ + Result.outcome] as Outcome) })
           const answered = worker.unanswered.get(id)

@@ -25,8 +25,11 @@
  *                  when the oldest unsent result is `flushAfterMillis` old — so a long batch
  *                  reports progress and a short one costs one message.
  *   pool → worker  `[RunTimed, …]`: the same, while an observer wants timings; answered with
- *                  `[ResultsTimed, id, outcome, value, startedAt, endedAt, …]` (the worker's clock
- *                  in pool-clock milliseconds: `performance.timeOrigin + performance.now()`).
+ *                  `[ResultsTimed, times, id, outcome, value, …]`: `times` a `Float64Array` of
+ *                  each answer's `startedAt, endedAt` in turn (the worker's clock in pool-clock
+ *                  milliseconds: `performance.timeOrigin + performance.now()`). One typed array
+ *                  a message, not two numbers an answer: each fractional number in a message is
+ *                  an allocation where it is written and where it is read.
  *   pool → worker  `[RunTraced, …]`, `[RunTimedTraced, …]`: the same with a sixth field per task,
  *                  its caller's trace context (`traceWire`: `traceId/spanId/sampled`, or undefined
  *                  for an untraced task in the message, or `SameTrace` for the context of the task
@@ -273,8 +276,14 @@ export const pushResult = (fields: Array<unknown>, id: number, outcome: Outcome,
   fields.push(id, outcome, value)
 }
 
-/** The layout of a `ResultsTimed` message: a `Results` layout plus when the handler ran (pool clock, ms). */
-export const ResultTimed = { stride: 5, id: 0, outcome: 1, value: 2, startedAt: 3, endedAt: 4 } as const
+/**
+ * The layout of a `ResultsTimed` message: `times` (a `Float64Array`: answer k's handler ran from
+ * `times[2k]` to `times[2k + 1]`, pool clock, ms), then answers in the `Results` layout from `first`.
+ */
+export const ResultTimed = { times: 1, first: 2 } as const
+
+/** Where a `Results`, `ResultsTimed` or `Replies` message's first answer is. */
+export const firstAnswer = (op: number): number => op === Op.ResultsTimed ? ResultTimed.first : 1
 
 export type ToWorker =
   | readonly [typeof Op.Run | typeof Op.RunTimed | typeof Op.RunTraced | typeof Op.RunTimedTraced, ...Array<unknown>]

@@ -513,9 +513,9 @@ export class Dispatcher implements PoolClient {
   private receive(slot: Slot, message: FromWorker): void {
     switch (message[0]) {
       case Op.Results:
-        return this.settleResults(slot, message, Result.stride)
+        return this.settleResults(slot, message, undefined)
       case Op.ResultsTimed:
-        return this.settleResults(slot, message, ResultTimed.stride)
+        return this.settleResults(slot, message, message[ResultTimed.times] as Float64Array)
       case Op.Started:
         return this.armBackstop(slot, message[1] as number)
       case Op.Spans:
@@ -967,9 +967,9 @@ export class Dispatcher implements PoolClient {
   // Outcomes
   // -------------------------------------------------------------------------------------------
 
-  private settleResults(slot: Slot, fields: ReadonlyArray<unknown>, stride: number): void {
-    const timed = stride === ResultTimed.stride
-    for (let at = 1; at < fields.length; at += stride) {
+  private settleResults(slot: Slot, fields: ReadonlyArray<unknown>, times: Float64Array | undefined): void {
+    const first = times === undefined ? 1 : ResultTimed.first
+    for (let at = first; at < fields.length; at += Result.stride) {
       const id = fields[at + Result.id] as number
       const entry = slot.inFlight.get(id)
       if (entry === undefined) continue
@@ -984,15 +984,9 @@ export class Dispatcher implements PoolClient {
         outcome = Outcome.Closed
         value = "the pool closed while the task ran"
       }
-      if (timed) {
-        this.settleEntry(
-          entry,
-          outcome,
-          value,
-          slot.id,
-          fields[at + ResultTimed.startedAt] as number,
-          fields[at + ResultTimed.endedAt] as number
-        )
+      if (times !== undefined) {
+        const k = 2 * ((at - first) / Result.stride)
+        this.settleEntry(entry, outcome, value, slot.id, times[k], times[k + 1])
       } else {
         this.settleEntry(entry, outcome, value, slot.id)
       }

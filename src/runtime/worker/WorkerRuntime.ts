@@ -62,6 +62,7 @@ import {
   pushResult,
   Result,
   ResultTimed,
+  firstAnswer,
   Run,
   RunTraced,
   runStride,
@@ -151,7 +152,11 @@ export class WorkerRuntime {
   private head = 0
   private running: { readonly item: Item; readonly fiber: Fiber.Fiber<unknown, unknown> } | undefined
   private results: Array<unknown> = [Op.Results]
-  private timedResults: Array<unknown> = [Op.ResultsTimed]
+  /** `[ResultsTimed, times, …answers]`: `times` is set from `this.times` as the message is sent. */
+  private timedResults: Array<unknown> = [Op.ResultsTimed, undefined]
+  /** When each timed answer's handler ran, two numbers an answer, and how many answers are in it. */
+  private times = new Float64Array(2 * flushEvery)
+  private timedCount = 0
   /** Rule 5. */
   private resultTransfers: AnswerTransfers = undefined
   private timedTransfers: AnswerTransfers = undefined
@@ -531,18 +536,26 @@ export class WorkerRuntime {
     this.unsentCount++
     if (item !== undefined && item.timeoutMillis > 0) this.unsentTimed = true
     if (item?.timed === true) {
+      const position = this.timedCount++
       if (transfer !== undefined || this.timedTransfers !== undefined) {
-        this.timedTransfers = withTransfer(this.timedTransfers, (this.timedResults.length - 1) / ResultTimed.stride, transfer)
+        this.timedTransfers = withTransfer(this.timedTransfers, position, transfer)
       }
       pushResult(this.timedResults, id, outcome, value)
+      if (2 * position + 2 > this.times.length) {
+        const grown = new Float64Array(2 * this.times.length)
+        grown.set(this.times)
+        this.times = grown
+      }
       if (item === this.clockedItem) {
-        this.timedResults.push(this.clockedStart, ended)
+        this.times[2 * position] = this.clockedStart
+        this.times[2 * position + 1] = ended
         this.clockedItem = undefined
         this.boundary = ended
       } else {
         // Answered without running (interrupted in the queue, or its handler unknown): no time.
         const now = this.clock()
-        this.timedResults.push(now, now)
+        this.times[2 * position] = now
+        this.times[2 * position + 1] = now
       }
     } else {
       if (transfer !== undefined || this.resultTransfers !== undefined) {
@@ -578,11 +591,13 @@ export class WorkerRuntime {
       this.resultTransfers = undefined
       this.post(results as unknown as FromWorker, transfers)
     }
-    if (this.timedResults.length > 1) {
+    if (this.timedCount > 0) {
       const results = this.timedResults
       const transfers = this.timedTransfers
-      this.timedResults = [Op.ResultsTimed]
+      results[ResultTimed.times] = this.times.slice(0, 2 * this.timedCount)
+      this.timedResults = [Op.ResultsTimed, undefined]
       this.timedTransfers = undefined
+      this.timedCount = 0
       this.post(results as unknown as FromWorker, transfers)
     }
     if (this.heapThreshold !== undefined) this.checkHeap(this.heapThreshold)
@@ -624,14 +639,18 @@ const answersSurvive = (post: Post) =>
   } catch (error) {
     const op = message[0]
     if (op !== Op.Results && op !== Op.ResultsTimed && op !== Op.Replies) throw error
-    const stride = op === Op.ResultsTimed ? ResultTimed.stride : Result.stride
-    for (let at = 1; at < message.length; at += stride) {
-      const one = [op, ...message.slice(at, at + stride)]
+    const first = firstAnswer(op)
+    const times = op === Op.ResultsTimed ? message[ResultTimed.times] as Float64Array : undefined
+    for (let at = first; at < message.length; at += Result.stride) {
+      const k = (at - first) / Result.stride
+      const one: Array<unknown> = times === undefined
+        ? [op, ...message.slice(at, at + Result.stride)]
+        : [op, times.slice(2 * k, 2 * k + 2), ...message.slice(at, at + Result.stride)]
       try {
-        post(one as unknown as FromWorker, transfers?.[(at - 1) / stride])
+        post(one as unknown as FromWorker, transfers?.[k])
       } catch (cause) {
-        one[1 + Result.outcome] = Outcome.Defect
-        one[1 + Result.value] = {
+        one[first + Result.outcome] = Outcome.Defect
+        one[first + Result.value] = {
           name: "AnswerNotSendable",
           message: `the answer cannot be sent to the pool: ${cause instanceof Error ? cause.message : String(cause)}`,
           stack: ""
