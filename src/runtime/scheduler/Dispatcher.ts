@@ -212,7 +212,7 @@ export class Dispatcher implements PoolClient {
   private readonly timers: Timers
   private slots: Array<Slot> = []
   /** Submissions with tasks to send, in arrival order; those waiting for admission at the end (rule 8). */
-  private queue: Array<Pending> = []
+  private queue: Array<Pending | undefined> = []
   private queueHead = 0
   /** Submissions not yet fully admitted, in arrival order (rule 8). */
   private waiting: Array<Pending> = []
@@ -453,7 +453,7 @@ export class Dispatcher implements PoolClient {
       submitted: this.nextSubmissionId,
       settled: this.settledCount,
       recycled: this.recycledCount,
-      queuedSubmissions: this.queue.length,
+      queuedSubmissions: this.queue.length - this.queueHead,
       replyWaits: this.replyWaits,
       replyWaitsAnswered: this.replyWaitsAnswered
     }
@@ -841,7 +841,10 @@ export class Dispatcher implements PoolClient {
         return pending
       }
       if (!pending.cancelled && pending.admitted < pending.submission.payloads.length) return undefined
-      this.queueHead++
+      // Every task of it is sent (or it was cancelled): let go of it now, not when the prefix is
+      // dropped. Its submission reaches its caller's settle callback, and through it a single
+      // run's finished fiber: 100,000 concurrent runs kept up to half of theirs alive.
+      this.queue[this.queueHead++] = undefined
     }
     return undefined
   }
