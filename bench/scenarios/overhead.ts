@@ -19,7 +19,9 @@
  *
  * `--quick`: 10,000 tasks and 300 round trips. Workers default to
  * `os.availableParallelism()`; `--workers 1,2` sweeps.
- * Latency figures go to `notes.latency[variant]`.
+ * Latency figures go to `notes.latency[variant]`. When both ran, the peak RSS of
+ * `effect-parallel/run` over `raw/postMessage`'s (100,000 concurrent calls each) is printed under
+ * the table and recorded as `notes.concurrentRunsPeakRss`.
  */
 import { type BenchOptions, cores } from "../lib/options.ts"
 import { type Check, makeRecord, type Result, withRatios, writeRecord } from "../lib/record.ts"
@@ -129,6 +131,8 @@ export const run = async (options: BenchOptions): Promise<void> => {
     isolation: "each variant in its own child process; peakRssMB is that process's maxRSS (main + worker threads)"
   }
   Object.assign(notes, problemNotes(rows, workerCounts, (r) => r.measurement?.mismatch))
+  const memory = concurrentRunsMemory(results, workerCounts)
+  if (memory.length > 0) notes.concurrentRunsPeakRss = memory
 
   const record = makeRecord({ scenario: "overhead", baseline: BASELINE, results, notes })
   const path = await writeRecord(record)
@@ -152,5 +156,26 @@ export const run = async (options: BenchOptions): Promise<void> => {
       ]
     })
   )
+  for (const m of memory) {
+    process.stdout.write(
+      `\n${fmt(size.tasks)} concurrent Task.runs (${RUNS}), ${m.workers} workers: peak RSS ${fmt(m.runMB)} MB against ` +
+        `${fmt(m.rawMB)} MB for ${RAW} (${fmt(m.ratio, 2)}x; target <= 1.5x)\n`
+    )
+  }
   process.stdout.write(`\nwrote ${path}\n`)
 }
+
+const RUNS = "effect-parallel/run"
+const RAW = "raw/postMessage"
+
+/**
+ * Issue 20's memory target: the peak RSS of `RUNS` (all tasks as concurrent `Task.run`s) over
+ * `RAW`'s (one promise and one message per task), per worker count where both ran. Each is its own
+ * process's peak, reached during its batches of concurrent calls.
+ */
+const concurrentRunsMemory = (results: ReadonlyArray<Result>, workerCounts: ReadonlyArray<number>) =>
+  workerCounts.flatMap((workers) => {
+    const run = results.find((r) => r.variant === RUNS && r.workers === workers)?.peakRssMB
+    const raw = results.find((r) => r.variant === RAW && r.workers === workers)?.peakRssMB
+    return run == null || raw == null || raw === 0 ? [] : [{ workers, runMB: run, rawMB: raw, ratio: run / raw }]
+  })

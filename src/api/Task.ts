@@ -69,18 +69,8 @@ export const run: {
   Effect.withFiber((fiber) => {
     const pool = Context.getUnsafe(fiber.context as Context.Context<Runner<Name<T>>>, runnerKey(task.name))
     const timeoutMillis = timeoutMillisOf(options)
-    return one(task, payload, timeoutMillis, (encoded, settle, transfers, trace) =>
-      pool.submit({
-        taskName: task.name,
-        payloads: encoded,
-        chunkSize: 1,
-        coalesce: true,
-        timeoutMillis,
-        whenFull: options?.whenFull,
-        transfers,
-        settle,
-        trace
-      }), fiber)
+    // The pool takes the call as its submission: one object per run.
+    return one(task, payload, timeoutMillis, pool, fiber, undefined, options?.whenFull)
   })) as any
 
 /**
@@ -179,7 +169,7 @@ const runMany = <T extends Any>(
       ordered,
       onSubmitted: options?.progress === true
         ? (ticket) => {
-          stopProgress = followSubmission(pool.events, ticket.submission, task.name, count)
+          stopProgress = followSubmission(pool.events, ticket.id, task.name, count)
         }
         : undefined,
       onDone: () => stopProgress?.()

@@ -65,11 +65,13 @@ export const makeHandle = <A extends Any>(
     },
     poolKey: () => poolKey ?? (fixed === undefined ? "" : transportKeys.get(fixed) ?? ""),
     call: (method, payload?: unknown) => send(method, (task, transport, target, _context, fiber) =>
-      one(task, payload, 0, (encoded, settle, transfers, trace) => ({
-        submission: -1,
-        cancel: transport.call(id, task, encoded[0], (outcome, value, workerId, callId) =>
-          settle(0, outcome, value, workerId, 1, callId ?? -1), transfers?.[0], trace)
-      }), fiber, target)),
+      one(task, payload, 0, {
+        submit: (single) => ({
+          id: -1,
+          cancel: transport.call(id, task, single.payloads[0], (outcome, value, workerId, callId) =>
+            single.settle(0, outcome, value, workerId, 1, callId ?? -1), single.transfers?.[0], single.trace)
+        })
+      }, fiber, target)),
     tell: (method, payload?: unknown) =>
       send(method, (task, transport, target, context) =>
         tell(task, payload, (encoded, settle, transfers) => {
@@ -101,7 +103,7 @@ export const makeHandle = <A extends Any>(
   return handle
 }
 
-const noTicket = { submission: -1, cancel: () => Promise.resolve() }
+const noTicket = { id: -1, cancel: () => Promise.resolve() }
 
 /**
  * A tell's failure that arrived after it was sent: nobody awaits it, so it is logged (a warning,

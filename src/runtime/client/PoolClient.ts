@@ -76,10 +76,14 @@ export interface PoolClient {
   readonly eventLoops?: (() => ReadonlyArray<{ readonly workerId: number; readonly idle: number; readonly active: number }>) | undefined
 }
 
-/** A submitted batch: its number in the pool's events, and `cancel`, which resolves when its tasks have stopped in the workers. */
+/**
+ * A submitted batch: its number in the pool's events (`id`), and `cancel`, which resolves when its
+ * tasks have stopped in the workers. A method, so that the pool's own record of the submission can
+ * be its ticket (no second object and closure per call).
+ */
 export interface Ticket {
-  readonly submission: number
-  readonly cancel: () => Promise<void>
+  readonly id: number
+  cancel(): Promise<void>
 }
 
 const runnerKeys = new Map<string, Context.Service<any, PoolClient>>()

@@ -41,7 +41,7 @@ import {
   type WorkerExit
 } from "../protocol/protocol.ts"
 import type { CallTrace } from "./ActorTransport.ts"
-import type { Settle, Ticket } from "./PoolClient.ts"
+import type { Settle, Submission, Ticket } from "./PoolClient.ts"
 
 export interface CallOptions {
   /** Per-task timeout, enforced in the worker; on expiry the handler is interrupted. */
@@ -69,6 +69,11 @@ export type Route = (
 /** The failures of a call besides the task's declared error. */
 export type CallFailure = TaskError | ActorError
 
+/** Where a single call goes: a pool (`PoolClient.submit` takes it as it is), or an actor's mailbox. */
+export interface SingleRoute {
+  readonly submit: (call: SingleCall) => Ticket
+}
+
 /**
  * A single call, made from `fiber` (its callers already read their context from it: the trace is
  * read there too, with no second step per call). Interrupting it cancels it in the worker and
@@ -78,20 +83,80 @@ export const one = <T extends Task.Any>(
   task: T,
   payload: unknown,
   timeoutMillis: number,
-  route: Route,
+  route: SingleRoute,
   fiber: Fiber.Fiber<unknown, unknown>,
-  actor?: ActorTarget
+  actor?: ActorTarget,
+  whenFull?: "wait" | "fail"
 ): Effect.Effect<Task.Success<T>, Task.Error<T> | CallFailure> => {
   const call = prepare(task, payload)
   if (call instanceof TaskError) return Effect.fail(call)
-  const { codec, held } = call
+  const single = new SingleCall(task, call, timeoutMillis, callTrace(fiber), whenFull, actor)
   return Effect.callback<Task.Success<T>, Task.Error<T> | CallFailure>((resume) => {
-    const ticket = route([call.encoded], (_index, outcome, value, workerId, attempts, taskId, runner) => {
-      held?.release()
-      resume(exitOf(task, codec, call.payload, timeoutMillis, outcome, value, workerId, attempts, taskId, actor, runner))
-    }, call.transfers, callTrace(fiber))
-    return held === undefined ? Effect.promise(ticket.cancel) : Effect.promise(() => ticket.cancel().then(held.release))
+    single.resume = resume
+    single.ticket = route.submit(single)
+    // Captures only `single`, already in this scope's context: no context of its own per call.
+    return Effect.promise(() => single.cancel())
   })
+}
+
+/**
+ * A single call in flight: what the pool is handed (a `Submission` of one task, coalesced with
+ * other single runs) and what its outcome resumes. One object per call, not a submission, a
+ * prepared payload and closures apiece: 100,000 concurrent calls hold 100,000 of them.
+ */
+export class SingleCall implements Submission {
+  readonly payloads: ReadonlyArray<unknown>
+  readonly transfers: ReadonlyArray<ReadonlyArray<ArrayBuffer>> | undefined
+  readonly timeoutMillis: number
+  readonly trace: CallTrace | undefined
+  readonly whenFull: "wait" | "fail" | undefined
+  private readonly task: Task.Any
+  private readonly codec: Codec
+  private readonly payload: unknown
+  private readonly held: { readonly release: () => void } | undefined
+  private readonly actor: ActorTarget | undefined
+  resume: ((exit: Exit.Exit<any, any>) => void) | undefined = undefined
+  ticket: Ticket | undefined = undefined
+  constructor(
+    task: Task.Any,
+    prepared: Prepared,
+    timeoutMillis: number,
+    trace: CallTrace | undefined,
+    whenFull: "wait" | "fail" | undefined,
+    actor: ActorTarget | undefined
+  ) {
+    this.task = task
+    this.timeoutMillis = timeoutMillis
+    this.trace = trace
+    this.whenFull = whenFull
+    this.actor = actor
+    this.payloads = [prepared.encoded]
+    this.transfers = prepared.transfers
+    this.codec = prepared.codec
+    this.payload = prepared.payload
+    this.held = prepared.held
+  }
+  get taskName(): string {
+    return this.task.name
+  }
+  get chunkSize(): number {
+    return 1
+  }
+  get coalesce(): boolean {
+    return true
+  }
+  settle(_index: number, outcome: Outcome, value: unknown, workerId: number, attempts: number, taskId: number, runner?: string): void {
+    this.held?.release()
+    this.resume!(
+      exitOf(this.task, this.codec, this.payload, this.timeoutMillis, outcome, value, workerId, attempts, taskId, this.actor, runner)
+    )
+  }
+  /** Cancels it in the pool; resolves once it stopped there, its shared memory then let go. */
+  cancel(): Promise<void> {
+    const held = this.held
+    const stopped = this.ticket!.cancel()
+    return held === undefined ? stopped : stopped.then(held.release)
+  }
 }
 
 /**

@@ -136,7 +136,7 @@ export class ClusterPool implements PoolClient {
       cancelling: undefined,
       onDrained: undefined
     }
-    const ticket: Ticket = { submission: id, cancel: () => this.cancel(pending) }
+    const ticket: Ticket = { id, cancel: () => this.cancel(pending) }
     this.counts.submitted += count
     if (this.events.active) {
       this.events.emit({
@@ -331,18 +331,7 @@ export class ClusterPool implements PoolClient {
     pending.unsettled--
     this.counts.settled++
     const attempts = pending.attempts[index]!
-    if (this.events.active) {
-      this.events.emit({
-        _tag: "Settled",
-        at: this.events.now(),
-        submission: pending.id,
-        index,
-        taskId,
-        workerId,
-        attempt: attempts,
-        outcome: outcomeName(outcome)
-      })
-    }
+    if (this.events.active) this.events.settled(pending.id, index, taskId, workerId, attempts, outcomeName(outcome), undefined, undefined)
     pending.submission.settle(index, outcome, value, workerId, attempts, taskId, runner)
   }
 
