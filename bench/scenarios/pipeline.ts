@@ -34,13 +34,16 @@
  *
  * `--passes n`: every variant runs n times, interleaved; each row reports its median pass (by
  * throughput or seconds). `--quick`: small counts, for a smoke run and the test that runs this scenario.
+ * `--variants a,b`: only these rows (the channel rows' baseline and `serial` always run, so ratios
+ * stay defined; `long-run` names the long run): `--variants effect-parallel/pipeline,barrier` runs
+ * the pipeline part alone.
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import { MessageChannel, Worker as Thread } from "node:worker_threads"
 import { Actor, Channel, Pipeline, Task, WorkerPool } from "effect-parallel"
-import { type BenchOptions, cores } from "../lib/options.ts"
+import { type BenchOptions, cores, UsageError } from "../lib/options.ts"
 import { makeRecord, type Result, writeRecord } from "../lib/record.ts"
 import { round } from "../lib/stats.ts"
 import { type Column, fmt, printLegend, printTable } from "../lib/table.ts"
@@ -285,7 +288,16 @@ const serialLight = (n: number) => {
 // Run
 // ---------------------------------------------------------------------------------------------
 
+const channelVariants = ["messagechannel/per-element", "messagechannel/batched", "effect-parallel/channel"]
+const pipelineVariants = ["effect-parallel/pipeline", "effect-parallel/worker-to-worker", "barrier"]
+const allVariants = [...channelVariants, "serial", ...pipelineVariants, "long-run"]
+
 export const run = async (options: BenchOptions): Promise<void> => {
+  for (const v of options.variants ?? []) {
+    if (!allVariants.includes(v)) throw new UsageError(`unknown variant ${v}; pipeline has ${allVariants.join(", ")}`)
+  }
+  const wanted = (variant: string) => options.variants === undefined || options.variants.includes(variant)
+  const wantChannels = channelVariants.some(wanted)
   const size = sizes(options.quick)
   const workers = cores()
   const columns: ReadonlyArray<Column> = [
@@ -313,14 +325,15 @@ export const run = async (options: BenchOptions): Promise<void> => {
   })
 
   // Channels (each pass runs every variant; a row reports its median pass)
-  for (let pass = 0; pass < options.passes; pass++) for (const payload of ["record", "float64"] as const) {
+  for (let pass = 0; pass < (wantChannels ? options.passes : 0); pass++) for (const payload of ["record", "float64"] as const) {
     const count = payload === "record" ? size.records : size.numbers
     const perElement = payload === "record" ? size.records : size.perElementNumbers
-    const runs: ReadonlyArray<readonly [string, number, () => Promise<{ seconds: number; taken: { count: number; checksum: number } }>]> = [
+    const all: ReadonlyArray<readonly [string, number, () => Promise<{ seconds: number; taken: { count: number; checksum: number } }>]> = [
       ["messagechannel/per-element", perElement, () => messageChannel(payload, perElement, false)],
       ["messagechannel/batched", count, () => messageChannel(payload, count, true)],
       ["effect-parallel/channel", count, () => Effect.runPromise(effectParallelChannel(payload, count).pipe(Effect.provide(channelPool)))]
     ]
+    const runs = all.filter(([variant]) => variant === "messagechannel/per-element" || wanted(variant))
     for (const [variant, n, body] of runs) {
       try {
         const measured = await withPeakRss(body)
@@ -331,12 +344,14 @@ export const run = async (options: BenchOptions): Promise<void> => {
       }
     }
   }
-  const roundTripMicros = {
-    "effect-parallel/channel": await Effect.runPromise(
-      effectParallelRoundTrips(size.roundTrips).pipe(Effect.provide(channelPool))
-    ).then((m) => ({ p50: pct(m, 50), p99: pct(m, 99) })),
-    "messagechannel": await messageChannelRoundTrips(size.roundTrips).then((m) => ({ p50: pct(m, 50), p99: pct(m, 99) }))
-  }
+  const roundTripMicros = wantChannels
+    ? {
+      "effect-parallel/channel": await Effect.runPromise(
+        effectParallelRoundTrips(size.roundTrips).pipe(Effect.provide(channelPool))
+      ).then((m) => ({ p50: pct(m, 50), p99: pct(m, 99) })),
+      "messagechannel": await messageChannelRoundTrips(size.roundTrips).then((m) => ({ p50: pct(m, 50), p99: pct(m, 99) }))
+    }
+    : undefined
 
   // Pipeline
   const n = size.images
@@ -375,6 +390,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
     ["effect-parallel/worker-to-worker", () => workerToWorker(n)],
     ["barrier", () => barrier(n, serialRun.seconds / workers)]
   ] as const) {
+    if (!wanted(variant)) continue
     try {
       const measured = await onPool(make)
       rssTenths[variant] = measured.value.rss
@@ -395,8 +411,8 @@ export const run = async (options: BenchOptions): Promise<void> => {
   }
   }
   // The long run: many light elements through the pipeline, RSS at every 10%.
-  const long = await onPool(() => longRun(size.elements))
-  const longRunNote = {
+  const long = wanted("long-run") ? await onPool(() => longRun(size.elements)) : undefined
+  const longRunNote = long === undefined ? undefined : {
     elements: size.elements,
     seconds: round(long.seconds, 4),
     peakRssMB: long.peakRssMB,
@@ -448,17 +464,21 @@ export const run = async (options: BenchOptions): Promise<void> => {
       r.check
     ])
   )
-  process.stdout.write(
-    `\nround trip of one element between two workers, µs: effect-parallel/channel p50 ${roundTripMicros["effect-parallel/channel"].p50}, p99 ${roundTripMicros["effect-parallel/channel"].p99}; ` +
-      `messagechannel p50 ${roundTripMicros.messagechannel.p50}, p99 ${roundTripMicros.messagechannel.p99}\n`
-  )
+  if (roundTripMicros !== undefined) {
+    process.stdout.write(
+      `\nround trip of one element between two workers, µs: effect-parallel/channel p50 ${roundTripMicros["effect-parallel/channel"].p50}, p99 ${roundTripMicros["effect-parallel/channel"].p99}; ` +
+        `messagechannel p50 ${roundTripMicros.messagechannel.p50}, p99 ${roundTripMicros.messagechannel.p99}\n`
+    )
+  }
   for (const [variant, samples] of Object.entries(rssTenths)) {
     process.stdout.write(`RSS MB at every 10% (${variant}, ${n} images): ${samples.join(" ")}\n`)
   }
-  process.stdout.write(
-    `long run, effect-parallel/pipeline over ${fmt(size.elements)} light elements: ${fmt(longRunNote.seconds, 2)} s, ` +
-      `RSS MB at every 10%: ${longRunNote.rssMBEvery10Percent.join(" ")} (check ${longRunNote.check})\n`
-  )
+  if (longRunNote !== undefined) {
+    process.stdout.write(
+      `long run, effect-parallel/pipeline over ${fmt(size.elements)} light elements: ${fmt(longRunNote.seconds, 2)} s, ` +
+        `RSS MB at every 10%: ${longRunNote.rssMBEvery10Percent.join(" ")} (check ${longRunNote.check})\n`
+    )
+  }
   const file = await writeRecord(makeRecord({
     scenario: "pipeline",
     baseline: "serial",
@@ -466,8 +486,8 @@ export const run = async (options: BenchOptions): Promise<void> => {
     notes: {
       channelBaseline: "messagechannel/per-element (same payload)",
       elements: { records: size.records, float64: size.numbers, perElementFloat64: size.perElementNumbers, images: n },
-      longRun: longRunNote,
-      roundTripMicros,
+      ...(longRunNote === undefined ? {} : { longRun: longRunNote }),
+      ...(roundTripMicros === undefined ? {} : { roundTripMicros }),
       rssMBEvery10Percent: rssTenths,
       ...(Object.keys(errors).length > 0 ? { errors } : {})
     }
