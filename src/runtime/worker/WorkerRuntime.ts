@@ -41,6 +41,7 @@ import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
+import { fromWireName, isFused } from "../../core/Fusion.ts"
 import type { Any } from "../../core/Task.ts"
 import { type WorkerEntry, WorkerInfo } from "../../core/Worker.ts"
 import { WorkerTransport } from "../client/ActorTransport.ts"
@@ -60,7 +61,7 @@ import {
   SameTrace,
   type ToWorker
 } from "../protocol/protocol.ts"
-import { causeToRemote, invoke, outcomeOf, recordHandlerSpan, type SpanBuffer, traced, unknownHandler } from "./handler.ts"
+import { causeToRemote, fusedHandler, invoke, outcomeOf, recordHandlerSpan, type SpanBuffer, traced, unknownHandler } from "./handler.ts"
 import { type ActorHooks, WorkerActors } from "./WorkerActors.ts"
 
 /** Results are sent when this many are waiting… */
@@ -134,6 +135,7 @@ export class WorkerRuntime {
   private context: Context.Context<never> | undefined
   /** Sends this worker's metrics while the pool watches them (`WatchMetrics`). */
   private metricsFiber: Fiber.Fiber<unknown, unknown> | undefined
+  private readonly fusedHandlers = new Map<string, (payload: unknown) => Effect.Effect<unknown, unknown, any>>()
   private queue: Array<Item> = []
   private head = 0
   private running: { readonly item: Item; readonly fiber: Fiber.Fiber<unknown, unknown> } | undefined
@@ -303,7 +305,7 @@ export class WorkerRuntime {
       }
       this.queue.push({
         id: fields[at + Run.id] as number,
-        task: tasks[taskName],
+        task: tasks[taskName] ?? fromWireName(taskName, tasks),
         taskName,
         payload: fields[at + Run.payload],
         timeoutMillis: fields[at + Run.timeoutMillis] as number,
@@ -386,7 +388,7 @@ export class WorkerRuntime {
   private runItem(item: Item): void {
     if (this.unsentTimed) this.flush()
     const task = item.task
-    const handler = this.entry.handlers[item.taskName]
+    const handler = this.entry.handlers[item.taskName] ?? this.fusedHandlerOf(item.taskName, task)
     if (task === undefined || handler === undefined) {
       return this.answer(item, unknownHandler("Task", item.taskName, "this worker"))
     }
@@ -435,6 +437,18 @@ export class WorkerRuntime {
       this.finish(item, codec, exit)
       this.drain()
     })
+  }
+
+  /** The handler of a fused task (its stages' handlers in turn), built once per fused task. */
+  private fusedHandlerOf(name: string, task: Any | undefined) {
+    if (task === undefined || !isFused(task)) return undefined
+    let handler = this.fusedHandlers.get(name)
+    if (handler === undefined) {
+      handler = fusedHandler(task, this.entry.handlers)
+      if (handler === undefined) return undefined
+      this.fusedHandlers.set(name, handler)
+    }
+    return handler
   }
 
   /** A task's spans go out before its result (`[Spans, id, count, …]`). */
