@@ -19,8 +19,11 @@
  * Pipeline (elements are seeds; generate → convolve (the heavy stage) → reduce, see
  * `pipeline/kernels.ts`; the result is the sum of the reduced values, in input order):
  * - `serial` (baseline): the three functions in a loop on the caller's thread;
- * - `effect-parallel/pipeline`: `Pipeline.task` stages (batches of 256, 4 in flight per stage)
+ * - `effect-parallel/pipeline`: `Pipeline.task` stages (batches of 16, 4 in flight per stage)
  *   over `Stream.range` on a pool of `cores` workers: constant memory;
+ * - `effect-parallel/pipeline-fused`: the same three tasks as one fused stage
+ *   (`Pipeline.task(Pipeline.fuse(…))`, same batches): each image runs all three on one worker
+ *   and only the seed and the sum cross;
  * - `effect-parallel/worker-to-worker`: the same stages with no element visiting the caller: two
  *   lanes, each a generating actor on one worker that sends whole images into a `Float64` channel
  *   read by a convolve-and-sum actor on the other worker (its sum compared up to rounding, since
@@ -220,6 +223,25 @@ const pipelined = (n: number) =>
     )
   })
 
+const fusedStages = Pipeline.fuse(GenerateImage, ConvolveImage, SumImage)
+
+const pipelinedFused = (n: number) =>
+  Effect.suspend(() => {
+    const rss = tenths(n)
+    let sum = 0
+    let done = 0
+    return Stream.range(0, n - 1).pipe(
+      Pipeline.task(fusedStages, stage),
+      Stream.runForEach((x) =>
+        Effect.sync(() => {
+          sum += x
+          rss.tick(++done)
+        })
+      ),
+      Effect.map(() => ({ sum, rss: rss.samples }))
+    )
+  })
+
 const barrier = (n: number, expectedSeconds: number) =>
   Effect.suspend(() => {
     const rss: Array<number> = []
@@ -289,7 +311,7 @@ const serialLight = (n: number) => {
 // ---------------------------------------------------------------------------------------------
 
 const channelVariants = ["messagechannel/per-element", "messagechannel/batched", "effect-parallel/channel"]
-const pipelineVariants = ["effect-parallel/pipeline", "effect-parallel/worker-to-worker", "barrier"]
+const pipelineVariants = ["effect-parallel/pipeline", "effect-parallel/pipeline-fused", "effect-parallel/worker-to-worker", "barrier"]
 const allVariants = [...channelVariants, "serial", ...pipelineVariants, "long-run"]
 
 export const run = async (options: BenchOptions): Promise<void> => {
@@ -363,12 +385,16 @@ export const run = async (options: BenchOptions): Promise<void> => {
     Effect.runPromise(
       Effect.gen(function*() {
         const context = yield* Layer.build(pool)
-        yield* Effect.provide(Stream.range(0, 63).pipe(
+        // A fresh worker's first thousand images run slower (compilation, a young heap that
+        // grows): every variant gets the same warm-up, unfused and fused, as serial's thread has.
+        const warm = Math.min(n, 1000)
+        yield* Effect.provide(Stream.range(0, warm - 1).pipe(
           Pipeline.task(GenerateImage, stage),
           Pipeline.task(ConvolveImage, stage),
           Pipeline.task(SumImage, stage),
           Stream.runDrain
         ), context)
+        yield* Effect.provide(Stream.range(0, warm - 1).pipe(Pipeline.task(fusedStages, stage), Stream.runDrain), context)
         return yield* Effect.promise(() => withPeakRss(() => Effect.runPromise(Effect.provide(body(), context) as Effect.Effect<A>)))
       }).pipe(Effect.scoped)
     )
@@ -387,6 +413,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
   })
   for (const [variant, make] of [
     ["effect-parallel/pipeline", () => pipelined(n)],
+    ["effect-parallel/pipeline-fused", () => pipelinedFused(n)],
     ["effect-parallel/worker-to-worker", () => workerToWorker(n)],
     ["barrier", () => barrier(n, serialRun.seconds / workers)]
   ] as const) {
