@@ -2,7 +2,7 @@
  * The pipeline scenario's variants side by side on one warm pool, in one process, for finding
  * where time goes: `MODES=barrier,pipe:16:4,pipe:64:4,fused:64:4,serial node
  * --conditions=effect-parallel-source bench/scenarios/pipeline/side-by-side.ts` (`pipe:b:c` and
- * `fused:b:c`: batches of b, c in flight; `N` images, default 10,000; `WORKERS`, default 2). Prints
+ * `fused:b:c`: batches of b, c in flight; `lightpipe:b:c`, `lightfused:b:c`: the light stages; `N` images, default 10,000; `WORKERS`, default 2). Prints
  * each run's wall time and the process's CPU time (workers included).
  */
 import * as Effect from "effect/Effect"
@@ -10,7 +10,7 @@ import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import { Pipeline, Task, WorkerPool } from "effect-parallel"
 import { convolveImage, generateImage, sumImage } from "./kernels.ts"
-import { ConvolveImage, GenerateImage, PipelineBench, SumImage } from "./tasks.ts"
+import { Convolve, ConvolveImage, Generate, GenerateImage, PipelineBench, Reduce, SumImage } from "./tasks.ts"
 
 const entry = new URL("./worker.ts", import.meta.url)
 const n = Number(process.env.N ?? 10000)
@@ -52,6 +52,15 @@ const program = Effect.gen(function*() {
       yield* Effect.promise(() => time(`fused b${b} c${c}`, () => run(Stream.range(0, n - 1).pipe(
         Pipeline.task(Pipeline.fuse(GenerateImage, ConvolveImage, SumImage), { batch: b, concurrency: c }),
         Stream.runFold(() => 0, (a, x) => a + x)))))
+    }
+    if (mode.startsWith("light")) {
+      // The light stages (32-sample signals): per-element costs dominate.
+      const [kind, b, c] = mode.split(":") as [string, string, string]
+      const st = { batch: Number(b), concurrency: Number(c) }
+      const stream = kind === "lightfused"
+        ? Stream.range(0, n - 1).pipe(Pipeline.task(Pipeline.fuse(Generate, Convolve, Reduce), st))
+        : Stream.range(0, n - 1).pipe(Pipeline.task(Generate, st), Pipeline.task(Convolve, st), Pipeline.task(Reduce, st))
+      yield* Effect.promise(() => time(`${kind} b${b} c${c}`, () => run(Stream.runFold(stream, () => 0, (a, x) => a + x))))
     }
     if (mode.startsWith("pipe:")) {
       const [, b, c] = mode.split(":").map(Number)
