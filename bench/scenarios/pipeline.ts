@@ -19,8 +19,11 @@
  * Pipeline (elements are seeds; generate → convolve (the heavy stage) → reduce, see
  * `pipeline/kernels.ts`; the result is the sum of the reduced values, in input order):
  * - `serial` (baseline): the three functions in a loop on the caller's thread;
- * - `effect-parallel/pipeline`: `Pipeline.task` stages (batches of 256, 4 in flight per stage)
+ * - `effect-parallel/pipeline`: `Pipeline.task` stages (batches of 64, 4 in flight per stage)
  *   over `Stream.range` on a pool of `cores` workers: constant memory;
+ * - `effect-parallel/pipeline-fused`: the same three tasks as one fused stage
+ *   (`Pipeline.task(Pipeline.fuse(…))`, same batches): each image runs all three on one worker
+ *   and only the seed and the sum cross;
  * - `effect-parallel/worker-to-worker`: the same stages with no element visiting the caller: two
  *   lanes, each a generating actor on one worker that sends whole images into a `Float64` channel
  *   read by a convolve-and-sum actor on the other worker (its sum compared up to rounding, since
@@ -34,13 +37,16 @@
  *
  * `--passes n`: every variant runs n times, interleaved; each row reports its median pass (by
  * throughput or seconds). `--quick`: small counts, for a smoke run and the test that runs this scenario.
+ * `--variants a,b`: only these rows (the channel rows' baseline and `serial` always run, so ratios
+ * stay defined; `long-run` names the long run): `--variants effect-parallel/pipeline,barrier` runs
+ * the pipeline part alone.
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import { MessageChannel, Worker as Thread } from "node:worker_threads"
 import { Actor, Channel, Pipeline, Task, WorkerPool } from "effect-parallel"
-import { type BenchOptions, cores } from "../lib/options.ts"
+import { type BenchOptions, cores, UsageError } from "../lib/options.ts"
 import { makeRecord, type Result, writeRecord } from "../lib/record.ts"
 import { round } from "../lib/stats.ts"
 import { type Column, fmt, printLegend, printTable } from "../lib/table.ts"
@@ -196,7 +202,8 @@ const serial = (n: number) => {
   return { sum, rss: rss.samples }
 }
 
-const stage = { batch: 16, concurrency: 4 }
+/** `Pipeline.task`'s defaults (batch 64, 4 in flight), spelled out: no row is tuned on its own. */
+const stage = { batch: 64, concurrency: 4 }
 
 const pipelined = (n: number) =>
   Effect.suspend(() => {
@@ -207,6 +214,25 @@ const pipelined = (n: number) =>
       Pipeline.task(GenerateImage, stage),
       Pipeline.task(ConvolveImage, stage),
       Pipeline.task(SumImage, stage),
+      Stream.runForEach((x) =>
+        Effect.sync(() => {
+          sum += x
+          rss.tick(++done)
+        })
+      ),
+      Effect.map(() => ({ sum, rss: rss.samples }))
+    )
+  })
+
+const fusedStages = Pipeline.fuse(GenerateImage, ConvolveImage, SumImage)
+
+const pipelinedFused = (n: number) =>
+  Effect.suspend(() => {
+    const rss = tenths(n)
+    let sum = 0
+    let done = 0
+    return Stream.range(0, n - 1).pipe(
+      Pipeline.task(fusedStages, stage),
       Stream.runForEach((x) =>
         Effect.sync(() => {
           sum += x
@@ -285,7 +311,16 @@ const serialLight = (n: number) => {
 // Run
 // ---------------------------------------------------------------------------------------------
 
+const channelVariants = ["messagechannel/per-element", "messagechannel/batched", "effect-parallel/channel"]
+const pipelineVariants = ["effect-parallel/pipeline", "effect-parallel/pipeline-fused", "effect-parallel/worker-to-worker", "barrier"]
+const allVariants = [...channelVariants, "serial", ...pipelineVariants, "long-run"]
+
 export const run = async (options: BenchOptions): Promise<void> => {
+  for (const v of options.variants ?? []) {
+    if (!allVariants.includes(v)) throw new UsageError(`unknown variant ${v}; pipeline has ${allVariants.join(", ")}`)
+  }
+  const wanted = (variant: string) => options.variants === undefined || options.variants.includes(variant)
+  const wantChannels = channelVariants.some(wanted)
   const size = sizes(options.quick)
   const workers = cores()
   const columns: ReadonlyArray<Column> = [
@@ -313,14 +348,15 @@ export const run = async (options: BenchOptions): Promise<void> => {
   })
 
   // Channels (each pass runs every variant; a row reports its median pass)
-  for (let pass = 0; pass < options.passes; pass++) for (const payload of ["record", "float64"] as const) {
+  for (let pass = 0; pass < (wantChannels ? options.passes : 0); pass++) for (const payload of ["record", "float64"] as const) {
     const count = payload === "record" ? size.records : size.numbers
     const perElement = payload === "record" ? size.records : size.perElementNumbers
-    const runs: ReadonlyArray<readonly [string, number, () => Promise<{ seconds: number; taken: { count: number; checksum: number } }>]> = [
+    const all: ReadonlyArray<readonly [string, number, () => Promise<{ seconds: number; taken: { count: number; checksum: number } }>]> = [
       ["messagechannel/per-element", perElement, () => messageChannel(payload, perElement, false)],
       ["messagechannel/batched", count, () => messageChannel(payload, count, true)],
       ["effect-parallel/channel", count, () => Effect.runPromise(effectParallelChannel(payload, count).pipe(Effect.provide(channelPool)))]
     ]
+    const runs = all.filter(([variant]) => variant === "messagechannel/per-element" || wanted(variant))
     for (const [variant, n, body] of runs) {
       try {
         const measured = await withPeakRss(body)
@@ -331,12 +367,14 @@ export const run = async (options: BenchOptions): Promise<void> => {
       }
     }
   }
-  const roundTripMicros = {
-    "effect-parallel/channel": await Effect.runPromise(
-      effectParallelRoundTrips(size.roundTrips).pipe(Effect.provide(channelPool))
-    ).then((m) => ({ p50: pct(m, 50), p99: pct(m, 99) })),
-    "messagechannel": await messageChannelRoundTrips(size.roundTrips).then((m) => ({ p50: pct(m, 50), p99: pct(m, 99) }))
-  }
+  const roundTripMicros = wantChannels
+    ? {
+      "effect-parallel/channel": await Effect.runPromise(
+        effectParallelRoundTrips(size.roundTrips).pipe(Effect.provide(channelPool))
+      ).then((m) => ({ p50: pct(m, 50), p99: pct(m, 99) })),
+      "messagechannel": await messageChannelRoundTrips(size.roundTrips).then((m) => ({ p50: pct(m, 50), p99: pct(m, 99) }))
+    }
+    : undefined
 
   // Pipeline
   const n = size.images
@@ -348,12 +386,16 @@ export const run = async (options: BenchOptions): Promise<void> => {
     Effect.runPromise(
       Effect.gen(function*() {
         const context = yield* Layer.build(pool)
-        yield* Effect.provide(Stream.range(0, 63).pipe(
+        // A fresh worker's first thousand images run slower (compilation, a young heap that
+        // grows): every variant gets the same warm-up, unfused and fused, as serial's thread has.
+        const warm = Math.min(n, 1000)
+        yield* Effect.provide(Stream.range(0, warm - 1).pipe(
           Pipeline.task(GenerateImage, stage),
           Pipeline.task(ConvolveImage, stage),
           Pipeline.task(SumImage, stage),
           Stream.runDrain
         ), context)
+        yield* Effect.provide(Stream.range(0, warm - 1).pipe(Pipeline.task(fusedStages, stage), Stream.runDrain), context)
         return yield* Effect.promise(() => withPeakRss(() => Effect.runPromise(Effect.provide(body(), context) as Effect.Effect<A>)))
       }).pipe(Effect.scoped)
     )
@@ -372,9 +414,11 @@ export const run = async (options: BenchOptions): Promise<void> => {
   })
   for (const [variant, make] of [
     ["effect-parallel/pipeline", () => pipelined(n)],
+    ["effect-parallel/pipeline-fused", () => pipelinedFused(n)],
     ["effect-parallel/worker-to-worker", () => workerToWorker(n)],
     ["barrier", () => barrier(n, serialRun.seconds / workers)]
   ] as const) {
+    if (!wanted(variant)) continue
     try {
       const measured = await onPool(make)
       rssTenths[variant] = measured.value.rss
@@ -395,8 +439,8 @@ export const run = async (options: BenchOptions): Promise<void> => {
   }
   }
   // The long run: many light elements through the pipeline, RSS at every 10%.
-  const long = await onPool(() => longRun(size.elements))
-  const longRunNote = {
+  const long = wanted("long-run") ? await onPool(() => longRun(size.elements)) : undefined
+  const longRunNote = long === undefined ? undefined : {
     elements: size.elements,
     seconds: round(long.seconds, 4),
     peakRssMB: long.peakRssMB,
@@ -448,17 +492,21 @@ export const run = async (options: BenchOptions): Promise<void> => {
       r.check
     ])
   )
-  process.stdout.write(
-    `\nround trip of one element between two workers, µs: effect-parallel/channel p50 ${roundTripMicros["effect-parallel/channel"].p50}, p99 ${roundTripMicros["effect-parallel/channel"].p99}; ` +
-      `messagechannel p50 ${roundTripMicros.messagechannel.p50}, p99 ${roundTripMicros.messagechannel.p99}\n`
-  )
+  if (roundTripMicros !== undefined) {
+    process.stdout.write(
+      `\nround trip of one element between two workers, µs: effect-parallel/channel p50 ${roundTripMicros["effect-parallel/channel"].p50}, p99 ${roundTripMicros["effect-parallel/channel"].p99}; ` +
+        `messagechannel p50 ${roundTripMicros.messagechannel.p50}, p99 ${roundTripMicros.messagechannel.p99}\n`
+    )
+  }
   for (const [variant, samples] of Object.entries(rssTenths)) {
     process.stdout.write(`RSS MB at every 10% (${variant}, ${n} images): ${samples.join(" ")}\n`)
   }
-  process.stdout.write(
-    `long run, effect-parallel/pipeline over ${fmt(size.elements)} light elements: ${fmt(longRunNote.seconds, 2)} s, ` +
-      `RSS MB at every 10%: ${longRunNote.rssMBEvery10Percent.join(" ")} (check ${longRunNote.check})\n`
-  )
+  if (longRunNote !== undefined) {
+    process.stdout.write(
+      `long run, effect-parallel/pipeline over ${fmt(size.elements)} light elements: ${fmt(longRunNote.seconds, 2)} s, ` +
+        `RSS MB at every 10%: ${longRunNote.rssMBEvery10Percent.join(" ")} (check ${longRunNote.check})\n`
+    )
+  }
   const file = await writeRecord(makeRecord({
     scenario: "pipeline",
     baseline: "serial",
@@ -466,8 +514,8 @@ export const run = async (options: BenchOptions): Promise<void> => {
     notes: {
       channelBaseline: "messagechannel/per-element (same payload)",
       elements: { records: size.records, float64: size.numbers, perElementFloat64: size.perElementNumbers, images: n },
-      longRun: longRunNote,
-      roundTripMicros,
+      ...(longRunNote === undefined ? {} : { longRun: longRunNote }),
+      ...(roundTripMicros === undefined ? {} : { roundTripMicros }),
       rssMBEvery10Percent: rssTenths,
       ...(Object.keys(errors).length > 0 ? { errors } : {})
     }

@@ -26,22 +26,31 @@
  * failed than the log's budget allows (over every stage sharing the log), the stream fails with
  * `PipelineError`. Interruption is never recorded.
  *
+ * **Fusion.** `fuse(A, B, C)` is one stage that runs consecutive tasks of one pool in a single
+ * visit to a worker per element (Ray Data's operator fusion): the element never returns to the
+ * caller between them, so large intermediate values (images, arrays) are neither moved nor copied,
+ * and they stay in the worker's cache. Failures still name the stage (the task) that failed.
+ *
  * **Worker to worker.** For stages whose elements should not visit the caller at all, connect
  * workers with a `Channel`: stage A's actors send into it (`Channel.sink`), stage B's take from it
  * (`Channel.toStream`); see `examples/channels`.
  */
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import type * as Actor from "../core/Actor.ts"
+import * as Fusion from "../core/Fusion.ts"
 import { PipelineError } from "../core/PipelineError.ts"
 import type { Any, Name, Payload, Runner, Success } from "../core/Task.ts"
-import { renderInput } from "../core/TaskError.ts"
+import { renderInput, TaskError } from "../core/TaskError.ts"
+import { runnerKey } from "../runtime/client/PoolClient.ts"
 import * as ActorPool from "./ActorPool.ts"
 import * as Task from "./Task.ts"
 
 export * from "../core/PipelineError.ts"
+export { fuse, type Fused } from "../core/Fusion.ts"
 
 // ---------------------------------------------------------------------------------------------
 // Models
@@ -103,13 +112,40 @@ export const errorLog = (options: { readonly budget: number }): ErrorLog => {
 
 /**
  * A stage that runs `task` on every element on its pool: elements go in batches of `batch`, at
- * most `concurrency` batches in flight.
+ * most `concurrency` batches in flight. `task` may be a fused chain (`fuse(A, B, C)`): each
+ * element then runs every stage on one worker.
  *
  * **Details**: under fail-fast, a batch is one `Task.map` (`mapUnordered` when not ordered). Under
  * skip-and-record each element of a batch is its own `Task.run` (the pool still sends a batch's
  * runs together), so one failure costs only its element.
+ *
+ * **Gotchas** (fused): a failure is recorded with the name of the stage's task that failed (the
+ * stages' names joined with `+` when the worker was lost or the pool closed) and, as its element,
+ * the element the fused stage took. Stages that no one pool serves, or that a pool serves which
+ * cannot run a chain in one visit (`Cluster.pool`), run unfused, one after the
+ * other, with these options each.
  */
-export const task = <T extends Any>(
+export const task: {
+  <F extends Fusion.AnyFused>(
+    fused: F,
+    options?: FusedStageOptions
+  ): <E, R>(
+    self: Stream.Stream<Fusion.In<F>, E, R>
+  ) => Stream.Stream<Fusion.Out<F>, E | Fusion.StageError<Fusion.Stages<F>> | TaskError | PipelineError, R | RunnerOf<Fusion.Stages<F>>>
+  <T extends Any>(
+    task: T,
+    options?: TaskStageOptions
+  ): <E, R>(self: Stream.Stream<Payload<T>, E, R>) => Stream.Stream<Success<T>, E | Task.Failure<T> | PipelineError, R | Runner<Name<T>>>
+} = ((task: Any, options?: TaskStageOptions) => (self: Stream.Stream<unknown, unknown, unknown>) =>
+  Fusion.isFused(task) ? fusedStage(task, options)(self) : taskStage(task, options)(self)) as any
+
+/** The options of a fused stage: those of a task stage, the name aside (failures name the stage's tasks). */
+export type FusedStageOptions = Omit<TaskStageOptions, "name">
+
+/** A pool serving each of `Stages` (a union of tasks). */
+export type RunnerOf<Stages> = Stages extends Any ? Runner<Name<Stages>> : never
+
+const taskStage = <T extends Any>(
   task: T,
   options?: TaskStageOptions
 ) =>
@@ -143,6 +179,73 @@ export const task = <T extends Any>(
     Stream.flattenIterable,
     Stream.filter((value): value is Success<T> => value !== skipped)
   ) as Stream.Stream<Success<T>, E | Task.Failure<T> | PipelineError, R | Runner<Name<T>>>
+}
+
+/**
+ * A fused stage: when one pool serves every stage, the fused task runs on it as a task stage
+ * would (its failures turned back into the failed stage's); otherwise its stages run unfused.
+ */
+const fusedStage = (fused: Fusion.AnyFused, options?: FusedStageOptions) =>
+(self: Stream.Stream<unknown, unknown, unknown>): Stream.Stream<unknown, unknown, unknown> =>
+  Stream.unwrap(Effect.map(Effect.context<never>(), (context) => {
+    const pools = fused.stages.map((stage) => Context.getOrUndefined(context, runnerKey(stage.name)))
+    if (pools[0] === undefined || pools.some((pool) => pool !== pools[0]) || pools[0].fuses !== true) {
+      // No one pool serves them all (or none is provided: the unfused stages say which is missing),
+      // or the pool cannot run a chain in one visit (a cluster pool).
+      return fused.stages.reduce((stream, stage) => taskStage(stage, options)(stream), self)
+    }
+    const pool = pools[0]
+    const batch = positiveInt(options?.batch, 64)
+    const ordered = options?.ordered ?? true
+    const onError = options?.onError ?? "fail"
+    const concurrency = positiveInt(options?.concurrency, 4)
+    const onPool = <A, E>(effect: Effect.Effect<A, E, any>) => Effect.provideService(effect, runnerKey(fused.name), pool)
+    const batches = self.pipe(Stream.groupedWithin(batch, options?.batchWindow ?? Duration.millis(5)))
+    if (onError === "fail") {
+      return batches.pipe(
+        Stream.mapEffect(
+          (chunk) =>
+            Effect.mapError(
+              onPool(
+                ordered
+                  ? Task.map(fused, chunk, { chunkSize: batch, whenFull: "wait" })
+                  : Task.mapUnordered(fused, chunk, { chunkSize: batch, whenFull: "wait" })
+              ),
+              (error) => unfused(fused, error).error
+            ),
+          { concurrency, unordered: !ordered }
+        ),
+        Stream.flattenIterable
+      )
+    }
+    return batches.pipe(
+      Stream.mapEffect(
+        (chunk) =>
+          Effect.forEach(chunk, (element) => {
+            const run = onPool(Task.run(fused, ...([element, { whenFull: "wait" }] as any)) as Effect.Effect<unknown, unknown>)
+            return Effect.catch(run, (error) => {
+              const failed = unfused(fused, error)
+              return recording(onError, failed.stage, element, Effect.fail(failed.error))
+            })
+          }, { concurrency: "unbounded" }),
+        { concurrency, unordered: !ordered }
+      ),
+      Stream.flattenIterable,
+      Stream.filter((value) => value !== skipped)
+    )
+  }))
+
+/** A fused task's failure as its stage's: that stage's name and error. */
+const unfused = (fused: Fusion.AnyFused, error: unknown): { readonly stage: string; readonly error: unknown } => {
+  if (error instanceof Fusion.FusedStageError) {
+    return { stage: error.stage < 0 ? Fusion.chainName(fused) : fused.stages[error.stage]!.name, error: error.error }
+  }
+  // Rejected on the caller's side before it was sent: the first stage's payload.
+  if (error instanceof TaskError && error.taskName === fused.name) {
+    const first = fused.stages[0]!.name
+    return { stage: first, error: new TaskError({ ...error, taskName: first }) }
+  }
+  return { stage: Fusion.chainName(fused), error }
 }
 
 /**

@@ -11,7 +11,7 @@ import * as Stream from "effect/Stream"
 import { existsSync } from "node:fs"
 import { hostname, tmpdir } from "node:os"
 import { join } from "node:path"
-import { Cluster, PoolError, Task, TaskError } from "../../src/index.ts"
+import { Cluster, Pipeline, PoolError, Task, TaskError } from "../../src/index.ts"
 import { runnerKey } from "../../src/runtime/client/PoolClient.ts"
 import Host, { ClusterTasks, Cube, Nap, Negative } from "../fixtures/cluster-actors.ts"
 
@@ -46,6 +46,16 @@ describe("Cluster.pool (in memory)", () => {
       const naps = yield* Task.map(Nap, [{ n: 1 }, { n: 2 }])
       assert.deepStrictEqual(naps.map((nap) => nap.n), [1, 2])
       assert.isAtLeast(naps[0]!.workerId, 0)
+    })), 30_000)
+
+  it.live("a fused pipeline stage runs unfused on a cluster pool (its runners serve the stages, not the chain)", () =>
+    onCluster(Effect.gen(function*() {
+      const naps = yield* Stream.range(1, 20).pipe(
+        Stream.map((n) => ({ n })),
+        Pipeline.task(Pipeline.fuse(Nap, Nap), { batch: 4 }),
+        Stream.runCollect
+      )
+      assert.deepStrictEqual(naps.map((nap) => nap.n), Array.from({ length: 20 }, (_, i) => i + 1))
     })), 30_000)
 
   it.live("a declared error arrives as itself; a defect and a bad payload as TaskError naming the runner, worker and input", () =>

@@ -7,8 +7,19 @@
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import { Actor, ActorPool, Channel, Pipeline, WorkerPool } from "../../src/index.ts"
-import { Accumulator, Jitter, PipelineTasks, Relay, Square, Unlucky } from "../fixtures/pipeline-tasks.ts"
+import { Actor, ActorPool, Channel, Pipeline, TaskError, WorkerPool } from "../../src/index.ts"
+import {
+  Accumulator,
+  Boom,
+  Jitter,
+  Offset,
+  PipelineTasks,
+  Relay,
+  Spread,
+  Square,
+  Total,
+  Unlucky
+} from "../fixtures/pipeline-tasks.ts"
 
 const entry = new URL("../fixtures/pipeline-worker.ts", import.meta.url)
 const pool = WorkerPool.layer(PipelineTasks, { entry, size: 2 })
@@ -127,4 +138,82 @@ describe("Pipeline", () => {
       ], { concurrency: "unbounded" })
       assert.strictEqual(sum, ((n - 1) * n * (2 * n - 1)) / 6)
     }).pipe(Effect.scoped, Effect.provide(pool)), 60_000)
+
+  describe("fused stages", () => {
+    it.live("give what the unfused stages give, in input order, each element in one task (one visit to a worker)", () =>
+      Effect.gen(function*() {
+        const input = range(300).map((i) => i * 13 + 1) // no multiples of 13
+        const settled = () => Effect.map(WorkerPool.stats(PipelineTasks), (s) => s.settled)
+        const before = yield* settled()
+        const unfused = yield* Stream.fromIterable(input).pipe(
+          Pipeline.task(Jitter, { batch: 8, concurrency: 4 }),
+          Pipeline.task(Offset, { batch: 8 }),
+          Pipeline.task(Spread, { batch: 8 }),
+          Pipeline.task(Total, { batch: 8 }),
+          Stream.runCollect
+        )
+        const between = yield* settled()
+        const fused = yield* Stream.fromIterable(input).pipe(
+          Pipeline.task(Pipeline.fuse(Jitter, Offset, Spread, Total), { batch: 8, concurrency: 4 }),
+          Stream.runCollect
+        )
+        const after = yield* settled()
+        assert.deepStrictEqual(unfused, input.map((n) => 6 * (n + 1)))
+        assert.deepStrictEqual(fused, unfused)
+        assert.strictEqual(between - before, 4 * input.length)
+        assert.strictEqual(after - between, input.length)
+      }).pipe(Effect.scoped, Effect.provide(pool)))
+
+    it.live("fail fast with the failed stage's error; a defect's TaskError names the stage's task and its input", () =>
+      Effect.gen(function*() {
+        const declared = yield* Effect.flip(Stream.fromIterable(range(30).map((i) => i + 1)).pipe(
+          Pipeline.task(Pipeline.fuse(Offset, Square), { batch: 4 }),
+          Stream.runDrain
+        ))
+        // Offset passes 12 on as 13, which Square refuses.
+        assert.instanceOf(declared, Unlucky)
+        assert.strictEqual((declared as Unlucky).n, 13)
+        const defect = yield* Effect.flip(Stream.fromIterable(range(20).map((i) => i + 1)).pipe(
+          Pipeline.task(Pipeline.fuse(Offset, Boom, Offset), { batch: 4 }),
+          Stream.runDrain
+        ))
+        assert.instanceOf(defect, TaskError.TaskError)
+        const error = defect as TaskError.TaskError
+        assert.strictEqual(error.taskName, "Boom")
+        assert.strictEqual(error.reason._tag, "Defect")
+        assert.include(error.reason.message, "boom at 8")
+        assert.strictEqual(error.input, "8")
+        assert.isAtLeast(error.workerId, 0)
+      }).pipe(Effect.scoped, Effect.provide(pool)))
+
+    it.live("skip and record: each failure is recorded under the stage that failed; past the budget, PipelineError names it", () =>
+      Effect.gen(function*() {
+        const log = Pipeline.errorLog({ budget: 100 })
+        const out = yield* Stream.fromIterable(range(60)).pipe(
+          Pipeline.task(Pipeline.fuse(Offset, Square), { batch: 8, onError: log }),
+          Stream.runCollect
+        )
+        const offsetFailed = range(60).filter((n) => n % 13 === 0)
+        const squareFailed = range(60).filter((n) => n % 13 !== 0 && (n + 1) % 13 === 0)
+        assert.deepStrictEqual(out, range(60).filter((n) => !offsetFailed.includes(n) && !squareFailed.includes(n)).map((n) => (n + 1) ** 2))
+        const elements = (stage: string) =>
+          log.failures.filter((f) => f.stage === stage).map((f) => f.element as number).sort((a, b) => a - b)
+        assert.deepStrictEqual(elements("Offset"), offsetFailed)
+        assert.deepStrictEqual(elements("Square"), squareFailed)
+        for (const f of log.failures) {
+          assert.instanceOf(f.error, Unlucky)
+          assert.strictEqual((f.error as Unlucky).n, f.stage === "Offset" ? f.element : (f.element as number) + 1)
+        }
+
+        const small = Pipeline.errorLog({ budget: 2 })
+        const error = yield* Effect.flip(Stream.fromIterable(range(60)).pipe(
+          Pipeline.task(Pipeline.fuse(Offset, Square), { batch: 1, concurrency: 1, onError: small }),
+          Stream.runDrain
+        ))
+        // 0 fails in Offset, 12 in Square, 13 in Offset: the third is past the budget.
+        assert.instanceOf(error, Pipeline.PipelineError)
+        assert.strictEqual((error as Pipeline.PipelineError).stage, "Offset")
+        assert.deepStrictEqual(small.failures.map((f) => [f.stage, f.element]), [["Offset", 0], ["Square", 12], ["Offset", 13]])
+      }).pipe(Effect.scoped, Effect.provide(pool)))
+  })
 })

@@ -56,6 +56,11 @@ export type { CallTrace } from "./ActorTransport.ts"
 export interface PoolClient {
   readonly size: number
   readonly submit: (submission: Submission) => Ticket
+  /**
+   * Runs a fused chain of its tasks (`Pipeline.fuse`) as one task in one worker visit: its workers
+   * resolve the chain's wire name. Absent (a cluster pool): fused stages run unfused on it.
+   */
+  readonly fuses?: boolean | undefined
   /** Where spawns and calls of the pool's actors go; absent on pools without actors. */
   readonly actors?: ActorTransport | undefined
   /** What the pool does, for observers. */

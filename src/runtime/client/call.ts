@@ -17,6 +17,7 @@ import type * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
 import { ActorError, Unavailable } from "../../core/ActorError.ts"
+import { chainName, FusedStageError, isFused, type StageFailed } from "../../core/Fusion.ts"
 import type * as Task from "../../core/Task.ts"
 import {
   Defect,
@@ -420,10 +421,27 @@ export const exitOf = <T extends Task.Any>(
   actor?: ActorTarget,
   runner?: string
 ): Exit.Exit<Task.Success<T>, Task.Error<T> | CallFailure> => {
+  if (isFused(task)) return fusedExitOf(task, codec, input, timeoutMillis, outcome, value, workerId, attempts, taskId) as any
+  return plainExitOf(task.name, codec, input, timeoutMillis, outcome, value, workerId, attempts, taskId, actor, runner)
+}
+
+const plainExitOf = <T extends Task.Any>(
+  taskName: string,
+  codec: Codec,
+  input: unknown,
+  timeoutMillis: number,
+  outcome: Outcome,
+  value: unknown,
+  workerId: number,
+  attempts: number,
+  taskId: number,
+  actor?: ActorTarget,
+  runner?: string
+): Exit.Exit<Task.Success<T>, Task.Error<T> | CallFailure> => {
   const fail = (reason: TaskErrorReason) =>
     Exit.fail(
       new TaskError({
-        taskName: task.name,
+        taskName,
         taskId,
         workerId,
         attempts,
@@ -478,6 +496,45 @@ export const exitOf = <T extends Task.Any>(
       // Closed, or interrupted without the caller asking: the pool is closing.
       return fail(new PoolClosed({ message: typeof value === "string" ? value : "the pool closed" }))
   }
+}
+
+/**
+ * A fused task's report as its stages would have made it: a failure becomes `FusedStageError`,
+ * with the failed stage's declared error or a `TaskError` naming that stage's task; a payload
+ * rejected before the first stage ran is the first stage's; a lost worker, a timeout or a closed
+ * pool are the whole chain's (stage -1).
+ */
+const fusedExitOf = (
+  task: Task.Any,
+  codec: Codec,
+  input: unknown,
+  timeoutMillis: number,
+  outcome: Outcome,
+  value: unknown,
+  workerId: number,
+  attempts: number,
+  taskId: number
+): Exit.Exit<unknown, unknown> => {
+  if (outcome === Outcome.Success) return plainExitOf(task.name, codec, input, timeoutMillis, outcome, value, workerId, attempts, taskId)
+  const stages = (task as unknown as { readonly stages: ReadonlyArray<Task.Any> }).stages
+  const failAt = (stage: number, taskName: string, renderedInput: string, reason: TaskErrorReason) =>
+    Exit.fail(new FusedStageError(stage, new TaskError({ taskName, taskId, workerId, attempts, input: renderedInput, reason })))
+  if (outcome === Outcome.Failure) {
+    const decoded = codec.decodeError(value)
+    if (decoded.issue !== undefined) {
+      return failAt(-1, chainName(task as never), renderInput(input), defect({
+        name: "ErrorDecodeError",
+        message: `declared error does not match the error Schema: ${decoded.issue.message}`,
+        stack: ""
+      }))
+    }
+    const failed = decoded.value as StageFailed
+    if (failed._tag === "Failed") return Exit.fail(new FusedStageError(failed.stage, failed.error))
+    return failAt(failed.stage, stages[failed.stage]!.name, failed.stage === 0 ? renderInput(input) : failed.input, failed.reason)
+  }
+  if (outcome === Outcome.PayloadInvalid) return failAt(0, stages[0]!.name, renderInput(input), payloadInvalid(value as PayloadIssue))
+  const exit = plainExitOf(chainName(task as never), codec, input, timeoutMillis, outcome, value, workerId, attempts, taskId)
+  return Exit.isFailure(exit) ? Exit.fail(new FusedStageError(-1, Option.getOrUndefined(Exit.findErrorOption(exit)))) : exit
 }
 
 /** A payload the caller's side rejected, before any worker saw it. */

@@ -215,6 +215,8 @@ export interface DispatcherStats extends PoolStats {
 }
 
 export class Dispatcher implements PoolClient {
+  /** Its workers run fused chains (`WorkerRuntime` resolves their names). */
+  readonly fuses = true
   readonly size: number
   readonly events: EventHub
   private readonly spawner: Spawner

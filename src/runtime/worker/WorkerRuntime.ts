@@ -50,6 +50,7 @@ import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
+import { fromWireName, isFused } from "../../core/Fusion.ts"
 import type { Any } from "../../core/Task.ts"
 import { type WorkerEntry, WorkerInfo } from "../../core/Worker.ts"
 import { WorkerTransport } from "../client/ActorTransport.ts"
@@ -71,7 +72,7 @@ import {
   SpanField,
   type ToWorker
 } from "../protocol/protocol.ts"
-import { causeToRemote, invoke, outcomeOf, recordHandlerSpan, type SpanBuffer, traced, unknownHandler } from "./handler.ts"
+import { causeToRemote, fusedHandler, invoke, outcomeOf, recordHandlerSpan, type SpanBuffer, traced, unknownHandler } from "./handler.ts"
 import { type ActorHooks, WorkerActors } from "./WorkerActors.ts"
 
 /** Rule 8: a fiber-less traced task shorter than this shares its predecessor's span. */
@@ -148,6 +149,7 @@ export class WorkerRuntime {
   private context: Context.Context<never> | undefined
   /** Sends this worker's metrics while the pool watches them (`WatchMetrics`). */
   private metricsFiber: Fiber.Fiber<unknown, unknown> | undefined
+  private readonly fusedHandlers = new Map<string, (payload: unknown) => Effect.Effect<unknown, unknown, any>>()
   private queue: Array<Item> = []
   private head = 0
   private running: { readonly item: Item; readonly fiber: Fiber.Fiber<unknown, unknown> } | undefined
@@ -331,7 +333,7 @@ export class WorkerRuntime {
       }
       this.queue.push({
         id: fields[at + Run.id] as number,
-        task: tasks[taskName],
+        task: tasks[taskName] ?? fromWireName(taskName, tasks),
         taskName,
         payload: fields[at + Run.payload],
         timeoutMillis: fields[at + Run.timeoutMillis] as number,
@@ -414,7 +416,7 @@ export class WorkerRuntime {
   private runItem(item: Item): void {
     if (this.unsentTimed) this.flush()
     const task = item.task
-    const handler = this.entry.handlers[item.taskName]
+    const handler = this.entry.handlers[item.taskName] ?? this.fusedHandlerOf(item.taskName, task)
     if (task === undefined || handler === undefined) {
       return this.answer(item, unknownHandler("Task", item.taskName, "this worker"))
     }
@@ -493,6 +495,18 @@ export class WorkerRuntime {
       this.mergedName = item.taskName
       this.mergedCount = 1
     }
+  }
+
+  /** The handler of a fused task (its stages' handlers in turn), built once per fused task. */
+  private fusedHandlerOf(name: string, task: Any | undefined) {
+    if (task === undefined || !isFused(task)) return undefined
+    let handler = this.fusedHandlers.get(name)
+    if (handler === undefined) {
+      handler = fusedHandler(task, this.entry.handlers)
+      if (handler === undefined) return undefined
+      this.fusedHandlers.set(name, handler)
+    }
+    return handler
   }
 
   /** A task's spans go out before its result (`[Spans, id, count, …]`). */

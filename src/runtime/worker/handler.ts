@@ -9,7 +9,9 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Tracer from "effect/Tracer"
-import type { Codec } from "../protocol/codec.ts"
+import type { AnyFused, StageFailed } from "../../core/Fusion.ts"
+import { Defect, PayloadInvalid, renderInput } from "../../core/TaskError.ts"
+import { type Codec, codecOf } from "../protocol/codec.ts"
 import { Outcome, parseTraceWire, type PayloadIssue, pushSpan, type RemoteError, toRemoteError } from "../protocol/protocol.ts"
 
 /** An outcome for the pool, without running anything. */
@@ -47,6 +49,75 @@ export const invoke = (
   // `Effect.succeed`/`Effect.fail` are already Exits: no fiber needed.
   return Exit.isExit(effect) ? { _tag: "Exit", exit: effect } : { _tag: "Effect", effect }
 }
+
+type Handler = (payload: any) => Effect.Effect<unknown, unknown, any>
+
+/**
+ * The handler of a fused task (`core/Fusion.ts`): each stage's handler in turn on one element,
+ * the value between two stages taken through what the caller would have done with it — encoded
+ * and decoded by the stage's success Schema, then encoded and decoded by the next stage's payload
+ * Schema — so a fused chain accepts and rejects what its stages would one by one. A failure
+ * becomes `StageFailed`, naming the stage; interruption stays interruption. `undefined` when a
+ * stage has no handler here.
+ */
+export const fusedHandler = (
+  fused: AnyFused,
+  handlers: { readonly [name: string]: Handler }
+): Handler | undefined => {
+  const stages = fused.stages.map((task) => ({ codec: codecOf(task), handler: handlers[task.name] }))
+  if (stages.some((stage) => stage.handler === undefined)) return undefined
+  const last = stages.length - 1
+  const step = (k: number, value: unknown): Effect.Effect<unknown, StageFailed, any> => {
+    const { codec, handler } = stages[k]!
+    let effect: Effect.Effect<unknown, unknown, any>
+    try {
+      effect = handler!(value)
+    } catch (error) {
+      return Effect.fail(broke(k, defectOf(toRemoteError(error)), value))
+    }
+    return Effect.matchCauseEffect(effect, {
+      onFailure: (cause): Effect.Effect<never, StageFailed> => {
+        const error = Cause.findErrorOption(cause)
+        if (error._tag === "Some") {
+          // An error its Schema cannot encode is a defect, as it would be for the stage alone.
+          return Effect.fail(
+            codec.encodeError(error.value).issue === undefined
+              ? { _tag: "Failed", stage: k, error: error.value }
+              : broke(k, defectOf(toRemoteError(error.value)), value)
+          )
+        }
+        if (Cause.hasDies(cause)) return Effect.fail(broke(k, defectOf(causeToRemote(cause)), value))
+        return Effect.failCause(cause as Cause.Cause<never>)
+      },
+      onSuccess: (result) => {
+        if (k === last) return Effect.succeed(result)
+        const encoded = codec.encodeSuccess(result)
+        if (encoded.issue !== undefined) return Effect.fail(broke(k, stageDefect("SuccessEncodeError", "does not match the success Schema", encoded.issue), value))
+        const decoded = codec.decodeSuccess(encoded.value)
+        if (decoded.issue !== undefined) return Effect.fail(broke(k, stageDefect("SuccessDecodeError", "does not match the success Schema", decoded.issue), value))
+        const next = stages[k + 1]!.codec
+        const sent = next.encodePayload(decoded.value)
+        if (sent.issue !== undefined) return Effect.fail(broke(k + 1, new PayloadInvalid(sent.issue), decoded.value))
+        const received = next.decodePayload(sent.value)
+        if (received.issue !== undefined) return Effect.fail(broke(k + 1, new PayloadInvalid(received.issue), decoded.value))
+        return step(k + 1, received.value)
+      }
+    })
+  }
+  return (payload) => step(0, payload)
+}
+
+const broke = (stage: number, reason: Defect | PayloadInvalid, input: unknown): StageFailed => ({
+  _tag: "Broke",
+  stage,
+  reason,
+  input: renderInput(input)
+})
+
+const defectOf = (remote: RemoteError) => new Defect({ remoteName: remote.name, message: remote.message, remoteStack: remote.stack })
+
+const stageDefect = (name: string, what: string, issue: PayloadIssue) =>
+  new Defect({ remoteName: name, message: `result ${what} at ${JSON.stringify(issue.path)}: ${issue.message}`, remoteStack: "" })
 
 /** A handler whose name the worker does not know. */
 export const unknownHandler = (kind: string, name: string, where: string): Answer => ({
