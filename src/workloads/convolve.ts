@@ -19,7 +19,7 @@
  *
  * @since 0.1.0
  */
-import type { SharedArray } from "../index.ts"
+import type { SharedArray } from "../worker.ts"
 import { mulberry32 } from "./internal/random.ts"
 
 // ---------------------------------------------------------------------------

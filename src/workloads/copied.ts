@@ -6,9 +6,9 @@
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { Actor, SharedArray, Task } from "../index.ts"
+import { Actor, SharedArray, Task } from "../worker.ts"
 import { loadMlp } from "./mlp.ts"
-import { ConvolveCopied, handlers } from "./numerical.ts"
+import { ConvolveCopied, handlers } from "./numericalTasks.ts"
 
 /** Model loads in this worker (its module state: a process's, or a thread's). */
 let loadsHere = 0

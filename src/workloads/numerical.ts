@@ -2,60 +2,18 @@
  * The numerical workload on a pool: Ray's "one 4×4 filter per worker over a shared 3000×3000
  * image" as effect-parallel tasks, built only on the public API.
  *
- * Contains the tasks (`Convolve` reads the image from shared memory and returns its result in
- * shared memory; `ConvolveInto` writes into an output the caller lends; `ConvolveCopied` is the
- * same work with plain arrays, copied both ways), their handlers, and one round of the benchmark
- * each way (`sharedRound`, `sharedRoundInto`, `copiedRound`, `serialRound`): every filter against
- * one image. The worker entry is `numericalWorker.ts`.
+ * Contains one round of the benchmark each way (`sharedRound`, `sharedRoundInto`, `copiedRound`,
+ * `serialRound`): every filter against one image. The tasks (`Convolve` reads the image from shared
+ * memory and returns its result in shared memory; `ConvolveInto` writes into an output the caller
+ * lends; `ConvolveCopied` is the same work with plain arrays, copied both ways) and their handlers
+ * live in `numericalTasks.ts`, re-exported here; the worker entry is `numericalWorker.ts`.
  */
 import * as Effect from "effect/Effect"
-import * as Schema from "effect/Schema"
 import { SharedArray, Task } from "../index.ts"
 import { convolve2dStrided, convolve2dStridedShape, DEFAULT_STRIDE, type Matrix, makeMatrix } from "./convolve.ts"
+import { Convolve, ConvolveCopied, ConvolveInto } from "./numericalTasks.ts"
 
-const CopiedMatrix = SharedArray.matrix("Float64", { memory: "copied" })
-
-/** `convolve2d(image, filter)[::stride, ::stride]` over a shared image, into a shared result. */
-export const Convolve = Task.make("Convolve", {
-  payload: { image: SharedArray.Float64Matrix, filter: CopiedMatrix, stride: Schema.Int },
-  success: SharedArray.Float64Matrix
-})
-
-/**
- * The same over a shared image, writing into an output the caller lends (`memory: "output"`):
- * the caller reads the result in place, and its memory comes from the caller's arena, reused
- * round after round instead of a new buffer per task.
- */
-export const ConvolveInto = Task.make("ConvolveInto", {
-  payload: {
-    image: SharedArray.Float64Matrix,
-    filter: CopiedMatrix,
-    stride: Schema.Int,
-    out: SharedArray.matrix("Float64", { memory: "output" })
-  }
-})
-
-/** The same work with the image copied to the worker and the result copied back. */
-export const ConvolveCopied = Task.make("ConvolveCopied", {
-  payload: { image: CopiedMatrix, filter: CopiedMatrix, stride: Schema.Int },
-  success: CopiedMatrix
-})
-
-export const NumericalTasks = Task.group(Convolve, ConvolveInto, ConvolveCopied)
-
-export const handlers = {
-  Convolve: ({ filter, image, stride }: Task.Payload<typeof Convolve>) =>
-    Effect.sync(() => {
-      const shape = convolve2dStridedShape(image, filter, stride)
-      const out = SharedArray.makeMatrixUnsafe("Float64", shape.rows, shape.cols)
-      convolve2dStrided(image, filter, out, stride)
-      return out
-    }),
-  ConvolveInto: ({ filter, image, out, stride }: Task.Payload<typeof ConvolveInto>) =>
-    Effect.sync(() => void convolve2dStrided(image, filter, out, stride)),
-  ConvolveCopied: ({ filter, image, stride }: Task.Payload<typeof ConvolveCopied>) =>
-    Effect.sync(() => convolve2dStrided(image, filter, undefined, stride))
-}
+export { Convolve, ConvolveCopied, ConvolveInto, handlers, NumericalTasks } from "./numericalTasks.ts"
 
 /** One round: a shared image convolved with every filter, one task per filter, in parallel. */
 export const sharedRound = (

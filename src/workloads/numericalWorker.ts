@@ -1,7 +1,7 @@
 /**
  * Worker entry of the numerical workload: serves `NumericalTasks`.
  */
-import { Worker } from "../index.ts"
-import { handlers, NumericalTasks } from "./numerical.ts"
+import { Worker } from "../worker.ts"
+import { handlers, NumericalTasks } from "./numericalTasks.ts"
 
 export default Worker.serve(NumericalTasks, handlers)

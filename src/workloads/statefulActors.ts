@@ -8,7 +8,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { Actor, SharedArray, Task } from "../index.ts"
+import { Actor, SharedArray, Task } from "../worker.ts"
 import { loadMlp } from "./mlp.ts"
 import { makePrefixCount } from "./prefixCount.ts"
 
