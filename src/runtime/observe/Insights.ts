@@ -16,6 +16,7 @@
 import { type OnSettled, type OutcomeName, type PoolEvent, settledTo, type WorkerExitKind } from "../../core/PoolEvent.ts"
 import { renderInput } from "../../core/TaskError.ts"
 import { Histogram, type Percentiles } from "./Histogram.ts"
+import { Submissions } from "./Submissions.ts"
 
 /** How many slow tasks a report names. */
 const slowestKept = 5
@@ -82,16 +83,14 @@ interface SubmissionRecord {
 export class Insights {
   private readonly now: () => number
   private readonly workers = new Map<number, WorkerRecord>()
-  private readonly submissions = new Map<number, SubmissionRecord>()
+  private readonly submissions = new Submissions<SubmissionRecord>()
   private readonly runTime = new Histogram()
   private readonly queueWait = new Histogram()
   private readonly outcomes: Partial<Record<OutcomeName, number>> = {}
   /** The slowest tasks, slowest first; `slowFloor` is the last one's time once it is full. */
   private slowest: Array<SlowTask> = []
   private slowFloor = -1
-  /** The previous settled task's submission and worker (`onSettled`). */
-  private lastSubmissionId = -1
-  private lastSubmission: SubmissionRecord | undefined = undefined
+  /** The previous settled task's worker (`onSettled`). */
   private lastWorker: WorkerRecord | undefined = undefined
 
   /** `now`: the pool's clock, for workers still running when a report is made. */
@@ -104,7 +103,7 @@ export class Insights {
       case "Settled":
         return settledTo(this.onSettled, event)
       case "Submitted":
-        this.submissions.set(event.submission, {
+        this.submissions.add(event.submission, {
           at: event.at,
           taskName: event.taskName,
           payloads: event.payloads,
@@ -112,8 +111,7 @@ export class Insights {
         })
         return
       case "Cancelled":
-        this.submissions.delete(event.submission)
-        if (this.lastSubmissionId === event.submission) this.lastSubmission = undefined
+        this.submissions.cancel(event.submission)
         return
       case "WorkerStarting":
         this.workers.set(event.workerId, {
@@ -157,21 +155,12 @@ export class Insights {
   readonly onDispatched = (): void => {}
 
   /**
-   * A settled task, as plain numbers (the pool makes no event object for it). The submission and
-   * worker of the previous task are kept at hand: a map's tasks come in runs of both.
+   * A settled task, as plain numbers (the pool makes no event object for it). The worker of the
+   * previous task is kept at hand: a map's tasks come in runs of one worker's.
    */
   readonly onSettled: OnSettled = (submissionId, index, taskId, workerId, attempt, outcome, startedAt, endedAt) => {
     this.outcomes[outcome] = (this.outcomes[outcome] ?? 0) + 1
-    let submission = this.lastSubmission
-    if (submission === undefined || this.lastSubmissionId !== submissionId) {
-      submission = this.submissions.get(submissionId)
-      this.lastSubmission = submission
-      this.lastSubmissionId = submissionId
-    }
-    if (submission !== undefined && --submission.remaining === 0) {
-      this.submissions.delete(submissionId)
-      this.lastSubmission = undefined
-    }
+    const submission = this.submissions.settle(submissionId)
     if (startedAt === undefined || endedAt === undefined) return
     const millis = endedAt - startedAt
     let worker = this.lastWorker

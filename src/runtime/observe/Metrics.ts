@@ -22,6 +22,7 @@ import { type OnSettled, type OutcomeName, type PoolEvent, type PoolStats, settl
 import type { ArenaStats } from "../memory/Arena.ts"
 import type { WireMetric } from "../protocol/metricsWire.ts"
 import { exportBoundaries, Histogram } from "./Histogram.ts"
+import { Submissions } from "./Submissions.ts"
 
 /** What a worker thread's event loop did, cumulative milliseconds. */
 export interface EventLoopTimes {
@@ -62,13 +63,10 @@ export class PoolMetrics {
   private readonly context: Context.Context<never>
   private readonly registrations: Array<Metric.Registration> = []
   private readonly tasks = new Map<string, TaskSeries>()
-  private readonly submissions = new Map<number, SubmissionRecord>()
+  private readonly submissions = new Submissions<SubmissionRecord>()
   /** Tasks each worker holds (dispatched, not settled): busy workers hold some. */
   private readonly held = new Map<number, { readonly workerId: number; n: number }>()
   private lastHeld: { readonly workerId: number; n: number } | undefined = undefined
-  /** The previous settled task's submission (`onSettled`). */
-  private lastSubmissionId = -1
-  private lastSubmission: SubmissionRecord | undefined = undefined
   private readonly exits = new Map<string, { n: number }>()
   private readonly actorRestarts = { n: 0 }
   private readonly lastLoops = new Map<number, EventLoopTimes>()
@@ -107,7 +105,7 @@ export class PoolMetrics {
       case "Settled":
         return settledTo(this.onSettled, event)
       case "Submitted":
-        this.submissions.set(event.submission, {
+        this.submissions.add(event.submission, {
           at: event.at,
           task: this.taskSeries(event.taskName),
           taskName: event.taskName,
@@ -119,8 +117,7 @@ export class PoolMetrics {
       case "Requeued":
         return
       case "Cancelled":
-        this.submissions.delete(event.submission)
-        if (this.lastSubmissionId === event.submission) this.lastSubmission = undefined
+        this.submissions.cancel(event.submission)
         return
       case "WorkerExited": {
         this.held.delete(event.workerId)
@@ -183,21 +180,12 @@ export class PoolMetrics {
   }
 
   /**
-   * A settled task, as plain numbers (the pool makes no event object for it). The previous task's
-   * submission and worker cells are kept at hand: a map's tasks come in runs of both.
+   * A settled task, as plain numbers (the pool makes no event object for it). Its submission and
+   * worker cells are looked up with the previous task's at hand: a map's tasks come in runs of both.
    */
   readonly onSettled: OnSettled = (submissionId, _index, _taskId, workerId, _attempt, outcome, startedAt, endedAt) => {
-    let submission = this.lastSubmission
-    if (submission === undefined || this.lastSubmissionId !== submissionId) {
-      submission = this.submissions.get(submissionId)
-      if (submission === undefined) return
-      this.lastSubmission = submission
-      this.lastSubmissionId = submissionId
-    }
-    if (--submission.remaining === 0) {
-      this.submissions.delete(submissionId)
-      this.lastSubmission = undefined
-    }
+    const submission = this.submissions.settle(submissionId)
+    if (submission === undefined) return
     if (workerId >= 0) {
       const held = this.heldBy(workerId)
       if (held !== undefined) held.n--
