@@ -114,10 +114,13 @@ export interface Timers {
   readonly now: () => number
 }
 
+// `performance.timeOrigin` is a getter (~10 ns a read here, against ~45 for `now()`): read once.
+const timeOrigin = performance.timeOrigin
+
 export const realTimers: Timers = {
   set: (millis, f) => setTimeout(f, millis),
   clear: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-  now: () => performance.timeOrigin + performance.now()
+  now: () => timeOrigin + performance.now()
 }
 
 /** A kind of worker: its capabilities, and how it starts one pool's workers. */

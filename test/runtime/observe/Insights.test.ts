@@ -4,8 +4,9 @@
  * cause.
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as fc from "fast-check"
 import type { PoolEvent } from "../../../src/core/PoolEvent.ts"
-import { Histogram } from "../../../src/runtime/observe/Histogram.ts"
+import { bucketOf, Histogram } from "../../../src/runtime/observe/Histogram.ts"
 import { Insights, render } from "../../../src/runtime/observe/Insights.ts"
 
 /** A worker's life: starts at 0, init from `init`, ready at `ready`, then `tasks` [start, end] runs, stopping and exit. */
@@ -114,5 +115,28 @@ describe("Histogram", () => {
       [1.024, 7],
       [4.096, 8]
     ])
+  })
+
+  it("the last-bucket shortcut puts every value where the logarithm does, at bucket edges too", () => {
+    // Every bucket's upper edge, in milliseconds: cumulative counts at all of them are the buckets.
+    const edges = Array.from({ length: 8 * 24 }, (_, i) => Math.pow(2, (i + 1) / 8) / 1000)
+    // A value inside bucket i (which sets the shortcut to it), then values a few ulps around its edges.
+    const aroundBucket = fc.tuple(
+      fc.integer({ min: 1, max: 8 * 24 }),
+      fc.array(fc.tuple(fc.boolean(), fc.integer({ min: -3, max: 3 })), { minLength: 1, maxLength: 4 })
+    ).map(([i, edges]) => [
+      Math.pow(2, (i - 0.5) / 8) / 1000,
+      ...edges.map(([upper, ulps]) => (Math.pow(2, (upper ? i : i - 1) / 8) * (1 + ulps * Number.EPSILON)) / 1000)
+    ])
+    const anywhere = fc.double({ min: 0, max: 5_000, noNaN: true }).map((millis) => [millis])
+    fc.assert(fc.property(fc.array(fc.oneof(aroundBucket, anywhere), { maxLength: 60 }).map((runs) => runs.flat()), (values) => {
+      const histogram = new Histogram()
+      for (const millis of values) histogram.record(millis)
+      const expected = edges.map((edge) => {
+        const last = Math.round(Math.log2(edge * 1000) * 8)
+        return [edge, values.filter((millis) => bucketOf(millis * 1000) <= last).length]
+      })
+      assert.deepStrictEqual(histogram.cumulative(edges), expected)
+    }))
   })
 })
