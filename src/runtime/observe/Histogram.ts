@@ -23,15 +23,31 @@ export interface Percentiles {
   readonly mean: number
 }
 
+/** The last duration `bucketOf` placed, and where: observers of one pool record the same values in turn. */
+let lastMicros = -1
+let lastBucket = 0
+
 /** The bucket of a duration in microseconds. */
-export const bucketOf = (micros: number): number =>
-  micros < 1 ? 0 : Math.min(bucketCount - 1, Math.floor(Math.log2(micros) * perDoubling) + 1)
+export const bucketOf = (micros: number): number => {
+  if (micros === lastMicros) return lastBucket
+  const bucket = micros < 1 ? 0 : Math.min(bucketCount - 1, Math.floor(Math.log2(micros) * perDoubling) + 1)
+  lastMicros = micros
+  lastBucket = bucket
+  return bucket
+}
 
 /**
  * How far inside a bucket's edges the last-bucket shortcut stays (relative): near an edge the
  * logarithm's rounding could put a value on either side, so there it is computed.
  */
 const edgeMargin = 1e-9
+
+/** Bucket i's range held inside its edges, `[low, high]` at `2i`, `2i + 1` (µs), computed once. */
+const innerEdges = new Float64Array(2 * bucketCount)
+for (let i = 1; i < bucketCount; i++) {
+  innerEdges[2 * i] = Math.pow(2, (i - 1) / perDoubling) * (1 + edgeMargin)
+  innerEdges[2 * i + 1] = Math.pow(2, i / perDoubling) * (1 - edgeMargin)
+}
 
 export class Histogram {
   private readonly buckets = new Float64Array(bucketCount)
@@ -60,8 +76,8 @@ export class Histogram {
       index = bucketOf(micros)
       if (index > 0 && index < bucketCount - 1) {
         this.lastIndex = index
-        this.lastLow = Math.pow(2, (index - 1) / perDoubling) * (1 + edgeMargin)
-        this.lastHigh = Math.pow(2, index / perDoubling) * (1 - edgeMargin)
+        this.lastLow = innerEdges[2 * index]!
+        this.lastHigh = innerEdges[2 * index + 1]!
       }
     }
     this.buckets[index]!++

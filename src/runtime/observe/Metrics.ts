@@ -67,6 +67,11 @@ export class PoolMetrics {
   /** Tasks each worker holds (dispatched, not settled): busy workers hold some. */
   private readonly held = new Map<number, { readonly workerId: number; n: number }>()
   private lastHeld: { readonly workerId: number; n: number } | undefined = undefined
+  /** The count cell the previous settlement went to, and its task, worker and outcome: a map's run in a row share it. */
+  private lastCell: { n: number } | undefined = undefined
+  private lastCellTask: TaskSeries | undefined = undefined
+  private lastCellWorker = -1
+  private lastCellOutcome: OutcomeName | undefined = undefined
   private readonly exits = new Map<string, { n: number }>()
   private readonly actorRestarts = { n: 0 }
   private readonly lastLoops = new Map<number, EventLoopTimes>()
@@ -191,12 +196,19 @@ export class PoolMetrics {
       if (held !== undefined) held.n--
     }
     const task = submission.task
-    let byOutcome = task.counts.get(workerId)
-    if (byOutcome === undefined) {
-      byOutcome = {}
-      task.counts.set(workerId, byOutcome)
+    let cell = this.lastCell
+    if (cell === undefined || this.lastCellTask !== task || this.lastCellWorker !== workerId || this.lastCellOutcome !== outcome) {
+      let byOutcome = task.counts.get(workerId)
+      if (byOutcome === undefined) {
+        byOutcome = {}
+        task.counts.set(workerId, byOutcome)
+      }
+      cell = byOutcome[outcome] ?? this.countSeries(byOutcome, submission.taskName, workerId, outcome)
+      this.lastCell = cell
+      this.lastCellTask = task
+      this.lastCellWorker = workerId
+      this.lastCellOutcome = outcome
     }
-    const cell = byOutcome[outcome] ?? this.countSeries(byOutcome, submission.taskName, workerId, outcome)
     cell.n++
     if (startedAt !== undefined && endedAt !== undefined) {
       task.runTime.record(endedAt - startedAt)

@@ -1,0 +1,56 @@
+/**
+ * The metrics observer over synthetic settlements: every settled task is counted in the series of
+ * its task, worker and outcome, however settlements of different tasks, workers and outcomes
+ * interleave (the observer keeps the previous settlement's count cell at hand).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as Metric from "effect/Metric"
+import * as fc from "fast-check"
+import type { OutcomeName } from "../../../src/core/PoolEvent.ts"
+import { PoolMetrics } from "../../../src/runtime/observe/Metrics.ts"
+
+const outcomes: ReadonlyArray<OutcomeName> = ["Success", "Failure", "Defect"]
+const taskNames = ["A", "B"]
+
+describe("PoolMetrics", () => {
+  it("counts each settlement under its own task, worker and outcome, in any interleaving", () => {
+    const settlement = fc.record({
+      submission: fc.integer({ min: 0, max: 2 }),
+      workerId: fc.integer({ min: 0, max: 2 }),
+      outcome: fc.constantFrom(...outcomes)
+    })
+    fc.assert(fc.property(fc.array(settlement, { maxLength: 80 }), (settlements) => {
+      const registry = new Map()
+      const context = Context.make(Metric.MetricRegistry, registry)
+      const readings = { stats: () => ({ queued: 0, inFlight: 0, workers: 3, readyWorkers: 3, workersStarted: 3 }), size: 3 }
+      const metrics = new PoolMetrics("p", readings as never, context as Context.Context<never>)
+      // Submissions 0 and 2 are task A's, 1 is B's; each expects every settlement it will get.
+      for (let submission = 0; submission < 3; submission++) {
+        metrics.onEvent({
+          _tag: "Submitted",
+          at: 0,
+          submission,
+          taskName: taskNames[submission % 2]!,
+          count: settlements.filter((s) => s.submission === submission).length,
+          chunkSize: 1,
+          payloads: []
+        })
+      }
+      const expected = new Map<string, number>()
+      settlements.forEach(({ outcome, submission, workerId }, index) => {
+        metrics.onSettled(submission, index, index, workerId, 1, outcome, 1, 2)
+        const key = `${taskNames[submission % 2]}/${workerId}/${outcome}`
+        expected.set(key, (expected.get(key) ?? 0) + 1)
+      })
+      const counted = new Map<string, number>()
+      for (const snapshot of Metric.snapshotUnsafe(context)) {
+        if (snapshot.id !== "effect_parallel_tasks_total") continue
+        const { outcome, task, worker } = snapshot.attributes as Record<string, string>
+        const count = (snapshot.state as { count: number }).count
+        if (count > 0) counted.set(`${task}/${worker}/${outcome}`, count)
+      }
+      assert.deepStrictEqual(counted, expected)
+    }))
+  })
+})
