@@ -21,7 +21,7 @@ import { types } from "node:util"
 import { encodesAsItselfKey, type Kind, movedKey } from "../../core/SharedArray.ts"
 import type { Any } from "../../core/Task.ts"
 import { containsShared } from "../memory/Arena.ts"
-import type { PayloadIssue } from "./protocol.ts"
+import { coveredByMovedView, type PayloadIssue } from "./protocol.ts"
 
 /** The result of one encode or decode: a value, or the issue that rejected it. */
 export type Coded =
@@ -121,8 +121,11 @@ const passThrough = (value: unknown): Coded => ({ value, issue: undefined })
 // Moves
 // ---------------------------------------------------------------------------------------------
 
-/** Adds the buffers a value moves to `into`; returns the issue that stops a move, if any. */
-type Collect = (value: unknown, into: Set<ArrayBuffer>, path: ReadonlyArray<string | number>) => PayloadIssue | undefined
+/**
+ * Adds the buffers a value moves to `into`, each with the byte ranges its moved views cover
+ * (`[start, end, …]`); returns the issue that stops a move, if any.
+ */
+type Collect = (value: unknown, into: Map<ArrayBuffer, Array<number>>, path: ReadonlyArray<string | number>) => PayloadIssue | undefined
 
 /**
  * How to find the moved arrays of a Schema's encoded values, compiled once per Schema: a walk of
@@ -134,10 +137,29 @@ const transfersOf = (schema: Schema.Top): Transfers | undefined => {
   const collect = collectorOf(SchemaAST.toEncoded(schema.ast))
   if (collect === undefined) return undefined
   return (encoded) => {
-    const into = new Set<ArrayBuffer>()
+    const into = new Map<ArrayBuffer, Array<number>>()
     const issue = collect(encoded, into, [])
-    return issue === undefined ? { list: [...into], issue: undefined } : { list: undefined, issue }
+    if (issue !== undefined) return { list: undefined, issue }
+    for (const [buffer, ranges] of into) if (coversWhole(buffer, ranges)) coveredByMovedView.add(buffer)
+    return { list: [...into.keys()], issue: undefined }
   }
+}
+
+/**
+ * Whether the moved views of one value cover every byte of their buffer: then the sender gives the
+ * whole buffer up, and a channel that copies may detach it (`detachMoved`).
+ */
+const coversWhole = (buffer: ArrayBuffer, ranges: Array<number>): boolean => {
+  if (ranges.length === 2) return ranges[0] === 0 && ranges[1] === buffer.byteLength
+  const sorted: Array<readonly [number, number]> = []
+  for (let i = 0; i < ranges.length; i += 2) sorted.push([ranges[i]!, ranges[i + 1]!])
+  sorted.sort((a, b) => a[0] - b[0])
+  let reached = 0
+  for (const [start, end] of sorted) {
+    if (start > reached) return false
+    if (end > reached) reached = end
+  }
+  return reached === buffer.byteLength
 }
 
 const collectorOf = (ast: SchemaAST.AST): Collect | undefined => {
@@ -157,7 +179,9 @@ const collectorOf = (ast: SchemaAST.AST): Collect | undefined => {
         if (value.buffer.detached) {
           return { path, message: `a ${kind}Array that was moved away already: a moved array can be sent once` }
         }
-        into.add(value.buffer)
+        const ranges = into.get(value.buffer)
+        if (ranges === undefined) into.set(value.buffer, [value.byteOffset, value.byteOffset + value.byteLength])
+        else ranges.push(value.byteOffset, value.byteOffset + value.byteLength)
         return undefined
       }
     }

@@ -328,9 +328,21 @@ const safeString = (value: unknown): string => {
 }
 
 /**
+ * The buffers whose every byte a value's moved views cover, as the codec found them when it listed
+ * the value's moves: the ones `detachMoved` may take.
+ */
+export const coveredByMovedView = new WeakSet<ArrayBuffer>()
+
+/**
  * Detaches the moved buffers of a message sent over a channel that copies (a child process's IPC),
- * so that the sender's views end detached as they do across threads.
+ * so that the sender's views end detached as they do across threads — only buffers that moved views
+ * cover whole. A buffer partly covered is left attached: the typed arrays that IPC delivers
+ * are views over the received message's own buffer, one buffer for all the arrays of a message
+ * that fall aligned in it (or a slice of Node's shared Buffer pool), so detaching the buffer of one
+ * task's moved array took the arrays of the other tasks of its message, still queued, with it.
  */
 export const detachMoved = (transfer: ReadonlyArray<ArrayBuffer> | undefined): void => {
-  if (transfer !== undefined && transfer.length > 0) structuredClone(undefined, { transfer: transfer as Array<ArrayBuffer> })
+  if (transfer === undefined || transfer.length === 0) return
+  const whole = transfer.filter((buffer) => coveredByMovedView.has(buffer))
+  if (whole.length > 0) structuredClone(undefined, { transfer: whole })
 }
