@@ -6,8 +6,8 @@
  * shared arrays — the common case), one side skips its work: the caller sends payloads as they are
  * and the worker's decode validates them; the worker's encode validates results and the caller takes
  * them as they are. Each value is still checked exactly once, where a failure can name the worker.
- * There, a plain check (`validates.ts`) passes the values the Schema would only copy; the rest take
- * the Schema's parser.
+ * There, a parser compiled from the Schema (`identityParser.ts`) copies the values the Schema would
+ * only check and copy; the rest take the Schema's parser.
  *
  * A value the structured clone cannot take (a function, a proxy …) is found only when its message
  * is sent; `cloneIssue` then says why and where, for the scheduler's and the actor host's
@@ -24,7 +24,7 @@ import { encodesAsItselfKey, type Kind, movedKey } from "../../core/SharedArray.
 import type { Any } from "../../core/Task.ts"
 import { containsShared } from "../memory/Arena.ts"
 import { coveredByMovedView, type PayloadIssue } from "./protocol.ts"
-import { validatesOf } from "./validates.ts"
+import { parserOf, Refused } from "./identityParser.ts"
 
 /** The result of one encode or decode: a value, or the issue that rejected it. */
 export type Coded =
@@ -121,14 +121,17 @@ const encodesAsItself = (ast: SchemaAST.AST): boolean => {
 const passThrough = (value: unknown): Coded => ({ value, issue: undefined })
 
 /**
- * The worker's side of an identity Schema (its payload's decode, its success's encode): a value
- * that its plain check passes goes on as it is; anything else takes the Schema's own path, which
- * rebuilds it or says why not (`validates.ts`, rule 1).
+ * The worker's side of an identity Schema (its payload's decode, its success's encode): the
+ * compiled parser's copy when it answers; otherwise the Schema's own path, which rebuilds the value
+ * or says why not (`identityParser.ts`, rule 1).
  */
-const checkedFirst = (identity: boolean, schema: Schema.Top, parse: (input: unknown) => Coded) => {
-  const validates = identity ? validatesOf(schema.ast) : undefined
-  if (validates === undefined) return parse
-  return (input: unknown): Coded => validates(input) ? { value: input, issue: undefined } : parse(input)
+const checkedFirst = (identity: boolean, schema: Schema.Top, slow: (input: unknown) => Coded) => {
+  const parse = identity ? parserOf(schema.ast) : undefined
+  if (parse === undefined) return slow
+  return (input: unknown): Coded => {
+    const value = parse(input)
+    return value === Refused ? slow(input) : { value, issue: undefined }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
