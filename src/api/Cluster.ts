@@ -72,6 +72,7 @@ import { runnerKey } from "../runtime/client/PoolClient.ts"
 import { containsShared } from "../runtime/memory/Arena.ts"
 import { EventHub } from "../runtime/observe/EventHub.ts"
 import { issueOf } from "../runtime/protocol/codec.ts"
+import { poolClock } from "../runtime/protocol/protocol.ts"
 import { type HostedEntity, layerEntity, layerTaskEntity } from "./internal/clusterEntities.ts"
 import * as TaskApi from "./Task.ts"
 import * as WorkerPool from "./WorkerPool.ts"
@@ -556,7 +557,7 @@ const encoders = (task: Task.Any) => {
   return encode
 }
 
-const now = () => performance.timeOrigin + performance.now()
+const now = poolClock
 
 const resolvePoolOptions = (options: PoolOptions | undefined): Effect.Effect<ClusterPoolOptions, PoolError> => {
   const invalid = (path: string, message: string) =>

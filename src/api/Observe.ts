@@ -27,6 +27,7 @@ import { DashboardState, page } from "../runtime/observe/Dashboard.ts"
 import * as Insights from "../runtime/observe/Insights.ts"
 import { PoolMetrics } from "../runtime/observe/Metrics.ts"
 import { Timeline, type TraceFile } from "../runtime/observe/Timeline.ts"
+import { poolClock } from "../runtime/protocol/protocol.ts"
 import { writeFileSync } from "node:fs"
 import { clientOf } from "./internal/pool.ts"
 
@@ -280,7 +281,7 @@ export const dashboard = <Tasks extends Any, Actors extends { readonly name: str
 ): Effect.Effect<string, ServeError, Runner<Tasks["name"] | Actors["name"]> | Scope.Scope> =>
   Effect.gen(function*() {
     const client = yield* clientOf(group)
-    const now = () => performance.timeOrigin + performance.now()
+    const now = poolClock
     const ready = client.readyWorkers?.() ?? []
     let insights = Insights.attachedTo(client)
     if (insights === undefined) {

@@ -74,8 +74,8 @@ export const codecOf = (task: Any): Codec => {
     const successIdentity = isIdentity(task.success)
     codec = {
       encodePayload: payloadIdentity ? passThrough : coder(Schema.encodeUnknownExit(task.payload as AnyCodec)),
-      decodePayload: checkedFirst(payloadIdentity, task.payload, coder(Schema.decodeUnknownExit(task.payload as AnyCodec))),
-      encodeSuccess: checkedFirst(successIdentity, task.success, coder(Schema.encodeUnknownExit(task.success as AnyCodec))),
+      decodePayload: compiledFirst(payloadIdentity, task.payload, coder(Schema.decodeUnknownExit(task.payload as AnyCodec))),
+      encodeSuccess: compiledFirst(successIdentity, task.success, coder(Schema.encodeUnknownExit(task.success as AnyCodec))),
       decodeSuccess: successIdentity ? passThrough : coder(Schema.decodeUnknownExit(task.success as AnyCodec)),
       encodeError: coder(Schema.encodeUnknownExit(task.error as AnyCodec)),
       decodeError: coder(Schema.decodeUnknownExit(task.error as AnyCodec)),
@@ -125,7 +125,7 @@ const passThrough = (value: unknown): Coded => ({ value, issue: undefined })
  * compiled parser's copy when it answers; otherwise the Schema's own path, which rebuilds the value
  * or says why not (`identityParser.ts`, rule 1).
  */
-const checkedFirst = (identity: boolean, schema: Schema.Top, slow: (input: unknown) => Coded) => {
+const compiledFirst = (identity: boolean, schema: Schema.Top, slow: (input: unknown) => Coded) => {
   const parse = identity ? parserOf(schema.ast) : undefined
   if (parse === undefined) return slow
   return (input: unknown): Coded => {

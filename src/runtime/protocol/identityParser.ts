@@ -15,8 +15,8 @@
  *    or rebuilds it — so outcomes, values and issue messages are always the Schema's.
  * 2. A Schema with anything it does not know — a transformation (`encoding`), a refinement
  *    (`checks`), a declaration, an index signature, optional tuple elements, a recursive
- *    (`suspend`) part, a union with two struct or array members (or one beside `unknown`) — gets
- *    no parser at all (`undefined`): it always takes the Schema's path.
+ *    (`suspend`) part, `unknown`/`any` (which would share what they are given), a union with two
+ *    struct or array members — gets no parser at all (`undefined`): it always takes the Schema's path.
  * 3. Structs are read as plain objects (prototype `Object.prototype` or `null`) through their own
  *    declared keys, arrays as plain arrays with no holes; other shapes (class instances, sparse
  *    arrays) are `Refused` (rule 1).
@@ -24,7 +24,7 @@
 import type * as SchemaAST from "effect/SchemaAST"
 
 /** What a parser answers for a value it leaves to the Schema. */
-export const Refused: unique symbol = Symbol.for("effect-parallel/validates/Refused")
+export const Refused: unique symbol = Symbol.for("effect-parallel/identityParser/Refused")
 
 export type Parse = (value: unknown) => unknown
 

@@ -327,6 +327,16 @@ const safeString = (value: unknown): string => {
   }
 }
 
+// `performance.timeOrigin` is a getter (~10 ns a read here, against ~45 for `now()`): read once.
+const timeOrigin = performance.timeOrigin
+
+/**
+ * The pool clock: milliseconds since the epoch as this thread's monotonic clock counts them
+ * (`performance.timeOrigin + performance.now()`), comparable across threads and processes — what
+ * `ResultsTimed`'s times and the pool's events are stamped with on real backends.
+ */
+export const poolClock = (): number => timeOrigin + performance.now()
+
 /**
  * The buffers whose every byte a value's moved views cover, as the codec found them when it listed
  * the value's moves: the ones `detachMoved` may take.
