@@ -279,5 +279,21 @@ describe("capabilities", () => {
     }))
 })
 
+describe("long durations", () => {
+  const inline = (options?: Partial<WorkerPool.Options>) =>
+    WorkerPool.layer(ContractTasks, { entry: contractEntry, size: 1, ...options }).pipe(Layer.provide(InlineBackend.layer))
+
+  it.live("a timeout beyond setTimeout's range (24.8 days) does not fire at once", () =>
+    Effect.gen(function*() {
+      const marker = join(mkdtempSync(join(tmpdir(), "ep-long-")), "marker")
+      // Was: the pool's backstop (timeout + interruptGrace) went to setTimeout, which fires a
+      // delay past 2^31 - 1 ms after 1 ms: the worker was terminated and the task failed with Timeout.
+      const slept = yield* Task.run(Sleep, { millis: 30, marker }, { timeout: "30 days" })
+      assert.strictEqual(slept, 30)
+      const infinite = yield* Task.run(Sleep, { millis: 30, marker }, { timeout: "Infinity" })
+      assert.strictEqual(infinite, 30)
+    }).pipe(Effect.provide(inline())))
+})
+
 // Only the type matters here: a simulated row needs the World its `within` provides.
 void (null as unknown as Simulation.World)

@@ -115,9 +115,28 @@ export interface Timers {
 }
 
 export const realTimers: Timers = {
-  set: (millis, f) => setTimeout(f, millis),
-  clear: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+  set: (millis, f) => millis > maxTimerMillis ? new LongTimer(millis, f) : setTimeout(f, millis),
+  clear: (handle) => handle instanceof LongTimer ? handle.clear() : clearTimeout(handle as ReturnType<typeof setTimeout>),
   now: poolClock
+}
+
+/** The longest delay `setTimeout` takes: it fires a longer one (a task's `timeout: "30 days"`, `Infinity`) after 1 ms. */
+const maxTimerMillis = 2 ** 31 - 1
+
+/** A delay beyond `setTimeout`'s range, waited in steps it can take (as Effect's own `sleep` does). */
+class LongTimer {
+  private handle: ReturnType<typeof setTimeout> | undefined
+  constructor(millis: number, f: () => void) {
+    this.wait(millis, f)
+  }
+  private wait(millis: number, f: () => void): void {
+    this.handle = millis > maxTimerMillis
+      ? setTimeout(() => this.wait(millis - maxTimerMillis, f), maxTimerMillis)
+      : setTimeout(f, millis)
+  }
+  clear(): void {
+    clearTimeout(this.handle)
+  }
 }
 
 /** A kind of worker: its capabilities, and how it starts one pool's workers. */
