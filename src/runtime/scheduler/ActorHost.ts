@@ -228,6 +228,19 @@ export class ActorHost implements Transport, WorkerListener {
     }
   }
 
+  onClose(): void {
+    // An actor waiting for a worker or out its restart backoff has no instance, so no worker's
+    // exit answers for it: without this its calls and spawn would wait forever, and its restart
+    // timer would outlive the pool (rule 3).
+    for (const record of [...this.records.values()]) {
+      if (record.state !== "placing" && record.state !== "backoff") continue
+      this.timers.clear(record.timer)
+      this.failWaiting(record, "Stopped")
+      this.stopped(record)
+      if (record.onSpawned !== undefined) this.answerSpawn(record, Outcome.Closed, "the pool is closed", -1)
+    }
+  }
+
   // -------------------------------------------------------------------------------------------
   // Machinery
   // -------------------------------------------------------------------------------------------

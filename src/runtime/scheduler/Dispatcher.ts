@@ -198,6 +198,8 @@ export interface WorkerListener {
   readonly onReady: (workerId: number) => void
   /** After the worker's tasks were settled or re-queued. */
   readonly onExit: (workerId: number, exit: WorkerExit) => void
+  /** The pool is closing: what waits for a worker (no exit will speak for it) must end now. */
+  readonly onClose: () => void
   /** Actor calls sent and not yet answered (rule 6). */
   readonly pendingCalls: () => number
   /** Whether an actor lives (or is being built) on the worker: it is not recycled then (rule 11). */
@@ -472,6 +474,7 @@ export class Dispatcher implements PoolClient {
     for (const timer of this.respawnTimers) this.timers.clear(timer)
     this.respawnTimers.clear()
     this.failQueued("the pool is closed")
+    this.listener?.onClose()
     if (this.slots.length === 0) return Promise.resolve()
     return new Promise((resolve) => {
       this.onAllExited = resolve

@@ -617,6 +617,30 @@ describe("Simulated actors", () => {
       assert.strictEqual(ledger.instances, 1, "built once")
     }))
 
+  it.effect("regression: a call waiting out an actor's restart backoff ends when the pool closes", () =>
+    Effect.gen(function*() {
+      // The host left an actor in its backoff untouched when the pool closed: its restart timer
+      // outlived the pool, then found no worker, and the call waiting for it was never answered.
+      const program = Effect.gen(function*() {
+        const journal = yield* Actor.spawn(Journal, { key: 0, refuse: "never" }, {
+          worker: 0,
+          restart: { maxRestarts: 1, backoff: "30 seconds" }
+        })
+        yield* Effect.exit(journal.call("append", append(1)))
+        // Outlives the pool's scope, waiting for the rebuilt instance.
+        return yield* Effect.forkDetach(journal.call("peek", { millis: 0 }), { startImmediately: true })
+      }).pipe(
+        Effect.provide(Simulation.layer(JournalTasks, { entry, size: 2 })),
+        Effect.flatMap(Fiber.await)
+      )
+      const report = yield* simulate(program, 1, [{ _tag: "CrashOnTask", worker: 0, task: 0 }])
+      assert.isTrue(Exit.isSuccess(report.exit), String(report.exit))
+      const waited = (report.exit as Exit.Success<Exit.Exit<unknown, unknown>>).value
+      assert.instanceOf(actorReasonOf(failureOf(waited)), ActorError.Unavailable)
+      assert.isBelow(report.time, 30_000, "the pool's close waited out the backoff")
+      assert.strictEqual(ledger.instances, 1, "rebuilt after the pool closed")
+    }))
+
   it.effect("regression: a task calls an actor whose name holds a dot", () =>
     Effect.gen(function*() {
       // Asks named the method by cutting the task name at its first dot: "ns.Tally.add" → "Tally.add".
