@@ -228,6 +228,11 @@ export class ActorHost implements Transport, WorkerListener {
     }
   }
 
+  onBroken(): void {
+    // No worker will start any more: an actor waiting for one is dead (`place`).
+    for (const record of [...this.records.values()]) if (record.state === "placing") this.place(record)
+  }
+
   onClose(): void {
     // An actor waiting for a worker or out its restart backoff has no instance, so no worker's
     // exit answers for it: without this its calls and spawn would wait forever, and its restart
@@ -249,6 +254,9 @@ export class ActorHost implements Transport, WorkerListener {
   private place(record: ActorRecord): void {
     const ready = this.dispatcher.readyWorkers()
     if (ready.length === 0) {
+      // A broken pool starts no worker again: waiting for one would leave its calls unanswered.
+      const broken = this.dispatcher.brokenReason
+      if (broken !== undefined) return this.died(record, Outcome.Closed, broken, -1)
       record.state = "placing"
       return
     }

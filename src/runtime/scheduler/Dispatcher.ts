@@ -200,6 +200,8 @@ export interface WorkerListener {
   readonly onExit: (workerId: number, exit: WorkerExit) => void
   /** The pool is closing: what waits for a worker (no exit will speak for it) must end now. */
   readonly onClose: () => void
+  /** The pool is broken (rule 5): no worker will start any more. */
+  readonly onBroken: () => void
   /** Actor calls sent and not yet answered (rule 6). */
   readonly pendingCalls: () => number
   /** Whether an actor lives (or is being built) on the worker: it is not recycled then (rule 11). */
@@ -444,6 +446,11 @@ export class Dispatcher implements PoolClient {
     return this.closed
   }
 
+  /** Why the pool is broken (rule 5), if it is: no worker will start any more. */
+  get brokenReason(): string | undefined {
+    return this.broken
+  }
+
   stats(): DispatcherStats {
     return {
       workers: this.slots.length,
@@ -589,6 +596,7 @@ export class Dispatcher implements PoolClient {
     if (++this.respawnFailures >= maxRespawnFailures) {
       this.broken = `the pool is broken: no replacement worker could be started: ${text}`
       this.failQueued(this.broken)
+      this.listener?.onBroken()
     }
   }
 

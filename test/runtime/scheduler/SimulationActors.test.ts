@@ -641,6 +641,35 @@ describe("Simulated actors", () => {
       assert.strictEqual(ledger.instances, 1, "rebuilt after the pool closed")
     }))
 
+  it.effect("regression: a call waiting for an actor's rebuild ends when the pool breaks", () =>
+    Effect.gen(function*() {
+      // The only worker dies and no replacement can start: the pool is broken. Its queued tasks
+      // failed with PoolClosed, but the actor's rebuild waited for a worker forever, and so did
+      // the call made meanwhile.
+      const faults: Simulation.FaultPlan = [
+        { _tag: "CrashOnTask", worker: 0, task: 0 },
+        ...[1, 2, 3, 4, 5].map((worker) => ({ _tag: "CrashOnInit" as const, worker }))
+      ]
+      const program = Effect.gen(function*() {
+        const journal = yield* Actor.spawn(Journal, { key: 0, refuse: "never" }, {
+          restart: { maxRestarts: 1, backoff: "1 millis" }
+        })
+        yield* Effect.exit(journal.call("append", append(1)))
+        const waited = yield* Effect.exit(journal.call("peek", { millis: 0 }))
+        // And a spawn on the broken pool fails rather than waits.
+        const spawned = yield* Effect.exit(Actor.spawn(Journal, { key: 1, refuse: "never" }))
+        return [waited, spawned] as const
+      }).pipe(Effect.provide(Simulation.layer(JournalTasks, { entry, size: 1 })))
+      const report = yield* simulate(program, 1, faults)
+      assert.isTrue(Exit.isSuccess(report.exit), String(report.exit))
+      const [waited, spawned] = (report.exit as Exit.Success<readonly [Exit.Exit<unknown, unknown>, Exit.Exit<unknown, unknown>]>).value
+      assert.instanceOf(actorReasonOf(failureOf(waited)), ActorError.Unavailable)
+      const refused = actorReasonOf(failureOf(spawned))
+      assert.instanceOf(refused, ActorError.InitFailed)
+      assert.strictEqual((refused as ActorError.InitFailed).failure, "PoolClosed")
+      assert.include(refused.message, "no replacement worker could be started")
+    }))
+
   it.effect("regression: a task calls an actor whose name holds a dot", () =>
     Effect.gen(function*() {
       // Asks named the method by cutting the task name at its first dot: "ns.Tally.add" → "Tally.add".
