@@ -316,6 +316,9 @@ export class Dispatcher implements PoolClient {
     }
     if (submission.trace !== undefined) this.traced = true
     if (this.closed || this.broken !== undefined) {
+      // Settled at once, it never queues or waits: a later `cancel()` (a map failing fast) must
+      // find nothing of it to take off the counts (rule 8).
+      pending.next = pending.admitted = count
       const reason = this.broken ?? "the pool is closed"
       for (let i = 0; i < count; i++) this.settleIndex(pending, i, Outcome.Closed, reason, -1, 0, -1)
       return pending
@@ -323,6 +326,7 @@ export class Dispatcher implements PoolClient {
     // Rule 8: room for all of it now, or wait (first come, first served), or fail.
     const room = this.waiting.length > 0 ? 0 : this.options.maxQueued - this.queuedCount
     if (count > room && (submission.whenFull ?? this.options.whenFull) === "fail") {
+      pending.next = pending.admitted = count
       for (let i = 0; i < count; i++) {
         this.settleIndex(pending, i, Outcome.Saturated, this.options.maxQueued, -1, 0, -1)
       }

@@ -5,7 +5,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import { Simulation, Task, TaskError } from "../../../src/index.ts"
+import * as Fiber from "effect/Fiber"
+import { Simulation, Task, TaskError, WorkerPool } from "../../../src/index.ts"
 import * as EffectCore from "effect/Effect"
 import { type Backend, realTimers } from "../../../src/runtime/backends/Backend.ts"
 import { type FromWorker, Op, Outcome, Run } from "../../../src/runtime/protocol/protocol.ts"
@@ -115,6 +116,31 @@ describe("Dispatcher", () => {
           assert.strictEqual(messages.flat().filter((submission) => submission === 2).length, 3)
         })
       }
+    }))
+
+  it.effect("rule 8: a map refused at once leaves no trace in the pool's count of waiting tasks", () =>
+    Effect.gen(function*() {
+      // One worker, one message at a time, two queued tasks at most: the first map fills the
+      // queue, the second will not wait and is refused with PoolSaturated. Its fail-fast cancel
+      // took its tasks off the count of waiting ones although none had ever waited: -3.
+      const program = Effect.gen(function*() {
+        const first = yield* Effect.forkChild(
+          Task.map(Echo, [0, 1, 2].map((n) => ({ n, millis: 50, fail: "none" as const })), { chunkSize: 1 }),
+          { startImmediately: true }
+        )
+        const refused = yield* Effect.flip(Task.map(Echo, [quick(3), quick(4), quick(5)], { whenFull: "fail" }))
+        const during = yield* WorkerPool.stats(SimTasks)
+        yield* Fiber.join(first)
+        return { refused, during, after: yield* WorkerPool.stats(SimTasks) }
+      }).pipe(Effect.provide(Simulation.layer(SimTasks, { entry, size: 1, pipelineDepth: 1, maxQueued: 2 })))
+      const report = yield* Simulation.run(program, { seed: 1 })
+      Simulation.verify(report, ({ exit }) => {
+        assert.isTrue(Exit.isSuccess(exit), String(exit))
+        const { refused, during, after } = (exit as Exit.Success<any>).value
+        assert.instanceOf(reasonOf(refused), TaskError.PoolSaturated)
+        assert.strictEqual(during.waiting, 0)
+        assert.strictEqual(after.waiting, 0)
+      })
     }))
 
   it.effect("rule 5: a worker that dies after its ready handshake while the pool is starting is replaced", () =>
