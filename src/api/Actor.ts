@@ -39,7 +39,7 @@ export * from "../core/Actor.ts"
  *
  * Fails with the actor's declared init error, or `ActorError` with reason `InitFailed` when its
  * constructor dies, its init arguments fail their Schema, its worker is lost while it is being
- * built, or the pool closes first.
+ * built, or the pool closes first. Dies when `worker` is not an integer (a programming error).
  */
 export const spawn = <A extends Any>(
   actor: A,
@@ -51,6 +51,11 @@ export const spawn = <A extends Any>(
       Effect.suspend(() => {
         const transport = pool.actors
         if (transport === undefined) return Effect.die(new Error(`the pool of ${actor.name} hosts no actors`))
+        const pin = options?.worker
+        if (pin !== undefined && !Number.isSafeInteger(pin)) {
+          // No worker is at such a position: the actor would wait to be placed forever.
+          return Effect.die(new RangeError(`Actor.spawn(${actor.name}): worker must be an integer position, got ${pin}`))
+        }
         const codec = codecOf(actor.init)
         const encoded = codec.encodePayload(init)
         if (encoded.issue !== undefined) return Effect.fail(invalidInit(actor, init, encoded.issue))
@@ -67,7 +72,7 @@ export const spawn = <A extends Any>(
         return Effect.callback<Spawned<A>, InitError<A> | ActorError>((resume) => {
           let id = -1
           id = transport.spawn(actor, encoded.value, {
-            worker: options?.worker,
+            worker: pin,
             maxRestarts: Math.max(0, Math.floor(restart?.maxRestarts ?? 0)),
             backoffMillis: millis(restart?.backoff, 100),
             maxBackoffMillis: millis(restart?.maxBackoff, 30_000)

@@ -670,6 +670,25 @@ describe("Simulated actors", () => {
       assert.include(refused.message, "no replacement worker could be started")
     }))
 
+  it.effect("regression: a spawn pinned to a position that is not an integer fails instead of waiting forever", () =>
+    Effect.gen(function*() {
+      // `worker: 0.5` picked `ready[0.5]`, no worker: the actor waited to be placed forever.
+      const program = Effect.gen(function*() {
+        const fractional = yield* Effect.exit(Actor.spawn(Journal, { key: 0, refuse: "never" }, { worker: 0.5 }))
+        const notANumber = yield* Effect.exit(Actor.spawn(Journal, { key: 1, refuse: "never" }, { worker: Number.NaN }))
+        const negative = yield* Actor.spawn(Journal, { key: 2, refuse: "never" }, { worker: -1 })
+        return [fractional, notANumber, yield* negative.call("append", append(1))] as const
+      }).pipe(Effect.provide(Simulation.layer(JournalTasks, { entry, size: 2 })))
+      const report = yield* simulate(program, 1, [])
+      assert.isTrue(Exit.isSuccess(report.exit), String(report.exit))
+      const [fractional, notANumber, appended] = (report.exit as Exit.Success<readonly [Exit.Exit<unknown, unknown>, Exit.Exit<unknown, unknown>, number]>).value
+      for (const exit of [fractional, notANumber]) {
+        assert.isTrue(Exit.isFailure(exit) && Cause.hasDies(exit.cause), String(exit))
+        assert.include(Cause.pretty((exit as Exit.Failure<unknown, unknown>).cause), "worker")
+      }
+      assert.strictEqual(appended, 1, "a negative position counts from the end")
+    }))
+
   it.effect("regression: a task calls an actor whose name holds a dot", () =>
     Effect.gen(function*() {
       // Asks named the method by cutting the task name at its first dot: "ns.Tally.add" → "Tally.add".
