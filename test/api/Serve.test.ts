@@ -257,6 +257,19 @@ describe("Serve", () => {
         }))
     }).pipe(Effect.scoped))
 
+  it.live("a predict path with a malformed percent-escape is a 404, and the server stays up", () =>
+    Effect.gen(function*() {
+      yield* withServer([deployment({ init: { delayMillis: 0 } })], ({ url }) =>
+        Effect.gen(function*() {
+          const bad = yield* Effect.promise(() =>
+            send(url, "/v1/models/%E0%A4%A/predict", { body: JSON.stringify({ inputs: [[1, 2, 3]] }) })
+          )
+          assert.strictEqual(bad.status, 404, bad.body.toString())
+          const good = yield* predict(url, [[1, 2, 3]])
+          assert.strictEqual(good.status, 200, good.body.toString())
+        }))
+    }).pipe(Effect.scoped))
+
   it.live("a client that leaves before its batch is sent is taken out of it", () =>
     Effect.gen(function*() {
       const log = yield* SharedArray.make("Int32", 64)
