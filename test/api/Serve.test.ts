@@ -344,6 +344,32 @@ describe("Serve", () => {
         }))
     }).pipe(Effect.scoped))
 
+  it.live("retryOnReplicaLoss: a replica out of restarts leaves the batcher and /readyz even when the retry succeeds", () =>
+    Effect.gen(function*() {
+      const crashOnce = yield* SharedArray.make("Int32", 1)
+      const log = yield* SharedArray.make("Int32", 64)
+      const d = deployment({
+        init: { delayMillis: 0, crashOnce, log },
+        replicas: 2,
+        retryOnReplicaLoss: true,
+        restart: { maxRestarts: 0 }
+      })
+      yield* withServer([d], ({ stats, url }) =>
+        Effect.gen(function*() {
+          const crashed = yield* predict(url, [[CRASH_MARKER, 0, 0]])
+          assert.strictEqual(crashed.status, 200, crashed.body.toString())
+          for (let i = 0; i < 4; i++) {
+            const reply = yield* predict(url, [[i, 1, 1]])
+            assert.strictEqual(reply.status, 200, reply.body.toString())
+          }
+          // Replica 0 died with no restart left: it serves no more batches, and says so.
+          const status = stats("doubler")!.status
+          assert.strictEqual(status.ready, 1, JSON.stringify(status))
+          assert.strictEqual(status.failures.length, 1, JSON.stringify(status))
+          assert.include(status.failures[0]!, "replica 0")
+        }))
+    }).pipe(Effect.scoped))
+
   it.live("a replica whose constructor fails shows in /readyz; the server stays up", () =>
     Effect.gen(function*() {
       const d = deployment({ init: { delayMillis: 0, failInit: true }, replicas: 1 })
