@@ -95,6 +95,13 @@ describe("timeline", () => {
       assert.strictEqual(trace.otherData.droppedEvents, recorder.dropped())
       const notice = trace.traceEvents.find((e) => e.ph === "i" && e.name.includes("dropped"))!
       assert.match(notice.name, new RegExp(`^${recorder.dropped()} earlier events dropped \\(the timeline keeps the last 20\\)`))
+      // The counters count what the kept events show: never below zero, nothing left at the end.
+      const counters = trace.traceEvents.filter((e) => e.ph === "C")
+      for (const counter of counters) {
+        assert.isAtLeast(counter.args!.queued as number, 0, JSON.stringify(counter))
+        assert.isAtLeast(counter.args!.inFlight as number, 0, JSON.stringify(counter))
+      }
+      assert.deepStrictEqual(counters.at(-1)!.args, { queued: 0, inFlight: 0 })
       const error = yield* Effect.flip(Observe.timeline(ContractTasks, { maxEvents: 0 }))
       assert.strictEqual(error.reason._tag, "InvalidOptions")
     }).pipe(Effect.scoped, Effect.provide(WorkerPool.layer(ContractTasks, { entry, size: 1 }))))

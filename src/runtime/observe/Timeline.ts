@@ -135,15 +135,17 @@ const toTrace = (events: ReadonlyArray<PoolEvent>, dropped: number, maxEvents: n
       }
       case "Dispatched": {
         workers.add(event.workerId)
+        // Counters count the tasks of submissions the ring kept: the tasks of one whose `Submitted`
+        // was dropped were never counted queued, and taking them off would go below zero.
         for (const task of event.tasks) {
           const submission = submissions.get(task.submission)
           if (submission !== undefined) {
             submission.queued--
             submission.inFlight++
+            queued--
+            inFlight++
           }
         }
-        queued -= event.tasks.length
-        inFlight += event.tasks.length
         counters(event.at)
         break
       }
@@ -152,9 +154,9 @@ const toTrace = (events: ReadonlyArray<PoolEvent>, dropped: number, maxEvents: n
         if (submission !== undefined) {
           submission.queued++
           submission.inFlight--
+          queued++
+          inFlight--
         }
-        queued++
-        inFlight--
         out.push({ name: `requeued (${event.why})`, ph: "i", s: "t", ts: us(event.at), pid, tid: callerTid, args: { ...event } })
         break
       }
@@ -176,12 +178,13 @@ const toTrace = (events: ReadonlyArray<PoolEvent>, dropped: number, maxEvents: n
           submission.settled++
           submission.lastAt = event.at
         }
-        if (event.workerId >= 0) {
+        // Counted only for a submission the ring kept (see Dispatched).
+        if (submission !== undefined && event.workerId >= 0) {
           inFlight--
-          if (submission !== undefined) submission.inFlight--
-        } else {
+          submission.inFlight--
+        } else if (submission !== undefined) {
           queued--
-          if (submission !== undefined) submission.queued--
+          submission.queued--
         }
         const name = submission?.name ?? "task"
         if (event.startedAt !== undefined && event.endedAt !== undefined && event.workerId >= 0) {
