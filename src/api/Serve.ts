@@ -333,6 +333,17 @@ const makeDeployment = (d: Deployment, context: Context.Context<never>, replicaS
         return (yield* handle.call(d.method as never, matrix as never)) as unknown as BatchResult
       }))
 
+    /**
+     * Out of restarts: the replica serves no more batches, and /readyz says why. Checked after each
+     * attempt, so a dead replica leaves even when the retry of its batch elsewhere succeeds.
+     */
+    const retireIfDead = (replica: number, cause: Cause.Cause<unknown>) => {
+      if (!isDead(cause) || handles[replica] === undefined) return
+      handles[replica] = undefined
+      batcher.setReady(replica, false)
+      failures.push(`replica ${replica}: ${String(Cause.squash(cause))}`)
+    }
+
     const runBatch = (replica: number, batch: ReadonlyArray<Pending>): Effect.Effect<void, never, Task.Runner<string>> =>
       Effect.gen(function*() {
         const startedAt = performance.now()
@@ -345,13 +356,18 @@ const makeDeployment = (d: Deployment, context: Context.Context<never>, replicaS
         counters.batches++
         counters.items += items
         let exit = yield* Effect.exit(callReplica(replica, items, batch))
+        // The replica the last attempt ran on: each attempt's failure is its own replica's.
+        let ranOn = replica
+        if (Exit.isFailure(exit)) retireIfDead(replica, exit.cause)
         if (Exit.isFailure(exit) && d.retryOnReplicaLoss && isReplicaLoss(exit.cause)) {
           // Batcher rule 6: to the least busy other replica, counted there while it runs.
           const other = batcher.reroute(replica, items)
           if (other !== undefined && handles[other] !== undefined) {
+            ranOn = other
             exit = yield* Effect.exit(
               callReplica(other, items, batch).pipe(Effect.ensuring(Effect.sync(() => batcher.batchDone(other))))
             )
+            if (Exit.isFailure(exit)) retireIfDead(other, exit.cause)
           } else if (other !== undefined) {
             batcher.batchDone(other)
           }
@@ -372,14 +388,8 @@ const makeDeployment = (d: Deployment, context: Context.Context<never>, replicaS
           }
         } else {
           const lost = isReplicaLoss(exit.cause)
-          if (isDead(exit.cause) && handles[replica] !== undefined) {
-            // Out of restarts: the replica serves no more batches, and /readyz says why.
-            handles[replica] = undefined
-            batcher.setReady(replica, false)
-            failures.push(`replica ${replica}: ${String(Cause.squash(exit.cause))}`)
-          }
           const message = lost
-            ? `replica ${replica} of ${d.name} was lost during this batch (${Cause.squash(exit.cause)}); it is being restarted`
+            ? `replica ${ranOn} of ${d.name} was lost during this batch (${Cause.squash(exit.cause)}); it is being restarted`
             : `${d.actor.name}.${d.method} failed: ${String(Cause.squash(exit.cause))}`
           settleAll(batch, () => ({ _tag: "Failure", status: lost ? 503 : 500, message }))
         }

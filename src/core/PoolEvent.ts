@@ -201,6 +201,11 @@ export interface PoolStats {
   /** Tasks sent to workers and not yet answered. */
   readonly inFlight: number
   readonly maxInFlight: number
+  /**
+   * Workers holding at least one task sent to them (a cancelled one included, until its worker
+   * gives it back), when the pool can count them.
+   */
+  readonly busyWorkers?: number | undefined
   /** Workers started since the pool was built, replacements included. */
   readonly workersStarted: number
   readonly submitted: number

@@ -61,6 +61,21 @@ describe("dashboard", () => {
       assert.isTrue(refused, "the server closed with its scope")
     }).pipe(Effect.provide(WorkerPool.layer(ContractTasks, { entry, size: 2 }))))
 
+  it.live("an interrupted map leaves its workers idle on the page", () =>
+    Effect.gen(function*() {
+      const url = yield* Observe.dashboard(ContractTasks, { port: 0 })
+      const inputs = Array.from({ length: 4 }, (_, i) => ({ millis: 5_000, marker: `m${i}` }))
+      // Interrupted while its tasks run on the workers: they are cancelled there, never settled.
+      yield* Effect.exit(Task.map(Sleep, inputs, { chunkSize: 1 }).pipe(Effect.timeout("300 millis")))
+      yield* Effect.sleep("200 millis")
+      const after = yield* state(url)
+      assert.strictEqual(after.stats.inFlight, 0)
+      assert.deepStrictEqual(after.workers.map((w) => [w.state, w.held]), [["idle", 0], ["idle", 0]])
+      yield* Task.map(Add, [{ a: 1, b: 2 }, { a: 3, b: 4 }])
+      const later = yield* state(url)
+      assert.deepStrictEqual(later.workers.map((w) => [w.state, w.held]), [["idle", 0], ["idle", 0]])
+    }).pipe(Effect.scoped, Effect.provide(WorkerPool.layer(ContractTasks, { entry, size: 2 }))))
+
   it.live("with metrics: true, the same server answers /metrics in Prometheus text", () =>
     Effect.gen(function*() {
       yield* Observe.metrics(ContractTasks, { pool: "paged" })

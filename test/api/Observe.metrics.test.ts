@@ -18,7 +18,7 @@ import * as Scope from "effect/Scope"
 import { createServer } from "node:http"
 import { Observe, Task, WorkerPool } from "../../src/index.ts"
 import { Metered, MeteredTasks } from "../fixtures/metered-tasks.ts"
-import { Add, ContractTasks, Explode } from "../fixtures/tasks.ts"
+import { Add, ContractTasks, Explode, Sleep } from "../fixtures/tasks.ts"
 import { rows } from "../support/backends.ts"
 
 const entry = new URL("../fixtures/worker.ts", import.meta.url)
@@ -124,6 +124,31 @@ describe.each(rows)("metrics on $name", (row) => {
 
 describe("metrics over HTTP", () => {
   const pool = WorkerPool.layer(ContractTasks, { entry, size: 1 })
+
+  it.live("busy_workers falls back to 0 after a map is interrupted with tasks on the workers", () =>
+    Effect.gen(function*() {
+      const registry = new Map()
+      yield* Effect.gen(function*() {
+        yield* Observe.metrics(ContractTasks, { pool: "cancelled" })
+        const busy = Effect.map(Metric.snapshot, (snapshots) => {
+          const [gauge] = find(snapshots, "effect_parallel_busy_workers", { pool: "cancelled" })
+          return (gauge!.state as Metric.GaugeState<number>).value
+        })
+        const inFlight = Effect.map(Metric.snapshot, (snapshots) => {
+          const [gauge] = find(snapshots, "effect_parallel_tasks_in_flight", { pool: "cancelled" })
+          return (gauge!.state as Metric.GaugeState<number>).value
+        })
+        // Interrupted while its tasks run on the worker: they are cancelled there, never settled.
+        yield* Effect.exit(
+          Task.map(Sleep, Array.from({ length: 4 }, (_, i) => ({ millis: 5_000, marker: `m${i}` }))).pipe(Effect.timeout("300 millis"))
+        )
+        yield* Effect.sleep("200 millis")
+        assert.strictEqual(yield* inFlight, 0, "the pool holds nothing")
+        assert.strictEqual(yield* busy, 0, "no worker holds a task")
+        yield* Task.map(Add, [{ a: 1, b: 2 }])
+        assert.strictEqual(yield* busy, 0, "no worker holds a task")
+      }).pipe(Effect.scoped, Effect.provideService(Metric.MetricRegistry, registry))
+    }).pipe(Effect.provide(pool)))
 
   it.live("serveMetrics: /metrics in Prometheus text, closed with its scope", () =>
     Effect.gen(function*() {

@@ -74,6 +74,18 @@ describe.each(rows)("timeline on $name", (row) => {
 })
 
 describe("timeline", () => {
+  it.live("an interrupted map's tasks leave the in-flight counter", () =>
+    Effect.gen(function*() {
+      const recorder = yield* Observe.timeline(ContractTasks)
+      const inputs = Array.from({ length: 4 }, (_, i) => ({ millis: 5_000, marker: `m${i}` }))
+      // Interrupted while its tasks run on the workers: they are cancelled there, never settled.
+      yield* Effect.exit(Task.map(Sleep, inputs, { chunkSize: 1 }).pipe(Effect.timeout("300 millis")))
+      yield* Effect.sleep("200 millis")
+      yield* Task.map(Add, [{ a: 1, b: 2 }, { a: 3, b: 4 }])
+      const counters = recorder.trace().traceEvents.filter((e) => e.ph === "C")
+      assert.deepStrictEqual(counters.at(-1)!.args, { queued: 0, inFlight: 0 })
+    }).pipe(Effect.scoped, Effect.provide(WorkerPool.layer(ContractTasks, { entry, size: 2 }))))
+
   it.live("a full ring drops the oldest events and says how many", () =>
     Effect.gen(function*() {
       const recorder = yield* Observe.timeline(ContractTasks, { maxEvents: 20 })
@@ -83,6 +95,13 @@ describe("timeline", () => {
       assert.strictEqual(trace.otherData.droppedEvents, recorder.dropped())
       const notice = trace.traceEvents.find((e) => e.ph === "i" && e.name.includes("dropped"))!
       assert.match(notice.name, new RegExp(`^${recorder.dropped()} earlier events dropped \\(the timeline keeps the last 20\\)`))
+      // The counters count what the kept events show: never below zero, nothing left at the end.
+      const counters = trace.traceEvents.filter((e) => e.ph === "C")
+      for (const counter of counters) {
+        assert.isAtLeast(counter.args!.queued as number, 0, JSON.stringify(counter))
+        assert.isAtLeast(counter.args!.inFlight as number, 0, JSON.stringify(counter))
+      }
+      assert.deepStrictEqual(counters.at(-1)!.args, { queued: 0, inFlight: 0 })
       const error = yield* Effect.flip(Observe.timeline(ContractTasks, { maxEvents: 0 }))
       assert.strictEqual(error.reason._tag, "InvalidOptions")
     }).pipe(Effect.scoped, Effect.provide(WorkerPool.layer(ContractTasks, { entry, size: 1 }))))

@@ -257,6 +257,19 @@ describe("Serve", () => {
         }))
     }).pipe(Effect.scoped))
 
+  it.live("a predict path with a malformed percent-escape is a 404, and the server stays up", () =>
+    Effect.gen(function*() {
+      yield* withServer([deployment({ init: { delayMillis: 0 } })], ({ url }) =>
+        Effect.gen(function*() {
+          const bad = yield* Effect.promise(() =>
+            send(url, "/v1/models/%E0%A4%A/predict", { body: JSON.stringify({ inputs: [[1, 2, 3]] }) })
+          )
+          assert.strictEqual(bad.status, 404, bad.body.toString())
+          const good = yield* predict(url, [[1, 2, 3]])
+          assert.strictEqual(good.status, 200, good.body.toString())
+        }))
+    }).pipe(Effect.scoped))
+
   it.live("a client that leaves before its batch is sent is taken out of it", () =>
     Effect.gen(function*() {
       const log = yield* SharedArray.make("Int32", 64)
@@ -328,6 +341,32 @@ describe("Serve", () => {
           assert.deepStrictEqual(json(reply), { outputs: [[CRASH_MARKER, 2 * CRASH_MARKER]] })
           assert.strictEqual(Atomics.load(crashOnce, 0), 1, "the first replica did crash")
           yield* until(() => stats("doubler")!.batchesInFlight === 0)
+        }))
+    }).pipe(Effect.scoped))
+
+  it.live("retryOnReplicaLoss: a replica out of restarts leaves the batcher and /readyz even when the retry succeeds", () =>
+    Effect.gen(function*() {
+      const crashOnce = yield* SharedArray.make("Int32", 1)
+      const log = yield* SharedArray.make("Int32", 64)
+      const d = deployment({
+        init: { delayMillis: 0, crashOnce, log },
+        replicas: 2,
+        retryOnReplicaLoss: true,
+        restart: { maxRestarts: 0 }
+      })
+      yield* withServer([d], ({ stats, url }) =>
+        Effect.gen(function*() {
+          const crashed = yield* predict(url, [[CRASH_MARKER, 0, 0]])
+          assert.strictEqual(crashed.status, 200, crashed.body.toString())
+          for (let i = 0; i < 4; i++) {
+            const reply = yield* predict(url, [[i, 1, 1]])
+            assert.strictEqual(reply.status, 200, reply.body.toString())
+          }
+          // Replica 0 died with no restart left: it serves no more batches, and says so.
+          const status = stats("doubler")!.status
+          assert.strictEqual(status.ready, 1, JSON.stringify(status))
+          assert.strictEqual(status.failures.length, 1, JSON.stringify(status))
+          assert.include(status.failures[0]!, "replica 0")
         }))
     }).pipe(Effect.scoped))
 

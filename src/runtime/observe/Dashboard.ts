@@ -62,8 +62,8 @@ interface WorkerRecord {
   readonly workerId: number
   state: WorkerView["state"]
   readonly replacement: boolean
-  /** Task names of what it holds, in dispatch order, by task id. */
-  readonly held: Map<number, string>
+  /** What it holds, in dispatch order, by task id: the task's name and its submission. */
+  readonly held: Map<number, { readonly taskName: string; readonly submission: number }>
   done: number
   exit: WorkerExitKind | undefined
 }
@@ -108,7 +108,10 @@ export class DashboardState {
       case "Dispatched": {
         const worker = this.workers.get(event.workerId)
         if (worker === undefined) return
-        for (const task of event.tasks) worker.held.set(task.taskId, this.submissions.get(task.submission)?.taskName ?? "?")
+        for (const task of event.tasks) {
+          const taskName = this.submissions.get(task.submission)?.taskName ?? "?"
+          worker.held.set(task.taskId, { taskName, submission: task.submission })
+        }
         worker.state = "busy"
         return
       }
@@ -133,6 +136,12 @@ export class DashboardState {
       case "Cancelled": {
         const submission = this.submissions.get(event.submission)
         if (submission !== undefined) this.finish(submission, event.at)
+        // Its tasks on workers settle with no event: let them go now, or their workers would
+        // show busy (and hold their entries) for the rest of the pool's life.
+        for (const worker of this.workers.values()) {
+          for (const [taskId, held] of worker.held) if (held.submission === event.submission) worker.held.delete(taskId)
+          if (worker.held.size === 0 && worker.state === "busy") worker.state = "idle"
+        }
         return
       }
       case "WorkerStarting":
@@ -210,7 +219,7 @@ export class DashboardState {
       workerId: w.workerId,
       state: w.state,
       replacement: w.replacement,
-      task: w.state === "busy" ? w.held.values().next().value : undefined,
+      task: w.state === "busy" ? w.held.values().next().value?.taskName : undefined,
       held: w.held.size,
       done: w.done,
       exit: w.exit

@@ -87,6 +87,10 @@ export class PoolMetrics {
     this.gauge("tasks_in_flight", "Tasks sent to workers and not yet answered", {}, () => readings.stats().inFlight)
     this.gauge("workers", "Workers the pool has (starting, ready or closing)", {}, () => readings.stats().workers)
     this.gauge("busy_workers", "Workers holding at least one task", {}, () => {
+      // The pool's own count when it has one: the tasks of a cancelled submission leave their
+      // workers with no `Settled`, so the count kept from events below would keep them busy.
+      const counted = readings.stats().busyWorkers
+      if (counted !== undefined) return counted
       let busy = 0
       for (const held of this.held.values()) if (held.n > 0) busy++
       return busy

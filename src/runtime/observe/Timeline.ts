@@ -86,6 +86,8 @@ interface SubmissionState {
   readonly at: number
   readonly count: number
   queued: number
+  /** Its tasks sent to workers and not settled: a cancel takes them off the counter (they settle with no event). */
+  inFlight: number
   settled: number
   lastAt: number
 }
@@ -123,6 +125,7 @@ const toTrace = (events: ReadonlyArray<PoolEvent>, dropped: number, maxEvents: n
           at: event.at,
           count: event.count,
           queued: event.count,
+          inFlight: 0,
           settled: 0,
           lastAt: event.at
         })
@@ -132,20 +135,28 @@ const toTrace = (events: ReadonlyArray<PoolEvent>, dropped: number, maxEvents: n
       }
       case "Dispatched": {
         workers.add(event.workerId)
+        // Counters count the tasks of submissions the ring kept: the tasks of one whose `Submitted`
+        // was dropped were never counted queued, and taking them off would go below zero.
         for (const task of event.tasks) {
           const submission = submissions.get(task.submission)
-          if (submission !== undefined) submission.queued--
+          if (submission !== undefined) {
+            submission.queued--
+            submission.inFlight++
+            queued--
+            inFlight++
+          }
         }
-        queued -= event.tasks.length
-        inFlight += event.tasks.length
         counters(event.at)
         break
       }
       case "Requeued": {
         const submission = submissions.get(event.submission)
-        if (submission !== undefined) submission.queued++
-        queued++
-        inFlight--
+        if (submission !== undefined) {
+          submission.queued++
+          submission.inFlight--
+          queued++
+          inFlight--
+        }
         out.push({ name: `requeued (${event.why})`, ph: "i", s: "t", ts: us(event.at), pid, tid: callerTid, args: { ...event } })
         break
       }
@@ -154,6 +165,8 @@ const toTrace = (events: ReadonlyArray<PoolEvent>, dropped: number, maxEvents: n
         if (submission !== undefined) {
           queued -= submission.queued
           submission.queued = 0
+          inFlight -= submission.inFlight
+          submission.inFlight = 0
         }
         out.push({ name: "cancelled", ph: "i", s: "t", ts: us(event.at), pid, tid: callerTid, args: { submission: event.submission } })
         counters(event.at)
@@ -165,10 +178,13 @@ const toTrace = (events: ReadonlyArray<PoolEvent>, dropped: number, maxEvents: n
           submission.settled++
           submission.lastAt = event.at
         }
-        if (event.workerId >= 0) inFlight--
-        else {
+        // Counted only for a submission the ring kept (see Dispatched).
+        if (submission !== undefined && event.workerId >= 0) {
+          inFlight--
+          submission.inFlight--
+        } else if (submission !== undefined) {
           queued--
-          if (submission !== undefined) submission.queued--
+          submission.queued--
         }
         const name = submission?.name ?? "task"
         if (event.startedAt !== undefined && event.endedAt !== undefined && event.workerId >= 0) {

@@ -455,6 +455,13 @@ export class Dispatcher implements PoolClient {
     return this.broken
   }
 
+  /** Workers holding a task: read from the slots, where a cancelled task stays until its worker answers it. */
+  private busyCount(): number {
+    let busy = 0
+    for (const slot of this.slots) if (slot.inFlight.size > 0) busy++
+    return busy
+  }
+
   stats(): DispatcherStats {
     return {
       workers: this.slots.length,
@@ -464,6 +471,7 @@ export class Dispatcher implements PoolClient {
       waiting: this.waitingCount,
       inFlight: this.inFlightTotal,
       maxInFlight: this.maxInFlightSeen,
+      busyWorkers: this.busyCount(),
       workersStarted: this.nextWorkerId,
       submitted: this.nextSubmissionId,
       settled: this.settledCount,

@@ -144,6 +144,13 @@ export class Batcher {
     pending.state = "cancelled"
     this.waiting--
     this.waitingItems -= pending.rows
+    // Rule 3: only `send` compacted the queue, so while no batch could go (every replica stuck on
+    // its batches) each cancelled request stayed in it with its input, past any bound. Once they
+    // outnumber the live ones, keep the live ones only (amortized: each pass drops over half).
+    if (this.queue.length > 1024 && this.queue.length > 2 * this.waiting) {
+      this.queue = this.queue.slice(this.head).filter((queued) => queued.state === "queued")
+      this.head = 0
+    }
     return true
   }
 

@@ -82,7 +82,12 @@ const copyItem = (item: unknown, inputSize: number, into: Float32Array, at: numb
     if (typeof value !== "number" || !Number.isFinite(value)) {
       return { field: `${field}[${i}]`, message: `expected a finite number, got ${JSON.stringify(value) ?? String(value)}` }
     }
-    into[at + i] = value
+    // Finite as a double is not enough: past float32's range (±3.4e38) it is stored as ±Infinity.
+    const single = Math.fround(value)
+    if (!Number.isFinite(single)) {
+      return { field: `${field}[${i}]`, message: `expected a finite float32 number, got ${value} (beyond ±3.4e38)` }
+    }
+    into[at + i] = single
   }
   return undefined
 }

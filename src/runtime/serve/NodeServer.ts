@@ -65,7 +65,7 @@ const refusingEarly = (server: Server, state: ServingState): Server => {
 
 const refuse = (state: ServingState, request: IncomingMessage, response: ServerResponse): boolean => {
   const match = predictPath.exec(request.url ?? "")
-  const deployment = match === null ? undefined : state.deployments.get(decodeURIComponent(match[1]!))
+  const deployment = match === null ? undefined : state.deployments.get(decodedSegment(match[1]!))
   if (deployment === undefined) return false
   const refusal = deployment.batcher.refusal()
   const draining = state.draining || refusal === "closed"
@@ -83,4 +83,17 @@ const refuse = (state: ServingState, request: IncomingMessage, response: ServerR
   })
   response.end(body)
   return true
+}
+
+/**
+ * A path segment decoded, or itself when its escapes are malformed (`%E0%A4%A`): no deployment has
+ * that name, so the router answers it; a `URIError` thrown here would escape Node's `request` event
+ * and end the process.
+ */
+const decodedSegment = (segment: string): string => {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    return segment
+  }
 }

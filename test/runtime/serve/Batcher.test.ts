@@ -74,3 +74,23 @@ describe("Batcher rule 7", () => {
     assert.strictEqual(batcher.refusal(), undefined)
   })
 })
+
+describe("Batcher rule 3", () => {
+  it("the queue bound bounds memory: requests cancelled behind a replica that never finishes are not kept", () => {
+    const { batcher, offer } = make({ replicas: 1 })
+    offer() // in flight, never done: nothing is sent any more
+    // The requests the batcher still references, taken or not.
+    const held = () => (batcher as unknown as { queue: ReadonlyArray<Pending> }).queue.length
+    for (let i = 0; i < 100_000; i++) {
+      const pending = offer()! // waits (the replica is busy), then its deadline passes
+      assert.isTrue(batcher.cancel(pending))
+    }
+    assert.strictEqual(batcher.stats().queued, 0)
+    assert.isAtMost(held(), 2_048, "cancelled requests (and their inputs) are let go")
+    // Order and accounting survive: queued requests still leave in arrival order.
+    const a = offer(2)!
+    const b = offer(3)!
+    assert.strictEqual(batcher.stats().queued, 2)
+    assert.deepStrictEqual([a.state, b.state], ["queued", "queued"])
+  })
+})

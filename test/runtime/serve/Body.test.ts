@@ -1,0 +1,23 @@
+/**
+ * Predict bodies: a JSON body is items of finite numbers once it is Float32, or a 400 naming the
+ * number at fault.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as fc from "fast-check"
+import { parseJson } from "../../../src/runtime/serve/Body.ts"
+
+describe("Body", () => {
+  it("a JSON number is accepted only if it stays finite as a float32", () => {
+    fc.assert(fc.property(fc.array(fc.double({ noNaN: true, noDefaultInfinity: true }), { minLength: 3, maxLength: 3 }), (item) => {
+      const parsed = parseJson(JSON.stringify({ inputs: [item] }), 3, 4)
+      if (parsed._tag === "Items") {
+        assert.isTrue(parsed.input.every(Number.isFinite), `${JSON.stringify(item)} became ${Array.from(parsed.input)}`)
+      } else {
+        const at = item.findIndex((x) => !Number.isFinite(Math.fround(x)))
+        assert.strictEqual(parsed.issue.field, `inputs[0][${at}]`)
+      }
+    }))
+    const overflow = parseJson(JSON.stringify({ input: [1, 1e39, 0] }), 3, 4)
+    assert.deepStrictEqual(overflow._tag === "Issue" ? overflow.issue.field : overflow._tag, "input[1]")
+  })
+})
