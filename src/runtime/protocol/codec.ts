@@ -129,7 +129,14 @@ const compiledFirst = (identity: boolean, schema: Schema.Top, slow: (input: unkn
   const parse = identity ? parserOf(schema.ast) : undefined
   if (parse === undefined) return slow
   return (input: unknown): Coded => {
-    const value = parse(input)
+    let value: unknown
+    try {
+      value = parse(input)
+    } catch {
+      // A getter or proxy trap threw (a handler's result may be anything): the Schema's path says
+      // why, as an issue of this value alone, instead of an exception out of the worker's runtime.
+      return slow(input)
+    }
     return value === Refused ? slow(input) : { value, issue: undefined }
   }
 }

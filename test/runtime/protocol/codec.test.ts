@@ -139,4 +139,25 @@ describe("codec", () => {
     assert.isAtMost(issue!.message.length, 300)
     assert.isAtMost(cloneIssue({}, new Error("?".repeat(1_000_000))).message.length, 400)
   })
+
+  it("a value the compiled parser cannot inspect (a throwing getter, a revoked proxy) is an issue, never an exception", () => {
+    // Identity Schemas take the compiled parser on the worker's side (a handler's result, a payload):
+    // it threw out of encodeSuccess, so the result of one task killed its worker instead of failing alone.
+    const task = Task.make("IdentityHostile", { payload: { a: Schema.Number }, success: Schema.Struct({ x: Schema.Number }) })
+    const codec = codecOf(task)
+    const throwing = Object.defineProperty({}, "x", {
+      enumerable: true,
+      get: () => {
+        throw new Error("boom")
+      }
+    })
+    const { proxy, revoke } = Proxy.revocable({}, {})
+    revoke()
+    for (const value of [throwing, proxy]) {
+      const encoded = codec.encodeSuccess(value)
+      assert.isDefined(encoded.issue)
+      assert.isDefined(codec.decodePayload({ a: value }).issue)
+    }
+    assert.match(codec.encodeSuccess(throwing).issue!.message, /boom/)
+  })
 })
