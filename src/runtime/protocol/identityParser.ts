@@ -16,7 +16,8 @@
  * 2. A Schema with anything it does not know — a transformation (`encoding`), a refinement
  *    (`checks`), a declaration, an index signature, optional tuple elements, a recursive
  *    (`suspend`) part, `unknown`/`any` (which would share what they are given), a union with two
- *    struct or array members — gets no parser at all (`undefined`): it always takes the Schema's path.
+ *    struct or array members or in `oneOf` mode — gets no parser at all (`undefined`): it always
+ *    takes the Schema's path.
  * 3. Structs are read as plain objects (prototype `Object.prototype` or `null`) through their own
  *    declared keys, arrays as plain arrays with no holes; other shapes (class instances, sparse
  *    arrays) are `Refused` (rule 1).
@@ -66,6 +67,8 @@ const compile = (ast: SchemaAST.AST): Parse | undefined => {
     case "Objects":
       return objectsOf(ast)
     case "Union": {
+      // A `oneOf` union fails a value that two members take: trying them in turn cannot know.
+      if (ast.options?.mode === "oneOf") return undefined
       // At most one member that rebuilds values (a struct or an array): then only that member can
       // take an object or an array, and the Schema cannot have chosen another (`optional(struct)`
       // is such a union). `unknown` is not known here (it would share what it is given).

@@ -221,4 +221,12 @@ describe("parserOf", () => {
       assert.isUndefined(parserOf(schema.ast))
     }
   })
+
+  it("a oneOf union, which fails a value two members take, is left to the Schema", () => {
+    // Was: the parser took the first member that answered, so "a" passed where the Schema fails it.
+    const schema = Schema.Union([Schema.String, Schema.Literal("a")], { mode: "oneOf" })
+    const parse = parserOf(schema.ast)
+    assert.isTrue(Exit.isFailure(Schema.decodeUnknownExit(schema)("a")))
+    assert.isTrue(parse === undefined || parse("a") === Refused)
+  })
 })
