@@ -20,7 +20,8 @@
  *    takes the Schema's path.
  * 3. Structs are read as plain objects (prototype `Object.prototype` or `null`) through their own
  *    declared keys, arrays as plain arrays with no holes; other shapes (class instances, sparse
- *    arrays) are `Refused` (rule 1).
+ *    arrays, a declared key found only on the prototype) are `Refused` (rule 1). A struct with a
+ *    `__proto__` field gets no parser (rule 2).
  */
 import type * as SchemaAST from "effect/SchemaAST"
 
@@ -141,7 +142,8 @@ const objectsOf = (ast: SchemaAST.Objects): Parse | undefined => {
   if (ast.propertySignatures.length === 0) return (value) => value === null || value === undefined ? Refused : value
   const fields: Array<{ readonly name: string; readonly optional: boolean; readonly parse: Parse }> = []
   for (const property of ast.propertySignatures) {
-    if (typeof property.name !== "string") return undefined
+    // `__proto__` as an own key: assigning it would set the copy's prototype (the Schema defines it).
+    if (typeof property.name !== "string" || property.name === "__proto__") return undefined
     const parse = parserOf(property.type)
     if (parse === undefined) return undefined
     fields.push({ name: property.name, optional: property.type.context?.isOptional === true, parse })
@@ -157,7 +159,9 @@ const objectsOf = (ast: SchemaAST.Objects): Parse | undefined => {
         const item = field.parse(record[field.name])
         if (item === Refused) return Refused
         out[field.name] = item
-      } else if (!field.optional) {
+      } else if (!field.optional || field.name in record) {
+        // Missing, or inherited: the Schema looks keys up with `in`, so it reads `{}`'s
+        // `constructor` or `toString` for a field of that name (and fails it); its call.
         return Refused
       }
     }

@@ -229,4 +229,31 @@ describe("parserOf", () => {
     assert.isTrue(Exit.isFailure(Schema.decodeUnknownExit(schema)("a")))
     assert.isTrue(parse === undefined || parse("a") === Refused)
   })
+
+  it("reads a struct's keys as the Schema does: inherited ones count, and __proto__ is an own key", () => {
+    // The Schema looks a key up with `in`: `{}` has a `constructor` (a function), so it fails a
+    // string field by that name even when optional. Was: the parser looked for own keys only and took `{}`.
+    for (
+      const schema of [
+        Schema.Struct({ constructor: Schema.optionalKey(Schema.String) }),
+        Schema.Struct({ toString: Schema.optional(Schema.String) })
+      ] as ReadonlyArray<Schema.Codec<unknown>>
+    ) {
+      assert.isTrue(Exit.isFailure(Schema.decodeUnknownExit(schema)({})))
+      const parse = parserOf(schema.ast)
+      assert.isTrue(parse === undefined || parse({}) === Refused)
+    }
+    // An own `__proto__` key (a structured clone or JSON.parse makes one) is a field like any other.
+    // Was: the parser assigned it, which set the copy's prototype instead.
+    const schema = Schema.Struct({ ["__proto__"]: Schema.Struct({ a: Schema.Number }) }) as Schema.Codec<unknown>
+    const value = JSON.parse('{"__proto__": {"a": 1}}')
+    const expected = Schema.decodeUnknownExit(schema)(value)
+    assert.isTrue(Exit.isSuccess(expected) && Object.hasOwn(expected.value as object, "__proto__"))
+    const parse = parserOf(schema.ast)
+    const out = parse === undefined ? Refused : parse(value)
+    if (out !== Refused) {
+      assert.isTrue(Object.hasOwn(out as object, "__proto__"))
+      assert.strictEqual(Object.getPrototypeOf(out), Object.prototype)
+    }
+  })
 })
