@@ -432,6 +432,12 @@ export class WorkerRuntime {
       this.clockedStart = boundary >= 0 ? boundary : this.clock()
       this.clockedEnd = 0
     }
+    if (item.timeoutMillis > 0) {
+      // Before the handler is even called: a handler may do its work in its body, before it
+      // returns an Effect, and the pool's backstop (armed by `Started`) must cover that too.
+      item.startedAt = this.now()
+      this.post([Op.Started, item.id])
+    }
     const invocation = invoke(codec, handler, item.payload, this.onStart === undefined ? undefined : () => this.onStart!(item.id))
     if (item.timeoutMillis === 0 && invocation._tag === "Exit" && item.trace !== undefined) {
       // No fiber, no span of its own: its span is recorded by hand (its end is reused for the timing).
@@ -452,10 +458,9 @@ export class WorkerRuntime {
       effect = traced(effect, item.trace, item.taskName, spans)
     }
     if (item.timeoutMillis > 0) {
-      item.startedAt = this.now()
-      this.post([Op.Started, item.id])
+      // What is left of its time after its body ran (a body past it is judged by `finish`).
       effect = Effect.timeoutOrElse(effect, {
-        duration: Duration.millis(item.timeoutMillis),
+        duration: Duration.millis(Math.max(0, item.timeoutMillis - (this.now() - item.startedAt))),
         orElse: () => Effect.fail(TimedOut)
       })
     }

@@ -5,7 +5,10 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import { Simulation, Task } from "../../../src/index.ts"
+import * as Schema from "effect/Schema"
+import { Simulation, Task, Worker } from "../../../src/index.ts"
+import { type FromWorker, Op, Outcome, Result } from "../../../src/runtime/protocol/protocol.ts"
+import { WorkerRuntime } from "../../../src/runtime/worker/WorkerRuntime.ts"
 import entry, { Echo, SimTasks } from "../../fixtures/simulation.ts"
 
 const elapsed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
@@ -40,4 +43,32 @@ describe("WorkerRuntime", () => {
         assert.isAtMost(replied.at - finished.at, 11)
       })
     }))
+
+  it("a handler that blocks before it returns its Effect is timed from its start: Started first, then Timeout", async () => {
+    // Handlers often compute in their body (`(p) => Effect.succeed(work(p))`). Was: the timeout and
+    // `Started` (which arms the pool's backstop) began only once the body had returned, so such a
+    // handler ran past its timeout and answered Success — or, never returning, was never stopped.
+    const Busy = Task.make("Busy", { payload: { millis: Schema.Number }, success: Schema.Number })
+    const spin = (millis: number) => {
+      const end = performance.now() + millis
+      while (performance.now() < end) {
+        // blocks the thread
+      }
+      return millis
+    }
+    const entry = Worker.serve(Task.group(Busy), { Busy: ({ millis }) => Effect.succeed(spin(millis)) })
+    const sent: Array<FromWorker> = []
+    let startedBeforeBody = false
+    const runtime = new WorkerRuntime(entry, 0, (message) => void sent.push(structuredClone(message)), {
+      onStart: () => void (startedBeforeBody = sent.some((message) => message[0] === Op.Started))
+    })
+    await runtime.start()
+    runtime.receive([Op.Run, 1, "Busy", { millis: 60 }, 20])
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    runtime.flush()
+    const results = sent.filter((message) => message[0] === Op.Results)
+    assert.strictEqual(results.length, 1)
+    assert.deepStrictEqual(results[0]!.slice(1, 1 + Result.stride - 1), [1, Outcome.Timeout])
+    assert.isTrue(startedBeforeBody, "the pool heard Started only after the body had run")
+  })
 })
