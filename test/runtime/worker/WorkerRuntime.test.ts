@@ -6,10 +6,11 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
-import { Simulation, Task, Worker } from "../../../src/index.ts"
+import { InlineBackend, Simulation, Task, TaskError, Worker, WorkerPool } from "../../../src/index.ts"
 import { type FromWorker, Op, Outcome, Result } from "../../../src/runtime/protocol/protocol.ts"
 import { WorkerRuntime } from "../../../src/runtime/worker/WorkerRuntime.ts"
 import entry, { Echo, SimTasks } from "../../fixtures/simulation.ts"
+import { reasonOf } from "../../support/backends.ts"
 
 const elapsed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.gen(function*() {
@@ -71,4 +72,18 @@ describe("WorkerRuntime", () => {
     assert.deepStrictEqual(results[0]!.slice(1, 1 + Result.stride - 1), [1, Outcome.Timeout])
     assert.isTrue(startedBeforeBody, "the pool heard Started only after the body had run")
   })
+
+  it.live("a handler that interrupts itself is its task's defect, not a closed pool", () =>
+    Effect.gen(function*() {
+      // Was: the worker answered Interrupted, which the pool reads as its own shutdown (nobody
+      // else interrupts a task its caller did not cancel): TaskError / PoolClosed, pool open.
+      const Quits = Task.make("Quits", { payload: {}, success: Schema.Number })
+      const Quitting = Task.group(Quits)
+      const quitting = Worker.serve(Quitting, { Quits: () => Effect.interrupt })
+      const error = yield* Effect.flip(Task.run(Quits, {})).pipe(
+        Effect.provide(WorkerPool.layer(Quitting, { entry: quitting, size: 1 })),
+        Effect.provide(InlineBackend.layer)
+      )
+      assert.instanceOf(reasonOf(error), TaskError.Defect)
+    }))
 })
