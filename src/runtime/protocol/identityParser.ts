@@ -14,7 +14,7 @@
  *    Anything else gets `Refused`, and takes the Schema's path, which rejects it with its own issue
  *    or rebuilds it — so outcomes, values and issue messages are always the Schema's.
  * 2. A Schema with anything it does not know — a transformation (`encoding`), a refinement
- *    (`checks`), a declaration, an index signature, optional tuple elements, a recursive
+ *    (`checks`, or `encodingChecks`), a declaration, an index signature, optional tuple elements, a recursive
  *    (`suspend`) part, `unknown`/`any` (which would share what they are given), a union with two
  *    struct or array members or in `oneOf` mode — gets no parser at all (`undefined`): it always
  *    takes the Schema's path.
@@ -44,7 +44,8 @@ const isPrimitive = (ast: SchemaAST.AST): boolean =>
   ast._tag === "Union" ? ast.types.every(isPrimitive) : ast._tag !== "Arrays" && ast._tag !== "Objects"
 
 const compile = (ast: SchemaAST.AST): Parse | undefined => {
-  if (ast.encoding !== undefined || ast.checks !== undefined) return undefined
+  // `encodingChecks`: checks on the encoded side (`Schema.flip` moves a struct's checks there), run both ways.
+  if (ast.encoding !== undefined || ast.checks !== undefined || encodingChecksOf(ast) !== undefined) return undefined
   switch (ast._tag) {
     case "String":
       return (value) => typeof value === "string" ? value : Refused
@@ -89,6 +90,9 @@ const compile = (ast: SchemaAST.AST): Parse | undefined => {
       return undefined
   }
 }
+
+const encodingChecksOf = (ast: SchemaAST.AST): unknown =>
+  "encodingChecks" in ast ? ast.encodingChecks : undefined
 
 const isPlainArray = (value: unknown): value is ReadonlyArray<unknown> =>
   Array.isArray(value) && Object.getPrototypeOf(value) === Array.prototype

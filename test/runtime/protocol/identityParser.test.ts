@@ -256,4 +256,19 @@ describe("parserOf", () => {
       assert.strictEqual(Object.getPrototypeOf(out), Object.prototype)
     }
   })
+
+  it("a Schema with checks on its encoded side (a flipped checked struct or array) gets no parser", () => {
+    // `Schema.flip` moves a struct's checks to `encodingChecks`, which both of its directions run.
+    // Was: the parser looked at `checks` only and let {a: -1} and [1] through.
+    const cases: ReadonlyArray<readonly [Schema.Codec<unknown>, unknown]> = [
+      [Schema.flip(Schema.Struct({ a: Schema.Number }).check(Schema.makeFilter((s: { readonly a: number }) => s.a > 0))) as Schema.Codec<unknown>, { a: -1 }],
+      [Schema.flip(Schema.Array(Schema.Number).check(Schema.isMinLength(2))) as Schema.Codec<unknown>, [1]]
+    ]
+    for (const [schema, value] of cases) {
+      assert.isTrue(Exit.isFailure(Schema.decodeUnknownExit(schema)(value)))
+      assert.isTrue(Exit.isFailure(Schema.encodeUnknownExit(schema)(value)))
+      const parse = parserOf(schema.ast)
+      assert.isTrue(parse === undefined || parse(value) === Refused)
+    }
+  })
 })
