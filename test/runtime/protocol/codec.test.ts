@@ -160,4 +160,16 @@ describe("codec", () => {
     }
     assert.match(codec.encodeSuccess(throwing).issue!.message, /boom/)
   })
+
+  it("a moved member of a union lists only arrays of its own kind: another member's array is neither moved nor refused", () => {
+    // Was: the moved Float64 member listed any typed array, so a Float32Array the union takes as
+    // copied was detached from its caller, and a shared Float32Array failed as 'cannot be moved'.
+    const Moved = SharedArray.array("Float64", { memory: "moved" })
+    const copied = Task.make("MovedOrCopied", { payload: { v: Schema.Union([Moved, SharedArray.array("Float32", { memory: "copied" })]) } })
+    const shared = Task.make("MovedOrShared", { payload: { v: Schema.Union([Moved, SharedArray.array("Float32")]) } })
+    assert.deepStrictEqual(codecOf(copied).payloadTransfers!({ v: new Float32Array(4) }), { list: [], issue: undefined })
+    assert.deepStrictEqual(codecOf(shared).payloadTransfers!({ v: new Float32Array(new SharedArrayBuffer(16)) }), { list: [], issue: undefined })
+    const f64 = new Float64Array(2)
+    assert.deepStrictEqual(codecOf(copied).payloadTransfers!({ v: f64 }).list, [f64.buffer])
+  })
 })
