@@ -6,7 +6,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
-import { InlineBackend, Simulation, Task, TaskError, Worker, WorkerPool } from "../../../src/index.ts"
+import { Actor, InlineBackend, Simulation, Task, TaskError, Worker, WorkerPool } from "../../../src/index.ts"
 import { type FromWorker, Op, Outcome, Result } from "../../../src/runtime/protocol/protocol.ts"
 import { WorkerRuntime } from "../../../src/runtime/worker/WorkerRuntime.ts"
 import entry, { Echo, SimTasks } from "../../fixtures/simulation.ts"
@@ -86,4 +86,30 @@ describe("WorkerRuntime", () => {
       )
       assert.instanceOf(reasonOf(error), TaskError.Defect)
     }))
+
+  it("shutdown interrupts an actor's constructor still running, before the worker says Closed", async () => {
+    // Was: stopping an actor knew only its calls, so the constructor ran on after its scope had
+    // closed and the worker had said Closed (its Layer's exit hooks run), acquiring as it went.
+    const Slow = Actor.make("Slow", { init: Schema.Struct({}), methods: { get: { payload: Schema.Struct({}), success: Schema.Number } } })
+    const log: Array<string> = []
+    const resource = (name: string) =>
+      Effect.acquireRelease(Effect.sync(() => log.push(`open ${name}`)), () => Effect.sync(() => log.push(`close ${name}`)))
+    const entry = Worker.serve(Task.group(Slow), {
+      Slow: () =>
+        Effect.gen(function*() {
+          yield* resource("a")
+          yield* Effect.sleep("100 millis")
+          yield* resource("b")
+          return { get: () => Effect.succeed(1) }
+        })
+    })
+    const runtime = new WorkerRuntime(entry, 0, () => {})
+    await runtime.start()
+    runtime.receive([Op.Spawn, 1, "Slow", {}])
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    await runtime.shutdown(1_000)
+    assert.deepStrictEqual(log, ["open a", "close a"])
+    await new Promise((resolve) => setTimeout(resolve, 150))
+    assert.deepStrictEqual(log, ["open a", "close a"], "the constructor went on after the worker closed")
+  })
 })
