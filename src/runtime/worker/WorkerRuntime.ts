@@ -660,7 +660,7 @@ const withTransfer = (
  * A value that cannot be sent fails only its own task: when a message of answers cannot be cloned
  * (a result Schema that lets a function through, say) or its buffers cannot all be moved (one
  * buffer in two answers), its answers go one by one, each moving its own buffers (rule 5), and
- * those that still cannot are replaced by a defect that says why.
+ * those that still cannot are replaced by a defect that says why; so is a spawn's outcome.
  */
 const answersSurvive = (post: Post) =>
 (
@@ -671,6 +671,8 @@ const answersSurvive = (post: Post) =>
     post(message, transfers === undefined ? undefined : transfers.flatMap((list) => list ?? []))
   } catch (error) {
     const op = message[0]
+    // A constructor's outcome (its declared init error) that cannot be sent fails that spawn alone.
+    if (op === Op.Spawned) return post([Op.Spawned, message[1], Outcome.Defect, notSendable(error)])
     if (op !== Op.Results && op !== Op.ResultsTimed && op !== Op.Replies) throw error
     const first = firstAnswer(op)
     const times = op === Op.ResultsTimed ? message[ResultTimed.times] as Float64Array : undefined
@@ -683,13 +685,15 @@ const answersSurvive = (post: Post) =>
         post(one as unknown as FromWorker, transfers?.[k])
       } catch (cause) {
         one[first + Result.outcome] = Outcome.Defect
-        one[first + Result.value] = {
-          name: "AnswerNotSendable",
-          message: `the answer cannot be sent to the pool: ${cause instanceof Error ? cause.message : String(cause)}`,
-          stack: ""
-        }
+        one[first + Result.value] = notSendable(cause)
         post(one as unknown as FromWorker)
       }
     }
   }
 }
+
+const notSendable = (cause: unknown) => ({
+  name: "AnswerNotSendable",
+  message: `the answer cannot be sent to the pool: ${cause instanceof Error ? cause.message : String(cause)}`,
+  stack: ""
+})

@@ -112,4 +112,29 @@ describe("WorkerRuntime", () => {
     await new Promise((resolve) => setTimeout(resolve, 150))
     assert.deepStrictEqual(log, ["open a", "close a"], "the constructor went on after the worker closed")
   })
+
+  it("a constructor's declared error that cannot be sent fails that spawn with a defect, and only it", async () => {
+    // Was: posting Spawned threw inside a promise: no answer, and an unhandled rejection that
+    // ends a worker thread (every task and actor on it) or, inline, reaches the caller's process.
+    class Refusal extends Schema.TaggedError<Refusal>()("Refusal", { detail: Schema.Unknown }) {}
+    const Picky = Actor.make("Picky", { init: Schema.Struct({}), initError: Refusal, methods: { get: { payload: Schema.Struct({}), success: Schema.Number } } })
+    const entry = Worker.serve(Task.group(Picky), { Picky: () => Effect.fail(new Refusal({ detail: () => 1 })) })
+    const sent: Array<FromWorker> = []
+    const rejections: Array<unknown> = []
+    const onRejection = (reason: unknown) => void rejections.push(reason)
+    process.on("unhandledRejection", onRejection)
+    try {
+      const runtime = new WorkerRuntime(entry, 0, (message) => void sent.push(structuredClone(message)))
+      await runtime.start()
+      runtime.receive([Op.Spawn, 1, "Picky", {}])
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    } finally {
+      process.off("unhandledRejection", onRejection)
+    }
+    assert.deepStrictEqual(rejections, [])
+    const spawned = sent.filter((message) => message[0] === Op.Spawned)
+    assert.strictEqual(spawned.length, 1)
+    assert.strictEqual(spawned[0]![2], Outcome.Defect)
+    assert.include((spawned[0]![3] as { message: string }).message, "cannot be sent to the pool")
+  })
 })
