@@ -20,7 +20,7 @@ import * as Schema from "effect/Schema"
 import * as SchemaAST from "effect/SchemaAST"
 import * as SchemaIssue from "effect/SchemaIssue"
 import { types } from "node:util"
-import { encodesAsItselfKey, type Kind, movedKey } from "../../core/SharedArray.ts"
+import { constructors, encodesAsItselfKey, type Kind, movedKey } from "../../core/SharedArray.ts"
 import type { Any } from "../../core/Task.ts"
 import { containsShared } from "../memory/Arena.ts"
 import { coveredByMovedView, type PayloadIssue } from "./protocol.ts"
@@ -129,7 +129,14 @@ const compiledFirst = (identity: boolean, schema: Schema.Top, slow: (input: unkn
   const parse = identity ? parserOf(schema.ast) : undefined
   if (parse === undefined) return slow
   return (input: unknown): Coded => {
-    const value = parse(input)
+    let value: unknown
+    try {
+      value = parse(input)
+    } catch {
+      // A getter or proxy trap threw (a handler's result may be anything): the Schema's path says
+      // why, as an issue of this value alone, instead of an exception out of the worker's runtime.
+      return slow(input)
+    }
     return value === Refused ? slow(input) : { value, issue: undefined }
   }
 }
@@ -184,15 +191,17 @@ const collectorOf = (ast: SchemaAST.AST): Collect | undefined => {
     case "Declaration": {
       const kind = ast.annotations?.[movedKey] as Kind | undefined
       if (kind === undefined) return undefined
+      const ofKind = constructors[kind]
       return (value, into, path) => {
+        // Another kind is another member's (a union's), or the receiver's Schema check rejects it:
+        // neither moved nor refused here, so the sender keeps an array its Schema did not give up.
+        if (!(value instanceof ofKind)) return undefined
         // Shared memory is not the sender's to give away; refused here, as a channel that copies
         // (a child process's IPC) would hand the receiver a plain copy its check then accepts.
         if (ArrayBuffer.isView(value) && value.buffer instanceof SharedArrayBuffer) {
           return { path, message: `a ${kind}Array over a SharedArrayBuffer: shared memory cannot be moved` }
         }
-        // Not a typed array of its kind: the Schema's check rejects it in the receiver, for that
-        // task alone; only what can be moved is listed.
-        if (!ArrayBuffer.isView(value) || !(value.buffer instanceof ArrayBuffer)) return undefined
+        if (!(value.buffer instanceof ArrayBuffer)) return undefined
         if (value.buffer.detached) {
           return { path, message: `a ${kind}Array that was moved away already: a moved array can be sent once` }
         }

@@ -14,12 +14,14 @@
  *    Anything else gets `Refused`, and takes the Schema's path, which rejects it with its own issue
  *    or rebuilds it — so outcomes, values and issue messages are always the Schema's.
  * 2. A Schema with anything it does not know — a transformation (`encoding`), a refinement
- *    (`checks`), a declaration, an index signature, optional tuple elements, a recursive
+ *    (`checks`, or `encodingChecks`), a declaration, an index signature, optional tuple elements, a recursive
  *    (`suspend`) part, `unknown`/`any` (which would share what they are given), a union with two
- *    struct or array members — gets no parser at all (`undefined`): it always takes the Schema's path.
+ *    struct or array members or in `oneOf` mode — gets no parser at all (`undefined`): it always
+ *    takes the Schema's path.
  * 3. Structs are read as plain objects (prototype `Object.prototype` or `null`) through their own
  *    declared keys, arrays as plain arrays with no holes; other shapes (class instances, sparse
- *    arrays) are `Refused` (rule 1).
+ *    arrays, a declared key found only on the prototype) are `Refused` (rule 1). A struct with a
+ *    `__proto__` field gets no parser (rule 2).
  */
 import type * as SchemaAST from "effect/SchemaAST"
 
@@ -42,7 +44,8 @@ const isPrimitive = (ast: SchemaAST.AST): boolean =>
   ast._tag === "Union" ? ast.types.every(isPrimitive) : ast._tag !== "Arrays" && ast._tag !== "Objects"
 
 const compile = (ast: SchemaAST.AST): Parse | undefined => {
-  if (ast.encoding !== undefined || ast.checks !== undefined) return undefined
+  // `encodingChecks`: checks on the encoded side (`Schema.flip` moves a struct's checks there), run both ways.
+  if (ast.encoding !== undefined || ast.checks !== undefined || encodingChecksOf(ast) !== undefined) return undefined
   switch (ast._tag) {
     case "String":
       return (value) => typeof value === "string" ? value : Refused
@@ -66,6 +69,8 @@ const compile = (ast: SchemaAST.AST): Parse | undefined => {
     case "Objects":
       return objectsOf(ast)
     case "Union": {
+      // A `oneOf` union fails a value that two members take: trying them in turn cannot know.
+      if (ast.options?.mode === "oneOf") return undefined
       // At most one member that rebuilds values (a struct or an array): then only that member can
       // take an object or an array, and the Schema cannot have chosen another (`optional(struct)`
       // is such a union). `unknown` is not known here (it would share what it is given).
@@ -85,6 +90,9 @@ const compile = (ast: SchemaAST.AST): Parse | undefined => {
       return undefined
   }
 }
+
+const encodingChecksOf = (ast: SchemaAST.AST): unknown =>
+  "encodingChecks" in ast ? ast.encodingChecks : undefined
 
 const isPlainArray = (value: unknown): value is ReadonlyArray<unknown> =>
   Array.isArray(value) && Object.getPrototypeOf(value) === Array.prototype
@@ -138,7 +146,8 @@ const objectsOf = (ast: SchemaAST.Objects): Parse | undefined => {
   if (ast.propertySignatures.length === 0) return (value) => value === null || value === undefined ? Refused : value
   const fields: Array<{ readonly name: string; readonly optional: boolean; readonly parse: Parse }> = []
   for (const property of ast.propertySignatures) {
-    if (typeof property.name !== "string") return undefined
+    // `__proto__` as an own key: assigning it would set the copy's prototype (the Schema defines it).
+    if (typeof property.name !== "string" || property.name === "__proto__") return undefined
     const parse = parserOf(property.type)
     if (parse === undefined) return undefined
     fields.push({ name: property.name, optional: property.type.context?.isOptional === true, parse })
@@ -154,7 +163,9 @@ const objectsOf = (ast: SchemaAST.Objects): Parse | undefined => {
         const item = field.parse(record[field.name])
         if (item === Refused) return Refused
         out[field.name] = item
-      } else if (!field.optional) {
+      } else if (!field.optional || field.name in record) {
+        // Missing, or inherited: the Schema looks keys up with `in`, so it reads `{}`'s
+        // `constructor` or `toString` for a field of that name (and fails it); its call.
         return Refused
       }
     }

@@ -7,8 +7,8 @@
  *    concurrent starts on arrival instead. Calls that arrive while it is being built wait.
  * 2. Every call received is answered exactly once: its outcome, or `Interrupted` when a `Cancel`,
  *    `Stop` or shutdown reached it first.
- * 3. Stopping interrupts the actor's calls before its scope closes, so its finalizers never race
- *    its own methods; a stopped actor answers nothing else.
+ * 3. Stopping interrupts the actor's calls, and its constructor if it still runs, before its
+ *    scope closes, so its finalizers never race its own code; a stopped actor answers nothing else.
  * 4. A call a handler makes with a payload that cannot be sent (`postMessage` cannot clone it)
  *    fails with `PayloadInvalid` in that handler, like a caller's (the actor host's rule 6).
  */
@@ -48,6 +48,8 @@ interface Instance {
   /** `drain` is on the stack: a call that settles inside it must not start another drain. */
   draining: boolean
   stopping: Promise<void> | undefined
+  /** Its constructor's fiber while it runs: a stop interrupts it too (rule 3). */
+  building: Fiber.Fiber<unknown, unknown> | undefined
 }
 
 /** What a host may observe of the actors in its worker; the simulation traces it. */
@@ -150,7 +152,8 @@ export class WorkerActors {
       current: undefined,
       running: new Set(),
       draining: false,
-      stopping: undefined
+      stopping: undefined,
+      building: undefined
     }
     const codec = codecOf(actor.init)
     const invocation = invoke(codec, constructor, init, () => {
@@ -162,7 +165,10 @@ export class WorkerActors {
       return this.failSpawn(instance, invocation.outcome, invocation.value)
     }
     const build = Scope.provide(invocation._tag === "Exit" ? invocation.exit : invocation.effect, instance.scope)
-    this.runFork()(build).addObserver((exit) => {
+    const fiber = this.runFork()(build)
+    instance.building = fiber
+    fiber.addObserver((exit) => {
+      instance.building = undefined
       if (instance.stopping !== undefined) return
       if (Exit.isSuccess(exit)) {
         instance.handlers = exit.value as Instance["handlers"]
@@ -306,6 +312,14 @@ export class WorkerActors {
   private stopInstance(instance: Instance): Promise<void> {
     if (instance.stopping !== undefined) return instance.stopping
     instance.stopping = (async () => {
+      // A constructor still running (a shutdown while it builds) stops first: its scope closes below.
+      const building = instance.building
+      if (building !== undefined) {
+        await new Promise<void>((resolve) => {
+          building.addObserver(() => resolve())
+          building.interruptUnsafe()
+        })
+      }
       for (const call of instance.mailbox) this.interruptCall(instance, call)
       instance.mailbox.length = 0
       const running = [...instance.running].filter((call) => call.fiber !== undefined)

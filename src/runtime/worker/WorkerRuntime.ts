@@ -432,6 +432,12 @@ export class WorkerRuntime {
       this.clockedStart = boundary >= 0 ? boundary : this.clock()
       this.clockedEnd = 0
     }
+    if (item.timeoutMillis > 0) {
+      // Before the handler is even called: a handler may do its work in its body, before it
+      // returns an Effect, and the pool's backstop (armed by `Started`) must cover that too.
+      item.startedAt = this.now()
+      this.post([Op.Started, item.id])
+    }
     const invocation = invoke(codec, handler, item.payload, this.onStart === undefined ? undefined : () => this.onStart!(item.id))
     if (item.timeoutMillis === 0 && invocation._tag === "Exit" && item.trace !== undefined) {
       // No fiber, no span of its own: its span is recorded by hand (its end is reused for the timing).
@@ -452,10 +458,9 @@ export class WorkerRuntime {
       effect = traced(effect, item.trace, item.taskName, spans)
     }
     if (item.timeoutMillis > 0) {
-      item.startedAt = this.now()
-      this.post([Op.Started, item.id])
+      // What is left of its time after its body ran (a body past it is judged by `finish`).
       effect = Effect.timeoutOrElse(effect, {
-        duration: Duration.millis(item.timeoutMillis),
+        duration: Duration.millis(Math.max(0, item.timeoutMillis - (this.now() - item.startedAt))),
         orElse: () => Effect.fail(TimedOut)
       })
     }
@@ -655,7 +660,7 @@ const withTransfer = (
  * A value that cannot be sent fails only its own task: when a message of answers cannot be cloned
  * (a result Schema that lets a function through, say) or its buffers cannot all be moved (one
  * buffer in two answers), its answers go one by one, each moving its own buffers (rule 5), and
- * those that still cannot are replaced by a defect that says why.
+ * those that still cannot are replaced by a defect that says why; so is a spawn's outcome.
  */
 const answersSurvive = (post: Post) =>
 (
@@ -666,6 +671,8 @@ const answersSurvive = (post: Post) =>
     post(message, transfers === undefined ? undefined : transfers.flatMap((list) => list ?? []))
   } catch (error) {
     const op = message[0]
+    // A constructor's outcome (its declared init error) that cannot be sent fails that spawn alone.
+    if (op === Op.Spawned) return post([Op.Spawned, message[1], Outcome.Defect, notSendable(error)])
     if (op !== Op.Results && op !== Op.ResultsTimed && op !== Op.Replies) throw error
     const first = firstAnswer(op)
     const times = op === Op.ResultsTimed ? message[ResultTimed.times] as Float64Array : undefined
@@ -678,13 +685,15 @@ const answersSurvive = (post: Post) =>
         post(one as unknown as FromWorker, transfers?.[k])
       } catch (cause) {
         one[first + Result.outcome] = Outcome.Defect
-        one[first + Result.value] = {
-          name: "AnswerNotSendable",
-          message: `the answer cannot be sent to the pool: ${cause instanceof Error ? cause.message : String(cause)}`,
-          stack: ""
-        }
+        one[first + Result.value] = notSendable(cause)
         post(one as unknown as FromWorker)
       }
     }
   }
 }
+
+const notSendable = (cause: unknown) => ({
+  name: "AnswerNotSendable",
+  message: `the answer cannot be sent to the pool: ${cause instanceof Error ? cause.message : String(cause)}`,
+  stack: ""
+})

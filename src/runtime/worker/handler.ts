@@ -127,7 +127,8 @@ export const unknownHandler = (kind: string, name: string, where: string): Answe
 })
 
 /**
- * How a handler's Exit is reported: success, declared error, defect, or interruption; a success
+ * How a handler's Exit is reported: success, declared error, defect, or interruption (when it was
+ * `cancelled`); a success
  * whose Schema moves arrays (`memory: "moved"`) with the buffers its answer moves.
  */
 export const outcomeOf = (
@@ -151,7 +152,14 @@ export const outcomeOf = (
     return encoded.issue === undefined ? [Outcome.Failure, encoded.value] : [Outcome.Defect, toRemoteError(error.value)]
   }
   if (Cause.hasDies(exit.cause)) return [Outcome.Defect, causeToRemote(exit.cause)]
-  return [Outcome.Interrupted, undefined]
+  // Interrupted, and nobody asked (a cancel, a stop and a shutdown all mark it cancelled first):
+  // the handler interrupted itself. Answered `Interrupted`, the pool would take it for its own
+  // shutdown and report a closed pool; it is this task's defect.
+  return [Outcome.Defect, {
+    name: "Interrupted",
+    message: "the handler was interrupted, not by its caller or its pool",
+    stack: Cause.pretty(exit.cause)
+  }]
 }
 
 const successDefect = (name: string, what: string, issue: PayloadIssue): [Outcome, RemoteError] => [Outcome.Defect, {

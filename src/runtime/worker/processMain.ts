@@ -45,6 +45,9 @@ const [{ hostEntry }, { detachMoved, Op }, { openSync, writeSync }, { getHeapSta
 const status = openSync(statusPath, "r+")
 const count = new Int32Array(1)
 process.on("uncaughtExceptionMonitor", (error) => {
+  // With an `uncaughtException` listener (the entry's, a library's) the error does not end the
+  // process: recorded, it would be blamed for whatever ends it later (an exit code, a signal).
+  if (process.listenerCount("uncaughtException") > 0) return
   const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
   writeSync(status, text, 4)
 })

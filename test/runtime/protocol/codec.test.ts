@@ -139,4 +139,37 @@ describe("codec", () => {
     assert.isAtMost(issue!.message.length, 300)
     assert.isAtMost(cloneIssue({}, new Error("?".repeat(1_000_000))).message.length, 400)
   })
+
+  it("a value the compiled parser cannot inspect (a throwing getter, a revoked proxy) is an issue, never an exception", () => {
+    // Identity Schemas take the compiled parser on the worker's side (a handler's result, a payload):
+    // it threw out of encodeSuccess, so the result of one task killed its worker instead of failing alone.
+    const task = Task.make("IdentityHostile", { payload: { a: Schema.Number }, success: Schema.Struct({ x: Schema.Number }) })
+    const codec = codecOf(task)
+    const throwing = Object.defineProperty({}, "x", {
+      enumerable: true,
+      get: () => {
+        throw new Error("boom")
+      }
+    })
+    const { proxy, revoke } = Proxy.revocable({}, {})
+    revoke()
+    for (const value of [throwing, proxy]) {
+      const encoded = codec.encodeSuccess(value)
+      assert.isDefined(encoded.issue)
+      assert.isDefined(codec.decodePayload({ a: value }).issue)
+    }
+    assert.match(codec.encodeSuccess(throwing).issue!.message, /boom/)
+  })
+
+  it("a moved member of a union lists only arrays of its own kind: another member's array is neither moved nor refused", () => {
+    // Was: the moved Float64 member listed any typed array, so a Float32Array the union takes as
+    // copied was detached from its caller, and a shared Float32Array failed as 'cannot be moved'.
+    const Moved = SharedArray.array("Float64", { memory: "moved" })
+    const copied = Task.make("MovedOrCopied", { payload: { v: Schema.Union([Moved, SharedArray.array("Float32", { memory: "copied" })]) } })
+    const shared = Task.make("MovedOrShared", { payload: { v: Schema.Union([Moved, SharedArray.array("Float32")]) } })
+    assert.deepStrictEqual(codecOf(copied).payloadTransfers!({ v: new Float32Array(4) }), { list: [], issue: undefined })
+    assert.deepStrictEqual(codecOf(shared).payloadTransfers!({ v: new Float32Array(new SharedArrayBuffer(16)) }), { list: [], issue: undefined })
+    const f64 = new Float64Array(2)
+    assert.deepStrictEqual(codecOf(copied).payloadTransfers!({ v: f64 }).list, [f64.buffer])
+  })
 })

@@ -221,4 +221,54 @@ describe("parserOf", () => {
       assert.isUndefined(parserOf(schema.ast))
     }
   })
+
+  it("a oneOf union, which fails a value two members take, is left to the Schema", () => {
+    // Was: the parser took the first member that answered, so "a" passed where the Schema fails it.
+    const schema = Schema.Union([Schema.String, Schema.Literal("a")], { mode: "oneOf" })
+    const parse = parserOf(schema.ast)
+    assert.isTrue(Exit.isFailure(Schema.decodeUnknownExit(schema)("a")))
+    assert.isTrue(parse === undefined || parse("a") === Refused)
+  })
+
+  it("reads a struct's keys as the Schema does: inherited ones count, and __proto__ is an own key", () => {
+    // The Schema looks a key up with `in`: `{}` has a `constructor` (a function), so it fails a
+    // string field by that name even when optional. Was: the parser looked for own keys only and took `{}`.
+    for (
+      const schema of [
+        Schema.Struct({ constructor: Schema.optionalKey(Schema.String) }),
+        Schema.Struct({ toString: Schema.optional(Schema.String) })
+      ] as ReadonlyArray<Schema.Codec<unknown>>
+    ) {
+      assert.isTrue(Exit.isFailure(Schema.decodeUnknownExit(schema)({})))
+      const parse = parserOf(schema.ast)
+      assert.isTrue(parse === undefined || parse({}) === Refused)
+    }
+    // An own `__proto__` key (a structured clone or JSON.parse makes one) is a field like any other.
+    // Was: the parser assigned it, which set the copy's prototype instead.
+    const schema = Schema.Struct({ ["__proto__"]: Schema.Struct({ a: Schema.Number }) }) as Schema.Codec<unknown>
+    const value = JSON.parse('{"__proto__": {"a": 1}}')
+    const expected = Schema.decodeUnknownExit(schema)(value)
+    assert.isTrue(Exit.isSuccess(expected) && Object.hasOwn(expected.value as object, "__proto__"))
+    const parse = parserOf(schema.ast)
+    const out = parse === undefined ? Refused : parse(value)
+    if (out !== Refused) {
+      assert.isTrue(Object.hasOwn(out as object, "__proto__"))
+      assert.strictEqual(Object.getPrototypeOf(out), Object.prototype)
+    }
+  })
+
+  it("a Schema with checks on its encoded side (a flipped checked struct or array) gets no parser", () => {
+    // `Schema.flip` moves a struct's checks to `encodingChecks`, which both of its directions run.
+    // Was: the parser looked at `checks` only and let {a: -1} and [1] through.
+    const cases: ReadonlyArray<readonly [Schema.Codec<unknown>, unknown]> = [
+      [Schema.flip(Schema.Struct({ a: Schema.Number }).check(Schema.makeFilter((s: { readonly a: number }) => s.a > 0))) as Schema.Codec<unknown>, { a: -1 }],
+      [Schema.flip(Schema.Array(Schema.Number).check(Schema.isMinLength(2))) as Schema.Codec<unknown>, [1]]
+    ]
+    for (const [schema, value] of cases) {
+      assert.isTrue(Exit.isFailure(Schema.decodeUnknownExit(schema)(value)))
+      assert.isTrue(Exit.isFailure(Schema.encodeUnknownExit(schema)(value)))
+      const parse = parserOf(schema.ast)
+      assert.isTrue(parse === undefined || parse(value) === Refused)
+    }
+  })
 })

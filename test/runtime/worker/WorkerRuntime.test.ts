@@ -5,8 +5,12 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import { Simulation, Task } from "../../../src/index.ts"
+import * as Schema from "effect/Schema"
+import { Actor, InlineBackend, Simulation, Task, TaskError, Worker, WorkerPool } from "../../../src/index.ts"
+import { type FromWorker, Op, Outcome, Result } from "../../../src/runtime/protocol/protocol.ts"
+import { WorkerRuntime } from "../../../src/runtime/worker/WorkerRuntime.ts"
 import entry, { Echo, SimTasks } from "../../fixtures/simulation.ts"
+import { reasonOf } from "../../support/backends.ts"
 
 const elapsed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.gen(function*() {
@@ -40,4 +44,97 @@ describe("WorkerRuntime", () => {
         assert.isAtMost(replied.at - finished.at, 11)
       })
     }))
+
+  it("a handler that blocks before it returns its Effect is timed from its start: Started first, then Timeout", async () => {
+    // Handlers often compute in their body (`(p) => Effect.succeed(work(p))`). Was: the timeout and
+    // `Started` (which arms the pool's backstop) began only once the body had returned, so such a
+    // handler ran past its timeout and answered Success — or, never returning, was never stopped.
+    const Busy = Task.make("Busy", { payload: { millis: Schema.Number }, success: Schema.Number })
+    const spin = (millis: number) => {
+      const end = performance.now() + millis
+      while (performance.now() < end) {
+        // blocks the thread
+      }
+      return millis
+    }
+    const entry = Worker.serve(Task.group(Busy), { Busy: ({ millis }) => Effect.succeed(spin(millis)) })
+    const sent: Array<FromWorker> = []
+    let startedBeforeBody = false
+    const runtime = new WorkerRuntime(entry, 0, (message) => void sent.push(structuredClone(message)), {
+      onStart: () => void (startedBeforeBody = sent.some((message) => message[0] === Op.Started))
+    })
+    await runtime.start()
+    runtime.receive([Op.Run, 1, "Busy", { millis: 60 }, 20])
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    runtime.flush()
+    const results = sent.filter((message) => message[0] === Op.Results)
+    assert.strictEqual(results.length, 1)
+    assert.deepStrictEqual(results[0]!.slice(1, 1 + Result.stride - 1), [1, Outcome.Timeout])
+    assert.isTrue(startedBeforeBody, "the pool heard Started only after the body had run")
+  })
+
+  it.live("a handler that interrupts itself is its task's defect, not a closed pool", () =>
+    Effect.gen(function*() {
+      // Was: the worker answered Interrupted, which the pool reads as its own shutdown (nobody
+      // else interrupts a task its caller did not cancel): TaskError / PoolClosed, pool open.
+      const Quits = Task.make("Quits", { payload: {}, success: Schema.Number })
+      const Quitting = Task.group(Quits)
+      const quitting = Worker.serve(Quitting, { Quits: () => Effect.interrupt })
+      const error = yield* Effect.flip(Task.run(Quits, {})).pipe(
+        Effect.provide(WorkerPool.layer(Quitting, { entry: quitting, size: 1 })),
+        Effect.provide(InlineBackend.layer)
+      )
+      assert.instanceOf(reasonOf(error), TaskError.Defect)
+    }))
+
+  it("shutdown interrupts an actor's constructor still running, before the worker says Closed", async () => {
+    // Was: stopping an actor knew only its calls, so the constructor ran on after its scope had
+    // closed and the worker had said Closed (its Layer's exit hooks run), acquiring as it went.
+    const Slow = Actor.make("Slow", { init: Schema.Struct({}), methods: { get: { payload: Schema.Struct({}), success: Schema.Number } } })
+    const log: Array<string> = []
+    const resource = (name: string) =>
+      Effect.acquireRelease(Effect.sync(() => log.push(`open ${name}`)), () => Effect.sync(() => log.push(`close ${name}`)))
+    const entry = Worker.serve(Task.group(Slow), {
+      Slow: () =>
+        Effect.gen(function*() {
+          yield* resource("a")
+          yield* Effect.sleep("100 millis")
+          yield* resource("b")
+          return { get: () => Effect.succeed(1) }
+        })
+    })
+    const runtime = new WorkerRuntime(entry, 0, () => {})
+    await runtime.start()
+    runtime.receive([Op.Spawn, 1, "Slow", {}])
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    await runtime.shutdown(1_000)
+    assert.deepStrictEqual(log, ["open a", "close a"])
+    await new Promise((resolve) => setTimeout(resolve, 150))
+    assert.deepStrictEqual(log, ["open a", "close a"], "the constructor went on after the worker closed")
+  })
+
+  it("a constructor's declared error that cannot be sent fails that spawn with a defect, and only it", async () => {
+    // Was: posting Spawned threw inside a promise: no answer, and an unhandled rejection that
+    // ends a worker thread (every task and actor on it) or, inline, reaches the caller's process.
+    class Refusal extends Schema.TaggedError<Refusal>()("Refusal", { detail: Schema.Unknown }) {}
+    const Picky = Actor.make("Picky", { init: Schema.Struct({}), initError: Refusal, methods: { get: { payload: Schema.Struct({}), success: Schema.Number } } })
+    const entry = Worker.serve(Task.group(Picky), { Picky: () => Effect.fail(new Refusal({ detail: () => 1 })) })
+    const sent: Array<FromWorker> = []
+    const rejections: Array<unknown> = []
+    const onRejection = (reason: unknown) => void rejections.push(reason)
+    process.on("unhandledRejection", onRejection)
+    try {
+      const runtime = new WorkerRuntime(entry, 0, (message) => void sent.push(structuredClone(message)))
+      await runtime.start()
+      runtime.receive([Op.Spawn, 1, "Picky", {}])
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    } finally {
+      process.off("unhandledRejection", onRejection)
+    }
+    assert.deepStrictEqual(rejections, [])
+    const spawned = sent.filter((message) => message[0] === Op.Spawned)
+    assert.strictEqual(spawned.length, 1)
+    assert.strictEqual(spawned[0]![2], Outcome.Defect)
+    assert.include((spawned[0]![3] as { message: string }).message, "cannot be sent to the pool")
+  })
 })
