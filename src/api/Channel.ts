@@ -243,7 +243,7 @@ export const take = <A>(channel: Channel<A>): Effect.Effect<A, Cause.Done> =>
 export const takeUpTo = <A>(channel: Channel<A>, max: number): Effect.Effect<readonly [A, ...Array<A>], Cause.Done> =>
   Effect.suspend(() => {
     const cells = channel.cells
-    const limit = Math.max(1, Math.floor(max))
+    const limit = limitOf(max, cells.ring.capacity)
     if (cells instanceof NumericCells) {
       const buffer = new Array<number>(limit)
       return Effect.map(
@@ -266,7 +266,7 @@ export const takeUpTo = <A>(channel: Channel<A>, max: number): Effect.Effect<rea
 export const takeArray = <K extends Kind>(channel: NumericChannel<K>, max: number): Effect.Effect<PlainViews[K], Cause.Done> =>
   Effect.suspend(() => {
     const cells = channel.cells
-    const buffer = new constructors[channel.kind](Math.max(1, Math.floor(max)))
+    const buffer = new constructors[channel.kind](limitOf(max, cells.ring.capacity))
     return Effect.map(
       taking(channel, () => cells.take(buffer, 0, buffer.length), (p) => cells.read(buffer, 0, p, 1)),
       (k) => (k === buffer.length ? buffer : buffer.slice(0, k)) as PlainViews[K]
@@ -285,7 +285,7 @@ export const takeArray = <K extends Kind>(channel: NumericChannel<K>, max: numbe
  */
 export const takeBlocking = <A>(channel: Channel<A>, max: number): ReadonlyArray<A> | undefined => {
   const cells = channel.cells
-  const limit = Math.max(1, Math.floor(max))
+  const limit = limitOf(max, cells.ring.capacity)
   const into: Array<A> = []
   const buffer = cells instanceof NumericCells ? new Array<number>(limit) : undefined
   const attempt = (): number =>
@@ -371,6 +371,13 @@ export const abandoned = <A>(channel: Channel<A>): number => channel.cells.ring.
 // ---------------------------------------------------------------------------------------------
 // Machinery
 // ---------------------------------------------------------------------------------------------
+
+/**
+ * How many values a take asks for: `max` rounded down, from 1 to the capacity (no claim takes more).
+ * `Math.max(1, NaN)` is NaN, which made a zero-cell claim that spun forever on a published cell, and
+ * `Infinity` made an array of that length (`RangeError`).
+ */
+const limitOf = (max: number, capacity: number): number => max >= 1 ? Math.min(Math.floor(max), capacity) : 1
 
 /** A handle over `buffer` for `element`, checking that the memory holds that kind of element. */
 const attach = (element: Element, buffer: SharedArrayBuffer): Channel<any> => {

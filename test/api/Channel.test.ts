@@ -190,6 +190,28 @@ describe("Channel", () => {
       assert.isTrue(Exit.isFailure(yield* Effect.exit(Channel.take(channel))))
     }).pipe(Effect.scoped))
 
+  it.effect("a take's max is any number: Infinity takes what is ready, NaN, 0 and fractions at least one", () =>
+    Effect.gen(function*() {
+      const numbers = yield* Channel.make("Float64", { capacity: 4 })
+      const records = yield* Channel.make(Rec, { capacity: 4, slotBytes: 64 })
+      yield* Channel.sendAll(numbers, [1, 2, 3])
+      yield* Channel.sendAll(records, [{ id: 1, name: "a" }, { id: 2, name: "b" }])
+      assert.deepStrictEqual([...(yield* Channel.takeUpTo(numbers, Infinity))], [1, 2, 3])
+      assert.deepStrictEqual([...(yield* Channel.takeUpTo(records, Infinity))], [{ id: 1, name: "a" }, { id: 2, name: "b" }])
+      yield* Channel.sendAll(numbers, [4, 5, 6])
+      assert.deepStrictEqual([...(yield* Channel.takeArray(numbers, Number.POSITIVE_INFINITY))], [4, 5, 6])
+      // A max under one (NaN included) takes one: it must neither throw nor spin on a zero-cell claim.
+      yield* Channel.sendAll(numbers, [7, 8, 9])
+      assert.deepStrictEqual([...(yield* Channel.takeArray(numbers, NaN))], [7])
+      assert.deepStrictEqual([...(yield* Channel.takeUpTo(numbers, NaN))], [8])
+      assert.deepStrictEqual([...(yield* Channel.takeUpTo(numbers, 0.5))], [9])
+      yield* Channel.send(records, { id: 3, name: "c" })
+      assert.deepStrictEqual([...(yield* Channel.takeUpTo(records, NaN))], [{ id: 3, name: "c" }])
+      yield* Channel.sendAll(numbers, [10, 11])
+      assert.deepStrictEqual([...(Channel.takeBlocking(numbers, NaN) ?? [])], [10])
+      assert.deepStrictEqual([...(Channel.takeBlocking(numbers, Infinity) ?? [])], [11])
+    }).pipe(Effect.scoped))
+
   it.effect("the scope that made a channel closes it", () =>
     Effect.gen(function*() {
       const channel = yield* Effect.scoped(Channel.make("Float64"))
