@@ -11,6 +11,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
+import * as Scheduler from "effect/Scheduler"
 import * as Scope from "effect/Scope"
 import { inspect } from "node:util"
 import { Actor, type PoolError, SharedArray, Task, TaskError, WorkerPool } from "../../src/index.ts"
@@ -185,6 +186,27 @@ describe.each(backends)("shared arrays on $name", (backend) => {
       assert.strictEqual((yield* SharedArray.arenaStats).liveBlocks, 1)
       yield* Fiber.interrupt(fiber)
       assert.strictEqual((yield* SharedArray.arenaStats).liveBlocks, 0)
+    }).pipe(Effect.provide(withPool(backend))))
+
+  it.live("memory is released when the caller is interrupted at any step of a run or a map, even before it submitted", () =>
+    Effect.gen(function*() {
+      // The fiber yields to the scheduler after `ops` steps; the parent interrupts it there. Each
+      // `ops` stops it at another step, between taking its hold and handing its call to the pool too.
+      for (let ops = 2; ops <= 48; ops++) {
+        for (const run of [0, 1]) {
+          const scope = yield* Scope.make()
+          const values = yield* SharedArray.put("Float64", iota(4)).pipe(Scope.provide(scope))
+          const call = run === 0 ? Task.run(SumShared, { values }) : Task.map(SumShared, [{ values }, { values }])
+          const fiber = yield* Effect.forkChild(
+            Effect.provideService(call as Effect.Effect<unknown, unknown>, Scheduler.MaxOpsBeforeYield, ops)
+          )
+          yield* Effect.yieldNow
+          yield* Fiber.interrupt(fiber)
+          yield* Scope.close(scope, Exit.void)
+          const what = run === 0 ? "run" : "map"
+          assert.strictEqual((yield* SharedArray.arenaStats).liveBlocks, 0, `a ${what} interrupted at step ${ops} kept its hold`)
+        }
+      }
     }).pipe(Effect.provide(withPool(backend))))
 
   it.live("released memory is reused, zeroed, for the next allocation of its size", () =>
