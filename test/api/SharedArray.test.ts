@@ -395,3 +395,19 @@ describe("stale views", () => {
       assert.isTrue(SharedArray.isLive(values.subarray(0, 4)), "a subarray of a stale view is not caught")
     }).pipe(Effect.scoped, Effect.provide(SharedArray.layerArena())))
 })
+
+describe("put", () => {
+  it.effect("a matrix source whose data does not match its shape dies, and never hands out its memory's previous numbers", () =>
+    Effect.gen(function*() {
+      yield* Effect.scoped(SharedArray.put("Float64", [9, 9, 9, 9])) // a previous owner's numbers, now idle
+      const short = yield* Effect.exit(Effect.scoped(
+        Effect.map(SharedArray.put("Float64", { rows: 2, cols: 2, data: [1, 2] }), (m) => Array.from(m.data))
+      ))
+      assert.isTrue(Exit.hasDies(short), `a 2×2 matrix of 2 numbers was made: ${JSON.stringify(short)}`)
+      const long = yield* Effect.exit(Effect.scoped(SharedArray.put("Float64", { rows: 1, cols: 2, data: [1, 2, 3] })))
+      assert.isTrue(Exit.hasDies(long))
+      const stats = yield* SharedArray.arenaStats
+      assert.strictEqual(stats.liveBlocks, 0)
+      assert.deepStrictEqual(Array.from((yield* SharedArray.put("Float64", { rows: 2, cols: 1, data: [3, 4] })).data), [3, 4])
+    }).pipe(Effect.scoped, Effect.provide(SharedArray.layerArena())))
+})
