@@ -260,6 +260,21 @@ describe("Channel", () => {
       assert.deepStrictEqual([...(yield* Channel.takeUpTo(nested, 4))], values)
     }).pipe(Effect.scoped))
 
+  it.live("a flat value changed while its send waits goes as it was checked, and never spills into another cell", () =>
+    Effect.gen(function*() {
+      // The string first: a longer one pushed the number past the end of its slot.
+      const NameFirst = Schema.Struct({ name: Schema.String, id: Schema.Number })
+      const channel = yield* Channel.make(NameFirst, { capacity: 2, slotBytes: 32 })
+      yield* Channel.sendAll(channel, [{ name: "a", id: 1 }, { name: "b", id: 2 }]) // full
+      const value = { name: "c", id: 3 }
+      const sender = yield* Effect.forkChild(Channel.send(channel, value))
+      yield* Effect.sleep("10 millis")
+      value.name = "x".repeat(100) // would not fit a slot: the send checked it before it waited
+      assert.deepStrictEqual(yield* Channel.take(channel), { name: "a", id: 1 })
+      yield* Fiber.join(sender)
+      assert.deepStrictEqual([...(yield* Channel.takeUpTo(channel, 4))], [{ name: "b", id: 2 }, { name: "c", id: 3 }])
+    }).pipe(Effect.scoped))
+
   it.effect("a payload whose channel memory holds another element is a payload error", () =>
     Effect.gen(function*() {
       const numbers = yield* Channel.make("Float64")

@@ -140,13 +140,14 @@ export class NumericCells {
 
 /**
  * Values checked and encoded, ready to be written: JSON texts and their UTF-8 lengths, or (flat
- * structs) the checked values themselves, written field by field.
+ * structs) the checked fields, value after value, written field by field.
  */
 export interface Prepared {
   readonly count: number
   readonly texts: Array<string> | undefined
   readonly bytes: Array<number> | undefined
-  readonly values: ReadonlyArray<unknown> | undefined
+  /** Flat structs: field `f` of value `i` at `i * fields + f`, read once, when checked. */
+  readonly fields: ReadonlyArray<number | string | boolean> | undefined
 }
 
 /** A field of a flat struct: its name and how it is stored (8-byte double, length + UTF-8, 1 byte). */
@@ -234,11 +235,15 @@ export class EncodedCells<A> {
       texts[i] = text
       bytes[i] = length
     }
-    return { count: values.length, texts, bytes, values: undefined }
+    return { count: values.length, texts, bytes, fields: undefined }
   }
 
   private prepareFlat(values: ReadonlyArray<A>, fields: ReadonlyArray<FlatField>): Prepared | Refusal {
     const room = this.ring.slotBytes - lengthBytes
+    // Each field is read once, here, and written from this copy: a send may wait for room, and a
+    // value changed meanwhile (a longer string) would otherwise be written past its slot, into a
+    // cell another party holds.
+    const snapshot = new Array<number | string | boolean>(values.length * fields.length)
     for (let i = 0; i < values.length; i++) {
       const value = values[i] as Record<string, unknown>
       if (!this.guard!(value)) {
@@ -248,18 +253,26 @@ export class EncodedCells<A> {
       }
       // An upper bound first (3 UTF-8 bytes per UTF-16 unit); the exact size only when it is needed.
       let bound = 0
-      for (const field of fields) {
-        bound += field.kind === "number" ? 8 : field.kind === "boolean" ? 1 : 4 + (value[field.name] as string).length * 3
+      for (let f = 0; f < fields.length; f++) {
+        const field = fields[f]!
+        const v = value[field.name]
+        if (typeof v !== field.kind) {
+          // Checked by the guard, then changed by a getter: refused like any value of a wrong type.
+          return { _tag: "Invalid", index: i, issue: { path: [i, field.name], message: `Expected ${field.kind}, got ${typeof v}` } }
+        }
+        snapshot[i * fields.length + f] = v as number | string | boolean
+        bound += field.kind === "number" ? 8 : field.kind === "boolean" ? 1 : 4 + (v as string).length * 3
       }
       if (bound > room) {
         let exact = 0
-        for (const field of fields) {
-          exact += field.kind === "number" ? 8 : field.kind === "boolean" ? 1 : 4 + Buffer.byteLength(value[field.name] as string, "utf8")
+        for (let f = 0; f < fields.length; f++) {
+          const v = snapshot[i * fields.length + f]
+          exact += fields[f]!.kind === "number" ? 8 : fields[f]!.kind === "boolean" ? 1 : 4 + Buffer.byteLength(v as string, "utf8")
         }
         if (exact > room) return { _tag: "TooLarge", index: i, bytes: exact + lengthBytes }
       }
     }
-    return { count: values.length, texts: undefined, bytes: undefined, values }
+    return { count: values.length, texts: undefined, bytes: undefined, fields: snapshot }
   }
 
   /** Sends `prepared[from…]` as far as there is room: how many, or `Closed`. */
@@ -273,14 +286,14 @@ export class EncodedCells<A> {
     const bytes = this.bytes
     const flat = this.flat
     if (flat !== undefined) {
-      const values = prepared.values!
+      const snapshot = prepared.fields!
       for (let i = 0; i < k; i++) {
         const at = ((p + i) & mask) * slot
         const end = at + slot
-        const value = values[from + i] as Record<string, unknown>
         let o = at + lengthBytes
-        for (const field of flat) {
-          const v = value[field.name]
+        for (let f = 0, base = (from + i) * flat.length; f < flat.length; f++) {
+          const field = flat[f]!
+          const v = snapshot[base + f]
           if (field.kind === "number") {
             bytes.writeDoubleLE(v as number, o)
             o += 8
