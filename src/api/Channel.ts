@@ -533,10 +533,20 @@ const waiting = <A, E>(
     return Effect.callback<A, E>((resume) => {
       let cancelled = false
       let sighting: Sighting | undefined
+      // `step` and `adopt` may throw (a value its Schema does not decode): the wait ends with that
+      // defect. Thrown from the `waitAsync` callback, it was an unhandled rejection, and the fiber
+      // never resumed.
+      const attempt = (f: () => Exit.Exit<A, E> | undefined): Exit.Exit<A, E> | undefined => {
+        try {
+          return f()
+        } catch (error) {
+          return Exit.die(error)
+        }
+      }
       const loop = (): void => {
         while (!cancelled) {
           const seen = ring.announce(side)
-          const done = step()
+          const done = attempt(step)
           if (done !== undefined) {
             ring.withdraw(side)
             return resume(done)
@@ -544,7 +554,7 @@ const waiting = <A, E>(
           if (sighting !== undefined) {
             const result = ring.abandon(sighting, graceMillis)
             sighting = undefined
-            const adopted = result.adopted ? adopt() : undefined
+            const adopted = result.adopted ? attempt(adopt) : undefined
             if (adopted !== undefined) {
               ring.withdraw(side)
               return resume(adopted)

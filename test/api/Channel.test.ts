@@ -275,6 +275,20 @@ describe("Channel", () => {
       assert.deepStrictEqual([...(yield* Channel.takeUpTo(channel, 4))], [{ name: "b", id: 2 }, { name: "c", id: 3 }])
     }).pipe(Effect.scoped))
 
+  it.live("a value a waiting take cannot decode fails that take with a defect, rather than leaving it waiting forever", () =>
+    Effect.gen(function*() {
+      const Sent = Schema.Struct({ at: Schema.Date })
+      const Expected = Schema.Struct({ n: Schema.BigInt })
+      const channel = yield* Channel.make(Sent, { capacity: 4 })
+      // A handle decoded with another Schema over the same kind of memory (JSON slots).
+      const other = Schema.decodeUnknownSync(Channel.schema(Expected))({ channel: channel.cells.ring.buffer })
+      const taker = yield* Effect.forkChild(Effect.exit(Channel.take(other).pipe(Effect.timeout("2 seconds"))))
+      yield* Effect.sleep("20 millis") // the take waits: the value arrives in its wait loop
+      yield* Channel.send(channel, { at: new Date(0) })
+      const exit = yield* Fiber.join(taker)
+      assert.isTrue(Exit.hasDies(exit), `the take ended with ${String(exit)}`)
+    }).pipe(Effect.scoped))
+
   it.effect("a payload whose channel memory holds another element is a payload error", () =>
     Effect.gen(function*() {
       const numbers = yield* Channel.make("Float64")
