@@ -289,6 +289,19 @@ describe("Channel", () => {
       assert.isTrue(Exit.hasDies(exit), `the take ended with ${String(exit)}`)
     }).pipe(Effect.scoped))
 
+  it.effect("a flat struct's string with a lone surrogate arrives as it was sent, as through the JSON codec", () =>
+    Effect.gen(function*() {
+      const Flat = Schema.Struct({ s: Schema.String, n: Schema.Number })
+      const flat = yield* Channel.make(Flat, { capacity: 4, slotBytes: 32 })
+      const cut = "ab😀".slice(0, 3) // a string cut inside a surrogate pair
+      const values = [{ s: cut, n: 1 }, { s: "\udc00é\n", n: 2 }, { s: "plain", n: 3 }]
+      yield* Channel.sendAll(flat, values)
+      assert.deepStrictEqual([...(yield* Channel.takeUpTo(flat, 4))], values)
+      // Its size is that of what is written: a lone surrogate's escape is 6 bytes.
+      const tooLarge = channelReason(yield* Effect.flip(Channel.send(flat, { s: "\ud800".repeat(3), n: 4 })))
+      assert.strictEqual((tooLarge as Channel.TooLarge).bytes, 4 + 4 + 2 + 18 + 8)
+    }).pipe(Effect.scoped))
+
   it.effect("a payload whose channel memory holds another element is a payload error", () =>
     Effect.gen(function*() {
       const numbers = yield* Channel.make("Float64")

@@ -147,7 +147,18 @@ export interface Prepared {
   readonly texts: Array<string> | undefined
   readonly bytes: Array<number> | undefined
   /** Flat structs: field `f` of value `i` at `i * fields + f`, read once, when checked. */
-  readonly fields: ReadonlyArray<number | string | boolean> | undefined
+  readonly fields: ReadonlyArray<FlatValue> | undefined
+}
+
+/**
+ * A flat field as it is written. UTF-8 cannot carry a lone surrogate (a string cut inside a pair
+ * arrived as U+FFFD), so a string that is not well-formed goes as its JSON text, whose escapes
+ * are: `Escaped`, marked by a negative (`~n`) length.
+ */
+type FlatValue = number | string | boolean | Escaped
+
+interface Escaped {
+  readonly json: string
 }
 
 /** A field of a flat struct: its name and how it is stored (8-byte double, length + UTF-8, 1 byte). */
@@ -243,7 +254,7 @@ export class EncodedCells<A> {
     // Each field is read once, here, and written from this copy: a send may wait for room, and a
     // value changed meanwhile (a longer string) would otherwise be written past its slot, into a
     // cell another party holds.
-    const snapshot = new Array<number | string | boolean>(values.length * fields.length)
+    const snapshot = new Array<FlatValue>(values.length * fields.length)
     for (let i = 0; i < values.length; i++) {
       const value = values[i] as Record<string, unknown>
       if (!this.guard!(value)) {
@@ -260,14 +271,20 @@ export class EncodedCells<A> {
           // Checked by the guard, then changed by a getter: refused like any value of a wrong type.
           return { _tag: "Invalid", index: i, issue: { path: [i, field.name], message: `Expected ${field.kind}, got ${typeof v}` } }
         }
-        snapshot[i * fields.length + f] = v as number | string | boolean
-        bound += field.kind === "number" ? 8 : field.kind === "boolean" ? 1 : 4 + (v as string).length * 3
+        if (field.kind === "string" && !(v as string).isWellFormed()) {
+          const json = JSON.stringify(v)
+          snapshot[i * fields.length + f] = { json }
+          bound += 4 + json.length * 3
+        } else {
+          snapshot[i * fields.length + f] = v as number | string | boolean
+          bound += field.kind === "number" ? 8 : field.kind === "boolean" ? 1 : 4 + (v as string).length * 3
+        }
       }
       if (bound > room) {
         let exact = 0
         for (let f = 0; f < fields.length; f++) {
-          const v = snapshot[i * fields.length + f]
-          exact += fields[f]!.kind === "number" ? 8 : fields[f]!.kind === "boolean" ? 1 : 4 + Buffer.byteLength(v as string, "utf8")
+          const v = snapshot[i * fields.length + f]!
+          exact += fields[f]!.kind === "number" ? 8 : fields[f]!.kind === "boolean" ? 1 : 4 + Buffer.byteLength(textOf(v), "utf8")
         }
         if (exact > room) return { _tag: "TooLarge", index: i, bytes: exact + lengthBytes }
       }
@@ -293,15 +310,15 @@ export class EncodedCells<A> {
         let o = at + lengthBytes
         for (let f = 0, base = (from + i) * flat.length; f < flat.length; f++) {
           const field = flat[f]!
-          const v = snapshot[base + f]
+          const v = snapshot[base + f]!
           if (field.kind === "number") {
             bytes.writeDoubleLE(v as number, o)
             o += 8
           } else if (field.kind === "boolean") {
             bytes[o++] = v === true ? 1 : 0
           } else {
-            const n = bytes.write(v as string, o + 4, end - o - 4, "utf8")
-            bytes.writeInt32LE(n, o)
+            const n = bytes.write(textOf(v), o + 4, end - o - 4, "utf8")
+            bytes.writeInt32LE(typeof v === "string" ? n : ~n, o)
             o += 4 + n
           }
         }
@@ -377,8 +394,10 @@ export class EncodedCells<A> {
         } else if (field.kind === "boolean") {
           value[field.name] = bytes[o++] === 1
         } else {
-          const n = o + 4 <= end ? Math.min(Math.max(0, bytes.readInt32LE(o)), end - o - 4) : 0
-          value[field.name] = bytes.toString("utf8", o + 4, o + 4 + n)
+          const length = o + 4 <= end ? bytes.readInt32LE(o) : 0
+          const n = o + 4 <= end ? Math.min(length < 0 ? ~length : length, end - o - 4) : 0
+          const text = bytes.toString("utf8", o + 4, o + 4 + n)
+          value[field.name] = length < 0 ? unescaped(text) : text
           o += 4 + n
         }
       }
@@ -398,6 +417,17 @@ export class EncodedCells<A> {
     if (Exit.isSuccess(exit)) return exit.value as A
     // Every sender encoded with this Schema: a value that does not decode was not written by one.
     throw new Error(`Channel: a slot holds a value its Schema does not decode (${issueOf(exit).message})`)
+  }
+}
+
+const textOf = (v: FlatValue): string => typeof v === "string" ? v : (v as Escaped).json
+
+/** An escaped string's JSON text read back; a torn cell's text may not parse (it is dropped anyway). */
+const unescaped = (text: string): string => {
+  try {
+    return JSON.parse(text) as string
+  } catch {
+    return text
   }
 }
 
