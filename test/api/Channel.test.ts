@@ -302,6 +302,20 @@ describe("Channel", () => {
       assert.strictEqual((tooLarge as Channel.TooLarge).bytes, 4 + 4 + 2 + 18 + 8)
     }).pipe(Effect.scoped))
 
+  it.effect("a value with keys its Schema does not declare is sent as its Schema encodes it: without them", () =>
+    Effect.gen(function*() {
+      const Tagged = Schema.Struct({ tags: Schema.Array(Schema.String), items: Schema.Array(Schema.Struct({ n: Schema.Int })) })
+      const channel = yield* Channel.make(Tagged, { capacity: 4 })
+      const value = { tags: ["a"], items: [{ n: 1, note: "undeclared" }], secret: 1n }
+      yield* Channel.send(channel, value) // was refused: the undeclared bigint "cannot be encoded as JSON"
+      const another = { ...value, secret: "undeclared" }
+      yield* Channel.send(channel, another)
+      assert.deepStrictEqual([...(yield* Channel.takeUpTo(channel, 4))], [
+        { tags: ["a"], items: [{ n: 1 }] },
+        { tags: ["a"], items: [{ n: 1 }] }
+      ])
+    }).pipe(Effect.scoped))
+
   it.effect("a payload whose channel memory holds another element is a payload error", () =>
     Effect.gen(function*() {
       const numbers = yield* Channel.make("Float64")

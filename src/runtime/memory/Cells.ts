@@ -186,6 +186,23 @@ const flatFieldsOf = (schema: Schema.Top): ReadonlyArray<FlatField> | undefined 
   return fields.length > 0 ? fields : undefined
 }
 
+/** Whether values of `ast` may be structs (objects whose undeclared keys the encode strips). */
+const mayHoldStructs = (ast: SchemaAST.AST): boolean => {
+  switch (ast._tag) {
+    case "Objects":
+    case "Suspend":
+      return true
+    case "Arrays":
+      return ast.elements.some(mayHoldStructs) || ast.rest.some(mayHoldStructs)
+    case "Union":
+      return ast.types.some(mayHoldStructs)
+    case "Declaration":
+      return ast.typeParameters.some(mayHoldStructs)
+    default:
+      return false
+  }
+}
+
 export class EncodedCells<A> {
   private readonly bytes: Buffer
   refused = 0
@@ -212,7 +229,11 @@ export class EncodedCells<A> {
       : Schema.decodeUnknownExit(json as Schema.Codec<unknown, unknown>)
     // A flat struct is stored field by field whatever its JSON form (a double keeps NaN and ±∞).
     this.flat = flatFieldsOf(schema)
-    this.guard = this.decode === undefined || this.flat !== undefined ? Schema.is(schema as Schema.Codec<unknown, unknown>) : undefined
+    // Not where a struct may be: a value with undeclared keys passes the guard, and its JSON text
+    // then carried them (refused outright when one was not JSON, a bigint) where the encode strips.
+    this.guard = (this.decode === undefined && !mayHoldStructs(schema.ast)) || this.flat !== undefined
+      ? Schema.is(schema as Schema.Codec<unknown, unknown>)
+      : undefined
   }
 
   /** Checks and encodes `values` (each once); the first that fails or does not fit refuses all. */
