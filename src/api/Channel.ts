@@ -216,9 +216,9 @@ export const sendAll: {
     const cells = channel.cells
     const count = values.length
     if (cells instanceof NumericCells) {
-      const refusal = cells.check(values)
-      if (refusal !== undefined) return Effect.fail(refused(channel, refusal))
-      return sending(channel, count, (from) => cells.send(values, from), () => cells.refused)
+      const checked = cells.check(values)
+      if ("_tag" in checked) return Effect.fail(refused(channel, checked))
+      return sending(channel, count, (from) => cells.send(checked, from), () => cells.refused)
     }
     const prepared = (cells as EncodedCells<unknown>).prepare(values as ReadonlyArray<unknown>)
     if ("_tag" in prepared) return Effect.fail(refused(channel, prepared))
@@ -308,9 +308,9 @@ export const sendAllBlocking: {
   const cells = channel.cells
   let attempt: (from: number) => number
   if (cells instanceof NumericCells) {
-    const refusal = cells.check(values)
-    if (refusal !== undefined) throw refused(channel, refusal)
-    attempt = (from) => cells.send(values, from)
+    const checked = cells.check(values)
+    if ("_tag" in checked) throw refused(channel, checked)
+    attempt = (from) => cells.send(checked, from)
   } else {
     const prepared = (cells as EncodedCells<unknown>).prepare(values as ReadonlyArray<unknown>)
     if ("_tag" in prepared) throw refused(channel, prepared)

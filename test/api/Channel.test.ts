@@ -316,6 +316,34 @@ describe("Channel", () => {
       ])
     }).pipe(Effect.scoped))
 
+  it.effect("a value whose getter throws fails its send with ValueInvalid on every path; each number is read once", () =>
+    Effect.gen(function*() {
+      const hostile = <T extends object>(target: T, key: PropertyKey, reads: ReadonlyArray<unknown>) => {
+        let n = 0
+        return Object.defineProperty(target, key, {
+          enumerable: true,
+          get: () => {
+            if (n < reads.length) return reads[n++]
+            throw new RangeError("hostile getter")
+          }
+        })
+      }
+      const flat = yield* Channel.make(Schema.Struct({ s: Schema.String, n: Schema.Number }), { capacity: 4 })
+      const strings = yield* Channel.make(Schema.Array(Schema.String), { capacity: 4 })
+      const numbers = yield* Channel.make("Float64", { capacity: 4 })
+      const refusals = [
+        yield* Effect.flip(Channel.send(flat, hostile({ n: 1 }, "s", []) as { s: string; n: number })),
+        yield* Effect.flip(Channel.send(strings, hostile(["a"], 1, []))),
+        yield* Effect.flip(Channel.sendAll(numbers, hostile([1], 1, [])))
+      ]
+      for (const refusal of refusals) assert.instanceOf(channelReason(refusal), Channel.ValueInvalid)
+      assert.deepStrictEqual([Channel.size(flat), Channel.size(strings), Channel.size(numbers)], [0, 0, 0])
+      // A getter that answers once, then throws: what was checked is what is sent (a second read
+      // threw while the cells were claimed, leaving them unpublished).
+      yield* Channel.sendAll(numbers, hostile([1], 1, [5]))
+      assert.deepStrictEqual([...(yield* Channel.takeUpTo(numbers, 4))], [1, 5])
+    }).pipe(Effect.scoped))
+
   it.effect("a payload whose channel memory holds another element is a payload error", () =>
     Effect.gen(function*() {
       const numbers = yield* Channel.make("Float64")

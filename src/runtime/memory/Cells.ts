@@ -59,13 +59,22 @@ export class NumericCells {
 
   /**
    * Checks that every value is a number the kind holds exactly (integers in range for `Int32`
-   * and `Uint8`); a typed array of the kind itself is taken as it is.
+   * and `Uint8`): the values to send, as a typed array of the kind. A typed array of the kind
+   * itself is taken as it is; anything else is read once, into a copy: `send` may run after a
+   * wait, and a value read again then (a getter) could be another one, or throw while its cells
+   * are claimed.
    */
-  check(values: ArrayLike<number>): Refusal | undefined {
-    if (values instanceof constructors[this.kind]) return undefined
+  check(values: ArrayLike<number>): Refusal | NumericView {
+    if (values instanceof constructors[this.kind]) return values as unknown as NumericView
     const range = integerRanges[this.kind]
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i]
+    const copy = new (constructors[this.kind] as unknown as new(length: number) => NumericView)(values.length)
+    for (let i = 0; i < copy.length; i++) {
+      let v: unknown
+      try {
+        v = values[i]
+      } catch (error) {
+        return { _tag: "Invalid", index: i, issue: { path: [i], message: thrownMessage(error) } }
+      }
       if (typeof v !== "number") {
         return { _tag: "Invalid", index: i, issue: { path: [i], message: `Expected a number, got ${typeof v}` } }
       }
@@ -76,8 +85,9 @@ export class NumericCells {
           issue: { path: [i], message: `Expected an integer between ${range[0]} and ${range[1]}, got ${v}` }
         }
       }
+      copy[i] = v
     }
-    return undefined
+    return copy
   }
 
   /** Sends `values[from…]` as far as there is room: how many, or `Closed`. */
@@ -244,7 +254,7 @@ export class EncodedCells<A> {
     const room = this.ring.slotBytes - lengthBytes
     for (let i = 0; i < values.length; i++) {
       let encoded: unknown = values[i]
-      if (this.guard === undefined || !this.guard(encoded)) {
+      if (this.guard === undefined || !this.passes(encoded)) {
         // The encode says why a value is refused (the guard only says that it is).
         const exit = this.encode(values[i])
         if (Exit.isFailure(exit)) {
@@ -270,6 +280,15 @@ export class EncodedCells<A> {
     return { count: values.length, texts, bytes, fields: undefined }
   }
 
+  /** The guard, false where it throws (a getter or proxy trap): the encode then says why. */
+  private passes(value: unknown): boolean {
+    try {
+      return this.guard!(value)
+    } catch {
+      return false
+    }
+  }
+
   private prepareFlat(values: ReadonlyArray<A>, fields: ReadonlyArray<FlatField>): Prepared | Refusal {
     const room = this.ring.slotBytes - lengthBytes
     // Each field is read once, here, and written from this copy: a send may wait for room, and a
@@ -278,7 +297,7 @@ export class EncodedCells<A> {
     const snapshot = new Array<FlatValue>(values.length * fields.length)
     for (let i = 0; i < values.length; i++) {
       const value = values[i] as Record<string, unknown>
-      if (!this.guard!(value)) {
+      if (!this.passes(value)) {
         const exit = this.encode(value)
         const issue = Exit.isFailure(exit) ? issueOf(exit) : { path: [], message: "does not match its Schema" }
         return { _tag: "Invalid", index: i, issue: { path: [i, ...issue.path], message: issue.message } }
@@ -287,7 +306,12 @@ export class EncodedCells<A> {
       let bound = 0
       for (let f = 0; f < fields.length; f++) {
         const field = fields[f]!
-        const v = value[field.name]
+        let v: unknown
+        try {
+          v = value[field.name]
+        } catch (error) {
+          return { _tag: "Invalid", index: i, issue: { path: [i, field.name], message: thrownMessage(error) } }
+        }
         if (typeof v !== field.kind) {
           // Checked by the guard, then changed by a getter: refused like any value of a wrong type.
           return { _tag: "Invalid", index: i, issue: { path: [i, field.name], message: `Expected ${field.kind}, got ${typeof v}` } }
@@ -439,6 +463,17 @@ export class EncodedCells<A> {
     // Every sender encoded with this Schema: a value that does not decode was not written by one.
     throw new Error(`Channel: a slot holds a value its Schema does not decode (${issueOf(exit).message})`)
   }
+}
+
+/** What a getter or proxy trap threw, bounded: an error describes, it never dumps. */
+const thrownMessage = (error: unknown): string => {
+  let reason: string
+  try {
+    reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+  } catch {
+    reason = "unknown error"
+  }
+  return `cannot be read (${reason.length > 200 ? `${reason.slice(0, 199)}…` : reason})`
 }
 
 const textOf = (v: FlatValue): string => typeof v === "string" ? v : (v as Escaped).json
