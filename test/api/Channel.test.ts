@@ -344,6 +344,20 @@ describe("Channel", () => {
       assert.deepStrictEqual([...(yield* Channel.takeUpTo(numbers, 4))], [1, 5])
     }).pipe(Effect.scoped))
 
+  it.live("a typed array moved away while its send waits fails that send, and the thread goes on", () =>
+    Effect.gen(function*() {
+      // Was: the send claimed none of the free cells and retried forever, spinning the thread.
+      const channel = yield* Channel.make("Float64", { capacity: 2 })
+      const values = new Float64Array([1, 2, 3])
+      const sender = yield* Effect.forkChild(Channel.sendAll(channel, values))
+      yield* Effect.sleep("10 millis") // two sent, the third waits for room
+      structuredClone(values.buffer, { transfer: [values.buffer] })
+      assert.deepStrictEqual([...(yield* Channel.takeUpTo(channel, 4))], [1, 2])
+      assert.isTrue(Exit.hasDies(yield* Fiber.await(sender)))
+      yield* Channel.send(channel, 4)
+      assert.deepStrictEqual(yield* Channel.take(channel), 4)
+    }).pipe(Effect.scoped))
+
   it.effect("a payload whose channel memory holds another element is a payload error", () =>
     Effect.gen(function*() {
       const numbers = yield* Channel.make("Float64")

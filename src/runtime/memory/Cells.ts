@@ -93,6 +93,9 @@ export class NumericCells {
   /** Sends `values[from…]` as far as there is room: how many, or `Closed`. */
   send(values: ArrayLike<number>, from: number): number {
     const ring = this.ring
+    // A typed array moved away (detached) while its send waited has no values left: a claim of
+    // none spun forever on a free cell.
+    if (values.length <= from) throw new TypeError("Channel: the array being sent was moved away (detached) while the send waited")
     const k = ring.claimSend(values.length - from)
     if (k <= 0) return k
     const p = ring.claimed
