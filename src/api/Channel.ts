@@ -216,9 +216,9 @@ export const sendAll: {
     const cells = channel.cells
     const count = values.length
     if (cells instanceof NumericCells) {
-      const refusal = cells.check(values)
-      if (refusal !== undefined) return Effect.fail(refused(channel, refusal))
-      return sending(channel, count, (from) => cells.send(values, from), () => cells.refused)
+      const checked = cells.check(values)
+      if ("_tag" in checked) return Effect.fail(refused(channel, checked))
+      return sending(channel, count, (from) => cells.send(checked, from), () => cells.refused)
     }
     const prepared = (cells as EncodedCells<unknown>).prepare(values as ReadonlyArray<unknown>)
     if ("_tag" in prepared) return Effect.fail(refused(channel, prepared))
@@ -243,7 +243,7 @@ export const take = <A>(channel: Channel<A>): Effect.Effect<A, Cause.Done> =>
 export const takeUpTo = <A>(channel: Channel<A>, max: number): Effect.Effect<readonly [A, ...Array<A>], Cause.Done> =>
   Effect.suspend(() => {
     const cells = channel.cells
-    const limit = Math.max(1, Math.floor(max))
+    const limit = limitOf(max, cells.ring.capacity)
     if (cells instanceof NumericCells) {
       const buffer = new Array<number>(limit)
       return Effect.map(
@@ -266,7 +266,7 @@ export const takeUpTo = <A>(channel: Channel<A>, max: number): Effect.Effect<rea
 export const takeArray = <K extends Kind>(channel: NumericChannel<K>, max: number): Effect.Effect<PlainViews[K], Cause.Done> =>
   Effect.suspend(() => {
     const cells = channel.cells
-    const buffer = new constructors[channel.kind](Math.max(1, Math.floor(max)))
+    const buffer = new constructors[channel.kind](limitOf(max, cells.ring.capacity))
     return Effect.map(
       taking(channel, () => cells.take(buffer, 0, buffer.length), (p) => cells.read(buffer, 0, p, 1)),
       (k) => (k === buffer.length ? buffer : buffer.slice(0, k)) as PlainViews[K]
@@ -285,7 +285,7 @@ export const takeArray = <K extends Kind>(channel: NumericChannel<K>, max: numbe
  */
 export const takeBlocking = <A>(channel: Channel<A>, max: number): ReadonlyArray<A> | undefined => {
   const cells = channel.cells
-  const limit = Math.max(1, Math.floor(max))
+  const limit = limitOf(max, cells.ring.capacity)
   const into: Array<A> = []
   const buffer = cells instanceof NumericCells ? new Array<number>(limit) : undefined
   const attempt = (): number =>
@@ -308,9 +308,9 @@ export const sendAllBlocking: {
   const cells = channel.cells
   let attempt: (from: number) => number
   if (cells instanceof NumericCells) {
-    const refusal = cells.check(values)
-    if (refusal !== undefined) throw refused(channel, refusal)
-    attempt = (from) => cells.send(values, from)
+    const checked = cells.check(values)
+    if ("_tag" in checked) throw refused(channel, checked)
+    attempt = (from) => cells.send(checked, from)
   } else {
     const prepared = (cells as EncodedCells<unknown>).prepare(values as ReadonlyArray<unknown>)
     if ("_tag" in prepared) throw refused(channel, prepared)
@@ -371,6 +371,13 @@ export const abandoned = <A>(channel: Channel<A>): number => channel.cells.ring.
 // ---------------------------------------------------------------------------------------------
 // Machinery
 // ---------------------------------------------------------------------------------------------
+
+/**
+ * How many values a take asks for: `max` rounded down, from 1 to the capacity (no claim takes more).
+ * `Math.max(1, NaN)` is NaN, which made a zero-cell claim that spun forever on a published cell, and
+ * `Infinity` made an array of that length (`RangeError`).
+ */
+const limitOf = (max: number, capacity: number): number => max >= 1 ? Math.min(Math.floor(max), capacity) : 1
 
 /** A handle over `buffer` for `element`, checking that the memory holds that kind of element. */
 const attach = (element: Element, buffer: SharedArrayBuffer): Channel<any> => {
@@ -526,10 +533,20 @@ const waiting = <A, E>(
     return Effect.callback<A, E>((resume) => {
       let cancelled = false
       let sighting: Sighting | undefined
+      // `step` and `adopt` may throw (a value its Schema does not decode): the wait ends with that
+      // defect. Thrown from the `waitAsync` callback, it was an unhandled rejection, and the fiber
+      // never resumed.
+      const attempt = (f: () => Exit.Exit<A, E> | undefined): Exit.Exit<A, E> | undefined => {
+        try {
+          return f()
+        } catch (error) {
+          return Exit.die(error)
+        }
+      }
       const loop = (): void => {
         while (!cancelled) {
           const seen = ring.announce(side)
-          const done = step()
+          const done = attempt(step)
           if (done !== undefined) {
             ring.withdraw(side)
             return resume(done)
@@ -537,7 +554,7 @@ const waiting = <A, E>(
           if (sighting !== undefined) {
             const result = ring.abandon(sighting, graceMillis)
             sighting = undefined
-            const adopted = result.adopted ? adopt() : undefined
+            const adopted = result.adopted ? attempt(adopt) : undefined
             if (adopted !== undefined) {
               ring.withdraw(side)
               return resume(adopted)

@@ -88,7 +88,8 @@ export const makeMatrixUninitialized = <K extends Kind>(
  * result can then go to any number of tasks, submitted now or later, without another copy. The
  * memory is not zeroed first: the copy writes all of it.
  *
- * **Gotchas**: a matrix's `data` throws once its owners have all let go (see `makeMatrix`).
+ * **Gotchas**: a matrix's `data` throws once its owners have all let go (see `makeMatrix`). A matrix
+ * source whose `data` does not hold `rows × cols` numbers dies with a `RangeError`.
  */
 export const put: {
   <K extends Kind>(kind: K, source: ArrayLike<number>): Effect.Effect<SharedArray<K>, never, Scope.Scope>
@@ -98,9 +99,18 @@ export const put: {
   ): Effect.Effect<SharedMatrix<K>, never, Scope.Scope>
 } = (kind: Kind, source: ArrayLike<number> | { rows: number; cols: number; data: ArrayLike<number> }): any =>
   "data" in source && "rows" in source
-    ? Effect.map(allocateMatrix(kind, source.rows, source.cols, false), (m) => {
-      m.data.set(source.data)
-      return m
+    ? Effect.suspend(() => {
+      // The memory is not zeroed: a shorter source would leave the rest holding the numbers of
+      // its previous owner in this program.
+      if (source.data.length !== checkedCount(source.rows, source.cols)) {
+        return Effect.die(
+          new RangeError(`SharedArray.put: a ${source.rows}×${source.cols} matrix needs ${source.rows * source.cols} elements, data has ${source.data.length}`)
+        )
+      }
+      return Effect.map(allocateMatrix(kind, source.rows, source.cols, false), (m) => {
+        m.data.set(source.data)
+        return m
+      })
     })
     : Effect.map(allocate(kind, (source as ArrayLike<number>).length, false), (a) => {
       a.set(source as ArrayLike<number>)

@@ -190,6 +190,28 @@ describe("Channel", () => {
       assert.isTrue(Exit.isFailure(yield* Effect.exit(Channel.take(channel))))
     }).pipe(Effect.scoped))
 
+  it.effect("a take's max is any number: Infinity takes what is ready, NaN, 0 and fractions at least one", () =>
+    Effect.gen(function*() {
+      const numbers = yield* Channel.make("Float64", { capacity: 4 })
+      const records = yield* Channel.make(Rec, { capacity: 4, slotBytes: 64 })
+      yield* Channel.sendAll(numbers, [1, 2, 3])
+      yield* Channel.sendAll(records, [{ id: 1, name: "a" }, { id: 2, name: "b" }])
+      assert.deepStrictEqual([...(yield* Channel.takeUpTo(numbers, Infinity))], [1, 2, 3])
+      assert.deepStrictEqual([...(yield* Channel.takeUpTo(records, Infinity))], [{ id: 1, name: "a" }, { id: 2, name: "b" }])
+      yield* Channel.sendAll(numbers, [4, 5, 6])
+      assert.deepStrictEqual([...(yield* Channel.takeArray(numbers, Number.POSITIVE_INFINITY))], [4, 5, 6])
+      // A max under one (NaN included) takes one: it must neither throw nor spin on a zero-cell claim.
+      yield* Channel.sendAll(numbers, [7, 8, 9])
+      assert.deepStrictEqual([...(yield* Channel.takeArray(numbers, NaN))], [7])
+      assert.deepStrictEqual([...(yield* Channel.takeUpTo(numbers, NaN))], [8])
+      assert.deepStrictEqual([...(yield* Channel.takeUpTo(numbers, 0.5))], [9])
+      yield* Channel.send(records, { id: 3, name: "c" })
+      assert.deepStrictEqual([...(yield* Channel.takeUpTo(records, NaN))], [{ id: 3, name: "c" }])
+      yield* Channel.sendAll(numbers, [10, 11])
+      assert.deepStrictEqual([...(Channel.takeBlocking(numbers, NaN) ?? [])], [10])
+      assert.deepStrictEqual([...(Channel.takeBlocking(numbers, Infinity) ?? [])], [11])
+    }).pipe(Effect.scoped))
+
   it.effect("the scope that made a channel closes it", () =>
     Effect.gen(function*() {
       const channel = yield* Effect.scoped(Channel.make("Float64"))
@@ -236,6 +258,104 @@ describe("Channel", () => {
       const values = [{ tags: ["x", "y"], score: 2, big: 12345678901234567890n, kind: "a" as const }, { tags: [], big: 0n, kind: "b" as const }]
       yield* Channel.sendAll(nested, values)
       assert.deepStrictEqual([...(yield* Channel.takeUpTo(nested, 4))], values)
+    }).pipe(Effect.scoped))
+
+  it.live("a flat value changed while its send waits goes as it was checked, and never spills into another cell", () =>
+    Effect.gen(function*() {
+      // The string first: a longer one pushed the number past the end of its slot.
+      const NameFirst = Schema.Struct({ name: Schema.String, id: Schema.Number })
+      const channel = yield* Channel.make(NameFirst, { capacity: 2, slotBytes: 32 })
+      yield* Channel.sendAll(channel, [{ name: "a", id: 1 }, { name: "b", id: 2 }]) // full
+      const value = { name: "c", id: 3 }
+      const sender = yield* Effect.forkChild(Channel.send(channel, value))
+      yield* Effect.sleep("10 millis")
+      value.name = "x".repeat(100) // would not fit a slot: the send checked it before it waited
+      assert.deepStrictEqual(yield* Channel.take(channel), { name: "a", id: 1 })
+      yield* Fiber.join(sender)
+      assert.deepStrictEqual([...(yield* Channel.takeUpTo(channel, 4))], [{ name: "b", id: 2 }, { name: "c", id: 3 }])
+    }).pipe(Effect.scoped))
+
+  it.live("a value a waiting take cannot decode fails that take with a defect, rather than leaving it waiting forever", () =>
+    Effect.gen(function*() {
+      const Sent = Schema.Struct({ at: Schema.Date })
+      const Expected = Schema.Struct({ n: Schema.BigInt })
+      const channel = yield* Channel.make(Sent, { capacity: 4 })
+      // A handle decoded with another Schema over the same kind of memory (JSON slots).
+      const other = Schema.decodeUnknownSync(Channel.schema(Expected))({ channel: channel.cells.ring.buffer })
+      const taker = yield* Effect.forkChild(Effect.exit(Channel.take(other).pipe(Effect.timeout("2 seconds"))))
+      yield* Effect.sleep("20 millis") // the take waits: the value arrives in its wait loop
+      yield* Channel.send(channel, { at: new Date(0) })
+      const exit = yield* Fiber.join(taker)
+      assert.isTrue(Exit.hasDies(exit), `the take ended with ${String(exit)}`)
+    }).pipe(Effect.scoped))
+
+  it.effect("a flat struct's string with a lone surrogate arrives as it was sent, as through the JSON codec", () =>
+    Effect.gen(function*() {
+      const Flat = Schema.Struct({ s: Schema.String, n: Schema.Number })
+      const flat = yield* Channel.make(Flat, { capacity: 4, slotBytes: 32 })
+      const cut = "ab😀".slice(0, 3) // a string cut inside a surrogate pair
+      const values = [{ s: cut, n: 1 }, { s: "\udc00é\n", n: 2 }, { s: "plain", n: 3 }]
+      yield* Channel.sendAll(flat, values)
+      assert.deepStrictEqual([...(yield* Channel.takeUpTo(flat, 4))], values)
+      // Its size is that of what is written: a lone surrogate's escape is 6 bytes.
+      const tooLarge = channelReason(yield* Effect.flip(Channel.send(flat, { s: "\ud800".repeat(3), n: 4 })))
+      assert.strictEqual((tooLarge as Channel.TooLarge).bytes, 4 + 4 + 2 + 18 + 8)
+    }).pipe(Effect.scoped))
+
+  it.effect("a value with keys its Schema does not declare is sent as its Schema encodes it: without them", () =>
+    Effect.gen(function*() {
+      const Tagged = Schema.Struct({ tags: Schema.Array(Schema.String), items: Schema.Array(Schema.Struct({ n: Schema.Int })) })
+      const channel = yield* Channel.make(Tagged, { capacity: 4 })
+      const value = { tags: ["a"], items: [{ n: 1, note: "undeclared" }], secret: 1n }
+      yield* Channel.send(channel, value) // was refused: the undeclared bigint "cannot be encoded as JSON"
+      const another = { ...value, secret: "undeclared" }
+      yield* Channel.send(channel, another)
+      assert.deepStrictEqual([...(yield* Channel.takeUpTo(channel, 4))], [
+        { tags: ["a"], items: [{ n: 1 }] },
+        { tags: ["a"], items: [{ n: 1 }] }
+      ])
+    }).pipe(Effect.scoped))
+
+  it.effect("a value whose getter throws fails its send with ValueInvalid on every path; each number is read once", () =>
+    Effect.gen(function*() {
+      const hostile = <T extends object>(target: T, key: PropertyKey, reads: ReadonlyArray<unknown>) => {
+        let n = 0
+        return Object.defineProperty(target, key, {
+          enumerable: true,
+          get: () => {
+            if (n < reads.length) return reads[n++]
+            throw new RangeError("hostile getter")
+          }
+        })
+      }
+      const flat = yield* Channel.make(Schema.Struct({ s: Schema.String, n: Schema.Number }), { capacity: 4 })
+      const strings = yield* Channel.make(Schema.Array(Schema.String), { capacity: 4 })
+      const numbers = yield* Channel.make("Float64", { capacity: 4 })
+      const refusals = [
+        yield* Effect.flip(Channel.send(flat, hostile({ n: 1 }, "s", []) as { s: string; n: number })),
+        yield* Effect.flip(Channel.send(strings, hostile(["a"], 1, []))),
+        yield* Effect.flip(Channel.sendAll(numbers, hostile([1], 1, [])))
+      ]
+      for (const refusal of refusals) assert.instanceOf(channelReason(refusal), Channel.ValueInvalid)
+      assert.deepStrictEqual([Channel.size(flat), Channel.size(strings), Channel.size(numbers)], [0, 0, 0])
+      // A getter that answers once, then throws: what was checked is what is sent (a second read
+      // threw while the cells were claimed, leaving them unpublished).
+      yield* Channel.sendAll(numbers, hostile([1], 1, [5]))
+      assert.deepStrictEqual([...(yield* Channel.takeUpTo(numbers, 4))], [1, 5])
+    }).pipe(Effect.scoped))
+
+  it.live("a typed array moved away while its send waits fails that send, and the thread goes on", () =>
+    Effect.gen(function*() {
+      // Was: the send claimed none of the free cells and retried forever, spinning the thread.
+      const channel = yield* Channel.make("Float64", { capacity: 2 })
+      const values = new Float64Array([1, 2, 3])
+      const sender = yield* Effect.forkChild(Channel.sendAll(channel, values))
+      yield* Effect.sleep("10 millis") // two sent, the third waits for room
+      structuredClone(values.buffer, { transfer: [values.buffer] })
+      assert.deepStrictEqual([...(yield* Channel.takeUpTo(channel, 4))], [1, 2])
+      assert.isTrue(Exit.hasDies(yield* Fiber.await(sender)))
+      yield* Channel.send(channel, 4)
+      assert.deepStrictEqual(yield* Channel.take(channel), 4)
     }).pipe(Effect.scoped))
 
   it.effect("a payload whose channel memory holds another element is a payload error", () =>

@@ -11,6 +11,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
+import * as Scheduler from "effect/Scheduler"
 import * as Scope from "effect/Scope"
 import { inspect } from "node:util"
 import { Actor, type PoolError, SharedArray, Task, TaskError, WorkerPool } from "../../src/index.ts"
@@ -185,6 +186,27 @@ describe.each(backends)("shared arrays on $name", (backend) => {
       assert.strictEqual((yield* SharedArray.arenaStats).liveBlocks, 1)
       yield* Fiber.interrupt(fiber)
       assert.strictEqual((yield* SharedArray.arenaStats).liveBlocks, 0)
+    }).pipe(Effect.provide(withPool(backend))))
+
+  it.live("memory is released when the caller is interrupted at any step of a run or a map, even before it submitted", () =>
+    Effect.gen(function*() {
+      // The fiber yields to the scheduler after `ops` steps; the parent interrupts it there. Each
+      // `ops` stops it at another step, between taking its hold and handing its call to the pool too.
+      for (let ops = 2; ops <= 48; ops++) {
+        for (const run of [0, 1]) {
+          const scope = yield* Scope.make()
+          const values = yield* SharedArray.put("Float64", iota(4)).pipe(Scope.provide(scope))
+          const call = run === 0 ? Task.run(SumShared, { values }) : Task.map(SumShared, [{ values }, { values }])
+          const fiber = yield* Effect.forkChild(
+            Effect.provideService(call as Effect.Effect<unknown, unknown>, Scheduler.MaxOpsBeforeYield, ops)
+          )
+          yield* Effect.yieldNow
+          yield* Fiber.interrupt(fiber)
+          yield* Scope.close(scope, Exit.void)
+          const what = run === 0 ? "run" : "map"
+          assert.strictEqual((yield* SharedArray.arenaStats).liveBlocks, 0, `a ${what} interrupted at step ${ops} kept its hold`)
+        }
+      }
     }).pipe(Effect.provide(withPool(backend))))
 
   it.live("released memory is reused, zeroed, for the next allocation of its size", () =>
@@ -371,5 +393,21 @@ describe("stale views", () => {
       assert.isTrue(SharedArray.isLive(SharedArray.makeMatrixUnsafe("Float64", 1, 1)))
       // The documented limit: a view the library did not hand out is judged by its buffer alone.
       assert.isTrue(SharedArray.isLive(values.subarray(0, 4)), "a subarray of a stale view is not caught")
+    }).pipe(Effect.scoped, Effect.provide(SharedArray.layerArena())))
+})
+
+describe("put", () => {
+  it.effect("a matrix source whose data does not match its shape dies, and never hands out its memory's previous numbers", () =>
+    Effect.gen(function*() {
+      yield* Effect.scoped(SharedArray.put("Float64", [9, 9, 9, 9])) // a previous owner's numbers, now idle
+      const short = yield* Effect.exit(Effect.scoped(
+        Effect.map(SharedArray.put("Float64", { rows: 2, cols: 2, data: [1, 2] }), (m) => Array.from(m.data))
+      ))
+      assert.isTrue(Exit.hasDies(short), `a 2×2 matrix of 2 numbers was made: ${JSON.stringify(short)}`)
+      const long = yield* Effect.exit(Effect.scoped(SharedArray.put("Float64", { rows: 1, cols: 2, data: [1, 2, 3] })))
+      assert.isTrue(Exit.hasDies(long))
+      const stats = yield* SharedArray.arenaStats
+      assert.strictEqual(stats.liveBlocks, 0)
+      assert.deepStrictEqual(Array.from((yield* SharedArray.put("Float64", { rows: 2, cols: 1, data: [3, 4] })).data), [3, 4])
     }).pipe(Effect.scoped, Effect.provide(SharedArray.layerArena())))
 })

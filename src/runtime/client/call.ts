@@ -89,10 +89,12 @@ export const one = <T extends Task.Any>(
   actor?: ActorTarget,
   whenFull?: "wait" | "fail"
 ): Effect.Effect<Task.Success<T>, Task.Error<T> | CallFailure> => {
-  const call = prepare(task, payload)
-  if (call instanceof TaskError) return Effect.fail(call)
-  const single = new SingleCall(task, call, timeoutMillis, callTrace(fiber), whenFull, actor)
   return Effect.callback<Task.Success<T>, Task.Error<T> | CallFailure>((resume) => {
+    // Prepared (its shared memory held) in the step that submits it: a hold taken a step earlier
+    // was never released when the fiber was interrupted where it yields between the two.
+    const call = prepare(task, payload)
+    if (call instanceof TaskError) return resume(Effect.fail(call))
+    const single = new SingleCall(task, call, timeoutMillis, callTrace(fiber), whenFull, actor)
     single.resume = resume
     single.ticket = route.submit(single)
     // Captures only `single`, already in this scope's context: no context of its own per call.
@@ -258,11 +260,13 @@ export const many = <T extends Task.Any>(
       transfers[i] = moved.list.length === 0 ? undefined : moved.list
     }
   }
-  // The batch owns the shared memory its payloads carry until none of its tasks is in a worker.
-  const held = codec.sharedPayload ? hold(encoded) : undefined
-  if (held !== undefined && held._tag !== "Held") return Effect.fail(rejected(task, payloads[held.index], held.issue))
-  const release = held === undefined ? undefined : held.release
   return Effect.withFiber((fiber) => Effect.callback<Array<Task.Success<T>>, Task.Error<T> | CallFailure>((resume) => {
+    // The batch owns the shared memory its payloads carry until none of its tasks is in a worker.
+    // Held in the step that submits: a hold taken a step earlier was never released when the
+    // fiber was interrupted where it yields between the two.
+    const held = codec.sharedPayload ? hold(encoded) : undefined
+    if (held !== undefined && held._tag !== "Held") return resume(Effect.fail(rejected(task, payloads[held.index], held.issue)))
+    const release = held === undefined ? undefined : held.release
     const results = new Array<Task.Success<T>>(count)
     let settled = 0
     let done = false

@@ -391,9 +391,9 @@ export const releasedMessage =
 
 /**
  * Retains every arena buffer reachable from `payloads` (each once) until `release` is called.
- * Walks plain objects and arrays, each object once (a payload may hold cycles, as a structured
- * clone may); typed arrays are leaves, and so are matrices the library made: their grant is
- * checked instead of their `data` accessor, which throws once they are released.
+ * Walks plain objects, arrays, Maps and Sets, each object once (a payload may hold cycles, as a
+ * structured clone may); typed arrays are leaves, and so are matrices the library made: their
+ * grant is checked instead of their `data` accessor, which throws once they are released.
  */
 export const hold = (payloads: ReadonlyArray<unknown>): Hold => {
   const held = new Set<Block>()
@@ -430,6 +430,31 @@ export const hold = (payloads: ReadonlyArray<unknown>): Hold => {
         path.push(i)
         visit(value[i])
         if (!released) path.pop()
+      }
+      return
+    }
+    // A `ReadonlyMap` / `ReadonlySet` Schema encodes to one: its entries have no keys for
+    // `Object.keys`, and their arrays went unheld (reused while the worker read them).
+    if (value instanceof Map) {
+      let i = 0
+      for (const [key, entry] of value) {
+        path.push(typeof key === "string" || typeof key === "number" ? key : i)
+        visit(key)
+        if (released) return
+        visit(entry)
+        if (released) return
+        path.pop()
+        i++
+      }
+      return
+    }
+    if (value instanceof Set) {
+      let i = 0
+      for (const entry of value) {
+        path.push(i++)
+        visit(entry)
+        if (released) return
+        path.pop()
       }
       return
     }

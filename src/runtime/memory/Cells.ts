@@ -59,13 +59,22 @@ export class NumericCells {
 
   /**
    * Checks that every value is a number the kind holds exactly (integers in range for `Int32`
-   * and `Uint8`); a typed array of the kind itself is taken as it is.
+   * and `Uint8`): the values to send, as a typed array of the kind. A typed array of the kind
+   * itself is taken as it is; anything else is read once, into a copy: `send` may run after a
+   * wait, and a value read again then (a getter) could be another one, or throw while its cells
+   * are claimed.
    */
-  check(values: ArrayLike<number>): Refusal | undefined {
-    if (values instanceof constructors[this.kind]) return undefined
+  check(values: ArrayLike<number>): Refusal | NumericView {
+    if (values instanceof constructors[this.kind]) return values as unknown as NumericView
     const range = integerRanges[this.kind]
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i]
+    const copy = new (constructors[this.kind] as unknown as new(length: number) => NumericView)(values.length)
+    for (let i = 0; i < copy.length; i++) {
+      let v: unknown
+      try {
+        v = values[i]
+      } catch (error) {
+        return { _tag: "Invalid", index: i, issue: { path: [i], message: thrownMessage(error) } }
+      }
       if (typeof v !== "number") {
         return { _tag: "Invalid", index: i, issue: { path: [i], message: `Expected a number, got ${typeof v}` } }
       }
@@ -76,13 +85,17 @@ export class NumericCells {
           issue: { path: [i], message: `Expected an integer between ${range[0]} and ${range[1]}, got ${v}` }
         }
       }
+      copy[i] = v
     }
-    return undefined
+    return copy
   }
 
   /** Sends `values[from…]` as far as there is room: how many, or `Closed`. */
   send(values: ArrayLike<number>, from: number): number {
     const ring = this.ring
+    // A typed array moved away (detached) while its send waited has no values left: a claim of
+    // none spun forever on a free cell.
+    if (values.length <= from) throw new TypeError("Channel: the array being sent was moved away (detached) while the send waited")
     const k = ring.claimSend(values.length - from)
     if (k <= 0) return k
     const p = ring.claimed
@@ -140,13 +153,25 @@ export class NumericCells {
 
 /**
  * Values checked and encoded, ready to be written: JSON texts and their UTF-8 lengths, or (flat
- * structs) the checked values themselves, written field by field.
+ * structs) the checked fields, value after value, written field by field.
  */
 export interface Prepared {
   readonly count: number
   readonly texts: Array<string> | undefined
   readonly bytes: Array<number> | undefined
-  readonly values: ReadonlyArray<unknown> | undefined
+  /** Flat structs: field `f` of value `i` at `i * fields + f`, read once, when checked. */
+  readonly fields: ReadonlyArray<FlatValue> | undefined
+}
+
+/**
+ * A flat field as it is written. UTF-8 cannot carry a lone surrogate (a string cut inside a pair
+ * arrived as U+FFFD), so a string that is not well-formed goes as its JSON text, whose escapes
+ * are: `Escaped`, marked by a negative (`~n`) length.
+ */
+type FlatValue = number | string | boolean | Escaped
+
+interface Escaped {
+  readonly json: string
 }
 
 /** A field of a flat struct: its name and how it is stored (8-byte double, length + UTF-8, 1 byte). */
@@ -172,6 +197,23 @@ const flatFieldsOf = (schema: Schema.Top): ReadonlyArray<FlatField> | undefined 
     fields.push({ name: p.name, kind })
   }
   return fields.length > 0 ? fields : undefined
+}
+
+/** Whether values of `ast` may be structs (objects whose undeclared keys the encode strips). */
+const mayHoldStructs = (ast: SchemaAST.AST): boolean => {
+  switch (ast._tag) {
+    case "Objects":
+    case "Suspend":
+      return true
+    case "Arrays":
+      return ast.elements.some(mayHoldStructs) || ast.rest.some(mayHoldStructs)
+    case "Union":
+      return ast.types.some(mayHoldStructs)
+    case "Declaration":
+      return ast.typeParameters.some(mayHoldStructs)
+    default:
+      return false
+  }
 }
 
 export class EncodedCells<A> {
@@ -200,7 +242,11 @@ export class EncodedCells<A> {
       : Schema.decodeUnknownExit(json as Schema.Codec<unknown, unknown>)
     // A flat struct is stored field by field whatever its JSON form (a double keeps NaN and ±∞).
     this.flat = flatFieldsOf(schema)
-    this.guard = this.decode === undefined || this.flat !== undefined ? Schema.is(schema as Schema.Codec<unknown, unknown>) : undefined
+    // Not where a struct may be: a value with undeclared keys passes the guard, and its JSON text
+    // then carried them (refused outright when one was not JSON, a bigint) where the encode strips.
+    this.guard = (this.decode === undefined && !mayHoldStructs(schema.ast)) || this.flat !== undefined
+      ? Schema.is(schema as Schema.Codec<unknown, unknown>)
+      : undefined
   }
 
   /** Checks and encodes `values` (each once); the first that fails or does not fit refuses all. */
@@ -211,7 +257,7 @@ export class EncodedCells<A> {
     const room = this.ring.slotBytes - lengthBytes
     for (let i = 0; i < values.length; i++) {
       let encoded: unknown = values[i]
-      if (this.guard === undefined || !this.guard(encoded)) {
+      if (this.guard === undefined || !this.passes(encoded)) {
         // The encode says why a value is refused (the guard only says that it is).
         const exit = this.encode(values[i])
         if (Exit.isFailure(exit)) {
@@ -234,32 +280,64 @@ export class EncodedCells<A> {
       texts[i] = text
       bytes[i] = length
     }
-    return { count: values.length, texts, bytes, values: undefined }
+    return { count: values.length, texts, bytes, fields: undefined }
+  }
+
+  /** The guard, false where it throws (a getter or proxy trap): the encode then says why. */
+  private passes(value: unknown): boolean {
+    try {
+      return this.guard!(value)
+    } catch {
+      return false
+    }
   }
 
   private prepareFlat(values: ReadonlyArray<A>, fields: ReadonlyArray<FlatField>): Prepared | Refusal {
     const room = this.ring.slotBytes - lengthBytes
+    // Each field is read once, here, and written from this copy: a send may wait for room, and a
+    // value changed meanwhile (a longer string) would otherwise be written past its slot, into a
+    // cell another party holds.
+    const snapshot = new Array<FlatValue>(values.length * fields.length)
     for (let i = 0; i < values.length; i++) {
       const value = values[i] as Record<string, unknown>
-      if (!this.guard!(value)) {
+      if (!this.passes(value)) {
         const exit = this.encode(value)
         const issue = Exit.isFailure(exit) ? issueOf(exit) : { path: [], message: "does not match its Schema" }
         return { _tag: "Invalid", index: i, issue: { path: [i, ...issue.path], message: issue.message } }
       }
       // An upper bound first (3 UTF-8 bytes per UTF-16 unit); the exact size only when it is needed.
       let bound = 0
-      for (const field of fields) {
-        bound += field.kind === "number" ? 8 : field.kind === "boolean" ? 1 : 4 + (value[field.name] as string).length * 3
+      for (let f = 0; f < fields.length; f++) {
+        const field = fields[f]!
+        let v: unknown
+        try {
+          v = value[field.name]
+        } catch (error) {
+          return { _tag: "Invalid", index: i, issue: { path: [i, field.name], message: thrownMessage(error) } }
+        }
+        if (typeof v !== field.kind) {
+          // Checked by the guard, then changed by a getter: refused like any value of a wrong type.
+          return { _tag: "Invalid", index: i, issue: { path: [i, field.name], message: `Expected ${field.kind}, got ${typeof v}` } }
+        }
+        if (field.kind === "string" && !(v as string).isWellFormed()) {
+          const json = JSON.stringify(v)
+          snapshot[i * fields.length + f] = { json }
+          bound += 4 + json.length * 3
+        } else {
+          snapshot[i * fields.length + f] = v as number | string | boolean
+          bound += field.kind === "number" ? 8 : field.kind === "boolean" ? 1 : 4 + (v as string).length * 3
+        }
       }
       if (bound > room) {
         let exact = 0
-        for (const field of fields) {
-          exact += field.kind === "number" ? 8 : field.kind === "boolean" ? 1 : 4 + Buffer.byteLength(value[field.name] as string, "utf8")
+        for (let f = 0; f < fields.length; f++) {
+          const v = snapshot[i * fields.length + f]!
+          exact += fields[f]!.kind === "number" ? 8 : fields[f]!.kind === "boolean" ? 1 : 4 + Buffer.byteLength(textOf(v), "utf8")
         }
         if (exact > room) return { _tag: "TooLarge", index: i, bytes: exact + lengthBytes }
       }
     }
-    return { count: values.length, texts: undefined, bytes: undefined, values }
+    return { count: values.length, texts: undefined, bytes: undefined, fields: snapshot }
   }
 
   /** Sends `prepared[from…]` as far as there is room: how many, or `Closed`. */
@@ -273,22 +351,22 @@ export class EncodedCells<A> {
     const bytes = this.bytes
     const flat = this.flat
     if (flat !== undefined) {
-      const values = prepared.values!
+      const snapshot = prepared.fields!
       for (let i = 0; i < k; i++) {
         const at = ((p + i) & mask) * slot
         const end = at + slot
-        const value = values[from + i] as Record<string, unknown>
         let o = at + lengthBytes
-        for (const field of flat) {
-          const v = value[field.name]
+        for (let f = 0, base = (from + i) * flat.length; f < flat.length; f++) {
+          const field = flat[f]!
+          const v = snapshot[base + f]!
           if (field.kind === "number") {
             bytes.writeDoubleLE(v as number, o)
             o += 8
           } else if (field.kind === "boolean") {
             bytes[o++] = v === true ? 1 : 0
           } else {
-            const n = bytes.write(v as string, o + 4, end - o - 4, "utf8")
-            bytes.writeInt32LE(n, o)
+            const n = bytes.write(textOf(v), o + 4, end - o - 4, "utf8")
+            bytes.writeInt32LE(typeof v === "string" ? n : ~n, o)
             o += 4 + n
           }
         }
@@ -364,8 +442,10 @@ export class EncodedCells<A> {
         } else if (field.kind === "boolean") {
           value[field.name] = bytes[o++] === 1
         } else {
-          const n = o + 4 <= end ? Math.min(Math.max(0, bytes.readInt32LE(o)), end - o - 4) : 0
-          value[field.name] = bytes.toString("utf8", o + 4, o + 4 + n)
+          const length = o + 4 <= end ? bytes.readInt32LE(o) : 0
+          const n = o + 4 <= end ? Math.min(length < 0 ? ~length : length, end - o - 4) : 0
+          const text = bytes.toString("utf8", o + 4, o + 4 + n)
+          value[field.name] = length < 0 ? unescaped(text) : text
           o += 4 + n
         }
       }
@@ -385,6 +465,28 @@ export class EncodedCells<A> {
     if (Exit.isSuccess(exit)) return exit.value as A
     // Every sender encoded with this Schema: a value that does not decode was not written by one.
     throw new Error(`Channel: a slot holds a value its Schema does not decode (${issueOf(exit).message})`)
+  }
+}
+
+/** What a getter or proxy trap threw, bounded: an error describes, it never dumps. */
+const thrownMessage = (error: unknown): string => {
+  let reason: string
+  try {
+    reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+  } catch {
+    reason = "unknown error"
+  }
+  return `cannot be read (${reason.length > 200 ? `${reason.slice(0, 199)}…` : reason})`
+}
+
+const textOf = (v: FlatValue): string => typeof v === "string" ? v : (v as Escaped).json
+
+/** An escaped string's JSON text read back; a torn cell's text may not parse (it is dropped anyway). */
+const unescaped = (text: string): string => {
+  try {
+    return JSON.parse(text) as string
+  } catch {
+    return text
   }
 }
 

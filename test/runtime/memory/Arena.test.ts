@@ -167,6 +167,28 @@ describe("Arena", () => {
     assert.strictEqual(live.grant.block.refs, 1, "the hold let go of what it had taken")
   })
 
+  it("rules 2 and 5: hold owns the arrays in a payload's Maps and Sets (a ReadonlyMap or ReadonlySet Schema's values), and refuses released ones there", () => {
+    const arena = new Arena()
+    const inMap = make(arena, 2)
+    const asKey = make(arena, 3)
+    const inSet = make(arena, 4)
+    const release = held(hold([{ byName: new Map<unknown, unknown>([["a", inMap.view], [asKey.view, 1]]), all: new Set([inSet.view]) }]))
+    for (const { view } of [inMap, asKey, inSet]) releaseMemory(view) // the makers' scopes close
+    assert.strictEqual(arena.stats().liveBlocks, 3, "the submission in flight still owns them")
+    release()
+    assert.strictEqual(arena.stats().liveBlocks, 0)
+    const live = make(arena, 5)
+    for (const [payload, path] of [
+      [{ byName: new Map([["a", live.view], ["b", inMap.view]]) }, ["byName", "b"]],
+      [{ all: new Set([live.view, inSet.view]) }, ["all", 1]]
+    ] as const) {
+      const result = hold([payload])
+      assert.strictEqual(result._tag, "Released")
+      if (result._tag === "Released") assert.deepStrictEqual(result.issue.path, path)
+      assert.strictEqual(live.grant.block.refs, 1, "the hold let go of what it had taken")
+    }
+  })
+
   it("hold walks a payload with cycles once per object, and refuses one it cannot walk at the spot", () => {
     // Was: the walk recursed forever on a cycle, and a throwing getter or a nesting deeper than
     // the stack threw out of hold: the caller's Task.run died instead of failing typed.
