@@ -122,8 +122,10 @@ describe.each(rows)("traces on $name", (row) => {
       yield* Task.map(Spin, [{ millis: 0 }, { millis: 2 }, { millis: 0 }]).pipe(Effect.withSpan("spinning"))
       const spins = memory.named("Spin")
       const slow = spins.filter((span) => ended(span).end - ended(span).start >= 2_000_000n)
-      assert.strictEqual(slow.length, 1)
-      assert.strictEqual(tasksIn(slow[0]!), 1, "a 2 ms task keeps a span of its own")
+      // At least the 2 ms task; a 0 ms one descheduled on a busy machine may be slow too, and then
+      // it has a span of its own as well.
+      assert.isAtLeast(slow.length, 1)
+      for (const span of slow) assert.strictEqual(tasksIn(span), 1, "a task of 2 ms or more keeps a span of its own")
     }).pipe(Effect.provide(pool({ size: 1 })), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
   })
 
