@@ -26,7 +26,15 @@ export const parseBinary = (bytes: ArrayBuffer, inputSize: number, maxItems: num
       `expected a whole number of items of ${inputSize} float32 values (${itemBytes} bytes each), got ${bytes.byteLength} bytes`
     )
   }
-  return { _tag: "Items", rows: bytes.byteLength / itemBytes, input: new Float32Array(bytes) }
+  const input = new Float32Array(bytes)
+  // As in JSON bodies: a NaN or an infinity is no input a model can answer meaningfully.
+  for (let i = 0; i < input.length; i++) {
+    if (!Number.isFinite(input[i])) {
+      const row = Math.floor(i / inputSize)
+      return issue(`body[${row}][${i - row * inputSize}]`, `expected a finite float32 number, got ${input[i]}`)
+    }
+  }
+  return { _tag: "Items", rows: bytes.byteLength / itemBytes, input }
 }
 
 /** Items of `inputSize` numbers from a JSON body: `inputs` (an array of items) or `input` (one item). */

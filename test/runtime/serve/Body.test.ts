@@ -4,7 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as fc from "fast-check"
-import { parseJson } from "../../../src/runtime/serve/Body.ts"
+import { parseBinary, parseJson } from "../../../src/runtime/serve/Body.ts"
 
 describe("Body", () => {
   it("a JSON number is accepted only if it stays finite as a float32", () => {
@@ -19,5 +19,13 @@ describe("Body", () => {
     }))
     const overflow = parseJson(JSON.stringify({ input: [1, 1e39, 0] }), 3, 4)
     assert.deepStrictEqual(overflow._tag === "Issue" ? overflow.issue.field : overflow._tag, "input[1]")
+  })
+  it("a binary body is items of finite float32 numbers, or a 400 naming the item and number", () => {
+    const good = parseBinary(new Float32Array([1, 2, 3, 4, 5, 6]).buffer, 3, 4)
+    assert.strictEqual(good._tag === "Items" ? good.rows : good._tag, 2)
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+      const parsed = parseBinary(new Float32Array([1, 2, 3, 4, bad, 6]).buffer, 3, 4)
+      assert.deepStrictEqual(parsed._tag === "Issue" ? parsed.issue.field : parsed._tag, "body[1][1]")
+    }
   })
 })
