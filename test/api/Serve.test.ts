@@ -54,6 +54,26 @@ const send = (
     req.end(options.body)
   })
 
+/** A request that declares `length` bytes of body, sends `part` of it and never the rest. */
+const sendPartialBody = (url: string, path: string, part: string, length: number): Promise<Reply> =>
+  new Promise((resolve, reject) => {
+    const req = httpRequest(new URL(path, url), {
+      method: "POST",
+      agent: false,
+      headers: { "content-type": "application/json", "content-length": String(length) }
+    }, (res) => {
+      const chunks: Array<Buffer> = []
+      res.on("data", (chunk: Buffer) => chunks.push(chunk))
+      res.on("end", () => {
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) })
+        req.destroy()
+      })
+      res.on("error", reject)
+    })
+    req.on("error", reject)
+    req.write(part)
+  })
+
 const predict = (url: string, inputs: ReadonlyArray<ReadonlyArray<number>>, name = "doubler") =>
   Effect.promise(() => send(url, `/v1/models/${name}/predict`, { body: JSON.stringify({ inputs }) }))
 
@@ -119,6 +139,15 @@ describe("Serve", () => {
           assert.strictEqual(binary.headers["content-type"], "application/octet-stream")
           assert.strictEqual(binary.headers["x-output-shape"], "1,2")
           assert.deepStrictEqual(Array.from(new Float32Array(new Uint8Array(binary.body).buffer)), [3, 2])
+          // Media types are case-insensitive.
+          const shouted = yield* Effect.promise(() =>
+            send(url, "/v1/models/doubler/predict", {
+              body: new Uint8Array(new Float32Array([1, 1, 1]).buffer),
+              headers: { "content-type": "Application/Octet-Stream" }
+            })
+          )
+          assert.strictEqual(shouted.status, 200, shouted.body.toString())
+          assert.strictEqual(shouted.headers["x-output-shape"], "1,2")
 
           assert.deepStrictEqual(json(yield* Effect.promise(() => send(url, "/healthz"))), { status: "ok" })
           const ready = json(yield* Effect.promise(() => send(url, "/readyz")))
@@ -254,8 +283,12 @@ describe("Serve", () => {
           const late = yield* predict(url, [[1, 2, 3]])
           assert.strictEqual(late.status, 504)
           assert.include(json(late).error, "deadline")
+          // The deadline counts from arrival: a body that never finishes coming is a 504 too.
+          const stalled = yield* Effect.promise(() => sendPartialBody(url, "/v1/models/doubler/predict", `{"inputs": [[1, `, 100))
+          assert.strictEqual(stalled.status, 504)
+          assert.include(json(stalled).error, "deadline")
         }))
-    }).pipe(Effect.scoped))
+    }).pipe(Effect.scoped), 20_000)
 
   it.live("a predict path with a malformed percent-escape is a 404, and the server stays up", () =>
     Effect.gen(function*() {

@@ -9,6 +9,7 @@
  */
 import * as ByteSize from "effect/ByteSize"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as HttpIncomingMessage from "effect/http/HttpIncomingMessage"
 import * as HttpRouter from "effect/http/HttpRouter"
@@ -98,6 +99,9 @@ const predict = (state: ServingState) =>
     if (deployment === undefined) {
       return problem(404, `no deployment named ${JSON.stringify(name)} (serving: ${[...state.deployments.keys()].join(", ")})`)
     }
+    // The deadline counts from arrival: a body that is slow to come takes from it too.
+    const arrived = performance.now()
+    const remainingMillis = () => deployment.timeoutMillis - (performance.now() - arrived)
     const { batcher, metrics } = deployment
     const answer = (response: HttpServerResponse.HttpServerResponse) => {
       metrics.answered(response.status)
@@ -125,30 +129,44 @@ const predict = (state: ServingState) =>
     if (declared > limit) {
       return answer(problem(413, `body: ${declared} bytes is more than ${deployment.maxItems} items can take`, { field: "body" }))
     }
-    const binary = (request.headers["content-type"] ?? "").startsWith("application/octet-stream")
+    // Media types are case-insensitive (RFC 9110 §8.3.1).
+    const binary = (request.headers["content-type"] ?? "").toLowerCase().startsWith("application/octet-stream")
     // Bodies without a content-length (chunked) are bounded while they are read.
     const bounded = <A, E, R>(read: Effect.Effect<A, E, R>) =>
       Effect.provideService(read, HttpIncomingMessage.MaxBodySize, ByteSize.bytes(limit))
-    const parsed = binary
-      ? parseBinary(yield* bounded(request.arrayBuffer), deployment.inputSize, deployment.maxItems)
-      : parseJson(yield* bounded(request.text), deployment.inputSize, deployment.maxItems)
+    // Read apart from the deadline: interrupting a read destroys the socket, and with it the 504.
+    // A read left behind ends with its connection, which a 504 closes.
+    const reading = yield* Effect.forkDetach(
+      binary
+        ? Effect.map(bounded(request.arrayBuffer), (bytes) => parseBinary(bytes, deployment.inputSize, deployment.maxItems))
+        : Effect.map(bounded(request.text), (text) => parseJson(text, deployment.inputSize, deployment.maxItems))
+    )
+    const read = yield* Fiber.join(reading).pipe(
+      Effect.timeoutOption(Math.max(0, remainingMillis())),
+      Effect.onInterrupt(() => Fiber.interrupt(reading))
+    )
+    const pastDeadline = (unreadBody: boolean) => {
+      metrics.rejected("deadline")
+      // A body still coming would hold the connection: it is closed instead of read to its end.
+      return answer(problem(504, `no answer within the deadline of ${deployment.timeoutMillis} ms`, { close: unreadBody }))
+    }
+    if (read._tag === "None") return pastDeadline(true)
+    const parsed = read.value
     if (parsed._tag === "Issue") {
       return answer(problem(400, `${parsed.issue.field}: ${parsed.issue.message}`, { field: parsed.issue.field }))
     }
-    const wantsBinary = binary || (request.headers["accept"] ?? "").includes("application/octet-stream")
+    const wantsBinary = binary || (request.headers["accept"] ?? "").toLowerCase().includes("application/octet-stream")
+    if (remainingMillis() <= 0) return pastDeadline(false)
     const outcome = yield* Effect.callback<Outcome | Refusal>((resume) => {
       const pending = batcher.offer(parsed.rows, parsed.input, (outcome) => resume(Effect.succeed(outcome)))
       if (pending === undefined) return resume(Effect.succeed(batcher.refusal() ?? "queue_full"))
       // Interrupted (deadline, client gone): out of the queue, so no replica computes it.
       return Effect.sync(() => void batcher.cancel(pending))
     }).pipe(
-      Effect.timeoutOption(deployment.timeoutMillis),
+      Effect.timeoutOption(remainingMillis()),
       Effect.onInterrupt(() => Effect.sync(() => metrics.rejected("client_gone")))
     )
-    if (outcome._tag === "None") {
-      metrics.rejected("deadline")
-      return answer(problem(504, `no answer within the deadline of ${deployment.timeoutMillis} ms`))
-    }
+    if (outcome._tag === "None") return pastDeadline(false)
     const value = outcome.value
     if (typeof value === "string") {
       metrics.rejected(value === "closed" ? "draining" : value)
