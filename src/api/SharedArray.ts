@@ -184,7 +184,8 @@ export const retain = (
  * generation of the memory they were made for, so they read `false` even after that memory was
  * handed to a new owner. Anything else is judged by its buffer: a `subarray` of a library view
  * (`true` again once its memory is reused), an array received from a worker or made by
- * `makeUnsafe` (not arena memory: always `true`, the garbage collector keeps it alive).
+ * `makeUnsafe` (always `true`: the garbage collector keeps its buffer alive — but a worker's view
+ * of arena memory the caller sent aliases that memory, and still reads `true` once it is reused).
  *
  * **Gotchas**: reads through a stale plain view (`array[i]`) are not caught — a typed array cannot
  * check its indexing without slowing every read. Only its use is: a task or actor call carrying it
