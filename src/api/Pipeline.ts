@@ -47,6 +47,7 @@ import type { Any, Name, Payload, Runner, Success } from "../core/Task.ts"
 import { renderInput, TaskError } from "../core/TaskError.ts"
 import { runnerKey } from "../runtime/client/PoolClient.ts"
 import * as ActorPool from "./ActorPool.ts"
+import { batches } from "./internal/batches.ts"
 import * as Task from "./Task.ts"
 
 export * from "../core/PipelineError.ts"
@@ -154,10 +155,10 @@ const taskStage = <T extends Any>(
   const ordered = options?.ordered ?? true
   const onError = options?.onError ?? "fail"
   const stage = options?.name ?? task.name
-  const batches = self.pipe(Stream.groupedWithin(batch, options?.batchWindow ?? Duration.millis(5)))
+  const grouped = batches(self, batch, options?.batchWindow ?? Duration.millis(5))
   const concurrency = positiveInt(options?.concurrency, 4)
   if (onError === "fail") {
-    return batches.pipe(
+    return grouped.pipe(
       Stream.mapEffect(
         (chunk) =>
           ordered
@@ -168,7 +169,7 @@ const taskStage = <T extends Any>(
       Stream.flattenIterable
     )
   }
-  return batches.pipe(
+  return grouped.pipe(
     Stream.mapEffect(
       (chunk) =>
         Effect.forEach(chunk, (element) => recording(onError, stage, element, Task.run(task, ...([element, { whenFull: "wait" }] as any))), {
@@ -200,9 +201,9 @@ const fusedStage = (fused: Fusion.AnyFused, options?: FusedStageOptions) =>
     const onError = options?.onError ?? "fail"
     const concurrency = positiveInt(options?.concurrency, 4)
     const onPool = <A, E>(effect: Effect.Effect<A, E, any>) => Effect.provideService(effect, runnerKey(fused.name), pool)
-    const batches = self.pipe(Stream.groupedWithin(batch, options?.batchWindow ?? Duration.millis(5)))
+    const grouped = batches(self, batch, options?.batchWindow ?? Duration.millis(5))
     if (onError === "fail") {
-      return batches.pipe(
+      return grouped.pipe(
         Stream.mapEffect(
           (chunk) =>
             Effect.mapError(
@@ -218,7 +219,7 @@ const fusedStage = (fused: Fusion.AnyFused, options?: FusedStageOptions) =>
         Stream.flattenIterable
       )
     }
-    return batches.pipe(
+    return grouped.pipe(
       Stream.mapEffect(
         (chunk) =>
           Effect.forEach(chunk, (element) => {

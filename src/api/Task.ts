@@ -16,6 +16,7 @@ import type { TaskError } from "../core/TaskError.ts"
 import { type CallOptions, many, one, timeoutMillisOf } from "../runtime/client/call.ts"
 import { type PoolClient, runnerKey } from "../runtime/client/PoolClient.ts"
 import { followSubmission } from "../runtime/observe/Progress.ts"
+import { batches } from "./internal/batches.ts"
 
 export * from "../core/Task.ts"
 
@@ -122,8 +123,7 @@ export const stream: {
   (args) => Stream.isStream(args[0]),
   <T extends Any, E, R>(self: Stream.Stream<Payload<T>, E, R>, task: T, options?: StreamOptions) => {
     const chunkSize = positiveInt(options?.chunkSize, 64)
-    return self.pipe(
-      Stream.groupedWithin(chunkSize, options?.chunkWindow ?? Duration.millis(5)),
+    return batches(self, chunkSize, options?.chunkWindow ?? Duration.millis(5)).pipe(
       Stream.mapEffect((chunk) => runMany(task, chunk, { ...options, chunkSize, whenFull: "wait" }, true), {
         concurrency: positiveInt(options?.concurrency, 4)
       }),

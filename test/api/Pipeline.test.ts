@@ -6,8 +6,9 @@
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { Actor, ActorPool, Channel, Pipeline, TaskError, WorkerPool } from "../../src/index.ts"
+import { Actor, ActorPool, Channel, Pipeline, Task, TaskError, WorkerPool } from "../../src/index.ts"
 import {
   Accumulator,
   Boom,
@@ -94,6 +95,29 @@ describe("Pipeline", () => {
       assert.strictEqual((error as Pipeline.PipelineError).stage, "Square")
       assert.strictEqual(log.failures.length, 3)
     }).pipe(Effect.scoped, Effect.provide(pool)))
+
+  it.live("a source that fails mid-way: what it gave before the failure goes through every kind of stage, then the stream fails with it", () =>
+    Effect.gen(function*() {
+      class SourceBroke extends Schema.TaggedError<SourceBroke>()("SourceBroke", {}) {}
+      // Three elements, then the failure, long before a batch is full or its window ends.
+      const source = Stream.concat(Stream.fromIterable([1, 2, 3]), Stream.fail(new SourceBroke()))
+      const batching = { batch: 64, batchWindow: "1 minute" } as const
+      const stages: ReadonlyArray<readonly [string, (s: typeof source) => Stream.Stream<number, unknown, any>]> = [
+        ["task", (s) => s.pipe(Pipeline.task(Square, batching))],
+        ["task, unordered", (s) => s.pipe(Pipeline.task(Square, { ...batching, ordered: false }))],
+        ["task, skip and record", (s) => s.pipe(Pipeline.task(Square, { ...batching, onError: Pipeline.errorLog({ budget: 5 }) }))],
+        ["fused", (s) => s.pipe(Pipeline.task(Pipeline.fuse(Offset, Square), batching))],
+        ["fused, skip and record", (s) => s.pipe(Pipeline.task(Pipeline.fuse(Offset, Square), { ...batching, onError: Pipeline.errorLog({ budget: 5 }) }))],
+        ["Task.stream", (s) => s.pipe(Task.stream(Square, { chunkSize: 64, chunkWindow: "1 minute" }))]
+      ]
+      for (const [name, stage] of stages) {
+        const got: Array<number> = []
+        const error = yield* Effect.flip(stage(source).pipe(Stream.runForEach((n) => Effect.sync(() => void got.push(n)))))
+        assert.instanceOf(error, SourceBroke, name)
+        const expected = name.startsWith("fused") ? [4, 9, 16] : [1, 4, 9]
+        assert.deepStrictEqual([...got].sort((a, b) => a - b), expected, name)
+      }
+    }).pipe(Effect.scoped, Effect.provide(pool)), 30_000)
 
   it.live("backpressure: over an unbounded source, a slow last stage bounds how far the first runs ahead (constant memory)", () =>
     Effect.gen(function*() {
