@@ -44,7 +44,7 @@ import type * as Actor from "../core/Actor.ts"
 import * as Fusion from "../core/Fusion.ts"
 import { PipelineError } from "../core/PipelineError.ts"
 import type { Any, Name, Payload, Runner, Success } from "../core/Task.ts"
-import { renderInput, TaskError } from "../core/TaskError.ts"
+import { maxInputRendering, renderInput, TaskError } from "../core/TaskError.ts"
 import { runnerKey } from "../runtime/client/PoolClient.ts"
 import * as ActorPool from "./ActorPool.ts"
 import { batches } from "./internal/batches.ts"
@@ -308,10 +308,26 @@ const recording = <A, B, E, R>(
         stage,
         budget: log.budget,
         failures: failures.length,
-        last: renderInput(result.failure)
+        last: renderFailure(result.failure)
       })
     )
   })
+
+/**
+ * The last failure, for `PipelineError.last`. Inspected as it is, an `Error` shows its stack first
+ * and the bound cut it before the fields that say what failed (`{ Unlucky: \n    at …`): it is its
+ * name and message instead, or its fields when its message is empty.
+ */
+const renderFailure = (failure: unknown): string => {
+  if (!(failure instanceof Error)) return renderInput(failure)
+  let text: string
+  try {
+    text = failure.message !== "" ? `${failure.name}: ${failure.message}` : `${failure.name} ${renderInput({ ...failure })}`
+  } catch {
+    return renderInput(failure)
+  }
+  return text.length <= maxInputRendering ? text : `${text.slice(0, maxInputRendering - 1)}…`
+}
 
 const positiveInt = (value: number | undefined, fallback: number): number =>
   value === undefined || !Number.isFinite(value) ? fallback : Math.max(1, Math.floor(value))

@@ -94,6 +94,10 @@ describe("Pipeline", () => {
       assert.strictEqual((error as Pipeline.PipelineError).failures, 3)
       assert.strictEqual((error as Pipeline.PipelineError).stage, "Square")
       assert.strictEqual(log.failures.length, 3)
+      // The last failure is 26's, rendered by what it says, not by its stack.
+      assert.include((error as Pipeline.PipelineError).last, "Unlucky")
+      assert.include((error as Pipeline.PipelineError).last, "n: 26")
+      assert.notInclude((error as Pipeline.PipelineError).last, "    at ")
     }).pipe(Effect.scoped, Effect.provide(pool)))
 
   it.live("a source that fails mid-way: what it gave before the failure goes through every kind of stage, then the stream fails with it", () =>
