@@ -43,17 +43,21 @@ export const submit = <A extends Actor.Any, K extends Actor.MethodName<A>>(
   method: K,
   payload: Task.Payload<Method<A, K>>
 ): Call<A, K> =>
-  Effect.suspend(() => {
-    // The routing state is the pool's own, mutable behind its read-only public view.
-    const busy = pool.busy as Array<number>
-    let best = 0
-    for (let i = 1; i < busy.length; i++) if (busy[i]! < busy[best]!) best = i
-    busy[best]!++
-    return Effect.ensuring(
-      pool.handles[best]!.call(method, payload),
-      Effect.sync(() => void busy[best]!--)
-    ) as Call<A, K>
-  })
+  // Uninterruptible from the count to its finalizer: a fiber interrupted where it yields between
+  // the two left the actor counted busy for the pool's life.
+  Effect.uninterruptibleMask((restore) =>
+    Effect.suspend(() => {
+      // The routing state is the pool's own, mutable behind its read-only public view.
+      const busy = pool.busy as Array<number>
+      let best = 0
+      for (let i = 1; i < busy.length; i++) if (busy[i]! < busy[best]!) best = i
+      busy[best]!++
+      return Effect.ensuring(
+        restore(pool.handles[best]!.call(method, payload)),
+        Effect.sync(() => void busy[best]!--)
+      )
+    })
+  ) as Call<A, K>
 
 /**
  * Calls `method` once per input, at most one call in flight per actor, and returns the results

@@ -6,6 +6,8 @@
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Scheduler from "effect/Scheduler"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { Actor, ActorPool, Channel, Pipeline, Task, TaskError, WorkerPool } from "../../src/index.ts"
@@ -120,6 +122,24 @@ describe("Pipeline", () => {
         assert.instanceOf(error, SourceBroke, name)
         const expected = name.startsWith("fused") ? [4, 9, 16] : [1, 4, 9]
         assert.deepStrictEqual([...got].sort((a, b) => a - b), expected, name)
+      }
+    }).pipe(Effect.scoped, Effect.provide(pool)), 30_000)
+
+  it.live("an actor call interrupted at any step gives its actor back to the pool's routing", () =>
+    Effect.gen(function*() {
+      const replicas = ActorPool.make(yield* Actor.spawnMany(Accumulator, 2, {}))
+      // A fiber yields every few steps: interrupted at each of its first ones, a call must leave
+      // no actor counted busy (an actor stage's calls are interrupted so when the stage stops).
+      for (let steps = 2; steps < 12; steps++) {
+        for (let yields = 0; yields < 6; yields++) {
+          const call = yield* ActorPool.submit(replicas, "slowAdd", 1).pipe(
+            Effect.provideService(Scheduler.MaxOpsBeforeYield, steps),
+            Effect.forkChild
+          )
+          for (let i = 0; i < yields; i++) yield* Effect.yieldNow
+          yield* Fiber.interrupt(call)
+          assert.deepStrictEqual(replicas.busy, [0, 0], `interrupted after ${yields} yields, yielding every ${steps} steps`)
+        }
       }
     }).pipe(Effect.scoped, Effect.provide(pool)), 30_000)
 
