@@ -15,6 +15,7 @@ import {
   Accumulator,
   Boom,
   Jitter,
+  Liar,
   Offset,
   PipelineTasks,
   Relay,
@@ -236,6 +237,24 @@ describe("Pipeline", () => {
         assert.include(error.reason.message, "boom at 8")
         assert.strictEqual(error.input, "8")
         assert.isAtLeast(error.workerId, 0)
+      }).pipe(Effect.scoped, Effect.provide(pool)))
+
+    it.live("a last stage whose result does not match its success Schema is named, as unfused", () =>
+      Effect.gen(function*() {
+        // 4: Offset gives 5, for which Liar returns a string.
+        const source = Stream.fromIterable(range(10).map((i) => i + 1))
+        const unfused = yield* Effect.flip(source.pipe(Pipeline.task(Offset), Pipeline.task(Liar), Stream.runDrain))
+        const fused = yield* Effect.flip(source.pipe(Pipeline.task(Pipeline.fuse(Offset, Liar)), Stream.runDrain))
+        for (const error of [unfused, fused]) {
+          assert.instanceOf(error, TaskError.TaskError)
+          assert.strictEqual((error as TaskError.TaskError).taskName, "Liar")
+          assert.strictEqual((error as TaskError.TaskError).reason._tag, "Defect")
+          assert.include((error as TaskError.TaskError).reason.message, "success Schema")
+        }
+        const log = Pipeline.errorLog({ budget: 5 })
+        const out = yield* source.pipe(Pipeline.task(Pipeline.fuse(Offset, Liar), { onError: log }), Stream.runCollect)
+        assert.deepStrictEqual(out, range(10).map((i) => i + 2).filter((n) => n !== 5))
+        assert.deepStrictEqual(log.failures.map((f) => [f.stage, f.element]), [["Liar", 4]])
       }).pipe(Effect.scoped, Effect.provide(pool)))
 
     it.live("skip and record: each failure is recorded under the stage that failed; past the budget, PipelineError names it", () =>
