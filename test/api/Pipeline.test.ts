@@ -144,6 +144,27 @@ describe("Pipeline", () => {
       }
     }).pipe(Effect.scoped, Effect.provide(pool)), 30_000)
 
+  it.live("an actor stage sends no more calls to a replica that is not alive once it said so", () =>
+    Effect.gen(function*() {
+      const handles = yield* Actor.spawnMany(Accumulator, 2, {})
+      const replicas = ActorPool.make(handles)
+      yield* Actor.stop(handles[0]!)
+      const input = range(60).map((i) => i * 13 + 1) // no multiples of 13
+      const log = Pipeline.errorLog({ budget: 5 })
+      const out = yield* Stream.fromIterable(input).pipe(
+        Pipeline.actors(replicas, "slowAdd", { onError: log }),
+        Stream.runCollect
+      )
+      // The first call to the stopped replica fails (nothing reached it); the rest go to the other.
+      assert.strictEqual(log.failures.length, 1)
+      assert.deepStrictEqual(out, input.filter((n) => n !== log.failures[0]!.element))
+      assert.strictEqual(yield* handles[1]!.call("total"), out.reduce((a, b) => a + b, 0))
+      // With every replica gone, calls fail as they did: with the replicas' own error.
+      yield* Actor.stop(handles[1]!)
+      const error = yield* Effect.flip(ActorPool.submit(replicas, "add", 1))
+      assert.strictEqual(error._tag, "ActorError")
+    }).pipe(Effect.scoped, Effect.provide(pool)), 30_000)
+
   it.live("backpressure: over an unbounded source, a slow last stage bounds how far the first runs ahead (constant memory)", () =>
     Effect.gen(function*() {
       const replicas = ActorPool.make(yield* Actor.spawnMany(Accumulator, 2, {}))
