@@ -47,7 +47,7 @@ import type { Any, Name, Payload, Runner, Success } from "../core/Task.ts"
 import { maxInputRendering, renderInput, TaskError } from "../core/TaskError.ts"
 import { runnerKey } from "../runtime/client/PoolClient.ts"
 import * as ActorPool from "./ActorPool.ts"
-import { batches } from "./internal/batches.ts"
+import { batches, concurrencyOf, countOf } from "./internal/batches.ts"
 import * as Task from "./Task.ts"
 
 export * from "../core/PipelineError.ts"
@@ -84,16 +84,16 @@ export interface StageOptions {
 }
 
 export interface TaskStageOptions extends StageOptions {
-  /** Batches in flight at once. Default 4. */
+  /** Batches in flight at once. Default 4; `Infinity`: no limit. */
   readonly concurrency?: number | undefined
-  /** Elements sent to the pool together (within `batchWindow`). Default 64. */
+  /** Elements sent to the pool together (within `batchWindow`). Default 64; `Infinity`: all of the window's. */
   readonly batch?: number | undefined
   /** How long a partial batch waits for more elements. Default 5 ms. */
   readonly batchWindow?: Duration.Input | undefined
 }
 
 export interface ActorStageOptions extends StageOptions {
-  /** Calls in flight at once. Default: one per actor in the pool. */
+  /** Calls in flight at once. Default: one per actor in the pool; `Infinity`: no limit. */
   readonly concurrency?: number | undefined
 }
 
@@ -151,19 +151,20 @@ const taskStage = <T extends Any>(
   options?: TaskStageOptions
 ) =>
 <E, R>(self: Stream.Stream<Payload<T>, E, R>): Stream.Stream<Success<T>, E | Task.Failure<T> | PipelineError, R | Runner<Name<T>>> => {
-  const batch = positiveInt(options?.batch, 64)
+  const batch = countOf(options?.batch, 64)
   const ordered = options?.ordered ?? true
   const onError = options?.onError ?? "fail"
   const stage = options?.name ?? task.name
   const grouped = batches(self, batch, options?.batchWindow ?? Duration.millis(5))
-  const concurrency = positiveInt(options?.concurrency, 4)
+  const concurrency = concurrencyOf(countOf(options?.concurrency, 4))
   if (onError === "fail") {
     return grouped.pipe(
       Stream.mapEffect(
         (chunk) =>
+          // A batch is one message (`batch` may be Infinity: its length, not `batch`).
           ordered
-            ? Task.map(task, chunk, { chunkSize: batch, whenFull: "wait" })
-            : Task.mapUnordered(task, chunk, { chunkSize: batch, whenFull: "wait" }),
+            ? Task.map(task, chunk, { chunkSize: chunk.length, whenFull: "wait" })
+            : Task.mapUnordered(task, chunk, { chunkSize: chunk.length, whenFull: "wait" }),
         { concurrency, unordered: !ordered }
       ),
       Stream.flattenIterable
@@ -196,10 +197,10 @@ const fusedStage = (fused: Fusion.AnyFused, options?: FusedStageOptions) =>
       return fused.stages.reduce((stream, stage) => taskStage(stage, options)(stream), self)
     }
     const pool = pools[0]
-    const batch = positiveInt(options?.batch, 64)
+    const batch = countOf(options?.batch, 64)
     const ordered = options?.ordered ?? true
     const onError = options?.onError ?? "fail"
-    const concurrency = positiveInt(options?.concurrency, 4)
+    const concurrency = concurrencyOf(countOf(options?.concurrency, 4))
     const onPool = <A, E>(effect: Effect.Effect<A, E, any>) => Effect.provideService(effect, runnerKey(fused.name), pool)
     const grouped = batches(self, batch, options?.batchWindow ?? Duration.millis(5))
     if (onError === "fail") {
@@ -209,8 +210,8 @@ const fusedStage = (fused: Fusion.AnyFused, options?: FusedStageOptions) =>
             Effect.mapError(
               onPool(
                 ordered
-                  ? Task.map(fused, chunk, { chunkSize: batch, whenFull: "wait" })
-                  : Task.mapUnordered(fused, chunk, { chunkSize: batch, whenFull: "wait" })
+                  ? Task.map(fused, chunk, { chunkSize: chunk.length, whenFull: "wait" })
+                  : Task.mapUnordered(fused, chunk, { chunkSize: chunk.length, whenFull: "wait" })
               ),
               (error) => unfused(fused, error).error
             ),
@@ -269,7 +270,7 @@ export const actors = <A extends Actor.Any, K extends Actor.MethodName<A>>(
   const ordered = options?.ordered ?? true
   const onError = options?.onError ?? "fail"
   const stage = options?.name ?? `${pool.handles[0]!.actor.name}.${method}`
-  const concurrency = positiveInt(options?.concurrency, pool.handles.length)
+  const concurrency = concurrencyOf(countOf(options?.concurrency, pool.handles.length))
   if (onError === "fail") {
     return self.pipe(
       Stream.mapEffect((element) => ActorPool.submit(pool, method, element), { concurrency, unordered: !ordered })
@@ -328,6 +329,3 @@ const renderFailure = (failure: unknown): string => {
   }
   return text.length <= maxInputRendering ? text : `${text.slice(0, maxInputRendering - 1)}…`
 }
-
-const positiveInt = (value: number | undefined, fallback: number): number =>
-  value === undefined || !Number.isFinite(value) ? fallback : Math.max(1, Math.floor(value))

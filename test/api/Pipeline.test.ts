@@ -165,6 +165,38 @@ describe("Pipeline", () => {
       assert.strictEqual(error._tag, "ActorError")
     }).pipe(Effect.scoped, Effect.provide(pool)), 30_000)
 
+  it.live("Infinity as a batch or a concurrency is no limit, not the default", () =>
+    Effect.gen(function*() {
+      const submitted = () => Effect.map(WorkerPool.stats(PipelineTasks), (s) => s.submitted)
+      // 100 elements in one window: one batch, where the default (64) makes two.
+      const input = range(100).map((i) => i * 13 + 1)
+      const before = yield* submitted()
+      const whole = yield* Stream.fromIterable(input).pipe(
+        Pipeline.task(Jitter, { batch: Infinity, batchWindow: "1 minute" }),
+        Stream.runCollect
+      )
+      assert.deepStrictEqual(whole, input)
+      const afterTask = yield* submitted()
+      assert.strictEqual(afterTask - before, 1)
+      const streamed = yield* Stream.fromIterable(input).pipe(
+        Task.stream(Jitter, { chunkSize: Infinity, chunkWindow: "1 minute" }),
+        Stream.runCollect
+      )
+      assert.deepStrictEqual(streamed, input)
+      assert.strictEqual((yield* submitted()) - afterTask, 1)
+      // Batches of one, every 4 ms long: with no limit on batches in flight, more than the
+      // default 4 are out before the first comes back (the source is pulled in microseconds).
+      let pulled = 0
+      let delivered = 0
+      let maxAhead = 0
+      yield* Stream.fromIterable(range(16).map((i) => i * 5 + 2)).pipe(
+        Stream.tap(() => Effect.sync(() => void pulled++)),
+        Pipeline.task(Jitter, { batch: 1, concurrency: Infinity }),
+        Stream.runForEach(() => Effect.sync(() => void (maxAhead = Math.max(maxAhead, pulled - delivered++))))
+      )
+      assert.isAbove(maxAhead, 4)
+    }).pipe(Effect.scoped, Effect.provide(pool)), 30_000)
+
   it.live("backpressure: over an unbounded source, a slow last stage bounds how far the first runs ahead (constant memory)", () =>
     Effect.gen(function*() {
       const replicas = ActorPool.make(yield* Actor.spawnMany(Accumulator, 2, {}))

@@ -1,7 +1,7 @@
 /**
  * The batching of stream stages (`Task.stream`, `Pipeline.task`): elements grouped by count within
  * a window, as `Stream.groupedWithin` does, except that a failure of the stream before them still
- * lets the group it was filling out.
+ * lets the group it was filling out; and how their count options (a batch, a concurrency) read.
  */
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
@@ -31,3 +31,14 @@ export const batches = <A, E, R>(
       Stream.concat(Stream.suspend(() => failure === undefined ? Stream.empty : Stream.failCause(failure)))
     )
   })
+
+/**
+ * A stage's count option (a batch size, batches or calls in flight): the default when absent or
+ * `NaN`, no limit for `Infinity` (it meant the default, the opposite of what it says), else
+ * rounded down to at least 1.
+ */
+export const countOf = (value: number | undefined, fallback: number): number =>
+  value === undefined || Number.isNaN(value) ? fallback : value === Infinity ? value : Math.max(1, Math.floor(value))
+
+/** A count as `Stream.mapEffect` takes a concurrency. */
+export const concurrencyOf = (count: number): number | "unbounded" => count === Infinity ? "unbounded" : count
