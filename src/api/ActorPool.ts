@@ -15,12 +15,18 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Actor from "../core/Actor.ts"
+import { ActorError } from "../core/ActorError.ts"
 import type * as Task from "../core/Task.ts"
 
 export interface ActorPool<A extends Actor.Any> {
   readonly handles: ReadonlyArray<Actor.Handle<A>>
   /** Calls in flight per handle, by position: the routing state. */
   readonly busy: ReadonlyArray<number>
+  /**
+   * Per handle, whether a call found its actor not alive (`ActorError` / `Unavailable`: stopped,
+   * or dead with no restart left, for good): such a one is routed to only when all are.
+   */
+  readonly unavailable: ReadonlyArray<boolean>
 }
 
 /** A method of an actor, by name. */
@@ -34,26 +40,42 @@ export type Call<A extends Actor.Any, K extends Actor.MethodName<A>> = Effect.Ef
 /** A pool over `handles`; it does not own them (their scope does). */
 export const make = <A extends Actor.Any>(handles: ReadonlyArray<Actor.Handle<A>>): ActorPool<A> => {
   if (handles.length === 0) throw new Error("ActorPool.make: needs at least one actor")
-  return { handles, busy: handles.map(() => 0) }
+  return { handles, busy: handles.map(() => 0), unavailable: handles.map(() => false) }
 }
 
-/** Calls `method` on the least busy actor (the first of the least busy, in pool order). */
+/**
+ * Calls `method` on the least busy actor (the first of the least busy, in pool order) among those
+ * not known to be gone: an actor that is not alive answers at once, so it would always look the
+ * least busy and take nearly every call.
+ */
 export const submit = <A extends Actor.Any, K extends Actor.MethodName<A>>(
   pool: ActorPool<A>,
   method: K,
   payload: Task.Payload<Method<A, K>>
 ): Call<A, K> =>
-  Effect.suspend(() => {
-    // The routing state is the pool's own, mutable behind its read-only public view.
-    const busy = pool.busy as Array<number>
-    let best = 0
-    for (let i = 1; i < busy.length; i++) if (busy[i]! < busy[best]!) best = i
-    busy[best]!++
-    return Effect.ensuring(
-      pool.handles[best]!.call(method, payload),
-      Effect.sync(() => void busy[best]!--)
-    ) as Call<A, K>
-  })
+  // Uninterruptible from the count to its finalizer: a fiber interrupted where it yields between
+  // the two left the actor counted busy for the pool's life.
+  Effect.uninterruptibleMask((restore) =>
+    Effect.suspend(() => {
+      // The routing state is the pool's own, mutable behind its read-only public view.
+      const busy = pool.busy as Array<number>
+      const unavailable = pool.unavailable as Array<boolean>
+      let best = -1
+      for (let i = 0; i < busy.length; i++) {
+        if (!unavailable[i] && (best < 0 || busy[i]! < busy[best]!)) best = i
+      }
+      // All gone: the call fails with the actor's own error, as it would without a pool.
+      if (best < 0) best = 0
+      busy[best]!++
+      return Effect.ensuring(
+        Effect.tapError(restore(pool.handles[best]!.call(method, payload)), (error) =>
+          Effect.sync(() => {
+            if (error instanceof ActorError && error.reason._tag === "Unavailable") unavailable[best] = true
+          })),
+        Effect.sync(() => void busy[best]!--)
+      )
+    })
+  ) as Call<A, K>
 
 /**
  * Calls `method` once per input, at most one call in flight per actor, and returns the results

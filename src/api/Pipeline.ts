@@ -44,9 +44,10 @@ import type * as Actor from "../core/Actor.ts"
 import * as Fusion from "../core/Fusion.ts"
 import { PipelineError } from "../core/PipelineError.ts"
 import type { Any, Name, Payload, Runner, Success } from "../core/Task.ts"
-import { renderInput, TaskError } from "../core/TaskError.ts"
+import { maxInputRendering, renderInput, TaskError } from "../core/TaskError.ts"
 import { runnerKey } from "../runtime/client/PoolClient.ts"
 import * as ActorPool from "./ActorPool.ts"
+import { batches, concurrencyOf, countOf } from "./internal/batches.ts"
 import * as Task from "./Task.ts"
 
 export * from "../core/PipelineError.ts"
@@ -83,16 +84,16 @@ export interface StageOptions {
 }
 
 export interface TaskStageOptions extends StageOptions {
-  /** Batches in flight at once. Default 4. */
+  /** Batches in flight at once. Default 4; `Infinity`: no limit. */
   readonly concurrency?: number | undefined
-  /** Elements sent to the pool together (within `batchWindow`). Default 64. */
+  /** Elements sent to the pool together (within `batchWindow`). Default 64; `Infinity`: all of the window's. */
   readonly batch?: number | undefined
   /** How long a partial batch waits for more elements. Default 5 ms. */
   readonly batchWindow?: Duration.Input | undefined
 }
 
 export interface ActorStageOptions extends StageOptions {
-  /** Calls in flight at once. Default: one per actor in the pool. */
+  /** Calls in flight at once. Default: one per actor in the pool; `Infinity`: no limit. */
   readonly concurrency?: number | undefined
 }
 
@@ -150,25 +151,26 @@ const taskStage = <T extends Any>(
   options?: TaskStageOptions
 ) =>
 <E, R>(self: Stream.Stream<Payload<T>, E, R>): Stream.Stream<Success<T>, E | Task.Failure<T> | PipelineError, R | Runner<Name<T>>> => {
-  const batch = positiveInt(options?.batch, 64)
+  const batch = countOf(options?.batch, 64)
   const ordered = options?.ordered ?? true
   const onError = options?.onError ?? "fail"
   const stage = options?.name ?? task.name
-  const batches = self.pipe(Stream.groupedWithin(batch, options?.batchWindow ?? Duration.millis(5)))
-  const concurrency = positiveInt(options?.concurrency, 4)
+  const grouped = batches(self, batch, options?.batchWindow ?? Duration.millis(5))
+  const concurrency = concurrencyOf(countOf(options?.concurrency, 4))
   if (onError === "fail") {
-    return batches.pipe(
+    return grouped.pipe(
       Stream.mapEffect(
         (chunk) =>
+          // A batch is one message (`batch` may be Infinity: its length, not `batch`).
           ordered
-            ? Task.map(task, chunk, { chunkSize: batch, whenFull: "wait" })
-            : Task.mapUnordered(task, chunk, { chunkSize: batch, whenFull: "wait" }),
+            ? Task.map(task, chunk, { chunkSize: chunk.length, whenFull: "wait" })
+            : Task.mapUnordered(task, chunk, { chunkSize: chunk.length, whenFull: "wait" }),
         { concurrency, unordered: !ordered }
       ),
       Stream.flattenIterable
     )
   }
-  return batches.pipe(
+  return grouped.pipe(
     Stream.mapEffect(
       (chunk) =>
         Effect.forEach(chunk, (element) => recording(onError, stage, element, Task.run(task, ...([element, { whenFull: "wait" }] as any))), {
@@ -195,21 +197,21 @@ const fusedStage = (fused: Fusion.AnyFused, options?: FusedStageOptions) =>
       return fused.stages.reduce((stream, stage) => taskStage(stage, options)(stream), self)
     }
     const pool = pools[0]
-    const batch = positiveInt(options?.batch, 64)
+    const batch = countOf(options?.batch, 64)
     const ordered = options?.ordered ?? true
     const onError = options?.onError ?? "fail"
-    const concurrency = positiveInt(options?.concurrency, 4)
+    const concurrency = concurrencyOf(countOf(options?.concurrency, 4))
     const onPool = <A, E>(effect: Effect.Effect<A, E, any>) => Effect.provideService(effect, runnerKey(fused.name), pool)
-    const batches = self.pipe(Stream.groupedWithin(batch, options?.batchWindow ?? Duration.millis(5)))
+    const grouped = batches(self, batch, options?.batchWindow ?? Duration.millis(5))
     if (onError === "fail") {
-      return batches.pipe(
+      return grouped.pipe(
         Stream.mapEffect(
           (chunk) =>
             Effect.mapError(
               onPool(
                 ordered
-                  ? Task.map(fused, chunk, { chunkSize: batch, whenFull: "wait" })
-                  : Task.mapUnordered(fused, chunk, { chunkSize: batch, whenFull: "wait" })
+                  ? Task.map(fused, chunk, { chunkSize: chunk.length, whenFull: "wait" })
+                  : Task.mapUnordered(fused, chunk, { chunkSize: chunk.length, whenFull: "wait" })
               ),
               (error) => unfused(fused, error).error
             ),
@@ -218,7 +220,7 @@ const fusedStage = (fused: Fusion.AnyFused, options?: FusedStageOptions) =>
         Stream.flattenIterable
       )
     }
-    return batches.pipe(
+    return grouped.pipe(
       Stream.mapEffect(
         (chunk) =>
           Effect.forEach(chunk, (element) => {
@@ -268,7 +270,7 @@ export const actors = <A extends Actor.Any, K extends Actor.MethodName<A>>(
   const ordered = options?.ordered ?? true
   const onError = options?.onError ?? "fail"
   const stage = options?.name ?? `${pool.handles[0]!.actor.name}.${method}`
-  const concurrency = positiveInt(options?.concurrency, pool.handles.length)
+  const concurrency = concurrencyOf(countOf(options?.concurrency, pool.handles.length))
   if (onError === "fail") {
     return self.pipe(
       Stream.mapEffect((element) => ActorPool.submit(pool, method, element), { concurrency, unordered: !ordered })
@@ -307,10 +309,23 @@ const recording = <A, B, E, R>(
         stage,
         budget: log.budget,
         failures: failures.length,
-        last: renderInput(result.failure)
+        last: renderFailure(result.failure)
       })
     )
   })
 
-const positiveInt = (value: number | undefined, fallback: number): number =>
-  value === undefined || !Number.isFinite(value) ? fallback : Math.max(1, Math.floor(value))
+/**
+ * The last failure, for `PipelineError.last`. Inspected as it is, an `Error` shows its stack first
+ * and the bound cut it before the fields that say what failed (`{ Unlucky: \n    at …`): it is its
+ * name and message instead, or its fields when its message is empty.
+ */
+const renderFailure = (failure: unknown): string => {
+  if (!(failure instanceof Error)) return renderInput(failure)
+  let text: string
+  try {
+    text = failure.message !== "" ? `${failure.name}: ${failure.message}` : `${failure.name} ${renderInput({ ...failure })}`
+  } catch {
+    return renderInput(failure)
+  }
+  return text.length <= maxInputRendering ? text : `${text.slice(0, maxInputRendering - 1)}…`
+}

@@ -16,6 +16,7 @@ import type { TaskError } from "../core/TaskError.ts"
 import { type CallOptions, many, one, timeoutMillisOf } from "../runtime/client/call.ts"
 import { type PoolClient, runnerKey } from "../runtime/client/PoolClient.ts"
 import { followSubmission } from "../runtime/observe/Progress.ts"
+import { batches, concurrencyOf, countOf } from "./internal/batches.ts"
 
 export * from "../core/Task.ts"
 
@@ -40,11 +41,11 @@ export interface MapOptions extends RunOptions {
 }
 
 export interface StreamOptions extends CallOptions {
-  /** Elements grouped into one submission (within `chunkWindow`). Default 64. */
+  /** Elements grouped into one submission (within `chunkWindow`). Default 64; `Infinity`: all of the window's. */
   readonly chunkSize?: number | undefined
   /** How long a partial chunk waits for more elements before it is sent. Default 5 ms. */
   readonly chunkWindow?: Duration.Input | undefined
-  /** Chunks in flight at once; bounds the stage's memory and work in flight. Default 4. */
+  /** Chunks in flight at once; bounds the stage's memory and work in flight. Default 4; `Infinity`: no limit. */
   readonly concurrency?: number | undefined
 }
 
@@ -121,11 +122,10 @@ export const stream: {
 } = dual(
   (args) => Stream.isStream(args[0]),
   <T extends Any, E, R>(self: Stream.Stream<Payload<T>, E, R>, task: T, options?: StreamOptions) => {
-    const chunkSize = positiveInt(options?.chunkSize, 64)
-    return self.pipe(
-      Stream.groupedWithin(chunkSize, options?.chunkWindow ?? Duration.millis(5)),
-      Stream.mapEffect((chunk) => runMany(task, chunk, { ...options, chunkSize, whenFull: "wait" }, true), {
-        concurrency: positiveInt(options?.concurrency, 4)
+    return batches(self, countOf(options?.chunkSize, 64), options?.chunkWindow ?? Duration.millis(5)).pipe(
+      // A chunk is one message: its own length (`chunkSize` may be Infinity).
+      Stream.mapEffect((chunk) => runMany(task, chunk, { ...options, chunkSize: chunk.length, whenFull: "wait" }, true), {
+        concurrency: concurrencyOf(countOf(options?.concurrency, 4))
       }),
       Stream.flattenIterable
     )

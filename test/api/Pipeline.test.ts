@@ -6,12 +6,16 @@
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Scheduler from "effect/Scheduler"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { Actor, ActorPool, Channel, Pipeline, TaskError, WorkerPool } from "../../src/index.ts"
+import { Actor, ActorPool, Channel, Pipeline, Task, TaskError, WorkerPool } from "../../src/index.ts"
 import {
   Accumulator,
   Boom,
   Jitter,
+  Liar,
   Offset,
   PipelineTasks,
   Relay,
@@ -93,7 +97,105 @@ describe("Pipeline", () => {
       assert.strictEqual((error as Pipeline.PipelineError).failures, 3)
       assert.strictEqual((error as Pipeline.PipelineError).stage, "Square")
       assert.strictEqual(log.failures.length, 3)
+      // The last failure is 26's, rendered by what it says, not by its stack.
+      assert.include((error as Pipeline.PipelineError).last, "Unlucky")
+      assert.include((error as Pipeline.PipelineError).last, "n: 26")
+      assert.notInclude((error as Pipeline.PipelineError).last, "    at ")
     }).pipe(Effect.scoped, Effect.provide(pool)))
+
+  it.live("a source that fails mid-way: what it gave before the failure goes through every kind of stage, then the stream fails with it", () =>
+    Effect.gen(function*() {
+      class SourceBroke extends Schema.TaggedError<SourceBroke>()("SourceBroke", {}) {}
+      // Three elements, then the failure, long before a batch is full or its window ends.
+      const source = Stream.concat(Stream.fromIterable([1, 2, 3]), Stream.fail(new SourceBroke()))
+      const batching = { batch: 64, batchWindow: "1 minute" } as const
+      const stages: ReadonlyArray<readonly [string, (s: typeof source) => Stream.Stream<number, unknown, any>]> = [
+        ["task", (s) => s.pipe(Pipeline.task(Square, batching))],
+        ["task, unordered", (s) => s.pipe(Pipeline.task(Square, { ...batching, ordered: false }))],
+        ["task, skip and record", (s) => s.pipe(Pipeline.task(Square, { ...batching, onError: Pipeline.errorLog({ budget: 5 }) }))],
+        ["fused", (s) => s.pipe(Pipeline.task(Pipeline.fuse(Offset, Square), batching))],
+        ["fused, skip and record", (s) => s.pipe(Pipeline.task(Pipeline.fuse(Offset, Square), { ...batching, onError: Pipeline.errorLog({ budget: 5 }) }))],
+        ["Task.stream", (s) => s.pipe(Task.stream(Square, { chunkSize: 64, chunkWindow: "1 minute" }))]
+      ]
+      for (const [name, stage] of stages) {
+        const got: Array<number> = []
+        const error = yield* Effect.flip(stage(source).pipe(Stream.runForEach((n) => Effect.sync(() => void got.push(n)))))
+        assert.instanceOf(error, SourceBroke, name)
+        const expected = name.startsWith("fused") ? [4, 9, 16] : [1, 4, 9]
+        assert.deepStrictEqual([...got].sort((a, b) => a - b), expected, name)
+      }
+    }).pipe(Effect.scoped, Effect.provide(pool)), 30_000)
+
+  it.live("an actor call interrupted at any step gives its actor back to the pool's routing", () =>
+    Effect.gen(function*() {
+      const replicas = ActorPool.make(yield* Actor.spawnMany(Accumulator, 2, {}))
+      // A fiber yields every few steps: interrupted at each of its first ones, a call must leave
+      // no actor counted busy (an actor stage's calls are interrupted so when the stage stops).
+      for (let steps = 2; steps < 12; steps++) {
+        for (let yields = 0; yields < 6; yields++) {
+          const call = yield* ActorPool.submit(replicas, "slowAdd", 1).pipe(
+            Effect.provideService(Scheduler.MaxOpsBeforeYield, steps),
+            Effect.forkChild
+          )
+          for (let i = 0; i < yields; i++) yield* Effect.yieldNow
+          yield* Fiber.interrupt(call)
+          assert.deepStrictEqual(replicas.busy, [0, 0], `interrupted after ${yields} yields, yielding every ${steps} steps`)
+        }
+      }
+    }).pipe(Effect.scoped, Effect.provide(pool)), 30_000)
+
+  it.live("an actor stage sends no more calls to a replica that is not alive once it said so", () =>
+    Effect.gen(function*() {
+      const handles = yield* Actor.spawnMany(Accumulator, 2, {})
+      const replicas = ActorPool.make(handles)
+      yield* Actor.stop(handles[0]!)
+      const input = range(60).map((i) => i * 13 + 1) // no multiples of 13
+      const log = Pipeline.errorLog({ budget: 5 })
+      const out = yield* Stream.fromIterable(input).pipe(
+        Pipeline.actors(replicas, "slowAdd", { onError: log }),
+        Stream.runCollect
+      )
+      // The first call to the stopped replica fails (nothing reached it); the rest go to the other.
+      assert.strictEqual(log.failures.length, 1)
+      assert.deepStrictEqual(out, input.filter((n) => n !== log.failures[0]!.element))
+      assert.strictEqual(yield* handles[1]!.call("total"), out.reduce((a, b) => a + b, 0))
+      // With every replica gone, calls fail as they did: with the replicas' own error.
+      yield* Actor.stop(handles[1]!)
+      const error = yield* Effect.flip(ActorPool.submit(replicas, "add", 1))
+      assert.strictEqual(error._tag, "ActorError")
+    }).pipe(Effect.scoped, Effect.provide(pool)), 30_000)
+
+  it.live("Infinity as a batch or a concurrency is no limit, not the default", () =>
+    Effect.gen(function*() {
+      const submitted = () => Effect.map(WorkerPool.stats(PipelineTasks), (s) => s.submitted)
+      // 100 elements in one window: one batch, where the default (64) makes two.
+      const input = range(100).map((i) => i * 13 + 1)
+      const before = yield* submitted()
+      const whole = yield* Stream.fromIterable(input).pipe(
+        Pipeline.task(Jitter, { batch: Infinity, batchWindow: "1 minute" }),
+        Stream.runCollect
+      )
+      assert.deepStrictEqual(whole, input)
+      const afterTask = yield* submitted()
+      assert.strictEqual(afterTask - before, 1)
+      const streamed = yield* Stream.fromIterable(input).pipe(
+        Task.stream(Jitter, { chunkSize: Infinity, chunkWindow: "1 minute" }),
+        Stream.runCollect
+      )
+      assert.deepStrictEqual(streamed, input)
+      assert.strictEqual((yield* submitted()) - afterTask, 1)
+      // Batches of one, every 4 ms long: with no limit on batches in flight, more than the
+      // default 4 are out before the first comes back (the source is pulled in microseconds).
+      let pulled = 0
+      let delivered = 0
+      let maxAhead = 0
+      yield* Stream.fromIterable(range(16).map((i) => i * 5 + 2)).pipe(
+        Stream.tap(() => Effect.sync(() => void pulled++)),
+        Pipeline.task(Jitter, { batch: 1, concurrency: Infinity }),
+        Stream.runForEach(() => Effect.sync(() => void (maxAhead = Math.max(maxAhead, pulled - delivered++))))
+      )
+      assert.isAbove(maxAhead, 4)
+    }).pipe(Effect.scoped, Effect.provide(pool)), 30_000)
 
   it.live("backpressure: over an unbounded source, a slow last stage bounds how far the first runs ahead (constant memory)", () =>
     Effect.gen(function*() {
@@ -188,6 +290,24 @@ describe("Pipeline", () => {
         assert.include(error.reason.message, "boom at 8")
         assert.strictEqual(error.input, "8")
         assert.isAtLeast(error.workerId, 0)
+      }).pipe(Effect.scoped, Effect.provide(pool)))
+
+    it.live("a last stage whose result does not match its success Schema is named, as unfused", () =>
+      Effect.gen(function*() {
+        // 4: Offset gives 5, for which Liar returns a string.
+        const source = Stream.fromIterable(range(10).map((i) => i + 1))
+        const unfused = yield* Effect.flip(source.pipe(Pipeline.task(Offset), Pipeline.task(Liar), Stream.runDrain))
+        const fused = yield* Effect.flip(source.pipe(Pipeline.task(Pipeline.fuse(Offset, Liar)), Stream.runDrain))
+        for (const error of [unfused, fused]) {
+          assert.instanceOf(error, TaskError.TaskError)
+          assert.strictEqual((error as TaskError.TaskError).taskName, "Liar")
+          assert.strictEqual((error as TaskError.TaskError).reason._tag, "Defect")
+          assert.include((error as TaskError.TaskError).reason.message, "success Schema")
+        }
+        const log = Pipeline.errorLog({ budget: 5 })
+        const out = yield* source.pipe(Pipeline.task(Pipeline.fuse(Offset, Liar), { onError: log }), Stream.runCollect)
+        assert.deepStrictEqual(out, range(10).map((i) => i + 2).filter((n) => n !== 5))
+        assert.deepStrictEqual(log.failures.map((f) => [f.stage, f.element]), [["Liar", 4]])
       }).pipe(Effect.scoped, Effect.provide(pool)))
 
     it.live("skip and record: each failure is recorded under the stage that failed; past the budget, PipelineError names it", () =>

@@ -519,10 +519,20 @@ const fusedExitOf = (
   attempts: number,
   taskId: number
 ): Exit.Exit<unknown, unknown> => {
-  if (outcome === Outcome.Success) return plainExitOf(task.name, codec, input, timeoutMillis, outcome, value, workerId, attempts, taskId)
   const stages = (task as unknown as { readonly stages: ReadonlyArray<Task.Any> }).stages
   const failAt = (stage: number, taskName: string, renderedInput: string, reason: TaskErrorReason) =>
     Exit.fail(new FusedStageError(stage, new TaskError({ taskName, taskId, workerId, attempts, input: renderedInput, reason })))
+  // The fused task's result is the last stage's: a result that does not decode, or that its worker
+  // could not encode or move (the only defects a fused handler leaves unnamed besides interruption:
+  // each stage's own become `Broke`), is the last stage's failure, as it would be unfused.
+  const last = stages.length - 1
+  if (outcome === Outcome.Success) {
+    const exit = plainExitOf(stages[last]!.name, codec, input, timeoutMillis, outcome, value, workerId, attempts, taskId)
+    return Exit.isFailure(exit) ? Exit.fail(new FusedStageError(last, Option.getOrUndefined(Exit.findErrorOption(exit)))) : exit
+  }
+  if (outcome === Outcome.Defect && isResultDefect(value as RemoteError)) {
+    return failAt(last, stages[last]!.name, renderInput(input), defect(value as RemoteError))
+  }
   if (outcome === Outcome.Failure) {
     const decoded = codec.decodeError(value)
     if (decoded.issue !== undefined) {
@@ -540,6 +550,10 @@ const fusedExitOf = (
   const exit = plainExitOf(chainName(task as never), codec, input, timeoutMillis, outcome, value, workerId, attempts, taskId)
   return Exit.isFailure(exit) ? Exit.fail(new FusedStageError(-1, Option.getOrUndefined(Exit.findErrorOption(exit)))) : exit
 }
+
+/** A worker's defect for a result its success Schema refused (`worker/handler.ts`, `outcomeOf`). */
+const isResultDefect = (error: RemoteError): boolean =>
+  error.name === "SuccessEncodeError" || error.name === "SuccessTransferError"
 
 /** A payload the caller's side rejected, before any worker saw it. */
 export const rejected = (task: Task.Any, input: unknown, issue: PayloadIssue): TaskError =>

@@ -1,0 +1,44 @@
+/**
+ * The batching of stream stages (`Task.stream`, `Pipeline.task`): elements grouped by count within
+ * a window, as `Stream.groupedWithin` does, except that a failure of the stream before them still
+ * lets the group it was filling out; and how their count options (a batch, a concurrency) read.
+ */
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
+import * as Stream from "effect/Stream"
+
+/**
+ * Groups of at most `size` elements, each sent once full or `window` after its first element.
+ * `groupedWithin` drops a partial group when its upstream fails, so the elements a source gave
+ * just before failing were lost unprocessed (or not, as the window fell): the failure is held
+ * until that group is out, as `Stream.mapEffect` and `Stream.grouped` keep what came before it.
+ */
+export const batches = <A, E, R>(
+  self: Stream.Stream<A, E, R>,
+  size: number,
+  window: Duration.Input
+): Stream.Stream<Array<A>, E, R> =>
+  Stream.suspend(() => {
+    let failure: Cause.Cause<E> | undefined
+    return self.pipe(
+      Stream.catchCause((cause) => {
+        // Interruption is not the source's end: nothing more is wanted.
+        if (Cause.hasInterruptsOnly(cause)) return Stream.failCause(cause)
+        failure = cause
+        return Stream.empty
+      }),
+      Stream.groupedWithin(size, window),
+      Stream.concat(Stream.suspend(() => failure === undefined ? Stream.empty : Stream.failCause(failure)))
+    )
+  })
+
+/**
+ * A stage's count option (a batch size, batches or calls in flight): the default when absent or
+ * `NaN`, no limit for `Infinity` (it meant the default, the opposite of what it says), else
+ * rounded down to at least 1.
+ */
+export const countOf = (value: number | undefined, fallback: number): number =>
+  value === undefined || Number.isNaN(value) ? fallback : value === Infinity ? value : Math.max(1, Math.floor(value))
+
+/** A count as `Stream.mapEffect` takes a concurrency. */
+export const concurrencyOf = (count: number): number | "unbounded" => count === Infinity ? "unbounded" : count
