@@ -188,7 +188,10 @@ export interface Ephemeral<A extends Actor.Any> {
 export type Durable<A extends Actor.Any> = {
   readonly [K in Actor.MethodName<A>]: {
     readonly snapshot: K
-    /** Calls between snapshots. Default 1: every call's effect on the state is saved before it is answered. */
+    /**
+     * Calls between snapshots, a positive integer (`Infinity`: only at passivation). Default 1:
+     * every call's effect on the state is saved before it is answered.
+     */
     readonly snapshotEvery?: number | undefined
     /** The init arguments for an entity id and its last saved state (undefined the first time). */
     readonly init: (entityId: string, restored: Task.Success<Actor.Methods<A>[K]> | undefined) => Actor.Init<A>
@@ -412,10 +415,10 @@ export const host = <Tasks extends Task.Any, Actors extends Actor.Any>(
   }
 ): Host<Actors["name"]> => {
   const { actors, ...pool } = options
-  for (const name of Object.keys(group.actors)) {
-    if (typeof (actors as Record<string, HostedActor<Actor.Any> | undefined>)[name]?.init !== "function") {
-      throw new Error(`Cluster.host: no init for actor "${name}"`)
-    }
+  for (const [name, actor] of Object.entries(group.actors) as ReadonlyArray<[string, Actor.Any]>) {
+    const hosted = (actors as Record<string, HostedActor<Actor.Any> | undefined>)[name]
+    if (typeof hosted?.init !== "function") throw new Error(`Cluster.host: no init for actor "${name}"`)
+    if (hosted.snapshot !== undefined) checkDurable(actor, hosted as Durable<Actor.Any>)
   }
   return {
     [HostTypeId]: HostTypeId,
@@ -558,6 +561,27 @@ const encoders = (task: Task.Any) => {
 }
 
 const now = poolClock
+
+/**
+ * A durable actor's snapshot settings, checked when the host is made: a snapshot method the runner
+ * cannot call without a payload, or a `snapshotEvery` the count never reaches (NaN), would leave
+ * the state unsaved, each snapshot failing with a logged warning or never taken.
+ */
+const checkDurable = (actor: Actor.Any, hosted: Durable<Actor.Any>): void => {
+  const method = Object.hasOwn(actor.methods, hosted.snapshot) ? actor.methods[hosted.snapshot] : undefined
+  if (method === undefined) {
+    throw new Error(`Cluster.host: actor "${actor.name}" has no method "${hosted.snapshot}" to snapshot its state`)
+  }
+  if (Schema.encodeUnknownExit(method.payload as Schema.Codec<unknown, unknown>)(undefined)._tag === "Failure") {
+    throw new Error(
+      `Cluster.host: actor "${actor.name}"'s snapshot method "${hosted.snapshot}" must take no payload (the runner calls it without one)`
+    )
+  }
+  const every = hosted.snapshotEvery
+  if (every !== undefined && !(every >= 1 && (Number.isInteger(every) || every === Infinity))) {
+    throw new RangeError(`Cluster.host: actor "${actor.name}"'s snapshotEvery must be a positive integer, got ${every}`)
+  }
+}
 
 const resolvePoolOptions = (options: PoolOptions | undefined): Effect.Effect<ClusterPoolOptions, PoolError> => {
   const invalid = (path: string, message: string) =>

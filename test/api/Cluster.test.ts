@@ -12,7 +12,7 @@ import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import { Cluster, ClusterError, TaskError } from "../../src/index.ts"
 import { catchRemoteInterrupt, toCallFailure } from "../../src/runtime/cluster/ActorEntity.ts"
-import Host, { Account, BadOwner, Cube, Insufficient, Negative, Wallet } from "../fixtures/cluster-actors.ts"
+import Host, { Account, BadOwner, ClusterTasks, Cube, Insufficient, Negative, Wallet } from "../fixtures/cluster-actors.ts"
 
 const Runner = Cluster.layerRunner(Host, Cluster.layerMemory)
 
@@ -156,6 +156,26 @@ describe("Cluster (in memory)", () => {
       ))
       assert.deepStrictEqual(replayed, [{ balance: 10, deposits: 1 }, { balance: 10, deposits: 1 }, { balance: 11, deposits: 2 }])
     }).pipe(Effect.scoped), 30_000)
+
+  it("a durable host whose snapshots could never be saved is refused when it is made", () => {
+    const hostWith = (wallet: Record<string, unknown>) => () =>
+      Cluster.host(ClusterTasks, {
+        entry: "x.ts",
+        actors: {
+          Account: { init: (entityId) => ({ owner: entityId }) },
+          Wallet: { init: (entityId: string) => ({ owner: entityId }), ...wallet } as never
+        }
+      })
+    // NaN: the count never reached, the state saved only at passivation (never, on a killed runner).
+    assert.throws(hostWith({ snapshot: "state", snapshotEvery: Number.NaN }), /snapshotEvery must be a positive integer, got NaN/)
+    assert.throws(hostWith({ snapshot: "state", snapshotEvery: 0 }), /snapshotEvery/)
+    assert.throws(hostWith({ snapshot: "state", snapshotEvery: 2.5 }), /snapshotEvery/)
+    // A method that needs a payload: every snapshot failed (a logged warning), nothing saved.
+    assert.throws(hostWith({ snapshot: "deposit" }), /snapshot method "deposit" must take no payload/)
+    assert.throws(hostWith({ snapshot: "nope" }), /has no method "nope"/)
+    assert.doesNotThrow(hostWith({ snapshot: "state", snapshotEvery: 3 }))
+    assert.doesNotThrow(hostWith({ snapshot: "state", snapshotEvery: Infinity }))
+  })
 
   it("a delivery failure becomes ClusterError / Undelivered naming the entity and method", () => {
     const failure = toCallFailure("Account", "zoe", "deposit", { _tag: "MailboxFull", message: "full" })
