@@ -504,8 +504,14 @@ const failoverSettings = (seconds: number): Partial<ShardingConfig.ShardingConfi
  */
 export const layerPostgres = (
   options: PostgresOptions
-): Layer.Layer<Services, Config.ConfigError | SocketServer.SocketServerError | SqlError> =>
-  Layer.unwrap(Effect.gen(function*() {
+): Layer.Layer<Services, Config.ConfigError | SocketServer.SocketServerError | SqlError> => {
+  const port = options.runner?.port
+  // The port is also the address the runner registers: 0 would listen on a port of the OS's choice
+  // while the other processes send this runner's shards to port 0.
+  if (port !== undefined && !(Number.isInteger(port) && port >= 1 && port <= 65535)) {
+    throw new RangeError(`Cluster.layerPostgres: runner.port must be a port number from 1 to 65535, got ${port}`)
+  }
+  return Layer.unwrap(Effect.gen(function*() {
     const [{ layer: socketLayer }, { layer: pgLayer }] = yield* Effect.tryPromise({
       try: () => Promise.all([import("@effect/platform-node/NodeClusterSocket"), import("@effect/sql-pg/PgClient")]),
       catch: (cause) =>
@@ -527,6 +533,7 @@ export const layerPostgres = (
     }) as Layer.Layer<Sharding, Config.ConfigError | SocketServer.SocketServerError, import("effect/sql/SqlClient").SqlClient>
     return Layer.merge(cluster, StateStores.layerSql).pipe(Layer.provide(pgLayer({ url: Redacted.make(options.url) })))
   }))
+}
 
 // ---------------------------------------------------------------------------------------------
 // Machinery

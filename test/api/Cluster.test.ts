@@ -177,6 +177,15 @@ describe("Cluster (in memory)", () => {
     assert.doesNotThrow(hostWith({ snapshot: "state", snapshotEvery: Infinity }))
   })
 
+  it("layerPostgres refuses a runner port others cannot reach it at", () => {
+    // Port 0 listened on a port of the OS's choice but registered port 0 for the others to call.
+    const url = "postgres://x@127.0.0.1:1/x"
+    assert.throws(() => Cluster.layerPostgres({ url, runner: { host: "127.0.0.1", port: 0 } }), /runner.port must be a port number from 1 to 65535, got 0/)
+    assert.throws(() => Cluster.layerPostgres({ url, runner: { host: "127.0.0.1", port: 70000 } }), /runner.port/)
+    assert.doesNotThrow(() => Cluster.layerPostgres({ url, runner: { host: "127.0.0.1", port: 34431 } }))
+    assert.doesNotThrow(() => Cluster.layerPostgres({ url }))
+  })
+
   it("a delivery failure becomes ClusterError / Undelivered naming the entity and method", () => {
     const failure = toCallFailure("Account", "zoe", "deposit", { _tag: "MailboxFull", message: "full" })
     assert.instanceOf(failure, ClusterError.ClusterError)
