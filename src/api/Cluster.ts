@@ -357,7 +357,8 @@ export interface MapOptions {
 /**
  * `Task.map` across the cluster's runners, on a `pool` of its own: the inputs go in chunks of
  * `chunkSize` to the runners that host `task`'s group, each chunk runs on its runner's local pool,
- * and the successes come back in input order. Fails as `Task.map` on `pool` does.
+ * and the successes come back in input order. Fails as `Task.map` on `pool` does, and with
+ * `PoolError` where `pool` would (invalid options; `Unsupported` for a task with shared arrays).
  *
  * **When to use**: a one-off map where providing `pool` is not worth it; with `pool` provided,
  * `Task.map` itself does the same.
@@ -366,17 +367,18 @@ export const map = <T extends Task.Any>(
   task: T,
   inputs: Iterable<Task.Payload<T>>,
   options?: MapOptions
-): Effect.Effect<Array<Task.Success<T>>, Task.Error<T> | TaskError, Sharding> =>
+): Effect.Effect<Array<Task.Success<T>>, Task.Error<T> | TaskError | PoolError, Sharding> =>
   Effect.provide(
     TaskApi.map(task, inputs, { chunkSize: options?.chunkSize ?? 64 }),
-    Layer.orDie(pool(TaskApi.group(task), { concurrency: options?.concurrency ?? 8, retries: options?.retries }))
-  ) as Effect.Effect<Array<Task.Success<T>>, Task.Error<T> | TaskError, Sharding>
+    pool(TaskApi.group(task), { concurrency: options?.concurrency ?? 8, retries: options?.retries })
+  ) as Effect.Effect<Array<Task.Success<T>>, Task.Error<T> | TaskError | PoolError, Sharding>
 
 /**
  * `Task.stream` across the cluster's runners, on a `pool` of its own: a `Stream` stage that groups
  * elements into chunks (`chunkSize` within `chunkWindow`), runs each chunk on a runner, with at
  * most `concurrency` chunks in flight, and emits the successes in order. Upstream is pulled only
- * as results leave (backpressure); the first failure fails the stream.
+ * as results leave (backpressure); the first failure fails the stream. Fails with `PoolError` where
+ * `pool` would.
  */
 export const stream = <T extends Task.Any>(task: T, options?: MapOptions & {
   /** How long a partial chunk waits for more elements before it is sent. Default 5 ms. */
@@ -384,7 +386,7 @@ export const stream = <T extends Task.Any>(task: T, options?: MapOptions & {
 }) =>
 <E, R>(
   self: Stream.Stream<Task.Payload<T>, E, R>
-): Stream.Stream<Task.Success<T>, E | Task.Error<T> | TaskError, R | Sharding> => {
+): Stream.Stream<Task.Success<T>, E | Task.Error<T> | TaskError | PoolError, R | Sharding> => {
   const concurrency = options?.concurrency ?? 8
   return self.pipe(
     TaskApi.stream(task, {
@@ -392,8 +394,8 @@ export const stream = <T extends Task.Any>(task: T, options?: MapOptions & {
       chunkWindow: options?.chunkWindow,
       concurrency
     }),
-    Stream.provide(Layer.orDie(pool(TaskApi.group(task), { concurrency, retries: options?.retries })))
-  ) as Stream.Stream<Task.Success<T>, E | Task.Error<T> | TaskError, R | Sharding>
+    Stream.provide(pool(TaskApi.group(task), { concurrency, retries: options?.retries }))
+  ) as Stream.Stream<Task.Success<T>, E | Task.Error<T> | TaskError | PoolError, R | Sharding>
 }
 
 // ---------------------------------------------------------------------------------------------
