@@ -71,7 +71,7 @@ import { type ChunkReply, taskEntityOf } from "../runtime/cluster/TaskEntity.ts"
 import { runnerKey } from "../runtime/client/PoolClient.ts"
 import { containsShared } from "../runtime/memory/Arena.ts"
 import { EventHub } from "../runtime/observe/EventHub.ts"
-import { issueOf } from "../runtime/protocol/codec.ts"
+import { codecOf, issueOf } from "../runtime/protocol/codec.ts"
 import { poolClock } from "../runtime/protocol/protocol.ts"
 import { type HostedEntity, layerEntity, layerTaskEntity } from "./internal/clusterEntities.ts"
 import * as TaskApi from "./Task.ts"
@@ -233,11 +233,14 @@ export const handle = <A extends Actor.Any>(actor: A, entityId: string): Effect.
       string,
       (payload: unknown, options?: { readonly discard?: boolean }) => Effect.Effect<unknown, unknown>
     >
-    const send = (method: string, payload: unknown, discard: boolean, key?: string) => {
+    const send = (method: string, given: unknown, discard: boolean, key?: string) => {
       const rpc = client[key === undefined ? method : persistedTag(method)]
       if (rpc === undefined || !(method in actor.methods)) {
         return Effect.die(new Error(`actor ${actor.name} has no method "${method}"`))
       }
+      // A payload left out is what its Schema takes for none (`{}` for a struct of optional
+      // fields), as on a local handle.
+      const payload = given === undefined ? codecOf(actor.methods[method]!).absentPayload : given
       const invalid = payloadInvalid(actor.methods[method]!, payload)
       if (invalid !== undefined) return Effect.fail(invalid)
       const message = key === undefined ? payload : { key, payload }
@@ -581,7 +584,7 @@ const checkDurable = (actor: Actor.Any, hosted: Durable<Actor.Any>): void => {
   if (method === undefined) {
     throw new Error(`Cluster.host: actor "${actor.name}" has no method "${hosted.snapshot}" to snapshot its state`)
   }
-  if (Schema.encodeUnknownExit(method.payload as Schema.Codec<unknown, unknown>)(undefined)._tag === "Failure") {
+  if (encoders(method)(codecOf(method).absentPayload)._tag === "Failure") {
     throw new Error(
       `Cluster.host: actor "${actor.name}"'s snapshot method "${hosted.snapshot}" must take no payload (the runner calls it without one)`
     )

@@ -50,6 +50,18 @@ describe("Cluster (in memory)", () => {
       assert.deepStrictEqual(((invalid as TaskError.TaskError).reason as TaskError.PayloadInvalid).path, ["amount"])
     }).pipe(Effect.provide(Runner)), 30_000)
 
+  it.live("a payload left out of a method whose payload is a struct of optional fields is {}, as locally", () =>
+    Effect.gen(function*() {
+      const ivy = yield* Cluster.handle(Account, "ivy")
+      yield* ivy.call("deposit", { amount: 5 })
+      // It went out as `undefined`, which the struct refuses: TaskError / PayloadInvalid.
+      assert.strictEqual(yield* ivy.call("reset"), 0)
+      assert.strictEqual(yield* ivy.call("reset", { to: 3 }), 3)
+      assert.strictEqual(yield* ivy.persist("reset-1", "reset"), 0)
+      yield* ivy.tell("reset")
+      assert.strictEqual(yield* ivy.call("balance"), 0)
+    }).pipe(Effect.provide(Runner)), 30_000)
+
   it.live("calls to one entity are handled in order; tell is fire and forget", () =>
     Effect.gen(function*() {
       const erin = yield* Cluster.handle(Account, "erin")
