@@ -71,7 +71,7 @@ import { type ChunkReply, taskEntityOf } from "../runtime/cluster/TaskEntity.ts"
 import { runnerKey } from "../runtime/client/PoolClient.ts"
 import { containsShared } from "../runtime/memory/Arena.ts"
 import { EventHub } from "../runtime/observe/EventHub.ts"
-import { issueOf } from "../runtime/protocol/codec.ts"
+import { codecOf, issueOf } from "../runtime/protocol/codec.ts"
 import { poolClock } from "../runtime/protocol/protocol.ts"
 import { type HostedEntity, layerEntity, layerTaskEntity } from "./internal/clusterEntities.ts"
 import * as TaskApi from "./Task.ts"
@@ -188,7 +188,10 @@ export interface Ephemeral<A extends Actor.Any> {
 export type Durable<A extends Actor.Any> = {
   readonly [K in Actor.MethodName<A>]: {
     readonly snapshot: K
-    /** Calls between snapshots. Default 1: every call's effect on the state is saved before it is answered. */
+    /**
+     * Calls between snapshots, a positive integer (`Infinity`: only at passivation). Default 1:
+     * every call's effect on the state is saved before it is answered.
+     */
     readonly snapshotEvery?: number | undefined
     /** The init arguments for an entity id and its last saved state (undefined the first time). */
     readonly init: (entityId: string, restored: Task.Success<Actor.Methods<A>[K]> | undefined) => Actor.Init<A>
@@ -230,11 +233,14 @@ export const handle = <A extends Actor.Any>(actor: A, entityId: string): Effect.
       string,
       (payload: unknown, options?: { readonly discard?: boolean }) => Effect.Effect<unknown, unknown>
     >
-    const send = (method: string, payload: unknown, discard: boolean, key?: string) => {
+    const send = (method: string, given: unknown, discard: boolean, key?: string) => {
       const rpc = client[key === undefined ? method : persistedTag(method)]
       if (rpc === undefined || !(method in actor.methods)) {
         return Effect.die(new Error(`actor ${actor.name} has no method "${method}"`))
       }
+      // A payload left out is what its Schema takes for none (`{}` for a struct of optional
+      // fields), as on a local handle.
+      const payload = given === undefined ? codecOf(actor.methods[method]!).absentPayload : given
       const invalid = payloadInvalid(actor.methods[method]!, payload)
       if (invalid !== undefined) return Effect.fail(invalid)
       const message = key === undefined ? payload : { key, payload }
@@ -354,7 +360,8 @@ export interface MapOptions {
 /**
  * `Task.map` across the cluster's runners, on a `pool` of its own: the inputs go in chunks of
  * `chunkSize` to the runners that host `task`'s group, each chunk runs on its runner's local pool,
- * and the successes come back in input order. Fails as `Task.map` on `pool` does.
+ * and the successes come back in input order. Fails as `Task.map` on `pool` does, and with
+ * `PoolError` where `pool` would (invalid options; `Unsupported` for a task with shared arrays).
  *
  * **When to use**: a one-off map where providing `pool` is not worth it; with `pool` provided,
  * `Task.map` itself does the same.
@@ -363,17 +370,18 @@ export const map = <T extends Task.Any>(
   task: T,
   inputs: Iterable<Task.Payload<T>>,
   options?: MapOptions
-): Effect.Effect<Array<Task.Success<T>>, Task.Error<T> | TaskError, Sharding> =>
+): Effect.Effect<Array<Task.Success<T>>, Task.Error<T> | TaskError | PoolError, Sharding> =>
   Effect.provide(
     TaskApi.map(task, inputs, { chunkSize: options?.chunkSize ?? 64 }),
-    Layer.orDie(pool(TaskApi.group(task), { concurrency: options?.concurrency ?? 8, retries: options?.retries }))
-  ) as Effect.Effect<Array<Task.Success<T>>, Task.Error<T> | TaskError, Sharding>
+    pool(TaskApi.group(task), { concurrency: options?.concurrency ?? 8, retries: options?.retries })
+  ) as Effect.Effect<Array<Task.Success<T>>, Task.Error<T> | TaskError | PoolError, Sharding>
 
 /**
  * `Task.stream` across the cluster's runners, on a `pool` of its own: a `Stream` stage that groups
  * elements into chunks (`chunkSize` within `chunkWindow`), runs each chunk on a runner, with at
  * most `concurrency` chunks in flight, and emits the successes in order. Upstream is pulled only
- * as results leave (backpressure); the first failure fails the stream.
+ * as results leave (backpressure); the first failure fails the stream. Fails with `PoolError` where
+ * `pool` would.
  */
 export const stream = <T extends Task.Any>(task: T, options?: MapOptions & {
   /** How long a partial chunk waits for more elements before it is sent. Default 5 ms. */
@@ -381,7 +389,7 @@ export const stream = <T extends Task.Any>(task: T, options?: MapOptions & {
 }) =>
 <E, R>(
   self: Stream.Stream<Task.Payload<T>, E, R>
-): Stream.Stream<Task.Success<T>, E | Task.Error<T> | TaskError, R | Sharding> => {
+): Stream.Stream<Task.Success<T>, E | Task.Error<T> | TaskError | PoolError, R | Sharding> => {
   const concurrency = options?.concurrency ?? 8
   return self.pipe(
     TaskApi.stream(task, {
@@ -389,8 +397,8 @@ export const stream = <T extends Task.Any>(task: T, options?: MapOptions & {
       chunkWindow: options?.chunkWindow,
       concurrency
     }),
-    Stream.provide(Layer.orDie(pool(TaskApi.group(task), { concurrency, retries: options?.retries })))
-  ) as Stream.Stream<Task.Success<T>, E | Task.Error<T> | TaskError, R | Sharding>
+    Stream.provide(pool(TaskApi.group(task), { concurrency, retries: options?.retries }))
+  ) as Stream.Stream<Task.Success<T>, E | Task.Error<T> | TaskError | PoolError, R | Sharding>
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -412,10 +420,10 @@ export const host = <Tasks extends Task.Any, Actors extends Actor.Any>(
   }
 ): Host<Actors["name"]> => {
   const { actors, ...pool } = options
-  for (const name of Object.keys(group.actors)) {
-    if (typeof (actors as Record<string, HostedActor<Actor.Any> | undefined>)[name]?.init !== "function") {
-      throw new Error(`Cluster.host: no init for actor "${name}"`)
-    }
+  for (const [name, actor] of Object.entries(group.actors) as ReadonlyArray<[string, Actor.Any]>) {
+    const hosted = (actors as Record<string, HostedActor<Actor.Any> | undefined>)[name]
+    if (typeof hosted?.init !== "function") throw new Error(`Cluster.host: no init for actor "${name}"`)
+    if (hosted.snapshot !== undefined) checkDurable(actor, hosted as Durable<Actor.Any>)
   }
   return {
     [HostTypeId]: HostTypeId,
@@ -501,8 +509,14 @@ const failoverSettings = (seconds: number): Partial<ShardingConfig.ShardingConfi
  */
 export const layerPostgres = (
   options: PostgresOptions
-): Layer.Layer<Services, Config.ConfigError | SocketServer.SocketServerError | SqlError> =>
-  Layer.unwrap(Effect.gen(function*() {
+): Layer.Layer<Services, Config.ConfigError | SocketServer.SocketServerError | SqlError> => {
+  const port = options.runner?.port
+  // The port is also the address the runner registers: 0 would listen on a port of the OS's choice
+  // while the other processes send this runner's shards to port 0.
+  if (port !== undefined && !(Number.isInteger(port) && port >= 1 && port <= 65535)) {
+    throw new RangeError(`Cluster.layerPostgres: runner.port must be a port number from 1 to 65535, got ${port}`)
+  }
+  return Layer.unwrap(Effect.gen(function*() {
     const [{ layer: socketLayer }, { layer: pgLayer }] = yield* Effect.tryPromise({
       try: () => Promise.all([import("@effect/platform-node/NodeClusterSocket"), import("@effect/sql-pg/PgClient")]),
       catch: (cause) =>
@@ -524,6 +538,7 @@ export const layerPostgres = (
     }) as Layer.Layer<Sharding, Config.ConfigError | SocketServer.SocketServerError, import("effect/sql/SqlClient").SqlClient>
     return Layer.merge(cluster, StateStores.layerSql).pipe(Layer.provide(pgLayer({ url: Redacted.make(options.url) })))
   }))
+}
 
 // ---------------------------------------------------------------------------------------------
 // Machinery
@@ -558,6 +573,27 @@ const encoders = (task: Task.Any) => {
 }
 
 const now = poolClock
+
+/**
+ * A durable actor's snapshot settings, checked when the host is made: a snapshot method the runner
+ * cannot call without a payload, or a `snapshotEvery` the count never reaches (NaN), would leave
+ * the state unsaved, each snapshot failing with a logged warning or never taken.
+ */
+const checkDurable = (actor: Actor.Any, hosted: Durable<Actor.Any>): void => {
+  const method = Object.hasOwn(actor.methods, hosted.snapshot) ? actor.methods[hosted.snapshot] : undefined
+  if (method === undefined) {
+    throw new Error(`Cluster.host: actor "${actor.name}" has no method "${hosted.snapshot}" to snapshot its state`)
+  }
+  if (encoders(method)(codecOf(method).absentPayload)._tag === "Failure") {
+    throw new Error(
+      `Cluster.host: actor "${actor.name}"'s snapshot method "${hosted.snapshot}" must take no payload (the runner calls it without one)`
+    )
+  }
+  const every = hosted.snapshotEvery
+  if (every !== undefined && !(every >= 1 && (Number.isInteger(every) || every === Infinity))) {
+    throw new RangeError(`Cluster.host: actor "${actor.name}"'s snapshotEvery must be a positive integer, got ${every}`)
+  }
+}
 
 const resolvePoolOptions = (options: PoolOptions | undefined): Effect.Effect<ClusterPoolOptions, PoolError> => {
   const invalid = (path: string, message: string) =>

@@ -31,7 +31,7 @@ const flags = {
     Flag.withDefault("127.0.0.1"),
     Flag.withDescription("Address other runners and clients reach this runner at")
   ),
-  port: Flag.Int("port").pipe(Flag.withDefault(34431), Flag.withDescription("Port this runner listens on")),
+  port: Flag.Int("port").pipe(Flag.withDefault(34431), Flag.withDescription("Port this runner listens on, and others reach it at (1 to 65535)")),
   workers: Flag.Int("workers").pipe(
     Flag.optional,
     Flag.withDescription("Worker threads of the local pool (default: the module's, else one per core)")
@@ -65,6 +65,11 @@ export const runner = Command.make("runner", flags, (options) =>
     if (Option.isSome(options.failover) && !(options.failover.value > 0)) {
       return yield* Effect.fail(new Error(`runner: --failover must be a positive number of seconds, got ${options.failover.value}`))
     }
+    // The port is also the address the runner registers for others to reach it: 0 would listen on
+    // a port of the OS's choice while every other process sends this runner's shards to port 0.
+    if (!validPort(options.port)) {
+      return yield* Effect.fail(new Error(`runner: --port must be a port number from 1 to 65535, got ${options.port}`))
+    }
     const Cluster = yield* loadCluster
     const loaded = yield* loadHost(Cluster, options.module)
     const host: Cluster.Host = Option.isSome(options.workers)
@@ -90,3 +95,4 @@ export const runner = Command.make("runner", flags, (options) =>
     Command.withDescription("Run a cluster runner hosting the actors of a module, on PostgreSQL")
   )
 
+const validPort = (port: number): boolean => Number.isInteger(port) && port >= 1 && port <= 65535

@@ -14,6 +14,7 @@ import { join } from "node:path"
 import { Cluster, Pipeline, PoolError, Task, TaskError } from "../../src/index.ts"
 import { runnerKey } from "../../src/runtime/client/PoolClient.ts"
 import Host, { ClusterTasks, Cube, Nap, Negative } from "../fixtures/cluster-actors.ts"
+import { SumShared } from "../fixtures/shared-tasks.ts"
 
 const Runner = Cluster.layerRunner(Host, Cluster.layerMemory)
 const here = `${hostname()}/${process.pid}`
@@ -156,5 +157,17 @@ describe("Cluster.pool (in memory)", () => {
       const bad = yield* Effect.flip(Effect.provide(Effect.void, Cluster.pool(ClusterTasks, { size: 0 })))
       assert.instanceOf(bad, PoolError.PoolError)
       assert.strictEqual(bad.reason._tag, "InvalidOptions")
+    }).pipe(Effect.provide(Cluster.layerMemory)))
+
+  it.effect("Cluster.map and Cluster.stream fail with PoolError where their pool does (they died)", () =>
+    Effect.gen(function*() {
+      const options = yield* Effect.flip(Cluster.map(Cube, [{ n: 1 }], { concurrency: 0 }))
+      assert.instanceOf(options, PoolError.PoolError)
+      assert.strictEqual((options as PoolError.PoolError).reason._tag, "InvalidOptions")
+      const retries = yield* Effect.flip(Stream.make({ n: 1 }).pipe(Cluster.stream(Cube, { retries: -1 }), Stream.runDrain))
+      assert.instanceOf(retries, PoolError.PoolError)
+      const shared = yield* Effect.flip(Cluster.map(SumShared, []))
+      assert.instanceOf(shared, PoolError.PoolError)
+      assert.strictEqual((shared as PoolError.PoolError).reason._tag, "Unsupported")
     }).pipe(Effect.provide(Cluster.layerMemory)))
 })

@@ -16,7 +16,7 @@ describe("Cluster types", () => {
     const handle = Cluster.handle(Account, "a")
     expectTypeOf(handle).toEqualTypeOf<Effect.Effect<Cluster.Handle<typeof Account>, never, Cluster.Sharding>>()
     expectTypeOf(Cluster.map(Cube, [{ n: 1 }])).toEqualTypeOf<
-      Effect.Effect<Array<{ readonly cube: number; readonly pid: number }>, Negative | TaskError.TaskError, Cluster.Sharding>
+      Effect.Effect<Array<{ readonly cube: number; readonly pid: number }>, Negative | TaskError.TaskError | PoolError.PoolError, Cluster.Sharding>
     >()
     // A cluster-backed pool provides the group's tasks (not its actors) and requires the cluster client.
     expectTypeOf(Cluster.pool(ClusterTasks)).toEqualTypeOf<Layer.Layer<Task.Runner<"Cube" | "Nap">, PoolError.PoolError, Cluster.Sharding>>()

@@ -25,7 +25,7 @@ describe("effect-parallel runner", () => {
     for (const flag of ["--module", "--db", "--host", "--port", "--workers", "--failover"]) assert.include(stdout, flag)
   })
 
-  it("names a module it cannot load, one whose default export is not a Cluster.host, and a bad --failover", async () => {
+  it("names a module it cannot load, one whose default export is not a Cluster.host, a bad --failover and a bad --port", async () => {
     const missing = await run("runner", "--module", "test/fixtures/no-such-host.ts", "--db", "postgres://x@127.0.0.1:1/x")
     assert.notStrictEqual(missing.code, 0)
     assert.include(missing.stderr + missing.stdout, "cannot load module test/fixtures/no-such-host.ts")
@@ -35,5 +35,9 @@ describe("effect-parallel runner", () => {
     const failover = await run("runner", "--module", "test/fixtures/cluster-actors.ts", "--db", "postgres://x@127.0.0.1:1/x", "--failover", "0")
     assert.notStrictEqual(failover.code, 0)
     assert.include(failover.stderr + failover.stdout, "--failover must be a positive number of seconds, got 0")
+    // Port 0 listened on a port of the OS's choice but registered port 0 for the others to call.
+    const port = await run("runner", "--module", "test/fixtures/cluster-actors.ts", "--db", "postgres://x@127.0.0.1:1/x", "--port", "0")
+    assert.notStrictEqual(port.code, 0)
+    assert.include(port.stderr + port.stdout, "--port must be a port number from 1 to 65535, got 0")
   })
 })

@@ -55,7 +55,8 @@ export const layerEntity = (actor: Actor.Any, hosted: HostedEntity) => {
   const build = Effect.gen(function*() {
     const address = yield* Entity.CurrentAddress
     const store = yield* StateStore
-    // Replies of the persisted calls whose effect the saved state includes, by idempotency key.
+    // Replies of the persisted calls whose effect the saved state includes, by method and
+    // idempotency key (`replyKey`).
     let replies = new Map<string, StoredReply>()
     // Each activation's actor lives in a scope of its own, closed when the entity's scope closes
     // (passivation, a shard move) right after the last snapshot, or when a dead actor is replaced.
@@ -124,7 +125,7 @@ export const layerEntity = (actor: Actor.Any, hosted: HostedEntity) => {
       const handle = (payload: unknown, key?: string) =>
         durable
           ? Effect.onExit(call(method, payload), (exit) => {
-            if (key !== undefined) remember(replies, key, codec!, exit)
+            if (key !== undefined) remember(replies, replyKey(method, key), codec!, exit)
             return ++calls % every === 0 ? snapshot : Effect.void
           })
           : call(method, payload)
@@ -133,7 +134,7 @@ export const layerEntity = (actor: Actor.Any, hosted: HostedEntity) => {
         const { key, payload } = request.payload as { readonly key: string; readonly payload: unknown }
         // Replayed after its runner died, with its effect already in the saved state: answer the
         // reply saved with that state instead of running it again.
-        const stored = durable ? replies.get(key) : undefined
+        const stored = durable ? replies.get(replyKey(method, key)) : undefined
         return stored === undefined ? handle(payload, key) : replayStored(codec!, stored)
       }
     }
@@ -153,6 +154,12 @@ const isDead = (error: unknown): boolean =>
 
 /** A persisted call's outcome as saved with a durable actor's state: JSON by the method's Schemas. */
 type StoredReply = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown }
+
+/**
+ * A persisted call's reply, by its method and key: the cluster deduplicates a key per method (its
+ * RPC), so the same key on two methods is two calls, and must not answer one with the other's reply.
+ */
+const replyKey = (method: string, key: string): string => `${method}\u0000${key}`
 
 /** Replies kept per durable entity: the most recent keys, enough for any client's retry window. */
 const maxStoredReplies = 1000

@@ -23,6 +23,11 @@
  *
  * Task ids and worker ids in outcomes are the runner's (`Settle`'s `runner` names it); `attempts`
  * counts every send, on every runner.
+ *
+ * Observers (`events`, `stats`) see the lanes as the pool's workers, the only ones it can name
+ * (a runner's worker ids are its own, and the same on every runner): a chunk is `Dispatched` to
+ * its lane, and the tasks settled out of it are `Settled` there; `busyWorkers` counts the lanes
+ * holding a chunk in flight (a dropped one included, until its call has ended).
  */
 import * as Cause from "effect/Cause"
 import type * as Effect from "effect/Effect"
@@ -90,6 +95,8 @@ interface Chunk {
   fiber: Fiber.Fiber<ChunkReply, unknown> | undefined
   /** Interrupted by `cancel` or by the pool closing: its end settles nothing. */
   dropped: boolean
+  /** The lane it was sent to, as observers' worker id; -1 while queued. */
+  lane: number
 }
 
 export class ClusterPool implements PoolClient {
@@ -97,6 +104,9 @@ export class ClusterPool implements PoolClient {
   private readonly queue: Array<Chunk> = []
   private chunksInFlight = 0
   private nextLane = 0
+  /** Chunks in flight per lane, and the lanes holding any (`busyWorkers`). */
+  private readonly laneChunks = new Int32Array(lanes)
+  private busyLanes = 0
   private submissions = 0
   private closed = false
   private counts = { submitted: 0, settled: 0, queued: 0, inFlight: 0, peakQueued: 0, maxInFlight: 0 }
@@ -151,7 +161,7 @@ export class ClusterPool implements PoolClient {
     }
     if (this.closed || target === undefined) {
       const message = this.closed ? "the cluster pool closed" : `the cluster pool does not serve task ${submission.taskName}`
-      for (let i = 0; i < count; i++) this.settle(pending, i, Outcome.Closed, message, -1, -1, undefined)
+      for (let i = 0; i < count; i++) this.settle(pending, i, Outcome.Closed, message, -1, -1, undefined, -1)
       return ticket
     }
     // Rule 4: every payload checked before any is sent; a chunk holds only those that fit.
@@ -160,7 +170,7 @@ export class ClusterPool implements PoolClient {
     for (let i = 0; i < count; i++) {
       const coded = pending.codec.payloadToJson(submission.payloads[i])
       if (coded.issue !== undefined) {
-        this.settle(pending, i, Outcome.PayloadInvalid, coded.issue, -1, -1, undefined)
+        this.settle(pending, i, Outcome.PayloadInvalid, coded.issue, -1, -1, undefined, -1)
         if (pending.cancelled) return ticket
         continue
       }
@@ -185,6 +195,7 @@ export class ClusterPool implements PoolClient {
       waiting: 0,
       inFlight: this.counts.inFlight,
       maxInFlight: this.counts.maxInFlight,
+      busyWorkers: this.busyLanes,
       workersStarted: 0,
       submitted: this.counts.submitted,
       settled: this.counts.settled,
@@ -203,7 +214,7 @@ export class ClusterPool implements PoolClient {
   }
 
   private enqueue(pending: Pending, indices: ReadonlyArray<number>, front: boolean): void {
-    const chunk: Chunk = { pending, indices, fiber: undefined, dropped: false }
+    const chunk: Chunk = { pending, indices, fiber: undefined, dropped: false, lane: -1 }
     if (front) this.queue.unshift(chunk)
     else this.queue.push(chunk)
     this.counts.queued += indices.length
@@ -226,9 +237,15 @@ export class ClusterPool implements PoolClient {
     if (this.counts.inFlight > this.counts.maxInFlight) this.counts.maxInFlight = this.counts.inFlight
     for (const i of indices) pending.attempts[i]!++
     pending.inFlight.add(chunk)
-    const lane = `lane-${this.nextLane++ % lanes}`
+    const lane = this.nextLane++ % lanes
+    chunk.lane = lane
+    if (this.laneChunks[lane]!++ === 0) this.busyLanes++
+    if (this.events.active) {
+      this.events.dispatched(lane, indices.length, () =>
+        indices.map((index) => ({ taskId: -1, submission: pending.id, index, attempt: pending.attempts[index]! })))
+    }
     const payloads = indices.map((i) => pending.json[i])
-    const fiber = this.fork(pending.send(lane, payloads, pending.submission.timeoutMillis))
+    const fiber = this.fork(pending.send(`lane-${lane}`, payloads, pending.submission.timeoutMillis))
     chunk.fiber = fiber
     fiber.addObserver((exit) => this.onChunkEnd(chunk, exit))
   }
@@ -237,6 +254,7 @@ export class ClusterPool implements PoolClient {
     const { pending, indices } = chunk
     this.chunksInFlight--
     this.counts.inFlight -= indices.length
+    if (--this.laneChunks[chunk.lane]! === 0) this.busyLanes--
     pending.inFlight.delete(chunk)
     if (chunk.dropped || pending.cancelled) {
       if (pending.inFlight.size === 0) pending.onDrained?.()
@@ -253,7 +271,7 @@ export class ClusterPool implements PoolClient {
         const lost: WorkerExit = { kind: "Crashed", message: `the chunk's runner was lost: ${loss}` }
         for (const index of indices) {
           if (pending.cancelled) break
-          this.retryOrSettle(pending, index, lost, -1, -1, undefined)
+          this.retryOrSettle(pending, index, lost, -1, -1, undefined, chunk.lane)
         }
       }
     }
@@ -281,15 +299,15 @@ export class ClusterPool implements PoolClient {
       const taskId = settled[at + Settled.taskId] as number
       // The runner counted the sends on its pool (its own retries); ours counted one of them.
       pending.attempts[index] = pending.attempts[index]! - 1 + (settled[at + Settled.attempts] as number)
-      if (outcome === Outcome.Lost) this.retryOrSettle(pending, index, value as WorkerExit, workerId, taskId, runner)
-      else this.settle(pending, index, outcome, value, workerId, taskId, runner)
+      if (outcome === Outcome.Lost) this.retryOrSettle(pending, index, value as WorkerExit, workerId, taskId, runner, chunk.lane)
+      else this.settle(pending, index, outcome, value, workerId, taskId, runner, chunk.lane)
     }
     // A runner answers a chunk early only at a failure its caller fails fast on: the tasks it
     // stopped end here if the caller did not cancel them (rule 2).
     for (let position = 0; position < indices.length; position++) {
       if (pending.cancelled) return
       if (answered[position] === 0) {
-        this.settle(pending, indices[position]!, Outcome.Interrupted, undefined, -1, -1, runner)
+        this.settle(pending, indices[position]!, Outcome.Interrupted, undefined, -1, -1, runner, chunk.lane)
       }
     }
   }
@@ -300,7 +318,8 @@ export class ClusterPool implements PoolClient {
     lost: WorkerExit,
     workerId: number,
     taskId: number,
-    runner: string | undefined
+    runner: string | undefined,
+    lane: number
   ): void {
     if (pending.attempts[index]! <= this.options.retries && !this.closed) {
       if (this.events.active) {
@@ -308,14 +327,14 @@ export class ClusterPool implements PoolClient {
       }
       this.enqueue(pending, [index], true)
     } else {
-      this.settle(pending, index, Outcome.Lost, lost, workerId, taskId, runner)
+      this.settle(pending, index, Outcome.Lost, lost, workerId, taskId, runner, lane)
     }
   }
 
   private failChunk(chunk: Chunk, outcome: Outcome, value: unknown): void {
     for (const index of chunk.indices) {
       if (chunk.pending.cancelled) return
-      this.settle(chunk.pending, index, outcome, value, -1, -1, undefined)
+      this.settle(chunk.pending, index, outcome, value, -1, -1, undefined, chunk.lane)
     }
   }
 
@@ -326,12 +345,14 @@ export class ClusterPool implements PoolClient {
     value: unknown,
     workerId: number,
     taskId: number,
-    runner: string | undefined
+    runner: string | undefined,
+    /** Observers' worker id: the chunk's lane, -1 for a task never sent. */
+    lane: number
   ): void {
     pending.unsettled--
     this.counts.settled++
     const attempts = pending.attempts[index]!
-    if (this.events.active) this.events.settled(pending.id, index, taskId, workerId, attempts, outcomeName(outcome), undefined, undefined)
+    if (this.events.active) this.events.settled(pending.id, index, taskId, lane, attempts, outcomeName(outcome), undefined, undefined)
     pending.submission.settle(index, outcome, value, workerId, attempts, taskId, runner)
   }
 

@@ -9,6 +9,7 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
 import * as SqlClient from "effect/sql/SqlClient"
 
 export interface StateStoreService {
@@ -37,13 +38,16 @@ export const layerMemory: Layer.Layer<StateStore> = Layer.sync(StateStore)(() =>
 export const layerSql: Layer.Layer<StateStore, never, SqlClient.SqlClient> = Layer.effect(StateStore)(
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    // Runners and clients starting together on a fresh database race to create the table, and
+    // PostgreSQL fails a CREATE TABLE IF NOT EXISTS that raced another with a unique violation
+    // (on pg_type) once that one commits: tried again, it finds the table.
     yield* sql`CREATE TABLE IF NOT EXISTS effect_parallel_actor_state (
       entity_type TEXT NOT NULL,
       entity_id TEXT NOT NULL,
       state TEXT NOT NULL,
       updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
       PRIMARY KEY (entity_type, entity_id)
-    )`.pipe(Effect.orDie)
+    )`.pipe(Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 5 }), Effect.orDie)
     return {
       load: (entityType, entityId) =>
         sql<{ readonly state: string }>`SELECT state FROM effect_parallel_actor_state

@@ -6,7 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import { ClusterError, Task, TaskError } from "../../../src/index.ts"
+import { ClusterError, Observe, Task, TaskError } from "../../../src/index.ts"
 import { ClusterPool, type SendChunk } from "../../../src/runtime/cluster/ClusterPool.ts"
 import { runnerKey } from "../../../src/runtime/client/PoolClient.ts"
 import { EventHub } from "../../../src/runtime/observe/EventHub.ts"
@@ -43,7 +43,7 @@ const scripted = (lost: string, retries: number) => {
     (effect) => Effect.runFork(effect),
     new EventHub(() => performance.now())
   )
-  return { sent, provide: Effect.provideContext(Context.make(runnerKey("Cube"), pool)) }
+  return { sent, pool, provide: Effect.provideContext(Context.make(runnerKey("Cube"), pool)) }
 }
 
 const inputs = Array.from({ length: 8 }, (_, n) => ({ n }))
@@ -59,6 +59,27 @@ describe("ClusterPool", () => {
       assert.deepStrictEqual(chunks, ["0,1", "2,3", "4,5", "6,7"])
       assert.deepStrictEqual(cluster.sent.filter((ns) => ns.length === 1).map((ns) => ns[0]).sort(), [2, 3])
       assert.strictEqual(cluster.sent.length, 6)
+    }))
+
+  it.effect("observers see its lanes as workers: a timeline's counters of a map with a lost chunk never go below zero and end at zero", () =>
+    Effect.gen(function*() {
+      const cluster = scripted("lane-1", 1)
+      const counters = yield* cluster.provide(Effect.scoped(Effect.gen(function*() {
+        const timeline = yield* Observe.timeline(Task.group(Cube))
+        yield* Task.map(Cube, inputs, { chunkSize: 2 })
+        return timeline.trace().traceEvents.flatMap((event) =>
+          event.ph === "C" ? [event.args as { readonly queued: number; readonly inFlight: number }] : []
+        )
+      })))
+      // Tasks were settled by runners' workers the pool never dispatched to: in flight went
+      // below zero and queued never came down.
+      for (const counter of counters) {
+        assert.isAtLeast(counter.queued, 0)
+        assert.isAtLeast(counter.inFlight, 0)
+      }
+      assert.isTrue(counters.some((counter) => counter.inFlight > 0))
+      assert.deepStrictEqual(counters.at(-1), { queued: 0, inFlight: 0 })
+      assert.strictEqual(cluster.pool.stats().busyWorkers, 0)
     }))
 
   it.effect("no retries: the lost chunk's task fails as TaskError / WorkerLost naming its input; no chunk is re-sent", () =>
