@@ -42,7 +42,6 @@
 import type * as ClusterSharding from "effect/cluster/Sharding"
 import type * as ShardingConfig from "effect/cluster/ShardingConfig"
 import * as RunnerAddress from "effect/cluster/RunnerAddress"
-import * as TestRunner from "effect/cluster/TestRunner"
 import type * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -63,17 +62,17 @@ import { InvalidOptions, PoolError, Unsupported } from "../core/PoolError.ts"
 import type * as Task from "../core/Task.ts"
 import { PayloadInvalid, renderInput, TaskError as TaskErrorClass } from "../core/TaskError.ts"
 import type { TaskError } from "../core/TaskError.ts"
-import { catchRemoteInterrupt, entityOf, persistedTag, toCallFailure } from "../runtime/cluster/ActorEntity.ts"
 import { StateStore } from "../runtime/cluster/StateStore.ts"
 import * as StateStores from "../runtime/cluster/StateStore.ts"
-import { type ClusterPoolOptions, ClusterPool, type SendChunk } from "../runtime/cluster/ClusterPool.ts"
-import { type ChunkReply, taskEntityOf } from "../runtime/cluster/TaskEntity.ts"
+import type { ClusterPoolOptions, SendChunk } from "../runtime/cluster/ClusterPool.ts"
+import type { ChunkReply } from "../runtime/cluster/TaskEntity.ts"
 import { runnerKey } from "../runtime/client/PoolClient.ts"
 import { containsShared } from "../runtime/memory/Arena.ts"
 import { EventHub } from "../runtime/observe/EventHub.ts"
 import { codecOf, issueOf } from "../runtime/protocol/codec.ts"
 import { poolClock } from "../runtime/protocol/protocol.ts"
-import { type HostedEntity, layerEntity, layerTaskEntity } from "./internal/clusterEntities.ts"
+import type { HostedEntity } from "./internal/clusterEntities.ts"
+import type * as Engine from "./internal/clusterEngine.ts"
 import * as TaskApi from "./Task.ts"
 import * as WorkerPool from "./WorkerPool.ts"
 
@@ -92,6 +91,15 @@ export const layerStateSql = StateStores.layerSql
 
 /** What a runner needs from its cluster Layer: routing (`Sharding`) and a `StateStore`. */
 export type Services = Sharding | StateStore
+
+let engineLoad: Promise<typeof Engine> | undefined
+/**
+ * effect/cluster's entities and runners, loaded when a cluster is first used rather than when this
+ * module is: task-definition files import the package's root, so every worker thread would load
+ * them (+3.6 MB of each worker's heap, ~50–90 ms of its start, measured), and a larger heap makes
+ * every full collection of a worker that allocates slower.
+ */
+const engine: Effect.Effect<typeof Engine> = Effect.promise(() => engineLoad ??= import("./internal/clusterEngine.ts"))
 
 // ---------------------------------------------------------------------------------------------
 // Models
@@ -228,40 +236,41 @@ export const isHost = (u: unknown): u is Host => typeof u === "object" && u !== 
  * (≈ 0.35–0.6 ms at the median on loopback against ≈ 20–30 µs on a local pool): send coarse calls.
  */
 export const handle = <A extends Actor.Any>(actor: A, entityId: string): Effect.Effect<Handle<A>, never, Sharding> =>
-  Effect.map(entityOf(actor).client, (makeClient) => {
-    const client = makeClient(entityId) as unknown as Record<
-      string,
-      (payload: unknown, options?: { readonly discard?: boolean }) => Effect.Effect<unknown, unknown>
-    >
-    const send = (method: string, given: unknown, discard: boolean, key?: string) => {
-      const rpc = client[key === undefined ? method : persistedTag(method)]
-      if (rpc === undefined || !(method in actor.methods)) {
-        return Effect.die(new Error(`actor ${actor.name} has no method "${method}"`))
-      }
-      // A payload left out is what its Schema takes for none (`{}` for a struct of optional
-      // fields), as on a local handle.
-      const payload = given === undefined ? codecOf(actor.methods[method]!).absentPayload : given
-      const invalid = payloadInvalid(actor.methods[method]!, payload)
-      if (invalid !== undefined) return Effect.fail(invalid)
-      const message = key === undefined ? payload : { key, payload }
-      return catchRemoteInterrupt(
-        actor.name,
-        entityId,
-        method,
-        Effect.mapError(
-          discard ? rpc(message, { discard: true }) : rpc(message),
-          (error) => toCallFailure(actor.name, entityId, method, error)
+  Effect.flatMap(engine, ({ catchRemoteInterrupt, entityOf, persistedTag, toCallFailure }) =>
+    Effect.map(entityOf(actor).client, (makeClient) => {
+      const client = makeClient(entityId) as unknown as Record<
+        string,
+        (payload: unknown, options?: { readonly discard?: boolean }) => Effect.Effect<unknown, unknown>
+      >
+      const send = (method: string, given: unknown, discard: boolean, key?: string) => {
+        const rpc = client[key === undefined ? method : persistedTag(method)]
+        if (rpc === undefined || !(method in actor.methods)) {
+          return Effect.die(new Error(`actor ${actor.name} has no method "${method}"`))
+        }
+        // A payload left out is what its Schema takes for none (`{}` for a struct of optional
+        // fields), as on a local handle.
+        const payload = given === undefined ? codecOf(actor.methods[method]!).absentPayload : given
+        const invalid = payloadInvalid(actor.methods[method]!, payload)
+        if (invalid !== undefined) return Effect.fail(invalid)
+        const message = key === undefined ? payload : { key, payload }
+        return catchRemoteInterrupt(
+          actor.name,
+          entityId,
+          method,
+          Effect.mapError(
+            discard ? rpc(message, { discard: true }) : rpc(message),
+            (error) => toCallFailure(actor.name, entityId, method, error)
+          )
         )
-      )
-    }
-    return {
-      actor,
-      entityId,
-      call: (method: string, payload?: unknown) => send(method, payload, false),
-      persist: (key: string, method: string, payload?: unknown) => send(method, payload, false, key),
-      tell: (method: string, payload?: unknown) => Effect.asVoid(send(method, payload, true))
-    } as unknown as Handle<A>
-  })
+      }
+      return {
+        actor,
+        entityId,
+        call: (method: string, payload?: unknown) => send(method, payload, false),
+        persist: (key: string, method: string, payload?: unknown) => send(method, payload, false, key),
+        tell: (method: string, payload?: unknown) => Effect.asVoid(send(method, payload, true))
+      } as unknown as Handle<A>
+    }))
 
 /** Options of a cluster-backed pool (`pool`). */
 export interface PoolOptions {
@@ -312,6 +321,7 @@ export const pool = <Tasks extends Task.Any, Actors>(
 ): Layer.Layer<Task.Runner<Tasks["name"]>, PoolError, Sharding> =>
   Layer.effectContext(Effect.gen(function*() {
     const resolved = yield* resolvePoolOptions(options)
+    const { ClusterPool, taskEntityOf, toCallFailure } = yield* engine
     const tasks = new Map<string, { readonly task: Task.Any; readonly send: SendChunk }>()
     for (const task of Object.values(group.tasks) as ReadonlyArray<Task.Any>) {
       if (containsShared(task.payload) || containsShared(task.success)) {
@@ -442,25 +452,28 @@ export const host = <Tasks extends Task.Any, Actors extends Actor.Any>(
 export const layerRunner = <Names extends string, E, R>(
   host: Host<Names>,
   cluster: Layer.Layer<Services, E, R>
-): Layer.Layer<Services, E | PoolError, R> => {
-  const entities = [
-    ...Object.values(host.group.actors).map((actor) => layerEntity(actor, host.actors[actor.name]! as HostedEntity)),
-    ...Object.values(host.group.tasks).map(layerTaskEntity)
-  ].reduce(
-    (merged, entity) => Layer.merge(merged, entity),
-    Layer.empty as Layer.Layer<never, never, Task.Runner<string> | Services>
-  )
-  return entities.pipe(
-    Layer.provideMerge(cluster),
-    Layer.provideMerge(WorkerPool.layer(host.group, host.pool) as Layer.Layer<Task.Runner<string>, PoolError>)
-  ) as unknown as Layer.Layer<Services, E | PoolError, R>
-}
+): Layer.Layer<Services, E | PoolError, R> =>
+  Layer.unwrap(Effect.map(engine, ({ layerEntity, layerTaskEntity }) => {
+    const entities = [
+      ...Object.values(host.group.actors).map((actor) => layerEntity(actor, host.actors[actor.name]! as HostedEntity)),
+      ...Object.values(host.group.tasks).map(layerTaskEntity)
+    ].reduce(
+      (merged, entity) => Layer.merge(merged, entity),
+      Layer.empty as Layer.Layer<never, never, Task.Runner<string> | Services>
+    )
+    return entities.pipe(
+      Layer.provideMerge(cluster),
+      Layer.provideMerge(WorkerPool.layer(host.group, host.pool) as Layer.Layer<Task.Runner<string>, PoolError>)
+    ) as unknown as Layer.Layer<Services, E | PoolError, R>
+  }))
 
 /**
  * The whole cluster in this process, in memory (`effect/cluster`'s `TestRunner`): for development
  * and unit tests. Messages still go through their Schemas, as they would between processes.
  */
-export const layerMemory: Layer.Layer<Services> = Layer.merge(TestRunner.layer, StateStores.layerMemory)
+export const layerMemory: Layer.Layer<Services> = Layer.unwrap(
+  Effect.map(engine, ({ TestRunner }) => Layer.merge(TestRunner.layer, StateStores.layerMemory))
+)
 
 /** Options of a cluster on PostgreSQL. */
 export interface PostgresOptions {

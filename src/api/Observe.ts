@@ -14,11 +14,8 @@ import type * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as HttpRouter from "effect/http/HttpRouter"
 import type { ServeError } from "effect/http/HttpServerError"
-import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
-import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
 import type * as Scope from "effect/Scope"
 import { InvalidOptions, PoolError } from "../core/PoolError.ts"
 import type { Any, Group, Runner } from "../core/Task.ts"
@@ -175,9 +172,13 @@ export interface ServeOptions {
 export const serveMetrics = (
   options: ServeOptions & { readonly path?: `/${string}` | undefined }
 ): Effect.Effect<string, ServeError, Scope.Scope> =>
-  Effect.flatMap(httpServe, (http) => http.serve(PrometheusMetrics.layerHttp({ path: options.path ?? "/metrics" }), options))
+  Effect.flatMap(httpServe, (http) => http.serve(http.metricsRoutes(options.path ?? "/metrics"), options))
 
-/** The HTTP module, loaded on first use; a missing optional peer dependency says so. */
+/**
+ * The HTTP module, loaded on first use (routes included: effect/http weighs on every worker thread
+ * that imports the package's root for its task definitions); a missing optional peer dependency
+ * says so.
+ */
 const httpServe = Effect.orDie(Effect.tryPromise({
   try: () => import("../runtime/observe/HttpServe.ts"),
   catch: (error) =>
@@ -308,13 +309,8 @@ export const dashboard = <Tasks extends Any, Actors extends { readonly name: str
       (unsubscribe) => Effect.sync(unsubscribe)
     )
     const html = page(options.title ?? [...Object.keys(group.tasks), ...Object.keys(group.actors)][0] ?? "pool")
-    const routes = Layer.mergeAll(
-      HttpRouter.add("GET", "/", HttpServerResponse.text(html, { contentType: "text/html; charset=utf-8" })),
-      HttpRouter.add("GET", "/state", Effect.sync(() => HttpServerResponse.jsonUnsafe(state.snapshot()))),
-      options.metrics === true ? PrometheusMetrics.layerHttp({ path: "/metrics" }) : Layer.empty
-    )
     const http = yield* httpServe
-    return yield* http.serve(routes, options)
+    return yield* http.serve(http.dashboardRoutes(html, () => state.snapshot(), options.metrics === true), options)
   })
 
 /** `dashboard` as a Layer: the page is served while the Layer lives; its URL is logged. */

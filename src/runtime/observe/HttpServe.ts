@@ -10,8 +10,10 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServer from "effect/http/HttpServer"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type { ServeError } from "effect/http/HttpServerError"
 import * as Layer from "effect/Layer"
+import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
 import type * as Scope from "effect/Scope"
 import { createServer } from "node:http"
 
@@ -40,3 +42,19 @@ export const serve = (
     const context = yield* Layer.build(Layer.provideMerge(app, server))
     return HttpServer.formatAddress(Context.get(context, HttpServer.HttpServer).address)
   })
+
+/** Every metric of the current registry at `path`, in Prometheus text. */
+export const metricsRoutes = (path: `/${string}`): Layer.Layer<never, never, HttpRouter.HttpRouter> =>
+  PrometheusMetrics.layerHttp({ path })
+
+/** The dashboard: its page at `/`, its state as JSON at `/state`, and with `metrics` `/metrics`. */
+export const dashboardRoutes = (
+  html: string,
+  snapshot: () => unknown,
+  metrics: boolean
+): Layer.Layer<never, never, HttpRouter.HttpRouter> =>
+  Layer.mergeAll(
+    HttpRouter.add("GET", "/", HttpServerResponse.text(html, { contentType: "text/html; charset=utf-8" })),
+    HttpRouter.add("GET", "/state", Effect.sync(() => HttpServerResponse.jsonUnsafe(snapshot()))),
+    metrics ? metricsRoutes("/metrics") : Layer.empty
+  )
