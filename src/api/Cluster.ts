@@ -501,8 +501,10 @@ export interface PostgresOptions {
  * while alive; keep CPU-bound work in the pool's workers (what `host` does).
  */
 export const failover = (seconds: number): Partial<ShardingConfig.ShardingConfig["Service"]> => {
-  if (!(seconds > 0 && Number.isFinite(seconds))) {
-    throw new RangeError(`Cluster.failover: seconds must be a positive number, got ${seconds}`)
+  // Locks are refreshed every 250 ms at the fastest: a shorter expiry would let them lapse between
+  // refreshes, and shards would move between live runners without end.
+  if (!(seconds >= 1 && Number.isFinite(seconds))) {
+    throw new RangeError(`Cluster.failover: seconds must be a number of at least 1, got ${seconds}`)
   }
   return failoverSettings(seconds)
 }

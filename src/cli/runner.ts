@@ -62,8 +62,8 @@ const loadHost = (Cluster: typeof import("../api/Cluster.ts"), path: string): Ef
 
 export const runner = Command.make("runner", flags, (options) =>
   Effect.gen(function*() {
-    if (Option.isSome(options.failover) && !(options.failover.value > 0)) {
-      return yield* Effect.fail(new Error(`runner: --failover must be a positive number of seconds, got ${options.failover.value}`))
+    if (Option.isSome(options.failover) && !(options.failover.value >= 1)) {
+      return yield* Effect.fail(new Error(`runner: --failover must be at least 1 second, got ${options.failover.value}`))
     }
     // The port is also the address the runner registers for others to reach it: 0 would listen on
     // a port of the OS's choice while every other process sends this runner's shards to port 0.

@@ -6,6 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as TestRunner from "effect/cluster/TestRunner"
 import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
@@ -208,6 +209,14 @@ describe("Cluster (in memory)", () => {
     assert.throws(() => Cluster.layerPostgres({ url, runner: { host: "127.0.0.1", port: 70000 } }), /runner.port/)
     assert.doesNotThrow(() => Cluster.layerPostgres({ url, runner: { host: "127.0.0.1", port: 34431 } }))
     assert.doesNotThrow(() => Cluster.layerPostgres({ url }))
+  })
+
+  it("failover refuses lock expiries its refreshes could not keep up with", () => {
+    // Locks are refreshed every 250 ms at the fastest; below a second they would lapse between refreshes.
+    for (const seconds of [0, 0.001, 0.5, Number.NaN, Infinity]) {
+      assert.throws(() => Cluster.failover(seconds), /seconds must be a number of at least 1/, String(seconds))
+    }
+    assert.strictEqual(Duration.toMillis(Cluster.failover(2).shardLockExpiration!), 2_000)
   })
 
   it("a delivery failure becomes ClusterError / Undelivered naming the entity and method", () => {

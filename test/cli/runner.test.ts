@@ -32,9 +32,11 @@ describe("effect-parallel runner", () => {
     const notHost = await run("runner", "--module", "test/fixtures/worker.ts", "--db", "postgres://x@127.0.0.1:1/x")
     assert.notStrictEqual(notHost.code, 0)
     assert.include(notHost.stderr + notHost.stdout, "the default export of test/fixtures/worker.ts is not a Cluster.host")
-    const failover = await run("runner", "--module", "test/fixtures/cluster-actors.ts", "--db", "postgres://x@127.0.0.1:1/x", "--failover", "0")
-    assert.notStrictEqual(failover.code, 0)
-    assert.include(failover.stderr + failover.stdout, "--failover must be a positive number of seconds, got 0")
+    for (const seconds of ["0", "0.001"]) {
+      const failover = await run("runner", "--module", "test/fixtures/cluster-actors.ts", "--db", "postgres://x@127.0.0.1:1/x", "--failover", seconds)
+      assert.notStrictEqual(failover.code, 0)
+      assert.include(failover.stderr + failover.stdout, `--failover must be at least 1 second, got ${Number(seconds)}`)
+    }
     // Port 0 listened on a port of the OS's choice but registered port 0 for the others to call.
     const port = await run("runner", "--module", "test/fixtures/cluster-actors.ts", "--db", "postgres://x@127.0.0.1:1/x", "--port", "0")
     assert.notStrictEqual(port.code, 0)
