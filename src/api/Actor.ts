@@ -19,6 +19,7 @@ import {
   isHandle,
   type MethodName,
   type Methods,
+  type RestartPolicy,
   type SpawnOptions
 } from "../core/Actor.ts"
 import { ActorError, InitFailed } from "../core/ActorError.ts"
@@ -39,7 +40,9 @@ export * from "../core/Actor.ts"
  *
  * Fails with the actor's declared init error, or `ActorError` with reason `InitFailed` when its
  * constructor dies, its init arguments fail their Schema, its worker is lost while it is being
- * built, or the pool closes first. Dies when `worker` is not an integer (a programming error).
+ * built, or the pool closes first. Dies with a `RangeError` when `worker` is not an integer, or
+ * the restart policy is not one: `maxRestarts` not a whole number ≥ 0 (or `Infinity`), a backoff
+ * that is not a duration ≥ 0 (programming errors).
  */
 export const spawn = <A extends Any>(
   actor: A,
@@ -56,6 +59,8 @@ export const spawn = <A extends Any>(
           // No worker is at such a position: the actor would wait to be placed forever.
           return Effect.die(new RangeError(`Actor.spawn(${actor.name}): worker must be an integer position, got ${pin}`))
         }
+        const restart = resolveRestart(actor.name, options?.restart)
+        if (restart instanceof RangeError) return Effect.die(restart)
         const codec = codecOf(actor.init)
         const encoded = codec.encodePayload(init)
         if (encoded.issue !== undefined) return Effect.fail(invalidInit(actor, init, encoded.issue))
@@ -64,18 +69,11 @@ export const spawn = <A extends Any>(
         if (held !== undefined && held._tag !== "Held") {
           return Effect.fail(invalidInit(actor, init, held.issue))
         }
-        const restart = options?.restart
-        const millis = (input: Duration.Input | undefined, fallback: number) => {
-          const duration = input === undefined ? undefined : Duration.fromInput(input)
-          return duration === undefined || duration._tag === "None" ? fallback : Duration.toMillis(duration.value)
-        }
         return Effect.callback<Spawned<A>, InitError<A> | ActorError>((resume) => {
           let id = -1
           id = transport.spawn(actor, encoded.value, {
             worker: pin,
-            maxRestarts: Math.max(0, Math.floor(restart?.maxRestarts ?? 0)),
-            backoffMillis: millis(restart?.backoff, 100),
-            maxBackoffMillis: millis(restart?.maxBackoff, 30_000)
+            ...restart
           }, (outcome, value, workerId) => {
             if (outcome === Outcome.Success) {
               return resume(Effect.succeed({ handle: makeHandle(actor, id, transport), held }))
@@ -187,6 +185,35 @@ export const Ref = <A extends Any>(actor: A): Schema.decodeTo<Schema.declare<Han
 // ---------------------------------------------------------------------------------------------
 // Machinery
 // ---------------------------------------------------------------------------------------------
+
+/**
+ * A restart policy in milliseconds, or why it is none. Checked before anything is spawned: a NaN
+ * `maxRestarts` made `restarts >= maxRestarts` never true (unbounded restarts), and a backoff that
+ * was not a duration silently became the default.
+ */
+const resolveRestart = (
+  name: string,
+  policy: RestartPolicy | undefined
+): { readonly maxRestarts: number; readonly backoffMillis: number; readonly maxBackoffMillis: number } | RangeError => {
+  const maxRestarts = policy?.maxRestarts ?? 0
+  if (!(Number.isInteger(maxRestarts) && maxRestarts >= 0) && maxRestarts !== Infinity) {
+    return new RangeError(
+      `Actor.spawn(${name}): restart.maxRestarts must be a whole number >= 0, or Infinity; got ${String(maxRestarts)}`
+    )
+  }
+  const millis = (input: Duration.Input | undefined, fallback: number, option: string): number | RangeError => {
+    if (input === undefined) return fallback
+    // `Duration.fromInput` reads a NaN number as zero.
+    const duration = typeof input === "number" && Number.isNaN(input) ? undefined : Duration.fromInput(input)
+    const value = duration === undefined || duration._tag === "None" ? Number.NaN : Duration.toMillis(duration.value)
+    return value >= 0 ? value : new RangeError(`Actor.spawn(${name}): restart.${option} must be a duration >= 0; got ${String(input)}`)
+  }
+  const backoffMillis = millis(policy?.backoff, 100, "backoff")
+  if (backoffMillis instanceof RangeError) return backoffMillis
+  const maxBackoffMillis = millis(policy?.maxBackoff, 30_000, "maxBackoff")
+  if (maxBackoffMillis instanceof RangeError) return maxBackoffMillis
+  return { maxRestarts, backoffMillis, maxBackoffMillis }
+}
 
 /** Init arguments the caller's side rejected, before any worker saw them. */
 const invalidInit = (actor: Any, init: unknown, issue: PayloadIssue) =>

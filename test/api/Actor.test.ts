@@ -22,6 +22,7 @@ import {
   Actor,
   ActorError,
   ActorPool,
+  InlineBackend,
   type PoolError,
   ProcessBackend,
   type Simulation,
@@ -314,4 +315,36 @@ describe.each(rows)("actors on $name", (row) => {
       assert.instanceOf(actorReasonOf(dead), ActorError.Unavailable, "restarts used up")
       assert.strictEqual(marks(probe)[0], 3)
     }).pipe(Effect.scoped, Effect.provide(pool), within))
+})
+
+describe("spawn options", () => {
+  const pool = WorkerPool.layer(ActorTasks, { entry: entryUrl, size: 1 }).pipe(Layer.provide(InlineBackend.layer))
+
+  it.live("a restart policy that is not one dies with a RangeError naming the option; valid edges spawn", () =>
+    Effect.gen(function*() {
+      // Was: maxRestarts NaN never ran out (restarts >= NaN is false), 1.5 was floored, and a
+      // backoff that was not a duration silently became the default.
+      const cases: Array<[Actor.RestartPolicy, string]> = [
+        [{ maxRestarts: Number.NaN }, "maxRestarts"],
+        [{ maxRestarts: -1 }, "maxRestarts"],
+        [{ maxRestarts: 1.5 }, "maxRestarts"],
+        [{ maxRestarts: -Infinity }, "maxRestarts"],
+        [{ maxRestarts: 1, backoff: -5 }, "backoff"],
+        [{ maxRestarts: 1, backoff: Number.NaN }, "backoff"],
+        [{ maxRestarts: 1, backoff: "soon" as never }, "backoff"],
+        [{ maxRestarts: 1, maxBackoff: "-1 seconds" as never }, "maxBackoff"],
+        [{ maxRestarts: 1, maxBackoff: Number.NaN }, "maxBackoff"]
+      ]
+      for (const [restart, option] of cases) {
+        const exit = yield* Effect.exit(Actor.spawn(Counter, { start: 0 }, { restart }))
+        assert.isTrue(Exit.isFailure(exit) && Cause.hasDies(exit.cause), JSON.stringify(restart))
+        const defect = Cause.squash((exit as Exit.Failure<unknown, unknown>).cause)
+        assert.instanceOf(defect, RangeError)
+        assert.include((defect as RangeError).message, `restart.${option}`)
+      }
+      for (const restart of [{ maxRestarts: 0 }, { maxRestarts: Infinity, backoff: 0, maxBackoff: Infinity }]) {
+        const counter = yield* Actor.spawn(Counter, { start: 1 }, { restart })
+        assert.strictEqual(yield* counter.call("get", {}), 1)
+      }
+    }).pipe(Effect.scoped, Effect.provide(pool)), 20_000)
 })
