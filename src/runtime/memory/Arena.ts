@@ -226,7 +226,10 @@ export class Arena {
   }
 
   private scheduleScrub(): void {
-    if (this.scrubTimer === undefined && this.scrubQueue.length > 0) this.scrubTimer = setImmediate(this.scrubSlice)
+    if (this.scrubTimer !== undefined || this.scrubQueue.length === 0) return
+    // Unref'd: zeroing memory for a reuse that a finished program will never make must not keep it alive.
+    this.scrubTimer = setImmediate(this.scrubSlice)
+    this.scrubTimer.unref()
   }
 
   /** Zeroes one slice of the oldest dirty block; a finished block moves to its size's clean list. */
