@@ -126,7 +126,12 @@ export class Arena {
   private scrubTimer: ReturnType<typeof setImmediate> | undefined
 
   constructor(options?: ArenaOptions) {
-    this.maxIdleBytes = Math.max(0, options?.maxIdleBytes ?? defaultMaxIdleBytes)
+    const maxIdleBytes = options?.maxIdleBytes ?? defaultMaxIdleBytes
+    // NaN would make `free`'s cap check never true: every released block kept for ever.
+    if (typeof maxIdleBytes !== "number" || !(maxIdleBytes >= 0)) {
+      throw new RangeError(`SharedArray.layerArena: maxIdleBytes must be a number of bytes >= 0, or Infinity; got ${String(maxIdleBytes)}`)
+    }
+    this.maxIdleBytes = maxIdleBytes
   }
 
   /**
