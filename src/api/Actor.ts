@@ -118,6 +118,10 @@ export const spawnMany = <A extends Any>(
  * the forking fiber yields, so calls and tells the parent makes before it yields go in first;
  * `Effect.forkChild(call, { startImmediately: true })` puts the call in at the fork.
  * Interrupting the call interrupts it in the worker.
+ *
+ * **Gotchas**: as for tasks, a method that has not stopped within the pool's `interruptGrace` of
+ * its interruption (it blocks its thread, or runs uninterruptibly) has its worker terminated: the
+ * actors there are lost, then dead or rebuilt per their restart policy.
  */
 export const call = <A extends Any, K extends MethodName<A>>(
   handle: Handle<A>,

@@ -297,6 +297,27 @@ describe.each(rows)("actors on $name", (row) => {
       assert.strictEqual((actorReasonOf(after) as ActorError.Unavailable).state, "Dead")
     }).pipe(Effect.scoped, Effect.provide(pool), within))
 
+  it.live("an interrupted call whose method ignores it has its worker terminated after interruptGrace", () =>
+    Effect.gen(function*() {
+      // Was: the cancel waited for the method's answer, however long it took: the caller's
+      // interruption hung for the whole 60 s, where a task's worker is terminated after the grace.
+      const counter = yield* Actor.spawn(Counter, { start: 0 }, { worker: 0 })
+      const other = yield* Actor.spawn(Counter, { start: 5 }, { worker: 1 })
+      const fiber = yield* Effect.forkChild(counter.call("stubborn", { millis: 60_000 }))
+      yield* Effect.sleep("50 millis")
+      yield* Fiber.interrupt(fiber)
+      const after = yield* Effect.flip(counter.call("get", {}))
+      assert.instanceOf(actorReasonOf(after), ActorError.Unavailable)
+      assert.strictEqual((actorReasonOf(after) as ActorError.Unavailable).state, "Dead", "its worker was terminated")
+      assert.strictEqual(yield* other.call("get", {}), 5, "an actor on another worker goes on")
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(
+        WorkerPool.layer(ActorTasks, { entry: entryUrl, size: 2, interruptGrace: "200 millis" }).pipe(Layer.provide(row.backend))
+      ),
+      within
+    ), 20_000)
+
   threadsOnly("with a restart policy the actor is rebuilt from its init arguments, one instance at a time", () =>
     Effect.gen(function*() {
       const probe = probeDir()

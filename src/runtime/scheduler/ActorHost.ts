@@ -8,7 +8,8 @@
  * 2. Calls reach an instance in the order they were made: calls made before it is running wait
  *    here in order and are sent, in order, once it says `Spawned`; the worker keeps that order.
  * 3. Every call is answered once: by its reply, `Lost` when its worker dies holding it (never
- *    re-sent: at most once), or `Unavailable` when the actor is stopped or dead.
+ *    re-sent: at most once), or `Unavailable` when the actor is stopped or dead. A cancelled call
+ *    whose method has not stopped within `interruptGrace` has its worker terminated.
  * 4. Placement: the pinned position if any, else the ready worker with the fewest actors.
  * 5. A spawn that fails leaves nothing behind: its record is forgotten at once (no handle exists,
  *    so nothing else would stop it), and it is never rebuilt — a dead actor stays dead.
@@ -412,8 +413,17 @@ export class ActorHost implements Transport, WorkerListener {
       return resolved()
     }
     return new Promise((resolve) => {
-      call.onDone = resolve
-      this.dispatcher.sendTo(call.record.workerId, [Op.Cancel, call.id])
+      // As for tasks: a method that ignores its interruption for the pool's interruptGrace costs
+      // its worker, whose exit then settles the call (rule 3) — else the caller waits it out.
+      const workerId = call.record.workerId
+      const grace = this.timers.set(this.dispatcher.interruptGraceMillis, () => {
+        if (this.calls.has(call.id)) this.dispatcher.terminateWorker(workerId)
+      })
+      call.onDone = () => {
+        this.timers.clear(grace)
+        resolve()
+      }
+      this.dispatcher.sendTo(workerId, [Op.Cancel, call.id])
     })
   }
 
