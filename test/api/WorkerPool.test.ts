@@ -5,6 +5,7 @@
  * construction, not at the first call.
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -292,6 +293,29 @@ describe("long durations", () => {
       assert.strictEqual(slept, 30)
       const infinite = yield* Task.run(Sleep, { millis: 30, marker }, { timeout: "Infinity" })
       assert.strictEqual(infinite, 30)
+    }).pipe(Effect.provide(inline())))
+
+  it.live("a call timeout that is no duration (NaN, negative) dies naming the option instead of timing the task out", () =>
+    Effect.gen(function*() {
+      const marker = join(mkdtempSync(join(tmpdir(), "ep-long-")), "marker")
+      // Was: Duration reads NaN as 0 and the call clamped it to 1 ms, so every task failed with
+      // Timeout, as if it were slow; a negative timeout did the same.
+      for (const timeout of [Number.NaN, -5, "-1 seconds" as const]) {
+        for (
+          const call of [
+            Task.run(Sleep, { millis: 30, marker }, { timeout }),
+            Task.map(Sleep, [{ millis: 30, marker }], { timeout })
+          ] as ReadonlyArray<Effect.Effect<unknown, unknown, Task.Runner<"Sleep">>>
+        ) {
+          const exit = yield* Effect.exit(call)
+          assert.isTrue(Exit.hasDies(exit), `${String(timeout)}: ${String(exit)}`)
+          const defect = Cause.squash((exit as Exit.Failure<unknown, unknown>).cause)
+          assert.instanceOf(defect, RangeError)
+          assert.include((defect as RangeError).message, "timeout")
+        }
+      }
+      const zero = yield* Effect.flip(Task.run(Sleep, { millis: 30, marker }, { timeout: 0 }))
+      assert.strictEqual(reasonOf(zero)._tag, "Timeout", "0 still times out at once")
     }).pipe(Effect.provide(inline())))
 })
 
