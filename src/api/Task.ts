@@ -32,7 +32,7 @@ export interface MapOptions extends RunOptions {
   /**
    * Tasks per message. Default: enough for about four chunks per worker, at most 256, so small
    * tasks amortize the per-message cost and large ones still spread over every worker. `1` sends
-   * each task in a message of its own.
+   * each task in a message of its own; `Infinity`, as many as the pool's fair share allows.
    */
   readonly chunkSize?: number | undefined
   /** Show a progress bar on stderr when it is a terminal; silent otherwise. */
@@ -40,11 +40,11 @@ export interface MapOptions extends RunOptions {
 }
 
 export interface StreamOptions extends CallOptions {
-  /** Elements grouped into one submission (within `chunkWindow`). Default 64. */
+  /** Elements grouped into one submission (within `chunkWindow`). Default 64; `Infinity`: all the window holds. */
   readonly chunkSize?: number | undefined
   /** How long a partial chunk waits for more elements before it is sent. Default 5 ms. */
   readonly chunkWindow?: Duration.Input | undefined
-  /** Chunks in flight at once; bounds the stage's memory and work in flight. Default 4. */
+  /** Chunks in flight at once; bounds the stage's memory and work in flight. Default 4; `Infinity`: unbounded. */
   readonly concurrency?: number | undefined
 }
 
@@ -122,10 +122,11 @@ export const stream: {
   (args) => Stream.isStream(args[0]),
   <T extends Any, E, R>(self: Stream.Stream<Payload<T>, E, R>, task: T, options?: StreamOptions) => {
     const chunkSize = positiveInt(options?.chunkSize, 64)
+    const concurrency = positiveInt(options?.concurrency, 4)
     return self.pipe(
       Stream.groupedWithin(chunkSize, options?.chunkWindow ?? Duration.millis(5)),
       Stream.mapEffect((chunk) => runMany(task, chunk, { ...options, chunkSize, whenFull: "wait" }, true), {
-        concurrency: positiveInt(options?.concurrency, 4)
+        concurrency: concurrency === Infinity ? "unbounded" : concurrency
       }),
       Stream.flattenIterable
     )
@@ -176,5 +177,6 @@ const runMany = <T extends Any>(
     })
   }) as Effect.Effect<Array<Success<T>>, Failure<T>, Runner<Name<T>>>
 
+/** A size option: floored, at least 1; `Infinity` is no bound of the call's own; NaN is as if unset (as Effect's). */
 const positiveInt = (value: number | undefined, fallback: number): number =>
-  value === undefined || !Number.isFinite(value) ? fallback : Math.max(1, Math.floor(value))
+  value === undefined || Number.isNaN(value) ? fallback : Math.max(1, Math.floor(value))

@@ -319,5 +319,39 @@ describe("long durations", () => {
     }).pipe(Effect.provide(inline())))
 })
 
+describe("call sizes", () => {
+  const inline = WorkerPool.layer(ContractTasks, { entry: contractEntry, size: 1 }).pipe(Layer.provide(InlineBackend.layer))
+
+  it.live("Infinity means no bound of the call's own: map's chunkSize, stream's chunkSize and concurrency", () =>
+    Effect.gen(function*() {
+      // Was: a non-finite value fell back to the smallest default: map's chunkSize Infinity sent
+      // one task per message, stream's chunkSize Infinity grouped by 64 and concurrency Infinity kept 4.
+      const recorder = yield* recordEvents(ContractTasks)
+      const inputs = Array.from({ length: 100 }, (_, i) => ({ a: i, b: 1 }))
+      assert.deepStrictEqual(yield* Task.map(Add, inputs, { chunkSize: Infinity }), inputs.map((x) => x.a + 1))
+      const mapped = yield* recorder.settle
+      const largest = Math.max(...mapped.map((e) => e._tag === "Dispatched" ? e.tasks.length : 0))
+      assert.isAbove(largest, 1, "tasks share messages")
+      const grouped = yield* recordEvents(ContractTasks)
+      const out = yield* Stream.fromIterable(inputs).pipe(Task.stream(Add, { chunkSize: Infinity }), Stream.runCollect)
+      assert.deepStrictEqual(Array.from(out), inputs.map((x) => x.a + 1))
+      const submitted = (yield* grouped.settle).flatMap((e) => e._tag === "Submitted" ? [e.count] : [])
+      assert.deepStrictEqual(submitted, [100], "one chunk: the stream arrived within one window")
+      const marker = join(mkdtempSync(join(tmpdir(), "ep-sizes-")), "marker")
+      const concurrent = yield* recordEvents(ContractTasks)
+      yield* Stream.fromIterable(Array.from({ length: 10 }, () => ({ millis: 20, marker }))).pipe(
+        Task.stream(Sleep, { chunkSize: 1, concurrency: Infinity }),
+        Stream.runDrain
+      )
+      let open = 0
+      let most = 0
+      for (const event of yield* concurrent.settle) {
+        if (event._tag === "Submitted") most = Math.max(most, ++open)
+        if (event._tag === "Settled") open--
+      }
+      assert.strictEqual(most, 10, "every chunk in flight at once")
+    }).pipe(Effect.scoped, Effect.provide(inline)))
+})
+
 // Only the type matters here: a simulated row needs the World its `within` provides.
 void (null as unknown as Simulation.World)
