@@ -95,7 +95,8 @@ interface Spawned<A extends Any> {
 
 /**
  * Starts `count` actors with the same init arguments, on distinct workers while there are
- * enough (actor `i` is pinned to worker `i`).
+ * enough (actor `i` is pinned to worker `i`). Dies with a `RangeError` when `count` is not a
+ * whole number ≥ 0.
  */
 export const spawnMany = <A extends Any>(
   actor: A,
@@ -103,11 +104,14 @@ export const spawnMany = <A extends Any>(
   init: Init<A>,
   options?: Omit<SpawnOptions, "worker">
 ): Effect.Effect<Array<Handle<A>>, InitError<A> | ActorError, Runner<A["name"]> | Scope.Scope> =>
-  Effect.forEach(
-    Array.from({ length: count }, (_, i) => i),
-    (worker) => spawn(actor, init, { ...options, worker }),
-    { concurrency: "unbounded" }
-  )
+  // Array.from would read NaN as 0 actors and 2.5 as 2, and throw outside the Effect for Infinity.
+  !(Number.isSafeInteger(count) && count >= 0)
+    ? Effect.die(new RangeError(`Actor.spawnMany(${actor.name}): count must be a whole number >= 0, got ${count}`))
+    : Effect.forEach(
+      Array.from({ length: count }, (_, i) => i),
+      (worker) => spawn(actor, init, { ...options, worker }),
+      { concurrency: "unbounded" }
+    )
 
 /**
  * Calls a method and waits for its outcome: `handle.call` as a function. The payload may be left

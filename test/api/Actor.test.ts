@@ -341,7 +341,7 @@ describe.each(rows)("actors on $name", (row) => {
 describe("spawn options", () => {
   const pool = WorkerPool.layer(ActorTasks, { entry: entryUrl, size: 1 }).pipe(Layer.provide(InlineBackend.layer))
 
-  it.live("a restart policy that is not one dies with a RangeError naming the option; valid edges spawn", () =>
+  it.live("a restart policy or a spawnMany count that is not one dies with a RangeError naming the option; valid edges spawn", () =>
     Effect.gen(function*() {
       // Was: maxRestarts NaN never ran out (restarts >= NaN is false), 1.5 was floored, and a
       // backoff that was not a duration silently became the default.
@@ -363,6 +363,15 @@ describe("spawn options", () => {
         assert.instanceOf(defect, RangeError)
         assert.include((defect as RangeError).message, `restart.${option}`)
       }
+      // Was: NaN and -1 spawned no actor, 1.5 one, and Infinity threw where the Effect was built.
+      for (const count of [Number.NaN, -1, 1.5, Infinity]) {
+        const exit = yield* Effect.exit(Effect.suspend(() => Actor.spawnMany(Counter, count, { start: 0 })))
+        assert.isTrue(Exit.isFailure(exit) && Cause.hasDies(exit.cause), String(count))
+        const defect = Cause.squash((exit as Exit.Failure<unknown, unknown>).cause)
+        assert.instanceOf(defect, RangeError)
+        assert.include((defect as RangeError).message, "count must be")
+      }
+      assert.deepStrictEqual(yield* Actor.spawnMany(Counter, 0, { start: 0 }), [])
       for (const restart of [{ maxRestarts: 0 }, { maxRestarts: Infinity, backoff: 0, maxBackoff: Infinity }]) {
         const counter = yield* Actor.spawn(Counter, { start: 1 }, { restart })
         assert.strictEqual(yield* counter.call("get", {}), 1)
