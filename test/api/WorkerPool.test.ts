@@ -20,6 +20,7 @@ import {
   Actor,
   InlineBackend,
   PoolError,
+  ProcessBackend,
   type Simulation,
   Task,
   TaskError,
@@ -64,6 +65,23 @@ describe.each(rows)("pool seams on $name", (row) => {
   const pool = (options: Partial<WorkerPool.Options> = {}) =>
     WorkerPool.layer(ContractTasks, { entry: contractEntry, size: 2, ...options }).pipe(Layer.provide(row.backend))
   const crashes = row.capabilities.isolatesCrashes ? it.live : it.live.skip
+
+  it.live("interrupting a pool while its workers start stops them at once, not after initTimeout", () =>
+    Effect.gen(function*() {
+      // Was: the workers were started in acquireRelease's acquire, which is uninterruptible: a
+      // Ctrl-C while a worker's Layer loads (a model, or one that hangs) waited out initTimeout.
+      const hangs = WorkerPool.layer(ContractTasks, {
+        entry: new URL("../fixtures/worker-init-hangs.ts", import.meta.url),
+        size: 2,
+        initTimeout: "60 seconds"
+      }).pipe(Layer.provide(row.backend))
+      const building = yield* Effect.forkChild(Effect.scoped(Layer.build(hangs)))
+      yield* Effect.sleep("300 millis")
+      yield* Fiber.interrupt(building)
+      assert.isTrue(Exit.hasInterrupts(yield* Fiber.await(building)))
+      assert.strictEqual(WorkerPool.liveThreads(), 0)
+      assert.strictEqual(ProcessBackend.liveProcesses(), 0)
+    }).pipe(row.within), 20_000)
 
   it.live("concurrent runs of different tasks share messages and each reaches its own handler", () =>
     Effect.gen(function*() {
