@@ -37,6 +37,7 @@ export * from "../core/Actor.ts"
 /**
  * Starts an actor on its pool and returns its handle; the actor stops (its finalizers run) when
  * the current Scope closes. Placed on the worker with the fewest actors unless pinned.
+ * Interrupting the spawn interrupts the actor's constructor in its worker.
  *
  * Fails with the actor's declared init error, or `ActorError` with reason `InitFailed` when its
  * constructor dies, its init arguments fail their Schema, its worker is lost while it is being
@@ -85,7 +86,10 @@ export const spawn = <A extends Any>(
           return Effect.promise(() => transport.stop(id).then(() => held?.release()))
         })
       }),
-      ({ held, handle }) => Effect.promise(() => pool.actors!.stop(handle.id).then(() => held?.release()))
+      ({ held, handle }) => Effect.promise(() => pool.actors!.stop(handle.id).then(() => held?.release())),
+      // A constructor may take long (a model loading): the spawn stays interruptible, and its
+      // callback's cleanup stops what it started.
+      { interruptible: true }
     ), ({ handle }) => handle))
 
 interface Spawned<A extends Any> {

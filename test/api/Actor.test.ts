@@ -277,6 +277,20 @@ describe.each(rows)("actors on $name", (row) => {
       assert.strictEqual(yield* counter.call("add", { n: 2 }), 2)
     }).pipe(Effect.scoped, Effect.provide(pool), within))
 
+  it.live("interrupting a spawn while its constructor runs stops it at once; the pool goes on", () =>
+    Effect.gen(function*() {
+      // Was: the spawn waited inside acquireRelease's acquire, which is uninterruptible: the
+      // interruption waited for the constructor (a model loading) to finish, however long.
+      const probe = probeDir()
+      const spawning = yield* Effect.forkChild(Actor.spawn(Counter, { start: 0, buildMillis: 60_000, probe }, { worker: 0 }))
+      yield* Effect.sleep("300 millis")
+      yield* Fiber.interrupt(spawning)
+      assert.isTrue(Exit.hasInterrupts(yield* Fiber.await(spawning)))
+      assert.deepStrictEqual(marks(probe), [0, 0], "never built")
+      const counter = yield* Actor.spawn(Counter, { start: 4 }, { worker: 0 })
+      assert.strictEqual(yield* counter.call("get", {}), 4)
+    }).pipe(Effect.scoped, Effect.provide(pool), within), 20_000)
+
   it.live("closing the pool runs every actor's finalizers", () =>
     Effect.gen(function*() {
       const probe = probeDir()

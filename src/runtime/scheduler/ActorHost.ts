@@ -147,9 +147,12 @@ export class ActorHost implements Transport, WorkerListener {
           if (!this.dispatcher.sendTo(record.workerId, [Op.Stop, record.id])) this.stopped(record)
           return
         case "starting":
-          // Stopped once its constructor answers (rule 1: never leave an instance behind).
+          // The worker interrupts its constructor (a model loading may take minutes) and answers
+          // `Stopped` once the actor's scope closed; one that answered `Spawned` first is sent
+          // another stop then (rule 1: never leave an instance behind).
           record.state = "stopping"
           this.failWaiting(record, "Stopped")
+          if (!this.dispatcher.sendTo(record.workerId, [Op.Stop, record.id])) this.stopped(record)
           return
         case "placing":
         case "backoff":
