@@ -439,7 +439,9 @@ const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
 const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 
 const OptionsSchema = Schema.Struct({
-  entry: Schema.Unknown,
+  entry: Schema.declare((u): u is Options["entry"] => u instanceof URL || typeof u === "string" || isWorkerEntry(u), {
+    expected: "a module URL or path, or a Worker.serve entry"
+  }),
   size: Schema.optional(Schema.Union([PositiveInt, Schema.Literal("cores")])),
   initTimeout: Schema.optional(Schema.Unknown),
   exitTimeout: Schema.optional(Schema.Unknown),

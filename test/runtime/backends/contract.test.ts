@@ -390,7 +390,9 @@ describe.each(rows)("contract on $name", (row) => {
           [{ resourceLimits: { stackSizeMb: 4 } as never }, ["resourceLimits", "stackSizeMb"]],
           [{ resourceLimits: 64 as never }, ["resourceLimits"]],
           [{ resourceLimits: { maxYoungGenerationSizeMb: -1 } }, ["resourceLimits", "maxYoungGenerationSizeMb"]],
-          [{ backend: "gpu" } as never, ["backend"]]
+          [{ backend: "gpu" } as never, ["backend"]],
+          // A number died in the module lookup (entry.startsWith is not a function).
+          [{ entry: 42 as never }, ["entry"]]
         ]
         for (const [options, path] of cases) {
           const error = yield* Effect.flip(Effect.scoped(Layer.build(pool(options))))
