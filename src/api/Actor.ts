@@ -164,7 +164,13 @@ export const tell = <A extends Any, K extends MethodName<A>>(
   ...payload: PayloadArg<Methods<A>[K]>
 ): Effect.Effect<void, CallFailure> => handle.tell(method, ...payload)
 
-/** Stops an actor now instead of when its scope closes; its calls fail with `ActorError` / `Unavailable`. */
+/**
+ * Stops an actor now instead of when its scope closes; its calls fail with `ActorError` / `Unavailable`.
+ *
+ * **Gotchas**: a stop (this one, or its scope's) that its worker has not finished within the
+ * pool's `interruptGrace` + `exitTimeout` — a method that ignores its interruption, finalizers
+ * that hang — terminates that worker, and the other actors there are lost with it.
+ */
 export const stop = <A extends Any>(handle: Handle<A>): Effect.Effect<void> =>
   Effect.promise(() => transportOf(handle).stop(handle.id))
 

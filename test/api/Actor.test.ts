@@ -332,6 +332,29 @@ describe.each(rows)("actors on $name", (row) => {
       within
     ), 20_000)
 
+  it.live("stopping an actor whose method ignores its interruption terminates its worker after interruptGrace + exitTimeout", () =>
+    Effect.gen(function*() {
+      // Was: the stop waited for the method, however long it ran: closing the actor's scope (and
+      // so a program's end, or Ctrl-C) hung for the whole 60 s.
+      const counter = yield* Actor.spawn(Counter, { start: 0 }, { worker: 0 })
+      const other = yield* Actor.spawn(Counter, { start: 5 }, { worker: 1 })
+      const fiber = yield* Effect.forkChild(counter.call("stubborn", { millis: 60_000 }))
+      yield* Effect.sleep("50 millis")
+      yield* Actor.stop(counter)
+      const failed = yield* Effect.flip(Fiber.join(fiber))
+      assert.instanceOf(actorReasonOf(failed), ActorError.Unavailable)
+      assert.strictEqual((actorReasonOf(failed) as ActorError.Unavailable).state, "Stopped")
+      assert.strictEqual(yield* other.call("get", {}), 5, "an actor on another worker goes on")
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(
+        WorkerPool.layer(ActorTasks, { entry: entryUrl, size: 2, interruptGrace: "100 millis", exitTimeout: "100 millis" }).pipe(
+          Layer.provide(row.backend)
+        )
+      ),
+      within
+    ), 20_000)
+
   threadsOnly("with a restart policy the actor is rebuilt from its init arguments, one instance at a time", () =>
     Effect.gen(function*() {
       const probe = probeDir()

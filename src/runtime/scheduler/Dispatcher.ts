@@ -455,6 +455,11 @@ export class Dispatcher implements PoolClient {
     return this.options.interruptGraceMillis
   }
 
+  /** How long a worker's exit hooks may run; an actor's stop allows its finalizers as much. */
+  get exitTimeoutMillis(): number {
+    return this.options.exitTimeoutMillis
+  }
+
   /** Rule 4 for an actor call whose method ignored its cancel: the worker's exit settles what it held. */
   terminateWorker(workerId: number): void {
     const slot = this.slots.find((s) => s.id === workerId)
