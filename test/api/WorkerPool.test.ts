@@ -11,6 +11,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { mkdtempSync } from "node:fs"
@@ -24,6 +25,7 @@ import {
   type Simulation,
   Task,
   TaskError,
+  Worker,
   WorkerBackend,
   WorkerPool
 } from "../../src/index.ts"
@@ -369,6 +371,31 @@ describe("call sizes", () => {
       }
       assert.strictEqual(most, 10, "every chunk in flight at once")
     }).pipe(Effect.scoped, Effect.provide(inline)))
+})
+
+describe("task names", () => {
+  it.live("names that Object.prototype also has are tasks like any other; a handler must be the entry's own", () =>
+    Effect.gen(function*() {
+      // Was: Task.group checked `name in tasks`, so "toString" or "constructor" was a "duplicate
+      // name" and "__proto__" set the record's prototype; Worker.serve took the inherited
+      // Object.prototype.toString for a missing "toString" handler.
+      const ToString = Task.make("toString", { success: Schema.String })
+      const Constructor = Task.make("constructor", { payload: { n: Schema.Number }, success: Schema.Number })
+      const Proto = Task.make("__proto__", { success: Schema.Number })
+      const Names = Task.group(ToString, Constructor, Proto)
+      assert.deepStrictEqual(Object.keys(Names.tasks), ["toString", "constructor", "__proto__"])
+      assert.throws(() => Worker.serve(Task.group(ToString), {} as never), /no handler or constructor for "toString"/)
+      const entry = Worker.serve(Names, {
+        toString: () => Effect.succeed("own"),
+        constructor: ({ n }: { n: number }) => Effect.succeed(n * 2),
+        ["__proto__"]: () => Effect.succeed(7)
+      } as never)
+      const pool = WorkerPool.layer(Names, { entry, size: 1 }).pipe(Layer.provide(InlineBackend.layer))
+      const results = yield* Effect.all([Task.run(ToString), Task.run(Constructor, { n: 21 }), Task.run(Proto)]).pipe(
+        Effect.provide(pool)
+      )
+      assert.deepStrictEqual(results, ["own", 42, 7])
+    }))
 })
 
 // Only the type matters here: a simulated row needs the World its `within` provides.
