@@ -19,6 +19,7 @@ import {
   isHandle,
   type MethodName,
   type Methods,
+  type RestartPolicy,
   type SpawnOptions
 } from "../core/Actor.ts"
 import { ActorError, InitFailed } from "../core/ActorError.ts"
@@ -36,10 +37,13 @@ export * from "../core/Actor.ts"
 /**
  * Starts an actor on its pool and returns its handle; the actor stops (its finalizers run) when
  * the current Scope closes. Placed on the worker with the fewest actors unless pinned.
+ * Interrupting the spawn interrupts the actor's constructor in its worker.
  *
  * Fails with the actor's declared init error, or `ActorError` with reason `InitFailed` when its
  * constructor dies, its init arguments fail their Schema, its worker is lost while it is being
- * built, or the pool closes first. Dies when `worker` is not an integer (a programming error).
+ * built, or the pool closes first. Dies with a `RangeError` when `worker` is not an integer, or
+ * the restart policy is not one: `maxRestarts` not a whole number ≥ 0 (or `Infinity`), a backoff
+ * that is not a duration ≥ 0 (programming errors).
  */
 export const spawn = <A extends Any>(
   actor: A,
@@ -56,6 +60,8 @@ export const spawn = <A extends Any>(
           // No worker is at such a position: the actor would wait to be placed forever.
           return Effect.die(new RangeError(`Actor.spawn(${actor.name}): worker must be an integer position, got ${pin}`))
         }
+        const restart = resolveRestart(actor.name, options?.restart)
+        if (restart instanceof RangeError) return Effect.die(restart)
         const codec = codecOf(actor.init)
         const encoded = codec.encodePayload(init)
         if (encoded.issue !== undefined) return Effect.fail(invalidInit(actor, init, encoded.issue))
@@ -64,18 +70,11 @@ export const spawn = <A extends Any>(
         if (held !== undefined && held._tag !== "Held") {
           return Effect.fail(invalidInit(actor, init, held.issue))
         }
-        const restart = options?.restart
-        const millis = (input: Duration.Input | undefined, fallback: number) => {
-          const duration = input === undefined ? undefined : Duration.fromInput(input)
-          return duration === undefined || duration._tag === "None" ? fallback : Duration.toMillis(duration.value)
-        }
         return Effect.callback<Spawned<A>, InitError<A> | ActorError>((resume) => {
           let id = -1
           id = transport.spawn(actor, encoded.value, {
             worker: pin,
-            maxRestarts: Math.max(0, Math.floor(restart?.maxRestarts ?? 0)),
-            backoffMillis: millis(restart?.backoff, 100),
-            maxBackoffMillis: millis(restart?.maxBackoff, 30_000)
+            ...restart
           }, (outcome, value, workerId) => {
             if (outcome === Outcome.Success) {
               return resume(Effect.succeed({ handle: makeHandle(actor, id, transport), held }))
@@ -87,7 +86,10 @@ export const spawn = <A extends Any>(
           return Effect.promise(() => transport.stop(id).then(() => held?.release()))
         })
       }),
-      ({ held, handle }) => Effect.promise(() => pool.actors!.stop(handle.id).then(() => held?.release()))
+      ({ held, handle }) => Effect.promise(() => pool.actors!.stop(handle.id).then(() => held?.release())),
+      // A constructor may take long (a model loading): the spawn stays interruptible, and its
+      // callback's cleanup stops what it started.
+      { interruptible: true }
     ), ({ handle }) => handle))
 
 interface Spawned<A extends Any> {
@@ -97,7 +99,8 @@ interface Spawned<A extends Any> {
 
 /**
  * Starts `count` actors with the same init arguments, on distinct workers while there are
- * enough (actor `i` is pinned to worker `i`).
+ * enough (actor `i` is pinned to worker `i`). Dies with a `RangeError` when `count` is not a
+ * whole number ≥ 0.
  */
 export const spawnMany = <A extends Any>(
   actor: A,
@@ -105,11 +108,14 @@ export const spawnMany = <A extends Any>(
   init: Init<A>,
   options?: Omit<SpawnOptions, "worker">
 ): Effect.Effect<Array<Handle<A>>, InitError<A> | ActorError, Runner<A["name"]> | Scope.Scope> =>
-  Effect.forEach(
-    Array.from({ length: count }, (_, i) => i),
-    (worker) => spawn(actor, init, { ...options, worker }),
-    { concurrency: "unbounded" }
-  )
+  // Array.from would read NaN as 0 actors and 2.5 as 2, and throw outside the Effect for Infinity.
+  !(Number.isSafeInteger(count) && count >= 0)
+    ? Effect.die(new RangeError(`Actor.spawnMany(${actor.name}): count must be a whole number >= 0, got ${count}`))
+    : Effect.forEach(
+      Array.from({ length: count }, (_, i) => i),
+      (worker) => spawn(actor, init, { ...options, worker }),
+      { concurrency: "unbounded" }
+    )
 
 /**
  * Calls a method and waits for its outcome: `handle.call` as a function. The payload may be left
@@ -120,6 +126,10 @@ export const spawnMany = <A extends Any>(
  * the forking fiber yields, so calls and tells the parent makes before it yields go in first;
  * `Effect.forkChild(call, { startImmediately: true })` puts the call in at the fork.
  * Interrupting the call interrupts it in the worker.
+ *
+ * **Gotchas**: as for tasks, a method that has not stopped within the pool's `interruptGrace` of
+ * its interruption (it blocks its thread, or runs uninterruptibly) has its worker terminated: the
+ * actors there are lost, then dead or rebuilt per their restart policy.
  */
 export const call = <A extends Any, K extends MethodName<A>>(
   handle: Handle<A>,
@@ -154,7 +164,13 @@ export const tell = <A extends Any, K extends MethodName<A>>(
   ...payload: PayloadArg<Methods<A>[K]>
 ): Effect.Effect<void, CallFailure> => handle.tell(method, ...payload)
 
-/** Stops an actor now instead of when its scope closes; its calls fail with `ActorError` / `Unavailable`. */
+/**
+ * Stops an actor now instead of when its scope closes; its calls fail with `ActorError` / `Unavailable`.
+ *
+ * **Gotchas**: a stop (this one, or its scope's) that its worker has not finished within the
+ * pool's `interruptGrace` + `exitTimeout` — a method that ignores its interruption, finalizers
+ * that hang — terminates that worker, and the other actors there are lost with it.
+ */
 export const stop = <A extends Any>(handle: Handle<A>): Effect.Effect<void> =>
   Effect.promise(() => transportOf(handle).stop(handle.id))
 
@@ -187,6 +203,35 @@ export const Ref = <A extends Any>(actor: A): Schema.decodeTo<Schema.declare<Han
 // ---------------------------------------------------------------------------------------------
 // Machinery
 // ---------------------------------------------------------------------------------------------
+
+/**
+ * A restart policy in milliseconds, or why it is none. Checked before anything is spawned: a NaN
+ * `maxRestarts` made `restarts >= maxRestarts` never true (unbounded restarts), and a backoff that
+ * was not a duration silently became the default.
+ */
+const resolveRestart = (
+  name: string,
+  policy: RestartPolicy | undefined
+): { readonly maxRestarts: number; readonly backoffMillis: number; readonly maxBackoffMillis: number } | RangeError => {
+  const maxRestarts = policy?.maxRestarts ?? 0
+  if (!(Number.isInteger(maxRestarts) && maxRestarts >= 0) && maxRestarts !== Infinity) {
+    return new RangeError(
+      `Actor.spawn(${name}): restart.maxRestarts must be a whole number >= 0, or Infinity; got ${String(maxRestarts)}`
+    )
+  }
+  const millis = (input: Duration.Input | undefined, fallback: number, option: string): number | RangeError => {
+    if (input === undefined) return fallback
+    // `Duration.fromInput` reads a NaN number as zero.
+    const duration = typeof input === "number" && Number.isNaN(input) ? undefined : Duration.fromInput(input)
+    const value = duration === undefined || duration._tag === "None" ? Number.NaN : Duration.toMillis(duration.value)
+    return value >= 0 ? value : new RangeError(`Actor.spawn(${name}): restart.${option} must be a duration >= 0; got ${String(input)}`)
+  }
+  const backoffMillis = millis(policy?.backoff, 100, "backoff")
+  if (backoffMillis instanceof RangeError) return backoffMillis
+  const maxBackoffMillis = millis(policy?.maxBackoff, 30_000, "maxBackoff")
+  if (maxBackoffMillis instanceof RangeError) return maxBackoffMillis
+  return { maxRestarts, backoffMillis, maxBackoffMillis }
+}
 
 /** Init arguments the caller's side rejected, before any worker saw them. */
 const invalidInit = (actor: Any, init: unknown, issue: PayloadIssue) =>

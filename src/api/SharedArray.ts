@@ -227,7 +227,8 @@ export const makeMatrixUnsafe = <K extends Kind>(kind: K, rows: number, cols: nu
 /**
  * Gives the scope its own arena: `make`s within it reuse each other's released memory, and its
  * idle memory is dropped when the Layer closes. Without it, each thread has one default arena
- * that keeps up to 512 MB of idle memory for the life of the program.
+ * that keeps up to 512 MB of idle memory for the life of the program. Dies with a `RangeError`
+ * when `maxIdleBytes` is not a number ≥ 0 (`Infinity`: no cap).
  */
 export const layerArena = (options?: ArenaOptions): Layer.Layer<never> =>
   Layer.effectContext(

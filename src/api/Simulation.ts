@@ -99,13 +99,17 @@ export interface Report<A, E> {
  * Effect's `Clock` and randomness from Effect's `Random` — not `Date.now`, `Math.random`, real
  * timers or real I/O, which the world neither controls nor waits for (a program waiting on them
  * is reported as a `Deadlock`). Runs may overlap; each stays reproducible if they share no state.
+ * Options that are no limit or range (`maxSteps: NaN`, a negative latency, `min` above `max`) die
+ * with a `RangeError` naming the option.
  */
 export const run = <A, E, R>(
   program: Effect.Effect<A, E, R>,
   options: RunOptions
 ): Effect.Effect<Report<A, E>, never, Exclude<R, World | Scope.Scope>> =>
-  Effect.flatMap(Effect.context<Exclude<R, World | Scope.Scope>>(), (outer) =>
-    Effect.callback<Report<A, E>>((resume) => {
+  Effect.flatMap(Effect.context<Exclude<R, World | Scope.Scope>>(), (outer) => {
+    const limits = limitsOf(options)
+    if (limits instanceof RangeError) return Effect.die(limits)
+    return Effect.callback<Report<A, E>>((resume) => {
       const world = new SimulatedWorld(options.seed)
       const caller = world.process("caller")
       const trace: Array<Event> = []
@@ -124,10 +128,6 @@ export const run = <A, E, R>(
       caller.enqueue(() => {
         fiber = Effect.runForkWith(context)(Effect.scoped(program) as Effect.Effect<A, E, unknown>)
       })
-      const limits = {
-        maxSteps: options.maxSteps ?? 1_000_000,
-        maxTime: options.maxTime === undefined ? 3_600_000 : Duration.toMillis(Duration.fromInputUnsafe(options.maxTime))
-      }
       const finished = () => fiber?.pollUnsafe() !== undefined
       void (async () => {
         let outcome: DriveOutcome = await world.drive(finished, limits)
@@ -148,7 +148,8 @@ export const run = <A, E, R>(
         }))
       })().catch((error) => resume(Effect.die(error)))
       return Effect.sync(() => world.abort())
-    }))
+    })
+  })
 
 /**
  * The backend of a simulated run, for `WorkerPool.layer`: pools built with it get simulated
@@ -277,6 +278,35 @@ export const formatEvent = (event: Event): string => {
 // ---------------------------------------------------------------------------------------------
 
 const defaultRange: Range = { min: 0, max: 2 }
+
+/**
+ * The run's limits, or why its options are none (a programming error). Checked first: a NaN
+ * `maxSteps` never stopped a run that never rests, `Duration` reads a NaN `maxTime` as 0, and a
+ * NaN or negative latency put the world's events at NaN or in the past.
+ */
+const limitsOf = (options: RunOptions): { readonly maxSteps: number; readonly maxTime: number } | RangeError => {
+  const invalid = (name: string, value: unknown, expected: string) =>
+    new RangeError(`Simulation.run: ${name} must be ${expected}, got ${typeof value === "object" ? JSON.stringify(value) : String(value)}`)
+  for (const name of ["latency", "work"] as const) {
+    const range = options[name]
+    if (range !== undefined && !(range.min >= 0 && range.max >= range.min && Number.isFinite(range.max))) {
+      return invalid(name, range, "a range of virtual ms with 0 <= min <= max, both finite")
+    }
+  }
+  const maxSteps = options.maxSteps ?? 1_000_000
+  if (!(Number.isInteger(maxSteps) && maxSteps >= 1) && maxSteps !== Infinity) {
+    return invalid("maxSteps", maxSteps, "a whole number >= 1, or Infinity")
+  }
+  const input = options.maxTime
+  const duration = input === undefined || (typeof input === "number" && Number.isNaN(input)) ? undefined : Duration.fromInput(input)
+  const maxTime = input === undefined
+    ? 3_600_000
+    : duration === undefined || duration._tag === "None"
+    ? Number.NaN
+    : Duration.toMillis(duration.value)
+  if (!(maxTime >= 0)) return invalid("maxTime", input, "a duration >= 0")
+  return { maxSteps, maxTime }
+}
 
 const stuck = (outcome: DriveOutcome, now: number): SimulationError => {
   switch (outcome) {

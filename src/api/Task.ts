@@ -33,7 +33,7 @@ export interface MapOptions extends RunOptions {
   /**
    * Tasks per message. Default: enough for about four chunks per worker, at most 256, so small
    * tasks amortize the per-message cost and large ones still spread over every worker. `1` sends
-   * each task in a message of its own.
+   * each task in a message of its own; `Infinity`, as many as the pool's fair share allows.
    */
   readonly chunkSize?: number | undefined
   /** Show a progress bar on stderr when it is a terminal; silent otherwise. */
@@ -176,5 +176,6 @@ const runMany = <T extends Any>(
     })
   }) as Effect.Effect<Array<Success<T>>, Failure<T>, Runner<Name<T>>>
 
+/** A size option: floored, at least 1; `Infinity` is no bound of the call's own; NaN is as if unset (as Effect's). */
 const positiveInt = (value: number | undefined, fallback: number): number =>
-  value === undefined || !Number.isFinite(value) ? fallback : Math.max(1, Math.floor(value))
+  value === undefined || Number.isNaN(value) ? fallback : Math.max(1, Math.floor(value))

@@ -78,7 +78,7 @@ export interface Options {
    * call, and nothing else in flight) before going back to its event loop; threads only. A reply
    * within it is taken at once instead of waking a sleeping thread: a round trip then costs a half
    * to two thirds as much. Waits that go unanswered (long tasks) are skipped for the next 1, 2 … 64
-   * lone requests. Default 50 micros, none on a single core; 0 turns it off.
+   * lone requests. Default 50 micros, none on a single core; 0 turns it off. Must be finite.
    */
   readonly replyWait?: Duration.Input | undefined
   /**
@@ -317,16 +317,23 @@ export const resolveOptions = (options: Options, backend: Backend): Effect.Effec
       : options.size === "cores"
       ? availableParallelism()
       : options.size
-    const millis = (input: Duration.Input | undefined, fallback: number, path: string) => {
+    const millis = (input: Duration.Input | undefined, fallback: number, path: string, finite = false) => {
       if (input === undefined) return fallback
-      const duration = Duration.fromInput(input)
-      if (duration._tag === "None" || Duration.toMillis(duration.value) < 0) {
-        throw new PoolError({ reason: new InvalidOptions({ path: [path], message: `not a duration: ${String(input)}` }) })
+      // `Duration.fromInput` reads a NaN number as zero.
+      const duration = typeof input === "number" && Number.isNaN(input) ? Option.none() : Duration.fromInput(input)
+      const value = Option.isNone(duration) ? Number.NaN : Duration.toMillis(duration.value)
+      if (!(value >= 0) || (finite && value === Infinity)) {
+        throw new PoolError({
+          reason: new InvalidOptions({ path: [path], message: `not a ${finite ? "finite " : ""}duration: ${String(input)}` })
+        })
       }
-      return Duration.toMillis(duration.value)
+      return value
     }
     try {
       const exitTimeoutMillis = millis(options.exitTimeout, 5_000, "exitTimeout")
+      // Checked on one core too. Finite: the thread spins for the reply, deaf to timers and to
+      // its worker's exit, until it comes.
+      const replyWaitMillis = millis(options.replyWait, 0.05, "replyWait", true)
       return Effect.succeed({
         size,
         initTimeoutMillis: millis(options.initTimeout, 30_000, "initTimeout"),
@@ -338,7 +345,7 @@ export const resolveOptions = (options: Options, backend: Backend): Effect.Effec
         maxQueued: options.maxQueued ?? Infinity,
         whenFull: options.whenFull ?? "wait",
         // Waiting on one core would take the core the worker needs to answer.
-        replyWaitMillis: availableParallelism() > 1 ? millis(options.replyWait, 0.05, "replyWait") : 0,
+        replyWaitMillis: availableParallelism() > 1 ? replyWaitMillis : 0,
         resourceLimits: options.resourceLimits,
         cpus: resolveCpus(options.cpus, size, backend),
         maxTasksPerWorker: options.maxTasksPerWorker ?? Infinity,
@@ -432,7 +439,9 @@ const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
 const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 
 const OptionsSchema = Schema.Struct({
-  entry: Schema.Unknown,
+  entry: Schema.declare((u): u is Options["entry"] => u instanceof URL || typeof u === "string" || isWorkerEntry(u), {
+    expected: "a module URL or path, or a Worker.serve entry"
+  }),
   size: Schema.optional(Schema.Union([PositiveInt, Schema.Literal("cores")])),
   initTimeout: Schema.optional(Schema.Unknown),
   exitTimeout: Schema.optional(Schema.Unknown),

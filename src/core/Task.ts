@@ -114,10 +114,11 @@ export const make = <
 export const group = <const T extends ReadonlyArray<Any | Member>>(
   ...members: T
 ): Group<Extract<T[number], Any>, Exclude<T[number], Any>> => {
-  const tasks: Record<string, Any> = {}
-  const actors: Record<string, Member> = {}
+  // Without a prototype: "toString" or "constructor" is a name like any other, and "__proto__" a key.
+  const tasks: Record<string, Any> = Object.create(null)
+  const actors: Record<string, Member> = Object.create(null)
   for (const member of members) {
-    if (member.name in tasks || member.name in actors) {
+    if (Object.hasOwn(tasks, member.name) || Object.hasOwn(actors, member.name)) {
       throw new globalThis.Error(`Task.group: duplicate name "${member.name}"`)
     }
     if (isTask(member)) tasks[member.name] = member

@@ -71,7 +71,8 @@ export function serve(
   options?: { readonly layer: Layer.Layer<any, unknown, WorkerInfo> }
 ): WorkerEntry {
   for (const name of [...Object.keys(group.tasks), ...Object.keys(group.actors)]) {
-    if (typeof (handlers as Record<string, unknown>)[name] !== "function") {
+    // Its own: an inherited `Object.prototype.toString` is no handler for a task named "toString".
+    if (!Object.hasOwn(handlers, name) || typeof (handlers as Record<string, unknown>)[name] !== "function") {
       throw new Error(`Worker.serve: no handler or constructor for "${name}"`)
     }
   }

@@ -22,6 +22,7 @@ import {
   Actor,
   ActorError,
   ActorPool,
+  InlineBackend,
   type PoolError,
   ProcessBackend,
   type Simulation,
@@ -276,6 +277,20 @@ describe.each(rows)("actors on $name", (row) => {
       assert.strictEqual(yield* counter.call("add", { n: 2 }), 2)
     }).pipe(Effect.scoped, Effect.provide(pool), within))
 
+  it.live("interrupting a spawn while its constructor runs stops it at once; the pool goes on", () =>
+    Effect.gen(function*() {
+      // Was: the spawn waited inside acquireRelease's acquire, which is uninterruptible: the
+      // interruption waited for the constructor (a model loading) to finish, however long.
+      const probe = probeDir()
+      const spawning = yield* Effect.forkChild(Actor.spawn(Counter, { start: 0, buildMillis: 60_000, probe }, { worker: 0 }))
+      yield* Effect.sleep("300 millis")
+      yield* Fiber.interrupt(spawning)
+      assert.isTrue(Exit.hasInterrupts(yield* Fiber.await(spawning)))
+      assert.deepStrictEqual(marks(probe), [0, 0], "never built")
+      const counter = yield* Actor.spawn(Counter, { start: 4 }, { worker: 0 })
+      assert.strictEqual(yield* counter.call("get", {}), 4)
+    }).pipe(Effect.scoped, Effect.provide(pool), within), 20_000)
+
   it.live("closing the pool runs every actor's finalizers", () =>
     Effect.gen(function*() {
       const probe = probeDir()
@@ -296,6 +311,50 @@ describe.each(rows)("actors on $name", (row) => {
       assert.strictEqual((actorReasonOf(after) as ActorError.Unavailable).state, "Dead")
     }).pipe(Effect.scoped, Effect.provide(pool), within))
 
+  it.live("an interrupted call whose method ignores it has its worker terminated after interruptGrace", () =>
+    Effect.gen(function*() {
+      // Was: the cancel waited for the method's answer, however long it took: the caller's
+      // interruption hung for the whole 60 s, where a task's worker is terminated after the grace.
+      const counter = yield* Actor.spawn(Counter, { start: 0 }, { worker: 0 })
+      const other = yield* Actor.spawn(Counter, { start: 5 }, { worker: 1 })
+      const fiber = yield* Effect.forkChild(counter.call("stubborn", { millis: 60_000 }))
+      yield* Effect.sleep("50 millis")
+      yield* Fiber.interrupt(fiber)
+      const after = yield* Effect.flip(counter.call("get", {}))
+      assert.instanceOf(actorReasonOf(after), ActorError.Unavailable)
+      assert.strictEqual((actorReasonOf(after) as ActorError.Unavailable).state, "Dead", "its worker was terminated")
+      assert.strictEqual(yield* other.call("get", {}), 5, "an actor on another worker goes on")
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(
+        WorkerPool.layer(ActorTasks, { entry: entryUrl, size: 2, interruptGrace: "200 millis" }).pipe(Layer.provide(row.backend))
+      ),
+      within
+    ), 20_000)
+
+  it.live("stopping an actor whose method ignores its interruption terminates its worker after interruptGrace + exitTimeout", () =>
+    Effect.gen(function*() {
+      // Was: the stop waited for the method, however long it ran: closing the actor's scope (and
+      // so a program's end, or Ctrl-C) hung for the whole 60 s.
+      const counter = yield* Actor.spawn(Counter, { start: 0 }, { worker: 0 })
+      const other = yield* Actor.spawn(Counter, { start: 5 }, { worker: 1 })
+      const fiber = yield* Effect.forkChild(counter.call("stubborn", { millis: 60_000 }))
+      yield* Effect.sleep("50 millis")
+      yield* Actor.stop(counter)
+      const failed = yield* Effect.flip(Fiber.join(fiber))
+      assert.instanceOf(actorReasonOf(failed), ActorError.Unavailable)
+      assert.strictEqual((actorReasonOf(failed) as ActorError.Unavailable).state, "Stopped")
+      assert.strictEqual(yield* other.call("get", {}), 5, "an actor on another worker goes on")
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(
+        WorkerPool.layer(ActorTasks, { entry: entryUrl, size: 2, interruptGrace: "100 millis", exitTimeout: "100 millis" }).pipe(
+          Layer.provide(row.backend)
+        )
+      ),
+      within
+    ), 20_000)
+
   threadsOnly("with a restart policy the actor is rebuilt from its init arguments, one instance at a time", () =>
     Effect.gen(function*() {
       const probe = probeDir()
@@ -314,4 +373,45 @@ describe.each(rows)("actors on $name", (row) => {
       assert.instanceOf(actorReasonOf(dead), ActorError.Unavailable, "restarts used up")
       assert.strictEqual(marks(probe)[0], 3)
     }).pipe(Effect.scoped, Effect.provide(pool), within))
+})
+
+describe("spawn options", () => {
+  const pool = WorkerPool.layer(ActorTasks, { entry: entryUrl, size: 1 }).pipe(Layer.provide(InlineBackend.layer))
+
+  it.live("a restart policy or a spawnMany count that is not one dies with a RangeError naming the option; valid edges spawn", () =>
+    Effect.gen(function*() {
+      // Was: maxRestarts NaN never ran out (restarts >= NaN is false), 1.5 was floored, and a
+      // backoff that was not a duration silently became the default.
+      const cases: Array<[Actor.RestartPolicy, string]> = [
+        [{ maxRestarts: Number.NaN }, "maxRestarts"],
+        [{ maxRestarts: -1 }, "maxRestarts"],
+        [{ maxRestarts: 1.5 }, "maxRestarts"],
+        [{ maxRestarts: -Infinity }, "maxRestarts"],
+        [{ maxRestarts: 1, backoff: -5 }, "backoff"],
+        [{ maxRestarts: 1, backoff: Number.NaN }, "backoff"],
+        [{ maxRestarts: 1, backoff: "soon" as never }, "backoff"],
+        [{ maxRestarts: 1, maxBackoff: "-1 seconds" as never }, "maxBackoff"],
+        [{ maxRestarts: 1, maxBackoff: Number.NaN }, "maxBackoff"]
+      ]
+      for (const [restart, option] of cases) {
+        const exit = yield* Effect.exit(Actor.spawn(Counter, { start: 0 }, { restart }))
+        assert.isTrue(Exit.isFailure(exit) && Cause.hasDies(exit.cause), JSON.stringify(restart))
+        const defect = Cause.squash((exit as Exit.Failure<unknown, unknown>).cause)
+        assert.instanceOf(defect, RangeError)
+        assert.include((defect as RangeError).message, `restart.${option}`)
+      }
+      // Was: NaN and -1 spawned no actor, 1.5 one, and Infinity threw where the Effect was built.
+      for (const count of [Number.NaN, -1, 1.5, Infinity]) {
+        const exit = yield* Effect.exit(Effect.suspend(() => Actor.spawnMany(Counter, count, { start: 0 })))
+        assert.isTrue(Exit.isFailure(exit) && Cause.hasDies(exit.cause), String(count))
+        const defect = Cause.squash((exit as Exit.Failure<unknown, unknown>).cause)
+        assert.instanceOf(defect, RangeError)
+        assert.include((defect as RangeError).message, "count must be")
+      }
+      assert.deepStrictEqual(yield* Actor.spawnMany(Counter, 0, { start: 0 }), [])
+      for (const restart of [{ maxRestarts: 0 }, { maxRestarts: Infinity, backoff: 0, maxBackoff: Infinity }]) {
+        const counter = yield* Actor.spawn(Counter, { start: 1 }, { restart })
+        assert.strictEqual(yield* counter.call("get", {}), 1)
+      }
+    }).pipe(Effect.scoped, Effect.provide(pool)), 20_000)
 })

@@ -5,6 +5,7 @@
  * backends that share memory (threads and inline); `ProcessBackend.test.ts` covers one that does not.
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -410,4 +411,23 @@ describe("put", () => {
       assert.strictEqual(stats.liveBlocks, 0)
       assert.deepStrictEqual(Array.from((yield* SharedArray.put("Float64", { rows: 2, cols: 1, data: [3, 4] })).data), [3, 4])
     }).pipe(Effect.scoped, Effect.provide(SharedArray.layerArena())))
+})
+
+describe("layerArena options", () => {
+  it.effect("maxIdleBytes that is not a byte count (NaN, negative) dies building the Layer, naming the option", () =>
+    Effect.gen(function*() {
+      // Was: NaN made `idleBytes + n > NaN` never true, so the arena kept every released block
+      // for ever, whatever it was told; a negative cap was quietly read as 0.
+      for (const maxIdleBytes of [Number.NaN, -1, "64 MB" as never]) {
+        const exit = yield* Effect.exit(Effect.scoped(Layer.build(SharedArray.layerArena({ maxIdleBytes }))))
+        assert.isTrue(Exit.hasDies(exit), String(maxIdleBytes))
+        const defect = Cause.squash((exit as Exit.Failure<unknown, unknown>).cause)
+        assert.instanceOf(defect, RangeError)
+        assert.include((defect as RangeError).message, "maxIdleBytes")
+      }
+      for (const maxIdleBytes of [0, 1_000, Infinity]) {
+        const stats = yield* SharedArray.arenaStats.pipe(Effect.provide(SharedArray.layerArena({ maxIdleBytes })))
+        assert.strictEqual(stats.idleBytes, 0)
+      }
+    }))
 })

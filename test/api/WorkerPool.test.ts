@@ -5,11 +5,13 @@
  * construction, not at the first call.
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { mkdtempSync } from "node:fs"
@@ -19,9 +21,11 @@ import {
   Actor,
   InlineBackend,
   PoolError,
+  ProcessBackend,
   type Simulation,
   Task,
   TaskError,
+  Worker,
   WorkerBackend,
   WorkerPool
 } from "../../src/index.ts"
@@ -63,6 +67,23 @@ describe.each(rows)("pool seams on $name", (row) => {
   const pool = (options: Partial<WorkerPool.Options> = {}) =>
     WorkerPool.layer(ContractTasks, { entry: contractEntry, size: 2, ...options }).pipe(Layer.provide(row.backend))
   const crashes = row.capabilities.isolatesCrashes ? it.live : it.live.skip
+
+  it.live("interrupting a pool while its workers start stops them at once, not after initTimeout", () =>
+    Effect.gen(function*() {
+      // Was: the workers were started in acquireRelease's acquire, which is uninterruptible: a
+      // Ctrl-C while a worker's Layer loads (a model, or one that hangs) waited out initTimeout.
+      const hangs = WorkerPool.layer(ContractTasks, {
+        entry: new URL("../fixtures/worker-init-hangs.ts", import.meta.url),
+        size: 2,
+        initTimeout: "60 seconds"
+      }).pipe(Layer.provide(row.backend))
+      const building = yield* Effect.forkChild(Effect.scoped(Layer.build(hangs)))
+      yield* Effect.sleep("300 millis")
+      yield* Fiber.interrupt(building)
+      assert.isTrue(Exit.hasInterrupts(yield* Fiber.await(building)))
+      assert.strictEqual(WorkerPool.liveThreads(), 0)
+      assert.strictEqual(ProcessBackend.liveProcesses(), 0)
+    }).pipe(row.within), 20_000)
 
   it.live("concurrent runs of different tasks share messages and each reaches its own handler", () =>
     Effect.gen(function*() {
@@ -293,6 +314,88 @@ describe("long durations", () => {
       const infinite = yield* Task.run(Sleep, { millis: 30, marker }, { timeout: "Infinity" })
       assert.strictEqual(infinite, 30)
     }).pipe(Effect.provide(inline())))
+
+  it.live("a call timeout that is no duration (NaN, negative) dies naming the option instead of timing the task out", () =>
+    Effect.gen(function*() {
+      const marker = join(mkdtempSync(join(tmpdir(), "ep-long-")), "marker")
+      // Was: Duration reads NaN as 0 and the call clamped it to 1 ms, so every task failed with
+      // Timeout, as if it were slow; a negative timeout did the same.
+      for (const timeout of [Number.NaN, -5, "-1 seconds" as const]) {
+        for (
+          const call of [
+            Task.run(Sleep, { millis: 30, marker }, { timeout }),
+            Task.map(Sleep, [{ millis: 30, marker }], { timeout })
+          ] as ReadonlyArray<Effect.Effect<unknown, unknown, Task.Runner<"Sleep">>>
+        ) {
+          const exit = yield* Effect.exit(call)
+          assert.isTrue(Exit.hasDies(exit), `${String(timeout)}: ${String(exit)}`)
+          const defect = Cause.squash((exit as Exit.Failure<unknown, unknown>).cause)
+          assert.instanceOf(defect, RangeError)
+          assert.include((defect as RangeError).message, "timeout")
+        }
+      }
+      const zero = yield* Effect.flip(Task.run(Sleep, { millis: 30, marker }, { timeout: 0 }))
+      assert.strictEqual(reasonOf(zero)._tag, "Timeout", "0 still times out at once")
+    }).pipe(Effect.provide(inline())))
+})
+
+describe("call sizes", () => {
+  const inline = WorkerPool.layer(ContractTasks, { entry: contractEntry, size: 1 }).pipe(Layer.provide(InlineBackend.layer))
+
+  it.live("Infinity means no bound of the call's own: map's chunkSize, stream's chunkSize and concurrency", () =>
+    Effect.gen(function*() {
+      // Was: a non-finite value fell back to the smallest default: map's chunkSize Infinity sent
+      // one task per message, stream's chunkSize Infinity grouped by 64 and concurrency Infinity kept 4.
+      const recorder = yield* recordEvents(ContractTasks)
+      const inputs = Array.from({ length: 100 }, (_, i) => ({ a: i, b: 1 }))
+      assert.deepStrictEqual(yield* Task.map(Add, inputs, { chunkSize: Infinity }), inputs.map((x) => x.a + 1))
+      const mapped = yield* recorder.settle
+      const largest = Math.max(...mapped.map((e) => e._tag === "Dispatched" ? e.tasks.length : 0))
+      assert.isAbove(largest, 1, "tasks share messages")
+      const grouped = yield* recordEvents(ContractTasks)
+      const out = yield* Stream.fromIterable(inputs).pipe(Task.stream(Add, { chunkSize: Infinity }), Stream.runCollect)
+      assert.deepStrictEqual(Array.from(out), inputs.map((x) => x.a + 1))
+      const submitted = (yield* grouped.settle).flatMap((e) => e._tag === "Submitted" ? [e.count] : [])
+      assert.deepStrictEqual(submitted, [100], "one chunk: the stream arrived within one window")
+      const marker = join(mkdtempSync(join(tmpdir(), "ep-sizes-")), "marker")
+      const concurrent = yield* recordEvents(ContractTasks)
+      yield* Stream.fromIterable(Array.from({ length: 10 }, () => ({ millis: 20, marker }))).pipe(
+        Task.stream(Sleep, { chunkSize: 1, concurrency: Infinity }),
+        Stream.runDrain
+      )
+      let open = 0
+      let most = 0
+      for (const event of yield* concurrent.settle) {
+        if (event._tag === "Submitted") most = Math.max(most, ++open)
+        if (event._tag === "Settled") open--
+      }
+      assert.strictEqual(most, 10, "every chunk in flight at once")
+    }).pipe(Effect.scoped, Effect.provide(inline)))
+})
+
+describe("task names", () => {
+  it.live("names that Object.prototype also has are tasks like any other; a handler must be the entry's own", () =>
+    Effect.gen(function*() {
+      // Was: Task.group checked `name in tasks`, so "toString" or "constructor" was a "duplicate
+      // name" and "__proto__" set the record's prototype; Worker.serve took the inherited
+      // Object.prototype.toString for a missing "toString" handler.
+      const ToString = Task.make("toString", { success: Schema.String })
+      const Constructor = Task.make("constructor", { payload: { n: Schema.Number }, success: Schema.Number })
+      const Proto = Task.make("__proto__", { success: Schema.Number })
+      const Names = Task.group(ToString, Constructor, Proto)
+      assert.deepStrictEqual(Object.keys(Names.tasks), ["toString", "constructor", "__proto__"])
+      assert.throws(() => Worker.serve(Task.group(ToString), {} as never), /no handler or constructor for "toString"/)
+      const entry = Worker.serve(Names, {
+        toString: () => Effect.succeed("own"),
+        constructor: ({ n }: { n: number }) => Effect.succeed(n * 2),
+        ["__proto__"]: () => Effect.succeed(7)
+      } as never)
+      const pool = WorkerPool.layer(Names, { entry, size: 1 }).pipe(Layer.provide(InlineBackend.layer))
+      const results = yield* Effect.all([Task.run(ToString), Task.run(Constructor, { n: 21 }), Task.run(Proto)]).pipe(
+        Effect.provide(pool)
+      )
+      assert.deepStrictEqual(results, ["own", 42, 7])
+    }))
 })
 
 // Only the type matters here: a simulated row needs the World its `within` provides.

@@ -13,23 +13,26 @@ import { type PoolClient, runnerKey } from "../../runtime/client/PoolClient.ts"
 import { ActorHost } from "../../runtime/scheduler/ActorHost.ts"
 import type { Dispatcher } from "../../runtime/scheduler/Dispatcher.ts"
 
-/** Starts the dispatcher; closes it if starting fails, and when the scope closes. */
+/**
+ * Starts the dispatcher; closes it when the scope closes — also when starting fails or is
+ * interrupted. Only making it is the uninterruptible acquire: waiting for the workers to be ready
+ * (up to `initTimeout`, a model loading) is not, so an interrupted build (Ctrl-C) stops at once
+ * and its closing terminates the workers still starting.
+ */
 export const acquireDispatcher = (make: () => Dispatcher): Effect.Effect<Dispatcher, PoolError, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.suspend(() => {
-      const dispatcher = make()
-      return Effect.tryPromise({
-        try: () => dispatcher.start(),
-        catch: (error) =>
-          error instanceof PoolError
-            ? error
-            : new PoolError({ reason: new WorkerInitFailed({ workerId: -1, failure: "Failed", message: String(error) }) })
-      }).pipe(
-        Effect.as(dispatcher),
-        Effect.onError(() => Effect.promise(() => dispatcher.close()))
+  Effect.flatMap(
+    Effect.acquireRelease(Effect.sync(make), (dispatcher) => Effect.promise(() => dispatcher.close())),
+    (dispatcher) =>
+      Effect.as(
+        Effect.tryPromise({
+          try: () => dispatcher.start(),
+          catch: (error) =>
+            error instanceof PoolError
+              ? error
+              : new PoolError({ reason: new WorkerInitFailed({ workerId: -1, failure: "Failed", message: String(error) }) })
+        }),
+        dispatcher
       )
-    }),
-    (dispatcher) => Effect.promise(() => dispatcher.close())
   )
 
 /**

@@ -45,7 +45,10 @@ import type { CallTrace } from "./ActorTransport.ts"
 import type { Settle, Submission, Ticket } from "./PoolClient.ts"
 
 export interface CallOptions {
-  /** Per-task timeout, enforced in the worker; on expiry the handler is interrupted. */
+  /**
+   * Per-task timeout, enforced in the worker; on expiry the handler is interrupted. One that is
+   * not a duration ≥ 0 (`NaN`, negative) dies with a `RangeError`.
+   */
   readonly timeout?: Duration.Input | undefined
 }
 
@@ -584,5 +587,11 @@ const defect = (remote: RemoteError) =>
 
 const payloadInvalid = (issue: PayloadIssue) => new PayloadInvalid({ path: issue.path, message: issue.message })
 
-export const timeoutMillisOf = (options: CallOptions | undefined): number =>
-  options?.timeout === undefined ? 0 : Math.max(1, Duration.toMillis(options.timeout))
+export const timeoutMillisOf = (options: CallOptions | undefined): number => {
+  const timeout = options?.timeout
+  if (timeout === undefined) return 0
+  // `Duration.toMillis` reads a NaN number as 0: clamped to 1 ms, every task "timed out".
+  const millis = typeof timeout === "number" && Number.isNaN(timeout) ? Number.NaN : Duration.toMillis(timeout)
+  if (!(millis >= 0)) throw new RangeError(`timeout must be a duration >= 0, got ${String(timeout)}`)
+  return Math.max(1, millis)
+}

@@ -126,7 +126,12 @@ export class Arena {
   private scrubTimer: ReturnType<typeof setImmediate> | undefined
 
   constructor(options?: ArenaOptions) {
-    this.maxIdleBytes = Math.max(0, options?.maxIdleBytes ?? defaultMaxIdleBytes)
+    const maxIdleBytes = options?.maxIdleBytes ?? defaultMaxIdleBytes
+    // NaN would make `free`'s cap check never true: every released block kept for ever.
+    if (typeof maxIdleBytes !== "number" || !(maxIdleBytes >= 0)) {
+      throw new RangeError(`SharedArray.layerArena: maxIdleBytes must be a number of bytes >= 0, or Infinity; got ${String(maxIdleBytes)}`)
+    }
+    this.maxIdleBytes = maxIdleBytes
   }
 
   /**
@@ -226,7 +231,10 @@ export class Arena {
   }
 
   private scheduleScrub(): void {
-    if (this.scrubTimer === undefined && this.scrubQueue.length > 0) this.scrubTimer = setImmediate(this.scrubSlice)
+    if (this.scrubTimer !== undefined || this.scrubQueue.length === 0) return
+    // Unref'd: zeroing memory for a reuse that a finished program will never make must not keep it alive.
+    this.scrubTimer = setImmediate(this.scrubSlice)
+    this.scrubTimer.unref()
   }
 
   /** Zeroes one slice of the oldest dirty block; a finished block moves to its size's clean list. */

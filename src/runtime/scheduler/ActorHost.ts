@@ -8,7 +8,9 @@
  * 2. Calls reach an instance in the order they were made: calls made before it is running wait
  *    here in order and are sent, in order, once it says `Spawned`; the worker keeps that order.
  * 3. Every call is answered once: by its reply, `Lost` when its worker dies holding it (never
- *    re-sent: at most once), or `Unavailable` when the actor is stopped or dead.
+ *    re-sent: at most once), or `Unavailable` when the actor is stopped or dead. A cancelled call
+ *    whose method has not stopped within `interruptGrace`, or a stop not done within
+ *    `interruptGrace` + `exitTimeout`, has its worker terminated.
  * 4. Placement: the pinned position if any, else the ready worker with the fewest actors.
  * 5. A spawn that fails leaves nothing behind: its record is forgotten at once (no handle exists,
  *    so nothing else would stop it), and it is never rebuilt — a dead actor stays dead.
@@ -141,15 +143,14 @@ export class ActorHost implements Transport, WorkerListener {
       record.onStopped.push(resolve)
       switch (record.state) {
         case "running":
-          record.state = "stopping"
-          this.failWaiting(record, "Stopped")
-          if (!this.dispatcher.sendTo(record.workerId, [Op.Stop, record.id])) this.stopped(record)
-          return
         case "starting":
-          // Stopped once its constructor answers (rule 1: never leave an instance behind).
+          // The worker interrupts the actor's calls, or its constructor (a model loading may take
+          // minutes), and answers `Stopped` once the actor's scope closed; one that answered
+          // `Spawned` first is sent another stop then (rule 1: never leave an instance behind).
           record.state = "stopping"
           this.failWaiting(record, "Stopped")
-          return
+          if (!this.dispatcher.sendTo(record.workerId, [Op.Stop, record.id])) return this.stopped(record)
+          return this.armStopBackstop(record)
         case "placing":
         case "backoff":
           this.timers.clear(record.timer)
@@ -336,7 +337,20 @@ export class ActorHost implements Transport, WorkerListener {
     for (const resolve of record.onStopped.splice(0)) resolve()
   }
 
+  /**
+   * Rule 3's backstop for a stop: a method that ignores its interruption, or finalizers that run
+   * past the pool's exitTimeout, cost the actor's worker after interruptGrace + exitTimeout, as a
+   * task that ignores its cancel costs its worker; else the stop, and its scope, wait for good.
+   */
+  private armStopBackstop(record: ActorRecord): void {
+    const workerId = record.workerId
+    record.timer = this.timers.set(this.dispatcher.interruptGraceMillis + this.dispatcher.exitTimeoutMillis, () => {
+      if (record.state === "stopping" && record.workerId === workerId) this.dispatcher.terminateWorker(workerId)
+    })
+  }
+
   private stopped(record: ActorRecord): void {
+    this.timers.clear(record.timer)
     record.state = "stopped"
     this.records.delete(record.id)
     if (this.events.active) this.events.emit({ _tag: "ActorStopped", at: this.events.now(), actorId: record.id })
@@ -412,8 +426,17 @@ export class ActorHost implements Transport, WorkerListener {
       return resolved()
     }
     return new Promise((resolve) => {
-      call.onDone = resolve
-      this.dispatcher.sendTo(call.record.workerId, [Op.Cancel, call.id])
+      // As for tasks: a method that ignores its interruption for the pool's interruptGrace costs
+      // its worker, whose exit then settles the call (rule 3) — else the caller waits it out.
+      const workerId = call.record.workerId
+      const grace = this.timers.set(this.dispatcher.interruptGraceMillis, () => {
+        if (this.calls.has(call.id)) this.dispatcher.terminateWorker(workerId)
+      })
+      call.onDone = () => {
+        this.timers.clear(grace)
+        resolve()
+      }
+      this.dispatcher.sendTo(workerId, [Op.Cancel, call.id])
     })
   }
 

@@ -450,6 +450,22 @@ export class Dispatcher implements PoolClient {
     return this.closed
   }
 
+  /** How long an interrupted handler may take to stop before its worker is terminated (rule 4). */
+  get interruptGraceMillis(): number {
+    return this.options.interruptGraceMillis
+  }
+
+  /** How long a worker's exit hooks may run; an actor's stop allows its finalizers as much. */
+  get exitTimeoutMillis(): number {
+    return this.options.exitTimeoutMillis
+  }
+
+  /** Rule 4 for an actor call whose method ignored its cancel: the worker's exit settles what it held. */
+  terminateWorker(workerId: number): void {
+    const slot = this.slots.find((s) => s.id === workerId)
+    if (slot !== undefined) this.terminate(slot)
+  }
+
   /** Why the pool is broken (rule 5), if it is: no worker will start any more. */
   get brokenReason(): string | undefined {
     return this.broken

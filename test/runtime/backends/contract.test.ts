@@ -373,6 +373,11 @@ describe.each(rows)("contract on $name", (row) => {
           [{ retries: -1 }, ["retries"]],
           [{ initTimeout: "soon" as never }, ["initTimeout"]],
           [{ interruptGrace: -5 }, ["interruptGrace"]],
+          // Duration.fromInput reads NaN as 0: every worker's init "timed out" at once.
+          [{ initTimeout: Number.NaN }, ["initTimeout"]],
+          [{ interruptGrace: Number.NaN }, ["interruptGrace"]],
+          // The caller's thread would spin for a reply without end, deaf to timeouts and worker exits.
+          [{ replyWait: Infinity }, ["replyWait"]],
           [{ pipelineDepth: Number.NaN }, ["pipelineDepth"]],
           [{ maxQueued: 0 }, ["maxQueued"]],
           [{ whenFull: "drop" as never }, ["whenFull"]],
@@ -385,7 +390,9 @@ describe.each(rows)("contract on $name", (row) => {
           [{ resourceLimits: { stackSizeMb: 4 } as never }, ["resourceLimits", "stackSizeMb"]],
           [{ resourceLimits: 64 as never }, ["resourceLimits"]],
           [{ resourceLimits: { maxYoungGenerationSizeMb: -1 } }, ["resourceLimits", "maxYoungGenerationSizeMb"]],
-          [{ backend: "gpu" } as never, ["backend"]]
+          [{ backend: "gpu" } as never, ["backend"]],
+          // A number died in the module lookup (entry.startsWith is not a function).
+          [{ entry: 42 as never }, ["entry"]]
         ]
         for (const [options, path] of cases) {
           const error = yield* Effect.flip(Effect.scoped(Layer.build(pool(options))))

@@ -152,6 +152,22 @@ describe("Arena", () => {
     assert.strictEqual(new Uint8Array(second.block.buffer)[0], 9, "nothing scrubbed after close")
   })
 
+  it("background scrubbing never keeps the process alive: a program that is done exits with dirty blocks left", () => {
+    // Was: each slice was a ref'd `setImmediate`, so a program that had finished kept turning
+    // its event loop to zero idle memory nobody would use again (the default arena never closes).
+    const arena = new Arena()
+    const bytes = 6 * 1024 * 1024
+    const first = arena.acquire(bytes)
+    releaseMemory(new Uint8Array(first.block.buffer))
+    const refd = () => process.getActiveResourcesInfo().filter((kind) => kind === "Immediate").length
+    const before = refd()
+    const second = arena.acquire(bytes) // zeroes `first` on the spot; the size is scrubbed from now on
+    new Uint8Array(second.block.buffer).fill(9)
+    releaseMemory(new Uint8Array(second.block.buffer)) // queued for scrubbing
+    assert.strictEqual(refd(), before, "no ref'd immediate for the scrub")
+    arena.close()
+  })
+
   it("rule 5: a payload carrying a released array is rejected at its path, and nothing stays held", () => {
     const arena = new Arena()
     const live = make(arena, 2)

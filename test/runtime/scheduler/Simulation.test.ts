@@ -614,6 +614,34 @@ describe("Simulation", () => {
       assert.strictEqual(report.steps, 500)
     }))
 
+  it.effect("run options that are no limit or range die with a RangeError naming the option", () =>
+    Effect.gen(function*() {
+      // Was: maxSteps NaN never stopped a run that never rests (steps >= NaN is false): it spun
+      // for good; maxTime NaN was read as 0, and a NaN or negative latency put events at NaN or
+      // in the past.
+      const cases: Array<[Partial<Simulation.RunOptions>, string]> = [
+        [{ maxSteps: Number.NaN }, "maxSteps"],
+        [{ maxSteps: 0 }, "maxSteps"],
+        [{ maxSteps: 2.5 }, "maxSteps"],
+        [{ maxTime: Number.NaN }, "maxTime"],
+        [{ maxTime: -1 }, "maxTime"],
+        [{ maxTime: "soon" as never }, "maxTime"],
+        [{ latency: { min: Number.NaN, max: 2 } }, "latency"],
+        [{ latency: { min: -1, max: 2 } }, "latency"],
+        [{ work: { min: 0, max: Infinity } }, "work"],
+        [{ work: { min: 3, max: 1 } }, "work"]
+      ]
+      for (const [options, name] of cases) {
+        const exit = yield* Effect.exit(Simulation.run(Effect.forever(Effect.yieldNow), { seed: 1, maxSteps: 500, ...options }))
+        assert.isTrue(Exit.hasDies(exit), JSON.stringify(options))
+        const defect = Cause.squash((exit as Exit.Failure<unknown, unknown>).cause)
+        assert.instanceOf(defect, RangeError)
+        assert.include((defect as RangeError).message, name)
+      }
+      const report = yield* Simulation.run(Effect.forever(Effect.yieldNow), { seed: 1, maxSteps: 50, maxTime: Infinity, latency: { min: 1, max: 1 } })
+      assert.strictEqual((failureOf(report.exit) as Simulation.SimulationError).reason, "StepLimit")
+    }), 10_000)
+
   it.effect("verify and check report the seed, the fault plan and the end of the trace", () =>
     Effect.gen(function*() {
       const faults: Simulation.FaultPlan = [{ _tag: "Slow", worker: 0, factor: 2 }]
