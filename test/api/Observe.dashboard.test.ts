@@ -5,6 +5,7 @@
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import { ServeError } from "effect/http/HttpServerError"
 import * as Metric from "effect/Metric"
 import { Observe, Task, WorkerPool } from "../../src/index.ts"
 import { Add, ContractTasks, Sleep, Withdraw } from "../fixtures/tasks.ts"
@@ -75,6 +76,18 @@ describe("dashboard", () => {
       const later = yield* state(url)
       assert.deepStrictEqual(later.workers.map((w) => [w.state, w.held]), [["idle", 0], ["idle", 0]])
     }).pipe(Effect.scoped, Effect.provide(WorkerPool.layer(ContractTasks, { entry, size: 2 }))))
+
+  it.live("a bad port or one in use fails with ServeError, the page's and /metrics' alike", () =>
+    Effect.gen(function*() {
+      const url = yield* Observe.dashboard(ContractTasks, { port: 0 })
+      const inUse = Number(new URL(url).port)
+      for (const port of [inUse, NaN, -1, 1.5, 65536, Infinity]) {
+        const page = yield* Effect.flip(Effect.scoped(Observe.dashboard(ContractTasks, { port })))
+        assert.instanceOf(page, ServeError, `dashboard on port ${port}`)
+        const metrics = yield* Effect.flip(Effect.scoped(Observe.serveMetrics({ port })))
+        assert.instanceOf(metrics, ServeError, `serveMetrics on port ${port}`)
+      }
+    }).pipe(Effect.scoped, Effect.provide(WorkerPool.layer(ContractTasks, { entry, size: 1 }))), 20_000)
 
   it.live("with metrics: true, the same server answers /metrics in Prometheus text", () =>
     Effect.gen(function*() {

@@ -10,7 +10,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServer from "effect/http/HttpServer"
-import type { ServeError } from "effect/http/HttpServerError"
+import { ServeError } from "effect/http/HttpServerError"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import { createServer } from "node:http"
@@ -24,13 +24,19 @@ export interface ServeOptions {
 
 /**
  * Starts a server with `routes` and returns its URL (`http://host:port`); the server closes with
- * the Scope (open connections, such as server-sent event streams, are closed with it).
+ * the Scope (open connections, such as server-sent event streams, are closed with it). A port
+ * that is not an integer from 0 to 65535 fails with `ServeError`, as a port in use does (Node's
+ * `listen` throws it, which would be a defect).
  */
 export const serve = (
   routes: Layer.Layer<never, never, HttpRouter.HttpRouter>,
   options: ServeOptions
 ): Effect.Effect<string, ServeError, Scope.Scope> =>
   Effect.gen(function*() {
+    const port: unknown = options.port
+    if (!(typeof port === "number" && Number.isInteger(port) && port >= 0 && port <= 65535)) {
+      return yield* new ServeError({ cause: new RangeError(`port must be an integer from 0 to 65535, got ${String(port)}`) })
+    }
     const server = NodeHttpServer.layer(() => createServer(), {
       port: options.port,
       host: options.host ?? "127.0.0.1",
