@@ -189,7 +189,7 @@ const httpServe = Effect.orDie(Effect.tryPromise({
 // ---------------------------------------------------------------------------------------------
 
 export interface TimelineOptions {
-  /** Events kept (the latest); older ones are dropped and counted. Default 1,000,000. */
+  /** Events kept (the latest; at most 2^32 - 1, an array's length); older ones are dropped and counted. Default 1,000,000. */
   readonly maxEvents?: number | undefined
   /** Where to write the trace when the scope closes; omit to write only on demand. */
   readonly path?: string | undefined
@@ -222,9 +222,11 @@ export const timeline = <Tasks extends Any, Actors extends { readonly name: stri
 ): Effect.Effect<TimelineRecorder, PoolError, Runner<Tasks["name"] | Actors["name"]> | Scope.Scope> =>
   Effect.gen(function*() {
     const maxEvents = options?.maxEvents ?? 1_000_000
-    if (!Number.isInteger(maxEvents) || maxEvents < 1) {
+    if (!Number.isInteger(maxEvents) || maxEvents < 1 || maxEvents > 2 ** 32 - 1) {
       return yield* Effect.fail(
-        new PoolError({ reason: new InvalidOptions({ path: ["maxEvents"], message: "a positive integer" }) })
+        new PoolError({
+          reason: new InvalidOptions({ path: ["maxEvents"], message: `a positive integer below 2^32, got ${maxEvents}` })
+        })
       )
     }
     const client = yield* clientOf(group)

@@ -102,7 +102,9 @@ describe("timeline", () => {
         assert.isAtLeast(counter.args!.inFlight as number, 0, JSON.stringify(counter))
       }
       assert.deepStrictEqual(counters.at(-1)!.args, { queued: 0, inFlight: 0 })
-      const error = yield* Effect.flip(Observe.timeline(ContractTasks, { maxEvents: 0 }))
-      assert.strictEqual(error.reason._tag, "InvalidOptions")
+      for (const maxEvents of [0, -1, 1.5, NaN, Infinity, 2 ** 32]) {
+        const error = yield* Effect.flip(Observe.timeline(ContractTasks, { maxEvents }))
+        assert.strictEqual(error.reason._tag, "InvalidOptions", `maxEvents ${maxEvents}`)
+      }
     }).pipe(Effect.scoped, Effect.provide(WorkerPool.layer(ContractTasks, { entry, size: 1 }))))
 })
