@@ -18,7 +18,7 @@ import * as Scope from "effect/Scope"
 import { createServer } from "node:http"
 import { Observe, Task, WorkerPool } from "../../src/index.ts"
 import { Metered, MeteredTasks } from "../fixtures/metered-tasks.ts"
-import { Add, ContractTasks, Explode, Sleep } from "../fixtures/tasks.ts"
+import { Add, ContractTasks, Die, Explode, Sleep } from "../fixtures/tasks.ts"
 import { rows } from "../support/backends.ts"
 
 const entry = new URL("../fixtures/worker.ts", import.meta.url)
@@ -149,6 +149,25 @@ describe("metrics over HTTP", () => {
         assert.strictEqual(yield* busy, 0, "no worker holds a task")
       }).pipe(Effect.scoped, Effect.provideService(Metric.MetricRegistry, registry))
     }).pipe(Effect.provide(pool)))
+
+  it.live("a recycled worker's replacement is a start, not a restart", () =>
+    Effect.gen(function*() {
+      const registry = new Map()
+      yield* Effect.gen(function*() {
+        yield* Observe.metrics(ContractTasks, { pool: "recycling" })
+        yield* Task.map(Add, Array.from({ length: 12 }, (_, i) => ({ a: i, b: 1 })), { chunkSize: 1 })
+        const snapshots = yield* Metric.snapshot
+        assert.isAbove(countOf(snapshots, "effect_parallel_worker_starts_total", { pool: "recycling" }), 1, "workers were recycled")
+        assert.strictEqual(countOf(snapshots, "effect_parallel_worker_restarts_total", { pool: "recycling" }), 0, "none died")
+        yield* Effect.exit(Task.run(Die, { how: "exit" }))
+        // Its replacement starts once the pool has settled its task.
+        const restarted = Effect.flatMap(Metric.snapshot, (snapshots) => {
+          const n = countOf(snapshots, "effect_parallel_worker_restarts_total", { pool: "recycling" })
+          return n === 1 ? Effect.void : Effect.fail(`${n} restarts`)
+        })
+        yield* restarted.pipe(Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 250 }))
+      }).pipe(Effect.scoped, Effect.provideService(Metric.MetricRegistry, registry))
+    }).pipe(Effect.provide(WorkerPool.layer(ContractTasks, { entry, size: 1, maxTasksPerWorker: 3 }))), 20_000)
 
   it.live("serveMetrics: /metrics in Prometheus text, closed with its scope", () =>
     Effect.gen(function*() {

@@ -98,7 +98,11 @@ export class PoolMetrics {
     const started = { get n() { return readings.stats().workersStarted } }
     this.counter("worker_starts_total", "Workers started, replacements included", {}, started)
     this.counter("worker_restarts_total", "Workers started to replace one that died", {}, {
-      get n() { return Math.max(0, readings.stats().workersStarted - readings.size) }
+      get n() {
+        // Counted by the pool when it can: a recycled worker's replacement is a start, not a restart.
+        const stats = readings.stats()
+        return stats.workersRestarted ?? Math.max(0, stats.workersStarted - readings.size)
+      }
     })
     this.counter("actor_restarts_total", "Actors rebuilt after their worker died", {}, this.actorRestarts)
     const arena = readings.arena

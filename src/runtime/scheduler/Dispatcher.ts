@@ -249,6 +249,8 @@ export class Dispatcher implements PoolClient {
   private respawnTimers = new Set<unknown>()
   private readonly maxTasksPerWorker: number
   private recycledCount = 0
+  /** Replacements of dead workers started (a recycled worker's replacement is not one). */
+  private restartedCount = 0
   private onStarted: ((error?: PoolError) => void) | undefined
   private onAllExited: (() => void) | undefined
   private inFlightTotal = 0
@@ -473,6 +475,7 @@ export class Dispatcher implements PoolClient {
       maxInFlight: this.maxInFlightSeen,
       busyWorkers: this.busyCount(),
       workersStarted: this.nextWorkerId,
+      workersRestarted: this.restartedCount,
       submitted: this.nextSubmissionId,
       settled: this.settledCount,
       recycled: this.recycledCount,
@@ -698,10 +701,15 @@ export class Dispatcher implements PoolClient {
 
   private respawn(predecessor: Slot | undefined): void {
     const delay = this.respawnFailures === 0 ? 0 : Math.min(5_000, 100 * 2 ** (this.respawnFailures - 1))
-    if (delay === 0) return this.spawn(predecessor)
+    if (delay === 0) {
+      this.restartedCount++
+      return this.spawn(predecessor)
+    }
     const timer = this.timers.set(delay, () => {
       this.respawnTimers.delete(timer)
-      if (!this.closed) this.spawn(predecessor)
+      if (this.closed) return
+      this.restartedCount++
+      this.spawn(predecessor)
     })
     this.respawnTimers.add(timer)
   }
