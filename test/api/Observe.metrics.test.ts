@@ -160,6 +160,13 @@ describe("metrics over HTTP", () => {
         assert.isAbove(countOf(snapshots, "effect_parallel_worker_starts_total", { pool: "recycling" }), 1, "workers were recycled")
         assert.strictEqual(countOf(snapshots, "effect_parallel_worker_restarts_total", { pool: "recycling" }), 0, "none died")
         yield* Effect.exit(Task.run(Die, { how: "exit" }))
+        // Event-loop utilization is read from live threads: a recycled one's series went with it.
+        // One worker lives (the last one retired may still be shutting down: polled until it is gone).
+        const onlyLive = Effect.flatMap(Metric.snapshot, (snapshots) => {
+          const loops = find(snapshots, "effect_parallel_worker_event_loop_utilization", { pool: "recycling" }).map((s) => s.attributes?.worker)
+          return loops.length === 1 ? Effect.void : Effect.fail(`utilization of workers ${loops}`)
+        })
+        yield* onlyLive.pipe(Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 250 }))
         // Its replacement starts once the pool has settled its task.
         const restarted = Effect.flatMap(Metric.snapshot, (snapshots) => {
           const n = countOf(snapshots, "effect_parallel_worker_restarts_total", { pool: "recycling" })
