@@ -150,6 +150,8 @@ export class DashboardState {
       case "WorkerReady": {
         const worker = this.workers.get(event.workerId)
         if (worker !== undefined) worker.state = worker.held.size > 0 ? "busy" : "idle"
+        // Starting when the page subscribed (a replacement): shown from now on.
+        else this.workers.set(event.workerId, record(event.workerId, "idle", true))
         return
       }
       case "WorkerStopping": {
