@@ -13,7 +13,7 @@ import * as HttpServer from "effect/http/HttpServer"
 import { ServeError } from "effect/http/HttpServerError"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
-import { createServer } from "node:http"
+import { createServer, type Server } from "node:http"
 
 export interface ServeOptions {
   /** 0 picks a free port. */
@@ -37,7 +37,12 @@ export const serve = (
     if (!(typeof port === "number" && Number.isInteger(port) && port >= 0 && port <= 65535)) {
       return yield* new ServeError({ cause: new RangeError(`port must be an integer from 0 to 65535, got ${String(port)}`) })
     }
-    const server = NodeHttpServer.layer(() => createServer(), {
+    // The server's own close waits up to `gracefulShutdownTimeout` for its connections, then
+    // leaves those still open (one with no request yet, half a request) alive until Node's
+    // timeouts (a minute): closed here, last, so the scope leaves no socket behind.
+    let node: Server | undefined
+    yield* Effect.addFinalizer(() => Effect.sync(() => node?.closeAllConnections()))
+    const server = NodeHttpServer.layer(() => (node = createServer()), {
       port: options.port,
       host: options.host ?? "127.0.0.1",
       gracefulShutdownTimeout: "1 second"
