@@ -72,7 +72,8 @@ interface SubmissionRecord {
   readonly submission: number
   readonly taskName: string
   readonly count: number
-  readonly payloads: ReadonlyArray<unknown>
+  /** Its encoded inputs, to render a failure's: let go when it ends (the page keeps the last maps). */
+  payloads: ReadonlyArray<unknown>
   readonly startedAt: number
   succeeded: number
   failed: number
@@ -201,6 +202,7 @@ export class DashboardState {
 
   private finish(submission: SubmissionRecord, at: number): void {
     submission.endedAt = at
+    submission.payloads = []
     this.submissions.delete(submission.submission)
   }
 

@@ -1,8 +1,11 @@
 /**
  * The dashboard's state over synthetic events: a worker that was still starting when the page
- * subscribed (a replacement) is shown, and counted in the page's insights, once it is ready.
+ * subscribed (a replacement) is shown, and counted in the page's insights, once it is ready; a
+ * finished map is shown without holding its inputs.
  */
 import { assert, describe, it } from "@effect/vitest"
+import { setFlagsFromString } from "node:v8"
+import { runInNewContext } from "node:vm"
 import type { PoolEvent, PoolStats } from "../../../src/core/PoolEvent.ts"
 import { DashboardState } from "../../../src/runtime/observe/Dashboard.ts"
 import { Insights } from "../../../src/runtime/observe/Insights.ts"
@@ -62,5 +65,27 @@ describe("DashboardState", () => {
     assert.strictEqual(worker!.working, 18)
     assert.strictEqual(worker!.tasks, 1)
     assert.strictEqual(worker!.startup + worker!.init + worker!.waiting + worker!.working + worker!.exitTime, worker!.wall)
+  })
+})
+
+describe("DashboardState's maps", () => {
+  it("a finished map's inputs are let go (the page keeps its last maps, not their payloads)", async () => {
+    setFlagsFromString("--expose-gc")
+    const gc = runInNewContext("gc") as () => void
+    const state = new DashboardState(() => 0, () => stats, undefined, [0])
+    let payloads: Array<unknown> | undefined = Array.from({ length: 3 }, (_, n) => ({ n }))
+    const held = new WeakRef(payloads)
+    state.onEvent({ _tag: "Submitted", at: 1, submission: 0, taskName: "Work", count: 3, chunkSize: 1, payloads })
+    payloads = undefined
+    for (let index = 0; index < 3; index++) {
+      state.onEvent({ _tag: "Settled", at: 2, submission: 0, index, taskId: index, workerId: 0, attempt: 1, outcome: index === 1 ? "Failure" : "Success" })
+    }
+    const snapshot = state.snapshot()
+    assert.deepStrictEqual(snapshot.maps.map((m) => [m.count, m.succeeded, m.failed, m.endedAt]), [[3, 2, 1, 2]])
+    assert.strictEqual(snapshot.failures[0]!.input, "{ n: 1 }")
+    // A WeakRef's target lives until the turn that made it ends.
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    gc()
+    assert.isUndefined(held.deref(), "the map's payloads were collected")
   })
 })
