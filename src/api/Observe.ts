@@ -214,7 +214,8 @@ export interface TimelineRecorder {
  *
  * **Details**: the pool's events go to a ring buffer of `maxEvents`; when it is full the oldest
  * are dropped, and the trace says how many (`otherData.droppedEvents` and an instant event at its
- * start). With `path`, the trace is written there when the scope closes.
+ * start). With `path`, the trace is written there when the scope closes (a failure to write it is
+ * logged as a warning: closing the scope does not fail).
  */
 export const timeline = <Tasks extends Any, Actors extends { readonly name: string }>(
   group: Group<Tasks, Actors>,
@@ -243,7 +244,11 @@ export const timeline = <Tasks extends Any, Actors extends { readonly name: stri
       (unsubscribe) =>
         Effect.andThen(
           Effect.sync(unsubscribe),
-          options?.path === undefined ? Effect.void : Effect.ignore(write(options.path))
+          // The file was asked for: a failure to write it is said, not swallowed.
+          options?.path === undefined ? Effect.void : Effect.catchCause(
+            Effect.asVoid(write(options.path)),
+            (cause) => Effect.logWarning(`effect-parallel timeline: could not write ${options.path}`, cause)
+          )
         )
     )
     return { trace: () => recording.trace(), dropped: () => recording.dropped, write }
