@@ -122,6 +122,32 @@ describe.each(rows)("metrics on $name", (row) => {
     }).pipe(Effect.provide(pool), row.within))
 })
 
+describe("worker metrics with two observers", () => {
+  it.live("each registry gets the workers' metrics, and one closing leaves the other's coming", () => {
+    const first = new Map()
+    const second = new Map()
+    const counted = (registry: Map<any, any>, n: number) =>
+      Effect.flatMap(Metric.snapshot.pipe(Effect.provideService(Metric.MetricRegistry, registry)), (snapshots) => {
+        const total = countOf(snapshots, "handled_total", { pool: "metered" })
+        return total === n ? Effect.void : Effect.fail(`${total} of ${n} counted so far`)
+      }).pipe(Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 250 }))
+    return Effect.gen(function*() {
+      yield* Observe.metrics(MeteredTasks, { pool: "metered", workerInterval: "20 millis" }).pipe(Effect.provideService(Metric.MetricRegistry, first))
+      const later = yield* Scope.make()
+      yield* Observe.metrics(MeteredTasks, { pool: "metered", workerInterval: "20 millis" }).pipe(
+        Scope.provide(later),
+        Effect.provideService(Metric.MetricRegistry, second)
+      )
+      yield* Task.map(Metered, Array.from({ length: 10 }, (_, n) => ({ n })))
+      yield* counted(first, 10)
+      yield* counted(second, 10)
+      yield* Scope.close(later, Exit.void)
+      yield* Task.map(Metered, Array.from({ length: 10 }, (_, n) => ({ n })))
+      yield* counted(first, 20)
+    }).pipe(Effect.scoped, Effect.provide(WorkerPool.layer(MeteredTasks, { entry: meteredEntry, size: 2 })))
+  }, 30_000)
+})
+
 describe("metrics over HTTP", () => {
   const pool = WorkerPool.layer(ContractTasks, { entry, size: 1 })
 
