@@ -190,7 +190,7 @@ const httpServe = Effect.orDie(Effect.tryPromise({
 // ---------------------------------------------------------------------------------------------
 
 export interface TimelineOptions {
-  /** Events kept (the latest); older ones are dropped and counted. Default 1,000,000. */
+  /** Events kept (the latest; at most 2^32 - 1, an array's length); older ones are dropped and counted. Default 1,000,000. */
   readonly maxEvents?: number | undefined
   /** Where to write the trace when the scope closes; omit to write only on demand. */
   readonly path?: string | undefined
@@ -215,7 +215,8 @@ export interface TimelineRecorder {
  *
  * **Details**: the pool's events go to a ring buffer of `maxEvents`; when it is full the oldest
  * are dropped, and the trace says how many (`otherData.droppedEvents` and an instant event at its
- * start). With `path`, the trace is written there when the scope closes.
+ * start). With `path`, the trace is written there when the scope closes (a failure to write it is
+ * logged as a warning: closing the scope does not fail).
  */
 export const timeline = <Tasks extends Any, Actors extends { readonly name: string }>(
   group: Group<Tasks, Actors>,
@@ -223,9 +224,11 @@ export const timeline = <Tasks extends Any, Actors extends { readonly name: stri
 ): Effect.Effect<TimelineRecorder, PoolError, Runner<Tasks["name"] | Actors["name"]> | Scope.Scope> =>
   Effect.gen(function*() {
     const maxEvents = options?.maxEvents ?? 1_000_000
-    if (!Number.isInteger(maxEvents) || maxEvents < 1) {
+    if (!Number.isInteger(maxEvents) || maxEvents < 1 || maxEvents > 2 ** 32 - 1) {
       return yield* Effect.fail(
-        new PoolError({ reason: new InvalidOptions({ path: ["maxEvents"], message: "a positive integer" }) })
+        new PoolError({
+          reason: new InvalidOptions({ path: ["maxEvents"], message: `a positive integer below 2^32, got ${maxEvents}` })
+        })
       )
     }
     const client = yield* clientOf(group)
@@ -242,7 +245,11 @@ export const timeline = <Tasks extends Any, Actors extends { readonly name: stri
       (unsubscribe) =>
         Effect.andThen(
           Effect.sync(unsubscribe),
-          options?.path === undefined ? Effect.void : Effect.ignore(write(options.path))
+          // The file was asked for: a failure to write it is said, not swallowed.
+          options?.path === undefined ? Effect.void : Effect.catchCause(
+            Effect.asVoid(write(options.path)),
+            (cause) => Effect.logWarning(`effect-parallel timeline: could not write ${options.path}`, cause)
+          )
         )
     )
     return { trace: () => recording.trace(), dropped: () => recording.dropped, write }

@@ -208,6 +208,11 @@ export interface PoolStats {
   readonly busyWorkers?: number | undefined
   /** Workers started since the pool was built, replacements included. */
   readonly workersStarted: number
+  /**
+   * Of those, the ones started to replace a worker that died (not a recycled one, whose
+   * replacement is a start of its own), when the pool can tell them apart.
+   */
+  readonly workersRestarted?: number | undefined
   readonly submitted: number
   readonly settled: number
   /** Workers retired and shut down gracefully (`maxTasksPerWorker`, `recycleAboveHeapMb`). */

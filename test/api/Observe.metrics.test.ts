@@ -18,7 +18,7 @@ import * as Scope from "effect/Scope"
 import { createServer } from "node:http"
 import { Observe, Task, WorkerPool } from "../../src/index.ts"
 import { Metered, MeteredTasks } from "../fixtures/metered-tasks.ts"
-import { Add, ContractTasks, Explode, Sleep } from "../fixtures/tasks.ts"
+import { Add, ContractTasks, Die, Explode, Sleep } from "../fixtures/tasks.ts"
 import { rows } from "../support/backends.ts"
 
 const entry = new URL("../fixtures/worker.ts", import.meta.url)
@@ -122,6 +122,32 @@ describe.each(rows)("metrics on $name", (row) => {
     }).pipe(Effect.provide(pool), row.within))
 })
 
+describe("worker metrics with two observers", () => {
+  it.live("each registry gets the workers' metrics, and one closing leaves the other's coming", () => {
+    const first = new Map()
+    const second = new Map()
+    const counted = (registry: Map<any, any>, n: number) =>
+      Effect.flatMap(Metric.snapshot.pipe(Effect.provideService(Metric.MetricRegistry, registry)), (snapshots) => {
+        const total = countOf(snapshots, "handled_total", { pool: "metered" })
+        return total === n ? Effect.void : Effect.fail(`${total} of ${n} counted so far`)
+      }).pipe(Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 250 }))
+    return Effect.gen(function*() {
+      yield* Observe.metrics(MeteredTasks, { pool: "metered", workerInterval: "20 millis" }).pipe(Effect.provideService(Metric.MetricRegistry, first))
+      const later = yield* Scope.make()
+      yield* Observe.metrics(MeteredTasks, { pool: "metered", workerInterval: "20 millis" }).pipe(
+        Scope.provide(later),
+        Effect.provideService(Metric.MetricRegistry, second)
+      )
+      yield* Task.map(Metered, Array.from({ length: 10 }, (_, n) => ({ n })))
+      yield* counted(first, 10)
+      yield* counted(second, 10)
+      yield* Scope.close(later, Exit.void)
+      yield* Task.map(Metered, Array.from({ length: 10 }, (_, n) => ({ n })))
+      yield* counted(first, 20)
+    }).pipe(Effect.scoped, Effect.provide(WorkerPool.layer(MeteredTasks, { entry: meteredEntry, size: 2 })))
+  }, 30_000)
+})
+
 describe("metrics over HTTP", () => {
   const pool = WorkerPool.layer(ContractTasks, { entry, size: 1 })
 
@@ -149,6 +175,32 @@ describe("metrics over HTTP", () => {
         assert.strictEqual(yield* busy, 0, "no worker holds a task")
       }).pipe(Effect.scoped, Effect.provideService(Metric.MetricRegistry, registry))
     }).pipe(Effect.provide(pool)))
+
+  it.live("a recycled worker's replacement is a start, not a restart", () =>
+    Effect.gen(function*() {
+      const registry = new Map()
+      yield* Effect.gen(function*() {
+        yield* Observe.metrics(ContractTasks, { pool: "recycling" })
+        yield* Task.map(Add, Array.from({ length: 12 }, (_, i) => ({ a: i, b: 1 })), { chunkSize: 1 })
+        const snapshots = yield* Metric.snapshot
+        assert.isAbove(countOf(snapshots, "effect_parallel_worker_starts_total", { pool: "recycling" }), 1, "workers were recycled")
+        assert.strictEqual(countOf(snapshots, "effect_parallel_worker_restarts_total", { pool: "recycling" }), 0, "none died")
+        yield* Effect.exit(Task.run(Die, { how: "exit" }))
+        // Event-loop utilization is read from live threads: a recycled one's series went with it.
+        // One worker lives (the last one retired may still be shutting down: polled until it is gone).
+        const onlyLive = Effect.flatMap(Metric.snapshot, (snapshots) => {
+          const loops = find(snapshots, "effect_parallel_worker_event_loop_utilization", { pool: "recycling" }).map((s) => s.attributes?.worker)
+          return loops.length === 1 ? Effect.void : Effect.fail(`utilization of workers ${loops}`)
+        })
+        yield* onlyLive.pipe(Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 250 }))
+        // Its replacement starts once the pool has settled its task.
+        const restarted = Effect.flatMap(Metric.snapshot, (snapshots) => {
+          const n = countOf(snapshots, "effect_parallel_worker_restarts_total", { pool: "recycling" })
+          return n === 1 ? Effect.void : Effect.fail(`${n} restarts`)
+        })
+        yield* restarted.pipe(Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 250 }))
+      }).pipe(Effect.scoped, Effect.provideService(Metric.MetricRegistry, registry))
+    }).pipe(Effect.provide(WorkerPool.layer(ContractTasks, { entry, size: 1, maxTasksPerWorker: 3 }))), 20_000)
 
   it.live("serveMetrics: /metrics in Prometheus text, closed with its scope", () =>
     Effect.gen(function*() {

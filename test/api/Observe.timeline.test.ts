@@ -5,8 +5,10 @@
  * events it dropped.
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import { mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -86,6 +88,22 @@ describe("timeline", () => {
       assert.deepStrictEqual(counters.at(-1)!.args, { queued: 0, inFlight: 0 })
     }).pipe(Effect.scoped, Effect.provide(WorkerPool.layer(ContractTasks, { entry, size: 2 }))))
 
+  it.live("a trace that cannot be written when the scope closes is logged as a warning", () =>
+    Effect.gen(function*() {
+      const logged: Array<{ readonly level: string; readonly message: string; readonly cause: string }> = []
+      const logger = Logger.make(({ cause, logLevel, message }) =>
+        void logged.push({ level: logLevel, message: String(message), cause: Cause.pretty(cause) })
+      )
+      const path = join(mkdtempSync(join(tmpdir(), "ep-timeline-")), "missing", "run.json")
+      yield* Effect.gen(function*() {
+        yield* Observe.timeline(ContractTasks, { path })
+        yield* Task.map(Add, [{ a: 1, b: 2 }])
+      }).pipe(Effect.scoped, Effect.provide(Logger.layer([logger])))
+      assert.deepStrictEqual(logged.map((entry) => entry.level), ["Warn"])
+      assert.include(logged[0]!.message, path)
+      assert.include(logged[0]!.cause, "ENOENT")
+    }).pipe(Effect.provide(WorkerPool.layer(ContractTasks, { entry, size: 1 }))))
+
   it.live("a full ring drops the oldest events and says how many", () =>
     Effect.gen(function*() {
       const recorder = yield* Observe.timeline(ContractTasks, { maxEvents: 20 })
@@ -102,7 +120,9 @@ describe("timeline", () => {
         assert.isAtLeast(counter.args!.inFlight as number, 0, JSON.stringify(counter))
       }
       assert.deepStrictEqual(counters.at(-1)!.args, { queued: 0, inFlight: 0 })
-      const error = yield* Effect.flip(Observe.timeline(ContractTasks, { maxEvents: 0 }))
-      assert.strictEqual(error.reason._tag, "InvalidOptions")
+      for (const maxEvents of [0, -1, 1.5, NaN, Infinity, 2 ** 32]) {
+        const error = yield* Effect.flip(Observe.timeline(ContractTasks, { maxEvents }))
+        assert.strictEqual(error.reason._tag, "InvalidOptions", `maxEvents ${maxEvents}`)
+      }
     }).pipe(Effect.scoped, Effect.provide(WorkerPool.layer(ContractTasks, { entry, size: 1 }))))
 })

@@ -16,7 +16,7 @@ import { Actor, Task, WorkerPool } from "../../src/index.ts"
 import { type Backend, realTimers } from "../../src/runtime/backends/Backend.ts"
 import { type FromWorker, Op, Outcome, Run, RunTraced, runStride, SameName, SameTrace, type ToWorker } from "../../src/runtime/protocol/protocol.ts"
 import { ActorTasks, Bump, Counter } from "../fixtures/actors.ts"
-import { Check, ExitOnce, Nested, Plain, Spin, TracedTasks } from "../fixtures/traced-tasks.ts"
+import { Annotated, Check, ExitOnce, Nested, Plain, Spin, TracedTasks } from "../fixtures/traced-tasks.ts"
 import { dispatcherOn, rows } from "../support/backends.ts"
 
 const entry = new URL("../fixtures/traced-worker.ts", import.meta.url)
@@ -168,6 +168,19 @@ describe.each(rows)("traces on $name", (row) => {
         for (const handler of under) assert.strictEqual(handler.traceId, caller!.traceId)
       }
     }).pipe(Effect.provide(pool({ size: 1 })), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
+  })
+
+  it.live("a span attribute String cannot render does not fail a traced task", () => {
+    const memory = memoryTracer()
+    return Effect.gen(function*() {
+      // Untraced it succeeds; traced, its spans are recorded for the caller, which renders them.
+      assert.strictEqual(yield* Task.run(Annotated, {}), 1)
+      assert.strictEqual(yield* Task.run(Annotated, {}).pipe(Effect.withSpan("caller")), 1)
+      const [annotated] = memory.named("annotated")
+      assert.isDefined(annotated, "the span came back")
+      assert.isString(annotated!.attributes.get("nullPrototype"))
+      assert.isString(annotated!.attributes.get("throwing"))
+    }).pipe(Effect.provide(pool()), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
   })
 
   it.live("outside any span, no worker span reaches the caller's tracer", () => {

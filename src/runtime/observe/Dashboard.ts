@@ -72,7 +72,8 @@ interface SubmissionRecord {
   readonly submission: number
   readonly taskName: string
   readonly count: number
-  readonly payloads: ReadonlyArray<unknown>
+  /** Its encoded inputs, to render a failure's: let go when it ends (the page keeps the last maps). */
+  payloads: ReadonlyArray<unknown>
   readonly startedAt: number
   succeeded: number
   failed: number
@@ -150,6 +151,8 @@ export class DashboardState {
       case "WorkerReady": {
         const worker = this.workers.get(event.workerId)
         if (worker !== undefined) worker.state = worker.held.size > 0 ? "busy" : "idle"
+        // Starting when the page subscribed (a replacement): shown from now on.
+        else this.workers.set(event.workerId, record(event.workerId, "idle", true))
         return
       }
       case "WorkerStopping": {
@@ -199,6 +202,7 @@ export class DashboardState {
 
   private finish(submission: SubmissionRecord, at: number): void {
     submission.endedAt = at
+    submission.payloads = []
     this.submissions.delete(submission.submission)
   }
 

@@ -10,12 +10,12 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServer from "effect/http/HttpServer"
+import { ServeError } from "effect/http/HttpServerError"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
-import type { ServeError } from "effect/http/HttpServerError"
 import * as Layer from "effect/Layer"
 import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
 import type * as Scope from "effect/Scope"
-import { createServer } from "node:http"
+import { createServer, type Server } from "node:http"
 
 export interface ServeOptions {
   /** 0 picks a free port. */
@@ -26,14 +26,25 @@ export interface ServeOptions {
 
 /**
  * Starts a server with `routes` and returns its URL (`http://host:port`); the server closes with
- * the Scope (open connections, such as server-sent event streams, are closed with it).
+ * the Scope (open connections, such as server-sent event streams, are closed with it). A port
+ * that is not an integer from 0 to 65535 fails with `ServeError`, as a port in use does (Node's
+ * `listen` throws it, which would be a defect).
  */
 export const serve = (
   routes: Layer.Layer<never, never, HttpRouter.HttpRouter>,
   options: ServeOptions
 ): Effect.Effect<string, ServeError, Scope.Scope> =>
   Effect.gen(function*() {
-    const server = NodeHttpServer.layer(() => createServer(), {
+    const port: unknown = options.port
+    if (!(typeof port === "number" && Number.isInteger(port) && port >= 0 && port <= 65535)) {
+      return yield* new ServeError({ cause: new RangeError(`port must be an integer from 0 to 65535, got ${String(port)}`) })
+    }
+    // The server's own close waits up to `gracefulShutdownTimeout` for its connections, then
+    // leaves those still open (one with no request yet, half a request) alive until Node's
+    // timeouts (a minute): closed here, last, so the scope leaves no socket behind.
+    let node: Server | undefined
+    yield* Effect.addFinalizer(() => Effect.sync(() => node?.closeAllConnections()))
+    const server = NodeHttpServer.layer(() => (node = createServer()), {
       port: options.port,
       host: options.host ?? "127.0.0.1",
       gracefulShutdownTimeout: "1 second"

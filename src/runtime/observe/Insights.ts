@@ -127,8 +127,12 @@ export class Insights {
         })
         return
       case "WorkerReady": {
-        const worker = this.workers.get(event.workerId)
-        if (worker === undefined) return
+        let worker = this.workers.get(event.workerId)
+        if (worker === undefined) {
+          // Starting when a collector subscribed late (the dashboard's): followed from now.
+          this.onEvent({ _tag: "WorkerStarting", at: event.at, workerId: event.workerId, replacement: true })
+          worker = this.workers.get(event.workerId)!
+        }
         worker.readyAt = event.at
         // Another thread's clock: kept within what the pool saw.
         if (event.initStartedAt !== undefined) {

@@ -11,7 +11,8 @@
  * - `effect_parallel_queue_depth`, `effect_parallel_tasks_in_flight`, `effect_parallel_busy_workers`,
  *   `effect_parallel_workers`: gauges read from the pool when exported.
  * - `effect_parallel_worker_event_loop_utilization` {worker}: each worker thread's event-loop
- *   utilization (0–1) since the previous export, read from the thread (backends that can).
+ *   utilization (0–1) since the previous export, read from the thread (backends that can); a
+ *   worker's series goes when it exits.
  * - `effect_parallel_worker_starts_total`, `effect_parallel_worker_restarts_total` (replacements
  *   of dead workers), `effect_parallel_worker_exits_total` {exit}, `effect_parallel_actor_restarts_total`.
  * - `effect_parallel_shared_memory_bytes` {state: live | idle}: the caller's shared-array arena.
@@ -75,6 +76,8 @@ export class PoolMetrics {
   private readonly exits = new Map<string, { n: number }>()
   private readonly actorRestarts = { n: 0 }
   private readonly lastLoops = new Map<number, EventLoopTimes>()
+  /** Each live worker's utilization gauge: removed when it exits, or a recycling pool would keep one per worker ever. */
+  private readonly loopGauges = new Map<number, Metric.Registration>()
   /** Workers' own series, by worker, by type, name and attributes. */
   private readonly workerSeries = new Map<number, Map<string, { state: unknown; registration: Metric.Registration }>>()
 
@@ -98,7 +101,11 @@ export class PoolMetrics {
     const started = { get n() { return readings.stats().workersStarted } }
     this.counter("worker_starts_total", "Workers started, replacements included", {}, started)
     this.counter("worker_restarts_total", "Workers started to replace one that died", {}, {
-      get n() { return Math.max(0, readings.stats().workersStarted - readings.size) }
+      get n() {
+        // Counted by the pool when it can: a recycled worker's replacement is a start, not a restart.
+        const stats = readings.stats()
+        return stats.workersRestarted ?? Math.max(0, stats.workersStarted - readings.size)
+      }
     })
     this.counter("actor_restarts_total", "Actors rebuilt after their worker died", {}, this.actorRestarts)
     const arena = readings.arena
@@ -130,6 +137,9 @@ export class PoolMetrics {
         return
       case "WorkerExited": {
         this.held.delete(event.workerId)
+        this.loopGauges.get(event.workerId)?.remove()
+        this.loopGauges.delete(event.workerId)
+        this.lastLoops.delete(event.workerId)
         if (this.lastHeld?.workerId === event.workerId) this.lastHeld = undefined
         let cell = this.exits.get(event.exit)
         if (cell === undefined) {
@@ -184,6 +194,8 @@ export class PoolMetrics {
   close(): void {
     for (const registration of this.registrations) registration.remove()
     this.registrations.length = 0
+    for (const registration of this.loopGauges.values()) registration.remove()
+    this.loopGauges.clear()
     for (const series of this.workerSeries.values()) for (const one of series.values()) one.registration.remove()
     this.workerSeries.clear()
   }
@@ -276,12 +288,15 @@ export class PoolMetrics {
       for (const loop of read()) {
         if (known.has(loop.workerId)) continue
         known.add(loop.workerId)
-        this.gauge(
-          "worker_event_loop_utilization",
-          "Share of time a worker thread's event loop was busy, since the previous export",
-          { worker: String(loop.workerId) },
-          () => this.utilization(read, loop.workerId)
-        )
+        const metric = Metric.gauge(prefix + "worker_event_loop_utilization", {
+          description: "Share of time a worker thread's event loop was busy, since the previous export",
+          attributes: this.attributes({ worker: String(loop.workerId) })
+        })
+        this.loopGauges.set(loop.workerId, Metric.registerUnsafe(metric, this.context, {
+          get: () => ({ value: this.utilization(read, loop.workerId) }),
+          update: () => {},
+          modify: () => {}
+        }))
       }
     }
     registerNew()

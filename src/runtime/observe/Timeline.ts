@@ -10,7 +10,8 @@
  * metadata events. Each task run is a complete slice (`X`) on its worker's track, from its
  * handler's start to its end as the worker measured them (task name; id, submission, index,
  * attempt, outcome and queue wait in its args); each submission is a slice on the caller's track,
- * from submit to its last settle; a flow arrow (`s` → `f`) goes from the submission to each of its
+ * from submit to its last settle (submissions running at once go on further caller tracks: slices
+ * on one track must nest, and Perfetto drops ones that overlap); a flow arrow (`s` → `f`) goes from the submission to each of its
  * task runs; counters (`C`) show tasks queued and in flight; worker start-up, init and exit are
  * slices on the worker's track. Timestamps are microseconds from the first kept event, on the
  * pool's clock (one clock across threads). The ring keeps the last `maxEvents` events: the trace
@@ -47,6 +48,8 @@ export interface TraceFile {
 const pid = 1
 const callerTid = 0
 const workerTid = (workerId: number) => workerId + 1
+/** The caller's further tracks for submissions that overlap (`lane` ≥ 1), far above any worker's. */
+const laneTid = (lane: number) => lane === 0 ? callerTid : 1_000_000_000 + lane
 
 export class Timeline {
   readonly maxEvents: number
@@ -90,6 +93,8 @@ interface SubmissionState {
   inFlight: number
   settled: number
   lastAt: number
+  /** Its flow arrows' starts, placed on its track once the tracks are laid out. */
+  readonly flows: Array<{ tid: number }>
 }
 
 const toTrace = (events: ReadonlyArray<PoolEvent>, dropped: number, maxEvents: number): TraceFile => {
@@ -127,7 +132,8 @@ const toTrace = (events: ReadonlyArray<PoolEvent>, dropped: number, maxEvents: n
           queued: event.count,
           inFlight: 0,
           settled: 0,
-          lastAt: event.at
+          lastAt: event.at,
+          flows: []
         })
         queued += event.count
         counters(event.at)
@@ -210,7 +216,9 @@ const toTrace = (events: ReadonlyArray<PoolEvent>, dropped: number, maxEvents: n
           })
           if (submission !== undefined) {
             // The arrow from the submission to this run: it ends on the slice that encloses its time.
-            out.push({ name: "submit → run", ph: "s", cat: "flow", id: event.taskId, ts: us(submission.at), pid, tid: callerTid })
+            const start = { name: "submit → run", ph: "s" as const, cat: "flow", id: event.taskId, ts: us(submission.at), pid, tid: callerTid }
+            submission.flows.push(start)
+            out.push(start)
             out.push({ name: "submit → run", ph: "f", bp: "e", cat: "flow", id: event.taskId, ts, pid, tid })
           }
         } else {
@@ -259,16 +267,31 @@ const toTrace = (events: ReadonlyArray<PoolEvent>, dropped: number, maxEvents: n
         })
     }
   }
-  // Each submission as a slice on the caller's track, from submit to its last settle; flows start in it.
-  for (const [id, submission] of submissions) {
+  // Each submission as a slice on a caller track, from submit to its last settle; flows start in
+  // it. Tracks are laid out in submit order, each taking the track that freed first, or a new one.
+  const lanes: Array<{ readonly lane: number; end: number }> = []
+  for (const [id, submission] of [...submissions].sort(([, a], [, b]) => a.at - b.at)) {
     const ts = us(submission.at)
+    const dur = Math.max(0.001, us(submission.lastAt) - ts)
+    let free = lanes[0]
+    if (free === undefined || free.end > ts) {
+      free = { lane: lanes.length, end: 0 }
+      lanes.push(free)
+    } else {
+      popMin(lanes)
+      lanes.push(free)
+    }
+    free.end = ts + dur
+    siftUp(lanes, lanes.length - 1)
+    const tid = laneTid(free.lane)
+    for (const flow of submission.flows) flow.tid = tid
     out.push({
       name: `${submission.name} ×${submission.count}`,
       ph: "X",
       ts,
-      dur: Math.max(0.001, us(submission.lastAt) - ts),
+      dur,
       pid,
-      tid: callerTid,
+      tid,
       cat: "submission",
       args: { submission: id, count: submission.count, settled: submission.settled }
     })
@@ -278,6 +301,12 @@ const toTrace = (events: ReadonlyArray<PoolEvent>, dropped: number, maxEvents: n
     { name: "thread_name", ph: "M", ts: 0, pid, tid: callerTid, args: { name: "caller" } },
     { name: "thread_sort_index", ph: "M", ts: 0, pid, tid: callerTid, args: { sort_index: 0 } }
   ]
+  for (const { lane } of lanes) {
+    if (lane === 0) continue
+    const tid = laneTid(lane)
+    metadata.push({ name: "thread_name", ph: "M", ts: 0, pid, tid, args: { name: `caller #${lane + 1}` } })
+    metadata.push({ name: "thread_sort_index", ph: "M", ts: 0, pid, tid, args: { sort_index: 0 } })
+  }
   for (const workerId of [...workers].sort((a, b) => a - b)) {
     const tid = workerTid(workerId)
     metadata.push({ name: "thread_name", ph: "M", ts: 0, pid, tid, args: { name: `worker ${workerId}` } })
@@ -287,5 +316,28 @@ const toTrace = (events: ReadonlyArray<PoolEvent>, dropped: number, maxEvents: n
     traceEvents: [...metadata, ...out],
     displayTimeUnit: "ms",
     otherData: { producer: "effect-parallel", droppedEvents: dropped, maxEvents, origin }
+  }
+}
+
+/** A binary min-heap of tracks by the end of their last slice: the track that frees first at the top. */
+const siftUp = (heap: Array<{ end: number }>, at: number): void => {
+  while (at > 0) {
+    const parent = (at - 1) >> 1
+    if (heap[parent]!.end <= heap[at]!.end) return
+    ;[heap[parent], heap[at]] = [heap[at]!, heap[parent]!]
+    at = parent
+  }
+}
+
+const popMin = (heap: Array<{ end: number }>): void => {
+  const last = heap.pop()!
+  if (heap.length === 0) return
+  heap[0] = last
+  for (let at = 0;;) {
+    const left = 2 * at + 1
+    const smallest = left + 1 < heap.length && heap[left + 1]!.end < heap[left]!.end ? left + 1 : left
+    if (smallest >= heap.length || heap[at]!.end <= heap[smallest]!.end) return
+    ;[heap[at], heap[smallest]] = [heap[smallest]!, heap[at]!]
+    at = smallest
   }
 }

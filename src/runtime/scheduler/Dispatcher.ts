@@ -249,6 +249,8 @@ export class Dispatcher implements PoolClient {
   private respawnTimers = new Set<unknown>()
   private readonly maxTasksPerWorker: number
   private recycledCount = 0
+  /** Replacements of dead workers started (a recycled worker's replacement is not one). */
+  private restartedCount = 0
   private onStarted: ((error?: PoolError) => void) | undefined
   private onAllExited: (() => void) | undefined
   private inFlightTotal = 0
@@ -264,7 +266,8 @@ export class Dispatcher implements PoolClient {
   private replyWaitsAnswered = 0
   /** A traced call was submitted once: from then on messages carry trace contexts (protocol `RunTraced`). */
   private traced = false
-  private metricsWatch: MetricsWatch | undefined = undefined
+  /** Observers of the workers' own metrics; workers send at the shortest of their intervals. */
+  private metricsWatches: ReadonlyArray<MetricsWatch> = []
   /** The trace field and task name of the last task added to the message being built (`SameTrace`, `SameName`). */
   private messageTrace: string | undefined | null = null
   private messageTaskName: string | null = null
@@ -410,8 +413,9 @@ export class Dispatcher implements PoolClient {
 
   /**
    * Has every worker send what its own metric registry holds every `intervalMillis` (and as it
-   * shuts down) to `onMetrics`, until the returned function is called. One watcher at a time (the
-   * last one wins); nothing on backends whose workers record into the caller's registry.
+   * shuts down) to `onMetrics`, until the returned function is called. Observers may overlap (two
+   * registries): each gets every worker's metrics, sent at the shortest interval asked. Nothing on
+   * backends whose workers record into the caller's registry.
    */
   watchWorkerMetrics(
     intervalMillis: number,
@@ -419,13 +423,27 @@ export class Dispatcher implements PoolClient {
   ): () => void {
     if (this.options.workersOwnMetrics !== true) return () => {}
     const watch: MetricsWatch = { intervalMillis, onMetrics }
-    this.metricsWatch = watch
-    for (const slot of this.slots) if (slot.state === "ready") this.sendWatch(slot, intervalMillis)
+    this.metricsWatches = [...this.metricsWatches, watch]
+    this.sendWatches()
     return () => {
-      if (this.metricsWatch !== watch) return
-      this.metricsWatch = undefined
-      for (const slot of this.slots) if (slot.state === "ready") this.sendWatch(slot, 0)
+      if (!this.metricsWatches.includes(watch)) return
+      this.metricsWatches = this.metricsWatches.filter((w) => w !== watch)
+      this.sendWatches()
     }
+  }
+
+  /** The interval workers send their metrics at: the shortest asked, 0 (stop) with no observer. */
+  private metricsInterval(): number {
+    return this.metricsWatches.reduce((least, w) => least === 0 ? w.intervalMillis : Math.min(least, w.intervalMillis), 0)
+  }
+
+  private sendWatches(): void {
+    const interval = this.metricsInterval()
+    for (const slot of this.slots) if (slot.state === "ready") this.sendWatch(slot, interval)
+  }
+
+  private onWorkerMetrics(workerId: number, metrics: ReadonlyArray<WireMetric> | undefined): void {
+    for (const watch of this.metricsWatches) watch.onMetrics(workerId, metrics)
   }
 
   private sendWatch(slot: Slot, intervalMillis: number): void {
@@ -489,6 +507,7 @@ export class Dispatcher implements PoolClient {
       maxInFlight: this.maxInFlightSeen,
       busyWorkers: this.busyCount(),
       workersStarted: this.nextWorkerId,
+      workersRestarted: this.restartedCount,
       submitted: this.nextSubmissionId,
       settled: this.settledCount,
       recycled: this.recycledCount,
@@ -561,7 +580,7 @@ export class Dispatcher implements PoolClient {
       case Op.Spans:
         return this.receiveSpans(slot, message)
       case Op.Metrics:
-        return this.metricsWatch?.onMetrics(slot.id, message[1])
+        return this.onWorkerMetrics(slot.id, message[1])
       case Op.Ready: {
         if (slot.state !== "starting") return
         this.timers.clear(slot.timer)
@@ -571,7 +590,7 @@ export class Dispatcher implements PoolClient {
         if (events.active) {
           events.emit({ _tag: "WorkerReady", at: events.now(), workerId: slot.id, initStartedAt: message[1] })
         }
-        if (this.metricsWatch !== undefined) this.sendWatch(slot, this.metricsWatch.intervalMillis)
+        if (this.metricsWatches.length > 0) this.sendWatch(slot, this.metricsInterval())
         this.onStarted?.()
         this.pump()
         return this.listener?.onReady(slot.id)
@@ -636,7 +655,7 @@ export class Dispatcher implements PoolClient {
     this.timers.clear(slot.timer)
     slot.state = "dead"
     this.slots = this.slots.filter((s) => s !== slot)
-    this.metricsWatch?.onMetrics(slot.id, undefined)
+    this.onWorkerMetrics(slot.id, undefined)
     const taken = slot.connection.tasksTaken?.() ?? slot.sent
     const lost: WorkerExit = { ...exit, message: `worker ${slot.id} ${exit.message}` }
     const held = [...slot.inFlight.values()].sort((a, b) => a.seq - b.seq)
@@ -714,10 +733,15 @@ export class Dispatcher implements PoolClient {
 
   private respawn(predecessor: Slot | undefined): void {
     const delay = this.respawnFailures === 0 ? 0 : Math.min(5_000, 100 * 2 ** (this.respawnFailures - 1))
-    if (delay === 0) return this.spawn(predecessor)
+    if (delay === 0) {
+      this.restartedCount++
+      return this.spawn(predecessor)
+    }
     const timer = this.timers.set(delay, () => {
       this.respawnTimers.delete(timer)
-      if (!this.closed) this.spawn(predecessor)
+      if (this.closed) return
+      this.restartedCount++
+      this.spawn(predecessor)
     })
     this.respawnTimers.add(timer)
   }

@@ -241,7 +241,7 @@ const recordingTracer = (spans: SpanBuffer): Tracer.Tracer =>
         const attributes: Record<string, unknown> = {}
         // Only values a structured clone surely carries.
         for (const [key, value] of span.attributes) {
-          attributes[key] = value === null || ["string", "number", "boolean", "bigint"].includes(typeof value) ? value : String(value)
+          attributes[key] = value === null || ["string", "number", "boolean", "bigint"].includes(typeof value) ? value : attributeText(value)
         }
         const parent = span.parent._tag === "Some" ? span.parent.value.spanId : ""
         pushSpan(spans.fields, span.name, span.spanId, parent, span.kind, millis(span.startTime), millis(endTime), attributes, failureOf(exit))
@@ -252,6 +252,18 @@ const recordingTracer = (spans: SpanBuffer): Tracer.Tracer =>
   })
 
 const millis = (nanos: bigint): number => Number(nanos) / 1_000_000
+
+/**
+ * Any other attribute value as text. `String` throws on a null-prototype object or a throwing
+ * `toString`, and a throw here, in the span's end, would fail a task that succeeded.
+ */
+const attributeText = (value: unknown): string => {
+  try {
+    return String(value)
+  } catch {
+    return `<${typeof value} that could not be rendered>`
+  }
+}
 
 const failureOf = (exit: Exit.Exit<unknown, unknown>): string | undefined =>
   Exit.isSuccess(exit) ? undefined : causeToRemote(exit.cause).message

@@ -1,0 +1,91 @@
+/**
+ * The dashboard's state over synthetic events: a worker that was still starting when the page
+ * subscribed (a replacement) is shown, and counted in the page's insights, once it is ready; a
+ * finished map is shown without holding its inputs.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { setFlagsFromString } from "node:v8"
+import { runInNewContext } from "node:vm"
+import type { PoolEvent, PoolStats } from "../../../src/core/PoolEvent.ts"
+import { DashboardState } from "../../../src/runtime/observe/Dashboard.ts"
+import { Insights } from "../../../src/runtime/observe/Insights.ts"
+
+const stats: PoolStats = {
+  workers: 2,
+  readyWorkers: 2,
+  queued: 0,
+  peakQueued: 0,
+  waiting: 0,
+  inFlight: 0,
+  maxInFlight: 0,
+  workersStarted: 2,
+  submitted: 0,
+  settled: 0,
+  recycled: 0
+}
+
+describe("DashboardState", () => {
+  it("a worker starting when the page subscribed is shown, with its insights, once ready", () => {
+    let now = 1_000
+    const insights = new Insights(() => now)
+    // Worker 0 was ready when the page subscribed (Observe.dashboard seeds it); worker 1 was starting.
+    insights.onEvent({ _tag: "WorkerStarting", at: now, workerId: 0, replacement: false })
+    insights.onEvent({ _tag: "WorkerReady", at: now, workerId: 0, initStartedAt: now })
+    const state = new DashboardState(() => now, () => stats, insights, [0])
+    const events: Array<PoolEvent> = [
+      { _tag: "WorkerReady", at: 1_010, workerId: 1, initStartedAt: 1_005 },
+      { _tag: "Submitted", at: 1_020, submission: 0, taskName: "Work", count: 1, chunkSize: 1, payloads: [{ n: 1 }] },
+      { _tag: "Dispatched", at: 1_020, workerId: 1, tasks: [{ taskId: 7, submission: 0, index: 0, attempt: 1 }] }
+    ]
+    for (const event of events) {
+      insights.onEvent(event)
+      state.onEvent(event)
+    }
+    now = 1_030
+    assert.deepStrictEqual(state.snapshot().workers.map((w) => [w.workerId, w.state, w.task]), [[0, "idle", undefined], [1, "busy", "Work"]])
+    const settled: PoolEvent = {
+      _tag: "Settled",
+      at: 1_040,
+      submission: 0,
+      index: 0,
+      taskId: 7,
+      workerId: 1,
+      attempt: 1,
+      outcome: "Success",
+      startedAt: 1_021,
+      endedAt: 1_039
+    }
+    insights.onEvent(settled)
+    state.onEvent(settled)
+    now = 1_050
+    const snapshot = state.snapshot()
+    assert.deepStrictEqual(snapshot.workers.map((w) => [w.workerId, w.state, w.done]), [[0, "idle", 0], [1, "idle", 1]])
+    const worker = snapshot.insights!.workers.find((w) => w.workerId === 1)
+    assert.isDefined(worker, "in the page's insights")
+    assert.strictEqual(worker!.working, 18)
+    assert.strictEqual(worker!.tasks, 1)
+    assert.strictEqual(worker!.startup + worker!.init + worker!.waiting + worker!.working + worker!.exitTime, worker!.wall)
+  })
+})
+
+describe("DashboardState's maps", () => {
+  it("a finished map's inputs are let go (the page keeps its last maps, not their payloads)", async () => {
+    setFlagsFromString("--expose-gc")
+    const gc = runInNewContext("gc") as () => void
+    const state = new DashboardState(() => 0, () => stats, undefined, [0])
+    let payloads: Array<unknown> | undefined = Array.from({ length: 3 }, (_, n) => ({ n }))
+    const held = new WeakRef(payloads)
+    state.onEvent({ _tag: "Submitted", at: 1, submission: 0, taskName: "Work", count: 3, chunkSize: 1, payloads })
+    payloads = undefined
+    for (let index = 0; index < 3; index++) {
+      state.onEvent({ _tag: "Settled", at: 2, submission: 0, index, taskId: index, workerId: 0, attempt: 1, outcome: index === 1 ? "Failure" : "Success" })
+    }
+    const snapshot = state.snapshot()
+    assert.deepStrictEqual(snapshot.maps.map((m) => [m.count, m.succeeded, m.failed, m.endedAt]), [[3, 2, 1, 2]])
+    assert.strictEqual(snapshot.failures[0]!.input, "{ n: 1 }")
+    // A WeakRef's target lives until the turn that made it ends.
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    gc()
+    assert.isUndefined(held.deref(), "the map's payloads were collected")
+  })
+})

@@ -1,0 +1,104 @@
+/**
+ * The timeline's trace, from events fed by hand: complete slices on one track nest (Perfetto
+ * drops ones that overlap without nesting), so submissions that run at the same time go on
+ * tracks of their own, each flow starting on the track of its submission's slice.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import type { OutcomeName, PoolEvent } from "../../../src/core/PoolEvent.ts"
+import { type TraceEvent, Timeline } from "../../../src/runtime/observe/Timeline.ts"
+
+const submitted = (at: number, submission: number, count: number): PoolEvent => ({
+  _tag: "Submitted",
+  at,
+  submission,
+  taskName: `T${submission}`,
+  count,
+  chunkSize: 1,
+  payloads: []
+})
+
+const settled = (at: number, submission: number, index: number, workerId: number, outcome: OutcomeName = "Success"): PoolEvent => ({
+  _tag: "Settled",
+  at,
+  submission,
+  index,
+  taskId: submission * 100 + index,
+  workerId,
+  attempt: 1,
+  outcome,
+  startedAt: at - 1,
+  endedAt: at - 0.5
+})
+
+/** Complete slices on each track nest: none starts inside another and ends after it. */
+const assertNested = (events: ReadonlyArray<TraceEvent>) => {
+  const slices = events.filter((e) => e.ph === "X")
+  for (const tid of new Set(slices.map((e) => e.tid))) {
+    const own = slices.filter((e) => e.tid === tid).sort((a, b) => a.ts - b.ts || b.dur! - a.dur!)
+    const open: Array<number> = []
+    for (const slice of own) {
+      while (open.length > 0 && open.at(-1)! <= slice.ts) open.pop()
+      const end = slice.ts + slice.dur!
+      assert.isTrue(open.length === 0 || end <= open.at(-1)!, `slice ${slice.name} at ${slice.ts} overlaps another on track ${tid}`)
+      open.push(end)
+    }
+  }
+}
+
+describe("Timeline", () => {
+  it("submissions running at the same time go on tracks of their own; each flow starts in its submission's slice", () => {
+    const timeline = new Timeline(1_000)
+    const events: Array<PoolEvent> = [
+      { _tag: "WorkerStarting", at: 0, workerId: 0, replacement: false },
+      { _tag: "WorkerReady", at: 0.5, workerId: 0 },
+      submitted(1, 1, 2),
+      submitted(2, 2, 2),
+      submitted(3, 3, 1),
+      settled(4, 1, 0, 0),
+      settled(5, 2, 0, 0),
+      settled(6, 1, 1, 0),
+      settled(7, 3, 0, 0),
+      settled(8, 2, 1, 0),
+      // After the others: back on the first track.
+      submitted(10, 4, 1),
+      settled(12, 4, 0, 0)
+    ]
+    for (const event of events) timeline.onEvent(event)
+    const trace = timeline.trace()
+    assertNested(trace.traceEvents)
+    const submissions = trace.traceEvents.filter((e) => e.ph === "X" && e.cat === "submission")
+    assert.strictEqual(submissions.length, 4)
+    const trackOf = (submission: number) => submissions.find((s) => s.args!.submission === submission)!.tid
+    assert.strictEqual(trackOf(1), 0, "the first on the caller's track")
+    assert.strictEqual(new Set([1, 2, 3].map(trackOf)).size, 3, "three at once, three tracks")
+    assert.strictEqual(trackOf(4), 0)
+    const names = new Map(trace.traceEvents.filter((e) => e.ph === "M" && e.name === "thread_name").map((e) => [e.tid, e.args!.name]))
+    for (const slice of submissions) assert.isString(names.get(slice.tid), `track ${slice.tid} is named`)
+    const starts = trace.traceEvents.filter((e) => e.ph === "s")
+    assert.strictEqual(starts.length, 6)
+    for (const start of starts) {
+      assert.isTrue(
+        submissions.some((s) => s.tid === start.tid && s.ts <= start.ts && start.ts <= s.ts + s.dur!),
+        `flow ${start.id} starts in a submission slice on its track`
+      )
+    }
+  })
+
+  it("as many caller tracks as submissions ran at once, at most", () => {
+    // Random runs (a fixed LCG seed): submit at `at`, one task settled `length` later.
+    let seed = 20_260_101
+    const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648) / 2_147_483_648
+    const runs = Array.from({ length: 300 }, (_, i) => ({ submission: i + 1, at: 1 + Math.floor(random() * 1_000), length: 1 + Math.floor(random() * 50) }))
+    const events: Array<PoolEvent> = []
+    for (const run of runs) events.push(submitted(run.at, run.submission, 1), settled(run.at + run.length, run.submission, 0, -1, "Timeout"))
+    events.sort((a, b) => a.at - b.at)
+    const timeline = new Timeline(10_000)
+    for (const event of events) timeline.onEvent(event)
+    const trace = timeline.trace()
+    assertNested(trace.traceEvents)
+    let most = 0
+    for (const run of runs) most = Math.max(most, runs.filter((r) => r.at <= run.at && run.at < r.at + r.length).length)
+    const tracks = new Set(trace.traceEvents.filter((e) => e.cat === "submission").map((e) => e.tid))
+    assert.strictEqual(tracks.size, most)
+  })
+})
