@@ -8,12 +8,14 @@
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import { request as httpRequest } from "node:http"
+import { connect, type Socket } from "node:net"
 import { Serve, ServeError, SharedArray, WorkerPool } from "../../src/index.ts"
 import { CRASH_MARKER, Doubler, ServeModels } from "../fixtures/serve-models.ts"
 
@@ -111,13 +113,13 @@ const pool = WorkerPool.layer(ServeModels, { entry, size: 2 })
 const withServer = <A, E>(
   deployments: ReadonlyArray<Serve.Deployment<typeof Doubler>>,
   body: (server: Serve.Server["Service"]) => Effect.Effect<A, E>,
-  options: { readonly ready?: boolean } = {}
+  options: { readonly ready?: boolean; readonly drainTimeout?: Duration.Input } = {}
 ) =>
   Effect.gen(function*() {
     const server = yield* Serve.Server
     if (options.ready !== false) yield* until(async () => (await send(server.url, "/readyz")).status === 200)
     return yield* body(server)
-  }).pipe(Effect.provide(Serve.layer(deployments, { port: 0 }).pipe(Layer.provide(pool))))
+  }).pipe(Effect.provide(Serve.layer(deployments, { port: 0, drainTimeout: options.drainTimeout }).pipe(Layer.provide(pool))))
 
 describe("Serve", () => {
   it.live("answers JSON and binary predictions; health, readiness, OpenAPI and docs", () =>
@@ -494,6 +496,31 @@ describe("Serve", () => {
       assert.strictEqual(reply.headers["connection"], "close", "answered while draining")
       yield* Fiber.join(closing)
     }))
+
+  it.live("connections still open when the server's scope closes are closed with it", () =>
+    Effect.gen(function*() {
+      const sockets: Array<Socket> = []
+      yield* withServer([deployment({ init: { delayMillis: 0 } })], ({ url }) =>
+        Effect.gen(function*() {
+          const port = Number(new URL(url).port)
+          // One with no request yet (as a browser's preconnect), one with half a request.
+          for (let i = 0; i < 2; i++) {
+            const socket = connect(port, "127.0.0.1")
+            socket.on("error", () => {})
+            sockets.push(socket)
+            yield* Effect.promise(() => new Promise((resolve) => socket.once("connect", resolve)))
+          }
+          sockets[1]!.write("GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
+          // Both reached the server before its scope closes.
+          assert.strictEqual((yield* Effect.promise(() => send(url, "/healthz"))).status, 200)
+        }), { drainTimeout: "1 second" })
+      // Node's own timeouts would close them after a minute: the bound makes it fail, not hang.
+      const closed = Effect.forEach(sockets, (socket) =>
+        Effect.promise(() => new Promise((resolve) => socket.destroyed ? resolve(undefined) : socket.once("close", resolve))))
+      const ended = yield* closed.pipe(Effect.timeoutOption("10 seconds"))
+      for (const socket of sockets) socket.destroy()
+      assert.strictEqual(ended._tag, "Some", "the server closed both connections")
+    }).pipe(Effect.scoped), 40_000)
 
   it.live("/metrics has requests by status, batch sizes, queue wait, batch run time, queue depth", () =>
     Effect.gen(function*() {

@@ -31,7 +31,12 @@ export interface NodeServerOptions {
 /** Starts the server and returns its URL (`http://host:port`). */
 export const start = (state: ServingState, options: NodeServerOptions): Effect.Effect<string, ServeError, Scope.Scope> =>
   Effect.gen(function*() {
-    const server = NodeHttpServer.layer(() => refusingEarly(createServer({ keepAliveTimeout: 5_000 }), state), {
+    // The platform's close waits up to the drain timeout for the connections, then leaves those
+    // still open (one with no request yet, half a request) alive until Node's own timeouts (a
+    // minute): closed here, last, so the scope leaves no socket behind.
+    let node: Server | undefined
+    yield* Effect.addFinalizer(() => Effect.sync(() => node?.closeAllConnections()))
+    const server = NodeHttpServer.layer(() => (node = refusingEarly(createServer({ keepAliveTimeout: 5_000 }), state)), {
       port: options.port,
       host: options.host,
       gracefulShutdownTimeout: options.drainTimeoutMillis
