@@ -10,7 +10,10 @@
 
 /** Buckets per doubling. */
 const perDoubling = 8
-/** Bucket 0 holds [0, 1 µs); bucket i ≥ 1 holds [2^((i-1)/8), 2^(i/8)) µs. */
+/**
+ * Bucket 0 holds [0, 1 µs]; bucket i ≥ 1 holds (2^((i-1)/8), 2^(i/8)] µs: closed above, as a
+ * Prometheus or Effect histogram bucket counts `value <= boundary`.
+ */
 const bucketCount = perDoubling * 32 + 1
 
 export interface Percentiles {
@@ -30,7 +33,7 @@ let lastBucket = 0
 /** The bucket of a duration in microseconds. */
 export const bucketOf = (micros: number): number => {
   if (micros === lastMicros) return lastBucket
-  const bucket = micros < 1 ? 0 : Math.min(bucketCount - 1, Math.floor(Math.log2(micros) * perDoubling) + 1)
+  const bucket = micros <= 1 ? 0 : Math.min(bucketCount - 1, Math.ceil(Math.log2(micros) * perDoubling))
   lastMicros = micros
   lastBucket = bucket
   return bucket

@@ -105,13 +105,14 @@ describe("Insights", () => {
 })
 
 describe("Histogram", () => {
-  it("cumulative counts at power-of-two microsecond boundaries are exact", () => {
+  it("cumulative counts at power-of-two microsecond boundaries are exact: values <= each boundary", () => {
     const histogram = new Histogram()
     for (const millis of [0.0005, 0.001, 0.0015, 0.003, 0.004, 0.005, 1, 2.5]) histogram.record(millis)
+    // A value on a boundary counts under it (Prometheus' and Effect's `le`): 0.001 at 0.001, 0.004 at 0.004.
     assert.deepStrictEqual(histogram.cumulative([0.001, 0.002, 0.004, 1.024, 4.096]), [
-      [0.001, 1],
+      [0.001, 2],
       [0.002, 3],
-      [0.004, 4],
+      [0.004, 5],
       [1.024, 7],
       [4.096, 8]
     ])
