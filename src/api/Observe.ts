@@ -23,9 +23,8 @@ import { CurrentArena } from "../runtime/memory/Arena.ts"
 import { DashboardState, page } from "../runtime/observe/Dashboard.ts"
 import * as Insights from "../runtime/observe/Insights.ts"
 import { PoolMetrics } from "../runtime/observe/Metrics.ts"
-import { Timeline, type TraceFile } from "../runtime/observe/Timeline.ts"
+import { Timeline, type TraceFile, writeTrace } from "../runtime/observe/Timeline.ts"
 import { poolClock } from "../runtime/protocol/protocol.ts"
-import { writeFileSync } from "node:fs"
 import { clientOf } from "./internal/pool.ts"
 
 export type { Percentiles } from "../runtime/observe/Histogram.ts"
@@ -237,7 +236,7 @@ export const timeline = <Tasks extends Any, Actors extends { readonly name: stri
       // Synchronous: a one-off at the end of a run, and simulations cannot wait on the disk.
       Effect.try(() => {
         const trace = recording.trace()
-        writeFileSync(path, JSON.stringify(trace))
+        writeTrace(path, trace)
         return { events: trace.traceEvents.length, dropped: recording.dropped }
       })
     yield* Effect.acquireRelease(

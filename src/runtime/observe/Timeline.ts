@@ -17,6 +17,7 @@
  * pool's clock (one clock across threads). The ring keeps the last `maxEvents` events: the trace
  * says how many were dropped (`otherData.droppedEvents` and an instant event at its start).
  */
+import { closeSync, openSync, writeSync } from "node:fs"
 import type { PoolEvent } from "../../core/PoolEvent.ts"
 
 export interface TraceEvent {
@@ -42,6 +43,28 @@ export interface TraceFile {
     readonly maxEvents: number
     /** The pool-clock time (ms since the epoch) of `ts` 0. */
     readonly origin: number
+  }
+}
+
+/**
+ * Writes `trace` to `path` as `JSON.stringify(trace)` would, a few thousand events at a time: a full
+ * default ring (a million events) comes near V8's longest string (~536 M characters) as one text,
+ * and longer task names would pass it.
+ */
+export const writeTrace = (path: string, trace: TraceFile): void => {
+  const file = openSync(path, "w")
+  try {
+    writeSync(file, "{\"traceEvents\":[")
+    const events = trace.traceEvents
+    const perWrite = 4096
+    for (let from = 0; from < events.length; from += perWrite) {
+      const part = events.slice(from, from + perWrite).map((event) => JSON.stringify(event)).join(",")
+      writeSync(file, from === 0 ? part : "," + part)
+    }
+    const { traceEvents: _, ...rest } = trace
+    writeSync(file, "]," + JSON.stringify(rest).slice(1))
+  } finally {
+    closeSync(file)
   }
 }
 

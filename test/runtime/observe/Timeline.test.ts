@@ -5,7 +5,10 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import type { OutcomeName, PoolEvent } from "../../../src/core/PoolEvent.ts"
-import { type TraceEvent, Timeline } from "../../../src/runtime/observe/Timeline.ts"
+import { type TraceEvent, Timeline, writeTrace } from "../../../src/runtime/observe/Timeline.ts"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 
 const submitted = (at: number, submission: number, count: number): PoolEvent => ({
   _tag: "Submitted",
@@ -100,5 +103,26 @@ describe("Timeline", () => {
     for (const run of runs) most = Math.max(most, runs.filter((r) => r.at <= run.at && run.at < r.at + r.length).length)
     const tracks = new Set(trace.traceEvents.filter((e) => e.cat === "submission").map((e) => e.tid))
     assert.strictEqual(tracks.size, most)
+  })
+})
+
+describe("writeTrace", () => {
+  it("writes, in parts, the text JSON.stringify makes of the whole trace", () => {
+    const dir = mkdtempSync(join(tmpdir(), "timeline-"))
+    try {
+      for (const submissions of [0, 1, 3_000]) {
+        const timeline = new Timeline(100_000)
+        for (let s = 1; s <= submissions; s++) {
+          timeline.onEvent(submitted(s * 10, s, 1))
+          timeline.onEvent(settled(s * 10 + 5, s, 0, s % 3))
+        }
+        const trace = timeline.trace()
+        const path = join(dir, `trace-${submissions}.json`)
+        writeTrace(path, trace)
+        assert.strictEqual(readFileSync(path, "utf8"), JSON.stringify(trace), `${trace.traceEvents.length} events`)
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
