@@ -92,18 +92,42 @@ export const one = <T extends Task.Any>(
   actor?: ActorTarget,
   whenFull?: "wait" | "fail"
 ): Effect.Effect<Task.Success<T>, Task.Error<T> | CallFailure> => {
+  const codec = codecOf(task)
+  if (codec.sharedPayload) return oneHolding(task, payload, codec, timeoutMillis, route, fiber, actor, whenFull)
+  // Nothing held: prepared first, so that the callbacks capture only `single` and `route` (a
+  // pending call prepared inside its callback took 80 bytes more, measured).
+  const call = prepare(task, payload, codec)
+  if (call instanceof TaskError) return Effect.fail(call)
+  const single = new SingleCall(task, call, timeoutMillis, callTrace(fiber), whenFull, actor)
   return Effect.callback<Task.Success<T>, Task.Error<T> | CallFailure>((resume) => {
-    // Prepared (its shared memory held) in the step that submits it: a hold taken a step earlier
-    // was never released when the fiber was interrupted where it yields between the two.
-    const call = prepare(task, payload)
-    if (call instanceof TaskError) return resume(Effect.fail(call))
-    const single = new SingleCall(task, call, timeoutMillis, callTrace(fiber), whenFull, actor)
     single.resume = resume
     single.ticket = route.submit(single)
     // Captures only `single`, already in this scope's context: no context of its own per call.
     return Effect.promise(() => single.cancel())
   })
 }
+
+/** `one` for a payload that carries shared memory. */
+const oneHolding = <T extends Task.Any>(
+  task: T,
+  payload: unknown,
+  codec: Codec,
+  timeoutMillis: number,
+  route: SingleRoute,
+  fiber: Fiber.Fiber<unknown, unknown>,
+  actor: ActorTarget | undefined,
+  whenFull: "wait" | "fail" | undefined
+): Effect.Effect<Task.Success<T>, Task.Error<T> | CallFailure> =>
+  Effect.callback<Task.Success<T>, Task.Error<T> | CallFailure>((resume) => {
+    // Prepared (its shared memory held) in the step that submits it: a hold taken a step earlier
+    // was never released when the fiber was interrupted where it yields between the two.
+    const call = prepare(task, payload, codec)
+    if (call instanceof TaskError) return resume(Effect.fail(call))
+    const single = new SingleCall(task, call, timeoutMillis, callTrace(fiber), whenFull, actor)
+    single.resume = resume
+    single.ticket = route.submit(single)
+    return Effect.promise(() => single.cancel())
+  })
 
 /**
  * A single call in flight: what the pool is handed (a `Submission` of one task, coalesced with
@@ -207,8 +231,7 @@ interface Prepared {
 }
 
 /** Encodes a single call's payload, finds what it moves and holds what it shares — or says why not. */
-const prepare = (task: Task.Any, payload: unknown): Prepared | TaskError => {
-  const codec = codecOf(task)
+const prepare = (task: Task.Any, payload: unknown, codec: Codec = codecOf(task)): Prepared | TaskError => {
   // A payload left out (`Task.run(Tick)`, `handle.call("reset")`): what its Schema takes for none.
   if (payload === undefined) payload = codec.absentPayload
   const encoded = codec.encodePayload(payload)
