@@ -124,6 +124,10 @@ export type PoolEvent =
     readonly method: string
     readonly from: number
   }
+  /**
+   * A call's outcome went to its caller. `startedAt`/`endedAt`: when its method ran in the worker,
+   * as for `Settled` (a subscriber asked for timings; absent for a call that never ran).
+   */
   | {
     readonly _tag: "ActorAnswer"
     readonly at: number
@@ -131,6 +135,8 @@ export type PoolEvent =
     readonly callId: number
     readonly outcome: OutcomeName
     readonly workerId: number
+    readonly startedAt?: number | undefined
+    readonly endedAt?: number | undefined
   }
   | { readonly _tag: "ActorCancel"; readonly at: number; readonly actorId: number; readonly callId: number }
   /** Its instance was lost: it is rebuilt (its `restarts`-th time) after `delayMillis`. */
