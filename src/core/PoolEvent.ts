@@ -191,6 +191,8 @@ export interface PoolListener {
 /** Where a pool's events can be followed; the returned function unsubscribes. */
 export interface PoolEvents {
   readonly subscribe: (listener: PoolListener) => () => void
+  /** The clock of its events' `at` (virtual in a simulation), for observers that read the time too. */
+  readonly now?: (() => number) | undefined
 }
 
 /** What a pool holds right now. */
