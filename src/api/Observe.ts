@@ -20,11 +20,10 @@ import type * as Scope from "effect/Scope"
 import { InvalidOptions, PoolError } from "../core/PoolError.ts"
 import type { Any, Group, Runner } from "../core/Task.ts"
 import { CurrentArena } from "../runtime/memory/Arena.ts"
-import { DashboardState, page } from "../runtime/observe/Dashboard.ts"
+import { follow, page } from "../runtime/observe/Dashboard.ts"
 import * as Insights from "../runtime/observe/Insights.ts"
 import { PoolMetrics } from "../runtime/observe/Metrics.ts"
 import { Timeline, type TraceFile, writeTrace } from "../runtime/observe/Timeline.ts"
-import { poolClock } from "../runtime/protocol/protocol.ts"
 import { clientOf } from "./internal/pool.ts"
 
 export type { Percentiles } from "../runtime/observe/Histogram.ts"
@@ -288,31 +287,9 @@ export const dashboard = <Tasks extends Any, Actors extends { readonly name: str
 ): Effect.Effect<string, ServeError, Runner<Tasks["name"] | Actors["name"]> | Scope.Scope> =>
   Effect.gen(function*() {
     const client = yield* clientOf(group)
-    const now = poolClock
-    const ready = client.readyWorkers?.() ?? []
-    let insights = Insights.attachedTo(client)
-    if (insights === undefined) {
-      const own = new Insights.Insights(now)
-      const at = now()
-      for (const workerId of ready) {
-        own.onEvent({ _tag: "WorkerStarting", at, workerId, replacement: false })
-        own.onEvent({ _tag: "WorkerReady", at, workerId, initStartedAt: at })
-      }
-      yield* Effect.acquireRelease(
-        Effect.sync(() => client.events.subscribe({
-          onEvent: own.onEvent,
-          onSettled: own.onSettled,
-          onDispatched: own.onDispatched,
-          timings: true
-        })),
-        (unsubscribe) => Effect.sync(unsubscribe)
-      )
-      insights = own
-    }
-    const state = new DashboardState(now, () => client.stats(), insights, ready)
-    yield* Effect.acquireRelease(
-      Effect.sync(() => client.events.subscribe({ onEvent: state.onEvent })),
-      (unsubscribe) => Effect.sync(unsubscribe)
+    const { state } = yield* Effect.acquireRelease(
+      Effect.sync(() => follow(client, Insights.attachedTo(client))),
+      (followed) => Effect.sync(followed.close)
     )
     const html = page(options.title ?? [...Object.keys(group.tasks), ...Object.keys(group.actors)][0] ?? "pool")
     const http = yield* httpServe

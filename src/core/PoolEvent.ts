@@ -124,6 +124,10 @@ export type PoolEvent =
     readonly method: string
     readonly from: number
   }
+  /**
+   * A call's outcome went to its caller. `startedAt`/`endedAt`: when its method ran in the worker,
+   * as for `Settled` (a subscriber asked for timings; absent for a call that never ran).
+   */
   | {
     readonly _tag: "ActorAnswer"
     readonly at: number
@@ -131,6 +135,8 @@ export type PoolEvent =
     readonly callId: number
     readonly outcome: OutcomeName
     readonly workerId: number
+    readonly startedAt?: number | undefined
+    readonly endedAt?: number | undefined
   }
   | { readonly _tag: "ActorCancel"; readonly at: number; readonly actorId: number; readonly callId: number }
   /** Its instance was lost: it is rebuilt (its `restarts`-th time) after `delayMillis`. */
@@ -185,6 +191,8 @@ export interface PoolListener {
 /** Where a pool's events can be followed; the returned function unsubscribes. */
 export interface PoolEvents {
   readonly subscribe: (listener: PoolListener) => () => void
+  /** The clock of its events' `at` (virtual in a simulation), for observers that read the time too. */
+  readonly now?: (() => number) | undefined
 }
 
 /** What a pool holds right now. */

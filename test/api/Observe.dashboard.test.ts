@@ -1,6 +1,7 @@
 /**
  * The dashboard's server: the page and its JSON state (workers, running maps, failures with their
- * input), live while a map runs, and gone when its scope closes.
+ * input), live while a map runs, and gone when its scope closes; on a simulated pool, its state
+ * keeps the simulation's clock.
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -8,7 +9,9 @@ import * as Fiber from "effect/Fiber"
 import { ServeError } from "effect/http/HttpServerError"
 import { connect, type Socket } from "node:net"
 import * as Metric from "effect/Metric"
-import { Observe, Task, WorkerPool } from "../../src/index.ts"
+import { Observe, Simulation, Task, WorkerPool } from "../../src/index.ts"
+import { clientOf } from "../../src/api/internal/pool.ts"
+import { follow } from "../../src/runtime/observe/Dashboard.ts"
 import { Add, ContractTasks, Sleep, Withdraw } from "../fixtures/tasks.ts"
 
 const entry = new URL("../fixtures/worker.ts", import.meta.url)
@@ -129,4 +132,30 @@ describe("dashboard", () => {
       Effect.provideService(Metric.MetricRegistry, new Map()),
       Effect.provide(WorkerPool.layer(ContractTasks, { entry, size: 2 }))
     ))
+})
+
+describe("dashboard on a simulated pool", () => {
+  it.effect("the page's times are the simulation's: its insights count the simulated sleeps as work", () =>
+    Effect.gen(function*() {
+      const report = yield* Simulation.run(
+        Effect.gen(function*() {
+          const client = yield* clientOf(ContractTasks)
+          // What Observe.dashboard serves (without its server: the simulated world runs no real I/O).
+          const followed = follow(client, undefined)
+          const inputs = Array.from({ length: 4 }, (_, i) => ({ millis: 1_000, marker: `m${i}` }))
+          yield* Task.map(Sleep, inputs, { chunkSize: 1 })
+          const snapshot = followed.state.snapshot()
+          followed.close()
+          return snapshot
+        }).pipe(Effect.provide(Simulation.layer(ContractTasks, { entry, size: 2 }))),
+        { seed: 7 }
+      )
+      const snapshot = yield* report.exit
+      const insights = snapshot.insights!
+      assert.strictEqual(insights.total.tasks, 4)
+      assert.isAtLeast(insights.total.working, 4 * 1_000)
+      assert.isAtMost(insights.total.working, insights.total.wall)
+      assert.isAbove(insights.efficiency, 0.5, "two workers slept two simulated seconds each")
+      assert.strictEqual(snapshot.throughput.reduce((a, b) => a + b, 0), 4)
+    }))
 })

@@ -1,17 +1,19 @@
 /**
  * `insights` on a pool, over every backend row: the report's parts add up to each worker's wall
- * time, working time is the handlers' own, and `insights: true` prints the table when the pool
+ * time, working time is the handlers' own (tasks' and actor methods'), and `insights: true` prints the table when the pool
  * closes — after its workers exited, so exit time is in it.
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { Observe, Task, WorkerPool } from "../../src/index.ts"
+import { Actor, Observe, Task, WorkerPool } from "../../src/index.ts"
+import { ActorTasks, Counter } from "../fixtures/actors.ts"
 import { Add, ContractTasks, Sleep } from "../fixtures/tasks.ts"
 import { poolReasonOf, rows } from "../support/backends.ts"
 
 const entry = new URL("../fixtures/worker.ts", import.meta.url)
+const actorEntry = new URL("../fixtures/actor-worker.ts", import.meta.url)
 
 afterEach(() => {
   assert.strictEqual(WorkerPool.liveThreads(), 0)
@@ -50,6 +52,23 @@ describe.each(rows)("insights on $name", (row) => {
       assert.match(report.slowest[0]!.input, /millis: 2\d, marker: 'm\d'/)
       assert.isAtLeast(report.slowest[0]!.millis, report.slowest[4]!.millis)
     }).pipe(Effect.provide(pool({ print: false })), row.within))
+
+  it.live("an actor's method calls are its worker's working time, as tasks are", () =>
+    Effect.gen(function*() {
+      const counter = yield* Actor.spawn(Counter, { start: 0 })
+      for (let i = 0; i < 6; i++) yield* counter.call("append", { value: `v${i}`, millis: 20 })
+      const report = yield* Observe.insights(ActorTasks)
+      assert.strictEqual(report.total.tasks, 6)
+      assert.isAtLeast(report.total.working, 6 * 20 - 6)
+      for (const worker of report.workers) {
+        const parts = worker.startup + worker.init + worker.waiting + worker.working + worker.exitTime
+        assert.isAtMost(Math.abs(parts - worker.wall), worker.wall * 0.02, `worker ${worker.workerId}'s parts add up`)
+      }
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(WorkerPool.layer(ActorTasks, { entry: actorEntry, size: 1, insights: { print: false } }).pipe(Layer.provide(row.backend))),
+      row.within
+    ))
 
   it.live("insights: true prints the table when the pool closes, exit time included", () =>
     Effect.gen(function*() {

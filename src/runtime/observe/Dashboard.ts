@@ -2,12 +2,13 @@
  * A live page of a pool: a subscriber that keeps what the page shows (workers and what they run,
  * throughput over time, running maps, recent failures), the page itself, and its JSON state.
  *
- * Contains `DashboardState` (`onEvent` is the listener; `snapshot()` is the page's data) and
- * `page`, the HTML, which polls the state every 500 ms and draws it without any library.
+ * Contains `DashboardState` (`onEvent` is the listener; `snapshot()` is the page's data), `follow`,
+ * which subscribes one to a pool, and `page`, the HTML, which polls the state every 500 ms and draws it without any library.
  */
-import type { OutcomeName, PoolEvent, PoolStats, WorkerExitKind } from "../../core/PoolEvent.ts"
+import type { OutcomeName, PoolEvent, PoolEvents, PoolStats, WorkerExitKind } from "../../core/PoolEvent.ts"
 import { renderInput } from "../../core/TaskError.ts"
-import type { Insights, Report } from "./Insights.ts"
+import { poolClock } from "../protocol/protocol.ts"
+import { Insights, type Report } from "./Insights.ts"
 
 /** Throughput is kept per second for this many seconds. */
 const historySeconds = 120
@@ -78,6 +79,52 @@ interface SubmissionRecord {
   succeeded: number
   failed: number
   endedAt: number | undefined
+}
+
+/** What the page follows of a pool (its client). */
+export interface Followed {
+  readonly events: PoolEvents
+  readonly stats: () => PoolStats
+  readonly readyWorkers?: (() => ReadonlyArray<number>) | undefined
+}
+
+/**
+ * The page's state of `pool`, subscribed until `close`. Per-worker ratios come from `insights`
+ * (the pool's own) when given, else from a collector started now. Its time is the clock of the
+ * pool's events — virtual in a simulation, where the wall clock would be another timeline.
+ */
+export const follow = (
+  pool: Followed,
+  insights: Insights | undefined
+): { readonly state: DashboardState; readonly close: () => void } => {
+  const events = pool.events
+  const now = events.now === undefined ? poolClock : () => events.now!()
+  const ready = pool.readyWorkers?.() ?? []
+  let unsubscribeOwn: (() => void) | undefined
+  if (insights === undefined) {
+    const own = new Insights(now)
+    const at = now()
+    for (const workerId of ready) {
+      own.onEvent({ _tag: "WorkerStarting", at, workerId, replacement: false })
+      own.onEvent({ _tag: "WorkerReady", at, workerId, initStartedAt: at })
+    }
+    unsubscribeOwn = events.subscribe({
+      onEvent: own.onEvent,
+      onSettled: own.onSettled,
+      onDispatched: own.onDispatched,
+      timings: true
+    })
+    insights = own
+  }
+  const state = new DashboardState(now, () => pool.stats(), insights, ready)
+  const unsubscribe = events.subscribe({ onEvent: state.onEvent })
+  return {
+    state,
+    close: () => {
+      unsubscribe()
+      unsubscribeOwn?.()
+    }
+  }
 }
 
 export class DashboardState {

@@ -8,8 +8,8 @@
  *
  * A worker's wall time (from `WorkerStarting` to `WorkerExited`, or now) is split into start-up
  * (thread and entry loading, until the worker began building its per-worker Layer), init (that
- * Layer), working (its handlers ran: the sum of each task's `endedAt - startedAt`, measured in the
- * worker), exit (from `WorkerStopping` to `WorkerExited`: exit hooks), and waiting (the rest, while
+ * Layer), working (its handlers ran: the sum of each task's and actor call's `endedAt - startedAt`,
+ * measured in the worker), exit (from `WorkerStopping` to `WorkerExited`: exit hooks), and waiting (the rest, while
  * ready: for work to arrive, and the per-task overhead between handlers). The parts add up to the
  * wall time by construction; each is measured, not estimated, except waiting.
  */
@@ -32,7 +32,7 @@ export interface WorkerInsight {
   readonly working: number
   readonly exitTime: number
   readonly wall: number
-  /** Tasks whose handler ran on it (timed answers: any outcome). */
+  /** Tasks and actor calls whose handler ran on it (timed answers: any outcome). */
   readonly tasks: number
 }
 
@@ -150,6 +150,15 @@ export class Insights {
         if (worker === undefined) return
         worker.exitedAt = event.at
         worker.exit = event.exit
+        return
+      }
+      case "ActorAnswer": {
+        // A method's run is its worker's work, as a task's is (MPIRE counts every call a worker runs).
+        if (event.startedAt === undefined || event.endedAt === undefined) return
+        const worker = this.workers.get(event.workerId)
+        if (worker === undefined) return
+        worker.working += event.endedAt - event.startedAt
+        worker.tasks++
         return
       }
     }

@@ -5,7 +5,9 @@
  * no Effect runs per event.
  *
  * Series (attributes in braces; `pool` on all):
- * - `effect_parallel_tasks_total` {task, worker, outcome}: tasks settled (worker "-1": none).
+ * - `effect_parallel_tasks_total` {task, outcome}: tasks settled. No `worker`: a counter series
+ *   lives as long as the pool (removing one would take its tasks out of every sum), and each
+ *   recycled or replaced worker would add its own for good; per-worker counts are in insights.
  * - `effect_parallel_task_run_seconds` {task}, `effect_parallel_task_queue_wait_seconds` {task}:
  *   histograms of handler run time (measured in the worker) and of submission → handler start.
  * - `effect_parallel_queue_depth`, `effect_parallel_tasks_in_flight`, `effect_parallel_busy_workers`,
@@ -47,8 +49,8 @@ const secondsBoundaries = exportBoundaries.map((ms) => ms / 1000)
 interface TaskSeries {
   readonly runTime: Histogram
   readonly queueWait: Histogram
-  /** Settled counts by worker, then outcome (a string key made per task cost ~8% of a 1 µs task). */
-  readonly counts: Map<number, Partial<Record<OutcomeName, { n: number }>>>
+  /** Settled counts by outcome (a string key made per task cost ~8% of a 1 µs task). */
+  readonly counts: Partial<Record<OutcomeName, { n: number }>>
 }
 
 interface SubmissionRecord {
@@ -68,10 +70,9 @@ export class PoolMetrics {
   /** Tasks each worker holds (dispatched, not settled): busy workers hold some. */
   private readonly held = new Map<number, { readonly workerId: number; n: number }>()
   private lastHeld: { readonly workerId: number; n: number } | undefined = undefined
-  /** The count cell the previous settlement went to, and its task, worker and outcome: a map's run in a row share it. */
+  /** The count cell the previous settlement went to, and its task and outcome: a map's run in a row share it. */
   private lastCell: { n: number } | undefined = undefined
   private lastCellTask: TaskSeries | undefined = undefined
-  private lastCellWorker = -1
   private lastCellOutcome: OutcomeName | undefined = undefined
   private readonly exits = new Map<string, { n: number }>()
   private readonly actorRestarts = { n: 0 }
@@ -213,16 +214,10 @@ export class PoolMetrics {
     }
     const task = submission.task
     let cell = this.lastCell
-    if (cell === undefined || this.lastCellTask !== task || this.lastCellWorker !== workerId || this.lastCellOutcome !== outcome) {
-      let byOutcome = task.counts.get(workerId)
-      if (byOutcome === undefined) {
-        byOutcome = {}
-        task.counts.set(workerId, byOutcome)
-      }
-      cell = byOutcome[outcome] ?? this.countSeries(byOutcome, submission.taskName, workerId, outcome)
+    if (cell === undefined || this.lastCellTask !== task || this.lastCellOutcome !== outcome) {
+      cell = task.counts[outcome] ?? this.countSeries(task.counts, submission.taskName, outcome)
       this.lastCell = cell
       this.lastCellTask = task
-      this.lastCellWorker = workerId
       this.lastCellOutcome = outcome
     }
     cell.n++
@@ -253,7 +248,7 @@ export class PoolMetrics {
   private taskSeries(taskName: string): TaskSeries {
     let series = this.tasks.get(taskName)
     if (series !== undefined) return series
-    series = { runTime: new Histogram(), queueWait: new Histogram(), counts: new Map() }
+    series = { runTime: new Histogram(), queueWait: new Histogram(), counts: {} }
     this.tasks.set(taskName, series)
     this.histogram("task_run_seconds", "How long task handlers ran, measured in the worker", { task: taskName }, series.runTime)
     this.histogram(
@@ -268,14 +263,12 @@ export class PoolMetrics {
   private countSeries(
     byOutcome: Partial<Record<OutcomeName, { n: number }>>,
     taskName: string,
-    workerId: number,
     outcome: OutcomeName
   ) {
     const cell = { n: 0 }
     byOutcome[outcome] = cell
-    this.counter("tasks_total", "Tasks settled, by task, worker and outcome", {
+    this.counter("tasks_total", "Tasks settled, by task and outcome", {
       task: taskName,
-      worker: String(workerId),
       outcome
     }, cell)
     return cell

@@ -83,6 +83,10 @@
  *                  `[CallTraced, callId, actorId, method, payload, trace]`: the same, from a caller
  *                  in a span (`traceWire`): the method runs in a span under it, and its spans come
  *                  back as `[Spans, callId, count, …]` before its reply.
+ *                  `[CallTimed, callId, actorId, method, payload, trace?]`: either of those while an
+ *                  observer wants timings; answered `[RepliesTimed, times, callId, outcome, value]`,
+ *                  `times` as in `ResultsTimed` (when the method ran, pool clock). A call that never
+ *                  started (cancelled in the mailbox, its actor stopped) is answered `Replies`.
  *   pool → worker  `[Stop, actorId]`: interrupt its calls, close its scope (its finalizers run),
  *                  answer `[Stopped, actorId]`. Shutdown stops every actor before the worker's Layer.
  *   worker → pool  `[Ask, askId, actorId, taskName, payload, trace?]`: a handler calls an actor through a
@@ -125,7 +129,9 @@ export const Op = {
   Spans: 21,
   CallTraced: 22,
   WatchMetrics: 23,
-  Metrics: 24
+  Metrics: 24,
+  CallTimed: 25,
+  RepliesTimed: 26
 } as const
 
 /** How a task ended, as reported by a worker, or as the pool decided. */
@@ -282,8 +288,8 @@ export const pushResult = (fields: Array<unknown>, id: number, outcome: Outcome,
  */
 export const ResultTimed = { times: 1, first: 2 } as const
 
-/** Where a `Results`, `ResultsTimed` or `Replies` message's first answer is. */
-export const firstAnswer = (op: number): number => op === Op.ResultsTimed ? ResultTimed.first : 1
+/** Where a `Results`, `ResultsTimed`, `Replies` or `RepliesTimed` message's first answer is (`RepliesTimed` has the `ResultsTimed` layout). */
+export const firstAnswer = (op: number): number => op === Op.ResultsTimed || op === Op.RepliesTimed ? ResultTimed.first : 1
 
 export type ToWorker =
   | readonly [typeof Op.Run | typeof Op.RunTimed | typeof Op.RunTraced | typeof Op.RunTimedTraced, ...Array<unknown>]
@@ -292,6 +298,7 @@ export type ToWorker =
   | readonly [typeof Op.Spawn, actorId: number, actorName: string, init: unknown]
   | readonly [typeof Op.Call, callId: number, actorId: number, method: string, payload: unknown]
   | readonly [typeof Op.CallTraced, callId: number, actorId: number, method: string, payload: unknown, trace: string]
+  | readonly [typeof Op.CallTimed, callId: number, actorId: number, method: string, payload: unknown, trace: string | undefined]
   | readonly [typeof Op.Spans, ...Array<unknown>]
   | readonly [typeof Op.Stop, actorId: number]
   | readonly [typeof Op.Answer, askId: number, outcome: Outcome, value: unknown]
@@ -306,6 +313,7 @@ export type FromWorker =
   | readonly [typeof Op.Closed]
   | readonly [typeof Op.Spawned, actorId: number, outcome: Outcome, value: unknown]
   | readonly [typeof Op.Replies, ...Array<unknown>]
+  | readonly [typeof Op.RepliesTimed, times: Float64Array, callId: number, outcome: Outcome, value: unknown]
   | readonly [typeof Op.Stopped, actorId: number]
   | readonly [typeof Op.Ask, askId: number, actorId: number, taskName: string, payload: unknown, trace?: string]
   | readonly [typeof Op.Heap, usedBytes: number]

@@ -32,12 +32,16 @@ import {
   outcomeName,
   type RemoteError,
   Result,
+  ResultTimed,
   SpanField,
   type WorkerExit
 } from "../protocol/protocol.ts"
 import type { Dispatcher, WorkerListener } from "./Dispatcher.ts"
 
 type State = "placing" | "starting" | "running" | "backoff" | "stopping" | "stopped" | "dead"
+
+/** A call's answer, with when its method ran (pool clock) when the worker timed it (`CallTimed`). */
+type Answer = (outcome: Outcome, value: unknown, workerId: number, startedAt?: number, endedAt?: number) => void
 
 interface Call {
   readonly id: number
@@ -46,7 +50,7 @@ interface Call {
   readonly payload: unknown
   /** The buffers its payload moves, if any: moved when it is sent. */
   readonly transfer: ReadonlyArray<ArrayBuffer> | undefined
-  readonly reply: Reply
+  readonly reply: Answer
   cancelled: boolean
   /** Resolves a pending cancel once the call is answered or lost. */
   onDone: (() => void) | undefined
@@ -188,6 +192,11 @@ export class ActorHost implements Transport, WorkerListener {
           this.replied(message[at + Result.id] as number, message[at + Result.outcome] as Outcome, message[at + Result.value], workerId)
         }
         return
+      case Op.RepliesTimed: {
+        const at = ResultTimed.first
+        const times = message[ResultTimed.times]
+        return this.replied(message[at + Result.id] as number, message[at + Result.outcome] as Outcome, message[at + Result.value], workerId, times[0], times[1])
+      }
       case Op.Stopped: {
         const record = this.records.get(message[1])
         if (record !== undefined && record.workerId === workerId) this.stopped(record)
@@ -372,7 +381,9 @@ export class ActorHost implements Transport, WorkerListener {
     try {
       sent = this.dispatcher.sendTo(
         record.workerId,
-        call.trace === undefined
+        this.events.timings
+          ? [Op.CallTimed, call.id, record.id, call.method, call.payload, call.trace?.wire]
+          : call.trace === undefined
           ? [Op.Call, call.id, record.id, call.method, call.payload]
           : [Op.CallTraced, call.id, record.id, call.method, call.payload, call.trace.wire],
         call.transfer
@@ -385,7 +396,7 @@ export class ActorHost implements Transport, WorkerListener {
     if (sent && this.calls.size === 1) this.dispatcher.awaitReply(record.workerId)
   }
 
-  private replied(callId: number, outcome: Outcome, value: unknown, workerId: number): void {
+  private replied(callId: number, outcome: Outcome, value: unknown, workerId: number, startedAt?: number, endedAt?: number): void {
     const call = this.calls.get(callId)
     if (call === undefined) return
     // A call the actor's stop interrupted reports the stop, one the worker's shutdown interrupted
@@ -395,14 +406,14 @@ export class ActorHost implements Transport, WorkerListener {
         ? this.finish(call, Outcome.Unavailable, "Stopped", workerId)
         : this.finish(call, Outcome.Closed, "the pool closed while the call ran", workerId)
     }
-    this.finish(call, outcome, value, workerId)
+    this.finish(call, outcome, value, workerId, startedAt, endedAt)
   }
 
   /** Rule 3's single exit. */
-  private finish(call: Call, outcome: Outcome, value: unknown, workerId: number): void {
+  private finish(call: Call, outcome: Outcome, value: unknown, workerId: number, startedAt?: number, endedAt?: number): void {
     if (!this.calls.delete(call.id)) return
     call.record.inFlight.delete(call)
-    if (!call.cancelled) call.reply(outcome, value, workerId)
+    if (!call.cancelled) call.reply(outcome, value, workerId, startedAt, endedAt)
     const done = call.onDone
     call.onDone = undefined
     done?.()
@@ -470,9 +481,18 @@ export class ActorHost implements Transport, WorkerListener {
     const events = this.events
     if (events.active) events.emit({ _tag: "ActorCall", at: events.now(), actorId, callId: id, method, from })
     // Observed where it is delivered, so that no path can answer unseen.
-    const reply: Reply = (outcome, value, workerId) => {
+    const reply: Answer = (outcome, value, workerId, startedAt, endedAt) => {
       if (events.active) {
-        events.emit({ _tag: "ActorAnswer", at: events.now(), actorId, callId: id, outcome: outcomeName(outcome), workerId })
+        events.emit({
+          _tag: "ActorAnswer",
+          at: events.now(),
+          actorId,
+          callId: id,
+          outcome: outcomeName(outcome),
+          workerId,
+          startedAt,
+          endedAt
+        })
       }
       replyTo(outcome, value, workerId, id)
     }

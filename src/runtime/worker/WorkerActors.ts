@@ -33,6 +33,10 @@ interface Call {
   fiber: Fiber.Fiber<unknown, unknown> | undefined
   /** Its caller's trace context (`CallTraced`). */
   readonly trace: string | undefined
+  /** Its reply says when it ran (`CallTimed`). */
+  readonly timed: boolean
+  /** When its method started (pool clock), once it did, for a timed call; else -1. */
+  startedAt: number
 }
 
 interface Instance {
@@ -65,6 +69,8 @@ export class WorkerActors {
   private readonly post: (message: FromWorker, transfers?: ReadonlyArray<ReadonlyArray<ArrayBuffer> | undefined>) => void
   private readonly runFork: () => RunFork
   private readonly run: (effect: Effect.Effect<void>) => Promise<void>
+  /** The pool's clock (ms), for timed calls. */
+  private readonly clock: () => number
   private readonly hooks: ActorHooks
   private readonly actors = new Map<number, Instance>()
   private readonly calls = new Map<number, { readonly instance: Instance; readonly call: Call }>()
@@ -78,12 +84,14 @@ export class WorkerActors {
     post: (message: FromWorker, transfers?: ReadonlyArray<ReadonlyArray<ArrayBuffer> | undefined>) => void,
     runFork: () => RunFork,
     run: (effect: Effect.Effect<void>) => Promise<void>,
+    clock: () => number,
     hooks: ActorHooks = {}
   ) {
     this.entry = entry
     this.post = post
     this.runFork = runFork
     this.run = run
+    this.clock = clock
     this.hooks = hooks
   }
 
@@ -180,12 +188,12 @@ export class WorkerActors {
     })
   }
 
-  call(callId: number, actorId: number, method: string, payload: unknown, trace?: string): void {
+  call(callId: number, actorId: number, method: string, payload: unknown, trace?: string, timed = false): void {
     const instance = this.actors.get(actorId)
     if (instance === undefined || instance.stopping !== undefined) {
       return this.reply(callId, Outcome.Unavailable, "Stopped")
     }
-    const call: Call = { id: callId, method, payload, cancelled: false, fiber: undefined, trace }
+    const call: Call = { id: callId, method, payload, cancelled: false, fiber: undefined, trace, timed, startedAt: -1 }
     this.calls.set(callId, { instance, call })
     if (instance.handlers !== undefined && instance.actor.concurrent.has(method)) return this.start(instance, call)
     instance.mailbox.push(call)
@@ -251,6 +259,8 @@ export class WorkerActors {
   }
 
   private start(instance: Instance, call: Call): void {
+    // As for tasks, the time starts before the payload's decode.
+    if (call.timed) call.startedAt = this.clock()
     const task = instance.actor.methods[call.method]
     const handler = instance.handlers![call.method]
     if (task === undefined || handler === undefined) {
@@ -293,7 +303,11 @@ export class WorkerActors {
 
   private finishCall(call: Call, outcome: Outcome, value: unknown, transfer?: ReadonlyArray<ArrayBuffer>): void {
     if (!this.calls.delete(call.id)) return
-    this.reply(call.id, outcome, value, transfer)
+    if (call.startedAt < 0) return this.reply(call.id, outcome, value, transfer)
+    const times = new Float64Array(2)
+    times[0] = call.startedAt
+    times[1] = this.clock()
+    this.post([Op.RepliesTimed, times, call.id, outcome, value], transfer === undefined ? undefined : [transfer])
   }
 
   private reply(callId: number, outcome: Outcome, value: unknown, transfer?: ReadonlyArray<ArrayBuffer>): void {

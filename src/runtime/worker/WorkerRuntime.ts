@@ -207,7 +207,7 @@ export class WorkerRuntime {
     this.countTaken = host?.countTaken
     this.onStart = host?.onStart
     this.heapThreshold = host?.heapThreshold
-    this.actors = new WorkerActors(entry, this.post, () => this.runFork!, Effect.runPromiseWith(this.services), host?.actors)
+    this.actors = new WorkerActors(entry, this.post, () => this.runFork!, Effect.runPromiseWith(this.services), this.clock, host?.actors)
   }
 
   /** Builds the per-worker Layer, then reports `Ready` or `InitFailed`. */
@@ -253,6 +253,8 @@ export class WorkerRuntime {
         return this.actors.call(message[1], message[2], message[3], message[4])
       case Op.CallTraced:
         return this.actors.call(message[1], message[2], message[3], message[4], message[5])
+      case Op.CallTimed:
+        return this.actors.call(message[1], message[2], message[3], message[4], message[5], true)
       case Op.Spans:
         return this.actors.spans(message)
       case Op.Stop:
@@ -673,9 +675,9 @@ const answersSurvive = (post: Post) =>
     const op = message[0]
     // A constructor's outcome (its declared init error) that cannot be sent fails that spawn alone.
     if (op === Op.Spawned) return post([Op.Spawned, message[1], Outcome.Defect, notSendable(error)])
-    if (op !== Op.Results && op !== Op.ResultsTimed && op !== Op.Replies) throw error
+    if (op !== Op.Results && op !== Op.ResultsTimed && op !== Op.Replies && op !== Op.RepliesTimed) throw error
     const first = firstAnswer(op)
-    const times = op === Op.ResultsTimed ? message[ResultTimed.times] as Float64Array : undefined
+    const times = op === Op.ResultsTimed || op === Op.RepliesTimed ? message[ResultTimed.times] as Float64Array : undefined
     for (let at = first; at < message.length; at += Result.stride) {
       const k = (at - first) / Result.stride
       const one: Array<unknown> = times === undefined

@@ -1,7 +1,7 @@
 /**
  * The metrics observer over synthetic settlements: every settled task is counted in the series of
- * its task, worker and outcome, however settlements of different tasks, workers and outcomes
- * interleave (the observer keeps the previous settlement's count cell at hand).
+ * its task and outcome, however settlements of different tasks, workers and outcomes interleave
+ * (the observer keeps the previous settlement's count cell at hand), and workers add no series.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Context from "effect/Context"
@@ -14,7 +14,7 @@ const outcomes: ReadonlyArray<OutcomeName> = ["Success", "Failure", "Defect"]
 const taskNames = ["A", "B"]
 
 describe("PoolMetrics", () => {
-  it("counts each settlement under its own task, worker and outcome, in any interleaving", () => {
+  it("counts each settlement under its own task and outcome, in any interleaving", () => {
     const settlement = fc.record({
       submission: fc.integer({ min: 0, max: 2 }),
       workerId: fc.integer({ min: 0, max: 2 }),
@@ -40,17 +40,36 @@ describe("PoolMetrics", () => {
       const expected = new Map<string, number>()
       settlements.forEach(({ outcome, submission, workerId }, index) => {
         metrics.onSettled(submission, index, index, workerId, 1, outcome, 1, 2)
-        const key = `${taskNames[submission % 2]}/${workerId}/${outcome}`
+        const key = `${taskNames[submission % 2]}/${outcome}`
         expected.set(key, (expected.get(key) ?? 0) + 1)
       })
       const counted = new Map<string, number>()
       for (const snapshot of Metric.snapshotUnsafe(context)) {
         if (snapshot.id !== "effect_parallel_tasks_total") continue
-        const { outcome, task, worker } = snapshot.attributes as Record<string, string>
+        const { outcome, task } = snapshot.attributes as Record<string, string>
         const count = (snapshot.state as { count: number }).count
-        if (count > 0) counted.set(`${task}/${worker}/${outcome}`, count)
+        if (count > 0) counted.set(`${task}/${outcome}`, count)
       }
       assert.deepStrictEqual(counted, expected)
     }))
+  })
+
+  it("a recycling pool's workers add no task series: one per task and outcome, for good", () => {
+    const registry = new Map()
+    const context = Context.make(Metric.MetricRegistry, registry)
+    const readings = { stats: () => ({ queued: 0, inFlight: 0, workers: 1, readyWorkers: 1, workersStarted: 1 }), size: 1 }
+    const metrics = new PoolMetrics("p", readings as never, context as Context.Context<never>)
+    metrics.onEvent({ _tag: "Submitted", at: 0, submission: 0, taskName: "A", count: 1000, chunkSize: 1, payloads: [] })
+    // maxTasksPerWorker: 1 — each task on a worker of its own, which then exits.
+    for (let workerId = 0; workerId < 1000; workerId++) {
+      metrics.onEvent({ _tag: "WorkerStarting", at: 0, workerId, replacement: false })
+      metrics.onDispatched(workerId, 1)
+      metrics.onSettled(0, workerId, workerId, workerId, 1, "Success", 1, 2)
+      metrics.onEvent({ _tag: "WorkerExited", at: 0, workerId, exit: "Recycled", message: "" })
+    }
+    const series = Metric.snapshotUnsafe(context).filter((snapshot) => snapshot.id === "effect_parallel_tasks_total")
+    assert.deepStrictEqual(series.map((s) => [s.attributes, (s.state as { count: number }).count]), [
+      [{ pool: "p", task: "A", outcome: "Success" }, 1000]
+    ])
   })
 })
