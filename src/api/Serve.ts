@@ -265,6 +265,8 @@ export const layer = <const Ds extends ReadonlyArray<Deployment>>(
 
 const millis = (input: Duration.Input | undefined, fallback: number): number => {
   if (input === undefined) return fallback
+  // `Duration.fromInput` reads a NaN number as zero: a NaN maxExpectedWait refused every request.
+  if (typeof input === "number" && Number.isNaN(input)) return Number.NaN
   const duration = Duration.fromInput(input)
   return duration._tag === "None" ? Number.NaN : Duration.toMillis(duration.value)
 }
@@ -290,7 +292,20 @@ const validate = (d: Deployment): Effect.Effect<void, ServeError> => {
     ],
     [["maxQueued"], positiveInt(d.maxQueued), `must be a positive integer, got ${d.maxQueued}`],
     [["maxExpectedWait"], d.maxExpectedWaitMillis >= 0, "must be a duration (Infinity turns it off)"],
-    [["timeout"], Number.isFinite(d.timeoutMillis) && d.timeoutMillis > 0, "must be a finite positive duration"]
+    [["timeout"], Number.isFinite(d.timeoutMillis) && d.timeoutMillis > 0, "must be a finite positive duration"],
+    // Checked here, not left to Actor.spawn: its RangeError would die in the background spawn,
+    // leaving the deployment unready with no failure in /readyz.
+    [
+      ["restart", "maxRestarts"],
+      (Number.isInteger(d.restart.maxRestarts) && d.restart.maxRestarts >= 0) || d.restart.maxRestarts === Infinity,
+      `must be a whole number >= 0, or Infinity; got ${String(d.restart.maxRestarts)}`
+    ],
+    [["restart", "backoff"], millis(d.restart.backoff, 0) >= 0, `must be a duration >= 0, got ${String(d.restart.backoff)}`],
+    [
+      ["restart", "maxBackoff"],
+      millis(d.restart.maxBackoff, 0) >= 0,
+      `must be a duration >= 0, got ${String(d.restart.maxBackoff)}`
+    ]
   ]
   for (const [path, ok, message] of checks) if (!ok) return invalid(d, path, message)
   return Effect.void

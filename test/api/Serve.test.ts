@@ -552,4 +552,26 @@ describe("Serve", () => {
       assert.strictEqual(reason._tag, "InvalidDeployment")
       assert.deepStrictEqual((reason as ServeError.InvalidDeployment).path, ["batching", "maxBatchSize"])
     }))
+
+  it.live("a bad restart policy or NaN duration fails the Layer with InvalidDeployment, not a lost spawn", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [Partial<Parameters<typeof deployment>[0]>, ReadonlyArray<string>]> = [
+        [{ restart: { maxRestarts: -1 } }, ["restart", "maxRestarts"]],
+        [{ restart: { maxRestarts: Number.NaN } }, ["restart", "maxRestarts"]],
+        [{ restart: { maxRestarts: 1, backoff: Number.NaN } }, ["restart", "backoff"]],
+        [{ restart: { maxRestarts: 1, maxBackoff: "soon" as never } }, ["restart", "maxBackoff"]],
+        [{ maxExpectedWait: Number.NaN }, ["maxExpectedWait"]],
+        [{ batching: { maxWait: Number.NaN } }, ["batching", "maxWait"]]
+      ]
+      for (const [options, path] of cases) {
+        const exit = yield* Effect.exit(
+          withServer([deployment({ init: { delayMillis: 0 }, ...options })], () => Effect.void, { ready: false })
+        )
+        const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+        assert.instanceOf(error, ServeError.ServeError, JSON.stringify(path))
+        const reason = (error as ServeError.ServeError).reason
+        assert.strictEqual(reason._tag, "InvalidDeployment")
+        assert.deepStrictEqual((reason as ServeError.InvalidDeployment).path, path)
+      }
+    }), 30_000)
 })
