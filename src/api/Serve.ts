@@ -139,7 +139,10 @@ export interface Deployment<A extends Any = Any> {
 }
 
 export interface ServerOptions {
-  /** Default 8080; 0 picks a free port (read it from `Server`). */
+  /**
+   * Default 8080; 0 picks a free port (read it from `Server`). Not an integer from 0 to 65535:
+   * `ListenFailed`, as a port in use.
+   */
   readonly port?: number | undefined
   /** Default 127.0.0.1: loopback only. */
   readonly host?: string | undefined
@@ -218,6 +221,12 @@ export const layer = <const Ds extends ReadonlyArray<Deployment>>(
       if (names.has(d.name)) return yield* invalid(d, ["name"], "two deployments have this name")
       names.add(d.name)
     }
+    const port = options?.port ?? 8080
+    if (!(Number.isInteger(port) && port >= 0 && port <= 65535)) {
+      // Node's listen throws on it: a defect that the typed error below would not catch.
+      const message = `port must be an integer from 0 to 65535, got ${String(port)}`
+      return yield* new ServeError({ reason: new ListenFailed({ port, message }) })
+    }
     const scope = yield* Effect.scope
     // Replicas live in a scope made before the server's, so they are released after it drains.
     const replicaScope = yield* Scope.fork(scope, "parallel")
@@ -231,7 +240,6 @@ export const layer = <const Ds extends ReadonlyArray<Deployment>>(
     }
     const state: ServingState = { deployments: runtimes, draining: false }
     const drainMillis = millis(options?.drainTimeout, 30_000)
-    const port = options?.port ?? 8080
     const http = yield* Effect.orDie(Effect.tryPromise({
       try: () => import("../runtime/serve/NodeServer.ts"),
       catch: (error) =>

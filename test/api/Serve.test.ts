@@ -553,6 +553,19 @@ describe("Serve", () => {
       assert.deepStrictEqual((reason as ServeError.InvalidDeployment).path, ["batching", "maxBatchSize"])
     }))
 
+  it.live("a port that is not one fails the Layer with ListenFailed, not a defect", () =>
+    Effect.gen(function*() {
+      for (const port of [-1, 65_536, 1.5, Number.NaN]) {
+        const exit = yield* Effect.exit(
+          Effect.provide(Effect.void, Serve.layer([deployment({ init: { delayMillis: 0 } })], { port }).pipe(Layer.provide(pool)))
+        )
+        assert.isTrue(Exit.isFailure(exit) && !Cause.hasDies(exit.cause), `port ${port}`)
+        const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+        assert.instanceOf(error, ServeError.ServeError, `port ${port}`)
+        assert.strictEqual((error as ServeError.ServeError).reason._tag, "ListenFailed")
+      }
+    }), 30_000)
+
   it.live("a bad restart policy or NaN duration fails the Layer with InvalidDeployment, not a lost spawn", () =>
     Effect.gen(function*() {
       const cases: ReadonlyArray<readonly [Partial<Parameters<typeof deployment>[0]>, ReadonlyArray<string>]> = [
