@@ -10,7 +10,7 @@
 import { Cause, Console, Effect, Layer } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { basename, extname, isAbsolute, relative, resolve } from "node:path"
-import { Serve, WorkerPool } from "../index.ts"
+import { Serve, ServeError, WorkerPool } from "../index.ts"
 import { inspectModel, OnnxModel, OnnxModels } from "./onnxModel.ts"
 
 /** `5ms`, `0.5s`, `250us`, `2m`, or a bare number of milliseconds, as milliseconds. */
@@ -100,8 +100,10 @@ export const serve = Command.make("serve", {
     }).pipe(
       Layer.provide(WorkerPool.layer(OnnxModels, { entry, size: Math.max(1, options.replicas) }))
     )
+    let started = false
     yield* Effect.gen(function*() {
       const { url } = yield* Serve.Server
+      started = true
       yield* Console.log([
         `serving ${shown(modelPath)}`,
         `  model   ${name}: ${shape.inputName} [batch, ${shape.itemShape.join(", ")}] -> ${shape.outputName} [${
@@ -116,7 +118,11 @@ export const serve = Command.make("serve", {
       ].join("\n"))
       yield* Effect.addFinalizer(() => Console.log("draining: answering accepted requests, then releasing the models"))
       return yield* Effect.never
-    }).pipe(Effect.scoped, Effect.provide(server), Effect.ensuring(Console.log("stopped")))
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(server),
+      Effect.ensuring(Effect.suspend(() => started ? Console.log("stopped") : Effect.void))
+    )
   }).pipe(Effect.catchCause((cause) =>
     Cause.hasInterruptsOnly(cause)
       ? Effect.failCause(cause)
@@ -130,4 +136,22 @@ const shown = (path: string): string => {
   return fromHere.startsWith("..") || isAbsolute(fromHere) ? path : `./${fromHere}`
 }
 
-const message = (error: unknown): string => error instanceof Error ? error.message : String(error)
+/** The flag behind each deployment option `Serve.layer` may reject (`inputSize` comes from the model). */
+const flagOf: Record<string, string> = {
+  name: "--name",
+  replicas: "--replicas",
+  "batching.maxBatchSize": "--max-batch",
+  "batching.maxWait": "--max-wait",
+  maxQueued: "--max-queued",
+  maxExpectedWait: "--max-expected-wait",
+  timeout: "--timeout"
+}
+
+const message = (error: unknown): string => {
+  // The option's path alone would leave the user guessing which flag "must be a positive integer".
+  if (error instanceof ServeError.ServeError && error.reason._tag === "InvalidDeployment") {
+    const path = error.reason.path.join(".")
+    return `${flagOf[path] ?? path}: ${error.reason.message}`
+  }
+  return error instanceof Error ? error.message : String(error)
+}

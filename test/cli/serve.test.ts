@@ -62,6 +62,23 @@ describe("effect-parallel serve", () => {
     assert.include(stdout, "stopped")
   }, 60_000)
 
+  it("refuses a value the server rejects, naming the flag", async () => {
+    const model = ensureMlpModel(join(mkdtempSync(join(tmpdir(), "ep-serve-")), "mnist.onnx"))
+    for (const [flag, value] of [["--max-batch", "0"], ["--replicas", "-1"], ["--max-queued", "0"], ["--timeout", "0ms"]]) {
+      const result = await new Promise<{ code: number | null; output: string }>((resolve) =>
+        execFile(
+          process.execPath,
+          ["--conditions=effect-parallel-source", main, "serve", model, "--port", "0", flag!, value!],
+          (error, stdout, stderr) => resolve({ code: error === null ? 0 : (error.code as number), output: stdout + stderr })
+        )
+      )
+      assert.strictEqual(result.code, 1, flag)
+      assert.include(result.output, `${flag}: must be`)
+      // It never served: no "stopped" to suggest it did.
+      assert.notInclude(result.output, "stopped")
+    }
+  }, 60_000)
+
   it("refuses a bad duration, naming the flag", async () => {
     const model = ensureMlpModel(join(mkdtempSync(join(tmpdir(), "ep-serve-")), "mnist.onnx"))
     for (const flag of ["--max-wait", "--max-expected-wait"]) {
