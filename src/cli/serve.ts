@@ -72,7 +72,7 @@ export const serve = Command.make("serve", {
 }, (options) =>
   Effect.gen(function*() {
     const modelPath = resolve(options.model)
-    const shape = yield* Effect.tryPromise({ try: () => inspectModel(modelPath), catch: (error) => error as Error })
+    const shape = yield* Effect.tryPromise({ try: () => inspectModel(modelPath, options.maxBatch), catch: (error) => error as Error })
     const name = options.name._tag === "Some"
       ? options.name.value
       : basename(modelPath, extname(modelPath)).replace(/[^A-Za-z0-9._-]/g, "-")

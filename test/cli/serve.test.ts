@@ -8,7 +8,9 @@ import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { inspectModel } from "../../src/cli/onnxModel.ts"
 import { ensureMlpModel, IMAGE_SIZE } from "../../src/workloads/mlp.ts"
+import { writeReluModel } from "../fixtures/onnx-models.ts"
 
 const main = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url))
 
@@ -77,6 +79,27 @@ describe("effect-parallel serve", () => {
       // It never served: no "stopped" to suggest it did.
       assert.notInclude(result.output, "stopped")
     }
+  }, 60_000)
+
+  it("refuses a model without a variable batch dimension, which would fail every batch", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ep-serve-"))
+    for (const shape of [[1, 4], [4]]) {
+      const model = writeReluModel(join(dir, `relu-${shape.join("x")}.onnx`), shape)
+      const result = await new Promise<{ code: number | null; output: string }>((resolve) =>
+        execFile(
+          process.execPath,
+          ["--conditions=effect-parallel-source", main, "serve", model, "--port", "0"],
+          { timeout: 20_000 }, // a model that is served runs until stopped
+          (error, stdout, stderr) => resolve({ code: error === null ? 0 : (error.code as number), output: stdout + stderr })
+        )
+      )
+      assert.strictEqual(result.code, 1, result.output)
+      assert.include(result.output, "serve needs a variable batch dimension first")
+    }
+    // A model of batch 1 is served one item a batch.
+    const single = writeReluModel(join(dir, "relu-single.onnx"), [1, 4])
+    assert.deepStrictEqual((await inspectModel(single, 1)).itemShape, [4])
+    assert.deepStrictEqual((await inspectModel(writeReluModel(join(dir, "relu-batch.onnx"), ["batch", 2, 3]))).inputSize, 6)
   }, 60_000)
 
   it("refuses a bad duration, naming the flag", async () => {
