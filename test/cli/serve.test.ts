@@ -10,7 +10,7 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { inspectModel } from "../../src/cli/onnxModel.ts"
 import { ensureMlpModel, IMAGE_SIZE } from "../../src/workloads/mlp.ts"
-import { writeReluModel } from "../fixtures/onnx-models.ts"
+import { writeOneOpModel, writeReluModel } from "../fixtures/onnx-models.ts"
 
 const main = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url))
 
@@ -78,6 +78,43 @@ describe("effect-parallel serve", () => {
       assert.include(result.output, `${flag}: must be`)
       // It never served: no "stopped" to suggest it did.
       assert.notInclude(result.output, "stopped")
+    }
+  }, 60_000)
+
+  it("serves a model whose output is int64 (an ArgMax classifier's class index)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ep-serve-"))
+    const model = writeOneOpModel(join(dir, "argmax.onnx"), {
+      op: "ArgMax",
+      attributes: { axis: 1 },
+      input: ["batch", 4],
+      output: ["batch", 1],
+      outputType: "int64"
+    })
+    const child = spawn(process.execPath, ["--conditions=effect-parallel-source", main, "serve", model, "--replicas", "1", "--port", "0"], {
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let output = ""
+    child.stdout.on("data", (chunk) => (output += chunk))
+    child.stderr.on("data", (chunk) => (output += chunk))
+    const exited = new Promise((resolve) => child.on("exit", resolve))
+    try {
+      while (!/listening on (http:\/\/\S+)/.test(output)) {
+        if (child.exitCode !== null) assert.fail(`serve exited early:\n${output}`)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      const url = /listening on (http:\/\/\S+)/.exec(output)![1]!
+      while ((await fetch(`${url}/readyz`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 50))
+      const reply = await fetch(`${url}/v1/models/argmax/predict`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ inputs: [[0, 3, 1, 2], [9, 0, 0, 1]] })
+      })
+      const body = await reply.text()
+      assert.strictEqual(reply.status, 200, body)
+      assert.deepStrictEqual(JSON.parse(body), { outputs: [[1], [0]] })
+    } finally {
+      child.kill("SIGTERM")
+      await exited
     }
   }, 60_000)
 
