@@ -22,10 +22,13 @@ export const parseDuration = (text: string): number | undefined => {
   return unit === "us" || unit === "µs" ? value / 1000 : unit === "ms" ? value : unit === "s" ? value * 1000 : value * 60_000
 }
 
+// Effect's help shows no default: each description says its own.
+
 const duration = (name: string, fallback: string, description: string) =>
   Flag.String(name).pipe(
     Flag.withDefault(fallback),
-    Flag.withDescription(description),
+    Flag.withMetavar("duration"),
+    Flag.withDescription(`${description} (default ${fallback})`),
     Flag.mapTryCatch(
       (text) => toMillis(name, text),
       (error) => (error as Error).message
@@ -42,6 +45,7 @@ const toMillis = (name: string, text: string): number => {
 const durationOr = (name: string, description: string) =>
   Flag.String(name).pipe(
     Flag.withDefault(""),
+    Flag.withMetavar("duration"),
     Flag.withDescription(description),
     Flag.mapTryCatch(
       (text): number | undefined => text === "" ? undefined : toMillis(name, text),
@@ -57,18 +61,22 @@ export const serve = Command.make("serve", {
     Flag.optional,
     Flag.withDescription("Deployment name in the URL (default: the file name without .onnx)")
   ),
-  replicas: Flag.Int("replicas").pipe(Flag.withDefault(2), Flag.withDescription("Model replicas, one worker thread each")),
-  maxBatch: Flag.Int("max-batch").pipe(Flag.withDefault(32), Flag.withDescription("Most items in one batch")),
-  maxWait: duration("max-wait", "5ms", "How long a batch collects requests while every replica is busy"),
-  maxQueued: Flag.Int("max-queued").pipe(Flag.withDefault(512), Flag.withDescription("Waiting requests before 503")),
+  replicas: Flag.Int("replicas").pipe(Flag.withDefault(2), Flag.withDescription("Model replicas, one worker thread each (default 2)")),
+  maxBatch: Flag.Int("max-batch").pipe(Flag.withDefault(32), Flag.withDescription("Most items in one batch, and in one request (default 32)")),
+  maxWait: duration(
+    "max-wait",
+    "5ms",
+    "How long a batch collects requests while every replica is busy; durations: 5ms, 2s, 250us, 1m, a bare number is ms"
+  ),
+  maxQueued: Flag.Int("max-queued").pipe(Flag.withDefault(512), Flag.withDescription("Waiting requests before 503 (default 512)")),
   timeout: duration("timeout", "30s", "A request's deadline (504 past it)"),
   maxExpectedWait: durationOr(
     "max-expected-wait",
     "Refuse (503) a request that the work ahead would keep waiting longer than this (default: --timeout)"
   ),
-  drainTimeout: duration("drain-timeout", "30s", "How long SIGTERM waits for accepted requests"),
-  port: Flag.Int("port").pipe(Flag.withDefault(8080), Flag.withDescription("Port (0 picks a free one)")),
-  host: Flag.String("host").pipe(Flag.withDefault("127.0.0.1"), Flag.withDescription("Address to listen on"))
+  drainTimeout: duration("drain-timeout", "30s", "How long a stop (SIGTERM, Ctrl-C) waits for accepted requests"),
+  port: Flag.Int("port").pipe(Flag.withDefault(8080), Flag.withDescription("Port (default 8080; 0 picks a free one)")),
+  host: Flag.String("host").pipe(Flag.withDefault("127.0.0.1"), Flag.withDescription("Address to listen on (default 127.0.0.1)"))
 }, (options) =>
   Effect.gen(function*() {
     const modelPath = resolve(options.model)

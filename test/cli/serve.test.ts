@@ -3,7 +3,7 @@
  * a free port, answering a prediction, and draining on SIGTERM.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { execFile, spawn } from "node:child_process"
+import { execFile, execFileSync, spawn } from "node:child_process"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -138,6 +138,28 @@ describe("effect-parallel serve", () => {
     assert.deepStrictEqual((await inspectModel(single, 1)).itemShape, [4])
     assert.deepStrictEqual((await inspectModel(writeReluModel(join(dir, "relu-batch.onnx"), ["batch", 2, 3]))).inputSize, 6)
   }, 60_000)
+
+  it("--help gives every flag's default and says what a duration is", () => {
+    const help = execFileSync(process.execPath, ["--conditions=effect-parallel-source", main, "serve", "--help"], {
+      encoding: "utf8"
+    })
+    for (
+      const [flag, fallback] of [
+        ["--replicas", "2"],
+        ["--max-batch", "32"],
+        ["--max-wait", "5ms"],
+        ["--max-queued", "512"],
+        ["--timeout", "30s"],
+        ["--drain-timeout", "30s"],
+        ["--port", "8080"],
+        ["--host", "127.0.0.1"]
+      ]
+    ) {
+      assert.match(help, new RegExp(`${flag} \\S+ .*\\(default ${fallback!.replace(".", "\\.")}[;)]`), flag)
+    }
+    assert.match(help, /--max-wait duration .*a bare number is ms/)
+    assert.match(help, /--drain-timeout .*Ctrl-C/)
+  })
 
   it("refuses a bad duration, naming the flag", async () => {
     const model = ensureMlpModel(join(mkdtempSync(join(tmpdir(), "ep-serve-")), "mnist.onnx"))
