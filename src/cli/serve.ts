@@ -124,7 +124,9 @@ export const serve = Command.make("serve", {
         `  POST ${url}/v1/models/${name}/predict  {"inputs": [[${shape.inputSize} numbers], ...]} or float32 bytes`,
         `  GET  ${url}/readyz  /healthz  /metrics  /openapi.json  /docs`
       ].join("\n"))
-      yield* Effect.addFinalizer(() => Console.log("draining: answering accepted requests, then releasing the models"))
+      yield* Effect.addFinalizer(() =>
+        Console.log("draining: answering accepted requests, then releasing the models (a second Ctrl-C stops now)")
+      )
       return yield* Effect.never
     }).pipe(
       Effect.scoped,

@@ -5,6 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { execFile, execFileSync, spawn } from "node:child_process"
 import { mkdtempSync } from "node:fs"
+import { Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -62,6 +63,60 @@ describe("effect-parallel serve", () => {
     assert.deepStrictEqual(await exited, { code: 0, signal: null }, stderr)
     assert.include(stdout, "draining")
     assert.include(stdout, "stopped")
+  }, 60_000)
+
+  it("a second Ctrl-C stops at once, where the drain would wait for a client that never finishes", async () => {
+    const model = ensureMlpModel(join(mkdtempSync(join(tmpdir(), "ep-serve-")), "mnist.onnx"))
+    const child = spawn(process.execPath, [
+      "--conditions=effect-parallel-source",
+      main,
+      "serve",
+      model,
+      "--replicas",
+      "1",
+      "--port",
+      "0",
+      "--drain-timeout",
+      "10m",
+      "--timeout",
+      "10m"
+    ], { stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    child.stdout.on("data", (chunk) => (stdout += chunk))
+    child.stderr.on("data", (chunk) => (stdout += chunk))
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+      child.on("exit", (code, signal) => resolve({ code, signal }))
+    )
+    const socket = new Socket()
+    try {
+      while (!/listening on http:\/\/[\d.]+:(\d+)/.test(stdout)) {
+        if (child.exitCode !== null) assert.fail(`serve exited early:\n${stdout}`)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      const port = Number(/listening on http:\/\/[\d.]+:(\d+)/.exec(stdout)![1])
+      // Half a request: the drain waits for it until its deadline (--timeout) or --drain-timeout.
+      await new Promise<void>((resolve) => socket.connect(port, "127.0.0.1", resolve))
+      // `Expect: 100-continue`: Node answers it when the request reaches the server's handler.
+      const continued = new Promise((resolve) => socket.once("data", resolve))
+      socket.write("POST /v1/models/mnist/predict HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 100\r\n\r\n")
+      assert.include(String(await continued), "100 Continue")
+      socket.write("{")
+      child.kill("SIGINT")
+      // Once the port refuses connections, the drain is waiting for the half request.
+      const refused = () =>
+        new Promise<boolean>((resolve) => {
+          const probe = new Socket()
+          probe.once("connect", () => (probe.destroy(), resolve(false)))
+          probe.once("error", () => resolve(true))
+          probe.connect(port, "127.0.0.1")
+        })
+      while (!(await refused())) await new Promise((resolve) => setTimeout(resolve, 50))
+      child.kill("SIGINT")
+      assert.deepStrictEqual(await exited, { code: 130, signal: null })
+    } finally {
+      socket.destroy()
+      child.kill("SIGKILL")
+    }
   }, 60_000)
 
   it("refuses a value the server rejects, naming the flag", async () => {
