@@ -75,7 +75,7 @@ export interface Batching {
   /**
    * How long a batch may collect requests, counted from its first, while every replica is busy;
    * then it goes to the least busy replica's mailbox. A request that finds a replica idle goes at
-   * once. Default 5 ms.
+   * once. Default 5 ms; at most 24 days (a timer's range).
    */
   readonly maxWait?: Duration.Input | undefined
   /** Batches in flight per replica (one running, the rest in its mailbox). Default 2. */
@@ -279,6 +279,8 @@ const millis = (input: Duration.Input | undefined, fallback: number): number => 
   return duration._tag === "None" ? Number.NaN : Duration.toMillis(duration.value)
 }
 
+const maxTimerMillis = 2 ** 31 - 1
+
 const invalid = (d: Deployment, path: ReadonlyArray<string>, message: string) =>
   Effect.fail(new ServeError({ reason: new InvalidDeployment({ deployment: d.name, path: [...path], message }) }))
 
@@ -292,7 +294,12 @@ const validate = (d: Deployment): Effect.Effect<void, ServeError> => {
     [["inputSize"], positiveInt(d.inputSize), `must be a positive integer, got ${d.inputSize}`],
     [["replicas"], positiveInt(d.replicas), `must be a positive integer, got ${d.replicas}`],
     [["batching", "maxBatchSize"], positiveInt(d.maxBatchSize), `must be a positive integer, got ${d.maxBatchSize}`],
-    [["batching", "maxWait"], Number.isFinite(d.maxWaitMillis) && d.maxWaitMillis >= 0, "must be a finite duration"],
+    // The batcher waits with one setTimeout, which fires at once past 2^31 - 1 ms (24.8 days).
+    [
+      ["batching", "maxWait"],
+      d.maxWaitMillis >= 0 && d.maxWaitMillis <= maxTimerMillis,
+      "must be a duration from 0 to 24 days"
+    ],
     [
       ["batching", "maxBatchesPerReplica"],
       positiveInt(d.maxBatchesPerReplica),

@@ -566,7 +566,7 @@ describe("Serve", () => {
       }
     }), 30_000)
 
-  it.live("a bad restart policy or NaN duration fails the Layer with InvalidDeployment, not a lost spawn", () =>
+  it.live("a bad restart policy, a NaN duration, a maxWait past the timer's range: InvalidDeployment", () =>
     Effect.gen(function*() {
       const cases: ReadonlyArray<readonly [Partial<Parameters<typeof deployment>[0]>, ReadonlyArray<string>]> = [
         [{ restart: { maxRestarts: -1 } }, ["restart", "maxRestarts"]],
@@ -574,7 +574,9 @@ describe("Serve", () => {
         [{ restart: { maxRestarts: 1, backoff: Number.NaN } }, ["restart", "backoff"]],
         [{ restart: { maxRestarts: 1, maxBackoff: "soon" as never } }, ["restart", "maxBackoff"]],
         [{ maxExpectedWait: Number.NaN }, ["maxExpectedWait"]],
-        [{ batching: { maxWait: Number.NaN } }, ["batching", "maxWait"]]
+        [{ batching: { maxWait: Number.NaN } }, ["batching", "maxWait"]],
+        // Past setTimeout's range: the batcher's timer would fire at once.
+        [{ batching: { maxWait: "30 days" } }, ["batching", "maxWait"]]
       ]
       for (const [options, path] of cases) {
         const exit = yield* Effect.exit(
