@@ -75,7 +75,7 @@ export interface Batching {
   /**
    * How long a batch may collect requests, counted from its first, while every replica is busy;
    * then it goes to the least busy replica's mailbox. A request that finds a replica idle goes at
-   * once. Default 5 ms.
+   * once. Default 5 ms; at most 24 days (a timer's range).
    */
   readonly maxWait?: Duration.Input | undefined
   /** Batches in flight per replica (one running, the rest in its mailbox). Default 2. */
@@ -139,7 +139,10 @@ export interface Deployment<A extends Any = Any> {
 }
 
 export interface ServerOptions {
-  /** Default 8080; 0 picks a free port (read it from `Server`). */
+  /**
+   * Default 8080; 0 picks a free port (read it from `Server`). Not an integer from 0 to 65535:
+   * `ListenFailed`, as a port in use.
+   */
   readonly port?: number | undefined
   /** Default 127.0.0.1: loopback only. */
   readonly host?: string | undefined
@@ -218,6 +221,12 @@ export const layer = <const Ds extends ReadonlyArray<Deployment>>(
       if (names.has(d.name)) return yield* invalid(d, ["name"], "two deployments have this name")
       names.add(d.name)
     }
+    const port = options?.port ?? 8080
+    if (!(Number.isInteger(port) && port >= 0 && port <= 65535)) {
+      // Node's listen throws on it: a defect that the typed error below would not catch.
+      const message = `port must be an integer from 0 to 65535, got ${String(port)}`
+      return yield* new ServeError({ reason: new ListenFailed({ port, message }) })
+    }
     const scope = yield* Effect.scope
     // Replicas live in a scope made before the server's, so they are released after it drains.
     const replicaScope = yield* Scope.fork(scope, "parallel")
@@ -231,7 +240,6 @@ export const layer = <const Ds extends ReadonlyArray<Deployment>>(
     }
     const state: ServingState = { deployments: runtimes, draining: false }
     const drainMillis = millis(options?.drainTimeout, 30_000)
-    const port = options?.port ?? 8080
     const http = yield* Effect.orDie(Effect.tryPromise({
       try: () => import("../runtime/serve/NodeServer.ts"),
       catch: (error) =>
@@ -265,9 +273,13 @@ export const layer = <const Ds extends ReadonlyArray<Deployment>>(
 
 const millis = (input: Duration.Input | undefined, fallback: number): number => {
   if (input === undefined) return fallback
+  // `Duration.fromInput` reads a NaN number as zero: a NaN maxExpectedWait refused every request.
+  if (typeof input === "number" && Number.isNaN(input)) return Number.NaN
   const duration = Duration.fromInput(input)
   return duration._tag === "None" ? Number.NaN : Duration.toMillis(duration.value)
 }
+
+const maxTimerMillis = 2 ** 31 - 1
 
 const invalid = (d: Deployment, path: ReadonlyArray<string>, message: string) =>
   Effect.fail(new ServeError({ reason: new InvalidDeployment({ deployment: d.name, path: [...path], message }) }))
@@ -282,7 +294,12 @@ const validate = (d: Deployment): Effect.Effect<void, ServeError> => {
     [["inputSize"], positiveInt(d.inputSize), `must be a positive integer, got ${d.inputSize}`],
     [["replicas"], positiveInt(d.replicas), `must be a positive integer, got ${d.replicas}`],
     [["batching", "maxBatchSize"], positiveInt(d.maxBatchSize), `must be a positive integer, got ${d.maxBatchSize}`],
-    [["batching", "maxWait"], Number.isFinite(d.maxWaitMillis) && d.maxWaitMillis >= 0, "must be a finite duration"],
+    // The batcher waits with one setTimeout, which fires at once past 2^31 - 1 ms (24.8 days).
+    [
+      ["batching", "maxWait"],
+      d.maxWaitMillis >= 0 && d.maxWaitMillis <= maxTimerMillis,
+      "must be a duration from 0 to 24 days"
+    ],
     [
       ["batching", "maxBatchesPerReplica"],
       positiveInt(d.maxBatchesPerReplica),
@@ -290,7 +307,20 @@ const validate = (d: Deployment): Effect.Effect<void, ServeError> => {
     ],
     [["maxQueued"], positiveInt(d.maxQueued), `must be a positive integer, got ${d.maxQueued}`],
     [["maxExpectedWait"], d.maxExpectedWaitMillis >= 0, "must be a duration (Infinity turns it off)"],
-    [["timeout"], Number.isFinite(d.timeoutMillis) && d.timeoutMillis > 0, "must be a finite positive duration"]
+    [["timeout"], Number.isFinite(d.timeoutMillis) && d.timeoutMillis > 0, "must be a finite positive duration"],
+    // Checked here, not left to Actor.spawn: its RangeError would die in the background spawn,
+    // leaving the deployment unready with no failure in /readyz.
+    [
+      ["restart", "maxRestarts"],
+      (Number.isInteger(d.restart.maxRestarts) && d.restart.maxRestarts >= 0) || d.restart.maxRestarts === Infinity,
+      `must be a whole number >= 0, or Infinity; got ${String(d.restart.maxRestarts)}`
+    ],
+    [["restart", "backoff"], millis(d.restart.backoff, 0) >= 0, `must be a duration >= 0, got ${String(d.restart.backoff)}`],
+    [
+      ["restart", "maxBackoff"],
+      millis(d.restart.maxBackoff, 0) >= 0,
+      `must be a duration >= 0, got ${String(d.restart.maxBackoff)}`
+    ]
   ]
   for (const [path, ok, message] of checks) if (!ok) return invalid(d, path, message)
   return Effect.void

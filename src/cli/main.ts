@@ -21,11 +21,17 @@ const root = Command.make("effect-parallel").pipe(
 
 // A server or runner stopped with SIGTERM (a supervisor's stop: systemd, Kubernetes) that drained
 // cleanly did what was asked: it exits 0. Ctrl-C keeps the shell's convention (130), and a
-// failure its code.
+// failure its code. A second signal stops at once: the first only interrupts, and a drain can
+// wait its whole timeout (30 s by default) on a client that never finishes its request.
 let terminated = false
-process.once("SIGTERM", () => {
-  terminated = true
-})
+let signalled = false
+for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+  process.on(signal, () => {
+    if (signalled) process.exit(code)
+    signalled = true
+    if (signal === "SIGTERM") terminated = true
+  })
+}
 const teardown: Runtime.Teardown = (exit, onExit) =>
   terminated && Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)
     ? onExit(0)

@@ -46,8 +46,11 @@ export interface ModelShape {
   readonly inputSize: number
 }
 
-/** Opens the model once to read its shapes; fails when it is not a batch model of one float32 input. */
-export const inspectModel = async (modelPath: string): Promise<ModelShape> => {
+/**
+ * Opens the model once to read its shapes; fails when it is not a batch model of one float32 input
+ * that takes batches of up to `maxBatch` rows.
+ */
+export const inspectModel = async (modelPath: string, maxBatch = Infinity): Promise<ModelShape> => {
   const ort = await loadOnnxRuntime()
   const session = await ort.InferenceSession.create(modelPath, { intraOpNumThreads: 1, interOpNumThreads: 1 })
   try {
@@ -58,6 +61,16 @@ export const inspectModel = async (modelPath: string): Promise<ModelShape> => {
     const output = session.outputMetadata[0]!
     if (!input.isTensor || input.type !== "float32") {
       throw new Error(`${modelPath}: serve needs a float32 tensor input, ${input.name} is not one`)
+    }
+    // Every batch is one tensor of 1 to --max-batch rows: a fixed first dimension (a model exported
+    // for batch 1, or one with no batch dimension) fails all the others at run time.
+    const batch = input.shape[0]
+    if (batch === undefined || (typeof batch === "number" && batch > 0 && (batch !== 1 || maxBatch !== 1))) {
+      throw new Error(
+        `${modelPath}: input ${input.name} has shape [${input.shape.join(", ")}]; serve needs a variable batch dimension first${
+          batch === 1 ? " (or --max-batch 1 for this model of batch 1)" : ""
+        }`
+      )
     }
     const itemShape = input.shape.slice(1)
     if (itemShape.some((dim) => typeof dim !== "number" || dim <= 0)) {

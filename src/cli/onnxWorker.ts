@@ -26,9 +26,12 @@ const onnxModel = Actor.implement(OnnxModel, ({ inputName, intraOpThreads, itemS
         Effect.promise(async () => {
           const input = new ort.Tensor("float32", data as unknown as Float32Array, [rows, ...itemShape])
           const outputs = await session.run({ [inputName]: input })
-          const output = outputs[outputName]!
-          // A copy the size of the answer: onnxruntime's own buffer may not be movable.
-          const result = new Float32Array(output.data as Float32Array)
+          const values = outputs[outputName]!.data
+          // A copy the size of the answer: onnxruntime's own buffer may not be movable. An int64
+          // output (ArgMax's class index) is a BigInt64Array, which the constructor refuses.
+          const result = values instanceof BigInt64Array || values instanceof BigUint64Array
+            ? Float32Array.from(values, Number)
+            : new Float32Array(values as Float32Array)
           return { rows, cols: rows === 0 ? 0 : result.length / rows, data: result }
         })
     }

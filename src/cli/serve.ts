@@ -10,7 +10,7 @@
 import { Cause, Console, Effect, Layer } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { basename, extname, isAbsolute, relative, resolve } from "node:path"
-import { Serve, WorkerPool } from "../index.ts"
+import { Serve, ServeError, WorkerPool } from "../index.ts"
 import { inspectModel, OnnxModel, OnnxModels } from "./onnxModel.ts"
 
 /** `5ms`, `0.5s`, `250us`, `2m`, or a bare number of milliseconds, as milliseconds. */
@@ -22,10 +22,13 @@ export const parseDuration = (text: string): number | undefined => {
   return unit === "us" || unit === "µs" ? value / 1000 : unit === "ms" ? value : unit === "s" ? value * 1000 : value * 60_000
 }
 
+// Effect's help shows no default: each description says its own.
+
 const duration = (name: string, fallback: string, description: string) =>
   Flag.String(name).pipe(
     Flag.withDefault(fallback),
-    Flag.withDescription(description),
+    Flag.withMetavar("duration"),
+    Flag.withDescription(`${description} (default ${fallback})`),
     Flag.mapTryCatch(
       (text) => toMillis(name, text),
       (error) => (error as Error).message
@@ -42,6 +45,7 @@ const toMillis = (name: string, text: string): number => {
 const durationOr = (name: string, description: string) =>
   Flag.String(name).pipe(
     Flag.withDefault(""),
+    Flag.withMetavar("duration"),
     Flag.withDescription(description),
     Flag.mapTryCatch(
       (text): number | undefined => text === "" ? undefined : toMillis(name, text),
@@ -57,22 +61,26 @@ export const serve = Command.make("serve", {
     Flag.optional,
     Flag.withDescription("Deployment name in the URL (default: the file name without .onnx)")
   ),
-  replicas: Flag.Int("replicas").pipe(Flag.withDefault(2), Flag.withDescription("Model replicas, one worker thread each")),
-  maxBatch: Flag.Int("max-batch").pipe(Flag.withDefault(32), Flag.withDescription("Most items in one batch")),
-  maxWait: duration("max-wait", "5ms", "How long a batch collects requests while every replica is busy"),
-  maxQueued: Flag.Int("max-queued").pipe(Flag.withDefault(512), Flag.withDescription("Waiting requests before 503")),
+  replicas: Flag.Int("replicas").pipe(Flag.withDefault(2), Flag.withDescription("Model replicas, one worker thread each (default 2)")),
+  maxBatch: Flag.Int("max-batch").pipe(Flag.withDefault(32), Flag.withDescription("Most items in one batch, and in one request (default 32)")),
+  maxWait: duration(
+    "max-wait",
+    "5ms",
+    "How long a batch collects requests while every replica is busy; durations: 5ms, 2s, 250us, 1m, a bare number is ms"
+  ),
+  maxQueued: Flag.Int("max-queued").pipe(Flag.withDefault(512), Flag.withDescription("Waiting requests before 503 (default 512)")),
   timeout: duration("timeout", "30s", "A request's deadline (504 past it)"),
   maxExpectedWait: durationOr(
     "max-expected-wait",
     "Refuse (503) a request that the work ahead would keep waiting longer than this (default: --timeout)"
   ),
-  drainTimeout: duration("drain-timeout", "30s", "How long SIGTERM waits for accepted requests"),
-  port: Flag.Int("port").pipe(Flag.withDefault(8080), Flag.withDescription("Port (0 picks a free one)")),
-  host: Flag.String("host").pipe(Flag.withDefault("127.0.0.1"), Flag.withDescription("Address to listen on"))
+  drainTimeout: duration("drain-timeout", "30s", "How long a stop (SIGTERM, Ctrl-C) waits for accepted requests"),
+  port: Flag.Int("port").pipe(Flag.withDefault(8080), Flag.withDescription("Port (default 8080; 0 picks a free one)")),
+  host: Flag.String("host").pipe(Flag.withDefault("127.0.0.1"), Flag.withDescription("Address to listen on (default 127.0.0.1)"))
 }, (options) =>
   Effect.gen(function*() {
     const modelPath = resolve(options.model)
-    const shape = yield* Effect.tryPromise({ try: () => inspectModel(modelPath), catch: (error) => error as Error })
+    const shape = yield* Effect.tryPromise({ try: () => inspectModel(modelPath, options.maxBatch), catch: (error) => error as Error })
     const name = options.name._tag === "Some"
       ? options.name.value
       : basename(modelPath, extname(modelPath)).replace(/[^A-Za-z0-9._-]/g, "-")
@@ -100,8 +108,10 @@ export const serve = Command.make("serve", {
     }).pipe(
       Layer.provide(WorkerPool.layer(OnnxModels, { entry, size: Math.max(1, options.replicas) }))
     )
+    let started = false
     yield* Effect.gen(function*() {
       const { url } = yield* Serve.Server
+      started = true
       yield* Console.log([
         `serving ${shown(modelPath)}`,
         `  model   ${name}: ${shape.inputName} [batch, ${shape.itemShape.join(", ")}] -> ${shape.outputName} [${
@@ -114,9 +124,15 @@ export const serve = Command.make("serve", {
         `  POST ${url}/v1/models/${name}/predict  {"inputs": [[${shape.inputSize} numbers], ...]} or float32 bytes`,
         `  GET  ${url}/readyz  /healthz  /metrics  /openapi.json  /docs`
       ].join("\n"))
-      yield* Effect.addFinalizer(() => Console.log("draining: answering accepted requests, then releasing the models"))
+      yield* Effect.addFinalizer(() =>
+        Console.log("draining: answering accepted requests, then releasing the models (a second Ctrl-C stops now)")
+      )
       return yield* Effect.never
-    }).pipe(Effect.scoped, Effect.provide(server), Effect.ensuring(Console.log("stopped")))
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(server),
+      Effect.ensuring(Effect.suspend(() => started ? Console.log("stopped") : Effect.void))
+    )
   }).pipe(Effect.catchCause((cause) =>
     Cause.hasInterruptsOnly(cause)
       ? Effect.failCause(cause)
@@ -130,4 +146,22 @@ const shown = (path: string): string => {
   return fromHere.startsWith("..") || isAbsolute(fromHere) ? path : `./${fromHere}`
 }
 
-const message = (error: unknown): string => error instanceof Error ? error.message : String(error)
+/** The flag behind each deployment option `Serve.layer` may reject (`inputSize` comes from the model). */
+const flagOf: Record<string, string> = {
+  name: "--name",
+  replicas: "--replicas",
+  "batching.maxBatchSize": "--max-batch",
+  "batching.maxWait": "--max-wait",
+  maxQueued: "--max-queued",
+  maxExpectedWait: "--max-expected-wait",
+  timeout: "--timeout"
+}
+
+const message = (error: unknown): string => {
+  // The option's path alone would leave the user guessing which flag "must be a positive integer".
+  if (error instanceof ServeError.ServeError && error.reason._tag === "InvalidDeployment") {
+    const path = error.reason.path.join(".")
+    return `${flagOf[path] ?? path}: ${error.reason.message}`
+  }
+  return error instanceof Error ? error.message : String(error)
+}

@@ -552,4 +552,41 @@ describe("Serve", () => {
       assert.strictEqual(reason._tag, "InvalidDeployment")
       assert.deepStrictEqual((reason as ServeError.InvalidDeployment).path, ["batching", "maxBatchSize"])
     }))
+
+  it.live("a port that is not one fails the Layer with ListenFailed, not a defect", () =>
+    Effect.gen(function*() {
+      for (const port of [-1, 65_536, 1.5, Number.NaN]) {
+        const exit = yield* Effect.exit(
+          Effect.provide(Effect.void, Serve.layer([deployment({ init: { delayMillis: 0 } })], { port }).pipe(Layer.provide(pool)))
+        )
+        assert.isTrue(Exit.isFailure(exit) && !Cause.hasDies(exit.cause), `port ${port}`)
+        const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+        assert.instanceOf(error, ServeError.ServeError, `port ${port}`)
+        assert.strictEqual((error as ServeError.ServeError).reason._tag, "ListenFailed")
+      }
+    }), 30_000)
+
+  it.live("a bad restart policy, a NaN duration, a maxWait past the timer's range: InvalidDeployment", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [Partial<Parameters<typeof deployment>[0]>, ReadonlyArray<string>]> = [
+        [{ restart: { maxRestarts: -1 } }, ["restart", "maxRestarts"]],
+        [{ restart: { maxRestarts: Number.NaN } }, ["restart", "maxRestarts"]],
+        [{ restart: { maxRestarts: 1, backoff: Number.NaN } }, ["restart", "backoff"]],
+        [{ restart: { maxRestarts: 1, maxBackoff: "soon" as never } }, ["restart", "maxBackoff"]],
+        [{ maxExpectedWait: Number.NaN }, ["maxExpectedWait"]],
+        [{ batching: { maxWait: Number.NaN } }, ["batching", "maxWait"]],
+        // Past setTimeout's range: the batcher's timer would fire at once.
+        [{ batching: { maxWait: "30 days" } }, ["batching", "maxWait"]]
+      ]
+      for (const [options, path] of cases) {
+        const exit = yield* Effect.exit(
+          withServer([deployment({ init: { delayMillis: 0 }, ...options })], () => Effect.void, { ready: false })
+        )
+        const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+        assert.instanceOf(error, ServeError.ServeError, JSON.stringify(path))
+        const reason = (error as ServeError.ServeError).reason
+        assert.strictEqual(reason._tag, "InvalidDeployment")
+        assert.deepStrictEqual((reason as ServeError.InvalidDeployment).path, path)
+      }
+    }), 30_000)
 })

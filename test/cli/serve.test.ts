@@ -3,12 +3,15 @@
  * a free port, answering a prediction, and draining on SIGTERM.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { execFile, spawn } from "node:child_process"
+import { execFile, execFileSync, spawn } from "node:child_process"
 import { mkdtempSync } from "node:fs"
+import { Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { inspectModel } from "../../src/cli/onnxModel.ts"
 import { ensureMlpModel, IMAGE_SIZE } from "../../src/workloads/mlp.ts"
+import { writeOneOpModel, writeReluModel } from "../fixtures/onnx-models.ts"
 
 const main = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url))
 
@@ -61,6 +64,157 @@ describe("effect-parallel serve", () => {
     assert.include(stdout, "draining")
     assert.include(stdout, "stopped")
   }, 60_000)
+
+  it("a second Ctrl-C stops at once, where the drain would wait for a client that never finishes", async () => {
+    const model = ensureMlpModel(join(mkdtempSync(join(tmpdir(), "ep-serve-")), "mnist.onnx"))
+    const child = spawn(process.execPath, [
+      "--conditions=effect-parallel-source",
+      main,
+      "serve",
+      model,
+      "--replicas",
+      "1",
+      "--port",
+      "0",
+      "--drain-timeout",
+      "10m",
+      "--timeout",
+      "10m"
+    ], { stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    child.stdout.on("data", (chunk) => (stdout += chunk))
+    child.stderr.on("data", (chunk) => (stdout += chunk))
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+      child.on("exit", (code, signal) => resolve({ code, signal }))
+    )
+    const socket = new Socket()
+    try {
+      while (!/listening on http:\/\/[\d.]+:(\d+)/.test(stdout)) {
+        if (child.exitCode !== null) assert.fail(`serve exited early:\n${stdout}`)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      const port = Number(/listening on http:\/\/[\d.]+:(\d+)/.exec(stdout)![1])
+      // Half a request: the drain waits for it until its deadline (--timeout) or --drain-timeout.
+      await new Promise<void>((resolve) => socket.connect(port, "127.0.0.1", resolve))
+      // `Expect: 100-continue`: Node answers it when the request reaches the server's handler.
+      const continued = new Promise((resolve) => socket.once("data", resolve))
+      socket.write("POST /v1/models/mnist/predict HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 100\r\n\r\n")
+      assert.include(String(await continued), "100 Continue")
+      socket.write("{")
+      child.kill("SIGINT")
+      // Once the port refuses connections, the drain is waiting for the half request.
+      const refused = () =>
+        new Promise<boolean>((resolve) => {
+          const probe = new Socket()
+          probe.once("connect", () => (probe.destroy(), resolve(false)))
+          probe.once("error", () => resolve(true))
+          probe.connect(port, "127.0.0.1")
+        })
+      while (!(await refused())) await new Promise((resolve) => setTimeout(resolve, 50))
+      child.kill("SIGINT")
+      assert.deepStrictEqual(await exited, { code: 130, signal: null })
+    } finally {
+      socket.destroy()
+      child.kill("SIGKILL")
+    }
+  }, 60_000)
+
+  it("refuses a value the server rejects, naming the flag", async () => {
+    const model = ensureMlpModel(join(mkdtempSync(join(tmpdir(), "ep-serve-")), "mnist.onnx"))
+    for (const [flag, value] of [["--max-batch", "0"], ["--replicas", "-1"], ["--max-queued", "0"], ["--timeout", "0ms"]]) {
+      const result = await new Promise<{ code: number | null; output: string }>((resolve) =>
+        execFile(
+          process.execPath,
+          ["--conditions=effect-parallel-source", main, "serve", model, "--port", "0", flag!, value!],
+          (error, stdout, stderr) => resolve({ code: error === null ? 0 : (error.code as number), output: stdout + stderr })
+        )
+      )
+      assert.strictEqual(result.code, 1, flag)
+      assert.include(result.output, `${flag}: must be`)
+      // It never served: no "stopped" to suggest it did.
+      assert.notInclude(result.output, "stopped")
+    }
+  }, 60_000)
+
+  it("serves a model whose output is int64 (an ArgMax classifier's class index)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ep-serve-"))
+    const model = writeOneOpModel(join(dir, "argmax.onnx"), {
+      op: "ArgMax",
+      attributes: { axis: 1 },
+      input: ["batch", 4],
+      output: ["batch", 1],
+      outputType: "int64"
+    })
+    const child = spawn(process.execPath, ["--conditions=effect-parallel-source", main, "serve", model, "--replicas", "1", "--port", "0"], {
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let output = ""
+    child.stdout.on("data", (chunk) => (output += chunk))
+    child.stderr.on("data", (chunk) => (output += chunk))
+    const exited = new Promise((resolve) => child.on("exit", resolve))
+    try {
+      while (!/listening on (http:\/\/\S+)/.test(output)) {
+        if (child.exitCode !== null) assert.fail(`serve exited early:\n${output}`)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      const url = /listening on (http:\/\/\S+)/.exec(output)![1]!
+      while ((await fetch(`${url}/readyz`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 50))
+      const reply = await fetch(`${url}/v1/models/argmax/predict`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ inputs: [[0, 3, 1, 2], [9, 0, 0, 1]] })
+      })
+      const body = await reply.text()
+      assert.strictEqual(reply.status, 200, body)
+      assert.deepStrictEqual(JSON.parse(body), { outputs: [[1], [0]] })
+    } finally {
+      child.kill("SIGTERM")
+      await exited
+    }
+  }, 60_000)
+
+  it("refuses a model without a variable batch dimension, which would fail every batch", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ep-serve-"))
+    for (const shape of [[1, 4], [4]]) {
+      const model = writeReluModel(join(dir, `relu-${shape.join("x")}.onnx`), shape)
+      const result = await new Promise<{ code: number | null; output: string }>((resolve) =>
+        execFile(
+          process.execPath,
+          ["--conditions=effect-parallel-source", main, "serve", model, "--port", "0"],
+          { timeout: 20_000 }, // a model that is served runs until stopped
+          (error, stdout, stderr) => resolve({ code: error === null ? 0 : (error.code as number), output: stdout + stderr })
+        )
+      )
+      assert.strictEqual(result.code, 1, result.output)
+      assert.include(result.output, "serve needs a variable batch dimension first")
+    }
+    // A model of batch 1 is served one item a batch.
+    const single = writeReluModel(join(dir, "relu-single.onnx"), [1, 4])
+    assert.deepStrictEqual((await inspectModel(single, 1)).itemShape, [4])
+    assert.deepStrictEqual((await inspectModel(writeReluModel(join(dir, "relu-batch.onnx"), ["batch", 2, 3]))).inputSize, 6)
+  }, 60_000)
+
+  it("--help gives every flag's default and says what a duration is", () => {
+    const help = execFileSync(process.execPath, ["--conditions=effect-parallel-source", main, "serve", "--help"], {
+      encoding: "utf8"
+    })
+    for (
+      const [flag, fallback] of [
+        ["--replicas", "2"],
+        ["--max-batch", "32"],
+        ["--max-wait", "5ms"],
+        ["--max-queued", "512"],
+        ["--timeout", "30s"],
+        ["--drain-timeout", "30s"],
+        ["--port", "8080"],
+        ["--host", "127.0.0.1"]
+      ]
+    ) {
+      assert.match(help, new RegExp(`${flag} \\S+ .*\\(default ${fallback!.replace(".", "\\.")}[;)]`), flag)
+    }
+    assert.match(help, /--max-wait duration .*a bare number is ms/)
+    assert.match(help, /--drain-timeout .*Ctrl-C/)
+  })
 
   it("refuses a bad duration, naming the flag", async () => {
     const model = ensureMlpModel(join(mkdtempSync(join(tmpdir(), "ep-serve-")), "mnist.onnx"))
