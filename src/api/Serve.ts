@@ -31,7 +31,7 @@ import * as Scope from "effect/Scope"
 import type { Any, Handle, Init, MethodName, Methods, RestartPolicy } from "../core/Actor.ts"
 import type { ReadonlySharedMatrix } from "../core/SharedArray.ts"
 import * as SharedArraySchemas from "../core/SharedArray.ts"
-import { InvalidDeployment, ListenFailed, ServeError } from "../core/ServeError.ts"
+import { InvalidDeployment, InvalidOptions, ListenFailed, ServeError } from "../core/ServeError.ts"
 import type * as Task from "../core/Task.ts"
 import { Batcher, type Outcome, type Pending } from "../runtime/serve/Batcher.ts"
 import type { DeploymentRuntime, DeploymentStatus, ServingState } from "../runtime/serve/Routes.ts"
@@ -227,6 +227,13 @@ export const layer = <const Ds extends ReadonlyArray<Deployment>>(
       const message = `port must be an integer from 0 to 65535, got ${String(port)}`
       return yield* new ServeError({ reason: new ListenFailed({ port, message }) })
     }
+    const drainMillis = millis(options?.drainTimeout, 30_000)
+    // NaN or below zero cut every accepted request at once (no drain at all); past a timer's range
+    // Node fires it at once too.
+    if (!(drainMillis >= 0 && drainMillis <= maxTimerMillis)) {
+      const message = `drainTimeout must be a duration from 0 to ${maxTimerMillis} ms, got ${String(options?.drainTimeout)}`
+      return yield* new ServeError({ reason: new InvalidOptions({ path: ["drainTimeout"], message }) })
+    }
     const scope = yield* Effect.scope
     // Replicas live in a scope made before the server's, so they are released after it drains.
     const replicaScope = yield* Scope.fork(scope, "parallel")
@@ -239,7 +246,6 @@ export const layer = <const Ds extends ReadonlyArray<Deployment>>(
       counters.set(d.name, made.counters)
     }
     const state: ServingState = { deployments: runtimes, draining: false }
-    const drainMillis = millis(options?.drainTimeout, 30_000)
     const http = yield* Effect.orDie(Effect.tryPromise({
       try: () => import("../runtime/serve/NodeServer.ts"),
       catch: (error) =>

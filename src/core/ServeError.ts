@@ -1,6 +1,7 @@
 /**
  * How starting a model server fails: one `ServeError` whose `reason` is `InvalidDeployment` (a
- * deployment's option was rejected) or `ListenFailed` (the port could not be bound). A replica
+ * deployment's option was rejected), `InvalidOptions` (a server option was) or `ListenFailed` (the
+ * port could not be bound). A replica
  * whose model cannot be loaded is not one of these: the server starts and `/readyz` reports it.
  */
 import * as Schema from "effect/Schema"
@@ -12,13 +13,19 @@ export class InvalidDeployment extends Schema.TaggedError<InvalidDeployment>()("
   message: Schema.String
 }) {}
 
+/** A server option was rejected. `path` names it (`["drainTimeout"]`). */
+export class InvalidOptions extends Schema.TaggedError<InvalidOptions>()("InvalidOptions", {
+  path: Schema.Array(Schema.String),
+  message: Schema.String
+}) {}
+
 /** The server could not listen (port in use, no permission, bad host). */
 export class ListenFailed extends Schema.TaggedError<ListenFailed>()("ListenFailed", {
   port: Schema.Number,
   message: Schema.String
 }) {}
 
-export const ServeErrorReason = Schema.Union([InvalidDeployment, ListenFailed])
+export const ServeErrorReason = Schema.Union([InvalidDeployment, InvalidOptions, ListenFailed])
 export type ServeErrorReason = typeof ServeErrorReason.Type
 
 /** A model server could not start. */

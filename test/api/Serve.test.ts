@@ -566,6 +566,21 @@ describe("Serve", () => {
       }
     }), 30_000)
 
+  it.live("a drainTimeout that is no drain fails the Layer with InvalidOptions before any replica starts", () =>
+    Effect.gen(function*() {
+      for (const drainTimeout of [Number.NaN, -1, "soon" as never, "30 days"] as const) {
+        const exit = yield* Effect.exit(
+          withServer([deployment({ init: { delayMillis: 0 } })], () => Effect.void, { ready: false, drainTimeout })
+        )
+        assert.isTrue(Exit.isFailure(exit) && !Cause.hasDies(exit.cause), String(drainTimeout))
+        const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+        assert.instanceOf(error, ServeError.ServeError, String(drainTimeout))
+        const reason = (error as ServeError.ServeError).reason
+        assert.strictEqual(reason._tag, "InvalidOptions", String(drainTimeout))
+        assert.deepStrictEqual((reason as ServeError.InvalidOptions).path, ["drainTimeout"])
+      }
+    }), 30_000)
+
   it.live("a bad restart policy, a NaN duration, a maxWait past the timer's range: InvalidDeployment", () =>
     Effect.gen(function*() {
       const cases: ReadonlyArray<readonly [Partial<Parameters<typeof deployment>[0]>, ReadonlyArray<string>]> = [
