@@ -399,6 +399,8 @@ describe.each(rows)("contract on $name", (row) => {
           const reason = poolReasonOf(error)
           assert.instanceOf(reason, PoolError.InvalidOptions, JSON.stringify(options))
           assert.deepStrictEqual((reason as PoolError.InvalidOptions).path, path)
+          // What a log shows: the message names the option too.
+          assert.include(error.message, path.join("."), JSON.stringify(options))
         }
       }).pipe(within))
 
