@@ -182,6 +182,7 @@ describe.each(rows)("contract on $name", (row) => {
         const issue = reasonOf(error)
         assert.instanceOf(issue, TaskError.PayloadInvalid)
         assert.deepStrictEqual((issue as TaskError.PayloadInvalid).path, ["values", 2])
+        assert.include(error.message, `PayloadInvalid at ["values",2]: `, "the message names the path too")
         assert.include([0, 1], error.workerId)
         assert.deepStrictEqual(good1, Result.succeed(3))
         assert.deepStrictEqual(good2, Result.succeed(2))
