@@ -222,9 +222,11 @@ describe("Channel", () => {
   it.effect("a bad value fails its own send with a typed error, and nothing of that send is written", () =>
     Effect.gen(function*() {
       const channel = yield* Channel.make(Rec, { capacity: 4, slotBytes: 64 })
-      const invalid = channelReason(yield* Effect.flip(Channel.sendAll(channel, [{ id: 1, name: "a" }, { id: 1.5, name: "b" }])))
+      const refusal = yield* Effect.flip(Channel.sendAll(channel, [{ id: 1, name: "a" }, { id: 1.5, name: "b" }]))
+      const invalid = channelReason(refusal)
       assert.instanceOf(invalid, Channel.ValueInvalid)
       assert.deepStrictEqual((invalid as Channel.ValueInvalid).path, [1, "id"])
+      assert.include(refusal.message, `ValueInvalid at [1,"id"]: `, "the message names the value and field")
       const tooLarge = channelReason(yield* Effect.flip(Channel.send(channel, { id: 2, name: "x".repeat(100) })))
       assert.instanceOf(tooLarge, Channel.TooLarge)
       assert.strictEqual((tooLarge as Channel.TooLarge).slotBytes, 64)
