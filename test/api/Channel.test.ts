@@ -212,6 +212,19 @@ describe("Channel", () => {
       assert.deepStrictEqual([...(Channel.takeBlocking(numbers, Infinity) ?? [])], [11])
     }).pipe(Effect.scoped))
 
+  it.effect("abandonAfter must be a duration above 0: NaN, negative and zero die instead of a 1 ms limit", () =>
+    Effect.gen(function*() {
+      for (const abandonAfter of [Number.NaN, -1, 0, "soon"] as const) {
+        const exit = yield* Effect.exit(Effect.scoped(Channel.make("Float64", { abandonAfter: abandonAfter as never })))
+        assert.isTrue(Exit.hasDies(exit), String(abandonAfter))
+        const defect = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Die") : undefined
+        assert.instanceOf(defect?._tag === "Die" ? defect.defect : undefined, RangeError, String(abandonAfter))
+      }
+      const channel = yield* Channel.make("Float64", { abandonAfter: Infinity })
+      yield* Channel.send(channel, 1)
+      assert.strictEqual(yield* Channel.take(channel), 1)
+    }).pipe(Effect.scoped))
+
   it.effect("the scope that made a channel closes it", () =>
     Effect.gen(function*() {
       const channel = yield* Effect.scoped(Channel.make("Float64"))
