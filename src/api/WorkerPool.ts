@@ -421,7 +421,7 @@ const checkCapabilities = (group: Group<Any, unknown>, backend: Backend): Effect
     new PoolError({
       reason: new Unsupported({
         capability: "sharesMemory",
-        message: `task ${shared.name} carries shared arrays, and the ${backend.name} backend cannot share memory with its workers`
+        message: `task ${shared.name} carries shared memory (a shared array or a channel), and the ${backend.name} backend cannot share memory with its workers`
       })
     })
   )

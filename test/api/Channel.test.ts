@@ -419,5 +419,6 @@ describe("Channel", () => {
       const error = yield* Effect.flip(Layer.build(pool(1)).pipe(Effect.provide(ProcessBackend.layer), Effect.scoped))
       const reason = poolReasonOf(error)
       assert.instanceOf(reason, PoolError.Unsupported)
+      assert.include(reason.message, "channel", "a group with channels and no shared arrays is not told about shared arrays only")
     }))
 })
