@@ -109,8 +109,8 @@ export const isChannel = (u: unknown): u is Channel<any> => typeof u === "object
  * A channel of `element`s owned by the current Scope: it is closed when the scope closes (takers
  * elsewhere drain it and end), and its memory is freed once no thread references it.
  *
- * Dies with a `RangeError` for a capacity that is not a positive integer up to 2²⁴, or a
- * `slotBytes` under 8.
+ * Dies with a `RangeError` for a capacity that is not a positive integer up to 2²⁴, a
+ * `slotBytes` under 8, or an `abandonAfter` that is not a duration above 0.
  */
 export const make = <const E extends Element>(element: E, options?: MakeOptions): Effect.Effect<Of<E>, never, Scope.Scope> =>
   Effect.acquireRelease(
@@ -128,7 +128,7 @@ export const makeUnsafe = <const E extends Element>(element: E, options?: MakeOp
     throw new RangeError(`Channel: capacity must be an integer from 1 to ${maxCapacity}, got ${requested}`)
   }
   const capacity = roundCapacity(requested)
-  const abandonAfter = Math.max(1, Math.min(0x3fffffff, Duration.toMillis(Duration.fromInputUnsafe(options?.abandonAfter ?? "5 seconds"))))
+  const abandonAfter = abandonMillis(options?.abandonAfter)
   if (typeof element === "string") {
     if (!kinds.includes(element as Kind)) throw new RangeError(`Channel: unknown numeric kind ${String(element)}`)
     const kind = element as Kind
@@ -371,6 +371,20 @@ export const abandoned = <A>(channel: Channel<A>): number => channel.cells.ring.
 // ---------------------------------------------------------------------------------------------
 // Machinery
 // ---------------------------------------------------------------------------------------------
+
+/**
+ * `abandonAfter` in ms. `Duration` reads NaN (and a negative number) as zero, which became a 1 ms
+ * limit: any sender the GC paused between claim and publish would lose its values.
+ */
+const abandonMillis = (input: Duration.Input | undefined): number => {
+  if (input === undefined) return 5_000
+  const duration = typeof input === "number" && Number.isNaN(input) ? undefined : Duration.fromInput(input)
+  const millis = duration === undefined || duration._tag === "None" ? Number.NaN : Duration.toMillis(duration.value)
+  if (!(millis > 0)) {
+    throw new RangeError(`Channel: abandonAfter must be a duration above 0, got ${String(input)}`)
+  }
+  return Math.max(1, Math.min(0x3fffffff, millis))
+}
 
 /**
  * How many values a take asks for: `max` rounded down, from 1 to the capacity (no claim takes more).

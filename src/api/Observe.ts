@@ -163,7 +163,8 @@ export interface ServeOptions {
 /**
  * Serves every metric of the current `Metric.MetricRegistry` (a pool's, once `metrics` or
  * `metricsLayer` registered them) at `path` (default `/metrics`) in Prometheus text, through
- * Effect's `PrometheusMetrics`, until the Scope closes. Returns the server's URL.
+ * Effect's `PrometheusMetrics`, until the Scope closes. Returns the server's URL
+ * (`http://host:port`, without `path`: scrape `${url}/metrics`).
  *
  * **Gotchas**: needs `@effect/platform-node` (an optional peer dependency), loaded only here.
  */

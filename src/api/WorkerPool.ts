@@ -48,7 +48,9 @@ export type { DispatchedTask, PoolEvent, PoolStats, WorkerExitKind } from "../co
 export interface Options {
   /**
    * The worker entry: a module URL or path (`export default Worker.serve(…)`), or, for backends
-   * that run workers in this thread (inline, simulated), the entry itself.
+   * that run workers in this thread (inline, simulated), the entry itself. A relative path is
+   * resolved from the current directory, not from the calling module: prefer
+   * `new URL("./worker.ts", import.meta.url)`.
    */
   readonly entry: URL | string | WorkerEntry
   /** Workers. Default: the backend's (available parallelism for threads, 1 inline, 2 simulated). */
@@ -419,7 +421,7 @@ const checkCapabilities = (group: Group<Any, unknown>, backend: Backend): Effect
     new PoolError({
       reason: new Unsupported({
         capability: "sharesMemory",
-        message: `task ${shared.name} carries shared arrays, and the ${backend.name} backend cannot share memory with its workers`
+        message: `task ${shared.name} carries shared memory (a shared array or a channel), and the ${backend.name} backend cannot share memory with its workers`
       })
     })
   )

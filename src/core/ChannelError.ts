@@ -5,6 +5,7 @@
  * channel and its other users go on. Schema classes, so they cross threads like any task error.
  */
 import * as Schema from "effect/Schema"
+import { renderPath } from "./TaskError.ts"
 
 const Path = Schema.Array(Schema.Union([Schema.String, Schema.Number]))
 
@@ -44,6 +45,8 @@ export class ChannelError extends Schema.TaggedError<ChannelError>()("ChannelErr
   reason: ChannelErrorReason
 }) {
   override get message(): string {
-    return `channel ${this.channel}: ${this.reason._tag}: ${this.reason.message}`
+    // A sendAll's values are checked together: the path's first step says which one failed.
+    const at = this.reason._tag === "ValueInvalid" && this.reason.path.length > 0 ? ` at ${renderPath(this.reason.path)}` : ""
+    return `channel ${this.channel}: ${this.reason._tag}${at}: ${this.reason.message}`
   }
 }

@@ -57,6 +57,12 @@ export class PoolError extends Schema.TaggedError<PoolError>()("PoolError", {
   reason: PoolErrorReason
 }) {
   override get message(): string {
-    return `${this.reason._tag}: ${this.reason.message}`
+    const reason = this.reason
+    // A Schema's issue ("Expected an integer") does not say which option it is about: the path does.
+    if (reason._tag === "InvalidOptions" && reason.path.length > 0) {
+      const option = reason.path.join(".")
+      if (!reason.message.startsWith(option)) return `InvalidOptions: ${option}: ${reason.message}`
+    }
+    return `${reason._tag}: ${reason.message}`
   }
 }

@@ -33,6 +33,10 @@ export class ServeError extends Schema.TaggedError<ServeError>()("ServeError", {
   reason: ServeErrorReason
 }) {
   override get message(): string {
-    return `${this.reason._tag}: ${this.reason.message}`
+    const reason = this.reason
+    // An option check says only "must be a positive integer, got 0": the path says of what.
+    return reason._tag === "InvalidDeployment"
+      ? `InvalidDeployment: deployment ${reason.deployment}, ${reason.path.join(".")}: ${reason.message}`
+      : `${reason._tag}: ${reason.message}`
   }
 }

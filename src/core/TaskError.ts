@@ -105,7 +105,9 @@ export class TaskError extends Schema.TaggedError<TaskError>()("TaskError", {
   override get message(): string {
     const worker = this.workerId < 0 ? "" : ` on worker ${this.workerId}`
     const where = this.runner === undefined ? worker : `${worker} of runner ${this.runner}`
-    return `task ${this.taskName}${where}: ${this.reason._tag}: ${this.reason.message} (input: ${this.input})`
+    // The input is cut to a few hundred characters: the path is what finds the field in a large one.
+    const at = this.reason._tag === "PayloadInvalid" && this.reason.path.length > 0 ? ` at ${renderPath(this.reason.path)}` : ""
+    return `task ${this.taskName}${where}: ${this.reason._tag}${at}: ${this.reason.message} (input: ${this.input})`
   }
 }
 

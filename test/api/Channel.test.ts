@@ -212,6 +212,19 @@ describe("Channel", () => {
       assert.deepStrictEqual([...(Channel.takeBlocking(numbers, Infinity) ?? [])], [11])
     }).pipe(Effect.scoped))
 
+  it.effect("abandonAfter must be a duration above 0: NaN, negative and zero die instead of a 1 ms limit", () =>
+    Effect.gen(function*() {
+      for (const abandonAfter of [Number.NaN, -1, 0, "soon"] as const) {
+        const exit = yield* Effect.exit(Effect.scoped(Channel.make("Float64", { abandonAfter: abandonAfter as never })))
+        assert.isTrue(Exit.hasDies(exit), String(abandonAfter))
+        const defect = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Die") : undefined
+        assert.instanceOf(defect?._tag === "Die" ? defect.defect : undefined, RangeError, String(abandonAfter))
+      }
+      const channel = yield* Channel.make("Float64", { abandonAfter: Infinity })
+      yield* Channel.send(channel, 1)
+      assert.strictEqual(yield* Channel.take(channel), 1)
+    }).pipe(Effect.scoped))
+
   it.effect("the scope that made a channel closes it", () =>
     Effect.gen(function*() {
       const channel = yield* Effect.scoped(Channel.make("Float64"))
@@ -222,9 +235,11 @@ describe("Channel", () => {
   it.effect("a bad value fails its own send with a typed error, and nothing of that send is written", () =>
     Effect.gen(function*() {
       const channel = yield* Channel.make(Rec, { capacity: 4, slotBytes: 64 })
-      const invalid = channelReason(yield* Effect.flip(Channel.sendAll(channel, [{ id: 1, name: "a" }, { id: 1.5, name: "b" }])))
+      const refusal = yield* Effect.flip(Channel.sendAll(channel, [{ id: 1, name: "a" }, { id: 1.5, name: "b" }]))
+      const invalid = channelReason(refusal)
       assert.instanceOf(invalid, Channel.ValueInvalid)
       assert.deepStrictEqual((invalid as Channel.ValueInvalid).path, [1, "id"])
+      assert.include(refusal.message, `ValueInvalid at [1,"id"]: `, "the message names the value and field")
       const tooLarge = channelReason(yield* Effect.flip(Channel.send(channel, { id: 2, name: "x".repeat(100) })))
       assert.instanceOf(tooLarge, Channel.TooLarge)
       assert.strictEqual((tooLarge as Channel.TooLarge).slotBytes, 64)
@@ -404,5 +419,6 @@ describe("Channel", () => {
       const error = yield* Effect.flip(Layer.build(pool(1)).pipe(Effect.provide(ProcessBackend.layer), Effect.scoped))
       const reason = poolReasonOf(error)
       assert.instanceOf(reason, PoolError.Unsupported)
+      assert.include(reason.message, "channel", "a group with channels and no shared arrays is not told about shared arrays only")
     }))
 })

@@ -551,6 +551,7 @@ describe("Serve", () => {
       const reason = (error as ServeError.ServeError).reason
       assert.strictEqual(reason._tag, "InvalidDeployment")
       assert.deepStrictEqual((reason as ServeError.InvalidDeployment).path, ["batching", "maxBatchSize"])
+      assert.include((error as ServeError.ServeError).message, "batching.maxBatchSize: must be a positive integer", "what a log shows")
     }))
 
   it.live("a port that is not one fails the Layer with ListenFailed, not a defect", () =>

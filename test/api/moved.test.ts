@@ -95,6 +95,9 @@ describe.each(rows)("moved arrays on $name", (row) => {
       const chunk = reasonOf(yield* Effect.flip(Task.map(Double, [{ values: twice }, { values: twice }], { chunkSize: 2 })))
       assert.instanceOf(chunk, TaskError.PayloadInvalid)
       assert.strictEqual(twice.byteLength, 0, "the first task moved it")
+      // Said as such, at its path, not as V8's "Cannot transfer object of unsupported type".
+      assert.deepStrictEqual((chunk as TaskError.PayloadInvalid).path, ["values"])
+      assert.match(chunk.message, /moved away already/)
       // Shared memory cannot be moved: its task fails with a payload error, the next one runs.
       const sharedMemory = SharedArray.makeUnsafe("Float64", 4)
       const refused = reasonOf(yield* Effect.flip(Task.run(Double, { values: sharedMemory as unknown as Float64Array })))

@@ -297,10 +297,17 @@ export const issueOf = (exit: Exit.Exit<unknown, Schema.SchemaError>): PayloadIs
  * Why a value could not be sent (`postMessage`, or the structured clone that stands in for it,
  * threw `error`), and where in it, when a walk can find the spot.
  */
-export const cloneIssue = (value: unknown, error: unknown): PayloadIssue => ({
-  path: uncloneablePath(value) ?? [],
-  message: `cannot be sent to a worker (${describeError(error)})`
-})
+export const cloneIssue = (value: unknown, error: unknown): PayloadIssue => {
+  const found = uncloneablePath(value)
+  return {
+    path: found?.path ?? [],
+    // V8 says "Cannot transfer object of unsupported type" of a buffer another task of the
+    // message moved first (Dispatcher rule 9): say what happened instead.
+    message: found?.moved === true
+      ? "a typed array whose buffer was moved away already (by another task of its message, or an earlier send): a moved array can be sent once"
+      : `cannot be sent to a worker (${describeError(error)})`
+  }
+}
 
 /** An exception's name and message, for an issue, bounded; never throws. */
 const describeError = (error: unknown): string => {
@@ -325,13 +332,14 @@ const maxCloneDepth = 1_000
 /**
  * The path to the first value the structured clone cannot take, walking in the order it walks
  * (own enumerable string keys; map and set entries by position): a function, a symbol, a proxy,
- * a non-transferred port, a promise or weak collection, a getter that throws or returns one of
- * these, or a nesting deeper than a clone can go. `undefined` when the walk finds nothing (a host
- * object it does not recognise).
+ * a non-transferred port, a promise or weak collection, a buffer moved away (detached: `moved`), a
+ * getter that throws or returns one of these, or a nesting deeper than a clone can go. `undefined`
+ * when the walk finds nothing (a host object it does not recognise).
  */
-const uncloneablePath = (root: unknown): Array<string | number> | undefined => {
+const uncloneablePath = (root: unknown): { readonly path: Array<string | number>; readonly moved: boolean } | undefined => {
   const seen = new Set<object>()
   const path: Array<string | number> = []
+  let moved = false
   const visit = (value: unknown, depth: number): boolean => {
     if (typeof value === "function" || typeof value === "symbol") return true
     if (typeof value !== "object" || value === null) return false
@@ -340,7 +348,11 @@ const uncloneablePath = (root: unknown): Array<string | number> | undefined => {
     if (seen.has(value)) return false
     seen.add(value)
     try {
-      if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) return false
+      if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) {
+        // A detached buffer can be neither cloned nor transferred.
+        const buffer = ArrayBuffer.isView(value) ? value.buffer : value
+        return moved = buffer instanceof ArrayBuffer && buffer.detached
+      }
       if (types.isPromise(value) || types.isWeakMap(value) || types.isWeakSet(value) || value instanceof WeakRef) return true
       if (typeof (value as { postMessage?: unknown }).postMessage === "function") return true
       if (value instanceof Map || value instanceof Set) {
@@ -368,7 +380,7 @@ const uncloneablePath = (root: unknown): Array<string | number> | undefined => {
     }
   }
   try {
-    return visit(root, 0) ? path : undefined
+    return visit(root, 0) ? { path, moved } : undefined
   } catch {
     return undefined
   }

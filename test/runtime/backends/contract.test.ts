@@ -182,6 +182,7 @@ describe.each(rows)("contract on $name", (row) => {
         const issue = reasonOf(error)
         assert.instanceOf(issue, TaskError.PayloadInvalid)
         assert.deepStrictEqual((issue as TaskError.PayloadInvalid).path, ["values", 2])
+        assert.include(error.message, `PayloadInvalid at ["values",2]: `, "the message names the path too")
         assert.include([0, 1], error.workerId)
         assert.deepStrictEqual(good1, Result.succeed(3))
         assert.deepStrictEqual(good2, Result.succeed(2))
@@ -399,6 +400,8 @@ describe.each(rows)("contract on $name", (row) => {
           const reason = poolReasonOf(error)
           assert.instanceOf(reason, PoolError.InvalidOptions, JSON.stringify(options))
           assert.deepStrictEqual((reason as PoolError.InvalidOptions).path, path)
+          // What a log shows: the message names the option too.
+          assert.include(error.message, path.join("."), JSON.stringify(options))
         }
       }).pipe(within))
 
