@@ -94,6 +94,8 @@ describe("effect-parallel serve", () => {
         await new Promise((resolve) => setTimeout(resolve, 50))
       }
       const port = Number(/listening on http:\/\/[\d.]+:(\d+)/.exec(stdout)![1])
+      // Listening comes before the replica is ready: until then a prediction is a 503 at once.
+      while ((await fetch(`http://127.0.0.1:${port}/readyz`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 50))
       // Half a request: the drain waits for it until its deadline (--timeout) or --drain-timeout.
       await new Promise<void>((resolve) => socket.connect(port, "127.0.0.1", resolve))
       // `Expect: 100-continue`: Node answers it when the request reaches the server's handler.
