@@ -19,6 +19,7 @@ import { fileURLToPath } from "node:url"
 import { threadId } from "node:worker_threads"
 import type { InferenceSession } from "onnxruntime-node"
 import { mulberry32, unitFloat32 } from "./internal/random.ts"
+import { bytesField, concat, intField, message, stringField } from "./protobuf.ts"
 
 // ---------------------------------------------------------------------------
 // Models
@@ -304,52 +305,11 @@ const checkBatch = (images: Float32Array, count: number): void => {
   }
 }
 
-/*
- * A minimal protobuf writer, enough for onnx.proto: varints (wire type 0)
- * and length-delimited fields (wire type 2: strings, bytes, sub-messages).
- * Field numbers below are onnx.proto's. Repeated int64 fields (`dims`) are
- * written unpacked, as proto2 does by default. Every message is built bottom
- * up as a byte array, so lengths are known when the parent writes them.
- */
+/* onnx.proto's field numbers below; the writer is `protobuf.ts`. */
 
-const VARINT = 0
-const LENGTH_DELIMITED = 2
 const FLOAT = 1 // TensorProto.DataType.FLOAT
 const IR_VERSION = 8
 const OPSET = 17
-
-const utf8 = new TextEncoder()
-
-const varint = (value: number): Array<number> => {
-  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`protobuf: cannot encode ${value} as a varint`)
-  const bytes: Array<number> = []
-  while (value >= 0x80) {
-    bytes.push((value % 0x80) | 0x80)
-    value = Math.floor(value / 0x80)
-  }
-  bytes.push(value)
-  return bytes
-}
-
-const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((total, part) => total + part.length, 0))
-  let offset = 0
-  for (const part of parts) {
-    out.set(part, offset)
-    offset += part.length
-  }
-  return out
-}
-
-const intField = (field: number, value: number): Uint8Array =>
-  Uint8Array.from([...varint((field << 3) | VARINT), ...varint(value)])
-
-const bytesField = (field: number, bytes: Uint8Array): Uint8Array =>
-  concat([Uint8Array.from([...varint((field << 3) | LENGTH_DELIMITED), ...varint(bytes.length)]), bytes])
-
-const stringField = (field: number, text: string): Uint8Array => bytesField(field, utf8.encode(text))
-
-const message = (field: number, ...parts: ReadonlyArray<Uint8Array>): Uint8Array => bytesField(field, concat(parts))
 
 /** TensorProto{dims=1, data_type=2, name=8, raw_data=9}; raw_data is little-endian float32. */
 const initializer = (name: string, dims: ReadonlyArray<number>, values: Float32Array): Uint8Array => {
