@@ -7,12 +7,12 @@ import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import { ServeError } from "effect/http/HttpServerError"
-import { connect, type Socket } from "node:net"
 import * as Metric from "effect/Metric"
 import { Observe, Simulation, Task, WorkerPool } from "../../src/index.ts"
 import { clientOf } from "../../src/api/internal/pool.ts"
 import { follow } from "../../src/runtime/observe/Dashboard.ts"
 import { Add, ContractTasks, Sleep, Withdraw } from "../fixtures/tasks.ts"
+import { closedByServer, openLingering } from "../support/lingering.ts"
 
 const entry = new URL("../fixtures/worker.ts", import.meta.url)
 
@@ -95,27 +95,14 @@ describe("dashboard", () => {
 
   it.live("connections still open when its scope closes are closed with it", () =>
     Effect.gen(function*() {
-      const sockets: Array<Socket> = []
-      yield* Effect.gen(function*() {
+      const sockets = yield* Effect.gen(function*() {
         const url = yield* Observe.dashboard(ContractTasks, { port: 0 })
-        const port = Number(new URL(url).port)
-        // One with no request yet (as a browser's preconnect), one with half a request.
-        for (let i = 0; i < 2; i++) {
-          const socket = connect(port, "127.0.0.1")
-          socket.on("error", () => {})
-          sockets.push(socket)
-          yield* Effect.promise(() => new Promise((resolve) => socket.once("connect", resolve)))
-        }
-        sockets[1]!.write("GET /state HTTP/1.1\r\nHost: localhost\r\n")
+        const sockets = yield* openLingering(Number(new URL(url).port), "/state")
         // Both reached the server before its scope closes.
         yield* Effect.promise(() => fetch(`${url}/state`).then((response) => response.json()))
+        return sockets
       }).pipe(Effect.scoped)
-      // Node's own timeouts would close them after a minute: the bound makes it fail, not hang.
-      const closed = Effect.forEach(sockets, (socket) =>
-        Effect.promise(() => new Promise((resolve) => socket.destroyed ? resolve(undefined) : socket.once("close", resolve))))
-      const ended = yield* closed.pipe(Effect.timeoutOption("10 seconds"))
-      for (const socket of sockets) socket.destroy()
-      assert.strictEqual(ended._tag, "Some", "the server closed both connections")
+      assert.isTrue(yield* closedByServer(sockets), "the server closed both connections")
     }).pipe(Effect.provide(WorkerPool.layer(ContractTasks, { entry, size: 1 }))), 30_000)
 
   it.live("with metrics: true, the same server answers /metrics in Prometheus text", () =>

@@ -15,9 +15,9 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import { request as httpRequest } from "node:http"
-import { connect, type Socket } from "node:net"
 import { Serve, ServeError, SharedArray, WorkerPool } from "../../src/index.ts"
 import { CRASH_MARKER, Doubler, ServeModels } from "../fixtures/serve-models.ts"
+import { closedByServer, openLingering } from "../support/lingering.ts"
 
 const entry = new URL("../fixtures/serve-worker.ts", import.meta.url)
 const INPUT = 3
@@ -499,27 +499,14 @@ describe("Serve", () => {
 
   it.live("connections still open when the server's scope closes are closed with it", () =>
     Effect.gen(function*() {
-      const sockets: Array<Socket> = []
-      yield* withServer([deployment({ init: { delayMillis: 0 } })], ({ url }) =>
+      const sockets = yield* withServer([deployment({ init: { delayMillis: 0 } })], ({ url }) =>
         Effect.gen(function*() {
-          const port = Number(new URL(url).port)
-          // One with no request yet (as a browser's preconnect), one with half a request.
-          for (let i = 0; i < 2; i++) {
-            const socket = connect(port, "127.0.0.1")
-            socket.on("error", () => {})
-            sockets.push(socket)
-            yield* Effect.promise(() => new Promise((resolve) => socket.once("connect", resolve)))
-          }
-          sockets[1]!.write("GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
+          const sockets = yield* openLingering(Number(new URL(url).port), "/healthz")
           // Both reached the server before its scope closes.
           assert.strictEqual((yield* Effect.promise(() => send(url, "/healthz"))).status, 200)
+          return sockets
         }), { drainTimeout: "1 second" })
-      // Node's own timeouts would close them after a minute: the bound makes it fail, not hang.
-      const closed = Effect.forEach(sockets, (socket) =>
-        Effect.promise(() => new Promise((resolve) => socket.destroyed ? resolve(undefined) : socket.once("close", resolve))))
-      const ended = yield* closed.pipe(Effect.timeoutOption("10 seconds"))
-      for (const socket of sockets) socket.destroy()
-      assert.strictEqual(ended._tag, "Some", "the server closed both connections")
+      assert.isTrue(yield* closedByServer(sockets), "the server closed both connections")
     }).pipe(Effect.scoped), 40_000)
 
   it.live("/metrics has requests by status, batch sizes, queue wait, batch run time, queue depth", () =>
