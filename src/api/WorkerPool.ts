@@ -217,7 +217,11 @@ export const layer = <Tasks extends Any, Actors extends { readonly name: string 
         events
       })
       const dispatcher = yield* acquireDispatcher(() =>
-        new Dispatcher(spawner, backend.timers, { ...resolved, workersOwnMetrics: backend.capabilities.isolatesCrashes }, events)
+        new Dispatcher(spawner, backend.timers, {
+          ...resolved,
+          workersOwnMetrics: backend.capabilities.isolatesCrashes,
+          serves: [...Object.keys(group.tasks), ...Object.keys(group.actors)]
+        }, events)
       )
       if (insights !== undefined) Insights.attach(dispatcher, insights)
       yield* hostActors(group as Group<Any, unknown>, dispatcher, backend.timers)

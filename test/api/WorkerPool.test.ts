@@ -85,6 +85,21 @@ describe.each(rows)("pool seams on $name", (row) => {
       assert.strictEqual(ProcessBackend.liveProcesses(), 0)
     }).pipe(row.within), 20_000)
 
+  it.live("an entry that serves another group fails the pool at start, naming what it lacks", () =>
+    Effect.gen(function*() {
+      // Was: the pool started, and every call failed with a Defect ("does not serve task …").
+      const wrong = WorkerPool.layer(ContractTasks, { entry: actorEntry, size: 2 }).pipe(Layer.provide(row.backend))
+      const error = yield* Effect.flip(Effect.scoped(Layer.build(wrong)))
+      const reason = poolReasonOf(error)
+      assert.strictEqual(reason._tag, "InvalidOptions")
+      assert.deepStrictEqual((reason as PoolError.InvalidOptions).path, ["entry"])
+      assert.include(reason.message, "Add")
+      // A group the entry does serve (its own) still starts.
+      yield* Effect.scoped(Layer.build(WorkerPool.layer(ActorTasks, { entry: actorEntry, size: 1 }).pipe(Layer.provide(row.backend))))
+      assert.strictEqual(WorkerPool.liveThreads(), 0)
+      assert.strictEqual(ProcessBackend.liveProcesses(), 0)
+    }).pipe(row.within), 30_000)
+
   it.live("concurrent runs of different tasks share messages and each reaches its own handler", () =>
     Effect.gen(function*() {
       // One worker: the runs queue and go out coalesced, names alternating within a message

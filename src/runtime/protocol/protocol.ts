@@ -6,8 +6,9 @@
  * trip); tasks travel as runs of fields after the opcode, not as objects.
  *
  * Start-up:
- *   worker → pool  `[Ready, initStartedAt?]` once its entry is loaded and its per-worker Layer is
- *                  built (`initStartedAt`: when it began building that Layer, pool-clock ms), or
+ *   worker → pool  `[Ready, initStartedAt?, served?]` once its entry is loaded and its per-worker Layer is
+ *                  built (`initStartedAt`: when it began building that Layer, pool-clock ms;
+ *                  `served`: the names of the tasks and actors its entry serves), or
  *                  `[InitFailed, remoteError, reason?]` (the pool then terminates it); `reason`, an
  *                  encoded `PoolErrorReason`, when the worker knows why in the pool's terms (its
  *                  entry's definitions use another copy of effect: `DuplicateEffect`). A worker
@@ -305,7 +306,7 @@ export type ToWorker =
   | readonly [typeof Op.WatchMetrics, intervalMillis: number]
 
 export type FromWorker =
-  | readonly [typeof Op.Ready, initStartedAt?: number]
+  | readonly [typeof Op.Ready, initStartedAt?: number, served?: ReadonlyArray<string>]
   | readonly [typeof Op.InitFailed, RemoteError, reason?: typeof PoolErrorReason.Encoded]
   | readonly [typeof Op.Results | typeof Op.ResultsTimed, ...Array<unknown>]
   | readonly [typeof Op.Started, number]

@@ -68,7 +68,7 @@
  */
 import * as Schema from "effect/Schema"
 import type { DispatchedTask, PoolStats } from "../../core/PoolEvent.ts"
-import { PoolError, PoolErrorReason, WorkerInitFailed } from "../../core/PoolError.ts"
+import { InvalidOptions, PoolError, PoolErrorReason, WorkerInitFailed } from "../../core/PoolError.ts"
 import type { Connection, Spawner, Timers } from "../backends/Backend.ts"
 import type { ActorTransport } from "../client/ActorTransport.ts"
 import type { PoolClient, Submission, Ticket } from "../client/PoolClient.ts"
@@ -110,6 +110,11 @@ export interface DispatcherOptions {
    * from it (`WatchMetrics`). Workers in the caller's thread record into the caller's already.
    */
   readonly workersOwnMetrics?: boolean | undefined
+  /**
+   * The tasks and actors the pool's group names: a worker whose entry serves not all of them fails
+   * to start (`InvalidOptions` at `entry`) rather than failing every call to the others.
+   */
+  readonly serves?: ReadonlyArray<string> | undefined
 }
 
 /** Who watches the workers' own metrics, and how often they are sent. */
@@ -583,6 +588,8 @@ export class Dispatcher implements PoolClient {
         return this.onWorkerMetrics(slot.id, message[1])
       case Op.Ready: {
         if (slot.state !== "starting") return
+        const wrongEntry = this.unserved(message[2])
+        if (wrongEntry !== undefined) return this.initFailed(slot, "Failed", wrongEntry.message, Schema.encodeSync(PoolErrorReason)(wrongEntry))
         this.timers.clear(slot.timer)
         slot.state = "ready"
         this.respawnFailures = 0
@@ -613,6 +620,18 @@ export class Dispatcher implements PoolClient {
         }
         return
     }
+  }
+
+  /** What the pool's group names that a worker's entry does not serve (`served`, from its `Ready`), as the reason it is refused. */
+  private unserved(served: ReadonlyArray<string> | undefined): InvalidOptions | undefined {
+    const serves = this.options.serves
+    if (served === undefined || serves === undefined) return undefined
+    const missing = serves.filter((name) => !served.includes(name))
+    if (missing.length === 0) return undefined
+    return new InvalidOptions({
+      path: ["entry"],
+      message: `the worker entry does not serve ${missing.join(", ")} of the pool's group (it serves ${served.join(", ") || "nothing"}): is it the entry of another group?`
+    })
   }
 
   private initFailed(

@@ -231,7 +231,8 @@ export class WorkerRuntime {
     const transport = Context.make(WorkerTransport, this.actors.transport)
     this.context = Context.merge(Context.merge(this.services, exit.value), transport)
     this.runFork = Effect.runForkWith(this.context as Context.Context<any>)
-    this.post([Op.Ready, initStartedAt])
+    const { actors, tasks } = this.entry.group
+    this.post([Op.Ready, initStartedAt, [...Object.keys(tasks), ...Object.keys(actors)]])
   }
 
   receive(message: ToWorker): void {
