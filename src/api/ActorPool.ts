@@ -37,7 +37,12 @@ export type Call<A extends Actor.Any, K extends Actor.MethodName<A>> = Effect.Ef
   Task.Error<Method<A, K>> | Actor.CallFailure
 >
 
-/** A pool over `handles`; it does not own them (their scope does). */
+/**
+ * A pool over `handles`; it does not own them (their scope does).
+ *
+ * **Gotchas**: throws on an empty list (a programming error: there is no actor to call), as it is
+ * not an Effect.
+ */
 export const make = <A extends Actor.Any>(handles: ReadonlyArray<Actor.Handle<A>>): ActorPool<A> => {
   if (handles.length === 0) throw new Error("ActorPool.make: needs at least one actor")
   return { handles, busy: handles.map(() => 0), unavailable: handles.map(() => false) }

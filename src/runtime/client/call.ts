@@ -46,8 +46,9 @@ import type { Settle, Submission, Ticket } from "./PoolClient.ts"
 
 export interface CallOptions {
   /**
-   * Per-task timeout, enforced in the worker; on expiry the handler is interrupted. One that is
-   * not a duration ≥ 0 (`NaN`, negative) dies with a `RangeError`.
+   * Per-task timeout, enforced in the worker; on expiry the handler is interrupted. The shortest is
+   * 1 ms: `0` times a task out at once (its error says after 1 ms). One that is not a duration ≥ 0
+   * (`NaN`, negative) dies with a `RangeError`.
    */
   readonly timeout?: Duration.Input | undefined
 }
