@@ -149,7 +149,7 @@ const runMany = <T extends Any>(
     const payloads = Array.isArray(inputs) ? (inputs as ReadonlyArray<Payload<T>>) : Array.from(inputs)
     const count = payloads.length
     const chunkSize = options?.chunkSize !== undefined
-      ? positiveInt(options.chunkSize, 1)
+      ? countOf(options.chunkSize, 1)
       : Math.min(maxAutoChunk, Math.max(1, Math.ceil(count / (pool.size * 4))))
     const timeoutMillis = timeoutMillisOf(options)
     let stopProgress: (() => void) | undefined
@@ -175,7 +175,3 @@ const runMany = <T extends Any>(
       onDone: () => stopProgress?.()
     })
   }) as Effect.Effect<Array<Success<T>>, Failure<T>, Runner<Name<T>>>
-
-/** A size option: floored, at least 1; `Infinity` is no bound of the call's own; NaN is as if unset (as Effect's). */
-const positiveInt = (value: number | undefined, fallback: number): number =>
-  value === undefined || Number.isNaN(value) ? fallback : Math.max(1, Math.floor(value))

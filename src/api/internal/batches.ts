@@ -33,7 +33,7 @@ export const batches = <A, E, R>(
   })
 
 /**
- * A stage's count option (a batch size, batches or calls in flight): the default when absent or
+ * A count option (a stage's batch size, a map's chunk size, batches or calls in flight): the default when absent or
  * `NaN`, no limit for `Infinity` (it meant the default, the opposite of what it says), else
  * rounded down to at least 1.
  */
