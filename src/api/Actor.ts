@@ -5,7 +5,7 @@
  * the caller's side: `spawn`, `spawnMany`, `call`, `tell` (fire and forget), `stop`, and `Ref`, the
  * Schema of a handle passed in a payload.
  */
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as SchemaTransformation from "effect/SchemaTransformation"
@@ -28,6 +28,7 @@ import type * as Task from "../core/Task.ts"
 import { renderInput, renderPath } from "../core/TaskError.ts"
 import { makeHandle, poolKeyOf, transportOf } from "../runtime/client/ActorHandle.ts"
 import { runnerKey } from "../runtime/client/PoolClient.ts"
+import { durationMillis } from "../runtime/internal/duration.ts"
 import { hold as holdShared } from "../runtime/memory/Arena.ts"
 import { codecOf } from "../runtime/protocol/codec.ts"
 import { Outcome, type PayloadIssue, type WorkerExit } from "../runtime/protocol/protocol.ts"
@@ -221,9 +222,7 @@ const resolveRestart = (
   }
   const millis = (input: Duration.Input | undefined, fallback: number, option: string): number | RangeError => {
     if (input === undefined) return fallback
-    // `Duration.fromInput` reads a NaN number as zero.
-    const duration = typeof input === "number" && Number.isNaN(input) ? undefined : Duration.fromInput(input)
-    const value = duration === undefined || duration._tag === "None" ? Number.NaN : Duration.toMillis(duration.value)
+    const value = durationMillis(input)
     return value >= 0 ? value : new RangeError(`Actor.spawn(${name}): restart.${option} must be a duration >= 0; got ${String(input)}`)
   }
   const backoffMillis = millis(policy?.backoff, 100, "backoff")

@@ -53,6 +53,7 @@ import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import { Abandoned, ChannelError, Closed, TooLarge, ValueInvalid } from "../core/ChannelError.ts"
 import { annotationKey, encodesAsItselfKey, type Kind, kinds, type PlainViews, constructors } from "../core/SharedArray.ts"
+import { durationMillis } from "../runtime/internal/duration.ts"
 import { EncodedCells, kindCodes, kindOfCode, lengthBytes, NumericCells, type Refusal } from "../runtime/memory/Cells.ts"
 import { allocate, describe, Ended, maxCapacity, Ring, roundCapacity, type Sighting } from "../runtime/memory/Ring.ts"
 
@@ -378,8 +379,7 @@ export const abandoned = <A>(channel: Channel<A>): number => channel.cells.ring.
  */
 const abandonMillis = (input: Duration.Input | undefined): number => {
   if (input === undefined) return 5_000
-  const duration = typeof input === "number" && Number.isNaN(input) ? undefined : Duration.fromInput(input)
-  const millis = duration === undefined || duration._tag === "None" ? Number.NaN : Duration.toMillis(duration.value)
+  const millis = durationMillis(input)
   if (!(millis > 0)) {
     throw new RangeError(`Channel: abandonAfter must be a duration above 0, got ${String(input)}`)
   }

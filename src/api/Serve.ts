@@ -33,6 +33,7 @@ import type { ReadonlySharedMatrix } from "../core/SharedArray.ts"
 import * as SharedArraySchemas from "../core/SharedArray.ts"
 import { InvalidDeployment, InvalidOptions, ListenFailed, ServeError } from "../core/ServeError.ts"
 import type * as Task from "../core/Task.ts"
+import { durationMillis, maxTimerMillis } from "../runtime/internal/duration.ts"
 import { Batcher, type Outcome, type Pending } from "../runtime/serve/Batcher.ts"
 import type { DeploymentRuntime, DeploymentStatus, ServingState } from "../runtime/serve/Routes.ts"
 import { DeploymentMetrics } from "../runtime/serve/ServeMetrics.ts"
@@ -277,15 +278,9 @@ export const layer = <const Ds extends ReadonlyArray<Deployment>>(
 // Machinery
 // ---------------------------------------------------------------------------------------------
 
-const millis = (input: Duration.Input | undefined, fallback: number): number => {
-  if (input === undefined) return fallback
-  // `Duration.fromInput` reads a NaN number as zero: a NaN maxExpectedWait refused every request.
-  if (typeof input === "number" && Number.isNaN(input)) return Number.NaN
-  const duration = Duration.fromInput(input)
-  return duration._tag === "None" ? Number.NaN : Duration.toMillis(duration.value)
-}
-
-const maxTimerMillis = 2 ** 31 - 1
+/** `NaN` for no duration (a NaN `maxExpectedWait` read as zero refused every request). */
+const millis = (input: Duration.Input | undefined, fallback: number): number =>
+  input === undefined ? fallback : durationMillis(input)
 
 const invalid = (d: Deployment, path: ReadonlyArray<string>, message: string) =>
   Effect.fail(new ServeError({ reason: new InvalidDeployment({ deployment: d.name, path: [...path], message }) }))

@@ -23,7 +23,7 @@
  */
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
@@ -38,6 +38,7 @@ import { WorkerBackend } from "../runtime/backends/Backend.ts"
 import type { Event, PoolSummary, Range, WorldState } from "../runtime/backends/SimulatedBackend.ts"
 import { simulatedBackend, simulatedCapabilities } from "../runtime/backends/SimulatedBackend.ts"
 import { type DriveOutcome, World as SimulatedWorld } from "../runtime/backends/SimulatedWorld.ts"
+import { durationMillis } from "../runtime/internal/duration.ts"
 import * as WorkerPool from "./WorkerPool.ts"
 
 export * from "../core/Fault.ts"
@@ -298,12 +299,7 @@ const limitsOf = (options: RunOptions): { readonly maxSteps: number; readonly ma
     return invalid("maxSteps", maxSteps, "a whole number >= 1, or Infinity")
   }
   const input = options.maxTime
-  const duration = input === undefined || (typeof input === "number" && Number.isNaN(input)) ? undefined : Duration.fromInput(input)
-  const maxTime = input === undefined
-    ? 3_600_000
-    : duration === undefined || duration._tag === "None"
-    ? Number.NaN
-    : Duration.toMillis(duration.value)
+  const maxTime = input === undefined ? 3_600_000 : durationMillis(input)
   if (!(maxTime >= 0)) return invalid("maxTime", input, "a duration >= 0")
   return { maxSteps, maxTime }
 }

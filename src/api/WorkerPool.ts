@@ -17,7 +17,7 @@
  * backend's Layer is provided.
  */
 import * as Console from "effect/Console"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -34,6 +34,7 @@ import { isWorkerEntry, type WorkerEntry } from "../core/Worker.ts"
 import { type Backend, WorkerBackend } from "../runtime/backends/Backend.ts"
 import { toHref } from "../runtime/backends/entry.ts"
 import { backend as threadBackend, liveThreads } from "../runtime/backends/ThreadBackend.ts"
+import { durationMillis } from "../runtime/internal/duration.ts"
 import { duplicateEffect } from "../runtime/internal/effectCopy.ts"
 import { containsShared } from "../runtime/memory/Arena.ts"
 import { EventHub } from "../runtime/observe/EventHub.ts"
@@ -325,9 +326,7 @@ export const resolveOptions = (options: Options, backend: Backend): Effect.Effec
       : options.size
     const millis = (input: Duration.Input | undefined, fallback: number, path: string, finite = false) => {
       if (input === undefined) return fallback
-      // `Duration.fromInput` reads a NaN number as zero.
-      const duration = typeof input === "number" && Number.isNaN(input) ? Option.none() : Duration.fromInput(input)
-      const value = Option.isNone(duration) ? Number.NaN : Duration.toMillis(duration.value)
+      const value = durationMillis(input)
       if (!(value >= 0) || (finite && value === Infinity)) {
         throw new PoolError({
           reason: new InvalidOptions({ path: [path], message: `not a ${finite ? "finite " : ""}duration: ${String(input)}` })

@@ -14,6 +14,7 @@ import type * as Scope from "effect/Scope"
 import type { PoolError } from "../../core/PoolError.ts"
 import type { Any, Group } from "../../core/Task.ts"
 import type { WorkerEntry } from "../../core/Worker.ts"
+import { maxTimerMillis } from "../internal/duration.ts"
 import type { EventHub } from "../observe/EventHub.ts"
 import { type FromWorker, poolClock, type ToWorker, type WorkerExit } from "../protocol/protocol.ts"
 
@@ -119,9 +120,6 @@ export const realTimers: Timers = {
   clear: (handle) => handle instanceof LongTimer ? handle.clear() : clearTimeout(handle as ReturnType<typeof setTimeout>),
   now: poolClock
 }
-
-/** The longest delay `setTimeout` takes: it fires a longer one (a task's `timeout: "30 days"`, `Infinity`) after 1 ms. */
-const maxTimerMillis = 2 ** 31 - 1
 
 /** A delay beyond `setTimeout`'s range, waited in steps it can take (as Effect's own `sleep` does). */
 class LongTimer {

@@ -9,7 +9,7 @@
  * `one` runs a single call (`Task.run`, an actor method); `many` a batch (`Task.map`,
  * `mapUnordered`, a stream chunk), in input or completion order, failing fast.
  */
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Context from "effect/Context"
 import * as Exit from "effect/Exit"
@@ -30,6 +30,7 @@ import {
   Timeout,
   WorkerLost
 } from "../../core/TaskError.ts"
+import { durationMillis } from "../internal/duration.ts"
 import { hold } from "../memory/Arena.ts"
 import { type Codec, codecOf } from "../protocol/codec.ts"
 import {
@@ -614,8 +615,8 @@ const payloadInvalid = (issue: PayloadIssue) => new PayloadInvalid({ path: issue
 export const timeoutMillisOf = (options: CallOptions | undefined): number => {
   const timeout = options?.timeout
   if (timeout === undefined) return 0
-  // `Duration.toMillis` reads a NaN number as 0: clamped to 1 ms, every task "timed out".
-  const millis = typeof timeout === "number" && Number.isNaN(timeout) ? Number.NaN : Duration.toMillis(timeout)
+  // Read as 0, a NaN was clamped to 1 ms: every task "timed out".
+  const millis = durationMillis(timeout)
   if (!(millis >= 0)) throw new RangeError(`timeout must be a duration >= 0, got ${String(timeout)}`)
   return Math.max(1, millis)
 }
