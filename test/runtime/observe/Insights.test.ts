@@ -118,26 +118,21 @@ describe("Histogram", () => {
     ])
   })
 
-  it("the last-bucket shortcut puts every value where the logarithm does, at bucket edges too", () => {
-    // Every bucket's upper edge, in milliseconds: cumulative counts at all of them are the buckets.
-    const edges = Array.from({ length: 8 * 24 }, (_, i) => Math.pow(2, (i + 1) / 8) / 1000)
-    // A value inside bucket i (which sets the shortcut to it), then values a few ulps around its edges.
-    const aroundBucket = fc.tuple(
-      fc.integer({ min: 1, max: 8 * 24 }),
-      fc.array(fc.tuple(fc.boolean(), fc.integer({ min: -3, max: 3 })), { minLength: 1, maxLength: 4 })
-    ).map(([i, edges]) => [
-      Math.pow(2, (i - 0.5) / 8) / 1000,
-      ...edges.map(([upper, ulps]) => (Math.pow(2, (upper ? i : i - 1) / 8) * (1 + ulps * Number.EPSILON)) / 1000)
-    ])
-    const anywhere = fc.double({ min: 0, max: 5_000, noNaN: true }).map((millis) => [millis])
-    fc.assert(fc.property(fc.array(fc.oneof(aroundBucket, anywhere), { maxLength: 60 }).map((runs) => runs.flat()), (values) => {
-      const histogram = new Histogram()
-      for (const millis of values) histogram.record(millis)
-      const expected = edges.map((edge) => {
-        const last = Math.round(Math.log2(edge * 1000) * 8)
-        return [edge, values.filter((millis) => bucketOf(millis * 1000) <= last).length]
-      })
-      assert.deepStrictEqual(histogram.cumulative(edges), expected)
+  it("every value lands in the bucket whose edges hold it, a few ulps from an edge too (closed above)", () => {
+    // Bucket i = 8e + j (j = 0…7, i ≥ 1) has the upper edge 2^e · 2^(j/8) µs; bucket 0 holds [0, 1 µs].
+    const upper = (i: number) => Math.pow(2, Math.floor(i / 8)) * Math.pow(2, (i % 8) / 8)
+    const aroundEdges = fc.tuple(fc.integer({ min: 0, max: 8 * 32 - 1 }), fc.integer({ min: -3, max: 3 }))
+      .map(([i, ulps]) => upper(i) * (1 + ulps * Number.EPSILON))
+    const anywhere = fc.double({ min: 0, max: 2 ** 33, noNaN: true })
+    fc.assert(fc.property(fc.oneof(aroundEdges, anywhere), (micros) => {
+      const bucket = bucketOf(micros)
+      if (micros <= 1) return assert.strictEqual(bucket, 0)
+      if (micros > upper(8 * 32)) return assert.strictEqual(bucket, 8 * 32)
+      assert.isAtMost(micros, upper(bucket), `${micros} µs is in bucket ${bucket}, under its upper edge`)
+      assert.isAbove(micros, upper(bucket - 1), `${micros} µs is in bucket ${bucket}, over the edge below`)
     }))
+    // The edges are 2^(i/8) µs within rounding, and exactly the powers of two every 8 buckets.
+    for (let i = 1; i <= 8 * 32; i++) assert.approximately(upper(i) / Math.pow(2, i / 8), 1, 4 * Number.EPSILON)
+    for (let e = 0; e <= 32; e++) assert.strictEqual(bucketOf(2 ** e), 8 * e)
   })
 })
