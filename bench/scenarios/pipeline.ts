@@ -25,8 +25,8 @@
  *   (`Pipeline.task(Pipeline.fuse(…))`, same batches): each image runs all three on one worker
  *   and only the seed and the sum cross;
  * - `effect-parallel/worker-to-worker`: the same stages with no element visiting the caller: two
- *   lanes, each a generating actor on one worker that sends whole images into a `Float64` channel
- *   read by a convolve-and-sum actor on the other worker (its sum compared up to rounding, since
+ *   lanes, each a generating actor on one worker that sends whole images (one element each) into a
+ *   channel of `Float64Array`s read by a convolve-and-sum actor on the other worker (its sum compared up to rounding, since
  *   the lanes add in another order);
  * - `barrier`: `Task.map` of each stage over every element, one stage after the other (every
  *   intermediate result held at once).
@@ -50,9 +50,10 @@ import { type BenchOptions, cores, UsageError } from "../lib/options.ts"
 import { makeRecord, type Result, writeRecord } from "../lib/record.ts"
 import { round } from "../lib/stats.ts"
 import { type Column, fmt, printLegend, printTable } from "../lib/table.ts"
-import { convolve, convolveImage, generate, generateImage, reduce, sumImage } from "./pipeline/kernels.ts"
+import { convolve, convolveImage, generate, generateImage, reduce, side, sumImage } from "./pipeline/kernels.ts"
 import {
   ChannelEnd,
+  Image,
   Lane,
   Convolve,
   ConvolveImage,
@@ -268,7 +269,7 @@ const workerToWorker = (n: number) =>
     const lanes = [0, 1]
     const generators = yield* Effect.forEach(lanes, (k) => Actor.spawn(Lane, {}, { worker: k }))
     const convolvers = yield* Effect.forEach(lanes, (k) => Actor.spawn(Lane, {}, { worker: 1 - k }))
-    const channels = yield* Effect.forEach(lanes, () => Channel.make("Float64", { capacity: 4 * 4096 }))
+    const channels = yield* Effect.forEach(lanes, () => Channel.make(Image, { capacity: 4, slotBytes: 4 + 8 * side * side }))
     const sums = yield* Effect.forEach(lanes, (k) =>
       Effect.map(
         Effect.all([

@@ -22,8 +22,9 @@
  * per cell and moves batches as typed arrays (`sendAll` of a typed array, `takeArray`): the fast
  * path, tens of millions of numbers a second. Any other Schema is encoded once into fixed-size
  * slots (`slotBytes`, default 256) — a flat struct of numbers, strings and booleans field by field in
- * binary, anything else by its JSON codec. A value that fails its Schema or does not fit
- * fails its own send with a `ChannelError`, before anything is written.
+ * binary, a typed array (`SharedArray.array(kind, { memory: "copied" | "moved" })`) as its bytes, one
+ * array a slot and a fresh copy for each taker, anything else by its JSON codec. A value that fails
+ * its Schema or does not fit fails its own send with a `ChannelError`, before anything is written.
  *
  * **Waiting.** A send waits while the channel is full, a take while it is empty, without blocking
  * the thread (`Atomics.waitAsync`): the worker's other fibers run meanwhile. Interrupting a waiting
@@ -52,7 +53,7 @@ import type * as Scope from "effect/Scope"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
 import { Abandoned, ChannelError, Closed, TooLarge, ValueInvalid } from "../core/ChannelError.ts"
-import { annotationKey, encodesAsItselfKey, type Kind, kinds, type PlainViews, constructors } from "../core/SharedArray.ts"
+import { annotationKey, arrayElementOf, encodesAsItselfKey, type Kind, kinds, type PlainViews, constructors } from "../core/SharedArray.ts"
 import { durationMillis } from "../runtime/internal/duration.ts"
 import { EncodedCells, kindCodes, kindOfCode, lengthBytes, NumericCells, type Refusal } from "../runtime/memory/Cells.ts"
 import { allocate, describe, Ended, maxCapacity, Ring, roundCapacity, type Sighting } from "../runtime/memory/Ring.ts"
@@ -111,7 +112,8 @@ export const isChannel = (u: unknown): u is Channel<any> => typeof u === "object
  * elsewhere drain it and end), and its memory is freed once no thread references it.
  *
  * Dies with a `RangeError` for a capacity that is not a positive integer up to 2²⁴, a
- * `slotBytes` under 8, or an `abandonAfter` that is not a duration above 0.
+ * `slotBytes` under 8, or an `abandonAfter` that is not a duration above 0, and with a `TypeError`
+ * for an element of shared arrays (a channel copies its elements; declare them `"copied"`).
  */
 export const make = <const E extends Element>(element: E, options?: MakeOptions): Effect.Effect<Of<E>, never, Scope.Scope> =>
   Effect.acquireRelease(
@@ -416,6 +418,8 @@ const sameElement = (channel: Channel<any>, element: Element): boolean =>
 
 const elementName = (element: Element): string => {
   if (typeof element === "string") return element
+  const array = arrayElementOf(element)
+  if (array !== undefined) return `${array.kind}Array`
   const identifier = (element.ast.annotations as { readonly identifier?: unknown } | undefined)?.identifier
   return typeof identifier === "string" ? identifier : "values"
 }

@@ -196,6 +196,16 @@ export interface MatrixSchema<K extends Kind, M extends Memory> extends
 
 const arraySchemas = new Map<string, Schema.Top>()
 
+/** The kind and memory of a Schema made by `array`, or `undefined` for any other Schema. */
+export const arrayElementOf = (schema: Schema.Top): { readonly kind: Kind; readonly memory: Memory } | undefined => {
+  for (const [key, made] of arraySchemas) {
+    if (made !== schema) continue
+    const [kind, memory] = key.split("/") as [Kind, Memory]
+    return { kind, memory }
+  }
+  return undefined
+}
+
 /**
  * The Schema of a typed array of `kind`. `memory: "shared"` (default) accepts only views over a
  * `SharedArrayBuffer` and gives handlers read-only views; `"output"` is the same memory given to

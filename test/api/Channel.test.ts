@@ -12,7 +12,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { Actor, Channel, PoolError, ProcessBackend, Task, TaskError, WorkerPool } from "../../src/index.ts"
+import { Actor, Channel, PoolError, ProcessBackend, SharedArray, Task, TaskError, WorkerPool } from "../../src/index.ts"
 import {
   BlockingFill,
   BlockingSum,
@@ -21,6 +21,8 @@ import {
   DieMidSend,
   DieMidTake,
   Drain,
+  Image,
+  ProduceImages,
   Producer,
   ProduceRecords,
   Rec
@@ -250,6 +252,55 @@ describe("Channel", () => {
       // The channels go on.
       yield* Channel.send(channel, { id: 3, name: "ok" })
       assert.deepStrictEqual(yield* Channel.take(channel), { id: 3, name: "ok" })
+    }).pipe(Effect.scoped))
+
+  it.live("typed arrays go whole, one a slot: a worker's images arrive in order, each a fresh array of the same numbers", () =>
+    Effect.gen(function*() {
+      const length = 4096
+      const images = yield* Channel.make(Image, { capacity: 4, slotBytes: 4 + 8 * length })
+      assert.strictEqual(images.name, "Float64Array[4]")
+      const [sent, taken] = yield* Effect.all([
+        Effect.andThen(Task.run(ProduceImages, { out: images, count: 50, length }), (n) => Effect.as(Channel.close(images), n)),
+        Stream.runCollect(Channel.toStream(images))
+      ], { concurrency: 2 })
+      assert.strictEqual(sent, 50)
+      assert.strictEqual(taken.length, 50)
+      taken.forEach((image, i) => {
+        assert.instanceOf(image, Float64Array)
+        assert.instanceOf(image.buffer, ArrayBuffer, "its own memory, not the ring's")
+        assert.strictEqual(image.length, length)
+        assert.strictEqual(image[0], i)
+        assert.strictEqual(image[length - 1], i + (length - 1) / length)
+      })
+    }).pipe(Effect.scoped, Effect.provide(pool(1))))
+
+  it.effect("typed-array elements: copies both ways, the wrong kind or a too large one refused, shared arrays refused at make", () =>
+    Effect.gen(function*() {
+      const Ints = SharedArray.array("Int32", { memory: "moved" })
+      const channel = yield* Channel.make(Ints, { capacity: 4, slotBytes: 4 + 4 * 8 })
+      const sent = Int32Array.of(1, -2, 3)
+      yield* Channel.send(channel, sent)
+      sent[0] = 99 // after the send: not seen by the taker
+      const taken = yield* Channel.take(channel)
+      assert.deepStrictEqual([...taken], [1, -2, 3])
+      assert.strictEqual(sent.length, 3, "the sender keeps its array: the channel copied it")
+      taken[1] = 7
+      yield* Channel.send(channel, new Int32Array(0))
+      assert.strictEqual((yield* Channel.take(channel)).length, 0)
+      const wrongKind = channelReason(yield* Effect.flip(Channel.sendAll(channel, [Int32Array.of(1), Float64Array.of(1) as never])))
+      assert.instanceOf(wrongKind, Channel.ValueInvalid)
+      assert.deepStrictEqual((wrongKind as Channel.ValueInvalid).path, [1])
+      const tooLarge = channelReason(yield* Effect.flip(Channel.send(channel, new Int32Array(9))))
+      assert.instanceOf(tooLarge, Channel.TooLarge)
+      assert.strictEqual((tooLarge as Channel.TooLarge).bytes, 4 + 36)
+      const resizable = new Int32Array(new ArrayBuffer(8, { maxByteLength: 64 }))
+      assert.instanceOf(channelReason(yield* Effect.flip(Channel.send(channel, resizable))), Channel.ValueInvalid)
+      assert.strictEqual(Channel.size(channel), 0, "nothing of a refused send was written")
+      for (const memory of ["shared", "output"] as const) {
+        const exit = yield* Effect.exit(Effect.scoped(Channel.make(SharedArray.array("Float64", { memory }))))
+        assert.isTrue(Exit.hasDies(exit))
+        assert.include(String(Exit.isFailure(exit) ? exit.cause : ""), `memory: "copied"`)
+      }
     }).pipe(Effect.scoped))
 
   it.effect("values round-trip: flat structs field by field (unicode, NaN, booleans), other Schemas through their JSON codec", () =>

@@ -37,21 +37,23 @@ export const ChannelEnd = Actor.make("ChannelEnd", {
   }
 })
 
+/** A whole image as one channel element (one slot of 4 + 8 × 4,096 bytes). */
+export const Image = SharedArray.array("Float64", { memory: "copied" })
+
 /**
  * Worker-to-worker stages: `generate` makes the images `first, first + step, …` below `count` and
- * sends each (4,096 numbers) into `out`; `convolveSum` takes whole images from `from` until it ends,
- * convolves each and returns the sum of their sums. One sender and one taker per channel, so an
- * image's numbers arrive together and in order.
+ * sends each (4,096 numbers) into `out` as one element; `convolveSum` takes images from `from`
+ * until it ends, convolves each and returns the sum of their sums.
  */
 export const Lane = Actor.make("Lane", {
   init: {},
   methods: {
     generate: {
-      payload: { out: Channel.schema("Float64"), first: Schema.Int, step: Schema.Int, count: Schema.Int },
+      payload: { out: Channel.schema(Image), first: Schema.Int, step: Schema.Int, count: Schema.Int },
       success: Schema.Int,
       error: Channel.ChannelError
     },
-    convolveSum: { payload: { from: Channel.schema("Float64") }, success: Schema.Number }
+    convolveSum: { payload: { from: Channel.schema(Image) }, success: Schema.Number }
   }
 })
 

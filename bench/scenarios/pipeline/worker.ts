@@ -3,7 +3,7 @@
  */
 import * as Effect from "effect/Effect"
 import { Channel, Worker } from "effect-parallel/worker"
-import { convolve, convolveImage, generate, generateImage, reduce, side, sumImage } from "./kernels.ts"
+import { convolve, convolveImage, generate, generateImage, reduce, sumImage } from "./kernels.ts"
 import { PipelineBench } from "./tasks.ts"
 
 const batch = 4096
@@ -21,7 +21,7 @@ export default Worker.serve(PipelineBench, {
         Effect.gen(function*() {
           let sent = 0
           for (let i = first; i < count; i += step) {
-            yield* Channel.sendAll(out, generateImage(i))
+            yield* Channel.send(out, generateImage(i))
             sent++
             // The worker also hosts another lane's convolver: take turns, image by image.
             yield* Effect.yieldNow
@@ -30,19 +30,12 @@ export default Worker.serve(PipelineBench, {
         }),
       convolveSum: ({ from }) =>
         Effect.gen(function*() {
-          const image = new Float64Array(side * side)
-          let filled = 0
           let sum = 0
           for (;;) {
-            const taken = yield* Effect.result(Channel.takeArray(from, image.length - filled))
+            const taken = yield* Effect.result(Channel.take(from))
             if (taken._tag === "Failure") return sum
-            image.set(taken.success, filled)
-            filled += taken.success.length
-            if (filled === image.length) {
-              sum += sumImage(convolveImage(image))
-              filled = 0
-              yield* Effect.yieldNow
-            }
+            sum += sumImage(convolveImage(taken.success))
+            yield* Effect.yieldNow
           }
         })
     }),

@@ -13,7 +13,7 @@ import { Buffer } from "node:buffer"
 import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
 import * as SchemaAST from "effect/SchemaAST"
-import { constructors, type Kind } from "../../core/SharedArray.ts"
+import { arrayElementOf, constructors, type Kind } from "../../core/SharedArray.ts"
 import { issueOf } from "../protocol/codec.ts"
 import type { PayloadIssue } from "../protocol/protocol.ts"
 import { Closed, type Ring } from "./Ring.ts"
@@ -161,6 +161,8 @@ export interface Prepared {
   readonly bytes: Array<number> | undefined
   /** Flat structs: field `f` of value `i` at `i * fields + f`, read once, when checked. */
   readonly fields: ReadonlyArray<FlatValue> | undefined
+  /** Typed arrays, copied into their slots when written. */
+  readonly arrays: ReadonlyArray<ArrayBufferView> | undefined
 }
 
 /**
@@ -225,6 +227,9 @@ export class EncodedCells<A> {
   private readonly guard: ((value: unknown) => boolean) | undefined
   /** Flat structs are stored field by field (no JSON). */
   private readonly flat: ReadonlyArray<FlatField> | undefined
+  /** Typed arrays (`SharedArray.array(kind, { memory: "copied" | "moved" })`) are stored as their bytes. */
+  private readonly arrayKind: Kind | undefined
+  private readonly isArray: ((value: unknown) => boolean) | undefined
 
   readonly ring: Ring
   readonly schema: Schema.Top
@@ -233,6 +238,16 @@ export class EncodedCells<A> {
     this.ring = ring
     this.schema = schema
     this.bytes = Buffer.from(ring.buffer, ring.dataOffset, ring.capacity * ring.slotBytes)
+    const array = arrayElementOf(schema)
+    if (array !== undefined && array.memory !== "copied" && array.memory !== "moved") {
+      // A taker gets a fresh copy of the bytes, never the sender's shared memory.
+      throw new TypeError(
+        `Channel: a channel copies its elements, so it cannot carry ${array.memory} arrays; ` +
+          `declare the element SharedArray.array("${array.kind}", { memory: "copied" })`
+      )
+    }
+    this.arrayKind = array?.kind
+    this.isArray = array === undefined ? undefined : Schema.is(schema as Schema.Codec<unknown, unknown>)
     const json = Schema.toCodecJson(schema as Schema.Codec<unknown, unknown>)
     this.encode = Schema.encodeUnknownExit(json as Schema.Codec<unknown, unknown>)
     // Every sender checked its value against the Schema (`prepare`): when the JSON form is the
@@ -252,6 +267,7 @@ export class EncodedCells<A> {
   /** Checks and encodes `values` (each once); the first that fails or does not fit refuses all. */
   prepare(values: ReadonlyArray<A>): Prepared | Refusal {
     if (this.flat !== undefined) return this.prepareFlat(values, this.flat)
+    if (this.arrayKind !== undefined) return this.prepareArrays(values)
     const texts: Array<string> = new Array(values.length)
     const bytes: Array<number> = new Array(values.length)
     const room = this.ring.slotBytes - lengthBytes
@@ -280,7 +296,7 @@ export class EncodedCells<A> {
       texts[i] = text
       bytes[i] = length
     }
-    return { count: values.length, texts, bytes, fields: undefined }
+    return { count: values.length, texts, bytes, fields: undefined, arrays: undefined }
   }
 
   /** The guard, false where it throws (a getter or proxy trap): the encode then says why. */
@@ -337,7 +353,31 @@ export class EncodedCells<A> {
         if (exact > room) return { _tag: "TooLarge", index: i, bytes: exact + lengthBytes }
       }
     }
-    return { count: values.length, texts: undefined, bytes: undefined, fields: snapshot }
+    return { count: values.length, texts: undefined, bytes: undefined, fields: snapshot, arrays: undefined }
+  }
+
+  /**
+   * Typed arrays are checked here and copied when written (after any wait for room): the bytes
+   * sent are the array's at that moment. A view over a resizable buffer is refused, since its
+   * length could change while the send waits; one detached meanwhile sends as empty, as it reads.
+   */
+  private prepareArrays(values: ReadonlyArray<A>): Prepared | Refusal {
+    const room = this.ring.slotBytes - lengthBytes
+    const Ctor = constructors[this.arrayKind!]
+    for (let i = 0; i < values.length; i++) {
+      const value = values[i] as unknown
+      if (!(value instanceof Ctor) || !this.isArray!(value)) {
+        const expected = (this.schema.ast.annotations as { readonly expected?: unknown } | undefined)?.expected
+        return { _tag: "Invalid", index: i, issue: { path: [i], message: `Expected ${String(expected ?? `a ${this.arrayKind}Array`)}` } }
+      }
+      const buffer = (value as ArrayBufferView).buffer as ArrayBuffer | SharedArrayBuffer
+      if ((buffer as ArrayBuffer).resizable === true || (buffer as SharedArrayBuffer).growable === true) {
+        return { _tag: "Invalid", index: i, issue: { path: [i], message: "a view of a resizable buffer cannot be sent: its length may change while the send waits" } }
+      }
+      const bytes = (value as ArrayBufferView).byteLength
+      if (bytes > room) return { _tag: "TooLarge", index: i, bytes: bytes + lengthBytes }
+    }
+    return { count: values.length, texts: undefined, bytes: undefined, fields: undefined, arrays: values as unknown as ReadonlyArray<ArrayBufferView> }
   }
 
   /** Sends `prepared[from…]` as far as there is room: how many, or `Closed`. */
@@ -372,6 +412,16 @@ export class EncodedCells<A> {
         }
         bytes.writeInt32LE(o - at - lengthBytes, at)
       }
+    } else if (prepared.arrays !== undefined) {
+      const room = slot - lengthBytes
+      for (let i = 0; i < k; i++) {
+        const at = ((p + i) & mask) * slot
+        const view = prepared.arrays[from + i]!
+        // Checked to fit (`prepareArrays`); a fixed-length view can only have shrunk to 0 (detached).
+        const n = Math.min(view.byteLength, room)
+        bytes.writeInt32LE(n, at)
+        if (n > 0) bytes.set(new Uint8Array(view.buffer, view.byteOffset, n), at + lengthBytes)
+      }
     } else {
       for (let i = 0; i < k; i++) {
         const at = ((p + i) & mask) * slot
@@ -392,6 +442,7 @@ export class EncodedCells<A> {
   /** Reads and releases the `k` claimed positions from `p`: how many were kept (rule 4). */
   read(into: Array<A>, p: number, k: number): number {
     if (this.flat !== undefined) return this.readFlat(into, p, k, this.flat)
+    if (this.arrayKind !== undefined) return this.readArrays(into, p, k, this.arrayKind)
     const ring = this.ring
     const mask = ring.capacity - 1
     const slot = ring.slotBytes
@@ -449,6 +500,30 @@ export class EncodedCells<A> {
           o += 4 + n
         }
       }
+      if (ring.release(p + i)) {
+        into.push(value as A)
+        kept++
+      }
+    }
+    ring.signalSpace()
+    return kept
+  }
+
+  /** Each value a fresh typed array over its own `ArrayBuffer`, copied out before its cell is released. */
+  private readArrays(into: Array<A>, p: number, k: number, kind: Kind): number {
+    const ring = this.ring
+    const mask = ring.capacity - 1
+    const slot = ring.slotBytes
+    const bytes = this.bytes
+    const Ctor = constructors[kind] as unknown as new(length: number) => ArrayBufferView
+    const width = constructors[kind].BYTES_PER_ELEMENT
+    let kept = 0
+    for (let i = 0; i < k; i++) {
+      const at = ((p + i) & mask) * slot
+      // Bounded by the slot and whole elements: even a torn cell (dropped below) reads within it.
+      const length = Math.min(Math.max(0, bytes.readInt32LE(at)), slot - lengthBytes)
+      const value = new Ctor(Math.floor(length / width))
+      new Uint8Array(value.buffer).set(bytes.subarray(at + lengthBytes, at + lengthBytes + value.byteLength))
       if (ring.release(p + i)) {
         into.push(value as A)
         kept++
