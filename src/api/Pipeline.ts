@@ -67,6 +67,10 @@ export interface StageFailure<A = unknown, E = unknown> {
 /**
  * Where skip-and-record stages put their failures, with the budget they share: the
  * `budget + 1`-th failure fails the pipeline with `PipelineError`.
+ *
+ * **Gotchas**: the log then holds that failure last and records no more: elements that fail
+ * while the pipeline stops (still in flight in other batches or stages) fail with the same
+ * `PipelineError` unrecorded, as does every failure of a later pipeline given the spent log.
  */
 export interface ErrorLog {
   readonly budget: number
@@ -292,7 +296,12 @@ export const actors = <A extends Actor.Any, K extends Actor.MethodName<A>>(
 /** What a skip-and-record stage emits for an element it gave up on; filtered out right after. */
 const skipped: unique symbol = Symbol.for("effect-parallel/Pipeline/skipped")
 
-/** Runs `effect`; a failure is recorded in `log` and skipped, or fails the stage past the budget. */
+/**
+ * Runs `effect`; a failure is recorded in `log` and skipped, or fails the stage past the budget.
+ * Once one failure went over the budget the log is spent: failures of elements still in flight
+ * (other batches, other stages sharing the log) fail with that same `PipelineError` and are not
+ * recorded, so the log holds exactly the `failures` the error counts.
+ */
 const recording = <A, B, E, R>(
   log: ErrorLog,
   stage: string,
@@ -301,18 +310,23 @@ const recording = <A, B, E, R>(
 ): Effect.Effect<B | typeof skipped, PipelineError, R> =>
   Effect.flatMap(Effect.result(effect), (result): Effect.Effect<B | typeof skipped, PipelineError> => {
     if (Result.isSuccess(result)) return Effect.succeed(result.success)
+    const spent = exceeded.get(log)
+    if (spent !== undefined) return Effect.fail(spent)
     const failures = log.failures as Array<StageFailure>
     failures.push({ stage, element, error: result.failure })
     if (failures.length <= log.budget) return Effect.succeed(skipped)
-    return Effect.fail(
-      new PipelineError({
-        stage,
-        budget: log.budget,
-        failures: failures.length,
-        last: renderFailure(result.failure)
-      })
-    )
+    const error = new PipelineError({
+      stage,
+      budget: log.budget,
+      failures: failures.length,
+      last: renderFailure(result.failure)
+    })
+    exceeded.set(log, error)
+    return Effect.fail(error)
   })
+
+/** The error of each log that went over its budget. */
+const exceeded = new WeakMap<ErrorLog, PipelineError>()
 
 /**
  * The last failure, for `PipelineError.last`. Inspected as it is, an `Error` shows its stack first

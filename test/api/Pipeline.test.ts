@@ -103,6 +103,24 @@ describe("Pipeline", () => {
       assert.notInclude((error as Pipeline.PipelineError).last, "    at ")
     }).pipe(Effect.scoped, Effect.provide(pool)))
 
+  it.live("past its budget with failures in flight, the log holds what PipelineError counts", () =>
+    Effect.gen(function*() {
+      // Was: every element failing at once (4 batches of 8 in flight), the ones that failed after
+      // the third were still recorded: the log held 5 or more where the error said 3.
+      const log = Pipeline.errorLog({ budget: 2 })
+      const error = yield* Effect.flip(Stream.fromIterable(range(40).map((i) => i * 13)).pipe(
+        Pipeline.task(Square, { batch: 8, concurrency: 4, onError: log }),
+        Stream.runDrain
+      ))
+      assert.instanceOf(error, Pipeline.PipelineError)
+      assert.strictEqual((error as Pipeline.PipelineError).failures, 3)
+      assert.strictEqual(log.failures.length, 3)
+      // A log spent by one pipeline fails the next at its first failure, and records nothing more.
+      const again = yield* Effect.flip(Stream.fromIterable([13]).pipe(Pipeline.task(Square, { onError: log }), Stream.runDrain))
+      assert.strictEqual((again as Pipeline.PipelineError).failures, 3)
+      assert.strictEqual(log.failures.length, 3)
+    }).pipe(Effect.scoped, Effect.provide(pool)))
+
   it.live("a source that fails mid-way: what it gave before the failure goes through every kind of stage, then the stream fails with it", () =>
     Effect.gen(function*() {
       class SourceBroke extends Schema.TaggedError<SourceBroke>()("SourceBroke", {}) {}
