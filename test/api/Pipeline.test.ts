@@ -18,6 +18,7 @@ import {
   Liar,
   Offset,
   PipelineTasks,
+  Quits,
   Relay,
   Spread,
   Square,
@@ -326,6 +327,28 @@ describe("Pipeline", () => {
         const out = yield* source.pipe(Pipeline.task(Pipeline.fuse(Offset, Liar), { onError: log }), Stream.runCollect)
         assert.deepStrictEqual(out, range(10).map((i) => i + 2).filter((n) => n !== 5))
         assert.deepStrictEqual(log.failures.map((f) => [f.stage, f.element]), [["Liar", 4]])
+      }).pipe(Effect.scoped, Effect.provide(pool)))
+
+    it.live("a stage whose handler interrupts itself is named, as unfused", () =>
+      Effect.gen(function*() {
+        // Was: named by the chain ("Offset+Quits+Offset", stage -1), as if its worker was lost.
+        // 2: Offset gives 3, at which Quits interrupts itself.
+        const source = Stream.fromIterable(range(6))
+        for (const stage of [Pipeline.task(Quits), Pipeline.task(Pipeline.fuse(Offset, Quits, Offset))]) {
+          const error = yield* Effect.flip(source.pipe(Stream.map((n) => n + 1), stage, Stream.runDrain))
+          assert.instanceOf(error, TaskError.TaskError)
+          assert.strictEqual((error as TaskError.TaskError).taskName, "Quits")
+          assert.strictEqual((error as TaskError.TaskError).reason._tag, "Defect")
+          assert.include((error as TaskError.TaskError).reason.message, "interrupted, not by its caller")
+          assert.strictEqual((error as TaskError.TaskError).input, "3")
+        }
+        const log = Pipeline.errorLog({ budget: 5 })
+        const out = yield* Stream.fromIterable(range(6).map((n) => n + 1)).pipe(
+          Pipeline.task(Pipeline.fuse(Offset, Quits, Offset), { onError: log }),
+          Stream.runCollect
+        )
+        assert.deepStrictEqual(out, [3, 5, 6, 7, 8])
+        assert.deepStrictEqual(log.failures.map((f) => [f.stage, f.element]), [["Quits", 2]])
       }).pipe(Effect.scoped, Effect.provide(pool)))
 
     it.live("skip and record: each failure is recorded under the stage that failed; past the budget, PipelineError names it", () =>
