@@ -47,7 +47,7 @@ import type { Any, Name, Payload, Runner, Success } from "../core/Task.ts"
 import { maxInputRendering, renderInput, TaskError } from "../core/TaskError.ts"
 import { runnerKey } from "../runtime/client/PoolClient.ts"
 import * as ActorPool from "./ActorPool.ts"
-import { batches, concurrencyOf, countOf } from "./internal/batches.ts"
+import { batches, checked, concurrencyOf, countOf } from "./internal/batches.ts"
 import * as Task from "./Task.ts"
 
 export * from "../core/PipelineError.ts"
@@ -87,6 +87,11 @@ export interface StageOptions {
   readonly onError?: "fail" | ErrorLog | undefined
 }
 
+/**
+ * A stage's counts (`concurrency`, `batch`) are positive integers or `Infinity`; anything else (0,
+ * negative, fractional, `NaN`) makes the stage die with a `RangeError` naming the stage and the
+ * option when the stream runs, rather than be rounded to something that was not asked for.
+ */
 export interface TaskStageOptions extends StageOptions {
   /** Batches in flight at once. Default 4; `Infinity`: no limit. */
   readonly concurrency?: number | undefined
@@ -97,7 +102,7 @@ export interface TaskStageOptions extends StageOptions {
 }
 
 export interface ActorStageOptions extends StageOptions {
-  /** Calls in flight at once. Default: one per actor in the pool; `Infinity`: no limit. */
+  /** Calls in flight at once. Default: one per actor in the pool; `Infinity`: no limit; else a positive integer (see `TaskStageOptions`). */
   readonly concurrency?: number | undefined
 }
 
@@ -142,7 +147,7 @@ export const task: {
     options?: TaskStageOptions
   ): <E, R>(self: Stream.Stream<Payload<T>, E, R>) => Stream.Stream<Success<T>, E | Task.Failure<T> | PipelineError, R | Runner<Name<T>>>
 } = ((task: Any, options?: TaskStageOptions) => (self: Stream.Stream<unknown, unknown, unknown>) =>
-  Fusion.isFused(task) ? fusedStage(task, options)(self) : taskStage(task, options)(self)) as any
+  checked(() => Fusion.isFused(task) ? fusedStage(task, options)(self) : taskStage(task, options)(self))) as any
 
 /** The options of a fused stage: those of a task stage, the name aside (failures name the stage's tasks). */
 export type FusedStageOptions = Omit<TaskStageOptions, "name">
@@ -155,12 +160,12 @@ const taskStage = <T extends Any>(
   options?: TaskStageOptions
 ) =>
 <E, R>(self: Stream.Stream<Payload<T>, E, R>): Stream.Stream<Success<T>, E | Task.Failure<T> | PipelineError, R | Runner<Name<T>>> => {
-  const batch = countOf(options?.batch, 64)
+  const stage = options?.name ?? task.name
+  const batch = countOf(options?.batch, 64, `Pipeline.task(${stage}): batch`)
   const ordered = options?.ordered ?? true
   const onError = options?.onError ?? "fail"
-  const stage = options?.name ?? task.name
   const grouped = batches(self, batch, options?.batchWindow ?? Duration.millis(5))
-  const concurrency = concurrencyOf(countOf(options?.concurrency, 4))
+  const concurrency = concurrencyOf(countOf(options?.concurrency, 4, `Pipeline.task(${stage}): concurrency`))
   if (onError === "fail") {
     return grouped.pipe(
       Stream.mapEffect(
@@ -192,8 +197,11 @@ const taskStage = <T extends Any>(
  * would (its failures turned back into the failed stage's); otherwise its stages run unfused.
  */
 const fusedStage = (fused: Fusion.AnyFused, options?: FusedStageOptions) =>
-(self: Stream.Stream<unknown, unknown, unknown>): Stream.Stream<unknown, unknown, unknown> =>
-  Stream.unwrap(Effect.map(Effect.context<never>(), (context) => {
+(self: Stream.Stream<unknown, unknown, unknown>): Stream.Stream<unknown, unknown, unknown> => {
+  // Read here, where the stage is built, so that a refused option is the stage's defect (`checked`).
+  const batch = countOf(options?.batch, 64, `Pipeline.task(${Fusion.chainName(fused)}): batch`)
+  const concurrency = concurrencyOf(countOf(options?.concurrency, 4, `Pipeline.task(${Fusion.chainName(fused)}): concurrency`))
+  return Stream.unwrap(Effect.map(Effect.context<never>(), (context) => {
     const pools = fused.stages.map((stage) => Context.getOrUndefined(context, runnerKey(stage.name)))
     if (pools[0] === undefined || pools.some((pool) => pool !== pools[0]) || pools[0].fuses !== true) {
       // No one pool serves them all (or none is provided: the unfused stages say which is missing),
@@ -201,10 +209,8 @@ const fusedStage = (fused: Fusion.AnyFused, options?: FusedStageOptions) =>
       return fused.stages.reduce((stream, stage) => taskStage(stage, options)(stream), self)
     }
     const pool = pools[0]
-    const batch = countOf(options?.batch, 64)
     const ordered = options?.ordered ?? true
     const onError = options?.onError ?? "fail"
-    const concurrency = concurrencyOf(countOf(options?.concurrency, 4))
     const onPool = <A, E>(effect: Effect.Effect<A, E, any>) => Effect.provideService(effect, runnerKey(fused.name), pool)
     const grouped = batches(self, batch, options?.batchWindow ?? Duration.millis(5))
     if (onError === "fail") {
@@ -240,6 +246,7 @@ const fusedStage = (fused: Fusion.AnyFused, options?: FusedStageOptions) =>
       Stream.filter((value) => value !== skipped)
     )
   }))
+}
 
 /** A fused task's failure as its stage's: that stage's name and error. */
 const unfused = (fused: Fusion.AnyFused, error: unknown): { readonly stage: string; readonly error: unknown } => {
@@ -274,7 +281,12 @@ export const actors = <A extends Actor.Any, K extends Actor.MethodName<A>>(
   const ordered = options?.ordered ?? true
   const onError = options?.onError ?? "fail"
   const stage = options?.name ?? `${pool.handles[0]!.actor.name}.${method}`
-  const concurrency = concurrencyOf(countOf(options?.concurrency, pool.handles.length))
+  let concurrency: number | "unbounded"
+  try {
+    concurrency = concurrencyOf(countOf(options?.concurrency, pool.handles.length, `Pipeline.actors(${stage}): concurrency`))
+  } catch (error) {
+    return Stream.die(error)
+  }
   if (onError === "fail") {
     return self.pipe(
       Stream.mapEffect((element) => ActorPool.submit(pool, method, element), { concurrency, unordered: !ordered })

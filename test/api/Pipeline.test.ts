@@ -5,7 +5,9 @@
  * stateful actor stage, and worker-to-worker stages through channels.
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Scheduler from "effect/Scheduler"
 import * as Schema from "effect/Schema"
@@ -215,6 +217,37 @@ describe("Pipeline", () => {
       )
       assert.isAbove(maxAhead, 4)
     }).pipe(Effect.scoped, Effect.provide(pool)), 30_000)
+
+  it.live("a count option that is not a positive integer or Infinity: the stage dies naming it, never a throw, never rounded", () =>
+    Effect.gen(function*() {
+      // Was: 0 and -1 read as 1, 2.5 as 2, NaN as the default; each ran, as something not asked for.
+      const replicas = ActorPool.make(yield* Actor.spawnMany(Accumulator, 2, {}))
+      const source = Stream.fromIterable([1, 2, 3])
+      for (const bad of [0, -1, 2.5, Number.NaN]) {
+        const cases: ReadonlyArray<readonly [string, Effect.Effect<unknown, unknown>]> = [
+          ["Pipeline.task(Jitter): batch", Stream.runDrain(source.pipe(Pipeline.task(Jitter, { batch: bad })))],
+          ["Pipeline.task(Jitter): concurrency", Stream.runDrain(source.pipe(Pipeline.task(Jitter, { concurrency: bad })))],
+          [
+            "Pipeline.task(Jitter+Offset): concurrency",
+            Stream.runDrain(source.pipe(Pipeline.task(Pipeline.fuse(Jitter, Offset), { concurrency: bad })))
+          ],
+          ["Pipeline.actors(Accumulator.add): concurrency", Stream.runDrain(source.pipe(Pipeline.actors(replicas, "add", { concurrency: bad })))],
+          ["Task.stream(Jitter): chunkSize", Stream.runDrain(source.pipe(Task.stream(Jitter, { chunkSize: bad })))],
+          ["Task.stream(Jitter): concurrency", Stream.runDrain(source.pipe(Task.stream(Jitter, { concurrency: bad })))],
+          ["Task.map(Jitter): chunkSize", Task.map(Jitter, [1, 2, 3], { chunkSize: bad })],
+          ["Task.mapUnordered(Jitter): chunkSize", Task.mapUnordered(Jitter, [1, 2, 3], { chunkSize: bad })]
+        ]
+        for (const [option, effect] of cases) {
+          const exit = yield* Effect.exit(effect)
+          assert.isTrue(Exit.isFailure(exit), `${option} ${bad} ran`)
+          const defect = Cause.findDefect((exit as Exit.Failure<unknown, unknown>).cause)
+          assert.isTrue(defect._tag === "Success", `${option} ${bad}: not a defect`)
+          const error = (defect as { readonly success: unknown }).success
+          assert.instanceOf(error, RangeError)
+          assert.strictEqual((error as RangeError).message, `${option} must be a positive integer, or Infinity for no limit; got ${bad}`)
+        }
+      }
+    }).pipe(Effect.scoped, Effect.provide(pool)))
 
   it.live("backpressure: over an unbounded source, a slow last stage bounds how far the first runs ahead (constant memory)", () =>
     Effect.gen(function*() {
