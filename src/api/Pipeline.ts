@@ -36,7 +36,7 @@
  * (`Channel.toStream`); see `examples/channels`.
  */
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
@@ -47,7 +47,7 @@ import type { Any, Name, Payload, Runner, Success } from "../core/Task.ts"
 import { maxInputRendering, renderInput, TaskError } from "../core/TaskError.ts"
 import { runnerKey } from "../runtime/client/PoolClient.ts"
 import * as ActorPool from "./ActorPool.ts"
-import { batches, checked, concurrencyOf, countOf } from "./internal/batches.ts"
+import { batches, checked, concurrencyOf, countOf, windowOf } from "./internal/batches.ts"
 import * as Task from "./Task.ts"
 
 export * from "../core/PipelineError.ts"
@@ -88,16 +88,17 @@ export interface StageOptions {
 }
 
 /**
- * A stage's counts (`concurrency`, `batch`) are positive integers or `Infinity`; anything else (0,
- * negative, fractional, `NaN`) makes the stage die with a `RangeError` naming the stage and the
- * option when the stream runs, rather than be rounded to something that was not asked for.
+ * A stage's counts (`concurrency`, `batch`) are positive integers or `Infinity`, its `batchWindow` a
+ * duration `>= 0`; anything else (0, negative, fractional, `NaN`, not a duration) makes the stage die
+ * with a `RangeError` naming the stage and the option when the stream runs, rather than be rounded
+ * to something that was not asked for (or throw where the pipeline is written).
  */
 export interface TaskStageOptions extends StageOptions {
   /** Batches in flight at once. Default 4; `Infinity`: no limit. */
   readonly concurrency?: number | undefined
   /** Elements sent to the pool together (within `batchWindow`). Default 64; `Infinity`: all of the window's. */
   readonly batch?: number | undefined
-  /** How long a partial batch waits for more elements. Default 5 ms. */
+  /** How long a partial batch waits for more elements. Default 5 ms; `Infinity`: until it is full or the source ends. */
   readonly batchWindow?: Duration.Input | undefined
 }
 
@@ -164,7 +165,7 @@ const taskStage = <T extends Any>(
   const batch = countOf(options?.batch, 64, `Pipeline.task(${stage}): batch`)
   const ordered = options?.ordered ?? true
   const onError = options?.onError ?? "fail"
-  const grouped = batches(self, batch, options?.batchWindow ?? Duration.millis(5))
+  const grouped = batches(self, batch, windowOf(options?.batchWindow, `Pipeline.task(${stage}): batchWindow`))
   const concurrency = concurrencyOf(countOf(options?.concurrency, 4, `Pipeline.task(${stage}): concurrency`))
   if (onError === "fail") {
     return grouped.pipe(
@@ -201,6 +202,7 @@ const fusedStage = (fused: Fusion.AnyFused, options?: FusedStageOptions) =>
   // Read here, where the stage is built, so that a refused option is the stage's defect (`checked`).
   const batch = countOf(options?.batch, 64, `Pipeline.task(${Fusion.chainName(fused)}): batch`)
   const concurrency = concurrencyOf(countOf(options?.concurrency, 4, `Pipeline.task(${Fusion.chainName(fused)}): concurrency`))
+  const window = windowOf(options?.batchWindow, `Pipeline.task(${Fusion.chainName(fused)}): batchWindow`)
   return Stream.unwrap(Effect.map(Effect.context<never>(), (context) => {
     const pools = fused.stages.map((stage) => Context.getOrUndefined(context, runnerKey(stage.name)))
     if (pools[0] === undefined || pools.some((pool) => pool !== pools[0]) || pools[0].fuses !== true) {
@@ -212,7 +214,7 @@ const fusedStage = (fused: Fusion.AnyFused, options?: FusedStageOptions) =>
     const ordered = options?.ordered ?? true
     const onError = options?.onError ?? "fail"
     const onPool = <A, E>(effect: Effect.Effect<A, E, any>) => Effect.provideService(effect, runnerKey(fused.name), pool)
-    const grouped = batches(self, batch, options?.batchWindow ?? Duration.millis(5))
+    const grouped = batches(self, batch, window)
     if (onError === "fail") {
       return grouped.pipe(
         Stream.mapEffect(

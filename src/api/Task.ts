@@ -7,7 +7,7 @@
  * worker in flight) and chunked automatically.
  */
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import * as Stream from "effect/Stream"
@@ -16,7 +16,7 @@ import type { TaskError } from "../core/TaskError.ts"
 import { type CallOptions, many, one, timeoutMillisOf } from "../runtime/client/call.ts"
 import { type PoolClient, runnerKey } from "../runtime/client/PoolClient.ts"
 import { followSubmission } from "../runtime/observe/Progress.ts"
-import { batches, checked, concurrencyOf, countOf } from "./internal/batches.ts"
+import { batches, checked, concurrencyOf, countOf, windowOf } from "./internal/batches.ts"
 
 export * from "../core/Task.ts"
 
@@ -48,7 +48,11 @@ export interface StreamOptions extends CallOptions {
    * die with a `RangeError` naming it.
    */
   readonly chunkSize?: number | undefined
-  /** How long a partial chunk waits for more elements before it is sent. Default 5 ms. */
+  /**
+   * How long a partial chunk waits for more elements before it is sent. Default 5 ms; `Infinity`:
+   * until the chunk is full or the source ends. Not a duration `>= 0`: the stage dies with a
+   * `RangeError` naming it.
+   */
   readonly chunkWindow?: Duration.Input | undefined
   /** Chunks in flight at once; bounds the stage's memory and work in flight. Default 4; `Infinity`: no limit. */
   readonly concurrency?: number | undefined
@@ -128,7 +132,11 @@ export const stream: {
   (args) => Stream.isStream(args[0]),
   <T extends Any, E, R>(self: Stream.Stream<Payload<T>, E, R>, task: T, options?: StreamOptions) => {
     return checked(() =>
-      batches(self, countOf(options?.chunkSize, 64, `Task.stream(${task.name}): chunkSize`), options?.chunkWindow ?? Duration.millis(5)).pipe(
+      batches(
+        self,
+        countOf(options?.chunkSize, 64, `Task.stream(${task.name}): chunkSize`),
+        windowOf(options?.chunkWindow, `Task.stream(${task.name}): chunkWindow`)
+      ).pipe(
         // A chunk is one message: its own length (`chunkSize` may be Infinity).
         Stream.mapEffect((chunk) => runMany(task, chunk, { ...options, chunkSize: chunk.length, whenFull: "wait" }, true), {
           concurrency: concurrencyOf(countOf(options?.concurrency, 4, `Task.stream(${task.name}): concurrency`))

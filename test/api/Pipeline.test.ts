@@ -224,7 +224,7 @@ describe("Pipeline", () => {
       const replicas = ActorPool.make(yield* Actor.spawnMany(Accumulator, 2, {}))
       const source = Stream.fromIterable([1, 2, 3])
       for (const bad of [0, -1, 2.5, Number.NaN]) {
-        const cases: ReadonlyArray<readonly [string, Effect.Effect<unknown, unknown>]> = [
+        const cases: ReadonlyArray<readonly [string, Effect.Effect<unknown, unknown, any>]> = [
           ["Pipeline.task(Jitter): batch", Stream.runDrain(source.pipe(Pipeline.task(Jitter, { batch: bad })))],
           ["Pipeline.task(Jitter): concurrency", Stream.runDrain(source.pipe(Pipeline.task(Jitter, { concurrency: bad })))],
           [
@@ -247,6 +247,32 @@ describe("Pipeline", () => {
           assert.strictEqual((error as RangeError).message, `${option} must be a positive integer, or Infinity for no limit; got ${bad}`)
         }
       }
+    }).pipe(Effect.scoped, Effect.provide(pool)))
+
+  it.live("a batch or chunk window that is no duration: the stage dies naming it, never a throw where it is written", () =>
+    Effect.gen(function*() {
+      // Was: "soon" threw from Task.stream / Pipeline.task themselves (Duration's 'Invalid Input'),
+      // outside any Effect; NaN and -1 were read as no wait at all.
+      const source = Stream.fromIterable([1, 2, 3])
+      for (const bad of [Number.NaN, -1, "soon"] as ReadonlyArray<any>) {
+        const cases: ReadonlyArray<readonly [string, () => Stream.Stream<unknown, unknown, any>]> = [
+          ["Task.stream(Jitter): chunkWindow", () => source.pipe(Task.stream(Jitter, { chunkWindow: bad }))],
+          ["Pipeline.task(Jitter): batchWindow", () => source.pipe(Pipeline.task(Jitter, { batchWindow: bad }))],
+          ["Pipeline.task(Jitter+Offset): batchWindow", () => source.pipe(Pipeline.task(Pipeline.fuse(Jitter, Offset), { batchWindow: bad }))]
+        ]
+        for (const [option, make] of cases) {
+          const exit = yield* Effect.exit(Stream.runDrain(make()))
+          assert.isTrue(Exit.isFailure(exit), `${option} ${bad} ran`)
+          const defect = Cause.findDefect((exit as Exit.Failure<unknown, unknown>).cause)
+          assert.isTrue(defect._tag === "Success", `${option} ${bad}: not a defect`)
+          const error = (defect as { readonly success: unknown }).success
+          assert.instanceOf(error, RangeError)
+          assert.strictEqual((error as RangeError).message, `${option} must be a duration >= 0, got ${bad}`)
+        }
+      }
+      // Infinity: a partial batch waits for the source's end.
+      const all = yield* source.pipe(Task.stream(Jitter, { chunkSize: 2, chunkWindow: Infinity }), Stream.runCollect)
+      assert.deepStrictEqual(all, [1, 2, 3])
     }).pipe(Effect.scoped, Effect.provide(pool)))
 
   it.live("backpressure: over an unbounded source, a slow last stage bounds how far the first runs ahead (constant memory)", () =>

@@ -6,6 +6,7 @@
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Stream from "effect/Stream"
+import { durationMillis } from "../../runtime/internal/duration.ts"
 
 /**
  * Groups of at most `size` elements, each sent once full or `window` after its first element.
@@ -43,6 +44,18 @@ export const countOf = (value: number | undefined, fallback: number, option: str
   if (value === undefined) return fallback
   if (value === Infinity || (Number.isInteger(value) && value >= 1)) return value
   throw new RangeError(`${option} must be a positive integer, or Infinity for no limit; got ${String(value)}`)
+}
+
+/**
+ * A window option (how long a partial batch or chunk waits): 5 ms when absent, else a duration
+ * `>= 0` (`Infinity`: until the batch is full or the source ends). Anything else throws a
+ * `RangeError` naming `option`: `Duration` read NaN and negatives as no wait at all, and threw its
+ * own `Invalid Input` for a non-duration where the stage was written.
+ */
+export const windowOf = (input: Duration.Input | undefined, option: string): Duration.Input => {
+  if (input === undefined) return Duration.millis(5)
+  if (!(durationMillis(input) >= 0)) throw new RangeError(`${option} must be a duration >= 0, got ${String(input)}`)
+  return input
 }
 
 /**
