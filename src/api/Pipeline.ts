@@ -60,7 +60,17 @@ export { fuse, type Fused } from "../core/Fusion.ts"
 /** One element a skip-and-record stage gave up on: what it was, where, and why. */
 export interface StageFailure<A = unknown, E = unknown> {
   readonly stage: string
+  /**
+   * The element the stage took (a fused stage: the element it took, not its failed task's input).
+   * An element that moved to a worker (a `memory: "moved"` array) is its own view, now detached:
+   * empty (`Float64Array(0)`); `input` says what it was.
+   */
   readonly element: A
+  /**
+   * The element rendered as `TaskError.input` is (bounded, at most 200 characters), when it was
+   * recorded: a moved array shows as `Moved { kind: 'Float64Array', length: 3 }` (its length when sent).
+   */
+  readonly input: string
   readonly error: E
 }
 
@@ -327,7 +337,7 @@ const recording = <A, B, E, R>(
     const spent = exceeded.get(log)
     if (spent !== undefined) return Effect.fail(spent)
     const failures = log.failures as Array<StageFailure>
-    failures.push({ stage, element, error: result.failure })
+    failures.push({ stage, element, input: renderInput(element), error: result.failure })
     if (failures.length <= log.budget) return Effect.succeed(skipped)
     const error = new PipelineError({
       stage,

@@ -19,6 +19,7 @@ import {
   Jitter,
   Liar,
   Offset,
+  Picky,
   PipelineTasks,
   Quits,
   Relay,
@@ -87,6 +88,25 @@ describe("Pipeline", () => {
       for (const record of log.failures) assert.instanceOf(record.error, Unlucky)
       const addRecords = log.failures.filter((f) => f.stage === "Accumulator.add")
       assert.deepStrictEqual(addRecords.map((f) => f.element).sort((a, b) => (a as number) - (b as number)), survivors.filter((n) => n % 13 === 0))
+    }).pipe(Effect.scoped, Effect.provide(pool)))
+
+  it.live("a record says what a moved element was: its kind and length, though the element itself is now empty", () =>
+    Effect.gen(function*() {
+      // Was: the element had moved to the worker, so the record held only an empty (detached)
+      // Float64Array(0), and nothing said what had failed.
+      const log = Pipeline.errorLog({ budget: 5 })
+      const inputs = [Float64Array.of(1, 2), Float64Array.of(6, 7, 0), Float64Array.of(3)]
+      const out = yield* Stream.fromIterable(inputs).pipe(Pipeline.task(Picky, { onError: log }), Stream.runCollect)
+      assert.deepStrictEqual(out, [3, 3])
+      assert.strictEqual(log.failures.length, 1)
+      const failure = log.failures[0]!
+      assert.strictEqual(failure.element, inputs[1], "the element is the one the stage took")
+      assert.strictEqual((failure.element as Float64Array).length, 0, "moved: its view is detached")
+      assert.strictEqual(failure.input, "Moved { kind: 'Float64Array', length: 3 }")
+      // Elements that did not move render as themselves.
+      const plain = Pipeline.errorLog({ budget: 5 })
+      yield* Stream.fromIterable([1, 13]).pipe(Pipeline.task(Square, { onError: plain }), Stream.runDrain)
+      assert.deepStrictEqual(plain.failures.map((f) => f.input), ["13"])
     }).pipe(Effect.scoped, Effect.provide(pool)))
 
   it.live("past its budget, the pipeline fails with PipelineError", () =>
