@@ -36,7 +36,7 @@
  * (`Channel.toStream`); see `examples/channels`.
  */
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
@@ -47,7 +47,7 @@ import type { Any, Name, Payload, Runner, Success } from "../core/Task.ts"
 import { maxInputRendering, renderInput, TaskError } from "../core/TaskError.ts"
 import { runnerKey } from "../runtime/client/PoolClient.ts"
 import * as ActorPool from "./ActorPool.ts"
-import { batches, concurrencyOf, countOf } from "./internal/batches.ts"
+import { batches, checked, concurrencyOf, countOf, windowOf } from "./internal/batches.ts"
 import * as Task from "./Task.ts"
 
 export * from "../core/PipelineError.ts"
@@ -60,13 +60,27 @@ export { fuse, type Fused } from "../core/Fusion.ts"
 /** One element a skip-and-record stage gave up on: what it was, where, and why. */
 export interface StageFailure<A = unknown, E = unknown> {
   readonly stage: string
+  /**
+   * The element the stage took (a fused stage: the element it took, not its failed task's input).
+   * An element that moved to a worker (a `memory: "moved"` array) is its own view, now detached:
+   * empty (`Float64Array(0)`); `input` says what it was.
+   */
   readonly element: A
+  /**
+   * The element rendered as `TaskError.input` is (bounded, at most 200 characters), when it was
+   * recorded: a moved array shows as `Moved { kind: 'Float64Array', length: 3 }` (its length when sent).
+   */
+  readonly input: string
   readonly error: E
 }
 
 /**
  * Where skip-and-record stages put their failures, with the budget they share: the
  * `budget + 1`-th failure fails the pipeline with `PipelineError`.
+ *
+ * **Gotchas**: the log then holds that failure last and records no more: elements that fail
+ * while the pipeline stops (still in flight in other batches or stages) fail with the same
+ * `PipelineError` unrecorded, as does every failure of a later pipeline given the spent log.
  */
 export interface ErrorLog {
   readonly budget: number
@@ -83,17 +97,23 @@ export interface StageOptions {
   readonly onError?: "fail" | ErrorLog | undefined
 }
 
+/**
+ * A stage's counts (`concurrency`, `batch`) are positive integers or `Infinity`, its `batchWindow` a
+ * duration `>= 0`; anything else (0, negative, fractional, `NaN`, not a duration) makes the stage die
+ * with a `RangeError` naming the stage and the option when the stream runs, rather than be rounded
+ * to something that was not asked for (or throw where the pipeline is written).
+ */
 export interface TaskStageOptions extends StageOptions {
   /** Batches in flight at once. Default 4; `Infinity`: no limit. */
   readonly concurrency?: number | undefined
   /** Elements sent to the pool together (within `batchWindow`). Default 64; `Infinity`: all of the window's. */
   readonly batch?: number | undefined
-  /** How long a partial batch waits for more elements. Default 5 ms. */
+  /** How long a partial batch waits for more elements. Default 5 ms; `Infinity`: until it is full or the source ends. */
   readonly batchWindow?: Duration.Input | undefined
 }
 
 export interface ActorStageOptions extends StageOptions {
-  /** Calls in flight at once. Default: one per actor in the pool; `Infinity`: no limit. */
+  /** Calls in flight at once. Default: one per actor in the pool; `Infinity`: no limit; else a positive integer (see `TaskStageOptions`). */
   readonly concurrency?: number | undefined
 }
 
@@ -138,7 +158,7 @@ export const task: {
     options?: TaskStageOptions
   ): <E, R>(self: Stream.Stream<Payload<T>, E, R>) => Stream.Stream<Success<T>, E | Task.Failure<T> | PipelineError, R | Runner<Name<T>>>
 } = ((task: Any, options?: TaskStageOptions) => (self: Stream.Stream<unknown, unknown, unknown>) =>
-  Fusion.isFused(task) ? fusedStage(task, options)(self) : taskStage(task, options)(self)) as any
+  checked(() => Fusion.isFused(task) ? fusedStage(task, options)(self) : taskStage(task, options)(self))) as any
 
 /** The options of a fused stage: those of a task stage, the name aside (failures name the stage's tasks). */
 export type FusedStageOptions = Omit<TaskStageOptions, "name">
@@ -151,12 +171,12 @@ const taskStage = <T extends Any>(
   options?: TaskStageOptions
 ) =>
 <E, R>(self: Stream.Stream<Payload<T>, E, R>): Stream.Stream<Success<T>, E | Task.Failure<T> | PipelineError, R | Runner<Name<T>>> => {
-  const batch = countOf(options?.batch, 64)
+  const stage = options?.name ?? task.name
+  const batch = countOf(options?.batch, 64, `Pipeline.task(${stage}): batch`)
   const ordered = options?.ordered ?? true
   const onError = options?.onError ?? "fail"
-  const stage = options?.name ?? task.name
-  const grouped = batches(self, batch, options?.batchWindow ?? Duration.millis(5))
-  const concurrency = concurrencyOf(countOf(options?.concurrency, 4))
+  const grouped = batches(self, batch, windowOf(options?.batchWindow, `Pipeline.task(${stage}): batchWindow`))
+  const concurrency = concurrencyOf(countOf(options?.concurrency, 4, `Pipeline.task(${stage}): concurrency`))
   if (onError === "fail") {
     return grouped.pipe(
       Stream.mapEffect(
@@ -188,8 +208,12 @@ const taskStage = <T extends Any>(
  * would (its failures turned back into the failed stage's); otherwise its stages run unfused.
  */
 const fusedStage = (fused: Fusion.AnyFused, options?: FusedStageOptions) =>
-(self: Stream.Stream<unknown, unknown, unknown>): Stream.Stream<unknown, unknown, unknown> =>
-  Stream.unwrap(Effect.map(Effect.context<never>(), (context) => {
+(self: Stream.Stream<unknown, unknown, unknown>): Stream.Stream<unknown, unknown, unknown> => {
+  // Read here, where the stage is built, so that a refused option is the stage's defect (`checked`).
+  const batch = countOf(options?.batch, 64, `Pipeline.task(${Fusion.chainName(fused)}): batch`)
+  const concurrency = concurrencyOf(countOf(options?.concurrency, 4, `Pipeline.task(${Fusion.chainName(fused)}): concurrency`))
+  const window = windowOf(options?.batchWindow, `Pipeline.task(${Fusion.chainName(fused)}): batchWindow`)
+  return Stream.unwrap(Effect.map(Effect.context<never>(), (context) => {
     const pools = fused.stages.map((stage) => Context.getOrUndefined(context, runnerKey(stage.name)))
     if (pools[0] === undefined || pools.some((pool) => pool !== pools[0]) || pools[0].fuses !== true) {
       // No one pool serves them all (or none is provided: the unfused stages say which is missing),
@@ -197,12 +221,10 @@ const fusedStage = (fused: Fusion.AnyFused, options?: FusedStageOptions) =>
       return fused.stages.reduce((stream, stage) => taskStage(stage, options)(stream), self)
     }
     const pool = pools[0]
-    const batch = countOf(options?.batch, 64)
     const ordered = options?.ordered ?? true
     const onError = options?.onError ?? "fail"
-    const concurrency = concurrencyOf(countOf(options?.concurrency, 4))
     const onPool = <A, E>(effect: Effect.Effect<A, E, any>) => Effect.provideService(effect, runnerKey(fused.name), pool)
-    const grouped = batches(self, batch, options?.batchWindow ?? Duration.millis(5))
+    const grouped = batches(self, batch, window)
     if (onError === "fail") {
       return grouped.pipe(
         Stream.mapEffect(
@@ -236,6 +258,7 @@ const fusedStage = (fused: Fusion.AnyFused, options?: FusedStageOptions) =>
       Stream.filter((value) => value !== skipped)
     )
   }))
+}
 
 /** A fused task's failure as its stage's: that stage's name and error. */
 const unfused = (fused: Fusion.AnyFused, error: unknown): { readonly stage: string; readonly error: unknown } => {
@@ -270,7 +293,12 @@ export const actors = <A extends Actor.Any, K extends Actor.MethodName<A>>(
   const ordered = options?.ordered ?? true
   const onError = options?.onError ?? "fail"
   const stage = options?.name ?? `${pool.handles[0]!.actor.name}.${method}`
-  const concurrency = concurrencyOf(countOf(options?.concurrency, pool.handles.length))
+  let concurrency: number | "unbounded"
+  try {
+    concurrency = concurrencyOf(countOf(options?.concurrency, pool.handles.length, `Pipeline.actors(${stage}): concurrency`))
+  } catch (error) {
+    return Stream.die(error)
+  }
   if (onError === "fail") {
     return self.pipe(
       Stream.mapEffect((element) => ActorPool.submit(pool, method, element), { concurrency, unordered: !ordered })
@@ -292,7 +320,12 @@ export const actors = <A extends Actor.Any, K extends Actor.MethodName<A>>(
 /** What a skip-and-record stage emits for an element it gave up on; filtered out right after. */
 const skipped: unique symbol = Symbol.for("effect-parallel/Pipeline/skipped")
 
-/** Runs `effect`; a failure is recorded in `log` and skipped, or fails the stage past the budget. */
+/**
+ * Runs `effect`; a failure is recorded in `log` and skipped, or fails the stage past the budget.
+ * Once one failure went over the budget the log is spent: failures of elements still in flight
+ * (other batches, other stages sharing the log) fail with that same `PipelineError` and are not
+ * recorded, so the log holds exactly the `failures` the error counts.
+ */
 const recording = <A, B, E, R>(
   log: ErrorLog,
   stage: string,
@@ -301,18 +334,23 @@ const recording = <A, B, E, R>(
 ): Effect.Effect<B | typeof skipped, PipelineError, R> =>
   Effect.flatMap(Effect.result(effect), (result): Effect.Effect<B | typeof skipped, PipelineError> => {
     if (Result.isSuccess(result)) return Effect.succeed(result.success)
+    const spent = exceeded.get(log)
+    if (spent !== undefined) return Effect.fail(spent)
     const failures = log.failures as Array<StageFailure>
-    failures.push({ stage, element, error: result.failure })
+    failures.push({ stage, element, input: renderInput(element), error: result.failure })
     if (failures.length <= log.budget) return Effect.succeed(skipped)
-    return Effect.fail(
-      new PipelineError({
-        stage,
-        budget: log.budget,
-        failures: failures.length,
-        last: renderFailure(result.failure)
-      })
-    )
+    const error = new PipelineError({
+      stage,
+      budget: log.budget,
+      failures: failures.length,
+      last: renderFailure(result.failure)
+    })
+    exceeded.set(log, error)
+    return Effect.fail(error)
   })
+
+/** The error of each log that went over its budget. */
+const exceeded = new WeakMap<ErrorLog, PipelineError>()
 
 /**
  * The last failure, for `PipelineError.last`. Inspected as it is, an `Error` shows its stack first

@@ -7,7 +7,7 @@
  * worker in flight) and chunked automatically.
  */
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import * as Stream from "effect/Stream"
@@ -16,7 +16,7 @@ import type { TaskError } from "../core/TaskError.ts"
 import { type CallOptions, many, one, timeoutMillisOf } from "../runtime/client/call.ts"
 import { type PoolClient, runnerKey } from "../runtime/client/PoolClient.ts"
 import { followSubmission } from "../runtime/observe/Progress.ts"
-import { batches, concurrencyOf, countOf } from "./internal/batches.ts"
+import { batches, checked, concurrencyOf, countOf, windowOf } from "./internal/batches.ts"
 
 export * from "../core/Task.ts"
 
@@ -34,6 +34,7 @@ export interface MapOptions extends RunOptions {
    * Tasks per message. Default: enough for about four chunks per worker, at most 256, so small
    * tasks amortize the per-message cost and large ones still spread over every worker. `1` sends
    * each task in a message of its own; `Infinity`, as many as the pool's fair share allows.
+   * Anything but a positive integer or `Infinity` dies with a `RangeError` naming it.
    */
   readonly chunkSize?: number | undefined
   /** Show a progress bar on stderr when it is a terminal; silent otherwise. */
@@ -41,9 +42,17 @@ export interface MapOptions extends RunOptions {
 }
 
 export interface StreamOptions extends CallOptions {
-  /** Elements grouped into one submission (within `chunkWindow`). Default 64; `Infinity`: all of the window's. */
+  /**
+   * Elements grouped into one submission (within `chunkWindow`). Default 64; `Infinity`: all of the
+   * window's. Like `concurrency`, a positive integer or `Infinity`: anything else makes the stage
+   * die with a `RangeError` naming it.
+   */
   readonly chunkSize?: number | undefined
-  /** How long a partial chunk waits for more elements before it is sent. Default 5 ms. */
+  /**
+   * How long a partial chunk waits for more elements before it is sent. Default 5 ms; `Infinity`:
+   * until the chunk is full or the source ends. Not a duration `>= 0`: the stage dies with a
+   * `RangeError` naming it.
+   */
   readonly chunkWindow?: Duration.Input | undefined
   /** Chunks in flight at once; bounds the stage's memory and work in flight. Default 4; `Infinity`: no limit. */
   readonly concurrency?: number | undefined
@@ -122,12 +131,18 @@ export const stream: {
 } = dual(
   (args) => Stream.isStream(args[0]),
   <T extends Any, E, R>(self: Stream.Stream<Payload<T>, E, R>, task: T, options?: StreamOptions) => {
-    return batches(self, countOf(options?.chunkSize, 64), options?.chunkWindow ?? Duration.millis(5)).pipe(
-      // A chunk is one message: its own length (`chunkSize` may be Infinity).
-      Stream.mapEffect((chunk) => runMany(task, chunk, { ...options, chunkSize: chunk.length, whenFull: "wait" }, true), {
-        concurrency: concurrencyOf(countOf(options?.concurrency, 4))
-      }),
-      Stream.flattenIterable
+    return checked(() =>
+      batches(
+        self,
+        countOf(options?.chunkSize, 64, `Task.stream(${task.name}): chunkSize`),
+        windowOf(options?.chunkWindow, `Task.stream(${task.name}): chunkWindow`)
+      ).pipe(
+        // A chunk is one message: its own length (`chunkSize` may be Infinity).
+        Stream.mapEffect((chunk) => runMany(task, chunk, { ...options, chunkSize: chunk.length, whenFull: "wait" }, true), {
+          concurrency: concurrencyOf(countOf(options?.concurrency, 4, `Task.stream(${task.name}): concurrency`))
+        }),
+        Stream.flattenIterable
+      )
     )
   }
 )
@@ -148,9 +163,14 @@ const runMany = <T extends Any>(
   Effect.flatMap(runnerKey(task.name), (pool: PoolClient) => {
     const payloads = Array.isArray(inputs) ? (inputs as ReadonlyArray<Payload<T>>) : Array.from(inputs)
     const count = payloads.length
-    const chunkSize = options?.chunkSize !== undefined
-      ? countOf(options.chunkSize, 1)
-      : Math.min(maxAutoChunk, Math.max(1, Math.ceil(count / (pool.size * 4))))
+    let chunkSize: number
+    try {
+      chunkSize = options?.chunkSize !== undefined
+        ? countOf(options.chunkSize, 1, `Task.${ordered ? "map" : "mapUnordered"}(${task.name}): chunkSize`)
+        : Math.min(maxAutoChunk, Math.max(1, Math.ceil(count / (pool.size * 4))))
+    } catch (error) {
+      return Effect.die(error)
+    }
     const timeoutMillis = timeoutMillisOf(options)
     let stopProgress: (() => void) | undefined
     return many(task, payloads, (encoded, settle, transfers, trace) =>

@@ -91,8 +91,13 @@ export interface Options {
    * mark-compact every few messages. Measured on the stateful workload, 80 runs: 54–120 full GCs
    * per worker pair at Node's default (and at 32 or 48 MB) against 5–13 at 24 MB; 40–41 → 32–34 ms
    * a run. Set it higher for workers whose live heap is large; fields given here replace the
-   * defaults one by one. `maxOldGenerationSizeMb` must be at least 4 (V8 aborts the whole process
-   * below 3), `maxYoungGenerationSizeMb` at least 1.
+   * defaults one by one. `maxOldGenerationSizeMb` must be an integer of at least 4 (V8 aborts the
+   * whole process below 3), `maxYoungGenerationSizeMb` one of at least 0 (0 keeps V8's own default).
+   *
+   * **Gotchas**: checked on every backend (a wrong value is `PoolError` / `InvalidOptions` on each),
+   * but applied only by those with `heapLimits` (threads; processes as V8 flags). Inline and
+   * simulated workers share the caller's heap and ignore it, so that a pool can be moved to them
+   * for debugging unchanged; unlike `recycleAboveHeapMb`, which they refuse (`Unsupported`).
    */
   readonly resourceLimits?: {
     readonly maxOldGenerationSizeMb?: number

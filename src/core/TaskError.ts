@@ -151,13 +151,40 @@ export const renderInput = (input: unknown): string => {
 }
 
 /**
+ * Notes the length of a typed array about to be moved (transferred), for renderings made after it
+ * moved: a moved array's own view is detached (empty), and an error about its task is rendered
+ * once the task failed, long after it left.
+ */
+export const noteMoved = (view: ArrayBufferView): void => {
+  movedLengths.set(view, (view as { readonly length?: number }).length ?? view.byteLength)
+}
+
+const movedLengths = new WeakMap<ArrayBufferView, number>()
+
+/**
+ * How a rendering shows a typed array (or `DataView`) whose buffer was moved away: its kind and, if
+ * it was moved by a task (`noteMoved`), its length then; never the `Float64Array(0) []` its view is now.
+ */
+class Moved {
+  readonly kind: string
+  readonly length?: number
+  constructor(view: ArrayBufferView) {
+    this.kind = Object.prototype.toString.call(view).slice(8, -1)
+    const length = movedLengths.get(view)
+    if (length !== undefined) this.length = length
+  }
+}
+
+/**
  * What a rendering of `value` can show: plain objects (copied) and arrays (copied only when an
  * element is), to the rendering's depth, with the entries after the first `budget.left` (in
- * rendering order) left out. Other values go as they are: `inspect` bounds those itself. Getters
- * are copied, never called; a cycle points to its target's copy, as `[Circular]` needs.
+ * rendering order) left out; a moved typed array as `Moved { kind, length }`. Other values go as
+ * they are: `inspect` bounds those itself. Getters are copied, never called; a cycle points to its
+ * target's copy, as `[Circular]` needs.
  */
 const shown = (value: unknown, depth: number, budget: { left: number }, copies: Map<object, unknown>): unknown => {
   if (typeof value !== "object" || value === null) return value
+  if (ArrayBuffer.isView(value) && value.buffer instanceof ArrayBuffer && value.buffer.detached) return new Moved(value)
   // A cycle shows as `[Circular]` even below the rendering's depth.
   const known = copies.get(value)
   if (known !== undefined) return known

@@ -5,7 +5,9 @@
  * stateful actor stage, and worker-to-worker stages through channels.
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Scheduler from "effect/Scheduler"
 import * as Schema from "effect/Schema"
@@ -17,7 +19,9 @@ import {
   Jitter,
   Liar,
   Offset,
+  Picky,
   PipelineTasks,
+  Quits,
   Relay,
   Spread,
   Square,
@@ -86,6 +90,25 @@ describe("Pipeline", () => {
       assert.deepStrictEqual(addRecords.map((f) => f.element).sort((a, b) => (a as number) - (b as number)), survivors.filter((n) => n % 13 === 0))
     }).pipe(Effect.scoped, Effect.provide(pool)))
 
+  it.live("a record says what a moved element was: its kind and length, though the element itself is now empty", () =>
+    Effect.gen(function*() {
+      // Was: the element had moved to the worker, so the record held only an empty (detached)
+      // Float64Array(0), and nothing said what had failed.
+      const log = Pipeline.errorLog({ budget: 5 })
+      const inputs = [Float64Array.of(1, 2), Float64Array.of(6, 7, 0), Float64Array.of(3)]
+      const out = yield* Stream.fromIterable(inputs).pipe(Pipeline.task(Picky, { onError: log }), Stream.runCollect)
+      assert.deepStrictEqual(out, [3, 3])
+      assert.strictEqual(log.failures.length, 1)
+      const failure = log.failures[0]!
+      assert.strictEqual(failure.element, inputs[1], "the element is the one the stage took")
+      assert.strictEqual((failure.element as Float64Array).length, 0, "moved: its view is detached")
+      assert.strictEqual(failure.input, "Moved { kind: 'Float64Array', length: 3 }")
+      // Elements that did not move render as themselves.
+      const plain = Pipeline.errorLog({ budget: 5 })
+      yield* Stream.fromIterable([1, 13]).pipe(Pipeline.task(Square, { onError: plain }), Stream.runDrain)
+      assert.deepStrictEqual(plain.failures.map((f) => f.input), ["13"])
+    }).pipe(Effect.scoped, Effect.provide(pool)))
+
   it.live("past its budget, the pipeline fails with PipelineError", () =>
     Effect.gen(function*() {
       const log = Pipeline.errorLog({ budget: 2 })
@@ -101,6 +124,24 @@ describe("Pipeline", () => {
       assert.include((error as Pipeline.PipelineError).last, "Unlucky")
       assert.include((error as Pipeline.PipelineError).last, "n: 26")
       assert.notInclude((error as Pipeline.PipelineError).last, "    at ")
+    }).pipe(Effect.scoped, Effect.provide(pool)))
+
+  it.live("past its budget with failures in flight, the log holds what PipelineError counts", () =>
+    Effect.gen(function*() {
+      // Was: every element failing at once (4 batches of 8 in flight), the ones that failed after
+      // the third were still recorded: the log held 5 or more where the error said 3.
+      const log = Pipeline.errorLog({ budget: 2 })
+      const error = yield* Effect.flip(Stream.fromIterable(range(40).map((i) => i * 13)).pipe(
+        Pipeline.task(Square, { batch: 8, concurrency: 4, onError: log }),
+        Stream.runDrain
+      ))
+      assert.instanceOf(error, Pipeline.PipelineError)
+      assert.strictEqual((error as Pipeline.PipelineError).failures, 3)
+      assert.strictEqual(log.failures.length, 3)
+      // A log spent by one pipeline fails the next at its first failure, and records nothing more.
+      const again = yield* Effect.flip(Stream.fromIterable([13]).pipe(Pipeline.task(Square, { onError: log }), Stream.runDrain))
+      assert.strictEqual((again as Pipeline.PipelineError).failures, 3)
+      assert.strictEqual(log.failures.length, 3)
     }).pipe(Effect.scoped, Effect.provide(pool)))
 
   it.live("a source that fails mid-way: what it gave before the failure goes through every kind of stage, then the stream fails with it", () =>
@@ -196,6 +237,63 @@ describe("Pipeline", () => {
       )
       assert.isAbove(maxAhead, 4)
     }).pipe(Effect.scoped, Effect.provide(pool)), 30_000)
+
+  it.live("a count option that is not a positive integer or Infinity: the stage dies naming it, never a throw, never rounded", () =>
+    Effect.gen(function*() {
+      // Was: 0 and -1 read as 1, 2.5 as 2, NaN as the default; each ran, as something not asked for.
+      const replicas = ActorPool.make(yield* Actor.spawnMany(Accumulator, 2, {}))
+      const source = Stream.fromIterable([1, 2, 3])
+      for (const bad of [0, -1, 2.5, Number.NaN]) {
+        const cases: ReadonlyArray<readonly [string, Effect.Effect<unknown, unknown, any>]> = [
+          ["Pipeline.task(Jitter): batch", Stream.runDrain(source.pipe(Pipeline.task(Jitter, { batch: bad })))],
+          ["Pipeline.task(Jitter): concurrency", Stream.runDrain(source.pipe(Pipeline.task(Jitter, { concurrency: bad })))],
+          [
+            "Pipeline.task(Jitter+Offset): concurrency",
+            Stream.runDrain(source.pipe(Pipeline.task(Pipeline.fuse(Jitter, Offset), { concurrency: bad })))
+          ],
+          ["Pipeline.actors(Accumulator.add): concurrency", Stream.runDrain(source.pipe(Pipeline.actors(replicas, "add", { concurrency: bad })))],
+          ["Task.stream(Jitter): chunkSize", Stream.runDrain(source.pipe(Task.stream(Jitter, { chunkSize: bad })))],
+          ["Task.stream(Jitter): concurrency", Stream.runDrain(source.pipe(Task.stream(Jitter, { concurrency: bad })))],
+          ["Task.map(Jitter): chunkSize", Task.map(Jitter, [1, 2, 3], { chunkSize: bad })],
+          ["Task.mapUnordered(Jitter): chunkSize", Task.mapUnordered(Jitter, [1, 2, 3], { chunkSize: bad })]
+        ]
+        for (const [option, effect] of cases) {
+          const exit = yield* Effect.exit(effect)
+          assert.isTrue(Exit.isFailure(exit), `${option} ${bad} ran`)
+          const defect = Cause.findDefect((exit as Exit.Failure<unknown, unknown>).cause)
+          assert.isTrue(defect._tag === "Success", `${option} ${bad}: not a defect`)
+          const error = (defect as { readonly success: unknown }).success
+          assert.instanceOf(error, RangeError)
+          assert.strictEqual((error as RangeError).message, `${option} must be a positive integer, or Infinity for no limit; got ${bad}`)
+        }
+      }
+    }).pipe(Effect.scoped, Effect.provide(pool)))
+
+  it.live("a batch or chunk window that is no duration: the stage dies naming it, never a throw where it is written", () =>
+    Effect.gen(function*() {
+      // Was: "soon" threw from Task.stream / Pipeline.task themselves (Duration's 'Invalid Input'),
+      // outside any Effect; NaN and -1 were read as no wait at all.
+      const source = Stream.fromIterable([1, 2, 3])
+      for (const bad of [Number.NaN, -1, "soon"] as ReadonlyArray<any>) {
+        const cases: ReadonlyArray<readonly [string, () => Stream.Stream<unknown, unknown, any>]> = [
+          ["Task.stream(Jitter): chunkWindow", () => source.pipe(Task.stream(Jitter, { chunkWindow: bad }))],
+          ["Pipeline.task(Jitter): batchWindow", () => source.pipe(Pipeline.task(Jitter, { batchWindow: bad }))],
+          ["Pipeline.task(Jitter+Offset): batchWindow", () => source.pipe(Pipeline.task(Pipeline.fuse(Jitter, Offset), { batchWindow: bad }))]
+        ]
+        for (const [option, make] of cases) {
+          const exit = yield* Effect.exit(Stream.runDrain(make()))
+          assert.isTrue(Exit.isFailure(exit), `${option} ${bad} ran`)
+          const defect = Cause.findDefect((exit as Exit.Failure<unknown, unknown>).cause)
+          assert.isTrue(defect._tag === "Success", `${option} ${bad}: not a defect`)
+          const error = (defect as { readonly success: unknown }).success
+          assert.instanceOf(error, RangeError)
+          assert.strictEqual((error as RangeError).message, `${option} must be a duration >= 0, got ${bad}`)
+        }
+      }
+      // Infinity: a partial batch waits for the source's end.
+      const all = yield* source.pipe(Task.stream(Jitter, { chunkSize: 2, chunkWindow: Infinity }), Stream.runCollect)
+      assert.deepStrictEqual(all, [1, 2, 3])
+    }).pipe(Effect.scoped, Effect.provide(pool)))
 
   it.live("backpressure: over an unbounded source, a slow last stage bounds how far the first runs ahead (constant memory)", () =>
     Effect.gen(function*() {
@@ -308,6 +406,28 @@ describe("Pipeline", () => {
         const out = yield* source.pipe(Pipeline.task(Pipeline.fuse(Offset, Liar), { onError: log }), Stream.runCollect)
         assert.deepStrictEqual(out, range(10).map((i) => i + 2).filter((n) => n !== 5))
         assert.deepStrictEqual(log.failures.map((f) => [f.stage, f.element]), [["Liar", 4]])
+      }).pipe(Effect.scoped, Effect.provide(pool)))
+
+    it.live("a stage whose handler interrupts itself is named, as unfused", () =>
+      Effect.gen(function*() {
+        // Was: named by the chain ("Offset+Quits+Offset", stage -1), as if its worker was lost.
+        // 2: Offset gives 3, at which Quits interrupts itself.
+        const source = Stream.fromIterable(range(6))
+        for (const stage of [Pipeline.task(Quits), Pipeline.task(Pipeline.fuse(Offset, Quits, Offset))]) {
+          const error = yield* Effect.flip(source.pipe(Stream.map((n) => n + 1), stage, Stream.runDrain))
+          assert.instanceOf(error, TaskError.TaskError)
+          assert.strictEqual((error as TaskError.TaskError).taskName, "Quits")
+          assert.strictEqual((error as TaskError.TaskError).reason._tag, "Defect")
+          assert.include((error as TaskError.TaskError).reason.message, "interrupted, not by its caller")
+          assert.strictEqual((error as TaskError.TaskError).input, "3")
+        }
+        const log = Pipeline.errorLog({ budget: 5 })
+        const out = yield* Stream.fromIterable(range(6).map((n) => n + 1)).pipe(
+          Pipeline.task(Pipeline.fuse(Offset, Quits, Offset), { onError: log }),
+          Stream.runCollect
+        )
+        assert.deepStrictEqual(out, [3, 5, 6, 7, 8])
+        assert.deepStrictEqual(log.failures.map((f) => [f.stage, f.element]), [["Quits", 2]])
       }).pipe(Effect.scoped, Effect.provide(pool)))
 
     it.live("skip and record: each failure is recorded under the stage that failed; past the budget, PipelineError names it", () =>

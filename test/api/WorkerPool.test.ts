@@ -100,6 +100,24 @@ describe.each(rows)("pool seams on $name", (row) => {
       assert.strictEqual(ProcessBackend.liveProcesses(), 0)
     }).pipe(row.within), 30_000)
 
+  it.live("resourceLimits are checked on every backend, also where they cannot apply (a pool moved to inline to debug still builds)", () =>
+    Effect.gen(function*() {
+      for (const [limits, path] of [
+        [{ maxOldGenerationSizeMb: 1 }, ["resourceLimits", "maxOldGenerationSizeMb"]],
+        [{ maxYoungGenerationSizeMb: -1 }, ["resourceLimits", "maxYoungGenerationSizeMb"]],
+        [{ maxOldGenerationSizeMb: 64.5 }, ["resourceLimits", "maxOldGenerationSizeMb"]],
+        [{ maxOldGenerationSizeMb: Number.NaN }, ["resourceLimits", "maxOldGenerationSizeMb"]],
+        [{ heapMb: 64 }, ["resourceLimits", "heapMb"]]
+      ] as const) {
+        const error = yield* Effect.flip(Effect.scoped(Layer.build(pool({ size: 1, resourceLimits: limits as any }))))
+        const reason = poolReasonOf(error)
+        assert.strictEqual(reason._tag, "InvalidOptions", JSON.stringify(limits))
+        assert.deepStrictEqual((reason as PoolError.InvalidOptions).path, path)
+      }
+      // Valid limits build the pool, applied where the backend has heapLimits and ignored elsewhere.
+      yield* Effect.scoped(Layer.build(pool({ size: 1, resourceLimits: { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 0 } })))
+    }).pipe(row.within), 30_000)
+
   it.live("concurrent runs of different tasks share messages and each reaches its own handler", () =>
     Effect.gen(function*() {
       // One worker: the runs queue and go out coalesced, names alternating within a message

@@ -166,6 +166,8 @@ describe.each(rows.filter((row) => row.capabilities.isolatesCrashes))("a moved p
       assert.instanceOf(reason, TaskError.WorkerLost)
       assert.match(reason.message, /moved payload/)
       assert.strictEqual((error as TaskError.TaskError).attempts, 1, "sent once: its bytes left with the worker")
+      // Was "{ values: Float64Array(0) [] }": the input is rendered after it moved.
+      assert.strictEqual((error as TaskError.TaskError).input, "{ values: Moved { kind: 'Float64Array', length: 4 } }")
       // The replacement runs the next task.
       assert.strictEqual((yield* Task.run(Double, { values: iota(1) }))[0], 2)
     }).pipe(

@@ -6,6 +6,7 @@
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Stream from "effect/Stream"
+import { durationMillis } from "../../runtime/internal/duration.ts"
 
 /**
  * Groups of at most `size` elements, each sent once full or `window` after its first element.
@@ -33,12 +34,42 @@ export const batches = <A, E, R>(
   })
 
 /**
- * A count option (a stage's batch size, a map's chunk size, batches or calls in flight): the default when absent or
- * `NaN`, no limit for `Infinity` (it meant the default, the opposite of what it says), else
- * rounded down to at least 1.
+ * A count option (a stage's batch size, a map's chunk size, batches or calls in flight): the
+ * default when absent, no limit for `Infinity` (it meant the default, the opposite of what it
+ * says), a positive integer as it is. Anything else (0, negative, fractional, `NaN`) throws a
+ * `RangeError` naming `option`: rounded, `concurrency: 0.5` ran one batch at a time and `batch: 0`
+ * batches of one, neither what was asked. Callers turn the throw into a defect (`checked`).
  */
-export const countOf = (value: number | undefined, fallback: number): number =>
-  value === undefined || Number.isNaN(value) ? fallback : value === Infinity ? value : Math.max(1, Math.floor(value))
+export const countOf = (value: number | undefined, fallback: number, option: string): number => {
+  if (value === undefined) return fallback
+  if (value === Infinity || (Number.isInteger(value) && value >= 1)) return value
+  throw new RangeError(`${option} must be a positive integer, or Infinity for no limit; got ${String(value)}`)
+}
+
+/**
+ * A window option (how long a partial batch or chunk waits): 5 ms when absent, else a duration
+ * `>= 0` (`Infinity`: until the batch is full or the source ends). Anything else throws a
+ * `RangeError` naming `option`: `Duration` read NaN and negatives as no wait at all, and threw its
+ * own `Invalid Input` for a non-duration where the stage was written.
+ */
+export const windowOf = (input: Duration.Input | undefined, option: string): Duration.Input => {
+  if (input === undefined) return Duration.millis(5)
+  if (!(durationMillis(input) >= 0)) throw new RangeError(`${option} must be a duration >= 0, got ${String(input)}`)
+  return input
+}
+
+/**
+ * The stage `make` builds, or, when it throws (an option refused while reading), a stage that
+ * dies with that error when it runs: a refused option is a defect of the stream, never an
+ * exception where the pipeline is written.
+ */
+export const checked = <A, E, R>(make: () => Stream.Stream<A, E, R>): Stream.Stream<A, E, R> => {
+  try {
+    return make()
+  } catch (error) {
+    return Stream.die(error)
+  }
+}
 
 /** A count as `Stream.mapEffect` takes a concurrency. */
 export const concurrencyOf = (count: number): number | "unbounded" => count === Infinity ? "unbounded" : count

@@ -22,6 +22,7 @@ import * as SchemaIssue from "effect/SchemaIssue"
 import { types } from "node:util"
 import { constructors, encodesAsItselfKey, type Kind, movedKey } from "../../core/SharedArray.ts"
 import type { Any } from "../../core/Task.ts"
+import { noteMoved } from "../../core/TaskError.ts"
 import { containsShared } from "../memory/Arena.ts"
 import { coveredByMovedView, type PayloadIssue } from "./protocol.ts"
 import { parserOf, Refused } from "./identityParser.ts"
@@ -205,6 +206,8 @@ const collectorOf = (ast: SchemaAST.AST): Collect | undefined => {
         if (value.buffer.detached) {
           return { path, message: `a ${kind}Array that was moved away already: a moved array can be sent once` }
         }
+        // Once moved, its view is empty: an error rendering its input later says what it was.
+        noteMoved(value)
         const ranges = into.get(value.buffer)
         if (ranges === undefined) into.set(value.buffer, [value.byteOffset, value.byteOffset + value.byteLength])
         else ranges.push(value.byteOffset, value.byteOffset + value.byteLength)

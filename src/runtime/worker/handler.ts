@@ -57,7 +57,7 @@ type Handler = (payload: any) => Effect.Effect<unknown, unknown, any>
  * the value between two stages taken through what the caller would have done with it — encoded
  * and decoded by the stage's success Schema, then encoded and decoded by the next stage's payload
  * Schema — so a fused chain accepts and rejects what its stages would one by one. A failure
- * becomes `StageFailed`, naming the stage; interruption stays interruption. `undefined` when a
+ * becomes `StageFailed`, naming the stage (a stage that interrupted itself too: see `outcomeOf`). `undefined` when a
  * stage has no handler here.
  */
 export const fusedHandler = (
@@ -87,7 +87,10 @@ export const fusedHandler = (
           )
         }
         if (Cause.hasDies(cause)) return Effect.fail(broke(k, defectOf(causeToRemote(cause)), value))
-        return Effect.failCause(cause as Cause.Cause<never>)
+        // Interrupted: if the worker asked (a cancel, a shutdown) the task is marked cancelled and
+        // `outcomeOf` answers `Interrupted` whatever this is; otherwise this stage stopped itself,
+        // which is its defect, as for the stage alone (not the whole chain's).
+        return Effect.fail(broke(k, defectOf(selfInterrupted(cause)), value))
       },
       onSuccess: (result) => {
         if (k === last) return Effect.succeed(result)
@@ -155,12 +158,15 @@ export const outcomeOf = (
   // Interrupted, and nobody asked (a cancel, a stop and a shutdown all mark it cancelled first):
   // the handler interrupted itself. Answered `Interrupted`, the pool would take it for its own
   // shutdown and report a closed pool; it is this task's defect.
-  return [Outcome.Defect, {
-    name: "Interrupted",
-    message: "the handler was interrupted, not by its caller or its pool",
-    stack: Cause.pretty(exit.cause)
-  }]
+  return [Outcome.Defect, selfInterrupted(exit.cause)]
 }
+
+/** A handler that interrupted itself, as a defect. */
+const selfInterrupted = (cause: Cause.Cause<unknown>): RemoteError => ({
+  name: "Interrupted",
+  message: "the handler was interrupted, not by its caller or its pool",
+  stack: Cause.pretty(cause)
+})
 
 const successDefect = (name: string, what: string, issue: PayloadIssue): [Outcome, RemoteError] => [Outcome.Defect, {
   name,
