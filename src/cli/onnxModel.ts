@@ -54,8 +54,12 @@ export const inspectModel = async (modelPath: string, maxBatch = Infinity): Prom
   const ort = await loadOnnxRuntime()
   const session = await ort.InferenceSession.create(modelPath, { intraOpNumThreads: 1, interOpNumThreads: 1 })
   try {
-    if (session.inputNames.length !== 1 || session.outputNames.length < 1) {
+    if (session.inputNames.length !== 1) {
       throw new Error(`${modelPath}: serve needs a model with one input, this one has ${session.inputNames.length}`)
+    }
+    // A graph that declares no output loads, but onnxruntime refuses every run of it.
+    if (session.outputNames.length === 0) {
+      throw new Error(`${modelPath}: serve needs a model with an output, this one has none`)
     }
     const input = session.inputMetadata[0]!
     const output = session.outputMetadata[0]!

@@ -11,7 +11,7 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { inspectModel } from "../../src/cli/onnxModel.ts"
 import { ensureMlpModel, IMAGE_SIZE } from "../../src/workloads/mlp.ts"
-import { writeOneOpModel, writeReluModel } from "../fixtures/onnx-models.ts"
+import { writeModel, writeOneOpModel, writeReluModel } from "../fixtures/onnx-models.ts"
 
 const main = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url))
 
@@ -195,6 +195,17 @@ describe("effect-parallel serve", () => {
     assert.deepStrictEqual((await inspectModel(single, 1)).itemShape, [4])
     assert.deepStrictEqual((await inspectModel(writeReluModel(join(dir, "relu-batch.onnx"), ["batch", 2, 3]))).inputSize, 6)
   }, 60_000)
+
+  it("refuses a model with no outputs, saying so (not that it needs one input)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ep-serve-"))
+    const model = writeModel(join(dir, "no-outputs.onnx"), {
+      input: ["batch", 4],
+      nodes: [{ op: "Relu", inputs: ["x"], outputs: ["y"] }],
+      outputs: {}
+    })
+    const error = await inspectModel(model).then(() => undefined, (error: Error) => error)
+    assert.match(String(error?.message), /no-outputs\.onnx: serve needs a model with an output, this one has none/)
+  })
 
   it("--help gives every flag's default and says what a duration is", () => {
     const help = execFileSync(process.execPath, ["--conditions=effect-parallel-source", main, "serve", "--help"], {
