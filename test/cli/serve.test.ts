@@ -9,7 +9,7 @@ import { Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { inspectModel } from "../../src/cli/onnxModel.ts"
+import { inspectModel, UnservableModel } from "../../src/cli/onnxModel.ts"
 import { ensureMlpModel, IMAGE_SIZE } from "../../src/workloads/mlp.ts"
 import { writeModel, writeOneOpModel, writeReluModel } from "../fixtures/onnx-models.ts"
 
@@ -206,6 +206,72 @@ describe("effect-parallel serve", () => {
     const error = await inspectModel(model).then(() => undefined, (error: Error) => error)
     assert.match(String(error?.message), /no-outputs\.onnx: serve needs a model with an output, this one has none/)
   })
+
+  it("refuses a model whose output is no numeric tensor (a sequence, strings), which no run could answer", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ep-serve-"))
+    const sequence = writeModel(join(dir, "sequence.onnx"), {
+      input: ["batch", 4],
+      nodes: [{ op: "SplitToSequence", inputs: ["x"], outputs: ["y"] }],
+      outputs: { y: { sequence: true } }
+    })
+    const strings = writeModel(join(dir, "strings.onnx"), {
+      input: ["batch", 4],
+      nodes: [{ op: "Cast", inputs: ["x"], outputs: ["y"], attributes: { to: 8 } }],
+      outputs: { y: { tensor: ["batch", 4], type: "string" } }
+    })
+    for (const [model, what] of [[sequence, "not a tensor"], [strings, "a tensor of string"]] as const) {
+      const error = await inspectModel(model).then(() => undefined, (error: unknown) => error)
+      assert.instanceOf(error, UnservableModel, model)
+      assert.strictEqual(error.modelPath, model)
+      assert.include(error.message, `output y is ${what}; serve answers the first output, which must be a numeric tensor`)
+    }
+    // The command says so and exits, where it served and answered every prediction with a 500.
+    const result = await new Promise<{ code: number | null; output: string }>((resolve) =>
+      execFile(
+        process.execPath,
+        ["--conditions=effect-parallel-source", main, "serve", sequence, "--port", "0"],
+        { timeout: 20_000 }, // a model that is served runs until stopped
+        (error, stdout, stderr) => resolve({ code: error === null ? 0 : (error.code as number), output: stdout + stderr })
+      )
+    )
+    assert.strictEqual(result.code, 1, result.output)
+    assert.include(result.output, "output y is not a tensor")
+  }, 60_000)
+
+  it("serves the first output of a model whose other output is a sequence (only that one is fetched)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ep-serve-"))
+    const model = writeModel(join(dir, "two.onnx"), {
+      input: ["batch", 2],
+      nodes: [{ op: "Relu", inputs: ["x"], outputs: ["y"] }, { op: "SplitToSequence", inputs: ["x"], outputs: ["z"] }],
+      outputs: { y: { tensor: ["batch", 2] }, z: { sequence: true } }
+    })
+    const child = spawn(process.execPath, ["--conditions=effect-parallel-source", main, "serve", model, "--replicas", "1", "--port", "0"], {
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let output = ""
+    child.stdout.on("data", (chunk) => (output += chunk))
+    child.stderr.on("data", (chunk) => (output += chunk))
+    const exited = new Promise((resolve) => child.on("exit", resolve))
+    try {
+      while (!/listening on (http:\/\/\S+)/.test(output)) {
+        if (child.exitCode !== null) assert.fail(`serve exited early:\n${output}`)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      const url = /listening on (http:\/\/\S+)/.exec(output)![1]!
+      while ((await fetch(`${url}/readyz`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 50))
+      const reply = await fetch(`${url}/v1/models/two/predict`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ inputs: [[-1, 2]] })
+      })
+      const body = await reply.text()
+      assert.strictEqual(reply.status, 200, body)
+      assert.deepStrictEqual(JSON.parse(body), { outputs: [[0, 2]] })
+    } finally {
+      child.kill("SIGTERM")
+      await exited
+    }
+  }, 60_000)
 
   it("--help gives every flag's default and says what a duration is", () => {
     const help = execFileSync(process.execPath, ["--conditions=effect-parallel-source", main, "serve", "--help"], {
