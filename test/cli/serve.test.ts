@@ -10,6 +10,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { inspectModel, UnservableModel } from "../../src/cli/onnxModel.ts"
+import { deploymentName } from "../../src/cli/serve.ts"
 import { ensureMlpModel, IMAGE_SIZE } from "../../src/workloads/mlp.ts"
 import { writeModel, writeOneOpModel, writeReluModel } from "../fixtures/onnx-models.ts"
 
@@ -271,6 +272,48 @@ describe("effect-parallel serve", () => {
       child.kill("SIGTERM")
       await exited
     }
+  }, 60_000)
+
+  it("names the deployment after a file whose name is no URL segment (_relu.onnx is relu), where it needed --name", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ep-serve-"))
+    const model = writeReluModel(join(dir, "_relu.onnx"), ["batch", 2])
+    const child = spawn(process.execPath, ["--conditions=effect-parallel-source", main, "serve", model, "--replicas", "1", "--port", "0"], {
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let output = ""
+    child.stdout.on("data", (chunk) => (output += chunk))
+    child.stderr.on("data", (chunk) => (output += chunk))
+    const exited = new Promise((resolve) => child.on("exit", resolve))
+    try {
+      while (!/listening on (http:\/\/\S+)/.test(output)) {
+        if (child.exitCode !== null) assert.fail(`serve exited early:\n${output}`)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      const url = /listening on (http:\/\/\S+)/.exec(output)![1]!
+      assert.include(output, `POST ${url}/v1/models/relu/predict`)
+      while ((await fetch(`${url}/readyz`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 50))
+      const reply = await fetch(`${url}/v1/models/relu/predict`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ input: [-1, 2] })
+      })
+      assert.strictEqual(reply.status, 200, await reply.clone().text())
+      assert.deepStrictEqual(await reply.json(), { outputs: [[0, 2]] })
+    } finally {
+      child.kill("SIGTERM")
+      await exited
+    }
+    for (
+      const [file, name] of [
+        ["mnist.onnx", "mnist"],
+        ["_relu.onnx", "relu"],
+        ["__v2.1 (final).onnx", "v2.1--final-"],
+        ["_my model.onnx", "my-model"],
+        [".model.onnx", "model"],
+        ["模型.onnx", "model"],
+        ["___.onnx", "model"]
+      ]
+    ) assert.strictEqual(deploymentName(join(dir, file!)), name, file)
   }, 60_000)
 
   it("--help gives every flag's default and says what a duration is", () => {
