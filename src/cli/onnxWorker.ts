@@ -25,7 +25,8 @@ const onnxModel = Actor.implement(OnnxModel, ({ inputName, intraOpThreads, itemS
       predictBatch: ({ data, rows }) =>
         Effect.promise(async () => {
           const input = new ort.Tensor("float32", data as unknown as Float32Array, [rows, ...itemShape])
-          const outputs = await session.run({ [inputName]: input })
+          // The served output only: another output that is no tensor (a sequence) fails a run that fetches it.
+          const outputs = await session.run({ [inputName]: input }, [outputName])
           const values = outputs[outputName]!.data
           // A copy the size of the answer: onnxruntime's own buffer may not be movable. An int64
           // output (ArgMax's class index) is a BigInt64Array, which the constructor refuses.

@@ -53,13 +53,22 @@ const durationOr = (name: string, description: string) =>
     )
   )
 
+/**
+ * The deployment name of a model file when there is no `--name`: its name without the extension,
+ * each character other than a letter, a digit, `.`, `_` or `-` made a `-`, and what comes before
+ * the first letter or digit dropped (a name starts with one: `_model.onnx` is `model`); `model`
+ * when nothing is left.
+ */
+export const deploymentName = (modelPath: string): string =>
+  basename(modelPath, extname(modelPath)).replace(/[^A-Za-z0-9._-]/g, "-").replace(/^[._-]+/, "") || "model"
+
 const entry = new URL(import.meta.url.endsWith(".ts") ? "./onnxWorker.ts" : "./onnxWorker.js", import.meta.url)
 
 export const serve = Command.make("serve", {
   model: Argument.File("model", { mustExist: true }).pipe(Argument.withDescription("The .onnx file to serve")),
   name: Flag.String("name").pipe(
     Flag.optional,
-    Flag.withDescription("Deployment name in the URL (default: the file name without .onnx)")
+    Flag.withDescription("Deployment name in the URL (default: the file name without .onnx, made a URL segment: _my model.onnx is my-model)")
   ),
   replicas: Flag.Int("replicas").pipe(Flag.withDefault(2), Flag.withDescription("Model replicas, one worker thread each (default 2)")),
   maxBatch: Flag.Int("max-batch").pipe(Flag.withDefault(32), Flag.withDescription("Most items in one batch, and in one request (default 32)")),
@@ -81,9 +90,7 @@ export const serve = Command.make("serve", {
   Effect.gen(function*() {
     const modelPath = resolve(options.model)
     const shape = yield* Effect.tryPromise({ try: () => inspectModel(modelPath, options.maxBatch), catch: (error) => error as Error })
-    const name = options.name._tag === "Some"
-      ? options.name.value
-      : basename(modelPath, extname(modelPath)).replace(/[^A-Za-z0-9._-]/g, "-")
+    const name = options.name._tag === "Some" ? options.name.value : deploymentName(modelPath)
     const deployment = Serve.deployment(name, {
       actor: OnnxModel,
       method: "predictBatch",

@@ -292,6 +292,33 @@ describe("Serve", () => {
         }))
     }).pipe(Effect.scoped), 20_000)
 
+  it.live("a body larger than a request's items can take is a 413, declared or chunked, and counted", () =>
+    Effect.gen(function*() {
+      yield* withServer([deployment({ init: { delayMillis: 0 } })], ({ url }) =>
+        Effect.gen(function*() {
+          // 32 items of 3 numbers: at most 32 × 3 × 32 + 1024 = 4096 bytes.
+          const body = JSON.stringify({ inputs: [[1, 2, 3]] }).padEnd(5_000, " ")
+          const declared = yield* Effect.promise(() => send(url, "/v1/models/doubler/predict", { body }))
+          // Without a content-length (chunked), the size is known only as the body comes.
+          const chunked = yield* Effect.promise(() =>
+            send(url, "/v1/models/doubler/predict", {
+              body: new TextEncoder().encode(body),
+              headers: { "content-type": "application/json", "transfer-encoding": "chunked" }
+            })
+          )
+          for (const reply of [declared, chunked]) {
+            assert.strictEqual(reply.status, 413, reply.body.toString())
+            assert.strictEqual(json(reply).field, "body")
+            assert.include(json(reply).error, "more than 32 items can take")
+          }
+          assert.strictEqual(
+            yield* Effect.promise(() => metric(url, /effect_parallel_serve_requests_total\{[^}]*status="413"[^}]*\} (\d+)/)),
+            2
+          )
+          assert.strictEqual((yield* predict(url, [[1, 2, 3]])).status, 200)
+        }))
+    }).pipe(Effect.scoped))
+
   it.live("a predict path with a malformed percent-escape is a 404, and the server stays up", () =>
     Effect.gen(function*() {
       yield* withServer([deployment({ init: { delayMillis: 0 } })], ({ url }) =>

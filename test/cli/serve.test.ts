@@ -9,9 +9,10 @@ import { Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { inspectModel } from "../../src/cli/onnxModel.ts"
+import { inspectModel, UnservableModel } from "../../src/cli/onnxModel.ts"
+import { deploymentName } from "../../src/cli/serve.ts"
 import { ensureMlpModel, IMAGE_SIZE } from "../../src/workloads/mlp.ts"
-import { writeOneOpModel, writeReluModel } from "../fixtures/onnx-models.ts"
+import { writeModel, writeOneOpModel, writeReluModel } from "../fixtures/onnx-models.ts"
 
 const main = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url))
 
@@ -194,6 +195,125 @@ describe("effect-parallel serve", () => {
     const single = writeReluModel(join(dir, "relu-single.onnx"), [1, 4])
     assert.deepStrictEqual((await inspectModel(single, 1)).itemShape, [4])
     assert.deepStrictEqual((await inspectModel(writeReluModel(join(dir, "relu-batch.onnx"), ["batch", 2, 3]))).inputSize, 6)
+  }, 60_000)
+
+  it("refuses a model with no outputs, saying so (not that it needs one input)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ep-serve-"))
+    const model = writeModel(join(dir, "no-outputs.onnx"), {
+      input: ["batch", 4],
+      nodes: [{ op: "Relu", inputs: ["x"], outputs: ["y"] }],
+      outputs: {}
+    })
+    const error = await inspectModel(model).then(() => undefined, (error: Error) => error)
+    assert.match(String(error?.message), /no-outputs\.onnx: serve needs a model with an output, this one has none/)
+  })
+
+  it("refuses a model whose output is no numeric tensor (a sequence, strings), which no run could answer", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ep-serve-"))
+    const sequence = writeModel(join(dir, "sequence.onnx"), {
+      input: ["batch", 4],
+      nodes: [{ op: "SplitToSequence", inputs: ["x"], outputs: ["y"] }],
+      outputs: { y: { sequence: true } }
+    })
+    const strings = writeModel(join(dir, "strings.onnx"), {
+      input: ["batch", 4],
+      nodes: [{ op: "Cast", inputs: ["x"], outputs: ["y"], attributes: { to: 8 } }],
+      outputs: { y: { tensor: ["batch", 4], type: "string" } }
+    })
+    for (const [model, what] of [[sequence, "not a tensor"], [strings, "a tensor of string"]] as const) {
+      const error = await inspectModel(model).then(() => undefined, (error: unknown) => error)
+      assert.instanceOf(error, UnservableModel, model)
+      assert.strictEqual(error.modelPath, model)
+      assert.include(error.message, `output y is ${what}; serve answers the first output, which must be a numeric tensor`)
+    }
+    // The command says so and exits, where it served and answered every prediction with a 500.
+    const result = await new Promise<{ code: number | null; output: string }>((resolve) =>
+      execFile(
+        process.execPath,
+        ["--conditions=effect-parallel-source", main, "serve", sequence, "--port", "0"],
+        { timeout: 20_000 }, // a model that is served runs until stopped
+        (error, stdout, stderr) => resolve({ code: error === null ? 0 : (error.code as number), output: stdout + stderr })
+      )
+    )
+    assert.strictEqual(result.code, 1, result.output)
+    assert.include(result.output, "output y is not a tensor")
+  }, 60_000)
+
+  it("serves the first output of a model whose other output is a sequence (only that one is fetched)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ep-serve-"))
+    const model = writeModel(join(dir, "two.onnx"), {
+      input: ["batch", 2],
+      nodes: [{ op: "Relu", inputs: ["x"], outputs: ["y"] }, { op: "SplitToSequence", inputs: ["x"], outputs: ["z"] }],
+      outputs: { y: { tensor: ["batch", 2] }, z: { sequence: true } }
+    })
+    const child = spawn(process.execPath, ["--conditions=effect-parallel-source", main, "serve", model, "--replicas", "1", "--port", "0"], {
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let output = ""
+    child.stdout.on("data", (chunk) => (output += chunk))
+    child.stderr.on("data", (chunk) => (output += chunk))
+    const exited = new Promise((resolve) => child.on("exit", resolve))
+    try {
+      while (!/listening on (http:\/\/\S+)/.test(output)) {
+        if (child.exitCode !== null) assert.fail(`serve exited early:\n${output}`)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      const url = /listening on (http:\/\/\S+)/.exec(output)![1]!
+      while ((await fetch(`${url}/readyz`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 50))
+      const reply = await fetch(`${url}/v1/models/two/predict`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ inputs: [[-1, 2]] })
+      })
+      const body = await reply.text()
+      assert.strictEqual(reply.status, 200, body)
+      assert.deepStrictEqual(JSON.parse(body), { outputs: [[0, 2]] })
+    } finally {
+      child.kill("SIGTERM")
+      await exited
+    }
+  }, 60_000)
+
+  it("names the deployment after a file whose name is no URL segment (_relu.onnx is relu), where it needed --name", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ep-serve-"))
+    const model = writeReluModel(join(dir, "_relu.onnx"), ["batch", 2])
+    const child = spawn(process.execPath, ["--conditions=effect-parallel-source", main, "serve", model, "--replicas", "1", "--port", "0"], {
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let output = ""
+    child.stdout.on("data", (chunk) => (output += chunk))
+    child.stderr.on("data", (chunk) => (output += chunk))
+    const exited = new Promise((resolve) => child.on("exit", resolve))
+    try {
+      while (!/listening on (http:\/\/\S+)/.test(output)) {
+        if (child.exitCode !== null) assert.fail(`serve exited early:\n${output}`)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      const url = /listening on (http:\/\/\S+)/.exec(output)![1]!
+      assert.include(output, `POST ${url}/v1/models/relu/predict`)
+      while ((await fetch(`${url}/readyz`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 50))
+      const reply = await fetch(`${url}/v1/models/relu/predict`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ input: [-1, 2] })
+      })
+      assert.strictEqual(reply.status, 200, await reply.clone().text())
+      assert.deepStrictEqual(await reply.json(), { outputs: [[0, 2]] })
+    } finally {
+      child.kill("SIGTERM")
+      await exited
+    }
+    for (
+      const [file, name] of [
+        ["mnist.onnx", "mnist"],
+        ["_relu.onnx", "relu"],
+        ["__v2.1 (final).onnx", "v2.1--final-"],
+        ["_my model.onnx", "my-model"],
+        [".model.onnx", "model"],
+        ["模型.onnx", "model"],
+        ["___.onnx", "model"]
+      ]
+    ) assert.strictEqual(deploymentName(join(dir, file!)), name, file)
   }, 60_000)
 
   it("--help gives every flag's default and says what a duration is", () => {

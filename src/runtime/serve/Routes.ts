@@ -126,20 +126,31 @@ const predict = (state: ServingState) =>
     }
     const declared = Number(request.headers["content-length"] ?? 0)
     const limit = maxBodyBytes(deployment.inputSize, deployment.maxItems)
-    if (declared > limit) {
-      return answer(problem(413, `body: ${declared} bytes is more than ${deployment.maxItems} items can take`, { field: "body" }))
-    }
+    // The rest of the body is not read: the connection closes rather than take it.
+    const tooLarge = (size: string) =>
+      answer(problem(413, `body: ${size} is more than ${deployment.maxItems} items can take`, { field: "body", close: true }))
+    if (declared > limit) return tooLarge(`${declared} bytes`)
     // Media types are case-insensitive (RFC 9110 §8.3.1).
     const binary = (request.headers["content-type"] ?? "").toLowerCase().startsWith("application/octet-stream")
     // Bodies without a content-length (chunked) are bounded while they are read.
     const bounded = <A, E, R>(read: Effect.Effect<A, E, R>) =>
       Effect.provideService(read, HttpIncomingMessage.MaxBodySize, ByteSize.bytes(limit))
     // Read apart from the deadline: interrupting a read destroys the socket, and with it the 504.
-    // A read left behind ends with its connection, which a 504 closes.
+    // A read left behind never ends (Node ends no request once its answer is sent), but nothing
+    // holds it after its connection, which a 504 closes, is gone: it is collected with it.
     const reading = yield* Effect.forkDetach(
-      binary
+      (binary
         ? Effect.map(bounded(request.arrayBuffer), (bytes) => parseBinary(bytes, deployment.inputSize, deployment.maxItems))
-        : Effect.map(bounded(request.text), (text) => parseJson(text, deployment.inputSize, deployment.maxItems))
+        : Effect.map(bounded(request.text), (text) => parseJson(text, deployment.inputSize, deployment.maxItems))).pipe(
+          // Answered here, not by the platform: a chunked body past the limit is a 413 like a declared
+          // one, and every answer is counted.
+          Effect.catchTag("HttpServerError", (error) =>
+            Effect.succeed<Unreadable>({
+              _tag: "Unreadable",
+              tooLarge: error.reason._tag === "RequestParseError" && error.reason.reason === "BodyTooLarge",
+              message: error.message
+            }))
+        )
     )
     const read = yield* Fiber.join(reading).pipe(
       Effect.timeoutOption(Math.max(0, remainingMillis())),
@@ -152,6 +163,11 @@ const predict = (state: ServingState) =>
     }
     if (read._tag === "None") return pastDeadline(true)
     const parsed = read.value
+    if (parsed._tag === "Unreadable") {
+      return parsed.tooLarge
+        ? tooLarge(`over ${limit} bytes`)
+        : answer(problem(400, `body: could not be read (${parsed.message})`, { field: "body" }))
+    }
     if (parsed._tag === "Issue") {
       return answer(problem(400, `${parsed.issue.field}: ${parsed.issue.message}`, { field: parsed.issue.field }))
     }
@@ -181,7 +197,11 @@ const predict = (state: ServingState) =>
         })
         : HttpServerResponse.text(encodeJson(value.output, value.width), { contentType: "application/json" })
     )
-  }).pipe(
-    Effect.catchTag("HttpServerError", (error) =>
-      Effect.succeed(problem(400, `body: could not be read (${error.message})`, { field: "body" })))
-  )
+  })
+
+/** A body that could not be read: larger than the limit (chunked), or cut off. */
+interface Unreadable {
+  readonly _tag: "Unreadable"
+  readonly tooLarge: boolean
+  readonly message: string
+}
