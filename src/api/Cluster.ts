@@ -107,7 +107,8 @@ const engine: Effect.Effect<typeof Engine> = Effect.promise(() => engineLoad ??=
 
 /**
  * How a call to an actor on the cluster fails besides its declared error: what a local call can
- * fail with, the actor's init error (the call that activated the entity carries it), or
+ * fail with, the actor's init error (the calls that waited for a build of the actor that failed carry
+ * it; the next call builds it again), or
  * `ClusterError` when the cluster could not deliver it.
  */
 export type CallFailure<A extends Actor.Any> = TaskError | ActorError | Actor.InitError<A> | ClusterError
@@ -169,7 +170,11 @@ export type HostedActor<A extends Actor.Any> = HostedLifetime & (Ephemeral<A> | 
 export interface HostedLifetime {
   /** Passivates (stops) the actor after this long without a message. Default: the cluster's (1 minute). */
   readonly maxIdleTime?: Duration.Input | undefined
-  /** Rebuilds the actor in its runner's pool after its worker dies (see `Actor.spawn`). */
+  /**
+   * Rebuilds the actor in its runner's pool after its worker dies (see `Actor.spawn`). An init
+   * failure of a first build is not retried by the policy, as locally (`Actor.spawn` fails): it
+   * fails the calls that waited for that build, and the next call builds the actor again.
+   */
   readonly restart?: Actor.RestartPolicy | undefined
 }
 
@@ -177,8 +182,9 @@ export interface HostedLifetime {
 export interface Ephemeral<A extends Actor.Any> {
   readonly snapshot?: undefined
   /**
-   * The actor's init arguments for an entity id. Called on the runner that activates the entity,
-   * each time it does (after a move, or after it was idle for `maxIdleTime`).
+   * The actor's init arguments for an entity id. Called on the runner that builds the actor, each
+   * time it does: on the entity's first call (again after a move, or after it was idle for
+   * `maxIdleTime`), and on the next call after its init failed or it died.
    */
   readonly init: (entityId: string) => Actor.Init<A>
 }

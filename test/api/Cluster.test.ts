@@ -11,6 +11,9 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { Cluster, ClusterError, TaskError } from "../../src/index.ts"
 import { catchRemoteInterrupt, toCallFailure } from "../../src/runtime/cluster/ActorEntity.ts"
 import Host, { Account, BadOwner, ClusterTasks, Cube, Insufficient, Negative, Wallet } from "../fixtures/cluster-actors.ts"
@@ -100,6 +103,22 @@ describe("Cluster (in memory)", () => {
       assert.strictEqual(yield* frank.call("balance"), 0)
       const after = yield* frank.call("whereAmI")
       assert.notStrictEqual(after.workerId, before.workerId, "rebuilt on the pool's replacement worker")
+    }).pipe(Effect.provide(Runner)), 30_000)
+
+  it.live("an init failure fails the calls that saw it; the next call builds the actor again", () =>
+    Effect.gen(function*() {
+      const marker = join(mkdtempSync(join(tmpdir(), "ep-once-")), "failed")
+      const flaky = yield* Cluster.handle(Account, `once:${marker}`)
+      // The entity stays active (busy well within maxIdleTime): the old code answered every call
+      // with the first activation's failure until the entity was passivated.
+      const first = yield* Effect.flip(flaky.call("balance"))
+      assert.instanceOf(first, BadOwner)
+      assert.strictEqual(yield* flaky.call("deposit", { amount: 2 }), 2)
+      assert.strictEqual(yield* flaky.call("balance"), 2)
+      // A failure that stays fails each call, each from a fresh attempt.
+      const bad = yield* Cluster.handle(Account, "bad-erik")
+      assert.instanceOf(yield* Effect.flip(bad.call("balance")), BadOwner)
+      assert.instanceOf(yield* Effect.flip(bad.call("balance")), BadOwner)
     }).pipe(Effect.provide(Runner)), 30_000)
 
   it.live("a durable actor whose worker died is built again from its last snapshot", () =>
