@@ -137,7 +137,9 @@ export interface Handle<A extends Actor.Any> {
    *
    * **Durable actors** (`snapshot` in the host, `snapshotEvery` 1): the call's reply is saved with
    * the state it produced, in the same snapshot, before it is answered; a replay finds it there and
-   * answers it without running again. Its effect is in the state exactly once.
+   * answers it without running again. Its effect is in the state exactly once. A saved reply that
+   * the method's Schemas no longer decode (an earlier version saved it) fails the call with
+   * `TaskError` / `Defect` (`remoteName` `ReplyDecodeError`).
    *
    * **Gotchas**: for other actors, at least once: a call replayed after its runner died mid-call
    * may run twice. With `snapshotEvery` above 1 a call answered after the last snapshot is lost

@@ -6,6 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as TestRunner from "effect/cluster/TestRunner"
 import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -199,6 +200,35 @@ describe("Cluster (in memory)", () => {
         runnerOnStore()
       ))
       assert.deepStrictEqual(replayed, [{ balance: 10, deposits: 1 }, { balance: 10, deposits: 1 }, { balance: 11, deposits: 2 }])
+    }).pipe(Effect.scoped), 30_000)
+
+  it.live("a durable actor's saved reply that no longer decodes fails its replayed call with TaskError, once", () =>
+    Effect.gen(function*() {
+      // A reply saved by an older version of the method, whose success Schema has changed since.
+      const store = yield* Layer.build(Cluster.layerStateMemory)
+      yield* Context.get(store, Cluster.StateStore).save(
+        "Wallet",
+        "w-5",
+        JSON.stringify({ state: { balance: 10, deposits: 1 }, replies: [["deposit\u0000p-9", { ok: true, value: { total: 10 } }]] })
+      )
+      const runnerOnStore = Cluster.layerRunner(Host, Layer.merge(TestRunner.layer, Layer.succeedContext(store)))
+      const [replayed, state, next] = yield* Effect.scoped(Effect.provide(
+        Effect.gen(function*() {
+          const wallet = yield* Cluster.handle(Wallet, "w-5")
+          // The old code died decoding it: the entity restarted and the message was replayed, forever.
+          const replayed = yield* Effect.flip(wallet.persist("p-9", "deposit", { amount: 5 }))
+          return [replayed, yield* wallet.call("state"), yield* wallet.persist("p-10", "deposit", { amount: 1 })] as const
+        }),
+        runnerOnStore
+      ))
+      assert.instanceOf(replayed, TaskError.TaskError)
+      const error = replayed as TaskError.TaskError
+      assert.strictEqual(error.reason._tag, "Defect")
+      assert.strictEqual((error.reason as TaskError.Defect).remoteName, "ReplyDecodeError")
+      assert.include(error.message, "p-9")
+      // Not run again: its effect is in the saved state.
+      assert.deepStrictEqual(state, { balance: 10, deposits: 1 })
+      assert.deepStrictEqual(next, { balance: 11, deposits: 2 })
     }).pipe(Effect.scoped), 30_000)
 
   it("a durable host whose snapshots could never be saved is refused when it is made", () => {

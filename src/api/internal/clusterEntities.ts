@@ -15,10 +15,12 @@ import type * as ClusterSharding from "effect/cluster/Sharding"
 import type * as Actor from "../../core/Actor.ts"
 import type { ActorError } from "../../core/ActorError.ts"
 import type * as Task from "../../core/Task.ts"
+import { Defect, renderInput, TaskError } from "../../core/TaskError.ts"
 import { entityOf, persistedTag } from "../../runtime/cluster/ActorEntity.ts"
 import { StateStore } from "../../runtime/cluster/StateStore.ts"
 import { type ChunkRequest, runChunk, taskEntityOf } from "../../runtime/cluster/TaskEntity.ts"
 import { runnerKey } from "../../runtime/client/PoolClient.ts"
+import { issueOf } from "../../runtime/protocol/codec.ts"
 import { spawn } from "../Actor.ts"
 
 type Sharding = ClusterSharding.Sharding
@@ -146,7 +148,7 @@ export const layerEntity = (actor: Actor.Any, hosted: HostedEntity) => {
         // Replayed after its runner died, with its effect already in the saved state: answer the
         // reply saved with that state instead of running it again.
         const stored = durable ? replies.get(replyKey(method, key)) : undefined
-        return stored === undefined ? handle(payload, key) : replayStored(codec!, stored)
+        return stored === undefined ? handle(payload, key) : replayStored(actor, method, key, payload, codec!, stored)
       }
     }
     return handlers
@@ -205,10 +207,42 @@ const remember = (replies: Map<string, StoredReply>, key: string, codec: ReplyCo
   if (replies.size > maxStoredReplies) replies.delete(replies.keys().next().value!)
 }
 
-const replayStored = (codec: ReplyCodecs, stored: StoredReply): Effect.Effect<unknown, unknown> =>
-  stored.ok
-    ? Effect.orDie(Schema.decodeUnknownEffect(codec.success)(stored.value))
-    : Effect.flatMap(Effect.orDie(Schema.decodeUnknownEffect(codec.error)(stored.error)), Effect.fail)
+/**
+ * A saved reply, decoded by the method's Schemas. One that no longer decodes (saved by an earlier
+ * version of the method) fails its call with `TaskError` / `Defect` (`ReplyDecodeError`): a defect
+ * here made the entity restart and the persisted call replay, again at each restart.
+ */
+const replayStored = (
+  actor: Actor.Any,
+  method: string,
+  key: string,
+  payload: unknown,
+  codec: ReplyCodecs,
+  stored: StoredReply
+): Effect.Effect<unknown, unknown> => {
+  const exit = stored.ok
+    ? Schema.decodeUnknownExit(codec.success)(stored.value)
+    : Schema.decodeUnknownExit(codec.error)(stored.error)
+  if (exit._tag === "Failure") {
+    return Effect.fail(
+      new TaskError({
+        taskName: `${actor.name}.${method}`,
+        taskId: -1,
+        workerId: -1,
+        attempts: 0,
+        input: renderInput(payload),
+        reason: new Defect({
+          remoteName: "ReplyDecodeError",
+          message: `the reply saved for persisted call "${key}" does not decode by the method's ${
+            stored.ok ? "success" : "error"
+          } Schema (saved by an earlier version?): ${issueOf(exit).message}`,
+          remoteStack: ""
+        })
+      })
+    )
+  }
+  return stored.ok ? Effect.succeed(exit.value) : Effect.fail(exit.value)
+}
 
 /**
  * The last saved state of a durable entity and the replies saved with it; a snapshot that no
