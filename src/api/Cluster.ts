@@ -293,7 +293,9 @@ export interface PoolOptions {
    * Times a task is re-sent after it was lost with its runner (the cluster could not deliver its
    * chunk or the reply, or the runner interrupted it) or with its worker on the runner (past that
    * runner's own pool `retries`). Re-sent alone, to the next lane. Default 0: such a task fails with
-   * `TaskError` / `WorkerLost`.
+   * `TaskError` / `WorkerLost`. Counts this pool's sends only: the runner pool's retries do not use
+   * them up, so a task runs at most (`retries` + 1) × (that pool's `retries` + 1) times; the
+   * error's `attempts` counts every run.
    */
   readonly retries?: number | undefined
 }

@@ -13,7 +13,8 @@
  *    flight (the runner cancels them on its pool); it resolves once their calls have ended.
  * 3. A chunk lost with its runner — the cluster could not deliver it or its reply, or the runner
  *    interrupted it — and a task its runner reports `Lost` (its worker died there, past that
- *    pool's own `retries`) are re-sent while the task was sent at most `retries` times; each
+ *    pool's own `retries`) are re-sent while the task was sent at most `retries` times (sends by
+ *    this pool: the runner pool's own retries do not count against them); each
  *    re-sent task goes alone (another runner killer may be among them). Otherwise they fail as
  *    `Lost`. Only those tasks: the other chunks of the submission are untouched.
  * 4. A payload is checked against its Schema before it is sent: one that does not fit fails alone
@@ -22,7 +23,7 @@
  *    settled, queued or in flight, fails as `Closed`; later submissions fail at once.
  *
  * Task ids and worker ids in outcomes are the runner's (`Settle`'s `runner` names it); `attempts`
- * counts every send, on every runner.
+ * counts every run, on every runner (their pools' own retries included).
  *
  * Observers (`events`, `stats`) see the lanes as the pool's workers, the only ones it can name
  * (a runner's worker ids are its own, and the same on every runner): a chunk is `Dispatched` to
@@ -78,7 +79,9 @@ interface Pending {
   readonly send: SendChunk
   /** The JSON form of each payload (undefined for one that failed its Schema). */
   readonly json: Array<unknown>
-  /** Sends so far, per task (rule 3). */
+  /** Sends so far, per task: the retry budget (rule 3). */
+  readonly sends: Int32Array
+  /** Runs so far, per task, on every runner's pool (its own retries included): what errors report. */
   readonly attempts: Int32Array
   /** Tasks not settled yet. */
   unsettled: number
@@ -139,6 +142,7 @@ export class ClusterPool implements PoolClient {
       codec: target === undefined ? undefined as never : chunkCodecOf(target.task),
       send: target?.send as SendChunk,
       json: new Array(count),
+      sends: new Int32Array(count),
       attempts: new Int32Array(count),
       unsettled: count,
       inFlight: new Set(),
@@ -235,7 +239,10 @@ export class ClusterPool implements PoolClient {
     this.chunksInFlight++
     this.counts.inFlight += indices.length
     if (this.counts.inFlight > this.counts.maxInFlight) this.counts.maxInFlight = this.counts.inFlight
-    for (const i of indices) pending.attempts[i]!++
+    for (const i of indices) {
+      pending.sends[i]!++
+      pending.attempts[i]!++
+    }
     pending.inFlight.add(chunk)
     const lane = this.nextLane++ % lanes
     chunk.lane = lane
@@ -297,7 +304,8 @@ export class ClusterPool implements PoolClient {
       }
       const workerId = settled[at + Settled.workerId] as number
       const taskId = settled[at + Settled.taskId] as number
-      // The runner counted the sends on its pool (its own retries); ours counted one of them.
+      // The runner counted the runs on its pool (its own retries); ours counted one of them. Only
+      // `sends` is the retry budget: a runner's retries must not use up the caller's.
       pending.attempts[index] = pending.attempts[index]! - 1 + (settled[at + Settled.attempts] as number)
       if (outcome === Outcome.Lost) this.retryOrSettle(pending, index, value as WorkerExit, workerId, taskId, runner, chunk.lane)
       else this.settle(pending, index, outcome, value, workerId, taskId, runner, chunk.lane)
@@ -321,7 +329,7 @@ export class ClusterPool implements PoolClient {
     runner: string | undefined,
     lane: number
   ): void {
-    if (pending.attempts[index]! <= this.options.retries && !this.closed) {
+    if (pending.sends[index]! <= this.options.retries && !this.closed) {
       if (this.events.active) {
         this.events.emit({ _tag: "Requeued", at: this.events.now(), taskId, submission: pending.id, index, why: "Retry" })
       }
