@@ -242,10 +242,20 @@ export const isHost = (u: unknown): u is Host => typeof u === "object" && u !== 
  * **When to use**: actors that must outlive one process or one machine, or more actors than
  * one machine can hold. A call crosses a socket, its runner's event loop and a worker thread
  * (≈ 0.35–0.6 ms at the median on loopback against ≈ 20–30 µs on a local pool): send coarse calls.
+ *
+ * **Gotchas**: fails with `PoolError` / `Unsupported` (`sharesMemory`) for an actor whose methods
+ * carry shared memory (a shared array or a channel in a payload, success or error): calls cross as
+ * JSON, where shared memory has no form, so such calls could never share it.
  */
-export const handle = <A extends Actor.Any>(actor: A, entityId: string): Effect.Effect<Handle<A>, never, Sharding> =>
-  Effect.flatMap(engine, ({ catchRemoteInterrupt, entityOf, persistedTag, toCallFailure }) =>
-    Effect.map(entityOf(actor).client, (makeClient) => {
+export const handle = <A extends Actor.Any>(actor: A, entityId: string): Effect.Effect<Handle<A>, PoolError, Sharding> =>
+  Effect.flatMap(engine, ({ catchRemoteInterrupt, entityOf, persistedTag, toCallFailure }) => {
+    const shared = sharedMethod(actor)
+    if (shared !== undefined) {
+      return Effect.fail(
+        new PoolError({ reason: new Unsupported({ capability: "sharesMemory", message: sharedMessage(actor, shared) }) })
+      )
+    }
+    return Effect.map(entityOf(actor).client, (makeClient) => {
       const client = makeClient(entityId) as unknown as Record<
         string,
         (payload: unknown, options?: { readonly discard?: boolean }) => Effect.Effect<unknown, unknown>
@@ -278,7 +288,8 @@ export const handle = <A extends Actor.Any>(actor: A, entityId: string): Effect.
         persist: (key: string, method: string, payload?: unknown) => send(method, payload, false, key),
         tell: (method: string, payload?: unknown) => Effect.asVoid(send(method, payload, true))
       } as unknown as Handle<A>
-    }))
+    })
+  })
 
 /** Options of a cluster-backed pool (`pool`). */
 export interface PoolOptions {
@@ -429,7 +440,8 @@ export const stream = <T extends Task.Any>(task: T, options?: MapOptions & {
  * What a runner hosts: the actors of `group`, their worker entry and local pool options, and for
  * each actor how its init arguments come from the entity id.
  *
- * **Details**: every actor of the group must be listed; their tasks are served by the same pool
+ * **Details**: every actor of the group must be listed (one whose methods carry shared memory is
+ * refused: an `Error`, as `handle` refuses it); their tasks are served by the same pool
  * (`pool.size` worker threads, default one per core), so CPU-bound methods never stall the
  * runner's event loop — which must stay responsive to keep its shard locks.
  */
@@ -443,6 +455,8 @@ export const host = <Tasks extends Task.Any, Actors extends Actor.Any>(
   for (const [name, actor] of Object.entries(group.actors) as ReadonlyArray<[string, Actor.Any]>) {
     const hosted = (actors as Record<string, HostedActor<Actor.Any> | undefined>)[name]
     if (typeof hosted?.init !== "function") throw new Error(`Cluster.host: no init for actor "${name}"`)
+    const shared = sharedMethod(actor)
+    if (shared !== undefined) throw new Error(`Cluster.host: ${sharedMessage(actor, shared)}`)
     if (hosted.snapshot !== undefined) checkDurable(actor, hosted as Durable<Actor.Any>)
   }
   return {
@@ -598,6 +612,25 @@ const encoders = (task: Task.Any) => {
 }
 
 const now = poolClock
+
+const sharedMethods = new WeakMap<Actor.Any, string | null>()
+/**
+ * The first method of `actor` whose payload, success or error may carry shared memory, which a
+ * cluster call cannot carry (it crosses as JSON, where a shared array has no form).
+ */
+const sharedMethod = (actor: Actor.Any): string | undefined => {
+  let found = sharedMethods.get(actor)
+  if (found === undefined) {
+    found = Object.entries(actor.methods).find(([, method]) =>
+      containsShared(method.payload) || containsShared(method.success) || containsShared(method.error)
+    )?.[0] ?? null
+    sharedMethods.set(actor, found)
+  }
+  return found ?? undefined
+}
+
+const sharedMessage = (actor: Actor.Any, method: string): string =>
+  `actor "${actor.name}"'s method "${method}" carries shared memory (a shared array or a channel), which cannot cross to the cluster's runners`
 
 /**
  * A durable actor's snapshot settings, checked when the host is made: a snapshot method the runner

@@ -15,7 +15,8 @@ import * as Stream from "effect/Stream"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Cluster, ClusterError, TaskError } from "../../src/index.ts"
+import * as Schema from "effect/Schema"
+import { Actor, Cluster, ClusterError, PoolError, SharedArray, Task, TaskError } from "../../src/index.ts"
 import { catchRemoteInterrupt, toCallFailure } from "../../src/runtime/cluster/ActorEntity.ts"
 import Host, { Account, BadOwner, ClusterTasks, Cube, Insufficient, Negative, Wallet } from "../fixtures/cluster-actors.ts"
 
@@ -230,6 +231,24 @@ describe("Cluster (in memory)", () => {
       assert.deepStrictEqual(state, { balance: 10, deposits: 1 })
       assert.deepStrictEqual(next, { balance: 11, deposits: 2 })
     }).pipe(Effect.scoped), 30_000)
+
+  it.effect("an actor whose methods carry shared memory is refused: its handle with PoolError / Unsupported, its host when made", () =>
+    Effect.gen(function*() {
+      // Calls cross as JSON, where a shared array has no form: the old code hosted it and gave handles.
+      const Summer = Actor.make("Summer", {
+        init: {},
+        methods: { fill: { payload: { values: SharedArray.Float64 }, success: Schema.Number }, count: { success: Schema.Number } }
+      })
+      const refused = yield* Effect.flip(Cluster.handle(Summer, "s-1"))
+      assert.instanceOf(refused, PoolError.PoolError)
+      assert.strictEqual(refused.reason._tag, "Unsupported")
+      assert.include(refused.message, "Summer")
+      assert.include(refused.message, "fill")
+      assert.throws(
+        () => Cluster.host(Task.group(Summer), { entry: "x.ts", actors: { Summer: { init: () => ({}) } } }),
+        /actor "Summer"'s method "fill" carries shared memory/
+      )
+    }).pipe(Effect.provide(Cluster.layerMemory)))
 
   it("a durable host whose snapshots could never be saved is refused when it is made", () => {
     const hostWith = (wallet: Record<string, unknown>) => () =>
