@@ -25,10 +25,11 @@
  * Task ids and worker ids in outcomes are the runner's (`Settle`'s `runner` names it); `attempts`
  * counts every run, on every runner (their pools' own retries included).
  *
- * Observers (`events`, `stats`) see the lanes as the pool's workers, the only ones it can name
- * (a runner's worker ids are its own, and the same on every runner): a chunk is `Dispatched` to
- * its lane, and the tasks settled out of it are `Settled` there; `busyWorkers` counts the lanes
- * holding a chunk in flight (a dropped one included, until its call has ended).
+ * Observers (`events`, `stats`) see `size` workers, the lanes folded onto them (lane modulo
+ * `size`): a runner's worker ids are its own, and the same on every runner, so the pool names its
+ * own. A chunk is `Dispatched` to its lane's worker, and the tasks settled out of it are `Settled`
+ * there; `busyWorkers` counts those workers holding a chunk in flight (a dropped one included,
+ * until its call has ended), so it never exceeds `workers` (the 64 lanes counted alone did).
  */
 import * as Cause from "effect/Cause"
 import type * as Effect from "effect/Effect"
@@ -98,8 +99,8 @@ interface Chunk {
   fiber: Fiber.Fiber<ChunkReply, unknown> | undefined
   /** Interrupted by `cancel` or by the pool closing: its end settles nothing. */
   dropped: boolean
-  /** The lane it was sent to, as observers' worker id; -1 while queued. */
-  lane: number
+  /** Observers' worker id: the lane it was sent to, modulo `size`; -1 while queued. */
+  worker: number
 }
 
 export class ClusterPool implements PoolClient {
@@ -107,9 +108,9 @@ export class ClusterPool implements PoolClient {
   private readonly queue: Array<Chunk> = []
   private chunksInFlight = 0
   private nextLane = 0
-  /** Chunks in flight per lane, and the lanes holding any (`busyWorkers`). */
-  private readonly laneChunks = new Int32Array(lanes)
-  private busyLanes = 0
+  /** Chunks in flight per observers' worker, and the workers holding any (`busyWorkers`). */
+  private readonly workerChunks: Int32Array
+  private busyCount = 0
   private submissions = 0
   private closed = false
   private counts = { submitted: 0, settled: 0, queued: 0, inFlight: 0, peakQueued: 0, maxInFlight: 0 }
@@ -130,6 +131,7 @@ export class ClusterPool implements PoolClient {
     this.fork = fork
     this.events = events
     this.size = options.size
+    this.workerChunks = new Int32Array(options.size)
   }
 
   submit(submission: Submission): Ticket {
@@ -199,7 +201,7 @@ export class ClusterPool implements PoolClient {
       waiting: 0,
       inFlight: this.counts.inFlight,
       maxInFlight: this.counts.maxInFlight,
-      busyWorkers: this.busyLanes,
+      busyWorkers: this.busyCount,
       workersStarted: 0,
       submitted: this.counts.submitted,
       settled: this.counts.settled,
@@ -218,7 +220,7 @@ export class ClusterPool implements PoolClient {
   }
 
   private enqueue(pending: Pending, indices: ReadonlyArray<number>, front: boolean): void {
-    const chunk: Chunk = { pending, indices, fiber: undefined, dropped: false, lane: -1 }
+    const chunk: Chunk = { pending, indices, fiber: undefined, dropped: false, worker: -1 }
     if (front) this.queue.unshift(chunk)
     else this.queue.push(chunk)
     this.counts.queued += indices.length
@@ -245,10 +247,11 @@ export class ClusterPool implements PoolClient {
     }
     pending.inFlight.add(chunk)
     const lane = this.nextLane++ % lanes
-    chunk.lane = lane
-    if (this.laneChunks[lane]!++ === 0) this.busyLanes++
+    const worker = lane % this.size
+    chunk.worker = worker
+    if (this.workerChunks[worker]!++ === 0) this.busyCount++
     if (this.events.active) {
-      this.events.dispatched(lane, indices.length, () =>
+      this.events.dispatched(worker, indices.length, () =>
         indices.map((index) => ({ taskId: -1, submission: pending.id, index, attempt: pending.attempts[index]! })))
     }
     const payloads = indices.map((i) => pending.json[i])
@@ -261,7 +264,7 @@ export class ClusterPool implements PoolClient {
     const { pending, indices } = chunk
     this.chunksInFlight--
     this.counts.inFlight -= indices.length
-    if (--this.laneChunks[chunk.lane]! === 0) this.busyLanes--
+    if (--this.workerChunks[chunk.worker]! === 0) this.busyCount--
     pending.inFlight.delete(chunk)
     if (chunk.dropped || pending.cancelled) {
       if (pending.inFlight.size === 0) pending.onDrained?.()
@@ -278,7 +281,7 @@ export class ClusterPool implements PoolClient {
         const lost: WorkerExit = { kind: "Crashed", message: `the chunk's runner was lost: ${loss}` }
         for (const index of indices) {
           if (pending.cancelled) break
-          this.retryOrSettle(pending, index, lost, -1, -1, undefined, chunk.lane)
+          this.retryOrSettle(pending, index, lost, -1, -1, undefined, chunk.worker)
         }
       }
     }
@@ -307,15 +310,15 @@ export class ClusterPool implements PoolClient {
       // The runner counted the runs on its pool (its own retries); ours counted one of them. Only
       // `sends` is the retry budget: a runner's retries must not use up the caller's.
       pending.attempts[index] = pending.attempts[index]! - 1 + (settled[at + Settled.attempts] as number)
-      if (outcome === Outcome.Lost) this.retryOrSettle(pending, index, value as WorkerExit, workerId, taskId, runner, chunk.lane)
-      else this.settle(pending, index, outcome, value, workerId, taskId, runner, chunk.lane)
+      if (outcome === Outcome.Lost) this.retryOrSettle(pending, index, value as WorkerExit, workerId, taskId, runner, chunk.worker)
+      else this.settle(pending, index, outcome, value, workerId, taskId, runner, chunk.worker)
     }
     // A runner answers a chunk early only at a failure its caller fails fast on: the tasks it
     // stopped end here if the caller did not cancel them (rule 2).
     for (let position = 0; position < indices.length; position++) {
       if (pending.cancelled) return
       if (answered[position] === 0) {
-        this.settle(pending, indices[position]!, Outcome.Interrupted, undefined, -1, -1, runner, chunk.lane)
+        this.settle(pending, indices[position]!, Outcome.Interrupted, undefined, -1, -1, runner, chunk.worker)
       }
     }
   }
@@ -327,7 +330,7 @@ export class ClusterPool implements PoolClient {
     workerId: number,
     taskId: number,
     runner: string | undefined,
-    lane: number
+    worker: number
   ): void {
     if (pending.sends[index]! <= this.options.retries && !this.closed) {
       if (this.events.active) {
@@ -335,14 +338,14 @@ export class ClusterPool implements PoolClient {
       }
       this.enqueue(pending, [index], true)
     } else {
-      this.settle(pending, index, Outcome.Lost, lost, workerId, taskId, runner, lane)
+      this.settle(pending, index, Outcome.Lost, lost, workerId, taskId, runner, worker)
     }
   }
 
   private failChunk(chunk: Chunk, outcome: Outcome, value: unknown): void {
     for (const index of chunk.indices) {
       if (chunk.pending.cancelled) return
-      this.settle(chunk.pending, index, outcome, value, -1, -1, undefined, chunk.lane)
+      this.settle(chunk.pending, index, outcome, value, -1, -1, undefined, chunk.worker)
     }
   }
 
@@ -354,13 +357,13 @@ export class ClusterPool implements PoolClient {
     workerId: number,
     taskId: number,
     runner: string | undefined,
-    /** Observers' worker id: the chunk's lane, -1 for a task never sent. */
-    lane: number
+    /** Observers' worker id (`Chunk.worker`), -1 for a task never sent. */
+    worker: number
   ): void {
     pending.unsettled--
     this.counts.settled++
     const attempts = pending.attempts[index]!
-    if (this.events.active) this.events.settled(pending.id, index, taskId, lane, attempts, outcomeName(outcome), undefined, undefined)
+    if (this.events.active) this.events.settled(pending.id, index, taskId, worker, attempts, outcomeName(outcome), undefined, undefined)
     pending.submission.settle(index, outcome, value, workerId, attempts, taskId, runner)
   }
 

@@ -124,6 +124,32 @@ describe("ClusterPool", () => {
       assert.strictEqual((error as TaskError.TaskError).attempts, 6)
     }))
 
+  it.effect("stats: busy workers never exceed workers, with more chunks in flight than workers", () =>
+    Effect.gen(function*() {
+      // Four chunks held on four lanes of a pool of two workers: the old count said 4 busy of 2.
+      const pool = new ClusterPool(
+        new Map([["Cube", { task: Cube, send: () => Effect.never }]]),
+        { size: 2, concurrency: 4, retries: 0 },
+        (effect) => Effect.runFork(effect),
+        new EventHub(() => performance.now())
+      )
+      const ticket = pool.submit({
+        taskName: "Cube",
+        payloads: inputs,
+        chunkSize: 2,
+        coalesce: false,
+        timeoutMillis: 0,
+        whenFull: "wait",
+        settle: () => {}
+      })
+      const stats = pool.stats()
+      assert.strictEqual(stats.inFlight, 8)
+      assert.strictEqual(stats.busyWorkers, 2)
+      assert.isAtMost(stats.busyWorkers!, stats.workers)
+      yield* Effect.promise(() => ticket.cancel())
+      assert.strictEqual(pool.stats().busyWorkers, 0)
+    }))
+
   it.effect("no retries: the lost chunk's task fails as TaskError / WorkerLost naming its input; no chunk is re-sent", () =>
     Effect.gen(function*() {
       const cluster = scripted("lane-1", 0)
