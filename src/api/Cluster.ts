@@ -107,7 +107,8 @@ const engine: Effect.Effect<typeof Engine> = Effect.promise(() => engineLoad ??=
 
 /**
  * How a call to an actor on the cluster fails besides its declared error: what a local call can
- * fail with, the actor's init error (the call that activated the entity carries it), or
+ * fail with, the actor's init error (the calls that waited for a build of the actor that failed carry
+ * it; the next call builds it again), or
  * `ClusterError` when the cluster could not deliver it.
  */
 export type CallFailure<A extends Actor.Any> = TaskError | ActorError | Actor.InitError<A> | ClusterError
@@ -136,7 +137,9 @@ export interface Handle<A extends Actor.Any> {
    *
    * **Durable actors** (`snapshot` in the host, `snapshotEvery` 1): the call's reply is saved with
    * the state it produced, in the same snapshot, before it is answered; a replay finds it there and
-   * answers it without running again. Its effect is in the state exactly once.
+   * answers it without running again. Its effect is in the state exactly once. A saved reply that
+   * the method's Schemas no longer decode (an earlier version saved it) fails the call with
+   * `TaskError` / `Defect` (`remoteName` `ReplyDecodeError`).
    *
    * **Gotchas**: for other actors, at least once: a call replayed after its runner died mid-call
    * may run twice. With `snapshotEvery` above 1 a call answered after the last snapshot is lost
@@ -169,7 +172,11 @@ export type HostedActor<A extends Actor.Any> = HostedLifetime & (Ephemeral<A> | 
 export interface HostedLifetime {
   /** Passivates (stops) the actor after this long without a message. Default: the cluster's (1 minute). */
   readonly maxIdleTime?: Duration.Input | undefined
-  /** Rebuilds the actor in its runner's pool after its worker dies (see `Actor.spawn`). */
+  /**
+   * Rebuilds the actor in its runner's pool after its worker dies (see `Actor.spawn`). An init
+   * failure of a first build is not retried by the policy, as locally (`Actor.spawn` fails): it
+   * fails the calls that waited for that build, and the next call builds the actor again.
+   */
   readonly restart?: Actor.RestartPolicy | undefined
 }
 
@@ -177,8 +184,9 @@ export interface HostedLifetime {
 export interface Ephemeral<A extends Actor.Any> {
   readonly snapshot?: undefined
   /**
-   * The actor's init arguments for an entity id. Called on the runner that activates the entity,
-   * each time it does (after a move, or after it was idle for `maxIdleTime`).
+   * The actor's init arguments for an entity id. Called on the runner that builds the actor, each
+   * time it does: on the entity's first call (again after a move, or after it was idle for
+   * `maxIdleTime`), and on the next call after its init failed or it died.
    */
   readonly init: (entityId: string) => Actor.Init<A>
 }
@@ -234,10 +242,20 @@ export const isHost = (u: unknown): u is Host => typeof u === "object" && u !== 
  * **When to use**: actors that must outlive one process or one machine, or more actors than
  * one machine can hold. A call crosses a socket, its runner's event loop and a worker thread
  * (≈ 0.35–0.6 ms at the median on loopback against ≈ 20–30 µs on a local pool): send coarse calls.
+ *
+ * **Gotchas**: fails with `PoolError` / `Unsupported` (`sharesMemory`) for an actor whose methods
+ * carry shared memory (a shared array or a channel in a payload, success or error): calls cross as
+ * JSON, where shared memory has no form, so such calls could never share it.
  */
-export const handle = <A extends Actor.Any>(actor: A, entityId: string): Effect.Effect<Handle<A>, never, Sharding> =>
-  Effect.flatMap(engine, ({ catchRemoteInterrupt, entityOf, persistedTag, toCallFailure }) =>
-    Effect.map(entityOf(actor).client, (makeClient) => {
+export const handle = <A extends Actor.Any>(actor: A, entityId: string): Effect.Effect<Handle<A>, PoolError, Sharding> =>
+  Effect.flatMap(engine, ({ catchRemoteInterrupt, entityOf, persistedTag, toCallFailure }) => {
+    const shared = sharedMethod(actor)
+    if (shared !== undefined) {
+      return Effect.fail(
+        new PoolError({ reason: new Unsupported({ capability: "sharesMemory", message: sharedMessage(actor, shared) }) })
+      )
+    }
+    return Effect.map(entityOf(actor).client, (makeClient) => {
       const client = makeClient(entityId) as unknown as Record<
         string,
         (payload: unknown, options?: { readonly discard?: boolean }) => Effect.Effect<unknown, unknown>
@@ -270,7 +288,8 @@ export const handle = <A extends Actor.Any>(actor: A, entityId: string): Effect.
         persist: (key: string, method: string, payload?: unknown) => send(method, payload, false, key),
         tell: (method: string, payload?: unknown) => Effect.asVoid(send(method, payload, true))
       } as unknown as Handle<A>
-    }))
+    })
+  })
 
 /** Options of a cluster-backed pool (`pool`). */
 export interface PoolOptions {
@@ -285,7 +304,9 @@ export interface PoolOptions {
    * Times a task is re-sent after it was lost with its runner (the cluster could not deliver its
    * chunk or the reply, or the runner interrupted it) or with its worker on the runner (past that
    * runner's own pool `retries`). Re-sent alone, to the next lane. Default 0: such a task fails with
-   * `TaskError` / `WorkerLost`.
+   * `TaskError` / `WorkerLost`. Counts this pool's sends only: the runner pool's retries do not use
+   * them up, so a task runs at most (`retries` + 1) × (that pool's `retries` + 1) times; the
+   * error's `attempts` counts every run.
    */
   readonly retries?: number | undefined
 }
@@ -419,7 +440,8 @@ export const stream = <T extends Task.Any>(task: T, options?: MapOptions & {
  * What a runner hosts: the actors of `group`, their worker entry and local pool options, and for
  * each actor how its init arguments come from the entity id.
  *
- * **Details**: every actor of the group must be listed; their tasks are served by the same pool
+ * **Details**: every actor of the group must be listed (one whose methods carry shared memory is
+ * refused: an `Error`, as `handle` refuses it); their tasks are served by the same pool
  * (`pool.size` worker threads, default one per core), so CPU-bound methods never stall the
  * runner's event loop — which must stay responsive to keep its shard locks.
  */
@@ -433,6 +455,8 @@ export const host = <Tasks extends Task.Any, Actors extends Actor.Any>(
   for (const [name, actor] of Object.entries(group.actors) as ReadonlyArray<[string, Actor.Any]>) {
     const hosted = (actors as Record<string, HostedActor<Actor.Any> | undefined>)[name]
     if (typeof hosted?.init !== "function") throw new Error(`Cluster.host: no init for actor "${name}"`)
+    const shared = sharedMethod(actor)
+    if (shared !== undefined) throw new Error(`Cluster.host: ${sharedMessage(actor, shared)}`)
     if (hosted.snapshot !== undefined) checkDurable(actor, hosted as Durable<Actor.Any>)
   }
   return {
@@ -588,6 +612,25 @@ const encoders = (task: Task.Any) => {
 }
 
 const now = poolClock
+
+const sharedMethods = new WeakMap<Actor.Any, string | null>()
+/**
+ * The first method of `actor` whose payload, success or error may carry shared memory, which a
+ * cluster call cannot carry (it crosses as JSON, where a shared array has no form).
+ */
+const sharedMethod = (actor: Actor.Any): string | undefined => {
+  let found = sharedMethods.get(actor)
+  if (found === undefined) {
+    found = Object.entries(actor.methods).find(([, method]) =>
+      containsShared(method.payload) || containsShared(method.success) || containsShared(method.error)
+    )?.[0] ?? null
+    sharedMethods.set(actor, found)
+  }
+  return found ?? undefined
+}
+
+const sharedMessage = (actor: Actor.Any, method: string): string =>
+  `actor "${actor.name}"'s method "${method}" carries shared memory (a shared array or a channel), which cannot cross to the cluster's runners`
 
 /**
  * A durable actor's snapshot settings, checked when the host is made: a snapshot method the runner

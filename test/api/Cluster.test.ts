@@ -6,12 +6,17 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as TestRunner from "effect/cluster/TestRunner"
 import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import { Cluster, ClusterError, TaskError } from "../../src/index.ts"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as Schema from "effect/Schema"
+import { Actor, Cluster, ClusterError, PoolError, SharedArray, Task, TaskError } from "../../src/index.ts"
 import { catchRemoteInterrupt, toCallFailure } from "../../src/runtime/cluster/ActorEntity.ts"
 import Host, { Account, BadOwner, ClusterTasks, Cube, Insufficient, Negative, Wallet } from "../fixtures/cluster-actors.ts"
 
@@ -102,6 +107,22 @@ describe("Cluster (in memory)", () => {
       assert.notStrictEqual(after.workerId, before.workerId, "rebuilt on the pool's replacement worker")
     }).pipe(Effect.provide(Runner)), 30_000)
 
+  it.live("an init failure fails the calls that saw it; the next call builds the actor again", () =>
+    Effect.gen(function*() {
+      const marker = join(mkdtempSync(join(tmpdir(), "ep-once-")), "failed")
+      const flaky = yield* Cluster.handle(Account, `once:${marker}`)
+      // The entity stays active (busy well within maxIdleTime): the old code answered every call
+      // with the first activation's failure until the entity was passivated.
+      const first = yield* Effect.flip(flaky.call("balance"))
+      assert.instanceOf(first, BadOwner)
+      assert.strictEqual(yield* flaky.call("deposit", { amount: 2 }), 2)
+      assert.strictEqual(yield* flaky.call("balance"), 2)
+      // A failure that stays fails each call, each from a fresh attempt.
+      const bad = yield* Cluster.handle(Account, "bad-erik")
+      assert.instanceOf(yield* Effect.flip(bad.call("balance")), BadOwner)
+      assert.instanceOf(yield* Effect.flip(bad.call("balance")), BadOwner)
+    }).pipe(Effect.provide(Runner)), 30_000)
+
   it.live("a durable actor whose worker died is built again from its last snapshot", () =>
     Effect.gen(function*() {
       const wallet = yield* Cluster.handle(Wallet, "w-3")
@@ -181,6 +202,53 @@ describe("Cluster (in memory)", () => {
       ))
       assert.deepStrictEqual(replayed, [{ balance: 10, deposits: 1 }, { balance: 10, deposits: 1 }, { balance: 11, deposits: 2 }])
     }).pipe(Effect.scoped), 30_000)
+
+  it.live("a durable actor's saved reply that no longer decodes fails its replayed call with TaskError, once", () =>
+    Effect.gen(function*() {
+      // A reply saved by an older version of the method, whose success Schema has changed since.
+      const store = yield* Layer.build(Cluster.layerStateMemory)
+      yield* Context.get(store, Cluster.StateStore).save(
+        "Wallet",
+        "w-5",
+        JSON.stringify({ state: { balance: 10, deposits: 1 }, replies: [["deposit\u0000p-9", { ok: true, value: { total: 10 } }]] })
+      )
+      const runnerOnStore = Cluster.layerRunner(Host, Layer.merge(TestRunner.layer, Layer.succeedContext(store)))
+      const [replayed, state, next] = yield* Effect.scoped(Effect.provide(
+        Effect.gen(function*() {
+          const wallet = yield* Cluster.handle(Wallet, "w-5")
+          // The old code died decoding it: the entity restarted and the message was replayed, forever.
+          const replayed = yield* Effect.flip(wallet.persist("p-9", "deposit", { amount: 5 }))
+          return [replayed, yield* wallet.call("state"), yield* wallet.persist("p-10", "deposit", { amount: 1 })] as const
+        }),
+        runnerOnStore
+      ))
+      assert.instanceOf(replayed, TaskError.TaskError)
+      const error = replayed as TaskError.TaskError
+      assert.strictEqual(error.reason._tag, "Defect")
+      assert.strictEqual((error.reason as TaskError.Defect).remoteName, "ReplyDecodeError")
+      assert.include(error.message, "p-9")
+      // Not run again: its effect is in the saved state.
+      assert.deepStrictEqual(state, { balance: 10, deposits: 1 })
+      assert.deepStrictEqual(next, { balance: 11, deposits: 2 })
+    }).pipe(Effect.scoped), 30_000)
+
+  it.effect("an actor whose methods carry shared memory is refused: its handle with PoolError / Unsupported, its host when made", () =>
+    Effect.gen(function*() {
+      // Calls cross as JSON, where a shared array has no form: the old code hosted it and gave handles.
+      const Summer = Actor.make("Summer", {
+        init: {},
+        methods: { fill: { payload: { values: SharedArray.Float64 }, success: Schema.Number }, count: { success: Schema.Number } }
+      })
+      const refused = yield* Effect.flip(Cluster.handle(Summer, "s-1"))
+      assert.instanceOf(refused, PoolError.PoolError)
+      assert.strictEqual(refused.reason._tag, "Unsupported")
+      assert.include(refused.message, "Summer")
+      assert.include(refused.message, "fill")
+      assert.throws(
+        () => Cluster.host(Task.group(Summer), { entry: "x.ts", actors: { Summer: { init: () => ({}) } } }),
+        /actor "Summer"'s method "fill" carries shared memory/
+      )
+    }).pipe(Effect.provide(Cluster.layerMemory)))
 
   it("a durable host whose snapshots could never be saved is refused when it is made", () => {
     const hostWith = (wallet: Record<string, unknown>) => () =>

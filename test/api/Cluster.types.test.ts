@@ -14,7 +14,7 @@ import { Account, type BadOwner, ClusterTasks, Cube, type Insufficient, type Neg
 describe("Cluster types", () => {
   it("a handle requires Sharding; its calls carry declared, init and typed failures", () => {
     const handle = Cluster.handle(Account, "a")
-    expectTypeOf(handle).toEqualTypeOf<Effect.Effect<Cluster.Handle<typeof Account>, never, Cluster.Sharding>>()
+    expectTypeOf(handle).toEqualTypeOf<Effect.Effect<Cluster.Handle<typeof Account>, PoolError.PoolError, Cluster.Sharding>>()
     expectTypeOf(Cluster.map(Cube, [{ n: 1 }])).toEqualTypeOf<
       Effect.Effect<Array<{ readonly cube: number; readonly pid: number }>, Negative | TaskError.TaskError | PoolError.PoolError, Cluster.Sharding>
     >()

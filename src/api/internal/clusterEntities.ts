@@ -15,10 +15,12 @@ import type * as ClusterSharding from "effect/cluster/Sharding"
 import type * as Actor from "../../core/Actor.ts"
 import type { ActorError } from "../../core/ActorError.ts"
 import type * as Task from "../../core/Task.ts"
+import { Defect, renderInput, TaskError } from "../../core/TaskError.ts"
 import { entityOf, persistedTag } from "../../runtime/cluster/ActorEntity.ts"
 import { StateStore } from "../../runtime/cluster/StateStore.ts"
 import { type ChunkRequest, runChunk, taskEntityOf } from "../../runtime/cluster/TaskEntity.ts"
 import { runnerKey } from "../../runtime/client/PoolClient.ts"
+import { issueOf } from "../../runtime/protocol/codec.ts"
 import { spawn } from "../Actor.ts"
 
 type Sharding = ClusterSharding.Sharding
@@ -62,14 +64,17 @@ export const layerEntity = (actor: Actor.Any, hosted: HostedEntity) => {
     // (passivation, a shard move) right after the last snapshot, or when a dead actor is replaced.
     let actorScope: Scope.Closeable | undefined
     const stopActor = Effect.suspend(() => actorScope === undefined ? Effect.void : Scope.close(actorScope, Exit.void))
-    // Spawns the actor, from its last snapshot if durable. An init failure is the outcome of every
-    // call until the next activation.
+    const load = stateCodec === undefined ? Effect.undefined : loadState(store, actor, address.entityId, stateCodec)
+    // Loaded here, not by the first call's build: a replayed persisted call looks for its saved
+    // reply before it calls.
+    let preloaded = yield* load
+    replies = new Map(preloaded?.replies)
+    // Spawns the actor, from its last snapshot if durable.
     const activate = Effect.gen(function*() {
       yield* stopActor
       actorScope = yield* Scope.make()
-      const saved = stateCodec === undefined
-        ? undefined
-        : yield* loadState(store, actor, address.entityId, stateCodec)
+      const saved = preloaded ?? (yield* load)
+      preloaded = undefined
       replies = new Map(saved?.replies)
       const init = hosted.init(address.entityId, saved?.state)
       return yield* Effect.exit(Scope.provide(
@@ -80,30 +85,38 @@ export const layerEntity = (actor: Actor.Any, hosted: HostedEntity) => {
     // Set below, once the calls it makes are defined; a build interrupted before then only stops.
     let snapshot: Effect.Effect<void> = Effect.void
     yield* Effect.addFinalizer(() => Effect.andThen(Effect.suspend(() => snapshot), stopActor))
-    let current = yield* activate
-    const reactivating = yield* Semaphore.make(1)
-    const callCurrent = (method: string, payload: unknown): Effect.Effect<unknown, unknown> =>
-      Effect.suspend(() =>
-        current._tag === "Failure"
-          ? current
-          : (current.value.call as (m: string, p: unknown) => Effect.Effect<unknown, unknown>)(method, payload)
-      )
-    // An actor that died (its worker crashed, restarts used up) is built again for the next call,
-    // which never reached the dead one; the call that was in flight failed with `WorkerLost`.
+    // The actor, built by the first call rather than here: each spawn's outcome belongs to the calls
+    // that waited for it, as a local `Actor.spawn`'s failure is its caller's. Undefined until then.
+    let current: Exit.Exit<Actor.Handle<Actor.Any>, unknown> | undefined
+    const building = yield* Semaphore.make(1)
+    // Builds the actor again unless a concurrent call already replaced `seen`; answers what is there.
+    const renew = (seen: typeof current) =>
+      building.withPermit(Effect.suspend(() =>
+        current === seen ? Effect.map(activate, (next) => (current = next)) : Effect.succeed(current!)
+      ))
+    const callOn = (handle: Actor.Handle<Actor.Any>, method: string, payload: unknown) =>
+      (handle.call as (m: string, p: unknown) => Effect.Effect<unknown, unknown>)(method, payload)
+    // A call that finds no actor — none built yet, its init failed for earlier calls, or it died
+    // (its worker crashed, restarts used up) — builds it, and fails with the init failure if that
+    // build fails: a transient init failure is not the answer of every later call. A call in flight
+    // on an actor that died failed with `WorkerLost`; the next one, which never reached it, builds it.
     const call = (method: string, payload: unknown): Effect.Effect<unknown, unknown, Task.Runner<string>> =>
-      callCurrent(method, payload).pipe(
-        Effect.catchIf(isDead, (dead) => {
-          const seen = current
-          return reactivating.withPermit(Effect.suspend(() =>
-            current === seen ? Effect.map(activate, (next) => void (current = next)) : Effect.void
-          )).pipe(Effect.andThen(Effect.suspend(() => current === seen ? Effect.fail(dead) : callCurrent(method, payload))))
-        })
-      )
-    // Never builds the actor again (`callCurrent`, not `call`): a dead actor's state is gone, and
-    // passivation must not start a new actor. The next call rebuilds it from the last snapshot.
+      Effect.suspend(() => {
+        const seen = current
+        if (seen?._tag !== "Success") {
+          return Effect.flatMap(renew(seen), (next) => next._tag === "Failure" ? next : callOn(next.value, method, payload))
+        }
+        return callOn(seen.value, method, payload).pipe(
+          Effect.catchIf(isDead, (dead) =>
+            Effect.flatMap(renew(seen), (next) =>
+              next === seen ? Effect.fail(dead) : next._tag === "Failure" ? next : callOn(next.value, method, payload)))
+        )
+      })
+    // Never builds the actor (`callOn`, not `call`): a dead actor's state is gone, and passivation
+    // must not start a new actor. The next call rebuilds it from the last snapshot.
     snapshot = snapshotMethod === undefined
       ? Effect.void
-      : Effect.suspend(() => current._tag === "Failure" ? Effect.void : callCurrent(snapshotMethod, undefined)).pipe(
+      : Effect.suspend(() => current?._tag === "Success" ? callOn(current.value, snapshotMethod, undefined) : Effect.undefined).pipe(
         Effect.flatMap((state) =>
           state === undefined ? Effect.void : Effect.flatMap(
             Schema.encodeUnknownEffect(stateCodec!)(state),
@@ -135,7 +148,7 @@ export const layerEntity = (actor: Actor.Any, hosted: HostedEntity) => {
         // Replayed after its runner died, with its effect already in the saved state: answer the
         // reply saved with that state instead of running it again.
         const stored = durable ? replies.get(replyKey(method, key)) : undefined
-        return stored === undefined ? handle(payload, key) : replayStored(codec!, stored)
+        return stored === undefined ? handle(payload, key) : replayStored(actor, method, key, payload, codec!, stored)
       }
     }
     return handlers
@@ -194,10 +207,42 @@ const remember = (replies: Map<string, StoredReply>, key: string, codec: ReplyCo
   if (replies.size > maxStoredReplies) replies.delete(replies.keys().next().value!)
 }
 
-const replayStored = (codec: ReplyCodecs, stored: StoredReply): Effect.Effect<unknown, unknown> =>
-  stored.ok
-    ? Effect.orDie(Schema.decodeUnknownEffect(codec.success)(stored.value))
-    : Effect.flatMap(Effect.orDie(Schema.decodeUnknownEffect(codec.error)(stored.error)), Effect.fail)
+/**
+ * A saved reply, decoded by the method's Schemas. One that no longer decodes (saved by an earlier
+ * version of the method) fails its call with `TaskError` / `Defect` (`ReplyDecodeError`): a defect
+ * here made the entity restart and the persisted call replay, again at each restart.
+ */
+const replayStored = (
+  actor: Actor.Any,
+  method: string,
+  key: string,
+  payload: unknown,
+  codec: ReplyCodecs,
+  stored: StoredReply
+): Effect.Effect<unknown, unknown> => {
+  const exit = stored.ok
+    ? Schema.decodeUnknownExit(codec.success)(stored.value)
+    : Schema.decodeUnknownExit(codec.error)(stored.error)
+  if (exit._tag === "Failure") {
+    return Effect.fail(
+      new TaskError({
+        taskName: `${actor.name}.${method}`,
+        taskId: -1,
+        workerId: -1,
+        attempts: 0,
+        input: renderInput(payload),
+        reason: new Defect({
+          remoteName: "ReplyDecodeError",
+          message: `the reply saved for persisted call "${key}" does not decode by the method's ${
+            stored.ok ? "success" : "error"
+          } Schema (saved by an earlier version?): ${issueOf(exit).message}`,
+          remoteStack: ""
+        })
+      })
+    )
+  }
+  return stored.ok ? Effect.succeed(exit.value) : Effect.fail(exit.value)
+}
 
 /**
  * The last saved state of a durable entity and the replies saved with it; a snapshot that no

@@ -12,7 +12,7 @@
  *
  * Each RPC's error Schema is the method's declared error, the actor's declared init error,
  * `TaskError` and `ActorError`: whatever a local call can fail with crosses the process boundary
- * as the same class (an init failure surfaces on the call that activated the entity).
+ * as the same class (an init failure surfaces on the calls that waited for that build of the actor).
  */
 import * as ClusterSchema from "effect/cluster/ClusterSchema"
 import * as Entity from "effect/cluster/Entity"

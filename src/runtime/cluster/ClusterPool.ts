@@ -13,7 +13,8 @@
  *    flight (the runner cancels them on its pool); it resolves once their calls have ended.
  * 3. A chunk lost with its runner — the cluster could not deliver it or its reply, or the runner
  *    interrupted it — and a task its runner reports `Lost` (its worker died there, past that
- *    pool's own `retries`) are re-sent while the task was sent at most `retries` times; each
+ *    pool's own `retries`) are re-sent while the task was sent at most `retries` times (sends by
+ *    this pool: the runner pool's own retries do not count against them); each
  *    re-sent task goes alone (another runner killer may be among them). Otherwise they fail as
  *    `Lost`. Only those tasks: the other chunks of the submission are untouched.
  * 4. A payload is checked against its Schema before it is sent: one that does not fit fails alone
@@ -22,12 +23,13 @@
  *    settled, queued or in flight, fails as `Closed`; later submissions fail at once.
  *
  * Task ids and worker ids in outcomes are the runner's (`Settle`'s `runner` names it); `attempts`
- * counts every send, on every runner.
+ * counts every run, on every runner (their pools' own retries included).
  *
- * Observers (`events`, `stats`) see the lanes as the pool's workers, the only ones it can name
- * (a runner's worker ids are its own, and the same on every runner): a chunk is `Dispatched` to
- * its lane, and the tasks settled out of it are `Settled` there; `busyWorkers` counts the lanes
- * holding a chunk in flight (a dropped one included, until its call has ended).
+ * Observers (`events`, `stats`) see `size` workers, the lanes folded onto them (lane modulo
+ * `size`): a runner's worker ids are its own, and the same on every runner, so the pool names its
+ * own. A chunk is `Dispatched` to its lane's worker, and the tasks settled out of it are `Settled`
+ * there; `busyWorkers` counts those workers holding a chunk in flight (a dropped one included,
+ * until its call has ended), so it never exceeds `workers` (the 64 lanes counted alone did).
  */
 import * as Cause from "effect/Cause"
 import type * as Effect from "effect/Effect"
@@ -78,7 +80,9 @@ interface Pending {
   readonly send: SendChunk
   /** The JSON form of each payload (undefined for one that failed its Schema). */
   readonly json: Array<unknown>
-  /** Sends so far, per task (rule 3). */
+  /** Sends so far, per task: the retry budget (rule 3). */
+  readonly sends: Int32Array
+  /** Runs so far, per task, on every runner's pool (its own retries included): what errors report. */
   readonly attempts: Int32Array
   /** Tasks not settled yet. */
   unsettled: number
@@ -95,8 +99,8 @@ interface Chunk {
   fiber: Fiber.Fiber<ChunkReply, unknown> | undefined
   /** Interrupted by `cancel` or by the pool closing: its end settles nothing. */
   dropped: boolean
-  /** The lane it was sent to, as observers' worker id; -1 while queued. */
-  lane: number
+  /** Observers' worker id: the lane it was sent to, modulo `size`; -1 while queued. */
+  worker: number
 }
 
 export class ClusterPool implements PoolClient {
@@ -104,9 +108,9 @@ export class ClusterPool implements PoolClient {
   private readonly queue: Array<Chunk> = []
   private chunksInFlight = 0
   private nextLane = 0
-  /** Chunks in flight per lane, and the lanes holding any (`busyWorkers`). */
-  private readonly laneChunks = new Int32Array(lanes)
-  private busyLanes = 0
+  /** Chunks in flight per observers' worker, and the workers holding any (`busyWorkers`). */
+  private readonly workerChunks: Int32Array
+  private busyCount = 0
   private submissions = 0
   private closed = false
   private counts = { submitted: 0, settled: 0, queued: 0, inFlight: 0, peakQueued: 0, maxInFlight: 0 }
@@ -127,6 +131,7 @@ export class ClusterPool implements PoolClient {
     this.fork = fork
     this.events = events
     this.size = options.size
+    this.workerChunks = new Int32Array(options.size)
   }
 
   submit(submission: Submission): Ticket {
@@ -139,6 +144,7 @@ export class ClusterPool implements PoolClient {
       codec: target === undefined ? undefined as never : chunkCodecOf(target.task),
       send: target?.send as SendChunk,
       json: new Array(count),
+      sends: new Int32Array(count),
       attempts: new Int32Array(count),
       unsettled: count,
       inFlight: new Set(),
@@ -195,7 +201,7 @@ export class ClusterPool implements PoolClient {
       waiting: 0,
       inFlight: this.counts.inFlight,
       maxInFlight: this.counts.maxInFlight,
-      busyWorkers: this.busyLanes,
+      busyWorkers: this.busyCount,
       workersStarted: 0,
       submitted: this.counts.submitted,
       settled: this.counts.settled,
@@ -214,7 +220,7 @@ export class ClusterPool implements PoolClient {
   }
 
   private enqueue(pending: Pending, indices: ReadonlyArray<number>, front: boolean): void {
-    const chunk: Chunk = { pending, indices, fiber: undefined, dropped: false, lane: -1 }
+    const chunk: Chunk = { pending, indices, fiber: undefined, dropped: false, worker: -1 }
     if (front) this.queue.unshift(chunk)
     else this.queue.push(chunk)
     this.counts.queued += indices.length
@@ -235,13 +241,17 @@ export class ClusterPool implements PoolClient {
     this.chunksInFlight++
     this.counts.inFlight += indices.length
     if (this.counts.inFlight > this.counts.maxInFlight) this.counts.maxInFlight = this.counts.inFlight
-    for (const i of indices) pending.attempts[i]!++
+    for (const i of indices) {
+      pending.sends[i]!++
+      pending.attempts[i]!++
+    }
     pending.inFlight.add(chunk)
     const lane = this.nextLane++ % lanes
-    chunk.lane = lane
-    if (this.laneChunks[lane]!++ === 0) this.busyLanes++
+    const worker = lane % this.size
+    chunk.worker = worker
+    if (this.workerChunks[worker]!++ === 0) this.busyCount++
     if (this.events.active) {
-      this.events.dispatched(lane, indices.length, () =>
+      this.events.dispatched(worker, indices.length, () =>
         indices.map((index) => ({ taskId: -1, submission: pending.id, index, attempt: pending.attempts[index]! })))
     }
     const payloads = indices.map((i) => pending.json[i])
@@ -254,7 +264,7 @@ export class ClusterPool implements PoolClient {
     const { pending, indices } = chunk
     this.chunksInFlight--
     this.counts.inFlight -= indices.length
-    if (--this.laneChunks[chunk.lane]! === 0) this.busyLanes--
+    if (--this.workerChunks[chunk.worker]! === 0) this.busyCount--
     pending.inFlight.delete(chunk)
     if (chunk.dropped || pending.cancelled) {
       if (pending.inFlight.size === 0) pending.onDrained?.()
@@ -271,7 +281,7 @@ export class ClusterPool implements PoolClient {
         const lost: WorkerExit = { kind: "Crashed", message: `the chunk's runner was lost: ${loss}` }
         for (const index of indices) {
           if (pending.cancelled) break
-          this.retryOrSettle(pending, index, lost, -1, -1, undefined, chunk.lane)
+          this.retryOrSettle(pending, index, lost, -1, -1, undefined, chunk.worker)
         }
       }
     }
@@ -297,17 +307,18 @@ export class ClusterPool implements PoolClient {
       }
       const workerId = settled[at + Settled.workerId] as number
       const taskId = settled[at + Settled.taskId] as number
-      // The runner counted the sends on its pool (its own retries); ours counted one of them.
+      // The runner counted the runs on its pool (its own retries); ours counted one of them. Only
+      // `sends` is the retry budget: a runner's retries must not use up the caller's.
       pending.attempts[index] = pending.attempts[index]! - 1 + (settled[at + Settled.attempts] as number)
-      if (outcome === Outcome.Lost) this.retryOrSettle(pending, index, value as WorkerExit, workerId, taskId, runner, chunk.lane)
-      else this.settle(pending, index, outcome, value, workerId, taskId, runner, chunk.lane)
+      if (outcome === Outcome.Lost) this.retryOrSettle(pending, index, value as WorkerExit, workerId, taskId, runner, chunk.worker)
+      else this.settle(pending, index, outcome, value, workerId, taskId, runner, chunk.worker)
     }
     // A runner answers a chunk early only at a failure its caller fails fast on: the tasks it
     // stopped end here if the caller did not cancel them (rule 2).
     for (let position = 0; position < indices.length; position++) {
       if (pending.cancelled) return
       if (answered[position] === 0) {
-        this.settle(pending, indices[position]!, Outcome.Interrupted, undefined, -1, -1, runner, chunk.lane)
+        this.settle(pending, indices[position]!, Outcome.Interrupted, undefined, -1, -1, runner, chunk.worker)
       }
     }
   }
@@ -319,22 +330,22 @@ export class ClusterPool implements PoolClient {
     workerId: number,
     taskId: number,
     runner: string | undefined,
-    lane: number
+    worker: number
   ): void {
-    if (pending.attempts[index]! <= this.options.retries && !this.closed) {
+    if (pending.sends[index]! <= this.options.retries && !this.closed) {
       if (this.events.active) {
         this.events.emit({ _tag: "Requeued", at: this.events.now(), taskId, submission: pending.id, index, why: "Retry" })
       }
       this.enqueue(pending, [index], true)
     } else {
-      this.settle(pending, index, Outcome.Lost, lost, workerId, taskId, runner, lane)
+      this.settle(pending, index, Outcome.Lost, lost, workerId, taskId, runner, worker)
     }
   }
 
   private failChunk(chunk: Chunk, outcome: Outcome, value: unknown): void {
     for (const index of chunk.indices) {
       if (chunk.pending.cancelled) return
-      this.settle(chunk.pending, index, outcome, value, -1, -1, undefined, chunk.lane)
+      this.settle(chunk.pending, index, outcome, value, -1, -1, undefined, chunk.worker)
     }
   }
 
@@ -346,13 +357,13 @@ export class ClusterPool implements PoolClient {
     workerId: number,
     taskId: number,
     runner: string | undefined,
-    /** Observers' worker id: the chunk's lane, -1 for a task never sent. */
-    lane: number
+    /** Observers' worker id (`Chunk.worker`), -1 for a task never sent. */
+    worker: number
   ): void {
     pending.unsettled--
     this.counts.settled++
     const attempts = pending.attempts[index]!
-    if (this.events.active) this.events.settled(pending.id, index, taskId, lane, attempts, outcomeName(outcome), undefined, undefined)
+    if (this.events.active) this.events.settled(pending.id, index, taskId, worker, attempts, outcomeName(outcome), undefined, undefined)
     pending.submission.settle(index, outcome, value, workerId, attempts, taskId, runner)
   }
 

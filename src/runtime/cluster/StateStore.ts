@@ -3,7 +3,8 @@
  * type and id.
  *
  * Contains the `StateStore` service, its in-memory implementation (the single-process cluster)
- * and its SQL one (a table `effect_parallel_actor_state` beside effect/cluster's own tables).
+ * and its SQL one (a table `effect_parallel_actor_state` beside effect/cluster's own tables, made
+ * by the first process that finds it missing; the others need no privilege to create tables).
  * A save replaces the previous snapshot; the last one written wins.
  */
 import * as Context from "effect/Context"
@@ -38,16 +39,24 @@ export const layerMemory: Layer.Layer<StateStore> = Layer.sync(StateStore)(() =>
 export const layerSql: Layer.Layer<StateStore, never, SqlClient.SqlClient> = Layer.effect(StateStore)(
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    // Runners and clients starting together on a fresh database race to create the table, and
-    // PostgreSQL fails a CREATE TABLE IF NOT EXISTS that raced another with a unique violation
-    // (on pg_type) once that one commits: tried again, it finds the table.
-    yield* sql`CREATE TABLE IF NOT EXISTS effect_parallel_actor_state (
+    // Looked for first: PostgreSQL refuses CREATE TABLE IF NOT EXISTS to a role without CREATE on
+    // the schema even when the table exists, and clients need not have it (effect/cluster's own
+    // migrations look first too). Runners and clients starting together on a fresh database race
+    // to create the table, and PostgreSQL fails a CREATE TABLE IF NOT EXISTS that raced another
+    // with a unique violation (on pg_type) once that one commits: tried again, it finds the table.
+    const exists = sql<{ readonly found: number }>`SELECT 1 AS found
+      WHERE to_regclass('effect_parallel_actor_state') IS NOT NULL`.pipe(Effect.map((rows) => rows.length > 0))
+    const create = sql`CREATE TABLE IF NOT EXISTS effect_parallel_actor_state (
       entity_type TEXT NOT NULL,
       entity_id TEXT NOT NULL,
       state TEXT NOT NULL,
       updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
       PRIMARY KEY (entity_type, entity_id)
-    )`.pipe(Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 5 }), Effect.orDie)
+    )`
+    yield* Effect.flatMap(exists, (found) => found ? Effect.void : Effect.asVoid(create)).pipe(
+      Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 5 }),
+      Effect.orDie
+    )
     return {
       load: (entityType, entityId) =>
         sql<{ readonly state: string }>`SELECT state FROM effect_parallel_actor_state

@@ -48,6 +48,32 @@ const scripted = (lost: string, retries: number) => {
 
 const inputs = Array.from({ length: 8 }, (_, n) => ({ n }))
 
+/**
+ * A runner whose pool retries a task once (`retries: 1` there) and reports input `n` lost with its
+ * worker the first `lostTimes` times it is sent: two attempts on the runner each time.
+ */
+const retryingRunner = (n: number, lostTimes: number, retries: number) => {
+  let sends = 0
+  const send: SendChunk = (_lane, payloads) =>
+    Effect.sync(() => ({
+      runner: "fake/1",
+      settled: payloads.flatMap((payload, position): Array<unknown> => {
+        const value = (payload as { readonly n: number }).n
+        if (value !== n) return [position, Outcome.Success, { cube: value ** 3, pid: 1 }, 0, 1, value]
+        return ++sends <= lostTimes
+          ? [position, Outcome.Lost, { kind: "Crashed", message: "worker died" }, 0, 2, value]
+          : [position, Outcome.Success, { cube: value ** 3, pid: 1 }, 0, 1, value]
+      })
+    }))
+  const pool = new ClusterPool(
+    new Map([["Cube", { task: Cube, send }]]),
+    { size: 2, concurrency: 4, retries },
+    (effect) => Effect.runFork(effect),
+    new EventHub(() => performance.now())
+  )
+  return { sends: () => sends, provide: Effect.provideContext(Context.make(runnerKey("Cube"), pool)) }
+}
+
 describe("ClusterPool", () => {
   it.effect("retries: a chunk lost with its runner is re-sent, only its tasks, each alone", () =>
     Effect.gen(function*() {
@@ -80,6 +106,48 @@ describe("ClusterPool", () => {
       assert.isTrue(counters.some((counter) => counter.inFlight > 0))
       assert.deepStrictEqual(counters.at(-1), { queued: 0, inFlight: 0 })
       assert.strictEqual(cluster.pool.stats().busyWorkers, 0)
+    }))
+
+  it.effect("retries count the pool's own sends: a runner's pool retries do not use them up", () =>
+    Effect.gen(function*() {
+      // The runner tried twice and lost it; retries: 1 re-sends it once, whatever the runner's pool did.
+      const once = retryingRunner(3, 1, 1)
+      const cubes = yield* once.provide(Task.map(Cube, inputs, { chunkSize: 2 }))
+      assert.deepStrictEqual(cubes.map((c) => c.cube), inputs.map(({ n }) => n ** 3))
+      assert.strictEqual(once.sends(), 2)
+      // Lost at every send: retries + 1 sends, the error counting every attempt on every runner.
+      const always = retryingRunner(3, Infinity, 2)
+      const error = yield* Effect.flip(always.provide(Task.map(Cube, inputs, { chunkSize: 2 })))
+      assert.instanceOf(error, TaskError.TaskError)
+      assert.strictEqual((error as TaskError.TaskError).reason._tag, "WorkerLost")
+      assert.strictEqual(always.sends(), 3)
+      assert.strictEqual((error as TaskError.TaskError).attempts, 6)
+    }))
+
+  it.effect("stats: busy workers never exceed workers, with more chunks in flight than workers", () =>
+    Effect.gen(function*() {
+      // Four chunks held on four lanes of a pool of two workers: the old count said 4 busy of 2.
+      const pool = new ClusterPool(
+        new Map([["Cube", { task: Cube, send: () => Effect.never }]]),
+        { size: 2, concurrency: 4, retries: 0 },
+        (effect) => Effect.runFork(effect),
+        new EventHub(() => performance.now())
+      )
+      const ticket = pool.submit({
+        taskName: "Cube",
+        payloads: inputs,
+        chunkSize: 2,
+        coalesce: false,
+        timeoutMillis: 0,
+        whenFull: "wait",
+        settle: () => {}
+      })
+      const stats = pool.stats()
+      assert.strictEqual(stats.inFlight, 8)
+      assert.strictEqual(stats.busyWorkers, 2)
+      assert.isAtMost(stats.busyWorkers!, stats.workers)
+      yield* Effect.promise(() => ticket.cancel())
+      assert.strictEqual(pool.stats().busyWorkers, 0)
     }))
 
   it.effect("no retries: the lost chunk's task fails as TaskError / WorkerLost naming its input; no chunk is re-sent", () =>
