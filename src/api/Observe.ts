@@ -85,8 +85,8 @@ export interface MetricsOptions {
 
 /**
  * Registers the metrics of the pool serving `group` in the current `Metric.MetricRegistry` until
- * the Scope closes: tasks by outcome (per task and worker), run-time and queue-wait histograms,
- * queue depth, tasks in flight, busy workers, each worker thread's event-loop utilization, worker
+ * the Scope closes: tasks by outcome (per task), run-time and queue-wait histograms, actor method
+ * calls the same way (per actor and method), queue depth, tasks in flight, busy workers, each worker thread's event-loop utilization, worker
  * starts and exits, actor restarts, shared-array memory live and idle. Series names and attributes:
  * `src/runtime/observe/Metrics.ts`.
  *
