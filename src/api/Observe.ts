@@ -209,8 +209,9 @@ export interface TimelineRecorder {
  * Records the run of the pool serving `group` until the Scope closes, as a Chrome trace / Perfetto
  * JSON file: a track for the caller and one per worker, a slice per task run (task name, id,
  * attempt, outcome, queue wait in its args), flow arrows from submit to run, counters of tasks
- * queued and in flight, worker start-up, init and exit; microsecond timestamps on one clock
- * across threads. Open the file in https://ui.perfetto.dev or `chrome://tracing`.
+ * queued and in flight, worker start-up, init and exit, a slice per actor method run on its
+ * worker's track (runs that overlap there go on further tracks of that worker); microsecond
+ * timestamps on one clock across threads. Open the file in https://ui.perfetto.dev or `chrome://tracing`.
  *
  * **Details**: the pool's events go to a ring buffer of `maxEvents`; when it is full the oldest
  * are dropped, and the trace says how many (`otherData.droppedEvents` and an instant event at its
