@@ -29,13 +29,14 @@ import { clientOf } from "./internal/pool.ts"
 export type { Percentiles } from "../runtime/observe/Histogram.ts"
 export type { FailureView, MapView, Snapshot as DashboardSnapshot, WorkerView } from "../runtime/observe/Dashboard.ts"
 export type { TraceEvent, TraceFile } from "../runtime/observe/Timeline.ts"
-export type { Report as InsightsReport, SlowTask, WorkerInsight } from "../runtime/observe/Insights.ts"
+export type { CallsReport, Report as InsightsReport, SlowCall, SlowTask, WorkerInsight } from "../runtime/observe/Insights.ts"
 
 /**
  * The insights of the pool serving `group` so far: per worker and in total, start-up, init,
  * waiting, working and exit time (milliseconds; they add up to each worker's wall time), tasks
  * run, run-time and queue-wait percentiles, outcomes, the 5 slowest tasks with a bounded rendering
- * of their input, and a warning with its likely cause when workers worked under 80% of the time.
+ * of their input, the same for actor method calls apart (`calls`: percentiles, outcomes, the 5
+ * slowest calls by actor and method, without input), and a warning with its likely cause when workers worked under 80% of the time.
  *
  * **When to use**: to see why a pool is slower than it should be; `insights: true` on the pool
  * prints the same report when the pool closes.
