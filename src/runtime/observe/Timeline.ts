@@ -16,8 +16,9 @@
  * slices on the worker's track. Each actor method run is a slice on its worker's track too
  * (`Actor.method`; ids, outcome and queue wait from the call in its args); actors on one worker run
  * concurrently, so a worker's slices are laid out on its track and, for those that overlap an
- * earlier one, on further tracks of that worker (`worker 3 #2`). Other actor events are instants. Timestamps are microseconds from the first kept event, on the
- * pool's clock (one clock across threads). The ring keeps the last `maxEvents` events: the trace
+ * earlier one, on further tracks of that worker (`worker 3 #2`). Other actor events are instants.
+ * Timestamps are microseconds from the first kept event, on the pool's clock (one clock across
+ * threads). The ring keeps the last `maxEvents` events: the trace
  * says how many were dropped (`otherData.droppedEvents` and an instant event at its start).
  */
 import { closeSync, openSync, writeSync } from "node:fs"
@@ -309,7 +310,10 @@ const toTrace = (events: ReadonlyArray<PoolEvent>, dropped: number, maxEvents: n
         const call = calls.get(event.callId)
         calls.delete(event.callId)
         if (event.startedAt === undefined || event.endedAt === undefined || event.workerId < 0) {
-          out.push({ name: event._tag, ph: "i", s: "t", ts: us(event.at), pid, tid: callerTid, args: { ...event } })
+          // Never ran (or untimed): an instant, on the worker that answered if one did.
+          const tid = event.workerId >= 0 ? workerTid(event.workerId) : callerTid
+          if (event.workerId >= 0) workers.add(event.workerId)
+          out.push({ name: event._tag, ph: "i", s: "t", ts: us(event.at), pid, tid, args: { ...event } })
           break
         }
         workers.add(event.workerId)

@@ -141,9 +141,11 @@ describe("Timeline of actors", () => {
       answer(7, 2, 4, 6.5),
       submitted(6, 1, 1),
       settled(8, 1, 0, 0),
-      // Never ran (the actor was stopped): an instant.
+      // Never ran (the actor was stopped): an instant; one answered untimed stays on its worker's track.
       call(9, 3, "get"),
-      answer(9, 3)
+      answer(9, 3),
+      call(10, 4, "get"),
+      { _tag: "ActorAnswer", at: 11, actorId: 1, callId: 4, outcome: "Success", workerId: 0 }
     ]
     for (const event of events) timeline.onEvent(event)
     const trace = timeline.trace()
@@ -161,7 +163,9 @@ describe("Timeline of actors", () => {
     assert.strictEqual(trace.traceEvents.find((e) => e.ph === "f")!.tid, task.tid)
     const sort = new Map(trace.traceEvents.filter((e) => e.name === "thread_sort_index").map((e) => [e.tid, e.args!.sort_index as number]))
     assert.isAbove(sort.get(runs[1]!.tid)!, sort.get(1)!, "listed after the worker's own track")
-    assert.isTrue(trace.traceEvents.some((e) => e.ph === "i" && e.name === "ActorAnswer" && e.args!.callId === 3))
+    const instant = (callId: number) => trace.traceEvents.find((e) => e.ph === "i" && e.name === "ActorAnswer" && e.args!.callId === callId)
+    assert.strictEqual(instant(3)!.tid, 0)
+    assert.strictEqual(instant(4)!.tid, 1)
   })
 })
 
