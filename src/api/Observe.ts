@@ -29,13 +29,14 @@ import { clientOf } from "./internal/pool.ts"
 export type { Percentiles } from "../runtime/observe/Histogram.ts"
 export type { FailureView, MapView, Snapshot as DashboardSnapshot, WorkerView } from "../runtime/observe/Dashboard.ts"
 export type { TraceEvent, TraceFile } from "../runtime/observe/Timeline.ts"
-export type { Report as InsightsReport, SlowTask, WorkerInsight } from "../runtime/observe/Insights.ts"
+export type { CallsReport, Report as InsightsReport, SlowCall, SlowTask, WorkerInsight } from "../runtime/observe/Insights.ts"
 
 /**
  * The insights of the pool serving `group` so far: per worker and in total, start-up, init,
  * waiting, working and exit time (milliseconds; they add up to each worker's wall time), tasks
  * run, run-time and queue-wait percentiles, outcomes, the 5 slowest tasks with a bounded rendering
- * of their input, and a warning with its likely cause when workers worked under 80% of the time.
+ * of their input, the same for actor method calls apart (`calls`: percentiles, outcomes, the 5
+ * slowest calls by actor and method, without input), and a warning with its likely cause when workers worked under 80% of the time.
  *
  * **When to use**: to see why a pool is slower than it should be; `insights: true` on the pool
  * prints the same report when the pool closes.
@@ -85,8 +86,8 @@ export interface MetricsOptions {
 
 /**
  * Registers the metrics of the pool serving `group` in the current `Metric.MetricRegistry` until
- * the Scope closes: tasks by outcome (per task and worker), run-time and queue-wait histograms,
- * queue depth, tasks in flight, busy workers, each worker thread's event-loop utilization, worker
+ * the Scope closes: tasks by outcome (per task), run-time and queue-wait histograms, actor method
+ * calls the same way (per actor and method), queue depth, tasks in flight, busy workers, each worker thread's event-loop utilization, worker
  * starts and exits, actor restarts, shared-array memory live and idle. Series names and attributes:
  * `src/runtime/observe/Metrics.ts`.
  *
@@ -209,8 +210,9 @@ export interface TimelineRecorder {
  * Records the run of the pool serving `group` until the Scope closes, as a Chrome trace / Perfetto
  * JSON file: a track for the caller and one per worker, a slice per task run (task name, id,
  * attempt, outcome, queue wait in its args), flow arrows from submit to run, counters of tasks
- * queued and in flight, worker start-up, init and exit; microsecond timestamps on one clock
- * across threads. Open the file in https://ui.perfetto.dev or `chrome://tracing`.
+ * queued and in flight, worker start-up, init and exit, a slice per actor method run on its
+ * worker's track (runs that overlap there go on further tracks of that worker); microsecond
+ * timestamps on one clock across threads. Open the file in https://ui.perfetto.dev or `chrome://tracing`.
  *
  * **Details**: the pool's events go to a ring buffer of `maxEvents`; when it is full the oldest
  * are dropped, and the trace says how many (`otherData.droppedEvents` and an instant event at its

@@ -116,10 +116,12 @@ export type PoolEvent =
   }
   // Actors (`callId` names a call on the wire; `from` is -1 for the caller, else the asking worker)
   | { readonly _tag: "ActorSpawn"; readonly at: number; readonly actorId: number; readonly name: string }
+  /** `actor`: the actor's name (its definition's), so that an observer subscribed after the spawn can name it. */
   | {
     readonly _tag: "ActorCall"
     readonly at: number
     readonly actorId: number
+    readonly actor: string
     readonly callId: number
     readonly method: string
     readonly from: number

@@ -119,23 +119,32 @@ const renderDepth = 2
 const renderElements = 8
 
 /**
- * Entries (properties, elements) a rendering takes from plain objects and arrays. Each renders as
- * two characters at least, so these already fill more than `maxInputRendering`: no later entry
- * can show.
+ * Entries (properties, elements, Map and Set entries) a rendering takes. Each renders as two
+ * characters at least, so these already fill more than `maxInputRendering`: no later entry can
+ * show, and the rendering ends by saying how many were left instead.
  */
 const maxEntriesRendered = 128
 
 /**
  * Renders a task input for an error message, bounded in depth, array length and characters, and
- * in work: a plain object is rendered from its first entries only (`inspect` formats every key:
- * one of 200,000 keys took ~110 ms, in the pool's event listener for the dashboard and insights).
- * Never throws: an input that cannot be inspected (a throwing proxy, a hostile getter) renders
- * as a note saying so.
+ * in work: objects (plain or class instances), arrays, Maps and Sets are rendered from their first
+ * entries only, and nothing after them is read (`inspect` formats every key of an object: one of
+ * 200,000 keys took ~110 ms, in the pool's event listener for the dashboard and insights). When
+ * those entries fill the rendering it ends with how many entries were left, of the container
+ * that left the most (`… [199,873 more keys]`). Never throws: an input that cannot be inspected
+ * (a throwing proxy, a hostile getter) renders as a note saying so.
+ *
+ * **Gotchas**: listing an object's keys is one native call, linear in its number of keys (~0.35
+ * µs a key on a 1,000,000-key object, which V8 keeps as a dictionary); nothing lists only the first
+ * ones. Errors, typed arrays, boxed values, dates and the like go to `inspect` as they are (it
+ * bounds their own entries), as do an array's non-index keys.
  */
 export const renderInput = (input: unknown): string => {
   let text: string
+  let note = ""
   try {
-    text = inspect(shown(input, 0, { left: maxEntriesRendered }, new Map()), {
+    const budget: Budget = { left: maxEntriesRendered, skipped: 0, cut: undefined, headers: [] }
+    text = inspect(shown(input, 0, budget, new Map()), {
       depth: renderDepth,
       maxArrayLength: renderElements,
       maxStringLength: 64,
@@ -144,10 +153,31 @@ export const renderInput = (input: unknown): string => {
       getters: false,
       customInspect: false
     })
+    // A Map or Set cut short is a stand-in: its header is put back as the input's.
+    for (const { header, marker } of budget.headers) text = text.replace(marker, header)
+    if (budget.cut !== undefined) note = ` [${budget.cut.left.toLocaleString("en-US")} more ${budget.cut.unit}]`
   } catch (error) {
     text = `<input could not be rendered: ${describeError(error)}>`
   }
-  return text.length <= maxInputRendering ? text : `${text.slice(0, maxInputRendering - 1)}…`
+  if (note === "") return text.length <= maxInputRendering ? text : `${text.slice(0, maxInputRendering - 1)}…`
+  return `${text.slice(0, maxInputRendering - note.length - 1)}…${note}`
+}
+
+interface Budget {
+  /** Entries the rendering may still take. */
+  left: number
+  /** Containers whose entries were left out, so far. */
+  skipped: number
+  /** Of the containers the rendering stopped in, the one that left the most entries. */
+  cut: { left: number; unit: string } | undefined
+  /** Stand-ins for Maps and Sets cut short: the text to find, and the input's header. */
+  readonly headers: Array<{ readonly marker: string; readonly header: string }>
+}
+
+/** `left` entries of a container were not rendered. */
+const leftOut = (budget: Budget, left: number, unit: string): void => {
+  if (left > 0) budget.skipped++
+  if (left > 0 && (budget.cut === undefined || left > budget.cut.left)) budget.cut = { left, unit }
 }
 
 /**
@@ -176,13 +206,14 @@ class Moved {
 }
 
 /**
- * What a rendering of `value` can show: plain objects (copied) and arrays (copied only when an
- * element is), to the rendering's depth, with the entries after the first `budget.left` (in
+ * What a rendering of `value` can show: objects (plain or class instances: copied, same
+ * prototype), arrays (copied only when an element is) and Maps and Sets (copied only when an entry
+ * is cut short), to the rendering's depth, with the entries after the first `budget.left` (in
  * rendering order) left out; a moved typed array as `Moved { kind, length }`. Other values go as
  * they are: `inspect` bounds those itself. Getters are copied, never called; a cycle points to its
  * target's copy, as `[Circular]` needs.
  */
-const shown = (value: unknown, depth: number, budget: { left: number }, copies: Map<object, unknown>): unknown => {
+const shown = (value: unknown, depth: number, budget: Budget, copies: Map<object, unknown>): unknown => {
   if (typeof value !== "object" || value === null) return value
   if (ArrayBuffer.isView(value) && value.buffer instanceof ArrayBuffer && value.buffer.detached) return new Moved(value)
   // A cycle shows as `[Circular]` even below the rendering's depth.
@@ -201,6 +232,7 @@ const shown = (value: unknown, depth: number, budget: { left: number }, copies: 
       if (budget.left <= 0) {
         // The rest cannot show: holes (`… more items` keeps the length) instead of their walk.
         copy ??= copyOf(value, i)
+        leftOut(budget, value.length - i, "items")
         break
       }
       budget.left--
@@ -213,20 +245,33 @@ const shown = (value: unknown, depth: number, budget: { left: number }, copies: 
       if (copy !== undefined) Object.defineProperty(copy, i, element)
     }
     copies.delete(value)
+    // Elements past the first few never show; the rendering says so when its entries ran out.
+    if (budget.left <= 0) leftOut(budget, value.length - shownLength, "items")
     return copy ?? value
   }
-  if (proto !== Object.prototype && proto !== null) return value
+  if (types.isMap(value) || types.isSet(value)) return shownEntries(value, proto, depth, budget, copies)
+  if (!ordinary(value)) return value
   const copy = Object.create(proto) as object
+  // `inspect` names an object by its tag even when it is an own, hidden property.
+  const tag = Object.getOwnPropertyDescriptor(value, Symbol.toStringTag)
+  if (tag !== undefined && !tag.enumerable) Object.defineProperty(copy, Symbol.toStringTag, tag)
   // After the cut: not even its keys are read.
-  if (budget.left <= 0) return copy
+  if (budget.left <= 0) {
+    budget.skipped++
+    return copy
+  }
   copies.set(value, copy)
   const keys: Array<string | symbol> = Object.keys(value)
   for (const symbol of Object.getOwnPropertySymbols(value)) {
     if (Object.prototype.propertyIsEnumerable.call(value, symbol)) keys.push(symbol)
   }
-  for (const key of keys) {
-    if (budget.left <= 0) break
+  for (let i = 0; i < keys.length; i++) {
+    if (budget.left <= 0) {
+      leftOut(budget, keys.length - i, "keys")
+      break
+    }
     budget.left--
+    const key = keys[i]!
     const property = Object.getOwnPropertyDescriptor(value, key)!
     if ("value" in property) property.value = shown(property.value, depth + 1, budget, copies)
     Object.defineProperty(copy, key, property)
@@ -234,6 +279,80 @@ const shown = (value: unknown, depth: number, budget: { left: number }, copies: 
   copies.delete(value)
   return copy
 }
+
+/**
+ * A Map's or Set's first entries, walked as elements are. When the rendering's entries ran out in
+ * them, a stand-in (a Map or Set of the entries walked, its class named by a marker) goes to
+ * `inspect`, and its header is replaced by the input's own (`Map(200000)`, `Registry(3) [Map]`) in
+ * the text; otherwise the input itself does (`inspect` then reads no more than the walk did).
+ */
+const shownEntries = (
+  value: Map<unknown, unknown> | Set<unknown>,
+  proto: object | null,
+  depth: number,
+  budget: Budget,
+  copies: Map<object, unknown>
+): unknown => {
+  const isMap = types.isMap(value)
+  const size: number = isMap ? mapSize.call(value) : setSize.call(value)
+  const unit = isMap ? "entries" : "items"
+  // Read through the built-in iterators: a subclass's own (or a patched one) is never called.
+  const iterator = isMap ? mapEntries.call(value as Map<unknown, unknown>) : setValues.call(value as Set<unknown>)
+  const next = (isMap ? mapIteratorNext : setIteratorNext) as (this: Iterator<unknown>) => IteratorResult<unknown>
+  // Made first, so that a cycle back to the input points to it, as `[Circular]` needs.
+  const marker = `\u0000cut${budget.left}\u0000` // `left` falls between two Maps or Sets walked: unique
+  const StandIn = isMap ? class extends Map {} : class extends Set {}
+  Object.defineProperty(StandIn, "name", { value: marker })
+  const standIn = new StandIn() as Map<unknown, unknown> & Set<unknown>
+  copies.set(value, standIn)
+  const skippedBefore = budget.skipped
+  let walked = 0
+  for (; walked < Math.min(size, renderElements); walked++) {
+    if (budget.left <= 0) break
+    budget.left--
+    const step = next.call(iterator)
+    if (step.done === true) break
+    if (isMap) {
+      const [key, entry] = step.value as [unknown, unknown]
+      standIn.set(shown(key, depth + 1, budget, copies), shown(entry, depth + 1, budget, copies))
+    } else {
+      standIn.add(shown(step.value, depth + 1, budget, copies))
+    }
+  }
+  copies.delete(value)
+  if (budget.left <= 0) leftOut(budget, size - walked, unit)
+  if (budget.skipped === skippedBefore) return value
+  const kind = isMap ? "Map" : "Set"
+  budget.headers.push({ marker: `${marker}(${standIn.size}) [${kind}]`, header: headerOf(proto, kind, size) })
+  return standIn
+}
+
+/** A Map's or Set's header as `inspect` writes it (its class, size, and kind when the class is another's). */
+const headerOf = (proto: object | null, kind: string, size: number): string => {
+  if (proto === null) return `[${kind}(${size}): null prototype]`
+  let name: unknown = undefined
+  for (let at: object | null = proto; at !== null && name === undefined; at = Object.getPrototypeOf(at)) {
+    const constructor = Object.getOwnPropertyDescriptor(at, "constructor")
+    if (constructor !== undefined) name = typeof constructor.value === "function" ? constructor.value.name : ""
+  }
+  return typeof name === "string" && name !== "" && name !== kind ? `${name}(${size}) [${kind}]` : `${kind}(${size})`
+}
+
+/** An object `inspect` shows as its own enumerable properties and class name, with no internal state of its own. */
+const ordinary = (value: object): boolean =>
+  !(types.isArgumentsObject(value) || types.isAnyArrayBuffer(value) || types.isArrayBufferView(value) ||
+    types.isBoxedPrimitive(value) || types.isDate(value) || types.isRegExp(value) || types.isNativeError(value) ||
+    value instanceof Error || types.isPromise(value) || types.isWeakMap(value) || types.isWeakSet(value) ||
+    types.isMapIterator(value) || types.isSetIterator(value) || types.isGeneratorObject(value) ||
+    types.isModuleNamespaceObject(value) || types.isExternal(value) || types.isKeyObject(value) || types.isCryptoKey(value))
+
+// The built-ins, as loaded: a rendering never calls what an input (or a patch) put in their place.
+const mapSize = Object.getOwnPropertyDescriptor(Map.prototype, "size")!.get! as (this: Map<unknown, unknown>) => number
+const setSize = Object.getOwnPropertyDescriptor(Set.prototype, "size")!.get! as (this: Set<unknown>) => number
+const mapEntries = Map.prototype.entries
+const setValues = Set.prototype.values
+const mapIteratorNext = Object.getPrototypeOf(new Map().entries()).next
+const setIteratorNext = Object.getPrototypeOf(new Set().values()).next
 
 /** An array of `array`'s length holding its elements before `end` as they are. */
 const copyOf = (array: ReadonlyArray<unknown>, end: number): Array<unknown> => {

@@ -1,7 +1,7 @@
 /**
  * `insights` on a pool, over every backend row: the report's parts add up to each worker's wall
- * time, working time is the handlers' own (tasks' and actor methods'), and `insights: true` prints the table when the pool
- * closes — after its workers exited, so exit time is in it.
+ * time, working time is the handlers' own (tasks' and actor methods'; calls have percentiles of
+ * their own), and `insights: true` prints the table when the pool closes — after its workers exited, so exit time is in it.
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as Console from "effect/Console"
@@ -60,6 +60,11 @@ describe.each(rows)("insights on $name", (row) => {
       const report = yield* Observe.insights(ActorTasks)
       assert.strictEqual(report.total.tasks, 6)
       assert.isAtLeast(report.total.working, 6 * 20 - 6)
+      // Percentiles and the slowest list of calls, apart from tasks'.
+      assert.strictEqual(report.calls.runTime.count, 6)
+      assert.strictEqual(report.calls.outcomes.Success, 6)
+      assert.isAtLeast(report.calls.runTime.max, 20 - 1)
+      assert.deepStrictEqual(report.calls.slowest.map((slow) => `${slow.actor}.${slow.method}`), Array(5).fill("Counter.append"))
       for (const worker of report.workers) {
         const parts = worker.startup + worker.init + worker.waiting + worker.working + worker.exitTime
         assert.isAtMost(Math.abs(parts - worker.wall), worker.wall * 0.02, `worker ${worker.workerId}'s parts add up`)

@@ -16,13 +16,15 @@ import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import { createServer } from "node:http"
-import { Observe, Task, WorkerPool } from "../../src/index.ts"
+import { Actor, Observe, Task, WorkerPool } from "../../src/index.ts"
+import { ActorTasks, Counter } from "../fixtures/actors.ts"
 import { Metered, MeteredTasks } from "../fixtures/metered-tasks.ts"
 import { Add, ContractTasks, Die, Explode, Sleep } from "../fixtures/tasks.ts"
 import { rows } from "../support/backends.ts"
 
 const entry = new URL("../fixtures/worker.ts", import.meta.url)
 const meteredEntry = new URL("../fixtures/metered-worker.ts", import.meta.url)
+const actorEntry = new URL("../fixtures/actor-worker.ts", import.meta.url)
 
 afterEach(() => {
   assert.strictEqual(WorkerPool.liveThreads(), 0)
@@ -119,6 +121,27 @@ describe.each(rows)("metrics on $name", (row) => {
       yield* Scope.close(observed, Exit.void)
       assert.strictEqual(registry.size, 0, "every series removed")
     }).pipe(Effect.provide(pool), row.within))
+
+  it.live("actor method calls by actor, method and outcome, with their run time", () =>
+    Effect.gen(function*() {
+      const registry = new Map()
+      yield* Observe.metrics(ActorTasks, { pool: "actors" }).pipe(Effect.provideService(Metric.MetricRegistry, registry))
+      const counter = yield* Actor.spawn(Counter, { start: 0 })
+      for (let i = 0; i < 3; i++) yield* counter.call("add", { n: 1 })
+      yield* Effect.exit(counter.call("refuse", {}))
+      const snapshots = yield* Metric.snapshot.pipe(Effect.provideService(Metric.MetricRegistry, registry))
+      const calls = { id: "effect_parallel_actor_calls_total", attributes: { pool: "actors", actor: "Counter" } } as const
+      assert.strictEqual(countOf(snapshots, calls.id, { ...calls.attributes, method: "add", outcome: "Success" }), 3)
+      assert.strictEqual(countOf(snapshots, calls.id, { ...calls.attributes, method: "refuse", outcome: "Failure" }), 1)
+      const [runTime] = find(snapshots, "effect_parallel_actor_call_run_seconds", { pool: "actors", actor: "Counter", method: "add" })
+      assert.strictEqual((runTime!.state as Metric.HistogramState).count, 3)
+      const text = yield* PrometheusMetrics.format().pipe(Effect.provideService(Metric.MetricRegistry, registry))
+      assert.match(text, /effect_parallel_actor_calls_total\{[^}]*method="add"[^}]*\} 3/)
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(WorkerPool.layer(ActorTasks, { entry: actorEntry, size: 1 }).pipe(Layer.provide(row.backend))),
+      row.within
+    ))
 })
 
 describe("worker metrics with two observers", () => {

@@ -2,7 +2,7 @@
  * `Observe.timeline`: the file is a valid Chrome trace — metadata names every track, task slices
  * sit on their worker's track without overlapping (one task at a time per worker), timestamps are
  * microseconds, each flow arrow has both ends, counters are there — and a full ring says how many
- * events it dropped.
+ * events it dropped. Actor method runs are slices on their worker's track, as task runs are.
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
@@ -12,11 +12,13 @@ import * as Logger from "effect/Logger"
 import { mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Observe, Task, WorkerPool } from "../../src/index.ts"
+import { Actor, Observe, Task, WorkerPool } from "../../src/index.ts"
+import { ActorTasks, Counter } from "../fixtures/actors.ts"
 import { Add, ContractTasks, Sleep } from "../fixtures/tasks.ts"
 import { rows } from "../support/backends.ts"
 
 const entry = new URL("../fixtures/worker.ts", import.meta.url)
+const actorEntry = new URL("../fixtures/actor-worker.ts", import.meta.url)
 
 afterEach(() => {
   assert.strictEqual(WorkerPool.liveThreads(), 0)
@@ -73,6 +75,27 @@ describe.each(rows)("timeline on $name", (row) => {
       assert.deepStrictEqual(counters.at(-1)!.args, { queued: 0, inFlight: 0 })
       assert.isTrue(counters.some((c) => (c.args!.queued as number) > 0))
     }).pipe(Effect.provide(pool), row.within))
+
+  it.live("actor method runs are slices on their worker's track", () =>
+    Effect.gen(function*() {
+      const recorder = yield* Observe.timeline(ActorTasks)
+      const counter = yield* Actor.spawn(Counter, { start: 0 })
+      for (let i = 0; i < 3; i++) yield* counter.call("append", { value: `v${i}`, millis: 5 })
+      const events = recorder.trace().traceEvents
+      const names = new Map(events.filter((e) => e.ph === "M" && e.name === "thread_name").map((e) => [e.tid, e.args!.name]))
+      const runs = events.filter((e) => e.ph === "X" && e.cat === "actor")
+      assert.deepStrictEqual(runs.map((e) => [e.name, names.get(e.tid), e.args!.outcome]), [
+        ["Counter.append", "worker 0", "Success"],
+        ["Counter.append", "worker 0", "Success"],
+        ["Counter.append", "worker 0", "Success"]
+      ])
+      // Microseconds: a 5 ms sleep lasts thousands of them.
+      for (const run of runs) assert.isAtLeast(run.dur!, 4_000)
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(WorkerPool.layer(ActorTasks, { entry: actorEntry, size: 1 }).pipe(Layer.provide(row.backend))),
+      row.within
+    ))
 })
 
 describe("timeline", () => {

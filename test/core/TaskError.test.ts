@@ -1,6 +1,7 @@
 /**
  * `renderInput`: an error's rendering of a task input is bounded in work as well as in length (an
- * object of 200,000 keys is rendered from its first entries, nothing after them is read), and a
+ * object of 200,000 keys — plain, a class instance, or inside a Map or Set — is rendered from its
+ * first entries, nothing after them is read, and the rendering says how many were left), and a
  * normal input renders exactly as `inspect` renders it, cut to `maxInputRendering`.
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -34,6 +35,25 @@ const probe = () => {
   return { seen, value: new Probe() }
 }
 
+/**
+ * A rendering cut after its first entries: the reference's first part, then how many entries of
+ * the container it stopped in were left (`[199,872 more keys]`), within `maxInputRendering`.
+ */
+const assertCut = (text: string, reference: string, left: RegExp) => {
+  const at = text.lastIndexOf("… [")
+  assert.isAbove(at, 0, text)
+  assert.isTrue(reference.startsWith(text.slice(0, at)), `${text} starts as ${reference}`)
+  assert.match(text.slice(at), left)
+  assert.isAtMost(text.length, maxInputRendering)
+}
+
+/** As `inspect` renders it, or, when its entries filled the rendering, its first part and how many were left. */
+const assertRendered = (input: unknown) => {
+  const text = renderInput(input)
+  if (/… \[[\d,]+ more \w+\]$/.test(text) && text !== reference(input)) assertCut(text, reference(input), /more/)
+  else assert.strictEqual(text, reference(input))
+}
+
 const wide = (keys: number, prototype: object | null = Object.prototype): Record<string, unknown> => {
   const object = Object.create(prototype) as Record<string, unknown>
   for (let i = 0; i < keys; i++) object[`key${i}`] = i
@@ -49,9 +69,56 @@ describe("renderInput", () => {
       const input = place === "top" ? object : place === "nested" ? { a: 1, inner: object } : [object, value]
       const text = renderInput(input)
       assert.strictEqual(seen.reads, 0, `${place}: the entries after the cut were not rendered`)
-      assert.strictEqual(text, reference(place === "in an array" ? [wide(200_000)] : place === "nested" ? { a: 1, inner: wide(200_000) } : wide(200_000)))
-      assert.strictEqual(text.length, maxInputRendering)
+      const same = place === "in an array" ? [wide(200_000)] : place === "nested" ? { a: 1, inner: wide(200_000) } : wide(200_000)
+      assertCut(text, reference(same), /^… \[199,87\d more keys\]$/)
     }
+  })
+
+  it("reads no entry past the first ones of a class instance, or of an object in a Map, a Set or a class instance", () => {
+    class Record {}
+    for (const place of ["class instance", "in a class instance", "Map value", "Map key", "Set", "subclassed Map"] as const) {
+      const { seen, value } = probe()
+      const object = wide(20_000, place === "class instance" ? Record.prototype : Object.prototype)
+      object.last = value
+      class Registry extends Map<unknown, unknown> {}
+      const input = place === "class instance" ?
+        object :
+        place === "in a class instance" ?
+        Object.assign(new Record(), { inner: object, after: value }) :
+        place === "Map value" ?
+        new Map<unknown, unknown>([["a", object], ["b", value]]) :
+        place === "Map key" ?
+        new Map<unknown, unknown>([[object, 1], [value, 2]]) :
+        place === "Set" ?
+        new Set([object, value]) :
+        new Registry([["a", object], ["b", value]])
+      const text = renderInput(input)
+      assert.strictEqual(seen.reads, 0, `${place}: the entries after the cut were not rendered`)
+      // What shows is what inspect shows of the same input without the probe, headers included (`Map(2)`).
+      const plain = wide(20_000, place === "class instance" ? Record.prototype : Object.prototype)
+      const same = place === "class instance" ?
+        plain :
+        place === "in a class instance" ?
+        Object.assign(new Record(), { inner: plain, after: 1 }) :
+        place === "Map value" ?
+        new Map<unknown, unknown>([["a", plain], ["b", 1]]) :
+        place === "Map key" ?
+        new Map<unknown, unknown>([[plain, 1], [2, 2]]) :
+        place === "Set" ?
+        new Set([plain, 1]) :
+        new Registry([["a", plain], ["b", 1]])
+      assertCut(text, reference(same), /^… \[19,87\d more keys\]$/)
+    }
+  })
+
+  it("says how many entries of a long array, Map or Set it left, when its entries filled the rendering", () => {
+    // The largest count left of the containers it stopped in: the list's, not its last element's.
+    const big = Array.from({ length: 100 }, () => wide(20))
+    assertCut(renderInput(big), reference(big), /^… \[93 more items\]$/)
+    const map = new Map(Array.from({ length: 1_000 }, (_, i) => [i, wide(20)]))
+    assertCut(renderInput(map), reference(map), /^… \[993 more entries\]$/)
+    const set = new Set(Array.from({ length: 1_000 }, () => wide(20)))
+    assertCut(renderInput(set), reference(set), /^… \[993 more items\]$/)
   })
 
   it("renders inputs as inspect does, cut to the bound", () => {
@@ -68,7 +135,7 @@ describe("renderInput", () => {
           withTypedArray: true,
           withBoxedValues: true
         }),
-        (input) => assert.strictEqual(renderInput(input), reference(input))
+        assertRendered
       ),
       { numRuns: 500 }
     )
@@ -92,6 +159,6 @@ describe("renderInput", () => {
       Object.assign([1, 2], { extra: 3 }),
       { deep: { deeper: { deepest: { gone: 1 } } } }
     ]
-    for (const input of inputs) assert.strictEqual(renderInput(input), reference(input))
+    for (const input of inputs) assertRendered(input)
   })
 })

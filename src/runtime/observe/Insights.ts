@@ -12,6 +12,10 @@
  * measured in the worker), exit (from `WorkerStopping` to `WorkerExited`: exit hooks), and waiting (the rest, while
  * ready: for work to arrive, and the per-task overhead between handlers). The parts add up to the
  * wall time by construction; each is measured, not estimated, except waiting.
+ *
+ * Actor method calls have their own percentiles, outcomes and slowest list (`Report.calls`): a
+ * method's run is not a task's (an actor's calls wait for each other, a method may hold a model for
+ * seconds), and mixed in they would skew the tasks' percentiles and the warning read from them.
  */
 import { type OnSettled, type OutcomeName, type PoolEvent, settledTo, type WorkerExitKind } from "../../core/PoolEvent.ts"
 import { renderInput } from "../../core/TaskError.ts"
@@ -46,6 +50,24 @@ export interface SlowTask {
   readonly input: string
 }
 
+/** An actor method call among the slowest (a call's payload is not in the pool's events: no input). */
+export interface SlowCall {
+  readonly actor: string
+  readonly method: string
+  readonly callId: number
+  readonly workerId: number
+  readonly millis: number
+}
+
+/** Actor method calls, apart from tasks. */
+export interface CallsReport {
+  /** Method run time (measured in the worker), and queue wait (from the call to the method's start), in milliseconds. */
+  readonly runTime: Percentiles
+  readonly queueWait: Percentiles
+  readonly outcomes: Readonly<Partial<Record<OutcomeName, number>>>
+  readonly slowest: ReadonlyArray<SlowCall>
+}
+
 export interface Report {
   readonly workers: ReadonlyArray<WorkerInsight>
   /** The sums over every worker. */
@@ -57,6 +79,8 @@ export interface Report {
   readonly queueWait: Percentiles
   readonly outcomes: Readonly<Partial<Record<OutcomeName, number>>>
   readonly slowest: ReadonlyArray<SlowTask>
+  /** Actor method calls: their percentiles, outcomes and slowest (workers' `working` and `tasks` count them too). */
+  readonly calls: CallsReport
   /** Set when efficiency is under 80%: what is wrong, and the likely cure. */
   readonly warning: string | undefined
 }
@@ -90,6 +114,12 @@ export class Insights {
   /** The slowest tasks, slowest first; `slowFloor` is the last one's time once it is full. */
   private slowest: Array<SlowTask> = []
   private slowFloor = -1
+  /** Actor calls not answered yet: when they were made, to what. */
+  private readonly calls = new Map<number, { readonly at: number; readonly actor: string; readonly method: string }>()
+  private readonly callRunTime = new Histogram()
+  private readonly callQueueWait = new Histogram()
+  private readonly callOutcomes: Partial<Record<OutcomeName, number>> = {}
+  private slowestCalls: Array<SlowCall> = []
   /** The previous settled task's worker (`onSettled`). */
   private lastWorker: WorkerRecord | undefined = undefined
 
@@ -152,12 +182,36 @@ export class Insights {
         worker.exit = event.exit
         return
       }
+      case "ActorCall":
+        this.calls.set(event.callId, { at: event.at, actor: event.actor, method: event.method })
+        return
+      case "ActorCancel":
+        this.calls.delete(event.callId)
+        return
       case "ActorAnswer": {
-        // A method's run is its worker's work, as a task's is (MPIRE counts every call a worker runs).
+        const call = this.calls.get(event.callId)
+        this.calls.delete(event.callId)
+        this.callOutcomes[event.outcome] = (this.callOutcomes[event.outcome] ?? 0) + 1
         if (event.startedAt === undefined || event.endedAt === undefined) return
+        const millis = event.endedAt - event.startedAt
+        this.callRunTime.record(millis)
+        if (call !== undefined) this.callQueueWait.record(event.startedAt - call.at)
+        const slowest = this.slowestCalls
+        if (slowest.length < slowestKept || millis > slowest[slowest.length - 1]!.millis) {
+          const slow: SlowCall = {
+            // A call made before this collector subscribed (the dashboard's) is named by its actor's id.
+            actor: call?.actor ?? `actor #${event.actorId}`,
+            method: call?.method ?? "?",
+            callId: event.callId,
+            workerId: event.workerId,
+            millis
+          }
+          this.slowestCalls = [...slowest, slow].sort((a, b) => b.millis - a.millis).slice(0, slowestKept)
+        }
+        // A method's run is its worker's work, as a task's is (MPIRE counts every call a worker runs).
         const worker = this.workers.get(event.workerId)
         if (worker === undefined) return
-        worker.working += event.endedAt - event.startedAt
+        worker.working += millis
         worker.tasks++
         return
       }
@@ -237,6 +291,12 @@ export class Insights {
       queueWait: this.queueWait.percentiles(),
       outcomes: { ...this.outcomes },
       slowest: this.slowest,
+      calls: {
+        runTime: this.callRunTime.percentiles(),
+        queueWait: this.callQueueWait.percentiles(),
+        outcomes: { ...this.callOutcomes },
+        slowest: this.slowestCalls
+      },
       warning: total.wall > 0 && efficiency < 0.8 ? warningOf(total, efficiency, runTime, workers.length) : undefined
     }
   }
@@ -314,11 +374,17 @@ export const render = (report: Report, title = "effect-parallel insights"): stri
   const line = (r: ReadonlyArray<string>) => r.map((cell, i) => i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)).join("  ")
   const lines = [`${title} (times in ms, share of each worker's wall time)`, ...rows.map(line)]
   const time = (x: number) => x < 1 ? `${(x * 1000).toFixed(1)} µs` : `${ms(x)} ms`
-  const dist = (name: string, p: Percentiles) =>
-    `${name}: p50 ${time(p.p50)}  p90 ${time(p.p90)}  p99 ${time(p.p99)}  max ${time(p.max)}  mean ${time(p.mean)}  (${p.count} tasks)`
+  const dist = (name: string, p: Percentiles, unit = "tasks") =>
+    `${name}: p50 ${time(p.p50)}  p90 ${time(p.p90)}  p99 ${time(p.p99)}  max ${time(p.max)}  mean ${time(p.mean)}  (${p.count} ${unit})`
   lines.push(dist("run time  ", report.runTime), dist("queue wait", report.queueWait))
   const outcomes = Object.entries(report.outcomes).map(([name, n]) => `${name} ${n}`).join(", ")
   if (outcomes !== "") lines.push(`outcomes: ${outcomes}`)
+  const calls = report.calls
+  if (calls.runTime.count > 0) {
+    lines.push(dist("actor calls run time  ", calls.runTime, "calls"), dist("actor calls queue wait", calls.queueWait, "calls"))
+  }
+  const callOutcomes = Object.entries(calls.outcomes).map(([name, n]) => `${name} ${n}`).join(", ")
+  if (callOutcomes !== "") lines.push(`actor call outcomes: ${callOutcomes}`)
   lines.push(`efficiency: ${(report.efficiency * 100).toFixed(1)}% of worker time spent working`)
   if (report.slowest.length > 0) {
     lines.push(`slowest ${report.slowest.length} tasks:`)
@@ -326,6 +392,12 @@ export const render = (report: Report, title = "effect-parallel insights"): stri
       lines.push(
         `  ${ms(slow.millis)} ms  ${slow.taskName} #${slow.taskId} on worker ${slow.workerId}${slow.attempt > 1 ? ` (attempt ${slow.attempt})` : ""}  input ${slow.input}`
       )
+    }
+  }
+  if (calls.slowest.length > 0) {
+    lines.push(`slowest ${calls.slowest.length} actor calls:`)
+    for (const slow of calls.slowest) {
+      lines.push(`  ${ms(slow.millis)} ms  ${slow.actor}.${slow.method} call #${slow.callId} on worker ${slow.workerId}`)
     }
   }
   if (report.warning !== undefined) lines.push(`WARNING ${report.warning}`)

@@ -10,6 +10,11 @@
  *   recycled or replaced worker would add its own for good; per-worker counts are in insights.
  * - `effect_parallel_task_run_seconds` {task}, `effect_parallel_task_queue_wait_seconds` {task}:
  *   histograms of handler run time (measured in the worker) and of submission → handler start.
+ * - `effect_parallel_actor_calls_total` {actor, method, outcome}: actor method calls answered (a
+ *   call its caller cancelled is answered to no one, and not counted, as a cancelled task);
+ *   `effect_parallel_actor_call_run_seconds` {actor, method} and
+ *   `effect_parallel_actor_call_queue_wait_seconds` {actor, method}: the method's run time, and
+ *   call → method start (waiting for the actor to be built and for its earlier calls).
  * - `effect_parallel_queue_depth`, `effect_parallel_tasks_in_flight`, `effect_parallel_busy_workers`,
  *   `effect_parallel_workers`: gauges read from the pool when exported.
  * - `effect_parallel_worker_event_loop_utilization` {worker}: each worker thread's event-loop
@@ -53,6 +58,15 @@ interface TaskSeries {
   readonly counts: Partial<Record<OutcomeName, { n: number }>>
 }
 
+/** An actor method's series. */
+interface CallSeries {
+  readonly runTime: Histogram
+  readonly queueWait: Histogram
+  readonly counts: Map<OutcomeName, { n: number }>
+  readonly actor: string
+  readonly method: string
+}
+
 interface SubmissionRecord {
   readonly at: number
   readonly task: TaskSeries
@@ -76,6 +90,10 @@ export class PoolMetrics {
   private lastCellOutcome: OutcomeName | undefined = undefined
   private readonly exits = new Map<string, { n: number }>()
   private readonly actorRestarts = { n: 0 }
+  /** By actor name, then method. */
+  private readonly callSeries = new Map<string, Map<string, CallSeries>>()
+  /** Calls made and not answered yet: when, and their series. */
+  private readonly calls = new Map<number, { readonly at: number; readonly series: CallSeries }>()
   private readonly lastLoops = new Map<number, EventLoopTimes>()
   /** Each live worker's utilization gauge: removed when it exits, or a recycling pool would keep one per worker ever. */
   private readonly loopGauges = new Map<number, Metric.Registration>()
@@ -154,6 +172,35 @@ export class PoolMetrics {
       case "ActorRestart":
         this.actorRestarts.n++
         return
+      case "ActorCall":
+        this.calls.set(event.callId, { at: event.at, series: this.callSeriesOf(event.actor, event.method) })
+        return
+      case "ActorCancel":
+        this.calls.delete(event.callId)
+        return
+      case "ActorAnswer": {
+        // A call made before this subscribed has no series to go to: skipped, as such a task is.
+        const call = this.calls.get(event.callId)
+        if (call === undefined) return
+        this.calls.delete(event.callId)
+        const series = call.series
+        let cell = series.counts.get(event.outcome)
+        if (cell === undefined) {
+          cell = { n: 0 }
+          series.counts.set(event.outcome, cell)
+          this.counter("actor_calls_total", "Actor method calls answered, by actor, method and outcome", {
+            actor: series.actor,
+            method: series.method,
+            outcome: event.outcome
+          }, cell)
+        }
+        cell.n++
+        if (event.startedAt !== undefined && event.endedAt !== undefined) {
+          series.runTime.record(event.endedAt - event.startedAt)
+          series.queueWait.record(event.startedAt - call.at)
+        }
+        return
+      }
     }
   }
 
@@ -257,6 +304,22 @@ export class PoolMetrics {
       { task: taskName },
       series.queueWait
     )
+    return series
+  }
+
+  private callSeriesOf(actor: string, method: string): CallSeries {
+    let methods = this.callSeries.get(actor)
+    if (methods === undefined) {
+      methods = new Map()
+      this.callSeries.set(actor, methods)
+    }
+    let series = methods.get(method)
+    if (series !== undefined) return series
+    series = { runTime: new Histogram(), queueWait: new Histogram(), counts: new Map(), actor, method }
+    methods.set(method, series)
+    const attributes = { actor, method }
+    this.histogram("actor_call_run_seconds", "How long actor methods ran, measured in the worker", attributes, series.runTime)
+    this.histogram("actor_call_queue_wait_seconds", "From an actor call to its method's start", attributes, series.queueWait)
     return series
   }
 

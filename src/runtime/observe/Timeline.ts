@@ -13,8 +13,12 @@
  * from submit to its last settle (submissions running at once go on further caller tracks: slices
  * on one track must nest, and Perfetto drops ones that overlap); a flow arrow (`s` → `f`) goes from the submission to each of its
  * task runs; counters (`C`) show tasks queued and in flight; worker start-up, init and exit are
- * slices on the worker's track. Timestamps are microseconds from the first kept event, on the
- * pool's clock (one clock across threads). The ring keeps the last `maxEvents` events: the trace
+ * slices on the worker's track. Each actor method run is a slice on its worker's track too
+ * (`Actor.method`; ids, outcome and queue wait from the call in its args); actors on one worker run
+ * concurrently, so a worker's slices are laid out on its track and, for those that overlap an
+ * earlier one, on further tracks of that worker (`worker 3 #2`). Other actor events are instants.
+ * Timestamps are microseconds from the first kept event, on the pool's clock (one clock across
+ * threads). The ring keeps the last `maxEvents` events: the trace
  * says how many were dropped (`otherData.droppedEvents` and an instant event at its start).
  */
 import { closeSync, openSync, writeSync } from "node:fs"
@@ -73,6 +77,13 @@ const callerTid = 0
 const workerTid = (workerId: number) => workerId + 1
 /** The caller's further tracks for submissions that overlap (`lane` ≥ 1), far above any worker's. */
 const laneTid = (lane: number) => lane === 0 ? callerTid : 1_000_000_000 + lane
+/** Workers' further tracks for runs that overlap, numbered in order of first use. */
+const workerLaneTid = (n: number) => 1_500_000_000 + n
+/** Track order: a worker's further tracks right after its own. */
+const workerSortIndex = (workerId: number, lane: number) => workerTid(workerId) * 1024 + Math.min(lane, 1023)
+
+/** A slice (or flow end) whose track is chosen once all of its worker's slices are known. */
+type Placed = { -readonly [K in keyof TraceEvent]: TraceEvent[K] }
 
 export class Timeline {
   readonly maxEvents: number
@@ -129,6 +140,22 @@ const toTrace = (events: ReadonlyArray<PoolEvent>, dropped: number, maxEvents: n
   const submissions = new Map<number, SubmissionState>()
   const starting = new Map<number, number>()
   const stopping = new Map<number, number>()
+  /** Each worker's slices, laid out on its tracks at the end. */
+  const slices = new Map<number, Array<Placed>>()
+  const onWorker = (workerId: number, slice: Placed): Placed => {
+    let own = slices.get(workerId)
+    if (own === undefined) {
+      own = []
+      slices.set(workerId, own)
+    }
+    own.push(slice)
+    out.push(slice)
+    return slice
+  }
+  /** The flow arrow that ends on a task's slice: it moves with it. */
+  const flowEnds = new Map<Placed, Placed>()
+  /** Actor calls not answered yet (the ring kept their call). */
+  const calls = new Map<number, Extract<PoolEvent, { readonly _tag: "ActorCall" }>>()
   let queued = 0
   let inFlight = 0
   const counters = (at: number) =>
@@ -220,7 +247,7 @@ const toTrace = (events: ReadonlyArray<PoolEvent>, dropped: number, maxEvents: n
           workers.add(event.workerId)
           const tid = workerTid(event.workerId)
           const ts = us(event.startedAt)
-          out.push({
+          const slice = onWorker(event.workerId, {
             name,
             ph: "X",
             ts,
@@ -242,7 +269,9 @@ const toTrace = (events: ReadonlyArray<PoolEvent>, dropped: number, maxEvents: n
             const start = { name: "submit → run", ph: "s" as const, cat: "flow", id: event.taskId, ts: us(submission.at), pid, tid: callerTid }
             submission.flows.push(start)
             out.push(start)
-            out.push({ name: "submit → run", ph: "f", bp: "e", cat: "flow", id: event.taskId, ts, pid, tid })
+            const end: Placed = { name: "submit → run", ph: "f", bp: "e", cat: "flow", id: event.taskId, ts, pid, tid }
+            flowEnds.set(slice, end)
+            out.push(end)
           }
         } else {
           out.push({ name: `${name} ${event.outcome}`, ph: "i", s: "t", ts: us(event.at), pid, tid: callerTid, args: { ...event } })
@@ -259,8 +288,8 @@ const toTrace = (events: ReadonlyArray<PoolEvent>, dropped: number, maxEvents: n
         if (started === undefined) break
         const tid = workerTid(event.workerId)
         const init = Math.min(event.at, Math.max(started, event.initStartedAt ?? started))
-        out.push({ name: "start-up", ph: "X", ts: us(started), dur: us(init) - us(started), pid, tid, cat: "worker" })
-        out.push({ name: "init", ph: "X", ts: us(init), dur: us(event.at) - us(init), pid, tid, cat: "worker" })
+        onWorker(event.workerId, { name: "start-up", ph: "X", ts: us(started), dur: us(init) - us(started), pid, tid, cat: "worker" })
+        onWorker(event.workerId, { name: "init", ph: "X", ts: us(init), dur: us(event.at) - us(init), pid, tid, cat: "worker" })
         break
       }
       case "WorkerInitFailed":
@@ -273,21 +302,92 @@ const toTrace = (events: ReadonlyArray<PoolEvent>, dropped: number, maxEvents: n
         workers.add(event.workerId)
         const tid = workerTid(event.workerId)
         const stop = stopping.get(event.workerId)
-        if (stop !== undefined) out.push({ name: "exit", ph: "X", ts: us(stop), dur: us(event.at) - us(stop), pid, tid, cat: "worker" })
+        if (stop !== undefined) onWorker(event.workerId, { name: "exit", ph: "X", ts: us(stop), dur: us(event.at) - us(stop), pid, tid, cat: "worker" })
         out.push({ name: `exited (${event.exit})`, ph: "i", s: "t", ts: us(event.at), pid, tid, args: { message: event.message } })
         break
       }
+      case "ActorAnswer": {
+        const call = calls.get(event.callId)
+        calls.delete(event.callId)
+        if (event.startedAt === undefined || event.endedAt === undefined || event.workerId < 0) {
+          // Never ran (or untimed): an instant, on the worker that answered if one did.
+          const tid = event.workerId >= 0 ? workerTid(event.workerId) : callerTid
+          if (event.workerId >= 0) workers.add(event.workerId)
+          out.push({ name: event._tag, ph: "i", s: "t", ts: us(event.at), pid, tid, args: { ...event } })
+          break
+        }
+        workers.add(event.workerId)
+        const ts = us(event.startedAt)
+        onWorker(event.workerId, {
+          name: call === undefined ? "actor call" : `${call.actor}.${call.method}`,
+          ph: "X",
+          ts,
+          dur: Math.max(0, us(event.endedAt) - ts),
+          pid,
+          tid: workerTid(event.workerId),
+          cat: "actor",
+          args: {
+            actorId: event.actorId,
+            callId: event.callId,
+            method: call?.method,
+            outcome: event.outcome,
+            queueWaitMs: call === undefined ? undefined : event.startedAt - call.at,
+            from: call?.from
+          }
+        })
+        break
+      }
+      case "ActorCancel":
+        calls.delete(event.callId)
+        out.push({ name: event._tag, ph: "i", s: "t", ts: us(event.at), pid, tid: callerTid, args: { ...event } })
+        break
+      case "ActorCall":
+        calls.set(event.callId, event)
+        out.push({ name: event._tag, ph: "i", s: "t", ts: us(event.at), pid, tid: callerTid, args: { ...event } })
+        break
       default:
-        // Actors: instants on the caller's track (answers on the worker that ran the call).
+        // Other actor events: instants on the caller's track.
         out.push({
           name: event._tag,
           ph: "i",
           s: "t",
           ts: us(event.at),
           pid,
-          tid: event._tag === "ActorAnswer" && event.workerId >= 0 ? workerTid(event.workerId) : callerTid,
+          tid: callerTid,
           args: { ...event }
         })
+    }
+  }
+  // Each worker's slices on its tracks: in start order (an enclosing one first), each on the first
+  // track where it nests (its slices open at its start all end at or after its end), so that
+  // slices on one track nest, as the format needs.
+  const workerLanes: Array<{ readonly workerId: number; readonly lane: number; readonly tid: number }> = []
+  for (const [workerId, own] of slices) {
+    own.sort((a, b) => a.ts - b.ts || b.dur! - a.dur!)
+    /** Each track's open slices' ends, innermost last. */
+    const open: Array<Array<number>> = []
+    const tids = [workerTid(workerId)]
+    for (const slice of own) {
+      const end = slice.ts + slice.dur!
+      let lane = 0
+      for (; lane < open.length; lane++) {
+        const ends = open[lane]!
+        while (ends.length > 0 && ends[ends.length - 1]! <= slice.ts) ends.pop()
+        if (ends.length === 0 || end <= ends[ends.length - 1]!) break
+      }
+      if (lane === open.length) {
+        open.push([])
+        if (lane > 0) {
+          tids.push(workerLaneTid(workerLanes.length))
+          workerLanes.push({ workerId, lane, tid: tids[lane]! })
+        }
+      }
+      open[lane]!.push(end)
+      if (lane > 0) {
+        slice.tid = tids[lane]!
+        const flowEnd = flowEnds.get(slice)
+        if (flowEnd !== undefined) flowEnd.tid = slice.tid
+      }
     }
   }
   // Each submission as a slice on a caller track, from submit to its last settle; flows start in
@@ -333,7 +433,11 @@ const toTrace = (events: ReadonlyArray<PoolEvent>, dropped: number, maxEvents: n
   for (const workerId of [...workers].sort((a, b) => a - b)) {
     const tid = workerTid(workerId)
     metadata.push({ name: "thread_name", ph: "M", ts: 0, pid, tid, args: { name: `worker ${workerId}` } })
-    metadata.push({ name: "thread_sort_index", ph: "M", ts: 0, pid, tid, args: { sort_index: tid } })
+    metadata.push({ name: "thread_sort_index", ph: "M", ts: 0, pid, tid, args: { sort_index: workerSortIndex(workerId, 0) } })
+  }
+  for (const { lane, tid, workerId } of workerLanes) {
+    metadata.push({ name: "thread_name", ph: "M", ts: 0, pid, tid, args: { name: `worker ${workerId} #${lane + 1}` } })
+    metadata.push({ name: "thread_sort_index", ph: "M", ts: 0, pid, tid, args: { sort_index: workerSortIndex(workerId, lane) } })
   }
   return {
     traceEvents: [...metadata, ...out],

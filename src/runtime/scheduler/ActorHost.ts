@@ -479,7 +479,10 @@ export class ActorHost implements Transport, WorkerListener {
     const record = this.records.get(actorId)
     const method = taskName.slice(record === undefined ? taskName.lastIndexOf(".") + 1 : record.actor.name.length + 1)
     const events = this.events
-    if (events.active) events.emit({ _tag: "ActorCall", at: events.now(), actorId, callId: id, method, from })
+    if (events.active) {
+      const actor = record === undefined ? taskName.slice(0, Math.max(0, taskName.length - method.length - 1)) : record.actor.name
+      events.emit({ _tag: "ActorCall", at: events.now(), actorId, actor, callId: id, method, from })
+    }
     // Observed where it is delivered, so that no path can answer unseen.
     const reply: Answer = (outcome, value, workerId, startedAt, endedAt) => {
       if (events.active) {

@@ -1,7 +1,8 @@
 /**
  * Insights over synthetic events: the time parts of a worker add up to its wall time, percentiles
  * and the slowest tasks come from the handlers' own timings, and the warning names the likeliest
- * cause.
+ * cause. Actor method calls have percentiles, outcomes and a slowest list of their own, labelled
+ * as calls (their times are the worker's working time, as tasks' are).
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as fc from "fast-check"
@@ -101,6 +102,43 @@ describe("Insights", () => {
     assert.match(text, /run time  : p50 /)
     assert.match(text, /slowest 1 tasks:\n {2}100\.0 ms {2}Work #0 on worker 0 {2}input \{ item: 0 \}/)
     assert.match(text, /WARNING workers were working 8% of their time/)
+  })
+})
+
+describe("Insights of actor calls", () => {
+  it("percentiles, outcomes and the slowest calls, apart from the tasks'", () => {
+    const events: Array<PoolEvent> = [
+      { _tag: "WorkerStarting", at: 0, workerId: 0, replacement: false },
+      { _tag: "WorkerReady", at: 10, workerId: 0 },
+      { _tag: "ActorSpawn", at: 10, actorId: 1, name: "Counter" }
+    ]
+    // Call i is made at 100 * i, runs from 100 * i + 5 for i + 1 ms.
+    for (let i = 0; i < 10; i++) {
+      const at = 100 + 100 * i
+      events.push(
+        { _tag: "ActorCall", at, actorId: 1, actor: "Counter", callId: i, method: i % 2 === 0 ? "add" : "get", from: -1 },
+        { _tag: "ActorAnswer", at: at + i + 6, actorId: 1, callId: i, outcome: "Success", workerId: 0, startedAt: at + 5, endedAt: at + 5 + i + 1 }
+      )
+    }
+    events.push(
+      { _tag: "ActorCall", at: 2000, actorId: 1, actor: "Counter", callId: 10, method: "add", from: -1 },
+      { _tag: "ActorAnswer", at: 2001, actorId: 1, callId: 10, outcome: "Unavailable", workerId: -1 }
+    )
+    const report = reportOf(events, 3000)
+    assert.strictEqual(report.runTime.count, 0, "no task ran")
+    assert.strictEqual(report.calls.runTime.count, 10)
+    assert.strictEqual(report.calls.runTime.max, 10)
+    assert.closeTo(report.calls.queueWait.max, 5, 5 * 0.05)
+    assert.deepStrictEqual(report.calls.outcomes, { Success: 10, Unavailable: 1 })
+    assert.deepStrictEqual(
+      report.calls.slowest.map((slow) => [slow.actor, slow.method, slow.callId, slow.workerId, slow.millis]),
+      [["Counter", "get", 9, 0, 10], ["Counter", "add", 8, 0, 9], ["Counter", "get", 7, 0, 8], ["Counter", "add", 6, 0, 7], ["Counter", "get", 5, 0, 6]]
+    )
+    assert.strictEqual(report.total.tasks, 10, "the worker's count: tasks and calls it ran")
+    const text = render(report)
+    assert.match(text, /actor calls run time  : p50 .*\(10 calls\)/)
+    assert.match(text, /actor call outcomes: Success 10, Unavailable 1/)
+    assert.match(text, /slowest 5 actor calls:\n {2}10\.0 ms {2}Counter\.get call #9 on worker 0/)
   })
 })
 

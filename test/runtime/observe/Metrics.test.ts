@@ -2,6 +2,8 @@
  * The metrics observer over synthetic settlements: every settled task is counted in the series of
  * its task and outcome, however settlements of different tasks, workers and outcomes interleave
  * (the observer keeps the previous settlement's count cell at hand), and workers add no series.
+ * Actor method calls are counted by actor, method and outcome, with run-time and queue-wait
+ * histograms, from their `ActorCall` / `ActorAnswer` events.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Context from "effect/Context"
@@ -71,5 +73,46 @@ describe("PoolMetrics", () => {
     assert.deepStrictEqual(series.map((s) => [s.attributes, (s.state as { count: number }).count]), [
       [{ pool: "p", task: "A", outcome: "Success" }, 1000]
     ])
+  })
+
+  it("counts actor calls by actor, method and outcome, with their run time and queue wait", () => {
+    const registry = new Map()
+    const context = Context.make(Metric.MetricRegistry, registry)
+    const readings = { stats: () => ({ queued: 0, inFlight: 0, workers: 1, readyWorkers: 1, workersStarted: 1 }), size: 1 }
+    const metrics = new PoolMetrics("p", readings as never, context as Context.Context<never>)
+    const call = (callId: number, method: string, at: number) =>
+      metrics.onEvent({ _tag: "ActorCall", at, actorId: 7, actor: "Counter", callId, method, from: -1 })
+    call(1, "add", 0)
+    metrics.onEvent({ _tag: "ActorAnswer", at: 5, actorId: 7, callId: 1, outcome: "Success", workerId: 0, startedAt: 1, endedAt: 4 })
+    call(2, "add", 10)
+    metrics.onEvent({ _tag: "ActorAnswer", at: 15, actorId: 7, callId: 2, outcome: "Failure", workerId: 0, startedAt: 12, endedAt: 14 })
+    // Never ran: counted, not timed.
+    call(3, "get", 20)
+    metrics.onEvent({ _tag: "ActorAnswer", at: 21, actorId: 7, callId: 3, outcome: "Unavailable", workerId: -1 })
+    // Cancelled by its caller (answered to no one), and an answer to a call made before the subscription: not counted.
+    call(4, "get", 30)
+    metrics.onEvent({ _tag: "ActorCancel", at: 31, actorId: 7, callId: 4 })
+    metrics.onEvent({ _tag: "ActorAnswer", at: 32, actorId: 7, callId: 99, outcome: "Success", workerId: 0, startedAt: 31, endedAt: 32 })
+    const snapshots = Metric.snapshotUnsafe(context)
+    const counts = snapshots.filter((s) => s.id === "effect_parallel_actor_calls_total")
+      .map((s) => [s.attributes, (s.state as { count: number }).count])
+    assert.sameDeepMembers(counts, [
+      [{ pool: "p", actor: "Counter", method: "add", outcome: "Success" }, 1],
+      [{ pool: "p", actor: "Counter", method: "add", outcome: "Failure" }, 1],
+      [{ pool: "p", actor: "Counter", method: "get", outcome: "Unavailable" }, 1]
+    ])
+    const histogram = (id: string, method: string) => {
+      const [one] = snapshots.filter((s) => s.id === id && s.attributes?.method === method)
+      return one!.state as Metric.HistogramState
+    }
+    const run = histogram("effect_parallel_actor_call_run_seconds", "add")
+    assert.strictEqual(run.count, 2)
+    assert.closeTo(run.sum, (3 + 2) / 1000, 1e-9)
+    const wait = histogram("effect_parallel_actor_call_queue_wait_seconds", "add")
+    assert.strictEqual(wait.count, 2)
+    assert.closeTo(wait.sum, (1 + 2) / 1000, 1e-9)
+    assert.strictEqual(histogram("effect_parallel_actor_call_run_seconds", "get").count, 0)
+    metrics.close()
+    assert.strictEqual(registry.size, 0, "every series removed")
   })
 })

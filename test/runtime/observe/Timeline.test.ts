@@ -1,7 +1,9 @@
 /**
  * The timeline's trace, from events fed by hand: complete slices on one track nest (Perfetto
  * drops ones that overlap without nesting), so submissions that run at the same time go on
- * tracks of their own, each flow starting on the track of its submission's slice.
+ * tracks of their own, each flow starting on the track of its submission's slice. Actor method
+ * runs are slices on their worker's track, and runs that overlap others there (actors on one
+ * worker run concurrently) go on further tracks of that worker.
  */
 import { assert, describe, it } from "@effect/vitest"
 import type { OutcomeName, PoolEvent } from "../../../src/core/PoolEvent.ts"
@@ -103,6 +105,67 @@ describe("Timeline", () => {
     for (const run of runs) most = Math.max(most, runs.filter((r) => r.at <= run.at && run.at < r.at + r.length).length)
     const tracks = new Set(trace.traceEvents.filter((e) => e.cat === "submission").map((e) => e.tid))
     assert.strictEqual(tracks.size, most)
+  })
+})
+
+describe("Timeline of actors", () => {
+  it("a timed answer is a slice on its worker's track; runs that overlap go on further tracks of that worker", () => {
+    const timeline = new Timeline(1_000)
+    const call = (at: number, callId: number, method: string): PoolEvent => ({
+      _tag: "ActorCall",
+      at,
+      actorId: 1,
+      actor: "Counter",
+      callId,
+      method,
+      from: -1
+    })
+    const answer = (at: number, callId: number, startedAt?: number, endedAt?: number): PoolEvent => ({
+      _tag: "ActorAnswer",
+      at,
+      actorId: 1,
+      callId,
+      outcome: "Success",
+      workerId: startedAt === undefined ? -1 : 0,
+      startedAt,
+      endedAt
+    })
+    const events: Array<PoolEvent> = [
+      { _tag: "WorkerStarting", at: 0, workerId: 0, replacement: false },
+      { _tag: "WorkerReady", at: 0.5, workerId: 0 },
+      { _tag: "ActorSpawn", at: 0.6, actorId: 1, name: "Counter" },
+      call(1, 1, "add"),
+      answer(5.5, 1, 2, 5),
+      // Concurrent with the first (a concurrent method): overlaps it without nesting.
+      call(3, 2, "overlap"),
+      answer(7, 2, 4, 6.5),
+      submitted(6, 1, 1),
+      settled(8, 1, 0, 0),
+      // Never ran (the actor was stopped): an instant; one answered untimed stays on its worker's track.
+      call(9, 3, "get"),
+      answer(9, 3),
+      call(10, 4, "get"),
+      { _tag: "ActorAnswer", at: 11, actorId: 1, callId: 4, outcome: "Success", workerId: 0 }
+    ]
+    for (const event of events) timeline.onEvent(event)
+    const trace = timeline.trace()
+    assertNested(trace.traceEvents)
+    const runs = trace.traceEvents.filter((e) => e.ph === "X" && e.cat === "actor")
+    assert.deepStrictEqual(runs.map((e) => [e.name, e.ts, e.dur]), [["Counter.add", 2_000, 3_000], ["Counter.overlap", 4_000, 2_500]])
+    assert.deepStrictEqual(runs[0]!.args, { actorId: 1, callId: 1, method: "add", outcome: "Success", queueWaitMs: 1, from: -1 })
+    assert.strictEqual(runs[0]!.tid, 1, "on worker 0's track")
+    assert.notStrictEqual(runs[1]!.tid, 1, "the overlapping run on another track")
+    const names = new Map(trace.traceEvents.filter((e) => e.ph === "M" && e.name === "thread_name").map((e) => [e.tid, e.args!.name]))
+    assert.match(String(names.get(runs[1]!.tid)), /^worker 0 #2$/)
+    // The task ran after the first call ended, on the worker's own track; its flow ends there.
+    const task = trace.traceEvents.find((e) => e.ph === "X" && e.cat === "task")!
+    assert.strictEqual(task.tid, 1)
+    assert.strictEqual(trace.traceEvents.find((e) => e.ph === "f")!.tid, task.tid)
+    const sort = new Map(trace.traceEvents.filter((e) => e.name === "thread_sort_index").map((e) => [e.tid, e.args!.sort_index as number]))
+    assert.isAbove(sort.get(runs[1]!.tid)!, sort.get(1)!, "listed after the worker's own track")
+    const instant = (callId: number) => trace.traceEvents.find((e) => e.ph === "i" && e.name === "ActorAnswer" && e.args!.callId === callId)
+    assert.strictEqual(instant(3)!.tid, 0)
+    assert.strictEqual(instant(4)!.tid, 1)
   })
 })
 
