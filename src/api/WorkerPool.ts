@@ -85,12 +85,15 @@ export interface Options {
    */
   readonly replyWait?: Duration.Input | undefined
   /**
-   * V8 heap limits per worker thread. Default young generation 24 MB (Node's own allows it to
-   * grow to 192 MB): a worker carrying Effect keeps ~15 MB live, so V8 gives its old generation
-   * ~24 MB of headroom, and once the young generation may hold more than that V8 starts a full
-   * mark-compact every few messages. Measured on the stateful workload, 80 runs: 54–120 full GCs
-   * per worker pair at Node's default (and at 32 or 48 MB) against 5–13 at 24 MB; 40–41 → 32–34 ms
-   * a run. Set it higher for workers whose live heap is large; fields given here replace the
+   * V8 heap limits per worker thread. Default young generation 16 MB (Node's own allows it to
+   * grow to 192 MB): a worker carrying Effect keeps ~20 MB live, so V8 leaves its old generation
+   * ~15–25 MB of headroom after a full GC, and while the young generation may hold more than that
+   * V8 starts a full mark-compact every few messages. Measured (README, "Stateful"): at Node's
+   * default the radix counter runs 15–25% slower; at 16 MB the Map counter is 0.4–2.4% behind
+   * Node's default and the radix counter at its best; a worker allocating fresh typed arrays
+   * (the pipeline bench's worker-to-worker lanes) runs 1.6–1.8× faster at 12 MB than at 16 or more.
+   * Set it to 0 (V8's own) for workers whose live heap grows to hundreds of MB of small objects,
+   * or to 12 for workers that make many short-lived typed arrays; fields given here replace the
    * defaults one by one. `maxOldGenerationSizeMb` must be an integer of at least 4 (V8 aborts the
    * whole process below 3), `maxYoungGenerationSizeMb` one of at least 0 (0 keeps V8's own default).
    *
@@ -150,7 +153,7 @@ export interface Options {
    * (≈ 1 µs), never when this is unset.
    *
    * **Gotchas**: the used heap includes garbage not yet collected (up to the young generation's
-   * size, 24 MB by default): set it well above what a worker keeps live. A worker past
+   * size, 16 MB by default): set it well above what a worker keeps live. A worker past
    * `resourceLimits.maxOldGenerationSizeMb` is not recycled but lost (`WorkerLost` / `OutOfMemory`).
    */
   readonly recycleAboveHeapMb?: number | undefined

@@ -51,5 +51,6 @@ export const variants: ReadonlyArray<StatefulVariant> = [
     "the same, with V8's own young-generation default (resourceLimits.maxYoungGenerationSizeMb: 0)",
     { maxYoungGenerationSizeMb: 0 }
   ),
-  make("effect-parallel/actors/young-24", "the same, with a 24 MB young generation", { maxYoungGenerationSizeMb: 24 })
+  make("effect-parallel/actors/young-24", "the same, with a 24 MB young generation", { maxYoungGenerationSizeMb: 24 }),
+  make("effect-parallel/actors/young-12", "the same, with a 12 MB young generation", { maxYoungGenerationSizeMb: 12 })
 ]

@@ -115,6 +115,12 @@ export interface Timers {
   readonly now: () => number
 }
 
+/**
+ * The young generation a worker gets unless `resourceLimits` says otherwise (why 16 MB:
+ * `WorkerPool.Options.resourceLimits`). A child process gets it in whole semi-spaces (15 MB).
+ */
+export const defaultYoungGenerationSizeMb = 16
+
 export const realTimers: Timers = {
   set: (millis, f) => millis > maxTimerMillis ? new LongTimer(millis, f) : setTimeout(f, millis),
   clear: (handle) => handle instanceof LongTimer ? handle.clear() : clearTimeout(handle as ReturnType<typeof setTimeout>),

@@ -29,15 +29,13 @@ import { detachMoved, type WorkerExit } from "../protocol/protocol.ts"
 import {
   type Backend,
   type Connection,
+  defaultYoungGenerationSizeMb,
   type PoolSpec,
   realTimers,
   WorkerBackend,
   type WorkerEvents
 } from "./Backend.ts"
 import { moduleHref } from "./entry.ts"
-
-/** Why 24 MB: `WorkerPool.Options.resourceLimits` (the same measurement holds for a process's heap). */
-const defaultYoungGenerationSizeMb = 24
 
 /** `.ts` when Node runs the sources, `.js` in the build (see `ThreadBackend.ts`). */
 const processMain = fileURLToPath(

@@ -16,11 +16,18 @@ import * as Layer from "effect/Layer"
 import { availableParallelism } from "node:os"
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from "node:worker_threads"
 import type { WorkerExit } from "../protocol/protocol.ts"
-import { type Backend, type Connection, type PoolSpec, realTimers, WorkerBackend, type WorkerEvents } from "./Backend.ts"
+import {
+  type Backend,
+  type Connection,
+  defaultYoungGenerationSizeMb,
+  type PoolSpec,
+  realTimers,
+  WorkerBackend,
+  type WorkerEvents
+} from "./Backend.ts"
 import { moduleHref } from "./entry.ts"
 
-/** Why a 24 MB young generation: `WorkerPool.Options.resourceLimits`. */
-const defaultResourceLimits = { maxYoungGenerationSizeMb: 24 }
+const defaultResourceLimits = { maxYoungGenerationSizeMb: defaultYoungGenerationSizeMb }
 
 /**
  * The worker bootstrap sits next to this module with the same extension: `.ts` when Node runs the

@@ -283,16 +283,18 @@ describe.each(rows)("contract on $name", (row) => {
         assert.strictEqual(yield* Task.run(Add, { a: 1, b: 1 }), 2)
       }).pipe(Effect.provide(pool({ size: 1, resourceLimits: { maxOldGenerationSizeMb: 48 } })), within))
 
-    heapLimits("workers get a 24 MB young generation unless resourceLimits says otherwise, field by field", () =>
+    heapLimits("workers get a 16 MB young generation unless resourceLimits says otherwise, field by field", () =>
       Effect.gen(function*() {
         const limits = (options: Partial<WorkerPool.Options>) =>
           Task.run(HeapLimits, {}).pipe(Effect.provide(pool({ size: 1, ...options })))
-        assert.strictEqual((yield* limits({})).maxYoungGenerationSizeMb, 24)
+        // A thread takes it exactly; a child process in whole semi-spaces (a third each): 15 MB.
+        const byDefault = (yield* limits({})).maxYoungGenerationSizeMb
+        assert.include([16, 15], byDefault)
         const oldOnly = yield* limits({ resourceLimits: { maxOldGenerationSizeMb: 96 } })
-        assert.deepStrictEqual([oldOnly.maxYoungGenerationSizeMb, oldOnly.maxOldGenerationSizeMb], [24, 96])
+        assert.deepStrictEqual([oldOnly.maxYoungGenerationSizeMb, oldOnly.maxOldGenerationSizeMb], [byDefault, 96])
         assert.strictEqual((yield* limits({ resourceLimits: { maxYoungGenerationSizeMb: 48 } })).maxYoungGenerationSizeMb, 48)
-        // 0 hands V8 no limit: it picks its own, which is never our 24 MB default.
-        assert.notStrictEqual((yield* limits({ resourceLimits: { maxYoungGenerationSizeMb: 0 } })).maxYoungGenerationSizeMb, 24)
+        // 0 hands V8 no limit: it picks its own, which is never our default.
+        assert.notInclude([16, 15], (yield* limits({ resourceLimits: { maxYoungGenerationSizeMb: 0 } })).maxYoungGenerationSizeMb)
       }).pipe(within))
 
     crashes("with retries, a task whose worker died is re-sent, within its bound", () =>
