@@ -16,6 +16,36 @@ import { writeModel, writeOneOpModel, writeReluModel } from "../fixtures/onnx-mo
 
 const main = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url))
 
+/**
+ * `effect-parallel serve <model> --replicas 1 --port 0` in a child, once it listens and is ready:
+ * its URL, what it printed so far, and `stop` (SIGTERM, then its exit).
+ */
+const serveReady = async (model: string) => {
+  const child = spawn(process.execPath, ["--conditions=effect-parallel-source", main, "serve", model, "--replicas", "1", "--port", "0"], {
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let output = ""
+  child.stdout.on("data", (chunk) => (output += chunk))
+  child.stderr.on("data", (chunk) => (output += chunk))
+  const exited = new Promise((resolve) => child.on("exit", resolve))
+  const stop = async () => {
+    child.kill("SIGTERM")
+    await exited
+  }
+  try {
+    while (!/listening on (http:\/\/\S+)/.test(output)) {
+      if (child.exitCode !== null) assert.fail(`serve exited early:\n${output}`)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    const url = /listening on (http:\/\/\S+)/.exec(output)![1]!
+    while ((await fetch(`${url}/readyz`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 50))
+    return { url, output: () => output, stop }
+  } catch (error) {
+    await stop()
+    throw error
+  }
+}
+
 describe("effect-parallel serve", () => {
   it("serves an ONNX model, answers a prediction, and stops cleanly on SIGTERM", async () => {
     const model = ensureMlpModel(join(mkdtempSync(join(tmpdir(), "ep-serve-")), "mnist.onnx"))
@@ -148,20 +178,9 @@ describe("effect-parallel serve", () => {
       output: ["batch", 1],
       outputType: "int64"
     })
-    const child = spawn(process.execPath, ["--conditions=effect-parallel-source", main, "serve", model, "--replicas", "1", "--port", "0"], {
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let output = ""
-    child.stdout.on("data", (chunk) => (output += chunk))
-    child.stderr.on("data", (chunk) => (output += chunk))
-    const exited = new Promise((resolve) => child.on("exit", resolve))
+    const server = await serveReady(model)
+    const url = server.url
     try {
-      while (!/listening on (http:\/\/\S+)/.test(output)) {
-        if (child.exitCode !== null) assert.fail(`serve exited early:\n${output}`)
-        await new Promise((resolve) => setTimeout(resolve, 50))
-      }
-      const url = /listening on (http:\/\/\S+)/.exec(output)![1]!
-      while ((await fetch(`${url}/readyz`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 50))
       const reply = await fetch(`${url}/v1/models/argmax/predict`, {
         method: "POST",
         headers: { "content-type": "application/json" },
@@ -171,8 +190,7 @@ describe("effect-parallel serve", () => {
       assert.strictEqual(reply.status, 200, body)
       assert.deepStrictEqual(JSON.parse(body), { outputs: [[1], [0]] })
     } finally {
-      child.kill("SIGTERM")
-      await exited
+      await server.stop()
     }
   }, 60_000)
 
@@ -246,20 +264,9 @@ describe("effect-parallel serve", () => {
       nodes: [{ op: "Relu", inputs: ["x"], outputs: ["y"] }, { op: "SplitToSequence", inputs: ["x"], outputs: ["z"] }],
       outputs: { y: { tensor: ["batch", 2] }, z: { sequence: true } }
     })
-    const child = spawn(process.execPath, ["--conditions=effect-parallel-source", main, "serve", model, "--replicas", "1", "--port", "0"], {
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let output = ""
-    child.stdout.on("data", (chunk) => (output += chunk))
-    child.stderr.on("data", (chunk) => (output += chunk))
-    const exited = new Promise((resolve) => child.on("exit", resolve))
+    const server = await serveReady(model)
+    const url = server.url
     try {
-      while (!/listening on (http:\/\/\S+)/.test(output)) {
-        if (child.exitCode !== null) assert.fail(`serve exited early:\n${output}`)
-        await new Promise((resolve) => setTimeout(resolve, 50))
-      }
-      const url = /listening on (http:\/\/\S+)/.exec(output)![1]!
-      while ((await fetch(`${url}/readyz`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 50))
       const reply = await fetch(`${url}/v1/models/two/predict`, {
         method: "POST",
         headers: { "content-type": "application/json" },
@@ -269,29 +276,17 @@ describe("effect-parallel serve", () => {
       assert.strictEqual(reply.status, 200, body)
       assert.deepStrictEqual(JSON.parse(body), { outputs: [[0, 2]] })
     } finally {
-      child.kill("SIGTERM")
-      await exited
+      await server.stop()
     }
   }, 60_000)
 
   it("names the deployment after a file whose name is no URL segment (_relu.onnx is relu), where it needed --name", async () => {
     const dir = mkdtempSync(join(tmpdir(), "ep-serve-"))
     const model = writeReluModel(join(dir, "_relu.onnx"), ["batch", 2])
-    const child = spawn(process.execPath, ["--conditions=effect-parallel-source", main, "serve", model, "--replicas", "1", "--port", "0"], {
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let output = ""
-    child.stdout.on("data", (chunk) => (output += chunk))
-    child.stderr.on("data", (chunk) => (output += chunk))
-    const exited = new Promise((resolve) => child.on("exit", resolve))
+    const server = await serveReady(model)
+    const url = server.url
     try {
-      while (!/listening on (http:\/\/\S+)/.test(output)) {
-        if (child.exitCode !== null) assert.fail(`serve exited early:\n${output}`)
-        await new Promise((resolve) => setTimeout(resolve, 50))
-      }
-      const url = /listening on (http:\/\/\S+)/.exec(output)![1]!
-      assert.include(output, `POST ${url}/v1/models/relu/predict`)
-      while ((await fetch(`${url}/readyz`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 50))
+      assert.include(server.output(), `POST ${url}/v1/models/relu/predict`)
       const reply = await fetch(`${url}/v1/models/relu/predict`, {
         method: "POST",
         headers: { "content-type": "application/json" },
@@ -300,8 +295,7 @@ describe("effect-parallel serve", () => {
       assert.strictEqual(reply.status, 200, await reply.clone().text())
       assert.deepStrictEqual(await reply.json(), { outputs: [[0, 2]] })
     } finally {
-      child.kill("SIGTERM")
-      await exited
+      await server.stop()
     }
     for (
       const [file, name] of [
