@@ -131,6 +131,7 @@ describe("examples", () => {
     assert.include(out, "ChannelError, reason ValueInvalid")
     assert.include(out, "ChannelError, reason TooLarge: value 0 encodes to 67 bytes")
     assert.include(out, "sum of 0 … 999999: 499999500000 (expected 499999500000: true)")
+    assert.include(out, "sent 200, taken 200, highest sample 199 (expected 199)")
   })
 
   it("pipeline", async () => {

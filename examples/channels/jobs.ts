@@ -3,7 +3,7 @@
  * produce and consume them through channels.
  */
 import * as Schema from "effect/Schema"
-import { Actor, Channel, Task } from "effect-parallel"
+import { Actor, Channel, SharedArray, Task } from "effect-parallel"
 
 /** Python's example computes `mul` and `plus` on pairs; so do we. */
 export const Job = Schema.Struct({
@@ -13,6 +13,9 @@ export const Job = Schema.Struct({
   b: Schema.Number
 }).annotate({ identifier: "Job" })
 export type Job = typeof Job.Type
+
+/** A whole array as one element: each send copies it into one slot, each take gets a fresh copy. */
+export const Signal = SharedArray.array("Float64", { memory: "copied" })
 
 export const Done = Schema.Struct({ id: Schema.Int, worker: Schema.Int, value: Schema.Number }).annotate({ identifier: "Done" })
 
@@ -26,7 +29,9 @@ export const Consumer = Actor.make("Consumer", {
       error: Channel.ChannelError
     },
     /** Sums numbers from a numeric channel until it ends. */
-    sum: { payload: { from: Channel.schema("Float64") }, success: Schema.Number }
+    sum: { payload: { from: Channel.schema("Float64") }, success: Schema.Number },
+    /** Takes whole signals until the channel ends: how many, and the largest value seen. */
+    peaks: { payload: { from: Channel.schema(Signal) }, success: Schema.Struct({ signals: Schema.Int, peak: Schema.Number }) }
   }
 })
 
@@ -41,6 +46,11 @@ export const Producer = Actor.make("Producer", {
     },
     numbers: {
       payload: { out: Channel.schema("Float64"), count: Schema.Int },
+      success: Schema.Int,
+      error: Channel.ChannelError
+    },
+    signals: {
+      payload: { out: Channel.schema(Signal), count: Schema.Int, length: Schema.Int },
       success: Schema.Int,
       error: Channel.ChannelError
     }

@@ -3,15 +3,16 @@
  * `Queue` example (a task queue feeding worker processes, a done queue collecting results), typed
  * and without pickling. A producer actor and the caller both put jobs on one channel; two consumer
  * actors take them and put results on another; the caller reads the results. Then a bad job and an
- * oversized one fail their own sends with typed errors, and one worker streams a million numbers
- * to another without the caller seeing any of them.
+ * oversized one fail their own sends with typed errors, one worker streams a million numbers
+ * to another without the caller seeing any of them, and whole arrays (signals of 4,096 samples)
+ * cross from worker to worker one element each.
  *
  * Run with `npm run example -- channels`.
  */
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { Actor, Channel, WorkerPool } from "effect-parallel"
-import { Consumer, Done, Job, Producer, QueueActors } from "./jobs.ts"
+import { Consumer, Done, Job, Producer, QueueActors, Signal } from "./jobs.ts"
 
 const Pool = WorkerPool.layer(QueueActors, { entry: new URL("./worker.ts", import.meta.url), size: 2 })
 
@@ -61,9 +62,24 @@ const numbers = Effect.scoped(Effect.gen(function*() {
   console.log(`   sum of 0 … ${n - 1}: ${sum} (expected ${(n * (n - 1)) / 2}: ${sum === (n * (n - 1)) / 2})`)
 }))
 
+const signals = Effect.scoped(Effect.gen(function*() {
+  console.log("4. Whole arrays: 200 signals of 4,096 samples, one element each")
+  const length = 4096
+  // A slot holds one signal: its 4-byte length and 8 bytes a sample.
+  const channel = yield* Channel.make(Signal, { capacity: 8, slotBytes: 4 + 8 * length })
+  const producer = yield* Actor.spawn(Producer, {}, { worker: 0 })
+  const consumer = yield* Actor.spawn(Consumer, {}, { worker: 1 })
+  const [sent, { peak, signals: taken }] = yield* Effect.all([
+    Effect.andThen(producer.call("signals", { out: channel, count: 200, length }), (n) => Effect.as(Channel.close(channel), n)),
+    consumer.call("peaks", { from: channel })
+  ], { concurrency: 2 })
+  console.log(`   sent ${sent}, taken ${taken}, highest sample ${peak} (expected 199)`)
+}))
+
 const program = Effect.gen(function*() {
   yield* queues
   yield* numbers
+  yield* signals
 })
 
 program.pipe(Effect.provide(Pool), Effect.runPromise).then(

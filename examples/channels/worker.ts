@@ -20,7 +20,15 @@ export default Worker.serve(QueueActors, {
             Stream.tap((done) => Channel.send(results, done)),
             Stream.runCount
           ),
-        sum: ({ from }) => Channel.toStream(from, { chunkSize: 4096 }).pipe(Stream.runFold(() => 0, (s, x) => s + x))
+        sum: ({ from }) => Channel.toStream(from, { chunkSize: 4096 }).pipe(Stream.runFold(() => 0, (s, x) => s + x)),
+        peaks: ({ from }) =>
+          Channel.toStream(from).pipe(
+            Stream.runFold(() => ({ signals: 0, peak: -Infinity }), (acc, signal) => {
+              for (const x of signal) if (x > acc.peak) acc.peak = x
+              acc.signals++
+              return acc
+            })
+          )
       }
     }),
   Producer: () =>
@@ -40,6 +48,15 @@ export default Worker.serve(QueueActors, {
             const n = Math.min(batch.length, count - i)
             for (let j = 0; j < n; j++) batch[j] = i + j
             yield* Channel.sendAll(out, batch.subarray(0, n))
+          }
+          return count
+        }),
+      signals: ({ count, length, out }) =>
+        Effect.gen(function*() {
+          for (let i = 0; i < count; i++) {
+            const signal = new Float64Array(length)
+            for (let j = 0; j < length; j++) signal[j] = i * Math.sin((Math.PI * j) / length)
+            yield* Channel.send(out, signal) // one element, copied into its slot: the sender keeps it
           }
           return count
         })
