@@ -424,6 +424,20 @@ describe("Channel", () => {
       assert.deepStrictEqual(yield* Channel.take(channel), 4)
     }).pipe(Effect.scoped))
 
+  it.live("a typed-array element moved away while its send waits fails that send, not delivered empty", () =>
+    Effect.gen(function*() {
+      const channel = yield* Channel.make(SharedArray.array("Float64", { memory: "moved" }), { capacity: 2, slotBytes: 64 })
+      const moved = Float64Array.of(3, 4)
+      const sender = yield* Effect.forkChild(Channel.sendAll(channel, [Float64Array.of(1), Float64Array.of(2), moved, Float64Array.of(5)]))
+      yield* Effect.sleep("10 millis") // two sent, the third waits for room
+      structuredClone(moved.buffer, { transfer: [moved.buffer] })
+      assert.deepStrictEqual((yield* Channel.takeUpTo(channel, 4)).map((a) => [...a]), [[1], [2]])
+      assert.isTrue(Exit.hasDies(yield* Fiber.await(sender)))
+      assert.strictEqual(Channel.size(channel), 0, "nothing of the moved array (nor after it) was written")
+      yield* Channel.send(channel, Float64Array.of(6))
+      assert.deepStrictEqual([...(yield* Channel.take(channel))], [6], "the thread goes on")
+    }).pipe(Effect.scoped))
+
   it.effect("a payload whose channel memory holds another element is a payload error", () =>
     Effect.gen(function*() {
       const numbers = yield* Channel.make("Float64")

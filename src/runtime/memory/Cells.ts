@@ -158,6 +158,7 @@ export class NumericCells {
 export interface Prepared {
   readonly count: number
   readonly texts: Array<string> | undefined
+  /** JSON texts' UTF-8 lengths, or typed arrays' byte lengths when checked. */
   readonly bytes: Array<number> | undefined
   /** Flat structs: field `f` of value `i` at `i * fields + f`, read once, when checked. */
   readonly fields: ReadonlyArray<FlatValue> | undefined
@@ -359,11 +360,12 @@ export class EncodedCells<A> {
   /**
    * Typed arrays are checked here and copied when written (after any wait for room): the bytes
    * sent are the array's at that moment. A view over a resizable buffer is refused, since its
-   * length could change while the send waits; one detached meanwhile sends as empty, as it reads.
+   * length could change while the send waits; one detached meanwhile fails the send (`send`).
    */
   private prepareArrays(values: ReadonlyArray<A>): Prepared | Refusal {
     const room = this.ring.slotBytes - lengthBytes
     const Ctor = constructors[this.arrayKind!]
+    const lengths: Array<number> = new Array(values.length)
     for (let i = 0; i < values.length; i++) {
       const value = values[i] as unknown
       if (!(value instanceof Ctor) || !this.isArray!(value)) {
@@ -376,14 +378,29 @@ export class EncodedCells<A> {
       }
       const bytes = (value as ArrayBufferView).byteLength
       if (bytes > room) return { _tag: "TooLarge", index: i, bytes: bytes + lengthBytes }
+      lengths[i] = bytes
     }
-    return { count: values.length, texts: undefined, bytes: undefined, fields: undefined, arrays: values as unknown as ReadonlyArray<ArrayBufferView> }
+    return { count: values.length, texts: undefined, bytes: lengths, fields: undefined, arrays: values as unknown as ReadonlyArray<ArrayBufferView> }
+  }
+
+  /**
+   * How many arrays from `from` still have the length they were checked with (at most a claim's
+   * worth). A fixed-length view changes only by being detached (moved away by another fiber while
+   * the send waited): it was sent as an empty array, which the taker could not tell from a value.
+   * Checked before the claim, since a claimed cell must be published.
+   */
+  private unchanged(prepared: Prepared, from: number): number {
+    const end = Math.min(prepared.count, from + this.ring.capacity)
+    let i = from
+    while (i < end && prepared.arrays![i]!.byteLength === prepared.bytes![i]) i++
+    if (i === from) throw new TypeError("Channel: the array being sent was moved away (detached) while the send waited")
+    return i - from
   }
 
   /** Sends `prepared[from…]` as far as there is room: how many, or `Closed`. */
   send(prepared: Prepared, from: number): number {
     const ring = this.ring
-    const k = ring.claimSend(prepared.count - from)
+    const k = ring.claimSend(prepared.arrays === undefined ? prepared.count - from : this.unchanged(prepared, from))
     if (k <= 0) return k
     const p = ring.claimed
     const mask = ring.capacity - 1
@@ -413,12 +430,11 @@ export class EncodedCells<A> {
         bytes.writeInt32LE(o - at - lengthBytes, at)
       }
     } else if (prepared.arrays !== undefined) {
-      const room = slot - lengthBytes
       for (let i = 0; i < k; i++) {
         const at = ((p + i) & mask) * slot
         const view = prepared.arrays[from + i]!
-        // Checked to fit (`prepareArrays`); a fixed-length view can only have shrunk to 0 (detached).
-        const n = Math.min(view.byteLength, room)
+        // Checked to fit (`prepareArrays`) and unchanged since (`unchanged`).
+        const n = view.byteLength
         bytes.writeInt32LE(n, at)
         if (n > 0) bytes.set(new Uint8Array(view.buffer, view.byteOffset, n), at + lengthBytes)
       }
