@@ -438,6 +438,20 @@ describe("Channel", () => {
       assert.deepStrictEqual([...(yield* Channel.take(channel))], [6], "the thread goes on")
     }).pipe(Effect.scoped))
 
+  it.live("typed-array elements replaced in their list while the send waits go as they were checked", () =>
+    Effect.gen(function*() {
+      const channel = yield* Channel.make(SharedArray.array("Float64", { memory: "copied" }), { capacity: 2, slotBytes: 36 })
+      const values = [Float64Array.of(1), Float64Array.of(2), Float64Array.of(3), Float64Array.of(4)]
+      const sender = yield* Effect.forkChild(Channel.sendAll(channel, values))
+      yield* Effect.sleep("10 millis") // two sent, the others wait for room
+      values[2] = Float32Array.of(9, 9) as never // another kind, of the same byte length
+      values[3] = "not an array" as never
+      const first = yield* Channel.takeUpTo(channel, 2) // room for the other two
+      assert.isTrue(Exit.isSuccess(yield* Fiber.await(sender)))
+      const taken = [...first, ...(yield* Channel.takeUpTo(channel, 4))]
+      assert.deepStrictEqual(taken.map((a) => [a.constructor.name, ...a]), [["Float64Array", 1], ["Float64Array", 2], ["Float64Array", 3], ["Float64Array", 4]])
+    }).pipe(Effect.scoped))
+
   it.effect("a payload whose channel memory holds another element is a payload error", () =>
     Effect.gen(function*() {
       const numbers = yield* Channel.make("Float64")

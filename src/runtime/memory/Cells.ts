@@ -380,7 +380,9 @@ export class EncodedCells<A> {
       if (bytes > room) return { _tag: "TooLarge", index: i, bytes: bytes + lengthBytes }
       lengths[i] = bytes
     }
-    return { count: values.length, texts: undefined, bytes: lengths, fields: undefined, arrays: values as unknown as ReadonlyArray<ArrayBufferView> }
+    // The list is copied, as flat fields are: an element replaced while the send waits is not sent.
+    const arrays = Array.prototype.slice.call(values) as Array<ArrayBufferView>
+    return { count: values.length, texts: undefined, bytes: lengths, fields: undefined, arrays }
   }
 
   /**
