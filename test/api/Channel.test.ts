@@ -452,6 +452,46 @@ describe("Channel", () => {
       assert.deepStrictEqual(taken.map((a) => [a.constructor.name, ...a]), [["Float64Array", 1], ["Float64Array", 2], ["Float64Array", 3], ["Float64Array", 4]])
     }).pipe(Effect.scoped))
 
+  it.effect("typed-array elements of every kind: a subarray sends its own bytes (byteOffset), on every send and take path", () =>
+    Effect.gen(function*() {
+      for (const kind of SharedArray.kinds) {
+        const Ctor = SharedArray.constructors[kind]
+        const channel = yield* Channel.make(SharedArray.array(kind, { memory: "copied" }), { capacity: 8, slotBytes: 68 })
+        const whole = new Ctor(new SharedArrayBuffer(16 * Ctor.BYTES_PER_ELEMENT) as never)
+        for (let i = 0; i < whole.length; i++) whole[i] = i + 1
+        const plain = Ctor.of(7, 8)
+        yield* Channel.sendAll(channel, [whole.subarray(3, 7) as never, plain.subarray(1) as never])
+        Channel.sendAllBlocking(channel, [whole.subarray(15) as never])
+        yield* Stream.make(whole.subarray(0, 2)).pipe(Stream.run(Channel.sink(channel as Channel.Channel<unknown>)))
+        const taken = [...(yield* Channel.takeUpTo(channel, 2)), ...Channel.takeBlocking(channel, 8)!]
+        assert.deepStrictEqual(taken.map((a) => [a.constructor.name, ...a]), [
+          [Ctor.name, 4, 5, 6, 7],
+          [Ctor.name, 8],
+          [Ctor.name, 16],
+          [Ctor.name, 1, 2]
+        ], kind)
+        assert.isTrue(whole.buffer instanceof SharedArrayBuffer)
+        assert.isTrue(taken.every((a) => a.buffer instanceof ArrayBuffer && a.byteOffset === 0), kind)
+      }
+    }).pipe(Effect.scoped))
+
+  it.effect("a typed-array cell whose length is garbage (a torn cell, rule 8) reads within its slot, whole elements only", () =>
+    Effect.gen(function*() {
+      const channel = yield* Channel.make(SharedArray.array("Float64", { memory: "copied" }), { capacity: 8, slotBytes: 36 })
+      const ring = channel.cells.ring
+      const lengths = [-8, 0x7fffffff, 7, 1000, 12]
+      for (const length of lengths) {
+        // Internal: a cell published with this length prefix, as a torn write could leave it.
+        assert.strictEqual(ring.claimSend(1), 1)
+        const p = ring.claimed
+        new DataView(ring.buffer, ring.dataOffset).setInt32((p & (ring.capacity - 1)) * ring.slotBytes, length, true)
+        ring.publish(p, 1)
+      }
+      const taken = yield* Channel.takeUpTo(channel, 8)
+      assert.deepStrictEqual(taken.map((a) => a.length), [0, 4, 0, 4, 1])
+      assert.isTrue(taken.every((a) => a instanceof Float64Array && a.byteOffset === 0))
+    }).pipe(Effect.scoped))
+
   it.effect("a payload whose channel memory holds another element is a payload error", () =>
     Effect.gen(function*() {
       const numbers = yield* Channel.make("Float64")
