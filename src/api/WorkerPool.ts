@@ -103,8 +103,8 @@ export interface Options {
    * for debugging unchanged; unlike `recycleAboveHeapMb`, which they refuse (`Unsupported`).
    */
   readonly resourceLimits?: {
-    readonly maxOldGenerationSizeMb?: number
-    readonly maxYoungGenerationSizeMb?: number
+    readonly maxOldGenerationSizeMb?: number | undefined
+    readonly maxYoungGenerationSizeMb?: number | undefined
   } | undefined
   /**
    * Pins each worker, and every native thread it starts, to CPUs, like MPIRE's `cpu_ids`:
