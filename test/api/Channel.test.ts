@@ -438,6 +438,19 @@ describe("Channel", () => {
       assert.deepStrictEqual([...(yield* Channel.take(channel))], [6], "the thread goes on")
     }).pipe(Effect.scoped))
 
+  it.effect("a typed-array element already moved away is refused, as a payload refuses it, not sent as an empty array", () =>
+    Effect.gen(function*() {
+      const channel = yield* Channel.make(SharedArray.array("Float64", { memory: "copied" }), { capacity: 4, slotBytes: 36 })
+      const moved = Float64Array.of(1, 2)
+      structuredClone(moved.buffer, { transfer: [moved.buffer] })
+      const refusal = channelReason(yield* Effect.flip(Channel.sendAll(channel, [Float64Array.of(3), moved])))
+      assert.instanceOf(refusal, Channel.ValueInvalid)
+      assert.deepStrictEqual((refusal as Channel.ValueInvalid).path, [1])
+      assert.strictEqual(Channel.size(channel), 0, "nothing of the refused send was written")
+      yield* Channel.send(channel, new Float64Array(0)) // empty, not moved: it goes
+      assert.strictEqual((yield* Channel.take(channel)).length, 0)
+    }).pipe(Effect.scoped))
+
   it.live("typed-array elements replaced in their list while the send waits go as they were checked", () =>
     Effect.gen(function*() {
       const channel = yield* Channel.make(SharedArray.array("Float64", { memory: "copied" }), { capacity: 2, slotBytes: 36 })

@@ -360,7 +360,8 @@ export class EncodedCells<A> {
   /**
    * Typed arrays are checked here and copied when written (after any wait for room): the bytes
    * sent are the array's at that moment. A view over a resizable buffer is refused, since its
-   * length could change while the send waits; one detached meanwhile fails the send (`send`).
+   * length could change while the send waits; a detached one is refused, and one detached
+   * meanwhile fails the send (`send`).
    */
   private prepareArrays(values: ReadonlyArray<A>): Prepared | Refusal {
     const room = this.ring.slotBytes - lengthBytes
@@ -375,6 +376,10 @@ export class EncodedCells<A> {
       const buffer = (value as ArrayBufferView).buffer as ArrayBuffer | SharedArrayBuffer
       if ((buffer as ArrayBuffer).resizable === true || (buffer as SharedArrayBuffer).growable === true) {
         return { _tag: "Invalid", index: i, issue: { path: [i], message: "a view of a resizable buffer cannot be sent: its length may change while the send waits" } }
+      }
+      // Its values went with its buffer: sent, it would arrive as an empty array (a payload refuses it too).
+      if ((buffer as ArrayBuffer).detached === true) {
+        return { _tag: "Invalid", index: i, issue: { path: [i], message: `a ${this.arrayKind}Array that was moved away (detached): it has no values to send` } }
       }
       const bytes = (value as ArrayBufferView).byteLength
       if (bytes > room) return { _tag: "TooLarge", index: i, bytes: bytes + lengthBytes }
