@@ -514,6 +514,25 @@ describe("Channel", () => {
       assert.isTrue(Exit.isSuccess(Schema.decodeUnknownExit(Channel.schema("Float64"))({ channel: numbers.cells.ring.buffer })))
     }).pipe(Effect.scoped))
 
+  it.effect("a payload whose channel memory holds typed arrays of another kind, or other values, is a payload error", () =>
+    Effect.gen(function*() {
+      const copied = SharedArray.array("Float64", { memory: "copied" })
+      const arrays = yield* Channel.make(copied)
+      const records = yield* Channel.make(Rec)
+      const decode = (element: Channel.Element, channel: Channel.Channel<any>) =>
+        Schema.decodeUnknownExit(Channel.schema(element))({ channel: channel.cells.ring.buffer })
+      // Float64 bytes read as Float32s, or as JSON text, and JSON text read as Float64s, were other values.
+      const wrong = decode(SharedArray.array("Float32", { memory: "copied" }), arrays)
+      assert.isTrue(Exit.isFailure(wrong))
+      assert.include(String(wrong), "Float64 arrays, not Float32 arrays")
+      assert.isTrue(Exit.isFailure(decode(Rec, arrays)))
+      assert.isTrue(Exit.isFailure(decode(copied, records)))
+      assert.isTrue(Exit.isFailure(decode("Float64", arrays)))
+      // The same kind moved or copied is the same bytes.
+      assert.isTrue(Exit.isSuccess(decode(SharedArray.array("Float64", { memory: "moved" }), arrays)))
+      assert.isTrue(Exit.isSuccess(decode(copied, arrays)))
+    }).pipe(Effect.scoped))
+
   it.live("a worker that dies mid-send does not wedge the channel: a taker abandons its claim after abandonAfter", () =>
     Effect.gen(function*() {
       const channel = yield* Channel.make("Float64", { capacity: 8, abandonAfter: "300 millis" })

@@ -23,6 +23,25 @@ export const kindCodes: Readonly<Record<Kind, number>> = { Float64: 1, Float32: 
 export const kindOfCode = (code: number): Kind | undefined =>
   (Object.keys(kindCodes) as Array<Kind>).find((kind) => kindCodes[kind] === code)
 
+/**
+ * The header code of encoded slots holding `element`: typed arrays by kind (their bytes mean
+ * nothing as another kind's, or as JSON), anything else 0.
+ */
+export const encodedCodeOf = (element: Schema.Top): number => {
+  const array = arrayElementOf(element)
+  return array === undefined ? 0 : arrayCodeBase + kindCodes[array.kind]
+}
+const arrayCodeBase = 16
+
+/** What a header code says the memory holds, for messages. */
+export const contentsOfCode = (code: number): string => {
+  if (code === 0) return "encoded values"
+  const numbers = kindOfCode(code)
+  if (numbers !== undefined) return `${numbers} numbers`
+  const arrays = kindOfCode(code - arrayCodeBase)
+  return arrays !== undefined ? `${arrays} arrays` : `elements of an unknown kind (${code})`
+}
+
 /** Bytes of a slot's length prefix. */
 export const lengthBytes = 4
 
