@@ -55,7 +55,16 @@ import * as Stream from "effect/Stream"
 import { Abandoned, ChannelError, Closed, TooLarge, ValueInvalid } from "../core/ChannelError.ts"
 import { annotationKey, arrayElementOf, encodesAsItselfKey, type Kind, kinds, type PlainViews, constructors } from "../core/SharedArray.ts"
 import { durationMillis } from "../runtime/internal/duration.ts"
-import { EncodedCells, kindCodes, kindOfCode, lengthBytes, NumericCells, type Refusal } from "../runtime/memory/Cells.ts"
+import {
+  contentsOfCode,
+  encodedCodeOf,
+  EncodedCells,
+  kindCodes,
+  kindOfCode,
+  lengthBytes,
+  NumericCells,
+  type Refusal
+} from "../runtime/memory/Cells.ts"
 import { allocate, describe, Ended, maxCapacity, Ring, roundCapacity, type Sighting } from "../runtime/memory/Ring.ts"
 
 export * from "../core/ChannelError.ts"
@@ -142,7 +151,7 @@ export const makeUnsafe = <const E extends Element>(element: E, options?: MakeOp
   if (!Number.isSafeInteger(slotBytes) || slotBytes < 8 || slotBytes > 1 << 24) {
     throw new RangeError(`Channel: slotBytes must be an integer from 8 to ${1 << 24}, got ${slotBytes}`)
   }
-  return attach(element, allocate(capacity, Math.ceil(slotBytes / 4) * 4, 0, abandonAfter)) as Of<E>
+  return attach(element, allocate(capacity, Math.ceil(slotBytes / 4) * 4, encodedCodeOf(element), abandonAfter)) as Of<E>
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -403,11 +412,14 @@ const attach = (element: Element, buffer: SharedArrayBuffer): Channel<any> => {
   const name = `${elementName(element)}[${ring.capacity}]`
   if (typeof element === "string") {
     if (kindOfCode(ring.kind) !== element) {
-      throw new Error(`Channel: this memory holds ${kindOfCode(ring.kind) ?? "encoded values"}, not ${element}`)
+      throw new Error(`Channel: this memory holds ${contentsOfCode(ring.kind)}, not ${element} numbers`)
     }
     return { [TypeId]: TypeId, name, capacity: ring.capacity, kind: element, cells: new NumericCells(ring, element as Kind) } as NumericChannel<Kind>
   }
-  if (ring.kind !== 0) throw new Error(`Channel: this memory holds ${kindOfCode(ring.kind)} numbers, not encoded values`)
+  // Typed arrays are their bytes: read as another kind, or as JSON (and JSON as arrays), they
+  // would be other values, with nothing to say so.
+  const code = encodedCodeOf(element as Schema.Top)
+  if (ring.kind !== code) throw new Error(`Channel: this memory holds ${contentsOfCode(ring.kind)}, not ${contentsOfCode(code)}`)
   return { [TypeId]: TypeId, name, capacity: ring.capacity, cells: new EncodedCells(ring, element as Schema.Top) }
 }
 

@@ -86,7 +86,8 @@ export interface Options {
   readonly replyWait?: Duration.Input | undefined
   /**
    * V8 heap limits per worker thread. Default young generation 16 MB (Node's own allows it to
-   * grow to 192 MB): a worker carrying Effect keeps ~20 MB live, so V8 leaves its old generation
+   * grow to 192 MB; a child process gets it in whole semi-spaces of a third, so 15 MB, and 20
+   * becomes 21): a worker carrying Effect keeps ~20 MB live, so V8 leaves its old generation
    * ~15–25 MB of headroom after a full GC, and while the young generation may hold more than that
    * V8 starts a full mark-compact every few messages. Measured (README, "Stateful"): at Node's
    * default the radix counter runs 15–25% slower; at 16 MB the Map counter is 0.4–2.4% behind
@@ -103,8 +104,8 @@ export interface Options {
    * for debugging unchanged; unlike `recycleAboveHeapMb`, which they refuse (`Unsupported`).
    */
   readonly resourceLimits?: {
-    readonly maxOldGenerationSizeMb?: number
-    readonly maxYoungGenerationSizeMb?: number
+    readonly maxOldGenerationSizeMb?: number | undefined
+    readonly maxYoungGenerationSizeMb?: number | undefined
   } | undefined
   /**
    * Pins each worker, and every native thread it starts, to CPUs, like MPIRE's `cpu_ids`:

@@ -424,6 +424,87 @@ describe("Channel", () => {
       assert.deepStrictEqual(yield* Channel.take(channel), 4)
     }).pipe(Effect.scoped))
 
+  it.live("a typed-array element moved away while its send waits fails that send, not delivered empty", () =>
+    Effect.gen(function*() {
+      const channel = yield* Channel.make(SharedArray.array("Float64", { memory: "moved" }), { capacity: 2, slotBytes: 64 })
+      const moved = Float64Array.of(3, 4)
+      const sender = yield* Effect.forkChild(Channel.sendAll(channel, [Float64Array.of(1), Float64Array.of(2), moved, Float64Array.of(5)]))
+      yield* Effect.sleep("10 millis") // two sent, the third waits for room
+      structuredClone(moved.buffer, { transfer: [moved.buffer] })
+      assert.deepStrictEqual((yield* Channel.takeUpTo(channel, 4)).map((a) => [...a]), [[1], [2]])
+      assert.isTrue(Exit.hasDies(yield* Fiber.await(sender)))
+      assert.strictEqual(Channel.size(channel), 0, "nothing of the moved array (nor after it) was written")
+      yield* Channel.send(channel, Float64Array.of(6))
+      assert.deepStrictEqual([...(yield* Channel.take(channel))], [6], "the thread goes on")
+    }).pipe(Effect.scoped))
+
+  it.effect("a typed-array element already moved away is refused, as a payload refuses it, not sent as an empty array", () =>
+    Effect.gen(function*() {
+      const channel = yield* Channel.make(SharedArray.array("Float64", { memory: "copied" }), { capacity: 4, slotBytes: 36 })
+      const moved = Float64Array.of(1, 2)
+      structuredClone(moved.buffer, { transfer: [moved.buffer] })
+      const refusal = channelReason(yield* Effect.flip(Channel.sendAll(channel, [Float64Array.of(3), moved])))
+      assert.instanceOf(refusal, Channel.ValueInvalid)
+      assert.deepStrictEqual((refusal as Channel.ValueInvalid).path, [1])
+      assert.strictEqual(Channel.size(channel), 0, "nothing of the refused send was written")
+      yield* Channel.send(channel, new Float64Array(0)) // empty, not moved: it goes
+      assert.strictEqual((yield* Channel.take(channel)).length, 0)
+    }).pipe(Effect.scoped))
+
+  it.live("typed-array elements replaced in their list while the send waits go as they were checked", () =>
+    Effect.gen(function*() {
+      const channel = yield* Channel.make(SharedArray.array("Float64", { memory: "copied" }), { capacity: 2, slotBytes: 36 })
+      const values = [Float64Array.of(1), Float64Array.of(2), Float64Array.of(3), Float64Array.of(4)]
+      const sender = yield* Effect.forkChild(Channel.sendAll(channel, values))
+      yield* Effect.sleep("10 millis") // two sent, the others wait for room
+      values[2] = Float32Array.of(9, 9) as never // another kind, of the same byte length
+      values[3] = "not an array" as never
+      const first = yield* Channel.takeUpTo(channel, 2) // room for the other two
+      assert.isTrue(Exit.isSuccess(yield* Fiber.await(sender)))
+      const taken = [...first, ...(yield* Channel.takeUpTo(channel, 4))]
+      assert.deepStrictEqual(taken.map((a) => [a.constructor.name, ...a]), [["Float64Array", 1], ["Float64Array", 2], ["Float64Array", 3], ["Float64Array", 4]])
+    }).pipe(Effect.scoped))
+
+  it.effect("typed-array elements of every kind: a subarray sends its own bytes (byteOffset), on every send and take path", () =>
+    Effect.gen(function*() {
+      for (const kind of SharedArray.kinds) {
+        const Ctor = SharedArray.constructors[kind]
+        const channel = yield* Channel.make(SharedArray.array(kind, { memory: "copied" }), { capacity: 8, slotBytes: 68 })
+        const whole = new Ctor(new SharedArrayBuffer(16 * Ctor.BYTES_PER_ELEMENT) as never)
+        for (let i = 0; i < whole.length; i++) whole[i] = i + 1
+        const plain = Ctor.of(7, 8)
+        yield* Channel.sendAll(channel, [whole.subarray(3, 7) as never, plain.subarray(1) as never])
+        Channel.sendAllBlocking(channel, [whole.subarray(15) as never])
+        yield* Stream.make(whole.subarray(0, 2)).pipe(Stream.run(Channel.sink(channel as Channel.Channel<unknown>)))
+        const taken = [...(yield* Channel.takeUpTo(channel, 2)), ...Channel.takeBlocking(channel, 8)!]
+        assert.deepStrictEqual(taken.map((a) => [a.constructor.name, ...a]), [
+          [Ctor.name, 4, 5, 6, 7],
+          [Ctor.name, 8],
+          [Ctor.name, 16],
+          [Ctor.name, 1, 2]
+        ], kind)
+        assert.isTrue(whole.buffer instanceof SharedArrayBuffer)
+        assert.isTrue(taken.every((a) => a.buffer instanceof ArrayBuffer && a.byteOffset === 0), kind)
+      }
+    }).pipe(Effect.scoped))
+
+  it.effect("a typed-array cell whose length is garbage (a torn cell, rule 8) reads within its slot, whole elements only", () =>
+    Effect.gen(function*() {
+      const channel = yield* Channel.make(SharedArray.array("Float64", { memory: "copied" }), { capacity: 8, slotBytes: 36 })
+      const ring = channel.cells.ring
+      const lengths = [-8, 0x7fffffff, 7, 1000, 12]
+      for (const length of lengths) {
+        // Internal: a cell published with this length prefix, as a torn write could leave it.
+        assert.strictEqual(ring.claimSend(1), 1)
+        const p = ring.claimed
+        new DataView(ring.buffer, ring.dataOffset).setInt32((p & (ring.capacity - 1)) * ring.slotBytes, length, true)
+        ring.publish(p, 1)
+      }
+      const taken = yield* Channel.takeUpTo(channel, 8)
+      assert.deepStrictEqual(taken.map((a) => a.length), [0, 4, 0, 4, 1])
+      assert.isTrue(taken.every((a) => a instanceof Float64Array && a.byteOffset === 0))
+    }).pipe(Effect.scoped))
+
   it.effect("a payload whose channel memory holds another element is a payload error", () =>
     Effect.gen(function*() {
       const numbers = yield* Channel.make("Float64")
@@ -431,6 +512,25 @@ describe("Channel", () => {
       assert.isTrue(Exit.isFailure(decoded))
       assert.isTrue(Exit.isFailure(Schema.decodeUnknownExit(Channel.schema("Int32"))({ channel: numbers.cells.ring.buffer })))
       assert.isTrue(Exit.isSuccess(Schema.decodeUnknownExit(Channel.schema("Float64"))({ channel: numbers.cells.ring.buffer })))
+    }).pipe(Effect.scoped))
+
+  it.effect("a payload whose channel memory holds typed arrays of another kind, or other values, is a payload error", () =>
+    Effect.gen(function*() {
+      const copied = SharedArray.array("Float64", { memory: "copied" })
+      const arrays = yield* Channel.make(copied)
+      const records = yield* Channel.make(Rec)
+      const decode = (element: Channel.Element, channel: Channel.Channel<any>) =>
+        Schema.decodeUnknownExit(Channel.schema(element))({ channel: channel.cells.ring.buffer })
+      // Float64 bytes read as Float32s, or as JSON text, and JSON text read as Float64s, were other values.
+      const wrong = decode(SharedArray.array("Float32", { memory: "copied" }), arrays)
+      assert.isTrue(Exit.isFailure(wrong))
+      assert.include(String(wrong), "Float64 arrays, not Float32 arrays")
+      assert.isTrue(Exit.isFailure(decode(Rec, arrays)))
+      assert.isTrue(Exit.isFailure(decode(copied, records)))
+      assert.isTrue(Exit.isFailure(decode("Float64", arrays)))
+      // The same kind moved or copied is the same bytes.
+      assert.isTrue(Exit.isSuccess(decode(SharedArray.array("Float64", { memory: "moved" }), arrays)))
+      assert.isTrue(Exit.isSuccess(decode(copied, arrays)))
     }).pipe(Effect.scoped))
 
   it.live("a worker that dies mid-send does not wedge the channel: a taker abandons its claim after abandonAfter", () =>

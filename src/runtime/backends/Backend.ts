@@ -52,7 +52,9 @@ export interface PoolSpec {
   /** How long `poll` may wait for a reply, in ms (the pool's `replyWait`); 0: no `poll`. */
   readonly replyWaitMillis: number
   /** V8 heap limits per worker, for backends that can set them. */
-  readonly resourceLimits: { readonly maxOldGenerationSizeMb?: number; readonly maxYoungGenerationSizeMb?: number } | undefined
+  readonly resourceLimits:
+    | { readonly maxOldGenerationSizeMb?: number | undefined; readonly maxYoungGenerationSizeMb?: number | undefined }
+    | undefined
   /** The CPUs each worker slot is pinned to (`WorkerPool.Options.cpus`: one set per slot, or spread by the backend). */
   readonly cpus?: "spread" | ReadonlyArray<ReadonlyArray<number>> | undefined
   /**

@@ -27,8 +27,6 @@ import {
 } from "./Backend.ts"
 import { moduleHref } from "./entry.ts"
 
-const defaultResourceLimits = { maxYoungGenerationSizeMb: defaultYoungGenerationSizeMb }
-
 /**
  * The worker bootstrap sits next to this module with the same extension: `.ts` when Node runs the
  * sources (this repository), `.js` in the build an installed package runs (Node never strips types
@@ -69,7 +67,12 @@ const spawnThread = (entry: string, spec: PoolSpec, workerId: number, events: Wo
       nice: spec.nice
     },
     transferList: [workerReplies],
-    resourceLimits: { ...defaultResourceLimits, ...spec.resourceLimits }
+    resourceLimits: {
+      ...spec.resourceLimits,
+      // `??`, not a spread of defaults: a field present but undefined would replace the default,
+      // and Node reads undefined as no limit (V8's own); the process backend reads it the same way.
+      maxYoungGenerationSizeMb: spec.resourceLimits?.maxYoungGenerationSizeMb ?? defaultYoungGenerationSizeMb
+    }
   })
   live.add(worker)
   let failure: WorkerExit | undefined

@@ -23,6 +23,25 @@ export const kindCodes: Readonly<Record<Kind, number>> = { Float64: 1, Float32: 
 export const kindOfCode = (code: number): Kind | undefined =>
   (Object.keys(kindCodes) as Array<Kind>).find((kind) => kindCodes[kind] === code)
 
+/**
+ * The header code of encoded slots holding `element`: typed arrays by kind (their bytes mean
+ * nothing as another kind's, or as JSON), anything else 0.
+ */
+export const encodedCodeOf = (element: Schema.Top): number => {
+  const array = arrayElementOf(element)
+  return array === undefined ? 0 : arrayCodeBase + kindCodes[array.kind]
+}
+const arrayCodeBase = 16
+
+/** What a header code says the memory holds, for messages. */
+export const contentsOfCode = (code: number): string => {
+  if (code === 0) return "encoded values"
+  const numbers = kindOfCode(code)
+  if (numbers !== undefined) return `${numbers} numbers`
+  const arrays = kindOfCode(code - arrayCodeBase)
+  return arrays !== undefined ? `${arrays} arrays` : `elements of an unknown kind (${code})`
+}
+
 /** Bytes of a slot's length prefix. */
 export const lengthBytes = 4
 
@@ -158,6 +177,7 @@ export class NumericCells {
 export interface Prepared {
   readonly count: number
   readonly texts: Array<string> | undefined
+  /** JSON texts' UTF-8 lengths, or typed arrays' byte lengths when checked. */
   readonly bytes: Array<number> | undefined
   /** Flat structs: field `f` of value `i` at `i * fields + f`, read once, when checked. */
   readonly fields: ReadonlyArray<FlatValue> | undefined
@@ -359,11 +379,13 @@ export class EncodedCells<A> {
   /**
    * Typed arrays are checked here and copied when written (after any wait for room): the bytes
    * sent are the array's at that moment. A view over a resizable buffer is refused, since its
-   * length could change while the send waits; one detached meanwhile sends as empty, as it reads.
+   * length could change while the send waits; a detached one is refused, and one detached
+   * meanwhile fails the send (`send`).
    */
   private prepareArrays(values: ReadonlyArray<A>): Prepared | Refusal {
     const room = this.ring.slotBytes - lengthBytes
     const Ctor = constructors[this.arrayKind!]
+    const lengths: Array<number> = new Array(values.length)
     for (let i = 0; i < values.length; i++) {
       const value = values[i] as unknown
       if (!(value instanceof Ctor) || !this.isArray!(value)) {
@@ -374,16 +396,37 @@ export class EncodedCells<A> {
       if ((buffer as ArrayBuffer).resizable === true || (buffer as SharedArrayBuffer).growable === true) {
         return { _tag: "Invalid", index: i, issue: { path: [i], message: "a view of a resizable buffer cannot be sent: its length may change while the send waits" } }
       }
+      // Its values went with its buffer: sent, it would arrive as an empty array (a payload refuses it too).
+      if ((buffer as ArrayBuffer).detached === true) {
+        return { _tag: "Invalid", index: i, issue: { path: [i], message: `a ${this.arrayKind}Array that was moved away (detached): it has no values to send` } }
+      }
       const bytes = (value as ArrayBufferView).byteLength
       if (bytes > room) return { _tag: "TooLarge", index: i, bytes: bytes + lengthBytes }
+      lengths[i] = bytes
     }
-    return { count: values.length, texts: undefined, bytes: undefined, fields: undefined, arrays: values as unknown as ReadonlyArray<ArrayBufferView> }
+    // The list is copied, as flat fields are: an element replaced while the send waits is not sent.
+    const arrays = Array.prototype.slice.call(values) as Array<ArrayBufferView>
+    return { count: values.length, texts: undefined, bytes: lengths, fields: undefined, arrays }
+  }
+
+  /**
+   * How many arrays from `from` still have the length they were checked with (at most a claim's
+   * worth). A fixed-length view changes only by being detached (moved away by another fiber while
+   * the send waited): it was sent as an empty array, which the taker could not tell from a value.
+   * Checked before the claim, since a claimed cell must be published.
+   */
+  private unchanged(prepared: Prepared, from: number): number {
+    const end = Math.min(prepared.count, from + this.ring.capacity)
+    let i = from
+    while (i < end && prepared.arrays![i]!.byteLength === prepared.bytes![i]) i++
+    if (i === from) throw new TypeError("Channel: the array being sent was moved away (detached) while the send waited")
+    return i - from
   }
 
   /** Sends `prepared[from…]` as far as there is room: how many, or `Closed`. */
   send(prepared: Prepared, from: number): number {
     const ring = this.ring
-    const k = ring.claimSend(prepared.count - from)
+    const k = ring.claimSend(prepared.arrays === undefined ? prepared.count - from : this.unchanged(prepared, from))
     if (k <= 0) return k
     const p = ring.claimed
     const mask = ring.capacity - 1
@@ -413,12 +456,11 @@ export class EncodedCells<A> {
         bytes.writeInt32LE(o - at - lengthBytes, at)
       }
     } else if (prepared.arrays !== undefined) {
-      const room = slot - lengthBytes
       for (let i = 0; i < k; i++) {
         const at = ((p + i) & mask) * slot
         const view = prepared.arrays[from + i]!
-        // Checked to fit (`prepareArrays`); a fixed-length view can only have shrunk to 0 (detached).
-        const n = Math.min(view.byteLength, room)
+        // Checked to fit (`prepareArrays`) and unchanged since (`unchanged`).
+        const n = view.byteLength
         bytes.writeInt32LE(n, at)
         if (n > 0) bytes.set(new Uint8Array(view.buffer, view.byteOffset, n), at + lengthBytes)
       }

@@ -293,6 +293,9 @@ describe.each(rows)("contract on $name", (row) => {
         const oldOnly = yield* limits({ resourceLimits: { maxOldGenerationSizeMb: 96 } })
         assert.deepStrictEqual([oldOnly.maxYoungGenerationSizeMb, oldOnly.maxOldGenerationSizeMb], [byDefault, 96])
         assert.strictEqual((yield* limits({ resourceLimits: { maxYoungGenerationSizeMb: 48 } })).maxYoungGenerationSizeMb, 48)
+        // A field left undefined is not given (threads gave V8 no limit, processes the default).
+        const unset = yield* limits({ resourceLimits: { maxOldGenerationSizeMb: 96, maxYoungGenerationSizeMb: undefined } })
+        assert.deepStrictEqual([unset.maxYoungGenerationSizeMb, unset.maxOldGenerationSizeMb], [byDefault, 96])
         // 0 hands V8 no limit: it picks its own, which is never our default.
         assert.notInclude([16, 15], (yield* limits({ resourceLimits: { maxYoungGenerationSizeMb: 0 } })).maxYoungGenerationSizeMb)
       }).pipe(within))
