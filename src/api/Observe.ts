@@ -274,10 +274,10 @@ export interface DashboardOptions extends ServeOptions {
  * Serves a live page of the pool serving `group` on loopback until the Scope closes, and returns
  * its URL: workers and their state (starting, idle, busy with which task, stopping, dead, and
  * replacements), queue depth, tasks in flight, throughput over the last two minutes, progress of
- * running maps, insights ratios, the slowest tasks and the last failures with their worker and
- * input. The page polls `state` (JSON, the same data) every 500 ms.
+ * running maps, insights ratios, the slowest tasks and actor method calls (one table, each row
+ * labelled by its kind) and the last failures with their worker and input. The page polls `state` (JSON, the same data) every 500 ms.
  *
- * **Details**: per-worker time ratios and the slowest tasks come from the pool's insights when it
+ * **Details**: per-worker time ratios and the slowest tasks and calls come from the pool's insights when it
  * was built with `insights`; otherwise from a collector started with the page (ratios then count
  * from the page's start). Built with `effect/http`'s router on a Node server; with `metrics: true`
  * it serves `/metrics` too, one port for both.

@@ -116,7 +116,11 @@ export type PoolEvent =
   }
   // Actors (`callId` names a call on the wire; `from` is -1 for the caller, else the asking worker)
   | { readonly _tag: "ActorSpawn"; readonly at: number; readonly actorId: number; readonly name: string }
-  /** `actor`: the actor's name (its definition's), so that an observer subscribed after the spawn can name it. */
+  /**
+   * `actor`: the actor's name (its definition's), so that an observer subscribed after the spawn
+   * can name it. A name no definition declares (a worker can ask for any actor id and method) is
+   * reported as `unknownName`, for the actor or the method: observers keep series by these names.
+   */
   | {
     readonly _tag: "ActorCall"
     readonly at: number
@@ -157,6 +161,9 @@ export type PoolEvent =
   | { readonly _tag: "ActorStopped"; readonly at: number; readonly actorId: number }
 
 export type PoolEventTag = PoolEvent["_tag"]
+
+/** What an `ActorCall` names an actor or method by when the pool's definitions do not declare it. */
+export const unknownName = "<unknown>"
 
 /** A `Settled` event's fields as arguments (`PoolListener.onSettled`). */
 export type OnSettled = (

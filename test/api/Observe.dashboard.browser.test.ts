@@ -77,5 +77,7 @@ describe("dashboard in a browser", () => {
       yield* Effect.promise(() => page.screenshot({ path: new URL("dashboard.png", artifacts).pathname, fullPage: true }))
       yield* Fiber.join(running)
       yield* Effect.promise(() => page.waitForFunction(`document.getElementById("settled").textContent === "60"`, undefined, { timeout: 10_000 }))
+      // The slowest table's rows (tasks and actor calls) are labelled by their kind.
+      assert.match((yield* Effect.promise(() => page.textContent("#slowest tbody")))!, /taskSleep #\d+/)
     }).pipe(Effect.scoped, Effect.provide(WorkerPool.layer(ContractTasks, { entry, size: 2, insights: { print: false } }))))
 })

@@ -20,6 +20,8 @@ import { Actor, Observe, Task, WorkerPool } from "../../src/index.ts"
 import { ActorTasks, Counter } from "../fixtures/actors.ts"
 import { Metered, MeteredTasks } from "../fixtures/metered-tasks.ts"
 import { Add, ContractTasks, Die, Explode, Sleep } from "../fixtures/tasks.ts"
+import { transportOf } from "../../src/runtime/client/ActorHandle.ts"
+import { Outcome } from "../../src/runtime/protocol/protocol.ts"
 import { rows } from "../support/backends.ts"
 
 const entry = new URL("../fixtures/worker.ts", import.meta.url)
@@ -137,6 +139,36 @@ describe.each(rows)("metrics on $name", (row) => {
       assert.strictEqual((runTime!.state as Metric.HistogramState).count, 3)
       const text = yield* PrometheusMetrics.format().pipe(Effect.provideService(Metric.MetricRegistry, registry))
       assert.match(text, /effect_parallel_actor_calls_total\{[^}]*method="add"[^}]*\} 3/)
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(WorkerPool.layer(ActorTasks, { entry: actorEntry, size: 1 }).pipe(Layer.provide(row.backend))),
+      row.within
+    ))
+
+  it.live("calls naming a method or actor the pool does not have share one bounded series", () =>
+    Effect.gen(function*() {
+      const registry = new Map()
+      yield* Observe.metrics(ActorTasks, { pool: "actors" }).pipe(Effect.provideService(Metric.MetricRegistry, registry))
+      const counter = yield* Actor.spawn(Counter, { start: 0 })
+      yield* counter.call("add", { n: 1 })
+      // What a worker's ask can name (a caller's handle is typed): the host's call path, untyped.
+      const transport = transportOf(counter)
+      const forged = (actorId: number, name: string) =>
+        Effect.callback<Outcome>((resume) => {
+          transport.call(actorId, Task.make(name, {}), undefined, (outcome) => resume(Effect.succeed(outcome)))
+        })
+      for (let i = 0; i < 20; i++) {
+        assert.strictEqual(yield* forged(counter.id, `Counter.made-up-${i}`), Outcome.Defect)
+        assert.strictEqual(yield* forged(10_000 + i, `Ghost${i}.boo`), Outcome.Unavailable)
+      }
+      const snapshots = yield* Metric.snapshot.pipe(Effect.provideService(Metric.MetricRegistry, registry))
+      const calls = find(snapshots, "effect_parallel_actor_calls_total", { pool: "actors" })
+      assert.deepStrictEqual(
+        calls.map((s) => `${s.attributes?.actor}.${s.attributes?.method} ${s.attributes?.outcome}`).sort(),
+        ["<unknown>.<unknown> Unavailable", "Counter.<unknown> Defect", "Counter.add Success"]
+      )
+      assert.strictEqual(countOf(snapshots, calls[0]!.id, { actor: "Counter", method: "<unknown>" }), 20)
+      assert.strictEqual(find(snapshots, "effect_parallel_actor_call_run_seconds", { pool: "actors" }).length, 3)
     }).pipe(
       Effect.scoped,
       Effect.provide(WorkerPool.layer(ActorTasks, { entry: actorEntry, size: 1 }).pipe(Layer.provide(row.backend))),

@@ -1,8 +1,9 @@
 /**
  * `renderInput`: an error's rendering of a task input is bounded in work as well as in length (an
  * object of 200,000 keys — plain, a class instance, or inside a Map or Set — is rendered from its
- * first entries, nothing after them is read, and the rendering says how many were left), and a
- * normal input renders exactly as `inspect` renders it, cut to `maxInputRendering`.
+ * first entries, nothing after them is read, and the rendering says how many were left), an
+ * Error is rendered without its stack, and a normal input renders exactly as `inspect` renders
+ * it, cut to `maxInputRendering`.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as fc from "fast-check"
@@ -139,6 +140,49 @@ describe("renderInput", () => {
       ),
       { numRuns: 500 }
     )
+  })
+
+  it("renders an Error from its name, message, cause and first properties, reading none past them, never its stack", () => {
+    // What inspect shows of an Error whose stack is its first line only.
+    const stackless = <E extends Error>(error: E): E =>
+      Object.defineProperty(error, "stack", { value: error.message === "" ? error.name : `${error.name}: ${error.message}` })
+    const built = (place: "own keys" | "in a property" | "in a cause", last: unknown) => {
+      const keys = wide(20_000)
+      keys.last = last
+      return place === "own keys" ?
+        Object.assign(new Error("boom"), keys) :
+        place === "in a property" ?
+        Object.assign(new Error("boom"), { data: keys, after: last }) :
+        new Error("boom", { cause: Object.assign(new TypeError("root"), keys) })
+    }
+    for (const place of ["own keys", "in a property", "in a cause"] as const) {
+      const { seen, value } = probe()
+      const text = renderInput(built(place, value))
+      assert.strictEqual(seen.reads, 0, `${place}: the entries after the cut were not rendered`)
+      const same = built(place, 1)
+      if (place === "in a cause") stackless(same.cause as Error)
+      assertCut(text, reference(stackless(same)), /^… \[19,87\d more keys\]$/)
+    }
+    const small = (): ReadonlyArray<unknown> => {
+      const cyclic = Object.assign(new RangeError("cyclic"), { self: undefined as unknown })
+      cyclic.self = cyclic
+      return [
+        Object.assign(new TypeError("bad", { cause: new Error("root") }), { code: "E1" }),
+        new AggregateError([new Error("a"), 2], "many"),
+        { nested: new SyntaxError("deep") },
+        cyclic,
+        new Error()
+      ]
+    }
+    const expected = small().map((input) => {
+      const errors = [input, (input as { nested?: unknown }).nested, (input as { cause?: unknown }).cause]
+      for (const error of [...errors, ...((input as { errors?: Array<unknown> }).errors ?? [])]) {
+        if (error instanceof Error) stackless(error)
+      }
+      return reference(input)
+    })
+    assert.deepStrictEqual(small().map(renderInput), expected)
+    assert.strictEqual(expected[0], "{ [TypeError: bad] code: 'E1', [cause]: [Error: root] }")
   })
 
   it("keeps getters, symbols, cycles and null prototypes as inspect shows them", () => {

@@ -1,6 +1,7 @@
 /**
  * A live page of a pool: a subscriber that keeps what the page shows (workers and what they run,
- * throughput over time, running maps, recent failures), the page itself, and its JSON state.
+ * throughput over time, running maps, the slowest tasks and actor calls, recent failures), the
+ * page itself, and its JSON state.
  *
  * Contains `DashboardState` (`onEvent` is the listener; `snapshot()` is the page's data), `follow`,
  * which subscribes one to a pool, and `page`, the HTML, which polls the state every 500 ms and draws it without any library.
@@ -47,6 +48,19 @@ export interface FailureView {
   readonly input: string
 }
 
+/** A row of the page's slowest: a task or an actor method call, said by `kind`. */
+export interface SlowView {
+  readonly kind: "task" | "actor call"
+  /** The task's name, or the call's `Actor.method`. */
+  readonly name: string
+  /** The task's or the call's id. */
+  readonly id: number
+  readonly workerId: number
+  readonly millis: number
+  /** A task's bounded input rendering; a call's payload is not in the pool's events. */
+  readonly input: string | undefined
+}
+
 export interface Snapshot {
   readonly at: number
   readonly stats: PoolStats
@@ -56,6 +70,8 @@ export interface Snapshot {
   readonly settled: number
   readonly maps: ReadonlyArray<MapView>
   readonly failures: ReadonlyArray<FailureView>
+  /** The insights' slowest tasks and slowest actor calls in one list, slowest first. */
+  readonly slowest: ReadonlyArray<SlowView>
   readonly insights: Report | undefined
 }
 
@@ -275,6 +291,7 @@ export class DashboardState {
       done: w.done,
       exit: w.exit
     }))
+    const insights = this.insights?.report()
     return {
       at,
       stats: this.stats(),
@@ -283,7 +300,8 @@ export class DashboardState {
       settled: this.settled,
       maps: this.maps.map(({ payloads: _, ...map }) => map),
       failures: this.failures,
-      insights: this.insights?.report()
+      slowest: insights === undefined ? [] : slowestOf(insights),
+      insights
     }
   }
 }
@@ -296,6 +314,26 @@ const record = (workerId: number, state: WorkerView["state"], replacement: boole
   done: 0,
   exit: undefined
 })
+
+const slowestOf = (report: Report): Array<SlowView> =>
+  [
+    ...report.slowest.map((task): SlowView => ({
+      kind: "task",
+      name: task.taskName,
+      id: task.taskId,
+      workerId: task.workerId,
+      millis: task.millis,
+      input: task.input
+    })),
+    ...report.calls.slowest.map((call): SlowView => ({
+      kind: "actor call",
+      name: `${call.actor}.${call.method}`,
+      id: call.callId,
+      workerId: call.workerId,
+      millis: call.millis,
+      input: undefined
+    }))
+  ].sort((a, b) => b.millis - a.millis)
 
 /** The page: static HTML whose script polls `state` (relative URL) every 500 ms. */
 export const page = (title: string): string => `<!doctype html>
@@ -320,7 +358,7 @@ svg{background:#fff;border:1px solid #dde1e7}
 <h2>Workers</h2><table id="workers"><thead><tr><th>worker</th><th>state</th><th>running</th><th>held</th><th>done</th><th>working</th><th>waiting</th><th>start-up + init</th></tr></thead><tbody></tbody></table>
 <h2>Throughput (tasks settled per second, last 2 minutes)</h2><svg id="chart" width="600" height="80"></svg>
 <h2>Maps</h2><table id="maps"><thead><tr><th>#</th><th>task</th><th>progress</th><th>done</th><th>failed</th></tr></thead><tbody></tbody></table>
-<h2>Slowest tasks</h2><table id="slowest"><thead><tr><th>ms</th><th>task</th><th>worker</th><th>input</th></tr></thead><tbody></tbody></table>
+<h2>Slowest tasks and actor calls</h2><table id="slowest"><thead><tr><th>ms</th><th>kind</th><th>task or method</th><th>worker</th><th>input</th></tr></thead><tbody></tbody></table>
 <h2>Last failures</h2><table id="failures"><thead><tr><th>task</th><th>outcome</th><th>worker</th><th>attempt</th><th>input</th></tr></thead><tbody></tbody></table>
 <p id="warning" class="warn"></p>
 <script>
@@ -346,7 +384,7 @@ async function refresh() {
   rows("maps", s.maps.slice().reverse(), (m) => [m.submission, esc(m.taskName),
     '<span class="bar"><i style="width:' + (100 * (m.succeeded + m.failed) / m.count).toFixed(1) + '%"></i></span> ' + (m.endedAt ? "done" : "running"),
     m.succeeded + " / " + m.count, m.failed])
-  rows("slowest", ins ? ins.slowest : [], (t) => [ms(t.millis), esc(t.taskName) + " #" + t.taskId, t.workerId, "<code>" + esc(t.input) + "</code>"])
+  rows("slowest", s.slowest, (t) => [ms(t.millis), t.kind, esc(t.name) + " #" + t.id, t.workerId, t.input === undefined ? "-" : "<code>" + esc(t.input) + "</code>"])
   rows("failures", s.failures, (f) => [esc(f.taskName) + " #" + f.taskId, f.outcome, f.workerId, f.attempt, "<code>" + esc(f.input) + "</code>"])
   $("warning").textContent = ins && ins.warning ? "⚠ " + ins.warning : ""
 }

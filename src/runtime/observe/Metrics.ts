@@ -14,7 +14,8 @@
  *   call its caller cancelled is answered to no one, and not counted, as a cancelled task);
  *   `effect_parallel_actor_call_run_seconds` {actor, method} and
  *   `effect_parallel_actor_call_queue_wait_seconds` {actor, method}: the method's run time, and
- *   call → method start (waiting for the actor to be built and for its earlier calls).
+ *   call → method start (waiting for the actor to be built and for its earlier calls). A name the
+ *   pool's definitions do not declare (a worker's ask can name any) counts under `<unknown>`.
  * - `effect_parallel_queue_depth`, `effect_parallel_tasks_in_flight`, `effect_parallel_busy_workers`,
  *   `effect_parallel_workers`: gauges read from the pool when exported.
  * - `effect_parallel_worker_event_loop_utilization` {worker}: each worker thread's event-loop

@@ -20,6 +20,7 @@
  *    worker messages and timers too, so it must never throw out of here.
  */
 import type { Any as ActorAny } from "../../core/Actor.ts"
+import { unknownName } from "../../core/PoolEvent.ts"
 import type { Any as TaskAny } from "../../core/Task.ts"
 import type { ActorTransport as Transport, CallTrace, Reply } from "../client/ActorTransport.ts"
 import type { Timers } from "../backends/Backend.ts"
@@ -82,6 +83,8 @@ export class ActorHost implements Transport, WorkerListener {
   private readonly timers: Timers
   private readonly events: EventHub
   private readonly records = new Map<number, ActorRecord>()
+  /** Every definition spawned here, by name: what a call to a forgotten actor may be named after. */
+  private readonly definitions = new Map<string, ActorAny>()
   private readonly calls = new Map<number, Call>()
   private nextActorId = 0
 
@@ -119,6 +122,7 @@ export class ActorHost implements Transport, WorkerListener {
       timer: undefined
     }
     const events = this.events
+    this.definitions.set(actor.name, actor)
     if (events.active) events.emit({ _tag: "ActorSpawn", at: events.now(), actorId: record.id, name: actor.name })
     if (this.dispatcher.isClosed) {
       if (events.active) events.emit({ _tag: "ActorStopped", at: events.now(), actorId: record.id })
@@ -480,8 +484,18 @@ export class ActorHost implements Transport, WorkerListener {
     const method = taskName.slice(record === undefined ? taskName.lastIndexOf(".") + 1 : record.actor.name.length + 1)
     const events = this.events
     if (events.active) {
-      const actor = record === undefined ? taskName.slice(0, Math.max(0, taskName.length - method.length - 1)) : record.actor.name
-      events.emit({ _tag: "ActorCall", at: events.now(), actorId, actor, callId: id, method, from })
+      // Only names the pool's definitions declare: a worker can ask for any actor id and method
+      // name, and each name reported would become an observer's series for good (metrics).
+      const actor = record?.actor ?? this.definitions.get(taskName.slice(0, Math.max(0, taskName.length - method.length - 1)))
+      events.emit({
+        _tag: "ActorCall",
+        at: events.now(),
+        actorId,
+        actor: actor?.name ?? unknownName,
+        callId: id,
+        method: actor !== undefined && Object.hasOwn(actor.methods, method) ? method : unknownName,
+        from
+      })
     }
     // Observed where it is delivered, so that no path can answer unseen.
     const reply: Answer = (outcome, value, workerId, startedAt, endedAt) => {

@@ -1,7 +1,7 @@
 /**
  * The dashboard's state over synthetic events: a worker that was still starting when the page
  * subscribed (a replacement) is shown, and counted in the page's insights, once it is ready; a
- * finished map is shown without holding its inputs.
+ * finished map is shown without holding its inputs; the slowest rows hold actor calls with tasks.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { setFlagsFromString } from "node:v8"
@@ -87,5 +87,28 @@ describe("DashboardState's maps", () => {
     await new Promise((resolve) => setTimeout(resolve, 0))
     gc()
     assert.isUndefined(held.deref(), "the map's payloads were collected")
+  })
+})
+
+describe("DashboardState's slowest", () => {
+  it("actor method calls are shown with the tasks, slowest first, each labelled by its kind", () => {
+    const insights = new Insights(() => 0)
+    const state = new DashboardState(() => 100, () => stats, insights, [0])
+    const events: Array<PoolEvent> = [
+      { _tag: "WorkerStarting", at: 0, workerId: 0, replacement: false },
+      { _tag: "WorkerReady", at: 0, workerId: 0, initStartedAt: 0 },
+      { _tag: "Submitted", at: 1, submission: 0, taskName: "Work", count: 1, chunkSize: 1, payloads: [{ n: 1 }] },
+      { _tag: "Settled", at: 12, submission: 0, index: 0, taskId: 7, workerId: 0, attempt: 1, outcome: "Success", startedAt: 2, endedAt: 12 },
+      { _tag: "ActorCall", at: 20, actorId: 3, actor: "Counter", callId: 9, method: "add", from: -1 },
+      { _tag: "ActorAnswer", at: 51, actorId: 3, callId: 9, outcome: "Success", workerId: 0, startedAt: 21, endedAt: 50 }
+    ]
+    for (const event of events) {
+      insights.onEvent(event)
+      state.onEvent(event)
+    }
+    assert.deepStrictEqual(state.snapshot().slowest, [
+      { kind: "actor call", name: "Counter.add", id: 9, workerId: 0, millis: 29, input: undefined },
+      { kind: "task", name: "Work", id: 7, workerId: 0, millis: 10, input: "{ n: 1 }" }
+    ])
   })
 })
