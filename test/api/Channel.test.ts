@@ -296,6 +296,12 @@ describe("Channel", () => {
       const resizable = new Int32Array(new ArrayBuffer(8, { maxByteLength: 64 }))
       assert.instanceOf(channelReason(yield* Effect.flip(Channel.send(channel, resizable))), Channel.ValueInvalid)
       assert.strictEqual(Channel.size(channel), 0, "nothing of a refused send was written")
+      // Arrays inside other values have no JSON form: refused at make, not at every send.
+      for (const element of [SharedArray.matrix("Float64", { memory: "copied" }), Schema.Struct({ id: Schema.Int, values: Ints })]) {
+        const exit = yield* Effect.exit(Effect.scoped(Channel.make(element)))
+        assert.isTrue(Exit.hasDies(exit))
+        assert.include(String(Exit.isFailure(exit) ? exit.cause : ""), "inside it cannot be sent")
+      }
       for (const memory of ["shared", "output"] as const) {
         const exit = yield* Effect.exit(Effect.scoped(Channel.make(SharedArray.array("Float64", { memory }))))
         assert.isTrue(Exit.hasDies(exit))

@@ -13,7 +13,7 @@ import { Buffer } from "node:buffer"
 import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
 import * as SchemaAST from "effect/SchemaAST"
-import { arrayElementOf, constructors, type Kind } from "../../core/SharedArray.ts"
+import { arrayElementOf, constructors, encodesAsItselfKey, type Kind } from "../../core/SharedArray.ts"
 import { issueOf } from "../protocol/codec.ts"
 import type { PayloadIssue } from "../protocol/protocol.ts"
 import { Closed, type Ring } from "./Ring.ts"
@@ -221,6 +221,27 @@ const flatFieldsOf = (schema: Schema.Top): ReadonlyArray<FlatField> | undefined 
   return fields.length > 0 ? fields : undefined
 }
 
+/** Whether `ast` holds a typed array, matrix or channel handle (declarations that encode as themselves). */
+const holdsMemory = (ast: SchemaAST.AST, seen: Set<SchemaAST.AST>): boolean => {
+  if (seen.has(ast)) return false
+  seen.add(ast)
+  switch (ast._tag) {
+    case "Declaration":
+      return ast.annotations?.[encodesAsItselfKey] === true || ast.typeParameters.some((t) => holdsMemory(t, seen))
+    case "Arrays":
+      return ast.elements.some((e) => holdsMemory(e, seen)) || ast.rest.some((r) => holdsMemory(r, seen))
+    case "Objects":
+      return ast.propertySignatures.some((p) => holdsMemory(p.type, seen)) ||
+        ast.indexSignatures.some((i) => holdsMemory(i.type, seen))
+    case "Union":
+      return ast.types.some((t) => holdsMemory(t, seen))
+    case "Suspend":
+      return holdsMemory(ast.thunk(), seen)
+    default:
+      return false
+  }
+}
+
 /** Whether values of `ast` may be structs (objects whose undeclared keys the encode strips). */
 const mayHoldStructs = (ast: SchemaAST.AST): boolean => {
   switch (ast._tag) {
@@ -264,6 +285,14 @@ export class EncodedCells<A> {
       throw new TypeError(
         `Channel: a channel copies its elements, so it cannot carry ${array.memory} arrays; ` +
           `declare the element SharedArray.array("${array.kind}", { memory: "copied" })`
+      )
+    }
+    if (array === undefined && holdsMemory(schema.ast, new Set())) {
+      // Their JSON codec refuses them: every send would fail.
+      throw new TypeError(
+        "Channel: an element with typed arrays, matrices or channels inside it cannot be sent " +
+          "(elements are copied as JSON or flat fields); send whole arrays as elements of " +
+          "SharedArray.array(kind, { memory: \"copied\" }), or numbers"
       )
     }
     this.arrayKind = array?.kind
