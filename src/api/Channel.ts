@@ -122,7 +122,8 @@ export const isChannel = (u: unknown): u is Channel<any> => typeof u === "object
  *
  * Dies with a `RangeError` for a capacity that is not a positive integer up to 2²⁴, a
  * `slotBytes` under 8, or an `abandonAfter` that is not a duration above 0, and with a `TypeError`
- * for an element of shared arrays (a channel copies its elements; declare them `"copied"`).
+ * for an element of shared arrays (a channel copies its elements; declare them `"copied"`) or one
+ * with arrays, matrices or channels inside it (send whole arrays as elements instead).
  */
 export const make = <const E extends Element>(element: E, options?: MakeOptions): Effect.Effect<Of<E>, never, Scope.Scope> =>
   Effect.acquireRelease(
