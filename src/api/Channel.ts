@@ -220,11 +220,11 @@ export const sendAll: {
     const count = values.length
     if (cells instanceof NumericCells) {
       const checked = cells.check(values)
-      if ("_tag" in checked) return Effect.fail(refused(channel, checked))
+      if ("_tag" in checked) return Effect.fail(refused(channel, checked, values.length))
       return sending(channel, count, (from) => cells.send(checked, from), () => cells.refused)
     }
     const prepared = (cells as EncodedCells<unknown>).prepare(values as ReadonlyArray<unknown>)
-    if ("_tag" in prepared) return Effect.fail(refused(channel, prepared))
+    if ("_tag" in prepared) return Effect.fail(refused(channel, prepared, values.length))
     return sending(channel, count, (from) => (cells as EncodedCells<unknown>).send(prepared, from), () => cells.refused)
   })
 
@@ -312,11 +312,11 @@ export const sendAllBlocking: {
   let attempt: (from: number) => number
   if (cells instanceof NumericCells) {
     const checked = cells.check(values)
-    if ("_tag" in checked) throw refused(channel, checked)
+    if ("_tag" in checked) throw refused(channel, checked, values.length)
     attempt = (from) => cells.send(checked, from)
   } else {
     const prepared = (cells as EncodedCells<unknown>).prepare(values as ReadonlyArray<unknown>)
-    if ("_tag" in prepared) throw refused(channel, prepared)
+    if ("_tag" in prepared) throw refused(channel, prepared, values.length)
     attempt = (from) => (cells as EncodedCells<unknown>).send(prepared, from)
   }
   let sent = 0
@@ -424,7 +424,11 @@ const elementName = (element: Element): string => {
   return typeof identifier === "string" ? identifier : "values"
 }
 
-const refused = (channel: Channel<any>, refusal: Refusal): ChannelError =>
+/**
+ * Why a send of `count` values was refused. A too large value's message names the `slotBytes` that
+ * would hold it, since that is the fix, and an index only when there were several values.
+ */
+const refused = (channel: Channel<any>, refusal: Refusal, count: number): ChannelError =>
   new ChannelError({
     channel: channel.name,
     reason: refusal._tag === "Invalid"
@@ -432,7 +436,9 @@ const refused = (channel: Channel<any>, refusal: Refusal): ChannelError =>
       : new TooLarge({
         bytes: refusal.bytes,
         slotBytes: channel.cells.ring.slotBytes,
-        message: `value ${refusal.index} encodes to ${refusal.bytes} bytes (its length included); a slot holds ${channel.cells.ring.slotBytes}`
+        message: `${count === 1 ? "the value" : `value ${refusal.index}`} encodes to ${refusal.bytes} bytes ` +
+          `(its 4-byte length included); a slot holds ${channel.cells.ring.slotBytes}: ` +
+          `make the channel with slotBytes: ${refusal.bytes} or more`
       })
   })
 
