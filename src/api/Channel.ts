@@ -164,19 +164,31 @@ const kindSchemas = new Map<Kind, Schema.Top>()
 /**
  * The Schema of a channel of `element`s inside a payload (of a task, an actor method or an
  * actor's init): the handle crosses as its shared memory, and the worker's decoded handle sends
- * and takes on the same ring. A handle whose memory holds another element kind or slot size is a
- * payload error.
+ * and takes on the same ring. A handle of another element — another kind, or a channel made with
+ * another Schema object, even one of the same shape — is a payload error (`PayloadInvalid`) naming
+ * both; the slot size is the channel's own, and any will do.
  */
 export const schema = <const E extends Element>(element: E): Schema.Codec<Of<E>, { readonly channel: SharedArrayBuffer }> => {
   const cache = typeof element === "string" ? kindSchemas.get(element as Kind) : schemas.get(element as object)
   if (cache !== undefined) return cache as any
   const made = HandleEncoded.pipe(
     Schema.decodeTo(
-      Schema.declare((u): u is Of<E> => isChannel(u) && sameElement(u, element), {
-        expected: `a channel of ${elementName(element)}`,
-        // Shared memory on the type side too: a pool checks it there against its backend.
-        [annotationKey]: "Uint8"
-      }),
+      Schema.declareConstructor<Of<E>>()(
+        [],
+        () => (u, ast, options) =>
+          isChannel(u) && sameElement(u, element)
+            ? Effect.succeed(u as Of<E>)
+            : Effect.fail(
+              isChannel(u)
+                ? new SchemaIssue.InvalidValue({ message: otherElement(u, element) })
+                : new SchemaIssue.InvalidType(ast, u, options)
+            ),
+        {
+          expected: `a channel of ${elementName(element)}`,
+          // Shared memory on the type side too: a pool checks it there against its backend.
+          [annotationKey]: "Uint8"
+        }
+      ),
       SchemaTransformation.transformEffect({
         decode: (encoded) => {
           try {
@@ -405,16 +417,51 @@ const attach = (element: Element, buffer: SharedArrayBuffer): Channel<any> => {
     if (kindOfCode(ring.kind) !== element) {
       throw new Error(`Channel: this memory holds ${kindOfCode(ring.kind) ?? "encoded values"}, not ${element}`)
     }
-    return { [TypeId]: TypeId, name, capacity: ring.capacity, kind: element, cells: new NumericCells(ring, element as Kind) } as NumericChannel<Kind>
+    return handle(name, ring.capacity, new NumericCells(ring, element as Kind), element) as NumericChannel<Kind>
   }
   if (ring.kind !== 0) throw new Error(`Channel: this memory holds ${kindOfCode(ring.kind)} numbers, not encoded values`)
-  return { [TypeId]: TypeId, name, capacity: ring.capacity, cells: new EncodedCells(ring, element as Schema.Top) }
+  return handle(name, ring.capacity, new EncodedCells(ring, element as Schema.Top), undefined)
 }
+
+/**
+ * A handle: its name, capacity and kind as own fields, its cells hidden (not enumerable), so an
+ * error's rendering of a payload shows `Channel { name: 'Job[64]', capacity: 64 }`, not the ring's
+ * memory and codecs.
+ */
+const handle = (
+  name: string,
+  capacity: number,
+  cells: NumericCells | EncodedCells<any>,
+  kind: Kind | undefined
+): Channel<any> => {
+  const channel = Object.create(HandleProto) as { name: string; capacity: number; kind?: Kind }
+  channel.name = name
+  channel.capacity = capacity
+  if (kind !== undefined) channel.kind = kind
+  Object.defineProperty(channel, "cells", { value: cells })
+  return channel as unknown as Channel<any>
+}
+
+const HandleProto: object = Object.defineProperty((class Channel {}).prototype, TypeId, { value: TypeId })
 
 const sameElement = (channel: Channel<any>, element: Element): boolean =>
   typeof element === "string"
     ? (channel as NumericChannel<Kind>).kind === element
     : channel.cells instanceof EncodedCells && channel.cells.schema === element
+
+/**
+ * Why `channel` is not a channel of `element`: both elements named, and, when the names are the
+ * same, that the channel was made with another Schema object (a struct declared twice), which the
+ * handle cannot be checked against.
+ */
+const otherElement = (channel: Channel<any>, element: Element): string => {
+  const cells = channel.cells
+  const given = cells instanceof NumericCells ? cells.kind : elementName(cells.schema as Schema.Top)
+  const expected = elementName(element)
+  if (given !== expected) return `Expected a channel of ${expected}, got a channel of ${given}`
+  return `Expected a channel of ${expected}, got a channel of ${given} made with another Schema object: ` +
+    `make the channel with the Schema the payload declares (Channel.make(X, …) for Channel.schema(X), the same X)`
+}
 
 const elementName = (element: Element): string => {
   if (typeof element === "string") return element

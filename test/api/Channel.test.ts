@@ -439,6 +439,26 @@ describe("Channel", () => {
       assert.isTrue(Exit.isSuccess(Schema.decodeUnknownExit(Channel.schema("Float64"))({ channel: numbers.cells.ring.buffer })))
     }).pipe(Effect.scoped))
 
+  it.live("a task handed a channel of another element fails with PayloadInvalid naming both elements, the handle rendered by its name", () =>
+    Effect.gen(function*() {
+      // Was: "Expected a channel of Float64Array (input: { out: { '~effect-parallel/Channel': …,
+      // cells: EncodedCells { bytes: [Buffer …": neither what was given nor how to fix it, and the
+      // ring's internals in the rendering.
+      const floats = yield* Channel.make(SharedArray.array("Float32", { memory: "copied" }), { capacity: 4, slotBytes: 64 })
+      const wrongKind = yield* Effect.flip(Task.run(ProduceImages, { out: floats as never, count: 1, length: 4 }))
+      assert.instanceOf(reasonOf(wrongKind), TaskError.PayloadInvalid)
+      assert.include(wrongKind.message, "Expected a channel of Float64Array, got a channel of Float32Array")
+      assert.include(wrongKind.message, "name: 'Float32Array[4]'")
+      assert.notInclude(wrongKind.message, "cells")
+      // The same shape declared twice is another Schema: the message says to share one.
+      const Twin = Schema.Struct({ id: Schema.Int, name: Schema.String }).annotate({ identifier: "Rec" })
+      const twin = yield* Channel.make(Twin, { capacity: 4 })
+      const wrongSchema = yield* Effect.flip(Task.run(ProduceRecords, { out: twin as never, from: 0, count: 1, batch: 1 }))
+      assert.instanceOf(reasonOf(wrongSchema), TaskError.PayloadInvalid)
+      assert.include(wrongSchema.message, "made with another Schema")
+      assert.include(wrongSchema.message, "Channel.make")
+    }).pipe(Effect.scoped, Effect.provide(pool(1))))
+
   it.live("a worker that dies mid-send does not wedge the channel: a taker abandons its claim after abandonAfter", () =>
     Effect.gen(function*() {
       const channel = yield* Channel.make("Float64", { capacity: 8, abandonAfter: "300 millis" })
