@@ -35,7 +35,9 @@ const queues = Effect.scoped(Effect.gen(function*() {
   ], { concurrency: "unbounded" })
   const ids = collected.map((r) => r.id).sort((a, b) => a - b)
   console.log(`   results: ${collected.length}, each job exactly once: ${ids.every((id, i) => id === i)}`)
-  console.log(`   jobs done per consumer: ${done.join(" + ")} = ${done[0]! + done[1]!}`)
+  // Which consumer takes which job is not fixed: the split varies from run to run, and one that is
+  // quicker to wake may take them all (40 + 0).
+  console.log(`   jobs done per consumer: ${done.join(" + ")} = ${done[0]! + done[1]!} (whichever is free takes the next job: the split varies)`)
   const first = collected.find((r) => r.id === 2)!
   console.log(`   job 2 (mul 2 × 7) = ${first.value}, computed on worker ${first.worker}`)
 
