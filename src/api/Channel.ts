@@ -93,7 +93,11 @@ export type Element = Kind | Schema.Top
 export type Of<E extends Element> = E extends Kind ? NumericChannel<E> : E extends Schema.Top ? Channel<E["Type"]> : never
 
 export interface MakeOptions {
-  /** Elements it holds before a send waits; rounded up to a power of two. Default 1024. */
+  /**
+   * Elements it holds before a send waits; rounded up to a power of two. Default 1024, or fewer for
+   * large slots: the largest power of two whose slots fit 64 MB (at least 2), since every slot
+   * becomes resident as the ring goes round.
+   */
   readonly capacity?: number | undefined
   /** Bytes per slot of a Schema channel, its 4-byte length included. Default 256. */
   readonly slotBytes?: number | undefined
@@ -126,23 +130,42 @@ export const make = <const E extends Element>(element: E, options?: MakeOptions)
  * worker that makes one for its own use.
  */
 export const makeUnsafe = <const E extends Element>(element: E, options?: MakeOptions): Of<E> => {
-  const requested = options?.capacity ?? 1024
-  if (!Number.isSafeInteger(requested) || requested < 1 || requested > maxCapacity) {
-    throw new RangeError(`Channel: capacity must be an integer from 1 to ${maxCapacity}, got ${requested}`)
-  }
-  const capacity = roundCapacity(requested)
   const abandonAfter = abandonMillis(options?.abandonAfter)
   if (typeof element === "string") {
     if (!kinds.includes(element as Kind)) throw new RangeError(`Channel: unknown numeric kind ${String(element)}`)
     const kind = element as Kind
-    const buffer = allocate(capacity, constructors[kind].BYTES_PER_ELEMENT, kindCodes[kind], abandonAfter)
+    const buffer = allocate(capacityOf(options, 1024), constructors[kind].BYTES_PER_ELEMENT, kindCodes[kind], abandonAfter)
     return attach(element, buffer) as Of<E>
   }
-  const slotBytes = options?.slotBytes ?? 256
-  if (!Number.isSafeInteger(slotBytes) || slotBytes < 8 || slotBytes > 1 << 24) {
-    throw new RangeError(`Channel: slotBytes must be an integer from 8 to ${1 << 24}, got ${slotBytes}`)
+  const requestedSlot = options?.slotBytes ?? 256
+  if (!Number.isSafeInteger(requestedSlot) || requestedSlot < 8 || requestedSlot > 1 << 24) {
+    throw new RangeError(`Channel: slotBytes must be an integer from 8 to ${1 << 24}, got ${requestedSlot}`)
   }
-  return attach(element, allocate(capacity, Math.ceil(slotBytes / 4) * 4, 0, abandonAfter)) as Of<E>
+  const slotBytes = Math.ceil(requestedSlot / 4) * 4
+  return attach(element, allocate(capacityOf(options, defaultCapacity(slotBytes)), slotBytes, 0, abandonAfter)) as Of<E>
+}
+
+/** The capacity asked for (or `fallback`), checked and rounded up to a power of two. */
+const capacityOf = (options: MakeOptions | undefined, fallback: number): number => {
+  const requested = options?.capacity ?? fallback
+  if (!Number.isSafeInteger(requested) || requested < 1 || requested > maxCapacity) {
+    throw new RangeError(`Channel: capacity must be an integer from 1 to ${maxCapacity}, got ${requested}`)
+  }
+  return roundCapacity(requested)
+}
+
+/** Bytes of slots a channel made without a capacity holds at most (unless 2 slots are more). */
+const defaultSlotsBytes = 64 * 1024 * 1024
+
+/**
+ * 1024, or the largest power of two whose slots fit `defaultSlotsBytes`, at least 2. The ring
+ * writes every slot as its positions go round, so all of them end up resident: with 1024 slots of
+ * whole 800 KB arrays, one array in flight at a time left a process ~1 GB larger.
+ */
+const defaultCapacity = (slotBytes: number): number => {
+  let capacity = 1024
+  while (capacity > 2 && capacity * slotBytes > defaultSlotsBytes) capacity /= 2
+  return capacity
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -430,6 +430,20 @@ describe("Channel", () => {
       assert.deepStrictEqual(yield* Channel.take(channel), 4)
     }).pipe(Effect.scoped))
 
+  it.effect("the default capacity keeps a channel of large slots within 64 MB: a channel of 800 KB arrays held 1,024 of them (≈ 820 MB, all touched as the ring went round)", () =>
+    Effect.gen(function*() {
+      const ringBytes = (channel: Channel.Channel<any>) => channel.cells.ring.buffer.byteLength
+      const large = yield* Channel.make(Image, { slotBytes: 4 + 8 * 100_000 })
+      assert.strictEqual(large.capacity, 64, "the largest power of two whose slots fit 64 MB")
+      assert.isAtMost(ringBytes(large), 65 * 1024 * 1024)
+      const huge = yield* Channel.make(Image, { slotBytes: 1 << 24 })
+      assert.strictEqual(huge.capacity, 4)
+      // Small slots keep 1024; an explicit capacity is kept as asked.
+      assert.strictEqual((yield* Channel.make(Image, { slotBytes: 4 + 8 * 4096 })).capacity, 1024)
+      assert.strictEqual((yield* Channel.make(Image, { capacity: 256, slotBytes: 4 + 8 * 100_000 })).capacity, 256)
+      assert.strictEqual((yield* Channel.make("Float64")).capacity, 1024)
+    }).pipe(Effect.scoped))
+
   it.effect("a payload whose channel memory holds another element is a payload error", () =>
     Effect.gen(function*() {
       const numbers = yield* Channel.make("Float64")
