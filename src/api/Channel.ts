@@ -12,7 +12,10 @@
  *
  * ```ts
  * const jobs = yield* Channel.make(Job, { capacity: 1024 })            // closed with the scope
- * yield* Effect.all([Task.run(Produce, { out: jobs }), Task.run(Consume, { from: jobs })], { concurrency: 2 })
+ * yield* Effect.all([
+ *   Effect.andThen(Task.run(Produce, { out: jobs }), Channel.close(jobs)), // close where the senders finish
+ *   Task.run(Consume, { from: jobs })                                      // ends once jobs is closed and drained
+ * ], { concurrency: 2 })
  * // in the worker: payload { out: Channel.schema(Job) }
  * yield* Channel.send(out, job)
  * yield* Channel.toStream(from).pipe(Stream.runForEach(handle))
