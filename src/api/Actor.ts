@@ -29,6 +29,7 @@ import { renderInput, renderPath } from "../core/TaskError.ts"
 import { makeHandle, poolKeyOf, transportOf } from "../runtime/client/ActorHandle.ts"
 import { runnerKey } from "../runtime/client/PoolClient.ts"
 import { durationMillis } from "../runtime/internal/duration.ts"
+import { remoteErrorText } from "../runtime/internal/errorText.ts"
 import { hold as holdShared } from "../runtime/memory/Arena.ts"
 import { codecOf } from "../runtime/protocol/codec.ts"
 import { Outcome, type PayloadIssue, type WorkerExit } from "../runtime/protocol/protocol.ts"
@@ -242,15 +243,6 @@ const invalidInit = (actor: Any, init: unknown, issue: PayloadIssue) =>
     reason: new InitFailed({ failure: "PayloadInvalid", message: `${renderPath(issue.path)}: ${issue.message}` })
   })
 
-/**
- * A constructor's defect as text: its stack, which V8 starts with `name: message`, or that line
- * alone. Both together printed the first line twice.
- */
-const remoteText = (remote: { readonly name?: string; readonly message?: string; readonly stack?: string }): string => {
-  const head = `${remote.name}: ${remote.message}`
-  return remote.stack === undefined || remote.stack === "" ? head : remote.stack.startsWith(head) ? remote.stack : `${head}\n${remote.stack}`
-}
-
 const initFailure = (actor: Any, actorId: number, init: unknown, outcome: Outcome, value: unknown, workerId: number) => {
   if (outcome === Outcome.Failure) {
     const decoded = codecOf(actor.init).decodeError(value)
@@ -276,7 +268,7 @@ const initFailure = (actor: Any, actorId: number, init: unknown, outcome: Outcom
         ? (value as WorkerExit).message
         : outcome === Outcome.PayloadInvalid
         ? `${renderPath(remote.path ?? [])}: ${remote.message}`
-        : remoteText(remote)
+        : remoteErrorText(remote)
     })
   })
 }
