@@ -142,7 +142,10 @@ export const makeUnsafe = <const E extends Element>(element: E, options?: MakeOp
   }
   const requestedSlot = options?.slotBytes ?? 256
   if (!Number.isSafeInteger(requestedSlot) || requestedSlot < 8 || requestedSlot > 1 << 24) {
-    throw new RangeError(`Channel: slotBytes must be an integer from 8 to ${1 << 24}, got ${requestedSlot}`)
+    throw new RangeError(
+      `Channel: slotBytes must be an integer from 8 to ${1 << 24}, got ${requestedSlot}` +
+        (requestedSlot > 1 << 24 ? " (a slot holds at most 16 MB: pass larger arrays as shared arrays in task payloads)" : "")
+    )
   }
   const slotBytes = Math.ceil(requestedSlot / 4) * 4
   return attach(element, allocate(capacityOf(options, defaultCapacity(slotBytes)), slotBytes, 0, abandonAfter)) as Of<E>

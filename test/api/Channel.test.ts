@@ -445,6 +445,11 @@ describe("Channel", () => {
       assert.strictEqual((yield* Channel.make(Image, { slotBytes: 4 + 8 * 4096 })).capacity, 1024)
       assert.strictEqual((yield* Channel.make(Image, { capacity: 256, slotBytes: 4 + 8 * 100_000 })).capacity, 256)
       assert.strictEqual((yield* Channel.make("Float64")).capacity, 1024)
+      // Past the largest slot the refusal says where such arrays go instead.
+      const tooBig = yield* Effect.exit(Effect.scoped(Channel.make(Image, { capacity: 2, slotBytes: 4 + 8 * 3_000_000 })))
+      const defect = Exit.isFailure(tooBig) ? tooBig.cause.reasons.find((r) => r._tag === "Die") : undefined
+      assert.instanceOf(defect?._tag === "Die" ? defect.defect : undefined, RangeError)
+      assert.include(String(defect?._tag === "Die" ? defect.defect : ""), "pass larger arrays as shared arrays in task payloads")
     }).pipe(Effect.scoped))
 
   it.effect("a payload whose channel memory holds another element is a payload error", () =>
