@@ -43,7 +43,9 @@ const queues = Effect.scoped(Effect.gen(function*() {
 
   console.log("2. A bad value fails its own send, typed; the channel goes on")
   const bad = yield* Effect.flip(Channel.send(jobs, { id: 99, op: "div" as never, a: 1, b: 2 }))
-  console.log(`   ${bad._tag}, reason ${bad.reason._tag}: ${bad.reason.message}`)
+  // The path names the value (its index in the send) and the field: [0, "op"].
+  const at = bad.reason._tag === "ValueInvalid" ? ` at ${JSON.stringify(bad.reason.path)}` : ""
+  console.log(`   ${bad._tag}, reason ${bad.reason._tag}${at}: ${bad.reason.message}`)
   const small = yield* Channel.make(Job, { capacity: 2, slotBytes: 40 })
   const big = yield* Effect.flip(Channel.send(small, { id: 1, op: "mul", a: Math.PI, b: Math.E }))
   console.log(`   ${big._tag}, reason ${big.reason._tag}: ${big.reason.message}`)
