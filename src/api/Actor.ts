@@ -29,6 +29,7 @@ import { renderInput, renderPath } from "../core/TaskError.ts"
 import { makeHandle, poolKeyOf, transportOf } from "../runtime/client/ActorHandle.ts"
 import { runnerKey } from "../runtime/client/PoolClient.ts"
 import { durationMillis } from "../runtime/internal/duration.ts"
+import { remoteErrorText } from "../runtime/internal/errorText.ts"
 import { hold as holdShared } from "../runtime/memory/Arena.ts"
 import { codecOf } from "../runtime/protocol/codec.ts"
 import { Outcome, type PayloadIssue, type WorkerExit } from "../runtime/protocol/protocol.ts"
@@ -267,7 +268,7 @@ const initFailure = (actor: Any, actorId: number, init: unknown, outcome: Outcom
         ? (value as WorkerExit).message
         : outcome === Outcome.PayloadInvalid
         ? `${renderPath(remote.path ?? [])}: ${remote.message}`
-        : `${remote.name}: ${remote.message}\n${remote.stack ?? ""}`
+        : remoteErrorText(remote)
     })
   })
 }

@@ -12,7 +12,10 @@
  *
  * ```ts
  * const jobs = yield* Channel.make(Job, { capacity: 1024 })            // closed with the scope
- * yield* Effect.all([Task.run(Produce, { out: jobs }), Task.run(Consume, { from: jobs })], { concurrency: 2 })
+ * yield* Effect.all([
+ *   Effect.andThen(Task.run(Produce, { out: jobs }), Channel.close(jobs)), // close where the senders finish
+ *   Task.run(Consume, { from: jobs })                                      // ends once jobs is closed and drained
+ * ], { concurrency: 2 })
  * // in the worker: payload { out: Channel.schema(Job) }
  * yield* Channel.send(out, job)
  * yield* Channel.toStream(from).pipe(Stream.runForEach(handle))
@@ -102,7 +105,11 @@ export type Element = Kind | Schema.Top
 export type Of<E extends Element> = E extends Kind ? NumericChannel<E> : E extends Schema.Top ? Channel<E["Type"]> : never
 
 export interface MakeOptions {
-  /** Elements it holds before a send waits; rounded up to a power of two. Default 1024. */
+  /**
+   * Elements it holds before a send waits; rounded up to a power of two. Default 1024, or fewer for
+   * large slots: the largest power of two whose slots fit 64 MB (at least 2), since every slot
+   * becomes resident as the ring goes round.
+   */
   readonly capacity?: number | undefined
   /** Bytes per slot of a Schema channel, its 4-byte length included. Default 256. */
   readonly slotBytes?: number | undefined
@@ -136,23 +143,45 @@ export const make = <const E extends Element>(element: E, options?: MakeOptions)
  * worker that makes one for its own use.
  */
 export const makeUnsafe = <const E extends Element>(element: E, options?: MakeOptions): Of<E> => {
-  const requested = options?.capacity ?? 1024
-  if (!Number.isSafeInteger(requested) || requested < 1 || requested > maxCapacity) {
-    throw new RangeError(`Channel: capacity must be an integer from 1 to ${maxCapacity}, got ${requested}`)
-  }
-  const capacity = roundCapacity(requested)
   const abandonAfter = abandonMillis(options?.abandonAfter)
   if (typeof element === "string") {
     if (!kinds.includes(element as Kind)) throw new RangeError(`Channel: unknown numeric kind ${String(element)}`)
     const kind = element as Kind
-    const buffer = allocate(capacity, constructors[kind].BYTES_PER_ELEMENT, kindCodes[kind], abandonAfter)
+    const buffer = allocate(capacityOf(options, 1024), constructors[kind].BYTES_PER_ELEMENT, kindCodes[kind], abandonAfter)
     return attach(element, buffer) as Of<E>
   }
-  const slotBytes = options?.slotBytes ?? 256
-  if (!Number.isSafeInteger(slotBytes) || slotBytes < 8 || slotBytes > 1 << 24) {
-    throw new RangeError(`Channel: slotBytes must be an integer from 8 to ${1 << 24}, got ${slotBytes}`)
+  const requestedSlot = options?.slotBytes ?? 256
+  if (!Number.isSafeInteger(requestedSlot) || requestedSlot < 8 || requestedSlot > 1 << 24) {
+    throw new RangeError(
+      `Channel: slotBytes must be an integer from 8 to ${1 << 24}, got ${requestedSlot}` +
+        (requestedSlot > 1 << 24 ? " (a slot holds at most 16 MB: pass larger arrays as shared arrays in task payloads)" : "")
+    )
   }
-  return attach(element, allocate(capacity, Math.ceil(slotBytes / 4) * 4, encodedCodeOf(element), abandonAfter)) as Of<E>
+  const slotBytes = Math.ceil(requestedSlot / 4) * 4
+  return attach(element, allocate(capacityOf(options, defaultCapacity(slotBytes)), slotBytes, encodedCodeOf(element as Schema.Top), abandonAfter)) as Of<E>
+}
+
+/** The capacity asked for (or `fallback`), checked and rounded up to a power of two. */
+const capacityOf = (options: MakeOptions | undefined, fallback: number): number => {
+  const requested = options?.capacity ?? fallback
+  if (!Number.isSafeInteger(requested) || requested < 1 || requested > maxCapacity) {
+    throw new RangeError(`Channel: capacity must be an integer from 1 to ${maxCapacity}, got ${requested}`)
+  }
+  return roundCapacity(requested)
+}
+
+/** Bytes of slots a channel made without a capacity holds at most (unless 2 slots are more). */
+const defaultSlotsBytes = 64 * 1024 * 1024
+
+/**
+ * 1024, or the largest power of two whose slots fit `defaultSlotsBytes`, at least 2. The ring
+ * writes every slot as its positions go round, so all of them end up resident: with 1024 slots of
+ * whole 800 KB arrays, one array in flight at a time left a process ~1 GB larger.
+ */
+const defaultCapacity = (slotBytes: number): number => {
+  let capacity = 1024
+  while (capacity > 2 && capacity * slotBytes > defaultSlotsBytes) capacity /= 2
+  return capacity
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -174,19 +203,31 @@ const kindSchemas = new Map<Kind, Schema.Top>()
 /**
  * The Schema of a channel of `element`s inside a payload (of a task, an actor method or an
  * actor's init): the handle crosses as its shared memory, and the worker's decoded handle sends
- * and takes on the same ring. A handle whose memory holds another element kind or slot size is a
- * payload error.
+ * and takes on the same ring. A handle of another element — another kind, or a channel made with
+ * another Schema object, even one of the same shape — is a payload error (`PayloadInvalid`) naming
+ * both; the slot size is the channel's own, and any will do.
  */
 export const schema = <const E extends Element>(element: E): Schema.Codec<Of<E>, { readonly channel: SharedArrayBuffer }> => {
   const cache = typeof element === "string" ? kindSchemas.get(element as Kind) : schemas.get(element as object)
   if (cache !== undefined) return cache as any
   const made = HandleEncoded.pipe(
     Schema.decodeTo(
-      Schema.declare((u): u is Of<E> => isChannel(u) && sameElement(u, element), {
-        expected: `a channel of ${elementName(element)}`,
-        // Shared memory on the type side too: a pool checks it there against its backend.
-        [annotationKey]: "Uint8"
-      }),
+      Schema.declareConstructor<Of<E>>()(
+        [],
+        () => (u, ast, options) =>
+          isChannel(u) && sameElement(u, element)
+            ? Effect.succeed(u as Of<E>)
+            : Effect.fail(
+              isChannel(u)
+                ? new SchemaIssue.InvalidValue({ message: otherElement(u, element) })
+                : new SchemaIssue.InvalidType(ast, u, options)
+            ),
+        {
+          expected: `a channel of ${elementName(element)}`,
+          // Shared memory on the type side too: a pool checks it there against its backend.
+          [annotationKey]: "Uint8"
+        }
+      ),
       SchemaTransformation.transformEffect({
         decode: (encoded) => {
           try {
@@ -230,11 +271,11 @@ export const sendAll: {
     const count = values.length
     if (cells instanceof NumericCells) {
       const checked = cells.check(values)
-      if ("_tag" in checked) return Effect.fail(refused(channel, checked))
+      if ("_tag" in checked) return Effect.fail(refused(channel, checked, values.length))
       return sending(channel, count, (from) => cells.send(checked, from), () => cells.refused)
     }
     const prepared = (cells as EncodedCells<unknown>).prepare(values as ReadonlyArray<unknown>)
-    if ("_tag" in prepared) return Effect.fail(refused(channel, prepared))
+    if ("_tag" in prepared) return Effect.fail(refused(channel, prepared, values.length))
     return sending(channel, count, (from) => (cells as EncodedCells<unknown>).send(prepared, from), () => cells.refused)
   })
 
@@ -322,11 +363,11 @@ export const sendAllBlocking: {
   let attempt: (from: number) => number
   if (cells instanceof NumericCells) {
     const checked = cells.check(values)
-    if ("_tag" in checked) throw refused(channel, checked)
+    if ("_tag" in checked) throw refused(channel, checked, values.length)
     attempt = (from) => cells.send(checked, from)
   } else {
     const prepared = (cells as EncodedCells<unknown>).prepare(values as ReadonlyArray<unknown>)
-    if ("_tag" in prepared) throw refused(channel, prepared)
+    if ("_tag" in prepared) throw refused(channel, prepared, values.length)
     attempt = (from) => (cells as EncodedCells<unknown>).send(prepared, from)
   }
   let sent = 0
@@ -415,19 +456,54 @@ const attach = (element: Element, buffer: SharedArrayBuffer): Channel<any> => {
     if (kindOfCode(ring.kind) !== element) {
       throw new Error(`Channel: this memory holds ${contentsOfCode(ring.kind)}, not ${element} numbers`)
     }
-    return { [TypeId]: TypeId, name, capacity: ring.capacity, kind: element, cells: new NumericCells(ring, element as Kind) } as NumericChannel<Kind>
+    return handle(name, ring.capacity, new NumericCells(ring, element as Kind), element) as NumericChannel<Kind>
   }
   // Typed arrays are their bytes: read as another kind, or as JSON (and JSON as arrays), they
   // would be other values, with nothing to say so.
   const code = encodedCodeOf(element as Schema.Top)
   if (ring.kind !== code) throw new Error(`Channel: this memory holds ${contentsOfCode(ring.kind)}, not ${contentsOfCode(code)}`)
-  return { [TypeId]: TypeId, name, capacity: ring.capacity, cells: new EncodedCells(ring, element as Schema.Top) }
+  return handle(name, ring.capacity, new EncodedCells(ring, element as Schema.Top), undefined)
 }
+
+/**
+ * A handle: its name, capacity and kind as own fields, its cells hidden (not enumerable), so an
+ * error's rendering of a payload shows `Channel { name: 'Job[64]', capacity: 64 }`, not the ring's
+ * memory and codecs.
+ */
+const handle = (
+  name: string,
+  capacity: number,
+  cells: NumericCells | EncodedCells<any>,
+  kind: Kind | undefined
+): Channel<any> => {
+  const channel = Object.create(HandleProto) as { name: string; capacity: number; kind?: Kind }
+  channel.name = name
+  channel.capacity = capacity
+  if (kind !== undefined) channel.kind = kind
+  Object.defineProperty(channel, "cells", { value: cells })
+  return channel as unknown as Channel<any>
+}
+
+const HandleProto: object = Object.defineProperty((class Channel {}).prototype, TypeId, { value: TypeId })
 
 const sameElement = (channel: Channel<any>, element: Element): boolean =>
   typeof element === "string"
     ? (channel as NumericChannel<Kind>).kind === element
     : channel.cells instanceof EncodedCells && channel.cells.schema === element
+
+/**
+ * Why `channel` is not a channel of `element`: both elements named, and, when the names are the
+ * same, that the channel was made with another Schema object (a struct declared twice), which the
+ * handle cannot be checked against.
+ */
+const otherElement = (channel: Channel<any>, element: Element): string => {
+  const cells = channel.cells
+  const given = cells instanceof NumericCells ? cells.kind : elementName(cells.schema as Schema.Top)
+  const expected = elementName(element)
+  if (given !== expected) return `Expected a channel of ${expected}, got a channel of ${given}`
+  return `Expected a channel of ${expected}, got a channel of ${given} made with another Schema object: ` +
+    `make the channel with the Schema the payload declares (Channel.make(X, …) for Channel.schema(X), the same X)`
+}
 
 const elementName = (element: Element): string => {
   if (typeof element === "string") return element
@@ -437,7 +513,11 @@ const elementName = (element: Element): string => {
   return typeof identifier === "string" ? identifier : "values"
 }
 
-const refused = (channel: Channel<any>, refusal: Refusal): ChannelError =>
+/**
+ * Why a send of `count` values was refused. A too large value's message names the `slotBytes` that
+ * would hold it, since that is the fix, and an index only when there were several values.
+ */
+const refused = (channel: Channel<any>, refusal: Refusal, count: number): ChannelError =>
   new ChannelError({
     channel: channel.name,
     reason: refusal._tag === "Invalid"
@@ -445,7 +525,9 @@ const refused = (channel: Channel<any>, refusal: Refusal): ChannelError =>
       : new TooLarge({
         bytes: refusal.bytes,
         slotBytes: channel.cells.ring.slotBytes,
-        message: `value ${refusal.index} encodes to ${refusal.bytes} bytes (its length included); a slot holds ${channel.cells.ring.slotBytes}`
+        message: `${count === 1 ? "the value" : `value ${refusal.index}`} encodes to ${refusal.bytes} bytes ` +
+          `(its 4-byte length included); a slot holds ${channel.cells.ring.slotBytes}: ` +
+          `make the channel with slotBytes: ${refusal.bytes} or more`
       })
   })
 

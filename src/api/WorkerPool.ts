@@ -26,7 +26,9 @@ import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { existsSync } from "node:fs"
 import { availableParallelism, cpus as machineCpus } from "node:os"
+import { fileURLToPath } from "node:url"
 import type { PoolEvent, PoolStats } from "../core/PoolEvent.ts"
 import { InvalidOptions, PoolError, Unsupported } from "../core/PoolError.ts"
 import type { Any, Group, Runner } from "../core/Task.ts"
@@ -192,8 +194,9 @@ export interface ResolvedOptions {
  * A pool serving `group`, as a Layer that provides every task and actor of the group, on the
  * `WorkerBackend` in context (threads when there is none).
  *
- * Fails with `PoolError`: `InvalidOptions` naming the offending option, `Unsupported` when the
- * backend lacks what the group needs (shared memory for tasks that declare shared arrays),
+ * Fails with `PoolError`: `InvalidOptions` naming the offending option (an entry file that does
+ * not exist among them), `Unsupported` when the backend lacks what the group needs (shared memory
+ * for tasks that declare shared arrays),
  * `DuplicateEffect` when the group's Schemas or the entry module use another copy of `effect` than
  * effect-parallel (the two paths named), and `WorkerInitFailed` when a worker cannot start (its
  * entry throws, its Layer fails, or it exceeds `initTimeout`).
@@ -207,6 +210,7 @@ export const layer = <Tasks extends Any, Actors extends { readonly name: string 
       const backend = yield* currentBackend
       const resolved = yield* resolveOptions(options, backend)
       yield* checkCapabilities(group, backend)
+      yield* checkEntryExists(options.entry)
       yield* checkOneEffect(group as Group<Any, unknown>, options.entry)
       const events = new EventHub(backend.timers.now)
       // Subscribed before the first worker starts, printed after the last one exited.
@@ -438,6 +442,32 @@ const checkCapabilities = (group: Group<Any, unknown>, backend: Backend): Effect
     })
   )
 }
+
+/**
+ * An entry file that is not there fails here, as the option it is: a worker that tried to load it
+ * failed with Node's "Cannot find module … imported from …/hostEntry.ts" and the loader's stack,
+ * which blamed the library's file, not the option.
+ */
+const checkEntryExists = (entry: Options["entry"]): Effect.Effect<void, PoolError> =>
+  Effect.suspend(() => {
+    if (isWorkerEntry(entry)) return Effect.void
+    const href = toHref(entry)
+    if (!href.startsWith("file:")) return Effect.void
+    const path = fileURLToPath(href)
+    if (existsSync(path)) return Effect.void
+    const resolved = typeof entry === "string" && !entry.startsWith("file:")
+      ? `a path is resolved against the working directory (${process.cwd()}); `
+      : ""
+    return Effect.fail(
+      new PoolError({
+        reason: new InvalidOptions({
+          path: ["entry"],
+          message: `the worker entry ${path} does not exist: ${resolved}for a file next to the module that makes the pool, ` +
+            `write new URL("./worker.ts", import.meta.url)`
+        })
+      })
+    )
+  })
 
 /**
  * Definitions made with another copy of `effect`, or an entry module that resolves one, fail here,

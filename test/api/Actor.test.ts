@@ -210,6 +210,9 @@ describe.each(rows)("actors on $name", (row) => {
       assert.instanceOf(actorReasonOf(defect), ActorError.InitFailed)
       assert.strictEqual((actorReasonOf(defect) as ActorError.InitFailed).failure, "Defect")
       assert.match(actorReasonOf(defect).message, /NaN start/)
+      // The remote stack, once: it was the stack after its own first line ("Error: NaN start" twice).
+      assert.strictEqual(actorReasonOf(defect).message.split("Error: NaN start").length, 2, actorReasonOf(defect).message)
+      assert.match(actorReasonOf(defect).message, /^Error: NaN start\n\s+at /)
       const invalid = yield* Effect.flip(Actor.spawn(Counter, { start: "x" } as never))
       assert.instanceOf(actorReasonOf(invalid), ActorError.InitFailed)
       assert.strictEqual((actorReasonOf(invalid) as ActorError.InitFailed).failure, "PayloadInvalid")

@@ -290,9 +290,18 @@ describe("Channel", () => {
       const wrongKind = channelReason(yield* Effect.flip(Channel.sendAll(channel, [Int32Array.of(1), Float64Array.of(1) as never])))
       assert.instanceOf(wrongKind, Channel.ValueInvalid)
       assert.deepStrictEqual((wrongKind as Channel.ValueInvalid).path, [1])
-      const tooLarge = channelReason(yield* Effect.flip(Channel.send(channel, new Int32Array(9))))
+      assert.include(wrongKind.message, ", got a Float64Array", "the message says what was sent")
+      const plain = channelReason(yield* Effect.flip(Channel.send(channel, [1, 2] as never)))
+      assert.include(plain.message, "got an array (a typed array of the kind is needed)")
+      const tooLargeError = yield* Effect.flip(Channel.send(channel, new Int32Array(9)))
+      const tooLarge = channelReason(tooLargeError)
       assert.instanceOf(tooLarge, Channel.TooLarge)
       assert.strictEqual((tooLarge as Channel.TooLarge).bytes, 4 + 36)
+      // The message says what to change: one value sent has no index, and the slot size that fits.
+      assert.include(tooLargeError.message, "TooLarge: the value encodes to 40 bytes (its 4-byte length included); a slot holds 36")
+      assert.include(tooLargeError.message, "make the channel with slotBytes: 40 or more")
+      const ofMany = yield* Effect.flip(Channel.sendAll(channel, [new Int32Array(1), new Int32Array(12)]))
+      assert.include(ofMany.message, "TooLarge: value 1 encodes to 52 bytes")
       const resizable = new Int32Array(new ArrayBuffer(8, { maxByteLength: 64 }))
       assert.instanceOf(channelReason(yield* Effect.flip(Channel.send(channel, resizable))), Channel.ValueInvalid)
       assert.strictEqual(Channel.size(channel), 0, "nothing of a refused send was written")
@@ -538,6 +547,45 @@ describe("Channel", () => {
       assert.isTrue(Exit.isSuccess(decode(SharedArray.array("Float64", { memory: "moved" }), arrays)))
       assert.isTrue(Exit.isSuccess(decode(copied, arrays)))
     }).pipe(Effect.scoped))
+
+  it.effect("the default capacity keeps a channel of large slots within 64 MB: a channel of 800 KB arrays held 1,024 of them (≈ 820 MB, all touched as the ring went round)", () =>
+    Effect.gen(function*() {
+      const ringBytes = (channel: Channel.Channel<any>) => channel.cells.ring.buffer.byteLength
+      const large = yield* Channel.make(Image, { slotBytes: 4 + 8 * 100_000 })
+      assert.strictEqual(large.capacity, 64, "the largest power of two whose slots fit 64 MB")
+      assert.isAtMost(ringBytes(large), 65 * 1024 * 1024)
+      const huge = yield* Channel.make(Image, { slotBytes: 1 << 24 })
+      assert.strictEqual(huge.capacity, 4)
+      // Small slots keep 1024; an explicit capacity is kept as asked.
+      assert.strictEqual((yield* Channel.make(Image, { slotBytes: 4 + 8 * 4096 })).capacity, 1024)
+      assert.strictEqual((yield* Channel.make(Image, { capacity: 256, slotBytes: 4 + 8 * 100_000 })).capacity, 256)
+      assert.strictEqual((yield* Channel.make("Float64")).capacity, 1024)
+      // Past the largest slot the refusal says where such arrays go instead.
+      const tooBig = yield* Effect.exit(Effect.scoped(Channel.make(Image, { capacity: 2, slotBytes: 4 + 8 * 3_000_000 })))
+      const defect = Exit.isFailure(tooBig) ? tooBig.cause.reasons.find((r) => r._tag === "Die") : undefined
+      assert.instanceOf(defect?._tag === "Die" ? defect.defect : undefined, RangeError)
+      assert.include(String(defect?._tag === "Die" ? defect.defect : ""), "pass larger arrays as shared arrays in task payloads")
+    }).pipe(Effect.scoped))
+
+  it.live("a task handed a channel of another element fails with PayloadInvalid naming both elements, the handle rendered by its name", () =>
+    Effect.gen(function*() {
+      // Was: "Expected a channel of Float64Array (input: { out: { '~effect-parallel/Channel': …,
+      // cells: EncodedCells { bytes: [Buffer …": neither what was given nor how to fix it, and the
+      // ring's internals in the rendering.
+      const floats = yield* Channel.make(SharedArray.array("Float32", { memory: "copied" }), { capacity: 4, slotBytes: 64 })
+      const wrongKind = yield* Effect.flip(Task.run(ProduceImages, { out: floats as never, count: 1, length: 4 }))
+      assert.instanceOf(reasonOf(wrongKind), TaskError.PayloadInvalid)
+      assert.include(wrongKind.message, "Expected a channel of Float64Array, got a channel of Float32Array")
+      assert.include(wrongKind.message, "name: 'Float32Array[4]'")
+      assert.notInclude(wrongKind.message, "cells")
+      // The same shape declared twice is another Schema: the message says to share one.
+      const Twin = Schema.Struct({ id: Schema.Int, name: Schema.String }).annotate({ identifier: "Rec" })
+      const twin = yield* Channel.make(Twin, { capacity: 4 })
+      const wrongSchema = yield* Effect.flip(Task.run(ProduceRecords, { out: twin as never, from: 0, count: 1, batch: 1 }))
+      assert.instanceOf(reasonOf(wrongSchema), TaskError.PayloadInvalid)
+      assert.include(wrongSchema.message, "made with another Schema")
+      assert.include(wrongSchema.message, "Channel.make")
+    }).pipe(Effect.scoped, Effect.provide(pool(1))))
 
   it.live("a worker that dies mid-send does not wedge the channel: a taker abandons its claim after abandonAfter", () =>
     Effect.gen(function*() {

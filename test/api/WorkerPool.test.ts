@@ -100,6 +100,24 @@ describe.each(rows)("pool seams on $name", (row) => {
       assert.strictEqual(ProcessBackend.liveProcesses(), 0)
     }).pipe(row.within), 30_000)
 
+  it.live("an entry that does not exist fails the pool at start with InvalidOptions naming the file and how entries resolve", () =>
+    Effect.gen(function*() {
+      // Was: WorkerInitFailed with Node's "Cannot find module … imported from …/hostEntry.ts" and
+      // the loader's stack: the library's own file, not the user's option, seemed to be at fault.
+      const missing = new URL("../fixtures/no-such-worker.ts", import.meta.url)
+      for (const entry of [missing, missing.href, "test/fixtures/no-such-worker.ts"]) {
+        const error = yield* Effect.flip(Effect.scoped(Layer.build(pool({ entry }))))
+        const reason = poolReasonOf(error)
+        assert.strictEqual(reason._tag, "InvalidOptions", String(entry))
+        assert.deepStrictEqual((reason as PoolError.InvalidOptions).path, ["entry"])
+        assert.include(reason.message, "no-such-worker.ts does not exist")
+        assert.include(reason.message, "import.meta.url")
+        assert.notInclude(reason.message, "hostEntry")
+      }
+      assert.strictEqual(WorkerPool.liveThreads(), 0)
+      assert.strictEqual(ProcessBackend.liveProcesses(), 0)
+    }).pipe(row.within), 30_000)
+
   it.live("resourceLimits are checked on every backend, also where they cannot apply (a pool moved to inline to debug still builds)", () =>
     Effect.gen(function*() {
       for (const [limits, path] of [

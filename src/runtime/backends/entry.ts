@@ -6,6 +6,7 @@ import * as Effect from "effect/Effect"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { InvalidOptions, PoolError, WorkerInitFailed } from "../../core/PoolError.ts"
 import { isWorkerEntry, type WorkerEntry } from "../../core/Worker.ts"
+import { notAnEntry } from "../internal/errorText.ts"
 
 /**
  * The entry itself, or the default export of its module. `wrap` sees the import's promise: a
@@ -21,7 +22,7 @@ export const loadEntry = (
     try: () =>
       wrap(import(href).then((module) => {
         const loaded = module.default
-        if (!isWorkerEntry(loaded)) throw new TypeError(`${fileURLToPath(href)} has no default export made by Worker.serve`)
+        if (!isWorkerEntry(loaded)) throw notAnEntry(fileURLToPath(href))
         return loaded
       })),
     catch: (error) => new PoolError({ reason: new WorkerInitFailed({ workerId: 0, failure: "Failed", message: String(error) }) })

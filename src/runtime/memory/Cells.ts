@@ -419,7 +419,11 @@ export class EncodedCells<A> {
       const value = values[i] as unknown
       if (!(value instanceof Ctor) || !this.isArray!(value)) {
         const expected = (this.schema.ast.annotations as { readonly expected?: unknown } | undefined)?.expected
-        return { _tag: "Invalid", index: i, issue: { path: [i], message: `Expected ${String(expected ?? `a ${this.arrayKind}Array`)}` } }
+        return {
+          _tag: "Invalid",
+          index: i,
+          issue: { path: [i], message: `Expected ${String(expected ?? `a ${this.arrayKind}Array`)}${value instanceof Ctor ? "" : `, got ${sentArray(value)}`}` }
+        }
       }
       const buffer = (value as ArrayBufferView).buffer as ArrayBuffer | SharedArrayBuffer
       if ((buffer as ArrayBuffer).resizable === true || (buffer as SharedArrayBuffer).growable === true) {
@@ -637,3 +641,10 @@ const unescaped = (text: string): string => {
 }
 
 export { Closed }
+
+/** What was sent where a typed array of the channel's kind was expected, for its refusal. */
+const sentArray = (value: unknown): string => {
+  if (ArrayBuffer.isView(value)) return `a ${Object.prototype.toString.call(value).slice(8, -1)}`
+  if (Array.isArray(value)) return "an array (a typed array of the kind is needed)"
+  return value === null ? "null" : typeof value
+}

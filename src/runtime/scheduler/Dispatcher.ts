@@ -72,6 +72,7 @@ import { InvalidOptions, PoolError, PoolErrorReason, WorkerInitFailed } from "..
 import type { Connection, Spawner, Timers } from "../backends/Backend.ts"
 import type { ActorTransport } from "../client/ActorTransport.ts"
 import type { PoolClient, Submission, Ticket } from "../client/PoolClient.ts"
+import { remoteErrorText } from "../internal/errorText.ts"
 import type { EventHub } from "../observe/EventHub.ts"
 import { cloneIssue } from "../protocol/codec.ts"
 import type { WireMetric } from "../protocol/metricsWire.ts"
@@ -603,7 +604,7 @@ export class Dispatcher implements PoolClient {
         return this.listener?.onReady(slot.id)
       }
       case Op.InitFailed:
-        return this.initFailed(slot, "Failed", `${message[1].name}: ${message[1].message}\n${message[1].stack}`, message[2])
+        return this.initFailed(slot, "Failed", remoteErrorText(message[1]), message[2])
       case Op.Heap:
         if (slot.state === "ready" && slot.recycle === undefined) {
           slot.recycle = `its heap (${Math.round(message[1] / 1_048_576)} MB used) passed the pool's threshold`

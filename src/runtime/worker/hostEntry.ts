@@ -5,9 +5,11 @@
  * calls `start`.
  */
 import * as Schema from "effect/Schema"
+import { fileURLToPath } from "node:url"
 import { PoolError, PoolErrorReason } from "../../core/PoolError.ts"
 import { isWorkerEntry } from "../../core/Worker.ts"
 import { duplicateEffect } from "../internal/effectCopy.ts"
+import { notAnEntry } from "../internal/errorText.ts"
 import { Op, toRemoteError } from "../protocol/protocol.ts"
 import { type Post, type RuntimeHost, WorkerRuntime } from "./WorkerRuntime.ts"
 
@@ -23,7 +25,7 @@ export const hostEntry = async (
 ): Promise<WorkerRuntime | undefined> => {
   try {
     const loaded = (await import(entry)).default
-    if (!isWorkerEntry(loaded)) throw new TypeError(`${entry} has no default export made by Worker.serve`)
+    if (!isWorkerEntry(loaded)) throw notAnEntry(entry.startsWith("file:") ? fileURLToPath(entry) : entry)
     // The entry's definitions on another copy of effect would reject valid payloads: refuse to start.
     const duplicate = duplicateEffect(loaded.group, entry, `worker ${workerId}`)
     if (duplicate !== undefined) {

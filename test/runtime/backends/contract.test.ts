@@ -353,6 +353,8 @@ describe.each(rows)("contract on $name", (row) => {
         assert.instanceOf(reason, PoolError.WorkerInitFailed)
         assert.strictEqual((reason as PoolError.WorkerInitFailed).failure, "Failed")
         assert.include(reason.message, "model file is corrupt")
+        // The remote stack once: its first line was printed twice (before it, and as its start).
+        assert.strictEqual(reason.message.split("model file is corrupt").length, 2, reason.message)
       }).pipe(within))
 
     it.live("a Layer that never finishes fails the pool with WorkerInitFailed after initTimeout", () =>
@@ -369,6 +371,8 @@ describe.each(rows)("contract on $name", (row) => {
         const error = yield* Effect.flip(Effect.scoped(Layer.build(pool({ entry: fixture("worker-no-default") }))))
         assert.instanceOf(poolReasonOf(error), PoolError.WorkerInitFailed)
         assert.include(poolReasonOf(error).message, "Worker.serve")
+        assert.strictEqual(poolReasonOf(error).message.split("has no default export").length, 2, poolReasonOf(error).message)
+        assert.include(poolReasonOf(error).message, "export default Worker.serve(", "it says how to write one")
       }).pipe(within))
 
     it.live("invalid options fail with InvalidOptions naming the option", () =>

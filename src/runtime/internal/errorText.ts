@@ -1,0 +1,19 @@
+/**
+ * Texts of errors that more than one module builds: a worker's error as the caller prints it, and
+ * the refusal of a module that is not a worker entry.
+ */
+
+/**
+ * A remote error (a worker's, sent as its name, message and stack) as one text: the stack, which
+ * V8 starts with `name: message`, or that line alone when there is none; the line before a stack
+ * that does not start with it. Both together printed the first line twice.
+ */
+export const remoteErrorText = (remote: { readonly name?: string; readonly message?: string; readonly stack?: string }): string => {
+  const head = `${remote.name}: ${remote.message}`
+  if (remote.stack === undefined || remote.stack === "") return head
+  return remote.stack.startsWith(head) ? remote.stack : `${head}\n${remote.stack}`
+}
+
+/** What a worker (or an in-process backend) throws for a module that is not a worker entry: where it is, and the fix. */
+export const notAnEntry = (module: string): TypeError =>
+  new TypeError(`${module} has no default export made by Worker.serve: end it with export default Worker.serve(Group, handlers)`)
