@@ -71,6 +71,7 @@ import { containsShared } from "../runtime/memory/Arena.ts"
 import { EventHub } from "../runtime/observe/EventHub.ts"
 import { codecOf, issueOf } from "../runtime/protocol/codec.ts"
 import { poolClock } from "../runtime/protocol/protocol.ts"
+import { checked, countOf, windowOf } from "./internal/batches.ts"
 import type { HostedEntity } from "./internal/clusterEntities.ts"
 import type * as Engine from "./internal/clusterEngine.ts"
 import * as TaskApi from "./Task.ts"
@@ -380,7 +381,10 @@ export const pool = <Tasks extends Task.Any, Actors>(
 
 /** Options of `map` and `stream` across runners. */
 export interface MapOptions {
-  /** Inputs per chunk (one cluster message each). Default 64. */
+  /**
+   * Inputs per chunk (one cluster message each). Default 64. A positive integer or `Infinity`:
+   * anything else dies with a `RangeError` naming it and the function called.
+   */
   readonly chunkSize?: number | undefined
   /** Chunks in flight at once over the whole cluster. Default 8. */
   readonly concurrency?: number | undefined
@@ -402,10 +406,19 @@ export const map = <T extends Task.Any>(
   inputs: Iterable<Task.Payload<T>>,
   options?: MapOptions
 ): Effect.Effect<Array<Task.Success<T>>, Task.Error<T> | TaskError | PoolError, Sharding> =>
-  Effect.provide(
-    TaskApi.map(task, inputs, { chunkSize: options?.chunkSize ?? 64 }),
-    pool(TaskApi.group(task), { concurrency: options?.concurrency ?? 8, retries: options?.retries })
-  ) as Effect.Effect<Array<Task.Success<T>>, Task.Error<T> | TaskError | PoolError, Sharding>
+  Effect.suspend(() => {
+    // Read here, so a refused chunk size names `Cluster.map`, not the `Task.map` it runs.
+    let chunkSize: number
+    try {
+      chunkSize = countOf(options?.chunkSize, 64, `Cluster.map(${task.name}): chunkSize`)
+    } catch (error) {
+      return Effect.die(error)
+    }
+    return Effect.provide(
+      TaskApi.map(task, inputs, { chunkSize }),
+      pool(TaskApi.group(task), { concurrency: options?.concurrency ?? 8, retries: options?.retries })
+    )
+  }) as Effect.Effect<Array<Task.Success<T>>, Task.Error<T> | TaskError | PoolError, Sharding>
 
 /**
  * `Task.stream` across the cluster's runners, on a `pool` of its own: a `Stream` stage that groups
@@ -415,20 +428,23 @@ export const map = <T extends Task.Any>(
  * `pool` would.
  */
 export const stream = <T extends Task.Any>(task: T, options?: MapOptions & {
-  /** How long a partial chunk waits for more elements before it is sent. Default 5 ms. */
+  /** How long a partial chunk waits for more elements before it is sent. Default 5 ms; not a duration `>= 0`: dies with a `RangeError`. */
   readonly chunkWindow?: Duration.Input | undefined
 }) =>
 <E, R>(
   self: Stream.Stream<Task.Payload<T>, E, R>
 ): Stream.Stream<Task.Success<T>, E | Task.Error<T> | TaskError | PoolError, R | Sharding> => {
   const concurrency = options?.concurrency ?? 8
-  return self.pipe(
-    TaskApi.stream(task, {
-      chunkSize: options?.chunkSize ?? 64,
-      chunkWindow: options?.chunkWindow,
-      concurrency
-    }),
-    Stream.provide(pool(TaskApi.group(task), { concurrency, retries: options?.retries }))
+  // Read here, so a refused chunk size or window names `Cluster.stream`, not the `Task.stream` it runs.
+  return checked(() =>
+    self.pipe(
+      TaskApi.stream(task, {
+        chunkSize: countOf(options?.chunkSize, 64, `Cluster.stream(${task.name}): chunkSize`),
+        chunkWindow: windowOf(options?.chunkWindow, `Cluster.stream(${task.name}): chunkWindow`),
+        concurrency
+      }),
+      Stream.provide(pool(TaskApi.group(task), { concurrency, retries: options?.retries }))
+    )
   ) as Stream.Stream<Task.Success<T>, E | Task.Error<T> | TaskError | PoolError, R | Sharding>
 }
 

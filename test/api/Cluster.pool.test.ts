@@ -5,7 +5,9 @@
  * fail-fast cancellation, timeouts and retries as on a local pool.
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import { existsSync } from "node:fs"
@@ -169,5 +171,25 @@ describe("Cluster.pool (in memory)", () => {
       const shared = yield* Effect.flip(Cluster.map(SumShared, []))
       assert.instanceOf(shared, PoolError.PoolError)
       assert.strictEqual((shared as PoolError.PoolError).reason._tag, "Unsupported")
+    }).pipe(Effect.provide(Cluster.layerMemory)))
+
+  it.effect("a bad chunkSize or chunkWindow of Cluster.map / Cluster.stream dies naming the function called", () =>
+    Effect.gen(function*() {
+      // Was: named `Task.map(Cube)` / `Task.stream(Cube)`, which the caller never wrote.
+      const source = Stream.make({ n: 1 })
+      const cases: ReadonlyArray<readonly [string, Effect.Effect<unknown, unknown, any>]> = [
+        ["Cluster.map(Cube): chunkSize must be a positive integer", Cluster.map(Cube, [{ n: 1 }], { chunkSize: 0 })],
+        ["Cluster.stream(Cube): chunkSize must be a positive integer", Stream.runDrain(source.pipe(Cluster.stream(Cube, { chunkSize: 2.5 })))],
+        ["Cluster.stream(Cube): chunkWindow must be a duration", Stream.runDrain(source.pipe(Cluster.stream(Cube, { chunkWindow: -1 })))]
+      ]
+      for (const [message, effect] of cases) {
+        const exit = yield* Effect.exit(effect)
+        assert.isTrue(Exit.isFailure(exit), `${message}: ran`)
+        const defect = Cause.findDefect((exit as Exit.Failure<unknown, unknown>).cause)
+        assert.isTrue(defect._tag === "Success", `${message}: not a defect`)
+        const error = (defect as { readonly success: unknown }).success
+        assert.instanceOf(error, RangeError)
+        assert.include((error as RangeError).message, message)
+      }
     }).pipe(Effect.provide(Cluster.layerMemory)))
 })
