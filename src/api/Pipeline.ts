@@ -121,11 +121,16 @@ export interface ActorStageOptions extends StageOptions {
 // Constructors
 // ---------------------------------------------------------------------------------------------
 
-/** An error log for skip-and-record stages: at most `budget` failures before the pipeline fails. */
-export const errorLog = (options: { readonly budget: number }): ErrorLog => {
-  if (!(options.budget >= 0)) throw new RangeError(`Pipeline.errorLog: budget must be ≥ 0, got ${options.budget}`)
-  return { budget: options.budget, failures: [] }
-}
+/**
+ * An error log for skip-and-record stages: at most `budget` failures before the pipeline fails.
+ *
+ * **Details**: `budget` is an integer `>= 0` (`0`: the first failure fails the pipeline), or
+ * `Infinity` for no limit (every failure is recorded and skipped, the pipeline never fails for
+ * them). Anything else (negative, fractional, `NaN`) makes each stage given the log die with a
+ * `RangeError` naming the stage when the stream runs, as a stage's own bad counts do: never a
+ * throw where the pipeline is written, never rounded.
+ */
+export const errorLog = (options: { readonly budget: number }): ErrorLog => ({ budget: options.budget, failures: [] })
 
 // ---------------------------------------------------------------------------------------------
 // Stages
@@ -174,7 +179,7 @@ const taskStage = <T extends Any>(
   const stage = options?.name ?? task.name
   const batch = countOf(options?.batch, 64, `Pipeline.task(${stage}): batch`)
   const ordered = options?.ordered ?? true
-  const onError = options?.onError ?? "fail"
+  const onError = logOf(options?.onError, `Pipeline.task(${stage})`)
   const grouped = batches(self, batch, windowOf(options?.batchWindow, `Pipeline.task(${stage}): batchWindow`))
   const concurrency = concurrencyOf(countOf(options?.concurrency, 4, `Pipeline.task(${stage}): concurrency`))
   if (onError === "fail") {
@@ -213,6 +218,7 @@ const fusedStage = (fused: Fusion.AnyFused, options?: FusedStageOptions) =>
   const batch = countOf(options?.batch, 64, `Pipeline.task(${Fusion.chainName(fused)}): batch`)
   const concurrency = concurrencyOf(countOf(options?.concurrency, 4, `Pipeline.task(${Fusion.chainName(fused)}): concurrency`))
   const window = windowOf(options?.batchWindow, `Pipeline.task(${Fusion.chainName(fused)}): batchWindow`)
+  const onError = logOf(options?.onError, `Pipeline.task(${Fusion.chainName(fused)})`)
   return Stream.unwrap(Effect.map(Effect.context<never>(), (context) => {
     const pools = fused.stages.map((stage) => Context.getOrUndefined(context, runnerKey(stage.name)))
     if (pools[0] === undefined || pools.some((pool) => pool !== pools[0]) || pools[0].fuses !== true) {
@@ -222,7 +228,6 @@ const fusedStage = (fused: Fusion.AnyFused, options?: FusedStageOptions) =>
     }
     const pool = pools[0]
     const ordered = options?.ordered ?? true
-    const onError = options?.onError ?? "fail"
     const onPool = <A, E>(effect: Effect.Effect<A, E, any>) => Effect.provideService(effect, runnerKey(fused.name), pool)
     const grouped = batches(self, batch, window)
     if (onError === "fail") {
@@ -291,11 +296,12 @@ export const actors = <A extends Actor.Any, K extends Actor.MethodName<A>>(
   R
 > => {
   const ordered = options?.ordered ?? true
-  const onError = options?.onError ?? "fail"
   const stage = options?.name ?? `${pool.handles[0]!.actor.name}.${method}`
   let concurrency: number | "unbounded"
+  let onError: "fail" | ErrorLog
   try {
     concurrency = concurrencyOf(countOf(options?.concurrency, pool.handles.length, `Pipeline.actors(${stage}): concurrency`))
+    onError = logOf(options?.onError, `Pipeline.actors(${stage})`)
   } catch (error) {
     return Stream.die(error)
   }
@@ -316,6 +322,21 @@ export const actors = <A extends Actor.Any, K extends Actor.MethodName<A>>(
 // ---------------------------------------------------------------------------------------------
 // Machinery
 // ---------------------------------------------------------------------------------------------
+
+/**
+ * A stage's `onError`, an error log's budget checked: an integer `>= 0` or `Infinity`. Anything
+ * else throws a `RangeError` naming `stage`, which the stage turns into its defect, as its counts
+ * (`countOf`): `2.5` failed the pipeline at the third failure, as `2`, and a negative or `NaN`
+ * at the first, neither what was asked.
+ */
+const logOf = (onError: "fail" | ErrorLog | undefined, stage: string): "fail" | ErrorLog => {
+  if (onError === undefined || onError === "fail") return "fail"
+  const budget = onError.budget
+  if (budget === Infinity || (Number.isInteger(budget) && budget >= 0)) return onError
+  throw new RangeError(
+    `${stage}: onError's budget (Pipeline.errorLog) must be an integer >= 0, or Infinity for no limit; got ${String(budget)}`
+  )
+}
 
 /** What a skip-and-record stage emits for an element it gave up on; filtered out right after. */
 const skipped: unique symbol = Symbol.for("effect-parallel/Pipeline/skipped")

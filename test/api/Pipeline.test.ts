@@ -126,6 +126,42 @@ describe("Pipeline", () => {
       assert.notInclude((error as Pipeline.PipelineError).last, "    at ")
     }).pipe(Effect.scoped, Effect.provide(pool)))
 
+  it.live("an error log's budget that is not an integer >= 0 or Infinity: each stage given it dies naming it, never a throw", () =>
+    Effect.gen(function*() {
+      // Was: errorLog threw a RangeError where the pipeline was written, and took 2.5 (a third failure
+      // failed the stream, as budget 2) as a budget.
+      const replicas = ActorPool.make(yield* Actor.spawnMany(Accumulator, 2, {}))
+      const source = Stream.fromIterable([1, 2, 3])
+      for (const bad of [-1, 2.5, Number.NaN]) {
+        const log = Pipeline.errorLog({ budget: bad })
+        const cases: ReadonlyArray<readonly [string, Stream.Stream<unknown, unknown, any>]> = [
+          ["Pipeline.task(Square)", source.pipe(Pipeline.task(Square, { onError: log }))],
+          ["Pipeline.task(Offset+Square)", source.pipe(Pipeline.task(Pipeline.fuse(Offset, Square), { onError: log }))],
+          ["Pipeline.actors(Accumulator.add)", source.pipe(Pipeline.actors(replicas, "add", { onError: log }))]
+        ]
+        for (const [stage, stream] of cases) {
+          const exit = yield* Effect.exit(Stream.runDrain(stream))
+          assert.isTrue(Exit.isFailure(exit), `${stage} ${bad} ran`)
+          const defect = Cause.findDefect((exit as Exit.Failure<unknown, unknown>).cause)
+          assert.isTrue(defect._tag === "Success", `${stage} ${bad}: not a defect`)
+          const error = (defect as { readonly success: unknown }).success
+          assert.instanceOf(error, RangeError)
+          assert.strictEqual(
+            (error as RangeError).message,
+            `${stage}: onError's budget (Pipeline.errorLog) must be an integer >= 0, or Infinity for no limit; got ${bad}`
+          )
+        }
+      }
+      // Infinity: every failure recorded, the stream never fails; 0: the first failure fails it.
+      const all = Pipeline.errorLog({ budget: Infinity })
+      yield* Stream.fromIterable(range(100)).pipe(Pipeline.task(Square, { onError: all }), Stream.runDrain)
+      assert.strictEqual(all.failures.length, 8)
+      const none = yield* Effect.flip(
+        Stream.fromIterable(range(5)).pipe(Pipeline.task(Square, { onError: Pipeline.errorLog({ budget: 0 }) }), Stream.runDrain)
+      )
+      assert.instanceOf(none, Pipeline.PipelineError)
+    }).pipe(Effect.scoped, Effect.provide(pool)))
+
   it.live("past its budget with failures in flight, the log holds what PipelineError counts", () =>
     Effect.gen(function*() {
       // Was: every element failing at once (4 batches of 8 in flight), the ones that failed after
