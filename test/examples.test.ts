@@ -128,7 +128,7 @@ describe("examples", () => {
     assert.include(out, "results: 40, each job exactly once: true")
     assert.match(out, /jobs done per consumer: \d+ \+ \d+ = 40/)
     assert.include(out, "job 2 (mul 2 × 7) = 14")
-    assert.include(out, `ChannelError, reason ValueInvalid at [0,"op"]`)
+    assert.include(out, `ChannelError, reason ValueInvalid at ["op"]`)
     assert.include(out, "ChannelError, reason TooLarge: the value encodes to 67 bytes")
     assert.include(out, "sum of 0 … 999999: 499999500000 (expected 499999500000: true)")
     assert.include(out, "sent 200, taken 200, highest sample 199 (expected 199)")

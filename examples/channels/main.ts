@@ -43,7 +43,7 @@ const queues = Effect.scoped(Effect.gen(function*() {
 
   console.log("2. A bad value fails its own send, typed; the channel goes on")
   const bad = yield* Effect.flip(Channel.send(jobs, { id: 99, op: "div" as never, a: 1, b: 2 }))
-  // The path names the value (its index in the send) and the field: [0, "op"].
+  // The path names the field of the value sent: ["op"] (a sendAll's starts with the value's index).
   const at = bad.reason._tag === "ValueInvalid" ? ` at ${JSON.stringify(bad.reason.path)}` : ""
   console.log(`   ${bad._tag}, reason ${bad.reason._tag}${at}: ${bad.reason.message}`)
   const small = yield* Channel.make(Job, { capacity: 2, slotBytes: 40 })

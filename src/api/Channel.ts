@@ -249,9 +249,12 @@ export const schema = <const E extends Element>(element: E): Schema.Codec<Of<E>,
 // Sending
 // ---------------------------------------------------------------------------------------------
 
-/** Sends one value, waiting while the channel is full. */
+/**
+ * Sends one value, waiting while the channel is full. A value that fails its Schema fails the send
+ * with `ValueInvalid`, its path starting at the value (`["op"]`: no index, unlike `sendAll`'s).
+ */
 export const send = <A>(channel: Channel<A>, value: NoInfer<A>): Effect.Effect<void, ChannelError> =>
-  sendAll(channel, [value])
+  sendValues(channel, [value], true)
 
 /**
  * Sends every value in order, waiting for room as it goes; on a numeric channel `values` may be
@@ -265,19 +268,7 @@ export const send = <A>(channel: Channel<A>, value: NoInfer<A>): Effect.Effect<v
 export const sendAll: {
   <K extends Kind>(channel: NumericChannel<K>, values: ArrayLike<number>): Effect.Effect<void, ChannelError>
   <A>(channel: Channel<A>, values: ReadonlyArray<NoInfer<A>>): Effect.Effect<void, ChannelError>
-} = (channel: Channel<any>, values: ArrayLike<any>): Effect.Effect<void, ChannelError> =>
-  Effect.suspend(() => {
-    const cells = channel.cells
-    const count = values.length
-    if (cells instanceof NumericCells) {
-      const checked = cells.check(values)
-      if ("_tag" in checked) return Effect.fail(refused(channel, checked, values.length))
-      return sending(channel, count, (from) => cells.send(checked, from), () => cells.refused)
-    }
-    const prepared = (cells as EncodedCells<unknown>).prepare(values as ReadonlyArray<unknown>)
-    if ("_tag" in prepared) return Effect.fail(refused(channel, prepared, values.length))
-    return sending(channel, count, (from) => (cells as EncodedCells<unknown>).send(prepared, from), () => cells.refused)
-  })
+} = (channel: Channel<any>, values: ArrayLike<any>): Effect.Effect<void, ChannelError> => sendValues(channel, values, false)
 
 /**
  * Closes the channel: sends fail with `Closed` from now on; takers drain what was sent, then end.
@@ -363,11 +354,11 @@ export const sendAllBlocking: {
   let attempt: (from: number) => number
   if (cells instanceof NumericCells) {
     const checked = cells.check(values)
-    if ("_tag" in checked) throw refused(channel, checked, values.length)
+    if ("_tag" in checked) throw refused(channel, checked, values.length, false)
     attempt = (from) => cells.send(checked, from)
   } else {
     const prepared = (cells as EncodedCells<unknown>).prepare(values as ReadonlyArray<unknown>)
-    if ("_tag" in prepared) throw refused(channel, prepared, values.length)
+    if ("_tag" in prepared) throw refused(channel, prepared, values.length, false)
     attempt = (from) => (cells as EncodedCells<unknown>).send(prepared, from)
   }
   let sent = 0
@@ -514,14 +505,34 @@ const elementName = (element: Element): string => {
 }
 
 /**
- * Why a send of `count` values was refused. A too large value's message names the `slotBytes` that
- * would hold it, since that is the fix, and an index only when there were several values.
+ * `send` (`single`) and `sendAll`: every value checked (and encoded) before the first is sent. The
+ * cells index each refusal by its value in `values`: `single` drops that index, a batch of one
+ * being `send`'s way in, not the caller's.
  */
-const refused = (channel: Channel<any>, refusal: Refusal, count: number): ChannelError =>
+const sendValues = (channel: Channel<any>, values: ArrayLike<any>, single: boolean): Effect.Effect<void, ChannelError> =>
+  Effect.suspend(() => {
+    const cells = channel.cells
+    const count = values.length
+    if (cells instanceof NumericCells) {
+      const checked = cells.check(values)
+      if ("_tag" in checked) return Effect.fail(refused(channel, checked, values.length, single))
+      return sending(channel, count, (from) => cells.send(checked, from), () => cells.refused)
+    }
+    const prepared = (cells as EncodedCells<unknown>).prepare(values as ReadonlyArray<unknown>)
+    if ("_tag" in prepared) return Effect.fail(refused(channel, prepared, values.length, single))
+    return sending(channel, count, (from) => (cells as EncodedCells<unknown>).send(prepared, from), () => cells.refused)
+  })
+
+/**
+ * Why a send of `count` values was refused. A too large value's message names the `slotBytes` that
+ * would hold it, since that is the fix, and an index only when there were several values. An
+ * invalid value's path starts with its index, but for a `single` send (`send`: the value itself).
+ */
+const refused = (channel: Channel<any>, refusal: Refusal, count: number, single: boolean): ChannelError =>
   new ChannelError({
     channel: channel.name,
     reason: refusal._tag === "Invalid"
-      ? new ValueInvalid({ path: refusal.issue.path, message: refusal.issue.message })
+      ? new ValueInvalid({ path: single ? refusal.issue.path.slice(1) : refusal.issue.path, message: refusal.issue.message })
       : new TooLarge({
         bytes: refusal.bytes,
         slotBytes: channel.cells.ring.slotBytes,

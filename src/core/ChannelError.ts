@@ -14,7 +14,10 @@ export class Closed extends Schema.TaggedError<Closed>()("Closed", {
   message: Schema.String
 }) {}
 
-/** The value does not match the channel's element Schema; `path` names the offending field. */
+/**
+ * The value does not match the channel's element Schema; `path` names the offending field, after
+ * the value's index in a `sendAll` (`[1, "op"]`), from the value itself in a `send` (`["op"]`).
+ */
 export class ValueInvalid extends Schema.TaggedError<ValueInvalid>()("ValueInvalid", {
   path: Path,
   message: Schema.String
@@ -45,7 +48,8 @@ export class ChannelError extends Schema.TaggedError<ChannelError>()("ChannelErr
   reason: ChannelErrorReason
 }) {
   override get message(): string {
-    // A sendAll's values are checked together: the path's first step says which one failed.
+    // A sendAll's values are checked together: the path's first step says which one failed (a
+    // send's starts at its one value).
     const at = this.reason._tag === "ValueInvalid" && this.reason.path.length > 0 ? ` at ${renderPath(this.reason.path)}` : ""
     return `channel ${this.channel}: ${this.reason._tag}${at}: ${this.reason.message}`
   }

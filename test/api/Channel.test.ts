@@ -249,6 +249,15 @@ describe("Channel", () => {
       const ints = yield* Channel.make("Uint8", { capacity: 4 })
       const outOfRange = channelReason(yield* Effect.flip(Channel.sendAll(ints, [1, 256])))
       assert.deepStrictEqual((outOfRange as Channel.ValueInvalid).path, [1])
+      // One value sent: its path starts at the value (was [0, "id"], the index of a batch of one);
+      // a sendAll of one keeps the index.
+      const single = yield* Effect.flip(Channel.send(channel, { id: 1.5, name: "b" }))
+      assert.deepStrictEqual((channelReason(single) as Channel.ValueInvalid).path, ["id"])
+      assert.include(single.message, `ValueInvalid at ["id"]: `)
+      const number = channelReason(yield* Effect.flip(Channel.send(ints, 256)))
+      assert.deepStrictEqual((number as Channel.ValueInvalid).path, [])
+      const batchOfOne = channelReason(yield* Effect.flip(Channel.sendAll(channel, [{ id: 1.5, name: "b" }])))
+      assert.deepStrictEqual((batchOfOne as Channel.ValueInvalid).path, [0, "id"])
       // The channels go on.
       yield* Channel.send(channel, { id: 3, name: "ok" })
       assert.deepStrictEqual(yield* Channel.take(channel), { id: 3, name: "ok" })
