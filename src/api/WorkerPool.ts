@@ -234,7 +234,8 @@ export const layer = <Tasks extends Any, Actors extends { readonly name: string 
         new Dispatcher(spawner, backend.timers, {
           ...resolved,
           workersOwnMetrics: backend.capabilities.isolatesCrashes,
-          serves: [...Object.keys(group.tasks), ...Object.keys(group.actors)]
+          serves: [...Object.keys(group.tasks), ...Object.keys(group.actors)],
+          entry: entryName(options.entry)
         }, events)
       )
       if (insights !== undefined) Insights.attach(dispatcher, insights)
@@ -468,6 +469,13 @@ const checkEntryExists = (entry: Options["entry"]): Effect.Effect<void, PoolErro
       })
     )
   })
+
+/** The entry as errors name it: its file, or its module URL when it is none (`data:`); none for an entry value. */
+const entryName = (entry: Options["entry"]): string | undefined => {
+  if (isWorkerEntry(entry)) return undefined
+  const href = toHref(entry)
+  return href.startsWith("file:") ? fileURLToPath(href) : href
+}
 
 /**
  * Definitions made with another copy of `effect`, or an entry module that resolves one, fail here,

@@ -17,6 +17,7 @@ import * as Stream from "effect/Stream"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { fileURLToPath } from "node:url"
 import {
   Actor,
   InlineBackend,
@@ -94,6 +95,8 @@ describe.each(rows)("pool seams on $name", (row) => {
       assert.strictEqual(reason._tag, "InvalidOptions")
       assert.deepStrictEqual((reason as PoolError.InvalidOptions).path, ["entry"])
       assert.include(reason.message, "Add")
+      // It names the entry, so one knows which worker module lacks the task.
+      assert.include(reason.message, `the worker entry ${fileURLToPath(actorEntry)} does not serve`)
       // A group the entry does serve (its own) still starts.
       yield* Effect.scoped(Layer.build(WorkerPool.layer(ActorTasks, { entry: actorEntry, size: 1 }).pipe(Layer.provide(row.backend))))
       assert.strictEqual(WorkerPool.liveThreads(), 0)

@@ -116,6 +116,8 @@ export interface DispatcherOptions {
    * to start (`InvalidOptions` at `entry`) rather than failing every call to the others.
    */
   readonly serves?: ReadonlyArray<string> | undefined
+  /** The entry's file (or module URL), named when it does not serve the group; none for an entry value. */
+  readonly entry?: string | undefined
 }
 
 /** Who watches the workers' own metrics, and how often they are sent. */
@@ -631,7 +633,8 @@ export class Dispatcher implements PoolClient {
     if (missing.length === 0) return undefined
     return new InvalidOptions({
       path: ["entry"],
-      message: `the worker entry does not serve ${missing.join(", ")} of the pool's group (it serves ${served.join(", ") || "nothing"}): is it the entry of another group?`
+      message: `the worker entry${this.options.entry === undefined ? "" : ` ${this.options.entry}`} does not serve ` +
+        `${missing.join(", ")} of the pool's group (it serves ${served.join(", ") || "nothing"}): is it the entry of another group?`
     })
   }
 
