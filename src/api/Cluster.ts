@@ -268,7 +268,7 @@ export const handle = <A extends Actor.Any>(actor: A, entityId: string): Effect.
         // A payload left out is what its Schema takes for none (`{}` for a struct of optional
         // fields), as on a local handle.
         const payload = given === undefined ? codecOf(actor.methods[method]!).absentPayload : given
-        const invalid = payloadInvalid(actor.methods[method]!, payload)
+        const invalid = payloadInvalid(actor.methods[method]!, payload, actor.name)
         if (invalid !== undefined) return Effect.fail(invalid)
         const message = key === undefined ? payload : { key, payload }
         return catchRemoteInterrupt(
@@ -587,7 +587,7 @@ export const layerPostgres = (
  * The caller's side checks a payload against its Schema before sending it, so a bad one fails
  * with `TaskError` / `PayloadInvalid` naming the path, as locally, instead of a transport defect.
  */
-const payloadInvalid = (task: Task.Any, payload: unknown): TaskError | undefined => {
+const payloadInvalid = (task: Task.Any, payload: unknown, actor?: string): TaskError | undefined => {
   const exit = encoders(task)(payload)
   if (exit._tag === "Success") return undefined
   const issue = issueOf(exit)
@@ -597,7 +597,8 @@ const payloadInvalid = (task: Task.Any, payload: unknown): TaskError | undefined
     workerId: -1,
     attempts: 0,
     input: renderInput(payload),
-    reason: new PayloadInvalid({ path: [...issue.path], message: issue.message })
+    reason: new PayloadInvalid({ path: [...issue.path], message: issue.message }),
+    ...(actor === undefined ? {} : { actor })
   })
 }
 

@@ -227,6 +227,7 @@ const replayStored = (
     return Effect.fail(
       new TaskError({
         taskName: `${actor.name}.${method}`,
+        actor: actor.name,
         taskId: -1,
         workerId: -1,
         attempts: 0,
