@@ -175,7 +175,10 @@ export interface HostedLifetime {
   /**
    * Rebuilds the actor in its runner's pool after its worker dies (see `Actor.spawn`). An init
    * failure of a first build is not retried by the policy, as locally (`Actor.spawn` fails): it
-   * fails the calls that waited for that build, and the next call builds the actor again.
+   * fails the calls that waited for that build, and the first call after a backoff builds the actor
+   * again. Calls within the backoff fail at once with that init failure, without running the init:
+   * it is this policy's `backoff` (default 100 ms), doubling with each failed build in a row up to
+   * `maxBackoff` (default 30 s), with or without a policy.
    */
   readonly restart?: Actor.RestartPolicy | undefined
 }
