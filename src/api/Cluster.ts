@@ -176,7 +176,10 @@ export interface HostedLifetime {
   /**
    * Rebuilds the actor in its runner's pool after its worker dies (see `Actor.spawn`). An init
    * failure of a first build is not retried by the policy, as locally (`Actor.spawn` fails): it
-   * fails the calls that waited for that build, and the next call builds the actor again.
+   * fails the calls that waited for that build, and the first call after a backoff builds the actor
+   * again. Calls within the backoff fail at once with that init failure, without running the init:
+   * it is this policy's `backoff` (default 100 ms), doubling with each failed build in a row up to
+   * `maxBackoff` (default 30 s), with or without a policy.
    */
   readonly restart?: Actor.RestartPolicy | undefined
 }
@@ -269,7 +272,7 @@ export const handle = <A extends Actor.Any>(actor: A, entityId: string): Effect.
         // A payload left out is what its Schema takes for none (`{}` for a struct of optional
         // fields), as on a local handle.
         const payload = given === undefined ? codecOf(actor.methods[method]!).absentPayload : given
-        const invalid = payloadInvalid(actor.methods[method]!, payload)
+        const invalid = payloadInvalid(actor.methods[method]!, payload, actor.name)
         if (invalid !== undefined) return Effect.fail(invalid)
         const message = key === undefined ? payload : { key, payload }
         return catchRemoteInterrupt(
@@ -603,7 +606,7 @@ export const layerPostgres = (
  * The caller's side checks a payload against its Schema before sending it, so a bad one fails
  * with `TaskError` / `PayloadInvalid` naming the path, as locally, instead of a transport defect.
  */
-const payloadInvalid = (task: Task.Any, payload: unknown): TaskError | undefined => {
+const payloadInvalid = (task: Task.Any, payload: unknown, actor?: string): TaskError | undefined => {
   const exit = encoders(task)(payload)
   if (exit._tag === "Success") return undefined
   const issue = issueOf(exit)
@@ -613,7 +616,8 @@ const payloadInvalid = (task: Task.Any, payload: unknown): TaskError | undefined
     workerId: -1,
     attempts: 0,
     input: renderInput(payload),
-    reason: new PayloadInvalid({ path: [...issue.path], message: issue.message })
+    reason: new PayloadInvalid({ path: [...issue.path], message: issue.message }),
+    ...(actor === undefined ? {} : { actor })
   })
 }
 

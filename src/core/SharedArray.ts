@@ -160,6 +160,12 @@ export const constructors = {
   Uint8: Uint8Array
 } as const
 
+/**
+ * A typed array's name with its article, for messages: "an Int32Array", "a Float64Array", "a
+ * Uint8Array" (said "you-int"), "a BigInt64Array".
+ */
+export const withArticle = (arrayName: string): string => `${/^[AEIO]/.test(arrayName) ? "an" : "a"} ${arrayName}`
+
 // ---------------------------------------------------------------------------------------------
 // Guards
 // ---------------------------------------------------------------------------------------------
@@ -230,18 +236,18 @@ export const array = <K extends Kind, M extends Memory = "shared">(
   if (schema === undefined) {
     schema = memory === "moved"
       ? Schema.declare((u): u is PlainViews[K] => isMovable(kind, u), {
-        expected: `a ${kind}Array over an ArrayBuffer that was not moved away already`,
+        expected: `${withArticle(`${kind}Array`)} over an ArrayBuffer that was not moved away already`,
         [movedKey]: kind,
         [encodesAsItselfKey]: true
       })
       : memory !== "copied"
       ? Schema.declare((u): u is ReadonlySharedArray<K> => isShared(kind, u), {
-        expected: `a ${kind}Array over a SharedArrayBuffer (make one with SharedArray.make)`,
+        expected: `${withArticle(`${kind}Array`)} over a SharedArrayBuffer (make one with SharedArray.make)`,
         [annotationKey]: kind,
         [encodesAsItselfKey]: true
       })
       : Schema.declare((u): u is PlainViews[K] => u instanceof constructors[kind], {
-        expected: `a ${kind}Array`,
+        expected: withArticle(`${kind}Array`),
         [encodesAsItselfKey]: true
       })
     arraySchemas.set(key, schema)

@@ -100,14 +100,26 @@ export class TaskError extends Schema.TaggedError<TaskError>()("TaskError", {
   input: Schema.String,
   reason: TaskErrorReason,
   /** The cluster runner whose pool held the task (`host/pid`); absent on a local pool. */
-  runner: Schema.optional(Schema.String)
+  runner: Schema.optional(Schema.String),
+  /**
+   * The actor whose method this is (the task is `<actor>.<method>`); absent for a task. `actorId`
+   * is its id in the pool that ran it, absent when the call never reached one (a cluster caller's).
+   */
+  actor: Schema.optional(Schema.String),
+  actorId: Schema.optional(Schema.Number)
 }) {
   override get message(): string {
     const worker = this.workerId < 0 ? "" : ` on worker ${this.workerId}`
     const where = this.runner === undefined ? worker : `${worker} of runner ${this.runner}`
     // The input is cut to a few hundred characters: the path is what finds the field in a large one.
     const at = this.reason._tag === "PayloadInvalid" && this.reason.path.length > 0 ? ` at ${renderPath(this.reason.path)}` : ""
-    return `task ${this.taskName}${where}: ${this.reason._tag}${at}: ${this.reason.message} (input: ${this.input})`
+    // An actor's method is named as `ActorError` names its actor: `actor Counter#3, method add`.
+    const what = this.actor === undefined
+      ? `task ${this.taskName}`
+      : `actor ${this.actor}${this.actorId === undefined ? "" : `#${this.actorId}`}, method ${
+        this.taskName.slice(this.actor.length + 1)
+      }`
+    return `${what}${where}: ${this.reason._tag}${at}: ${this.reason.message} (input: ${this.input})`
   }
 }
 

@@ -199,6 +199,10 @@ describe.each(rows)("actors on $name", (row) => {
       assert.instanceOf(reasonOf(defect), TaskError.Defect)
       assert.strictEqual((defect as TaskError.TaskError).taskName, "Counter.explode")
       assert.match(reasonOf(defect).message, /counter at 3 blew up/)
+      // Named as ActorError names an actor, not as a task: the method of actor Counter#<id>.
+      assert.match((defect as TaskError.TaskError).message, /^actor Counter#\d+, method explode on worker \d+: Defect: /)
+      const invalid = yield* Effect.flip(counter.call("add", { n: "x" } as never))
+      assert.match((invalid as TaskError.TaskError).message, /^actor Counter#\d+, method add( on worker \d+)?: PayloadInvalid at \["n"\]: /)
       assert.strictEqual(yield* counter.call("add", { n: 1 }), 4, "the actor survives its method's failures")
     }).pipe(Effect.scoped, Effect.provide(pool), within))
 

@@ -115,13 +115,51 @@ describe("Cluster (in memory)", () => {
       // with the first activation's failure until the entity was passivated.
       const first = yield* Effect.flip(flaky.call("balance"))
       assert.instanceOf(first, BadOwner)
+      // Past the init backoff (100 ms by default): the next call builds it again.
+      yield* Effect.sleep("150 millis")
       assert.strictEqual(yield* flaky.call("deposit", { amount: 2 }), 2)
       assert.strictEqual(yield* flaky.call("balance"), 2)
-      // A failure that stays fails each call, each from a fresh attempt.
+      // A failure that stays fails each call.
       const bad = yield* Cluster.handle(Account, "bad-erik")
       assert.instanceOf(yield* Effect.flip(bad.call("balance")), BadOwner)
       assert.instanceOf(yield* Effect.flip(bad.call("balance")), BadOwner)
     }).pipe(Effect.provide(Runner)), 30_000)
+
+  it.live("calls within a failed init's backoff fail at once with its error, without running the init again", () =>
+    Effect.gen(function*() {
+      const inits = new Map<string, number>()
+      const counted = (entityId: string) => {
+        inits.set(entityId, (inits.get(entityId) ?? 0) + 1)
+        return { owner: entityId }
+      }
+      const host = Cluster.host(ClusterTasks, {
+        entry: new URL("../fixtures/cluster-worker.ts", import.meta.url),
+        size: 1,
+        actors: {
+          // A backoff no run of this test outlasts: every call below falls within it.
+          Account: { init: counted, restart: { maxRestarts: 0, backoff: "10 minutes" } },
+          Wallet: { snapshot: "state", init: (entityId) => ({ owner: entityId }) }
+        }
+      })
+      yield* Effect.gen(function*() {
+        const bad = yield* Cluster.handle(Account, "bad-fiona")
+        for (let i = 0; i < 10; i++) {
+          const failure = yield* Effect.flip(bad.call("balance"))
+          assert.instanceOf(failure, BadOwner)
+          assert.strictEqual((failure as BadOwner).owner, "bad-fiona")
+        }
+        // Concurrent callers too: they share the one failed build.
+        const concurrent = yield* Effect.forEach(Array.from({ length: 10 }), () => Effect.flip(bad.call("balance")), {
+          concurrency: "unbounded"
+        })
+        for (const failure of concurrent) assert.instanceOf(failure, BadOwner)
+        assert.strictEqual(inits.get("bad-fiona"), 1, "one init for 20 calls")
+        // Another entity of the type has its own backoff, and a good one is not held back.
+        const good = yield* Cluster.handle(Account, "gina")
+        assert.strictEqual(yield* good.call("deposit", { amount: 4 }), 4)
+        assert.strictEqual(inits.get("gina"), 1)
+      }).pipe(Effect.provide(Cluster.layerRunner(host, Cluster.layerMemory)))
+    }), 30_000)
 
   it.live("a durable actor whose worker died is built again from its last snapshot", () =>
     Effect.gen(function*() {

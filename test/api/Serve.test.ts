@@ -266,6 +266,7 @@ describe("Serve", () => {
             [JSON.stringify({ inputs: [[1, "x", 3]] }), "inputs[0][1]"],
             [JSON.stringify({ inputz: [] }), "inputs"],
             [JSON.stringify({ input: [1, 2] }), "input"],
+            [JSON.stringify({ inputs: [[1, 2, 3]], input: [1, 2, 3] }), "body"],
             [JSON.stringify({ inputs: Array.from({ length: 33 }, () => [1, 2, 3]) }), "inputs"]
           ]
           for (const [body, field] of cases) {

@@ -4,6 +4,7 @@
  * replies of their persisted calls) and one per task (`Cluster.pool`'s chunks, run on the local pool).
  */
 import * as Entity from "effect/cluster/Entity"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Duration from "effect/Duration"
@@ -20,6 +21,7 @@ import { entityOf, persistedTag } from "../../runtime/cluster/ActorEntity.ts"
 import { StateStore } from "../../runtime/cluster/StateStore.ts"
 import { type ChunkRequest, runChunk, taskEntityOf } from "../../runtime/cluster/TaskEntity.ts"
 import { runnerKey } from "../../runtime/client/PoolClient.ts"
+import { durationMillis } from "../../runtime/internal/duration.ts"
 import { issueOf } from "../../runtime/protocol/codec.ts"
 import { spawn } from "../Actor.ts"
 
@@ -89,17 +91,32 @@ export const layerEntity = (actor: Actor.Any, hosted: HostedEntity) => {
     // that waited for it, as a local `Actor.spawn`'s failure is its caller's. Undefined until then.
     let current: Exit.Exit<Actor.Handle<Actor.Any>, unknown> | undefined
     const building = yield* Semaphore.make(1)
-    // Builds the actor again unless a concurrent call already replaced `seen`; answers what is there.
+    // Builds that failed in a row, and when the next may start: until then a call is answered the
+    // last build's failure, so callers retrying at once do not re-run a failing (maybe costly) init.
+    let failedBuilds = 0
+    let retryAt = 0
+    // Builds the actor again unless a concurrent call already replaced `seen`, or a failed build's
+    // backoff is not over; answers what is there.
     const renew = (seen: typeof current) =>
-      building.withPermit(Effect.suspend(() =>
-        current === seen ? Effect.map(activate, (next) => (current = next)) : Effect.succeed(current!)
-      ))
+      building.withPermit(Effect.suspend(() => {
+        if (current !== seen) return Effect.succeed(current!)
+        return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          if (current?._tag === "Failure" && now < retryAt) return Effect.succeed(current)
+          return Effect.flatMap(activate, (next) =>
+            Effect.map(Clock.currentTimeMillis, (end) => {
+              failedBuilds = next._tag === "Failure" ? failedBuilds + 1 : 0
+              if (failedBuilds > 0) retryAt = end + initBackoffMillis(hosted.restart, failedBuilds)
+              return (current = next)
+            }))
+        })
+      }))
     const callOn = (handle: Actor.Handle<Actor.Any>, method: string, payload: unknown) =>
       (handle.call as (m: string, p: unknown) => Effect.Effect<unknown, unknown>)(method, payload)
     // A call that finds no actor — none built yet, its init failed for earlier calls, or it died
     // (its worker crashed, restarts used up) — builds it, and fails with the init failure if that
-    // build fails: a transient init failure is not the answer of every later call. A call in flight
-    // on an actor that died failed with `WorkerLost`; the next one, which never reached it, builds it.
+    // build fails: a transient init failure is not the answer of every later call, only of those
+    // within its backoff. A call in flight on an actor that died failed with `WorkerLost`; the next
+    // one, which never reached it, builds it.
     const call = (method: string, payload: unknown): Effect.Effect<unknown, unknown, Task.Runner<string>> =>
       Effect.suspend(() => {
         const seen = current
@@ -157,6 +174,19 @@ export const layerEntity = (actor: Actor.Any, hosted: HostedEntity) => {
     concurrency: actor.concurrent.size > 0 ? "unbounded" : 1,
     ...(hosted.maxIdleTime === undefined ? {} : { maxIdleTime: hosted.maxIdleTime })
   }) as Layer.Layer<never, never, Task.Runner<string> | Sharding | StateStore>
+}
+
+/**
+ * The wait after the `failures`-th failed build in a row before the next may start: the restart
+ * policy's `backoff`, doubling up to its `maxBackoff`, with `Actor.spawn`'s defaults (100 ms, 30 s).
+ */
+const initBackoffMillis = (policy: Actor.RestartPolicy | undefined, failures: number): number => {
+  // An invalid duration makes each build die (`spawn` names the option): the default spaces those.
+  const millis = (input: Duration.Input | undefined, fallback: number) => {
+    const value = input === undefined ? fallback : durationMillis(input)
+    return value >= 0 ? value : fallback
+  }
+  return Math.min(millis(policy?.maxBackoff, 30_000), millis(policy?.backoff, 100) * 2 ** (failures - 1))
 }
 
 /** A call that reached no actor because it is dead: the entity builds it again. */
@@ -227,6 +257,7 @@ const replayStored = (
     return Effect.fail(
       new TaskError({
         taskName: `${actor.name}.${method}`,
+        actor: actor.name,
         taskId: -1,
         workerId: -1,
         attempts: 0,

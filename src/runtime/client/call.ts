@@ -98,7 +98,7 @@ export const one = <T extends Task.Any>(
   if (codec.sharedPayload) return oneHolding(task, payload, codec, timeoutMillis, route, fiber, actor, whenFull)
   // Nothing held: prepared first, so that the callbacks capture only `single` and `route` (a
   // pending call prepared inside its callback took 80 bytes more, measured).
-  const call = prepare(task, payload, codec)
+  const call = prepare(task, payload, codec, actor)
   if (call instanceof TaskError) return Effect.fail(call)
   const single = new SingleCall(task, call, timeoutMillis, callTrace(fiber), whenFull, actor)
   return Effect.callback<Task.Success<T>, Task.Error<T> | CallFailure>((resume) => {
@@ -123,7 +123,7 @@ const oneHolding = <T extends Task.Any>(
   Effect.callback<Task.Success<T>, Task.Error<T> | CallFailure>((resume) => {
     // Prepared (its shared memory held) in the step that submits it: a hold taken a step earlier
     // was never released when the fiber was interrupted where it yields between the two.
-    const call = prepare(task, payload, codec)
+    const call = prepare(task, payload, codec, actor)
     if (call instanceof TaskError) return resume(Effect.fail(call))
     const single = new SingleCall(task, call, timeoutMillis, callTrace(fiber), whenFull, actor)
     single.resume = resume
@@ -206,7 +206,7 @@ export const tell = <T extends Task.Any>(
   report: (failure: Exit.Exit<never, unknown>) => void,
   actor?: ActorTarget
 ): Effect.Effect<void, CallFailure> => {
-  const call = prepare(task, payload)
+  const call = prepare(task, payload, codecOf(task), actor)
   if (call instanceof TaskError) return Effect.fail(call)
   let routing = true
   let refused: Exit.Exit<never, CallFailure> | undefined
@@ -233,15 +233,15 @@ interface Prepared {
 }
 
 /** Encodes a single call's payload, finds what it moves and holds what it shares — or says why not. */
-const prepare = (task: Task.Any, payload: unknown, codec: Codec = codecOf(task)): Prepared | TaskError => {
+const prepare = (task: Task.Any, payload: unknown, codec: Codec = codecOf(task), actor?: ActorTarget): Prepared | TaskError => {
   // A payload left out (`Task.run(Tick)`, `handle.call("reset")`): what its Schema takes for none.
   if (payload === undefined) payload = codec.absentPayload
   const encoded = codec.encodePayload(payload)
-  if (encoded.issue !== undefined) return rejected(task, payload, encoded.issue)
+  if (encoded.issue !== undefined) return rejected(task, payload, encoded.issue, actor)
   const moved = codec.payloadTransfers?.(encoded.value)
-  if (moved?.issue !== undefined) return rejected(task, payload, moved.issue)
+  if (moved?.issue !== undefined) return rejected(task, payload, moved.issue, actor)
   const held = codec.sharedPayload ? hold([encoded.value]) : undefined
-  if (held !== undefined && held._tag !== "Held") return rejected(task, payload, held.issue)
+  if (held !== undefined && held._tag !== "Held") return rejected(task, payload, held.issue, actor)
   return {
     codec,
     payload,
@@ -479,7 +479,8 @@ const plainExitOf = <T extends Task.Any>(
         attempts,
         input: renderInput(input),
         reason,
-        ...(runner === undefined ? {} : { runner })
+        ...(runner === undefined ? {} : { runner }),
+        ...actorFields(actor)
       })
     )
   switch (outcome) {
@@ -584,15 +585,20 @@ const isResultDefect = (error: RemoteError): boolean =>
   error.name === "SuccessEncodeError" || error.name === "SuccessTransferError"
 
 /** A payload the caller's side rejected, before any worker saw it. */
-export const rejected = (task: Task.Any, input: unknown, issue: PayloadIssue): TaskError =>
+export const rejected = (task: Task.Any, input: unknown, issue: PayloadIssue, actor?: ActorTarget): TaskError =>
   new TaskError({
     taskName: task.name,
     taskId: -1,
     workerId: -1,
     attempts: 0,
     input: renderInput(input),
-    reason: payloadInvalid(issue)
+    reason: payloadInvalid(issue),
+    ...actorFields(actor)
   })
+
+/** A `TaskError`'s fields naming the actor whose method failed; none for a task. */
+const actorFields = (actor: ActorTarget | undefined): { readonly actor?: string; readonly actorId?: number } =>
+  actor === undefined ? {} : { actor: actor.name, actorId: actor.id }
 
 /** A call to an actor that is not alive: nothing reached it. */
 export const unavailable = (actor: ActorTarget | undefined, state: "Stopped" | "Dead", workerId = -1, detail?: string) =>

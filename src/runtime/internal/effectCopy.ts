@@ -96,7 +96,7 @@ const foreignSchema = (group: Group<Any, unknown>): string | undefined => {
   for (const task of tasks) {
     for (const part of ["payload", "success", "error"] as const) {
       const tag = foreignNode(task[part].ast)
-      if (tag !== undefined) return `The ${part} Schema of ${task.name} (a ${tag} node)`
+      if (tag !== undefined) return `The ${part} Schema of ${task.name} (its ${tag} node)`
     }
   }
   return undefined

@@ -13,7 +13,7 @@ import { Buffer } from "node:buffer"
 import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
 import * as SchemaAST from "effect/SchemaAST"
-import { arrayElementOf, constructors, encodesAsItselfKey, type Kind } from "../../core/SharedArray.ts"
+import { arrayElementOf, constructors, encodesAsItselfKey, type Kind, withArticle } from "../../core/SharedArray.ts"
 import { issueOf } from "../protocol/codec.ts"
 import type { PayloadIssue } from "../protocol/protocol.ts"
 import { Closed, type Ring } from "./Ring.ts"
@@ -422,7 +422,7 @@ export class EncodedCells<A> {
         return {
           _tag: "Invalid",
           index: i,
-          issue: { path: [i], message: `Expected ${String(expected ?? `a ${this.arrayKind}Array`)}${value instanceof Ctor ? "" : `, got ${sentArray(value)}`}` }
+          issue: { path: [i], message: `Expected ${String(expected ?? withArticle(`${this.arrayKind}Array`))}${value instanceof Ctor ? "" : `, got ${sentArray(value)}`}` }
         }
       }
       const buffer = (value as ArrayBufferView).buffer as ArrayBuffer | SharedArrayBuffer
@@ -431,7 +431,7 @@ export class EncodedCells<A> {
       }
       // Its values went with its buffer: sent, it would arrive as an empty array (a payload refuses it too).
       if ((buffer as ArrayBuffer).detached === true) {
-        return { _tag: "Invalid", index: i, issue: { path: [i], message: `a ${this.arrayKind}Array that was moved away (detached): it has no values to send` } }
+        return { _tag: "Invalid", index: i, issue: { path: [i], message: `${withArticle(`${this.arrayKind}Array`)} that was moved away (detached): it has no values to send` } }
       }
       const bytes = (value as ArrayBufferView).byteLength
       if (bytes > room) return { _tag: "TooLarge", index: i, bytes: bytes + lengthBytes }
@@ -644,7 +644,7 @@ export { Closed }
 
 /** What was sent where a typed array of the channel's kind was expected, for its refusal. */
 const sentArray = (value: unknown): string => {
-  if (ArrayBuffer.isView(value)) return `a ${Object.prototype.toString.call(value).slice(8, -1)}`
+  if (ArrayBuffer.isView(value)) return withArticle(Object.prototype.toString.call(value).slice(8, -1))
   if (Array.isArray(value)) return "an array (a typed array of the kind is needed)"
   return value === null ? "null" : typeof value
 }

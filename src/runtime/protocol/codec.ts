@@ -20,7 +20,7 @@ import * as Schema from "effect/Schema"
 import * as SchemaAST from "effect/SchemaAST"
 import * as SchemaIssue from "effect/SchemaIssue"
 import { types } from "node:util"
-import { constructors, encodesAsItselfKey, type Kind, movedKey } from "../../core/SharedArray.ts"
+import { constructors, encodesAsItselfKey, type Kind, movedKey, withArticle } from "../../core/SharedArray.ts"
 import type { Any } from "../../core/Task.ts"
 import { noteMoved } from "../../core/TaskError.ts"
 import { containsShared } from "../memory/Arena.ts"
@@ -200,11 +200,11 @@ const collectorOf = (ast: SchemaAST.AST): Collect | undefined => {
         // Shared memory is not the sender's to give away; refused here, as a channel that copies
         // (a child process's IPC) would hand the receiver a plain copy its check then accepts.
         if (ArrayBuffer.isView(value) && value.buffer instanceof SharedArrayBuffer) {
-          return { path, message: `a ${kind}Array over a SharedArrayBuffer: shared memory cannot be moved` }
+          return { path, message: `${withArticle(`${kind}Array`)} over a SharedArrayBuffer: shared memory cannot be moved` }
         }
         if (!(value.buffer instanceof ArrayBuffer)) return undefined
         if (value.buffer.detached) {
-          return { path, message: `a ${kind}Array that was moved away already: a moved array can be sent once` }
+          return { path, message: `${withArticle(`${kind}Array`)} that was moved away already: a moved array can be sent once` }
         }
         // Once moved, its view is empty: an error rendering its input later says what it was.
         noteMoved(value)

@@ -37,7 +37,7 @@ export const parseBinary = (bytes: ArrayBuffer, inputSize: number, maxItems: num
   return { _tag: "Items", rows: bytes.byteLength / itemBytes, input }
 }
 
-/** Items of `inputSize` numbers from a JSON body: `inputs` (an array of items) or `input` (one item). */
+/** Items of `inputSize` numbers from a JSON body: `inputs` (an array of items) or `input` (one item), never both. */
 export const parseJson = (text: string, inputSize: number, maxItems: number): Parsed => {
   let body: unknown
   try {
@@ -49,6 +49,10 @@ export const parseJson = (text: string, inputSize: number, maxItems: number): Pa
     return issue("body", `expected an object with "inputs" (an array of items) or "input" (one item)`)
   }
   const record = body as Record<string, unknown>
+  // Either field alone is a whole request: with both, answering one would drop the other's items.
+  if (record.inputs !== undefined && record.input !== undefined) {
+    return issue("body", `send either "inputs" (an array of items) or "input" (one item), not both`)
+  }
   if (record.inputs !== undefined) {
     const inputs = record.inputs
     if (!Array.isArray(inputs) || inputs.length === 0) return issue("inputs", "expected a non-empty array of items")

@@ -91,7 +91,7 @@ describe("one copy of effect", () => {
       init: Schema.Struct({}),
       methods: { put: { payload: { xs: Schema.Array(Schema.Union([Schema.String, Other.Struct({ n: Other.Number })])) } } }
     })
-    assert.include(duplicateEffect(Task.group(Deep), undefined)?.message, "The payload Schema of Deep.put")
+    assert.include(duplicateEffect(Task.group(Deep), undefined)?.message, "The payload Schema of Deep.put (its Objects node)")
     assert.isUndefined(duplicateEffect(Task.group(Deep), undefined)?.definitionsPath)
   })
 

@@ -66,6 +66,20 @@ describe("codec", () => {
     assert.deepStrictEqual(codecOf(task).payloadTransfers!({ list: [], pair: ["y", new Float64Array(1)], either: 1, copied: shared }).issue, undefined)
   })
 
+  it("names an Int32Array with \"an\" in its messages, a Float64Array or a Uint8Array with \"a\"", () => {
+    for (const memory of ["shared", "copied", "moved"] as const) {
+      const decoded = Schema.decodeUnknownExit(SharedArray.array("Int32", { memory }))("x")
+      assert.match(String(decoded), /Expected an Int32Array\b/, memory)
+      assert.match(String(Schema.decodeUnknownExit(SharedArray.array("Uint8", { memory }))("x")), /Expected a Uint8Array\b/, memory)
+    }
+    const task = Task.make("MovesInts", { payload: { ints: SharedArray.array("Int32", { memory: "moved" }) } })
+    const shared = new Int32Array(new SharedArrayBuffer(4))
+    assert.match(codecOf(task).payloadTransfers!({ ints: shared }).issue!.message, /^an Int32Array over a SharedArrayBuffer/)
+    const moved = new Int32Array(1)
+    structuredClone(moved.buffer, { transfer: [moved.buffer] })
+    assert.match(codecOf(task).payloadTransfers!({ ints: moved }).issue!.message, /^an Int32Array that was moved away/)
+  })
+
   it("encodes payloads whose Schema transforms, or declares a type it cannot see through", () => {
     const shifted = Task.make("Shifted", { payload: { at: Schema.DateFromString, image: SharedArray.Float64Matrix } })
     const encoded = codecOf(shifted).encodePayload({ at: new Date(0), image: matrix }).value as { at: unknown }

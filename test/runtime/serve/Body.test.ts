@@ -20,6 +20,14 @@ describe("Body", () => {
     const overflow = parseJson(JSON.stringify({ input: [1, 1e39, 0] }), 3, 4)
     assert.deepStrictEqual(overflow._tag === "Issue" ? overflow.issue.field : overflow._tag, "input[1]")
   })
+  it("a JSON body with both \"inputs\" and \"input\" is a 400 naming both, not one of them chosen", () => {
+    const parsed = parseJson(JSON.stringify({ inputs: [[1, 2, 3]], input: [4, 5, 6] }), 3, 4)
+    assert.strictEqual(parsed._tag, "Issue")
+    if (parsed._tag !== "Issue") return
+    assert.strictEqual(parsed.issue.field, "body")
+    assert.include(parsed.issue.message, `"inputs"`)
+    assert.include(parsed.issue.message, `"input"`)
+  })
   it("a binary body is items of finite float32 numbers, or a 400 naming the item and number", () => {
     const good = parseBinary(new Float32Array([1, 2, 3, 4, 5, 6]).buffer, 3, 4)
     assert.strictEqual(good._tag === "Items" ? good.rows : good._tag, 2)
