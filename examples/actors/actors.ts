@@ -4,7 +4,7 @@
  * calls a counter through a handle in its payload. Imported by main.ts and worker.ts.
  */
 import * as Schema from "effect/Schema"
-import { Actor, Task } from "effect-parallel"
+import { Actor, Task } from "effect-parallel/worker"
 
 /** `count` of a word the counter never saw: a declared error, so it arrives as this class. */
 export class UnknownWord extends Schema.TaggedError<UnknownWord>()("UnknownWord", {

@@ -2,7 +2,7 @@
  * The actors example's worker entry: the word counter's constructor and the `Lookup` task.
  */
 import * as Effect from "effect/Effect"
-import { Actor, Worker } from "effect-parallel"
+import { Actor, Worker } from "effect-parallel/worker"
 import { CounterTasks, UnknownWord, WordCounter, words } from "./actors.ts"
 
 const WordCounterLive = Actor.implement(WordCounter, ({ name }) =>

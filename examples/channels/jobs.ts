@@ -3,7 +3,7 @@
  * produce and consume them through channels.
  */
 import * as Schema from "effect/Schema"
-import { Actor, Channel, SharedArray, Task } from "effect-parallel"
+import { Actor, Channel, SharedArray, Task } from "effect-parallel/worker"
 
 /** Python's example computes `mul` and `plus` on pairs; so do we. */
 export const Job = Schema.Struct({

@@ -8,7 +8,7 @@
  * thread down. One pool serves them all.
  */
 import * as Schema from "effect/Schema"
-import { Task } from "effect-parallel"
+import { Task } from "effect-parallel/worker"
 import { ConvolveInto } from "../../src/workloads/numerical.ts"
 import { Classifier, PrefixCounter } from "../../src/workloads/statefulActors.ts"
 

@@ -3,7 +3,7 @@
  * that fail on purpose.
  */
 import * as Effect from "effect/Effect"
-import { Worker } from "effect-parallel"
+import { Worker } from "effect-parallel/worker"
 import { handlers } from "../../src/workloads/numerical.ts"
 import { classifier, prefixCounter } from "../../src/workloads/statefulActors.ts"
 import { DemoTasks, NapTooLong, napLimit } from "./tasks.ts"

@@ -2,7 +2,7 @@
  * The isolation example's tasks. Imported by main.ts and worker.ts.
  */
 import * as Schema from "effect/Schema"
-import { Task } from "effect-parallel"
+import { Task } from "effect-parallel/worker"
 
 /**
  * Parses a document with a "native" parser: on a poisoned document it does what a segfaulting

@@ -4,7 +4,7 @@
  */
 import * as Effect from "effect/Effect"
 import { readFileSync } from "node:fs"
-import { Worker } from "effect-parallel"
+import { Worker } from "effect-parallel/worker"
 import { IsolationTasks, poison } from "./tasks.ts"
 
 export default Worker.serve(IsolationTasks, {

@@ -3,7 +3,7 @@
  * of a given length, and a lookup that fails for unknown keys.
  */
 import * as Schema from "effect/Schema"
-import { Task } from "effect-parallel"
+import { Task } from "effect-parallel/worker"
 
 /** Works for `millis` (asynchronously) inside a span of its own named `resize`; answers the size. */
 export const Resize = Task.make("Resize", {

@@ -4,7 +4,7 @@
  * it loads once per replica.
  */
 import * as Schema from "effect/Schema"
-import { Actor, Task } from "effect-parallel"
+import { Actor, Task } from "effect-parallel/worker"
 
 export const Document = Schema.Struct({ id: Schema.Int, text: Schema.String })
 export const Tokens = Schema.Struct({ id: Schema.Int, words: Schema.Array(Schema.String) })

@@ -3,7 +3,7 @@
  * scoped constructor, and releases it when the server closes.
  */
 import * as Effect from "effect/Effect"
-import { Actor, Worker } from "effect-parallel"
+import { Actor, Worker } from "effect-parallel/worker"
 import { Mnist, MnistModels } from "./model.ts"
 
 const MnistLive = Actor.implement(Mnist, ({ modelPath }) =>

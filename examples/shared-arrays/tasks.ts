@@ -7,7 +7,7 @@
  * `postMessage` copies it into the worker: the baseline shared memory is compared against.
  */
 import * as Schema from "effect/Schema"
-import { SharedArray, Task } from "effect-parallel"
+import { SharedArray, Task } from "effect-parallel/worker"
 import {
   convolve2dStrided,
   convolve2dStridedShape,

@@ -4,7 +4,7 @@
  * receives it by reference too.
  */
 import * as Effect from "effect/Effect"
-import { SharedArray, Worker } from "effect-parallel"
+import { SharedArray, Worker } from "effect-parallel/worker"
 import { convolve, ImageTasks, maxAbs } from "./tasks.ts"
 
 const shared = (rows: number, cols: number) => SharedArray.makeMatrixUnsafe("Float64", rows, cols)

@@ -3,7 +3,7 @@
  * worker entry.
  */
 import * as Schema from "effect/Schema"
-import { Task } from "effect-parallel"
+import { Task } from "effect-parallel/worker"
 
 export const Index = Task.make("Index", {
   payload: { doc: Schema.String },

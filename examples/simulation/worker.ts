@@ -3,7 +3,7 @@
  * word — on the simulated backend, virtual milliseconds.
  */
 import * as Effect from "effect/Effect"
-import { Worker } from "effect-parallel"
+import { Worker } from "effect-parallel/worker"
 import { IndexTasks } from "./tasks.ts"
 
 export default Worker.serve(IndexTasks, {

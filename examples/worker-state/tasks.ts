@@ -3,7 +3,7 @@
  * main.ts and worker.ts.
  */
 import * as Schema from "effect/Schema"
-import { Task } from "effect-parallel"
+import { Task } from "effect-parallel/worker"
 
 /** The table covers `[0, limit]`. */
 export const limit = 4_000_000

@@ -6,7 +6,7 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { Worker } from "effect-parallel"
+import { Worker } from "effect-parallel/worker"
 import { buildPrimeTable, limit, PrimeTasks } from "./tasks.ts"
 
 export class PrimeTable extends Context.Service<PrimeTable, {
