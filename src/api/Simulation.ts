@@ -61,7 +61,7 @@ export class SimulationError extends Schema.TaggedError<SimulationError>()("Simu
 }) {}
 
 export interface RunOptions {
-  /** Every choice of the run is drawn from it. */
+  /** Every choice of the run is drawn from it. A finite number; use an integer (seeds that differ only in a fraction may give one run). */
   readonly seed: number
   readonly faults?: FaultPlan | undefined
   /** Virtual ms a message takes between the pool and a worker (and a worker takes to start). Default 0–2. */
@@ -100,8 +100,9 @@ export interface Report<A, E> {
  * Effect's `Clock` and randomness from Effect's `Random` — not `Date.now`, `Math.random`, real
  * timers or real I/O, which the world neither controls nor waits for (a program waiting on them
  * is reported as a `Deadlock`). Runs may overlap; each stays reproducible if they share no state.
- * Options that are no limit or range (`maxSteps: NaN`, a negative latency, `min` above `max`) die
- * with a `RangeError` naming the option.
+ * Options that are no seed, limit, range or fault plan (`seed: NaN`, `maxSteps: NaN`, a negative
+ * latency, `min` above `max`, a misspelt fault or a NaN in one) die with a `RangeError` naming the
+ * option. A fault naming a worker or pool that the run never starts does nothing.
  */
 export const run = <A, E, R>(
   program: Effect.Effect<A, E, R>,
@@ -110,11 +111,11 @@ export const run = <A, E, R>(
   Effect.flatMap(Effect.context<Exclude<R, World | Scope.Scope>>(), (outer) => {
     const limits = limitsOf(options)
     if (limits instanceof RangeError) return Effect.die(limits)
+    const { faults } = limits
     return Effect.callback<Report<A, E>>((resume) => {
       const world = new SimulatedWorld(options.seed)
       const caller = world.process("caller")
       const trace: Array<Event> = []
-      const faults = options.faults ?? []
       const state = {
         world,
         caller,
@@ -281,13 +282,24 @@ export const formatEvent = (event: Event): string => {
 const defaultRange: Range = { min: 0, max: 2 }
 
 /**
- * The run's limits, or why its options are none (a programming error). Checked first: a NaN
- * `maxSteps` never stopped a run that never rests, `Duration` reads a NaN `maxTime` as 0, and a
- * NaN or negative latency put the world's events at NaN or in the past.
+ * The run's limits and fault plan, or why its options are none (a programming error). Checked
+ * first: a NaN `maxSteps` never stopped a run that never rests, `Duration` reads a NaN `maxTime`
+ * as 0, a NaN or negative latency (or `Slow` factor, or `CrashAt` time) put the world's events at
+ * NaN or in the past, and a misspelt fault or a NaN seed was silently another run.
  */
-const limitsOf = (options: RunOptions): { readonly maxSteps: number; readonly maxTime: number } | RangeError => {
+const limitsOf = (
+  options: RunOptions
+): { readonly maxSteps: number; readonly maxTime: number; readonly faults: FaultPlan } | RangeError => {
   const invalid = (name: string, value: unknown, expected: string) =>
     new RangeError(`Simulation.run: ${name} must be ${expected}, got ${typeof value === "object" ? JSON.stringify(value) : String(value)}`)
+  if (!Number.isFinite(options.seed)) return invalid("seed", options.seed, "a finite number")
+  const faults = options.faults ?? []
+  try {
+    Schema.decodeUnknownSync(FaultPlan)(faults)
+  } catch (error) {
+    // JSON shows a NaN as null, so the Schema's message (which names the field) goes first.
+    return new RangeError(`Simulation.run: faults must be a fault plan (see Simulation.Fault): ${(error as Error).message}`)
+  }
   for (const name of ["latency", "work"] as const) {
     const range = options[name]
     if (range !== undefined && !(range.min >= 0 && range.max >= range.min && Number.isFinite(range.max))) {
@@ -301,7 +313,7 @@ const limitsOf = (options: RunOptions): { readonly maxSteps: number; readonly ma
   const input = options.maxTime
   const maxTime = input === undefined ? 3_600_000 : durationMillis(input)
   if (!(maxTime >= 0)) return invalid("maxTime", input, "a duration >= 0")
-  return { maxSteps, maxTime }
+  return { maxSteps, maxTime, faults }
 }
 
 const stuck = (outcome: DriveOutcome, now: number): SimulationError => {

@@ -642,6 +642,30 @@ describe("Simulation", () => {
       assert.strictEqual((failureOf(report.exit) as Simulation.SimulationError).reason, "StepLimit")
     }), 10_000)
 
+  it.effect("a seed or fault plan that is not one dies with a RangeError naming it", () =>
+    Effect.gen(function*() {
+      // Was: a NaN `Slow` factor or `CrashAt` time put the world's clock at NaN and the run spun
+      // for good (no step, so no step limit); a misspelt fault, or a NaN seed (read as seed 0),
+      // was silently a run without that fault.
+      const cases: Array<[Partial<Simulation.RunOptions>, string]> = [
+        [{ seed: Number.NaN }, "seed"],
+        [{ seed: Infinity }, "seed"],
+        [{ faults: [{ _tag: "Slow", worker: 0, factor: Number.NaN }] }, "faults"],
+        [{ faults: [{ _tag: "CrashAt", worker: 0, millis: Number.NaN }] }, "faults"],
+        [{ faults: [{ _tag: "CrashAt", worker: 0, millis: -5 }] }, "faults"],
+        [{ faults: [{ _tag: "CrashOnTaks", worker: 0, task: 0 }] as never }, "faults"],
+        [{ faults: [{ _tag: "CrashOnTask", worker: "1", task: 0 }] as never }, "faults"]
+      ]
+      for (const [options, name] of cases) {
+        const program = Task.run(Echo, one(1, 5)).pipe(Effect.provide(poolLayer({ size: 1, pipelineDepth: 1, retries: 0 })))
+        const exit = yield* Effect.exit(Simulation.run(program, { seed: 1, maxSteps: 10_000, ...options }))
+        assert.isTrue(Exit.hasDies(exit), JSON.stringify(options))
+        const defect = Cause.squash((exit as Exit.Failure<unknown, unknown>).cause)
+        assert.instanceOf(defect, RangeError)
+        assert.include((defect as RangeError).message, `Simulation.run: ${name}`)
+      }
+    }), 10_000)
+
   it.effect("verify and check report the seed, the fault plan and the end of the trace", () =>
     Effect.gen(function*() {
       const faults: Simulation.FaultPlan = [{ _tag: "Slow", worker: 0, factor: 2 }]
