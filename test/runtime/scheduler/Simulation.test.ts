@@ -704,4 +704,26 @@ describe("Simulation", () => {
       }
       assert.deepStrictEqual([...kinds].sort(), ["CrashAt", "CrashOnTask", "Slow"])
     }))
+
+  it.effect("faultPlan bounds that are none throw a RangeError naming the bound; no kinds means no faults", () =>
+    Effect.gen(function*() {
+      // Was: an unknown kind threw "Cannot read properties of undefined (reading 'ast')", a
+      // negative `millis` "Unable to derive an arbitrary for integer constraints", a NaN bound a
+      // RangeError naming no bound, and `kinds: []` "a union with no members".
+      const cases: Array<[Simulation.FaultPlanBounds, string]> = [
+        [{ kinds: ["Crash" as never] }, "kinds"],
+        [{ workers: Number.NaN }, "workers"],
+        [{ workers: 0 }, "workers"],
+        [{ tasks: 2.5 }, "tasks"],
+        [{ millis: -3 }, "millis"],
+        [{ slowness: Infinity }, "slowness"],
+        [{ maxFaults: -1 }, "maxFaults"],
+        [{ pools: 0 }, "pools"]
+      ]
+      for (const [bounds, name] of cases) {
+        assert.throws(() => Simulation.faultPlan(bounds), RangeError, `Simulation.faultPlan: ${name}`, JSON.stringify(bounds))
+      }
+      const plans = yield* Arbitrary.sampleEffect(Simulation.faultPlan({ kinds: [] }), { count: 20, seed: 1 })
+      assert.deepStrictEqual(plans, Array.from({ length: 20 }, () => []))
+    }))
 })
