@@ -224,6 +224,9 @@ export class PropertyFailed extends Schema.TaggedError<PropertyFailed>()("Proper
  *
  * **When to use**: in a synchronous check, or in `it.effect.prop`, where a throw falsifies.
  * `check` is the same as an Effect that fails, for `Arbitrary.checkEffect`.
+ *
+ * **Gotchas**: `assertions` run synchronously; ones that return a Promise or an Effect fail the
+ * property (nothing could wait for them). Run effectful checks before, on the report.
  */
 export const verify = <A, E>(report: Report<A, E>, assertions?: (report: Report<A, E>) => void): Report<A, E> => {
   try {
@@ -231,7 +234,15 @@ export const verify = <A, E>(report: Report<A, E>, assertions?: (report: Report<
       const error = Cause.findErrorOption(report.exit.cause)
       if (error._tag === "Some" && error.value instanceof SimulationError) throw error.value
     }
-    assertions?.(report)
+    const returned: unknown = assertions?.(report)
+    // A `=> void` parameter accepts an async function or one returning an Effect: neither can be
+    // waited for here, and passing would hide what they find.
+    if (Effect.isEffect(returned) || isPromiseLike(returned)) {
+      if (returned instanceof Promise) returned.catch(() => {})
+      throw new TypeError(
+        "Simulation.verify/check: assertions must be synchronous (throw to fail); they returned a Promise or an Effect, which cannot be waited for here"
+      )
+    }
     return report
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error)
@@ -329,6 +340,9 @@ const stuck = (outcome: DriveOutcome, now: number): SimulationError => {
       })
   }
 }
+
+const isPromiseLike = (u: unknown): u is PromiseLike<unknown> =>
+  typeof u === "object" && u !== null && typeof (u as { then?: unknown }).then === "function"
 
 const wireTask = (task: unknown): string => {
   const { id, submission, index, attempt } = task as { id: number; submission: number; index: number; attempt: number }

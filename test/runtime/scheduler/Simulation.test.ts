@@ -685,6 +685,21 @@ describe("Simulation", () => {
       assert.strictEqual(yield* Simulation.check(report), report)
     }))
 
+  it.effect("verify and check refuse assertions that return a Promise or an Effect, which they cannot wait for", () =>
+    Effect.gen(function*() {
+      // Was: both passed whatever the assertions would have found (a `(report) => void` parameter
+      // accepts an async function or one returning an Effect), and a rejection went unhandled.
+      const report = yield* Simulation.run(Effect.succeed(1), { seed: 5 })
+      const rejected = Promise.reject(new Error("the property does not hold"))
+      rejected.catch(() => {})
+      for (const assertions of [() => rejected, () => Effect.fail("the property does not hold")]) {
+        assert.throws(() => Simulation.verify(report, assertions), /must be synchronous/)
+        const failed = yield* Effect.flip(Simulation.check(report, assertions))
+        assert.instanceOf(failed, Simulation.PropertyFailed)
+        assert.include(failed.message, "must be synchronous")
+      }
+    }))
+
   it.effect("faultPlan stays within its bounds", () =>
     Effect.gen(function*() {
       const plans = yield* Arbitrary.sampleEffect(
