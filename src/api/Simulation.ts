@@ -31,7 +31,7 @@ import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { FaultPlan } from "../core/Fault.ts"
-import { InvalidOptions, PoolError } from "../core/PoolError.ts"
+import type { PoolError } from "../core/PoolError.ts"
 import type { Any, Group, Runner } from "../core/Task.ts"
 import type { WorkerEntry } from "../core/Worker.ts"
 import { WorkerBackend } from "../runtime/backends/Backend.ts"
@@ -197,13 +197,8 @@ export const layer = <Tasks extends Any, Actors extends { readonly name: string 
   group: Group<Tasks, Actors>,
   options: LayerOptions
 ): Layer.Layer<Runner<Tasks["name"] | Actors["name"]>, PoolError, World> =>
-  options.size !== undefined && typeof options.size !== "number"
-    ? Layer.effectContext(Effect.fail(
-      new PoolError({
-        reason: new InvalidOptions({ path: ["size"], message: "a simulated pool needs a fixed size: \"cores\" differs between machines" })
-      })
-    ))
-    : WorkerPool.layer(group, options).pipe(Layer.provide(backend))
+  // `size: "cores"` is refused by the pool itself, on this backend however it is provided.
+  WorkerPool.layer(group, options).pipe(Layer.provide(backend))
 
 // ---------------------------------------------------------------------------------------------
 // Reporting

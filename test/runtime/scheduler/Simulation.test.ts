@@ -12,9 +12,10 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import { PoolError, Simulation, Task, TaskError } from "../../../src/index.ts"
+import { PoolError, Simulation, Task, TaskError, WorkerPool } from "../../../src/index.ts"
 import entry, { Echo, ledger, Refused, SimTasks } from "../../fixtures/simulation.ts"
 import { errorTag, poolReasonOf, reasonOf } from "../../support/backends.ts"
 
@@ -683,6 +684,24 @@ describe("Simulation", () => {
       assert.instanceOf(failed, Simulation.PropertyFailed)
       assert.deepStrictEqual({ seed: failed.seed, faults: failed.faults }, { seed: 77, faults })
       assert.strictEqual(yield* Simulation.check(report), report)
+    }))
+
+  it.effect("a simulated pool refuses size \"cores\", however it is built: a run would differ between machines", () =>
+    Effect.gen(function*() {
+      // Was: `WorkerPool.layer(group, { size: "cores" })` on `Simulation.backend` (the README's
+      // way to move a pool onto the simulation) took this machine's core count, so a failing seed
+      // from CI did not replay on a laptop; only `Simulation.layer` refused it.
+      const layers = [
+        Simulation.layer(SimTasks, { entry, size: "cores" as never }),
+        WorkerPool.layer(SimTasks, { entry, size: "cores" }).pipe(Layer.provide(Simulation.backend))
+      ]
+      for (const layer of layers) {
+        const report = yield* Simulation.run(Task.run(Echo, one(1)).pipe(Effect.provide(layer)), { seed: 1 })
+        const reason = poolReasonOf(failureOf(report.exit))
+        assert.instanceOf(reason, PoolError.InvalidOptions)
+        assert.deepStrictEqual((reason as PoolError.InvalidOptions).path, ["size"])
+        assert.include(reason.message, "fixed size")
+      }
     }))
 
   it.effect("verify and check refuse assertions that return a Promise or an Effect, which they cannot wait for", () =>
