@@ -77,6 +77,11 @@ export interface RunOptions {
 export interface Report<A, E> {
   readonly seed: number
   readonly faults: FaultPlan
+  /** The run's ranges and limits (virtual ms), so that `replay` can give every option that shaped it. */
+  readonly latency: Range
+  readonly work: Range
+  readonly maxSteps: number
+  readonly maxTime: number
   /** How the program ended; a `SimulationError` if it did not. */
   readonly exit: Exit.Exit<A, E | SimulationError>
   /** Everything the pools and their workers did, in order. */
@@ -118,12 +123,14 @@ export const run = <A, E, R>(
       const world = new SimulatedWorld(options.seed)
       const caller = world.process("caller")
       const trace: Array<Event> = []
+      const latency = options.latency ?? defaultRange
+      const work = options.work ?? defaultRange
       const state = {
         world,
         caller,
         faults,
-        latency: options.latency ?? defaultRange,
-        work: options.work ?? defaultRange,
+        latency,
+        work,
         record: (event: Event) => void trace.push(event),
         pools: [] as WorldState["pools"]
       }
@@ -143,6 +150,10 @@ export const run = <A, E, R>(
         resume(Effect.succeed({
           seed: options.seed,
           faults,
+          latency,
+          work,
+          maxSteps: limits.maxSteps,
+          maxTime: limits.maxTime,
           exit,
           trace,
           pools: state.pools.map((pool) => pool.summary()),
@@ -258,9 +269,22 @@ export const check = <A, E>(
 ): Effect.Effect<Report<A, E>, PropertyFailed> =>
   Effect.try({ try: () => verify(report, assertions), catch: (error) => error as PropertyFailed })
 
-/** How to replay a run: the options that reproduce its schedule. */
-export const replay = (report: Pick<Report<unknown, unknown>, "seed" | "faults">): string =>
-  `Simulation failed; replay with Simulation.run(program, { seed: ${report.seed}, faults: ${JSON.stringify(report.faults)} })`
+/** How to replay a run: the options that reproduce its schedule (those left at their defaults are left out). */
+export const replay = (
+  report: Pick<Report<unknown, unknown>, "seed" | "faults"> & Partial<Pick<Report<unknown, unknown>, "latency" | "work" | "maxSteps" | "maxTime">>
+): string => {
+  const options = [`seed: ${report.seed}`, `faults: ${JSON.stringify(report.faults)}`]
+  for (const name of ["latency", "work"] as const) {
+    const range = report[name]
+    if (range !== undefined && (range.min !== defaultRange.min || range.max !== defaultRange.max)) {
+      options.push(`${name}: ${JSON.stringify({ min: range.min, max: range.max })}`)
+    }
+  }
+  // A limit decides where a stopped run stops.
+  if (report.maxSteps !== undefined && report.maxSteps !== defaultMaxSteps) options.push(`maxSteps: ${report.maxSteps}`)
+  if (report.maxTime !== undefined && report.maxTime !== defaultMaxTime) options.push(`maxTime: ${report.maxTime}`)
+  return `Simulation failed; replay with Simulation.run(program, { ${options.join(", ")} })`
+}
 
 /** A trace as text, one event a line; `last` keeps only the final events. */
 export const formatTrace = (trace: ReadonlyArray<Event>, last?: number): string => {
@@ -288,6 +312,8 @@ export const formatEvent = (event: Event): string => {
 // ---------------------------------------------------------------------------------------------
 
 const defaultRange: Range = { min: 0, max: 2 }
+const defaultMaxSteps = 1_000_000
+const defaultMaxTime = 3_600_000
 
 /**
  * The run's limits and fault plan, or why its options are none (a programming error). Checked
@@ -314,12 +340,12 @@ const limitsOf = (
       return invalid(name, range, "a range of virtual ms with 0 <= min <= max, both finite")
     }
   }
-  const maxSteps = options.maxSteps ?? 1_000_000
+  const maxSteps = options.maxSteps ?? defaultMaxSteps
   if (!(Number.isInteger(maxSteps) && maxSteps >= 1) && maxSteps !== Infinity) {
     return invalid("maxSteps", maxSteps, "a whole number >= 1, or Infinity")
   }
   const input = options.maxTime
-  const maxTime = input === undefined ? 3_600_000 : durationMillis(input)
+  const maxTime = input === undefined ? defaultMaxTime : durationMillis(input)
   if (!(maxTime >= 0)) return invalid("maxTime", input, "a duration >= 0")
   return { maxSteps, maxTime, faults }
 }

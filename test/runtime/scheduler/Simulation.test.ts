@@ -605,7 +605,7 @@ describe("Simulation", () => {
       const error = failureOf(report.exit)
       assert.instanceOf(error, Simulation.SimulationError)
       assert.strictEqual((error as Simulation.SimulationError).reason, "Deadlock")
-      assert.throws(() => Simulation.verify(report), /replay with Simulation.run\(program, \{ seed: 1, faults: \[\] \}\)/)
+      assert.throws(() => Simulation.verify(report), /replay with Simulation.run\(program, \{ seed: 1, faults: \[\], latency: \{"min":0,"max":3\}, work: \{"min":0,"max":4\} \}\)/)
     }))
 
   it.effect("a run that never rests stops at its step limit", () =>
@@ -677,7 +677,10 @@ describe("Simulation", () => {
       } catch (error) {
         message = (error as Error).message
       }
-      assert.include(message, "replay with Simulation.run(program, { seed: 77, faults: [{\"_tag\":\"Slow\",\"worker\":0,\"factor\":2}] })")
+      assert.include(
+        message,
+        "replay with Simulation.run(program, { seed: 77, faults: [{\"_tag\":\"Slow\",\"worker\":0,\"factor\":2}], latency: {\"min\":0,\"max\":3}, work: {\"min\":0,\"max\":4} })"
+      )
       assert.include(message, "the property does not hold")
       assert.match(message, /Settle +submission=0 index=0 outcome="Success"/)
       const failed = yield* Effect.flip(Simulation.check(report, () => assert.fail("the property does not hold")))
@@ -702,6 +705,26 @@ describe("Simulation", () => {
         assert.deepStrictEqual((reason as PoolError.InvalidOptions).path, ["size"])
         assert.include(reason.message, "fixed size")
       }
+    }))
+
+  it.effect("the replay line carries the run's latency, work and limits when they are not the defaults", () =>
+    Effect.gen(function*() {
+      // Was: it gave only the seed and the plan, so a run with its own latency or work replayed
+      // as another schedule, and one stopped at its step limit ran on.
+      const program = Task.map(Echo, Array.from({ length: 6 }, (_, i) => one(i, i)), { chunkSize: 1 }).pipe(
+        Effect.provide(poolLayer({ size: 3, pipelineDepth: 2, retries: 0 }))
+      )
+      const options = { seed: 3, latency: { min: 1, max: 9 }, work: { min: 0, max: 7 }, maxSteps: 40, maxTime: "1 minute" } as const
+      const report = yield* Simulation.run(program, options)
+      const line = Simulation.replay(report)
+      assert.strictEqual(
+        line,
+        "Simulation failed; replay with Simulation.run(program, { seed: 3, faults: [], latency: {\"min\":1,\"max\":9}, work: {\"min\":0,\"max\":7}, maxSteps: 40, maxTime: 60000 })"
+      )
+      const again = yield* Simulation.run(program, { seed: 3, faults: [], latency: { min: 1, max: 9 }, work: { min: 0, max: 7 }, maxSteps: 40, maxTime: 60000 })
+      assert.deepStrictEqual(again.trace, report.trace)
+      const plain = yield* Simulation.run(program, { seed: 3 })
+      assert.strictEqual(Simulation.replay(plain), "Simulation failed; replay with Simulation.run(program, { seed: 3, faults: [] })")
     }))
 
   it.effect("verify and check refuse assertions that return a Promise or an Effect, which they cannot wait for", () =>
