@@ -288,7 +288,8 @@ export const replay = (
 
 /** A trace as text, one event a line; `last` keeps only the final events. */
 export const formatTrace = (trace: ReadonlyArray<Event>, last?: number): string => {
-  const shown = last === undefined ? trace : trace.slice(-last)
+  // Not `slice(-last)`: -0 is the start.
+  const shown = last === undefined ? trace : trace.slice(Math.max(0, trace.length - Math.max(0, last)))
   const header = shown.length < trace.length ? `last ${shown.length} of ${trace.length} events:` : `${trace.length} events:`
   return [header, ...shown.map(formatEvent)].join("\n")
 }

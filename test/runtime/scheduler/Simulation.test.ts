@@ -727,6 +727,16 @@ describe("Simulation", () => {
       assert.strictEqual(Simulation.replay(plain), "Simulation failed; replay with Simulation.run(program, { seed: 3, faults: [] })")
     }))
 
+  it.effect("formatTrace keeps the last events asked for, none for 0", () =>
+    Effect.gen(function*() {
+      // Was: `last: 0` sliced from -0, the start, and printed the whole trace.
+      const report = yield* simulate(Task.run(Echo, one(1)).pipe(Effect.provide(poolLayer({ size: 1, pipelineDepth: 1, retries: 0 }))), 1, [])
+      const total = report.trace.length
+      assert.strictEqual(Simulation.formatTrace(report.trace, 0), `last 0 of ${total} events:`)
+      assert.strictEqual(Simulation.formatTrace(report.trace, 2).split("\n").length, 3)
+      assert.strictEqual(Simulation.formatTrace(report.trace).split("\n").length, total + 1)
+    }))
+
   it.effect("verify and check refuse assertions that return a Promise or an Effect, which they cannot wait for", () =>
     Effect.gen(function*() {
       // Was: both passed whatever the assertions would have found (a `(report) => void` parameter
