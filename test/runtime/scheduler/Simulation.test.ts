@@ -665,6 +665,10 @@ describe("Simulation", () => {
         assert.instanceOf(defect, RangeError)
         assert.include((defect as RangeError).message, `Simulation.run: ${name}`)
       }
+      // An optional field set to undefined is absent, as TypeScript without exactOptionalPropertyTypes allows.
+      const program = Task.run(Echo, one(1, 5)).pipe(Effect.provide(poolLayer({ size: 1, pipelineDepth: 1, retries: 0 })))
+      const report = yield* Simulation.run(program, { seed: 1, faults: [{ _tag: "Slow", worker: 0, factor: 2, pool: undefined }] })
+      assert.isTrue(Exit.isSuccess(report.exit), String(report.exit))
     }), 10_000)
 
   it.effect("verify and check report the seed, the fault plan and the end of the trace", () =>
