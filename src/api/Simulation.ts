@@ -234,7 +234,8 @@ export class PropertyFailed extends Schema.TaggedError<PropertyFailed>()("Proper
  * `check` is the same as an Effect that fails, for `Arbitrary.checkEffect`.
  *
  * **Gotchas**: `assertions` run synchronously; ones that return a Promise or an Effect fail the
- * property (nothing could wait for them). Run effectful checks before, on the report.
+ * property (nothing could wait for them). Run effectful checks before, on the report. Returning
+ * `false` fails it too, as in a property.
  */
 export const verify = <A, E>(report: Report<A, E>, assertions?: (report: Report<A, E>) => void): Report<A, E> => {
   try {
@@ -243,6 +244,8 @@ export const verify = <A, E>(report: Report<A, E>, assertions?: (report: Report<
       if (error._tag === "Some" && error.value instanceof SimulationError) throw error.value
     }
     const returned: unknown = assertions?.(report)
+    // A predicate fits the `=> void` parameter too; its `false` falsifies, as a property's does.
+    if (returned === false) throw new Error("the assertions returned false")
     // A `=> void` parameter accepts an async function or one returning an Effect: neither can be
     // waited for here, and passing would hide what they find.
     if (Effect.isEffect(returned) || isPromiseLike(returned)) {

@@ -756,6 +756,17 @@ describe("Simulation", () => {
       }
     }))
 
+  it.effect("verify and check fail when the assertions return false, as a property returning false does", () =>
+    Effect.gen(function*() {
+      // Was: a predicate fits the `(report) => void` parameter, and its `false` passed.
+      const report = yield* Simulation.run(Effect.fail("boom"), { seed: 5 })
+      const predicate = (r: typeof report) => Exit.isSuccess(r.exit)
+      assert.throws(() => Simulation.verify(report, predicate), /assertions returned false/)
+      const failed = yield* Effect.flip(Simulation.check(report, predicate))
+      assert.instanceOf(failed, Simulation.PropertyFailed)
+      assert.strictEqual(yield* Simulation.check(report, () => true), report)
+    }))
+
   it.effect("faultPlan stays within its bounds", () =>
     Effect.gen(function*() {
       const plans = yield* Arbitrary.sampleEffect(
