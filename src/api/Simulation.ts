@@ -215,13 +215,19 @@ export const layer = <Tasks extends Any, Actors extends { readonly name: string 
 // Reporting
 // ---------------------------------------------------------------------------------------------
 
+const RangeSchema = Schema.Struct({ min: Schema.Number, max: Schema.Number })
+
 /**
  * A property of a simulated run did not hold. The message starts with how to replay the run and
- * ends with the last events of its trace; `seed` and `faults` replay it.
+ * ends with the last events of its trace; `seed`, `faults`, `latency`, `work` and the limits replay it.
  */
 export class PropertyFailed extends Schema.TaggedError<PropertyFailed>()("PropertyFailed", {
   seed: Schema.Number,
   faults: FaultPlan,
+  latency: RangeSchema,
+  work: RangeSchema,
+  maxSteps: Schema.Number,
+  maxTime: Schema.Number,
   message: Schema.String
 }) {}
 
@@ -260,6 +266,10 @@ export const verify = <A, E>(report: Report<A, E>, assertions?: (report: Report<
     throw new PropertyFailed({
       seed: report.seed,
       faults: report.faults,
+      latency: report.latency,
+      work: report.work,
+      maxSteps: report.maxSteps,
+      maxTime: report.maxTime,
       message: `${replay(report)}\n${message}\n${formatTrace(report.trace, 30)}`
     })
   }

@@ -690,6 +690,11 @@ describe("Simulation", () => {
       const failed = yield* Effect.flip(Simulation.check(report, () => assert.fail("the property does not hold")))
       assert.instanceOf(failed, Simulation.PropertyFailed)
       assert.deepStrictEqual({ seed: failed.seed, faults: failed.faults }, { seed: 77, faults })
+      // Was: only `seed` and `faults`, which replay a run with other ranges as another schedule.
+      assert.deepStrictEqual(
+        { latency: failed.latency, work: failed.work, maxSteps: failed.maxSteps, maxTime: failed.maxTime },
+        { latency, work: { min: 0, max: 4 }, maxSteps: 1_000_000, maxTime: 3_600_000 }
+      )
       assert.strictEqual(yield* Simulation.check(report), report)
     }))
 
