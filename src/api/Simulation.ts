@@ -31,7 +31,7 @@ import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { FaultPlan } from "../core/Fault.ts"
-import { InvalidOptions, PoolError } from "../core/PoolError.ts"
+import type { PoolError } from "../core/PoolError.ts"
 import type { Any, Group, Runner } from "../core/Task.ts"
 import type { WorkerEntry } from "../core/Worker.ts"
 import { WorkerBackend } from "../runtime/backends/Backend.ts"
@@ -61,7 +61,7 @@ export class SimulationError extends Schema.TaggedError<SimulationError>()("Simu
 }) {}
 
 export interface RunOptions {
-  /** Every choice of the run is drawn from it. */
+  /** Every choice of the run is drawn from it. A finite number; use an integer (seeds that differ only in a fraction may give one run). */
   readonly seed: number
   readonly faults?: FaultPlan | undefined
   /** Virtual ms a message takes between the pool and a worker (and a worker takes to start). Default 0–2. */
@@ -77,6 +77,11 @@ export interface RunOptions {
 export interface Report<A, E> {
   readonly seed: number
   readonly faults: FaultPlan
+  /** The run's ranges and limits (virtual ms), so that `replay` can give every option that shaped it. */
+  readonly latency: Range
+  readonly work: Range
+  readonly maxSteps: number
+  readonly maxTime: number
   /** How the program ended; a `SimulationError` if it did not. */
   readonly exit: Exit.Exit<A, E | SimulationError>
   /** Everything the pools and their workers did, in order. */
@@ -100,8 +105,11 @@ export interface Report<A, E> {
  * Effect's `Clock` and randomness from Effect's `Random` — not `Date.now`, `Math.random`, real
  * timers or real I/O, which the world neither controls nor waits for (a program waiting on them
  * is reported as a `Deadlock`). Runs may overlap; each stays reproducible if they share no state.
- * Options that are no limit or range (`maxSteps: NaN`, a negative latency, `min` above `max`) die
- * with a `RangeError` naming the option.
+ * Interrupting a run abandons its world, as terminating its threads would: the program's own
+ * finalizers do not run.
+ * Options that are no seed, limit, range or fault plan (`seed: NaN`, `maxSteps: NaN`, a negative
+ * latency, `min` above `max`, a misspelt fault or a NaN in one) die with a `RangeError` naming the
+ * option. A fault naming a worker or pool that the run never starts does nothing.
  */
 export const run = <A, E, R>(
   program: Effect.Effect<A, E, R>,
@@ -110,17 +118,19 @@ export const run = <A, E, R>(
   Effect.flatMap(Effect.context<Exclude<R, World | Scope.Scope>>(), (outer) => {
     const limits = limitsOf(options)
     if (limits instanceof RangeError) return Effect.die(limits)
+    const { faults } = limits
     return Effect.callback<Report<A, E>>((resume) => {
       const world = new SimulatedWorld(options.seed)
       const caller = world.process("caller")
       const trace: Array<Event> = []
-      const faults = options.faults ?? []
+      const latency = options.latency ?? defaultRange
+      const work = options.work ?? defaultRange
       const state = {
         world,
         caller,
         faults,
-        latency: options.latency ?? defaultRange,
-        work: options.work ?? defaultRange,
+        latency,
+        work,
         record: (event: Event) => void trace.push(event),
         pools: [] as WorldState["pools"]
       }
@@ -140,6 +150,10 @@ export const run = <A, E, R>(
         resume(Effect.succeed({
           seed: options.seed,
           faults,
+          latency,
+          work,
+          maxSteps: limits.maxSteps,
+          maxTime: limits.maxTime,
           exit,
           trace,
           pools: state.pools.map((pool) => pool.summary()),
@@ -194,25 +208,26 @@ export const layer = <Tasks extends Any, Actors extends { readonly name: string 
   group: Group<Tasks, Actors>,
   options: LayerOptions
 ): Layer.Layer<Runner<Tasks["name"] | Actors["name"]>, PoolError, World> =>
-  options.size !== undefined && typeof options.size !== "number"
-    ? Layer.effectContext(Effect.fail(
-      new PoolError({
-        reason: new InvalidOptions({ path: ["size"], message: "a simulated pool needs a fixed size: \"cores\" differs between machines" })
-      })
-    ))
-    : WorkerPool.layer(group, options).pipe(Layer.provide(backend))
+  // `size: "cores"` is refused by the pool itself, on this backend however it is provided.
+  WorkerPool.layer(group, options).pipe(Layer.provide(backend))
 
 // ---------------------------------------------------------------------------------------------
 // Reporting
 // ---------------------------------------------------------------------------------------------
 
+const RangeSchema = Schema.Struct({ min: Schema.Number, max: Schema.Number })
+
 /**
  * A property of a simulated run did not hold. The message starts with how to replay the run and
- * ends with the last events of its trace; `seed` and `faults` replay it.
+ * ends with the last events of its trace; `seed`, `faults`, `latency`, `work` and the limits replay it.
  */
 export class PropertyFailed extends Schema.TaggedError<PropertyFailed>()("PropertyFailed", {
   seed: Schema.Number,
   faults: FaultPlan,
+  latency: RangeSchema,
+  work: RangeSchema,
+  maxSteps: Schema.Number,
+  maxTime: Schema.Number,
   message: Schema.String
 }) {}
 
@@ -223,6 +238,10 @@ export class PropertyFailed extends Schema.TaggedError<PropertyFailed>()("Proper
  *
  * **When to use**: in a synchronous check, or in `it.effect.prop`, where a throw falsifies.
  * `check` is the same as an Effect that fails, for `Arbitrary.checkEffect`.
+ *
+ * **Gotchas**: `assertions` run synchronously; ones that return a Promise or an Effect fail the
+ * property (nothing could wait for them). Run effectful checks before, on the report. Returning
+ * `false` fails it too, as in a property.
  */
 export const verify = <A, E>(report: Report<A, E>, assertions?: (report: Report<A, E>) => void): Report<A, E> => {
   try {
@@ -230,13 +249,27 @@ export const verify = <A, E>(report: Report<A, E>, assertions?: (report: Report<
       const error = Cause.findErrorOption(report.exit.cause)
       if (error._tag === "Some" && error.value instanceof SimulationError) throw error.value
     }
-    assertions?.(report)
+    const returned: unknown = assertions?.(report)
+    // A predicate fits the `=> void` parameter too; its `false` falsifies, as a property's does.
+    if (returned === false) throw new Error("the assertions returned false")
+    // A `=> void` parameter accepts an async function or one returning an Effect: neither can be
+    // waited for here, and passing would hide what they find.
+    if (Effect.isEffect(returned) || isPromiseLike(returned)) {
+      if (returned instanceof Promise) returned.catch(() => {})
+      throw new TypeError(
+        "Simulation.verify/check: assertions must be synchronous (throw to fail); they returned a Promise or an Effect, which cannot be waited for here"
+      )
+    }
     return report
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error)
     throw new PropertyFailed({
       seed: report.seed,
       faults: report.faults,
+      latency: report.latency,
+      work: report.work,
+      maxSteps: report.maxSteps,
+      maxTime: report.maxTime,
       message: `${replay(report)}\n${message}\n${formatTrace(report.trace, 30)}`
     })
   }
@@ -249,13 +282,27 @@ export const check = <A, E>(
 ): Effect.Effect<Report<A, E>, PropertyFailed> =>
   Effect.try({ try: () => verify(report, assertions), catch: (error) => error as PropertyFailed })
 
-/** How to replay a run: the options that reproduce its schedule. */
-export const replay = (report: Pick<Report<unknown, unknown>, "seed" | "faults">): string =>
-  `Simulation failed; replay with Simulation.run(program, { seed: ${report.seed}, faults: ${JSON.stringify(report.faults)} })`
+/** How to replay a run: the options that reproduce its schedule (those left at their defaults are left out). */
+export const replay = (
+  report: Pick<Report<unknown, unknown>, "seed" | "faults"> & Partial<Pick<Report<unknown, unknown>, "latency" | "work" | "maxSteps" | "maxTime">>
+): string => {
+  const options = [`seed: ${report.seed}`, `faults: ${JSON.stringify(report.faults)}`]
+  for (const name of ["latency", "work"] as const) {
+    const range = report[name]
+    if (range !== undefined && (range.min !== defaultRange.min || range.max !== defaultRange.max)) {
+      options.push(`${name}: ${JSON.stringify({ min: range.min, max: range.max })}`)
+    }
+  }
+  // A limit decides where a stopped run stops.
+  if (report.maxSteps !== undefined && report.maxSteps !== defaultMaxSteps) options.push(`maxSteps: ${report.maxSteps}`)
+  if (report.maxTime !== undefined && report.maxTime !== defaultMaxTime) options.push(`maxTime: ${report.maxTime}`)
+  return `Simulation failed; replay with Simulation.run(program, { ${options.join(", ")} })`
+}
 
 /** A trace as text, one event a line; `last` keeps only the final events. */
 export const formatTrace = (trace: ReadonlyArray<Event>, last?: number): string => {
-  const shown = last === undefined ? trace : trace.slice(-last)
+  // Not `slice(-last)`: -0 is the start.
+  const shown = last === undefined ? trace : trace.slice(Math.max(0, trace.length - Math.max(0, last)))
   const header = shown.length < trace.length ? `last ${shown.length} of ${trace.length} events:` : `${trace.length} events:`
   return [header, ...shown.map(formatEvent)].join("\n")
 }
@@ -279,29 +326,42 @@ export const formatEvent = (event: Event): string => {
 // ---------------------------------------------------------------------------------------------
 
 const defaultRange: Range = { min: 0, max: 2 }
+const defaultMaxSteps = 1_000_000
+const defaultMaxTime = 3_600_000
 
 /**
- * The run's limits, or why its options are none (a programming error). Checked first: a NaN
- * `maxSteps` never stopped a run that never rests, `Duration` reads a NaN `maxTime` as 0, and a
- * NaN or negative latency put the world's events at NaN or in the past.
+ * The run's limits and fault plan, or why its options are none (a programming error). Checked
+ * first: a NaN `maxSteps` never stopped a run that never rests, `Duration` reads a NaN `maxTime`
+ * as 0, a NaN or negative latency (or `Slow` factor, or `CrashAt` time) put the world's events at
+ * NaN or in the past, and a misspelt fault or a NaN seed was silently another run.
  */
-const limitsOf = (options: RunOptions): { readonly maxSteps: number; readonly maxTime: number } | RangeError => {
+const limitsOf = (
+  options: RunOptions
+): { readonly maxSteps: number; readonly maxTime: number; readonly faults: FaultPlan } | RangeError => {
   const invalid = (name: string, value: unknown, expected: string) =>
     new RangeError(`Simulation.run: ${name} must be ${expected}, got ${typeof value === "object" ? JSON.stringify(value) : String(value)}`)
+  if (!Number.isFinite(options.seed)) return invalid("seed", options.seed, "a finite number")
+  const faults = options.faults ?? []
+  try {
+    Schema.decodeUnknownSync(FaultPlan)(faults)
+  } catch (error) {
+    // JSON shows a NaN as null, so the Schema's message (which names the field) goes first.
+    return new RangeError(`Simulation.run: faults must be a fault plan (see Simulation.Fault): ${(error as Error).message}`)
+  }
   for (const name of ["latency", "work"] as const) {
     const range = options[name]
     if (range !== undefined && !(range.min >= 0 && range.max >= range.min && Number.isFinite(range.max))) {
       return invalid(name, range, "a range of virtual ms with 0 <= min <= max, both finite")
     }
   }
-  const maxSteps = options.maxSteps ?? 1_000_000
+  const maxSteps = options.maxSteps ?? defaultMaxSteps
   if (!(Number.isInteger(maxSteps) && maxSteps >= 1) && maxSteps !== Infinity) {
     return invalid("maxSteps", maxSteps, "a whole number >= 1, or Infinity")
   }
   const input = options.maxTime
-  const maxTime = input === undefined ? 3_600_000 : durationMillis(input)
+  const maxTime = input === undefined ? defaultMaxTime : durationMillis(input)
   if (!(maxTime >= 0)) return invalid("maxTime", input, "a duration >= 0")
-  return { maxSteps, maxTime }
+  return { maxSteps, maxTime, faults }
 }
 
 const stuck = (outcome: DriveOutcome, now: number): SimulationError => {
@@ -317,6 +377,9 @@ const stuck = (outcome: DriveOutcome, now: number): SimulationError => {
       })
   }
 }
+
+const isPromiseLike = (u: unknown): u is PromiseLike<unknown> =>
+  typeof u === "object" && u !== null && typeof (u as { then?: unknown }).then === "function"
 
 const wireTask = (task: unknown): string => {
   const { id, submission, index, attempt } = task as { id: number; submission: number; index: number; attempt: number }

@@ -56,7 +56,7 @@ export interface Options {
    * `new URL("./worker.ts", import.meta.url)`.
    */
   readonly entry: URL | string | WorkerEntry
-  /** Workers. Default: the backend's (available parallelism for threads, 1 inline, 2 simulated). */
+  /** Workers. Default: the backend's (available parallelism for threads, 1 inline, 2 simulated). A simulated pool refuses `"cores"`. */
   readonly size?: number | "cores" | undefined
   /** How long a worker may take to load its entry and build its Layer. Default 30 s. */
   readonly initTimeout?: Duration.Input | undefined
@@ -313,6 +313,9 @@ export const resolveOptions = (options: Options, backend: Backend): Effect.Effec
   Effect.suspend(() => {
     const checked = Schema.decodeUnknownExit(OptionsSchema, { onExcessProperty: "error" })(options)
     if (Exit.isFailure(checked)) return Effect.fail(new PoolError({ reason: new InvalidOptions(issueOf(checked)) }))
+    if (options.size === "cores" && backend.needsFixedSize !== undefined) {
+      return Effect.fail(new PoolError({ reason: new InvalidOptions({ path: ["size"], message: backend.needsFixedSize }) }))
+    }
     if (options.recycleAboveHeapMb !== undefined && !backend.capabilities.heapLimits) {
       return Effect.fail(
         new PoolError({

@@ -14,8 +14,10 @@ const makeFaults = (bounds: {
   readonly millis: Schema.Int
   readonly factor: Schema.Int
   readonly pool: Schema.Int
-}) => {
-  const pool = Schema.optionalKey(bounds.pool)
+}, generated: boolean) => {
+  // A plan may say `pool: undefined` (what TypeScript allows without exactOptionalPropertyTypes);
+  // generated ones leave the key out.
+  const pool = generated ? Schema.optionalKey(bounds.pool) : Schema.optional(bounds.pool)
   return {
     CrashOnInit: Schema.TaggedStruct("CrashOnInit", { worker: bounds.worker, pool }),
     HangOnInit: Schema.TaggedStruct("HangOnInit", { worker: bounds.worker, pool }),
@@ -45,7 +47,7 @@ const makeFaults = (bounds: {
  *   a payload no Schema but `Unknown`/`Any` decodes.
  */
 export const Fault = Schema.Union(Object.values(
-  makeFaults({ worker: NonNegativeInt, task: NonNegativeInt, millis: NonNegativeInt, factor: Factor, pool: NonNegativeInt })
+  makeFaults({ worker: NonNegativeInt, task: NonNegativeInt, millis: NonNegativeInt, factor: Factor, pool: NonNegativeInt }, false)
 ))
 export type Fault = typeof Fault.Type
 
@@ -71,20 +73,36 @@ export interface FaultPlanBounds {
 
 /**
  * Fault plans for a property, within bounds that fit the program: a plan naming worker 40 of a
- * two-worker pool tests nothing. Shrinks toward fewer and simpler faults.
+ * two-worker pool tests nothing. Shrinks toward fewer and simpler faults; `kinds: []` gives only
+ * empty plans.
+ *
+ * **Gotchas**: a bound that is not a whole number in its range (`workers: 0`, `millis: -1`, NaN) or
+ * an unknown kind throws a `RangeError` naming it.
  */
 export const faultPlan = (bounds: FaultPlanBounds = {}): Arbitrary.Arbitrary<FaultPlan> => {
+  const bound = (name: keyof FaultPlanBounds, fallback: number, minimum: number): number => {
+    const value = bounds[name] ?? fallback
+    if (Number.isSafeInteger(value) && (value as number) >= minimum) return value as number
+    throw new RangeError(`Simulation.faultPlan: ${name} must be a whole number >= ${minimum}, got ${String(value)}`)
+  }
   const between = (minimum: number, maximum: number) => Schema.Int.check(Schema.isBetween({ minimum, maximum }))
   const faults = makeFaults({
-    worker: between(0, Math.max(0, (bounds.workers ?? 4) - 1)),
-    task: between(0, Math.max(0, (bounds.tasks ?? 16) - 1)),
-    millis: between(0, bounds.millis ?? 50),
-    factor: between(1, Math.max(1, bounds.slowness ?? 8)),
-    pool: between(0, Math.max(0, (bounds.pools ?? 1) - 1))
-  })
+    worker: between(0, bound("workers", 4, 1) - 1),
+    task: between(0, bound("tasks", 16, 1) - 1),
+    millis: between(0, bound("millis", 50, 0)),
+    factor: between(1, bound("slowness", 8, 1)),
+    pool: between(0, bound("pools", 1, 1) - 1)
+  }, true)
+  const maxFaults = bound("maxFaults", 4, 0)
   const kinds = bounds.kinds ?? (Object.keys(faults) as Array<Fault["_tag"]>)
+  const unknown = kinds.filter((kind) => !Object.hasOwn(faults, kind))
+  if (unknown.length > 0) {
+    throw new RangeError(`Simulation.faultPlan: kinds must name faults (${Object.keys(faults).join(", ")}), got ${JSON.stringify(unknown)}`)
+  }
+  // A union needs a member to generate from; with none, every plan is empty.
+  if (kinds.length === 0) return Arbitrary.schema(Schema.Tuple([]))
   const members = kinds.map((kind) => faults[kind])
-  const plan = Schema.Array(Schema.Union(members)).check(Schema.isMaxLength(bounds.maxFaults ?? 4))
+  const plan = Schema.Array(Schema.Union(members)).check(Schema.isMaxLength(maxFaults))
   return Arbitrary.schema(plan) as Arbitrary.Arbitrary<FaultPlan>
 }
 

@@ -153,6 +153,11 @@ export interface Backend {
   readonly timers: Timers
   /** Workers when the pool does not say. */
   readonly defaultSize: () => number
+  /**
+   * Why this backend's pools need a number for `size`, if they do: `"cores"` (this machine's
+   * count) then fails with it. A simulation must replay a seed on any machine.
+   */
+  readonly needsFixedSize?: string | undefined
   /** The workers of one pool, for the pool's scope. */
   readonly make: (spec: PoolSpec) => Effect.Effect<Spawner, PoolError, Scope.Scope>
 }

@@ -202,6 +202,7 @@ export const simulatedBackend = (state: WorldState): Backend => {
     capabilities: simulatedCapabilities,
     timers,
     defaultSize: () => 2,
+    needsFixedSize: "a simulated pool needs a fixed size: \"cores\" differs between machines",
     make: (spec) =>
       Effect.map(
         loadEntry(spec.entry, (promise) => state.world.block(promise)),

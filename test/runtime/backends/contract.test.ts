@@ -1,18 +1,13 @@
 /**
  * The task-runtime contract, run over every backend: what a caller sees for successes, declared
  * errors, defects, bad payloads, timeouts, interruption, dead workers, per-worker state and
- * shutdown. Cases a backend cannot express (an in-thread worker cannot be terminated) say so.
+ * shutdown. One loop over backend Layers: a row is a Layer, its capabilities, and how a program
+ * runs on it (as it is, or as the program of a seeded simulation). Cases a backend cannot express
+ * are skipped by capability (an in-thread worker cannot be terminated or crash alone).
  *
  * On the simulated backend each case runs as the program of one `Simulation.run` (fixed seed,
  * no faults): the same assertions, on virtual time. Crashes there are injected faults, so the
  * cases that kill a worker from its handler are covered by `Simulation.test.ts` instead.
- */
-/**
- * The task-runtime contract, run over every backend: what a caller sees for successes, declared
- * errors, defects, bad payloads, timeouts, interruption, dead workers, per-worker state and
- * shutdown. One loop over backend Layers: a row is a Layer, its capabilities, and how a program
- * runs on it (as it is, or as the program of a seeded simulation). Cases a backend cannot express
- * are skipped by capability (an in-thread worker cannot be terminated or crash alone).
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"

@@ -12,9 +12,10 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import { PoolError, Simulation, Task, TaskError } from "../../../src/index.ts"
+import { PoolError, Simulation, Task, TaskError, WorkerPool } from "../../../src/index.ts"
 import entry, { Echo, ledger, Refused, SimTasks } from "../../fixtures/simulation.ts"
 import { errorTag, poolReasonOf, reasonOf } from "../../support/backends.ts"
 
@@ -604,7 +605,7 @@ describe("Simulation", () => {
       const error = failureOf(report.exit)
       assert.instanceOf(error, Simulation.SimulationError)
       assert.strictEqual((error as Simulation.SimulationError).reason, "Deadlock")
-      assert.throws(() => Simulation.verify(report), /replay with Simulation.run\(program, \{ seed: 1, faults: \[\] \}\)/)
+      assert.throws(() => Simulation.verify(report), /replay with Simulation.run\(program, \{ seed: 1, faults: \[\], latency: \{"min":0,"max":3\}, work: \{"min":0,"max":4\} \}\)/)
     }))
 
   it.effect("a run that never rests stops at its step limit", () =>
@@ -642,6 +643,34 @@ describe("Simulation", () => {
       assert.strictEqual((failureOf(report.exit) as Simulation.SimulationError).reason, "StepLimit")
     }), 10_000)
 
+  it.effect("a seed or fault plan that is not one dies with a RangeError naming it", () =>
+    Effect.gen(function*() {
+      // Was: a NaN `Slow` factor or `CrashAt` time put the world's clock at NaN and the run spun
+      // for good (no step, so no step limit); a misspelt fault, or a NaN seed (read as seed 0),
+      // was silently a run without that fault.
+      const cases: Array<[Partial<Simulation.RunOptions>, string]> = [
+        [{ seed: Number.NaN }, "seed"],
+        [{ seed: Infinity }, "seed"],
+        [{ faults: [{ _tag: "Slow", worker: 0, factor: Number.NaN }] }, "faults"],
+        [{ faults: [{ _tag: "CrashAt", worker: 0, millis: Number.NaN }] }, "faults"],
+        [{ faults: [{ _tag: "CrashAt", worker: 0, millis: -5 }] }, "faults"],
+        [{ faults: [{ _tag: "CrashOnTaks", worker: 0, task: 0 }] as never }, "faults"],
+        [{ faults: [{ _tag: "CrashOnTask", worker: "1", task: 0 }] as never }, "faults"]
+      ]
+      for (const [options, name] of cases) {
+        const program = Task.run(Echo, one(1, 5)).pipe(Effect.provide(poolLayer({ size: 1, pipelineDepth: 1, retries: 0 })))
+        const exit = yield* Effect.exit(Simulation.run(program, { seed: 1, maxSteps: 10_000, ...options }))
+        assert.isTrue(Exit.hasDies(exit), JSON.stringify(options))
+        const defect = Cause.squash((exit as Exit.Failure<unknown, unknown>).cause)
+        assert.instanceOf(defect, RangeError)
+        assert.include((defect as RangeError).message, `Simulation.run: ${name}`)
+      }
+      // An optional field set to undefined is absent, as TypeScript without exactOptionalPropertyTypes allows.
+      const program = Task.run(Echo, one(1, 5)).pipe(Effect.provide(poolLayer({ size: 1, pipelineDepth: 1, retries: 0 })))
+      const report = yield* Simulation.run(program, { seed: 1, faults: [{ _tag: "Slow", worker: 0, factor: 2, pool: undefined }] })
+      assert.isTrue(Exit.isSuccess(report.exit), String(report.exit))
+    }), 10_000)
+
   it.effect("verify and check report the seed, the fault plan and the end of the trace", () =>
     Effect.gen(function*() {
       const faults: Simulation.FaultPlan = [{ _tag: "Slow", worker: 0, factor: 2 }]
@@ -652,13 +681,95 @@ describe("Simulation", () => {
       } catch (error) {
         message = (error as Error).message
       }
-      assert.include(message, "replay with Simulation.run(program, { seed: 77, faults: [{\"_tag\":\"Slow\",\"worker\":0,\"factor\":2}] })")
+      assert.include(
+        message,
+        "replay with Simulation.run(program, { seed: 77, faults: [{\"_tag\":\"Slow\",\"worker\":0,\"factor\":2}], latency: {\"min\":0,\"max\":3}, work: {\"min\":0,\"max\":4} })"
+      )
       assert.include(message, "the property does not hold")
       assert.match(message, /Settle +submission=0 index=0 outcome="Success"/)
       const failed = yield* Effect.flip(Simulation.check(report, () => assert.fail("the property does not hold")))
       assert.instanceOf(failed, Simulation.PropertyFailed)
       assert.deepStrictEqual({ seed: failed.seed, faults: failed.faults }, { seed: 77, faults })
+      // Was: only `seed` and `faults`, which replay a run with other ranges as another schedule.
+      assert.deepStrictEqual(
+        { latency: failed.latency, work: failed.work, maxSteps: failed.maxSteps, maxTime: failed.maxTime },
+        { latency, work: { min: 0, max: 4 }, maxSteps: 1_000_000, maxTime: 3_600_000 }
+      )
       assert.strictEqual(yield* Simulation.check(report), report)
+    }))
+
+  it.effect("a simulated pool refuses size \"cores\", however it is built: a run would differ between machines", () =>
+    Effect.gen(function*() {
+      // Was: `WorkerPool.layer(group, { size: "cores" })` on `Simulation.backend` (the README's
+      // way to move a pool onto the simulation) took this machine's core count, so a failing seed
+      // from CI did not replay on a laptop; only `Simulation.layer` refused it.
+      const layers = [
+        Simulation.layer(SimTasks, { entry, size: "cores" as never }),
+        WorkerPool.layer(SimTasks, { entry, size: "cores" }).pipe(Layer.provide(Simulation.backend))
+      ]
+      for (const layer of layers) {
+        const report = yield* Simulation.run(Task.run(Echo, one(1)).pipe(Effect.provide(layer)), { seed: 1 })
+        const reason = poolReasonOf(failureOf(report.exit))
+        assert.instanceOf(reason, PoolError.InvalidOptions)
+        assert.deepStrictEqual((reason as PoolError.InvalidOptions).path, ["size"])
+        assert.include(reason.message, "fixed size")
+      }
+    }))
+
+  it.effect("the replay line carries the run's latency, work and limits when they are not the defaults", () =>
+    Effect.gen(function*() {
+      // Was: it gave only the seed and the plan, so a run with its own latency or work replayed
+      // as another schedule, and one stopped at its step limit ran on.
+      const program = Task.map(Echo, Array.from({ length: 6 }, (_, i) => one(i, i)), { chunkSize: 1 }).pipe(
+        Effect.provide(poolLayer({ size: 3, pipelineDepth: 2, retries: 0 }))
+      )
+      const options = { seed: 3, latency: { min: 1, max: 9 }, work: { min: 0, max: 7 }, maxSteps: 40, maxTime: "1 minute" } as const
+      const report = yield* Simulation.run(program, options)
+      const line = Simulation.replay(report)
+      assert.strictEqual(
+        line,
+        "Simulation failed; replay with Simulation.run(program, { seed: 3, faults: [], latency: {\"min\":1,\"max\":9}, work: {\"min\":0,\"max\":7}, maxSteps: 40, maxTime: 60000 })"
+      )
+      const again = yield* Simulation.run(program, { seed: 3, faults: [], latency: { min: 1, max: 9 }, work: { min: 0, max: 7 }, maxSteps: 40, maxTime: 60000 })
+      assert.deepStrictEqual(again.trace, report.trace)
+      const plain = yield* Simulation.run(program, { seed: 3 })
+      assert.strictEqual(Simulation.replay(plain), "Simulation failed; replay with Simulation.run(program, { seed: 3, faults: [] })")
+    }))
+
+  it.effect("formatTrace keeps the last events asked for, none for 0", () =>
+    Effect.gen(function*() {
+      // Was: `last: 0` sliced from -0, the start, and printed the whole trace.
+      const report = yield* simulate(Task.run(Echo, one(1)).pipe(Effect.provide(poolLayer({ size: 1, pipelineDepth: 1, retries: 0 }))), 1, [])
+      const total = report.trace.length
+      assert.strictEqual(Simulation.formatTrace(report.trace, 0), `last 0 of ${total} events:`)
+      assert.strictEqual(Simulation.formatTrace(report.trace, 2).split("\n").length, 3)
+      assert.strictEqual(Simulation.formatTrace(report.trace).split("\n").length, total + 1)
+    }))
+
+  it.effect("verify and check refuse assertions that return a Promise or an Effect, which they cannot wait for", () =>
+    Effect.gen(function*() {
+      // Was: both passed whatever the assertions would have found (a `(report) => void` parameter
+      // accepts an async function or one returning an Effect), and a rejection went unhandled.
+      const report = yield* Simulation.run(Effect.succeed(1), { seed: 5 })
+      const rejected = Promise.reject(new Error("the property does not hold"))
+      rejected.catch(() => {})
+      for (const assertions of [() => rejected, () => Effect.fail("the property does not hold")]) {
+        assert.throws(() => Simulation.verify(report, assertions), /must be synchronous/)
+        const failed = yield* Effect.flip(Simulation.check(report, assertions))
+        assert.instanceOf(failed, Simulation.PropertyFailed)
+        assert.include(failed.message, "must be synchronous")
+      }
+    }))
+
+  it.effect("verify and check fail when the assertions return false, as a property returning false does", () =>
+    Effect.gen(function*() {
+      // Was: a predicate fits the `(report) => void` parameter, and its `false` passed.
+      const report = yield* Simulation.run(Effect.fail("boom"), { seed: 5 })
+      const predicate = (r: typeof report) => Exit.isSuccess(r.exit)
+      assert.throws(() => Simulation.verify(report, predicate), /assertions returned false/)
+      const failed = yield* Effect.flip(Simulation.check(report, predicate))
+      assert.instanceOf(failed, Simulation.PropertyFailed)
+      assert.strictEqual(yield* Simulation.check(report, () => true), report)
     }))
 
   it.effect("faultPlan stays within its bounds", () =>
@@ -679,5 +790,27 @@ describe("Simulation", () => {
         }
       }
       assert.deepStrictEqual([...kinds].sort(), ["CrashAt", "CrashOnTask", "Slow"])
+    }))
+
+  it.effect("faultPlan bounds that are none throw a RangeError naming the bound; no kinds means no faults", () =>
+    Effect.gen(function*() {
+      // Was: an unknown kind threw "Cannot read properties of undefined (reading 'ast')", a
+      // negative `millis` "Unable to derive an arbitrary for integer constraints", a NaN bound a
+      // RangeError naming no bound, and `kinds: []` "a union with no members".
+      const cases: Array<[Simulation.FaultPlanBounds, string]> = [
+        [{ kinds: ["Crash" as never] }, "kinds"],
+        [{ workers: Number.NaN }, "workers"],
+        [{ workers: 0 }, "workers"],
+        [{ tasks: 2.5 }, "tasks"],
+        [{ millis: -3 }, "millis"],
+        [{ slowness: Infinity }, "slowness"],
+        [{ maxFaults: -1 }, "maxFaults"],
+        [{ pools: 0 }, "pools"]
+      ]
+      for (const [bounds, name] of cases) {
+        assert.throws(() => Simulation.faultPlan(bounds), RangeError, `Simulation.faultPlan: ${name}`, JSON.stringify(bounds))
+      }
+      const plans = yield* Arbitrary.sampleEffect(Simulation.faultPlan({ kinds: [] }), { count: 20, seed: 1 })
+      assert.deepStrictEqual(plans, Array.from({ length: 20 }, () => []))
     }))
 })
