@@ -2,7 +2,7 @@
  * The pipeline scenario's task and actor definitions, shared by the caller and `worker.ts`.
  */
 import * as Schema from "effect/Schema"
-import { Actor, Channel, SharedArray, Task } from "effect-parallel"
+import { Actor, Channel, SharedArray, Task } from "effect-parallel/worker"
 
 const Moved = SharedArray.array("Float64", { memory: "moved" })
 
