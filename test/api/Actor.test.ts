@@ -30,7 +30,7 @@ import {
   TaskError,
   WorkerPool
 } from "../../src/index.ts"
-import { ActorTasks, BadStart, Bump, Counter, Forwarder, Refused, Tick } from "../fixtures/actors.ts"
+import { ActorTasks, BadStart, Bump, Counter, Forwarder, Nap, Refused, Tick } from "../fixtures/actors.ts"
 import { actorReasonOf, reasonOf, rows } from "../support/backends.ts"
 
 const entryUrl = new URL("../fixtures/actor-worker.ts", import.meta.url)
@@ -242,6 +242,21 @@ describe.each(rows)("actors on $name", (row) => {
       assert.strictEqual(yield* forwarder.call("forward", { n: 1_000 }), 1_111)
       assert.strictEqual(yield* counter.call("get", {}), 1_111)
     }).pipe(Effect.scoped, Effect.provide(pool), within))
+
+  it.live("a task that gives up its call through a handle interrupts that call in the actor", () =>
+    Effect.gen(function*() {
+      // Was: the asking worker only stopped listening; the call ran on in the actor for its
+      // full minute, holding the mailbox, and the next call waited behind it.
+      const counter = yield* Actor.spawn(Counter, { start: 0 }, { worker: 0 })
+      const timedOut = yield* Effect.flip(Task.run(Nap, { counter, millis: 60_000 }, { timeout: "100 millis" }))
+      assert.instanceOf(reasonOf(timedOut), TaskError.Timeout)
+      assert.deepStrictEqual(yield* counter.call("log"), [], "the nap was interrupted before it logged")
+      const napping = yield* Effect.forkChild(Task.run(Nap, { counter, millis: 60_000 }))
+      yield* Effect.sleep("100 millis")
+      yield* Fiber.interrupt(napping)
+      assert.strictEqual(yield* counter.call("add", { n: 1 }), 1, "the mailbox goes on")
+      assert.deepStrictEqual(yield* counter.call("log"), [])
+    }).pipe(Effect.scoped, Effect.provide(pool), within), 20_000)
 
   it.live("an actor pool routes each call to the least busy actor", () =>
     Effect.gen(function*() {

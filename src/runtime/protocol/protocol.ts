@@ -96,6 +96,8 @@
  *                  `[Answer, askId, outcome, value]`. Ask ids are unique per worker. `trace`, only
  *                  when the handler asked in a span: the call is traced, and its spans reach the
  *                  asking worker as `[Spans, askId, count, …]` before the answer.
+ *   worker → pool  `[AskCancel, askId]`: the handler gave the call up (it was interrupted): the
+ *                  pool cancels the call as it cancels a caller's, and answers nothing more.
  * An actor whose worker dies fails its calls in flight (`Lost`); the pool may rebuild it from its
  * constructor arguments on another worker (its restart policy), never while it still runs.
  */
@@ -132,7 +134,8 @@ export const Op = {
   WatchMetrics: 23,
   Metrics: 24,
   CallTimed: 25,
-  RepliesTimed: 26
+  RepliesTimed: 26,
+  AskCancel: 27
 } as const
 
 /** How a task ended, as reported by a worker, or as the pool decided. */
@@ -317,6 +320,7 @@ export type FromWorker =
   | readonly [typeof Op.RepliesTimed, times: Float64Array, callId: number, outcome: Outcome, value: unknown]
   | readonly [typeof Op.Stopped, actorId: number]
   | readonly [typeof Op.Ask, askId: number, actorId: number, taskName: string, payload: unknown, trace?: string]
+  | readonly [typeof Op.AskCancel, askId: number]
   | readonly [typeof Op.Heap, usedBytes: number]
   | readonly [typeof Op.Metrics, snapshots: ReadonlyArray<WireMetric>]
 

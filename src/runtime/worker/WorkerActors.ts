@@ -117,10 +117,13 @@ export class WorkerActors {
         reply(Outcome.PayloadInvalid, cloneIssue(payload, error), -1)
         return () => Promise.resolve()
       }
-      // The pool delivers the call at most once; a caller that gives up just stops listening.
+      // A handler that gives the call up has the pool cancel it in its actor: else it ran on there,
+      // holding the actor's mailbox. Not waited for: a worker shutting down hears no answers.
       return () => {
-        this.asks.delete(askId)
-        this.askTraces.delete(askId)
+        if (this.asks.delete(askId)) {
+          this.askTraces.delete(askId)
+          this.post([Op.AskCancel, askId])
+        }
         return Promise.resolve()
       }
     },
