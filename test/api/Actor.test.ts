@@ -243,6 +243,27 @@ describe.each(rows)("actors on $name", (row) => {
       assert.strictEqual(yield* counter.call("get", {}), 1_111)
     }).pipe(Effect.scoped, Effect.provide(pool), within))
 
+  it.live("a handle used in another pool's worker is refused there, typed, never routed to that pool's actors", () =>
+    Effect.gen(function*() {
+      const counter = yield* Actor.spawn(Counter, { start: 10 })
+      // Was: a pool hosting no actors dropped the call, and the task waited for good.
+      const tasksOnly = WorkerPool.layer(Task.group(Bump), { entry: entryUrl, size: 1 }).pipe(Layer.provide(row.backend))
+      const dropped = yield* Effect.flip(Task.run(Bump, { counter, n: 1 }).pipe(Effect.provide(tasksOnly)))
+      assert.instanceOf(reasonOf(dropped), TaskError.Defect)
+      assert.include(reasonOf(dropped).message, "another pool")
+      // Was: a pool hosting actors of its own called its actor of the same id instead.
+      const withActors = WorkerPool.layer(Task.group(Bump, Counter), { entry: entryUrl, size: 1 }).pipe(Layer.provide(row.backend))
+      yield* Effect.gen(function*() {
+        const own = yield* Actor.spawn(Counter, { start: 1_000 })
+        assert.strictEqual(own.id, counter.id, "the same id in each pool")
+        const refused = yield* Effect.flip(Task.run(Bump, { counter, n: 1 }))
+        assert.include(reasonOf(refused).message, "another pool")
+        assert.strictEqual(yield* own.call("get"), 1_000, "the other pool's actor was not called")
+      }).pipe(Effect.scoped, Effect.provide(withActors))
+      assert.strictEqual(yield* counter.call("get"), 10)
+      assert.strictEqual(yield* Task.run(Bump, { counter, n: 1 }), 11, "its own pool's workers still call it")
+    }).pipe(Effect.scoped, Effect.provide(pool), within), 20_000)
+
   it.live("a task that gives up its call through a handle interrupts that call in the actor", () =>
     Effect.gen(function*() {
       // Was: the asking worker only stopped listening; the call ran on in the actor for its

@@ -28,6 +28,7 @@ import type { Timers } from "../backends/Backend.ts"
 import type { EventHub } from "../observe/EventHub.ts"
 import { cloneIssue } from "../protocol/codec.ts"
 import {
+  foreignHandle,
   type FromWorker,
   Op,
   Outcome,
@@ -90,6 +91,8 @@ export class ActorHost implements Transport, WorkerListener {
   /** The cancel of each unanswered call a worker asked for, by asking worker and ask id. */
   private readonly asks = new Map<number, Map<number, () => Promise<void>>>()
   private nextActorId = 0
+  /** The key handles to this pool's actors carry (`registerPool`), once registered. */
+  key: string | undefined = undefined
 
   constructor(dispatcher: Dispatcher, timers: Timers) {
     this.dispatcher = dispatcher
@@ -210,6 +213,11 @@ export class ActorHost implements Transport, WorkerListener {
         return
       }
       case Op.Ask:
+        if (message[6] !== undefined && this.key !== undefined && message[6] !== this.key) {
+          // Its actor id names another actor here, or none: never route it.
+          this.dispatcher.sendTo(workerId, [Op.Answer, message[1], Outcome.Defect, foreignHandle(message[3], message[2])])
+          return
+        }
         return this.ask(workerId, message[1], message[2], message[3], message[4], message[5])
       case Op.AskCancel: {
         const asks = this.asks.get(workerId)
