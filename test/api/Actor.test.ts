@@ -457,4 +457,19 @@ describe("spawn options", () => {
         assert.strictEqual(yield* counter.call("get", {}), 1)
       }
     }).pipe(Effect.scoped, Effect.provide(pool)), 20_000)
+
+  it.live("a method the definition lacks dies naming it, an inherited name too", () =>
+    Effect.gen(function*() {
+      // Was: "constructor" and "toString" found Object.prototype's functions and died with
+      // "Cannot read properties of undefined (reading 'ast')".
+      const counter = yield* Actor.spawn(Counter, { start: 1 })
+      for (const method of ["nope", "constructor", "toString"]) {
+        for (const send of [counter.call, counter.tell]) {
+          const exit = yield* Effect.exit(send(method as never))
+          assert.isTrue(Exit.isFailure(exit) && Cause.hasDies(exit.cause), method)
+          assert.include(String(Cause.squash((exit as Exit.Failure<unknown, unknown>).cause)), `has no method "${method}"`)
+        }
+      }
+      assert.strictEqual(yield* counter.call("get"), 1)
+    }).pipe(Effect.scoped, Effect.provide(pool)))
 })

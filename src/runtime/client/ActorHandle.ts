@@ -92,7 +92,8 @@ export const makeHandle = <A extends Any>(
     ) => Effect.Effect<any, any>
   ): any =>
     Effect.withFiber((fiber) => {
-      const task = actor.methods[method]
+      // Own names only: "constructor" or "toString" found Object.prototype's functions.
+      const task = Object.hasOwn(actor.methods, method) ? actor.methods[method] : undefined
       if (task === undefined) return Effect.die(new Error(`actor ${actor.name} has no method "${method}"`))
       const target = { name: actor.name, id }
       const context = fiber.context as Context.Context<never>
