@@ -125,7 +125,10 @@ export interface RestartPolicy {
 }
 
 export interface SpawnOptions {
-  /** Pin to the worker at this position in the pool (0-based, modulo the pool size). */
+  /**
+   * Pin to the worker at this position among those ready when the actor is placed, oldest first
+   * (0-based, modulo their count): a worker replaced after a crash joins at the end.
+   */
   readonly worker?: number | undefined
   readonly restart?: RestartPolicy | undefined
 }
