@@ -167,7 +167,8 @@ export type MethodTasks<Name extends string, M extends { readonly [method: strin
 /**
  * Defines an actor: its init arguments (a Schema or struct fields), an optional declared init
  * error, and its methods (each a payload, a success and an error Schema, optionally
- * `concurrent`). `concurrent: true` on the actor makes every method concurrent.
+ * `concurrent`). `concurrent: true` on the actor makes every method concurrent that does not say
+ * `concurrent: false` itself.
  */
 export const make = <
   const Name extends string,
@@ -186,7 +187,8 @@ export const make = <
       ...(spec.success === undefined ? {} : { success: spec.success }),
       ...(spec.error === undefined ? {} : { error: spec.error })
     })
-    if (spec.concurrent === true || options.concurrent === true) concurrent.add(method)
+    // The method's own setting wins: an explicit `false` keeps one method serial in a concurrent actor.
+    if (spec.concurrent ?? options.concurrent === true) concurrent.add(method)
   }
   return {
     [TypeId]: TypeId,
