@@ -187,7 +187,9 @@ const RefEncoded = Schema.Struct({ actor: Schema.String, pool: Schema.String, id
  * init): the handle crosses as its id, and the worker that receives it calls the actor through
  * its own pool without going through the caller's code.
  *
- * **Gotchas**: a handle is only good within the pool that spawned the actor.
+ * **Gotchas**: a handle is only good within the pool that spawned the actor: a call through it
+ * from a worker of another pool fails with a `TaskError` (reason `Defect`, named `ForeignHandle`),
+ * as actor ids are only unique per pool.
  */
 export const Ref = <A extends Any>(actor: A): Schema.decodeTo<Schema.declare<Handle<A>>, typeof RefEncoded> =>
   RefEncoded.pipe(

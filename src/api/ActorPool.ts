@@ -5,7 +5,8 @@
  * Contains `make` (over handles, e.g. from `Actor.spawnMany`), `submit` (one call), and `map` /
  * `mapUnordered` (many calls, as many in flight as there are actors, so a slow actor gets fewer).
  * Routing counts every call in flight through the pool, from any number of concurrent `map`s and
- * `submit`s; each `map` alone keeps at most one call per actor in flight.
+ * `submit`s; each `map` alone keeps at most as many calls in flight as there are actors (one per
+ * actor only while nothing else calls through the pool and every actor is alive).
  *
  * ```ts
  * const replicas = yield* Actor.spawnMany(Classifier, 2, { modelPath })

@@ -125,7 +125,10 @@ export interface RestartPolicy {
 }
 
 export interface SpawnOptions {
-  /** Pin to the worker at this position in the pool (0-based, modulo the pool size). */
+  /**
+   * Pin to the worker at this position among those ready when the actor is placed, oldest first
+   * (0-based, modulo their count): a worker replaced after a crash joins at the end.
+   */
   readonly worker?: number | undefined
   readonly restart?: RestartPolicy | undefined
 }
@@ -164,7 +167,8 @@ export type MethodTasks<Name extends string, M extends { readonly [method: strin
 /**
  * Defines an actor: its init arguments (a Schema or struct fields), an optional declared init
  * error, and its methods (each a payload, a success and an error Schema, optionally
- * `concurrent`). `concurrent: true` on the actor makes every method concurrent.
+ * `concurrent`). `concurrent: true` on the actor makes every method concurrent that does not say
+ * `concurrent: false` itself.
  */
 export const make = <
   const Name extends string,
@@ -183,7 +187,8 @@ export const make = <
       ...(spec.success === undefined ? {} : { success: spec.success }),
       ...(spec.error === undefined ? {} : { error: spec.error })
     })
-    if (spec.concurrent === true || options.concurrent === true) concurrent.add(method)
+    // The method's own setting wins: an explicit `false` keeps one method serial in a concurrent actor.
+    if (spec.concurrent ?? options.concurrent === true) concurrent.add(method)
   }
   return {
     [TypeId]: TypeId,

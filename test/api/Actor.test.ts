@@ -30,7 +30,7 @@ import {
   TaskError,
   WorkerPool
 } from "../../src/index.ts"
-import { ActorTasks, BadStart, Bump, Counter, Forwarder, Refused, Tick } from "../fixtures/actors.ts"
+import { ActorTasks, BadStart, Bump, Counter, Forwarder, Nap, Refused, Tick } from "../fixtures/actors.ts"
 import { actorReasonOf, reasonOf, rows } from "../support/backends.ts"
 
 const entryUrl = new URL("../fixtures/actor-worker.ts", import.meta.url)
@@ -243,6 +243,42 @@ describe.each(rows)("actors on $name", (row) => {
       assert.strictEqual(yield* counter.call("get", {}), 1_111)
     }).pipe(Effect.scoped, Effect.provide(pool), within))
 
+  it.live("a handle used in another pool's worker is refused there, typed, never routed to that pool's actors", () =>
+    Effect.gen(function*() {
+      const counter = yield* Actor.spawn(Counter, { start: 10 })
+      // Was: a pool hosting no actors dropped the call, and the task waited for good.
+      const tasksOnly = WorkerPool.layer(Task.group(Bump), { entry: entryUrl, size: 1 }).pipe(Layer.provide(row.backend))
+      const dropped = yield* Effect.flip(Task.run(Bump, { counter, n: 1 }).pipe(Effect.provide(tasksOnly)))
+      assert.instanceOf(reasonOf(dropped), TaskError.Defect)
+      assert.include(reasonOf(dropped).message, "another pool")
+      // Was: a pool hosting actors of its own called its actor of the same id instead.
+      const withActors = WorkerPool.layer(Task.group(Bump, Counter), { entry: entryUrl, size: 1 }).pipe(Layer.provide(row.backend))
+      yield* Effect.gen(function*() {
+        const own = yield* Actor.spawn(Counter, { start: 1_000 })
+        assert.strictEqual(own.id, counter.id, "the same id in each pool")
+        const refused = yield* Effect.flip(Task.run(Bump, { counter, n: 1 }))
+        assert.include(reasonOf(refused).message, "another pool")
+        assert.strictEqual(yield* own.call("get"), 1_000, "the other pool's actor was not called")
+      }).pipe(Effect.scoped, Effect.provide(withActors))
+      assert.strictEqual(yield* counter.call("get"), 10)
+      assert.strictEqual(yield* Task.run(Bump, { counter, n: 1 }), 11, "its own pool's workers still call it")
+    }).pipe(Effect.scoped, Effect.provide(pool), within), 20_000)
+
+  it.live("a task that gives up its call through a handle interrupts that call in the actor", () =>
+    Effect.gen(function*() {
+      // Was: the asking worker only stopped listening; the call ran on in the actor for its
+      // full minute, holding the mailbox, and the next call waited behind it.
+      const counter = yield* Actor.spawn(Counter, { start: 0 }, { worker: 0 })
+      const timedOut = yield* Effect.flip(Task.run(Nap, { counter, millis: 60_000 }, { timeout: "100 millis" }))
+      assert.instanceOf(reasonOf(timedOut), TaskError.Timeout)
+      assert.deepStrictEqual(yield* counter.call("log"), [], "the nap was interrupted before it logged")
+      const napping = yield* Effect.forkChild(Task.run(Nap, { counter, millis: 60_000 }))
+      yield* Effect.sleep("100 millis")
+      yield* Fiber.interrupt(napping)
+      assert.strictEqual(yield* counter.call("add", { n: 1 }), 1, "the mailbox goes on")
+      assert.deepStrictEqual(yield* counter.call("log"), [])
+    }).pipe(Effect.scoped, Effect.provide(pool), within), 20_000)
+
   it.live("an actor pool routes each call to the least busy actor", () =>
     Effect.gen(function*() {
       const fast = yield* Actor.spawn(Counter, { start: 0, delay: 5 }, { worker: 0 })
@@ -421,4 +457,19 @@ describe("spawn options", () => {
         assert.strictEqual(yield* counter.call("get", {}), 1)
       }
     }).pipe(Effect.scoped, Effect.provide(pool)), 20_000)
+
+  it.live("a method the definition lacks dies naming it, an inherited name too", () =>
+    Effect.gen(function*() {
+      // Was: "constructor" and "toString" found Object.prototype's functions and died with
+      // "Cannot read properties of undefined (reading 'ast')".
+      const counter = yield* Actor.spawn(Counter, { start: 1 })
+      for (const method of ["nope", "constructor", "toString"]) {
+        for (const send of [counter.call, counter.tell]) {
+          const exit = yield* Effect.exit(send(method as never))
+          assert.isTrue(Exit.isFailure(exit) && Cause.hasDies(exit.cause), method)
+          assert.include(String(Cause.squash((exit as Exit.Failure<unknown, unknown>).cause)), `has no method "${method}"`)
+        }
+      }
+      assert.strictEqual(yield* counter.call("get"), 1)
+    }).pipe(Effect.scoped, Effect.provide(pool)))
 })

@@ -51,6 +51,7 @@ export const hostActors = (
     dispatcher.listen(host)
     dispatcher.actors = host
     const key = `pool-${++poolCount}-${process.pid}`
+    host.key = key
     return Effect.as(Effect.acquireRelease(Effect.sync(() => registerPool(key, host)), (unregister) => Effect.sync(unregister)), host)
   })
 

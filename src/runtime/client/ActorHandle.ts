@@ -69,14 +69,14 @@ export const makeHandle = <A extends Any>(
         submit: (single) => ({
           id: -1,
           cancel: transport.call(id, task, single.payloads[0], (outcome, value, workerId, callId) =>
-            single.settle(0, outcome, value, workerId, 1, callId ?? -1), single.transfers?.[0], single.trace)
+            single.settle(0, outcome, value, workerId, 1, callId ?? -1), single.transfers?.[0], single.trace, poolKey)
         })
       }, fiber, target)),
     tell: (method, payload?: unknown) =>
       send(method, (task, transport, target, context) =>
         tell(task, payload, (encoded, settle, transfers) => {
           transport.call(id, task, encoded[0], (outcome, value, workerId, callId) =>
-            settle(0, outcome, value, workerId, 1, callId ?? -1), transfers?.[0])
+            settle(0, outcome, value, workerId, 1, callId ?? -1), transfers?.[0], undefined, poolKey)
           return noTicket
         }, (failure) => reportTell(context, actor.name, id, method, failure), target))
   }
@@ -92,7 +92,8 @@ export const makeHandle = <A extends Any>(
     ) => Effect.Effect<any, any>
   ): any =>
     Effect.withFiber((fiber) => {
-      const task = actor.methods[method]
+      // Own names only: "constructor" or "toString" found Object.prototype's functions.
+      const task = Object.hasOwn(actor.methods, method) ? actor.methods[method] : undefined
       if (task === undefined) return Effect.die(new Error(`actor ${actor.name} has no method "${method}"`))
       const target = { name: actor.name, id }
       const context = fiber.context as Context.Context<never>

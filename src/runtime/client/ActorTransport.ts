@@ -30,14 +30,18 @@ export interface ActorTransport {
     options: { readonly worker: number | undefined; readonly maxRestarts: number; readonly backoffMillis: number; readonly maxBackoffMillis: number },
     reply: Reply
   ) => number
-  /** `transfer`: the buffers the payload moves (`memory: "moved"`); a worker's own calls copy them. */
+  /**
+   * `transfer`: the buffers the payload moves (`memory: "moved"`); a worker's own calls copy them.
+   * `pool`: the key of the pool that spawned the actor, for a handle decoded from a payload.
+   */
   readonly call: (
     actorId: number,
     method: TaskAny,
     payload: unknown,
     reply: Reply,
     transfer?: ReadonlyArray<ArrayBuffer>,
-    trace?: CallTrace | undefined
+    trace?: CallTrace | undefined,
+    pool?: string | undefined
   ) => () => Promise<void>
   readonly stop: (actorId: number) => Promise<void>
 }

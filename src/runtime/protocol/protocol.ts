@@ -90,12 +90,16 @@
  *                  started (cancelled in the mailbox, its actor stopped) is answered `Replies`.
  *   pool → worker  `[Stop, actorId]`: interrupt its calls, close its scope (its finalizers run),
  *                  answer `[Stopped, actorId]`. Shutdown stops every actor before the worker's Layer.
- *   worker → pool  `[Ask, askId, actorId, taskName, payload, trace?]`: a handler calls an actor through a
+ *   worker → pool  `[Ask, askId, actorId, taskName, payload, trace, pool]`: a handler calls an actor through a
  *                  handle it received (`taskName` is the method's, `<Actor>.<method>`: actor names
  *                  may hold dots); the pool routes it like a caller's call and answers
  *                  `[Answer, askId, outcome, value]`. Ask ids are unique per worker. `trace`, only
  *                  when the handler asked in a span: the call is traced, and its spans reach the
- *                  asking worker as `[Spans, askId, count, …]` before the answer.
+ *                  asking worker as `[Spans, askId, count, …]` before the answer. `pool`: the key
+ *                  of the pool that spawned the actor, as the handle carries it; a pool whose key
+ *                  it is not (actor ids are per pool) answers `Defect` (`foreignHandle`).
+ *   worker → pool  `[AskCancel, askId]`: the handler gave the call up (it was interrupted): the
+ *                  pool cancels the call as it cancels a caller's, and answers nothing more.
  * An actor whose worker dies fails its calls in flight (`Lost`); the pool may rebuild it from its
  * constructor arguments on another worker (its restart policy), never while it still runs.
  */
@@ -132,7 +136,8 @@ export const Op = {
   WatchMetrics: 23,
   Metrics: 24,
   CallTimed: 25,
-  RepliesTimed: 26
+  RepliesTimed: 26,
+  AskCancel: 27
 } as const
 
 /** How a task ended, as reported by a worker, or as the pool decided. */
@@ -316,9 +321,17 @@ export type FromWorker =
   | readonly [typeof Op.Replies, ...Array<unknown>]
   | readonly [typeof Op.RepliesTimed, times: Float64Array, callId: number, outcome: Outcome, value: unknown]
   | readonly [typeof Op.Stopped, actorId: number]
-  | readonly [typeof Op.Ask, askId: number, actorId: number, taskName: string, payload: unknown, trace?: string]
+  | readonly [typeof Op.Ask, askId: number, actorId: number, taskName: string, payload: unknown, trace: string | undefined, pool: string | undefined]
+  | readonly [typeof Op.AskCancel, askId: number]
   | readonly [typeof Op.Heap, usedBytes: number]
   | readonly [typeof Op.Metrics, snapshots: ReadonlyArray<WireMetric>]
+
+/** The answer to an ask through a handle of another pool: its actor id means another actor here, or none. */
+export const foreignHandle = (taskName: string, actorId: number): RemoteError => {
+  const actor = taskName.slice(0, Math.max(0, taskName.lastIndexOf(".")))
+  const message = `actor ${actor}#${actorId} belongs to another pool: a handle is only good in the workers of the pool that spawned its actor`
+  return { name: "ForeignHandle", message, stack: `ForeignHandle: ${message}` }
+}
 
 export const toRemoteError = (error: unknown): RemoteError => {
   if (error instanceof Error) {

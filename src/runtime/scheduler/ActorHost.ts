@@ -8,7 +8,8 @@
  * 2. Calls reach an instance in the order they were made: calls made before it is running wait
  *    here in order and are sent, in order, once it says `Spawned`; the worker keeps that order.
  * 3. Every call is answered once: by its reply, `Lost` when its worker dies holding it (never
- *    re-sent: at most once), or `Unavailable` when the actor is stopped or dead. A cancelled call
+ *    re-sent: at most once), or `Unavailable` when the actor is stopped or dead. A call a worker
+ *    asked for is cancelled when that worker's handler gives it up. A cancelled call
  *    whose method has not stopped within `interruptGrace`, or a stop not done within
  *    `interruptGrace` + `exitTimeout`, has its worker terminated.
  * 4. Placement: the pinned position if any, else the ready worker with the fewest actors.
@@ -27,6 +28,7 @@ import type { Timers } from "../backends/Backend.ts"
 import type { EventHub } from "../observe/EventHub.ts"
 import { cloneIssue } from "../protocol/codec.ts"
 import {
+  foreignHandle,
   type FromWorker,
   Op,
   Outcome,
@@ -86,7 +88,11 @@ export class ActorHost implements Transport, WorkerListener {
   /** Every definition spawned here, by name: what a call to a forgotten actor may be named after. */
   private readonly definitions = new Map<string, ActorAny>()
   private readonly calls = new Map<number, Call>()
+  /** The cancel of each unanswered call a worker asked for, by asking worker and ask id. */
+  private readonly asks = new Map<number, Map<number, () => Promise<void>>>()
   private nextActorId = 0
+  /** The key handles to this pool's actors carry (`registerPool`), once registered. */
+  key: string | undefined = undefined
 
   constructor(dispatcher: Dispatcher, timers: Timers) {
     this.dispatcher = dispatcher
@@ -207,7 +213,20 @@ export class ActorHost implements Transport, WorkerListener {
         return
       }
       case Op.Ask:
+        if (message[6] !== undefined && this.key !== undefined && message[6] !== this.key) {
+          // Its actor id names another actor here, or none: never route it.
+          this.dispatcher.sendTo(workerId, [Op.Answer, message[1], Outcome.Defect, foreignHandle(message[3], message[2])])
+          return
+        }
         return this.ask(workerId, message[1], message[2], message[3], message[4], message[5])
+      case Op.AskCancel: {
+        const asks = this.asks.get(workerId)
+        const cancel = asks?.get(message[1])
+        if (cancel === undefined) return
+        asks!.delete(message[1])
+        void cancel()
+        return
+      }
     }
   }
 
@@ -220,6 +239,8 @@ export class ActorHost implements Transport, WorkerListener {
   }
 
   onExit(workerId: number, exit: WorkerExit): void {
+    // Its asks' calls run on (a tell it made is not to be undone): only the way to cancel them goes.
+    this.asks.delete(workerId)
     const why: WorkerExit = { kind: exit.kind, message: `worker ${workerId} ${exit.message}` }
     for (const record of [...this.records.values()]) {
       if (record.workerId !== workerId || record.state === "placing" || record.state === "backoff") continue
@@ -464,9 +485,17 @@ export class ActorHost implements Transport, WorkerListener {
         this.dispatcher.sendTo(workerId, [Op.Spans, askId, count, ...fields.slice(at, at + count * SpanField.stride)])
       }
     }
-    this.makeCall(actorId, taskName, payload, (outcome, value) => {
+    let answered = false
+    const cancel = this.makeCall(actorId, taskName, payload, (outcome, value) => {
+      answered = true
+      this.asks.get(workerId)?.delete(askId)
       this.dispatcher.sendTo(workerId, [Op.Answer, askId, outcome, value])
     }, workerId, undefined, trace)
+    // Refused at once, it is answered already: nothing to cancel.
+    if (answered) return
+    let asks = this.asks.get(workerId)
+    if (asks === undefined) this.asks.set(workerId, asks = new Map())
+    asks.set(askId, cancel)
   }
 
   /** A call from the caller (`from` -1) or asked by a worker; `taskName` is the method's task name. */

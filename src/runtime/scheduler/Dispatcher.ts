@@ -77,6 +77,7 @@ import type { EventHub } from "../observe/EventHub.ts"
 import { cloneIssue } from "../protocol/codec.ts"
 import type { WireMetric } from "../protocol/metricsWire.ts"
 import {
+  foreignHandle,
   type FromWorker,
   Op,
   Outcome,
@@ -615,6 +616,10 @@ export class Dispatcher implements PoolClient {
         }
         return
       default:
+        if (this.listener === undefined && message[0] === Op.Ask) {
+          // No actor lives in this pool: the handle is another pool's. Unanswered, its caller waited for good.
+          return slot.connection.send([Op.Answer, message[1], Outcome.Defect, foreignHandle(message[3], message[2])])
+        }
         this.listener?.onMessage(slot.id, message)
         // An actor on it stopped, or its spawn failed: a worker due for recycling may go now.
         if (slot.recycle !== undefined) {

@@ -100,16 +100,12 @@ export class WorkerActors {
     spawn: () => {
       throw new Error("actors are spawned by the caller, not from inside a worker")
     },
-    call: (actorId, method, payload, reply, _transfer, trace) => {
+    call: (actorId, method, payload, reply, _transfer, trace, pool) => {
       const askId = this.nextAskId++
       this.asks.set(askId, reply)
       if (trace !== undefined) this.askTraces.set(askId, trace)
       try {
-        this.post(
-          trace === undefined
-            ? [Op.Ask, askId, actorId, method.name, payload]
-            : [Op.Ask, askId, actorId, method.name, payload, trace.wire]
-        )
+        this.post([Op.Ask, askId, actorId, method.name, payload, trace?.wire, pool])
       } catch (error) {
         // Rule 4: nothing left this worker; only this call fails, typed, and the handler decides.
         this.asks.delete(askId)
@@ -117,10 +113,13 @@ export class WorkerActors {
         reply(Outcome.PayloadInvalid, cloneIssue(payload, error), -1)
         return () => Promise.resolve()
       }
-      // The pool delivers the call at most once; a caller that gives up just stops listening.
+      // A handler that gives the call up has the pool cancel it in its actor: else it ran on there,
+      // holding the actor's mailbox. Not waited for: a worker shutting down hears no answers.
       return () => {
-        this.asks.delete(askId)
-        this.askTraces.delete(askId)
+        if (this.asks.delete(askId)) {
+          this.askTraces.delete(askId)
+          this.post([Op.AskCancel, askId])
+        }
         return Promise.resolve()
       }
     },
