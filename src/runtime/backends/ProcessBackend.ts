@@ -24,6 +24,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { closeSync, existsSync, openSync, readFileSync, readSync, rmSync } from "node:fs"
 import { availableParallelism, tmpdir } from "node:os"
 import { delimiter, join } from "node:path"
+import { inspect } from "node:util"
 import { fileURLToPath } from "node:url"
 import { detachMoved, type WorkerExit } from "../protocol/protocol.ts"
 import {
@@ -150,6 +151,7 @@ const spawnProcess = (
   let exitCode: number | null = null
   let signal: NodeJS.Signals | null = null
   let startError: Error | undefined
+  let refused: string | undefined
   let closeTimer: ReturnType<typeof setTimeout> | undefined
 
   const ended = () => {
@@ -158,15 +160,46 @@ const spawnProcess = (
     clearTimeout(closeTimer)
     live.delete(child)
     // The Dispatcher reads `tasksTaken` inside `onExit`; the file goes after.
-    events.onExit(classify(startError, terminated, exitCode, signal, crashText(statusPath), stderrTail))
+    events.onExit(classify(startError, refused, terminated, exitCode, signal, crashText(statusPath), stderrTail))
     closeSync(status)
     rmSync(statusPath, { force: true })
   }
 
+  // The IPC channel is the pool's. A child that puts anything else on it (a `process.send` of its
+  // own, bytes a native library wrote to fd 3) is killed and reported as crashed: what it sent
+  // would otherwise throw in this process, uncaught, and end it.
+  const refuse = (why: string) => {
+    if (!alive || refused !== undefined) return
+    refused = why
+    child.kill("SIGKILL")
+  }
   if (child.pid !== undefined) live.set(child, child.pid)
-  child.on("message", (message) => {
-    if (alive) events.onMessage(message as never)
+  child.on("message", (message: unknown) => {
+    if (!alive || refused !== undefined) return
+    if (!Array.isArray(message) || typeof message[0] !== "number") {
+      return refuse(`sent a message that is not the pool's: ${inspect(message, { depth: 1 }).slice(0, 200)}`)
+    }
+    try {
+      events.onMessage(message as never)
+    } catch (error) {
+      refuse(`sent a message the pool could not take (${errorText(error)})`)
+    }
   })
+  // Node parses the channel's frames in the `onread` of its pipe handle, and throws there, out of
+  // reach of any listener, on bytes that are not a frame. The handle is not public (`child.channel`
+  // is a wrapper): it is found by its symbol's name, and without it a child's garbage still ends us.
+  const handleKey = Object.getOwnPropertySymbols(child).find((key) => key.description === "kChannelHandle")
+  const channel = handleKey === undefined ? undefined : (child as unknown as Record<symbol, { onread?: unknown } | null>)[handleKey]
+  const onread = channel?.onread
+  if (channel != null && typeof onread === "function") {
+    channel.onread = function(this: unknown, ...args: Array<unknown>) {
+      try {
+        return onread.apply(this, args)
+      } catch (error) {
+        refuse(`wrote bytes that are not a message onto its IPC channel (${errorText(error)})`)
+      }
+    }
+  }
   child.stderr!.on("data", (chunk: Buffer) => {
     process.stderr.write(chunk)
     stderrTail = (stderrTail + chunk.toString()).slice(-stderrTailBytes)
@@ -207,6 +240,8 @@ const spawnProcess = (
 
 const ignoreSendError = () => {}
 
+const errorText = (error: unknown): string => error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+
 /** Worker i on the i-th CPU this process may run on (its affinity, which a container or `taskset` may narrow), round robin. */
 const spread = (size: number): ReadonlyArray<ReadonlyArray<number>> => {
   const allowed = allowedCpus()
@@ -234,6 +269,7 @@ const crashText = (path: string): string => {
 /** How a child ended, in the pool's terms, with its exit code or signal. */
 const classify = (
   startError: Error | undefined,
+  refused: string | undefined,
   terminated: boolean,
   exitCode: number | null,
   signal: NodeJS.Signals | null,
@@ -242,6 +278,7 @@ const classify = (
 ): WorkerExit => {
   const detail = { ...(exitCode === null ? {} : { exitCode }), ...(signal === null ? {} : { signal }) }
   if (startError !== undefined) return { kind: "Crashed", message: `could not be started: ${startError.message}` }
+  if (refused !== undefined) return { kind: "Crashed", message: `was killed: it ${refused}`, ...detail }
   if (terminated) return { kind: "Terminated", message: "was terminated", ...detail }
   if (/heap out of memory|Reached heap limit/.test(stderrTail)) {
     return { kind: "OutOfMemory", message: `ran out of memory (${signal === null ? `exit code ${exitCode}` : signal})`, ...detail }

@@ -1,6 +1,7 @@
 /**
  * What the process backend adds to the contract (which runs on it too): a child that dies any way
- * — a native abort, SIGKILL, an uncaught error, `process.exit`, a heap past its limit — fails only
+ * — a native abort, SIGKILL, an uncaught error, `process.exit`, a heap past its limit, garbage on
+ * its IPC channel — fails only
  * its own task with `WorkerLost` carrying why (signal, exit code, out of memory) and is replaced;
  * after the pool's scope closes, no child process is left (listed by pid, from `/proc`); arrays
  * are copied and a group that needs shared memory fails when the pool is built; `cpus` pins each
@@ -68,7 +69,10 @@ describe("process backend", () => {
     { how: "exit", exit: "Exited", exitCode: 3, says: "exited with code 3" },
     // Was: Crashed, "crashed: Error: logged and survived": the error was recorded although a
     // listener kept the process alive, and the later exit was blamed on it.
-    { how: "caught", exit: "Exited", exitCode: 3, says: "exited with code 3" }
+    { how: "caught", exit: "Exited", exitCode: 3, says: "exited with code 3" },
+    // Were: this process died (Node's parser threw, uncaught; the Dispatcher read `null[0]`).
+    { how: "garble", exit: "Crashed", signal: "SIGKILL", says: "wrote bytes that are not a message onto its IPC channel" },
+    { how: "chatter", exit: "Crashed", signal: "SIGKILL", says: "sent a message that is not the pool's: null" }
   ] as const
   for (const death of deaths) {
     it.live(`a child that dies (${death.how}) fails only its task with WorkerLost ${death.exit}, and is replaced`, () =>
