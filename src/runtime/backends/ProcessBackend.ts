@@ -108,10 +108,11 @@ export const layer: Layer.Layer<WorkerBackend> = Layer.succeed(WorkerBackend, ba
 
 /**
  * The parent's Node flags (its `--conditions`, loaders, …) minus those that must not be repeated
- * in a child (an inspector port, watch or test mode, an evaluated script), plus the heap limits.
+ * in a child (an inspector port, watch or test mode, an evaluated script and its input type), plus
+ * the heap limits.
  */
 const childExecArgv = (spec: PoolSpec): ReadonlyArray<string> => {
-  const inherited = process.execArgv.filter((flag) => !/^--(inspect|debug|watch|test|eval|print)|^-[ep]$/.test(flag))
+  const inherited = parentFlags(process.execArgv)
   const young = spec.resourceLimits?.maxYoungGenerationSizeMb ?? defaultYoungGenerationSizeMb
   const old = spec.resourceLimits?.maxOldGenerationSizeMb
   const parentStack = Number(/^--stack-size=(\d+)$/.exec(inherited.findLast((flag) => flag.startsWith("--stack-size=")) ?? "")?.[1] ?? 984)
@@ -127,6 +128,29 @@ const childExecArgv = (spec: PoolSpec): ReadonlyArray<string> => {
     `--stack-size=${2 * parentStack + 64}`,
     ...(old === undefined ? [] : [`--max-old-space-size=${old}`])
   ]
+}
+
+/** Flags a child must not get: it runs `processMain.ts` as its script, with no inspector, watcher or test runner of its own. */
+const notForChildren = /^(--(inspect|debug|watch|test|eval|print|input-type)|-[ep]+$)/
+
+/**
+ * `execArgv` without the flags a child must not get, and their values. `execArgv` holds only
+ * options and their values (never the script), so a word after a dropped flag that is not a flag
+ * is its value (`-e <code>`, `--inspect-port 0`): left behind, the child would take it for its
+ * script. The code of `-e`/`--eval` goes with it whatever it starts with.
+ */
+const parentFlags = (execArgv: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const kept: Array<string> = []
+  for (let i = 0; i < execArgv.length; i++) {
+    const flag = execArgv[i]!
+    if (!notForChildren.test(flag)) {
+      kept.push(flag)
+    } else if (!flag.includes("=") && i + 1 < execArgv.length) {
+      const next = execArgv[i + 1]!
+      if (/^(-e|--eval|-pe)$/.test(flag) || !next.startsWith("-")) i++
+    }
+  }
+  return kept
 }
 
 const spawnProcess = (

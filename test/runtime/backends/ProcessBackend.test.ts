@@ -11,13 +11,17 @@ import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
+import { execFile } from "node:child_process"
 import { readdirSync, readFileSync } from "node:fs"
 import { cpus } from "node:os"
+import { promisify } from "node:util"
 import { InlineBackend, PoolError, ProcessBackend, Task, TaskError, ThreadBackend, WorkerPool } from "../../../src/index.ts"
 import { Add, Crash, ProcessTasks, ScribbleSum, SharedOnly, threadNice, Where } from "../../fixtures/process-tasks.ts"
 import { poolReasonOf, reasonOf } from "../../support/backends.ts"
 
 const entry = new URL("../../fixtures/process-worker.ts", import.meta.url)
+
+const execFileAsync = promisify(execFile)
 
 const pool = (options: Partial<WorkerPool.Options> = {}) =>
   WorkerPool.layer(ProcessTasks, { entry, size: 2, ...options }).pipe(Layer.provide(ProcessBackend.layer))
@@ -131,6 +135,24 @@ describe("process backend", () => {
       const reason = poolReasonOf(error)
       assert.instanceOf(reason, PoolError.Unsupported)
       assert.strictEqual((reason as PoolError.Unsupported).capability, "sharesMemory")
+    }))
+
+  // Was: a child got the evaluated code (and `--input-type`, a flag's separate value) as its own
+  // flags, took the code for its script and never started: the pool failed with WorkerInitFailed.
+  it.live("a program run with node -e gets its pool's children: its code and flags' values stay with it", () =>
+    Effect.promise(async () => {
+      const code = [
+        `import * as Effect from "effect/Effect"`,
+        `import * as Layer from "effect/Layer"`,
+        `import { ProcessBackend, Task, WorkerPool } from ${JSON.stringify(new URL("../../../src/index.ts", import.meta.url).href)}`,
+        `import { Add, ProcessTasks } from ${JSON.stringify(new URL("../../fixtures/process-tasks.ts", import.meta.url).href)}`,
+        `const pool = WorkerPool.layer(ProcessTasks, { entry: ${JSON.stringify(entry.href)}, size: 1 }).pipe(Layer.provide(ProcessBackend.layer))`,
+        `console.log(await Effect.runPromise(Task.run(Add, { a: 1, b: 2 }).pipe(Effect.provide(pool))))`
+      ].join("\n")
+      for (const flags of [["--input-type=module", "-e"], ["--inspect-port", "0", "--input-type", "module", "--eval"]]) {
+        const { stdout } = await execFileAsync(process.execPath, [...flags, code], { timeout: 30_000 })
+        assert.strictEqual(stdout, "3\n", flags.join(" "))
+      }
     }))
 
   describe("nice", () => {
