@@ -11,7 +11,8 @@
  *
  * What shared memory tells a thread's pool, a child tells through a small status file (on
  * `/dev/shm` where there is one): the count of tasks it took off its queue (the Dispatcher's rule
- * 7), and the text of the uncaught error that ended it. Its stderr passes through this process
+ * 7), and the text of the uncaught error that ended it; the child unlinks it once both hold it
+ * open, so nothing is left when this process dies without closing the pool. Its stderr passes through this process
  * and its last kilobytes are kept: V8 says there that a heap ran out of memory (the child then
  * dies of SIGABRT).
  *
@@ -21,7 +22,7 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { type ChildProcess, spawn } from "node:child_process"
-import { closeSync, existsSync, openSync, readFileSync, readSync, rmSync } from "node:fs"
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, rmSync } from "node:fs"
 import { availableParallelism, tmpdir } from "node:os"
 import { delimiter, join } from "node:path"
 import { inspect } from "node:util"
@@ -184,8 +185,9 @@ const spawnProcess = (
     clearTimeout(closeTimer)
     live.delete(child)
     // The Dispatcher reads `tasksTaken` inside `onExit`; the file goes after.
-    events.onExit(classify(startError, refused, terminated, exitCode, signal, crashText(statusPath), stderrTail))
+    events.onExit(classify(startError, refused, terminated, exitCode, signal, crashText(status), stderrTail))
     closeSync(status)
+    // The child unlinks it once it opened it; one that died before is left to us.
     rmSync(statusPath, { force: true })
   }
 
@@ -281,13 +283,12 @@ const allowedCpus = (): ReadonlyArray<number> => {
   })
 }
 
-/** The uncaught error that ended the child, as it wrote it after the count, or "". */
-const crashText = (path: string): string => {
-  try {
-    return readFileSync(path).subarray(4).toString()
-  } catch {
-    return ""
-  }
+/** The uncaught error that ended the child, as it wrote it after the count, or "". Read by descriptor: the child unlinked the file. */
+const crashText = (status: number): string => {
+  const size = fstatSync(status).size
+  if (size <= 4) return ""
+  const text = Buffer.alloc(size - 4)
+  return text.subarray(0, readSync(status, text, 0, text.length, 4)).toString()
 }
 
 /** How a child ended, in the pool's terms, with its exit code or signal. */

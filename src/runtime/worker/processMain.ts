@@ -35,7 +35,7 @@ const early: Array<unknown> = []
 const hear = (message: unknown) => void early.push(message)
 process.on("message", hear)
 
-const [{ hostEntry }, { detachMoved, Op }, { openSync, writeSync }, { getHeapStatistics }] = await Promise.all([
+const [{ hostEntry }, { detachMoved, Op }, { openSync, rmSync, writeSync }, { getHeapStatistics }] = await Promise.all([
   import("./hostEntry.ts"),
   import("../protocol/protocol.ts"),
   import("node:fs"),
@@ -43,6 +43,9 @@ const [{ hostEntry }, { detachMoved, Op }, { openSync, writeSync }, { getHeapSta
 ])
 
 const status = openSync(statusPath, "r+")
+// Both ends hold it open now: unlinked, it goes with the last of them, also when the pool's
+// process dies without closing the pool (killed, or ended by an uncaught error).
+rmSync(statusPath, { force: true })
 const count = new Int32Array(1)
 process.on("uncaughtExceptionMonitor", (error) => {
   // With an `uncaughtException` listener (the entry's, a library's) the error does not end the

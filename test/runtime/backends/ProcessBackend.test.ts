@@ -11,9 +11,9 @@ import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
-import { execFile } from "node:child_process"
-import { readdirSync, readFileSync } from "node:fs"
-import { cpus } from "node:os"
+import { execFile, spawn } from "node:child_process"
+import { existsSync, readdirSync, readFileSync } from "node:fs"
+import { cpus, tmpdir } from "node:os"
 import { promisify } from "node:util"
 import { InlineBackend, PoolError, ProcessBackend, Task, TaskError, ThreadBackend, WorkerPool } from "../../../src/index.ts"
 import { Add, Crash, ProcessTasks, ScribbleSum, SharedOnly, threadNice, Where } from "../../fixtures/process-tasks.ts"
@@ -22,6 +22,17 @@ import { poolReasonOf, reasonOf } from "../../support/backends.ts"
 const entry = new URL("../../fixtures/process-worker.ts", import.meta.url)
 
 const execFileAsync = promisify(execFile)
+
+/** An ES module for `node --input-type=module -e`: `pool`, a process pool of `size` on this file's entry, then `body`. */
+const poolProgram = (size: number, body: string): string =>
+  [
+    `import * as Effect from "effect/Effect"`,
+    `import * as Layer from "effect/Layer"`,
+    `import { ProcessBackend, Task, WorkerPool } from ${JSON.stringify(new URL("../../../src/index.ts", import.meta.url).href)}`,
+    `import { Add, ProcessTasks } from ${JSON.stringify(new URL("../../fixtures/process-tasks.ts", import.meta.url).href)}`,
+    `const pool = WorkerPool.layer(ProcessTasks, { entry: ${JSON.stringify(entry.href)}, size: ${size} }).pipe(Layer.provide(ProcessBackend.layer))`,
+    body
+  ].join("\n")
 
 const pool = (options: Partial<WorkerPool.Options> = {}) =>
   WorkerPool.layer(ProcessTasks, { entry, size: 2, ...options }).pipe(Layer.provide(ProcessBackend.layer))
@@ -141,18 +152,38 @@ describe("process backend", () => {
   // flags, took the code for its script and never started: the pool failed with WorkerInitFailed.
   it.live("a program run with node -e gets its pool's children: its code and flags' values stay with it", () =>
     Effect.promise(async () => {
-      const code = [
-        `import * as Effect from "effect/Effect"`,
-        `import * as Layer from "effect/Layer"`,
-        `import { ProcessBackend, Task, WorkerPool } from ${JSON.stringify(new URL("../../../src/index.ts", import.meta.url).href)}`,
-        `import { Add, ProcessTasks } from ${JSON.stringify(new URL("../../fixtures/process-tasks.ts", import.meta.url).href)}`,
-        `const pool = WorkerPool.layer(ProcessTasks, { entry: ${JSON.stringify(entry.href)}, size: 1 }).pipe(Layer.provide(ProcessBackend.layer))`,
-        `console.log(await Effect.runPromise(Task.run(Add, { a: 1, b: 2 }).pipe(Effect.provide(pool))))`
-      ].join("\n")
+      const code = poolProgram(1, `console.log(await Effect.runPromise(Task.run(Add, { a: 1, b: 2 }).pipe(Effect.provide(pool))))`)
       for (const flags of [["--input-type=module", "-e"], ["--inspect-port", "0", "--input-type", "module", "--eval"]]) {
         const { stdout } = await execFileAsync(process.execPath, [...flags, code], { timeout: 30_000 })
         assert.strictEqual(stdout, "3\n", flags.join(" "))
       }
+    }))
+
+  // Was: each child's status file (`/dev/shm/effect-parallel-<pid>-…`) stayed for good when the
+  // program ended without closing its pool; only the pool's scope removed them.
+  it.live("a program killed without closing its pool leaves no status file behind", () =>
+    Effect.promise(async () => {
+      const code = poolProgram(2, [
+        `await Effect.runPromise(Effect.andThen(Task.map(Add, [{ a: 1, b: 1 }, { a: 2, b: 2 }], { chunkSize: 1 }),`,
+        `  Effect.sync(() => console.log(JSON.stringify(ProcessBackend.livePids())))).pipe(Effect.andThen(Effect.never), Effect.provide(pool)))`
+      ].join("\n"))
+      const program = spawn(process.execPath, ["--input-type=module", "-e", code], { stdio: ["ignore", "pipe", "inherit"] })
+      const pids = await new Promise<ReadonlyArray<number>>((resolve, reject) => {
+        let text = ""
+        program.stdout.on("data", (chunk: Buffer) => {
+          text += chunk.toString()
+          if (text.includes("\n")) resolve(JSON.parse(text))
+        })
+        program.once("exit", (code) => reject(new Error(`the program exited (${code}) before its pool started`)))
+      })
+      assert.strictEqual(pids.length, 2)
+      const statusDir = existsSync("/dev/shm") ? "/dev/shm" : tmpdir()
+      const statusFiles = () => readdirSync(statusDir).filter((name) => name.startsWith(`effect-parallel-${program.pid}-`))
+      program.kill("SIGKILL")
+      // Its children see their channel close and exit.
+      for (let attempt = 0; attempt < 200 && pids.some(alive); attempt++) await new Promise((r) => setTimeout(r, 50))
+      assert.deepStrictEqual(pids.filter(alive), [], "the children exited")
+      assert.deepStrictEqual(statusFiles(), [])
     }))
 
   describe("nice", () => {
