@@ -60,10 +60,24 @@ export const liveProcesses = (): number => live.size
 /** Their process ids. */
 export const livePids = (): ReadonlyArray<number> => [...live.values()]
 
+/** A Linux command on the `PATH` (util-linux's), if there is one. */
+const linuxCommand = (name: string): string | undefined =>
+  process.platform === "linux"
+    ? (process.env.PATH ?? "/usr/bin:/bin").split(delimiter).map((dir) => join(dir, name)).find((path) => existsSync(path))
+    : undefined
+
 /** `taskset`, where this platform has it (Linux, util-linux): what pins a process and its threads to cores. */
-const taskset: string | undefined = process.platform === "linux"
-  ? (process.env.PATH ?? "/usr/bin:/bin").split(delimiter).map((dir) => join(dir, "taskset")).find((path) => existsSync(path))
-  : undefined
+const taskset = linuxCommand("taskset")
+
+/**
+ * `setpriv`, where this platform has it (Linux, util-linux): starts a child with the kernel's
+ * parent-death signal set to SIGKILL. A child leaves when its channel closes, but one blocked in
+ * a synchronous loop never hears that: without the signal it would run on, orphaned, after this
+ * process died (killed, or Ctrl-C under a bare `runPromise`, which the children ignore). The
+ * kernel watches the thread that started the child: a pool built in a worker thread loses its
+ * children when that thread ends, as it loses the pool.
+ */
+const setpriv = linuxCommand("setpriv")
 
 /**
  * Child processes: crashes of any kind contained in their process, heap limits through V8 flags,
@@ -166,10 +180,9 @@ const spawnProcess = (
   const statusPath = join(statusDir, `effect-parallel-${process.pid}-${workerId}-${Math.random().toString(36).slice(2)}`)
   const status = openSync(statusPath, "w+")
   const node = [...execArgv, processMain, entry, String(workerId), statusPath, String(recycleAboveHeapMb ?? ""), String(nice ?? "")]
-  const [command, args] = cpus === undefined
-    ? [process.execPath, node]
-    : [taskset!, ["-c", cpus.join(","), process.execPath, ...node]]
-  const child = spawn(command, args, { stdio: ["ignore", "inherit", "pipe", "ipc"], serialization: "advanced" })
+  const pinned = cpus === undefined ? [process.execPath, ...node] : [taskset!, "-c", cpus.join(","), process.execPath, ...node]
+  const [command, ...args] = setpriv === undefined ? pinned : [setpriv, "--pdeathsig", "KILL", ...pinned]
+  const child = spawn(command!, args, { stdio: ["ignore", "inherit", "pipe", "ipc"], serialization: "advanced" })
   let alive = true
   let terminated = false
   let stderrTail = ""

@@ -11,7 +11,7 @@ import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
-import { execFile, spawn } from "node:child_process"
+import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { cpus, tmpdir } from "node:os"
 import { promisify } from "node:util"
@@ -29,7 +29,7 @@ const poolProgram = (size: number, body: string): string =>
     `import * as Effect from "effect/Effect"`,
     `import * as Layer from "effect/Layer"`,
     `import { ProcessBackend, Task, WorkerPool } from ${JSON.stringify(new URL("../../../src/index.ts", import.meta.url).href)}`,
-    `import { Add, ProcessTasks } from ${JSON.stringify(new URL("../../fixtures/process-tasks.ts", import.meta.url).href)}`,
+    `import { Add, ProcessTasks, Spin } from ${JSON.stringify(new URL("../../fixtures/process-tasks.ts", import.meta.url).href)}`,
     `const pool = WorkerPool.layer(ProcessTasks, { entry: ${JSON.stringify(entry.href)}, size: ${size} }).pipe(Layer.provide(ProcessBackend.layer))`,
     body
   ].join("\n")
@@ -48,6 +48,17 @@ const workerChildren = (): ReadonlyArray<number> =>
     } catch {
       return false // exited while we looked
     }
+  })
+
+/** The pids a `poolProgram` prints, as its first line. */
+const firstLine = (program: ChildProcess) =>
+  new Promise<ReadonlyArray<number>>((resolve, reject) => {
+    let text = ""
+    program.stdout!.on("data", (chunk: Buffer) => {
+      text += chunk.toString()
+      if (text.includes("\n")) resolve(JSON.parse(text))
+    })
+    program.once("exit", (code) => reject(new Error(`the program exited (${code}) before its pool started`)))
   })
 
 const alive = (pid: number): boolean => {
@@ -168,14 +179,7 @@ describe("process backend", () => {
         `  Effect.sync(() => console.log(JSON.stringify(ProcessBackend.livePids())))).pipe(Effect.andThen(Effect.never), Effect.provide(pool)))`
       ].join("\n"))
       const program = spawn(process.execPath, ["--input-type=module", "-e", code], { stdio: ["ignore", "pipe", "inherit"] })
-      const pids = await new Promise<ReadonlyArray<number>>((resolve, reject) => {
-        let text = ""
-        program.stdout.on("data", (chunk: Buffer) => {
-          text += chunk.toString()
-          if (text.includes("\n")) resolve(JSON.parse(text))
-        })
-        program.once("exit", (code) => reject(new Error(`the program exited (${code}) before its pool started`)))
-      })
+      const pids = await firstLine(program)
       assert.strictEqual(pids.length, 2)
       const statusDir = existsSync("/dev/shm") ? "/dev/shm" : tmpdir()
       const statusFiles = () => readdirSync(statusDir).filter((name) => name.startsWith(`effect-parallel-${program.pid}-`))
@@ -184,6 +188,34 @@ describe("process backend", () => {
       for (let attempt = 0; attempt < 200 && pids.some(alive); attempt++) await new Promise((r) => setTimeout(r, 50))
       assert.deepStrictEqual(pids.filter(alive), [], "the children exited")
       assert.deepStrictEqual(statusFiles(), [])
+    }))
+
+  // Was: a child blocked in a synchronous loop never saw its channel close, and ran on, orphaned,
+  // for as long as its loop did (here: for good) after its program was killed, or hit Ctrl-C
+  // under a bare `Effect.runPromise`.
+  const diesWithProgram = process.platform === "linux" && (process.env.PATH ?? "").split(":").some((dir) => existsSync(`${dir}/setpriv`))
+    ? it.live
+    : it.live.skip
+  diesWithProgram("a child blocked in a synchronous loop dies with its program", () =>
+    Effect.promise(async () => {
+      const code = poolProgram(1, [
+        `await Effect.runPromise(Effect.gen(function*() {`,
+        `  yield* Task.run(Add, { a: 1, b: 1 })`,
+        `  yield* Effect.forkChild(Task.run(Spin, {}))`,
+        `  yield* Effect.sleep("300 millis")`,
+        `  console.log(JSON.stringify(ProcessBackend.livePids()))`,
+        `  yield* Effect.never`,
+        `}).pipe(Effect.provide(pool)))`
+      ].join("\n"))
+      const program = spawn(process.execPath, ["--input-type=module", "-e", code], { stdio: ["ignore", "pipe", "inherit"] })
+      const pids = await firstLine(program)
+      try {
+        program.kill("SIGKILL")
+        for (let attempt = 0; attempt < 100 && pids.some(alive); attempt++) await new Promise((r) => setTimeout(r, 50))
+        assert.deepStrictEqual(pids.filter(alive), [], "the blocked child is gone")
+      } finally {
+        for (const pid of pids.filter(alive)) process.kill(pid, "SIGKILL")
+      }
     }))
 
   describe("nice", () => {
