@@ -197,6 +197,10 @@ const spawnProcess = (
     alive = false
     clearTimeout(closeTimer)
     live.delete(child)
+    // Reported by the timer, its pipes are still open: a process it left holds them. Let go of
+    // them, or they keep this process alive after the pool is closed.
+    child.stderr?.destroy()
+    if (child.connected) child.disconnect()
     // The Dispatcher reads `tasksTaken` inside `onExit`; the file goes after.
     events.onExit(classify(startError, refused, terminated, exitCode, signal, crashText(status), stderrTail))
     closeSync(status)

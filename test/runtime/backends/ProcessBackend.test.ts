@@ -1,11 +1,13 @@
 /**
  * What the process backend adds to the contract (which runs on it too): a child that dies any way
  * — a native abort, SIGKILL, an uncaught error, `process.exit`, a heap past its limit, garbage on
- * its IPC channel — fails only
- * its own task with `WorkerLost` carrying why (signal, exit code, out of memory) and is replaced;
- * after the pool's scope closes, no child process is left (listed by pid, from `/proc`); arrays
- * are copied and a group that needs shared memory fails when the pool is built; `cpus` pins each
- * child to its CPUs, and a backend that cannot pin says so.
+ * its IPC channel — fails only its own task with `WorkerLost` carrying why (signal, exit code, out
+ * of memory) and is replaced; after the pool's scope closes, no child process is left (listed by
+ * pid, from `/proc`), nor a pipe a process the child left behind holds; a program that dies
+ * without closing its pool leaves no child (not even one blocked in a loop) and no status file;
+ * children of a `node -e` program start; arrays are copied and a group that needs shared memory
+ * fails when the pool is built; `cpus` pins each child to its CPUs, and a backend that cannot pin
+ * says so.
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -16,7 +18,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { cpus, tmpdir } from "node:os"
 import { promisify } from "node:util"
 import { InlineBackend, PoolError, ProcessBackend, Task, TaskError, ThreadBackend, WorkerPool } from "../../../src/index.ts"
-import { Add, Crash, ProcessTasks, ScribbleSum, SharedOnly, threadNice, Where } from "../../fixtures/process-tasks.ts"
+import { Add, Crash, orphanMarker, ProcessTasks, ScribbleSum, SharedOnly, threadNice, Where } from "../../fixtures/process-tasks.ts"
 import { poolReasonOf, reasonOf } from "../../support/backends.ts"
 
 const entry = new URL("../../fixtures/process-worker.ts", import.meta.url)
@@ -59,6 +61,16 @@ const firstLine = (program: ChildProcess) =>
       if (text.includes("\n")) resolve(JSON.parse(text))
     })
     program.once("exit", (code) => reject(new Error(`the program exited (${code}) before its pool started`)))
+  })
+
+/** Process ids of any process whose command line holds `marker`, read from `/proc`. */
+const processesWith = (marker: string): ReadonlyArray<number> =>
+  readdirSync("/proc").filter((name) => /^\d+$/.test(name)).map(Number).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(marker)
+    } catch {
+      return false
+    }
   })
 
 const alive = (pid: number): boolean => {
@@ -144,6 +156,25 @@ describe("process backend", () => {
       assert.strictEqual(pids.size, 3)
       assert.deepStrictEqual([...pids].filter(alive), [])
       assert.deepStrictEqual(workerChildren(), [])
+    }))
+
+  // Was: the dead child's stderr pipe (and channel), held open by the process it left, kept this
+  // process alive after the pool's scope closed, until that process ended.
+  it.live("a process a child leaves behind holds no handle of this process after the scope closes", () =>
+    Effect.gen(function*() {
+      const pipes = () => process.getActiveResourcesInfo().filter((resource) => resource === "PipeWrap").length
+      // Opened on first use (a child's stderr is written to it), and kept.
+      void process.stderr
+      const before = pipes()
+      try {
+        const lost = reasonOf(yield* Effect.flip(Task.run(Crash, { how: "orphan" }).pipe(Effect.provide(pool({ size: 1 })))))
+        assert.strictEqual((lost as TaskError.WorkerLost).exitCode, 3)
+        // A pipe let go of closes on a later turn of the event loop; one held stays for the minute.
+        for (let turn = 0; turn < 100 && pipes() > before; turn++) yield* Effect.sleep("20 millis")
+        assert.strictEqual(pipes(), before)
+      } finally {
+        for (const pid of processesWith(orphanMarker)) process.kill(pid, "SIGKILL")
+      }
     }))
 
   it.live("arrays are copied to a child; a group that needs shared memory fails when the pool is built", () =>
