@@ -239,7 +239,7 @@ const spawnProcess = (
       try {
         return onread.apply(this, args)
       } catch (error) {
-        refuse(`wrote bytes that are not a message onto its IPC channel (${errorText(error)})`)
+        refuse(`sent a message this process cannot read (${errorText(error)})`)
       }
     }
   }

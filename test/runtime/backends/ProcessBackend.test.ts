@@ -18,7 +18,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { cpus, tmpdir } from "node:os"
 import { promisify } from "node:util"
 import { InlineBackend, PoolError, ProcessBackend, Task, TaskError, ThreadBackend, WorkerPool } from "../../../src/index.ts"
-import { Add, Crash, orphanMarker, ProcessTasks, ScribbleSum, SharedOnly, threadNice, Where } from "../../fixtures/process-tasks.ts"
+import { Add, Crash, Nest, orphanMarker, ProcessTasks, ScribbleSum, SharedOnly, threadNice, Where } from "../../fixtures/process-tasks.ts"
 import { poolReasonOf, reasonOf } from "../../support/backends.ts"
 
 const entry = new URL("../../fixtures/process-worker.ts", import.meta.url)
@@ -109,7 +109,7 @@ describe("process backend", () => {
     // listener kept the process alive, and the later exit was blamed on it.
     { how: "caught", exit: "Exited", exitCode: 3, says: "exited with code 3" },
     // Were: this process died (Node's parser threw, uncaught; the Dispatcher read `null[0]`).
-    { how: "garble", exit: "Crashed", signal: "SIGKILL", says: "wrote bytes that are not a message onto its IPC channel" },
+    { how: "garble", exit: "Crashed", signal: "SIGKILL", says: "sent a message this process cannot read (Error: Unable to deserialize" },
     { how: "chatter", exit: "Crashed", signal: "SIGKILL", says: "sent a message that is not the pool's: null" }
   ] as const
   for (const death of deaths) {
@@ -157,6 +157,18 @@ describe("process backend", () => {
       assert.deepStrictEqual([...pids].filter(alive), [])
       assert.deepStrictEqual(workerChildren(), [])
     }))
+
+  // Was: this process died as the answer arrived (V8's deserializer overflowed its stack in Node's
+  // channel parser, uncaught), as the README said it would.
+  it.live("an answer nested deeper than this process can read fails its task with WorkerLost, and the pool goes on", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(yield* Task.run(Nest, { depth: 2 }), { o: { o: {} } })
+      const lost = reasonOf(yield* Effect.flip(Task.run(Nest, { depth: 4_000 }))) as TaskError.WorkerLost
+      assert.instanceOf(lost, TaskError.WorkerLost)
+      assert.strictEqual(lost.exit, "Crashed")
+      assert.include(lost.message, "sent a message this process cannot read (RangeError: Maximum call stack size exceeded)")
+      assert.strictEqual(yield* Task.run(Add, { a: 1, b: 1 }), 2)
+    }).pipe(Effect.provide(pool({ size: 1 }))))
 
   // Was: the dead child's stderr pipe (and channel), held open by the process it left, kept this
   // process alive after the pool's scope closed, until that process ended.
