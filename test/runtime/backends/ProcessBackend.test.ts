@@ -18,7 +18,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { cpus, tmpdir } from "node:os"
 import { promisify } from "node:util"
 import { InlineBackend, PoolError, ProcessBackend, Task, TaskError, ThreadBackend, WorkerPool } from "../../../src/index.ts"
-import { Add, Crash, Nest, orphanMarker, ProcessTasks, ScribbleSum, SharedOnly, threadNice, Where } from "../../fixtures/process-tasks.ts"
+import { Add, Carry, Crash, Nest, orphanMarker, ProcessTasks, ScribbleSum, SharedOnly, threadNice, Where } from "../../fixtures/process-tasks.ts"
 import { poolReasonOf, reasonOf } from "../../support/backends.ts"
 
 const entry = new URL("../../fixtures/process-worker.ts", import.meta.url)
@@ -168,6 +168,21 @@ describe("process backend", () => {
       assert.strictEqual(lost.exit, "Crashed")
       assert.include(lost.message, "sent a message this process cannot read (RangeError: Maximum call stack size exceeded)")
       assert.strictEqual(yield* Task.run(Add, { a: 1, b: 1 }), 2)
+    }).pipe(Effect.provide(pool({ size: 1 }))))
+
+  // Was: each child died reading the message (Node's parser threw in it), the task had not been
+  // taken, so it went back to the queue uncounted (rule 7) and killed the next child, for good.
+  it.live("a payload that kills every child on arrival fails with WorkerLost after three, and the pool goes on", () =>
+    Effect.gen(function*() {
+      // The empty module; `WebAssembly` is not in this project's type libraries.
+      const { WebAssembly } = globalThis as unknown as { WebAssembly: { Module: new(bytes: Uint8Array) => object } }
+      const module = new WebAssembly.Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]))
+      const lost = reasonOf(yield* Effect.flip(Task.run(Carry, { value: module }))) as TaskError.WorkerLost
+      assert.instanceOf(lost, TaskError.WorkerLost)
+      assert.include(lost.message, "Unable to deserialize")
+      assert.include(lost.message, "3 workers in a row died before taking this task")
+      assert.strictEqual(yield* Task.run(Carry, { value: 1 }), "number")
+      assert.strictEqual((yield* WorkerPool.stats(ProcessTasks)).workersStarted, 4)
     }).pipe(Effect.provide(pool({ size: 1 }))))
 
   // Was: the dead child's stderr pipe (and channel), held open by the process it left, kept this
