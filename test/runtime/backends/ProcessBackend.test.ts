@@ -102,6 +102,7 @@ afterEach(() => {
 describe("process backend", () => {
   const deaths = [
     { how: "abort", exit: "Crashed", signal: "SIGABRT", says: "was killed by SIGABRT" },
+    { how: "segv", exit: "Crashed", signal: "SIGSEGV", says: "was killed by SIGSEGV" },
     { how: "kill", exit: "Crashed", signal: "SIGKILL", says: "was killed by SIGKILL" },
     { how: "throw", exit: "Crashed", exitCode: 1, says: "crashed: RangeError: the native library threw" },
     { how: "exit", exit: "Exited", exitCode: 3, says: "exited with code 3" },
