@@ -270,7 +270,8 @@ const spawnProcess = (
       detachMoved(transfer)
     },
     terminate: () => {
-      if (!alive) return
+      // Exited already (its end waits for its pipes): the cause is what it died of, not this.
+      if (!alive || exitCode !== null || signal !== null) return
       terminated = true
       child.kill("SIGKILL")
     },

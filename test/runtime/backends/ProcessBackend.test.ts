@@ -11,6 +11,7 @@
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import { type ChildProcess, execFile, spawn } from "node:child_process"
@@ -185,6 +186,26 @@ describe("process backend", () => {
       assert.strictEqual(yield* Task.run(Carry, { value: 1 }), "number")
       assert.strictEqual((yield* WorkerPool.stats(ProcessTasks)).workersStarted, 4)
     }).pipe(Effect.provide(pool({ size: 1 }))))
+
+  // Was: "was terminated": the pool terminated it in the second its end waits for its stderr (held
+  // by a process it left), after it had exited by itself, and that was taken for the cause.
+  it.live("a child terminated after it exited, before its end is reported, is reported as it ended", () =>
+    Effect.gen(function*() {
+      const exits: Array<string> = []
+      yield* WorkerPool.observe(ProcessTasks, (event) => {
+        if (event._tag === "WorkerExited") exits.push(`${event.exit}: ${event.message}`)
+      })
+      const [pid] = yield* awaitPids(1)
+      try {
+        const fiber = yield* Effect.forkChild(Task.run(Crash, { how: "orphan" }))
+        while (alive(pid!)) yield* Effect.sleep("10 millis")
+        // Its end waits a second for the orphan's stderr; the cancel's grace runs out before.
+        yield* Fiber.interrupt(fiber)
+        assert.deepStrictEqual(exits, ["Exited: exited with code 3"])
+      } finally {
+        for (const orphan of processesWith(orphanMarker)) process.kill(orphan, "SIGKILL")
+      }
+    }).pipe(Effect.provide(pool({ size: 1, interruptGrace: "50 millis" }))))
 
   // Was: the dead child's stderr pipe (and channel), held open by the process it left, kept this
   // process alive after the pool's scope closed, until that process ended.
