@@ -323,7 +323,9 @@ const classify = (
   if (startError !== undefined) return { kind: "Crashed", message: `could not be started: ${startError.message}` }
   if (refused !== undefined) return { kind: "Crashed", message: `was killed: it ${refused}`, ...detail }
   if (terminated) return { kind: "Terminated", message: "was terminated", ...detail }
-  if (/heap out of memory|Reached heap limit/.test(stderrTail)) {
+  // V8 aborts after it says so; the same words from a process of the child's own (its stderr goes
+  // through the child's), followed by another end, are not the child's out of memory.
+  if ((signal === "SIGABRT" || process.platform === "win32") && /heap out of memory|Reached heap limit/.test(stderrTail)) {
     return { kind: "OutOfMemory", message: `ran out of memory (${signal === null ? `exit code ${exitCode}` : signal})`, ...detail }
   }
   if (crashed !== "") return { kind: "Crashed", message: `crashed: ${crashed}`, ...detail }

@@ -110,6 +110,8 @@ describe("process backend", () => {
     // Was: Crashed, "crashed: Error: logged and survived": the error was recorded although a
     // listener kept the process alive, and the later exit was blamed on it.
     { how: "caught", exit: "Exited", exitCode: 3, says: "exited with code 3" },
+    // Was: OutOfMemory: V8's out-of-memory line anywhere in its stderr was taken for its cause.
+    { how: "quote", exit: "Exited", exitCode: 3, says: "exited with code 3" },
     // Were: this process died (Node's parser threw, uncaught; the Dispatcher read `null[0]`).
     { how: "garble", exit: "Crashed", signal: "SIGKILL", says: "sent a message this process cannot read (Error: Unable to deserialize" },
     { how: "chatter", exit: "Crashed", signal: "SIGKILL", says: "sent a message that is not the pool's: null" }
