@@ -11,8 +11,8 @@
  *
  * What shared memory tells a thread's pool, a child tells through a small status file (on
  * `/dev/shm` where there is one): the count of tasks it took off its queue (the Dispatcher's rule
- * 7), and the text of the uncaught error that ended it; the child unlinks it once both hold it
- * open, so nothing is left when this process dies without closing the pool. Its stderr passes through this process
+ * 7), and the text of the uncaught error that ended it. It is unlinked before the child starts
+ * (the child gets it as its fd 4), so nothing is left however either process ends. Its stderr passes through this process
  * and its last kilobytes are kept: V8 says there that a heap ran out of memory (the child then
  * dies of SIGABRT).
  *
@@ -45,6 +45,9 @@ const processMain = fileURLToPath(
 )
 
 const statusDir = existsSync("/dev/shm") ? "/dev/shm" : tmpdir()
+
+/** The status file's descriptor in a child (`stdio[4]`). */
+const statusFd = 4
 
 /** How long after a child's exit its stderr may stay open (a grandchild holding it) before the exit is reported anyway. */
 const closeWaitMillis = 1_000
@@ -179,10 +182,12 @@ const spawnProcess = (
 ): Connection => {
   const statusPath = join(statusDir, `effect-parallel-${process.pid}-${workerId}-${Math.random().toString(36).slice(2)}`)
   const status = openSync(statusPath, "w+")
-  const node = [...execArgv, processMain, entry, String(workerId), statusPath, String(recycleAboveHeapMb ?? ""), String(nice ?? "")]
+  // The child gets it as its fd 4, not by name: unlinked now, nothing is left however either ends.
+  rmSync(statusPath)
+  const node = [...execArgv, processMain, entry, String(workerId), String(statusFd), String(recycleAboveHeapMb ?? ""), String(nice ?? "")]
   const pinned = cpus === undefined ? [process.execPath, ...node] : [taskset!, "-c", cpus.join(","), process.execPath, ...node]
   const [command, ...args] = setpriv === undefined ? pinned : [setpriv, "--pdeathsig", "KILL", ...pinned]
-  const child = spawn(command!, args, { stdio: ["ignore", "inherit", "pipe", "ipc"], serialization: "advanced" })
+  const child = spawn(command!, args, { stdio: ["ignore", "inherit", "pipe", "ipc", status], serialization: "advanced" })
   let alive = true
   let terminated = false
   let stderrTail = ""
@@ -204,8 +209,6 @@ const spawnProcess = (
     // The Dispatcher reads `tasksTaken` inside `onExit`; the file goes after.
     events.onExit(classify(startError, refused, terminated, exitCode, signal, crashText(status), stderrTail))
     closeSync(status)
-    // The child unlinks it once it opened it; one that died before is left to us.
-    rmSync(statusPath, { force: true })
   }
 
   // The IPC channel is the pool's. A child that puts anything else on it (a `process.send` of its
@@ -301,7 +304,7 @@ const allowedCpus = (): ReadonlyArray<number> => {
   })
 }
 
-/** The uncaught error that ended the child, as it wrote it after the count, or "". Read by descriptor: the child unlinked the file. */
+/** The uncaught error that ended the child, as it wrote it after the count, or "". */
 const crashText = (status: number): string => {
   const size = fstatSync(status).size
   if (size <= 4) return ""

@@ -272,6 +272,32 @@ describe("process backend", () => {
       assert.deepStrictEqual(statusFiles(), [])
     }))
 
+  // Was: a child killed with its program (its parent-death signal) before it had opened its status
+  // file, and unlinked it, left the file.
+  it.live("a program killed while its children start leaves no status file behind", () =>
+    Effect.promise(async () => {
+      const code = poolProgram(2, `await Effect.runPromise(Effect.provide(Effect.never, pool))`)
+      const program = spawn(process.execPath, ["--input-type=module", "-e", code], { stdio: ["ignore", "ignore", "inherit"] })
+      const childrenOf = (parent: number) =>
+        readdirSync("/proc").filter((name) => /^\d+$/.test(name)).map(Number).filter((pid) => {
+          try {
+            const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+            return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === parent
+          } catch {
+            return false
+          }
+        })
+      let children: ReadonlyArray<number> = []
+      while (children.length === 0 && program.exitCode === null) {
+        await new Promise((r) => setTimeout(r, 2))
+        children = childrenOf(program.pid!)
+      }
+      program.kill("SIGKILL")
+      for (let attempt = 0; attempt < 100 && children.some(alive); attempt++) await new Promise((r) => setTimeout(r, 50))
+      const statusDir = existsSync("/dev/shm") ? "/dev/shm" : tmpdir()
+      assert.deepStrictEqual(readdirSync(statusDir).filter((name) => name.startsWith(`effect-parallel-${program.pid}-`)), [])
+    }))
+
   // Was: a child blocked in a synchronous loop never saw its channel close, and ran on, orphaned,
   // for as long as its loop did (here: for good) after its program was killed, or hit Ctrl-C
   // under a bare `Effect.runPromise`.
