@@ -11,7 +11,8 @@
  *
  * What shared memory tells a thread's pool, a child tells through a small status file (on
  * `/dev/shm` where there is one): the count of tasks it took off its queue (the Dispatcher's rule
- * 7), and the text of the uncaught error that ended it. Its stderr passes through this process
+ * 7), and the text of the uncaught error that ended it. It is unlinked before the child starts
+ * (the child gets it as its fd 4), so nothing is left however either process ends. Its stderr passes through this process
  * and its last kilobytes are kept: V8 says there that a heap ran out of memory (the child then
  * dies of SIGABRT).
  *
@@ -21,9 +22,10 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { type ChildProcess, spawn } from "node:child_process"
-import { closeSync, existsSync, openSync, readFileSync, readSync, rmSync } from "node:fs"
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, rmSync } from "node:fs"
 import { availableParallelism, tmpdir } from "node:os"
 import { delimiter, join } from "node:path"
+import { inspect } from "node:util"
 import { fileURLToPath } from "node:url"
 import { detachMoved, type WorkerExit } from "../protocol/protocol.ts"
 import {
@@ -44,6 +46,9 @@ const processMain = fileURLToPath(
 
 const statusDir = existsSync("/dev/shm") ? "/dev/shm" : tmpdir()
 
+/** The status file's descriptor in a child (`stdio[4]`). */
+const statusFd = 4
+
 /** How long after a child's exit its stderr may stay open (a grandchild holding it) before the exit is reported anyway. */
 const closeWaitMillis = 1_000
 
@@ -58,10 +63,24 @@ export const liveProcesses = (): number => live.size
 /** Their process ids. */
 export const livePids = (): ReadonlyArray<number> => [...live.values()]
 
+/** A Linux command on the `PATH` (util-linux's), if there is one. */
+const linuxCommand = (name: string): string | undefined =>
+  process.platform === "linux"
+    ? (process.env.PATH ?? "/usr/bin:/bin").split(delimiter).map((dir) => join(dir, name)).find((path) => existsSync(path))
+    : undefined
+
 /** `taskset`, where this platform has it (Linux, util-linux): what pins a process and its threads to cores. */
-const taskset: string | undefined = process.platform === "linux"
-  ? (process.env.PATH ?? "/usr/bin:/bin").split(delimiter).map((dir) => join(dir, "taskset")).find((path) => existsSync(path))
-  : undefined
+const taskset = linuxCommand("taskset")
+
+/**
+ * `setpriv`, where this platform has it (Linux, util-linux): starts a child with the kernel's
+ * parent-death signal set to SIGKILL. A child leaves when its channel closes, but one blocked in
+ * a synchronous loop never hears that: without the signal it would run on, orphaned, after this
+ * process died (killed, or Ctrl-C under a bare `runPromise`, which the children ignore). The
+ * kernel watches the thread that started the child: a pool built in a worker thread loses its
+ * children when that thread ends, as it loses the pool.
+ */
+const setpriv = linuxCommand("setpriv")
 
 /**
  * Child processes: crashes of any kind contained in their process, heap limits through V8 flags,
@@ -107,10 +126,11 @@ export const layer: Layer.Layer<WorkerBackend> = Layer.succeed(WorkerBackend, ba
 
 /**
  * The parent's Node flags (its `--conditions`, loaders, …) minus those that must not be repeated
- * in a child (an inspector port, watch or test mode, an evaluated script), plus the heap limits.
+ * in a child (an inspector port, watch or test mode, an evaluated script and its input type), plus
+ * the heap limits.
  */
 const childExecArgv = (spec: PoolSpec): ReadonlyArray<string> => {
-  const inherited = process.execArgv.filter((flag) => !/^--(inspect|debug|watch|test|eval|print)|^-[ep]$/.test(flag))
+  const inherited = parentFlags(process.execArgv)
   const young = spec.resourceLimits?.maxYoungGenerationSizeMb ?? defaultYoungGenerationSizeMb
   const old = spec.resourceLimits?.maxOldGenerationSizeMb
   const parentStack = Number(/^--stack-size=(\d+)$/.exec(inherited.findLast((flag) => flag.startsWith("--stack-size=")) ?? "")?.[1] ?? 984)
@@ -128,6 +148,29 @@ const childExecArgv = (spec: PoolSpec): ReadonlyArray<string> => {
   ]
 }
 
+/** Flags a child must not get: it runs `processMain.ts` as its script, with no inspector, watcher or test runner of its own. */
+const notForChildren = /^(--(inspect|debug|watch|test|eval|print|input-type)|-[ep]+$)/
+
+/**
+ * `execArgv` without the flags a child must not get, and their values. `execArgv` holds only
+ * options and their values (never the script), so a word after a dropped flag that is not a flag
+ * is its value (`-e <code>`, `--inspect-port 0`): left behind, the child would take it for its
+ * script. The code of `-e`/`--eval` goes with it whatever it starts with.
+ */
+const parentFlags = (execArgv: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const kept: Array<string> = []
+  for (let i = 0; i < execArgv.length; i++) {
+    const flag = execArgv[i]!
+    if (!notForChildren.test(flag)) {
+      kept.push(flag)
+    } else if (!flag.includes("=") && i + 1 < execArgv.length) {
+      const next = execArgv[i + 1]!
+      if (/^(-e|--eval|-pe)$/.test(flag) || !next.startsWith("-")) i++
+    }
+  }
+  return kept
+}
+
 const spawnProcess = (
   entry: string,
   execArgv: ReadonlyArray<string>,
@@ -139,17 +182,19 @@ const spawnProcess = (
 ): Connection => {
   const statusPath = join(statusDir, `effect-parallel-${process.pid}-${workerId}-${Math.random().toString(36).slice(2)}`)
   const status = openSync(statusPath, "w+")
-  const node = [...execArgv, processMain, entry, String(workerId), statusPath, String(recycleAboveHeapMb ?? ""), String(nice ?? "")]
-  const [command, args] = cpus === undefined
-    ? [process.execPath, node]
-    : [taskset!, ["-c", cpus.join(","), process.execPath, ...node]]
-  const child = spawn(command, args, { stdio: ["ignore", "inherit", "pipe", "ipc"], serialization: "advanced" })
+  // The child gets it as its fd 4, not by name: unlinked now, nothing is left however either ends.
+  rmSync(statusPath)
+  const node = [...execArgv, processMain, entry, String(workerId), String(statusFd), String(recycleAboveHeapMb ?? ""), String(nice ?? "")]
+  const pinned = cpus === undefined ? [process.execPath, ...node] : [taskset!, "-c", cpus.join(","), process.execPath, ...node]
+  const [command, ...args] = setpriv === undefined ? pinned : [setpriv, "--pdeathsig", "KILL", ...pinned]
+  const child = spawn(command!, args, { stdio: ["ignore", "inherit", "pipe", "ipc", status], serialization: "advanced" })
   let alive = true
   let terminated = false
   let stderrTail = ""
   let exitCode: number | null = null
   let signal: NodeJS.Signals | null = null
   let startError: Error | undefined
+  let refused: string | undefined
   let closeTimer: ReturnType<typeof setTimeout> | undefined
 
   const ended = () => {
@@ -157,16 +202,50 @@ const spawnProcess = (
     alive = false
     clearTimeout(closeTimer)
     live.delete(child)
+    // Reported by the timer, its pipes are still open: a process it left holds them. Let go of
+    // them, or they keep this process alive after the pool is closed.
+    child.stderr?.destroy()
+    if (child.connected) child.disconnect()
     // The Dispatcher reads `tasksTaken` inside `onExit`; the file goes after.
-    events.onExit(classify(startError, terminated, exitCode, signal, crashText(statusPath), stderrTail))
+    events.onExit(classify(startError, refused, terminated, exitCode, signal, crashText(status), stderrTail))
     closeSync(status)
-    rmSync(statusPath, { force: true })
   }
 
+  // The IPC channel is the pool's. A child that puts anything else on it (a `process.send` of its
+  // own, bytes a native library wrote to fd 3) is killed and reported as crashed: what it sent
+  // would otherwise throw in this process, uncaught, and end it.
+  const refuse = (why: string) => {
+    if (!alive || refused !== undefined) return
+    refused = why
+    child.kill("SIGKILL")
+  }
   if (child.pid !== undefined) live.set(child, child.pid)
-  child.on("message", (message) => {
-    if (alive) events.onMessage(message as never)
+  child.on("message", (message: unknown) => {
+    if (!alive || refused !== undefined) return
+    if (!Array.isArray(message) || typeof message[0] !== "number") {
+      return refuse(`sent a message that is not the pool's: ${inspect(message, { depth: 1 }).slice(0, 200)}`)
+    }
+    try {
+      events.onMessage(message as never)
+    } catch (error) {
+      refuse(`sent a message the pool could not take (${errorText(error)})`)
+    }
   })
+  // Node parses the channel's frames in the `onread` of its pipe handle, and throws there, out of
+  // reach of any listener, on bytes that are not a frame. The handle is not public (`child.channel`
+  // is a wrapper): it is found by its symbol's name, and without it a child's garbage still ends us.
+  const handleKey = Object.getOwnPropertySymbols(child).find((key) => key.description === "kChannelHandle")
+  const channel = handleKey === undefined ? undefined : (child as unknown as Record<symbol, { onread?: unknown } | null>)[handleKey]
+  const onread = channel?.onread
+  if (channel != null && typeof onread === "function") {
+    channel.onread = function(this: unknown, ...args: Array<unknown>) {
+      try {
+        return onread.apply(this, args)
+      } catch (error) {
+        refuse(`sent a message this process cannot read (${errorText(error)})`)
+      }
+    }
+  }
   child.stderr!.on("data", (chunk: Buffer) => {
     process.stderr.write(chunk)
     stderrTail = (stderrTail + chunk.toString()).slice(-stderrTailBytes)
@@ -194,7 +273,8 @@ const spawnProcess = (
       detachMoved(transfer)
     },
     terminate: () => {
-      if (!alive) return
+      // Exited already (its end waits for its pipes): the cause is what it died of, not this.
+      if (!alive || exitCode !== null || signal !== null) return
       terminated = true
       child.kill("SIGKILL")
     },
@@ -206,6 +286,8 @@ const spawnProcess = (
 }
 
 const ignoreSendError = () => {}
+
+const errorText = (error: unknown): string => error instanceof Error ? `${error.name}: ${error.message}` : String(error)
 
 /** Worker i on the i-th CPU this process may run on (its affinity, which a container or `taskset` may narrow), round robin. */
 const spread = (size: number): ReadonlyArray<ReadonlyArray<number>> => {
@@ -223,17 +305,17 @@ const allowedCpus = (): ReadonlyArray<number> => {
 }
 
 /** The uncaught error that ended the child, as it wrote it after the count, or "". */
-const crashText = (path: string): string => {
-  try {
-    return readFileSync(path).subarray(4).toString()
-  } catch {
-    return ""
-  }
+const crashText = (status: number): string => {
+  const size = fstatSync(status).size
+  if (size <= 4) return ""
+  const text = Buffer.alloc(size - 4)
+  return text.subarray(0, readSync(status, text, 0, text.length, 4)).toString()
 }
 
 /** How a child ended, in the pool's terms, with its exit code or signal. */
 const classify = (
   startError: Error | undefined,
+  refused: string | undefined,
   terminated: boolean,
   exitCode: number | null,
   signal: NodeJS.Signals | null,
@@ -242,8 +324,11 @@ const classify = (
 ): WorkerExit => {
   const detail = { ...(exitCode === null ? {} : { exitCode }), ...(signal === null ? {} : { signal }) }
   if (startError !== undefined) return { kind: "Crashed", message: `could not be started: ${startError.message}` }
+  if (refused !== undefined) return { kind: "Crashed", message: `was killed: it ${refused}`, ...detail }
   if (terminated) return { kind: "Terminated", message: "was terminated", ...detail }
-  if (/heap out of memory|Reached heap limit/.test(stderrTail)) {
+  // V8 aborts after it says so; the same words from a process of the child's own (its stderr goes
+  // through the child's), followed by another end, are not the child's out of memory.
+  if ((signal === "SIGABRT" || process.platform === "win32") && /heap out of memory|Reached heap limit/.test(stderrTail)) {
     return { kind: "OutOfMemory", message: `ran out of memory (${signal === null ? `exit code ${exitCode}` : signal})`, ...detail }
   }
   if (crashed !== "") return { kind: "Crashed", message: `crashed: ${crashed}`, ...detail }

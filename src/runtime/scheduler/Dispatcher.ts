@@ -40,7 +40,10 @@
  *    attempt not counted (`Requeued`, `NotStarted`). Of those it took, at most one was running; the
  *    others finished, and their results died with the worker unless it flushed them on its way out
  *    (a worker flushes at `process.exit` and on an uncaught error, not when it runs out of memory
- *    or is terminated). Those it took are lost, or re-sent while `attempts` ≤ `retries`. Every
+ *    or is terminated). Those it took are lost, or re-sent while `attempts` ≤ `retries`. A task
+ *    that `maxUnstarted` workers in a row died before taking, each with it next in line and no
+ *    task of ours running, is lost: what it carries may be what kills them (a child process dies
+ *    reading a payload it cannot read), and re-sent uncounted it would kill workers for good. Every
  *    re-queued task, never started or retried, is sent alone: another worker killer may be among
  *    them, and in a shared message it would take the unsent answers of those ahead of it (tasks of
  *    20 out-of-memory inputs of 1,000 coalesced runs: 900 lost with never-started tasks batched
@@ -131,6 +134,9 @@ interface MetricsWatch {
 /** Replacement start-ups that may fail in a row before the pool gives up (rule 5). */
 const maxRespawnFailures = 5
 
+/** Workers in a row that may die idle before taking a task, it next in line, before it is lost (rule 7). */
+const maxUnstarted = 3
+
 /** A run of single tasks coalesces up to this many per message (rule 1). */
 const coalesceLimit = 256
 
@@ -167,6 +173,8 @@ interface InFlight {
   readonly pending: Pending
   readonly index: number
   readonly attempts: number
+  /** Rule 7: workers in a row that died idle before taking it, it next in line. */
+  readonly unstarted: number
   readonly message: Message
   /** Its position among the tasks sent to its worker (rule 7). */
   readonly seq: number
@@ -179,6 +187,7 @@ interface Requeued {
   readonly pending: Pending
   readonly index: number
   readonly attempts: number
+  readonly unstarted?: number | undefined
 }
 
 interface Slot {
@@ -689,6 +698,8 @@ export class Dispatcher implements PoolClient {
     const held = [...slot.inFlight.values()].sort((a, b) => a.seq - b.seq)
     slot.inFlight.clear()
     const notStarted: Array<Requeued> = []
+    // Rule 7: with none of the tasks it took unanswered, it died between tasks — or reading the next.
+    const idle = held.every((entry) => entry.seq >= taken)
     const events = this.events
     for (const entry of held) {
       this.timers.clear(entry.backstop)
@@ -701,8 +712,19 @@ export class Dispatcher implements PoolClient {
           kind: lost.kind,
           message: `${lost.message}, with the task's moved payload`
         } satisfies WorkerExit, slot.id)
+      } else if (open && idle && entry.seq === taken && entry.unstarted + 1 >= maxUnstarted) {
+        this.settleEntry(entry, Outcome.Lost, {
+          kind: lost.kind,
+          message: `${lost.message}; ${maxUnstarted} workers in a row died before taking this task, ` +
+            `it next in line: what it carries may be what kills them`
+        } satisfies WorkerExit, slot.id)
       } else if (open && entry.seq >= taken) {
-        notStarted.push({ pending: entry.pending, index: entry.index, attempts: entry.attempts - 1 })
+        notStarted.push({
+          pending: entry.pending,
+          index: entry.index,
+          attempts: entry.attempts - 1,
+          unstarted: idle && entry.seq === taken ? entry.unstarted + 1 : 0
+        })
         if (events.active) this.emitRequeued(entry, "NotStarted")
       } else if (open && entry.attempts <= this.options.retries) {
         this.requeued.push({ pending: entry.pending, index: entry.index, attempts: entry.attempts })
@@ -957,7 +979,7 @@ export class Dispatcher implements PoolClient {
       const retry = this.requeued.shift()!
       this.queuedCount--
       if (retry.pending.cancelled) continue
-      this.addTask(slot, message, fields, entries, retry.pending, retry.index, retry.attempts + 1)
+      this.addTask(slot, message, fields, entries, retry.pending, retry.index, retry.attempts + 1, retry.unstarted)
     }
     // Rule 1: single runs coalesce with each other; a map's chunk stays whole and apart.
     let kind: number | undefined
@@ -1010,7 +1032,8 @@ export class Dispatcher implements PoolClient {
     entries: Array<InFlight>,
     pending: Pending,
     index: number,
-    attempts: number
+    attempts: number,
+    unstarted = 0
   ): void {
     const taskId = this.nextTaskId++
     const { submission } = pending
@@ -1031,7 +1054,7 @@ export class Dispatcher implements PoolClient {
       message.transfer ??= []
       for (const buffer of moved) message.transfer.push(buffer)
     }
-    entries.push({ pending, index, attempts, message, seq: slot.sent + entries.length, taskId, backstop: undefined })
+    entries.push({ pending, index, attempts, unstarted, message, seq: slot.sent + entries.length, taskId, backstop: undefined })
     message.remaining++
     pending.inFlight++
     this.inFlightTotal++
@@ -1051,7 +1074,7 @@ export class Dispatcher implements PoolClient {
       const back: Array<Requeued> = []
       for (const entry of entries) {
         if (entry.pending.cancelled) continue
-        back.push({ pending: entry.pending, index: entry.index, attempts: entry.attempts - 1 })
+        back.push({ pending: entry.pending, index: entry.index, attempts: entry.attempts - 1, unstarted: entry.unstarted })
         if (this.events.active) this.emitRequeued(entry, "Unsendable")
       }
       this.requeued = [...back, ...this.requeued]

@@ -2,8 +2,9 @@
  * The first module a pool's child process runs (`ProcessBackend`): loads the worker entry, then
  * hands every message from the IPC channel to a `WorkerRuntime`.
  *
- * `node processMain.ts <entry URL> <workerId> <status file> [recycle above heap MB] [nice]`. The status file is how the child
- * tells the pool what shared memory tells it on threads: bytes 0–3 hold the count of tasks taken
+ * `node processMain.ts <entry URL> <workerId> <status fd> [recycle above heap MB] [nice]`. The
+ * status file (unlinked, open on that descriptor) is how the child tells the pool what shared
+ * memory tells it on threads: bytes 0–3 hold the count of tasks taken
  * off the queue (the Dispatcher's rule 7), written as each is taken; after them, an uncaught
  * error's text, written as it ends the process (so the pool reports `Crashed`, not an exit code).
  */
@@ -20,7 +21,7 @@ process.on("SIGINT", () => {})
 process.on("SIGTERM", () => {})
 process.on("disconnect", () => process.exit(0))
 
-const [entry, workerIdText, statusPath, recycleAboveHeapMb, nice] = process.argv.slice(2) as [
+const [entry, workerIdText, statusFd, recycleAboveHeapMb, nice] = process.argv.slice(2) as [
   string,
   string,
   string,
@@ -35,14 +36,14 @@ const early: Array<unknown> = []
 const hear = (message: unknown) => void early.push(message)
 process.on("message", hear)
 
-const [{ hostEntry }, { detachMoved, Op }, { openSync, writeSync }, { getHeapStatistics }] = await Promise.all([
+const [{ hostEntry }, { detachMoved, Op }, { writeSync }, { getHeapStatistics }] = await Promise.all([
   import("./hostEntry.ts"),
   import("../protocol/protocol.ts"),
   import("node:fs"),
   import("node:v8")
 ])
 
-const status = openSync(statusPath, "r+")
+const status = Number(statusFd)
 const count = new Int32Array(1)
 process.on("uncaughtExceptionMonitor", (error) => {
   // With an `uncaughtException` listener (the entry's, a library's) the error does not end the
