@@ -52,12 +52,13 @@ export const make = <A extends Actor.Any>(handles: ReadonlyArray<Actor.Handle<A>
 /**
  * Calls `method` on the least busy actor (the first of the least busy, in pool order) among those
  * not known to be gone: an actor that is not alive answers at once, so it would always look the
- * least busy and take nearly every call.
+ * least busy and take nearly every call. A method that declares no payload is called without one,
+ * as on a handle.
  */
 export const submit = <A extends Actor.Any, K extends Actor.MethodName<A>>(
   pool: ActorPool<A>,
   method: K,
-  payload: Task.Payload<Method<A, K>>
+  ...payload: Task.PayloadArg<Method<A, K>>
 ): Call<A, K> =>
   // Uninterruptible from the count to its finalizer: a fiber interrupted where it yields between
   // the two left the actor counted busy for the pool's life.
@@ -74,7 +75,7 @@ export const submit = <A extends Actor.Any, K extends Actor.MethodName<A>>(
       if (best < 0) best = 0
       busy[best]!++
       return Effect.ensuring(
-        Effect.tapError(restore(pool.handles[best]!.call(method, payload)), (error) =>
+        Effect.tapError(restore(pool.handles[best]!.call(method, ...payload)), (error) =>
           Effect.sync(() => {
             if (error instanceof ActorError && error.reason._tag === "Unavailable") unavailable[best] = true
           })),

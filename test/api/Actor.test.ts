@@ -292,6 +292,9 @@ describe.each(rows)("actors on $name", (row) => {
       assert.isAbove(24 - onFast, 0, "the slow one took some")
       const unordered = yield* ActorPool.mapUnordered(actors, "work", Array.from({ length: 6 }, (_, i) => ({ i })))
       assert.deepStrictEqual(unordered.map((o) => o.i).sort(), [0, 1, 2, 3, 4, 5])
+      // A method with no payload declared is submitted without one, as on a handle.
+      yield* ActorPool.submit(actors, "add", { n: 3 })
+      assert.strictEqual(yield* ActorPool.submit(actors, "reset"), 3)
     }).pipe(Effect.scoped, Effect.provide(pool), within))
 
   it.live("closing the scope stops the actor: its finalizers run and later calls fail typed", () =>
