@@ -52,37 +52,50 @@ export const make = <A extends Actor.Any>(handles: ReadonlyArray<Actor.Handle<A>
 /**
  * Calls `method` on the least busy actor (the first of the least busy, in pool order) among those
  * not known to be gone: an actor that is not alive answers at once, so it would always look the
- * least busy and take nearly every call. A method that declares no payload is called without one,
- * as on a handle.
+ * least busy and take nearly every call. A call refused because its actor is not alive never
+ * reached it, so it goes to the next actor; it fails (`Unavailable`) only when every actor is
+ * gone. A call its actor's stop or death caught while it ran is not sent again. A method that
+ * declares no payload is called without one, as on a handle.
  */
 export const submit = <A extends Actor.Any, K extends Actor.MethodName<A>>(
   pool: ActorPool<A>,
   method: K,
   ...payload: Task.PayloadArg<Method<A, K>>
-): Call<A, K> =>
-  // Uninterruptible from the count to its finalizer: a fiber interrupted where it yields between
-  // the two left the actor counted busy for the pool's life.
-  Effect.uninterruptibleMask((restore) =>
+): Call<A, K> => {
+  // The routing state is the pool's own, mutable behind its read-only public view.
+  const busy = pool.busy as Array<number>
+  const unavailable = pool.unavailable as Array<boolean>
+  const attempt = (tried: number): Call<A, K> =>
     Effect.suspend(() => {
-      // The routing state is the pool's own, mutable behind its read-only public view.
-      const busy = pool.busy as Array<number>
-      const unavailable = pool.unavailable as Array<boolean>
       let best = -1
-      for (let i = 0; i < busy.length; i++) {
-        if (!unavailable[i] && (best < 0 || busy[i]! < busy[best]!)) best = i
-      }
-      // All gone: the call fails with the actor's own error, as it would without a pool.
-      if (best < 0) best = 0
-      busy[best]!++
-      return Effect.ensuring(
-        Effect.tapError(restore(pool.handles[best]!.call(method, ...payload)), (error) =>
-          Effect.sync(() => {
-            if (error instanceof ActorError && error.reason._tag === "Unavailable") unavailable[best] = true
-          })),
-        Effect.sync(() => void busy[best]!--)
-      )
+      // Uninterruptible from the count to its finalizer: a fiber interrupted where it yields
+      // between the two left the actor counted busy for the pool's life.
+      const call = Effect.uninterruptibleMask((restore) =>
+        Effect.suspend(() => {
+          for (let i = 0; i < busy.length; i++) {
+            if (!unavailable[i] && (best < 0 || busy[i]! < busy[best]!)) best = i
+          }
+          // All gone: the call fails with the actor's own error, as it would without a pool.
+          if (best < 0) best = 0
+          busy[best]!++
+          return Effect.ensuring(
+            restore(pool.handles[best]!.call(method, ...payload)),
+            Effect.sync(() => void busy[best]!--)
+          )
+        })
+      ) as Call<A, K>
+      // Outside the mask, so that a call sent again stays interruptible.
+      return Effect.catch(call, (error) => {
+        if (!(error instanceof ActorError && error.reason._tag === "Unavailable")) return Effect.fail(error)
+        unavailable[best] = true
+        // workerId -1: refused before any worker saw it, so another actor may take it.
+        return error.workerId === -1 && tried + 1 < busy.length && unavailable.includes(false)
+          ? attempt(tried + 1)
+          : Effect.fail(error)
+      })
     })
-  ) as Call<A, K>
+  return attempt(0)
+}
 
 /**
  * Calls `method` once per input, at most one call in flight per actor, and returns the results

@@ -297,6 +297,26 @@ describe.each(rows)("actors on $name", (row) => {
       assert.strictEqual(yield* ActorPool.submit(actors, "reset"), 3)
     }).pipe(Effect.scoped, Effect.provide(pool), within))
 
+  it.live("an actor pool sends a call its actor refused (not alive) to the next; it fails only when all are gone", () =>
+    Effect.gen(function*() {
+      const first = yield* Actor.spawn(Counter, { start: 0 }, { worker: 0 })
+      const second = yield* Actor.spawn(Counter, { start: 100 }, { worker: 1 })
+      const actors = ActorPool.make([first, second])
+      yield* Actor.stop(first)
+      // The least busy is the stopped first actor: the call it refused goes to the second.
+      assert.strictEqual(yield* ActorPool.submit(actors, "add", { n: 1 }), 101)
+      assert.deepStrictEqual(actors.unavailable, [true, false])
+      assert.strictEqual(yield* ActorPool.submit(actors, "add", { n: 1 }), 102)
+      // A call the stop caught while it ran reached its actor: it fails, and is not sent again.
+      const running = yield* Effect.forkChild(ActorPool.submit(actors, "sleep", { millis: 60_000 }))
+      yield* Effect.sleep("50 millis")
+      yield* Actor.stop(second)
+      const caught = yield* Effect.flip(Fiber.join(running))
+      assert.instanceOf(actorReasonOf(caught), ActorError.Unavailable)
+      const gone = yield* Effect.flip(ActorPool.submit(actors, "add", { n: 1 }))
+      assert.instanceOf(actorReasonOf(gone), ActorError.Unavailable)
+    }).pipe(Effect.scoped, Effect.provide(pool), within))
+
   it.live("closing the scope stops the actor: its finalizers run and later calls fail typed", () =>
     Effect.gen(function*() {
       const probe = probeDir()
