@@ -144,6 +144,14 @@ describe("the package", () => {
     }
   })
 
+  it("its command, without the optional peer @effect/platform-node, says what to install", async () => {
+    // The app installs only the required peers, as `npm install effect-parallel effect` does.
+    const result = await run(node24, [join(app, "node_modules", ".bin", "effect-parallel"), "--help"], app)
+    assert.strictEqual(result.code, 1, result.stdout)
+    assert.include(result.stderr, "npm install @effect/platform-node")
+    assert.notInclude(result.stderr, "    at ", "a loader's stack instead of the message")
+  })
+
   it("installed from a folder with its own effect, fails at construction naming both copies", async () => {
     // A checkout of the package: the build, and node_modules with effect and the dependencies.
     const folder = join(work, "effect-parallel")
@@ -217,7 +225,9 @@ const appLock = (manifest: Record<string, any>, dependencies: Record<string, str
       peerDependencies: manifest.peerDependencies,
       // Optional peers (@effect/platform-node, for serving pages) are not installed for the user.
       peerDependenciesMeta: manifest.peerDependenciesMeta,
-      engines: manifest.engines
+      engines: manifest.engines,
+      // As npm records it: `npm ci` links node_modules/.bin from the lockfile's `bin`.
+      bin: manifest.bin
     }
   }
   const needs = (entry: LockEntry): Array<string> => [

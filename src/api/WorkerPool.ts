@@ -28,6 +28,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { existsSync } from "node:fs"
 import { availableParallelism, cpus as machineCpus } from "node:os"
+import { basename } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { PoolEvent, PoolStats } from "../core/PoolEvent.ts"
 import { InvalidOptions, PoolError, Unsupported } from "../core/PoolError.ts"
@@ -459,18 +460,18 @@ const checkEntryExists = (entry: Options["entry"]): Effect.Effect<void, PoolErro
     if (!href.startsWith("file:")) return Effect.void
     const path = fileURLToPath(href)
     if (existsSync(path)) return Effect.void
+    // A program compiled with tsc keeps `new URL("./worker.ts", import.meta.url)` as written (it
+    // rewrites import specifiers, not URLs): the emitted file sits where the source was named.
+    const compiled = /\.[mc]?ts$/.test(path) ? path.replace(/ts$/, "js") : undefined
     const resolved = typeof entry === "string" && !entry.startsWith("file:")
       ? `a path is resolved against the working directory (${process.cwd()}); `
       : ""
-    return Effect.fail(
-      new PoolError({
-        reason: new InvalidOptions({
-          path: ["entry"],
-          message: `the worker entry ${path} does not exist: ${resolved}for a file next to the module that makes the pool, ` +
-            `write new URL("./worker.ts", import.meta.url)`
-        })
-      })
-    )
+    const message = compiled !== undefined && existsSync(compiled)
+      ? `the worker entry ${path} does not exist, but ${compiled} does: a compiled program names the emitted file, ` +
+        `new URL("./${basename(compiled)}", import.meta.url)`
+      : `the worker entry ${path} does not exist: ${resolved}for a file next to the module that makes the pool, ` +
+        `write new URL("./worker.ts", import.meta.url)`
+    return Effect.fail(new PoolError({ reason: new InvalidOptions({ path: ["entry"], message }) }))
   })
 
 /** The entry as errors name it: its file, or its module URL when it is none (`data:`); none for an entry value. */

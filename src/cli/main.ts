@@ -4,13 +4,24 @@
  * is listed here; they load their heavy dependencies (cluster storage, onnxruntime) on demand,
  * so `effect-parallel info` starts without them.
  */
-import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Cause, Effect, Exit, Runtime } from "effect"
 import { Command } from "effect/cli"
 import { createRequire } from "node:module"
 import { info } from "./info.ts"
 import { runner } from "./runner.ts"
 import { serve } from "./serve.ts"
+
+// An optional peer (an app that only runs pools need not install it), so imported here: a static
+// import left a user without it Node's loader stack, even for `--help`.
+const { NodeRuntime, NodeServices } = await import("@effect/platform-node").catch((error: unknown) => {
+  if ((error as { readonly code?: unknown } | null)?.code !== "ERR_MODULE_NOT_FOUND" || !String(error).includes("'@effect/platform-node'")) {
+    throw error
+  }
+  process.stderr.write(
+    "the effect-parallel command needs @effect/platform-node, an optional peer of effect-parallel: npm install @effect/platform-node\n"
+  )
+  return process.exit(1)
+})
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string }
 

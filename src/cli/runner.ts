@@ -25,7 +25,7 @@ const flags = {
     Flag.withDescription("Runner module: its default export is Cluster.host(…), the actors this runner hosts")
   ),
   db: Flag.String("db").pipe(
-    Flag.withDescription("PostgreSQL URL, postgres://user:password@host:port/database (scripts/setup-postgres.sh prints one)")
+    Flag.withDescription("PostgreSQL URL, postgres://user:password@host:port/database (in effect-parallel's repository, scripts/setup-postgres.sh prints one)")
   ),
   host: Flag.String("host").pipe(
     Flag.withDefault("127.0.0.1"),

@@ -14,10 +14,10 @@ import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { mkdtempSync } from "node:fs"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import {
   Actor,
   InlineBackend,
@@ -120,6 +120,20 @@ describe.each(rows)("pool seams on $name", (row) => {
       assert.strictEqual(WorkerPool.liveThreads(), 0)
       assert.strictEqual(ProcessBackend.liveProcesses(), 0)
     }).pipe(row.within), 30_000)
+
+  it.live("a .ts entry missing next to its compiled .js says to name the emitted file", () =>
+    Effect.gen(function*() {
+      // A program compiled with tsc keeps new URL("./worker.ts", import.meta.url) as written: the
+      // hint to write exactly that URL sent the user back to what failed.
+      const dir = mkdtempSync(join(tmpdir(), "ep-compiled-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      writeFileSync(join(dir, "worker.js"), "")
+      const error = yield* Effect.flip(Effect.scoped(Layer.build(pool({ entry: pathToFileURL(join(dir, "worker.ts")) }))))
+      const reason = poolReasonOf(error)
+      assert.strictEqual(reason._tag, "InvalidOptions")
+      assert.include(reason.message, `${join(dir, "worker.js")} does`)
+      assert.include(reason.message, `new URL("./worker.js", import.meta.url)`)
+    }).pipe(Effect.scoped, row.within), 30_000)
 
   it.live("resourceLimits are checked on every backend, also where they cannot apply (a pool moved to inline to debug still builds)", () =>
     Effect.gen(function*() {
