@@ -78,7 +78,7 @@ export const run: {
   // this is the latency-critical path of a single round trip.
   Effect.withFiber((fiber) => {
     const pool = Context.getUnsafe(fiber.context as Context.Context<Runner<Name<T>>>, runnerKey(task.name))
-    const timeoutMillis = timeoutMillisOf(options)
+    const timeoutMillis = timeoutMillisOf(options, () => `Task.run(${task.name})`)
     // The pool takes the call as its submission: one object per run.
     return one(task, payload, timeoutMillis, pool, fiber, undefined, options?.whenFull)
   })) as any
@@ -131,8 +131,10 @@ export const stream: {
 } = dual(
   (args) => Stream.isStream(args[0]),
   <T extends Any, E, R>(self: Stream.Stream<Payload<T>, E, R>, task: T, options?: StreamOptions) => {
-    return checked(() =>
-      batches(
+    return checked(() => {
+      // Refused as the stage is built, with its other options: not at its first chunk, nor never.
+      timeoutMillisOf(options, () => `Task.stream(${task.name})`)
+      return batches(
         self,
         countOf(options?.chunkSize, 64, `Task.stream(${task.name}): chunkSize`),
         windowOf(options?.chunkWindow, `Task.stream(${task.name}): chunkWindow`)
@@ -143,7 +145,7 @@ export const stream: {
         }),
         Stream.flattenIterable
       )
-    )
+    })
   }
 )
 
@@ -163,15 +165,17 @@ const runMany = <T extends Any>(
   Effect.flatMap(runnerKey(task.name), (pool: PoolClient) => {
     const payloads = Array.isArray(inputs) ? (inputs as ReadonlyArray<Payload<T>>) : Array.from(inputs)
     const count = payloads.length
+    const call = `Task.${ordered ? "map" : "mapUnordered"}(${task.name})`
     let chunkSize: number
+    let timeoutMillis: number
     try {
       chunkSize = options?.chunkSize !== undefined
-        ? countOf(options.chunkSize, 1, `Task.${ordered ? "map" : "mapUnordered"}(${task.name}): chunkSize`)
+        ? countOf(options.chunkSize, 1, `${call}: chunkSize`)
         : Math.min(maxAutoChunk, Math.max(1, Math.ceil(count / (pool.size * 4))))
+      timeoutMillis = timeoutMillisOf(options, () => call)
     } catch (error) {
       return Effect.die(error)
     }
-    const timeoutMillis = timeoutMillisOf(options)
     let stopProgress: (() => void) | undefined
     return many(task, payloads, (encoded, settle, transfers, trace) =>
       pool.submit({

@@ -1,0 +1,52 @@
+/**
+ * The calling API's options (`Task.run`, `map`, `mapUnordered`, `stream`): a value that is not
+ * one dies with an error naming the call and the option, never runs as something not asked for.
+ * On the inline backend: what is checked here happens before any worker.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
+import { InlineBackend, Task, WorkerPool } from "../../src/index.ts"
+import { Add, ContractTasks } from "../fixtures/tasks.ts"
+
+const pool = WorkerPool.layer(ContractTasks, { entry: new URL("../fixtures/worker.ts", import.meta.url), size: 1 }).pipe(
+  Layer.provide(InlineBackend.layer)
+)
+
+/** The defect an effect died with, or a failed assertion. */
+const defectOf = (exit: Exit.Exit<unknown, unknown>, label: string): unknown => {
+  assert.isTrue(Exit.isFailure(exit), `${label} ran`)
+  const defect = Cause.findDefect((exit as Exit.Failure<unknown, unknown>).cause)
+  assert.isTrue(defect._tag === "Success", `${label}: not a defect`)
+  return (defect as { readonly success: unknown }).success
+}
+
+describe("Task options", () => {
+  it.live("a timeout that is no duration >= 0: the call dies naming itself and the option", () =>
+    Effect.gen(function*() {
+      // Was: "timeout must be a duration >= 0, got NaN", naming neither the call nor the task.
+      const input = { a: 1, b: 2 }
+      for (const bad of [Number.NaN, -1, "soon"] as ReadonlyArray<any>) {
+        const cases: ReadonlyArray<readonly [string, Effect.Effect<unknown, unknown, any>]> = [
+          ["Task.run(Add): timeout", Task.run(Add, input, { timeout: bad })],
+          ["Task.map(Add): timeout", Task.map(Add, [input], { timeout: bad })],
+          ["Task.mapUnordered(Add): timeout", Task.mapUnordered(Add, [input], { timeout: bad })],
+          ["Task.stream(Add): timeout", Stream.runDrain(Stream.make(input).pipe(Task.stream(Add, { timeout: bad })))]
+        ]
+        for (const [option, effect] of cases) {
+          const error = defectOf(yield* Effect.exit(effect), `${option} ${bad}`)
+          assert.instanceOf(error, RangeError)
+          assert.strictEqual((error as RangeError).message, `${option} must be a duration >= 0, got ${bad}`)
+        }
+      }
+      // A stage refuses its timeout when it is built, as its other options: even over no element.
+      const empty = defectOf(
+        yield* Effect.exit(Stream.runDrain(Stream.empty.pipe(Task.stream(Add, { timeout: -1 })))),
+        "an empty stream"
+      )
+      assert.instanceOf(empty, RangeError)
+    }).pipe(Effect.provide(pool)))
+})
