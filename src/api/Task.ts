@@ -79,8 +79,9 @@ export const run: {
   Effect.withFiber((fiber) => {
     const pool = Context.getUnsafe(fiber.context as Context.Context<Runner<Name<T>>>, runnerKey(task.name))
     const timeoutMillis = timeoutMillisOf(options, () => `Task.run(${task.name})`)
+    const whenFull = whenFullOf(options, () => `Task.run(${task.name})`)
     // The pool takes the call as its submission: one object per run.
-    return one(task, payload, timeoutMillis, pool, fiber, undefined, options?.whenFull)
+    return one(task, payload, timeoutMillis, pool, fiber, undefined, whenFull)
   })) as any
 
 /**
@@ -173,6 +174,7 @@ const runMany = <T extends Any>(
         ? countOf(options.chunkSize, 1, `${call}: chunkSize`)
         : Math.min(maxAutoChunk, Math.max(1, Math.ceil(count / (pool.size * 4))))
       timeoutMillis = timeoutMillisOf(options, () => call)
+      whenFullOf(options, () => call)
     } catch (error) {
       return Effect.die(error)
     }
@@ -199,3 +201,13 @@ const runMany = <T extends Any>(
       onDone: () => stopProgress?.()
     })
   }) as Effect.Effect<Array<Success<T>>, Failure<T>, Runner<Name<T>>>
+
+/**
+ * A call's `whenFull`, as given; throws a `RangeError` naming `call` when it is neither "wait" nor
+ * "fail": the pool read anything but "fail" as "wait", so a misspelling queued without bound.
+ */
+const whenFullOf = (options: RunOptions | undefined, call: () => string): "wait" | "fail" | undefined => {
+  const whenFull = options?.whenFull
+  if (whenFull === undefined || whenFull === "wait" || whenFull === "fail") return whenFull
+  throw new RangeError(`${call()}: whenFull must be "wait" or "fail", got ${String(whenFull)}`)
+}

@@ -49,4 +49,21 @@ describe("Task options", () => {
       )
       assert.instanceOf(empty, RangeError)
     }).pipe(Effect.provide(pool)))
+
+  it.live("a whenFull that is neither \"wait\" nor \"fail\": the call dies naming itself and the option", () =>
+    Effect.gen(function*() {
+      // Was: anything but "fail" waited, so a misspelt "fial" queued without bound where a server shed load.
+      const input = { a: 1, b: 2 }
+      const bad = "fial" as any
+      const cases: ReadonlyArray<readonly [string, Effect.Effect<unknown, unknown, any>]> = [
+        ["Task.run(Add): whenFull", Task.run(Add, input, { whenFull: bad })],
+        ["Task.map(Add): whenFull", Task.map(Add, [input], { whenFull: bad })],
+        ["Task.mapUnordered(Add): whenFull", Task.mapUnordered(Add, [input], { whenFull: bad })]
+      ]
+      for (const [option, effect] of cases) {
+        const error = defectOf(yield* Effect.exit(effect), option)
+        assert.instanceOf(error, RangeError)
+        assert.strictEqual((error as RangeError).message, `${option} must be "wait" or "fail", got fial`)
+      }
+    }).pipe(Effect.provide(pool)))
 })
