@@ -115,6 +115,10 @@ export const mapUnordered: {
  * `concurrency` chunks are on the pool at once, so upstream is pulled only as results leave.
  * A stage waits for room in a full queue (`maxQueued`) rather than failing: it is backpressure.
  *
+ * **Gotchas**: it fails fast, as `Stream.mapEffect` with a concurrency does: the first failure
+ * ends the stage, and the results of its chunk and of the chunks still in flight are not
+ * emitted, even those of elements before it. `Pipeline.task` with `onError` skips and records.
+ *
  * ```ts
  * Stream.fromIterable(files).pipe(Task.stream(Decode), Task.stream(Embed), Stream.runForEach(save))
  * ```
