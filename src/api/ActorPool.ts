@@ -74,7 +74,7 @@ export const submit = <A extends Actor.Any, K extends Actor.MethodName<A>>(
       if (best < 0) best = 0
       busy[best]!++
       return Effect.ensuring(
-        Effect.tapError(restore(pool.handles[best]!.call(method, payload)), (error) =>
+        Effect.tapError(restore(pool.handles[best]!.call(method, ...([payload] as Task.PayloadArg<Method<A, K>>))), (error) =>
           Effect.sync(() => {
             if (error instanceof ActorError && error.reason._tag === "Unavailable") unavailable[best] = true
           })),
