@@ -77,7 +77,8 @@ export const run: {
   // `withFiber` reads the pool from the fiber's context in the same step (no service yield):
   // this is the latency-critical path of a single round trip.
   Effect.withFiber((fiber) => {
-    const pool = Context.getUnsafe(fiber.context as Context.Context<Runner<Name<T>>>, runnerKey(task.name))
+    const pool = Context.getOrUndefined(fiber.context as Context.Context<Runner<Name<T>>>, runnerKey(task.name))
+    if (pool === undefined) return Effect.die(noPool(`Task.run(${task.name})`, task))
     const timeoutMillis = timeoutMillisOf(options, () => `Task.run(${task.name})`)
     const whenFull = whenFullOf(options, () => `Task.run(${task.name})`)
     // The pool takes the call as its submission: one object per run.
@@ -97,7 +98,7 @@ export const map: {
     options?: MapOptions
   ): Effect.Effect<Array<Success<T>>, Failure<T>, Runner<Name<T>>>
 } = <T extends Any>(task: T, inputs: Iterable<Payload<T>>, options?: MapOptions) =>
-  runMany(task, inputs, options, true)
+  runMany(task, inputs, options, true, `Task.map(${task.name})`)
 
 /** Like `map`, but the successes come in completion order. */
 export const mapUnordered: {
@@ -107,7 +108,7 @@ export const mapUnordered: {
     options?: MapOptions
   ): Effect.Effect<Array<Success<T>>, Failure<T>, Runner<Name<T>>>
 } = <T extends Any>(task: T, inputs: Iterable<Payload<T>>, options?: MapOptions) =>
-  runMany(task, inputs, options, false)
+  runMany(task, inputs, options, false, `Task.mapUnordered(${task.name})`)
 
 /**
  * A `Stream` stage that runs `task` on every element, in order, with bounded work in flight:
@@ -145,7 +146,7 @@ export const stream: {
         windowOf(options?.chunkWindow, `Task.stream(${task.name}): chunkWindow`)
       ).pipe(
         // A chunk is one message: its own length (`chunkSize` may be Infinity).
-        Stream.mapEffect((chunk) => runMany(task, chunk, { ...options, chunkSize: chunk.length, whenFull: "wait" }, true), {
+        Stream.mapEffect((chunk) => runMany(task, chunk, { ...options, chunkSize: chunk.length, whenFull: "wait" }, true, `Task.stream(${task.name})`), {
           concurrency: concurrencyOf(countOf(options?.concurrency, 4, `Task.stream(${task.name}): concurrency`))
         }),
         Stream.flattenIterable
@@ -165,12 +166,16 @@ const runMany = <T extends Any>(
   task: T,
   inputs: Iterable<Payload<T>>,
   options: MapOptions | undefined,
-  ordered: boolean
+  ordered: boolean,
+  call: string
 ): Effect.Effect<Array<Success<T>>, Failure<T>, Runner<Name<T>>> =>
-  Effect.flatMap(runnerKey(task.name), (pool: PoolClient) => {
+  Effect.withFiber((fiber) => {
+    const pool = Context.getOrUndefined(fiber.context as Context.Context<Runner<Name<T>>>, runnerKey(task.name)) as
+      | PoolClient
+      | undefined
+    if (pool === undefined) return Effect.die(noPool(call, task))
     const payloads = Array.isArray(inputs) ? (inputs as ReadonlyArray<Payload<T>>) : Array.from(inputs)
     const count = payloads.length
-    const call = `Task.${ordered ? "map" : "mapUnordered"}(${task.name})`
     let chunkSize: number
     let timeoutMillis: number
     try {
@@ -215,3 +220,12 @@ const whenFullOf = (options: RunOptions | undefined, call: () => string): "wait"
   if (whenFull === undefined || whenFull === "wait" || whenFull === "fail") return whenFull
   throw new RangeError(`${call()}: whenFull must be "wait" or "fail", got ${String(whenFull)}`)
 }
+
+/**
+ * What a call without its pool dies with. The types refuse such a program (its `Runner` is left
+ * unprovided); untyped code met Effect's "Service not found" with a key the user never wrote.
+ */
+const noPool = (call: string, task: Any): globalThis.Error =>
+  new globalThis.Error(
+    `${call}: no pool in context runs task "${task.name}"; provide a pool (WorkerPool.layer) whose group includes it`
+  )

@@ -8,6 +8,7 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { InlineBackend, Task, WorkerPool } from "../../src/index.ts"
 import { Add, ContractTasks } from "../fixtures/tasks.ts"
@@ -64,6 +65,27 @@ describe("Task options", () => {
         const error = defectOf(yield* Effect.exit(effect), option)
         assert.instanceOf(error, RangeError)
         assert.strictEqual((error as RangeError).message, `${option} must be "wait" or "fail", got fial`)
+      }
+    }).pipe(Effect.provide(pool)))
+
+  it.live("a task that no pool in context runs: the call dies naming the call, the task and the remedy", () =>
+    Effect.gen(function*() {
+      // Was: "Service not found: effect-parallel/Task/Runner/Stray", a key the user never wrote.
+      // The types refuse such a program (`Runner<"Stray">` is left unprovided); untyped code meets this.
+      const Stray = Task.make("Stray", { payload: { n: Schema.Number }, success: Schema.Number })
+      const cases: ReadonlyArray<readonly [string, Effect.Effect<unknown, unknown, any>]> = [
+        ["Task.run(Stray)", Task.run(Stray, { n: 1 })],
+        ["Task.map(Stray)", Task.map(Stray, [{ n: 1 }])],
+        ["Task.mapUnordered(Stray)", Task.mapUnordered(Stray, [{ n: 1 }])],
+        ["Task.stream(Stray)", Stream.runDrain(Stream.make({ n: 1 }).pipe(Task.stream(Stray)))]
+      ]
+      for (const [call, effect] of cases) {
+        const error = defectOf(yield* Effect.exit(effect as Effect.Effect<unknown, unknown>), call)
+        assert.instanceOf(error, Error)
+        assert.strictEqual(
+          (error as Error).message,
+          `${call}: no pool in context runs task "Stray"; provide a pool (WorkerPool.layer) whose group includes it`
+        )
       }
     }).pipe(Effect.provide(pool)))
 })
