@@ -63,7 +63,8 @@ export type Failure<T> = Error<T> | TaskError
 
 /**
  * Runs one task on its pool. A task without a payload (`Schema.Void`, or a struct with no required
- * field) is run without one: `Task.run(Tick)`.
+ * field) is run without one: `Task.run(Tick)`; its options then go third:
+ * `Task.run(Tick, undefined, { timeout })`.
  *
  * Concurrent `run`s are coalesced into shared messages by the pool, so many small calls cost
  * few messages. Interrupting the caller interrupts the handler inside the worker.
