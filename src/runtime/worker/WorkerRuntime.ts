@@ -16,7 +16,9 @@
  * 3. A task runs as its own fiber over the per-worker Layer's services, so interrupting it runs
  *    its finalizers and leaves the Layer alive.
  * 4. A result waits at most `flushAfterMillis` to be sent, also while a later task of its message
- *    runs long: a timer (on the worker's Clock) sends it then. A task with a timeout has a backstop
+ *    runs long asynchronously: a timer (on the worker's Clock) sends it then; a later task that
+ *    blocks the thread holds it until it ends (flushing before every task would cost coalesced
+ *    runs their shared messages of answers). A task with a timeout has a backstop
  *    timer in the pool (from its `Started`): its answer is sent before the next task starts, since
  *    a next task that blocks the thread would hold it (no timer fires in a blocked thread) until
  *    the backstop took the finished task for a timed-out one and terminated the worker (found by
