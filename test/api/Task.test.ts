@@ -10,7 +10,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { InlineBackend, Task, WorkerPool } from "../../src/index.ts"
+import { InlineBackend, Task, TaskError, WorkerPool } from "../../src/index.ts"
 import { Add, ContractTasks } from "../fixtures/tasks.ts"
 
 const pool = WorkerPool.layer(ContractTasks, { entry: new URL("../fixtures/worker.ts", import.meta.url), size: 1 }).pipe(
@@ -88,4 +88,18 @@ describe("Task options", () => {
         )
       }
     }).pipe(Effect.provide(pool)))
+
+  it.live("a call larger than maxQueued, refused on an idle pool, is not told the queue is full", () =>
+    Effect.gen(function*() {
+      // Was: "the pool's queue is full (maxQueued 2)" with nothing queued: the call itself never fits.
+      const refused = yield* Effect.flip(Task.map(Add, [{ a: 1, b: 1 }, { a: 2, b: 2 }, { a: 3, b: 3 }]))
+      assert.instanceOf(refused, TaskError.TaskError)
+      const reason = (refused as TaskError.TaskError).reason
+      assert.instanceOf(reason, TaskError.PoolSaturated)
+      assert.strictEqual(reason.message, "no room in the pool's queue for the call (maxQueued 2)")
+      assert.strictEqual((yield* WorkerPool.stats(ContractTasks)).queued, 0)
+    }).pipe(Effect.provide(
+      WorkerPool.layer(ContractTasks, { entry: new URL("../fixtures/worker.ts", import.meta.url), size: 1, maxQueued: 2, whenFull: "fail" })
+        .pipe(Layer.provide(InlineBackend.layer))
+    )))
 })
