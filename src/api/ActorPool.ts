@@ -97,6 +97,13 @@ export const submit = <A extends Actor.Any, K extends Actor.MethodName<A>>(
   return attempt(0)
 }
 
+/** `submit` with an input in hand: a payload-less method's `{}` as it is (`submit`'s argument list types it apart). */
+const submitOne = <A extends Actor.Any, K extends Actor.MethodName<A>>(
+  pool: ActorPool<A>,
+  method: K,
+  payload: Task.Payload<Method<A, K>>
+): Call<A, K> => submit(pool, method, ...([payload] as Task.PayloadArg<Method<A, K>>))
+
 /**
  * Calls `method` once per input, at most one call in flight per actor, and returns the results
  * in input order. Fails fast: the first failure interrupts the calls in flight.
@@ -106,7 +113,7 @@ export const map = <A extends Actor.Any, K extends Actor.MethodName<A>>(
   method: K,
   inputs: Iterable<Task.Payload<Method<A, K>>>
 ): Effect.Effect<Array<Task.Success<Method<A, K>>>, Task.Error<Method<A, K>> | Actor.CallFailure> =>
-  Effect.forEach(inputs, (payload) => submit(pool, method, payload), { concurrency: pool.handles.length })
+  Effect.forEach(inputs, (payload) => submitOne(pool, method, payload), { concurrency: pool.handles.length })
 
 /** Like `map`, with results in completion order. */
 export const mapUnordered = <A extends Actor.Any, K extends Actor.MethodName<A>>(
@@ -119,7 +126,7 @@ export const mapUnordered = <A extends Actor.Any, K extends Actor.MethodName<A>>
     return Effect.as(
       Effect.forEach(
         inputs,
-        (payload) => Effect.map(submit(pool, method, payload), (result) => void results.push(result)),
+        (payload) => Effect.map(submitOne(pool, method, payload), (result) => void results.push(result)),
         { concurrency: pool.handles.length, discard: true }
       ),
       results

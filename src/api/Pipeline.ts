@@ -278,6 +278,13 @@ const unfused = (fused: Fusion.AnyFused, error: unknown): { readonly stage: stri
   return { stage: Fusion.chainName(fused), error }
 }
 
+/** An element as a method's payload: a payload-less method's `{}` as it is (`submit`'s argument list types it apart). */
+const submitElement = <A extends Actor.Any, K extends Actor.MethodName<A>>(
+  pool: ActorPool.ActorPool<A>,
+  method: K,
+  element: Task.Payload<Actor.Methods<A>[K]>
+) => ActorPool.submit(pool, method, ...([element] as Task.PayloadArg<Actor.Methods<A>[K]>))
+
 /**
  * A stage that calls `method` of the actors in `pool` on every element, each call to the least
  * busy actor: for stateful steps (a model loaded once per replica). At most `concurrency` calls in
@@ -307,11 +314,11 @@ export const actors = <A extends Actor.Any, K extends Actor.MethodName<A>>(
   }
   if (onError === "fail") {
     return self.pipe(
-      Stream.mapEffect((element) => ActorPool.submit(pool, method, element), { concurrency, unordered: !ordered })
+      Stream.mapEffect((element) => submitElement(pool, method, element), { concurrency, unordered: !ordered })
     )
   }
   return self.pipe(
-    Stream.mapEffect((element) => recording(onError, stage, element, ActorPool.submit(pool, method, element)), {
+    Stream.mapEffect((element) => recording(onError, stage, element, submitElement(pool, method, element)), {
       concurrency,
       unordered: !ordered
     }),

@@ -63,7 +63,8 @@ export type Failure<T> = Error<T> | TaskError
 
 /**
  * Runs one task on its pool. A task without a payload (`Schema.Void`, or a struct with no required
- * field) is run without one: `Task.run(Tick)`.
+ * field) is run without one: `Task.run(Tick)`; its options then go third:
+ * `Task.run(Tick, undefined, { timeout })`.
  *
  * Concurrent `run`s are coalesced into shared messages by the pool, so many small calls cost
  * few messages. Interrupting the caller interrupts the handler inside the worker.
@@ -77,10 +78,12 @@ export const run: {
   // `withFiber` reads the pool from the fiber's context in the same step (no service yield):
   // this is the latency-critical path of a single round trip.
   Effect.withFiber((fiber) => {
-    const pool = Context.getUnsafe(fiber.context as Context.Context<Runner<Name<T>>>, runnerKey(task.name))
-    const timeoutMillis = timeoutMillisOf(options)
+    const pool = Context.getOrUndefined(fiber.context as Context.Context<Runner<Name<T>>>, runnerKey(task.name))
+    if (pool === undefined) return Effect.die(noPool(`Task.run(${task.name})`, task))
+    const timeoutMillis = timeoutMillisOf(options, () => `Task.run(${task.name})`)
+    const whenFull = whenFullOf(options, () => `Task.run(${task.name})`)
     // The pool takes the call as its submission: one object per run.
-    return one(task, payload, timeoutMillis, pool, fiber, undefined, options?.whenFull)
+    return one(task, payload, timeoutMillis, pool, fiber, undefined, whenFull)
   })) as any
 
 /**
@@ -96,7 +99,7 @@ export const map: {
     options?: MapOptions
   ): Effect.Effect<Array<Success<T>>, Failure<T>, Runner<Name<T>>>
 } = <T extends Any>(task: T, inputs: Iterable<Payload<T>>, options?: MapOptions) =>
-  runMany(task, inputs, options, true)
+  runMany(task, inputs, options, true, `Task.map(${task.name})`)
 
 /** Like `map`, but the successes come in completion order. */
 export const mapUnordered: {
@@ -106,13 +109,17 @@ export const mapUnordered: {
     options?: MapOptions
   ): Effect.Effect<Array<Success<T>>, Failure<T>, Runner<Name<T>>>
 } = <T extends Any>(task: T, inputs: Iterable<Payload<T>>, options?: MapOptions) =>
-  runMany(task, inputs, options, false)
+  runMany(task, inputs, options, false, `Task.mapUnordered(${task.name})`)
 
 /**
  * A `Stream` stage that runs `task` on every element, in order, with bounded work in flight:
  * elements are grouped into chunks (`chunkSize` within `chunkWindow`) and at most
  * `concurrency` chunks are on the pool at once, so upstream is pulled only as results leave.
  * A stage waits for room in a full queue (`maxQueued`) rather than failing: it is backpressure.
+ *
+ * **Gotchas**: it fails fast, as `Stream.mapEffect` with a concurrency does: the first failure
+ * ends the stage, and the results of its chunk and of the chunks still in flight are not
+ * emitted, even those of elements before it. `Pipeline.task` with `onError` skips and records.
  *
  * ```ts
  * Stream.fromIterable(files).pipe(Task.stream(Decode), Task.stream(Embed), Stream.runForEach(save))
@@ -131,19 +138,21 @@ export const stream: {
 } = dual(
   (args) => Stream.isStream(args[0]),
   <T extends Any, E, R>(self: Stream.Stream<Payload<T>, E, R>, task: T, options?: StreamOptions) => {
-    return checked(() =>
-      batches(
+    return checked(() => {
+      // Refused as the stage is built, with its other options: not at its first chunk, nor never.
+      timeoutMillisOf(options, () => `Task.stream(${task.name})`)
+      return batches(
         self,
         countOf(options?.chunkSize, 64, `Task.stream(${task.name}): chunkSize`),
         windowOf(options?.chunkWindow, `Task.stream(${task.name}): chunkWindow`)
       ).pipe(
         // A chunk is one message: its own length (`chunkSize` may be Infinity).
-        Stream.mapEffect((chunk) => runMany(task, chunk, { ...options, chunkSize: chunk.length, whenFull: "wait" }, true), {
+        Stream.mapEffect((chunk) => runMany(task, chunk, { ...options, chunkSize: chunk.length, whenFull: "wait" }, true, `Task.stream(${task.name})`), {
           concurrency: concurrencyOf(countOf(options?.concurrency, 4, `Task.stream(${task.name}): concurrency`))
         }),
         Stream.flattenIterable
       )
-    )
+    })
   }
 )
 
@@ -158,20 +167,27 @@ const runMany = <T extends Any>(
   task: T,
   inputs: Iterable<Payload<T>>,
   options: MapOptions | undefined,
-  ordered: boolean
+  ordered: boolean,
+  call: string
 ): Effect.Effect<Array<Success<T>>, Failure<T>, Runner<Name<T>>> =>
-  Effect.flatMap(runnerKey(task.name), (pool: PoolClient) => {
+  Effect.withFiber((fiber) => {
+    const pool = Context.getOrUndefined(fiber.context as Context.Context<Runner<Name<T>>>, runnerKey(task.name)) as
+      | PoolClient
+      | undefined
+    if (pool === undefined) return Effect.die(noPool(call, task))
     const payloads = Array.isArray(inputs) ? (inputs as ReadonlyArray<Payload<T>>) : Array.from(inputs)
     const count = payloads.length
     let chunkSize: number
+    let timeoutMillis: number
     try {
       chunkSize = options?.chunkSize !== undefined
-        ? countOf(options.chunkSize, 1, `Task.${ordered ? "map" : "mapUnordered"}(${task.name}): chunkSize`)
+        ? countOf(options.chunkSize, 1, `${call}: chunkSize`)
         : Math.min(maxAutoChunk, Math.max(1, Math.ceil(count / (pool.size * 4))))
+      timeoutMillis = timeoutMillisOf(options, () => call)
+      whenFullOf(options, () => call)
     } catch (error) {
       return Effect.die(error)
     }
-    const timeoutMillis = timeoutMillisOf(options)
     let stopProgress: (() => void) | undefined
     return many(task, payloads, (encoded, settle, transfers, trace) =>
       pool.submit({
@@ -195,3 +211,22 @@ const runMany = <T extends Any>(
       onDone: () => stopProgress?.()
     })
   }) as Effect.Effect<Array<Success<T>>, Failure<T>, Runner<Name<T>>>
+
+/**
+ * A call's `whenFull`, as given; throws a `RangeError` naming `call` when it is neither "wait" nor
+ * "fail": the pool read anything but "fail" as "wait", so a misspelling queued without bound.
+ */
+const whenFullOf = (options: RunOptions | undefined, call: () => string): "wait" | "fail" | undefined => {
+  const whenFull = options?.whenFull
+  if (whenFull === undefined || whenFull === "wait" || whenFull === "fail") return whenFull
+  throw new RangeError(`${call()}: whenFull must be "wait" or "fail", got ${String(whenFull)}`)
+}
+
+/**
+ * What a call without its pool dies with. The types refuse such a program (its `Runner` is left
+ * unprovided); untyped code met Effect's "Service not found" with a key the user never wrote.
+ */
+const noPool = (call: string, task: Any): globalThis.Error =>
+  new globalThis.Error(
+    `${call}: no pool in context runs task "${task.name}"; provide a pool (WorkerPool.layer) whose group includes it`
+  )

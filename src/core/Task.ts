@@ -80,7 +80,14 @@ export type PayloadSchema<P> = P extends Schema.Top ? P : P extends Schema.Struc
 export type PayloadOptional<T> = undefined extends Payload<T> ? true : {} extends Payload<T> ? true : false
 
 /** A call's payload argument: optional where `PayloadOptional`. */
-export type PayloadArg<T> = PayloadOptional<T> extends true ? [payload?: Payload<T>] : [payload: Payload<T>]
+export type PayloadArg<T> = PayloadOptional<T> extends true ? [payload?: EmptyAsNone<Payload<T>>] : [payload: Payload<T>]
+
+/**
+ * A payload with no fields (`payload: {}`) as an argument: `{}`, never an object with keys. The
+ * type `{}` takes any object, so options put in the payload's place (`Task.run(Reset, { timeout })`)
+ * compiled, and were sent as the payload with the timeout ignored.
+ */
+type EmptyAsNone<P> = [keyof P] extends [never] ? P extends object ? { readonly [key: string]: never } : P : P
 
 /**
  * Defines a task. `payload` is a Schema or the fields of a struct, and defaults to `Schema.Void`

@@ -73,12 +73,16 @@ export class PoolClosed extends Schema.TaggedError<PoolClosed>()("PoolClosed", {
   message: Schema.String
 }) {}
 
-/** The pool's queue was full (`maxQueued`) and the call asked not to wait for room. */
+/**
+ * The pool's queue had no room for the call (`maxQueued`) and the call asked not to wait for it:
+ * the queue was full, or the call has more tasks than it holds (then it never fits).
+ */
 export class PoolSaturated extends Schema.TaggedError<PoolSaturated>()("PoolSaturated", {
   maxQueued: Schema.Number
 }) {
   override get message(): string {
-    return `the pool's queue is full (maxQueued ${this.maxQueued})`
+    // Not "full": a call larger than the queue is refused by an empty one.
+    return `no room in the pool's queue for the call (maxQueued ${this.maxQueued})`
   }
 }
 

@@ -57,6 +57,15 @@ describe("types", () => {
     expectTypeOf(Task.run(Reset)).toEqualTypeOf<Effect.Effect<void, TaskError.TaskError, Task.Runner<"TypesReset">>>()
     expectTypeOf(Task.run(Scale)).toEqualTypeOf<Effect.Effect<void, TaskError.TaskError, Task.Runner<"TypesScale">>>()
     expectTypeOf(Task.run(Tick, undefined, { timeout: "1 second" })).toEqualTypeOf(Task.run(Tick))
+    expectTypeOf(Task.run(Reset, {}, { timeout: "1 second" })).toEqualTypeOf(Task.run(Reset))
+    expectTypeOf(Task.run(Reset, undefined, { timeout: "1 second" })).toEqualTypeOf(Task.run(Reset))
+    const noPayload = () => {
+      // @ts-expect-error options go third: in the payload's place they were sent as the payload, the timeout ignored
+      void Task.run(Reset, { timeout: "1 second" })
+      // @ts-expect-error likewise for a payload of optional fields
+      void Task.run(Scale, { timeout: "1 second" })
+    }
+    void noPayload
     const Gauge = Actor.make("TypesGauge", {
       init: {},
       methods: { reset: {}, read: { success: Schema.Number }, add: { payload: { n: Schema.Number } } }

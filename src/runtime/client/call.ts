@@ -49,7 +49,7 @@ export interface CallOptions {
   /**
    * Per-task timeout, enforced in the worker; on expiry the handler is interrupted. The shortest is
    * 1 ms: `0` times a task out at once (its error says after 1 ms). One that is not a duration ≥ 0
-   * (`NaN`, negative) dies with a `RangeError`.
+   * (`NaN`, negative) dies with a `RangeError` naming the call (`Task.map(Add): timeout …`).
    */
   readonly timeout?: Duration.Input | undefined
 }
@@ -618,11 +618,12 @@ const defect = (remote: RemoteError) =>
 
 const payloadInvalid = (issue: PayloadIssue) => new PayloadInvalid({ path: issue.path, message: issue.message })
 
-export const timeoutMillisOf = (options: CallOptions | undefined): number => {
+/** A call's timeout in milliseconds, 0 for none; throws a `RangeError` naming `call` (`Task.run(Add)`) when it is none. */
+export const timeoutMillisOf = (options: CallOptions | undefined, call: () => string): number => {
   const timeout = options?.timeout
   if (timeout === undefined) return 0
   // Read as 0, a NaN was clamped to 1 ms: every task "timed out".
   const millis = durationMillis(timeout)
-  if (!(millis >= 0)) throw new RangeError(`timeout must be a duration >= 0, got ${String(timeout)}`)
+  if (!(millis >= 0)) throw new RangeError(`${call()}: timeout must be a duration >= 0, got ${String(timeout)}`)
   return Math.max(1, millis)
 }

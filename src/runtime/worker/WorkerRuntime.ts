@@ -16,11 +16,15 @@
  * 3. A task runs as its own fiber over the per-worker Layer's services, so interrupting it runs
  *    its finalizers and leaves the Layer alive.
  * 4. A result waits at most `flushAfterMillis` to be sent, also while a later task of its message
- *    runs long: a timer (on the worker's Clock) sends it then. A task with a timeout has a backstop
+ *    runs long asynchronously: a timer (on the worker's Clock) sends it then; a later task that
+ *    blocks the thread holds it until it ends (flushing before every task would cost coalesced
+ *    runs their shared messages of answers). A task with a timeout has a backstop
  *    timer in the pool (from its `Started`): its answer is sent before the next task starts, since
  *    a next task that blocks the thread would hold it (no timer fires in a blocked thread) until
  *    the backstop took the finished task for a timed-out one and terminated the worker (found by
- *    the chaos soak: a `fail` task answered `Timeout` behind a task that blocked for 1.5 s).
+ *    the chaos soak: a `fail` task answered `Timeout` behind a task that blocked for 1.5 s). For
+ *    the same reason the answers waiting are sent before a task with a timeout starts: if it
+ *    blocks, the backstop terminates the worker, and they were lost with it (`WorkerLost`).
  * 5. A result that moves buffers (`memory: "moved"`) lists them with its answer; a message of
  *    answers transfers the union of its answers' lists, and an answer sent alone (when its message
  *    could not be sent) its own.
@@ -418,7 +422,9 @@ export class WorkerRuntime {
   }
 
   private runItem(item: Item): void {
-    if (this.unsentTimed) this.flush()
+    // Rule 4: a task with a timeout may block until the backstop terminates this worker; what is
+    // done must be out before it starts.
+    if (this.unsentTimed || (item.timeoutMillis > 0 && this.unsent() > 0)) this.flush()
     const task = item.task
     const handler = this.entry.handlers[item.taskName] ?? this.fusedHandlerOf(item.taskName, task)
     if (task === undefined || handler === undefined) {

@@ -1,9 +1,11 @@
 /**
  * `WorkerRuntime` rule 4: the answer of a finished task with a timeout leaves its worker before the
- * next task starts. Found by the chaos soak: a task that had failed at once, coalesced ahead of a
- * task that blocked its thread, was reported `Timeout` — its answer waited behind the blocked
- * thread until the pool's backstop (timeout + interruptGrace) took it for a hung task and
- * terminated the worker. On every backend whose workers can be terminated.
+ * next task starts, and every waiting answer leaves before a task with a timeout starts. Found by
+ * the chaos soak: a task that had failed at once, coalesced ahead of a task that blocked its
+ * thread, was reported `Timeout` — its answer waited behind the blocked thread until the pool's
+ * backstop (timeout + interruptGrace) took it for a hung task and terminated the worker. Likewise
+ * the answers waiting when a task with a timeout starts: if it blocks, its worker is terminated
+ * and they were lost with it. On every backend whose workers can be terminated.
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -29,6 +31,24 @@ describe.each(rows.filter((row) => row.capabilities.canTerminate))("answers with
         Effect.result(Task.run(Spin, { millis: 50 })),
         Effect.result(Task.run(Add, { a: 1, b: 2 }, options)),
         Effect.result(Task.run(Spin, { millis: 1_000 }, options))
+      ], { concurrency: "unbounded" })
+      assert.isTrue(Result.isSuccess(sum), `the sum failed: ${Result.isFailure(sum) ? String(sum.failure) : ""}`)
+      if (Result.isSuccess(sum)) assert.strictEqual(sum.success, 3)
+      assert.isTrue(Result.isFailure(spin))
+      if (Result.isFailure(spin)) assert.instanceOf(reasonOf(spin.failure), TaskError.Timeout)
+    }).pipe(
+      Effect.provide(WorkerPool.layer(ContractTasks, { entry, size: 1, pipelineDepth: 1, interruptGrace: "100 millis" }).pipe(Layer.provide(row.backend))),
+      row.within
+    ))
+
+  it.live("a finished task without a timeout is not lost when the next task of its message times out blocking the thread", () =>
+    Effect.gen(function*() {
+      // Another caller's sum, coalesced ahead of a timed task that blocks: the backstop terminates
+      // the worker, and the sum's answer, still waiting to be sent, was reported `WorkerLost`.
+      const [, sum, spin] = yield* Effect.all([
+        Effect.result(Task.run(Spin, { millis: 50 })),
+        Effect.result(Task.run(Add, { a: 1, b: 2 })),
+        Effect.result(Task.run(Spin, { millis: 1_000 }, { timeout: "300 millis" }))
       ], { concurrency: "unbounded" })
       assert.isTrue(Result.isSuccess(sum), `the sum failed: ${Result.isFailure(sum) ? String(sum.failure) : ""}`)
       if (Result.isSuccess(sum)) assert.strictEqual(sum.success, 3)
