@@ -575,15 +575,21 @@ export const layerPostgres = (
     throw new RangeError(`Cluster.layerPostgres: runner.port must be a port number from 1 to 65535, got ${port}`)
   }
   return Layer.unwrap(Effect.gen(function*() {
-    const [{ layer: socketLayer }, { layer: pgLayer }] = yield* Effect.tryPromise({
-      try: () => Promise.all([import("@effect/platform-node/NodeClusterSocket"), import("@effect/sql-pg/PgClient")]),
-      catch: (cause) =>
-        new Error(
-          `Cluster.layerPostgres needs the optional peers @effect/platform-node and @effect/sql-pg (npm install @effect/sql-pg): ${
-            String(cause)
-          }`
-        )
-    }).pipe(Effect.orDie)
+    // Each peer loaded on its own, so the error names the install that brings the missing one.
+    const peer = <A>(name: string, load: () => Promise<A>) =>
+      Effect.tryPromise({
+        try: load,
+        catch: (cause) =>
+          new Error(
+            `Cluster.layerPostgres needs the optional peers @effect/platform-node and @effect/sql-pg; ${name} is missing (npm install ${name}): ${
+              String(cause)
+            }`
+          )
+      }).pipe(Effect.orDie)
+    const [{ layer: socketLayer }, { layer: pgLayer }] = yield* Effect.all([
+      peer("@effect/platform-node", () => import("@effect/platform-node/NodeClusterSocket")),
+      peer("@effect/sql-pg", () => import("@effect/sql-pg/PgClient"))
+    ], { concurrency: 2 })
     const runner = options.runner
     const cluster = socketLayer({
       storage: "sql",

@@ -124,7 +124,7 @@ export interface Options {
    */
   readonly cpus?: "spread" | ReadonlyArray<number | ReadonlyArray<number>> | undefined
   /**
-   * Runs each worker at this nice value (1–19: the higher, the sooner it gives way), set inside the
+   * Runs each worker at this nice value (0–19: the higher, the sooner it gives way), set inside the
    * worker before its entry loads, so the threads it starts (an inference runtime's) inherit it.
    * The caller's thread keeps its own priority. Default: the caller's.
    *
