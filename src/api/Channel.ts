@@ -68,7 +68,7 @@ import {
   NumericCells,
   type Refusal
 } from "../runtime/memory/Cells.ts"
-import { allocate, describe, Ended, maxCapacity, Ring, roundCapacity, type Sighting } from "../runtime/memory/Ring.ts"
+import { allocate, describe, Ended, layout, maxCapacity, Ring, roundCapacity, type Sighting } from "../runtime/memory/Ring.ts"
 
 export * from "../core/ChannelError.ts"
 
@@ -147,7 +147,7 @@ export const makeUnsafe = <const E extends Element>(element: E, options?: MakeOp
   if (typeof element === "string") {
     if (!kinds.includes(element as Kind)) throw new RangeError(`Channel: unknown numeric kind ${String(element)}`)
     const kind = element as Kind
-    const buffer = allocate(capacityOf(options, 1024), constructors[kind].BYTES_PER_ELEMENT, kindCodes[kind], abandonAfter)
+    const buffer = allocateRing(capacityOf(options, 1024), constructors[kind].BYTES_PER_ELEMENT, kindCodes[kind], abandonAfter)
     return attach(element, buffer) as Of<E>
   }
   const requestedSlot = options?.slotBytes ?? 256
@@ -158,7 +158,25 @@ export const makeUnsafe = <const E extends Element>(element: E, options?: MakeOp
     )
   }
   const slotBytes = Math.ceil(requestedSlot / 4) * 4
-  return attach(element, allocate(capacityOf(options, defaultCapacity(slotBytes)), slotBytes, encodedCodeOf(element as Schema.Top), abandonAfter)) as Of<E>
+  return attach(element, allocateRing(capacityOf(options, defaultCapacity(slotBytes)), slotBytes, encodedCodeOf(element as Schema.Top), abandonAfter)) as Of<E>
+}
+
+/**
+ * The ring's memory, or a `RangeError` saying how much a channel of this size keeps: V8's "Array
+ * buffer allocation failed" named neither (a capacity and a slotBytes each in range may together
+ * ask for terabytes).
+ */
+const allocateRing = (capacity: number, slotBytes: number, code: number, abandonAfter: number): SharedArrayBuffer => {
+  try {
+    return allocate(capacity, slotBytes, code, abandonAfter)
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error
+    throw new RangeError(
+      `Channel: cannot allocate ${capacity} slots of ${slotBytes} bytes (${layout(capacity, slotBytes).byteLength} bytes with its header): ` +
+        `${error.message}; a channel keeps capacity × slotBytes bytes`,
+      { cause: error }
+    )
+  }
 }
 
 /** The capacity asked for (or `fallback`), checked and rounded up to a power of two. */

@@ -125,7 +125,8 @@ const allocate = <K extends Kind>(
   Effect.flatMap(CurrentArena, (arena) =>
     Effect.acquireRelease(
       Effect.sync(() => {
-        const grant = arena.acquire(byteLength(kind, length), zeroed)
+        const bytes = byteLength(kind, length)
+        const grant = allocating(kind, length, bytes, () => arena.acquire(bytes, zeroed))
         const array = view(kind, grant.block.buffer, length)
         register(array, grant)
         return array
@@ -210,8 +211,10 @@ export const asWritable: {
  * references it. This is how a worker returns a result by reference: it makes the result here,
  * fills it, and returns it; the caller then reads the same memory.
  */
-export const makeUnsafe = <K extends Kind>(kind: K, length: number): SharedArray<K> =>
-  view(kind, new SharedArrayBuffer(byteLength(kind, length)), length)
+export const makeUnsafe = <K extends Kind>(kind: K, length: number): SharedArray<K> => {
+  const bytes = byteLength(kind, length)
+  return view(kind, allocating(kind, length, bytes, () => new SharedArrayBuffer(bytes)), length)
+}
 
 /** A zeroed `rows × cols` shared matrix that no scope owns (see `makeUnsafe`). */
 export const makeMatrixUnsafe = <K extends Kind>(kind: K, rows: number, cols: number): SharedMatrix<K> => ({
@@ -256,7 +259,23 @@ const checkedCount = (rows: number, cols: number): number => {
   if (!Number.isSafeInteger(rows) || !Number.isSafeInteger(cols) || rows < 0 || cols < 0) {
     throw new RangeError(`SharedArray: a matrix needs non-negative integer dimensions, got ${rows}×${cols}`)
   }
-  return rows * cols
+  const count = rows * cols
+  // Past 2⁵³ the product is rounded: no array is that long, and "length must be an integer" would blame the caller's numbers.
+  if (!Number.isSafeInteger(count)) throw new RangeError(`SharedArray: a ${rows}×${cols} matrix has ${count} elements, more than an array can hold`)
+  return count
+}
+
+/**
+ * Runs `allocate`, saying what could not be allocated: V8's own "Array buffer allocation failed"
+ * (more than the machine can give) or "Invalid array buffer length" names neither the call nor the size.
+ */
+const allocating = <A>(kind: Kind, length: number, bytes: number, allocate: () => A): A => {
+  try {
+    return allocate()
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error
+    throw new RangeError(`SharedArray: cannot allocate ${length} ${kind} elements (${bytes} bytes): ${error.message}`, { cause: error })
+  }
 }
 
 const view = <K extends Kind>(kind: K, buffer: SharedArrayBuffer, length: number): SharedArray<K> =>

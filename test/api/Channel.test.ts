@@ -227,6 +227,16 @@ describe("Channel", () => {
       assert.strictEqual(yield* Channel.take(channel), 1)
     }).pipe(Effect.scoped))
 
+  it.effect("regression: a capacity and slotBytes whose ring cannot be allocated die naming both, not V8's bare \"Array buffer allocation failed\"", () =>
+    Effect.gen(function*() {
+      // Each is in range; together they ask for 256 TB.
+      const exit = yield* Effect.exit(Effect.scoped(Channel.make(Schema.String, { capacity: 1 << 24, slotBytes: 1 << 24 })))
+      const defect = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Die") : undefined
+      const error = defect?._tag === "Die" ? defect.defect : undefined
+      assert.instanceOf(error, RangeError)
+      assert.match(String(error), /Channel: cannot allocate 16777216 slots of 16777216 bytes/)
+    }))
+
   it.effect("the scope that made a channel closes it", () =>
     Effect.gen(function*() {
       const channel = yield* Effect.scoped(Channel.make("Float64"))

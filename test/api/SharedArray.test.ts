@@ -413,6 +413,42 @@ describe("put", () => {
     }).pipe(Effect.scoped, Effect.provide(SharedArray.layerArena())))
 })
 
+describe("sizes", () => {
+  const defectOf = (exit: Exit.Exit<unknown, unknown>): unknown => Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+
+  it.effect("regression: a size no machine can allocate dies with a RangeError naming it, not V8's bare \"Array buffer allocation failed\"", () =>
+    Effect.gen(function*() {
+      // 2⁴⁵ Float64s are 256 TB: past any address space.
+      const makes: Array<Effect.Effect<unknown, never, Scope.Scope>> = [
+        SharedArray.make("Float64", 2 ** 45),
+        SharedArray.makeUninitialized("Int32", 2 ** 46)
+      ]
+      for (const make of makes) {
+        const defect = defectOf(yield* Effect.exit(Effect.scoped(make)))
+        assert.instanceOf(defect, RangeError)
+        assert.match((defect as RangeError).message, /^SharedArray: cannot allocate \d+ (Float64|Int32) elements \(\d+ bytes\)/)
+      }
+      const unsafe = (() => {
+        try {
+          return SharedArray.makeMatrixUnsafe("Float32", 2 ** 23, 2 ** 23)
+        } catch (error) {
+          return error
+        }
+      })()
+      assert.match(String(unsafe), /cannot allocate 70368744177664 Float32 elements/)
+      // Rows × cols past 2⁵³ is no length at all: said of the matrix, not as "length must be an integer".
+      const defect = defectOf(yield* Effect.exit(Effect.scoped(SharedArray.makeMatrix("Float64", 1e9, 1e9))))
+      assert.instanceOf(defect, RangeError)
+      assert.include((defect as RangeError).message, "a 1000000000×1000000000 matrix has 1000000000000000000 elements")
+      // The arena handed nothing out, and odd shapes that fit are fine.
+      assert.strictEqual((yield* SharedArray.arenaStats).liveBlocks, 0)
+      const empty = yield* SharedArray.makeMatrix("Float64", 0, 5)
+      const row = yield* SharedArray.put("Float32", { rows: 1, cols: 3, data: [1, 2, 3] })
+      assert.deepStrictEqual([empty.rows, empty.cols, empty.data.length], [0, 5, 0])
+      assert.deepStrictEqual(Array.from(row.data), [1, 2, 3])
+    }).pipe(Effect.scoped, Effect.provide(SharedArray.layerArena())))
+})
+
 describe("layerArena options", () => {
   it.effect("maxIdleBytes that is not a byte count (NaN, negative) dies building the Layer, naming the option", () =>
     Effect.gen(function*() {
