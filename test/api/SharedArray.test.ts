@@ -23,6 +23,7 @@ import {
   Holder,
   Negative,
   Overwrite,
+  ReleasedResult,
   Scale,
   ScribbleCopy,
   SharedTasks,
@@ -88,6 +89,18 @@ describe.each(backends)("shared arrays on $name", (backend) => {
       assert.isTrue(SharedArray.isShared("Float64", out))
       assert.strictEqual(out.length, 1_000)
       assert.isTrue(out.every((v) => v === 2.5))
+    }).pipe(Effect.provide(withPool(backend))))
+
+  it.live("regression: a result whose memory the worker released already is that task's defect, not an alias of the worker's next allocation", () =>
+    Effect.gen(function*() {
+      // Was: it arrived as a live-looking array over memory the worker's arena hands out again —
+      // the next task's `put` of the size there overwrote the numbers the caller was reading.
+      const error = yield* Effect.flip(Task.run(ReleasedResult, { length: 4, value: 1 }))
+      const reason = reasonOf(error)
+      assert.instanceOf(reason, TaskError.Defect, String(error))
+      assert.match(reason.message, /result .*released/)
+      // The worker goes on: a result it made with makeUnsafe arrives as before.
+      assert.deepStrictEqual(Array.from(yield* Task.run(Fill, { length: 2, value: 3 })), [3, 3])
     }).pipe(Effect.provide(withPool(backend))))
 
   it.live("a result reference goes on to the next task, and writes through it are seen", () =>

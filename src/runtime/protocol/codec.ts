@@ -47,6 +47,8 @@ export interface Codec {
   readonly decodeError: (encoded: unknown) => Coded
   /** Payloads may carry shared arrays: a submission holds their memory while it runs. */
   readonly sharedPayload: boolean
+  /** Successes may carry shared arrays: a worker checks that none was released before sending one. */
+  readonly sharedSuccess: boolean
   /** What a payload left out stands for: `{}` for a struct (every field optional), else `undefined`. */
   readonly absentPayload: unknown
   /** The buffers an encoded payload moves (`memory: "moved"`); absent when its Schema moves none. */
@@ -81,6 +83,7 @@ export const codecOf = (task: Any): Codec => {
       encodeError: coder(Schema.encodeUnknownExit(task.error as AnyCodec)),
       decodeError: coder(Schema.decodeUnknownExit(task.error as AnyCodec)),
       sharedPayload: containsShared(task.payload),
+      sharedSuccess: containsShared(task.success),
       absentPayload: SchemaAST.toType(task.payload.ast)._tag === "Objects" ? emptyStruct : undefined,
       payloadTransfers: transfersOf(task.payload),
       successTransfers: transfersOf(task.success)
