@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import {
+  checkKind,
   constructors,
   type Kind,
   type ReadonlySharedArray,
@@ -249,6 +250,7 @@ export const arenaStats: Effect.Effect<ArenaStats> = Effect.map(CurrentArena, (a
 // ---------------------------------------------------------------------------------------------
 
 const byteLength = (kind: Kind, length: number): number => {
+  checkKind(kind, "SharedArray")
   if (!Number.isSafeInteger(length) || length < 0) {
     throw new RangeError(`SharedArray: length must be a non-negative integer, got ${length}`)
   }

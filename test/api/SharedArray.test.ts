@@ -462,6 +462,30 @@ describe("sizes", () => {
     }).pipe(Effect.scoped, Effect.provide(SharedArray.layerArena())))
 })
 
+describe("kinds", () => {
+  it.effect("regression: an unknown kind or memory (untyped code) is a RangeError naming it, where it is given", () =>
+    Effect.gen(function*() {
+      // Was: "Cannot read properties of undefined (reading 'BYTES_PER_ELEMENT')" from make, a
+      // Schema whose check threw "Right-hand side of 'instanceof' is not callable" at each decode,
+      // and `memory: "copy"` read as "shared".
+      for (const kind of ["BigInt64", "Uint8Clamped", "toString"] as Array<never>) {
+        const exit = yield* Effect.exit(Effect.scoped(SharedArray.make(kind, 2)))
+        const defect = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+        assert.instanceOf(defect, RangeError, kind)
+        assert.include((defect as RangeError).message, `unknown kind ${kind}`)
+        assert.throws(() => SharedArray.array(kind), RangeError, `SharedArray.array: unknown kind ${kind}`)
+        assert.throws(() => SharedArray.matrix(kind, { memory: "copied" }), RangeError, `SharedArray.matrix: unknown kind ${kind}`)
+        assert.throws(() => SharedArray.makeUnsafe(kind, 2), RangeError, "unknown kind")
+      }
+      assert.throws(() => SharedArray.array("Float64", { memory: "copy" as never }), RangeError, "unknown memory copy")
+      // Every real kind still works end to end, Float32 and Uint8 included.
+      const f32 = yield* SharedArray.put("Float32", [0.5, 1.5])
+      const u8 = yield* SharedArray.put("Uint8", [255, 7])
+      assert.deepStrictEqual([Array.from(f32), Array.from(u8)], [[0.5, 1.5], [255, 7]])
+      assert.isTrue(Schema.is(SharedArray.Float32)(f32) && Schema.is(SharedArray.array("Uint8"))(u8))
+    }).pipe(Effect.scoped, Effect.provide(SharedArray.layerArena())))
+})
+
 describe("layerArena options", () => {
   it.effect("maxIdleBytes that is not a byte count (NaN, negative) dies building the Layer, naming the option", () =>
     Effect.gen(function*() {
