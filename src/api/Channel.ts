@@ -675,6 +675,8 @@ const waiting = <A, E>(
     return Effect.callback<A, E>((resume) => {
       let cancelled = false
       let sighting: Sighting | undefined
+      /** The `waitAsync` this waiter is announced for, while one is pending. */
+      let waitingOn: Promise<unknown> | undefined
       // `step` and `adopt` may throw (a value its Schema does not decode): the wait ends with that
       // defect. Thrown from the `waitAsync` callback, it was an unhandled rejection, and the fiber
       // never resumed.
@@ -712,7 +714,11 @@ const waiting = <A, E>(
             ring.withdraw(side)
             continue
           }
+          waitingOn = wait
           wait.then(() => {
+            // Interrupted meanwhile: the interruption withdrew the announcement already.
+            if (waitingOn !== wait) return
+            waitingOn = undefined
             ring.withdraw(side)
             loop()
           })
@@ -722,6 +728,12 @@ const waiting = <A, E>(
       loop()
       return Effect.sync(() => {
         cancelled = true
+        // Withdrawn now, not when the pending wait times out (up to `idleSliceMillis`): until then
+        // every send or take would notify a waiter that is gone (rule 9's cost, for nothing).
+        if (waitingOn !== undefined) {
+          waitingOn = undefined
+          ring.withdraw(side)
+        }
       })
     })
   })

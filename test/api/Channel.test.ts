@@ -192,6 +192,33 @@ describe("Channel", () => {
       assert.isTrue(Exit.isFailure(yield* Effect.exit(Channel.take(channel))))
     }).pipe(Effect.scoped))
 
+  it.live("regression: an interrupted take, stream or send leaves no waiter announced behind it", () =>
+    Effect.gen(function*() {
+      // Was: the announcement stayed until the pending `Atomics.waitAsync` timed out (up to
+      // 250 ms), every send and take meanwhile notifying a waiter that was gone.
+      const channel = yield* Channel.make("Float64", { capacity: 2 })
+      // The ring's waiter counts (Ring.ts header words 40 and 44: takers, senders).
+      const header = new Int32Array((channel.cells.ring as { readonly buffer: SharedArrayBuffer }).buffer, 0, 64)
+      for (const waiter of [Channel.take(channel), Stream.runDrain(Channel.toStream(channel))]) {
+        const fiber = yield* Effect.forkChild(waiter)
+        while (Atomics.load(header, 40) === 0) yield* Effect.sleep("1 millis")
+        yield* Fiber.interrupt(fiber)
+        assert.strictEqual(Atomics.load(header, 40), 0, "takers still announced")
+      }
+      yield* Channel.sendAll(channel, [1, 2])
+      const sender = yield* Effect.forkChild(Channel.send(channel, 3))
+      while (Atomics.load(header, 44) === 0) yield* Effect.sleep("1 millis")
+      yield* Fiber.interrupt(sender)
+      assert.strictEqual(Atomics.load(header, 44), 0, "senders still announced")
+      // And the ring still flows both ways.
+      assert.deepStrictEqual([...(yield* Channel.takeUpTo(channel, 10))], [1, 2])
+      const taker = yield* Effect.forkChild(Channel.take(channel))
+      yield* Effect.sleep("5 millis")
+      yield* Channel.send(channel, 4)
+      assert.strictEqual(yield* Fiber.join(taker), 4)
+      assert.deepStrictEqual([Atomics.load(header, 40), Atomics.load(header, 44)], [0, 0])
+    }).pipe(Effect.scoped))
+
   it.effect("a take's max is any number: Infinity takes what is ready, NaN, 0 and fractions at least one", () =>
     Effect.gen(function*() {
       const numbers = yield* Channel.make("Float64", { capacity: 4 })
