@@ -264,6 +264,23 @@ describe("Channel", () => {
       assert.match(String(error), /Channel: cannot allocate 16777216 slots of 16777216 bytes/)
     }))
 
+  it.effect("regression: a value whose Schema has no JSON form is refused saying so, not as an invalid value", () =>
+    Effect.gen(function*() {
+      // Was: "ValueInvalid at [0]: Expected JSON value" for a Float64Array its Schema accepts.
+      const arrays = yield* Channel.make(Schema.instanceOf(Float64Array), { capacity: 2 })
+      const whole = channelReason(yield* Effect.flip(Channel.send(arrays, new Float64Array([1]))))
+      assert.instanceOf(whole, Channel.ValueInvalid)
+      assert.match(whole.message, /got a Float64Array: its Schema .* has no JSON form; send whole typed arrays as elements of SharedArray\.array/)
+      const structs = yield* Channel.make(Schema.Struct({ at: Schema.instanceOf(Map) }), { capacity: 2 })
+      const nested = channelReason(yield* Effect.flip(Channel.sendAll(structs, [{ at: new Map() }])))
+      assert.deepStrictEqual((nested as Channel.ValueInvalid).path, [0, "at"])
+      assert.match(nested.message, /got a Map: its Schema .* has no JSON form; .*toCodecJson/)
+      // A value that is not JSON where the Schema has a JSON form keeps the plain message.
+      const anything = yield* Channel.make(Schema.Unknown, { capacity: 2 })
+      const odd = channelReason(yield* Effect.flip(Channel.send(anything, 1n)))
+      assert.notInclude(odd.message, "no JSON form")
+    }).pipe(Effect.scoped))
+
   it.effect("the scope that made a channel closes it", () =>
     Effect.gen(function*() {
       const channel = yield* Effect.scoped(Channel.make("Float64"))
