@@ -31,7 +31,8 @@
  *
  * **Waiting.** A send waits while the channel is full, a take while it is empty, without blocking
  * the thread (`Atomics.waitAsync`): the worker's other fibers run meanwhile. Interrupting a waiting
- * send or take leaves the channel as it was.
+ * send or take sends or takes nothing more; a `sendAll` interrupted while it waits for room leaves
+ * the values it sent before in the channel.
  *
  * **Closing.** `close` (or the end of the scope that made the channel) stops sends; takers drain
  * what is left, then see the end (`Cause.Done`; `toStream` ends).
@@ -280,8 +281,10 @@ export const send = <A>(channel: Channel<A>, value: NoInfer<A>): Effect.Effect<v
  * first is sent: one that fails its Schema or does not fit a slot fails the whole call, with its
  * index first in the error's path, and sends nothing.
  *
- * **Gotchas**: a close that comes while a long `sendAll` waits fails it with `Closed`, after
- * the values sent until then (the message says how many).
+ * **Gotchas**: a `sendAll` larger than the free room is sent in parts as takers make room, not
+ * at once: a close that comes while it waits fails it with `Closed`, after the values sent until
+ * then (the message says how many), and an interruption stops it there, those values staying in
+ * the channel. Values of other senders may come between its parts.
  */
 export const sendAll: {
   <K extends Kind>(channel: NumericChannel<K>, values: ArrayLike<number>): Effect.Effect<void, ChannelError>
