@@ -128,8 +128,9 @@ export const isChannel = (u: unknown): u is Channel<any> => typeof u === "object
  * A channel of `element`s owned by the current Scope: it is closed when the scope closes (takers
  * elsewhere drain it and end), and its memory is freed once no thread references it.
  *
- * Dies with a `RangeError` for a capacity that is not a positive integer up to 2²⁴, a
- * `slotBytes` under 8, or an `abandonAfter` that is not a duration above 0, and with a `TypeError`
+ * Dies with a `RangeError` for an element that is neither a numeric kind nor a Schema, a
+ * capacity that is not a positive integer up to 2²⁴, a `slotBytes` under 8, or an `abandonAfter`
+ * that is not a duration above 0, and with a `TypeError`
  * for an element of shared arrays (a channel copies its elements; declare them `"copied"`) or one
  * with arrays, matrices or channels inside it (send whole arrays as elements instead).
  */
@@ -144,9 +145,9 @@ export const make = <const E extends Element>(element: E, options?: MakeOptions)
  * worker that makes one for its own use.
  */
 export const makeUnsafe = <const E extends Element>(element: E, options?: MakeOptions): Of<E> => {
+  checkElement(element, "Channel.make")
   const abandonAfter = abandonMillis(options?.abandonAfter)
   if (typeof element === "string") {
-    if (!kinds.includes(element as Kind)) throw new RangeError(`Channel: unknown numeric kind ${String(element)}`)
     const kind = element as Kind
     const buffer = allocateRing(capacityOf(options, 1024), constructors[kind].BYTES_PER_ELEMENT, kindCodes[kind], abandonAfter)
     return attach(element, buffer) as Of<E>
@@ -178,6 +179,22 @@ const allocateRing = (capacity: number, slotBytes: number, code: number, abandon
       { cause: error }
     )
   }
+}
+
+/**
+ * Refuses what is neither a numeric kind nor a Schema (untyped code): `Channel.make(Float64Array)`
+ * died with "Cannot read properties of undefined (reading 'annotations')".
+ */
+const checkElement = (element: unknown, where: string): void => {
+  if (typeof element === "string" ? kinds.includes(element as Kind) : Schema.isSchema(element)) return
+  const given = typeof element === "function"
+    ? `the function ${element.name || "(anonymous)"}`
+    : typeof element === "string"
+    ? `"${element}"`
+    : typeof element === "object" && element !== null
+    ? "an object that is not a Schema"
+    : String(element)
+  throw new RangeError(`${where}: the element must be a numeric kind (${kinds.join(", ")}) or a Schema, got ${given}`)
 }
 
 /** The capacity asked for (or `fallback`), checked and rounded up to a power of two. */
@@ -227,6 +244,7 @@ const kindSchemas = new Map<Kind, Schema.Top>()
  * both; the slot size is the channel's own, and any will do.
  */
 export const schema = <const E extends Element>(element: E): Schema.Codec<Of<E>, { readonly channel: SharedArrayBuffer }> => {
+  checkElement(element, "Channel.schema")
   const cache = typeof element === "string" ? kindSchemas.get(element as Kind) : schemas.get(element as object)
   if (cache !== undefined) return cache as any
   const made = HandleEncoded.pipe(

@@ -281,6 +281,25 @@ describe("Channel", () => {
       assert.notInclude(odd.message, "no JSON form")
     }).pipe(Effect.scoped))
 
+  it.effect("regression: an element that is neither a numeric kind nor a Schema is a RangeError naming it", () =>
+    Effect.gen(function*() {
+      // Was: "Cannot read properties of undefined (reading 'annotations')" (untyped code).
+      const cases: ReadonlyArray<readonly [unknown, string]> = [
+        [Float64Array, "the function Float64Array"],
+        ["Uint8Clamped", "\"Uint8Clamped\""],
+        [undefined, "undefined"],
+        [{ fields: {} }, "an object that is not a Schema"]
+      ]
+      for (const [element, given] of cases) {
+        const exit = yield* Effect.exit(Effect.scoped(Channel.make(element as never)))
+        const defect = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Die") : undefined
+        const error = defect?._tag === "Die" ? defect.defect : undefined
+        assert.instanceOf(error, RangeError, given)
+        assert.include(String(error), `Channel.make: the element must be a numeric kind (Float64, Float32, Int32, Uint8) or a Schema, got ${given}`)
+        assert.throws(() => Channel.schema(element as never), RangeError, "Channel.schema: the element must be")
+      }
+    }))
+
   it.effect("the scope that made a channel closes it", () =>
     Effect.gen(function*() {
       const channel = yield* Effect.scoped(Channel.make("Float64"))
