@@ -90,7 +90,8 @@ export const makeMatrixUninitialized = <K extends Kind>(
  * memory is not zeroed first: the copy writes all of it.
  *
  * **Gotchas**: a matrix's `data` throws once its owners have all let go (see `makeMatrix`). A matrix
- * source whose `data` does not hold `rows × cols` numbers dies with a `RangeError`.
+ * source whose `data` does not hold `rows × cols` numbers dies with a `RangeError`, a source moved
+ * away (detached) with a `TypeError`.
  */
 export const put: {
   <K extends Kind>(kind: K, source: ArrayLike<number>): Effect.Effect<SharedArray<K>, never, Scope.Scope>
@@ -101,6 +102,7 @@ export const put: {
 } = (kind: Kind, source: ArrayLike<number> | { rows: number; cols: number; data: ArrayLike<number> }): any =>
   "data" in source && "rows" in source
     ? Effect.suspend(() => {
+      if (isDetached(source.data)) return Effect.die(movedAway())
       // The memory is not zeroed: a shorter source would leave the rest holding the numbers of
       // its previous owner in this program.
       if (source.data.length !== checkedCount(source.rows, source.cols)) {
@@ -113,10 +115,22 @@ export const put: {
         return m
       })
     })
-    : Effect.map(allocate(kind, (source as ArrayLike<number>).length, false), (a) => {
-      a.set(source as ArrayLike<number>)
-      return a
-    })
+    : Effect.suspend(() =>
+      // Else `set` threw V8's "Cannot perform %TypedArray%.prototype.set on a detached ArrayBuffer",
+      // naming neither the call nor why, once the memory was taken.
+      isDetached(source)
+        ? Effect.die(movedAway())
+        : Effect.map(allocate(kind, (source as ArrayLike<number>).length, false), (a) => {
+          a.set(source as ArrayLike<number>)
+          return a
+        })
+    )
+
+const isDetached = (source: unknown): boolean =>
+  ArrayBuffer.isView(source) && source.buffer instanceof ArrayBuffer && source.buffer.detached
+
+const movedAway = () =>
+  new TypeError("SharedArray.put: the source was moved away (its buffer is detached, e.g. sent as a moved array): there is nothing to copy")
 
 const allocate = <K extends Kind>(
   kind: K,

@@ -486,6 +486,23 @@ describe("kinds", () => {
     }).pipe(Effect.scoped, Effect.provide(SharedArray.layerArena())))
 })
 
+describe("put of a moved-away source", () => {
+  it.effect("regression: a source whose buffer was moved away (detached) dies saying so, before taking memory", () =>
+    Effect.gen(function*() {
+      const values = Float64Array.from([1, 2, 3])
+      structuredClone(values, { transfer: [values.buffer] })
+      for (const put of [SharedArray.put("Float64", values), SharedArray.put("Float64", { rows: 1, cols: 3, data: values })]) {
+        const exit = yield* Effect.exit(Effect.scoped(put as Effect.Effect<unknown, never, Scope.Scope>))
+        const defect = Exit.isFailure(exit) ? Cause.squash(exit.cause) : exit
+        assert.instanceOf(defect, TypeError)
+        assert.include((defect as TypeError).message, "SharedArray.put: the source was moved away")
+      }
+      assert.strictEqual((yield* SharedArray.arenaStats).liveBlocks, 0)
+      // An empty source that is not detached is still an empty array.
+      assert.strictEqual((yield* SharedArray.put("Float64", new Float64Array(0))).length, 0)
+    }).pipe(Effect.scoped, Effect.provide(SharedArray.layerArena())))
+})
+
 describe("layerArena options", () => {
   it.effect("maxIdleBytes that is not a byte count (NaN, negative) dies building the Layer, naming the option", () =>
     Effect.gen(function*() {
