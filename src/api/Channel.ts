@@ -31,7 +31,8 @@
  *
  * **Waiting.** A send waits while the channel is full, a take while it is empty, without blocking
  * the thread (`Atomics.waitAsync`): the worker's other fibers run meanwhile. Interrupting a waiting
- * send or take leaves the channel as it was.
+ * send or take sends or takes nothing more; a `sendAll` interrupted while it waits for room leaves
+ * the values it sent before in the channel.
  *
  * **Closing.** `close` (or the end of the scope that made the channel) stops sends; takers drain
  * what is left, then see the end (`Cause.Done`; `toStream` ends).
@@ -68,7 +69,7 @@ import {
   NumericCells,
   type Refusal
 } from "../runtime/memory/Cells.ts"
-import { allocate, describe, Ended, maxCapacity, Ring, roundCapacity, type Sighting } from "../runtime/memory/Ring.ts"
+import { allocate, describe, Ended, layout, maxCapacity, Ring, roundCapacity, type Sighting } from "../runtime/memory/Ring.ts"
 
 export * from "../core/ChannelError.ts"
 
@@ -127,8 +128,9 @@ export const isChannel = (u: unknown): u is Channel<any> => typeof u === "object
  * A channel of `element`s owned by the current Scope: it is closed when the scope closes (takers
  * elsewhere drain it and end), and its memory is freed once no thread references it.
  *
- * Dies with a `RangeError` for a capacity that is not a positive integer up to 2²⁴, a
- * `slotBytes` under 8, or an `abandonAfter` that is not a duration above 0, and with a `TypeError`
+ * Dies with a `RangeError` for an element that is neither a numeric kind nor a Schema, a
+ * capacity that is not a positive integer up to 2²⁴, a `slotBytes` under 8, or an `abandonAfter`
+ * that is not a duration above 0, and with a `TypeError`
  * for an element of shared arrays (a channel copies its elements; declare them `"copied"`) or one
  * with arrays, matrices or channels inside it (send whole arrays as elements instead).
  */
@@ -143,11 +145,11 @@ export const make = <const E extends Element>(element: E, options?: MakeOptions)
  * worker that makes one for its own use.
  */
 export const makeUnsafe = <const E extends Element>(element: E, options?: MakeOptions): Of<E> => {
+  checkElement(element, "Channel.make")
   const abandonAfter = abandonMillis(options?.abandonAfter)
   if (typeof element === "string") {
-    if (!kinds.includes(element as Kind)) throw new RangeError(`Channel: unknown numeric kind ${String(element)}`)
     const kind = element as Kind
-    const buffer = allocate(capacityOf(options, 1024), constructors[kind].BYTES_PER_ELEMENT, kindCodes[kind], abandonAfter)
+    const buffer = allocateRing(capacityOf(options, 1024), constructors[kind].BYTES_PER_ELEMENT, kindCodes[kind], abandonAfter)
     return attach(element, buffer) as Of<E>
   }
   const requestedSlot = options?.slotBytes ?? 256
@@ -158,7 +160,41 @@ export const makeUnsafe = <const E extends Element>(element: E, options?: MakeOp
     )
   }
   const slotBytes = Math.ceil(requestedSlot / 4) * 4
-  return attach(element, allocate(capacityOf(options, defaultCapacity(slotBytes)), slotBytes, encodedCodeOf(element as Schema.Top), abandonAfter)) as Of<E>
+  return attach(element, allocateRing(capacityOf(options, defaultCapacity(slotBytes)), slotBytes, encodedCodeOf(element as Schema.Top), abandonAfter)) as Of<E>
+}
+
+/**
+ * The ring's memory, or a `RangeError` saying how much a channel of this size keeps: V8's "Array
+ * buffer allocation failed" named neither (a capacity and a slotBytes each in range may together
+ * ask for terabytes).
+ */
+const allocateRing = (capacity: number, slotBytes: number, code: number, abandonAfter: number): SharedArrayBuffer => {
+  try {
+    return allocate(capacity, slotBytes, code, abandonAfter)
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error
+    throw new RangeError(
+      `Channel: cannot allocate ${capacity} slots of ${slotBytes} bytes (${layout(capacity, slotBytes).byteLength} bytes with its header): ` +
+        `${error.message}; a channel keeps capacity × slotBytes bytes`,
+      { cause: error }
+    )
+  }
+}
+
+/**
+ * Refuses what is neither a numeric kind nor a Schema (untyped code): `Channel.make(Float64Array)`
+ * died with "Cannot read properties of undefined (reading 'annotations')".
+ */
+const checkElement = (element: unknown, where: string): void => {
+  if (typeof element === "string" ? kinds.includes(element as Kind) : Schema.isSchema(element)) return
+  const given = typeof element === "function"
+    ? `the function ${element.name || "(anonymous)"}`
+    : typeof element === "string"
+    ? `"${element}"`
+    : typeof element === "object" && element !== null
+    ? "an object that is not a Schema"
+    : String(element)
+  throw new RangeError(`${where}: the element must be a numeric kind (${kinds.join(", ")}) or a Schema, got ${given}`)
 }
 
 /** The capacity asked for (or `fallback`), checked and rounded up to a power of two. */
@@ -208,6 +244,7 @@ const kindSchemas = new Map<Kind, Schema.Top>()
  * both; the slot size is the channel's own, and any will do.
  */
 export const schema = <const E extends Element>(element: E): Schema.Codec<Of<E>, { readonly channel: SharedArrayBuffer }> => {
+  checkElement(element, "Channel.schema")
   const cache = typeof element === "string" ? kindSchemas.get(element as Kind) : schemas.get(element as object)
   if (cache !== undefined) return cache as any
   const made = HandleEncoded.pipe(
@@ -262,8 +299,10 @@ export const send = <A>(channel: Channel<A>, value: NoInfer<A>): Effect.Effect<v
  * first is sent: one that fails its Schema or does not fit a slot fails the whole call, with its
  * index first in the error's path, and sends nothing.
  *
- * **Gotchas**: a close that comes while a long `sendAll` waits fails it with `Closed`, after
- * the values sent until then (the message says how many).
+ * **Gotchas**: a `sendAll` larger than the free room is sent in parts as takers make room, not
+ * at once: a close that comes while it waits fails it with `Closed`, after the values sent until
+ * then (the message says how many), and an interruption stops it there, those values staying in
+ * the channel. Values of other senders may come between its parts.
  */
 export const sendAll: {
   <K extends Kind>(channel: NumericChannel<K>, values: ArrayLike<number>): Effect.Effect<void, ChannelError>
@@ -657,6 +696,8 @@ const waiting = <A, E>(
     return Effect.callback<A, E>((resume) => {
       let cancelled = false
       let sighting: Sighting | undefined
+      /** The `waitAsync` this waiter is announced for, while one is pending. */
+      let waitingOn: Promise<unknown> | undefined
       // `step` and `adopt` may throw (a value its Schema does not decode): the wait ends with that
       // defect. Thrown from the `waitAsync` callback, it was an unhandled rejection, and the fiber
       // never resumed.
@@ -694,7 +735,11 @@ const waiting = <A, E>(
             ring.withdraw(side)
             continue
           }
+          waitingOn = wait
           wait.then(() => {
+            // Interrupted meanwhile: the interruption withdrew the announcement already.
+            if (waitingOn !== wait) return
+            waitingOn = undefined
             ring.withdraw(side)
             loop()
           })
@@ -704,6 +749,12 @@ const waiting = <A, E>(
       loop()
       return Effect.sync(() => {
         cancelled = true
+        // Withdrawn now, not when the pending wait times out (up to `idleSliceMillis`): until then
+        // every send or take would notify a waiter that is gone (rule 9's cost, for nothing).
+        if (waitingOn !== undefined) {
+          waitingOn = undefined
+          ring.withdraw(side)
+        }
       })
     })
   })

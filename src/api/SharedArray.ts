@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import {
+  checkKind,
   constructors,
   type Kind,
   type ReadonlySharedArray,
@@ -89,7 +90,8 @@ export const makeMatrixUninitialized = <K extends Kind>(
  * memory is not zeroed first: the copy writes all of it.
  *
  * **Gotchas**: a matrix's `data` throws once its owners have all let go (see `makeMatrix`). A matrix
- * source whose `data` does not hold `rows × cols` numbers dies with a `RangeError`.
+ * source whose `data` does not hold `rows × cols` numbers dies with a `RangeError`, a source moved
+ * away (detached) with a `TypeError`.
  */
 export const put: {
   <K extends Kind>(kind: K, source: ArrayLike<number>): Effect.Effect<SharedArray<K>, never, Scope.Scope>
@@ -100,6 +102,7 @@ export const put: {
 } = (kind: Kind, source: ArrayLike<number> | { rows: number; cols: number; data: ArrayLike<number> }): any =>
   "data" in source && "rows" in source
     ? Effect.suspend(() => {
+      if (isDetached(source.data)) return Effect.die(movedAway())
       // The memory is not zeroed: a shorter source would leave the rest holding the numbers of
       // its previous owner in this program.
       if (source.data.length !== checkedCount(source.rows, source.cols)) {
@@ -112,10 +115,22 @@ export const put: {
         return m
       })
     })
-    : Effect.map(allocate(kind, (source as ArrayLike<number>).length, false), (a) => {
-      a.set(source as ArrayLike<number>)
-      return a
-    })
+    : Effect.suspend(() =>
+      // Else `set` threw V8's "Cannot perform %TypedArray%.prototype.set on a detached ArrayBuffer",
+      // naming neither the call nor why, once the memory was taken.
+      isDetached(source)
+        ? Effect.die(movedAway())
+        : Effect.map(allocate(kind, (source as ArrayLike<number>).length, false), (a) => {
+          a.set(source as ArrayLike<number>)
+          return a
+        })
+    )
+
+const isDetached = (source: unknown): boolean =>
+  ArrayBuffer.isView(source) && source.buffer instanceof ArrayBuffer && source.buffer.detached
+
+const movedAway = () =>
+  new TypeError("SharedArray.put: the source was moved away (its buffer is detached, e.g. sent as a moved array): there is nothing to copy")
 
 const allocate = <K extends Kind>(
   kind: K,
@@ -125,7 +140,8 @@ const allocate = <K extends Kind>(
   Effect.flatMap(CurrentArena, (arena) =>
     Effect.acquireRelease(
       Effect.sync(() => {
-        const grant = arena.acquire(byteLength(kind, length), zeroed)
+        const bytes = byteLength(kind, length)
+        const grant = allocating(kind, length, bytes, () => arena.acquire(bytes, zeroed))
         const array = view(kind, grant.block.buffer, length)
         register(array, grant)
         return array
@@ -210,8 +226,10 @@ export const asWritable: {
  * references it. This is how a worker returns a result by reference: it makes the result here,
  * fills it, and returns it; the caller then reads the same memory.
  */
-export const makeUnsafe = <K extends Kind>(kind: K, length: number): SharedArray<K> =>
-  view(kind, new SharedArrayBuffer(byteLength(kind, length)), length)
+export const makeUnsafe = <K extends Kind>(kind: K, length: number): SharedArray<K> => {
+  const bytes = byteLength(kind, length)
+  return view(kind, allocating(kind, length, bytes, () => new SharedArrayBuffer(bytes)), length)
+}
 
 /** A zeroed `rows × cols` shared matrix that no scope owns (see `makeUnsafe`). */
 export const makeMatrixUnsafe = <K extends Kind>(kind: K, rows: number, cols: number): SharedMatrix<K> => ({
@@ -246,6 +264,7 @@ export const arenaStats: Effect.Effect<ArenaStats> = Effect.map(CurrentArena, (a
 // ---------------------------------------------------------------------------------------------
 
 const byteLength = (kind: Kind, length: number): number => {
+  checkKind(kind, "SharedArray")
   if (!Number.isSafeInteger(length) || length < 0) {
     throw new RangeError(`SharedArray: length must be a non-negative integer, got ${length}`)
   }
@@ -256,7 +275,23 @@ const checkedCount = (rows: number, cols: number): number => {
   if (!Number.isSafeInteger(rows) || !Number.isSafeInteger(cols) || rows < 0 || cols < 0) {
     throw new RangeError(`SharedArray: a matrix needs non-negative integer dimensions, got ${rows}×${cols}`)
   }
-  return rows * cols
+  const count = rows * cols
+  // Past 2⁵³ the product is rounded: no array is that long, and "length must be an integer" would blame the caller's numbers.
+  if (!Number.isSafeInteger(count)) throw new RangeError(`SharedArray: a ${rows}×${cols} matrix has ${count} elements, more than an array can hold`)
+  return count
+}
+
+/**
+ * Runs `allocate`, saying what could not be allocated: V8's own "Array buffer allocation failed"
+ * (more than the machine can give) or "Invalid array buffer length" names neither the call nor the size.
+ */
+const allocating = <A>(kind: Kind, length: number, bytes: number, allocate: () => A): A => {
+  try {
+    return allocate()
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error
+    throw new RangeError(`SharedArray: cannot allocate ${length} ${kind} elements (${bytes} bytes): ${error.message}`, { cause: error })
+  }
 }
 
 const view = <K extends Kind>(kind: K, buffer: SharedArrayBuffer, length: number): SharedArray<K> =>

@@ -161,6 +161,18 @@ export const constructors = {
 } as const
 
 /**
+ * `kind`, checked: untyped code may pass any string ("BigInt64", "Uint8Clamped"), whose missing
+ * constructor failed far from the call (`instanceof undefined` at a payload's decode, "reading
+ * 'BYTES_PER_ELEMENT'" at an allocation).
+ */
+export const checkKind = <K extends Kind>(kind: K, where: string): K => {
+  if (typeof kind !== "string" || !Object.hasOwn(constructors, kind)) {
+    throw new RangeError(`${where}: unknown kind ${String(kind)}; the kinds are ${kinds.join(", ")}`)
+  }
+  return kind
+}
+
+/**
  * A typed array's name with its article, for messages: "an Int32Array", "a Float64Array", "a
  * Uint8Array" (said "you-int"), "a BigInt64Array".
  */
@@ -200,6 +212,16 @@ export interface MatrixSchema<K extends Kind, M extends Memory> extends
   Schema.declare<M extends "shared" ? ReadonlySharedMatrix<K> : M extends "output" ? SharedMatrix<K> : Matrix<K>>
 {}
 
+const memories: ReadonlyArray<Memory> = ["shared", "output", "copied", "moved"]
+
+/** `memory`, checked: any other string (`"copy"`) was read as `"shared"`. */
+const checkMemory = <M extends Memory>(memory: M, where: string): M => {
+  if (!memories.includes(memory)) {
+    throw new RangeError(`${where}: unknown memory ${String(memory)}; it is one of ${memories.join(", ")}`)
+  }
+  return memory
+}
+
 const arraySchemas = new Map<string, Schema.Top>()
 
 /** The kind and memory of a Schema made by `array`, or `undefined` for any other Schema. */
@@ -230,8 +252,8 @@ export const array = <K extends Kind, M extends Memory = "shared">(
   kind: K,
   options?: { readonly memory?: M | undefined }
 ): ArraySchema<K, M> => {
-  const memory = options?.memory ?? "shared"
-  const key = `${kind}/${memory}`
+  const memory = checkMemory(options?.memory ?? "shared", "SharedArray.array")
+  const key = `${checkKind(kind, "SharedArray.array")}/${memory}`
   let schema = arraySchemas.get(key)
   if (schema === undefined) {
     schema = memory === "moved"
@@ -265,8 +287,8 @@ export const matrix = <K extends Kind, M extends Memory = "shared">(
   kind: K,
   options?: { readonly memory?: M | undefined }
 ): MatrixSchema<K, M> => {
-  const memory = options?.memory ?? "shared"
-  const key = `${kind}/${memory}`
+  const memory = checkMemory(options?.memory ?? "shared", "SharedArray.matrix")
+  const key = `${checkKind(kind, "SharedArray.matrix")}/${memory}`
   let schema = matrixSchemas.get(key)
   if (schema === undefined) {
     schema = Schema.Struct({ rows: Schema.Int, cols: Schema.Int, data: array(kind, { memory }) }).check(

@@ -192,6 +192,33 @@ describe("Channel", () => {
       assert.isTrue(Exit.isFailure(yield* Effect.exit(Channel.take(channel))))
     }).pipe(Effect.scoped))
 
+  it.live("regression: an interrupted take, stream or send leaves no waiter announced behind it", () =>
+    Effect.gen(function*() {
+      // Was: the announcement stayed until the pending `Atomics.waitAsync` timed out (up to
+      // 250 ms), every send and take meanwhile notifying a waiter that was gone.
+      const channel = yield* Channel.make("Float64", { capacity: 2 })
+      // The ring's waiter counts (Ring.ts header words 40 and 44: takers, senders).
+      const header = new Int32Array((channel.cells.ring as { readonly buffer: SharedArrayBuffer }).buffer, 0, 64)
+      for (const waiter of [Channel.take(channel), Stream.runDrain(Channel.toStream(channel))]) {
+        const fiber = yield* Effect.forkChild(waiter)
+        while (Atomics.load(header, 40) === 0) yield* Effect.sleep("1 millis")
+        yield* Fiber.interrupt(fiber)
+        assert.strictEqual(Atomics.load(header, 40), 0, "takers still announced")
+      }
+      yield* Channel.sendAll(channel, [1, 2])
+      const sender = yield* Effect.forkChild(Channel.send(channel, 3))
+      while (Atomics.load(header, 44) === 0) yield* Effect.sleep("1 millis")
+      yield* Fiber.interrupt(sender)
+      assert.strictEqual(Atomics.load(header, 44), 0, "senders still announced")
+      // And the ring still flows both ways.
+      assert.deepStrictEqual([...(yield* Channel.takeUpTo(channel, 10))], [1, 2])
+      const taker = yield* Effect.forkChild(Channel.take(channel))
+      yield* Effect.sleep("5 millis")
+      yield* Channel.send(channel, 4)
+      assert.strictEqual(yield* Fiber.join(taker), 4)
+      assert.deepStrictEqual([Atomics.load(header, 40), Atomics.load(header, 44)], [0, 0])
+    }).pipe(Effect.scoped))
+
   it.effect("a take's max is any number: Infinity takes what is ready, NaN, 0 and fractions at least one", () =>
     Effect.gen(function*() {
       const numbers = yield* Channel.make("Float64", { capacity: 4 })
@@ -226,6 +253,52 @@ describe("Channel", () => {
       yield* Channel.send(channel, 1)
       assert.strictEqual(yield* Channel.take(channel), 1)
     }).pipe(Effect.scoped))
+
+  it.effect("regression: a capacity and slotBytes whose ring cannot be allocated die naming both, not V8's bare \"Array buffer allocation failed\"", () =>
+    Effect.gen(function*() {
+      // Each is in range; together they ask for 256 TB.
+      const exit = yield* Effect.exit(Effect.scoped(Channel.make(Schema.String, { capacity: 1 << 24, slotBytes: 1 << 24 })))
+      const defect = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Die") : undefined
+      const error = defect?._tag === "Die" ? defect.defect : undefined
+      assert.instanceOf(error, RangeError)
+      assert.match(String(error), /Channel: cannot allocate 16777216 slots of 16777216 bytes/)
+    }))
+
+  it.effect("regression: a value whose Schema has no JSON form is refused saying so, not as an invalid value", () =>
+    Effect.gen(function*() {
+      // Was: "ValueInvalid at [0]: Expected JSON value" for a Float64Array its Schema accepts.
+      const arrays = yield* Channel.make(Schema.instanceOf(Float64Array), { capacity: 2 })
+      const whole = channelReason(yield* Effect.flip(Channel.send(arrays, new Float64Array([1]))))
+      assert.instanceOf(whole, Channel.ValueInvalid)
+      assert.match(whole.message, /got a Float64Array: its Schema .* has no JSON form; send whole typed arrays as elements of SharedArray\.array/)
+      const structs = yield* Channel.make(Schema.Struct({ at: Schema.instanceOf(Map) }), { capacity: 2 })
+      const nested = channelReason(yield* Effect.flip(Channel.sendAll(structs, [{ at: new Map() }])))
+      assert.deepStrictEqual((nested as Channel.ValueInvalid).path, [0, "at"])
+      assert.match(nested.message, /got a Map: its Schema .* has no JSON form; .*toCodecJson/)
+      // A value that is not JSON where the Schema has a JSON form keeps the plain message.
+      const anything = yield* Channel.make(Schema.Unknown, { capacity: 2 })
+      const odd = channelReason(yield* Effect.flip(Channel.send(anything, 1n)))
+      assert.notInclude(odd.message, "no JSON form")
+    }).pipe(Effect.scoped))
+
+  it.effect("regression: an element that is neither a numeric kind nor a Schema is a RangeError naming it", () =>
+    Effect.gen(function*() {
+      // Was: "Cannot read properties of undefined (reading 'annotations')" (untyped code).
+      const cases: ReadonlyArray<readonly [unknown, string]> = [
+        [Float64Array, "the function Float64Array"],
+        ["Uint8Clamped", "\"Uint8Clamped\""],
+        [undefined, "undefined"],
+        [{ fields: {} }, "an object that is not a Schema"]
+      ]
+      for (const [element, given] of cases) {
+        const exit = yield* Effect.exit(Effect.scoped(Channel.make(element as never)))
+        const defect = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Die") : undefined
+        const error = defect?._tag === "Die" ? defect.defect : undefined
+        assert.instanceOf(error, RangeError, given)
+        assert.include(String(error), `Channel.make: the element must be a numeric kind (Float64, Float32, Int32, Uint8) or a Schema, got ${given}`)
+        assert.throws(() => Channel.schema(element as never), RangeError, "Channel.schema: the element must be")
+      }
+    }))
 
   it.effect("the scope that made a channel closes it", () =>
     Effect.gen(function*() {

@@ -23,6 +23,7 @@ import {
   Holder,
   Negative,
   Overwrite,
+  ReleasedResult,
   Scale,
   ScribbleCopy,
   SharedTasks,
@@ -88,6 +89,18 @@ describe.each(backends)("shared arrays on $name", (backend) => {
       assert.isTrue(SharedArray.isShared("Float64", out))
       assert.strictEqual(out.length, 1_000)
       assert.isTrue(out.every((v) => v === 2.5))
+    }).pipe(Effect.provide(withPool(backend))))
+
+  it.live("regression: a result whose memory the worker released already is that task's defect, not an alias of the worker's next allocation", () =>
+    Effect.gen(function*() {
+      // Was: it arrived as a live-looking array over memory the worker's arena hands out again —
+      // the next task's `put` of the size there overwrote the numbers the caller was reading.
+      const error = yield* Effect.flip(Task.run(ReleasedResult, { length: 4, value: 1 }))
+      const reason = reasonOf(error)
+      assert.instanceOf(reason, TaskError.Defect, String(error))
+      assert.match(reason.message, /result .*released/)
+      // The worker goes on: a result it made with makeUnsafe arrives as before.
+      assert.deepStrictEqual(Array.from(yield* Task.run(Fill, { length: 2, value: 3 })), [3, 3])
     }).pipe(Effect.provide(withPool(backend))))
 
   it.live("a result reference goes on to the next task, and writes through it are seen", () =>
@@ -410,6 +423,83 @@ describe("put", () => {
       const stats = yield* SharedArray.arenaStats
       assert.strictEqual(stats.liveBlocks, 0)
       assert.deepStrictEqual(Array.from((yield* SharedArray.put("Float64", { rows: 2, cols: 1, data: [3, 4] })).data), [3, 4])
+    }).pipe(Effect.scoped, Effect.provide(SharedArray.layerArena())))
+})
+
+describe("sizes", () => {
+  const defectOf = (exit: Exit.Exit<unknown, unknown>): unknown => Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+
+  it.effect("regression: a size no machine can allocate dies with a RangeError naming it, not V8's bare \"Array buffer allocation failed\"", () =>
+    Effect.gen(function*() {
+      // 2⁴⁵ Float64s are 256 TB: past any address space.
+      const makes: Array<Effect.Effect<unknown, never, Scope.Scope>> = [
+        SharedArray.make("Float64", 2 ** 45),
+        SharedArray.makeUninitialized("Int32", 2 ** 46)
+      ]
+      for (const make of makes) {
+        const defect = defectOf(yield* Effect.exit(Effect.scoped(make)))
+        assert.instanceOf(defect, RangeError)
+        assert.match((defect as RangeError).message, /^SharedArray: cannot allocate \d+ (Float64|Int32) elements \(\d+ bytes\)/)
+      }
+      const unsafe = (() => {
+        try {
+          return SharedArray.makeMatrixUnsafe("Float32", 2 ** 23, 2 ** 23)
+        } catch (error) {
+          return error
+        }
+      })()
+      assert.match(String(unsafe), /cannot allocate 70368744177664 Float32 elements/)
+      // Rows × cols past 2⁵³ is no length at all: said of the matrix, not as "length must be an integer".
+      const defect = defectOf(yield* Effect.exit(Effect.scoped(SharedArray.makeMatrix("Float64", 1e9, 1e9))))
+      assert.instanceOf(defect, RangeError)
+      assert.include((defect as RangeError).message, "a 1000000000×1000000000 matrix has 1000000000000000000 elements")
+      // The arena handed nothing out, and odd shapes that fit are fine.
+      assert.strictEqual((yield* SharedArray.arenaStats).liveBlocks, 0)
+      const empty = yield* SharedArray.makeMatrix("Float64", 0, 5)
+      const row = yield* SharedArray.put("Float32", { rows: 1, cols: 3, data: [1, 2, 3] })
+      assert.deepStrictEqual([empty.rows, empty.cols, empty.data.length], [0, 5, 0])
+      assert.deepStrictEqual(Array.from(row.data), [1, 2, 3])
+    }).pipe(Effect.scoped, Effect.provide(SharedArray.layerArena())))
+})
+
+describe("kinds", () => {
+  it.effect("regression: an unknown kind or memory (untyped code) is a RangeError naming it, where it is given", () =>
+    Effect.gen(function*() {
+      // Was: "Cannot read properties of undefined (reading 'BYTES_PER_ELEMENT')" from make, a
+      // Schema whose check threw "Right-hand side of 'instanceof' is not callable" at each decode,
+      // and `memory: "copy"` read as "shared".
+      for (const kind of ["BigInt64", "Uint8Clamped", "toString"] as Array<never>) {
+        const exit = yield* Effect.exit(Effect.scoped(SharedArray.make(kind, 2)))
+        const defect = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+        assert.instanceOf(defect, RangeError, kind)
+        assert.include((defect as RangeError).message, `unknown kind ${kind}`)
+        assert.throws(() => SharedArray.array(kind), RangeError, `SharedArray.array: unknown kind ${kind}`)
+        assert.throws(() => SharedArray.matrix(kind, { memory: "copied" }), RangeError, `SharedArray.matrix: unknown kind ${kind}`)
+        assert.throws(() => SharedArray.makeUnsafe(kind, 2), RangeError, "unknown kind")
+      }
+      assert.throws(() => SharedArray.array("Float64", { memory: "copy" as never }), RangeError, "unknown memory copy")
+      // Every real kind still works end to end, Float32 and Uint8 included.
+      const f32 = yield* SharedArray.put("Float32", [0.5, 1.5])
+      const u8 = yield* SharedArray.put("Uint8", [255, 7])
+      assert.deepStrictEqual([Array.from(f32), Array.from(u8)], [[0.5, 1.5], [255, 7]])
+      assert.isTrue(Schema.is(SharedArray.Float32)(f32) && Schema.is(SharedArray.array("Uint8"))(u8))
+    }).pipe(Effect.scoped, Effect.provide(SharedArray.layerArena())))
+})
+
+describe("put of a moved-away source", () => {
+  it.effect("regression: a source whose buffer was moved away (detached) dies saying so, before taking memory", () =>
+    Effect.gen(function*() {
+      const values = Float64Array.from([1, 2, 3])
+      structuredClone(values, { transfer: [values.buffer] })
+      for (const put of [SharedArray.put("Float64", values), SharedArray.put("Float64", { rows: 1, cols: 3, data: values })]) {
+        const exit = yield* Effect.exit(Effect.scoped(put as Effect.Effect<unknown, never, Scope.Scope>))
+        const defect = Exit.isFailure(exit) ? Cause.squash(exit.cause) : exit
+        assert.instanceOf(defect, TypeError)
+        assert.include((defect as TypeError).message, "SharedArray.put: the source was moved away")
+      }
+      assert.strictEqual((yield* SharedArray.arenaStats).liveBlocks, 0)
+      // An empty source that is not detached is still an empty array.
+      assert.strictEqual((yield* SharedArray.put("Float64", new Float64Array(0))).length, 0)
     }).pipe(Effect.scoped, Effect.provide(SharedArray.layerArena())))
 })
 

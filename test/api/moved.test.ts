@@ -107,6 +107,31 @@ describe.each(rows)("moved arrays on $name", (row) => {
       assert.strictEqual((yield* Task.run(Double, { values: iota(1) }))[0], 2)
     }).pipe(Effect.provide(pool(1)), within))
 
+  it.live("regression: an array over Node's Buffer pool cannot be moved: its task fails naming the field and why, its data left to the sender", () =>
+    Effect.gen(function*() {
+      // `Buffer.allocUnsafe`/`Buffer.from` of a few bytes are views of one 8 KB pool that other
+      // Buffers share, marked untransferable. Was: V8's "Cannot transfer object of unsupported
+      // type" at no path. Processes copy (moving by hand only a buffer a value covers whole):
+      // there the task runs and the sender keeps its array, as for any part of a buffer.
+      const pooled = Buffer.allocUnsafe(16)
+      assert.strictEqual(pooled.byteOffset % 8, 0)
+      const values = new Float64Array(pooled.buffer, pooled.byteOffset, 2)
+      values.set([1, 2])
+      const exit = yield* Effect.exit(Task.run(Double, { values }))
+      if (row.name === "processes") {
+        assert.deepStrictEqual(Exit.isSuccess(exit) ? Array.from(exit.value) : exit, [2, 4])
+      } else {
+        const failed = Exit.findErrorOption(exit)
+        assert.isTrue(failed._tag === "Some", "refused")
+        const refused = reasonOf(failed._tag === "Some" ? failed.value : undefined)
+        assert.instanceOf(refused, TaskError.PayloadInvalid)
+        assert.deepStrictEqual((refused as TaskError.PayloadInvalid).path, ["values"])
+        assert.match(refused.message, /untransferable.*copy it/)
+      }
+      assert.deepStrictEqual(Array.from(values), [1, 2], "the sender keeps its array")
+      assert.deepStrictEqual(Array.from(yield* Task.run(Double, { values: Float64Array.from(values) })), [2, 4])
+    }).pipe(Effect.provide(pool(1)), within))
+
   it.live("a result that cannot be moved is its own task's defect; the task beside it is answered", () =>
     Effect.gen(function*() {
       // Two concurrent runs whose answers may share a batch: the worker returns one array twice,

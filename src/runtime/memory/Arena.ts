@@ -499,6 +499,21 @@ export const hold = (payloads: ReadonlyArray<unknown>): Hold => {
   }
 }
 
+/**
+ * Where `value` carries arena memory of this thread that every owner released (rule 5), if it
+ * does: a worker checks its result with it before sending it, since the caller would read memory
+ * this thread's arena hands out again (a result made with `put` inside the handler's own
+ * `Effect.scoped`). A hold taken and let go at once: live blocks keep an owner, so nothing is freed.
+ */
+export const releasedIn = (value: unknown): PayloadIssue | undefined => {
+  const found = hold([value])
+  if (found._tag === "Held") {
+    found.release()
+    return undefined
+  }
+  return found._tag === "Released" ? found.issue : undefined
+}
+
 /** A hold's owner lets go. The block cannot have been reused while held (rule 3). */
 const releaseBlock = (block: Block): void => {
   if (--block.refs === 0) block.arena.free(block)

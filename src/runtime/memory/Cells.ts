@@ -327,7 +327,7 @@ export class EncodedCells<A> {
         const exit = this.encode(values[i])
         if (Exit.isFailure(exit)) {
           const issue = issueOf(exit)
-          return { _tag: "Invalid", index: i, issue: { path: [i, ...issue.path], message: issue.message } }
+          return { _tag: "Invalid", index: i, issue: { path: [i, ...issue.path], message: withoutJsonForm(values[i], issue) } }
         }
         encoded = exit.value
       }
@@ -619,6 +619,29 @@ export class EncodedCells<A> {
 }
 
 /** What a getter or proxy trap threw, bounded: an error describes, it never dumps. */
+/**
+ * The message of a refused value, saying why when its Schema has no JSON form: a declaration such
+ * as `Schema.instanceOf(Float64Array)` has no JSON codec, so its every value failed as "Expected
+ * JSON value", as if that value (not its Schema) were at fault.
+ */
+const withoutJsonForm = (value: unknown, issue: PayloadIssue): string => {
+  if (issue.message !== "Expected JSON value") return issue.message
+  let at: unknown = value
+  try {
+    for (const key of issue.path) at = (at as Record<PropertyKey, unknown>)[key]
+  } catch {
+    return issue.message
+  }
+  if (typeof at !== "object" || at === null || Array.isArray(at)) return issue.message
+  const proto = Object.getPrototypeOf(at)
+  if (proto === Object.prototype || proto === null) return issue.message
+  const name = typeof proto.constructor?.name === "string" && proto.constructor.name !== "" ? proto.constructor.name : "class instance"
+  const hint = ArrayBuffer.isView(at)
+    ? "send whole typed arrays as elements of SharedArray.array(kind, { memory: \"copied\" }) (Float64, Float32, Int32, Uint8), or numbers"
+    : "a channel copies a value by its JSON codec: give the Schema one (a toCodecJson annotation), or send its fields"
+  return `Expected JSON value, got ${withArticle(name)}: its Schema (a declaration such as Schema.instanceOf) has no JSON form; ${hint}`
+}
+
 const thrownMessage = (error: unknown): string => {
   let reason: string
   try {

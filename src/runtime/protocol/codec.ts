@@ -20,6 +20,7 @@ import * as Schema from "effect/Schema"
 import * as SchemaAST from "effect/SchemaAST"
 import * as SchemaIssue from "effect/SchemaIssue"
 import { types } from "node:util"
+import { isMarkedAsUntransferable } from "node:worker_threads"
 import { constructors, encodesAsItselfKey, type Kind, movedKey, withArticle } from "../../core/SharedArray.ts"
 import type { Any } from "../../core/Task.ts"
 import { noteMoved } from "../../core/TaskError.ts"
@@ -47,6 +48,8 @@ export interface Codec {
   readonly decodeError: (encoded: unknown) => Coded
   /** Payloads may carry shared arrays: a submission holds their memory while it runs. */
   readonly sharedPayload: boolean
+  /** Successes may carry shared arrays: a worker checks that none was released before sending one. */
+  readonly sharedSuccess: boolean
   /** What a payload left out stands for: `{}` for a struct (every field optional), else `undefined`. */
   readonly absentPayload: unknown
   /** The buffers an encoded payload moves (`memory: "moved"`); absent when its Schema moves none. */
@@ -81,6 +84,7 @@ export const codecOf = (task: Any): Codec => {
       encodeError: coder(Schema.encodeUnknownExit(task.error as AnyCodec)),
       decodeError: coder(Schema.decodeUnknownExit(task.error as AnyCodec)),
       sharedPayload: containsShared(task.payload),
+      sharedSuccess: containsShared(task.success),
       absentPayload: SchemaAST.toType(task.payload.ast)._tag === "Objects" ? emptyStruct : undefined,
       payloadTransfers: transfersOf(task.payload),
       successTransfers: transfersOf(task.success)
@@ -305,9 +309,12 @@ export const cloneIssue = (value: unknown, error: unknown): PayloadIssue => {
   return {
     path: found?.path ?? [],
     // V8 says "Cannot transfer object of unsupported type" of a buffer another task of the
-    // message moved first (Dispatcher rule 9): say what happened instead.
+    // message moved first (Dispatcher rule 9), and of one Node marks untransferable: say which.
     message: found?.moved === true
       ? "a typed array whose buffer was moved away already (by another task of its message, or an earlier send): a moved array can be sent once"
+      : found?.untransferable === true
+      ? "a typed array over an untransferable buffer (Node's Buffer pool, shared with other Buffers: Buffer.allocUnsafe, " +
+        "a short Buffer.from) cannot be moved: copy it into an array of its own (Float64Array.from(…)), or declare it \"copied\""
       : `cannot be sent to a worker (${describeError(error)})`
   }
 }
@@ -339,10 +346,15 @@ const maxCloneDepth = 1_000
  * getter that throws or returns one of these, or a nesting deeper than a clone can go. `undefined`
  * when the walk finds nothing (a host object it does not recognise).
  */
-const uncloneablePath = (root: unknown): { readonly path: Array<string | number>; readonly moved: boolean } | undefined => {
+const uncloneablePath = (
+  root: unknown
+): { readonly path: Array<string | number>; readonly moved: boolean; readonly untransferable?: boolean } | undefined => {
   const seen = new Set<object>()
   const path: Array<string | number> = []
   let moved = false
+  // A view over a buffer Node marks untransferable clones, but cannot be moved: the culprit when
+  // nothing else in the value is uncloneable (its buffer was in the transfer list).
+  let untransferable: Array<string | number> | undefined
   const visit = (value: unknown, depth: number): boolean => {
     if (typeof value === "function" || typeof value === "symbol") return true
     if (typeof value !== "object" || value === null) return false
@@ -354,6 +366,7 @@ const uncloneablePath = (root: unknown): { readonly path: Array<string | number>
       if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) {
         // A detached buffer can be neither cloned nor transferred.
         const buffer = ArrayBuffer.isView(value) ? value.buffer : value
+        if (untransferable === undefined && buffer instanceof ArrayBuffer && isMarkedAsUntransferable(buffer)) untransferable = [...path]
         return moved = buffer instanceof ArrayBuffer && buffer.detached
       }
       if (types.isPromise(value) || types.isWeakMap(value) || types.isWeakSet(value) || value instanceof WeakRef) return true
@@ -383,7 +396,8 @@ const uncloneablePath = (root: unknown): { readonly path: Array<string | number>
     }
   }
   try {
-    return visit(root, 0) ? { path, moved } : undefined
+    if (visit(root, 0)) return { path, moved }
+    return untransferable === undefined ? undefined : { path: untransferable, moved: false, untransferable: true }
   } catch {
     return undefined
   }

@@ -11,6 +11,7 @@ import * as Exit from "effect/Exit"
 import * as Tracer from "effect/Tracer"
 import type { AnyFused, StageFailed } from "../../core/Fusion.ts"
 import { Defect, PayloadInvalid, renderInput } from "../../core/TaskError.ts"
+import { releasedIn } from "../memory/Arena.ts"
 import { type Codec, codecOf } from "../protocol/codec.ts"
 import { Outcome, parseTraceWire, type PayloadIssue, pushSpan, type RemoteError, toRemoteError } from "../protocol/protocol.ts"
 
@@ -142,6 +143,10 @@ export const outcomeOf = (
   if (Exit.isSuccess(exit)) {
     const encoded = codec.encodeSuccess(exit.value)
     if (encoded.issue !== undefined) return successDefect("SuccessEncodeError", "does not match the success Schema", encoded.issue)
+    // Arena memory this worker released goes to its next allocation of the size, while the
+    // caller would read it as its result.
+    const released = codec.sharedSuccess ? releasedIn(encoded.value) : undefined
+    if (released !== undefined) return successDefect("SuccessReleased", "holds memory its worker released", released)
     if (codec.successTransfers === undefined) return [Outcome.Success, encoded.value]
     const moved = codec.successTransfers(encoded.value)
     return moved.issue === undefined
