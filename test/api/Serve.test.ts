@@ -333,6 +333,32 @@ describe("Serve", () => {
         }))
     }).pipe(Effect.scoped))
 
+  it.live("a route asked with a method it does not answer is a 405 naming the methods in Allow", () =>
+    Effect.gen(function*() {
+      yield* withServer([deployment({ init: { delayMillis: 0 } })], ({ url }) =>
+        Effect.gen(function*() {
+          const cases: ReadonlyArray<readonly [string, string, string]> = [
+            ["GET", "/v1/models/doubler/predict", "POST"],
+            ["HEAD", "/v1/models/doubler/predict", "POST"],
+            ["PUT", "/v1/models/doubler/predict/", "POST"],
+            ["OPTIONS", "/v1/models/doubler/predict?x=1", "POST"],
+            ["POST", "/healthz", "GET, HEAD"],
+            ["DELETE", "/readyz", "GET, HEAD"],
+            ["POST", "/metrics", "GET, HEAD"],
+            ["PATCH", "/openapi.json", "GET, HEAD"],
+            ["POST", "/docs", "GET, HEAD"]
+          ]
+          for (const [method, path, allow] of cases) {
+            const reply = yield* Effect.promise(() => send(url, path, { method }))
+            assert.strictEqual(reply.status, 405, `${method} ${path}: ${reply.status}`)
+            assert.strictEqual(reply.headers["allow"], allow, `${method} ${path}`)
+            if (method !== "HEAD") assert.include(json(reply).error, method)
+          }
+          // A path no route has stays a 404.
+          assert.strictEqual((yield* Effect.promise(() => send(url, "/v1/models/doubler", { method: "GET" }))).status, 404)
+        }))
+    }).pipe(Effect.scoped))
+
   it.live("a client that leaves before its batch is sent is taken out of it", () =>
     Effect.gen(function*() {
       const log = yield* SharedArray.make("Int32", 64)

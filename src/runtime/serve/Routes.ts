@@ -13,6 +13,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as HttpIncomingMessage from "effect/http/HttpIncomingMessage"
 import * as HttpRouter from "effect/http/HttpRouter"
+import * as HttpServerError from "effect/http/HttpServerError"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as HttpApiScalar from "effect/http-api/HttpApiScalar"
@@ -68,7 +69,38 @@ export const routes = (state: ServingState): Layer.Layer<never, never, HttpRoute
     HttpRouter.add("GET", "/readyz", Effect.sync(() => readiness(state))),
     HttpRouter.add("GET", "/openapi.json", Effect.sync(() => HttpServerResponse.jsonUnsafe(OpenApi.fromApi(ServeApi)))),
     HttpApiScalar.layer(ServeApi, { path: "/docs" }),
-    PrometheusMetrics.layerHttp({ path: "/metrics" })
+    PrometheusMetrics.layerHttp({ path: "/metrics" }),
+    HttpRouter.middleware(methodNotAllowed, { global: true })
+  )
+
+/** The methods of each route, for a 405's `Allow`; HEAD is answered wherever GET is. */
+const allowedMethods = (url: string): string | undefined => {
+  // The router ignores the query and a trailing slash: so does this.
+  const path = url.replace(/[?#].*$/, "").replace(/(.)\/$/, "$1")
+  if (/^\/v1\/models\/[^/]+\/predict$/.test(path)) return "POST"
+  return ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"].includes(path) ? "GET, HEAD" : undefined
+}
+
+/**
+ * A known route asked with another method is a 405 naming the route's methods (RFC 9110 §15.5.6),
+ * not the router's empty 404, which reads as a wrong URL (a `GET` of the predict route).
+ */
+const methodNotAllowed = <E, R>(
+  handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R> =>
+  Effect.catchIf(
+    handler,
+    (error): error is E & HttpServerError.HttpServerError =>
+      HttpServerError.isHttpServerError(error) && error.reason._tag === "RouteNotFound" &&
+      allowedMethods(error.reason.request.url) !== undefined,
+    (error) => {
+      const { method, url } = error.reason.request
+      const allow = allowedMethods(url)!
+      return Effect.succeed(HttpServerResponse.jsonUnsafe(
+        { error: `${method} is not allowed on ${url.replace(/[?#].*$/, "")}: use ${allow}` },
+        { status: 405, headers: { allow } }
+      ))
+    }
   )
 
 const readiness = (state: ServingState) => {
