@@ -359,6 +359,36 @@ describe("Serve", () => {
         }))
     }).pipe(Effect.scoped))
 
+  it.live("/openapi.json describes the bodies the server accepts and every status it answers", () =>
+    Effect.gen(function*() {
+      yield* withServer([deployment({ init: { delayMillis: 0 } })], ({ url }) =>
+        Effect.gen(function*() {
+          const spec = json(yield* Effect.promise(() => send(url, "/openapi.json")))
+          const resolve = (schema: any): any =>
+            schema.$ref === undefined ? schema : spec.components.schemas[schema.$ref.split("/").pop()]
+          const predictOp = spec.paths["/v1/models/{name}/predict"].post
+          const request = resolve(predictOp.requestBody.content["application/json"].schema)
+          // The server refuses null and the non-finite numbers: the spec must not offer them.
+          assert.deepStrictEqual(request.properties.inputs.type, "array")
+          assert.strictEqual(request.properties.inputs.minItems, 1)
+          assert.deepStrictEqual(request.properties.inputs.items.items, { type: "number" })
+          assert.deepStrictEqual(request.properties.input.items, { type: "number" })
+          const response = resolve(predictOp.responses["200"].content["application/json"].schema)
+          assert.deepStrictEqual(response.properties.outputs.items.items, { type: "number" })
+          for (const status of ["400", "404", "413", "500", "503", "504"]) {
+            const problem = resolve(predictOp.responses[status].content["application/json"].schema)
+            assert.deepStrictEqual(problem.properties.field, { type: "string" }, status)
+          }
+          // Each status the spec lists is one the server answers: 413 for a body too large.
+          const tooLarge = yield* Effect.promise(() =>
+            send(url, "/v1/models/doubler/predict", {
+              body: JSON.stringify({ inputs: Array.from({ length: 1000 }, () => [1, 2, 3]) })
+            })
+          )
+          assert.strictEqual(tooLarge.status, 413)
+        }))
+    }).pipe(Effect.scoped))
+
   it.live("a client that leaves before its batch is sent is taken out of it", () =>
     Effect.gen(function*() {
       const log = yield* SharedArray.make("Int32", 64)
