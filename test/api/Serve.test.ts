@@ -489,6 +489,61 @@ describe("Serve", () => {
         }))
     }).pipe(Effect.scoped))
 
+  it.live("when the last replica is out of restarts, the requests still queued are answered 503 at once", () =>
+    Effect.gen(function*() {
+      const crashOnce = yield* SharedArray.make("Int32", 1)
+      const d = deployment({
+        init: { delayMillis: 500, crashOnce },
+        replicas: 1,
+        batching: { maxBatchSize: 1, maxBatchesPerReplica: 1 },
+        restart: { maxRestarts: 0 },
+        // Were the queued requests left to their deadline, they would be 504s, well after the test's.
+        timeout: "10 minutes"
+      })
+      yield* withServer([d], ({ stats, url }) =>
+        Effect.gen(function*() {
+          // Admitted while the replica is ready (its head goes before the first request's, which the
+          // replica is running below); its body ends once the replica is gone.
+          const body = JSON.stringify({ inputs: [[4, 0, 0]] })
+          let finish = (): void => {}
+          const slow = new Promise<Reply>((resolve, reject) => {
+            const req = httpRequest(new URL("/v1/models/doubler/predict", url), {
+              method: "POST",
+              agent: false,
+              headers: { "content-type": "application/json", "content-length": String(body.length) }
+            }, (res) => {
+              const chunks: Array<Buffer> = []
+              res.on("data", (chunk: Buffer) => chunks.push(chunk))
+              res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }))
+            })
+            req.on("error", reject)
+            req.write(body.slice(0, 5))
+            finish = () => void req.end(body.slice(5))
+          })
+          const first = yield* Effect.forkChild(predict(url, [[1, 0, 0]]))
+          yield* until(() => stats("doubler")!.batchesInFlight === 1)
+          // Queued one batch each behind the first: the crash, then two the dead replica never gets.
+          const crash = yield* Effect.forkChild(predict(url, [[CRASH_MARKER, 0, 0]]))
+          yield* until(() => stats("doubler")!.queued === 1)
+          const rest = yield* Effect.forkChild(Effect.all([predict(url, [[2, 0, 0]]), predict(url, [[3, 0, 0]])], {
+            concurrency: "unbounded"
+          }))
+          yield* until(() => stats("doubler")!.queued === 3)
+          assert.strictEqual((yield* Fiber.join(first)).status, 200)
+          assert.strictEqual((yield* Fiber.join(crash)).status, 503)
+          for (const reply of yield* Fiber.join(rest)) {
+            assert.strictEqual(reply.status, 503, reply.body.toString())
+            assert.strictEqual(reply.headers["retry-after"], "1")
+          }
+          assert.strictEqual(stats("doubler")!.status.ready, 0)
+          assert.strictEqual(stats("doubler")!.queued, 0)
+          finish()
+          const late = yield* Effect.promise(() => slow)
+          assert.strictEqual(late.status, 503, late.body.toString())
+          assert.include(json(late).error, "not ready")
+        }))
+    }).pipe(Effect.scoped))
+
   it.live("a replica whose constructor fails shows in /readyz; the server stays up", () =>
     Effect.gen(function*() {
       const d = deployment({ init: { delayMillis: 0, failInit: true }, replicas: 1 })

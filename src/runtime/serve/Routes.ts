@@ -144,12 +144,15 @@ const predict = (state: ServingState) =>
       metrics.rejected("draining")
       return answer(problem(503, "the server is shutting down", { retry: true }))
     }
-    const status = deployment.status()
-    if (status.ready === 0) {
+    const notReady = () => {
+      const status = deployment.status()
+      if (status.ready > 0) return undefined
       metrics.rejected("not_ready")
       const why = status.failures.length > 0 ? `: ${status.failures[status.failures.length - 1]}` : " yet"
       return answer(problem(503, `model ${deployment.name} is not ready${why}`, { retry: true }))
     }
+    const unready = notReady()
+    if (unready !== undefined) return unready
     // A full queue refuses before the body is read: the refusal costs the server almost nothing.
     const refusal = batcher.refusal()
     if (refusal !== undefined) {
@@ -205,6 +208,9 @@ const predict = (state: ServingState) =>
     }
     const wantsBinary = binary || (request.headers["accept"] ?? "").toLowerCase().includes("application/octet-stream")
     if (remainingMillis() <= 0) return pastDeadline(false)
+    // Its last replica may have died while the body came: queued now, it would wait for its deadline.
+    const unreadyNow = notReady()
+    if (unreadyNow !== undefined) return unreadyNow
     const outcome = yield* Effect.callback<Outcome | Refusal>((resume) => {
       const pending = batcher.offer(parsed.rows, parsed.input, (outcome) => resume(Effect.succeed(outcome)))
       if (pending === undefined) return resume(Effect.succeed(batcher.refusal() ?? "queue_full"))
