@@ -419,6 +419,35 @@ describe("Serve", () => {
         }))
     }).pipe(Effect.scoped))
 
+  it.live("a client that leaves while its body is still coming is counted as client_gone", () =>
+    Effect.gen(function*() {
+      yield* withServer([deployment({ init: { delayMillis: 0 } })], ({ url }) =>
+        Effect.gen(function*() {
+          // `Expect: 100-continue`: the server says "continue" when its route starts reading the body.
+          yield* Effect.promise(() =>
+            new Promise<void>((resolve, reject) => {
+              const req = httpRequest(new URL("/v1/models/doubler/predict", url), {
+                method: "POST",
+                agent: false,
+                headers: { "content-type": "application/json", "content-length": "100", expect: "100-continue" }
+              })
+              req.on("error", () => {})
+              req.on("response", () => reject(new Error("answered before the body came")))
+              req.on("continue", () => {
+                req.write(`{"inputs": [[1,`)
+                req.destroy()
+                resolve()
+              })
+              req.flushHeaders()
+            })
+          )
+          yield* until(async () =>
+            (await metric(url, /effect_parallel_serve_rejections_total\{[^}]*reason="client_gone"[^}]*\} (\d+)/)) === 1
+          )
+          assert.strictEqual((yield* predict(url, [[1, 2, 3]])).status, 200)
+        }))
+    }).pipe(Effect.scoped))
+
   it.live("a replica that dies mid-batch fails only that batch with 503, and is restarted", () =>
     Effect.gen(function*() {
       const crashOnce = yield* SharedArray.make("Int32", 1)

@@ -189,7 +189,8 @@ const predict = (state: ServingState) =>
     )
     const read = yield* Fiber.join(reading).pipe(
       Effect.timeoutOption(Math.max(0, remainingMillis())),
-      Effect.onInterrupt(() => Fiber.interrupt(reading))
+      // Its client left mid-body: given up, as one that leaves while its request waits.
+      Effect.onInterrupt(() => Effect.andThen(Fiber.interrupt(reading), Effect.sync(() => metrics.rejected("client_gone"))))
     )
     const pastDeadline = (unreadBody: boolean) => {
       metrics.rejected("deadline")
