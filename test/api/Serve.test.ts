@@ -359,6 +359,21 @@ describe("Serve", () => {
         }))
     }).pipe(Effect.scoped))
 
+  it.live("a deployment whose name is longer than 100 characters is served", () =>
+    Effect.gen(function*() {
+      const name = `model-${"x".repeat(120)}`
+      const long = Serve.deployment(name, { actor: Doubler, method: "predictBatch", inputSize: INPUT, init: { delayMillis: 0 } })
+      yield* withServer([long], ({ url }) =>
+        Effect.gen(function*() {
+          const reply = yield* predict(url, [[1, 2, 3]], name)
+          assert.strictEqual(reply.status, 200, reply.body.toString())
+          assert.deepStrictEqual(json(reply), { outputs: [[6, 2]] })
+          // A POST of a longer name the router gives up on is no wrong method.
+          const unknown = yield* predict(url, [[1, 2, 3]], `${name}${"y".repeat(200)}`)
+          assert.strictEqual(unknown.status, 404, unknown.body.toString())
+        }))
+    }).pipe(Effect.scoped))
+
   it.live("/openapi.json describes the bodies the server accepts and every status it answers", () =>
     Effect.gen(function*() {
       yield* withServer([deployment({ init: { delayMillis: 0 } })], ({ url }) =>

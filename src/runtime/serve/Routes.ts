@@ -74,11 +74,16 @@ export const routes = (state: ServingState): Layer.Layer<never, never, HttpRoute
   )
 
 /** The methods of each route, for a 405's `Allow`; HEAD is answered wherever GET is. */
-const allowedMethods = (url: string): string | undefined => {
+const allowedMethods = (method: string, url: string): string | undefined => {
   // The router ignores the query and a trailing slash: so does this.
   const path = url.replace(/[?#].*$/, "").replace(/(.)\/$/, "$1")
-  if (/^\/v1\/models\/[^/]+\/predict$/.test(path)) return "POST"
-  return ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"].includes(path) ? "GET, HEAD" : undefined
+  const allow = /^\/v1\/models\/[^/]+\/predict$/.test(path)
+    ? "POST"
+    : ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"].includes(path)
+    ? "GET, HEAD"
+    : undefined
+  // A route the router did not find under an allowed method (a name past its maxParamLength) is a 404.
+  return allow === undefined || allow.split(", ").includes(method) ? undefined : allow
 }
 
 /**
@@ -92,10 +97,10 @@ const methodNotAllowed = <E, R>(
     handler,
     (error): error is E & HttpServerError.HttpServerError =>
       HttpServerError.isHttpServerError(error) && error.reason._tag === "RouteNotFound" &&
-      allowedMethods(error.reason.request.url) !== undefined,
+      allowedMethods(error.reason.request.method, error.reason.request.url) !== undefined,
     (error) => {
       const { method, url } = error.reason.request
-      const allow = allowedMethods(url)!
+      const allow = allowedMethods(method, url)!
       return Effect.succeed(HttpServerResponse.jsonUnsafe(
         { error: `${method} is not allowed on ${url.replace(/[?#].*$/, "")}: use ${allow}` },
         { status: 405, headers: { allow } }
