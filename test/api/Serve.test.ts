@@ -320,6 +320,28 @@ describe("Serve", () => {
         }))
     }).pipe(Effect.scoped))
 
+  it.live("a binary body of more items than a request may carry is a 413, declared or chunked", () =>
+    Effect.gen(function*() {
+      yield* withServer([deployment({ init: { delayMillis: 0 } })], ({ url }) =>
+        Effect.gen(function*() {
+          // 33 items of 3 float32s (396 bytes): one more than 32 items can take, well within the
+          // bound of a JSON body of 32 items.
+          const body = new Uint8Array(new Float32Array(33 * INPUT).fill(1).buffer)
+          const headers = { "content-type": "application/octet-stream" }
+          const declared = yield* Effect.promise(() => send(url, "/v1/models/doubler/predict", { body, headers }))
+          const chunked = yield* Effect.promise(() =>
+            send(url, "/v1/models/doubler/predict", { body, headers: { ...headers, "transfer-encoding": "chunked" } })
+          )
+          for (const reply of [declared, chunked]) {
+            assert.strictEqual(reply.status, 413, reply.body.toString())
+            assert.strictEqual(json(reply).field, "body")
+            assert.include(json(reply).error, "more than 32 items can take")
+          }
+          const full = new Uint8Array(new Float32Array(32 * INPUT).fill(1).buffer)
+          assert.strictEqual((yield* Effect.promise(() => send(url, "/v1/models/doubler/predict", { body: full, headers }))).status, 200)
+        }))
+    }).pipe(Effect.scoped))
+
   it.live("a predict path with a malformed percent-escape is a 404, and the server stays up", () =>
     Effect.gen(function*() {
       yield* withServer([deployment({ init: { delayMillis: 0 } })], ({ url }) =>

@@ -165,13 +165,14 @@ const predict = (state: ServingState) =>
       return answer(problem(503, refusalMessage(deployment, refusal), { retry: true }))
     }
     const declared = Number(request.headers["content-length"] ?? 0)
-    const limit = maxBodyBytes(deployment.inputSize, deployment.maxItems)
+    // Media types are case-insensitive (RFC 9110 §8.3.1).
+    const binary = (request.headers["content-type"] ?? "").toLowerCase().startsWith("application/octet-stream")
+    // A binary body has an exact bound: one past it is refused unread, as a JSON one past its own.
+    const limit = maxBodyBytes(deployment.inputSize, deployment.maxItems, binary)
     // The rest of the body is not read: the connection closes rather than take it.
     const tooLarge = (size: string) =>
       answer(problem(413, `body: ${size} is more than ${deployment.maxItems} items can take`, { field: "body", close: true }))
     if (declared > limit) return tooLarge(`${declared} bytes`)
-    // Media types are case-insensitive (RFC 9110 §8.3.1).
-    const binary = (request.headers["content-type"] ?? "").toLowerCase().startsWith("application/octet-stream")
     // Bodies without a content-length (chunked) are bounded while they are read.
     const bounded = <A, E, R>(read: Effect.Effect<A, E, R>) =>
       Effect.provideService(read, HttpIncomingMessage.MaxBodySize, ByteSize.bytes(limit))
