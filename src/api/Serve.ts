@@ -373,6 +373,11 @@ const makeDeployment = (d: Deployment, context: Context.Context<never>, replicaS
       handles[replica] = undefined
       batcher.setReady(replica, false)
       failures.push(`replica ${replica}: ${String(Cause.squash(cause))}`)
+      // No replica left to send the queue to: its requests would wait for their deadline (504),
+      // while one arriving now is answered 503 at once (not ready). They are answered alike.
+      if (handles.every((h) => h === undefined)) {
+        batcher.failQueued({ status: 503, message: `model ${d.name} is not ready: ${failures[failures.length - 1]}` })
+      }
     }
 
     const runBatch = (replica: number, batch: ReadonlyArray<Pending>): Effect.Effect<void, never, Task.Runner<string>> =>

@@ -320,6 +320,28 @@ describe("Serve", () => {
         }))
     }).pipe(Effect.scoped))
 
+  it.live("a binary body of more items than a request may carry is a 413, declared or chunked", () =>
+    Effect.gen(function*() {
+      yield* withServer([deployment({ init: { delayMillis: 0 } })], ({ url }) =>
+        Effect.gen(function*() {
+          // 33 items of 3 float32s (396 bytes): one more than 32 items can take, well within the
+          // bound of a JSON body of 32 items.
+          const body = new Uint8Array(new Float32Array(33 * INPUT).fill(1).buffer)
+          const headers = { "content-type": "application/octet-stream" }
+          const declared = yield* Effect.promise(() => send(url, "/v1/models/doubler/predict", { body, headers }))
+          const chunked = yield* Effect.promise(() =>
+            send(url, "/v1/models/doubler/predict", { body, headers: { ...headers, "transfer-encoding": "chunked" } })
+          )
+          for (const reply of [declared, chunked]) {
+            assert.strictEqual(reply.status, 413, reply.body.toString())
+            assert.strictEqual(json(reply).field, "body")
+            assert.include(json(reply).error, "more than 32 items can take")
+          }
+          const full = new Uint8Array(new Float32Array(32 * INPUT).fill(1).buffer)
+          assert.strictEqual((yield* Effect.promise(() => send(url, "/v1/models/doubler/predict", { body: full, headers }))).status, 200)
+        }))
+    }).pipe(Effect.scoped))
+
   it.live("a predict path with a malformed percent-escape is a 404, and the server stays up", () =>
     Effect.gen(function*() {
       yield* withServer([deployment({ init: { delayMillis: 0 } })], ({ url }) =>
@@ -330,6 +352,77 @@ describe("Serve", () => {
           assert.strictEqual(bad.status, 404, bad.body.toString())
           const good = yield* predict(url, [[1, 2, 3]])
           assert.strictEqual(good.status, 200, good.body.toString())
+        }))
+    }).pipe(Effect.scoped))
+
+  it.live("a route asked with a method it does not answer is a 405 naming the methods in Allow", () =>
+    Effect.gen(function*() {
+      yield* withServer([deployment({ init: { delayMillis: 0 } })], ({ url }) =>
+        Effect.gen(function*() {
+          const cases: ReadonlyArray<readonly [string, string, string]> = [
+            ["GET", "/v1/models/doubler/predict", "POST"],
+            ["HEAD", "/v1/models/doubler/predict", "POST"],
+            ["PUT", "/v1/models/doubler/predict/", "POST"],
+            ["OPTIONS", "/v1/models/doubler/predict?x=1", "POST"],
+            ["POST", "/healthz", "GET, HEAD"],
+            ["DELETE", "/readyz", "GET, HEAD"],
+            ["POST", "/metrics", "GET, HEAD"],
+            ["PATCH", "/openapi.json", "GET, HEAD"],
+            ["POST", "/docs", "GET, HEAD"]
+          ]
+          for (const [method, path, allow] of cases) {
+            const reply = yield* Effect.promise(() => send(url, path, { method }))
+            assert.strictEqual(reply.status, 405, `${method} ${path}: ${reply.status}`)
+            assert.strictEqual(reply.headers["allow"], allow, `${method} ${path}`)
+            if (method !== "HEAD") assert.include(json(reply).error, method)
+          }
+          // A path no route has stays a 404.
+          assert.strictEqual((yield* Effect.promise(() => send(url, "/v1/models/doubler", { method: "GET" }))).status, 404)
+        }))
+    }).pipe(Effect.scoped))
+
+  it.live("a deployment whose name is longer than 100 characters is served", () =>
+    Effect.gen(function*() {
+      const name = `model-${"x".repeat(120)}`
+      const long = Serve.deployment(name, { actor: Doubler, method: "predictBatch", inputSize: INPUT, init: { delayMillis: 0 } })
+      yield* withServer([long], ({ url }) =>
+        Effect.gen(function*() {
+          const reply = yield* predict(url, [[1, 2, 3]], name)
+          assert.strictEqual(reply.status, 200, reply.body.toString())
+          assert.deepStrictEqual(json(reply), { outputs: [[6, 2]] })
+          // A POST of a longer name the router gives up on is no wrong method.
+          const unknown = yield* predict(url, [[1, 2, 3]], `${name}${"y".repeat(200)}`)
+          assert.strictEqual(unknown.status, 404, unknown.body.toString())
+        }))
+    }).pipe(Effect.scoped))
+
+  it.live("/openapi.json describes the bodies the server accepts and every status it answers", () =>
+    Effect.gen(function*() {
+      yield* withServer([deployment({ init: { delayMillis: 0 } })], ({ url }) =>
+        Effect.gen(function*() {
+          const spec = json(yield* Effect.promise(() => send(url, "/openapi.json")))
+          const resolve = (schema: any): any =>
+            schema.$ref === undefined ? schema : spec.components.schemas[schema.$ref.split("/").pop()]
+          const predictOp = spec.paths["/v1/models/{name}/predict"].post
+          const request = resolve(predictOp.requestBody.content["application/json"].schema)
+          // The server refuses null and the non-finite numbers: the spec must not offer them.
+          assert.deepStrictEqual(request.properties.inputs.type, "array")
+          assert.strictEqual(request.properties.inputs.minItems, 1)
+          assert.deepStrictEqual(request.properties.inputs.items.items, { type: "number" })
+          assert.deepStrictEqual(request.properties.input.items, { type: "number" })
+          const response = resolve(predictOp.responses["200"].content["application/json"].schema)
+          assert.deepStrictEqual(response.properties.outputs.items.items, { type: "number" })
+          for (const status of ["400", "404", "413", "500", "503", "504"]) {
+            const problem = resolve(predictOp.responses[status].content["application/json"].schema)
+            assert.deepStrictEqual(problem.properties.field, { type: "string" }, status)
+          }
+          // Each status the spec lists is one the server answers: 413 for a body too large.
+          const tooLarge = yield* Effect.promise(() =>
+            send(url, "/v1/models/doubler/predict", {
+              body: JSON.stringify({ inputs: Array.from({ length: 1000 }, () => [1, 2, 3]) })
+            })
+          )
+          assert.strictEqual(tooLarge.status, 413)
         }))
     }).pipe(Effect.scoped))
 
@@ -360,6 +453,35 @@ describe("Serve", () => {
             yield* Effect.promise(() => metric(url, /effect_parallel_serve_rejections_total\{[^}]*reason="client_gone"[^}]*\} (\d+)/)),
             1
           )
+        }))
+    }).pipe(Effect.scoped))
+
+  it.live("a client that leaves while its body is still coming is counted as client_gone", () =>
+    Effect.gen(function*() {
+      yield* withServer([deployment({ init: { delayMillis: 0 } })], ({ url }) =>
+        Effect.gen(function*() {
+          // `Expect: 100-continue`: the server says "continue" when its route starts reading the body.
+          yield* Effect.promise(() =>
+            new Promise<void>((resolve, reject) => {
+              const req = httpRequest(new URL("/v1/models/doubler/predict", url), {
+                method: "POST",
+                agent: false,
+                headers: { "content-type": "application/json", "content-length": "100", expect: "100-continue" }
+              })
+              req.on("error", () => {})
+              req.on("response", () => reject(new Error("answered before the body came")))
+              req.on("continue", () => {
+                req.write(`{"inputs": [[1,`)
+                req.destroy()
+                resolve()
+              })
+              req.flushHeaders()
+            })
+          )
+          yield* until(async () =>
+            (await metric(url, /effect_parallel_serve_rejections_total\{[^}]*reason="client_gone"[^}]*\} (\d+)/)) === 1
+          )
+          assert.strictEqual((yield* predict(url, [[1, 2, 3]])).status, 200)
         }))
     }).pipe(Effect.scoped))
 
@@ -430,6 +552,61 @@ describe("Serve", () => {
           assert.strictEqual(status.ready, 1, JSON.stringify(status))
           assert.strictEqual(status.failures.length, 1, JSON.stringify(status))
           assert.include(status.failures[0]!, "replica 0")
+        }))
+    }).pipe(Effect.scoped))
+
+  it.live("when the last replica is out of restarts, the requests still queued are answered 503 at once", () =>
+    Effect.gen(function*() {
+      const crashOnce = yield* SharedArray.make("Int32", 1)
+      const d = deployment({
+        init: { delayMillis: 500, crashOnce },
+        replicas: 1,
+        batching: { maxBatchSize: 1, maxBatchesPerReplica: 1 },
+        restart: { maxRestarts: 0 },
+        // Were the queued requests left to their deadline, they would be 504s, well after the test's.
+        timeout: "10 minutes"
+      })
+      yield* withServer([d], ({ stats, url }) =>
+        Effect.gen(function*() {
+          // Admitted while the replica is ready (its head goes before the first request's, which the
+          // replica is running below); its body ends once the replica is gone.
+          const body = JSON.stringify({ inputs: [[4, 0, 0]] })
+          let finish = (): void => {}
+          const slow = new Promise<Reply>((resolve, reject) => {
+            const req = httpRequest(new URL("/v1/models/doubler/predict", url), {
+              method: "POST",
+              agent: false,
+              headers: { "content-type": "application/json", "content-length": String(body.length) }
+            }, (res) => {
+              const chunks: Array<Buffer> = []
+              res.on("data", (chunk: Buffer) => chunks.push(chunk))
+              res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }))
+            })
+            req.on("error", reject)
+            req.write(body.slice(0, 5))
+            finish = () => void req.end(body.slice(5))
+          })
+          const first = yield* Effect.forkChild(predict(url, [[1, 0, 0]]))
+          yield* until(() => stats("doubler")!.batchesInFlight === 1)
+          // Queued one batch each behind the first: the crash, then two the dead replica never gets.
+          const crash = yield* Effect.forkChild(predict(url, [[CRASH_MARKER, 0, 0]]))
+          yield* until(() => stats("doubler")!.queued === 1)
+          const rest = yield* Effect.forkChild(Effect.all([predict(url, [[2, 0, 0]]), predict(url, [[3, 0, 0]])], {
+            concurrency: "unbounded"
+          }))
+          yield* until(() => stats("doubler")!.queued === 3)
+          assert.strictEqual((yield* Fiber.join(first)).status, 200)
+          assert.strictEqual((yield* Fiber.join(crash)).status, 503)
+          for (const reply of yield* Fiber.join(rest)) {
+            assert.strictEqual(reply.status, 503, reply.body.toString())
+            assert.strictEqual(reply.headers["retry-after"], "1")
+          }
+          assert.strictEqual(stats("doubler")!.status.ready, 0)
+          assert.strictEqual(stats("doubler")!.queued, 0)
+          finish()
+          const late = yield* Effect.promise(() => slow)
+          assert.strictEqual(late.status, 503, late.body.toString())
+          assert.include(json(late).error, "not ready")
         }))
     }).pipe(Effect.scoped))
 

@@ -14,21 +14,25 @@ import * as HttpApiGroup from "effect/http-api/HttpApiGroup"
 import * as HttpApiSchema from "effect/http-api/HttpApiSchema"
 import * as OpenApi from "effect/http-api/OpenApi"
 
-const Item = Schema.Array(Schema.Number).annotate({ description: "One item: the deployment's input size in numbers" })
+// Finite, and keys that may be absent but not null: \`Schema.Number\` and \`Schema.optional\` would
+// document "NaN" strings and nulls, which the server answers with a 400.
+const Item = Schema.Array(Schema.Finite).annotate({ description: "One item: the deployment's input size in numbers" })
 
 const PredictJson = Schema.Struct({
-  inputs: Schema.optional(Schema.Array(Item)).annotate({ description: "Items to predict, batched with other requests" }),
-  input: Schema.optional(Item).annotate({ description: "A single item (instead of inputs)" })
+  inputs: Schema.optionalKey(Schema.Array(Item).check(Schema.isMinLength(1))).annotate({
+    description: "Items to predict (at most the deployment's maxBatchSize), batched with other requests"
+  }),
+  input: Schema.optionalKey(Item).annotate({ description: "A single item (instead of inputs)" })
 }).annotate({ identifier: "PredictRequest" })
 
 const PredictBinary = Schema.Uint8Array.pipe(HttpApiSchema.asUint8Array({ contentType: "application/octet-stream" }))
   .annotate({ description: "Items back to back as little-endian float32" })
 
-const PredictOutput = Schema.Struct({ outputs: Schema.Array(Schema.Array(Schema.Number)) })
+const PredictOutput = Schema.Struct({ outputs: Schema.Array(Schema.Array(Schema.Finite)) })
   .annotate({ identifier: "PredictResponse" })
 
 const Problem = (identifier: string, code: number, description: string) =>
-  Schema.Struct({ error: Schema.String, field: Schema.optional(Schema.String) })
+  Schema.Struct({ error: Schema.String, field: Schema.optionalKey(Schema.String) })
     .annotate({ identifier, description })
     .pipe(HttpApiSchema.status(code))
 
@@ -57,6 +61,8 @@ export const ServeApi = HttpApi.make("effect-parallel-serve").annotate(OpenApi.T
       error: [
         Problem("BadRequest", 400, "The body is not a batch of items; `field` names the part at fault"),
         Problem("NotFound", 404, "No deployment of that name"),
+        Problem("TooLarge", 413, "The body is larger than the deployment's maxBatchSize items can take"),
+        Problem("ModelFailed", 500, "The model failed on this request's batch, or answered it with the wrong shape"),
         Problem("Unavailable", 503, "Queue full, model not ready, replica lost or server draining; see Retry-After"),
         Problem("Timeout", 504, "The request's deadline passed before its batch was answered")
       ]

@@ -14,8 +14,8 @@
  *    undefined). Dispatched requests do not count: the queue bound is what bounds memory.
  * 4. A request cancelled while it waits (deadline, disconnect) leaves the queue and is never
  *    dispatched; one cancelled after dispatch is still computed, its answer dropped.
- * 5. Every request is settled exactly once: by its batch, by `close`, or not at all when it was
- *    cancelled (its canceller answers it).
+ * 5. Every request is settled exactly once: by its batch, by `close` or `failQueued`, or not at
+ *    all when it was cancelled (its canceller answers it).
  * 6. A batch whose replica was lost under it and is sent once more (`retryOnReplicaLoss`) goes to
  *    the least busy other ready replica through `reroute`, and counts there until its `batchDone`:
  *    the retry is in flight like any batch, within the same accounting.
@@ -211,6 +211,14 @@ export class Batcher {
   /** Refuses new requests and answers every queued one with `failure` (rule 5). */
   close(failure: { readonly status: number; readonly message: string }): void {
     this.closed = true
+    this.failQueued(failure)
+  }
+
+  /**
+   * Answers every queued request with `failure` (rule 5), and takes new ones: for when no replica
+   * is left to send them to, which new requests are refused for before they reach `offer`.
+   */
+  failQueued(failure: { readonly status: number; readonly message: string }): void {
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined
     for (let i = this.head; i < this.queue.length; i++) {

@@ -73,10 +73,11 @@ export const parseJson = (text: string, inputSize: number, maxItems: number): Pa
 }
 
 /**
- * The most bytes a body of `maxItems` items may take: Float32 bytes, or JSON at up to 32 characters
- * a number. A longer declared body is refused before it is read.
+ * The most bytes a body of `maxItems` items may take: exactly their Float32 bytes when `binary`,
+ * else JSON at up to 32 characters a number. A longer declared body is refused before it is read.
  */
-export const maxBodyBytes = (inputSize: number, maxItems: number): number => maxItems * inputSize * 32 + 1024
+export const maxBodyBytes = (inputSize: number, maxItems: number, binary: boolean): number =>
+  binary ? maxItems * inputSize * 4 : maxItems * inputSize * 32 + 1024
 
 /** The JSON answer: one array of `width` numbers per item. */
 export const encodeJson = (output: Float32Array, width: number): string => {

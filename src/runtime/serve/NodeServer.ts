@@ -41,7 +41,10 @@ export const start = (state: ServingState, options: NodeServerOptions): Effect.E
       host: options.host,
       gracefulShutdownTimeout: options.drainTimeoutMillis
     })
-    const app = HttpRouter.serve(routes(state), { disableLogger: true, disableListenLog: true })
+    // The router refuses a path parameter longer than 100 characters: a longer deployment name
+    // (one is valid) would be unreachable.
+    const maxParamLength = Math.max(100, ...[...state.deployments.keys()].map((name) => name.length))
+    const app = HttpRouter.serve(routes(state), { disableLogger: true, disableListenLog: true, routerConfig: { maxParamLength } })
     const context = yield* Layer.build(Layer.provideMerge(app, server))
     // Added after the server, so it runs before the server's own shutdown (finalizers run in reverse).
     yield* Effect.addFinalizer(() => Effect.sync(() => void (state.draining = true)))

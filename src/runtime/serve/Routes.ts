@@ -13,6 +13,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as HttpIncomingMessage from "effect/http/HttpIncomingMessage"
 import * as HttpRouter from "effect/http/HttpRouter"
+import * as HttpServerError from "effect/http/HttpServerError"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as HttpApiScalar from "effect/http-api/HttpApiScalar"
@@ -68,7 +69,43 @@ export const routes = (state: ServingState): Layer.Layer<never, never, HttpRoute
     HttpRouter.add("GET", "/readyz", Effect.sync(() => readiness(state))),
     HttpRouter.add("GET", "/openapi.json", Effect.sync(() => HttpServerResponse.jsonUnsafe(OpenApi.fromApi(ServeApi)))),
     HttpApiScalar.layer(ServeApi, { path: "/docs" }),
-    PrometheusMetrics.layerHttp({ path: "/metrics" })
+    PrometheusMetrics.layerHttp({ path: "/metrics" }),
+    HttpRouter.middleware(methodNotAllowed, { global: true })
+  )
+
+/** The methods of each route, for a 405's `Allow`; HEAD is answered wherever GET is. */
+const allowedMethods = (method: string, url: string): string | undefined => {
+  // The router ignores the query and a trailing slash: so does this.
+  const path = url.replace(/[?#].*$/, "").replace(/(.)\/$/, "$1")
+  const allow = /^\/v1\/models\/[^/]+\/predict$/.test(path)
+    ? "POST"
+    : ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"].includes(path)
+    ? "GET, HEAD"
+    : undefined
+  // A route the router did not find under an allowed method (a name past its maxParamLength) is a 404.
+  return allow === undefined || allow.split(", ").includes(method) ? undefined : allow
+}
+
+/**
+ * A known route asked with another method is a 405 naming the route's methods (RFC 9110 §15.5.6),
+ * not the router's empty 404, which reads as a wrong URL (a `GET` of the predict route).
+ */
+const methodNotAllowed = <E, R>(
+  handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R> =>
+  Effect.catchIf(
+    handler,
+    (error): error is E & HttpServerError.HttpServerError =>
+      HttpServerError.isHttpServerError(error) && error.reason._tag === "RouteNotFound" &&
+      allowedMethods(error.reason.request.method, error.reason.request.url) !== undefined,
+    (error) => {
+      const { method, url } = error.reason.request
+      const allow = allowedMethods(method, url)!
+      return Effect.succeed(HttpServerResponse.jsonUnsafe(
+        { error: `${method} is not allowed on ${url.replace(/[?#].*$/, "")}: use ${allow}` },
+        { status: 405, headers: { allow } }
+      ))
+    }
   )
 
 const readiness = (state: ServingState) => {
@@ -112,12 +149,15 @@ const predict = (state: ServingState) =>
       metrics.rejected("draining")
       return answer(problem(503, "the server is shutting down", { retry: true }))
     }
-    const status = deployment.status()
-    if (status.ready === 0) {
+    const notReady = () => {
+      const status = deployment.status()
+      if (status.ready > 0) return undefined
       metrics.rejected("not_ready")
       const why = status.failures.length > 0 ? `: ${status.failures[status.failures.length - 1]}` : " yet"
       return answer(problem(503, `model ${deployment.name} is not ready${why}`, { retry: true }))
     }
+    const unready = notReady()
+    if (unready !== undefined) return unready
     // A full queue refuses before the body is read: the refusal costs the server almost nothing.
     const refusal = batcher.refusal()
     if (refusal !== undefined) {
@@ -125,13 +165,14 @@ const predict = (state: ServingState) =>
       return answer(problem(503, refusalMessage(deployment, refusal), { retry: true }))
     }
     const declared = Number(request.headers["content-length"] ?? 0)
-    const limit = maxBodyBytes(deployment.inputSize, deployment.maxItems)
+    // Media types are case-insensitive (RFC 9110 §8.3.1).
+    const binary = (request.headers["content-type"] ?? "").toLowerCase().startsWith("application/octet-stream")
+    // A binary body has an exact bound: one past it is refused unread, as a JSON one past its own.
+    const limit = maxBodyBytes(deployment.inputSize, deployment.maxItems, binary)
     // The rest of the body is not read: the connection closes rather than take it.
     const tooLarge = (size: string) =>
       answer(problem(413, `body: ${size} is more than ${deployment.maxItems} items can take`, { field: "body", close: true }))
     if (declared > limit) return tooLarge(`${declared} bytes`)
-    // Media types are case-insensitive (RFC 9110 §8.3.1).
-    const binary = (request.headers["content-type"] ?? "").toLowerCase().startsWith("application/octet-stream")
     // Bodies without a content-length (chunked) are bounded while they are read.
     const bounded = <A, E, R>(read: Effect.Effect<A, E, R>) =>
       Effect.provideService(read, HttpIncomingMessage.MaxBodySize, ByteSize.bytes(limit))
@@ -154,7 +195,8 @@ const predict = (state: ServingState) =>
     )
     const read = yield* Fiber.join(reading).pipe(
       Effect.timeoutOption(Math.max(0, remainingMillis())),
-      Effect.onInterrupt(() => Fiber.interrupt(reading))
+      // Its client left mid-body: given up, as one that leaves while its request waits.
+      Effect.onInterrupt(() => Effect.andThen(Fiber.interrupt(reading), Effect.sync(() => metrics.rejected("client_gone"))))
     )
     const pastDeadline = (unreadBody: boolean) => {
       metrics.rejected("deadline")
@@ -173,6 +215,9 @@ const predict = (state: ServingState) =>
     }
     const wantsBinary = binary || (request.headers["accept"] ?? "").toLowerCase().includes("application/octet-stream")
     if (remainingMillis() <= 0) return pastDeadline(false)
+    // Its last replica may have died while the body came: queued now, it would wait for its deadline.
+    const unreadyNow = notReady()
+    if (unreadyNow !== undefined) return unreadyNow
     const outcome = yield* Effect.callback<Outcome | Refusal>((resume) => {
       const pending = batcher.offer(parsed.rows, parsed.input, (outcome) => resume(Effect.succeed(outcome)))
       if (pending === undefined) return resume(Effect.succeed(batcher.refusal() ?? "queue_full"))
