@@ -124,7 +124,7 @@ export const serve = Command.make("serve", {
         `  model   ${name}: ${shape.inputName} [batch, ${shape.itemShape.join(", ")}] -> ${shape.outputName} [${
           shape.outputShape.join(", ")
         }]`,
-        `  batches ${options.replicas} replicas, up to ${options.maxBatch} items, max wait ${options.maxWait} ms, queue ${options.maxQueued}${
+        `  batches ${options.replicas} ${options.replicas === 1 ? "replica" : "replicas"}, up to ${options.maxBatch} items, max wait ${options.maxWait} ms, queue ${options.maxQueued}${
           options.maxExpectedWait === undefined ? "" : ` or ${options.maxExpectedWait} ms of work ahead`
         }, deadline ${options.timeout} ms`,
         `  listening on ${url}`,

@@ -189,6 +189,7 @@ describe("effect-parallel serve", () => {
       const body = await reply.text()
       assert.strictEqual(reply.status, 200, body)
       assert.deepStrictEqual(JSON.parse(body), { outputs: [[1], [0]] })
+      assert.include(server.output(), "batches 1 replica, up to", "one replica, singular")
     } finally {
       await server.stop()
     }
