@@ -329,11 +329,8 @@ export const takeUpTo = <A>(channel: Channel<A>, max: number): Effect.Effect<rea
     const cells = channel.cells
     const limit = limitOf(max, cells.ring.capacity)
     if (cells instanceof NumericCells) {
-      const buffer = new Array<number>(limit)
-      return Effect.map(
-        taking(channel, () => cells.take(buffer, 0, limit), (p) => cells.read(buffer, 0, p, 1)),
-        (k) => (k === limit ? buffer : buffer.slice(0, k)) as unknown as readonly [A, ...Array<A>]
-      )
+      const fresh = freshTake(cells, limit, (length) => new Array<number>(length))
+      return Effect.map(taking(channel, fresh.attempt, fresh.adopt), (k) => fresh.result(k) as unknown as readonly [A, ...Array<A>])
     }
     const encoded = cells as EncodedCells<A>
     const into: Array<A> = []
@@ -349,12 +346,9 @@ export const takeUpTo = <A>(channel: Channel<A>, max: number): Effect.Effect<rea
  */
 export const takeArray = <K extends Kind>(channel: NumericChannel<K>, max: number): Effect.Effect<PlainViews[K], Cause.Done> =>
   Effect.suspend(() => {
-    const cells = channel.cells
-    const buffer = new constructors[channel.kind](limitOf(max, cells.ring.capacity))
-    return Effect.map(
-      taking(channel, () => cells.take(buffer, 0, buffer.length), (p) => cells.read(buffer, 0, p, 1)),
-      (k) => (k === buffer.length ? buffer : buffer.slice(0, k)) as PlainViews[K]
-    )
+    const Ctor = constructors[channel.kind]
+    const fresh = freshTake(channel.cells, limitOf(max, channel.cells.ring.capacity), (length) => new Ctor(length))
+    return Effect.map(taking(channel, fresh.attempt, fresh.adopt), (k) => fresh.result(k) as PlainViews[K])
   })
 
 /**
@@ -370,15 +364,15 @@ export const takeArray = <K extends Kind>(channel: NumericChannel<K>, max: numbe
 export const takeBlocking = <A>(channel: Channel<A>, max: number): ReadonlyArray<A> | undefined => {
   const cells = channel.cells
   const limit = limitOf(max, cells.ring.capacity)
+  if (cells instanceof NumericCells) {
+    const fresh = freshTake(cells, limit, (length) => new Array<number>(length))
+    const k = blockingLoop(cells.ring, "take", fresh.attempt, fresh.adopt)
+    return k === Ended ? undefined : (fresh.result(k) as unknown as Array<A>)
+  }
+  const encoded = cells as EncodedCells<A>
   const into: Array<A> = []
-  const buffer = cells instanceof NumericCells ? new Array<number>(limit) : undefined
-  const attempt = (): number =>
-    buffer !== undefined ? (cells as NumericCells).take(buffer, 0, limit) : (cells as EncodedCells<A>).take(into, limit)
-  const adopt = (position: number): number =>
-    buffer !== undefined ? (cells as NumericCells).read(buffer, 0, position, 1) : (cells as EncodedCells<A>).read(into, position, 1)
-  const k = blockingLoop(cells.ring, "take", attempt, adopt)
-  if (k === Ended) return undefined
-  return buffer !== undefined ? (buffer.slice(0, k) as unknown as Array<A>) : into
+  const k = blockingLoop(cells.ring, "take", () => encoded.take(into, limit), (position) => encoded.read(into, position, 1))
+  return k === Ended ? undefined : into
 }
 
 /**
@@ -475,6 +469,36 @@ const abandonMillis = (input: Duration.Input | undefined): number => {
  * `Infinity` made an array of that length (`RangeError`).
  */
 const limitOf = (max: number, capacity: number): number => max >= 1 ? Math.min(Math.floor(max), capacity) : 1
+
+/**
+ * A numeric take into a fresh array of exactly the length claimed: claimed first, then made. Made
+ * at the limit before the claim, it cost up to the capacity per take however few values were
+ * ready (128 MB for `max: Infinity` on the largest Float64 channel). Made between claim and
+ * release, which stay synchronous (Ring rule 8), as `EncodedCells.read` makes its texts there.
+ * `attempt` and `adopt` are for `taking` or `blockingLoop`; `result` is the array of the `k` kept
+ * (a copy only when rule 4 dropped some of the claim).
+ */
+const freshTake = <T extends PlainViews[Kind] | Array<number>>(
+  cells: NumericCells,
+  limit: number,
+  make: (length: number) => T
+) => {
+  const ring = cells.ring
+  let out: T | undefined
+  return {
+    attempt: (): number => {
+      const k = ring.claimTake(limit)
+      if (k <= 0) return k
+      out = make(k)
+      return cells.read(out, 0, ring.claimed, k)
+    },
+    adopt: (position: number): number => {
+      out = make(1)
+      return cells.read(out, 0, position, 1)
+    },
+    result: (k: number): T => (k === out!.length ? out! : out!.slice(0, k)) as T
+  }
+}
 
 /** A handle over `buffer` for `element`, checking that the memory holds that kind of element. */
 const attach = (element: Element, buffer: SharedArrayBuffer): Channel<any> => {

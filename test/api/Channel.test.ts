@@ -27,6 +27,7 @@ import {
   ProduceRecords,
   Rec
 } from "../fixtures/channel-tasks.ts"
+import { constructors } from "../../src/core/SharedArray.ts"
 import { poolReasonOf, reasonOf } from "../support/backends.ts"
 
 const entry = new URL("../fixtures/channel-worker.ts", import.meta.url)
@@ -240,6 +241,37 @@ describe("Channel", () => {
       assert.deepStrictEqual([...(Channel.takeBlocking(numbers, NaN) ?? [])], [10])
       assert.deepStrictEqual([...(Channel.takeBlocking(numbers, Infinity) ?? [])], [11])
     }).pipe(Effect.scoped))
+
+  it.effect("takeArray makes only the array it returns, not one of max (or capacity) values", () => {
+    // The lengths of the typed arrays made meanwhile, seen through the constructor a take uses.
+    const made: Array<number> = []
+    const mutable = constructors as { Float64: Float64ArrayConstructor }
+    const original = mutable.Float64
+    class Counted extends Float64Array {
+      constructor(...args: [number]) {
+        super(...args)
+        if (typeof args[0] === "number") made.push(args[0])
+      }
+    }
+    const counted = Counted as unknown as Float64ArrayConstructor
+    return Effect.gen(function*() {
+      const numbers = yield* Channel.make("Float64", { capacity: 1024 })
+      yield* Channel.sendAll(numbers, [1, 2, 3])
+      mutable.Float64 = counted
+      const all = yield* Channel.takeArray(numbers, Infinity)
+      assert.deepStrictEqual([[...all], made], [[1, 2, 3], [3]], "three ready: an array of three, not of 1024")
+      assert.strictEqual(all.buffer.byteLength, 3 * 8)
+      // Sent as an array of the kind, taken as it is (no copy made by the send).
+      const four = new counted(1)
+      four[0] = 4
+      made.length = 0
+      const waiter = yield* Effect.forkChild(Channel.takeArray(numbers, 100))
+      yield* Effect.yieldNow
+      yield* Channel.sendAll(numbers, four)
+      const one = yield* Fiber.join(waiter)
+      assert.deepStrictEqual([[...one], made], [[4], [1]], "one sent to a waiting take: an array of one")
+    }).pipe(Effect.ensuring(Effect.sync(() => { mutable.Float64 = original })), Effect.scoped)
+  })
 
   it.effect("abandonAfter must be a duration above 0: NaN, negative and zero die instead of a 1 ms limit", () =>
     Effect.gen(function*() {
