@@ -26,7 +26,7 @@
  * - `effect_parallel_shared_memory_bytes` {state: live | idle}: the caller's shared-array arena.
  */
 import * as Metric from "effect/Metric"
-import type * as Context from "effect/Context"
+import * as Context from "effect/Context"
 import { type OnSettled, type OutcomeName, type PoolEvent, type PoolStats, settledTo } from "../../core/PoolEvent.ts"
 import type { ArenaStats } from "../memory/Arena.ts"
 import type { WireMetric } from "../protocol/metricsWire.ts"
@@ -51,6 +51,23 @@ export interface PoolReadings {
 
 const prefix = "effect_parallel_"
 const secondsBoundaries = exportBoundaries.map((ms) => ms / 1000)
+
+/**
+ * Whether `context`'s registry already holds a pool's series under `pool` (with the context's
+ * metric attributes): the registry keys a series by name and attributes, so a second pool
+ * registered under the same ones would replace the first's series, and its close remove them.
+ */
+export const poolRegistered = (pool: string, context: Context.Context<never>): boolean => {
+  const registry = Context.get(context, Metric.MetricRegistry)
+  const attributes: Record<string, string> = { pool, ...Context.get(context, Metric.CurrentMetricAttributes) }
+  const entries = Object.entries(attributes)
+  for (const metadata of registry.values()) {
+    if (metadata.id !== prefix + "queue_depth") continue
+    const own = metadata.attributes ?? {}
+    if (Object.keys(own).length === entries.length && entries.every(([key, value]) => own[key] === value)) return true
+  }
+  return false
+}
 
 interface TaskSeries {
   readonly runTime: Histogram
