@@ -388,7 +388,9 @@ export class PoolMetrics {
     this.lastLoops.set(workerId, now)
     const idle = now.idle - (last?.idle ?? 0)
     const active = now.active - (last?.active ?? 0)
-    return idle + active > 0 ? active / (idle + active) : 0
+    // A worker's loop adds an idle period to `idle` only when it ends: until then the period reads
+    // as active (elapsed minus idle), and the next reading takes it back, so `active` can go down.
+    return idle + active > 0 ? Math.min(1, Math.max(0, active / (idle + active))) : 0
   }
 
   private attributes(extra: Record<string, string>): Record<string, string> {
