@@ -115,6 +115,8 @@ export class PoolMetrics {
   private readonly lastLoops = new Map<number, EventLoopTimes>()
   /** Each live worker's utilization gauge: removed when it exits, or a recycling pool would keep one per worker ever. */
   private readonly loopGauges = new Map<number, Metric.Registration>()
+  /** Registers the utilization series of workers that have none yet (backends that read it). */
+  private registerNewLoops: (() => void) | undefined = undefined
   /** Workers' own series, by worker, by type, name and attributes. */
   private readonly workerSeries = new Map<number, Map<string, { state: unknown; registration: Metric.Registration }>>()
 
@@ -168,6 +170,10 @@ export class PoolMetrics {
       case "Dispatched":
         return this.onDispatched(event.workerId, event.tasks.length)
       case "Requeued":
+        return
+      case "WorkerReady":
+        // Its utilization series from the next export on (the one after a restart included).
+        this.registerNewLoops?.()
         return
       case "Cancelled":
         this.submissions.cancel(event.submission)
@@ -374,7 +380,9 @@ export class PoolMetrics {
       }
     }
     registerNew()
-    // New workers (replacements) appear at export time: the pool-wide gauge registers them.
+    this.registerNewLoops = registerNew
+    // Workers that were not running when they got ready (or whose event came first) appear at
+    // export time: the pool-wide gauge registers them, for the export after.
     this.gauge("workers_ready", "Workers ready for work", {}, () => {
       registerNew()
       return this.readings.stats().readyWorkers

@@ -140,4 +140,28 @@ describe("PoolMetrics", () => {
     assert.strictEqual(utilization(), 1)
     metrics.close()
   })
+
+  it("a replacement worker's utilization is in the first export after it got ready", () => {
+    const registry = new Map()
+    const context = Context.make(Metric.MetricRegistry, registry)
+    let live = [{ workerId: 0, idle: 10, active: 10 }]
+    const readings = {
+      stats: () => ({ queued: 0, inFlight: 0, workers: 1, readyWorkers: 1, workersStarted: 1 }),
+      size: 1,
+      eventLoops: () => live
+    }
+    const metrics = new PoolMetrics("p", readings as never, context as Context.Context<never>)
+    const workers = () =>
+      Metric.snapshotUnsafe(context)
+        .filter((snapshot) => snapshot.id === "effect_parallel_worker_event_loop_utilization")
+        .map((snapshot) => snapshot.attributes?.worker)
+    assert.deepStrictEqual(workers(), ["0"])
+    live = []
+    metrics.onEvent({ _tag: "WorkerExited", at: 1, workerId: 0, exit: "Crashed", message: "" })
+    metrics.onEvent({ _tag: "WorkerStarting", at: 1, workerId: 1, replacement: true })
+    live = [{ workerId: 1, idle: 5, active: 5 }]
+    metrics.onEvent({ _tag: "WorkerReady", at: 2, workerId: 1 })
+    assert.deepStrictEqual(workers(), ["1"])
+    metrics.close()
+  })
 })
