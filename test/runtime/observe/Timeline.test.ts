@@ -169,6 +169,22 @@ describe("Timeline of actors", () => {
   })
 })
 
+describe("Timeline with a full ring", () => {
+  it("a kept run that started before the first kept event keeps its start and length", () => {
+    // The ring keeps the last two events: two settlements, the first of a run that started before
+    // it settled (as every run does) — its start is before every kept event's time.
+    const timeline = new Timeline(2)
+    timeline.onEvent(submitted(0, 1, 2))
+    timeline.onEvent({ ...settled(100, 1, 0, 0), startedAt: 60, endedAt: 99 } as PoolEvent)
+    timeline.onEvent({ ...settled(200, 1, 1, 0), startedAt: 150, endedAt: 199 } as PoolEvent)
+    const trace = timeline.trace()
+    assert.strictEqual(trace.otherData.droppedEvents, 1)
+    const runs = trace.traceEvents.filter((e) => e.ph === "X" && e.cat === "task")
+    assert.deepStrictEqual(runs.map((e) => [e.ts, e.dur]), [[0, 39_000], [90_000, 49_000]])
+    assert.strictEqual(trace.otherData.origin, 60)
+  })
+})
+
 describe("writeTrace", () => {
   it("writes, in parts, the text JSON.stringify makes of the whole trace", () => {
     const dir = mkdtempSync(join(tmpdir(), "timeline-"))
