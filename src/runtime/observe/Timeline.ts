@@ -213,13 +213,15 @@ const toTrace = (events: ReadonlyArray<PoolEvent>, dropped: number, maxEvents: n
       }
       case "Requeued": {
         const submission = submissions.get(event.submission)
-        if (submission !== undefined) {
+        // An unsendable message had no `Dispatched`: its tasks never left the queue's count.
+        if (submission !== undefined && event.why !== "Unsendable") {
           submission.queued++
           submission.inFlight--
           queued++
           inFlight--
         }
         out.push({ name: `requeued (${event.why})`, ph: "i", s: "t", ts: us(event.at), pid, tid: callerTid, args: { ...event } })
+        counters(event.at)
         break
       }
       case "Cancelled": {
