@@ -22,7 +22,7 @@ import type { Any, Group, Runner } from "../core/Task.ts"
 import { CurrentArena } from "../runtime/memory/Arena.ts"
 import { follow, page } from "../runtime/observe/Dashboard.ts"
 import * as Insights from "../runtime/observe/Insights.ts"
-import { PoolMetrics } from "../runtime/observe/Metrics.ts"
+import { PoolMetrics, poolRegistered } from "../runtime/observe/Metrics.ts"
 import { Timeline, type TraceFile, writeTrace } from "../runtime/observe/Timeline.ts"
 import { clientOf } from "./internal/pool.ts"
 
@@ -101,6 +101,11 @@ export interface MetricsOptions {
  * a worker thread or process lands in that worker's own registry) are sent every
  * `workerInterval` and registered here under their own names, with `pool` and `worker`
  * attributes added; a worker's series go when it exits.
+ *
+ * **Gotchas**: a registry keys a series by name and attributes, so two pools in one registry need
+ * two `pool` values (the default, the group's first task or actor name, is the same for two pools
+ * of one group): registering a second under a `pool` already registered there fails with
+ * `PoolError` / `InvalidOptions` (`["pool"]`) rather than replacing the first's series.
  */
 export const metrics = <Tasks extends Any, Actors extends { readonly name: string }>(
   group: Group<Tasks, Actors>,
@@ -119,6 +124,16 @@ export const metrics = <Tasks extends Any, Actors extends { readonly name: strin
           reason: new InvalidOptions({
             path: ["workerInterval"],
             message: `workerInterval must be a finite duration above 0, got ${String(options?.workerInterval)}`
+          })
+        })
+      )
+    }
+    if (poolRegistered(pool, context)) {
+      return yield* Effect.fail(
+        new PoolError({
+          reason: new InvalidOptions({
+            path: ["pool"],
+            message: `another pool's metrics are registered as pool "${pool}" in this registry (the second would replace the first's series): give each pool its own \`pool\``
           })
         })
       )

@@ -22,7 +22,7 @@ import { Metered, MeteredTasks } from "../fixtures/metered-tasks.ts"
 import { Add, ContractTasks, Die, Explode, Sleep } from "../fixtures/tasks.ts"
 import { transportOf } from "../../src/runtime/client/ActorHandle.ts"
 import { Outcome } from "../../src/runtime/protocol/protocol.ts"
-import { rows } from "../support/backends.ts"
+import { poolReasonOf, rows } from "../support/backends.ts"
 
 const entry = new URL("../fixtures/worker.ts", import.meta.url)
 const meteredEntry = new URL("../fixtures/metered-worker.ts", import.meta.url)
@@ -255,6 +255,28 @@ describe("metrics over HTTP", () => {
         yield* restarted.pipe(Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 250 }))
       }).pipe(Effect.scoped, Effect.provideService(Metric.MetricRegistry, registry))
     }).pipe(Effect.provide(WorkerPool.layer(ContractTasks, { entry, size: 1, maxTasksPerWorker: 3 }))), 20_000)
+
+  it.live("a second pool under the same pool attribute in one registry is refused, not silently swapped in", () =>
+    Effect.gen(function*() {
+      const registry = new Map()
+      const other = yield* Layer.build(WorkerPool.layer(ContractTasks, { entry, size: 1 }))
+      yield* Effect.gen(function*() {
+        yield* Observe.metrics(ContractTasks, { pool: "shared" })
+        yield* Task.map(Add, [{ a: 1, b: 2 }])
+        const clash = yield* Effect.flip(Observe.metrics(ContractTasks, { pool: "shared" }).pipe(Effect.provideContext(other)))
+        const reason = poolReasonOf(clash)
+        assert.strictEqual(reason._tag, "InvalidOptions")
+        assert.deepStrictEqual((reason as { path: ReadonlyArray<string> }).path, ["pool"])
+        assert.match(reason.message, /"shared"/)
+        // The first pool's series are still its own; another name, or another registry, is fine.
+        const snapshots = yield* Metric.snapshot
+        assert.strictEqual(countOf(snapshots, "effect_parallel_tasks_total", { pool: "shared" }), 1)
+        yield* Observe.metrics(ContractTasks, { pool: "other" }).pipe(Effect.provideContext(other))
+        yield* Observe.metrics(ContractTasks, { pool: "shared" }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
+      }).pipe(Effect.scoped, Effect.provideService(Metric.MetricRegistry, registry))
+      // Once the first's scope closed, the name is free again.
+      yield* Observe.metrics(ContractTasks, { pool: "shared" }).pipe(Effect.scoped, Effect.provideService(Metric.MetricRegistry, registry))
+    }).pipe(Effect.scoped, Effect.provide(pool)))
 
   it.live("serveMetrics: /metrics in Prometheus text, closed with its scope", () =>
     Effect.gen(function*() {

@@ -15,6 +15,8 @@ import { Insights, type Report } from "./Insights.ts"
 const historySeconds = 120
 const failuresKept = 10
 const mapsKept = 8
+/** Workers that ended, shown (the latest): a recycling pool ends one per `maxTasksPerWorker` tasks. */
+const endedKept = 16
 
 export interface WorkerView {
   readonly workerId: number
@@ -148,6 +150,8 @@ export class DashboardState {
   private readonly stats: () => PoolStats
   private readonly insights: Insights | undefined
   private readonly workers = new Map<number, WorkerRecord>()
+  /** The workers that ended and are still shown, oldest first. */
+  private readonly ended: Array<number> = []
   private readonly submissions = new Map<number, SubmissionRecord>()
   /** The maps shown: running ones and the last finished ones. */
   private maps: Array<SubmissionRecord> = []
@@ -229,6 +233,8 @@ export class DashboardState {
         worker.state = "dead"
         worker.exit = event.exit
         worker.held.clear()
+        this.ended.push(event.workerId)
+        if (this.ended.length > endedKept) this.workers.delete(this.ended.shift()!)
         return
       }
     }

@@ -375,7 +375,7 @@ export const render = (report: Report, title = "effect-parallel insights"): stri
   const lines = [`${title} (times in ms, share of each worker's wall time)`, ...rows.map(line)]
   const time = (x: number) => x < 1 ? `${(x * 1000).toFixed(1)} µs` : `${ms(x)} ms`
   const dist = (name: string, p: Percentiles, unit = "tasks") =>
-    `${name}: p50 ${time(p.p50)}  p90 ${time(p.p90)}  p99 ${time(p.p99)}  max ${time(p.max)}  mean ${time(p.mean)}  (${p.count} ${unit})`
+    p.count === 0 ? `${name}: no ${unit}` : `${name}: p50 ${time(p.p50)}  p90 ${time(p.p90)}  p99 ${time(p.p99)}  max ${time(p.max)}  mean ${time(p.mean)}  (${p.count} ${unit})`
   lines.push(dist("run time  ", report.runTime), dist("queue wait", report.queueWait))
   const outcomes = Object.entries(report.outcomes).map(([name, n]) => `${name} ${n}`).join(", ")
   if (outcomes !== "") lines.push(`outcomes: ${outcomes}`)

@@ -26,7 +26,7 @@
  * - `effect_parallel_shared_memory_bytes` {state: live | idle}: the caller's shared-array arena.
  */
 import * as Metric from "effect/Metric"
-import type * as Context from "effect/Context"
+import * as Context from "effect/Context"
 import { type OnSettled, type OutcomeName, type PoolEvent, type PoolStats, settledTo } from "../../core/PoolEvent.ts"
 import type { ArenaStats } from "../memory/Arena.ts"
 import type { WireMetric } from "../protocol/metricsWire.ts"
@@ -51,6 +51,23 @@ export interface PoolReadings {
 
 const prefix = "effect_parallel_"
 const secondsBoundaries = exportBoundaries.map((ms) => ms / 1000)
+
+/**
+ * Whether `context`'s registry already holds a pool's series under `pool` (with the context's
+ * metric attributes): the registry keys a series by name and attributes, so a second pool
+ * registered under the same ones would replace the first's series, and its close remove them.
+ */
+export const poolRegistered = (pool: string, context: Context.Context<never>): boolean => {
+  const registry = Context.get(context, Metric.MetricRegistry)
+  const attributes: Record<string, string> = { pool, ...Context.get(context, Metric.CurrentMetricAttributes) }
+  const entries = Object.entries(attributes)
+  for (const metadata of registry.values()) {
+    if (metadata.id !== prefix + "queue_depth") continue
+    const own = metadata.attributes ?? {}
+    if (Object.keys(own).length === entries.length && entries.every(([key, value]) => own[key] === value)) return true
+  }
+  return false
+}
 
 interface TaskSeries {
   readonly runTime: Histogram
@@ -98,6 +115,8 @@ export class PoolMetrics {
   private readonly lastLoops = new Map<number, EventLoopTimes>()
   /** Each live worker's utilization gauge: removed when it exits, or a recycling pool would keep one per worker ever. */
   private readonly loopGauges = new Map<number, Metric.Registration>()
+  /** Registers the utilization series of workers that have none yet (backends that read it). */
+  private registerNewLoops: (() => void) | undefined = undefined
   /** Workers' own series, by worker, by type, name and attributes. */
   private readonly workerSeries = new Map<number, Map<string, { state: unknown; registration: Metric.Registration }>>()
 
@@ -151,6 +170,10 @@ export class PoolMetrics {
       case "Dispatched":
         return this.onDispatched(event.workerId, event.tasks.length)
       case "Requeued":
+        return
+      case "WorkerReady":
+        // Its utilization series from the next export on (the one after a restart included).
+        this.registerNewLoops?.()
         return
       case "Cancelled":
         this.submissions.cancel(event.submission)
@@ -357,7 +380,9 @@ export class PoolMetrics {
       }
     }
     registerNew()
-    // New workers (replacements) appear at export time: the pool-wide gauge registers them.
+    this.registerNewLoops = registerNew
+    // Workers that were not running when they got ready (or whose event came first) appear at
+    // export time: the pool-wide gauge registers them, for the export after.
     this.gauge("workers_ready", "Workers ready for work", {}, () => {
       registerNew()
       return this.readings.stats().readyWorkers
@@ -371,7 +396,9 @@ export class PoolMetrics {
     this.lastLoops.set(workerId, now)
     const idle = now.idle - (last?.idle ?? 0)
     const active = now.active - (last?.active ?? 0)
-    return idle + active > 0 ? active / (idle + active) : 0
+    // A worker's loop adds an idle period to `idle` only when it ends: until then the period reads
+    // as active (elapsed minus idle), and the next reading takes it back, so `active` can go down.
+    return idle + active > 0 ? Math.min(1, Math.max(0, active / (idle + active))) : 0
   }
 
   private attributes(extra: Record<string, string>): Record<string, string> {

@@ -17,8 +17,8 @@
  * (`Actor.method`; ids, outcome and queue wait from the call in its args); actors on one worker run
  * concurrently, so a worker's slices are laid out on its track and, for those that overlap an
  * earlier one, on further tracks of that worker (`worker 3 #2`). Other actor events are instants.
- * Timestamps are microseconds from the first kept event, on the pool's clock (one clock across
- * threads). The ring keeps the last `maxEvents` events: the trace
+ * Timestamps are microseconds from the earliest time the kept events hold (a kept run's start
+ * may precede every kept event), on the pool's clock (one clock across threads). The ring keeps the last `maxEvents` events: the trace
  * says how many were dropped (`otherData.droppedEvents` and an instant event at its start).
  */
 import { closeSync, openSync, writeSync } from "node:fs"
@@ -133,7 +133,13 @@ interface SubmissionState {
 
 const toTrace = (events: ReadonlyArray<PoolEvent>, dropped: number, maxEvents: number): TraceFile => {
   let origin = events.length === 0 ? 0 : Infinity
-  for (const event of events) if (event.at < origin) origin = event.at
+  for (const event of events) {
+    if (event.at < origin) origin = event.at
+    // A run starts before it is answered: with the ring full, before every kept event's time.
+    if ((event._tag === "Settled" || event._tag === "ActorAnswer") && event.startedAt !== undefined && event.startedAt < origin) {
+      origin = event.startedAt
+    }
+  }
   const us = (at: number) => Math.max(0, Math.round((at - origin) * 1000 * 1000) / 1000)
   const out: Array<TraceEvent> = []
   const workers = new Set<number>()
@@ -207,13 +213,15 @@ const toTrace = (events: ReadonlyArray<PoolEvent>, dropped: number, maxEvents: n
       }
       case "Requeued": {
         const submission = submissions.get(event.submission)
-        if (submission !== undefined) {
+        // An unsendable message had no `Dispatched`: its tasks never left the queue's count.
+        if (submission !== undefined && event.why !== "Unsendable") {
           submission.queued++
           submission.inFlight--
           queued++
           inFlight--
         }
         out.push({ name: `requeued (${event.why})`, ph: "i", s: "t", ts: us(event.at), pid, tid: callerTid, args: { ...event } })
+        counters(event.at)
         break
       }
       case "Cancelled": {

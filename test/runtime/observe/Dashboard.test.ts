@@ -90,6 +90,25 @@ describe("DashboardState's maps", () => {
   })
 })
 
+describe("DashboardState's workers", () => {
+  it("a recycling pool's page keeps its live workers and the last ones that ended, not every worker ever", () => {
+    const state = new DashboardState(() => 0, () => stats, undefined, [])
+    // maxTasksPerWorker: 1 on one worker: each worker runs a task and is recycled.
+    for (let workerId = 0; workerId < 1000; workerId++) {
+      state.onEvent({ _tag: "WorkerStarting", at: workerId, workerId, replacement: false })
+      state.onEvent({ _tag: "WorkerReady", at: workerId, workerId })
+      state.onEvent({ _tag: "WorkerExited", at: workerId, workerId, exit: "Recycled", message: "" })
+    }
+    state.onEvent({ _tag: "WorkerStarting", at: 1000, workerId: 1000, replacement: false })
+    const workers = state.snapshot().workers
+    assert.deepStrictEqual(workers.at(-1), { workerId: 1000, state: "starting", replacement: false, task: undefined, held: 0, done: 0, exit: undefined })
+    const dead = workers.filter((w) => w.state === "dead")
+    assert.isAtMost(dead.length, 16)
+    assert.isAtLeast(dead.length, 1)
+    assert.strictEqual(dead.at(-1)!.workerId, 999, "the last to end is kept")
+  })
+})
+
 describe("DashboardState's slowest", () => {
   it("actor method calls are shown with the tasks, slowest first, each labelled by its kind", () => {
     const insights = new Insights(() => 0)

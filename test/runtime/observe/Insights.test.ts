@@ -139,6 +139,10 @@ describe("Insights of actor calls", () => {
     assert.match(text, /actor calls run time  : p50 .*\(10 calls\)/)
     assert.match(text, /actor call outcomes: Success 10, Unavailable 1/)
     assert.match(text, /slowest 5 actor calls:\n {2}10\.0 ms {2}Counter\.get call #9 on worker 0/)
+    // No task ran: the tasks' lines say so instead of percentiles of nothing (p50 0.0 µs).
+    assert.match(text, /^run time  : no tasks$/m)
+    assert.match(text, /^queue wait: no tasks$/m)
+    assert.notMatch(text, /0\.0 µs/)
   })
 })
 

@@ -115,4 +115,53 @@ describe("PoolMetrics", () => {
     metrics.close()
     assert.strictEqual(registry.size, 0, "every series removed")
   })
+
+  it("event-loop utilization stays within 0–1 when a worker's active time reads lower than before", () => {
+    // A worker thread's loop counts an idle period only once it ends, so while it idles its
+    // cumulative `active` (elapsed minus idle so far) grows, and drops back when the period ends.
+    const registry = new Map()
+    const context = Context.make(Metric.MetricRegistry, registry)
+    const loops = [{ workerId: 0, idle: 10, active: 10 }, { workerId: 0, idle: 30, active: 9 }, { workerId: 0, idle: 30, active: 19 }]
+    let reading = 0
+    const readings = {
+      stats: () => ({ queued: 0, inFlight: 0, workers: 1, readyWorkers: 1, workersStarted: 1 }),
+      size: 1,
+      eventLoops: () => [loops[reading]!]
+    }
+    const metrics = new PoolMetrics("p", readings as never, context as Context.Context<never>)
+    const utilization = () => {
+      const series = Metric.snapshotUnsafe(context).find((snapshot) => snapshot.id === "effect_parallel_worker_event_loop_utilization")!
+      return (series.state as { value: number }).value
+    }
+    assert.strictEqual(utilization(), 0.5)
+    reading = 1
+    assert.strictEqual(utilization(), 0, "an interval whose active time went down was idle")
+    reading = 2
+    assert.strictEqual(utilization(), 1)
+    metrics.close()
+  })
+
+  it("a replacement worker's utilization is in the first export after it got ready", () => {
+    const registry = new Map()
+    const context = Context.make(Metric.MetricRegistry, registry)
+    let live = [{ workerId: 0, idle: 10, active: 10 }]
+    const readings = {
+      stats: () => ({ queued: 0, inFlight: 0, workers: 1, readyWorkers: 1, workersStarted: 1 }),
+      size: 1,
+      eventLoops: () => live
+    }
+    const metrics = new PoolMetrics("p", readings as never, context as Context.Context<never>)
+    const workers = () =>
+      Metric.snapshotUnsafe(context)
+        .filter((snapshot) => snapshot.id === "effect_parallel_worker_event_loop_utilization")
+        .map((snapshot) => snapshot.attributes?.worker)
+    assert.deepStrictEqual(workers(), ["0"])
+    live = []
+    metrics.onEvent({ _tag: "WorkerExited", at: 1, workerId: 0, exit: "Crashed", message: "" })
+    metrics.onEvent({ _tag: "WorkerStarting", at: 1, workerId: 1, replacement: true })
+    live = [{ workerId: 1, idle: 5, active: 5 }]
+    metrics.onEvent({ _tag: "WorkerReady", at: 2, workerId: 1 })
+    assert.deepStrictEqual(workers(), ["1"])
+    metrics.close()
+  })
 })

@@ -169,6 +169,51 @@ describe("Timeline of actors", () => {
   })
 })
 
+describe("Timeline with a full ring", () => {
+  it("a kept run that started before the first kept event keeps its start and length", () => {
+    // The ring keeps the last two events: two settlements, the first of a run that started before
+    // it settled (as every run does) — its start is before every kept event's time.
+    const timeline = new Timeline(2)
+    timeline.onEvent(submitted(0, 1, 2))
+    timeline.onEvent({ ...settled(100, 1, 0, 0), startedAt: 60, endedAt: 99 } as PoolEvent)
+    timeline.onEvent({ ...settled(200, 1, 1, 0), startedAt: 150, endedAt: 199 } as PoolEvent)
+    const trace = timeline.trace()
+    assert.strictEqual(trace.otherData.droppedEvents, 1)
+    const runs = trace.traceEvents.filter((e) => e.ph === "X" && e.cat === "task")
+    assert.deepStrictEqual(runs.map((e) => [e.ts, e.dur]), [[0, 39_000], [90_000, 49_000]])
+    assert.strictEqual(trace.otherData.origin, 60)
+  })
+})
+
+describe("Timeline counters", () => {
+  it("a re-queued task moves from in flight to queued at the requeue, not at the next event", () => {
+    const timeline = new Timeline(100)
+    timeline.onEvent(submitted(0, 1, 1))
+    timeline.onEvent({ _tag: "Dispatched", at: 1, workerId: 0, tasks: [{ taskId: 100, submission: 1, index: 0, attempt: 1 }] })
+    timeline.onEvent({ _tag: "Requeued", at: 5, taskId: 100, submission: 1, index: 0, why: "Retry" })
+    const counters = timeline.trace().traceEvents.filter((e) => e.ph === "C").map((e) => [e.ts, e.args])
+    assert.deepStrictEqual(counters.at(-1), [5000, { queued: 1, inFlight: 0 }])
+  })
+
+  it("tasks of a message that could not be sent were never in flight: their requeue leaves the counters be", () => {
+    // An unsendable message has no `Dispatched` (nothing reached a worker); its tasks go back.
+    const timeline = new Timeline(100)
+    timeline.onEvent(submitted(0, 1, 2))
+    timeline.onEvent({ _tag: "Requeued", at: 1, taskId: 100, submission: 1, index: 0, why: "Unsendable" })
+    timeline.onEvent({ _tag: "Requeued", at: 1, taskId: 101, submission: 1, index: 1, why: "Unsendable" })
+    timeline.onEvent({ _tag: "Dispatched", at: 2, workerId: 0, tasks: [{ taskId: 100, submission: 1, index: 0, attempt: 1 }] })
+    timeline.onEvent({ _tag: "Dispatched", at: 2, workerId: 0, tasks: [{ taskId: 101, submission: 1, index: 1, attempt: 1 }] })
+    const counters = timeline.trace().traceEvents.filter((e) => e.ph === "C").map((e) => [e.ts, e.args])
+    assert.deepStrictEqual(counters, [
+      [0, { queued: 2, inFlight: 0 }],
+      [1000, { queued: 2, inFlight: 0 }],
+      [1000, { queued: 2, inFlight: 0 }],
+      [2000, { queued: 1, inFlight: 1 }],
+      [2000, { queued: 0, inFlight: 2 }]
+    ])
+  })
+})
+
 describe("writeTrace", () => {
   it("writes, in parts, the text JSON.stringify makes of the whole trace", () => {
     const dir = mkdtempSync(join(tmpdir(), "timeline-"))
