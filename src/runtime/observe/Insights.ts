@@ -374,8 +374,10 @@ export const render = (report: Report, title = "effect-parallel insights"): stri
   const line = (r: ReadonlyArray<string>) => r.map((cell, i) => i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)).join("  ")
   const lines = [`${title} (times in ms, share of each worker's wall time)`, ...rows.map(line)]
   const time = (x: number) => x < 1 ? `${(x * 1000).toFixed(1)} µs` : `${ms(x)} ms`
+  // "1 task", "2 tasks": the unit is given plural.
+  const counted = (n: number, unit: string) => `${n} ${n === 1 ? unit.slice(0, -1) : unit}`
   const dist = (name: string, p: Percentiles, unit = "tasks") =>
-    p.count === 0 ? `${name}: no ${unit}` : `${name}: p50 ${time(p.p50)}  p90 ${time(p.p90)}  p99 ${time(p.p99)}  max ${time(p.max)}  mean ${time(p.mean)}  (${p.count} ${unit})`
+    p.count === 0 ? `${name}: no ${unit}` : `${name}: p50 ${time(p.p50)}  p90 ${time(p.p90)}  p99 ${time(p.p99)}  max ${time(p.max)}  mean ${time(p.mean)}  (${counted(p.count, unit)})`
   lines.push(dist("run time  ", report.runTime), dist("queue wait", report.queueWait))
   const outcomes = Object.entries(report.outcomes).map(([name, n]) => `${name} ${n}`).join(", ")
   if (outcomes !== "") lines.push(`outcomes: ${outcomes}`)
@@ -387,7 +389,7 @@ export const render = (report: Report, title = "effect-parallel insights"): stri
   if (callOutcomes !== "") lines.push(`actor call outcomes: ${callOutcomes}`)
   lines.push(`efficiency: ${(report.efficiency * 100).toFixed(1)}% of worker time spent working`)
   if (report.slowest.length > 0) {
-    lines.push(`slowest ${report.slowest.length} tasks:`)
+    lines.push(`slowest ${counted(report.slowest.length, "tasks")}:`)
     for (const slow of report.slowest) {
       lines.push(
         `  ${ms(slow.millis)} ms  ${slow.taskName} #${slow.taskId} on worker ${slow.workerId}${slow.attempt > 1 ? ` (attempt ${slow.attempt})` : ""}  input ${slow.input}`
@@ -395,7 +397,7 @@ export const render = (report: Report, title = "effect-parallel insights"): stri
     }
   }
   if (calls.slowest.length > 0) {
-    lines.push(`slowest ${calls.slowest.length} actor calls:`)
+    lines.push(`slowest ${counted(calls.slowest.length, "actor calls")}:`)
     for (const slow of calls.slowest) {
       lines.push(`  ${ms(slow.millis)} ms  ${slow.actor}.${slow.method} call #${slow.callId} on worker ${slow.workerId}`)
     }

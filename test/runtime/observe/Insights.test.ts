@@ -100,7 +100,7 @@ describe("Insights", () => {
     assert.match(lines[2]!, /^0\s+exited \(Exited\)\s+500\.0 \(38\.5%\)/)
     assert.match(lines[3]!, /^total/)
     assert.match(text, /run time  : p50 /)
-    assert.match(text, /slowest 1 tasks:\n {2}100\.0 ms {2}Work #0 on worker 0 {2}input \{ item: 0 \}/)
+    assert.match(text, /slowest 1 task:\n {2}100\.0 ms {2}Work #0 on worker 0 {2}input \{ item: 0 \}/)
     assert.match(text, /WARNING workers were working 8% of their time/)
   })
 })
