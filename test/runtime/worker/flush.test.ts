@@ -21,41 +21,33 @@ afterEach(() => {
   assert.strictEqual(WorkerPool.liveThreads(), 0)
 })
 
+/**
+ * A sum coalesced into one message ahead of a timed task that blocks the thread: the sum must
+ * answer 3 and the blocker `Timeout`. With one message per worker at a time, the runs made while
+ * the first runs coalesce into the next message: the sum first, then the task that blocks.
+ */
+const sumAheadOfABlocker = (row: (typeof rows)[number], sumOptions: { readonly timeout?: "300 millis" }) =>
+  Effect.gen(function*() {
+    const [, sum, spin] = yield* Effect.all([
+      Effect.result(Task.run(Spin, { millis: 50 })),
+      Effect.result(Task.run(Add, { a: 1, b: 2 }, sumOptions)),
+      Effect.result(Task.run(Spin, { millis: 1_000 }, { timeout: "300 millis" }))
+    ], { concurrency: "unbounded" })
+    assert.isTrue(Result.isSuccess(sum), `the sum failed: ${Result.isFailure(sum) ? String(sum.failure) : ""}`)
+    if (Result.isSuccess(sum)) assert.strictEqual(sum.success, 3)
+    assert.isTrue(Result.isFailure(spin))
+    if (Result.isFailure(spin)) assert.instanceOf(reasonOf(spin.failure), TaskError.Timeout)
+  }).pipe(
+    Effect.provide(WorkerPool.layer(ContractTasks, { entry, size: 1, pipelineDepth: 1, interruptGrace: "100 millis" }).pipe(Layer.provide(row.backend))),
+    row.within
+  )
+
 describe.each(rows.filter((row) => row.capabilities.canTerminate))("answers with a timeout on $name", (row) => {
   it.live("a finished task is not reported timed out while the next task of its message blocks the thread", () =>
-    Effect.gen(function*() {
-      const options = { timeout: "300 millis" } as const
-      // With one message per worker at a time, the runs made while the first runs coalesce into
-      // the next message: the sum first, then the task that blocks.
-      const [, sum, spin] = yield* Effect.all([
-        Effect.result(Task.run(Spin, { millis: 50 })),
-        Effect.result(Task.run(Add, { a: 1, b: 2 }, options)),
-        Effect.result(Task.run(Spin, { millis: 1_000 }, options))
-      ], { concurrency: "unbounded" })
-      assert.isTrue(Result.isSuccess(sum), `the sum failed: ${Result.isFailure(sum) ? String(sum.failure) : ""}`)
-      if (Result.isSuccess(sum)) assert.strictEqual(sum.success, 3)
-      assert.isTrue(Result.isFailure(spin))
-      if (Result.isFailure(spin)) assert.instanceOf(reasonOf(spin.failure), TaskError.Timeout)
-    }).pipe(
-      Effect.provide(WorkerPool.layer(ContractTasks, { entry, size: 1, pipelineDepth: 1, interruptGrace: "100 millis" }).pipe(Layer.provide(row.backend))),
-      row.within
-    ))
+    sumAheadOfABlocker(row, { timeout: "300 millis" }))
 
+  // Another caller's sum, coalesced ahead of a timed task that blocks: the backstop terminates the
+  // worker, and the sum's answer, still waiting to be sent, was reported `WorkerLost`.
   it.live("a finished task without a timeout is not lost when the next task of its message times out blocking the thread", () =>
-    Effect.gen(function*() {
-      // Another caller's sum, coalesced ahead of a timed task that blocks: the backstop terminates
-      // the worker, and the sum's answer, still waiting to be sent, was reported `WorkerLost`.
-      const [, sum, spin] = yield* Effect.all([
-        Effect.result(Task.run(Spin, { millis: 50 })),
-        Effect.result(Task.run(Add, { a: 1, b: 2 })),
-        Effect.result(Task.run(Spin, { millis: 1_000 }, { timeout: "300 millis" }))
-      ], { concurrency: "unbounded" })
-      assert.isTrue(Result.isSuccess(sum), `the sum failed: ${Result.isFailure(sum) ? String(sum.failure) : ""}`)
-      if (Result.isSuccess(sum)) assert.strictEqual(sum.success, 3)
-      assert.isTrue(Result.isFailure(spin))
-      if (Result.isFailure(spin)) assert.instanceOf(reasonOf(spin.failure), TaskError.Timeout)
-    }).pipe(
-      Effect.provide(WorkerPool.layer(ContractTasks, { entry, size: 1, pipelineDepth: 1, interruptGrace: "100 millis" }).pipe(Layer.provide(row.backend))),
-      row.within
-    ))
+    sumAheadOfABlocker(row, {}))
 })
