@@ -11,8 +11,8 @@
  *
  * What shared memory tells a thread's pool, a child tells through a small status file (on
  * `/dev/shm` where there is one): the count of tasks it took off its queue (the Dispatcher's rule
- * 7), and the text of the uncaught error that ended it. It is unlinked before the child starts
- * (the child gets it as its fd 4), so nothing is left however either process ends. Its stderr passes through this process
+ * 7), and the text of the uncaught error that ended it. It has no name (`O_TMPFILE`; the child
+ * gets it as its fd 4), so nothing is left however either process ends. Its stderr passes through this process
  * and its last kilobytes are kept: V8 says there that a heap ran out of memory (the child then
  * dies of SIGABRT).
  *
@@ -22,7 +22,7 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { type ChildProcess, spawn } from "node:child_process"
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, rmSync } from "node:fs"
+import { closeSync, constants as fsConstants, existsSync, fstatSync, openSync, readFileSync, readSync, rmSync } from "node:fs"
 import { availableParallelism, tmpdir } from "node:os"
 import { delimiter, join } from "node:path"
 import { inspect } from "node:util"
@@ -45,6 +45,32 @@ const processMain = fileURLToPath(
 )
 
 const statusDir = existsSync("/dev/shm") ? "/dev/shm" : tmpdir()
+
+/**
+ * Linux's `O_TMPFILE` (`__O_TMPFILE | O_DIRECTORY`; `__O_TMPFILE` is 0o20000000 on every
+ * architecture Node runs on, `O_DIRECTORY` is not, so Node's is used). Node does not export it.
+ */
+const O_TMPFILE = process.platform === "linux" ? 0o20000000 | fsConstants.O_DIRECTORY : undefined
+
+/**
+ * A status file with no name: the child gets it as its fd 4, so nothing is left however either
+ * process ends. Where `O_TMPFILE` is missing (another OS, a file system without it) the file is
+ * made with a name and unlinked at once; a kill between the two leaves it (CI saw one left by a
+ * program SIGKILLed as its children started).
+ */
+const openStatusFile = (workerId: number): number => {
+  if (O_TMPFILE !== undefined) {
+    try {
+      return openSync(statusDir, O_TMPFILE | fsConstants.O_RDWR, 0o600)
+    } catch {
+      // EISDIR / EOPNOTSUPP / EINVAL: not supported here; named below.
+    }
+  }
+  const statusPath = join(statusDir, `effect-parallel-${process.pid}-${workerId}-${Math.random().toString(36).slice(2)}`)
+  const status = openSync(statusPath, "w+", 0o600)
+  rmSync(statusPath)
+  return status
+}
 
 /** The status file's descriptor in a child (`stdio[4]`). */
 const statusFd = 4
@@ -180,10 +206,7 @@ const spawnProcess = (
   workerId: number,
   events: WorkerEvents
 ): Connection => {
-  const statusPath = join(statusDir, `effect-parallel-${process.pid}-${workerId}-${Math.random().toString(36).slice(2)}`)
-  const status = openSync(statusPath, "w+")
-  // The child gets it as its fd 4, not by name: unlinked now, nothing is left however either ends.
-  rmSync(statusPath)
+  const status = openStatusFile(workerId)
   const node = [...execArgv, processMain, entry, String(workerId), String(statusFd), String(recycleAboveHeapMb ?? ""), String(nice ?? "")]
   const pinned = cpus === undefined ? [process.execPath, ...node] : [taskset!, "-c", cpus.join(","), process.execPath, ...node]
   const [command, ...args] = setpriv === undefined ? pinned : [setpriv, "--pdeathsig", "KILL", ...pinned]
