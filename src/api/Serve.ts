@@ -33,6 +33,8 @@ import type { ReadonlySharedMatrix } from "../core/SharedArray.ts"
 import * as SharedArraySchemas from "../core/SharedArray.ts"
 import { InvalidDeployment, InvalidOptions, ListenFailed, ServeError } from "../core/ServeError.ts"
 import type * as Task from "../core/Task.ts"
+import { transportOf } from "../runtime/client/ActorHandle.ts"
+import { unavailable } from "../runtime/client/call.ts"
 import { durationMillis, maxTimerMillis } from "../runtime/internal/duration.ts"
 import { Batcher, type Outcome, type Pending } from "../runtime/serve/Batcher.ts"
 import type { DeploymentRuntime, DeploymentStatus, ServingState } from "../runtime/serve/Routes.ts"
@@ -365,8 +367,8 @@ const makeDeployment = (d: Deployment, context: Context.Context<never>, replicaS
       }))
 
     /**
-     * Out of restarts: the replica serves no more batches, and /readyz says why. Checked after each
-     * attempt, so a dead replica leaves even when the retry of its batch elsewhere succeeds.
+     * Out of restarts: the replica serves no more batches, and /readyz says why. Called as the actor
+     * dies (its pool's `onDead`), and after each attempt of a batch for a runner without it.
      */
     const retireIfDead = (replica: number, cause: Cause.Cause<unknown>) => {
       if (!isDead(cause) || handles[replica] === undefined) return
@@ -455,9 +457,16 @@ const makeDeployment = (d: Deployment, context: Context.Context<never>, replicaS
       yield* Actor.spawn(d.actor, d.init as never, { worker: replica, restart: d.restart }).pipe(
         Effect.matchEffect({
           onSuccess: (handle) =>
-            Effect.sync(() => {
+            Effect.gen(function*() {
               handles[replica] = handle
               batcher.setReady(replica, true)
+              // Retired as it dies, not at the next batch sent to it: that batch would fail
+              // (a 503 without retryOnReplicaLoss) while another replica could take it.
+              const unwatch = transportOf(handle).onDead?.(
+                handle.id,
+                () => retireIfDead(replica, Cause.fail(unavailable({ name: d.actor.name, id: handle.id }, "Dead")))
+              )
+              if (unwatch !== undefined) yield* Effect.addFinalizer(() => Effect.sync(unwatch))
             }),
           onFailure: (error) => Effect.sync(() => void failures.push(`replica ${replica}: ${String(error)}`))
         }),

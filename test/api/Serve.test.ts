@@ -541,6 +541,8 @@ describe("Serve", () => {
       })
       yield* withServer([d], ({ stats, url }) =>
         Effect.gen(function*() {
+          // /readyz answers 200 with one replica ready: wait for both, so the crash is replica 0's.
+          yield* until(() => stats("doubler")!.status.ready === 2)
           const crashed = yield* predict(url, [[CRASH_MARKER, 0, 0]])
           assert.strictEqual(crashed.status, 200, crashed.body.toString())
           for (let i = 0; i < 4; i++) {
@@ -552,6 +554,28 @@ describe("Serve", () => {
           assert.strictEqual(status.ready, 1, JSON.stringify(status))
           assert.strictEqual(status.failures.length, 1, JSON.stringify(status))
           assert.include(status.failures[0]!, "replica 0")
+        }))
+    }).pipe(Effect.scoped))
+
+  // Was: a replica whose actor died out of restarts stayed ready until a batch was sent to it, and
+  // that batch failed (503) while the other replica was idle.
+  it.live("a replica out of restarts leaves the batcher as it dies, before any batch is sent to it", () =>
+    Effect.gen(function*() {
+      const crashOnce = yield* SharedArray.make("Int32", 1)
+      const d = deployment({ init: { delayMillis: 0, crashOnce }, replicas: 2, restart: { maxRestarts: 0 } })
+      yield* withServer([d], ({ stats, url }) =>
+        Effect.gen(function*() {
+          yield* until(() => stats("doubler")!.status.ready === 2)
+          const crashed = yield* predict(url, [[CRASH_MARKER, 0, 0]])
+          assert.strictEqual(crashed.status, 503, crashed.body.toString())
+          yield* until(() => stats("doubler")!.status.ready === 1).pipe(
+            Effect.timeoutOrElse({ duration: "10 seconds", orElse: () => Effect.die("the dead replica stayed ready") })
+          )
+          assert.include(stats("doubler")!.status.failures[0]!, "replica 0")
+          for (let i = 0; i < 4; i++) {
+            const reply = yield* predict(url, [[i, 1, 1]])
+            assert.strictEqual(reply.status, 200, reply.body.toString())
+          }
         }))
     }).pipe(Effect.scoped))
 

@@ -44,6 +44,12 @@ export interface ActorTransport {
     pool?: string | undefined
   ) => () => Promise<void>
   readonly stop: (actorId: number) => Promise<void>
+  /**
+   * Calls `listener` once when the actor dies for good (out of restarts), at once if it is dead
+   * already; never for one that is stopped first. Returns the unsubscribe. Only the caller's side
+   * has it: a worker learns of a death from its next call.
+   */
+  readonly onDead?: ((actorId: number, listener: () => void) => () => void) | undefined
 }
 
 /** Inside a worker: the channel its handlers' actor calls go through. */

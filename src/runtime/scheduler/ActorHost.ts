@@ -77,6 +77,8 @@ interface ActorRecord {
   readonly waiting: Array<Call>
   readonly inFlight: Set<Call>
   readonly onStopped: Array<() => void>
+  /** `onDead` listeners, until the actor dies or is stopped. */
+  onDead: Array<() => void>
   timer: unknown
 }
 
@@ -125,6 +127,7 @@ export class ActorHost implements Transport, WorkerListener {
       waiting: [],
       inFlight: new Set(),
       onStopped: [],
+      onDead: [],
       timer: undefined
     }
     const events = this.events
@@ -148,6 +151,19 @@ export class ActorHost implements Transport, WorkerListener {
     transfer?: ReadonlyArray<ArrayBuffer>,
     trace?: CallTrace
   ): () => Promise<void> => this.makeCall(actorId, method.name, payload, reply, -1, transfer, trace)
+
+  readonly onDead = (actorId: number, listener: () => void): () => void => {
+    const record = this.records.get(actorId)
+    if (record === undefined) return () => {}
+    if (record.state === "dead") {
+      listener()
+      return () => {}
+    }
+    record.onDead.push(listener)
+    return () => {
+      record.onDead = record.onDead.filter((other) => other !== listener)
+    }
+  }
 
   readonly stop = (actorId: number): Promise<void> => {
     const record = this.records.get(actorId)
@@ -367,6 +383,9 @@ export class ActorHost implements Transport, WorkerListener {
     record.workerId = -1
     if (this.events.active) this.events.emit({ _tag: "ActorDead", at: this.events.now(), actorId: record.id })
     this.failWaiting(record, "Dead")
+    const onDead = record.onDead
+    record.onDead = []
+    for (const listener of onDead) listener()
     // Kept until its scope stops it, so calls meanwhile learn it is dead rather than stopped.
     for (const resolve of record.onStopped.splice(0)) resolve()
   }
@@ -386,6 +405,7 @@ export class ActorHost implements Transport, WorkerListener {
   private stopped(record: ActorRecord): void {
     this.timers.clear(record.timer)
     record.state = "stopped"
+    record.onDead = []
     this.records.delete(record.id)
     if (this.events.active) this.events.emit({ _tag: "ActorStopped", at: this.events.now(), actorId: record.id })
     for (const call of [...record.inFlight]) this.finish(call, Outcome.Unavailable, "Stopped", record.workerId)
