@@ -163,10 +163,11 @@ export class WorkerActors {
       building: undefined
     }
     const codec = codecOf(actor.init)
+    // Once per actor: its fiber costs nothing worth saving (`fiberless` false).
     const invocation = invoke(codec, constructor, init, () => {
       this.actors.set(actorId, instance)
       this.hooks.onBuild?.(actorId)
-    })
+    }, false)
     if (invocation._tag === "Answer") {
       if (!this.actors.has(actorId)) return this.post([Op.Spawned, actorId, invocation.outcome, invocation.value])
       return this.failSpawn(instance, invocation.outcome, invocation.value)
@@ -267,7 +268,7 @@ export class WorkerActors {
       return this.settle(instance, call, unknown.outcome, unknown.value)
     }
     const codec = codecOf(task)
-    const invocation = invoke(codec, handler, call.payload, () => this.hooks.onCall?.(instance.id, call.id))
+    const invocation = invoke(codec, handler, call.payload, () => this.hooks.onCall?.(instance.id, call.id), call.trace === undefined)
     if (invocation._tag === "Answer") return this.settle(instance, call, invocation.outcome, invocation.value)
     instance.running.add(call)
     if (invocation._tag === "Exit" && call.trace === undefined) return this.complete(instance, call, codec, invocation.exit)

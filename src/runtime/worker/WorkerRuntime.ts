@@ -14,7 +14,9 @@
  *    it interrupts the running one: an interrupted task's finalizers may let the next task
  *    start, and that must not be a cancelled one.
  * 3. A task runs as its own fiber over the per-worker Layer's services, so interrupting it runs
- *    its finalizers and leaves the Layer alive.
+ *    its finalizers and leaves the Layer alive — unless it needs none: an untraced handler that
+ *    returns `Effect.succeed`/`fail`, or `Effect.sync`/`try` (run at once, `handler.ts`
+ *    `runSyncHead`), has nothing to interrupt and no finalizers, and is answered without one.
  * 4. A result waits at most `flushAfterMillis` to be sent, also while a later task of its message
  *    runs long asynchronously: a timer (on the worker's Clock) sends it then; a later task that
  *    blocks the thread holds it until it ends (flushing before every task would cost coalesced
@@ -447,7 +449,13 @@ export class WorkerRuntime {
       item.startedAt = this.now()
       this.post([Op.Started, item.id])
     }
-    const invocation = invoke(codec, handler, item.payload, this.onStart === undefined ? undefined : () => this.onStart!(item.id))
+    const invocation = invoke(
+      codec,
+      handler,
+      item.payload,
+      this.onStart === undefined ? undefined : () => this.onStart!(item.id),
+      item.trace === undefined
+    )
     if (item.timeoutMillis === 0 && invocation._tag === "Exit" && item.trace !== undefined) {
       // No fiber, no span of its own: its span is recorded by hand (its end is reused for the timing).
       this.clockedEnd = this.clock()

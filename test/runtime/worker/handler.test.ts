@@ -1,0 +1,72 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import { runSyncHead } from "../../../src/runtime/worker/handler.ts"
+
+/** What a fiber makes of `effect`, for comparison. */
+const viaFiber = (effect: Effect.Effect<unknown, unknown>) => Effect.runSyncExit(effect)
+
+describe("runSyncHead (a handler's Effect.sync without a fiber)", () => {
+  // Reads Effect's primitives by their keys: this fails if an Effect release changes them (every
+  // sync handler would then take a fiber again, silently slower).
+  it("runs an Effect.sync's thunk once, here, and answers its value as an Exit", () => {
+    let calls = 0
+    const result = runSyncHead(Effect.sync(() => ++calls * 10))
+    assert.isTrue(Exit.isExit(result))
+    assert.deepStrictEqual(result, Exit.succeed(10))
+    assert.strictEqual(calls, 1)
+  })
+
+  it("a thunk that throws is a defect carrying what it threw, as in a fiber", () => {
+    const boom = new RangeError("boom")
+    const effect = Effect.sync(() => {
+      throw boom
+    })
+    const result = runSyncHead(effect) as Exit.Exit<unknown, unknown>
+    assert.isTrue(Exit.isExit(result) && Exit.isFailure(result))
+    assert.strictEqual(Cause.squash((result as Exit.Failure<unknown, unknown>).cause), boom)
+    assert.strictEqual(Cause.squash((viaFiber(effect) as Exit.Failure<unknown, unknown>).cause), boom)
+  })
+
+  it("Effect.try succeeds or fails with its catch's error, as in a fiber", () => {
+    const ok = Effect.try({ try: () => 7, catch: () => "never" })
+    const bad = Effect.try({
+      try: () => {
+        throw new Error("no")
+      },
+      catch: (error) => `caught ${(error as Error).message}`
+    })
+    assert.deepStrictEqual(runSyncHead(ok), viaFiber(ok))
+    assert.deepStrictEqual(runSyncHead(bad), Exit.fail("caught no"))
+    assert.deepStrictEqual(viaFiber(bad), Exit.fail("caught no"))
+  })
+
+  it("a suspend returning an Effect that needs a fiber hands that Effect on, its thunk run once", () => {
+    let calls = 0
+    const inner = Effect.sleep("1 millis")
+    const result = runSyncHead(Effect.suspend(() => {
+      calls++
+      return inner
+    }))
+    assert.strictEqual(result, inner)
+    assert.strictEqual(calls, 1)
+  })
+
+  it("anything else is left for a fiber, nothing of it run", () => {
+    let calls = 0
+    const mapped = Effect.map(Effect.sync(() => ++calls), (n) => n + 1)
+    assert.strictEqual(runSyncHead(mapped), mapped)
+    assert.strictEqual(calls, 0)
+    // `Effect.gen` is a suspend that makes the generator: made here, its body left to the fiber.
+    const generated = runSyncHead(Effect.gen(function*() {
+      calls++
+      return 1
+    }))
+    assert.isFalse(Exit.isExit(generated))
+    assert.strictEqual(calls, 0)
+    assert.deepStrictEqual(viaFiber(generated), Exit.succeed(1))
+    const exit = Exit.succeed(3)
+    assert.strictEqual(runSyncHead(exit), exit)
+  })
+})
