@@ -114,45 +114,50 @@ export const fusedHandler = (
   const stages = fused.stages.map((task) => ({ codec: codecOf(task), handler: handlers[task.name] }))
   if (stages.some((stage) => stage.handler === undefined)) return undefined
   const last = stages.length - 1
+  // A stage that answered at once (an Exit, or an `Effect.sync` run by `runSyncHead`) goes on to
+  // the next without a fiber: a chain of synchronous stages answers an Exit, run without any.
   const step = (k: number, value: unknown): Effect.Effect<unknown, StageFailed, any> => {
-    const { codec, handler } = stages[k]!
     let effect: Effect.Effect<unknown, unknown, any>
     try {
-      effect = handler!(value)
+      effect = runSyncHead(stages[k]!.handler!(value))
     } catch (error) {
       return Effect.fail(broke(k, defectOf(toRemoteError(error)), value))
     }
+    if (Exit.isExit(effect)) return Exit.isSuccess(effect) ? succeeded(k, value, effect.value) : failed(k, value, effect.cause)
     return Effect.matchCauseEffect(effect, {
-      onFailure: (cause): Effect.Effect<never, StageFailed> => {
-        const error = Cause.findErrorOption(cause)
-        if (error._tag === "Some") {
-          // An error its Schema cannot encode is a defect, as it would be for the stage alone.
-          return Effect.fail(
-            codec.encodeError(error.value).issue === undefined
-              ? { _tag: "Failed", stage: k, error: error.value }
-              : broke(k, defectOf(toRemoteError(error.value)), value)
-          )
-        }
-        if (Cause.hasDies(cause)) return Effect.fail(broke(k, defectOf(causeToRemote(cause)), value))
-        // Interrupted: if the worker asked (a cancel, a shutdown) the task is marked cancelled and
-        // `outcomeOf` answers `Interrupted` whatever this is; otherwise this stage stopped itself,
-        // which is its defect, as for the stage alone (not the whole chain's).
-        return Effect.fail(broke(k, defectOf(selfInterrupted(cause)), value))
-      },
-      onSuccess: (result) => {
-        if (k === last) return Effect.succeed(result)
-        const encoded = codec.encodeSuccess(result)
-        if (encoded.issue !== undefined) return Effect.fail(broke(k, stageDefect("SuccessEncodeError", "does not match the success Schema", encoded.issue), value))
-        const decoded = codec.decodeSuccess(encoded.value)
-        if (decoded.issue !== undefined) return Effect.fail(broke(k, stageDefect("SuccessDecodeError", "does not match the success Schema", decoded.issue), value))
-        const next = stages[k + 1]!.codec
-        const sent = next.encodePayload(decoded.value)
-        if (sent.issue !== undefined) return Effect.fail(broke(k + 1, new PayloadInvalid(sent.issue), decoded.value))
-        const received = next.decodePayload(sent.value)
-        if (received.issue !== undefined) return Effect.fail(broke(k + 1, new PayloadInvalid(received.issue), decoded.value))
-        return step(k + 1, received.value)
-      }
+      onFailure: (cause) => failed(k, value, cause),
+      onSuccess: (result) => succeeded(k, value, result)
     })
+  }
+  const failed = (k: number, value: unknown, cause: Cause.Cause<unknown>): Effect.Effect<never, StageFailed> => {
+    const error = Cause.findErrorOption(cause)
+    if (error._tag === "Some") {
+      // An error its Schema cannot encode is a defect, as it would be for the stage alone.
+      return Effect.fail(
+        stages[k]!.codec.encodeError(error.value).issue === undefined
+          ? { _tag: "Failed", stage: k, error: error.value }
+          : broke(k, defectOf(toRemoteError(error.value)), value)
+      )
+    }
+    if (Cause.hasDies(cause)) return Effect.fail(broke(k, defectOf(causeToRemote(cause)), value))
+    // Interrupted: if the worker asked (a cancel, a shutdown) the task is marked cancelled and
+    // `outcomeOf` answers `Interrupted` whatever this is; otherwise this stage stopped itself,
+    // which is its defect, as for the stage alone (not the whole chain's).
+    return Effect.fail(broke(k, defectOf(selfInterrupted(cause)), value))
+  }
+  const succeeded = (k: number, value: unknown, result: unknown): Effect.Effect<unknown, StageFailed, any> => {
+    if (k === last) return Effect.succeed(result)
+    const codec = stages[k]!.codec
+    const encoded = codec.encodeSuccess(result)
+    if (encoded.issue !== undefined) return Effect.fail(broke(k, stageDefect("SuccessEncodeError", "does not match the success Schema", encoded.issue), value))
+    const decoded = codec.decodeSuccess(encoded.value)
+    if (decoded.issue !== undefined) return Effect.fail(broke(k, stageDefect("SuccessDecodeError", "does not match the success Schema", decoded.issue), value))
+    const next = stages[k + 1]!.codec
+    const sent = next.encodePayload(decoded.value)
+    if (sent.issue !== undefined) return Effect.fail(broke(k + 1, new PayloadInvalid(sent.issue), decoded.value))
+    const received = next.decodePayload(sent.value)
+    if (received.issue !== undefined) return Effect.fail(broke(k + 1, new PayloadInvalid(received.issue), decoded.value))
+    return step(k + 1, received.value)
   }
   return (payload) => step(0, payload)
 }

@@ -2,7 +2,10 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import { runSyncHead } from "../../../src/runtime/worker/handler.ts"
+import * as Schema from "effect/Schema"
+import { fuse } from "../../../src/core/Fusion.ts"
+import * as Task from "../../../src/core/Task.ts"
+import { fusedHandler, runSyncHead } from "../../../src/runtime/worker/handler.ts"
 
 /** What a fiber makes of `effect`, for comparison. */
 const viaFiber = (effect: Effect.Effect<unknown, unknown>) => Effect.runSyncExit(effect)
@@ -65,8 +68,48 @@ describe("runSyncHead (a handler's Effect.sync without a fiber)", () => {
     }))
     assert.isFalse(Exit.isExit(generated))
     assert.strictEqual(calls, 0)
-    assert.deepStrictEqual(viaFiber(generated), Exit.succeed(1))
+    assert.deepStrictEqual(viaFiber(generated as Effect.Effect<unknown, unknown>), Exit.succeed(1))
     const exit = Exit.succeed(3)
     assert.strictEqual(runSyncHead(exit), exit)
+  })
+})
+
+describe("fusedHandler", () => {
+  const Double = Task.make("Double", { payload: Schema.Number, success: Schema.Number })
+  const Inc = Task.make("Inc", { payload: Schema.Number, success: Schema.Number })
+  const chain = fuse(Double, Inc)
+
+  it("a chain of synchronous stages answers an Exit: no fiber for the element", () => {
+    const handler = fusedHandler(chain, { Double: (n: number) => Effect.sync(() => n * 2), Inc: (n: number) => Effect.succeed(n + 1) })!
+    assert.deepStrictEqual(handler(5), Exit.succeed(11))
+  })
+
+  it("a stage that needs a fiber hands the rest of the chain to one, with the same answer", () => {
+    const handler = fusedHandler(chain, {
+      Double: (n: number) => Effect.sync(() => n * 2),
+      Inc: (n: number) => Effect.map(Effect.yieldNow, () => n + 1)
+    })!
+    const effect = handler(5)
+    assert.isFalse(Exit.isExit(effect))
+    assert.deepStrictEqual(Effect.runSyncExit(effect as Effect.Effect<unknown, unknown>), Exit.succeed(11))
+  })
+
+  it("a throwing synchronous stage is that stage's defect, with its input", () => {
+    const handler = fusedHandler(chain, {
+      Double: (n: number) => Effect.sync(() => n * 2),
+      Inc: () =>
+        Effect.sync(() => {
+          throw new Error("no")
+        })
+    })!
+    const exit = handler(5) as Exit.Exit<unknown, { _tag: string; stage: number; input: string }>
+    assert.isTrue(Exit.isExit(exit) && Exit.isFailure(exit))
+    const failure = Cause.findErrorOption((exit as Exit.Failure<unknown, { _tag: string; stage: number; input: string }>).cause)
+    assert.strictEqual(failure._tag, "Some")
+    if (failure._tag === "Some") {
+      assert.strictEqual(failure.value._tag, "Broke")
+      assert.strictEqual(failure.value.stage, 1)
+      assert.strictEqual(failure.value.input, "10")
+    }
   })
 })
