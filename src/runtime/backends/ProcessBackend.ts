@@ -327,11 +327,18 @@ const allowedCpus = (): ReadonlyArray<number> => {
   })
 }
 
+/**
+ * The most of the status file read after the count: the child writes at most 4,096 characters
+ * of text (`processMain.ts`), 3 bytes each at most, plus a note that it cut them; a file made
+ * longer (a handler writing to fd 4) is not read whole.
+ */
+const maxCrashTextBytes = 16_384
+
 /** The uncaught error that ended the child, as it wrote it after the count, or "". */
 const crashText = (status: number): string => {
   const size = fstatSync(status).size
   if (size <= 4) return ""
-  const text = Buffer.alloc(size - 4)
+  const text = Buffer.alloc(Math.min(size - 4, maxCrashTextBytes))
   return text.subarray(0, readSync(status, text, 0, text.length, 4)).toString()
 }
 

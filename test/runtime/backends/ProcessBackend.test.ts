@@ -114,7 +114,10 @@ describe("process backend", () => {
     { how: "quote", exit: "Exited", exitCode: 3, says: "exited with code 3" },
     // Were: this process died (Node's parser threw, uncaught; the Dispatcher read `null[0]`).
     { how: "garble", exit: "Crashed", signal: "SIGKILL", says: "sent a message this process cannot read (Error: Unable to deserialize" },
-    { how: "chatter", exit: "Crashed", signal: "SIGKILL", says: "sent a message that is not the pool's: null" }
+    { how: "chatter", exit: "Crashed", signal: "SIGKILL", says: "sent a message that is not the pool's: null" },
+    // Was: "exited with code 7": rendering the value threw in the child's uncaught-error monitor,
+    // and Node ended it at once (no exit hooks: the answers it held were lost too).
+    { how: "opaque", exit: "Crashed", exitCode: 1, says: "crashed: an uncaught object that cannot be turned into text" }
   ] as const
   for (const death of deaths) {
     it.live(`a child that dies (${death.how}) fails only its task with WorkerLost ${death.exit}, and is replaced`, () =>
@@ -137,6 +140,17 @@ describe("process backend", () => {
         assert.strictEqual([...after].filter((pid) => !before.has(pid)).length, 1, "one new child replaced the dead one")
       }).pipe(Effect.provide(pool())))
   }
+
+  // Was: the whole message, a megabyte here, went through the status file into `WorkerLost`.
+  it.live("an uncaught error's text is cut to its start in WorkerLost, saying so", () =>
+    Effect.gen(function*() {
+      const lost = reasonOf(yield* Effect.flip(Task.run(Crash, { how: "huge" }))) as TaskError.WorkerLost
+      assert.instanceOf(lost, TaskError.WorkerLost)
+      assert.strictEqual(lost.exit, "Crashed")
+      assert.include(lost.message, "crashed: Error: start of it xxx")
+      assert.include(lost.message, "characters cut)")
+      assert.isBelow(lost.message.length, 8_192)
+    }).pipe(Effect.provide(pool({ size: 1 }))))
 
   it.live("a child whose heap overflows its limit fails its task with WorkerLost OutOfMemory", () =>
     Effect.gen(function*() {
