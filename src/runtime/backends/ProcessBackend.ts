@@ -206,11 +206,22 @@ const spawnProcess = (
   workerId: number,
   events: WorkerEvents
 ): Connection => {
-  const status = openStatusFile(workerId)
   const node = [...execArgv, processMain, entry, String(workerId), String(statusFd), String(recycleAboveHeapMb ?? ""), String(nice ?? "")]
   const pinned = cpus === undefined ? [process.execPath, ...node] : [taskset!, "-c", cpus.join(","), process.execPath, ...node]
   const [command, ...args] = setpriv === undefined ? pinned : [setpriv, "--pdeathsig", "KILL", ...pinned]
-  const child = spawn(command!, args, { stdio: ["ignore", "inherit", "pipe", "ipc", status], serialization: "advanced" })
+  let status: number
+  let child: ChildProcess
+  try {
+    status = openStatusFile(workerId)
+  } catch (error) {
+    return unstarted(error, events)
+  }
+  try {
+    child = spawn(command!, args, { stdio: ["ignore", "inherit", "pipe", "ipc", status], serialization: "advanced" })
+  } catch (error) {
+    closeSync(status)
+    return unstarted(error, events)
+  }
   let alive = true
   let terminated = false
   let stderrTail = ""
@@ -306,6 +317,18 @@ const spawnProcess = (
       return readCount[0]!
     }
   }
+}
+
+/**
+ * A worker whose process could not be made (no descriptor left for its status file: EMFILE): it
+ * ends, on a later turn as every exit does, as a child that could not be started would. Thrown,
+ * the error would leave this process from wherever the pool starts a worker (a replacement, in
+ * the handling of a message or of an exit), and the pool would go on one worker short.
+ */
+const unstarted = (error: unknown, events: WorkerEvents): Connection => {
+  const message = `could not be started: ${error instanceof Error ? error.message : String(error)}`
+  setImmediate(() => events.onExit({ kind: "Crashed", message }))
+  return { send: () => {}, terminate: () => {} }
 }
 
 const ignoreSendError = () => {}
