@@ -6,6 +6,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { execFile } from "node:child_process"
+import { readdirSync, readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { findPostgres } from "./support/postgres.ts"
 
@@ -46,6 +47,23 @@ describe("examples", () => {
     assert.strictEqual(unknown.code, 2)
     assert.include(unknown.stderr, "unknown example: nope")
     assert.include(unknown.stderr, "  simulation ")
+  })
+
+  // Was: shared-arrays imported its kernel from `src/workloads/convolve.ts`, which the package does
+  // not ship: a copy of it next to the installed package did not run.
+  it("an example imports only the package and its own files, so a copy of it runs", () => {
+    // The repository's own demo (`npm start`) runs the benchmark workloads; serving builds its model with them.
+    const inRepositoryOnly = new Set(["demo", "serving"])
+    const examplesDir = new URL("../examples/", import.meta.url)
+    const outside: Array<string> = []
+    for (const name of readdirSync(examplesDir).filter((name) => !inRepositoryOnly.has(name))) {
+      for (const file of readdirSync(new URL(`${name}/`, examplesDir), { recursive: true, encoding: "utf8" })) {
+        if (!file.endsWith(".ts")) continue
+        const text = readFileSync(new URL(`${name}/${file}`, examplesDir), "utf8")
+        for (const [, from] of text.matchAll(/(?:from|import\()\s*"(\.\.\/[^"]*)"/g)) outside.push(`${name}/${file}: ${from}`)
+      }
+    }
+    assert.deepStrictEqual(outside, [])
   })
 
   it("demo (npm start)", async () => {

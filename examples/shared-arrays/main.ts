@@ -13,8 +13,34 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { SharedArray, Task, WorkerPool } from "effect-parallel"
-import { makeMatrix, matricesEqual, randomFilter, randomImage } from "../../src/workloads/convolve.ts"
-import { Convolve, ConvolveCopied, convolve, ImageTasks, MaxAbs, maxAbs } from "./tasks.ts"
+import { Convolve, ConvolveCopied, convolve, ImageTasks, type Matrix, MaxAbs, maxAbs, type ReadonlyMatrix } from "./tasks.ts"
+
+const makeMatrix = (rows: number, cols: number): Matrix => ({ rows, cols, data: new Float64Array(rows * cols) })
+
+/**
+ * A `rows × cols` image of numbers uniform in [-1, 1), the same for the same seed (mulberry32), in
+ * `data` when given (shared memory, filled in place).
+ */
+const randomImage = (
+  rows: number,
+  cols: number,
+  seed: number,
+  data: Float64Array<ArrayBufferLike> = new Float64Array(rows * cols)
+): Matrix => {
+  let state = seed >>> 0
+  for (let i = 0; i < data.length; i++) {
+    state = (state + 0x6d2b79f5) | 0
+    let t = Math.imul(state ^ (state >>> 15), 1 | state)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    data[i] = ((t ^ (t >>> 14)) >>> 0) / 2 ** 31 - 1
+  }
+  return { rows, cols, data }
+}
+const randomFilter = (size: number, seed: number): Matrix => randomImage(size, size, seed)
+
+/** Same shape, same numbers: every kernel here sums in the same order, so parallel and serial agree exactly. */
+const matricesEqual = (a: ReadonlyMatrix, b: ReadonlyMatrix): boolean =>
+  a.rows === b.rows && a.cols === b.cols && a.data.every((value, i) => value === b.data[i])
 
 const size = 2_000
 const rounds = 3

@@ -8,12 +8,6 @@
  */
 import * as Schema from "effect/Schema"
 import { SharedArray, Task } from "effect-parallel/worker"
-import {
-  convolve2dStrided,
-  convolve2dStridedShape,
-  type Matrix,
-  type ReadonlyMatrix
-} from "../../src/workloads/convolve.ts"
 
 /** A 4×4 filter: 16 numbers, cheaper to copy than to share. */
 const Filter = SharedArray.matrix("Float64", { memory: "copied" })
@@ -45,14 +39,50 @@ export const ImageTasks = Task.group(Convolve, ConvolveCopied, MaxAbs)
 // Kernels, shared by the worker and the caller's serial check
 // ---------------------------------------------------------------------------------------------
 
-/** Convolves into `out`, or into a new matrix from `alloc` of the response's shape. */
+/** A matrix a kernel writes: a plain one (the caller's check) or one in shared memory (a worker's result). */
+export interface Matrix {
+  readonly rows: number
+  readonly cols: number
+  readonly data: Float64Array<ArrayBufferLike>
+}
+
+/** A matrix a kernel only reads: a plain one, or a handler's read-only view of shared memory. */
+export type ReadonlyMatrix = SharedArray.ReadonlyMatrixView<"Float64">
+
+/** Every `stride`-th row and column of the full convolution are kept (`convolve2d(image, filter)[::5, ::5]`). */
+const stride = 5
+
+/**
+ * The full 2-D convolution of `image` with `filter` (zero padding), keeping every 5th row and
+ * column, into a new matrix from `alloc` of the response's shape.
+ */
 export const convolve = <M extends Matrix>(
   image: ReadonlyMatrix,
   filter: ReadonlyMatrix,
   alloc: (rows: number, cols: number) => M
 ): M => {
-  const { cols, rows } = convolve2dStridedShape(image, filter)
-  return convolve2dStrided(image, filter, alloc(rows, cols)) as M
+  const { cols: width, data: pixels, rows: height } = image
+  const { cols: fw, data: taps, rows: fh } = filter
+  const out = alloc(Math.ceil((height + fh - 1) / stride), Math.ceil((width + fw - 1) / stride))
+  const result = out.data
+  for (let r = 0; r < out.rows; r++) {
+    const y = r * stride
+    // The filter rows whose taps land inside the image, for this output row.
+    const mFrom = Math.max(0, y - height + 1)
+    const mTo = Math.min(fh - 1, y)
+    for (let c = 0; c < out.cols; c++) {
+      const x = c * stride
+      const nFrom = Math.max(0, x - width + 1)
+      const nTo = Math.min(fw - 1, x)
+      let sum = 0
+      for (let m = mFrom; m <= mTo; m++) {
+        const row = (y - m) * width + x
+        for (let n = nFrom; n <= nTo; n++) sum += pixels[row - n]! * taps[m * fw + n]!
+      }
+      result[r * out.cols + c] = sum
+    }
+  }
+  return out
 }
 
 export const maxAbs = <M extends Matrix>(

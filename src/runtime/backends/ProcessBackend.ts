@@ -206,11 +206,22 @@ const spawnProcess = (
   workerId: number,
   events: WorkerEvents
 ): Connection => {
-  const status = openStatusFile(workerId)
   const node = [...execArgv, processMain, entry, String(workerId), String(statusFd), String(recycleAboveHeapMb ?? ""), String(nice ?? "")]
   const pinned = cpus === undefined ? [process.execPath, ...node] : [taskset!, "-c", cpus.join(","), process.execPath, ...node]
   const [command, ...args] = setpriv === undefined ? pinned : [setpriv, "--pdeathsig", "KILL", ...pinned]
-  const child = spawn(command!, args, { stdio: ["ignore", "inherit", "pipe", "ipc", status], serialization: "advanced" })
+  let status: number
+  let child: ChildProcess
+  try {
+    status = openStatusFile(workerId)
+  } catch (error) {
+    return unstarted(error, events)
+  }
+  try {
+    child = spawn(command!, args, { stdio: ["ignore", "inherit", "pipe", "ipc", status], serialization: "advanced" })
+  } catch (error) {
+    closeSync(status)
+    return unstarted(error, events)
+  }
   let alive = true
   let terminated = false
   let stderrTail = ""
@@ -308,6 +319,18 @@ const spawnProcess = (
   }
 }
 
+/**
+ * A worker whose process could not be made (no descriptor left for its status file: EMFILE): it
+ * ends, on a later turn as every exit does, as a child that could not be started would. Thrown,
+ * the error would leave this process from wherever the pool starts a worker (a replacement, in
+ * the handling of a message or of an exit), and the pool would go on one worker short.
+ */
+const unstarted = (error: unknown, events: WorkerEvents): Connection => {
+  const message = `could not be started: ${error instanceof Error ? error.message : String(error)}`
+  setImmediate(() => events.onExit({ kind: "Crashed", message }))
+  return { send: () => {}, terminate: () => {} }
+}
+
 const ignoreSendError = () => {}
 
 const errorText = (error: unknown): string => error instanceof Error ? `${error.name}: ${error.message}` : String(error)
@@ -327,11 +350,18 @@ const allowedCpus = (): ReadonlyArray<number> => {
   })
 }
 
+/**
+ * The most of the status file read after the count: the child writes at most 4,096 characters
+ * of text (`processMain.ts`), 3 bytes each at most, plus a note that it cut them; a file made
+ * longer (a handler writing to fd 4) is not read whole.
+ */
+const maxCrashTextBytes = 16_384
+
 /** The uncaught error that ended the child, as it wrote it after the count, or "". */
 const crashText = (status: number): string => {
   const size = fstatSync(status).size
   if (size <= 4) return ""
-  const text = Buffer.alloc(size - 4)
+  const text = Buffer.alloc(Math.min(size - 4, maxCrashTextBytes))
   return text.subarray(0, readSync(status, text, 0, text.length, 4)).toString()
 }
 

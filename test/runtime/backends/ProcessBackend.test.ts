@@ -32,7 +32,7 @@ const poolProgram = (size: number, body: string): string =>
     `import * as Effect from "effect/Effect"`,
     `import * as Layer from "effect/Layer"`,
     `import { ProcessBackend, Task, WorkerPool } from ${JSON.stringify(new URL("../../../src/index.ts", import.meta.url).href)}`,
-    `import { Add, ProcessTasks, Spin } from ${JSON.stringify(new URL("../../fixtures/process-tasks.ts", import.meta.url).href)}`,
+    `import { Add, Crash, ProcessTasks, Spin } from ${JSON.stringify(new URL("../../fixtures/process-tasks.ts", import.meta.url).href)}`,
     `const pool = WorkerPool.layer(ProcessTasks, { entry: ${JSON.stringify(entry.href)}, size: ${size} }).pipe(Layer.provide(ProcessBackend.layer))`,
     body
   ].join("\n")
@@ -114,7 +114,10 @@ describe("process backend", () => {
     { how: "quote", exit: "Exited", exitCode: 3, says: "exited with code 3" },
     // Were: this process died (Node's parser threw, uncaught; the Dispatcher read `null[0]`).
     { how: "garble", exit: "Crashed", signal: "SIGKILL", says: "sent a message this process cannot read (Error: Unable to deserialize" },
-    { how: "chatter", exit: "Crashed", signal: "SIGKILL", says: "sent a message that is not the pool's: null" }
+    { how: "chatter", exit: "Crashed", signal: "SIGKILL", says: "sent a message that is not the pool's: null" },
+    // Was: "exited with code 7": rendering the value threw in the child's uncaught-error monitor,
+    // and Node ended it at once (no exit hooks: the answers it held were lost too).
+    { how: "opaque", exit: "Crashed", exitCode: 1, says: "crashed: an uncaught object that cannot be turned into text" }
   ] as const
   for (const death of deaths) {
     it.live(`a child that dies (${death.how}) fails only its task with WorkerLost ${death.exit}, and is replaced`, () =>
@@ -137,6 +140,17 @@ describe("process backend", () => {
         assert.strictEqual([...after].filter((pid) => !before.has(pid)).length, 1, "one new child replaced the dead one")
       }).pipe(Effect.provide(pool())))
   }
+
+  // Was: the whole message, a megabyte here, went through the status file into `WorkerLost`.
+  it.live("an uncaught error's text is cut to its start in WorkerLost, saying so", () =>
+    Effect.gen(function*() {
+      const lost = reasonOf(yield* Effect.flip(Task.run(Crash, { how: "huge" }))) as TaskError.WorkerLost
+      assert.instanceOf(lost, TaskError.WorkerLost)
+      assert.strictEqual(lost.exit, "Crashed")
+      assert.include(lost.message, "crashed: Error: start of it xxx")
+      assert.include(lost.message, "characters cut)")
+      assert.isBelow(lost.message.length, 8_192)
+    }).pipe(Effect.provide(pool({ size: 1 }))))
 
   it.live("a child whose heap overflows its limit fails its task with WorkerLost OutOfMemory", () =>
     Effect.gen(function*() {
@@ -250,6 +264,32 @@ describe("process backend", () => {
         const { stdout } = await execFileAsync(process.execPath, [...flags, code], { timeout: 30_000 })
         assert.strictEqual(stdout, "3\n", flags.join(" "))
       }
+    }))
+
+  // Was: the program died of an uncaught EMFILE, thrown where the replacement's status file is
+  // opened, out of the pool's handling of its retiring worker's answer.
+  it.live("a worker that cannot be started (no file descriptor left) fails to start, and a later one starts", () =>
+    Effect.promise(async () => {
+      const code = poolProgram(1, [
+        `import { closeSync, openSync } from "node:fs"`,
+        `const exits = []`,
+        `const recycling = WorkerPool.layer(ProcessTasks, { entry: ${JSON.stringify(entry.href)}, size: 1, maxTasksPerWorker: 1 })`,
+        `await Effect.runPromise(Effect.scoped(Effect.gen(function*() {`,
+        `  yield* WorkerPool.observe(ProcessTasks, (event) => { if (event._tag === "WorkerExited") exits.push(event.message) })`,
+        `  const hogs = []`,
+        `  try { for (;;) hogs.push(openSync("/dev/null", "r")) } catch {}`,
+        // Its answer retires the worker, and its replacement starts then: with no descriptor left.
+        `  const first = yield* Task.run(Add, { a: 1, b: 1 })`,
+        `  yield* Effect.sleep("50 millis")`,
+        `  for (const fd of hogs) closeSync(fd)`,
+        `  const second = yield* Task.run(Add, { a: 1, b: 2 })`,
+        `  console.log(JSON.stringify({ exits, first, second }))`,
+        `})).pipe(Effect.provide(recycling.pipe(Layer.provide(ProcessBackend.layer)))))`
+      ].join("\n"))
+      const { stdout } = await execFileAsync(process.execPath, ["--input-type=module", "-e", code], { timeout: 30_000 })
+      const { exits, first, second } = JSON.parse(stdout)
+      assert.deepStrictEqual([first, second], [2, 3])
+      assert.match(exits[0], /^could not be started: EMFILE/)
     }))
 
   // Was: each child's status file (`/dev/shm/effect-parallel-<pid>-…`) stayed for good when the
