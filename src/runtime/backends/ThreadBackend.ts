@@ -15,6 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { availableParallelism } from "node:os"
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from "node:worker_threads"
+import { uncaughtText } from "../internal/errorText.ts"
 import type { WorkerExit } from "../protocol/protocol.ts"
 import {
   type Backend,
@@ -79,7 +80,7 @@ const spawnThread = (entry: string, spec: PoolSpec, workerId: number, events: Wo
   let terminated = false
   replies.on("message", events.onMessage)
   worker.on("error", (error) => {
-    const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+    const text = uncaughtText(error)
     failure = (error as { code?: unknown }).code === "ERR_WORKER_OUT_OF_MEMORY"
       ? { kind: "OutOfMemory", message: `ran out of memory (${text})` }
       : { kind: "Crashed", message: `crashed: ${text}` }

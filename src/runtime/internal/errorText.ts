@@ -17,3 +17,22 @@ export const remoteErrorText = (remote: { readonly name?: string; readonly messa
 /** What a worker (or an in-process backend) throws for a module that is not a worker entry: where it is, and the fix. */
 export const notAnEntry = (module: string): TypeError =>
   new TypeError(`${module} has no default export made by Worker.serve: end it with export default Worker.serve(Group, handlers)`)
+
+/** The most of an uncaught error's text a pool is told (a process pool's stderr tail is as long). */
+export const maxUncaughtText = 4_096
+
+/**
+ * An error that ended a worker, as `WorkerLost`'s message quotes it: its start, cut at
+ * `maxUncaughtText` characters (an error may carry megabytes), saying so. Never throws: in a
+ * child's `uncaughtExceptionMonitor` listener a throw makes Node end the process at once (code
+ * 7), without its exit hooks, so answers held for the pool would be lost with the cause.
+ */
+export const uncaughtText = (error: unknown): string => {
+  let text: string
+  try {
+    text = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+  } catch {
+    return `an uncaught ${error === null ? "null" : typeof error} that cannot be turned into text`
+  }
+  return text.length <= maxUncaughtText ? text : `${text.slice(0, maxUncaughtText)}… (${text.length - maxUncaughtText} characters cut)`
+}

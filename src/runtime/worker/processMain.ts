@@ -9,6 +9,7 @@
  * error's text, written as it ends the process (so the pool reports `Crashed`, not an exit code).
  */
 import module from "node:module"
+import { uncaughtText } from "../internal/errorText.ts"
 import { lowerThisProcess } from "./priority.ts"
 
 // Every worker imports the same effect modules; the compile cache makes the second start cheap.
@@ -44,14 +45,12 @@ const [{ hostEntry }, { detachMoved, Op }, { writeSync }, { getHeapStatistics }]
 ])
 
 const status = Number(statusFd)
-/** The most of an uncaught error's text the pool is told (the stderr tail it keeps is as long). */
-const maxCrashText = 4_096
 const count = new Int32Array(1)
 process.on("uncaughtExceptionMonitor", (error) => {
   // With an `uncaughtException` listener (the entry's, a library's) the error does not end the
   // process: recorded, it would be blamed for whatever ends it later (an exit code, a signal).
   if (process.listenerCount("uncaughtException") > 0) return
-  writeSync(status, crashText(error), 4)
+  writeSync(status, uncaughtText(error), 4)
 })
 
 // `process.send` throws at once for a value it cannot serialize: the runtime sends what it can.
@@ -101,20 +100,4 @@ if (runtime !== undefined) {
   process.on("message", receive)
   for (const message of early) receive(message)
   await runtime.start()
-}
-
-/**
- * The uncaught error's text for the status file, and from it `WorkerLost`'s message: its start,
- * cut at `maxCrashText` characters (an error may carry megabytes), saying so. Never throws: a
- * listener of `uncaughtExceptionMonitor` that throws makes Node end the process at once (code 7),
- * without its exit hooks, so answers held for the pool would be lost with the cause.
- */
-function crashText(error: unknown): string {
-  let text: string
-  try {
-    text = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
-  } catch {
-    return `an uncaught ${error === null ? "null" : typeof error} that cannot be turned into text`
-  }
-  return text.length <= maxCrashText ? text : `${text.slice(0, maxCrashText)}… (${text.length - maxCrashText} characters cut)`
 }
