@@ -15,6 +15,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import { request as httpRequest } from "node:http"
+import { connect } from "node:net"
 import { Serve, ServeError, SharedArray, WorkerPool } from "../../src/index.ts"
 import { CRASH_MARKER, Doubler, ServeModels } from "../fixtures/serve-models.ts"
 import { closedByServer, openLingering } from "../support/lingering.ts"
@@ -74,6 +75,45 @@ const sendPartialBody = (url: string, path: string, part: string, length: number
     })
     req.on("error", reject)
     req.write(part)
+  })
+
+/**
+ * A request sent as a client that asks `Expect: 100-continue` and waits: its headers only, then
+ * what the server sends back before any body byte. On `100 Continue` the body follows and the
+ * final answer is read too.
+ */
+const sendExpectingContinue = (
+  url: string,
+  path: string,
+  body: string,
+  headers: Record<string, string> = {}
+): Promise<{ readonly first: string; readonly final: string }> =>
+  new Promise((resolve, reject) => {
+    const { port } = new URL(url)
+    const socket = connect(Number(port), "127.0.0.1")
+    let received = ""
+    let first: string | undefined
+    socket.on("error", reject)
+    socket.on("data", (chunk: Buffer) => {
+      received += chunk.toString("latin1")
+      if (first === undefined && received.includes("\r\n\r\n")) {
+        first = received.slice(0, received.indexOf("\r\n"))
+        if (first.includes(" 100 ")) {
+          received = received.slice(received.indexOf("\r\n\r\n") + 4)
+          socket.write(body)
+        }
+      }
+    })
+    socket.on("close", () => resolve({ first: first ?? "", final: received }))
+    const head = Object.entries({
+      host: "localhost",
+      "content-type": "application/json",
+      "content-length": String(Buffer.byteLength(body)),
+      expect: "100-continue",
+      connection: "close",
+      ...headers
+    }).map(([name, value]) => `${name}: ${value}\r\n`).join("")
+    socket.write(`POST ${path} HTTP/1.1\r\n${head}\r\n`)
   })
 
 const predict = (url: string, inputs: ReadonlyArray<ReadonlyArray<number>>, name = "doubler") =>
@@ -340,6 +380,40 @@ describe("Serve", () => {
           const full = new Uint8Array(new Float32Array(32 * INPUT).fill(1).buffer)
           assert.strictEqual((yield* Effect.promise(() => send(url, "/v1/models/doubler/predict", { body: full, headers }))).status, 200)
         }))
+    }).pipe(Effect.scoped))
+
+  it.live("Expect: 100-continue: a request that will be refused gets its refusal before it sends its body", () =>
+    Effect.gen(function*() {
+      const log = yield* SharedArray.make("Int32", 64)
+      const d = deployment({ init: { delayMillis: 1_500, log }, maxQueued: 1, batching: { maxBatchSize: 8, maxWait: "1 hour" } })
+      const broken = Serve.deployment("broken", { actor: Doubler, method: "predictBatch", inputSize: INPUT, init: { delayMillis: 0, failInit: true } })
+      yield* withServer([d, broken], ({ stats, url }) =>
+        Effect.gen(function*() {
+          yield* until(() => stats("doubler")!.status.ready === 1 && stats("broken")!.status.failures.length > 0)
+          const body = JSON.stringify({ inputs: [[1, 2, 3]] })
+          const path = "/v1/models/doubler/predict"
+          const notReady = yield* Effect.promise(() => sendExpectingContinue(url, "/v1/models/broken/predict", body))
+          assert.match(notReady.first, /^HTTP\/1\.1 503 /)
+          assert.include(notReady.final, "not ready")
+          const accepted = yield* Effect.promise(() => sendExpectingContinue(url, path, body))
+          assert.include(accepted.first, " 100 ")
+          assert.match(accepted.final, /^HTTP\/1\.1 200 /)
+          const unknown = yield* Effect.promise(() => sendExpectingContinue(url, "/v1/models/nobody/predict", body))
+          assert.match(unknown.first, /^HTTP\/1\.1 404 /)
+          const large = yield* Effect.promise(() => sendExpectingContinue(url, path, body.padEnd(5_000, " ")))
+          assert.match(large.first, /^HTTP\/1\.1 413 /)
+          // The replica busy with one, the queue full with another: the next is refused.
+          const busy = yield* Effect.forkChild(predict(url, [[1, 0, 0]]))
+          yield* until(() => Atomics.load(log, 0) === 2)
+          const queued = yield* Effect.forkChild(predict(url, [[2, 0, 0]]))
+          yield* until(() => stats("doubler")!.queued === 1)
+          const full = yield* Effect.promise(() => sendExpectingContinue(url, path, body))
+          assert.match(full.first, /^HTTP\/1\.1 503 /)
+          assert.include(full.final, "queue")
+          assert.strictEqual((yield* Fiber.join(busy)).status, 200)
+          assert.strictEqual((yield* Fiber.join(queued)).status, 200)
+          assert.deepStrictEqual(sizes(log), [1, 1, 1], "nothing refused was computed")
+        }), { ready: false })
     }).pipe(Effect.scoped))
 
   it.live("a predict path with a malformed percent-escape is a 404, and the server stays up", () =>
