@@ -416,6 +416,39 @@ describe("Serve", () => {
         }), { ready: false })
     }).pipe(Effect.scoped))
 
+  it.live("Accept picks the answer's format; one that allows neither JSON nor Float32 bytes is a 406, computed for no one", () =>
+    Effect.gen(function*() {
+      const log = yield* SharedArray.make("Int32", 64)
+      yield* withServer([deployment({ init: { delayMillis: 0, log } })], ({ url }) =>
+        Effect.gen(function*() {
+          const path = "/v1/models/doubler/predict"
+          const jsonBody = JSON.stringify({ inputs: [[1, 1, 1]] })
+          const bytes = new Uint8Array(new Float32Array([1, 1, 1]).buffer)
+          const binaryHeaders = { "content-type": "application/octet-stream" }
+          const asBinary = yield* Effect.promise(() =>
+            send(url, path, { body: jsonBody, headers: { accept: "application/json;q=0.5, application/octet-stream" } })
+          )
+          assert.strictEqual(asBinary.headers["content-type"], "application/octet-stream")
+          assert.deepStrictEqual(Array.from(new Float32Array(new Uint8Array(asBinary.body).buffer)), [3, 2])
+          const asJson = yield* Effect.promise(() =>
+            send(url, path, { body: bytes, headers: { ...binaryHeaders, accept: "application/octet-stream;q=0, */*" } })
+          )
+          assert.strictEqual(asJson.status, 200, asJson.body.toString())
+          assert.deepStrictEqual(json(asJson), { outputs: [[3, 2]] })
+          for (const accept of ["text/html", "application/json;q=0"]) {
+            const refused = yield* Effect.promise(() => send(url, path, { body: jsonBody, headers: { accept } }))
+            assert.strictEqual(refused.status, 406, `${accept}: ${refused.body.toString()}`)
+            assert.include(json(refused).error, "application/json")
+            assert.include(json(refused).error, "application/octet-stream")
+          }
+          assert.deepStrictEqual(sizes(log), [1, 1], "no refused request was computed")
+          assert.strictEqual(
+            yield* Effect.promise(() => metric(url, /effect_parallel_serve_requests_total\{[^}]*status="406"[^}]*\} (\d+)/)),
+            2
+          )
+        }))
+    }).pipe(Effect.scoped))
+
   it.live("a predict path with a malformed percent-escape is a 404, and the server stays up", () =>
     Effect.gen(function*() {
       yield* withServer([deployment({ init: { delayMillis: 0 } })], ({ url }) =>
@@ -486,7 +519,7 @@ describe("Serve", () => {
           assert.deepStrictEqual(request.properties.input.items, { type: "number" })
           const response = resolve(predictOp.responses["200"].content["application/json"].schema)
           assert.deepStrictEqual(response.properties.outputs.items.items, { type: "number" })
-          for (const status of ["400", "404", "413", "500", "503", "504"]) {
+          for (const status of ["400", "404", "406", "413", "500", "503", "504"]) {
             const problem = resolve(predictOp.responses[status].content["application/json"].schema)
             assert.deepStrictEqual(problem.properties.field, { type: "string" }, status)
           }

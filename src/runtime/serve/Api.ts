@@ -61,6 +61,7 @@ export const ServeApi = HttpApi.make("effect-parallel-serve").annotate(OpenApi.T
       error: [
         Problem("BadRequest", 400, "The body is not a batch of items; `field` names the part at fault"),
         Problem("NotFound", 404, "No deployment of that name"),
+        Problem("NotAcceptable", 406, "The Accept header allows neither application/json nor application/octet-stream"),
         Problem("TooLarge", 413, "The body is larger than the deployment's maxBatchSize items can take"),
         Problem("ModelFailed", 500, "The model failed on this request's batch, or answered it with the wrong shape"),
         Problem("Unavailable", 503, "Queue full, model not ready, replica lost or server draining; see Retry-After"),

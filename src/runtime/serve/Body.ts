@@ -79,6 +79,54 @@ export const parseJson = (text: string, inputSize: number, maxItems: number): Pa
 export const maxBodyBytes = (inputSize: number, maxItems: number, binary: boolean): number =>
   binary ? maxItems * inputSize * 4 : maxItems * inputSize * 32 + 1024
 
+/** An answer's format: JSON (`application/json`) or Float32 bytes (`application/octet-stream`). */
+export type OutputFormat = "json" | "binary"
+
+/**
+ * The format of the answer that `accept` (the request's `Accept`) allows, as RFC 9110 §12.5.1
+ * reads it: each format takes the q of the most specific range that names it (`application/json`,
+ * then `application/*`, then `*` + `/*`), none or `q=0` meaning not acceptable; the higher q wins, a
+ * tie goes to the body's own format. `undefined` when neither is acceptable (a 406). A header that
+ * is absent, or has no well-formed range, accepts both. Parameters other than q are not compared:
+ * both answers are one fixed type each.
+ */
+export const negotiate = (accept: string | undefined, binaryBody: boolean): OutputFormat | undefined => {
+  // [specificity, q] of the most specific range seen so far, per format; specificity 0 is none.
+  const json = [0, 0]
+  const binary = [0, 0]
+  let wellFormed = false
+  for (const part of (accept ?? "").split(",")) {
+    const [range, ...parameters] = part.split(";").map((piece) => piece.trim().toLowerCase())
+    const type = mediaRange.exec(range ?? "")
+    if (type === null || (type[1] === "*" && type[2] !== "*")) continue
+    let q = 1
+    const weight = parameters.find((parameter) => /^q\s*=/.test(parameter))
+    if (weight !== undefined) {
+      const value = weight.replace(/^q\s*=\s*/, "")
+      if (!qValue.test(value)) continue
+      q = Number(value)
+    }
+    wellFormed = true
+    for (const [format, subtype] of [[json, "json"], [binary, "octet-stream"]] as const) {
+      const specificity = type[1] === "*" ? 1 : type[1] !== "application" ? 0 : type[2] === "*" ? 2 : type[2] === subtype ? 3 : 0
+      // Equally specific ranges (parameters set apart) count at their best.
+      if (specificity > format[0]! || (specificity > 0 && specificity === format[0] && q > format[1]!)) {
+        format[0] = specificity
+        format[1] = q
+      }
+    }
+  }
+  if (!wellFormed) return binaryBody ? "binary" : "json"
+  const [qJson, qBinary] = [json[1]!, binary[1]!]
+  if (qJson === 0 && qBinary === 0) return undefined
+  return qBinary > qJson || (qBinary === qJson && binaryBody) ? "binary" : "json"
+}
+
+/** `type/subtype`, each an RFC 9110 token. */
+const mediaRange = /^([!#$%&'*+.^_`|~0-9a-z-]+)\/([!#$%&'*+.^_`|~0-9a-z-]+)$/
+/** RFC 9110 §12.4.2: 0 to 1, at most three decimals. */
+const qValue = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/
+
 /** The JSON answer: one array of `width` numbers per item. */
 export const encodeJson = (output: Float32Array, width: number): string => {
   const rows = width === 0 ? 0 : output.length / width

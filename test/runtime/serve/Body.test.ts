@@ -4,7 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as fc from "fast-check"
-import { parseBinary, parseJson } from "../../../src/runtime/serve/Body.ts"
+import { negotiate, parseBinary, parseJson } from "../../../src/runtime/serve/Body.ts"
 
 describe("Body", () => {
   it("a JSON number is accepted only if it stays finite as a float32", () => {
@@ -34,6 +34,38 @@ describe("Body", () => {
     for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
       const parsed = parseBinary(new Float32Array([1, 2, 3, 4, bad, 6]).buffer, 3, 4)
       assert.deepStrictEqual(parsed._tag === "Issue" ? parsed.issue.field : parsed._tag, "body[1][1]")
+    }
+  })
+  it("Accept: the format of the highest q wins, a tie goes to the body's own, q=0 is refused", () => {
+    const cases: ReadonlyArray<[accept: string | undefined, body: "json" | "binary", answer: "json" | "binary" | undefined]> = [
+      [undefined, "json", "json"],
+      [undefined, "binary", "binary"],
+      ["", "binary", "binary"],
+      ["*/*", "json", "json"],
+      ["*/*", "binary", "binary"],
+      ["application/*", "binary", "binary"],
+      ["application/json", "binary", "json"],
+      ["Application/Octet-Stream", "json", "binary"],
+      ["application/json;q=0.5, application/octet-stream", "json", "binary"],
+      ["application/json, application/octet-stream;q=0.9", "binary", "json"],
+      ["application/json;q=0.9, application/octet-stream;q=0.9", "binary", "binary"],
+      // The most specific range decides: its q=0 is not overridden by a wildcard.
+      ["application/octet-stream;q=0, */*", "binary", "json"],
+      ["application/*;q=0, application/json", "json", "json"],
+      ["*/*;q=0.1, application/json;q=0", "json", "binary"],
+      ["application/json; charset=utf-8", "binary", "json"],
+      ["text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "json", "json"],
+      ["text/html", "json", undefined],
+      ["text/*, image/png", "binary", undefined],
+      ["application/json;q=0", "json", undefined],
+      ["application/json;q=0.0, application/octet-stream;q=0", "binary", undefined],
+      ["*/*;q=0", "json", undefined],
+      // No well-formed range: as if absent (RFC 9110 lets a server ignore such a field).
+      ["nonsense", "binary", "binary"],
+      ["application/json;q=2", "binary", "binary"]
+    ]
+    for (const [accept, body, answer] of cases) {
+      assert.strictEqual(negotiate(accept, body === "binary"), answer, `Accept: ${accept} with a ${body} body`)
     }
   })
 })
