@@ -16,7 +16,8 @@
  * ```
  *
  * **Routes**: `POST /v1/models/<name>/predict` (JSON `{"inputs": [[…]]}` or `{"input": […]}`, or an
- * `application/octet-stream` body of Float32 items; answers `{"outputs": [[…]]}` or Float32 bytes as
+ * `application/octet-stream` body of Float32 items; answers `{"outputs": [[…]]}` (NaN and the
+ * infinities as the strings `"NaN"`, `"Infinity"`, `"-Infinity"`) or Float32 bytes as
  * `Accept` prefers, the body's own format on a tie or without one; `406` when it allows neither),
  * `GET /healthz`, `GET /readyz`,
  * `GET /metrics` (Prometheus text), `GET /openapi.json`, `GET /docs`.

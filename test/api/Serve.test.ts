@@ -449,6 +449,25 @@ describe("Serve", () => {
         }))
     }).pipe(Effect.scoped))
 
+  it.live("a model's infinite outputs are answered as the strings Schema.Number uses, not null; as bytes, as they are", () =>
+    Effect.gen(function*() {
+      yield* withServer([deployment({ init: { delayMillis: 0 } })], ({ url }) =>
+        Effect.gen(function*() {
+          // The sum stays finite; twice the first number is past float32's range.
+          const reply = yield* predict(url, [[3e38, 3e38, -3e38], [-3e38, 0, 0]])
+          assert.strictEqual(reply.status, 200, reply.body.toString())
+          assert.deepStrictEqual(json(reply), { outputs: [[Math.fround(3e38), "Infinity"], [Math.fround(-3e38), "-Infinity"]] })
+          // As bytes, the infinities are themselves.
+          const bytes = yield* Effect.promise(() =>
+            send(url, "/v1/models/doubler/predict", {
+              body: JSON.stringify({ inputs: [[3e38, 0, 0]] }),
+              headers: { accept: "application/octet-stream" }
+            })
+          )
+          assert.deepStrictEqual(Array.from(new Float32Array(new Uint8Array(bytes.body).buffer)), [Math.fround(3e38), Infinity])
+        }))
+    }).pipe(Effect.scoped))
+
   it.live("a predict path with a malformed percent-escape is a 404, and the server stays up", () =>
     Effect.gen(function*() {
       yield* withServer([deployment({ init: { delayMillis: 0 } })], ({ url }) =>
@@ -518,7 +537,10 @@ describe("Serve", () => {
           assert.deepStrictEqual(request.properties.inputs.items.items, { type: "number" })
           assert.deepStrictEqual(request.properties.input.items, { type: "number" })
           const response = resolve(predictOp.responses["200"].content["application/json"].schema)
-          assert.deepStrictEqual(response.properties.outputs.items.items, { type: "number" })
+          // A model's NaN and infinities are answered as strings: the spec says which.
+          assert.deepStrictEqual(response.properties.outputs.items.items, {
+            anyOf: [{ type: "number" }, { type: "string", enum: ["Infinity", "-Infinity", "NaN"] }]
+          })
           for (const status of ["400", "404", "406", "413", "500", "503", "504"]) {
             const problem = resolve(predictOp.responses[status].content["application/json"].schema)
             assert.deepStrictEqual(problem.properties.field, { type: "string" }, status)

@@ -28,8 +28,12 @@ const PredictJson = Schema.Struct({
 const PredictBinary = Schema.Uint8Array.pipe(HttpApiSchema.asUint8Array({ contentType: "application/octet-stream" }))
   .annotate({ description: "Items back to back as little-endian float32" })
 
-const PredictOutput = Schema.Struct({ outputs: Schema.Array(Schema.Array(Schema.Finite)) })
-  .annotate({ identifier: "PredictResponse" })
+// Schema.Number: a model's NaN and infinities are answered as its strings (`Body.encodeJson`).
+const PredictOutput = Schema.Struct({
+  outputs: Schema.Array(Schema.Array(Schema.Number)).annotate({
+    description: "One array per item; a NaN or an infinity the model answered is the string \"NaN\", \"Infinity\" or \"-Infinity\""
+  })
+}).annotate({ identifier: "PredictResponse" })
 
 const Problem = (identifier: string, code: number, description: string) =>
   Schema.Struct({ error: Schema.String, field: Schema.optionalKey(Schema.String) })

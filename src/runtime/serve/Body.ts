@@ -127,11 +127,20 @@ const mediaRange = /^([!#$%&'*+.^_`|~0-9a-z-]+)\/([!#$%&'*+.^_`|~0-9a-z-]+)$/
 /** RFC 9110 §12.4.2: 0 to 1, at most three decimals. */
 const qValue = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/
 
-/** The JSON answer: one array of `width` numbers per item. */
+/**
+ * The JSON answer: one array of `width` numbers per item. A NaN or an infinity is the string
+ * `"NaN"`, `"Infinity"` or `"-Infinity"`, as proto3's JSON mapping and `Schema.Number` write them:
+ * `JSON.stringify` would make it `null` (a missing value, not the model's answer), and the bare
+ * tokens TF Serving and Triton write are no JSON that `JSON.parse` reads.
+ */
 export const encodeJson = (output: Float32Array, width: number): string => {
   const rows = width === 0 ? 0 : output.length / width
-  const outputs: Array<Array<number>> = new Array(rows)
-  for (let row = 0; row < rows; row++) outputs[row] = Array.from(output.subarray(row * width, (row + 1) * width))
+  const outputs: Array<Array<number | string>> = new Array(rows)
+  const finite = output.every(Number.isFinite)
+  for (let row = 0; row < rows; row++) {
+    const item = Array.from(output.subarray(row * width, (row + 1) * width))
+    outputs[row] = finite ? item : item.map((value) => Number.isFinite(value) ? value : String(value))
+  }
   return JSON.stringify({ outputs })
 }
 

@@ -4,7 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as fc from "fast-check"
-import { negotiate, parseBinary, parseJson } from "../../../src/runtime/serve/Body.ts"
+import { encodeJson, negotiate, parseBinary, parseJson } from "../../../src/runtime/serve/Body.ts"
 
 describe("Body", () => {
   it("a JSON number is accepted only if it stays finite as a float32", () => {
@@ -67,5 +67,10 @@ describe("Body", () => {
     for (const [accept, body, answer] of cases) {
       assert.strictEqual(negotiate(accept, body === "binary"), answer, `Accept: ${accept} with a ${body} body`)
     }
+  })
+  it("a JSON answer keeps NaN and the infinities as the strings \"NaN\", \"Infinity\", \"-Infinity\", not null", () => {
+    const output = new Float32Array([1.5, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -0.25, 0])
+    assert.strictEqual(encodeJson(output, 3), `{"outputs":[[1.5,"NaN","Infinity"],["-Infinity",-0.25,0]]}`)
+    assert.strictEqual(encodeJson(new Float32Array([1, 2]), 1), `{"outputs":[[1],[2]]}`)
   })
 })
