@@ -16,6 +16,7 @@ import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import { request as httpRequest } from "node:http"
 import { connect } from "node:net"
+import { gzipSync } from "node:zlib"
 import { Serve, ServeError, SharedArray, WorkerPool } from "../../src/index.ts"
 import { CRASH_MARKER, Doubler, ServeModels } from "../fixtures/serve-models.ts"
 import { closedByServer, openLingering } from "../support/lingering.ts"
@@ -468,6 +469,29 @@ describe("Serve", () => {
         }))
     }).pipe(Effect.scoped))
 
+  it.live("a compressed body is a 415 naming its Content-Encoding, not read as items", () =>
+    Effect.gen(function*() {
+      const log = yield* SharedArray.make("Int32", 64)
+      yield* withServer([deployment({ init: { delayMillis: 0, log } })], ({ url }) =>
+        Effect.gen(function*() {
+          const path = "/v1/models/doubler/predict"
+          // 12 bytes, one item's worth: read as it comes, they would be three float32 numbers.
+          const body = new Uint8Array(gzipSync(new Uint8Array(new Float32Array([1, 1, 1]).buffer)).subarray(0, 12))
+          for (const encoding of ["gzip", "identity, br"]) {
+            const reply = yield* Effect.promise(() =>
+              send(url, path, { body, headers: { "content-type": "application/octet-stream", "content-encoding": encoding } })
+            )
+            assert.strictEqual(reply.status, 415, reply.body.toString())
+            assert.include(json(reply).error, encoding)
+          }
+          const identity = yield* Effect.promise(() =>
+            send(url, path, { body: JSON.stringify({ input: [1, 2, 3] }), headers: { "content-encoding": "identity" } })
+          )
+          assert.strictEqual(identity.status, 200, identity.body.toString())
+          assert.deepStrictEqual(sizes(log), [1], "no compressed body was computed")
+        }))
+    }).pipe(Effect.scoped))
+
   it.live("a predict path with a malformed percent-escape is a 404, and the server stays up", () =>
     Effect.gen(function*() {
       yield* withServer([deployment({ init: { delayMillis: 0 } })], ({ url }) =>
@@ -541,7 +565,7 @@ describe("Serve", () => {
           assert.deepStrictEqual(response.properties.outputs.items.items, {
             anyOf: [{ type: "number" }, { type: "string", enum: ["Infinity", "-Infinity", "NaN"] }]
           })
-          for (const status of ["400", "404", "406", "413", "500", "503", "504"]) {
+          for (const status of ["400", "404", "406", "413", "415", "500", "503", "504"]) {
             const problem = resolve(predictOp.responses[status].content["application/json"].schema)
             assert.deepStrictEqual(problem.properties.field, { type: "string" }, status)
           }

@@ -67,6 +67,7 @@ export const ServeApi = HttpApi.make("effect-parallel-serve").annotate(OpenApi.T
         Problem("NotFound", 404, "No deployment of that name"),
         Problem("NotAcceptable", 406, "The Accept header allows neither application/json nor application/octet-stream"),
         Problem("TooLarge", 413, "The body is larger than the deployment's maxBatchSize items can take"),
+        Problem("UnsupportedEncoding", 415, "The body is compressed (a Content-Encoding other than identity)"),
         Problem("ModelFailed", 500, "The model failed on this request's batch, or answered it with the wrong shape"),
         Problem("Unavailable", 503, "Queue full, model not ready, replica lost or server draining; see Retry-After"),
         Problem("Timeout", 504, "The request's deadline passed before its batch was answered")

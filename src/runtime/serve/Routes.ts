@@ -2,8 +2,8 @@
  * The serving routes on `effect/http`'s `HttpRouter`: predict, health, readiness, metrics,
  * OpenAPI and docs, over the state of the deployments a server holds.
  *
- * A predict request goes: draining or not ready → `503` at once; an `Accept` that allows neither
- * answer → `406`, and one too large by its `Content-Length` → `413`, unread; body → items or `400` naming the
+ * A predict request goes: draining or not ready → `503` at once; a compressed body → `415`, an
+ * `Accept` that allows neither answer → `406`, and one too large by its `Content-Length` → `413`, unread; body → items or `400` naming the
  * field; the batcher's queue → `503` with `Retry-After` when full; its batch's answer, or `504`
  * at its deadline. An interrupted request (its client left, or its deadline passed) is taken out
  * of the queue by the batcher's `cancel`, so no replica computes it.
@@ -168,6 +168,11 @@ const predict = (state: ServingState) =>
     const declared = Number(request.headers["content-length"] ?? 0)
     // Media types are case-insensitive (RFC 9110 §8.3.1).
     const binary = (request.headers["content-type"] ?? "").toLowerCase().startsWith("application/octet-stream")
+    // A compressed body is not decoded: read as it comes, gzip bytes can pass for Float32 items.
+    const encoding = request.headers["content-encoding"]
+    if (encoding !== undefined && !encoding.split(",").every((coding) => coding.trim().toLowerCase() === "identity")) {
+      return answer(problem(415, `Content-Encoding: ${encoding} is not supported: send the body uncompressed`, { field: "body" }))
+    }
     // Known from the headers: refused before the body is read, as the other refusals.
     const format = negotiate(request.headers["accept"], binary)
     if (format === undefined) {
