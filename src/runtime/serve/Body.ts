@@ -149,8 +149,13 @@ const copyItem = (item: unknown, inputSize: number, into: Float32Array, at: numb
   if (item.length !== inputSize) return { field, message: `expected ${inputSize} numbers, got ${item.length}` }
   for (let i = 0; i < inputSize; i++) {
     const value = item[i]
-    if (typeof value !== "number" || !Number.isFinite(value)) {
+    if (typeof value !== "number") {
       return { field: `${field}[${i}]`, message: `expected a finite number, got ${JSON.stringify(value) ?? String(value)}` }
+    }
+    // JSON has no NaN: a number that is not finite is one past a double's range (1e400), which
+    // JSON.stringify would show as null.
+    if (!Number.isFinite(value)) {
+      return { field: `${field}[${i}]`, message: `expected a finite number, got one past a double's range (${value})` }
     }
     // Finite as a double is not enough: past float32's range (±3.4e38) it is stored as ±Infinity.
     const single = Math.fround(value)

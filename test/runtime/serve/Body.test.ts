@@ -73,4 +73,16 @@ describe("Body", () => {
     assert.strictEqual(encodeJson(output, 3), `{"outputs":[[1.5,"NaN","Infinity"],["-Infinity",-0.25,0]]}`)
     assert.strictEqual(encodeJson(new Float32Array([1, 2]), 1), `{"outputs":[[1],[2]]}`)
   })
+  it("a JSON number past a double's range is named as such, not as the null JSON.stringify makes of it", () => {
+    for (const [text, sign] of [["1e400", ""], ["-1e400", "-"]]) {
+      const parsed = parseJson(`{"input": [0, ${text}, 0]}`, 3, 4)
+      assert.strictEqual(parsed._tag, "Issue")
+      if (parsed._tag !== "Issue") return
+      assert.strictEqual(parsed.issue.field, "input[1]")
+      assert.notInclude(parsed.issue.message, "null")
+      assert.include(parsed.issue.message, `${sign}Infinity`)
+    }
+    const missing = parseJson(`{"input": [0, null, 0]}`, 3, 4)
+    assert.include(missing._tag === "Issue" ? missing.issue.message : "", "got null")
+  })
 })
