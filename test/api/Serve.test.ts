@@ -338,8 +338,13 @@ describe("Serve", () => {
     Effect.gen(function*() {
       yield* withServer([deployment({ init: { delayMillis: 0 } })], ({ url }) =>
         Effect.gen(function*() {
-          // 32 items of 3 numbers: at most 32 × 3 × 32 + 1024 = 4096 bytes.
-          const body = JSON.stringify({ inputs: [[1, 2, 3]] }).padEnd(5_000, " ")
+          // A full batch pretty-printed (indent 4, as Python's json.dumps(indent=4)), every number
+          // as long as a double's shortest form gets: a valid request, within the bound.
+          const pretty = JSON.stringify({ inputs: Array.from({ length: 32 }, () => [-1.2345678901234567e-20, -2.2345678901234567e-20, -3.2345678901234567e-20]) }, null, 4)
+          const full = yield* Effect.promise(() => send(url, "/v1/models/doubler/predict", { body: pretty }))
+          assert.strictEqual(full.status, 200, `${pretty.length} bytes: ${full.body.toString()}`)
+          // 32 items of 3 numbers: at most 32 × 3 × 48 + 1024 = 5632 bytes.
+          const body = JSON.stringify({ inputs: [[1, 2, 3]] }).padEnd(6_000, " ")
           const declared = yield* Effect.promise(() => send(url, "/v1/models/doubler/predict", { body }))
           // Without a content-length (chunked), the size is known only as the body comes.
           const chunked = yield* Effect.promise(() =>
@@ -401,7 +406,7 @@ describe("Serve", () => {
           assert.match(accepted.final, /^HTTP\/1\.1 200 /)
           const unknown = yield* Effect.promise(() => sendExpectingContinue(url, "/v1/models/nobody/predict", body))
           assert.match(unknown.first, /^HTTP\/1\.1 404 /)
-          const large = yield* Effect.promise(() => sendExpectingContinue(url, path, body.padEnd(5_000, " ")))
+          const large = yield* Effect.promise(() => sendExpectingContinue(url, path, body.padEnd(6_000, " ")))
           assert.match(large.first, /^HTTP\/1\.1 413 /)
           // The replica busy with one, the queue full with another: the next is refused.
           const busy = yield* Effect.forkChild(predict(url, [[1, 0, 0]]))
