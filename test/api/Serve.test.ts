@@ -408,6 +408,10 @@ describe("Serve", () => {
           assert.match(unknown.first, /^HTTP\/1\.1 404 /)
           const large = yield* Effect.promise(() => sendExpectingContinue(url, path, body.padEnd(6_000, " ")))
           assert.match(large.first, /^HTTP\/1\.1 413 /)
+          const unacceptable = yield* Effect.promise(() => sendExpectingContinue(url, path, body, { accept: "text/html" }))
+          assert.match(unacceptable.first, /^HTTP\/1\.1 406 /)
+          const compressed = yield* Effect.promise(() => sendExpectingContinue(url, path, body, { "content-encoding": "gzip" }))
+          assert.match(compressed.first, /^HTTP\/1\.1 415 /)
           // The replica busy with one, the queue full with another: the next is refused.
           const busy = yield* Effect.forkChild(predict(url, [[1, 0, 0]]))
           yield* until(() => Atomics.load(log, 0) === 2)
