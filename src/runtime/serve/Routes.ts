@@ -170,7 +170,8 @@ const predict = (state: ServingState) =>
     const binary = (request.headers["content-type"] ?? "").toLowerCase().startsWith("application/octet-stream")
     // A compressed body is not decoded: read as it comes, gzip bytes can pass for Float32 items.
     const encoding = request.headers["content-encoding"]
-    if (encoding !== undefined && !encoding.split(",").every((coding) => coding.trim().toLowerCase() === "identity")) {
+    // A list's empty elements are no coding (RFC 9110 §5.6.1).
+    if (encoding !== undefined && !encoding.split(",").every((coding) => ["", "identity"].includes(coding.trim().toLowerCase()))) {
       return answer(problem(415, `Content-Encoding: ${encoding} is not supported: send the body uncompressed`, { field: "body" }))
     }
     // Known from the headers: refused before the body is read, as the other refusals.
