@@ -16,8 +16,10 @@
  * ```
  *
  * **Routes**: `POST /v1/models/<name>/predict` (JSON `{"inputs": [[…]]}` or `{"input": […]}`, or an
- * `application/octet-stream` body of Float32 items; answers `{"outputs": [[…]]}`, or Float32 bytes
- * to a binary request or `Accept: application/octet-stream`), `GET /healthz`, `GET /readyz`,
+ * `application/octet-stream` body of Float32 items; answers `{"outputs": [[…]]}` (NaN and the
+ * infinities as the strings `"NaN"`, `"Infinity"`, `"-Infinity"`) or Float32 bytes as
+ * `Accept` prefers, the body's own format on a tie or without one; `406` when it allows neither),
+ * `GET /healthz`, `GET /readyz`,
  * `GET /metrics` (Prometheus text), `GET /openapi.json`, `GET /docs`.
  */
 import * as Cause from "effect/Cause"

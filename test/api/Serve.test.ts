@@ -15,6 +15,8 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import { request as httpRequest } from "node:http"
+import { connect } from "node:net"
+import { gzipSync } from "node:zlib"
 import { Serve, ServeError, SharedArray, WorkerPool } from "../../src/index.ts"
 import { CRASH_MARKER, Doubler, ServeModels } from "../fixtures/serve-models.ts"
 import { closedByServer, openLingering } from "../support/lingering.ts"
@@ -74,6 +76,45 @@ const sendPartialBody = (url: string, path: string, part: string, length: number
     })
     req.on("error", reject)
     req.write(part)
+  })
+
+/**
+ * A request sent as a client that asks `Expect: 100-continue` and waits: its headers only, then
+ * what the server sends back before any body byte. On `100 Continue` the body follows and the
+ * final answer is read too.
+ */
+const sendExpectingContinue = (
+  url: string,
+  path: string,
+  body: string,
+  headers: Record<string, string> = {}
+): Promise<{ readonly first: string; readonly final: string }> =>
+  new Promise((resolve, reject) => {
+    const { port } = new URL(url)
+    const socket = connect(Number(port), "127.0.0.1")
+    let received = ""
+    let first: string | undefined
+    socket.on("error", reject)
+    socket.on("data", (chunk: Buffer) => {
+      received += chunk.toString("latin1")
+      if (first === undefined && received.includes("\r\n\r\n")) {
+        first = received.slice(0, received.indexOf("\r\n"))
+        if (first.includes(" 100 ")) {
+          received = received.slice(received.indexOf("\r\n\r\n") + 4)
+          socket.write(body)
+        }
+      }
+    })
+    socket.on("close", () => resolve({ first: first ?? "", final: received }))
+    const head = Object.entries({
+      host: "localhost",
+      "content-type": "application/json",
+      "content-length": String(Buffer.byteLength(body)),
+      expect: "100-continue",
+      connection: "close",
+      ...headers
+    }).map(([name, value]) => `${name}: ${value}\r\n`).join("")
+    socket.write(`POST ${path} HTTP/1.1\r\n${head}\r\n`)
   })
 
 const predict = (url: string, inputs: ReadonlyArray<ReadonlyArray<number>>, name = "doubler") =>
@@ -297,8 +338,13 @@ describe("Serve", () => {
     Effect.gen(function*() {
       yield* withServer([deployment({ init: { delayMillis: 0 } })], ({ url }) =>
         Effect.gen(function*() {
-          // 32 items of 3 numbers: at most 32 × 3 × 32 + 1024 = 4096 bytes.
-          const body = JSON.stringify({ inputs: [[1, 2, 3]] }).padEnd(5_000, " ")
+          // A full batch pretty-printed (indent 4, as Python's json.dumps(indent=4)), every number
+          // as long as a double's shortest form gets: a valid request, within the bound.
+          const pretty = JSON.stringify({ inputs: Array.from({ length: 32 }, () => [-1.2345678901234567e-20, -2.2345678901234567e-20, -3.2345678901234567e-20]) }, null, 4)
+          const full = yield* Effect.promise(() => send(url, "/v1/models/doubler/predict", { body: pretty }))
+          assert.strictEqual(full.status, 200, `${pretty.length} bytes: ${full.body.toString()}`)
+          // 32 items of 3 numbers: at most 32 × 3 × 48 + 1024 = 5632 bytes.
+          const body = JSON.stringify({ inputs: [[1, 2, 3]] }).padEnd(6_000, " ")
           const declared = yield* Effect.promise(() => send(url, "/v1/models/doubler/predict", { body }))
           // Without a content-length (chunked), the size is known only as the body comes.
           const chunked = yield* Effect.promise(() =>
@@ -339,6 +385,121 @@ describe("Serve", () => {
           }
           const full = new Uint8Array(new Float32Array(32 * INPUT).fill(1).buffer)
           assert.strictEqual((yield* Effect.promise(() => send(url, "/v1/models/doubler/predict", { body: full, headers }))).status, 200)
+        }))
+    }).pipe(Effect.scoped))
+
+  it.live("Expect: 100-continue: a request that will be refused gets its refusal before it sends its body", () =>
+    Effect.gen(function*() {
+      const log = yield* SharedArray.make("Int32", 64)
+      const d = deployment({ init: { delayMillis: 1_500, log }, maxQueued: 1, batching: { maxBatchSize: 8, maxWait: "1 hour" } })
+      const broken = Serve.deployment("broken", { actor: Doubler, method: "predictBatch", inputSize: INPUT, init: { delayMillis: 0, failInit: true } })
+      yield* withServer([d, broken], ({ stats, url }) =>
+        Effect.gen(function*() {
+          yield* until(() => stats("doubler")!.status.ready === 1 && stats("broken")!.status.failures.length > 0)
+          const body = JSON.stringify({ inputs: [[1, 2, 3]] })
+          const path = "/v1/models/doubler/predict"
+          const notReady = yield* Effect.promise(() => sendExpectingContinue(url, "/v1/models/broken/predict", body))
+          assert.match(notReady.first, /^HTTP\/1\.1 503 /)
+          assert.include(notReady.final, "not ready")
+          const accepted = yield* Effect.promise(() => sendExpectingContinue(url, path, body))
+          assert.include(accepted.first, " 100 ")
+          assert.match(accepted.final, /^HTTP\/1\.1 200 /)
+          const unknown = yield* Effect.promise(() => sendExpectingContinue(url, "/v1/models/nobody/predict", body))
+          assert.match(unknown.first, /^HTTP\/1\.1 404 /)
+          const large = yield* Effect.promise(() => sendExpectingContinue(url, path, body.padEnd(6_000, " ")))
+          assert.match(large.first, /^HTTP\/1\.1 413 /)
+          const unacceptable = yield* Effect.promise(() => sendExpectingContinue(url, path, body, { accept: "text/html" }))
+          assert.match(unacceptable.first, /^HTTP\/1\.1 406 /)
+          const compressed = yield* Effect.promise(() => sendExpectingContinue(url, path, body, { "content-encoding": "gzip" }))
+          assert.match(compressed.first, /^HTTP\/1\.1 415 /)
+          // The replica busy with one, the queue full with another: the next is refused.
+          const busy = yield* Effect.forkChild(predict(url, [[1, 0, 0]]))
+          yield* until(() => Atomics.load(log, 0) === 2)
+          const queued = yield* Effect.forkChild(predict(url, [[2, 0, 0]]))
+          yield* until(() => stats("doubler")!.queued === 1)
+          const full = yield* Effect.promise(() => sendExpectingContinue(url, path, body))
+          assert.match(full.first, /^HTTP\/1\.1 503 /)
+          assert.include(full.final, "queue")
+          assert.strictEqual((yield* Fiber.join(busy)).status, 200)
+          assert.strictEqual((yield* Fiber.join(queued)).status, 200)
+          assert.deepStrictEqual(sizes(log), [1, 1, 1], "nothing refused was computed")
+        }), { ready: false })
+    }).pipe(Effect.scoped))
+
+  it.live("Accept picks the answer's format; one that allows neither JSON nor Float32 bytes is a 406, computed for no one", () =>
+    Effect.gen(function*() {
+      const log = yield* SharedArray.make("Int32", 64)
+      yield* withServer([deployment({ init: { delayMillis: 0, log } })], ({ url }) =>
+        Effect.gen(function*() {
+          const path = "/v1/models/doubler/predict"
+          const jsonBody = JSON.stringify({ inputs: [[1, 1, 1]] })
+          const bytes = new Uint8Array(new Float32Array([1, 1, 1]).buffer)
+          const binaryHeaders = { "content-type": "application/octet-stream" }
+          const asBinary = yield* Effect.promise(() =>
+            send(url, path, { body: jsonBody, headers: { accept: "application/json;q=0.5, application/octet-stream" } })
+          )
+          assert.strictEqual(asBinary.headers["content-type"], "application/octet-stream")
+          assert.deepStrictEqual(Array.from(new Float32Array(new Uint8Array(asBinary.body).buffer)), [3, 2])
+          const asJson = yield* Effect.promise(() =>
+            send(url, path, { body: bytes, headers: { ...binaryHeaders, accept: "application/octet-stream;q=0, */*" } })
+          )
+          assert.strictEqual(asJson.status, 200, asJson.body.toString())
+          assert.deepStrictEqual(json(asJson), { outputs: [[3, 2]] })
+          for (const accept of ["text/html", "application/json;q=0"]) {
+            const refused = yield* Effect.promise(() => send(url, path, { body: jsonBody, headers: { accept } }))
+            assert.strictEqual(refused.status, 406, `${accept}: ${refused.body.toString()}`)
+            assert.include(json(refused).error, "application/json")
+            assert.include(json(refused).error, "application/octet-stream")
+          }
+          assert.deepStrictEqual(sizes(log), [1, 1], "no refused request was computed")
+          assert.strictEqual(
+            yield* Effect.promise(() => metric(url, /effect_parallel_serve_requests_total\{[^}]*status="406"[^}]*\} (\d+)/)),
+            2
+          )
+        }))
+    }).pipe(Effect.scoped))
+
+  it.live("a model's infinite outputs are answered as the strings Schema.Number uses, not null; as bytes, as they are", () =>
+    Effect.gen(function*() {
+      yield* withServer([deployment({ init: { delayMillis: 0 } })], ({ url }) =>
+        Effect.gen(function*() {
+          // The sum stays finite; twice the first number is past float32's range.
+          const reply = yield* predict(url, [[3e38, 3e38, -3e38], [-3e38, 0, 0]])
+          assert.strictEqual(reply.status, 200, reply.body.toString())
+          assert.deepStrictEqual(json(reply), { outputs: [[Math.fround(3e38), "Infinity"], [Math.fround(-3e38), "-Infinity"]] })
+          // As bytes, the infinities are themselves.
+          const bytes = yield* Effect.promise(() =>
+            send(url, "/v1/models/doubler/predict", {
+              body: JSON.stringify({ inputs: [[3e38, 0, 0]] }),
+              headers: { accept: "application/octet-stream" }
+            })
+          )
+          assert.deepStrictEqual(Array.from(new Float32Array(new Uint8Array(bytes.body).buffer)), [Math.fround(3e38), Infinity])
+        }))
+    }).pipe(Effect.scoped))
+
+  it.live("a compressed body is a 415 naming its Content-Encoding, not read as items", () =>
+    Effect.gen(function*() {
+      const log = yield* SharedArray.make("Int32", 64)
+      yield* withServer([deployment({ init: { delayMillis: 0, log } })], ({ url }) =>
+        Effect.gen(function*() {
+          const path = "/v1/models/doubler/predict"
+          // 12 bytes, one item's worth: read as it comes, they would be three float32 numbers.
+          const body = new Uint8Array(gzipSync(new Uint8Array(new Float32Array([1, 1, 1]).buffer)).subarray(0, 12))
+          for (const encoding of ["gzip", "identity, br"]) {
+            const reply = yield* Effect.promise(() =>
+              send(url, path, { body, headers: { "content-type": "application/octet-stream", "content-encoding": encoding } })
+            )
+            assert.strictEqual(reply.status, 415, reply.body.toString())
+            assert.include(json(reply).error, encoding)
+          }
+          for (const encoding of ["identity", "Identity, ", ""]) {
+            const identity = yield* Effect.promise(() =>
+              send(url, path, { body: JSON.stringify({ input: [1, 2, 3] }), headers: { "content-encoding": encoding } })
+            )
+            assert.strictEqual(identity.status, 200, `${JSON.stringify(encoding)}: ${identity.body.toString()}`)
+          }
+          assert.deepStrictEqual(sizes(log), [1, 1, 1], "no compressed body was computed")
         }))
     }).pipe(Effect.scoped))
 
@@ -411,8 +572,11 @@ describe("Serve", () => {
           assert.deepStrictEqual(request.properties.inputs.items.items, { type: "number" })
           assert.deepStrictEqual(request.properties.input.items, { type: "number" })
           const response = resolve(predictOp.responses["200"].content["application/json"].schema)
-          assert.deepStrictEqual(response.properties.outputs.items.items, { type: "number" })
-          for (const status of ["400", "404", "413", "500", "503", "504"]) {
+          // A model's NaN and infinities are answered as strings: the spec says which.
+          assert.deepStrictEqual(response.properties.outputs.items.items, {
+            anyOf: [{ type: "number" }, { type: "string", enum: ["Infinity", "-Infinity", "NaN"] }]
+          })
+          for (const status of ["400", "404", "406", "413", "415", "500", "503", "504"]) {
             const problem = resolve(predictOp.responses[status].content["application/json"].schema)
             assert.deepStrictEqual(problem.properties.field, { type: "string" }, status)
           }

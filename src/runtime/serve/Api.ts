@@ -28,8 +28,12 @@ const PredictJson = Schema.Struct({
 const PredictBinary = Schema.Uint8Array.pipe(HttpApiSchema.asUint8Array({ contentType: "application/octet-stream" }))
   .annotate({ description: "Items back to back as little-endian float32" })
 
-const PredictOutput = Schema.Struct({ outputs: Schema.Array(Schema.Array(Schema.Finite)) })
-  .annotate({ identifier: "PredictResponse" })
+// Schema.Number: a model's NaN and infinities are answered as its strings (`Body.encodeJson`).
+const PredictOutput = Schema.Struct({
+  outputs: Schema.Array(Schema.Array(Schema.Number)).annotate({
+    description: "One array per item; a NaN or an infinity the model answered is the string \"NaN\", \"Infinity\" or \"-Infinity\""
+  })
+}).annotate({ identifier: "PredictResponse" })
 
 const Problem = (identifier: string, code: number, description: string) =>
   Schema.Struct({ error: Schema.String, field: Schema.optionalKey(Schema.String) })
@@ -61,7 +65,9 @@ export const ServeApi = HttpApi.make("effect-parallel-serve").annotate(OpenApi.T
       error: [
         Problem("BadRequest", 400, "The body is not a batch of items; `field` names the part at fault"),
         Problem("NotFound", 404, "No deployment of that name"),
+        Problem("NotAcceptable", 406, "The Accept header allows neither application/json nor application/octet-stream"),
         Problem("TooLarge", 413, "The body is larger than the deployment's maxBatchSize items can take"),
+        Problem("UnsupportedEncoding", 415, "The body is compressed (a Content-Encoding other than identity)"),
         Problem("ModelFailed", 500, "The model failed on this request's batch, or answered it with the wrong shape"),
         Problem("Unavailable", 503, "Queue full, model not ready, replica lost or server draining; see Retry-After"),
         Problem("Timeout", 504, "The request's deadline passed before its batch was answered")

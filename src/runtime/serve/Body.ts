@@ -74,16 +74,77 @@ export const parseJson = (text: string, inputSize: number, maxItems: number): Pa
 
 /**
  * The most bytes a body of `maxItems` items may take: exactly their Float32 bytes when `binary`,
- * else JSON at up to 32 characters a number. A longer declared body is refused before it is read.
+ * else JSON at up to 48 characters a number. A longer declared body is refused before it is read.
+ *
+ * 48: a double's longest shortest form (`-1.2345678901234567e-308`, 24 characters) with its comma,
+ * on its own line three levels deep at an indent of 4 (`json.dumps(indent=4)`) takes 38; 32 refused
+ * such a body of `maxItems` items with a 413.
  */
 export const maxBodyBytes = (inputSize: number, maxItems: number, binary: boolean): number =>
-  binary ? maxItems * inputSize * 4 : maxItems * inputSize * 32 + 1024
+  binary ? maxItems * inputSize * 4 : maxItems * inputSize * 48 + 1024
 
-/** The JSON answer: one array of `width` numbers per item. */
+/** An answer's format: JSON (`application/json`) or Float32 bytes (`application/octet-stream`). */
+export type OutputFormat = "json" | "binary"
+
+/**
+ * The format of the answer that `accept` (the request's `Accept`) allows, as RFC 9110 §12.5.1
+ * reads it: each format takes the q of the most specific range that names it (`application/json`,
+ * then `application/*`, then `*` + `/*`), none or `q=0` meaning not acceptable; the higher q wins, a
+ * tie goes to the body's own format. `undefined` when neither is acceptable (a 406). A header that
+ * is absent, or has no well-formed range, accepts both. Parameters other than q are not compared:
+ * both answers are one fixed type each.
+ */
+export const negotiate = (accept: string | undefined, binaryBody: boolean): OutputFormat | undefined => {
+  // [specificity, q] of the most specific range seen so far, per format; specificity 0 is none.
+  const json = [0, 0]
+  const binary = [0, 0]
+  let wellFormed = false
+  for (const part of (accept ?? "").split(",")) {
+    const [range, ...parameters] = part.split(";").map((piece) => piece.trim().toLowerCase())
+    const type = mediaRange.exec(range ?? "")
+    if (type === null || (type[1] === "*" && type[2] !== "*")) continue
+    let q = 1
+    const weight = parameters.find((parameter) => /^q\s*=/.test(parameter))
+    if (weight !== undefined) {
+      const value = weight.replace(/^q\s*=\s*/, "")
+      if (!qValue.test(value)) continue
+      q = Number(value)
+    }
+    wellFormed = true
+    for (const [format, subtype] of [[json, "json"], [binary, "octet-stream"]] as const) {
+      const specificity = type[1] === "*" ? 1 : type[1] !== "application" ? 0 : type[2] === "*" ? 2 : type[2] === subtype ? 3 : 0
+      // Equally specific ranges (parameters set apart) count at their best.
+      if (specificity > format[0]! || (specificity > 0 && specificity === format[0] && q > format[1]!)) {
+        format[0] = specificity
+        format[1] = q
+      }
+    }
+  }
+  if (!wellFormed) return binaryBody ? "binary" : "json"
+  const [qJson, qBinary] = [json[1]!, binary[1]!]
+  if (qJson === 0 && qBinary === 0) return undefined
+  return qBinary > qJson || (qBinary === qJson && binaryBody) ? "binary" : "json"
+}
+
+/** `type/subtype`, each an RFC 9110 token. */
+const mediaRange = /^([!#$%&'*+.^_`|~0-9a-z-]+)\/([!#$%&'*+.^_`|~0-9a-z-]+)$/
+/** RFC 9110 §12.4.2: 0 to 1, at most three decimals. */
+const qValue = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/
+
+/**
+ * The JSON answer: one array of `width` numbers per item. A NaN or an infinity is the string
+ * `"NaN"`, `"Infinity"` or `"-Infinity"`, as proto3's JSON mapping and `Schema.Number` write them:
+ * `JSON.stringify` would make it `null` (a missing value, not the model's answer), and the bare
+ * tokens TF Serving and Triton write are no JSON that `JSON.parse` reads.
+ */
 export const encodeJson = (output: Float32Array, width: number): string => {
   const rows = width === 0 ? 0 : output.length / width
-  const outputs: Array<Array<number>> = new Array(rows)
-  for (let row = 0; row < rows; row++) outputs[row] = Array.from(output.subarray(row * width, (row + 1) * width))
+  const outputs: Array<Array<number | string>> = new Array(rows)
+  const finite = output.every(Number.isFinite)
+  for (let row = 0; row < rows; row++) {
+    const item = Array.from(output.subarray(row * width, (row + 1) * width))
+    outputs[row] = finite ? item : item.map((value) => Number.isFinite(value) ? value : String(value))
+  }
   return JSON.stringify({ outputs })
 }
 
@@ -92,8 +153,13 @@ const copyItem = (item: unknown, inputSize: number, into: Float32Array, at: numb
   if (item.length !== inputSize) return { field, message: `expected ${inputSize} numbers, got ${item.length}` }
   for (let i = 0; i < inputSize; i++) {
     const value = item[i]
-    if (typeof value !== "number" || !Number.isFinite(value)) {
+    if (typeof value !== "number") {
       return { field: `${field}[${i}]`, message: `expected a finite number, got ${JSON.stringify(value) ?? String(value)}` }
+    }
+    // JSON has no NaN: a number that is not finite is one past a double's range (1e400), which
+    // JSON.stringify would show as null.
+    if (!Number.isFinite(value)) {
+      return { field: `${field}[${i}]`, message: `expected a finite number, got one past a double's range (${value})` }
     }
     // Finite as a double is not enough: past float32's range (±3.4e38) it is stored as ±Infinity.
     const single = Math.fround(value)

@@ -58,11 +58,15 @@ const predictPath = /^\/v1\/models\/([^/?]+)\/predict(?:\?|$)/
  * event, before a fiber, a router match or a body read: under overload most requests are refused,
  * and a refusal that costs as much as the work starves the requests that were accepted. Every
  * other request goes on to the routes, which check the same conditions again.
+ *
+ * A request with `Expect: 100-continue` comes as `checkContinue` instead (the platform listens for
+ * it and sends `100 Continue` only once a route reads the body): refused here too, its client
+ * never sends the body, and Node closes the connection, which would otherwise carry it.
  */
 const refusingEarly = (server: Server, state: ServingState): Server => {
   const emit = server.emit.bind(server)
   server.emit = ((event: string, ...args: Array<unknown>) => {
-    if (event === "request") {
+    if (event === "request" || event === "checkContinue") {
       const [request, response] = args as [IncomingMessage, ServerResponse]
       if (request.method === "POST" && refuse(state, request, response)) return true
     }

@@ -2,7 +2,8 @@
  * The serving routes on `effect/http`'s `HttpRouter`: predict, health, readiness, metrics,
  * OpenAPI and docs, over the state of the deployments a server holds.
  *
- * A predict request goes: draining or not ready → `503` at once; body → items or `400` naming the
+ * A predict request goes: draining or not ready → `503` at once; a compressed body → `415`, an
+ * `Accept` that allows neither answer → `406`, and one too large by its `Content-Length` → `413`, unread; body → items or `400` naming the
  * field; the batcher's queue → `503` with `Retry-After` when full; its batch's answer, or `504`
  * at its deadline. An interrupted request (its client left, or its deadline passed) is taken out
  * of the queue by the batcher's `cancel`, so no replica computes it.
@@ -21,7 +22,7 @@ import * as OpenApi from "effect/http-api/OpenApi"
 import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
 import { ServeApi } from "./Api.ts"
 import type { Batcher, Outcome, Refusal } from "./Batcher.ts"
-import { encodeJson, maxBodyBytes, parseBinary, parseJson } from "./Body.ts"
+import { encodeJson, maxBodyBytes, negotiate, parseBinary, parseJson } from "./Body.ts"
 import type { DeploymentMetrics } from "./ServeMetrics.ts"
 
 /** What `/readyz` says of a deployment. */
@@ -167,6 +168,21 @@ const predict = (state: ServingState) =>
     const declared = Number(request.headers["content-length"] ?? 0)
     // Media types are case-insensitive (RFC 9110 §8.3.1).
     const binary = (request.headers["content-type"] ?? "").toLowerCase().startsWith("application/octet-stream")
+    // A compressed body is not decoded: read as it comes, gzip bytes can pass for Float32 items.
+    const encoding = request.headers["content-encoding"]
+    // A list's empty elements are no coding (RFC 9110 §5.6.1).
+    if (encoding !== undefined && !encoding.split(",").every((coding) => ["", "identity"].includes(coding.trim().toLowerCase()))) {
+      return answer(problem(415, `Content-Encoding: ${encoding} is not supported: send the body uncompressed`, { field: "body" }))
+    }
+    // Known from the headers: refused before the body is read, as the other refusals.
+    const format = negotiate(request.headers["accept"], binary)
+    if (format === undefined) {
+      const accept = request.headers["accept"]!
+      return answer(problem(
+        406,
+        `Accept: ${accept.length > 200 ? `${accept.slice(0, 200)}…` : accept} allows neither answer: application/json or application/octet-stream`
+      ))
+    }
     // A binary body has an exact bound: one past it is refused unread, as a JSON one past its own.
     const limit = maxBodyBytes(deployment.inputSize, deployment.maxItems, binary)
     // The rest of the body is not read: the connection closes rather than take it.
@@ -213,7 +229,6 @@ const predict = (state: ServingState) =>
     if (parsed._tag === "Issue") {
       return answer(problem(400, `${parsed.issue.field}: ${parsed.issue.message}`, { field: parsed.issue.field }))
     }
-    const wantsBinary = binary || (request.headers["accept"] ?? "").toLowerCase().includes("application/octet-stream")
     if (remainingMillis() <= 0) return pastDeadline(false)
     // Its last replica may have died while the body came: queued now, it would wait for its deadline.
     const unreadyNow = notReady()
@@ -235,7 +250,7 @@ const predict = (state: ServingState) =>
     }
     if (value._tag === "Failure") return answer(problem(value.status, value.message, { retry: value.status === 503 }))
     return answer(
-      wantsBinary
+      format === "binary"
         ? HttpServerResponse.uint8Array(new Uint8Array(value.output.buffer, value.output.byteOffset, value.output.byteLength), {
           contentType: "application/octet-stream",
           headers: { "x-output-shape": `${parsed.rows},${value.width}` }
