@@ -130,6 +130,7 @@ export const follow = (
       onEvent: own.onEvent,
       onSettled: own.onSettled,
       onDispatched: own.onDispatched,
+      onCancelledRun: own.onCancelledRun,
       timings: true
     })
     insights = own

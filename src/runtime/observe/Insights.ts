@@ -9,7 +9,7 @@
  * A worker's wall time (from `WorkerStarting` to `WorkerExited`, or now) is split into start-up
  * (thread and entry loading, until the worker began building its per-worker Layer), init (that
  * Layer), working (its handlers ran: the sum of each task's and actor call's `endedAt - startedAt`,
- * measured in the worker), exit (from `WorkerStopping` to `WorkerExited`: exit hooks), and waiting (the rest, while
+ * measured in the worker, cancelled ones' included), exit (from `WorkerStopping` to `WorkerExited`: exit hooks), and waiting (the rest, while
  * ready: for work to arrive, and the per-task overhead between handlers). The parts add up to the
  * wall time by construction; each is measured, not estimated, except waiting.
  *
@@ -36,7 +36,7 @@ export interface WorkerInsight {
   readonly working: number
   readonly exitTime: number
   readonly wall: number
-  /** Tasks and actor calls whose handler ran on it (timed answers: any outcome). */
+  /** Tasks and actor calls whose handler ran on it and whose caller took the answer (any outcome; a cancelled one's time is in `working` only). */
   readonly tasks: number
 }
 
@@ -216,6 +216,12 @@ export class Insights {
         return
       }
     }
+  }
+
+  /** A cancelled task's or call's handler ran: its worker worked (no settlement will say so). */
+  readonly onCancelledRun = (workerId: number, startedAt: number, endedAt: number): void => {
+    const worker = this.workers.get(workerId)
+    if (worker !== undefined) worker.working += endedAt - startedAt
   }
 
   /** Dispatches tell insights nothing: declared so that the pool makes no `Dispatched` event (its task list) for them. */
