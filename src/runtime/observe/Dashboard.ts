@@ -74,6 +74,7 @@ export interface Snapshot {
   readonly failures: ReadonlyArray<FailureView>
   /** The insights' slowest tasks and slowest actor calls in one list, slowest first. */
   readonly slowest: ReadonlyArray<SlowView>
+  /** The insights' report, with rows (`workers`) of the workers in `workers` only; its totals are every worker's. */
   readonly insights: Report | undefined
 }
 
@@ -298,7 +299,13 @@ export class DashboardState {
       done: w.done,
       exit: w.exit
     }))
-    const insights = this.insights?.report()
+    const report = this.insights?.report()
+    // Rows of the workers shown only: the pool's insights keep every worker that ever ran, and a
+    // recycling pool's would grow every poll's answer for the pool's life. Totals stay whole.
+    const shown = report === undefined ? undefined : new Set(workers.map((w) => w.workerId))
+    const insights = report === undefined
+      ? undefined
+      : { ...report, workers: report.workers.filter((w) => shown!.has(w.workerId)) }
     return {
       at,
       stats: this.stats(),

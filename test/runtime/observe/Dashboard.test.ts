@@ -107,6 +107,27 @@ describe("DashboardState's workers", () => {
     assert.isAtLeast(dead.length, 1)
     assert.strictEqual(dead.at(-1)!.workerId, 999, "the last to end is kept")
   })
+
+  it("its insights name the workers the page shows, and total every worker", () => {
+    const insights = new Insights(() => 2000)
+    const state = new DashboardState(() => 2000, () => stats, insights, [])
+    const feed = (event: PoolEvent) => {
+      insights.onEvent(event)
+      state.onEvent(event)
+    }
+    feed({ _tag: "Submitted", at: 0, submission: 0, taskName: "Work", count: 1000, chunkSize: 1, payloads: [] })
+    for (let workerId = 0; workerId < 1000; workerId++) {
+      feed({ _tag: "WorkerStarting", at: workerId, workerId, replacement: false })
+      feed({ _tag: "WorkerReady", at: workerId, workerId })
+      feed({ _tag: "Settled", at: workerId + 0.5, submission: 0, index: workerId, taskId: workerId, workerId, attempt: 1, outcome: "Success", startedAt: workerId, endedAt: workerId + 0.5 })
+      feed({ _tag: "WorkerExited", at: workerId + 1, workerId, exit: "Recycled", message: "" })
+    }
+    feed({ _tag: "WorkerStarting", at: 1000, workerId: 1000, replacement: false })
+    const snapshot = state.snapshot()
+    assert.deepStrictEqual(snapshot.insights!.workers.map((w) => w.workerId), snapshot.workers.map((w) => w.workerId))
+    assert.strictEqual(snapshot.insights!.total.tasks, 1000, "the totals are every worker's")
+    assert.strictEqual(snapshot.insights!.total.working, 500)
+  })
 })
 
 describe("DashboardState's slowest", () => {
