@@ -523,8 +523,18 @@ const releaseBlock = (block: Block): void => {
 // Which Schemas carry shared memory
 // ---------------------------------------------------------------------------------------------
 
-/** Whether values of `schema` may carry shared arrays (read once per task definition). */
-export const containsShared = (schema: Schema.Top): boolean => {
+/** Whether `schema` declares shared arrays (read once per task definition). */
+export const containsShared = (schema: Schema.Top): boolean => reachesShared(schema, false)
+
+/**
+ * Whether values of `schema` may carry arena memory that a call must hold (rule 2) and a worker
+ * check (`releasedIn`): a declared shared array, or a field any value may fill (`Schema.Unknown`,
+ * `Any`, `Object`), where a shared array may be passed undeclared. Schemas without either pay no
+ * walk. Other opaque declarations (`Schema.instanceOf` of a class) are not looked into.
+ */
+export const mayCarryShared = (schema: Schema.Top): boolean => reachesShared(schema, true)
+
+const reachesShared = (schema: Schema.Top, open: boolean): boolean => {
   const seen = new Set<SchemaAST.AST>()
   const visit = (ast: SchemaAST.AST): boolean => {
     if (seen.has(ast)) return false
@@ -541,6 +551,10 @@ export const containsShared = (schema: Schema.Top): boolean => {
         return ast.types.some(visit)
       case "Suspend":
         return visit(ast.thunk())
+      case "Unknown":
+      case "Any":
+      case "ObjectKeyword":
+        return open
       default:
         return false
     }
