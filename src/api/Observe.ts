@@ -258,7 +258,9 @@ export const timeline = <Tasks extends Any, Actors extends { readonly name: stri
         return { events: trace.traceEvents.length, dropped: recording.dropped }
       })
     yield* Effect.acquireRelease(
-      Effect.sync(() => client.events.subscribe({ onEvent: recording.onEvent, timings: true })),
+      Effect.sync(() =>
+        client.events.subscribe({ onEvent: recording.onEvent, onCancelledRun: recording.onCancelledRun, timings: true })
+      ),
       (unsubscribe) =>
         Effect.andThen(
           Effect.sync(unsubscribe),

@@ -78,11 +78,11 @@ export class EventHub implements PoolEvents {
   }
 
   /** A handler ran for a cancelled task or call (`PoolListener.onCancelledRun`): rare, so no list of its own. */
-  cancelledRun(workerId: number, startedAt: number, endedAt: number): void {
+  cancelledRun(workerId: number, startedAt: number, endedAt: number, name: string): void {
     for (const listener of this.listeners) {
       if (listener.onCancelledRun === undefined) continue
       try {
-        listener.onCancelledRun(workerId, startedAt, endedAt)
+        listener.onCancelledRun(workerId, startedAt, endedAt, name)
       } catch {
         this.remove(listener)
       }

@@ -1099,7 +1099,7 @@ export class Dispatcher implements PoolClient {
         // Its handler may have run before the cancel reached it: that time was its worker's work.
         if (times !== undefined && this.events.active) {
           const k = 2 * ((at - first) / Result.stride)
-          if (times[k + 1]! > times[k]!) this.events.cancelledRun(slot.id, times[k]!, times[k + 1]!)
+          if (times[k + 1]! > times[k]!) this.events.cancelledRun(slot.id, times[k]!, times[k + 1]!, entry.pending.submission.taskName)
         }
         continue
       }
