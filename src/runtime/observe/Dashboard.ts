@@ -38,6 +38,8 @@ export interface MapView {
   readonly failed: number
   readonly startedAt: number
   readonly endedAt: number | undefined
+  /** Its caller gave up on it (interrupted, or it failed fast): it ended before all its tasks settled. */
+  readonly cancelled: boolean
 }
 
 export interface FailureView {
@@ -98,6 +100,7 @@ interface SubmissionRecord {
   succeeded: number
   failed: number
   endedAt: number | undefined
+  cancelled: boolean
 }
 
 /** What the page follows of a pool (its client). */
@@ -197,7 +200,8 @@ export class DashboardState {
           startedAt: event.at,
           succeeded: 0,
           failed: 0,
-          endedAt: undefined
+          endedAt: undefined,
+          cancelled: false
         }
         this.submissions.set(event.submission, submission)
         if (event.count > 1) this.maps = [...this.maps, submission].slice(-mapsKept)
@@ -205,7 +209,10 @@ export class DashboardState {
       }
       case "Cancelled": {
         const submission = this.submissions.get(event.submission)
-        if (submission !== undefined) this.finish(submission, event.at)
+        if (submission !== undefined) {
+          submission.cancelled = true
+          this.finish(submission, event.at)
+        }
         // Its tasks on workers settle with no event: let them go now, or their workers would
         // show busy (and hold their entries) for the rest of the pool's life.
         for (const worker of this.workers.values()) {
@@ -396,7 +403,7 @@ async function refresh() {
   const max = Math.max(1, ...s.throughput), w = 600 / s.throughput.length
   $("chart").innerHTML = s.throughput.map((n, k) => '<rect x="' + (k * w) + '" y="' + (80 - 78 * n / max) + '" width="' + Math.max(1, w - 1) + '" height="' + (78 * n / max) + '" fill="#3b82f6"/>').join("")
   rows("maps", s.maps.slice().reverse(), (m) => [m.submission, esc(m.taskName),
-    '<span class="bar"><i style="width:' + (100 * (m.succeeded + m.failed) / m.count).toFixed(1) + '%"></i></span> ' + (m.endedAt ? "done" : "running"),
+    '<span class="bar"><i style="width:' + (100 * (m.succeeded + m.failed) / m.count).toFixed(1) + '%"></i></span> ' + (m.cancelled ? "cancelled" : m.endedAt ? "done" : "running"),
     m.succeeded + " / " + m.count, m.failed])
   rows("slowest", s.slowest, (t) => [ms(t.millis), t.kind, esc(t.name) + " #" + t.id, t.workerId, t.input === undefined ? "-" : "<code>" + esc(t.input) + "</code>"])
   rows("failures", s.failures, (f) => [esc(f.taskName) + " #" + f.taskId, f.outcome, f.workerId, f.attempt, "<code>" + esc(f.input) + "</code>"])

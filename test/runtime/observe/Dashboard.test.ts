@@ -90,6 +90,20 @@ describe("DashboardState's maps", () => {
   })
 })
 
+describe("DashboardState's maps, cancelled", () => {
+  it("a map its caller gave up on is shown cancelled, not done", () => {
+    const state = new DashboardState(() => 0, () => stats, undefined, [0])
+    state.onEvent({ _tag: "Submitted", at: 1, submission: 0, taskName: "Work", count: 3, chunkSize: 1, payloads: [{}, {}, {}] })
+    state.onEvent({ _tag: "Settled", at: 2, submission: 0, index: 0, taskId: 0, workerId: 0, attempt: 1, outcome: "Success" })
+    state.onEvent({ _tag: "Cancelled", at: 3, submission: 0 })
+    state.onEvent({ _tag: "Submitted", at: 4, submission: 1, taskName: "Work", count: 2, chunkSize: 1, payloads: [{}, {}] })
+    for (const index of [0, 1]) {
+      state.onEvent({ _tag: "Settled", at: 5, submission: 1, index, taskId: 10 + index, workerId: 0, attempt: 1, outcome: "Success" })
+    }
+    assert.deepStrictEqual(state.snapshot().maps.map((m) => [m.submission, m.succeeded, m.endedAt, m.cancelled]), [[0, 1, 3, true], [1, 2, 5, false]])
+  })
+})
+
 describe("DashboardState's workers", () => {
   it("a recycling pool's page keeps its live workers and the last ones that ended, not every worker ever", () => {
     const state = new DashboardState(() => 0, () => stats, undefined, [])
