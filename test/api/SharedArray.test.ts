@@ -375,6 +375,16 @@ describe.each(backends)("shared arrays on $name", (backend) => {
       assert.strictEqual(yield* Task.run(ScribbleCopy, { values }), -1_000 + 2 + 3)
       assert.deepStrictEqual(Array.from(values), [1, 2, 3])
     }).pipe(Effect.provide(withPool(backend))))
+
+  it.live("regression: a shared array where a copied one is declared is held while its task runs, and refused once released", () =>
+    Effect.gen(function*() {
+      // Was: neither — postMessage shares such an array's memory instead of copying it, with no owner.
+      const stale = yield* Effect.scoped(SharedArray.put("Float64", [1, 2, 3]))
+      const fresh = yield* SharedArray.put("Float64", [10, 20, 30])
+      assert.strictEqual(fresh.buffer, stale.buffer)
+      assertReleased(yield* Effect.flip(Task.run(ScribbleCopy, { values: stale })), ["values"])
+      assert.deepStrictEqual(Array.from(fresh), [10, 20, 30], "the new owner's numbers are untouched")
+    }).pipe(Effect.scoped, Effect.provide(withPool(backend))))
 })
 
 describe("stale views", () => {

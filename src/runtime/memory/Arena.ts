@@ -45,7 +45,7 @@ import { Buffer } from "node:buffer"
 import * as Context from "effect/Context"
 import type * as Schema from "effect/Schema"
 import type * as SchemaAST from "effect/SchemaAST"
-import { annotationKey } from "../../core/SharedArray.ts"
+import { annotationKey, encodesAsItselfKey, movedKey } from "../../core/SharedArray.ts"
 import type { PayloadIssue } from "../protocol/protocol.ts"
 
 export interface ArenaStats {
@@ -528,9 +528,10 @@ export const containsShared = (schema: Schema.Top): boolean => reachesShared(sch
 
 /**
  * Whether values of `schema` may carry arena memory that a call must hold (rule 2) and a worker
- * check (`releasedIn`): a declared shared array, or a field any value may fill (`Schema.Unknown`,
- * `Any`, `Object`), where a shared array may be passed undeclared. Schemas without either pay no
- * walk. Other opaque declarations (`Schema.instanceOf` of a class) are not looked into.
+ * check (`releasedIn`): a declared shared array, a field any value may fill (`Schema.Unknown`,
+ * `Any`, `Object`), or a copied array (`memory: "copied"`, which takes a shared array too, and
+ * `postMessage` shares rather than copies its memory). Schemas without any pay no walk. Other
+ * declarations (`Schema.instanceOf(Float64Array)`, a class) are not looked into.
  */
 export const mayCarryShared = (schema: Schema.Top): boolean => reachesShared(schema, true)
 
@@ -542,6 +543,7 @@ const reachesShared = (schema: Schema.Top, open: boolean): boolean => {
     if (ast.annotations?.[annotationKey] !== undefined) return true
     switch (ast._tag) {
       case "Declaration":
+        if (open && ast.annotations?.[encodesAsItselfKey] === true && ast.annotations?.[movedKey] === undefined) return true
         return ast.typeParameters.some(visit)
       case "Arrays":
         return ast.elements.some(visit) || ast.rest.some(visit)
