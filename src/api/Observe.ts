@@ -32,7 +32,8 @@ export type { TraceEvent, TraceFile } from "../runtime/observe/Timeline.ts"
 export type { CallsReport, Report as InsightsReport, SlowCall, SlowTask, WorkerInsight } from "../runtime/observe/Insights.ts"
 
 /**
- * The insights of the pool serving `group` so far: per worker and in total, start-up, init,
+ * The insights of the pool serving `group` so far: per worker (those running and the last 64 that
+ * exited; earlier ones are summed in `total`, counted by `earlierWorkers`) and in total, start-up, init,
  * waiting, working and exit time (milliseconds; they add up to each worker's wall time), tasks
  * run, run-time and queue-wait percentiles, outcomes, the 5 slowest tasks with a bounded rendering
  * of their input, the same for actor method calls apart (`calls`: percentiles, outcomes, the 5
@@ -257,7 +258,9 @@ export const timeline = <Tasks extends Any, Actors extends { readonly name: stri
         return { events: trace.traceEvents.length, dropped: recording.dropped }
       })
     yield* Effect.acquireRelease(
-      Effect.sync(() => client.events.subscribe({ onEvent: recording.onEvent, timings: true })),
+      Effect.sync(() =>
+        client.events.subscribe({ onEvent: recording.onEvent, onCancelledRun: recording.onCancelledRun, timings: true })
+      ),
       (unsubscribe) =>
         Effect.andThen(
           Effect.sync(unsubscribe),

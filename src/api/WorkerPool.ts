@@ -417,6 +417,7 @@ const collectInsights = (events: EventHub, backend: Backend, print: boolean): Ef
       onEvent: insights.onEvent,
       onSettled: insights.onSettled,
       onDispatched: insights.onDispatched,
+      onCancelledRun: insights.onCancelledRun,
       timings: true
     })
     if (print) {

@@ -195,6 +195,13 @@ export interface PoolListener {
   readonly onSettled?: OnSettled | undefined
   /** `Dispatched` as the worker and its number of tasks; a listener with it gets no `Dispatched` event. */
   readonly onDispatched?: ((workerId: number, tasks: number) => void) | undefined
+  /**
+   * With `timings`: a handler ran (tasks' and actor methods') for a task or call its caller had
+   * cancelled, when the worker gave it back. No `Settled` or `ActorAnswer` follows a cancelled one,
+   * so this is the only word of the time its worker spent on it (insights count it as working, the
+   * timeline draws it). `name`: the task's, or the call's `Actor.method`.
+   */
+  readonly onCancelledRun?: ((workerId: number, startedAt: number, endedAt: number, name: string) => void) | undefined
 }
 
 /** Where a pool's events can be followed; the returned function unsubscribes. */

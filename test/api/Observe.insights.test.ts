@@ -6,10 +6,14 @@
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import { existsSync, mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { Actor, Observe, Task, WorkerPool } from "../../src/index.ts"
 import { ActorTasks, Counter } from "../fixtures/actors.ts"
-import { Add, ContractTasks, Sleep } from "../fixtures/tasks.ts"
+import { Add, ContractTasks, Hold, Sleep } from "../fixtures/tasks.ts"
 import { poolReasonOf, rows } from "../support/backends.ts"
 
 const entry = new URL("../fixtures/worker.ts", import.meta.url)
@@ -89,6 +93,44 @@ describe.each(rows)("insights on $name", (row) => {
 })
 
 describe("insights", () => {
+  const addsUp = (report: Observe.InsightsReport) => {
+    for (const worker of report.workers) {
+      const parts = worker.startup + worker.init + worker.waiting + worker.working + worker.exitTime
+      assert.isAtMost(Math.abs(parts - worker.wall), worker.wall * 0.02, `worker ${worker.workerId}'s parts add up`)
+    }
+  }
+
+  it.live("a cancelled map's handler ran: its time is its worker's working, not waiting", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "insights-cancel-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      const fiber = yield* Effect.forkChild(Task.map(Hold, [{ millis: 60_000, dir, name: "a" }]))
+      while (!existsSync(join(dir, "started-a"))) yield* Effect.sleep(5)
+      yield* Effect.sleep(100)
+      // Returns once the worker gave the task back (interrupted, with when its handler ran).
+      yield* Fiber.interrupt(fiber)
+      const report = yield* Observe.insights(ContractTasks)
+      // The handler ran at least the 100 ms slept after it started (a lower bound only).
+      assert.isAtLeast(report.workers[0]!.working, 100 - 2)
+      addsUp(report)
+    }).pipe(Effect.scoped, Effect.provide(WorkerPool.layer(ContractTasks, { entry, size: 1, insights: { print: false } }))))
+
+  it.live("a cancelled actor call's method ran: its time is its worker's working", () =>
+    Effect.gen(function*() {
+      const counter = yield* Actor.spawn(Counter, { start: 0 })
+      yield* counter.call("get", {})
+      // `stubborn` ignores its interruption: it runs its 300 ms, and the cancel waits for its answer.
+      const fiber = yield* Effect.forkChild(counter.call("stubborn", { millis: 300 }))
+      yield* Effect.sleep(100)
+      yield* Fiber.interrupt(fiber)
+      const report = yield* Observe.insights(ActorTasks)
+      assert.isAtLeast(report.total.working, 300 - 2)
+      addsUp(report)
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(WorkerPool.layer(ActorTasks, { entry: actorEntry, size: 1, insights: { print: false } }))
+    ))
+
   it.live("asking a pool built without insights fails naming the option", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(Observe.insights(ContractTasks))

@@ -107,8 +107,13 @@ describe("timeline", () => {
       yield* Effect.exit(Task.map(Sleep, inputs, { chunkSize: 1 }).pipe(Effect.timeout("300 millis")))
       yield* Effect.sleep("200 millis")
       yield* Task.map(Add, [{ a: 1, b: 2 }, { a: 3, b: 4 }])
-      const counters = recorder.trace().traceEvents.filter((e) => e.ph === "C")
+      const trace = recorder.trace().traceEvents
+      const counters = trace.filter((e) => e.ph === "C")
       assert.deepStrictEqual(counters.at(-1)!.args, { queued: 0, inFlight: 0 })
+      // What each worker ran until the cancel reached it is on its track (was: nothing, as if idle).
+      const cancelled = trace.filter((e) => e.ph === "X" && e.name === "Sleep (cancelled)")
+      assert.strictEqual(cancelled.length, 2)
+      assert.deepStrictEqual(new Set(cancelled.map((e) => e.tid)).size, 2, "one on each worker")
     }).pipe(Effect.scoped, Effect.provide(WorkerPool.layer(ContractTasks, { entry, size: 2 }))))
 
   it.live("a trace that cannot be written when the scope closes is logged as a warning", () =>

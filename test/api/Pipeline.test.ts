@@ -22,7 +22,9 @@ import {
   Picky,
   PipelineTasks,
   Quits,
+  Reissue,
   Relay,
+  ScratchTotal,
   Spread,
   Square,
   Total,
@@ -443,6 +445,21 @@ describe("Pipeline", () => {
         const out = yield* source.pipe(Pipeline.task(Pipeline.fuse(Offset, Liar), { onError: log }), Stream.runCollect)
         assert.deepStrictEqual(out, range(10).map((i) => i + 2).filter((n) => n !== 5))
         assert.deepStrictEqual(log.failures.map((f) => [f.stage, f.element]), [["Liar", 4]])
+      }).pipe(Effect.scoped, Effect.provide(pool)))
+
+    it.live("a stage returning shared memory it released is that stage's defect, as its result alone would be", () =>
+      Effect.gen(function*() {
+        // Was: the next stage got the released block as its input, and its own `put` of the size
+        // reused it: ScratchTotal summed its zeroed scratch (0) instead of 1 + 2 + 3.
+        const source = Stream.make(1)
+        for (const stages of [[Pipeline.task(Reissue)], [Pipeline.task(Pipeline.fuse(Reissue, ScratchTotal))]]) {
+          const error = yield* Effect.flip(stages.reduce((s, stage) => stage(s), source as Stream.Stream<any, any, any>).pipe(Stream.runDrain))
+          assert.instanceOf(error, TaskError.TaskError)
+          assert.strictEqual((error as TaskError.TaskError).taskName, "Reissue")
+          assert.strictEqual((error as TaskError.TaskError).reason._tag, "Defect")
+          assert.match((error as TaskError.TaskError).reason.message, /result holds memory its worker released/)
+          assert.strictEqual((error as TaskError.TaskError).input, "1")
+        }
       }).pipe(Effect.scoped, Effect.provide(pool)))
 
     it.live("a stage whose handler interrupts itself is named, as unfused", () =>

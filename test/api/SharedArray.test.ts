@@ -21,8 +21,10 @@ import {
   Handshake,
   Hold,
   Holder,
+  HoldOpaque,
   Negative,
   Overwrite,
+  ReleasedOpaque,
   ReleasedResult,
   Scale,
   ScribbleCopy,
@@ -280,6 +282,31 @@ describe.each(backends)("shared arrays on $name", (backend) => {
       assert.deepStrictEqual(Array.from(next), [10, 20, 30, 40])
     }).pipe(Effect.scoped, Effect.provide(withPool(backend))))
 
+  it.live("regression: an array in an undeclared (Schema.Unknown) field is held while its task runs, and refused once released", () =>
+    Effect.gen(function*() {
+      // Was: neither — the task read whatever the memory's next owner wrote.
+      const scope = yield* Scope.make()
+      const values = yield* SharedArray.put("Float64", iota(100)).pipe(Scope.provide(scope))
+      const fiber = yield* Effect.forkChild(Task.run(HoldOpaque, { values: [values], millis: 300 }))
+      yield* Effect.sleep("20 millis")
+      yield* Scope.close(scope, Exit.void)
+      assert.strictEqual((yield* SharedArray.arenaStats).liveBlocks, 1, "the task still owns it")
+      assert.strictEqual(yield* Fiber.join(fiber), 5_050)
+      assert.strictEqual((yield* SharedArray.arenaStats).liveBlocks, 0)
+      const next = yield* SharedArray.put("Float64", iota(100))
+      assert.strictEqual(next.buffer, values.buffer)
+      assertReleased(yield* Effect.flip(Task.run(HoldOpaque, { values: [values], millis: 0 })), ["values", 0])
+      assertReleased(yield* Effect.flip(Task.map(HoldOpaque, [{ values: next, millis: 0 }, { values, millis: 0 }])), ["values"])
+    }).pipe(Effect.scoped, Effect.provide(withPool(backend))))
+
+  it.live("regression: a result over released memory in an undeclared (Schema.Unknown) result is that task's defect", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Task.run(ReleasedOpaque, { length: 4, value: 1 }))
+      const reason = reasonOf(error)
+      assert.instanceOf(reason, TaskError.Defect, String(error))
+      assert.match(reason.message, /result .*released at \["values"\]/)
+    }).pipe(Effect.provide(withPool(backend))))
+
   it.live("regression: a released matrix's data throws, and a task handed it fails; a live one crosses as before", () =>
     Effect.gen(function*() {
       const live = yield* SharedArray.put("Float64", { rows: 2, cols: 3, data: iota(6) })
@@ -348,6 +375,16 @@ describe.each(backends)("shared arrays on $name", (backend) => {
       assert.strictEqual(yield* Task.run(ScribbleCopy, { values }), -1_000 + 2 + 3)
       assert.deepStrictEqual(Array.from(values), [1, 2, 3])
     }).pipe(Effect.provide(withPool(backend))))
+
+  it.live("regression: a shared array where a copied one is declared is held while its task runs, and refused once released", () =>
+    Effect.gen(function*() {
+      // Was: neither — postMessage shares such an array's memory instead of copying it, with no owner.
+      const stale = yield* Effect.scoped(SharedArray.put("Float64", [1, 2, 3]))
+      const fresh = yield* SharedArray.put("Float64", [10, 20, 30])
+      assert.strictEqual(fresh.buffer, stale.buffer)
+      assertReleased(yield* Effect.flip(Task.run(ScribbleCopy, { values: stale })), ["values"])
+      assert.deepStrictEqual(Array.from(fresh), [10, 20, 30], "the new owner's numbers are untouched")
+    }).pipe(Effect.scoped, Effect.provide(withPool(backend))))
 })
 
 describe("stale views", () => {

@@ -45,7 +45,7 @@ import { Buffer } from "node:buffer"
 import * as Context from "effect/Context"
 import type * as Schema from "effect/Schema"
 import type * as SchemaAST from "effect/SchemaAST"
-import { annotationKey } from "../../core/SharedArray.ts"
+import { annotationKey, encodesAsItselfKey, movedKey } from "../../core/SharedArray.ts"
 import type { PayloadIssue } from "../protocol/protocol.ts"
 
 export interface ArenaStats {
@@ -523,8 +523,19 @@ const releaseBlock = (block: Block): void => {
 // Which Schemas carry shared memory
 // ---------------------------------------------------------------------------------------------
 
-/** Whether values of `schema` may carry shared arrays (read once per task definition). */
-export const containsShared = (schema: Schema.Top): boolean => {
+/** Whether `schema` declares shared arrays (read once per task definition). */
+export const containsShared = (schema: Schema.Top): boolean => reachesShared(schema, false)
+
+/**
+ * Whether values of `schema` may carry arena memory that a call must hold (rule 2) and a worker
+ * check (`releasedIn`): a declared shared array, a field any value may fill (`Schema.Unknown`,
+ * `Any`, `Object`), or a copied array (`memory: "copied"`, which takes a shared array too, and
+ * `postMessage` shares rather than copies its memory). Schemas without any pay no walk. Other
+ * declarations (`Schema.instanceOf(Float64Array)`, a class) are not looked into.
+ */
+export const mayCarryShared = (schema: Schema.Top): boolean => reachesShared(schema, true)
+
+const reachesShared = (schema: Schema.Top, open: boolean): boolean => {
   const seen = new Set<SchemaAST.AST>()
   const visit = (ast: SchemaAST.AST): boolean => {
     if (seen.has(ast)) return false
@@ -532,6 +543,7 @@ export const containsShared = (schema: Schema.Top): boolean => {
     if (ast.annotations?.[annotationKey] !== undefined) return true
     switch (ast._tag) {
       case "Declaration":
+        if (open && ast.annotations?.[encodesAsItselfKey] === true && ast.annotations?.[movedKey] === undefined) return true
         return ast.typeParameters.some(visit)
       case "Arrays":
         return ast.elements.some(visit) || ast.rest.some(visit)
@@ -541,6 +553,10 @@ export const containsShared = (schema: Schema.Top): boolean => {
         return ast.types.some(visit)
       case "Suspend":
         return visit(ast.thunk())
+      case "Unknown":
+      case "Any":
+      case "ObjectKeyword":
+        return open
       default:
         return false
     }

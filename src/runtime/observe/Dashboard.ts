@@ -38,6 +38,8 @@ export interface MapView {
   readonly failed: number
   readonly startedAt: number
   readonly endedAt: number | undefined
+  /** Its caller gave up on it (interrupted, or it failed fast): it ended before all its tasks settled. */
+  readonly cancelled: boolean
 }
 
 export interface FailureView {
@@ -74,6 +76,7 @@ export interface Snapshot {
   readonly failures: ReadonlyArray<FailureView>
   /** The insights' slowest tasks and slowest actor calls in one list, slowest first. */
   readonly slowest: ReadonlyArray<SlowView>
+  /** The insights' report, with rows (`workers`) of the workers in `workers` only; its totals are every worker's. */
   readonly insights: Report | undefined
 }
 
@@ -97,6 +100,7 @@ interface SubmissionRecord {
   succeeded: number
   failed: number
   endedAt: number | undefined
+  cancelled: boolean
 }
 
 /** What the page follows of a pool (its client). */
@@ -130,6 +134,7 @@ export const follow = (
       onEvent: own.onEvent,
       onSettled: own.onSettled,
       onDispatched: own.onDispatched,
+      onCancelledRun: own.onCancelledRun,
       timings: true
     })
     insights = own
@@ -195,7 +200,8 @@ export class DashboardState {
           startedAt: event.at,
           succeeded: 0,
           failed: 0,
-          endedAt: undefined
+          endedAt: undefined,
+          cancelled: false
         }
         this.submissions.set(event.submission, submission)
         if (event.count > 1) this.maps = [...this.maps, submission].slice(-mapsKept)
@@ -203,7 +209,10 @@ export class DashboardState {
       }
       case "Cancelled": {
         const submission = this.submissions.get(event.submission)
-        if (submission !== undefined) this.finish(submission, event.at)
+        if (submission !== undefined) {
+          submission.cancelled = true
+          this.finish(submission, event.at)
+        }
         // Its tasks on workers settle with no event: let them go now, or their workers would
         // show busy (and hold their entries) for the rest of the pool's life.
         for (const worker of this.workers.values()) {
@@ -297,7 +306,13 @@ export class DashboardState {
       done: w.done,
       exit: w.exit
     }))
-    const insights = this.insights?.report()
+    const report = this.insights?.report()
+    // Rows of the workers shown only: the pool's insights keep every worker that ever ran, and a
+    // recycling pool's would grow every poll's answer for the pool's life. Totals stay whole.
+    const shown = report === undefined ? undefined : new Set(workers.map((w) => w.workerId))
+    const insights = report === undefined
+      ? undefined
+      : { ...report, workers: report.workers.filter((w) => shown!.has(w.workerId)) }
     return {
       at,
       stats: this.stats(),
@@ -388,7 +403,7 @@ async function refresh() {
   const max = Math.max(1, ...s.throughput), w = 600 / s.throughput.length
   $("chart").innerHTML = s.throughput.map((n, k) => '<rect x="' + (k * w) + '" y="' + (80 - 78 * n / max) + '" width="' + Math.max(1, w - 1) + '" height="' + (78 * n / max) + '" fill="#3b82f6"/>').join("")
   rows("maps", s.maps.slice().reverse(), (m) => [m.submission, esc(m.taskName),
-    '<span class="bar"><i style="width:' + (100 * (m.succeeded + m.failed) / m.count).toFixed(1) + '%"></i></span> ' + (m.endedAt ? "done" : "running"),
+    '<span class="bar"><i style="width:' + (100 * (m.succeeded + m.failed) / m.count).toFixed(1) + '%"></i></span> ' + (m.cancelled ? "cancelled" : m.endedAt ? "done" : "running"),
     m.succeeded + " / " + m.count, m.failed])
   rows("slowest", s.slowest, (t) => [ms(t.millis), t.kind, esc(t.name) + " #" + t.id, t.workerId, t.input === undefined ? "-" : "<code>" + esc(t.input) + "</code>"])
   rows("failures", s.failures, (f) => [esc(f.taskName) + " #" + f.taskId, f.outcome, f.workerId, f.attempt, "<code>" + esc(f.input) + "</code>"])

@@ -77,6 +77,18 @@ export class EventHub implements PoolEvents {
     }
   }
 
+  /** A handler ran for a cancelled task or call (`PoolListener.onCancelledRun`): rare, so no list of its own. */
+  cancelledRun(workerId: number, startedAt: number, endedAt: number, name: string): void {
+    for (const listener of this.listeners) {
+      if (listener.onCancelledRun === undefined) continue
+      try {
+        listener.onCancelledRun(workerId, startedAt, endedAt, name)
+      } catch {
+        this.remove(listener)
+      }
+    }
+  }
+
   /** A message of `count` tasks went to a worker (the `Dispatched` event; `tasks` is only made for listeners of events). */
   dispatched(workerId: number, count: number, tasks: () => ReadonlyArray<DispatchedTask>): void {
     for (const listener of this.dispatchedCalls) {

@@ -9,7 +9,7 @@
  * A worker's wall time (from `WorkerStarting` to `WorkerExited`, or now) is split into start-up
  * (thread and entry loading, until the worker began building its per-worker Layer), init (that
  * Layer), working (its handlers ran: the sum of each task's and actor call's `endedAt - startedAt`,
- * measured in the worker), exit (from `WorkerStopping` to `WorkerExited`: exit hooks), and waiting (the rest, while
+ * measured in the worker, cancelled ones' included), exit (from `WorkerStopping` to `WorkerExited`: exit hooks), and waiting (the rest, while
  * ready: for work to arrive, and the per-task overhead between handlers). The parts add up to the
  * wall time by construction; each is measured, not estimated, except waiting.
  *
@@ -24,6 +24,12 @@ import { Submissions } from "./Submissions.ts"
 
 /** How many slow tasks a report names. */
 const slowestKept = 5
+/**
+ * Workers that exited, listed (the latest): a recycling pool ends one per `maxTasksPerWorker`
+ * tasks, and a row each would grow the collector, every report and the printed table for the
+ * pool's life. Earlier ones are summed (`Report.earlierWorkers`).
+ */
+const exitedKept = 64
 
 export interface WorkerInsight {
   readonly workerId: number
@@ -36,7 +42,7 @@ export interface WorkerInsight {
   readonly working: number
   readonly exitTime: number
   readonly wall: number
-  /** Tasks and actor calls whose handler ran on it (timed answers: any outcome). */
+  /** Tasks and actor calls whose handler ran on it and whose caller took the answer (any outcome; a cancelled one's time is in `working` only). */
   readonly tasks: number
 }
 
@@ -69,8 +75,11 @@ export interface CallsReport {
 }
 
 export interface Report {
+  /** The workers not exited, and the last 64 that exited. */
   readonly workers: ReadonlyArray<WorkerInsight>
-  /** The sums over every worker. */
+  /** Workers that exited before those listed: in `total`, not listed. */
+  readonly earlierWorkers: number
+  /** The sums over every worker, listed or not. */
   readonly total: Omit<WorkerInsight, "workerId" | "state" | "exit">
   /** Working time over wall time, over every worker (0–1). */
   readonly efficiency: number
@@ -122,6 +131,10 @@ export class Insights {
   private slowestCalls: Array<SlowCall> = []
   /** The previous settled task's worker (`onSettled`). */
   private lastWorker: WorkerRecord | undefined = undefined
+  /** The listed workers that exited, oldest first; and the parts of those no longer listed, summed. */
+  private readonly exited: Array<WorkerRecord> = []
+  private earlier = { startup: 0, init: 0, waiting: 0, working: 0, exitTime: 0, wall: 0, tasks: 0 }
+  private earlierWorkers = 0
 
   /** `now`: the pool's clock, for workers still running when a report is made. */
   constructor(now: () => number) {
@@ -180,6 +193,8 @@ export class Insights {
         if (worker === undefined) return
         worker.exitedAt = event.at
         worker.exit = event.exit
+        this.exited.push(worker)
+        if (this.exited.length > exitedKept) this.fold(this.exited.shift()!)
         return
       }
       case "ActorCall":
@@ -216,6 +231,12 @@ export class Insights {
         return
       }
     }
+  }
+
+  /** A cancelled task's or call's handler ran: its worker worked (no settlement will say so). */
+  readonly onCancelledRun = (workerId: number, startedAt: number, endedAt: number): void => {
+    const worker = this.workers.get(workerId)
+    if (worker !== undefined) worker.working += endedAt - startedAt
   }
 
   /** Dispatches tell insights nothing: declared so that the pool makes no `Dispatched` event (its task list) for them. */
@@ -266,12 +287,30 @@ export class Insights {
     this.slowFloor = list.length === slowestKept ? list[list.length - 1]!.millis : -1
   }
 
+  /** An exited worker's parts (final) go to the earlier workers' sums; its row goes. */
+  private fold(record: WorkerRecord): void {
+    const parts = partsOf(record, record.exitedAt!)
+    const earlier = this.earlier
+    this.earlier = {
+      startup: earlier.startup + parts.startup,
+      init: earlier.init + parts.init,
+      waiting: earlier.waiting + parts.waiting,
+      working: earlier.working + parts.working,
+      exitTime: earlier.exitTime + parts.exitTime,
+      wall: earlier.wall + parts.wall,
+      tasks: earlier.tasks + parts.tasks
+    }
+    this.earlierWorkers++
+    this.workers.delete(record.workerId)
+    if (this.lastWorker === record) this.lastWorker = undefined
+  }
+
   report(): Report {
     const now = this.now()
     const workers: Array<WorkerInsight> = []
     for (const record of this.workers.values()) workers.push(partsOf(record, now))
     workers.sort((a, b) => a.workerId - b.workerId)
-    const sum = (pick: (w: WorkerInsight) => number) => workers.reduce((total, w) => total + pick(w), 0)
+    const sum = (pick: (w: Report["total"]) => number) => workers.reduce((total, w) => total + pick(w), pick(this.earlier))
     const total = {
       startup: sum((w) => w.startup),
       init: sum((w) => w.init),
@@ -285,6 +324,7 @@ export class Insights {
     const runTime = this.runTime.percentiles()
     return {
       workers,
+      earlierWorkers: this.earlierWorkers,
       total,
       efficiency,
       runTime,
@@ -297,7 +337,7 @@ export class Insights {
         outcomes: { ...this.callOutcomes },
         slowest: this.slowestCalls
       },
-      warning: total.wall > 0 && efficiency < 0.8 ? warningOf(total, efficiency, runTime, workers.length) : undefined
+      warning: total.wall > 0 && efficiency < 0.8 ? warningOf(total, efficiency, runTime, workers.length + this.earlierWorkers) : undefined
     }
   }
 }
@@ -367,6 +407,7 @@ export const render = (report: Report, title = "effect-parallel insights"): stri
   ]
   const rows = [
     header,
+    ...(report.earlierWorkers > 0 ? [row(`${report.earlierWorkers} earlier`, "exited", earlierOf(report))] : []),
     ...report.workers.map((w) => row(String(w.workerId), w.exit === undefined ? w.state : `${w.state} (${w.exit})`, w)),
     row("total", "", report.total)
   ]
@@ -404,6 +445,20 @@ export const render = (report: Report, title = "effect-parallel insights"): stri
   }
   if (report.warning !== undefined) lines.push(`WARNING ${report.warning}`)
   return lines.join("\n")
+}
+
+/** The parts of the workers a report no longer lists: its total less its rows. */
+const earlierOf = (report: Report): Report["total"] => {
+  const less = (pick: (w: Report["total"]) => number) => report.workers.reduce((rest, w) => rest - pick(w), pick(report.total))
+  return {
+    startup: less((w) => w.startup),
+    init: less((w) => w.init),
+    waiting: less((w) => w.waiting),
+    working: less((w) => w.working),
+    exitTime: less((w) => w.exitTime),
+    wall: less((w) => w.wall),
+    tasks: less((w) => w.tasks)
+  }
 }
 
 /** The collectors of pools built with insights on, by pool (its client). */

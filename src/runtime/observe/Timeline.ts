@@ -17,6 +17,8 @@
  * (`Actor.method`; ids, outcome and queue wait from the call in its args); actors on one worker run
  * concurrently, so a worker's slices are laid out on its track and, for those that overlap an
  * earlier one, on further tracks of that worker (`worker 3 #2`). Other actor events are instants.
+ * A task or call cancelled while its handler ran is a slice too (`Sleep (cancelled)`), up to where
+ * its worker gave it back: it settles with no event, and its worker was not idle.
  * Timestamps are microseconds from the earliest time the kept events hold (a kept run's start
  * may precede every kept event), on the pool's clock (one clock across threads). The ring keeps the last `maxEvents` events: the trace
  * says how many were dropped (`otherData.droppedEvents` and an instant event at its start).
@@ -82,12 +84,24 @@ const workerLaneTid = (n: number) => 1_500_000_000 + n
 /** Track order: a worker's further tracks right after its own. */
 const workerSortIndex = (workerId: number, lane: number) => workerTid(workerId) * 1024 + Math.min(lane, 1023)
 
+/** A handler run of a cancelled task or call (`PoolListener.onCancelledRun`): no event says it. */
+interface CancelledRun {
+  readonly _tag: "CancelledRun"
+  /** When it ended. */
+  readonly at: number
+  readonly workerId: number
+  readonly startedAt: number
+  readonly name: string
+}
+
+type Entry = PoolEvent | CancelledRun
+
 /** A slice (or flow end) whose track is chosen once all of its worker's slices are known. */
 type Placed = { -readonly [K in keyof TraceEvent]: TraceEvent[K] }
 
 export class Timeline {
   readonly maxEvents: number
-  private readonly ring: Array<PoolEvent>
+  private readonly ring: Array<Entry>
   private next = 0
   private count = 0
   /** Events overwritten by newer ones. */
@@ -100,7 +114,13 @@ export class Timeline {
 
   readonly onEvent = (event: PoolEvent): void => {
     // A submission's payloads are not the timeline's to keep.
-    const kept = event._tag === "Submitted" ? { ...event, payloads: [] } : event
+    this.keep(event._tag === "Submitted" ? { ...event, payloads: [] } : event)
+  }
+
+  readonly onCancelledRun = (workerId: number, startedAt: number, endedAt: number, name: string): void =>
+    this.keep({ _tag: "CancelledRun", at: endedAt, workerId, startedAt, name })
+
+  private keep(kept: Entry): void {
     this.ring[this.next] = kept
     this.next = this.next + 1 === this.maxEvents ? 0 : this.next + 1
     if (this.count < this.maxEvents) this.count++
@@ -108,7 +128,7 @@ export class Timeline {
   }
 
   /** The kept events, oldest first. */
-  events(): Array<PoolEvent> {
+  events(): Array<Entry> {
     if (this.count < this.maxEvents) return this.ring.slice(0, this.count)
     return [...this.ring.slice(this.next), ...this.ring.slice(0, this.next)]
   }
@@ -131,12 +151,12 @@ interface SubmissionState {
   readonly flows: Array<{ tid: number }>
 }
 
-const toTrace = (events: ReadonlyArray<PoolEvent>, dropped: number, maxEvents: number): TraceFile => {
+const toTrace = (events: ReadonlyArray<Entry>, dropped: number, maxEvents: number): TraceFile => {
   let origin = events.length === 0 ? 0 : Infinity
   for (const event of events) {
     if (event.at < origin) origin = event.at
     // A run starts before it is answered: with the ring full, before every kept event's time.
-    if ((event._tag === "Settled" || event._tag === "ActorAnswer") && event.startedAt !== undefined && event.startedAt < origin) {
+    if ((event._tag === "Settled" || event._tag === "ActorAnswer" || event._tag === "CancelledRun") && event.startedAt !== undefined && event.startedAt < origin) {
       origin = event.startedAt
     }
   }
@@ -342,6 +362,20 @@ const toTrace = (events: ReadonlyArray<PoolEvent>, dropped: number, maxEvents: n
             queueWaitMs: call === undefined ? undefined : event.startedAt - call.at,
             from: call?.from
           }
+        })
+        break
+      }
+      case "CancelledRun": {
+        workers.add(event.workerId)
+        const ts = us(event.startedAt)
+        onWorker(event.workerId, {
+          name: `${event.name} (cancelled)`,
+          ph: "X",
+          ts,
+          dur: Math.max(0, us(event.at) - ts),
+          pid,
+          tid: workerTid(event.workerId),
+          cat: "cancelled"
         })
         break
       }

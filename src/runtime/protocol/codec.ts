@@ -24,7 +24,7 @@ import { isMarkedAsUntransferable } from "node:worker_threads"
 import { constructors, encodesAsItselfKey, type Kind, movedKey, withArticle } from "../../core/SharedArray.ts"
 import type { Any } from "../../core/Task.ts"
 import { noteMoved } from "../../core/TaskError.ts"
-import { containsShared } from "../memory/Arena.ts"
+import { mayCarryShared } from "../memory/Arena.ts"
 import { coveredByMovedView, type PayloadIssue } from "./protocol.ts"
 import { parserOf, Refused } from "./identityParser.ts"
 
@@ -46,9 +46,12 @@ export interface Codec {
   readonly encodeError: (error: unknown) => Coded
   /** wire → caller */
   readonly decodeError: (encoded: unknown) => Coded
-  /** Payloads may carry shared arrays: a submission holds their memory while it runs. */
+  /**
+   * Payloads may carry shared arrays (declared, or in a `Schema.Unknown` field): a submission holds
+   * their memory while it runs.
+   */
   readonly sharedPayload: boolean
-  /** Successes may carry shared arrays: a worker checks that none was released before sending one. */
+  /** Successes may carry shared arrays (likewise): a worker checks that none was released before sending one. */
   readonly sharedSuccess: boolean
   /** What a payload left out stands for: `{}` for a struct (every field optional), else `undefined`. */
   readonly absentPayload: unknown
@@ -83,8 +86,8 @@ export const codecOf = (task: Any): Codec => {
       decodeSuccess: successIdentity ? passThrough : coder(Schema.decodeUnknownExit(task.success as AnyCodec)),
       encodeError: coder(Schema.encodeUnknownExit(task.error as AnyCodec)),
       decodeError: coder(Schema.decodeUnknownExit(task.error as AnyCodec)),
-      sharedPayload: containsShared(task.payload),
-      sharedSuccess: containsShared(task.success),
+      sharedPayload: mayCarryShared(task.payload),
+      sharedSuccess: mayCarryShared(task.success),
       absentPayload: SchemaAST.toType(task.payload.ast)._tag === "Objects" ? emptyStruct : undefined,
       payloadTransfers: transfersOf(task.payload),
       successTransfers: transfersOf(task.success)

@@ -459,6 +459,10 @@ export class ActorHost implements Transport, WorkerListener {
     if (!this.calls.delete(call.id)) return
     call.record.inFlight.delete(call)
     if (!call.cancelled) call.reply(outcome, value, workerId, startedAt, endedAt)
+    // A cancelled call's method may have run before the cancel reached it: its worker's work.
+    else if (this.events.active && startedAt !== undefined && endedAt !== undefined && endedAt > startedAt) {
+      this.events.cancelledRun(workerId, startedAt, endedAt, `${call.record.actor.name}.${call.method}`)
+    }
     const done = call.onDone
     call.onDone = undefined
     done?.()

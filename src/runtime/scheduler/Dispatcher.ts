@@ -1095,7 +1095,14 @@ export class Dispatcher implements PoolClient {
       slot.inFlight.delete(id)
       this.timers.clear(entry.backstop)
       if (this.removeInFlight(entry) && slot.outstanding > 0) slot.outstanding--
-      if (entry.pending.cancelled) continue
+      if (entry.pending.cancelled) {
+        // Its handler may have run before the cancel reached it: that time was its worker's work.
+        if (times !== undefined && this.events.active) {
+          const k = 2 * ((at - first) / Result.stride)
+          if (times[k + 1]! > times[k]!) this.events.cancelledRun(slot.id, times[k]!, times[k + 1]!, entry.pending.submission.taskName)
+        }
+        continue
+      }
       let outcome = fields[at + Result.outcome] as Outcome
       let value = fields[at + Result.value]
       if (outcome === Outcome.Interrupted) {

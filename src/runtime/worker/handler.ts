@@ -150,6 +150,10 @@ export const fusedHandler = (
     const codec = stages[k]!.codec
     const encoded = codec.encodeSuccess(result)
     if (encoded.issue !== undefined) return Effect.fail(broke(k, stageDefect("SuccessEncodeError", "does not match the success Schema", encoded.issue), value))
+    // As `outcomeOf` checks a result: the next stage would read memory this worker's arena
+    // hands out again (its own next allocation of the size included).
+    const released = codec.sharedSuccess ? releasedIn(encoded.value) : undefined
+    if (released !== undefined) return Effect.fail(broke(k, stageDefect("SuccessReleased", "holds memory its worker released", released), value))
     const decoded = codec.decodeSuccess(encoded.value)
     if (decoded.issue !== undefined) return Effect.fail(broke(k, stageDefect("SuccessDecodeError", "does not match the success Schema", decoded.issue), value))
     const next = stages[k + 1]!.codec

@@ -90,6 +90,20 @@ describe("DashboardState's maps", () => {
   })
 })
 
+describe("DashboardState's maps, cancelled", () => {
+  it("a map its caller gave up on is shown cancelled, not done", () => {
+    const state = new DashboardState(() => 0, () => stats, undefined, [0])
+    state.onEvent({ _tag: "Submitted", at: 1, submission: 0, taskName: "Work", count: 3, chunkSize: 1, payloads: [{}, {}, {}] })
+    state.onEvent({ _tag: "Settled", at: 2, submission: 0, index: 0, taskId: 0, workerId: 0, attempt: 1, outcome: "Success" })
+    state.onEvent({ _tag: "Cancelled", at: 3, submission: 0 })
+    state.onEvent({ _tag: "Submitted", at: 4, submission: 1, taskName: "Work", count: 2, chunkSize: 1, payloads: [{}, {}] })
+    for (const index of [0, 1]) {
+      state.onEvent({ _tag: "Settled", at: 5, submission: 1, index, taskId: 10 + index, workerId: 0, attempt: 1, outcome: "Success" })
+    }
+    assert.deepStrictEqual(state.snapshot().maps.map((m) => [m.submission, m.succeeded, m.endedAt, m.cancelled]), [[0, 1, 3, true], [1, 2, 5, false]])
+  })
+})
+
 describe("DashboardState's workers", () => {
   it("a recycling pool's page keeps its live workers and the last ones that ended, not every worker ever", () => {
     const state = new DashboardState(() => 0, () => stats, undefined, [])
@@ -106,6 +120,27 @@ describe("DashboardState's workers", () => {
     assert.isAtMost(dead.length, 16)
     assert.isAtLeast(dead.length, 1)
     assert.strictEqual(dead.at(-1)!.workerId, 999, "the last to end is kept")
+  })
+
+  it("its insights name the workers the page shows, and total every worker", () => {
+    const insights = new Insights(() => 2000)
+    const state = new DashboardState(() => 2000, () => stats, insights, [])
+    const feed = (event: PoolEvent) => {
+      insights.onEvent(event)
+      state.onEvent(event)
+    }
+    feed({ _tag: "Submitted", at: 0, submission: 0, taskName: "Work", count: 1000, chunkSize: 1, payloads: [] })
+    for (let workerId = 0; workerId < 1000; workerId++) {
+      feed({ _tag: "WorkerStarting", at: workerId, workerId, replacement: false })
+      feed({ _tag: "WorkerReady", at: workerId, workerId })
+      feed({ _tag: "Settled", at: workerId + 0.5, submission: 0, index: workerId, taskId: workerId, workerId, attempt: 1, outcome: "Success", startedAt: workerId, endedAt: workerId + 0.5 })
+      feed({ _tag: "WorkerExited", at: workerId + 1, workerId, exit: "Recycled", message: "" })
+    }
+    feed({ _tag: "WorkerStarting", at: 1000, workerId: 1000, replacement: false })
+    const snapshot = state.snapshot()
+    assert.deepStrictEqual(snapshot.insights!.workers.map((w) => w.workerId), snapshot.workers.map((w) => w.workerId))
+    assert.strictEqual(snapshot.insights!.total.tasks, 1000, "the totals are every worker's")
+    assert.strictEqual(snapshot.insights!.total.working, 500)
   })
 })
 

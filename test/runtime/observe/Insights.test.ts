@@ -103,6 +103,33 @@ describe("Insights", () => {
     assert.match(text, /slowest 1 task:\n {2}100\.0 ms {2}Work #0 on worker 0 {2}input \{ item: 0 \}/)
     assert.match(text, /WARNING workers were working 8% of their time/)
   })
+
+  it("a recycling pool's report lists its live workers and the last that exited; the earlier ones are in the total", () => {
+    // maxTasksPerWorker: 1 on one worker: 1000 workers in turn, each 10 ms of start-up, a 5 ms task, 5 ms waiting.
+    const events: Array<PoolEvent> = []
+    for (let workerId = 0; workerId < 1000; workerId++) {
+      const at = workerId * 20
+      events.push(
+        { _tag: "WorkerStarting", at, workerId, replacement: false },
+        { _tag: "WorkerReady", at: at + 10, workerId, initStartedAt: at + 10 },
+        { _tag: "Submitted", at: at + 10, submission: workerId, taskName: "Work", count: 1, chunkSize: 1, payloads: [{ workerId }] },
+        { _tag: "Settled", at: at + 15, submission: workerId, index: 0, taskId: workerId, workerId, attempt: 1, outcome: "Success", startedAt: at + 10, endedAt: at + 15 },
+        { _tag: "WorkerStopping", at: at + 20, workerId },
+        { _tag: "WorkerExited", at: at + 20, workerId, exit: "Recycled", message: "" }
+      )
+    }
+    events.push({ _tag: "WorkerStarting", at: 20_000, workerId: 1000, replacement: false })
+    const report = reportOf(events, 20_005)
+    assert.isAtMost(report.workers.length, 65)
+    assert.deepStrictEqual(report.workers.at(-1)!.workerId, 1000)
+    assert.strictEqual(report.workers.at(-2)!.workerId, 999, "the last to exit is listed")
+    assert.strictEqual(report.earlierWorkers, 1000 - (report.workers.length - 1))
+    assert.deepStrictEqual(
+      [report.total.startup, report.total.working, report.total.waiting, report.total.wall, report.total.tasks],
+      [1000 * 10 + 5, 1000 * 5, 1000 * 5, 1000 * 20 + 5, 1000]
+    )
+    assert.match(render(report), new RegExp(`\\n${report.earlierWorkers} earlier\\s+exited\\s`))
+  })
 })
 
 describe("Insights of actor calls", () => {
