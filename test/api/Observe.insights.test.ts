@@ -5,9 +5,11 @@
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as Console from "effect/Console"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -119,9 +121,18 @@ describe("insights", () => {
     Effect.gen(function*() {
       const counter = yield* Actor.spawn(Counter, { start: 0 })
       yield* counter.call("get", {})
+      // The call is sent as it is made (the mailbox is empty): its cancel, sent after it on the
+      // same channel, finds the method running. Waiting for a time instead raced a slow machine.
+      const events = yield* WorkerPool.events(ActorTasks)
+      const made = yield* Deferred.make<void>()
+      yield* events.pipe(
+        Stream.filter((event) => event._tag === "ActorCall" && event.method === "stubborn"),
+        Stream.runForEach(() => Deferred.succeed(made, undefined)),
+        Effect.forkScoped
+      )
       // `stubborn` ignores its interruption: it runs its 300 ms, and the cancel waits for its answer.
       const fiber = yield* Effect.forkChild(counter.call("stubborn", { millis: 300 }))
-      yield* Effect.sleep(100)
+      yield* Deferred.await(made)
       yield* Fiber.interrupt(fiber)
       const report = yield* Observe.insights(ActorTasks)
       assert.isAtLeast(report.total.working, 300 - 2)
