@@ -279,6 +279,26 @@ describe.each(rows)("actors on $name", (row) => {
       assert.deepStrictEqual(yield* counter.call("log"), [])
     }).pipe(Effect.scoped, Effect.provide(pool), within), 20_000)
 
+  threadsOnly("a call made through a handle by a worker that dies is interrupted in the actor; a tell goes on", () =>
+    Effect.gen(function*() {
+      // Was: the pool forgot the dead worker's asks without cancelling them: the call ran on in
+      // its actor for its full minute, holding the mailbox, with nobody left to answer.
+      const counter = yield* Actor.spawn(Counter, { start: 0 }, { worker: 0 })
+      const asker = yield* Actor.spawn(Forwarder, { target: counter }, { worker: 1 })
+      // Placed now: after the first crash, position 2 could name the counter's worker.
+      const teller = yield* Actor.spawn(Forwarder, { target: counter }, { worker: 2 })
+      const lost = yield* Effect.flip(asker.call("abandon", { value: "asked", millis: 60_000, tell: false }))
+      assert.instanceOf(reasonOf(lost), TaskError.WorkerLost)
+      // Behind the abandoned call in the mailbox: answered once that call ended.
+      assert.deepStrictEqual(yield* counter.call("log"), [], "the abandoned call was interrupted before it logged")
+      yield* Effect.flip(teller.call("abandon", { value: "told", millis: 10, tell: true }))
+      assert.deepStrictEqual(yield* counter.call("log"), ["told"], "a tell is fire and forget: it ran")
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(WorkerPool.layer(ActorTasks, { entry: entryUrl, size: 3 }).pipe(Layer.provide(row.backend))),
+      within
+    ), 20_000)
+
   it.live("an actor pool routes each call to the least busy actor", () =>
     Effect.gen(function*() {
       const fast = yield* Actor.spawn(Counter, { start: 0, delay: 5 }, { worker: 0 })

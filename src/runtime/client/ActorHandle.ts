@@ -76,7 +76,7 @@ export const makeHandle = <A extends Any>(
       send(method, (task, transport, target, context) =>
         tell(task, payload, (encoded, settle, transfers) => {
           transport.call(id, task, encoded[0], (outcome, value, workerId, callId) =>
-            settle(0, outcome, value, workerId, 1, callId ?? -1), transfers?.[0], undefined, poolKey)
+            settle(0, outcome, value, workerId, 1, callId ?? -1), transfers?.[0], undefined, poolKey, true)
           return noTicket
         }, (failure) => reportTell(context, actor.name, id, method, failure), target))
   }

@@ -33,6 +33,8 @@ export interface ActorTransport {
   /**
    * `transfer`: the buffers the payload moves (`memory: "moved"`); a worker's own calls copy them.
    * `pool`: the key of the pool that spawned the actor, for a handle decoded from a payload.
+   * `tell`: nobody awaits the outcome (`Actor.tell`): a worker's tell goes on in its actor when
+   * that worker dies, where its call is cancelled.
    */
   readonly call: (
     actorId: number,
@@ -41,7 +43,8 @@ export interface ActorTransport {
     reply: Reply,
     transfer?: ReadonlyArray<ArrayBuffer>,
     trace?: CallTrace | undefined,
-    pool?: string | undefined
+    pool?: string | undefined,
+    tell?: boolean
   ) => () => Promise<void>
   readonly stop: (actorId: number) => Promise<void>
   /**

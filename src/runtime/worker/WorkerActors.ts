@@ -100,12 +100,12 @@ export class WorkerActors {
     spawn: () => {
       throw new Error("actors are spawned by the caller, not from inside a worker")
     },
-    call: (actorId, method, payload, reply, _transfer, trace, pool) => {
+    call: (actorId, method, payload, reply, _transfer, trace, pool, tell) => {
       const askId = this.nextAskId++
       this.asks.set(askId, reply)
       if (trace !== undefined) this.askTraces.set(askId, trace)
       try {
-        this.post([Op.Ask, askId, actorId, method.name, payload, trace?.wire, pool])
+        this.post([Op.Ask, askId, actorId, method.name, payload, trace?.wire, pool, tell === true ? true : undefined])
       } catch (error) {
         // Rule 4: nothing left this worker; only this call fails, typed, and the handler decides.
         this.asks.delete(askId)
