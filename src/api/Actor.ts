@@ -5,6 +5,7 @@
  * the caller's side: `spawn`, `spawnMany`, `call`, `tell` (fire and forget), `stop`, and `Ref`, the
  * Schema of a handle passed in a payload.
  */
+import type * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
@@ -26,7 +27,7 @@ import { ActorError, InitFailed } from "../core/ActorError.ts"
 import type { PayloadArg, Runner } from "../core/Task.ts"
 import type * as Task from "../core/Task.ts"
 import { renderInput, renderPath } from "../core/TaskError.ts"
-import { makeHandle, poolKeyOf, transportOf } from "../runtime/client/ActorHandle.ts"
+import { makeHandle, poolKeyOf, stopHandle } from "../runtime/client/ActorHandle.ts"
 import { runnerKey } from "../runtime/client/PoolClient.ts"
 import { durationMillis } from "../runtime/internal/duration.ts"
 import { remoteErrorText } from "../runtime/internal/errorText.ts"
@@ -168,13 +169,15 @@ export const tell = <A extends Any, K extends MethodName<A>>(
 
 /**
  * Stops an actor now instead of when its scope closes; its calls fail with `ActorError` / `Unavailable`.
+ * Completes once it stopped (its finalizers ran). Works inside a worker too, through a handle
+ * received in a payload, on every backend; there, a handle of another pool dies (`ForeignHandle`).
  *
  * **Gotchas**: a stop (this one, or its scope's) that its worker has not finished within the
  * pool's `interruptGrace` + `exitTimeout` — a method that ignores its interruption, finalizers
  * that hang — terminates that worker, and the other actors there are lost with it.
  */
 export const stop = <A extends Any>(handle: Handle<A>): Effect.Effect<void> =>
-  Effect.promise(() => transportOf(handle).stop(handle.id))
+  Effect.withFiber((fiber) => Effect.promise(() => stopHandle(handle, fiber.context as Context.Context<never>)))
 
 // ---------------------------------------------------------------------------------------------
 // Handles in payloads

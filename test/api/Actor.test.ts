@@ -30,7 +30,7 @@ import {
   TaskError,
   WorkerPool
 } from "../../src/index.ts"
-import { ActorTasks, BadStart, Bump, Counter, Forwarder, Nap, Refused, Tick } from "../fixtures/actors.ts"
+import { ActorTasks, BadStart, Bump, Counter, Forwarder, Halt, Nap, Refused, Tick } from "../fixtures/actors.ts"
 import { actorReasonOf, reasonOf, rows } from "../support/backends.ts"
 
 const entryUrl = new URL("../fixtures/actor-worker.ts", import.meta.url)
@@ -247,18 +247,21 @@ describe.each(rows)("actors on $name", (row) => {
     Effect.gen(function*() {
       const counter = yield* Actor.spawn(Counter, { start: 10 })
       // Was: a pool hosting no actors dropped the call, and the task waited for good.
-      const tasksOnly = WorkerPool.layer(Task.group(Bump), { entry: entryUrl, size: 1 }).pipe(Layer.provide(row.backend))
+      const tasksOnly = WorkerPool.layer(Task.group(Bump, Halt), { entry: entryUrl, size: 1 }).pipe(Layer.provide(row.backend))
       const dropped = yield* Effect.flip(Task.run(Bump, { counter, n: 1 }).pipe(Effect.provide(tasksOnly)))
       assert.instanceOf(reasonOf(dropped), TaskError.Defect)
       assert.include(reasonOf(dropped).message, "another pool")
+      const notStopped = yield* Effect.flip(Task.run(Halt, { counter }).pipe(Effect.provide(tasksOnly)))
+      assert.include(reasonOf(notStopped).message, "another pool")
       // Was: a pool hosting actors of its own called its actor of the same id instead.
-      const withActors = WorkerPool.layer(Task.group(Bump, Counter), { entry: entryUrl, size: 1 }).pipe(Layer.provide(row.backend))
+      const withActors = WorkerPool.layer(Task.group(Bump, Halt, Counter), { entry: entryUrl, size: 1 }).pipe(Layer.provide(row.backend))
       yield* Effect.gen(function*() {
         const own = yield* Actor.spawn(Counter, { start: 1_000 })
         assert.strictEqual(own.id, counter.id, "the same id in each pool")
         const refused = yield* Effect.flip(Task.run(Bump, { counter, n: 1 }))
         assert.include(reasonOf(refused).message, "another pool")
-        assert.strictEqual(yield* own.call("get"), 1_000, "the other pool's actor was not called")
+        assert.include(reasonOf(yield* Effect.flip(Task.run(Halt, { counter }))).message, "another pool")
+        assert.strictEqual(yield* own.call("get"), 1_000, "the other pool's actor was not called nor stopped")
       }).pipe(Effect.scoped, Effect.provide(withActors))
       assert.strictEqual(yield* counter.call("get"), 10)
       assert.strictEqual(yield* Task.run(Bump, { counter, n: 1 }), 11, "its own pool's workers still call it")
@@ -353,6 +356,21 @@ describe.each(rows)("actors on $name", (row) => {
       assert.instanceOf(actorReasonOf(after), ActorError.Unavailable)
       assert.strictEqual((actorReasonOf(after) as ActorError.Unavailable).state, "Stopped")
     }).pipe(Effect.scoped, Effect.provide(pool), within))
+
+  it.live("Actor.stop through a handle inside a worker stops the actor, as the caller's does", () =>
+    Effect.gen(function*() {
+      // Was: it died on threads and processes ("no pool to reach it from here") and worked inline.
+      const probe = probeDir()
+      const counter = yield* Actor.spawn(Counter, { start: 0, probe }, { worker: 0 })
+      const running = yield* Effect.forkChild(counter.call("sleep", { millis: 60_000 }))
+      yield* Effect.sleep("20 millis")
+      yield* Task.run(Halt, { counter })
+      assert.deepStrictEqual(marks(probe), [1, 1], "its finalizer ran before the stop returned")
+      assert.instanceOf(actorReasonOf(yield* Effect.flip(Fiber.join(running))), ActorError.Unavailable)
+      const after = yield* Effect.flip(counter.call("get", {}))
+      assert.strictEqual((actorReasonOf(after) as ActorError.Unavailable).state, "Stopped")
+      yield* Task.run(Halt, { counter }) // stopped already: nothing to do
+    }).pipe(Effect.scoped, Effect.provide(pool), within), 20_000)
 
   it.live("interrupting a call interrupts it in the worker; the actor goes on", () =>
     Effect.gen(function*() {

@@ -46,7 +46,8 @@ export interface ActorTransport {
     pool?: string | undefined,
     tell?: boolean
   ) => () => Promise<void>
-  readonly stop: (actorId: number) => Promise<void>
+  /** `actorName`, `pool`: as the handle carries them, for a stop asked from a worker. */
+  readonly stop: (actorId: number, actorName?: string, pool?: string | undefined) => Promise<void>
   /**
    * Calls `listener` once when the actor dies for good (out of restarts), at once if it is dead
    * already; never for one that is stopped first. Returns the unsubscribe. Only the caller's side

@@ -103,6 +103,10 @@
  *                  its tells run on.
  *   worker → pool  `[AskCancel, askId]`: the handler gave the call up (it was interrupted): the
  *                  pool cancels the call as it cancels a caller's, and answers nothing more.
+ *   worker → pool  `[AskStop, askId, actorId, actorName, pool]`: a handler stops an actor through a
+ *                  handle (`Actor.stop`); the pool stops it as the caller's stop does and answers
+ *                  `[Answer, askId, Success, undefined]` once it stopped (`Defect`, `foreignHandle`,
+ *                  for another pool's handle).
  * An actor whose worker dies fails its calls in flight (`Lost`); the pool may rebuild it from its
  * constructor arguments on another worker (its restart policy), never while it still runs.
  */
@@ -140,7 +144,8 @@ export const Op = {
   Metrics: 24,
   CallTimed: 25,
   RepliesTimed: 26,
-  AskCancel: 27
+  AskCancel: 27,
+  AskStop: 28
 } as const
 
 /** How a task ended, as reported by a worker, or as the pool decided. */
@@ -335,6 +340,7 @@ export type FromWorker =
     tell: true | undefined
   ]
   | readonly [typeof Op.AskCancel, askId: number]
+  | readonly [typeof Op.AskStop, askId: number, actorId: number, actorName: string, pool: string | undefined]
   | readonly [typeof Op.Heap, usedBytes: number]
   | readonly [typeof Op.Metrics, snapshots: ReadonlyArray<WireMetric>]
 

@@ -235,6 +235,15 @@ export class ActorHost implements Transport, WorkerListener {
           return
         }
         return this.ask(workerId, message[1], message[2], message[3], message[4], message[5], message[7] === true)
+      case Op.AskStop: {
+        const [, askId, actorId, actorName, pool] = message
+        if (pool !== undefined && this.key !== undefined && pool !== this.key) {
+          this.dispatcher.sendTo(workerId, [Op.Answer, askId, Outcome.Defect, foreignHandle(`${actorName}.stop`, actorId)])
+          return
+        }
+        void this.stop(actorId).then(() => this.dispatcher.sendTo(workerId, [Op.Answer, askId, Outcome.Success, undefined]))
+        return
+      }
       case Op.AskCancel: {
         const asks = this.asks.get(workerId)
         const cancel = asks?.get(message[1])

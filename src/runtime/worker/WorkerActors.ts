@@ -123,7 +123,18 @@ export class WorkerActors {
         return Promise.resolve()
       }
     },
-    stop: () => Promise.reject(new Error("actors are stopped by the caller, not from inside a worker"))
+    // The pool stops it as the caller's stop does; answered once it stopped. Like a call, not
+    // cancelled if the handler gives up: a stop asked for is done.
+    stop: (actorId, actorName, pool) =>
+      new Promise<void>((resolve, reject) => {
+        const askId = this.nextAskId++
+        this.asks.set(askId, (outcome, value) => {
+          if (outcome === Outcome.Success) return resolve()
+          const remote = value as { readonly name?: string; readonly message?: string }
+          reject(Object.assign(new Error(remote.message ?? String(value)), { name: remote.name ?? "Error" }))
+        })
+        this.post([Op.AskStop, askId, actorId, actorName ?? "", pool])
+      })
   }
 
   answer(askId: number, outcome: Outcome, value: unknown): void {
