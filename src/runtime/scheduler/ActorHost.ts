@@ -373,6 +373,14 @@ export class ActorHost implements Transport, WorkerListener {
     // (or whose first build was lost with its worker).
     const failedSpawn = record.onSpawned !== undefined && outcome !== Outcome.Lost
     if (failedSpawn || record.restarts >= record.maxRestarts) return this.died(record, outcome, value, workerId)
+    if (this.dispatcher.isClosed) {
+      // A rebuild's failure that crossed the shutdown (`onClose` ran already): no worker will take
+      // the rebuild, and its backoff timer would outlive the pool. Stopped, as by `onExit` then.
+      this.failWaiting(record, "Stopped")
+      this.stopped(record)
+      if (record.onSpawned !== undefined) this.answerSpawn(record, Outcome.Closed, "the pool is closed", workerId)
+      return
+    }
     record.restarts++
     record.state = "backoff"
     record.workerId = -1
