@@ -44,7 +44,8 @@ export * from "../core/Actor.ts"
  *
  * Fails with the actor's declared init error, or `ActorError` with reason `InitFailed` when its
  * constructor dies, its init arguments fail their Schema, its worker is lost while it is being
- * built, or the pool closes first. Dies with a `RangeError` when `worker` is not an integer, or
+ * built, the pool closes first, or it is stopped first (through a handle made from its id, as
+ * `Actor.Ref` decodes one). Dies with a `RangeError` when `worker` is not an integer, or
  * the restart policy is not one: `maxRestarts` not a whole number ≥ 0 (or `Infinity`), a backoff
  * that is not a duration ≥ 0 (programming errors).
  */

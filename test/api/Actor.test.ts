@@ -14,6 +14,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
+import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import { mkdtempSync, readdirSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -517,6 +518,22 @@ describe("spawn options", () => {
         const counter = yield* Actor.spawn(Counter, { start: 1 }, { restart })
         assert.strictEqual(yield* counter.call("get", {}), 1)
       }
+    }).pipe(Effect.scoped, Effect.provide(pool)), 20_000)
+
+  it.live("an actor stopped through a handle made from its id before it was built fails its spawn, saying so", () =>
+    Effect.gen(function*() {
+      // Was: its spawn failed with the constructor's interruption (an `InterruptError` defect);
+      // stopped while waiting for a worker, never (ActorHost.test.ts).
+      const first = yield* Actor.spawn(Counter, { start: 0 })
+      const spawning = yield* Effect.forkChild(Actor.spawn(Counter, { start: 0, buildMillis: 60_000 }))
+      yield* Effect.sleep("50 millis")
+      const ref = Actor.Ref(Counter)
+      const forged = Schema.decodeSync(ref)({ ...Schema.encodeSync(ref)(first), id: first.id + 1 })
+      yield* Actor.stop(forged)
+      const failed = yield* Effect.flip(Fiber.join(spawning))
+      assert.instanceOf(failed, ActorError.ActorError)
+      assert.include((failed as ActorError.ActorError).message, "stopped before it was built")
+      assert.strictEqual(yield* first.call("get"), 0, "the other actor goes on")
     }).pipe(Effect.scoped, Effect.provide(pool)), 20_000)
 
   it.live("a method the definition lacks dies naming it, an inherited name too", () =>

@@ -171,26 +171,17 @@ export class ActorHost implements Transport, WorkerListener {
     if (this.events.active) this.events.emit({ _tag: "ActorStop", at: this.events.now(), actorId })
     return new Promise((resolve) => {
       record.onStopped.push(resolve)
-      switch (record.state) {
-        case "running":
-        case "starting":
-          // The worker interrupts the actor's calls, or its constructor (a model loading may take
-          // minutes), and answers `Stopped` once the actor's scope closed; one that answered
-          // `Spawned` first is sent another stop then (rule 1: never leave an instance behind).
-          record.state = "stopping"
-          this.failWaiting(record, "Stopped")
-          if (!this.dispatcher.sendTo(record.workerId, [Op.Stop, record.id])) return this.stopped(record)
-          return this.armStopBackstop(record)
-        case "placing":
-        case "backoff":
-          this.timers.clear(record.timer)
-          this.failWaiting(record, "Stopped")
-          return this.stopped(record)
-        case "dead":
-          return this.stopped(record)
-        default:
-          return
-      }
+      // Stopped before its spawn answered: by the spawn's own interruption (its caller no longer
+      // listens), or through a handle made from its id. That spawn fails now, saying so — not with
+      // how its worker ended the constructor, nor never (a stop while it waits for a worker).
+      const spawn = record.onSpawned
+      record.onSpawned = undefined
+      this.stopRecord(record)
+      spawn?.(Outcome.Defect, {
+        name: "Stopped",
+        message: `actor ${record.actor.name}#${record.id} was stopped before it was built`,
+        stack: ""
+      } satisfies RemoteError, -1)
     })
   }
 
@@ -409,6 +400,30 @@ export class ActorHost implements Transport, WorkerListener {
     for (const listener of onDead) listener()
     // Kept until its scope stops it, so calls meanwhile learn it is dead rather than stopped.
     for (const resolve of record.onStopped.splice(0)) resolve()
+  }
+
+  /** A stop's move for each state: see `stop`. */
+  private stopRecord(record: ActorRecord): void {
+    switch (record.state) {
+      case "running":
+      case "starting":
+        // The worker interrupts the actor's calls, or its constructor (a model loading may take
+        // minutes), and answers `Stopped` once the actor's scope closed; one that answered
+        // `Spawned` first is sent another stop then (rule 1: never leave an instance behind).
+        record.state = "stopping"
+        this.failWaiting(record, "Stopped")
+        if (!this.dispatcher.sendTo(record.workerId, [Op.Stop, record.id])) return this.stopped(record)
+        return this.armStopBackstop(record)
+      case "placing":
+      case "backoff":
+        this.timers.clear(record.timer)
+        this.failWaiting(record, "Stopped")
+        return this.stopped(record)
+      case "dead":
+        return this.stopped(record)
+      default:
+        return
+    }
   }
 
   /**

@@ -59,6 +59,13 @@ const manualTimers = () => {
   return { timers, armed, fireAll }
 }
 
+/** Each worker told to shut down exits, as a real one does once its Layer closed. */
+const exitShutDown = (workers: Map<number, Scripted>): void => {
+  for (const worker of workers.values()) {
+    if (worker.sent.some((m) => m[0] === Op.Shutdown)) worker.events.onExit({ kind: "Exited", message: "exited with code 0" })
+  }
+}
+
 const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 0))
 
 describe("ActorHost", () => {
@@ -93,13 +100,32 @@ describe("ActorHost", () => {
     // The pool closes; the rebuild's constructor failed just before the shutdown reached its worker.
     const closed = dispatcher.close()
     second.events.onMessage([Op.Spawned, id, Outcome.Defect, { name: "Error", message: "boom", stack: "" }] as FromWorker)
-    for (const worker of workers.values()) {
-      if (worker.sent.some((m) => m[0] === Op.Shutdown)) worker.events.onExit({ kind: "Exited", message: "exited with code 0" })
-    }
+    exitShutDown(workers)
     await closed
     await tick()
     assert.strictEqual(clock.armed.size, 0, "no timer outlives the pool")
     assert.deepStrictEqual(answers, [[Outcome.Unavailable, "Stopped"]], "the call waiting for the rebuild is answered")
     assert.isFalse([...workers.values()].some((w) => w.sent.some((m) => m[0] === Op.Spawn)), "nothing rebuilt after the close")
+  })
+
+  it("an actor stopped while it waits for a worker fails its spawn, never leaves it waiting", async () => {
+    const { backend, workers } = scripted()
+    const dispatcher = dispatcherOn(backend, "file:///scripted.ts", { size: 1 })
+    const host = new ActorHost(dispatcher, manualTimers().timers)
+    dispatcher.listen(host)
+    dispatcher.actors = host
+    // No worker is ready yet: the actor waits to be placed. A stop (through a handle made from
+    // its id) then forgot it without a word to its spawn.
+    const answers: Array<[Outcome, unknown]> = []
+    const id = host.spawn(Counter, { start: 0 }, { worker: undefined, maxRestarts: 0, backoffMillis: 0, maxBackoffMillis: 0 }, (outcome, value) =>
+      void answers.push([outcome, value]))
+    await host.stop(id)
+    assert.strictEqual(answers.length, 1)
+    assert.strictEqual(answers[0]![0], Outcome.Defect)
+    assert.include((answers[0]![1] as { message: string }).message, "stopped before it was built")
+    await dispatcher.start()
+    const closed = dispatcher.close()
+    exitShutDown(workers)
+    await closed
   })
 })
