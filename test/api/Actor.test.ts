@@ -406,6 +406,24 @@ describe.each(rows)("actors on $name", (row) => {
       assert.deepStrictEqual(marks(probe), [3, 3])
     }).pipe(Effect.scoped, within))
 
+  it.live("closing the pool while an actor's constructor runs fails its spawn with PoolClosed", () =>
+    Effect.gen(function*() {
+      // Was: the worker's shutdown interrupted the constructor and reported that interruption as
+      // the constructor's own failure (an `InterruptError` defect); a rebuild's would have been
+      // put into its restart backoff after the pool closed.
+      const outer = yield* Scope.make()
+      const spawning = yield* Effect.gen(function*() {
+        const spawning = yield* Effect.forkIn(Actor.spawn(Counter, { start: 0, buildMillis: 60_000 }).pipe(Scope.provide(outer)), outer)
+        yield* Effect.sleep("300 millis")
+        return spawning
+      }).pipe(Effect.provide(pool))
+      const failed = yield* Effect.flip(Fiber.join(spawning))
+      const reason = actorReasonOf(failed)
+      assert.instanceOf(reason, ActorError.InitFailed)
+      assert.strictEqual((reason as ActorError.InitFailed).failure, "PoolClosed", (reason as ActorError.InitFailed).message)
+      yield* Scope.close(outer, Exit.void)
+    }).pipe(Effect.scoped, within), 20_000)
+
   threadsOnly("a worker death fails the actor's calls in flight with WorkerLost, then the actor is dead", () =>
     Effect.gen(function*() {
       const counter = yield* Actor.spawn(Counter, { start: 0 })

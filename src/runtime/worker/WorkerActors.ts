@@ -335,7 +335,10 @@ export class WorkerActors {
   /** Rule 3. */
   private stopInstance(instance: Instance): Promise<void> {
     if (instance.stopping !== undefined) return instance.stopping
-    instance.stopping = (async () => {
+    // Set before anything is interrupted: an interrupted fiber may end at once, inside
+    // `interruptUnsafe`, and its observer must see the stop — else a constructor's reported its
+    // interruption as the spawn's failure (an `InterruptError` defect, or a rebuild's crash).
+    instance.stopping = Promise.resolve().then(async () => {
       // A constructor still running (a shutdown while it builds) stops first: its scope closes below.
       const building = instance.building
       if (building !== undefined) {
@@ -355,7 +358,7 @@ export class WorkerActors {
       ))
       await this.run(Scope.close(instance.scope, Exit.void))
       this.actors.delete(instance.id)
-    })()
+    })
     return instance.stopping
   }
 }
