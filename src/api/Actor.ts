@@ -193,7 +193,7 @@ const RefEncoded = Schema.Struct({ actor: Schema.String, pool: Schema.String, id
  *
  * **Gotchas**: a handle is only good within the pool that spawned the actor: a call through it
  * from a worker of another pool fails with a `TaskError` (reason `Defect`, named `ForeignHandle`),
- * as actor ids are only unique per pool.
+ * and an `Actor.stop` through it dies with that error, as actor ids are only unique per pool.
  */
 export const Ref = <A extends Any>(actor: A): Schema.decodeTo<Schema.declare<Handle<A>>, typeof RefEncoded> =>
   RefEncoded.pipe(
