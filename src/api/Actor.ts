@@ -5,6 +5,7 @@
  * the caller's side: `spawn`, `spawnMany`, `call`, `tell` (fire and forget), `stop`, and `Ref`, the
  * Schema of a handle passed in a payload.
  */
+import type * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
@@ -26,7 +27,7 @@ import { ActorError, InitFailed } from "../core/ActorError.ts"
 import type { PayloadArg, Runner } from "../core/Task.ts"
 import type * as Task from "../core/Task.ts"
 import { renderInput, renderPath } from "../core/TaskError.ts"
-import { makeHandle, poolKeyOf, transportOf } from "../runtime/client/ActorHandle.ts"
+import { makeHandle, poolKeyOf, stopHandle } from "../runtime/client/ActorHandle.ts"
 import { runnerKey } from "../runtime/client/PoolClient.ts"
 import { durationMillis } from "../runtime/internal/duration.ts"
 import { remoteErrorText } from "../runtime/internal/errorText.ts"
@@ -43,7 +44,8 @@ export * from "../core/Actor.ts"
  *
  * Fails with the actor's declared init error, or `ActorError` with reason `InitFailed` when its
  * constructor dies, its init arguments fail their Schema, its worker is lost while it is being
- * built, or the pool closes first. Dies with a `RangeError` when `worker` is not an integer, or
+ * built, the pool closes first, or it is stopped first (through a handle made from its id, as
+ * `Actor.Ref` decodes one). Dies with a `RangeError` when `worker` is not an integer, or
  * the restart policy is not one: `maxRestarts` not a whole number ≥ 0 (or `Infinity`), a backoff
  * that is not a duration ≥ 0 (programming errors).
  */
@@ -168,13 +170,15 @@ export const tell = <A extends Any, K extends MethodName<A>>(
 
 /**
  * Stops an actor now instead of when its scope closes; its calls fail with `ActorError` / `Unavailable`.
+ * Completes once it stopped (its finalizers ran). Works inside a worker too, through a handle
+ * received in a payload, on every backend; there, a handle of another pool dies (`ForeignHandle`).
  *
  * **Gotchas**: a stop (this one, or its scope's) that its worker has not finished within the
  * pool's `interruptGrace` + `exitTimeout` — a method that ignores its interruption, finalizers
  * that hang — terminates that worker, and the other actors there are lost with it.
  */
 export const stop = <A extends Any>(handle: Handle<A>): Effect.Effect<void> =>
-  Effect.promise(() => transportOf(handle).stop(handle.id))
+  Effect.withFiber((fiber) => Effect.promise(() => stopHandle(handle, fiber.context as Context.Context<never>)))
 
 // ---------------------------------------------------------------------------------------------
 // Handles in payloads
@@ -189,7 +193,7 @@ const RefEncoded = Schema.Struct({ actor: Schema.String, pool: Schema.String, id
  *
  * **Gotchas**: a handle is only good within the pool that spawned the actor: a call through it
  * from a worker of another pool fails with a `TaskError` (reason `Defect`, named `ForeignHandle`),
- * as actor ids are only unique per pool.
+ * and an `Actor.stop` through it dies with that error, as actor ids are only unique per pool.
  */
 export const Ref = <A extends Any>(actor: A): Schema.decodeTo<Schema.declare<Handle<A>>, typeof RefEncoded> =>
   RefEncoded.pipe(

@@ -14,6 +14,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
+import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import { mkdtempSync, readdirSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -30,7 +31,7 @@ import {
   TaskError,
   WorkerPool
 } from "../../src/index.ts"
-import { ActorTasks, BadStart, Bump, Counter, Forwarder, Nap, Refused, Tick } from "../fixtures/actors.ts"
+import { ActorTasks, BadStart, Bump, Counter, Forwarder, Halt, Nap, Refused, Tick } from "../fixtures/actors.ts"
 import { actorReasonOf, reasonOf, rows } from "../support/backends.ts"
 
 const entryUrl = new URL("../fixtures/actor-worker.ts", import.meta.url)
@@ -247,18 +248,21 @@ describe.each(rows)("actors on $name", (row) => {
     Effect.gen(function*() {
       const counter = yield* Actor.spawn(Counter, { start: 10 })
       // Was: a pool hosting no actors dropped the call, and the task waited for good.
-      const tasksOnly = WorkerPool.layer(Task.group(Bump), { entry: entryUrl, size: 1 }).pipe(Layer.provide(row.backend))
+      const tasksOnly = WorkerPool.layer(Task.group(Bump, Halt), { entry: entryUrl, size: 1 }).pipe(Layer.provide(row.backend))
       const dropped = yield* Effect.flip(Task.run(Bump, { counter, n: 1 }).pipe(Effect.provide(tasksOnly)))
       assert.instanceOf(reasonOf(dropped), TaskError.Defect)
       assert.include(reasonOf(dropped).message, "another pool")
+      const notStopped = yield* Effect.flip(Task.run(Halt, { counter }).pipe(Effect.provide(tasksOnly)))
+      assert.include(reasonOf(notStopped).message, "another pool")
       // Was: a pool hosting actors of its own called its actor of the same id instead.
-      const withActors = WorkerPool.layer(Task.group(Bump, Counter), { entry: entryUrl, size: 1 }).pipe(Layer.provide(row.backend))
+      const withActors = WorkerPool.layer(Task.group(Bump, Halt, Counter), { entry: entryUrl, size: 1 }).pipe(Layer.provide(row.backend))
       yield* Effect.gen(function*() {
         const own = yield* Actor.spawn(Counter, { start: 1_000 })
         assert.strictEqual(own.id, counter.id, "the same id in each pool")
         const refused = yield* Effect.flip(Task.run(Bump, { counter, n: 1 }))
         assert.include(reasonOf(refused).message, "another pool")
-        assert.strictEqual(yield* own.call("get"), 1_000, "the other pool's actor was not called")
+        assert.include(reasonOf(yield* Effect.flip(Task.run(Halt, { counter }))).message, "another pool")
+        assert.strictEqual(yield* own.call("get"), 1_000, "the other pool's actor was not called nor stopped")
       }).pipe(Effect.scoped, Effect.provide(withActors))
       assert.strictEqual(yield* counter.call("get"), 10)
       assert.strictEqual(yield* Task.run(Bump, { counter, n: 1 }), 11, "its own pool's workers still call it")
@@ -278,6 +282,26 @@ describe.each(rows)("actors on $name", (row) => {
       assert.strictEqual(yield* counter.call("add", { n: 1 }), 1, "the mailbox goes on")
       assert.deepStrictEqual(yield* counter.call("log"), [])
     }).pipe(Effect.scoped, Effect.provide(pool), within), 20_000)
+
+  threadsOnly("a call made through a handle by a worker that dies is interrupted in the actor; a tell goes on", () =>
+    Effect.gen(function*() {
+      // Was: the pool forgot the dead worker's asks without cancelling them: the call ran on in
+      // its actor for its full minute, holding the mailbox, with nobody left to answer.
+      const counter = yield* Actor.spawn(Counter, { start: 0 }, { worker: 0 })
+      const asker = yield* Actor.spawn(Forwarder, { target: counter }, { worker: 1 })
+      // Placed now: after the first crash, position 2 could name the counter's worker.
+      const teller = yield* Actor.spawn(Forwarder, { target: counter }, { worker: 2 })
+      const lost = yield* Effect.flip(asker.call("abandon", { value: "asked", millis: 60_000, tell: false }))
+      assert.instanceOf(reasonOf(lost), TaskError.WorkerLost)
+      // Behind the abandoned call in the mailbox: answered once that call ended.
+      assert.deepStrictEqual(yield* counter.call("log"), [], "the abandoned call was interrupted before it logged")
+      yield* Effect.flip(teller.call("abandon", { value: "told", millis: 10, tell: true }))
+      assert.deepStrictEqual(yield* counter.call("log"), ["told"], "a tell is fire and forget: it ran")
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(WorkerPool.layer(ActorTasks, { entry: entryUrl, size: 3 }).pipe(Layer.provide(row.backend))),
+      within
+    ), 20_000)
 
   it.live("an actor pool routes each call to the least busy actor", () =>
     Effect.gen(function*() {
@@ -334,6 +358,21 @@ describe.each(rows)("actors on $name", (row) => {
       assert.strictEqual((actorReasonOf(after) as ActorError.Unavailable).state, "Stopped")
     }).pipe(Effect.scoped, Effect.provide(pool), within))
 
+  it.live("Actor.stop through a handle inside a worker stops the actor, as the caller's does", () =>
+    Effect.gen(function*() {
+      // Was: it died on threads and processes ("no pool to reach it from here") and worked inline.
+      const probe = probeDir()
+      const counter = yield* Actor.spawn(Counter, { start: 0, probe }, { worker: 0 })
+      const running = yield* Effect.forkChild(counter.call("sleep", { millis: 60_000 }))
+      yield* Effect.sleep("20 millis")
+      yield* Task.run(Halt, { counter })
+      assert.deepStrictEqual(marks(probe), [1, 1], "its finalizer ran before the stop returned")
+      assert.instanceOf(actorReasonOf(yield* Effect.flip(Fiber.join(running))), ActorError.Unavailable)
+      const after = yield* Effect.flip(counter.call("get", {}))
+      assert.strictEqual((actorReasonOf(after) as ActorError.Unavailable).state, "Stopped")
+      yield* Task.run(Halt, { counter }) // stopped already: nothing to do
+    }).pipe(Effect.scoped, Effect.provide(pool), within), 20_000)
+
   it.live("interrupting a call interrupts it in the worker; the actor goes on", () =>
     Effect.gen(function*() {
       const counter = yield* Actor.spawn(Counter, { start: 0 })
@@ -366,6 +405,24 @@ describe.each(rows)("actors on $name", (row) => {
       }).pipe(Effect.provide(pool))
       assert.deepStrictEqual(marks(probe), [3, 3])
     }).pipe(Effect.scoped, within))
+
+  it.live("closing the pool while an actor's constructor runs fails its spawn with PoolClosed", () =>
+    Effect.gen(function*() {
+      // Was: the worker's shutdown interrupted the constructor and reported that interruption as
+      // the constructor's own failure (an `InterruptError` defect); a rebuild's would have been
+      // put into its restart backoff after the pool closed.
+      const outer = yield* Scope.make()
+      const spawning = yield* Effect.gen(function*() {
+        const spawning = yield* Effect.forkIn(Actor.spawn(Counter, { start: 0, buildMillis: 60_000 }).pipe(Scope.provide(outer)), outer)
+        yield* Effect.sleep("300 millis")
+        return spawning
+      }).pipe(Effect.provide(pool))
+      const failed = yield* Effect.flip(Fiber.join(spawning))
+      const reason = actorReasonOf(failed)
+      assert.instanceOf(reason, ActorError.InitFailed)
+      assert.strictEqual((reason as ActorError.InitFailed).failure, "PoolClosed", (reason as ActorError.InitFailed).message)
+      yield* Scope.close(outer, Exit.void)
+    }).pipe(Effect.scoped, within), 20_000)
 
   threadsOnly("a worker death fails the actor's calls in flight with WorkerLost, then the actor is dead", () =>
     Effect.gen(function*() {
@@ -479,6 +536,22 @@ describe("spawn options", () => {
         const counter = yield* Actor.spawn(Counter, { start: 1 }, { restart })
         assert.strictEqual(yield* counter.call("get", {}), 1)
       }
+    }).pipe(Effect.scoped, Effect.provide(pool)), 20_000)
+
+  it.live("an actor stopped through a handle made from its id before it was built fails its spawn, saying so", () =>
+    Effect.gen(function*() {
+      // Was: its spawn failed with the constructor's interruption (an `InterruptError` defect);
+      // stopped while waiting for a worker, never (ActorHost.test.ts).
+      const first = yield* Actor.spawn(Counter, { start: 0 })
+      const spawning = yield* Effect.forkChild(Actor.spawn(Counter, { start: 0, buildMillis: 60_000 }))
+      yield* Effect.sleep("50 millis")
+      const ref = Actor.Ref(Counter)
+      const forged = Schema.decodeSync(ref)({ ...Schema.encodeSync(ref)(first), id: first.id + 1 })
+      yield* Actor.stop(forged)
+      const failed = yield* Effect.flip(Fiber.join(spawning))
+      assert.instanceOf(failed, ActorError.ActorError)
+      assert.include((failed as ActorError.ActorError).message, "stopped before it was built")
+      assert.strictEqual(yield* first.call("get"), 0, "the other actor goes on")
     }).pipe(Effect.scoped, Effect.provide(pool)), 20_000)
 
   it.live("a method the definition lacks dies naming it, an inherited name too", () =>

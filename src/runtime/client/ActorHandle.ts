@@ -30,10 +30,18 @@ export const registerPool = (key: string, transport: ActorTransport): () => void
 interface HandleImpl<A extends Any> extends Handle<A> {
   readonly transport: ActorTransport
   readonly poolKey: () => string
+  readonly stopFrom: (context: Context.Context<never>) => Promise<void>
 }
 
 /** The transport a handle made in this thread calls through (its pool's). */
 export const transportOf = <A extends Any>(handle: Handle<A>): ActorTransport => (handle as HandleImpl<A>).transport
+
+/**
+ * Stops the handle's actor through the transport that reaches it from the fiber whose context is
+ * `context`: inside a worker, the worker's channel (as its calls), else its pool.
+ */
+export const stopHandle = <A extends Any>(handle: Handle<A>, context: Context.Context<never>): Promise<void> =>
+  (handle as HandleImpl<A>).stopFrom(context)
 
 /** The key of the pool a handle belongs to, for encoding it into a payload. */
 export const poolKeyOf = <A extends Any>(handle: Handle<A>): string => (handle as HandleImpl<A>).poolKey()
@@ -64,6 +72,11 @@ export const makeHandle = <A extends Any>(
       return transport
     },
     poolKey: () => poolKey ?? (fixed === undefined ? "" : transportKeys.get(fixed) ?? ""),
+    stopFrom: (context) => {
+      const transport = resolve(context)
+      if (transport === undefined) return Promise.reject(new Error(`actor ${actor.name}#${id}: no pool to reach it from here`))
+      return transport.stop(id, actor.name, poolKey)
+    },
     call: (method, payload?: unknown) => send(method, (task, transport, target, _context, fiber) =>
       one(task, payload, 0, {
         submit: (single) => ({
@@ -76,7 +89,7 @@ export const makeHandle = <A extends Any>(
       send(method, (task, transport, target, context) =>
         tell(task, payload, (encoded, settle, transfers) => {
           transport.call(id, task, encoded[0], (outcome, value, workerId, callId) =>
-            settle(0, outcome, value, workerId, 1, callId ?? -1), transfers?.[0], undefined, poolKey)
+            settle(0, outcome, value, workerId, 1, callId ?? -1), transfers?.[0], undefined, poolKey, true)
           return noTicket
         }, (failure) => reportTell(context, actor.name, id, method, failure), target))
   }

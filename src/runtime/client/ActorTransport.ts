@@ -33,6 +33,8 @@ export interface ActorTransport {
   /**
    * `transfer`: the buffers the payload moves (`memory: "moved"`); a worker's own calls copy them.
    * `pool`: the key of the pool that spawned the actor, for a handle decoded from a payload.
+   * `tell`: nobody awaits the outcome (`Actor.tell`): a worker's tell goes on in its actor when
+   * that worker dies, where its call is cancelled.
    */
   readonly call: (
     actorId: number,
@@ -41,9 +43,11 @@ export interface ActorTransport {
     reply: Reply,
     transfer?: ReadonlyArray<ArrayBuffer>,
     trace?: CallTrace | undefined,
-    pool?: string | undefined
+    pool?: string | undefined,
+    tell?: boolean
   ) => () => Promise<void>
-  readonly stop: (actorId: number) => Promise<void>
+  /** `actorName`, `pool`: as the handle carries them, for a stop asked from a worker. */
+  readonly stop: (actorId: number, actorName?: string, pool?: string | undefined) => Promise<void>
   /**
    * Calls `listener` once when the actor dies for good (out of restarts), at once if it is dead
    * already; never for one that is stopped first. Returns the unsubscribe. Only the caller's side

@@ -90,16 +90,23 @@
  *                  started (cancelled in the mailbox, its actor stopped) is answered `Replies`.
  *   pool → worker  `[Stop, actorId]`: interrupt its calls, close its scope (its finalizers run),
  *                  answer `[Stopped, actorId]`. Shutdown stops every actor before the worker's Layer.
- *   worker → pool  `[Ask, askId, actorId, taskName, payload, trace, pool]`: a handler calls an actor through a
+ *   worker → pool  `[Ask, askId, actorId, taskName, payload, trace, pool, tell]`: a handler calls an actor through a
  *                  handle it received (`taskName` is the method's, `<Actor>.<method>`: actor names
  *                  may hold dots); the pool routes it like a caller's call and answers
  *                  `[Answer, askId, outcome, value]`. Ask ids are unique per worker. `trace`, only
  *                  when the handler asked in a span: the call is traced, and its spans reach the
  *                  asking worker as `[Spans, askId, count, …]` before the answer. `pool`: the key
  *                  of the pool that spawned the actor, as the handle carries it; a pool whose key
- *                  it is not (actor ids are per pool) answers `Defect` (`foreignHandle`).
+ *                  it is not (actor ids are per pool) answers `Defect` (`foreignHandle`). `tell`
+ *                  (`true`, or absent for a call): nobody awaits its outcome. When the asking
+ *                  worker exits, the pool cancels its calls (nobody is left to answer) and lets
+ *                  its tells run on.
  *   worker → pool  `[AskCancel, askId]`: the handler gave the call up (it was interrupted): the
  *                  pool cancels the call as it cancels a caller's, and answers nothing more.
+ *   worker → pool  `[AskStop, askId, actorId, actorName, pool]`: a handler stops an actor through a
+ *                  handle (`Actor.stop`); the pool stops it as the caller's stop does and answers
+ *                  `[Answer, askId, Success, undefined]` once it stopped (`Defect`, `foreignHandle`,
+ *                  for another pool's handle).
  * An actor whose worker dies fails its calls in flight (`Lost`); the pool may rebuild it from its
  * constructor arguments on another worker (its restart policy), never while it still runs.
  */
@@ -137,7 +144,8 @@ export const Op = {
   Metrics: 24,
   CallTimed: 25,
   RepliesTimed: 26,
-  AskCancel: 27
+  AskCancel: 27,
+  AskStop: 28
 } as const
 
 /** How a task ended, as reported by a worker, or as the pool decided. */
@@ -321,8 +329,18 @@ export type FromWorker =
   | readonly [typeof Op.Replies, ...Array<unknown>]
   | readonly [typeof Op.RepliesTimed, times: Float64Array, callId: number, outcome: Outcome, value: unknown]
   | readonly [typeof Op.Stopped, actorId: number]
-  | readonly [typeof Op.Ask, askId: number, actorId: number, taskName: string, payload: unknown, trace: string | undefined, pool: string | undefined]
+  | readonly [
+    typeof Op.Ask,
+    askId: number,
+    actorId: number,
+    taskName: string,
+    payload: unknown,
+    trace: string | undefined,
+    pool: string | undefined,
+    tell: true | undefined
+  ]
   | readonly [typeof Op.AskCancel, askId: number]
+  | readonly [typeof Op.AskStop, askId: number, actorId: number, actorName: string, pool: string | undefined]
   | readonly [typeof Op.Heap, usedBytes: number]
   | readonly [typeof Op.Metrics, snapshots: ReadonlyArray<WireMetric>]
 

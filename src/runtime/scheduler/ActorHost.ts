@@ -9,9 +9,9 @@
  *    here in order and are sent, in order, once it says `Spawned`; the worker keeps that order.
  * 3. Every call is answered once: by its reply, `Lost` when its worker dies holding it (never
  *    re-sent: at most once), or `Unavailable` when the actor is stopped or dead. A call a worker
- *    asked for is cancelled when that worker's handler gives it up. A cancelled call
- *    whose method has not stopped within `interruptGrace`, or a stop not done within
- *    `interruptGrace` + `exitTimeout`, has its worker terminated.
+ *    asked for is cancelled when that worker's handler gives it up, or that worker exits (its
+ *    tells run on). A cancelled call whose method has not stopped within `interruptGrace`, or a
+ *    stop not done within `interruptGrace` + `exitTimeout`, has its worker terminated.
  * 4. Placement: the pinned position if any, else the ready worker with the fewest actors.
  * 5. A spawn that fails leaves nothing behind: its record is forgotten at once (no handle exists,
  *    so nothing else would stop it), and it is never rebuilt — a dead actor stays dead.
@@ -90,7 +90,7 @@ export class ActorHost implements Transport, WorkerListener {
   /** Every definition spawned here, by name: what a call to a forgotten actor may be named after. */
   private readonly definitions = new Map<string, ActorAny>()
   private readonly calls = new Map<number, Call>()
-  /** The cancel of each unanswered call a worker asked for, by asking worker and ask id. */
+  /** The cancel of each unanswered call (not tell) a worker asked for, by asking worker and ask id. */
   private readonly asks = new Map<number, Map<number, () => Promise<void>>>()
   private nextActorId = 0
   /** The key handles to this pool's actors carry (`registerPool`), once registered. */
@@ -171,26 +171,17 @@ export class ActorHost implements Transport, WorkerListener {
     if (this.events.active) this.events.emit({ _tag: "ActorStop", at: this.events.now(), actorId })
     return new Promise((resolve) => {
       record.onStopped.push(resolve)
-      switch (record.state) {
-        case "running":
-        case "starting":
-          // The worker interrupts the actor's calls, or its constructor (a model loading may take
-          // minutes), and answers `Stopped` once the actor's scope closed; one that answered
-          // `Spawned` first is sent another stop then (rule 1: never leave an instance behind).
-          record.state = "stopping"
-          this.failWaiting(record, "Stopped")
-          if (!this.dispatcher.sendTo(record.workerId, [Op.Stop, record.id])) return this.stopped(record)
-          return this.armStopBackstop(record)
-        case "placing":
-        case "backoff":
-          this.timers.clear(record.timer)
-          this.failWaiting(record, "Stopped")
-          return this.stopped(record)
-        case "dead":
-          return this.stopped(record)
-        default:
-          return
-      }
+      // Stopped before its spawn answered: by the spawn's own interruption (its caller no longer
+      // listens), or through a handle made from its id. That spawn fails now, saying so — not with
+      // how its worker ended the constructor, nor never (a stop while it waits for a worker).
+      const spawn = record.onSpawned
+      record.onSpawned = undefined
+      this.stopRecord(record)
+      spawn?.(Outcome.Defect, {
+        name: "Stopped",
+        message: `actor ${record.actor.name}#${record.id} was stopped before it was built`,
+        stack: ""
+      } satisfies RemoteError, -1)
     })
   }
 
@@ -234,7 +225,16 @@ export class ActorHost implements Transport, WorkerListener {
           this.dispatcher.sendTo(workerId, [Op.Answer, message[1], Outcome.Defect, foreignHandle(message[3], message[2])])
           return
         }
-        return this.ask(workerId, message[1], message[2], message[3], message[4], message[5])
+        return this.ask(workerId, message[1], message[2], message[3], message[4], message[5], message[7] === true)
+      case Op.AskStop: {
+        const [, askId, actorId, actorName, pool] = message
+        if (pool !== undefined && this.key !== undefined && pool !== this.key) {
+          this.dispatcher.sendTo(workerId, [Op.Answer, askId, Outcome.Defect, foreignHandle(`${actorName}.stop`, actorId)])
+          return
+        }
+        void this.stop(actorId).then(() => this.dispatcher.sendTo(workerId, [Op.Answer, askId, Outcome.Success, undefined]))
+        return
+      }
       case Op.AskCancel: {
         const asks = this.asks.get(workerId)
         const cancel = asks?.get(message[1])
@@ -255,7 +255,7 @@ export class ActorHost implements Transport, WorkerListener {
   }
 
   onExit(workerId: number, exit: WorkerExit): void {
-    // Its asks' calls run on (a tell it made is not to be undone): only the way to cancel them goes.
+    const asks = this.asks.get(workerId)
     this.asks.delete(workerId)
     const why: WorkerExit = { kind: exit.kind, message: `worker ${workerId} ${exit.message}` }
     for (const record of [...this.records.values()]) {
@@ -277,6 +277,10 @@ export class ActorHost implements Transport, WorkerListener {
       }
       for (const call of lost) this.finish(call, outcome, value, workerId)
     }
+    // Rule 3: the calls it asked for have nobody left to answer: cancelled in their actors, as if
+    // its handlers gave them up (its tells, not kept here, run on). After the loop, so that calls
+    // to actors on this worker are settled already. A closing pool's shutdown interrupts them all.
+    if (asks !== undefined && !this.dispatcher.isClosed) for (const cancel of asks.values()) void cancel()
   }
 
   onBroken(): void {
@@ -360,6 +364,14 @@ export class ActorHost implements Transport, WorkerListener {
     // (or whose first build was lost with its worker).
     const failedSpawn = record.onSpawned !== undefined && outcome !== Outcome.Lost
     if (failedSpawn || record.restarts >= record.maxRestarts) return this.died(record, outcome, value, workerId)
+    if (this.dispatcher.isClosed) {
+      // A rebuild's failure that crossed the shutdown (`onClose` ran already): no worker will take
+      // the rebuild, and its backoff timer would outlive the pool. Stopped, as by `onExit` then.
+      this.failWaiting(record, "Stopped")
+      this.stopped(record)
+      if (record.onSpawned !== undefined) this.answerSpawn(record, Outcome.Closed, "the pool is closed", workerId)
+      return
+    }
     record.restarts++
     record.state = "backoff"
     record.workerId = -1
@@ -388,6 +400,30 @@ export class ActorHost implements Transport, WorkerListener {
     for (const listener of onDead) listener()
     // Kept until its scope stops it, so calls meanwhile learn it is dead rather than stopped.
     for (const resolve of record.onStopped.splice(0)) resolve()
+  }
+
+  /** A stop's move for each state: see `stop`. */
+  private stopRecord(record: ActorRecord): void {
+    switch (record.state) {
+      case "running":
+      case "starting":
+        // The worker interrupts the actor's calls, or its constructor (a model loading may take
+        // minutes), and answers `Stopped` once the actor's scope closed; one that answered
+        // `Spawned` first is sent another stop then (rule 1: never leave an instance behind).
+        record.state = "stopping"
+        this.failWaiting(record, "Stopped")
+        if (!this.dispatcher.sendTo(record.workerId, [Op.Stop, record.id])) return this.stopped(record)
+        return this.armStopBackstop(record)
+      case "placing":
+      case "backoff":
+        this.timers.clear(record.timer)
+        this.failWaiting(record, "Stopped")
+        return this.stopped(record)
+      case "dead":
+        return this.stopped(record)
+      default:
+        return
+    }
   }
 
   /**
@@ -501,7 +537,15 @@ export class ActorHost implements Transport, WorkerListener {
   }
 
   /** A worker's handler calls an actor through a handle it received (routed here, not to user code). */
-  private ask(workerId: number, askId: number, actorId: number, taskName: string, payload: unknown, wire: string | undefined): void {
+  private ask(
+    workerId: number,
+    askId: number,
+    actorId: number,
+    taskName: string,
+    payload: unknown,
+    wire: string | undefined,
+    tell: boolean
+  ): void {
     // A traced ask: the call's spans go on to the asking worker, which replays them under its handler's span.
     const trace: CallTrace | undefined = wire === undefined ? undefined : {
       wire,
@@ -515,8 +559,8 @@ export class ActorHost implements Transport, WorkerListener {
       this.asks.get(workerId)?.delete(askId)
       this.dispatcher.sendTo(workerId, [Op.Answer, askId, outcome, value])
     }, workerId, undefined, trace)
-    // Refused at once, it is answered already: nothing to cancel.
-    if (answered) return
+    // Refused at once, it is answered already: nothing to cancel. A tell is never cancelled.
+    if (answered || tell) return
     let asks = this.asks.get(workerId)
     if (asks === undefined) this.asks.set(workerId, asks = new Map())
     asks.set(askId, cancel)

@@ -629,6 +629,9 @@ export class Dispatcher implements PoolClient {
           // No actor lives in this pool: the handle is another pool's. Unanswered, its caller waited for good.
           return slot.connection.send([Op.Answer, message[1], Outcome.Defect, foreignHandle(message[3], message[2])])
         }
+        if (this.listener === undefined && message[0] === Op.AskStop) {
+          return slot.connection.send([Op.Answer, message[1], Outcome.Defect, foreignHandle(`${message[3]}.stop`, message[2])])
+        }
         this.listener?.onMessage(slot.id, message)
         // An actor on it stopped, or its spawn failed: a worker due for recycling may go now.
         if (slot.recycle !== undefined) {

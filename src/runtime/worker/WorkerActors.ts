@@ -100,12 +100,12 @@ export class WorkerActors {
     spawn: () => {
       throw new Error("actors are spawned by the caller, not from inside a worker")
     },
-    call: (actorId, method, payload, reply, _transfer, trace, pool) => {
+    call: (actorId, method, payload, reply, _transfer, trace, pool, tell) => {
       const askId = this.nextAskId++
       this.asks.set(askId, reply)
       if (trace !== undefined) this.askTraces.set(askId, trace)
       try {
-        this.post([Op.Ask, askId, actorId, method.name, payload, trace?.wire, pool])
+        this.post([Op.Ask, askId, actorId, method.name, payload, trace?.wire, pool, tell === true ? true : undefined])
       } catch (error) {
         // Rule 4: nothing left this worker; only this call fails, typed, and the handler decides.
         this.asks.delete(askId)
@@ -123,7 +123,18 @@ export class WorkerActors {
         return Promise.resolve()
       }
     },
-    stop: () => Promise.reject(new Error("actors are stopped by the caller, not from inside a worker"))
+    // The pool stops it as the caller's stop does; answered once it stopped. Like a call, not
+    // cancelled if the handler gives up: a stop asked for is done.
+    stop: (actorId, actorName, pool) =>
+      new Promise<void>((resolve, reject) => {
+        const askId = this.nextAskId++
+        this.asks.set(askId, (outcome, value) => {
+          if (outcome === Outcome.Success) return resolve()
+          const remote = value as { readonly name?: string; readonly message?: string }
+          reject(Object.assign(new Error(remote.message ?? String(value)), { name: remote.name ?? "Error" }))
+        })
+        this.post([Op.AskStop, askId, actorId, actorName ?? "", pool])
+      })
   }
 
   answer(askId: number, outcome: Outcome, value: unknown): void {
@@ -325,7 +336,10 @@ export class WorkerActors {
   /** Rule 3. */
   private stopInstance(instance: Instance): Promise<void> {
     if (instance.stopping !== undefined) return instance.stopping
-    instance.stopping = (async () => {
+    // Set before anything is interrupted: an interrupted fiber may end at once, inside
+    // `interruptUnsafe`, and its observer must see the stop — else a constructor's reported its
+    // interruption as the spawn's failure (an `InterruptError` defect, or a rebuild's crash).
+    instance.stopping = Promise.resolve().then(async () => {
       // A constructor still running (a shutdown while it builds) stops first: its scope closes below.
       const building = instance.building
       if (building !== undefined) {
@@ -345,7 +359,7 @@ export class WorkerActors {
       ))
       await this.run(Scope.close(instance.scope, Exit.void))
       this.actors.delete(instance.id)
-    })()
+    })
     return instance.stopping
   }
 }
