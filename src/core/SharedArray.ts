@@ -39,7 +39,8 @@
  * look live again once the memory is reused and then alias the next owner's data.
  *
  * **Plain typed arrays** in payloads (`array(kind, { memory: "copied" })`, or any
- * `Schema.instanceOf(Float64Array)`) still work: `postMessage` copies them into the worker.
+ * `Schema.instanceOf(Float64Array)`) still work: `postMessage` copies them into the worker. A
+ * shared array given where `"copied"` is declared is copied into a plain buffer by its sender.
  */
 import * as Schema from "effect/Schema"
 
@@ -57,6 +58,13 @@ export const encodesAsItselfKey = "effect-parallel/encodesAsItself"
  * its value goes in the message's transfer list, and the sender's view is detached.
  */
 export const movedKey = "effect-parallel/moved"
+
+/**
+ * Marks a Schema node as a copied typed array of the kind it names: a sender copies a shared
+ * array found there into a plain buffer before the message is sent, since `postMessage` would
+ * share its memory rather than copy it.
+ */
+export const copiedKey = "effect-parallel/copied"
 
 // ---------------------------------------------------------------------------------------------
 // Models
@@ -238,7 +246,7 @@ export const arrayElementOf = (schema: Schema.Top): { readonly kind: Kind; reado
  * The Schema of a typed array of `kind`. `memory: "shared"` (default) accepts only views over a
  * `SharedArrayBuffer` and gives handlers read-only views; `"output"` is the same memory given to
  * the handler writable, for its result; `"copied"` accepts any typed array of the kind, which
- * `postMessage` copies; `"moved"` accepts a typed array over an `ArrayBuffer` and transfers its
+ * `postMessage` copies (a shared one its sender copies into a plain buffer first); `"moved"` accepts a typed array over an `ArrayBuffer` and transfers its
  * buffer (payloads caller → worker, results worker → caller): no copy, and the sender's view is
  * detached once the message is sent.
  *
@@ -270,6 +278,7 @@ export const array = <K extends Kind, M extends Memory = "shared">(
       })
       : Schema.declare((u): u is PlainViews[K] => u instanceof constructors[kind], {
         expected: withArticle(`${kind}Array`),
+        [copiedKey]: kind,
         [encodesAsItselfKey]: true
       })
     arraySchemas.set(key, schema)

@@ -28,6 +28,8 @@ import {
   ReleasedResult,
   Scale,
   ScribbleCopy,
+  ScribbleCopyMatrix,
+  SharedAsCopied,
   SharedTasks,
   SumShared
 } from "../fixtures/shared-tasks.ts"
@@ -376,9 +378,32 @@ describe.each(backends)("shared arrays on $name", (backend) => {
       assert.deepStrictEqual(Array.from(values), [1, 2, 3])
     }).pipe(Effect.provide(withPool(backend))))
 
-  it.live("regression: a shared array where a copied one is declared is held while its task runs, and refused once released", () =>
+  it.live("regression: a shared array where a copied one is declared is copied: the handler's writes stay in its copy", () =>
     Effect.gen(function*() {
-      // Was: neither — postMessage shares such an array's memory instead of copying it, with no owner.
+      // Was: postMessage shared its memory, and the handler's writes to its "copy" reached the caller's array.
+      const values = yield* SharedArray.put("Float64", [1, 2, 3])
+      assert.strictEqual(yield* Task.run(ScribbleCopy, { values }), -1_000 + 2 + 3)
+      assert.deepStrictEqual(Array.from(values), [1, 2, 3])
+      const matrix = yield* SharedArray.makeMatrix("Float64", 1, 3)
+      matrix.data.set([1, 2, 3])
+      assert.strictEqual(yield* Task.run(ScribbleCopyMatrix, { matrix }), -1_000 + 2 + 3)
+      assert.deepStrictEqual(Array.from(matrix.data), [1, 2, 3])
+      // A view of part of a buffer copies that part.
+      assert.strictEqual(yield* Task.run(ScribbleCopy, { values: values.subarray(1) }), -1_000 + 3)
+      assert.deepStrictEqual(Array.from(values), [1, 2, 3])
+    }).pipe(Effect.scoped, Effect.provide(withPool(backend))))
+
+  it.live("regression: a worker's shared memory returned where a copied array is declared arrives as a copy", () =>
+    Effect.gen(function*() {
+      // Was: the caller got a view of the worker's memory, which the worker could go on writing.
+      const out = yield* Task.run(SharedAsCopied, { length: 3, value: 7 })
+      assert.notInstanceOf(out.buffer, SharedArrayBuffer)
+      assert.deepStrictEqual(Array.from(out), [7, 7, 7])
+    }).pipe(Effect.provide(withPool(backend))))
+
+  it.live("regression: a shared array where a copied one is declared is refused once released", () =>
+    Effect.gen(function*() {
+      // Was: sent — postMessage shared the memory's next owner's numbers, with no owner held.
       const stale = yield* Effect.scoped(SharedArray.put("Float64", [1, 2, 3]))
       const fresh = yield* SharedArray.put("Float64", [10, 20, 30])
       assert.strictEqual(fresh.buffer, stale.buffer)

@@ -529,8 +529,9 @@ export const containsShared = (schema: Schema.Top): boolean => reachesShared(sch
 /**
  * Whether values of `schema` may carry arena memory that a call must hold (rule 2) and a worker
  * check (`releasedIn`): a declared shared array, a field any value may fill (`Schema.Unknown`,
- * `Any`, `Object`), or a copied array (`memory: "copied"`, which takes a shared array too, and
- * `postMessage` shares rather than copies its memory). Schemas without any pay no walk. Other
+ * `Any`, `Object`), or a copied array (`memory: "copied"`, which takes a shared array too: the
+ * codec copies a live one before it is sent, and leaves a released one for this walk to refuse).
+ * Schemas without any pay no walk. Other
  * declarations (`Schema.instanceOf(Float64Array)`, a class) are not looked into.
  */
 export const mayCarryShared = (schema: Schema.Top): boolean => reachesShared(schema, true)

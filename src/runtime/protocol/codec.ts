@@ -21,10 +21,10 @@ import * as SchemaAST from "effect/SchemaAST"
 import * as SchemaIssue from "effect/SchemaIssue"
 import { types } from "node:util"
 import { isMarkedAsUntransferable } from "node:worker_threads"
-import { constructors, encodesAsItselfKey, type Kind, movedKey, withArticle } from "../../core/SharedArray.ts"
+import { constructors, copiedKey, encodesAsItselfKey, type Kind, movedKey, withArticle } from "../../core/SharedArray.ts"
 import type { Any } from "../../core/Task.ts"
 import { noteMoved } from "../../core/TaskError.ts"
-import { mayCarryShared } from "../memory/Arena.ts"
+import { mayCarryShared, stateOf } from "../memory/Arena.ts"
 import { coveredByMovedView, type PayloadIssue } from "./protocol.ts"
 import { parserOf, Refused } from "./identityParser.ts"
 
@@ -80,9 +80,15 @@ export const codecOf = (task: Any): Codec => {
     const payloadIdentity = isIdentity(task.payload)
     const successIdentity = isIdentity(task.success)
     codec = {
-      encodePayload: payloadIdentity ? passThrough : coder(Schema.encodeUnknownExit(task.payload as AnyCodec)),
+      encodePayload: withCopies(
+        payloadIdentity ? passThrough : coder(Schema.encodeUnknownExit(task.payload as AnyCodec)),
+        task.payload
+      ),
       decodePayload: compiledFirst(payloadIdentity, task.payload, coder(Schema.decodeUnknownExit(task.payload as AnyCodec))),
-      encodeSuccess: compiledFirst(successIdentity, task.success, coder(Schema.encodeUnknownExit(task.success as AnyCodec))),
+      encodeSuccess: withCopies(
+        compiledFirst(successIdentity, task.success, coder(Schema.encodeUnknownExit(task.success as AnyCodec))),
+        task.success
+      ),
       decodeSuccess: successIdentity ? passThrough : coder(Schema.decodeUnknownExit(task.success as AnyCodec)),
       encodeError: coder(Schema.encodeUnknownExit(task.error as AnyCodec)),
       decodeError: coder(Schema.decodeUnknownExit(task.error as AnyCodec)),
@@ -146,6 +152,113 @@ const compiledFirst = (identity: boolean, schema: Schema.Top, slow: (input: unkn
       return slow(input)
     }
     return value === Refused ? slow(input) : { value, issue: undefined }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Copies
+// ---------------------------------------------------------------------------------------------
+
+/** A value with the shared arrays in its copied places replaced by plain copies; the value itself when it has none. */
+type Copy = (value: unknown) => unknown
+
+/**
+ * The sender's side of a Schema that declares copied arrays (`memory: "copied"`): such a field
+ * takes a shared array too, which `postMessage` would share rather than copy, so the receiver's
+ * writes to its "copy" would reach the sender's memory. The encoded value's shared arrays in those
+ * places are copied into plain buffers here, on the sender's thread as the message is made.
+ * Schemas that declare none keep `encode` as it is; a plain array costs one check.
+ */
+const withCopies = (encode: (input: unknown) => Coded, schema: Schema.Top): (input: unknown) => Coded => {
+  const copy = copierOf(SchemaAST.toEncoded(schema.ast))
+  if (copy === undefined) return encode
+  return (input) => {
+    const coded = encode(input)
+    if (coded.issue !== undefined) return coded
+    let value: unknown
+    try {
+      value = copy(coded.value)
+    } catch {
+      // A getter or proxy trap threw: left as it is, for the hold's walk or the send to report.
+      return coded
+    }
+    return value === coded.value ? coded : { value, issue: undefined }
+  }
+}
+
+const copierOf = (ast: SchemaAST.AST): Copy | undefined => {
+  switch (ast._tag) {
+    case "Declaration": {
+      const kind = ast.annotations?.[copiedKey] as Kind | undefined
+      if (kind === undefined) return undefined
+      const ofKind = constructors[kind]
+      // A released one stays as it is: the call's hold refuses it, naming its path (arena rule 5),
+      // where a copy would carry the memory's next owner's numbers.
+      return (value) =>
+        value instanceof ofKind && value.buffer instanceof SharedArrayBuffer && stateOf(value) !== "released"
+          ? new ofKind(value)
+          : value
+    }
+    case "Objects": {
+      const fields: Array<readonly [PropertyKey, Copy]> = []
+      for (const p of ast.propertySignatures) {
+        const copy = copierOf(p.type)
+        if (copy !== undefined) fields.push([p.name, copy])
+      }
+      const declared = new Set(ast.propertySignatures.map((p) => p.name))
+      const indexed = ast.indexSignatures.map((i) => copierOf(i.type)).filter((c): c is Copy => c !== undefined)
+      if (fields.length === 0 && indexed.length === 0) return undefined
+      return (value) => {
+        // A released library matrix is left whole (its `data` accessor throws): the hold refuses it.
+        if (typeof value !== "object" || value === null || stateOf(value) === "released") return value
+        const record = value as Record<PropertyKey, unknown>
+        let out: Record<PropertyKey, unknown> | undefined
+        const put = (name: PropertyKey, copy: Copy) => {
+          const item = record[name]
+          const copied = copy(item)
+          if (copied !== item) (out ??= { ...record })[name] = copied
+        }
+        for (const [name, copy] of fields) if (name in record) put(name, copy)
+        if (indexed.length > 0) {
+          for (const key of Object.keys(record)) {
+            if (declared.has(key)) continue
+            for (const copy of indexed) put(key, copy)
+          }
+        }
+        return out ?? value
+      }
+    }
+    case "Arrays": {
+      const elements = ast.elements.map(copierOf)
+      const rest = ast.rest.length > 0 ? copierOf(ast.rest[0]!) : undefined
+      if (rest === undefined && elements.every((e) => e === undefined)) return undefined
+      return (value) => {
+        if (!Array.isArray(value)) return value
+        let out: Array<unknown> | undefined
+        for (let i = 0; i < value.length; i++) {
+          const copy = i < elements.length ? elements[i] : rest
+          if (copy === undefined) continue
+          const copied = copy(value[i])
+          if (copied !== value[i]) (out ??= value.slice())[i] = copied
+        }
+        return out ?? value
+      }
+    }
+    case "Union": {
+      const members = ast.types.map(copierOf).filter((c): c is Copy => c !== undefined)
+      if (members.length === 0) return undefined
+      // Each member copies only values of its own shape; the first that copies is the value's.
+      return (value) => {
+        for (const copy of members) {
+          const copied = copy(value)
+          if (copied !== value) return copied
+        }
+        return value
+      }
+    }
+    default:
+      // A recursive (`suspend`) Schema copies nothing inside it: `postMessage` shares its shared arrays.
+      return undefined
   }
 }
 

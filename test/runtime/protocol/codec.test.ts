@@ -26,6 +26,51 @@ describe("codec", () => {
     assert.strictEqual(codecOf(task).encodePayload(payload).value, payload)
   })
 
+  it("copies shared arrays in copied places into plain buffers, and leaves a payload of plain ones as it is", () => {
+    const Copied = SharedArray.array("Float64", { memory: "copied" })
+    const task = Task.make("Copies", {
+      payload: {
+        list: Schema.Array(Copied),
+        pair: Schema.Tuple([Schema.String, Copied]),
+        either: Schema.Union([Schema.Number, Copied]),
+        byName: Schema.Record(Schema.String, Copied),
+        matrix: SharedArray.matrix("Float64", { memory: "copied" }),
+        shared: SharedArray.Float64
+      },
+      success: Copied
+    })
+    const plain = {
+      list: [new Float64Array(1)],
+      pair: ["x", new Float64Array(1)] as const,
+      either: new Float64Array(1),
+      byName: { a: new Float64Array(1) },
+      matrix: { rows: 1, cols: 1, data: new Float64Array(1) },
+      shared: new Float64Array(new SharedArrayBuffer(8))
+    }
+    assert.strictEqual(codecOf(task).encodePayload(plain).value, plain, "nothing copied, nothing rebuilt")
+    const shared = () => new Float64Array(new SharedArrayBuffer(16)).fill(7)
+    const payload = {
+      list: [new Float64Array(1), shared()],
+      pair: ["x", shared()] as const,
+      either: shared(),
+      byName: { a: shared() },
+      matrix: { rows: 1, cols: 2, data: shared() },
+      shared: plain.shared
+    }
+    const sent = codecOf(task).encodePayload(payload).value as typeof payload
+    for (const array of [sent.list[1]!, sent.pair[1], sent.either, sent.byName.a!, sent.matrix.data]) {
+      assert.instanceOf(array.buffer, ArrayBuffer)
+      assert.deepStrictEqual(Array.from(array), [7, 7])
+    }
+    assert.strictEqual(sent.list[0], payload.list[0], "a plain array is sent as it is")
+    assert.strictEqual(sent.shared, payload.shared, "a declared shared array is shared")
+    assert.instanceOf(payload.either.buffer, SharedArrayBuffer, "the sender's value is left as it was")
+    const part = shared().subarray(1)
+    const result = codecOf(task).encodeSuccess(part).value as Float64Array
+    assert.instanceOf(result.buffer, ArrayBuffer)
+    assert.strictEqual(result.length, 1)
+  })
+
   it("derives a transfer list from the Schema's moved arrays only, and none when it moves nothing", () => {
     const Moved = SharedArray.array("Float64", { memory: "moved" })
     const plain = Task.make("NoMoves", { payload: { values: SharedArray.array("Float64", { memory: "copied" }), n: Schema.Int } })
