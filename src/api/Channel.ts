@@ -323,11 +323,16 @@ export const close = <A>(channel: Channel<A>): Effect.Effect<boolean> => Effect.
 export const take = <A>(channel: Channel<A>): Effect.Effect<A, Cause.Done> =>
   Effect.map(takeUpTo(channel, 1), (values) => values[0])
 
-/** Takes between 1 and `max` values, as many as are ready, waiting for the first. */
+/**
+ * Takes between 1 and `max` values, as many as are ready, waiting for the first. `max` is a
+ * positive integer, or `Infinity` for all that are ready; anything else (0, negative, fractional,
+ * `NaN`) dies with a `RangeError` naming the call and `max`.
+ */
 export const takeUpTo = <A>(channel: Channel<A>, max: number): Effect.Effect<readonly [A, ...Array<A>], Cause.Done> =>
   Effect.suspend(() => {
     const cells = channel.cells
-    const limit = limitOf(max, cells.ring.capacity)
+    const limit = limitOf(max, cells.ring.capacity, () => `Channel.takeUpTo(${channel.name}): max`)
+    if (limit instanceof RangeError) return Effect.die(limit)
     if (cells instanceof NumericCells) {
       const fresh = freshTake(cells, limit, (length) => new Array<number>(length))
       return Effect.map(taking(channel, fresh.attempt, fresh.adopt), (k) => fresh.result(k) as unknown as readonly [A, ...Array<A>])
@@ -342,18 +347,21 @@ export const takeUpTo = <A>(channel: Channel<A>, max: number): Effect.Effect<rea
 
 /**
  * Takes between 1 and `max` numbers as a typed array of the channel's kind (a fresh array of the
- * length taken), waiting for the first: the fast path of numeric channels.
+ * length taken), waiting for the first: the fast path of numeric channels. `max` as in `takeUpTo`.
  */
 export const takeArray = <K extends Kind>(channel: NumericChannel<K>, max: number): Effect.Effect<PlainViews[K], Cause.Done> =>
   Effect.suspend(() => {
     const Ctor = constructors[channel.kind]
-    const fresh = freshTake(channel.cells, limitOf(max, channel.cells.ring.capacity), (length) => new Ctor(length))
+    const limit = limitOf(max, channel.cells.ring.capacity, () => `Channel.takeArray(${channel.name}): max`)
+    if (limit instanceof RangeError) return Effect.die(limit)
+    const fresh = freshTake(channel.cells, limit, (length) => new Ctor(length))
     return Effect.map(taking(channel, fresh.attempt, fresh.adopt), (k) => fresh.result(k) as PlainViews[K])
   })
 
 /**
  * Takes between 1 and `max` values, blocking the thread (`Atomics.wait`) until the first is ready;
- * `undefined` once the channel is closed and drained.
+ * `undefined` once the channel is closed and drained. `max` as in `takeUpTo`: anything else
+ * throws the `RangeError`.
  *
  * **When to use**: in a worker whose handler is one synchronous loop and truly must block (no other
  * fibers to keep running). Everywhere else use `takeUpTo`, which waits without blocking.
@@ -363,7 +371,8 @@ export const takeArray = <K extends Kind>(channel: NumericChannel<K>, max: numbe
  */
 export const takeBlocking = <A>(channel: Channel<A>, max: number): ReadonlyArray<A> | undefined => {
   const cells = channel.cells
-  const limit = limitOf(max, cells.ring.capacity)
+  const limit = limitOf(max, cells.ring.capacity, () => `Channel.takeBlocking(${channel.name}): max`)
+  if (limit instanceof RangeError) throw limit
   if (cells instanceof NumericCells) {
     const fresh = freshTake(cells, limit, (length) => new Array<number>(length))
     const k = blockingLoop(cells.ring, "take", fresh.attempt, fresh.adopt)
@@ -422,10 +431,15 @@ export const sendAllBlocking: {
 /**
  * The values of a channel as a `Stream`, in chunks of up to `chunkSize` (default 256) of what is
  * ready; it ends when the channel is closed and drained. Several streams (in several workers) over
- * one channel share its values: each value goes to one of them.
+ * one channel share its values: each value goes to one of them. `chunkSize` is a positive integer,
+ * or `Infinity` for all that are ready; anything else makes the stream die with a `RangeError`
+ * naming it when it runs.
  */
-export const toStream = <A>(channel: Channel<A>, options?: { readonly chunkSize?: number | undefined }): Stream.Stream<A> =>
-  Stream.fromPull(Effect.succeed(takeUpTo(channel, options?.chunkSize ?? 256)))
+export const toStream = <A>(channel: Channel<A>, options?: { readonly chunkSize?: number | undefined }): Stream.Stream<A> => {
+  const chunkSize = options?.chunkSize ?? 256
+  const refused = limitOf(chunkSize, channel.cells.ring.capacity, () => `Channel.toStream(${channel.name}): chunkSize`)
+  return refused instanceof RangeError ? Stream.die(refused) : Stream.fromPull(Effect.succeed(takeUpTo(channel, chunkSize)))
+}
 
 /**
  * A `Sink` that sends every element into the channel (a chunk at a time, waiting for room). It
@@ -464,11 +478,16 @@ const abandonMillis = (input: Duration.Input | undefined): number => {
 }
 
 /**
- * How many values a take asks for: `max` rounded down, from 1 to the capacity (no claim takes more).
- * `Math.max(1, NaN)` is NaN, which made a zero-cell claim that spun forever on a published cell, and
- * `Infinity` made an array of that length (`RangeError`).
+ * How many values a take asks for: `max` up to the capacity (no claim takes more; `Infinity` made an
+ * array of that length). Anything but a positive integer or `Infinity` is the `RangeError` naming
+ * the call and its option (`option`): read as one (or rounded down), `takeUpTo(ch, 0)` and a
+ * `chunkSize` of `NaN` or `0.5` took what no one asked for, where the library's other count options
+ * refuse such values.
  */
-const limitOf = (max: number, capacity: number): number => max >= 1 ? Math.min(Math.floor(max), capacity) : 1
+const limitOf = (max: number, capacity: number, option: () => string): number | RangeError =>
+  max === Infinity || (Number.isInteger(max) && max >= 1)
+    ? Math.min(max, capacity)
+    : new RangeError(`${option()} must be a positive integer, or Infinity for all that are ready; got ${String(max)}`)
 
 /**
  * A numeric take into a fresh array of exactly the length claimed: claimed first, then made. Made

@@ -220,7 +220,7 @@ describe("Channel", () => {
       assert.deepStrictEqual([Atomics.load(header, 40), Atomics.load(header, 44)], [0, 0])
     }).pipe(Effect.scoped))
 
-  it.effect("a take's max is any number: Infinity takes what is ready, NaN, 0 and fractions at least one", () =>
+  it.effect("a take's max of Infinity takes what is ready, up to the capacity", () =>
     Effect.gen(function*() {
       const numbers = yield* Channel.make("Float64", { capacity: 4 })
       const records = yield* Channel.make(Rec, { capacity: 4, slotBytes: 64 })
@@ -230,16 +230,34 @@ describe("Channel", () => {
       assert.deepStrictEqual([...(yield* Channel.takeUpTo(records, Infinity))], [{ id: 1, name: "a" }, { id: 2, name: "b" }])
       yield* Channel.sendAll(numbers, [4, 5, 6])
       assert.deepStrictEqual([...(yield* Channel.takeArray(numbers, Number.POSITIVE_INFINITY))], [4, 5, 6])
-      // A max under one (NaN included) takes one: it must neither throw nor spin on a zero-cell claim.
-      yield* Channel.sendAll(numbers, [7, 8, 9])
-      assert.deepStrictEqual([...(yield* Channel.takeArray(numbers, NaN))], [7])
-      assert.deepStrictEqual([...(yield* Channel.takeUpTo(numbers, NaN))], [8])
-      assert.deepStrictEqual([...(yield* Channel.takeUpTo(numbers, 0.5))], [9])
-      yield* Channel.send(records, { id: 3, name: "c" })
-      assert.deepStrictEqual([...(yield* Channel.takeUpTo(records, NaN))], [{ id: 3, name: "c" }])
-      yield* Channel.sendAll(numbers, [10, 11])
-      assert.deepStrictEqual([...(Channel.takeBlocking(numbers, NaN) ?? [])], [10])
-      assert.deepStrictEqual([...(Channel.takeBlocking(numbers, Infinity) ?? [])], [11])
+      yield* Channel.sendAll(numbers, [7, 8])
+      assert.deepStrictEqual([...(Channel.takeBlocking(numbers, Infinity) ?? [])], [7, 8])
+    }).pipe(Effect.scoped))
+
+  it.effect("regression: a take's max or a stream's chunkSize that is not a positive integer dies with a RangeError naming the call and option", () =>
+    Effect.gen(function*() {
+      // Was: read as one (or rounded down), unlike every other count option of the library.
+      const numbers = yield* Channel.make("Float64", { capacity: 4 })
+      const records = yield* Channel.make(Rec, { capacity: 4, slotBytes: 64 })
+      yield* Channel.sendAll(numbers, [1, 2])
+      yield* Channel.send(records, { id: 1, name: "a" })
+      const dies = (exit: Exit.Exit<unknown, unknown>, pattern: RegExp, bad: number) => {
+        const defect = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Die") : undefined
+        const error = defect?._tag === "Die" ? defect.defect : undefined
+        assert.instanceOf(error, RangeError, String(bad))
+        assert.match(String(error), pattern)
+      }
+      for (const bad of [0, -1, 0.5, 2.5, Number.NaN, -Infinity]) {
+        dies(yield* Effect.exit(Channel.takeUpTo(numbers, bad)), /Channel\.takeUpTo\(Float64\[4\]\): max must be a positive integer/, bad)
+        dies(yield* Effect.exit(Channel.takeUpTo(records, bad)), /Channel\.takeUpTo\(.*\): max must be a positive integer/, bad)
+        dies(yield* Effect.exit(Channel.takeArray(numbers, bad)), /Channel\.takeArray\(Float64\[4\]\): max/, bad)
+        assert.throws(() => Channel.takeBlocking(numbers, bad), /Channel\.takeBlocking\(Float64\[4\]\): max/)
+        dies(yield* Effect.exit(Stream.runCollect(Channel.toStream(numbers, { chunkSize: bad }))), /Channel\.toStream\(Float64\[4\]\): chunkSize must be a positive integer/, bad)
+      }
+      assert.strictEqual(Channel.size(numbers), 2, "nothing was taken")
+      assert.strictEqual(Channel.size(records), 1)
+      yield* Channel.close(numbers)
+      assert.deepStrictEqual([...(yield* Stream.runCollect(Channel.toStream(numbers, { chunkSize: Infinity })))], [1, 2])
     }).pipe(Effect.scoped))
 
   it.effect("takeArray makes only the array it returns, not one of max (or capacity) values", () => {
