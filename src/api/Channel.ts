@@ -334,7 +334,7 @@ export const takeUpTo = <A>(channel: Channel<A>, max: number): Effect.Effect<rea
     const limit = limitOf(max, cells.ring.capacity, () => `Channel.takeUpTo(${channel.name}): max`)
     if (limit instanceof RangeError) return Effect.die(limit)
     if (cells instanceof NumericCells) {
-      const fresh = freshTake(cells, limit, (length) => new Array<number>(length))
+      const fresh = cells.take(limit, (length) => new Array<number>(length))
       return Effect.map(taking(channel, fresh.attempt, fresh.adopt), (k) => fresh.result(k) as unknown as readonly [A, ...Array<A>])
     }
     const encoded = cells as EncodedCells<A>
@@ -354,7 +354,7 @@ export const takeArray = <K extends Kind>(channel: NumericChannel<K>, max: numbe
     const Ctor = constructors[channel.kind]
     const limit = limitOf(max, channel.cells.ring.capacity, () => `Channel.takeArray(${channel.name}): max`)
     if (limit instanceof RangeError) return Effect.die(limit)
-    const fresh = freshTake(channel.cells, limit, (length) => new Ctor(length))
+    const fresh = channel.cells.take(limit, (length) => new Ctor(length))
     return Effect.map(taking(channel, fresh.attempt, fresh.adopt), (k) => fresh.result(k) as PlainViews[K])
   })
 
@@ -374,7 +374,7 @@ export const takeBlocking = <A>(channel: Channel<A>, max: number): ReadonlyArray
   const limit = limitOf(max, cells.ring.capacity, () => `Channel.takeBlocking(${channel.name}): max`)
   if (limit instanceof RangeError) throw limit
   if (cells instanceof NumericCells) {
-    const fresh = freshTake(cells, limit, (length) => new Array<number>(length))
+    const fresh = cells.take(limit, (length) => new Array<number>(length))
     const k = blockingLoop(cells.ring, "take", fresh.attempt, fresh.adopt)
     return k === Ended ? undefined : (fresh.result(k) as unknown as Array<A>)
   }
@@ -488,36 +488,6 @@ const limitOf = (max: number, capacity: number, option: () => string): number | 
   max === Infinity || (Number.isInteger(max) && max >= 1)
     ? Math.min(max, capacity)
     : new RangeError(`${option()} must be a positive integer, or Infinity for all that are ready; got ${String(max)}`)
-
-/**
- * A numeric take into a fresh array of exactly the length claimed: claimed first, then made. Made
- * at the limit before the claim, it cost up to the capacity per take however few values were
- * ready (128 MB for `max: Infinity` on the largest Float64 channel). Made between claim and
- * release, which stay synchronous (Ring rule 8), as `EncodedCells.read` makes its texts there.
- * `attempt` and `adopt` are for `taking` or `blockingLoop`; `result` is the array of the `k` kept
- * (a copy only when rule 4 dropped some of the claim).
- */
-const freshTake = <T extends PlainViews[Kind] | Array<number>>(
-  cells: NumericCells,
-  limit: number,
-  make: (length: number) => T
-) => {
-  const ring = cells.ring
-  let out: T | undefined
-  return {
-    attempt: (): number => {
-      const k = ring.claimTake(limit)
-      if (k <= 0) return k
-      out = make(k)
-      return cells.read(out, 0, ring.claimed, k)
-    },
-    adopt: (position: number): number => {
-      out = make(1)
-      return cells.read(out, 0, position, 1)
-    },
-    result: (k: number): T => (k === out!.length ? out! : out!.slice(0, k)) as T
-  }
-}
 
 /** A handle over `buffer` for `element`, checking that the memory holds that kind of element. */
 const attach = (element: Element, buffer: SharedArrayBuffer): Channel<any> => {

@@ -61,6 +61,18 @@ const integerRanges: Partial<Record<Kind, readonly [number, number]>> = {
   Uint8: [0, 255]
 }
 
+/**
+ * One numeric take (`NumericCells.take`), for a wait loop: `attempt` claims and reads (how many
+ * were kept, 0 when none is ready, or `Ended`); `adopt` reads the one position a take-side abandon
+ * found published after all (rule 8); `result` is the array of the `k` kept (a copy only when
+ * rule 4 dropped some of the claim).
+ */
+export interface NumericTake<T> {
+  readonly attempt: () => number
+  readonly adopt: (position: number) => number
+  readonly result: (k: number) => T
+}
+
 export class NumericCells {
   readonly view: NumericView
   /** Values refused by the last `send` (rule 8 abandoned them). */
@@ -134,30 +146,49 @@ export class NumericCells {
     return k
   }
 
-  /** Takes up to `max` values into `into` at `offset`: how many, 0 when none is ready, or `Ended`. */
-  take(into: NumericView | Array<number>, offset: number, max: number): number {
-    const k = this.ring.claimTake(max)
-    return k <= 0 ? k : this.read(into, offset, this.ring.claimed, k)
+  /**
+   * A take of up to `max` values into a fresh array of exactly the length claimed, which `make`
+   * makes between claim and release: made at `max` before the claim, it cost up to the capacity
+   * per take however few values were ready (128 MB for `max: Infinity` on the largest Float64
+   * channel). Claim, make, read and release stay synchronous (rule 8), as `EncodedCells.read`
+   * makes its texts there.
+   */
+  take<T extends NumericView | Array<number>>(max: number, make: (length: number) => T): NumericTake<T> {
+    const ring = this.ring
+    let out: T | undefined
+    return {
+      attempt: () => {
+        const k = ring.claimTake(max)
+        if (k <= 0) return k
+        out = make(k)
+        return this.read(out, ring.claimed, k)
+      },
+      adopt: (position) => {
+        out = make(1)
+        return this.read(out, position, 1)
+      },
+      result: (k) => (k === out!.length ? out! : out!.slice(0, k)) as T
+    }
   }
 
-  /** Reads and releases the `k` claimed positions from `p`: how many were kept (rule 4). */
-  read(into: NumericView | Array<number>, offset: number, p: number, k: number): number {
+  /** Reads and releases the `k` claimed positions from `p` into `into`: how many were kept (rule 4). */
+  private read(into: NumericView | Array<number>, p: number, k: number): number {
     const ring = this.ring
     const view = this.view
     const mask = ring.capacity - 1
     const first = p & mask
     const straight = Math.min(k, ring.capacity - first)
     if (ArrayBuffer.isView(into)) {
-      into.set(view.subarray(first, first + straight), offset)
-      if (straight < k) into.set(view.subarray(0, k - straight), offset + straight)
+      into.set(view.subarray(first, first + straight), 0)
+      if (straight < k) into.set(view.subarray(0, k - straight), straight)
     } else {
-      for (let i = 0; i < k; i++) into[offset + i] = view[(p + i) & mask]!
+      for (let i = 0; i < k; i++) into[i] = view[(p + i) & mask]!
     }
     // Rule 4: a value whose cell was taken back meanwhile may be torn; drop it.
     let kept = 0
     for (let i = 0; i < k; i++) {
       if (ring.release(p + i)) {
-        if (kept !== i) into[offset + kept] = into[offset + i]!
+        if (kept !== i) into[kept] = into[i]!
         kept++
       }
     }

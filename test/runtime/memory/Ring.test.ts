@@ -27,10 +27,11 @@ const sendOne = (ring: Ring, cells: NumericCells, value: number): number => {
   return 1
 }
 
+/** Takes one value with the channel's own take: claim, make the array, read, release. */
 const takeOne = (cells: NumericCells): number | "empty" | "ended" => {
-  const into = [0]
-  const k = cells.take(into, 0, 1)
-  return k === Ended ? "ended" : k === 0 ? "empty" : into[0]!
+  const take = cells.take(1, (length) => new Array<number>(length))
+  const k = take.attempt()
+  return k === Ended ? "ended" : k === 0 ? "empty" : take.result(k)[0]!
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -236,11 +237,11 @@ describe("Ring", () => {
       const values = Array.from({ length: 100 }, (_, i) => i * 1.5)
       let sent = 0
       const got: Array<number> = []
-      const into = new Array<number>(3)
+      const take = cells.take(3, (length) => new Array<number>(length))
       while (got.length < values.length) {
         if (sent < values.length) sent += Math.max(0, cells.send(values, sent))
-        const k = cells.take(into, 0, 3)
-        for (let i = 0; i < k; i++) got.push(into[i]!)
+        const k = take.attempt()
+        if (k > 0) got.push(...take.result(k))
       }
       assert.deepStrictEqual(got, values)
       assert.strictEqual(ring.size, 0)
