@@ -245,13 +245,22 @@ const copierOf = (ast: SchemaAST.AST): Copy | undefined => {
       }
     }
     case "Union": {
-      const members = ast.types.map(copierOf).filter((c): c is Copy => c !== undefined)
-      if (members.length === 0) return undefined
-      // Each member copies only values of its own shape; the first that copies is the value's.
+      const copiers = ast.types.map(copierOf)
+      const last = copiers.findLastIndex((c) => c !== undefined)
+      if (last < 0) return undefined
+      // In the Schema's order, as it picks the member: a member before a copied one that takes
+      // the value as it is (`Union([SharedArray.Float64, copied])` given a shared array) keeps it
+      // shared; a copied member copies only values of its own kind and shape.
+      const members = copiers.slice(0, last + 1).map((copy, i): Copy | ((value: unknown) => boolean) =>
+        copy ?? Schema.is(Schema.make(ast.types[i]!))
+      )
+      const copying = copiers.slice(0, last + 1).map((copy) => copy !== undefined)
       return (value) => {
-        for (const copy of members) {
-          const copied = copy(value)
-          if (copied !== value) return copied
+        for (let i = 0; i < members.length; i++) {
+          const result = members[i]!(value)
+          if (copying[i]) {
+            if (result !== value) return result
+          } else if (result === true) return value
         }
         return value
       }

@@ -65,6 +65,12 @@ describe("codec", () => {
     assert.strictEqual(sent.list[0], payload.list[0], "a plain array is sent as it is")
     assert.strictEqual(sent.shared, payload.shared, "a declared shared array is shared")
     assert.instanceOf(payload.either.buffer, SharedArrayBuffer, "the sender's value is left as it was")
+    // A union takes its first member that accepts the value: a shared member first keeps it shared.
+    const first = Task.make("SharedFirst", { payload: Schema.Union([SharedArray.Float64, Copied]) })
+    const then = Task.make("CopiedFirst", { payload: Schema.Union([Copied, SharedArray.Float64]) })
+    const array = shared()
+    assert.strictEqual(codecOf(first).encodePayload(array).value, array)
+    assert.instanceOf((codecOf(then).encodePayload(array).value as Float64Array).buffer, ArrayBuffer)
     const part = shared().subarray(1)
     const result = codecOf(task).encodeSuccess(part).value as Float64Array
     assert.instanceOf(result.buffer, ArrayBuffer)
