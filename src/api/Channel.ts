@@ -155,7 +155,7 @@ export const makeUnsafe = <const E extends Element>(element: E, options?: MakeOp
   const requestedSlot = options?.slotBytes ?? 256
   if (!Number.isSafeInteger(requestedSlot) || requestedSlot < 8 || requestedSlot > 1 << 24) {
     throw new RangeError(
-      `Channel: slotBytes must be an integer from 8 to ${1 << 24}, got ${requestedSlot}` +
+      `Channel.make: slotBytes must be an integer from 8 to ${1 << 24}, got ${requestedSlot}` +
         (requestedSlot > 1 << 24 ? " (a slot holds at most 16 MB: pass larger arrays as shared arrays in task payloads)" : "")
     )
   }
@@ -201,7 +201,7 @@ const checkElement = (element: unknown, where: string): void => {
 const capacityOf = (options: MakeOptions | undefined, fallback: number): number => {
   const requested = options?.capacity ?? fallback
   if (!Number.isSafeInteger(requested) || requested < 1 || requested > maxCapacity) {
-    throw new RangeError(`Channel: capacity must be an integer from 1 to ${maxCapacity}, got ${requested}`)
+    throw new RangeError(`Channel.make: capacity must be an integer from 1 to ${maxCapacity}, got ${requested}`)
   }
   return roundCapacity(requested)
 }
@@ -472,7 +472,7 @@ const abandonMillis = (input: Duration.Input | undefined): number => {
   if (input === undefined) return 5_000
   const millis = durationMillis(input)
   if (!(millis > 0)) {
-    throw new RangeError(`Channel: abandonAfter must be a duration above 0, got ${String(input)}`)
+    throw new RangeError(`Channel.make: abandonAfter must be a duration above 0, got ${String(input)}`)
   }
   return Math.max(1, Math.min(0x3fffffff, millis))
 }

@@ -291,6 +291,27 @@ describe("Channel", () => {
     }).pipe(Effect.ensuring(Effect.sync(() => { mutable.Float64 = original })), Effect.scoped)
   })
 
+  it.effect("regression: a capacity, slotBytes or abandonAfter out of range dies naming Channel.make and the option", () =>
+    Effect.gen(function*() {
+      // Was: "Channel: capacity …", naming neither call (make or makeUnsafe says "Channel.make" for its element).
+      const cases: ReadonlyArray<readonly [Channel.MakeOptions, string]> = [
+        [{ capacity: 0 }, "capacity"],
+        [{ capacity: 2.5 }, "capacity"],
+        [{ capacity: Number.NaN }, "capacity"],
+        [{ slotBytes: 4 }, "slotBytes"],
+        [{ slotBytes: Number.NaN }, "slotBytes"],
+        [{ abandonAfter: -1 }, "abandonAfter"]
+      ]
+      for (const [options, option] of cases) {
+        const exit = yield* Effect.exit(Effect.scoped(Channel.make(Rec, options)))
+        const defect = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Die") : undefined
+        const error = defect?._tag === "Die" ? defect.defect : undefined
+        assert.instanceOf(error, RangeError, option)
+        assert.match(String(error), new RegExp(`Channel\\.make: ${option} must be`))
+        assert.throws(() => Channel.makeUnsafe(Rec, options), new RegExp(`Channel\\.make: ${option} must be`))
+      }
+    }))
+
   it.effect("abandonAfter must be a duration above 0: NaN, negative and zero die instead of a 1 ms limit", () =>
     Effect.gen(function*() {
       for (const abandonAfter of [Number.NaN, -1, 0, "soon"] as const) {
