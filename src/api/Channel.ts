@@ -434,6 +434,11 @@ export const sendAllBlocking: {
  * one channel share its values: each value goes to one of them. `chunkSize` is a positive integer,
  * or `Infinity` for all that are ready; anything else makes the stream die with a `RangeError`
  * naming it when it runs.
+ *
+ * **Gotchas**: each pull takes a whole chunk out of the channel. A consumer that stops part-way
+ * through one (`Stream.take(n)`, a failure or interruption downstream) drops the rest of it: those
+ * values are gone, not left for other takers. Where every value must reach someone, stop only at
+ * the channel's end, or take exactly what you use (`chunkSize: 1`, or `takeUpTo`).
  */
 export const toStream = <A>(channel: Channel<A>, options?: { readonly chunkSize?: number | undefined }): Stream.Stream<A> => {
   const chunkSize = options?.chunkSize ?? 256
