@@ -67,6 +67,7 @@ import * as StateStores from "../runtime/cluster/StateStore.ts"
 import type { ClusterPoolOptions, SendChunk } from "../runtime/cluster/ClusterPool.ts"
 import type { ChunkReply } from "../runtime/cluster/TaskEntity.ts"
 import { runnerKey } from "../runtime/client/PoolClient.ts"
+import { durationMillis } from "../runtime/internal/duration.ts"
 import { containsShared } from "../runtime/memory/Arena.ts"
 import { EventHub } from "../runtime/observe/EventHub.ts"
 import { codecOf, issueOf } from "../runtime/protocol/codec.ts"
@@ -74,6 +75,7 @@ import { poolClock } from "../runtime/protocol/protocol.ts"
 import { checked, countOf, windowOf } from "./internal/batches.ts"
 import type { HostedEntity } from "./internal/clusterEntities.ts"
 import type * as Engine from "./internal/clusterEngine.ts"
+import { resolveRestart } from "./internal/restart.ts"
 import * as TaskApi from "./Task.ts"
 import * as WorkerPool from "./WorkerPool.ts"
 
@@ -171,7 +173,10 @@ export interface Handle<A extends Actor.Any> {
 export type HostedActor<A extends Actor.Any> = HostedLifetime & (Ephemeral<A> | Durable<A>)
 
 export interface HostedLifetime {
-  /** Passivates (stops) the actor after this long without a message. Default: the cluster's (1 minute). */
+  /**
+   * Passivates (stops) the actor after this long without a message. Default: the cluster's (1 minute).
+   * A duration `>= 0` (`Infinity`: never); anything else makes `host` throw a `RangeError`.
+   */
   readonly maxIdleTime?: Duration.Input | undefined
   /**
    * Rebuilds the actor in its runner's pool after its worker dies (see `Actor.spawn`). An init
@@ -460,7 +465,8 @@ export const stream = <T extends Task.Any>(task: T, options?: MapOptions & {
  * each actor how its init arguments come from the entity id.
  *
  * **Details**: every actor of the group must be listed (one whose methods carry shared memory is
- * refused: an `Error`, as `handle` refuses it); their tasks are served by the same pool
+ * refused: an `Error`, as `handle` refuses it; so is a `restart` policy or `maxIdleTime` that is
+ * not one: a `RangeError` naming the actor); their tasks are served by the same pool
  * (`pool.size` worker threads, default one per core), so CPU-bound methods never stall the
  * runner's event loop — which must stay responsive to keep its shard locks.
  */
@@ -476,6 +482,7 @@ export const host = <Tasks extends Task.Any, Actors extends Actor.Any>(
     if (typeof hosted?.init !== "function") throw new Error(`Cluster.host: no init for actor "${name}"`)
     const shared = sharedMethod(actor)
     if (shared !== undefined) throw new Error(`Cluster.host: ${sharedMessage(actor, shared)}`)
+    checkLifetime(actor, hosted)
     if (hosted.snapshot !== undefined) checkDurable(actor, hosted as Durable<Actor.Any>)
   }
   return {
@@ -657,6 +664,21 @@ const sharedMethod = (actor: Actor.Any): string | undefined => {
 
 const sharedMessage = (actor: Actor.Any, method: string): string =>
   `actor "${actor.name}"'s method "${method}" carries shared memory (a shared array or a channel), which cannot cross to the cluster's runners`
+
+/**
+ * A hosted actor's lifetime, checked when the host is made: the runner reads it only when an entity
+ * is registered or built, where a restart policy that is not one made every build die, so the entity
+ * restarted and replayed the call without end (the caller waited forever), and a `maxIdleTime` that
+ * is no duration stopped the runner ("Invalid Input") or, negative or NaN, was taken as one.
+ */
+const checkLifetime = (actor: Actor.Any, hosted: HostedLifetime): void => {
+  const restart = resolveRestart(`Cluster.host(${actor.name})`, hosted.restart)
+  if (restart instanceof RangeError) throw restart
+  const idle = hosted.maxIdleTime
+  if (idle !== undefined && !(durationMillis(idle) >= 0)) {
+    throw new RangeError(`Cluster.host(${actor.name}): maxIdleTime must be a duration >= 0, got ${String(idle)}`)
+  }
+}
 
 /**
  * A durable actor's snapshot settings, checked when the host is made: a snapshot method the runner

@@ -308,6 +308,28 @@ describe("Cluster (in memory)", () => {
     assert.doesNotThrow(hostWith({ snapshot: "state", snapshotEvery: Infinity }))
   })
 
+  it("a host whose actor lifetime is not one is refused when it is made", () => {
+    const hostWith = (account: Record<string, unknown>) => () =>
+      Cluster.host(ClusterTasks, {
+        entry: "x.ts",
+        actors: {
+          Account: { init: (entityId: string) => ({ owner: entityId }), ...account } as never,
+          Wallet: { snapshot: "state", init: (entityId) => ({ owner: entityId }) }
+        }
+      })
+    // A restart policy that is not one made every build of the actor die on the runner: the entity
+    // restarted and replayed the call without end, and its caller waited forever.
+    assert.throws(hostWith({ restart: { maxRestarts: Number.NaN } }), /Cluster.host\(Account\): restart.maxRestarts must be/)
+    assert.throws(hostWith({ restart: { backoff: -1 } }), /Cluster.host\(Account\): restart.backoff must be a duration >= 0; got -1/)
+    assert.throws(hostWith({ restart: { maxBackoff: "soon" } }), /restart.maxBackoff/)
+    // "soon" stopped the runner ("Invalid Input: soon"); -1 and NaN were taken as durations.
+    for (const maxIdleTime of ["soon", -1, Number.NaN]) {
+      assert.throws(hostWith({ maxIdleTime }), /Cluster.host\(Account\): maxIdleTime must be a duration >= 0/, String(maxIdleTime))
+    }
+    assert.doesNotThrow(hostWith({ maxIdleTime: "5 minutes", restart: { maxRestarts: Infinity, backoff: "1 second" } }))
+    assert.doesNotThrow(hostWith({ maxIdleTime: Infinity }))
+  })
+
   it("layerPostgres refuses a runner port others cannot reach it at", () => {
     // Port 0 listened on a port of the OS's choice but registered port 0 for the others to call.
     const url = "postgres://x@127.0.0.1:1/x"
