@@ -195,7 +195,8 @@ export interface Ephemeral<A extends Actor.Any> {
   /**
    * The actor's init arguments for an entity id. Called on the runner that builds the actor, each
    * time it does: on the entity's first call (again after a move, or after it was idle for
-   * `maxIdleTime`), and on the next call after its init failed or it died.
+   * `maxIdleTime`), and on the next call after its init failed or it died. A throw fails that
+   * build: the calls that waited for it fail with `ActorError` / `InitFailed` (`Defect`).
    */
   readonly init: (entityId: string) => Actor.Init<A>
 }

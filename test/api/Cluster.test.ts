@@ -16,7 +16,7 @@ import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Schema from "effect/Schema"
-import { Actor, Cluster, ClusterError, PoolError, SharedArray, Task, TaskError } from "../../src/index.ts"
+import { Actor, ActorError as ActorErrorModule, Cluster, ClusterError, PoolError, SharedArray, Task, TaskError } from "../../src/index.ts"
 import { catchRemoteInterrupt, toCallFailure } from "../../src/runtime/cluster/ActorEntity.ts"
 import Host, { Account, BadOwner, ClusterTasks, Cube, Insufficient, Negative, Wallet } from "../fixtures/cluster-actors.ts"
 
@@ -158,6 +158,36 @@ describe("Cluster (in memory)", () => {
         const good = yield* Cluster.handle(Account, "gina")
         assert.strictEqual(yield* good.call("deposit", { amount: 4 }), 4)
         assert.strictEqual(inits.get("gina"), 1)
+      }).pipe(Effect.provide(Cluster.layerRunner(host, Cluster.layerMemory)))
+    }), 30_000)
+
+  it.live("an init of the host that throws fails the calls that waited for that build, as ActorError / InitFailed", () =>
+    Effect.gen(function*() {
+      const host = Cluster.host(ClusterTasks, {
+        entry: new URL("../fixtures/cluster-worker.ts", import.meta.url),
+        size: 1,
+        actors: {
+          Account: {
+            init: (entityId) => {
+              if (entityId.startsWith("no-")) throw new Error(`no account ${entityId}`)
+              return { owner: entityId }
+            }
+          },
+          Wallet: { snapshot: "state", init: (entityId) => ({ owner: entityId }) }
+        }
+      })
+      yield* Effect.gen(function*() {
+        // Was a defect of the entity, which restarted and replayed the call without end: no answer.
+        const missing = yield* Cluster.handle(Account, "no-henry")
+        const failure = yield* Effect.flip(missing.call("balance"))
+        assert.instanceOf(failure, ActorErrorModule.ActorError)
+        const error = failure as ActorErrorModule.ActorError
+        assert.strictEqual(error.reason._tag, "InitFailed")
+        assert.strictEqual((error.reason as ActorErrorModule.InitFailed).failure, "Defect")
+        assert.include(error.reason.message, "no account no-henry")
+        assert.include(error.input, "no-henry")
+        const fine = yield* Cluster.handle(Account, "henry")
+        assert.strictEqual(yield* fine.call("deposit", { amount: 3 }), 3)
       }).pipe(Effect.provide(Cluster.layerRunner(host, Cluster.layerMemory)))
     }), 30_000)
 
