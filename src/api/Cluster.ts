@@ -54,6 +54,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import type * as SocketServer from "effect/socket/SocketServer"
+import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import type * as Actor from "../core/Actor.ts"
 import type { ActorError } from "../core/ActorError.ts"
@@ -571,7 +572,8 @@ const failoverSettings = (seconds: number): Partial<ShardingConfig.ShardingConfi
  * Runners and clients on PostgreSQL: shard locks, runner registry and persisted messages in the
  * database (`@effect/sql-pg`), calls between processes over sockets
  * (`@effect/platform-node`'s `NodeClusterSocket`). Both are optional peers, loaded when this
- * Layer is built; the Layer dies saying which to install when one is missing.
+ * Layer is built; the Layer dies saying which to install when one is missing. It fails with
+ * `SqlError` when the database cannot be reached (down, a refused login, a URL that is not one).
  */
 export const layerPostgres = (
   options: PostgresOptions
@@ -608,7 +610,12 @@ export const layerPostgres = (
         runnerAddress: runner === undefined ? Option.none() : Option.some(RunnerAddress.make(runner.host, runner.port))
       }
     }) as Layer.Layer<Sharding, Config.ConfigError | SocketServer.SocketServerError, import("effect/sql/SqlClient").SqlClient>
-    return Layer.merge(cluster, StateStores.layerSql).pipe(Layer.provide(pgLayer({ url: Redacted.make(options.url) })))
+    // Reached once first, so an unreachable database, a refused login or a bad URL fails the Layer
+    // with its SqlError: effect/cluster's migrations and the state store's table check die on one.
+    const sql = Layer.effectDiscard(Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT 1`)).pipe(
+      Layer.provideMerge(pgLayer({ url: Redacted.make(options.url) }))
+    )
+    return Layer.merge(cluster, StateStores.layerSql).pipe(Layer.provide(sql))
   }))
 }
 

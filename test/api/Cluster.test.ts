@@ -9,6 +9,7 @@ import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
@@ -16,6 +17,7 @@ import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Schema from "effect/Schema"
+import { SqlError } from "effect/sql/SqlError"
 import { Actor, ActorError as ActorErrorModule, Cluster, ClusterError, PoolError, SharedArray, Task, TaskError } from "../../src/index.ts"
 import { catchRemoteInterrupt, toCallFailure } from "../../src/runtime/cluster/ActorEntity.ts"
 import Host, { Account, BadOwner, ClusterTasks, Cube, Insufficient, Negative, Wallet } from "../fixtures/cluster-actors.ts"
@@ -368,6 +370,18 @@ describe("Cluster (in memory)", () => {
     assert.doesNotThrow(() => Cluster.layerPostgres({ url, runner: { host: "127.0.0.1", port: 34431 } }))
     assert.doesNotThrow(() => Cluster.layerPostgres({ url }))
   })
+
+  it.live("layerPostgres fails with SqlError where its database cannot be reached (it died)", () =>
+    Effect.gen(function*() {
+      // effect/cluster's migrations and the state store's table check died on their SqlError.
+      for (const url of ["postgres://x:y@127.0.0.1:1/x", "not a url"]) {
+        const exit = yield* Effect.exit(Effect.provide(Effect.void, Cluster.layerPostgres({ url })))
+        assert.isTrue(exit._tag === "Failure", url)
+        const failure = (exit as Exit.Failure<unknown, unknown>).cause.reasons.find((reason) => reason._tag === "Fail")
+        assert.isDefined(failure, `${url}: ${String(exit)}`)
+        assert.instanceOf((failure as { readonly error: unknown }).error, SqlError, url)
+      }
+    }), 30_000)
 
   it("failover refuses lock expiries its refreshes could not keep up with", () => {
     // Locks are refreshed every 250 ms at the fastest; below a second they would lapse between refreshes.
