@@ -4,6 +4,11 @@
  * Schemas. The PostgreSQL suite (Cluster.postgres.test.ts) runs the same actors across processes.
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as EffectClusterError from "effect/cluster/ClusterError"
+import * as EntityAddress from "effect/cluster/EntityAddress"
+import * as EntityId from "effect/cluster/EntityId"
+import * as EntityType from "effect/cluster/EntityType"
+import * as ShardId from "effect/cluster/ShardId"
 import * as TestRunner from "effect/cluster/TestRunner"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
@@ -398,6 +403,13 @@ describe("Cluster (in memory)", () => {
     assert.include((failure as ClusterError.ClusterError).message, "Account/zoe.deposit")
     const declared = new Insufficient({ balance: 0, asked: 1 })
     assert.strictEqual(toCallFailure("Account", "zoe", "withdraw", declared), declared)
+    // effect/cluster's own errors have an empty message, their facts in fields: the message said
+    // nothing after "Undelivered (PersistenceError): ", the storage's cause was lost.
+    const address = EntityAddress.make({ shardId: ShardId.make("default", 3), entityType: EntityType.make("Account"), entityId: EntityId.make("zoe") })
+    const said = (error: unknown) => (toCallFailure("Account", "zoe", "deposit", error) as ClusterError.ClusterError).message
+    assert.include(said(new EffectClusterError.PersistenceError({ cause: new Error("connection terminated") })), "connection terminated")
+    assert.include(said(new EffectClusterError.EntityNotAssignedToRunner({ address })), "no runner owns the entity's shard (shard default/3)")
+    assert.include(said(new EffectClusterError.MailboxFull({ address })), "mailbox is full (shard default/3)")
   })
 
   it.live("a call interrupted on its runner fails with ClusterError / Interrupted; the caller's own interruption stays one", () =>
