@@ -14,7 +14,7 @@
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as ManagedRuntime from "effect/ManagedRuntime"
-import { existsSync, mkdtempSync } from "node:fs"
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Cluster, Task, TaskError } from "../../src/index.ts"
@@ -262,13 +262,33 @@ describe.skipIf(baseUrl === undefined)("Cluster on PostgreSQL, 3 runner processe
     assert.isTrue(pids.has(victim.pid), "the new runner answers chunks")
     const chunkSize = 4
     const concurrency = 8
+    const done = mkdtempSync(join(tmpdir(), "ep-sigkill-map-"))
     const inputs = Array.from({ length: 240 }, (_, n) => ({ n, millis: 40 }))
-    const mapped = onPool(Task.map(Cube, inputs, { chunkSize }), { retries: 2, concurrency })
+    const mapped = onPool(Task.map(Cube, inputs.map((input) => ({ ...input, done })), { chunkSize }), { retries: 2, concurrency })
     // Single runs with no retries, in flight at the same moment: each ends in a result or a typed error.
     const singles = onPool(
       Effect.forEach(inputs.slice(0, 48), (input) => Effect.exit(Task.run(Cube, input)), { concurrency: 12 })
     )
-    await new Promise((resolve) => setTimeout(resolve, 800))
+    // Killed once the victim computed two whole chunks of the map (chunk k: inputs k × chunkSize
+    // on), so the first one's reply left it a chunk's work before: a fixed 800 ms wait could end
+    // first on a loaded machine, and then the victim had answered none.
+    const victimChunks = () => {
+      const mine = new Set(readdirSync(done).filter((file) => {
+        try {
+          return readFileSync(join(done, file), "utf8") === String(victim.pid)
+        } catch {
+          return false // being written
+        }
+      }).map(Number))
+      let whole = 0
+      for (let k = 0; k * chunkSize < inputs.length; k++) {
+        if (Array.from({ length: chunkSize }, (_, i) => k * chunkSize + i).every((n) => mine.has(n))) whole++
+      }
+      return whole
+    }
+    let mapEnded = false
+    void mapped.finally(() => (mapEnded = true)).catch(() => {})
+    while (victimChunks() < 2 && !mapEnded) await new Promise((resolve) => setTimeout(resolve, 10))
     victim.child.kill("SIGKILL")
     await victim.exited
     runners = runners.filter((r) => r !== victim)
