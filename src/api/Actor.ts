@@ -6,7 +6,6 @@
  * Schema of a handle passed in a payload.
  */
 import type * as Context from "effect/Context"
-import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as SchemaTransformation from "effect/SchemaTransformation"
@@ -20,7 +19,6 @@ import {
   isHandle,
   type MethodName,
   type Methods,
-  type RestartPolicy,
   type SpawnOptions
 } from "../core/Actor.ts"
 import { ActorError, InitFailed } from "../core/ActorError.ts"
@@ -29,11 +27,12 @@ import type * as Task from "../core/Task.ts"
 import { renderInput, renderPath } from "../core/TaskError.ts"
 import { makeHandle, poolKeyOf, stopHandle } from "../runtime/client/ActorHandle.ts"
 import { runnerKey } from "../runtime/client/PoolClient.ts"
-import { durationMillis } from "../runtime/internal/duration.ts"
 import { remoteErrorText } from "../runtime/internal/errorText.ts"
 import { hold as holdShared } from "../runtime/memory/Arena.ts"
 import { codecOf } from "../runtime/protocol/codec.ts"
 import { Outcome, type PayloadIssue, type WorkerExit } from "../runtime/protocol/protocol.ts"
+
+import { resolveRestart } from "./internal/restart.ts"
 
 export * from "../core/Actor.ts"
 
@@ -64,7 +63,7 @@ export const spawn = <A extends Any>(
           // No worker is at such a position: the actor would wait to be placed forever.
           return Effect.die(new RangeError(`Actor.spawn(${actor.name}): worker must be an integer position, got ${pin}`))
         }
-        const restart = resolveRestart(actor.name, options?.restart)
+        const restart = resolveRestart(`Actor.spawn(${actor.name})`, options?.restart)
         if (restart instanceof RangeError) return Effect.die(restart)
         const codec = codecOf(actor.init)
         const encoded = codec.encodePayload(init)
@@ -211,33 +210,6 @@ export const Ref = <A extends Any>(actor: A): Schema.decodeTo<Schema.declare<Han
 // ---------------------------------------------------------------------------------------------
 // Machinery
 // ---------------------------------------------------------------------------------------------
-
-/**
- * A restart policy in milliseconds, or why it is none. Checked before anything is spawned: a NaN
- * `maxRestarts` made `restarts >= maxRestarts` never true (unbounded restarts), and a backoff that
- * was not a duration silently became the default.
- */
-const resolveRestart = (
-  name: string,
-  policy: RestartPolicy | undefined
-): { readonly maxRestarts: number; readonly backoffMillis: number; readonly maxBackoffMillis: number } | RangeError => {
-  const maxRestarts = policy?.maxRestarts ?? 0
-  if (!(Number.isInteger(maxRestarts) && maxRestarts >= 0) && maxRestarts !== Infinity) {
-    return new RangeError(
-      `Actor.spawn(${name}): restart.maxRestarts must be a whole number >= 0, or Infinity; got ${String(maxRestarts)}`
-    )
-  }
-  const millis = (input: Duration.Input | undefined, fallback: number, option: string): number | RangeError => {
-    if (input === undefined) return fallback
-    const value = durationMillis(input)
-    return value >= 0 ? value : new RangeError(`Actor.spawn(${name}): restart.${option} must be a duration >= 0; got ${String(input)}`)
-  }
-  const backoffMillis = millis(policy?.backoff, 100, "backoff")
-  if (backoffMillis instanceof RangeError) return backoffMillis
-  const maxBackoffMillis = millis(policy?.maxBackoff, 30_000, "maxBackoff")
-  if (maxBackoffMillis instanceof RangeError) return maxBackoffMillis
-  return { maxRestarts, backoffMillis, maxBackoffMillis }
-}
 
 /** Init arguments the caller's side rejected, before any worker saw them. */
 const invalidInit = (actor: Any, init: unknown, issue: PayloadIssue) =>

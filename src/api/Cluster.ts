@@ -54,6 +54,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import type * as SocketServer from "effect/socket/SocketServer"
+import * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import type * as Actor from "../core/Actor.ts"
 import type { ActorError } from "../core/ActorError.ts"
@@ -67,6 +68,7 @@ import * as StateStores from "../runtime/cluster/StateStore.ts"
 import type { ClusterPoolOptions, SendChunk } from "../runtime/cluster/ClusterPool.ts"
 import type { ChunkReply } from "../runtime/cluster/TaskEntity.ts"
 import { runnerKey } from "../runtime/client/PoolClient.ts"
+import { durationMillis } from "../runtime/internal/duration.ts"
 import { containsShared } from "../runtime/memory/Arena.ts"
 import { EventHub } from "../runtime/observe/EventHub.ts"
 import { codecOf, issueOf } from "../runtime/protocol/codec.ts"
@@ -74,6 +76,7 @@ import { poolClock } from "../runtime/protocol/protocol.ts"
 import { checked, countOf, windowOf } from "./internal/batches.ts"
 import type { HostedEntity } from "./internal/clusterEntities.ts"
 import type * as Engine from "./internal/clusterEngine.ts"
+import { resolveRestart } from "./internal/restart.ts"
 import * as TaskApi from "./Task.ts"
 import * as WorkerPool from "./WorkerPool.ts"
 
@@ -171,7 +174,10 @@ export interface Handle<A extends Actor.Any> {
 export type HostedActor<A extends Actor.Any> = HostedLifetime & (Ephemeral<A> | Durable<A>)
 
 export interface HostedLifetime {
-  /** Passivates (stops) the actor after this long without a message. Default: the cluster's (1 minute). */
+  /**
+   * Passivates (stops) the actor after this long without a message. Default: the cluster's (1 minute).
+   * A duration `>= 0` (`Infinity`: never); anything else makes `host` throw a `RangeError`.
+   */
   readonly maxIdleTime?: Duration.Input | undefined
   /**
    * Rebuilds the actor in its runner's pool after its worker dies (see `Actor.spawn`). An init
@@ -190,7 +196,8 @@ export interface Ephemeral<A extends Actor.Any> {
   /**
    * The actor's init arguments for an entity id. Called on the runner that builds the actor, each
    * time it does: on the entity's first call (again after a move, or after it was idle for
-   * `maxIdleTime`), and on the next call after its init failed or it died.
+   * `maxIdleTime`), and on the next call after its init failed or it died. A throw fails that
+   * build: the calls that waited for it fail with `ActorError` / `InitFailed` (`Defect`).
    */
   readonly init: (entityId: string) => Actor.Init<A>
 }
@@ -460,7 +467,8 @@ export const stream = <T extends Task.Any>(task: T, options?: MapOptions & {
  * each actor how its init arguments come from the entity id.
  *
  * **Details**: every actor of the group must be listed (one whose methods carry shared memory is
- * refused: an `Error`, as `handle` refuses it); their tasks are served by the same pool
+ * refused: an `Error`, as `handle` refuses it; so is a `restart` policy or `maxIdleTime` that is
+ * not one: a `RangeError` naming the actor); their tasks are served by the same pool
  * (`pool.size` worker threads, default one per core), so CPU-bound methods never stall the
  * runner's event loop — which must stay responsive to keep its shard locks.
  */
@@ -476,6 +484,7 @@ export const host = <Tasks extends Task.Any, Actors extends Actor.Any>(
     if (typeof hosted?.init !== "function") throw new Error(`Cluster.host: no init for actor "${name}"`)
     const shared = sharedMethod(actor)
     if (shared !== undefined) throw new Error(`Cluster.host: ${sharedMessage(actor, shared)}`)
+    checkLifetime(actor, hosted)
     if (hosted.snapshot !== undefined) checkDurable(actor, hosted as Durable<Actor.Any>)
   }
   return {
@@ -563,7 +572,8 @@ const failoverSettings = (seconds: number): Partial<ShardingConfig.ShardingConfi
  * Runners and clients on PostgreSQL: shard locks, runner registry and persisted messages in the
  * database (`@effect/sql-pg`), calls between processes over sockets
  * (`@effect/platform-node`'s `NodeClusterSocket`). Both are optional peers, loaded when this
- * Layer is built; the Layer dies saying which to install when one is missing.
+ * Layer is built; the Layer dies saying which to install when one is missing. It fails with
+ * `SqlError` when the database cannot be reached (down, a refused login, a URL that is not one).
  */
 export const layerPostgres = (
   options: PostgresOptions
@@ -600,7 +610,12 @@ export const layerPostgres = (
         runnerAddress: runner === undefined ? Option.none() : Option.some(RunnerAddress.make(runner.host, runner.port))
       }
     }) as Layer.Layer<Sharding, Config.ConfigError | SocketServer.SocketServerError, import("effect/sql/SqlClient").SqlClient>
-    return Layer.merge(cluster, StateStores.layerSql).pipe(Layer.provide(pgLayer({ url: Redacted.make(options.url) })))
+    // Reached once first, so an unreachable database, a refused login or a bad URL fails the Layer
+    // with its SqlError: effect/cluster's migrations and the state store's table check die on one.
+    const sql = Layer.effectDiscard(Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT 1`)).pipe(
+      Layer.provideMerge(pgLayer({ url: Redacted.make(options.url) }))
+    )
+    return Layer.merge(cluster, StateStores.layerSql).pipe(Layer.provide(sql))
   }))
 }
 
@@ -657,6 +672,21 @@ const sharedMethod = (actor: Actor.Any): string | undefined => {
 
 const sharedMessage = (actor: Actor.Any, method: string): string =>
   `actor "${actor.name}"'s method "${method}" carries shared memory (a shared array or a channel), which cannot cross to the cluster's runners`
+
+/**
+ * A hosted actor's lifetime, checked when the host is made: the runner reads it only when an entity
+ * is registered or built, where a restart policy that is not one made every build die, so the entity
+ * restarted and replayed the call without end (the caller waited forever), and a `maxIdleTime` that
+ * is no duration stopped the runner ("Invalid Input") or, negative or NaN, was taken as one.
+ */
+const checkLifetime = (actor: Actor.Any, hosted: HostedLifetime): void => {
+  const restart = resolveRestart(`Cluster.host(${actor.name})`, hosted.restart)
+  if (restart instanceof RangeError) throw restart
+  const idle = hosted.maxIdleTime
+  if (idle !== undefined && !(durationMillis(idle) >= 0)) {
+    throw new RangeError(`Cluster.host(${actor.name}): maxIdleTime must be a duration >= 0, got ${String(idle)}`)
+  }
+}
 
 /**
  * A durable actor's snapshot settings, checked when the host is made: a snapshot method the runner

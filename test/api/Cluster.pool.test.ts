@@ -28,6 +28,20 @@ const onCluster = <A, E, R>(effect: Effect.Effect<A, E, R>, options?: Cluster.Po
 /** The runner's own pool (the one `layerRunner` builds; its type hides it): its tasks in flight or queued. */
 const runnerPoolInFlight = Effect.map(runnerKey("Account"), (pool) => pool.stats().inFlight + pool.stats().queued) as unknown as Effect.Effect<number>
 
+/**
+ * The runner's pool's tasks once `done` holds of them, polled: what the pool does follows the
+ * cluster's messages, which a loaded machine delays. Gives up (answering the last count) after 30 s.
+ */
+const runnerPoolUntil = (done: (tasks: number) => boolean) =>
+  Effect.gen(function*() {
+    let tasks = yield* runnerPoolInFlight
+    for (let tries = 0; !done(tasks) && tries < 3_000; tries++) {
+      yield* Effect.sleep(10)
+      tasks = yield* runnerPoolInFlight
+    }
+    return tasks
+  })
+
 describe("Cluster.pool (in memory)", () => {
   it.live("Task.run, map, mapUnordered and stream run unchanged across the runner, in their order", () =>
     onCluster(Effect.gen(function*() {
@@ -93,23 +107,13 @@ describe("Cluster.pool (in memory)", () => {
       const failed = yield* Effect.flip(Task.map(Nap, [{ n: 99, millis: 300, defect: true }, ...sleepers], { chunkSize: 1 }))
       assert.strictEqual((failed as TaskError.TaskError).reason._tag, "Defect")
       // Cancelled there, not left running for a minute.
-      let inFlight = yield* runnerPoolInFlight
-      for (let tries = 0; inFlight > 0 && tries < 100; tries++) {
-        yield* Effect.sleep(50)
-        inFlight = yield* runnerPoolInFlight
-      }
-      assert.strictEqual(inFlight, 0, "the runner's pool still runs the cancelled tasks")
-      // Interrupting the caller does the same.
+      assert.strictEqual(yield* runnerPoolUntil((n) => n === 0), 0, "the runner's pool still runs the cancelled tasks")
+      // Interrupting the caller does the same, once its chunks reached the runner's pool (awaited:
+      // a fixed 300 ms wait could end first on a loaded machine).
       const fiber = yield* Effect.forkChild(Task.map(Nap, sleepers, { chunkSize: 2 }))
-      yield* Effect.sleep(300)
-      assert.isAbove(yield* runnerPoolInFlight, 0)
+      assert.isAbove(yield* runnerPoolUntil((n) => n > 0), 0)
       yield* Fiber.interrupt(fiber)
-      inFlight = yield* runnerPoolInFlight
-      for (let tries = 0; inFlight > 0 && tries < 100; tries++) {
-        yield* Effect.sleep(50)
-        inFlight = yield* runnerPoolInFlight
-      }
-      assert.strictEqual(inFlight, 0)
+      assert.strictEqual(yield* runnerPoolUntil((n) => n === 0), 0)
     })), 30_000)
 
   it.live("a timeout is enforced in the runner's worker and fails only that task, as TaskError / Timeout", () =>

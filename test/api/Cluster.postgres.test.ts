@@ -14,6 +14,9 @@
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as ManagedRuntime from "effect/ManagedRuntime"
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { Cluster, Task, TaskError } from "../../src/index.ts"
 import { runnerKey } from "../../src/runtime/client/PoolClient.ts"
 import { Account, BadOwner, ClusterTasks, Cube, Insufficient, Negative, Wallet } from "../fixtures/cluster-actors.ts"
@@ -110,11 +113,15 @@ describe.skipIf(baseUrl === undefined)("Cluster on PostgreSQL, 3 runner processe
     const leaving = runners[0]!
     const moved = ids.filter((id) => before.get(id) === leaving.pid)
     assert.isAbove(moved.length, 0)
-    // Slow calls in flight on the leaving runner, and a stream of calls to every entity around the signal.
-    const inFlight = Promise.all(moved.map((id) =>
-      run(Effect.flatMap(Cluster.handle(Account, id), (a) => a.call("sleep", { millis: 2500 })))
+    // Slow calls in flight on the leaving runner, and a stream of calls to every entity around the
+    // signal, sent once every slow call started there (each writes its file: a fixed wait could
+    // end first on a loaded machine, and calls not yet there went to the next owner).
+    const startedDir = mkdtempSync(join(tmpdir(), "ep-sigterm-"))
+    const started = moved.map((id) => join(startedDir, id))
+    const inFlight = Promise.all(moved.map((id, i) =>
+      run(Effect.flatMap(Cluster.handle(Account, id), (a) => a.call("sleep", { millis: 2500, started: started[i] })))
     ))
-    await new Promise((resolve) => setTimeout(resolve, 1000))
+    while (!started.every((file) => existsSync(file))) await new Promise((resolve) => setTimeout(resolve, 10))
     leaving.child.kill("SIGTERM")
     let stop = false
     const stream = (async () => {
@@ -126,8 +133,7 @@ describe.skipIf(baseUrl === undefined)("Cluster on PostgreSQL, 3 runner processe
       return calls
     })()
     const finished = await inFlight
-    // Calls under way finished on the leaving runner (one that had not reached it yet on a
-    // loaded machine went to the next owner: no call failed either way).
+    // Calls under way finished on the leaving runner: no call failed.
     assert.isAbove(finished.filter((p) => p.pid === leaving.pid).length, 0, "in-flight calls finished where they started")
     const exit = await leaving.exited
     stop = true
@@ -256,13 +262,33 @@ describe.skipIf(baseUrl === undefined)("Cluster on PostgreSQL, 3 runner processe
     assert.isTrue(pids.has(victim.pid), "the new runner answers chunks")
     const chunkSize = 4
     const concurrency = 8
+    const done = mkdtempSync(join(tmpdir(), "ep-sigkill-map-"))
     const inputs = Array.from({ length: 240 }, (_, n) => ({ n, millis: 40 }))
-    const mapped = onPool(Task.map(Cube, inputs, { chunkSize }), { retries: 2, concurrency })
+    const mapped = onPool(Task.map(Cube, inputs.map((input) => ({ ...input, done })), { chunkSize }), { retries: 2, concurrency })
     // Single runs with no retries, in flight at the same moment: each ends in a result or a typed error.
     const singles = onPool(
       Effect.forEach(inputs.slice(0, 48), (input) => Effect.exit(Task.run(Cube, input)), { concurrency: 12 })
     )
-    await new Promise((resolve) => setTimeout(resolve, 800))
+    // Killed once the victim computed two whole chunks of the map (chunk k: inputs k × chunkSize
+    // on), so the first one's reply left it a chunk's work before: a fixed 800 ms wait could end
+    // first on a loaded machine, and then the victim had answered none.
+    const victimChunks = () => {
+      const mine = new Set(readdirSync(done).filter((file) => {
+        try {
+          return readFileSync(join(done, file), "utf8") === String(victim.pid)
+        } catch {
+          return false // being written
+        }
+      }).map(Number))
+      let whole = 0
+      for (let k = 0; k * chunkSize < inputs.length; k++) {
+        if (Array.from({ length: chunkSize }, (_, i) => k * chunkSize + i).every((n) => mine.has(n))) whole++
+      }
+      return whole
+    }
+    let mapEnded = false
+    void mapped.finally(() => (mapEnded = true)).catch(() => {})
+    while (victimChunks() < 2 && !mapEnded) await new Promise((resolve) => setTimeout(resolve, 10))
     victim.child.kill("SIGKILL")
     await victim.exited
     runners = runners.filter((r) => r !== victim)

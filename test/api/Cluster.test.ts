@@ -4,11 +4,17 @@
  * Schemas. The PostgreSQL suite (Cluster.postgres.test.ts) runs the same actors across processes.
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as EffectClusterError from "effect/cluster/ClusterError"
+import * as EntityAddress from "effect/cluster/EntityAddress"
+import * as EntityId from "effect/cluster/EntityId"
+import * as EntityType from "effect/cluster/EntityType"
+import * as ShardId from "effect/cluster/ShardId"
 import * as TestRunner from "effect/cluster/TestRunner"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
@@ -16,7 +22,8 @@ import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Schema from "effect/Schema"
-import { Actor, Cluster, ClusterError, PoolError, SharedArray, Task, TaskError } from "../../src/index.ts"
+import { SqlError } from "effect/sql/SqlError"
+import { Actor, ActorError as ActorErrorModule, Cluster, ClusterError, PoolError, SharedArray, Task, TaskError } from "../../src/index.ts"
 import { catchRemoteInterrupt, toCallFailure } from "../../src/runtime/cluster/ActorEntity.ts"
 import Host, { Account, BadOwner, ClusterTasks, Cube, Insufficient, Negative, Wallet } from "../fixtures/cluster-actors.ts"
 
@@ -158,6 +165,36 @@ describe("Cluster (in memory)", () => {
         const good = yield* Cluster.handle(Account, "gina")
         assert.strictEqual(yield* good.call("deposit", { amount: 4 }), 4)
         assert.strictEqual(inits.get("gina"), 1)
+      }).pipe(Effect.provide(Cluster.layerRunner(host, Cluster.layerMemory)))
+    }), 30_000)
+
+  it.live("an init of the host that throws fails the calls that waited for that build, as ActorError / InitFailed", () =>
+    Effect.gen(function*() {
+      const host = Cluster.host(ClusterTasks, {
+        entry: new URL("../fixtures/cluster-worker.ts", import.meta.url),
+        size: 1,
+        actors: {
+          Account: {
+            init: (entityId) => {
+              if (entityId.startsWith("no-")) throw new Error(`no account ${entityId}`)
+              return { owner: entityId }
+            }
+          },
+          Wallet: { snapshot: "state", init: (entityId) => ({ owner: entityId }) }
+        }
+      })
+      yield* Effect.gen(function*() {
+        // Was a defect of the entity, which restarted and replayed the call without end: no answer.
+        const missing = yield* Cluster.handle(Account, "no-henry")
+        const failure = yield* Effect.flip(missing.call("balance"))
+        assert.instanceOf(failure, ActorErrorModule.ActorError)
+        const error = failure as ActorErrorModule.ActorError
+        assert.strictEqual(error.reason._tag, "InitFailed")
+        assert.strictEqual((error.reason as ActorErrorModule.InitFailed).failure, "Defect")
+        assert.include(error.reason.message, "no account no-henry")
+        assert.include(error.input, "no-henry")
+        const fine = yield* Cluster.handle(Account, "henry")
+        assert.strictEqual(yield* fine.call("deposit", { amount: 3 }), 3)
       }).pipe(Effect.provide(Cluster.layerRunner(host, Cluster.layerMemory)))
     }), 30_000)
 
@@ -308,6 +345,28 @@ describe("Cluster (in memory)", () => {
     assert.doesNotThrow(hostWith({ snapshot: "state", snapshotEvery: Infinity }))
   })
 
+  it("a host whose actor lifetime is not one is refused when it is made", () => {
+    const hostWith = (account: Record<string, unknown>) => () =>
+      Cluster.host(ClusterTasks, {
+        entry: "x.ts",
+        actors: {
+          Account: { init: (entityId: string) => ({ owner: entityId }), ...account } as never,
+          Wallet: { snapshot: "state", init: (entityId) => ({ owner: entityId }) }
+        }
+      })
+    // A restart policy that is not one made every build of the actor die on the runner: the entity
+    // restarted and replayed the call without end, and its caller waited forever.
+    assert.throws(hostWith({ restart: { maxRestarts: Number.NaN } }), /Cluster.host\(Account\): restart.maxRestarts must be/)
+    assert.throws(hostWith({ restart: { backoff: -1 } }), /Cluster.host\(Account\): restart.backoff must be a duration >= 0; got -1/)
+    assert.throws(hostWith({ restart: { maxBackoff: "soon" } }), /restart.maxBackoff/)
+    // "soon" stopped the runner ("Invalid Input: soon"); -1 and NaN were taken as durations.
+    for (const maxIdleTime of ["soon", -1, Number.NaN]) {
+      assert.throws(hostWith({ maxIdleTime }), /Cluster.host\(Account\): maxIdleTime must be a duration >= 0/, String(maxIdleTime))
+    }
+    assert.doesNotThrow(hostWith({ maxIdleTime: "5 minutes", restart: { maxRestarts: Infinity, backoff: "1 second" } }))
+    assert.doesNotThrow(hostWith({ maxIdleTime: Infinity }))
+  })
+
   it("layerPostgres refuses a runner port others cannot reach it at", () => {
     // Port 0 listened on a port of the OS's choice but registered port 0 for the others to call.
     const url = "postgres://x@127.0.0.1:1/x"
@@ -316,6 +375,18 @@ describe("Cluster (in memory)", () => {
     assert.doesNotThrow(() => Cluster.layerPostgres({ url, runner: { host: "127.0.0.1", port: 34431 } }))
     assert.doesNotThrow(() => Cluster.layerPostgres({ url }))
   })
+
+  it.live("layerPostgres fails with SqlError where its database cannot be reached (it died)", () =>
+    Effect.gen(function*() {
+      // effect/cluster's migrations and the state store's table check died on their SqlError.
+      for (const url of ["postgres://x:y@127.0.0.1:1/x", "not a url"]) {
+        const exit = yield* Effect.exit(Effect.provide(Effect.void, Cluster.layerPostgres({ url })))
+        assert.isTrue(exit._tag === "Failure", url)
+        const failure = (exit as Exit.Failure<unknown, unknown>).cause.reasons.find((reason) => reason._tag === "Fail")
+        assert.isDefined(failure, `${url}: ${String(exit)}`)
+        assert.instanceOf((failure as { readonly error: unknown }).error, SqlError, url)
+      }
+    }), 30_000)
 
   it("failover refuses lock expiries its refreshes could not keep up with", () => {
     // Locks are refreshed every 250 ms at the fastest; below a second they would lapse between refreshes.
@@ -332,6 +403,13 @@ describe("Cluster (in memory)", () => {
     assert.include((failure as ClusterError.ClusterError).message, "Account/zoe.deposit")
     const declared = new Insufficient({ balance: 0, asked: 1 })
     assert.strictEqual(toCallFailure("Account", "zoe", "withdraw", declared), declared)
+    // effect/cluster's own errors have an empty message, their facts in fields: the message said
+    // nothing after "Undelivered (PersistenceError): ", the storage's cause was lost.
+    const address = EntityAddress.make({ shardId: ShardId.make("default", 3), entityType: EntityType.make("Account"), entityId: EntityId.make("zoe") })
+    const said = (error: unknown) => (toCallFailure("Account", "zoe", "deposit", error) as ClusterError.ClusterError).message
+    assert.include(said(new EffectClusterError.PersistenceError({ cause: new Error("connection terminated") })), "connection terminated")
+    assert.include(said(new EffectClusterError.EntityNotAssignedToRunner({ address })), "no runner owns the entity's shard (shard default/3)")
+    assert.include(said(new EffectClusterError.MailboxFull({ address })), "mailbox is full (shard default/3)")
   })
 
   it.live("a call interrupted on its runner fails with ClusterError / Interrupted; the caller's own interruption stays one", () =>

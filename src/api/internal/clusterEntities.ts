@@ -14,7 +14,7 @@ import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import type * as ClusterSharding from "effect/cluster/Sharding"
 import type * as Actor from "../../core/Actor.ts"
-import type { ActorError } from "../../core/ActorError.ts"
+import { ActorError, InitFailed } from "../../core/ActorError.ts"
 import type * as Task from "../../core/Task.ts"
 import { Defect, renderInput, TaskError } from "../../core/TaskError.ts"
 import { entityOf, persistedTag } from "../../runtime/cluster/ActorEntity.ts"
@@ -22,6 +22,7 @@ import { StateStore } from "../../runtime/cluster/StateStore.ts"
 import { type ChunkRequest, runChunk, taskEntityOf } from "../../runtime/cluster/TaskEntity.ts"
 import { runnerKey } from "../../runtime/client/PoolClient.ts"
 import { durationMillis } from "../../runtime/internal/duration.ts"
+import { uncaughtText } from "../../runtime/internal/errorText.ts"
 import { issueOf } from "../../runtime/protocol/codec.ts"
 import { spawn } from "../Actor.ts"
 
@@ -78,7 +79,14 @@ export const layerEntity = (actor: Actor.Any, hosted: HostedEntity) => {
       const saved = preloaded ?? (yield* load)
       preloaded = undefined
       replies = new Map(saved?.replies)
-      const init = hosted.init(address.entityId, saved?.state)
+      // The host's init is the user's code: a throw is this build's failure, typed, as a constructor
+      // that dies is locally. As a defect it restarted the entity, which replayed the call without end.
+      let init: unknown
+      try {
+        init = hosted.init(address.entityId, saved?.state)
+      } catch (error) {
+        return Exit.fail(initThrew(actor, address.entityId, error))
+      }
       return yield* Effect.exit(Scope.provide(
         spawn(actor, init, { ...(hosted.restart === undefined ? {} : { restart: hosted.restart }) }),
         actorScope
@@ -188,6 +196,19 @@ const initBackoffMillis = (policy: Actor.RestartPolicy | undefined, failures: nu
   }
   return Math.min(millis(policy?.maxBackoff, 30_000), millis(policy?.backoff, 100) * 2 ** (failures - 1))
 }
+
+/** The failure of a build whose host `init` threw: `ActorError` / `InitFailed` (`Defect`), naming the entity. */
+const initThrew = (actor: Actor.Any, entityId: string, error: unknown): ActorError =>
+  new ActorError({
+    actorName: actor.name,
+    actorId: -1,
+    workerId: -1,
+    input: renderInput(entityId),
+    reason: new InitFailed({
+      failure: "Defect",
+      message: `the host's init threw for entity "${entityId}": ${uncaughtText(error)}`
+    })
+  })
 
 /** A call that reached no actor because it is dead: the entity builds it again. */
 const isDead = (error: unknown): boolean =>

@@ -24,6 +24,7 @@ import type * as Actor from "../../core/Actor.ts"
 import { ActorError } from "../../core/ActorError.ts"
 import { ClusterError, Interrupted, Undelivered } from "../../core/ClusterError.ts"
 import { TaskError } from "../../core/TaskError.ts"
+import { uncaughtText } from "../internal/errorText.ts"
 
 const entities = new WeakMap<Actor.Any, Entity.Any>()
 
@@ -95,9 +96,33 @@ export const toCallFailure = (entityType: string, entityId: string, method: stri
     actorName: entityType,
     entityId,
     method,
-    reason: new Undelivered({
-      failure: tag as Undelivered["failure"],
-      message: String((error as { message?: unknown }).message ?? tag)
-    })
+    reason: new Undelivered({ failure: tag as Undelivered["failure"], message: deliveryMessage(tag, error) })
   })
+}
+
+/**
+ * What a delivery failure says. effect/cluster's own errors carry no message (`""`): their facts
+ * are fields, the shard, the envelope, the storage's cause, which the message was left without.
+ */
+const deliveryMessage = (tag: string, error: unknown): string => {
+  const { address, cause, envelopeId, message } = error as {
+    readonly message?: unknown
+    readonly cause?: unknown
+    readonly envelopeId?: unknown
+    readonly address?: { readonly shardId?: { readonly group?: unknown; readonly id?: unknown } }
+  }
+  if (typeof message === "string" && message !== "") return message
+  const shard = address?.shardId === undefined ? "" : ` (shard ${String(address.shardId.group)}/${String(address.shardId.id)})`
+  switch (tag) {
+    case "MailboxFull":
+      return `the entity's mailbox is full${shard}`
+    case "EntityNotAssignedToRunner":
+      return `no runner owns the entity's shard${shard}`
+    case "AlreadyProcessingMessage":
+      return `the entity is already processing this persisted message (envelope ${String(envelopeId)})${shard}`
+    case "PersistenceError":
+      return `the cluster's message storage failed: ${cause === undefined ? "no cause given" : uncaughtText(cause)}`
+    default:
+      return tag
+  }
 }

@@ -372,6 +372,14 @@ export class ClusterPool implements PoolClient {
     if (pending.cancelling !== undefined) return pending.cancelling
     pending.cancelled = true
     if (this.events.active) this.events.emit({ _tag: "Cancelled", at: this.events.now(), submission: pending.id })
+    // Its queued chunks leave now: skipped by `pump`, they stayed counted in `stats().queued` (and
+    // held their payloads) until a slot freed, which a long chunk of another submission may delay.
+    let kept = 0
+    for (const chunk of this.queue) {
+      if (chunk.pending === pending) this.counts.queued -= chunk.indices.length
+      else this.queue[kept++] = chunk
+    }
+    this.queue.length = kept
     if (pending.unsettled === 0 || pending.inFlight.size === 0) {
       pending.cancelling = Promise.resolve()
       return pending.cancelling

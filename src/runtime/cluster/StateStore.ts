@@ -33,8 +33,9 @@ export const layerMemory: Layer.Layer<StateStore> = Layer.sync(StateStore)(() =>
 })
 
 /**
- * Snapshots in the cluster's SQL database. A storage failure is a defect of the call that
- * snapshots (the caller sees the call fail, the state is not acknowledged as saved).
+ * Snapshots in the cluster's SQL database. A storage failure is a defect of `load` or `save`: the
+ * runner logs a failed save and the call that snapshots still answers (see `Cluster.Durable`); a
+ * failed load fails the entity's activation, which effect/cluster retries.
  */
 export const layerSql: Layer.Layer<StateStore, never, SqlClient.SqlClient> = Layer.effect(StateStore)(
   Effect.gen(function*() {

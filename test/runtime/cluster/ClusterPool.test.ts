@@ -150,6 +150,28 @@ describe("ClusterPool", () => {
       assert.strictEqual(pool.stats().busyWorkers, 0)
     }))
 
+  it.effect("cancel drops a submission's queued chunks at once, not when a slot frees", () =>
+    Effect.gen(function*() {
+      let sends = 0
+      const pool = new ClusterPool(
+        new Map([["Cube", { task: Cube, send: () => Effect.suspend(() => (sends++, Effect.never)) }]]),
+        { size: 2, concurrency: 1, retries: 0 },
+        (effect) => Effect.runFork(effect),
+        new EventHub(() => performance.now())
+      )
+      const submit = (payloads: ReadonlyArray<unknown>) =>
+        pool.submit({ taskName: "Cube", payloads, chunkSize: 2, coalesce: false, timeoutMillis: 0, whenFull: "wait", settle: () => {} })
+      const holding = submit(inputs.slice(0, 2))
+      const queued = submit(inputs)
+      assert.strictEqual(pool.stats().queued, 8)
+      yield* Effect.promise(() => queued.cancel())
+      // They stayed queued (and counted) until the chunk holding the only slot ended: a minute, say.
+      assert.strictEqual(pool.stats().queued, 0)
+      yield* Effect.promise(() => holding.cancel())
+      assert.strictEqual(pool.stats().queued, 0)
+      assert.strictEqual(sends, 1, "the cancelled chunks were never sent")
+    }))
+
   it.effect("no retries: the lost chunk's task fails as TaskError / WorkerLost naming its input; no chunk is re-sent", () =>
     Effect.gen(function*() {
       const cluster = scripted("lane-1", 0)
