@@ -3,8 +3,9 @@
  * time, and a seeded generator that makes every choice the real runtime leaves to chance.
  *
  * Contains `World` (the event loop, its clock and its generator) and `Process` (one simulated
- * thread: its own Effect `Scheduler`, `Clock` and `Random`, its timers, and a kill switch). The
- * simulated backend (`SimulatedBackend.ts`) puts a pool on one process and each worker on another.
+ * thread: its own Effect `Scheduler`, `Clock`, `Random` and shared-memory waits, its timers, and a
+ * kill switch). The simulated backend (`SimulatedBackend.ts`) puts a pool on one process and each
+ * worker on another.
  *
  * Rules:
  * 1. One step runs at a time — an Effect scheduler batch, a timer, a message delivery: what a
@@ -22,6 +23,10 @@
  * 6. Same seed, same program ⇒ same steps in the same order, as long as the program takes time
  *    only from Effect's `Clock` and randomness only from Effect's `Random` (the world provides both
  *    to every process) and does no real I/O outside `block`.
+ * 7. A fiber waiting on a shared-memory word (a channel's send or take) is parked in the world,
+ *    not on `Atomics.waitAsync` (whose wake-up is a real macrotask the world would neither order
+ *    nor wait for): after each step the world wakes, in the order they parked, the waiters whose
+ *    word moved — each as a step of its process — and a waiter's timeout is a virtual timer.
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -29,6 +34,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Random from "effect/Random"
 import * as Scheduler from "effect/Scheduler"
+import { CurrentWaits, type Waits } from "../memory/Ring.ts"
 
 /** Why `World.drive` returned. */
 export type DriveOutcome =
@@ -55,6 +61,8 @@ export class World {
   private readonly timers = new TimerHeap()
   private timerSeq = 0
   private readonly blocked = new Set<Promise<unknown>>()
+  /** Waiters on shared-memory words, in the order they parked (rule 7). */
+  private parked: Array<Parked> = []
   private aborted = false
 
   constructor(seed: number) {
@@ -113,6 +121,7 @@ export class World {
       await new Promise<void>((resolve) => setImmediate(resolve))
       while (this.blocked.size > 0) await Promise.all(this.blocked)
       if (this.aborted) return "aborted"
+      this.wakeParked()
       if (until()) return "done"
       if (this.stepCount >= limits.maxSteps) return "step-limit"
       const process = this.pickRunnable()
@@ -124,6 +133,37 @@ export class World {
       const advanced = this.advance(limits.maxTime)
       if (advanced !== "advanced") return advanced
     }
+  }
+
+  /** Parks a waiter of `process` until `word[index]` moves from `seen` or `timeoutMillis` pass (rule 7). */
+  park(process: Process, word: Int32Array, index: number, seen: number, timeoutMillis: number): Promise<void> | undefined {
+    if (Atomics.load(word, index) !== seen) return undefined
+    return new Promise<void>((resolve) => {
+      const parked: Parked = { process, word, index, seen, wake: resolve, timer: undefined }
+      parked.timer = process.setTimer(timeoutMillis, () => {
+        parked.wake = undefined
+        resolve()
+      })
+      this.parked.push(parked)
+    })
+  }
+
+  /** Rule 7: wakes the waiters whose word moved; forgets those that woke by timeout or were killed. */
+  private wakeParked(): void {
+    if (this.parked.length === 0) return
+    const still: Array<Parked> = []
+    for (const parked of this.parked) {
+      const wake = parked.wake
+      if (wake === undefined || !parked.process.alive) continue
+      if (Atomics.load(parked.word, parked.index) === parked.seen) {
+        still.push(parked)
+        continue
+      }
+      parked.wake = undefined
+      if (parked.timer !== undefined) parked.process.clearTimer(parked.timer)
+      parked.process.enqueue(wake)
+    }
+    this.parked = still
   }
 
   /** Rule 2. */
@@ -181,6 +221,16 @@ interface Step {
   run: (() => void) | undefined
 }
 
+interface Parked {
+  readonly process: Process
+  readonly word: Int32Array
+  readonly index: number
+  readonly seen: number
+  /** Cleared once it woke (its word moved, or its timer fired). */
+  wake: (() => void) | undefined
+  timer: Timer | undefined
+}
+
 /** One simulated thread. */
 export class Process {
   readonly name: string
@@ -201,9 +251,11 @@ export class Process {
         step.run = undefined
       }
     })
+    const waits: Waits = { waitAsync: (word, index, seen, timeoutMillis) => world.park(this, word, index, seen, timeoutMillis) }
     this.services = Context.make(Clock.Clock, virtualClock(this)).pipe(
       Context.add(Scheduler.Scheduler, scheduler),
-      Context.add(Random.Random, seededRandom(draw))
+      Context.add(Random.Random, seededRandom(draw)),
+      Context.add(CurrentWaits, waits)
     ) as Context.Context<never>
   }
 

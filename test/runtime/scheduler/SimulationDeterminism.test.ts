@@ -1,0 +1,66 @@
+/**
+ * What the simulation promises beyond the scheduler: the same seed gives the same run — trace,
+ * values, steps — for programs that use shared memory (channels, shared arrays) and spans, whose
+ * machinery waits and schedules outside Effect's Clock on real threads.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import { Actor, Channel, Simulation, Task } from "../../../src/index.ts"
+import { ChannelTasks, Consumer, ProduceRecords, Producer, Rec } from "../../fixtures/channel-tasks.ts"
+import channelEntry from "../../fixtures/channel-worker.ts"
+
+const runs = Math.min(200, Number(process.env.SIMULATION_RUNS ?? 200))
+const int = (minimum: number, maximum: number) => Schema.Int.check(Schema.isBetween({ minimum, maximum }))
+
+/** Every observable of a report, for comparing two runs. */
+const observed = (report: Simulation.Report<unknown, unknown>) => ({
+  exit: JSON.stringify(report.exit),
+  trace: Simulation.formatTrace(report.trace),
+  pools: report.pools,
+  steps: report.steps,
+  time: report.time,
+  quiescent: report.quiescent
+})
+
+describe("Simulation: channels", () => {
+  const ChannelPool = Simulation.layer(ChannelTasks, { entry: channelEntry, size: 2 })
+
+  /** A worker's task sends into a channel the caller takes from; two actors on workers meet through another. */
+  const channels = (capacity: number, count: number, batch: number) =>
+    Effect.gen(function*() {
+      const records = yield* Channel.make(Rec, { capacity })
+      const numbers = yield* Channel.make("Float64", { capacity })
+      const producer = yield* Actor.spawn(Producer, {})
+      const consumer = yield* Actor.spawn(Consumer, {})
+      const [, taken, , took] = yield* Effect.all([
+        Effect.andThen(Task.run(ProduceRecords, { out: records, from: 0, count, batch }), Channel.close(records)),
+        Channel.toStream(records).pipe(Stream.map((record) => record.id), Stream.runCollect),
+        Effect.andThen(Actor.call(producer, "numbers", { out: numbers, from: 100, count, batch }), Channel.close(numbers)),
+        Actor.call(consumer, "numbers", { from: numbers })
+      ], { concurrency: "unbounded" })
+      return { taken, took }
+    }).pipe(Effect.provide(ChannelPool))
+
+  it.effect.prop(
+    "channel waits run on the world's steps: the same seed gives the same run, and every value arrives in order",
+    { seed: Schema.Int, capacity: int(1, 8), count: int(1, 30), batch: int(1, 5) },
+    ({ seed, capacity, count, batch }) =>
+      Effect.gen(function*() {
+        const first = yield* Simulation.run(channels(capacity, count, batch), { seed })
+        const second = yield* Simulation.run(channels(capacity, count, batch), { seed })
+        Simulation.verify(first, ({ exit }) => {
+          // Not a false `Deadlock`: a waiter woken by a real `Atomics.waitAsync` was invisible to the world.
+          assert.deepStrictEqual(exit, Exit.succeed({
+            taken: Array.from({ length: count }, (_, i) => i),
+            took: Array.from({ length: count }, (_, i) => 100 + i)
+          }))
+          assert.isTrue(first.quiescent)
+          assert.deepStrictEqual(observed(second), observed(first))
+        })
+      }),
+    { timeout: 120_000, arbitrary: { runs } }
+  )
+})
