@@ -27,6 +27,9 @@
  *    not on `Atomics.waitAsync` (whose wake-up is a real macrotask the world would neither order
  *    nor wait for): after each step the world wakes, in the order they parked, the waiters whose
  *    word moved — each as a step of its process — and a waiter's timeout is a virtual timer.
+ * 8. Each process has its own `SharedArray` arena, as each thread has — made with the process, so
+ *    no run inherits another's idle memory — and scrubs it (Arena rule 7) in steps of its own,
+ *    not on a real `setImmediate`.
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -34,6 +37,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Random from "effect/Random"
 import * as Scheduler from "effect/Scheduler"
+import { Arena, CurrentArena } from "../memory/Arena.ts"
 import { CurrentWaits, type Waits } from "../memory/Ring.ts"
 
 /** Why `World.drive` returned. */
@@ -255,7 +259,8 @@ export class Process {
     this.services = Context.make(Clock.Clock, virtualClock(this)).pipe(
       Context.add(Scheduler.Scheduler, scheduler),
       Context.add(Random.Random, seededRandom(draw)),
-      Context.add(CurrentWaits, waits)
+      Context.add(CurrentWaits, waits),
+      Context.add(CurrentArena, new Arena(undefined, (f) => this.defer(f)))
     ) as Context.Context<never>
   }
 
@@ -271,6 +276,15 @@ export class Process {
   /** Runs `f` as a step of this process, after the steps already runnable. */
   enqueue(f: () => void): void {
     if (this.isAlive) this.queue.push({ run: f })
+  }
+
+  /** Runs `f` as a step of this process, after the steps already runnable; returns how to cancel it. */
+  defer(f: () => void): () => void {
+    const step: Step = { run: f }
+    if (this.isAlive) this.queue.push(step)
+    return () => {
+      step.run = undefined
+    }
   }
 
   /** Runs `f` as a step of this process `millis` from now. */

@@ -8,9 +8,11 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { Actor, Channel, Simulation, Task } from "../../../src/index.ts"
+import { Actor, Channel, SharedArray, Simulation, Task } from "../../../src/index.ts"
 import { ChannelTasks, Consumer, ProduceRecords, Producer, Rec } from "../../fixtures/channel-tasks.ts"
 import channelEntry from "../../fixtures/channel-worker.ts"
+import { Fill, Hold, SharedTasks } from "../../fixtures/shared-tasks.ts"
+import sharedEntry from "../../fixtures/shared-worker.ts"
 
 const runs = Math.min(200, Number(process.env.SIMULATION_RUNS ?? 200))
 const int = (minimum: number, maximum: number) => Schema.Int.check(Schema.isBetween({ minimum, maximum }))
@@ -62,5 +64,45 @@ describe("Simulation: channels", () => {
         })
       }),
     { timeout: 120_000, arbitrary: { runs } }
+  )
+})
+
+describe("Simulation: shared arrays", () => {
+  const SharedPool = Simulation.layer(SharedTasks, { entry: sharedEntry, size: 2 })
+
+  /**
+   * Rounds of zeroed arrays lent to workers (their memory goes back to the arena when the task
+   * ends) and made by workers, so released blocks are scrubbed (Arena rule 7) while the run goes
+   * on; then what an uninitialized array holds, and the caller's arena counts.
+   */
+  const rounds = (length: number, count: number, millis: number) =>
+    Effect.gen(function*() {
+      const sums: Array<number> = []
+      for (let round = 0; round < count; round++) {
+        const lent = yield* Effect.scoped(Effect.gen(function*() {
+          const values = yield* SharedArray.make("Float64", length)
+          values.fill(round + 1)
+          return yield* Task.run(Hold, { values, millis })
+        }))
+        const made = yield* Effect.scoped(Effect.map(Task.run(Fill, { length, value: round }), (filled) => filled[length - 1]!))
+        sums.push(lent, made)
+      }
+      const seen = yield* Effect.scoped(Effect.map(SharedArray.makeUninitialized("Float64", length), (values) => [values[0], values[length - 1]]))
+      return { sums, seen, stats: yield* SharedArray.arenaStats }
+    }).pipe(Effect.provide(SharedPool))
+
+  it.effect.prop(
+    "each run has its own arenas, scrubbed on the world's steps: the same seed gives the same run",
+    { seed: Schema.Int, length: int(1, 400_000), count: int(1, 4), millis: int(0, 5) },
+    ({ seed, length, count, millis }) =>
+      Effect.gen(function*() {
+        const first = yield* Simulation.run(rounds(length, count, millis), { seed })
+        const second = yield* Simulation.run(rounds(length, count, millis), { seed })
+        Simulation.verify(first, ({ exit }) => {
+          assert.isTrue(Exit.isSuccess(exit))
+          assert.deepStrictEqual(observed(second), observed(first))
+        })
+      }),
+    { timeout: 120_000, arbitrary: { runs: Math.min(runs, 50) } }
   )
 })
