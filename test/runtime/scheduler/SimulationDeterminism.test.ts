@@ -8,11 +8,14 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
 import { Actor, Channel, SharedArray, Simulation, Task } from "../../../src/index.ts"
 import { ChannelTasks, Consumer, ProduceRecords, Producer, Rec } from "../../fixtures/channel-tasks.ts"
 import channelEntry from "../../fixtures/channel-worker.ts"
 import { Fill, Hold, SharedTasks } from "../../fixtures/shared-tasks.ts"
 import sharedEntry from "../../fixtures/shared-worker.ts"
+import { Nested, Plain, TracedTasks } from "../../fixtures/traced-tasks.ts"
+import tracedEntry from "../../fixtures/traced-worker.ts"
 
 const runs = Math.min(200, Number(process.env.SIMULATION_RUNS ?? 200))
 const int = (minimum: number, maximum: number) => Schema.Int.check(Schema.isBetween({ minimum, maximum }))
@@ -101,6 +104,58 @@ describe("Simulation: shared arrays", () => {
         Simulation.verify(first, ({ exit }) => {
           assert.isTrue(Exit.isSuccess(exit))
           assert.deepStrictEqual(observed(second), observed(first))
+        })
+      }),
+    { timeout: 120_000, arbitrary: { runs: Math.min(runs, 50) } }
+  )
+})
+
+describe("Simulation: spans", () => {
+  const TracedPool = Simulation.layer(TracedTasks, { entry: tracedEntry, size: 2 })
+
+  /** Traced calls whose spans a tracer of the program's own collects, rendered without their ids. */
+  const traced = (inputs: ReadonlyArray<number>) =>
+    Effect.gen(function*() {
+      const spans: Array<Tracer.NativeSpan> = []
+      const tracer = Tracer.make({
+        span(options) {
+          const span = new Tracer.NativeSpan(options)
+          spans.push(span)
+          return span
+        }
+      })
+      const results = yield* Effect.all([
+        Task.map(Nested, inputs.map((n) => ({ n })), { chunkSize: 2 }),
+        Effect.forEach(inputs, (n) => Task.run(Plain, { n }), { concurrency: 2 })
+      ], { concurrency: 2 }).pipe(Effect.withSpan("caller"), Effect.withTracer(tracer))
+      const index = new Map(spans.map((span, i) => [span.spanId, i]))
+      return {
+        results,
+        spans: spans.map((span) => ({
+          name: span.name,
+          parent: span.parent._tag === "Some" ? index.get(span.parent.value.spanId) ?? "outside" : "root",
+          status: span.status._tag === "Ended" ? [span.status.startTime, span.status.endTime] : "open",
+          attributes: [...span.attributes]
+        })),
+        ids: spans.map((span) => span.spanId)
+      }
+    }).pipe(Effect.provide(TracedPool))
+
+  it.effect.prop(
+    "spans replay — names, nesting, virtual times, attributes — but their ids are the tracer's",
+    { seed: Schema.Int, inputs: Schema.Array(int(0, 99)).check(Schema.isMinLength(1), Schema.isMaxLength(5)) },
+    ({ seed, inputs }) =>
+      Effect.gen(function*() {
+        const first = yield* Simulation.run(traced(inputs), { seed })
+        const second = yield* Simulation.run(traced(inputs), { seed })
+        Simulation.verify(first, ({ exit }) => {
+          if (!Exit.isSuccess(exit) || !Exit.isSuccess(second.exit)) return assert.fail("a run failed")
+          const { ids, ...spans } = exit.value
+          const { ids: _, ...again } = second.exit.value
+          assert.deepStrictEqual(again, spans)
+          assert.deepStrictEqual(Simulation.formatTrace(second.trace), Simulation.formatTrace(first.trace))
+          // The caller's span, one a task, and each Nested task's own.
+          assert.strictEqual(ids.length, 1 + 2 * inputs.length + inputs.length)
         })
       }),
     { timeout: 120_000, arbitrary: { runs: Math.min(runs, 50) } }
