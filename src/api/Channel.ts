@@ -69,7 +69,19 @@ import {
   NumericCells,
   type Refusal
 } from "../runtime/memory/Cells.ts"
-import { allocate, CurrentWaits, describe, Ended, layout, maxCapacity, Ring, roundCapacity, type Sighting, type Waits } from "../runtime/memory/Ring.ts"
+import {
+  allocate,
+  CurrentWaits,
+  describe,
+  Ended,
+  layout,
+  maxCapacity,
+  Ring,
+  roundCapacity,
+  type Sighting,
+  simulatedStep,
+  type Waits
+} from "../runtime/memory/Ring.ts"
 
 export * from "../core/ChannelError.ts"
 
@@ -631,6 +643,12 @@ const blockingLoop = (
           if (k > 0) return k
         }
         if (result.abandoned > 0 || result.adopted) continue
+      }
+      if (simulatedStep.running) {
+        throw new Error(
+          `Channel.${side === "take" ? "takeBlocking" : "sendAllBlocking"} cannot wait in a simulation: it would block the ` +
+            "one thread every simulated worker shares, and nothing could wake it; use Channel.take / Channel.sendAll"
+        )
       }
       sighting = ring.sight(side)
       ring.waitSync(side, seen, sighting !== undefined ? graceMillis : Math.min(idleSliceMillis, ring.abandonAfter))

@@ -27,6 +27,8 @@
  *    not on `Atomics.waitAsync` (whose wake-up is a real macrotask the world would neither order
  *    nor wait for): after each step the world wakes, in the order they parked, the waiters whose
  *    word moved — each as a step of its process — and a waiter's timeout is a virtual timer.
+ *    A blocking wait (`Atomics.wait`: `Channel.takeBlocking`) during a step would freeze the world
+ *    for ever: it throws instead.
  * 8. Each process has its own `SharedArray` arena, as each thread has — made with the process, so
  *    no run inherits another's idle memory — and scrubs it (Arena rule 7) in steps of its own,
  *    not on a real `setImmediate`.
@@ -38,7 +40,7 @@ import * as Effect from "effect/Effect"
 import * as Random from "effect/Random"
 import * as Scheduler from "effect/Scheduler"
 import { Arena, CurrentArena } from "../memory/Arena.ts"
-import { CurrentWaits, type Waits } from "../memory/Ring.ts"
+import { CurrentWaits, simulatedStep, type Waits } from "../memory/Ring.ts"
 
 /** Why `World.drive` returned. */
 export type DriveOutcome =
@@ -123,6 +125,7 @@ export class World {
     for (;;) {
       // Rule 1: let every microtask the previous step queued run before the next step.
       await new Promise<void>((resolve) => setImmediate(resolve))
+      simulatedStep.running = false
       while (this.blocked.size > 0) await Promise.all(this.blocked)
       if (this.aborted) return "aborted"
       this.wakeParked()
@@ -131,7 +134,14 @@ export class World {
       const process = this.pickRunnable()
       if (process !== undefined) {
         this.stepCount++
-        process.runOne()
+        // Until the next step: its microtasks belong to it.
+        simulatedStep.running = true
+        try {
+          process.runOne()
+        } catch (error) {
+          simulatedStep.running = false
+          throw error
+        }
         continue
       }
       const advanced = this.advance(limits.maxTime)

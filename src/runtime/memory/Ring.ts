@@ -74,6 +74,13 @@ const atomicWaits: Waits = {
  */
 export const CurrentWaits = Context.Reference<Waits>("effect-parallel/Ring/Waits", { defaultValue: () => atomicWaits })
 
+/**
+ * Set while a simulated world runs one of its steps on this thread (and the microtasks the step
+ * queued): a blocking wait there would freeze every simulated worker — the one that could wake it
+ * too — for ever.
+ */
+export const simulatedStep = { running: false }
+
 // ---------------------------------------------------------------------------------------------
 // Layout
 // ---------------------------------------------------------------------------------------------

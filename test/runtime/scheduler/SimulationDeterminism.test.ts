@@ -10,7 +10,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
 import { Actor, Channel, SharedArray, Simulation, Task } from "../../../src/index.ts"
-import { ChannelTasks, Consumer, ProduceRecords, Producer, Rec } from "../../fixtures/channel-tasks.ts"
+import { BlockingSum, ChannelTasks, Consumer, ProduceRecords, Producer, Rec } from "../../fixtures/channel-tasks.ts"
 import channelEntry from "../../fixtures/channel-worker.ts"
 import { Fill, Hold, SharedTasks } from "../../fixtures/shared-tasks.ts"
 import sharedEntry from "../../fixtures/shared-worker.ts"
@@ -68,6 +68,37 @@ describe("Simulation: channels", () => {
       }),
     { timeout: 120_000, arbitrary: { runs } }
   )
+})
+
+describe("Simulation: blocking channel forms", () => {
+  const ChannelPool = Simulation.layer(ChannelTasks, { entry: channelEntry, size: 2 })
+
+  it.effect("a blocking take that would wait fails its task, saying why, instead of freezing the thread", () =>
+    Effect.gen(function*() {
+      const report = yield* Simulation.run(
+        Effect.gen(function*() {
+          const numbers = yield* Channel.make("Float64", { capacity: 4 })
+          const [summed] = yield* Effect.all([
+            Effect.exit(Task.run(BlockingSum, { from: numbers })),
+            Effect.andThen(Effect.andThen(Effect.sleep(10), Channel.sendAll(numbers, [1, 2, 3])), Channel.close(numbers))
+          ], { concurrency: 2 })
+          // With the values there already, nothing waits: the blocking form just takes them.
+          const ready = yield* Channel.make("Float64", { capacity: 4 })
+          yield* Channel.sendAll(ready, [4, 5])
+          yield* Channel.close(ready)
+          return { summed, ready: yield* Task.run(BlockingSum, { from: ready }) }
+        }).pipe(Effect.provide(ChannelPool)),
+        { seed: 5 }
+      )
+      // Was: Atomics.wait blocked the one thread for ever (not even the test's timeout fired).
+      Simulation.verify(report, ({ exit }) => {
+        if (!Exit.isSuccess(exit)) return assert.fail(`the program failed: ${String(exit.cause)}`)
+        assert.isTrue(Exit.isFailure(exit.value.summed))
+        assert.include(String(Exit.isFailure(exit.value.summed) ? exit.value.summed.cause : ""), "Channel.takeBlocking cannot wait in a simulation")
+        assert.strictEqual(exit.value.ready, 9)
+        assert.isTrue(report.quiescent)
+      })
+    }))
 })
 
 describe("Simulation: shared arrays", () => {
