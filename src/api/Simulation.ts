@@ -64,9 +64,12 @@ export interface RunOptions {
   /** Every choice of the run is drawn from it. A finite number; use an integer (seeds that differ only in a fraction may give one run). */
   readonly seed: number
   readonly faults?: FaultPlan | undefined
-  /** Virtual ms a message takes between the pool and a worker (and a worker takes to start). Default 0–2. */
+  /**
+   * Virtual ms a message takes between the pool and a worker (and a worker takes to start). Default
+   * 0–2. Whole bounds draw whole ms; fractional ones any value between them.
+   */
   readonly latency?: Range | undefined
-  /** Virtual ms each task spends in its worker before its handler runs. Default 0–2. */
+  /** Virtual ms each task spends in its worker before its handler runs. Default 0–2 (drawn as `latency`). */
   readonly work?: Range | undefined
   /** Steps before the run is stopped (`StepLimit`). Default 1,000,000. */
   readonly maxSteps?: number | undefined

@@ -97,9 +97,12 @@ export class World {
     return this.nextUint32() / 4294967296
   }
 
-  /** An integer draw in [min, max]. */
+  /** A draw in [min, max]: a whole number when both are, else any number between them. */
   between(min: number, max: number): number {
-    return max <= min ? min : min + Math.floor(this.random() * (max - min + 1))
+    if (max <= min) return min
+    // Whole bounds keep their draw, so existing seeds replay; a whole step past a fractional max overshot it.
+    if (Number.isInteger(min) && Number.isInteger(max)) return min + Math.floor(this.random() * (max - min + 1))
+    return min + this.random() * (max - min)
   }
 
   /** Runs `f` at `at` (virtual ms) as a step of `process` (rule 3). */

@@ -13,6 +13,7 @@ import { Actor, Channel, SharedArray, Simulation, Task } from "../../../src/inde
 import { BlockingSum, ChannelTasks, Consumer, ProduceRecords, Producer, Rec } from "../../fixtures/channel-tasks.ts"
 import channelEntry from "../../fixtures/channel-worker.ts"
 import { Fill, Hold, SharedTasks } from "../../fixtures/shared-tasks.ts"
+import simEntry, { Echo, SimTasks } from "../../fixtures/simulation.ts"
 import sharedEntry from "../../fixtures/shared-worker.ts"
 import { Nested, Plain, TracedTasks } from "../../fixtures/traced-tasks.ts"
 import tracedEntry from "../../fixtures/traced-worker.ts"
@@ -190,5 +191,39 @@ describe("Simulation: spans", () => {
         })
       }),
     { timeout: 120_000, arbitrary: { runs: Math.min(runs, 50) } }
+  )
+})
+
+describe("Simulation: ranges", () => {
+  const EchoPool = Simulation.layer(SimTasks, { entry: simEntry, size: 2 })
+
+  it.effect.prop(
+    "latency and work stay within their ranges, fractional bounds too",
+    { seed: Schema.Int, min: int(0, 8), spread: int(0, 8) },
+    ({ seed, min, spread }) =>
+      Effect.gen(function*() {
+        // Quarters of a ms: bounds a test of sub-millisecond timing would give.
+        const range = { min: min / 4, max: (min + spread) / 4 }
+        const program = Task.map(Echo, [1, 2, 3].map((n) => ({ n, millis: 0, fail: "none" as const }))).pipe(Effect.provide(EchoPool))
+        const report = yield* Simulation.run(program, { seed, latency: range, work: range })
+        Simulation.verify(report, ({ exit, trace }) => {
+          assert.isTrue(Exit.isSuccess(exit))
+          const within = (took: number, draws: number, what: string) => {
+            assert.isAtLeast(took, draws * range.min, `${what}: too soon`)
+            assert.isAtMost(took, draws * range.max, `${what}: too late`)
+          }
+          const spawned = new Map<number, number>()
+          const started = new Map<number, number>()
+          for (const event of trace) {
+            if (event._tag === "Spawn") spawned.set(event.worker, event.at)
+            // Starting the worker, then its `Ready` on the wire: two draws of latency.
+            if (event._tag === "Ready") within(event.at - spawned.get(event.worker)!, 2, `worker ${event.worker}'s start`)
+            if (event._tag === "Start") started.set(event.task, event.at)
+            // A handler of no time of its own: one draw of work.
+            if (event._tag === "Finish") within(event.at - started.get(event.task)!, 1, `task ${event.task}'s work`)
+          }
+        })
+      }),
+    { timeout: 120_000, arbitrary: { runs: Math.min(runs, 100) } }
   )
 })
