@@ -112,7 +112,7 @@ export interface Report<A, E> {
  * if they share no state. Interrupting a run abandons its world, as terminating its threads
  * would: the program's own finalizers do not run.
  * Options that are no seed, limit, range or fault plan (`seed: NaN`, `maxSteps: NaN`, a negative
- * latency, `min` above `max`, a misspelt fault or a NaN in one) die with a `RangeError` naming the
+ * latency, `min` above `max`, a misspelt fault, key or a NaN in one) die with a `RangeError` naming the
  * option. A fault naming a worker or pool that the run never starts does nothing.
  */
 export const run = <A, E, R>(
@@ -347,7 +347,8 @@ const limitsOf = (
   if (!Number.isFinite(options.seed)) return invalid("seed", options.seed, "a finite number")
   const faults = options.faults ?? []
   try {
-    Schema.decodeUnknownSync(FaultPlan)(faults)
+    // A misspelt key (`pol`, a `worker` on `CorruptPayload`) would be dropped: another plan than meant.
+    Schema.decodeUnknownSync(FaultPlan)(faults, { onExcessProperty: "error" })
   } catch (error) {
     // JSON shows a NaN as null, so the Schema's message (which names the field) goes first.
     return new RangeError(`Simulation.run: faults must be a fault plan (see Simulation.Fault): ${(error as Error).message}`)

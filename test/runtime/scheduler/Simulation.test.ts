@@ -655,7 +655,10 @@ describe("Simulation", () => {
         [{ faults: [{ _tag: "CrashAt", worker: 0, millis: Number.NaN }] }, "faults"],
         [{ faults: [{ _tag: "CrashAt", worker: 0, millis: -5 }] }, "faults"],
         [{ faults: [{ _tag: "CrashOnTaks", worker: 0, task: 0 }] as never }, "faults"],
-        [{ faults: [{ _tag: "CrashOnTask", worker: "1", task: 0 }] as never }, "faults"]
+        [{ faults: [{ _tag: "CrashOnTask", worker: "1", task: 0 }] as never }, "faults"],
+        // Was: a misspelt key was dropped, so the fault struck pool 0 / every worker instead.
+        [{ faults: [{ _tag: "CrashOnTask", worker: 0, task: 0, pol: 1 }] as never }, "faults"],
+        [{ faults: [{ _tag: "CorruptPayload", worker: 1, task: 0 }] as never }, "faults"]
       ]
       for (const [options, name] of cases) {
         const program = Task.run(Echo, one(1, 5)).pipe(Effect.provide(poolLayer({ size: 1, pipelineDepth: 1, retries: 0 })))
