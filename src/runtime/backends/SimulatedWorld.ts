@@ -26,7 +26,9 @@
  * 7. A fiber waiting on a shared-memory word (a channel's send or take) is parked in the world,
  *    not on `Atomics.waitAsync` (whose wake-up is a real macrotask the world would neither order
  *    nor wait for): after each step the world wakes, in the order they parked, the waiters whose
- *    word moved — each as a step of its process — and a waiter's timeout is a virtual timer.
+ *    word moved — each as a step of its process — and a waiter's timeout is a virtual timer. When
+ *    only waiters' timeouts are left, nothing can move a word: the world is quiescent (a program
+ *    still waiting is a `Deadlock`, not a `TimeLimit` an hour of slices later).
  *    A blocking wait (`Atomics.wait`: `Channel.takeBlocking`) during a step would freeze the world
  *    for ever: it throws instead.
  * 8. Each process has its own `SharedArray` arena, as each thread has — made with the process, so
@@ -105,9 +107,9 @@ export class World {
     return min + this.random() * (max - min)
   }
 
-  /** Runs `f` at `at` (virtual ms) as a step of `process` (rule 3). */
-  schedule(process: Process, at: number, f: () => void): Timer {
-    const timer: Timer = { at: Math.max(at, this.clock), seq: this.timerSeq++, process, f }
+  /** Runs `f` at `at` (virtual ms) as a step of `process` (rule 3); an `idle` timer alone does not keep the world going (rule 7). */
+  schedule(process: Process, at: number, f: () => void, idle = false): Timer {
+    const timer: Timer = { at: Math.max(at, this.clock), seq: this.timerSeq++, process, f, idle }
     this.timers.push(timer)
     return timer
   }
@@ -160,7 +162,7 @@ export class World {
       parked.timer = process.setTimer(timeoutMillis, () => {
         parked.wake = undefined
         resolve()
-      })
+      }, true)
       this.parked.push(parked)
     })
   }
@@ -202,7 +204,10 @@ export class World {
       this.timers.pop()
       next = this.timers.peek()
     }
-    if (next === undefined) return "quiescent"
+    // Only waiters' timeouts left: each would look again and wait again, for ever (rule 7).
+    if (next === undefined || (next.idle && !this.timers.some((timer) => !timer.idle && timer.f !== undefined && timer.process.alive))) {
+      return "quiescent"
+    }
     if (next.at > maxTime) return "time-limit"
     this.clock = Math.max(this.clock, next.at)
     while ((next = this.timers.peek()) !== undefined && next.at <= this.clock) {
@@ -232,6 +237,8 @@ export interface Timer {
   readonly seq: number
   readonly process: Process
   f: (() => void) | undefined
+  /** A waiter's timeout (rule 7). */
+  readonly idle: boolean
 }
 
 interface Step {
@@ -301,8 +308,8 @@ export class Process {
   }
 
   /** Runs `f` as a step of this process `millis` from now. */
-  setTimer(millis: number, f: () => void): Timer {
-    return this.world.schedule(this, this.world.now + Math.max(0, millis), f)
+  setTimer(millis: number, f: () => void, idle = false): Timer {
+    return this.world.schedule(this, this.world.now + Math.max(0, millis), f, idle)
   }
 
   clearTimer(timer: Timer): void {
@@ -393,6 +400,10 @@ class TimerHeap {
 
   peek(): Timer | undefined {
     return this.items[0]
+  }
+
+  some(predicate: (timer: Timer) => boolean): boolean {
+    return this.items.some(predicate)
   }
 
   push(timer: Timer): void {

@@ -71,6 +71,26 @@ describe("Simulation: channels", () => {
   )
 })
 
+describe("Simulation: a channel nobody sends to", () => {
+  it.effect("a take that nothing can satisfy is a Deadlock, at once", () =>
+    Effect.gen(function*() {
+      const report = yield* Simulation.run(
+        Effect.gen(function*() {
+          const numbers = yield* Channel.make("Float64", { capacity: 2 })
+          yield* Effect.sleep(5)
+          return yield* Channel.take(numbers)
+        }),
+        { seed: 3 }
+      )
+      // Was: a `TimeLimit` after an hour of virtual time, its waiter looking again every 250 ms.
+      assert.deepStrictEqual(report.exit, Exit.fail(new Simulation.SimulationError({
+        reason: "Deadlock",
+        message: "the program is waiting, but nothing in the world can wake it (at 5 virtual ms)"
+      })))
+      assert.isTrue(report.quiescent)
+    }))
+})
+
 describe("Simulation: blocking channel forms", () => {
   const ChannelPool = Simulation.layer(ChannelTasks, { entry: channelEntry, size: 2 })
 
