@@ -342,8 +342,14 @@ const defaultMaxTime = 3_600_000
 const limitsOf = (
   options: RunOptions
 ): { readonly maxSteps: number; readonly maxTime: number; readonly faults: FaultPlan } | RangeError => {
+  // A string shows quoted: `seed: "1"` is refused as a string, which "got 1" hid.
   const invalid = (name: string, value: unknown, expected: string) =>
-    new RangeError(`Simulation.run: ${name} must be ${expected}, got ${typeof value === "object" ? JSON.stringify(value) : String(value)}`)
+    new RangeError(
+      `Simulation.run: ${name} must be ${expected}, got ${
+        typeof value === "object" || typeof value === "string" ? JSON.stringify(value) : String(value)
+      }`
+    )
+  if (typeof options !== "object" || options === null) return invalid("options", options, "an object with a seed")
   if (!Number.isFinite(options.seed)) return invalid("seed", options.seed, "a finite number")
   const faults = options.faults ?? []
   try {

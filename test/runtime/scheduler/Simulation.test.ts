@@ -668,6 +668,17 @@ describe("Simulation", () => {
         assert.instanceOf(defect, RangeError)
         assert.include((defect as RangeError).message, `Simulation.run: ${name}`)
       }
+      // Was: "seed must be a finite number, got 1" for the string "1", and a TypeError for no options.
+      for (const [options, message] of [
+        [{ seed: "1" }, 'Simulation.run: seed must be a finite number, got "1"'],
+        [{ seed: 1, maxTime: "soon" }, 'Simulation.run: maxTime must be a duration >= 0, got "soon"'],
+        [undefined, "Simulation.run: options must be an object with a seed, got undefined"]
+      ] as const) {
+        const exit = yield* Effect.exit(Simulation.run(Effect.void, options as never))
+        const defect = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+        assert.instanceOf(defect, RangeError)
+        assert.strictEqual((defect as RangeError).message, message)
+      }
       // An optional field set to undefined is absent, as TypeScript without exactOptionalPropertyTypes allows.
       const program = Task.run(Echo, one(1, 5)).pipe(Effect.provide(poolLayer({ size: 1, pipelineDepth: 1, retries: 0 })))
       const report = yield* Simulation.run(program, { seed: 1, faults: [{ _tag: "Slow", worker: 0, factor: 2, pool: undefined }] })
