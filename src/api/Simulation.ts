@@ -108,9 +108,10 @@ export interface Report<A, E> {
  * Effect's `Clock` and randomness from Effect's `Random` — not `Date.now`, `Math.random`, real
  * timers or real I/O, which the world neither controls nor waits for (a program waiting on them
  * is reported as a `Deadlock`). Span and trace ids come from the tracer (Effect's draws them
- * from `Math.random`): spans replay but for their ids. Runs may overlap; each stays reproducible
- * if they share no state. Interrupting a run abandons its world, as terminating its threads
- * would: the program's own finalizers do not run.
+ * from `Math.random`): spans replay but for their ids. Fiber ids (an interruption's cause holds
+ * one) count every fiber of the thread: two runs of a seed differ in them. Runs may overlap;
+ * each stays reproducible if they share no state. Interrupting a run abandons its world, as
+ * terminating its threads would: the program's own finalizers do not run.
  * Options that are no seed, limit, range or fault plan (`seed: NaN`, `maxSteps: NaN`, a negative
  * latency, `min` above `max`, a misspelt fault, key or a NaN in one) die with a `RangeError` naming the
  * option. A fault naming a worker or pool that the run never starts does nothing.
