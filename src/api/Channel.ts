@@ -69,7 +69,19 @@ import {
   NumericCells,
   type Refusal
 } from "../runtime/memory/Cells.ts"
-import { allocate, describe, Ended, layout, maxCapacity, Ring, roundCapacity, type Sighting } from "../runtime/memory/Ring.ts"
+import {
+  allocate,
+  CurrentWaits,
+  describe,
+  Ended,
+  layout,
+  maxCapacity,
+  Ring,
+  roundCapacity,
+  type Sighting,
+  simulatedStep,
+  type Waits
+} from "../runtime/memory/Ring.ts"
 
 export * from "../core/ChannelError.ts"
 
@@ -626,6 +638,12 @@ const blockingLoop = (
         }
         if (result.abandoned > 0 || result.adopted) continue
       }
+      if (simulatedStep.running) {
+        throw new Error(
+          `Channel.${side === "take" ? "takeBlocking" : "sendAllBlocking"} cannot wait in a simulation: it would block the ` +
+            "one thread every simulated worker shares, and nothing could wake it; use Channel.take / Channel.sendAll"
+        )
+      }
       sighting = ring.sight(side)
       ring.waitSync(side, seen, sighting !== undefined ? graceMillis : Math.min(idleSliceMillis, ring.abandonAfter))
     } finally {
@@ -711,68 +729,77 @@ const waiting = <A, E>(
   Effect.suspend(() => {
     const first = step()
     if (first !== undefined) return first
-    return Effect.callback<A, E>((resume) => {
-      let cancelled = false
-      let sighting: Sighting | undefined
-      /** The `waitAsync` this waiter is announced for, while one is pending. */
-      let waitingOn: Promise<unknown> | undefined
-      // `step` and `adopt` may throw (a value its Schema does not decode): the wait ends with that
-      // defect. Thrown from the `waitAsync` callback, it was an unhandled rejection, and the fiber
-      // never resumed.
-      const attempt = (f: () => Exit.Exit<A, E> | undefined): Exit.Exit<A, E> | undefined => {
-        try {
-          return f()
-        } catch (error) {
-          return Exit.die(error)
-        }
+    return Effect.flatMap(CurrentWaits, (waits) => waitFor(ring, side, step, adopt, waits))
+  })
+
+const waitFor = <A, E>(
+  ring: Ring,
+  side: "send" | "take",
+  step: () => Exit.Exit<A, E> | undefined,
+  adopt: () => Exit.Exit<A, E> | undefined,
+  waits: Waits
+): Effect.Effect<A, E> =>
+  Effect.callback<A, E>((resume) => {
+    let cancelled = false
+    let sighting: Sighting | undefined
+    /** The `waitAsync` this waiter is announced for, while one is pending. */
+    let waitingOn: Promise<unknown> | undefined
+    // `step` and `adopt` may throw (a value its Schema does not decode): the wait ends with that
+    // defect. Thrown from the `waitAsync` callback, it was an unhandled rejection, and the fiber
+    // never resumed.
+    const attempt = (f: () => Exit.Exit<A, E> | undefined): Exit.Exit<A, E> | undefined => {
+      try {
+        return f()
+      } catch (error) {
+        return Exit.die(error)
       }
-      const loop = (): void => {
-        while (!cancelled) {
-          const seen = ring.announce(side)
-          const done = attempt(step)
-          if (done !== undefined) {
+    }
+    const loop = (): void => {
+      while (!cancelled) {
+        const seen = ring.announce(side)
+        const done = attempt(step)
+        if (done !== undefined) {
+          ring.withdraw(side)
+          return resume(done)
+        }
+        if (sighting !== undefined) {
+          const result = ring.abandon(sighting, graceMillis)
+          sighting = undefined
+          const adopted = result.adopted ? attempt(adopt) : undefined
+          if (adopted !== undefined) {
             ring.withdraw(side)
-            return resume(done)
+            return resume(adopted)
           }
-          if (sighting !== undefined) {
-            const result = ring.abandon(sighting, graceMillis)
-            sighting = undefined
-            const adopted = result.adopted ? attempt(adopt) : undefined
-            if (adopted !== undefined) {
-              ring.withdraw(side)
-              return resume(adopted)
-            }
-            if (result.abandoned > 0 || result.adopted) {
-              ring.withdraw(side)
-              continue
-            }
-          }
-          sighting = ring.sight(side)
-          const wait = ring.waitAsync(side, seen, sighting !== undefined ? graceMillis : Math.min(idleSliceMillis, ring.abandonAfter))
-          if (wait === undefined) {
+          if (result.abandoned > 0 || result.adopted) {
             ring.withdraw(side)
             continue
           }
-          waitingOn = wait
-          wait.then(() => {
-            // Interrupted meanwhile: the interruption withdrew the announcement already.
-            if (waitingOn !== wait) return
-            waitingOn = undefined
-            ring.withdraw(side)
-            loop()
-          })
-          return
         }
-      }
-      loop()
-      return Effect.sync(() => {
-        cancelled = true
-        // Withdrawn now, not when the pending wait times out (up to `idleSliceMillis`): until then
-        // every send or take would notify a waiter that is gone (rule 9's cost, for nothing).
-        if (waitingOn !== undefined) {
+        sighting = ring.sight(side)
+        const wait = ring.waitAsync(side, seen, sighting !== undefined ? graceMillis : Math.min(idleSliceMillis, ring.abandonAfter), waits)
+        if (wait === undefined) {
+          ring.withdraw(side)
+          continue
+        }
+        waitingOn = wait
+        wait.then(() => {
+          // Interrupted meanwhile: the interruption withdrew the announcement already.
+          if (waitingOn !== wait) return
           waitingOn = undefined
           ring.withdraw(side)
-        }
-      })
+          loop()
+        })
+        return
+      }
+    }
+    loop()
+    return Effect.sync(() => {
+      cancelled = true
+      // Withdrawn now, not when the pending wait times out (up to `idleSliceMillis`): until then
+      // every send or take would notify a waiter that is gone (rule 9's cost, for nothing).
+      if (waitingOn !== undefined) {
+        waitingOn = undefined
+        ring.withdraw(side)
+      }
     })
   })

@@ -251,7 +251,11 @@ export const makeMatrixUnsafe = <K extends Kind>(kind: K, rows: number, cols: nu
 export const layerArena = (options?: ArenaOptions): Layer.Layer<never> =>
   Layer.effectContext(
     Effect.map(
-      Effect.acquireRelease(Effect.sync(() => new Arena(options)), (arena) => Effect.sync(() => arena.close())),
+      Effect.acquireRelease(
+        // Scrubbed as its thread's arena is: in a simulated world, on the world's steps.
+        Effect.flatMap(CurrentArena, (outer) => Effect.sync(() => new Arena(options, outer.defer))),
+        (arena) => Effect.sync(() => arena.close())
+      ),
       (arena) => CurrentArena.context(arena)
     )
   ) as Layer.Layer<never>

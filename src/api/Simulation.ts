@@ -64,9 +64,12 @@ export interface RunOptions {
   /** Every choice of the run is drawn from it. A finite number; use an integer (seeds that differ only in a fraction may give one run). */
   readonly seed: number
   readonly faults?: FaultPlan | undefined
-  /** Virtual ms a message takes between the pool and a worker (and a worker takes to start). Default 0–2. */
+  /**
+   * Virtual ms a message takes between the pool and a worker (and a worker takes to start). Default
+   * 0–2. Whole bounds draw whole ms; fractional ones any value between them.
+   */
   readonly latency?: Range | undefined
-  /** Virtual ms each task spends in its worker before its handler runs. Default 0–2. */
+  /** Virtual ms each task spends in its worker before its handler runs. Default 0–2 (drawn as `latency`). */
   readonly work?: Range | undefined
   /** Steps before the run is stopped (`StepLimit`). Default 1,000,000. */
   readonly maxSteps?: number | undefined
@@ -104,11 +107,13 @@ export interface Report<A, E> {
  * **Gotchas**: a run is reproducible only if the program and its handlers take time from
  * Effect's `Clock` and randomness from Effect's `Random` — not `Date.now`, `Math.random`, real
  * timers or real I/O, which the world neither controls nor waits for (a program waiting on them
- * is reported as a `Deadlock`). Runs may overlap; each stays reproducible if they share no state.
- * Interrupting a run abandons its world, as terminating its threads would: the program's own
- * finalizers do not run.
+ * is reported as a `Deadlock`). Span and trace ids come from the tracer (Effect's draws them
+ * from `Math.random`): spans replay but for their ids. Fiber ids (an interruption's cause holds
+ * one) count every fiber of the thread: two runs of a seed differ in them. Runs may overlap;
+ * each stays reproducible if they share no state. Interrupting a run abandons its world, as
+ * terminating its threads would: the program's own finalizers do not run.
  * Options that are no seed, limit, range or fault plan (`seed: NaN`, `maxSteps: NaN`, a negative
- * latency, `min` above `max`, a misspelt fault or a NaN in one) die with a `RangeError` naming the
+ * latency, `min` above `max`, a misspelt fault, key or a NaN in one) die with a `RangeError` naming the
  * option. A fault naming a worker or pool that the run never starts does nothing.
  */
 export const run = <A, E, R>(
@@ -338,12 +343,19 @@ const defaultMaxTime = 3_600_000
 const limitsOf = (
   options: RunOptions
 ): { readonly maxSteps: number; readonly maxTime: number; readonly faults: FaultPlan } | RangeError => {
+  // A string shows quoted: `seed: "1"` is refused as a string, which "got 1" hid.
   const invalid = (name: string, value: unknown, expected: string) =>
-    new RangeError(`Simulation.run: ${name} must be ${expected}, got ${typeof value === "object" ? JSON.stringify(value) : String(value)}`)
+    new RangeError(
+      `Simulation.run: ${name} must be ${expected}, got ${
+        typeof value === "object" || typeof value === "string" ? JSON.stringify(value) : String(value)
+      }`
+    )
+  if (typeof options !== "object" || options === null) return invalid("options", options, "an object with a seed")
   if (!Number.isFinite(options.seed)) return invalid("seed", options.seed, "a finite number")
   const faults = options.faults ?? []
   try {
-    Schema.decodeUnknownSync(FaultPlan)(faults)
+    // A misspelt key (`pol`, a `worker` on `CorruptPayload`) would be dropped: another plan than meant.
+    Schema.decodeUnknownSync(FaultPlan)(faults, { onExcessProperty: "error" })
   } catch (error) {
     // JSON shows a NaN as null, so the Schema's message (which names the field) goes first.
     return new RangeError(`Simulation.run: faults must be a fault plan (see Simulation.Fault): ${(error as Error).message}`)

@@ -3,8 +3,9 @@
  * time, and a seeded generator that makes every choice the real runtime leaves to chance.
  *
  * Contains `World` (the event loop, its clock and its generator) and `Process` (one simulated
- * thread: its own Effect `Scheduler`, `Clock` and `Random`, its timers, and a kill switch). The
- * simulated backend (`SimulatedBackend.ts`) puts a pool on one process and each worker on another.
+ * thread: its own Effect `Scheduler`, `Clock`, `Random` and shared-memory waits, its timers, and a
+ * kill switch). The simulated backend (`SimulatedBackend.ts`) puts a pool on one process and each
+ * worker on another.
  *
  * Rules:
  * 1. One step runs at a time — an Effect scheduler batch, a timer, a message delivery: what a
@@ -22,6 +23,17 @@
  * 6. Same seed, same program ⇒ same steps in the same order, as long as the program takes time
  *    only from Effect's `Clock` and randomness only from Effect's `Random` (the world provides both
  *    to every process) and does no real I/O outside `block`.
+ * 7. A fiber waiting on a shared-memory word (a channel's send or take) is parked in the world,
+ *    not on `Atomics.waitAsync` (whose wake-up is a real macrotask the world would neither order
+ *    nor wait for): after each step the world wakes, in the order they parked, the waiters whose
+ *    word moved — each as a step of its process — and a waiter's timeout is a virtual timer. When
+ *    only waiters' timeouts are left, nothing can move a word: the world is quiescent (a program
+ *    still waiting is a `Deadlock`, not a `TimeLimit` an hour of slices later).
+ *    A blocking wait (`Atomics.wait`: `Channel.takeBlocking`) during a step would freeze the world
+ *    for ever: it throws instead.
+ * 8. Each process has its own `SharedArray` arena, as each thread has — made with the process, so
+ *    no run inherits another's idle memory — and scrubs it (Arena rule 7) in steps of its own,
+ *    not on a real `setImmediate`.
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -29,6 +41,8 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Random from "effect/Random"
 import * as Scheduler from "effect/Scheduler"
+import { Arena, CurrentArena } from "../memory/Arena.ts"
+import { CurrentWaits, simulatedStep, type Waits } from "../memory/Ring.ts"
 
 /** Why `World.drive` returned. */
 export type DriveOutcome =
@@ -55,6 +69,8 @@ export class World {
   private readonly timers = new TimerHeap()
   private timerSeq = 0
   private readonly blocked = new Set<Promise<unknown>>()
+  /** Waiters on shared-memory words, in the order they parked (rule 7). */
+  private parked: Array<Parked> = []
   private aborted = false
 
   constructor(seed: number) {
@@ -83,14 +99,17 @@ export class World {
     return this.nextUint32() / 4294967296
   }
 
-  /** An integer draw in [min, max]. */
+  /** A draw in [min, max]: a whole number when both are, else any number between them. */
   between(min: number, max: number): number {
-    return max <= min ? min : min + Math.floor(this.random() * (max - min + 1))
+    if (max <= min) return min
+    // Whole bounds keep their draw, so existing seeds replay; a whole step past a fractional max overshot it.
+    if (Number.isInteger(min) && Number.isInteger(max)) return min + Math.floor(this.random() * (max - min + 1))
+    return min + this.random() * (max - min)
   }
 
-  /** Runs `f` at `at` (virtual ms) as a step of `process` (rule 3). */
-  schedule(process: Process, at: number, f: () => void): Timer {
-    const timer: Timer = { at: Math.max(at, this.clock), seq: this.timerSeq++, process, f }
+  /** Runs `f` at `at` (virtual ms) as a step of `process` (rule 3); an `idle` timer alone does not keep the world going (rule 7). */
+  schedule(process: Process, at: number, f: () => void, idle = false): Timer {
+    const timer: Timer = { at: Math.max(at, this.clock), seq: this.timerSeq++, process, f, idle }
     this.timers.push(timer)
     return timer
   }
@@ -111,19 +130,59 @@ export class World {
     for (;;) {
       // Rule 1: let every microtask the previous step queued run before the next step.
       await new Promise<void>((resolve) => setImmediate(resolve))
+      simulatedStep.running = false
       while (this.blocked.size > 0) await Promise.all(this.blocked)
       if (this.aborted) return "aborted"
+      this.wakeParked()
       if (until()) return "done"
       if (this.stepCount >= limits.maxSteps) return "step-limit"
       const process = this.pickRunnable()
       if (process !== undefined) {
         this.stepCount++
-        process.runOne()
+        // Until the next step: its microtasks belong to it.
+        simulatedStep.running = true
+        try {
+          process.runOne()
+        } catch (error) {
+          simulatedStep.running = false
+          throw error
+        }
         continue
       }
       const advanced = this.advance(limits.maxTime)
       if (advanced !== "advanced") return advanced
     }
+  }
+
+  /** Parks a waiter of `process` until `word[index]` moves from `seen` or `timeoutMillis` pass (rule 7). */
+  park(process: Process, word: Int32Array, index: number, seen: number, timeoutMillis: number): Promise<void> | undefined {
+    if (Atomics.load(word, index) !== seen) return undefined
+    return new Promise<void>((resolve) => {
+      const parked: Parked = { process, word, index, seen, wake: resolve, timer: undefined }
+      parked.timer = process.setTimer(timeoutMillis, () => {
+        parked.wake = undefined
+        resolve()
+      }, true)
+      this.parked.push(parked)
+    })
+  }
+
+  /** Rule 7: wakes the waiters whose word moved; forgets those that woke by timeout or were killed. */
+  private wakeParked(): void {
+    if (this.parked.length === 0) return
+    const still: Array<Parked> = []
+    for (const parked of this.parked) {
+      const wake = parked.wake
+      if (wake === undefined || !parked.process.alive) continue
+      if (Atomics.load(parked.word, parked.index) === parked.seen) {
+        still.push(parked)
+        continue
+      }
+      parked.wake = undefined
+      if (parked.timer !== undefined) parked.process.clearTimer(parked.timer)
+      parked.process.enqueue(wake)
+    }
+    this.parked = still
   }
 
   /** Rule 2. */
@@ -145,7 +204,10 @@ export class World {
       this.timers.pop()
       next = this.timers.peek()
     }
-    if (next === undefined) return "quiescent"
+    // Only waiters' timeouts left: each would look again and wait again, for ever (rule 7).
+    if (next === undefined || (next.idle && !this.timers.some((timer) => !timer.idle && timer.f !== undefined && timer.process.alive))) {
+      return "quiescent"
+    }
     if (next.at > maxTime) return "time-limit"
     this.clock = Math.max(this.clock, next.at)
     while ((next = this.timers.peek()) !== undefined && next.at <= this.clock) {
@@ -175,10 +237,22 @@ export interface Timer {
   readonly seq: number
   readonly process: Process
   f: (() => void) | undefined
+  /** A waiter's timeout (rule 7). */
+  readonly idle: boolean
 }
 
 interface Step {
   run: (() => void) | undefined
+}
+
+interface Parked {
+  readonly process: Process
+  readonly word: Int32Array
+  readonly index: number
+  readonly seen: number
+  /** Cleared once it woke (its word moved, or its timer fired). */
+  wake: (() => void) | undefined
+  timer: Timer | undefined
 }
 
 /** One simulated thread. */
@@ -201,9 +275,12 @@ export class Process {
         step.run = undefined
       }
     })
+    const waits: Waits = { waitAsync: (word, index, seen, timeoutMillis) => world.park(this, word, index, seen, timeoutMillis) }
     this.services = Context.make(Clock.Clock, virtualClock(this)).pipe(
       Context.add(Scheduler.Scheduler, scheduler),
-      Context.add(Random.Random, seededRandom(draw))
+      Context.add(Random.Random, seededRandom(draw)),
+      Context.add(CurrentWaits, waits),
+      Context.add(CurrentArena, new Arena(undefined, (f) => this.defer(f)))
     ) as Context.Context<never>
   }
 
@@ -221,9 +298,18 @@ export class Process {
     if (this.isAlive) this.queue.push({ run: f })
   }
 
+  /** Runs `f` as a step of this process, after the steps already runnable; returns how to cancel it. */
+  defer(f: () => void): () => void {
+    const step: Step = { run: f }
+    if (this.isAlive) this.queue.push(step)
+    return () => {
+      step.run = undefined
+    }
+  }
+
   /** Runs `f` as a step of this process `millis` from now. */
-  setTimer(millis: number, f: () => void): Timer {
-    return this.world.schedule(this, this.world.now + Math.max(0, millis), f)
+  setTimer(millis: number, f: () => void, idle = false): Timer {
+    return this.world.schedule(this, this.world.now + Math.max(0, millis), f, idle)
   }
 
   clearTimer(timer: Timer): void {
@@ -314,6 +400,10 @@ class TimerHeap {
 
   peek(): Timer | undefined {
     return this.items[0]
+  }
+
+  some(predicate: (timer: Timer) => boolean): boolean {
+    return this.items.some(predicate)
   }
 
   push(timer: Timer): void {

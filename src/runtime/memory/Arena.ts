@@ -32,10 +32,10 @@
  *    Views the library did not make (a `subarray`, an array a worker sent, `makeUnsafe`) carry no
  *    grant and are judged by their buffer's count alone, so a stale one is not caught after reuse.
  * 7. A size that was once asked for zeroed memory with only dirty blocks idle is scrubbed: its
- *    released blocks are zeroed in slices between the thread's other work (`setImmediate`), so a
- *    loop that makes a zeroed image per round finds a clean block ready instead of writing 72 MB
- *    on its hot path. A block taken while being scrubbed stops being scrubbed; closing the arena
- *    stops scrubbing.
+ *    released blocks are zeroed in slices between the thread's other work (`setImmediate`; a
+ *    simulated process's own steps, so a run replays), so a loop that makes a zeroed image per
+ *    round finds a clean block ready instead of writing 72 MB on its hot path. A block taken
+ *    while being scrubbed stops being scrubbed; closing the arena stops scrubbing.
  *
  * What is not caught: index reads and writes through a stale plain view (`array[i]`). A typed
  * array cannot intercept them without slowing every access; only a matrix's `data` accessor and the
@@ -68,6 +68,15 @@ export interface ArenaStats {
 export interface ArenaOptions {
   /** Idle memory kept for reuse; beyond it, released memory is left to the garbage collector. */
   readonly maxIdleBytes?: number | undefined
+}
+
+/** Runs `f` after the thread's current work (rule 7's slices); returns how to cancel it. */
+export type Defer = (f: () => void) => () => void
+
+const deferImmediate: Defer = (f) => {
+  // Unref'd: zeroing memory for a reuse that a finished program will never make must not keep it alive.
+  const immediate = setImmediate(f).unref()
+  return () => clearImmediate(immediate)
 }
 
 /** Default cap on idle memory: a few large images' worth. */
@@ -123,9 +132,14 @@ export class Arena {
   /** Dirty blocks waiting to be scrubbed, oldest first; the first is being scrubbed from `scrubOffset`. */
   private readonly scrubQueue: Array<Block> = []
   private scrubOffset = 0
-  private scrubTimer: ReturnType<typeof setImmediate> | undefined
+  /** Cancels the pending scrub slice. */
+  private scrubTimer: (() => void) | undefined
 
-  constructor(options?: ArenaOptions) {
+  /** Schedules rule 7's slices; an arena made for a scope inherits its thread's. */
+  readonly defer: Defer
+
+  constructor(options?: ArenaOptions, defer: Defer = deferImmediate) {
+    this.defer = defer
     const maxIdleBytes = options?.maxIdleBytes ?? defaultMaxIdleBytes
     // NaN would make `free`'s cap check never true: every released block kept for ever.
     if (typeof maxIdleBytes !== "number" || !(maxIdleBytes >= 0)) {
@@ -202,7 +216,7 @@ export class Arena {
     this.idleBytes = 0
     this.idleBlocks = 0
     this.scrubQueue.length = 0
-    if (this.scrubTimer !== undefined) clearImmediate(this.scrubTimer)
+    this.scrubTimer?.()
     this.scrubTimer = undefined
   }
 
@@ -232,9 +246,7 @@ export class Arena {
 
   private scheduleScrub(): void {
     if (this.scrubTimer !== undefined || this.scrubQueue.length === 0) return
-    // Unref'd: zeroing memory for a reuse that a finished program will never make must not keep it alive.
-    this.scrubTimer = setImmediate(this.scrubSlice)
-    this.scrubTimer.unref()
+    this.scrubTimer = this.defer(this.scrubSlice)
   }
 
   /** Zeroes one slice of the oldest dirty block; a finished block moves to its size's clean list. */
@@ -289,7 +301,8 @@ const zeroFill = (buffer: SharedArrayBuffer, from: number, to = buffer.byteLengt
 
 /**
  * The arena `SharedArray` allocations use. By default one per thread, kept for the life of the
- * program; `SharedArray.layerArena` gives a scope its own.
+ * program (a simulated process has its own, for the life of its run); `SharedArray.layerArena`
+ * gives a scope its own.
  */
 export const CurrentArena = Context.Reference<Arena>("effect-parallel/SharedArray/Arena", {
   defaultValue: () => globalArena ??= new Arena()

@@ -31,9 +31,9 @@
  *    `takePos` reached the final `sendPos` — after every claimed element was taken (or dropped by
  *    rule 8).
  * 7. No lost wake-up. A waiter announces itself (`waiters + 1`), reads the event word, checks the
- *    ring again and only then waits on that word (`Atomics.waitAsync`: the thread's other fibers
- *    run meanwhile); whoever publishes, releases or closes bumps the event word and notifies when
- *    it reads a waiter. All these are sequentially consistent atomics, so either the waiter's
+ *    ring again and only then waits on that word (`Atomics.waitAsync`, or a simulated world's
+ *    `CurrentWaits`: the thread's other fibers run meanwhile); whoever publishes, releases or
+ *    closes bumps the event word and notifies when it reads a waiter. All these are sequentially consistent atomics, so either the waiter's
  *    re-check sees the change or the changer sees the waiter.
  * 8. A dead claimant does not wedge the ring. Every claim stamps its cells with the claim time.
  *    A cell claimed by a sender and still unpublished, or claimed by a taker and still unreleased,
@@ -49,6 +49,37 @@
  * 9. A waiter that dies leaves its announcement behind: others then notify for nothing (a cost,
  *    never a missed or a false element).
  */
+
+import * as Context from "effect/Context"
+
+/**
+ * How a fiber waits on an event word without blocking its thread (rule 7): `waitAsync` is
+ * `Atomics.waitAsync`'s, `undefined` when the word moved from `seen` already.
+ */
+export interface Waits {
+  readonly waitAsync: (word: Int32Array, index: number, seen: number, timeoutMillis: number) => Promise<unknown> | undefined
+}
+
+const atomicWaits: Waits = {
+  waitAsync: (word, index, seen, timeoutMillis) => {
+    const result = Atomics.waitAsync(word, index, seen, timeoutMillis)
+    return result.async ? result.value : undefined
+  }
+}
+
+/**
+ * The waits of the current fiber's thread. A simulated world provides its own, on its steps and
+ * virtual time: `Atomics.waitAsync` wakes a waiter on a real macrotask, which the world neither
+ * orders nor sees (its run would look deadlocked, or step differently each time).
+ */
+export const CurrentWaits = Context.Reference<Waits>("effect-parallel/Ring/Waits", { defaultValue: () => atomicWaits })
+
+/**
+ * Set while a simulated world runs one of its steps on this thread (and the microtasks the step
+ * queued): a blocking wait there would freeze every simulated worker — the one that could wake it
+ * too — for ever.
+ */
+export const simulatedStep = { running: false }
 
 // ---------------------------------------------------------------------------------------------
 // Layout
@@ -358,9 +389,8 @@ export class Ring {
    * Waits, without blocking the thread, until the event word of `side` moves from `seen` or
    * `timeoutMillis` pass. `undefined` when it moved already (no need to wait).
    */
-  waitAsync(side: "send" | "take", seen: number, timeoutMillis: number): Promise<unknown> | undefined {
-    const result = Atomics.waitAsync(this.header, side === "take" ? DataEvent : SpaceEvent, seen, timeoutMillis)
-    return result.async ? result.value : undefined
+  waitAsync(side: "send" | "take", seen: number, timeoutMillis: number, waits: Waits = atomicWaits): Promise<unknown> | undefined {
+    return waits.waitAsync(this.header, side === "take" ? DataEvent : SpaceEvent, seen, timeoutMillis)
   }
 
   /** Blocks the thread (never the main thread) until the event word moves or the timeout passes. */

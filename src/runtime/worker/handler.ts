@@ -281,11 +281,6 @@ export const recordHandlerSpan = (
   spans.count++
 }
 
-/** Ids unique per worker without a random draw per span: a random prefix and a counter. */
-const spanIdPrefix = Math.floor(Math.random() * 0xffffffff).toString(16).padStart(8, "0")
-let spanCount = 0
-const nextSpanId = () => spanIdPrefix + (spanCount++ >>> 0).toString(16).padStart(8, "0")
-
 /** The tasks of a message share their caller's context: parse each distinct one once. */
 let lastWire = ""
 let lastParsed = parseTraceWire("//0")

@@ -655,7 +655,10 @@ describe("Simulation", () => {
         [{ faults: [{ _tag: "CrashAt", worker: 0, millis: Number.NaN }] }, "faults"],
         [{ faults: [{ _tag: "CrashAt", worker: 0, millis: -5 }] }, "faults"],
         [{ faults: [{ _tag: "CrashOnTaks", worker: 0, task: 0 }] as never }, "faults"],
-        [{ faults: [{ _tag: "CrashOnTask", worker: "1", task: 0 }] as never }, "faults"]
+        [{ faults: [{ _tag: "CrashOnTask", worker: "1", task: 0 }] as never }, "faults"],
+        // Was: a misspelt key was dropped, so the fault struck pool 0 / every worker instead.
+        [{ faults: [{ _tag: "CrashOnTask", worker: 0, task: 0, pol: 1 }] as never }, "faults"],
+        [{ faults: [{ _tag: "CorruptPayload", worker: 1, task: 0 }] as never }, "faults"]
       ]
       for (const [options, name] of cases) {
         const program = Task.run(Echo, one(1, 5)).pipe(Effect.provide(poolLayer({ size: 1, pipelineDepth: 1, retries: 0 })))
@@ -664,6 +667,17 @@ describe("Simulation", () => {
         const defect = Cause.squash((exit as Exit.Failure<unknown, unknown>).cause)
         assert.instanceOf(defect, RangeError)
         assert.include((defect as RangeError).message, `Simulation.run: ${name}`)
+      }
+      // Was: "seed must be a finite number, got 1" for the string "1", and a TypeError for no options.
+      for (const [options, message] of [
+        [{ seed: "1" }, 'Simulation.run: seed must be a finite number, got "1"'],
+        [{ seed: 1, maxTime: "soon" }, 'Simulation.run: maxTime must be a duration >= 0, got "soon"'],
+        [undefined, "Simulation.run: options must be an object with a seed, got undefined"]
+      ] as const) {
+        const exit = yield* Effect.exit(Simulation.run(Effect.void, options as never))
+        const defect = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+        assert.instanceOf(defect, RangeError)
+        assert.strictEqual((defect as RangeError).message, message)
       }
       // An optional field set to undefined is absent, as TypeScript without exactOptionalPropertyTypes allows.
       const program = Task.run(Echo, one(1, 5)).pipe(Effect.provide(poolLayer({ size: 1, pipelineDepth: 1, retries: 0 })))
