@@ -11,6 +11,7 @@ import { Cause, Console, Effect, Layer } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { basename, extname, isAbsolute, relative, resolve } from "node:path"
 import { Serve, ServeError, WorkerPool } from "../index.ts"
+import { usageExitCode } from "./ArgumentError.ts"
 import { inspectModel, OnnxModel, OnnxModels } from "./onnxModel.ts"
 
 /** `5ms`, `0.5s`, `250us`, `2m`, or a bare number of milliseconds, as milliseconds. */
@@ -143,7 +144,10 @@ export const serve = Command.make("serve", {
   }).pipe(Effect.catchCause((cause) =>
     Cause.hasInterruptsOnly(cause)
       ? Effect.failCause(cause)
-      : Effect.andThen(Console.error(message(Cause.squash(cause))), Effect.sync(() => void (process.exitCode = 1)))
+      : Effect.andThen(
+        Console.error(message(Cause.squash(cause))),
+        Effect.sync(() => void (process.exitCode = isFlagRefused(Cause.squash(cause)) ? usageExitCode : 1))
+      )
   ))
 ).pipe(Command.withDescription("Serve an ONNX model over HTTP with dynamic batching (needs onnxruntime-node)"))
 
@@ -163,6 +167,10 @@ const flagOf: Record<string, string> = {
   maxExpectedWait: "--max-expected-wait",
   timeout: "--timeout"
 }
+
+/** A flag's value `Serve.layer` refused: a usage error (exit 2), as a flag that does not parse. */
+const isFlagRefused = (error: unknown): boolean =>
+  error instanceof ServeError.ServeError && error.reason._tag === "InvalidDeployment"
 
 const message = (error: unknown): string => {
   // The option's path alone would leave the user guessing which flag "must be a positive integer".
