@@ -60,12 +60,15 @@ export const refusalMessage = (deployment: DeploymentRuntime, refusal: Refusal):
       Math.round(deployment.batcher.expectedWaitMillis())
     } ms, more than its maxExpectedWait`
 
+/** The predict route, as the router and the server's early refusal (NodeServer.ts) match it. */
+export const predictRoute = "/v1/models/:name/predict"
+
 /** Seconds a refused client is told to wait. */
 const retryAfterSeconds = "1"
 
 export const routes = (state: ServingState): Layer.Layer<never, never, HttpRouter.HttpRouter> =>
   Layer.mergeAll(
-    HttpRouter.add("POST", "/v1/models/:name/predict", predict(state)),
+    HttpRouter.add("POST", predictRoute, predict(state)),
     HttpRouter.add("GET", "/healthz", HttpServerResponse.jsonUnsafe({ status: "ok" })),
     HttpRouter.add("GET", "/readyz", Effect.sync(() => readiness(state))),
     HttpRouter.add("GET", "/openapi.json", Effect.sync(() => HttpServerResponse.jsonUnsafe(OpenApi.fromApi(ServeApi)))),
