@@ -48,6 +48,21 @@ const flags = {
 /** The cluster API, loaded when the command runs: `effect-parallel info` starts without it. */
 const loadCluster = Effect.promise(() => import("../api/Cluster.ts"))
 
+/**
+ * The optional peer the runner's storage needs, loaded first: Cluster.layerPostgres reports its
+ * absence as a defect (a library call cannot do otherwise), which the command would log with a stack.
+ */
+const requireSqlPg = Effect.tryPromise({
+  try: () => import("@effect/sql-pg/PgClient"),
+  catch: (cause) =>
+    new CliError.UserError({
+      cause,
+      userMessage: (cause as { readonly code?: unknown } | null)?.code === "ERR_MODULE_NOT_FOUND"
+        ? "the runner needs @effect/sql-pg, an optional peer of effect-parallel: npm install @effect/sql-pg"
+        : `runner: cannot load @effect/sql-pg: ${String(cause)}`
+    })
+})
+
 /** Loads a runner module and checks that its default export is a `Cluster.host`. */
 const loadHost = (Cluster: typeof import("../api/Cluster.ts"), path: string): Effect.Effect<Cluster.Host, Error> => {
   const url = pathToFileURL(resolve(path)).href
@@ -80,6 +95,7 @@ export const runner = Command.make("runner", flags, (options) =>
     if (!validPort(options.port)) {
       return yield* Effect.fail(new ArgumentError(`runner: --port must be a port number from 1 to 65535, got ${options.port}`))
     }
+    yield* requireSqlPg
     const Cluster = yield* loadCluster
     const loaded = yield* loadHost(Cluster, options.module)
     const host: Cluster.Host = Option.isSome(options.workers)

@@ -7,11 +7,12 @@ import { execFile } from "node:child_process"
 import { fileURLToPath } from "node:url"
 
 const root = fileURLToPath(new URL("../..", import.meta.url))
-const run = (...args: Array<string>) =>
+const run = (...args: Array<string>) => runWith([], ...args)
+const runWith = (nodeFlags: ReadonlyArray<string>, ...args: Array<string>) =>
   new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
     execFile(
       process.execPath,
-      ["--conditions=effect-parallel-source", "src/cli/main.ts", ...args],
+      ["--conditions=effect-parallel-source", ...nodeFlags, "src/cli/main.ts", ...args],
       { cwd: root, timeout: 60_000 },
       (error, stdout, stderr) =>
         resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr })
@@ -51,5 +52,20 @@ describe("effect-parallel runner", () => {
       await run("runner", "--module", "test/fixtures/cluster-actors.ts", "--db", "postgres://x@127.0.0.1:1/x", "--port", "0"),
       "--port must be a port number from 1 to 65535, got 0"
     )
+  })
+
+  // Was: Cluster.layerPostgres's defect, logged with its stack.
+  it("without the optional peer @effect/sql-pg, says what to install", async () => {
+    const result = await runWith(
+      ["--import", "./test/fixtures/hide-sql-pg.ts"],
+      "runner",
+      "--module",
+      "test/fixtures/cluster-actors.ts",
+      "--db",
+      "postgres://x@127.0.0.1:1/x"
+    )
+    assert.strictEqual(result.code, 1, result.stderr)
+    assert.include(result.stderr, "npm install @effect/sql-pg")
+    assert.notInclude(result.stderr + result.stdout, "    at ", "a stack for a package to install")
   })
 })
