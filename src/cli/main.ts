@@ -5,8 +5,9 @@
  * so `effect-parallel info` starts without them.
  */
 import { Cause, Effect, Exit, Runtime } from "effect"
-import { Command } from "effect/cli"
+import { CliError, Command } from "effect/cli"
 import { createRequire } from "node:module"
+import { usageExitCode } from "./ArgumentError.ts"
 import { info } from "./info.ts"
 import { runner } from "./runner.ts"
 import { serve } from "./serve.ts"
@@ -43,9 +44,19 @@ for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
     if (signal === "SIGTERM") terminated = true
   })
 }
+// A command line that does not parse (effect prints the help and what is wrong) exits 2, the
+// usage-error code, so a script tells a typo from a command that ran and failed (1).
 const teardown: Runtime.Teardown = (exit, onExit) =>
-  terminated && Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)
+  Exit.isSuccess(exit)
     ? onExit(0)
+    : terminated && Cause.hasInterruptsOnly(exit.cause)
+    ? onExit(0)
+    : isParseError(Cause.squash(exit.cause))
+    ? onExit(usageExitCode)
     : Runtime.defaultTeardown(exit, onExit)
+
+/** `ShowHelp` with errors: the parser's refusal (without errors it is a plain `--help`). */
+const isParseError = (error: unknown): boolean =>
+  CliError.isCliError(error) && error._tag === "ShowHelp" && error.errors.length > 0
 
 Command.run(root, { version }).pipe(Effect.provide(NodeServices.layer), NodeRuntime.runMain({ teardown }))

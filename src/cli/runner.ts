@@ -15,10 +15,11 @@
  * shards (the others take them over within about `refreshAssignmentsInterval`), then its workers stop.
  */
 import { Console, Effect, Layer, Option } from "effect"
-import { Command, Flag } from "effect/cli"
+import { CliError, Command, Flag } from "effect/cli"
 import { resolve } from "node:path"
 import { pathToFileURL } from "node:url"
 import type * as Cluster from "../api/Cluster.ts"
+import { ArgumentError } from "./ArgumentError.ts"
 
 const flags = {
   module: Flag.String("module").pipe(
@@ -47,29 +48,54 @@ const flags = {
 /** The cluster API, loaded when the command runs: `effect-parallel info` starts without it. */
 const loadCluster = Effect.promise(() => import("../api/Cluster.ts"))
 
+/**
+ * The optional peer the runner's storage needs, loaded first: Cluster.layerPostgres reports its
+ * absence as a defect (a library call cannot do otherwise), which the command would log with a stack.
+ */
+const requireSqlPg = Effect.tryPromise({
+  try: () => import("@effect/sql-pg/PgClient"),
+  catch: (cause) =>
+    new CliError.UserError({
+      cause,
+      userMessage: (cause as { readonly code?: unknown } | null)?.code === "ERR_MODULE_NOT_FOUND"
+        ? "the runner needs @effect/sql-pg, an optional peer of effect-parallel: npm install @effect/sql-pg"
+        : `runner: cannot load @effect/sql-pg: ${String(cause)}`
+    })
+})
+
 /** Loads a runner module and checks that its default export is a `Cluster.host`. */
-const loadHost = (Cluster: typeof import("../api/Cluster.ts"), path: string): Effect.Effect<Cluster.Host, Error> =>
-  Effect.tryPromise({
-    try: () => import(pathToFileURL(resolve(path)).href) as Promise<{ readonly default?: unknown }>,
-    catch: (cause) => new Error(`runner: cannot load module ${path}: ${String(cause)}`)
+const loadHost = (Cluster: typeof import("../api/Cluster.ts"), path: string): Effect.Effect<Cluster.Host, Error> => {
+  const url = pathToFileURL(resolve(path)).href
+  return Effect.tryPromise({
+    try: () => import(url) as Promise<{ readonly default?: unknown }>,
+    catch: (cause) => {
+      const message = `runner: cannot load module ${path}: ${String(cause)}`
+      // A path that names no file is the user's typo; a module that throws as it loads is a bug
+      // of its own, whose message is shown too, without the command's stack around it.
+      return isNotFound(cause, url)
+        ? new ArgumentError(message)
+        : new CliError.UserError({ cause, userMessage: message })
+    }
   }).pipe(
     Effect.flatMap((module) =>
       Cluster.isHost(module.default)
         ? Effect.succeed(module.default)
-        : Effect.fail(new Error(`runner: the default export of ${path} is not a Cluster.host(…)`))
+        : Effect.fail(new ArgumentError(`runner: the default export of ${path} is not a Cluster.host(…)`))
     )
   )
+}
 
 export const runner = Command.make("runner", flags, (options) =>
   Effect.gen(function*() {
     if (Option.isSome(options.failover) && !(options.failover.value >= 1)) {
-      return yield* Effect.fail(new Error(`runner: --failover must be at least 1 second, got ${options.failover.value}`))
+      return yield* Effect.fail(new ArgumentError(`runner: --failover must be at least 1 second, got ${options.failover.value}`))
     }
     // The port is also the address the runner registers for others to reach it: 0 would listen on
     // a port of the OS's choice while every other process sends this runner's shards to port 0.
     if (!validPort(options.port)) {
-      return yield* Effect.fail(new Error(`runner: --port must be a port number from 1 to 65535, got ${options.port}`))
+      return yield* Effect.fail(new ArgumentError(`runner: --port must be a port number from 1 to 65535, got ${options.port}`))
     }
+    yield* requireSqlPg
     const Cluster = yield* loadCluster
     const loaded = yield* loadHost(Cluster, options.module)
     const host: Cluster.Host = Option.isSome(options.workers)
@@ -96,3 +122,8 @@ export const runner = Command.make("runner", flags, (options) =>
   )
 
 const validPort = (port: number): boolean => Number.isInteger(port) && port >= 1 && port <= 65535
+
+/** Whether an import failed because `url` itself is missing (not a module it imports). */
+const isNotFound = (cause: unknown, url: string): boolean =>
+  (cause as { readonly code?: unknown } | null)?.code === "ERR_MODULE_NOT_FOUND" &&
+  String((cause as { readonly url?: unknown }).url ?? "") === url

@@ -11,6 +11,7 @@ import { Cause, Console, Effect, Layer } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { basename, extname, isAbsolute, relative, resolve } from "node:path"
 import { Serve, ServeError, WorkerPool } from "../index.ts"
+import { ArgumentError, usageExitCode } from "./ArgumentError.ts"
 import { inspectModel, OnnxModel, OnnxModels } from "./onnxModel.ts"
 
 /** `5ms`, `0.5s`, `250us`, `2m`, or a bare number of milliseconds, as milliseconds. */
@@ -88,6 +89,11 @@ export const serve = Command.make("serve", {
   host: Flag.String("host").pipe(Flag.withDefault("127.0.0.1"), Flag.withDescription("Address to listen on (default 127.0.0.1)"))
 }, (options) =>
   Effect.gen(function*() {
+    // Checked before the model is loaded: Serve.layer would say so only at listen, as a ListenFailed
+    // (exit 1, a failure to start) rather than the wrong argument it is.
+    if (!(Number.isInteger(options.port) && options.port >= 0 && options.port <= 65535)) {
+      return yield* Effect.fail(new ArgumentError(`--port: must be a port number from 0 to 65535 (0 picks a free one), got ${options.port}`))
+    }
     const modelPath = resolve(options.model)
     const shape = yield* Effect.tryPromise({ try: () => inspectModel(modelPath, options.maxBatch), catch: (error) => error as Error })
     const name = options.name._tag === "Some" ? options.name.value : deploymentName(modelPath)
@@ -143,7 +149,10 @@ export const serve = Command.make("serve", {
   }).pipe(Effect.catchCause((cause) =>
     Cause.hasInterruptsOnly(cause)
       ? Effect.failCause(cause)
-      : Effect.andThen(Console.error(message(Cause.squash(cause))), Effect.sync(() => void (process.exitCode = 1)))
+      : Effect.andThen(
+        Console.error(message(Cause.squash(cause))),
+        Effect.sync(() => void (process.exitCode = isFlagRefused(Cause.squash(cause)) ? usageExitCode : 1))
+      )
   ))
 ).pipe(Command.withDescription("Serve an ONNX model over HTTP with dynamic batching (needs onnxruntime-node)"))
 
@@ -163,6 +172,10 @@ const flagOf: Record<string, string> = {
   maxExpectedWait: "--max-expected-wait",
   timeout: "--timeout"
 }
+
+/** A flag's value `Serve.layer` refused: a usage error (exit 2), as a flag that does not parse. */
+const isFlagRefused = (error: unknown): boolean =>
+  error instanceof ArgumentError || (error instanceof ServeError.ServeError && error.reason._tag === "InvalidDeployment")
 
 const message = (error: unknown): string => {
   // The option's path alone would leave the user guessing which flag "must be a positive integer".

@@ -529,7 +529,12 @@ describe("Serve", () => {
             ["DELETE", "/readyz", "GET, HEAD"],
             ["POST", "/metrics", "GET, HEAD"],
             ["PATCH", "/openapi.json", "GET, HEAD"],
-            ["POST", "/docs", "GET, HEAD"]
+            ["POST", "/docs", "GET, HEAD"],
+            // Where the router serves a path (any case, doubled slashes, `;`), a wrong method is a 405 too.
+            ["GET", "/V1/Models/doubler/PREDICT", "POST"],
+            ["POST", "/HealthZ", "GET, HEAD"],
+            ["DELETE", "/readyz//", "GET, HEAD"],
+            ["POST", "/metrics;x", "GET, HEAD"]
           ]
           for (const [method, path, allow] of cases) {
             const reply = yield* Effect.promise(() => send(url, path, { method }))

@@ -13,13 +13,14 @@
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as FindMyWay from "effect/http/FindMyWay"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServer from "effect/http/HttpServer"
 import type { ServeError } from "effect/http/HttpServerError"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
-import { refusalMessage, routes, type ServingState } from "./Routes.ts"
+import { predictRoute, refusalMessage, routes, type ServingState } from "./Routes.ts"
 
 export interface NodeServerOptions {
   /** 0 picks a free port. */
@@ -36,14 +37,13 @@ export const start = (state: ServingState, options: NodeServerOptions): Effect.E
     // minute): closed here, last, so the scope leaves no socket behind.
     let node: Server | undefined
     yield* Effect.addFinalizer(() => Effect.sync(() => node?.closeAllConnections()))
-    const server = NodeHttpServer.layer(() => (node = refusingEarly(createServer({ keepAliveTimeout: 5_000 }), state)), {
-      port: options.port,
-      host: options.host,
-      gracefulShutdownTimeout: options.drainTimeoutMillis
-    })
     // The router refuses a path parameter longer than 100 characters: a longer deployment name
     // (one is valid) would be unreachable.
     const maxParamLength = Math.max(100, ...[...state.deployments.keys()].map((name) => name.length))
+    const server = NodeHttpServer.layer(
+      () => (node = refusingEarly(createServer({ keepAliveTimeout: 5_000 }), state, maxParamLength)),
+      { port: options.port, host: options.host, gracefulShutdownTimeout: options.drainTimeoutMillis }
+    )
     const app = HttpRouter.serve(routes(state), { disableLogger: true, disableListenLog: true, routerConfig: { maxParamLength } })
     const context = yield* Layer.build(Layer.provideMerge(app, server))
     // Added after the server, so it runs before the server's own shutdown (finalizers run in reverse).
@@ -51,7 +51,17 @@ export const start = (state: ServingState, options: NodeServerOptions): Effect.E
     return HttpServer.formatAddress(Context.get(context, HttpServer.HttpServer).address)
   })
 
-const predictPath = /^\/v1\/models\/([^/?]+)\/predict(?:\?|$)/
+/**
+ * The deployment a URL names on the predict route, found by the matcher the router is built on,
+ * with the router's options: a hand-written pattern disagreed with it (the router matches the
+ * route's segments in any case, a trailing slash, doubled slashes, `;` as a query separator,
+ * escaped characters), so a URL the router served went past the early refusal into a fiber.
+ */
+export const predictDeploymentName = (maxParamLength: number): (url: string) => string | undefined => {
+  const router = FindMyWay.make<true>({ maxParamLength })
+  router.on("POST", predictRoute, true)
+  return (url) => router.find("POST", url)?.params["name"]
+}
 
 /**
  * Answers the predictions the server refuses anyway (queue full, wait too long, draining) from Node's `request`
@@ -63,21 +73,21 @@ const predictPath = /^\/v1\/models\/([^/?]+)\/predict(?:\?|$)/
  * it and sends `100 Continue` only once a route reads the body): refused here too, its client
  * never sends the body, and Node closes the connection, which would otherwise carry it.
  */
-const refusingEarly = (server: Server, state: ServingState): Server => {
+const refusingEarly = (server: Server, state: ServingState, maxParamLength: number): Server => {
+  const deploymentName = predictDeploymentName(maxParamLength)
   const emit = server.emit.bind(server)
   server.emit = ((event: string, ...args: Array<unknown>) => {
     if (event === "request" || event === "checkContinue") {
       const [request, response] = args as [IncomingMessage, ServerResponse]
-      if (request.method === "POST" && refuse(state, request, response)) return true
+      if (request.method === "POST" && refuse(state, deploymentName(request.url ?? "/"), response)) return true
     }
     return emit(event, ...args)
   }) as typeof server.emit
   return server
 }
 
-const refuse = (state: ServingState, request: IncomingMessage, response: ServerResponse): boolean => {
-  const match = predictPath.exec(request.url ?? "")
-  const deployment = match === null ? undefined : state.deployments.get(decodedSegment(match[1]!))
+const refuse = (state: ServingState, name: string | undefined, response: ServerResponse): boolean => {
+  const deployment = name === undefined ? undefined : state.deployments.get(name)
   if (deployment === undefined) return false
   const refusal = deployment.batcher.refusal()
   const draining = state.draining || refusal === "closed"
@@ -95,17 +105,4 @@ const refuse = (state: ServingState, request: IncomingMessage, response: ServerR
   })
   response.end(body)
   return true
-}
-
-/**
- * A path segment decoded, or itself when its escapes are malformed (`%E0%A4%A`): no deployment has
- * that name, so the router answers it; a `URIError` thrown here would escape Node's `request` event
- * and end the process.
- */
-const decodedSegment = (segment: string): string => {
-  try {
-    return decodeURIComponent(segment)
-  } catch {
-    return segment
-  }
 }

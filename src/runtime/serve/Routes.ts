@@ -12,6 +12,7 @@ import * as ByteSize from "effect/ByteSize"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as FindMyWay from "effect/http/FindMyWay"
 import * as HttpIncomingMessage from "effect/http/HttpIncomingMessage"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerError from "effect/http/HttpServerError"
@@ -60,12 +61,15 @@ export const refusalMessage = (deployment: DeploymentRuntime, refusal: Refusal):
       Math.round(deployment.batcher.expectedWaitMillis())
     } ms, more than its maxExpectedWait`
 
+/** The predict route, as the router and the server's early refusal (NodeServer.ts) match it. */
+export const predictRoute = "/v1/models/:name/predict"
+
 /** Seconds a refused client is told to wait. */
 const retryAfterSeconds = "1"
 
 export const routes = (state: ServingState): Layer.Layer<never, never, HttpRouter.HttpRouter> =>
   Layer.mergeAll(
-    HttpRouter.add("POST", "/v1/models/:name/predict", predict(state)),
+    HttpRouter.add("POST", predictRoute, predict(state)),
     HttpRouter.add("GET", "/healthz", HttpServerResponse.jsonUnsafe({ status: "ok" })),
     HttpRouter.add("GET", "/readyz", Effect.sync(() => readiness(state))),
     HttpRouter.add("GET", "/openapi.json", Effect.sync(() => HttpServerResponse.jsonUnsafe(OpenApi.fromApi(ServeApi)))),
@@ -74,16 +78,22 @@ export const routes = (state: ServingState): Layer.Layer<never, never, HttpRoute
     HttpRouter.middleware(methodNotAllowed, { global: true })
   )
 
-/** The methods of each route, for a 405's `Allow`; HEAD is answered wherever GET is. */
+/**
+ * Each route's methods, for a 405's `Allow` (HEAD is answered wherever GET is), matched by the
+ * router's own matcher with its options, so a path the router serves (in any case, with doubled
+ * slashes, a trailing slash, `;`) is known here too. Any length of deployment name is taken: a
+ * POST the router did not find (a name past its maxParamLength) has an allowed method, so it
+ * stays a 404.
+ */
+const routeMethods = (() => {
+  const table = FindMyWay.make<string>({ maxParamLength: Infinity })
+  table.on("POST", predictRoute, "POST")
+  for (const path of ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"] as const) table.on("GET", path, "GET, HEAD")
+  return table
+})()
+
 const allowedMethods = (method: string, url: string): string | undefined => {
-  // The router ignores the query and a trailing slash: so does this.
-  const path = url.replace(/[?#].*$/, "").replace(/(.)\/$/, "$1")
-  const allow = /^\/v1\/models\/[^/]+\/predict$/.test(path)
-    ? "POST"
-    : ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"].includes(path)
-    ? "GET, HEAD"
-    : undefined
-  // A route the router did not find under an allowed method (a name past its maxParamLength) is a 404.
+  const allow = routeMethods.find("GET", url)?.handler ?? routeMethods.find("POST", url)?.handler
   return allow === undefined || allow.split(", ").includes(method) ? undefined : allow
 }
 
@@ -103,7 +113,7 @@ const methodNotAllowed = <E, R>(
       const { method, url } = error.reason.request
       const allow = allowedMethods(method, url)!
       return Effect.succeed(HttpServerResponse.jsonUnsafe(
-        { error: `${method} is not allowed on ${url.replace(/[?#].*$/, "")}: use ${allow}` },
+        { error: `${method} is not allowed on ${url.replace(/[?;#].*$/, "")}: use ${allow}` },
         { status: 405, headers: { allow } }
       ))
     }
