@@ -150,6 +150,8 @@ export class WorkerRuntime {
   private taken = 0
   private readonly onStart: ((id: number) => void) | undefined
   private scope: Scope.Closeable | undefined
+  /** The per-worker Layer's build while it runs (`start`). */
+  private building: Fiber.Fiber<unknown, unknown> | undefined
   private runFork: (<A, E>(effect: Effect.Effect<A, E, any>) => Fiber.Fiber<A, E>) | undefined
   /** What handlers run with: the per-worker Layer's services (its metric registry among them). */
   private context: Context.Context<never> | undefined
@@ -216,7 +218,7 @@ export class WorkerRuntime {
     this.actors = new WorkerActors(entry, this.post, () => this.runFork!, Effect.runPromiseWith(this.services), this.clock, host?.actors)
   }
 
-  /** Builds the per-worker Layer, then reports `Ready` or `InitFailed`. */
+  /** Builds the per-worker Layer, then reports `Ready` or `InitFailed`; a shutdown meanwhile interrupts the build. */
   async start(): Promise<void> {
     const initStartedAt = this.clock()
     const scope = Scope.makeUnsafe()
@@ -228,7 +230,13 @@ export class WorkerRuntime {
         Layer.buildWithScope(Layer.provide(this.entry.layer, Layer.succeedContext(info)), scope),
         (services) => Context.merge(info, services)
       )
-    const exit = await Effect.runPromiseExitWith(this.services)(build)
+    // A fiber, so a shutdown while it builds can interrupt it: an inline worker's hanging Layer
+    // (a model that never loads) ran on in the caller's thread after its pool gave up on it.
+    const building = Effect.runForkWith(this.services)(build)
+    this.building = building
+    const exit = await new Promise<Exit.Exit<Context.Context<never>, unknown>>((resolve) => building.addObserver(resolve))
+    this.building = undefined
+    if (this.closing) return
     if (Exit.isFailure(exit)) {
       this.post([Op.InitFailed, causeToRemote(exit.cause)])
       return
@@ -295,6 +303,7 @@ export class WorkerRuntime {
   async shutdown(exitTimeoutMillis: number): Promise<void> {
     if (this.closing) return
     this.closing = true
+    this.building?.interruptUnsafe()
     for (let i = this.head; i < this.queue.length; i++) this.interruptQueued(this.queue[i]!)
     const running = this.running
     if (running !== undefined) {

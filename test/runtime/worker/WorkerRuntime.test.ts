@@ -4,13 +4,15 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Context from "effect/Context"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
-import { Actor, InlineBackend, Simulation, Task, TaskError, Worker, WorkerPool } from "../../../src/index.ts"
+import { Actor, InlineBackend, PoolError, Simulation, Task, TaskError, Worker, WorkerPool } from "../../../src/index.ts"
 import { type FromWorker, Op, Outcome, Result } from "../../../src/runtime/protocol/protocol.ts"
 import { WorkerRuntime } from "../../../src/runtime/worker/WorkerRuntime.ts"
 import entry, { Echo, SimTasks } from "../../fixtures/simulation.ts"
-import { reasonOf } from "../../support/backends.ts"
+import { poolReasonOf, reasonOf } from "../../support/backends.ts"
 
 const elapsed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.gen(function*() {
@@ -137,4 +139,35 @@ describe("WorkerRuntime", () => {
     assert.strictEqual(spawned[0]![2], Outcome.Defect)
     assert.include((spawned[0]![3] as { message: string }).message, "cannot be sent to the pool")
   })
+
+  it.live("an inline worker whose Layer hangs past initTimeout has its build interrupted: nothing runs on, what it acquired is released", () =>
+    Effect.gen(function*() {
+      // Was: the build ran on in the caller's thread after the pool had given up on it (its hour-long
+      // sleep a live timer), and what it had acquired was never released.
+      class Model extends Context.Service<Model, {}>()("test/HangingModel") {}
+      const log: Array<string> = []
+      let released!: () => void
+      const closed = new Promise<void>((resolve) => (released = resolve))
+      const Ping = Task.make("Ping", { payload: {}, success: Schema.Number })
+      const hangs = Worker.serve(Task.group(Ping), { Ping: () => Effect.succeed(1) }, {
+        layer: Layer.effect(
+          Model,
+          Effect.gen(function*() {
+            yield* Effect.acquireRelease(Effect.sync(() => log.push("open")), () =>
+              Effect.sync(() => {
+                log.push("close")
+                released()
+              }))
+            return yield* Effect.sleep("1 hour").pipe(Effect.onInterrupt(() => Effect.sync(() => log.push("interrupted"))), Effect.as({}))
+          })
+        )
+      })
+      const error = yield* Effect.flip(Effect.scoped(Layer.build(
+        WorkerPool.layer(Task.group(Ping), { entry: hangs, size: 1, initTimeout: "100 millis" }).pipe(Layer.provide(InlineBackend.layer))
+      )))
+      assert.strictEqual((poolReasonOf(error) as PoolError.WorkerInitFailed).failure, "Timeout")
+      // Bounded by the test's timeout: the build is interrupted and releases, or this never resolves.
+      yield* Effect.promise(() => closed)
+      assert.deepStrictEqual(log, ["open", "interrupted", "close"])
+    }), 10_000)
 })
