@@ -26,7 +26,8 @@ export type OutcomeName =
 
 /**
  * How a worker ended. `Recycled`: the pool retired it (`maxTasksPerWorker`, `recycleAboveHeapMb`)
- * and it shut down gracefully, its exit hooks run, every task it was sent answered.
+ * and it shut down gracefully, its exit hooks run, every task it was sent answered; one that died
+ * before it was shut down (a `process.exit` in its last task) is reported as it died.
  */
 export type WorkerExitKind = "Crashed" | "Exited" | "OutOfMemory" | "Terminated" | "Recycled"
 

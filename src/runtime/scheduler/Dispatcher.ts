@@ -692,6 +692,9 @@ export class Dispatcher implements PoolClient {
     const wasStarting = slot.state === "starting"
     // Rule 11: its replacement started when it retired; a graceful end is its recycling.
     const retired = slot.replaced
+    // Graceful: it exited cleanly after the pool asked it to (`shutdownSlot`). A retiring worker
+    // that dies before (a `process.exit(1)` in its last task) crashed, and ran no exit hook.
+    const asked = slot.state === "closing"
     this.timers.clear(slot.timer)
     slot.state = "dead"
     this.slots = this.slots.filter((s) => s !== slot)
@@ -744,7 +747,7 @@ export class Dispatcher implements PoolClient {
       this.requeued = [...notStarted, ...this.requeued]
       this.queuedCount += notStarted.length
     }
-    const recycled = retired && exit.kind === "Exited"
+    const recycled = retired && asked && exit.kind === "Exited" && (exit.exitCode ?? 0) === 0
     if (recycled) this.recycledCount++
     if (events.active) {
       events.emit({

@@ -15,9 +15,11 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Actor, PoolError, type Simulation, Task, WorkerPool } from "../../../src/index.ts"
 import { Hoard, RecycleTasks, Tally, Where } from "../../fixtures/recycle.ts"
+import { ContractTasks, DieOnce } from "../../fixtures/tasks.ts"
 import { poolReasonOf, rows } from "../../support/backends.ts"
 
 const entry = new URL("../../fixtures/recycle-worker.ts", import.meta.url)
+const contractEntry = new URL("../../fixtures/worker.ts", import.meta.url)
 
 type PoolEvent = WorkerPool.PoolEvent
 
@@ -54,6 +56,7 @@ describe.each(rows)("recycling on $name", (row) => {
     Simulation.World
   > => WorkerPool.layer(RecycleTasks, { entry, size: 2, ...options }).pipe(Layer.provide(row.backend))
   const heapLimits = row.capabilities.heapLimits ? it.live : it.live.skip
+  const crashes = row.capabilities.isolatesCrashes && row.realTime ? it.live : it.live.skip
 
   it.live("maxTasksPerWorker: each worker is sent at most its quota, recycled gracefully, nothing lost or sent twice", () =>
     Effect.gen(function*() {
@@ -137,6 +140,27 @@ describe.each(rows)("recycling on $name", (row) => {
         assert.strictEqual((reason as PoolError.Unsupported).capability, "heapLimits")
       }).pipe(row.within))
   }
+
+  crashes("a retiring worker that dies before it is shut down is reported as it died, not Recycled", () =>
+    Effect.gen(function*() {
+      // Was: any "Exited" end of a retired worker counted as its recycling — a `process.exit(1)`
+      // in its last task too: `exit: "Recycled"`, `stats.recycled` raised, though no exit hook ran.
+      const dir = mkdtempSync(join(tmpdir(), "ep-recycle-"))
+      process.env.EP_EXIT_DIR = dir
+      const events = yield* Effect.scoped(Effect.gen(function*() {
+        const events: Array<PoolEvent> = []
+        yield* WorkerPool.observe(ContractTasks, (event) => void events.push(event))
+        // Its one task retires worker 0 as it is sent; it exits running it, and its retry runs on the replacement.
+        assert.strictEqual(yield* Task.run(DieOnce, { marker: join(dir, "died") }), 1)
+        return events
+      }).pipe(Effect.provide(
+        WorkerPool.layer(ContractTasks, { entry: contractEntry, size: 1, maxTasksPerWorker: 1, retries: 1 }).pipe(Layer.provide(row.backend))
+      )))
+      delete process.env.EP_EXIT_DIR
+      const first = events.find((e) => e._tag === "WorkerExited" && e.workerId === 0)
+      assert.deepInclude(first, { exit: "Exited" })
+      assert.notInclude(readdirSync(dir), "exit-0", "it ran no exit hook")
+    }).pipe(row.within))
 
   it.live("maxTasksPerWorker must be a positive integer", () =>
     Effect.gen(function*() {
