@@ -53,7 +53,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import type * as Fiber from "effect/Fiber"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import { fromWireName, isFused } from "../../core/Fusion.ts"
@@ -317,9 +317,14 @@ export class WorkerRuntime {
     // Actors before the worker's Layer: their finalizers may still use its services.
     await this.actors.stopAll()
     if (this.scope !== undefined) {
-      await Effect.runPromiseWith(this.services)(
-        Scope.close(this.scope, Exit.void).pipe(Effect.timeoutOption(Duration.millis(exitTimeoutMillis)))
-      )
+      // Closed in a fiber of its own, and only the wait for it timed out: a timeout on the close
+      // itself waits for the finalizers it interrupts (they are uninterruptible), so exitTimeout
+      // cut off nothing and a hook that hung held the worker until shutdownTimeout terminated it.
+      // Run at once, as a task is (`runItem`): hooks that finish synchronously need no wait.
+      const closing = Effect.runForkWith(this.services)(Scope.close(this.scope, Exit.void))
+      if (closing.pollUnsafe() === undefined) {
+        await Effect.runPromiseWith(this.services)(Fiber.await(closing).pipe(Effect.timeoutOption(Duration.millis(exitTimeoutMillis))))
+      }
     }
     if (this.metricsFiber !== undefined) {
       // The last values, exit hooks' included: a pool shorter than the interval still reports.

@@ -170,4 +170,21 @@ describe("WorkerRuntime", () => {
       yield* Effect.promise(() => closed)
       assert.deepStrictEqual(log, ["open", "interrupted", "close"])
     }), 10_000)
+
+  it("an exit hook that never ends is cut off after exitTimeout: the worker still says Closed", async () => {
+    // Was: the Layer's scope was closed under `Effect.timeoutOption`, which waits for the
+    // (uninterruptible) finalizers it interrupts: exitTimeout cut off nothing, and the worker went
+    // on until the pool terminated it after shutdownTimeout, its end a termination, not an exit.
+    class Stubborn extends Context.Service<Stubborn, {}>()("test/Stubborn") {}
+    const Ping = Task.make("Ping", { payload: {}, success: Schema.Number })
+    const entry = Worker.serve(Task.group(Ping), { Ping: () => Effect.succeed(1) }, {
+      layer: Layer.effect(Stubborn, Effect.acquireRelease(Effect.succeed({}), () => Effect.never))
+    })
+    const sent: Array<FromWorker> = []
+    const runtime = new WorkerRuntime(entry, 0, (message) => void sent.push(message))
+    await runtime.start()
+    // Bounded by the test's timeout: never resolved before.
+    await runtime.shutdown(50)
+    assert.strictEqual(sent.at(-1)![0], Op.Closed)
+  }, 10_000)
 })
