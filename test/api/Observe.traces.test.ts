@@ -6,6 +6,7 @@
  * no trace context at all.
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Tracer from "effect/Tracer"
@@ -16,7 +17,7 @@ import { Actor, Task, WorkerPool } from "../../src/index.ts"
 import { type Backend, realTimers } from "../../src/runtime/backends/Backend.ts"
 import { type FromWorker, Op, Outcome, Run, RunTraced, runStride, SameName, SameTrace, type ToWorker } from "../../src/runtime/protocol/protocol.ts"
 import { ActorTasks, Bump, Counter } from "../fixtures/actors.ts"
-import { Annotated, Check, ExitOnce, Nested, Plain, Spin, TracedTasks } from "../fixtures/traced-tasks.ts"
+import { Annotated, Check, ExitOnce, Nested, Plain, Spin, Throw, TracedTasks } from "../fixtures/traced-tasks.ts"
 import { dispatcherOn, rows } from "../support/backends.ts"
 
 const entry = new URL("../fixtures/traced-worker.ts", import.meta.url)
@@ -127,6 +128,25 @@ describe.each(rows)("traces on $name", (row) => {
       assert.isAtLeast(slow.length, 1)
       for (const span of slow) assert.strictEqual(tasksIn(span), 1, "a task of 2 ms or more keeps a span of its own")
     }).pipe(Effect.provide(pool({ size: 1 })), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
+  })
+
+  it.live("a handler that throws before returning an Effect still has its span, failed with the error", () => {
+    const memory = memoryTracer()
+    return Effect.gen(function*() {
+      const error = yield* Task.run(Throw, { message: "thrown in the body" }).pipe(Effect.withSpan("caller"), Effect.flip)
+      assert.strictEqual(error._tag, "TaskError")
+      assert.strictEqual(error._tag === "TaskError" ? error.reason._tag : "", "Defect")
+      const [caller] = memory.named("caller")
+      const spans = memory.named("Throw")
+      assert.strictEqual(spans.length, 1, "the handler's span came back")
+      const span = spans[0]!
+      assert.strictEqual(span.traceId, caller!.traceId)
+      assert.strictEqual(memory.parentId(span), caller!.spanId)
+      assert.isTrue(span.status._tag === "Ended" && span.status.exit._tag === "Failure", "failed")
+      if (span.status._tag === "Ended" && span.status.exit._tag === "Failure") {
+        assert.include(Cause.pretty(span.status.exit.cause), "thrown in the body")
+      }
+    }).pipe(Effect.provide(pool()), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
   })
 
   it.live("a map: every task's span is a child of the map's caller span", () => {

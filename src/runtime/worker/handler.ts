@@ -48,7 +48,9 @@ export const invoke = (
   try {
     effect = handler(decoded.value)
   } catch (error) {
-    return { _tag: "Answer", outcome: Outcome.Defect, value: toRemoteError(error) }
+    // A die, as a throw in a fiber is: the handler ran and failed, so a traced one has its span
+    // (an `Answer` would have none), and the caller gets the same `Defect`.
+    return { _tag: "Exit", exit: Exit.die(error) }
   }
   if (fiberless) effect = runSyncHead(effect)
   // `Effect.succeed`/`Effect.fail` are already Exits: no fiber needed.
