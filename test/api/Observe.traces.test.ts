@@ -149,6 +149,20 @@ describe.each(rows)("traces on $name", (row) => {
     }).pipe(Effect.provide(pool()), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
   })
 
+  it.live("a traced task with a timeout that works in its handler's body: its span covers that work", () => {
+    const memory = memoryTracer()
+    return Effect.gen(function*() {
+      // The simulation's clock does not see a busy thread.
+      if (!row.realTime) return
+      assert.strictEqual(yield* Task.run(Spin, { millis: 20 }, { timeout: "1 minute" }).pipe(Effect.withSpan("caller")), 20)
+      const [caller] = memory.named("caller")
+      const [span] = memory.named("Spin")
+      assert.strictEqual(memory.parentId(span!), caller!.spanId)
+      const { end, start } = ended(span!)
+      assert.isAtLeast(Number(end - start) / 1e6, 20, "the span starts before the handler's body ran")
+    }).pipe(Effect.provide(pool()), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
+  })
+
   it.live("a map: every task's span is a child of the map's caller span", () => {
     const memory = memoryTracer()
     return Effect.gen(function*() {
@@ -254,6 +268,23 @@ describe.each(rows)("actor traces on $name", (row) => {
       assert.strictEqual(asked.traceId, bumping!.traceId)
       assert.strictEqual(memory.parentId(bump!), bumping!.spanId)
       assert.strictEqual(memory.parentId(asked), bump!.spanId, "the actor's span hangs under the handler that called it")
+      yield* Actor.stop(counter)
+    }).pipe(Effect.scoped, Effect.provide(pool), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
+  })
+  it.live("a traced method that works in its body and answers an Exit: its span covers that work", () => {
+    const memory = memoryTracer()
+    return Effect.gen(function*() {
+      // The simulation's clock does not see a busy thread.
+      if (!row.realTime) return
+      const counter = yield* Actor.spawn(Counter, { start: 0 })
+      assert.strictEqual(yield* counter.call("spin", { millis: 20 }).pipe(Effect.withSpan("caller")), 20)
+      const [caller] = memory.named("caller")
+      const [span] = memory.named("Counter.spin")
+      assert.isDefined(span, "the method's span came back")
+      assert.strictEqual(span!.traceId, caller!.traceId)
+      assert.strictEqual(memory.parentId(span!), caller!.spanId)
+      const { end, start } = ended(span!)
+      assert.isAtLeast(Number(end - start) / 1e6, 20, "the span starts before the method's body ran")
       yield* Actor.stop(counter)
     }).pipe(Effect.scoped, Effect.provide(pool), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
   })

@@ -456,8 +456,10 @@ export class WorkerRuntime {
       this.onStart === undefined ? undefined : () => this.onStart!(item.id),
       item.trace === undefined
     )
-    if (item.timeoutMillis === 0 && invocation._tag === "Exit" && item.trace !== undefined) {
-      // No fiber, no span of its own: its span is recorded by hand (its end is reused for the timing).
+    if (invocation._tag === "Exit" && item.trace !== undefined) {
+      // No fiber, no span of its own: its span is recorded by hand (its end is reused for the
+      // timing), from before its body ran — a fiber's would start after. With a timeout too: an
+      // Exit has nothing left to interrupt, and `finish` judges its time by the clock.
       this.clockedEnd = this.clock()
       this.boundary = this.clockedEnd
       this.answerClock = this.clockedEnd
