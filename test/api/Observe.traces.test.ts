@@ -163,6 +163,21 @@ describe.each(rows)("traces on $name", (row) => {
     }).pipe(Effect.provide(pool()), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
   })
 
+  it.live("a traced task whose body ran past its timeout: its span failed, timed out", () => {
+    const memory = memoryTracer()
+    return Effect.gen(function*() {
+      // The simulation's clock does not see a busy thread.
+      if (!row.realTime) return
+      const error = yield* Task.run(Spin, { millis: 30 }, { timeout: "5 millis" }).pipe(Effect.withSpan("caller"), Effect.flip)
+      assert.strictEqual(error._tag === "TaskError" ? error.reason._tag : error._tag, "Timeout")
+      const [span] = memory.named("Spin")
+      assert.isTrue(span!.status._tag === "Ended" && span!.status.exit._tag === "Failure", "failed")
+      if (span!.status._tag === "Ended" && span!.status.exit._tag === "Failure") {
+        assert.include(Cause.pretty(span!.status.exit.cause), "timed out")
+      }
+    }).pipe(Effect.provide(pool()), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
+  })
+
   it.live("a map: every task's span is a child of the map's caller span", () => {
     const memory = memoryTracer()
     return Effect.gen(function*() {

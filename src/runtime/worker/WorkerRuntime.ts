@@ -463,7 +463,9 @@ export class WorkerRuntime {
       this.clockedEnd = this.clock()
       this.boundary = this.clockedEnd
       this.answerClock = this.clockedEnd
-      this.recordFiberlessSpan(item, invocation.exit)
+      // A body that ran past its timeout is answered `Timeout` (`finish`): its span says so too.
+      const overran = item.timeoutMillis > 0 && !item.cancelled && this.now() - item.startedAt > item.timeoutMillis
+      this.recordFiberlessSpan(item, overran ? Exit.die(new Error(`timed out after ${item.timeoutMillis} ms`)) : invocation.exit)
       return this.finish(item, codec, invocation.exit)
     }
     // Rule 8: anything else run here ends the shared span.
