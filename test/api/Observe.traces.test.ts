@@ -283,6 +283,10 @@ describe.each(rows)("actor traces on $name", (row) => {
       assert.strictEqual(asked.traceId, bumping!.traceId)
       assert.strictEqual(memory.parentId(bump!), bumping!.spanId)
       assert.strictEqual(memory.parentId(asked), bump!.spanId, "the actor's span hangs under the handler that called it")
+      // Where the method ran and which call it was, as for a call from the caller (the asking worker knows neither).
+      assert.strictEqual(asked.attributes.get("effect_parallel.worker_id"), yield* counter.call("whereAmI"))
+      assert.isAtLeast(asked.attributes.get("effect_parallel.task_id") as number, 0)
+      assert.notStrictEqual(asked.attributes.get("effect_parallel.task_id"), method!.attributes.get("effect_parallel.task_id"))
       yield* Actor.stop(counter)
     }).pipe(Effect.scoped, Effect.provide(pool), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
   })
