@@ -17,7 +17,7 @@ import { Actor, Task, WorkerPool } from "../../src/index.ts"
 import { type Backend, realTimers } from "../../src/runtime/backends/Backend.ts"
 import { type FromWorker, Op, Outcome, Run, RunTraced, runStride, SameName, SameTrace, type ToWorker } from "../../src/runtime/protocol/protocol.ts"
 import { ActorTasks, Bump, Counter } from "../fixtures/actors.ts"
-import { Annotated, Check, ExitOnce, Nested, Plain, Spin, Throw, TracedTasks } from "../fixtures/traced-tasks.ts"
+import { Annotated, Check, ExitOnce, Nap, Nested, Plain, Spin, Throw, TracedTasks } from "../fixtures/traced-tasks.ts"
 import { dispatcherOn, rows } from "../support/backends.ts"
 
 const entry = new URL("../fixtures/traced-worker.ts", import.meta.url)
@@ -171,6 +171,20 @@ describe.each(rows)("traces on $name", (row) => {
       const error = yield* Task.run(Spin, { millis: 30 }, { timeout: "5 millis" }).pipe(Effect.withSpan("caller"), Effect.flip)
       assert.strictEqual(error._tag === "TaskError" ? error.reason._tag : error._tag, "Timeout")
       const [span] = memory.named("Spin")
+      assert.isTrue(span!.status._tag === "Ended" && span!.status.exit._tag === "Failure", "failed")
+      if (span!.status._tag === "Ended" && span!.status.exit._tag === "Failure") {
+        assert.include(Cause.pretty(span!.status.exit.cause), "timed out")
+      }
+    }).pipe(Effect.provide(pool()), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
+  })
+
+  it.live("a traced task its timeout interrupted: its span failed, timed out", () => {
+    const memory = memoryTracer()
+    return Effect.gen(function*() {
+      const error = yield* Task.run(Nap, { millis: 60_000 }, { timeout: "20 millis" }).pipe(Effect.withSpan("caller"), Effect.flip)
+      assert.strictEqual(error._tag === "TaskError" ? error.reason._tag : error._tag, "Timeout")
+      const [span] = memory.named("Nap")
+      assert.isDefined(span, "the handler's span came back")
       assert.isTrue(span!.status._tag === "Ended" && span!.status.exit._tag === "Failure", "failed")
       if (span!.status._tag === "Ended" && span!.status.exit._tag === "Failure") {
         assert.include(Cause.pretty(span!.status.exit.cause), "timed out")

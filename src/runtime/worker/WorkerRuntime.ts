@@ -105,7 +105,8 @@ interface Item {
   startedAt: number
 }
 
-const TimedOut = Symbol.for("effect-parallel/WorkerRuntime/TimedOut")
+/** How a handler's timeout ends it: inside its span, whose failure then says so (not "interrupted"). */
+class TimedOut extends Error {}
 
 /** Sends a message to the pool, moving the buffers in `transfer` (see `Connection.send`). */
 export type Post = (message: FromWorker, transfer?: ReadonlyArray<ArrayBuffer>) => void
@@ -473,17 +474,18 @@ export class WorkerRuntime {
     if (invocation._tag === "Answer") return this.answer(item, invocation)
     if (item.timeoutMillis === 0 && invocation._tag === "Exit") return this.finish(item, codec, invocation.exit)
     let effect = invocation._tag === "Exit" ? invocation.exit : invocation.effect
+    if (item.timeoutMillis > 0) {
+      // What is left of its time after its body ran (a body past it is judged by `finish`).
+      const timeoutMillis = item.timeoutMillis
+      effect = Effect.timeoutOrElse(effect, {
+        duration: Duration.millis(Math.max(0, timeoutMillis - (this.now() - item.startedAt))),
+        orElse: () => Effect.fail(new TimedOut(`timed out after ${timeoutMillis} ms`))
+      })
+    }
     let spans: SpanBuffer | undefined
     if (item.trace !== undefined) {
       spans = { fields: [], count: 0 }
       effect = traced(effect, item.trace, item.taskName, spans)
-    }
-    if (item.timeoutMillis > 0) {
-      // What is left of its time after its body ran (a body past it is judged by `finish`).
-      effect = Effect.timeoutOrElse(effect, {
-        duration: Duration.millis(Math.max(0, item.timeoutMillis - (this.now() - item.startedAt))),
-        orElse: () => Effect.fail(TimedOut)
-      })
     }
     const fiber = this.runFork!(effect)
     const exit = fiber.pollUnsafe()
@@ -572,7 +574,7 @@ export class WorkerRuntime {
     }
     if (!item.cancelled && Exit.isFailure(exit)) {
       const error = Cause.findErrorOption(exit.cause)
-      if (error._tag === "Some" && error.value === TimedOut) return this.push(item.id, Outcome.Timeout, undefined, item)
+      if (error._tag === "Some" && error.value instanceof TimedOut) return this.push(item.id, Outcome.Timeout, undefined, item)
     }
     const [outcome, value, transfer] = outcomeOf(codec, exit, item.cancelled)
     this.push(item.id, outcome, value, item, transfer)
