@@ -116,6 +116,11 @@ describe.each(rows)("traces on $name", (row) => {
       const checks = memory.named("Check")
       const failing = checks.filter((span) => span.status._tag === "Ended" && span.status.exit._tag === "Failure")
       assert.strictEqual(failing.length, 1, "the failed task's span is its own, and failed")
+      const failure = failing[0]!.status._tag === "Ended" && failing[0]!.status.exit._tag === "Failure"
+        ? Cause.pretty(failing[0]!.status.exit.cause)
+        : ""
+      // A tagged error has no message: its name and fields say what it was.
+      assert.include(failure, 'Negative {"n":-1}')
       assert.strictEqual(tasksIn(failing[0]!), 1)
 
       // The simulation's clock does not see a busy thread.

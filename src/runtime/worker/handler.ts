@@ -328,5 +328,22 @@ const attributeText = (value: unknown): string => {
   }
 }
 
-const failureOf = (exit: Exit.Exit<unknown, unknown>): string | undefined =>
-  Exit.isSuccess(exit) ? undefined : causeToRemote(exit.cause).message
+const failureOf = (exit: Exit.Exit<unknown, unknown>): string | undefined => {
+  if (Exit.isSuccess(exit)) return undefined
+  const remote = causeToRemote(exit.cause)
+  // A tagged error usually has no message (`Negative`): its name and fields say what it was.
+  return remote.message !== "" ? remote.message : `${remote.name}${fieldsText(Cause.squash(exit.cause))}`
+}
+
+/** An error's own fields as bounded JSON (` {"n":-1}`), or nothing. */
+const fieldsText = (error: unknown): string => {
+  try {
+    if (typeof error !== "object" || error === null) return ""
+    const { _tag: _, ...fields } = error as Record<string, unknown>
+    const text = JSON.stringify(fields)
+    if (text === undefined || text === "{}") return ""
+    return ` ${text.length > 200 ? `${text.slice(0, 200)}…` : text}`
+  } catch {
+    return ""
+  }
+}
