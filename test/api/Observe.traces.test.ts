@@ -6,6 +6,7 @@
  * no trace context at all.
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Tracer from "effect/Tracer"
@@ -16,7 +17,7 @@ import { Actor, Task, WorkerPool } from "../../src/index.ts"
 import { type Backend, realTimers } from "../../src/runtime/backends/Backend.ts"
 import { type FromWorker, Op, Outcome, Run, RunTraced, runStride, SameName, SameTrace, type ToWorker } from "../../src/runtime/protocol/protocol.ts"
 import { ActorTasks, Bump, Counter } from "../fixtures/actors.ts"
-import { Annotated, Check, ExitOnce, Nested, Plain, Spin, TracedTasks } from "../fixtures/traced-tasks.ts"
+import { Annotated, Check, ExitOnce, Nap, Nested, Plain, Spin, Throw, TracedTasks } from "../fixtures/traced-tasks.ts"
 import { dispatcherOn, rows } from "../support/backends.ts"
 
 const entry = new URL("../fixtures/traced-worker.ts", import.meta.url)
@@ -115,6 +116,11 @@ describe.each(rows)("traces on $name", (row) => {
       const checks = memory.named("Check")
       const failing = checks.filter((span) => span.status._tag === "Ended" && span.status.exit._tag === "Failure")
       assert.strictEqual(failing.length, 1, "the failed task's span is its own, and failed")
+      const failure = failing[0]!.status._tag === "Ended" && failing[0]!.status.exit._tag === "Failure"
+        ? Cause.pretty(failing[0]!.status.exit.cause)
+        : ""
+      // A tagged error has no message: its name and fields say what it was.
+      assert.include(failure, 'Negative {"n":-1}')
       assert.strictEqual(tasksIn(failing[0]!), 1)
 
       // The simulation's clock does not see a busy thread.
@@ -127,6 +133,68 @@ describe.each(rows)("traces on $name", (row) => {
       assert.isAtLeast(slow.length, 1)
       for (const span of slow) assert.strictEqual(tasksIn(span), 1, "a task of 2 ms or more keeps a span of its own")
     }).pipe(Effect.provide(pool({ size: 1 })), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
+  })
+
+  it.live("a handler that throws before returning an Effect still has its span, failed with the error", () => {
+    const memory = memoryTracer()
+    return Effect.gen(function*() {
+      const error = yield* Task.run(Throw, { message: "thrown in the body" }).pipe(Effect.withSpan("caller"), Effect.flip)
+      assert.strictEqual(error._tag, "TaskError")
+      assert.strictEqual(error._tag === "TaskError" ? error.reason._tag : "", "Defect")
+      const [caller] = memory.named("caller")
+      const spans = memory.named("Throw")
+      assert.strictEqual(spans.length, 1, "the handler's span came back")
+      const span = spans[0]!
+      assert.strictEqual(span.traceId, caller!.traceId)
+      assert.strictEqual(memory.parentId(span), caller!.spanId)
+      assert.isTrue(span.status._tag === "Ended" && span.status.exit._tag === "Failure", "failed")
+      if (span.status._tag === "Ended" && span.status.exit._tag === "Failure") {
+        assert.include(Cause.pretty(span.status.exit.cause), "thrown in the body")
+      }
+    }).pipe(Effect.provide(pool()), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
+  })
+
+  it.live("a traced task with a timeout that works in its handler's body: its span covers that work", () => {
+    const memory = memoryTracer()
+    return Effect.gen(function*() {
+      // The simulation's clock does not see a busy thread.
+      if (!row.realTime) return
+      assert.strictEqual(yield* Task.run(Spin, { millis: 20 }, { timeout: "1 minute" }).pipe(Effect.withSpan("caller")), 20)
+      const [caller] = memory.named("caller")
+      const [span] = memory.named("Spin")
+      assert.strictEqual(memory.parentId(span!), caller!.spanId)
+      const { end, start } = ended(span!)
+      assert.isAtLeast(Number(end - start) / 1e6, 20, "the span starts before the handler's body ran")
+    }).pipe(Effect.provide(pool()), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
+  })
+
+  it.live("a traced task whose body ran past its timeout: its span failed, timed out", () => {
+    const memory = memoryTracer()
+    return Effect.gen(function*() {
+      // The simulation's clock does not see a busy thread.
+      if (!row.realTime) return
+      const error = yield* Task.run(Spin, { millis: 30 }, { timeout: "5 millis" }).pipe(Effect.withSpan("caller"), Effect.flip)
+      assert.strictEqual(error._tag === "TaskError" ? error.reason._tag : error._tag, "Timeout")
+      const [span] = memory.named("Spin")
+      assert.isTrue(span!.status._tag === "Ended" && span!.status.exit._tag === "Failure", "failed")
+      if (span!.status._tag === "Ended" && span!.status.exit._tag === "Failure") {
+        assert.include(Cause.pretty(span!.status.exit.cause), "timed out")
+      }
+    }).pipe(Effect.provide(pool()), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
+  })
+
+  it.live("a traced task its timeout interrupted: its span failed, timed out", () => {
+    const memory = memoryTracer()
+    return Effect.gen(function*() {
+      const error = yield* Task.run(Nap, { millis: 60_000 }, { timeout: "20 millis" }).pipe(Effect.withSpan("caller"), Effect.flip)
+      assert.strictEqual(error._tag === "TaskError" ? error.reason._tag : error._tag, "Timeout")
+      const [span] = memory.named("Nap")
+      assert.isDefined(span, "the handler's span came back")
+      assert.isTrue(span!.status._tag === "Ended" && span!.status.exit._tag === "Failure", "failed")
+      if (span!.status._tag === "Ended" && span!.status.exit._tag === "Failure") {
+        assert.include(Cause.pretty(span!.status.exit.cause), "timed out")
+      }
+    }).pipe(Effect.provide(pool()), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
   })
 
   it.live("a map: every task's span is a child of the map's caller span", () => {
@@ -234,6 +302,27 @@ describe.each(rows)("actor traces on $name", (row) => {
       assert.strictEqual(asked.traceId, bumping!.traceId)
       assert.strictEqual(memory.parentId(bump!), bumping!.spanId)
       assert.strictEqual(memory.parentId(asked), bump!.spanId, "the actor's span hangs under the handler that called it")
+      // Where the method ran and which call it was, as for a call from the caller (the asking worker knows neither).
+      assert.strictEqual(asked.attributes.get("effect_parallel.worker_id"), yield* counter.call("whereAmI"))
+      assert.isAtLeast(asked.attributes.get("effect_parallel.task_id") as number, 0)
+      assert.notStrictEqual(asked.attributes.get("effect_parallel.task_id"), method!.attributes.get("effect_parallel.task_id"))
+      yield* Actor.stop(counter)
+    }).pipe(Effect.scoped, Effect.provide(pool), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
+  })
+  it.live("a traced method that works in its body and answers an Exit: its span covers that work", () => {
+    const memory = memoryTracer()
+    return Effect.gen(function*() {
+      // The simulation's clock does not see a busy thread.
+      if (!row.realTime) return
+      const counter = yield* Actor.spawn(Counter, { start: 0 })
+      assert.strictEqual(yield* counter.call("spin", { millis: 20 }).pipe(Effect.withSpan("caller")), 20)
+      const [caller] = memory.named("caller")
+      const [span] = memory.named("Counter.spin")
+      assert.isDefined(span, "the method's span came back")
+      assert.strictEqual(span!.traceId, caller!.traceId)
+      assert.strictEqual(memory.parentId(span!), caller!.spanId)
+      const { end, start } = ended(span!)
+      assert.isAtLeast(Number(end - start) / 1e6, 20, "the span starts before the method's body ran")
       yield* Actor.stop(counter)
     }).pipe(Effect.scoped, Effect.provide(pool), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
   })

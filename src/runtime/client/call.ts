@@ -426,7 +426,8 @@ const replaySpan = (
     root: false,
     sampled: parent.sampled
   })
-  if (up === undefined) {
+  // Not in a worker replaying an ask's spans (`workerId` -1): the pool put them in its attributes.
+  if (up === undefined && workerId >= 0) {
     span.attribute("effect_parallel.task_id", taskId)
     span.attribute("effect_parallel.worker_id", workerId)
   }

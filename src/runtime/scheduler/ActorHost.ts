@@ -549,8 +549,20 @@ export class ActorHost implements Transport, WorkerListener {
     // A traced ask: the call's spans go on to the asking worker, which replays them under its handler's span.
     const trace: CallTrace | undefined = wire === undefined ? undefined : {
       wire,
-      receive: (fields, at, count) => {
-        this.dispatcher.sendTo(workerId, [Op.Spans, askId, count, ...fields.slice(at, at + count * SpanField.stride)])
+      receive: (fields, at, count, ranOn, callId) => {
+        const spans = fields.slice(at, at + count * SpanField.stride)
+        // The asking worker knows neither where the method ran nor the call's id: its top spans
+        // (whose parent is not among them) carry them from here, as a caller's replay adds them.
+        const ids = new Set<unknown>()
+        for (let i = 0; i < count; i++) ids.add(spans[i * SpanField.stride + SpanField.spanId])
+        for (let i = 0; i < count; i++) {
+          const offset = i * SpanField.stride
+          const parent = spans[offset + SpanField.parentId]
+          if (count > 1 && parent !== "" && ids.has(parent)) continue
+          const attributes = spans[offset + SpanField.attributes] as Record<string, unknown> | undefined
+          spans[offset + SpanField.attributes] = { ...attributes, "effect_parallel.task_id": callId, "effect_parallel.worker_id": ranOn }
+        }
+        this.dispatcher.sendTo(workerId, [Op.Spans, askId, count, ...spans])
       }
     }
     let answered = false

@@ -21,7 +21,7 @@ import type { WorkerEntry } from "../../core/Worker.ts"
 import type { CallTrace, ActorTransport as Transport, Reply } from "../client/ActorTransport.ts"
 import { cloneIssue, type Codec, codecOf } from "../protocol/codec.ts"
 import { type FromWorker, Op, Outcome, SpanField } from "../protocol/protocol.ts"
-import { invoke, outcomeOf, type SpanBuffer, traced, unknownHandler } from "./handler.ts"
+import { invoke, outcomeOf, recordHandlerSpan, type SpanBuffer, traced, unknownHandler } from "./handler.ts"
 
 type RunFork = <A, E>(effect: Effect.Effect<A, E, any>) => Fiber.Fiber<A, E>
 
@@ -272,6 +272,8 @@ export class WorkerActors {
   private start(instance: Instance, call: Call): void {
     // As for tasks, the time starts before the payload's decode.
     if (call.timed) call.startedAt = this.clock()
+    // A traced method's span starts here too: one that answers an Exit did its work in its body.
+    const tracedAt = call.trace === undefined ? 0 : call.timed ? call.startedAt : this.clock()
     const task = instance.actor.methods[call.method]
     const handler = instance.handlers![call.method]
     if (task === undefined || handler === undefined) {
@@ -282,8 +284,17 @@ export class WorkerActors {
     const invocation = invoke(codec, handler, call.payload, () => this.hooks.onCall?.(instance.id, call.id), call.trace === undefined)
     if (invocation._tag === "Answer") return this.settle(instance, call, invocation.outcome, invocation.value)
     instance.running.add(call)
-    if (invocation._tag === "Exit" && call.trace === undefined) return this.complete(instance, call, codec, invocation.exit)
-    let effect = invocation._tag === "Exit" ? invocation.exit : invocation.effect
+    if (invocation._tag === "Exit") {
+      // No fiber, traced or not: a fiber's span would start after the body had run. Its span is
+      // recorded by hand, as a task's is, before the reply that ends the call's routing.
+      if (call.trace !== undefined) {
+        const spans: SpanBuffer = { fields: [], count: 0 }
+        recordHandlerSpan(spans, `${instance.actor.name}.${call.method}`, tracedAt, this.clock(), invocation.exit)
+        this.post([Op.Spans, call.id, spans.count, ...spans.fields] as unknown as FromWorker)
+      }
+      return this.complete(instance, call, codec, invocation.exit)
+    }
+    let effect = invocation.effect
     let spans: SpanBuffer | undefined
     if (call.trace !== undefined) {
       spans = { fields: [], count: 0 }

@@ -105,7 +105,8 @@ interface Item {
   startedAt: number
 }
 
-const TimedOut = Symbol.for("effect-parallel/WorkerRuntime/TimedOut")
+/** How a handler's timeout ends it: inside its span, whose failure then says so (not "interrupted"). */
+class TimedOut extends Error {}
 
 /** Sends a message to the pool, moving the buffers in `transfer` (see `Connection.send`). */
 export type Post = (message: FromWorker, transfer?: ReadonlyArray<ArrayBuffer>) => void
@@ -470,12 +471,16 @@ export class WorkerRuntime {
       this.onStart === undefined ? undefined : () => this.onStart!(item.id),
       item.trace === undefined
     )
-    if (item.timeoutMillis === 0 && invocation._tag === "Exit" && item.trace !== undefined) {
-      // No fiber, no span of its own: its span is recorded by hand (its end is reused for the timing).
+    if (invocation._tag === "Exit" && item.trace !== undefined) {
+      // No fiber, no span of its own: its span is recorded by hand (its end is reused for the
+      // timing), from before its body ran — a fiber's would start after. With a timeout too: an
+      // Exit has nothing left to interrupt, and `finish` judges its time by the clock.
       this.clockedEnd = this.clock()
       this.boundary = this.clockedEnd
       this.answerClock = this.clockedEnd
-      this.recordFiberlessSpan(item, invocation.exit)
+      // A body that ran past its timeout is answered `Timeout` (`finish`): its span says so too.
+      const overran = item.timeoutMillis > 0 && !item.cancelled && this.now() - item.startedAt > item.timeoutMillis
+      this.recordFiberlessSpan(item, overran ? Exit.die(new Error(`timed out after ${item.timeoutMillis} ms`)) : invocation.exit)
       return this.finish(item, codec, invocation.exit)
     }
     // Rule 8: anything else run here ends the shared span.
@@ -483,17 +488,18 @@ export class WorkerRuntime {
     if (invocation._tag === "Answer") return this.answer(item, invocation)
     if (item.timeoutMillis === 0 && invocation._tag === "Exit") return this.finish(item, codec, invocation.exit)
     let effect = invocation._tag === "Exit" ? invocation.exit : invocation.effect
+    if (item.timeoutMillis > 0) {
+      // What is left of its time after its body ran (a body past it is judged by `finish`).
+      const timeoutMillis = item.timeoutMillis
+      effect = Effect.timeoutOrElse(effect, {
+        duration: Duration.millis(Math.max(0, timeoutMillis - (this.now() - item.startedAt))),
+        orElse: () => Effect.fail(new TimedOut(`timed out after ${timeoutMillis} ms`))
+      })
+    }
     let spans: SpanBuffer | undefined
     if (item.trace !== undefined) {
       spans = { fields: [], count: 0 }
       effect = traced(effect, item.trace, item.taskName, spans)
-    }
-    if (item.timeoutMillis > 0) {
-      // What is left of its time after its body ran (a body past it is judged by `finish`).
-      effect = Effect.timeoutOrElse(effect, {
-        duration: Duration.millis(Math.max(0, item.timeoutMillis - (this.now() - item.startedAt))),
-        orElse: () => Effect.fail(TimedOut)
-      })
     }
     const fiber = this.runFork!(effect)
     const exit = fiber.pollUnsafe()
@@ -582,7 +588,7 @@ export class WorkerRuntime {
     }
     if (!item.cancelled && Exit.isFailure(exit)) {
       const error = Cause.findErrorOption(exit.cause)
-      if (error._tag === "Some" && error.value === TimedOut) return this.push(item.id, Outcome.Timeout, undefined, item)
+      if (error._tag === "Some" && error.value instanceof TimedOut) return this.push(item.id, Outcome.Timeout, undefined, item)
     }
     const [outcome, value, transfer] = outcomeOf(codec, exit, item.cancelled)
     this.push(item.id, outcome, value, item, transfer)

@@ -48,7 +48,9 @@ export const invoke = (
   try {
     effect = handler(decoded.value)
   } catch (error) {
-    return { _tag: "Answer", outcome: Outcome.Defect, value: toRemoteError(error) }
+    // A die, as a throw in a fiber is: the handler ran and failed, so a traced one has its span
+    // (an `Answer` would have none), and the caller gets the same `Defect`.
+    return { _tag: "Exit", exit: Exit.die(error) }
   }
   if (fiberless) effect = runSyncHead(effect)
   // `Effect.succeed`/`Effect.fail` are already Exits: no fiber needed.
@@ -326,5 +328,22 @@ const attributeText = (value: unknown): string => {
   }
 }
 
-const failureOf = (exit: Exit.Exit<unknown, unknown>): string | undefined =>
-  Exit.isSuccess(exit) ? undefined : causeToRemote(exit.cause).message
+const failureOf = (exit: Exit.Exit<unknown, unknown>): string | undefined => {
+  if (Exit.isSuccess(exit)) return undefined
+  const remote = causeToRemote(exit.cause)
+  // A tagged error usually has no message (`Negative`): its name and fields say what it was.
+  return remote.message !== "" ? remote.message : `${remote.name}${fieldsText(Cause.squash(exit.cause))}`
+}
+
+/** An error's own fields as bounded JSON (` {"n":-1}`), or nothing. */
+const fieldsText = (error: unknown): string => {
+  try {
+    if (typeof error !== "object" || error === null) return ""
+    const { _tag: _, ...fields } = error as Record<string, unknown>
+    const text = JSON.stringify(fields)
+    if (text === undefined || text === "{}") return ""
+    return ` ${text.length > 200 ? `${text.slice(0, 200)}…` : text}`
+  } catch {
+    return ""
+  }
+}
