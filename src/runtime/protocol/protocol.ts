@@ -351,19 +351,53 @@ export const foreignHandle = (taskName: string, actorId: number): RemoteError =>
   return { name: "ForeignHandle", message, stack: `ForeignHandle: ${message}` }
 }
 
+/**
+ * What a handler threw or died with, as the pool is told it: name, message and stack, all text.
+ * Never throws: it runs in the worker's answer path, where a throw (a `message` getter that
+ * throws, a proxy, an object `String` refuses) crashed the worker — the task reported as a lost
+ * worker, the tasks sharing its message lost with it — or, on the inline backend, the caller.
+ */
 export const toRemoteError = (error: unknown): RemoteError => {
-  if (error instanceof Error) {
-    return { name: error.name, message: error.message, stack: error.stack ?? `${error.name}: ${error.message}` }
+  let isError: boolean
+  try {
+    isError = error instanceof Error
+  } catch {
+    isError = false // a proxy whose `getPrototypeOf` throws
+  }
+  if (isError) {
+    const name = errorField(error as Error, "name") ?? "Error"
+    const message = errorField(error as Error, "message") ?? ""
+    return { name, message, stack: errorField(error as Error, "stack") ?? `${name}: ${message}` }
   }
   const message = typeof error === "string" ? error : safeString(error)
   return { name: "NonError", message, stack: message }
+}
+
+/** A property of a thrown Error as text; undefined when absent; a note when reading it throws. */
+const errorField = (error: Error, key: "name" | "message" | "stack"): string | undefined => {
+  try {
+    const value: unknown = error[key]
+    return value === undefined ? undefined : typeof value === "string" ? value : safeString(value)
+  } catch (thrown) {
+    let why: string
+    try {
+      why = thrown instanceof Error ? `${thrown.name}: ${thrown.message}` : safeString(thrown)
+    } catch {
+      why = safeString(thrown)
+    }
+    return `<its ${key} could not be read: ${why}>`
+  }
 }
 
 const safeString = (value: unknown): string => {
   try {
     return JSON.stringify(value) ?? String(value)
   } catch {
-    return String(value)
+    try {
+      return String(value)
+    } catch {
+      return `<${value === null ? "null" : typeof value} that cannot be turned into text>`
+    }
   }
 }
 

@@ -1,0 +1,49 @@
+/**
+ * What a caller gets when a handler throws or dies, on every backend: one `TaskError` with
+ * reason `Defect` naming the worker and the input, whatever was thrown and however (in
+ * `Effect.sync`, which runs without a fiber; in a fiber; from the handler itself) — never a lost
+ * worker, never a crash of the caller's process.
+ */
+import { afterEach, assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { ProcessBackend, Task, TaskError, WorkerPool } from "../../src/index.ts"
+import { DefectTasks, Throw } from "../fixtures/defect-tasks.ts"
+import { reasonOf, rows } from "../support/backends.ts"
+
+const entry = new URL("../fixtures/defect-worker.ts", import.meta.url)
+
+afterEach(() => {
+  assert.strictEqual(WorkerPool.liveThreads(), 0)
+  assert.strictEqual(ProcessBackend.liveProcesses(), 0)
+})
+
+const hows = ["sync", "fiber", "direct"] as const
+
+describe.each(rows)("a handler's defect on $name", (row) => {
+  const pool = WorkerPool.layer(DefectTasks, { entry, size: 1 }).pipe(Layer.provide(row.backend))
+
+  it.live("a thrown value that resists being read or turned into text is a Defect, its worker kept", () =>
+    row.within(
+      Effect.gen(function*() {
+        const cases = [
+          ["a message getter that throws", "RangeError", "<its message could not be read: Error: hostile message>"],
+          ["an object String refuses", "NonError", "<object that cannot be turned into text>"],
+          ["a proxy whose every trap throws", "NonError", "<object that cannot be turned into text>"]
+        ] as const
+        for (const [what, name, message] of cases) {
+          for (const how of hows) {
+            // Was: the worker crashed reading it (WorkerLost); inline, the caller's process did.
+            const error = yield* Effect.flip(Task.run(Throw, { what, how }))
+            const reason = reasonOf(error)
+            assert.instanceOf(reason, TaskError.Defect, `${what}, ${how}: ${String(error)}`)
+            assert.strictEqual((reason as TaskError.Defect).remoteName, name, `${what}, ${how}`)
+            assert.strictEqual(reason.message, message, `${what}, ${how}`)
+            // The same worker answered every case: none was lost.
+            assert.strictEqual((error as TaskError.TaskError).workerId, 0, `${what}, ${how}`)
+            assert.include(String(error), `task Throw on worker 0: Defect: ${message}`)
+          }
+        }
+      }).pipe(Effect.provide(pool))
+    ))
+})
