@@ -46,4 +46,22 @@ describe.each(rows)("a handler's defect on $name", (row) => {
         }
       }).pipe(Effect.provide(pool))
     ))
+
+  it.live("a defect of megabytes arrives cut, saying how much was cut", () =>
+    row.within(
+      Effect.gen(function*() {
+        for (const [what, letter] of [["an Error of a 5 MB message", "m"], ["a 5 MB string", "s"]] as const) {
+          for (const how of hows) {
+            // Was: all 5 MB crossed to the caller, twice (message and stack), and was the TaskError's message.
+            const error = (yield* Effect.flip(Task.run(Throw, { what, how }))) as TaskError.TaskError
+            const reason = reasonOf(error) as TaskError.Defect
+            assert.strictEqual(reason.message, `${letter.repeat(4_096)}… (4995904 characters cut)`, `${what}, ${how}`)
+            assert.isBelow(reason.remoteStack.length, 20_000, `${what}, ${how}`)
+            // A stack quotes the message cut too: V8 starts it with `name: message` (NonError: is it).
+            assert.include(reason.remoteStack.slice(0, 4_200), reason.message, `${what}, ${how}`)
+            assert.isBelow(String(error).length, 5_000, `${what}, ${how}`)
+          }
+        }
+      }).pipe(Effect.provide(pool))
+    ))
 })
