@@ -125,7 +125,34 @@ export class TaskError extends Schema.TaggedError<TaskError>()("TaskError", {
       }`
     return `${what}${where}: ${this.reason._tag}${at}: ${this.reason.message} (input: ${this.input})`
   }
+
+  /**
+   * A `Defect`'s remote error, with the worker's stack: `Cause.pretty` and `inspect` print it as
+   * `[cause]`, so a printed defect shows where in the handler it happened, not only the frames
+   * of the pool's that answered the caller. Absent for any other reason.
+   */
+  override get cause(): unknown {
+    if (this.reason._tag !== "Defect") return undefined
+    let remote = remoteCauses.get(this)
+    if (remote === undefined) {
+      remote = new RemoteDefect(this.reason)
+      remoteCauses.set(this, remote)
+    }
+    return remote
+  }
 }
+
+/** A defect as its worker threw it: its name, message and stack (`Defect`'s fields). */
+class RemoteDefect extends Error {
+  constructor(defect: Defect) {
+    super(defect.message)
+    // As its own property, as V8 sets it: `inspect` would add a `[name]` after a prototype's.
+    Object.defineProperty(this, "name", { value: defect.remoteName, writable: true, configurable: true, enumerable: false })
+    this.stack = defect.remoteStack === "" ? `${defect.remoteName}: ${defect.message}` : defect.remoteStack
+  }
+}
+
+const remoteCauses = new WeakMap<TaskError, RemoteDefect>()
 
 /** The longest input rendering an error carries: enough to recognise the input, never a dump. */
 export const maxInputRendering = 200

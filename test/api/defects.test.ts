@@ -5,6 +5,7 @@
  * worker, never a crash of the caller's process.
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { ProcessBackend, Task, TaskError, WorkerPool } from "../../src/index.ts"
@@ -62,6 +63,28 @@ describe.each(rows)("a handler's defect on $name", (row) => {
             assert.isBelow(String(error).length, 5_000, `${what}, ${how}`)
           }
         }
+      }).pipe(Effect.provide(pool))
+    ))
+
+  it.live("printed, a defect shows the worker's stack: where in the handler it happened", () =>
+    row.within(
+      Effect.gen(function*() {
+        for (const how of hows) {
+          // Was: only the frames of the pool's code that answered the caller (call.ts, Dispatcher.ts).
+          const exit = yield* Effect.exit(Task.run(Throw, { what: "boom", how }))
+          assert.isTrue(exit._tag === "Failure", how)
+          if (exit._tag !== "Failure") continue
+          const error = Cause.squash(exit.cause) as TaskError.TaskError
+          // What `runMain` and the loggers print.
+          const printed = Cause.pretty(exit.cause)
+          assert.include(printed, "TaskError: task Throw on worker 0: Defect: boom", how)
+          assert.match(printed, /\[cause\]: Error: boom\n\s+at .*defect-worker\.ts:\d+/, how)
+          assert.strictEqual((error.cause as Error).stack, (error.reason as TaskError.Defect).remoteStack, how)
+        }
+        // Any other reason has no cause to show.
+        const invalid = yield* Effect.flip(Task.run(Throw, { what: "boom", how: "later" as never }))
+        assert.strictEqual(reasonOf(invalid)._tag, "PayloadInvalid")
+        assert.isUndefined((invalid as TaskError.TaskError).cause)
       }).pipe(Effect.provide(pool))
     ))
 })
