@@ -94,7 +94,8 @@ export type TaskErrorReason = typeof TaskErrorReason.Type
  *
  * **Details**: `taskId` is the pool-wide id of its last attempt (-1 when it never reached a
  * worker); `workerId` the worker that held it (-1 when the caller's side rejected it); `attempts`
- * how many times it was sent, retries included; `input` a bounded rendering of its payload.
+ * how many times it was sent, retries included; `input` a bounded rendering of its payload, and
+ * `index` its position among a batch call's inputs (`(input #3: …)` in the message).
  */
 export class TaskError extends Schema.TaggedError<TaskError>()("TaskError", {
   taskName: Schema.String,
@@ -110,7 +111,13 @@ export class TaskError extends Schema.TaggedError<TaskError>()("TaskError", {
    * is its id in the pool that ran it, absent when the call never reached one (a cluster caller's).
    */
   actor: Schema.optional(Schema.String),
-  actorId: Schema.optional(Schema.Number)
+  actorId: Schema.optional(Schema.Number),
+  /**
+   * Which input failed: its position among the inputs of the `Task.map` or `mapUnordered`, or
+   * among the elements of the `Task.stream` (or fail-fast `Pipeline.task`) stage, it belongs to,
+   * from 0. Absent for a single call.
+   */
+  index: Schema.optional(Schema.Number)
 }) {
   override get message(): string {
     const worker = this.workerId < 0 ? "" : ` on worker ${this.workerId}`
@@ -123,7 +130,8 @@ export class TaskError extends Schema.TaggedError<TaskError>()("TaskError", {
       : `actor ${this.actor}${this.actorId === undefined ? "" : `#${this.actorId}`}, method ${
         this.taskName.slice(this.actor.length + 1)
       }`
-    return `${what}${where}: ${this.reason._tag}${at}: ${this.reason.message} (input: ${this.input})`
+    const input = this.index === undefined ? "input" : `input #${this.index}`
+    return `${what}${where}: ${this.reason._tag}${at}: ${this.reason.message} (${input}: ${this.input})`
   }
 
   /**

@@ -8,8 +8,10 @@ import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { ProcessBackend, Task, TaskError, WorkerPool } from "../../src/index.ts"
-import { DefectTasks, Throw } from "../fixtures/defect-tasks.ts"
+import * as Stream from "effect/Stream"
+import { fuse } from "../../src/core/Fusion.ts"
+import { Pipeline, ProcessBackend, Task, TaskError, WorkerPool } from "../../src/index.ts"
+import { DefectTasks, Fragile, Pass, Throw } from "../fixtures/defect-tasks.ts"
 import { reasonOf, rows } from "../support/backends.ts"
 
 const entry = new URL("../fixtures/defect-worker.ts", import.meta.url)
@@ -85,6 +87,41 @@ describe.each(rows)("a handler's defect on $name", (row) => {
         const invalid = yield* Effect.flip(Task.run(Throw, { what: "boom", how: "later" as never }))
         assert.strictEqual(reasonOf(invalid)._tag, "PayloadInvalid")
         assert.isUndefined((invalid as TaskError.TaskError).cause)
+      }).pipe(Effect.provide(pool))
+    ))
+
+  it.live("a batch call's error names which input failed: its index among the call's inputs", () =>
+    row.within(
+      Effect.gen(function*() {
+        // Was: only the input's rendering, the same for inputs alike; in a stream, not even its chunk.
+        const inputs = Array.from({ length: 8 }, (_, i) => ({ what: i === 5 ? "boom" : "nothing", how: "sync" as const }))
+        const calls: ReadonlyArray<readonly [string, Effect.Effect<unknown, unknown, any>]> = [
+          ["map", Task.map(Throw, inputs)],
+          ["mapUnordered", Task.mapUnordered(Throw, inputs)],
+          ["stream in chunks of 2", Stream.runDrain(Stream.fromIterable(inputs).pipe(Task.stream(Throw, { chunkSize: 2 })))],
+          ["pipeline in batches of 3", Stream.runDrain(Stream.fromIterable(inputs).pipe(Pipeline.task(Throw, { batch: 3 })))],
+          [
+            "fused pipeline in batches of 3",
+            Stream.runDrain(Stream.range(0, 7).pipe(Pipeline.task(fuse(Pass, Fragile), { batch: 3 })))
+          ]
+        ]
+        for (const [call, effect] of calls) {
+          const error = yield* Effect.flip(effect)
+          assert.strictEqual(reasonOf(error)._tag, "Defect", call)
+          assert.strictEqual((error as TaskError.TaskError).index, 5, call)
+          assert.include(String(error), call.startsWith("fused") ? "Defect: five (input #5: 5)" : "(input #5: { what: 'boom'", call)
+        }
+        // Refused by the caller's side, before any worker: named the same way.
+        const bad = [...inputs.slice(0, 3), { what: "nothing", how: "later" as never }]
+        for (const effect of [Task.map(Throw, bad), Stream.runDrain(Stream.fromIterable(bad).pipe(Task.stream(Throw, { chunkSize: 2 })))]) {
+          const error = yield* Effect.flip(effect)
+          assert.strictEqual(reasonOf(error)._tag, "PayloadInvalid")
+          assert.strictEqual((error as TaskError.TaskError).index, 3)
+        }
+        // A single call has no index.
+        const single = yield* Effect.flip(Task.run(Throw, { what: "boom", how: "sync" }))
+        assert.isUndefined((single as TaskError.TaskError).index)
+        assert.include(String(single), "(input: { what: 'boom'")
       }).pipe(Effect.provide(pool))
     ))
 })
