@@ -124,4 +124,24 @@ describe.each(rows)("a handler's defect on $name", (row) => {
         assert.include(String(single), "(input: { what: 'boom'")
       }).pipe(Effect.provide(pool))
     ))
+
+  it.live("a handler that returns no Effect is its task's Defect, saying so; its worker kept", () =>
+    row.within(
+      Effect.gen(function*() {
+        // Was: `undefined` crashed the worker (WorkerLost; inline, the caller's process), and a value
+        // read "Fiber.runLoop: Not a valid effect: 42".
+        for (const [what, shown] of [["undefined", "undefined"], ["a Promise", "Promise { 1 }"], ["a number", "42"]] as const) {
+          const error = (yield* Effect.flip(Task.run(Throw, { what, how: "return" }))) as TaskError.TaskError
+          const reason = reasonOf(error) as TaskError.Defect
+          assert.strictEqual(reason._tag, "Defect", what)
+          assert.strictEqual(reason.remoteName, "NotAnEffect", what)
+          assert.strictEqual(reason.message, `the handler returned ${shown}, not an Effect: wrap a value in Effect.succeed, a Promise in Effect.promise`)
+          assert.strictEqual(error.workerId, 0, what)
+        }
+        // A fused stage's: named as that stage's.
+        const fused = yield* Effect.flip(Stream.runDrain(Stream.make(1, -1).pipe(Pipeline.task(fuse(Pass, Fragile)))))
+        assert.strictEqual((fused as TaskError.TaskError).taskName, "Fragile")
+        assert.strictEqual((reasonOf(fused) as TaskError.Defect).remoteName, "NotAnEffect")
+      }).pipe(Effect.provide(pool))
+    ))
 })

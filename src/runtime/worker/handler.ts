@@ -50,9 +50,33 @@ export const invoke = (
   } catch (error) {
     return { _tag: "Answer", outcome: Outcome.Defect, value: toRemoteError(error) }
   }
+  if (!isEffect(effect)) return { _tag: "Answer", outcome: Outcome.Defect, value: toRemoteError(notAnEffect(effect)) }
   if (fiberless) effect = runSyncHead(effect)
   // `Effect.succeed`/`Effect.fail` are already Exits: no fiber needed.
   return Exit.isExit(effect) ? { _tag: "Exit", exit: effect } : { _tag: "Effect", effect }
+}
+
+/**
+ * Whether a handler returned an Effect. One that did not (`undefined` from a forgotten `return`, a
+ * Promise, a value) is its defect: read as one, it threw in the worker's loop (`runSyncHead`, or
+ * the fiber's own `String` of it), which crashed the worker, and on the inline backend the caller.
+ */
+export const isEffect = (value: unknown): value is Effect.Effect<unknown, unknown, any> => {
+  try {
+    return typeof value === "object" && value !== null && Effect.isEffect(value)
+  } catch {
+    return false // a proxy whose `has` throws
+  }
+}
+
+/** The defect of a handler that returned `value`, not an Effect. Its stack would show only the worker's frames. */
+export const notAnEffect = (value: unknown): Error => {
+  const error = new Error(
+    `the handler returned ${renderInput(value)}, not an Effect: wrap a value in Effect.succeed, a Promise in Effect.promise`
+  )
+  error.name = "NotAnEffect"
+  error.stack = `NotAnEffect: ${error.message}`
+  return error
 }
 
 const safeString = (value: unknown): string => {
@@ -119,10 +143,12 @@ export const fusedHandler = (
   const step = (k: number, value: unknown): Effect.Effect<unknown, StageFailed, any> => {
     let effect: Effect.Effect<unknown, unknown, any>
     try {
-      effect = runSyncHead(stages[k]!.handler!(value))
+      effect = stages[k]!.handler!(value)
     } catch (error) {
       return Effect.fail(broke(k, defectOf(toRemoteError(error)), value))
     }
+    if (!isEffect(effect)) return Effect.fail(broke(k, defectOf(toRemoteError(notAnEffect(effect))), value))
+    effect = runSyncHead(effect)
     if (Exit.isExit(effect)) return Exit.isSuccess(effect) ? succeeded(k, value, effect.value) : failed(k, value, effect.cause)
     return Effect.matchCauseEffect(effect, {
       onFailure: (cause) => failed(k, value, cause),
