@@ -144,4 +144,23 @@ describe.each(rows)("a handler's defect on $name", (row) => {
         assert.strictEqual((reasonOf(fused) as TaskError.Defect).remoteName, "NotAnEffect")
       }).pipe(Effect.provide(pool))
     ))
+
+  it.live("a result its Schema refuses is a Defect that shows the result", () =>
+    row.within(
+      Effect.gen(function*() {
+        // Was: "result does not match the success Schema at []: Expected number", what it was unsaid.
+        const error = yield* Effect.flip(Task.run(Throw, { what: "a wrong result", how: "sync" }))
+        assert.strictEqual(
+          reasonOf(error).message,
+          "result does not match the success Schema: Expected number; the result: { n: 1 }"
+        )
+        // A fused stage's, before the next stage: the same, named as that stage's.
+        const fused = yield* Effect.flip(Stream.runDrain(Stream.make(-2).pipe(Pipeline.task(fuse(Fragile, Pass)))))
+        assert.strictEqual((fused as TaskError.TaskError).taskName, "Fragile")
+        assert.strictEqual(
+          reasonOf(fused).message,
+          "result does not match the success Schema: Expected number; the result: 'not a number'"
+        )
+      }).pipe(Effect.provide(pool))
+    ))
 })

@@ -31,6 +31,7 @@ import {
   WorkerLost
 } from "../../core/TaskError.ts"
 import { durationMillis } from "../internal/duration.ts"
+import { resultText } from "../internal/errorText.ts"
 import { hold } from "../memory/Arena.ts"
 import { type Codec, codecOf } from "../protocol/codec.ts"
 import {
@@ -499,7 +500,7 @@ const plainExitOf = <T extends Task.Any>(
         ? Exit.succeed(decoded.value as Task.Success<T>)
         : fail(defect({
           name: "SuccessDecodeError",
-          message: `result does not match the success Schema: ${decoded.issue.message}`,
+          message: resultText("does not match the success Schema", decoded.issue, [value]),
           stack: ""
         }))
     }

@@ -11,6 +11,7 @@ import * as Exit from "effect/Exit"
 import * as Tracer from "effect/Tracer"
 import type { AnyFused, StageFailed } from "../../core/Fusion.ts"
 import { Defect, PayloadInvalid, renderInput } from "../../core/TaskError.ts"
+import { resultText } from "../internal/errorText.ts"
 import { releasedIn } from "../memory/Arena.ts"
 import { type Codec, codecOf } from "../protocol/codec.ts"
 import { Outcome, parseTraceWire, type PayloadIssue, pushSpan, type RemoteError, toRemoteError } from "../protocol/protocol.ts"
@@ -175,13 +176,13 @@ export const fusedHandler = (
     if (k === last) return Effect.succeed(result)
     const codec = stages[k]!.codec
     const encoded = codec.encodeSuccess(result)
-    if (encoded.issue !== undefined) return Effect.fail(broke(k, stageDefect("SuccessEncodeError", "does not match the success Schema", encoded.issue), value))
+    if (encoded.issue !== undefined) return Effect.fail(broke(k, stageDefect("SuccessEncodeError", "does not match the success Schema", encoded.issue, [result]), value))
     // As `outcomeOf` checks a result: the next stage would read memory this worker's arena
     // hands out again (its own next allocation of the size included).
     const released = codec.sharedSuccess ? releasedIn(encoded.value) : undefined
     if (released !== undefined) return Effect.fail(broke(k, stageDefect("SuccessReleased", "holds memory its worker released", released), value))
     const decoded = codec.decodeSuccess(encoded.value)
-    if (decoded.issue !== undefined) return Effect.fail(broke(k, stageDefect("SuccessDecodeError", "does not match the success Schema", decoded.issue), value))
+    if (decoded.issue !== undefined) return Effect.fail(broke(k, stageDefect("SuccessDecodeError", "does not match the success Schema", decoded.issue, [encoded.value]), value))
     const next = stages[k + 1]!.codec
     const sent = next.encodePayload(decoded.value)
     if (sent.issue !== undefined) return Effect.fail(broke(k + 1, new PayloadInvalid(sent.issue), decoded.value))
@@ -201,8 +202,9 @@ const broke = (stage: number, reason: Defect | PayloadInvalid, input: unknown): 
 
 const defectOf = (remote: RemoteError) => new Defect({ remoteName: remote.name, message: remote.message, remoteStack: remote.stack })
 
-const stageDefect = (name: string, what: string, issue: PayloadIssue) =>
-  new Defect({ remoteName: name, message: `result ${what} at ${JSON.stringify(issue.path)}: ${issue.message}`, remoteStack: "" })
+/** `result`: the result, for a Schema's issue (`[]` for none: a moved or released one is no news). */
+const stageDefect = (name: string, what: string, issue: PayloadIssue, result: ReadonlyArray<unknown> = []) =>
+  new Defect({ remoteName: name, message: resultText(what, issue, result), remoteStack: "" })
 
 /** A handler whose name the worker does not know. */
 export const unknownHandler = (kind: string, name: string, where: string): Answer => ({
@@ -223,7 +225,7 @@ export const outcomeOf = (
 ): [Outcome, unknown, ReadonlyArray<ArrayBuffer>?] => {
   if (Exit.isSuccess(exit)) {
     const encoded = codec.encodeSuccess(exit.value)
-    if (encoded.issue !== undefined) return successDefect("SuccessEncodeError", "does not match the success Schema", encoded.issue)
+    if (encoded.issue !== undefined) return successDefect("SuccessEncodeError", "does not match the success Schema", encoded.issue, [exit.value])
     // Arena memory this worker released goes to its next allocation of the size, while the
     // caller would read it as its result.
     const released = codec.sharedSuccess ? releasedIn(encoded.value) : undefined
@@ -254,11 +256,12 @@ const selfInterrupted = (cause: Cause.Cause<unknown>): RemoteError => ({
   stack: Cause.pretty(cause)
 })
 
-const successDefect = (name: string, what: string, issue: PayloadIssue): [Outcome, RemoteError] => [Outcome.Defect, {
+const successDefect = (name: string, what: string, issue: PayloadIssue, result: ReadonlyArray<unknown> = []): [Outcome, RemoteError] => [Outcome.Defect, {
   name,
-  message: `result ${what} at ${JSON.stringify(issue.path)}: ${issue.message}`,
+  message: resultText(what, issue, result),
   stack: ""
 }]
+
 
 /** A failure cause as the caller will see it: the first defect or error, with its remote stack. */
 export const causeToRemote = (cause: Cause.Cause<unknown>): RemoteError => {
