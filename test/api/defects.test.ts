@@ -163,4 +163,19 @@ describe.each(rows)("a handler's defect on $name", (row) => {
         )
       }).pipe(Effect.provide(pool))
     ))
+
+  it.live("a failure the task does not declare is a Defect that says so, keeping the error's own text", () =>
+    row.within(
+      Effect.gen(function*() {
+        // Was: "Defect: not found", nothing saying why a failure arrived as a defect.
+        const error = yield* Effect.flip(Task.run(Throw, { what: "an undeclared failure", how: "sync" }))
+        const reason = reasonOf(error) as TaskError.Defect
+        assert.strictEqual(reason.message, "failed, but the task declares no error: not found")
+        assert.strictEqual(reason.remoteName, "RangeError")
+        assert.isTrue(reason.remoteStack.startsWith("RangeError: not found\n"))
+        const fused = yield* Effect.flip(Stream.runDrain(Stream.make(-3).pipe(Pipeline.task(fuse(Fragile, Pass)))))
+        assert.strictEqual((fused as TaskError.TaskError).taskName, "Fragile")
+        assert.strictEqual(reasonOf(fused).message, "failed, but the task declares no error: minus three")
+      }).pipe(Effect.provide(pool))
+    ))
 })

@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Tracer from "effect/Tracer"
 import type { AnyFused, StageFailed } from "../../core/Fusion.ts"
-import { Defect, PayloadInvalid, renderInput } from "../../core/TaskError.ts"
+import { Defect, PayloadInvalid, renderInput, renderPath } from "../../core/TaskError.ts"
 import { resultText } from "../internal/errorText.ts"
 import { releasedIn } from "../memory/Arena.ts"
 import { type Codec, codecOf } from "../protocol/codec.ts"
@@ -163,7 +163,7 @@ export const fusedHandler = (
       return Effect.fail(
         stages[k]!.codec.encodeError(error.value).issue === undefined
           ? { _tag: "Failed", stage: k, error: error.value }
-          : broke(k, defectOf(toRemoteError(error.value)), value)
+          : broke(k, defectOf(undeclared(error.value, stages[k]!.codec)), value)
       )
     }
     if (Cause.hasDies(cause)) return Effect.fail(broke(k, defectOf(causeToRemote(cause)), value))
@@ -240,13 +240,27 @@ export const outcomeOf = (
   const error = Cause.findErrorOption(exit.cause)
   if (error._tag === "Some") {
     const encoded = codec.encodeError(error.value)
-    return encoded.issue === undefined ? [Outcome.Failure, encoded.value] : [Outcome.Defect, toRemoteError(error.value)]
+    return encoded.issue === undefined ? [Outcome.Failure, encoded.value] : [Outcome.Defect, undeclared(error.value, codec, encoded.issue)]
   }
   if (Cause.hasDies(exit.cause)) return [Outcome.Defect, causeToRemote(exit.cause)]
   // Interrupted, and nobody asked (a cancel, a stop and a shutdown all mark it cancelled first):
   // the handler interrupted itself. Answered `Interrupted`, the pool would take it for its own
   // shutdown and report a closed pool; it is this task's defect.
   return [Outcome.Defect, selfInterrupted(exit.cause)]
+}
+
+/**
+ * A failure its error Schema refuses, as a defect: the error's own name, message and stack, and
+ * why it is a defect. The caller saw only the error's message (`{"_tag":"Rich","n":"x"}` of an
+ * object shaped as a declared error), nothing saying why a failure arrived as a defect.
+ */
+const undeclared = (error: unknown, codec: Codec, issue = codec.encodeError(error).issue): RemoteError => {
+  const remote = toRemoteError(error)
+  const at = issue !== undefined && issue.path.length > 0 ? ` at ${renderPath(issue.path)}` : ""
+  const why = codec.declaresError
+    ? `failed with an error its Schema refuses (${issue?.message ?? "refused"}${at})`
+    : "failed, but the task declares no error"
+  return { name: remote.name, message: `${why}: ${remote.message}`, stack: remote.stack }
 }
 
 /** A handler that interrupted itself, as a defect. */
