@@ -47,7 +47,7 @@ import type { Any, Name, Payload, Runner, Success } from "../core/Task.ts"
 import { maxInputRendering, renderInput, TaskError } from "../core/TaskError.ts"
 import { runnerKey } from "../runtime/client/PoolClient.ts"
 import * as ActorPool from "./ActorPool.ts"
-import { batches, checked, concurrencyOf, countOf, windowOf } from "./internal/batches.ts"
+import { batches, checked, concurrencyOf, countOf, shiftIndex, windowOf, withOffsets } from "./internal/batches.ts"
 import * as Task from "./Task.ts"
 
 export * from "../core/PipelineError.ts"
@@ -184,12 +184,16 @@ const taskStage = <T extends Any>(
   const concurrency = concurrencyOf(countOf(options?.concurrency, 4, `Pipeline.task(${stage}): concurrency`))
   if (onError === "fail") {
     return grouped.pipe(
+      withOffsets,
       Stream.mapEffect(
-        (chunk) =>
+        ([first, chunk]) =>
           // A batch is one message (`batch` may be Infinity: its length, not `batch`).
-          ordered
-            ? Task.map(task, chunk, { chunkSize: chunk.length, whenFull: "wait" })
-            : Task.mapUnordered(task, chunk, { chunkSize: chunk.length, whenFull: "wait" }),
+          Effect.mapError(
+            ordered
+              ? Task.map(task, chunk, { chunkSize: chunk.length, whenFull: "wait" })
+              : Task.mapUnordered(task, chunk, { chunkSize: chunk.length, whenFull: "wait" }),
+            shiftIndex(first)
+          ),
         { concurrency, unordered: !ordered }
       ),
       Stream.flattenIterable
@@ -232,15 +236,16 @@ const fusedStage = (fused: Fusion.AnyFused, options?: FusedStageOptions) =>
     const grouped = batches(self, batch, window)
     if (onError === "fail") {
       return grouped.pipe(
+        withOffsets,
         Stream.mapEffect(
-          (chunk) =>
+          ([first, chunk]) =>
             Effect.mapError(
               onPool(
                 ordered
                   ? Task.map(fused, chunk, { chunkSize: chunk.length, whenFull: "wait" })
                   : Task.mapUnordered(fused, chunk, { chunkSize: chunk.length, whenFull: "wait" })
               ),
-              (error) => unfused(fused, error).error
+              (error) => shiftIndex(first)(unfused(fused, error).error)
             ),
           { concurrency, unordered: !ordered }
         ),

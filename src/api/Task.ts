@@ -16,7 +16,7 @@ import type { TaskError } from "../core/TaskError.ts"
 import { type CallOptions, many, one, timeoutMillisOf } from "../runtime/client/call.ts"
 import { type PoolClient, runnerKey } from "../runtime/client/PoolClient.ts"
 import { followSubmission } from "../runtime/observe/Progress.ts"
-import { batches, checked, concurrencyOf, countOf, windowOf } from "./internal/batches.ts"
+import { batches, checked, concurrencyOf, countOf, windowOf, withOffsets } from "./internal/batches.ts"
 
 export * from "../core/Task.ts"
 
@@ -146,10 +146,13 @@ export const stream: {
         countOf(options?.chunkSize, 64, `Task.stream(${task.name}): chunkSize`),
         windowOf(options?.chunkWindow, `Task.stream(${task.name}): chunkWindow`)
       ).pipe(
+        withOffsets,
         // A chunk is one message: its own length (`chunkSize` may be Infinity).
-        Stream.mapEffect((chunk) => runMany(task, chunk, { ...options, chunkSize: chunk.length, whenFull: "wait" }, true, `Task.stream(${task.name})`), {
-          concurrency: concurrencyOf(countOf(options?.concurrency, 4, `Task.stream(${task.name}): concurrency`))
-        }),
+        Stream.mapEffect(
+          ([first, chunk]) =>
+            runMany(task, chunk, { ...options, chunkSize: chunk.length, whenFull: "wait" }, true, `Task.stream(${task.name})`, first),
+          { concurrency: concurrencyOf(countOf(options?.concurrency, 4, `Task.stream(${task.name}): concurrency`)) }
+        ),
         Stream.flattenIterable
       )
     })
@@ -168,7 +171,8 @@ const runMany = <T extends Any>(
   inputs: Iterable<Payload<T>>,
   options: MapOptions | undefined,
   ordered: boolean,
-  call: string
+  call: string,
+  firstIndex = 0
 ): Effect.Effect<Array<Success<T>>, Failure<T>, Runner<Name<T>>> =>
   Effect.withFiber((fiber) => {
     const pool = Context.getOrUndefined(fiber.context as Context.Context<Runner<Name<T>>>, runnerKey(task.name)) as
@@ -203,6 +207,7 @@ const runMany = <T extends Any>(
       }), {
       timeoutMillis,
       ordered,
+      firstIndex,
       onSubmitted: options?.progress === true
         ? (ticket) => {
           stopProgress = followSubmission(pool.events, ticket.id, task.name, count)

@@ -41,6 +41,9 @@ export class ActorError extends Schema.TaggedError<ActorError>()("ActorError", {
   reason: ActorErrorReason
 }) {
   override get message(): string {
-    return `actor ${this.actorName}#${this.actorId}: ${this.reason._tag}: ${this.reason.message}`
+    // Where and on what, as a `TaskError` says it: the fields alone went unprinted.
+    const worker = this.workerId < 0 ? "" : ` on worker ${this.workerId}`
+    const input = this.input === "" ? "" : ` (input: ${this.input})`
+    return `actor ${this.actorName}#${this.actorId}${worker}: ${this.reason._tag}: ${this.reason.message}${input}`
   }
 }

@@ -94,7 +94,8 @@ export type TaskErrorReason = typeof TaskErrorReason.Type
  *
  * **Details**: `taskId` is the pool-wide id of its last attempt (-1 when it never reached a
  * worker); `workerId` the worker that held it (-1 when the caller's side rejected it); `attempts`
- * how many times it was sent, retries included; `input` a bounded rendering of its payload.
+ * how many times it was sent, retries included; `input` a bounded rendering of its payload, and
+ * `index` its position among a batch call's inputs (`(input #3: …)` in the message).
  */
 export class TaskError extends Schema.TaggedError<TaskError>()("TaskError", {
   taskName: Schema.String,
@@ -110,7 +111,13 @@ export class TaskError extends Schema.TaggedError<TaskError>()("TaskError", {
    * is its id in the pool that ran it, absent when the call never reached one (a cluster caller's).
    */
   actor: Schema.optional(Schema.String),
-  actorId: Schema.optional(Schema.Number)
+  actorId: Schema.optional(Schema.Number),
+  /**
+   * Which input failed: its position among the inputs of the `Task.map` or `mapUnordered`, or
+   * among the elements of the `Task.stream` (or fail-fast `Pipeline.task`) stage, it belongs to,
+   * from 0. Absent for a single call.
+   */
+  index: Schema.optional(Schema.Number)
 }) {
   override get message(): string {
     const worker = this.workerId < 0 ? "" : ` on worker ${this.workerId}`
@@ -123,9 +130,37 @@ export class TaskError extends Schema.TaggedError<TaskError>()("TaskError", {
       : `actor ${this.actor}${this.actorId === undefined ? "" : `#${this.actorId}`}, method ${
         this.taskName.slice(this.actor.length + 1)
       }`
-    return `${what}${where}: ${this.reason._tag}${at}: ${this.reason.message} (input: ${this.input})`
+    const input = this.index === undefined ? "input" : `input #${this.index}`
+    return `${what}${where}: ${this.reason._tag}${at}: ${this.reason.message} (${input}: ${this.input})`
+  }
+
+  /**
+   * A `Defect`'s remote error, with the worker's stack: `Cause.pretty` and `inspect` print it as
+   * `[cause]`, so a printed defect shows where in the handler it happened, not only the frames
+   * of the pool's that answered the caller. Absent for any other reason.
+   */
+  override get cause(): unknown {
+    if (this.reason._tag !== "Defect") return undefined
+    let remote = remoteCauses.get(this)
+    if (remote === undefined) {
+      remote = new RemoteDefect(this.reason)
+      remoteCauses.set(this, remote)
+    }
+    return remote
   }
 }
+
+/** A defect as its worker threw it: its name, message and stack (`Defect`'s fields). */
+class RemoteDefect extends Error {
+  constructor(defect: Defect) {
+    super(defect.message)
+    // As its own property, as V8 sets it: `inspect` would add a `[name]` after a prototype's.
+    Object.defineProperty(this, "name", { value: defect.remoteName, writable: true, configurable: true, enumerable: false })
+    this.stack = defect.remoteStack === "" ? `${defect.remoteName}: ${defect.message}` : defect.remoteStack
+  }
+}
+
+const remoteCauses = new WeakMap<TaskError, RemoteDefect>()
 
 /** The longest input rendering an error carries: enough to recognise the input, never a dump. */
 export const maxInputRendering = 200

@@ -218,9 +218,13 @@ describe.each(rows)("actors on $name", (row) => {
       // The remote stack, once: it was the stack after its own first line ("Error: NaN start" twice).
       assert.strictEqual(actorReasonOf(defect).message.split("Error: NaN start").length, 2, actorReasonOf(defect).message)
       assert.match(actorReasonOf(defect).message, /^Error: NaN start\n\s+at /)
+      // The message says where and on what, as a TaskError's does: it named only the actor.
+      assert.match((defect as ActorError.ActorError).message, /^actor Counter#\d+ on worker \d+: InitFailed: Error: NaN start\n/)
+      assert.isTrue((defect as ActorError.ActorError).message.endsWith(" (input: { start: NaN })"))
       const invalid = yield* Effect.flip(Actor.spawn(Counter, { start: "x" } as never))
       assert.instanceOf(actorReasonOf(invalid), ActorError.InitFailed)
       assert.strictEqual((actorReasonOf(invalid) as ActorError.InitFailed).failure, "PayloadInvalid")
+      assert.match((invalid as ActorError.ActorError).message, /^actor Counter#-?\d+( on worker \d+)?: InitFailed: \["start"\]: .* \(input: \{ start: 'x' \}\)$/)
     }).pipe(Effect.scoped, Effect.provide(pool), within))
 
   it.live("actors spread over workers by default and can be pinned", () =>

@@ -6,6 +6,7 @@
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Stream from "effect/Stream"
+import { TaskError } from "../../core/TaskError.ts"
 import { durationMillis } from "../../runtime/internal/duration.ts"
 
 /**
@@ -32,6 +33,22 @@ export const batches = <A, E, R>(
       Stream.concat(Stream.suspend(() => failure === undefined ? Stream.empty : Stream.failCause(failure)))
     )
   })
+
+/**
+ * Each batch with the index of its first element among the stream's, for the errors of its
+ * elements (`TaskError.index`): an index within its batch would name another element.
+ */
+export const withOffsets = <A, E, R>(self: Stream.Stream<Array<A>, E, R>): Stream.Stream<readonly [number, Array<A>], E, R> =>
+  Stream.mapAccum(self, () => 0, (first, batch) => [first + batch.length, [[first, batch] as const]] as const)
+
+/**
+ * A batch call's error as its stream stage reports it: a `TaskError`'s `index` counted among the
+ * stage's elements, not its batch's (`first`: the batch's first element's). Others as they are.
+ */
+export const shiftIndex = (first: number) => <E>(error: E): E => {
+  if (first === 0 || !(error instanceof TaskError) || error.index === undefined) return error
+  return new TaskError({ ...error, index: error.index + first }) as E
+}
 
 /**
  * A count option (a stage's batch size, a map's chunk size, batches or calls in flight): the

@@ -46,6 +46,7 @@ import {
   type ToWorker,
   type WorkerExit
 } from "../protocol/protocol.ts"
+import { isEffect, notAnEffect } from "../worker/handler.ts"
 import { WorkerRuntime } from "../worker/WorkerRuntime.ts"
 import { type Backend, type Capabilities, cloneMessage, type Connection, type PoolSpec, type Spawner, type Timers, type WorkerEvents } from "./Backend.ts"
 import { loadEntry } from "./entry.ts"
@@ -543,6 +544,8 @@ const instrument = (
         finished(Exit.die(error))
         throw error
       }
+      // Not an Effect: the defect the runtime makes of it, which this wrapper would hide.
+      if (!isEffect(effect)) effect = Exit.die(notAnEffect(effect))
       // An Exit stays an Exit, so the runtime's no-fiber path for sync handlers is exercised too.
       if (Exit.isExit(effect)) {
         finished(effect)

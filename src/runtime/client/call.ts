@@ -31,6 +31,7 @@ import {
   WorkerLost
 } from "../../core/TaskError.ts"
 import { durationMillis } from "../internal/duration.ts"
+import { resultText } from "../internal/errorText.ts"
 import { hold } from "../memory/Arena.ts"
 import { type Codec, codecOf } from "../protocol/codec.ts"
 import {
@@ -260,6 +261,8 @@ export interface ManyOptions {
   readonly onSuccess?: (() => void) | undefined
   /** Called once, when the batch ends however it ends. */
   readonly onDone?: (() => void) | undefined
+  /** The index its errors give `payloads[0]`: a stream chunk's among its stage's elements. Default 0. */
+  readonly firstIndex?: number | undefined
 }
 
 /**
@@ -275,16 +278,17 @@ export const many = <T extends Task.Any>(
   const count = payloads.length
   if (count === 0) return Effect.succeed([])
   const codec = codecOf(task)
+  const first = options.firstIndex ?? 0
   const encoded = new Array<unknown>(count)
   const collect = codec.payloadTransfers
   const transfers = collect === undefined ? undefined : new Array<ReadonlyArray<ArrayBuffer> | undefined>(count)
   for (let i = 0; i < count; i++) {
     const result = codec.encodePayload(payloads[i])
-    if (result.issue !== undefined) return Effect.fail(rejected(task, payloads[i], result.issue))
+    if (result.issue !== undefined) return Effect.fail(rejected(task, payloads[i], result.issue, undefined, first + i))
     encoded[i] = result.value
     if (transfers !== undefined) {
       const moved = collect!(result.value)
-      if (moved.issue !== undefined) return Effect.fail(rejected(task, payloads[i], moved.issue))
+      if (moved.issue !== undefined) return Effect.fail(rejected(task, payloads[i], moved.issue, undefined, first + i))
       transfers[i] = moved.list.length === 0 ? undefined : moved.list
     }
   }
@@ -293,7 +297,9 @@ export const many = <T extends Task.Any>(
     // Held in the step that submits: a hold taken a step earlier was never released when the
     // fiber was interrupted where it yields between the two.
     const held = codec.sharedPayload ? hold(encoded) : undefined
-    if (held !== undefined && held._tag !== "Held") return resume(Effect.fail(rejected(task, payloads[held.index], held.issue)))
+    if (held !== undefined && held._tag !== "Held") {
+      return resume(Effect.fail(rejected(task, payloads[held.index], held.issue, undefined, first + held.index)))
+    }
     const release = held === undefined ? undefined : held.release
     const results = new Array<Task.Success<T>>(count)
     let settled = 0
@@ -326,7 +332,8 @@ export const many = <T extends Task.Any>(
         attempts,
         taskId,
         undefined,
-        runner
+        runner,
+        first + index
       )
       if (Exit.isFailure(exit)) {
         stop()
@@ -452,10 +459,11 @@ export const exitOf = <T extends Task.Any>(
   attempts: number,
   taskId: number,
   actor?: ActorTarget,
-  runner?: string
+  runner?: string,
+  index?: number
 ): Exit.Exit<Task.Success<T>, Task.Error<T> | CallFailure> => {
-  if (isFused(task)) return fusedExitOf(task, codec, input, timeoutMillis, outcome, value, workerId, attempts, taskId) as any
-  return plainExitOf(task.name, codec, input, timeoutMillis, outcome, value, workerId, attempts, taskId, actor, runner)
+  if (isFused(task)) return fusedExitOf(task, codec, input, timeoutMillis, outcome, value, workerId, attempts, taskId, index) as any
+  return plainExitOf(task.name, codec, input, timeoutMillis, outcome, value, workerId, attempts, taskId, actor, runner, index)
 }
 
 const plainExitOf = <T extends Task.Any>(
@@ -469,7 +477,8 @@ const plainExitOf = <T extends Task.Any>(
   attempts: number,
   taskId: number,
   actor?: ActorTarget,
-  runner?: string
+  runner?: string,
+  index?: number
 ): Exit.Exit<Task.Success<T>, Task.Error<T> | CallFailure> => {
   const fail = (reason: TaskErrorReason) =>
     Exit.fail(
@@ -481,7 +490,8 @@ const plainExitOf = <T extends Task.Any>(
         input: renderInput(input),
         reason,
         ...(runner === undefined ? {} : { runner }),
-        ...actorFields(actor)
+        ...actorFields(actor),
+        ...(index === undefined ? {} : { index })
       })
     )
   switch (outcome) {
@@ -491,7 +501,7 @@ const plainExitOf = <T extends Task.Any>(
         ? Exit.succeed(decoded.value as Task.Success<T>)
         : fail(defect({
           name: "SuccessDecodeError",
-          message: `result does not match the success Schema: ${decoded.issue.message}`,
+          message: resultText("does not match the success Schema", decoded.issue, [value]),
           stack: ""
         }))
     }
@@ -547,17 +557,23 @@ const fusedExitOf = (
   value: unknown,
   workerId: number,
   attempts: number,
-  taskId: number
+  taskId: number,
+  index: number | undefined
 ): Exit.Exit<unknown, unknown> => {
   const stages = (task as unknown as { readonly stages: ReadonlyArray<Task.Any> }).stages
   const failAt = (stage: number, taskName: string, renderedInput: string, reason: TaskErrorReason) =>
-    Exit.fail(new FusedStageError(stage, new TaskError({ taskName, taskId, workerId, attempts, input: renderedInput, reason })))
+    Exit.fail(
+      new FusedStageError(
+        stage,
+        new TaskError({ taskName, taskId, workerId, attempts, input: renderedInput, reason, ...(index === undefined ? {} : { index }) })
+      )
+    )
   // The fused task's result is the last stage's: a result that does not decode, or that its worker
   // could not encode or move (the only defects a fused handler leaves unnamed besides interruption:
   // each stage's own become `Broke`), is the last stage's failure, as it would be unfused.
   const last = stages.length - 1
   if (outcome === Outcome.Success) {
-    const exit = plainExitOf(stages[last]!.name, codec, input, timeoutMillis, outcome, value, workerId, attempts, taskId)
+    const exit = plainExitOf(stages[last]!.name, codec, input, timeoutMillis, outcome, value, workerId, attempts, taskId, undefined, undefined, index)
     return Exit.isFailure(exit) ? Exit.fail(new FusedStageError(last, Option.getOrUndefined(Exit.findErrorOption(exit)))) : exit
   }
   if (outcome === Outcome.Defect && isResultDefect(value as RemoteError)) {
@@ -577,7 +593,7 @@ const fusedExitOf = (
     return failAt(failed.stage, stages[failed.stage]!.name, failed.stage === 0 ? renderInput(input) : failed.input, failed.reason)
   }
   if (outcome === Outcome.PayloadInvalid) return failAt(0, stages[0]!.name, renderInput(input), payloadInvalid(value as PayloadIssue))
-  const exit = plainExitOf(chainName(task as never), codec, input, timeoutMillis, outcome, value, workerId, attempts, taskId)
+  const exit = plainExitOf(chainName(task as never), codec, input, timeoutMillis, outcome, value, workerId, attempts, taskId, undefined, undefined, index)
   return Exit.isFailure(exit) ? Exit.fail(new FusedStageError(-1, Option.getOrUndefined(Exit.findErrorOption(exit)))) : exit
 }
 
@@ -586,7 +602,7 @@ const isResultDefect = (error: RemoteError): boolean =>
   error.name === "SuccessEncodeError" || error.name === "SuccessTransferError"
 
 /** A payload the caller's side rejected, before any worker saw it. */
-export const rejected = (task: Task.Any, input: unknown, issue: PayloadIssue, actor?: ActorTarget): TaskError =>
+export const rejected = (task: Task.Any, input: unknown, issue: PayloadIssue, actor?: ActorTarget, index?: number): TaskError =>
   new TaskError({
     taskName: task.name,
     taskId: -1,
@@ -594,7 +610,8 @@ export const rejected = (task: Task.Any, input: unknown, issue: PayloadIssue, ac
     attempts: 0,
     input: renderInput(input),
     reason: payloadInvalid(issue),
-    ...actorFields(actor)
+    ...actorFields(actor),
+    ...(index === undefined ? {} : { index })
   })
 
 /** A `TaskError`'s fields naming the actor whose method failed; none for a task. */

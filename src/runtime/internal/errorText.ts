@@ -1,7 +1,8 @@
 /**
- * Texts of errors that more than one module builds: a worker's error as the caller prints it, and
- * the refusal of a module that is not a worker entry.
+ * Texts of errors that more than one module builds: a worker's error as the caller prints it, a
+ * result its Schema refused, and the refusal of a module that is not a worker entry.
  */
+import { renderInput, renderPath } from "../../core/TaskError.ts"
 
 /**
  * A remote error (a worker's, sent as its name, message and stack) as one text: the stack, which
@@ -36,3 +37,18 @@ export const uncaughtText = (error: unknown): string => {
   }
   return text.length <= maxUncaughtText ? text : `${text.slice(0, maxUncaughtText)}… (${text.length - maxUncaughtText} characters cut)`
 }
+
+/**
+ * What is wrong with a handler's result: where (no `at []` for the whole of it) and, for a Schema's
+ * issue, what the result was (`[result]`, bounded): the issue alone ("Expected number") left the
+ * caller to guess what the handler returned.
+ */
+export const resultText = (
+  what: string,
+  // A `PayloadIssue`, by its shape: the protocol module imports this one.
+  issue: { readonly path: ReadonlyArray<string | number>; readonly message: string },
+  result: ReadonlyArray<unknown>
+): string =>
+  `result ${what}${issue.path.length > 0 ? ` at ${renderPath(issue.path)}` : ""}: ${issue.message}${
+    result.length === 0 ? "" : `; the result: ${renderInput(result[0])}`
+  }`

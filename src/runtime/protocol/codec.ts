@@ -59,6 +59,8 @@ export interface Codec {
   readonly payloadTransfers: Transfers | undefined
   /** The buffers an encoded success moves; absent when its Schema moves none. */
   readonly successTransfers: Transfers | undefined
+  /** Whether the task declares an error (its error Schema is not `Never`). */
+  readonly declaresError: boolean
 }
 
 /**
@@ -96,7 +98,8 @@ export const codecOf = (task: Any): Codec => {
       sharedSuccess: mayCarryShared(task.success),
       absentPayload: SchemaAST.toType(task.payload.ast)._tag === "Objects" ? emptyStruct : undefined,
       payloadTransfers: transfersOf(task.payload),
-      successTransfers: transfersOf(task.success)
+      successTransfers: transfersOf(task.success),
+      declaresError: SchemaAST.toType(task.error.ast)._tag !== "Never"
     }
     codecs.set(task, codec)
   }

@@ -110,6 +110,7 @@
  * An actor whose worker dies fails its calls in flight (`Lost`); the pool may rebuild it from its
  * constructor arguments on another worker (its restart policy), never while it still runs.
  */
+import { maxUncaughtText } from "../internal/errorText.ts"
 import type { PoolErrorReason } from "../../core/PoolError.ts"
 
 import type { OutcomeName } from "../../core/PoolEvent.ts"
@@ -351,19 +352,73 @@ export const foreignHandle = (taskName: string, actorId: number): RemoteError =>
   return { name: "ForeignHandle", message, stack: `ForeignHandle: ${message}` }
 }
 
+/**
+ * What a handler threw or died with, as the pool is told it: name, message and stack, all text.
+ * Never throws: it runs in the worker's answer path, where a throw (a `message` getter that
+ * throws, a proxy, an object `String` refuses) crashed the worker — the task reported as a lost
+ * worker, the tasks sharing its message lost with it — or, on the inline backend, the caller.
+ */
 export const toRemoteError = (error: unknown): RemoteError => {
-  if (error instanceof Error) {
-    return { name: error.name, message: error.message, stack: error.stack ?? `${error.name}: ${error.message}` }
+  let isError: boolean
+  try {
+    isError = error instanceof Error
+  } catch {
+    isError = false // a proxy whose `getPrototypeOf` throws
+  }
+  if (isError) {
+    const name = errorField(error as Error, "name") ?? "Error"
+    const message = errorField(error as Error, "message") ?? ""
+    return bounded(name, message, errorField(error as Error, "stack") ?? `${name}: ${message}`)
   }
   const message = typeof error === "string" ? error : safeString(error)
-  return { name: "NonError", message, stack: message }
+  return bounded("NonError", message, message)
+}
+
+/** The most of a remote error's stack the pool is told: its message's share, and ample frames. */
+const maxStackText = 4 * maxUncaughtText
+
+/**
+ * A remote error cut to size: the message at `maxUncaughtText` characters, as an uncaught error's
+ * text is, and the stack after it. An error may carry megabytes (a message quoting a whole
+ * input), which crossed to the caller whole, twice (V8 starts a stack with `name: message`), and
+ * became the `TaskError`'s message.
+ */
+const bounded = (name: string, message: string, stack: string): RemoteError => {
+  const short = cut(message, maxUncaughtText)
+  const head = `${name}: ${message}`
+  // A non-Error's stack is its message.
+  const body = short === message ? stack : stack === message ? short : stack.startsWith(head) ? `${name}: ${short}${stack.slice(head.length)}` : stack
+  return { name: cut(name, maxUncaughtText), message: short, stack: cut(body, maxStackText) }
+}
+
+const cut = (text: string, max: number): string =>
+  text.length <= max ? text : `${text.slice(0, max)}… (${text.length - max} characters cut)`
+
+/** A property of a thrown Error as text; undefined when absent; a note when reading it throws. */
+const errorField = (error: Error, key: "name" | "message" | "stack"): string | undefined => {
+  try {
+    const value: unknown = error[key]
+    return value === undefined ? undefined : typeof value === "string" ? value : safeString(value)
+  } catch (thrown) {
+    let why: string
+    try {
+      why = thrown instanceof Error ? `${thrown.name}: ${thrown.message}` : safeString(thrown)
+    } catch {
+      why = safeString(thrown)
+    }
+    return `<its ${key} could not be read: ${why}>`
+  }
 }
 
 const safeString = (value: unknown): string => {
   try {
     return JSON.stringify(value) ?? String(value)
   } catch {
-    return String(value)
+    try {
+      return String(value)
+    } catch {
+      return `<${value === null ? "null" : typeof value} that cannot be turned into text>`
+    }
   }
 }
 

@@ -10,7 +10,8 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Tracer from "effect/Tracer"
 import type { AnyFused, StageFailed } from "../../core/Fusion.ts"
-import { Defect, PayloadInvalid, renderInput } from "../../core/TaskError.ts"
+import { Defect, PayloadInvalid, renderInput, renderPath } from "../../core/TaskError.ts"
+import { resultText } from "../internal/errorText.ts"
 import { releasedIn } from "../memory/Arena.ts"
 import { type Codec, codecOf } from "../protocol/codec.ts"
 import { Outcome, parseTraceWire, type PayloadIssue, pushSpan, type RemoteError, toRemoteError } from "../protocol/protocol.ts"
@@ -52,9 +53,33 @@ export const invoke = (
     // (an `Answer` would have none), and the caller gets the same `Defect`.
     return { _tag: "Exit", exit: Exit.die(error) }
   }
+  if (!isEffect(effect)) return { _tag: "Answer", outcome: Outcome.Defect, value: toRemoteError(notAnEffect(effect)) }
   if (fiberless) effect = runSyncHead(effect)
   // `Effect.succeed`/`Effect.fail` are already Exits: no fiber needed.
   return Exit.isExit(effect) ? { _tag: "Exit", exit: effect } : { _tag: "Effect", effect }
+}
+
+/**
+ * Whether a handler returned an Effect. One that did not (`undefined` from a forgotten `return`, a
+ * Promise, a value) is its defect: read as one, it threw in the worker's loop (`runSyncHead`, or
+ * the fiber's own `String` of it), which crashed the worker, and on the inline backend the caller.
+ */
+export const isEffect = (value: unknown): value is Effect.Effect<unknown, unknown, any> => {
+  try {
+    return typeof value === "object" && value !== null && Effect.isEffect(value)
+  } catch {
+    return false // a proxy whose `has` throws
+  }
+}
+
+/** The defect of a handler that returned `value`, not an Effect. Its stack would show only the worker's frames. */
+export const notAnEffect = (value: unknown): Error => {
+  const error = new Error(
+    `the handler returned ${renderInput(value)}, not an Effect: wrap a value in Effect.succeed, a Promise in Effect.promise`
+  )
+  error.name = "NotAnEffect"
+  error.stack = `NotAnEffect: ${error.message}`
+  return error
 }
 
 const safeString = (value: unknown): string => {
@@ -121,10 +146,12 @@ export const fusedHandler = (
   const step = (k: number, value: unknown): Effect.Effect<unknown, StageFailed, any> => {
     let effect: Effect.Effect<unknown, unknown, any>
     try {
-      effect = runSyncHead(stages[k]!.handler!(value))
+      effect = stages[k]!.handler!(value)
     } catch (error) {
       return Effect.fail(broke(k, defectOf(toRemoteError(error)), value))
     }
+    if (!isEffect(effect)) return Effect.fail(broke(k, defectOf(toRemoteError(notAnEffect(effect))), value))
+    effect = runSyncHead(effect)
     if (Exit.isExit(effect)) return Exit.isSuccess(effect) ? succeeded(k, value, effect.value) : failed(k, value, effect.cause)
     return Effect.matchCauseEffect(effect, {
       onFailure: (cause) => failed(k, value, cause),
@@ -138,7 +165,7 @@ export const fusedHandler = (
       return Effect.fail(
         stages[k]!.codec.encodeError(error.value).issue === undefined
           ? { _tag: "Failed", stage: k, error: error.value }
-          : broke(k, defectOf(toRemoteError(error.value)), value)
+          : broke(k, defectOf(undeclared(error.value, stages[k]!.codec)), value)
       )
     }
     if (Cause.hasDies(cause)) return Effect.fail(broke(k, defectOf(causeToRemote(cause)), value))
@@ -151,13 +178,13 @@ export const fusedHandler = (
     if (k === last) return Effect.succeed(result)
     const codec = stages[k]!.codec
     const encoded = codec.encodeSuccess(result)
-    if (encoded.issue !== undefined) return Effect.fail(broke(k, stageDefect("SuccessEncodeError", "does not match the success Schema", encoded.issue), value))
+    if (encoded.issue !== undefined) return Effect.fail(broke(k, stageDefect("SuccessEncodeError", "does not match the success Schema", encoded.issue, [result]), value))
     // As `outcomeOf` checks a result: the next stage would read memory this worker's arena
     // hands out again (its own next allocation of the size included).
     const released = codec.sharedSuccess ? releasedIn(encoded.value) : undefined
     if (released !== undefined) return Effect.fail(broke(k, stageDefect("SuccessReleased", "holds memory its worker released", released), value))
     const decoded = codec.decodeSuccess(encoded.value)
-    if (decoded.issue !== undefined) return Effect.fail(broke(k, stageDefect("SuccessDecodeError", "does not match the success Schema", decoded.issue), value))
+    if (decoded.issue !== undefined) return Effect.fail(broke(k, stageDefect("SuccessDecodeError", "does not match the success Schema", decoded.issue, [encoded.value]), value))
     const next = stages[k + 1]!.codec
     const sent = next.encodePayload(decoded.value)
     if (sent.issue !== undefined) return Effect.fail(broke(k + 1, new PayloadInvalid(sent.issue), decoded.value))
@@ -177,8 +204,9 @@ const broke = (stage: number, reason: Defect | PayloadInvalid, input: unknown): 
 
 const defectOf = (remote: RemoteError) => new Defect({ remoteName: remote.name, message: remote.message, remoteStack: remote.stack })
 
-const stageDefect = (name: string, what: string, issue: PayloadIssue) =>
-  new Defect({ remoteName: name, message: `result ${what} at ${JSON.stringify(issue.path)}: ${issue.message}`, remoteStack: "" })
+/** `result`: the result, for a Schema's issue (`[]` for none: a moved or released one is no news). */
+const stageDefect = (name: string, what: string, issue: PayloadIssue, result: ReadonlyArray<unknown> = []) =>
+  new Defect({ remoteName: name, message: resultText(what, issue, result), remoteStack: "" })
 
 /** A handler whose name the worker does not know. */
 export const unknownHandler = (kind: string, name: string, where: string): Answer => ({
@@ -199,7 +227,7 @@ export const outcomeOf = (
 ): [Outcome, unknown, ReadonlyArray<ArrayBuffer>?] => {
   if (Exit.isSuccess(exit)) {
     const encoded = codec.encodeSuccess(exit.value)
-    if (encoded.issue !== undefined) return successDefect("SuccessEncodeError", "does not match the success Schema", encoded.issue)
+    if (encoded.issue !== undefined) return successDefect("SuccessEncodeError", "does not match the success Schema", encoded.issue, [exit.value])
     // Arena memory this worker released goes to its next allocation of the size, while the
     // caller would read it as its result.
     const released = codec.sharedSuccess ? releasedIn(encoded.value) : undefined
@@ -214,13 +242,27 @@ export const outcomeOf = (
   const error = Cause.findErrorOption(exit.cause)
   if (error._tag === "Some") {
     const encoded = codec.encodeError(error.value)
-    return encoded.issue === undefined ? [Outcome.Failure, encoded.value] : [Outcome.Defect, toRemoteError(error.value)]
+    return encoded.issue === undefined ? [Outcome.Failure, encoded.value] : [Outcome.Defect, undeclared(error.value, codec, encoded.issue)]
   }
   if (Cause.hasDies(exit.cause)) return [Outcome.Defect, causeToRemote(exit.cause)]
   // Interrupted, and nobody asked (a cancel, a stop and a shutdown all mark it cancelled first):
   // the handler interrupted itself. Answered `Interrupted`, the pool would take it for its own
   // shutdown and report a closed pool; it is this task's defect.
   return [Outcome.Defect, selfInterrupted(exit.cause)]
+}
+
+/**
+ * A failure its error Schema refuses, as a defect: the error's own name, message and stack, and
+ * why it is a defect. The caller saw only the error's message (`{"_tag":"Rich","n":"x"}` of an
+ * object shaped as a declared error), nothing saying why a failure arrived as a defect.
+ */
+const undeclared = (error: unknown, codec: Codec, issue = codec.encodeError(error).issue): RemoteError => {
+  const remote = toRemoteError(error)
+  const at = issue !== undefined && issue.path.length > 0 ? ` at ${renderPath(issue.path)}` : ""
+  const why = codec.declaresError
+    ? `failed with an error its Schema refuses (${issue?.message ?? "refused"}${at})`
+    : "failed, but the task declares no error"
+  return { name: remote.name, message: `${why}: ${remote.message}`, stack: remote.stack }
 }
 
 /** A handler that interrupted itself, as a defect. */
@@ -230,11 +272,12 @@ const selfInterrupted = (cause: Cause.Cause<unknown>): RemoteError => ({
   stack: Cause.pretty(cause)
 })
 
-const successDefect = (name: string, what: string, issue: PayloadIssue): [Outcome, RemoteError] => [Outcome.Defect, {
+const successDefect = (name: string, what: string, issue: PayloadIssue, result: ReadonlyArray<unknown> = []): [Outcome, RemoteError] => [Outcome.Defect, {
   name,
-  message: `result ${what} at ${JSON.stringify(issue.path)}: ${issue.message}`,
+  message: resultText(what, issue, result),
   stack: ""
 }]
+
 
 /** A failure cause as the caller will see it: the first defect or error, with its remote stack. */
 export const causeToRemote = (cause: Cause.Cause<unknown>): RemoteError => {

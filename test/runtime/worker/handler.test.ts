@@ -5,7 +5,9 @@ import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
 import { fuse } from "../../../src/core/Fusion.ts"
 import * as Task from "../../../src/core/Task.ts"
-import { fusedHandler, runSyncHead } from "../../../src/runtime/worker/handler.ts"
+import { codecOf } from "../../../src/runtime/protocol/codec.ts"
+import { Outcome } from "../../../src/runtime/protocol/protocol.ts"
+import { fusedHandler, outcomeOf, runSyncHead } from "../../../src/runtime/worker/handler.ts"
 
 /** What a fiber makes of `effect`, for comparison. */
 const viaFiber = (effect: Effect.Effect<unknown, unknown>) => Effect.runSyncExit(effect)
@@ -111,5 +113,22 @@ describe("fusedHandler", () => {
       assert.strictEqual(failure.value.stage, 1)
       assert.strictEqual(failure.value.input, "10")
     }
+  })
+})
+
+describe("outcomeOf", () => {
+  class Missing extends Schema.TaggedError<Missing>()("Missing", { key: Schema.String }) {}
+  const Find = Task.make("Find", { payload: Schema.String, success: Schema.Number, error: Missing })
+
+  it("a failure its error Schema refuses is a defect saying so, keeping the error's message", () => {
+    // Shaped as the declared error, yet no instance of it: was "{"_tag":"Missing","key":"a"}" alone.
+    const [outcome, value] = outcomeOf(codecOf(Find), Exit.fail({ _tag: "Missing", key: "a" }), false)
+    assert.strictEqual(outcome, Outcome.Defect)
+    assert.strictEqual(
+      (value as { message: string }).message,
+      `failed with an error its Schema refuses (Expected Missing): {"_tag":"Missing","key":"a"}`
+    )
+    // The declared error itself is a failure, as it was.
+    assert.strictEqual(outcomeOf(codecOf(Find), Exit.fail(new Missing({ key: "a" })), false)[0], Outcome.Failure)
   })
 })
