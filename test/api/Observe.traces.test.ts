@@ -19,27 +19,13 @@ import { type FromWorker, Op, Outcome, Run, RunTraced, runStride, SameName, Same
 import { ActorTasks, Bump, Counter } from "../fixtures/actors.ts"
 import { Annotated, Check, ExitOnce, Nap, Nested, Plain, Spin, Throw, TracedTasks } from "../fixtures/traced-tasks.ts"
 import { dispatcherOn, rows } from "../support/backends.ts"
+import { memoryTracer } from "../support/tracer.ts"
 
 const entry = new URL("../fixtures/traced-worker.ts", import.meta.url)
 
 afterEach(() => {
   assert.strictEqual(WorkerPool.liveThreads(), 0)
 })
-
-/** An in-memory tracer: every span it made, ended or not. */
-const memoryTracer = () => {
-  const spans: Array<Tracer.NativeSpan> = []
-  const tracer = Tracer.make({
-    span(options) {
-      const span = new Tracer.NativeSpan(options)
-      spans.push(span)
-      return span
-    }
-  })
-  const named = (name: string) => spans.filter((span) => span.name === name)
-  const parentId = (span: Tracer.NativeSpan) => span.parent._tag === "Some" ? span.parent.value.spanId : undefined
-  return { spans, tracer, named, parentId }
-}
 
 /** How many tasks a worker span stands for (WorkerRuntime rule 8): 1 unless it is shared. */
 const tasksIn = (span: Tracer.NativeSpan): number => (span.attributes.get("effect_parallel.tasks") as number | undefined) ?? 1

@@ -141,27 +141,19 @@ describe("process backend", () => {
       }).pipe(Effect.provide(pool())))
   }
 
-  // Was: on threads too, the whole message went into `WorkerLost` (a megabyte here).
-  it.live("a thread worker's uncaught error is cut the same way in WorkerLost", () =>
-    Effect.gen(function*() {
-      const lost = reasonOf(yield* Effect.flip(Task.run(Crash, { how: "huge" }))) as TaskError.WorkerLost
-      assert.instanceOf(lost, TaskError.WorkerLost)
-      assert.strictEqual(lost.exit, "Crashed")
-      assert.include(lost.message, "crashed: Error: start of it xxx")
-      assert.include(lost.message, "characters cut)")
-      assert.isBelow(lost.message.length, 8_192)
-    }).pipe(Effect.provide(WorkerPool.layer(ProcessTasks, { entry, size: 1 }).pipe(Layer.provide(ThreadBackend.layer)))))
-
-  // Was: the whole message, a megabyte here, went through the status file into `WorkerLost`.
-  it.live("an uncaught error's text is cut to its start in WorkerLost, saying so", () =>
-    Effect.gen(function*() {
-      const lost = reasonOf(yield* Effect.flip(Task.run(Crash, { how: "huge" }))) as TaskError.WorkerLost
-      assert.instanceOf(lost, TaskError.WorkerLost)
-      assert.strictEqual(lost.exit, "Crashed")
-      assert.include(lost.message, "crashed: Error: start of it xxx")
-      assert.include(lost.message, "characters cut)")
-      assert.isBelow(lost.message.length, 8_192)
-    }).pipe(Effect.provide(pool({ size: 1 }))))
+  // Was: the whole message, a megabyte here, went through the status file (processes) or the
+  // worker's error event (threads) into `WorkerLost`.
+  for (const [name, backend] of [["processes", ProcessBackend.layer], ["threads", ThreadBackend.layer]] as const) {
+    it.live(`an uncaught error's text is cut to its start in WorkerLost, saying so (${name})`, () =>
+      Effect.gen(function*() {
+        const lost = reasonOf(yield* Effect.flip(Task.run(Crash, { how: "huge" }))) as TaskError.WorkerLost
+        assert.instanceOf(lost, TaskError.WorkerLost)
+        assert.strictEqual(lost.exit, "Crashed")
+        assert.include(lost.message, "crashed: Error: start of it xxx")
+        assert.include(lost.message, "characters cut)")
+        assert.isBelow(lost.message.length, 8_192)
+      }).pipe(Effect.provide(WorkerPool.layer(ProcessTasks, { entry, size: 1 }).pipe(Layer.provide(backend)))))
+  }
 
   it.live("a child whose heap overflows its limit fails its task with WorkerLost OutOfMemory", () =>
     Effect.gen(function*() {

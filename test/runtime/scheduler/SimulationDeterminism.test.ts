@@ -8,7 +8,6 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import * as Tracer from "effect/Tracer"
 import { Actor, Channel, SharedArray, Simulation, Task } from "../../../src/index.ts"
 import { BlockingSum, ChannelTasks, Consumer, ProduceRecords, Producer, Rec } from "../../fixtures/channel-tasks.ts"
 import channelEntry from "../../fixtures/channel-worker.ts"
@@ -17,6 +16,7 @@ import simEntry, { Echo, SimTasks } from "../../fixtures/simulation.ts"
 import sharedEntry from "../../fixtures/shared-worker.ts"
 import { Nested, Plain, TracedTasks } from "../../fixtures/traced-tasks.ts"
 import tracedEntry from "../../fixtures/traced-worker.ts"
+import { memoryTracer } from "../../support/tracer.ts"
 
 const runs = Math.min(200, Number(process.env.SIMULATION_RUNS ?? 200))
 const int = (minimum: number, maximum: number) => Schema.Int.check(Schema.isBetween({ minimum, maximum }))
@@ -168,14 +168,7 @@ describe("Simulation: spans", () => {
   /** Traced calls whose spans a tracer of the program's own collects, rendered without their ids. */
   const traced = (inputs: ReadonlyArray<number>) =>
     Effect.gen(function*() {
-      const spans: Array<Tracer.NativeSpan> = []
-      const tracer = Tracer.make({
-        span(options) {
-          const span = new Tracer.NativeSpan(options)
-          spans.push(span)
-          return span
-        }
-      })
+      const { spans, tracer } = memoryTracer()
       const results = yield* Effect.all([
         Task.map(Nested, inputs.map((n) => ({ n })), { chunkSize: 2 }),
         Effect.forEach(inputs, (n) => Task.run(Plain, { n }), { concurrency: 2 })
