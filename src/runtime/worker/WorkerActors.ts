@@ -235,6 +235,11 @@ export class WorkerActors {
   }
 
   /** Stops every actor (shutdown): their finalizers run before the worker's Layer closes. */
+  /** Whether any actor lives here (`stopAll` then has something to wait for). */
+  hasActors(): boolean {
+    return this.actors.size > 0
+  }
+
   stopAll(): Promise<void> {
     return Promise.all([...this.actors.values()].map((instance) => this.stopInstance(instance))).then(() => {})
   }

@@ -49,6 +49,7 @@
  *    tasks (whose own spans may have children) keep a span of their own.
  */
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -315,8 +316,17 @@ export class WorkerRuntime {
       })
     }
     this.flush()
-    // Actors before the worker's Layer: their finalizers may still use its services.
-    await this.actors.stopAll()
+    // Actors before the worker's Layer: their finalizers may still use its services. One budget
+    // for both (exit hooks run within exitTimeout): an actor finalizer that hung held the worker
+    // until shutdownTimeout terminated it, and the Layer's hooks never ran.
+    // No actors, no wait at all: an inline worker's exit stays synchronous (its recycling relies on it).
+    const run = Effect.runPromiseWith(this.services)
+    let leftMillis = exitTimeoutMillis
+    if (this.actors.hasActors()) {
+      const startedAt = await run(Clock.currentTimeMillis)
+      await run(Effect.promise(() => this.actors.stopAll()).pipe(Effect.timeoutOption(Duration.millis(exitTimeoutMillis))))
+      leftMillis = Math.max(0, exitTimeoutMillis - ((await run(Clock.currentTimeMillis)) - startedAt))
+    }
     if (this.scope !== undefined) {
       // Closed in a fiber of its own, and only the wait for it timed out: a timeout on the close
       // itself waits for the finalizers it interrupts (they are uninterruptible), so exitTimeout
@@ -324,7 +334,7 @@ export class WorkerRuntime {
       // Run at once, as a task is (`runItem`): hooks that finish synchronously need no wait.
       const closing = Effect.runForkWith(this.services)(Scope.close(this.scope, Exit.void))
       if (closing.pollUnsafe() === undefined) {
-        await Effect.runPromiseWith(this.services)(Fiber.await(closing).pipe(Effect.timeoutOption(Duration.millis(exitTimeoutMillis))))
+        await run(Fiber.await(closing).pipe(Effect.timeoutOption(Duration.millis(leftMillis))))
       }
     }
     if (this.metricsFiber !== undefined) {

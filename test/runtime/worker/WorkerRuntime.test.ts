@@ -187,4 +187,28 @@ describe("WorkerRuntime", () => {
     await runtime.shutdown(50)
     assert.strictEqual(sent.at(-1)![0], Op.Closed)
   }, 10_000)
+
+  it("an actor finalizer that never ends is cut off within exitTimeout: the Layer's exit hooks still run", async () => {
+    // Was: the worker waited for its actors to stop without a bound, before exitTimeout applied:
+    // a finalizer that hung held it until the pool terminated it, and the Layer's hooks never ran.
+    class Hooked extends Context.Service<Hooked, {}>()("test/Hooked") {}
+    const log: Array<string> = []
+    const Stuck = Actor.make("Stuck", { init: Schema.Struct({}), methods: { get: { payload: Schema.Struct({}), success: Schema.Number } } })
+    const entry = Worker.serve(Task.group(Stuck), {
+      Stuck: () =>
+        Effect.gen(function*() {
+          yield* Effect.addFinalizer(() => Effect.never)
+          return { get: () => Effect.succeed(1) }
+        })
+    }, { layer: Layer.effect(Hooked, Effect.acquireRelease(Effect.succeed({}), () => Effect.sync(() => void log.push("exit hook")))) })
+    const sent: Array<FromWorker> = []
+    const runtime = new WorkerRuntime(entry, 0, (message) => void sent.push(message))
+    await runtime.start()
+    runtime.receive([Op.Spawn, 1, "Stuck", {}])
+    while (!sent.some((message) => message[0] === Op.Spawned)) await new Promise((resolve) => setTimeout(resolve, 5))
+    // Bounded by the test's timeout: never resolved before.
+    await runtime.shutdown(50)
+    assert.deepStrictEqual(log, ["exit hook"])
+    assert.strictEqual(sent.at(-1)![0], Op.Closed)
+  }, 10_000)
 })
