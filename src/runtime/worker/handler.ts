@@ -66,7 +66,8 @@ export const invoke = (
  */
 export const isEffect = (value: unknown): value is Effect.Effect<unknown, unknown, any> => {
   try {
-    return typeof value === "object" && value !== null && Effect.isEffect(value)
+    // A function too: a service's class (`Context.Service`) is an Effect that reads the service.
+    return (typeof value === "object" || typeof value === "function") && value !== null && Effect.isEffect(value)
   } catch {
     return false // a proxy whose `has` throws
   }

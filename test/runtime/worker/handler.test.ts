@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
@@ -7,7 +8,7 @@ import { fuse } from "../../../src/core/Fusion.ts"
 import * as Task from "../../../src/core/Task.ts"
 import { codecOf } from "../../../src/runtime/protocol/codec.ts"
 import { Outcome } from "../../../src/runtime/protocol/protocol.ts"
-import { fusedHandler, outcomeOf, runSyncHead } from "../../../src/runtime/worker/handler.ts"
+import { fusedHandler, isEffect, outcomeOf, runSyncHead } from "../../../src/runtime/worker/handler.ts"
 
 /** What a fiber makes of `effect`, for comparison. */
 const viaFiber = (effect: Effect.Effect<unknown, unknown>) => Effect.runSyncExit(effect)
@@ -130,5 +131,16 @@ describe("outcomeOf", () => {
     )
     // The declared error itself is a failure, as it was.
     assert.strictEqual(outcomeOf(codecOf(Find), Exit.fail(new Missing({ key: "a" })), false)[0], Outcome.Failure)
+  })
+})
+
+describe("isEffect (what a handler must return)", () => {
+  // Was: only objects were taken: a handler answering with a service's class (an Effect that
+  // reads the service, and a function) was a `NotAnEffect` defect.
+  it("takes a service's class, which is an Effect and a function, and refuses what is not one", () => {
+    class Model extends Context.Service<Model, { readonly n: number }>()("test/Model") {}
+    assert.isTrue(isEffect(Model))
+    assert.isTrue(isEffect(Effect.succeed(1)))
+    for (const value of [undefined, null, 1, "x", () => 1, Promise.resolve(1), Object.create(null)]) assert.isFalse(isEffect(value))
   })
 })
