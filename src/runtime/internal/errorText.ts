@@ -35,8 +35,12 @@ export const uncaughtText = (error: unknown): string => {
   } catch {
     return `an uncaught ${error === null ? "null" : typeof error} that cannot be turned into text`
   }
-  return text.length <= maxUncaughtText ? text : `${text.slice(0, maxUncaughtText)}… (${text.length - maxUncaughtText} characters cut)`
+  return cut(text, maxUncaughtText)
 }
+
+/** `text`'s first `max` characters, saying how many more were cut. */
+export const cut = (text: string, max: number): string =>
+  text.length <= max ? text : `${text.slice(0, max)}… (${text.length - max} characters cut)`
 
 /**
  * What is wrong with a handler's result: where (no `at []` for the whole of it) and, for a Schema's

@@ -110,7 +110,7 @@
  * An actor whose worker dies fails its calls in flight (`Lost`); the pool may rebuild it from its
  * constructor arguments on another worker (its restart policy), never while it still runs.
  */
-import { maxUncaughtText } from "../internal/errorText.ts"
+import { cut, maxUncaughtText } from "../internal/errorText.ts"
 import type { PoolErrorReason } from "../../core/PoolError.ts"
 
 import type { OutcomeName } from "../../core/PoolEvent.ts"
@@ -390,9 +390,6 @@ const bounded = (name: string, message: string, stack: string): RemoteError => {
   const body = short === message ? stack : stack === message ? short : stack.startsWith(head) ? `${name}: ${short}${stack.slice(head.length)}` : stack
   return { name: cut(name, maxUncaughtText), message: short, stack: cut(body, maxStackText) }
 }
-
-const cut = (text: string, max: number): string =>
-  text.length <= max ? text : `${text.slice(0, max)}… (${text.length - max} characters cut)`
 
 /** A property of a thrown Error as text; undefined when absent; a note when reading it throws. */
 const errorField = (error: Error, key: "name" | "message" | "stack"): string | undefined => {
