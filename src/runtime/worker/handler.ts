@@ -107,9 +107,15 @@ export const runSyncHead = (effect: Effect.Effect<unknown, unknown, any>): Effec
   let current = effect as unknown as Record<string, unknown>
   // Bounded: a suspend returning a suspend returning ... goes to a fiber after a few.
   for (let depth = 0; depth < 4; depth++) {
-    const op = current[opKey]
+    let op: unknown
+    let thunk: unknown
+    try {
+      op = current[opKey]
+      thunk = current[argsKey]
+    } catch {
+      break // a proxy whose trap throws: the fiber's run loop makes that a defect
+    }
     if (op !== "Sync" && op !== "Suspend") break
-    const thunk = current[argsKey]
     if (typeof thunk !== "function") break
     let value: unknown
     try {
@@ -119,7 +125,7 @@ export const runSyncHead = (effect: Effect.Effect<unknown, unknown, any>): Effec
     }
     if (op === "Sync") return Exit.succeed(value)
     // What the fiber's run loop says of it.
-    if (!Effect.isEffect(value)) return Exit.die(`Fiber.runLoop: Not a valid effect: ${safeString(value)}`)
+    if (!isEffect(value)) return Exit.die(`Fiber.runLoop: Not a valid effect: ${safeString(value)}`)
     current = value as unknown as Record<string, unknown>
   }
   return current as unknown as Effect.Effect<unknown, unknown, any>

@@ -144,3 +144,24 @@ describe("isEffect (what a handler must return)", () => {
     for (const value of [undefined, null, 1, "x", () => 1, Promise.resolve(1), Object.create(null)]) assert.isFalse(isEffect(value))
   })
 })
+
+describe("runSyncHead with hostile values", () => {
+  // Was: a trap that throws escaped runSyncHead (the worker's loop) instead of becoming a defect.
+  it("a proxy effect whose traps throw goes to a fiber, whose run loop makes it a defect", () => {
+    const hostile = new Proxy(Effect.succeed(1) as object, {
+      get: () => {
+        throw new Error("trap")
+      }
+    }) as Effect.Effect<unknown>
+    assert.strictEqual(runSyncHead(hostile), hostile)
+    const suspended = Effect.suspend(() =>
+      new Proxy({}, {
+        has: () => {
+          throw new Error("trap")
+        }
+      }) as Effect.Effect<unknown>
+    )
+    const result = runSyncHead(suspended) as Exit.Exit<unknown, unknown>
+    assert.isTrue(Exit.isExit(result) && Exit.isFailure(result))
+  })
+})
