@@ -45,10 +45,21 @@ const observed = await build(true)
 const inputs = Array.from({ length: tasks }, (_, i) => ({ a: i, b: 1 }))
 const plainMap = Task.map(Add, inputs)
 const observedMap = wants("tracing") ? Effect.withSpan(Task.map(Add, inputs), "map") : Task.map(Add, inputs)
+/** CPU µs a task, of the whole process (workers included) and of the caller's thread, per variant. */
+const cpu = new Map<unknown, { process: Array<number>; caller: Array<number> }>()
 const throughput = async (run: typeof plain, map: typeof plainMap) => {
   const start = performance.now()
+  const processCpu = process.cpuUsage()
+  const callerCpu = process.threadCpuUsage()
   await run(map)
-  return tasks / ((performance.now() - start) / 1000)
+  const seconds = (performance.now() - start) / 1000
+  const processUsed = process.cpuUsage(processCpu)
+  const callerUsed = process.threadCpuUsage(callerCpu)
+  const row = cpu.get(map) ?? { process: [], caller: [] }
+  row.process.push((processUsed.user + processUsed.system) / tasks)
+  row.caller.push((callerUsed.user + callerUsed.system) / tasks)
+  cpu.set(map, row)
+  return tasks / seconds
 }
 
 for (let i = 0; i < 3; i++) {
@@ -72,4 +83,9 @@ console.log(
   `${mode}: observed/plain median ${median(all).toFixed(3)} (plain first ${median(plainFirst).toFixed(3)}, ` +
     `observed first ${median(observedFirst).toFixed(3)}); pairs: ${all.map((r) => r.toFixed(2)).join(" ")}`
 )
+const cpuOf = (map: unknown) => {
+  const row = cpu.get(map)!
+  return `process ${median(row.process).toFixed(3)} µs, caller ${median(row.caller).toFixed(3)} µs`
+}
+console.log(`CPU a task (medians): plain ${cpuOf(plainMap)}; observed ${cpuOf(observedMap)}`)
 await Effect.runPromise(Scope.close(scope, Exit.void))

@@ -15,7 +15,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Actor, Task, WorkerPool } from "../../src/index.ts"
 import { type Backend, realTimers } from "../../src/runtime/backends/Backend.ts"
-import { type FromWorker, Op, Outcome, Run, RunTraced, runStride, SameName, SameTrace, type ToWorker } from "../../src/runtime/protocol/protocol.ts"
+import { firstRun, type FromWorker, Op, Outcome, Run, RunTraced, runStride, SameName, SameTrace, type ToWorker } from "../../src/runtime/protocol/protocol.ts"
 import { ActorTasks, Bump, Counter } from "../fixtures/actors.ts"
 import { Annotated, Check, ExitOnce, Nap, Nested, Plain, Spin, Throw, TracedTasks } from "../fixtures/traced-tasks.ts"
 import { dispatcherOn, rows } from "../support/backends.ts"
@@ -334,7 +334,7 @@ describe("trace context on the wire", () => {
                 }
                 sent.push(message)
                 const results: Array<unknown> = [Op.Results]
-                for (let at = 1; at < message.length; at += runStride(message[0])) results.push(message[at + Run.id], Outcome.Success, 0)
+                for (let at = firstRun(message[0]); at < message.length; at += runStride(message[0])) results.push(message[at + Run.id], Outcome.Success, 0)
                 queueMicrotask(() => events.onMessage(results as unknown as FromWorker))
               },
               terminate: () => queueMicrotask(() => events.onExit({ kind: "Terminated", message: "was terminated" }))
@@ -360,11 +360,42 @@ describe("trace context on the wire", () => {
     // The second task has its predecessor's name: `SameName`, not the string again.
     assert.deepStrictEqual(sent[0], [Op.Run, 0, "T", 1, 0, 1, SameName, 2, 0])
     await submit({ wire: "t/s/1", receive: () => {} })
-    // The second task has its predecessor's context: `SameTrace`, not the string again.
-    assert.deepStrictEqual(sent[1], [Op.RunTraced, 2, "T", 1, 0, "t/s/1", 3, SameName, 2, 0, SameTrace])
-    assert.strictEqual(RunTraced.stride, 5)
+    // One context for the whole message, in its header (`RunOneTrace`), not a field a task.
+    assert.deepStrictEqual(sent[1], [Op.RunOneTrace, "t/s/1", 2, "T", 1, 0, 3, SameName, 2, 0])
     await submit()
-    assert.deepStrictEqual(sent[2], [Op.RunTraced, 4, "T", 1, 0, undefined, 5, SameName, 2, 0, SameTrace])
+    assert.deepStrictEqual(sent[2], [Op.RunOneTrace, undefined, 4, "T", 1, 0, 5, SameName, 2, 0])
+    await dispatcher.close()
+  })
+
+  it("single runs of several contexts coalesced into one message carry a context a task", async () => {
+    const { backend, sent } = recording()
+    const dispatcher = dispatcherOn(backend, "file:///recording.ts", { size: 1 })
+    const answered: Array<Promise<void>> = []
+    const submit = (payload: number, wire: string | undefined) =>
+      answered.push(
+        new Promise<void>((resolve) => {
+          const trace = wire === undefined ? undefined : { wire, receive: () => {} }
+          dispatcher.submit({ taskName: "T", payloads: [payload], chunkSize: 1, coalesce: true, timeoutMillis: 0, trace, settle: () => resolve() })
+        })
+      )
+    // Submitted before the worker is ready: they wait in the queue and go in one message.
+    const started = dispatcher.start()
+    submit(1, "a/x/1")
+    submit(2, "a/x/1")
+    submit(3, "b/y/1")
+    submit(4, undefined)
+    submit(5, undefined)
+    await started
+    await Promise.all(answered)
+    assert.deepStrictEqual(sent, [[
+      Op.RunTraced,
+      0, "T", 1, 0, "a/x/1",
+      1, SameName, 2, 0, SameTrace,
+      2, SameName, 3, 0, "b/y/1",
+      3, SameName, 4, 0, undefined,
+      4, SameName, 5, 0, SameTrace
+    ]])
+    assert.strictEqual(RunTraced.stride, 5)
     await dispatcher.close()
   })
 })

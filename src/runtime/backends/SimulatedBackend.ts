@@ -42,6 +42,7 @@ import {
   Result,
   firstAnswer,
   Run,
+  firstRun,
   runStride,
   type ToWorker,
   type WorkerExit
@@ -301,10 +302,12 @@ const simulatePool = (state: WorldState, entry: WorkerEntry, spec: PoolSpec): Sp
       case Op.Run:
       case Op.RunTimed:
       case Op.RunTraced:
-      case Op.RunTimedTraced: {
+      case Op.RunTimedTraced:
+      case Op.RunOneTrace:
+      case Op.RunTimedOneTrace: {
         // The trace's `Dispatch` comes from the pool's `Dispatched` event, right after this send.
         const sent = { remaining: 0 }
-        for (let at_ = 1; at_ < copy.length; at_ += runStride(message[0])) {
+        for (let at_ = firstRun(message[0]); at_ < copy.length; at_ += runStride(message[0])) {
           const id = copy[at_ + Run.id] as number
           worker.unanswered.set(id, sent)
           sent.remaining++

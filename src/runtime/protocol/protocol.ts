@@ -31,11 +31,15 @@
  *                  milliseconds: `performance.timeOrigin + performance.now()`). One typed array
  *                  a message, not two numbers an answer: each fractional number in a message is
  *                  an allocation where it is written and where it is read.
- *   pool → worker  `[RunTraced, …]`, `[RunTimedTraced, …]`: the same with a sixth field per task,
- *                  its caller's trace context (`traceWire`: `traceId/spanId/sampled`, or undefined
- *                  for an untraced task in the message, or `SameTrace` for the context of the task
- *                  before it in the message: a map's chunk sends its context once, not per task). Sent only by a pool that was ever given a
- *                  traced call: untraced programs never pay the field. The handler runs in a span
+ *   pool → worker  `[RunOneTrace, trace, …]`, `[RunTimedOneTrace, trace, …]`: the same tasks
+ *                  (`Run` layout from `RunOneTrace.first`), all from one caller's trace context
+ *                  (`traceWire`: `traceId/spanId/sampled`) — a traced map's chunk, or runs of one
+ *                  span: the context crosses once a message, not a field a task.
+ *   pool → worker  `[RunTraced, …]`, `[RunTimedTraced, …]`: tasks of several contexts in one
+ *                  message (concurrent runs of different spans coalesced): a fifth field per
+ *                  task, its caller's trace context, or undefined for an untraced task, or
+ *                  `SameTrace` for the context of the task before it. Sent only by a pool that was ever given a
+ *                  traced call: untraced programs never pay for traces. The handler runs in a span
  *                  whose parent is the caller's; the spans a traced task's handler made come back
  *                  before its result as `[Spans, id, count, …spans]` (`count` spans of `SpanField`
  *                  layout each, after each task id), and the pool replays them
@@ -146,7 +150,9 @@ export const Op = {
   CallTimed: 25,
   RepliesTimed: 26,
   AskCancel: 27,
-  AskStop: 28
+  AskStop: 28,
+  RunOneTrace: 29,
+  RunTimedOneTrace: 30
 } as const
 
 /** How a task ended, as reported by a worker, or as the pool decided. */
@@ -246,14 +252,35 @@ export const pushRunTraced = (
 }
 
 /**
+ * Turns a `RunOneTrace` message being built, all of whose tasks so far are of context `trace`,
+ * into a `RunTraced` one (a field a task): a task of another context joins it.
+ */
+export const spreadTrace = (fields: Array<unknown>, trace: string | undefined): void => {
+  const tasks = fields.slice(RunOneTrace.first)
+  fields.length = 1
+  for (let at = 0; at < tasks.length; at += Run.stride) {
+    fields.push(tasks[at + Run.id], tasks[at + Run.taskName], tasks[at + Run.payload], tasks[at + Run.timeoutMillis], at === 0 ? trace : SameTrace)
+  }
+}
+
+/**
  * A task's trace field meaning "the context of the task before it in this message". A structured
  * clone copies every string it meets: a 60-character context per task of a traced map cost
  * ~0.3 µs a task on the caller's thread.
  */
 export const SameTrace = 0
 
+/** The layout of a `RunOneTrace` or `RunTimedOneTrace` message: the trace context, then tasks in the `Run` layout from `first`. */
+export const RunOneTrace = { trace: 1, first: 2 } as const
+
 /** A `Run*` message's stride, by its opcode. */
 export const runStride = (op: number): number => op === Op.RunTraced || op === Op.RunTimedTraced ? RunTraced.stride : Run.stride
+
+/** Where a `Run*` message's first task is, by its opcode. */
+export const firstRun = (op: number): number => op === Op.RunOneTrace || op === Op.RunTimedOneTrace ? RunOneTrace.first : 1
+
+/** Whether a `Run*` message asks for its tasks' timings. */
+export const isTimedRun = (op: number): boolean => op === Op.RunTimed || op === Op.RunTimedTraced || op === Op.RunTimedOneTrace
 
 /** A caller's trace context on the wire: `traceId/spanId/1` (sampled) or `…/0`. */
 export const traceWire = (traceId: string, spanId: string, sampled: boolean): string =>
@@ -307,7 +334,10 @@ export const ResultTimed = { times: 1, first: 2 } as const
 export const firstAnswer = (op: number): number => op === Op.ResultsTimed || op === Op.RepliesTimed ? ResultTimed.first : 1
 
 export type ToWorker =
-  | readonly [typeof Op.Run | typeof Op.RunTimed | typeof Op.RunTraced | typeof Op.RunTimedTraced, ...Array<unknown>]
+  | readonly [
+    typeof Op.Run | typeof Op.RunTimed | typeof Op.RunTraced | typeof Op.RunTimedTraced | typeof Op.RunOneTrace | typeof Op.RunTimedOneTrace,
+    ...Array<unknown>
+  ]
   | readonly [typeof Op.Cancel, ...Array<number>]
   | readonly [typeof Op.Shutdown, number]
   | readonly [typeof Op.Spawn, actorId: number, actorName: string, init: unknown]

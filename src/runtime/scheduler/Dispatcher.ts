@@ -87,6 +87,8 @@ import {
   outcomeName,
   pushRun,
   pushRunTraced,
+  RunOneTrace,
+  spreadTrace,
   SameName,
   SameTrace,
   SpanField,
@@ -286,8 +288,12 @@ export class Dispatcher implements PoolClient {
   private traced = false
   /** Observers of the workers' own metrics; workers send at the shortest of their intervals. */
   private metricsWatches: ReadonlyArray<MetricsWatch> = []
-  /** The trace field and task name of the last task added to the message being built (`SameTrace`, `SameName`). */
+  /**
+   * The trace context and task name of the last task added to the message being built (null: none
+   * yet), and whether its tasks are of several contexts (`RunTraced`, else `RunOneTrace`).
+   */
   private messageTrace: string | undefined | null = null
+  private messageTraces = false
   private messageTaskName: string | null = null
   /** The pool's actor host, when its group has actors. */
   actors: ActorTransport | undefined = undefined
@@ -973,12 +979,12 @@ export class Dispatcher implements PoolClient {
   private dispatch(slot: Slot, take: number): void {
     const timed = this.events.timings
     const traced = this.traced
-    const fields: Array<unknown> = [
-      traced ? (timed ? Op.RunTimedTraced : Op.RunTraced) : (timed ? Op.RunTimed : Op.Run)
-    ]
+    // A traced pool's message names one trace context in its header until a task of another joins it.
+    const fields: Array<unknown> = traced ? [Op.RunOneTrace, undefined] : [timed ? Op.RunTimed : Op.Run]
     const message: Message = { remaining: 0, transfer: undefined }
     const entries: Array<InFlight> = []
     this.messageTrace = null
+    this.messageTraces = false
     this.messageTaskName = null
     // Rules 7 and 9: a task back from a dead worker or an unsendable message goes first, alone.
     while (entries.length === 0 && this.requeued.length > 0) {
@@ -1003,6 +1009,13 @@ export class Dispatcher implements PoolClient {
       }
     }
     if (entries.length === 0) return
+    if (traced) {
+      if (this.messageTraces) fields[0] = timed ? Op.RunTimedTraced : Op.RunTraced
+      else {
+        fields[0] = timed ? Op.RunTimedOneTrace : Op.RunOneTrace
+        fields[RunOneTrace.trace] = this.messageTrace
+      }
+    }
     const transfer = message.transfer
     message.transfer = undefined
     try {
@@ -1045,14 +1058,19 @@ export class Dispatcher implements PoolClient {
     const { submission } = pending
     const name = submission.taskName === this.messageTaskName ? SameName : submission.taskName
     this.messageTaskName = submission.taskName
-    if (this.traced) {
-      const wire = submission.trace?.wire
-      const same = wire === this.messageTrace
-      this.messageTrace = wire
-      pushRunTraced(fields, taskId, name, submission.payloads[index], submission.timeoutMillis, same ? SameTrace : wire)
+    const wire = this.traced ? submission.trace?.wire : undefined
+    if (this.traced && this.messageTrace !== null && wire !== this.messageTrace) {
+      if (!this.messageTraces) {
+        spreadTrace(fields, this.messageTrace)
+        this.messageTraces = true
+      }
+      pushRunTraced(fields, taskId, name, submission.payloads[index], submission.timeoutMillis, wire)
+    } else if (this.messageTraces) {
+      pushRunTraced(fields, taskId, name, submission.payloads[index], submission.timeoutMillis, SameTrace)
     } else {
       pushRun(fields, taskId, name, submission.payloads[index], submission.timeoutMillis)
     }
+    this.messageTrace = wire
     const moved = submission.transfers?.[index]
     if (moved !== undefined) {
       // Rule 10. A buffer in two tasks' lists makes the message unsendable (rule 9): sent alone,

@@ -73,6 +73,8 @@ import {
   ResultTimed,
   firstAnswer,
   Run,
+  firstRun,
+  RunOneTrace,
   RunTraced,
   runStride,
   SameName,
@@ -255,9 +257,11 @@ export class WorkerRuntime {
     switch (message[0]) {
       case Op.Run:
       case Op.RunTraced:
+      case Op.RunOneTrace:
         return this.enqueue(message, false)
       case Op.RunTimed:
       case Op.RunTimedTraced:
+      case Op.RunTimedOneTrace:
         return this.enqueue(message, true)
       case Op.Cancel:
         return this.cancel([Op.Cancel, ...this.actors.cancel(message.slice(1) as Array<number>)])
@@ -347,19 +351,21 @@ export class WorkerRuntime {
   }
 
   private enqueue(fields: ReadonlyArray<unknown>, timed: boolean): void {
-    const stride = runStride(fields[0] as number)
+    const op = fields[0] as number
+    const stride = runStride(op)
+    const first = firstRun(op)
     const hasTrace = stride === RunTraced.stride
     if (this.closing) {
-      for (let at = 1; at < fields.length; at += stride) {
+      for (let at = first; at < fields.length; at += stride) {
         this.take()
         this.push(fields[at + Run.id] as number, Outcome.Interrupted, undefined, undefined)
       }
       return this.flush()
     }
     const tasks = this.entry.group.tasks
-    let trace: string | undefined = undefined
+    let trace = first === RunOneTrace.first ? fields[RunOneTrace.trace] as string | undefined : undefined
     let taskName = ""
-    for (let at = 1; at < fields.length; at += stride) {
+    for (let at = first; at < fields.length; at += stride) {
       const name = fields[at + Run.taskName] as string | typeof SameName
       if (name !== SameName) taskName = name
       if (hasTrace) {
