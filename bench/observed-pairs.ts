@@ -5,10 +5,10 @@
  * every pair's ratio. Single passes of the overhead bench vary ±20% here; pairs tell changes of a
  * few per cent apart.
  *
- *   node --conditions=effect-parallel-source bench/observed-pairs.ts timed|insights|metrics|tracing|all [pairs]
+ *   node --conditions=effect-parallel-source bench/observed-pairs.ts timed|insights|metrics|tracing|all[,…] [pairs]
  *
  * `timed`: a collector that asks for timings and does nothing with them; `all`: insights, metrics
- * and tracing at once. 100,000 tasks a map, 3 warm-up pairs, 20 pairs by default.
+ * and tracing at once; `insights,tracing`: those two. 100,000 tasks a map, 3 warm-up pairs, 20 pairs by default.
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -21,10 +21,11 @@ import { Add, OverheadTasks } from "./scenarios/overhead/effect-parallel.tasks.t
 
 const entry = new URL("./scenarios/overhead/effect-parallel.worker.ts", import.meta.url)
 const mode = process.argv[2] ?? "all"
-if (!["timed", "insights", "metrics", "tracing", "all"].includes(mode)) throw new Error(`unknown mode ${mode}`)
+const modes = mode.split(",")
+if (!modes.every((m) => ["timed", "insights", "metrics", "tracing", "all"].includes(m))) throw new Error(`unknown mode ${mode}`)
 const pairs = Number(process.argv[3] ?? 20)
 const tasks = 100_000
-const wants = (what: string) => mode === what || (mode === "all" && what !== "timed")
+const wants = (what: string) => modes.includes(what) || (mode === "all" && what !== "timed")
 
 const scope = Scope.makeUnsafe()
 const build = async (observed: boolean) => {

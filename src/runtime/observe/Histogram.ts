@@ -31,20 +31,30 @@ const withinDoubling = Float64Array.from({ length: perDoubling + 1 }, (_, j) => 
 /** 2^-e for e = 0…31 (exact: scaling by a power of two loses nothing). */
 const inversePowers = Float64Array.from({ length: 32 }, (_, e) => Math.pow(2, -e))
 
+/** Slices of a doubling, each narrower than the narrowest eighth (2^(1/8) − 1 ≈ 0.09 > 1/256). */
+const slices = 256
+/**
+ * For each slice [1 + s/256, 1 + (s+1)/256) of a doubling: how many edges `withinDoubling` has
+ * below it, which is the first eighth a value in it can be in. At most one edge falls inside a
+ * slice, so one comparison with that eighth's upper edge settles the value's eighth.
+ */
+const firstEighth = Uint8Array.from({ length: slices }, (_, s) => withinDoubling.filter((edge) => edge < 1 + s / slices).length)
+
 /**
  * The bucket of a duration in microseconds: bucket `8e + j` holds (2^e·2^((j-1)/8), 2^e·2^(j/8)].
- * The doubling comes from the integer part's leading zeros and the eighth from at most eight
- * comparisons: no logarithm, whose cost was most of what an observer spent on a tiny task, and
- * whose rounding could put a value a few ulps from an edge on the wrong side of it.
+ * The doubling comes from the integer part's leading zeros, the eighth from a table by the value's
+ * slice of its doubling and one comparison with an edge: no logarithm, whose cost was most of what
+ * an observer spent on a tiny task and whose rounding put values a few ulps from an edge on the
+ * wrong side of it, and no loop (up to eight data-dependent branches, mispredicted as values vary).
+ * Scaling by a power of two and subtracting 1 from a value in [1, 2) are exact.
  */
 export const bucketOf = (micros: number): number => {
   if (!(micros > 1)) return 0
   if (micros >= 4_294_967_296) return bucketCount - 1
   const e = 31 - Math.clz32(micros)
   const within = micros * inversePowers[e]!
-  let j = 0
-  while (within > withinDoubling[j]!) j++
-  return e * perDoubling + j
+  const j = firstEighth[((within - 1) * slices) | 0]!
+  return e * perDoubling + (within > withinDoubling[j]! ? j + 1 : j)
 }
 
 export class Histogram {
