@@ -16,7 +16,7 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Scope from "effect/Scope"
 import { clientOf } from "../src/api/internal/pool.ts"
-import { Observe, Task, WorkerPool } from "../src/index.ts"
+import { InlineBackend, Observe, Task, WorkerPool } from "../src/index.ts"
 import { Add, OverheadTasks } from "./scenarios/overhead/effect-parallel.tasks.ts"
 
 const entry = new URL("./scenarios/overhead/effect-parallel.worker.ts", import.meta.url)
@@ -24,13 +24,18 @@ const mode = process.argv[2] ?? "all"
 const modes = mode.split(",")
 if (!modes.every((m) => ["timed", "insights", "metrics", "tracing", "all"].includes(m))) throw new Error(`unknown mode ${mode}`)
 const pairs = Number(process.argv[3] ?? 20)
+/** `INLINE=1`: the workers run in the caller's thread (the inline backend): every cost on one thread, no scheduling. */
+const inline = process.env.INLINE === "1"
 const tasks = 100_000
 const wants = (what: string) => modes.includes(what) || (mode === "all" && what !== "timed")
 
 const scope = Scope.makeUnsafe()
 const build = async (observed: boolean) => {
   const options = { entry, size: 2, insights: observed && wants("insights") ? { print: false } : undefined }
-  const context = await Effect.runPromise(Layer.buildWithScope(WorkerPool.layer(OverheadTasks, options), scope))
+  const layer = WorkerPool.layer(OverheadTasks, options)
+  const context = await Effect.runPromise(
+    Layer.buildWithScope(inline ? Layer.provide(layer, InlineBackend.layer) : layer, scope)
+  )
   const run = Effect.runPromiseWith(context)
   if (observed && wants("metrics")) {
     await run(Observe.metrics(OverheadTasks).pipe(Scope.provide(scope), Effect.provideService(Metric.MetricRegistry, new Map())))
