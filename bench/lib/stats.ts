@@ -39,9 +39,15 @@ export interface Repeated<A> {
  */
 export const repeat = async <A>(
   f: () => Promise<A>,
-  options: { readonly warmup: number; readonly repetitions: number }
+  options: {
+    readonly warmup: number
+    readonly repetitions: number
+    /** Warm up for at least this long too (whole runs of `f`, at most 20): a fast variant's code is still being optimized after one run. */
+    readonly warmupMillis?: number
+  }
 ): Promise<Repeated<A>> => {
-  for (let i = 0; i < options.warmup; i++) await f()
+  const warmupStart = performance.now()
+  for (let i = 0; i < options.warmup || (i < 20 && performance.now() - warmupStart < (options.warmupMillis ?? 0)); i++) await f()
   const samples: Array<number> = []
   const values: Array<A> = []
   for (let i = 0; i < options.repetitions; i++) {

@@ -7,8 +7,9 @@
  * runs in its own child process so its peak RSS is its own. Per variant:
  *
  * - throughput: tasks/s over the median of `repetitions` batches after an
- *   unmeasured warm-up (two batches in quick mode, one otherwise: less left
- *   the first measured batch up to twice as slow); `ratio` is throughput over
+ *   unmeasured warm-up (two batches in quick mode; otherwise one, and more
+ *   until 0.5 s went on warming up: less left the first measured batches up to
+ *   twice as slow, and observed variants' code still being optimized); `ratio` is throughput over
  *   piscina's (the baseline);
  * - latency: p50/p99 of sequential single-task round trips after
  *   `warmupRoundTrips` unmeasured ones, and `first 200`: the p50 of the first
@@ -49,8 +50,10 @@ const BASELINE = "piscina"
 
 const sizes = (quick: boolean) =>
   quick
-    ? { tasks: 10_000, warmupBatches: 2, repetitions: 3, roundTrips: 300, warmupRoundTrips: 300 }
-    : { tasks: 100_000, warmupBatches: 1, repetitions: 3, roundTrips: 2_000, warmupRoundTrips: 3_000 }
+    ? { tasks: 10_000, warmupBatches: 2, warmupMillis: 0, repetitions: 3, roundTrips: 300, warmupRoundTrips: 300 }
+    // At least 0.5 s of warm-up: one 100,000-task batch (0.1 s for the fastest variants) left
+    // their observers' code still being optimized, and their rows ±20-30% from pass to pass.
+    : { tasks: 100_000, warmupBatches: 1, warmupMillis: 500, repetitions: 5, roundTrips: 2_000, warmupRoundTrips: 3_000 }
 
 export const run = async (options: BenchOptions): Promise<void> => {
   const size = sizes(options.quick)

@@ -19,6 +19,8 @@ export interface MeasureInput {
   readonly tasks: number
   /** Unmeasured full batches before the measured ones. */
   readonly warmupBatches: number
+  /** …and warm-up batches until this long was spent warming up. */
+  readonly warmupMillis: number
   readonly repetitions: number
   readonly roundTrips: number
   readonly warmupRoundTrips: number
@@ -68,7 +70,7 @@ export const measureVariant = async (input: MeasureInput): Promise<Measurement> 
     const batches = await repeat(async () => {
       const outputs = await handle.runBatch(inputs)
       check("batch", inputs, outputs)
-    }, { warmup: input.warmupBatches, repetitions: input.repetitions })
+    }, { warmup: input.warmupBatches, warmupMillis: input.warmupMillis, repetitions: input.repetitions })
 
     const latency = await measureRoundTrips({ warmup: input.warmupRoundTrips, count: input.roundTrips }, async (i) => {
       const x = inputs[i % inputs.length]!
