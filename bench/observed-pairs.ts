@@ -15,8 +15,10 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Scope from "effect/Scope"
+import * as Tracer from "effect/Tracer"
 import { clientOf } from "../src/api/internal/pool.ts"
 import { InlineBackend, Observe, Task, WorkerPool } from "../src/index.ts"
+import { exportingTracer } from "./scenarios/overhead/effect-parallel.ts"
 import { Add, OverheadTasks } from "./scenarios/overhead/effect-parallel.tasks.ts"
 
 const entry = new URL("./scenarios/overhead/effect-parallel.worker.ts", import.meta.url)
@@ -50,7 +52,9 @@ const plain = await build(false)
 const observed = await build(true)
 const inputs = Array.from({ length: tasks }, (_, i) => ({ a: i, b: 1 }))
 const plainMap = Task.map(Add, inputs)
-const observedMap = wants("tracing") ? Effect.withSpan(Task.map(Add, inputs), "map") : Task.map(Add, inputs)
+const observedMap = wants("tracing")
+  ? Task.map(Add, inputs).pipe(Effect.withSpan("map"), Effect.provideService(Tracer.Tracer, exportingTracer))
+  : Task.map(Add, inputs)
 /** CPU µs a task, of the whole process (workers included) and of the caller's thread, per variant. */
 const cpu = new Map<unknown, { process: Array<number>; caller: Array<number> }>()
 const throughput = async (run: typeof plain, map: typeof plainMap) => {

@@ -11,8 +11,9 @@
  * its heap whenever it sends answers, and never reaches the threshold (what the check costs).
  * `effect-parallel/map+insights` — the pool built with `insights` (collected, not printed);
  * `+metrics` — `Observe.metrics` registered (a registry of its own); `+tracing` — each `map` runs
- * in a span (the default tracer), so every task carries the trace context and its worker span
- * comes back; `+all` — the three at once.
+ * in a span of an installed tracer (`exportingTracer`: Effect's own spans, dropped where an
+ * exporter would batch them), so every task carries the trace context and its worker span comes
+ * back; `+all` — the three at once.
  *
  * `setup` resolves once the pool layer is built, i.e. every worker has loaded its entry, so the
  * reported first-result time is the time from a ready pool to the first answer. Calls run with
@@ -26,6 +27,7 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
 import { Observe, ProcessBackend, Task, ThreadBackend, WorkerPool } from "../../../src/index.ts"
 import { Add, OverheadTasks } from "./effect-parallel.tasks.ts"
 import type { AddInput, OverheadHandle, OverheadVariant } from "./variant.ts"
@@ -81,7 +83,10 @@ const variant = (
   config,
   setup: async (workers): Promise<OverheadHandle> => {
     const { scope, runPromise, traced } = await start(workers, observed, backend, options)
-    const span = traced ? Effect.withSpan("batch") : <A, E, R>(effect: Effect.Effect<A, E, R>) => effect
+    const span = traced
+      ? <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+        effect.pipe(Effect.withSpan("batch"), Effect.provideService(Tracer.Tracer, exportingTracer))
+      : <A, E, R>(effect: Effect.Effect<A, E, R>) => effect
     return {
       runBatch: (inputs: ReadonlyArray<AddInput>) =>
         runPromise(span(
@@ -94,6 +99,13 @@ const variant = (
     }
   }
 })
+
+/**
+ * A tracer as an exporting one is to the pool (OTLP's, a console one): installed, so calls in its
+ * spans carry their context to the workers (under Effect's default tracer, which exports nothing,
+ * they do not). Its spans are Effect's own; where an exporter would batch ended ones, it drops them.
+ */
+export const exportingTracer = Tracer.make({ span: (options) => new Tracer.NativeSpan(options) })
 
 export const variants: ReadonlyArray<OverheadVariant> = [
   variant("effect-parallel/map", "Task.map, automatic chunk size, pipelineDepth 2", "map"),
