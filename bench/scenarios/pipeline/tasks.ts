@@ -57,4 +57,13 @@ export const Lane = Actor.make("Lane", {
   }
 })
 
-export const PipelineBench = Task.group(Lane, Generate, Convolve, Reduce, GenerateImage, ConvolveImage, SumImage, ChannelEnd)
+/**
+ * The serial loop over `count` images `first, first + step, …` as one task: the gap probe's
+ * (`gap.ts`) baseline on our pool, with no per-image task.
+ */
+export const ImageLoop = Task.make("ImageLoop", {
+  payload: Schema.Struct({ first: Schema.Int, count: Schema.Int, step: Schema.Int }),
+  success: Schema.Number
+})
+
+export const PipelineBench = Task.group(Lane, Generate, Convolve, Reduce, GenerateImage, ConvolveImage, SumImage, ImageLoop, ChannelEnd)

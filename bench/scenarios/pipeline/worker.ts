@@ -15,6 +15,12 @@ export default Worker.serve(PipelineBench, {
   GenerateImage: (seed) => Effect.sync(() => generateImage(seed)),
   ConvolveImage: (image) => Effect.sync(() => convolveImage(image)),
   SumImage: (image) => Effect.sync(() => sumImage(image)),
+  ImageLoop: ({ count, first, step }) =>
+    Effect.sync(() => {
+      let sum = 0
+      for (let k = 0, i = first; k < count; k++, i += step) sum += sumImage(convolveImage(generateImage(i)))
+      return sum
+    }),
   Lane: () =>
     Effect.succeed({
       generate: ({ count, first, out, step }) =>
