@@ -2,8 +2,8 @@
  * Traces into workers, over every backend row: a call made in a span carries its trace context
  * with the task, the handler runs in a span whose parent is the caller's, and the worker's spans
  * (the handler's and those its code makes) come back into the caller's tracer — one trace id from
- * caller to worker and back, for a run, a map and a retried task. A call outside any span sends
- * no trace context at all.
+ * caller to worker and back, for a run, a map and a retried task. A call outside any span, or under
+ * Effect's default tracer (which exports nothing), sends no trace context at all.
  */
 import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
@@ -17,7 +17,7 @@ import { Actor, Task, WorkerPool } from "../../src/index.ts"
 import { type Backend, realTimers } from "../../src/runtime/backends/Backend.ts"
 import { firstRun, type FromWorker, Op, Outcome, Run, RunTraced, runStride, SameName, SameTrace, type ToWorker } from "../../src/runtime/protocol/protocol.ts"
 import { ActorTasks, Bump, Counter } from "../fixtures/actors.ts"
-import { Annotated, Check, ExitOnce, Nap, Nested, Plain, Spin, Throw, TracedTasks } from "../fixtures/traced-tasks.ts"
+import { Annotated, Check, ExitOnce, InSpan, Nap, Nested, Plain, Spin, Throw, TracedTasks } from "../fixtures/traced-tasks.ts"
 import { dispatcherOn, rows } from "../support/backends.ts"
 import { memoryTracer } from "../support/tracer.ts"
 
@@ -245,6 +245,15 @@ describe.each(rows)("traces on $name", (row) => {
       assert.deepStrictEqual(memory.spans.map((span) => span.name), [])
     }).pipe(Effect.provide(pool()), Effect.provideService(Tracer.Tracer, memory.tracer), row.within)
   })
+
+  it.live("under Effect's default tracer (none installed), a call in a span sends no trace context", () =>
+    Effect.gen(function*() {
+      // The worker's spans would reach no exporter: the handler runs in no span at all.
+      assert.isFalse(yield* Task.run(InSpan, {}).pipe(Effect.withSpan("caller")))
+      const memory = memoryTracer()
+      assert.isTrue(yield* Task.run(InSpan, {}).pipe(Effect.withSpan("caller"), Effect.provideService(Tracer.Tracer, memory.tracer)))
+      assert.lengthOf(memory.named("InSpan"), 1)
+    }).pipe(Effect.provide(pool()), row.within))
 
   const crashes = row.capabilities.isolatesCrashes ? it.live : it.live.skip
   crashes("a retried task: the retry's span is in the caller's trace", () => {

