@@ -16,6 +16,9 @@
  * threads other than their workers, and the workers, from `/proc`) is printed and recorded: on
  * 2 cores the client and the runners' event loops share the cores with the workers. A busy wait on
  * the clock does less work when its thread is preempted (the workers' CPU per call says how much).
+ * Each row also prints the CPU the rest of the machine used while it was timed (`outside CPU`, % of
+ * all cores, from `/proc/stat`; PostgreSQL's ~0.01 ms per call counts there): on a shared machine a
+ * row with more than a few % measured other people's work too.
  *
  * Needs PostgreSQL: `EFFECT_PARALLEL_PG_URL`, else the one `scripts/setup-postgres.sh` starts.
  * Every runner count gets a fresh database. Lock settings: `--failover 5` on every process
@@ -65,6 +68,11 @@ interface Measurement {
   readonly spread?: Record<string, number>
   /** CPU time per timed call: the client process, the runners' other threads, their workers. */
   readonly cpuPerCallMs?: { readonly client: number; readonly runnerThreads: number; readonly runnerWorkers: number }
+  /**
+   * The CPU that processes outside the measurement (other users of the machine) took while the
+   * calls were timed, in % of all cores: a run where it is not near 0 measured a shared machine.
+   */
+  readonly outsidePct: number
 }
 
 /**
@@ -91,6 +99,21 @@ const threadCpu = (pid: number): { readonly workers: number; readonly other: num
 
 /** `sysconf(_SC_CLK_TCK)`: 100 on Linux everywhere we run. */
 const clockTicks = 100
+
+/** CPU ms every process of the machine has used so far (all cores, not idle), from `/proc/stat`. */
+const machineCpu = (): number => {
+  try {
+    const [user, nice, system, , , irq, softirq, steal] = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/)
+      .slice(1).map(Number)
+    return (user! + nice! + system! + irq! + softirq! + steal!) * (1000 / clockTicks)
+  } catch {
+    return Number.NaN
+  }
+}
+
+/** The share of all cores (%) used over `seconds` by processes other than the measured ones (`oursMs`). */
+const outsidePct = (machineMs: number, oursMs: number, seconds: number): number =>
+  Math.round(Math.max(0, (machineMs - oursMs) / (seconds * 1000 * cores())) * 1000) / 10
 
 type Size = ReturnType<typeof sizes>
 
@@ -150,21 +173,30 @@ const measureCluster = async (baseUrl: string, runners: number, size: Size): Pro
     // Steady state: every actor has run `burn` (its code is warm on its runner) before the timing.
     const burn = (i: number) => handles[i % entities]!.call("burn", { millis: burnMillis })
     await burnAll(run, Math.max(size.warmupCalls, entities), burn)
-    const cpuBefore = { client: process.cpuUsage(), runners: started.map((r) => threadCpu(r.pid)) }
+    const cpuBefore = { client: process.cpuUsage(), runners: started.map((r) => threadCpu(r.pid)), machine: machineCpu() }
     const seconds = await burnAll(run, size.calls, burn)
     const clientCpu = process.cpuUsage(cpuBefore.client)
     const runnersAfter = started.map((r) => threadCpu(r.pid))
-    const perCall = (ms: number) => round(ms / size.calls, 3)
-    const cpuPerCallMs = {
-      client: perCall((clientCpu.user + clientCpu.system) / 1000),
-      runnerThreads: perCall(runnersAfter.reduce((sum, after, i) => sum + after.other - cpuBefore.runners[i]!.other, 0)),
-      runnerWorkers: perCall(runnersAfter.reduce((sum, after, i) => sum + after.workers - cpuBefore.runners[i]!.workers, 0))
+    const machineMs = machineCpu() - cpuBefore.machine
+    const ms = {
+      client: (clientCpu.user + clientCpu.system) / 1000,
+      runnerThreads: runnersAfter.reduce((sum, after, i) => sum + after.other - cpuBefore.runners[i]!.other, 0),
+      runnerWorkers: runnersAfter.reduce((sum, after, i) => sum + after.workers - cpuBefore.runners[i]!.workers, 0)
     }
+    const perCall = (total: number) => round(total / size.calls, 3)
+    const cpuPerCallMs = { client: perCall(ms.client), runnerThreads: perCall(ms.runnerThreads), runnerWorkers: perCall(ms.runnerWorkers) }
     const latency = await measureRoundTrips(
       { warmup: size.warmupRoundTrips, count: size.roundTrips },
       () => run(handles[0]!.call("ping")).then(() => undefined)
     )
-    return { seconds, throughput: size.calls / seconds, latency, spread, cpuPerCallMs }
+    return {
+      seconds,
+      throughput: size.calls / seconds,
+      latency,
+      spread,
+      cpuPerCallMs,
+      outsidePct: outsidePct(machineMs, ms.client + ms.runnerThreads + ms.runnerWorkers, seconds)
+    }
   } finally {
     await client?.dispose()
     await Promise.all(started.map((runner) => stopRunner(runner)))
@@ -179,14 +211,17 @@ const measureLocal = (workers: number, size: Size): Promise<Measurement> =>
     const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromiseWith(context)(effect)
     const burn = (i: number) => actors[i % entities]!.call("burn", { millis: burnMillis })
     yield* Effect.promise(() => burnAll(run, Math.max(size.warmupCalls, entities), burn))
+    const before = { ours: process.cpuUsage(), machine: machineCpu() }
     const seconds = yield* Effect.promise(() => burnAll(run, size.calls, burn))
+    const ours = process.cpuUsage(before.ours)
+    const outside = outsidePct(machineCpu() - before.machine, (ours.user + ours.system) / 1000, seconds)
     const latency = yield* Effect.promise(() =>
       measureRoundTrips(
         { warmup: size.warmupRoundTrips, count: size.roundTrips },
         () => run(actors[0]!.call("ping")).then(() => undefined)
       )
     )
-    return { seconds, throughput: size.calls / seconds, latency }
+    return { seconds, throughput: size.calls / seconds, latency, outsidePct: outside }
   }).pipe(
     Effect.provide(
       WorkerPool.layer(BurnerGroup, { entry: new URL("./cluster/worker.ts", import.meta.url), size: workers }) as Layer.Layer<
@@ -230,7 +265,9 @@ export const run = async (options: BenchOptions): Promise<void> => {
         const cpu = m.cpuPerCallMs === undefined
           ? ""
           : `, CPU ms/call: client ${m.cpuPerCallMs.client}, runner threads ${m.cpuPerCallMs.runnerThreads}, workers ${m.cpuPerCallMs.runnerWorkers}`
-        process.stdout.write(`${fmt(m.throughput)} calls/s, p50 ${fmt(m.latency.p50us, 1)} µs${split}${cpu}\n`)
+        process.stdout.write(
+          `${fmt(m.throughput)} calls/s, p50 ${fmt(m.latency.p50us, 1)} µs${split}${cpu}, outside CPU ${m.outsidePct}%\n`
+        )
       } catch (error) {
         rows.push({ variant, workers: count, m: undefined, error: String(error) })
         process.stdout.write(`failed: ${String(error)}\n`)
@@ -267,6 +304,7 @@ export const run = async (options: BenchOptions): Promise<void> => {
     cpuPerCallMs: Object.fromEntries(
       rows.filter((r) => r.m?.cpuPerCallMs !== undefined).map((r) => [`${r.variant} x${r.workers}`, r.m!.cpuPerCallMs])
     ),
+    outsideCpuPct: Object.fromEntries(rows.filter((r) => r.m !== undefined).map((r) => [`${r.variant} x${r.workers}`, r.m!.outsidePct])),
     actorsPerRunner: Object.fromEntries(
       rows.filter((r) => r.m?.spread !== undefined).map((r) => [`${r.variant} x${r.workers}`, Object.values(r.m!.spread!)])
     ),
