@@ -33,8 +33,9 @@
  *                  an allocation where it is written and where it is read.
  *   pool → worker  `[RunOneTrace, trace, …]`, `[RunTimedOneTrace, trace, …]`: the same tasks
  *                  (`Run` layout from `RunOneTrace.first`), all from one caller's trace context
- *                  (`traceWire`: `traceId/spanId/sampled`) — a traced map's chunk, or runs of one
- *                  span: the context crosses once a message, not a field a task.
+ *                  (`traceWire`: `traceId/spanId/sampled`; undefined: untraced tasks) — a traced
+ *                  map's chunk, or runs of one span: the context crosses once a message, not a
+ *                  field a task.
  *   pool → worker  `[RunTraced, …]`, `[RunTimedTraced, …]`: tasks of several contexts in one
  *                  message (concurrent runs of different spans coalesced): a fifth field per
  *                  task, its caller's trace context, or undefined for an untraced task, or
@@ -278,9 +279,6 @@ export const runStride = (op: number): number => op === Op.RunTraced || op === O
 
 /** Where a `Run*` message's first task is, by its opcode. */
 export const firstRun = (op: number): number => op === Op.RunOneTrace || op === Op.RunTimedOneTrace ? RunOneTrace.first : 1
-
-/** Whether a `Run*` message asks for its tasks' timings. */
-export const isTimedRun = (op: number): boolean => op === Op.RunTimed || op === Op.RunTimedTraced || op === Op.RunTimedOneTrace
 
 /** A caller's trace context on the wire: `traceId/spanId/1` (sampled) or `…/0`. */
 export const traceWire = (traceId: string, spanId: string, sampled: boolean): string =>

@@ -1059,14 +1059,13 @@ export class Dispatcher implements PoolClient {
     const name = submission.taskName === this.messageTaskName ? SameName : submission.taskName
     this.messageTaskName = submission.taskName
     const wire = this.traced ? submission.trace?.wire : undefined
-    if (this.traced && this.messageTrace !== null && wire !== this.messageTrace) {
-      if (!this.messageTraces) {
-        spreadTrace(fields, this.messageTrace)
-        this.messageTraces = true
-      }
-      pushRunTraced(fields, taskId, name, submission.payloads[index], submission.timeoutMillis, wire)
-    } else if (this.messageTraces) {
-      pushRunTraced(fields, taskId, name, submission.payloads[index], submission.timeoutMillis, SameTrace)
+    if (!this.messageTraces && this.messageTrace !== null && wire !== this.messageTrace) {
+      // A task of another context joins the message: from here on it carries one a task.
+      spreadTrace(fields, this.messageTrace)
+      this.messageTraces = true
+    }
+    if (this.messageTraces) {
+      pushRunTraced(fields, taskId, name, submission.payloads[index], submission.timeoutMillis, wire === this.messageTrace ? SameTrace : wire)
     } else {
       pushRun(fields, taskId, name, submission.payloads[index], submission.timeoutMillis)
     }

@@ -234,12 +234,12 @@ export class WorkerActors {
     return this.stopInstance(instance).then(() => this.post([Op.Stopped, actorId]))
   }
 
-  /** Stops every actor (shutdown): their finalizers run before the worker's Layer closes. */
   /** Whether any actor lives here (`stopAll` then has something to wait for). */
   hasActors(): boolean {
     return this.actors.size > 0
   }
 
+  /** Stops every actor (shutdown): their finalizers run before the worker's Layer closes. */
   stopAll(): Promise<void> {
     return Promise.all([...this.actors.values()].map((instance) => this.stopInstance(instance))).then(() => {})
   }
