@@ -34,8 +34,9 @@
  * **Ordering and delivery.** Calls to one entity are handled one at a time in arrival order
  * (all at once where the actor declares methods `concurrent`). A runner shut down gracefully
  * (SIGTERM) finishes the calls in flight before its shards move. A `call` is not persisted, but
- * effect/cluster's client re-sends a call whose runner became unreachable (killed) to the shard's
- * next owner once there is one: such a call may run twice. A `persist`ed call is stored first,
+ * a call whose runner became unreachable (killed) or gave it up (interrupted it: a call waiting for
+ * its entity's activation on a runner shutting down, a runner past its drain timeout or that lost
+ * its shard locks) is re-sent to the shard's next owner once there is one: such a call may run twice. A `persist`ed call is stored first,
  * replayed by the shard's next owner, and deduplicated by its idempotency key; on a durable actor
  * its effect is in the saved state exactly once.
  */
@@ -124,9 +125,10 @@ export interface Handle<A extends Actor.Any> {
   /**
    * Calls a method and waits for its outcome.
    *
-   * **Gotchas**: a call in flight on a runner that dies is re-sent to the shard's next owner (by
-   * effect/cluster's client), so it may run twice; use `persist` on a durable actor for effects
-   * that must happen once.
+   * **Gotchas**: a call in flight on a runner that dies, or that interrupts it (shutting down,
+   * lost its shard), is re-sent to the shard's next owner, so it may run twice; use `persist` on a
+   * durable actor for effects that must happen once. `ClusterError` / `Interrupted` only after
+   * runners interrupted it 4 times in a row.
    */
   readonly call: <K extends Actor.MethodName<A>>(
     method: K,

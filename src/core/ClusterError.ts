@@ -26,9 +26,10 @@ export class Undelivered extends Schema.TaggedError<Undelivered>()("Undelivered"
 }) {}
 
 /**
- * The runner that held the call interrupted it before answering: it was shutting down past its
- * grace, or lost the entity's shard. The call may have run in part; the caller did not interrupt it
- * (a caller's own interruption stays an interruption).
+ * The runners that held the call interrupted it before answering, each time it was sent (a call a
+ * runner interrupts is sent again, to the shard's owner by then, up to 3 times): they were shutting
+ * down, past their grace, or lost the entity's shard. The call may have run in part; the caller did
+ * not interrupt it (a caller's own interruption stays an interruption).
  */
 export class Interrupted extends Schema.TaggedError<Interrupted>()("Interrupted", {
   message: Schema.String

@@ -24,7 +24,7 @@ import { join } from "node:path"
 import * as Schema from "effect/Schema"
 import { SqlError } from "effect/sql/SqlError"
 import { Actor, ActorError as ActorErrorModule, Cluster, ClusterError, PoolError, SharedArray, Task, TaskError } from "../../src/index.ts"
-import { catchRemoteInterrupt, toCallFailure } from "../../src/runtime/cluster/ActorEntity.ts"
+import { catchRemoteInterrupt, remoteInterruptResends, toCallFailure } from "../../src/runtime/cluster/ActorEntity.ts"
 import Host, { Account, BadOwner, ClusterTasks, Cube, Insufficient, Negative, Wallet } from "../fixtures/cluster-actors.ts"
 
 const Runner = Cluster.layerRunner(Host, Cluster.layerMemory)
@@ -412,11 +412,23 @@ describe("Cluster (in memory)", () => {
     assert.include(said(new EffectClusterError.MailboxFull({ address })), "mailbox is full (shard default/3)")
   })
 
-  it.live("a call interrupted on its runner fails with ClusterError / Interrupted; the caller's own interruption stays one", () =>
+  it.live("a call interrupted on its runner is sent again, then fails with ClusterError / Interrupted; the caller's own interruption stays one", () =>
     Effect.gen(function*() {
-      const remote = yield* Effect.flip(catchRemoteInterrupt("Account", "zoe", "sleep", Effect.interrupt))
+      // Interrupted by its runner twice (a runner shutting down, then another), answered the third time.
+      let sends = 0
+      const flaky = Effect.suspend(() => ++sends <= 2 ? Effect.interrupt : Effect.succeed("answered"))
+      assert.strictEqual(yield* catchRemoteInterrupt("Account", "zoe", "sleep", flaky), "answered")
+      assert.strictEqual(sends, 3)
+      sends = 0
+      const always = Effect.suspend(() => (sends++, Effect.interrupt))
+      const remote = yield* Effect.flip(catchRemoteInterrupt("Account", "zoe", "sleep", always))
       assert.instanceOf(remote, ClusterError.ClusterError)
       assert.strictEqual(remote.reason._tag, "Interrupted")
+      assert.strictEqual(sends, remoteInterruptResends + 1)
+      // A failure is not re-sent.
+      sends = 0
+      yield* Effect.flip(catchRemoteInterrupt("Account", "zoe", "sleep", Effect.suspend(() => (sends++, Effect.fail("no")))))
+      assert.strictEqual(sends, 1)
       const fiber = yield* Effect.forkChild(catchRemoteInterrupt("Account", "zoe", "sleep", Effect.never))
       yield* Effect.yieldNow
       const exit = yield* Fiber.interrupt(fiber).pipe(Effect.andThen(Fiber.await(fiber)))

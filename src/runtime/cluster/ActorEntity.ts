@@ -64,26 +64,50 @@ const deliveryFailures = new Set<string>([
 ])
 
 /**
+ * Times a call its runner interrupted is sent again before it fails with `ClusterError` /
+ * `Interrupted`: each is a runner giving up the call (one shutting down, one that lost the shard's
+ * lock); more in a row means runners keep failing under it, which the caller should hear about.
+ */
+export const remoteInterruptResends = 3
+
+/** The pause before such a re-send: the shard's next owner is found by the cluster's own retries. */
+const resendDelayMillis = 50
+
+/**
  * A call interrupted on its runner, not by its caller (whose own interruption is never caught
- * here): a typed failure, since the caller cannot tell whether it ran.
+ * here), is sent again, to the shard's owner by then; after `remoteInterruptResends` such
+ * interruptions in a row, a typed failure, since the caller cannot tell whether it ran.
+ *
+ * **Details**: effect/cluster answers a call with a bare interruption when the runner it reached
+ * gives it up: a SIGTERMed runner stops an entity whose activation the call was waiting for
+ * (it never started), and a runner past its drain timeout or that lost its shard locks interrupts
+ * calls under way. A re-send is what effect/cluster's client does for a call whose runner died:
+ * a `call` may run twice (as documented); a `persist`ed call keeps its idempotency key, so the
+ * re-send is deduplicated by the cluster's storage and answers the first one's reply.
  */
 export const catchRemoteInterrupt = <A, E, R>(
   entityType: string,
   entityId: string,
   method: string,
   self: Effect.Effect<A, E, R>
-): Effect.Effect<A, E | ClusterError, R> =>
-  Effect.catchCause(self, (cause): Effect.Effect<never, E | ClusterError> =>
-    Cause.hasInterruptsOnly(cause)
-      ? Effect.fail(
+): Effect.Effect<A, E | ClusterError, R> => {
+  const attempt = (resends: number): Effect.Effect<A, E | ClusterError, R> =>
+    Effect.catchCause(self, (cause): Effect.Effect<A, E | ClusterError, R> => {
+      if (!Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
+      if (resends > 0) return Effect.delay(attempt(resends - 1), resendDelayMillis)
+      return Effect.fail(
         new ClusterError({
           actorName: entityType,
           entityId,
           method,
-          reason: new Interrupted({ message: "the runner interrupted the call before it answered" })
+          reason: new Interrupted({
+            message: `the runner interrupted the call before it answered (sent ${remoteInterruptResends + 1} times)`
+          })
         })
       )
-      : Effect.failCause(cause))
+    })
+  return attempt(remoteInterruptResends)
+}
 
 /**
  * A call's failure as its caller sees it: the cluster's own delivery errors become
