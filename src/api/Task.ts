@@ -198,6 +198,7 @@ const runMany = <T extends Any>(
         taskName: task.name,
         payloads: encoded,
         chunkSize,
+        chunkAuto: options?.chunkSize === undefined,
         coalesce: false,
         timeoutMillis,
         whenFull: options?.whenFull,

@@ -190,7 +190,9 @@ describe.each(rows)("hostile payloads on $name", (row) => {
         const events = yield* WorkerPool.events(ContractTasks)
         yield* Effect.forkScoped(Stream.runForEach(events, (event) => Effect.sync(() => void seen.push(event))))
         // One worker, one message at a time: while a blocker holds it, the two runs queue up and
-        // are sent together once it is free.
+        // are sent together once it is free — runs of a task the pool has measured as cheap (an
+        // unmeasured task goes one a message, and a worker's first runs are slow: rule 12).
+        yield* Task.map(Add, Array.from({ length: 256 }, (_, a) => ({ a, b: 0 })))
         const marker = join(mkdtempSync(join(tmpdir(), "ep-hostile-")), "blocker")
         const blocker = yield* Effect.forkChild(Task.run(Sleep, { millis: 600_000, marker }))
         yield* until("the blocker is in the worker", Effect.map(WorkerPool.stats(ContractTasks), (s) => s.inFlight === 1))

@@ -96,6 +96,12 @@ export interface Connection {
    */
   readonly tasksTaken?: (() => number) | undefined
   /**
+   * How long the worker has been busy running tasks, in µs modulo 2^32 (use differences), as it
+   * last sent answers, read from memory it shares with the pool: what its tasks cost, by its own
+   * clock (the Dispatcher's rule 12). Backends that cannot share memory leave it out.
+   */
+  readonly busyMicros?: (() => number) | undefined
+  /**
    * How long the worker's event loop has been idle and active since it started, in milliseconds
    * (`worker.performance.eventLoopUtilization()`), read from the caller's thread; undefined
    * before it runs or after it ended. Backends whose workers share the caller's loop leave it out.

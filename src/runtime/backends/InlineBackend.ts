@@ -36,12 +36,13 @@ const spawnInline = (entry: WorkerEntry, workerId: number, events: WorkerEvents)
     queueMicrotask(() => events.onExit({ kind, message }))
   }
   const tasksTaken = new Int32Array(new SharedArrayBuffer(4))
+  const busyMicros = new Int32Array(new SharedArrayBuffer(4))
   const runtime = new WorkerRuntime(entry, workerId, (message, transfer) => {
     const copy = clone(message, transfer)
     queueMicrotask(() => {
       if (alive) events.onMessage(copy)
     })
-  }, { tasksTaken })
+  }, { tasksTaken, busyMicros })
   queueMicrotask(() => void runtime.start())
   return {
     send: (message, transfer) => {
@@ -58,7 +59,8 @@ const spawnInline = (entry: WorkerEntry, workerId: number, events: WorkerEvents)
       void runtime.shutdown(0)
       exit("Terminated", "was terminated")
     },
-    tasksTaken: () => Atomics.load(tasksTaken, 0)
+    tasksTaken: () => Atomics.load(tasksTaken, 0),
+    busyMicros: () => Atomics.load(busyMicros, 0)
   }
 }
 

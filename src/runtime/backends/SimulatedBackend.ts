@@ -363,12 +363,14 @@ const simulatePool = (state: WorldState, entry: WorkerEntry, spec: PoolSpec): Sp
     }
     workers.set(workerId, worker)
     const tasksTaken = new Int32Array(new SharedArrayBuffer(4))
+    const busyMicros = new Int32Array(new SharedArrayBuffer(4))
     worker.runtime = new WorkerRuntime(instrument(options, worker, mine, crash, record), workerId, (message, transfer) =>
       post(worker, message, transfer), {
       services: process.services,
       now: () => world.now,
       clock: () => world.now,
       tasksTaken,
+      busyMicros,
       onStart: (id) => {
         worker.current = id
         record({ _tag: "Start", at: world.now, pool, worker: workerId, task: id })
@@ -397,7 +399,8 @@ const simulatePool = (state: WorldState, entry: WorkerEntry, spec: PoolSpec): Sp
         record({ _tag: "Terminate", at: world.now, pool, worker: workerId })
         die(worker, "terminated", { kind: "Terminated", message: "was terminated" })
       },
-      tasksTaken: () => Atomics.load(tasksTaken, 0)
+      tasksTaken: () => Atomics.load(tasksTaken, 0),
+      busyMicros: () => Atomics.load(busyMicros, 0)
     }
   }
 

@@ -57,13 +57,16 @@ export const layer: Layer.Layer<WorkerBackend> = Layer.succeed(WorkerBackend, ba
 
 const spawnThread = (entry: string, spec: PoolSpec, workerId: number, events: WorkerEvents): Connection => {
   const { port1: replies, port2: workerReplies } = new MessageChannel()
-  const tasksTaken = new Int32Array(new SharedArrayBuffer(4))
+  // Rule 7's count of tasks taken, then the worker's busy µs (rule 12): both written by the worker.
+  const shared = new SharedArrayBuffer(8)
+  const tasksTaken = new Int32Array(shared, 0, 1)
+  const busyMicros = new Int32Array(shared, 4, 1)
   const worker = new Worker(threadMain, {
     workerData: {
       entry,
       workerId,
       replies: workerReplies,
-      tasksTaken: tasksTaken.buffer,
+      tasksTaken: shared,
       recycleAboveHeapBytes: spec.recycleAboveHeapMb === undefined ? undefined : spec.recycleAboveHeapMb * 1_048_576,
       nice: spec.nice
     },
@@ -104,6 +107,7 @@ const spawnThread = (entry: string, spec: PoolSpec, workerId: number, events: Wo
       void worker.terminate()
     },
     tasksTaken: () => Atomics.load(tasksTaken, 0),
+    busyMicros: () => Atomics.load(busyMicros, 0),
     eventLoop: () => {
       if (!live.has(worker)) return undefined
       try {

@@ -35,6 +35,11 @@ export interface Submission {
   readonly payloads: ReadonlyArray<unknown>
   /** Tasks per message; the pool may send fewer (fair share, capacity). */
   readonly chunkSize: number
+  /**
+   * `chunkSize` is a default, not the caller's: the pool may send fewer, by what the task costs
+   * (a map's chunks then end together however its costs are spread).
+   */
+  readonly chunkAuto?: boolean | undefined
   /** A single run: it shares messages with other single runs (up to 256), whoever made them. */
   readonly coalesce: boolean
   readonly timeoutMillis: number

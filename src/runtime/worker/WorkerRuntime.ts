@@ -20,7 +20,12 @@
  * 4. A result waits at most `flushAfterMillis` to be sent, also while a later task of its message
  *    runs long asynchronously: a timer (on the worker's Clock) sends it then; a later task that
  *    blocks the thread holds it until it ends (flushing before every task would cost coalesced
- *    runs their shared messages of answers). A task with a timeout has a backstop
+ *    runs their shared messages of answers). Before the first task of a message, the answers
+ *    waiting go out if `messageFlushMillis` or more passed between the answers sent last and the
+ *    latest one (a message's worth of work, unless the worker waited): the pool then sends this
+ *    worker its next message while it runs this one (the pool's messages hold ~2 ms of work, its
+ *    rule 12; held until the queue ran dry, they left the worker idle for a round trip every
+ *    two). A task with a timeout has a backstop
  *    timer in the pool (from its `Started`): its answer is sent before the next task starts, since
  *    a next task that blocks the thread would hold it (no timer fires in a blocked thread) until
  *    the backstop took the finished task for a timed-out one and terminated the worker (found by
@@ -47,6 +52,11 @@
  *    costs about 1 µs from here to the caller's tracer, the price of several such tasks: a traced
  *    map of tiny tasks ran at 0.55x of an untraced one with a span each. Failed, slow and fibered
  *    tasks (whose own spans may have children) keep a span of their own.
+ * 9. With a `busyMicros` cell, the worker counts the time it is busy — from taking work while idle
+ *    until nothing is left to run, waits of its asynchronous tasks included (one task at a time) —
+ *    and publishes it there just before it sends answers, so the pool learns what a task costs
+ *    (its rule 12) from the worker's clock, whatever its own thread was doing meanwhile. Two clock
+ *    reads per run of the queue, not per task.
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
@@ -93,6 +103,12 @@ const flushEvery = 512
 /** …or when the oldest has waited this long, so long batches report progress. */
 const flushAfterMillis = 10
 
+/**
+ * Rule 4: answers that took at least this long go out before the next message's tasks start, so
+ * the pool can send more while they run; quicker ones wait to share a message of answers.
+ */
+const messageFlushMillis = 1
+
 interface Item {
   readonly id: number
   readonly task: Any | undefined
@@ -106,6 +122,8 @@ interface Item {
   cancelled: boolean
   /** When its handler started, on `now` (timeouts). */
   startedAt: number
+  /** It is the first task of its message (rule 4). */
+  readonly first: boolean
 }
 
 /** How a handler's timeout ends it: inside its span, whose failure then says so (not "interrupted"). */
@@ -129,6 +147,8 @@ export interface RuntimeHost {
   readonly tasksTaken?: Int32Array | undefined
   /** Or, for hosts that share no memory with the pool, how it records that count (a child process's file). */
   readonly countTaken?: ((taken: number) => void) | undefined
+  /** Where the worker publishes, as it sends answers, how long it has been busy (rule 9), shared with the pool. */
+  readonly busyMicros?: Int32Array | undefined
   /** Called as a task's handler is about to run (after its payload decoded). */
   readonly onStart?: ((id: number) => void) | undefined
   /** What the host observes of the worker's actors. */
@@ -152,6 +172,10 @@ export class WorkerRuntime {
   private readonly tasksTaken: Int32Array | undefined
   private readonly countTaken: ((taken: number) => void) | undefined
   private taken = 0
+  /** Rule 9: the busy time published so far, and since when it is busy again (`NaN`: idle). */
+  private readonly busyMicros: Int32Array | undefined
+  private busyBefore = 0
+  private busySince = Number.NaN
   private readonly onStart: ((id: number) => void) | undefined
   private scope: Scope.Closeable | undefined
   /** The per-worker Layer's build while it runs (`start`). */
@@ -180,6 +204,9 @@ export class WorkerRuntime {
   /** Rule 4: an unsent answer is of a task with a timeout. */
   private unsentTimed = false
   private oldestResultAt = 0
+  /** Rule 4: when the latest answer was queued, and the latest queued when answers last went out. */
+  private lastAnswerAt = 0
+  private flushedAt = 0
   private flushArmed = false
   private closing = false
   private readonly actors: WorkerActors
@@ -217,6 +244,7 @@ export class WorkerRuntime {
     this.clockOffset = this.clock() - this.now()
     this.tasksTaken = host?.tasksTaken
     this.countTaken = host?.countTaken
+    this.busyMicros = host?.busyMicros
     this.onStart = host?.onStart
     this.heapThreshold = host?.heapThreshold
     this.actors = new WorkerActors(entry, this.post, () => this.runFork!, Effect.runPromiseWith(this.services), this.clock, host?.actors)
@@ -381,7 +409,8 @@ export class WorkerRuntime {
         timed,
         trace,
         cancelled: false,
-        startedAt: 0
+        startedAt: 0,
+        first: at === first
       })
     }
     if (this.running === undefined) this.drain()
@@ -419,8 +448,11 @@ export class WorkerRuntime {
   /** Runs queued tasks until one goes asynchronous or the queue is empty (rule 1). */
   private drain(): void {
     this.boundary = -1
+    if (this.busyMicros !== undefined && this.busySince !== this.busySince) this.busySince = this.now()
     while (this.running === undefined && this.head < this.queue.length) {
       const item = this.queue[this.head++]!
+      // Rule 4: a message's worth of answers goes before the next message's tasks.
+      if (item.first && this.unsentCount > 0 && this.lastAnswerAt - this.flushedAt >= messageFlushMillis) this.flush()
       this.take()
       if (!item.cancelled) this.runItem(item)
     }
@@ -619,6 +651,7 @@ export class WorkerRuntime {
     this.answerClock = 0
     const now = ended !== 0 ? ended - this.clockOffset : this.now()
     if (this.unsent() === 0) this.oldestResultAt = now
+    this.lastAnswerAt = now
     this.unsentCount++
     if (item !== undefined && item.timeoutMillis > 0) this.unsentTimed = true
     if (item?.timed === true) {
@@ -662,6 +695,8 @@ export class WorkerRuntime {
     // Rule 7: sending is not the next task's time; rule 8: a sent span cannot grow.
     this.boundary = -1
     this.closeShared()
+    this.flushedAt = this.lastAnswerAt
+    if (this.busyMicros !== undefined) this.publishBusy()
     this.unsentCount = 0
     this.unsentTimed = false
     // Before the results: the pool routes spans by the task, which its result settles.
@@ -687,6 +722,22 @@ export class WorkerRuntime {
       this.post(results as unknown as FromWorker, transfers)
     }
     if (this.heapThreshold !== undefined) this.checkHeap(this.heapThreshold)
+  }
+
+  /**
+   * Rule 9: before answers go, the time busy so far, in µs (modulo 2^32: the pool reads differences);
+   * a worker that has nothing left to run stops counting until its next task.
+   */
+  private publishBusy(): void {
+    const since = this.busySince
+    if (since !== since) return
+    const now = this.now()
+    const busy = this.busyBefore + (now - since)
+    Atomics.store(this.busyMicros!, 0, Math.round(busy * 1000) % 4294967296)
+    if (this.running === undefined && this.head === this.queue.length) {
+      this.busyBefore = busy
+      this.busySince = Number.NaN
+    }
   }
 
   /** Rule 5: once above the threshold, the pool hears of it, and retires the worker. */

@@ -17,7 +17,10 @@ const { entry, nice, recycleAboveHeapBytes, replies, tasksTaken, workerId } = wo
   readonly workerId: number
   /** Where everything this worker says goes (see `ThreadBackend.ts`). */
   readonly replies: MessagePort
-  /** The count of tasks taken off the queue, shared with the pool (the Dispatcher's rule 7). */
+  /**
+   * Shared with the pool: the count of tasks taken off the queue (the Dispatcher's rule 7), then
+   * the time busy in µs (WorkerRuntime's rule 9), an Int32 each.
+   */
   readonly tasksTaken: SharedArrayBuffer
   /** The pool's `nice`, if set: applied before the entry loads, so its threads inherit it. */
   readonly nice: number | undefined
@@ -28,7 +31,8 @@ const port = parentPort!
 const [{ hostEntry }, { Op }] = await Promise.all([import("./hostEntry.ts"), import("../protocol/protocol.ts")])
 
 const runtime = await hostEntry(entry, workerId, (message, transfer) => replies.postMessage(message, transfer), {
-  tasksTaken: new Int32Array(tasksTaken),
+  tasksTaken: new Int32Array(tasksTaken, 0, 1),
+  busyMicros: new Int32Array(tasksTaken, 4, 1),
   heapThreshold: recycleAboveHeapBytes === undefined
     ? undefined
     : { bytes: recycleAboveHeapBytes, used: () => getHeapStatistics().used_heap_size }

@@ -3,6 +3,7 @@
  * schedule on the simulated backend and asserts over its trace.
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -191,6 +192,43 @@ describe("Dispatcher", () => {
         assert.strictEqual(restarts.length, 5, "five replacements, then no more")
         // The first replacement starts at once; after each failed one the pool waits 100, 200, 400, 800 ms.
         for (let i = 1; i < restarts.length; i++) assert.isAtLeast(restarts[i]! - restarts[i - 1]!, 100 * 2 ** (i - 1))
+      })
+    }))
+
+  it.effect("rule 12: a map whose heavy tasks come first still ends with both workers busy to the end", () =>
+    Effect.gen(function*() {
+      // 20 tasks of 100 ms, then 180 of 10 ms: 3.8 s of work for two workers. Static chunks of an
+      // eighth (25 tasks) put 20 heavy tasks in the first message, 2.05 s on one worker alone.
+      const inputs = Array.from({ length: 200 }, (_, n) => ({ n, millis: n < 20 ? 100 : 10, fail: "none" as const }))
+      const program = Effect.gen(function*() {
+        const start = yield* Clock.currentTimeMillis
+        const results = yield* Task.map(Echo, inputs)
+        return { results, millis: (yield* Clock.currentTimeMillis) - start }
+      }).pipe(Effect.provide(Simulation.layer(SimTasks, { entry, size: 2 })))
+      const report = yield* Simulation.run(program, { seed: 3, latency: { min: 1, max: 1 }, work: { min: 0, max: 0 } })
+      Simulation.verify(report, ({ exit, trace }) => {
+        assert.isTrue(Exit.isSuccess(exit))
+        const { millis, results } = (exit as unknown as Exit.Success<{ results: ReadonlyArray<number>; millis: number }>).value
+        assert.deepStrictEqual(results, inputs.map(({ n }) => n))
+        assert.isAtMost(millis, 1900 * 1.05, "the workers' shares of the work differed by more than 5%")
+        // The first tasks went one a message: their cost was not known yet.
+        const dispatches = trace.filter((event) => event._tag === "Dispatch")
+        assert.deepStrictEqual(dispatches.slice(0, 4).map((event) => event.tasks.length), [1, 1, 1, 1])
+      })
+    }))
+
+  it.effect("rule 12: a map with a chunkSize of its own keeps it", () =>
+    Effect.gen(function*() {
+      const inputs = Array.from({ length: 40 }, (_, n) => ({ n, millis: 10, fail: "none" as const }))
+      // One worker: the pool's fair share (rule 2) is then the whole queue, and cuts no message.
+      const program = Task.map(Echo, inputs, { chunkSize: 10 }).pipe(
+        Effect.provide(Simulation.layer(SimTasks, { entry, size: 1 }))
+      )
+      const report = yield* Simulation.run(program, { seed: 3, latency: { min: 1, max: 1 }, work: { min: 0, max: 0 } })
+      Simulation.verify(report, ({ exit, trace }) => {
+        assert.isTrue(Exit.isSuccess(exit))
+        const sizes = trace.flatMap((event) => event._tag === "Dispatch" ? [event.tasks.length] : [])
+        assert.deepStrictEqual(sizes, [10, 10, 10, 10])
       })
     }))
 })

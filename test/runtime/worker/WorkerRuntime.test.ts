@@ -25,9 +25,10 @@ describe("WorkerRuntime", () => {
   it.effect("a finished task's answer leaves within flushAfterMillis, even behind a long task of its message", () =>
     Effect.gen(function*() {
       // One message at a time: while the first run is out, three more queue up and then travel
-      // in one message — a quick task, a ten-second one, another.
+      // in one message — a quick task, a ten-second one, another. The first takes no time: the
+      // pool sizes messages by what the task cost so far (the Dispatcher's rule 12).
       const program = Effect.all([
-        Task.run(Echo, { n: 0, millis: 5, fail: "none" }),
+        Task.run(Echo, { n: 0, millis: 0, fail: "none" }),
         elapsed(Task.run(Echo, { n: 1, millis: 0, fail: "none" })),
         elapsed(Task.run(Echo, { n: 2, millis: 10_000, fail: "none" })),
         elapsed(Task.run(Echo, { n: 3, millis: 0, fail: "none" }))
@@ -44,6 +45,26 @@ describe("WorkerRuntime", () => {
         const finished = trace.find((event) => event._tag === "Finish" && event.task === 1)!
         const replied = trace.find((event) => event._tag === "Reply" && event.task === 1)!
         assert.isAtMost(replied.at - finished.at, 11)
+      })
+    }))
+
+  it.effect("a message's answers leave before the next message's tasks start, when it took a millisecond or more", () =>
+    Effect.gen(function*() {
+      // Two messages of two 5 ms tasks reach the worker at once (pipelineDepth 2): the first's
+      // answers must not wait for the second (the pool sends the next message meanwhile).
+      const inputs = Array.from({ length: 4 }, (_, n) => ({ n, millis: 5, fail: "none" as const }))
+      const program = Task.map(Echo, inputs, { chunkSize: 2 }).pipe(
+        Effect.provide(Simulation.layer(SimTasks, { entry, size: 1, pipelineDepth: 2 }))
+      )
+      const report = yield* Simulation.run(program, { seed: 1, latency: { min: 1, max: 1 }, work: { min: 0, max: 0 } })
+      Simulation.verify(report, ({ exit, trace }) => {
+        assert.isTrue(Exit.isSuccess(exit))
+        const dispatches = trace.filter((event) => event._tag === "Dispatch")
+        assert.deepStrictEqual(dispatches.map((event) => event.tasks.length), [2, 2])
+        const [first, second] = dispatches.map((event) => event.tasks.map((task) => task.id))
+        const at = (tag: "Reply" | "Start", task: number) => trace.find((event) => event._tag === tag && event.task === task)!.at
+        // Sent as the second message's first task starts: they reach the pool 1 ms later.
+        assert.isBelow(at("Reply", first![1]!), at("Start", second![1]!), "the first message's answers waited for the second")
       })
     }))
 
