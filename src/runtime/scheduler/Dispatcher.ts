@@ -1077,7 +1077,7 @@ export class Dispatcher implements PoolClient {
     } catch (error) {
       return this.unsendable(entries, error)
     }
-    if (!this.messageNames) message.cost = this.costOf(this.messageTaskName!)
+    if (!this.messageNames && slot.connection.busyMicros !== undefined) message.cost = this.costOf(this.messageTaskName!)
     slot.sent += entries.length
     slot.outstanding++
     for (const entry of entries) slot.inFlight.set(entry.taskId, entry)

@@ -55,8 +55,9 @@
  * 9. With a `busyMicros` cell, the worker counts the time it is busy — from taking work while idle
  *    until nothing is left to run, waits of its asynchronous tasks included (one task at a time) —
  *    and publishes it there just before it sends answers, so the pool learns what a task costs
- *    (its rule 12) from the worker's clock, whatever its own thread was doing meanwhile. Two clock
- *    reads per run of the queue, not per task.
+ *    (its rule 12) from the worker's clock, whatever its own thread was doing meanwhile. One clock
+ *    read per run of the queue, as it starts; the busy time runs to the latest answer's time,
+ *    read for that answer anyway.
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
@@ -725,14 +726,14 @@ export class WorkerRuntime {
   }
 
   /**
-   * Rule 9: before answers go, the time busy so far, in µs (modulo 2^32: the pool reads differences);
-   * a worker that has nothing left to run stops counting until its next task.
+   * Rule 9: before answers go, the time busy up to the latest answer, in µs (modulo 2^32: the
+   * pool reads differences); a worker that has nothing left to run stops counting until its next task.
    */
   private publishBusy(): void {
     const since = this.busySince
     if (since !== since) return
-    const now = this.now()
-    const busy = this.busyBefore + (now - since)
+    // Up to its latest answer (whose time was read for the answer): what the answers sent cover.
+    const busy = this.busyBefore + Math.max(0, this.lastAnswerAt - since)
     Atomics.store(this.busyMicros!, 0, Math.round(busy * 1000) % 4294967296)
     if (this.running === undefined && this.head === this.queue.length) {
       this.busyBefore = busy
