@@ -7,6 +7,9 @@
  *
  *   node --conditions=effect-parallel-source bench/uneven.ts [shapes] [tasks] [total ms] [rounds]
  *
+ * `BACKEND=processes`: our pool on child processes, against hand-written `child_process.fork`
+ * workers (advanced serialization, one task a message).
+ *
  * Shapes (comma-separated, default all): `uniform` (equal), `linear` (cost grows with the index),
  * `front` (the first 10% cost 10x: 53% of the work), `back` (the last 10% do), `exp` (random,
  * exponential, seeded). Defaults: 1,000 tasks, 1,000 ms of work on one core, 5 rounds.
@@ -15,8 +18,9 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
+import { type ChildProcess, fork } from "node:child_process"
 import { Worker as NodeWorker } from "node:worker_threads"
-import { Task, WorkerPool } from "../src/index.ts"
+import { ProcessBackend, Task, WorkerPool } from "../src/index.ts"
 import { work } from "./scenarios/uneven/kernel.ts"
 import { UnevenTasks, Work } from "./scenarios/uneven/tasks.ts"
 
@@ -25,6 +29,7 @@ const count = Number(process.argv[3] ?? 1000)
 const totalMillis = Number(process.argv[4] ?? 1000)
 const rounds = Number(process.argv[5] ?? 5)
 const size = 2
+const processes = process.env.BACKEND === "processes"
 
 let seed = 7
 const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648
@@ -58,19 +63,44 @@ const inputsOf = (shape: string) => {
 }
 
 // The hand-written pool: a worker gets its next task when it answers one.
-const rawWorkers = Array.from({ length: size }, () => new NodeWorker(new URL("./scenarios/uneven/raw.worker.ts", import.meta.url)))
-await Promise.all(rawWorkers.map((worker) => new Promise((resolve) => worker.once("message", resolve))))
-let onAnswer: (worker: NodeWorker) => void = () => {}
-for (const worker of rawWorkers) worker.on("message", () => onAnswer(worker))
+interface RawWorker {
+  readonly post: (task: { readonly id: number; readonly iterations: number }) => void
+  readonly stop: () => Promise<unknown>
+}
+let onAnswer: (worker: RawWorker) => void = () => {}
+const rawWorkers: Array<RawWorker> = await Promise.all(Array.from({ length: size }, () => {
+  if (processes) {
+    const child: ChildProcess = fork(new URL("./scenarios/uneven/raw.child.ts", import.meta.url), [], {
+      serialization: "advanced",
+      execArgv: process.execArgv
+    })
+    const worker: RawWorker = {
+      post: (task) => child.send(task),
+      stop: () => new Promise((resolve) => child.once("exit", resolve).kill())
+    }
+    return new Promise<RawWorker>((resolve) =>
+      child.once("message", () => {
+        child.on("message", () => onAnswer(worker))
+        resolve(worker)
+      }))
+  }
+  const thread = new NodeWorker(new URL("./scenarios/uneven/raw.worker.ts", import.meta.url))
+  const worker: RawWorker = { post: (task) => thread.postMessage(task), stop: () => thread.terminate() }
+  return new Promise<RawWorker>((resolve) =>
+    thread.once("message", () => {
+      thread.on("message", () => onAnswer(worker))
+      resolve(worker)
+    }))
+}))
 const raw = (inputs: ReadonlyArray<{ readonly iterations: number }>) =>
   new Promise<number>((resolve) => {
     let next = 0
     let done = 0
     const start = performance.now()
-    const feed = (worker: NodeWorker) => {
+    const feed = (worker: RawWorker) => {
       if (next < inputs.length) {
         const id = next++
-        worker.postMessage({ id, iterations: inputs[id]!.iterations })
+        worker.post({ id, iterations: inputs[id]!.iterations })
       }
     }
     onAnswer = (worker) => {
@@ -82,7 +112,12 @@ const raw = (inputs: ReadonlyArray<{ readonly iterations: number }>) =>
 
 const scope = Scope.makeUnsafe()
 const context = await Effect.runPromise(
-  Layer.buildWithScope(WorkerPool.layer(UnevenTasks, { entry: new URL("./scenarios/uneven/worker.ts", import.meta.url), size }), scope)
+  Layer.buildWithScope(
+    WorkerPool.layer(UnevenTasks, { entry: new URL("./scenarios/uneven/worker.ts", import.meta.url), size }).pipe(
+      (layer) => processes ? Layer.provide(layer, ProcessBackend.layer) : layer
+    ),
+    scope
+  )
 )
 const run = Effect.runPromiseWith(context)
 const ours = async (inputs: ReadonlyArray<{ readonly iterations: number }>) => {
@@ -92,7 +127,9 @@ const ours = async (inputs: ReadonlyArray<{ readonly iterations: number }>) => {
 }
 
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
-console.log(`uneven: ${count} tasks, ${totalMillis} ms of work on one core, ${size} workers, ${rounds} rounds alternated`)
+console.log(
+  `uneven: ${count} tasks, ${totalMillis} ms of work on one core, ${size} ${processes ? "processes" : "threads"}, ${rounds} rounds alternated`
+)
 for (const shape of shapes) {
   const inputs = inputsOf(shape)
   await raw(inputs)
@@ -114,5 +151,5 @@ for (const shape of shapes) {
       `raw/ours ${median(ratios).toFixed(2)}x  (${ratios.map((x) => x.toFixed(2)).join(" ")})`
   )
 }
-for (const worker of rawWorkers) await worker.terminate()
+for (const worker of rawWorkers) await worker.stop()
 await Effect.runPromise(Scope.close(scope, Exit.void))

@@ -32,7 +32,7 @@ import {
 } from "../../src/index.ts"
 import { ActorTasks, Counter } from "../fixtures/actors.ts"
 import { SharedTasks } from "../fixtures/shared-tasks.ts"
-import { Add, ContractTasks, DieOnce, Sleep, Withdraw } from "../fixtures/tasks.ts"
+import { Add, ContractTasks, DieOnce, Sleep, Spin, Withdraw } from "../fixtures/tasks.ts"
 import { poolReasonOf, reasonOf, rows } from "../support/backends.ts"
 
 type PoolEvent = WorkerPool.PoolEvent
@@ -193,6 +193,27 @@ describe.each(rows)("pool seams on $name", (row) => {
         assert.isAtMost(dispatched.at, settled.startedAt! + 1)
         assert.isAtMost(settled.startedAt!, settled.endedAt!)
         assert.isAtMost(settled.endedAt!, settled.at + 1)
+      }).pipe(Effect.scoped, Effect.provide(pool()), row.within))
+
+    it.live("a map without a chunkSize gets messages of a few ms of its task's measured cost, not an eighth of it (rule 12)", () =>
+      Effect.gen(function*() {
+        // Work of 1-2 ms a task: a spin (`Date.now` ticks by the ms) where time is real, a sleep
+        // where it is virtual. Not a sleep on real time: timers fire by the event loop's cached
+        // clock, up to a ms early when the thread was busy (the inline backend's always is).
+        const work = (count: number) =>
+          row.name === "simulated"
+            ? Task.map(Sleep, Array.from({ length: count }, (_, i) => ({ millis: 2, marker: `m${i}` })))
+            : Task.map(Spin, Array.from({ length: count }, () => ({ millis: 2 })))
+        // The pool learns what a task costs its workers (by their own clocks, busy time read from
+        // shared memory or a child's status file).
+        yield* work(8)
+        const recorder = yield* recordEvents(ContractTasks)
+        assert.strictEqual((yield* work(160)).length, 160)
+        const sizes = (yield* recorder.settle).flatMap((event) => event._tag === "Dispatched" ? [event.tasks.length] : [])
+        assert.strictEqual(sizes.reduce((a, b) => a + b, 0), 160)
+        // Static chunks (an eighth of the map) hold 20; at >= 1 ms a task, 8 ms (processes) hold
+        // at most 8 and 2 ms (the other backends) at most 2.
+        assert.isAtMost(Math.max(...sizes), row.name === "processes" ? 8 : 2)
       }).pipe(Effect.scoped, Effect.provide(pool()), row.within))
 
     it.live("observe: a listener sees the same events as the stream, synchronously, until its scope closes", () =>

@@ -97,10 +97,18 @@ export interface Connection {
   readonly tasksTaken?: (() => number) | undefined
   /**
    * How long the worker has been busy running tasks, in µs modulo 2^32 (use differences), as it
-   * last sent answers, read from memory it shares with the pool: what its tasks cost, by its own
-   * clock (the Dispatcher's rule 12). Backends that cannot share memory leave it out.
+   * last sent answers, read from memory it shares with the pool (a child process: its status
+   * file): what its tasks cost, by its own clock (the Dispatcher's rule 12). Backends that cannot
+   * tell it leave it out; their maps keep static chunks.
    */
   readonly busyMicros?: (() => number) | undefined
+  /**
+   * With `busyMicros`: the work a message to this worker holds once its task's cost is known
+   * (rule 12), in milliseconds; default 2. Long enough that a message's trip and the pool's turn
+   * to send the next one cost a few per cent of it, short enough that no worker ends a map with a
+   * backlog while another idles.
+   */
+  readonly messageMillis?: number | undefined
   /**
    * How long the worker's event loop has been idle and active since it started, in milliseconds
    * (`worker.performance.eventLoopUtilization()`), read from the caller's thread; undefined

@@ -69,14 +69,14 @@
  *    kept for them beside its replacement would grow the pool without bound); it retires before
  *    its next task once they are gone.
  * 12. A message of tasks whose chunking is the pool's to choose (single runs, and maps that set no
- *    `chunkSize`) holds about `messageMillis` of work once their task's cost is known, and one
- *    task while it is not: a worker holds at most `pipelineDepth` such messages, so at the end of
+ *    `chunkSize`) holds about 2 ms of work (8 on processes: `Connection.messageMillis`) once their
+ *    task's cost is known, and one task while it is not: a worker holds at most `pipelineDepth` such messages, so at the end of
  *    a map no worker is left with a backlog while another idles, whatever order the costs come in
  *    (a map whose heavy tasks came first ran at 0.84-0.88x a hand-written one-task-at-a-time pool
  *    with a static chunk of an eighth of it). A task's cost is learned from its answers: the time
- *    its worker was busy, by its own clock (`Connection.busyMicros`), over the answers it sent
- *    meanwhile, for messages of one task name. A backend that cannot tell (processes) keeps the
- *    static chunks.
+ *    its worker was busy, by its own clock (`Connection.busyMicros`: shared memory on threads, the
+ *    status file on processes), over the answers it sent meanwhile, for messages of one task name.
+ *    A backend that cannot tell keeps the static chunks.
  */
 import * as Schema from "effect/Schema"
 import type { DispatchedTask, PoolStats } from "../../core/PoolEvent.ts"
@@ -151,8 +151,8 @@ const maxUnstarted = 3
 /** A run of single tasks coalesces up to this many per message (rule 1). */
 const coalesceLimit = 256
 
-/** Rule 12: the work a message holds once its task's cost is known. */
-const messageMillis = 2
+/** Rule 12: the work a message holds once its task's cost is known, unless its worker's connection says otherwise. */
+const defaultMessageMillis = 2
 
 /** Rule 12: each task answered weighs the cost learned before it by this: it forgets over ~64 tasks. */
 const costMemory = 63 / 64
@@ -175,8 +175,8 @@ class TaskCost {
     this.latest = millis / count
   }
 
-  /** The tasks a message may hold: one until the cost is known. */
-  limit(): number {
+  /** The tasks a message of `messageMillis` may hold: one until the cost is known. */
+  limit(messageMillis: number): number {
     if (this.count === 0) return 1
     const perTask = Math.max(this.millis / this.count, this.latest)
     return perTask > 0 ? Math.max(1, Math.floor(messageMillis / perTask)) : Infinity
@@ -939,7 +939,7 @@ export class Dispatcher implements PoolClient {
         const submission = head.submission
         limit = chunkLimit(submission)
         if ((submission.coalesce || submission.chunkAuto === true) && slot.connection.busyMicros !== undefined) {
-          limit = Math.min(limit, this.costOf(submission.taskName).limit())
+          limit = Math.min(limit, this.costOf(submission.taskName).limit(slot.connection.messageMillis ?? defaultMessageMillis))
         }
       }
       this.dispatch(slot, Math.max(1, Math.min(limit, Math.ceil(this.queuedCount / ready), left)))

@@ -52,7 +52,7 @@
  *    costs about 1 µs from here to the caller's tracer, the price of several such tasks: a traced
  *    map of tiny tasks ran at 0.55x of an untraced one with a span each. Failed, slow and fibered
  *    tasks (whose own spans may have children) keep a span of their own.
- * 9. With a `busyMicros` cell, the worker counts the time it is busy — from taking work while idle
+ * 9. With a `busyMicros` cell (or `recordBusy`), the worker counts the time it is busy — from taking work while idle
  *    until nothing is left to run, waits of its asynchronous tasks included (one task at a time) —
  *    and publishes it there just before it sends answers, so the pool learns what a task costs
  *    (its rule 12) from the worker's clock, whatever its own thread was doing meanwhile. One clock
@@ -150,6 +150,8 @@ export interface RuntimeHost {
   readonly countTaken?: ((taken: number) => void) | undefined
   /** Where the worker publishes, as it sends answers, how long it has been busy (rule 9), shared with the pool. */
   readonly busyMicros?: Int32Array | undefined
+  /** Or, for hosts that share no memory with the pool, how it records that time (a child process's file). */
+  readonly recordBusy?: ((micros: number) => void) | undefined
   /** Called as a task's handler is about to run (after its payload decoded). */
   readonly onStart?: ((id: number) => void) | undefined
   /** What the host observes of the worker's actors. */
@@ -174,7 +176,7 @@ export class WorkerRuntime {
   private readonly countTaken: ((taken: number) => void) | undefined
   private taken = 0
   /** Rule 9: the busy time published so far, and since when it is busy again (`NaN`: idle). */
-  private readonly busyMicros: Int32Array | undefined
+  private readonly recordBusy: ((micros: number) => void) | undefined
   private busyBefore = 0
   private busySince = Number.NaN
   private readonly onStart: ((id: number) => void) | undefined
@@ -245,7 +247,8 @@ export class WorkerRuntime {
     this.clockOffset = this.clock() - this.now()
     this.tasksTaken = host?.tasksTaken
     this.countTaken = host?.countTaken
-    this.busyMicros = host?.busyMicros
+    const busyMicros = host?.busyMicros
+    this.recordBusy = busyMicros !== undefined ? (micros) => Atomics.store(busyMicros, 0, micros) : host?.recordBusy
     this.onStart = host?.onStart
     this.heapThreshold = host?.heapThreshold
     this.actors = new WorkerActors(entry, this.post, () => this.runFork!, Effect.runPromiseWith(this.services), this.clock, host?.actors)
@@ -449,7 +452,7 @@ export class WorkerRuntime {
   /** Runs queued tasks until one goes asynchronous or the queue is empty (rule 1). */
   private drain(): void {
     this.boundary = -1
-    if (this.busyMicros !== undefined && this.busySince !== this.busySince) this.busySince = this.now()
+    if (this.recordBusy !== undefined && this.busySince !== this.busySince) this.busySince = this.now()
     while (this.running === undefined && this.head < this.queue.length) {
       const item = this.queue[this.head++]!
       // Rule 4: a message's worth of answers goes before the next message's tasks.
@@ -697,7 +700,7 @@ export class WorkerRuntime {
     this.boundary = -1
     this.closeShared()
     this.flushedAt = this.lastAnswerAt
-    if (this.busyMicros !== undefined) this.publishBusy()
+    if (this.recordBusy !== undefined) this.publishBusy()
     this.unsentCount = 0
     this.unsentTimed = false
     // Before the results: the pool routes spans by the task, which its result settles.
@@ -734,7 +737,7 @@ export class WorkerRuntime {
     if (since !== since) return
     // Up to its latest answer (whose time was read for the answer): what the answers sent cover.
     const busy = this.busyBefore + Math.max(0, this.lastAnswerAt - since)
-    Atomics.store(this.busyMicros!, 0, Math.round(busy * 1000) % 4294967296)
+    this.recordBusy!(Math.round(busy * 1000) % 4294967296)
     if (this.running === undefined && this.head === this.queue.length) {
       this.busyBefore = busy
       this.busySince = Number.NaN

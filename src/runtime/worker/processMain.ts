@@ -5,8 +5,9 @@
  * `node processMain.ts <entry URL> <workerId> <status fd> [recycle above heap MB] [nice]`. The
  * status file (unlinked, open on that descriptor) is how the child tells the pool what shared
  * memory tells it on threads: bytes 0–3 hold the count of tasks taken
- * off the queue (the Dispatcher's rule 7), written as each is taken; after them, an uncaught
- * error's text, written as it ends the process (so the pool reports `Crashed`, not an exit code).
+ * off the queue (the Dispatcher's rule 7), written as each is taken; bytes 4–7 the µs it has been
+ * busy (its rule 12), written as answers go; after them, an uncaught error's text, written as it
+ * ends the process (so the pool reports `Crashed`, not an exit code).
  */
 import module from "node:module"
 import { uncaughtText } from "../internal/errorText.ts"
@@ -46,11 +47,14 @@ const [{ hostEntry }, { detachMoved, Op }, { writeSync }, { getHeapStatistics }]
 
 const status = Number(statusFd)
 const count = new Int32Array(1)
+const busy = new Uint32Array(1)
+/** Where the uncaught error's text starts in the status file (`ProcessBackend` reads it there). */
+const crashTextAt = 8
 process.on("uncaughtExceptionMonitor", (error) => {
   // With an `uncaughtException` listener (the entry's, a library's) the error does not end the
   // process: recorded, it would be blamed for whatever ends it later (an exit code, a signal).
   if (process.listenerCount("uncaughtException") > 0) return
-  writeSync(status, uncaughtText(error), 4)
+  writeSync(status, uncaughtText(error), crashTextAt)
 })
 
 // `process.send` throws at once for a value it cannot serialize: the runtime sends what it can.
@@ -78,6 +82,11 @@ const runtime = await hostEntry(entry, workerId, send, {
     // One `pwrite` per task (~0.7 µs here): the count survives a SIGKILL mid-batch.
     count[0] = taken
     writeSync(status, count, 0, 4, 0)
+  },
+  recordBusy: (micros) => {
+    // One `pwrite` per answers message, which costs tens of µs through the channel anyway.
+    busy[0] = micros
+    writeSync(status, busy, 0, 4, 4)
   },
   heapThreshold: recycleAboveHeapMb === undefined || recycleAboveHeapMb === ""
     ? undefined
