@@ -8,7 +8,8 @@
  *   node --conditions=effect-parallel-source bench/uneven.ts [shapes] [tasks] [total ms] [rounds]
  *
  * `BACKEND=processes`: our pool on child processes, against hand-written `child_process.fork`
- * workers (advanced serialization, one task a message).
+ * workers (advanced serialization, one task a message). `API=stream`: ours runs the inputs
+ * through a `Task.stream` stage (default chunks of 64, 4 in flight) instead of a `Task.map`.
  *
  * Shapes (comma-separated, default all): `uniform` (equal), `linear` (cost grows with the index),
  * `front` (the first 10% cost 10x: 53% of the work), `back` (the last 10% do), `exp` (random,
@@ -18,6 +19,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import { type ChildProcess, fork } from "node:child_process"
 import { Worker as NodeWorker } from "node:worker_threads"
 import { ProcessBackend, Task, WorkerPool } from "../src/index.ts"
@@ -30,6 +32,7 @@ const totalMillis = Number(process.argv[4] ?? 1000)
 const rounds = Number(process.argv[5] ?? 5)
 const size = 2
 const processes = process.env.BACKEND === "processes"
+const viaStream = process.env.API === "stream"
 
 let seed = 7
 const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648
@@ -122,13 +125,13 @@ const context = await Effect.runPromise(
 const run = Effect.runPromiseWith(context)
 const ours = async (inputs: ReadonlyArray<{ readonly iterations: number }>) => {
   const start = performance.now()
-  await run(Task.map(Work, inputs))
+  await run(viaStream ? Stream.runDrain(Task.stream(Stream.fromIterable(inputs), Work)) : Task.map(Work, inputs))
   return (performance.now() - start) / 1000
 }
 
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 console.log(
-  `uneven: ${count} tasks, ${totalMillis} ms of work on one core, ${size} ${processes ? "processes" : "threads"}, ${rounds} rounds alternated`
+  `uneven: ${count} tasks, ${totalMillis} ms of work on one core, ${size} ${processes ? "processes" : "threads"}, ${viaStream ? "Task.stream" : "Task.map"}, ${rounds} rounds alternated`
 )
 for (const shape of shapes) {
   const inputs = inputsOf(shape)

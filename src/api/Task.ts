@@ -32,7 +32,9 @@ export interface RunOptions extends CallOptions {
 export interface MapOptions extends RunOptions {
   /**
    * Tasks per message. Default: enough for about four chunks per worker, at most 256, so small
-   * tasks amortize the per-message cost and large ones still spread over every worker. `1` sends
+   * tasks amortize the per-message cost and large ones still spread over every worker; once the
+   * pool knows what the task costs, also no more than ~2 ms of work a message (8 ms on processes),
+   * so a map whose costly inputs come first or last still ends with every worker busy. `1` sends
    * each task in a message of its own; `Infinity`, as many as the pool's fair share allows.
    * Anything but a positive integer or `Infinity` dies with a `RangeError` naming it.
    */
@@ -44,8 +46,10 @@ export interface MapOptions extends RunOptions {
 export interface StreamOptions extends CallOptions {
   /**
    * Elements grouped into one submission (within `chunkWindow`). Default 64; `Infinity`: all of the
-   * window's. Like `concurrency`, a positive integer or `Infinity`: anything else makes the stage
-   * die with a `RangeError` naming it.
+   * window's. Left out, the pool may also cut a chunk into messages of ~2 ms of work once it knows
+   * what the task costs (so a chunk of costly elements spreads over the workers); set, it bounds
+   * the messages and the cost does not. Like `concurrency`, a positive integer or `Infinity`:
+   * anything else makes the stage die with a `RangeError` naming it.
    */
   readonly chunkSize?: number | undefined
   /**
@@ -147,10 +151,20 @@ export const stream: {
         windowOf(options?.chunkWindow, `Task.stream(${task.name}): chunkWindow`)
       ).pipe(
         withOffsets,
-        // A chunk is one message: its own length (`chunkSize` may be Infinity).
+        // A chunk is one submission (`chunkSize` may be Infinity), split over the ready workers
+        // (Dispatcher rule 1). Unless the caller chose its size, the pool also cuts it into
+        // messages of ~2 ms of work (rule 12): a chunk of costly elements keeps every worker busy.
         Stream.mapEffect(
           ([first, chunk]) =>
-            runMany(task, chunk, { ...options, chunkSize: chunk.length, whenFull: "wait" }, true, `Task.stream(${task.name})`, first),
+            runMany(
+              task,
+              chunk,
+              { ...options, chunkSize: chunk.length, whenFull: "wait" },
+              true,
+              `Task.stream(${task.name})`,
+              first,
+              options?.chunkSize === undefined
+            ),
           { concurrency: concurrencyOf(countOf(options?.concurrency, 4, `Task.stream(${task.name}): concurrency`)) }
         ),
         Stream.flattenIterable
@@ -172,7 +186,8 @@ const runMany = <T extends Any>(
   options: MapOptions | undefined,
   ordered: boolean,
   call: string,
-  firstIndex = 0
+  firstIndex = 0,
+  chunkAuto = options?.chunkSize === undefined
 ): Effect.Effect<Array<Success<T>>, Failure<T>, Runner<Name<T>>> =>
   Effect.withFiber((fiber) => {
     const pool = Context.getOrUndefined(fiber.context as Context.Context<Runner<Name<T>>>, runnerKey(task.name)) as
@@ -198,7 +213,7 @@ const runMany = <T extends Any>(
         taskName: task.name,
         payloads: encoded,
         chunkSize,
-        chunkAuto: options?.chunkSize === undefined,
+        chunkAuto,
         coalesce: false,
         timeoutMillis,
         whenFull: options?.whenFull,
