@@ -103,3 +103,25 @@ describe("Task options", () => {
         .pipe(Layer.provide(InlineBackend.layer))
     )))
 })
+
+describe("Task.stream", () => {
+  it.live("a source of one large array is batched in linear work: what is left of it is not copied at every batch", () =>
+    Effect.gen(function*() {
+      // `Stream.fromIterable` of an array is that one array upstream; this one counts what its
+      // slices copy (a slice of it is one of its class, so leftovers of leftovers count too).
+      let copied = 0
+      class Counting<A> extends Array<A> {
+        override slice(start?: number, end?: number): Array<A> {
+          const out = super.slice(start, end)
+          copied += out.length
+          return out
+        }
+      }
+      const count = 10_000
+      const inputs = Counting.from({ length: count }, (_, i) => ({ a: i, b: 1 }))
+      const out = yield* Stream.fromIterable(inputs).pipe(Task.stream(Add), Stream.runCollect)
+      assert.deepStrictEqual(Array.from(out), Array.from({ length: count }, (_, i) => i + 1))
+      // Batches of 64 cut from the rest each time copied ~count² / 128 (781,000 here); once each now.
+      assert.isAtMost(copied, 2 * count)
+    }).pipe(Effect.provide(pool)))
+})
