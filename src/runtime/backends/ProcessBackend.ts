@@ -10,8 +10,9 @@
  * built), and arrays declared `memory: "copied"` are copied, as every payload is.
  *
  * What shared memory tells a thread's pool, a child tells through a small status file (on
- * `/dev/shm` where there is one): the count of tasks it took off its queue (the Dispatcher's rule
- * 7), how long it has been busy (its rule 12), and the text of the uncaught error that ended it. It has no name (`O_TMPFILE`; the child
+ * `/dev/shm` where there is one; laid out in `statusFile.ts`): the count of tasks it took off its
+ * queue (the Dispatcher's rule 7), how long it has been busy (its rule 12), and the text of the
+ * uncaught error that ended it. It has no name (`O_TMPFILE`; the child
  * gets it as its fd 4), so nothing is left however either process ends. Its stderr passes through this process
  * and its last kilobytes are kept: V8 says there that a heap ran out of memory (the child then
  * dies of SIGABRT).
@@ -28,6 +29,7 @@ import { delimiter, join } from "node:path"
 import { inspect } from "node:util"
 import { fileURLToPath } from "node:url"
 import { detachMoved, type WorkerExit } from "../protocol/protocol.ts"
+import { busyAt, crashTextAt, takenAt } from "../protocol/statusFile.ts"
 import {
   type Backend,
   type Connection,
@@ -314,7 +316,7 @@ const spawnProcess = (
       child.kill("SIGKILL")
     },
     tasksTaken: () => {
-      readSync(status, readCount, 0, 4, 0)
+      readSync(status, readCount, 0, 4, takenAt)
       return readCount[0]!
     },
     // Rule 12 on processes: at 2 ms a message (the threads' size) maps of equal 1 ms tasks ran at
@@ -324,7 +326,7 @@ const spawnProcess = (
     busyMicros: () => {
       // Before the child's first answers the file may be shorter: nothing read, 0 as it was.
       readBusy[0] = 0
-      readSync(status, readBusy, 0, 4, 4)
+      readSync(status, readBusy, 0, 4, busyAt)
       return readBusy[0]!
     }
   }
@@ -367,9 +369,6 @@ const allowedCpus = (): ReadonlyArray<number> => {
  * longer (a handler writing to fd 4) is not read whole.
  */
 const maxCrashTextBytes = 16_384
-
-/** Where the child writes an uncaught error's text: after the count and the busy time (`processMain.ts`). */
-const crashTextAt = 8
 
 /** The uncaught error that ended the child, as it wrote it after the count, or "". */
 const crashText = (status: number): string => {

@@ -68,11 +68,12 @@
  *    worker that hosts actors is not retired while they live (their state is there, and a worker
  *    kept for them beside its replacement would grow the pool without bound); it retires before
  *    its next task once they are gone.
- * 12. A message of tasks whose chunking is the pool's to choose (single runs, and maps that set no
- *    `chunkSize`) holds about 2 ms of work (8 on processes: `Connection.messageMillis`) once their
- *    task's cost is known, and one task while it is not: a worker holds at most `pipelineDepth` such messages, so at the end of
- *    a map no worker is left with a backlog while another idles, whatever order the costs come in
- *    (a map whose heavy tasks came first ran at 0.84-0.88x a hand-written one-task-at-a-time pool
+ * 12. A message of tasks whose chunking is the pool's to choose (single runs, and maps and
+ *    `Task.stream` chunks whose caller set no `chunkSize`: `Submission.chunkAuto`) holds about 2 ms
+ *    of work (8 on processes: `Connection.messageMillis`) once their task's cost is known, and one
+ *    task while it is not: a worker holds at most `pipelineDepth` such messages, so at the end of a
+ *    map no worker is left with a backlog while another idles, whatever order the costs come in (a
+ *    map whose heavy tasks came first ran at 0.84-0.88x a hand-written one-task-at-a-time pool
  *    with a static chunk of an eighth of it). A task's cost is learned from its answers: the time
  *    its worker was busy, by its own clock (`Connection.busyMicros`: shared memory on threads, the
  *    status file on processes), over the answers it sent meanwhile, for messages of one task name.

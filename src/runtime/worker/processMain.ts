@@ -3,14 +3,14 @@
  * hands every message from the IPC channel to a `WorkerRuntime`.
  *
  * `node processMain.ts <entry URL> <workerId> <status fd> [recycle above heap MB] [nice]`. The
- * status file (unlinked, open on that descriptor) is how the child tells the pool what shared
- * memory tells it on threads: bytes 0–3 hold the count of tasks taken
- * off the queue (the Dispatcher's rule 7), written as each is taken; bytes 4–7 the µs it has been
- * busy (its rule 12), written as answers go; after them, an uncaught error's text, written as it
- * ends the process (so the pool reports `Crashed`, not an exit code).
+ * status file (unlinked, open on that descriptor; laid out in `statusFile.ts`) is how the child
+ * tells the pool what shared memory tells it on threads: the count of tasks taken off the queue,
+ * the time it has been busy, and an uncaught error's text, written as it ends the process (so the
+ * pool reports `Crashed`, not an exit code).
  */
 import module from "node:module"
 import { uncaughtText } from "../internal/errorText.ts"
+import { busyAt, crashTextAt, takenAt } from "../protocol/statusFile.ts"
 import { lowerThisProcess } from "./priority.ts"
 
 // Every worker imports the same effect modules; the compile cache makes the second start cheap.
@@ -48,8 +48,6 @@ const [{ hostEntry }, { detachMoved, Op }, { writeSync }, { getHeapStatistics }]
 const status = Number(statusFd)
 const count = new Int32Array(1)
 const busy = new Uint32Array(1)
-/** Where the uncaught error's text starts in the status file (`ProcessBackend` reads it there). */
-const crashTextAt = 8
 process.on("uncaughtExceptionMonitor", (error) => {
   // With an `uncaughtException` listener (the entry's, a library's) the error does not end the
   // process: recorded, it would be blamed for whatever ends it later (an exit code, a signal).
@@ -81,12 +79,12 @@ const runtime = await hostEntry(entry, workerId, send, {
   countTaken: (taken) => {
     // One `pwrite` per task (~0.7 µs here): the count survives a SIGKILL mid-batch.
     count[0] = taken
-    writeSync(status, count, 0, 4, 0)
+    writeSync(status, count, 0, 4, takenAt)
   },
   recordBusy: (micros) => {
     // One `pwrite` per answers message, which costs tens of µs through the channel anyway.
     busy[0] = micros
-    writeSync(status, busy, 0, 4, 4)
+    writeSync(status, busy, 0, 4, busyAt)
   },
   heapThreshold: recycleAboveHeapMb === undefined || recycleAboveHeapMb === ""
     ? undefined
