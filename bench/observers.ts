@@ -7,16 +7,22 @@
  * `+insights`, `+metrics` and `+all` rows, where thread scheduling makes single passes vary ±20%).
  * Prints the fastest and the median of 7 blocks of 10 runs, after 20 warm-up runs.
  *
- *   node --conditions=effect-parallel-source bench/observers.ts none|insights|metrics|both
+ * `clock`: instead, what a worker spends per task to time it at all: one read of the pool's clock
+ * (`poolClock`, as `WorkerRuntime` rule 7 reads it once per timed task), 100,000 reads a run.
+ *
+ *   node --conditions=effect-parallel-source bench/observers.ts none|insights|metrics|both|clock
  */
 import * as Context from "effect/Context"
 import type { PoolEvent } from "../src/core/PoolEvent.ts"
 import { EventHub } from "../src/runtime/observe/EventHub.ts"
 import { Insights } from "../src/runtime/observe/Insights.ts"
 import { PoolMetrics } from "../src/runtime/observe/Metrics.ts"
+import { poolClock } from "../src/runtime/protocol/protocol.ts"
 
 const mode = process.argv[2] ?? "both"
-if (!["none", "insights", "metrics", "both"].includes(mode)) throw new Error(`unknown mode ${mode}: none|insights|metrics|both`)
+if (!["none", "insights", "metrics", "both", "clock"].includes(mode)) {
+  throw new Error(`unknown mode ${mode}: none|insights|metrics|both|clock`)
+}
 const hub = new EventHub(() => performance.now())
 if (mode === "insights" || mode === "both") hub.subscribe(new Insights(() => performance.now()))
 if (mode === "metrics" || mode === "both") {
@@ -29,7 +35,12 @@ for (const workerId of [0, 1]) hub.emit({ _tag: "WorkerStarting", at: 0, workerI
 
 const tasks = 100_000
 let nextSubmission = 0
-const run = () => {
+let clockSum = 0
+const run = mode === "clock" ? () => {
+  let sum = 0
+  for (let i = 0; i < tasks; i++) sum += poolClock()
+  clockSum += sum
+} : () => {
   const submission = nextSubmission++
   hub.emit({ _tag: "Submitted", at: 0, submission, taskName: "Add", count: tasks, chunkSize: 256, payloads: [] } satisfies PoolEvent)
   let messageAt = 1000
@@ -52,4 +63,5 @@ for (let b = 0; b < 7; b++) {
   blocks.push(((performance.now() - start) * 1e6) / (10 * tasks))
 }
 blocks.sort((x, y) => x - y)
-console.log(`${mode}: fastest ${blocks[0]!.toFixed(1)} ns, median ${blocks[3]!.toFixed(1)} ns per settled task`)
+console.log(`${mode}: fastest ${blocks[0]!.toFixed(1)} ns, median ${blocks[3]!.toFixed(1)} ns per ${mode === "clock" ? "clock read" : "settled task"}`)
+if (clockSum < 0) console.log(clockSum)

@@ -1,21 +1,24 @@
 /**
- * Where the fused pipeline's time goes against two bare threads: the same 10,000 images run five
+ * Where the fused pipeline's time goes against two bare threads: the same 10,000 images run seven
  * ways, each in a fresh process, the ways alternated `ROUNDS` times, and for every run the wall time
  * and the CPU time of each kind of thread (`/proc/self/task/<tid>/schedstat`): the caller
  * (`MainThread`), the workers (`WorkerThread`), and V8's helper threads (`V8Worker`: concurrent
  * marking and sweeping, background compilation). Prints each way's medians.
  *
+ * - `serial`: the serial loop over all images on the main thread (what the ratios are against);
  * - `bare`: `ceiling.ts`'s split, two bare `worker_threads` each running the serial loop over half
  *   the images (no library);
  * - `loop`: the same loop as one task per worker on our pool (`ImageLoop`): our worker, no per-image work;
  * - `loop64`: `Pipeline.task(ImageLoop)` over chunks of 64 images, 4 in flight: the stream, the
  *   messages and the per-task path of the fused row, without a task per image;
  * - `one`: one plain task per image (`ImageLoop` over one image), batches of 64, 4 in flight;
- * - `fused`: the bench's row, `Pipeline.task(Pipeline.fuse(GenerateImage, ConvolveImage, SumImage))`.
+ * - `fused`: the bench's row, `Pipeline.task(Pipeline.fuse(GenerateImage, ConvolveImage, SumImage))`;
+ * - `barrier`: the bench's `barrier` row, a `Task.map` of each stage over every image in turn.
  *
- * `MODES=bare,fused ROUNDS=5 RUNS=2 N=10000 WORKERS=2 node --conditions=effect-parallel-source
+ * `MODES=serial,bare,fused ROUNDS=5 RUNS=2 N=10000 WORKERS=2 node --conditions=effect-parallel-source
  * bench/scenarios/pipeline/gap.ts`; `YOUNG=<MB>` sets the pool's `maxYoungGenerationSizeMb` (the
- * bare threads' too), `CHUNK` the images of a `loop64` task (64). Every process warms up on 1,000
+ * bare threads' too), `CHUNK` the images of a `loop64` task (64), `BATCH` and `CONC` the `batch` and
+ * `concurrency` of the `one` and `fused` stages (64 and 4, the library's defaults). Every process warms up on 1,000
  * images first. Columns: medians of wall and CPU milliseconds, and of minor page faults. Only on
  * Linux (schedstat).
  */
@@ -73,6 +76,7 @@ const timed = async (mode: string, body: (k: number) => Promise<number>) => {
 }
 
 const child = async (mode: string) => {
+  if (mode === "serial") return timed(mode, async (k) => loop(0, k, 1))
   if (mode === "bare") {
     const threads = Array.from({ length: workers }, () =>
       new Worker(new URL(import.meta.url), young === undefined ? {} : { resourceLimits: { maxYoungGenerationSizeMb: young } }))
@@ -95,7 +99,7 @@ const child = async (mode: string) => {
     size: workers,
     ...(young === undefined ? {} : { resourceLimits: { maxYoungGenerationSizeMb: young } })
   })
-  const stage = { batch: 64, concurrency: 4 }
+  const stage = { batch: Number(process.env.BATCH ?? 64), concurrency: Number(process.env.CONC ?? 4) }
   const fused = Pipeline.fuse(GenerateImage, ConvolveImage, SumImage)
   const sumOf = <E, R>(stream: import("effect/Stream").Stream<number, E, R>) => Stream.runFold(stream, () => 0, (a: number, x: number) => a + x)
   await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
@@ -120,6 +124,13 @@ const child = async (mode: string) => {
           )))
         case "fused":
           return run(sumOf(Stream.range(0, k - 1).pipe(Pipeline.task(fused, stage))))
+        case "barrier":
+          return run(Effect.gen(function*() {
+            const images = yield* Task.map(GenerateImage, Array.from({ length: k }, (_, i) => i))
+            const convolved = yield* Task.map(ConvolveImage, images)
+            const sums = yield* Task.map(SumImage, convolved)
+            return sums.reduce((a, b) => a + b, 0)
+          }))
         default:
           throw new Error(`unknown mode ${mode}`)
       }
@@ -149,11 +160,12 @@ if (!isMainThread) {
   }
   const fmt = (x: number) => x.toFixed(0).padStart(6)
   console.log(`${n} images, ${workers} workers, ${rounds} rounds × ${runs} runs, medians (ms); young generation ${young ?? "the pool's default"}`)
-  console.log("mode        wall   cpu  caller  workers  V8 helpers  page faults")
+  console.log("mode        wall   cpu  caller  workers  V8 helpers  page faults  vs serial")
+  const serialWall = modes.includes("serial") ? median(rows.filter((r) => r.mode === "serial").map((r) => Number(r.wall))) : undefined
   for (const mode of modes) {
     const mine = rows.filter((r) => r.mode === mode)
     const col = (k: string) => median(mine.map((r) => Number(r[k] ?? 0)))
     const cpu = median(mine.map((r) => Number(r.MainThread ?? 0) + Number(r.WorkerThread ?? 0) + Number(r.V8Worker ?? 0) + Number(r.other ?? 0)))
-    console.log(`${mode.padEnd(8)} ${fmt(col("wall"))} ${fmt(cpu)}  ${fmt(col("MainThread"))}   ${fmt(col("WorkerThread"))}      ${fmt(col("V8Worker"))}  ${fmt(col("faults"))}`)
+    console.log(`${mode.padEnd(8)} ${fmt(col("wall"))} ${fmt(cpu)}  ${fmt(col("MainThread"))}   ${fmt(col("WorkerThread"))}      ${fmt(col("V8Worker"))}  ${fmt(col("faults"))}${serialWall === undefined ? "" : `      ${(serialWall / col("wall")).toFixed(2)}x`}`)
   }
 }
