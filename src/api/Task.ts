@@ -13,10 +13,10 @@ import { dual } from "effect/Function"
 import * as Stream from "effect/Stream"
 import type { Any, Error, Name, Payload, PayloadArg, Runner, Success } from "../core/Task.ts"
 import type { TaskError } from "../core/TaskError.ts"
-import { type CallOptions, many, one, timeoutMillisOf } from "../runtime/client/call.ts"
-import { type PoolClient, runnerKey } from "../runtime/client/PoolClient.ts"
-import { followSubmission } from "../runtime/observe/Progress.ts"
+import { type CallOptions, one, timeoutMillisOf } from "../runtime/client/call.ts"
+import { runnerKey } from "../runtime/client/PoolClient.ts"
 import { batches, checked, concurrencyOf, countOf, windowOf, withOffsets } from "./internal/batches.ts"
+import { noPool, runMany, whenFullOf } from "./internal/runMany.ts"
 
 export * from "../core/Task.ts"
 
@@ -172,82 +172,3 @@ export const stream: {
     })
   }
 )
-
-// ---------------------------------------------------------------------------------------------
-// Machinery
-// ---------------------------------------------------------------------------------------------
-
-/** At most this many tasks per message when the caller does not choose. */
-const maxAutoChunk = 256
-
-const runMany = <T extends Any>(
-  task: T,
-  inputs: Iterable<Payload<T>>,
-  options: MapOptions | undefined,
-  ordered: boolean,
-  call: string,
-  firstIndex = 0,
-  chunkAuto = options?.chunkSize === undefined
-): Effect.Effect<Array<Success<T>>, Failure<T>, Runner<Name<T>>> =>
-  Effect.withFiber((fiber) => {
-    const pool = Context.getOrUndefined(fiber.context as Context.Context<Runner<Name<T>>>, runnerKey(task.name)) as
-      | PoolClient
-      | undefined
-    if (pool === undefined) return Effect.die(noPool(call, task))
-    const payloads = Array.isArray(inputs) ? (inputs as ReadonlyArray<Payload<T>>) : Array.from(inputs)
-    const count = payloads.length
-    let chunkSize: number
-    let timeoutMillis: number
-    try {
-      chunkSize = options?.chunkSize !== undefined
-        ? countOf(options.chunkSize, 1, `${call}: chunkSize`)
-        : Math.min(maxAutoChunk, Math.max(1, Math.ceil(count / (pool.size * 4))))
-      timeoutMillis = timeoutMillisOf(options, () => call)
-      whenFullOf(options, () => call)
-    } catch (error) {
-      return Effect.die(error)
-    }
-    let stopProgress: (() => void) | undefined
-    return many(task, payloads, (encoded, settle, transfers, trace) =>
-      pool.submit({
-        taskName: task.name,
-        payloads: encoded,
-        chunkSize,
-        chunkAuto,
-        coalesce: false,
-        timeoutMillis,
-        whenFull: options?.whenFull,
-        transfers,
-        settle,
-        trace
-      }), {
-      timeoutMillis,
-      ordered,
-      firstIndex,
-      onSubmitted: options?.progress === true
-        ? (ticket) => {
-          stopProgress = followSubmission(pool.events, ticket.id, task.name, count)
-        }
-        : undefined,
-      onDone: () => stopProgress?.()
-    })
-  }) as Effect.Effect<Array<Success<T>>, Failure<T>, Runner<Name<T>>>
-
-/**
- * A call's `whenFull`, as given; throws a `RangeError` naming `call` when it is neither "wait" nor
- * "fail": the pool read anything but "fail" as "wait", so a misspelling queued without bound.
- */
-const whenFullOf = (options: RunOptions | undefined, call: () => string): "wait" | "fail" | undefined => {
-  const whenFull = options?.whenFull
-  if (whenFull === undefined || whenFull === "wait" || whenFull === "fail") return whenFull
-  throw new RangeError(`${call()}: whenFull must be "wait" or "fail", got ${String(whenFull)}`)
-}
-
-/**
- * What a call without its pool dies with. The types refuse such a program (its `Runner` is left
- * unprovided); untyped code met Effect's "Service not found" with a key the user never wrote.
- */
-const noPool = (call: string, task: Any): globalThis.Error =>
-  new globalThis.Error(
-    `${call}: no pool in context runs task "${task.name}"; provide a pool (WorkerPool.layer) whose group includes it`
-  )
