@@ -9,7 +9,8 @@
  *
  * `BACKEND=processes`: our pool on child processes, against hand-written `child_process.fork`
  * workers (advanced serialization, one task a message). `API=stream`: ours runs the inputs
- * through a `Task.stream` stage (default chunks of 64, 4 in flight) instead of a `Task.map`.
+ * through a `Task.stream` stage (default chunks of 64, 4 in flight) instead of a `Task.map`;
+ * `API=pipeline`: through a `Pipeline.task` stage (default batches of 64, 4 in flight).
  *
  * Shapes (comma-separated, default all): `uniform` (equal), `linear` (cost grows with the index),
  * `front` (the first 10% cost 10x: 53% of the work), `back` (the last 10% do), `exp` (random,
@@ -22,7 +23,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { type ChildProcess, fork } from "node:child_process"
 import { Worker as NodeWorker } from "node:worker_threads"
-import { ProcessBackend, Task, WorkerPool } from "../src/index.ts"
+import { Pipeline, ProcessBackend, Task, WorkerPool } from "../src/index.ts"
 import { work } from "./scenarios/uneven/kernel.ts"
 import { UnevenTasks, Work } from "./scenarios/uneven/tasks.ts"
 
@@ -32,7 +33,9 @@ const totalMillis = Number(process.argv[4] ?? 1000)
 const rounds = Number(process.argv[5] ?? 5)
 const size = 2
 const processes = process.env.BACKEND === "processes"
-const viaStream = process.env.API === "stream"
+const api = process.env.API ?? "map"
+if (!["map", "stream", "pipeline"].includes(api)) throw new Error(`unknown API ${api}: map|stream|pipeline`)
+const apiName = api === "stream" ? "Task.stream" : api === "pipeline" ? "Pipeline.task" : "Task.map"
 
 let seed = 7
 const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648
@@ -125,13 +128,19 @@ const context = await Effect.runPromise(
 const run = Effect.runPromiseWith(context)
 const ours = async (inputs: ReadonlyArray<{ readonly iterations: number }>) => {
   const start = performance.now()
-  await run(viaStream ? Stream.runDrain(Task.stream(Stream.fromIterable(inputs), Work)) : Task.map(Work, inputs))
+  await run(
+    api === "stream"
+      ? Stream.runDrain(Task.stream(Stream.fromIterable(inputs), Work))
+      : api === "pipeline"
+      ? Stream.runDrain(Stream.fromIterable(inputs).pipe(Pipeline.task(Work)))
+      : Task.map(Work, inputs)
+  )
   return (performance.now() - start) / 1000
 }
 
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 console.log(
-  `uneven: ${count} tasks, ${totalMillis} ms of work on one core, ${size} ${processes ? "processes" : "threads"}, ${viaStream ? "Task.stream" : "Task.map"}, ${rounds} rounds alternated`
+  `uneven: ${count} tasks, ${totalMillis} ms of work on one core, ${size} ${processes ? "processes" : "threads"}, ${apiName}, ${rounds} rounds alternated`
 )
 for (const shape of shapes) {
   const inputs = inputsOf(shape)

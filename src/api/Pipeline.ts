@@ -48,6 +48,7 @@ import { maxInputRendering, renderInput, TaskError } from "../core/TaskError.ts"
 import { runnerKey } from "../runtime/client/PoolClient.ts"
 import * as ActorPool from "./ActorPool.ts"
 import { batches, checked, concurrencyOf, countOf, shiftIndex, windowOf, withOffsets } from "./internal/batches.ts"
+import { runMany } from "./internal/runMany.ts"
 import * as Task from "./Task.ts"
 
 export * from "../core/PipelineError.ts"
@@ -106,7 +107,12 @@ export interface StageOptions {
 export interface TaskStageOptions extends StageOptions {
   /** Batches in flight at once. Default 4; `Infinity`: no limit. */
   readonly concurrency?: number | undefined
-  /** Elements sent to the pool together (within `batchWindow`). Default 64; `Infinity`: all of the window's. */
+  /**
+   * Elements sent to the pool together (within `batchWindow`). Default 64; `Infinity`: all of the
+   * window's. Left out, the pool may also cut a batch into messages of ~2 ms of work (8 ms on
+   * processes) once it knows what the task costs, so a batch of costly elements spreads over the
+   * workers; set, it bounds the messages and the cost does not.
+   */
   readonly batch?: number | undefined
   /** How long a partial batch waits for more elements. Default 5 ms; `Infinity`: until it is full or the source ends. */
   readonly batchWindow?: Duration.Input | undefined
@@ -182,18 +188,16 @@ const taskStage = <T extends Any>(
   const onError = logOf(options?.onError, `Pipeline.task(${stage})`)
   const grouped = batches(self, batch, windowOf(options?.batchWindow, `Pipeline.task(${stage}): batchWindow`))
   const concurrency = concurrencyOf(countOf(options?.concurrency, 4, `Pipeline.task(${stage}): concurrency`))
+  // A batch is one submission (`batch` may be Infinity: its length, not `batch`), split over the
+  // ready workers (Dispatcher rule 1); unless the caller chose `batch`, the pool also cuts it into
+  // messages of ~2 ms of work once it knows the task's cost (rule 12), as `Task.stream` does.
+  const chunkAuto = options?.batch === undefined
   if (onError === "fail") {
     return grouped.pipe(
       withOffsets,
       Stream.mapEffect(
         ([first, chunk]) =>
-          // A batch is one message (`batch` may be Infinity: its length, not `batch`).
-          Effect.mapError(
-            ordered
-              ? Task.map(task, chunk, { chunkSize: chunk.length, whenFull: "wait" })
-              : Task.mapUnordered(task, chunk, { chunkSize: chunk.length, whenFull: "wait" }),
-            shiftIndex(first)
-          ),
+          runMany(task, chunk, { chunkSize: chunk.length, whenFull: "wait" }, ordered, `Pipeline.task(${stage})`, first, chunkAuto),
         { concurrency, unordered: !ordered }
       ),
       Stream.flattenIterable
@@ -234,17 +238,15 @@ const fusedStage = (fused: Fusion.AnyFused, options?: FusedStageOptions) =>
     const ordered = options?.ordered ?? true
     const onPool = <A, E>(effect: Effect.Effect<A, E, any>) => Effect.provideService(effect, runnerKey(fused.name), pool)
     const grouped = batches(self, batch, window)
+    // As a task stage's: rule 12 may cut a batch into messages by cost unless `batch` was chosen.
+    const chunkAuto = options?.batch === undefined
     if (onError === "fail") {
       return grouped.pipe(
         withOffsets,
         Stream.mapEffect(
           ([first, chunk]) =>
             Effect.mapError(
-              onPool(
-                ordered
-                  ? Task.map(fused, chunk, { chunkSize: chunk.length, whenFull: "wait" })
-                  : Task.mapUnordered(fused, chunk, { chunkSize: chunk.length, whenFull: "wait" })
-              ),
+              onPool(runMany(fused, chunk, { chunkSize: chunk.length, whenFull: "wait" }, ordered, `Pipeline.task(${Fusion.chainName(fused)})`, 0, chunkAuto)),
               (error) => shiftIndex(first)(unfused(fused, error).error)
             ),
           { concurrency, unordered: !ordered }

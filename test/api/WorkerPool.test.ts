@@ -21,6 +21,7 @@ import { fileURLToPath, pathToFileURL } from "node:url"
 import {
   Actor,
   InlineBackend,
+  Pipeline,
   PoolError,
   ProcessBackend,
   type Simulation,
@@ -216,38 +217,53 @@ describe.each(rows)("pool seams on $name", (row) => {
         assert.isAtMost(Math.max(...sizes), row.name === "processes" ? 8 : 2)
       }).pipe(Effect.scoped, Effect.provide(pool()), row.within))
 
-    it.live("Task.stream without a chunkSize lets the pool cut messages to its elements' measured cost; with one, it does not", () =>
-      Effect.gen(function*() {
-        // As in the test above: 1-2 ms a task, spun where time is real, slept where it is virtual.
-        // Each run resolves to how many elements came out.
-        const stage = (chunkSize?: number) =>
-          row.name === "simulated"
-            ? Stream.fromIterable(Array.from({ length: 64 }, (_, i) => ({ millis: 2, marker: `m${i}` }))).pipe(
-              Task.stream(Sleep, { chunkSize }),
-              Stream.runCount
-            )
-            : Stream.fromIterable(Array.from({ length: 64 }, () => ({ millis: 2 }))).pipe(
-              Task.stream(Spin, { chunkSize }),
-              Stream.runCount
-            )
-        const dispatched = (events: ReadonlyArray<PoolEvent>) =>
-          events.flatMap((event) => event._tag === "Dispatched" ? [event.tasks.length] : [])
-        yield* stage()
-        const auto = yield* recordEvents(ContractTasks)
-        assert.strictEqual(yield* stage(), 64)
-        const cut = dispatched(yield* auto.settle)
-        yield* Fiber.interrupt(auto.fiber)
-        // One chunk of 64 (the default size), in messages of what 2 ms (8 on processes) hold.
-        assert.strictEqual(cut.reduce((a, b) => a + b, 0), 64)
-        assert.isAtMost(Math.max(...cut), row.name === "processes" ? 8 : 2)
-        // A chunk size of the caller's: it bounds the messages (split over the ready workers,
-        // rule 1), and the cost does not cut them further.
-        const chosen = yield* recordEvents(ContractTasks)
-        assert.strictEqual(yield* stage(32), 64)
-        const sizes = dispatched(yield* chosen.settle)
-        assert.strictEqual(sizes.reduce((a, b) => a + b, 0), 64)
-        assert.isAbove(Math.max(...sizes), 8)
-      }).pipe(Effect.scoped, Effect.provide(pool()), row.within))
+    // `Task.stream`'s `chunkSize` and `Pipeline.task`'s `batch` are the same knob.
+    const stages = {
+      "Task.stream": {
+        option: "a chunkSize",
+        sleep: (size?: number) => Task.stream(Sleep, { chunkSize: size }),
+        spin: (size?: number) => Task.stream(Spin, { chunkSize: size })
+      },
+      "Pipeline.task": {
+        option: "a batch",
+        sleep: (size?: number) => Pipeline.task(Sleep, { batch: size }),
+        spin: (size?: number) => Pipeline.task(Spin, { batch: size })
+      }
+    } as const
+    for (const [via, { option, sleep, spin }] of Object.entries(stages)) {
+      it.live(`${via} without ${option} lets the pool cut messages to its elements' measured cost; with one, it does not`, () =>
+        Effect.gen(function*() {
+          // As in the test above: 1-2 ms a task, spun where time is real, slept where it is virtual.
+          // Each run resolves to how many elements came out.
+          const stage = (size?: number) =>
+            row.name === "simulated"
+              ? Stream.fromIterable(Array.from({ length: 64 }, (_, i) => ({ millis: 2, marker: `m${i}` }))).pipe(
+                sleep(size),
+                Stream.runCount
+              )
+              : Stream.fromIterable(Array.from({ length: 64 }, () => ({ millis: 2 }))).pipe(
+                spin(size),
+                Stream.runCount
+              )
+          const dispatched = (events: ReadonlyArray<PoolEvent>) =>
+            events.flatMap((event) => event._tag === "Dispatched" ? [event.tasks.length] : [])
+          yield* stage()
+          const auto = yield* recordEvents(ContractTasks)
+          assert.strictEqual(yield* stage(), 64)
+          const cut = dispatched(yield* auto.settle)
+          yield* Fiber.interrupt(auto.fiber)
+          // One chunk of 64 (the default size), in messages of what 2 ms (8 on processes) hold.
+          assert.strictEqual(cut.reduce((a, b) => a + b, 0), 64)
+          assert.isAtMost(Math.max(...cut), row.name === "processes" ? 8 : 2)
+          // A chunk size of the caller's: it bounds the messages (split over the ready workers,
+          // rule 1), and the cost does not cut them further.
+          const chosen = yield* recordEvents(ContractTasks)
+          assert.strictEqual(yield* stage(32), 64)
+          const sizes = dispatched(yield* chosen.settle)
+          assert.strictEqual(sizes.reduce((a, b) => a + b, 0), 64)
+          assert.isAbove(Math.max(...sizes), 8)
+        }).pipe(Effect.scoped, Effect.provide(pool()), row.within))
+    }
 
     it.live("observe: a listener sees the same events as the stream, synchronously, until its scope closes", () =>
       Effect.gen(function*() {
