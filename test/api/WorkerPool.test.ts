@@ -217,6 +217,24 @@ describe.each(rows)("pool seams on $name", (row) => {
         assert.isAtMost(Math.max(...sizes), row.name === "processes" ? 8 : 2)
       }).pipe(Effect.scoped, Effect.provide(pool()), row.within))
 
+    // Simulated time passes only as messages travel and timers fire: there, a handler that
+    // answers at once is not cheaper than a message (each task's share of its message's latency).
+    const realTime = row.name === "simulated" ? it.live.skip : it.live
+    realTime("a stream chunk of tasks whose known cost is tiny goes to one worker in one message, not split over the ready ones (rule 2)", () =>
+      Effect.gen(function*() {
+        const adds = (count: number) => Array.from({ length: count }, (_, i) => ({ a: i, b: 1 }))
+        // The pool learns what an `Add` costs (about a µs: far less than sending a message), over
+        // messages large enough that their own overhead is not most of it.
+        assert.strictEqual((yield* Task.map(Add, adds(512))).length, 512)
+        assert.strictEqual((yield* Task.map(Add, adds(2048))).length, 2048)
+        const recorder = yield* recordEvents(ContractTasks)
+        const out = yield* Stream.fromIterable(adds(8)).pipe(Task.stream(Add), Stream.runCollect)
+        assert.deepStrictEqual(Array.from(out), adds(8).map(({ a, b }) => a + b))
+        const sizes = (yield* recorder.settle).flatMap((event) => event._tag === "Dispatched" ? [event.tasks.length] : [])
+        // Split by fair shares of what was left over two ready workers of two messages each, it went as 4, 2, 1 and 1.
+        assert.deepStrictEqual(sizes, [8])
+      }).pipe(Effect.scoped, Effect.provide(pool()), row.within))
+
     // `Task.stream`'s `chunkSize` and `Pipeline.task`'s `batch` are the same knob.
     const stages = {
       "Task.stream": {

@@ -10,7 +10,11 @@
  *    with one chunk size, at most that many — `chunkSize: 1` is one task per message. So
  *    in-flight tasks never exceed size × pipelineDepth × max(chunk, 256).
  * 2. A message takes at most its fair share of the queue (queued / ready workers), so a few long
- *    tasks spread over every worker instead of piling onto one.
+ *    tasks spread over every worker instead of piling onto one. Once a task's cost is known (rule
+ *    12), the queue is shared among no more workers than it holds shares of 1/32 of a message's
+ *    work (~60 µs on threads, what sending a message costs here): splitting 64 tasks of 1 µs into
+ *    two messages cost more than it saved (a `Task.stream` of tiny tasks sent two messages of
+ *    32 per chunk, and its caller spent most of its time in `postMessage`).
  * 3. Each dispatched task is in exactly one worker's `inFlight` map until it is settled; it is
  *    settled exactly once — by its result, by the death of its worker (rule 7), by its backstop
  *    timer, or by the pool closing — and every path removes it first.
@@ -158,6 +162,9 @@ const defaultMessageMillis = 2
 /** Rule 12: each task answered weighs the cost learned before it by this: it forgets over ~64 tasks. */
 const costMemory = 63 / 64
 
+/** Rule 2: a share of the queue holds at least this part of a message's work (rule 12), once the cost is known. */
+const shareOfMessage = 1 / 32
+
 /**
  * Rule 12: what a task of one name costs its worker, learned from its answers: their time over
  * their count, older answers weighing less by the task, and the latest answers' own cost when it
@@ -179,8 +186,18 @@ class TaskCost {
   /** The tasks a message of `messageMillis` may hold: one until the cost is known. */
   limit(messageMillis: number): number {
     if (this.count === 0) return 1
-    const perTask = Math.max(this.millis / this.count, this.latest)
+    const perTask = this.perTask()
     return perTask > 0 ? Math.max(1, Math.floor(messageMillis / perTask)) : Infinity
+  }
+
+  /** Rule 2: how many workers `tasks` are worth sharing among, at `shareMillis` of work a share at least; unlimited until the cost is known. */
+  shares(tasks: number, shareMillis: number): number {
+    if (this.count === 0) return Infinity
+    return Math.max(1, Math.floor((tasks * this.perTask()) / shareMillis))
+  }
+
+  private perTask(): number {
+    return Math.max(this.millis / this.count, this.latest)
   }
 }
 
@@ -930,7 +947,7 @@ export class Dispatcher implements PoolClient {
         if (slot.state !== "retiring") break
         continue
       }
-      const ready = this.readyCount()
+      let shares = this.readyCount()
       let limit: number
       if (this.requeued.length > 0) {
         limit = 1
@@ -940,10 +957,13 @@ export class Dispatcher implements PoolClient {
         const submission = head.submission
         limit = chunkLimit(submission)
         if ((submission.coalesce || submission.chunkAuto === true) && slot.connection.busyMicros !== undefined) {
-          limit = Math.min(limit, this.costOf(submission.taskName).limit(slot.connection.messageMillis ?? defaultMessageMillis))
+          const cost = this.costOf(submission.taskName)
+          const messageMillis = slot.connection.messageMillis ?? defaultMessageMillis
+          limit = Math.min(limit, cost.limit(messageMillis))
+          shares = Math.min(shares, cost.shares(this.queuedCount, messageMillis * shareOfMessage))
         }
       }
-      this.dispatch(slot, Math.max(1, Math.min(limit, Math.ceil(this.queuedCount / ready), left)))
+      this.dispatch(slot, Math.max(1, Math.min(limit, Math.ceil(this.queuedCount / shares), left)))
       if (this.waiting.length > 0) this.admit()
     }
     // Nothing left to send: let go of every submission the queue still points at. Their payloads
