@@ -190,10 +190,15 @@ class TaskCost {
     return perTask > 0 ? Math.max(1, Math.floor(messageMillis / perTask)) : Infinity
   }
 
-  /** Rule 2: how many workers `tasks` are worth sharing among, at `shareMillis` of work a share at least; unlimited until the cost is known. */
+  /**
+   * Rule 2: how many workers `tasks` are worth sharing among, at `shareMillis` of work a share at
+   * least; unlimited until the cost is known. By the smoothed cost alone: the latest answers'
+   * (`limit`'s guard against rising costs) are often a map's small last message, whose own
+   * sending cost, divided among few tasks, made a µs task read as 15 µs.
+   */
   shares(tasks: number, shareMillis: number): number {
     if (this.count === 0) return Infinity
-    return Math.max(1, Math.floor((tasks * this.perTask()) / shareMillis))
+    return Math.max(1, Math.floor((tasks * this.millis) / this.count / shareMillis))
   }
 
   private perTask(): number {
