@@ -183,11 +183,12 @@ const taskStage = <T extends Any>(
 ) =>
 <E, R>(self: Stream.Stream<Payload<T>, E, R>): Stream.Stream<Success<T>, E | Task.Failure<T> | PipelineError, R | Runner<Name<T>>> => {
   const stage = options?.name ?? task.name
-  const batch = countOf(options?.batch, 64, `Pipeline.task(${stage}): batch`)
+  const call = `Pipeline.task(${stage})`
+  const batch = countOf(options?.batch, 64, `${call}: batch`)
   const ordered = options?.ordered ?? true
-  const onError = logOf(options?.onError, `Pipeline.task(${stage})`)
-  const grouped = batches(self, batch, windowOf(options?.batchWindow, `Pipeline.task(${stage}): batchWindow`))
-  const concurrency = concurrencyOf(countOf(options?.concurrency, 4, `Pipeline.task(${stage}): concurrency`))
+  const onError = logOf(options?.onError, call)
+  const grouped = batches(self, batch, windowOf(options?.batchWindow, `${call}: batchWindow`))
+  const concurrency = concurrencyOf(countOf(options?.concurrency, 4, `${call}: concurrency`))
   // A batch is one submission (`batch` may be Infinity: its length, not `batch`), split over the
   // ready workers (Dispatcher rule 1); unless the caller chose `batch`, the pool also cuts it into
   // messages of ~2 ms of work once it knows the task's cost (rule 12), as `Task.stream` does.
@@ -197,7 +198,7 @@ const taskStage = <T extends Any>(
       withOffsets,
       Stream.mapEffect(
         ([first, chunk]) =>
-          runMany(task, chunk, { chunkSize: chunk.length, whenFull: "wait" }, ordered, `Pipeline.task(${stage})`, first, chunkAuto),
+          runMany(task, chunk, { chunkSize: chunk.length, whenFull: "wait" }, ordered, call, first, chunkAuto),
         { concurrency, unordered: !ordered }
       ),
       Stream.flattenIterable
@@ -223,10 +224,11 @@ const taskStage = <T extends Any>(
 const fusedStage = (fused: Fusion.AnyFused, options?: FusedStageOptions) =>
 (self: Stream.Stream<unknown, unknown, unknown>): Stream.Stream<unknown, unknown, unknown> => {
   // Read here, where the stage is built, so that a refused option is the stage's defect (`checked`).
-  const batch = countOf(options?.batch, 64, `Pipeline.task(${Fusion.chainName(fused)}): batch`)
-  const concurrency = concurrencyOf(countOf(options?.concurrency, 4, `Pipeline.task(${Fusion.chainName(fused)}): concurrency`))
-  const window = windowOf(options?.batchWindow, `Pipeline.task(${Fusion.chainName(fused)}): batchWindow`)
-  const onError = logOf(options?.onError, `Pipeline.task(${Fusion.chainName(fused)})`)
+  const call = `Pipeline.task(${Fusion.chainName(fused)})`
+  const batch = countOf(options?.batch, 64, `${call}: batch`)
+  const concurrency = concurrencyOf(countOf(options?.concurrency, 4, `${call}: concurrency`))
+  const window = windowOf(options?.batchWindow, `${call}: batchWindow`)
+  const onError = logOf(options?.onError, call)
   return Stream.unwrap(Effect.map(Effect.context<never>(), (context) => {
     const pools = fused.stages.map((stage) => Context.getOrUndefined(context, runnerKey(stage.name)))
     if (pools[0] === undefined || pools.some((pool) => pool !== pools[0]) || pools[0].fuses !== true) {
@@ -246,7 +248,7 @@ const fusedStage = (fused: Fusion.AnyFused, options?: FusedStageOptions) =>
         Stream.mapEffect(
           ([first, chunk]) =>
             Effect.mapError(
-              onPool(runMany(fused, chunk, { chunkSize: chunk.length, whenFull: "wait" }, ordered, `Pipeline.task(${Fusion.chainName(fused)})`, 0, chunkAuto)),
+              onPool(runMany(fused, chunk, { chunkSize: chunk.length, whenFull: "wait" }, ordered, call, 0, chunkAuto)),
               (error) => shiftIndex(first)(unfused(fused, error).error)
             ),
           { concurrency, unordered: !ordered }
